@@ -1,0 +1,63 @@
+import FlashSaleCore
+
+/// Typed values from what was typed, each failure a usage error that names the argument.
+extension Invocation {
+    func flag(_ option: OptionSpec) -> Bool {
+        options.has(option.name)
+    }
+
+    func saleID(_ argument: String = "SALE") throws(FlashSaleError) -> SaleID? {
+        try arguments[argument].map { text throws(FlashSaleError) in try SaleID(text) }
+    }
+
+    func requiredSaleID() throws(FlashSaleError) -> SaleID {
+        // The parser has already refused a missing required argument.
+        guard let id = try saleID() else { throw .usage("missing SALE") }
+        return id
+    }
+
+    func bookingID() throws(FlashSaleError) -> BookingID {
+        try BookingID(arguments["BOOKING"] ?? "")
+    }
+
+    /// A required text argument (USER): non-empty, within its byte limit.
+    func text(_ field: TextField, argument: String) throws(FlashSaleError) -> String {
+        guard let value = try field.validate(arguments[argument] ?? "", required: true) else {
+            throw .usage("\(field.rawValue) must not be empty")
+        }
+        return value
+    }
+
+    /// An optional text option: absent, or empty (which means absent), or checked.
+    func text(_ field: TextField, option: OptionSpec) throws(FlashSaleError) -> String? {
+        try options[option.name].flatMap { value throws(FlashSaleError) in try field.validate(value, required: false) }
+    }
+
+    /// A whole number from an option or an argument, within `range`.
+    func wholeNumber(_ name: String, in range: ClosedRange<Int64>) throws(FlashSaleError) -> Int64? {
+        guard let text = options[name] ?? arguments[name] else { return nil }
+        let digits = Array(text.utf8)
+        guard digits.count <= 18, !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let value = Int64(text), range.contains(value)
+        else {
+            throw .usage("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(Quoted(text))'")
+        }
+        return value
+    }
+
+    func span(_ option: OptionSpec) throws(FlashSaleError) -> Span? {
+        guard let text = options[option.name] else { return nil }
+        guard let span = Span.parse(text) else {
+            throw .usage("\(option.name) '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
+        }
+        return span
+    }
+
+    func instant(_ option: OptionSpec, now: Instant) throws(FlashSaleError) -> Instant? {
+        guard let text = options[option.name] else { return nil }
+        guard let instant = Instant.parse(text, now: now) else {
+            throw .usage("\(option.name) '\(Quoted(text))' is not a time: use RFC 3339 (2026-11-24T15:00:00Z), Unix seconds or +DURATION")
+        }
+        return instant
+    }
+}

@@ -1,0 +1,134 @@
+import FlashSaleCore
+
+/// A command line, parsed: what to do and with which values. Produced by `parse`,
+/// a pure function of the words, so it is tested without a process.
+struct ParsedCommandLine: Sendable {
+    enum Action: Sendable {
+        /// `--help`, `-h`, `help [COMMAND]`: the general help, or one command's.
+        case help(CommandSpec?)
+        case version
+        case run(Invocation)
+    }
+
+    let action: Action
+    let globals: Invocation.Values
+
+    /// The words after the program name. Global options may stand anywhere; a command's own
+    /// options after its name; `--` ends the options (so a user may be called `-x`);
+    /// `--name=value` and `--name value` are the same.
+    static func parse(_ words: [String], commands: [CommandSpec]) throws(FlashSaleError) -> ParsedCommandLine {
+        var command: CommandSpec?
+        var positionals: [String] = []
+        var values = Invocation.Values()
+        var wantsHelp = false
+        var index = 0
+        var optionsEnded = false
+
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            if optionsEnded || word == "-" || !word.hasPrefix("-") {
+                if command != nil {
+                    positionals.append(word)
+                } else if let found = commandName(word, commands) {
+                    command = found
+                } else {
+                    throw .usage("unknown command '\(Quoted(word))'; 'flashsale help' lists the commands")
+                }
+                continue
+            }
+            if word == "--" {
+                optionsEnded = true
+                continue
+            }
+            let (name, inline) = split(word)
+            guard let spec = lookup(name, in: GlobalOptions.all + (command?.options ?? [])) else {
+                throw unknownOption(name, command: command, commands: commands)
+            }
+            if spec.name == GlobalOptions.help.name { wantsHelp = true }
+            if spec.isFlag {
+                guard inline == nil else { throw .usage("option \(spec.name) takes no value") }
+                try values.set(spec.name, "")
+                continue
+            }
+            if let inline {
+                try values.set(spec.name, inline)
+            } else {
+                guard index < words.count else { throw .usage("option \(spec.name) needs a value: \(spec.synopsis)") }
+                try values.set(spec.name, words[index])
+                index += 1
+            }
+        }
+
+        let globalNames = Set(GlobalOptions.all.map(\.name))
+        let globals = values.filter { globalNames.contains($0.key) }
+        if wantsHelp { return ParsedCommandLine(action: .help(command), globals: globals) }
+        if values.has(GlobalOptions.version.name) { return ParsedCommandLine(action: .version, globals: globals) }
+        guard let command else {
+            throw .usage("no command given; 'flashsale help' lists the commands")
+        }
+        let required = command.arguments.filter { !$0.isOptional }
+        if positionals.count < required.count {
+            let missing = required[positionals.count].name
+            throw .usage("\(command.name) needs \(missing): flashsale \(command.synopsis)")
+        }
+        if positionals.count > command.arguments.count {
+            throw .usage("unexpected argument '\(Quoted(positionals[command.arguments.count]))': flashsale \(command.synopsis)")
+        }
+        var arguments: [String: String] = [:]
+        for (spec, value) in zip(command.arguments, positionals) {
+            arguments[spec.name] = value
+        }
+        let invocation = Invocation(command: command, arguments: arguments,
+                                    options: values.filter { !globalNames.contains($0.key) })
+        return ParsedCommandLine(action: .run(invocation), globals: globals)
+    }
+
+    private static func commandName(_ word: String, _ commands: [CommandSpec]) -> CommandSpec? {
+        commands.first { $0.name == word }
+    }
+
+    /// `--name=value` → (`--name`, `value`); short options never carry a value inline.
+    private static func split(_ word: String) -> (String, String?) {
+        guard word.hasPrefix("--"), let equals = word.firstIndex(of: "=") else { return (word, nil) }
+        return (String(word[..<equals]), String(word[word.index(after: equals)...]))
+    }
+
+    private static func lookup(_ name: String, in options: [OptionSpec]) -> OptionSpec? {
+        options.first { $0.name == name || $0.short == name }
+    }
+
+    private static func unknownOption(_ name: String, command: CommandSpec?, commands: [CommandSpec]) -> FlashSaleError {
+        if command == nil, let owner = commands.first(where: { lookup(name, in: $0.options) != nil }) {
+            return .usage("option \(name) belongs after the command name: flashsale \(owner.synopsis)")
+        }
+        let context = command.map { " for \($0.name); 'flashsale \($0.name) --help' lists its options" } ?? ""
+        let dashHint = name.dropFirst().first.map(\.isNumber) == true ? " (a value starting with '-' goes after '--')" : ""
+        return .usage("unknown option '\(Quoted(name))'\(context)\(dashHint)")
+    }
+}
+
+/// A command with its arguments and options, as typed; each command turns these into
+/// typed values (and usage errors) itself.
+struct Invocation: Sendable {
+    /// Option values by long name; a flag's value is empty.
+    struct Values: Sendable {
+        private var storage: [String: String] = [:]
+
+        mutating func set(_ name: String, _ value: String) throws(FlashSaleError) {
+            guard storage[name] == nil else { throw .usage("option \(name) is given twice") }
+            storage[name] = value
+        }
+
+        func has(_ name: String) -> Bool { storage[name] != nil }
+        subscript(_ name: String) -> String? { storage[name] }
+
+        func filter(_ isIncluded: ((key: String, value: String)) -> Bool) -> Values {
+            Values(storage: storage.filter(isIncluded))
+        }
+    }
+
+    let command: CommandSpec
+    let arguments: [String: String]
+    let options: Values
+}

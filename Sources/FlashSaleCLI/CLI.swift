@@ -1,0 +1,65 @@
+import Glibc
+import FlashSaleCore
+
+/// The command line, from words to an exit status. Only here are errors printed and
+/// turned into exit codes.
+public enum CLI {
+    /// The process's own arguments, environment and standard streams.
+    public static func main() -> Int32 {
+        let raw = (1..<Int(Swift.CommandLine.argc)).map { index in
+            Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
+        }
+        var environment: [String: [UInt8]] = [:]
+        for name in ["FLASHSALE_DB", "FLASHSALE_NOW"] {
+            if let value = getenv(name) {
+                environment[name] = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
+            }
+        }
+        return run(rawArguments: raw, environment: environment,
+                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2))
+    }
+
+    /// Runs one command line. Arguments and environment arrive as bytes because they need
+    /// not be UTF-8, and flashsale refuses what is not.
+    static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
+                    stdout: TextSink, stderr: TextSink) -> Int32 {
+        // Known before parsing, so that even a usage error prints JSON when asked to.
+        let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
+        let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
+        let output = Output(json: json, quiet: quiet, stdout: stdout, stderr: stderr)
+        defer {
+            stdout.flush()
+            stderr.flush()
+        }
+        do {
+            let arguments = try rawArguments.enumerated().map { index, bytes throws(FlashSaleError) in
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw FlashSaleError.usage("argument \(index + 1) is not valid UTF-8")
+                }
+                return text
+            }
+            var environment: [String: String] = [:]
+            for (name, bytes) in rawEnvironment {
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw FlashSaleError.usage("\(name) is not valid UTF-8")
+                }
+                environment[name] = text
+            }
+            let commandLine = try ParsedCommandLine.parse(arguments, commands: CommandTable.all)
+            switch commandLine.action {
+            case .version:
+                output.help(Help.version + "\n")
+            case .help(let command):
+                output.help(command.map(Help.command) ?? Help.general())
+            case .run(let invocation):
+                let context = try Context(globals: commandLine.globals, environment: environment, output: output)
+                try invocation.command.run(invocation, context)
+            }
+            return 0
+        } catch {
+            let failure = ExitStatus.error(for: error)
+            output.failure(failure)
+            return failure.exitCode
+        }
+    }
+}

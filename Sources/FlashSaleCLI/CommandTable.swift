@@ -1,0 +1,21 @@
+/// Every command, in the order help lists them.
+enum CommandTable {
+    static let all: [CommandSpec] = [
+        InitCommand.spec,
+        CreateSaleCommand.spec,
+        SeedInventoryCommand.spec,
+        OperatorCommands.pause,
+        OperatorCommands.resume,
+        OperatorCommands.close,
+        BookCommand.spec,
+        ConfirmCommand.spec,
+        CancelCommand.spec,
+        SweepCommand.spec,
+        StatusCommand.spec,
+        SalesCommand.spec,
+        BookingsCommand.spec,
+        BookingCommand.spec,
+        VerifyCommand.spec,
+        HelpCommand.spec,
+    ]
+}

@@ -1,0 +1,17 @@
+import FlashSaleCore
+
+enum CancelCommand {
+    static let force = OptionSpec("--force", "cancel a confirmed booking too, returning its item to stock")
+
+    static let spec = CommandSpec(
+        "cancel", arguments: "SALE BOOKING", options: [ConfirmCommand.user, force],
+        summary: "give a held item back to stock (held -> cancelled)",
+        details: "Confirmed: exit 4 unless --force. Already cancelled or expired: exit 0, unchanged."
+    ) { invocation, context in
+        let (booking, _) = try context.store().cancel(
+            invocation.bookingID(), in: invocation.requiredSaleID(),
+            user: invocation.text(.user, option: ConfirmCommand.user),
+            force: invocation.flag(force), clock: context.now())
+        context.output.success(Render.bookingStatus(booking))
+    }
+}

@@ -1,0 +1,30 @@
+import FlashSaleCore
+
+enum CreateSaleCommand {
+    static let inventory = OptionSpec("--inventory", value: "N", "items for sale (required; 0 allowed, seed later)")
+    static let name = OptionSpec("--name", value: "TEXT", "a display name (default: the sale id)")
+    static let hold = OptionSpec("--hold", value: "DURATION", "how long a hold lasts before it expires (default 5m)")
+    static let perUser = OptionSpec("--per-user", value: "N", "active bookings one user may have (default 1)")
+    static let starts = OptionSpec("--starts", value: "TIME", "when the sale opens (default: now)")
+    static let ends = OptionSpec("--ends", value: "TIME", "when it ends (default: never)")
+
+    static let spec = CommandSpec(
+        "create-sale", arguments: "SALE", options: [inventory, name, hold, perUser, starts, ends],
+        summary: "create a sale with a fixed stock",
+        details: "SALE is 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. TIME is RFC 3339, Unix seconds or +DURATION from now."
+    ) { invocation, context in
+        let now = try context.now()
+        guard let stock = try invocation.wholeNumber(inventory.name, in: 0...maximumInventory) else {
+            throw FlashSaleError.usage("create-sale needs --inventory N (0 is allowed)")
+        }
+        let definition = try SaleDefinition(
+            id: invocation.requiredSaleID(),
+            name: invocation.text(.name, option: name),
+            inventory: stock,
+            hold: invocation.span(hold) ?? SaleDefinition.defaultHold,
+            perUser: invocation.wholeNumber(perUser.name, in: 1...maximumInventory) ?? 1,
+            startsAt: invocation.instant(starts, now: now) ?? now,
+            endsAt: invocation.instant(ends, now: now))
+        context.output.success(Render.sale(try context.store().createSale(definition, clock: now)))
+    }
+}

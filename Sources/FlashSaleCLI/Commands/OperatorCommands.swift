@@ -1,0 +1,16 @@
+import FlashSaleCore
+
+/// `pause`, `resume` and `close`: the operator's switches, one implementation.
+enum OperatorCommands {
+    static let pause = spec(.pause, summary: "stop new holds; confirms and cancels still work")
+    static let resume = spec(.resume, summary: "take new holds again after pause")
+    static let close = spec(.close, summary: "end the sale for good; held items may still be confirmed until they expire")
+
+    private static func spec(_ command: OperatorCommand, summary: String) -> CommandSpec {
+        CommandSpec(command.rawValue, arguments: "SALE", summary: summary,
+                    details: "Already in that state: exit 0, unchanged.") { invocation, context in
+            let status = try context.store().change(invocation.requiredSaleID(), by: command, clock: context.now())
+            context.output.success(Render.sale(status))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import FlashSaleCore
+import FlashSaleStore
+
+/// What a command runs with: where the database is, what time it is, where output goes.
+/// The store is opened on first use, so `help` never touches a file.
+final class Context {
+    let output: Output
+    private let databasePath: String
+    private let busyTimeout: Span
+    private let fixedNow: String?
+    private var openStore: SaleStore?
+
+    static let defaultDatabase = "flashsale.db"
+    static let defaultBusyTimeout = Span.seconds(5)
+
+    init(globals: Invocation.Values, environment: [String: String], output: Output) throws(FlashSaleError) {
+        self.output = output
+        databasePath = globals[GlobalOptions.database.name] ?? environment["FLASHSALE_DB"] ?? Context.defaultDatabase
+        guard !databasePath.isEmpty else { throw .usage("--db needs a file name") }
+        if let text = globals[GlobalOptions.busyTimeout.name] {
+            guard let span = Span.parse(text) else {
+                throw .usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
+            }
+            busyTimeout = span
+        } else {
+            busyTimeout = Context.defaultBusyTimeout
+        }
+        fixedNow = environment["FLASHSALE_NOW"]
+    }
+
+    var database: String { databasePath }
+
+    func store() throws -> SaleStore {
+        if let openStore { return openStore }
+        let store = try SaleStore(path: databasePath, busyTimeout: busyTimeout)
+        openStore = store
+        return store
+    }
+
+    /// The time for this command's decisions: `FLASHSALE_NOW` (RFC 3339 or Unix seconds)
+    /// when set, else the system clock. Read once per command.
+    func now() throws(FlashSaleError) -> Instant {
+        guard let fixedNow else { return SystemClock().now() }
+        guard !fixedNow.hasPrefix("+"), let instant = Instant.parse(fixedNow, now: .earliest) else {
+            throw .usage("FLASHSALE_NOW '\(Quoted(fixedNow))' is not a time: use RFC 3339 or Unix seconds")
+        }
+        return instant
+    }
+}

@@ -1,0 +1,84 @@
+import Glibc
+import FlashSaleCore
+
+/// Somewhere text goes: a file descriptor, or a string in tests.
+protocol TextSink: AnyObject {
+    func write(_ text: String)
+    func flush()
+}
+
+/// A buffered writer on a file descriptor. Errors writing (a closed pipe, a full disk)
+/// are not reported: the exit code already says what happened to the database.
+final class FileSink: TextSink {
+    private let descriptor: Int32
+    private var buffer: [UInt8] = []
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    deinit { flush() }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { break }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// What a command shows on success: a human text and a JSON document, one of which is
+/// printed depending on `--json`.
+struct Rendered {
+    let text: String
+    let json: JSON
+}
+
+/// The one way commands speak: stdout for data, stderr for messages, `--json` and `-q`
+/// honoured in one place.
+final class Output {
+    let json: Bool
+    let quiet: Bool
+    let stdout: TextSink
+    let stderr: TextSink
+
+    init(json: Bool, quiet: Bool, stdout: TextSink, stderr: TextSink) {
+        self.json = json
+        self.quiet = quiet
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    func success(_ rendered: Rendered) {
+        guard !quiet else { return }
+        if json {
+            stdout.write(rendered.json.serialized + "\n")
+        } else if !rendered.text.isEmpty {
+            stdout.write(rendered.text.hasSuffix("\n") ? rendered.text : rendered.text + "\n")
+        }
+    }
+
+    /// Help and the version go to stdout whatever the flags: they were asked for.
+    func help(_ text: String) {
+        stdout.write(text)
+    }
+
+    /// One line on stderr, or the error object on stdout with `--json`.
+    func failure(_ error: FlashSaleError) {
+        if json {
+            let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
+            stdout.write(object.serialized + "\n")
+        } else {
+            stderr.write("flashsale: \(error.message)\n")
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import FlashSaleCore
+
+/// How domain values look: the contract's JSON objects, and short aligned text.
+enum Render {
+    static func sale(_ status: SaleStatus) -> Rendered {
+        let fields = saleFields(status)
+        return Rendered(text: block(fields), json: .object(fields))
+    }
+
+    static func sales(_ statuses: [SaleStatus]) -> Rendered {
+        let columns = ["id", "state", "total", "available", "held", "booked", "overdue", "name"]
+        let rows = statuses.map { status in
+            let fields = Dictionary(saleFields(status), uniquingKeysWith: { first, _ in first })
+            return columns.map { textValue(fields[$0] ?? .null) }
+        }
+        return Rendered(text: table(columns, rows), json: .array(statuses.map { .object(saleFields($0)) }))
+    }
+
+    static func booking(_ booking: Booking) -> Rendered {
+        let fields = bookingFields(booking)
+        return Rendered(text: block(fields), json: .object(fields))
+    }
+
+    /// `book` prints the id alone (scripts capture it); `--json` the whole booking.
+    static func bookingID(_ booking: Booking) -> Rendered {
+        Rendered(text: booking.id.text, json: .object(bookingFields(booking)))
+    }
+
+    /// `confirm` and `cancel`: the id and the status it is in now.
+    static func bookingStatus(_ booking: Booking) -> Rendered {
+        Rendered(text: "\(booking.id) \(booking.status.rawValue)", json: .object(bookingFields(booking)))
+    }
+
+    static func bookings(_ bookings: [Booking]) -> Rendered {
+        let columns = ["id", "user", "status", "created_at", "expires_at"]
+        let rows = bookings.map { [$0.id.text, $0.user, $0.status.rawValue, $0.createdAt.description, $0.expiresAt.description] }
+        return Rendered(text: table(columns, rows), json: .array(bookings.map { .object(bookingFields($0)) }))
+    }
+
+    // MARK: - Fields, in the contract's order
+
+    static func saleFields(_ status: SaleStatus) -> [(String, JSON)] {
+        let sale = status.sale
+        let c = sale.counters
+        return [
+            ("id", .string(sale.id.text)), ("name", .string(sale.name)), ("state", .string(status.state.rawValue)),
+            ("total", .integer(c.total)), ("available", .integer(c.available)), ("held", .integer(c.held)),
+            ("booked", .integer(c.booked)), ("cancelled", .integer(c.cancelled)), ("expired", .integer(c.expired)),
+            ("overdue", .integer(status.overdue)),
+            // The durable queue does not exist yet: nothing can be queued.
+            ("queued", .integer(0)),
+            ("hold_seconds", .number(sale.hold.secondsText)), ("per_user", .integer(sale.perUser)),
+            ("starts_at", .time(sale.startsAt)), ("ends_at", .time(sale.endsAt)), ("created_at", .time(sale.createdAt)),
+        ]
+    }
+
+    static func bookingFields(_ booking: Booking) -> [(String, JSON)] {
+        [
+            ("id", .string(booking.id.text)), ("sale", .string(booking.sale.text)), ("user", .string(booking.user)),
+            ("status", .string(booking.status.rawValue)), ("created_at", .time(booking.createdAt)),
+            ("expires_at", .time(booking.expiresAt)), ("confirmed_at", .time(booking.confirmedAt)),
+            ("cancelled_at", .time(booking.cancelledAt)), ("expired_at", .time(booking.expiredAt)),
+            ("ip", .string(booking.ip)), ("user_agent", .string(booking.userAgent)), ("key", .string(booking.key)),
+        ]
+    }
+
+    // MARK: - Text
+
+    /// A JSON value as a table cell: strings bare, null as `-`.
+    private static func textValue(_ value: JSON) -> String {
+        switch value {
+        case .string(let text): text
+        case .number(let text): text
+        case .null: "-"
+        default: value.serialized
+        }
+    }
+
+    /// `name  value` lines, the values aligned.
+    private static func block(_ fields: [(String, JSON)]) -> String {
+        let width = (fields.map(\.0.count).max() ?? 0) + 2
+        return fields.map { name, value in name.padding(to: width) + textValue(value) }.joined(separator: "\n")
+    }
+
+    /// Columns separated by two spaces, each as wide as its widest cell; the last unpadded.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(to: widths[column] + 2)
+            }.joined()
+        }.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,66 @@
+/// Every failure a user can see. Each case has exactly one exit code and one JSON `error.code`,
+/// the contract's table; the CLI maps errors to exits here and nowhere else.
+public enum FlashSaleError: Error, Equatable, Sendable {
+    case usage(String)
+    case notFound(String)
+    case conflict(String)
+    case holdExpired(String)
+    case soldOut(String)
+    case userLimit(String)
+    case notOpen(String)
+    case blocked(String)
+    case invariant(String)
+    case badInput(String)
+    case cantOpen(String)
+    case io(String)
+    case busy(String)
+    case internalFailure(String)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .internalFailure: 1
+        case .usage: 2
+        case .notFound: 3
+        case .conflict: 4
+        case .holdExpired: 5
+        case .soldOut: 6
+        case .userLimit: 7
+        case .notOpen: 8
+        case .blocked: 9
+        case .invariant: 10
+        case .badInput: 65
+        case .cantOpen: 73
+        case .io: 74
+        case .busy: 75
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .internalFailure: "internal"
+        case .usage: "usage"
+        case .notFound: "not_found"
+        case .conflict: "conflict"
+        case .holdExpired: "hold_expired"
+        case .soldOut: "sold_out"
+        case .userLimit: "user_limit"
+        case .notOpen: "not_open"
+        case .blocked: "blocked"
+        case .invariant: "invariant"
+        case .badInput: "bad_input"
+        case .cantOpen: "cant_open"
+        case .io: "io"
+        case .busy: "busy"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .usage(let m), .notFound(let m), .conflict(let m), .holdExpired(let m),
+             .soldOut(let m), .userLimit(let m), .notOpen(let m), .blocked(let m),
+             .invariant(let m), .badInput(let m), .cantOpen(let m), .io(let m),
+             .busy(let m), .internalFailure(let m):
+            m
+        }
+    }
+}

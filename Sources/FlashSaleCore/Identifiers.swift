@@ -1,0 +1,119 @@
+/// A sale's id: 1–64 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit,
+/// so it is safe in file names, URLs and shell words.
+public struct SaleID: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+
+    public init(_ text: String) throws(FlashSaleError) {
+        let bytes = Array(text.utf8)
+        guard (1...64).contains(bytes.count), let first = bytes.first,
+              isAlphanumeric(first),
+              bytes.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
+        else {
+            throw .usage("'\(Quoted(text))' is not a sale id: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+        }
+        self.text = text
+    }
+
+    /// For ids read back from the database, which were checked when they were written.
+    public init(trusted text: String) {
+        self.text = text
+    }
+
+    public var description: String { text }
+}
+
+/// A booking's id: `bk_` and 22 URL-safe base64 characters, 128 random bits.
+public struct BookingID: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+
+    static let prefix = "bk_"
+    static let randomCharacters = 22
+
+    public init(_ text: String) throws(FlashSaleError) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == BookingID.prefix.utf8.count + BookingID.randomCharacters,
+              text.hasPrefix(BookingID.prefix),
+              bytes.dropFirst(BookingID.prefix.utf8.count).allSatisfy({ base64URLAlphabet.contains($0) })
+        else {
+            throw .usage("'\(Quoted(text))' is not a booking id: ids look like bk_ followed by 22 letters, digits, - or _")
+        }
+        self.text = text
+    }
+
+    public init(trusted text: String) {
+        self.text = text
+    }
+
+    /// A fresh id from the system's cryptographic generator (getrandom on Linux).
+    public static func random() -> BookingID {
+        var generator = SystemRandomNumberGenerator()
+        var text = prefix
+        // 22 characters of 6 bits each: 132 bits drawn, 128 of them needed.
+        for _ in 0..<randomCharacters {
+            let index = Int(generator.next(upperBound: UInt8(base64URLAlphabet.count)))
+            text.unicodeScalars.append(Unicode.Scalar(base64URLAlphabet[index]))
+        }
+        return BookingID(trusted: text)
+    }
+
+    public var description: String { text }
+}
+
+private let base64URLAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+private func isAlphanumeric(_ byte: UInt8) -> Bool {
+    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+        || isDigit(byte)
+}
+
+/// Opaque user-supplied text, bounded in bytes: users, keys, names, agents, addresses.
+/// Compared byte for byte, never normalised.
+public enum TextField: String, Sendable {
+    case user, key, name, ip
+    case userAgent = "user agent"
+
+    public var maximumBytes: Int {
+        switch self {
+        case .user, .key, .name: 256
+        case .ip: 64
+        case .userAgent: 1024
+        }
+    }
+
+    /// The value, checked; nil for an empty optional value (which means absent).
+    /// NUL bytes are refused: SQLite and C tools would cut the text there.
+    public func validate(_ value: String, required: Bool) throws(FlashSaleError) -> String? {
+        if value.isEmpty {
+            if required { throw .usage("\(rawValue) must not be empty") }
+            return nil
+        }
+        let count = value.utf8.count
+        guard count <= maximumBytes else {
+            throw .usage("\(rawValue) is \(count) bytes; the limit is \(maximumBytes)")
+        }
+        guard !value.utf8.contains(0) else { throw .usage("\(rawValue) contains a NUL byte") }
+        if self == .ip, IPAddress(value) == nil {
+            throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address")
+        }
+        return value
+    }
+}
+
+/// A value echoed in an error message: shortened, and with control characters escaped,
+/// so the message stays one readable line whatever was typed.
+public struct Quoted: CustomStringConvertible, Sendable {
+    let text: String
+
+    public init(_ text: String) {
+        self.text = text
+    }
+
+    public var description: String {
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(40) {
+            out += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return text.unicodeScalars.count > 40 ? out + "..." : out
+    }
+}

@@ -1,0 +1,130 @@
+/// What an operator last said about a sale. `scheduled` and `ended` are not stored:
+/// they follow from the window and the clock (`Sale.state(at:)`).
+public enum OperatorState: String, Sendable {
+    case open, paused, closed
+}
+
+/// The state a sale is in at an instant, as the contract names it.
+public enum SaleState: String, Sendable {
+    case scheduled, open, paused, ended, closed
+}
+
+/// The stock of a sale. `total = available + held + booked` after every transaction;
+/// `cancelled` and `expired` count bookings that reached those final states.
+public struct Counters: Equatable, Sendable {
+    public var total: Int64
+    public var available: Int64
+    public var held: Int64
+    public var booked: Int64
+    public var cancelled: Int64
+    public var expired: Int64
+
+    public init(total: Int64, available: Int64, held: Int64, booked: Int64, cancelled: Int64, expired: Int64) {
+        self.total = total
+        self.available = available
+        self.held = held
+        self.booked = booked
+        self.cancelled = cancelled
+        self.expired = expired
+    }
+
+    public var balances: Bool { total == available + held + booked }
+}
+
+/// The largest stock a sale may have: far beyond any real sale, far below overflow.
+public let maximumInventory: Int64 = 1_000_000_000
+
+public struct Sale: Sendable {
+    public let id: SaleID
+    public let name: String
+    public let operatorState: OperatorState
+    public let counters: Counters
+    public let hold: Span
+    public let perUser: Int64
+    public let startsAt: Instant
+    public let endsAt: Instant?
+    public let createdAt: Instant
+    /// The latest decision time committed for this sale: time never runs backwards.
+    public let highWater: Instant
+
+    public init(id: SaleID, name: String, operatorState: OperatorState, counters: Counters, hold: Span,
+                perUser: Int64, startsAt: Instant, endsAt: Instant?, createdAt: Instant, highWater: Instant) {
+        self.id = id
+        self.name = name
+        self.operatorState = operatorState
+        self.counters = counters
+        self.hold = hold
+        self.perUser = perUser
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.createdAt = createdAt
+        self.highWater = highWater
+    }
+
+    /// Closed is final; a sale past its end has ended; otherwise paused wins over the
+    /// window, and before `starts_at` an open sale is scheduled.
+    public func state(at now: Instant) -> SaleState {
+        if operatorState == .closed { return .closed }
+        if let endsAt, now >= endsAt { return .ended }
+        if operatorState == .paused { return .paused }
+        if now < startsAt { return .scheduled }
+        return .open
+    }
+
+    /// The instant a decision about this sale is taken at: never before one already committed.
+    public func decisionTime(clock: Instant) -> Instant {
+        max(clock, highWater)
+    }
+}
+
+/// A sale as an operator describes it to `create-sale`.
+public struct SaleDefinition: Sendable {
+    public let id: SaleID
+    public let name: String
+    public let inventory: Int64
+    public let hold: Span
+    public let perUser: Int64
+    public let startsAt: Instant
+    public let endsAt: Instant?
+
+    public static let defaultHold = Span(milliseconds: 5 * 60_000)
+    public static let maximumHold = Span(milliseconds: 30 * 86_400_000)
+
+    public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64,
+                startsAt: Instant, endsAt: Instant?) throws(FlashSaleError) {
+        guard (0...maximumInventory).contains(inventory) else {
+            throw .usage("--inventory must be a whole number from 0 to \(maximumInventory)")
+        }
+        guard hold.milliseconds > 0, hold <= SaleDefinition.maximumHold else {
+            throw .usage("--hold must be more than 0 and at most \(SaleDefinition.maximumHold)")
+        }
+        guard (1...maximumInventory).contains(perUser) else {
+            throw .usage("--per-user must be a whole number from 1 to \(maximumInventory)")
+        }
+        if let endsAt, endsAt <= startsAt {
+            throw .usage("--ends (\(endsAt)) must be after --starts (\(startsAt))")
+        }
+        self.id = id
+        self.name = name ?? id.text
+        self.inventory = inventory
+        self.hold = hold
+        self.perUser = perUser
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+    }
+}
+
+/// A sale as `status` reports it: its row, and what only the clock and the bookings tell.
+public struct SaleStatus: Sendable {
+    public let sale: Sale
+    public let state: SaleState
+    /// Holds still counted in `held` whose expiry has passed: the next command that
+    /// meets them, or sweep, expires them.
+    public let overdue: Int64
+
+    public init(sale: Sale, at now: Instant, overdue: Int64) {
+        self.sale = sale
+        self.state = sale.state(at: now)
+        self.overdue = overdue
+    }
+}

@@ -1,0 +1,101 @@
+import CSQLite
+import FlashSaleCore
+
+/// One SQLite connection, set up the way every flashsale process needs it: WAL with
+/// `synchronous=FULL` (a reported success is on disk), a busy timeout, and prepared
+/// statements cached for the life of the connection.
+public final class Connection {
+    let handle: OpaquePointer
+    private var statements: [String: Statement] = [:]
+
+    /// Opens (creating if needed) the database at `path`. A failure closes the handle.
+    public init(path: String, busyTimeout: Span) throws(SQLiteError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        guard code == SQLITE_OK, let handle else {
+            let error = SQLiteError(code: code, connection: handle)
+            sqlite3_close_v2(handle)
+            throw error
+        }
+        self.handle = handle
+        sqlite3_extended_result_codes(handle, 1)
+        sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))
+        // Per connection, not stored in the file: every process must ask for FULL itself.
+        try execute("PRAGMA synchronous = FULL")
+    }
+
+    deinit {
+        statements.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// A cached prepared statement for `sql` (which never contains input: values are bound).
+    func statement(_ sql: String) throws(SQLiteError) -> Statement {
+        if let cached = statements[sql] { return cached }
+        let statement = try Statement(connection: handle, sql: sql, persistent: true)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs a statement that returns no rows.
+    public func execute(_ sql: String, _ parameters: [String: SQLValue] = [:]) throws(SQLiteError) {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        while try statement.step() {}
+    }
+
+    /// Calls `body` for each row, as SQLite produces it (constant memory).
+    public func forEachRow(_ sql: String, _ parameters: [String: SQLValue] = [:], _ body: (Row) throws -> Void) throws {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        while try statement.step() {
+            try body(Row(handle: statement.handle))
+        }
+    }
+
+    public func rows<T>(_ sql: String, _ parameters: [String: SQLValue] = [:], _ decode: (Row) throws -> T) throws -> [T] {
+        var result: [T] = []
+        try forEachRow(sql, parameters) { result.append(try decode($0)) }
+        return result
+    }
+
+    public func firstRow<T>(_ sql: String, _ parameters: [String: SQLValue] = [:], _ decode: (Row) throws -> T) throws -> T? {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        return try statement.step() ? try decode(Row(handle: statement.handle)) : nil
+    }
+
+    /// The number of rows the last INSERT, UPDATE or DELETE changed.
+    public var changes: Int64 { Int64(sqlite3_changes64(handle)) }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting up to
+    /// the busy timeout), so two writers never both read and then collide on upgrade.
+    /// Anything thrown rolls back everything `body` did.
+    public func writeTransaction<T>(_ body: () throws -> T) throws -> T {
+        try transaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// A read transaction: one consistent snapshot for several queries.
+    public func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        try transaction("BEGIN DEFERRED", body)
+    }
+
+    private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            // After a failed COMMIT or an I/O error SQLite may already have rolled back.
+            if sqlite3_get_autocommit(handle) == 0 {
+                try? execute("ROLLBACK")
+            }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import CSQLite
+import FlashSaleCore
+
+/// A failed SQLite call: its extended result code, SQLite's message and the SQL, if any.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    public let extendedCode: Int32
+    public let message: String
+    public let sql: String?
+
+    public var primaryCode: Int32 { extendedCode & 0xFF }
+
+    init(code: Int32, connection: OpaquePointer?, sql: String? = nil) {
+        extendedCode = connection.map { sqlite3_extended_errcode($0) } ?? code
+        message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
+            ?? String(cString: sqlite3_errstr(code))
+        self.sql = sql
+    }
+
+    public var description: String {
+        "SQLite error \(extendedCode): \(message)" + (sql.map { " in \($0)" } ?? "")
+    }
+
+    /// The contract's exit codes for what SQLite can report: busy → 75, disk trouble → 74,
+    /// a file that cannot be opened, written or read as a database → 73, anything else is a bug.
+    public var flashSaleError: FlashSaleError {
+        switch primaryCode {
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            .busy("the database is locked by another process; retry, or raise --busy-timeout")
+        case SQLITE_FULL:
+            .io("the disk is full; nothing was written (\(message))")
+        case SQLITE_IOERR:
+            .io("I/O error, nothing was written: \(message)")
+        case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH:
+            .cantOpen("cannot open the database for writing: \(message); check the path and its permissions")
+        case SQLITE_NOTADB, SQLITE_CORRUPT:
+            .cantOpen("the file is not a usable flashsale database: \(message)")
+        default:
+            .internalFailure(description)
+        }
+    }
+}

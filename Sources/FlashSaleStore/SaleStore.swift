@@ -1,0 +1,493 @@
+import FlashSaleCore
+
+/// The one place with business SQL. Each public method is one transaction: it loads what
+/// the rules need, asks `Rules`, and writes the booking, the sale's counters and an event
+/// row together, so `total = available + held + booked` holds after every commit.
+public final class SaleStore {
+    let db: Connection
+
+    /// Opens (creating with mode 0600, and migrating) the database at `path`.
+    public init(path: String, busyTimeout: Span) throws {
+        try DatabaseFile.createIfMissing(at: path)
+        db = try Connection(path: path, busyTimeout: busyTimeout)
+        try Schema.migrate(db)
+    }
+
+    // MARK: - Sales
+
+    public func createSale(_ definition: SaleDefinition, clock: Instant) throws -> SaleStatus {
+        try db.writeTransaction {
+            if try loadSale(definition.id) != nil {
+                throw FlashSaleError.conflict("sale \(definition.id) already exists")
+            }
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
+                                  starts_at, ends_at, created_at, high_water)
+                VALUES (:id, :name, 'open', :inventory, :inventory, 0, 0, :hold_ms, :per_user,
+                        :starts_at, :ends_at, :now, :now)
+                """,
+                [":id": .text(definition.id.text), ":name": .text(definition.name),
+                 ":inventory": .integer(definition.inventory), ":hold_ms": .integer(definition.hold.milliseconds),
+                 ":per_user": .integer(definition.perUser), ":starts_at": .integer(definition.startsAt.milliseconds),
+                 ":ends_at": .integer(definition.endsAt?.milliseconds), ":now": .integer(clock.milliseconds)])
+            try appendEvent(at: clock, sale: definition.id, kind: "sale_created",
+                            detail: "inventory \(definition.inventory)")
+            return try status(of: requireSale(definition.id), clock: clock)
+        }
+    }
+
+    /// `seed-inventory`: add `count` items, or with `exactly` make the total `count`.
+    public func seedInventory(_ id: SaleID, count: Int64, exactly: Bool, clock: Instant) throws -> SaleStatus {
+        try db.writeTransaction {
+            var sale = try requireSale(id)
+            let now = sale.decisionTime(clock: clock)
+            let total: Int64
+            if exactly {
+                // Overdue holds are expired: they must not keep a lower total from being set.
+                if try expireOverdueHolds(of: sale, at: now, limit: nil, by: "seed-inventory") > 0 {
+                    sale = try requireSale(id)
+                }
+                let committed = sale.counters.held + sale.counters.booked
+                guard count >= committed else {
+                    throw FlashSaleError.conflict(
+                        "sale \(id) has \(committed) items held or booked; the total cannot go below that")
+                }
+                total = count
+            } else {
+                guard count <= maximumInventory - sale.counters.total else {
+                    throw FlashSaleError.conflict("sale \(id) would have more than \(maximumInventory) items")
+                }
+                total = sale.counters.total + count
+            }
+            try db.execute(
+                """
+                UPDATE sale SET total = :total, available = :total - held - booked,
+                                high_water = max(high_water, :now)
+                WHERE id = :sale
+                """,
+                [":total": .integer(total), ":now": .integer(now.milliseconds), ":sale": .text(id.text)])
+            try appendEvent(at: now, sale: id, kind: "inventory_seeded",
+                            detail: exactly ? "set \(count)" : "add \(count)")
+            return try status(of: requireSale(id), clock: now)
+        }
+    }
+
+    /// `pause`, `resume`, `close`.
+    public func change(_ id: SaleID, by command: OperatorCommand, clock: Instant) throws -> SaleStatus {
+        try db.writeTransaction {
+            let sale = try requireSale(id)
+            let now = sale.decisionTime(clock: clock)
+            guard let next = try Rules.change(sale, by: command, at: now) else {
+                return try status(of: sale, clock: now)
+            }
+            try db.execute(
+                "UPDATE sale SET state = :state, high_water = max(high_water, :now) WHERE id = :sale",
+                [":state": .text(next.rawValue), ":now": .integer(now.milliseconds), ":sale": .text(id.text)])
+            try appendEvent(at: now, sale: id, kind: "sale_\(command.pastTense)")
+            return try status(of: requireSale(id), clock: now)
+        }
+    }
+
+    public func status(_ id: SaleID, clock: Instant) throws -> SaleStatus {
+        try db.readTransaction {
+            try status(of: requireSale(id), clock: clock)
+        }
+    }
+
+    public func sales(clock: Instant) throws -> [SaleStatus] {
+        try db.readTransaction {
+            try allSales().map { try status(of: $0, clock: clock) }
+        }
+    }
+
+    // MARK: - Bookings
+
+    /// What `book` decided, when it did not decline.
+    public enum BookOutcome: Sendable {
+        case held(Booking)
+        /// The request's key was seen before: its first booking, unchanged.
+        case repeated(Booking)
+    }
+
+    /// `book`: one transaction decides, and a decline writes nothing (so costs no fsync).
+    public func book(_ request: BookingRequest, clock: Instant) throws -> BookOutcome {
+        try db.writeTransaction {
+            let sale = try requireSale(request.sale)
+            let now = sale.decisionTime(clock: clock)
+            if let key = request.key, let first = try booking(of: sale.id, key: key) {
+                guard first.user == request.user else {
+                    throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(sale.id)")
+                }
+                return .repeated(first.seen(at: now))
+            }
+            let admission = try Rules.admit(
+                sale, at: now,
+                activeBookings: { try activeBookings(of: request.user, in: sale.id, at: now) },
+                hasOverdueHold: { try oldestOverdueHolds(of: sale.id, at: now, limit: 1).isEmpty == false })
+            switch admission {
+            case .decline(let decline):
+                throw decline.error
+            case .reclaimOverdueHold:
+                try expireOverdueHolds(of: sale, at: now, limit: 1, by: "book")
+            case .hold:
+                break
+            }
+            return .held(try insertHold(request, sale: sale, at: now))
+        }
+    }
+
+    /// `confirm`: held → booked. Returns the booking and whether it changed.
+    public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> (Booking, changed: Bool) {
+        try db.writeTransaction {
+            let (sale, booking) = try requireBooking(id, in: saleID, user: user)
+            let now = sale.decisionTime(clock: clock)
+            switch Rules.confirmation(of: booking, at: now) {
+            case .refuse(let error): throw error
+            case .unchanged: return (booking.seen(at: now), false)
+            case .move(let status): return (try move(booking, to: status, at: now, by: "confirm"), true)
+            }
+        }
+    }
+
+    /// `cancel`: the item goes back to stock. Returns the booking and whether it changed.
+    public func cancel(_ id: BookingID, in saleID: SaleID, user: String?, force: Bool, clock: Instant) throws -> (Booking, changed: Bool) {
+        try db.writeTransaction {
+            let (sale, booking) = try requireBooking(id, in: saleID, user: user)
+            let now = sale.decisionTime(clock: clock)
+            switch Rules.cancellation(of: booking, force: force, at: now) {
+            case .refuse(let error): throw error
+            case .unchanged: return (booking.seen(at: now), false)
+            case .move(let status):
+                return (try move(booking, to: status, at: now, by: force && booking.status == .booked ? "cancel --force" : "cancel"), true)
+            }
+        }
+    }
+
+    public func booking(_ id: BookingID, in saleID: SaleID, clock: Instant) throws -> Booking {
+        try db.readTransaction {
+            let (sale, booking) = try requireBooking(id, in: saleID, user: nil)
+            return booking.seen(at: sale.decisionTime(clock: clock))
+        }
+    }
+
+    /// `bookings`: a sale's bookings in the order they were made, as they look now (a hold
+    /// past its expiry is listed as expired), optionally only one status or one user's.
+    public func bookings(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant) throws -> [Booking] {
+        try db.readTransaction {
+            let now = try requireSale(saleID).decisionTime(clock: clock)
+            var result: [Booking] = []
+            try db.forEachRow(
+                """
+                SELECT \(bookingColumns) FROM booking
+                WHERE sale = :sale AND (:user IS NULL OR user = :user) ORDER BY rowid
+                """,
+                [":sale": .text(saleID.text), ":user": .text(user)]
+            ) { row in
+                let booking = try decodeBooking(row).seen(at: now)
+                if status == nil || booking.status == status { result.append(booking) }
+            }
+            return result
+        }
+    }
+
+    // MARK: - Sweep
+
+    public struct SweepReport: Sendable {
+        /// Per sale, in id order, the holds expired (or that would be, on a dry run).
+        public var expired: [(sale: SaleID, count: Int64)] = []
+        public var total: Int64 { expired.reduce(0) { $0 + $1.count } }
+    }
+
+    /// `sweep`: expire every overdue hold (oldest first, at most `limit`), items back to stock.
+    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant) throws -> SweepReport {
+        dryRun
+            ? try db.readTransaction { try sweepSales(saleID, limit: limit, dryRun: true, clock: clock) }
+            : try db.writeTransaction { try sweepSales(saleID, limit: limit, dryRun: false, clock: clock) }
+    }
+
+    private func sweepSales(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant) throws -> SweepReport {
+        var report = SweepReport()
+        for sale in try saleID.map({ [try requireSale($0)] }) ?? allSales() {
+            let remaining = limit.map { $0 - report.total }
+            if let remaining, remaining <= 0 { break }
+            let now = sale.decisionTime(clock: clock)
+            let count = dryRun
+                ? Int64(try oldestOverdueHolds(of: sale.id, at: now, limit: remaining).count)
+                : try expireOverdueHolds(of: sale, at: now, limit: remaining, by: "sweep")
+            if count > 0 || saleID != nil { report.expired.append((sale.id, count)) }
+        }
+        return report
+    }
+
+    // MARK: - Verify
+
+    /// Recounts every sale's bookings against its counters and checks every invariant.
+    /// Returns the violations found, each naming what is wrong; empty means all is well.
+    public func verify(_ saleID: SaleID?, clock: Instant) throws -> [String] {
+        try db.readTransaction {
+            var violations: [String] = []
+            for sale in try saleID.map({ [try requireSale($0)] }) ?? allSales() {
+                violations += try violationsOf(sale, at: sale.decisionTime(clock: clock))
+            }
+            if saleID == nil {
+                let orphans = try count("SELECT count(*) FROM booking WHERE sale NOT IN (SELECT id FROM sale)", [:])
+                if orphans > 0 { violations.append("\(orphans) bookings belong to no sale") }
+                let check = try db.rows("PRAGMA quick_check") { $0.text(0) }
+                if check != ["ok"] { violations.append("database structure: " + check.prefix(3).joined(separator: "; ")) }
+            }
+            return violations
+        }
+    }
+
+    private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
+        var violations: [String] = []
+        let c = sale.counters
+        let name = "sale \(sale.id)"
+        if !c.balances {
+            violations.append("\(name): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)")
+        }
+        for (counter, value) in [("available", c.available), ("held", c.held), ("booked", c.booked)] where value < 0 {
+            violations.append("\(name): \(counter) is negative (\(value))")
+        }
+        var counted: [BookingStatus: Int64] = [:]
+        try db.forEachRow("SELECT status, count(*) FROM booking WHERE sale = :sale GROUP BY status",
+                          [":sale": .text(sale.id.text)]) { row in
+            if let status = BookingStatus(rawValue: row.text(0)) {
+                counted[status] = row.int64(1)
+            } else {
+                violations.append("\(name): \(row.int64(1)) bookings have the unknown status '\(Quoted(row.text(0)))'")
+            }
+        }
+        for (status, counter) in [(BookingStatus.held, c.held), (.booked, c.booked), (.cancelled, c.cancelled), (.expired, c.expired)] {
+            let found = counted[status] ?? 0
+            if found != counter {
+                violations.append("\(name): counter \(status.rawValue) is \(counter) but \(found) bookings are \(status.rawValue)")
+            }
+        }
+        try db.forEachRow(
+            """
+            SELECT user, count(*) FROM booking WHERE sale = :sale AND \(activeBooking)
+            GROUP BY user HAVING count(*) > :per_user ORDER BY user LIMIT 5
+            """,
+            [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds), ":per_user": .integer(sale.perUser)]
+        ) { row in
+            violations.append("\(name): user '\(Quoted(row.text(0)))' has \(row.int64(1)) active bookings, over the limit of \(sale.perUser)")
+        }
+        let malformed = try count(
+            """
+            SELECT count(*) FROM booking WHERE sale = :sale AND (expires_at <= created_at
+                OR (status = 'booked' AND confirmed_at IS NULL)
+                OR (status = 'cancelled' AND cancelled_at IS NULL)
+                OR (status = 'expired' AND expired_at IS NULL))
+            """, [":sale": .text(sale.id.text)])
+        if malformed > 0 {
+            violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
+        }
+        let bookings = counted.values.reduce(0, +)
+        let holdEvents = try count("SELECT count(*) FROM event WHERE sale = :sale AND kind = 'held'", [":sale": .text(sale.id.text)])
+        if holdEvents != bookings {
+            violations.append("\(name): \(bookings) bookings but \(holdEvents) 'held' events")
+        }
+        return violations
+    }
+
+    // MARK: - Shared steps (inside a caller's transaction)
+
+    private func loadSale(_ id: SaleID) throws -> Sale? {
+        try db.firstRow("SELECT \(saleColumns) FROM sale WHERE id = :id", [":id": .text(id.text)], decodeSale)
+    }
+
+    private func allSales() throws -> [Sale] {
+        try db.rows("SELECT \(saleColumns) FROM sale ORDER BY id", [:], decodeSale)
+    }
+
+    private func requireSale(_ id: SaleID) throws -> Sale {
+        guard let sale = try loadSale(id) else {
+            throw FlashSaleError.notFound("no sale \(id); 'flashsale sales' lists them")
+        }
+        return sale
+    }
+
+    /// The booking `id` of sale `saleID`; with `user`, only if it is that user's. Not found,
+    /// whichever part is missing, so a wrong user learns nothing about other users' bookings.
+    private func requireBooking(_ id: BookingID, in saleID: SaleID, user: String?) throws -> (Sale, Booking) {
+        let sale = try requireSale(saleID)
+        guard let booking = try db.firstRow("SELECT \(bookingColumns) FROM booking WHERE id = :id AND sale = :sale",
+                                            [":id": .text(id.text), ":sale": .text(saleID.text)], decodeBooking),
+              user == nil || booking.user == user
+        else {
+            throw FlashSaleError.notFound("no booking \(id) in sale \(saleID)" + (user.map { " for user '\(Quoted($0))'" } ?? ""))
+        }
+        return (sale, booking)
+    }
+
+    private func booking(of sale: SaleID, key: String) throws -> Booking? {
+        try db.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND key = :key",
+                        [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
+    }
+
+    private func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try count("SELECT count(*) FROM booking WHERE sale = :sale AND user = :user AND \(activeBooking)",
+                  [":sale": .text(sale.text), ":user": .text(user), ":now": .integer(now.milliseconds)])
+    }
+
+    /// Overdue holds of a sale, the longest overdue first; all of them when `limit` is nil.
+    private func oldestOverdueHolds(of sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking] {
+        try db.rows(
+            """
+            SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
+            ORDER BY expires_at, id LIMIT :limit
+            """,
+            [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1)],
+            decodeBooking)
+    }
+
+    /// Expires overdue holds, their items back to stock; returns how many.
+    @discardableResult
+    private func expireOverdueHolds(of sale: Sale, at now: Instant, limit: Int64?, by command: String) throws -> Int64 {
+        let overdue = try oldestOverdueHolds(of: sale.id, at: now, limit: limit)
+        for hold in overdue {
+            try move(hold, to: .expired, at: now, by: command)
+        }
+        return Int64(overdue.count)
+    }
+
+    private func insertHold(_ request: BookingRequest, sale: Sale, at now: Instant) throws -> Booking {
+        let booking = Booking(
+            id: BookingID.random(), sale: sale.id, user: request.user, status: .held, createdAt: now,
+            expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
+            ip: request.ip, userAgent: request.userAgent, key: request.key)
+        try db.execute(
+            """
+            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, user_agent, key)
+            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :user_agent, :key)
+            """,
+            [":id": .text(booking.id.text), ":sale": .text(sale.id.text), ":user": .text(booking.user),
+             ":created_at": .integer(booking.createdAt.milliseconds), ":expires_at": .integer(booking.expiresAt.milliseconds),
+             ":ip": .text(booking.ip), ":user_agent": .text(booking.userAgent), ":key": .text(booking.key)])
+        try adjustCounters(of: sale.id, available: -1, held: 1, at: now)
+        try appendEvent(at: now, sale: sale.id, kind: "held", booking: booking.id, user: booking.user)
+        return booking
+    }
+
+    /// Moves a booking to `status` and the sale's counters with it, with its event.
+    /// An item leaving held or booked for a final state goes back to `available`.
+    @discardableResult
+    private func move(_ booking: Booking, to status: BookingStatus, at now: Instant, by command: String) throws -> Booking {
+        try db.execute(
+            """
+            UPDATE booking SET status = :status,
+                confirmed_at = CASE :status WHEN 'booked' THEN :now ELSE confirmed_at END,
+                cancelled_at = CASE :status WHEN 'cancelled' THEN :now ELSE cancelled_at END,
+                expired_at = CASE :status WHEN 'expired' THEN expires_at ELSE expired_at END
+            WHERE id = :id AND status = :from
+            """,
+            [":status": .text(status.rawValue), ":now": .integer(now.milliseconds),
+             ":id": .text(booking.id.text), ":from": .text(booking.status.rawValue)])
+        // The row was read in this same write transaction; anything else is a bug.
+        guard db.changes == 1 else {
+            throw FlashSaleError.internalFailure("booking \(booking.id) changed under a write lock")
+        }
+        var delta: [BookingStatus: Int64] = [booking.status: -1]
+        delta[status, default: 0] += 1
+        let returnsItem = status == .cancelled || status == .expired
+        try adjustCounters(of: booking.sale, available: returnsItem ? 1 : 0, held: delta[.held] ?? 0,
+                           booked: delta[.booked] ?? 0, cancelled: delta[.cancelled] ?? 0,
+                           expired: delta[.expired] ?? 0, at: now)
+        try appendEvent(at: now, sale: booking.sale, kind: status.rawValue, booking: booking.id,
+                        user: booking.user, detail: command)
+        return try db.firstRow("SELECT \(bookingColumns) FROM booking WHERE id = :id",
+                               [":id": .text(booking.id.text)], decodeBooking) ?? booking
+    }
+
+    private func adjustCounters(of sale: SaleID, available: Int64 = 0, held: Int64 = 0, booked: Int64 = 0,
+                                cancelled: Int64 = 0, expired: Int64 = 0, at now: Instant) throws {
+        try db.execute(
+            """
+            UPDATE sale SET available = available + :available, held = held + :held,
+                booked = booked + :booked, cancelled = cancelled + :cancelled,
+                expired = expired + :expired, high_water = max(high_water, :now)
+            WHERE id = :sale
+            """,
+            [":available": .integer(available), ":held": .integer(held), ":booked": .integer(booked),
+             ":cancelled": .integer(cancelled), ":expired": .integer(expired),
+             ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
+    }
+
+    private func appendEvent(at now: Instant, sale: SaleID, kind: String, booking: BookingID? = nil,
+                             user: String? = nil, detail: String? = nil) throws {
+        try db.execute(
+            """
+            INSERT INTO event (at, sale, kind, booking, user, detail)
+            VALUES (:at, :sale, :kind, :booking, :user, :detail)
+            """,
+            [":at": .integer(now.milliseconds), ":sale": .text(sale.text), ":kind": .text(kind),
+             ":booking": .text(booking?.text), ":user": .text(user), ":detail": .text(detail)])
+    }
+
+    private func status(of sale: Sale, clock: Instant) throws -> SaleStatus {
+        let now = sale.decisionTime(clock: clock)
+        let overdue = try count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
+                                [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds)])
+        return SaleStatus(sale: sale, at: now, overdue: overdue)
+    }
+
+    private func count(_ sql: String, _ parameters: [String: SQLValue]) throws -> Int64 {
+        try db.firstRow(sql, parameters) { $0.int64(0) } ?? 0
+    }
+}
+
+// MARK: - SQL shared by several statements
+
+/// The expiry boundary of `Rules.isExpired`, mirrored once in SQL: a hold is overdue
+/// from the instant `:now >= expires_at`.
+private let overdueHold = "(status = 'held' AND expires_at <= :now)"
+/// What counts against the per-user limit: booked, or held and not yet expired.
+private let activeBooking = "(status IN ('held', 'booked') AND NOT \(overdueHold))"
+
+private let saleColumns = """
+    id, name, state, total, available, held, booked, cancelled, expired, hold_ms, per_user,
+    starts_at, ends_at, created_at, high_water
+    """
+private let bookingColumns = """
+    id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
+    ip, user_agent, key
+    """
+
+// MARK: - Rows
+
+private func decodeSale(_ row: Row) throws -> Sale {
+    guard let state = OperatorState(rawValue: row.text(2)) else {
+        throw FlashSaleError.cantOpen("sale \(Quoted(row.text(0))) has the unknown state '\(Quoted(row.text(2)))'")
+    }
+    return Sale(
+        id: SaleID(trusted: row.text(0)), name: row.text(1), operatorState: state,
+        counters: Counters(total: row.int64(3), available: row.int64(4), held: row.int64(5),
+                           booked: row.int64(6), cancelled: row.int64(7), expired: row.int64(8)),
+        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10),
+        startsAt: Instant(milliseconds: row.int64(11)), endsAt: row.optionalInt64(12).map(Instant.init),
+        createdAt: Instant(milliseconds: row.int64(13)), highWater: Instant(milliseconds: row.int64(14)))
+}
+
+private func decodeBooking(_ row: Row) throws -> Booking {
+    guard let status = BookingStatus(rawValue: row.text(3)) else {
+        throw FlashSaleError.cantOpen("booking \(Quoted(row.text(0))) has the unknown status '\(Quoted(row.text(3)))'")
+    }
+    return Booking(
+        id: BookingID(trusted: row.text(0)), sale: SaleID(trusted: row.text(1)), user: row.text(2), status: status,
+        createdAt: Instant(milliseconds: row.int64(4)), expiresAt: Instant(milliseconds: row.int64(5)),
+        confirmedAt: row.optionalInt64(6).map(Instant.init), cancelledAt: row.optionalInt64(7).map(Instant.init),
+        expiredAt: row.optionalInt64(8).map(Instant.init),
+        ip: row.optionalText(9), userAgent: row.optionalText(10), key: row.optionalText(11))
+}
+
+private extension OperatorCommand {
+    var pastTense: String {
+        switch self {
+        case .pause: "paused"
+        case .resume: "resumed"
+        case .close: "closed"
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import FlashSaleCore
+
+/// The database schema, versioned by `PRAGMA user_version`. Each migration runs once, in
+/// order, inside one `BEGIN IMMEDIATE` transaction with the version bump, so a crash
+/// or a concurrent first start never leaves a half-made schema.
+enum Schema {
+    static let migrations: [[String]] = [
+        // Version 1: sales with their counters, bookings, the event log.
+        [
+            """
+            CREATE TABLE sale (
+                id          TEXT PRIMARY KEY,
+                name        TEXT NOT NULL,
+                state       TEXT NOT NULL CHECK (state IN ('open', 'paused', 'closed')),
+                total       INTEGER NOT NULL CHECK (total >= 0),
+                available   INTEGER NOT NULL CHECK (available >= 0),
+                held        INTEGER NOT NULL CHECK (held >= 0),
+                booked      INTEGER NOT NULL CHECK (booked >= 0),
+                cancelled   INTEGER NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
+                expired     INTEGER NOT NULL DEFAULT 0 CHECK (expired >= 0),
+                hold_ms     INTEGER NOT NULL CHECK (hold_ms > 0),
+                per_user    INTEGER NOT NULL CHECK (per_user > 0),
+                starts_at   INTEGER NOT NULL,
+                ends_at     INTEGER,
+                created_at  INTEGER NOT NULL,
+                high_water  INTEGER NOT NULL,
+                -- The invariant, enforced by SQLite itself on every write as well as checked by verify.
+                CHECK (total = available + held + booked)
+            )
+            """,
+            """
+            CREATE TABLE booking (
+                id           TEXT PRIMARY KEY,
+                sale         TEXT NOT NULL REFERENCES sale (id),
+                user         TEXT NOT NULL,
+                status       TEXT NOT NULL CHECK (status IN ('held', 'booked', 'cancelled', 'expired')),
+                created_at   INTEGER NOT NULL,
+                expires_at   INTEGER NOT NULL,
+                confirmed_at INTEGER,
+                cancelled_at INTEGER,
+                expired_at   INTEGER,
+                ip           TEXT,
+                user_agent   TEXT,
+                key          TEXT
+            )
+            """,
+            "CREATE INDEX booking_by_user ON booking (sale, user)",
+            // Sweep and inline reclaim look for the oldest holds of a sale; only held rows matter.
+            "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at) WHERE status = 'held'",
+            "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
+            """
+            CREATE TABLE event (
+                seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+                at       INTEGER NOT NULL,
+                sale     TEXT NOT NULL,
+                kind     TEXT NOT NULL,
+                booking  TEXT,
+                user     TEXT,
+                request  INTEGER,
+                detail   TEXT
+            )
+            """,
+        ],
+    ]
+
+    static var currentVersion: Int64 { Int64(migrations.count) }
+
+    /// Brings the database to the current version. The common case, an up-to-date file,
+    /// costs one read of the header and no lock.
+    static func migrate(_ connection: Connection) throws {
+        let found = try version(connection)
+        guard found != currentVersion else { return }
+        try refuseForeign(connection, version: found)
+        // WAL is a property of the file; it cannot be changed inside a transaction.
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try connection.writeTransaction {
+            // Another process may have migrated while this one waited for the lock.
+            let found = try version(connection)
+            try refuseForeign(connection, version: found)
+            guard found < currentVersion else { return }
+            for migration in migrations[Int(found)...] {
+                for statement in migration {
+                    try connection.execute(statement)
+                }
+            }
+            try connection.execute("PRAGMA user_version = \(currentVersion)")
+        }
+    }
+
+    /// A newer flashsale's file, or some other program's SQLite database, is not ours to change.
+    private static func refuseForeign(_ connection: Connection, version: Int64) throws {
+        if version > currentVersion {
+            throw FlashSaleError.cantOpen("the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
+        }
+        let tables = try connection.firstRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") { $0.int64(0) } ?? 0
+        if version == 0, tables > 0 {
+            throw FlashSaleError.cantOpen("the file is an SQLite database of another program, not flashsale's; use another --db")
+        }
+    }
+
+    static func version(_ connection: Connection) throws -> Int64 {
+        try connection.firstRow("PRAGMA user_version") { $0.int64(0) } ?? 0
+    }
+}
+

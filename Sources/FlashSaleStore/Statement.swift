@@ -1,0 +1,105 @@
+import CSQLite
+
+/// A value bound to a statement parameter.
+public enum SQLValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    case integer(Int64)
+    case text(String)
+    case null
+
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(stringLiteral value: String) { self = .text(value) }
+
+    public static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    public static func integer(_ value: Int64?) -> SQLValue { value.map { .integer($0) } ?? .null }
+}
+
+/// A prepared statement. It owns its `sqlite3_stmt` and finalizes it in `deinit`.
+/// Parameters are bound by name (`:sale`), texts with their exact byte length, never
+/// spliced into SQL.
+public final class Statement {
+    let handle: OpaquePointer
+    let sql: String
+    private let connection: OpaquePointer
+
+    init(connection: OpaquePointer, sql: String, persistent: Bool) throws(SQLiteError) {
+        var handle: OpaquePointer?
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
+        let code = sqlite3_prepare_v3(connection, sql, -1, flags, &handle, nil)
+        guard code == SQLITE_OK, let handle else {
+            throw SQLiteError(code: code, connection: connection, sql: sql)
+        }
+        self.handle = handle
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit {
+        sqlite3_finalize(handle)
+    }
+
+    /// Resets the statement and binds every named parameter it has; a name the SQL lacks is a bug.
+    func bind(_ parameters: [String: SQLValue]) throws(SQLiteError) {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (name, value) in parameters {
+            let index = sqlite3_bind_parameter_index(handle, name)
+            guard index > 0 else {
+                throw SQLiteError(code: SQLITE_RANGE, connection: nil, sql: sql + " (no parameter \(name))")
+            }
+            let code: Int32
+            switch value {
+            case .integer(let number):
+                code = sqlite3_bind_int64(handle, index, number)
+            case .null:
+                code = sqlite3_bind_null(handle, index)
+            case .text(let text):
+                var text = text
+                code = text.withUTF8 { bytes in
+                    // An empty buffer may have no address; SQLite would take that for NULL.
+                    sqlite3_bind_text(handle, index, bytes.baseAddress ?? ("" as StaticString).utf8Start, Int32(bytes.count), csqlite_transient())
+                }
+            }
+            guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection, sql: sql) }
+        }
+    }
+
+    /// Advances to the next row; false when there is none.
+    func step() throws(SQLiteError) -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let code:
+            let error = SQLiteError(code: code, connection: connection, sql: sql)
+            sqlite3_reset(handle)
+            throw error
+        }
+    }
+
+    func reset() {
+        sqlite3_reset(handle)
+    }
+}
+
+
+/// The current row of a statement, read by column index.
+public struct Row {
+    let handle: OpaquePointer
+
+    public func int64(_ column: Int32) -> Int64 {
+        sqlite3_column_int64(handle, column)
+    }
+
+    public func optionalInt64(_ column: Int32) -> Int64? {
+        sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+    }
+
+    public func text(_ column: Int32) -> String {
+        optionalText(column) ?? ""
+    }
+
+    public func optionalText(_ column: Int32) -> String? {
+        guard let bytes = sqlite3_column_text(handle, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+    }
+}

@@ -1,0 +1,4 @@
+import FlashSaleCLI
+import Glibc
+
+exit(CLI.main())
