@@ -137,29 +137,29 @@ public final class SaleStore {
         }
     }
 
-    /// `confirm`: held → booked. Returns the booking and whether it changed.
-    public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> (Booking, changed: Bool) {
+    /// `confirm`: held → booked. Returns the booking as it is now.
+    public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> Booking {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
             switch Rules.confirmation(of: booking, at: now) {
             case .refuse(let error): throw error
-            case .unchanged: return (booking.seen(at: now), false)
-            case .move(let status): return (try move(booking, to: status, at: now, by: "confirm"), true)
+            case .unchanged: return booking.seen(at: now)
+            case .move(let status): return try move(booking, to: status, at: now, by: "confirm")
             }
         }
     }
 
-    /// `cancel`: the item goes back to stock. Returns the booking and whether it changed.
-    public func cancel(_ id: BookingID, in saleID: SaleID, user: String?, force: Bool, clock: Instant) throws -> (Booking, changed: Bool) {
+    /// `cancel`: the item goes back to stock. Returns the booking as it is now.
+    public func cancel(_ id: BookingID, in saleID: SaleID, user: String?, force: Bool, clock: Instant) throws -> Booking {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
             switch Rules.cancellation(of: booking, force: force, at: now) {
             case .refuse(let error): throw error
-            case .unchanged: return (booking.seen(at: now), false)
+            case .unchanged: return booking.seen(at: now)
             case .move(let status):
-                return (try move(booking, to: status, at: now, by: force && booking.status == .booked ? "cancel --force" : "cancel"), true)
+                return try move(booking, to: status, at: now, by: force && booking.status == .booked ? "cancel --force" : "cancel")
             }
         }
     }

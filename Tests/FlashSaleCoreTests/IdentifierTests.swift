@@ -1,0 +1,105 @@
+import Testing
+@testable import FlashSaleCore
+
+@Suite struct SaleIDTests {
+    @Test(arguments: ["s1", "Spring-2026_drop.v2", "9", String(repeating: "a", count: 64)])
+    func acceptsTheContractsAlphabet(text: String) throws {
+        #expect(try SaleID(text).text == text)
+    }
+
+    @Test(arguments: ["", "-s1", ".s1", "_s1", "s 1", "s1;DROP TABLE sale", "s/1", "é", String(repeating: "a", count: 65), "s1\n"])
+    func refusesEverythingElseAsUsage(text: String) {
+        #expect(throws: FlashSaleError.self) { try SaleID(text) }
+        #expect((try? SaleID(text)) == nil)
+    }
+}
+
+@Suite struct BookingIDTests {
+    @Test func randomIDsAreWellFormedAndDistinct() throws {
+        var seen = Set<String>()
+        for _ in 0..<1000 {
+            let id = BookingID.random()
+            #expect(try BookingID(id.text) == id)
+            #expect(id.text.utf8.count == 25)
+            seen.insert(id.text)
+        }
+        #expect(seen.count == 1000)
+    }
+
+    @Test(arguments: ["", "bk_", "bk_short", "xx_7Q2Mabcdefghijklmnopqr", "bk_7Q2Mabcdefghijklmnop+r", "bk_7Q2Mabcdefghijklmnopqrs"])
+    func refusesMalformedIDs(text: String) {
+        #expect((try? BookingID(text)) == nil)
+    }
+}
+
+@Suite struct TextFieldTests {
+    @Test func emptyOptionalValueMeansAbsent() throws {
+        #expect(try TextField.key.validate("", required: false) == nil)
+        #expect(throws: FlashSaleError.self) { try TextField.user.validate("", required: true) }
+    }
+
+    @Test func limitsAreInBytesNotCharacters() throws {
+        let twoByte = String(repeating: "é", count: 128)  // 256 bytes
+        #expect(try TextField.user.validate(twoByte, required: true) == twoByte)
+        #expect(throws: FlashSaleError.self) { try TextField.user.validate(twoByte + "e", required: true) }
+        #expect(throws: FlashSaleError.self) { try TextField.userAgent.validate(String(repeating: "a", count: 1025), required: false) }
+    }
+
+    @Test func textIsKeptByteForByte() throws {
+        let nfc = "caf\u{E9}"
+        let nfd = "cafe\u{301}"
+        #expect(try TextField.user.validate(nfc, required: true)?.utf8.elementsEqual(nfc.utf8) == true)
+        #expect(try TextField.user.validate(nfd, required: true)?.utf8.elementsEqual(nfd.utf8) == true)
+    }
+
+    @Test func refusesNULBytes() {
+        #expect(throws: FlashSaleError.self) { try TextField.user.validate("a\u{0}b", required: true) }
+    }
+
+    @Test func quotedValuesStayOnOneLine() {
+        #expect(Quoted("a\nb").description == "a\\nb")
+        #expect(Quoted(String(repeating: "x", count: 100)).description.count == 43)
+    }
+}
+
+@Suite struct IPAddressTests {
+    @Test(arguments: [
+        ("203.0.113.7", [203, 0, 113, 7]), ("0.0.0.0", [0, 0, 0, 0]), ("255.255.255.255", [255, 255, 255, 255]),
+    ] as [(String, [UInt8])])
+    func parsesIPv4(text: String, bytes: [UInt8]) {
+        #expect(IPAddress(text)?.bytes == bytes)
+    }
+
+    @Test func parsesIPv6Forms() {
+        #expect(IPAddress("::")?.bytes == Array(repeating: 0, count: 16))
+        #expect(IPAddress("::1")?.bytes == Array(repeating: 0, count: 15) + [1])
+        #expect(IPAddress("2001:db8::8a2e:370:7334")?.bytes == [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0x8a, 0x2e, 0x03, 0x70, 0x73, 0x34])
+        #expect(IPAddress("::ffff:192.0.2.1")?.bytes == Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 1])
+        #expect(IPAddress("1:2:3:4:5:6:7:8") != nil)
+        #expect(IPAddress("FE80::1") != nil)
+    }
+
+    @Test(arguments: [
+        "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-4", "a.b.c.d", ":", ":::", "1::2::3",
+        "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::", "12345::", "g::1", "::1.2.3", "1.2.3.4::", "fe80::1%eth0", " 1.2.3.4",
+    ])
+    func refusesWhatIsNotAnAddress(text: String) {
+        #expect(IPAddress(text) == nil)
+    }
+}
+
+@Suite struct ErrorCodeTests {
+    @Test func everyErrorHasTheContractsExitAndCode() {
+        let table: [(FlashSaleError, Int32, String)] = [
+            (.internalFailure(""), 1, "internal"), (.usage(""), 2, "usage"), (.notFound(""), 3, "not_found"),
+            (.conflict(""), 4, "conflict"), (.holdExpired(""), 5, "hold_expired"), (.soldOut(""), 6, "sold_out"),
+            (.userLimit(""), 7, "user_limit"), (.notOpen(""), 8, "not_open"), (.blocked(""), 9, "blocked"),
+            (.invariant(""), 10, "invariant"), (.badInput(""), 65, "bad_input"), (.cantOpen(""), 73, "cant_open"),
+            (.io(""), 74, "io"), (.busy(""), 75, "busy"),
+        ]
+        for (error, exit, code) in table {
+            #expect(error.exitCode == exit)
+            #expect(error.code == code)
+        }
+    }
+}
