@@ -31,7 +31,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         case SQLITE_IOERR:
             .io("I/O error, nothing was written: \(message)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH:
-            .cantOpen("cannot open the database for writing: \(message); check the path and its permissions")
+            .cantOpen("cannot use the database: \(message); check the path and its permissions")
         case SQLITE_NOTADB, SQLITE_CORRUPT:
             .cantOpen("the file is not a usable flashsale database: \(message)")
         default:

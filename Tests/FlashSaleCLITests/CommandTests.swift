@@ -1,0 +1,333 @@
+import Foundation
+import Testing
+
+let saleFields = ["id", "name", "state", "total", "available", "held", "booked", "cancelled", "expired", "overdue",
+                  "queued", "hold_seconds", "per_user", "starts_at", "ends_at", "created_at"]
+let bookingFields = ["id", "sale", "user", "status", "created_at", "expires_at", "confirmed_at", "cancelled_at",
+                     "expired_at", "ip", "user_agent", "key"]
+
+/// The keys of a JSON object in the order they were written.
+func keyOrder(_ json: String) -> [String] {
+    var keys: [String] = []
+    var rest = Substring(json)
+    while let range = rest.range(of: #""([a-z_]+)":"#, options: .regularExpression) {
+        keys.append(String(rest[range].dropFirst().dropLast(2)))
+        // Skip the value of this key, so nested objects do not add keys (none do here).
+        rest = rest[range.upperBound...]
+    }
+    return keys
+}
+
+@Suite struct SaleCommandTests {
+    @Test func createSalePrintsTheSaleWithItsDefaults() throws {
+        let box = try Sandbox()
+        let result = try box.run(["create-sale", "s1", "--inventory", "1000", "--json"])
+        #expect(result.status == 0)
+        #expect(keyOrder(result.stdout) == saleFields)
+        let sale = try result.json()
+        #expect(sale["state"] as? String == "open")
+        #expect(sale["total"] as? Int == 1000)
+        #expect(sale["available"] as? Int == 1000)
+        #expect(sale["hold_seconds"] as? Int == 300)
+        #expect(sale["per_user"] as? Int == 1)
+        #expect(sale["name"] as? String == "s1")
+        #expect(sale["starts_at"] as? String == "2026-11-24T15:00:00.000Z")
+        #expect(sale["ends_at"] is NSNull)
+    }
+
+    @Test func createSaleTakesEveryOption() throws {
+        let box = try Sandbox()
+        let sale = try box.run(["create-sale", "s1", "--inventory", "5", "--name", "Spring drop", "--hold", "90s",
+                                "--per-user", "2", "--starts", "+1h", "--ends", "2026-11-25T00:00:00+01:00", "--json"]).json()
+        #expect(sale["name"] as? String == "Spring drop")
+        #expect(sale["hold_seconds"] as? Int == 90)
+        #expect(sale["per_user"] as? Int == 2)
+        #expect(sale["state"] as? String == "scheduled")
+        #expect(sale["starts_at"] as? String == "2026-11-24T16:00:00.000Z")
+        #expect(sale["ends_at"] as? String == "2026-11-24T23:00:00.000Z")
+    }
+
+    @Test func createSaleRequiresInventory() throws {
+        let box = try Sandbox()
+        let result = try box.run(["create-sale", "s1"])
+        #expect(result.status == 2)
+        #expect(result.stderr == "flashsale: create-sale needs --inventory N (0 is allowed)\n")
+        #expect(try box.run(["create-sale", "s0", "--inventory", "0"]).status == 0)
+    }
+
+    @Test func aSecondCreateSaleIsAConflict() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let result = try box.run(["--json", "create-sale", "s1", "--inventory", "1"])
+        #expect(result.status == 4)
+        let error = try #require(try result.json()["error"] as? [String: Any])
+        #expect(error["code"] as? String == "conflict")
+        #expect(error["message"] as? String == "sale s1 already exists")
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test func statusPrintsAlignedFields() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let lines = try box.run(["status", "s1"]).stdout.split(separator: "\n")
+        #expect(lines.map { $0.split(separator: " ").first.map(String.init) ?? "" } == saleFields)
+        #expect(lines.contains("available     3"))
+    }
+
+    @Test func seedInventoryAddsOrSets() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        #expect(try box.run(["seed-inventory", "s1", "2", "--json"]).json()["total"] as? Int == 5)
+        #expect(try box.run(["seed-inventory", "s1", "1", "--set", "--json"]).json()["available"] as? Int == 1)
+        try box.run(["book", "s1", "u1"])
+        let refused = try box.run(["seed-inventory", "s1", "0", "--set"])
+        #expect(refused.status == 4)
+        #expect(refused.stderr.hasPrefix("flashsale: sale s1 has 1 items held or booked"))
+    }
+
+    @Test func pauseResumeCloseAndTheirExitCodes() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        #expect(try box.run(["pause", "s1", "--json"]).json()["state"] as? String == "paused")
+        #expect(try box.run(["pause", "s1"]).status == 0)
+        #expect(try box.run(["book", "s1", "u1"]).status == 8)
+        #expect(try box.run(["resume", "s1", "--json"]).json()["state"] as? String == "open")
+        #expect(try box.run(["close", "s1", "--json"]).json()["state"] as? String == "closed")
+        #expect(try box.run(["resume", "s1"]).status == 4)
+        #expect(try box.run(["pause", "nope"]).status == 3)
+    }
+
+    @Test func salesListsEverySale() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "b", "--inventory", "1"])
+        try box.run(["create-sale", "a", "--inventory", "2", "--name", "First"])
+        let json = try box.run(["sales", "--json"]).jsonArray()
+        #expect(json.map { $0["id"] as? String } == ["a", "b"])
+        let text = try box.run(["sales"]).stdout
+        #expect(text.hasPrefix("id  state  total  available  held  booked  overdue  name\n"))
+        #expect(text.contains("a   open   2      2          0     0       0        First\n"))
+        #expect(try Sandbox().run(["sales", "--json"]).stdout == "[]\n")
+    }
+
+    @Test func initCreatesTheDatabaseOwnerOnly() throws {
+        let box = try Sandbox()
+        let result = try box.run(["init"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "\(box.database): flashsale database ready\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: box.database)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try box.run(["init"]).status == 0)
+    }
+
+    @Test func theDatabaseComesFromTheEnvironmentWithoutDb() throws {
+        let box = try Sandbox()
+        let other = box.directory.appendingPathComponent("env.db").path
+        try box.run(["create-sale", "s1", "--inventory", "1"], database: false, environment: ["FLASHSALE_DB": other])
+        #expect(FileManager.default.fileExists(atPath: other))
+        #expect(try box.run(["status", "s1"], database: false).status == 3)  // ./flashsale.db in the sandbox
+        #expect(FileManager.default.fileExists(atPath: box.directory.appendingPathComponent("flashsale.db").path))
+    }
+}
+
+@Suite struct BookingCommandTests {
+    @Test func bookPrintsTheBookingIDAlone() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let result = try box.run(["book", "s1", "alice", "--ip", "2001:db8::1", "--user-agent", "curl/8.0"])
+        #expect(result.status == 0)
+        #expect(result.line.range(of: "^bk_[A-Za-z0-9_-]{22}$", options: .regularExpression) != nil)
+        #expect(result.stderr.isEmpty)
+        let booking = try box.run(["booking", "s1", result.line, "--json"])
+        #expect(keyOrder(booking.stdout) == bookingFields)
+        let fields = try booking.json()
+        #expect(fields["ip"] as? String == "2001:db8::1")
+        #expect(fields["user_agent"] as? String == "curl/8.0")
+        #expect(fields["expires_at"] as? String == "2026-11-24T15:05:00.000Z")
+    }
+
+    @Test func bookJSONIsTheBookingObject() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let result = try box.run(["book", "s1", "alice", "--key", "k1", "--json"])
+        #expect(keyOrder(result.stdout) == bookingFields)
+        #expect(try result.json()["key"] as? String == "k1")
+        #expect(try result.json()["status"] as? String == "held")
+    }
+
+    @Test func declinesExitWithTheirCodesAndOneLine() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        try box.run(["book", "s1", "alice"])
+        let limit = try box.run(["book", "s1", "alice"])
+        #expect(limit.status == 7)
+        #expect(limit.stdout.isEmpty)
+        #expect(limit.stderr == "flashsale: the user already has 1 active booking in sale s1, the limit\n")
+        let soldOut = try box.run(["book", "s1", "bob", "--json"])
+        #expect(soldOut.status == 6)
+        #expect(try soldOut.json()["error"] as? [String: String] == ["code": "sold_out", "message": "sale s1 is sold out"])
+        #expect(try box.run(["book", "nope", "bob"]).status == 3)
+    }
+
+    @Test func theSameKeyReturnsTheSameBookingID() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let first = try box.run(["book", "s1", "alice", "--key", "req-1"]).line
+        let again = try box.run(["book", "s1", "alice", "--key", "req-1"])
+        #expect(again.status == 0)
+        #expect(again.line == first)
+        #expect(try box.run(["book", "s1", "bob", "--key", "req-1"]).status == 4)
+        #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1)
+    }
+
+    @Test func confirmThenConfirmAgain() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let id = try box.run(["book", "s1", "alice"]).line
+        let confirmed = try box.run(["confirm", "s1", id, "--user", "alice"], now: "2026-11-24T15:04:59.999Z")
+        #expect(confirmed.status == 0)
+        #expect(confirmed.stdout == "\(id) booked\n")
+        let again = try box.run(["confirm", "s1", id, "--json"])
+        #expect(again.status == 0)
+        #expect(try again.json()["confirmed_at"] as? String == "2026-11-24T15:04:59.999Z")
+    }
+
+    @Test func confirmAtExpiryExitsFiveAndChangesNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let id = try box.run(["book", "s1", "alice"]).line
+        let before = try box.fingerprint()
+        let late = try box.run(["confirm", "s1", id], now: "2026-11-24T15:05:00Z")
+        #expect(late.status == 5)
+        #expect(late.stderr.hasPrefix("flashsale: booking \(id) expired at 2026-11-24T15:05:00.000Z"))
+        #expect(try box.fingerprint() == before)
+    }
+
+    @Test func confirmOfAnotherUsersBookingIsNotFound() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let id = try box.run(["book", "s1", "alice"]).line
+        #expect(try box.run(["confirm", "s1", id, "--user", "mallory"]).status == 3)
+        #expect(try box.run(["cancel", "s1", id, "--user", "mallory"]).status == 3)
+        #expect(try box.run(["confirm", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"]).status == 3)
+    }
+
+    @Test func cancelHeldBookedAndForce() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let held = try box.run(["book", "s1", "alice"]).line
+        #expect(try box.run(["cancel", "s1", held]).stdout == "\(held) cancelled\n")
+        #expect(try box.run(["cancel", "s1", held]).status == 0)
+        let booked = try box.run(["book", "s1", "bob"]).line
+        try box.run(["confirm", "s1", booked])
+        let refused = try box.run(["cancel", "s1", booked])
+        #expect(refused.status == 4)
+        #expect(refused.stderr.contains("--force"))
+        #expect(try box.run(["cancel", "s1", booked, "--force", "--json"]).json()["status"] as? String == "cancelled")
+        let sale = try box.run(["status", "s1", "--json"]).json()
+        #expect(sale["available"] as? Int == 2)
+        #expect(sale["cancelled"] as? Int == 2)
+    }
+
+    @Test func cancelOfAnOverdueHoldExitsZeroAsExpired() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let id = try box.run(["book", "s1", "alice"]).line
+        let result = try box.run(["cancel", "s1", id], now: "2026-11-24T15:06:00Z")
+        #expect(result.status == 0)
+        #expect(result.stdout == "\(id) expired\n")
+    }
+
+    @Test func bookingsListsAndFilters() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let a = try box.run(["book", "s1", "alice"]).line
+        let b = try box.run(["book", "s1", "bob"]).line
+        try box.run(["confirm", "s1", a])
+        #expect(try box.run(["bookings", "s1", "--json"]).jsonArray().map { $0["id"] as? String } == [a, b])
+        #expect(try box.run(["bookings", "s1", "--status", "booked", "--json"]).jsonArray().map { $0["id"] as? String } == [a])
+        #expect(try box.run(["bookings", "s1", "--user", "bob", "--json"]).jsonArray().map { $0["id"] as? String } == [b])
+        let later = try box.run(["bookings", "s1", "--status", "expired", "--json"], now: "2026-11-24T15:10:00Z").jsonArray()
+        #expect(later.map { $0["id"] as? String } == [b])
+        let text = try box.run(["bookings", "s1"]).stdout.split(separator: "\n")
+        #expect(text.first == "id                         user   status  created_at                expires_at")
+        #expect(text.count == 3)
+        #expect(try box.run(["bookings", "s1", "--status", "bogus"]).status == 2)
+    }
+
+    @Test func statusCountsOverdueHoldsUntilSwept() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "alice"])
+        try box.run(["book", "s1", "bob"], now: "2026-11-24T15:02:00Z")
+        let status = try box.run(["status", "s1", "--json"], now: "2026-11-24T15:05:00Z").json()
+        #expect(status["held"] as? Int == 2)
+        #expect(status["overdue"] as? Int == 1)
+    }
+}
+
+@Suite struct SweepAndVerifyCommandTests {
+    @Test func sweepPrintsTheCountAlone() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "alice"])
+        try box.run(["book", "s1", "bob"])
+        #expect(try box.run(["sweep"], now: "2026-11-24T15:04:00Z").stdout == "0\n")
+        let dry = try box.run(["sweep", "s1", "--dry-run", "--json"], now: "2026-11-24T15:05:00Z")
+        #expect(dry.stdout == #"{"expired":2,"dry_run":true,"sales":{"s1":2}}"# + "\n")
+        #expect(try box.run(["sweep", "--limit", "1"], now: "2026-11-24T15:05:00Z").stdout == "1\n")
+        let json = try box.run(["sweep", "--json"], now: "2026-11-24T15:05:00Z")
+        #expect(json.stdout == #"{"expired":1,"dry_run":false,"sales":{"s1":1}}"# + "\n")
+        #expect(try box.run(["status", "s1", "--json"]).json()["available"] as? Int == 5)
+        #expect(try box.run(["sweep", "nope"]).status == 3)
+        #expect(try box.run(["sweep", "-q"]).stdout.isEmpty)
+    }
+
+    @Test func verifyPrintsOkOrNamesTheViolation() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "alice"])
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+        #expect(try box.run(["verify", "s1", "--json"]).stdout == #"{"ok":true,"sale":"s1"}"# + "\n")
+        try FlashSaleStoreBackdoor.execute(box.database, "UPDATE sale SET held = 0, available = available + 1")
+        let broken = try box.run(["verify"])
+        #expect(broken.status == 10)
+        #expect(broken.stderr == "flashsale: verify found 1 violation: sale s1: counter held is 0 but 1 bookings are held\n")
+        #expect(try box.run(["verify", "--json"]).json()["error"] != nil)
+    }
+}
+
+@Suite struct HelpAndVersionTests {
+    @Test func helpAndVersionPrintToStdoutAndExitZero() throws {
+        let box = try Sandbox()
+        for words in [["help"], ["--help"], ["-h"], ["help", "book"], ["book", "--help"], ["--version"]] {
+            let result = try box.run(words, database: false)
+            #expect(result.status == 0)
+            #expect(!result.stdout.isEmpty)
+            #expect(result.stderr.isEmpty)
+        }
+        #expect(try box.run(["--version"]).stdout.range(of: #"^flashsale \d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil)
+        #expect(try box.run(["help", "book"]).stdout.hasPrefix("Usage: flashsale book SALE USER [--ip IP]"))
+        #expect(!FileManager.default.fileExists(atPath: box.database))
+    }
+
+    @Test func helpOfAnUnknownCommandIsAUsageError() throws {
+        #expect(try Sandbox().run(["help", "bogus"]).status == 2)
+    }
+
+    @Test func usageErrorsPrintJSONWhenAskedTo() throws {
+        let result = try Sandbox().run(["--json", "bogus"])
+        #expect(result.status == 2)
+        #expect(try (result.json()["error"] as? [String: Any])?["code"] as? String == "usage")
+    }
+
+    @Test func quietPrintsNothingOnSuccessButStillReportsErrors() throws {
+        let box = try Sandbox()
+        let created = try box.run(["-q", "create-sale", "s1", "--inventory", "1"])
+        #expect(created.status == 0)
+        #expect(created.stdout.isEmpty)
+        #expect(try box.run(["book", "s1", "a", "--quiet"]).stdout.isEmpty)
+        let declined = try box.run(["book", "s1", "b", "-q"])
+        #expect(declined.status == 6)
+        #expect(!declined.stderr.isEmpty)
+    }
+}

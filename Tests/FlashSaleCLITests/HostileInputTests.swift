@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+@testable import FlashSaleCLI
+
+/// A sale with one hold, to attack.
+func targetSandbox() throws -> (Sandbox, String) {
+    let box = try Sandbox()
+    try box.run(["create-sale", "s1", "--inventory", "5"])
+    let id = try box.run(["book", "s1", "alice"]).line
+    return (box, id)
+}
+
+let tenKB = String(repeating: "x", count: 10_240)
+
+@Suite struct HostileArgumentTests {
+    /// Each of these is refused with exit 2, a one-line message, and no change at all.
+    static let refused: [[String]] = [
+        ["book", "s1'; DROP TABLE sale; --", "u1"],
+        ["book", "s1", tenKB],
+        ["book", "s1", "u1", "--key", tenKB],
+        ["book", "s1", "u1", "--user-agent", tenKB],
+        ["book", "s1", "u1", "--ip", tenKB],
+        ["book", "s1", "u1", "--ip", "999.1.1.1"],
+        ["book", "s1", "u1", "--ip", "1.2.3.4; rm -rf /"],
+        ["book", tenKB, "u1"],
+        ["book", "s1", ""],
+        ["book", "s1", "-bob"],
+        ["create-sale", "s2", "--inventory", "-5"],
+        ["create-sale", "s2", "--inventory=-5"],
+        ["create-sale", "s2", "--inventory", "99999999999999999999"],
+        ["create-sale", "s2", "--inventory", "1000000001"],
+        ["create-sale", "s2", "--inventory", "1e3"],
+        ["create-sale", "s2", "--inventory", " 5"],
+        ["create-sale", "s2", "--inventory", "5", "--per-user", "0"],
+        ["create-sale", "s2", "--inventory", "5", "--hold", "0s"],
+        ["create-sale", "s2", "--inventory", "5", "--hold", "99999999999h"],
+        ["create-sale", "s2", "--inventory", "5", "--hold", "31d"],
+        ["create-sale", "s2", "--inventory", "5", "--starts", "yesterday"],
+        ["create-sale", "s2", "--inventory", "5", "--starts", "+1h", "--ends", "+30m"],
+        ["create-sale", "s2", "--inventory", "5", "--name", tenKB],
+        ["create-sale", "-s2", "--inventory", "5"],
+        ["create-sale", "s2; DROP TABLE booking", "--inventory", "5"],
+        ["seed-inventory", "s1", "-5"],
+        ["seed-inventory", "s1", "--", "-5"],
+        ["seed-inventory", "s1", "18446744073709551616"],
+        ["confirm", "s1", "' OR 1=1 --"],
+        ["confirm", "s1", tenKB],
+        ["cancel", "s1", "bk_short", "--force"],
+        ["sweep", "--limit", "0"],
+        ["sweep", "--limit", "-1"],
+        ["bookings", "s1", "--status", "held' OR '1'='1"],
+        ["--busy-timeout", "forever", "book", "s1", "u1"],
+        ["book", "s1", "u1", "--bogus"],
+    ]
+
+    @Test(arguments: refused)
+    func isRefusedWithUsageAndChangesNothing(words: [String]) throws {
+        let (box, _) = try targetSandbox()
+        let before = try box.fingerprint()
+        let result = try box.run(words)
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("flashsale: "))
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+        #expect(result.stderr.count < 400)
+        #expect(try box.fingerprint() == before)
+    }
+
+    @Test func aBadClockIsAUsageError() throws {
+        let (box, _) = try targetSandbox()
+        let before = try box.fingerprint()
+        #expect(try box.run(["book", "s1", "u2"], now: "next tuesday").status == 2)
+        #expect(try box.run(["book", "s1", "u2"], now: "+5m").status == 2)
+        #expect(try box.fingerprint() == before)
+    }
+
+    @Test(arguments: [
+        #"book s1 "$(printf 'bad\377user')""#,
+        #"book "$(printf 's\3771')" u1"#,
+        #"book s1 u1 --key "$(printf '\300\200')""#,
+        #"book s1 u1 --user-agent "$(printf 'Mozilla\355\240\200')""#,
+        #"create-sale s2 --inventory 1 --name "$(printf '\377')""#,
+    ])
+    func invalidUTF8IsRefused(command: String) throws {
+        let (box, _) = try targetSandbox()
+        let before = try box.fingerprint()
+        let result = try box.shell(#""$FLASHSALE" --db "$DB" "# + command)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("is not valid UTF-8"))
+        #expect(try box.fingerprint() == before)
+    }
+
+    @Test func aNULByteIsRefused() throws {
+        // argv cannot carry a NUL; a caller embedding flashsale's CLI can, and is refused too.
+        let (box, _) = try targetSandbox()
+        let before = try box.fingerprint()
+        let out = Captured()
+        let err = Captured()
+        let status = CLI.run(rawArguments: ["--db", box.database, "book", "s1", "a\u{0}b"].map { Array($0.utf8) },
+                             environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdout: out, stderr: err)
+        #expect(status == 2)
+        #expect(err.text == "flashsale: user contains a NUL byte\n")
+        #expect(try box.fingerprint() == before)
+    }
+
+    @Test func sqlTextAsAUserIsStoredAndReturnedByteForByte() throws {
+        let (box, _) = try targetSandbox()
+        let user = "Robert'); DROP TABLE booking;--\u{1F600}\t\"q\""
+        let id = try box.run(["book", "s1", "--", user]).line
+        #expect(try box.run(["booking", "s1", id, "--json"]).json()["user"] as? String == user)
+        #expect(try box.run(["bookings", "s1", "--user", user, "--json"]).jsonArray().count == 1)
+        #expect(try box.run(["verify"]).status == 0)
+    }
+
+    @Test func nfcAndNFDSpellingsAreDistinctUsers() throws {
+        let (box, _) = try targetSandbox()
+        #expect(try box.run(["book", "s1", "caf\u{E9}"]).status == 0)
+        #expect(try box.run(["book", "s1", "cafe\u{301}"]).status == 0)
+        #expect(try box.run(["book", "s1", "caf\u{E9}"]).status == 7)
+    }
+
+    @Test func anEmptyOptionalValueMeansAbsent() throws {
+        let (box, _) = try targetSandbox()
+        let booking = try box.run(["book", "s1", "bob", "--ip", "", "--key", "", "--json"]).json()
+        #expect(booking["ip"] is NSNull)
+        #expect(booking["key"] is NSNull)
+    }
+}
+
+@Suite struct DatabaseFailureTests {
+    @Test func aMissingDirectoryIsCantOpen() throws {
+        let box = try Sandbox()
+        let result = try box.run(["--db", box.directory.appendingPathComponent("no/such/x.db").path, "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot create the database"))
+    }
+
+    @Test func aFileThatIsNotADatabaseIsCantOpenAndStaysAsItWas() throws {
+        let box = try Sandbox()
+        let junk = Data(repeating: 0x41, count: 8192)
+        try junk.write(to: URL(fileURLWithPath: box.database))
+        let result = try box.run(["create-sale", "s1", "--inventory", "1"])
+        #expect(result.status == 73)
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: box.database)) == junk)
+    }
+
+    @Test func aDatabaseTheUserMayNotWriteIsCantOpenAndUnchanged() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let before = try box.fingerprint()
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: box.database)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: box.directory.path)
+        // Tests may run as root, whom permission bits do not stop: run flashsale as nobody.
+        let asNobody = getuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : ""
+        let result = try box.shell(asNobody + #""$FLASHSALE" --db "$DB" book s1 u1"#)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot use the database"))
+        #expect(try box.fingerprint() == before)
+    }
+}
+
+final class Captured: TextSink {
+    var text = ""
+    func write(_ text: String) { self.text += text }
+    func flush() {}
+}

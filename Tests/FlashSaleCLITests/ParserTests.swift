@@ -1,0 +1,107 @@
+import Testing
+import FlashSaleCore
+@testable import FlashSaleCLI
+
+/// The parser is a pure function of the words: no process, no database.
+@Suite struct ParserTests {
+    func parse(_ words: [String]) throws(FlashSaleError) -> ParsedCommandLine {
+        try ParsedCommandLine.parse(words, commands: CommandTable.all)
+    }
+
+    func invocation(_ words: [String]) throws -> Invocation {
+        guard case .run(let invocation) = try parse(words).action else {
+            Issue.record("\(words) did not parse to a command")
+            throw FlashSaleError.internalFailure("not a command")
+        }
+        return invocation
+    }
+
+    func usageError(_ words: [String]) -> String? {
+        do {
+            _ = try parse(words)
+            return nil
+        } catch {
+            return error.exitCode == 2 ? error.message : "exit \(error.exitCode)"
+        }
+    }
+
+    @Test func globalOptionsMayStandBeforeOrAfterTheCommand() throws {
+        let before = try parse(["--db", "a.db", "--json", "book", "s1", "u1"])
+        let after = try parse(["book", "s1", "u1", "--db", "a.db", "--json"])
+        for line in [before, after] {
+            #expect(line.globals["--db"] == "a.db")
+            #expect(line.globals.has("--json"))
+        }
+        #expect(try invocation(["book", "s1", "--json", "u1"]).arguments == ["SALE": "s1", "USER": "u1"])
+    }
+
+    @Test func commandOptionsTakeSpacedOrInlineValues() throws {
+        let spaced = try invocation(["create-sale", "s1", "--inventory", "5", "--hold", "90s"])
+        let inline = try invocation(["create-sale", "s1", "--inventory=5", "--hold=90s"])
+        for parsed in [spaced, inline] {
+            #expect(parsed.options["--inventory"] == "5")
+            #expect(parsed.options["--hold"] == "90s")
+        }
+        #expect(try invocation(["create-sale", "s1", "--inventory", "1", "--name="]).options["--name"] == "")
+    }
+
+    @Test func aValueMayStartWithADash() throws {
+        #expect(try invocation(["create-sale", "s1", "--inventory", "1", "--name", "-x-"]).options["--name"] == "-x-")
+    }
+
+    @Test func doubleDashEndsTheOptions() throws {
+        #expect(try invocation(["book", "s1", "--", "-bob"]).arguments["USER"] == "-bob")
+        #expect(try invocation(["book", "--", "s1", "--json"]).arguments["USER"] == "--json")
+    }
+
+    @Test func unknownOptionsAreUsageErrors() {
+        #expect(usageError(["book", "s1", "u1", "--bogus"])?.contains("unknown option '--bogus'") == true)
+        #expect(usageError(["book", "s1", "u1", "--force"])?.contains("unknown option") == true)
+        #expect(usageError(["create-sale", "s1", "--inventory", "1", "--per-ip", "3"]) != nil)
+        #expect(usageError(["create-sale", "s1", "--inventory", "1", "--waitlist"]) != nil)
+        #expect(usageError(["seed-inventory", "s1", "-5"])?.contains("after '--'") == true)
+    }
+
+    @Test func aCommandsOptionBeforeTheCommandSaysWhereItBelongs() {
+        #expect(usageError(["--inventory", "5", "create-sale", "s1"])?.contains("belongs after the command name") == true)
+    }
+
+    @Test func missingValuesAndArgumentsAreUsageErrors() {
+        #expect(usageError(["create-sale", "s1", "--inventory"])?.contains("needs a value") == true)
+        #expect(usageError(["book", "s1"])?.contains("needs USER") == true)
+        #expect(usageError(["book", "s1", "u1", "extra"])?.contains("unexpected argument 'extra'") == true)
+        #expect(usageError([])?.contains("no command") == true)
+    }
+
+    @Test func flagsTakeNoValueAndNothingMayBeGivenTwice() {
+        #expect(usageError(["cancel", "s1", "bk_x", "--force=yes"])?.contains("takes no value") == true)
+        #expect(usageError(["book", "s1", "u1", "--ip", "1.2.3.4", "--ip", "1.2.3.5"])?.contains("given twice") == true)
+        #expect(usageError(["--json", "sales", "--json"])?.contains("given twice") == true)
+    }
+
+    @Test func unknownCommandsAndLaterCommandsAreUsageErrors() {
+        for command in ["bogus", "submit", "process", "events", "export", "metrics", "backup", "block", "completions"] {
+            #expect(usageError([command])?.contains("unknown command") == true)
+        }
+    }
+
+    @Test func helpAndVersionWinOverEverythingElse() throws {
+        guard case .help(let command) = try parse(["book", "--help"]).action else {
+            Issue.record("book --help is not help")
+            return
+        }
+        #expect(command?.name == "book")
+        guard case .help(nil) = try parse(["-h"]).action else {
+            Issue.record("-h is not the general help")
+            return
+        }
+        guard case .version = try parse(["--version"]).action else {
+            Issue.record("--version is not the version")
+            return
+        }
+    }
+
+    @Test func shortQuietIsTheQuietOption() throws {
+        #expect(try parse(["-q", "sales"]).globals.has("--quiet"))
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import FlashSaleStore
+
+/// The `flashsale` binary `swift test` built beside this test bundle ($FLASHSALE_BIN overrides).
+let flashsaleBinary: String = {
+    if let path = ProcessInfo.processInfo.environment["FLASHSALE_BIN"] { return path }
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flashsale")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside.path }
+    // Under some runners argv[0] is a helper: fall back to the package's debug build.
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/flashsale").path
+}()
+
+/// 2026-11-24T15:00:00Z, the clock most tests run at.
+let T0 = "2026-11-24T15:00:00Z"
+
+struct Result {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    /// stdout's JSON document.
+    func json() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
+        return try #require(object as? [String: Any], "stdout is not a JSON object: \(stdout)")
+    }
+
+    func jsonArray() throws -> [[String: Any]] {
+        let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
+        return try #require(object as? [[String: Any]], "stdout is not a JSON array: \(stdout)")
+    }
+
+    var line: String { stdout.trimmingCharacters(in: .newlines) }
+}
+
+/// A temporary directory with a database path, where commands run as a user would run them.
+final class Sandbox: @unchecked Sendable {
+    let directory: URL
+    let database: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        database = directory.appendingPathComponent("sale.db").path
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs `flashsale --db DATABASE ARGS...` with the clock at `now` (nil: the real clock).
+    @discardableResult
+    func run(_ arguments: [String], now: String? = T0, database: Bool = true, environment: [String: String] = [:]) throws -> Result {
+        var env = ["PATH": "/usr/bin:/bin"]
+        if let now { env["FLASHSALE_NOW"] = now }
+        env.merge(environment) { _, new in new }
+        return try execute(flashsaleBinary, (database ? ["--db", self.database] : []) + arguments, environment: env)
+    }
+
+    /// Runs a shell command line with `$FLASHSALE` and `$DB` set: for bytes that a Swift
+    /// String cannot carry into argv (invalid UTF-8).
+    func shell(_ script: String, now: String = T0) throws -> Result {
+        try execute("/bin/sh", ["-c", script],
+                    environment: ["FLASHSALE": flashsaleBinary, "DB": database, "FLASHSALE_NOW": now, "PATH": "/usr/bin:/bin"])
+    }
+
+    /// Every row of every table, in order: equal fingerprints mean an unchanged database.
+    func fingerprint() throws -> String {
+        let connection = try Connection(path: database, busyTimeout: .seconds(5))
+        var rows: [String] = []
+        for (table, columns) in [("sale", Int32(15)), ("booking", 12), ("event", 8)] {
+            try connection.forEachRow("SELECT * FROM \(table) ORDER BY rowid") { row in
+                rows.append((0..<columns).map { row.optionalText($0) ?? "∅" }.joined(separator: "|"))
+            }
+        }
+        return rows.joined(separator: "\n")
+    }
+
+    private func execute(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        // Files, not pipes: nothing can fill up and block while the child runs.
+        let id = UUID().uuidString
+        let outURL = directory.appendingPathComponent("\(id).out")
+        let errURL = directory.appendingPathComponent("\(id).err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+}
