@@ -254,6 +254,19 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["bookings", "s1", "--status", "bogus"]).status == 2)
     }
 
+    @Test func aClockSteppedBackCannotExtendAHold() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "alice"], now: "2026-11-24T15:10:00Z")
+        let late = try box.run(["book", "s1", "bob", "--json"], now: "2026-11-24T15:01:00Z").json()
+        #expect(late["created_at"] as? String == "2026-11-24T15:10:00.000Z")
+        #expect(late["expires_at"] as? String == "2026-11-24T15:15:00.000Z")
+        let carol = try box.run(["book", "s1", "carol"]).line  // held 15:10 to 15:15
+        try box.run(["book", "s1", "dave"], now: "2026-11-24T15:20:00Z")
+        // A clock stepped back to 15:14 still decides at 15:20: carol's hold has expired.
+        #expect(try box.run(["confirm", "s1", carol], now: "2026-11-24T15:14:00Z").status == 5)
+    }
+
     @Test func statusCountsOverdueHoldsUntilSwept() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "5"])

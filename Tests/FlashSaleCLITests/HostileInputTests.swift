@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleCLI
+@testable import FlashSaleStore
 
 /// A sale with one hold, to attack.
 func targetSandbox() throws -> (Sandbox, String) {
@@ -128,6 +129,20 @@ let tenKB = String(repeating: "x", count: 10_240)
 }
 
 @Suite struct DatabaseFailureTests {
+    @Test func aWriteLockHeldPastTheBusyTimeoutIsExit75AndChangesNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let before = try box.fingerprint()
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        let result = try box.run(["--busy-timeout", "200ms", "book", "s1", "u1"])
+        try holder.execute("ROLLBACK")
+        #expect(result.status == 75)
+        #expect(result.stderr == "flashsale: the database is locked by another process; retry, or raise --busy-timeout\n")
+        #expect(try box.fingerprint() == before)
+        #expect(try box.run(["book", "s1", "u1"]).status == 0)
+    }
+
     @Test func aMissingDirectoryIsCantOpen() throws {
         let box = try Sandbox()
         let result = try box.run(["--db", box.directory.appendingPathComponent("no/such/x.db").path, "sales"], database: false)
