@@ -75,6 +75,9 @@ struct ParsedCommandLine: Sendable {
         if positionals.count > command.arguments.count {
             throw .usage("unexpected argument '\(Quoted(positionals[command.arguments.count]))': flashsale \(command.synopsis)")
         }
+        if let missing = command.options.first(where: { $0.isRequired && !values.has($0.name) }) {
+            throw .usage("\(command.name) needs \(missing.synopsis): flashsale \(command.synopsis)")
+        }
         var arguments: [String: String] = [:]
         for (spec, value) in zip(command.arguments, positionals) {
             arguments[spec.name] = value
@@ -103,7 +106,7 @@ struct ParsedCommandLine: Sendable {
             return .usage("option \(name) belongs after the command name: flashsale \(owner.synopsis)")
         }
         let context = command.map { " for \($0.name); 'flashsale \($0.name) --help' lists its options" } ?? ""
-        let dashHint = name.dropFirst().first.map(\.isNumber) == true ? " (a value starting with '-' goes after '--')" : ""
+        let dashHint = name.hasPrefix("--") ? "" : " (a value starting with '-' goes after '--')"
         return .usage("unknown option '\(Quoted(name))'\(context)\(dashHint)")
     }
 }

@@ -15,8 +15,14 @@ final class Context {
 
     init(globals: Invocation.Values, environment: [String: String], output: Output) throws(FlashSaleError) {
         self.output = output
-        databasePath = globals[GlobalOptions.database.name] ?? environment["FLASHSALE_DB"] ?? Context.defaultDatabase
-        guard !databasePath.isEmpty else { throw .usage("--db needs a file name") }
+        if let option = globals[GlobalOptions.database.name] {
+            guard !option.isEmpty else { throw .usage("--db needs a file name") }
+            databasePath = option
+        } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
+            databasePath = variable
+        } else {
+            databasePath = Context.defaultDatabase
+        }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {
                 throw .usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")

@@ -8,11 +8,14 @@ struct OptionSpec: Sendable {
     /// What the value is called in help (`DURATION`); nil for a flag.
     let value: String?
     let help: String
+    /// The command refuses to run without it (`create-sale --inventory`).
+    let isRequired: Bool
 
-    init(_ name: String, short: String? = nil, value: String? = nil, _ help: String) {
+    init(_ name: String, short: String? = nil, value: String? = nil, required: Bool = false, _ help: String) {
         self.name = name
         self.short = short
         self.value = value
+        self.isRequired = required
         self.help = help
     }
 
@@ -58,7 +61,7 @@ struct CommandSpec: Sendable {
     }
 
     var synopsis: String {
-        let words = [name] + arguments.map(\.synopsis) + options.map { "[\($0.synopsis)]" }
+        let words = [name] + arguments.map(\.synopsis) + options.map { $0.isRequired ? $0.synopsis : "[\($0.synopsis)]" }
         return words.joined(separator: " ")
     }
 }

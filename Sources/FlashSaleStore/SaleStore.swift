@@ -206,16 +206,25 @@ public final class SaleStore {
             : try db.writeTransaction { try sweepSales(saleID, limit: limit, dryRun: false, clock: clock) }
     }
 
+    /// Each sale decides at its own time (its high-water mark), so each one's overdue holds
+    /// are gathered first; then the longest overdue across all sales go first, so that
+    /// `--limit` means the same for one sale or many.
     private func sweepSales(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant) throws -> SweepReport {
-        var report = SweepReport()
-        for sale in try saleID.map({ [try requireSale($0)] }) ?? allSales() {
-            let remaining = limit.map { $0 - report.total }
-            if let remaining, remaining <= 0 { break }
+        let sales = try saleID.map { [try requireSale($0)] } ?? allSales()
+        var candidates: [(hold: Booking, now: Instant)] = []
+        for sale in sales {
             let now = sale.decisionTime(clock: clock)
-            let count = dryRun
-                ? Int64(try oldestOverdueHolds(of: sale.id, at: now, limit: remaining).count)
-                : try expireOverdueHolds(of: sale, at: now, limit: remaining, by: "sweep")
-            if count > 0 || saleID != nil { report.expired.append((sale.id, count)) }
+            candidates += try oldestOverdueHolds(of: sale.id, at: now, limit: limit).map { ($0, now) }
+        }
+        candidates.sort { ($0.hold.expiresAt, $0.hold.id.text) < ($1.hold.expiresAt, $1.hold.id.text) }
+        var expired: [SaleID: Int64] = [:]
+        for (hold, now) in candidates.prefix(limit.map { Int($0) } ?? candidates.count) {
+            if !dryRun { try move(hold, to: .expired, at: now, by: "sweep") }
+            expired[hold.sale, default: 0] += 1
+        }
+        var report = SweepReport()
+        for sale in sales where expired[sale.id] != nil || saleID != nil {
+            report.expired.append((sale.id, expired[sale.id] ?? 0))
         }
         return report
     }

@@ -51,7 +51,7 @@ func keyOrder(_ json: String) -> [String] {
         let box = try Sandbox()
         let result = try box.run(["create-sale", "s1"])
         #expect(result.status == 2)
-        #expect(result.stderr == "flashsale: create-sale needs --inventory N (0 is allowed)\n")
+        #expect(result.stderr.hasPrefix("flashsale: create-sale needs --inventory N: flashsale create-sale SALE --inventory N [--name TEXT]"))
         #expect(try box.run(["create-sale", "s0", "--inventory", "0"]).status == 0)
     }
 
@@ -126,6 +126,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(FileManager.default.fileExists(atPath: other))
         #expect(try box.run(["status", "s1"], database: false).status == 3)  // ./flashsale.db in the sandbox
         #expect(FileManager.default.fileExists(atPath: box.directory.appendingPathComponent("flashsale.db").path))
+        // An empty FLASHSALE_DB means unset; an empty --db is a mistake.
+        #expect(try box.run(["sales"], database: false, environment: ["FLASHSALE_DB": ""]).status == 0)
+        #expect(try box.run(["--db", "", "sales"], database: false).status == 2)
     }
 }
 

@@ -60,6 +60,7 @@ import FlashSaleCore
         #expect(usageError(["create-sale", "s1", "--inventory", "1", "--per-ip", "3"]) != nil)
         #expect(usageError(["create-sale", "s1", "--inventory", "1", "--waitlist"]) != nil)
         #expect(usageError(["seed-inventory", "s1", "-5"])?.contains("after '--'") == true)
+        #expect(usageError(["book", "s1", "-bob"])?.contains("after '--'") == true)
     }
 
     @Test func aCommandsOptionBeforeTheCommandSaysWhereItBelongs() {
@@ -71,6 +72,7 @@ import FlashSaleCore
         #expect(usageError(["book", "s1"])?.contains("needs USER") == true)
         #expect(usageError(["book", "s1", "u1", "extra"])?.contains("unexpected argument 'extra'") == true)
         #expect(usageError([])?.contains("no command") == true)
+        #expect(usageError(["create-sale", "s1", "--name", "x"])?.contains("needs --inventory N") == true)
     }
 
     @Test func flagsTakeNoValueAndNothingMayBeGivenTwice() {

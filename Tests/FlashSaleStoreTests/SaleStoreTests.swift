@@ -93,6 +93,18 @@ import FlashSaleCore
         #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'expired' AND id = '\(first.id)'") == 1)
     }
 
+    @Test func limitTakesTheLongestOverdueAcrossSales() throws {
+        let f = try StoreFixture()
+        try f.store.createSale(SaleDefinition(id: SaleID("a"), name: nil, inventory: 1, hold: .seconds(3600),
+                                              perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        try f.sale("b")
+        _ = try f.book("u", sale: "a")
+        _ = try f.book("u", sale: "b")
+        let report = try f.store.sweep(nil, limit: 1, dryRun: false, clock: minutes(120))
+        #expect(report.expired.map(\.sale.text) == ["b"])
+        #expect(try f.counters("a", at: minutes(120)).held == 1)
+    }
+
     @Test func sweepOfAnUnknownSaleIsNotFound() throws {
         let f = try StoreFixture()
         #expect(failure { _ = try f.store.sweep(SaleID("nope"), limit: nil, dryRun: false, clock: T) }?.exitCode == 3)

@@ -1,7 +1,7 @@
 import FlashSaleCore
 
 enum CreateSaleCommand {
-    static let inventory = OptionSpec("--inventory", value: "N", "items for sale (required; 0 allowed, seed later)")
+    static let inventory = OptionSpec("--inventory", value: "N", required: true, "items for sale (0 allowed, seed later)")
     static let name = OptionSpec("--name", value: "TEXT", "a display name (default: the sale id)")
     static let hold = OptionSpec("--hold", value: "DURATION", "how long a hold lasts before it expires (default 5m)")
     static let perUser = OptionSpec("--per-user", value: "N", "active bookings one user may have (default 1)")
@@ -14,8 +14,9 @@ enum CreateSaleCommand {
         details: "SALE is 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. TIME is RFC 3339, Unix seconds or +DURATION from now."
     ) { invocation, context in
         let now = try context.now()
+        // The parser has already refused a missing --inventory.
         guard let stock = try invocation.wholeNumber(inventory.name, in: 0...maximumInventory) else {
-            throw FlashSaleError.usage("create-sale needs --inventory N (0 is allowed)")
+            throw FlashSaleError.usage("missing --inventory")
         }
         let definition = try SaleDefinition(
             id: invocation.requiredSaleID(),
