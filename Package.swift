@@ -18,12 +18,21 @@ let package = Package(
         .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore"]),
         // Argument parsing, commands, output.
         .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleStore"]),
-        .executableTarget(name: "flashsale", dependencies: ["FlashSaleCLI"]),
+        // Fully static: no dynamic loader work at start-up, which is most of a single `book`
+        // (about 0.9 ms against 1.9 ms with libstdc++ and libgcc_s loaded dynamically).
+        // SQLite comes from libsqlite3-dev's libsqlite3.a, Debian's build of it.
+        .executableTarget(
+            name: "flashsale",
+            dependencies: ["FlashSaleCLI"],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
         .testTarget(name: "FlashSaleStoreTests", dependencies: ["FlashSaleStore", "FlashSaleCore"]),
-        // Depends on the executable so that `swift test` builds the binary these tests run.
-        .testTarget(name: "FlashSaleCLITests", dependencies: ["FlashSaleCLI", "flashsale"]),
+        // `swift test` builds every target, the flashsale binary these tests run included.
+        // (Depending on the executable target would pass its -static-executable to the
+        // test bundle, which links Foundation dynamically.)
+        .testTarget(name: "FlashSaleCLITests", dependencies: ["FlashSaleCLI", "FlashSaleStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,15 +44,25 @@ public struct BookingID: Hashable, Sendable, CustomStringConvertible {
         self.text = text
     }
 
-    /// A fresh id from the system's cryptographic generator (getrandom on Linux).
+    /// A fresh id: 128 bits from the system's cryptographic generator (getrandom on
+    /// Linux, two calls), in unpadded URL-safe base64.
     public static func random() -> BookingID {
         var generator = SystemRandomNumberGenerator()
+        let halves = [generator.next(), generator.next()] as [UInt64]
+        let bytes = halves.flatMap { half in (0..<8).map { UInt8(truncatingIfNeeded: half >> ($0 * 8)) } }
         var text = prefix
-        // 22 characters of 6 bits each: 132 bits drawn, 128 of them needed.
-        for _ in 0..<randomCharacters {
-            let index = Int(generator.next(upperBound: UInt8(base64URLAlphabet.count)))
-            text.unicodeScalars.append(Unicode.Scalar(base64URLAlphabet[index]))
+        var bits: UInt32 = 0
+        var bitCount = 0
+        for byte in bytes {
+            bits = bits << 8 | UInt32(byte)
+            bitCount += 8
+            while bitCount >= 6 {
+                bitCount -= 6
+                text.unicodeScalars.append(Unicode.Scalar(base64URLAlphabet[Int(bits >> UInt32(bitCount) & 63)]))
+            }
         }
+        // 128 bits leave 2: the 22nd character carries them.
+        text.unicodeScalars.append(Unicode.Scalar(base64URLAlphabet[Int(bits << UInt32(6 - bitCount) & 63)]))
         return BookingID(trusted: text)
     }
 
