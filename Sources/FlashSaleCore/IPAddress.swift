@@ -1,74 +1,100 @@
 /// An IPv4 or IPv6 address in its textual forms (dotted quad; RFC 4291 with `::` and an
 /// embedded IPv4 tail). Bot defence needs the bytes; storage keeps the text as given.
+/// Parsed in one pass without allocating: every streamed request may carry one.
 public struct IPAddress: Hashable, Sendable {
     /// 4 bytes for IPv4, 16 for IPv6.
     public let bytes: [UInt8]
 
     public init?(_ text: String) {
-        let characters = Array(text.utf8)
-        if characters.contains(UInt8(ascii: ":")) {
-            guard let bytes = IPAddress.parseIPv6(characters) else { return nil }
-            self.bytes = bytes
-        } else {
-            guard let bytes = IPAddress.parseIPv4(characters[...]) else { return nil }
-            self.bytes = bytes
+        var text = text
+        let parsed = text.withUTF8 { characters -> [UInt8]? in
+            if characters.contains(UInt8(ascii: ":")) {
+                return IPAddress.parseIPv6(characters)
+            }
+            return IPAddress.parseIPv4(characters[...]).map { [UInt8($0 >> 24), UInt8($0 >> 16 & 0xFF), UInt8($0 >> 8 & 0xFF), UInt8($0 & 0xFF)] }
         }
+        guard let parsed else { return nil }
+        bytes = parsed
     }
 
     /// Four decimal parts 0–255 without leading zeros (which some tools read as octal).
-    static func parseIPv4(_ text: ArraySlice<UInt8>) -> [UInt8]? {
-        let parts = text.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var bytes: [UInt8] = []
-        for part in parts {
-            guard (1...3).contains(part.count), part.first != UInt8(ascii: "0") || part.count == 1,
-                  let value = number(part), value <= 255
-            else { return nil }
-            bytes.append(UInt8(value))
-        }
-        return bytes
-    }
-
-    static func parseIPv6(_ text: [UInt8]) -> [UInt8]? {
-        var head: [UInt16] = []
-        var tail: [UInt16] = []
-        var sawGap = false
-        let halves = split(text, on: Array("::".utf8))
-        guard halves.count <= 2 else { return nil }
-        sawGap = halves.count == 2
-        guard let first = groups(halves[0], allowIPv4Tail: !sawGap) else { return nil }
-        head = first
-        if sawGap {
-            guard let second = groups(halves[1], allowIPv4Tail: true) else { return nil }
-            tail = second
-        }
-        let missing = 8 - head.count - tail.count
-        guard sawGap ? missing >= 1 : missing == 0 else { return nil }
-        let all = head + Array(repeating: 0, count: sawGap ? missing : 0) + tail
-        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
-    }
-
-    /// Colon-separated hex groups of 1–4 digits; an IPv4 tail counts as two groups.
-    private static func groups(_ text: ArraySlice<UInt8>, allowIPv4Tail: Bool) -> [UInt16]? {
-        guard !text.isEmpty else { return [] }
-        let parts = text.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        var result: [UInt16] = []
-        for (index, part) in parts.enumerated() {
-            if index == parts.count - 1, allowIPv4Tail, part.contains(UInt8(ascii: ".")) {
-                guard let v4 = parseIPv4(part) else { return nil }
-                result.append(UInt16(v4[0]) << 8 | UInt16(v4[1]))
-                result.append(UInt16(v4[2]) << 8 | UInt16(v4[3]))
+    static func parseIPv4(_ text: Slice<UnsafeBufferPointer<UInt8>>) -> UInt32? {
+        var address: UInt32 = 0
+        var parts = 0
+        var value: UInt32 = 0
+        var digits = 0
+        for character in text {
+            if character == UInt8(ascii: ".") {
+                guard digits > 0, parts < 3 else { return nil }
+                address = address << 8 | value
+                parts += 1
+                value = 0
+                digits = 0
                 continue
             }
-            guard (1...4).contains(part.count) else { return nil }
-            var value: UInt16 = 0
-            for character in part {
-                guard let digit = hexValue(character) else { return nil }
-                value = value << 4 | UInt16(digit)
-            }
-            result.append(value)
+            guard isDigit(character), digits < 3, !(digits == 1 && value == 0) else { return nil }
+            value = value * 10 + UInt32(character - UInt8(ascii: "0"))
+            digits += 1
+            guard value <= 255 else { return nil }
         }
-        return result
+        guard digits > 0, parts == 3 else { return nil }
+        return address << 8 | value
+    }
+
+    /// Colon-separated groups of 1–4 hex digits, at most one `::` standing for one or more
+    /// zero groups, and optionally a dotted IPv4 tail counting as two groups.
+    static func parseIPv6(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let colon = UInt8(ascii: ":")
+        var groups = EightGroups()
+        var count = 0
+        var gap: Int?
+        var index = 0
+        if text.count >= 2, text[0] == colon, text[1] == colon {
+            gap = 0
+            index = 2
+        }
+        while index < text.count {
+            let start = index
+            var value: UInt16 = 0
+            while index < text.count, let digit = hexValue(text[index]), index - start < 5 {
+                value = value << 4 | UInt16(digit)
+                index += 1
+            }
+            if index < text.count, text[index] == UInt8(ascii: ".") {
+                // An IPv4 tail: the rest of the text, worth two groups.
+                guard count <= 6, let v4 = parseIPv4(text[start...]) else { return nil }
+                groups[count] = UInt16(v4 >> 16)
+                groups[count + 1] = UInt16(v4 & 0xFFFF)
+                count += 2
+                break
+            }
+            guard index > start, index - start <= 4, count < 8 else { return nil }
+            groups[count] = value
+            count += 1
+            if index == text.count { break }
+            guard text[index] == colon, index + 1 < text.count else { return nil }
+            index += 1
+            if text[index] == colon {
+                guard gap == nil else { return nil }
+                gap = count
+                index += 1
+            }
+        }
+        if let gap {
+            // Move the groups after `::` to the end, zeros in between.
+            guard count <= 7 else { return nil }
+            let tail = count - gap
+            for offset in 0..<tail { groups[7 - offset] = groups[count - 1 - offset] }
+            for position in gap..<(8 - tail) { groups[position] = 0 }
+        } else {
+            guard count == 8 else { return nil }
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for group in 0..<8 {
+            bytes[2 * group] = UInt8(groups[group] >> 8)
+            bytes[2 * group + 1] = UInt8(groups[group] & 0xFF)
+        }
+        return bytes
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {
@@ -79,21 +105,14 @@ public struct IPAddress: Hashable, Sendable {
         default: nil
         }
     }
+}
 
-    private static func split(_ text: [UInt8], on separator: [UInt8]) -> [ArraySlice<UInt8>] {
-        var pieces: [ArraySlice<UInt8>] = []
-        var start = 0
-        var index = 0
-        while index + separator.count <= text.count {
-            if Array(text[index..<(index + separator.count)]) == separator {
-                pieces.append(text[start..<index])
-                index += separator.count
-                start = index
-            } else {
-                index += 1
-            }
-        }
-        pieces.append(text[start...])
-        return pieces
+/// Eight 16-bit groups on the stack: an array here would be one allocation per address.
+private struct EightGroups {
+    private var storage: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    subscript(index: Int) -> UInt16 {
+        get { withUnsafeBytes(of: storage) { $0.load(fromByteOffset: index * 2, as: UInt16.self) } }
+        set { withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: index * 2, as: UInt16.self) } }
     }
 }

@@ -102,7 +102,9 @@ public enum TextField: String, Sendable {
         guard count <= maximumBytes else {
             throw .usage("\(rawValue) is \(count) bytes; the limit is \(maximumBytes)")
         }
-        guard !value.utf8.contains(0) else { throw .usage("\(rawValue) contains a NUL byte") }
+        // Over the contiguous bytes when the string has them (native strings do): much faster.
+        let hasNUL = value.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? value.utf8.contains(0)
+        guard !hasNUL else { throw .usage("\(rawValue) contains a NUL byte") }
         if self == .ip, IPAddress(value) == nil {
             throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address")
         }

@@ -1,0 +1,192 @@
+/// Where a CSV record ends: at an LF outside quotes. The state survives between chunks, so a
+/// record split anywhere, even between the two quotes of `""`, is framed as if it came whole.
+struct CSVFraming {
+    private enum State {
+        case fieldStart, unquoted, quoted, quoteInQuoted
+    }
+
+    private var state = State.fieldStart
+    /// LFs inside quotes so far: the record's extra physical lines.
+    private(set) var newlines = 0
+
+    /// The index of the LF that ends the record, scanning from `start`; nil if it has not come yet.
+    /// A quote opens a quoted field only at the start of a field, as in RFC 4180; elsewhere it is
+    /// an ordinary byte here and `CSVRecord` refuses it, so a stray quote cannot join lines.
+    mutating func end(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var index = start
+        var lineEnd = -1
+        while index < bytes.count {
+            if state == .fieldStart || state == .unquoted {
+                // Outside quotes only a quote changes how the line ends, and most lines have
+                // none: look for the LF and the next quote eight bytes at a time.
+                if lineEnd < index { lineEnd = InputByte.firstIndex(of: InputByte.lf, in: bytes, from: index) ?? bytes.count }
+                let before = UnsafeBufferPointer(rebasing: bytes[..<lineEnd])
+                guard let quote = InputByte.firstIndex(of: InputByte.quote, in: before, from: index) else {
+                    if lineEnd < bytes.count { return lineEnd }
+                    if lineEnd > index { state = bytes[lineEnd - 1] == InputByte.comma ? .fieldStart : .unquoted }
+                    return nil
+                }
+                if quote > index { state = bytes[quote - 1] == InputByte.comma ? .fieldStart : .unquoted }
+                index = quote
+            }
+            let byte = bytes[index]
+            switch state {
+            case .fieldStart:
+                if byte == InputByte.quote {
+                    state = .quoted
+                } else if byte == InputByte.lf {
+                    return index
+                } else if byte != InputByte.comma {
+                    state = .unquoted
+                }
+            case .unquoted:
+                if byte == InputByte.comma {
+                    state = .fieldStart
+                } else if byte == InputByte.lf {
+                    return index
+                }
+            case .quoted:
+                if byte == InputByte.quote {
+                    state = .quoteInQuoted
+                } else if byte == InputByte.lf {
+                    newlines += 1
+                }
+            case .quoteInQuoted:
+                // Either the closing quote or the first of `""`: the next byte tells.
+                if byte == InputByte.quote {
+                    state = .quoted
+                } else if byte == InputByte.comma {
+                    state = .fieldStart
+                } else if byte == InputByte.lf {
+                    return index
+                } else {
+                    state = .unquoted
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+}
+
+/// One CSV record (RFC 4180), framed by `CSVFraming`, without its line ending; already known
+/// to be valid UTF-8 without NUL.
+enum CSVRecord {
+    /// The header's columns, in order; nil for a column this reader does not use.
+    static func header(_ record: UnsafeBufferPointer<UInt8>) throws(MalformedRecord) -> [RequestField?] {
+        var scanner = CSVFieldScanner(record)
+        var columns: [RequestField?] = []
+        var names: Set<[UInt8]> = []
+        while let field = try scanner.next() {
+            var name = field.bytes(in: record)
+            // Spaces around names are forgiven (`user, ip`): dropping a column over them would be silent.
+            while let last = name.last, last == InputByte.space || last == InputByte.tab { name.removeLast() }
+            let leading = name.prefix { $0 == InputByte.space || $0 == InputByte.tab }.count
+            name.removeFirst(leading)
+            guard names.insert(name).inserted else {
+                throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\" twice")
+            }
+            columns.append(name.withUnsafeBufferPointer { RequestField(name: $0) })
+        }
+        guard columns.contains(.user) else { throw MalformedRecord("the header has no user column") }
+        return columns
+    }
+
+    static func fields(_ record: UnsafeBufferPointer<UInt8>, columns: [RequestField?]) throws(MalformedRecord) -> RequestFields {
+        var scanner = CSVFieldScanner(record)
+        var fields = RequestFields()
+        var column = 0
+        while let field = try scanner.next() {
+            guard column < columns.count else {
+                throw MalformedRecord("more fields than the header's \(columns.count)")
+            }
+            if let known = columns[column] {
+                fields[known] = field.text(in: record)
+            }
+            column += 1
+        }
+        return fields
+    }
+}
+
+/// A field's bytes within its record; `escapedQuotes` when `""` pairs need folding to one quote.
+struct CSVField {
+    let range: Range<Int>
+    let escapedQuotes: Bool
+
+    func bytes(in record: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        guard escapedQuotes else { return Array(record[range]) }
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count)
+        var index = range.lowerBound
+        while index < range.upperBound {
+            out.append(record[index])
+            // Validated by the scanner: a quote here is always the first of a pair.
+            index += record[index] == InputByte.quote ? 2 : 1
+        }
+        return out
+    }
+
+    func text(in record: UnsafeBufferPointer<UInt8>) -> String {
+        guard escapedQuotes else { return String(decoding: UnsafeBufferPointer(rebasing: record[range]), as: UTF8.self) }
+        return String(decoding: bytes(in: record), as: UTF8.self)
+    }
+}
+
+/// The fields of one record in order. Byte positions in messages are 1-based within the record.
+struct CSVFieldScanner {
+    private let record: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    private var finished = false
+
+    init(_ record: UnsafeBufferPointer<UInt8>) {
+        self.record = record
+    }
+
+    mutating func next() throws(MalformedRecord) -> CSVField? {
+        guard !finished else { return nil }
+        let field = index < record.count && record[index] == InputByte.quote ? try quoted() : try unquoted()
+        if index == record.count {
+            finished = true
+        } else {
+            index += 1  // the comma
+        }
+        return field
+    }
+
+    private mutating func unquoted() throws(MalformedRecord) -> CSVField {
+        let start = index
+        while index < record.count, record[index] != InputByte.comma {
+            if record[index] == InputByte.quote {
+                throw MalformedRecord("quote inside an unquoted field at byte \(index + 1)")
+            }
+            index += 1
+        }
+        return CSVField(range: start..<index, escapedQuotes: false)
+    }
+
+    private mutating func quoted() throws(MalformedRecord) -> CSVField {
+        let opening = index
+        index += 1
+        let start = index
+        var escapedQuotes = false
+        while true {
+            guard index < record.count else {
+                throw MalformedRecord("quoted field opened at byte \(opening + 1) is never closed")
+            }
+            if record[index] == InputByte.quote {
+                guard index + 1 < record.count, record[index + 1] == InputByte.quote else { break }
+                escapedQuotes = true
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+        let field = CSVField(range: start..<index, escapedQuotes: escapedQuotes)
+        index += 1
+        guard index == record.count || record[index] == InputByte.comma else {
+            throw MalformedRecord("text after a closing quote at byte \(index + 1)")
+        }
+        return field
+    }
+}
