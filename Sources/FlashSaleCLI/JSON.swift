@@ -48,8 +48,14 @@ indirect enum JSON {
     }
 
     /// RFC 8259 string escaping: quote, backslash and control characters.
-    private static func quote(_ text: String, into out: inout String) {
+    static func quote(_ text: String, into out: inout String) {
         out += "\""
+        // Most values need no escaping: copy them whole.
+        guard text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) else {
+            out += text
+            out += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -8,7 +8,7 @@ enum Render {
     }
 
     static func sales(_ statuses: [SaleStatus]) -> Rendered {
-        let columns = ["id", "state", "total", "available", "held", "booked", "overdue", "name"]
+        let columns = ["id", "state", "total", "available", "held", "booked", "overdue", "queued", "name"]
         let rows = statuses.map { status in
             let fields = Dictionary(saleFields(status), uniquingKeysWith: { first, _ in first })
             return columns.map { textValue(fields[$0] ?? .null) }
@@ -31,6 +31,11 @@ enum Render {
         Rendered(text: "\(booking.id) \(booking.status.rawValue)", json: .object(bookingFields(booking)))
     }
 
+    static func request(_ request: QueuedRequest) -> Rendered {
+        let fields = requestFields(request)
+        return Rendered(text: block(fields), json: .object(fields))
+    }
+
     static func bookings(_ bookings: [Booking]) -> Rendered {
         let columns = ["id", "user", "status", "created_at", "expires_at"]
         let rows = bookings.map { [$0.id.text, $0.user, $0.status.rawValue, $0.createdAt.description, $0.expiresAt.description] }
@@ -46,9 +51,7 @@ enum Render {
             ("id", .string(sale.id.text)), ("name", .string(sale.name)), ("state", .string(status.state.rawValue)),
             ("total", .integer(c.total)), ("available", .integer(c.available)), ("held", .integer(c.held)),
             ("booked", .integer(c.booked)), ("cancelled", .integer(c.cancelled)), ("expired", .integer(c.expired)),
-            ("overdue", .integer(status.overdue)),
-            // The durable queue does not exist yet: nothing can be queued.
-            ("queued", .integer(0)),
+            ("overdue", .integer(status.overdue)), ("queued", .integer(status.queued)),
             ("hold_seconds", .number(sale.hold.secondsText)), ("per_user", .integer(sale.perUser)),
             ("starts_at", .time(sale.startsAt)), ("ends_at", .time(sale.endsAt)), ("created_at", .time(sale.createdAt)),
         ]
@@ -61,6 +64,15 @@ enum Render {
             ("expires_at", .time(booking.expiresAt)), ("confirmed_at", .time(booking.confirmedAt)),
             ("cancelled_at", .time(booking.cancelledAt)), ("expired_at", .time(booking.expiredAt)),
             ("ip", .string(booking.ip)), ("user_agent", .string(booking.userAgent)), ("key", .string(booking.key)),
+        ]
+    }
+
+    static func requestFields(_ request: QueuedRequest) -> [(String, JSON)] {
+        [
+            ("id", .integer(request.id)), ("sale", .string(request.sale.text)), ("user", .string(request.user)),
+            ("status", .string(request.status.rawValue)), ("reason", .string(request.reason)),
+            ("booking", .string(request.booking?.text)), ("submitted_at", .time(request.submittedAt)),
+            ("decided_at", .time(request.decidedAt)), ("position", request.position.map(JSON.integer) ?? .null),
         ]
     }
 

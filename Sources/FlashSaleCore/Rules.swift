@@ -8,7 +8,43 @@ public enum DeclineReason: String, Sendable {
 
 public struct Decline: Error, Equatable, Sendable {
     public let reason: DeclineReason
-    public let message: String
+    /// What the message needs. The message itself is only written when it is shown: a
+    /// stream of a million declines prints reasons, not sentences.
+    private let sale: Sale
+    private let state: SaleState
+    private let lineWaiting: Bool
+
+    init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false) {
+        self.reason = reason
+        self.sale = sale
+        self.state = state
+        self.lineWaiting = lineWaiting
+    }
+
+    public static func == (a: Decline, b: Decline) -> Bool {
+        a.reason == b.reason && a.sale.id == b.sale.id
+    }
+
+    public var message: String {
+        switch reason {
+        case .notOpen:
+            switch state {
+            case .scheduled: "sale \(sale.id) opens at \(sale.startsAt)"
+            case .paused: "sale \(sale.id) is paused; resume it to take bookings"
+            case .ended: "sale \(sale.id) ended at \(sale.endsAt.map { "\($0)" } ?? "")"
+            case .closed: "sale \(sale.id) is closed"
+            case .open: "sale \(sale.id) is open"
+            }
+        case .blocked:
+            "the requester is blocked in sale \(sale.id)"
+        case .userLimit:
+            "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
+        case .soldOut where lineWaiting:
+            "sale \(sale.id) is sold out to direct bookings: its waitlist goes first; submit to join it"
+        case .soldOut:
+            "sale \(sale.id) is sold out"
+        }
+    }
 
     public var error: FlashSaleError {
         switch reason {
@@ -26,6 +62,9 @@ public enum Admission: Equatable, Sendable {
     case hold
     /// Nothing is available, but an overdue hold is: expire it and give its item to this request.
     case reclaimOverdueHold
+    /// A waitlisted sale is sold out while items are still held: the queued request keeps
+    /// its place until one comes back, or nothing is held any more.
+    case wait
     case decline(Decline)
 }
 
@@ -49,23 +88,33 @@ public enum Rules {
     /// user under the limit (7), item available (6). (The blocked check, 9, belongs between
     /// the first two once block lists exist.) Each fact is asked for only once the checks
     /// before it have passed, so a declined request costs as few queries as possible.
+    ///
+    /// `fromQueue` says the request is the head of the sale's queue (`process`). In a
+    /// waitlisted sale it may wait for an item to come back; a direct `book` may not, and
+    /// may not take an item while queued requests are waiting for one (`isLineWaiting`).
     public static func admit(
         _ sale: Sale,
         at now: Instant,
+        fromQueue: Bool,
         activeBookings: () throws -> Int64,
-        hasOverdueHold: () throws -> Bool
+        hasOverdueHold: () throws -> Bool,
+        isLineWaiting: () throws -> Bool
     ) rethrows -> Admission {
         let state = sale.state(at: now)
         guard state == .open else {
-            return .decline(Decline(reason: .notOpen, message: notOpenMessage(sale, state)))
+            return .decline(Decline(.notOpen, sale, state: state))
         }
         if try activeBookings() >= sale.perUser {
-            return .decline(Decline(reason: .userLimit,
-                                    message: "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"))
+            return .decline(Decline(.userLimit, sale, state: state))
+        }
+        if sale.waitlist, !fromQueue, try isLineWaiting() {
+            return .decline(Decline(.soldOut, sale, state: state, lineWaiting: true))
         }
         if sale.counters.available > 0 { return .hold }
         if try hasOverdueHold() { return .reclaimOverdueHold }
-        return .decline(Decline(reason: .soldOut, message: "sale \(sale.id) is sold out"))
+        // Any hold left now is unexpired: it may yet be cancelled or expire.
+        if sale.waitlist, fromQueue, sale.counters.held > 0 { return .wait }
+        return .decline(Decline(.soldOut, sale, state: state))
     }
 
     /// `confirm`: held → booked strictly before expiry; booked stays booked.
@@ -93,16 +142,6 @@ public enum Rules {
                 ? .move(to: .cancelled)
                 : .refuse(.conflict("booking \(booking.id) is confirmed; use --force to cancel it and return the item to stock"))
         case .cancelled, .expired: return .unchanged
-        }
-    }
-
-    private static func notOpenMessage(_ sale: Sale, _ state: SaleState) -> String {
-        switch state {
-        case .scheduled: "sale \(sale.id) opens at \(sale.startsAt)"
-        case .paused: "sale \(sale.id) is paused; resume it to take bookings"
-        case .ended: "sale \(sale.id) ended at \(sale.endsAt.map { "\($0)" } ?? "")"
-        case .closed: "sale \(sale.id) is closed"
-        case .open: "sale \(sale.id) is open"
         }
     }
 }

@@ -41,6 +41,8 @@ public struct Sale: Sendable {
     public let counters: Counters
     public let hold: Span
     public let perUser: Int64
+    /// Sold out with items still held, queued requests wait instead of being rejected.
+    public let waitlist: Bool
     public let startsAt: Instant
     public let endsAt: Instant?
     public let createdAt: Instant
@@ -48,13 +50,14 @@ public struct Sale: Sendable {
     public let highWater: Instant
 
     public init(id: SaleID, name: String, operatorState: OperatorState, counters: Counters, hold: Span,
-                perUser: Int64, startsAt: Instant, endsAt: Instant?, createdAt: Instant, highWater: Instant) {
+                perUser: Int64, waitlist: Bool, startsAt: Instant, endsAt: Instant?, createdAt: Instant, highWater: Instant) {
         self.id = id
         self.name = name
         self.operatorState = operatorState
         self.counters = counters
         self.hold = hold
         self.perUser = perUser
+        self.waitlist = waitlist
         self.startsAt = startsAt
         self.endsAt = endsAt
         self.createdAt = createdAt
@@ -84,13 +87,14 @@ public struct SaleDefinition: Sendable {
     public let inventory: Int64
     public let hold: Span
     public let perUser: Int64
+    public let waitlist: Bool
     public let startsAt: Instant
     public let endsAt: Instant?
 
     public static let defaultHold = Span(milliseconds: 5 * 60_000)
     public static let maximumHold = Span(milliseconds: 30 * 86_400_000)
 
-    public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64,
+    public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64, waitlist: Bool = false,
                 startsAt: Instant, endsAt: Instant?) throws(FlashSaleError) {
         guard (0...maximumInventory).contains(inventory) else {
             throw .usage("--inventory must be a whole number from 0 to \(maximumInventory)")
@@ -109,6 +113,7 @@ public struct SaleDefinition: Sendable {
         self.inventory = inventory
         self.hold = hold
         self.perUser = perUser
+        self.waitlist = waitlist
         self.startsAt = startsAt
         self.endsAt = endsAt
     }
@@ -121,10 +126,13 @@ public struct SaleStatus: Sendable {
     /// Holds still counted in `held` whose expiry has passed: the next command that
     /// meets them, or sweep, expires them.
     public let overdue: Int64
+    /// Requests in the sale's queue, not yet decided.
+    public let queued: Int64
 
-    public init(sale: Sale, at now: Instant, overdue: Int64) {
+    public init(sale: Sale, at now: Instant, overdue: Int64, queued: Int64) {
         self.sale = sale
         self.state = sale.state(at: now)
         self.overdue = overdue
+        self.queued = queued
     }
 }

@@ -39,7 +39,7 @@ public final class Connection {
     }
 
     /// Runs a statement that returns no rows.
-    public func execute(_ sql: String, _ parameters: [String: SQLValue] = [:]) throws(SQLiteError) {
+    public func execute(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue> = [:]) throws(SQLiteError) {
         let statement = try statement(sql)
         try statement.bind(parameters)
         defer { statement.reset() }
@@ -47,7 +47,7 @@ public final class Connection {
     }
 
     /// Calls `body` for each row, as SQLite produces it (constant memory).
-    public func forEachRow(_ sql: String, _ parameters: [String: SQLValue] = [:], _ body: (Row) throws -> Void) throws {
+    public func forEachRow(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue> = [:], _ body: (Row) throws -> Void) throws {
         let statement = try statement(sql)
         try statement.bind(parameters)
         defer { statement.reset() }
@@ -56,17 +56,29 @@ public final class Connection {
         }
     }
 
-    public func rows<T>(_ sql: String, _ parameters: [String: SQLValue] = [:], _ decode: (Row) throws -> T) throws -> [T] {
+    public func rows<T>(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue> = [:], _ decode: (Row) throws -> T) throws -> [T] {
         var result: [T] = []
         try forEachRow(sql, parameters) { result.append(try decode($0)) }
         return result
     }
 
-    public func firstRow<T>(_ sql: String, _ parameters: [String: SQLValue] = [:], _ decode: (Row) throws -> T) throws -> T? {
+    public func firstRow<T>(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue> = [:], _ decode: (Row) throws -> T) throws -> T? {
         let statement = try statement(sql)
         try statement.bind(parameters)
         defer { statement.reset() }
         return try statement.step() ? try decode(Row(handle: statement.handle)) : nil
+    }
+
+    /// The rowid the last INSERT made.
+    public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Whether a transaction is open on this connection.
+    var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Changes whenever another connection commits to the database: a cheap way for a
+    /// waiting process to know whether there is anything new to look at.
+    public func dataVersion() throws -> Int64 {
+        try firstRow("PRAGMA data_version") { $0.int64(0) } ?? 0
     }
 
     /// The number of rows the last INSERT, UPDATE or DELETE changed.
@@ -91,11 +103,16 @@ public final class Connection {
             try execute("COMMIT")
             return result
         } catch {
-            // After a failed COMMIT or an I/O error SQLite may already have rolled back.
-            if sqlite3_get_autocommit(handle) == 0 {
-                try? execute("ROLLBACK")
-            }
+            rollback()
             throw error
+        }
+    }
+
+    /// Rolls back an open transaction, if any. After a failed COMMIT or an I/O error
+    /// SQLite may already have rolled back by itself.
+    func rollback() {
+        if isInTransaction {
+            try? execute("ROLLBACK")
         }
     }
 }

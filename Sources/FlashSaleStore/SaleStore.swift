@@ -5,6 +5,17 @@ import FlashSaleCore
 /// row together, so `total = available + held + booked` holds after every commit.
 public final class SaleStore {
     let db: Connection
+    private var prepared: RowStatements?
+
+    /// The statements run once per request, prepared on first use.
+    var rowStatements: RowStatements {
+        get throws {
+            if let prepared { return prepared }
+            let statements = try RowStatements(db)
+            prepared = statements
+            return statements
+        }
+    }
 
     /// Opens (creating with mode 0600, and migrating) the database at `path`.
     public init(path: String, busyTimeout: Span) throws {
@@ -23,13 +34,14 @@ public final class SaleStore {
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
-                                  starts_at, ends_at, created_at, high_water)
+                                  waitlist, starts_at, ends_at, created_at, high_water)
                 VALUES (:id, :name, 'open', :inventory, :inventory, 0, 0, :hold_ms, :per_user,
-                        :starts_at, :ends_at, :now, :now)
+                        :waitlist, :starts_at, :ends_at, :now, :now)
                 """,
                 [":id": .text(definition.id.text), ":name": .text(definition.name),
                  ":inventory": .integer(definition.inventory), ":hold_ms": .integer(definition.hold.milliseconds),
-                 ":per_user": .integer(definition.perUser), ":starts_at": .integer(definition.startsAt.milliseconds),
+                 ":per_user": .integer(definition.perUser), ":waitlist": .integer(definition.waitlist ? 1 : 0),
+                 ":starts_at": .integer(definition.startsAt.milliseconds),
                  ":ends_at": .integer(definition.endsAt?.milliseconds), ":now": .integer(clock.milliseconds)])
             try appendEvent(at: clock, sale: definition.id, kind: "sale_created",
                             detail: "inventory \(definition.inventory)")
@@ -114,27 +126,53 @@ public final class SaleStore {
     public func book(_ request: BookingRequest, clock: Instant) throws -> BookOutcome {
         try db.writeTransaction {
             let sale = try requireSale(request.sale)
-            let now = sale.decisionTime(clock: clock)
-            if let key = request.key, let first = try booking(of: sale.id, key: key) {
-                guard first.user == request.user else {
-                    throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(sale.id)")
-                }
-                return .repeated(first.seen(at: now))
+            switch try decideHold(request, in: sale, at: sale.decisionTime(clock: clock), fromQueue: nil) {
+            case .held(let booking): return .held(booking)
+            case .repeated(let booking): return .repeated(booking)
+            case .declined(let decline): throw decline.error
+            case .waiting: throw FlashSaleError.internalFailure("a direct booking was told to wait")
             }
-            let admission = try Rules.admit(
-                sale, at: now,
-                activeBookings: { try activeBookings(of: request.user, in: sale.id, at: now) },
-                hasOverdueHold: { try oldestOverdueHolds(of: sale.id, at: now, limit: 1).isEmpty == false })
-            switch admission {
-            case .decline(let decline):
-                throw decline.error
-            case .reclaimOverdueHold:
-                try expireOverdueHolds(of: sale, at: now, limit: 1, by: "book")
-            case .hold:
-                break
-            }
-            return .held(try insertHold(request, sale: sale, at: now))
         }
+    }
+
+    /// What one booking request came to.
+    enum HoldDecision {
+        case held(Booking)
+        case repeated(Booking)
+        case declined(Decline)
+        /// Only for queued requests of a waitlisted sale: leave it in the queue.
+        case waiting
+    }
+
+    /// Decides one request inside the caller's write transaction: the one decision that
+    /// `book`, `book --stream` and `process` share. `sale` must be as committed so far in
+    /// this transaction. `fromQueue` is the id of the queued request being decided, or nil
+    /// for a direct booking, whose key makes it idempotent.
+    func decideHold(_ request: BookingRequest, in sale: Sale, at now: Instant, fromQueue requestID: Int64?,
+                    facts: TransactionFacts = TransactionFacts()) throws -> HoldDecision {
+        if requestID == nil, let key = request.key, let first = try booking(of: sale.id, key: key) {
+            guard first.user == request.user else {
+                throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(sale.id)")
+            }
+            return .repeated(first.seen(at: now))
+        }
+        let admission = try Rules.admit(
+            sale, at: now, fromQueue: requestID != nil,
+            activeBookings: { try activeBookings(of: request.user, in: sale.id, at: now) },
+            hasOverdueHold: { try facts.hasOverdueHold(at: now) { try nextHoldExpiry(of: sale.id) } },
+            isLineWaiting: { try queuedRequests(in: sale.id) > 0 })
+        switch admission {
+        case .decline(let decline):
+            return .declined(decline)
+        case .wait:
+            return .waiting
+        case .reclaimOverdueHold:
+            try expireOverdueHolds(of: sale, at: now, limit: 1, by: requestID == nil ? "book" : "process")
+        case .hold:
+            break
+        }
+        facts.holdsChanged()
+        return .held(try insertHold(request, sale: sale, at: now, requestID: requestID))
     }
 
     /// `confirm`: held → booked. Returns the booking as it is now.
@@ -303,15 +341,15 @@ public final class SaleStore {
 
     // MARK: - Shared steps (inside a caller's transaction)
 
-    private func loadSale(_ id: SaleID) throws -> Sale? {
-        try db.firstRow("SELECT \(saleColumns) FROM sale WHERE id = :id", [":id": .text(id.text)], decodeSale)
+    func loadSale(_ id: SaleID) throws -> Sale? {
+        try db.firstRow(selectSale, [":id": .text(id.text)], decodeSale)
     }
 
-    private func allSales() throws -> [Sale] {
+    func allSales() throws -> [Sale] {
         try db.rows("SELECT \(saleColumns) FROM sale ORDER BY id", [:], decodeSale)
     }
 
-    private func requireSale(_ id: SaleID) throws -> Sale {
+    func requireSale(_ id: SaleID) throws -> Sale {
         guard let sale = try loadSale(id) else {
             throw FlashSaleError.notFound("no sale \(id); 'flashsale sales' lists them")
         }
@@ -332,29 +370,29 @@ public final class SaleStore {
     }
 
     private func booking(of sale: SaleID, key: String) throws -> Booking? {
-        try db.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND key = :key",
+        try db.firstRow(selectBookingByKey,
                         [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
     }
 
-    private func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try count("SELECT count(*) FROM booking WHERE sale = :sale AND user = :user AND \(activeBooking)",
-                  [":sale": .text(sale.text), ":user": .text(user), ":now": .integer(now.milliseconds)])
+    func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try rowStatements.countActiveBookings.run(.text(sale.text), .text(user), .integer(now.milliseconds)) ?? 0
+    }
+
+    /// When the earliest hold of a sale expires (or expired); nil when none is held.
+    public func nextHoldExpiry(of sale: SaleID) throws -> Instant? {
+        try db.firstRow(firstHoldExpiry, [":sale": .text(sale.text)]) { $0.optionalInt64(0).map(Instant.init) } ?? nil
     }
 
     /// Overdue holds of a sale, the longest overdue first; all of them when `limit` is nil.
-    private func oldestOverdueHolds(of sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking] {
-        try db.rows(
-            """
-            SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
-            ORDER BY expires_at, id LIMIT :limit
-            """,
-            [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1)],
-            decodeBooking)
+    func oldestOverdueHolds(of sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking] {
+        try db.rows(selectOverdueHolds,
+                    [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1)],
+                    decodeBooking)
     }
 
     /// Expires overdue holds, their items back to stock; returns how many.
     @discardableResult
-    private func expireOverdueHolds(of sale: Sale, at now: Instant, limit: Int64?, by command: String) throws -> Int64 {
+    func expireOverdueHolds(of sale: Sale, at now: Instant, limit: Int64?, by command: String) throws -> Int64 {
         let overdue = try oldestOverdueHolds(of: sale.id, at: now, limit: limit)
         for hold in overdue {
             try move(hold, to: .expired, at: now, by: command)
@@ -362,7 +400,7 @@ public final class SaleStore {
         return Int64(overdue.count)
     }
 
-    private func insertHold(_ request: BookingRequest, sale: Sale, at now: Instant) throws -> Booking {
+    private func insertHold(_ request: BookingRequest, sale: Sale, at now: Instant, requestID: Int64?) throws -> Booking {
         let booking = Booking(
             id: BookingID.random(), sale: sale.id, user: request.user, status: .held, createdAt: now,
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
@@ -376,14 +414,14 @@ public final class SaleStore {
              ":created_at": .integer(booking.createdAt.milliseconds), ":expires_at": .integer(booking.expiresAt.milliseconds),
              ":ip": .text(booking.ip), ":user_agent": .text(booking.userAgent), ":key": .text(booking.key)])
         try adjustCounters(of: sale.id, available: -1, held: 1, at: now)
-        try appendEvent(at: now, sale: sale.id, kind: "held", booking: booking.id, user: booking.user)
+        try appendEvent(at: now, sale: sale.id, kind: "held", booking: booking.id, user: booking.user, request: requestID)
         return booking
     }
 
     /// Moves a booking to `status` and the sale's counters with it, with its event.
     /// An item leaving held or booked for a final state goes back to `available`.
     @discardableResult
-    private func move(_ booking: Booking, to status: BookingStatus, at now: Instant, by command: String) throws -> Booking {
+    func move(_ booking: Booking, to status: BookingStatus, at now: Instant, by command: String) throws -> Booking {
         try db.execute(
             """
             UPDATE booking SET status = :status,
@@ -410,7 +448,7 @@ public final class SaleStore {
                                [":id": .text(booking.id.text)], decodeBooking) ?? booking
     }
 
-    private func adjustCounters(of sale: SaleID, available: Int64 = 0, held: Int64 = 0, booked: Int64 = 0,
+    func adjustCounters(of sale: SaleID, available: Int64 = 0, held: Int64 = 0, booked: Int64 = 0,
                                 cancelled: Int64 = 0, expired: Int64 = 0, at now: Instant) throws {
         try db.execute(
             """
@@ -424,26 +462,84 @@ public final class SaleStore {
              ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
     }
 
-    private func appendEvent(at now: Instant, sale: SaleID, kind: String, booking: BookingID? = nil,
-                             user: String? = nil, detail: String? = nil) throws {
-        try db.execute(
-            """
-            INSERT INTO event (at, sale, kind, booking, user, detail)
-            VALUES (:at, :sale, :kind, :booking, :user, :detail)
-            """,
-            [":at": .integer(now.milliseconds), ":sale": .text(sale.text), ":kind": .text(kind),
-             ":booking": .text(booking?.text), ":user": .text(user), ":detail": .text(detail)])
+    func appendEvent(at now: Instant, sale: SaleID, kind: String, booking: BookingID? = nil,
+                     user: String? = nil, request: Int64? = nil, detail: String? = nil) throws {
+        try rowStatements.appendEvent.run(.integer(now.milliseconds), .text(sale.text), .text(kind), .text(booking?.text),
+                                          .text(user), .integer(request), .text(detail))
     }
 
     private func status(of sale: Sale, clock: Instant) throws -> SaleStatus {
         let now = sale.decisionTime(clock: clock)
         let overdue = try count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
                                 [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds)])
-        return SaleStatus(sale: sale, at: now, overdue: overdue)
+        return SaleStatus(sale: sale, at: now, overdue: overdue, queued: try queuedRequests(in: sale.id))
     }
 
-    private func count(_ sql: String, _ parameters: [String: SQLValue]) throws -> Int64 {
+    func queuedRequests(in sale: SaleID) throws -> Int64 {
+        try count("SELECT count(*) FROM request WHERE sale = :sale AND status = 'queued'", [":sale": .text(sale.text)])
+    }
+
+    func count(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue>) throws -> Int64 {
         try db.firstRow(sql, parameters) { $0.int64(0) } ?? 0
+    }
+}
+
+/// What one write transaction has learnt about a sale, true until this process changes
+/// its holds (others cannot write meanwhile): a run of declines in a sold-out sale then
+/// asks the database once whether a hold is overdue, not once per request.
+final class TransactionFacts {
+    /// The earliest expiry among the sale's holds (.some(nil): none held); nil: not known.
+    private var firstHoldExpiry: Instant??
+
+    /// Whether any hold is overdue at `now`, by the one expiry rule of `Rules`.
+    func hasOverdueHold(at now: Instant, earliestExpiry: () throws -> Instant?) rethrows -> Bool {
+        let expiry: Instant?
+        if let known = firstHoldExpiry {
+            expiry = known
+        } else {
+            expiry = try earliestExpiry()
+            firstHoldExpiry = .some(expiry)
+        }
+        return expiry.map { Rules.isExpired(expiresAt: $0, at: now) } ?? false
+    }
+
+    func holdsChanged() {
+        firstHoldExpiry = nil
+    }
+}
+
+/// The statements a sale day runs once per request, bound by position (see RowStatement).
+struct RowStatements {
+    let countActiveBookings: RowStatement
+    let appendEvent: RowStatement
+    let insertRequest: RowStatement
+    let insertRequests: RowStatement
+    let decideRequest: RowStatement
+
+    init(_ db: Connection) throws {
+        countActiveBookings = try RowStatement(
+            db, "SELECT count(*) FROM booking WHERE sale = :sale AND user = :user AND \(activeBooking)",
+            parameters: [":sale", ":user", ":now"])
+        appendEvent = try RowStatement(
+            db, """
+                INSERT INTO event (at, sale, kind, booking, user, request, detail)
+                VALUES (:at, :sale, :kind, :booking, :user, :request, :detail)
+                """,
+            parameters: [":at", ":sale", ":kind", ":booking", ":user", ":request", ":detail"])
+        insertRequest = try RowStatement(
+            db, """
+                INSERT INTO request (sale, user, ip, user_agent, key, submitted_at)
+                VALUES (:sale, :user, :ip, :user_agent, :key, :now)
+                """,
+            parameters: [":sale", ":user", ":ip", ":user_agent", ":key", ":now"])
+        insertRequests = try RowStatement(db, SaleStore.RequestRows.insert(rows: SaleStore.RequestRows.perStatement),
+                                          parameters: SaleStore.RequestRows.parameters(rows: SaleStore.RequestRows.perStatement))
+        decideRequest = try RowStatement(
+            db, """
+                UPDATE request SET status = :status, reason = :reason, booking = :booking, decided_at = :now
+                WHERE id = :id AND status = 'queued'
+                """,
+            parameters: [":status", ":reason", ":booking", ":now", ":id"])
     }
 }
 
@@ -451,22 +547,32 @@ public final class SaleStore {
 
 /// The expiry boundary of `Rules.isExpired`, mirrored once in SQL: a hold is overdue
 /// from the instant `:now >= expires_at`.
-private let overdueHold = "(status = 'held' AND expires_at <= :now)"
+let overdueHold = "(status = 'held' AND expires_at <= :now)"
 /// What counts against the per-user limit: booked, or held and not yet expired.
-private let activeBooking = "(status IN ('held', 'booked') AND NOT \(overdueHold))"
+let activeBooking = "(status IN ('held', 'booked') AND NOT \(overdueHold))"
 
-private let saleColumns = """
-    id, name, state, total, available, held, booked, cancelled, expired, hold_ms, per_user,
-    starts_at, ends_at, created_at, high_water
+// The statements a busy sale runs for every request, spelled once: a statement's text is
+// its key in the connection's cache of prepared statements.
+let selectSale = "SELECT \(saleColumns) FROM sale WHERE id = :id"
+let selectBookingByKey = "SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND key = :key"
+let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AND status = 'held'"
+let selectOverdueHolds = """
+    SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
+    ORDER BY expires_at, id LIMIT :limit
     """
-private let bookingColumns = """
+
+let saleColumns = """
+    id, name, state, total, available, held, booked, cancelled, expired, hold_ms, per_user,
+    starts_at, ends_at, created_at, high_water, waitlist
+    """
+let bookingColumns = """
     id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
     ip, user_agent, key
     """
 
 // MARK: - Rows
 
-private func decodeSale(_ row: Row) throws -> Sale {
+func decodeSale(_ row: Row) throws -> Sale {
     guard let state = OperatorState(rawValue: row.text(2)) else {
         throw FlashSaleError.cantOpen("sale \(Quoted(row.text(0))) has the unknown state '\(Quoted(row.text(2)))'")
     }
@@ -474,12 +580,12 @@ private func decodeSale(_ row: Row) throws -> Sale {
         id: SaleID(trusted: row.text(0)), name: row.text(1), operatorState: state,
         counters: Counters(total: row.int64(3), available: row.int64(4), held: row.int64(5),
                            booked: row.int64(6), cancelled: row.int64(7), expired: row.int64(8)),
-        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10),
+        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10), waitlist: row.int64(15) != 0,
         startsAt: Instant(milliseconds: row.int64(11)), endsAt: row.optionalInt64(12).map(Instant.init),
         createdAt: Instant(milliseconds: row.int64(13)), highWater: Instant(milliseconds: row.int64(14)))
 }
 
-private func decodeBooking(_ row: Row) throws -> Booking {
+func decodeBooking(_ row: Row) throws -> Booking {
     guard let status = BookingStatus(rawValue: row.text(3)) else {
         throw FlashSaleError.cantOpen("booking \(Quoted(row.text(0))) has the unknown status '\(Quoted(row.text(3)))'")
     }

@@ -61,6 +61,31 @@ enum Schema {
             )
             """,
         ],
+        // Version 2: the durable FIFO queue of booking requests, and waitlisted sales.
+        [
+            "ALTER TABLE sale ADD COLUMN waitlist INTEGER NOT NULL DEFAULT 0 CHECK (waitlist IN (0, 1))",
+            """
+            CREATE TABLE request (
+                -- Requests are never deleted, so max(id) + 1 never reuses an id: no
+                -- AUTOINCREMENT, which would write sqlite_sequence on every insert.
+                id           INTEGER PRIMARY KEY,
+                sale         TEXT NOT NULL REFERENCES sale (id),
+                user         TEXT NOT NULL,
+                ip           TEXT,
+                user_agent   TEXT,
+                key          TEXT,
+                status       TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'accepted', 'rejected')),
+                reason       TEXT,
+                booking      TEXT,
+                submitted_at INTEGER NOT NULL,
+                decided_at   INTEGER
+            )
+            """,
+            // The queue itself: a sale's undecided requests in FIFO (id) order. Decided rows
+            // leave the index, so it stays as small as the line.
+            "CREATE INDEX request_queued ON request (sale, id) WHERE status = 'queued'",
+            "CREATE UNIQUE INDEX request_by_key ON request (sale, key) WHERE key IS NOT NULL",
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }

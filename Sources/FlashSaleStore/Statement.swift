@@ -20,6 +20,8 @@ public final class Statement {
     let handle: OpaquePointer
     let sql: String
     private let connection: OpaquePointer
+    /// Parameter names by index (index 0 unused), looked up once at prepare time.
+    private let parameterNames: [String]
 
     init(connection: OpaquePointer, sql: String, persistent: Bool) throws(SQLiteError) {
         var handle: OpaquePointer?
@@ -31,36 +33,47 @@ public final class Statement {
         self.handle = handle
         self.connection = connection
         self.sql = sql
+        parameterNames = [""] + (1...max(1, sqlite3_bind_parameter_count(handle))).map { index in
+            sqlite3_bind_parameter_name(handle, index).map { String(cString: $0) } ?? ""
+        }
     }
 
     deinit {
         sqlite3_finalize(handle)
     }
 
+    /// The position of a named parameter, for statements bound by position in a loop.
+    func index(of name: String) throws(SQLiteError) -> Int32 {
+        guard let index = parameterNames.firstIndex(of: name), index > 0 else {
+            throw SQLiteError(code: SQLITE_RANGE, connection: nil, sql: sql + " (no parameter \(name))")
+        }
+        return Int32(index)
+    }
+
     /// Resets the statement and binds every named parameter it has; a name the SQL lacks is a bug.
-    func bind(_ parameters: [String: SQLValue]) throws(SQLiteError) {
+    func bind(_ parameters: KeyValuePairs<String, SQLValue>) throws(SQLiteError) {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
         for (name, value) in parameters {
-            let index = sqlite3_bind_parameter_index(handle, name)
-            guard index > 0 else {
-                throw SQLiteError(code: SQLITE_RANGE, connection: nil, sql: sql + " (no parameter \(name))")
-            }
-            let code: Int32
-            switch value {
-            case .integer(let number):
-                code = sqlite3_bind_int64(handle, index, number)
-            case .null:
-                code = sqlite3_bind_null(handle, index)
-            case .text(let text):
-                var text = text
-                code = text.withUTF8 { bytes in
-                    // An empty buffer may have no address; SQLite would take that for NULL.
-                    sqlite3_bind_text(handle, index, bytes.baseAddress ?? ("" as StaticString).utf8Start, Int32(bytes.count), csqlite_transient())
-                }
-            }
-            guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection, sql: sql) }
+            try bind(value, at: index(of: name))
         }
+    }
+
+    func bind(_ value: SQLValue, at index: Int32) throws(SQLiteError) {
+        let code: Int32
+        switch value {
+        case .integer(let number):
+            code = sqlite3_bind_int64(handle, index, number)
+        case .null:
+            code = sqlite3_bind_null(handle, index)
+        case .text(let text):
+            var text = text
+            code = text.withUTF8 { bytes in
+                // An empty buffer may have no address; SQLite would take that for NULL.
+                sqlite3_bind_text(handle, index, bytes.baseAddress ?? ("" as StaticString).utf8Start, Int32(bytes.count), csqlite_transient())
+            }
+        }
+        guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection, sql: sql) }
     }
 
     /// Advances to the next row; false when there is none.
@@ -101,5 +114,38 @@ public struct Row {
         guard let bytes = sqlite3_column_text(handle, column) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+    }
+}
+
+/// A statement run once per row of a bulk operation: prepared once, its parameters
+/// resolved to positions once, then bound by position, so a million executions pay for
+/// no statement lookup, no name lookup and no parameter dictionary.
+struct RowStatement {
+    private let statement: Statement
+    private let positions: [Int32]
+
+    /// `parameters` names the statement's parameters in the order `run` receives values.
+    init(_ connection: Connection, _ sql: String, parameters: [String]) throws {
+        let statement = try connection.statement(sql)
+        self.statement = statement
+        positions = try parameters.map { name throws(SQLiteError) in try statement.index(of: name) }
+    }
+
+    /// Runs the statement with `values` in the order of `parameters`; returns the first
+    /// column of its first row as an integer, if it returns a row.
+    @discardableResult
+    func run(_ values: SQLValue...) throws -> Int64? {
+        try run(values)
+    }
+
+    @discardableResult
+    func run(_ values: [SQLValue]) throws -> Int64? {
+        statement.reset()
+        for (position, value) in zip(positions, values) {
+            try statement.bind(value, at: position)
+        }
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return Row(handle: statement.handle).optionalInt64(0)
     }
 }

@@ -104,8 +104,8 @@ func keyOrder(_ json: String) -> [String] {
         let json = try box.run(["sales", "--json"]).jsonArray()
         #expect(json.map { $0["id"] as? String } == ["a", "b"])
         let text = try box.run(["sales"]).stdout
-        #expect(text.hasPrefix("id  state  total  available  held  booked  overdue  name\n"))
-        #expect(text.contains("a   open   2      2          0     0       0        First\n"))
+        #expect(text.hasPrefix("id  state  total  available  held  booked  overdue  queued  name\n"))
+        #expect(text.contains("a   open   2      2          0     0       0        0       First\n"))
         #expect(try Sandbox().run(["sales", "--json"]).stdout == "[]\n")
     }
 
@@ -169,6 +169,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(soldOut.status == 6)
         #expect(try soldOut.json()["error"] as? [String: String] == ["code": "sold_out", "message": "sale s1 is sold out"])
         #expect(try box.run(["book", "nope", "bob"]).status == 3)
+        let noUser = try box.run(["book", "s1"])
+        #expect(noUser.status == 2)
+        #expect(noUser.stderr.hasPrefix("flashsale: book needs USER"))
     }
 
     @Test func theSameKeyReturnsTheSameBookingID() throws {
@@ -322,7 +325,7 @@ func keyOrder(_ json: String) -> [String] {
             #expect(result.stderr.isEmpty)
         }
         #expect(try box.run(["--version"]).stdout.range(of: #"^flashsale \d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil)
-        #expect(try box.run(["help", "book"]).stdout.hasPrefix("Usage: flashsale book SALE USER [--ip IP]"))
+        #expect(try box.run(["help", "book"]).stdout.hasPrefix("Usage: flashsale book SALE [USER] [--ip IP]"))
         #expect(!FileManager.default.fileExists(atPath: box.database))
     }
 

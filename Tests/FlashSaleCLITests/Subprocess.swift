@@ -51,18 +51,50 @@ final class Sandbox: @unchecked Sendable {
 
     /// Runs `flashsale --db DATABASE ARGS...` with the clock at `now` (nil: the real clock).
     @discardableResult
-    func run(_ arguments: [String], now: String? = T0, database: Bool = true, environment: [String: String] = [:]) throws -> Result {
+    func run(_ arguments: [String], now: String? = T0, database: Bool = true, environment: [String: String] = [:],
+             input: String? = nil) throws -> Result {
         var env = ["PATH": "/usr/bin:/bin"]
         if let now { env["FLASHSALE_NOW"] = now }
         env.merge(environment) { _, new in new }
-        return try execute(flashsaleBinary, (database ? ["--db", self.database] : []) + arguments, environment: env)
+        let stdin = try input.map { text in try file("stdin-\(UUID().uuidString)", text) }
+        defer { stdin.map { try? FileManager.default.removeItem(atPath: $0) } }
+        return try execute(flashsaleBinary, (database ? ["--db", self.database] : []) + arguments, environment: env, stdin: stdin)
+    }
+
+    /// Writes `contents` to a file in the sandbox; returns its path.
+    func file(_ name: String, _ contents: String) throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        try Data(contents.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Starts `flashsale --db DATABASE ARGS...` with stdin from `inputPath`, kills it with
+    /// SIGKILL after `killAfter` microseconds, and returns what it printed before dying.
+    func runKilled(_ arguments: [String], inputPath: String? = nil, killAfter microseconds: UInt32) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: flashsaleBinary)
+        process.arguments = ["--db", database] + arguments
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let outURL = directory.appendingPathComponent("killed-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = try inputPath.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
+        try process.run()
+        usleep(microseconds)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try out.close()
+        defer { try? FileManager.default.removeItem(at: outURL) }
+        return String(decoding: try Data(contentsOf: outURL), as: UTF8.self)
     }
 
     /// Runs a shell command line with `$FLASHSALE` and `$DB` set: for bytes that a Swift
     /// String cannot carry into argv (invalid UTF-8).
     func shell(_ script: String, now: String = T0) throws -> Result {
         try execute("/bin/sh", ["-c", script],
-                    environment: ["FLASHSALE": flashsaleBinary, "DB": database, "FLASHSALE_NOW": now, "PATH": "/usr/bin:/bin"])
+                    environment: ["FLASHSALE": flashsaleBinary, "DB": database, "FLASHSALE_NOW": now, "PATH": "/usr/bin:/bin"], stdin: nil)
     }
 
     /// Every row of every table, in order: equal fingerprints mean an unchanged database.
@@ -77,7 +109,7 @@ final class Sandbox: @unchecked Sendable {
         return rows.joined(separator: "\n")
     }
 
-    private func execute(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> Result {
+    private func execute(_ executable: String, _ arguments: [String], environment: [String: String], stdin: String?) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -93,7 +125,7 @@ final class Sandbox: @unchecked Sendable {
         let err = try FileHandle(forWritingTo: errURL)
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = try stdin.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
         try out.close()

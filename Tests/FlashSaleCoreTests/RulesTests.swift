@@ -2,11 +2,11 @@ import Testing
 @testable import FlashSaleCore
 
 /// A sale opened at T with a 5 minute hold, one per user.
-func makeSale(state: OperatorState = .open, available: Int64 = 10, perUser: Int64 = 1,
+func makeSale(state: OperatorState = .open, available: Int64 = 10, perUser: Int64 = 1, waitlist: Bool = false,
               startsAt: Instant = T, endsAt: Instant? = nil) -> Sale {
     Sale(id: SaleID(trusted: "s1"), name: "s1", operatorState: state,
          counters: Counters(total: 10, available: available, held: 10 - available, booked: 0, cancelled: 0, expired: 0),
-         hold: .seconds(300), perUser: perUser, startsAt: startsAt, endsAt: endsAt, createdAt: T, highWater: T)
+         hold: .seconds(300), perUser: perUser, waitlist: waitlist, startsAt: startsAt, endsAt: endsAt, createdAt: T, highWater: T)
 }
 
 func makeHold(status: BookingStatus = .held, createdAt: Instant = T) -> Booking {
@@ -74,10 +74,12 @@ final class FactLog {
 }
 
 @Suite struct CheckOrderTests {
-    func admit(_ sale: Sale, at now: Instant = T, active: Int64, overdue: Bool, log: FactLog) -> Admission {
-        Rules.admit(sale, at: now,
+    func admit(_ sale: Sale, at now: Instant = T, fromQueue: Bool = false, active: Int64, overdue: Bool,
+               lineWaiting: Bool = false, log: FactLog) -> Admission {
+        Rules.admit(sale, at: now, fromQueue: fromQueue,
                     activeBookings: { log.asked.append("active"); return active },
-                    hasOverdueHold: { log.asked.append("overdue"); return overdue })
+                    hasOverdueHold: { log.asked.append("overdue"); return overdue },
+                    isLineWaiting: { log.asked.append("line"); return lineWaiting })
     }
 
     @Test func notOpenIsDecidedBeforeAnythingIsCounted() {
@@ -117,9 +119,37 @@ final class FactLog {
     @Test func declinesCarryTheContractsExitCodes() {
         let codes = [DeclineReason.notOpen: Int32(8), .blocked: 9, .userLimit: 7, .soldOut: 6]
         for (reason, code) in codes {
-            #expect(Decline(reason: reason, message: "").error.exitCode == code)
-            #expect(Decline(reason: reason, message: "").error.code == reason.rawValue)
+            #expect(Decline(reason, makeSale(), state: .open).error.exitCode == code)
+            #expect(Decline(reason, makeSale(), state: .open).error.code == reason.rawValue)
         }
+    }
+
+    @Test func declineMessagesSayWhy() {
+        #expect(Decline(.soldOut, makeSale(), state: .open).message == "sale s1 is sold out")
+        #expect(Decline(.notOpen, makeSale(), state: .paused).message == "sale s1 is paused; resume it to take bookings")
+        #expect(Decline(.userLimit, makeSale(), state: .open).message == "the user already has 1 active booking in sale s1, the limit")
+    }
+
+    @Test func aQueuedRequestWaitsInAWaitlistedSaleWhileItemsAreHeld() {
+        let sale = makeSale(available: 0, waitlist: true)
+        #expect(admit(sale, fromQueue: true, active: 0, overdue: false, log: FactLog()) == .wait)
+        // Without the waitlist, or with nothing held, it is sold out.
+        #expect(admit(makeSale(available: 0), fromQueue: true, active: 0, overdue: false, log: FactLog()).declineReason == .soldOut)
+    }
+
+    @Test func aDirectBookingCannotJumpAWaitingLine() {
+        let log = FactLog()
+        let sale = makeSale(available: 3, waitlist: true)
+        #expect(admit(sale, active: 0, overdue: false, lineWaiting: true, log: log).declineReason == .soldOut)
+        #expect(admit(sale, active: 0, overdue: false, lineWaiting: false, log: FactLog()) == .hold)
+        // The queue itself never asks whether a line is waiting: it is the line.
+        let queueLog = FactLog()
+        #expect(admit(sale, fromQueue: true, active: 0, overdue: false, lineWaiting: true, log: queueLog) == .hold)
+        #expect(!queueLog.asked.contains("line"))
+    }
+
+    @Test func aDirectBookingDoesNotWaitInAWaitlistedSale() {
+        #expect(admit(makeSale(available: 0, waitlist: true), active: 0, overdue: false, log: FactLog()).declineReason == .soldOut)
     }
 }
 

@@ -4,12 +4,23 @@ enum BookCommand {
     static let ip = OptionSpec("--ip", value: "IP", "the buyer's IPv4 or IPv6 address, kept for bot defence")
     static let userAgent = OptionSpec("--user-agent", value: "UA", "the buyer's user agent, kept for bot defence")
     static let key = OptionSpec("--key", value: "KEY", "idempotency key: the same key again returns the same booking")
+    static let stream = OptionSpec("--stream", "read requests from standard input, one per line, and answer each in NDJSON")
+    static let format = OptionSpec("--format", value: "FORMAT", "with --stream or --file: ndjson or csv (default: sniffed from the first character)")
 
     static let spec = CommandSpec(
-        "book", arguments: "SALE USER", options: [ip, userAgent, key],
+        "book", arguments: "SALE [USER]", options: [ip, userAgent, key, stream, format],
         summary: "hold one item for USER, or decline (exit 6 sold out, 7 user limit, 8 not open)",
-        details: "Prints the booking id. The hold lasts the sale's hold time; confirm or cancel it before then."
+        details: """
+            Prints the booking id. The hold lasts the sale's hold time; confirm or cancel it before then.
+            With --stream, USER is not given: each input line is a request, and each gets one NDJSON decision, \
+            in input order, printed only after it has committed.
+            """
     ) { invocation, context in
+        if invocation.flag(stream) {
+            try BookStream.run(invocation, context)
+            return
+        }
+        if invocation.options.has(format.name) { throw FlashSaleError.usage("--format goes with --stream") }
         let request = try BookingRequest(
             sale: invocation.requiredSaleID(),
             user: invocation.text(.user, argument: "USER"),
@@ -20,5 +31,14 @@ enum BookCommand {
         case .held(let booking), .repeated(let booking):
             context.output.success(Render.bookingID(booking))
         }
+    }
+
+    /// `--format`, or nil to sniff it.
+    static func requestFormat(_ invocation: Invocation) throws(FlashSaleError) -> RequestFormat? {
+        guard let text = invocation.options[format.name] else { return nil }
+        guard let parsed = RequestFormat(rawValue: text) else {
+            throw .usage("--format must be ndjson or csv, not '\(Quoted(text))'")
+        }
+        return parsed
     }
 }

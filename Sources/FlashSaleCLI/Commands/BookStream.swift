@@ -1,0 +1,68 @@
+import FlashSaleCore
+import FlashSaleStore
+
+/// `book SALE --stream`: requests on standard input, one NDJSON decision per line on
+/// standard output, in input order. Decisions are committed in groups (one fsync for up to
+/// `groupSize`), and whenever the input pauses; each line is printed only after its group
+/// committed.
+enum BookStream {
+    static let groupSize = 8192
+
+    static func run(_ invocation: Invocation, _ context: Context) throws {
+        for option in [BookCommand.ip, BookCommand.userAgent, BookCommand.key] where invocation.options.has(option.name) {
+            throw FlashSaleError.usage("\(option.name) is per request: with --stream it comes from each input line")
+        }
+        if invocation.arguments["USER"] != nil {
+            throw FlashSaleError.usage("book --stream reads its users from standard input; give no USER")
+        }
+        let saleID = try invocation.requiredSaleID()
+        let format = try BookCommand.requestFormat(invocation)
+        let stream = try BookingStream(store: context.store(), sale: saleID)
+        let input = try InputChunks(path: "-")
+        let output = context.output
+        var answered: [String] = []
+
+        // Durable first, printed second: a decision on stdout is a committed decision.
+        func commitAndPrint() throws {
+            try stream.commit()
+            if !output.quiet {
+                for line in answered { output.stdout.write(line) }
+            }
+            answered.removeAll(keepingCapacity: true)
+            output.stdout.flush()
+        }
+        input.beforeWaiting = { if !answered.isEmpty { try commitAndPrint() } }
+
+        var reader = RequestReader(format: format, nextChunk: input.next)
+        while let outcome = try reader.next() {
+            answered.append(try answer(outcome, stream: stream, sale: saleID, clock: context))
+            if answered.count >= groupSize { try commitAndPrint() }
+        }
+        try commitAndPrint()
+    }
+
+    /// One decision as an NDJSON line, written directly: this runs once per input line.
+    private static func answer(_ outcome: ReadOutcome, stream: BookingStream, sale: SaleID, clock: Context) throws -> String {
+        switch outcome {
+        case .malformed(let line, let reason):
+            var text = "{\"line\":\(line),\"ok\":false,\"error\":\"bad_input\",\"message\":"
+            JSON.quote(reason, into: &text)
+            return text + "}\n"
+        case .record(let record):
+            var text = "{\"line\":\(record.line),\"user\":"
+            JSON.quote(record.user, into: &text)
+            let request = BookingRequest(sale: sale, user: record.user, ip: record.ip, userAgent: record.userAgent, key: record.key)
+            switch try stream.decide(request, clock: clock.now()) {
+            case .held(let booking), .repeated(let booking):
+                text += ",\"ok\":true,\"booking\":\"\(booking.id)\",\"expires_at\":\"\(booking.expiresAt)\"}\n"
+            case .declined(let decline):
+                text += ",\"ok\":false,\"error\":\"\(decline.reason.rawValue)\"}\n"
+            case .refused(let error):
+                text += ",\"ok\":false,\"error\":\"\(error.code)\",\"message\":"
+                JSON.quote(error.message, into: &text)
+                text += "}\n"
+            }
+            return text
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import FlashSaleCore
+import FlashSaleStore
+
+enum ProcessCommand {
+    static let batch = OptionSpec("--batch", value: "N", "decide up to N requests per transaction (default 10000)")
+    static let follow = OptionSpec("--follow", "keep deciding as requests arrive, until SIGINT or SIGTERM")
+    static let limit = OptionSpec("--limit", value: "N", "decide at most N requests, then exit")
+
+    static let defaultBatch: Int64 = 10_000
+    /// How long `--follow` sleeps between looks when nothing changed: short enough that a new
+    /// request waits little, long enough that an idle follower costs no CPU to speak of.
+    static let idleMilliseconds = 100
+
+    static let spec = CommandSpec(
+        "process", arguments: "[SALE]", options: [batch, follow, limit],
+        summary: "decide queued requests in FIFO order, a batch per transaction",
+        details: """
+            Each request is decided exactly once, even with several process runs at once. A scheduled or \
+            paused sale's queue waits; in a waitlisted sale the head of the line waits for held items.
+            """
+    ) { invocation, context in
+        let sale = try invocation.saleID()
+        let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
+        let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
+        let store = try context.store()
+        if let sale { _ = try store.status(sale, clock: context.now()) }  // exit 3 for no such sale
+        let signals = invocation.flag(follow) ? StopSignals() : nil
+        let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
+        var total = SaleStore.ProcessReport()
+        var seenVersion = try store.dataVersion()
+
+        while true {
+            let round = try drain(store, sale: sale, batch: batchSize, limit: maximum.map { $0 - total.decided },
+                                  clock: context, stop: { signals?.received() ?? false }, progress: progress)
+            total.accepted += round.accepted
+            total.rejected += round.rejected
+            total.waiting = round.waiting
+            guard let signals, maximum.map({ total.decided < $0 }) ?? true else { break }
+            // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.
+            var stop = false
+            while !stop {
+                stop = signals.wait(milliseconds: idleMilliseconds)
+                let version = try store.dataVersion()
+                let expired = try holdExpired(store, round.waiting, clock: context)
+                if version != seenVersion || expired {
+                    seenVersion = version
+                    break
+                }
+            }
+            if stop { break }
+        }
+        progress.finish()
+        context.output.success(Rendered(
+            text: "\(total.accepted) accepted, \(total.rejected) rejected" + (total.waiting.isEmpty ? "" : ", waiting: \(total.waiting.map(\.text).joined(separator: " "))"),
+            json: .object([("accepted", .integer(total.accepted)), ("rejected", .integer(total.rejected)),
+                           ("decided", .integer(total.decided)), ("waiting", .array(total.waiting.map { .string($0.text) }))])))
+    }
+
+    /// Batches until every queue is empty or waiting, the limit is reached, or a stop signal.
+    private static func drain(_ store: SaleStore, sale: SaleID?, batch: Int64, limit: Int64?, clock: Context,
+                              stop: () -> Bool, progress: Progress) throws -> SaleStore.ProcessReport {
+        var report = SaleStore.ProcessReport()
+        var progressed = true
+        while progressed, !stop() {
+            progressed = false
+            report.waiting = []
+            for id in try sale.map({ [$0] }) ?? store.salesWithQueue() {
+                let room = limit.map { $0 - report.decided } ?? batch
+                guard room > 0 else { return report }
+                let one = try store.processBatch(of: id, batch: min(batch, room), clock: clock.now())
+                report.accepted += one.accepted
+                report.rejected += one.rejected
+                report.waiting += one.waiting
+                progress.tick(one.decided)
+                progressed = progressed || one.decided > 0
+            }
+        }
+        return report
+    }
+
+    /// Whether a waiting sale's earliest hold has expired since: its item may come back.
+    private static func holdExpired(_ store: SaleStore, _ waiting: [SaleID], clock: Context) throws -> Bool {
+        let now = try clock.now()
+        return try waiting.contains { sale in try store.nextHoldExpiry(of: sale).map { $0 <= now } ?? false }
+    }
+}

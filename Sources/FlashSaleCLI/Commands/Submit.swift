@@ -1,0 +1,100 @@
+import FlashSaleCore
+import FlashSaleStore
+import Glibc
+
+enum SubmitCommand {
+    static let file = OptionSpec("--file", value: "PATH", "enqueue every request of a file (- for standard input), all or nothing")
+    static let skipInvalid = OptionSpec("--skip-invalid", "with --file: leave malformed lines out and report them, instead of enqueuing nothing")
+
+    static let spec = CommandSpec(
+        "submit", arguments: "SALE [USER]",
+        options: [BookCommand.ip, BookCommand.userAgent, BookCommand.key, file, BookCommand.format, skipInvalid],
+        summary: "enqueue a booking request durably; prints its request id (FIFO order)",
+        details: """
+            'flashsale process' decides queued requests; 'flashsale request ID' tells what became of one.
+            With --file, USER is not given: each line of the file is a request (NDJSON, or CSV with a header).
+            """
+    ) { invocation, context in
+        guard let path = invocation.options[file.name] else {
+            for option in [BookCommand.format, skipInvalid] where invocation.options.has(option.name) {
+                throw FlashSaleError.usage("\(option.name) goes with --file")
+            }
+            try submitOne(invocation, context)
+            return
+        }
+        for option in [BookCommand.ip, BookCommand.userAgent, BookCommand.key] where invocation.options.has(option.name) {
+            throw FlashSaleError.usage("\(option.name) is per request: with --file it comes from each line")
+        }
+        if invocation.arguments["USER"] != nil {
+            throw FlashSaleError.usage("submit --file reads its users from the file; give no USER")
+        }
+        try submitFile(path, invocation, context)
+    }
+
+    private static func submitOne(_ invocation: Invocation, _ context: Context) throws {
+        let request = try BookingRequest(
+            sale: invocation.requiredSaleID(),
+            user: invocation.text(.user, argument: "USER"),
+            ip: invocation.text(.ip, option: BookCommand.ip),
+            userAgent: invocation.text(.userAgent, option: BookCommand.userAgent),
+            key: invocation.text(.key, option: BookCommand.key))
+        let store = try context.store()
+        let id = try store.submit(request, clock: context.now()).id
+        let queued = context.output.json ? try store.request(id) : nil
+        context.output.success(Rendered(text: String(id), json: queued.map { Render.request($0).json } ?? .integer(id)))
+    }
+
+    private static func submitFile(_ path: String, _ invocation: Invocation, _ context: Context) throws {
+        let sale = try invocation.requiredSaleID()
+        let format = try BookCommand.requestFormat(invocation)
+        let input = try InputChunks(path: path)
+        var reader = RequestReader(format: format, nextChunk: input.next)
+        let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
+        let report = try context.store().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
+            progress.tick()
+            return try reader.next()
+        }
+        progress.finish()
+        if !context.output.json {
+            for (line, reason) in report.skipped {
+                context.output.stderr.write("flashsale: line \(line) skipped: \(reason)\n")
+            }
+        }
+        let ids = report.firstID.map { first in " (ids \(first)-\(report.lastID ?? first))" } ?? ""
+        context.output.success(Rendered(
+            text: "\(report.enqueued) enqueued\(ids), \(report.repeated) repeated, \(report.skipped.count) skipped",
+            json: .object([
+                ("enqueued", .integer(report.enqueued)), ("repeated", .integer(report.repeated)),
+                ("first_id", report.firstID.map(JSON.integer) ?? .null), ("last_id", report.lastID.map(JSON.integer) ?? .null),
+                ("skipped", .array(report.skipped.map { .object([("line", .integer(Int64($0.line))), ("reason", .string($0.reason))]) })),
+            ])))
+    }
+}
+
+/// A count on standard error for long bulk work, only when a person is watching (a TTY).
+final class Progress {
+    private let every: Int64
+    private let label: String
+    private let sink: TextSink
+    private let enabled = isatty(2) == 1
+    private var count: Int64 = 0
+
+    init(every: Int64, label: String, sink: TextSink) {
+        self.every = every
+        self.label = label
+        self.sink = sink
+    }
+
+    func tick(_ amount: Int64 = 1) {
+        let before = count
+        count += amount
+        if enabled, before / every != count / every {
+            sink.write("\r\(label) \(count)")
+            sink.flush()
+        }
+    }
+
+    func finish() {
+        if enabled, count >= every { sink.write("\r\(label) \(count)\n") }
+    }
+}

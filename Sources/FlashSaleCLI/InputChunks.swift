@@ -1,0 +1,52 @@
+import FlashSaleCore
+import Glibc
+
+/// Reads a file (or standard input) in 64 KiB chunks for `RequestReader`.
+final class InputChunks {
+    private let descriptor: Int32
+    private let name: String
+    private let ownsDescriptor: Bool
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// Called before a read that would block: `book --stream` commits and prints there, so a
+    /// producer that waits for answers is never kept waiting on a batch still open.
+    var beforeWaiting: (() throws -> Void)?
+
+    /// `-` is standard input; anything else a file to open.
+    init(path: String) throws(FlashSaleError) {
+        if path == "-" {
+            descriptor = 0
+            name = "standard input"
+            ownsDescriptor = false
+        } else {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw .usage("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))")
+            }
+            name = path
+            ownsDescriptor = true
+        }
+    }
+
+    deinit {
+        if ownsDescriptor { close(descriptor) }
+    }
+
+    /// The next bytes, or nil at the end of the input.
+    func next() throws -> [UInt8]? {
+        if let beforeWaiting, !isReadable() {
+            try beforeWaiting()
+        }
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 { return Array(buffer[0..<count]) }
+            if count == 0 { return nil }
+            if errno == EINTR { continue }
+            throw FlashSaleError.io("cannot read \(name): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func isReadable() -> Bool {
+        var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&request, 1, 0) > 0
+    }
+}

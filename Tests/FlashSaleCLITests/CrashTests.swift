@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import FlashSaleStore
+
+/// A small seeded generator (SplitMix64): the kill moments are random but repeatable.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Sandbox {
+    func count(_ sql: String) throws -> Int64 {
+        try Connection(path: database, busyTimeout: .seconds(5)).firstRow(sql) { $0.int64(0) } ?? -1
+    }
+}
+
+/// Writers killed with SIGKILL at random moments, then run again: SQLite's transactions
+/// must leave every request decided exactly once, and nothing printed that was not committed.
+@Suite(.serialized) struct CrashTests {
+    @Test(arguments: [UInt64(1), 2])
+    func processKilledAnywhereDecidesEveryRequestExactlyOnce(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "300"], now: nil)
+        let lines = (0..<6000).map { "{\"user\":\"u\($0 % 5000)\"}" }.joined(separator: "\n")
+        try box.run(["submit", "s1", "--file", try box.file("w.ndjson", lines)], now: nil)
+        for _ in 0..<6 {
+            _ = try box.runKilled(["process", "--batch", "100"], killAfter: UInt32.random(in: 2_000...60_000, using: &random))
+        }
+        #expect(try box.run(["process"], now: nil).status == 0)
+
+        #expect(try box.count("SELECT count(*) FROM request WHERE status = 'queued'") == 0)
+        #expect(try box.count("SELECT count(*) FROM request WHERE status = 'accepted'") == 300)
+        // One event per request, never two: decided exactly once.
+        #expect(try box.count("SELECT count(*) FROM event WHERE request IS NOT NULL") == 6000)
+        #expect(try box.count("SELECT count(*) FROM (SELECT request FROM event WHERE request IS NOT NULL GROUP BY request HAVING count(*) > 1)") == 0)
+        #expect(try box.count("SELECT count(*) FROM request r JOIN booking b ON b.id = r.booking") == 300)
+        #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
+    }
+
+    @Test(arguments: [UInt64(7), 8])
+    func streamKilledAnywherePrintedOnlyCommittedDecisions(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "200"], now: nil)
+        // Keys make the stream idempotent, so the whole input can be replayed after a crash.
+        let lines = (0..<20_000).map { "{\"user\":\"u\($0 % 15_000)\",\"key\":\"k\($0)\"}" }.joined(separator: "\n") + "\n"
+        let input = try box.file("w.ndjson", lines)
+        var printed: [Int: String] = [:]
+        for _ in 0..<3 {
+            let output = try box.runKilled(["book", "s1", "--stream"], inputPath: input,
+                                           killAfter: UInt32.random(in: 20_000...400_000, using: &random))
+            // The last line may be cut short by the kill: only whole lines count.
+            let whole = output.lastIndex(of: "\n").map { String(output[...$0]) } ?? ""
+            for decision in try ndjson(whole) where decision["ok"] as? Bool == true {
+                let line = try #require(decision["line"] as? Int)
+                let booking = try #require(decision["booking"] as? String)
+                // Printed, so committed: the booking is in the database with its key.
+                #expect(try box.count("SELECT count(*) FROM booking WHERE id = '\(booking)' AND key = 'k\(line - 1)'") == 1)
+                printed[line] = booking
+            }
+        }
+        let final = try box.run(["book", "s1", "--stream"], now: nil, input: lines)
+        #expect(final.status == 0)
+        let answers = try ndjson(final.stdout)
+        #expect(answers.count == 20_000)
+        for answer in answers {
+            if let line = answer["line"] as? Int, let before = printed[line] {
+                #expect(answer["booking"] as? String == before)
+            }
+        }
+        #expect(try box.count("SELECT count(*) FROM booking") == 200)
+        #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+/// Each NDJSON line of stdout as an object.
+func ndjson(_ text: String) throws -> [[String: Any]] {
+    try text.split(separator: "\n").map { line in
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+    }
+}
+
+let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submitted_at", "decided_at", "position"]
+
+@Suite struct SubmitCommandTests {
+    @Test func submitPrintsTheRequestIDAlone() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        #expect(try box.run(["submit", "s1", "alice", "--ip", "203.0.113.7"]).stdout == "1\n")
+        let json = try box.run(["submit", "s1", "bob", "--json"])
+        #expect(keyOrder(json.stdout) == requestFields)
+        #expect(try json.json()["position"] as? Int == 2)
+        #expect(try box.run(["submit", "s1", "carol", "--key", "k"]).line == "3")
+        #expect(try box.run(["submit", "s1", "carol", "--key", "k"]).line == "3")
+        #expect(try box.run(["submit", "s1", "dave", "--key", "k"]).status == 4)
+        #expect(try box.run(["submit", "nope", "x"]).status == 3)
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 3)
+    }
+
+    @Test func processAndRequestTellWhatBecameOfEachRequest() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        try box.run(["submit", "s1", "alice"])
+        try box.run(["submit", "s1", "bob"])
+        #expect(try box.run(["request", "2", "--json"]).json()["status"] as? String == "queued")
+        #expect(try box.run(["process"]).stdout == "1 accepted, 1 rejected\n")
+        let accepted = try box.run(["request", "1", "--json"]).json()
+        #expect(accepted["status"] as? String == "accepted")
+        let booking = try #require(accepted["booking"] as? String)
+        #expect(try box.run(["booking", "s1", booking, "--json"]).json()["user"] as? String == "alice")
+        let rejected = try box.run(["request", "2", "--json"]).json()
+        #expect(rejected["reason"] as? String == "sold_out")
+        #expect(rejected["position"] is NSNull)
+        #expect(try box.run(["request", "x"]).status == 2)
+        #expect(try box.run(["request", "-1"]).status == 2)
+        #expect(try box.run(["request", "99"]).status == 3)
+        #expect(try box.run(["process", "--json"]).stdout == #"{"accepted":0,"rejected":0,"decided":0,"waiting":[]}"# + "\n")
+    }
+
+    @Test func processLimitDecidesAtMostThatMany() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        for user in ["a", "b", "c"] { try box.run(["submit", "s1", user]) }
+        #expect(try box.run(["process", "s1", "--limit", "2", "--batch", "1"]).stdout == "2 accepted, 0 rejected\n")
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 1)
+    }
+
+    @Test func aFileIsEnqueuedAllOrNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let good = try box.file("good.csv", "user_agent,user,ip\r\n\"Mozilla, 5.0\",u1,203.0.113.7\r\n\r\n\"curl\",\"u\"\"2\",\r\n")
+        let result = try box.run(["submit", "s1", "--file", good])
+        #expect(result.stdout == "2 enqueued (ids 1-2), 0 repeated, 0 skipped\n")
+        let bad = try box.file("bad.ndjson", "{\"user\":\"x1\"}\n{\"user\":\"x2\",\"ip\":\"999.1.1.1\"}\n")
+        let before = try box.fingerprint()
+        let refused = try box.run(["submit", "s1", "--file", bad])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.hasPrefix("flashsale: line 2: "))
+        #expect(try box.fingerprint() == before)
+        let skipped = try box.run(["submit", "s1", "--file", bad, "--skip-invalid"])
+        #expect(skipped.status == 0)
+        #expect(skipped.stderr.hasPrefix("flashsale: line 2 skipped: "))
+        #expect(skipped.stdout == "1 enqueued (ids 3-3), 0 repeated, 1 skipped\n")
+        #expect(try box.run(["request", "2", "--json"]).json()["user"] as? String == "u\"2")
+    }
+
+    @Test func standardInputAndEmptyInputs() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        #expect(try box.run(["submit", "s1", "--file", "-"], input: "{\"user\":\"a\"}\n").line == "1 enqueued (ids 1-1), 0 repeated, 0 skipped")
+        #expect(try box.run(["submit", "s1", "--file", "-"], input: "").line == "0 enqueued, 0 repeated, 0 skipped")
+        #expect(try box.run(["submit", "s1", "--file", "-", "--format", "csv"], input: "user,ip\n").line == "0 enqueued, 0 repeated, 0 skipped")
+        #expect(try box.run(["submit", "s1", "--file", "/no/such/file"]).status == 2)
+        #expect(try box.run(["submit", "s1", "--file", "-", "--format", "xml"], input: "").status == 2)
+        #expect(try box.run(["submit", "s1", "u", "--file", "-"], input: "").status == 2)
+    }
+
+    @Test func keysInAFileAreIdempotentToo() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try box.run(["submit", "s1", "a", "--key", "k1"])
+        let file = try box.file("k.ndjson", "{\"user\":\"a\",\"key\":\"k1\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n")
+        #expect(try box.run(["submit", "s1", "--file", file]).line == "1 enqueued (ids 2-2), 2 repeated, 0 skipped")
+    }
+
+    @Test(arguments: [
+        ("nul", "{\"user\":\"a\u{0}b\"}\n"),
+        ("utf8", "user\n\u{FFFF}"),
+        ("big", "{\"user\":\"" + String(repeating: "x", count: 10_240) + "\"}\n"),
+    ])
+    func hostileLinesAreBadInputWithTheirLineNumber(name: String, contents: String) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        var bytes = Array(contents.utf8)
+        if name == "utf8" { bytes = Array("{\"user\":\"ok\"}\n{\"user\":\"a".utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8) }
+        let path = box.directory.appendingPathComponent("\(name).in").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let before = try box.fingerprint()
+        let result = try box.run(["submit", "s1", "--file", path])
+        #expect(result.status == 65)
+        #expect(result.stderr.hasPrefix("flashsale: line \(name == "utf8" ? 2 : 1): "))
+        #expect(try box.fingerprint() == before)
+    }
+}
+
+@Suite struct StreamCommandTests {
+    @Test func everyLineGetsOneDecisionInOrder() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let input = """
+            {"user": "u1", "ip": "203.0.113.7"}
+            {"user": "u2"}
+
+            not json
+            {"user": "u1"}
+
+            """
+        let result = try box.run(["book", "s1", "--stream"], input: input)
+        #expect(result.status == 0)
+        let lines = try ndjson(result.stdout)
+        #expect(lines.map { $0["line"] as? Int } == [1, 2, 4, 5])
+        #expect(lines[0]["ok"] as? Bool == true)
+        #expect((lines[0]["booking"] as? String)?.hasPrefix("bk_") == true)
+        #expect(lines[0]["expires_at"] as? String == "2026-11-24T15:05:00.000Z")
+        #expect(lines[1]["error"] as? String == "sold_out")
+        #expect(lines[2]["error"] as? String == "bad_input")
+        #expect(lines[3]["error"] as? String == "user_limit")
+        #expect(result.stdout.hasPrefix(#"{"line":1,"user":"u1","ok":true,"booking":"#))
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
+    @Test func csvWithAHeaderAndKeys() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let input = "user,key\nu1,k1\nu1,k1\nu2,k1\n"
+        let lines = try ndjson(try box.run(["book", "s1", "--stream"], input: input).stdout)
+        #expect(lines.map { $0["line"] as? Int } == [2, 3, 4])
+        #expect(lines[0]["booking"] as? String == lines[1]["booking"] as? String)
+        #expect(lines[2]["error"] as? String == "conflict")
+    }
+
+    @Test func aHeaderOnlyOrEmptyInputAnswersNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        for input in ["", "user,ip\r\n", "\n\n"] {
+            let result = try box.run(["book", "s1", "--stream"], input: input)
+            #expect(result.status == 0)
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
+    @Test func perRequestOptionsAndUnknownSalesAreRefused() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        #expect(try box.run(["book", "s1", "u1", "--stream"], input: "").status == 2)
+        #expect(try box.run(["book", "s1", "--stream", "--key", "k"], input: "").status == 2)
+        #expect(try box.run(["book", "nope", "--stream"], input: "{\"user\":\"a\"}\n").status == 3)
+        #expect(try box.run(["book", "s1", "u1", "--format", "csv"]).status == 2)
+    }
+}
+
+@Suite struct WaitlistCommandTests {
+    @Test func aWaitlistedRequestWaitsThenGetsTheCancelledItem() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1", "--waitlist"])
+        try box.run(["submit", "s1", "alice"])
+        try box.run(["submit", "s1", "bob"])
+        #expect(try box.run(["process"]).stdout == "1 accepted, 0 rejected, waiting: s1\n")
+        #expect(try box.run(["request", "2", "--json"]).json()["position"] as? Int == 1)
+        #expect(try box.run(["book", "s1", "mallory"]).status == 6)
+        let held = try #require(try box.run(["request", "1", "--json"]).json()["booking"] as? String)
+        try box.run(["cancel", "s1", held])
+        #expect(try box.run(["book", "s1", "mallory"]).status == 6)
+        #expect(try box.run(["process"]).stdout == "1 accepted, 0 rejected\n")
+        #expect(try box.run(["request", "2", "--json"]).json()["status"] as? String == "accepted")
+    }
+}
