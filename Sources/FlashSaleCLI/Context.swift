@@ -8,6 +8,7 @@ final class Context {
     private let databasePath: String
     private let busyTimeout: Span
     private let fixedNow: String?
+    private var fixedInstant: Instant?
     private var openStore: SaleStore?
 
     static let defaultDatabase = "flashsale.db"
@@ -43,13 +44,15 @@ final class Context {
         return store
     }
 
-    /// The time for this command's decisions: `FLASHSALE_NOW` (RFC 3339 or Unix seconds)
-    /// when set, else the system clock. Read once per command.
+    /// The time for a decision: `FLASHSALE_NOW` (RFC 3339 or Unix seconds) when set, else
+    /// the system clock. A stream asks once per request, so the variable is parsed once.
     func now() throws(FlashSaleError) -> Instant {
         guard let fixedNow else { return SystemClock().now() }
+        if let fixedInstant { return fixedInstant }
         guard !fixedNow.hasPrefix("+"), let instant = Instant.parse(fixedNow, now: .earliest) else {
             throw .usage("FLASHSALE_NOW '\(Quoted(fixedNow))' is not a time: use RFC 3339 or Unix seconds")
         }
+        fixedInstant = instant
         return instant
     }
 }
