@@ -86,6 +86,27 @@ enum Schema {
             "CREATE INDEX request_queued ON request (sale, id) WHERE status = 'queued'",
             "CREATE UNIQUE INDEX request_by_key ON request (sale, key) WHERE key IS NOT NULL",
         ],
+        // Version 3: bot defence (block lists, a per-IP limit) and reading the event log by sale.
+        [
+            "ALTER TABLE sale ADD COLUMN per_ip INTEGER CHECK (per_ip IS NULL OR per_ip > 0)",
+            // The address in one spelling (IPAddress.canonical), so that 2001:DB8::1 and
+            // 2001:db8:0::1 count as one address against the per-IP limit.
+            "ALTER TABLE booking ADD COLUMN ip_canonical TEXT",
+            "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
+            """
+            CREATE TABLE block (
+                id         INTEGER PRIMARY KEY,
+                kind       TEXT NOT NULL CHECK (kind IN ('ip', 'user', 'agent')),
+                value      TEXT NOT NULL,
+                contains   INTEGER NOT NULL DEFAULT 0 CHECK (contains IN (0, 1)),
+                sale       TEXT,
+                reason     TEXT,
+                created_at INTEGER NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX block_unique ON block (kind, value, contains, coalesce(sale, ''))",
+            "CREATE INDEX event_by_sale ON event (sale, seq)",
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }
