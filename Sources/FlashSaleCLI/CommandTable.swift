@@ -19,6 +19,9 @@ enum CommandTable {
         BookingsCommand.spec,
         BookingCommand.spec,
         VerifyCommand.spec,
+        BlockCommands.block,
+        BlockCommands.unblock,
+        BlockCommands.blocks,
         HelpCommand.spec,
     ]
 }

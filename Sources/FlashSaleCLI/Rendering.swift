@@ -53,6 +53,7 @@ enum Render {
             ("booked", .integer(c.booked)), ("cancelled", .integer(c.cancelled)), ("expired", .integer(c.expired)),
             ("overdue", .integer(status.overdue)), ("queued", .integer(status.queued)),
             ("hold_seconds", .number(sale.hold.secondsText)), ("per_user", .integer(sale.perUser)),
+            ("per_ip", sale.perIP.map(JSON.integer) ?? .null), ("waitlist", .bool(sale.waitlist)),
             ("starts_at", .time(sale.startsAt)), ("ends_at", .time(sale.endsAt)), ("created_at", .time(sale.createdAt)),
         ]
     }
@@ -74,6 +75,18 @@ enum Render {
             ("booking", .string(request.booking?.text)), ("submitted_at", .time(request.submittedAt)),
             ("decided_at", .time(request.decidedAt)), ("position", request.position.map(JSON.integer) ?? .null),
         ]
+    }
+
+    static func blocks(_ blocks: [Block]) -> Rendered {
+        let columns = ["kind", "value", "match", "sale", "reason", "created_at"]
+        let rows = blocks.map { block in
+            [block.kind.rawValue, block.value, block.contains ? "contains" : "whole", block.sale?.text ?? "*",
+             block.reason ?? "-", block.createdAt.description]
+        }
+        return Rendered(text: table(columns, rows), json: .array(blocks.map { block in
+            .object([("kind", .string(block.kind.rawValue)), ("value", .string(block.value)), ("contains", .bool(block.contains)),
+                     ("sale", .string(block.sale?.text)), ("reason", .string(block.reason)), ("created_at", .time(block.createdAt))])
+        }))
     }
 
     // MARK: - Text

@@ -116,3 +116,82 @@ private struct EightGroups {
         set { withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: index * 2, as: UInt16.self) } }
     }
 }
+
+extension IPAddress {
+    /// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address: a client may
+    /// reach a dual-stack server either way, and a block or a limit must not care.
+    public var unmapped: IPAddress {
+        guard bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else {
+            return self
+        }
+        return IPAddress(bytes: Array(bytes[12...]))
+    }
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// One spelling per address: dotted IPv4 (mapped addresses unmapped), or eight groups
+    /// of four lowercase hex digits. What the per-IP limit counts by.
+    public var canonical: String {
+        let address = unmapped
+        if address.bytes.count == 4 {
+            return address.bytes.map(String.init).joined(separator: ".")
+        }
+        return stride(from: 0, to: 16, by: 2).map { index in
+            let hex = String(UInt16(address.bytes[index]) << 8 | UInt16(address.bytes[index + 1]), radix: 16)
+            return String(repeating: "0", count: 4 - hex.count) + hex
+        }.joined(separator: ":")
+    }
+}
+
+/// An address or a CIDR range (`203.0.113.0/24`, `2001:db8:1:2::/64`, `::/0`) that a block
+/// covers. Ranges of IPv4-mapped IPv6 addresses (`::ffff:0:0/96` and narrower) are their IPv4
+/// ranges, so they match IPv4 clients however those are written.
+public struct IPRange: Equatable, Sendable {
+    public let network: IPAddress
+    public let prefixLength: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let address = IPAddress(String(parts[0])) else { return nil }
+        var length = address.bytes.count * 8
+        if parts.count == 2 {
+            let digits = parts[1]
+            guard (1...3).contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                  let given = Int(digits), given <= length
+            else { return nil }
+            length = given
+        }
+        // A mapped range narrower than the mapping prefix is an IPv4 range.
+        if address.bytes.count == 16, length >= 96, address.unmapped.bytes.count == 4 {
+            network = address.unmapped.masked(to: length - 96)
+            prefixLength = length - 96
+        } else {
+            network = address.masked(to: length)
+            prefixLength = length
+        }
+    }
+
+    public func contains(_ address: IPAddress) -> Bool {
+        let candidate = address.unmapped
+        guard candidate.bytes.count == network.bytes.count else { return false }
+        return candidate.masked(to: prefixLength) == network
+    }
+
+    /// `203.0.113.0/24`; a single address without `/32` or `/128`.
+    public var description: String {
+        let whole = network.bytes.count * 8
+        return network.canonical + (prefixLength == whole ? "" : "/\(prefixLength)")
+    }
+}
+
+extension IPAddress {
+    /// The address with every bit after the first `length` cleared.
+    func masked(to length: Int) -> IPAddress {
+        IPAddress(bytes: bytes.enumerated().map { index, byte in
+            let keep = max(0, min(8, length - index * 8))
+            return keep == 8 ? byte : byte & ~(UInt8(0xFF) >> keep)
+        })
+    }
+}

@@ -80,12 +80,12 @@ private func isAlphanumeric(_ byte: UInt8) -> Bool {
 /// Opaque user-supplied text, bounded in bytes: users, keys, names, agents, addresses.
 /// Compared byte for byte, never normalised.
 public enum TextField: String, Sendable {
-    case user, key, name, ip
+    case user, key, name, ip, reason
     case userAgent = "user agent"
 
     public var maximumBytes: Int {
         switch self {
-        case .user, .key, .name: 256
+        case .user, .key, .name, .reason: 256
         case .ip: 64
         case .userAgent: 1024
         }

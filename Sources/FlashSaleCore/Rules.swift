@@ -13,12 +13,15 @@ public struct Decline: Error, Equatable, Sendable {
     private let sale: Sale
     private let state: SaleState
     private let lineWaiting: Bool
+    /// Why a blocked requester is blocked (rare enough to write at once).
+    private let detail: String?
 
-    init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false) {
+    init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false, detail: String? = nil) {
         self.reason = reason
         self.sale = sale
         self.state = state
         self.lineWaiting = lineWaiting
+        self.detail = detail
     }
 
     public static func == (a: Decline, b: Decline) -> Bool {
@@ -36,7 +39,7 @@ public struct Decline: Error, Equatable, Sendable {
             case .open: "sale \(sale.id) is open"
             }
         case .blocked:
-            "the requester is blocked in sale \(sale.id)"
+            detail ?? "the requester is blocked in sale \(sale.id)"
         case .userLimit:
             "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
         case .soldOut where lineWaiting:
@@ -85,9 +88,9 @@ public enum Rules {
     }
 
     /// May this request get a hold? The checks run in the contract's order: sale open (8),
-    /// user under the limit (7), item available (6). (The blocked check, 9, belongs between
-    /// the first two once block lists exist.) Each fact is asked for only once the checks
-    /// before it have passed, so a declined request costs as few queries as possible.
+    /// requester not blocked nor over the per-IP limit (9), user under the limit (7), item
+    /// available (6). Each fact is asked for only once the checks before it have passed, so
+    /// a declined request costs as few queries as possible.
     ///
     /// `fromQueue` says the request is the head of the sale's queue (`process`). In a
     /// waitlisted sale it may wait for an item to come back; a direct `book` may not, and
@@ -96,6 +99,7 @@ public enum Rules {
         _ sale: Sale,
         at now: Instant,
         fromQueue: Bool,
+        blockedBecause: () throws -> String?,
         activeBookings: () throws -> Int64,
         hasOverdueHold: () throws -> Bool,
         isLineWaiting: () throws -> Bool
@@ -103,6 +107,9 @@ public enum Rules {
         let state = sale.state(at: now)
         guard state == .open else {
             return .decline(Decline(.notOpen, sale, state: state))
+        }
+        if let why = try blockedBecause() {
+            return .decline(Decline(.blocked, sale, state: state, detail: why))
         }
         if try activeBookings() >= sale.perUser {
             return .decline(Decline(.userLimit, sale, state: state))
@@ -143,6 +150,14 @@ public enum Rules {
                 : .refuse(.conflict("booking \(booking.id) is confirmed; use --force to cancel it and return the item to stock"))
         case .cancelled, .expired: return .unchanged
         }
+    }
+}
+
+extension Rules {
+    /// The per-IP limit (`create-sale --per-ip`): a requester whose address already has that
+    /// many active bookings in the sale is declined like a blocked one (9).
+    public static func exceedsIPLimit(_ sale: Sale, activeFromAddress: Int64) -> Bool {
+        sale.perIP.map { activeFromAddress >= $0 } ?? false
     }
 }
 

@@ -41,6 +41,8 @@ public struct Sale: Sendable {
     public let counters: Counters
     public let hold: Span
     public let perUser: Int64
+    /// At most this many active bookings per IP address; nil: no limit.
+    public let perIP: Int64?
     /// Sold out with items still held, queued requests wait instead of being rejected.
     public let waitlist: Bool
     public let startsAt: Instant
@@ -50,13 +52,15 @@ public struct Sale: Sendable {
     public let highWater: Instant
 
     public init(id: SaleID, name: String, operatorState: OperatorState, counters: Counters, hold: Span,
-                perUser: Int64, waitlist: Bool, startsAt: Instant, endsAt: Instant?, createdAt: Instant, highWater: Instant) {
+                perUser: Int64, perIP: Int64? = nil, waitlist: Bool, startsAt: Instant, endsAt: Instant?,
+                createdAt: Instant, highWater: Instant) {
         self.id = id
         self.name = name
         self.operatorState = operatorState
         self.counters = counters
         self.hold = hold
         self.perUser = perUser
+        self.perIP = perIP
         self.waitlist = waitlist
         self.startsAt = startsAt
         self.endsAt = endsAt
@@ -87,6 +91,7 @@ public struct SaleDefinition: Sendable {
     public let inventory: Int64
     public let hold: Span
     public let perUser: Int64
+    public let perIP: Int64?
     public let waitlist: Bool
     public let startsAt: Instant
     public let endsAt: Instant?
@@ -94,8 +99,8 @@ public struct SaleDefinition: Sendable {
     public static let defaultHold = Span(milliseconds: 5 * 60_000)
     public static let maximumHold = Span(milliseconds: 30 * 86_400_000)
 
-    public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64, waitlist: Bool = false,
-                startsAt: Instant, endsAt: Instant?) throws(FlashSaleError) {
+    public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64, perIP: Int64? = nil,
+                waitlist: Bool = false, startsAt: Instant, endsAt: Instant?) throws(FlashSaleError) {
         guard (0...maximumInventory).contains(inventory) else {
             throw .usage("--inventory must be a whole number from 0 to \(maximumInventory)")
         }
@@ -105,6 +110,9 @@ public struct SaleDefinition: Sendable {
         guard (1...maximumInventory).contains(perUser) else {
             throw .usage("--per-user must be a whole number from 1 to \(maximumInventory)")
         }
+        if let perIP, !(1...maximumInventory).contains(perIP) {
+            throw .usage("--per-ip must be a whole number from 1 to \(maximumInventory)")
+        }
         if let endsAt, endsAt <= startsAt {
             throw .usage("--ends (\(endsAt)) must be after --starts (\(startsAt))")
         }
@@ -113,6 +121,7 @@ public struct SaleDefinition: Sendable {
         self.inventory = inventory
         self.hold = hold
         self.perUser = perUser
+        self.perIP = perIP
         self.waitlist = waitlist
         self.startsAt = startsAt
         self.endsAt = endsAt

@@ -220,6 +220,10 @@ extension SaleStore {
     /// sale has ended or closed, or nothing is available, overdue or (waitlist) still held.
     /// Then the rest of a batch is decided by one statement instead of one per request.
     private func nobodyCanHold(_ sale: Sale, at now: Instant, facts: TransactionFacts) throws -> Bool {
+        // Block lists and the per-IP limit come before the user limit and sold out in the
+        // order of checks: with either in force, every request is decided on its own.
+        let blocks = try facts.blocks { try self.blocks(in: sale.id) }
+        if sale.perIP != nil || !blocks.isEmpty { return false }
         if sale.state(at: now) != .open { return true }
         if sale.counters.available > 0 || (sale.waitlist && sale.counters.held > 0) { return false }
         return try !facts.hasOverdueHold(at: now) { try nextHoldExpiry(of: sale.id) }

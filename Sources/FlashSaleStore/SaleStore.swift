@@ -34,13 +34,14 @@ public final class SaleStore {
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
-                                  waitlist, starts_at, ends_at, created_at, high_water)
+                                  per_ip, waitlist, starts_at, ends_at, created_at, high_water)
                 VALUES (:id, :name, 'open', :inventory, :inventory, 0, 0, :hold_ms, :per_user,
-                        :waitlist, :starts_at, :ends_at, :now, :now)
+                        :per_ip, :waitlist, :starts_at, :ends_at, :now, :now)
                 """,
                 [":id": .text(definition.id.text), ":name": .text(definition.name),
                  ":inventory": .integer(definition.inventory), ":hold_ms": .integer(definition.hold.milliseconds),
                  ":per_user": .integer(definition.perUser), ":waitlist": .integer(definition.waitlist ? 1 : 0),
+                 ":per_ip": .integer(definition.perIP),
                  ":starts_at": .integer(definition.startsAt.milliseconds),
                  ":ends_at": .integer(definition.endsAt?.milliseconds), ":now": .integer(clock.milliseconds)])
             try appendEvent(at: clock, sale: definition.id, kind: "sale_created",
@@ -158,6 +159,7 @@ public final class SaleStore {
         }
         let admission = try Rules.admit(
             sale, at: now, fromQueue: requestID != nil,
+            blockedBecause: { try blockedBecause(request, in: sale, at: now, facts: facts) },
             activeBookings: { try activeBookings(of: request.user, in: sale.id, at: now) },
             hasOverdueHold: { try facts.hasOverdueHold(at: now) { try nextHoldExpiry(of: sale.id) } },
             isLineWaiting: { try queuedRequests(in: sale.id) > 0 })
@@ -407,12 +409,13 @@ public final class SaleStore {
             ip: request.ip, userAgent: request.userAgent, key: request.key)
         try db.execute(
             """
-            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, user_agent, key)
-            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :user_agent, :key)
+            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
+            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :ip_canonical, :user_agent, :key)
             """,
             [":id": .text(booking.id.text), ":sale": .text(sale.id.text), ":user": .text(booking.user),
              ":created_at": .integer(booking.createdAt.milliseconds), ":expires_at": .integer(booking.expiresAt.milliseconds),
-             ":ip": .text(booking.ip), ":user_agent": .text(booking.userAgent), ":key": .text(booking.key)])
+             ":ip": .text(booking.ip), ":ip_canonical": .text(booking.ip.flatMap(IPAddress.init)?.canonical),
+             ":user_agent": .text(booking.userAgent), ":key": .text(booking.key)])
         try adjustCounters(of: sale.id, available: -1, held: 1, at: now)
         try appendEvent(at: now, sale: sale.id, kind: "held", booking: booking.id, user: booking.user, request: requestID)
         return booking
@@ -506,11 +509,22 @@ final class TransactionFacts {
     func holdsChanged() {
         firstHoldExpiry = nil
     }
+
+    /// The blocks in force for the sale, read once per transaction.
+    private var blocks: [Block]?
+
+    func blocks(load: () throws -> [Block]) rethrows -> [Block] {
+        if let blocks { return blocks }
+        let loaded = try load()
+        blocks = loaded
+        return loaded
+    }
 }
 
 /// The statements a sale day runs once per request, bound by position (see RowStatement).
 struct RowStatements {
     let countActiveBookings: RowStatement
+    let countActiveFromAddress: RowStatement
     let appendEvent: RowStatement
     let insertRequest: RowStatement
     let insertRequests: RowStatement
@@ -520,6 +534,9 @@ struct RowStatements {
         countActiveBookings = try RowStatement(
             db, "SELECT count(*) FROM booking WHERE sale = :sale AND user = :user AND \(activeBooking)",
             parameters: [":sale", ":user", ":now"])
+        countActiveFromAddress = try RowStatement(
+            db, "SELECT count(*) FROM booking WHERE sale = :sale AND ip_canonical = :ip AND \(activeBooking)",
+            parameters: [":sale", ":ip", ":now"])
         appendEvent = try RowStatement(
             db, """
                 INSERT INTO event (at, sale, kind, booking, user, request, detail)
@@ -563,7 +580,7 @@ let selectOverdueHolds = """
 
 let saleColumns = """
     id, name, state, total, available, held, booked, cancelled, expired, hold_ms, per_user,
-    starts_at, ends_at, created_at, high_water, waitlist
+    starts_at, ends_at, created_at, high_water, waitlist, per_ip
     """
 let bookingColumns = """
     id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
@@ -580,7 +597,7 @@ func decodeSale(_ row: Row) throws -> Sale {
         id: SaleID(trusted: row.text(0)), name: row.text(1), operatorState: state,
         counters: Counters(total: row.int64(3), available: row.int64(4), held: row.int64(5),
                            booked: row.int64(6), cancelled: row.int64(7), expired: row.int64(8)),
-        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10), waitlist: row.int64(15) != 0,
+        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10), perIP: row.optionalInt64(16), waitlist: row.int64(15) != 0,
         startsAt: Instant(milliseconds: row.int64(11)), endsAt: row.optionalInt64(12).map(Instant.init),
         createdAt: Instant(milliseconds: row.int64(13)), highWater: Instant(milliseconds: row.int64(14)))
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 let saleFields = ["id", "name", "state", "total", "available", "held", "booked", "cancelled", "expired", "overdue",
-                  "queued", "hold_seconds", "per_user", "starts_at", "ends_at", "created_at"]
+                  "queued", "hold_seconds", "per_user", "per_ip", "waitlist", "starts_at", "ends_at", "created_at"]
 let bookingFields = ["id", "sale", "user", "status", "created_at", "expires_at", "confirmed_at", "cancelled_at",
                      "expired_at", "ip", "user_agent", "key"]
 

@@ -74,9 +74,10 @@ final class FactLog {
 }
 
 @Suite struct CheckOrderTests {
-    func admit(_ sale: Sale, at now: Instant = T, fromQueue: Bool = false, active: Int64, overdue: Bool,
-               lineWaiting: Bool = false, log: FactLog) -> Admission {
+    func admit(_ sale: Sale, at now: Instant = T, fromQueue: Bool = false, blocked: String? = nil, active: Int64,
+               overdue: Bool, lineWaiting: Bool = false, log: FactLog) -> Admission {
         Rules.admit(sale, at: now, fromQueue: fromQueue,
+                    blockedBecause: { log.asked.append("blocked"); return blocked },
                     activeBookings: { log.asked.append("active"); return active },
                     hasOverdueHold: { log.asked.append("overdue"); return overdue },
                     isLineWaiting: { log.asked.append("line"); return lineWaiting })
@@ -92,13 +93,31 @@ final class FactLog {
     @Test func userLimitComesBeforeSoldOut() {
         let log = FactLog()
         #expect(admit(makeSale(available: 0), active: 1, overdue: false, log: log).declineReason == .userLimit)
-        #expect(log.asked == ["active"])
+        #expect(log.asked == ["blocked", "active"])
+    }
+
+    @Test func blockedComesAfterNotOpenAndBeforeTheUserLimit() {
+        let log = FactLog()
+        #expect(admit(makeSale(available: 0), blocked: "ip 1.2.3.4 is blocked", active: 1, overdue: false, log: log).declineReason == .blocked)
+        #expect(log.asked == ["blocked"])
+        let closed = FactLog()
+        #expect(admit(makeSale(state: .closed), blocked: "x", active: 0, overdue: false, log: closed).declineReason == .notOpen)
+        #expect(closed.asked.isEmpty)
+    }
+
+    @Test func aPerIPLimitIsReachedAtItsValue() {
+        let sale = Sale(id: SaleID(trusted: "s1"), name: "s1", operatorState: .open,
+                        counters: Counters(total: 1, available: 1, held: 0, booked: 0, cancelled: 0, expired: 0),
+                        hold: .seconds(300), perUser: 1, perIP: 3, waitlist: false, startsAt: T, endsAt: nil, createdAt: T, highWater: T)
+        #expect(!Rules.exceedsIPLimit(sale, activeFromAddress: 2))
+        #expect(Rules.exceedsIPLimit(sale, activeFromAddress: 3))
+        #expect(!Rules.exceedsIPLimit(makeSale(), activeFromAddress: 1_000))
     }
 
     @Test func soldOutWhenNothingIsAvailableOrOverdue() {
         let log = FactLog()
         #expect(admit(makeSale(available: 0), active: 0, overdue: false, log: log).declineReason == .soldOut)
-        #expect(log.asked == ["active", "overdue"])
+        #expect(log.asked == ["blocked", "active", "overdue"])
     }
 
     @Test func anOverdueHoldIsReclaimedWhenItFreesTheOnlyItem() {
@@ -108,7 +127,7 @@ final class FactLog {
     @Test func anAvailableItemIsHeldWithoutLookingForOverdueHolds() {
         let log = FactLog()
         #expect(admit(makeSale(available: 1), active: 0, overdue: true, log: log) == .hold)
-        #expect(log.asked == ["active"])
+        #expect(log.asked == ["blocked", "active"])
     }
 
     @Test func aHigherLimitAllowsMoreActiveBookings() {

@@ -7,10 +7,11 @@ enum CreateSaleCommand {
     static let perUser = OptionSpec("--per-user", value: "N", "active bookings one user may have (default 1)")
     static let starts = OptionSpec("--starts", value: "TIME", "when the sale opens (default: now)")
     static let ends = OptionSpec("--ends", value: "TIME", "when it ends (default: never)")
+    static let perIP = OptionSpec("--per-ip", value: "N", "active bookings one IP address may have (default: no limit)")
     static let waitlist = OptionSpec("--waitlist", "sold out while items are held: queued requests wait for them instead of being rejected")
 
     static let spec = CommandSpec(
-        "create-sale", arguments: "SALE", options: [inventory, name, hold, perUser, waitlist, starts, ends],
+        "create-sale", arguments: "SALE", options: [inventory, name, hold, perUser, perIP, waitlist, starts, ends],
         summary: "create a sale with a fixed stock",
         details: "SALE is 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. TIME is RFC 3339, Unix seconds or +DURATION from now."
     ) { invocation, context in
@@ -25,6 +26,7 @@ enum CreateSaleCommand {
             inventory: stock,
             hold: invocation.span(hold) ?? SaleDefinition.defaultHold,
             perUser: invocation.wholeNumber(perUser.name, in: 1...maximumInventory) ?? 1,
+            perIP: invocation.wholeNumber(perIP.name, in: 1...maximumInventory),
             waitlist: invocation.flag(waitlist),
             startsAt: invocation.instant(starts, now: now) ?? now,
             endsAt: invocation.instant(ends, now: now))

@@ -1,0 +1,57 @@
+import FlashSaleCore
+
+/// `block`, `unblock` and `blocks`: the operator's bot defence.
+enum BlockCommands {
+    static let sale = OptionSpec("--sale", value: "SALE", "only in this sale (default: every sale)")
+    static let reason = OptionSpec("--reason", value: "TEXT", "why, shown to the operator and in the decline message")
+    static let contains = OptionSpec("--contains", "agent blocks: match agents containing VALUE, not only the whole text")
+
+    static let block = CommandSpec(
+        "block", arguments: "KIND VALUE", options: [sale, reason, contains],
+        summary: "decline a requester (exit 9): KIND is ip (an address or CIDR range), user or agent",
+        details: """
+            IP ranges take IPv4 and IPv6 CIDR (203.0.113.0/24, 2001:db8:1:2::/64); an IPv4-mapped IPv6 address \
+            matches its IPv4 block. The same block again is a no-op. Every path honours blocks: book, --stream, process.
+            """
+    ) { invocation, context in
+        let now = try context.now()
+        let new = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "",
+                            contains: invocation.flag(contains), sale: invocation.saleOption(sale),
+                            reason: invocation.text(.reason, option: reason), createdAt: now)
+        try context.store().addBlock(new, clock: now)
+        context.output.success(Render.blocks([new]))
+    }
+
+    static let unblock = CommandSpec(
+        "unblock", arguments: "KIND VALUE", options: [sale, contains],
+        summary: "remove a block (exit 3 if there is no such block)"
+    ) { invocation, context in
+        let now = try context.now()
+        let value = invocation.arguments["VALUE"] ?? ""
+        try context.store().removeBlock(kind(invocation), value: value, contains: invocation.flag(contains),
+                                        sale: invocation.saleOption(sale), clock: now)
+        context.output.success(Rendered(text: "unblocked", json: .object([("unblocked", .bool(true))])))
+    }
+
+    static let blocks = CommandSpec(
+        "blocks", options: [sale],
+        summary: "the blocks in force (with --sale, those that apply to that sale)"
+    ) { invocation, context in
+        context.output.success(Render.blocks(try context.store().blocks(in: invocation.saleOption(sale))))
+    }
+
+    private static func kind(_ invocation: Invocation) throws(FlashSaleError) -> BlockKind {
+        let text = invocation.arguments["KIND"] ?? ""
+        guard let kind = BlockKind(rawValue: text) else {
+            throw .usage("KIND must be ip, user or agent, not '\(Quoted(text))'")
+        }
+        return kind
+    }
+}
+
+extension Invocation {
+    /// A sale given as an option (`--sale SALE`), checked.
+    func saleOption(_ option: OptionSpec) throws(FlashSaleError) -> SaleID? {
+        try options[option.name].map { text throws(FlashSaleError) in try SaleID(text) }
+    }
+}

@@ -1,0 +1,71 @@
+/// What a block names: an address or range, a user, or a user agent.
+public enum BlockKind: String, Sendable, CaseIterable {
+    case ip, user, agent
+}
+
+/// A requester that gets no holds (exit 9): in one sale, or in every sale.
+public struct Block: Equatable, Sendable {
+    public let kind: BlockKind
+    /// As the operator gave it, checked: an address or CIDR range, a user, an agent text.
+    public let value: String
+    /// For agents: match a substring instead of the whole text.
+    public let contains: Bool
+    public let sale: SaleID?
+    public let reason: String?
+    public let createdAt: Instant
+    /// The parsed range of an `ip` block.
+    private let range: IPRange?
+
+    public init(kind: BlockKind, value: String, contains: Bool, sale: SaleID?, reason: String?, createdAt: Instant) throws(FlashSaleError) {
+        switch kind {
+        case .ip:
+            guard let range = IPRange(value) else {
+                throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)")
+            }
+            self.range = range
+        case .user, .agent:
+            _ = try (kind == .user ? TextField.user : TextField.userAgent).validate(value, required: true)
+            range = nil
+        }
+        guard !contains || kind == .agent else { throw .usage("--contains goes with agent blocks only") }
+        self.kind = kind
+        self.value = value
+        self.contains = contains
+        self.sale = sale
+        self.reason = reason
+        self.createdAt = createdAt
+    }
+
+    /// Whether this block stops `request`. Text is compared byte for byte.
+    public func matches(_ request: BookingRequest) -> Bool {
+        switch kind {
+        case .user:
+            return request.user.utf8.elementsEqual(value.utf8)
+        case .agent:
+            guard let agent = request.userAgent else { return false }
+            return contains ? agent.utf8.containsSubsequence(value.utf8) : agent.utf8.elementsEqual(value.utf8)
+        case .ip:
+            guard let range, let text = request.ip, let address = IPAddress(text) else { return false }
+            return range.contains(address)
+        }
+    }
+
+    /// Why the request was declined, for its error message.
+    public var explanation: String {
+        let what = kind == .agent && contains ? "agents containing '\(Quoted(value))' are" : "\(kind.rawValue) \(Quoted(value)) is"
+        return "\(what) blocked" + (sale.map { " in sale \($0)" } ?? "") + (reason.map { ": \(Quoted($0))" } ?? "")
+    }
+}
+
+extension Sequence where Element: Equatable {
+    /// Whether `needle` occurs as a contiguous run.
+    func containsSubsequence<Needle: Collection>(_ needle: Needle) -> Bool where Needle.Element == Element {
+        let haystack = Array(self)
+        let pattern = Array(needle)
+        guard !pattern.isEmpty else { return true }
+        guard haystack.count >= pattern.count else { return false }
+        return (0...(haystack.count - pattern.count)).contains { start in
+            haystack[start..<(start + pattern.count)].elementsEqual(pattern)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@Suite struct BlockCommandTests {
+    @Test func aBlockedRequesterIsDeclinedNineOnEveryPath() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try box.run(["block", "ip", "203.0.113.0/24", "--reason", "farm"])
+        let direct = try box.run(["book", "s1", "u1", "--ip", "203.0.113.9"])
+        #expect(direct.status == 9)
+        #expect(direct.stderr == "flashsale: ip 203.0.113.0/24 is blocked: farm\n")
+        let stream = try ndjson(try box.run(["book", "s1", "--stream"], input: "{\"user\":\"u2\",\"ip\":\"::ffff:203.0.113.1\"}\n").stdout)
+        #expect(stream.first?["error"] as? String == "blocked")
+        try box.run(["submit", "s1", "u3", "--ip", "203.0.113.50"])
+        try box.run(["process"])
+        #expect(try box.run(["request", "1", "--json"]).json()["reason"] as? String == "blocked")
+        #expect(try box.run(["book", "s1", "u4", "--ip", "198.51.100.1"]).status == 0)
+    }
+
+    @Test func blockedComesBeforeTheUserLimitAndSoldOut() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        try box.run(["book", "s1", "mallory"])
+        try box.run(["block", "user", "mallory", "--sale", "s1"])
+        #expect(try box.run(["book", "s1", "mallory"]).status == 9)
+        // Queued and sold out: each request still gets its own reason, in the contract's order.
+        for user in ["mallory", "bob"] { try box.run(["submit", "s1", user]) }
+        try box.run(["process"])
+        #expect(try box.run(["request", "1", "--json"]).json()["reason"] as? String == "blocked")
+        #expect(try box.run(["request", "2", "--json"]).json()["reason"] as? String == "sold_out")
+    }
+
+    @Test func blocksUnblockAndTheirErrors() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        #expect(try box.run(["block", "agent", "python", "--contains"]).status == 0)
+        #expect(try box.run(["block", "agent", "python", "--contains"]).status == 0)
+        let listed = try box.run(["blocks", "--json"]).jsonArray()
+        #expect(listed.count == 1)
+        #expect(listed.first?["contains"] as? Bool == true)
+        #expect(try box.run(["book", "s1", "u", "--user-agent", "python-requests/2.31"]).status == 9)
+        #expect(try box.run(["unblock", "agent", "python", "--contains"]).status == 0)
+        #expect(try box.run(["unblock", "agent", "python", "--contains"]).status == 3)
+        #expect(try box.run(["book", "s1", "u", "--user-agent", "python-requests/2.31"]).status == 0)
+        #expect(try box.run(["block", "ip", "300.1.1.1"]).status == 2)
+        #expect(try box.run(["block", "host", "x"]).status == 2)
+        #expect(try box.run(["block", "user", "x", "--contains"]).status == 2)
+        #expect(try box.run(["block", "user", "x", "--sale", "nope"]).status == 3)
+    }
+
+    /// Sixteen processes book from one address at once; the per-IP limit of 3 holds.
+    @Test func thePerIPLimitHoldsAcrossProcesses() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "100", "--per-ip", "3"], now: nil)
+        let tally = StatusTally()
+        DispatchQueue.concurrentPerform(iterations: 16) { worker in
+            for n in 0..<4 {
+                // Two spellings of one address: the limit counts the address, not the text.
+                let spelling = n % 2 == 0 ? "2001:db8::7" : "2001:DB8:0:0::7"
+                tally.add((try? box.run(["book", "s1", "u\(worker)-\(n)", "--ip", spelling], now: nil))?.status ?? -1)
+            }
+        }
+        #expect(tally.counts == [0: 3, 9: 61])
+        #expect(try box.run(["status", "s1", "--json"], now: nil).json()["held"] as? Int == 3)
+        #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
+    }
+}
+
+/// Exit statuses counted from many threads.
+final class StatusTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tally: [Int32: Int] = [:]
+
+    func add(_ status: Int32) {
+        lock.lock()
+        tally[status, default: 0] += 1
+        lock.unlock()
+    }
+
+    var counts: [Int32: Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return tally
+    }
+}

@@ -1,0 +1,89 @@
+import Testing
+@testable import FlashSaleCore
+
+@Suite struct IPRangeTests {
+    func contains(_ range: String, _ address: String) -> Bool {
+        guard let range = IPRange(range), let address = IPAddress(address) else { return false }
+        return range.contains(address)
+    }
+
+    @Test func zeroPrefixMatchesEveryAddressOfItsFamily() {
+        #expect(contains("0.0.0.0/0", "203.0.113.7"))
+        #expect(contains("0.0.0.0/0", "::ffff:203.0.113.7"))
+        #expect(contains("::/0", "2001:db8::1"))
+        #expect(!contains("::/0", "203.0.113.7"))
+    }
+
+    @Test func fullPrefixesMatchOneAddress() {
+        #expect(contains("203.0.113.7/32", "203.0.113.7"))
+        #expect(!contains("203.0.113.7/32", "203.0.113.8"))
+        #expect(contains("2001:db8::1/128", "2001:DB8:0:0::1"))
+        #expect(!contains("2001:db8::1/128", "2001:db8::2"))
+        #expect(contains("203.0.113.7", "203.0.113.7"))
+    }
+
+    @Test func rangeEdges() {
+        #expect(contains("203.0.113.0/24", "203.0.113.0"))
+        #expect(contains("203.0.113.0/24", "203.0.113.255"))
+        #expect(!contains("203.0.113.0/24", "203.0.114.0"))
+        #expect(contains("10.0.0.0/9", "10.127.255.255"))
+        #expect(!contains("10.0.0.0/9", "10.128.0.0"))
+        #expect(contains("2001:db8:1:2::/64", "2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        #expect(!contains("2001:db8:1:2::/64", "2001:db8:1:3::"))
+    }
+
+    @Test func mappedAddressesMatchTheirIPv4Blocks() {
+        #expect(contains("203.0.113.0/24", "::ffff:203.0.113.9"))
+        #expect(contains("::ffff:203.0.113.0/120", "203.0.113.9"))
+        #expect(contains("::ffff:203.0.113.9", "203.0.113.9"))
+        #expect(!contains("::ffff:203.0.113.0/120", "203.0.114.9"))
+    }
+
+    @Test(arguments: ["1.2.3.4/33", "::/129", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/ 8", "/8", "1.2.3/8", "1.2.3.4/8/8"])
+    func refusesMalformedRanges(text: String) {
+        #expect(IPRange(text) == nil)
+    }
+
+    @Test func theNetworkIsMaskedAndPrintedCanonically() {
+        #expect(IPRange("203.0.113.77/24")?.description == "203.0.113.0/24")
+        #expect(IPRange("2001:DB8::1/32")?.description == "2001:0db8:0000:0000:0000:0000:0000:0000/32")
+    }
+
+    @Test func canonicalSpellingIsOnePerAddress() {
+        #expect(IPAddress("2001:DB8:0::1")?.canonical == IPAddress("2001:db8::1")?.canonical)
+        #expect(IPAddress("::ffff:192.0.2.1")?.canonical == "192.0.2.1")
+    }
+}
+
+@Suite struct BlockMatchingTests {
+    func request(user: String = "u", ip: String? = nil, agent: String? = nil) -> BookingRequest {
+        BookingRequest(sale: SaleID(trusted: "s1"), user: user, ip: ip, userAgent: agent, key: nil)
+    }
+
+    func block(_ kind: BlockKind, _ value: String, contains: Bool = false) throws -> Block {
+        try Block(kind: kind, value: value, contains: contains, sale: nil, reason: nil, createdAt: T)
+    }
+
+    @Test func userBlocksCompareBytes() throws {
+        #expect(try block(.user, "caf\u{E9}").matches(request(user: "caf\u{E9}")))
+        #expect(try !block(.user, "caf\u{E9}").matches(request(user: "cafe\u{301}")))
+    }
+
+    @Test func agentBlocksMatchTheWholeTextOrASubstring() throws {
+        #expect(try block(.agent, "curl/8.0").matches(request(agent: "curl/8.0")))
+        #expect(try !block(.agent, "curl").matches(request(agent: "curl/8.0")))
+        #expect(try block(.agent, "curl", contains: true).matches(request(agent: "curl/8.0")))
+        #expect(try !block(.agent, "curl", contains: true).matches(request()))
+    }
+
+    @Test func ipBlocksMatchRangesAndIgnoreRequestsWithoutAnAddress() throws {
+        #expect(try block(.ip, "203.0.113.0/24").matches(request(ip: "::ffff:203.0.113.1")))
+        #expect(try !block(.ip, "203.0.113.0/24").matches(request()))
+    }
+
+    @Test func malformedBlocksAreUsageErrors() {
+        #expect(throws: FlashSaleError.self) { try block(.ip, "not-an-ip") }
+        #expect(throws: FlashSaleError.self) { try block(.user, "x", contains: true) }
+        #expect(throws: FlashSaleError.self) { try block(.user, "") }
+    }
+}
