@@ -333,6 +333,16 @@ public final class SaleStore {
         if malformed > 0 {
             violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
         }
+        let inconsistentRequests = try count(
+            """
+            SELECT count(*) FROM request WHERE sale = :sale AND (
+                (status = 'accepted') != (booking IS NOT NULL)
+                OR (status = 'queued') != (decided_at IS NULL)
+                OR (status = 'rejected') != (reason IS NOT NULL))
+            """, [":sale": .text(sale.id.text)])
+        if inconsistentRequests > 0 {
+            violations.append("\(name): \(inconsistentRequests) requests whose booking, reason or decision time does not fit their status")
+        }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try count("SELECT count(*) FROM event WHERE sale = :sale AND kind = 'held'", [":sale": .text(sale.id.text)])
         if holdEvents != bookings {

@@ -165,6 +165,14 @@ import FlashSaleCore
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("user 'a' has 2 active bookings") })
     }
 
+    @Test func verifyCatchesARequestAcceptedWithoutABooking() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("UPDATE request SET status = 'accepted', decided_at = 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose booking") })
+    }
+
     @Test func theBalanceIsEnforcedBySQLiteItself() throws {
         let f = try StoreFixture()
         try f.sale()
