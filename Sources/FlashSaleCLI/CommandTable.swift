@@ -22,6 +22,9 @@ enum CommandTable {
         BlockCommands.block,
         BlockCommands.unblock,
         BlockCommands.blocks,
+        EventsCommand.spec,
+        ExportCommand.spec,
+        MetricsCommand.spec,
         HelpCommand.spec,
     ]
 }

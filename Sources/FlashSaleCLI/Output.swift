@@ -5,13 +5,26 @@ import FlashSaleCore
 protocol TextSink: AnyObject {
     func write(_ text: String)
     func flush()
+    /// The `errno` of a write that failed (EPIPE: the reader went away; ENOSPC), else nil.
+    var writeError: Int32? { get }
+    /// Whether nobody reads any more (a pipe whose reader exited), known without writing,
+    /// so that a follower with nothing to print notices too.
+    var readerClosed: Bool { get }
+}
+
+/// Sinks that cannot fail (strings in tests).
+extension TextSink {
+    var writeError: Int32? { nil }
+    var readerClosed: Bool { false }
 }
 
 /// A buffered writer on a file descriptor. Errors writing (a closed pipe, a full disk)
-/// are not reported: the exit code already says what happened to the database.
+/// are not thrown: the exit code already says what happened to the database. Commands
+/// whose output is the point (`events`, `export`, `metrics`) look at `writeError`.
 final class FileSink: TextSink {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
+    private(set) var writeError: Int32?
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -29,10 +42,19 @@ final class FileSink: TextSink {
         while offset < buffer.count {
             let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0, errno == EINTR { continue }
-            guard written > 0 else { break }
+            guard written > 0 else {
+                writeError = written < 0 ? errno : EIO
+                break
+            }
             offset += written
         }
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// A pipe or socket reports POLLERR or POLLHUP to the writer once its reader is gone.
+    var readerClosed: Bool {
+        var entry = pollfd(fd: descriptor, events: 0, revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
     }
 }
 

@@ -481,7 +481,7 @@ public final class SaleStore {
                                           .text(user), .integer(request), .text(detail))
     }
 
-    private func status(of sale: Sale, clock: Instant) throws -> SaleStatus {
+    func status(of sale: Sale, clock: Instant) throws -> SaleStatus {
         let now = sale.decisionTime(clock: clock)
         let overdue = try count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
                                 [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds)])

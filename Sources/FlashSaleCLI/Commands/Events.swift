@@ -1,0 +1,89 @@
+import Glibc
+import FlashSaleCore
+import FlashSaleStore
+
+enum EventsCommand {
+    static let sale = OptionSpec("--sale", value: "SALE", "only this sale's events")
+    static let after = OptionSpec("--after", value: "SEQ", "only events with a seq above SEQ: the last one a consumer saw")
+    static let follow = OptionSpec("--follow", "then wait for new events, until SIGINT, SIGTERM or a closed stdout")
+    static let limit = OptionSpec("--limit", value: "N", "stop after N events")
+
+    /// Events read per query: enough that a long log streams quickly, few enough that a
+    /// page costs little memory and the read transaction behind it ends at once.
+    static let pageSize: Int64 = 1000
+    /// How often `--follow` asks whether anything was committed, at the cost of one
+    /// `PRAGMA data_version` (a look at shared memory): a new event is printed within
+    /// about this long plus one query, and an idle follower costs no CPU to speak of.
+    static let pollMilliseconds = 50
+
+    static let spec = CommandSpec(
+        "events", options: [sale, after, follow, limit],
+        summary: "the event log as NDJSON, oldest first; --follow waits for new events",
+        details: """
+            One JSON object a line, whatever --json says: seq, at, sale, kind, and booking, user, request, \
+            detail where they apply. seq grows in commit order and is never reused, so a consumer that \
+            restarts with --after LAST_SEQ_SEEN gets every event exactly once. Blocks of every sale are \
+            logged with sale "*", which --sale does not match. With --follow, events are printed within \
+            about 100 ms of their commit; SIGINT, SIGTERM or a reader that goes away (| head) end it, exit 0.
+            """
+    ) { invocation, context in
+        let saleID = try invocation.options[sale.name].map { text throws(FlashSaleError) in try SaleID(text) }
+        var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
+        let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
+        let store = try context.store()
+        guard !context.output.quiet else {
+            _ = try store.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
+            return
+        }
+        // A reader that goes away must end the stream with exit 0, not kill the process
+        // with SIGPIPE (141): the failed write (EPIPE) says it instead.
+        signal(SIGPIPE, SIG_IGN)
+        let out = context.output.stdout
+        let signals = invocation.flag(follow) ? StopSignals() : nil
+        var printed: Int64 = 0
+        // Read before each query, so that a commit landing after the query changes it.
+        var seenVersion = try store.dataVersion()
+
+        reading: while true {
+            let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
+            let page = try store.events(after: last, sale: saleID, limit: room)
+            for event in page {
+                out.write(line(event))
+            }
+            printed += Int64(page.count)
+            last = page.last?.seq ?? last
+            if maximum.map({ printed >= $0 }) ?? false { break }
+            if Int64(page.count) == room {
+                // More may be there already: no waiting, but a stop still ends it between pages.
+                if out.writeError != nil || signals?.received() == true { break }
+                continue
+            }
+            out.flush()
+            guard let signals, out.writeError == nil else { break }
+            while true {
+                if signals.wait(milliseconds: pollMilliseconds) || out.readerClosed { break reading }
+                let version = try store.dataVersion()
+                if version != seenVersion {
+                    seenVersion = version
+                    break
+                }
+            }
+        }
+        out.flush()
+        if let error = out.writeError, error != EPIPE {
+            throw FlashSaleError.io("cannot write the events: \(String(cString: strerror(error)))")
+        }
+    }
+
+    /// One event as a JSON line; keys that do not apply to its kind are left out.
+    static func line(_ event: SaleStore.Event) -> String {
+        var fields: [(String, JSON)] = [
+            ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind)),
+        ]
+        if let booking = event.booking { fields.append(("booking", .string(booking))) }
+        if let user = event.user { fields.append(("user", .string(user))) }
+        if let request = event.request { fields.append(("request", .integer(request))) }
+        if let detail = event.detail { fields.append(("detail", .string(detail))) }
+        return JSON.object(fields).serialized + "\n"
+    }
+}

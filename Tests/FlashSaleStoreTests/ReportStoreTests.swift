@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import FlashSaleCore
+@testable import FlashSaleStore
+
+@Suite struct ReportStoreTests {
+    /// Four connections book on four threads while a fifth reads the log in small pages,
+    /// each starting after the last seq it saw: it sees every event once, in order, with
+    /// no gap, because seq grows in commit order.
+    @Test func pagingByLastSeqSeesEveryEventOnceWhileOthersWrite() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 1000)
+        let path = f.path
+        let writers = DispatchGroup()
+        for worker in 0..<4 {
+            DispatchQueue.global().async(group: writers) {
+                guard let store = try? SaleStore(path: path, busyTimeout: .seconds(30)) else { return }
+                for n in 0..<100 {
+                    let request = BookingRequest(sale: SaleID(trusted: "s1"), user: "u\(worker)-\(n)", ip: nil, userAgent: nil, key: nil)
+                    _ = try? store.book(request, clock: T)
+                }
+            }
+        }
+        let reader = try SaleStore(path: path, busyTimeout: .seconds(30))
+        var seen: [Int64] = []
+        let deadline = Date().addingTimeInterval(30)
+        while seen.count < 401, Date() < deadline {
+            seen += try reader.events(after: seen.last ?? 0, sale: nil, limit: 7).map(\.seq)
+        }
+        writers.wait()
+        seen += try reader.events(after: seen.last ?? 0, sale: nil, limit: 1000).map(\.seq)
+        #expect(seen == Array(1...401))
+    }
+
+    @Test func eventsOfOneSaleSkipTheOthersAndAnUnknownSaleIsNotFound() throws {
+        let f = try StoreFixture()
+        try f.sale("s1")
+        try f.sale("s2")
+        _ = try f.book("alice", sale: "s2")
+        let events = try f.store.events(after: 0, sale: SaleID("s2"), limit: 10)
+        #expect(events.map(\.seq) == [2, 3])
+        #expect(events.map(\.kind) == ["sale_created", "held"])
+        #expect(events[1].user == "alice")
+        #expect(events[1].detail == nil)
+        #expect(failure { _ = try f.store.events(after: 0, sale: SaleID("s3"), limit: 10) }?.exitCode == 3)
+    }
+
+    @Test func oldestQueuedIsTheHeadOfTheLineAtTheSalesTime() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        #expect(try f.store.metrics(of: nil, clock: minutes(1)).map(\.oldestQueued) == [Span(milliseconds: 0)])
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: minutes(1))
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "b", ip: nil, userAgent: nil, key: nil), clock: minutes(2))
+        let metrics = try f.store.metrics(of: SaleID("s1"), clock: minutes(3).adding(Span(milliseconds: 500)))
+        #expect(metrics.map(\.oldestQueued) == [Span(milliseconds: 120_500)])
+        #expect(metrics.map(\.status.queued) == [2])
+    }
+
+    /// A million bookings must not be held in memory at once: `body` sees each one as it
+    /// is read, an overdue hold already as expired.
+    @Test func exportHandsOverBookingsOneAtATimeAsTheyAreNow() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let first = try f.book("alice")
+        let second = try f.book("bob", at: minutes(4))
+        var seen: [(BookingID, BookingStatus)] = []
+        let count = try f.store.exportBookings(of: SaleID("s1"), status: nil, clock: minutes(5)) { seen.append(($0.id, $0.status)) }
+        #expect(count == 2)
+        #expect(seen.map(\.0) == [first.id, second.id])
+        #expect(seen.map(\.1) == [.expired, .held])
+        #expect(try f.store.exportBookings(of: SaleID("s1"), status: .held, clock: minutes(5)) { _ in } == 1)
+    }
+}
