@@ -211,15 +211,21 @@ public struct RequestReader {
 
     static let tooLong = "line is longer than \(maximumRecordBytes) bytes"
 
-    /// Reports the record at the head as too long and drops it and the rest of its physical
-    /// line, so that an unterminated quote or a missing newline cannot swallow the input.
+    /// Reports the record at the head as too long and drops its first physical line, so that
+    /// an unterminated quote or a missing newline cannot swallow the input: reading goes on at
+    /// the next physical line (lines a quote had swallowed are read again as records). When
+    /// that line has not ended yet, the rest of it is skipped as it arrives, never buffered.
     private mutating func overflow() -> ReadOutcome {
         let outcome = ReadOutcome.malformed(line: line, reason: RequestReader.tooLong)
-        line += framing.newlines
         framing = CSVFraming()
-        head = buffer.count
+        if let newline = firstNewline(from: head) {
+            head = newline + 1
+            line += 1
+        } else {
+            head = buffer.count
+            discardingLongLine = true
+        }
         scanned = head
-        discardingLongLine = true
         return outcome
     }
 

@@ -507,3 +507,26 @@ private func chunks(_ pieces: [String]) -> () -> [UInt8]? {
         #expect(reader.bufferCapacity < 300_000)
     }
 }
+
+@Suite struct RequestReaderOverflowResyncTests {
+    /// An opening quote that never closes must cost only its own line: every later line is
+    /// still read (and so answered), in every chunking.
+    @Test(arguments: [1 << 16, 1000, 7])
+    func anUnclosedQuoteLosesOnlyItsFirstLine(chunkSize: Int) throws {
+        var input = Array("user\n\"".utf8) + Array(repeating: UInt8(ascii: "x"), count: 70_000) + Array("\n".utf8)
+        for n in 3...2000 { input += Array("u\(n)\n".utf8) }
+        var offset = 0
+        var reader = RequestReader(format: nil) {
+            guard offset < input.count else { return nil }
+            let chunk = Array(input[offset..<min(offset + chunkSize, input.count)])
+            offset += chunk.count
+            return chunk
+        }
+        var outcomes: [ReadOutcome] = []
+        while let outcome = try reader.next() { outcomes.append(outcome) }
+        #expect(outcomes.count == 1999)
+        #expect(outcomes.first == .malformed(line: 2, reason: RequestReader.tooLong))
+        #expect(outcomes.dropFirst().first == .record(RequestRecord(line: 3, user: "u3")))
+        #expect(outcomes.last == .record(RequestRecord(line: 2000, user: "u2000")))
+    }
+}
