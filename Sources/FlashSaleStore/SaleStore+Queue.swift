@@ -107,9 +107,17 @@ extension SaleStore {
                     try rows.flush(into: &report)
                     let request = BookingRequest(sale: saleID, user: record.user, ip: record.ip,
                                                  userAgent: record.userAgent, key: record.key)
-                    switch try enqueue(request, at: now, line: record.line) {
-                    case .queued(let id): report.add(id, id)
-                    case .repeated: report.repeated += 1
+                    do {
+                        switch try enqueue(request, at: now) {
+                        case .queued(let id): report.add(id, id)
+                        case .repeated: report.repeated += 1
+                        }
+                    } catch let conflict as FlashSaleError where conflict.exitCode == 4 {
+                        // A key another user holds: with --skip-invalid a bad line like any other.
+                        guard skipInvalid else {
+                            throw FlashSaleError.conflict("line \(record.line): \(conflict.message); nothing was enqueued")
+                        }
+                        report.skipped.append((record.line, conflict.message))
                     }
                 }
             }
@@ -118,14 +126,13 @@ extension SaleStore {
         }
     }
 
-    private func enqueue(_ request: BookingRequest, at now: Instant, line: Int? = nil) throws -> SubmitOutcome {
+    private func enqueue(_ request: BookingRequest, at now: Instant) throws -> SubmitOutcome {
         if let key = request.key,
            let (id, user) = try db.firstRow("SELECT id, user FROM request WHERE sale = :sale AND key = :key",
                                             [":sale": .text(request.sale.text), ":key": .text(key)],
                                             { ($0.int64(0), $0.text(1)) }) {
             guard user == request.user else {
-                let place = line.map { "line \($0): " } ?? ""
-                throw FlashSaleError.conflict("\(place)key \(Quoted(key)) was already used by another user in sale \(request.sale)")
+                throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(request.sale)")
             }
             return .repeated(id)
         }
@@ -173,11 +180,7 @@ extension SaleStore {
                 report.waiting.append(saleID)
                 return report
             }
-            if try nobodyCanHold(sale, at: now, facts: facts) {
-                try rejectAtOnce(sale, count: batch, at: now, into: &report)
-            } else {
-                try decideOneByOne(&sale, batch: batch, at: now, facts: facts, into: &report)
-            }
+            try decideLine(&sale, batch: batch, at: now, facts: facts, into: &report)
             if report.decided > 0 {
                 try db.execute("UPDATE sale SET high_water = max(high_water, :now) WHERE id = :sale",
                                [":now": .integer(now.milliseconds), ":sale": .text(saleID.text)])
@@ -186,34 +189,62 @@ extension SaleStore {
         }
     }
 
-    private func decideOneByOne(_ sale: inout Sale, batch: Int64, at now: Instant, facts: TransactionFacts,
-                                into report: inout ProcessReport) throws {
-        let queued = try db.rows(
-            "SELECT id, user, ip, user_agent FROM request WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT :batch",
-            [":sale": .text(sale.id.text), ":batch": .integer(batch)]
-        ) { [id = sale.id] row in
-            (id: row.int64(0), request: BookingRequest(sale: id, user: row.text(1), ip: row.optionalText(2),
-                                                       userAgent: row.optionalText(3), key: nil))
-        }
-        for (index, item) in queued.enumerated() {
-            // Once nobody can hold, the rest of the batch is decided by one statement.
+    /// Decides up to `batch` requests from the head of the sale's line: one by one while
+    /// someone could get an item, then set-based once nobody can, except a request whose key
+    /// already has a booking, which gets that booking.
+    private func decideLine(_ sale: inout Sale, batch: Int64, at now: Instant, facts: TransactionFacts,
+                        into report: inout ProcessReport) throws {
+        while report.decided < batch {
             if try nobodyCanHold(sale, at: now, facts: facts) {
-                try rejectAtOnce(sale, count: Int64(queued.count - index), at: now, into: &report)
-                return
+                let run = try rejectableRun(of: sale.id, limit: batch - report.decided)
+                if run.count > 0 { try rejectAtOnce(sale, count: run.count, at: now, into: &report) }
+                if !run.stoppedAtKey { return }
             }
-            switch try decideHold(item.request, in: sale, at: now, fromQueue: item.id, facts: facts) {
+            guard let (id, request) = try db.firstRow(
+                """
+                SELECT id, user, ip, user_agent, key FROM request
+                WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT 1
+                """, [":sale": .text(sale.id.text)],
+                { [id = sale.id] row in
+                    (row.int64(0), BookingRequest(sale: id, user: row.text(1), ip: row.optionalText(2),
+                                                  userAgent: row.optionalText(3), key: row.optionalText(4)))
+                })
+            else { return }
+            let decision: HoldDecision
+            do {
+                decision = try decideHold(request, in: sale, at: now, fromQueue: id, facts: facts)
+            } catch let conflict as FlashSaleError where conflict.exitCode == 4 {
+                // Its key belongs to another user's booking: refused before anything was written.
+                try reject(id, user: request.user, sale: sale.id, reason: conflict.code, at: now)
+                report.rejected += 1
+                continue
+            }
+            switch decision {
             case .held(let booking), .repeated(let booking):
-                try decide(item.id, status: .accepted, reason: nil, booking: booking.id, at: now)
+                try decide(id, status: .accepted, reason: nil, booking: booking.id, at: now)
                 report.accepted += 1
                 sale = try requireSale(sale.id)
             case .declined(let decline):
-                try reject(item.id, user: item.request.user, sale: sale.id, reason: decline.reason.rawValue, at: now)
+                try reject(id, user: request.user, sale: sale.id, reason: decline.reason.rawValue, at: now)
                 report.rejected += 1
             case .waiting:
                 report.waiting.append(sale.id)
                 return
             }
         }
+    }
+
+    /// How many requests from the head of the line the set-based rejection may take: up to
+    /// `limit`, stopping before the first whose key already has a booking.
+    private func rejectableRun(of sale: SaleID, limit: Int64) throws -> (count: Int64, stoppedAtKey: Bool) {
+        try db.firstRow(
+            """
+            WITH line AS (SELECT id, key FROM request WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT :limit),
+                 stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
+                          AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = :sale AND booking.key = line.key))
+            SELECT (SELECT count(*) FROM line WHERE stop.id IS NULL OR line.id < stop.id), stop.id IS NOT NULL FROM stop
+            """, [":sale": .text(sale.text), ":limit": .integer(limit)]
+        ) { ($0.int64(0), $0.int64(1) != 0) } ?? (0, false)
     }
 
     /// True when no queued request of this sale can get an item now, whoever asks: the

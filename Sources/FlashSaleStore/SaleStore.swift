@@ -148,10 +148,11 @@ public final class SaleStore {
     /// Decides one request inside the caller's write transaction: the one decision that
     /// `book`, `book --stream` and `process` share. `sale` must be as committed so far in
     /// this transaction. `fromQueue` is the id of the queued request being decided, or nil
-    /// for a direct booking, whose key makes it idempotent.
+    /// for a direct booking. A key makes either idempotent: the booking it already has is
+    /// the answer, whichever path made it.
     func decideHold(_ request: BookingRequest, in sale: Sale, at now: Instant, fromQueue requestID: Int64?,
                     facts: TransactionFacts = TransactionFacts()) throws -> HoldDecision {
-        if requestID == nil, let key = request.key, let first = try booking(of: sale.id, key: key) {
+        if let key = request.key, let first = try booking(of: sale.id, key: key) {
             guard first.user == request.user else {
                 throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(sale.id)")
             }

@@ -227,3 +227,43 @@ extension StoreFixture {
         #expect(try f.counters().available == 1)
     }
 }
+
+@Suite struct KeyAcrossPathsTests {
+    let s1 = SaleID(trusted: "s1")
+
+    @Test func aKeyUsedInTheQueueReturnsItsBookingToADirectBook() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        let id = try f.submit("a", key: "order-1")
+        try f.process()
+        let queued = try #require(try f.request(id).booking)
+        #expect(try f.book("a", key: "order-1").id == queued)
+        #expect(try f.counters().held == 1)
+    }
+
+    @Test func aKeyUsedByADirectBookIsTheQueuedRequestsAnswerEvenWhenSoldOut() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 1, perUser: 5)
+        let direct = try f.book("a", key: "order-1")
+        let before = try f.submit("b")
+        let keyed = try f.submit("a", key: "order-1")
+        let after = try f.submit("c")
+        let report = try f.process()
+        #expect(report.accepted == 1)
+        #expect(report.rejected == 2)
+        #expect(try f.request(keyed).booking == direct.id)
+        #expect(try f.request(before).reason == "sold_out")
+        #expect(try f.request(after).reason == "sold_out")
+        #expect(try f.counters().held == 1)
+        #expect(try f.store.verify(nil, clock: T) == [])
+    }
+
+    @Test func aQueuedRequestWithAnotherUsersKeyIsRejectedConflict() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        _ = try f.book("a", key: "order-1")
+        let id = try f.submit("mallory", key: "order-1")
+        #expect(try f.process().rejected == 1)
+        #expect(try f.request(id).reason == "conflict")
+    }
+}
