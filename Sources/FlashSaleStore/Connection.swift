@@ -23,6 +23,9 @@ public final class Connection {
         sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
+        // The statement journal of a multi-row INSERT inside a long transaction (bulk
+        // submit) in memory, not in a temporary file written page by page.
+        try execute("PRAGMA temp_store = MEMORY")
     }
 
     deinit {

@@ -2,9 +2,10 @@ import FlashSaleCore
 
 /// Bot defence: block lists and the per-IP limit (check 9 of a booking request).
 extension SaleStore {
-    /// `block`: adds a block; the same block again is a no-op (false).
+    /// `block`: adds a block and returns it; the same block again is a no-op that returns
+    /// the block as it stands (with its first reason).
     @discardableResult
-    public func addBlock(_ block: Block, clock: Instant) throws -> Bool {
+    public func addBlock(_ block: Block, clock: Instant) throws -> Block {
         try db.writeTransaction {
             if let sale = block.sale { _ = try requireSale(sale) }
             try db.execute(
@@ -15,9 +16,13 @@ extension SaleStore {
                 """,
                 [":kind": .text(block.kind.rawValue), ":value": .text(block.value), ":contains": .integer(block.contains ? 1 : 0),
                  ":sale": .text(block.sale?.text), ":reason": .text(block.reason), ":now": .integer(clock.milliseconds)])
-            guard db.changes == 1 else { return false }
+            guard db.changes == 1 else {
+                return try blocks(in: block.sale).first {
+                    $0.kind == block.kind && $0.value == block.value && $0.contains == block.contains && $0.sale == block.sale
+                } ?? block
+            }
             try appendEvent(at: clock, sale: block.sale ?? everySale, kind: "blocked", detail: block.explanation)
-            return true
+            return block
         }
     }
 
@@ -40,7 +45,8 @@ extension SaleStore {
 
     /// Every block in force; with a sale, those that apply to it (its own and global ones).
     public func blocks(in sale: SaleID?) throws -> [Block] {
-        try db.rows(
+        if let sale { _ = try requireSale(sale) }
+        return try db.rows(
             """
             SELECT kind, value, contains, sale, reason, created_at FROM block
             WHERE :sale IS NULL OR sale IS NULL OR sale = :sale ORDER BY id

@@ -46,6 +46,11 @@ import Testing
         #expect(try box.run(["block", "host", "x"]).status == 2)
         #expect(try box.run(["block", "user", "x", "--contains"]).status == 2)
         #expect(try box.run(["block", "user", "x", "--sale", "nope"]).status == 3)
+        #expect(try box.run(["blocks", "--sale", "nope"]).status == 3)
+        // The same block again changes nothing, and shows the block as it stands.
+        try box.run(["block", "ip", "198.51.100.0/24", "--reason", "scrapers"])
+        let again = try box.run(["block", "ip", "198.51.100.0/24", "--json"]).jsonArray()
+        #expect(again.first?["reason"] as? String == "scrapers")
     }
 
     /// Sixteen processes book from one address at once; the per-IP limit of 3 holds.

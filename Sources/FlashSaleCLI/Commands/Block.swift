@@ -18,8 +18,7 @@ enum BlockCommands {
         let new = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "",
                             contains: invocation.flag(contains), sale: invocation.saleOption(sale),
                             reason: invocation.text(.reason, option: reason), createdAt: now)
-        try context.store().addBlock(new, clock: now)
-        context.output.success(Render.blocks([new]))
+        context.output.success(Render.blocks([try context.store().addBlock(new, clock: now)]))
     }
 
     static let unblock = CommandSpec(

@@ -51,8 +51,9 @@ enum SubmitCommand {
         var reader = RequestReader(format: format, nextChunk: input.next)
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
         let report = try context.store().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
-            progress.tick()
-            return try reader.next()
+            let outcome = try reader.next()
+            if outcome != nil { progress.tick() }
+            return outcome
         }
         progress.finish()
         if !context.output.json {
@@ -95,6 +96,10 @@ final class Progress {
     }
 
     func finish() {
-        if enabled, count >= every { sink.write("\r\(label) \(count)\n") }
+        // Flushed now, so that the count stands before the command's result on a terminal.
+        if enabled, count >= every {
+            sink.write("\r\(label) \(count)\n")
+            sink.flush()
+        }
     }
 }
