@@ -25,6 +25,9 @@ enum CommandTable {
         EventsCommand.spec,
         ExportCommand.spec,
         MetricsCommand.spec,
+        SuspectsCommand.spec,
+        BackupCommand.spec,
+        CompletionsCommand.spec,
         HelpCommand.spec,
     ]
 }

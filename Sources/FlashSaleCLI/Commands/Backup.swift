@@ -1,0 +1,24 @@
+import FlashSaleCore
+
+enum BackupCommand {
+    static let spec = CommandSpec(
+        "backup", arguments: "PATH",
+        summary: "copy the database to a new file, consistently, while other processes keep writing",
+        details: """
+            Uses SQLite's online backup API: the copy is the database as of one commit, taken under a read \
+            lock that, in WAL mode, holds up no writer. PATH must not exist (exit 4; nor PATH-wal or \
+            PATH-journal); it is created with mode 0600 and keeps the source's journal mode (WAL), so \
+            'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
+            one without write permission exits 73; on any failure the partial copy is removed. \
+            --json prints {"backup": PATH, "pages": N}.
+            """
+    ) { invocation, context in
+        // The parser has already refused a missing PATH.
+        let path = invocation.arguments["PATH"] ?? ""
+        guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
+        let pages = try context.store().backup(to: path)
+        context.output.success(Rendered(
+            text: "backed up to \(path) (\(pages) page\(pages == 1 ? "" : "s"))",
+            json: .object([("backup", .string(path)), ("pages", .integer(pages))])))
+    }
+}

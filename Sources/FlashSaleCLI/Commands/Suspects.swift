@@ -1,0 +1,109 @@
+import FlashSaleCore
+
+enum SuspectsCommand {
+    static let limit = OptionSpec("--limit", value: "N", "show at most N suspects, the highest scores (default 20)")
+    static let defaultLimit: Int64 = 20
+
+    static let spec = CommandSpec(
+        "suspects", arguments: "SALE", options: [limit],
+        summary: "who looks like a bot in a sale, ranked, each with a block command to paste",
+        details: """
+            Reads every attempt stored for the sale: direct bookings and queued requests (a declined direct \
+            book stores nothing). IPv4 addresses count one by one (an IPv4-mapped IPv6 address as its IPv4), \
+            IPv6 addresses by /64 network. An address, network or user is a suspect when it has 5 or more \
+            distinct users (not for users), 20 or more requests within 10 s, or 10 or more declines (rejected \
+            requests); each such signal scores 10 points at its threshold and more in proportion, at most 100. \
+            Its agents then add up to 20 points: a script agent or none (no user agent counts only if some \
+            requests of the sale carry one). An agent text is a suspect when it looks like a script, \
+            containing curl, wget, python, requests, go-http-client, java, okhttp, libwww, scrapy, httpclient, \
+            bot, spider or headless (any case); it scores 20 plus its signals. Rows come highest score first, \
+            each with its reasons and a 'flashsale block' command, quoted for the shell, with --db when the \
+            database is not ./flashsale.db. --json: an array of {"kind", "value", "score", "reasons", "block"}, \
+            kind being ip, network, agent or user.
+            """
+    ) { invocation, context in
+        let saleID = try invocation.requiredSaleID()
+        let count = try invocation.wholeNumber(limit.name, in: 1...1_000_000) ?? defaultLimit
+        let suspects = try context.store().suspects(of: saleID)
+        // The paste must reach the same file: name it unless it is the default one.
+        let database = context.database == Context.defaultDatabase ? nil : context.database
+        context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
+    }
+
+    static func render(_ suspects: [Suspect], limit: Int, sale: SaleID, database: String?) -> Rendered {
+        let shown = suspects.prefix(limit)
+        let blocks = shown.map { blockCommand(for: $0, sale: sale, database: database) }
+        let json = JSON.array(zip(shown, blocks).map { suspect, block in
+            .object([("kind", .string(suspect.kind.rawValue)), ("value", .string(suspect.value)),
+                     ("score", .integer(Int64(suspect.score))), ("reasons", .array(suspect.reasons.map { .string($0) })),
+                     ("block", .string(block))])
+        })
+        guard !shown.isEmpty else { return Rendered(text: "no suspects in sale \(sale)", json: json) }
+        // Each row, then its block command under it, indented past the score column.
+        let rows = shown.map { [String($0.score), $0.kind.rawValue, Quoted($0.value).description, $0.reasons.joined(separator: "; ")] }
+        let lines = Render.table(["score", "kind", "value", "reasons"], rows).split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = String(repeating: " ", count: (rows.map(\.[0].count).max() ?? 0).clamped(atLeast: 5) + 2)
+        var text = lines.first.map(String.init) ?? ""
+        for (line, block) in zip(lines.dropFirst(), blocks) {
+            text += "\n" + line + "\n" + indent + block
+        }
+        if suspects.count > shown.count {
+            text += "\n(\(suspects.count - shown.count) more: --limit \(suspects.count) shows them all)"
+        }
+        return Rendered(text: text, json: json)
+    }
+
+    /// `flashsale block ip 2001:db8:1:2::/64 --sale s1 --reason 'suspects: 40 distinct users'`:
+    /// a command line for any POSIX shell. A value starting with `-` goes after `--`, or the
+    /// parser would take it for an option.
+    static func blockCommand(for suspect: Suspect, sale: SaleID, database: String?) -> String {
+        let reason = "suspects: " + (suspect.reasons.first ?? "")
+        let value = ShellQuoting.word(suspect.value)
+        let dashed = suspect.value.hasPrefix("-")
+        var words = ["flashsale", "block", suspect.kind.blockKind.rawValue]
+        if !dashed { words.append(value) }
+        words += ["--sale", ShellQuoting.word(sale.text), "--reason", ShellQuoting.word(reason)]
+        if let database { words += ["--db", ShellQuoting.word(database)] }
+        if dashed { words += ["--", value] }
+        return words.joined(separator: " ")
+    }
+}
+
+/// Words for a shell command line that an operator pastes.
+enum ShellQuoting {
+    /// Bare when only characters no shell treats specially; else in single quotes (an
+    /// embedded quote as `'\''`); control characters, which single quotes would carry
+    /// across lines, as `$'...'` escapes (bash, zsh, ksh and POSIX.1-2024 sh).
+    static func word(_ text: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-".utf8)
+        if !text.isEmpty, text.utf8.allSatisfy(safe.contains), !text.hasPrefix("=") {
+            return text
+        }
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return singleQuoted(text) }
+        var out = "$'"
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "'": out += "\\'"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" : "") + hex
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "'"
+    }
+
+    /// `'text'`, each `'` inside written `'\''`.
+    static func singleQuoted(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}
+
+private extension Int {
+    func clamped(atLeast minimum: Int) -> Int { Swift.max(self, minimum) }
+}

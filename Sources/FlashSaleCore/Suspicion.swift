@@ -1,0 +1,425 @@
+/// Who looks like a bot in a sale (`suspects`), from what is stored about each booking
+/// attempt: pure arithmetic over observations, so that thresholds and scores are tested
+/// without a database. The store feeds the attempts three times, grouped and sorted three
+/// ways; nothing here reads or writes anything.
+
+/// What a suspect row names, and so what its `block` command blocks.
+public enum SuspectKind: String, Sendable, CaseIterable {
+    /// One IPv4 address; an IPv4-mapped IPv6 address counts as its IPv4 address.
+    case ip
+    /// One IPv6 /64: a home or a cloud host gets a whole /64 and may use any address in
+    /// it, so counting single IPv6 addresses would let one bot look like thousands.
+    case network
+    /// One user agent text that looks like a script.
+    case agent
+    case user
+
+    /// The `block` kind: a network is blocked as an ip range.
+    public var blockKind: BlockKind {
+        switch self {
+        case .ip, .network: .ip
+        case .agent: .agent
+        case .user: .user
+        }
+    }
+}
+
+/// One row of the report: who, how suspicious, and why.
+public struct Suspect: Equatable, Sendable {
+    public let kind: SuspectKind
+    /// What `block` takes: `203.0.113.7`, `2001:db8:1:2::/64`, the agent text, the user.
+    public let value: String
+    public let score: Int
+    /// Why it scored, the heaviest reason first: `40 distinct users`, `25 requests within 10 s`.
+    public let reasons: [String]
+}
+
+/// When a signal counts. A signal at its threshold is worth `pointsAtThreshold`, more in
+/// proportion, at most `maximumPoints`, so one huge number cannot hide every other row.
+public struct SuspicionThresholds: Sendable {
+    /// Distinct users behind one address, network or script agent.
+    public var distinctUsers = 5
+    /// Attempts from one requester within `window`.
+    public var burst = 20
+    public var window = Span.seconds(10)
+    /// Declined (rejected) attempts of one requester.
+    public var declines = 10
+
+    public static let standard = SuspicionThresholds()
+
+    static let pointsAtThreshold = 10
+    static let maximumPoints = 100
+    /// A script agent, or none, on every attempt of a row; less in proportion.
+    static let agentPoints = 20
+
+    public init() {}
+}
+
+/// One booking attempt as stored: a direct booking, or a queued request (decided or not).
+public struct Observation: Sendable {
+    public let at: Instant
+    public let user: String
+    public let ip: String?
+    public let userAgent: String?
+    /// A rejected request. (A declined direct `book` writes nothing, so is not seen.)
+    public let declined: Bool
+
+    public init(at: Instant, user: String, ip: String?, userAgent: String?, declined: Bool) {
+        self.at = at
+        self.user = user
+        self.ip = ip
+        self.userAgent = userAgent
+        self.declined = declined
+    }
+}
+
+/// A sale's attempts, read three times, each time sorted by a group and then by time: by
+/// requester (address or /64, `requester(of:)`), by agent text, by user. One group is
+/// counted at a time and kept only if it is a suspect, so memory grows with the suspects,
+/// not with the attempts, addresses or users (a sale may have millions of each); sorting
+/// is the database's work, which it does in temporary files.
+public struct SuspicionTally {
+    public let thresholds: SuspicionThresholds
+    private var listed: [Listed] = []
+    private var requester: (key: AddressKey, tally: Tally)?
+    /// The agent being read, with its script name (nil: a browser, not counted).
+    private var agent: (text: String, script: String?, tally: Tally)?
+    private var user: (text: String, tally: Tally)?
+    /// Whether any attempt carried an agent. If none did, the front end does not send
+    /// agents, and a missing one says nothing about who sent the request.
+    private var agentsSent = false
+    /// The script name found in each agent text seen (nil: a browser), since the same few
+    /// agents come back on most rows.
+    private var scriptNames: [ExactText: String?] = [:]
+
+    private struct Listed {
+        let kind: SuspectKind
+        let value: String
+        let counts: Counts
+        let scriptName: String?
+    }
+
+    public init(thresholds: SuspicionThresholds = .standard) {
+        self.thresholds = thresholds
+    }
+
+    /// The group of an address in the requester pass: `203.0.113.7` (IPv4-mapped IPv6
+    /// unmapped), `2001:db8:1:2::/64`; nil for text that is not an address. Sorting that
+    /// pass by this text keeps each requester's attempts together.
+    public static func requester(of ip: String) -> String? {
+        IPAddress(ip).map { AddressKey($0).text }
+    }
+
+    /// Whether the agent text looks like a script: the agent pass needs only those.
+    public static func looksLikeScript(_ agent: String) -> Bool {
+        ScriptAgent.name(in: agent) != nil
+    }
+
+    /// Requester pass: the attempts with an address, sorted by `requester(of:)`, then time.
+    public mutating func addByRequester(_ observation: Observation) {
+        guard let address = observation.ip.flatMap(IPAddress.init) else { return }
+        let key = AddressKey(address)
+        if requester?.key != key {
+            finishRequester()
+            requester = (key, Tally(countsUsers: true))
+        }
+        let (agent, script) = agentAndScript(observation)
+        requester?.tally.add(observation, agent: agent, script: script, window: thresholds.window.milliseconds)
+    }
+
+    /// Agent pass: the attempts with an agent, sorted by agent (byte order), then time.
+    /// Other attempts, and agents that look like browsers, are passed over.
+    public mutating func addByAgent(_ observation: Observation) {
+        let (text, script) = agentAndScript(observation)
+        guard let text else { return }
+        if !(agent?.text.utf8.elementsEqual(text.utf8) ?? false) {
+            finishAgent()
+            agent = (text, script, Tally(countsUsers: true))
+        }
+        guard agent?.script != nil else { return }
+        agent?.tally.add(observation, agent: text, script: script, window: thresholds.window.milliseconds)
+    }
+
+    /// User pass: every attempt, sorted by user (byte order), then time.
+    public mutating func addByUser(_ observation: Observation) {
+        if !(user?.text.utf8.elementsEqual(observation.user.utf8) ?? false) {
+            finishUser()
+            user = (observation.user, Tally(countsUsers: false))
+        }
+        let (agent, script) = agentAndScript(observation)
+        user?.tally.add(observation, agent: agent, script: script, window: thresholds.window.milliseconds)
+    }
+
+    private mutating func finishRequester() {
+        guard let (key, tally) = requester else { return }
+        requester = nil
+        if crossesThreshold(tally) { listed.append(Listed(kind: key.kind, value: key.text, counts: tally.counts, scriptName: nil)) }
+    }
+
+    private mutating func finishAgent() {
+        guard let (text, script, tally) = agent else { return }
+        agent = nil
+        if let script { listed.append(Listed(kind: .agent, value: text, counts: tally.counts, scriptName: script)) }
+    }
+
+    private mutating func finishUser() {
+        guard let (text, tally) = user else { return }
+        user = nil
+        if crossesThreshold(tally) { listed.append(Listed(kind: .user, value: text, counts: tally.counts, scriptName: nil)) }
+    }
+
+    private func crossesThreshold(_ tally: Tally) -> Bool {
+        let counts = tally.counts
+        return counts.largestBurst >= thresholds.burst || counts.declines >= thresholds.declines
+            || (counts.distinctUsers ?? 0) >= thresholds.distinctUsers
+    }
+
+    /// The agent text (nil when absent or empty) and the script name it gives away.
+    private mutating func agentAndScript(_ observation: Observation) -> (String?, String?) {
+        guard let agent = observation.userAgent, !agent.isEmpty else { return (nil, nil) }
+        agentsSent = true
+        if let known = scriptNames[ExactText(agent)] { return (agent, known) }
+        let script = ScriptAgent.name(in: agent)
+        // Random agents from a hostile client must not grow the cache without end.
+        if scriptNames.count >= 10_000 { scriptNames.removeAll(keepingCapacity: true) }
+        scriptNames[ExactText(agent)] = .some(script)
+        return (agent, script)
+    }
+
+    /// The suspects, highest score first (then network, ip, agent, user; then by value).
+    /// An address, network or user is a suspect when it crosses a threshold (users, burst,
+    /// declines), and its agents add to its score; a script agent always is.
+    public mutating func ranked() -> [Suspect] {
+        finishRequester()
+        finishAgent()
+        finishUser()
+        let suspects = listed.compactMap { suspect($0.kind, $0.value, $0.counts, scriptName: $0.scriptName) }
+        let order = Dictionary(uniqueKeysWithValues: [SuspectKind.network, .ip, .agent, .user].enumerated().map { ($1, $0) })
+        return suspects.sorted { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.kind != b.kind { return order[a.kind] ?? 0 < order[b.kind] ?? 0 }
+            return a.value.utf8.lexicographicallyPrecedes(b.value.utf8)
+        }
+    }
+
+    private func suspect(_ kind: SuspectKind, _ value: String, _ counts: Counts, scriptName: String?) -> Suspect? {
+        var crossed: [(points: Int, reason: String)] = []
+        func threshold(_ count: Int, _ threshold: Int, _ reason: String) {
+            guard count >= threshold, threshold > 0 else { return }
+            let points = SuspicionThresholds.pointsAtThreshold * count / threshold
+            crossed.append((min(SuspicionThresholds.maximumPoints, points), reason))
+        }
+        if let distinct = counts.distinctUsers {
+            threshold(distinct, thresholds.distinctUsers, "\(distinct) distinct users")
+        }
+        threshold(counts.largestBurst, thresholds.burst, "\(counts.largestBurst) requests within \(Self.windowText(thresholds.window))")
+        threshold(counts.declines, thresholds.declines, "\(counts.declines) declines")
+        // The heaviest first; equal points keep the order above (users, burst, declines).
+        crossed = crossed.enumerated().sorted { ($0.element.points, -$0.offset) > ($1.element.points, -$1.offset) }.map(\.element)
+        var agent: [(points: Int, reason: String)] = []
+        if let scriptName {
+            agent.append((SuspicionThresholds.agentPoints, "agent looks like a script (\(Quoted(scriptName)))"))
+        } else {
+            // Only a row that crossed a threshold is listed; its agents then weigh in.
+            guard !crossed.isEmpty else { return nil }
+            if let name = counts.commonestScript {
+                agent.append((share(counts.scripted, of: counts.attempts),
+                              "agent looks like a script (\(Quoted(name)))" + portion(counts.scripted, of: counts.attempts)))
+            }
+            if agentsSent, counts.withoutAgent > 0 {
+                agent.append((share(counts.withoutAgent, of: counts.attempts), "no user agent" + portion(counts.withoutAgent, of: counts.attempts)))
+            }
+        }
+        // The reason a row is listed comes first (the block command quotes it): its agent
+        // for an agent row, else its heaviest threshold.
+        let reasons = scriptName == nil ? crossed + agent : agent + crossed
+        return Suspect(kind: kind, value: value, score: reasons.reduce(0) { $0 + $1.points }, reasons: reasons.map(\.reason))
+    }
+
+    private func share(_ part: Int, of whole: Int) -> Int {
+        whole == 0 ? 0 : SuspicionThresholds.agentPoints * part / whole
+    }
+
+    private func portion(_ part: Int, of whole: Int) -> String {
+        part == whole ? "" : " on \(part) of \(whole) requests"
+    }
+
+    /// `10 s`, or the duration's own spelling when it is not whole seconds.
+    static func windowText(_ window: Span) -> String {
+        window.milliseconds % 1000 == 0 ? "\(window.milliseconds / 1000) s" : window.description
+    }
+}
+
+/// An IPv4 address, or the first 64 bits of an IPv6 one: a key without an allocation,
+/// since every attempt looks one up.
+struct AddressKey: Hashable {
+    let bits: UInt64
+    let isNetwork: Bool
+
+    init(_ address: IPAddress) {
+        let address = address.unmapped
+        let count = address.bytes.count == 4 ? 4 : 8
+        bits = address.bytes.prefix(count).reduce(0) { $0 << 8 | UInt64($1) }
+        isNetwork = count == 8
+    }
+
+    var kind: SuspectKind { isNetwork ? .network : .ip }
+
+    /// `203.0.113.7`, or `2001:db8:1:2::/64` (RFC 5952), as `block ip` takes them.
+    var text: String {
+        let count = isNetwork ? 8 : 4
+        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: bits >> (8 * UInt64(count - 1 - $0))) }
+        guard isNetwork else { return bytes.map(String.init).joined(separator: ".") }
+        return IPAddress(bytes: bytes + [UInt8](repeating: 0, count: 8)).compressedText + "/64"
+    }
+}
+
+/// Text compared and hashed byte for byte, as the contract compares users and agents:
+/// `String`'s own == would take two spellings of `é` for one user.
+struct ExactText: Hashable {
+    let text: String
+
+    init(_ text: String) {
+        self.text = text
+    }
+
+    static func == (a: ExactText, b: ExactText) -> Bool {
+        a.text.utf8.elementsEqual(b.text.utf8)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// What is counted of one group while its attempts are read.
+private struct Tally {
+    private var attempts = 0
+    private var declines = 0
+    private var scripted = 0
+    private var withoutAgent = 0
+    /// Counts per script name, for the reason text.
+    private var scripts: [String: Int] = [:]
+    /// Distinct users, for addresses and agents; only one group's at a time.
+    private var users: Set<ExactText>?
+    private var burst = BurstWindow()
+    private var previous = Instant.earliest
+
+    init(countsUsers: Bool) {
+        users = countsUsers ? [] : nil
+    }
+
+    /// An attempt earlier than the one before it counts as if it came with that one.
+    mutating func add(_ observation: Observation, agent: String?, script: String?, window: Int64) {
+        attempts += 1
+        if observation.declined { declines += 1 }
+        if agent == nil { withoutAgent += 1 }
+        if let script {
+            scripted += 1
+            scripts[script, default: 0] += 1
+        }
+        users?.insert(ExactText(observation.user))
+        previous = max(previous, observation.at)
+        burst.add(previous.milliseconds, window: window)
+    }
+
+    /// The numbers alone: what a listed group keeps once it has been read.
+    var counts: Counts {
+        Counts(attempts: attempts, declines: declines, scripted: scripted, withoutAgent: withoutAgent,
+               distinctUsers: users?.count, largestBurst: burst.largest,
+               // The one used most (the first by name among equals).
+               commonestScript: scripts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key)
+    }
+}
+
+private struct Counts {
+    let attempts: Int
+    let declines: Int
+    let scripted: Int
+    let withoutAgent: Int
+    let distinctUsers: Int?
+    let largestBurst: Int
+    let commonestScript: String?
+}
+
+/// The most attempts within any `window` (a half-open span shorter than the window: two
+/// attempts exactly 10 s apart are not within 10 s), kept as a queue of recent times.
+struct BurstWindow {
+    private var times: [Int64] = []
+    private var head = 0
+    private(set) var largest = 0
+
+    /// `time` must not be before the previous one.
+    mutating func add(_ time: Int64, window: Int64) {
+        while head < times.count, times[head] <= time - window { head += 1 }
+        times.append(time)
+        largest = max(largest, times.count - head)
+        // Drop the expired front now and then, so a long sale does not keep every time.
+        if head >= 64, head * 2 >= times.count {
+            times.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+/// User agents of HTTP libraries, command-line tools, crawlers and headless browsers.
+public enum ScriptAgent {
+    /// Matched case-insensitively anywhere in the agent text.
+    public static let markers = ["curl", "wget", "python", "requests", "go-http-client", "java", "okhttp", "libwww",
+                                 "scrapy", "httpclient", "bot", "spider", "headless"]
+
+    /// The word of `agent` that gives it away (`python-requests`, `HeadlessChrome`,
+    /// `Googlebot`), or nil for an agent that looks like a browser.
+    public static func name(in agent: String) -> String? {
+        let bytes = Array(agent.utf8)
+        let lowered = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        var found: Int?
+        for marker in markers {
+            if let start = firstIndex(of: Array(marker.utf8), in: lowered), start < (found ?? Int.max) {
+                found = start
+            }
+        }
+        guard let found else { return nil }
+        // Widen the match to its word: product names end at a slash, a space or punctuation.
+        let separators: Set<UInt8> = [0x20, 0x2F, 0x3B, 0x28, 0x29, 0x2C, 0x09]
+        var start = found
+        while start > 0, !separators.contains(bytes[start - 1]) { start -= 1 }
+        var end = found
+        while end < bytes.count, !separators.contains(bytes[end]) { end += 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count)
+        where haystack[start] == needle[0] && haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return start
+        }
+        return nil
+    }
+}
+
+extension IPAddress {
+    /// RFC 5952 text: lowercase hex without leading zeros, the longest run of two or more
+    /// zero groups (the first of equals) as `::`; IPv4 as a dotted quad.
+    public var compressedText: String {
+        guard bytes.count == 16 else { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
+        var best: Range<Int>?
+        var index = 0
+        while index < 8 {
+            guard groups[index] == 0 else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < 8, groups[end] == 0 { end += 1 }
+            if end - index >= 2, end - index > (best?.count ?? 0) { best = index..<end }
+            index = end
+        }
+        let text = { (range: Range<Int>) in groups[range].map { String($0, radix: 16) }.joined(separator: ":") }
+        guard let best else { return text(0..<8) }
+        return text(0..<best.lowerBound) + "::" + text(best.upperBound..<8)
+    }
+}

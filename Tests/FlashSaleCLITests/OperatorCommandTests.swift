@@ -1,0 +1,316 @@
+import Foundation
+import Testing
+@testable import FlashSaleCLI
+
+private func installed(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
+private let zshPath = ["/usr/bin/zsh", "/bin/zsh"].first(where: installed)
+private let fishPath = ["/usr/bin/fish", "/bin/fish"].first(where: installed)
+
+/// Runs `executable arguments...` with `input` on stdin; returns the exit status and what it printed.
+private func run(_ executable: String, _ arguments: [String], input: String = "",
+                 environment: [String: String] = ["PATH": "/usr/bin:/bin"],
+                 withErrors: Bool = true) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = environment
+    let stdin = Pipe()
+    let output = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = output
+    process.standardError = withErrors ? output : FileHandle.nullDevice
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}
+
+private func mode(of path: String) throws -> Int {
+    try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+}
+
+@Suite struct OperatorCommandTests {
+    // MARK: - backup
+
+    /// A shell loop books and enqueues as fast as it can; a backup taken in the middle of it
+    /// is a database that verify accepts, holding some of the writes and not the later ones.
+    @Test func backupDuringAWritersLoopIsConsistent() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "100000"], now: nil)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
+        writer.arguments = ["-c", """
+            i=0
+            while [ $i -lt 400 ]; do
+                "$FLASHSALE" --db "$DB" book s1 "u$i" --ip "203.0.113.$((i % 200))" >/dev/null || exit 1
+                "$FLASHSALE" --db "$DB" submit s1 "q$i" >/dev/null || exit 1
+                i=$((i + 1))
+            done
+            """]
+        writer.environment = ["FLASHSALE": flashsaleBinary, "DB": box.database, "PATH": "/usr/bin:/bin"]
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer {
+            if writer.isRunning { writer.terminate() }
+            writer.waitUntilExit()
+        }
+        // Until the loop has written something (bounded: it starts at once).
+        var held = 0
+        for _ in 0..<1000 where held < 20 {
+            usleep(10_000)
+            held = try box.run(["status", "s1", "--json"], now: nil).json()["held"] as? Int ?? 0
+        }
+        #expect(held >= 20)
+        let copy = box.directory.appendingPathComponent("copy.db").path
+        let backup = try box.run(["backup", copy, "--json"], now: nil)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(writer.isRunning, "the loop ended before the backup: make it longer")
+        writer.waitUntilExit()
+        #expect(writer.terminationStatus == 0)
+
+        let verified = try box.run(["--db", copy, "verify"], now: nil, database: false)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let copied = try box.run(["--db", copy, "status", "s1", "--json"], now: nil, database: false).json()
+        let final = try box.run(["status", "s1", "--json"], now: nil).json()
+        let copiedHeld = try #require(copied["held"] as? Int)
+        let copiedQueued = try #require(copied["queued"] as? Int)
+        #expect(copiedHeld >= held)
+        #expect(copiedHeld < 400 && final["held"] as? Int == 400)
+        // One snapshot: each round books, then enqueues, so the copy is at most one behind.
+        #expect(copiedQueued == copiedHeld || copiedQueued == copiedHeld - 1)
+        #expect(try box.run(["verify"], now: nil).status == 0)
+    }
+
+    @Test func backupRefusesAnExistingFileAndLeavesItAlone() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let existing = try box.file("taken.db", "precious")
+        let result = try box.run(["backup", existing])
+        #expect(result.status == 4)
+        #expect(result.stderr == "flashsale: \(existing) already exists; backup never overwrites a file: choose a new name\n")
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "precious")
+        let json = try box.run(["--json", "backup", existing]).json()
+        #expect((json["error"] as? [String: Any])?["code"] as? String == "conflict")
+        // Nor onto the database itself.
+        #expect(try box.run(["backup", box.database]).status == 4)
+        // A journal left by an earlier database of that name would be replayed into the copy.
+        let stale = box.directory.appendingPathComponent("stale.db").path
+        _ = try box.file("stale.db-wal", "old")
+        #expect(try box.run(["backup", stale]).status == 4)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+
+    @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let path = box.directory.appendingPathComponent("b.db").path
+        let result = try box.run(["backup", path])
+        #expect(result.status == 0)
+        let count = result.line.split(separator: "(").last?.split(separator: " ").first.map(String.init) ?? ""
+        let pages = try #require(Int(count))
+        #expect(result.line == "backed up to \(path) (\(pages) pages)")
+        #expect(try mode(of: path) == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == pages * 4096)
+        let json = try box.run(["backup", path + "2", "--json"])
+        #expect(keyOrder(json.stdout) == ["backup", "pages"])
+        #expect(try json.json()["pages"] as? Int == pages)
+        #expect(try box.run(["--db", path, "status", "s1", "--json"], database: false).json()["total"] as? Int == 3)
+    }
+
+    @Test func backupIntoAMissingDirectoryCannotOpen() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let path = box.directory.appendingPathComponent("no/such/dir/b.db").path
+        let result = try box.run(["backup", path])
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: cannot create the backup \(path): No such file or directory\n")
+    }
+
+    // MARK: - completions
+
+    /// Every command, and every option in each spelling, appears in each shell's script.
+    @Test(arguments: CompletionsCommand.Shell.allCases)
+    func completionsNameEveryCommandAndOption(_ shell: CompletionsCommand.Shell) throws {
+        let box = try Sandbox()
+        let result = try box.run(["completions", shell.rawValue], database: false)
+        #expect(result.status == 0)
+        let script = result.stdout
+        // fish names options without their dashes: `-s q -l quiet`.
+        func spelled(_ option: OptionSpec) -> [String] {
+            guard shell == .fish else { return [option.name] + (option.short.map { [$0] } ?? []) }
+            return ["-l \(option.name.dropFirst(2))"] + (option.short.map { ["-s \($0.dropFirst())"] } ?? [])
+        }
+        for option in GlobalOptions.all {
+            for spelling in spelled(option) { #expect(script.contains(spelling), "\(shell): global \(spelling)") }
+        }
+        for command in CommandTable.all {
+            #expect(script.contains(command.name), "\(shell): command \(command.name)")
+            let section = shell == .fish ? "__fish_seen_subcommand_from \(command.name)\"" : "\(command.name))"
+            #expect(command.options.isEmpty || script.contains(section), "\(shell): no section for \(command.name)")
+            for option in command.options {
+                for spelling in spelled(option) { #expect(script.contains(spelling), "\(shell): \(command.name) \(spelling)") }
+            }
+        }
+    }
+
+    /// The scripts offer fixed sets by the placeholder an option's value has (`S`, `FORMAT`):
+    /// each option's help must name every value offered, or the mapping has drifted.
+    @Test func offeredValuesAreTheOnesTheHelpNames() {
+        for command in CommandTable.all {
+            for option in command.options {
+                guard let value = option.value, case .words(let words) = CompletionsCommand.values(of: value) else { continue }
+                for word in words {
+                    #expect(option.help.contains(word), "\(command.name) \(option.name) offers \(word), which its help does not name")
+                }
+            }
+        }
+    }
+
+    @Test func theBashScriptParses() throws {
+        let script = try Sandbox().run(["completions", "bash"], database: false).stdout
+        let check = try run("/bin/bash", ["-n"], input: script)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    /// Loads the script in bash and asks it what it offers, as Tab would.
+    @Test func theBashScriptCompletesCommandsOptionsAndValues() throws {
+        let box = try Sandbox()
+        let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
+        func offered(_ words: String...) throws -> [String] {
+            let line = words.map { "'\($0)'" }.joined(separator: " ")
+            let result = try run("/bin/bash", ["-c", """
+                cd '\(box.directory.path)'
+                source '\(script)'
+                COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
+                _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
+                """])
+            return result.output.split(separator: "\n").map(String.init)
+        }
+        #expect(try offered("flashsale", "sus") == ["suspects"])
+        #expect(try offered("flashsale", "--db", "x.db", "ba") == ["backup"])
+        #expect(try offered("flashsale", "export", "s1", "--format", "") == ["csv", "ndjson"])
+        #expect(try offered("flashsale", "bookings", "s1", "--status", "b") == ["booked"])
+        #expect(try offered("flashsale", "block", "") == ["ip", "user", "agent"])
+        #expect(try offered("flashsale", "completions", "") == ["bash", "zsh", "fish"])
+        #expect(try offered("flashsale", "suspects", "s1", "--l") == ["--limit"])
+        #expect(try offered("flashsale", "backup", "flashsale.b") == ["flashsale.bash"])
+        #expect(try offered("flashsale", "status", "s1", "--js") == ["--json"])
+    }
+
+    @Test(.enabled(if: zshPath != nil, "zsh is not installed"))
+    func theZshScriptParses() throws {
+        let script = try Sandbox().run(["completions", "zsh"], database: false).stdout
+        let check = try run(try #require(zshPath), ["-n"], input: script)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    @Test(.enabled(if: fishPath != nil, "fish is not installed"))
+    func theFishScriptParsesAndCompletes() throws {
+        let box = try Sandbox()
+        let script = try box.file("flashsale.fish", try box.run(["completions", "fish"], database: false).stdout)
+        let fish = try #require(fishPath)
+        #expect(try run(fish, ["-n", script]).status == 0)
+        let offered = try run(fish, ["-c", "source '\(script)'; complete -C 'flashsale export s1 --format '"], environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
+        #expect(offered.output.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") } == ["csv", "ndjson"])
+    }
+
+    @Test func completionsRefuseAnUnknownShell() throws {
+        let result = try Sandbox().run(["completions", "tcsh"], database: false)
+        #expect(result.status == 2)
+        #expect(result.stderr == "flashsale: SHELL must be bash, zsh or fish, not 'tcsh'\n")
+    }
+
+    // MARK: - suspects
+
+    /// Normal buyers (one each, own address, a browser) and a farm: 25 users on one IPv6
+    /// /64 with python-requests, all at once.
+    private func seededSale() throws -> Sandbox {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1000", "--per-user", "5"])
+        let people = (0..<30).map { n in
+            #"{"user":"person\#(n)","ip":"198.51.100.\#(n)","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}"#
+        }
+        #expect(try box.run(["book", "s1", "--stream"], input: people.joined(separator: "\n") + "\n").status == 0)
+        let bots = (1...25).map { n in
+            #"{"user":"bot\#(n)","ip":"2001:db8:1:2::\#(String(n, radix: 16))","user_agent":"python-requests/2.31"}"#
+        }
+        let file = try box.file("bots.ndjson", bots.joined(separator: "\n") + "\n")
+        #expect(try box.run(["submit", "s1", "--file", file]).status == 0)
+        #expect(try box.run(["process"]).status == 0)
+        return box
+    }
+
+    @Test func suspectsRankTheFarmAboveNormalTraffic() throws {
+        let box = try seededSale()
+        let result = try box.run(["suspects", "s1"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("score  kind     value") == true)
+        #expect(lines.count == 5)
+        #expect(lines[1].hasPrefix("82     network  2001:db8:1:2::/64     25 distinct users; 25 requests within 10 s; agent looks like a script (python-requests)"))
+        #expect(lines[2] == "       flashsale block ip 2001:db8:1:2::/64 --sale s1 --reason 'suspects: 25 distinct users' --db \(box.database)")
+        #expect(lines[3].hasPrefix("82     agent    python-requests/2.31  agent looks like a script (python-requests); 25 distinct users; 25 requests within 10 s"))
+        #expect(lines[4].contains("flashsale block agent python-requests/2.31 --sale s1"))
+        #expect(!result.stdout.contains("198.51.100.") && !result.stdout.contains("person"))
+    }
+
+    @Test func suspectsJSONHasTheSameRows() throws {
+        let box = try seededSale()
+        let result = try box.run(["suspects", "s1", "--json", "--limit", "1"])
+        #expect(keyOrder(result.stdout) == ["kind", "value", "score", "reasons", "block"])
+        let rows = try result.jsonArray()
+        #expect(rows.count == 1)
+        #expect(rows.first?["kind"] as? String == "network")
+        #expect(rows.first?["value"] as? String == "2001:db8:1:2::/64")
+        #expect(rows.first?["score"] as? Int == 82)
+        #expect(rows.first?["reasons"] as? [String] == ["25 distinct users", "25 requests within 10 s", "agent looks like a script (python-requests)"])
+        #expect((rows.first?["block"] as? String)?.hasPrefix("flashsale block ip 2001:db8:1:2::/64 --sale s1 --reason ") == true)
+        let empty = try Sandbox()
+        try empty.run(["create-sale", "s2", "--inventory", "1"])
+        #expect(try empty.run(["suspects", "s2", "--json"]).stdout == "[]\n")
+        #expect(try empty.run(["suspects", "s2"]).stdout == "no suspects in sale s2\n")
+    }
+
+    /// The printed command, run by a shell as pasted, adds the block, and the farm is declined.
+    @Test func theBlockLineRunsAsPasted() throws {
+        let box = try seededSale()
+        let line = try #require(try box.run(["suspects", "s1", "--json"]).jsonArray().first?["block"] as? String)
+        let bin = URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().path
+        let pasted = try run("/bin/sh", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
+        #expect(pasted.status == 0, "\(line): \(pasted.output)")
+        let blocks = try box.run(["blocks", "--json"]).jsonArray()
+        #expect(blocks.first?["value"] as? String == "2001:db8:1:2::/64")
+        #expect(blocks.first?["reason"] as? String == "suspects: 25 distinct users")
+        #expect(try box.run(["book", "s1", "bot99", "--ip", "2001:db8:1:2:abcd::1"]).status == 9)
+    }
+
+    /// Users are opaque text: a quote, a leading dash and a newline survive the paste.
+    @Test(arguments: ["it's me", "-rf", "two\nlines"])
+    func hostileUserNamesAreQuotedForTheShell(_ user: String) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "0"])
+        let lines = Array(repeating: "{\"user\":\(String(decoding: try JSONSerialization.data(withJSONObject: [user]), as: UTF8.self).dropFirst().dropLast())}", count: 10)
+        let file = try box.file("r.ndjson", lines.joined(separator: "\n") + "\n")
+        #expect(try box.run(["submit", "s1", "--file", file]).status == 0)
+        try box.run(["process"])
+        let rows = try box.run(["suspects", "s1", "--json"]).jsonArray()
+        let row = try #require(rows.first { $0["kind"] as? String == "user" })
+        #expect(row["reasons"] as? [String] == ["10 declines"])
+        let line = try #require(row["block"] as? String)
+        let bin = URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().path
+        let pasted = try run("/bin/bash", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
+        #expect(pasted.status == 0, "\(line): \(pasted.output)")
+        #expect(try box.run(["blocks", "--json"]).jsonArray().first?["value"] as? String == user)
+    }
+
+    @Test func suspectsOfAnUnknownSaleIsNotFound() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let result = try box.run(["suspects", "nope"])
+        #expect(result.status == 3)
+        #expect(try box.run(["suspects", "nope", "--limit", "0"]).status == 2)
+    }
+}
