@@ -40,9 +40,8 @@ enum EventsCommand {
         signal(SIGPIPE, SIG_IGN)
         let out = context.output.stdout
         let signals = invocation.flag(follow) ? StopSignals() : nil
+        var watcher = try signals.map { try CommitWatcher(store: store, signals: $0, intervalMilliseconds: pollMilliseconds) }
         var printed: Int64 = 0
-        // Read before each query, so that a commit landing after the query changes it.
-        var seenVersion = try store.dataVersion()
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
@@ -59,15 +58,7 @@ enum EventsCommand {
                 continue
             }
             out.flush()
-            guard let signals, out.writeError == nil else { break }
-            while true {
-                if signals.wait(milliseconds: pollMilliseconds) || out.readerClosed { break reading }
-                let version = try store.dataVersion()
-                if version != seenVersion {
-                    seenVersion = version
-                    break
-                }
-            }
+            guard out.writeError == nil, try watcher?.wait(alsoStop: { out.readerClosed }) == .changed else { break }
         }
         out.flush()
         if let error = out.writeError, error != EPIPE {

@@ -27,7 +27,7 @@ enum ProcessCommand {
         let signals = invocation.flag(follow) ? StopSignals() : nil
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
         var total = SaleStore.ProcessReport()
-        var seenVersion = try store.dataVersion()
+        var watcher = try signals.map { try CommitWatcher(store: store, signals: $0, intervalMilliseconds: idleMilliseconds) }
 
         while true {
             let round = try drain(store, sale: sale, batch: batchSize, limit: maximum.map { $0 - total.decided },
@@ -35,19 +35,9 @@ enum ProcessCommand {
             total.accepted += round.accepted
             total.rejected += round.rejected
             total.waiting = round.waiting
-            guard let signals, maximum.map({ total.decided < $0 }) ?? true else { break }
+            guard maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.
-            var stop = false
-            while !stop {
-                stop = signals.wait(milliseconds: idleMilliseconds)
-                let version = try store.dataVersion()
-                let expired = try holdExpired(store, round.waiting, clock: context)
-                if version != seenVersion || expired {
-                    seenVersion = version
-                    break
-                }
-            }
-            if stop { break }
+            guard try watcher?.wait(alsoWake: { try holdExpired(store, round.waiting, clock: context) }) == .changed else { break }
         }
         progress.finish()
         context.output.success(Rendered(
