@@ -13,9 +13,7 @@
 # --scratch-path for the build). Exits 0 when every measurement ran and every database
 # checks out; a missed target is reported, not an error.
 set -euo pipefail
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 runs=${BENCH_RUNS:-500}
 warmup=${BENCH_WARMUP:-10}
@@ -24,18 +22,10 @@ per_worker=${BENCH_PER_WORKER:-40}
 inventory=10000000
 sale=s1
 
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s ==\n' "$*"; }
-die() { printf 'book.sh: %s\n' "$*" >&2; exit 1; }
-# a / b with `digits` decimals (awk: bash has no floating point).
-ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b == 0) print "inf"; else printf "%.*f\n", d, a / b }'; }
-# "PASS" when a <= limit, else "MISS".
-verdict() { awk -v a="$1" -v l="$2" 'BEGIN { print (a <= l ? "PASS" : "MISS") }'; }
+# say, section, die, ratio, verdict and the set-up steps below are in common.sh.
 
 # $SRANDOM (32 random bits per use) makes the unique users and the Redis port.
-if (( BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1) )); then
-    die "needs bash 5.1 or later (for \$SRANDOM), found $BASH_VERSION"
-fi
+require_bash_5_1
 
 # ---------------------------------------------------------------------------------------
 section "tools"
@@ -44,59 +34,23 @@ command -v hyperfine >/dev/null 2>&1 || missing+=(hyperfine)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
-if (( ${#missing[@]} > 0 )); then
-    say "installing: ${missing[*]}"
-    sudo=()
-    (( EUID == 0 )) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
-fi
+install_packages "${missing[@]}"
 say "$(hyperfine --version); sqlite3 $(sqlite3 --version | cut -d' ' -f1); $(redis-server --version | cut -d' ' -f1-3); bash $BASH_VERSION"
 
-if [[ -n "${FLASHSALE_BIN:-}" ]]; then
-    bin=$FLASHSALE_BIN
-    say "flashsale: $bin (FLASHSALE_BIN, not rebuilt)"
-else
-    scratch=()
-    [[ -n "${FLASHSALE_SCRATCH:-}" ]] && scratch=(--scratch-path "$FLASHSALE_SCRATCH")
-    say "building: swift build -c release --static-swift-stdlib ${scratch[*]}"
-    (cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}")
-    bin="$(cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}" --show-bin-path)/flashsale"
-fi
-[[ -x "$bin" ]] || die "no executable flashsale at $bin"
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-say "$("$bin" --version)"
+find_flashsale
 
 # ---------------------------------------------------------------------------------------
-work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/flashsale-bench.XXXXXX")
-redis_pid=
-cleanup() {
-    local status=$?
-    if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_workdir bench   # sets work; the trap stops Redis and removes it
 
 section "machine"
 say "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); temp dir: $work ($(stat -f -c %T "$work"))"
-if [[ "$(stat -f -c %T "$work")" == tmpfs ]]; then
-    say "WARNING: the temp dir is on tmpfs, where fsync is free: set BENCH_TMPDIR to a real disk"
-fi
+warn_if_tmpfs
 say "note: on a shared, noisy machine compare the ratios, not the absolute times; run 3 times"
 
 # One template database made by flashsale itself (same schema, WAL), copied per contender
 # so that each starts from the same state. The last connection to close checkpoints and
 # removes the -wal file, so a plain copy is complete.
-"$bin" -q --db "$work/template.db" init
-"$bin" -q --db "$work/template.db" create-sale "$sale" --inventory "$inventory" --hold 1h --per-user 1
-[[ ! -e "$work/template.db-wal" ]] || sqlite3 "$work/template.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
-[[ "$(sqlite3 "$work/template.db" 'PRAGMA journal_mode;')" == wal ]] || die "template is not in WAL mode"
+make_template_db
 fresh_copy() { cp "$work/template.db" "$1"; }
 
 # The same decision as SaleStore.book, in one BEGIN IMMEDIATE transaction, durable
@@ -139,33 +93,9 @@ check_db() {
 
 # ---------------------------------------------------------------------------------------
 section "redis (127.0.0.1 only, private port, appendonly yes, appendfsync always)"
-port=
-for _ in $(seq 20); do
-    candidate=$(( 20000 + SRANDOM % 40000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[[ -n "$port" ]] || die "found no free port for redis"
-mkdir "$work/redis"
-redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --daemonize no \
-    --appendonly yes --appendfsync always --save '' --dir "$work/redis" \
-    --logfile "$work/redis/redis.log" &
-redis_pid=$!
-rcli=(redis-cli -h 127.0.0.1 -p "$port")
-for _ in $(seq 100); do
-    [[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] && break
-    kill -0 "$redis_pid" 2>/dev/null || { cat "$work/redis/redis.log" >&2; die "redis-server did not start"; }
-    sleep 0.05
-done
-[[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] || die "redis-server did not answer on port $port"
-say "redis-server pid $redis_pid on 127.0.0.1:$port: appendonly $("${rcli[@]}" config get appendonly | tail -1), appendfsync $("${rcli[@]}" config get appendfsync | tail -1), bind $("${rcli[@]}" config get bind | tail -1)"
-lua="if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
-local left = tonumber(redis.call('GET', KEYS[1]) or '0')
-if left <= 0 then return 0 end
-redis.call('DECR', KEYS[1]); redis.call('SADD', KEYS[2], ARGV[1])
-local t = redis.call('TIME'); local exp = tonumber(t[1]) + tonumber(ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[1] .. '|' .. exp); redis.call('ZADD', KEYS[4], exp, ARGV[2])
-return 1"
-sha=$("${rcli[@]}" script load "$lua")
+start_redis "$work/redis" always   # sets redis_pid, redis_port, rcli
+port=$redis_port
+sha=$(load_anchor_lua)
 "${rcli[@]}" set "$sale:count" "$inventory" >/dev/null
 say "Lua script loaded: $sha"
 

@@ -14,9 +14,7 @@
 # FLASHSALE_SCRATCH (a --scratch-path for the build). Exits 0 when every measurement ran
 # and every check passed; a missed target is reported, not an error.
 set -euo pipefail
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 big=0
 for arg in "$@"; do
@@ -40,13 +38,8 @@ rabbit_publish=23000
 rabbit_consume=51000
 rss_target_kib=$(( 32 * 1024 ))
 
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s ==\n' "$*"; }
-die() { printf 'w1.sh: %s\n' "$*" >&2; exit 1; }
-# a / b with `digits` decimals (awk: bash has no floating point).
-ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b == 0) print "inf"; else printf "%.*f\n", d, a / b }'; }
-# "PASS" when a <= limit, else "MISS"; at_least: "PASS" when a >= limit.
-verdict() { awk -v a="$1" -v l="$2" 'BEGIN { print (a <= l ? "PASS" : "MISS") }'; }
+# say, section, die, ratio, verdict and the set-up steps below are in common.sh.
+# "PASS" when a >= limit, else "MISS".
 at_least() { awk -v a="$1" -v l="$2" 'BEGIN { print (a >= l ? "PASS" : "MISS") }'; }
 # 1234567 -> 1,234,567 (integers only).
 commas() { printf '%s\n' "$1" | sed ':a; s/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta'; }
@@ -54,9 +47,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f\n", n / s }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 
 # $SRANDOM (32 random bits per use) makes the Redis port.
-if (( BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1) )); then
-    die "needs bash 5.1 or later (for \$SRANDOM), found $BASH_VERSION"
-fi
+require_bash_5_1
 
 # ---------------------------------------------------------------------------------------
 section "tools"
@@ -65,56 +56,19 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || missing+=(redis-tools)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 [[ -x /usr/bin/time ]] || missing+=(time)
-if (( ${#missing[@]} > 0 )); then
-    say "installing: ${missing[*]}"
-    sudo=()
-    (( EUID == 0 )) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
-fi
+install_packages "${missing[@]}"
 redis_version=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 say "sqlite3 $(sqlite3 --version | cut -d' ' -f1); redis-server $redis_version; $(redis-benchmark --version 2>&1 | head -1); $(/usr/bin/time --version 2>&1 | head -1); bash $BASH_VERSION"
 [[ "$redis_version" == 7.* ]] || say "WARNING: the anchor is Redis 7, this is Redis $redis_version"
 
-if [[ -n "${FLASHSALE_BIN:-}" ]]; then
-    bin=$FLASHSALE_BIN
-    say "flashsale: $bin (FLASHSALE_BIN, not rebuilt)"
-else
-    scratch=()
-    [[ -n "${FLASHSALE_SCRATCH:-}" ]] && scratch=(--scratch-path "$FLASHSALE_SCRATCH")
-    say "building: swift build -c release --static-swift-stdlib ${scratch[*]}"
-    (cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}")
-    bin="$(cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}" --show-bin-path)/flashsale"
-fi
-[[ -x "$bin" ]] || die "no executable flashsale at $bin"
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-say "$("$bin" --version)"
+find_flashsale
 
 # ---------------------------------------------------------------------------------------
-work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/flashsale-w1.XXXXXX")
-redis_pid=
-stop_redis() {
-    if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
-    redis_pid=
-}
-cleanup() {
-    local status=$?
-    stop_redis
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_workdir w1   # sets work; the trap stops Redis and removes it
 
 section "machine"
 say "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); temp dir: $work ($(stat -f -c %T "$work"), $(df -h --output=avail "$work" | tail -1 | tr -d ' ') free)"
-if [[ "$(stat -f -c %T "$work")" == tmpfs ]]; then
-    say "WARNING: the temp dir is on tmpfs, where fsync is free: set BENCH_TMPDIR to a real disk"
-fi
+warn_if_tmpfs
 say "note: on a shared, noisy machine compare the ratios, not the absolute rates; run 3 times"
 run_start=$EPOCHREALTIME
 
@@ -178,10 +132,7 @@ say "             $(sed -n 1p "$work/W1.ndjson")"
 # One template database made by flashsale itself (schema, WAL, the sale), copied for each
 # run so that each starts from the same state. The last connection to close checkpoints and
 # removes the -wal file, so a plain copy is complete.
-"$bin" -q --db "$work/template.db" init
-"$bin" -q --db "$work/template.db" create-sale "$sale" --inventory "$inventory" --hold 1h --per-user 1
-[[ ! -e "$work/template.db-wal" ]] || sqlite3 "$work/template.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
-[[ "$(sqlite3 "$work/template.db" 'PRAGMA journal_mode;')" == wal ]] || die "template is not in WAL mode"
+make_template_db
 fresh_copy() { rm -f "$1" "$1-wal" "$1-shm"; cp "$work/template.db" "$1"; }
 
 # timed NAME CMD...: runs CMD under /usr/bin/time -v (stdin and stdout as the caller
@@ -306,36 +257,13 @@ say "  checked: $(commas $requests) enqueued, $(commas $inventory) accepted, ver
 # ---------------------------------------------------------------------------------------
 # Redis 7 + the anchor's Lua script, 127.0.0.1 only, on a random free port, a fresh server
 # (and data dir) per AOF mode, stopped right after (and by the trap, whatever happens).
-lua="if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
-local left = tonumber(redis.call('GET', KEYS[1]) or '0')
-if left <= 0 then return 0 end
-redis.call('DECR', KEYS[1]); redis.call('SADD', KEYS[2], ARGV[1])
-local t = redis.call('TIME'); local exp = tonumber(t[1]) + tonumber(ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[1] .. '|' .. exp); redis.call('ZADD', KEYS[4], exp, ARGV[2])
-return 1"
 # redis_run MODE: sets redis_rate (requests/s as redis-benchmark prints it).
 redis_rate=
 redis_run() {
-    local mode=$1 port= candidate dir="$work/redis-$1" sha left members
-    for _ in $(seq 20); do
-        candidate=$(( 20000 + SRANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-    done
-    [[ -n "$port" ]] || die "found no free port for redis"
-    mkdir "$dir"
-    redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --daemonize no \
-        --appendonly yes --appendfsync "$mode" --save '' --dir "$dir" \
-        --logfile "$dir/redis.log" &
-    redis_pid=$!
-    local rcli=(redis-cli -h 127.0.0.1 -p "$port")
-    for _ in $(seq 100); do
-        [[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] && break
-        kill -0 "$redis_pid" 2>/dev/null || { cat "$dir/redis.log" >&2; die "redis-server did not start"; }
-        sleep 0.05
-    done
-    [[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] || die "redis-server did not answer on port $port"
-    say "redis-server pid $redis_pid on 127.0.0.1:$port: appendonly $("${rcli[@]}" config get appendonly | tail -1), appendfsync $("${rcli[@]}" config get appendfsync | tail -1), bind $("${rcli[@]}" config get bind | tail -1)"
-    sha=$("${rcli[@]}" script load "$lua")
+    local mode=$1 dir="$work/redis-$1" port sha left members
+    start_redis "$dir" "$mode"   # sets redis_pid, redis_port, rcli
+    port=$redis_port
+    sha=$(load_anchor_lua)
     "${rcli[@]}" set "$sale:count" "$inventory" >/dev/null
     local bench=(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P 100 -n "$requests" -r 1000000 --csv
         EVALSHA "$sha" 4 "$sale:count" "$sale:users" "$sale:holds" "$sale:expiry" user-__rand_int__ bk-__rand_int__ 3600)

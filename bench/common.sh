@@ -1,0 +1,130 @@
+# Shared by bench/book.sh and bench/w1.sh, which `source` it right after `set -euo pipefail`
+# (it sets no shell options itself). Functions only: messages, the tool check, the binary,
+# the temp dir and its trap, Redis on 127.0.0.1, the anchors' Lua script. Globals they set
+# or read: bin, work, sale, inventory, redis_pid, redis_port, rcli.
+
+# Prints its arguments as one line.
+say() { printf '%s\n' "$*"; }
+# Prints a blank line and a "== title ==" heading.
+section() { printf '\n== %s ==\n' "$*"; }
+# Prints "<calling script>: message" to stderr and exits 1.
+die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+# a / b with `digits` decimals (awk: bash has no floating point): ratio A B [DIGITS].
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b == 0) print "inf"; else printf "%.*f\n", d, a / b }'; }
+# "PASS" when a <= limit, else "MISS": verdict A LIMIT.
+verdict() { awk -v a="$1" -v l="$2" 'BEGIN { print (a <= l ? "PASS" : "MISS") }'; }
+
+# Dies unless this is bash 5.1 or later ($SRANDOM: 32 random bits per use).
+require_bash_5_1() {
+    if (( BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1) )); then
+        die "needs bash 5.1 or later (for \$SRANDOM), found $BASH_VERSION"
+    fi
+}
+
+# Installs the named apt packages (with sudo unless root); does nothing when given none.
+install_packages() {
+    (( $# > 0 )) || return 0
+    say "installing: $*"
+    local sudo=()
+    (( EUID == 0 )) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@"
+}
+
+# Sets bin to $FLASHSALE_BIN, or builds the static release of this repo and takes that; prints its version.
+find_flashsale() {
+    local repo
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if [[ -n "${FLASHSALE_BIN:-}" ]]; then
+        bin=$FLASHSALE_BIN
+        say "flashsale: $bin (FLASHSALE_BIN, not rebuilt)"
+    else
+        local scratch=()
+        [[ -n "${FLASHSALE_SCRATCH:-}" ]] && scratch=(--scratch-path "$FLASHSALE_SCRATCH")
+        say "building: swift build -c release --static-swift-stdlib ${scratch[*]}"
+        (cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}")
+        bin="$(cd "$repo" && swift build -c release --static-swift-stdlib "${scratch[@]}" --show-bin-path)/flashsale"
+    fi
+    [[ -x "$bin" ]] || die "no executable flashsale at $bin"
+    bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+    say "$("$bin" --version)"
+}
+
+# Sets work to a new temp dir flashsale-NAME.XXXXXX (in $BENCH_TMPDIR, $TMPDIR or /tmp) and
+# traps EXIT/INT/TERM so that Redis is stopped and the dir removed whatever happens.
+make_workdir() {
+    work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/flashsale-$1.XXXXXX")
+    redis_pid=
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+# The EXIT trap: stops Redis, removes $work, exits with the status the script was exiting with.
+cleanup() {
+    local status=$?
+    stop_redis
+    rm -rf "$work"
+    exit "$status"
+}
+# Warns when $work is on tmpfs, where fsync costs nothing.
+warn_if_tmpfs() {
+    if [[ "$(stat -f -c %T "$work")" == tmpfs ]]; then
+        say "WARNING: the temp dir is on tmpfs, where fsync is free: set BENCH_TMPDIR to a real disk"
+    fi
+}
+
+# Makes $work/template.db with flashsale itself (init, the sale $sale of $inventory items,
+# 1 h hold, 1 per user), checkpointed so that a plain copy is complete; dies unless it is WAL.
+make_template_db() {
+    "$bin" -q --db "$work/template.db" init
+    "$bin" -q --db "$work/template.db" create-sale "$sale" --inventory "$inventory" --hold 1h --per-user 1
+    [[ ! -e "$work/template.db-wal" ]] || sqlite3 "$work/template.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+    [[ "$(sqlite3 "$work/template.db" 'PRAGMA journal_mode;')" == wal ]] || die "template is not in WAL mode"
+}
+
+# start_redis DIR APPENDFSYNC: starts redis-server bound to 127.0.0.1 only, on a random free
+# port, AOF on with that fsync mode, no RDB, data and log in DIR (created); waits for PONG and
+# prints its settings. Sets redis_pid, redis_port and rcli (redis-cli for it, as an array).
+start_redis() {
+    local dir=$1 mode=$2 candidate
+    redis_port=
+    for _ in $(seq 20); do
+        candidate=$(( 20000 + SRANDOM % 40000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then redis_port=$candidate; break; fi
+    done
+    [[ -n "$redis_port" ]] || die "found no free port for redis"
+    mkdir "$dir"
+    redis-server --bind 127.0.0.1 --port "$redis_port" --protected-mode yes --daemonize no \
+        --appendonly yes --appendfsync "$mode" --save '' --dir "$dir" \
+        --logfile "$dir/redis.log" &
+    redis_pid=$!
+    rcli=(redis-cli -h 127.0.0.1 -p "$redis_port")
+    for _ in $(seq 100); do
+        [[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] && break
+        kill -0 "$redis_pid" 2>/dev/null || { cat "$dir/redis.log" >&2; die "redis-server did not start"; }
+        sleep 0.05
+    done
+    [[ "$("${rcli[@]}" ping 2>/dev/null)" == PONG ]] || die "redis-server did not answer on port $redis_port"
+    say "redis-server pid $redis_pid on 127.0.0.1:$redis_port: appendonly $("${rcli[@]}" config get appendonly | tail -1), appendfsync $("${rcli[@]}" config get appendfsync | tail -1), bind $("${rcli[@]}" config get bind | tail -1)"
+}
+# Stops the redis-server started by start_redis, if it is still running, and waits for it.
+stop_redis() {
+    if [[ -n "${redis_pid:-}" ]] && kill -0 "$redis_pid" 2>/dev/null; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    redis_pid=
+}
+
+# Loads the anchors' booking Lua script into the Redis of $rcli and prints its SHA1.
+# KEYS: count, users set, holds hash, expiry zset; ARGV: user, booking id, hold seconds.
+load_anchor_lua() {
+    local lua="if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
+local left = tonumber(redis.call('GET', KEYS[1]) or '0')
+if left <= 0 then return 0 end
+redis.call('DECR', KEYS[1]); redis.call('SADD', KEYS[2], ARGV[1])
+local t = redis.call('TIME'); local exp = tonumber(t[1]) + tonumber(ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1] .. '|' .. exp); redis.call('ZADD', KEYS[4], exp, ARGV[2])
+return 1"
+    "${rcli[@]}" script load "$lua"
+}
