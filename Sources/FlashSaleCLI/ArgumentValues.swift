@@ -59,7 +59,7 @@ extension Invocation {
     func instant(_ option: OptionSpec, now: Instant) throws(FlashSaleError) -> Instant? {
         guard let text = options[option.name] else { return nil }
         guard let instant = Instant.parse(text, now: now) else {
-            throw .usage("\(option.name) '\(Quoted(text))' is not a time: use RFC 3339 (2026-11-24T15:00:00Z), Unix seconds or +DURATION")
+            throw .usage("\(option.name) '\(Quoted(text))' is not a time: use RFC 3339 (2026-11-24T15:00:00Z), Unix seconds or +DURATION, from 1970 to 9999-11-30")
         }
         return instant
     }

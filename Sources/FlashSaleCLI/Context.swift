@@ -50,7 +50,7 @@ final class Context {
         guard let fixedNow else { return SystemClock().now() }
         if let fixedInstant { return fixedInstant }
         guard !fixedNow.hasPrefix("+"), let instant = Instant.parse(fixedNow, now: .earliest) else {
-            throw .usage("FLASHSALE_NOW '\(Quoted(fixedNow))' is not a time: use RFC 3339 or Unix seconds")
+            throw .usage("FLASHSALE_NOW '\(Quoted(fixedNow))' is not a time: use RFC 3339 or Unix seconds, from 1970 to 9999-11-30")
         }
         fixedInstant = instant
         return instant

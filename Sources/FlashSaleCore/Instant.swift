@@ -9,6 +9,9 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// 1970-01-01T00:00:00Z ... 9999-12-31T23:59:59.999Z: what RFC 3339 can write.
     public static let earliest = Instant(milliseconds: 0)
     public static let latest = Instant(milliseconds: 253_402_300_799_999)
+    /// The latest time a user may give (clock, --starts, --ends): 31 days before `latest`,
+    /// so that a decision time plus the longest hold (30 days) can always be written.
+    public static let latestInput = Instant(milliseconds: latest.milliseconds - 31 * 86_400_000)
 
     public static func < (a: Instant, b: Instant) -> Bool { a.milliseconds < b.milliseconds }
 
@@ -31,15 +34,15 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// truncated to milliseconds), Unix seconds (`1795000000`, `1795000000.250`), or
     /// `+DURATION` from `now`.
     public static func parse(_ text: String, now: Instant) -> Instant? {
+        let parsed: Instant?
         if text.hasPrefix("+") {
-            guard let span = Span.parse(String(text.dropFirst())) else { return nil }
-            return now.adding(span)
+            parsed = Span.parse(String(text.dropFirst())).map { now.adding($0) }
+        } else if let first = text.utf8.first, isDigit(first), !text.utf8.contains(UInt8(ascii: "-")) {
+            parsed = parseUnixSeconds(Array(text.utf8))
+        } else {
+            parsed = parseRFC3339(Array(text.utf8))
         }
-        let bytes = Array(text.utf8)
-        if let first = bytes.first, isDigit(first), !bytes.contains(UInt8(ascii: "-")) {
-            return parseUnixSeconds(bytes)
-        }
-        return parseRFC3339(bytes)
+        return parsed.flatMap { $0 <= latestInput ? $0 : nil }
     }
 
     private static func parseUnixSeconds(_ bytes: [UInt8]) -> Instant? {

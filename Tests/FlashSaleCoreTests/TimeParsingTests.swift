@@ -83,6 +83,14 @@ import Testing
         }
     }
 
+    @Test func noTimeIsAcceptedSoLateThatAHoldCouldNotEnd() {
+        #expect(Instant.parse("9999-11-30T23:59:59.999Z", now: now) != nil)
+        #expect(Instant.parse("9999-12-31T23:59:59.999Z", now: now) == nil)
+        #expect(Instant.parse("+10h", now: Instant.latestInput) == nil)
+        let latestHold = SaleDefinition.maximumHold
+        #expect(Instant.latestInput.adding(latestHold) < Instant.latest)
+    }
+
     @Test func addingSaturatesAtTheLastRepresentableInstant() {
         #expect(Instant.latest.adding(.seconds(60)) == Instant.latest)
     }
