@@ -16,6 +16,21 @@ extension Invocation {
         return id
     }
 
+    /// A sale given as an option (`--sale SALE`), checked.
+    func saleOption(_ option: OptionSpec) throws(FlashSaleError) -> SaleID? {
+        try options[option.name].map { text throws(FlashSaleError) in try SaleID(text) }
+    }
+
+    /// A booking status given as an option (`--status S`), checked.
+    func bookingStatus(_ option: OptionSpec) throws(FlashSaleError) -> BookingStatus? {
+        try options[option.name].map { text throws(FlashSaleError) in
+            guard let status = BookingStatus(rawValue: text) else {
+                throw .usage("\(option.name) must be one of held, booked, cancelled, expired, not '\(Quoted(text))'")
+            }
+            return status
+        }
+    }
+
     func bookingID() throws(FlashSaleError) -> BookingID {
         try BookingID(arguments["BOOKING"] ?? "")
     }

@@ -1,7 +1,7 @@
 import FlashSaleCore
 
-/// What operators and other programs read out of a sale: the event log (`events`), every
-/// booking (`export`) and the gauges for monitoring (`metrics`). Read-only; an extension
+/// What operators and other programs read out of a sale: the event log (`events`) and the
+/// gauges for monitoring (`metrics`); `export` reads with `forEachBooking`. Read-only; an extension
 /// of SaleStore, so that business SQL stays in one type.
 extension SaleStore {
     // MARK: - Events
@@ -45,36 +45,6 @@ extension SaleStore {
             WHERE seq > :after ORDER BY seq LIMIT :limit
             """,
             [":after": .integer(after), ":limit": .integer(limit)], decodeEvent)
-    }
-
-    // MARK: - Export
-
-    /// Every booking of a sale in the order they were made, as it looks now (a hold past
-    /// its expiry is expired), optionally only one status, handed to `body` one at a time
-    /// as SQLite reads them: a million bookings take no more memory than one.
-    ///
-    /// One read transaction, so the export is one consistent snapshot even while others
-    /// write. Returns how many bookings were passed to `body`.
-    @discardableResult
-    public func exportBookings(of saleID: SaleID, status: BookingStatus?, clock: Instant,
-                               _ body: (Booking) throws -> Void) throws -> Int64 {
-        try db.readTransaction {
-            let now = try requireSale(saleID).decisionTime(clock: clock)
-            var exported: Int64 = 0
-            try db.forEachRow(
-                "SELECT \(bookingColumns) FROM booking WHERE sale = :sale ORDER BY rowid",
-                [":sale": .text(saleID.text)]
-            ) { row in
-                // The status is filtered after `seen(at:)`, as `bookings` does, so that an
-                // overdue hold counts as expired by the one rule of Core.
-                let booking = try decodeBooking(row).seen(at: now)
-                if status == nil || booking.status == status {
-                    try body(booking)
-                    exported += 1
-                }
-            }
-            return exported
-        }
     }
 
     // MARK: - Metrics

@@ -212,12 +212,17 @@ public final class SaleStore {
         }
     }
 
-    /// `bookings`: a sale's bookings in the order they were made, as they look now (a hold
-    /// past its expiry is listed as expired), optionally only one status or one user's.
-    public func bookings(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant) throws -> [Booking] {
+    /// `bookings` and `export`: a sale's bookings in the order they were made, as they look
+    /// now (a hold past its expiry is expired, by the one rule of Core), optionally only one
+    /// status or one user's, handed to `body` as SQLite reads them. One read transaction:
+    /// one consistent snapshot, and a million bookings take no more memory than one.
+    /// Returns how many were handed over.
+    @discardableResult
+    public func forEachBooking(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant,
+                               _ body: (Booking) throws -> Void) throws -> Int64 {
         try db.readTransaction {
             let now = try requireSale(saleID).decisionTime(clock: clock)
-            var result: [Booking] = []
+            var handed: Int64 = 0
             try db.forEachRow(
                 """
                 SELECT \(bookingColumns) FROM booking
@@ -226,10 +231,19 @@ public final class SaleStore {
                 [":sale": .text(saleID.text), ":user": .text(user)]
             ) { row in
                 let booking = try decodeBooking(row).seen(at: now)
-                if status == nil || booking.status == status { result.append(booking) }
+                if status == nil || booking.status == status {
+                    try body(booking)
+                    handed += 1
+                }
             }
-            return result
+            return handed
         }
+    }
+
+    public func bookings(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant) throws -> [Booking] {
+        var result: [Booking] = []
+        try forEachBooking(of: saleID, status: status, user: user, clock: clock) { result.append($0) }
+        return result
     }
 
     // MARK: - Sweep

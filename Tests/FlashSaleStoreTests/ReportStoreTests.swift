@@ -64,10 +64,10 @@ import FlashSaleCore
         let first = try f.book("alice")
         let second = try f.book("bob", at: minutes(4))
         var seen: [(BookingID, BookingStatus)] = []
-        let count = try f.store.exportBookings(of: SaleID("s1"), status: nil, clock: minutes(5)) { seen.append(($0.id, $0.status)) }
+        let count = try f.store.forEachBooking(of: SaleID("s1"), status: nil, user: nil, clock: minutes(5)) { seen.append(($0.id, $0.status)) }
         #expect(count == 2)
         #expect(seen.map(\.0) == [first.id, second.id])
         #expect(seen.map(\.1) == [.expired, .held])
-        #expect(try f.store.exportBookings(of: SaleID("s1"), status: .held, clock: minutes(5)) { _ in } == 1)
+        #expect(try f.store.forEachBooking(of: SaleID("s1"), status: .held, user: nil, clock: minutes(5)) { _ in } == 1)
     }
 }

@@ -47,10 +47,3 @@ enum BlockCommands {
         return kind
     }
 }
-
-extension Invocation {
-    /// A sale given as an option (`--sale SALE`), checked.
-    func saleOption(_ option: OptionSpec) throws(FlashSaleError) -> SaleID? {
-        try options[option.name].map { text throws(FlashSaleError) in try SaleID(text) }
-    }
-}

@@ -8,15 +8,8 @@ enum BookingsCommand {
         "bookings", arguments: "SALE", options: [status, user],
         summary: "a sale's bookings, oldest first; a hold past its expiry shows as expired"
     ) { invocation, context in
-        var wanted: BookingStatus?
-        if let text = invocation.options[status.name] {
-            guard let parsed = BookingStatus(rawValue: text) else {
-                throw FlashSaleError.usage("--status must be one of held, booked, cancelled, expired, not '\(Quoted(text))'")
-            }
-            wanted = parsed
-        }
         let bookings = try context.store().bookings(
-            of: invocation.requiredSaleID(), status: wanted,
+            of: invocation.requiredSaleID(), status: invocation.bookingStatus(status),
             user: invocation.text(.user, option: user), clock: context.now())
         context.output.success(Render.bookings(bookings))
     }

@@ -27,7 +27,7 @@ enum EventsCommand {
             about 100 ms of their commit; SIGINT, SIGTERM or a reader that goes away (| head) end it, exit 0.
             """
     ) { invocation, context in
-        let saleID = try invocation.options[sale.name].map { text throws(FlashSaleError) in try SaleID(text) }
+        let saleID = try invocation.saleOption(sale)
         var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let store = try context.store()

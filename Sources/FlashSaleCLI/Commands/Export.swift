@@ -26,12 +26,7 @@ enum ExportCommand {
         case "ndjson": ndjson = true
         case let other?: throw FlashSaleError.usage("--format must be csv or ndjson, not '\(Quoted(other))'")
         }
-        let wanted = try invocation.options[status.name].map { text throws(FlashSaleError) in
-            guard let parsed = BookingStatus(rawValue: text) else {
-                throw FlashSaleError.usage("--status must be one of held, booked, cancelled, expired, not '\(Quoted(text))'")
-            }
-            return parsed
-        }
+        let wanted = try invocation.bookingStatus(status)
         let saleID = try invocation.requiredSaleID()
         let store = try context.store()
         let now = try context.now()
@@ -40,7 +35,7 @@ enum ExportCommand {
         guard !context.output.quiet else { return }
         let out = context.output.stdout
         if !ndjson { out.write(CSVWriter.header) }
-        try store.exportBookings(of: saleID, status: wanted, clock: now) { booking in
+        try store.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
             let fields = Render.bookingFields(booking)
             out.write(ndjson ? JSON.object(fields).serialized + "\n" : CSVWriter.row(fields.map { CSVWriter.cellText($0.1) }))
             // A full disk: reading on would only fill the buffer again.

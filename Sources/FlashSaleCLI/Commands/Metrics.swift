@@ -37,7 +37,7 @@ enum MetricsCommand {
             flashsale --db PATH metrics > DIR/flashsale.prom.tmp && mv DIR/flashsale.prom.tmp DIR/flashsale.prom
             """
     ) { invocation, context in
-        let saleID = try invocation.options[sale.name].map { text throws(FlashSaleError) in try SaleID(text) }
+        let saleID = try invocation.saleOption(sale)
         let sales = try context.store().metrics(of: saleID, clock: context.now())
         guard !context.output.quiet else { return }
         let out = context.output.stdout
