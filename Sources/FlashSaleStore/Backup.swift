@@ -21,7 +21,7 @@ extension SaleStore {
 }
 
 enum BackupFile {
-    /// Creates `path` empty with mode 0600, refusing (exit 4) a name that is taken.
+    /// Creates `path` empty with mode 0600 (DatabaseFile), refusing (exit 4) a name that is taken.
     static func create(at path: String) throws(FlashSaleError) {
         // A -wal or -journal left by an earlier database of that name would be read back
         // into the copy when SQLite opens it: a copy must start from nothing.
@@ -29,16 +29,11 @@ enum BackupFile {
             throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
         // O_EXCL: a file that appeared since any check is refused too, never overwritten.
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let code = errno
-            let reason = String(cString: strerror(code))
-            if code == EEXIST {
-                throw .conflict("\(path) already exists; backup never overwrites a file: choose a new name")
-            }
-            throw .cantOpen("cannot create the backup \(path): \(reason)")
+        switch DatabaseFile.createOwnerOnly(path) {
+        case 0: return
+        case EEXIST: throw .conflict("\(path) already exists; backup never overwrites a file: choose a new name")
+        case let code: throw .cantOpen("cannot create the backup \(path): \(String(cString: strerror(code)))")
         }
-        close(descriptor)
     }
 
     /// Copies every page of `source`'s main database into the empty file at `path`.

@@ -7,12 +7,19 @@ import FlashSaleCore
 enum DatabaseFile {
     static func createIfMissing(at path: String) throws(FlashSaleError) {
         guard access(path, F_OK) != 0 else { return }
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let code = createOwnerOnly(path)
         // EEXIST: another process created it between the two calls, which is fine.
-        guard descriptor >= 0 || errno == EEXIST else {
-            let reason = String(cString: strerror(errno))
-            throw .cantOpen("cannot create the database \(path): \(reason)")
+        guard code == 0 || code == EEXIST else {
+            throw .cantOpen("cannot create the database \(path): \(String(cString: strerror(code)))")
         }
-        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// Creates `path` empty with mode 0600, never opening a file that exists (O_EXCL).
+    /// Returns 0, or the errno of the failure (EEXIST when the name is taken).
+    static func createOwnerOnly(_ path: String) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return errno }
+        close(descriptor)
+        return 0
     }
 }
