@@ -22,7 +22,7 @@ public final class BookingStream {
     public init(store: SaleStore, sale: SaleID) throws {
         self.store = store
         self.saleID = sale
-        _ = try store.db.readTransaction { try store.requireSale(sale) }
+        _ = try store.sale(sale)
     }
 
     /// Decides one request inside the open transaction, opening one if needed.

@@ -102,6 +102,11 @@ public final class SaleStore {
         }
     }
 
+    /// The sale's row (exit 3 if there is none), without the counts `status` adds.
+    public func sale(_ id: SaleID) throws -> Sale {
+        try db.readTransaction { try requireSale(id) }
+    }
+
     public func status(_ id: SaleID, clock: Instant) throws -> SaleStatus {
         try db.readTransaction {
             try status(of: requireSale(id), clock: clock)

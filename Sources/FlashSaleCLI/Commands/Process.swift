@@ -23,7 +23,7 @@ enum ProcessCommand {
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let store = try context.store()
-        if let sale { _ = try store.status(sale, clock: context.now()) }  // exit 3 for no such sale
+        if let sale { _ = try store.sale(sale) }  // exit 3 for no such sale
         let signals = invocation.flag(follow) ? StopSignals() : nil
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
         var total = SaleStore.ProcessReport()
