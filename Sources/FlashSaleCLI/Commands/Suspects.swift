@@ -42,7 +42,7 @@ enum SuspectsCommand {
         // Each row, then its block command under it, indented past the score column.
         let rows = shown.map { [String($0.score), $0.kind.rawValue, Quoted($0.value).description, $0.reasons.joined(separator: "; ")] }
         let lines = Render.table(["score", "kind", "value", "reasons"], rows).split(separator: "\n", omittingEmptySubsequences: false)
-        let indent = String(repeating: " ", count: (rows.map(\.[0].count).max() ?? 0).clamped(atLeast: 5) + 2)
+        let indent = String(repeating: " ", count: max(rows.map(\.[0].count).max() ?? 0, "score".count) + 2)
         var text = lines.first.map(String.init) ?? ""
         for (line, block) in zip(lines.dropFirst(), blocks) {
             text += "\n" + line + "\n" + indent + block
@@ -102,8 +102,4 @@ enum ShellQuoting {
     static func singleQuoted(_ text: String) -> String {
         "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
-}
-
-private extension Int {
-    func clamped(atLeast minimum: Int) -> Int { Swift.max(self, minimum) }
 }
