@@ -74,8 +74,11 @@ extension SaleStore {
             report.add(last - Int64(rows) + 1, last)
         }
 
+        /// OR FAIL: a failing row would keep the rows before it instead of undoing the
+        /// statement, so SQLite keeps no statement journal (a copy of every page the
+        /// statement changes); the whole transaction rolls back on any error anyway.
         static func insert(rows: Int) -> String {
-            "INSERT INTO request (user, ip, user_agent, sale, submitted_at) VALUES "
+            "INSERT OR FAIL INTO request (user, ip, user_agent, sale, submitted_at) VALUES "
                 + (0..<rows).map { "(:u\($0), :i\($0), :a\($0), :s\($0), :t\($0))" }.joined(separator: ", ")
         }
 
@@ -160,7 +163,7 @@ extension SaleStore {
         try db.rows(
             """
             SELECT id FROM sale
-            WHERE EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.status = 'queued')
+            WHERE EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.id > sale.decided_through)
             ORDER BY id
             """) { SaleID(trusted: $0.text(0)) }
     }
@@ -173,17 +176,16 @@ extension SaleStore {
             var sale = try requireSale(saleID)
             let now = sale.decisionTime(clock: clock)
             var report = ProcessReport()
-            let facts = TransactionFacts()
             // A queue in front of a sale that has not opened yet, or is paused, keeps its
             // place: those states pass. Ended and closed sales reject (not_open).
             if [.scheduled, .paused].contains(sale.state(at: now)) {
                 report.waiting.append(saleID)
                 return report
             }
-            try decideLine(&sale, batch: batch, at: now, facts: facts, into: &report)
+            var line = try Line(of: saleID, in: self)
+            try decide(&line, of: &sale, batch: batch, at: now, facts: TransactionFacts(), into: &report)
             if report.decided > 0 {
-                try db.execute("UPDATE sale SET high_water = max(high_water, :now) WHERE id = :sale",
-                               [":now": .integer(now.milliseconds), ":sale": .text(saleID.text)])
+                try line.commitCursor(at: now)
             }
             return report
         }
@@ -192,59 +194,43 @@ extension SaleStore {
     /// Decides up to `batch` requests from the head of the sale's line: one by one while
     /// someone could get an item, then set-based once nobody can, except a request whose key
     /// already has a booking, which gets that booking.
-    private func decideLine(_ sale: inout Sale, batch: Int64, at now: Instant, facts: TransactionFacts,
+    private func decide(_ line: inout Line, of sale: inout Sale, batch: Int64, at now: Instant, facts: TransactionFacts,
                         into report: inout ProcessReport) throws {
         while report.decided < batch {
             if try nobodyCanHold(sale, at: now, facts: facts) {
-                let run = try rejectableRun(of: sale.id, limit: batch - report.decided)
-                if run.count > 0 { try rejectAtOnce(sale, count: run.count, at: now, into: &report) }
+                let run = try line.rejectableRun(limit: batch - report.decided)
+                if let last = run.last {
+                    report.rejected += try line.rejectAtOnce(through: last, in: sale, at: now)
+                }
                 if !run.stoppedAtKey { return }
             }
-            guard let (id, request) = try db.firstRow(
-                """
-                SELECT id, user, ip, user_agent, key FROM request
-                WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT 1
-                """, [":sale": .text(sale.id.text)],
-                { [id = sale.id] row in
-                    (row.int64(0), BookingRequest(sale: id, user: row.text(1), ip: row.optionalText(2),
-                                                  userAgent: row.optionalText(3), key: row.optionalText(4)))
-                })
-            else { return }
+            guard let (id, request) = try line.head() else { return }
             let decision: HoldDecision
             do {
                 decision = try decideHold(request, in: sale, at: now, fromQueue: id, facts: facts)
             } catch let conflict as FlashSaleError where conflict.exitCode == 4 {
                 // Its key belongs to another user's booking: refused before anything was written.
-                try reject(id, user: request.user, sale: sale.id, reason: conflict.code, at: now)
+                try line.reject(id, user: request.user, reason: conflict.code, at: now)
                 report.rejected += 1
                 continue
             }
             switch decision {
-            case .held(let booking), .repeated(let booking):
-                try decide(id, status: .accepted, reason: nil, booking: booking.id, at: now)
+            case .held:
+                // The hold's 'held' event names the request: that event is its decision.
+                line.passed(id)
                 report.accepted += 1
                 sale = try requireSale(sale.id)
+            case .repeated(let booking):
+                try line.accept(id, user: request.user, booking: booking.id, at: now)
+                report.accepted += 1
             case .declined(let decline):
-                try reject(id, user: request.user, sale: sale.id, reason: decline.reason.rawValue, at: now)
+                try line.reject(id, user: request.user, reason: decline.reason.rawValue, at: now)
                 report.rejected += 1
             case .waiting:
                 report.waiting.append(sale.id)
                 return
             }
         }
-    }
-
-    /// How many requests from the head of the line the set-based rejection may take: up to
-    /// `limit`, stopping before the first whose key already has a booking.
-    private func rejectableRun(of sale: SaleID, limit: Int64) throws -> (count: Int64, stoppedAtKey: Bool) {
-        try db.firstRow(
-            """
-            WITH line AS (SELECT id, key FROM request WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT :limit),
-                 stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
-                          AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = :sale AND booking.key = line.key))
-            SELECT (SELECT count(*) FROM line WHERE stop.id IS NULL OR line.id < stop.id), stop.id IS NOT NULL FROM stop
-            """, [":sale": .text(sale.text), ":limit": .integer(limit)]
-        ) { ($0.int64(0), $0.int64(1) != 0) } ?? (0, false)
     }
 
     /// True when no queued request of this sale can get an item now, whoever asks: the
@@ -260,62 +246,6 @@ extension SaleStore {
         return try !facts.hasOverdueHold(at: now) { try nextHoldExpiry(of: sale.id) }
     }
 
-    /// Rejects the first `count` queued requests of a sale where nobody can hold: not_open,
-    /// else user_limit for a user at the limit, else sold_out — the reasons one-at-a-time
-    /// decisions would give, since no booking changes among them. Set-based: three
-    /// statements for the whole run instead of two per request.
-    private func rejectAtOnce(_ sale: Sale, count: Int64, at now: Instant, into report: inout ProcessReport) throws {
-        // Decisions are taken strictly in FIFO order, so the sale's requests between the
-        // first and last of these ids are exactly these: still queued, all of them.
-        guard let (first, last) = try db.firstRow(
-            """
-            SELECT min(id), max(id) FROM
-                (SELECT id FROM request WHERE sale = :sale AND status = 'queued' ORDER BY id LIMIT :count)
-            """, [":sale": .text(sale.id.text), ":count": .integer(count)],
-            { row in row.optionalInt64(0).map { ($0, row.int64(1)) } }) ?? nil
-        else { return }
-        let range: KeyValuePairs<String, SQLValue> = [":sale": .text(sale.id.text), ":first": .integer(first), ":last": .integer(last),
-                                                      ":now": .integer(now.milliseconds)]
-        try db.execute(
-            """
-            UPDATE request SET status = 'rejected', decided_at = :now,
-                reason = CASE
-                    WHEN :open = 0 THEN 'not_open'
-                    WHEN (SELECT count(*) FROM booking
-                          WHERE booking.sale = request.sale AND booking.user = request.user AND \(activeBooking)) >= :per_user
-                        THEN 'user_limit'
-                    ELSE 'sold_out' END
-            WHERE sale = :sale AND status = 'queued' AND id BETWEEN :first AND :last
-            """,
-            [":sale": .text(sale.id.text), ":first": .integer(first), ":last": .integer(last), ":now": .integer(now.milliseconds),
-             ":open": .integer(sale.state(at: now) == .open ? 1 : 0), ":per_user": .integer(sale.perUser)])
-        let rejected = db.changes
-        try db.execute(
-            """
-            INSERT INTO event (at, sale, kind, user, request, detail)
-            SELECT :now, sale, 'rejected', user, id, reason FROM request
-            WHERE sale = :sale AND id BETWEEN :first AND :last AND status = 'rejected' AND decided_at = :now
-            """, range)
-        guard db.changes == rejected else {
-            throw FlashSaleError.internalFailure("rejected \(rejected) requests but logged \(db.changes)")
-        }
-        report.rejected += rejected
-    }
-
-    private func reject(_ id: Int64, user: String, sale: SaleID, reason: String, at now: Instant) throws {
-        try decide(id, status: .rejected, reason: reason, booking: nil, at: now)
-        try appendEvent(at: now, sale: sale, kind: "rejected", user: user, request: id, detail: reason)
-    }
-
-    private func decide(_ id: Int64, status: RequestStatus, reason: String?, booking: BookingID?, at now: Instant) throws {
-        try rowStatements.decideRequest.run(.text(status.rawValue), .text(reason), .text(booking?.text),
-                                            .integer(now.milliseconds), .integer(id))
-        // Read in this same write transaction: a request decided twice would be a bug.
-        guard db.changes == 1 else {
-            throw FlashSaleError.internalFailure("request \(id) was already decided")
-        }
-    }
-
     /// Changes whenever another process commits: `process --follow` waits on it.
     public func dataVersion() throws -> Int64 {
         try db.dataVersion()
@@ -328,12 +258,15 @@ extension SaleStore {
         try db.readTransaction {
             guard let request = try db.firstRow(
                 """
-                SELECT id, sale, user, ip, user_agent, key, status, reason, booking, submitted_at, decided_at,
-                    CASE status WHEN 'queued' THEN
+                SELECT request.id, request.sale, request.user, request.ip, request.user_agent, request.key,
+                    decision.kind, decision.detail, decision.booking, request.submitted_at, decision.at,
+                    CASE WHEN decision.seq IS NULL THEN
                         (SELECT count(*) FROM request AS ahead
-                         WHERE ahead.sale = request.sale AND ahead.status = 'queued' AND ahead.id <= request.id)
+                         WHERE ahead.sale = request.sale AND ahead.id > sale.decided_through AND ahead.id <= request.id)
                     END
-                FROM request WHERE id = :id
+                FROM request JOIN sale ON sale.id = request.sale
+                LEFT JOIN event AS decision ON decision.request = request.id
+                WHERE request.id = :id
                 """, [":id": .integer(id)], decodeRequest)
             else {
                 throw FlashSaleError.notFound("no request \(id)")
@@ -343,13 +276,22 @@ extension SaleStore {
     }
 }
 
+/// A request with its decision event, if any: none is queued, 'rejected' is rejected, and
+/// 'held' or 'accepted' (its key's booking) is accepted.
 private func decodeRequest(_ row: Row) throws -> QueuedRequest {
-    guard let status = RequestStatus(rawValue: row.text(6)) else {
-        throw FlashSaleError.cantOpen("request \(row.int64(0)) has the unknown status '\(Quoted(row.text(6)))'")
+    let status: RequestStatus
+    switch row.optionalText(6) {
+    case nil: status = .queued
+    case "rejected": status = .rejected
+    case "held", "accepted": status = .accepted
+    case let kind?:
+        throw FlashSaleError.cantOpen("request \(row.int64(0)) was decided by an event of the unknown kind '\(Quoted(kind))'")
     }
     return QueuedRequest(
         id: row.int64(0), sale: SaleID(trusted: row.text(1)), user: row.text(2), ip: row.optionalText(3),
-        userAgent: row.optionalText(4), key: row.optionalText(5), status: status, reason: row.optionalText(7),
-        booking: row.optionalText(8).map(BookingID.init(trusted:)), submittedAt: Instant(milliseconds: row.int64(9)),
+        userAgent: row.optionalText(4), key: row.optionalText(5), status: status,
+        reason: status == .rejected ? row.optionalText(7) : nil,
+        booking: status == .accepted ? row.optionalText(8).map(BookingID.init(trusted:)) : nil,
+        submittedAt: Instant(milliseconds: row.int64(9)),
         decidedAt: row.optionalInt64(10).map(Instant.init), position: row.optionalInt64(11))
 }

@@ -68,11 +68,12 @@ extension SaleStore {
 
     private func metrics(of status: SaleStatus, clock: Instant) throws -> SaleMetrics {
         let now = status.sale.decisionTime(clock: clock)
-        // The head of the line in FIFO (id) order: one probe of the index request_queued,
+        // The head of the line in FIFO (id) order: one probe of the index request_by_sale,
         // where min(submitted_at) would read every queued request of the sale.
         let submitted = status.queued == 0 ? nil : try db.firstRow(
             """
-            SELECT submitted_at FROM request WHERE sale = :sale AND status = 'queued'
+            SELECT submitted_at FROM request
+            WHERE sale = :sale AND id > (SELECT decided_through FROM sale WHERE id = :sale)
             ORDER BY id LIMIT 1
             """,
             [":sale": .text(status.sale.id.text)]) { Instant(milliseconds: $0.int64(0)) }

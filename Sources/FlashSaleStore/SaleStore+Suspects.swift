@@ -84,16 +84,16 @@ private func firstArgument(_ arguments: UnsafeMutablePointer<OpaquePointer?>?) -
 
 /// Each booking attempt of sale `:sale` once: a queued request at the time it was submitted
 /// (whatever came of it), and a booking only if it was made directly, since a booking that
-/// a request became would count that attempt twice, at the time `process` ran. NOT IN
-/// builds one temporary index of the sale's accepted requests, not a scan per booking
-/// (request has no index on booking).
+/// a request became would count that attempt twice, at the time `process` ran. A request's
+/// decision is the event that names it (see Schema, version 4).
 private let attempts = """
     SELECT created_at AS at, user, ip, user_agent, 0 AS declined FROM booking
     WHERE sale = :sale
-      AND id NOT IN (SELECT booking FROM request WHERE sale = :sale AND booking IS NOT NULL)
+      AND id NOT IN (SELECT booking FROM event WHERE sale = :sale AND kind = 'held' AND request IS NOT NULL)
     UNION ALL
-    SELECT submitted_at, user, ip, user_agent, status = 'rejected' FROM request
-    WHERE sale = :sale
+    SELECT request.submitted_at, request.user, request.ip, request.user_agent, coalesce(decision.kind = 'rejected', 0)
+    FROM request LEFT JOIN event AS decision ON decision.request = request.id
+    WHERE request.sale = :sale
     """
 
 private func attempt(_ row: Row) -> Observation {

@@ -353,15 +353,22 @@ public final class SaleStore {
         if malformed > 0 {
             violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
         }
+        // Every request up to the sale's cursor has exactly one decision, none after it; an
+        // acceptance names a booking of the same user, a rejection a reason.
         let inconsistentRequests = try count(
             """
-            SELECT count(*) FROM request WHERE sale = :sale AND (
-                (status = 'accepted') != (booking IS NOT NULL)
-                OR (status = 'queued') != (decided_at IS NULL)
-                OR (status = 'rejected') != (reason IS NOT NULL))
+            SELECT count(*) FROM request JOIN sale ON sale.id = request.sale
+            LEFT JOIN event AS decision ON decision.request = request.id
+            WHERE request.sale = :sale AND (
+                (decision.seq IS NULL) != (request.id > sale.decided_through)
+                OR decision.sale != request.sale
+                OR decision.kind NOT IN ('held', 'accepted', 'rejected')
+                OR (decision.kind = 'rejected') != (decision.detail IS NOT NULL)
+                OR (decision.kind != 'rejected' AND NOT EXISTS (SELECT 1 FROM booking
+                    WHERE booking.id = decision.booking AND booking.sale = request.sale AND booking.user = request.user)))
             """, [":sale": .text(sale.id.text)])
         if inconsistentRequests > 0 {
-            violations.append("\(name): \(inconsistentRequests) requests whose booking, reason or decision time does not fit their status")
+            violations.append("\(name): \(inconsistentRequests) requests whose decision does not fit the line, or names no booking or reason")
         }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try count("SELECT count(*) FROM event WHERE sale = :sale AND kind = 'held'", [":sale": .text(sale.id.text)])
@@ -509,7 +516,8 @@ public final class SaleStore {
     }
 
     func queuedRequests(in sale: SaleID) throws -> Int64 {
-        try count("SELECT count(*) FROM request WHERE sale = :sale AND status = 'queued'", [":sale": .text(sale.text)])
+        try count("SELECT count(*) FROM request WHERE sale = :sale AND id > (SELECT decided_through FROM sale WHERE id = :sale)",
+                  [":sale": .text(sale.text)])
     }
 
     func count(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue>) throws -> Int64 {
@@ -558,7 +566,6 @@ struct RowStatements {
     let appendEvent: RowStatement
     let insertRequest: RowStatement
     let insertRequests: RowStatement
-    let decideRequest: RowStatement
 
     init(_ db: Connection) throws {
         countActiveBookings = try RowStatement(
@@ -581,12 +588,6 @@ struct RowStatements {
             parameters: [":sale", ":user", ":ip", ":user_agent", ":key", ":now"])
         insertRequests = try RowStatement(db, SaleStore.RequestRows.insert(rows: SaleStore.RequestRows.perStatement),
                                           parameters: SaleStore.RequestRows.parameters(rows: SaleStore.RequestRows.perStatement))
-        decideRequest = try RowStatement(
-            db, """
-                UPDATE request SET status = :status, reason = :reason, booking = :booking, decided_at = :now
-                WHERE id = :id AND status = 'queued'
-                """,
-            parameters: [":status", ":reason", ":booking", ":now", ":id"])
     }
 }
 

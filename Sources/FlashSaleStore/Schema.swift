@@ -107,6 +107,35 @@ enum Schema {
             "CREATE UNIQUE INDEX block_unique ON block (kind, value, contains, coalesce(sale, ''))",
             "CREATE INDEX event_by_sale ON event (sale, seq)",
         ],
+        // Version 4: a request row is written once, by submit. Its decision is the event that
+        // records it ('held' or 'accepted' with the booking, 'rejected' with the reason), and
+        // the sale's cursor moves past it: decisions are strictly FIFO per sale, so the line
+        // is the sale's requests above the cursor. Deciding a request then appends one row
+        // instead of rewriting one and deleting it from a queue index, which was two thirds
+        // of `process`.
+        [
+            "ALTER TABLE sale ADD COLUMN decided_through INTEGER NOT NULL DEFAULT 0",
+            // Version 3 logged no event for a request accepted with the booking its key
+            // already had; such requests get one now, at their decision time.
+            """
+            INSERT INTO event (at, sale, kind, booking, user, request)
+            SELECT decided_at, sale, 'accepted', booking, user, id FROM request
+            WHERE status = 'accepted' AND NOT EXISTS (SELECT 1 FROM event WHERE event.request = request.id)
+            ORDER BY id
+            """,
+            """
+            UPDATE sale SET decided_through = coalesce(
+                (SELECT max(id) FROM request WHERE request.sale = sale.id AND request.status != 'queued'), 0)
+            """,
+            // At most one decision per request, whatever the code does.
+            "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
+            "DROP INDEX request_queued",
+            "CREATE INDEX request_by_sale ON request (sale, id)",
+            "ALTER TABLE request DROP COLUMN status",
+            "ALTER TABLE request DROP COLUMN reason",
+            "ALTER TABLE request DROP COLUMN booking",
+            "ALTER TABLE request DROP COLUMN decided_at",
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }

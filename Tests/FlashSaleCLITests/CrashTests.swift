@@ -40,12 +40,12 @@ extension Sandbox {
         }
         #expect(try box.run(["process"], now: nil).status == 0)
 
-        #expect(try box.count("SELECT count(*) FROM request WHERE status = 'queued'") == 0)
-        #expect(try box.count("SELECT count(*) FROM request WHERE status = 'accepted'") == 300)
+        #expect(try box.count("SELECT count(*) FROM request WHERE id > (SELECT decided_through FROM sale)") == 0)
+        #expect(try box.count("SELECT count(*) FROM event WHERE kind = 'held' AND request IS NOT NULL") == 300)
         // One event per request, never two: decided exactly once.
         #expect(try box.count("SELECT count(*) FROM event WHERE request IS NOT NULL") == 6000)
         #expect(try box.count("SELECT count(*) FROM (SELECT request FROM event WHERE request IS NOT NULL GROUP BY request HAVING count(*) > 1)") == 0)
-        #expect(try box.count("SELECT count(*) FROM request r JOIN booking b ON b.id = r.booking") == 300)
+        #expect(try box.count("SELECT count(*) FROM event e JOIN booking b ON b.id = e.booking WHERE e.request IS NOT NULL") == 300)
         #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
     }
 

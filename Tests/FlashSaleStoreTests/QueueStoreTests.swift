@@ -165,8 +165,8 @@ extension StoreFixture {
             guard let store = try? SaleStore(path: path, busyTimeout: .seconds(30)) else { return }
             while let report = try? store.processBatch(of: SaleID(trusted: "s1"), batch: 37, clock: T), report.decided > 0 {}
         }
-        #expect(try f.count("SELECT count(*) FROM request WHERE status = 'queued'") == 0)
-        #expect(try f.count("SELECT count(*) FROM request WHERE status = 'accepted'") == 50)
+        #expect(try f.count("SELECT count(*) FROM request WHERE id > (SELECT decided_through FROM sale)") == 0)
+        #expect(try f.count("SELECT count(*) FROM event WHERE kind = 'held' AND request IS NOT NULL") == 50)
         #expect(try f.count("SELECT count(*) FROM (SELECT request FROM event WHERE request IS NOT NULL GROUP BY request HAVING count(*) > 1)") == 0)
         #expect(try f.count("SELECT count(*) FROM event WHERE request IS NOT NULL") == 2000)
         #expect(try f.store.verify(nil, clock: T) == [])

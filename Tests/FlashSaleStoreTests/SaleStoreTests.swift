@@ -169,8 +169,17 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale()
         _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
-        try f.store.db.execute("UPDATE request SET status = 'accepted', decided_at = 1")
-        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose booking") })
+        try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request) VALUES (1, 's1', 'accepted', 'a', 1)")
+        try f.store.db.execute("UPDATE sale SET decided_through = 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
+    }
+
+    @Test func verifyCatchesARequestPassedWithoutADecision() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("UPDATE sale SET decided_through = 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
     }
 
     @Test func theBalanceIsEnforcedBySQLiteItself() throws {

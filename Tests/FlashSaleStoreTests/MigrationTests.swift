@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import FlashSaleCore
+@testable import FlashSaleStore
+
+/// A database an older flashsale left opens in this one with everything it held.
+@Suite struct MigrationTests {
+    /// A version 3 file, where each request carried its decision in its own row: k's
+    /// request was accepted with the booking its key already had (no event then), a's got
+    /// a hold, b's was rejected, c's is still queued.
+    private func makeVersion3Database(at path: String) throws {
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        let now: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds)]
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<3].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = 3")
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
+                VALUES ('s1', 's1', 'open', 2, 0, 2, 0, 300000, 1, :t, :t, :t)
+                """, now)
+            try db.execute(
+                """
+                INSERT INTO booking (id, sale, user, status, created_at, expires_at, key)
+                VALUES ('bk_k', 's1', 'k', 'held', :t, :end, 'K'), ('bk_a', 's1', 'a', 'held', :t, :end, NULL)
+                """, [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)])
+            try db.execute(
+                """
+                INSERT INTO request (id, sale, user, key, status, reason, booking, submitted_at, decided_at) VALUES
+                    (1, 's1', 'k', 'K', 'accepted', NULL, 'bk_k', :t, :t),
+                    (2, 's1', 'a', NULL, 'accepted', NULL, 'bk_a', :t, :t),
+                    (3, 's1', 'b', NULL, 'rejected', 'sold_out', NULL, :t, :t),
+                    (4, 's1', 'c', NULL, 'queued', NULL, NULL, :t, NULL)
+                """, now)
+            try db.execute(
+                """
+                INSERT INTO event (at, sale, kind, booking, user, request, detail) VALUES
+                    (:t, 's1', 'held', 'bk_k', 'k', NULL, NULL),
+                    (:t, 's1', 'held', 'bk_a', 'a', 2, NULL),
+                    (:t, 's1', 'rejected', NULL, 'b', 3, 'sold_out')
+                """, now)
+        }
+    }
+
+    @Test func aVersion3QueueKeepsEveryDecisionAndItsLine() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v3.db").path
+        try makeVersion3Database(at: path)
+
+        let store = try SaleStore(path: path, busyTimeout: .seconds(5))
+        #expect(try store.db.firstRow("PRAGMA user_version") { $0.int64(0) } == Schema.currentVersion)
+        #expect(try store.request(1).status == .accepted)
+        #expect(try store.request(1).booking == BookingID(trusted: "bk_k"))
+        #expect(try store.request(2).booking == BookingID(trusted: "bk_a"))
+        #expect(try store.request(3).status == .rejected)
+        #expect(try store.request(3).reason == "sold_out")
+        #expect(try store.request(4).status == .queued)
+        #expect(try store.request(4).position == 1)
+        #expect(try store.verify(nil, clock: T) == [])
+
+        // The line goes on where it stopped: c is decided next, once.
+        #expect(try store.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
+        #expect(try store.request(4).reason == "sold_out")
+        #expect(try store.processBatch(of: SaleID("s1"), batch: 10, clock: T).decided == 0)
+        #expect(try store.verify(nil, clock: T) == [])
+    }
+}
