@@ -48,10 +48,11 @@ enum SubmitCommand {
         let sale = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
         let input = try InputChunks(path: path)
-        var reader = RequestReader(format: format, nextChunk: input.next)
+        let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
+        defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
         let report = try context.store().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
-            let outcome = try reader.next()
+            let outcome = try records.next()
             if outcome != nil { progress.tick() }
             return outcome
         }
