@@ -205,7 +205,6 @@ import_run() {
     count=$(sqlite3 "$db" 'SELECT count(*) FROM r')
     [[ "$count" == "$requests" ]] || die ".import round $round: $count rows, expected $requests"
     say "  round $round  .import  $s s = $(commas "$(rate "$requests" "$s")") rows/s; peak RSS $(commas "$r") KiB ($(sqlite3 "$db" 'PRAGMA journal_mode') journal)"
-    rm -f "$db"
     secs=$s rss=$r
 }
 submit_run() {
@@ -218,15 +217,32 @@ submit_run() {
         die "submit round $round: \"$report\", expected $requests enqueued, none skipped"
     say "  round $round  submit   $secs s = $(commas "$(rate "$requests" "$secs")") requests/s; peak RSS $(commas "$rss") KiB ($report)"
 }
+# SQLite's own floor for the same rows under flashsale's fixed choices (its schema with the
+# queue index, WAL, synchronous=FULL), without flashsale: .import's rows copied by one
+# INSERT ... SELECT from the sqlite3 shell. submit can at best approach it.
+floor_run() {
+    local db="$work/floor.db"
+    fresh_copy "$db"
+    timed floor sqlite3 "$db" 'PRAGMA synchronous = FULL' "ATTACH '$1' AS imported" \
+        "INSERT INTO request (sale, user, ip, user_agent, submitted_at) SELECT '$sale', user, ip, user_agent, 0 FROM imported.r" ||
+        die "the INSERT ... SELECT floor failed"
+    say "  SQLite alone, W1 into flashsale's schema in WAL mode (INSERT ... SELECT): $secs s"
+    rm -f "$db" "$db-wal" "$db-shm"
+}
 import_run 1; import1=$secs import_rss=$rss
+rm -f "$work/import-1.db"
 submit_run 1; submit1=$secs submit_rss=$rss
 submit_run 2; submit2=$secs
 rm -f "$work/queue-2.db" "$work/queue-2.db-wal" "$work/queue-2.db-shm"
 import_run 2; import2=$secs
+floor_run "$work/import-2.db"; floor_secs=$secs
+rm -f "$work/import-2.db"
 submit_secs=$(awk -v a="$submit1" -v b="$submit2" 'BEGIN { printf "%.3f", (a + b) / 2 }')
 import_secs=$(awk -v a="$import1" -v b="$import2" 'BEGIN { printf "%.3f", (a + b) / 2 }')
 submit_import=$(ratio "$submit_secs" "$import_secs")
+floor_import=$(ratio "$floor_secs" "$import_secs")
 say "  submit / .import: ${submit_import}x (round 1 $(ratio "$submit1" "$import1")x, round 2 $(ratio "$submit2" "$import2")x)   target <= 1.2x: $(verdict "$submit_import" 1.2)"
+say "  SQLite alone in WAL / .import: ${floor_import}x; submit / SQLite alone: $(ratio "$submit_secs" "$floor_secs")x"
 
 # process_run LABEL DB REQUESTS: process on a submitted database; sets secs, rss.
 process_run() {
@@ -331,6 +347,7 @@ say "  / redis everysec (-c 50 -P 100): $(commas "$redis_everysec")/s -> ${r_eve
 say "  / redis always   (-c 50 -P 100): $(commas "$redis_always")/s -> ${r_always}x   target >= 1.0x: $(at_least "$r_always" 1.0)"
 say "submit + process:  $(commas "$e2e_rate") requests/s end to end (submit $submit1 s + process $process_secs s)   target >= 200,000/s: $(at_least "$e2e_rate" 200000)"
 say "submit / .import:  ${submit_import}x (submit $submit_secs s, .import $import_secs s, mean of 2 rounds)   target <= 1.2x: $(verdict "$submit_import" 1.2)"
+say "  (SQLite alone in WAL mode: ${floor_import}x .import, $floor_secs s)"
 rss_line() {  # rss_line LABEL KIB
     if [[ -z "$2" ]]; then printf '  %-22s not measured (run with --big)\n' "$1"
     else printf '  %-22s %6.1f MiB   target <= 32 MiB: %s\n' "$1" "$(mib "$2")" "$(verdict "$2" "$rss_target_kib")"; fi

@@ -1,10 +1,32 @@
 import FlashSaleCore
 
+/// A sale's line: its requests in FIFO (id) order, kept as runs of consecutive ids in
+/// `request_run`, and its cursor `sale.decided_through`, the last request it decided.
+/// Decisions are taken strictly in FIFO order, so a request is decided exactly when the
+/// cursor has passed it, and its decision is the one event that names it (a unique index
+/// refuses a second). See Schema, version 4.
 extension SaleStore {
-    /// One sale's line inside a write transaction: its requests above the cursor
-    /// (`sale.decided_through`), in id order. Decisions are taken strictly in FIFO order, so
-    /// a request is decided exactly when the cursor has passed it, and its decision is the
-    /// one event that names it (a unique index refuses a second).
+    /// Adds requests `first...last`, just inserted for `sale`, to the end of its line. A
+    /// bulk submit's requests have consecutive ids, so they grow one run, not an index.
+    func extendLine(of sale: SaleID, from first: Int64, through last: Int64) throws {
+        let range: KeyValuePairs<String, SQLValue> = [":sale": .text(sale.text), ":first": .integer(first), ":last": .integer(last)]
+        try db.execute("UPDATE request_run SET last_id = :last WHERE sale = :sale AND last_id = :first - 1", range)
+        if db.changes == 0 {
+            try db.execute("INSERT INTO request_run (sale, first_id, last_id) VALUES (:sale, :first, :last)", range)
+        }
+    }
+
+    /// How many requests of `sale` are still queued: one row read per run, not per request.
+    func queuedRequests(in sale: SaleID) throws -> Int64 {
+        try count(
+            """
+            SELECT coalesce(sum(run.last_id - max(run.first_id, sale.decided_through + 1) + 1), 0)
+            FROM request_run AS run JOIN sale ON sale.id = run.sale
+            WHERE run.sale = :sale AND run.last_id > sale.decided_through
+            """, [":sale": .text(sale.text)])
+    }
+
+    /// One sale's line inside a write transaction.
     struct Line {
         private let store: SaleStore
         private let sale: SaleID
@@ -18,12 +40,14 @@ extension SaleStore {
                                            [":sale": .text(sale.text)]) { $0.int64(0) } ?? 0
         }
 
-        /// The first undecided request.
+        /// The first undecided request: the first id after the cursor in the first run
+        /// that reaches past it.
         func head() throws -> (Int64, BookingRequest)? {
             try store.db.firstRow(
                 """
                 SELECT id, user, ip, user_agent, key FROM request
-                WHERE sale = :sale AND id > :cursor ORDER BY id LIMIT 1
+                WHERE id = (SELECT max(first_id, :cursor + 1) FROM request_run
+                            WHERE sale = :sale AND last_id > :cursor ORDER BY last_id LIMIT 1)
                 """, [":sale": .text(sale.text), ":cursor": .integer(cursor)],
                 { [sale] row in
                     (row.int64(0), BookingRequest(sale: sale, user: row.text(1), ip: row.optionalText(2),
@@ -51,29 +75,30 @@ extension SaleStore {
         func rejectableRun(limit: Int64) throws -> (last: Int64?, stoppedAtKey: Bool) {
             try store.db.firstRow(
                 """
-                WITH line AS (SELECT id, key FROM request WHERE sale = :sale AND id > :cursor ORDER BY id LIMIT :limit),
+                WITH line AS (SELECT request.id, request.key \(lineFrom) LIMIT :limit),
                      stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
                               AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = :sale AND booking.key = line.key))
                 SELECT max(id), (SELECT id FROM stop) IS NOT NULL FROM line
                 WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
-                """, [":sale": .text(sale.text), ":cursor": .integer(cursor), ":limit": .integer(limit)]
+                """, [":sale": .text(sale.text), ":cursor": .integer(cursor), ":last": .integer(.max), ":limit": .integer(limit)]
             ) { ($0.optionalInt64(0), $0.int64(1) != 0) } ?? (nil, false)
         }
 
         /// Rejects the line up to `last` where nobody can hold: not_open, else user_limit for
         /// a user at the limit, else sold_out — the reasons one-at-a-time decisions would
-        /// give, since no booking changes among them. One statement for the whole run.
+        /// give, since no booking changes among them. One statement for the whole run, its
+        /// events in id order.
         mutating func rejectAtOnce(through last: Int64, in sale: Sale, at now: Instant) throws -> Int64 {
             try store.db.execute(
                 """
                 INSERT INTO event (at, sale, kind, user, request, detail)
-                SELECT :now, sale, 'rejected', user, id, CASE
+                SELECT :now, :sale, 'rejected', request.user, request.id, CASE
                     WHEN :open = 0 THEN 'not_open'
                     WHEN (SELECT count(*) FROM booking
-                          WHERE booking.sale = request.sale AND booking.user = request.user AND \(activeBooking)) >= :per_user
+                          WHERE booking.sale = :sale AND booking.user = request.user AND \(activeBooking)) >= :per_user
                         THEN 'user_limit'
                     ELSE 'sold_out' END
-                FROM request WHERE sale = :sale AND id > :cursor AND id <= :last ORDER BY id
+                \(lineFrom)
                 """,
                 [":sale": .text(sale.id.text), ":cursor": .integer(cursor), ":last": .integer(last), ":now": .integer(now.milliseconds),
                  ":open": .integer(sale.state(at: now) == .open ? 1 : 0), ":per_user": .integer(sale.perUser)])
@@ -95,3 +120,13 @@ extension SaleStore {
         }
     }
 }
+
+/// The queued requests of sale `:sale` after `:cursor` up to `:last`, in FIFO order: each
+/// run that reaches past the cursor, in order, and its requests by rowid range. Both loops
+/// deliver their order, so SQLite sorts nothing.
+private let lineFrom = """
+    FROM request_run AS run
+    JOIN request ON request.id BETWEEN max(run.first_id, :cursor + 1) AND min(run.last_id, :last)
+    WHERE run.sale = :sale AND run.last_id > :cursor AND run.first_id <= :last
+    ORDER BY run.last_id, request.id
+    """

@@ -71,7 +71,9 @@ extension SaleStore {
             values.removeAll(keepingCapacity: true)
             // Appended in one statement with no explicit ids: consecutive rowids.
             let last = store.db.lastInsertedRowID
-            report.add(last - Int64(rows) + 1, last)
+            let first = last - Int64(rows) + 1
+            try store.extendLine(of: sale, from: first, through: last)
+            report.add(first, last)
         }
 
         /// OR FAIL: a failing row would keep the rows before it instead of undoing the
@@ -141,7 +143,9 @@ extension SaleStore {
         }
         try rowStatements.insertRequest.run(.text(request.sale.text), .text(request.user), .text(request.ip),
                                             .text(request.userAgent), .text(request.key), .integer(now.milliseconds))
-        return .queued(db.lastInsertedRowID)
+        let id = db.lastInsertedRowID
+        try extendLine(of: request.sale, from: id, through: id)
+        return .queued(id)
     }
 
     // MARK: - Process
@@ -157,13 +161,13 @@ extension SaleStore {
         public init() {}
     }
 
-    /// The sales that have queued requests, in id order: one index probe per sale, where
-    /// DISTINCT over the queue would read every queued request.
+    /// The sales that have queued requests, in id order: one probe of the line per sale,
+    /// where DISTINCT over the queue would read every queued request.
     public func salesWithQueue() throws -> [SaleID] {
         try db.rows(
             """
             SELECT id FROM sale
-            WHERE EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.id > sale.decided_through)
+            WHERE EXISTS (SELECT 1 FROM request_run AS run WHERE run.sale = sale.id AND run.last_id > sale.decided_through)
             ORDER BY id
             """) { SaleID(trusted: $0.text(0)) }
     }
@@ -261,8 +265,9 @@ extension SaleStore {
                 SELECT request.id, request.sale, request.user, request.ip, request.user_agent, request.key,
                     decision.kind, decision.detail, decision.booking, request.submitted_at, decision.at,
                     CASE WHEN decision.seq IS NULL THEN
-                        (SELECT count(*) FROM request AS ahead
-                         WHERE ahead.sale = request.sale AND ahead.id > sale.decided_through AND ahead.id <= request.id)
+                        (SELECT sum(min(run.last_id, request.id) - max(run.first_id, sale.decided_through + 1) + 1)
+                         FROM request_run AS run
+                         WHERE run.sale = request.sale AND run.last_id > sale.decided_through AND run.first_id <= request.id)
                     END
                 FROM request JOIN sale ON sale.id = request.sale
                 LEFT JOIN event AS decision ON decision.request = request.id

@@ -353,6 +353,20 @@ public final class SaleStore {
         if malformed > 0 {
             violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
         }
+        // The runs of the line hold exactly the sale's requests: each request lies in a run
+        // of its sale, and the runs are no longer than the requests are many.
+        let outsideTheLine = try count(
+            """
+            SELECT count(*) FROM request
+            WHERE sale = :sale AND coalesce((SELECT first_id FROM request_run AS run WHERE run.sale = :sale
+                                             AND run.last_id >= request.id ORDER BY run.last_id LIMIT 1) <= request.id, 0) = 0
+            """, [":sale": .text(sale.id.text)])
+        let inRuns = try count("SELECT coalesce(sum(last_id - first_id + 1), 0) FROM request_run WHERE sale = :sale",
+                               [":sale": .text(sale.id.text)])
+        let requests = try count("SELECT count(*) FROM request WHERE sale = :sale", [":sale": .text(sale.id.text)])
+        if outsideTheLine > 0 || inRuns != requests {
+            violations.append("\(name): its line holds \(inRuns) requests, but it has \(requests), \(outsideTheLine) of them outside the line")
+        }
         // Every request up to the sale's cursor has exactly one decision, none after it; an
         // acceptance names a booking of the same user, a rejection a reason.
         let inconsistentRequests = try count(
@@ -513,11 +527,6 @@ public final class SaleStore {
         let overdue = try count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
                                 [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds)])
         return SaleStatus(sale: sale, at: now, overdue: overdue, queued: try queuedRequests(in: sale.id))
-    }
-
-    func queuedRequests(in sale: SaleID) throws -> Int64 {
-        try count("SELECT count(*) FROM request WHERE sale = :sale AND id > (SELECT decided_through FROM sale WHERE id = :sale)",
-                  [":sale": .text(sale.text)])
     }
 
     func count(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue>) throws -> Int64 {

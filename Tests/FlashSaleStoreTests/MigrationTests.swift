@@ -62,6 +62,7 @@ import FlashSaleCore
         #expect(try store.request(4).status == .queued)
         #expect(try store.request(4).position == 1)
         #expect(try store.verify(nil, clock: T) == [])
+        #expect(try store.db.rows("SELECT first_id, last_id FROM request_run") { [$0.int64(0), $0.int64(1)] } == [[1, 4]])
 
         // The line goes on where it stopped: c is decided next, once.
         #expect(try store.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)

@@ -155,6 +155,47 @@ extension StoreFixture {
         #expect(failure { _ = try f.request(999) }?.exitCode == 3)
     }
 
+    @Test func interleavedSalesEachKeepTheirOwnLine() throws {
+        // Alternate single submits make runs of one request: the line of each sale must
+        // still be its requests in id order, one at a time and set-based alike.
+        let f = try StoreFixture()
+        try f.sale(inventory: 1)
+        try f.sale("s2", inventory: 1)
+        var ids: [String: [Int64]] = [:]
+        for user in ["a", "b", "c", "d", "e"] {
+            for sale in ["s1", "s2"] {
+                ids[sale, default: []].append(try f.submit(user + sale, sale: sale))
+            }
+        }
+        #expect(try f.count("SELECT count(*) FROM request_run") == 10)
+        #expect(try f.request(ids["s1", default: []][3]).position == 4)
+        #expect(try f.store.processBatch(of: SaleID("s1"), batch: 3, clock: T).decided == 3)
+        #expect(try f.request(ids["s1", default: []][3]).position == 1)
+        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 2)
+        for sale in ["s1", "s2"] {
+            _ = try f.store.processBatch(of: SaleID(sale), batch: 100, clock: T)
+            let decided = try ids[sale, default: []].map { try f.request($0) }
+            #expect(decided.map(\.status) == [.accepted, .rejected, .rejected, .rejected, .rejected])
+            #expect(decided.dropFirst().map(\.reason) == Array(repeating: "sold_out", count: 4))
+        }
+        #expect(try f.count("SELECT count(*) FROM event WHERE request IS NOT NULL") == 10)
+        // The events of each sale's rejections are in its FIFO order.
+        let order = try f.store.db.rows("SELECT request FROM event WHERE kind = 'rejected' AND sale = 's2' ORDER BY seq") { $0.int64(0) }
+        #expect(order == Array(ids["s2", default: []].dropFirst()))
+        #expect(try f.store.verify(nil, clock: T) == [])
+    }
+
+    @Test func aBulkSubmitIsOneRunAndGrowsTheLastOne() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.submit("a")
+        var outcomes: [ReadOutcome] = (1...200).map { .record(RequestRecord(line: $0, user: "u\($0)")) }
+        _ = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+        #expect(try f.count("SELECT count(*) FROM request_run") == 1)
+        #expect(try f.count("SELECT last_id - first_id + 1 FROM request_run") == 201)
+        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 201)
+    }
+
     @Test func twoProcessorsAtOnceDecideEachRequestExactlyOnce() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 50)

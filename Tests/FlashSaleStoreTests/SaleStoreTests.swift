@@ -182,6 +182,14 @@ import FlashSaleCore
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
     }
 
+    @Test func verifyCatchesARequestOutsideTheLine() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("DELETE FROM request_run")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("its line holds 0 requests, but it has 1") })
+    }
+
     @Test func theBalanceIsEnforcedBySQLiteItself() throws {
         let f = try StoreFixture()
         try f.sale()
