@@ -41,32 +41,39 @@ extension SaleStore {
 
     /// Key-less requests of a bulk submit, inserted `RequestRows.perStatement` at a time by one
     /// multi-row INSERT: per-statement work in SQLite, not the row itself, is most of the
-    /// cost of inserting a row at a time.
+    /// cost of inserting a row at a time. The sale and the time, the same for every row,
+    /// are bound once per statement.
     struct RequestRows {
         static let perStatement = 64
+        private static let perRow = 3
         private let store: SaleStore
         private let sale: SaleID
         private let now: Instant
+        /// user, ip, user agent of each row so far, then the sale and the time.
         private var values: [SQLValue] = []
 
         init(store: SaleStore, sale: SaleID, at now: Instant) {
             self.store = store
             self.sale = sale
             self.now = now
-            values.reserveCapacity(RequestRows.perStatement * 5)
+            values.reserveCapacity(RequestRows.perStatement * RequestRows.perRow + 2)
         }
 
         mutating func append(_ record: RequestRecord, into report: inout SubmitReport) throws {
-            values += [.text(record.user), .text(record.ip), .text(record.userAgent), .text(sale.text), .integer(now.milliseconds)]
-            if values.count == RequestRows.perStatement * 5 { try flush(into: &report) }
+            values.append(.text(record.user))
+            values.append(.text(record.ip))
+            values.append(.text(record.userAgent))
+            if values.count == RequestRows.perStatement * RequestRows.perRow { try flush(into: &report) }
         }
 
         mutating func flush(into report: inout SubmitReport) throws {
-            let rows = values.count / 5
+            let rows = values.count / RequestRows.perRow
             guard rows > 0 else { return }
             let statement = rows == RequestRows.perStatement
                 ? try store.rowStatements.insertRequests
                 : try RowStatement(store.db, RequestRows.insert(rows: rows), parameters: RequestRows.parameters(rows: rows))
+            values.append(.text(sale.text))
+            values.append(.integer(now.milliseconds))
             try statement.run(values)
             values.removeAll(keepingCapacity: true)
             // Appended in one statement with no explicit ids: consecutive rowids.
@@ -81,11 +88,11 @@ extension SaleStore {
         /// statement changes); the whole transaction rolls back on any error anyway.
         static func insert(rows: Int) -> String {
             "INSERT OR FAIL INTO request (user, ip, user_agent, sale, submitted_at) VALUES "
-                + (0..<rows).map { "(:u\($0), :i\($0), :a\($0), :s\($0), :t\($0))" }.joined(separator: ", ")
+                + (0..<rows).map { "(:u\($0), :i\($0), :a\($0), :sale, :now)" }.joined(separator: ", ")
         }
 
         static func parameters(rows: Int) -> [String] {
-            (0..<rows).flatMap { [":u\($0)", ":i\($0)", ":a\($0)", ":s\($0)", ":t\($0)"] }
+            (0..<rows).flatMap { [":u\($0)", ":i\($0)", ":a\($0)"] } + [":sale", ":now"]
         }
     }
 
