@@ -1,11 +1,15 @@
 import CSQLite
 import FlashSaleCore
+import Glibc
 
 /// A failed SQLite call: its extended result code, SQLite's message and the SQL, if any.
 public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public let extendedCode: Int32
     public let message: String
     public let sql: String?
+    /// The operating system's errno behind an I/O error (0 if none): SQLite reports a
+    /// full disk during a WAL write or a checkpoint as an I/O error, not SQLITE_FULL.
+    public let systemErrno: Int32
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
 
@@ -14,6 +18,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
             ?? String(cString: sqlite3_errstr(code))
         self.sql = sql
+        systemErrno = connection.map { sqlite3_system_errno($0) } ?? 0
     }
 
     public var description: String {
@@ -28,6 +33,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
             .busy("the database is locked by another process; retry, or raise --busy-timeout")
         case SQLITE_FULL:
             .io("the disk is full; nothing was written (\(message))")
+        case SQLITE_IOERR where systemErrno == ENOSPC:
+            .io("the disk is full; nothing was written (\(message))")
+        case SQLITE_IOERR where systemErrno == EFBIG:
+            .io("the database file reached the file size limit (ulimit -f); nothing was written (\(message))")
         case SQLITE_IOERR:
             .io("I/O error, nothing was written: \(message)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH:
