@@ -115,7 +115,9 @@ done
     done | sort -u | jq -r 'select(.ok) | "INSERT INTO printed_booking VALUES (\u0027\(.booking)\u0027, \u0027st\(.line)\u0027);"' 
     while read -r n status; do
         if [[ -s $work/out/submit.$n ]]; then
-            jq -r --arg n "$n" '"INSERT INTO submit_run VALUES (\($n), 1, \(.first_id // "NULL"), \(.last_id // "NULL"));"' "$work/out/submit.$n"
+            # A report has `enqueued`; a refusal (75, busy) prints {"error": ...} instead.
+            jq -r --arg n "$n" 'if .enqueued then "INSERT INTO submit_run VALUES (\($n), 1, \(.first_id // "NULL"), \(.last_id // "NULL"));"
+                else "INSERT INTO submit_run VALUES (\($n), 0, NULL, NULL);" end' "$work/out/submit.$n"
         else
             echo "INSERT INTO submit_run VALUES ($n, 0, NULL, NULL);"
         fi
