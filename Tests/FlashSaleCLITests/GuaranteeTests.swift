@@ -74,6 +74,32 @@ func recount(_ database: String) throws -> (violations: [String], figures: Strin
         #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
     }
 
+    /// The recount is only worth its silence if it speaks: a second hold for a user at the
+    /// limit, a request decided twice and out of line, a clock run backwards, all planted
+    /// behind flashsale's back, are each named.
+    @Test func theRecountNamesPlantedViolations() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "u1"])
+        try box.run(["submit", "s1", "u2"])
+        try box.run(["process"])
+        #expect(try recount(box.database).violations.isEmpty)
+        for sql in [
+            """
+            INSERT INTO booking (id, sale, user, status, created_at, expires_at)
+            VALUES ('bk_planted', 's1', 'u1', 'held', 1795532400000, 1795532700000)
+            """,
+            "UPDATE sale SET available = available - 1, held = held + 1",
+            "INSERT INTO event (at, sale, kind, booking, user) VALUES (1795532400000, 's1', 'held', 'bk_planted', 'u1')",
+            "INSERT INTO event (at, sale, kind, user, request, detail) VALUES (1795532300000, 's1', 'rejected', 'u2', 1, 'sold_out')",
+            "INSERT INTO request (sale, user, submitted_at) VALUES ('s1', 'u9', 1795532400000)",
+        ] {
+            try FlashSaleStoreBackdoor.execute(box.database, sql)
+        }
+        let found = Set(try recount(box.database).violations.map { $0.split(separator: " ")[1] })
+        #expect(found == ["user-limit", "decided-twice", "undecided", "clock-backwards", "decision-mismatch", "rejected-wrongly"])
+    }
+
     /// `book` killed at random moments, with keys: a printed booking id is committed, and
     /// the same key afterwards gets the same booking.
     @Test func bookKilledAnywherePrintedOnlyWhatItCommitted() throws {
