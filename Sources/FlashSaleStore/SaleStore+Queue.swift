@@ -21,7 +21,10 @@ extension SaleStore {
     public func submit(_ request: BookingRequest, clock: Instant) throws -> SubmitOutcome {
         try db.writeTransaction {
             let sale = try requireSale(request.sale)
-            return try enqueue(request, at: sale.decisionTime(clock: clock))
+            let now = sale.decisionTime(clock: clock)
+            let outcome = try enqueue(request, at: now)
+            try raiseHighWater(of: sale.id, to: now)
+            return outcome
         }
     }
 
@@ -134,8 +137,17 @@ extension SaleStore {
                 }
             }
             try rows.flush(into: &report)
+            try raiseHighWater(of: saleID, to: now)
             return report
         }
+    }
+
+    /// A submission is part of the sale's history too: without this, a process whose clock
+    /// is behind (read before it waited for the lock, or FLASHSALE_NOW stepped back) would
+    /// decide a request at a time before the request was submitted.
+    private func raiseHighWater(of sale: SaleID, to now: Instant) throws {
+        try db.execute("UPDATE sale SET high_water = max(high_water, :now) WHERE id = :sale",
+                       [":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
     }
 
     private func enqueue(_ request: BookingRequest, at now: Instant) throws -> SubmitOutcome {

@@ -70,11 +70,12 @@ final class Sandbox: @unchecked Sendable {
 
     /// Starts `flashsale --db DATABASE ARGS...` with stdin from `inputPath`, kills it with
     /// SIGKILL after `killAfter` microseconds, and returns what it printed before dying.
-    func runKilled(_ arguments: [String], inputPath: String? = nil, killAfter microseconds: UInt32) throws -> String {
+    /// `now` fixes its clock (nil: the real clock).
+    func runKilled(_ arguments: [String], inputPath: String? = nil, now: String? = nil, killAfter microseconds: UInt32) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: flashsaleBinary)
         process.arguments = ["--db", database] + arguments
-        process.environment = ["PATH": "/usr/bin:/bin"]
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(now.map { ["FLASHSALE_NOW": $0] } ?? [:]) { _, new in new }
         let outURL = directory.appendingPathComponent("killed-\(UUID().uuidString).out")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL)

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import FlashSaleStore
+
+/// The disk faults of issue 6 that DatabaseFailureTests did not cover yet.
+extension DatabaseFailureTests {
+    /// A file size limit (`ulimit -f`) makes every write past the file's end fail with
+    /// EFBIG, as a full disk does: exit 74, one line, nothing written.
+    @Test func aFullDiskIsExit74AndChangesNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try box.run(["book", "s1", "u1"])
+        let before = try box.fingerprint()
+        let lines = (0..<2000).map { "{\"user\":\"u\($0)\",\"user_agent\":\"\(String(repeating: "a", count: 200))\"}" }
+        let input = try box.file("big.ndjson", lines.joined(separator: "\n"))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: box.database)[.size] as? Int)
+        let result = try box.shell("trap '' XFSZ; ulimit -f \((size + 1023) / 1024); exec \"$FLASHSALE\" --db \"$DB\" submit s1 --file \(input)")
+        #expect(result.status == 74)
+        #expect(result.stderr.hasPrefix("flashsale: ") && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+        #expect(try box.fingerprint() == before)
+        #expect(try box.count("SELECT count(*) FROM request") == 0)
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
+    /// A directory nobody may write in, around a database its user owns: no -wal can be
+    /// made, so 73, and the file as it was.
+    @Test func aReadOnlyDirectoryIsCantOpenAndUnchanged() throws {
+        guard getuid() == 0 else { return } // needs chown to hand the file to nobody
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let before = try box.fingerprint()
+        chown(box.database, 65534, 65534)
+        chown(box.directory.path, 65534, 65534)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: box.directory.path)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: box.directory.path) }
+        let result = try box.shell(#"setpriv --reuid=65534 --regid=65534 --clear-groups "$FLASHSALE" --db "$DB" book s1 u1 2>&1"#)
+        #expect(result.status == 73)
+        #expect(result.stdout.hasPrefix("flashsale: cannot use the database") && result.stdout.filter { $0 == "\n" }.count == 1)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: box.directory.path)
+        #expect(try box.fingerprint() == before)
+    }
+
+    /// A WAL cut in the middle of its last frame, as a crash during a write leaves it: the
+    /// cut transaction is lost, every one before it is there, and flashsale carries on.
+    @Test func aTruncatedWALLosesOnlyItsLastTransaction() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        // A reader's open snapshot keeps the WAL from being checkpointed and removed.
+        let reader = try Connection(path: box.database, busyTimeout: .seconds(5))
+        try reader.execute("BEGIN")
+        _ = try reader.firstRow("SELECT count(*) FROM sale") { $0.int64(0) }
+        for user in ["w1", "w2", "w3"] { try box.run(["book", "s1", user]) }
+        let copy = try Sandbox()
+        for suffix in ["", "-wal"] {
+            try FileManager.default.copyItem(atPath: box.database + suffix, toPath: copy.database + suffix)
+        }
+        try reader.execute("COMMIT")
+        let wal = try FileHandle(forWritingTo: URL(fileURLWithPath: copy.database + "-wal"))
+        try wal.truncate(atOffset: try wal.seekToEnd() - 100)
+        try wal.close()
+
+        #expect(try copy.run(["book", "s1", "w9"]).status == 0)
+        let users = try Connection(path: copy.database, busyTimeout: .seconds(5))
+            .rows("SELECT user FROM booking ORDER BY rowid") { $0.text(0) }
+        #expect(users == ["w1", "w2", "w9"])
+        #expect(try copy.run(["verify"]).stdout == "ok\n")
+        #expect(try recount(copy.database).violations.isEmpty)
+    }
+}
