@@ -7,8 +7,8 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public let extendedCode: Int32
     public let message: String
     public let sql: String?
-    /// The operating system's errno behind an I/O error (0 if none): SQLite reports a
-    /// full disk during a WAL write or a checkpoint as an I/O error, not SQLITE_FULL.
+    /// The operating system's errno behind an I/O error: SQLite reports a full disk during
+    /// a WAL write or a checkpoint as an I/O error, not SQLITE_FULL. Read only for those.
     public let systemErrno: Int32
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
@@ -18,7 +18,11 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
             ?? String(cString: sqlite3_errstr(code))
         self.sql = sql
-        systemErrno = connection.map { sqlite3_system_errno($0) } ?? 0
+        // SQLite records the errno of some failures only (not of a failed COMMIT's WAL
+        // write); then the thread's errno, read right after the failed call, is that of
+        // the last system call that failed in it.
+        let recorded = connection.map { sqlite3_system_errno($0) } ?? 0
+        systemErrno = recorded != 0 ? recorded : errno
     }
 
     public var description: String {

@@ -17,6 +17,7 @@ extension DatabaseFailureTests {
         let result = try box.shell("trap '' XFSZ; ulimit -f \((size + 1023) / 1024); exec \"$FLASHSALE\" --db \"$DB\" submit s1 --file \(input)")
         #expect(result.status == 74)
         #expect(result.stderr.hasPrefix("flashsale: ") && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("file size limit"), "\(result.stderr)")
         #expect(try box.fingerprint() == before)
         #expect(try box.count("SELECT count(*) FROM request") == 0)
         #expect(try box.run(["verify"]).stdout == "ok\n")

@@ -91,6 +91,8 @@ func recount(_ database: String) throws -> (violations: [String], figures: Strin
             """,
             "UPDATE sale SET available = available - 1, held = held + 1",
             "INSERT INTO event (at, sale, kind, booking, user) VALUES (1795532400000, 's1', 'held', 'bk_planted', 'u1')",
+            // A second decision: the unique index refuses one, so it goes first.
+            "DROP INDEX event_by_request",
             "INSERT INTO event (at, sale, kind, user, request, detail) VALUES (1795532300000, 's1', 'rejected', 'u2', 1, 'sold_out')",
             "INSERT INTO request (sale, user, submitted_at) VALUES ('s1', 'u9', 1795532400000)",
         ] {

@@ -182,6 +182,16 @@ import FlashSaleCore
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
     }
 
+    @Test func aSecondDecisionForARequestIsRefusedBySQLiteItself() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 0)
+        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        #expect(try f.store.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
+        #expect(throws: SQLiteError.self) {
+            try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request, detail) VALUES (1, 's1', 'rejected', 'a', 1, 'sold_out')")
+        }
+    }
+
     @Test func verifyCatchesARequestOutsideTheLine() throws {
         let f = try StoreFixture()
         try f.sale()
