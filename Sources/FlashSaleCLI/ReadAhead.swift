@@ -25,9 +25,9 @@ final class ReadAhead: @unchecked Sendable {
     private var failure: (any Error)?
     private var stopped = false
 
-    // The caller's thread only.
+    // The caller's thread only: the batch being taken, last outcome first, so that each
+    // is moved out by popLast rather than copied.
     private var current: [ReadOutcome] = []
-    private var taken = 0
 
     init(_ reader: RequestReader) {
         self.reader = reader
@@ -50,7 +50,7 @@ final class ReadAhead: @unchecked Sendable {
     /// The next outcome in input order, nil at the end of the input.
     func next() throws -> ReadOutcome? {
         guard hasThread else { return try reader.next() }
-        if taken == current.count {
+        if current.isEmpty {
             let batch: [ReadOutcome]? = lock.waiting(until: { !ready.isEmpty || finished }) {
                 ready.isEmpty ? nil : ready.removeFirst()
             }
@@ -60,10 +60,8 @@ final class ReadAhead: @unchecked Sendable {
                 return nil
             }
             current = batch
-            taken = 0
         }
-        defer { taken += 1 }
-        return current[taken]
+        return current.popLast()
     }
 
     /// The caller takes no more: the reading thread stops at its next batch. It is not
@@ -87,6 +85,7 @@ final class ReadAhead: @unchecked Sendable {
                 error = thrown
                 atEnd = true
             }
+            batch.reverse()
             let keepGoing = lock.waiting(until: { ready.count < Self.depth || stopped }) {
                 guard !stopped else { return false }
                 if !batch.isEmpty { ready.append(batch) }
