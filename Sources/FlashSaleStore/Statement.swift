@@ -76,6 +76,15 @@ public final class Statement {
         guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection, sql: sql) }
     }
 
+    /// Binds `count` bytes at `start` without copying them (SQLITE_STATIC): they must stay
+    /// valid until the statement is reset and its bindings cleared.
+    func bindInPlace(_ start: UnsafePointer<UInt8>, count: Int, at index: Int32) throws(SQLiteError) {
+        let code = start.withMemoryRebound(to: CChar.self, capacity: count) {
+            sqlite3_bind_text(handle, index, $0, Int32(count), nil)
+        }
+        guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection, sql: sql) }
+    }
+
     /// Advances to the next row; false when there is none.
     func step() throws(SQLiteError) -> Bool {
         switch sqlite3_step(handle) {
@@ -119,10 +128,13 @@ public struct Row {
 
 /// A statement run once per row of a bulk operation: prepared once, its parameters
 /// resolved to positions once, then bound by position, so a million executions pay for
-/// no statement lookup, no name lookup and no parameter dictionary.
+/// no statement lookup, no name lookup and no parameter dictionary. Its texts are copied
+/// into one reused buffer that outlives the step and bound in place (SQLITE_STATIC),
+/// instead of SQLite copying each into a block of its own (three per row of a bulk submit).
 struct RowStatement {
     private let statement: Statement
     private let positions: [Int32]
+    private let texts = TextBuffer()
 
     /// `parameters` names the statement's parameters in the order `run` receives values.
     init(_ connection: Connection, _ sql: String, parameters: [String]) throws {
@@ -141,11 +153,44 @@ struct RowStatement {
     @discardableResult
     func run(_ values: [SQLValue]) throws -> Int64? {
         statement.reset()
-        for (position, value) in zip(positions, values) {
-            try statement.bind(value, at: position)
+        texts.fill(with: values)
+        return try texts.bytes.withUnsafeBufferPointer { buffer throws(SQLiteError) -> Int64? in
+            // The bound texts point into `buffer`: no step may run once this closure returns.
+            defer {
+                statement.reset()
+                sqlite3_clear_bindings(statement.handle)
+            }
+            var text = 0
+            for (position, value) in zip(positions, values) {
+                guard case .text = value else {
+                    try statement.bind(value, at: position)
+                    continue
+                }
+                let (offset, count) = texts.spans[text]
+                text += 1
+                // An empty text needs an address all the same: SQLite takes none for NULL.
+                let start = buffer.baseAddress.map { $0 + offset } ?? ("" as StaticString).utf8Start
+                try statement.bindInPlace(start, count: count, at: position)
+            }
+            guard try statement.step() else { return nil }
+            return Row(handle: statement.handle).optionalInt64(0)
         }
-        defer { statement.reset() }
-        guard try statement.step() else { return nil }
-        return Row(handle: statement.handle).optionalInt64(0)
+    }
+}
+
+/// The texts of one run of a RowStatement, back to back, and where each one is.
+private final class TextBuffer {
+    var bytes: [UInt8] = []
+    var spans: [(offset: Int, count: Int)] = []
+
+    func fill(with values: [SQLValue]) {
+        bytes.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        for case .text(var text) in values {
+            text.withUTF8 { utf8 in
+                spans.append((bytes.count, utf8.count))
+                bytes.append(contentsOf: utf8)
+            }
+        }
     }
 }
