@@ -129,12 +129,11 @@ public struct Row {
 /// A statement run once per row of a bulk operation: prepared once, its parameters
 /// resolved to positions once, then bound by position, so a million executions pay for
 /// no statement lookup, no name lookup and no parameter dictionary. Its texts are copied
-/// into one reused buffer that outlives the step and bound in place (SQLITE_STATIC),
+/// into one buffer that outlives the step and bound in place (SQLITE_STATIC),
 /// instead of SQLite copying each into a block of its own (three per row of a bulk submit).
 struct RowStatement {
     private let statement: Statement
     private let positions: [Int32]
-    private let texts = TextBuffer()
 
     /// `parameters` names the statement's parameters in the order `run` receives values.
     init(_ connection: Connection, _ sql: String, parameters: [String]) throws {
@@ -153,8 +152,19 @@ struct RowStatement {
     @discardableResult
     func run(_ values: [SQLValue]) throws -> Int64? {
         statement.reset()
-        texts.fill(with: values)
-        return try texts.bytes.withUnsafeBufferPointer { buffer throws(SQLiteError) -> Int64? in
+        // Local, not kept between runs: one allocation per run, and no exclusivity checks
+        // at run time, which a stored buffer costs on every access.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 64)
+        var spans: [(offset: Int, count: Int)] = []
+        spans.reserveCapacity(values.count)
+        for case .text(var text) in values {
+            text.withUTF8 { utf8 in
+                spans.append((bytes.count, utf8.count))
+                bytes.append(contentsOf: utf8)
+            }
+        }
+        return try bytes.withUnsafeBufferPointer { buffer throws(SQLiteError) -> Int64? in
             // The bound texts point into `buffer`: no step may run once this closure returns.
             defer {
                 statement.reset()
@@ -166,7 +176,7 @@ struct RowStatement {
                     try statement.bind(value, at: position)
                     continue
                 }
-                let (offset, count) = texts.spans[text]
+                let (offset, count) = spans[text]
                 text += 1
                 // An empty text needs an address all the same: SQLite takes none for NULL.
                 let start = buffer.baseAddress.map { $0 + offset } ?? ("" as StaticString).utf8Start
@@ -174,23 +184,6 @@ struct RowStatement {
             }
             guard try statement.step() else { return nil }
             return Row(handle: statement.handle).optionalInt64(0)
-        }
-    }
-}
-
-/// The texts of one run of a RowStatement, back to back, and where each one is.
-private final class TextBuffer {
-    var bytes: [UInt8] = []
-    var spans: [(offset: Int, count: Int)] = []
-
-    func fill(with values: [SQLValue]) {
-        bytes.removeAll(keepingCapacity: true)
-        spans.removeAll(keepingCapacity: true)
-        for case .text(var text) in values {
-            text.withUTF8 { utf8 in
-                spans.append((bytes.count, utf8.count))
-                bytes.append(contentsOf: utf8)
-            }
         }
     }
 }
