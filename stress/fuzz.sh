@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets in stress/fuzz and runs each for a number of executions,
 # then prints one line of figures per target. Usage:
-#   stress/fuzz.sh [--runs N] [--target args|ndjson|csv|time]
+#   stress/fuzz.sh [--runs N] [--seconds S] [--target args|ndjson|csv|time]
+# --seconds stops each target after S seconds even if it has not made N executions.
 # Seeds come from stress/corpus/TARGET (committed); what the fuzzer adds goes to
 # stress/out/corpus/TARGET, its log to stress/out/TARGET.log, and any crash input to
 # stress/out/crashes/TARGET/ (stress/out is not committed). Runs at nice 19: the fuzzers
@@ -9,12 +10,14 @@
 set -eu
 
 runs=10000000
+seconds=0
 targets="args ndjson csv time"
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
         --target) targets="$2"; shift 2 ;;
-        *) echo "usage: stress/fuzz.sh [--runs N] [--target args|ndjson|csv|time]" >&2; exit 2 ;;
+        *) echo "usage: stress/fuzz.sh [--runs N] [--seconds S] [--target args|ndjson|csv|time]" >&2; exit 2 ;;
     esac
 done
 
@@ -35,7 +38,7 @@ for target in $targets; do
     start=$(date +%s.%N)
     # The output goes to a file, not a pipe: ASan's symbolizer can hold a pipe open after the run.
     # Swift's own crash backtracer would trip ASan after a failed property; libFuzzer reports it.
-    SWIFT_BACKTRACE=enable=no nice -n 19 "$bin/fuzz-$target" -runs="$runs" -timeout=10 -print_final_stats=1 \
+    SWIFT_BACKTRACE=enable=no nice -n 19 "$bin/fuzz-$target" -runs="$runs" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$target/" "$out/corpus/$target" "$here/corpus/$target" \
         > "$log" 2>&1 || status=1
     end=$(date +%s.%N)

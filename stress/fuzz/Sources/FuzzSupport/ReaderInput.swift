@@ -3,10 +3,12 @@ import FlashSaleCore
 /// How one fuzz input drives `RequestReader`: its first three bytes are settings, the rest
 /// is the input, so one corpus entry says both what is read and how it arrives.
 ///
-/// - byte 0, bits 0-3: chunk size 1...16 for the chunked read compared with the whole read;
+/// - byte 0, bits 0-3: chunk size 1...16 for the chunked read compared with the whole read
+///   (in thousands of bytes when padded: byte-sized chunks of 70 KB would make the run crawl);
 ///   bit 4: leave the format to sniffing (as `submit --file` without `--format` does);
-///   bits 5 and 6 both set: insert a run of `a` (300 × byte 1 bytes, up to 76,500) at
-///   offset byte 2, so records past the 65,536-byte limit are reached from small inputs.
+///   bits 5, 6 and 7 all set (rarely, as such inputs are slow): insert a run of `a`
+///   (300 × byte 1 bytes, up to 76,500) at offset byte 2, so that records past the
+///   65,536-byte limit are reached from small inputs.
 public struct ReaderInput {
     public let bytes: [UInt8]
     public let chunkSize: Int
@@ -15,10 +17,11 @@ public struct ReaderInput {
     public init?(_ data: UnsafeBufferPointer<UInt8>) {
         guard data.count >= 3 else { return nil }
         let settings = data[0]
-        chunkSize = Int(settings & 0x0F) + 1
+        let padded = settings & 0xE0 == 0xE0
+        chunkSize = (Int(settings & 0x0F) + 1) * (padded ? 1000 : 1)
         sniff = settings & 0x10 != 0
         var bytes = Array(data[3...])
-        if settings & 0x60 == 0x60 {
+        if padded {
             let run = [UInt8](repeating: UInt8(ascii: "a"), count: 300 * Int(data[1]))
             bytes.insert(contentsOf: run, at: Int(data[2]) % (bytes.count + 1))
         }
