@@ -26,12 +26,11 @@ public struct ReaderInput {
             bytes.insert(contentsOf: run, at: Int(data[2]) % (bytes.count + 1))
         }
         self.bytes = bytes
+        lineCount = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } + (bytes.last.map { $0 == 0x0A ? 0 : 1 } ?? 0)
     }
 
     /// Physical lines: every LF ends one, and bytes after the last LF make one more.
-    public var lineCount: Int {
-        bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } + (bytes.last.map { $0 == 0x0A ? 0 : 1 } ?? 0)
-    }
+    public let lineCount: Int
 }
 
 /// Every outcome of reading `input`, handed over `chunkSize` bytes at a time, and the
