@@ -105,6 +105,22 @@ import Testing
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Blocks list as an array, so they are read back here rather than in `stored`.
+    @Test(arguments: values)
+    func aBlockKeepsItsValueAndReasonAsGiven(value: HostileValue) throws {
+        let (box, _) = try targetSandbox()
+        let blocked = try expectCleanOutcome(box, ["block", "user", "--reason", value.text, "--", value.text], input: nil)
+        // Only an empty user and one over the 256-byte limit are refused.
+        #expect((blocked.status == 0) == (!value.text.isEmpty && value.text.utf8.count <= 256))
+        guard blocked.status == 0 else { return }
+        let blocks = try box.run(["blocks", "--json"]).jsonArray()
+        #expect(blocks.count == 1)
+        #expect(blocks.first?["value"] as? String == value.text)
+        #expect(blocks.first?["reason"] as? String == (value.text.isEmpty ? nil : value.text))
+        #expect(try expectCleanOutcome(box, ["unblock", "user", "--", value.text], input: nil).status == 0)
+        #expect(try box.run(["blocks", "--json"]).jsonArray().isEmpty)
+    }
+
     /// Bytes a Swift String cannot carry, through a shell: invalid UTF-8 in every slot is
     /// refused as a usage error, and changes nothing.
     @Test func invalidUTF8InEverySlotIsAUsageErrorAndChangesNothing() throws {
