@@ -5,6 +5,11 @@ let package = Package(
     name: "flashsale",
     products: [
         .executable(name: "flashsale", targets: ["flashsale"]),
+        // For the fuzz targets in stress/fuzz, a separate package: a package may use another
+        // only through its products, and libFuzzer's main cannot link into this one's
+        // -static-executable binary.
+        .library(name: "FlashSaleCore", targets: ["FlashSaleCore"]),
+        .library(name: "FlashSaleCLI", targets: ["FlashSaleCLI"]),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev), linked through a module map as GRDB does.

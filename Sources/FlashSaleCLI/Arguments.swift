@@ -92,9 +92,11 @@ struct ParsedCommandLine: Sendable {
     }
 
     /// `--name=value` → (`--name`, `value`); short options never carry a value inline.
+    /// Split at the byte: `=` and a combining mark after it are one Character, not an `=`.
     private static func split(_ word: String) -> (String, String?) {
-        guard word.hasPrefix("--"), let equals = word.firstIndex(of: "=") else { return (word, nil) }
-        return (String(word[..<equals]), String(word[word.index(after: equals)...]))
+        guard word.hasPrefix("--"), let equals = word.utf8.firstIndex(of: UInt8(ascii: "=")) else { return (word, nil) }
+        return (String(decoding: word.utf8[..<equals], as: UTF8.self),
+                String(decoding: word.utf8[word.utf8.index(after: equals)...], as: UTF8.self))
     }
 
     private static func lookup(_ name: String, in options: [OptionSpec]) -> OptionSpec? {

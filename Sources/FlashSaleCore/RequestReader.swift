@@ -145,25 +145,28 @@ public struct RequestReader {
                 return .needInput
             }
 
+            var contentEnd = end
+            if contentEnd > head, buffer[contentEnd - 1] == InputByte.cr { contentEnd -= 1 }
+            // Cut as if it were still arriving, so that the outcomes do not depend on how the
+            // input was chunked: a quoted record that is too long loses only its first line.
+            guard contentEnd - head <= RequestReader.maximumRecordBytes else { return .outcome(overflow()) }
+
             let start = head
             let startLine = line
             line += framing.newlines + (end < buffer.count ? 1 : 0)
             head = min(end + 1, buffer.count)
             scanned = head
             framing = CSVFraming()
-            if let outcome = read(start..<end, line: startLine, format: format) {
+            if let outcome = read(start..<contentEnd, line: startLine, format: format) {
                 return .outcome(outcome)
             }
         }
     }
 
-    /// The outcome of one framed record, or nil for a blank line or a CSV header.
+    /// The outcome of one framed record (without its line ending, within the size limit), or
+    /// nil for a blank line or a CSV header.
     private mutating func read(_ range: Range<Int>, line: Int, format: RequestFormat) -> ReadOutcome? {
-        var end = range.upperBound
-        if end > range.lowerBound, buffer[end - 1] == InputByte.cr { end -= 1 }
-        guard end - range.lowerBound <= RequestReader.maximumRecordBytes else {
-            return .malformed(line: line, reason: RequestReader.tooLong)
-        }
+        let end = range.upperBound
         let columns: [RequestField?]
         switch (format, header) {
         case (.ndjson, _):

@@ -45,6 +45,13 @@ import FlashSaleCore
         #expect(try invocation(["create-sale", "s1", "--inventory", "1", "--name="]).options["--name"] == "")
     }
 
+    /// Found by fuzzing: `=` and a combining mark after it make one Character, so the value
+    /// was not split off and `--ip=\u{0740}...` was an unknown option.
+    @Test func anInlineValueMayStartWithACombiningMark() throws {
+        #expect(try invocation(["book", "s1", "u1", "--key=\u{301}k"]).options["--key"] == "\u{301}k")
+        #expect(try invocation(["book", "s1", "u1", "--ip=\u{0740}8"]).options["--ip"] == "\u{0740}8")
+    }
+
     @Test func aValueMayStartWithADash() throws {
         #expect(try invocation(["create-sale", "s1", "--inventory", "1", "--name", "-x-"]).options["--name"] == "-x-")
     }

@@ -529,4 +529,17 @@ private func chunks(_ pieces: [String]) -> () -> [UInt8]? {
         #expect(outcomes.dropFirst().first == .record(RequestRecord(line: 3, user: "u3")))
         #expect(outcomes.last == .record(RequestRecord(line: 2000, user: "u2000")))
     }
+
+    /// Found by fuzzing: a quoted record over the limit that had already arrived whole was
+    /// skipped whole, while the same bytes arriving in small chunks lost only their first
+    /// line, so `book --stream` answered differently depending on how the pipe delivered them.
+    @Test(arguments: [Int.max, 1000, 7])
+    func anOverlongQuotedRecordLosesOnlyItsFirstLineHoweverItArrives(chunkSize: Int) throws {
+        let input = "user\n\"" + String(repeating: "x", count: 70_000) + "\nb\"\nu4\n"
+        #expect(try readAll(input, chunkSize: chunkSize) == [
+            .malformed(line: 2, reason: tooLong),
+            .malformed(line: 3, reason: "quote inside an unquoted field at byte 2"),
+            record(4, "u4"),
+        ])
+    }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+/// No SQL is built from values: every value reaches SQLite as a bound parameter. A test over
+/// the sources, so that a `"... WHERE user = '\(user)'"` cannot slip in unnoticed.
+@Suite struct SQLSourceTests {
+    /// The interpolations that may stand in SQL text, as `file: expression`. Each is fixed when
+    /// the program is compiled, or a number the program computed; none can hold input.
+    static let allowed: Set<String> = [
+        // Shared fragments: the expiry boundary and the column lists, written once.
+        "SaleStore.swift: overdueHold",
+        "SaleStore.swift: activeBooking",
+        "SaleStore.swift: saleColumns",
+        "SaleStore.swift: bookingColumns",
+        "SaleStore+Queue.swift: activeBooking",
+        // The suspects report's shared subquery, and the temp_store value it read from SQLite.
+        "SaleStore+Suspects.swift: attempts",
+        "SaleStore+Suspects.swift: tempStore",
+        // Numbered placeholders (:u0, :u1, ...) of the multi-row INSERT of a bulk submit.
+        "SaleStore+Queue.swift: $0",
+        // The schema version, a constant.
+        "Schema.swift: currentVersion",
+    ]
+
+    static let sources = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources")
+
+    @Test func noSQLIsBuiltFromValues() throws {
+        let found = try Self.sqlInterpolations()
+        let unexpected = found.filter { !Self.allowed.contains($0.key) }
+        #expect(unexpected.isEmpty, "SQL built from values; bind them as parameters instead: \(unexpected.values.sorted())")
+    }
+
+    /// Keeps the allow-list as small as the code: an entry that nothing uses goes.
+    @Test func everyAllowedInterpolationIsStillUsed() throws {
+        let found = try Self.sqlInterpolations()
+        #expect(Self.allowed.subtracting(found.keys).isEmpty)
+    }
+
+    @Test func aValueInterpolatedIntoSQLIsFound() {
+        let source = ##"""
+            // "a comment with \(user) and SELECT"
+            let sql = "SELECT id FROM booking WHERE user = '\(user)' AND \(activeBooking)"
+            let text = #"""
+                DELETE FROM sale
+                WHERE id = \#(sale.id)
+                """#
+            let row = "(:u\($0), :i\($0))"
+            let message = "cannot read \(path): \(reason)"
+            """##
+        let found = StringLiteralScanner.literals(in: source).filter(Self.isSQL).flatMap(\.interpolations)
+        #expect(found == ["user", "activeBooking", "sale.id", "$0", "$0"])
+    }
+
+    /// Every interpolation in SQL text under Sources, keyed `file: expression`, with where it is.
+    static func sqlInterpolations() throws -> [String: String] {
+        var found: [String: String] = [:]
+        let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        for case let url as URL in files where url.pathExtension == "swift" {
+            let source = try String(contentsOf: url, encoding: .utf8)
+            for literal in StringLiteralScanner.literals(in: source) where isSQL(literal) {
+                for expression in literal.interpolations {
+                    found["\(url.lastPathComponent): \(expression)"] = "\(url.lastPathComponent):\(literal.line) \\(\(expression))"
+                }
+            }
+        }
+        return found
+    }
+
+    /// SQL text: a statement keyword, or a named parameter (`:sale`, `(:u0`).
+    static func isSQL(_ literal: StringLiteral) -> Bool {
+        let keywords = #/\b(SELECT|INSERT|UPDATE|DELETE|REPLACE|WHERE|VALUES|PRAGMA|FROM|INTO)\b/#
+        let parameter = #/(^|[\s(,=]):[a-z_]/#
+        return literal.text.contains(keywords) || literal.text.contains(parameter)
+    }
+}
