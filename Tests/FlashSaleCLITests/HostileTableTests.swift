@@ -204,7 +204,7 @@ extension Sandbox {
             try connection.forEachRow("SELECT name FROM pragma_table_info(:table)", [":table": .text(table)]) { columns.append($0.text(0)) }
             // Test code, not Sources: the names come from the schema itself.
             let row = columns.map { "quote(\"\($0)\")" }.joined(separator: " || '|' || ")
-            try connection.forEachRow("SELECT \(row) FROM \"\(table)\" ORDER BY rowid") { rows.append(table + ": " + $0.text(0)) }
+            try connection.forEachRow("SELECT \(row) FROM \"\(table)\" ORDER BY 1") { rows.append(table + ": " + $0.text(0)) }
         }
         return rows.joined(separator: "\n")
     }

@@ -12,7 +12,9 @@ import Testing
         "SaleStore.swift: activeBooking",
         "SaleStore.swift: saleColumns",
         "SaleStore.swift: bookingColumns",
-        "SaleStore+Queue.swift: activeBooking",
+        "SaleStore+Line.swift: activeBooking",
+        // The line's FROM clause (its runs, joined to their requests), shared by two statements.
+        "SaleStore+Line.swift: lineFrom",
         // The suspects report's shared subquery, and the temp_store value it read from SQLite.
         "SaleStore+Suspects.swift: attempts",
         "SaleStore+Suspects.swift: tempStore",
