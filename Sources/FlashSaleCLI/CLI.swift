@@ -6,6 +6,9 @@ import FlashSaleCore
 public enum CLI {
     /// The process's own arguments, environment and standard streams.
     public static func main() -> Int32 {
+        // A write past `ulimit -f` then fails with EFBIG, which SQLite reports and the
+        // command turns into exit 74 with nothing written, instead of a kill by SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         let raw = (1..<Int(Swift.CommandLine.argc)).map { index in
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }

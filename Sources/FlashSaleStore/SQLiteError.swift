@@ -7,22 +7,30 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public let extendedCode: Int32
     public let message: String
     public let sql: String?
-    /// The operating system's errno behind an I/O error: SQLite reports a full disk during
-    /// a WAL write or a checkpoint as an I/O error, not SQLITE_FULL. Read only for those.
+    /// The operating system's errno behind a failed write (0 for anything else): SQLite
+    /// reports a full disk during a WAL write or a checkpoint as an I/O error, not SQLITE_FULL.
     public let systemErrno: Int32
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
 
+    /// The I/O errors that come from a failed write, sync or truncate: the ones a full disk
+    /// or a file size limit cause. (sqlite3.h's SQLITE_IOERR_WRITE and the others are macros
+    /// Swift does not import: SQLITE_IOERR with the sub-code in the second byte.)
+    private static let failedWrites: Set<Int32> = Set([3, 4, 5, 6, 19].map { SQLITE_IOERR | ($0 << 8) })
+
     init(code: Int32, connection: OpaquePointer?, sql: String? = nil) {
+        // First, before anything below can fail and set it again.
+        let lastErrno = errno
         extendedCode = connection.map { sqlite3_extended_errcode($0) } ?? code
         message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
             ?? String(cString: sqlite3_errstr(code))
         self.sql = sql
-        // SQLite records the errno of some failures only (not of a failed COMMIT's WAL
-        // write); then the thread's errno, read right after the failed call, is that of
-        // the last system call that failed in it.
+        // Only where a write-side system call failed: other I/O errors (a short read, a
+        // corrupt file) have no errno of their own, and an old one would mislead. SQLite
+        // records the errno of some failures only (not of a failed COMMIT's WAL write), so
+        // the thread's own comes first: Statement.step clears it before each step.
         let recorded = connection.map { sqlite3_system_errno($0) } ?? 0
-        systemErrno = recorded != 0 ? recorded : errno
+        systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded) : 0
     }
 
     public var description: String {

@@ -18,12 +18,25 @@ extension SaleStore {
 
     /// How many requests of `sale` are still queued: one row read per run, not per request.
     func queuedRequests(in sale: SaleID) throws -> Int64 {
+        try queuedRequests(in: sale, after: Line(of: sale, in: self).cursor, through: .max)
+    }
+
+    /// How many of the sale's requests after `cursor` have an id up to `last`: for the
+    /// last one queued, its position in line.
+    func queuedRequests(in sale: SaleID, after cursor: Int64, through last: Int64) throws -> Int64 {
         try count(
             """
-            SELECT coalesce(sum(run.last_id - max(run.first_id, sale.decided_through + 1) + 1), 0)
-            FROM request_run AS run JOIN sale ON sale.id = run.sale
-            WHERE run.sale = :sale AND run.last_id > sale.decided_through
-            """, [":sale": .text(sale.text)])
+            SELECT coalesce(sum(min(last_id, :last) - max(first_id, :cursor + 1) + 1), 0) FROM request_run
+            WHERE sale = :sale AND last_id > :cursor AND first_id <= :last
+            """, [":sale": .text(sale.text), ":cursor": .integer(cursor), ":last": .integer(last)])
+    }
+
+    /// The submission time of the sale's first queued request, if any.
+    func headSubmittedAt(in sale: SaleID) throws -> Instant? {
+        try db.firstRow("SELECT submitted_at FROM request WHERE id = \(lineHead)",
+                        [":sale": .text(sale.text), ":cursor": .integer(Line(of: sale, in: self).cursor)]) {
+            Instant(milliseconds: $0.int64(0))
+        }
     }
 
     /// One sale's line inside a write transaction.
@@ -40,15 +53,11 @@ extension SaleStore {
                                            [":sale": .text(sale.text)]) { $0.int64(0) } ?? 0
         }
 
-        /// The first undecided request: the first id after the cursor in the first run
-        /// that reaches past it.
+        /// The first undecided request.
         func head() throws -> (Int64, BookingRequest)? {
             try store.db.firstRow(
-                """
-                SELECT id, user, ip, user_agent, key FROM request
-                WHERE id = (SELECT max(first_id, :cursor + 1) FROM request_run
-                            WHERE sale = :sale AND last_id > :cursor ORDER BY last_id LIMIT 1)
-                """, [":sale": .text(sale.text), ":cursor": .integer(cursor)],
+                "SELECT id, user, ip, user_agent, key FROM request WHERE id = \(lineHead)",
+                [":sale": .text(sale.text), ":cursor": .integer(cursor)],
                 { [sale] row in
                     (row.int64(0), BookingRequest(sale: sale, user: row.text(1), ip: row.optionalText(2),
                                                   userAgent: row.optionalText(3), key: row.optionalText(4)))
@@ -129,4 +138,11 @@ private let lineFrom = """
     JOIN request ON request.id BETWEEN max(run.first_id, :cursor + 1) AND min(run.last_id, :last)
     WHERE run.sale = :sale AND run.last_id > :cursor AND run.first_id <= :last
     ORDER BY run.last_id, request.id
+    """
+
+/// The id of the first queued request of sale `:sale` after `:cursor` (NULL for none): the
+/// first id after the cursor in the first run that reaches past it.
+private let lineHead = """
+    (SELECT max(first_id, :cursor + 1) FROM request_run
+     WHERE sale = :sale AND last_id > :cursor ORDER BY last_id LIMIT 1)
     """

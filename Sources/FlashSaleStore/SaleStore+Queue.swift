@@ -279,23 +279,20 @@ extension SaleStore {
 
     public func request(_ id: Int64) throws -> QueuedRequest {
         try db.readTransaction {
-            guard let request = try db.firstRow(
+            guard let (request, cursor) = try db.firstRow(
                 """
                 SELECT request.id, request.sale, request.user, request.ip, request.user_agent, request.key,
                     decision.kind, decision.detail, decision.booking, request.submitted_at, decision.at,
-                    CASE WHEN decision.seq IS NULL THEN
-                        (SELECT sum(min(run.last_id, request.id) - max(run.first_id, sale.decided_through + 1) + 1)
-                         FROM request_run AS run
-                         WHERE run.sale = request.sale AND run.last_id > sale.decided_through AND run.first_id <= request.id)
-                    END
+                    sale.decided_through
                 FROM request JOIN sale ON sale.id = request.sale
                 LEFT JOIN event AS decision ON decision.request = request.id
                 WHERE request.id = :id
-                """, [":id": .integer(id)], decodeRequest)
+                """, [":id": .integer(id)], { row in (try decodeRequest(row), row.int64(11)) })
             else {
                 throw FlashSaleError.notFound("no request \(id)")
             }
-            return request
+            guard request.status == .queued else { return request }
+            return request.placed(at: try queuedRequests(in: request.sale, after: cursor, through: id))
         }
     }
 }
@@ -317,5 +314,13 @@ private func decodeRequest(_ row: Row) throws -> QueuedRequest {
         reason: status == .rejected ? row.optionalText(7) : nil,
         booking: status == .accepted ? row.optionalText(8).map(BookingID.init(trusted:)) : nil,
         submittedAt: Instant(milliseconds: row.int64(9)),
-        decidedAt: row.optionalInt64(10).map(Instant.init), position: row.optionalInt64(11))
+        decidedAt: row.optionalInt64(10).map(Instant.init), position: nil)
+}
+
+private extension QueuedRequest {
+    /// The same request, with its place in line.
+    func placed(at position: Int64) -> QueuedRequest {
+        QueuedRequest(id: id, sale: sale, user: user, ip: ip, userAgent: userAgent, key: key, status: status,
+                      reason: reason, booking: booking, submittedAt: submittedAt, decidedAt: decidedAt, position: position)
+    }
 }

@@ -68,15 +68,8 @@ extension SaleStore {
 
     private func metrics(of status: SaleStatus, clock: Instant) throws -> SaleMetrics {
         let now = status.sale.decisionTime(clock: clock)
-        // The head of the line: the first request after the cursor, where min(submitted_at)
-        // would read every queued request of the sale.
-        let submitted = status.queued == 0 ? nil : try db.firstRow(
-            """
-            SELECT submitted_at FROM request
-            WHERE id = (SELECT max(run.first_id, sale.decided_through + 1) FROM request_run AS run JOIN sale ON sale.id = run.sale
-                        WHERE run.sale = :sale AND run.last_id > sale.decided_through ORDER BY run.last_id LIMIT 1)
-            """,
-            [":sale": .text(status.sale.id.text)]) { Instant(milliseconds: $0.int64(0)) }
+        // The head of the line, where min(submitted_at) would read every queued request.
+        let submitted = status.queued == 0 ? nil : try headSubmittedAt(in: status.sale.id)
         let waited = submitted.map { max(0, now.milliseconds - $0.milliseconds) } ?? 0
         return SaleMetrics(status: status, oldestQueued: Span(milliseconds: waited))
     }

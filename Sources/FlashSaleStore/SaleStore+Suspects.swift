@@ -89,7 +89,7 @@ private func firstArgument(_ arguments: UnsafeMutablePointer<OpaquePointer?>?) -
 private let attempts = """
     SELECT created_at AS at, user, ip, user_agent, 0 AS declined FROM booking
     WHERE sale = :sale
-      AND id NOT IN (SELECT booking FROM event WHERE sale = :sale AND kind = 'held' AND request IS NOT NULL)
+      AND id NOT IN (SELECT booking FROM event WHERE sale = :sale AND request IS NOT NULL AND kind IN ('held', 'accepted'))
     UNION ALL
     SELECT request.submitted_at, request.user, request.ip, request.user_agent, coalesce(decision.kind = 'rejected', 0)
     FROM request LEFT JOIN event AS decision ON decision.request = request.id

@@ -139,16 +139,18 @@ enum Schema {
             UPDATE sale SET decided_through = coalesce(
                 (SELECT max(id) FROM request WHERE request.sale = sale.id AND request.status != 'queued'), 0)
             """,
+            // At most one decision per request, whatever the code does. Made before the
+            // backfill below, which looks each request up in it.
+            "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
             // Version 3 logged no event for a request accepted with the booking its key
-            // already had; such requests get one now, at their decision time.
+            // already had; such requests get one now, with their decision time (after the
+            // events already logged, so a reader following with --after sees them once).
             """
             INSERT INTO event (at, sale, kind, booking, user, request)
             SELECT decided_at, sale, 'accepted', booking, user, id FROM request
             WHERE status = 'accepted' AND NOT EXISTS (SELECT 1 FROM event WHERE event.request = request.id)
             ORDER BY id
             """,
-            // At most one decision per request, whatever the code does.
-            "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
             "DROP INDEX request_queued",
             "ALTER TABLE request DROP COLUMN status",
             "ALTER TABLE request DROP COLUMN reason",

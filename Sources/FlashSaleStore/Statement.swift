@@ -1,4 +1,5 @@
 import CSQLite
+import Glibc
 
 /// A value bound to a statement parameter.
 public enum SQLValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
@@ -87,6 +88,7 @@ public final class Statement {
 
     /// Advances to the next row; false when there is none.
     func step() throws(SQLiteError) -> Bool {
+        errno = 0 // so that a failure's errno is its own (see SQLiteError.systemErrno)
         switch sqlite3_step(handle) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false

@@ -13,8 +13,9 @@ import Testing
         "SaleStore.swift: saleColumns",
         "SaleStore.swift: bookingColumns",
         "SaleStore+Line.swift: activeBooking",
-        // The line's FROM clause (its runs, joined to their requests), shared by two statements.
+        // The line's FROM clause (its runs, joined to their requests), and its first request.
         "SaleStore+Line.swift: lineFrom",
+        "SaleStore+Line.swift: lineHead",
         // The suspects report's shared subquery, and the temp_store value it read from SQLite.
         "SaleStore+Suspects.swift: attempts",
         "SaleStore+Suspects.swift: tempStore",
