@@ -19,10 +19,12 @@ let package = Package(
         ),
         // The rules: pure Swift, no SQLite, no I/O.
         .target(name: "FlashSaleCore"),
-        // SQLite and nothing else; SaleStore holds all business SQL.
-        .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore"]),
+        // Every state change, written once, on the store protocols it defines; no SQL, no I/O.
+        .target(name: "FlashSaleEngine", dependencies: ["FlashSaleCore"]),
+        // The SQLite store: the engine's protocols in SQL, and the read-only reports.
+        .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore", "FlashSaleEngine"]),
         // Argument parsing, commands, output.
-        .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleStore"]),
+        .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSaleStore"]),
         // Fully static: no dynamic loader work at start-up, which is most of a single `book`
         // (about 0.9 ms against 1.9 ms with libstdc++ and libgcc_s loaded dynamically).
         // SQLite comes from libsqlite3-dev's libsqlite3.a, Debian's build of it.
@@ -33,11 +35,11 @@ let package = Package(
         ),
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
-        .testTarget(name: "FlashSaleStoreTests", dependencies: ["FlashSaleStore", "FlashSaleCore"]),
+        .testTarget(name: "FlashSaleStoreTests", dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)
-        .testTarget(name: "FlashSaleCLITests", dependencies: ["FlashSaleCLI", "FlashSaleStore"]),
+        .testTarget(name: "FlashSaleCLITests", dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

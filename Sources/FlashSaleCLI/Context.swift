@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 import FlashSaleStore
 
 /// What a command runs with: where the database is, what time it is, where output goes.
@@ -9,7 +10,7 @@ final class Context {
     private let busyTimeout: Span
     private let fixedNow: String?
     private var fixedInstant: Instant?
-    private var openStore: SaleStore?
+    private var openStore: SQLiteStore?
 
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
@@ -37,11 +38,17 @@ final class Context {
 
     var database: String { databasePath }
 
-    func store() throws -> SaleStore {
+    /// The store, for what only it can do (verify, suspects, backup).
+    func store() throws -> SQLiteStore {
         if let openStore { return openStore }
-        let store = try SaleStore(path: databasePath, busyTimeout: busyTimeout)
+        let store = try SQLiteStore(path: databasePath, busyTimeout: busyTimeout)
         openStore = store
         return store
+    }
+
+    /// The engine on the store: every state change and every read of a sale.
+    func engine() throws -> Engine {
+        Engine(store: try store())
     }
 
     /// The time for a decision: `FLASHSALE_NOW` (RFC 3339 or Unix seconds) when set, else

@@ -70,7 +70,7 @@ enum Render {
 
     static func requestFields(_ request: QueuedRequest) -> [(String, JSON)] {
         [
-            ("id", .integer(request.id)), ("sale", .string(request.sale.text)), ("user", .string(request.user)),
+            ("id", .integer(request.id.value)), ("sale", .string(request.sale.text)), ("user", .string(request.user)),
             ("status", .string(request.status.rawValue)), ("reason", .string(request.reason)),
             ("booking", .string(request.booking?.text)), ("submitted_at", .time(request.submittedAt)),
             ("decided_at", .time(request.decidedAt)), ("position", request.position.map(JSON.integer) ?? .null),

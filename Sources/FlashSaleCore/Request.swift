@@ -4,8 +4,7 @@ public enum RequestStatus: String, Sendable, CaseIterable {
 
 /// A booking attempt in a sale's durable FIFO queue: queued, then decided exactly once.
 public struct QueuedRequest: Sendable, Equatable {
-    /// Its place in FIFO order, unique across all sales, never reused.
-    public let id: Int64
+    public let id: RequestID
     public let sale: SaleID
     public let user: String
     public let ip: String?
@@ -20,7 +19,7 @@ public struct QueuedRequest: Sendable, Equatable {
     /// For a queued request, how many requests of its sale are decided before it, plus one.
     public let position: Int64?
 
-    public init(id: Int64, sale: SaleID, user: String, ip: String?, userAgent: String?, key: String?,
+    public init(id: RequestID, sale: SaleID, user: String, ip: String?, userAgent: String?, key: String?,
                 status: RequestStatus, reason: String?, booking: BookingID?, submittedAt: Instant,
                 decidedAt: Instant?, position: Int64?) {
         self.id = id

@@ -79,7 +79,7 @@ public enum Transition: Equatable, Sendable {
 }
 
 /// The rules of a flash sale, in one place. The store asks these; the SQL mirrors the
-/// expiry boundary once (see SaleStore) and nowhere else.
+/// expiry boundary once (see the SQLite store's Rows.swift) and nowhere else.
 public enum Rules {
     /// The one expiry boundary: at the instant `now >= expires_at` a hold is expired,
     /// for confirm, sweep and book alike. Strictly before it, it is confirmable.
@@ -122,6 +122,32 @@ public enum Rules {
         // Any hold left now is unexpired: it may yet be cancelled or expire.
         if sale.waitlist, fromQueue, sale.counters.held > 0 { return .wait }
         return .decline(Decline(.soldOut, sale, state: state))
+    }
+
+    /// A queue in front of a sale that has not opened yet, or is paused, keeps its place:
+    /// those states pass. Ended and closed sales reject its requests (not_open).
+    public static func queueWaits(_ sale: Sale, at now: Instant) -> Bool {
+        [.scheduled, .paused].contains(sale.state(at: now))
+    }
+
+    /// When no queued request can get an item now, whoever asks and whatever its user
+    /// holds: the reason a request is rejected with when its user is at the limit, and
+    /// otherwise. Nil when someone could still get an item. Derived from `admit` itself,
+    /// so that a run of rejections decided at once keeps the order of checks.
+    public static func declineWhenNobodyCanHold(
+        _ sale: Sale, at now: Instant, hasOverdueHold: () throws -> Bool
+    ) throws -> (atLimit: DeclineReason, otherwise: DeclineReason)? {
+        func reason(activeBookings: Int64) throws -> DeclineReason? {
+            let admission = try admit(sale, at: now, fromQueue: true, blockedBecause: { nil },
+                                      activeBookings: { activeBookings }, hasOverdueHold: hasOverdueHold,
+                                      isLineWaiting: { false })
+            guard case .decline(let decline) = admission else { return nil }
+            return decline.reason
+        }
+        guard let otherwise = try reason(activeBookings: 0), let atLimit = try reason(activeBookings: sale.perUser) else {
+            return nil
+        }
+        return (atLimit, otherwise)
     }
 
     /// `confirm`: held → booked strictly before expiry; booked stays booked.

@@ -4,7 +4,7 @@ import FlashSaleCore
 
 /// `backup`: an online copy through SQLite's backup API, consistent while other processes
 /// keep writing, into a new file that only its owner can read (it holds buyers' data).
-extension SaleStore {
+extension SQLiteStore {
     /// Copies the whole database to `path`, which must not exist; returns its size in
     /// pages. On any failure the partial copy is removed.
     public func backup(to path: String) throws -> Int64 {

@@ -1,5 +1,6 @@
 import Testing
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 @Suite struct BookTests {
@@ -74,7 +75,7 @@ import FlashSaleCore
         let first = try f.book("alice")
         let second = try f.book("bob", at: minutes(5))
         #expect(second.status == .held)
-        #expect(try f.store.booking(first.id, in: SaleID("s1"), clock: minutes(5)).status == .expired)
+        #expect(try f.engine.booking(first.id, in: SaleID("s1"), clock: minutes(5)).status == .expired)
         #expect(try f.counters(at: minutes(5)) == counters(1, available: 0, held: 1, booked: 0, expired: 1))
         #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'expired'") == 1)
     }
@@ -108,16 +109,16 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale("ends", endsAt: minutes(10))
         #expect(failure { _ = try f.book("a", sale: "ends", at: minutes(10)) }?.exitCode == 8)
-        try f.store.createSale(SaleDefinition(id: SaleID("later"), name: nil, inventory: 1, hold: .seconds(300),
+        try f.engine.createSale(SaleDefinition(id: SaleID("later"), name: nil, inventory: 1, hold: .seconds(300),
                                               perUser: 1, startsAt: minutes(60), endsAt: nil), clock: T)
         #expect(failure { _ = try f.book("a", sale: "later") }?.exitCode == 8)
         #expect(try f.book("a", sale: "later", at: minutes(60)).status == .held)
         try f.sale("p")
-        _ = try f.store.change(SaleID("p"), by: .pause, clock: T)
+        _ = try f.engine.change(SaleID("p"), by: .pause, clock: T)
         #expect(failure { _ = try f.book("a", sale: "p") }?.exitCode == 8)
-        _ = try f.store.change(SaleID("p"), by: .resume, clock: T)
+        _ = try f.engine.change(SaleID("p"), by: .resume, clock: T)
         #expect(try f.book("a", sale: "p").status == .held)
-        _ = try f.store.change(SaleID("p"), by: .close, clock: T)
+        _ = try f.engine.change(SaleID("p"), by: .close, clock: T)
         #expect(failure { _ = try f.book("b", sale: "p") }?.exitCode == 8)
     }
 
@@ -138,10 +139,10 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        let booked = try f.store.confirm(hold.id, in: s1, user: nil, clock: minutes(1))
+        let booked = try f.engine.confirm(hold.id, in: s1, user: nil, clock: minutes(1))
         #expect(booked.status == .booked)
         #expect(booked.confirmedAt == minutes(1))
-        let again = try f.store.confirm(hold.id, in: s1, user: nil, clock: minutes(60))
+        let again = try f.engine.confirm(hold.id, in: s1, user: nil, clock: minutes(60))
         #expect(again == booked)
         #expect(try f.counters() == counters(10, available: 9, held: 0, booked: 1))
         #expect(try f.count("SELECT count(*) FROM event WHERE kind = 'booked'") == 1)
@@ -152,24 +153,30 @@ import FlashSaleCore
         try f.sale()
         let hold = try f.book("alice")
         let at = Instant(milliseconds: hold.expiresAt.milliseconds - 1)
-        #expect(try f.store.confirm(hold.id, in: s1, user: nil, clock: at).status == .booked)
+        #expect(try f.engine.confirm(hold.id, in: s1, user: nil, clock: at).status == .booked)
     }
 
-    @Test func confirmAtTheExpiryInstantIsRefusedAndChangesNothing() throws {
+    @Test func confirmAtTheExpiryInstantIsRefusedAndExpiresTheHoldForGood() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        #expect(failure { _ = try f.store.confirm(hold.id, in: s1, user: nil, clock: hold.expiresAt) }?.exitCode == 5)
-        #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'held'") == 1)
-        #expect(try f.counters() == counters(10, available: 9, held: 1, booked: 0))
+        #expect(failure { _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: hold.expiresAt) }?.exitCode == 5)
+        #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'expired'") == 1)
+        #expect(try f.counters() == counters(10, available: 10, held: 0, booked: 0, expired: 1))
+        // A clock stepped back cannot revive it: the refusal raised the sale's clock and
+        // wrote the expiry.
+        let earlier = Instant(milliseconds: hold.expiresAt.milliseconds - 1000)
+        #expect(failure { _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: earlier) }?.exitCode == 5)
+        #expect(try f.engine.sale(s1).highWater == hold.expiresAt)
+        #expect(try f.store.verify(nil, clock: T) == [])
     }
 
     @Test func confirmOfACancelledBookingIsAConflict() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        _ = try f.store.cancel(hold.id, in: s1, user: nil, force: false, clock: T)
-        #expect(failure { _ = try f.store.confirm(hold.id, in: s1, user: nil, clock: T) }?.exitCode == 4)
+        _ = try f.engine.cancel(hold.id, in: s1, user: nil, force: false, clock: T)
+        #expect(failure { _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: T) }?.exitCode == 4)
     }
 
     @Test func confirmWithAnotherUserOrSaleIsNotFound() throws {
@@ -177,22 +184,22 @@ import FlashSaleCore
         try f.sale()
         try f.sale("s2")
         let hold = try f.book("alice")
-        #expect(failure { _ = try f.store.confirm(hold.id, in: s1, user: "bob", clock: T) }?.exitCode == 3)
-        #expect(failure { _ = try f.store.confirm(hold.id, in: SaleID("s2"), user: nil, clock: T) }?.exitCode == 3)
-        #expect(failure { _ = try f.store.confirm(BookingID.random(), in: s1, user: nil, clock: T) }?.exitCode == 3)
-        #expect(try f.store.confirm(hold.id, in: s1, user: "alice", clock: T).status == .booked)
+        #expect(failure { _ = try f.engine.confirm(hold.id, in: s1, user: "bob", clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.confirm(hold.id, in: SaleID("s2"), user: nil, clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.confirm(BookingID.random(), in: s1, user: nil, clock: T) }?.exitCode == 3)
+        #expect(try f.engine.confirm(hold.id, in: s1, user: "alice", clock: T).status == .booked)
     }
 
     @Test func cancelReturnsAHeldItemToStock() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        let cancelled = try f.store.cancel(hold.id, in: s1, user: nil, force: false, clock: minutes(1))
+        let cancelled = try f.engine.cancel(hold.id, in: s1, user: nil, force: false, clock: minutes(1))
         #expect(cancelled.status == .cancelled)
         #expect(cancelled.cancelledAt == minutes(1))
         #expect(try f.counters() == counters(10, available: 10, held: 0, booked: 0, cancelled: 1))
         // Cancelling again is a no-op.
-        #expect(try f.store.cancel(hold.id, in: s1, user: nil, force: true, clock: minutes(2)) == cancelled)
+        #expect(try f.engine.cancel(hold.id, in: s1, user: nil, force: true, clock: minutes(2)) == cancelled)
         #expect(try f.counters().cancelled == 1)
     }
 
@@ -200,10 +207,10 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        _ = try f.store.confirm(hold.id, in: s1, user: nil, clock: T)
-        #expect(failure { _ = try f.store.cancel(hold.id, in: s1, user: nil, force: false, clock: T) }?.exitCode == 4)
+        _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: T)
+        #expect(failure { _ = try f.engine.cancel(hold.id, in: s1, user: nil, force: false, clock: T) }?.exitCode == 4)
         #expect(try f.counters() == counters(10, available: 9, held: 0, booked: 1))
-        #expect(try f.store.cancel(hold.id, in: s1, user: nil, force: true, clock: T).status == .cancelled)
+        #expect(try f.engine.cancel(hold.id, in: s1, user: nil, force: true, clock: T).status == .cancelled)
         #expect(try f.counters() == counters(10, available: 10, held: 0, booked: 0, cancelled: 1))
     }
 
@@ -211,7 +218,7 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        let result = try f.store.cancel(hold.id, in: s1, user: nil, force: false, clock: minutes(5))
+        let result = try f.engine.cancel(hold.id, in: s1, user: nil, force: false, clock: minutes(5))
         #expect(result.status == .expired)
         #expect(result.expiredAt == hold.expiresAt)
         #expect(try f.counters(at: minutes(5)) == counters(10, available: 10, held: 0, booked: 0, expired: 1))
@@ -221,7 +228,7 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        #expect(failure { _ = try f.store.cancel(hold.id, in: s1, user: "mallory", force: true, clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.cancel(hold.id, in: s1, user: "mallory", force: true, clock: T) }?.exitCode == 3)
         #expect(try f.counters().held == 1)
     }
 
@@ -230,9 +237,9 @@ import FlashSaleCore
         try f.sale()
         let a = try f.book("a")
         let b = try f.book("b")
-        _ = try f.store.change(s1, by: .pause, clock: T)
-        #expect(try f.store.confirm(a.id, in: s1, user: nil, clock: T).status == .booked)
-        _ = try f.store.change(s1, by: .close, clock: T)
-        #expect(try f.store.confirm(b.id, in: s1, user: nil, clock: minutes(4)).status == .booked)
+        _ = try f.engine.change(s1, by: .pause, clock: T)
+        #expect(try f.engine.confirm(a.id, in: s1, user: nil, clock: T).status == .booked)
+        _ = try f.engine.change(s1, by: .close, clock: T)
+        #expect(try f.engine.confirm(b.id, in: s1, user: nil, clock: minutes(4)).status == .booked)
     }
 }

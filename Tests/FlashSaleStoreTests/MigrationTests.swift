@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 /// A database an older flashsale left opens in this one with everything it held.
@@ -52,22 +53,23 @@ import FlashSaleCore
         let path = directory.appendingPathComponent("v3.db").path
         try makeVersion3Database(at: path)
 
-        let store = try SaleStore(path: path, busyTimeout: .seconds(5))
+        let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        let engine = Engine(store: store)
         #expect(try store.db.firstRow("PRAGMA user_version") { $0.int64(0) } == Schema.currentVersion)
-        #expect(try store.request(1).status == .accepted)
-        #expect(try store.request(1).booking == BookingID(trusted: "bk_k"))
-        #expect(try store.request(2).booking == BookingID(trusted: "bk_a"))
-        #expect(try store.request(3).status == .rejected)
-        #expect(try store.request(3).reason == "sold_out")
-        #expect(try store.request(4).status == .queued)
-        #expect(try store.request(4).position == 1)
+        #expect(try engine.request(1).status == .accepted)
+        #expect(try engine.request(1).booking == BookingID(trusted: "bk_k"))
+        #expect(try engine.request(2).booking == BookingID(trusted: "bk_a"))
+        #expect(try engine.request(3).status == .rejected)
+        #expect(try engine.request(3).reason == "sold_out")
+        #expect(try engine.request(4).status == .queued)
+        #expect(try engine.request(4).position == 1)
         #expect(try store.verify(nil, clock: T) == [])
         #expect(try store.db.rows("SELECT first_id, last_id FROM request_run") { [$0.int64(0), $0.int64(1)] } == [[1, 4]])
 
         // The line goes on where it stopped: c is decided next, once.
-        #expect(try store.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
-        #expect(try store.request(4).reason == "sold_out")
-        #expect(try store.processBatch(of: SaleID("s1"), batch: 10, clock: T).decided == 0)
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
+        #expect(try engine.request(4).reason == "sold_out")
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).decided == 0)
         #expect(try store.verify(nil, clock: T) == [])
     }
 }

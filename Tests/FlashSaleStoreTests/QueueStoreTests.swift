@@ -1,20 +1,21 @@
 import Foundation
 import Testing
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 extension StoreFixture {
     @discardableResult
-    func submit(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> Int64 {
-        try store.submit(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: key), clock: clock).id
+    func submit(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> RequestID {
+        try engine.submit(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: key), clock: clock).id
     }
 
     /// Processes until nothing more can be decided now.
     @discardableResult
-    func process(_ sale: String = "s1", batch: Int64 = 10_000, at clock: Instant = T) throws -> SaleStore.ProcessReport {
-        var total = SaleStore.ProcessReport()
+    func process(_ sale: String = "s1", batch: Int64 = 10_000, at clock: Instant = T) throws -> Engine.ProcessReport {
+        var total = Engine.ProcessReport()
         while true {
-            let report = try store.processBatch(of: SaleID(sale), batch: batch, clock: clock)
+            let report = try engine.processBatch(of: SaleID(sale), batch: batch, clock: clock)
             total.accepted += report.accepted
             total.rejected += report.rejected
             total.waiting = report.waiting
@@ -22,12 +23,12 @@ extension StoreFixture {
         }
     }
 
-    func request(_ id: Int64) throws -> QueuedRequest {
-        try store.request(id)
+    func request(_ id: RequestID) throws -> QueuedRequest {
+        try engine.request(id)
     }
 
     func waitlistSale(inventory: Int64) throws {
-        try store.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: inventory, hold: .seconds(300),
+        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: inventory, hold: .seconds(300),
                                             perUser: 1, waitlist: true, startsAt: T, endsAt: nil), clock: T)
     }
 }
@@ -39,7 +40,7 @@ extension StoreFixture {
         let ids = try ["a", "b", "c"].map { try f.submit($0) }
         #expect(ids == ids.sorted())
         #expect(Set(ids).count == 3)
-        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 3)
+        #expect(try f.engine.status(SaleID("s1"), clock: T).queued == 3)
     }
 
     @Test func theSameKeyReturnsTheFirstRequest() throws {
@@ -48,7 +49,7 @@ extension StoreFixture {
         let first = try f.submit("a", key: "k")
         #expect(try f.submit("a", key: "k") == first)
         #expect(failure { try f.submit("b", key: "k") }?.exitCode == 4)
-        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 1)
+        #expect(try f.engine.status(SaleID("s1"), clock: T).queued == 1)
     }
 
     @Test func submittingToAnUnknownSaleIsNotFound() throws {
@@ -61,7 +62,7 @@ extension StoreFixture {
         try f.sale()
         var outcomes: [ReadOutcome] = [.record(RequestRecord(line: 1, user: "a")), .malformed(line: 2, reason: "user is missing")]
         let error = failure {
-            _ = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+            _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
         }
         #expect(error?.exitCode == 65)
         #expect(error?.message.hasPrefix("line 2: user is missing") == true)
@@ -73,7 +74,7 @@ extension StoreFixture {
         try f.sale()
         var outcomes: [ReadOutcome] = [.record(RequestRecord(line: 1, user: "a")), .malformed(line: 2, reason: "bad"),
                                        .record(RequestRecord(line: 3, user: "b"))]
-        let report = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: true) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+        let report = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: true) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
         #expect(report.enqueued == 2)
         #expect(report.skipped.map(\.line) == [2])
     }
@@ -85,7 +86,7 @@ extension StoreFixture {
         var outcomes: [ReadOutcome] = (1...150).map { line in
             .record(RequestRecord(line: line, user: "u\(line)", key: line == 70 ? "k70" : nil))
         }
-        let report = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+        let report = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
         #expect(report.enqueued == 150)
         #expect(report.firstID == 1)
         #expect(report.lastID == 150)
@@ -128,7 +129,7 @@ extension StoreFixture {
 
     @Test func aScheduledOrPausedSalesQueueWaits() throws {
         let f = try StoreFixture()
-        try f.store.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 1, hold: .seconds(300), perUser: 1,
+        try f.engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 1, hold: .seconds(300), perUser: 1,
                                               startsAt: minutes(10), endsAt: nil), clock: T)
         let id = try f.submit("a")
         #expect(try f.process().waiting == [SaleID("s1")])
@@ -161,7 +162,7 @@ extension StoreFixture {
         let f = try StoreFixture()
         try f.sale(inventory: 1)
         try f.sale("s2", inventory: 1)
-        var ids: [String: [Int64]] = [:]
+        var ids: [String: [RequestID]] = [:]
         for user in ["a", "b", "c", "d", "e"] {
             for sale in ["s1", "s2"] {
                 ids[sale, default: []].append(try f.submit(user + sale, sale: sale))
@@ -169,18 +170,18 @@ extension StoreFixture {
         }
         #expect(try f.count("SELECT count(*) FROM request_run") == 10)
         #expect(try f.request(ids["s1", default: []][3]).position == 4)
-        #expect(try f.store.processBatch(of: SaleID("s1"), batch: 3, clock: T).decided == 3)
+        #expect(try f.engine.processBatch(of: SaleID("s1"), batch: 3, clock: T).decided == 3)
         #expect(try f.request(ids["s1", default: []][3]).position == 1)
-        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 2)
+        #expect(try f.engine.status(SaleID("s1"), clock: T).queued == 2)
         for sale in ["s1", "s2"] {
-            _ = try f.store.processBatch(of: SaleID(sale), batch: 100, clock: T)
+            _ = try f.engine.processBatch(of: SaleID(sale), batch: 100, clock: T)
             let decided = try ids[sale, default: []].map { try f.request($0) }
             #expect(decided.map(\.status) == [.accepted, .rejected, .rejected, .rejected, .rejected])
             #expect(decided.dropFirst().map(\.reason) == Array(repeating: "sold_out", count: 4))
         }
         #expect(try f.count("SELECT count(*) FROM event WHERE request IS NOT NULL") == 10)
         // The events of each sale's rejections are in its FIFO order.
-        let order = try f.store.db.rows("SELECT request FROM event WHERE kind = 'rejected' AND sale = 's2' ORDER BY seq") { $0.int64(0) }
+        let order = try f.store.db.rows("SELECT request FROM event WHERE kind = 'rejected' AND sale = 's2' ORDER BY seq") { RequestID($0.int64(0)) }
         #expect(order == Array(ids["s2", default: []].dropFirst()))
         #expect(try f.store.verify(nil, clock: T) == [])
     }
@@ -190,21 +191,22 @@ extension StoreFixture {
         try f.sale()
         try f.submit("a")
         var outcomes: [ReadOutcome] = (1...200).map { .record(RequestRecord(line: $0, user: "u\($0)")) }
-        _ = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
         #expect(try f.count("SELECT count(*) FROM request_run") == 1)
         #expect(try f.count("SELECT last_id - first_id + 1 FROM request_run") == 201)
-        #expect(try f.store.status(SaleID("s1"), clock: T).queued == 201)
+        #expect(try f.engine.status(SaleID("s1"), clock: T).queued == 201)
     }
 
     @Test func twoProcessorsAtOnceDecideEachRequestExactlyOnce() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 50)
         var outcomes: [ReadOutcome] = (1...2000).map { .record(RequestRecord(line: $0, user: "u\($0 % 1500)")) }
-        _ = try f.store.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
+        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.isEmpty ? nil : outcomes.removeFirst() }
         let path = f.path
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
-            guard let store = try? SaleStore(path: path, busyTimeout: .seconds(30)) else { return }
-            while let report = try? store.processBatch(of: SaleID(trusted: "s1"), batch: 37, clock: T), report.decided > 0 {}
+            guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(30)) else { return }
+            let engine = Engine(store: store)
+            while let report = try? engine.processBatch(of: SaleID(trusted: "s1"), batch: 37, clock: T), report.decided > 0 {}
         }
         #expect(try f.count("SELECT count(*) FROM request WHERE id > (SELECT decided_through FROM sale)") == 0)
         #expect(try f.count("SELECT count(*) FROM event WHERE kind = 'held' AND request IS NOT NULL") == 50)
@@ -229,7 +231,7 @@ extension StoreFixture {
         #expect(try f.request(b).status == .queued)
         #expect(try f.request(c).position == 2)
         let booking = try #require(try f.request(a).booking)
-        _ = try f.store.cancel(booking, in: s1, user: nil, force: false, clock: T)
+        _ = try f.engine.cancel(booking, in: s1, user: nil, force: false, clock: T)
         #expect(try f.process().accepted == 1)
         #expect(try f.request(b).status == .accepted)
         #expect(try f.request(c).status == .queued)
@@ -252,7 +254,7 @@ extension StoreFixture {
         let a = try f.submit("a")
         let b = try f.submit("b")
         try f.process()
-        _ = try f.store.confirm(try #require(try f.request(a).booking), in: s1, user: nil, clock: T)
+        _ = try f.engine.confirm(try #require(try f.request(a).booking), in: s1, user: nil, clock: T)
         #expect(try f.process().rejected == 1)
         #expect(try f.request(b).reason == "sold_out")
     }
@@ -263,7 +265,7 @@ extension StoreFixture {
         let a = try f.submit("a")
         try f.submit("b")
         try f.process()
-        _ = try f.store.cancel(try #require(try f.request(a).booking), in: s1, user: nil, force: false, clock: T)
+        _ = try f.engine.cancel(try #require(try f.request(a).booking), in: s1, user: nil, force: false, clock: T)
         #expect(failure { _ = try f.book("mallory") }?.exitCode == 6)
         #expect(try f.counters().available == 1)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 @Suite struct ReportStoreTests {
@@ -14,14 +15,15 @@ import FlashSaleCore
         let writers = DispatchGroup()
         for worker in 0..<4 {
             DispatchQueue.global().async(group: writers) {
-                guard let store = try? SaleStore(path: path, busyTimeout: .seconds(30)) else { return }
+                guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(30)) else { return }
+                let engine = Engine(store: store)
                 for n in 0..<100 {
                     let request = BookingRequest(sale: SaleID(trusted: "s1"), user: "u\(worker)-\(n)", ip: nil, userAgent: nil, key: nil)
-                    _ = try? store.book(request, clock: T)
+                    _ = try? engine.book(request, clock: T)
                 }
             }
         }
-        let reader = try SaleStore(path: path, busyTimeout: .seconds(30))
+        let reader = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(30)))
         var seen: [Int64] = []
         let deadline = Date().addingTimeInterval(30)
         while seen.count < 401, Date() < deadline {
@@ -37,21 +39,21 @@ import FlashSaleCore
         try f.sale("s1")
         try f.sale("s2")
         _ = try f.book("alice", sale: "s2")
-        let events = try f.store.events(after: 0, sale: SaleID("s2"), limit: 10)
+        let events = try f.engine.events(after: 0, sale: SaleID("s2"), limit: 10)
         #expect(events.map(\.seq) == [2, 3])
-        #expect(events.map(\.kind) == ["sale_created", "held"])
+        #expect(events.map(\.kind) == [.saleCreated, .held])
         #expect(events[1].user == "alice")
         #expect(events[1].detail == nil)
-        #expect(failure { _ = try f.store.events(after: 0, sale: SaleID("s3"), limit: 10) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.events(after: 0, sale: SaleID("s3"), limit: 10) }?.exitCode == 3)
     }
 
     @Test func oldestQueuedIsTheHeadOfTheLineAtTheSalesTime() throws {
         let f = try StoreFixture()
         try f.sale()
-        #expect(try f.store.metrics(of: nil, clock: minutes(1)).map(\.oldestQueued) == [Span(milliseconds: 0)])
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: minutes(1))
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "b", ip: nil, userAgent: nil, key: nil), clock: minutes(2))
-        let metrics = try f.store.metrics(of: SaleID("s1"), clock: minutes(3).adding(Span(milliseconds: 500)))
+        #expect(try f.engine.metrics(of: nil, clock: minutes(1)).map(\.oldestQueued) == [Span(milliseconds: 0)])
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: minutes(1))
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "b", ip: nil, userAgent: nil, key: nil), clock: minutes(2))
+        let metrics = try f.engine.metrics(of: SaleID("s1"), clock: minutes(3).adding(Span(milliseconds: 500)))
         #expect(metrics.map(\.oldestQueued) == [Span(milliseconds: 120_500)])
         #expect(metrics.map(\.status.queued) == [2])
     }
@@ -64,10 +66,10 @@ import FlashSaleCore
         let first = try f.book("alice")
         let second = try f.book("bob", at: minutes(4))
         var seen: [(BookingID, BookingStatus)] = []
-        let count = try f.store.forEachBooking(of: SaleID("s1"), status: nil, user: nil, clock: minutes(5)) { seen.append(($0.id, $0.status)) }
+        let count = try f.engine.forEachBooking(of: SaleID("s1"), status: nil, user: nil, clock: minutes(5)) { seen.append(($0.id, $0.status)) }
         #expect(count == 2)
         #expect(seen.map(\.0) == [first.id, second.id])
         #expect(seen.map(\.1) == [.expired, .held])
-        #expect(try f.store.forEachBooking(of: SaleID("s1"), status: .held, user: nil, clock: minutes(5)) { _ in } == 1)
+        #expect(try f.engine.forEachBooking(of: SaleID("s1"), status: .held, user: nil, clock: minutes(5)) { _ in } == 1)
     }
 }

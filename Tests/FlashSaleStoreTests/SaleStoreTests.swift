@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 @Suite struct InventoryTests {
@@ -10,7 +11,7 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale(inventory: 10)
         _ = try f.book("alice")
-        let status = try f.store.seedInventory(s1, count: 5, exactly: false, clock: T)
+        let status = try f.engine.seedInventory(s1, count: 5, exactly: false, clock: T)
         #expect(status.sale.counters == counters(15, available: 14, held: 1, booked: 0))
     }
 
@@ -18,7 +19,7 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale(inventory: 10)
         _ = try f.book("alice")
-        #expect(try f.store.seedInventory(s1, count: 3, exactly: true, clock: T).sale.counters
+        #expect(try f.engine.seedInventory(s1, count: 3, exactly: true, clock: T).sale.counters
             == counters(3, available: 2, held: 1, booked: 0))
     }
 
@@ -27,10 +28,10 @@ import FlashSaleCore
         try f.sale(inventory: 10)
         let a = try f.book("a")
         _ = try f.book("b")
-        _ = try f.store.confirm(a.id, in: s1, user: nil, clock: T)
-        #expect(failure { _ = try f.store.seedInventory(s1, count: 1, exactly: true, clock: T) }?.exitCode == 4)
+        _ = try f.engine.confirm(a.id, in: s1, user: nil, clock: T)
+        #expect(failure { _ = try f.engine.seedInventory(s1, count: 1, exactly: true, clock: T) }?.exitCode == 4)
         #expect(try f.counters() == counters(10, available: 8, held: 1, booked: 1))
-        #expect(try f.store.seedInventory(s1, count: 2, exactly: true, clock: T).sale.counters
+        #expect(try f.engine.seedInventory(s1, count: 2, exactly: true, clock: T).sale.counters
             == counters(2, available: 0, held: 1, booked: 1))
     }
 
@@ -38,24 +39,24 @@ import FlashSaleCore
         let f = try StoreFixture()
         try f.sale(inventory: 10)
         _ = try f.book("a")
-        #expect(try f.store.seedInventory(s1, count: 0, exactly: true, clock: minutes(5)).sale.counters
+        #expect(try f.engine.seedInventory(s1, count: 0, exactly: true, clock: minutes(5)).sale.counters
             == counters(0, available: 0, held: 0, booked: 0, expired: 1))
     }
 
     @Test func seedBeyondTheMaximumIsAConflict() throws {
         let f = try StoreFixture()
         try f.sale(inventory: maximumInventory)
-        #expect(failure { _ = try f.store.seedInventory(s1, count: 1, exactly: false, clock: T) }?.exitCode == 4)
+        #expect(failure { _ = try f.engine.seedInventory(s1, count: 1, exactly: false, clock: T) }?.exitCode == 4)
     }
 
     @Test func operatorStatesAreNoOpsWhenAlreadyThereAndClosedIsFinal() throws {
         let f = try StoreFixture()
         try f.sale()
-        #expect(try f.store.change(s1, by: .pause, clock: T).state == .paused)
-        #expect(try f.store.change(s1, by: .pause, clock: T).state == .paused)
+        #expect(try f.engine.change(s1, by: .pause, clock: T).state == .paused)
+        #expect(try f.engine.change(s1, by: .pause, clock: T).state == .paused)
         #expect(try f.count("SELECT count(*) FROM event WHERE kind = 'sale_paused'") == 1)
-        #expect(try f.store.change(s1, by: .close, clock: T).state == .closed)
-        #expect(failure { _ = try f.store.change(s1, by: .resume, clock: T) }?.exitCode == 4)
+        #expect(try f.engine.change(s1, by: .close, clock: T).state == .closed)
+        #expect(failure { _ = try f.engine.change(s1, by: .resume, clock: T) }?.exitCode == 4)
     }
 }
 
@@ -67,8 +68,8 @@ import FlashSaleCore
         try f.sale()
         _ = try f.book("early", at: T)
         _ = try f.book("late", at: minutes(1))
-        #expect(try f.store.sweep(nil, limit: nil, dryRun: false, clock: Instant(milliseconds: minutes(5).milliseconds - 1)).total == 0)
-        let report = try f.store.sweep(nil, limit: nil, dryRun: false, clock: minutes(5))
+        #expect(try f.engine.sweep(nil, limit: nil, dryRun: false, clock: Instant(milliseconds: minutes(5).milliseconds - 1)).total == 0)
+        let report = try f.engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(5))
         #expect(report.total == 1)
         #expect(report.expired.first?.sale == s1)
         #expect(try f.counters(at: minutes(5)) == counters(10, available: 9, held: 1, booked: 0, expired: 1))
@@ -79,7 +80,7 @@ import FlashSaleCore
         try f.sale()
         _ = try f.book("a")
         _ = try f.book("b")
-        #expect(try f.store.sweep(s1, limit: nil, dryRun: true, clock: minutes(10)).total == 2)
+        #expect(try f.engine.sweep(s1, limit: nil, dryRun: true, clock: minutes(10)).total == 2)
         #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'held'") == 2)
         #expect(try f.counters().held == 2)
     }
@@ -89,33 +90,33 @@ import FlashSaleCore
         try f.sale()
         let first = try f.book("a", at: T)
         _ = try f.book("b", at: minutes(1))
-        #expect(try f.store.sweep(s1, limit: 1, dryRun: false, clock: minutes(10)).total == 1)
+        #expect(try f.engine.sweep(s1, limit: 1, dryRun: false, clock: minutes(10)).total == 1)
         #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'expired' AND id = '\(first.id)'") == 1)
     }
 
     @Test func limitTakesTheLongestOverdueAcrossSales() throws {
         let f = try StoreFixture()
-        try f.store.createSale(SaleDefinition(id: SaleID("a"), name: nil, inventory: 1, hold: .seconds(3600),
+        try f.engine.createSale(SaleDefinition(id: SaleID("a"), name: nil, inventory: 1, hold: .seconds(3600),
                                               perUser: 1, startsAt: T, endsAt: nil), clock: T)
         try f.sale("b")
         _ = try f.book("u", sale: "a")
         _ = try f.book("u", sale: "b")
-        let report = try f.store.sweep(nil, limit: 1, dryRun: false, clock: minutes(120))
+        let report = try f.engine.sweep(nil, limit: 1, dryRun: false, clock: minutes(120))
         #expect(report.expired.map(\.sale.text) == ["b"])
         #expect(try f.counters("a", at: minutes(120)).held == 1)
     }
 
     @Test func sweepOfAnUnknownSaleIsNotFound() throws {
         let f = try StoreFixture()
-        #expect(failure { _ = try f.store.sweep(SaleID("nope"), limit: nil, dryRun: false, clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.sweep(SaleID("nope"), limit: nil, dryRun: false, clock: T) }?.exitCode == 3)
     }
 
     @Test func confirmedBookingsAreNeverSwept() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("a")
-        _ = try f.store.confirm(hold.id, in: s1, user: nil, clock: T)
-        #expect(try f.store.sweep(nil, limit: nil, dryRun: false, clock: minutes(60)).total == 0)
+        _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: T)
+        #expect(try f.engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(60)).total == 0)
         #expect(try f.counters().booked == 1)
     }
 }
@@ -128,9 +129,9 @@ import FlashSaleCore
         let a = try f.book("a")
         let b = try f.book("b")
         _ = try f.book("c")
-        _ = try f.store.confirm(a.id, in: s1, user: nil, clock: T)
-        _ = try f.store.cancel(b.id, in: s1, user: nil, force: false, clock: T)
-        _ = try f.store.sweep(nil, limit: nil, dryRun: false, clock: minutes(6))
+        _ = try f.engine.confirm(a.id, in: s1, user: nil, clock: T)
+        _ = try f.engine.cancel(b.id, in: s1, user: nil, force: false, clock: T)
+        _ = try f.engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(6))
         #expect(try f.store.verify(nil, clock: minutes(6)) == [])
     }
 
@@ -168,7 +169,7 @@ import FlashSaleCore
     @Test func verifyCatchesARequestAcceptedWithoutABooking() throws {
         let f = try StoreFixture()
         try f.sale()
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
         try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request) VALUES (1, 's1', 'accepted', 'a', 1)")
         try f.store.db.execute("UPDATE sale SET decided_through = 1")
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
@@ -177,7 +178,7 @@ import FlashSaleCore
     @Test func verifyCatchesARequestPassedWithoutADecision() throws {
         let f = try StoreFixture()
         try f.sale()
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
         try f.store.db.execute("UPDATE sale SET decided_through = 1")
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
     }
@@ -185,8 +186,8 @@ import FlashSaleCore
     @Test func aSecondDecisionForARequestIsRefusedBySQLiteItself() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 0)
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
-        #expect(try f.store.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        #expect(try f.engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
         #expect(throws: SQLiteError.self) {
             try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request, detail) VALUES (1, 's1', 'rejected', 'a', 1, 'sold_out')")
         }
@@ -195,7 +196,7 @@ import FlashSaleCore
     @Test func verifyCatchesARequestOutsideTheLine() throws {
         let f = try StoreFixture()
         try f.sale()
-        _ = try f.store.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
         try f.store.db.execute("DELETE FROM request_run")
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("its line holds 0 requests, but it has 1") })
     }
@@ -217,7 +218,7 @@ import FlashSaleCore
     @Test func reopeningKeepsTheDataAndTheSchemaVersion() throws {
         let f = try StoreFixture()
         try f.sale()
-        let again = try SaleStore(path: f.path, busyTimeout: .seconds(1))
+        let again = Engine(store: try SQLiteStore(path: f.path, busyTimeout: .seconds(1)))
         #expect(try again.status(SaleID("s1"), clock: T).sale.counters.total == 10)
         #expect(try f.count("PRAGMA user_version") == Schema.currentVersion)
         #expect(try f.store.db.firstRow("PRAGMA journal_mode") { $0.text(0) } == "wal")
@@ -228,7 +229,7 @@ import FlashSaleCore
         let other = f.directory.appendingPathComponent("other.db").path
         let foreign = try Connection(path: other, busyTimeout: .seconds(1))
         try foreign.execute("CREATE TABLE notes (body TEXT)")
-        #expect(failure { _ = try SaleStore(path: other, busyTimeout: .seconds(1)) }?.exitCode == 73)
+        #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1)) }?.exitCode == 73)
     }
 
     @Test func aFileThatIsNotADatabaseIsCantOpen() throws {
@@ -236,7 +237,7 @@ import FlashSaleCore
         let junk = f.directory.appendingPathComponent("junk.db").path
         try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: junk))
         do {
-            _ = try SaleStore(path: junk, busyTimeout: .seconds(1))
+            _ = try SQLiteStore(path: junk, busyTimeout: .seconds(1))
             Issue.record("a file of junk opened as a database")
         } catch let error as SQLiteError {
             #expect(error.flashSaleError.exitCode == 73)
@@ -246,7 +247,7 @@ import FlashSaleCore
     @Test func aMissingDirectoryIsCantOpen() throws {
         let f = try StoreFixture()
         let path = f.directory.appendingPathComponent("no/such/dir/x.db").path
-        #expect(failure { _ = try SaleStore(path: path, busyTimeout: .seconds(1)) }?.exitCode == 73)
+        #expect(failure { _ = try SQLiteStore(path: path, busyTimeout: .seconds(1)) }?.exitCode == 73)
     }
 }
 
@@ -258,10 +259,11 @@ import FlashSaleCore
         let held = Counter()
         let path = f.path
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
-            guard let store = try? SaleStore(path: path, busyTimeout: .seconds(30)) else { return }
+            guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(30)) else { return }
+            let engine = Engine(store: store)
             for n in 0..<50 {
                 let request = BookingRequest(sale: SaleID(trusted: "s1"), user: "u\(worker)-\(n)", ip: nil, userAgent: nil, key: nil)
-                if case .held? = try? store.book(request, clock: T) { held.increment() }
+                if (try? engine.book(request, clock: T)) != nil { held.increment() }
             }
         }
         #expect(held.value == 50)

@@ -1,5 +1,6 @@
 import Foundation
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSaleStore
 
 let T = Instant(milliseconds: 1_795_532_400_000)  // 2026-11-24T15:00:00Z
@@ -10,13 +11,15 @@ func minutes(_ m: Int64) -> Instant { T.adding(.seconds(m * 60)) }
 final class StoreFixture {
     let directory: URL
     let path: String
-    let store: SaleStore
+    let store: SQLiteStore
+    let engine: Engine
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("test.db").path
-        store = try SaleStore(path: path, busyTimeout: .seconds(5))
+        store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        engine = Engine(store: store)
     }
 
     deinit {
@@ -26,19 +29,17 @@ final class StoreFixture {
     /// A sale opened at T: `inventory` items, 5 minute holds, `perUser` each.
     @discardableResult
     func sale(_ id: String = "s1", inventory: Int64 = 10, perUser: Int64 = 1, endsAt: Instant? = nil) throws -> SaleStatus {
-        try store.createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: inventory, hold: .seconds(300),
+        try engine.createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: inventory, hold: .seconds(300),
                                             perUser: perUser, startsAt: T, endsAt: endsAt), clock: T)
     }
 
     func book(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> Booking {
         let request = BookingRequest(sale: try SaleID(sale), user: user, ip: nil, userAgent: nil, key: key)
-        switch try store.book(request, clock: clock) {
-        case .held(let booking), .repeated(let booking): return booking
-        }
+        return try engine.book(request, clock: clock)
     }
 
     func counters(_ sale: String = "s1", at clock: Instant = T) throws -> Counters {
-        try store.status(SaleID(sale), clock: clock).sale.counters
+        try engine.status(SaleID(sale), clock: clock).sale.counters
     }
 
     func count(_ sql: String) throws -> Int64 {

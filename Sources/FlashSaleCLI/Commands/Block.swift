@@ -18,7 +18,7 @@ enum BlockCommands {
         let new = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "",
                             contains: invocation.flag(contains), sale: invocation.saleOption(sale),
                             reason: invocation.text(.reason, option: reason), createdAt: now)
-        context.output.success(Render.blocks([try context.store().addBlock(new, clock: now)]))
+        context.output.success(Render.blocks([try context.engine().addBlock(new, clock: now)]))
     }
 
     static let unblock = CommandSpec(
@@ -27,7 +27,7 @@ enum BlockCommands {
     ) { invocation, context in
         let now = try context.now()
         let value = invocation.arguments["VALUE"] ?? ""
-        try context.store().removeBlock(kind(invocation), value: value, contains: invocation.flag(contains),
+        try context.engine().removeBlock(kind(invocation), value: value, contains: invocation.flag(contains),
                                         sale: invocation.saleOption(sale), clock: now)
         context.output.success(Rendered(text: "unblocked", json: .object([("unblocked", .bool(true))])))
     }
@@ -36,7 +36,7 @@ enum BlockCommands {
         "blocks", options: [sale],
         summary: "the blocks in force (with --sale, those that apply to that sale)"
     ) { invocation, context in
-        context.output.success(Render.blocks(try context.store().blocks(in: invocation.saleOption(sale))))
+        context.output.success(Render.blocks(try context.engine().blocks(in: invocation.saleOption(sale))))
     }
 
     private static func kind(_ invocation: Invocation) throws(FlashSaleError) -> BlockKind {

@@ -27,10 +27,7 @@ enum BookCommand {
             ip: invocation.text(.ip, option: ip),
             userAgent: invocation.text(.userAgent, option: userAgent),
             key: invocation.text(.key, option: key))
-        switch try context.store().book(request, clock: context.now()) {
-        case .held(let booking), .repeated(let booking):
-            context.output.success(Render.bookingID(booking))
-        }
+        context.output.success(Render.bookingID(try context.engine().book(request, clock: context.now())))
     }
 
     /// `--format`, or nil to sniff it.

@@ -1,5 +1,5 @@
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 /// `book SALE --stream`: requests on standard input, one NDJSON decision per line on
 /// standard output, in input order. Decisions are committed in groups (one fsync for up to
@@ -17,7 +17,7 @@ enum BookStream {
         }
         let saleID = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let stream = try BookingStream(store: context.store(), sale: saleID)
+        let stream = try BookingStream(engine: context.engine(), sale: saleID)
         let input = try InputChunks(path: "-")
         let output = context.output
         var answered: [String] = []

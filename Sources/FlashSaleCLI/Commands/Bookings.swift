@@ -8,7 +8,7 @@ enum BookingsCommand {
         "bookings", arguments: "SALE", options: [status, user],
         summary: "a sale's bookings, oldest first; a hold past its expiry shows as expired"
     ) { invocation, context in
-        let bookings = try context.store().bookings(
+        let bookings = try context.engine().bookings(
             of: invocation.requiredSaleID(), status: invocation.bookingStatus(status),
             user: invocation.text(.user, option: user), clock: context.now())
         context.output.success(Render.bookings(bookings))
@@ -17,7 +17,7 @@ enum BookingsCommand {
 
 enum BookingCommand {
     static let spec = CommandSpec("booking", arguments: "SALE BOOKING", summary: "one booking, every field") { invocation, context in
-        let booking = try context.store().booking(invocation.bookingID(), in: invocation.requiredSaleID(), clock: context.now())
+        let booking = try context.engine().booking(invocation.bookingID(), in: invocation.requiredSaleID(), clock: context.now())
         context.output.success(Render.booking(booking))
     }
 }

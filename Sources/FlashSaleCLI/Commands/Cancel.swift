@@ -8,7 +8,7 @@ enum CancelCommand {
         summary: "give a held item back to stock (held -> cancelled)",
         details: "Confirmed: exit 4 unless --force. Already cancelled or expired: exit 0, unchanged."
     ) { invocation, context in
-        let booking = try context.store().cancel(
+        let booking = try context.engine().cancel(
             invocation.bookingID(), in: invocation.requiredSaleID(),
             user: invocation.text(.user, option: ConfirmCommand.user),
             force: invocation.flag(force), clock: context.now())

@@ -8,7 +8,7 @@ enum ConfirmCommand {
         summary: "turn a hold into a booking (held -> booked) before it expires",
         details: "Already booked: exit 0, unchanged. At or after expires_at: exit 5. Cancelled: exit 4."
     ) { invocation, context in
-        let booking = try context.store().confirm(
+        let booking = try context.engine().confirm(
             invocation.bookingID(), in: invocation.requiredSaleID(),
             user: invocation.text(.user, option: user), clock: context.now())
         context.output.success(Render.bookingStatus(booking))

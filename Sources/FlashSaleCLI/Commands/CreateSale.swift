@@ -30,6 +30,6 @@ enum CreateSaleCommand {
             waitlist: invocation.flag(waitlist),
             startsAt: invocation.instant(starts, now: now) ?? now,
             endsAt: invocation.instant(ends, now: now))
-        context.output.success(Render.sale(try context.store().createSale(definition, clock: now)))
+        context.output.success(Render.sale(try context.engine().createSale(definition, clock: now)))
     }
 }

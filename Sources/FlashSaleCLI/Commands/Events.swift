@@ -1,6 +1,6 @@
 import Glibc
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 enum EventsCommand {
     static let sale = OptionSpec("--sale", value: "SALE", "only this sale's events")
@@ -30,9 +30,9 @@ enum EventsCommand {
         let saleID = try invocation.saleOption(sale)
         var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
-        let store = try context.store()
+        let engine = try context.engine()
         guard !context.output.quiet else {
-            _ = try store.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
+            _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
             return
         }
         // A reader that goes away must end the stream with exit 0, not kill the process
@@ -40,12 +40,12 @@ enum EventsCommand {
         signal(SIGPIPE, SIG_IGN)
         let out = context.output.stdout
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        var watcher = try signals.map { try CommitWatcher(store: store, signals: $0, intervalMilliseconds: pollMilliseconds) }
+        var watcher = try signals.map { try CommitWatcher(store: engine.store, signals: $0, intervalMilliseconds: pollMilliseconds) }
         var printed: Int64 = 0
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
-            let page = try store.events(after: last, sale: saleID, limit: room)
+            let page = try engine.events(after: last, sale: saleID, limit: room)
             for event in page {
                 out.write(line(event))
             }
@@ -67,13 +67,13 @@ enum EventsCommand {
     }
 
     /// One event as a JSON line; keys that do not apply to its kind are left out.
-    static func line(_ event: SaleStore.Event) -> String {
+    static func line(_ event: Event) -> String {
         var fields: [(String, JSON)] = [
-            ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind)),
+            ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind.rawValue)),
         ]
-        if let booking = event.booking { fields.append(("booking", .string(booking))) }
+        if let booking = event.booking { fields.append(("booking", .string(booking.text))) }
         if let user = event.user { fields.append(("user", .string(user))) }
-        if let request = event.request { fields.append(("request", .integer(request))) }
+        if let request = event.request { fields.append(("request", .integer(request.value))) }
         if let detail = event.detail { fields.append(("detail", .string(detail))) }
         return JSON.object(fields).serialized + "\n"
     }

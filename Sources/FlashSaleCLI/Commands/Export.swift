@@ -1,6 +1,6 @@
 import Glibc
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 enum ExportCommand {
     static let format = OptionSpec("--format", value: "FORMAT", "csv (the default, RFC 4180) or ndjson")
@@ -28,7 +28,7 @@ enum ExportCommand {
         }
         let wanted = try invocation.bookingStatus(status)
         let saleID = try invocation.requiredSaleID()
-        let store = try context.store()
+        let store = try context.engine()
         let now = try context.now()
         // Before the header, so that a wrong sale prints nothing but the error (exit 3).
         _ = try store.sale(saleID)

@@ -1,6 +1,6 @@
 import Glibc
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 enum MetricsCommand {
     static let sale = OptionSpec("--sale", value: "SALE", "only this sale")
@@ -9,7 +9,7 @@ enum MetricsCommand {
     struct Gauge: Sendable {
         let name: String
         let help: String
-        let value: @Sendable (SaleStore.SaleMetrics) -> String
+        let value: @Sendable (Engine.SaleMetrics) -> String
     }
 
     static let gauges: [Gauge] = [
@@ -38,7 +38,7 @@ enum MetricsCommand {
             """
     ) { invocation, context in
         let saleID = try invocation.saleOption(sale)
-        let sales = try context.store().metrics(of: saleID, clock: context.now())
+        let sales = try context.engine().metrics(of: saleID, clock: context.now())
         guard !context.output.quiet else { return }
         let out = context.output.stdout
         out.write(context.output.json ? json(sales).serialized + "\n" : exposition(sales))
@@ -50,7 +50,7 @@ enum MetricsCommand {
     }
 
     /// The text exposition format: HELP and TYPE once per gauge, then a sample per sale.
-    static func exposition(_ sales: [SaleStore.SaleMetrics]) -> String {
+    static func exposition(_ sales: [Engine.SaleMetrics]) -> String {
         var text = ""
         for gauge in gauges {
             let name = "flashsale_" + gauge.name
@@ -62,7 +62,7 @@ enum MetricsCommand {
         return text
     }
 
-    static func json(_ sales: [SaleStore.SaleMetrics]) -> JSON {
+    static func json(_ sales: [Engine.SaleMetrics]) -> JSON {
         .object([("sales", .array(sales.map { sale in
             .object([("sale", .string(sale.status.sale.id.text))] + gauges.map { ($0.name, .number($0.value(sale))) })
         }))])

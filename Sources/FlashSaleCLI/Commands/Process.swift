@@ -1,5 +1,5 @@
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 enum ProcessCommand {
     static let batch = OptionSpec("--batch", value: "N", "decide up to N requests per transaction (default 10000)")
@@ -22,22 +22,22 @@ enum ProcessCommand {
         let sale = try invocation.saleID()
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
-        let store = try context.store()
-        if let sale { _ = try store.sale(sale) }  // exit 3 for no such sale
+        let engine = try context.engine()
+        if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
         let signals = invocation.flag(follow) ? StopSignals() : nil
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
-        var total = SaleStore.ProcessReport()
-        var watcher = try signals.map { try CommitWatcher(store: store, signals: $0, intervalMilliseconds: idleMilliseconds) }
+        var total = Engine.ProcessReport()
+        var watcher = try signals.map { try CommitWatcher(store: engine.store, signals: $0, intervalMilliseconds: idleMilliseconds) }
 
         while true {
-            let round = try drain(store, sale: sale, batch: batchSize, limit: maximum.map { $0 - total.decided },
+            let round = try drain(engine, sale: sale, batch: batchSize, limit: maximum.map { $0 - total.decided },
                                   clock: context, stop: { signals?.received() ?? false }, progress: progress)
             total.accepted += round.accepted
             total.rejected += round.rejected
             total.waiting = round.waiting
             guard maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.
-            guard try watcher?.wait(alsoWake: { try holdExpired(store, round.waiting, clock: context) }) == .changed else { break }
+            guard try watcher?.wait(alsoWake: { try holdExpired(engine, round.waiting, clock: context) }) == .changed else { break }
         }
         progress.finish()
         context.output.success(Rendered(
@@ -47,17 +47,17 @@ enum ProcessCommand {
     }
 
     /// Batches until every queue is empty or waiting, the limit is reached, or a stop signal.
-    private static func drain(_ store: SaleStore, sale: SaleID?, batch: Int64, limit: Int64?, clock: Context,
-                              stop: () -> Bool, progress: Progress) throws -> SaleStore.ProcessReport {
-        var report = SaleStore.ProcessReport()
+    private static func drain(_ engine: Engine, sale: SaleID?, batch: Int64, limit: Int64?, clock: Context,
+                              stop: () -> Bool, progress: Progress) throws -> Engine.ProcessReport {
+        var report = Engine.ProcessReport()
         var progressed = true
         while progressed, !stop() {
             progressed = false
             report.waiting = []
-            for id in try sale.map({ [$0] }) ?? store.salesWithQueue() {
+            for id in try sale.map({ [$0] }) ?? engine.salesWithQueue() {
                 let room = limit.map { $0 - report.decided } ?? batch
                 guard room > 0 else { return report }
-                let one = try store.processBatch(of: id, batch: min(batch, room), clock: clock.now())
+                let one = try engine.processBatch(of: id, batch: min(batch, room), clock: clock.now())
                 report.accepted += one.accepted
                 report.rejected += one.rejected
                 report.waiting += one.waiting
@@ -69,8 +69,8 @@ enum ProcessCommand {
     }
 
     /// Whether a waiting sale's earliest hold has expired since: its item may come back.
-    private static func holdExpired(_ store: SaleStore, _ waiting: [SaleID], clock: Context) throws -> Bool {
+    private static func holdExpired(_ engine: Engine, _ waiting: [SaleID], clock: Context) throws -> Bool {
         let now = try clock.now()
-        return try waiting.contains { sale in try store.nextHoldExpiry(of: sale).map { $0 <= now } ?? false }
+        return try waiting.contains { sale in try engine.nextHoldExpiry(of: sale).map { Rules.isExpired(expiresAt: $0, at: now) } ?? false }
     }
 }

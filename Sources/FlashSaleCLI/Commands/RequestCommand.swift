@@ -9,6 +9,6 @@ enum RequestCommand {
         guard let id = Int64(text), id > 0, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw FlashSaleError.usage("a request id is a whole number, not '\(Quoted(text))'")
         }
-        context.output.success(Render.request(try context.store().request(id)))
+        context.output.success(Render.request(try context.engine().request(RequestID(id))))
     }
 }

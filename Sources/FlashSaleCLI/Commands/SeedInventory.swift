@@ -9,7 +9,7 @@ enum SeedInventoryCommand {
     ) { invocation, context in
         let sale = try invocation.requiredSaleID()
         let count = try invocation.wholeNumber("COUNT", in: 0...maximumInventory) ?? 0
-        let status = try context.store().seedInventory(sale, count: count, exactly: invocation.flag(set), clock: context.now())
+        let status = try context.engine().seedInventory(sale, count: count, exactly: invocation.flag(set), clock: context.now())
         context.output.success(Render.sale(status))
     }
 }

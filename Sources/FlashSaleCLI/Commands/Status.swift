@@ -3,12 +3,12 @@ enum StatusCommand {
         "status", arguments: "SALE",
         summary: "a sale's state and counters, with overdue holds and queued requests"
     ) { invocation, context in
-        context.output.success(Render.sale(try context.store().status(invocation.requiredSaleID(), clock: context.now())))
+        context.output.success(Render.sale(try context.engine().status(invocation.requiredSaleID(), clock: context.now())))
     }
 }
 
 enum SalesCommand {
     static let spec = CommandSpec("sales", summary: "every sale, one line each") { _, context in
-        context.output.success(Render.sales(try context.store().sales(clock: context.now())))
+        context.output.success(Render.sales(try context.engine().sales(clock: context.now())))
     }
 }

@@ -1,5 +1,5 @@
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 import Glibc
 
 enum SubmitCommand {
@@ -38,10 +38,10 @@ enum SubmitCommand {
             ip: invocation.text(.ip, option: BookCommand.ip),
             userAgent: invocation.text(.userAgent, option: BookCommand.userAgent),
             key: invocation.text(.key, option: BookCommand.key))
-        let store = try context.store()
-        let id = try store.submit(request, clock: context.now()).id
-        let queued = context.output.json ? try store.request(id) : nil
-        context.output.success(Rendered(text: String(id), json: queued.map { Render.request($0).json } ?? .integer(id)))
+        let engine = try context.engine()
+        let id = try engine.submit(request, clock: context.now()).id
+        let queued = context.output.json ? try engine.request(id) : nil
+        context.output.success(Rendered(text: String(id.value), json: queued.map { Render.request($0).json } ?? .integer(id.value)))
     }
 
     private static func submitFile(_ path: String, _ invocation: Invocation, _ context: Context) throws {
@@ -51,7 +51,7 @@ enum SubmitCommand {
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
-        let report = try context.store().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
+        let report = try context.engine().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
             let outcome = try records.next()
             if outcome != nil { progress.tick() }
             return outcome
@@ -67,7 +67,7 @@ enum SubmitCommand {
             text: "\(report.enqueued) enqueued\(ids), \(report.repeated) repeated, \(report.skipped.count) skipped",
             json: .object([
                 ("enqueued", .integer(report.enqueued)), ("repeated", .integer(report.repeated)),
-                ("first_id", report.firstID.map(JSON.integer) ?? .null), ("last_id", report.lastID.map(JSON.integer) ?? .null),
+                ("first_id", report.firstID.map { .integer($0.value) } ?? .null), ("last_id", report.lastID.map { .integer($0.value) } ?? .null),
                 ("skipped", .array(report.skipped.map { .object([("line", .integer(Int64($0.line))), ("reason", .string($0.reason))]) })),
             ])))
     }

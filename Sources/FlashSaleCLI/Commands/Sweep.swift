@@ -9,7 +9,7 @@ enum SweepCommand {
         summary: "expire holds past their expiry, items back to stock; prints how many",
         details: "Safe from cron every minute, beside everything else: * * * * * flashsale --db PATH -q sweep"
     ) { invocation, context in
-        let report = try context.store().sweep(
+        let report = try context.engine().sweep(
             invocation.saleID(), limit: invocation.wholeNumber(limit.name, in: 1...Int64.max / 2),
             dryRun: invocation.flag(dryRun), clock: context.now())
         let sales = JSON.object(report.expired.map { ($0.sale.text, .integer($0.count)) })

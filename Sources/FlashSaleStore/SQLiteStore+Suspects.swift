@@ -2,9 +2,8 @@ import CSQLite
 import FlashSaleCore
 
 /// `suspects`: every booking attempt of a sale, read in three sorted passes and tallied
-/// by Core's `SuspicionTally`. Read-only; an extension of SaleStore, so business SQL stays
-/// in one type.
-extension SaleStore {
+/// by Core's `SuspicionTally`. Read-only.
+extension SQLiteStore {
     /// The sale's suspects, highest score first (exit 3 for no such sale).
     ///
     /// One read transaction: the report is one snapshot, and in WAL mode it holds up no

@@ -1,0 +1,92 @@
+/// What an event records. The raw values are the `kind` field of `events`.
+public enum EventKind: String, Sendable, CaseIterable {
+    case saleCreated = "sale_created"
+    case inventorySeeded = "inventory_seeded"
+    case salePaused = "sale_paused"
+    case saleResumed = "sale_resumed"
+    case saleClosed = "sale_closed"
+    /// A hold was made; with a request, the request's decision (accepted with this hold).
+    case held
+    case booked
+    case cancelled
+    case expired
+    /// A queued request accepted with the booking its key already had.
+    case accepted
+    /// A queued request rejected; the detail is the reason.
+    case rejected
+    case blocked
+    case unblocked
+
+    /// The event a booking's move to `status` appends.
+    public init(movedTo status: BookingStatus) {
+        switch status {
+        case .held: self = .held
+        case .booked: self = .booked
+        case .cancelled: self = .cancelled
+        case .expired: self = .expired
+        }
+    }
+
+    /// The event of an operator's change of a sale's state.
+    public init(_ command: OperatorCommand) {
+        switch command {
+        case .pause: self = .salePaused
+        case .resume: self = .saleResumed
+        case .close: self = .saleClosed
+        }
+    }
+
+    /// Whether this event, naming a request, is that request's decision, and which.
+    public var requestStatus: RequestStatus? {
+        switch self {
+        case .held, .accepted: .accepted
+        case .rejected: .rejected
+        default: nil
+        }
+    }
+}
+
+/// One row of the event log, as it was appended with its state change.
+public struct Event: Sendable, Equatable {
+    public let seq: Int64
+    public let at: Instant
+    /// Text, not a SaleID: blocks of every sale are logged with sale `*`.
+    public let sale: String
+    public let kind: EventKind
+    public let booking: BookingID?
+    public let user: String?
+    public let request: RequestID?
+    public let detail: String?
+
+    public init(seq: Int64, at: Instant, sale: String, kind: EventKind, booking: BookingID?, user: String?,
+                request: RequestID?, detail: String?) {
+        self.seq = seq
+        self.at = at
+        self.sale = sale
+        self.kind = kind
+        self.booking = booking
+        self.user = user
+        self.request = request
+        self.detail = detail
+    }
+}
+
+/// A queued request's id: its place in FIFO order, unique across all sales, never reused.
+public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public let value: Int64
+
+    public init(_ value: Int64) {
+        self.value = value
+    }
+
+    public init(integerLiteral value: Int64) {
+        self.value = value
+    }
+
+    /// Before the first request of every line.
+    public static let none = RequestID(0)
+
+    public static func < (a: RequestID, b: RequestID) -> Bool { a.value < b.value }
+
+    public var description: String { String(value) }
+}

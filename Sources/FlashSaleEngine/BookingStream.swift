@@ -1,0 +1,72 @@
+import FlashSaleCore
+
+/// `book SALE --stream` (and, next, HTTP): decisions taken one by one, in order, and
+/// committed in groups (one sync for many). The caller hands a decision back to its
+/// requester only after `commit()` returned: what was answered is durable, and a crash
+/// loses only unanswered decisions, which roll back.
+public final class BookingStream {
+    private let engine: Engine
+    private let saleID: SaleID
+    /// The open transaction and the sale as committed so far in it; nil when none is open.
+    private var open: (transaction: any StoreTransaction, sale: Sale)?
+    private var facts = TransactionFacts()
+
+    /// Refuses at once (not found) when the sale does not exist.
+    public init(engine: Engine, sale: SaleID) throws {
+        self.engine = engine
+        self.saleID = sale
+        _ = try engine.sale(sale)
+    }
+
+    /// Decides one request inside the open transaction, opening one if needed.
+    public func decide(_ request: BookingRequest, clock: Instant) throws -> BookingOutcome {
+        let (transaction, sale) = try open ?? begin()
+        do {
+            switch try engine.decide(request, in: sale, transaction, at: sale.decisionTime(clock: clock),
+                                     fromQueue: nil, facts: facts) {
+            case .decided(let outcome):
+                if case .held = outcome { open = (transaction, try transaction.requireSale(saleID)) }
+                return outcome
+            case .waiting:
+                throw FlashSaleError.internalFailure("a direct booking was told to wait")
+            }
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    private func begin() throws -> (any StoreTransaction, Sale) {
+        let transaction = try engine.store.beginWrite()
+        do {
+            let opened = (transaction, try transaction.requireSale(saleID))
+            open = opened
+            facts = TransactionFacts()
+            return opened
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+    }
+
+    /// Whether decisions are waiting for a commit.
+    public var hasPending: Bool { open != nil }
+
+    /// Makes every decision so far durable. On failure all of them are rolled back.
+    public func commit() throws {
+        guard let (transaction, _) = open else { return }
+        open = nil
+        do {
+            try transaction.commit()
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+    }
+
+    /// Rolls back what is not committed.
+    public func abandon() {
+        open?.transaction.rollback()
+        open = nil
+    }
+}

@@ -1,0 +1,279 @@
+import FlashSaleCore
+
+/// What became of one booking request, on every path: `book`, `book --stream`, `process`
+/// and, next, HTTP.
+public enum BookingOutcome: Sendable {
+    /// A new hold.
+    case held(Booking)
+    /// The request's key was seen before: its first booking, unchanged.
+    case repeated(Booking)
+    case declined(Decline)
+    /// Refused before anything was written, for a reason of its own (a key another user
+    /// used): a stream or a queue goes on with the next request.
+    case refused(FlashSaleError)
+}
+
+extension Engine {
+    /// `book`: one transaction decides, and a decline writes nothing (so costs no sync).
+    /// A hold or its key's booking comes back; a decline or a refusal is thrown.
+    public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
+        let outcome = try store.write { transaction in
+            let sale = try transaction.requireSale(request.sale)
+            return try decide(request, in: sale, transaction, at: sale.decisionTime(clock: clock),
+                              fromQueue: nil, facts: TransactionFacts())
+        }
+        switch outcome {
+        case .decided(.held(let booking)), .decided(.repeated(let booking)): return booking
+        case .decided(.declined(let decline)): throw decline.error
+        case .decided(.refused(let error)): throw error
+        case .waiting: throw FlashSaleError.internalFailure("a direct booking was told to wait")
+        }
+    }
+
+    /// A decision, or for the head of a waitlisted sale's line, none yet.
+    enum Decision {
+        case decided(BookingOutcome)
+        /// Leave the request in the queue until an item comes back.
+        case waiting
+    }
+
+    /// Decides one request inside the caller's write transaction: the one decision that
+    /// `book`, `book --stream` and `process` share. `sale` must be as committed so far in
+    /// this transaction. `requestID` is the queued request being decided, or nil for a
+    /// direct booking. A key makes either idempotent: the booking it already has is the
+    /// answer, whichever path made it.
+    func decide(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
+                fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
+        if let key = request.key, let first = try transaction.booking(withKey: key, in: sale.id) {
+            guard first.user == request.user else { return .decided(.refused(keyConflict(key, in: sale.id))) }
+            return .decided(.repeated(first.seen(at: now)))
+        }
+        let admission = try Rules.admit(
+            sale, at: now, fromQueue: requestID != nil,
+            blockedBecause: { try blockedBecause(request, in: sale, transaction, at: now, facts: facts) },
+            activeBookings: { try transaction.activeBookings(of: request.user, in: sale.id, at: now) },
+            hasOverdueHold: { try facts.hasOverdueHold(at: now) { try transaction.earliestHoldExpiry(in: sale.id) } },
+            isLineWaiting: { try transaction.queuedRequests(in: sale.id) > 0 })
+        switch admission {
+        case .decline(let decline):
+            return .decided(.declined(decline))
+        case .wait:
+            return .waiting
+        case .reclaimOverdueHold:
+            try expireOverdueHolds(of: sale, in: transaction, at: now, limit: 1, by: requestID == nil ? "book" : "process")
+        case .hold:
+            break
+        }
+        facts.holdsChanged()
+        return .decided(.held(try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)))
+    }
+
+    /// A key names one user's request in a sale, on every path.
+    func keyConflict(_ key: String, in sale: SaleID) -> FlashSaleError {
+        .conflict("key \(Quoted(key)) was already used by another user in sale \(sale)")
+    }
+
+    /// `confirm`: held → booked. Returns the booking as it is now. A hold found past its
+    /// expiry is refused, and written expired for good (committed before the refusal), so
+    /// that a clock stepped back cannot make it confirmable again.
+    public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> Booking {
+        try store.write { transaction -> Result<Booking, FlashSaleError> in
+            let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
+            let now = sale.decisionTime(clock: clock)
+            switch Rules.confirmation(of: booking, at: now) {
+            case .refuse(let error):
+                if booking.status == .held { try move(booking, to: .expired, in: transaction, at: now, by: "confirm") }
+                return .failure(error)
+            case .unchanged: return .success(booking.seen(at: now))
+            case .move(let status): return .success(try move(booking, to: status, in: transaction, at: now, by: "confirm"))
+            }
+        }.get()
+    }
+
+    /// `cancel`: the item goes back to stock. Returns the booking as it is now.
+    public func cancel(_ id: BookingID, in saleID: SaleID, user: String?, force: Bool, clock: Instant) throws -> Booking {
+        try store.write { transaction in
+            let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
+            let now = sale.decisionTime(clock: clock)
+            switch Rules.cancellation(of: booking, force: force, at: now) {
+            case .refuse(let error): throw error
+            case .unchanged: return booking.seen(at: now)
+            case .move(let status):
+                return try move(booking, to: status, in: transaction, at: now,
+                                by: force && booking.status == .booked ? "cancel --force" : "cancel")
+            }
+        }
+    }
+
+    public func booking(_ id: BookingID, in saleID: SaleID, clock: Instant) throws -> Booking {
+        try store.read { reading in
+            let (sale, booking) = try requireBooking(id, in: saleID, user: nil, reading)
+            return booking.seen(at: sale.decisionTime(clock: clock))
+        }
+    }
+
+    // MARK: - Sweep
+
+    public struct SweepReport: Sendable {
+        /// Per sale, in id order, the holds expired (or that would be, on a dry run).
+        public var expired: [(sale: SaleID, count: Int64)] = []
+        public var total: Int64 { expired.reduce(0) { $0 + $1.count } }
+    }
+
+    /// `sweep`: expire every overdue hold (oldest first, at most `limit`), items back to stock.
+    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant) throws -> SweepReport {
+        dryRun
+            ? try store.read { try sweepSales(saleID, in: $0, limit: limit, clock: clock, expire: nil) }
+            : try store.write { transaction in
+                try sweepSales(saleID, in: transaction, limit: limit, clock: clock) { hold, now in
+                    try move(hold, to: .expired, in: transaction, at: now, by: "sweep")
+                }
+            }
+    }
+
+    /// Each sale decides at its own time (its high-water mark), so each one's overdue holds
+    /// are gathered first; then the longest overdue across all sales go first, so that
+    /// `--limit` means the same for one sale or many.
+    private func sweepSales(_ saleID: SaleID?, in reading: any StoreReading, limit: Int64?, clock: Instant,
+                            expire: ((Booking, Instant) throws -> Void)?) throws -> SweepReport {
+        let sales = try saleID.map { [try reading.requireSale($0)] } ?? reading.allSales()
+        var candidates: [(hold: Booking, now: Instant)] = []
+        for sale in sales {
+            let now = sale.decisionTime(clock: clock)
+            candidates += try reading.overdueHolds(in: sale.id, at: now, limit: limit).map { ($0, now) }
+        }
+        candidates.sort { ($0.hold.expiresAt, $0.hold.id.text) < ($1.hold.expiresAt, $1.hold.id.text) }
+        var expired: [SaleID: Int64] = [:]
+        for (hold, now) in candidates.prefix(limit.map { Int($0) } ?? candidates.count) {
+            try expire?(hold, now)
+            expired[hold.sale, default: 0] += 1
+        }
+        var report = SweepReport()
+        for sale in sales where expired[sale.id] != nil || saleID != nil {
+            report.expired.append((sale.id, expired[sale.id] ?? 0))
+        }
+        return report
+    }
+
+    // MARK: - Steps inside a caller's transaction
+
+    /// The booking `id` of sale `saleID`; with `user`, only if it is that user's. Not found,
+    /// whichever part is missing, so a wrong user learns nothing about other users' bookings.
+    private func requireBooking(_ id: BookingID, in saleID: SaleID, user: String?,
+                                _ reading: any StoreReading) throws -> (Sale, Booking) {
+        let sale = try reading.requireSale(saleID)
+        guard let booking = try reading.booking(id, in: saleID), user == nil || booking.user == user else {
+            throw FlashSaleError.notFound("no booking \(id) in sale \(saleID)" + (user.map { " for user '\(Quoted($0))'" } ?? ""))
+        }
+        return (sale, booking)
+    }
+
+    /// Expires overdue holds, their items back to stock; returns how many.
+    @discardableResult
+    func expireOverdueHolds(of sale: Sale, in transaction: any StoreTransaction, at now: Instant, limit: Int64?,
+                            by command: String) throws -> Int64 {
+        let overdue = try transaction.overdueHolds(in: sale.id, at: now, limit: limit)
+        for hold in overdue {
+            try move(hold, to: .expired, in: transaction, at: now, by: command)
+        }
+        return Int64(overdue.count)
+    }
+
+    private func insertHold(_ request: BookingRequest, sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
+                            requestID: RequestID?) throws -> Booking {
+        let hold = Booking(
+            id: BookingID.random(), sale: sale.id, user: request.user, status: .held, createdAt: now,
+            expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
+            ip: request.ip, userAgent: request.userAgent, key: request.key)
+        try transaction.insertHold(hold)
+        try transaction.adjustCounters(of: sale.id, by: CounterChange(available: -1, held: 1), at: now)
+        try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .held, booking: hold.id,
+                                             user: hold.user, request: requestID))
+        return hold
+    }
+
+    /// Moves a booking to `status` and the sale's counters with it, with its event.
+    /// An item leaving held or booked for a final state goes back to `available`.
+    @discardableResult
+    func move(_ booking: Booking, to status: BookingStatus, in transaction: any StoreTransaction, at now: Instant,
+              by command: String) throws -> Booking {
+        try transaction.setStatus(of: booking, to: status, at: now)
+        var change = CounterChange()
+        change[booking.status] -= 1
+        change[status] += 1
+        if status == .cancelled || status == .expired { change.available += 1 }
+        try transaction.adjustCounters(of: booking.sale, by: change, at: now)
+        try transaction.appendEvent(NewEvent(at: now, sale: booking.sale.text, kind: EventKind(movedTo: status),
+                                             booking: booking.id, user: booking.user, detail: command))
+        return try transaction.booking(booking.id, in: booking.sale) ?? booking
+    }
+
+    /// Why `request` may not hold in `sale` (check 9), or nil: a matching block, or its
+    /// address at the sale's per-IP limit.
+    private func blockedBecause(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction,
+                                at now: Instant, facts: TransactionFacts) throws -> String? {
+        let blocks = try facts.blocks { try transaction.blocks(applyingTo: sale.id) }
+        if let block = blocks.first(where: { $0.matches(request) }) {
+            return block.explanation
+        }
+        guard sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical else { return nil }
+        let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
+        guard Rules.exceedsIPLimit(sale, activeFromAddress: active) else { return nil }
+        return "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+    }
+}
+
+extension CounterChange {
+    /// The counter of bookings in `status`.
+    subscript(status: BookingStatus) -> Int64 {
+        get {
+            switch status {
+            case .held: held
+            case .booked: booked
+            case .cancelled: cancelled
+            case .expired: expired
+            }
+        }
+        set {
+            switch status {
+            case .held: held = newValue
+            case .booked: booked = newValue
+            case .cancelled: cancelled = newValue
+            case .expired: expired = newValue
+            }
+        }
+    }
+}
+
+/// What one write transaction has learnt about a sale, true until this process changes
+/// its holds (others cannot write meanwhile): a run of declines in a sold-out sale then
+/// asks the store once whether a hold is overdue, not once per request.
+final class TransactionFacts {
+    /// The earliest expiry among the sale's holds (.some(nil): none held); nil: not known.
+    private var firstHoldExpiry: Instant??
+    /// The blocks in force for the sale, read once per transaction.
+    private var blocks: [Block]?
+
+    /// Whether any hold is overdue at `now`, by the one expiry rule of `Rules`.
+    func hasOverdueHold(at now: Instant, earliestExpiry: () throws -> Instant?) rethrows -> Bool {
+        let expiry: Instant?
+        if let known = firstHoldExpiry {
+            expiry = known
+        } else {
+            expiry = try earliestExpiry()
+            firstHoldExpiry = .some(expiry)
+        }
+        return expiry.map { Rules.isExpired(expiresAt: $0, at: now) } ?? false
+    }
+
+    func holdsChanged() {
+        firstHoldExpiry = nil
+    }
+
+    func blocks(load: () throws -> [Block]) rethrows -> [Block] {
+        if let blocks { return blocks }
+        let loaded = try load()
+        blocks = loaded
+        return loaded
+    }
+}

@@ -1,0 +1,225 @@
+import FlashSaleCore
+
+/// The durable FIFO queue: `submit` puts requests in a sale's line, `process` decides them
+/// from the head, each exactly once, with the decision `book` would take.
+extension Engine {
+    // MARK: - Submit
+
+    public enum SubmitOutcome: Equatable, Sendable {
+        case queued(RequestID)
+        /// The request's key was seen before in this sale: its first request id.
+        case repeated(RequestID)
+
+        public var id: RequestID {
+            switch self {
+            case .queued(let id), .repeated(let id): id
+            }
+        }
+    }
+
+    /// `submit SALE USER`: enqueue one request durably.
+    public func submit(_ request: BookingRequest, clock: Instant) throws -> SubmitOutcome {
+        try store.write { transaction in
+            let sale = try transaction.requireSale(request.sale)
+            let now = sale.decisionTime(clock: clock)
+            let outcome = try enqueue(request, transaction, at: now)
+            try transaction.raiseHighWater(of: sale.id, to: now)
+            return outcome
+        }
+    }
+
+    public struct SubmitReport: Sendable {
+        public var enqueued: Int64 = 0
+        public var repeated: Int64 = 0
+        public var firstID: RequestID?
+        public var lastID: RequestID?
+        public var skipped: [(line: Int, reason: String)] = []
+
+        mutating func add(_ ids: ClosedRange<RequestID>) {
+            enqueued += ids.upperBound.value - ids.lowerBound.value + 1
+            firstID = firstID ?? ids.lowerBound
+            lastID = ids.upperBound
+        }
+    }
+
+    /// How many key-less requests a bulk submit hands the store at once.
+    static let keylessBatch = 64
+
+    /// `submit SALE --file`: every record of the input in one transaction, all or nothing.
+    /// A malformed record rolls everything back (bad input, naming its line), unless
+    /// `skipInvalid`, which leaves it out and reports it. A key another user already used
+    /// is not malformed input: it refuses the whole input even then.
+    public func submit(to saleID: SaleID, clock: Instant, skipInvalid: Bool,
+                       records next: () throws -> ReadOutcome?) throws -> SubmitReport {
+        try store.write { transaction in
+            let now = try transaction.requireSale(saleID).decisionTime(clock: clock)
+            var report = SubmitReport()
+            var keyless: [RequestRecord] = []
+            keyless.reserveCapacity(Engine.keylessBatch)
+            func flush() throws {
+                guard !keyless.isEmpty else { return }
+                report.add(try transaction.enqueue(keyless: keyless[...], in: saleID, at: now))
+                keyless.removeAll(keepingCapacity: true)
+            }
+            while let outcome = try next() {
+                switch outcome {
+                case .malformed(let line, let reason):
+                    guard skipInvalid else {
+                        throw FlashSaleError.badInput("line \(line): \(reason); nothing was enqueued (--skip-invalid leaves such lines out)")
+                    }
+                    report.skipped.append((line, reason))
+                case .record(let record) where record.key == nil:
+                    keyless.append(record)
+                    if keyless.count == Engine.keylessBatch { try flush() }
+                case .record(let record):
+                    // A key must be looked up, and the rows before it must be in first.
+                    try flush()
+                    let request = BookingRequest(sale: saleID, user: record.user, ip: record.ip,
+                                                 userAgent: record.userAgent, key: record.key)
+                    do {
+                        switch try enqueue(request, transaction, at: now) {
+                        case .queued(let id): report.add(id...id)
+                        case .repeated: report.repeated += 1
+                        }
+                    } catch FlashSaleError.conflict(let message) {
+                        throw FlashSaleError.conflict("line \(record.line): \(message); nothing was enqueued")
+                    }
+                }
+            }
+            try flush()
+            try transaction.raiseHighWater(of: saleID, to: now)
+            return report
+        }
+    }
+
+    /// One key, one request: the same key again is the first request; another user's is
+    /// refused.
+    private func enqueue(_ request: BookingRequest, _ transaction: any StoreTransaction, at now: Instant) throws -> SubmitOutcome {
+        if let key = request.key, let first = try transaction.request(withKey: key, in: request.sale) {
+            guard first.user == request.user else { throw keyConflict(key, in: request.sale) }
+            return .repeated(first.id)
+        }
+        return .queued(try transaction.enqueue(request, at: now))
+    }
+
+    // MARK: - Process
+
+    public struct ProcessReport: Sendable {
+        public var accepted: Int64 = 0
+        public var rejected: Int64 = 0
+        /// Sales whose head of line waits: for a held item to come back (waitlist), or for
+        /// the sale to open or resume.
+        public var waiting: [SaleID] = []
+
+        public var decided: Int64 { accepted + rejected }
+
+        public init() {}
+    }
+
+    /// Decides up to `batch` queued requests of one sale, oldest first, in one transaction:
+    /// each exactly once, as if one at a time. Stops early at a request that must wait
+    /// (waitlist), and decides nothing while the sale is scheduled or paused.
+    public func processBatch(of saleID: SaleID, batch: Int64, clock: Instant) throws -> ProcessReport {
+        try store.write { transaction in
+            var line = try Line(sale: transaction.requireSale(saleID), transaction: transaction)
+            let now = line.sale.decisionTime(clock: clock)
+            var report = ProcessReport()
+            if Rules.queueWaits(line.sale, at: now) {
+                report.waiting.append(saleID)
+                return report
+            }
+            try decide(&line, batch: batch, at: now, facts: TransactionFacts(), into: &report)
+            if report.decided > 0 {
+                try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
+            }
+            return report
+        }
+    }
+
+    /// One sale's line inside a write transaction: the sale as committed so far, and the
+    /// last request decided.
+    struct Line {
+        var sale: Sale
+        var cursor: RequestID
+        let transaction: any StoreTransaction
+
+        init(sale: Sale, transaction: any StoreTransaction) throws {
+            self.sale = sale
+            self.transaction = transaction
+            cursor = try transaction.lineCursor(of: sale.id)
+        }
+
+        mutating func reject(_ id: RequestID, user: String, reason: String, at now: Instant) throws {
+            try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .rejected, user: user, request: id,
+                                                 detail: reason))
+            cursor = id
+        }
+    }
+
+    /// Decides up to `batch` requests from the head of the sale's line: one by one while
+    /// someone could get an item, then as a run once nobody can, except a request whose key
+    /// already has a booking, which gets that booking.
+    private func decide(_ line: inout Line, batch: Int64, at now: Instant, facts: TransactionFacts,
+                        into report: inout ProcessReport) throws {
+        let transaction = line.transaction
+        while report.decided < batch {
+            if bulkPaths, let reasons = try reasonsIfNobodyCanHold(line.sale, transaction, at: now, facts: facts) {
+                let run = try transaction.rejectableRun(of: line.sale.id, after: line.cursor, limit: batch - report.decided)
+                if let last = run.last {
+                    report.rejected += try transaction.rejectRun(
+                        of: line.sale.id, after: line.cursor, through: last, atLimit: reasons.atLimit,
+                        otherwise: reasons.otherwise, perUser: line.sale.perUser, at: now)
+                    line.cursor = last
+                }
+                if !run.stoppedAtKey { return }
+            }
+            guard let (id, request) = try transaction.lineHead(of: line.sale.id, after: line.cursor) else { return }
+            switch try decide(request, in: line.sale, transaction, at: now, fromQueue: id, facts: facts) {
+            case .decided(.held):
+                // The hold's 'held' event names the request: that event is its decision.
+                line.cursor = id
+                report.accepted += 1
+                line.sale = try transaction.requireSale(line.sale.id)
+            case .decided(.repeated(let booking)):
+                try transaction.appendEvent(NewEvent(at: now, sale: line.sale.id.text, kind: .accepted, booking: booking.id,
+                                                     user: request.user, request: id))
+                line.cursor = id
+                report.accepted += 1
+            case .decided(.declined(let decline)):
+                try line.reject(id, user: request.user, reason: decline.reason.rawValue, at: now)
+                report.rejected += 1
+            case .decided(.refused(let error)):
+                // Its key belongs to another user's booking: refused before anything was written.
+                try line.reject(id, user: request.user, reason: error.code, at: now)
+                report.rejected += 1
+            case .waiting:
+                report.waiting.append(line.sale.id)
+                return
+            }
+        }
+    }
+
+    /// When no queued request of this sale can get an item now, whoever asks, the reasons
+    /// each is rejected with (by `Rules.declineWhenNobodyCanHold`); else nil. Then the rest
+    /// of a batch is decided as one run instead of one request at a time.
+    private func reasonsIfNobodyCanHold(_ sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
+                                        facts: TransactionFacts) throws -> (atLimit: DeclineReason, otherwise: DeclineReason)? {
+        // Block lists and the per-IP limit come before the user limit and sold out in the
+        // order of checks: with either in force, every request is decided on its own.
+        let blocks = try facts.blocks { try transaction.blocks(applyingTo: sale.id) }
+        if sale.perIP != nil || !blocks.isEmpty { return nil }
+        return try Rules.declineWhenNobodyCanHold(
+            sale, at: now,
+            hasOverdueHold: { try facts.hasOverdueHold(at: now) { try transaction.earliestHoldExpiry(in: sale.id) } })
+    }
+
+    /// The sales that have queued requests, in id order.
+    public func salesWithQueue() throws -> [SaleID] {
+        try store.read { try $0.salesWithQueuedRequests() }
+    }
+
+    /// When the earliest hold of a sale expires (or expired); nil when none is held.
+    public func nextHoldExpiry(of sale: SaleID) throws -> Instant? {
+        try store.read { try $0.earliestHoldExpiry(in: sale) }
+    }
+}

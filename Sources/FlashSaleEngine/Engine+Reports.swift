@@ -1,0 +1,81 @@
+import FlashSaleCore
+
+/// What operators and other programs read: bookings, requests, the event log and the
+/// gauges for monitoring, each as it looks at the sale's decision time.
+extension Engine {
+    /// `bookings` and `export`: a sale's bookings in the order they were made, as they look
+    /// now (a hold past its expiry is expired, by the one rule of Core), optionally only one
+    /// status or one user's, handed to `body` one at a time from one consistent snapshot.
+    /// Returns how many were handed over.
+    @discardableResult
+    public func forEachBooking(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant,
+                               _ body: (Booking) throws -> Void) throws -> Int64 {
+        try store.read { reading in
+            let now = try reading.requireSale(saleID).decisionTime(clock: clock)
+            var handed: Int64 = 0
+            try reading.forEachBooking(of: saleID, user: user) { stored in
+                let booking = stored.seen(at: now)
+                if status == nil || booking.status == status {
+                    try body(booking)
+                    handed += 1
+                }
+            }
+            return handed
+        }
+    }
+
+    public func bookings(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant) throws -> [Booking] {
+        var result: [Booking] = []
+        try forEachBooking(of: saleID, status: status, user: user, clock: clock) { result.append($0) }
+        return result
+    }
+
+    /// `request ID`: a queued request with its place in line, or its decision.
+    public func request(_ id: RequestID) throws -> QueuedRequest {
+        try store.read { reading in
+            guard let request = try reading.request(id) else {
+                throw FlashSaleError.notFound("no request \(id)")
+            }
+            guard request.status == .queued else { return request }
+            return request.placed(at: try reading.queuedRequests(in: request.sale, through: id))
+        }
+    }
+
+    /// The events with `seq > after` (of one sale, or of all), oldest first, at most `limit`.
+    public func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
+        try store.read { reading in
+            if let sale { _ = try reading.requireSale(sale) }
+            return try reading.events(after: after, sale: sale, limit: limit)
+        }
+    }
+
+    /// The gauges of one sale for `metrics`.
+    public struct SaleMetrics: Sendable {
+        public let status: SaleStatus
+        /// How long the head of the sale's queue has waited at the sale's decision time;
+        /// zero when nothing is queued.
+        public let oldestQueued: Span
+    }
+
+    /// The gauges of one sale, or of every sale in id order (not found for no such sale),
+    /// all from one snapshot.
+    public func metrics(of saleID: SaleID?, clock: Instant) throws -> [SaleMetrics] {
+        try store.read { reading in
+            let sales = try saleID.map { [try reading.requireSale($0)] } ?? reading.allSales()
+            return try sales.map { sale in
+                let status = try status(of: sale, in: reading, clock: clock)
+                let submitted = status.queued == 0 ? nil : try reading.oldestQueuedSubmission(in: sale.id)
+                let waited = submitted.map { max(0, sale.decisionTime(clock: clock).milliseconds - $0.milliseconds) } ?? 0
+                return SaleMetrics(status: status, oldestQueued: Span(milliseconds: waited))
+            }
+        }
+    }
+}
+
+private extension QueuedRequest {
+    /// The same request, with its place in line.
+    func placed(at position: Int64) -> QueuedRequest {
+        QueuedRequest(id: id, sale: sale, user: user, ip: ip, userAgent: userAgent, key: key, status: status,
+                      reason: reason, booking: booking, submittedAt: submittedAt, decidedAt: decidedAt, position: position)
+    }
+}

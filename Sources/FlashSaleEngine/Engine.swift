@@ -1,0 +1,104 @@
+import FlashSaleCore
+
+/// Every state change of a flash sale, written once. Each public method is one transaction
+/// of the store: it loads what `Rules` needs, asks them, and writes the booking, the sale's
+/// counters and an event together, so `total = available + held + booked` holds after
+/// every commit. Front ends (the command line, HTTP) parse, call these, and render.
+public struct Engine {
+    public let store: any Store
+    /// Whether the store's bulk fast paths are used (set-based rejection). Off, the engine
+    /// decides one request at a time: the slow path the fast ones are tested against.
+    let bulkPaths: Bool
+
+    public init(store: any Store, bulkPaths: Bool = true) {
+        self.store = store
+        self.bulkPaths = bulkPaths
+    }
+
+    // MARK: - Sales
+
+    public func createSale(_ definition: SaleDefinition, clock: Instant) throws -> SaleStatus {
+        try store.write { transaction in
+            if try transaction.sale(definition.id) != nil {
+                throw FlashSaleError.conflict("sale \(definition.id) already exists")
+            }
+            try transaction.insertSale(definition, at: clock)
+            try transaction.appendEvent(NewEvent(at: clock, sale: definition.id.text, kind: .saleCreated,
+                                                 detail: "inventory \(definition.inventory)"))
+            return try status(of: transaction.requireSale(definition.id), in: transaction, clock: clock)
+        }
+    }
+
+    /// `seed-inventory`: add `count` items, or with `exactly` make the total `count`.
+    public func seedInventory(_ id: SaleID, count: Int64, exactly: Bool, clock: Instant) throws -> SaleStatus {
+        try store.write { transaction in
+            var sale = try transaction.requireSale(id)
+            let now = sale.decisionTime(clock: clock)
+            let total: Int64
+            if exactly {
+                // Overdue holds are expired: they must not keep a lower total from being set.
+                if try expireOverdueHolds(of: sale, in: transaction, at: now, limit: nil, by: "seed-inventory") > 0 {
+                    sale = try transaction.requireSale(id)
+                }
+                let committed = sale.counters.held + sale.counters.booked
+                guard count >= committed else {
+                    throw FlashSaleError.conflict(
+                        "sale \(id) has \(committed) items held or booked; the total cannot go below that")
+                }
+                total = count
+            } else {
+                guard count <= maximumInventory - sale.counters.total else {
+                    throw FlashSaleError.conflict("sale \(id) would have more than \(maximumInventory) items")
+                }
+                total = sale.counters.total + count
+            }
+            try transaction.setTotal(of: id, to: total, at: now)
+            try transaction.appendEvent(NewEvent(at: now, sale: id.text, kind: .inventorySeeded,
+                                                 detail: exactly ? "set \(count)" : "add \(count)"))
+            return try status(of: transaction.requireSale(id), in: transaction, clock: now)
+        }
+    }
+
+    /// `pause`, `resume`, `close`.
+    public func change(_ id: SaleID, by command: OperatorCommand, clock: Instant) throws -> SaleStatus {
+        try store.write { transaction in
+            let sale = try transaction.requireSale(id)
+            let now = sale.decisionTime(clock: clock)
+            guard let next = try Rules.change(sale, by: command, at: now) else {
+                return try status(of: sale, in: transaction, clock: now)
+            }
+            try transaction.setOperatorState(of: id, to: next, at: now)
+            try transaction.appendEvent(NewEvent(at: now, sale: id.text, kind: EventKind(command)))
+            return try status(of: transaction.requireSale(id), in: transaction, clock: now)
+        }
+    }
+
+    /// The sale's row (not found if there is none), without the counts `status` adds.
+    public func sale(_ id: SaleID) throws -> Sale {
+        try store.read { try $0.requireSale(id) }
+    }
+
+    public func status(_ id: SaleID, clock: Instant) throws -> SaleStatus {
+        try store.read { reading in try status(of: reading.requireSale(id), in: reading, clock: clock) }
+    }
+
+    public func sales(clock: Instant) throws -> [SaleStatus] {
+        try store.read { reading in try reading.allSales().map { try status(of: $0, in: reading, clock: clock) } }
+    }
+
+    func status(of sale: Sale, in reading: any StoreReading, clock: Instant) throws -> SaleStatus {
+        let now = sale.decisionTime(clock: clock)
+        return SaleStatus(sale: sale, at: now, overdue: try reading.overdueHoldCount(in: sale.id, at: now),
+                          queued: try reading.queuedRequests(in: sale.id))
+    }
+}
+
+extension StoreReading {
+    /// The sale, or not found.
+    public func requireSale(_ id: SaleID) throws -> Sale {
+        guard let sale = try sale(id) else {
+            throw FlashSaleError.notFound("no sale \(id); 'flashsale sales' lists them")
+        }
+        return sale
+    }
+}

@@ -1,0 +1,182 @@
+import FlashSaleCore
+
+/// Where sales are kept: a database that runs transactions one writer at a time per sale.
+/// A store implements these protocols and nothing else: it holds no rule of the sale
+/// (`Engine` asks it for facts and tells it what to write), so a second store, or a second
+/// front end, never copies one.
+public protocol Store: AnyObject {
+    /// Opens a write transaction that holds the write lock (of the whole database, or of
+    /// the sales it touches) from the start: two writers never both read and then collide.
+    /// Waits for the lock up to the store's busy timeout, then throws the busy error.
+    func beginWrite() throws -> any StoreTransaction
+
+    /// Runs `body` on one consistent snapshot, writing nothing.
+    func read<T>(_ body: (any StoreReading) throws -> T) throws -> T
+
+    /// A way to learn, cheaply and without holding anything open, whether another process
+    /// has committed since the watcher last looked: followers (`events --follow`, `process
+    /// --follow`, live updates) sleep between looks and ask it.
+    func changeWatcher() throws -> any ChangeWatcher
+}
+
+/// Says whether anything was committed since the last call (or since it was made).
+public protocol ChangeWatcher {
+    mutating func hasChanged() throws -> Bool
+}
+
+/// What a decision may read, inside a write transaction or a read snapshot. Counts and
+/// lists are as committed so far in the transaction, this one's writes included.
+public protocol StoreReading: AnyObject {
+    func sale(_ id: SaleID) throws -> Sale?
+    /// Every sale, in id order.
+    func allSales() throws -> [Sale]
+
+    func booking(_ id: BookingID, in sale: SaleID) throws -> Booking?
+    /// The booking a request with `key` made in `sale`, whichever path made it.
+    func booking(withKey key: String, in sale: SaleID) throws -> Booking?
+    /// Bookings of `user` that count against the per-user limit at `now` (`Rules.isActive`).
+    func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64
+    /// Bookings from the address (in `IPAddress.canonical` form) that count at `now`.
+    func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64
+    /// When the earliest hold of the sale expires (or expired); nil when none is held.
+    func earliestHoldExpiry(in sale: SaleID) throws -> Instant?
+    /// Holds expired at `now` (`Rules.isExpired`) but still held, the longest overdue first
+    /// (by expiry, then id); all of them when `limit` is nil.
+    func overdueHolds(in sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking]
+    /// How many holds of the sale are overdue at `now`.
+    func overdueHoldCount(in sale: SaleID, at now: Instant) throws -> Int64
+
+    /// The sale's bookings in the order they were made (only `user`'s, if given), as
+    /// stored, handed to `body` one at a time: a million take no more memory than one.
+    func forEachBooking(of sale: SaleID, user: String?, _ body: (Booking) throws -> Void) throws
+
+    /// The events with `seq > after` (of one sale, or of all), oldest first, at most `limit`.
+    /// A reader that has seen `seq` N must never be shown a later commit below N.
+    func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event]
+
+    /// The blocks in force; with a sale, those that apply to it (its own and global ones).
+    func blocks(applyingTo sale: SaleID?) throws -> [Block]
+
+    /// The last request of the sale's line that was decided (0 before the first).
+    func lineCursor(of sale: SaleID) throws -> RequestID
+    /// The first request of the sale's line after `cursor`, if any.
+    func lineHead(of sale: SaleID, after cursor: RequestID) throws -> (RequestID, BookingRequest)?
+    /// How many requests of the sale are still queued.
+    func queuedRequests(in sale: SaleID) throws -> Int64
+    /// How many requests of the sale are queued up to `last`: for a queued request, its
+    /// place in line.
+    func queuedRequests(in sale: SaleID, through last: RequestID) throws -> Int64
+    /// When the first request of the sale's line was submitted; nil for an empty line.
+    func oldestQueuedSubmission(in sale: SaleID) throws -> Instant?
+    /// The request with its decision, if decided (`position` left nil).
+    func request(_ id: RequestID) throws -> QueuedRequest?
+    /// The sales with queued requests, in id order.
+    func salesWithQueuedRequests() throws -> [SaleID]
+    /// The request a `submit` with `key` made in `sale`, and whose it is.
+    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: String)?
+}
+
+/// The writes a decision is made of. Each is one row's change; the engine calls them in an
+/// order that keeps `total = available + held + booked` at every commit.
+public protocol StoreTransaction: StoreReading {
+    func insertSale(_ definition: SaleDefinition, at now: Instant) throws
+    /// Sets the sale's total, its available items following (`total - held - booked`).
+    func setTotal(of sale: SaleID, to total: Int64, at now: Instant) throws
+    func setOperatorState(of sale: SaleID, to state: OperatorState, at now: Instant) throws
+    /// Adds the changes to the sale's counters. Every write to a sale's row also raises its
+    /// high-water clock to `now`: time never runs backwards for a sale.
+    func adjustCounters(of sale: SaleID, by change: CounterChange, at now: Instant) throws
+    /// A submission is part of the sale's history too (see `Sale.decisionTime`).
+    func raiseHighWater(of sale: SaleID, to now: Instant) throws
+
+    func insertHold(_ hold: Booking) throws
+    /// Moves `booking` from its status to `status`, stamping the time the new status
+    /// records (confirmed, cancelled at `now`; expired at its `expiresAt`). A booking that
+    /// is no longer in the status it was read with is a bug: throw.
+    func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws
+
+    func appendEvent(_ event: NewEvent) throws
+
+    /// Adds one request to the end of the sale's line.
+    func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID
+    /// Adds key-less requests to the end of the sale's line, in order: a bulk fast path
+    /// (consecutive ids, one statement for many rows). Returns the ids given.
+    func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID>
+    /// Moves the sale's cursor forward to `cursor` (never back: throw).
+    func moveLineCursor(of sale: SaleID, to cursor: RequestID, at now: Instant) throws
+    /// How far from the head the line may be rejected as a run: at most `limit` requests
+    /// after `cursor`, stopping before the first whose key already has a booking (it gets
+    /// that booking). `last` is nil when that leaves none.
+    func rejectableRun(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool)
+    /// A bulk fast path for a run where nobody can hold: rejects every request after
+    /// `cursor` through `last`, each with `atLimit` when its user has `perUser` active
+    /// bookings at `now`, else `otherwise`, with one 'rejected' event each in line order.
+    /// Returns how many. It must decide exactly as one `reject` per request would.
+    func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID,
+                   atLimit: DeclineReason, otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> Int64
+
+    /// Adds a block; false when the same block (kind, value, match, sale) is there already.
+    func insertBlock(_ block: Block) throws -> Bool
+    /// Removes a block; false when there is none such.
+    func deleteBlock(kind: BlockKind, value: String, contains: Bool, sale: SaleID?) throws -> Bool
+
+    /// Makes everything durable. A failure rolls everything back, and so does `rollback`.
+    func commit() throws
+    func rollback()
+}
+
+/// A change of a sale's counters.
+public struct CounterChange: Sendable, Equatable {
+    public var available: Int64 = 0
+    public var held: Int64 = 0
+    public var booked: Int64 = 0
+    public var cancelled: Int64 = 0
+    public var expired: Int64 = 0
+
+    public init(available: Int64 = 0, held: Int64 = 0, booked: Int64 = 0, cancelled: Int64 = 0, expired: Int64 = 0) {
+        self.available = available
+        self.held = held
+        self.booked = booked
+        self.cancelled = cancelled
+        self.expired = expired
+    }
+}
+
+/// An event to append: the store gives it its `seq`.
+public struct NewEvent: Sendable {
+    public let at: Instant
+    /// Text, not a SaleID: blocks of every sale are logged with sale `*`.
+    public let sale: String
+    public let kind: EventKind
+    public let booking: BookingID?
+    public let user: String?
+    public let request: RequestID?
+    public let detail: String?
+
+    public init(at: Instant, sale: String, kind: EventKind, booking: BookingID? = nil, user: String? = nil,
+                request: RequestID? = nil, detail: String? = nil) {
+        self.at = at
+        self.sale = sale
+        self.kind = kind
+        self.booking = booking
+        self.user = user
+        self.request = request
+        self.detail = detail
+    }
+}
+
+extension Store {
+    /// One write transaction: committed when `body` returns, rolled back when it throws.
+    public func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
+        let transaction = try beginWrite()
+        let result: T
+        do {
+            result = try body(transaction)
+            try transaction.commit()
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+        return result
+    }
+}

@@ -1,0 +1,79 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// The store on one SQLite file. A connection runs one transaction at a time, and SQLite
+/// one writer at a time per file: `BEGIN IMMEDIATE` takes the write lock up front. It
+/// holds no rule of the sale: `Engine` decides, this reads and writes rows.
+public final class SQLiteStore: Store {
+    let db: Connection
+    private var prepared: RowStatements?
+    /// The one transaction object of this connection, made on first use.
+    private lazy var transaction = SQLiteTransaction(store: self)
+
+    /// The statements run once per request, prepared on first use.
+    var rowStatements: RowStatements {
+        get throws {
+            if let prepared { return prepared }
+            let statements = try RowStatements(db)
+            prepared = statements
+            return statements
+        }
+    }
+
+    /// Opens (creating with mode 0600, and migrating) the database at `path`.
+    public init(path: String, busyTimeout: Span) throws {
+        try DatabaseFile.createIfMissing(at: path)
+        db = try Connection(path: path, busyTimeout: busyTimeout)
+        try Schema.migrate(db)
+    }
+
+    public func beginWrite() throws -> any StoreTransaction {
+        try db.execute("BEGIN IMMEDIATE")
+        return transaction
+    }
+
+    public func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
+        try db.readTransaction { try body(transaction) }
+    }
+
+    public func changeWatcher() throws -> any ChangeWatcher {
+        try DataVersionWatcher(db)
+    }
+
+    func count(_ sql: String, _ parameters: KeyValuePairs<String, SQLValue>) throws -> Int64 {
+        try db.firstRow(sql, parameters) { $0.int64(0) } ?? 0
+    }
+
+    /// The sale, or not found; for the read-only reports of this store.
+    func requireSale(_ id: SaleID) throws -> Sale {
+        try transaction.requireSale(id)
+    }
+
+    func allSales() throws -> [Sale] {
+        try transaction.allSales()
+    }
+}
+
+/// `PRAGMA data_version` changes whenever another connection commits to the file: a look
+/// at shared memory, so a follower may ask often.
+struct DataVersionWatcher: ChangeWatcher {
+    private let db: Connection
+    private var seen: Int64
+
+    /// Reads the version now: make it before the first query, so that a commit landing
+    /// after that query still counts as new.
+    init(_ db: Connection) throws {
+        self.db = db
+        seen = try DataVersionWatcher.version(db)
+    }
+
+    mutating func hasChanged() throws -> Bool {
+        let version = try DataVersionWatcher.version(db)
+        defer { seen = version }
+        return version != seen
+    }
+
+    private static func version(_ db: Connection) throws -> Int64 {
+        try db.firstRow("PRAGMA data_version") { $0.int64(0) } ?? 0
+    }
+}

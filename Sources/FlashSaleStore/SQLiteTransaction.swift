@@ -1,0 +1,198 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// The rows a decision reads and writes, on the store's one connection, inside the
+/// transaction the store opened (`BEGIN IMMEDIATE` for writes, `BEGIN DEFERRED` for reads).
+final class SQLiteTransaction: StoreTransaction {
+    unowned let store: SQLiteStore
+    var db: Connection { store.db }
+
+    init(store: SQLiteStore) {
+        self.store = store
+    }
+
+    func commit() throws {
+        do {
+            try db.execute("COMMIT")
+        } catch {
+            db.rollback()
+            throw error
+        }
+    }
+
+    func rollback() {
+        db.rollback()
+    }
+
+    // MARK: - Sales
+
+    func sale(_ id: SaleID) throws -> Sale? {
+        try db.firstRow(selectSale, [":id": .text(id.text)], decodeSale)
+    }
+
+    func allSales() throws -> [Sale] {
+        try db.rows("SELECT \(saleColumns) FROM sale ORDER BY id", [:], decodeSale)
+    }
+
+    func insertSale(_ definition: SaleDefinition, at now: Instant) throws {
+        try db.execute(
+            """
+            INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
+                              per_ip, waitlist, starts_at, ends_at, created_at, high_water)
+            VALUES (:id, :name, 'open', :inventory, :inventory, 0, 0, :hold_ms, :per_user,
+                    :per_ip, :waitlist, :starts_at, :ends_at, :now, :now)
+            """,
+            [":id": .text(definition.id.text), ":name": .text(definition.name),
+             ":inventory": .integer(definition.inventory), ":hold_ms": .integer(definition.hold.milliseconds),
+             ":per_user": .integer(definition.perUser), ":waitlist": .integer(definition.waitlist ? 1 : 0),
+             ":per_ip": .integer(definition.perIP),
+             ":starts_at": .integer(definition.startsAt.milliseconds),
+             ":ends_at": .integer(definition.endsAt?.milliseconds), ":now": .integer(now.milliseconds)])
+    }
+
+    func setTotal(of sale: SaleID, to total: Int64, at now: Instant) throws {
+        try db.execute(
+            """
+            UPDATE sale SET total = :total, available = :total - held - booked,
+                            high_water = max(high_water, :now)
+            WHERE id = :sale
+            """,
+            [":total": .integer(total), ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
+    }
+
+    func setOperatorState(of sale: SaleID, to state: OperatorState, at now: Instant) throws {
+        try db.execute(
+            "UPDATE sale SET state = :state, high_water = max(high_water, :now) WHERE id = :sale",
+            [":state": .text(state.rawValue), ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
+    }
+
+    func adjustCounters(of sale: SaleID, by change: CounterChange, at now: Instant) throws {
+        try db.execute(
+            """
+            UPDATE sale SET available = available + :available, held = held + :held,
+                booked = booked + :booked, cancelled = cancelled + :cancelled,
+                expired = expired + :expired, high_water = max(high_water, :now)
+            WHERE id = :sale
+            """,
+            [":available": .integer(change.available), ":held": .integer(change.held), ":booked": .integer(change.booked),
+             ":cancelled": .integer(change.cancelled), ":expired": .integer(change.expired),
+             ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
+    }
+
+    func raiseHighWater(of sale: SaleID, to now: Instant) throws {
+        try db.execute("UPDATE sale SET high_water = max(high_water, :now) WHERE id = :sale",
+                       [":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
+    }
+
+    // MARK: - Bookings
+
+    func booking(_ id: BookingID, in sale: SaleID) throws -> Booking? {
+        try db.firstRow("SELECT \(bookingColumns) FROM booking WHERE id = :id AND sale = :sale",
+                        [":id": .text(id.text), ":sale": .text(sale.text)], decodeBooking)
+    }
+
+    func booking(withKey key: String, in sale: SaleID) throws -> Booking? {
+        try db.firstRow(selectBookingByKey, [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
+    }
+
+    func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try store.rowStatements.countActiveBookings.run(.text(sale.text), .text(user), .integer(now.milliseconds)) ?? 0
+    }
+
+    func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try store.rowStatements.countActiveFromAddress.run(.text(sale.text), .text(address), .integer(now.milliseconds)) ?? 0
+    }
+
+    func earliestHoldExpiry(in sale: SaleID) throws -> Instant? {
+        try db.firstRow(firstHoldExpiry, [":sale": .text(sale.text)]) { $0.optionalInt64(0).map(Instant.init) } ?? nil
+    }
+
+    func overdueHolds(in sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking] {
+        try db.rows(selectOverdueHolds,
+                    [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1)],
+                    decodeBooking)
+    }
+
+    func overdueHoldCount(in sale: SaleID, at now: Instant) throws -> Int64 {
+        try store.count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
+                        [":sale": .text(sale.text), ":now": .integer(now.milliseconds)])
+    }
+
+    func insertHold(_ hold: Booking) throws {
+        try db.execute(
+            """
+            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
+            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :ip_canonical, :user_agent, :key)
+            """,
+            [":id": .text(hold.id.text), ":sale": .text(hold.sale.text), ":user": .text(hold.user),
+             ":created_at": .integer(hold.createdAt.milliseconds), ":expires_at": .integer(hold.expiresAt.milliseconds),
+             ":ip": .text(hold.ip), ":ip_canonical": .text(hold.ip.flatMap(IPAddress.init)?.canonical),
+             ":user_agent": .text(hold.userAgent), ":key": .text(hold.key)])
+    }
+
+    func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
+        try db.execute(
+            """
+            UPDATE booking SET status = :status,
+                confirmed_at = CASE :status WHEN 'booked' THEN :now ELSE confirmed_at END,
+                cancelled_at = CASE :status WHEN 'cancelled' THEN :now ELSE cancelled_at END,
+                expired_at = CASE :status WHEN 'expired' THEN expires_at ELSE expired_at END
+            WHERE id = :id AND status = :from
+            """,
+            [":status": .text(status.rawValue), ":now": .integer(now.milliseconds),
+             ":id": .text(booking.id.text), ":from": .text(booking.status.rawValue)])
+        // The row was read in this same write transaction; anything else is a bug.
+        guard db.changes == 1 else {
+            throw FlashSaleError.internalFailure("booking \(booking.id) changed under a write lock")
+        }
+    }
+
+    // MARK: - Events
+
+    func appendEvent(_ event: NewEvent) throws {
+        try store.rowStatements.appendEvent.run(
+            .integer(event.at.milliseconds), .text(event.sale), .text(event.kind.rawValue), .text(event.booking?.text),
+            .text(event.user), .integer(event.request?.value), .text(event.detail))
+    }
+
+    // MARK: - Blocks
+
+    func blocks(applyingTo sale: SaleID?) throws -> [Block] {
+        try db.rows(
+            """
+            SELECT kind, value, contains, sale, reason, created_at FROM block
+            WHERE :sale IS NULL OR sale IS NULL OR sale = :sale ORDER BY id
+            """, [":sale": .text(sale?.text)]
+        ) { row in
+            guard let kind = BlockKind(rawValue: row.text(0)) else {
+                throw FlashSaleError.cantOpen("a block has the unknown kind '\(Quoted(row.text(0)))'")
+            }
+            return try Block(kind: kind, value: row.text(1), contains: row.int64(2) != 0,
+                             sale: row.optionalText(3).map(SaleID.init(trusted:)), reason: row.optionalText(4),
+                             createdAt: Instant(milliseconds: row.int64(5)))
+        }
+    }
+
+    func insertBlock(_ block: Block) throws -> Bool {
+        try db.execute(
+            """
+            INSERT INTO block (kind, value, contains, sale, reason, created_at)
+            VALUES (:kind, :value, :contains, :sale, :reason, :now)
+            ON CONFLICT DO NOTHING
+            """,
+            [":kind": .text(block.kind.rawValue), ":value": .text(block.value), ":contains": .integer(block.contains ? 1 : 0),
+             ":sale": .text(block.sale?.text), ":reason": .text(block.reason), ":now": .integer(block.createdAt.milliseconds)])
+        return db.changes == 1
+    }
+
+    func deleteBlock(kind: BlockKind, value: String, contains: Bool, sale: SaleID?) throws -> Bool {
+        try db.execute(
+            """
+            DELETE FROM block WHERE kind = :kind AND value = :value AND contains = :contains
+                AND coalesce(sale, '') = coalesce(:sale, '')
+            """,
+            [":kind": .text(kind.rawValue), ":value": .text(value), ":contains": .integer(contains ? 1 : 0),
+             ":sale": .text(sale?.text)])
+        return db.changes == 1
+    }
+}
