@@ -1,13 +1,103 @@
 import FlashSaleCore
 import FlashSaleStore
 
-/// The one place where any error becomes a contract error (and so an exit code).
+/// The one place where any error becomes a contract error (and so an exit code), in the
+/// command line's words.
 enum ExitStatus {
     static func error(for error: any Error) -> FlashSaleError {
         switch error {
         case let error as FlashSaleError: error
+        case let error as SaleError: error.commandLineError
         case let error as SQLiteError: error.flashSaleError
         default: .internalFailure("unexpected error: \(error)")
+        }
+    }
+}
+
+extension SaleError {
+    /// The refusal as the command line tells it: its code, and what to do next.
+    var commandLineError: FlashSaleError {
+        FlashSaleError(code, message)
+    }
+
+    private var message: String {
+        switch self {
+        case .saleNotFound(let sale):
+            "no sale \(sale); 'flashsale sales' lists them"
+        case .saleExists(let sale):
+            "sale \(sale) already exists"
+        case .bookingNotFound(let booking, let sale, let user):
+            "no booking \(booking) in sale \(sale)" + (user.map { " for user '\(Quoted($0))'" } ?? "")
+        case .requestNotFound(let request):
+            "no request \(request)"
+        case .blockNotFound:
+            "no such block; 'flashsale blocks' lists them"
+        case .keyUsedByAnotherUser(let key, let sale):
+            "key \(Quoted(key)) was already used by another user in sale \(sale)"
+        case .declined(let decline):
+            decline.message
+        case .holdExpired(let booking, let expiresAt):
+            "booking \(booking) expired at \(expiresAt); book again"
+        case .bookingCancelled(let booking):
+            "booking \(booking) was cancelled and cannot be confirmed"
+        case .bookingConfirmed(let booking):
+            "booking \(booking) is confirmed; use \(CancelCommand.force.name) to cancel it and return the item to stock"
+        case .totalBelowCommitted(let sale, let committed):
+            "sale \(sale) has \(committed) items held or booked; the total cannot go below that"
+        case .totalOverMaximum(let sale):
+            "sale \(sale) would have more than \(maximumInventory) items"
+        case .saleClosed(let sale):
+            "sale \(sale) is closed, which is final"
+        case .saleEnded(let sale, let endsAt):
+            "sale \(sale) ended at \(endsAt.map { "\($0)" } ?? "")"
+        case .settingOutOfRange(let setting):
+            setting.outOfRangeMessage
+        case .endsBeforeStarts(let starts, let ends):
+            "\(CreateSaleCommand.ends.name) (\(ends)) must be after \(CreateSaleCommand.starts.name) (\(starts))"
+        case .substringBlockOfNoAgent:
+            "\(BlockCommands.contains.name) goes with agent blocks only"
+        case .malformedRecord(let line, let reason):
+            "line \(line): \(reason); nothing was enqueued (\(SubmitCommand.skipInvalid.name) leaves such lines out)"
+        case .inRecord(let line, let refusal):
+            "line \(line): \(refusal.message); nothing was enqueued"
+        }
+    }
+}
+
+extension Decline {
+    var message: String {
+        switch reason {
+        case .notOpen:
+            switch state {
+            case .scheduled: "sale \(sale.id) opens at \(sale.startsAt)"
+            case .paused: "sale \(sale.id) is paused; resume it to take bookings"
+            case .ended: "sale \(sale.id) ended at \(sale.endsAt.map { "\($0)" } ?? "")"
+            case .closed: "sale \(sale.id) is closed"
+            case .open: "sale \(sale.id) is open"
+            }
+        case .blocked:
+            detail ?? "the requester is blocked in sale \(sale.id)"
+        case .userLimit:
+            "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
+        case .soldOut where lineWaiting:
+            "sale \(sale.id) is sold out to direct bookings: its waitlist goes first; submit to join it"
+        case .soldOut:
+            "sale \(sale.id) is sold out"
+        }
+    }
+}
+
+private extension SaleSetting {
+    var outOfRangeMessage: String {
+        switch self {
+        case .inventory:
+            "\(CreateSaleCommand.inventory.name) must be a whole number from 0 to \(maximumInventory)"
+        case .hold:
+            "\(CreateSaleCommand.hold.name) must be more than 0 and at most \(SaleDefinition.maximumHold)"
+        case .perUser:
+            "\(CreateSaleCommand.perUser.name) must be a whole number from 1 to \(maximumInventory)"
+        case .perIP:
+            "\(CreateSaleCommand.perIP.name) must be a whole number from 1 to \(maximumInventory)"
         }
     }
 }

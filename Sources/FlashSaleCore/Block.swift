@@ -16,18 +16,18 @@ public struct Block: Equatable, Sendable {
     /// The parsed range of an `ip` block.
     private let range: IPRange?
 
-    public init(kind: BlockKind, value: String, contains: Bool, sale: SaleID?, reason: String?, createdAt: Instant) throws(FlashSaleError) {
+    public init(kind: BlockKind, value: String, contains: Bool, sale: SaleID?, reason: String?, createdAt: Instant) throws {
         switch kind {
         case .ip:
             guard let range = IPRange(value) else {
-                throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)")
+                throw FlashSaleError.usage("'\(Quoted(value))' is not an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)")
             }
             self.range = range
         case .user, .agent:
             _ = try (kind == .user ? TextField.user : TextField.userAgent).validate(value, required: true)
             range = nil
         }
-        guard !contains || kind == .agent else { throw .usage("--contains goes with agent blocks only") }
+        guard !contains || kind == .agent else { throw SaleError.substringBlockOfNoAgent }
         self.kind = kind
         self.value = value
         self.contains = contains

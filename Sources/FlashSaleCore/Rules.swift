@@ -6,15 +6,18 @@ public enum DeclineReason: String, Sendable {
     case soldOut = "sold_out"
 }
 
-public struct Decline: Error, Equatable, Sendable {
+/// A declined booking request, with what a message about it needs. The message itself is
+/// only written when it is shown, by the front end: a stream of a million declines prints
+/// reasons, not sentences.
+public struct Decline: Equatable, Sendable {
     public let reason: DeclineReason
-    /// What the message needs. The message itself is only written when it is shown: a
-    /// stream of a million declines prints reasons, not sentences.
-    private let sale: Sale
-    private let state: SaleState
-    private let lineWaiting: Bool
+    public let sale: Sale
+    /// The sale's state at the decision.
+    public let state: SaleState
+    /// Sold out to direct bookings because queued requests of a waitlist go first.
+    public let lineWaiting: Bool
     /// Why a blocked requester is blocked (rare enough to write at once).
-    private let detail: String?
+    public let detail: String?
 
     init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false, detail: String? = nil) {
         self.reason = reason
@@ -26,36 +29,6 @@ public struct Decline: Error, Equatable, Sendable {
 
     public static func == (a: Decline, b: Decline) -> Bool {
         a.reason == b.reason && a.sale.id == b.sale.id
-    }
-
-    public var message: String {
-        switch reason {
-        case .notOpen:
-            switch state {
-            case .scheduled: "sale \(sale.id) opens at \(sale.startsAt)"
-            case .paused: "sale \(sale.id) is paused; resume it to take bookings"
-            case .ended: "sale \(sale.id) ended at \(sale.endsAt.map { "\($0)" } ?? "")"
-            case .closed: "sale \(sale.id) is closed"
-            case .open: "sale \(sale.id) is open"
-            }
-        case .blocked:
-            detail ?? "the requester is blocked in sale \(sale.id)"
-        case .userLimit:
-            "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
-        case .soldOut where lineWaiting:
-            "sale \(sale.id) is sold out to direct bookings: its waitlist goes first; submit to join it"
-        case .soldOut:
-            "sale \(sale.id) is sold out"
-        }
-    }
-
-    public var error: FlashSaleError {
-        switch reason {
-        case .notOpen: .notOpen(message)
-        case .blocked: .blocked(message)
-        case .userLimit: .userLimit(message)
-        case .soldOut: .soldOut(message)
-        }
     }
 }
 
@@ -75,7 +48,7 @@ public enum Admission: Equatable, Sendable {
 public enum Transition: Equatable, Sendable {
     case move(to: BookingStatus)
     case unchanged
-    case refuse(FlashSaleError)
+    case refuse(SaleError)
 }
 
 /// The rules of a flash sale, in one place. The store asks these; the SQL mirrors the
@@ -156,9 +129,9 @@ public enum Rules {
         case .held: .move(to: .booked)
         case .booked: .unchanged
         case .expired:
-            .refuse(.holdExpired("booking \(booking.id) expired at \(booking.expiresAt); book again"))
+            .refuse(.holdExpired(booking.id, expiresAt: booking.expiresAt))
         case .cancelled:
-            .refuse(.conflict("booking \(booking.id) was cancelled and cannot be confirmed"))
+            .refuse(.bookingCancelled(booking.id))
         }
     }
 
@@ -173,7 +146,7 @@ public enum Rules {
         case .booked:
             return force
                 ? .move(to: .cancelled)
-                : .refuse(.conflict("booking \(booking.id) is confirmed; use --force to cancel it and return the item to stock"))
+                : .refuse(.bookingConfirmed(booking.id))
         case .cancelled, .expired: return .unchanged
         }
     }
@@ -195,13 +168,13 @@ public enum OperatorCommand: String, Sendable {
 extension Rules {
     /// The state `command` moves the sale to, or nil when it is already there (a no-op,
     /// exit 0). Closed is final, and a sale past its end can only be closed.
-    public static func change(_ sale: Sale, by command: OperatorCommand, at now: Instant) throws(FlashSaleError) -> OperatorState? {
+    public static func change(_ sale: Sale, by command: OperatorCommand, at now: Instant) throws(SaleError) -> OperatorState? {
         let state = sale.state(at: now)
         switch (command, state) {
         case (.close, .closed): return nil
         case (.close, _): return .closed
-        case (_, .closed): throw .conflict("sale \(sale.id) is closed, which is final")
-        case (_, .ended): throw .conflict("sale \(sale.id) ended at \(sale.endsAt.map { "\($0)" } ?? "")")
+        case (_, .closed): throw .saleClosed(sale.id)
+        case (_, .ended): throw .saleEnded(sale.id, at: sale.endsAt)
         case (.pause, _): return sale.operatorState == .paused ? nil : .paused
         case (.resume, _): return sale.operatorState == .open ? nil : .open
         }

@@ -98,24 +98,18 @@ public struct SaleDefinition: Sendable {
 
     public static let defaultHold = Span(milliseconds: 5 * 60_000)
     public static let maximumHold = Span(milliseconds: 30 * 86_400_000)
+    /// Items a sale may have.
+    public static let inventoryRange: ClosedRange<Int64> = 0...maximumInventory
+    /// Active bookings a per-user or per-IP limit may allow.
+    public static let limitRange: ClosedRange<Int64> = 1...maximumInventory
 
     public init(id: SaleID, name: String?, inventory: Int64, hold: Span, perUser: Int64, perIP: Int64? = nil,
-                waitlist: Bool = false, startsAt: Instant, endsAt: Instant?) throws(FlashSaleError) {
-        guard (0...maximumInventory).contains(inventory) else {
-            throw .usage("--inventory must be a whole number from 0 to \(maximumInventory)")
-        }
-        guard hold.milliseconds > 0, hold <= SaleDefinition.maximumHold else {
-            throw .usage("--hold must be more than 0 and at most \(SaleDefinition.maximumHold)")
-        }
-        guard (1...maximumInventory).contains(perUser) else {
-            throw .usage("--per-user must be a whole number from 1 to \(maximumInventory)")
-        }
-        if let perIP, !(1...maximumInventory).contains(perIP) {
-            throw .usage("--per-ip must be a whole number from 1 to \(maximumInventory)")
-        }
-        if let endsAt, endsAt <= startsAt {
-            throw .usage("--ends (\(endsAt)) must be after --starts (\(startsAt))")
-        }
+                waitlist: Bool = false, startsAt: Instant, endsAt: Instant?) throws(SaleError) {
+        guard SaleDefinition.inventoryRange.contains(inventory) else { throw .settingOutOfRange(.inventory) }
+        guard hold.milliseconds > 0, hold <= SaleDefinition.maximumHold else { throw .settingOutOfRange(.hold) }
+        guard SaleDefinition.limitRange.contains(perUser) else { throw .settingOutOfRange(.perUser) }
+        if let perIP, !SaleDefinition.limitRange.contains(perIP) { throw .settingOutOfRange(.perIP) }
+        if let endsAt, endsAt <= startsAt { throw .endsBeforeStarts(starts: startsAt, ends: endsAt) }
         self.id = id
         self.name = name ?? id.text
         self.inventory = inventory

@@ -26,7 +26,7 @@ extension Engine {
     public func removeBlock(_ kind: BlockKind, value: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
         try store.write { transaction in
             guard try transaction.deleteBlock(kind: kind, value: value, contains: contains, sale: sale) else {
-                throw FlashSaleError.notFound("no such block; 'flashsale blocks' lists them")
+                throw SaleError.blockNotFound
             }
             try transaction.appendEvent(NewEvent(at: clock, sale: sale?.text ?? Engine.everySale, kind: .unblocked,
                                                  detail: "\(kind.rawValue) \(value)"))

@@ -10,7 +10,7 @@ public enum BookingOutcome: Sendable {
     case declined(Decline)
     /// Refused before anything was written, for a reason of its own (a key another user
     /// used): a stream or a queue goes on with the next request.
-    case refused(FlashSaleError)
+    case refused(SaleError)
 }
 
 extension Engine {
@@ -24,7 +24,7 @@ extension Engine {
         }
         switch outcome {
         case .decided(.held(let booking)), .decided(.repeated(let booking)): return booking
-        case .decided(.declined(let decline)): throw decline.error
+        case .decided(.declined(let decline)): throw SaleError.declined(decline)
         case .decided(.refused(let error)): throw error
         case .waiting: throw FlashSaleError.internalFailure("a direct booking was told to wait")
         }
@@ -69,15 +69,15 @@ extension Engine {
     }
 
     /// A key names one user's request in a sale, on every path.
-    func keyConflict(_ key: String, in sale: SaleID) -> FlashSaleError {
-        .conflict("key \(Quoted(key)) was already used by another user in sale \(sale)")
+    func keyConflict(_ key: String, in sale: SaleID) -> SaleError {
+        .keyUsedByAnotherUser(key: key, sale: sale)
     }
 
     /// `confirm`: held → booked. Returns the booking as it is now. A hold found past its
     /// expiry is refused, and written expired for good (committed before the refusal), so
     /// that a clock stepped back cannot make it confirmable again.
     public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> Booking {
-        try store.write { transaction -> Result<Booking, FlashSaleError> in
+        try store.write { transaction -> Result<Booking, SaleError> in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
             switch Rules.confirmation(of: booking, at: now) {
@@ -163,7 +163,7 @@ extension Engine {
                                 _ reading: any StoreReading) throws -> (Sale, Booking) {
         let sale = try reading.requireSale(saleID)
         guard let booking = try reading.booking(id, in: saleID), user == nil || booking.user == user else {
-            throw FlashSaleError.notFound("no booking \(id) in sale \(saleID)" + (user.map { " for user '\(Quoted($0))'" } ?? ""))
+            throw SaleError.bookingNotFound(id, sale: saleID, user: user)
         }
         return (sale, booking)
     }

@@ -65,7 +65,7 @@ extension Engine {
                 switch outcome {
                 case .malformed(let line, let reason):
                     guard skipInvalid else {
-                        throw FlashSaleError.badInput("line \(line): \(reason); nothing was enqueued (--skip-invalid leaves such lines out)")
+                        throw SaleError.malformedRecord(line: line, reason: reason)
                     }
                     report.skipped.append((line, reason))
                 case .record(let record) where record.key == nil:
@@ -81,8 +81,8 @@ extension Engine {
                         case .queued(let id): report.add(id...id)
                         case .repeated: report.repeated += 1
                         }
-                    } catch FlashSaleError.conflict(let message) {
-                        throw FlashSaleError.conflict("line \(record.line): \(message); nothing was enqueued")
+                    } catch let refusal as SaleError {
+                        throw SaleError.inRecord(line: record.line, refusal)
                     }
                 }
             }
@@ -103,6 +103,10 @@ extension Engine {
     }
 
     // MARK: - Process
+
+    /// The reason a queued request whose key another user used is rejected with: the
+    /// contract's code for a key conflict. Other rejections give their `DeclineReason`.
+    public static let keyConflictReason = "conflict"
 
     public struct ProcessReport: Sendable {
         public var accepted: Int64 = 0
@@ -188,9 +192,9 @@ extension Engine {
             case .decided(.declined(let decline)):
                 try line.reject(id, user: request.user, reason: decline.reason.rawValue, at: now)
                 report.rejected += 1
-            case .decided(.refused(let error)):
+            case .decided(.refused):
                 // Its key belongs to another user's booking: refused before anything was written.
-                try line.reject(id, user: request.user, reason: error.code, at: now)
+                try line.reject(id, user: request.user, reason: Engine.keyConflictReason, at: now)
                 report.rejected += 1
             case .waiting:
                 report.waiting.append(line.sale.id)

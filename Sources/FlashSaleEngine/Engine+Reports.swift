@@ -34,7 +34,7 @@ extension Engine {
     public func request(_ id: RequestID) throws -> QueuedRequest {
         try store.read { reading in
             guard let request = try reading.request(id) else {
-                throw FlashSaleError.notFound("no request \(id)")
+                throw SaleError.requestNotFound(id)
             }
             guard request.status == .queued else { return request }
             return request.placed(at: try reading.queuedRequests(in: request.sale, through: id))

@@ -20,7 +20,7 @@ public struct Engine {
     public func createSale(_ definition: SaleDefinition, clock: Instant) throws -> SaleStatus {
         try store.write { transaction in
             if try transaction.sale(definition.id) != nil {
-                throw FlashSaleError.conflict("sale \(definition.id) already exists")
+                throw SaleError.saleExists(definition.id)
             }
             try transaction.insertSale(definition, at: clock)
             try transaction.appendEvent(NewEvent(at: clock, sale: definition.id.text, kind: .saleCreated,
@@ -42,13 +42,12 @@ public struct Engine {
                 }
                 let committed = sale.counters.held + sale.counters.booked
                 guard count >= committed else {
-                    throw FlashSaleError.conflict(
-                        "sale \(id) has \(committed) items held or booked; the total cannot go below that")
+                    throw SaleError.totalBelowCommitted(id, committed: committed)
                 }
                 total = count
             } else {
                 guard count <= maximumInventory - sale.counters.total else {
-                    throw FlashSaleError.conflict("sale \(id) would have more than \(maximumInventory) items")
+                    throw SaleError.totalOverMaximum(id)
                 }
                 total = sale.counters.total + count
             }
@@ -97,7 +96,7 @@ extension StoreReading {
     /// The sale, or not found.
     public func requireSale(_ id: SaleID) throws -> Sale {
         guard let sale = try sale(id) else {
-            throw FlashSaleError.notFound("no sale \(id); 'flashsale sales' lists them")
+            throw SaleError.saleNotFound(id)
         }
         return sale
     }

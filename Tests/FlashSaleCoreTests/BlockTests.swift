@@ -83,7 +83,7 @@ import Testing
 
     @Test func malformedBlocksAreUsageErrors() {
         #expect(throws: FlashSaleError.self) { try block(.ip, "not-an-ip") }
-        #expect(throws: FlashSaleError.self) { try block(.user, "x", contains: true) }
+        #expect(throws: SaleError.substringBlockOfNoAgent) { try block(.user, "x", contains: true) }
         #expect(throws: FlashSaleError.self) { try block(.user, "") }
     }
 }

@@ -54,6 +54,8 @@ func failure(_ body: () throws -> Void) -> FlashSaleError? {
         return nil
     } catch let error as FlashSaleError {
         return error
+    } catch let refusal as SaleError {
+        return FlashSaleError(refusal.code, "\(refusal)")
     } catch {
         return .internalFailure("\(error)")
     }

@@ -57,7 +57,8 @@ enum BookStream {
                 text += ",\"ok\":true,\"booking\":\"\(booking.id)\",\"expires_at\":\"\(booking.expiresAt)\"}\n"
             case .declined(let decline):
                 text += ",\"ok\":false,\"error\":\"\(decline.reason.rawValue)\"}\n"
-            case .refused(let error):
+            case .refused(let refusal):
+                let error = refusal.commandLineError
                 text += ",\"ok\":false,\"error\":\"\(error.code)\",\"message\":"
                 JSON.quote(error.message, into: &text)
                 text += "}\n"
