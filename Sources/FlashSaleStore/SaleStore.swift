@@ -24,6 +24,10 @@ public final class SaleStore {
         try Schema.migrate(db)
     }
 
+    /// Whether this connection has inserted, updated or deleted a row: once a command has
+    /// succeeded, committed changes (every failure rolls its transaction back).
+    public var hasChanged: Bool { db.totalChanges > 0 }
+
     // MARK: - Sales
 
     public func createSale(_ definition: SaleDefinition, clock: Instant) throws -> SaleStatus {

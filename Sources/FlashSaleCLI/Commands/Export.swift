@@ -1,4 +1,3 @@
-import Glibc
 import FlashSaleCore
 import FlashSaleStore
 
@@ -38,15 +37,9 @@ enum ExportCommand {
         try store.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
             let fields = Render.bookingFields(booking)
             out.write(ndjson ? JSON.object(fields).serialized + "\n" : CSVWriter.row(fields.map { CSVWriter.cellText($0.1) }))
-            // A full disk: reading on would only fill the buffer again.
-            if let error = out.writeError { throw writeFailure(error) }
+            // A full disk: reading on would be for nothing.
+            try context.checkOutput()
         }
-        out.flush()
-        if let error = out.writeError { throw writeFailure(error) }
-    }
-
-    private static func writeFailure(_ error: Int32) -> FlashSaleError {
-        .io("cannot write the export: \(String(cString: strerror(error))); it is incomplete")
     }
 }
 
