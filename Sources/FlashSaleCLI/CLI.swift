@@ -52,11 +52,14 @@ public enum CLI {
             switch commandLine.action {
             case .version:
                 output.help(Help.version + "\n")
+                try output.finish()
             case .help(let command):
                 output.help(command.map(Help.command) ?? Help.general())
+                try output.finish()
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, output: output)
                 try invocation.command.run(invocation, context)
+                try output.finish(databaseChanged: context.databaseChanged)
             }
             return 0
         } catch {

@@ -51,6 +51,15 @@ final class Context {
         Engine(store: try store())
     }
 
+    /// Whether this process has changed the database: a failed write of the output does
+    /// not undo that, and its message says so.
+    var databaseChanged: Bool { openStore?.hasChanged ?? false }
+
+    /// `Output.checkWritten`, for a command that stops at the first failed write.
+    func checkOutput() throws(FlashSaleError) {
+        try output.checkWritten(databaseChanged: databaseChanged)
+    }
+
     /// The time for a decision: `FLASHSALE_NOW` (RFC 3339 or Unix seconds) when set, else
     /// the system clock. A stream asks once per request, so the variable is parsed once.
     func now() throws(FlashSaleError) -> Instant {

@@ -18,9 +18,10 @@ extension TextSink {
     var readerClosed: Bool { false }
 }
 
-/// A buffered writer on a file descriptor. Errors writing (a closed pipe, a full disk)
-/// are not thrown: the exit code already says what happened to the database. Commands
-/// whose output is the point (`events`, `export`, `metrics`) look at `writeError`.
+/// A buffered writer on a file descriptor. A failed write (a closed pipe, a full disk) is
+/// not thrown but kept, as stdio's error flag is: `Output.checkWritten` turns it into the
+/// command's error. After one, everything is dropped, so that output that resumes (space
+/// freed on the disk) cannot have a hole in the middle.
 final class FileSink: TextSink {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
@@ -33,13 +34,14 @@ final class FileSink: TextSink {
     deinit { flush() }
 
     func write(_ text: String) {
+        guard writeError == nil else { return }
         buffer.append(contentsOf: text.utf8)
         if buffer.count >= 1 << 16 { flush() }
     }
 
     func flush() {
         var offset = 0
-        while offset < buffer.count {
+        while writeError == nil, offset < buffer.count {
             let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0, errno == EINTR { continue }
             guard written > 0 else {
@@ -72,12 +74,36 @@ final class Output {
     let quiet: Bool
     let stdout: TextSink
     let stderr: TextSink
+    private var readerMayLeave = false
 
     init(json: Bool, quiet: Bool, stdout: TextSink, stderr: TextSink) {
         self.json = json
         self.quiet = quiet
         self.stdout = stdout
         self.stderr = stderr
+    }
+
+    /// For a follower (`events | head`): a reader that goes away ends it with exit 0, not a
+    /// kill by SIGPIPE (141) nor exit 74; the failed write (EPIPE) says it instead.
+    func endWhenReaderLeaves() {
+        signal(SIGPIPE, SIG_IGN)
+        readerMayLeave = true
+    }
+
+    /// Throws once a write to stdout has failed (a full disk, a closed pipe or descriptor):
+    /// exit 74, since a script must not take the output for whole. A stream calls it to stop
+    /// at the first failed write, `finish` after the last. What the command committed stays
+    /// committed, which the message says when it is so.
+    func checkWritten(databaseChanged: Bool = false) throws(FlashSaleError) {
+        guard let error = stdout.writeError, !(error == EPIPE && readerMayLeave) else { return }
+        let committed = databaseChanged ? "; its changes to the database are committed" : ""
+        throw .io("cannot write the output: \(String(cString: strerror(error)))\(committed)")
+    }
+
+    /// The last flush, checked.
+    func finish(databaseChanged: Bool = false) throws(FlashSaleError) {
+        stdout.flush()
+        try checkWritten(databaseChanged: databaseChanged)
     }
 
     func success(_ rendered: Rendered) {
@@ -94,13 +120,15 @@ final class Output {
         stdout.write(text)
     }
 
-    /// One line on stderr, or the error object on stdout with `--json`.
+    /// One line on stderr, or the error object on stdout with `--json`; then on stderr too
+    /// if stdout cannot take it, or nobody would see the error.
     func failure(_ error: FlashSaleError) {
         if json {
             let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
             stdout.write(object.serialized + "\n")
-        } else {
-            stderr.write("flashsale: \(error.message)\n")
+            stdout.flush()
+            guard stdout.writeError != nil else { return }
         }
+        stderr.write("flashsale: \(error.message)\n")
     }
 }

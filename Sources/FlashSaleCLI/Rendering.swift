@@ -91,6 +91,11 @@ enum Render {
 
     // MARK: - Text
 
+    // The values of text output go through `block` or `table`, which escape their control
+    // characters as error messages do: a user name cannot forge a row or drive the
+    // operator's terminal. (The paths init and backup echo are escaped the same way; JSON
+    // escapes them itself; export's CSV is data, quoted instead.)
+
     /// A JSON value as a table cell: strings bare, null as `-`.
     private static func textValue(_ value: JSON) -> String {
         switch value {
@@ -104,12 +109,12 @@ enum Render {
     /// `name  value` lines, the values aligned.
     private static func block(_ fields: [(String, JSON)]) -> String {
         let width = (fields.map(\.0.count).max() ?? 0) + 2
-        return fields.map { name, value in name.padding(to: width) + textValue(value) }.joined(separator: "\n")
+        return fields.map { name, value in name.padding(to: width) + textValue(value).controlCharactersEscaped }.joined(separator: "\n")
     }
 
     /// Columns separated by two spaces, each as wide as its widest cell; the last unpadded.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = [header] + rows.map { $0.map(\.controlCharactersEscaped) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in

@@ -122,10 +122,31 @@ public struct Quoted: CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        var out = ""
-        for scalar in text.unicodeScalars.prefix(40) {
-            out += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
-        }
-        return text.unicodeScalars.count > 40 ? out + "..." : out
+        let shown = String(text.unicodeScalars.prefix(40)).controlCharactersEscaped
+        return text.unicodeScalars.count > 40 ? shown + "..." : shown
     }
+}
+
+extension String {
+    /// The text with each control character (C0, DEL and C1: line breaks, tabs, the starts
+    /// of terminal escape sequences) written as its Swift escape, `\n` or `\u{1B}`: one line
+    /// that a terminal only prints. Error messages and text output show values so.
+    public var controlCharactersEscaped: String {
+        // Only these bytes can be, or start (0xC2: C1), a control character; most values have none.
+        guard utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 }) else { return self }
+        var out = ""
+        for scalar in unicodeScalars {
+            if scalar.isControl {
+                out += scalar.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
+
+extension Unicode.Scalar {
+    /// A control character: Unicode's general category Cc, U+0000-001F and U+007F-009F.
+    public var isControl: Bool { properties.generalCategory == .control }
 }

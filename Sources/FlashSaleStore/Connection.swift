@@ -84,6 +84,9 @@ public final class Connection {
         try firstRow("PRAGMA data_version") { $0.int64(0) } ?? 0
     }
 
+    /// The number of rows every INSERT, UPDATE and DELETE on this connection has changed.
+    public var totalChanges: Int64 { Int64(sqlite3_total_changes64(handle)) }
+
     /// The number of rows the last INSERT, UPDATE or DELETE changed.
     public var changes: Int64 { Int64(sqlite3_changes64(handle)) }
 

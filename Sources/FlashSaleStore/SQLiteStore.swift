@@ -27,6 +27,10 @@ public final class SQLiteStore: Store {
         try Schema.migrate(db)
     }
 
+    /// Whether this connection has inserted, updated or deleted a row: once a command has
+    /// succeeded, committed changes (every failure rolls its transaction back).
+    public var hasChanged: Bool { db.totalChanges > 0 }
+
     public func beginWrite() throws -> any StoreTransaction {
         try db.execute("BEGIN IMMEDIATE")
         return transaction

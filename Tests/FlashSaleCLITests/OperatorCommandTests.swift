@@ -288,7 +288,7 @@ private func mode(of path: String) throws -> Int {
     }
 
     /// Users are opaque text: a quote, a leading dash and a newline survive the paste.
-    @Test(arguments: ["it's me", "-rf", "two\nlines"])
+    @Test(arguments: ["it's me", "-rf", "two\nlines", "csi\u{9B}2J"])
     func hostileUserNamesAreQuotedForTheShell(_ user: String) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "0"])

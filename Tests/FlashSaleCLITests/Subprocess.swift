@@ -50,15 +50,17 @@ final class Sandbox: @unchecked Sendable {
     }
 
     /// Runs `flashsale --db DATABASE ARGS...` with the clock at `now` (nil: the real clock).
+    /// Its stdout goes to `output` when given (then `Result.stdout` is empty).
     @discardableResult
     func run(_ arguments: [String], now: String? = T0, database: Bool = true, environment: [String: String] = [:],
-             input: String? = nil) throws -> Result {
+             input: String? = nil, output: FileHandle? = nil) throws -> Result {
         var env = ["PATH": "/usr/bin:/bin"]
         if let now { env["FLASHSALE_NOW"] = now }
         env.merge(environment) { _, new in new }
         let stdin = try input.map { text in try file("stdin-\(UUID().uuidString)", text) }
         defer { stdin.map { try? FileManager.default.removeItem(atPath: $0) } }
-        return try execute(flashsaleBinary, (database ? ["--db", self.database] : []) + arguments, environment: env, stdin: stdin)
+        return try execute(flashsaleBinary, (database ? ["--db", self.database] : []) + arguments, environment: env, stdin: stdin,
+                           output: output)
     }
 
     /// Writes `contents` to a file in the sandbox; returns its path.
@@ -110,7 +112,8 @@ final class Sandbox: @unchecked Sendable {
         return rows.joined(separator: "\n")
     }
 
-    private func execute(_ executable: String, _ arguments: [String], environment: [String: String], stdin: String?) throws -> Result {
+    private func execute(_ executable: String, _ arguments: [String], environment: [String: String], stdin: String?,
+                         output: FileHandle? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -124,7 +127,7 @@ final class Sandbox: @unchecked Sendable {
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL)
         let err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
+        process.standardOutput = output ?? out
         process.standardError = err
         process.standardInput = try stdin.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
         try process.run()

@@ -60,6 +60,13 @@ import Testing
         #expect(Quoted("a\nb").description == "a\\nb")
         #expect(Quoted(String(repeating: "x", count: 100)).description.count == 43)
     }
+
+    /// C1 controls too: U+009B is a terminal's CSI, U+0085 a line break to some programs.
+    @Test func everyControlCharacterIsEscapedAndNothingElse() {
+        #expect(Quoted("a\u{9B}2J\u{85}b").description == #"a\u{009B}2J\u{0085}b"#)
+        #expect(Quoted("\t\r\u{1B}[31m\u{7F}").description == #"\t\r\u{1B}[31m\u{7F}"#)
+        #expect(Quoted("caf\u{E9} \u{1F600}\u{200D}\u{1F525} \u{A0}\\n").description == "caf\u{E9} \u{1F600}\u{200D}\u{1F525} \u{A0}\\n")
+    }
 }
 
 @Suite struct IPAddressTests {

@@ -18,7 +18,7 @@ enum BackupCommand {
         guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
         let pages = try context.store().backup(to: path)
         context.output.success(Rendered(
-            text: "backed up to \(path) (\(pages) page\(pages == 1 ? "" : "s"))",
+            text: "backed up to \(path.controlCharactersEscaped) (\(pages) page\(pages == 1 ? "" : "s"))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))
     }
 }

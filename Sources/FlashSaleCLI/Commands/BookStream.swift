@@ -30,6 +30,7 @@ enum BookStream {
             }
             answered.removeAll(keepingCapacity: true)
             output.stdout.flush()
+            try context.checkOutput()
         }
         input.beforeWaiting = { if !answered.isEmpty { try commitAndPrint() } }
 

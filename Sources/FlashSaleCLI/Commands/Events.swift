@@ -1,4 +1,3 @@
-import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -35,9 +34,7 @@ enum EventsCommand {
             _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
             return
         }
-        // A reader that goes away must end the stream with exit 0, not kill the process
-        // with SIGPIPE (141): the failed write (EPIPE) says it instead.
-        signal(SIGPIPE, SIG_IGN)
+        context.output.endWhenReaderLeaves()
         let out = context.output.stdout
         let signals = invocation.flag(follow) ? StopSignals() : nil
         var watcher = try signals.map { try CommitWatcher(store: engine.store, signals: $0, intervalMilliseconds: pollMilliseconds) }
@@ -59,10 +56,6 @@ enum EventsCommand {
             }
             out.flush()
             guard out.writeError == nil, try watcher?.wait(alsoStop: { out.readerClosed }) == .changed else { break }
-        }
-        out.flush()
-        if let error = out.writeError, error != EPIPE {
-            throw FlashSaleError.io("cannot write the events: \(String(cString: strerror(error)))")
         }
     }
 

@@ -1,4 +1,3 @@
-import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -12,9 +11,10 @@ enum ExportCommand {
         details: """
             One consistent snapshot, written as it is read, in constant memory. CSV: a header line, then \
             the booking fields (id,sale,user,status,created_at,expires_at,confirmed_at,cancelled_at,\
-            expired_at,ip,user_agent,key), CRLF line ends, a field quoted when it holds a comma, quote, CR \
-            or LF, and an absent value as an empty field. A field that starts with = + - @ tab or CR, which \
-            a spreadsheet would run as a formula, or with ' itself, is quoted with a ' put before it \
+            expired_at,ip,user_agent,key), CRLF line ends, a field quoted when it holds a comma, quote or \
+            control character (CR, LF, tab...; kept as they are), and an absent value as an empty field. \
+            A field that starts with = + - @ tab or CR, which a spreadsheet would run as a formula, or with \
+            ' itself, is quoted with a ' put before it \
             ("'=1+1"): drop the first ' of a field that starts with one to get the value back. NDJSON \
             (--format ndjson): the booking objects of 'booking --json', unchanged. An overdue hold is \
             exported as expired. --json does not change the format.
@@ -38,15 +38,9 @@ enum ExportCommand {
         try store.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
             let fields = Render.bookingFields(booking)
             out.write(ndjson ? JSON.object(fields).serialized + "\n" : CSVWriter.row(fields.map { CSVWriter.cellText($0.1) }))
-            // A full disk: reading on would only fill the buffer again.
-            if let error = out.writeError { throw writeFailure(error) }
+            // A full disk: reading on would be for nothing.
+            try context.checkOutput()
         }
-        out.flush()
-        if let error = out.writeError { throw writeFailure(error) }
-    }
-
-    private static func writeFailure(_ error: Int32) -> FlashSaleError {
-        .io("cannot write the export: \(String(cString: strerror(error))); it is incomplete")
     }
 }
 
@@ -76,8 +70,10 @@ enum CSVWriter {
     }
 
     /// One field: quoted when RFC 4180 requires it (a comma, quote, CR or LF; quotes
-    /// doubled). A field that a spreadsheet would evaluate (OWASP's CSV injection list:
-    /// = + - @ tab CR first) gets a `'` in front, inside quotes, so it is shown as text.
+    /// doubled), or when it holds another control character, which a reader guessing the
+    /// delimiter might take for one (a tab). A field that a spreadsheet would evaluate
+    /// (OWASP's CSV injection list: = + - @ tab CR first) gets a `'` in front, inside
+    /// quotes, so it is shown as text.
     /// So does a field that starts with `'` itself: then every field that starts with `'`
     /// has had one added, and dropping it gives the value back without ambiguity.
     static func field(_ text: String) -> String {
@@ -103,7 +99,7 @@ enum CSVWriter {
 
     private static func needsQuotes(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: ","), UInt8(ascii: "\""), UInt8(ascii: "\r"), UInt8(ascii: "\n"): true
+        case UInt8(ascii: ","), UInt8(ascii: "\""), 0..<0x20, 0x7F: true
         default: false
         }
     }

@@ -8,7 +8,7 @@ enum InitCommand {
     ) { _, context in
         _ = try context.store()
         context.output.success(Rendered(
-            text: "\(context.database): flashsale database ready",
+            text: "\(context.database.controlCharactersEscaped): flashsale database ready",
             json: .object([("database", .string(context.database))])))
     }
 }

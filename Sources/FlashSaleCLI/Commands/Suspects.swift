@@ -73,13 +73,14 @@ enum SuspectsCommand {
 enum ShellQuoting {
     /// Bare when only characters no shell treats specially; else in single quotes (an
     /// embedded quote as `'\''`); control characters, which single quotes would carry
-    /// across lines, as `$'...'` escapes (bash, zsh, ksh and POSIX.1-2024 sh).
+    /// across lines and to the terminal, as `$'...'` escapes of their UTF-8 bytes (bash,
+    /// zsh, ksh and POSIX.1-2024 sh).
     static func word(_ text: String) -> String {
         let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-".utf8)
         if !text.isEmpty, text.utf8.allSatisfy(safe.contains), !text.hasPrefix("=") {
             return text
         }
-        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return singleQuoted(text) }
+        guard text.unicodeScalars.contains(where: \.isControl) else { return singleQuoted(text) }
         var out = "$'"
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -88,9 +89,11 @@ enum ShellQuoting {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\x" + (hex.count == 1 ? "0" : "") + hex
+            case _ where scalar.isControl:
+                for byte in String(scalar).utf8 {
+                    let hex = String(byte, radix: 16)
+                    out += "\\x" + (hex.count == 1 ? "0" : "") + hex
+                }
             default:
                 out.unicodeScalars.append(scalar)
             }

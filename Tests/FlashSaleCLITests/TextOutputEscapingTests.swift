@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import FlashSaleCLI
+
+/// A line break, a terminal escape sequence (SGR red) and a C1 CSI: what a hostile user
+/// name would use to forge rows or drive the operator's terminal.
+private let hostile = "ev\nil\u{1B}[31m\u{9B}2J\t."
+/// How text output shows it: each control character as its Swift escape.
+private let shown = #"ev\nil\u{1B}[31m\u{009B}2J\t."#
+
+/// Whether `text` holds a control character other than the line feeds between lines.
+private func hasRawControls(_ text: String) -> Bool {
+    text.unicodeScalars.contains { $0 != "\n" && $0.properties.generalCategory == .control }
+}
+
+@Suite struct TextOutputEscapingTests {
+    /// A sale named, and booked by a user named, with control characters; the user also
+    /// queued a request.
+    private func hostileSale() throws -> (Sandbox, String) {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--name", hostile])
+        let id = try box.run(["book", "s1", "--", hostile]).line
+        try box.run(["create-sale", "s2", "--inventory", "5"])
+        try box.run(["submit", "s2", "--", hostile])
+        return (box, id)
+    }
+
+    @Test func bookingsShowsAHostileUserAsOneEscapedRow() throws {
+        let (box, _) = try hostileSale()
+        let result = try box.run(["bookings", "s1"])
+        #expect(!hasRawControls(result.stdout))
+        let lines = result.line.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.last?.contains(" \(shown) ") == true)
+    }
+
+    @Test func bookingShowsAHostileUserOnItsLine() throws {
+        let (box, id) = try hostileSale()
+        let result = try box.run(["booking", "s1", id])
+        #expect(!hasRawControls(result.stdout))
+        #expect(result.line.split(separator: "\n").contains { $0.hasPrefix("user") && $0.hasSuffix(shown) })
+        #expect(result.line.split(separator: "\n").count == 12)
+    }
+
+    @Test func statusAndSalesShowAHostileNameEscaped() throws {
+        let (box, _) = try hostileSale()
+        let status = try box.run(["status", "s1"])
+        #expect(!hasRawControls(status.stdout))
+        #expect(status.line.split(separator: "\n").contains { $0.hasPrefix("name") && $0.hasSuffix(shown) })
+        let sales = try box.run(["sales"])
+        #expect(!hasRawControls(sales.stdout))
+        #expect(sales.line.split(separator: "\n").count == 3)
+    }
+
+    @Test func requestShowsAHostileUserEscaped() throws {
+        let (box, _) = try hostileSale()
+        let result = try box.run(["request", "1"])
+        #expect(!hasRawControls(result.stdout))
+        #expect(result.line.split(separator: "\n").contains { $0.hasPrefix("user") && $0.hasSuffix(shown) })
+    }
+
+    @Test func blocksShowAHostileValueAndReasonAsOneEscapedRow() throws {
+        let box = try Sandbox()
+        let added = try box.run(["block", "user", "--reason", hostile, "--", hostile])
+        #expect(added.status == 0)
+        #expect(!hasRawControls(added.stdout))
+        let result = try box.run(["blocks"])
+        #expect(!hasRawControls(result.stdout))
+        let lines = result.line.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.last?.hasPrefix("user  \(shown)  whole  *     \(shown)  ") == true)
+    }
+
+    /// Ten declined requests make the user a suspect: one row, and under it the block
+    /// command, whose `$'...'` quoting holds no control character either.
+    @Test func suspectsShowAHostileUserAsOneEscapedRow() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "0"])
+        let line = try #require(String(data: try JSONSerialization.data(withJSONObject: ["user": hostile]), encoding: .utf8))
+        let file = try box.file("r.ndjson", String(repeating: line + "\n", count: 10))
+        #expect(try box.run(["submit", "s1", "--file", file]).status == 0)
+        try box.run(["process"])
+        let result = try box.run(["suspects", "s1"])
+        #expect(!hasRawControls(result.stdout))
+        let lines = result.line.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines[1].contains(shown))
+    }
+
+    /// CSV is data, not escaped: a control character is kept, in a quoted field, which no
+    /// reader or spreadsheet can take for a delimiter.
+    @Test func csvQuotesAFieldWithAnyControlCharacter() {
+        #expect(CSVWriter.field("a\u{1B}[31mb") == "\"a\u{1B}[31mb\"")
+        #expect(CSVWriter.field("a\tb") == "\"a\tb\"")
+        #expect(CSVWriter.field("a\u{7F}") == "\"a\u{7F}\"")
+        #expect(CSVWriter.field("a\nb") == "\"a\nb\"")
+    }
+}
+
+@Suite struct PathEscapingTests {
+    /// The database and backup paths that init and backup echo are escaped like any value.
+    @Test func initAndBackupEchoPathsEscaped() throws {
+        let box = try Sandbox()
+        let database = box.directory.appendingPathComponent("a\nb\u{1B}.db").path
+        let created = try box.run(["--db", database, "init"], database: false)
+        #expect(created.stdout == database.replacingOccurrences(of: "\n", with: #"\n"#).replacingOccurrences(of: "\u{1B}", with: #"\u{1B}"#)
+            + ": flashsale database ready\n")
+        let copy = box.directory.appendingPathComponent("c\rd.db").path
+        let backup = try box.run(["--db", database, "backup", copy], database: false)
+        #expect(backup.stdout.hasPrefix("backed up to " + copy.replacingOccurrences(of: "\r", with: #"\r"#) + " ("))
+    }
+}
