@@ -188,11 +188,7 @@ public final class SaleStore {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.confirmation(of: booking, at: now) {
-            case .refuse(let error): throw error
-            case .unchanged: return booking.seen(at: now)
-            case .move(let status): return try move(booking, to: status, at: now, by: "confirm")
-            }
+            return try apply(Rules.confirmation(of: booking, at: now), to: booking, at: now, by: "confirm")
         }
     }
 
@@ -201,12 +197,24 @@ public final class SaleStore {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.cancellation(of: booking, force: force, at: now) {
-            case .refuse(let error): throw error
-            case .unchanged: return booking.seen(at: now)
-            case .move(let status):
-                return try move(booking, to: status, at: now, by: force && booking.status == .booked ? "cancel --force" : "cancel")
-            }
+            return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, at: now,
+                             by: force && booking.status == .booked ? "cancel --force" : "cancel")
+        }
+    }
+
+    /// Carries out what the rules said for `booking`, inside the caller's write transaction;
+    /// returns the booking as it is now.
+    private func apply(_ transition: Transition, to booking: Booking, at now: Instant, by command: String) throws -> Booking {
+        switch transition {
+        case .unchanged:
+            return booking.seen(at: now)
+        case .move(let status):
+            return try move(booking, to: status, at: now, by: command)
+        case .refuse(let error):
+            throw error
+        case .moveThenRefuse(let status, let error):
+            try move(booking, to: status, at: now, by: command)
+            throw CommitThenThrow(error)
         }
     }
 
