@@ -89,12 +89,40 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         try box.run(["submit", "s1", "a", "--key", "k1"])
         let file = try box.file("k.ndjson", "{\"user\":\"a\",\"key\":\"k1\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n")
         #expect(try box.run(["submit", "s1", "--file", file]).line == "1 enqueued (ids 2-2), 2 repeated, 0 skipped")
-        // A key another user holds: the whole file is refused, or with --skip-invalid that line.
+    }
+
+    /// A key another user holds is not a malformed line: the whole file is refused, even
+    /// with --skip-invalid, naming the line.
+    @Test(arguments: [[], ["--skip-invalid"]])
+    func aKeyOfAnotherUserRefusesTheWholeFile(options: [String]) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try box.run(["submit", "s1", "a", "--key", "k1"])
         let clash = try box.file("clash.ndjson", "{\"user\":\"c\"}\n{\"user\":\"mallory\",\"key\":\"k1\"}\n")
-        #expect(try box.run(["submit", "s1", "--file", clash]).status == 4)
-        let skipped = try box.run(["submit", "s1", "--file", clash, "--skip-invalid"])
-        #expect(skipped.line == "1 enqueued (ids 3-3), 0 repeated, 1 skipped")
-        #expect(skipped.stderr.hasPrefix("flashsale: line 2 skipped: key k1 was already used by another user"))
+        let before = try box.fingerprint()
+        let refused = try box.run(["submit", "s1", "--file", clash] + options)
+        #expect(refused.status == 4)
+        #expect(refused.stderr.hasPrefix("flashsale: line 2: key k1 was already used by another user"))
+        #expect(try box.fingerprint() == before)
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 1)
+    }
+
+    /// One key space per sale, for book, book --stream and submit alike.
+    @Test func aKeyIsItsFirstUsersAcrossBookAndSubmit() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10", "--per-user", "5"])
+        let id = try box.run(["submit", "s1", "alice", "--key", "k1"]).line
+        let refused = try box.run(["book", "s1", "bob", "--key", "k1", "--json"])
+        #expect(refused.status == 4)
+        #expect(try (refused.json()["error"] as? [String: Any])?["code"] as? String == "conflict")
+        let streamed = try ndjson(box.run(["book", "s1", "--stream"], input: "{\"user\":\"bob\",\"key\":\"k1\"}\n").stdout)
+        #expect(streamed.map { $0["error"] as? String } == ["conflict"])
+        try box.run(["book", "s1", "carol", "--key", "k2"])
+        #expect(try box.run(["submit", "s1", "dave", "--key", "k2"]).status == 4)
+        let booking = try box.run(["book", "s1", "alice", "--key", "k1"]).line
+        try box.run(["process"])
+        #expect(try box.run(["request", id, "--json"]).json()["booking"] as? String == booking)
+        #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 2)
     }
 
     @Test(arguments: [
