@@ -79,6 +79,24 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["submit", "s1", "--file", "-"], input: "").line == "0 enqueued, 0 repeated, 0 skipped")
         #expect(try box.run(["submit", "s1", "--file", "-", "--format", "csv"], input: "user,ip\n").line == "0 enqueued, 0 repeated, 0 skipped")
         #expect(try box.run(["submit", "s1", "--file", "/no/such/file"]).status == 2)
+    }
+
+    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it.
+    @Test func aDirectoryAsInputIsAUsageError() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try FileManager.default.createDirectory(at: box.directory.appendingPathComponent("requests"), withIntermediateDirectories: false)
+        let file = try box.run(["submit", "s1", "--file", "requests"])
+        #expect(file.status == 2)
+        #expect(file.stderr == "flashsale: cannot read requests: Is a directory\n")
+        let stream = try box.shell("\"$FLASHSALE\" --db \"$DB\" book s1 --stream < .")
+        #expect(stream.status == 2)
+        #expect(stream.stderr == "flashsale: cannot read standard input: Is a directory\n")
+    }
+
+    @Test func badFormatsAndArgumentsAreUsageErrors() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
         #expect(try box.run(["submit", "s1", "--file", "-", "--format", "xml"], input: "").status == 2)
         #expect(try box.run(["submit", "s1", "u", "--file", "-"], input: "").status == 2)
     }
