@@ -81,6 +81,19 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["submit", "s1", "--file", "/no/such/file"]).status == 2)
     }
 
+    /// A spreadsheet's CSV, with empty header cells at the end, reads the same in both paths.
+    @Test func aHeaderWithTrailingEmptyCellsIsAccepted() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let sheet = "user,ip,,\r\nu1,203.0.113.7,,\r\nu2,,,\r\n"
+        #expect(try box.run(["submit", "s1", "--file", "-"], input: sheet).line == "2 enqueued (ids 1-2), 0 repeated, 0 skipped")
+        let streamed = try ndjson(box.run(["book", "s1", "--stream"], input: sheet).stdout)
+        #expect(streamed.map { $0["ok"] as? Bool } == [true, true])
+        let valued = try box.run(["submit", "s1", "--file", "-"], input: "user,,\nu3,,oops\n")
+        #expect(valued.status == 65)
+        #expect(valued.stderr.hasPrefix("flashsale: line 2: a value in column 3, which the header leaves without a name"))
+    }
+
     /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it.
     @Test func aDirectoryAsInputIsAUsageError() throws {
         let box = try Sandbox()
