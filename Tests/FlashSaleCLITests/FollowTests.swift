@@ -138,8 +138,8 @@ final class Follower {
     init(_ box: Sandbox, _ arguments: [String]) throws {
         outURL = box.directory.appendingPathComponent("follower-\(UUID().uuidString).out")
         errURL = box.directory.appendingPathComponent("follower-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: flashsaleBinary)
         process.arguments = ["--db", box.database] + arguments
         process.environment = ["PATH": "/usr/bin:/bin", "FLASHSALE_NOW": T0]
