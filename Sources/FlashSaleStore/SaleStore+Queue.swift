@@ -151,7 +151,7 @@ extension SaleStore {
 
     private func enqueue(_ request: BookingRequest, at now: Instant) throws -> SubmitOutcome {
         if let key = request.key {
-            if let first = try requestKeyOwner(of: request.sale, key: key) {
+            if let first = try keyedRequest(of: request.sale, key: key) {
                 try requireKey(key, ownedBy: first.user, for: request)
                 return .repeated(first.id)
             }

@@ -164,7 +164,7 @@ public final class SaleStore {
             }
             // A queued request's key is its user's too, before it has a booking.
             if requestID == nil {
-                try requireKey(key, ownedBy: requestKeyOwner(of: sale.id, key: key)?.user, for: request)
+                try requireKey(key, ownedBy: keyedRequest(of: sale.id, key: key)?.user, for: request)
             }
         }
         let admission = try Rules.admit(
@@ -439,8 +439,8 @@ public final class SaleStore {
                         [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
     }
 
-    /// The request of the sale that has `key`, and its user.
-    func requestKeyOwner(of sale: SaleID, key: String) throws -> (id: Int64, user: String)? {
+    /// The id and user of the sale's request that has `key`.
+    func keyedRequest(of sale: SaleID, key: String) throws -> (id: Int64, user: String)? {
         try db.firstRow(selectRequestByKey, [":sale": .text(sale.text), ":key": .text(key)]) { ($0.int64(0), $0.text(1)) }
     }
 

@@ -30,7 +30,8 @@ enum ProcessCommand {
                                         intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
 
         while true {
-            let drained = try watcher.persisting {
+            // nil when a stop signal came while another process held the database.
+            let drained: Void? = try watcher.persisting {
                 try drain(store, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
                           stop: watcher.stopRequested, progress: progress)
             }
