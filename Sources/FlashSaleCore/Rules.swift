@@ -76,6 +76,8 @@ public enum Transition: Equatable, Sendable {
     case move(to: BookingStatus)
     case unchanged
     case refuse(FlashSaleError)
+    /// Record the move, then refuse anyway: what the refusal found out must hold for good.
+    case moveThenRefuse(to: BookingStatus, FlashSaleError)
 }
 
 /// The rules of a flash sale, in one place. The store asks these; the SQL mirrors the
@@ -124,16 +126,24 @@ public enum Rules {
         return .decline(Decline(.soldOut, sale, state: state))
     }
 
-    /// `confirm`: held → booked strictly before expiry; booked stays booked.
+    /// `confirm`: held → booked strictly before expiry; booked stays booked. An overdue
+    /// hold is refused and written as expired, as `cancel` writes it: otherwise a clock
+    /// stepped back behind the refusal would find it confirmable again.
     public static func confirmation(of booking: Booking, at now: Instant) -> Transition {
         switch booking.seen(at: now).status {
         case .held: .move(to: .booked)
         case .booked: .unchanged
         case .expired:
-            .refuse(.holdExpired("booking \(booking.id) expired at \(booking.expiresAt); book again"))
+            booking.status == .held
+                ? .moveThenRefuse(to: .expired, holdExpired(booking))
+                : .refuse(holdExpired(booking))
         case .cancelled:
             .refuse(.conflict("booking \(booking.id) was cancelled and cannot be confirmed"))
         }
+    }
+
+    private static func holdExpired(_ booking: Booking) -> FlashSaleError {
+        .holdExpired("booking \(booking.id) expired at \(booking.expiresAt); book again")
     }
 
     /// `cancel`: a hold is cancelled (or, once past its expiry, expired); a confirmed

@@ -92,7 +92,7 @@ public final class Connection {
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting up to
     /// the busy timeout), so two writers never both read and then collide on upgrade.
-    /// Anything thrown rolls back everything `body` did.
+    /// Anything thrown rolls back everything `body` did, except a `CommitThenThrow`.
     public func writeTransaction<T>(_ body: () throws -> T) throws -> T {
         try transaction("BEGIN IMMEDIATE", body)
     }
@@ -104,14 +104,22 @@ public final class Connection {
 
     private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
         try execute(begin)
+        let outcome: Result<T, any Error>
         do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
+            outcome = .success(try body())
+        } catch let kept as CommitThenThrow {
+            outcome = .failure(kept.error)
         } catch {
             rollback()
             throw error
         }
+        do {
+            try execute("COMMIT")
+        } catch {
+            rollback()
+            throw error
+        }
+        return try outcome.get()
     }
 
     /// Rolls back an open transaction, if any. After a failed COMMIT or an I/O error
@@ -120,5 +128,16 @@ public final class Connection {
         if isInTransaction {
             try? execute("ROLLBACK")
         }
+    }
+}
+
+/// Thrown by a transaction's body that must keep what it wrote and still fail: the
+/// transaction commits, then `error` is thrown. A refusal that learnt something for good
+/// records it: a confirm that finds its hold past expiry writes it as expired, then refuses.
+public struct CommitThenThrow: Error {
+    public let error: any Error
+
+    public init(_ error: any Error) {
+        self.error = error
     }
 }

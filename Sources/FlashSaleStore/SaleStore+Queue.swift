@@ -101,7 +101,8 @@ extension SaleStore {
 
     /// `submit SALE --file`: every record of the input in one transaction, all or nothing.
     /// A malformed record rolls everything back (exit 65 naming its line), unless
-    /// `skipInvalid`, which leaves it out and reports it.
+    /// `skipInvalid`, which leaves it out and reports it. A key of another user rolls
+    /// everything back (exit 4 naming its line) in any case.
     public func submit(to saleID: SaleID, clock: Instant, skipInvalid: Bool,
                        records next: () throws -> ReadOutcome?) throws -> SubmitReport {
         try db.writeTransaction {
@@ -128,11 +129,9 @@ extension SaleStore {
                         case .repeated: report.repeated += 1
                         }
                     } catch let conflict as FlashSaleError where conflict.exitCode == 4 {
-                        // A key another user holds: with --skip-invalid a bad line like any other.
-                        guard skipInvalid else {
-                            throw FlashSaleError.conflict("line \(record.line): \(conflict.message); nothing was enqueued")
-                        }
-                        report.skipped.append((record.line, conflict.message))
+                        // A key another user holds is no malformed line: --skip-invalid does not
+                        // make it one, and the file as a whole is refused.
+                        throw FlashSaleError.conflict("line \(record.line): \(conflict.message); nothing was enqueued")
                     }
                 }
             }
@@ -151,14 +150,13 @@ extension SaleStore {
     }
 
     private func enqueue(_ request: BookingRequest, at now: Instant) throws -> SubmitOutcome {
-        if let key = request.key,
-           let (id, user) = try db.firstRow("SELECT id, user FROM request WHERE sale = :sale AND key = :key",
-                                            [":sale": .text(request.sale.text), ":key": .text(key)],
-                                            { ($0.int64(0), $0.text(1)) }) {
-            guard user == request.user else {
-                throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(request.sale)")
+        if let key = request.key {
+            if let first = try keyedRequest(of: request.sale, key: key) {
+                try requireKey(key, ownedBy: first.user, for: request)
+                return .repeated(first.id)
             }
-            return .repeated(id)
+            // A direct booking's key is its user's too.
+            try requireKey(key, ownedBy: booking(of: request.sale, key: key)?.user, for: request)
         }
         try rowStatements.insertRequest.run(.text(request.sale.text), .text(request.user), .text(request.ip),
                                             .text(request.userAgent), .text(request.key), .integer(now.milliseconds))

@@ -161,11 +161,15 @@ public final class SaleStore {
     /// the answer, whichever path made it.
     func decideHold(_ request: BookingRequest, in sale: Sale, at now: Instant, fromQueue requestID: Int64?,
                     facts: TransactionFacts = TransactionFacts()) throws -> HoldDecision {
-        if let key = request.key, let first = try booking(of: sale.id, key: key) {
-            guard first.user == request.user else {
-                throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(sale.id)")
+        if let key = request.key {
+            if let first = try booking(of: sale.id, key: key) {
+                try requireKey(key, ownedBy: first.user, for: request)
+                return .repeated(first.seen(at: now))
             }
-            return .repeated(first.seen(at: now))
+            // A queued request's key is its user's too, before it has a booking.
+            if requestID == nil {
+                try requireKey(key, ownedBy: keyedRequest(of: sale.id, key: key)?.user, for: request)
+            }
         }
         let admission = try Rules.admit(
             sale, at: now, fromQueue: requestID != nil,
@@ -192,11 +196,7 @@ public final class SaleStore {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.confirmation(of: booking, at: now) {
-            case .refuse(let error): throw error
-            case .unchanged: return booking.seen(at: now)
-            case .move(let status): return try move(booking, to: status, at: now, by: "confirm")
-            }
+            return try apply(Rules.confirmation(of: booking, at: now), to: booking, at: now, by: "confirm")
         }
     }
 
@@ -205,12 +205,24 @@ public final class SaleStore {
         try db.writeTransaction {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.cancellation(of: booking, force: force, at: now) {
-            case .refuse(let error): throw error
-            case .unchanged: return booking.seen(at: now)
-            case .move(let status):
-                return try move(booking, to: status, at: now, by: force && booking.status == .booked ? "cancel --force" : "cancel")
-            }
+            return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, at: now,
+                             by: force && booking.status == .booked ? "cancel --force" : "cancel")
+        }
+    }
+
+    /// Carries out what the rules said for `booking`, inside the caller's write transaction;
+    /// returns the booking as it is now.
+    private func apply(_ transition: Transition, to booking: Booking, at now: Instant, by command: String) throws -> Booking {
+        switch transition {
+        case .unchanged:
+            return booking.seen(at: now)
+        case .move(let status):
+            return try move(booking, to: status, at: now, by: command)
+        case .refuse(let error):
+            throw error
+        case .moveThenRefuse(let status, let error):
+            try move(booking, to: status, at: now, by: command)
+            throw CommitThenThrow(error)
         }
     }
 
@@ -426,9 +438,22 @@ public final class SaleStore {
         return (sale, booking)
     }
 
-    private func booking(of sale: SaleID, key: String) throws -> Booking? {
+    func booking(of sale: SaleID, key: String) throws -> Booking? {
         try db.firstRow(selectBookingByKey,
                         [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
+    }
+
+    /// The id and user of the sale's request that has `key`.
+    func keyedRequest(of sale: SaleID, key: String) throws -> (id: Int64, user: String)? {
+        try db.firstRow(selectRequestByKey, [":sale": .text(sale.text), ":key": .text(key)]) { ($0.int64(0), $0.text(1)) }
+    }
+
+    /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
+    /// first, through either, and another user's request with it is refused (exit 4).
+    func requireKey(_ key: String, ownedBy owner: String?, for request: BookingRequest) throws {
+        if let owner, owner != request.user {
+            throw FlashSaleError.conflict("key \(Quoted(key)) was already used by another user in sale \(request.sale)")
+        }
     }
 
     func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
@@ -616,6 +641,7 @@ let activeBooking = "(status IN ('held', 'booked') AND NOT \(overdueHold))"
 // its key in the connection's cache of prepared statements.
 let selectSale = "SELECT \(saleColumns) FROM sale WHERE id = :id"
 let selectBookingByKey = "SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND key = :key"
+let selectRequestByKey = "SELECT id, user FROM request WHERE sale = :sale AND key = :key"
 let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AND status = 'held'"
 let selectOverdueHolds = """
     SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)

@@ -155,13 +155,14 @@ import FlashSaleCore
         #expect(try f.store.confirm(hold.id, in: s1, user: nil, clock: at).status == .booked)
     }
 
-    @Test func confirmAtTheExpiryInstantIsRefusedAndChangesNothing() throws {
+    @Test func confirmAtTheExpiryInstantIsRefusedAndExpiresTheHold() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
         #expect(failure { _ = try f.store.confirm(hold.id, in: s1, user: nil, clock: hold.expiresAt) }?.exitCode == 5)
-        #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'held'") == 1)
-        #expect(try f.counters() == counters(10, available: 9, held: 1, booked: 0))
+        #expect(try f.count("SELECT count(*) FROM booking WHERE status = 'expired'") == 1)
+        #expect(try f.counters() == counters(10, available: 10, held: 0, booked: 0, expired: 1))
+        #expect(try f.store.sale(s1).highWater == hold.expiresAt)
     }
 
     @Test func confirmOfACancelledBookingIsAConflict() throws {

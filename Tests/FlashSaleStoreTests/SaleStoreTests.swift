@@ -287,3 +287,35 @@ final class Counter: @unchecked Sendable {
         return count
     }
 }
+
+@Suite struct TransactionTests {
+    let s1 = SaleID(trusted: "s1")
+
+    /// A body that throws `CommitThenThrow` keeps what it wrote and still fails, with its error.
+    @Test func commitThenThrowKeepsTheWritesAndFails() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let thrown = failure {
+            try f.store.db.writeTransaction {
+                try f.store.db.execute("UPDATE sale SET name = 'kept'")
+                throw CommitThenThrow(FlashSaleError.holdExpired("refused"))
+            }
+        }
+        #expect(thrown == .holdExpired("refused"))
+        #expect(try f.store.sale(s1).name == "kept")
+        #expect(!f.store.db.isInTransaction)
+    }
+
+    @Test func anyOtherErrorRollsBack() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let thrown = failure {
+            try f.store.db.writeTransaction {
+                try f.store.db.execute("UPDATE sale SET name = 'lost'")
+                throw FlashSaleError.holdExpired("refused")
+            }
+        }
+        #expect(thrown == .holdExpired("refused"))
+        #expect(try f.store.sale(s1).name == "s1")
+    }
+}
