@@ -22,8 +22,14 @@ final class InputChunks {
             guard descriptor >= 0 else {
                 throw .usage("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))")
             }
-            name = path
+            name = "\(Quoted(path))"
             ownsDescriptor = true
+        }
+        // A directory opens, and only its first read fails: it is the caller naming the wrong
+        // thing, like a missing file (exit 2), not an I/O error of the input (74).
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            throw .usage("cannot read \(name): \(String(cString: strerror(EISDIR)))")
         }
     }
 

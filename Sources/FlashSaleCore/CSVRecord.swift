@@ -69,13 +69,23 @@ struct CSVFraming {
     }
 }
 
+/// What a column of the CSV header is to this reader.
+enum CSVColumn: Equatable {
+    case field(RequestField)
+    /// Named, but not a request field: its values are ignored.
+    case ignored
+    /// A header cell without a name, as spreadsheets export after the last named column. Its
+    /// values must be empty: one that is not has nowhere to go, and is not dropped unseen.
+    case unnamed
+}
+
 /// One CSV record (RFC 4180), framed by `CSVFraming`, without its line ending; already known
 /// to be valid UTF-8 without NUL.
 enum CSVRecord {
-    /// The header's columns, in order; nil for a column this reader does not use.
-    static func header(_ record: UnsafeBufferPointer<UInt8>) throws(MalformedRecord) -> [RequestField?] {
+    /// The header's columns, in order.
+    static func header(_ record: UnsafeBufferPointer<UInt8>) throws(MalformedRecord) -> [CSVColumn] {
         var scanner = CSVFieldScanner(record)
-        var columns: [RequestField?] = []
+        var columns: [CSVColumn] = []
         var names: Set<[UInt8]> = []
         while let field = try scanner.next() {
             var name = field.bytes(in: record)
@@ -83,16 +93,20 @@ enum CSVRecord {
             while let last = name.last, last == InputByte.space || last == InputByte.tab { name.removeLast() }
             let leading = name.prefix { $0 == InputByte.space || $0 == InputByte.tab }.count
             name.removeFirst(leading)
+            if name.isEmpty {
+                columns.append(.unnamed)
+                continue
+            }
             guard names.insert(name).inserted else {
                 throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\" twice")
             }
-            columns.append(name.withUnsafeBufferPointer { RequestField(name: $0) })
+            columns.append(name.withUnsafeBufferPointer { RequestField(name: $0) }.map(CSVColumn.field) ?? .ignored)
         }
-        guard columns.contains(.user) else { throw MalformedRecord("the header has no user column") }
+        guard columns.contains(.field(.user)) else { throw MalformedRecord("the header has no user column") }
         return columns
     }
 
-    static func fields(_ record: UnsafeBufferPointer<UInt8>, columns: [RequestField?]) throws(MalformedRecord) -> RequestFields {
+    static func fields(_ record: UnsafeBufferPointer<UInt8>, columns: [CSVColumn]) throws(MalformedRecord) -> RequestFields {
         var scanner = CSVFieldScanner(record)
         var fields = RequestFields()
         var column = 0
@@ -100,8 +114,15 @@ enum CSVRecord {
             guard column < columns.count else {
                 throw MalformedRecord("more fields than the header's \(columns.count)")
             }
-            if let known = columns[column] {
+            switch columns[column] {
+            case .field(let known):
                 fields[known] = field.text(in: record)
+            case .ignored:
+                break
+            case .unnamed where !field.range.isEmpty:
+                throw MalformedRecord("a value in column \(column + 1), which the header leaves without a name")
+            case .unnamed:
+                break
             }
             column += 1
         }

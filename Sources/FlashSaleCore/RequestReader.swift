@@ -44,7 +44,8 @@ public enum ReadOutcome: Equatable, Sendable {
 /// - A UTF-8 byte order mark at the very start is dropped (spreadsheets write one).
 /// - Lines end at LF; a CR before it belongs to the line ending. A lone CR is an ordinary byte.
 /// - CSV header names are matched exactly after trimming spaces and tabs around them;
-///   unknown columns are ignored. A header without a `user` column, or naming a column
+///   unknown columns are ignored. A header cell without a name is a column whose values
+///   must be empty. A header without a `user` column, or naming a column
 ///   twice, is reported malformed, and so is every record after it (with the header's line
 ///   in the reason): `book --stream` promises an answer for every line, and nothing can be
 ///   read without columns.
@@ -73,7 +74,7 @@ public struct RequestReader {
 
     private enum CSVHeader {
         case pending
-        case columns([RequestField?])
+        case columns([CSVColumn])
         case unusable(line: Int)
     }
 
@@ -167,7 +168,7 @@ public struct RequestReader {
     /// nil for a blank line or a CSV header.
     private mutating func read(_ range: Range<Int>, line: Int, format: RequestFormat) -> ReadOutcome? {
         let end = range.upperBound
-        let columns: [RequestField?]
+        let columns: [CSVColumn]
         switch (format, header) {
         case (.ndjson, _):
             columns = []
@@ -177,7 +178,7 @@ public struct RequestReader {
             let blank = buffer.withUnsafeBufferPointer { RequestReader.isBlank(UnsafeBufferPointer(rebasing: $0[range.lowerBound..<end])) }
             return blank ? nil : .malformed(line: line, reason: "the CSV header on line \(headerLine) is malformed")
         case (.csv, .pending):
-            let result: Result<[RequestField?], MalformedRecord>? = buffer.withUnsafeBufferPointer { all in
+            let result: Result<[CSVColumn], MalformedRecord>? = buffer.withUnsafeBufferPointer { all in
                 let bytes = UnsafeBufferPointer(rebasing: all[range.lowerBound..<end])
                 if RequestReader.isBlank(bytes) { return nil }
                 if let problem = TextCheck.problem(in: bytes) { return .failure(MalformedRecord(problem)) }

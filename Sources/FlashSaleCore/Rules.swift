@@ -49,6 +49,8 @@ public enum Transition: Equatable, Sendable {
     case move(to: BookingStatus)
     case unchanged
     case refuse(SaleError)
+    /// Record the move, then refuse anyway: what the refusal found out must hold for good.
+    case moveThenRefuse(to: BookingStatus, SaleError)
 }
 
 /// The rules of a flash sale, in one place. The store asks these; the SQL mirrors the
@@ -123,13 +125,17 @@ public enum Rules {
         return (atLimit, otherwise)
     }
 
-    /// `confirm`: held → booked strictly before expiry; booked stays booked.
+    /// `confirm`: held → booked strictly before expiry; booked stays booked. An overdue
+    /// hold is refused and written as expired, as `cancel` writes it: otherwise a clock
+    /// stepped back behind the refusal would find it confirmable again.
     public static func confirmation(of booking: Booking, at now: Instant) -> Transition {
         switch booking.seen(at: now).status {
         case .held: .move(to: .booked)
         case .booked: .unchanged
         case .expired:
-            .refuse(.holdExpired(booking.id, expiresAt: booking.expiresAt))
+            booking.status == .held
+                ? .moveThenRefuse(to: .expired, .holdExpired(booking.id, expiresAt: booking.expiresAt))
+                : .refuse(.holdExpired(booking.id, expiresAt: booking.expiresAt))
         case .cancelled:
             .refuse(.bookingCancelled(booking.id))
         }

@@ -44,9 +44,15 @@ extension Engine {
     /// answer, whichever path made it.
     func decide(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
-        if let key = request.key, let first = try transaction.booking(withKey: key, in: sale.id) {
-            guard first.user == request.user else { return .decided(.refused(keyConflict(key, in: sale.id))) }
-            return .decided(.repeated(first.seen(at: now)))
+        if let key = request.key {
+            if let first = try transaction.booking(withKey: key, in: sale.id) {
+                guard first.user == request.user else { return .decided(.refused(keyConflict(key, in: sale.id))) }
+                return .decided(.repeated(first.seen(at: now)))
+            }
+            // A queued request's key is its user's too, before it has a booking.
+            if requestID == nil, let queued = try transaction.request(withKey: key, in: sale.id), queued.user != request.user {
+                return .decided(.refused(keyConflict(key, in: sale.id)))
+            }
         }
         let admission = try Rules.admit(
             sale, at: now, fromQueue: requestID != nil,
@@ -68,7 +74,8 @@ extension Engine {
         return .decided(.held(try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)))
     }
 
-    /// A key names one user's request in a sale, on every path.
+    /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
+    /// first, through either, and another user's request with it is refused.
     func keyConflict(_ key: String, in sale: SaleID) -> SaleError {
         .keyUsedByAnotherUser(key: key, sale: sale)
     }
@@ -77,16 +84,10 @@ extension Engine {
     /// expiry is refused, and written expired for good (committed before the refusal), so
     /// that a clock stepped back cannot make it confirmable again.
     public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> Booking {
-        try store.write { transaction -> Result<Booking, SaleError> in
+        try store.write { transaction in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.confirmation(of: booking, at: now) {
-            case .refuse(let error):
-                if booking.status == .held { try move(booking, to: .expired, in: transaction, at: now, by: "confirm") }
-                return .failure(error)
-            case .unchanged: return .success(booking.seen(at: now))
-            case .move(let status): return .success(try move(booking, to: status, in: transaction, at: now, by: "confirm"))
-            }
+            return try apply(Rules.confirmation(of: booking, at: now), to: booking, in: transaction, at: now, by: "confirm")
         }.get()
     }
 
@@ -95,13 +96,26 @@ extension Engine {
         try store.write { transaction in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
-            switch Rules.cancellation(of: booking, force: force, at: now) {
-            case .refuse(let error): throw error
-            case .unchanged: return booking.seen(at: now)
-            case .move(let status):
-                return try move(booking, to: status, in: transaction, at: now,
-                                by: force && booking.status == .booked ? "cancel --force" : "cancel")
-            }
+            return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, in: transaction, at: now,
+                             by: force && booking.status == .booked ? "cancel --force" : "cancel")
+        }.get()
+    }
+
+    /// Carries out what the rules said for `booking` inside the caller's write transaction.
+    /// The booking as it is now, or a refusal to throw once the transaction has committed
+    /// (a plain refusal has written nothing, so committing it changes nothing).
+    private func apply(_ transition: Transition, to booking: Booking, in transaction: any StoreTransaction,
+                       at now: Instant, by command: String) throws -> Result<Booking, SaleError> {
+        switch transition {
+        case .unchanged:
+            return .success(booking.seen(at: now))
+        case .move(let status):
+            return .success(try move(booking, to: status, in: transaction, at: now, by: command))
+        case .refuse(let refusal):
+            return .failure(refusal)
+        case .moveThenRefuse(let status, let refusal):
+            try move(booking, to: status, in: transaction, at: now, by: command)
+            return .failure(refusal)
         }
     }
 

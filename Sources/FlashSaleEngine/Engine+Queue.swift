@@ -93,11 +93,16 @@ extension Engine {
     }
 
     /// One key, one request: the same key again is the first request; another user's is
-    /// refused.
+    /// refused, whether it came by `submit` or by `book`.
     private func enqueue(_ request: BookingRequest, _ transaction: any StoreTransaction, at now: Instant) throws -> SubmitOutcome {
-        if let key = request.key, let first = try transaction.request(withKey: key, in: request.sale) {
-            guard first.user == request.user else { throw keyConflict(key, in: request.sale) }
-            return .repeated(first.id)
+        if let key = request.key {
+            if let first = try transaction.request(withKey: key, in: request.sale) {
+                guard first.user == request.user else { throw keyConflict(key, in: request.sale) }
+                return .repeated(first.id)
+            }
+            if let booking = try transaction.booking(withKey: key, in: request.sale), booking.user != request.user {
+                throw keyConflict(key, in: request.sale)
+            }
         }
         return .queued(try transaction.enqueue(request, at: now))
     }

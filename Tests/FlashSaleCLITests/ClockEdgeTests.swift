@@ -107,6 +107,25 @@ import Testing
         #expect(times == times.sorted())
         #expect(try recount(box.database).violations.isEmpty)
     }
+
+    /// A confirm refused for expiry writes the hold as expired, as cancel does: a clock
+    /// stepped back afterwards finds it expired, and no later decision is dated before it.
+    @Test func aConfirmRefusedAtExpiryExpiresTheHoldForGood() throws {
+        let (box, hold) = try heldSale()
+        let refused = try box.run(["confirm", "s1", hold, "--json"], now: Self.expiry)
+        #expect(refused.status == 5)
+        #expect(try (refused.json()["error"] as? [String: Any])?["code"] as? String == "hold_expired")
+        let stepBack = "2026-11-24T15:04:59Z"
+        #expect(try box.run(["confirm", "s1", hold], now: stepBack).status == 5)
+        #expect(try box.run(["booking", "s1", hold, "--json"], now: stepBack).json()["status"] as? String == "expired")
+        let sale = try box.run(["status", "s1", "--json"], now: stepBack).json()
+        #expect([sale["available"], sale["held"], sale["expired"], sale["overdue"]].map { $0 as? Int } == [1, 0, 1, 0])
+        let expiredEvents = try ndjson(box.run(["events"]).stdout).filter { $0["kind"] as? String == "expired" }
+        #expect(expiredEvents.map { $0["detail"] as? String } == ["confirm"])
+        #expect(try box.run(["verify"], now: stepBack).status == 0)
+        let bob = try box.run(["book", "s1", "bob", "--json"], now: stepBack).json()
+        #expect(bob["created_at"] as? String == Self.expiry)
+    }
 }
 
 /// What the two sides of a race saw; each side writes its own field once.

@@ -79,6 +79,37 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["submit", "s1", "--file", "-"], input: "").line == "0 enqueued, 0 repeated, 0 skipped")
         #expect(try box.run(["submit", "s1", "--file", "-", "--format", "csv"], input: "user,ip\n").line == "0 enqueued, 0 repeated, 0 skipped")
         #expect(try box.run(["submit", "s1", "--file", "/no/such/file"]).status == 2)
+    }
+
+    /// A spreadsheet's CSV, with empty header cells at the end, reads the same in both paths.
+    @Test func aHeaderWithTrailingEmptyCellsIsAccepted() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let sheet = "user,ip,,\r\nu1,203.0.113.7,,\r\nu2,,,\r\n"
+        #expect(try box.run(["submit", "s1", "--file", "-"], input: sheet).line == "2 enqueued (ids 1-2), 0 repeated, 0 skipped")
+        let streamed = try ndjson(box.run(["book", "s1", "--stream"], input: sheet).stdout)
+        #expect(streamed.map { $0["ok"] as? Bool } == [true, true])
+        let valued = try box.run(["submit", "s1", "--file", "-"], input: "user,,\nu3,,oops\n")
+        #expect(valued.status == 65)
+        #expect(valued.stderr.hasPrefix("flashsale: line 2: a value in column 3, which the header leaves without a name"))
+    }
+
+    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it.
+    @Test func aDirectoryAsInputIsAUsageError() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try FileManager.default.createDirectory(at: box.directory.appendingPathComponent("requests"), withIntermediateDirectories: false)
+        let file = try box.run(["submit", "s1", "--file", "requests"])
+        #expect(file.status == 2)
+        #expect(file.stderr == "flashsale: cannot read requests: Is a directory\n")
+        let stream = try box.shell("\"$FLASHSALE\" --db \"$DB\" book s1 --stream < .")
+        #expect(stream.status == 2)
+        #expect(stream.stderr == "flashsale: cannot read standard input: Is a directory\n")
+    }
+
+    @Test func badFormatsAndArgumentsAreUsageErrors() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
         #expect(try box.run(["submit", "s1", "--file", "-", "--format", "xml"], input: "").status == 2)
         #expect(try box.run(["submit", "s1", "u", "--file", "-"], input: "").status == 2)
     }
@@ -89,14 +120,40 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         try box.run(["submit", "s1", "a", "--key", "k1"])
         let file = try box.file("k.ndjson", "{\"user\":\"a\",\"key\":\"k1\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n")
         #expect(try box.run(["submit", "s1", "--file", file]).line == "1 enqueued (ids 2-2), 2 repeated, 0 skipped")
-        // A key another user holds is no malformed line: the whole file is refused, even
-        // with --skip-invalid.
+    }
+
+    /// A key another user holds is not a malformed line: the whole file is refused, even
+    /// with --skip-invalid, naming the line.
+    @Test(arguments: [[], ["--skip-invalid"]])
+    func aKeyOfAnotherUserRefusesTheWholeFile(options: [String]) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        try box.run(["submit", "s1", "a", "--key", "k1"])
         let clash = try box.file("clash.ndjson", "{\"user\":\"c\"}\n{\"user\":\"mallory\",\"key\":\"k1\"}\n")
-        #expect(try box.run(["submit", "s1", "--file", clash]).status == 4)
-        let skipped = try box.run(["submit", "s1", "--file", clash, "--skip-invalid"])
-        #expect(skipped.status == 4)
-        #expect(skipped.stderr.hasPrefix("flashsale: line 2: key k1 was already used by another user"))
-        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 2)
+        let before = try box.fingerprint()
+        let refused = try box.run(["submit", "s1", "--file", clash] + options)
+        #expect(refused.status == 4)
+        #expect(refused.stderr.hasPrefix("flashsale: line 2: key k1 was already used by another user"))
+        #expect(try box.fingerprint() == before)
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 1)
+    }
+
+    /// One key space per sale, for book, book --stream and submit alike.
+    @Test func aKeyIsItsFirstUsersAcrossBookAndSubmit() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10", "--per-user", "5"])
+        let id = try box.run(["submit", "s1", "alice", "--key", "k1"]).line
+        let refused = try box.run(["book", "s1", "bob", "--key", "k1", "--json"])
+        #expect(refused.status == 4)
+        #expect(try (refused.json()["error"] as? [String: Any])?["code"] as? String == "conflict")
+        let streamed = try ndjson(box.run(["book", "s1", "--stream"], input: "{\"user\":\"bob\",\"key\":\"k1\"}\n").stdout)
+        #expect(streamed.map { $0["error"] as? String } == ["conflict"])
+        try box.run(["book", "s1", "carol", "--key", "k2"])
+        #expect(try box.run(["submit", "s1", "dave", "--key", "k2"]).status == 4)
+        let booking = try box.run(["book", "s1", "alice", "--key", "k1"]).line
+        try box.run(["process"])
+        #expect(try box.run(["request", id, "--json"]).json()["booking"] as? String == booking)
+        #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 2)
     }
 
     @Test(arguments: [

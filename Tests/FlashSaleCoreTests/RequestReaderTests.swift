@@ -237,6 +237,18 @@ private let tooLong = "line is longer than 65536 bytes"
         #expect(try reason("user,ip,user\n") == #"the header names "user" twice"#)
     }
 
+    /// Spreadsheets export empty header cells after the last named column (`user,ip,,`):
+    /// columns without a name, whose values must be empty too, so nothing is dropped unseen.
+    @Test func emptyHeaderCellsAreColumnsThatMustStayEmpty() throws {
+        #expect(try readAll("user,ip,,\r\nu1,::1,,\r\nu2,,\"\",\r\nu3\r\n") == [
+            record(2, "u1", ip: "::1"), record(3, "u2"), record(4, "u3"),
+        ])
+        #expect(try readAll("user,,\nu1,,x\nu2, ,\n") == [
+            .malformed(line: 2, reason: "a value in column 3, which the header leaves without a name"),
+            .malformed(line: 3, reason: "a value in column 2, which the header leaves without a name"),
+        ])
+    }
+
     @Test func quotedFieldsHoldCommasQuotesAndLineBreaks() throws {
         let input = "user,user_agent,key\n\"u,1\",\"say \"\"hi\"\"\",\"a\r\nb\nc\"\n"
         #expect(try readAll(input) == [record(2, "u,1", userAgent: "say \"hi\"", key: "a\r\nb\nc")])

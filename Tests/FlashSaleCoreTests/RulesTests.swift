@@ -23,10 +23,18 @@ let T = Instant(milliseconds: 1_795_532_400_000)
         #expect(Rules.confirmation(of: hold, at: hold.expiresAt.adding(Span(milliseconds: -1))) == .move(to: .booked))
     }
 
-    @Test func confirmAtExpiryInstantIsRefused() {
+    @Test func confirmAtExpiryInstantIsRefusedAndExpiresTheHold() {
         let hold = makeHold()
-        guard case .refuse(let error) = Rules.confirmation(of: hold, at: hold.expiresAt) else {
-            Issue.record("confirm at the expiry instant was allowed")
+        guard case .moveThenRefuse(.expired, let error) = Rules.confirmation(of: hold, at: hold.expiresAt) else {
+            Issue.record("confirm at the expiry instant did not expire the hold and refuse")
+            return
+        }
+        #expect(error.code == .holdExpired)
+    }
+
+    @Test func confirmOfAnExpiredHoldIsRefused() {
+        guard case .refuse(let error) = Rules.confirmation(of: makeHold(status: .expired), at: T) else {
+            Issue.record("confirm of an expired hold was not refused")
             return
         }
         #expect(error.code == .holdExpired)

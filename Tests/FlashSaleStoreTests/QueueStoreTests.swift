@@ -299,12 +299,66 @@ extension StoreFixture {
         #expect(try f.store.verify(nil, clock: T) == [])
     }
 
-    @Test func aQueuedRequestWithAnotherUsersKeyIsRejectedConflict() throws {
+    /// One key space per sale: a key is the first user's, whether `book` or `submit` took it.
+    @Test func aKeyOfAnotherUsersBookingIsRefusedToSubmit() throws {
         let f = try StoreFixture()
         try f.sale(perUser: 5)
         _ = try f.book("a", key: "order-1")
-        let id = try f.submit("mallory", key: "order-1")
-        #expect(try f.process().rejected == 1)
+        #expect(failure { _ = try f.submit("mallory", key: "order-1") }?.exitCode == 4)
+        #expect(try f.engine.status(s1, clock: T).queued == 0)
+    }
+
+    @Test func aKeyOfAnotherUsersQueuedRequestIsRefusedToADirectBook() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        let id = try f.submit("a", key: "order-1")
+        #expect(failure { _ = try f.book("mallory", key: "order-1") }?.exitCode == 4)
+        #expect(try f.counters().held == 0)
+        try f.process()
+        #expect(try f.request(id).status == .accepted)
+    }
+
+    @Test func aKeyOfAnotherUsersQueuedRequestIsRefusedInAStream() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        _ = try f.submit("a", key: "order-1")
+        let stream = try BookingStream(engine: f.engine, sale: s1)
+        let decision = try stream.decide(BookingRequest(sale: s1, user: "mallory", ip: nil, userAgent: nil, key: "order-1"), clock: T)
+        try stream.commit()
+        guard case .refused(let refusal) = decision else {
+            Issue.record("another user's key was not refused: \(decision)")
+            return
+        }
+        #expect(refusal == .keyUsedByAnotherUser(key: "order-1", sale: s1))
+        #expect(try f.counters().held == 0)
+    }
+
+    /// The same user's key is one booking, whichever path took it first.
+    @Test func theSameUsersKeyQueuedAndThenBookedIsOneBooking() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        let id = try f.submit("a", key: "order-1")
+        let direct = try f.book("a", key: "order-1")
+        try f.process()
+        #expect(try f.request(id).booking == direct.id)
+        #expect(try f.counters().held == 1)
+    }
+
+    /// Versions before one key space let submit queue another user's key: such a request
+    /// is still decided, rejected conflict, and the line goes on.
+    @Test func aRequestQueuedEarlierWithAnotherUsersKeyIsRejectedConflict() throws {
+        let f = try StoreFixture()
+        try f.sale(perUser: 5)
+        _ = try f.book("a", key: "order-1")
+        try f.store.db.execute("INSERT INTO request (sale, user, key, submitted_at) VALUES ('s1', 'mallory', 'order-1', :now)",
+                               [":now": .integer(T.milliseconds)])
+        let id = RequestID(f.store.db.lastInsertedRowID)
+        try f.store.db.execute("INSERT INTO request_run (sale, first_id, last_id) VALUES ('s1', :id, :id)",
+                               [":id": .integer(id.value)])
+        let after = try f.submit("b")
+        #expect(try f.process().decided == 2)
         #expect(try f.request(id).reason == "conflict")
+        #expect(try f.request(after).status == .accepted)
+        #expect(try f.store.verify(nil, clock: T) == [])
     }
 }

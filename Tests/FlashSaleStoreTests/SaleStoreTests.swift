@@ -289,3 +289,34 @@ final class Counter: @unchecked Sendable {
         return count
     }
 }
+
+@Suite struct TransactionTests {
+    let s1 = SaleID(trusted: "s1")
+
+    /// What the body returns is committed, even a refusal to throw afterwards: that is how
+    /// a confirm refused at expiry keeps the expiry it wrote.
+    @Test func aWriteCommitsWhatItsBodyReturns() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let outcome: Result<Void, SaleError> = try f.store.write { transaction in
+            try transaction.setOperatorState(of: s1, to: .paused, at: T)
+            return .failure(.saleClosed(s1))
+        }
+        #expect(throws: SaleError.saleClosed(s1)) { try outcome.get() }
+        #expect(try f.engine.sale(s1).operatorState == .paused)
+        #expect(!f.store.db.isInTransaction)
+    }
+
+    @Test func aWriteWhoseBodyThrowsRollsBack() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        #expect(throws: SaleError.saleClosed(s1)) {
+            try f.store.write { transaction in
+                try transaction.setOperatorState(of: s1, to: .paused, at: T)
+                throw SaleError.saleClosed(s1)
+            }
+        }
+        #expect(try f.engine.sale(s1).operatorState == .open)
+        #expect(!f.store.db.isInTransaction)
+    }
+}

@@ -36,13 +36,13 @@ enum EventsCommand {
         }
         context.output.endWhenReaderLeaves()
         let out = context.output.stdout
-        let signals = invocation.flag(follow) ? StopSignals() : nil
-        var watcher = try signals.map { try CommitWatcher(store: engine.store, signals: $0, intervalMilliseconds: pollMilliseconds) }
+        let watcher = try CommitWatcher(store: engine.store, follow: invocation.flag(follow),
+                                        intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
         var printed: Int64 = 0
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
-            let page = try engine.events(after: last, sale: saleID, limit: room)
+            guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
             for event in page {
                 out.write(line(event))
             }
@@ -51,11 +51,11 @@ enum EventsCommand {
             if maximum.map({ printed >= $0 }) ?? false { break }
             if Int64(page.count) == room {
                 // More may be there already: no waiting, but a stop still ends it between pages.
-                if out.writeError != nil || signals?.received() == true { break }
+                if out.writeError != nil || watcher.stopRequested() { break }
                 continue
             }
             out.flush()
-            guard out.writeError == nil, try watcher?.wait(alsoStop: { out.readerClosed }) == .changed else { break }
+            guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
         }
     }
 

@@ -24,20 +24,20 @@ enum ProcessCommand {
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let engine = try context.engine()
         if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
-        let signals = invocation.flag(follow) ? StopSignals() : nil
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
         var total = Engine.ProcessReport()
-        var watcher = try signals.map { try CommitWatcher(store: engine.store, signals: $0, intervalMilliseconds: idleMilliseconds) }
+        let watcher = try CommitWatcher(store: engine.store, follow: invocation.flag(follow),
+                                        intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
 
         while true {
-            let round = try drain(engine, sale: sale, batch: batchSize, limit: maximum.map { $0 - total.decided },
-                                  clock: context, stop: { signals?.received() ?? false }, progress: progress)
-            total.accepted += round.accepted
-            total.rejected += round.rejected
-            total.waiting = round.waiting
-            guard maximum.map({ total.decided < $0 }) ?? true else { break }
+            // nil when a stop signal came while another process held the database.
+            let drained: Void? = try watcher.persisting {
+                try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
+                          stop: watcher.stopRequested, progress: progress)
+            }
+            guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.
-            guard try watcher?.wait(alsoWake: { try holdExpired(engine, round.waiting, clock: context) }) == .changed else { break }
+            guard try watcher.wait(alsoWake: { try holdExpired(engine, total.waiting, clock: context) }) == .changed else { break }
         }
         progress.finish()
         context.output.success(Rendered(
@@ -46,26 +46,27 @@ enum ProcessCommand {
                            ("decided", .integer(total.decided)), ("waiting", .array(total.waiting.map { .string($0.text) }))])))
     }
 
-    /// Batches until every queue is empty or waiting, the limit is reached, or a stop signal.
-    private static func drain(_ engine: Engine, sale: SaleID?, batch: Int64, limit: Int64?, clock: Context,
-                              stop: () -> Bool, progress: Progress) throws -> Engine.ProcessReport {
-        var report = Engine.ProcessReport()
+    /// Batches until every queue is empty or waiting, `limit` requests are decided in all, or
+    /// a stop signal. Each batch is added to `total` once it has committed, so a step that
+    /// fails half-way (busy) and runs again counts every decision once.
+    private static func drain(_ engine: Engine, sale: SaleID?, batch: Int64, limit: Int64?,
+                              into total: inout Engine.ProcessReport, clock: Context,
+                              stop: () -> Bool, progress: Progress) throws {
         var progressed = true
         while progressed, !stop() {
             progressed = false
-            report.waiting = []
+            total.waiting = []
             for id in try sale.map({ [$0] }) ?? engine.salesWithQueue() {
-                let room = limit.map { $0 - report.decided } ?? batch
-                guard room > 0 else { return report }
+                let room = limit.map { $0 - total.decided } ?? batch
+                guard room > 0 else { return }
                 let one = try engine.processBatch(of: id, batch: min(batch, room), clock: clock.now())
-                report.accepted += one.accepted
-                report.rejected += one.rejected
-                report.waiting += one.waiting
+                total.accepted += one.accepted
+                total.rejected += one.rejected
+                total.waiting += one.waiting
                 progress.tick(one.decided)
                 progressed = progressed || one.decided > 0
             }
         }
-        return report
     }
 
     /// Whether a waiting sale's earliest hold has expired since: its item may come back.
