@@ -195,3 +195,27 @@ extension IPAddress {
         })
     }
 }
+
+extension IPAddress {
+    /// RFC 5952 text: lowercase hex without leading zeros, the longest run of two or more
+    /// zero groups (the first of equals) as `::`; IPv4 as a dotted quad.
+    public var compressedText: String {
+        guard bytes.count == 16 else { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
+        var best: Range<Int>?
+        var index = 0
+        while index < 8 {
+            guard groups[index] == 0 else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < 8, groups[end] == 0 { end += 1 }
+            if end - index >= 2, end - index > (best?.count ?? 0) { best = index..<end }
+            index = end
+        }
+        let text = { (range: Range<Int>) in groups[range].map { String($0, radix: 16) }.joined(separator: ":") }
+        guard let best else { return text(0..<8) }
+        return text(0..<best.lowerBound) + "::" + text(best.upperBound..<8)
+    }
+}

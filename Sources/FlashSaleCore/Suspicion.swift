@@ -250,49 +250,6 @@ public struct SuspicionTally {
     }
 }
 
-/// An IPv4 address, or the first 64 bits of an IPv6 one: a key without an allocation,
-/// since every attempt looks one up.
-struct AddressKey: Hashable {
-    let bits: UInt64
-    let isNetwork: Bool
-
-    init(_ address: IPAddress) {
-        let address = address.unmapped
-        let count = address.bytes.count == 4 ? 4 : 8
-        bits = address.bytes.prefix(count).reduce(0) { $0 << 8 | UInt64($1) }
-        isNetwork = count == 8
-    }
-
-    var kind: SuspectKind { isNetwork ? .network : .ip }
-
-    /// `203.0.113.7`, or `2001:db8:1:2::/64` (RFC 5952), as `block ip` takes them.
-    var text: String {
-        let count = isNetwork ? 8 : 4
-        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: bits >> (8 * UInt64(count - 1 - $0))) }
-        guard isNetwork else { return bytes.map(String.init).joined(separator: ".") }
-        return IPAddress(bytes: bytes + [UInt8](repeating: 0, count: 8)).compressedText + "/64"
-    }
-}
-
-/// Text compared and hashed byte for byte, as the contract compares users and agents:
-/// `String`'s own == would take two spellings of `é` for one user.
-struct ExactText: Hashable {
-    let text: String
-
-    init(_ text: String) {
-        self.text = text
-    }
-
-    static func == (a: ExactText, b: ExactText) -> Bool {
-        a.text.utf8.elementsEqual(b.text.utf8)
-    }
-
-    func hash(into hasher: inout Hasher) {
-        var text = text
-        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-    }
-}
-
 /// What is counted of one group while its attempts are read.
 private struct Tally {
     private var attempts = 0
@@ -360,66 +317,5 @@ struct BurstWindow {
             times.removeFirst(head)
             head = 0
         }
-    }
-}
-
-/// User agents of HTTP libraries, command-line tools, crawlers and headless browsers.
-public enum ScriptAgent {
-    /// Matched case-insensitively anywhere in the agent text.
-    public static let markers = ["curl", "wget", "python", "requests", "go-http-client", "java", "okhttp", "libwww",
-                                 "scrapy", "httpclient", "bot", "spider", "headless"]
-
-    /// The word of `agent` that gives it away (`python-requests`, `HeadlessChrome`,
-    /// `Googlebot`), or nil for an agent that looks like a browser.
-    public static func name(in agent: String) -> String? {
-        let bytes = Array(agent.utf8)
-        let lowered = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
-        var found: Int?
-        for marker in markers {
-            if let start = firstIndex(of: Array(marker.utf8), in: lowered), start < (found ?? Int.max) {
-                found = start
-            }
-        }
-        guard let found else { return nil }
-        // Widen the match to its word: product names end at a slash, a space or punctuation.
-        let separators: Set<UInt8> = [0x20, 0x2F, 0x3B, 0x28, 0x29, 0x2C, 0x09]
-        var start = found
-        while start > 0, !separators.contains(bytes[start - 1]) { start -= 1 }
-        var end = found
-        while end < bytes.count, !separators.contains(bytes[end]) { end += 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
-    }
-
-    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count)
-        where haystack[start] == needle[0] && haystack[start..<(start + needle.count)].elementsEqual(needle) {
-            return start
-        }
-        return nil
-    }
-}
-
-extension IPAddress {
-    /// RFC 5952 text: lowercase hex without leading zeros, the longest run of two or more
-    /// zero groups (the first of equals) as `::`; IPv4 as a dotted quad.
-    public var compressedText: String {
-        guard bytes.count == 16 else { return bytes.map(String.init).joined(separator: ".") }
-        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
-        var best: Range<Int>?
-        var index = 0
-        while index < 8 {
-            guard groups[index] == 0 else {
-                index += 1
-                continue
-            }
-            var end = index
-            while end < 8, groups[end] == 0 { end += 1 }
-            if end - index >= 2, end - index > (best?.count ?? 0) { best = index..<end }
-            index = end
-        }
-        let text = { (range: Range<Int>) in groups[range].map { String($0, radix: 16) }.joined(separator: ":") }
-        guard let best else { return text(0..<8) }
-        return text(0..<best.lowerBound) + "::" + text(best.upperBound..<8)
     }
 }
