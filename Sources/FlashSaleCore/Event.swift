@@ -46,6 +46,15 @@ public enum EventKind: String, Sendable, CaseIterable {
     }
 }
 
+/// What moved a booking, kept as the detail of its event: the name of the command that
+/// did it, as the event log has always written it.
+public enum ChangeCause: String, Sendable {
+    case book, process, confirm, cancel, sweep
+    /// A confirmed booking cancelled, its item back to stock.
+    case forcedCancel = "cancel --force"
+    case seedInventory = "seed-inventory"
+}
+
 /// One row of the event log, as it was appended with its state change.
 public struct Event: Sendable, Equatable {
     public let seq: Int64

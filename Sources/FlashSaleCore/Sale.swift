@@ -97,6 +97,7 @@ public struct SaleDefinition: Sendable {
     public let endsAt: Instant?
 
     public static let defaultHold = Span(milliseconds: 5 * 60_000)
+    public static let defaultPerUser: Int64 = 1
     public static let maximumHold = Span(milliseconds: 30 * 86_400_000)
     /// Items a sale may have.
     public static let inventoryRange: ClosedRange<Int64> = 0...maximumInventory

@@ -46,12 +46,13 @@ extension Engine {
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
         if let key = request.key {
             if let first = try transaction.booking(withKey: key, in: sale.id) {
-                guard first.user == request.user else { return .decided(.refused(keyConflict(key, in: sale.id))) }
+                if let refusal = refusal(of: key, ownedBy: first.user, to: request) { return .decided(.refused(refusal)) }
                 return .decided(.repeated(first.seen(at: now)))
             }
             // A queued request's key is its user's too, before it has a booking.
-            if requestID == nil, let queued = try transaction.request(withKey: key, in: sale.id), queued.user != request.user {
-                return .decided(.refused(keyConflict(key, in: sale.id)))
+            if requestID == nil, let refusal = try refusal(of: key, ownedBy: transaction.request(withKey: key, in: sale.id)?.user,
+                                                           to: request) {
+                return .decided(.refused(refusal))
             }
         }
         let admission = try Rules.admit(
@@ -66,7 +67,7 @@ extension Engine {
         case .wait:
             return .waiting
         case .reclaimOverdueHold:
-            try expireOverdueHolds(of: sale, in: transaction, at: now, limit: 1, by: requestID == nil ? "book" : "process")
+            try expireOverdueHolds(of: sale, in: transaction, at: now, limit: 1, by: requestID == nil ? .book : .process)
         case .hold:
             break
         }
@@ -75,9 +76,10 @@ extension Engine {
     }
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
-    /// first, through either, and another user's request with it is refused.
-    func keyConflict(_ key: String, in sale: SaleID) -> SaleError {
-        .keyUsedByAnotherUser(key: key, sale: sale)
+    /// first, through either (`owner`), and another user's request with it is refused.
+    func refusal(of key: String, ownedBy owner: String?, to request: BookingRequest) -> SaleError? {
+        guard let owner, owner != request.user else { return nil }
+        return .keyUsedByAnotherUser(key: key, sale: request.sale)
     }
 
     /// `confirm`: held → booked. Returns the booking as it is now. A hold found past its
@@ -87,7 +89,7 @@ extension Engine {
         try store.write { transaction in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
-            return try apply(Rules.confirmation(of: booking, at: now), to: booking, in: transaction, at: now, by: "confirm")
+            return try apply(Rules.confirmation(of: booking, at: now), to: booking, in: transaction, at: now, by: .confirm)
         }.get()
     }
 
@@ -97,7 +99,7 @@ extension Engine {
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
             return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, in: transaction, at: now,
-                             by: force && booking.status == .booked ? "cancel --force" : "cancel")
+                             by: force && booking.status == .booked ? .forcedCancel : .cancel)
         }.get()
     }
 
@@ -105,16 +107,16 @@ extension Engine {
     /// The booking as it is now, or a refusal to throw once the transaction has committed
     /// (a plain refusal has written nothing, so committing it changes nothing).
     private func apply(_ transition: Transition, to booking: Booking, in transaction: any StoreTransaction,
-                       at now: Instant, by command: String) throws -> Result<Booking, SaleError> {
+                       at now: Instant, by cause: ChangeCause) throws -> Result<Booking, SaleError> {
         switch transition {
         case .unchanged:
             return .success(booking.seen(at: now))
         case .move(let status):
-            return .success(try move(booking, to: status, in: transaction, at: now, by: command))
+            return .success(try move(booking, to: status, in: transaction, at: now, by: cause))
         case .refuse(let refusal):
             return .failure(refusal)
         case .moveThenRefuse(let status, let refusal):
-            try move(booking, to: status, in: transaction, at: now, by: command)
+            try move(booking, to: status, in: transaction, at: now, by: cause)
             return .failure(refusal)
         }
     }
@@ -140,7 +142,7 @@ extension Engine {
             ? try store.read { try sweepSales(saleID, in: $0, limit: limit, clock: clock, expire: nil) }
             : try store.write { transaction in
                 try sweepSales(saleID, in: transaction, limit: limit, clock: clock) { hold, now in
-                    try move(hold, to: .expired, in: transaction, at: now, by: "sweep")
+                    try move(hold, to: .expired, in: transaction, at: now, by: .sweep)
                 }
             }
     }
@@ -185,10 +187,10 @@ extension Engine {
     /// Expires overdue holds, their items back to stock; returns how many.
     @discardableResult
     func expireOverdueHolds(of sale: Sale, in transaction: any StoreTransaction, at now: Instant, limit: Int64?,
-                            by command: String) throws -> Int64 {
+                            by cause: ChangeCause) throws -> Int64 {
         let overdue = try transaction.overdueHolds(in: sale.id, at: now, limit: limit)
         for hold in overdue {
-            try move(hold, to: .expired, in: transaction, at: now, by: command)
+            try move(hold, to: .expired, in: transaction, at: now, by: cause)
         }
         return Int64(overdue.count)
     }
@@ -210,7 +212,7 @@ extension Engine {
     /// An item leaving held or booked for a final state goes back to `available`.
     @discardableResult
     func move(_ booking: Booking, to status: BookingStatus, in transaction: any StoreTransaction, at now: Instant,
-              by command: String) throws -> Booking {
+              by cause: ChangeCause) throws -> Booking {
         try transaction.setStatus(of: booking, to: status, at: now)
         var change = CounterChange()
         change[booking.status] -= 1
@@ -218,7 +220,7 @@ extension Engine {
         if status == .cancelled || status == .expired { change.available += 1 }
         try transaction.adjustCounters(of: booking.sale, by: change, at: now)
         try transaction.appendEvent(NewEvent(at: now, sale: booking.sale.text, kind: EventKind(movedTo: status),
-                                             booking: booking.id, user: booking.user, detail: command))
+                                             booking: booking.id, user: booking.user, detail: cause.rawValue))
         return try transaction.booking(booking.id, in: booking.sale) ?? booking
     }
 

@@ -97,11 +97,11 @@ extension Engine {
     private func enqueue(_ request: BookingRequest, _ transaction: any StoreTransaction, at now: Instant) throws -> SubmitOutcome {
         if let key = request.key {
             if let first = try transaction.request(withKey: key, in: request.sale) {
-                guard first.user == request.user else { throw keyConflict(key, in: request.sale) }
+                if let refusal = refusal(of: key, ownedBy: first.user, to: request) { throw refusal }
                 return .repeated(first.id)
             }
-            if let booking = try transaction.booking(withKey: key, in: request.sale), booking.user != request.user {
-                throw keyConflict(key, in: request.sale)
+            if let refusal = try refusal(of: key, ownedBy: transaction.booking(withKey: key, in: request.sale)?.user, to: request) {
+                throw refusal
             }
         }
         return .queued(try transaction.enqueue(request, at: now))

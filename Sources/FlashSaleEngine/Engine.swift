@@ -37,7 +37,7 @@ public struct Engine {
             let total: Int64
             if exactly {
                 // Overdue holds are expired: they must not keep a lower total from being set.
-                if try expireOverdueHolds(of: sale, in: transaction, at: now, limit: nil, by: "seed-inventory") > 0 {
+                if try expireOverdueHolds(of: sale, in: transaction, at: now, limit: nil, by: .seedInventory) > 0 {
                     sale = try transaction.requireSale(id)
                 }
                 let committed = sale.counters.held + sale.counters.booked

@@ -17,7 +17,7 @@ enum CreateSaleCommand {
     ) { invocation, context in
         let now = try context.now()
         // The parser has already refused a missing --inventory.
-        guard let stock = try invocation.wholeNumber(inventory.name, in: 0...maximumInventory) else {
+        guard let stock = try invocation.wholeNumber(inventory.name, in: SaleDefinition.inventoryRange) else {
             throw FlashSaleError.usage("missing --inventory")
         }
         let definition = try SaleDefinition(
@@ -25,8 +25,8 @@ enum CreateSaleCommand {
             name: invocation.text(.name, option: name),
             inventory: stock,
             hold: invocation.span(hold) ?? SaleDefinition.defaultHold,
-            perUser: invocation.wholeNumber(perUser.name, in: 1...maximumInventory) ?? 1,
-            perIP: invocation.wholeNumber(perIP.name, in: 1...maximumInventory),
+            perUser: invocation.wholeNumber(perUser.name, in: SaleDefinition.limitRange) ?? SaleDefinition.defaultPerUser,
+            perIP: invocation.wholeNumber(perIP.name, in: SaleDefinition.limitRange),
             waitlist: invocation.flag(waitlist),
             startsAt: invocation.instant(starts, now: now) ?? now,
             endsAt: invocation.instant(ends, now: now))
