@@ -40,6 +40,25 @@ let mandocInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/man
         }
     }
 
+    /// The man page gives each usage its own heading, so every usage must take the command's
+    /// arguments in order, as the parser reads them by position.
+    @Test func everyUsageTakesItsCommandsArgumentsInOrder() {
+        for command in CommandTable.all {
+            for usage in command.usages {
+                #expect(usage.arguments.map(\.name) == command.arguments.prefix(usage.arguments.count).map(\.name),
+                        "\(command.name): a usage takes \(usage.arguments.map(\.name))")
+            }
+        }
+    }
+
+    /// What the parser and `--help` read of a command with two usages: each usage's options,
+    /// and an argument only one usage takes as optional.
+    @Test func aCommandOfSeveralUsagesTakesWhatEachTakes() {
+        #expect(BookCommand.spec.synopsis == "book SALE [USER] [--ip IP] [--user-agent UA] [--key KEY] [--stream] [--format FORMAT]")
+        #expect(SubmitCommand.spec.synopsis
+            == "submit SALE [USER] [--ip IP] [--user-agent UA] [--key KEY] [--file PATH] [--format FORMAT] [--skip-invalid]")
+    }
+
     @Test(.enabled(if: mandocInstalled, "mandoc is not installed"))
     func theManPageLintsClean() throws {
         let process = Process()
