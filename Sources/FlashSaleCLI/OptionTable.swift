@@ -136,4 +136,7 @@ enum GlobalOptions {
     static let version = OptionSpec("--version", "print the version and exit")
 
     static let all = [database, json, quiet, busyTimeout, help, version]
+    /// The ones that stand for the whole command line (`flashsale --version`), which the
+    /// man page's SYNOPSIS gives a line each.
+    static let standalone = [help, version]
 }
