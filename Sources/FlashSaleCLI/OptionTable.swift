@@ -33,6 +33,40 @@ struct ArgumentSpec: Sendable {
     let isOptional: Bool
 
     var synopsis: String { isOptional ? "[\(name)]" : name }
+
+    /// `"SALE [USER]"` → `SALE`, optional `USER`.
+    static func list(_ words: String) -> [ArgumentSpec] {
+        words.split(separator: " ").map { word in
+            word.hasPrefix("[")
+                ? ArgumentSpec(name: String(word.dropFirst().dropLast()), isOptional: true)
+                : ArgumentSpec(name: String(word), isOptional: false)
+        }
+    }
+}
+
+/// One of the ways to call a command that has several, as `book SALE USER [--ip IP] ...` and
+/// `book SALE --stream [--format FORMAT]`: the man page gives each its own heading and option
+/// list. The parser reads the command's arguments and options, made from its usages; the
+/// command refuses an option of one usage given with another's mode.
+struct UsageSpec: Sendable {
+    let arguments: [ArgumentSpec]
+    /// The option that selects this usage (`--stream`), required in it; nil for the plain one.
+    let mode: OptionSpec?
+    /// The options that go with it, `mode` aside.
+    let options: [OptionSpec]
+
+    init(_ arguments: String, mode: OptionSpec? = nil, options: [OptionSpec] = []) {
+        self.arguments = ArgumentSpec.list(arguments)
+        self.mode = mode
+        self.options = options
+    }
+
+    /// The one usage of a command that declares none.
+    init(arguments: [ArgumentSpec], options: [OptionSpec]) {
+        self.arguments = arguments
+        self.mode = nil
+        self.options = options
+    }
 }
 
 /// One command, as data: name, arguments, options, help text and what it does.
@@ -45,19 +79,44 @@ struct CommandSpec: Sendable {
     let details: String
     /// What the command does, once its arguments have parsed.
     let run: @Sendable (Invocation, Context) throws -> Void
+    /// Empty for a command with one usage: its arguments and options.
+    private let declaredUsages: [UsageSpec]
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
          run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
-        self.arguments = arguments.split(separator: " ").map { word in
-            word.hasPrefix("[")
-                ? ArgumentSpec(name: String(word.dropFirst().dropLast()), isOptional: true)
-                : ArgumentSpec(name: String(word), isOptional: false)
+        self.arguments = ArgumentSpec.list(arguments)
+        self.options = options
+        self.summary = summary
+        self.details = details
+        self.run = run
+        self.declaredUsages = []
+    }
+
+    /// A command with several usages takes each usage's options, and the arguments of the
+    /// longest, each optional unless every usage requires it.
+    init(_ name: String, usages: [UsageSpec], summary: String, details: String = "",
+         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+        self.name = name
+        let longest = usages.map(\.arguments).max { $0.count < $1.count } ?? []
+        self.arguments = longest.indices.map { index in
+            let isRequired = usages.allSatisfy { $0.arguments.indices.contains(index) && !$0.arguments[index].isOptional }
+            return ArgumentSpec(name: longest[index].name, isOptional: !isRequired)
+        }
+        var options: [OptionSpec] = []
+        for option in usages.flatMap({ ($0.mode.map { [$0] } ?? []) + $0.options })
+        where !options.contains(where: { $0.name == option.name }) {
+            options.append(option)
         }
         self.options = options
         self.summary = summary
         self.details = details
         self.run = run
+        self.declaredUsages = usages
+    }
+
+    var usages: [UsageSpec] {
+        declaredUsages.isEmpty ? [UsageSpec(arguments: arguments, options: options)] : declaredUsages
     }
 
     var synopsis: String {
@@ -77,4 +136,7 @@ enum GlobalOptions {
     static let version = OptionSpec("--version", "print the version and exit")
 
     static let all = [database, json, quiet, busyTimeout, help, version]
+    /// The ones that stand for the whole command line (`flashsale --version`), which the
+    /// man page's SYNOPSIS gives a line each.
+    static let standalone = [help, version]
 }

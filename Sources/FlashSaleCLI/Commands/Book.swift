@@ -8,7 +8,8 @@ enum BookCommand {
     static let format = OptionSpec("--format", value: "FORMAT", "with --stream or --file: ndjson or csv (default: sniffed from the first character)")
 
     static let spec = CommandSpec(
-        "book", arguments: "SALE [USER]", options: [ip, userAgent, key, stream, format],
+        "book", usages: [UsageSpec("SALE USER", options: [ip, userAgent, key]),
+                         UsageSpec("SALE", mode: stream, options: [format])],
         summary: "hold one item for USER, or decline (exit 6 sold out, 7 user limit, 8 not open)",
         details: """
             Prints the booking id. The hold lasts the sale's hold time; confirm or cancel it before then.

@@ -7,8 +7,8 @@ enum SubmitCommand {
     static let skipInvalid = OptionSpec("--skip-invalid", "with --file: leave malformed lines out and report them, instead of enqueuing nothing")
 
     static let spec = CommandSpec(
-        "submit", arguments: "SALE [USER]",
-        options: [BookCommand.ip, BookCommand.userAgent, BookCommand.key, file, BookCommand.format, skipInvalid],
+        "submit", usages: [UsageSpec("SALE USER", options: [BookCommand.ip, BookCommand.userAgent, BookCommand.key]),
+                           UsageSpec("SALE", mode: file, options: [BookCommand.format, skipInvalid])],
         summary: "enqueue a booking request durably; prints its request id (FIFO order)",
         details: """
             'flashsale process' decides queued requests; 'flashsale request ID' tells what became of one.
