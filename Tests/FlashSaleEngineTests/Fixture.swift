@@ -10,10 +10,10 @@ final class Fixture {
     let store: any Store
     let engine: Engine
 
-    init(_ kind: StoreKind) throws {
+    init(_ kind: StoreKind, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random) throws {
         database = try kind.makeDatabase()
         store = try database.connect()
-        engine = Engine(store: store)
+        engine = Engine(store: store, bulkPaths: bulkPaths, bookingIDs: bookingIDs)
     }
 
     /// A sale created at T, by default open from then: `inventory` items, 5 minute holds,
