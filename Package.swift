@@ -35,7 +35,14 @@ let package = Package(
         ),
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
-        .testTarget(name: "FlashSaleStoreTests", dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore"]),
+        // The tests' clock and helpers, shared by the targets below.
+        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore"], path: "Tests/FlashSaleTestSupport"),
+        // The store conformance suite: every rule, through Engine, against every store.
+        .testTarget(name: "FlashSaleEngineTests",
+                    dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSaleTestSupport"]),
+        // What only SQL can see: migrations, verify's checks, the file, the line's runs.
+        .testTarget(name: "FlashSaleStoreTests",
+                    dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)

@@ -4,3 +4,11 @@
 static inline sqlite3_destructor_type csqlite_transient(void) {
     return SQLITE_TRANSIENT;
 }
+
+// sqlite3.h's extended result codes are macros built with | and <<, which Swift does not
+// import either: those flashsale tells apart, with sqlite3.h's own values.
+static const int CSQLITE_IOERR_WRITE = SQLITE_IOERR_WRITE;
+static const int CSQLITE_IOERR_FSYNC = SQLITE_IOERR_FSYNC;
+static const int CSQLITE_IOERR_DIR_FSYNC = SQLITE_IOERR_DIR_FSYNC;
+static const int CSQLITE_IOERR_TRUNCATE = SQLITE_IOERR_TRUNCATE;
+static const int CSQLITE_IOERR_SHMSIZE = SQLITE_IOERR_SHMSIZE;

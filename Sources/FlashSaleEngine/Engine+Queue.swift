@@ -68,11 +68,12 @@ extension Engine {
                         throw SaleError.malformedRecord(line: line, reason: reason)
                     }
                     report.skipped.append((line, reason))
-                case .record(let record) where record.key == nil:
+                case .record(let record) where record.key == nil && bulkPaths:
                     keyless.append(record)
                     if keyless.count == Engine.keylessBatch { try flush() }
                 case .record(let record):
-                    // A key must be looked up, and the rows before it must be in first.
+                    // One at a time: a key must be looked up, and the rows before it must
+                    // be in first.
                     try flush()
                     let request = BookingRequest(sale: saleID, user: record.user, ip: record.ip,
                                                  userAgent: record.userAgent, key: record.key)

@@ -6,13 +6,18 @@ import FlashSaleCore
 /// every commit. Front ends (the command line, HTTP) parse, call these, and render.
 public struct Engine {
     public let store: any Store
-    /// Whether the store's bulk fast paths are used (set-based rejection). Off, the engine
-    /// decides one request at a time: the slow path the fast ones are tested against.
+    /// Whether the store's bulk fast paths are used (set-based rejection, many key-less
+    /// requests enqueued at once). Off, the engine decides and enqueues one request at a
+    /// time: the slow path the fast ones are tested against.
     let bulkPaths: Bool
+    /// Where new bookings get their ids: random ones, except in a test that plays the same
+    /// requests on two stores and compares everything that comes out.
+    let newBookingID: () -> BookingID
 
-    public init(store: any Store, bulkPaths: Bool = true) {
+    public init(store: any Store, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random) {
         self.store = store
         self.bulkPaths = bulkPaths
+        newBookingID = bookingIDs
     }
 
     // MARK: - Sales

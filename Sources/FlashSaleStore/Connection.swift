@@ -55,7 +55,7 @@ public final class Connection {
         try statement.bind(parameters)
         defer { statement.reset() }
         while try statement.step() {
-            try body(Row(handle: statement.handle))
+            try body(Row(statement: statement))
         }
     }
 
@@ -69,7 +69,7 @@ public final class Connection {
         let statement = try statement(sql)
         try statement.bind(parameters)
         defer { statement.reset() }
-        return try statement.step() ? try decode(Row(handle: statement.handle)) : nil
+        return try statement.step() ? try decode(Row(statement: statement)) : nil
     }
 
     /// The rowid the last INSERT made.

@@ -50,38 +50,42 @@ let selectOverdueHolds = """
     ORDER BY expires_at, id LIMIT :limit
     """
 
+// In the order their decoders read them, which makes each read a first guess (see
+// Statement.column); any order decodes the same.
 let saleColumns = """
-    id, name, state, total, available, held, booked, cancelled, expired, hold_ms, per_user,
-    starts_at, ends_at, created_at, high_water, waitlist, per_ip
+    state, id, name, total, available, held, booked, cancelled, expired, hold_ms, per_user, per_ip,
+    waitlist, starts_at, ends_at, created_at, high_water
     """
 let bookingColumns = """
-    id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
+    status, id, sale, user, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
     ip, user_agent, key
     """
 
 // MARK: - Rows
 
 func decodeSale(_ row: Row) throws -> Sale {
-    guard let state = OperatorState(rawValue: row.text(2)) else {
-        throw FlashSaleError.cantOpen("sale \(Quoted(row.text(0))) has the unknown state '\(Quoted(row.text(2)))'")
+    guard let state = OperatorState(rawValue: try row.text("state")) else {
+        throw FlashSaleError.cantOpen("sale \(Quoted(try row.text("id"))) has the unknown state '\(Quoted(try row.text("state")))'")
     }
-    return Sale(
-        id: SaleID(trusted: row.text(0)), name: row.text(1), operatorState: state,
-        counters: Counters(total: row.int64(3), available: row.int64(4), held: row.int64(5),
-                           booked: row.int64(6), cancelled: row.int64(7), expired: row.int64(8)),
-        hold: Span(milliseconds: row.int64(9)), perUser: row.int64(10), perIP: row.optionalInt64(16), waitlist: row.int64(15) != 0,
-        startsAt: Instant(milliseconds: row.int64(11)), endsAt: row.optionalInt64(12).map(Instant.init),
-        createdAt: Instant(milliseconds: row.int64(13)), highWater: Instant(milliseconds: row.int64(14)))
+    return try Sale(
+        id: SaleID(trusted: row.text("id")), name: row.text("name"), operatorState: state,
+        counters: Counters(total: row.int64("total"), available: row.int64("available"), held: row.int64("held"),
+                           booked: row.int64("booked"), cancelled: row.int64("cancelled"), expired: row.int64("expired")),
+        hold: Span(milliseconds: row.int64("hold_ms")), perUser: row.int64("per_user"), perIP: row.optionalInt64("per_ip"),
+        waitlist: row.int64("waitlist") != 0,
+        startsAt: Instant(milliseconds: row.int64("starts_at")), endsAt: row.optionalInt64("ends_at").map(Instant.init),
+        createdAt: Instant(milliseconds: row.int64("created_at")), highWater: Instant(milliseconds: row.int64("high_water")))
 }
 
 func decodeBooking(_ row: Row) throws -> Booking {
-    guard let status = BookingStatus(rawValue: row.text(3)) else {
-        throw FlashSaleError.cantOpen("booking \(Quoted(row.text(0))) has the unknown status '\(Quoted(row.text(3)))'")
+    guard let status = BookingStatus(rawValue: try row.text("status")) else {
+        throw FlashSaleError.cantOpen("booking \(Quoted(try row.text("id"))) has the unknown status '\(Quoted(try row.text("status")))'")
     }
-    return Booking(
-        id: BookingID(trusted: row.text(0)), sale: SaleID(trusted: row.text(1)), user: row.text(2), status: status,
-        createdAt: Instant(milliseconds: row.int64(4)), expiresAt: Instant(milliseconds: row.int64(5)),
-        confirmedAt: row.optionalInt64(6).map(Instant.init), cancelledAt: row.optionalInt64(7).map(Instant.init),
-        expiredAt: row.optionalInt64(8).map(Instant.init),
-        ip: row.optionalText(9), userAgent: row.optionalText(10), key: row.optionalText(11))
+    return try Booking(
+        id: BookingID(trusted: row.text("id")), sale: SaleID(trusted: row.text("sale")), user: row.text("user"), status: status,
+        createdAt: Instant(milliseconds: row.int64("created_at")), expiresAt: Instant(milliseconds: row.int64("expires_at")),
+        confirmedAt: row.optionalInt64("confirmed_at").map(Instant.init),
+        cancelledAt: row.optionalInt64("cancelled_at").map(Instant.init),
+        expiredAt: row.optionalInt64("expired_at").map(Instant.init),
+        ip: row.optionalText("ip"), userAgent: row.optionalText("user_agent"), key: row.optionalText("key"))
 }

@@ -14,9 +14,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var primaryCode: Int32 { extendedCode & 0xFF }
 
     /// The I/O errors that come from a failed write, sync or truncate: the ones a full disk
-    /// or a file size limit cause. (sqlite3.h's SQLITE_IOERR_WRITE and the others are macros
-    /// Swift does not import: SQLITE_IOERR with the sub-code in the second byte.)
-    private static let failedWrites: Set<Int32> = Set([3, 4, 5, 6, 19].map { SQLITE_IOERR | ($0 << 8) })
+    /// or a file size limit cause. SHMSIZE is the wal-index (-shm) file failing to grow.
+    private static let failedWrites: Set<Int32> = [
+        CSQLITE_IOERR_WRITE, CSQLITE_IOERR_FSYNC, CSQLITE_IOERR_DIR_FSYNC, CSQLITE_IOERR_TRUNCATE, CSQLITE_IOERR_SHMSIZE,
+    ]
 
     init(code: Int32, connection: OpaquePointer?, sql: String? = nil) {
         // First, before anything below can fail and set it again.

@@ -29,16 +29,16 @@ extension SQLiteStore {
                 SELECT at, user, ip, user_agent, declined FROM (\(attempts))
                 WHERE suspect_requester(ip) IS NOT NULL ORDER BY suspect_requester(ip), at
                 """, sale
-            ) { tally.addByRequester(attempt($0)) }
+            ) { tally.addByRequester(try attempt($0)) }
             // Only script agents are suspects, so only their attempts need sorting.
             try db.forEachRow(
                 """
                 SELECT at, user, ip, user_agent, declined FROM (\(attempts))
                 WHERE suspect_script(user_agent) ORDER BY user_agent, at
                 """, sale
-            ) { tally.addByAgent(attempt($0)) }
+            ) { tally.addByAgent(try attempt($0)) }
             try db.forEachRow("SELECT at, user, ip, user_agent, declined FROM (\(attempts)) ORDER BY user, at", sale) {
-                tally.addByUser(attempt($0))
+                tally.addByUser(try attempt($0))
             }
             return tally.ranked()
         }
@@ -95,7 +95,7 @@ private let attempts = """
     WHERE request.sale = :sale
     """
 
-private func attempt(_ row: Row) -> Observation {
-    Observation(at: Instant(milliseconds: row.int64(0)), user: row.text(1), ip: row.optionalText(2),
-                userAgent: row.optionalText(3), declined: row.int64(4) != 0)
+private func attempt(_ row: Row) throws -> Observation {
+    try Observation(at: Instant(milliseconds: row.int64("at")), user: row.text("user"), ip: row.optionalText("ip"),
+                    userAgent: row.optionalText("user_agent"), declined: row.int64("declined") != 0)
 }

@@ -32,12 +32,12 @@ extension SQLiteStore {
             violations.append("\(name): \(counter) is negative (\(value))")
         }
         var counted: [BookingStatus: Int64] = [:]
-        try db.forEachRow("SELECT status, count(*) FROM booking WHERE sale = :sale GROUP BY status",
+        try db.forEachRow("SELECT status, count(*) AS bookings FROM booking WHERE sale = :sale GROUP BY status",
                           [":sale": .text(sale.id.text)]) { row in
-            if let status = BookingStatus(rawValue: row.text(0)) {
-                counted[status] = row.int64(1)
+            if let status = BookingStatus(rawValue: try row.text("status")) {
+                counted[status] = try row.int64("bookings")
             } else {
-                violations.append("\(name): \(row.int64(1)) bookings have the unknown status '\(Quoted(row.text(0)))'")
+                violations.append("\(name): \(try row.int64("bookings")) bookings have the unknown status '\(Quoted(try row.text("status")))'")
             }
         }
         for (status, counter) in [(BookingStatus.held, c.held), (.booked, c.booked), (.cancelled, c.cancelled), (.expired, c.expired)] {
@@ -48,12 +48,12 @@ extension SQLiteStore {
         }
         try db.forEachRow(
             """
-            SELECT user, count(*) FROM booking WHERE sale = :sale AND \(activeBooking)
+            SELECT user, count(*) AS bookings FROM booking WHERE sale = :sale AND \(activeBooking)
             GROUP BY user HAVING count(*) > :per_user ORDER BY user LIMIT 5
             """,
             [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds), ":per_user": .integer(sale.perUser)]
         ) { row in
-            violations.append("\(name): user '\(Quoted(row.text(0)))' has \(row.int64(1)) active bookings, over the limit of \(sale.perUser)")
+            violations.append("\(name): user '\(Quoted(try row.text("user")))' has \(try row.int64("bookings")) active bookings, over the limit of \(sale.perUser)")
         }
         let malformed = try count(
             """

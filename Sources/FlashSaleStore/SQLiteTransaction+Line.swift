@@ -9,7 +9,7 @@ import FlashSaleEngine
 extension SQLiteTransaction {
     func lineCursor(of sale: SaleID) throws -> RequestID {
         RequestID(try db.firstRow("SELECT decided_through FROM sale WHERE id = :sale",
-                                  [":sale": .text(sale.text)]) { $0.int64(0) } ?? 0)
+                                  [":sale": .text(sale.text)]) { try $0.int64("decided_through") } ?? 0)
     }
 
     func lineHead(of sale: SaleID, after cursor: RequestID) throws -> (RequestID, BookingRequest)? {
@@ -17,8 +17,8 @@ extension SQLiteTransaction {
             "SELECT id, user, ip, user_agent, key FROM request WHERE id = \(lineHeadID)",
             [":sale": .text(sale.text), ":cursor": .integer(cursor.value)]
         ) { row in
-            (RequestID(row.int64(0)), BookingRequest(sale: sale, user: row.text(1), ip: row.optionalText(2),
-                                                     userAgent: row.optionalText(3), key: row.optionalText(4)))
+            try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: row.text("user"), ip: row.optionalText("ip"),
+                                                            userAgent: row.optionalText("user_agent"), key: row.optionalText("key")))
         }
     }
 
@@ -40,7 +40,7 @@ extension SQLiteTransaction {
     func oldestQueuedSubmission(in sale: SaleID) throws -> Instant? {
         try db.firstRow("SELECT submitted_at FROM request WHERE id = \(lineHeadID)",
                         [":sale": .text(sale.text), ":cursor": .integer(lineCursor(of: sale).value)]) {
-            Instant(milliseconds: $0.int64(0))
+            Instant(milliseconds: try $0.int64("submitted_at"))
         }
     }
 
@@ -52,12 +52,12 @@ extension SQLiteTransaction {
             SELECT id FROM sale
             WHERE EXISTS (SELECT 1 FROM request_run AS run WHERE run.sale = sale.id AND run.last_id > sale.decided_through)
             ORDER BY id
-            """) { SaleID(trusted: $0.text(0)) }
+            """) { SaleID(trusted: try $0.text("id")) }
     }
 
     func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: String)? {
         try db.firstRow("SELECT id, user FROM request WHERE sale = :sale AND key = :key",
-                        [":sale": .text(sale.text), ":key": .text(key)]) { (RequestID($0.int64(0)), $0.text(1)) }
+                        [":sale": .text(sale.text), ":key": .text(key)]) { try (RequestID($0.int64("id")), $0.text("user")) }
     }
 
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID {
@@ -132,11 +132,11 @@ extension SQLiteTransaction {
             WITH line AS (SELECT request.id, request.key \(lineFrom) LIMIT :limit),
                  stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
                           AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = :sale AND booking.key = line.key))
-            SELECT max(id), (SELECT id FROM stop) IS NOT NULL FROM line
+            SELECT max(id) AS last, (SELECT id FROM stop) IS NOT NULL AS stopped_at_key FROM line
             WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
             """,
             [":sale": .text(sale.text), ":cursor": .integer(cursor.value), ":last": .integer(.max), ":limit": .integer(limit)]
-        ) { ($0.optionalInt64(0).map { RequestID($0) }, $0.int64(1) != 0) } ?? (nil, false)
+        ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.int64("stopped_at_key") != 0) } ?? (nil, false)
     }
 
     /// One statement for the whole run, its events in id order. The user's count of active

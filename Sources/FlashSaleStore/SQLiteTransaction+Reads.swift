@@ -18,8 +18,9 @@ extension SQLiteTransaction {
     func request(_ id: RequestID) throws -> QueuedRequest? {
         try db.firstRow(
             """
-            SELECT request.id, request.sale, request.user, request.ip, request.user_agent, request.key,
-                decision.kind, decision.detail, decision.booking, request.submitted_at, decision.at
+            SELECT decision.kind AS decision, request.id, request.sale, request.user, request.ip, request.user_agent,
+                request.key, decision.detail AS reason, decision.booking AS booking, request.submitted_at,
+                decision.at AS decided_at
             FROM request LEFT JOIN event AS decision ON decision.request = request.id
             WHERE request.id = :id
             """, [":id": .integer(id.value)], decodeRequest)
@@ -36,14 +37,14 @@ extension SQLiteTransaction {
         if let sale {
             return try db.rows(
                 """
-                SELECT seq, at, sale, kind, booking, user, request, detail FROM event
+                SELECT kind, seq, at, sale, booking, user, request, detail FROM event
                 WHERE sale = :sale AND seq > :after ORDER BY seq LIMIT :limit
                 """,
                 [":sale": .text(sale.text), ":after": .integer(after), ":limit": .integer(limit)], decodeEvent)
         }
         return try db.rows(
             """
-            SELECT seq, at, sale, kind, booking, user, request, detail FROM event
+            SELECT kind, seq, at, sale, booking, user, request, detail FROM event
             WHERE seq > :after ORDER BY seq LIMIT :limit
             """,
             [":after": .integer(after), ":limit": .integer(limit)], decodeEvent)
@@ -52,29 +53,29 @@ extension SQLiteTransaction {
 
 private func decodeRequest(_ row: Row) throws -> QueuedRequest {
     let status: RequestStatus
-    if let text = row.optionalText(6) {
+    if let text = try row.optionalText("decision") {
         guard let decision = EventKind(rawValue: text)?.requestStatus else {
-            throw FlashSaleError.cantOpen("request \(row.int64(0)) was decided by an event of the kind '\(Quoted(text))'")
+            throw FlashSaleError.cantOpen("request \(try row.int64("id")) was decided by an event of the kind '\(Quoted(text))'")
         }
         status = decision
     } else {
         status = .queued
     }
-    return QueuedRequest(
-        id: RequestID(row.int64(0)), sale: SaleID(trusted: row.text(1)), user: row.text(2), ip: row.optionalText(3),
-        userAgent: row.optionalText(4), key: row.optionalText(5), status: status,
-        reason: status == .rejected ? row.optionalText(7) : nil,
-        booking: status == .accepted ? row.optionalText(8).map(BookingID.init(trusted:)) : nil,
-        submittedAt: Instant(milliseconds: row.int64(9)),
-        decidedAt: row.optionalInt64(10).map(Instant.init), position: nil)
+    return try QueuedRequest(
+        id: RequestID(row.int64("id")), sale: SaleID(trusted: row.text("sale")), user: row.text("user"),
+        ip: row.optionalText("ip"), userAgent: row.optionalText("user_agent"), key: row.optionalText("key"), status: status,
+        reason: status == .rejected ? row.optionalText("reason") : nil,
+        booking: status == .accepted ? row.optionalText("booking").map(BookingID.init(trusted:)) : nil,
+        submittedAt: Instant(milliseconds: row.int64("submitted_at")),
+        decidedAt: row.optionalInt64("decided_at").map(Instant.init), position: nil)
 }
 
 private func decodeEvent(_ row: Row) throws -> Event {
-    guard let kind = EventKind(rawValue: row.text(3)) else {
-        throw FlashSaleError.cantOpen("event \(row.int64(0)) has the unknown kind '\(Quoted(row.text(3)))'")
+    guard let kind = EventKind(rawValue: try row.text("kind")) else {
+        throw FlashSaleError.cantOpen("event \(try row.int64("seq")) has the unknown kind '\(Quoted(try row.text("kind")))'")
     }
-    return Event(
-        seq: row.int64(0), at: Instant(milliseconds: row.int64(1)), sale: row.text(2), kind: kind,
-        booking: row.optionalText(4).map(BookingID.init(trusted:)), user: row.optionalText(5),
-        request: row.optionalInt64(6).map { RequestID($0) }, detail: row.optionalText(7))
+    return try Event(
+        seq: row.int64("seq"), at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,
+        booking: row.optionalText("booking").map(BookingID.init(trusted:)), user: row.optionalText("user"),
+        request: row.optionalInt64("request").map { RequestID($0) }, detail: row.optionalText("detail"))
 }

@@ -164,12 +164,12 @@ final class SQLiteTransaction: StoreTransaction {
             WHERE :sale IS NULL OR sale IS NULL OR sale = :sale ORDER BY id
             """, [":sale": .text(sale?.text)]
         ) { row in
-            guard let kind = BlockKind(rawValue: row.text(0)) else {
-                throw FlashSaleError.cantOpen("a block has the unknown kind '\(Quoted(row.text(0)))'")
+            guard let kind = BlockKind(rawValue: try row.text("kind")) else {
+                throw FlashSaleError.cantOpen("a block has the unknown kind '\(Quoted(try row.text("kind")))'")
             }
-            return try Block(kind: kind, value: row.text(1), contains: row.int64(2) != 0,
-                             sale: row.optionalText(3).map(SaleID.init(trusted:)), reason: row.optionalText(4),
-                             createdAt: Instant(milliseconds: row.int64(5)))
+            return try Block(kind: kind, value: row.text("value"), contains: row.int64("contains") != 0,
+                             sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
+                             createdAt: Instant(milliseconds: row.int64("created_at")))
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FlashSaleCore
 import FlashSaleEngine
+import FlashSaleTestSupport
 @testable import FlashSaleStore
 
 /// A database an older flashsale left opens in this one with everything it held.

@@ -46,6 +46,22 @@ import Testing
         #expect(Self.allowed.subtracting(found.keys).isEmpty)
     }
 
+    /// Rows are decoded by column name (`row.int64("total")`): a read by position is only for
+    /// the one value of a query such as `SELECT count(*)`, column 0.
+    @Test func rowsAreReadByNameBeyondTheFirstColumn() throws {
+        let positional = #/\.(int64|optionalInt64|text|optionalText)\(\s*[1-9]/#
+        var found: [String] = []
+        let files = try #require(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil))
+        for case let url as URL in files where url.pathExtension == "swift" {
+            let source = try String(contentsOf: url, encoding: .utf8)
+            for (number, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where line.contains(positional) {
+                found.append("\(url.lastPathComponent):\(number + 1)")
+            }
+        }
+        #expect(found.isEmpty, "columns read by position; read them by name: \(found)")
+    }
+
     @Test func aValueInterpolatedIntoSQLIsFound() {
         let source = ##"""
             // "a comment with \(user) and SELECT"

@@ -1,13 +1,12 @@
 import Foundation
 import FlashSaleCore
 import FlashSaleEngine
+import FlashSaleTestSupport
 @testable import FlashSaleStore
 
-let T = Instant(milliseconds: 1_795_532_400_000)  // 2026-11-24T15:00:00Z
-
-func minutes(_ m: Int64) -> Instant { T.adding(.seconds(m * 60)) }
-
-/// A store on a fresh database in its own temporary directory, removed afterwards.
+/// An SQLite store on a fresh database in its own temporary directory, removed afterwards,
+/// for what only SQL can see or do: the rules themselves are in the conformance suite
+/// (FlashSaleEngineTests), run against every store.
 final class StoreFixture {
     let directory: URL
     let path: String
@@ -26,41 +25,18 @@ final class StoreFixture {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// A sale opened at T: `inventory` items, 5 minute holds, `perUser` each.
+    /// A sale opened at T: `inventory` items, 5 minute holds, one per user.
     @discardableResult
-    func sale(_ id: String = "s1", inventory: Int64 = 10, perUser: Int64 = 1, endsAt: Instant? = nil) throws -> SaleStatus {
+    func sale(_ id: String = "s1", inventory: Int64 = 10) throws -> SaleStatus {
         try engine.createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: inventory, hold: .seconds(300),
-                                            perUser: perUser, startsAt: T, endsAt: endsAt), clock: T)
+                                            perUser: 1, startsAt: T, endsAt: nil), clock: T)
     }
 
-    func book(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> Booking {
-        let request = BookingRequest(sale: try SaleID(sale), user: user, ip: nil, userAgent: nil, key: key)
-        return try engine.book(request, clock: clock)
-    }
-
-    func counters(_ sale: String = "s1", at clock: Instant = T) throws -> Counters {
-        try engine.status(SaleID(sale), clock: clock).sale.counters
+    func book(_ user: String) throws -> Booking {
+        try engine.book(BookingRequest(sale: SaleID("s1"), user: user, ip: nil, userAgent: nil, key: nil), clock: T)
     }
 
     func count(_ sql: String) throws -> Int64 {
         try store.db.firstRow(sql) { $0.int64(0) } ?? -1
     }
-}
-
-/// The contract error a call threw, or nil.
-func failure(_ body: () throws -> Void) -> FlashSaleError? {
-    do {
-        try body()
-        return nil
-    } catch let error as FlashSaleError {
-        return error
-    } catch let refusal as SaleError {
-        return FlashSaleError(refusal.code, "\(refusal)")
-    } catch {
-        return .internalFailure("\(error)")
-    }
-}
-
-func counters(_ total: Int64, available: Int64, held: Int64, booked: Int64, cancelled: Int64 = 0, expired: Int64 = 0) -> Counters {
-    Counters(total: total, available: available, held: held, booked: booked, cancelled: cancelled, expired: expired)
 }

@@ -2,20 +2,20 @@ import Foundation
 import Testing
 import FlashSaleCore
 import FlashSaleEngine
-@testable import FlashSaleStore
+import FlashSaleTestSupport
 
-@Suite struct ReportStoreTests {
+@Suite struct ReportTests {
     /// Four connections book on four threads while a fifth reads the log in small pages,
     /// each starting after the last seq it saw: it sees every event once, in order, with
     /// no gap, because seq grows in commit order.
-    @Test func pagingByLastSeqSeesEveryEventOnceWhileOthersWrite() throws {
-        let f = try StoreFixture()
+    @Test(arguments: stores) func pagingByLastSeqSeesEveryEventOnceWhileOthersWrite(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         try f.sale(inventory: 1000)
-        let path = f.path
+        let database = f.database
         let writers = DispatchGroup()
         for worker in 0..<4 {
             DispatchQueue.global().async(group: writers) {
-                guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(30)) else { return }
+                guard let store = try? database.connect() else { return }
                 let engine = Engine(store: store)
                 for n in 0..<100 {
                     let request = BookingRequest(sale: SaleID(trusted: "s1"), user: "u\(worker)-\(n)", ip: nil, userAgent: nil, key: nil)
@@ -23,7 +23,7 @@ import FlashSaleEngine
                 }
             }
         }
-        let reader = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(30)))
+        let reader = Engine(store: try database.connect())
         var seen: [Int64] = []
         let deadline = Date().addingTimeInterval(30)
         while seen.count < 401, Date() < deadline {
@@ -34,8 +34,8 @@ import FlashSaleEngine
         #expect(seen == Array(1...401))
     }
 
-    @Test func eventsOfOneSaleSkipTheOthersAndAnUnknownSaleIsNotFound() throws {
-        let f = try StoreFixture()
+    @Test(arguments: stores) func eventsOfOneSaleSkipTheOthersAndAnUnknownSaleIsNotFound(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         try f.sale("s1")
         try f.sale("s2")
         _ = try f.book("alice", sale: "s2")
@@ -47,8 +47,8 @@ import FlashSaleEngine
         #expect(failure { _ = try f.engine.events(after: 0, sale: SaleID("s3"), limit: 10) }?.exitCode == 3)
     }
 
-    @Test func oldestQueuedIsTheHeadOfTheLineAtTheSalesTime() throws {
-        let f = try StoreFixture()
+    @Test(arguments: stores) func oldestQueuedIsTheHeadOfTheLineAtTheSalesTime(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         try f.sale()
         #expect(try f.engine.metrics(of: nil, clock: minutes(1)).map(\.oldestQueued) == [Span(milliseconds: 0)])
         _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: minutes(1))
@@ -60,8 +60,8 @@ import FlashSaleEngine
 
     /// A million bookings must not be held in memory at once: `body` sees each one as it
     /// is read, an overdue hold already as expired.
-    @Test func exportHandsOverBookingsOneAtATimeAsTheyAreNow() throws {
-        let f = try StoreFixture()
+    @Test(arguments: stores) func exportHandsOverBookingsOneAtATimeAsTheyAreNow(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         try f.sale()
         let first = try f.book("alice")
         let second = try f.book("bob", at: minutes(4))

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleTestSupport
+@testable import FlashSaleStore
+
+/// The planted corruptions `verify` must name, each made with SQL behind the engine's back,
+/// and the constraints that make SQLite itself refuse some. (That a busy sale verifies
+/// clean is in the conformance suite.)
+@Suite struct VerifyTests {
+    @Test func verifyCatchesACounterChangedBehindItsBack() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("a")
+        // Keeps total = available + held + booked, so only the recount can tell.
+        try f.store.db.execute("UPDATE sale SET held = held - 1, available = available + 1")
+        let violations = try f.store.verify(nil, clock: T)
+        #expect(violations.contains { $0.contains("counter held is 0 but 1 bookings are held") })
+    }
+
+    @Test func verifyCatchesABrokenBalance() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.store.db.execute("PRAGMA ignore_check_constraints = ON")
+        try f.store.db.execute("UPDATE sale SET total = total + 1")
+        #expect(try f.store.verify(SaleID("s1"), clock: T).contains { $0.contains("total 11 != available 10") })
+    }
+
+    @Test func verifyCatchesAUserOverTheLimit() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let hold = try f.book("a")
+        try f.store.db.execute(
+            """
+            INSERT INTO booking (id, sale, user, status, created_at, expires_at, confirmed_at)
+            SELECT 'bk_copy', sale, user, 'booked', created_at, expires_at, created_at FROM booking WHERE id = :id
+            """, [":id": .text(hold.id.text)])
+        try f.store.db.execute("UPDATE sale SET booked = booked + 1, total = total + 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("user 'a' has 2 active bookings") })
+    }
+
+    @Test func verifyCatchesARequestAcceptedWithoutABooking() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request) VALUES (1, 's1', 'accepted', 'a', 1)")
+        try f.store.db.execute("UPDATE sale SET decided_through = 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
+    }
+
+    @Test func verifyCatchesARequestPassedWithoutADecision() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("UPDATE sale SET decided_through = 1")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("1 requests whose decision") })
+    }
+
+    @Test func aSecondDecisionForARequestIsRefusedBySQLiteItself() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 0)
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        #expect(try f.engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 1)
+        #expect(throws: SQLiteError.self) {
+            try f.store.db.execute("INSERT INTO event (at, sale, kind, user, request, detail) VALUES (1, 's1', 'rejected', 'a', 1, 'sold_out')")
+        }
+    }
+
+    @Test func verifyCatchesARequestOutsideTheLine() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        try f.store.db.execute("DELETE FROM request_run")
+        #expect(try f.store.verify(nil, clock: T).contains { $0.contains("its line holds 0 requests, but it has 1") })
+    }
+
+    @Test func theBalanceIsEnforcedBySQLiteItself() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        #expect(throws: SQLiteError.self) { try f.store.db.execute("UPDATE sale SET available = available - 1") }
+    }
+}
+
+@Suite struct DatabaseFileTests {
+    @Test func theDatabaseIsCreatedReadableByItsOwnerOnly() throws {
+        let f = try StoreFixture()
+        let mode = try FileManager.default.attributesOfItem(atPath: f.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func reopeningKeepsTheDataAndTheSchemaVersion() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let again = Engine(store: try SQLiteStore(path: f.path, busyTimeout: .seconds(1)))
+        #expect(try again.status(SaleID("s1"), clock: T).sale.counters.total == 10)
+        #expect(try f.count("PRAGMA user_version") == Schema.currentVersion)
+        #expect(try f.store.db.firstRow("PRAGMA journal_mode") { $0.text(0) } == "wal")
+    }
+
+    @Test func anotherProgramsDatabaseIsRefused() throws {
+        let f = try StoreFixture()
+        let other = f.directory.appendingPathComponent("other.db").path
+        let foreign = try Connection(path: other, busyTimeout: .seconds(1))
+        try foreign.execute("CREATE TABLE notes (body TEXT)")
+        #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1)) }?.exitCode == 73)
+    }
+
+    @Test func aFileThatIsNotADatabaseIsCantOpen() throws {
+        let f = try StoreFixture()
+        let junk = f.directory.appendingPathComponent("junk.db").path
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: junk))
+        do {
+            _ = try SQLiteStore(path: junk, busyTimeout: .seconds(1))
+            Issue.record("a file of junk opened as a database")
+        } catch let error as SQLiteError {
+            #expect(error.flashSaleError.exitCode == 73)
+        }
+    }
+
+    @Test func aMissingDirectoryIsCantOpen() throws {
+        let f = try StoreFixture()
+        let path = f.directory.appendingPathComponent("no/such/dir/x.db").path
+        #expect(failure { _ = try SQLiteStore(path: path, busyTimeout: .seconds(1)) }?.exitCode == 73)
+    }
+}
+
+/// A sale's line is kept as runs of consecutive request ids (`request_run`), not a row per
+/// request: how single and bulk submits grow it.
+@Suite struct LineStorageTests {
+    @Test func interleavedSubmitsMakeARunEach() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.sale("s2")
+        for user in ["a", "b", "c", "d", "e"] {
+            for sale in ["s1", "s2"] {
+                _ = try f.engine.submit(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: nil), clock: T)
+            }
+        }
+        #expect(try f.count("SELECT count(*) FROM request_run") == 10)
+    }
+
+    @Test func aBulkSubmitIsOneRunAndGrowsTheLastOne() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
+        var outcomes = (1...200).map { ReadOutcome.record(RequestRecord(line: $0, user: "u\($0)")) }[...]
+        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.popFirst() }
+        #expect(try f.count("SELECT count(*) FROM request_run") == 1)
+        #expect(try f.count("SELECT last_id - first_id + 1 FROM request_run") == 201)
+    }
+}

@@ -1,0 +1,26 @@
+import FlashSaleCore
+
+/// The tests' fixed clock: 2026-11-24T15:00:00Z.
+public let T = Instant(milliseconds: 1_795_532_400_000)
+
+/// `m` minutes after T.
+public func minutes(_ m: Int64) -> Instant { T.adding(.seconds(m * 60)) }
+
+/// The contract error a call threw, or nil.
+public func failure(_ body: () throws -> Void) -> FlashSaleError? {
+    do {
+        try body()
+        return nil
+    } catch let error as FlashSaleError {
+        return error
+    } catch let refusal as SaleError {
+        return FlashSaleError(refusal.code, "\(refusal)")
+    } catch {
+        return .internalFailure("\(error)")
+    }
+}
+
+public func counters(_ total: Int64, available: Int64, held: Int64, booked: Int64, cancelled: Int64 = 0,
+                     expired: Int64 = 0) -> Counters {
+    Counters(total: total, available: available, held: held, booked: booked, cancelled: cancelled, expired: expired)
+}
