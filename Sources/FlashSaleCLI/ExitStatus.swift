@@ -1,5 +1,5 @@
 import FlashSaleCore
-import FlashSaleStore
+import FlashSaleEngine
 
 /// The one place where any error becomes a contract error (and so an exit code), in the
 /// command line's words.
@@ -8,8 +8,32 @@ enum ExitStatus {
         switch error {
         case let error as FlashSaleError: error
         case let error as SaleError: error.commandLineError
-        case let error as SQLiteError: error.flashSaleError
+        case let error as StoreFailure: error.commandLineError
+        case let error as any StoreError: error.failure?.commandLineError ?? .internalFailure("\(error)")
         default: .internalFailure("unexpected error: \(error)")
+        }
+    }
+}
+
+extension StoreFailure {
+    var commandLineError: FlashSaleError {
+        FlashSaleError(code, message)
+    }
+
+    private var message: String {
+        switch self {
+        case .busy:
+            "the database is locked by another process; retry, or raise \(GlobalOptions.busyTimeout.name)"
+        case .full(let detail):
+            "the disk is full; nothing was written (\(detail))"
+        case .fileSizeLimit(let detail):
+            "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
+        case .io(let detail):
+            "I/O error, nothing was written: \(detail)"
+        case .cantOpen(let detail):
+            "cannot use the database: \(detail); check the path and its permissions"
+        case .unusable(let detail):
+            "the file is not a usable flashsale database: \(detail); use another \(GlobalOptions.database.name)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 /// The statements a sale day runs once per request, bound by position (see RowStatement).
 struct RowStatements {
@@ -65,7 +66,7 @@ let bookingColumns = """
 
 func decodeSale(_ row: Row) throws -> Sale {
     guard let state = OperatorState(rawValue: try row.text("state")) else {
-        throw FlashSaleError.cantOpen("sale \(Quoted(try row.text("id"))) has the unknown state '\(Quoted(try row.text("state")))'")
+        throw StoreFailure.unusable(detail: "sale \(Quoted(try row.text("id"))) has the unknown state '\(Quoted(try row.text("state")))'")
     }
     return try Sale(
         id: SaleID(trusted: row.text("id")), name: row.text("name"), operatorState: state,
@@ -79,7 +80,7 @@ func decodeSale(_ row: Row) throws -> Sale {
 
 func decodeBooking(_ row: Row) throws -> Booking {
     guard let status = BookingStatus(rawValue: try row.text("status")) else {
-        throw FlashSaleError.cantOpen("booking \(Quoted(try row.text("id"))) has the unknown status '\(Quoted(try row.text("status")))'")
+        throw StoreFailure.unusable(detail: "booking \(Quoted(try row.text("id"))) has the unknown status '\(Quoted(try row.text("status")))'")
     }
     return try Booking(
         id: BookingID(trusted: row.text("id")), sale: SaleID(trusted: row.text("sale")), user: row.text("user"), status: status,

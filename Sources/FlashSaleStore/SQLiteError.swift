@@ -1,9 +1,10 @@
 import CSQLite
 import FlashSaleCore
+import FlashSaleEngine
 import Glibc
 
 /// A failed SQLite call: its extended result code, SQLite's message and the SQL, if any.
-public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     public let extendedCode: Int32
     public let message: String
     public let sql: String?
@@ -38,26 +39,18 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         "SQLite error \(extendedCode): \(message)" + (sql.map { " in \($0)" } ?? "")
     }
 
-    /// The contract's exit codes for what SQLite can report: busy → 75, disk trouble → 74,
-    /// a file that cannot be opened, written or read as a database → 73, anything else is a bug.
-    public var flashSaleError: FlashSaleError {
+    /// What SQLite reported, as the contract sees it: busy, disk trouble, a file that cannot
+    /// be opened, written or read as a database; nil for anything else, a bug.
+    public var failure: StoreFailure? {
         switch primaryCode {
-        case SQLITE_BUSY, SQLITE_LOCKED:
-            .busy("the database is locked by another process; retry, or raise --busy-timeout")
-        case SQLITE_FULL:
-            .io("the disk is full; nothing was written (\(message))")
-        case SQLITE_IOERR where systemErrno == ENOSPC:
-            .io("the disk is full; nothing was written (\(message))")
-        case SQLITE_IOERR where systemErrno == EFBIG:
-            .io("the database file reached the file size limit (ulimit -f); nothing was written (\(message))")
-        case SQLITE_IOERR:
-            .io("I/O error, nothing was written: \(message)")
-        case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH:
-            .cantOpen("cannot use the database: \(message); check the path and its permissions")
-        case SQLITE_NOTADB, SQLITE_CORRUPT:
-            .cantOpen("the file is not a usable flashsale database: \(message)")
-        default:
-            .internalFailure(description)
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        case SQLITE_FULL: .full(detail: message)
+        case SQLITE_IOERR where systemErrno == ENOSPC: .full(detail: message)
+        case SQLITE_IOERR where systemErrno == EFBIG: .fileSizeLimit(detail: message)
+        case SQLITE_IOERR: .io(detail: message)
+        case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
+        case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
+        default: nil
         }
     }
 }

@@ -55,7 +55,7 @@ private func decodeRequest(_ row: Row) throws -> QueuedRequest {
     let status: RequestStatus
     if let text = try row.optionalText("decision") {
         guard let decision = EventKind(rawValue: text)?.requestStatus else {
-            throw FlashSaleError.cantOpen("request \(try row.int64("id")) was decided by an event of the kind '\(Quoted(text))'")
+            throw StoreFailure.unusable(detail: "request \(try row.int64("id")) was decided by an event of the kind '\(Quoted(text))'")
         }
         status = decision
     } else {
@@ -72,7 +72,7 @@ private func decodeRequest(_ row: Row) throws -> QueuedRequest {
 
 private func decodeEvent(_ row: Row) throws -> Event {
     guard let kind = EventKind(rawValue: try row.text("kind")) else {
-        throw FlashSaleError.cantOpen("event \(try row.int64("seq")) has the unknown kind '\(Quoted(try row.text("kind")))'")
+        throw StoreFailure.unusable(detail: "event \(try row.int64("seq")) has the unknown kind '\(Quoted(try row.text("kind")))'")
     }
     return try Event(
         seq: row.int64("seq"), at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,

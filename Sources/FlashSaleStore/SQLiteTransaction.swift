@@ -165,7 +165,7 @@ final class SQLiteTransaction: StoreTransaction {
             """, [":sale": .text(sale?.text)]
         ) { row in
             guard let kind = BlockKind(rawValue: try row.text("kind")) else {
-                throw FlashSaleError.cantOpen("a block has the unknown kind '\(Quoted(try row.text("kind")))'")
+                throw StoreFailure.unusable(detail: "a block has the unknown kind '\(Quoted(try row.text("kind")))'")
             }
             return try Block(kind: kind, value: row.text("value"), contains: row.int64("contains") != 0,
                              sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),

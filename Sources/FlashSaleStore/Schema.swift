@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 /// The database schema, versioned by `PRAGMA user_version`. Each migration runs once, in
 /// order, inside one `BEGIN IMMEDIATE` transaction with the version bump, so a crash
@@ -186,11 +187,11 @@ enum Schema {
     /// A newer flashsale's file, or some other program's SQLite database, is not ours to change.
     private static func refuseForeign(_ connection: Connection, version: Int64) throws {
         if version > currentVersion {
-            throw FlashSaleError.cantOpen("the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
+            throw StoreFailure.unusable(detail: "the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }
         let tables = try connection.firstRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") { $0.int64(0) } ?? 0
         if version == 0, tables > 0 {
-            throw FlashSaleError.cantOpen("the file is an SQLite database of another program, not flashsale's; use another --db")
+            throw StoreFailure.unusable(detail: "the file is an SQLite database of another program, not flashsale's")
         }
     }
 

@@ -114,7 +114,7 @@ import FlashSaleTestSupport
             _ = try SQLiteStore(path: junk, busyTimeout: .seconds(1))
             Issue.record("a file of junk opened as a database")
         } catch let error as SQLiteError {
-            #expect(error.flashSaleError.exitCode == 73)
+            #expect(error.failure?.code.exitCode == 73)
         }
     }
 

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 /// The tests' fixed clock: 2026-11-24T15:00:00Z.
 public let T = Instant(milliseconds: 1_795_532_400_000)
@@ -15,6 +16,10 @@ public func failure(_ body: () throws -> Void) -> FlashSaleError? {
         return error
     } catch let refusal as SaleError {
         return FlashSaleError(refusal.code, "\(refusal)")
+    } catch let error as any StoreError {
+        return FlashSaleError(error.failure?.code ?? .internalFailure, "\(error)")
+    } catch let failure as StoreFailure {
+        return FlashSaleError(failure.code, "\(failure)")
     } catch {
         return .internalFailure("\(error)")
     }

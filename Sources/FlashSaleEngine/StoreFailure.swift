@@ -1,0 +1,34 @@
+import FlashSaleCore
+
+/// A failure of the database itself, as each store reports its own errors and each front
+/// end words them: the contract's busy (75), I/O (74) and cannot-open (73) cases. Whatever
+/// failed, the transaction was rolled back.
+public enum StoreFailure: Error, Equatable, Sendable {
+    /// Another process held the lock past the busy timeout: retry.
+    case busy
+    /// No room left on the disk (or the server's).
+    case full(detail: String)
+    /// A file reached the process's size limit (`ulimit -f`).
+    case fileSizeLimit(detail: String)
+    /// Another failure to read or write.
+    case io(detail: String)
+    /// The database cannot be opened or written: its path, permissions, a read-only file.
+    case cantOpen(detail: String)
+    /// What is there is not a usable flashsale database: another program's, corrupt, or a
+    /// newer flashsale's.
+    case unusable(detail: String)
+
+    public var code: ErrorCode {
+        switch self {
+        case .busy: .busy
+        case .full, .fileSizeLimit, .io: .io
+        case .cantOpen, .unusable: .cantOpen
+        }
+    }
+}
+
+/// An error of a store's own kind that may be one of the failures above; nil for one that
+/// is a bug (an SQL mistake, a misuse of the library).
+public protocol StoreError: Error {
+    var failure: StoreFailure? { get }
+}
