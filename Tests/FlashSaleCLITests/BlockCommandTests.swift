@@ -49,8 +49,10 @@ import Testing
         #expect(try box.run(["blocks", "--sale", "nope"]).status == 3)
         // The same block again changes nothing, and shows the block as it stands.
         try box.run(["block", "ip", "198.51.100.0/24", "--reason", "scrapers"])
+        let before = try box.dump()
         let again = try box.run(["block", "ip", "198.51.100.0/24", "--json"]).jsonArray()
         #expect(again.first?["reason"] as? String == "scrapers")
+        #expect(try box.dump() == before)
     }
 
     /// Sixteen processes book from one address at once; the per-IP limit of 3 holds.

@@ -191,21 +191,3 @@ struct HostileValue: Sendable, CustomTestStringConvertible {
 private func shellQuoted(_ word: String) -> String {
     "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
 }
-
-extension Sandbox {
-    /// Every row of every table, whatever the schema: equal dumps mean an unchanged database.
-    func dump() throws -> String {
-        let connection = try Connection(path: database, busyTimeout: .seconds(5))
-        var tables: [String] = []
-        try connection.forEachRow("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { tables.append($0.text(0)) }
-        var rows: [String] = []
-        for table in tables {
-            var columns: [String] = []
-            try connection.forEachRow("SELECT name FROM pragma_table_info(:table)", [":table": .text(table)]) { columns.append($0.text(0)) }
-            // Test code, not Sources: the names come from the schema itself.
-            let row = columns.map { "quote(\"\($0)\")" }.joined(separator: " || '|' || ")
-            try connection.forEachRow("SELECT \(row) FROM \"\(table)\" ORDER BY 1") { rows.append(table + ": " + $0.text(0)) }
-        }
-        return rows.joined(separator: "\n")
-    }
-}

@@ -100,16 +100,31 @@ final class Sandbox: @unchecked Sendable {
                     environment: ["FLASHSALE": flashsaleBinary, "DB": database, "FLASHSALE_NOW": now, "PATH": "/usr/bin:/bin"], stdin: nil)
     }
 
-    /// Every row of every table, in order: equal fingerprints mean an unchanged database.
-    func fingerprint() throws -> String {
+    /// The whole database as text: its schema version, its schema, and every row of every
+    /// table (sqlite_sequence too) with every column and the rowid, in key order. Read from
+    /// the schema, so a table or column a migration adds is in it without a change here:
+    /// equal dumps mean an unchanged database.
+    func dump() throws -> String {
         let connection = try Connection(path: database, busyTimeout: .seconds(5))
-        var rows: [String] = []
-        for (table, columns) in [("sale", Int32(15)), ("booking", 12), ("event", 8)] {
-            try connection.forEachRow("SELECT * FROM \(table) ORDER BY rowid") { row in
-                rows.append((0..<columns).map { row.optionalText($0) ?? "∅" }.joined(separator: "|"))
-            }
+        var lines = try connection.rows("PRAGMA user_version") { "user_version \($0.int64(0))" }
+        lines += try connection.rows("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name") {
+            "\($0.text(0)) \($0.text(1)): \($0.optionalText(2) ?? "")"
         }
-        return rows.joined(separator: "\n")
+        let tables = try connection.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name") { $0.text(0) }
+        for table in tables {
+            let columns = try connection.rows("SELECT name FROM pragma_table_info(:table) ORDER BY cid", [":table": .text(table)]) {
+                quotedIdentifier($0.text(0))
+            }
+            let key = try connection.rows("SELECT name FROM pragma_table_info(:table) WHERE pk > 0 ORDER BY pk", [":table": .text(table)]) {
+                quotedIdentifier($0.text(0))
+            }
+            let withoutRowid = try connection.firstRow("SELECT wr FROM pragma_table_list(:table)", [":table": .text(table)]) { $0.int64(0) == 1 } ?? false
+            let selected = (withoutRowid ? columns : ["rowid"] + columns).map { "quote(\($0))" }.joined(separator: " || '|' || ")
+            let order = withoutRowid ? key.joined(separator: ", ") : "rowid"
+            // Test code: the names come from the schema itself, quoted as identifiers.
+            lines += try connection.rows("SELECT \(selected) FROM \(quotedIdentifier(table)) ORDER BY \(order)") { "\(table): \($0.text(0))" }
+        }
+        return lines.joined(separator: "\n")
     }
 
     private func execute(_ executable: String, _ arguments: [String], environment: [String: String], stdin: String?,
@@ -142,4 +157,8 @@ final class Sandbox: @unchecked Sendable {
                       stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
+}
+
+private func quotedIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
