@@ -98,7 +98,7 @@ let tenKB = String(repeating: "x", count: 10_240)
         let out = Captured()
         let err = Captured()
         let status = CLI.run(rawArguments: ["--db", box.database, "book", "s1", "a\u{0}b"].map { Array($0.utf8) },
-                             environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdout: out, stderr: err)
+                             environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdin: 0, stdout: out, stderr: err)
         #expect(status == 2)
         #expect(err.text == "flashsale: user contains a NUL byte\n")
         #expect(try box.dump() == before)

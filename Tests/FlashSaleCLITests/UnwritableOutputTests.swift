@@ -14,7 +14,7 @@ final class FullDiskSink: TextSink {
 private func runOnFullDisk(_ box: Sandbox, _ arguments: [String]) -> (status: Int32, stderr: String) {
     let err = Captured()
     let status = CLI.run(rawArguments: (["--db", box.database] + arguments).map { Array($0.utf8) },
-                         environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdout: FullDiskSink(), stderr: err)
+                         environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdin: 0, stdout: FullDiskSink(), stderr: err)
     return (status, err.text)
 }
 
