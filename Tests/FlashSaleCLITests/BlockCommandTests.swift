@@ -64,7 +64,7 @@ import Testing
             for n in 0..<4 {
                 // Two spellings of one address: the limit counts the address, not the text.
                 let spelling = n % 2 == 0 ? "2001:db8::7" : "2001:DB8:0:0::7"
-                tally.add((try? box.run(["book", "s1", "u\(worker)-\(n)", "--ip", spelling], now: nil))?.status ?? -1)
+                tally.add((try? box.spawn(["book", "s1", "u\(worker)-\(n)", "--ip", spelling], now: nil))?.status ?? -1)
             }
         }
         #expect(tally.counts == [0: 3, 9: 61])

@@ -94,12 +94,13 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(valued.stderr.hasPrefix("flashsale: line 2: a value in column 3, which the header leaves without a name"))
     }
 
-    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it.
+    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it
+    /// as given (relative to the process's working directory), or standard input.
     @Test func aDirectoryAsInputIsAUsageError() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "10"])
         try FileManager.default.createDirectory(at: box.directory.appendingPathComponent("requests"), withIntermediateDirectories: false)
-        let file = try box.run(["submit", "s1", "--file", "requests"])
+        let file = try box.spawn(["submit", "s1", "--file", "requests"])
         #expect(file.status == 2)
         #expect(file.stderr == "flashsale: cannot read requests: Is a directory\n")
         let stream = try box.shell("\"$FLASHSALE\" --db \"$DB\" book s1 --stream < .")
