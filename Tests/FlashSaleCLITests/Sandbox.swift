@@ -81,6 +81,9 @@ final class Sandbox: @unchecked Sendable {
     @discardableResult
     func run(bytes arguments: [[UInt8]], now: String? = T0, database: Bool = true, environment: [String: String] = [:],
              input: String? = nil, stdout: TextSink? = nil) throws -> Result {
+        // A follower blocks SIGINT and SIGTERM and runs until one comes: in this process it
+        // would hold a test thread, and a signal would stop the test runner.
+        try #require(!arguments.contains(Array("--follow".utf8)), "a follower runs as a process: use start")
         let stdin = try openInput(input)
         defer { close(stdin) }
         let out = Captured()
