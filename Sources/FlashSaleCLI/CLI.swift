@@ -18,14 +18,14 @@ public enum CLI {
                 environment[name] = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
             }
         }
-        return run(rawArguments: raw, environment: environment,
+        return run(rawArguments: raw, environment: environment, stdin: 0,
                    stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2))
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
-    /// not be UTF-8, and flashsale refuses what is not.
+    /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdout: TextSink, stderr: TextSink) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
@@ -57,7 +57,8 @@ public enum CLI {
                 output.help(command.map(Help.command) ?? Help.general())
                 try output.finish()
             case .run(let invocation):
-                let context = try Context(globals: commandLine.globals, environment: environment, output: output)
+                let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
+                                          output: output)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

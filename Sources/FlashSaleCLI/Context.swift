@@ -2,10 +2,12 @@ import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleStore
 
-/// What a command runs with: where the database is, what time it is, where output goes.
+/// What a command runs with: where the database is, what time it is, where input comes
+/// from and output goes.
 /// The store is opened on first use, so `help` never touches a file.
 final class Context {
     let output: Output
+    private let standardInput: Int32
     private let databasePath: String
     private let busyTimeout: Span
     private let fixedNow: String?
@@ -15,8 +17,10 @@ final class Context {
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
 
-    init(globals: Invocation.Values, environment: [String: String], output: Output) throws(FlashSaleError) {
+    init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
+         output: Output) throws(FlashSaleError) {
         self.output = output
+        self.standardInput = standardInput
         if let option = globals[GlobalOptions.database.name] {
             guard !option.isEmpty else { throw .usage("--db needs a file name") }
             databasePath = option
@@ -37,6 +41,11 @@ final class Context {
     }
 
     var database: String { databasePath }
+
+    /// The file at `path`, or standard input for `-`.
+    func input(_ path: String) throws(FlashSaleError) -> InputChunks {
+        try InputChunks(path: path, standardInput: standardInput)
+    }
 
     /// The store, for what only it can do (verify, suspects, backup).
     func store() throws -> SQLiteStore {

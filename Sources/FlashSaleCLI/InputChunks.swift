@@ -11,10 +11,10 @@ final class InputChunks {
     /// producer that waits for answers is never kept waiting on a batch still open.
     var beforeWaiting: (() throws -> Void)?
 
-    /// `-` is standard input; anything else a file to open.
-    init(path: String) throws(FlashSaleError) {
+    /// `-` is `standardInput` (the process's is descriptor 0); anything else a file to open.
+    init(path: String, standardInput: Int32) throws(FlashSaleError) {
         if path == "-" {
-            descriptor = 0
+            descriptor = standardInput
             name = "standard input"
             ownsDescriptor = false
         } else {

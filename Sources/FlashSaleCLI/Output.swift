@@ -10,12 +10,15 @@ protocol TextSink: AnyObject {
     /// Whether nobody reads any more (a pipe whose reader exited), known without writing,
     /// so that a follower with nothing to print notices too.
     var readerClosed: Bool { get }
+    /// Whether a person watches it (a TTY), for output only a person needs.
+    var isTerminal: Bool { get }
 }
 
 /// Sinks that cannot fail (strings in tests).
 extension TextSink {
     var writeError: Int32? { nil }
     var readerClosed: Bool { false }
+    var isTerminal: Bool { false }
 }
 
 /// A buffered writer on a file descriptor. A failed write (a closed pipe, a full disk) is
@@ -52,6 +55,8 @@ final class FileSink: TextSink {
         }
         buffer.removeAll(keepingCapacity: true)
     }
+
+    var isTerminal: Bool { isatty(descriptor) == 1 }
 
     /// A pipe or socket reports POLLERR or POLLHUP to the writer once its reader is gone.
     var readerClosed: Bool {

@@ -82,9 +82,9 @@ import Testing
             let outcomes = RaceOutcome()
             DispatchQueue.concurrentPerform(iterations: 2) { side in
                 if side == 0 {
-                    outcomes.confirmed = (try? box.run(["confirm", "s1", hold], now: Self.before))?.status ?? -1
+                    outcomes.confirmed = (try? box.spawn(["confirm", "s1", hold], now: Self.before))?.status ?? -1
                 } else {
-                    outcomes.swept = (try? box.run(["sweep"], now: Self.expiry))?.line ?? "?"
+                    outcomes.swept = (try? box.spawn(["sweep"], now: Self.expiry))?.line ?? "?"
                 }
             }
             let (confirmed, swept) = (outcomes.confirmed, outcomes.swept)

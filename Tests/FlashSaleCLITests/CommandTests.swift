@@ -119,16 +119,17 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["init"]).status == 0)
     }
 
+    /// A process's environment and working directory: main reads the variable itself.
     @Test func theDatabaseComesFromTheEnvironmentWithoutDb() throws {
         let box = try Sandbox()
         let other = box.directory.appendingPathComponent("env.db").path
-        try box.run(["create-sale", "s1", "--inventory", "1"], database: false, environment: ["FLASHSALE_DB": other])
+        try box.spawn(["create-sale", "s1", "--inventory", "1"], database: false, environment: ["FLASHSALE_DB": other])
         #expect(FileManager.default.fileExists(atPath: other))
-        #expect(try box.run(["status", "s1"], database: false).status == 3)  // ./flashsale.db in the sandbox
+        #expect(try box.spawn(["status", "s1"], database: false).status == 3)  // ./flashsale.db in the sandbox
         #expect(FileManager.default.fileExists(atPath: box.directory.appendingPathComponent("flashsale.db").path))
         // An empty FLASHSALE_DB means unset; an empty --db is a mistake.
-        #expect(try box.run(["sales"], database: false, environment: ["FLASHSALE_DB": ""]).status == 0)
-        #expect(try box.run(["--db", "", "sales"], database: false).status == 2)
+        #expect(try box.spawn(["sales"], database: false, environment: ["FLASHSALE_DB": ""]).status == 0)
+        #expect(try box.spawn(["--db", "", "sales"], database: false).status == 2)
     }
 }
 

@@ -13,14 +13,14 @@ import Testing
         DispatchQueue.concurrentPerform(iterations: 16) { worker in
             var mine: [String] = []
             for (step, user) in stride(from: worker, to: 1000, by: 16).enumerated() {
-                let book = (try? box.run(["book", "s1", "u\(user)"], now: nil)) ?? Result(status: -1, stdout: "", stderr: "")
+                let book = (try? box.spawn(["book", "s1", "u\(user)"], now: nil)) ?? Result(status: -1, stdout: "", stderr: "")
                 log.record("book", book)
                 if book.status == 0 { mine.append(book.line) }
                 if book.status == 0, mine.count % 5 == 0 {
-                    log.record("cancel", (try? box.run(["cancel", "s1", book.line], now: nil)) ?? Result(status: -1, stdout: "", stderr: ""))
+                    log.record("cancel", (try? box.spawn(["cancel", "s1", book.line], now: nil)) ?? Result(status: -1, stdout: "", stderr: ""))
                 }
                 if step % 10 == 0 {
-                    log.record("sweep", (try? box.run(["sweep"], now: nil)) ?? Result(status: -1, stdout: "", stderr: ""))
+                    log.record("sweep", (try? box.spawn(["sweep"], now: nil)) ?? Result(status: -1, stdout: "", stderr: ""))
                 }
             }
         }

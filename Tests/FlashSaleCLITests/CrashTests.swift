@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import FlashSaleStore
 
 /// A small seeded generator (SplitMix64): the kill moments are random but repeatable.
 struct SeededGenerator: RandomNumberGenerator {
@@ -16,12 +15,6 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
-    }
-}
-
-extension Sandbox {
-    func count(_ sql: String) throws -> Int64 {
-        try Connection(path: database, busyTimeout: .seconds(5)).firstRow(sql) { $0.int64(0) } ?? -1
     }
 }
 

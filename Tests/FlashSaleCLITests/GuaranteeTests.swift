@@ -59,7 +59,7 @@ func recount(_ database: String) throws -> (violations: [String], figures: Strin
                 case ..<97: ("pause", ["pause", sale])
                 default: ("resume", ["resume", sale])
                 }
-                let result = (try? box.run(arguments, now: nil)) ?? Result(status: -1, stdout: "", stderr: "")
+                let result = (try? box.spawn(arguments, now: nil)) ?? Result(status: -1, stdout: "", stderr: "")
                 log.record(op, result)
                 if op == "book", result.status == 0 { mine.append((sale, result.line)) }
             }

@@ -2,29 +2,16 @@ import Foundation
 import Testing
 @testable import FlashSaleCLI
 
-private func installed(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
-private let zshPath = ["/usr/bin/zsh", "/bin/zsh"].first(where: installed)
-private let fishPath = ["/usr/bin/fish", "/bin/fish"].first(where: installed)
+private let zshPath = installed("zsh")
+private let fishPath = installed("fish")
 
-/// Runs `executable arguments...` with `input` on stdin; returns the exit status and what it printed.
-private func run(_ executable: String, _ arguments: [String], input: String = "",
+/// Runs `executable arguments...` in `box` with `input` on stdin; returns the exit status
+/// and what it printed (stdout, then stderr unless `withErrors` is false).
+private func run(_ box: Sandbox, _ executable: String, _ arguments: [String], input: String = "",
                  environment: [String: String] = ["PATH": "/usr/bin:/bin"],
                  withErrors: Bool = true) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    let stdin = Pipe()
-    let output = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = output
-    process.standardError = withErrors ? output : FileHandle.nullDevice
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text)
+    let result = try box.execute(executable, arguments, environment: environment, input: input)
+    return (result.status, result.stdout + (withErrors ? result.stderr : ""))
 }
 
 private func mode(of path: String) throws -> Int {
@@ -39,46 +26,43 @@ private func mode(of path: String) throws -> Int {
     @Test func backupDuringAWritersLoopIsConsistent() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "100000"], now: nil)
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
-        writer.arguments = ["-c", """
+        // It writes until told to stop (the cap only bounds a test that died), so it is still
+        // writing during the backup however slow the machine; it prints its rounds.
+        let writer = try box.startShell("""
             i=0
-            while [ $i -lt 400 ]; do
+            while [ ! -e stop ] && [ $i -lt 20000 ]; do
                 "$FLASHSALE" --db "$DB" book s1 "u$i" --ip "203.0.113.$((i % 200))" >/dev/null || exit 1
                 "$FLASHSALE" --db "$DB" submit s1 "q$i" >/dev/null || exit 1
                 i=$((i + 1))
             done
-            """]
-        writer.environment = ["FLASHSALE": flashsaleBinary, "DB": box.database, "PATH": "/usr/bin:/bin"]
-        writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
-        defer {
-            if writer.isRunning { writer.terminate() }
-            writer.waitUntilExit()
-        }
-        // Until the loop has written something (bounded: it starts at once).
-        var held = 0
-        for _ in 0..<1000 where held < 20 {
-            usleep(10_000)
-            held = try box.run(["status", "s1", "--json"], now: nil).json()["held"] as? Int ?? 0
-        }
-        #expect(held >= 20)
+            echo $i
+            """, now: nil)
+        func held() throws -> Int { try box.run(["status", "s1", "--json"], now: nil).json()["held"] as? Int ?? 0 }
+        // Until the loop has written something.
+        var heldBefore = 0
+        #expect(try writer.waitUntil {
+            heldBefore = try held()
+            return heldBefore >= 20
+        })
         let copy = box.directory.appendingPathComponent("copy.db").path
         let backup = try box.run(["backup", copy, "--json"], now: nil)
         #expect(backup.status == 0, "\(backup.stderr)")
-        #expect(writer.isRunning, "the loop ended before the backup: make it longer")
-        writer.waitUntilExit()
-        #expect(writer.terminationStatus == 0)
+        #expect(writer.child.isRunning, "the loop ended before the backup")
 
         let verified = try box.run(["--db", copy, "verify"], now: nil, database: false)
         #expect(verified.status == 0, "\(verified.stderr)")
         let copied = try box.run(["--db", copy, "status", "s1", "--json"], now: nil, database: false).json()
-        let final = try box.run(["status", "s1", "--json"], now: nil).json()
         let copiedHeld = try #require(copied["held"] as? Int)
         let copiedQueued = try #require(copied["queued"] as? Int)
-        #expect(copiedHeld >= held)
-        #expect(copiedHeld < 400 && final["held"] as? Int == 400)
+        // Later writes, which the copy must not hold.
+        #expect(try writer.waitUntil { try held() > copiedHeld })
+        _ = try box.file("stop", "")
+        let written = writer.result()
+        #expect(written.status == 0, "\(written.stderr)")
+        let rounds = try #require(Int(written.line))
+        let final = try box.run(["status", "s1", "--json"], now: nil).json()
+        #expect(copiedHeld >= heldBefore)
+        #expect(copiedHeld < rounds && final["held"] as? Int == rounds && final["queued"] as? Int == rounds)
         // One snapshot: each round books, then enqueues, so the copy is at most one behind.
         #expect(copiedQueued == copiedHeld || copiedQueued == copiedHeld - 1)
         #expect(try box.run(["verify"], now: nil).status == 0)
@@ -170,8 +154,9 @@ private func mode(of path: String) throws -> Int {
     }
 
     @Test func theBashScriptParses() throws {
-        let script = try Sandbox().run(["completions", "bash"], database: false).stdout
-        let check = try run("/bin/bash", ["-n"], input: script)
+        let box = try Sandbox()
+        let script = try box.run(["completions", "bash"], database: false).stdout
+        let check = try run(box, "/bin/bash", ["-n"], input: script)
         #expect(check.status == 0, "\(check.output)")
     }
 
@@ -181,7 +166,7 @@ private func mode(of path: String) throws -> Int {
         let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
         func offered(_ words: String...) throws -> [String] {
             let line = words.map { "'\($0)'" }.joined(separator: " ")
-            let result = try run("/bin/bash", ["-c", """
+            let result = try run(box, "/bin/bash", ["-c", """
                 cd '\(box.directory.path)'
                 source '\(script)'
                 COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
@@ -202,8 +187,9 @@ private func mode(of path: String) throws -> Int {
 
     @Test(.enabled(if: zshPath != nil, "zsh is not installed"))
     func theZshScriptParses() throws {
-        let script = try Sandbox().run(["completions", "zsh"], database: false).stdout
-        let check = try run(try #require(zshPath), ["-n"], input: script)
+        let box = try Sandbox()
+        let script = try box.run(["completions", "zsh"], database: false).stdout
+        let check = try run(box, try #require(zshPath), ["-n"], input: script)
         #expect(check.status == 0, "\(check.output)")
     }
 
@@ -212,8 +198,8 @@ private func mode(of path: String) throws -> Int {
         let box = try Sandbox()
         let script = try box.file("flashsale.fish", try box.run(["completions", "fish"], database: false).stdout)
         let fish = try #require(fishPath)
-        #expect(try run(fish, ["-n", script]).status == 0)
-        let offered = try run(fish, ["-c", "source '\(script)'; complete -C 'flashsale export s1 --format '"], environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
+        #expect(try run(box, fish, ["-n", script]).status == 0)
+        let offered = try run(box, fish, ["-c", "source '\(script)'; complete -C 'flashsale export s1 --format '"], environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
         #expect(offered.output.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") } == ["csv", "ndjson"])
     }
 
@@ -279,7 +265,7 @@ private func mode(of path: String) throws -> Int {
         let box = try seededSale()
         let line = try #require(try box.run(["suspects", "s1", "--json"]).jsonArray().first?["block"] as? String)
         let bin = URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().path
-        let pasted = try run("/bin/sh", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
+        let pasted = try run(box, "/bin/sh", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
         #expect(pasted.status == 0, "\(line): \(pasted.output)")
         let blocks = try box.run(["blocks", "--json"]).jsonArray()
         #expect(blocks.first?["value"] as? String == "2001:db8:1:2::/64")
@@ -301,7 +287,7 @@ private func mode(of path: String) throws -> Int {
         #expect(row["reasons"] as? [String] == ["10 declines"])
         let line = try #require(row["block"] as? String)
         let bin = URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().path
-        let pasted = try run("/bin/bash", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
+        let pasted = try run(box, "/bin/bash", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
         #expect(pasted.status == 0, "\(line): \(pasted.output)")
         #expect(try box.run(["blocks", "--json"]).jsonArray().first?["value"] as? String == user)
     }

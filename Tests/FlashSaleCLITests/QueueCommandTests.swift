@@ -60,11 +60,11 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         let result = try box.run(["submit", "s1", "--file", good])
         #expect(result.stdout == "2 enqueued (ids 1-2), 0 repeated, 0 skipped\n")
         let bad = try box.file("bad.ndjson", "{\"user\":\"x1\"}\n{\"user\":\"x2\",\"ip\":\"999.1.1.1\"}\n")
-        let before = try box.fingerprint()
+        let before = try box.dump()
         let refused = try box.run(["submit", "s1", "--file", bad])
         #expect(refused.status == 65)
         #expect(refused.stderr.hasPrefix("flashsale: line 2: "))
-        #expect(try box.fingerprint() == before)
+        #expect(try box.dump() == before)
         let skipped = try box.run(["submit", "s1", "--file", bad, "--skip-invalid"])
         #expect(skipped.status == 0)
         #expect(skipped.stderr.hasPrefix("flashsale: line 2 skipped: "))
@@ -94,12 +94,13 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(valued.stderr.hasPrefix("flashsale: line 2: a value in column 3, which the header leaves without a name"))
     }
 
-    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it.
+    /// A directory is the caller's mistake, as a missing file is: exit 2, one line naming it
+    /// as given (relative to the process's working directory), or standard input.
     @Test func aDirectoryAsInputIsAUsageError() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "10"])
         try FileManager.default.createDirectory(at: box.directory.appendingPathComponent("requests"), withIntermediateDirectories: false)
-        let file = try box.run(["submit", "s1", "--file", "requests"])
+        let file = try box.spawn(["submit", "s1", "--file", "requests"])
         #expect(file.status == 2)
         #expect(file.stderr == "flashsale: cannot read requests: Is a directory\n")
         let stream = try box.shell("\"$FLASHSALE\" --db \"$DB\" book s1 --stream < .")
@@ -130,11 +131,11 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         try box.run(["create-sale", "s1", "--inventory", "10"])
         try box.run(["submit", "s1", "a", "--key", "k1"])
         let clash = try box.file("clash.ndjson", "{\"user\":\"c\"}\n{\"user\":\"mallory\",\"key\":\"k1\"}\n")
-        let before = try box.fingerprint()
+        let before = try box.dump()
         let refused = try box.run(["submit", "s1", "--file", clash] + options)
         #expect(refused.status == 4)
         #expect(refused.stderr.hasPrefix("flashsale: line 2: key k1 was already used by another user"))
-        #expect(try box.fingerprint() == before)
+        #expect(try box.dump() == before)
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 1)
     }
 
@@ -168,11 +169,11 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         if name == "utf8" { bytes = Array("{\"user\":\"ok\"}\n{\"user\":\"a".utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8) }
         let path = box.directory.appendingPathComponent("\(name).in").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let before = try box.fingerprint()
+        let before = try box.dump()
         let result = try box.run(["submit", "s1", "--file", path])
         #expect(result.status == 65)
         #expect(result.stderr.hasPrefix("flashsale: line \(name == "utf8" ? 2 : 1): "))
-        #expect(try box.fingerprint() == before)
+        #expect(try box.dump() == before)
     }
 }
 

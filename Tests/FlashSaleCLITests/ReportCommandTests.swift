@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import FlashSaleCLI
 
-// `events`, `export` and `metrics`, run as users run them: the real binary on a temp database.
+// `events`, `export` and `metrics` on a temp database; followers as processes of their own.
 
 /// Every line of an output, without the final newline.
 private func reportLines(_ text: String) -> [String] {
@@ -21,55 +21,6 @@ private func reportManyEvents(_ box: Sandbox, count: Int) throws {
     let file = try box.file("users.csv", "user\n" + (0..<count).map { "u\($0)\n" }.joined())
     #expect(try box.run(["submit", "s1", "--file", file]).status == 0)
     #expect(try box.run(["process"]).status == 0)
-}
-
-/// A `flashsale` process left running, its stdout going to a file read while it runs.
-private final class ReportFollower {
-    let process = Process()
-    let outputPath: String
-
-    init(_ box: Sandbox, _ arguments: [String]) throws {
-        outputPath = box.directory.appendingPathComponent("follow-\(UUID().uuidString).out").path
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: flashsaleBinary)
-        process.arguments = ["--db", box.database] + arguments
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    var output: String {
-        (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    }
-
-    /// Polls the output until `done` holds or 10 seconds pass; the output then.
-    func waitForOutput(until done: (String) -> Bool) -> String {
-        let deadline = Date().addingTimeInterval(10)
-        var text = output
-        while !done(text), Date() < deadline {
-            usleep(10_000)
-            text = output
-        }
-        return text
-    }
-
-    /// Waits up to 10 seconds for the process to end; false (and SIGKILL) if it does not.
-    func waitForExit() -> Bool {
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        guard !process.isRunning else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return false
-        }
-        process.waitUntilExit()
-        return true
-    }
 }
 
 @Suite struct ReportEventsCommandTests {
@@ -166,32 +117,29 @@ private final class ReportFollower {
     func followPrintsAnotherProcesssEventAndExitsOnASignal(signal: Int32) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
-        let follower = try ReportFollower(box, ["events", "--follow", "--after", "1"])
+        let follower = try box.start(["events", "--follow", "--after", "1"], now: nil)
         let booking = try box.run(["book", "s1", "alice"], now: nil).line
-        let text = follower.waitForOutput { $0.contains(booking) }
-        let event = try #require(try ndjson(text).first)
+        #expect(follower.waitUntil { follower.stdout.contains(booking) })
+        let event = try #require(try ndjson(follower.stdout).first)
         #expect(event["seq"] as? Int == 2)
         #expect(event["kind"] as? String == "held")
         #expect(event["booking"] as? String == booking)
 
-        kill(follower.process.processIdentifier, signal)
-        #expect(follower.waitForExit())
-        #expect(follower.process.terminationReason == .exit)
-        #expect(follower.process.terminationStatus == 0)
-        #expect(reportLines(follower.output).count == 1)
+        follower.child.send(signal)
+        #expect(follower.waitForExit() == .exit(0))
+        #expect(reportLines(follower.stdout).count == 1)
     }
 
     /// With `--limit`, a follower stops by itself once it has printed that many events.
     @Test func followWithLimitExitsAfterThatManyEvents() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
-        let follower = try ReportFollower(box, ["events", "--follow", "--after", "1", "--limit", "2"])
+        let follower = try box.start(["events", "--follow", "--after", "1", "--limit", "2"], now: nil)
         try box.run(["book", "s1", "alice"], now: nil)
         try box.run(["book", "s1", "bob"], now: nil)
         try box.run(["book", "s1", "carol"], now: nil)
-        #expect(follower.waitForExit())
-        #expect(follower.process.terminationStatus == 0)
-        #expect(try reportSeqs(follower.output) == [2, 3])
+        #expect(follower.waitForExit() == .exit(0))
+        #expect(try reportSeqs(follower.stdout) == [2, 3])
     }
 
     /// `events --follow | head -n 1`: once head has its line and exits, the follower,

@@ -11,11 +11,9 @@ final class FullDiskSink: TextSink {
 
 /// Runs a command line in this process with stdout on a full disk; returns its exit
 /// status and its stderr.
-private func runOnFullDisk(_ box: Sandbox, _ arguments: [String]) -> (status: Int32, stderr: String) {
-    let err = Captured()
-    let status = CLI.run(rawArguments: (["--db", box.database] + arguments).map { Array($0.utf8) },
-                         environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdout: FullDiskSink(), stderr: err)
-    return (status, err.text)
+private func runOnFullDisk(_ box: Sandbox, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let result = try box.run(arguments, stdout: FullDiskSink())
+    return (result.status, result.stderr)
 }
 
 /// A sale with one hold (alice's) and one queued request.
@@ -29,39 +27,31 @@ private func saleWithAHold() throws -> Sandbox {
 
 private let fullDiskMessage = "flashsale: cannot write the output: No space left on device"
 
-private let envPath = ["/usr/bin/env", "/bin/env"].first { FileManager.default.isExecutableFile(atPath: $0) }
+private let envPath = installed("env")
 /// GNU env (coreutils 8.31 and later) sets a signal's disposition for the command it runs.
 private let envSetsSignals: Bool = {
-    guard let envPath else { return false }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: envPath)
-    process.arguments = ["--ignore-signal=PIPE", "true"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    guard let envPath, let box = try? Sandbox() else { return false }
+    return (try? box.execute(envPath, ["--ignore-signal=PIPE", "true"]))?.status == 0
 }()
+
+/// /dev/full, whose every write fails with ENOSPC.
+private let devFull = "/dev/full"
 
 /// Runs `env SIGNAL_OPTION flashsale --db DB ARGS...` with stdout a pipe whose reader has
 /// already gone away.
-private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ arguments: [String]) throws
-    -> (reason: Process.TerminationReason, status: Int32, stderr: String) {
-    var ends: [Int32] = [0, 0]
-    #expect(pipe(&ends) == 0)
-    close(ends[0])
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try #require(envPath))
-    process.arguments = [signalOption, flashsaleBinary, "--db", box.database] + arguments
-    process.environment = ["PATH": "/usr/bin:/bin", "FLASHSALE_NOW": T0]
-    let err = Pipe()
-    process.standardOutput = FileHandle(fileDescriptor: ends[1], closeOnDealloc: true)
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationReason, process.terminationStatus, text)
+private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ arguments: [String]) throws -> Result {
+    let ends = try closeOnExecPipe()
+    close(ends.read)
+    defer { close(ends.write) }
+    return try box.execute(try #require(envPath), [signalOption, flashsaleBinary, "--db", box.database] + arguments,
+                           environment: ["PATH": "/usr/bin:/bin", "FLASHSALE_NOW": T0], output: ends.write)
+}
+
+/// A descriptor writing to /dev/full.
+private func openDevFull() throws -> Int32 {
+    let descriptor = open(devFull, O_WRONLY | O_CLOEXEC)
+    try #require(descriptor >= 0)
+    return descriptor
 }
 
 @Suite struct UnwritableOutputTests {
@@ -87,7 +77,7 @@ private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ argumen
     @Test(arguments: commands)
     func outputOnAFullDiskIsExit74WithAMessage(_ arguments: [String]) throws {
         let box = try saleWithAHold()
-        let result = runOnFullDisk(box, arguments)
+        let result = try runOnFullDisk(box, arguments)
         #expect(result.status == 74)
         #expect(result.stderr.hasPrefix(fullDiskMessage))
         #expect(result.stderr.filter { $0 == "\n" }.count == 1)
@@ -96,20 +86,20 @@ private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ argumen
     /// The hold is made before its id is lost: the message says so, and the user finds it.
     @Test func aBookWhoseIdCannotBePrintedSaysTheHoldWasCommitted() throws {
         let box = try saleWithAHold()
-        let result = runOnFullDisk(box, ["book", "s1", "bob"])
+        let result = try runOnFullDisk(box, ["book", "s1", "bob"])
         #expect(result.stderr == fullDiskMessage + "; its changes to the database are committed\n")
         #expect(try box.run(["bookings", "s1", "--user", "bob", "--json"]).jsonArray().count == 1)
-        #expect(runOnFullDisk(box, ["bookings", "s1"]).stderr == fullDiskMessage + "\n")
+        #expect(try runOnFullDisk(box, ["bookings", "s1"]).stderr == fullDiskMessage + "\n")
     }
 
     /// A failure that came first keeps its exit code; with --json its message, which stdout
     /// could not take, goes to stderr.
     @Test func anEarlierErrorKeepsItsExitCode() throws {
         let box = try saleWithAHold()
-        let text = runOnFullDisk(box, ["book", "nope", "bob"])
+        let text = try runOnFullDisk(box, ["book", "nope", "bob"])
         #expect(text.status == 3)
         #expect(text.stderr.hasPrefix("flashsale: no sale nope"))
-        let json = runOnFullDisk(box, ["book", "nope", "bob", "--json"])
+        let json = try runOnFullDisk(box, ["book", "nope", "bob", "--json"])
         #expect(json.status == 3)
         #expect(json.stderr.hasPrefix("flashsale: no sale nope"))
     }
@@ -117,7 +107,7 @@ private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ argumen
     /// With -q nothing is written, so nothing can fail.
     @Test func quietWritesNothingAndSucceeds() throws {
         let box = try saleWithAHold()
-        let result = runOnFullDisk(box, ["-q", "book", "s1", "bob"])
+        let result = try runOnFullDisk(box, ["-q", "book", "s1", "bob"])
         #expect(result.status == 0)
         #expect(result.stderr == "")
     }
@@ -135,23 +125,25 @@ private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ argumen
     ]
 
     /// The same through the real binary, stdout on /dev/full.
-    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/full")), arguments: binaryCommands)
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: devFull), "needs /dev/full"), arguments: binaryCommands)
     func outputToDevFullIsExit74(_ arguments: [String]) throws {
         let box = try saleWithAHold()
-        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
-        let result = try box.run(arguments, output: full)
+        let full = try openDevFull()
+        defer { close(full) }
+        let result = try box.spawn(arguments, output: full)
         #expect(result.status == 74)
         #expect(result.stderr.hasPrefix(fullDiskMessage))
     }
 
     /// `book --stream` stops at the first failed write: the group that could not be printed
     /// is committed, and no later line is read.
-    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/full")))
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: devFull), "needs /dev/full"))
     func aStreamStopsAtTheFirstFailedWrite() throws {
         let box = try saleWithAHold()
         let lines = "user\n" + (0...BookStream.groupSize).map { "u\($0)\n" }.joined()
-        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
-        let result = try box.run(["book", "s1", "--stream"], input: lines, output: full)
+        let full = try openDevFull()
+        defer { close(full) }
+        let result = try box.spawn(["book", "s1", "--stream"], input: lines, output: full)
         #expect(result.status == 74)
         #expect(result.stderr == fullDiskMessage + "; its changes to the database are committed\n")
         let status = try box.run(["status", "s1", "--json"]).json()
@@ -168,24 +160,22 @@ private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ argumen
 
     /// A reader that went away, with SIGPIPE ignored (as systemd services have it): the
     /// write fails with EPIPE, exit 74.
-    @Test(.enabled(if: envSetsSignals),
+    @Test(.enabled(if: envSetsSignals, "needs GNU env 8.31 or later, to set SIGPIPE's disposition"),
           arguments: [["book", "s1", "bob"], ["submit", "s1", "dave"], ["status", "s1"], ["bookings", "s1"]])
     func aClosedPipeWithSIGPIPEIgnoredIsExit74(_ arguments: [String]) throws {
         let box = try saleWithAHold()
         let result = try runIntoClosedPipe(box, "--ignore-signal=PIPE", arguments)
-        #expect(result.reason == .exit)
-        #expect(result.status == 74)
+        #expect(result.termination == .exit(74))
         #expect(result.stderr.hasPrefix("flashsale: cannot write the output: Broken pipe"))
     }
 
     /// With SIGPIPE's default action flashsale dies of it, as Unix tools do (a shell shows
     /// 141); the hold was committed before.
-    @Test(.enabled(if: envSetsSignals))
+    @Test(.enabled(if: envSetsSignals, "needs GNU env 8.31 or later, to set SIGPIPE's disposition"))
     func aClosedPipeWithSIGPIPEDefaultKillsTheProcess() throws {
         let box = try saleWithAHold()
         let result = try runIntoClosedPipe(box, "--default-signal=PIPE", ["book", "s1", "bob"])
-        #expect(result.reason == .uncaughtSignal)
-        #expect(result.status == SIGPIPE)
+        #expect(result.termination == .signal(SIGPIPE))
         #expect(try box.run(["bookings", "s1", "--user", "bob", "--json"]).jsonArray().count == 1)
     }
 }

@@ -18,7 +18,7 @@ enum BookStream {
         let saleID = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
         let stream = try BookingStream(engine: context.engine(), sale: saleID)
-        let input = try InputChunks(path: "-")
+        let input = try context.input("-")
         let output = context.output
         var answered: [String] = []
 

@@ -1,6 +1,5 @@
 import FlashSaleCore
 import FlashSaleEngine
-import Glibc
 
 enum SubmitCommand {
     static let file = OptionSpec("--file", value: "PATH", "enqueue every request of a file (- for standard input), all or nothing")
@@ -47,7 +46,7 @@ enum SubmitCommand {
     private static func submitFile(_ path: String, _ invocation: Invocation, _ context: Context) throws {
         let sale = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let input = try InputChunks(path: path)
+        let input = try context.input(path)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
@@ -78,13 +77,14 @@ final class Progress {
     private let every: Int64
     private let label: String
     private let sink: TextSink
-    private let enabled = isatty(2) == 1
+    private let enabled: Bool
     private var count: Int64 = 0
 
     init(every: Int64, label: String, sink: TextSink) {
         self.every = every
         self.label = label
         self.sink = sink
+        enabled = sink.isTerminal
     }
 
     func tick(_ amount: Int64 = 1) {
