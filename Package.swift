@@ -46,7 +46,8 @@ let package = Package(
         // `swift test` builds every target, the flashsale binary these tests run included.
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)
-        .testTarget(name: "FlashSaleCLITests", dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore"]),
+        .testTarget(name: "FlashSaleCLITests",
+                    dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,29 +1,13 @@
 import Foundation
 import Testing
-
-/// A small seeded generator (SplitMix64): the kill moments are random but repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import FlashSaleTestSupport
 
 /// Writers killed with SIGKILL at random moments, then run again: SQLite's transactions
 /// must leave every request decided exactly once, and nothing printed that was not committed.
 @Suite(.serialized) struct CrashTests {
     @Test(arguments: [UInt64(1), 2])
     func processKilledAnywhereDecidesEveryRequestExactlyOnce(seed: UInt64) throws {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "300"], now: nil)
         let lines = (0..<6000).map { "{\"user\":\"u\($0 % 5000)\"}" }.joined(separator: "\n")
@@ -44,7 +28,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test(arguments: [UInt64(7), 8])
     func streamKilledAnywherePrintedOnlyCommittedDecisions(seed: UInt64) throws {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "200"], now: nil)
         // Keys make the stream idempotent, so the whole input can be replayed after a crash.
