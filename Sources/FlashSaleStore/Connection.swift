@@ -1,11 +1,13 @@
 import CSQLite
 import FlashSaleCore
+import Glibc
 
 /// One SQLite connection, set up the way every flashsale process needs it: WAL with
 /// `synchronous=FULL` (a reported success is on disk), a busy timeout, and prepared
 /// statements cached for the life of the connection.
 public final class Connection {
     let handle: OpaquePointer
+    private let busyTimeout: Span
     private var statements: [String: Statement] = [:]
 
     /// Opens (creating if needed) the database at `path`. A failure closes the handle.
@@ -19,6 +21,7 @@ public final class Connection {
             throw error
         }
         self.handle = handle
+        self.busyTimeout = busyTimeout
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))
         // Per connection, not stored in the file: every process must ask for FULL itself.
@@ -108,6 +111,21 @@ public final class Connection {
         } catch {
             rollback()
             throw error
+        }
+    }
+
+    /// Runs `body` again while it fails with SQLITE_BUSY, until the busy timeout has passed:
+    /// for the locks SQLite reports busy at once instead of waiting for them itself.
+    func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + .milliseconds(busyTimeout.milliseconds)
+        var pause: UInt32 = 1_000
+        while true {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.primaryCode == SQLITE_BUSY && ContinuousClock.now < deadline {
+                usleep(pause)
+                pause = min(pause * 2, 50_000)
+            }
         }
     }
 

@@ -163,16 +163,22 @@ enum Schema {
 
     /// Brings the database to the current version. The common case, an up-to-date file,
     /// costs one read of the header and no lock.
+    ///
+    /// Any number of processes may do this at once on a new file: each check reads the
+    /// version and the tables in one snapshot, and the migration, with its own check again,
+    /// is one `BEGIN IMMEDIATE` transaction, so one process migrates and the others wait
+    /// for it (up to the busy timeout) and find it done.
     static func migrate(_ connection: Connection) throws {
-        let found = try version(connection)
-        guard found != currentVersion else { return }
-        try refuseForeign(connection, version: found)
-        // WAL is a property of the file; it cannot be changed inside a transaction.
-        try connection.execute("PRAGMA journal_mode = WAL")
+        guard try version(connection) != currentVersion else { return }
+        // Before WAL is set: another program's file must be left exactly as it was.
+        _ = try connection.readTransaction { try checkedVersion(connection) }
+        // WAL is a property of the file; it cannot be changed inside a transaction. The
+        // change needs the file to itself, and SQLite reports that lock busy without
+        // waiting for it (deadlock avoidance), so this waits here instead.
+        try connection.retryingWhileBusy { try connection.execute("PRAGMA journal_mode = WAL") }
         try connection.writeTransaction {
             // Another process may have migrated while this one waited for the lock.
-            let found = try version(connection)
-            try refuseForeign(connection, version: found)
+            let found = try checkedVersion(connection)
             guard found < currentVersion else { return }
             for migration in migrations[Int(found)...] {
                 for statement in migration {
@@ -183,8 +189,11 @@ enum Schema {
         }
     }
 
-    /// A newer flashsale's file, or some other program's SQLite database, is not ours to change.
-    private static func refuseForeign(_ connection: Connection, version: Int64) throws {
+    /// The schema version, refusing a newer flashsale's file or some other program's SQLite
+    /// database, which are not ours to change. Read in a transaction: a concurrent first
+    /// start commits its tables and its version together.
+    private static func checkedVersion(_ connection: Connection) throws -> Int64 {
+        let version = try version(connection)
         if version > currentVersion {
             throw FlashSaleError.cantOpen("the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }
@@ -192,6 +201,7 @@ enum Schema {
         if version == 0, tables > 0 {
             throw FlashSaleError.cantOpen("the file is an SQLite database of another program, not flashsale's; use another --db")
         }
+        return version
     }
 
     static func version(_ connection: Connection) throws -> Int64 {
