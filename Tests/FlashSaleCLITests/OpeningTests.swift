@@ -1,8 +1,49 @@
 import Foundation
 import Testing
 
+private func mode(of path: String) throws -> Int {
+    try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+}
+
+private func exists(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0
+}
+
 /// Which commands create the database, and what the others do with a path that is no database.
 @Suite struct OpeningTests {
+    /// A database created through a dangling symbolic link: the file made at its target,
+    /// and the -wal and -shm beside it, are readable by their owner only.
+    @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
+        let box = try Sandbox()
+        let target = box.directory.appendingPathComponent("target.db").path
+        try FileManager.default.createSymbolicLink(atPath: box.database, withDestinationPath: "target.db")
+        #expect(try box.run(["create-sale", "s1", "--inventory", "5"]).status == 0)
+        #expect(try mode(of: target) == 0o600)
+
+        // A stream keeps its connection, so its -wal and -shm, open until its input ends.
+        let stream = Process()
+        stream.executableURL = URL(fileURLWithPath: flashsaleBinary)
+        stream.arguments = ["--db", box.database, "book", "s1", "--stream"]
+        stream.environment = ["PATH": "/usr/bin:/bin"]
+        let input = Pipe()
+        stream.standardInput = input
+        stream.standardOutput = FileHandle.nullDevice
+        stream.standardError = FileHandle.nullDevice
+        try stream.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            stream.waitUntilExit()
+        }
+        input.fileHandleForWriting.write(Data("{\"user\":\"u1\"}\n".utf8))
+        while stream.isRunning, !(exists(target + "-wal") && exists(target + "-shm")) {
+            usleep(1000)
+        }
+        #expect(stream.isRunning)
+        #expect(try mode(of: target + "-wal") == 0o600)
+        #expect(try mode(of: target + "-shm") == 0o600)
+    }
+
     /// The first use of a new file by many processes at once: one of them creates the
     /// schema, the others wait for it (within --busy-timeout) and use it; none fails.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/flock"), "flock(1) is not installed"))

@@ -231,6 +231,16 @@ import FlashSaleCore
         #expect(failure { _ = try SaleStore(path: other, busyTimeout: .seconds(1)) }?.exitCode == 73)
     }
 
+    /// Through a dangling symbolic link, the link's target is created, with mode 0600.
+    @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
+        let f = try StoreFixture()
+        let link = f.directory.appendingPathComponent("link.db").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "target.db")
+        _ = try SaleStore(path: link, busyTimeout: .seconds(1))
+        let target = f.directory.appendingPathComponent("target.db").path
+        #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o600)
+    }
+
     @Test func aFileThatIsNotADatabaseIsCantOpen() throws {
         let f = try StoreFixture()
         let junk = f.directory.appendingPathComponent("junk.db").path
