@@ -59,7 +59,8 @@ public enum CLI {
             case .help(let command):
                 output.help(command.map(Help.command) ?? Help.general())
             case .run(let invocation):
-                let context = try Context(globals: commandLine.globals, environment: environment, output: output)
+                let context = try Context(globals: commandLine.globals, environment: environment, output: output,
+                                          createsDatabase: invocation.command.createsDatabase)
                 try invocation.command.run(invocation, context)
             }
             return 0

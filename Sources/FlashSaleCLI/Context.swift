@@ -7,6 +7,7 @@ final class Context {
     let output: Output
     private let databasePath: String
     private let busyTimeout: Span
+    private let createsDatabase: Bool
     private let fixedNow: String?
     private var fixedInstant: Instant?
     private var openStore: SaleStore?
@@ -14,8 +15,12 @@ final class Context {
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
 
-    init(globals: Invocation.Values, environment: [String: String], output: Output) throws(FlashSaleError) {
+    /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
+    /// is created or refused.
+    init(globals: Invocation.Values, environment: [String: String], output: Output,
+         createsDatabase: Bool) throws(FlashSaleError) {
         self.output = output
+        self.createsDatabase = createsDatabase
         if let option = globals[GlobalOptions.database.name] {
             guard !option.isEmpty else { throw .usage("--db needs a file name") }
             databasePath = option
@@ -39,7 +44,7 @@ final class Context {
 
     func store() throws -> SaleStore {
         if let openStore { return openStore }
-        let store = try SaleStore(path: databasePath, busyTimeout: busyTimeout)
+        let store = try SaleStore(path: databasePath, busyTimeout: busyTimeout, createIfMissing: createsDatabase)
         openStore = store
         return store
     }

@@ -43,11 +43,14 @@ struct CommandSpec: Sendable {
     let summary: String
     /// More help, shown by `help COMMAND` under the summary.
     let details: String
+    /// Whether the command may create a database that does not exist yet. Only the
+    /// commands that start one do; for any other, a missing file is a mistyped path.
+    let createsDatabase: Bool
     /// What the command does, once its arguments have parsed.
     let run: @Sendable (Invocation, Context) throws -> Void
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
-         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+         createsDatabase: Bool = false, run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
         self.arguments = arguments.split(separator: " ").map { word in
             word.hasPrefix("[")
@@ -57,6 +60,7 @@ struct CommandSpec: Sendable {
         self.options = options
         self.summary = summary
         self.details = details
+        self.createsDatabase = createsDatabase
         self.run = run
     }
 

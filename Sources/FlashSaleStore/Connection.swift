@@ -7,13 +7,15 @@ import Glibc
 /// statements cached for the life of the connection.
 public final class Connection {
     let handle: OpaquePointer
+    let path: String
     private let busyTimeout: Span
     private var statements: [String: Statement] = [:]
 
-    /// Opens (creating if needed) the database at `path`. A failure closes the handle.
+    /// Opens the database file at `path`, which must exist: SQLite is never asked to create
+    /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
     public init(path: String, busyTimeout: Span) throws(SQLiteError) {
         var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
         guard code == SQLITE_OK, let handle else {
             let error = SQLiteError(code: code, connection: handle)
@@ -21,6 +23,7 @@ public final class Connection {
             throw error
         }
         self.handle = handle
+        self.path = path
         self.busyTimeout = busyTimeout
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))

@@ -161,17 +161,19 @@ enum Schema {
 
     static var currentVersion: Int64 { Int64(migrations.count) }
 
-    /// Brings the database to the current version. The common case, an up-to-date file,
-    /// costs one read of the header and no lock.
+    /// Brings the database to the current version; a file with no schema yet gets one only
+    /// if `create` allows (else MissingDatabase). The common case, an up-to-date file, costs
+    /// one read of the header and no lock.
     ///
     /// Any number of processes may do this at once on a new file: each check reads the
     /// version and the tables in one snapshot, and the migration, with its own check again,
     /// is one `BEGIN IMMEDIATE` transaction, so one process migrates and the others wait
     /// for it (up to the busy timeout) and find it done.
-    static func migrate(_ connection: Connection) throws {
+    static func migrate(_ connection: Connection, create: Bool) throws {
         guard try version(connection) != currentVersion else { return }
         // Before WAL is set: another program's file must be left exactly as it was.
-        _ = try connection.readTransaction { try checkedVersion(connection) }
+        let found = try connection.readTransaction { try checkedVersion(connection) }
+        guard found > 0 || create else { throw MissingDatabase(path: connection.path) }
         // WAL is a property of the file; it cannot be changed inside a transaction. The
         // change needs the file to itself, and SQLite reports that lock busy without
         // waiting for it (deadlock avoidance), so this waits here instead.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FlashSaleCLI
 
 private func mode(of path: String) throws -> Int {
     try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
@@ -12,6 +13,89 @@ private func exists(_ path: String) -> Bool {
 
 /// Which commands create the database, and what the others do with a path that is no database.
 @Suite struct OpeningTests {
+    /// A run of each command with arguments it accepts; nil for those that never open the database.
+    static let samples: [String: [String]?] = [
+        "init": ["init"],
+        "create-sale": ["create-sale", "s1", "--inventory", "1"],
+        "seed-inventory": ["seed-inventory", "s1", "5"],
+        "pause": ["pause", "s1"],
+        "resume": ["resume", "s1"],
+        "close": ["close", "s1"],
+        "book": ["book", "s1", "u1"],
+        "confirm": ["confirm", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "cancel": ["cancel", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "sweep": ["sweep"],
+        "submit": ["submit", "s1", "u1"],
+        "process": ["process"],
+        "request": ["request", "1"],
+        "status": ["status", "s1"],
+        "sales": ["sales"],
+        "bookings": ["bookings", "s1"],
+        "booking": ["booking", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "verify": ["verify"],
+        "block": ["block", "ip", "203.0.113.7"],
+        "unblock": ["unblock", "ip", "203.0.113.7"],
+        "blocks": ["blocks"],
+        "events": ["events"],
+        "export": ["export", "s1"],
+        "metrics": ["metrics"],
+        "suspects": ["suspects", "s1"],
+        "backup": ["backup", "copy.db"],
+        "completions": nil,
+        "help": nil,
+    ]
+
+    @Test func everyCommandHasASample() {
+        #expect(Set(Self.samples.keys) == Set(CommandTable.all.map(\.name)))
+    }
+
+    /// A mistyped --db must not become an empty database that reports on itself: every
+    /// command but init and create-sale exits 73 naming the path, and creates nothing.
+    @Test(arguments: CommandTable.all.filter { !$0.createsDatabase }.map(\.name))
+    func aCommandThatDoesNotCreateRefusesAMissingDatabase(_ name: String) throws {
+        guard let arguments = try #require(Self.samples[name]) else { return }
+        let box = try Sandbox()
+        for variant in [arguments, ["--json"] + arguments] {
+            let result = try box.run(variant)
+            #expect(result.status == 73, "\(name): \(result.stderr)")
+            if variant.first == "--json" {
+                let error = try #require(try result.json()["error"] as? [String: Any])
+                #expect(error["code"] as? String == "cant_open")
+            } else {
+                #expect(result.stderr == "flashsale: no flashsale database at \(box.database); init or create-sale creates one\n")
+            }
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            #expect(!exists(box.database + suffix), "\(name) created \(box.database)\(suffix)")
+        }
+        #expect(!exists(box.directory.appendingPathComponent("copy.db").path))
+    }
+
+    @Test(arguments: CommandTable.all.filter(\.createsDatabase).map(\.name))
+    func aCommandThatCreatesMakesTheDatabaseOwnerOnly(_ name: String) throws {
+        let arguments = try #require(Self.samples[name] ?? nil)
+        let box = try Sandbox()
+        #expect(try box.run(arguments).status == 0)
+        #expect(try mode(of: box.database) == 0o600)
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
+    /// A path that is not a regular file cannot be a database: 73 before SQLite touches it
+    /// (which would make /dev/null-journal, or wait on a FIFO).
+    @Test func aPathThatIsNotARegularFileIsCantOpen() throws {
+        let box = try Sandbox()
+        let fifo = box.directory.appendingPathComponent("fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for path in [fifo, box.directory.path, "/dev/null"] {
+            for arguments in [["sales"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
+                let result = try box.run(["--db", path] + arguments, database: false)
+                #expect(result.status == 73, "\(path) \(arguments): \(result.stderr)")
+                #expect(result.stderr == "flashsale: cannot open the database \(path): it is not a regular file\n")
+            }
+            #expect(!exists(path + "-journal") && !exists(path + "-wal"))
+        }
+    }
+
     /// A database created through a dangling symbolic link: the file made at its target,
     /// and the -wal and -shm beside it, are readable by their owner only.
     @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
