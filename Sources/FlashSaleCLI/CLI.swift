@@ -9,6 +9,10 @@ public enum CLI {
         // A write past `ulimit -f` then fails with EFBIG, which SQLite reports and the
         // command turns into exit 74 with nothing written, instead of a kill by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
+        // Every file flashsale makes holds buyers' data, SQLite's temporary files (sorts)
+        // included, which it creates with mode 0644 less the umask. (The database it makes
+        // with 0600 itself, and SQLite gives the -wal and -shm the database's own mode.)
+        umask(0o077)
         let raw = (1..<Int(Swift.CommandLine.argc)).map { index in
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }
@@ -58,7 +62,7 @@ public enum CLI {
                 try output.finish()
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
-                                          output: output)
+                                          output: output, createsDatabase: invocation.command.createsDatabase)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

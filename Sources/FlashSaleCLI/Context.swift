@@ -10,6 +10,7 @@ final class Context {
     private let standardInput: Int32
     private let databasePath: String
     private let busyTimeout: Span
+    private let createsDatabase: Bool
     private let fixedNow: String?
     private var fixedInstant: Instant?
     private var openStore: SQLiteStore?
@@ -17,10 +18,13 @@ final class Context {
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
 
+    /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
+    /// is created or refused.
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output) throws(FlashSaleError) {
+         output: Output, createsDatabase: Bool) throws(FlashSaleError) {
         self.output = output
         self.standardInput = standardInput
+        self.createsDatabase = createsDatabase
         if let option = globals[GlobalOptions.database.name] {
             guard !option.isEmpty else { throw .usage("--db needs a file name") }
             databasePath = option
@@ -50,7 +54,7 @@ final class Context {
     /// The store, for what only it can do (verify, suspects, backup).
     func store() throws -> SQLiteStore {
         if let openStore { return openStore }
-        let store = try SQLiteStore(path: databasePath, busyTimeout: busyTimeout)
+        let store = try SQLiteStore(path: databasePath, busyTimeout: busyTimeout, createIfMissing: createsDatabase)
         openStore = store
         return store
     }

@@ -32,6 +32,8 @@ extension StoreFailure {
             "I/O error, nothing was written: \(detail)"
         case .cantOpen(let detail):
             "cannot use the database: \(detail); check the path and its permissions"
+        case .missingDatabase(let path):
+            "no flashsale database at \(path); \(creators) creates one"
         case .unusable(let detail):
             "the file is not a usable flashsale database: \(detail); use another \(GlobalOptions.database.name)"
         }
@@ -109,6 +111,11 @@ extension Decline {
             "sale \(sale.id) is sold out"
         }
     }
+}
+
+/// The commands that may create a database: "init or create-sale".
+private var creators: String {
+    CommandTable.all.filter(\.createsDatabase).map(\.name).joined(separator: " or ")
 }
 
 private extension SaleSetting {

@@ -77,18 +77,22 @@ struct CommandSpec: Sendable {
     let summary: String
     /// More help, shown by `help COMMAND` under the summary.
     let details: String
+    /// Whether the command may create a database that does not exist yet. Only the
+    /// commands that start one do; for any other, a missing file is a mistyped path.
+    let createsDatabase: Bool
     /// What the command does, once its arguments have parsed.
     let run: @Sendable (Invocation, Context) throws -> Void
     /// Empty for a command with one usage: its arguments and options.
     private let declaredUsages: [UsageSpec]
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
-         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+         createsDatabase: Bool = false, run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
         self.arguments = ArgumentSpec.list(arguments)
         self.options = options
         self.summary = summary
         self.details = details
+        self.createsDatabase = createsDatabase
         self.run = run
         self.declaredUsages = []
     }
@@ -96,7 +100,7 @@ struct CommandSpec: Sendable {
     /// A command with several usages takes each usage's options, and the arguments of the
     /// longest, each optional unless every usage requires it.
     init(_ name: String, usages: [UsageSpec], summary: String, details: String = "",
-         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+         createsDatabase: Bool = false, run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
         let longest = usages.map(\.arguments).max { $0.count < $1.count } ?? []
         self.arguments = longest.indices.map { index in
@@ -111,6 +115,7 @@ struct CommandSpec: Sendable {
         self.options = options
         self.summary = summary
         self.details = details
+        self.createsDatabase = createsDatabase
         self.run = run
         self.declaredUsages = usages
     }

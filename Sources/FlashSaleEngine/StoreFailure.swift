@@ -14,6 +14,9 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case io(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
+    /// No database at `path` (no file, or one with no schema yet), and none was to be
+    /// created: a mistyped path must not become an empty database.
+    case missingDatabase(path: String)
     /// What is there is not a usable flashsale database: another program's, corrupt, or a
     /// newer flashsale's.
     case unusable(detail: String)
@@ -22,7 +25,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy: .busy
         case .full, .fileSizeLimit, .io: .io
-        case .cantOpen, .unusable: .cantOpen
+        case .cantOpen, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

@@ -5,35 +5,44 @@ import FlashSaleCore
 /// `backup`: an online copy through SQLite's backup API, consistent while other processes
 /// keep writing, into a new file that only its owner can read (it holds buyers' data).
 extension SQLiteStore {
-    /// Copies the whole database to `path`, which must not exist; returns its size in
-    /// pages. On any failure the partial copy is removed.
+    /// Copies the whole database to `path`, which must not exist; returns its size in pages.
+    ///
+    /// The copy is made under a temporary name beside `path` and given the name `path` only
+    /// once it is complete and on disk, so `path` is either absent or a whole copy, even
+    /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it.
     public func backup(to path: String) throws -> Int64 {
-        try BackupFile.create(at: path)
+        try BackupFile.refuseTaken(path)
+        let partial = try PartialBackup(for: path)
         do {
-            let pages = try BackupFile.copy(from: db, to: path)
-            BackupFile.syncDirectory(of: path)
+            let pages = try BackupFile.copy(from: db, to: partial.path)
+            try partial.publish()
             return pages
         } catch {
-            BackupFile.remove(path)
+            partial.discard()
             throw error
         }
     }
 }
 
 enum BackupFile {
-    /// Creates `path` empty with mode 0600 (DatabaseFile), refusing (exit 4) a name that is taken.
-    static func create(at path: String) throws(FlashSaleError) {
+    /// Refuses (exit 4) a name that is taken, before any copying.
+    static func refuseTaken(_ path: String) throws(FlashSaleError) {
         // A -wal or -journal left by an earlier database of that name would be read back
         // into the copy when SQLite opens it: a copy must start from nothing.
-        for suffix in ["-wal", "-journal"] where access(path + suffix, F_OK) == 0 {
+        for suffix in ["-wal", "-journal"] where exists(path + suffix) {
             throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
-        // O_EXCL: a file that appeared since any check is refused too, never overwritten.
-        switch DatabaseFile.createOwnerOnly(path) {
-        case 0: return
-        case EEXIST: throw .conflict("\(path) already exists; backup never overwrites a file: choose a new name")
-        case let code: throw .cantOpen("cannot create the backup \(path): \(String(cString: strerror(code)))")
-        }
+        if exists(path) { throw taken(path) }
+    }
+
+    static func taken(_ path: String) -> FlashSaleError {
+        .conflict("\(path) already exists; backup never overwrites a file: choose a new name")
+    }
+
+    /// Whether anything has the name, a dangling symbolic link included.
+    private static func exists(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0
     }
 
     /// Copies every page of `source`'s main database into the empty file at `path`.
@@ -49,22 +58,20 @@ enum BackupFile {
     ///
     /// The copy keeps the source's journal mode: the header bytes that say WAL are copied
     /// with page 1, so a copy of a flashsale database is a WAL database like its source.
+    /// It is written without a journal, and so never has a -wal or -shm: the file alone is
+    /// the whole database once the destination connection is closed, on return.
     static func copy(from source: Connection, to path: String) throws -> Int64 {
         let destination = try Connection(path: path, busyTimeout: .seconds(5))
+        // A scratch file until it is published, synced once then: a journal or a sync per
+        // write would only slow the copy and leave more behind after a kill.
+        try destination.execute("PRAGMA journal_mode = OFF")
+        try destination.execute("PRAGMA synchronous = OFF")
         return try source.readTransaction {
             _ = try source.firstRow("SELECT count(*) FROM sqlite_schema") { $0.int64(0) }
             guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
                 throw SQLiteError(code: sqlite3_errcode(destination.handle), connection: destination.handle)
             }
-            var code = sqlite3_backup_step(backup, -1)
-            // The destination is a file this process just created, so a lock there is
-            // someone else opening it by name: wait a little, then give up.
-            var tries = 0
-            while code == SQLITE_BUSY || code == SQLITE_LOCKED, tries < 200 {
-                tries += 1
-                usleep(10_000)
-                code = sqlite3_backup_step(backup, -1)
-            }
+            let code = sqlite3_backup_step(backup, -1)
             let pages = Int64(sqlite3_backup_pagecount(backup))
             // finish releases the backup whatever happened; its code repeats a step's error.
             let finished = sqlite3_backup_finish(backup)
@@ -74,22 +81,68 @@ enum BackupFile {
             return pages
         }
     }
+}
 
-    /// The new directory entry must reach the disk too, or a power cut could lose a copy
-    /// that was reported done. (SQLite syncs the file's contents itself.)
-    static func syncDirectory(of path: String) {
-        let directory = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) : "."
-        let descriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        fsync(descriptor)
-        close(descriptor)
+/// The file a backup is written to, `.NAME.partial-XXXXXX` beside the backup's name, so
+/// that it is in the same file system (a link, not a copy, publishes it) and plainly not
+/// a finished copy. Created with mode 0600 and O_EXCL (mkstemp).
+final class PartialBackup {
+    let path: String
+    private let directory: String
+    private let target: String
+    private var descriptor: Int32
+
+    init(for target: String) throws(FlashSaleError) {
+        let slash = target.lastIndex(of: "/")
+        let prefix = slash.map { String(target[...$0]) } ?? ""
+        let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        var template = Array("\(prefix).\(name).partial-XXXXXX".utf8CString)
+        descriptor = mkstemp(&template)
+        guard descriptor >= 0 else {
+            throw .cantOpen("cannot create the backup \(target): \(String(cString: strerror(errno)))")
+        }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        directory = prefix.isEmpty ? "." : prefix
+        self.target = target
     }
 
-    /// Removes a failed copy with anything SQLite made beside it. Only called for a file
-    /// this process created.
-    static func remove(_ path: String) {
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            unlink(path + suffix)
+    /// Gives the finished copy its name: its contents on disk first, then the name, which
+    /// link() gives only if nothing has it (a file that appeared meanwhile is never replaced,
+    /// as rename() would), then the directory on disk, so that a reported backup survives a
+    /// power cut. (renameat2 with RENAME_NOREPLACE would link and unlink in one call, but
+    /// Swift's Glibc module, built without _GNU_SOURCE, does not import it, and NFS does not
+    /// support that flag. link() is POSIX; FAT, which has no hard links, refuses it.)
+    func publish() throws(FlashSaleError) {
+        guard fsync(descriptor) == 0 else { throw .io(failure("cannot write the backup")) }
+        close(descriptor)
+        descriptor = -1
+        guard link(path, target) == 0 else {
+            throw errno == EEXIST ? BackupFile.taken(target) : .cantOpen(failure("cannot create the backup"))
         }
+        // The copy has both names now; the temporary one goes before the directory is synced.
+        unlink(path)
+        // A directory its owner may write but not read cannot be opened to be synced.
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryDescriptor >= 0 else { return }
+        defer { close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else {
+            let message = failure("cannot write the directory entry of the backup")
+            unlink(target)
+            throw .io(message)
+        }
+    }
+
+    /// Removes the temporary file of a failed backup.
+    func discard() {
+        if descriptor >= 0 {
+            close(descriptor)
+            descriptor = -1
+        }
+        unlink(path)
+    }
+
+    /// What failed, with the errno of the call that just failed.
+    private func failure(_ what: String) -> String {
+        "\(what) \(target): \(String(cString: strerror(errno)))"
     }
 }

@@ -1,17 +1,21 @@
 import CSQLite
 import FlashSaleCore
+import Glibc
 
 /// One SQLite connection, set up the way every flashsale process needs it: WAL with
 /// `synchronous=FULL` (a reported success is on disk), a busy timeout, and prepared
 /// statements cached for the life of the connection.
 public final class Connection {
     let handle: OpaquePointer
+    let path: String
+    private let busyTimeout: Span
     private var statements: [String: Statement] = [:]
 
-    /// Opens (creating if needed) the database at `path`. A failure closes the handle.
+    /// Opens the database file at `path`, which must exist: SQLite is never asked to create
+    /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
     public init(path: String, busyTimeout: Span) throws(SQLiteError) {
         var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
         guard code == SQLITE_OK, let handle else {
             let error = SQLiteError(code: code, connection: handle)
@@ -19,6 +23,8 @@ public final class Connection {
             throw error
         }
         self.handle = handle
+        self.path = path
+        self.busyTimeout = busyTimeout
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))
         // Per connection, not stored in the file: every process must ask for FULL itself.
@@ -111,6 +117,21 @@ public final class Connection {
         } catch {
             rollback()
             throw error
+        }
+    }
+
+    /// Runs `body` again while it fails with SQLITE_BUSY, until the busy timeout has passed:
+    /// for the locks SQLite reports busy at once instead of waiting for them itself.
+    func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + .milliseconds(busyTimeout.milliseconds)
+        var pause: UInt32 = 1_000
+        while true {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.primaryCode == SQLITE_BUSY && ContinuousClock.now < deadline {
+                usleep(pause)
+                pause = min(pause * 2, 50_000)
+            }
         }
     }
 

@@ -1,25 +1,32 @@
 import Glibc
 import FlashSaleCore
+import FlashSaleEngine
 
-/// The database file holds buyers' data: create it readable by its owner only (0600)
-/// before SQLite opens it (SQLite would use 0644). SQLite gives the -wal and -shm files
-/// the same mode as the database.
+/// The file at the database path, checked (and, if asked, created) before SQLite opens it.
+/// SQLite never creates it (Connection opens without SQLITE_OPEN_CREATE), so a command that
+/// may not create a database cannot turn a mistyped path into an empty one.
 enum DatabaseFile {
-    static func createIfMissing(at path: String) throws(FlashSaleError) {
-        guard access(path, F_OK) != 0 else { return }
-        let code = createOwnerOnly(path)
-        // EEXIST: another process created it between the two calls, which is fine.
-        guard code == 0 || code == EEXIST else {
-            throw .cantOpen("cannot create the database \(path): \(String(cString: strerror(code)))")
+    static func prepare(_ path: String, create: Bool) throws {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            // SQLite would open /dev/null and make /dev/null-journal beside it, or wait on a FIFO.
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw FlashSaleError.cantOpen("cannot open the database \(path): it is not a regular file")
+            }
+            return
         }
-    }
-
-    /// Creates `path` empty with mode 0600, never opening a file that exists (O_EXCL).
-    /// Returns 0, or the errno of the failure (EEXIST when the name is taken).
-    static func createOwnerOnly(_ path: String) -> Int32 {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return errno }
+        let code = errno
+        guard code == ENOENT else {
+            throw FlashSaleError.cantOpen("cannot open the database \(path): \(String(cString: strerror(code)))")
+        }
+        guard create else { throw StoreFailure.missingDatabase(path: path) }
+        // 0600: it holds buyers' data, and SQLite gives the -wal and -shm it makes the
+        // database's own mode. No O_EXCL, which refuses a dangling symbolic link instead of
+        // creating its target; a file another process made meanwhile is simply opened.
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw FlashSaleError.cantOpen("cannot create the database \(path): \(String(cString: strerror(errno)))")
+        }
         close(descriptor)
-        return 0
     }
 }

@@ -20,11 +20,13 @@ public final class SQLiteStore: Store {
         }
     }
 
-    /// Opens (creating with mode 0600, and migrating) the database at `path`.
-    public init(path: String, busyTimeout: Span) throws {
-        try DatabaseFile.createIfMissing(at: path)
+    /// Opens and migrates the database at `path`. With `createIfMissing`, a missing file is
+    /// created (mode 0600) and given the schema; without, a path with no flashsale database
+    /// is refused (StoreFailure.missingDatabase) and nothing is created.
+    public init(path: String, busyTimeout: Span, createIfMissing: Bool = false) throws {
+        try DatabaseFile.prepare(path, create: createIfMissing)
         db = try Connection(path: path, busyTimeout: busyTimeout)
-        try Schema.migrate(db)
+        try Schema.migrate(db, create: createIfMissing)
     }
 
     /// Whether this connection has inserted, updated or deleted a row: once a command has

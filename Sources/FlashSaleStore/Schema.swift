@@ -162,18 +162,26 @@ enum Schema {
 
     static var currentVersion: Int64 { Int64(migrations.count) }
 
-    /// Brings the database to the current version. The common case, an up-to-date file,
-    /// costs one read of the header and no lock.
-    static func migrate(_ connection: Connection) throws {
-        let found = try version(connection)
-        guard found != currentVersion else { return }
-        try refuseForeign(connection, version: found)
-        // WAL is a property of the file; it cannot be changed inside a transaction.
-        try connection.execute("PRAGMA journal_mode = WAL")
+    /// Brings the database to the current version; a file with no schema yet gets one only
+    /// if `create` allows (else StoreFailure.missingDatabase). The common case, an up-to-date file, costs
+    /// one read of the header and no lock.
+    ///
+    /// Any number of processes may do this at once on a new file: each check reads the
+    /// version and the tables in one snapshot, and the migration, with its own check again,
+    /// is one `BEGIN IMMEDIATE` transaction, so one process migrates and the others wait
+    /// for it (up to the busy timeout) and find it done.
+    static func migrate(_ connection: Connection, create: Bool) throws {
+        guard try version(connection) != currentVersion else { return }
+        // Before WAL is set: another program's file must be left exactly as it was.
+        let found = try connection.readTransaction { try checkedVersion(connection) }
+        guard found > 0 || create else { throw StoreFailure.missingDatabase(path: connection.path) }
+        // WAL is a property of the file; it cannot be changed inside a transaction. The
+        // change needs the file to itself, and SQLite reports that lock busy without
+        // waiting for it (deadlock avoidance), so this waits here instead.
+        try connection.retryingWhileBusy { try connection.execute("PRAGMA journal_mode = WAL") }
         try connection.writeTransaction {
             // Another process may have migrated while this one waited for the lock.
-            let found = try version(connection)
-            try refuseForeign(connection, version: found)
+            let found = try checkedVersion(connection)
             guard found < currentVersion else { return }
             for migration in migrations[Int(found)...] {
                 for statement in migration {
@@ -184,8 +192,11 @@ enum Schema {
         }
     }
 
-    /// A newer flashsale's file, or some other program's SQLite database, is not ours to change.
-    private static func refuseForeign(_ connection: Connection, version: Int64) throws {
+    /// The schema version, refusing a newer flashsale's file or some other program's SQLite
+    /// database, which are not ours to change. Read in a transaction: a concurrent first
+    /// start commits its tables and its version together.
+    private static func checkedVersion(_ connection: Connection) throws -> Int64 {
+        let version = try version(connection)
         if version > currentVersion {
             throw StoreFailure.unusable(detail: "the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }
@@ -193,6 +204,7 @@ enum Schema {
         if version == 0, tables > 0 {
             throw StoreFailure.unusable(detail: "the file is an SQLite database of another program, not flashsale's")
         }
+        return version
     }
 
     static func version(_ connection: Connection) throws -> Int64 {

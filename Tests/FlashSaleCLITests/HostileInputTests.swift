@@ -141,9 +141,10 @@ let tenKB = String(repeating: "x", count: 10_240)
 
     @Test func aMissingDirectoryIsCantOpen() throws {
         let box = try Sandbox()
-        let result = try box.run(["--db", box.directory.appendingPathComponent("no/such/x.db").path, "sales"], database: false)
+        let path = box.directory.appendingPathComponent("no/such/x.db").path
+        let result = try box.run(["--db", path, "init"], database: false)
         #expect(result.status == 73)
-        #expect(result.stderr.hasPrefix("flashsale: cannot create the database"))
+        #expect(result.stderr == "flashsale: cannot create the database \(path): No such file or directory\n")
     }
 
     @Test func aFileThatIsNotADatabaseIsCantOpenAndStaysAsItWas() throws {

@@ -104,6 +104,57 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["--db", path, "status", "s1", "--json"], database: false).json()["total"] as? Int == 3)
     }
 
+    /// A backup killed in the middle of its copy leaves nothing under the name it was given
+    /// (where verify would have called a half copy "ok"), only a temporary name beside it;
+    /// the same backup then succeeds.
+    @Test func aKilledBackupLeavesNothingUnderItsName() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        // About 32 MB, so the copy is still going when the kill comes.
+        try FlashSaleStoreBackdoor.execute(box.database, """
+            INSERT INTO event (at, sale, kind, detail)
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32768)
+            SELECT 0, 's1', 'padding', hex(randomblob(500)) FROM n
+            """)
+        let directory = box.directory.appendingPathComponent("backups")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        let copy = directory.appendingPathComponent("copy.db").path
+
+        let backup = Process()
+        backup.executableURL = URL(fileURLWithPath: flashsaleBinary)
+        backup.arguments = ["--db", box.database, "backup", copy]
+        backup.standardOutput = FileHandle.nullDevice
+        backup.standardError = FileHandle.nullDevice
+        try backup.run()
+        // Killed as soon as it has made a file.
+        while backup.isRunning, try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty {
+            usleep(100)
+        }
+        kill(backup.processIdentifier, SIGKILL)
+        backup.waitUntilExit()
+        #expect(backup.terminationReason == .uncaughtSignal, "the backup finished before the kill: make the database bigger")
+
+        #expect(!FileManager.default.fileExists(atPath: copy))
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        // One file, no journal beside it.
+        #expect(left.count == 1 && left.allSatisfy { $0.hasPrefix(".copy.db.partial-") && $0.count == 23 }, "\(left)")
+        for name in left {
+            #expect(try mode(of: directory.appendingPathComponent(name).path) == 0o600)
+        }
+        #expect(try box.run(["backup", copy]).status == 0)
+        #expect(try box.run(["--db", copy, "verify"], database: false).stdout == "ok\n")
+    }
+
+    /// The copy is whole on its own: no -wal or -shm beside it, nor a temporary file.
+    @Test func aBackupIsOneFile() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let directory = box.directory.appendingPathComponent("backups")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        #expect(try box.run(["backup", directory.appendingPathComponent("b.db").path]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["b.db"])
+    }
+
     @Test func backupIntoAMissingDirectoryCannotOpen() throws {
         let box = try Sandbox()
         try box.run(["init"])

@@ -283,6 +283,7 @@ private func reportParseCSV(_ text: String) -> [[String]]? {
 
     @Test func exportRefusesAnUnknownSaleOrFormatBeforePrintingAnything() throws {
         let box = try Sandbox()
+        try box.run(["init"])
         let unknown = try box.run(["export", "nope"])
         #expect(unknown.status == 3)
         #expect(unknown.stdout == "")

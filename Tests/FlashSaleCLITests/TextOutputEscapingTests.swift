@@ -61,6 +61,7 @@ private func hasRawControls(_ text: String) -> Bool {
 
     @Test func blocksShowAHostileValueAndReasonAsOneEscapedRow() throws {
         let box = try Sandbox()
+        try box.run(["init"])
         let added = try box.run(["block", "user", "--reason", hostile, "--", hostile])
         #expect(added.status == 0)
         #expect(!hasRawControls(added.stdout))

@@ -48,7 +48,7 @@ final class SQLiteDatabase: TestDatabase {
     }
 
     func connect() throws -> any Store {
-        try SQLiteStore(path: path, busyTimeout: .seconds(30))
+        try SQLiteStore(path: path, busyTimeout: .seconds(30), createIfMissing: true)
     }
 
     func violations(clock: Instant) throws -> [String] {

@@ -11,6 +11,7 @@ import FlashSaleTestSupport
     /// request was accepted with the booking its key already had (no event then), a's got
     /// a hold, b's was rejected, c's is still queued.
     private func makeVersion3Database(at path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
         let db = try Connection(path: path, busyTimeout: .seconds(5))
         try db.execute("PRAGMA journal_mode = WAL")
         let now: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds)]

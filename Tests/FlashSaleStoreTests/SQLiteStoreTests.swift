@@ -101,9 +101,42 @@ import FlashSaleTestSupport
     @Test func anotherProgramsDatabaseIsRefused() throws {
         let f = try StoreFixture()
         let other = f.directory.appendingPathComponent("other.db").path
+        FileManager.default.createFile(atPath: other, contents: nil)
         let foreign = try Connection(path: other, busyTimeout: .seconds(1))
         try foreign.execute("CREATE TABLE notes (body TEXT)")
-        #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1)) }?.exitCode == 73)
+        #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1), createIfMissing: true) }?.exitCode == 73)
+        #expect(try foreign.firstRow("PRAGMA journal_mode") { $0.text(0) } == "delete")
+    }
+
+    @Test func aMissingFileIsCreatedOnlyWhenAskedFor() throws {
+        let f = try StoreFixture()
+        let path = f.directory.appendingPathComponent("new.db").path
+        #expect(throws: StoreFailure.missingDatabase(path: path)) { try SQLiteStore(path: path, busyTimeout: .seconds(1)) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        _ = try SQLiteStore(path: path, busyTimeout: .seconds(1), createIfMissing: true)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        _ = try SQLiteStore(path: path, busyTimeout: .seconds(1))
+    }
+
+    /// An empty file is no flashsale database yet: only a store that may create one gives it the schema.
+    @Test func anEmptyFileIsMigratedOnlyWhenCreatingIsAllowed() throws {
+        let f = try StoreFixture()
+        let path = f.directory.appendingPathComponent("empty.db").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(throws: StoreFailure.missingDatabase(path: path)) { try SQLiteStore(path: path, busyTimeout: .seconds(1)) }
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0)
+        _ = try SQLiteStore(path: path, busyTimeout: .seconds(1), createIfMissing: true)
+        _ = try SQLiteStore(path: path, busyTimeout: .seconds(1))
+    }
+
+    /// Through a dangling symbolic link, the link's target is created, with mode 0600.
+    @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
+        let f = try StoreFixture()
+        let link = f.directory.appendingPathComponent("link.db").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "target.db")
+        _ = try SQLiteStore(path: link, busyTimeout: .seconds(1), createIfMissing: true)
+        let target = f.directory.appendingPathComponent("target.db").path
+        #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o600)
     }
 
     @Test func aFileThatIsNotADatabaseIsCantOpen() throws {
@@ -121,7 +154,7 @@ import FlashSaleTestSupport
     @Test func aMissingDirectoryIsCantOpen() throws {
         let f = try StoreFixture()
         let path = f.directory.appendingPathComponent("no/such/dir/x.db").path
-        #expect(failure { _ = try SQLiteStore(path: path, busyTimeout: .seconds(1)) }?.exitCode == 73)
+        #expect(failure { _ = try SQLiteStore(path: path, busyTimeout: .seconds(1), createIfMissing: true) }?.exitCode == 73)
     }
 }
 

@@ -17,7 +17,7 @@ final class StoreFixture {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("test.db").path
-        store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        store = try SQLiteStore(path: path, busyTimeout: .seconds(5), createIfMissing: true)
         engine = Engine(store: store)
     }
 

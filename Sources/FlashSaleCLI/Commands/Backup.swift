@@ -7,9 +7,11 @@ enum BackupCommand {
         details: """
             Uses SQLite's online backup API: the copy is the database as of one commit, taken under a read \
             lock that, in WAL mode, holds up no writer. PATH must not exist (exit 4; nor PATH-wal or \
-            PATH-journal); it is created with mode 0600 and keeps the source's journal mode (WAL), so \
+            PATH-journal); it has mode 0600 and keeps the source's journal mode (WAL), so \
             'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
-            one without write permission exits 73; on any failure the partial copy is removed. \
+            one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
+            and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
+            removes the temporary file, a killed backup leaves it to be deleted. \
             --json prints {"backup": PATH, "pages": N}.
             """
     ) { invocation, context in

@@ -13,7 +13,8 @@ enum CreateSaleCommand {
     static let spec = CommandSpec(
         "create-sale", arguments: "SALE", options: [inventory, name, hold, perUser, perIP, waitlist, starts, ends],
         summary: "create a sale with a fixed stock",
-        details: "SALE is 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. TIME is RFC 3339, Unix seconds or +DURATION from now."
+        details: "SALE is 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. TIME is RFC 3339, Unix seconds or +DURATION from now.",
+        createsDatabase: true
     ) { invocation, context in
         let now = try context.now()
         // The parser has already refused a missing --inventory.

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import FlashSaleCLI
+
+private func mode(of path: String) throws -> Int {
+    try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+}
+
+private func exists(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0
+}
+
+/// Which commands create the database, and what the others do with a path that is no database.
+@Suite struct OpeningTests {
+    /// A run of each command with arguments it accepts; nil for those that never open the database.
+    static let samples: [String: [String]?] = [
+        "init": ["init"],
+        "create-sale": ["create-sale", "s1", "--inventory", "1"],
+        "seed-inventory": ["seed-inventory", "s1", "5"],
+        "pause": ["pause", "s1"],
+        "resume": ["resume", "s1"],
+        "close": ["close", "s1"],
+        "book": ["book", "s1", "u1"],
+        "confirm": ["confirm", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "cancel": ["cancel", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "sweep": ["sweep"],
+        "submit": ["submit", "s1", "u1"],
+        "process": ["process"],
+        "request": ["request", "1"],
+        "status": ["status", "s1"],
+        "sales": ["sales"],
+        "bookings": ["bookings", "s1"],
+        "booking": ["booking", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"],
+        "verify": ["verify"],
+        "block": ["block", "ip", "203.0.113.7"],
+        "unblock": ["unblock", "ip", "203.0.113.7"],
+        "blocks": ["blocks"],
+        "events": ["events"],
+        "export": ["export", "s1"],
+        "metrics": ["metrics"],
+        "suspects": ["suspects", "s1"],
+        "backup": ["backup", "copy.db"],
+        "completions": nil,
+        "help": nil,
+    ]
+
+    @Test func everyCommandHasASample() {
+        #expect(Set(Self.samples.keys) == Set(CommandTable.all.map(\.name)))
+    }
+
+    /// A mistyped --db must not become an empty database that reports on itself: every
+    /// command but init and create-sale exits 73 naming the path, and creates nothing.
+    @Test(arguments: CommandTable.all.filter { !$0.createsDatabase }.map(\.name))
+    func aCommandThatDoesNotCreateRefusesAMissingDatabase(_ name: String) throws {
+        guard let arguments = try #require(Self.samples[name]) else { return }
+        let box = try Sandbox()
+        for variant in [arguments, ["--json"] + arguments] {
+            let result = try box.run(variant)
+            #expect(result.status == 73, "\(name): \(result.stderr)")
+            if variant.first == "--json" {
+                let error = try #require(try result.json()["error"] as? [String: Any])
+                #expect(error["code"] as? String == "cant_open")
+            } else {
+                #expect(result.stderr == "flashsale: no flashsale database at \(box.database); init or create-sale creates one\n")
+            }
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            #expect(!exists(box.database + suffix), "\(name) created \(box.database)\(suffix)")
+        }
+        #expect(!exists(box.directory.appendingPathComponent("copy.db").path))
+    }
+
+    @Test(arguments: CommandTable.all.filter(\.createsDatabase).map(\.name))
+    func aCommandThatCreatesMakesTheDatabaseOwnerOnly(_ name: String) throws {
+        let arguments = try #require(Self.samples[name] ?? nil)
+        let box = try Sandbox()
+        #expect(try box.run(arguments).status == 0)
+        #expect(try mode(of: box.database) == 0o600)
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
+    /// A path that is not a regular file cannot be a database: 73 before SQLite touches it
+    /// (which would make /dev/null-journal, or wait on a FIFO).
+    @Test func aPathThatIsNotARegularFileIsCantOpen() throws {
+        let box = try Sandbox()
+        let fifo = box.directory.appendingPathComponent("fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for path in [fifo, box.directory.path, "/dev/null"] {
+            for arguments in [["sales"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
+                let result = try box.run(["--db", path] + arguments, database: false)
+                #expect(result.status == 73, "\(path) \(arguments): \(result.stderr)")
+                #expect(result.stderr == "flashsale: cannot open the database \(path): it is not a regular file\n")
+            }
+            #expect(!exists(path + "-journal") && !exists(path + "-wal"))
+        }
+    }
+
+    /// A database created through a dangling symbolic link: the file made at its target,
+    /// and the -wal and -shm beside it, are readable by their owner only.
+    @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
+        let box = try Sandbox()
+        let target = box.directory.appendingPathComponent("target.db").path
+        try FileManager.default.createSymbolicLink(atPath: box.database, withDestinationPath: "target.db")
+        #expect(try box.run(["create-sale", "s1", "--inventory", "5"]).status == 0)
+        #expect(try mode(of: target) == 0o600)
+
+        // A stream keeps its connection, so its -wal and -shm, open until its input ends.
+        let stream = Process()
+        stream.executableURL = URL(fileURLWithPath: flashsaleBinary)
+        stream.arguments = ["--db", box.database, "book", "s1", "--stream"]
+        stream.environment = ["PATH": "/usr/bin:/bin"]
+        let input = Pipe()
+        stream.standardInput = input
+        stream.standardOutput = FileHandle.nullDevice
+        stream.standardError = FileHandle.nullDevice
+        try stream.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            stream.waitUntilExit()
+        }
+        input.fileHandleForWriting.write(Data("{\"user\":\"u1\"}\n".utf8))
+        while stream.isRunning, !(exists(target + "-wal") && exists(target + "-shm")) {
+            usleep(1000)
+        }
+        #expect(stream.isRunning)
+        #expect(try mode(of: target + "-wal") == 0o600)
+        #expect(try mode(of: target + "-shm") == 0o600)
+    }
+
+    /// The first use of a new file by many processes at once: one of them creates the
+    /// schema, the others wait for it (within --busy-timeout) and use it; none fails.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/flock"), "flock(1) is not installed"))
+    func manyProcessesCreatingTheSameNewDatabaseAllSucceed() throws {
+        let box = try Sandbox()
+        // Each process waits for a shared lock on the gate, which the test holds exclusively
+        // until all have started: released, they open the new file all at once.
+        let gatePath = try box.file("gate", "")
+        let gate = open(gatePath, O_RDONLY)
+        defer { close(gate) }
+        for round in 0..<6 {
+            let database = "\(box.database).\(round)"
+            flock(gate, LOCK_EX)
+            let processes = try (0..<32).map { index in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+                process.arguments = ["--shared", gatePath, flashsaleBinary, "--db", database]
+                    + (index == 0 ? ["init"] : ["create-sale", "s\(index)", "--inventory", "1"])
+                process.environment = ["PATH": "/usr/bin:/bin"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: try box.file("err.\(round).\(index)", "")))
+                try process.run()
+                return process
+            }
+            flock(gate, LOCK_UN)
+            for (index, process) in processes.enumerated() {
+                process.waitUntilExit()
+                let message = try String(contentsOfFile: box.directory.appendingPathComponent("err.\(round).\(index)").path, encoding: .utf8)
+                #expect(process.terminationStatus == 0, "round \(round), process \(index): \(message)")
+            }
+            let sales = try box.run(["--db", database, "sales", "--json"], database: false).jsonArray()
+            #expect(sales.count == 31)
+        }
+    }
+}
