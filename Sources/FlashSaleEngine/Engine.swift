@@ -9,10 +9,17 @@ public struct Engine {
     /// Whether the store's bulk fast paths are used (set-based rejection). Off, the engine
     /// decides one request at a time: the slow path the fast ones are tested against.
     let bulkPaths: Bool
+    /// How many holds `sweep` expires per transaction.
+    let sweepBatch: Int64
 
-    public init(store: any Store, bulkPaths: Bool = true) {
+    /// Enough holds that a sweep's commits cost little, few enough that the write lock is
+    /// held for a few tens of milliseconds at a time (see bench/sweep.sh).
+    public static let defaultSweepBatch: Int64 = 5_000
+
+    public init(store: any Store, bulkPaths: Bool = true, sweepBatch: Int64 = defaultSweepBatch) {
         self.store = store
         self.bulkPaths = bulkPaths
+        self.sweepBatch = sweepBatch
     }
 
     // MARK: - Sales

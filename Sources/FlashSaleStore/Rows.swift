@@ -47,7 +47,7 @@ let selectBookingByKey = "SELECT \(bookingColumns) FROM booking WHERE sale = :sa
 let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AND status = 'held'"
 let selectOverdueHolds = """
     SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
-    ORDER BY expires_at, id LIMIT :limit
+    ORDER BY \(holdOrder) LIMIT :limit
     """
 
 let saleColumns = """
