@@ -154,7 +154,7 @@ extension Engine {
     /// between batches, so that the sale goes on while a million holds expire, and memory
     /// stays that of one batch. Each batch is the next part of one line across the sales
     /// (each sale at its own decision time, the longest overdue first), so `limit` means
-    /// the same for one sale or many. `progress` hears the running total after each batch.
+    /// the same for one sale or many. `progress` hears how many each batch expired.
     public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant,
                       progress: (Int64) -> Void = { _ in }) throws -> SweepReport {
         if dryRun {
@@ -176,7 +176,7 @@ extension Engine {
                 guard expired > 0 else { break }
                 for (sale, count) in batch where count > 0 { counts[sale, default: 0] += count }
                 total += expired
-                progress(total)
+                progress(expired)
                 guard expired == size else { break }
             }
         } catch {
