@@ -52,6 +52,30 @@ import FlashSaleEngine
         #expect(try Engine(store: f.store, sweepBatch: 10).sweep(nil, limit: nil, dryRun: false, clock: minutes(10)).total == 15)
     }
 
+    /// Two sales' lines, each longer than a page of keys, interleaved in time and in one
+    /// instant: a batch takes the front of the merged line, a page after another.
+    @Test func linesLongerThanAPageMergeInOrder() throws {
+        let f = try StoreFixture()
+        try f.sale("a", inventory: 2_000)
+        try f.sale("b", inventory: 2_000)
+        // (sale, holds, seconds after T): the line is a 600, b 700, a 600, b 600, a 500.
+        for (n, (sale, count, at)) in [("a", 600, 0), ("b", 700, 0), ("a", 600, 1), ("b", 600, 2), ("a", 500, 3)].enumerated() {
+            try f.plantHolds(Int64(count), sale: sale, at: T.adding(.seconds(Int64(at))), first: Int64(n) * 1_000)
+        }
+        let engine = Engine(store: f.store, sweepBatch: 2_500)
+        let dry = try engine.sweep(nil, limit: 2_000, dryRun: true, clock: minutes(10))
+        #expect(dry.expired.map { "\($0.sale)=\($0.count)" } == ["a=1200", "b=800"])
+        let first = try engine.sweep(nil, limit: 2_500, dryRun: false, clock: minutes(10))
+        #expect(first.expired.map { "\($0.sale)=\($0.count)" } == ["a=1200", "b=1300"])
+        let order = try f.store.db.rows(
+            "SELECT b.rowid FROM event e JOIN booking b ON b.id = e.booking WHERE e.kind = 'expired' ORDER BY e.seq") { $0.int64(0) }
+        let line = try f.store.db.rows(
+            "SELECT rowid FROM booking ORDER BY sale, expires_at, rowid") { $0.int64(0) }
+        #expect(order == Array(line.prefix(1_200) + line.dropFirst(1_700)))
+        #expect(try engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(10)).expired.map(\.count) == [500])
+        #expect(try f.store.verify(nil, clock: minutes(10)) == [])
+    }
+
     /// A sweep of many holds on one connection, bookings one after another on another,
     /// each with a busy timeout of 100 ms: each gets the lock between two batches, none
     /// gives up. (With SQLite's own busy handler, which sleeps up to 100 ms between looks,
@@ -100,7 +124,7 @@ import FlashSaleEngine
         let f = try StoreFixture()
         let sales = ["a", "b", "c"]
         for (sale, seconds) in zip(sales, [60, 300, 90] as [Int64]) {
-            try f.engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 400, hold: .seconds(seconds),
+            try f.engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 3_000, hold: .seconds(seconds),
                                                   perUser: 3, startsAt: T, endsAt: nil), clock: T)
         }
         for _ in 0..<300 {
@@ -113,9 +137,14 @@ import FlashSaleEngine
             default: break
             }
         }
+        // More holds than a page of keys (OverdueLine.page), some sharing an instant across sales.
+        for (index, sale) in sales.enumerated() where Bool.random(using: &random) {
+            let at = T.adding(.seconds(Int64.random(in: 0..<3, using: &random) * 300))
+            try f.plantHolds(Int64.random(in: 1...2_500, using: &random), sale: sale, at: at, first: Int64(index) * 10_000)
+        }
         let clock = T.adding(.seconds(Int64.random(in: 0...15, using: &random) * 60))
-        let limit = Bool.random(using: &random) ? nil : Int64.random(in: 1...250, using: &random)
-        let batch = Int64.random(in: 1...40, using: &random)
+        let limit = Bool.random(using: &random) ? nil : Int64.random(in: 1...3_000, using: &random)
+        let batch = Bool.random(using: &random) ? Int64.random(in: 1...40, using: &random) : Int64.random(in: 500...3_000, using: &random)
         let setBased = try f.copy("set-based")
         let oneAtATime = try f.copy("one-at-a-time")
         let expected = try firstOverdue(in: setBased, clock: clock, limit: limit)
@@ -184,26 +213,27 @@ final class ScriptedStore: Store {
 }
 
 extension StoreFixture {
-    /// `count` holds of `sale` by users p1, p2, ... made at `at`, each with its `held`
+    /// `count` holds of `sale` by users p`first`, ... made at `at`, each with its `held`
     /// event, written by SQL: a sweep's scale through `book` would take minutes here.
-    func plantHolds(_ count: Int64, sale: String = "s1", at made: Instant) throws {
+    func plantHolds(_ count: Int64, sale: String = "s1", at made: Instant, first: Int64 = 1) throws {
         let hold = try engine.sale(SaleID(sale)).hold
         let values: KeyValuePairs<String, SQLValue> = [
-            ":count": .integer(count), ":sale": .text(sale), ":made": .integer(made.milliseconds),
-            ":expires": .integer(made.adding(hold).milliseconds),
+            ":first": .integer(first), ":last": .integer(first + count - 1), ":sale": .text(sale),
+            ":made": .integer(made.milliseconds), ":expires": .integer(made.adding(hold).milliseconds),
         ]
         try store.db.writeTransaction {
+            let before = try store.db.firstRow("SELECT coalesce(max(rowid), 0) FROM booking") { $0.int64(0) } ?? 0
             try store.db.execute(
                 """
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
+                WITH RECURSIVE n(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM n WHERE i < :last)
                 INSERT INTO booking (id, sale, user, status, created_at, expires_at)
                 SELECT printf('bk_planted%s%08d', :sale, i), :sale, 'p' || i, 'held', :made, :expires FROM n
                 """, values)
             try store.db.execute(
                 """
                 INSERT INTO event (at, sale, kind, booking, user)
-                SELECT :made, sale, 'held', id, user FROM booking WHERE sale = :sale AND id LIKE 'bk_planted%' ORDER BY rowid
-                """, [":sale": .text(sale), ":made": .integer(made.milliseconds)])
+                SELECT :made, sale, 'held', id, user FROM booking WHERE rowid > :before ORDER BY rowid
+                """, [":made": .integer(made.milliseconds), ":before": .integer(before)])
             try store.db.execute(
                 """
                 UPDATE sale SET available = available - :count, held = held + :count, high_water = max(high_water, :made)
