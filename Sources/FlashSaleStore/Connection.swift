@@ -114,8 +114,8 @@ public final class Connection {
     }
 
     /// `BEGIN IMMEDIATE`, once other writers have had their turn (see WriteTurns).
-    func beginWrite() throws(SQLiteError) {
-        turns.waitForTurn()
+    func beginWrite() throws {
+        try turns.waitForTurn(dataVersion: dataVersion)
         try execute("BEGIN IMMEDIATE")
         turns.took()
     }

@@ -6,8 +6,8 @@ import Glibc
 // letting it go. With SQLite's own handler, which sleeps up to 100 ms between looks, a
 // `book` beside such a process mostly looks while a batch holds the lock, and gives up
 // after --busy-timeout (exit 75) although the lock was free many times meanwhile. So a
-// waiter looks every millisecond (`BusyWait`), and a connection that has just held the
-// lock for a while leaves it free a little before taking it again (`WriteTurns`).
+// waiter looks every millisecond (`BusyWait`), and a connection that has held the lock
+// for a while leaves it free a little before taking it again (`WriteTurns`).
 
 /// A busy handler that looks again every millisecond until the busy timeout has passed.
 final class BusyWait {
@@ -31,21 +31,36 @@ final class BusyWait {
     }
 }
 
-/// When this connection last held the write lock, and for how long: taken again at once
-/// after a long hold, it would be taken before any waiter's next look.
+/// When this connection held the write lock, and whether others write too. A pause costs
+/// the long writer its length, so it pays one after every hold only while other writers
+/// are about (they committed lately); alone, after each 100 ms of holding, so that a
+/// waiter that has not got in yet, and so cannot be seen, gets in.
 struct WriteTurns {
-    /// A quarter of the last hold, at most 3 ms: a waiter looking every millisecond gets
-    /// in, and a writer that holds the lock for batches of tens of milliseconds keeps
-    /// most of its pace.
+    /// A quarter of the holding paid for, at most 3 ms: a waiter looking every millisecond
+    /// gets in, and the writer keeps most of its pace.
     private static let longestPause: UInt64 = 3_000_000
+    private static let aloneFor: UInt64 = 100_000_000
+    /// How long another writer's commit counts as others being about.
+    private static let othersAboutFor: UInt64 = 1_000_000_000
     private var heldSince: UInt64?
-    private var last: (held: UInt64, endedAt: UInt64)?
+    private var lastLetGo: UInt64?
+    private var heldUnpaid: UInt64 = 0
+    private var othersSeenAt: UInt64?
+    private var seenVersion: Int64?
 
-    /// Before taking the lock: sleeps out what is left of the pause owed to the others.
-    func waitForTurn() {
-        guard let last else { return }
-        let pause = min(last.held / 4, Self.longestPause)
-        let since = monotonicNanoseconds() - last.endedAt
+    /// Before taking the lock: sleeps out the pause owed, if any. `dataVersion` is
+    /// SQLite's, which changes when another connection commits.
+    mutating func waitForTurn(dataVersion: () throws -> Int64) rethrows {
+        guard let lastLetGo else { return }
+        let now = monotonicNanoseconds()
+        let version = try dataVersion()
+        if seenVersion.map({ $0 != version }) ?? false { othersSeenAt = now }
+        seenVersion = version
+        let othersAbout = othersSeenAt.map { now - $0 < Self.othersAboutFor } ?? false
+        guard othersAbout || heldUnpaid >= Self.aloneFor else { return }
+        let pause = min(heldUnpaid / 4, Self.longestPause)
+        heldUnpaid = 0
+        let since = now - lastLetGo
         if since < pause { sleep(nanoseconds: pause - since) }
     }
 
@@ -56,7 +71,8 @@ struct WriteTurns {
     mutating func letGo() {
         guard let heldSince else { return }
         let now = monotonicNanoseconds()
-        last = (now - heldSince, now)
+        heldUnpaid += now - heldSince
+        lastLetGo = now
         self.heldSince = nil
     }
 }
