@@ -165,16 +165,16 @@ extension Engine {
         do {
             while limit.map({ total < $0 }) ?? true {
                 let size = min(sweepBatch, (limit ?? .max) - total)
-                let batch = try store.write { transaction in
+                let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
                     var line = try overdueLine(saleID, in: transaction, clock: clock)
                     return try line.take(size).map { share in
                         (share.sale.id, try expireOverdueHolds(of: share.sale, in: transaction, at: share.now,
                                                                limit: share.count, by: .sweep))
                     }
                 }
-                let expired = batch.reduce(0) { $0 + $1.1 }
+                let expired = batch.reduce(0) { $0 + $1.expired }
                 guard expired > 0 else { break }
-                for (sale, count) in batch where count > 0 { counts[sale, default: 0] += count }
+                for share in batch where share.expired > 0 { counts[share.sale, default: 0] += share.expired }
                 total += expired
                 progress(expired)
                 guard expired == size else { break }
