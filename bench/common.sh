@@ -1,4 +1,4 @@
-# Shared by bench/book.sh and bench/w1.sh, which `source` it right after `set -euo pipefail`
+# Shared by bench/book.sh, bench/w1.sh and bench/sweep.sh, which `source` it right after `set -euo pipefail`
 # (it sets no shell options itself). Functions only: messages, the tool check, the binary,
 # the temp dir and its trap, Redis on 127.0.0.1, the anchors' Lua script. Globals they set
 # or read: bin, work, sale, inventory, redis_pid, redis_port, rcli.

@@ -134,41 +134,83 @@ extension Engine {
         /// Per sale, in id order, the holds expired (or that would be, on a dry run).
         public var expired: [(sale: SaleID, count: Int64)] = []
         public var total: Int64 { expired.reduce(0) { $0 + $1.count } }
+
+        /// The sales with a count, in id order; `named`, the sale asked for, even without.
+        init(_ counts: [SaleID: Int64], named: SaleID?) {
+            let sales = named.map { [$0] } ?? counts.keys.sorted { $0.text < $1.text }
+            expired = sales.map { ($0, counts[$0] ?? 0) }
+        }
     }
 
-    /// `sweep`: expire every overdue hold (oldest first, at most `limit`), items back to stock.
-    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant) throws -> SweepReport {
-        dryRun
-            ? try store.read { try sweepSales(saleID, in: $0, limit: limit, clock: clock, expire: nil) }
-            : try store.write { transaction in
-                try sweepSales(saleID, in: transaction, limit: limit, clock: clock) { hold, now in
-                    try move(hold, to: .expired, in: transaction, at: now, by: .sweep)
+    /// A sweep stopped by `cause` (the database busy past the timeout, a full disk) after
+    /// some of its batches had committed: what they expired, `done`, stays expired.
+    public struct SweepInterrupted: Error {
+        public let done: SweepReport
+        public let cause: any Error
+    }
+
+    /// `sweep`: expire every overdue hold (oldest first, at most `limit`), items back to
+    /// stock, a batch of `sweepBatch` holds per transaction: the write lock is let go
+    /// between batches, so that the sale goes on while a million holds expire, and memory
+    /// stays that of one batch. Each batch is the next part of one line across the sales
+    /// (each sale at its own decision time, the longest overdue first), so `limit` means
+    /// the same for one sale or many. `progress` hears how many each batch expired.
+    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant,
+                      progress: (Int64) -> Void = { _ in }) throws -> SweepReport {
+        if dryRun {
+            return try store.read { try overdueCounts(saleID, in: $0, limit: limit, clock: clock) }
+        }
+        var counts: [SaleID: Int64] = [:]
+        var total: Int64 = 0
+        do {
+            while limit.map({ total < $0 }) ?? true {
+                let size = min(sweepBatch, (limit ?? .max) - total)
+                let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
+                    var line = try overdueLine(saleID, in: transaction, clock: clock)
+                    return try line.take(size).map { share in
+                        (share.sale.id, try expireOverdueHolds(of: share.sale, in: transaction, at: share.now,
+                                                               limit: share.count, by: .sweep))
+                    }
                 }
+                let expired = batch.reduce(0) { $0 + $1.expired }
+                guard expired > 0 else { break }
+                for share in batch where share.expired > 0 { counts[share.sale, default: 0] += share.expired }
+                total += expired
+                progress(expired)
+                guard expired == size else { break }
             }
+        } catch {
+            guard total > 0 else { throw error }
+            throw SweepInterrupted(done: SweepReport(counts, named: saleID), cause: error)
+        }
+        return SweepReport(counts, named: saleID)
     }
 
-    /// Each sale decides at its own time (its high-water mark), so each one's overdue holds
-    /// are gathered first; then the longest overdue across all sales go first, so that
-    /// `--limit` means the same for one sale or many.
-    private func sweepSales(_ saleID: SaleID?, in reading: any StoreReading, limit: Int64?, clock: Instant,
-                            expire: ((Booking, Instant) throws -> Void)?) throws -> SweepReport {
+    /// A dry run: what `sweep` would expire, counted without loading a booking.
+    private func overdueCounts(_ saleID: SaleID?, in reading: any StoreReading, limit: Int64?,
+                               clock: Instant) throws -> SweepReport {
+        var line = try overdueLine(saleID, in: reading, clock: clock)
+        var counts: [SaleID: Int64] = [:]
+        for part in line.parts {
+            counts[part.sale.id] = try reading.overdueHoldCount(in: part.sale.id, at: part.now)
+        }
+        if let limit, counts.values.reduce(0, +) > limit {
+            counts = Dictionary(uniqueKeysWithValues: try line.take(limit).map { ($0.sale.id, $0.count) })
+        }
+        return SweepReport(counts, named: saleID)
+    }
+
+    /// The sales (one, or all) that have overdue holds, each at its own decision time.
+    private func overdueLine(_ saleID: SaleID?, in reading: any StoreReading, clock: Instant) throws -> OverdueLine {
         let sales = try saleID.map { [try reading.requireSale($0)] } ?? reading.allSales()
-        var candidates: [(hold: Booking, now: Instant)] = []
+        var parts: [OverdueLine.Part] = []
         for sale in sales {
             let now = sale.decisionTime(clock: clock)
-            candidates += try reading.overdueHolds(in: sale.id, at: now, limit: limit).map { ($0, now) }
+            if let first = try reading.earliestHoldExpiry(in: sale.id), Rules.isExpired(expiresAt: first, at: now) {
+                parts.append(OverdueLine.Part(sale: sale, now: now))
+            }
         }
-        candidates.sort { ($0.hold.expiresAt, $0.hold.id.text) < ($1.hold.expiresAt, $1.hold.id.text) }
-        var expired: [SaleID: Int64] = [:]
-        for (hold, now) in candidates.prefix(limit.map { Int($0) } ?? candidates.count) {
-            try expire?(hold, now)
-            expired[hold.sale, default: 0] += 1
-        }
-        var report = SweepReport()
-        for sale in sales where expired[sale.id] != nil || saleID != nil {
-            report.expired.append((sale.id, expired[sale.id] ?? 0))
-        }
-        return report
+        return OverdueLine(parts: parts, reading: reading)
     }
 
     // MARK: - Steps inside a caller's transaction
@@ -184,15 +226,23 @@ extension Engine {
         return (sale, booking)
     }
 
-    /// Expires overdue holds, their items back to stock; returns how many.
+    /// Expires overdue holds, the longest overdue first, their items back to stock; returns
+    /// how many. Set-based in the store, or one `move` per hold without the bulk paths.
     @discardableResult
     func expireOverdueHolds(of sale: Sale, in transaction: any StoreTransaction, at now: Instant, limit: Int64?,
                             by cause: ChangeCause) throws -> Int64 {
-        let overdue = try transaction.overdueHolds(in: sale.id, at: now, limit: limit)
-        for hold in overdue {
-            try move(hold, to: .expired, in: transaction, at: now, by: cause)
+        guard bulkPaths else {
+            let overdue = try transaction.overdueHolds(in: sale.id, at: now, limit: limit)
+            for hold in overdue {
+                try move(hold, to: .expired, in: transaction, at: now, by: cause)
+            }
+            return Int64(overdue.count)
         }
-        return Int64(overdue.count)
+        let expired = try transaction.expireOverdueHolds(in: sale.id, at: now, limit: limit, by: cause)
+        if expired > 0 {
+            try transaction.adjustCounters(of: sale.id, by: CounterChange(moving: .held, to: .expired, count: expired), at: now)
+        }
+        return expired
     }
 
     private func insertHold(_ request: BookingRequest, sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
@@ -209,16 +259,11 @@ extension Engine {
     }
 
     /// Moves a booking to `status` and the sale's counters with it, with its event.
-    /// An item leaving held or booked for a final state goes back to `available`.
     @discardableResult
     func move(_ booking: Booking, to status: BookingStatus, in transaction: any StoreTransaction, at now: Instant,
               by cause: ChangeCause) throws -> Booking {
         try transaction.setStatus(of: booking, to: status, at: now)
-        var change = CounterChange()
-        change[booking.status] -= 1
-        change[status] += 1
-        if status == .cancelled || status == .expired { change.available += 1 }
-        try transaction.adjustCounters(of: booking.sale, by: change, at: now)
+        try transaction.adjustCounters(of: booking.sale, by: CounterChange(moving: booking.status, to: status), at: now)
         try transaction.appendEvent(NewEvent(at: now, sale: booking.sale.text, kind: EventKind(movedTo: status),
                                              booking: booking.id, user: booking.user, detail: cause.rawValue))
         return try transaction.booking(booking.id, in: booking.sale) ?? booking
@@ -240,6 +285,15 @@ extension Engine {
 }
 
 extension CounterChange {
+    /// `count` bookings moved from one status to another. An item leaving held or booked
+    /// for a final state goes back to `available`.
+    init(moving from: BookingStatus, to status: BookingStatus, count: Int64 = 1) {
+        self.init()
+        self[from] -= count
+        self[status] += count
+        if status == .cancelled || status == .expired { available += count }
+    }
+
     /// The counter of bookings in `status`.
     subscript(status: BookingStatus) -> Int64 {
         get {

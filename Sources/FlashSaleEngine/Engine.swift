@@ -13,11 +13,19 @@ public struct Engine {
     /// Where new bookings get their ids: random ones, except in a test that plays the same
     /// requests on two stores and compares everything that comes out.
     let newBookingID: () -> BookingID
+    /// How many holds `sweep` expires per transaction.
+    let sweepBatch: Int64
 
-    public init(store: any Store, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random) {
+    /// Enough holds that a sweep's commits cost little, few enough that the write lock is
+    /// held for a few tens of milliseconds at a time (see bench/sweep.sh).
+    public static let defaultSweepBatch: Int64 = 5_000
+
+    public init(store: any Store, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random,
+                sweepBatch: Int64 = defaultSweepBatch) {
         self.store = store
         self.bulkPaths = bulkPaths
         newBookingID = bookingIDs
+        self.sweepBatch = sweepBatch
     }
 
     // MARK: - Sales

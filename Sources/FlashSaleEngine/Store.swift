@@ -40,9 +40,12 @@ public protocol StoreReading: AnyObject {
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64
     /// When the earliest hold of the sale expires (or expired); nil when none is held.
     func earliestHoldExpiry(in sale: SaleID) throws -> Instant?
-    /// Holds expired at `now` (`Rules.isExpired`) but still held, the longest overdue first
-    /// (by expiry, then id); all of them when `limit` is nil.
+    /// Holds expired at `now` (`Rules.isExpired`) but still held, in `HoldKey` order (the
+    /// longest overdue first); all of them when `limit` is nil.
     func overdueHolds(in sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking]
+    /// The keys of the sale's overdue holds at `now` after `key` (from the first when nil),
+    /// in order, at most `limit`: a sweep merges sales by them without loading a booking.
+    func overdueHoldKeys(in sale: SaleID, at now: Instant, after key: HoldKey?, limit: Int64) throws -> [HoldKey]
     /// How many holds of the sale are overdue at `now`.
     func overdueHoldCount(in sale: SaleID, at now: Instant) throws -> Int64
 
@@ -97,6 +100,12 @@ public protocol StoreTransaction: StoreReading {
 
     func appendEvent(_ event: NewEvent) throws
 
+    /// A bulk fast path: expires the sale's overdue holds at `now` in `HoldKey` order, at
+    /// most `limit` (all when nil), each with its `expired` event at `now` with `cause` as
+    /// detail, exactly as one `setStatus` and `appendEvent` per hold in that order would.
+    /// The sale's counters are the caller's. Returns how many.
+    func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64
+
     /// Adds one request to the end of the sale's line.
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID
     /// Adds key-less requests to the end of the sale's line, in order: a bulk fast path
@@ -139,6 +148,23 @@ public struct CounterChange: Sendable, Equatable {
         self.booked = booked
         self.cancelled = cancelled
         self.expired = expired
+    }
+}
+
+/// Where an overdue hold stands in line to be expired: the longest overdue first, and of
+/// holds that expire at the same instant, the first made first. `made` is the store's own
+/// count of holds made, in the order it made them, comparable across sales.
+public struct HoldKey: Comparable, Hashable, Sendable {
+    public let expiresAt: Instant
+    public let made: Int64
+
+    public init(expiresAt: Instant, made: Int64) {
+        self.expiresAt = expiresAt
+        self.made = made
+    }
+
+    public static func < (a: HoldKey, b: HoldKey) -> Bool {
+        (a.expiresAt, a.made) < (b.expiresAt, b.made)
     }
 }
 

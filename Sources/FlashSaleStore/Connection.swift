@@ -10,6 +10,9 @@ public final class Connection {
     let path: String
     private let busyTimeout: Span
     private var statements: [String: Statement] = [:]
+    /// The busy handler's state, which SQLite holds a pointer to while the handle lives.
+    private let busyWait: BusyWait
+    private var turns = WriteTurns()
 
     /// Opens the database file at `path`, which must exist: SQLite is never asked to create
     /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
@@ -25,8 +28,13 @@ public final class Connection {
         self.handle = handle
         self.path = path
         self.busyTimeout = busyTimeout
+        busyWait = BusyWait(timeoutMilliseconds: busyTimeout.milliseconds)
         sqlite3_extended_result_codes(handle, 1)
-        sqlite3_busy_timeout(handle, Int32(clamping: busyTimeout.milliseconds))
+        // Looks every millisecond, where SQLite's own busy timeout backs off to 100 ms (see WriteTurns).
+        sqlite3_busy_handler(handle, { context, previous in
+            guard let context else { return 0 }
+            return Unmanaged<BusyWait>.fromOpaque(context).takeUnretainedValue().lookAgain(previous: previous) ? 1 : 0
+        }, Unmanaged.passUnretained(busyWait).toOpaque())
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
         // The statement journal of a multi-row INSERT inside a long transaction (bulk
@@ -100,16 +108,32 @@ public final class Connection {
     /// the busy timeout), so two writers never both read and then collide on upgrade.
     /// Anything thrown rolls back everything `body` did.
     public func writeTransaction<T>(_ body: () throws -> T) throws -> T {
-        try transaction("BEGIN IMMEDIATE", body)
+        try beginWrite()
+        do {
+            let result = try body()
+            try commit()
+            return result
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    /// `BEGIN IMMEDIATE`, once other writers have had their turn (see WriteTurns).
+    func beginWrite() throws {
+        try turns.waitForTurn(dataVersion: dataVersion)
+        try execute("BEGIN IMMEDIATE")
+        turns.took()
+    }
+
+    func commit() throws(SQLiteError) {
+        defer { turns.letGo() }
+        try execute("COMMIT")
     }
 
     /// A read transaction: one consistent snapshot for several queries.
     public func readTransaction<T>(_ body: () throws -> T) throws -> T {
-        try transaction("BEGIN DEFERRED", body)
-    }
-
-    private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
-        try execute(begin)
+        try execute("BEGIN DEFERRED")
         do {
             let result = try body()
             try execute("COMMIT")
@@ -141,5 +165,6 @@ public final class Connection {
         if isInTransaction {
             try? execute("ROLLBACK")
         }
+        turns.letGo()
     }
 }

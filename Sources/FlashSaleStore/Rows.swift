@@ -48,7 +48,7 @@ let selectBookingByKey = "SELECT \(bookingColumns) FROM booking WHERE sale = :sa
 let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AND status = 'held'"
 let selectOverdueHolds = """
     SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
-    ORDER BY expires_at, id LIMIT :limit
+    ORDER BY \(holdOrder) LIMIT :limit
     """
 
 // In the order their decoders read them, which makes each read a first guess (see

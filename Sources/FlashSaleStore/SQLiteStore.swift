@@ -34,7 +34,7 @@ public final class SQLiteStore: Store {
     public var hasChanged: Bool { db.totalChanges > 0 }
 
     public func beginWrite() throws -> any StoreTransaction {
-        try db.execute("BEGIN IMMEDIATE")
+        try db.beginWrite()
         return transaction
     }
 

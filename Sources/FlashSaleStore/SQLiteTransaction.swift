@@ -13,7 +13,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     func commit() throws {
         do {
-            try db.execute("COMMIT")
+            try db.commit()
         } catch {
             db.rollback()
             throw error

@@ -17,7 +17,7 @@ private final class CapturedTerminal: TextSink {
         let progress = Progress(every: 2, label: "read", sink: terminal)
         for _ in 0..<5 { progress.tick() }
         progress.finish()
-        #expect(terminal.text == "\rread 2\rread 4\rread 5\n")
+        #expect(terminal.text == "\rread 2\u{1B}[K\rread 4\u{1B}[K\rread 5\u{1B}[K\n")
     }
 
     @Test func noCountElsewhere() {

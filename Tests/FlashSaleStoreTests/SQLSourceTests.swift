@@ -18,6 +18,11 @@ import Testing
         "SQLiteTransaction+Reads.swift: bookingColumns",
         "SQLiteTransaction+Line.swift: activeBooking",
         "SQLiteStore+Verify.swift: activeBooking",
+        // The sweep's order, and a sale's line of overdue holds in it.
+        "Rows.swift: holdOrder",
+        "SQLiteTransaction+Sweep.swift: holdOrder",
+        "SQLiteTransaction+Sweep.swift: overdueHold",
+        "SQLiteTransaction+Sweep.swift: overdueLine",
         // The line's FROM clause (its runs, joined to their requests), and its first request.
         "SQLiteTransaction+Line.swift: lineFrom",
         "SQLiteTransaction+Line.swift: lineHeadID",

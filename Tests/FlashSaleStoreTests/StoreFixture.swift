@@ -25,15 +25,19 @@ final class StoreFixture {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// A sale opened at T: `inventory` items, 5 minute holds, one per user.
+    /// A sale opened at T: `inventory` items, 5 minute holds, `perUser` each.
     @discardableResult
-    func sale(_ id: String = "s1", inventory: Int64 = 10) throws -> SaleStatus {
+    func sale(_ id: String = "s1", inventory: Int64 = 10, perUser: Int64 = 1) throws -> SaleStatus {
         try engine.createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: inventory, hold: .seconds(300),
-                                            perUser: 1, startsAt: T, endsAt: nil), clock: T)
+                                            perUser: perUser, startsAt: T, endsAt: nil), clock: T)
     }
 
-    func book(_ user: String) throws -> Booking {
-        try engine.book(BookingRequest(sale: SaleID("s1"), user: user, ip: nil, userAgent: nil, key: nil), clock: T)
+    func book(_ user: String, sale: String = "s1", at clock: Instant = T) throws -> Booking {
+        try engine.book(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: nil), clock: clock)
+    }
+
+    func counters(_ sale: String = "s1", at clock: Instant = T) throws -> Counters {
+        try engine.status(SaleID(sale), clock: clock).sale.counters
     }
 
     func count(_ sql: String) throws -> Int64 {

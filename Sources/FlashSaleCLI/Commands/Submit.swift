@@ -73,12 +73,16 @@ enum SubmitCommand {
 }
 
 /// A count on standard error for long bulk work, only when a person is watching (a TTY).
+/// With a total, also the share done, the rate and the time left, as pv shows them.
 final class Progress {
     private let every: Int64
     private let label: String
     private let sink: TextSink
-    private let enabled: Bool
+    /// Whether anyone will see it (its sink is a terminal): a total is only worth its cost then.
+    let enabled: Bool
     private var count: Int64 = 0
+    var total: Int64?
+    private let started = ContinuousClock.now
 
     init(every: Int64, label: String, sink: TextSink) {
         self.every = every
@@ -91,7 +95,8 @@ final class Progress {
         let before = count
         count += amount
         if enabled, before / every != count / every {
-            sink.write("\r\(label) \(count)")
+            // Erased to the end of the line: the time left may get shorter.
+            sink.write("\r\(line)\u{1B}[K")
             sink.flush()
         }
     }
@@ -99,8 +104,22 @@ final class Progress {
     func finish() {
         // Flushed now, so that the count stands before the command's result on a terminal.
         if enabled, count >= every {
-            sink.write("\r\(label) \(count)\n")
+            sink.write("\r\(line)\u{1B}[K\n")
             sink.flush()
         }
+    }
+
+    private var line: String {
+        let elapsed = started.duration(to: .now).components
+        return Progress.line(label: label, count: count, total: total,
+                             seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+    }
+
+    static func line(label: String, count: Int64, total: Int64?, seconds: Double) -> String {
+        guard let total, total > 0 else { return "\(label) \(count)" }
+        let done = "\(label) \(count) of \(total) (\(count * 100 / total)%)"
+        guard seconds > 0, count > 0 else { return done }
+        let rate = Double(count) / seconds
+        return done + ", \(Int64(rate))/s, \(Int64((Double(max(0, total - count)) / rate).rounded(.up)))s left"
     }
 }

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 enum SweepCommand {
     static let dryRun = OptionSpec("--dry-run", "count what would expire, change nothing")
@@ -9,12 +10,36 @@ enum SweepCommand {
         summary: "expire holds past their expiry, items back to stock; prints how many",
         details: "Safe from cron every minute, beside everything else: * * * * * flashsale --db PATH -q sweep"
     ) { invocation, context in
-        let report = try context.engine().sweep(
-            invocation.saleID(), limit: invocation.wholeNumber(limit.name, in: 1...Int64.max / 2),
-            dryRun: invocation.flag(dryRun), clock: context.now())
+        let sale = try invocation.saleID()
+        let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
+        let dry = invocation.flag(dryRun)
+        let engine = try context.engine()
+        let now = try context.now()
+        let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
+        if progress.enabled, !dry {
+            progress.total = min(try engine.sweep(sale, limit: nil, dryRun: true, clock: now).total, maximum ?? .max)
+        }
+        let report: Engine.SweepReport
+        do {
+            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now, progress: progress.tick)
+        } catch let stopped as Engine.SweepInterrupted {
+            progress.finish()
+            throw interruption(stopped)
+        }
+        progress.finish()
         let sales = JSON.object(report.expired.map { ($0.sale.text, .integer($0.count)) })
         context.output.success(Rendered(
             text: String(report.total),
-            json: .object([("expired", .integer(report.total)), ("dry_run", .bool(invocation.flag(dryRun))), ("sales", sales)])))
+            json: .object([("expired", .integer(report.total)), ("dry_run", .bool(dry)), ("sales", sales)])))
+    }
+
+    /// A sweep stopped after some batches committed fails as its cause does (busy: 75),
+    /// and says what the batches before did: those holds stay expired, and running sweep
+    /// again (cron's next minute) expires the rest.
+    static func interruption(_ stopped: Engine.SweepInterrupted) -> FlashSaleError {
+        let cause = ExitStatus.error(for: stopped.cause)
+        let done = stopped.done.total
+        return FlashSaleError(cause.errorCode, "\(cause.message); \(done) overdue hold\(done == 1 ? " was" : "s were") "
+                                + "expired before that and stay expired: run sweep again for the rest")
     }
 }

@@ -1,0 +1,78 @@
+import FlashSaleCore
+
+/// The overdue holds of several sales as one line, in `HoldKey` order, each sale at its own
+/// decision time: what `sweep` takes a batch at a time, and `--limit` counts along. Only
+/// keys are read, a page per sale at a time, so memory is a page per sale whatever the
+/// number of holds.
+struct OverdueLine {
+    /// A sale with overdue holds, and the keys of its line read and not yet taken.
+    struct Part {
+        let sale: Sale
+        /// The sale's decision time.
+        let now: Instant
+        fileprivate var keys: ArraySlice<HoldKey> = []
+        fileprivate var lastRead: HoldKey?
+        fileprivate var exhausted = false
+
+        init(sale: Sale, now: Instant) {
+            self.sale = sale
+            self.now = now
+        }
+    }
+
+    /// `count` holds from the front of a sale's own line.
+    struct Share {
+        let sale: Sale
+        let now: Instant
+        let count: Int64
+    }
+
+    static let page: Int64 = 1_024
+    private(set) var parts: [Part]
+    private let reading: any StoreReading
+
+    init(parts: [Part], reading: any StoreReading) {
+        self.parts = parts
+        self.reading = reading
+    }
+
+    /// The next `count` holds of the line, as a share of each sale's own line (in sale id
+    /// order, not line order); fewer where the line ends. A line of one sale is its own
+    /// order and is not read: its share is `count`, which may be more than it holds.
+    mutating func take(_ count: Int64) throws -> [Share] {
+        guard parts.count > 1 else {
+            return parts.map { Share(sale: $0.sale, now: $0.now, count: count) }
+        }
+        var taken = [Int64](repeating: 0, count: parts.count)
+        var left = count
+        while left > 0 {
+            for index in parts.indices where parts[index].keys.isEmpty && !parts[index].exhausted {
+                try readPage(of: index)
+            }
+            // A key not read yet comes after its sale's last read one, so every key read up
+            // to the first of those last keys is ahead of everything unread.
+            let bound = parts.filter { !$0.exhausted }.compactMap(\.keys.last).min()
+            var ahead: [(key: HoldKey, part: Int)] = []
+            for (index, part) in parts.enumerated() {
+                ahead += part.keys.prefix { key in bound.map { key <= $0 } ?? true }.map { ($0, index) }
+            }
+            guard !ahead.isEmpty else { break }
+            ahead.sort { $0.key < $1.key }
+            for (_, index) in ahead.prefix(Int(left)) {
+                parts[index].keys.removeFirst()
+                taken[index] += 1
+            }
+            left -= min(left, Int64(ahead.count))
+        }
+        return zip(parts, taken).filter { $0.1 > 0 }.map { Share(sale: $0.0.sale, now: $0.0.now, count: $0.1) }
+    }
+
+    private mutating func readPage(of index: Int) throws {
+        var part = parts[index]
+        let keys = try reading.overdueHoldKeys(in: part.sale.id, at: part.now, after: part.lastRead, limit: Self.page)
+        part.keys = keys[...]
+        part.lastRead = keys.last ?? part.lastRead
+        part.exhausted = keys.count < Self.page
+        parts[index] = part
+    }
+}
