@@ -29,7 +29,12 @@ enum Help {
     }
 
     static func command(_ command: CommandSpec) -> String {
-        var text = "Usage: flashsale \(command.synopsis)\n\n\(command.summary)\n"
+        // One line per usage, as git prints its commands': `book SALE USER ...` and
+        // `book SALE --stream ...` each with only its own options.
+        let usages = command.usages.map { usage in
+            (["flashsale", command.name] + (usage.synopsis.isEmpty ? [] : [usage.synopsis])).joined(separator: " ")
+        }
+        var text = "Usage: " + usages.joined(separator: "\n       ") + "\n\n\(command.summary)\n"
         if !command.details.isEmpty { text += "\n\(command.details)\n" }
         if !command.options.isEmpty { text += "\n" + optionList("Options", command.options) }
         text += "\n" + optionList("Global options", GlobalOptions.all)

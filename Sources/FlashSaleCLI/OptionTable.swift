@@ -61,6 +61,13 @@ struct UsageSpec: Sendable {
         self.options = options
     }
 
+    /// `SALE --stream [--format FORMAT]`: its arguments, its mode (required) and its options.
+    var synopsis: String {
+        let words = arguments.map(\.synopsis) + (mode.map { [$0.synopsis] } ?? [])
+            + options.map { $0.isRequired ? $0.synopsis : "[\($0.synopsis)]" }
+        return words.joined(separator: " ")
+    }
+
     /// The one usage of a command that declares none.
     init(arguments: [ArgumentSpec], options: [OptionSpec]) {
         self.arguments = arguments

@@ -332,7 +332,10 @@ func keyOrder(_ json: String) -> [String] {
             #expect(result.stderr.isEmpty)
         }
         #expect(try box.run(["--version"]).stdout.range(of: #"^flashsale \d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil)
-        #expect(try box.run(["help", "book"]).stdout.hasPrefix("Usage: flashsale book SALE [USER] [--ip IP]"))
+        #expect(try box.run(["help", "book"]).stdout.hasPrefix("""
+            Usage: flashsale book SALE USER [--ip IP] [--user-agent UA] [--key KEY]
+                   flashsale book SALE --stream [--format FORMAT]
+            """))
         #expect(!FileManager.default.fileExists(atPath: box.database))
     }
 
