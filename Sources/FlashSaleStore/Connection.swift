@@ -147,12 +147,12 @@ public final class Connection {
     /// Runs `body` again while it fails with SQLITE_BUSY, until the busy timeout has passed:
     /// for the locks SQLite reports busy at once instead of waiting for them itself.
     func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
-        let deadline = ContinuousClock.now + .milliseconds(busyTimeout.milliseconds)
+        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, busyTimeout.milliseconds)) * 1_000_000
         var pause: UInt32 = 1_000
         while true {
             do {
                 return try body()
-            } catch let error as SQLiteError where error.primaryCode == SQLITE_BUSY && ContinuousClock.now < deadline {
+            } catch let error as SQLiteError where error.primaryCode == SQLITE_BUSY && MonotonicClock.nanoseconds() < deadline {
                 usleep(pause)
                 pause = min(pause * 2, 50_000)
             }

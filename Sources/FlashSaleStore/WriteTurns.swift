@@ -1,4 +1,5 @@
 import Glibc
+import FlashSaleCore
 
 // Taking turns at SQLite's write lock. SQLite queues nobody: a writer that finds the lock
 // taken sleeps in its busy handler and looks again, and a process that writes batch after
@@ -22,7 +23,7 @@ final class BusyWait {
     /// Whether SQLite should try the lock again (after a sleep); `previous` is how many
     /// times it has already asked about this lock.
     func lookAgain(previous: Int32) -> Bool {
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         if previous == 0 { startedAt = now }
         let waited = now - startedAt
         guard waited < timeout else { return false }
@@ -52,7 +53,7 @@ struct WriteTurns {
     /// SQLite's, which changes when another connection commits.
     mutating func waitForTurn(dataVersion: () throws -> Int64) rethrows {
         guard let lastLetGo else { return }
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         let version = try dataVersion()
         if seenVersion.map({ $0 != version }) ?? false { othersSeenAt = now }
         seenVersion = version
@@ -65,23 +66,18 @@ struct WriteTurns {
     }
 
     mutating func took() {
-        heldSince = monotonicNanoseconds()
+        heldSince = MonotonicClock.nanoseconds()
     }
 
     mutating func letGo() {
         guard let heldSince else { return }
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         heldUnpaid += now - heldSince
         lastLetGo = now
         self.heldSince = nil
     }
 }
 
-private func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}
 
 private func sleep(nanoseconds: UInt64) {
     var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))

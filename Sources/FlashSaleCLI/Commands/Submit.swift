@@ -82,7 +82,7 @@ final class Progress {
     let enabled: Bool
     private var count: Int64 = 0
     var total: Int64?
-    private let started = ContinuousClock.now
+    private let started = MonotonicClock.nanoseconds()
 
     init(every: Int64, label: String, sink: TextSink) {
         self.every = every
@@ -110,9 +110,8 @@ final class Progress {
     }
 
     private var line: String {
-        let elapsed = started.duration(to: .now).components
         return Progress.line(label: label, count: count, total: total,
-                             seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
     }
 
     static func line(label: String, count: Int64, total: Int64?, seconds: Double) -> String {
