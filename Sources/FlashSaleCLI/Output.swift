@@ -126,7 +126,8 @@ final class Output {
     }
 
     /// One line on stderr, or the error object on stdout with `--json`; then on stderr too
-    /// if stdout cannot take it, or nobody would see the error.
+    /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
+    /// once for every message: a path or a value in it must not reach a terminal raw.
     func failure(_ error: FlashSaleError) {
         if json {
             let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
@@ -134,6 +135,6 @@ final class Output {
             stdout.flush()
             guard stdout.writeError != nil else { return }
         }
-        stderr.write("flashsale: \(error.message)\n")
+        stderr.write("flashsale: \(error.message.controlCharactersEscaped)\n")
     }
 }

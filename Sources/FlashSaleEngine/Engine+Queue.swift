@@ -228,8 +228,12 @@ extension Engine {
         try store.read { try $0.salesWithQueuedRequests() }
     }
 
-    /// When the earliest hold of a sale expires (or expired); nil when none is held.
-    public func nextHoldExpiry(of sale: SaleID) throws -> Instant? {
-        try store.read { try $0.earliestHoldExpiry(in: sale) }
+    /// Whether a hold of the sale is overdue at its decision time: an item may come back
+    /// to a line that waits for one.
+    public func hasOverdueHold(_ saleID: SaleID, clock: Instant) throws -> Bool {
+        try store.read { reading in
+            let now = try reading.requireSale(saleID).decisionTime(clock: clock)
+            return try reading.earliestHoldExpiry(in: saleID).map { Rules.isExpired(expiresAt: $0, at: now) } ?? false
+        }
     }
 }

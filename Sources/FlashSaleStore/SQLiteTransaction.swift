@@ -167,9 +167,17 @@ final class SQLiteTransaction: StoreTransaction {
             guard let kind = BlockKind(rawValue: try row.text("kind")) else {
                 throw StoreFailure.unusable(detail: "a block has the unknown kind '\(Quoted(try row.text("kind")))'")
             }
-            return try Block(kind: kind, value: row.text("value"), contains: row.int64("contains") != 0,
-                             sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
-                             createdAt: Instant(milliseconds: row.int64("created_at")))
+            let value = try row.text("value")
+            do {
+                return try Block(kind: kind, value: value, contains: row.int64("contains") != 0,
+                                 sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
+                                 createdAt: Instant(milliseconds: row.int64("created_at")))
+            } catch let error as SQLiteError {
+                throw error
+            } catch {
+                // A row that was never written through Block: the file was changed by hand.
+                throw StoreFailure.unusable(detail: "the \(kind.rawValue) block '\(Quoted(value))' is not a valid block")
+            }
         }
     }
 

@@ -111,3 +111,26 @@ private func hasRawControls(_ text: String) -> Bool {
         #expect(backup.stdout.hasPrefix("backed up to " + copy.replacingOccurrences(of: "\r", with: #"\r"#) + " ("))
     }
 }
+
+/// Error messages are escaped in one place, whatever they name: a mistyped path with an
+/// escape sequence in it reaches the terminal as text.
+@Suite struct ErrorEscapingTests {
+    @Test func aPathInAnErrorIsEscaped() throws {
+        let box = try Sandbox()
+        let path = box.directory.appendingPathComponent("x\u{1B}[31mred.db").path
+        let result = try box.run(["--db", path, "status", "s1"], database: false)
+        #expect(result.status == 73)
+        #expect(!result.stderr.unicodeScalars.contains { $0.value == 0x1B }, "\(result.stderr)")
+        #expect(result.stderr.contains("x\\u{1B}[31mred.db"))
+    }
+
+    /// A block row written by hand that no `block` command would take: the file is not a
+    /// usable database (73), not a usage error of the command that met it.
+    @Test func aCorruptBlockRowIsCantOpen() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        try FlashSaleStoreBackdoor.execute(box.database,
+            "INSERT INTO block (kind, value, contains, created_at) VALUES ('ip', 'not-an-ip', 0, 0)")
+        #expect(try box.run(["blocks"]).status == 73)
+    }
+}

@@ -332,3 +332,16 @@ import FlashSaleTestSupport
         #expect(try f.violations() == [])
     }
 }
+
+/// A waiting line looks for holds that came due by the sale's own clock, which a clock
+/// stepped back does not turn back.
+@Suite struct OverdueLookTests {
+    @Test(arguments: stores) func anOverdueHoldIsSeenAtTheSalesDecisionTime(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 5, hold: .seconds(60))
+        _ = try f.book("a")
+        #expect(try !f.engine.hasOverdueHold(SaleID("s1"), clock: T))
+        _ = try f.book("b", at: minutes(2))  // the sale's clock is now T+2m
+        #expect(try f.engine.hasOverdueHold(SaleID("s1"), clock: T))
+    }
+}

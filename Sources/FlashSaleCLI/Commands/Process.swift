@@ -72,6 +72,6 @@ enum ProcessCommand {
     /// Whether a waiting sale's earliest hold has expired since: its item may come back.
     private static func holdExpired(_ engine: Engine, _ waiting: [SaleID], clock: Context) throws -> Bool {
         let now = try clock.now()
-        return try waiting.contains { sale in try engine.nextHoldExpiry(of: sale).map { Rules.isExpired(expiresAt: $0, at: now) } ?? false }
+        return try waiting.contains { try engine.hasOverdueHold($0, clock: now) }
     }
 }
