@@ -53,8 +53,8 @@ public enum Transition: Equatable, Sendable {
     case moveThenRefuse(to: BookingStatus, SaleError)
 }
 
-/// The rules of a flash sale, in one place. The store asks these; the SQL mirrors the
-/// expiry boundary once (see the SQLite store's Rows.swift) and nowhere else.
+/// The rules of a flash sale, in one place. The engine asks these; the SQLite store mirrors
+/// the expiry boundary and the count of active bookings once each in SQL (Rows.swift).
 public enum Rules {
     /// The one expiry boundary: at the instant `now >= expires_at` a hold is expired,
     /// for confirm, sweep and book alike. Strictly before it, it is confirmable.

@@ -49,9 +49,6 @@ public final class BookingStream {
         }
     }
 
-    /// Whether decisions are waiting for a commit.
-    public var hasPending: Bool { open != nil }
-
     /// Makes every decision so far durable. On failure all of them are rolled back.
     public func commit() throws {
         guard let (transaction, _) = open else { return }

@@ -110,10 +110,6 @@ extension Engine {
 
     // MARK: - Process
 
-    /// The reason a queued request whose key another user used is rejected with: the
-    /// contract's code for a key conflict. Other rejections give their `DeclineReason`.
-    public static let keyConflictReason = "conflict"
-
     public struct ProcessReport: Sendable {
         public var accepted: Int64 = 0
         public var rejected: Int64 = 0
@@ -198,9 +194,10 @@ extension Engine {
             case .decided(.declined(let decline)):
                 try line.reject(id, user: request.user, reason: decline.reason.rawValue, at: now)
                 report.rejected += 1
-            case .decided(.refused):
-                // Its key belongs to another user's booking: refused before anything was written.
-                try line.reject(id, user: request.user, reason: Engine.keyConflictReason, at: now)
+            case .decided(.refused(let refusal)):
+                // Its key belongs to another user's booking: refused before anything was
+                // written, and rejected with the refusal's code (conflict).
+                try line.reject(id, user: request.user, reason: refusal.code.rawValue, at: now)
                 report.rejected += 1
             case .waiting:
                 report.waiting.append(line.sale.id)

@@ -34,7 +34,8 @@ public protocol StoreReading: AnyObject {
     func booking(_ id: BookingID, in sale: SaleID) throws -> Booking?
     /// The booking a request with `key` made in `sale`, whichever path made it.
     func booking(withKey key: String, in sale: SaleID) throws -> Booking?
-    /// Bookings of `user` that count against the per-user limit at `now` (`Rules.isActive`).
+    /// Bookings of `user` that count against the per-user limit at `now`: booked, or held
+    /// and not expired by `Rules.isExpired`.
     func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64
     /// Bookings from the address (in `IPAddress.canonical` form) that count at `now`.
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64

@@ -70,16 +70,12 @@ struct DataVersionWatcher: ChangeWatcher {
     /// after that query still counts as new.
     init(_ db: Connection) throws {
         self.db = db
-        seen = try DataVersionWatcher.version(db)
+        seen = try db.dataVersion()
     }
 
     mutating func hasChanged() throws -> Bool {
-        let version = try DataVersionWatcher.version(db)
+        let version = try db.dataVersion()
         defer { seen = version }
         return version != seen
-    }
-
-    private static func version(_ db: Connection) throws -> Int64 {
-        try db.firstRow("PRAGMA data_version") { $0.int64(0) } ?? 0
     }
 }

@@ -44,7 +44,7 @@ extension SQLiteTransaction {
              ":after": .integer(key?.expiresAt.milliseconds ?? .min), ":limit": .integer(limit - Int64(keys.count))], decode))
     }
 
-    /// Three statements for the whole batch: the events, in line order, then the rows they
+    /// Two statements for the whole batch: the events, in line order, then the rows they
     /// name. Both select the same first `limit` of the line: nothing else writes between them.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
         try db.execute(

@@ -28,14 +28,14 @@ enum ExportCommand {
         }
         let wanted = try invocation.bookingStatus(status)
         let saleID = try invocation.requiredSaleID()
-        let store = try context.engine()
+        let engine = try context.engine()
         let now = try context.now()
         // Before the header, so that a wrong sale prints nothing but the error (exit 3).
-        _ = try store.sale(saleID)
+        _ = try engine.sale(saleID)
         guard !context.output.quiet else { return }
         let out = context.output.stdout
         if !ndjson { out.write(CSVWriter.header) }
-        try store.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
+        try engine.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
             let fields = Render.bookingFields(booking)
             out.write(ndjson ? JSON.object(fields).serialized + "\n" : CSVWriter.row(fields.map { CSVWriter.cellText($0.1) }))
             // A full disk: reading on would be for nothing.

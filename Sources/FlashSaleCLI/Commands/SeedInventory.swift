@@ -8,7 +8,7 @@ enum SeedInventoryCommand {
         summary: "add COUNT items to a sale's stock, or set its total"
     ) { invocation, context in
         let sale = try invocation.requiredSaleID()
-        let count = try invocation.wholeNumber("COUNT", in: 0...maximumInventory) ?? 0
+        let count = try invocation.wholeNumber("COUNT", in: SaleDefinition.inventoryRange) ?? 0
         let status = try context.engine().seedInventory(sale, count: count, exactly: invocation.flag(set), clock: context.now())
         context.output.success(Render.sale(status))
     }

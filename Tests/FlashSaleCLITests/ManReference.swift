@@ -1,3 +1,5 @@
+@testable import FlashSaleCLI
+
 /// The reference parts of man/flashsale.1, rendered from the tables the parser, `--help` and the
 /// completions read, so the page cannot drift from what the binary accepts: the SYNOPSIS, the
 /// heading of each command usage in COMMANDS, and the `.It` line of each option. The text under
