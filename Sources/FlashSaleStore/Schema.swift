@@ -158,6 +158,45 @@ enum Schema {
             "ALTER TABLE request DROP COLUMN booking",
             "ALTER TABLE request DROP COLUMN decided_at",
         ],
+        // Version 5: a hold costs SQLite less. The booking table is made again (SQLite
+        // cannot change a CHECK in place), its rows and their rowids (the order bookings
+        // were made in) copied, its indexes made again after it.
+        // - Its status CHECK compares with each status in turn: SQLite 3.40 checks an IN
+        //   list of more than two constants against a temporary b-tree it builds on every
+        //   insert and status change.
+        [
+            """
+            CREATE TABLE booking_v5 (
+                id           TEXT PRIMARY KEY,
+                sale         TEXT NOT NULL REFERENCES sale (id),
+                user         TEXT NOT NULL,
+                status       TEXT NOT NULL
+                             CHECK (status = 'held' OR status = 'booked' OR status = 'cancelled' OR status = 'expired'),
+                created_at   INTEGER NOT NULL,
+                expires_at   INTEGER NOT NULL,
+                confirmed_at INTEGER,
+                cancelled_at INTEGER,
+                expired_at   INTEGER,
+                ip           TEXT,
+                user_agent   TEXT,
+                key          TEXT,
+                ip_canonical TEXT
+            )
+            """,
+            """
+            INSERT INTO booking_v5 (rowid, id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at,
+                                    expired_at, ip, user_agent, key, ip_canonical)
+            SELECT rowid, id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at,
+                   expired_at, ip, user_agent, key, ip_canonical
+            FROM booking ORDER BY rowid
+            """,
+            "DROP TABLE booking",
+            "ALTER TABLE booking_v5 RENAME TO booking",
+            "CREATE INDEX booking_by_user ON booking (sale, user)",
+            "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at) WHERE status = 'held'",
+            "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
+            "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }
