@@ -198,7 +198,7 @@ extension Engine {
     private func insertHold(_ request: BookingRequest, sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
                             requestID: RequestID?) throws -> Booking {
         let hold = Booking(
-            id: newBookingID(), sale: sale.id, user: request.user, status: .held, createdAt: now,
+            id: newBookingID(now), sale: sale.id, user: request.user, status: .held, createdAt: now,
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
             ip: request.ip, userAgent: request.userAgent, key: request.key)
         try transaction.insertHold(hold)

@@ -201,7 +201,7 @@ struct Replay {
     /// everything that sorts or names bookings by id comes out comparable.
     init(_ kind: StoreKind, bulkPaths: Bool) throws {
         var made = 0
-        f = try Fixture(kind, bulkPaths: bulkPaths) {
+        f = try Fixture(kind, bulkPaths: bulkPaths) { _ in
             made += 1
             return BookingID(trusted: "bk_\(made)")
         }
