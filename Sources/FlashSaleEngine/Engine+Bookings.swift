@@ -18,8 +18,8 @@ extension Engine {
     /// A hold or its key's booking comes back; a decline or a refusal is thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
         let outcome = try store.write { transaction in
-            let sale = try transaction.requireSale(request.sale)
-            return try decide(request, in: sale, transaction, at: sale.decisionTime(clock: clock),
+            var sale = try transaction.requireSale(request.sale)
+            return try decide(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
                               fromQueue: nil, facts: TransactionFacts())
         }
         switch outcome {
@@ -38,11 +38,11 @@ extension Engine {
     }
 
     /// Decides one request inside the caller's write transaction: the one decision that
-    /// `book`, `book --stream` and `process` share. `sale` must be as committed so far in
-    /// this transaction. `requestID` is the queued request being decided, or nil for a
-    /// direct booking. A key makes either idempotent: the booking it already has is the
-    /// answer, whichever path made it.
-    func decide(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
+    /// `book`, `book --stream` and `process` share. `sale` must be as written so far in
+    /// this transaction, and is left so: the next decision needs no read of it. `requestID`
+    /// is the queued request being decided, or nil for a direct booking. A key makes either
+    /// idempotent: the booking it already has is the answer, whichever path made it.
+    func decide(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction, at now: Instant,
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
         if let key = request.key {
             if let first = try transaction.booking(withKey: key, in: sale.id) {
@@ -72,7 +72,10 @@ extension Engine {
             break
         }
         facts.holdsChanged()
-        return .decided(.held(try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)))
+        let hold = try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)
+        // A reclaim changed the counters through `move`, which is rare: read them back.
+        sale = admission == .hold ? sale.adjusted(by: Engine.holdChange, at: now) : try transaction.requireSale(sale.id)
+        return .decided(.held(hold))
     }
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
@@ -202,7 +205,7 @@ extension Engine {
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
             ip: request.ip, userAgent: request.userAgent, key: request.key)
         try transaction.insertHold(hold)
-        try transaction.adjustCounters(of: sale.id, by: CounterChange(available: -1, held: 1), at: now)
+        try transaction.adjustCounters(of: sale.id, by: Engine.holdChange, at: now)
         try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .held, booking: hold.id,
                                              user: hold.user, request: requestID))
         return hold
@@ -236,6 +239,23 @@ extension Engine {
         let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
         guard Rules.exceedsIPLimit(sale, activeFromAddress: active) else { return nil }
         return "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+    }
+}
+
+extension Engine {
+    /// What a new hold does to its sale's counters.
+    static let holdChange = CounterChange(available: -1, held: 1)
+}
+
+extension Sale {
+    /// The sale as `StoreTransaction.adjustCounters(of:by:at:)` leaves it.
+    func adjusted(by change: CounterChange, at now: Instant) -> Sale {
+        Sale(id: id, name: name, operatorState: operatorState,
+             counters: Counters(total: counters.total, available: counters.available + change.available,
+                                held: counters.held + change.held, booked: counters.booked + change.booked,
+                                cancelled: counters.cancelled + change.cancelled, expired: counters.expired + change.expired),
+             hold: hold, perUser: perUser, perIP: perIP, waitlist: waitlist, startsAt: startsAt, endsAt: endsAt,
+             createdAt: createdAt, highWater: max(highWater, now))
     }
 }
 

@@ -184,12 +184,11 @@ extension Engine {
                 if !run.stoppedAtKey { return }
             }
             guard let (id, request) = try transaction.lineHead(of: line.sale.id, after: line.cursor) else { return }
-            switch try decide(request, in: line.sale, transaction, at: now, fromQueue: id, facts: facts) {
+            switch try decide(request, in: &line.sale, transaction, at: now, fromQueue: id, facts: facts) {
             case .decided(.held):
                 // The hold's 'held' event names the request: that event is its decision.
                 line.cursor = id
                 report.accepted += 1
-                line.sale = try transaction.requireSale(line.sale.id)
             case .decided(.repeated(let booking)):
                 try transaction.appendEvent(NewEvent(at: now, sale: line.sale.id.text, kind: .accepted, booking: booking.id,
                                                      user: request.user, request: id))
