@@ -5,6 +5,7 @@ import FlashSaleEngine
 struct RowStatements {
     let countActiveBookings: RowStatement
     let countActiveFromAddress: RowStatement
+    let insertHold: RowStatement
     let appendEvent: RowStatement
     let insertRequest: RowStatement
     let insertRequests: RowStatement
@@ -16,6 +17,12 @@ struct RowStatements {
         countActiveFromAddress = try RowStatement(
             db, "SELECT count(*) FROM booking WHERE sale = :sale AND ip_canonical = :ip AND \(activeBooking)",
             parameters: [":sale", ":ip", ":now"])
+        insertHold = try RowStatement(
+            db, """
+                INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
+                VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :ip_canonical, :user_agent, :key)
+                """,
+            parameters: [":id", ":sale", ":user", ":created_at", ":expires_at", ":ip", ":ip_canonical", ":user_agent", ":key"])
         appendEvent = try RowStatement(
             db, """
                 INSERT INTO event (at, sale, kind, booking, user, request, detail)

@@ -119,15 +119,10 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func insertHold(_ hold: Booking) throws {
-        try db.execute(
-            """
-            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
-            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :ip_canonical, :user_agent, :key)
-            """,
-            [":id": .text(hold.id.text), ":sale": .text(hold.sale.text), ":user": .text(hold.user),
-             ":created_at": .integer(hold.createdAt.milliseconds), ":expires_at": .integer(hold.expiresAt.milliseconds),
-             ":ip": .text(hold.ip), ":ip_canonical": .text(hold.ip.flatMap(IPAddress.init)?.canonical),
-             ":user_agent": .text(hold.userAgent), ":key": .text(hold.key)])
+        try store.rowStatements.insertHold.run(
+            .text(hold.id.text), .text(hold.sale.text), .text(hold.user), .integer(hold.createdAt.milliseconds),
+            .integer(hold.expiresAt.milliseconds), .text(hold.ip), .text(hold.ip.flatMap(IPAddress.init)?.canonical),
+            .text(hold.userAgent), .text(hold.key))
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
