@@ -54,9 +54,10 @@ public final class BookingStream {
 
     /// Makes every decision so far durable. On failure all of them are rolled back.
     public func commit() throws {
-        guard let (transaction, _) = open else { return }
+        guard let (transaction, sale) = open else { return }
         open = nil
         do {
+            try facts.writeCounters(of: sale.id, to: transaction)
             try transaction.commit()
         } catch {
             transaction.rollback()

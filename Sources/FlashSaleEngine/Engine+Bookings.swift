@@ -19,8 +19,11 @@ extension Engine {
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
         let outcome = try store.write { transaction in
             var sale = try transaction.requireSale(request.sale)
-            return try decide(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
-                              fromQueue: nil, facts: TransactionFacts())
+            let facts = TransactionFacts()
+            let decision = try decide(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
+                                      fromQueue: nil, facts: facts)
+            try facts.writeCounters(of: sale.id, to: transaction)
+            return decision
         }
         switch outcome {
         case .decided(.held(let booking)), .decided(.repeated(let booking)): return booking
@@ -39,9 +42,11 @@ extension Engine {
 
     /// Decides one request inside the caller's write transaction: the one decision that
     /// `book`, `book --stream` and `process` share. `sale` must be as written so far in
-    /// this transaction, and is left so: the next decision needs no read of it. `requestID`
-    /// is the queued request being decided, or nil for a direct booking. A key makes either
-    /// idempotent: the booking it already has is the answer, whichever path made it.
+    /// this transaction, and is left so: the next decision needs no read of it. The change
+    /// a hold makes to the sale's counters waits in `facts` (with the bulk paths), which the
+    /// caller writes before it commits. `requestID` is the queued request being decided, or
+    /// nil for a direct booking. A key makes either idempotent: the booking it already has
+    /// is the answer, whichever path made it.
     func decide(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction, at now: Instant,
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
         if let key = request.key {
@@ -67,14 +72,19 @@ extension Engine {
         case .wait:
             return .waiting
         case .reclaimOverdueHold:
+            // move() writes the counters at once, on top of the row: the row gets this
+            // transaction's holds first, and is read back after (a reclaim is rare).
+            try facts.writeCounters(of: sale.id, to: transaction)
             try expireOverdueHolds(of: sale, in: transaction, at: now, limit: 1, by: requestID == nil ? .book : .process)
+            sale = try transaction.requireSale(sale.id)
         case .hold:
             break
         }
         facts.holdsChanged()
         let hold = try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)
-        // A reclaim changed the counters through `move`, which is rare: read them back.
-        sale = admission == .hold ? sale.adjusted(by: Engine.holdChange, at: now) : try transaction.requireSale(sale.id)
+        sale = sale.adjusted(by: Engine.holdChange, at: now)
+        facts.changeCounters(by: Engine.holdChange, at: now)
+        if !bulkPaths { try facts.writeCounters(of: sale.id, to: transaction) }
         return .decided(.held(hold))
     }
 
@@ -205,7 +215,6 @@ extension Engine {
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
             ip: request.ip, userAgent: request.userAgent, key: request.key)
         try transaction.insertHold(hold)
-        try transaction.adjustCounters(of: sale.id, by: Engine.holdChange, at: now)
         try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .held, booking: hold.id,
                                              user: hold.user, request: requestID))
         return hold
@@ -283,7 +292,9 @@ extension CounterChange {
 
 /// What one write transaction has learnt about a sale, true until this process changes
 /// its holds (others cannot write meanwhile): a run of declines in a sold-out sale then
-/// asks the store once whether a hold is overdue, not once per request.
+/// asks the store once whether a hold is overdue, not once per request. And what its
+/// holds did to the sale's counters that the row does not show yet: one update of the row
+/// per transaction, where one per hold was a tenth of a hold.
 final class TransactionFacts {
     /// The earliest expiry among the sale's holds (.some(nil): none held); nil: not known.
     private var firstHoldExpiry: Instant??
@@ -304,6 +315,28 @@ final class TransactionFacts {
 
     func holdsChanged() {
         firstHoldExpiry = nil
+    }
+
+    /// Counter changes not yet written, and the latest of their decision times.
+    private var unwritten = CounterChange()
+    private var unwrittenAt: Instant?
+
+    func changeCounters(by change: CounterChange, at now: Instant) {
+        unwritten.available += change.available
+        unwritten.held += change.held
+        unwritten.booked += change.booked
+        unwritten.cancelled += change.cancelled
+        unwritten.expired += change.expired
+        unwrittenAt = max(unwrittenAt ?? now, now)
+    }
+
+    /// Writes what is not written yet to the sale's row: before the transaction commits,
+    /// and before anything else reads or changes its counters.
+    func writeCounters(of sale: SaleID, to transaction: any StoreTransaction) throws {
+        guard let at = unwrittenAt else { return }
+        try transaction.adjustCounters(of: sale, by: unwritten, at: at)
+        unwritten = CounterChange()
+        unwrittenAt = nil
     }
 
     func blocks(load: () throws -> [Block]) rethrows -> [Block] {

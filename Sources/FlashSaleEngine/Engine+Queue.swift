@@ -138,7 +138,9 @@ extension Engine {
                 report.waiting.append(saleID)
                 return report
             }
-            try decide(&line, batch: batch, at: now, facts: TransactionFacts(), into: &report)
+            let facts = TransactionFacts()
+            try decide(&line, batch: batch, at: now, facts: facts, into: &report)
+            try facts.writeCounters(of: saleID, to: transaction)
             if report.decided > 0 {
                 try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
             }
