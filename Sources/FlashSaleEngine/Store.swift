@@ -59,8 +59,8 @@ public protocol StoreReading: AnyObject {
 
     /// The last request of the sale's line that was decided (0 before the first).
     func lineCursor(of sale: SaleID) throws -> RequestID
-    /// The first request of the sale's line after `cursor`, if any.
-    func lineHead(of sale: SaleID, after cursor: RequestID) throws -> (RequestID, BookingRequest)?
+    /// The first `limit` requests of the sale's line after `cursor`, in line order.
+    func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)]
     /// How many requests of the sale are still queued.
     func queuedRequests(in sale: SaleID) throws -> Int64
     /// How many requests of the sale are queued up to `last`: for a queued request, its
