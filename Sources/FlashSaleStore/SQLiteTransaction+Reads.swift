@@ -31,8 +31,8 @@ extension SQLiteTransaction {
     ///
     /// Reading in pages by `seq` loses and repeats nothing, because the event table is
     /// written only inside write transactions, which SQLite runs one at a time: `seq`
-    /// (AUTOINCREMENT, never reused) grows in commit order, so once a reader has seen
-    /// `seq` N, no transaction can still commit an event below N.
+    /// (max(seq) + 1, never reused as no event is ever deleted) grows in commit order, so
+    /// once a reader has seen `seq` N, no transaction can still commit an event below N.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         if let sale {
             return try db.rows(

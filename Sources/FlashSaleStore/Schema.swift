@@ -158,12 +158,17 @@ enum Schema {
             "ALTER TABLE request DROP COLUMN booking",
             "ALTER TABLE request DROP COLUMN decided_at",
         ],
-        // Version 5: a hold costs SQLite less. The booking table is made again (SQLite
-        // cannot change a CHECK in place), its rows and their rowids (the order bookings
-        // were made in) copied, its indexes made again after it.
-        // - Its status CHECK compares with each status in turn: SQLite 3.40 checks an IN
-        //   list of more than two constants against a temporary b-tree it builds on every
-        //   insert and status change.
+        // Version 5: a hold costs SQLite less. The booking and event tables are made again
+        // (SQLite cannot change a CHECK or drop AUTOINCREMENT in place), their rows and
+        // rowids copied (the order bookings were made in, the events' seq), their indexes
+        // made again after them.
+        // - The booking status CHECK compares with each status in turn: SQLite 3.40 checks
+        //   an IN list of more than two constants against a temporary b-tree it builds on
+        //   every insert and status change.
+        // - An event's seq is max(seq) + 1 without AUTOINCREMENT, which read and wrote
+        //   sqlite_sequence for every event. Events are never deleted, so no seq is ever
+        //   given twice, and they are written under the write lock, so seq grows in
+        //   commit order, which `events --after` relies on.
         [
             """
             CREATE TABLE booking_v5 (
@@ -196,6 +201,26 @@ enum Schema {
             "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at) WHERE status = 'held'",
             "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
             "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
+            """
+            CREATE TABLE event_v5 (
+                seq      INTEGER PRIMARY KEY,
+                at       INTEGER NOT NULL,
+                sale     TEXT NOT NULL,
+                kind     TEXT NOT NULL,
+                booking  TEXT,
+                user     TEXT,
+                request  INTEGER,
+                detail   TEXT
+            )
+            """,
+            """
+            INSERT INTO event_v5 (seq, at, sale, kind, booking, user, request, detail)
+            SELECT seq, at, sale, kind, booking, user, request, detail FROM event ORDER BY seq
+            """,
+            "DROP TABLE event",
+            "ALTER TABLE event_v5 RENAME TO event",
+            "CREATE INDEX event_by_sale ON event (sale, seq)",
+            "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
         ],
     ]
 

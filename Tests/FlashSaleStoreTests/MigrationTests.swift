@@ -75,8 +75,8 @@ import FlashSaleTestSupport
     }
 
     /// A version 4 file: its bookings, made in an order their ids do not sort in, one with a
-    /// key, one from an address, one confirmed.
-    @Test func aVersion4DatabaseKeepsItsBookingsInTheOrderTheyWereMade() throws {
+    /// key, one from an address, one confirmed; its events, whose seq goes on after them.
+    @Test func aVersion4DatabaseKeepsItsBookingsAndEventsInTheirOrder() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -104,12 +104,16 @@ import FlashSaleTestSupport
                 try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'held', :booking, :user)",
                                [":t": .integer(T.milliseconds), ":booking": .text(booking), ":user": .text(user)])
             }
-            try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'confirmed', 'bk_a', 'a')",
+            try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'booked', 'bk_a', 'a')",
                            [":t": .integer(T.milliseconds)])
+            // A seq the events skip: kept as it is.
+            try db.execute("UPDATE event SET seq = 7 WHERE seq = 4")
         }
         let before = try db.rows("SELECT * FROM booking ORDER BY rowid") { row in
             (0..<13).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|")
         }
+        let events = "SELECT seq, at, sale, kind, booking, user, request, detail FROM event ORDER BY seq"
+        let eventsBefore = try db.rows(events) { row in (0..<8).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
 
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         let engine = Engine(store: store)
@@ -120,6 +124,8 @@ import FlashSaleTestSupport
                    key, ip_canonical FROM booking ORDER BY rowid
             """) { row in (0..<13).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
         #expect(after == before)
+        #expect(try store.db.rows(events) { row in (0..<8).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
+                == eventsBefore)
         #expect(try engine.bookings(of: SaleID("s1"), status: nil, user: nil, clock: T).map(\.id.text) == ["bk_c", "bk_a", "bk_b"])
         #expect(try store.verify(nil, clock: T) == [])
         // The indexes and constraints are there again.
@@ -130,6 +136,7 @@ import FlashSaleTestSupport
         #expect(throws: SQLiteError.self) { try store.db.execute("UPDATE booking SET status = 'lost' WHERE id = 'bk_b'") }
         #expect(throws: SQLiteError.self) { try store.db.execute("UPDATE booking SET key = 'K' WHERE id = 'bk_b'") }
         #expect(try engine.cancel(BookingID(trusted: "bk_b"), in: SaleID("s1"), user: "b", force: false, clock: T).status == .cancelled)
+        #expect(try engine.events(after: 0, sale: nil, limit: 10).map(\.seq) == [1, 2, 3, 7, 8])
         #expect(try store.verify(nil, clock: T) == [])
     }
 }
