@@ -8,8 +8,16 @@ public final class Connection {
     let handle: OpaquePointer
     private var statements: [String: Statement] = [:]
 
+    /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
+    /// times per hold, and nothing here reads them. Settable only before SQLite starts,
+    /// which its first connection does: every connection is opened after this has run.
+    private static let withoutMemoryStatistics: Void = {
+        _ = csqlite_config_memstatus(0)
+    }()
+
     /// Opens (creating if needed) the database at `path`. A failure closes the handle.
     public init(path: String, busyTimeout: Span) throws(SQLiteError) {
+        Connection.withoutMemoryStatistics
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)

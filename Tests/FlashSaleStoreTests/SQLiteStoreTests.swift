@@ -4,6 +4,7 @@ import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleTestSupport
 @testable import FlashSaleStore
+import CSQLite
 
 /// The planted corruptions `verify` must name, each made with SQL behind the engine's back,
 /// and the constraints that make SQLite itself refuse some. (That a busy sale verifies
@@ -163,5 +164,17 @@ import FlashSaleTestSupport
             let opcodes = try f.store.db.rows("EXPLAIN " + sql) { try $0.text("opcode") }
             #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
         }
+    }
+}
+
+extension HotStatementTests {
+    /// SQLite keeps memory statistics behind a global mutex: two lock calls per allocation,
+    /// about a hundred per hold. flashsale never reads them, so they are off for the process
+    /// before its first connection.
+    @Test func sqliteKeepsNoMemoryStatistics() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("a")
+        #expect(sqlite3_memory_used() == 0)
     }
 }
