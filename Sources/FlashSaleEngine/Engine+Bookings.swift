@@ -214,7 +214,7 @@ extension Engine {
             id: newBookingID(now), sale: sale.id, user: request.user, status: .held, createdAt: now,
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
             ip: request.ip, userAgent: request.userAgent, key: request.key)
-        try transaction.insertHold(hold)
+        try transaction.insertHold(hold, countedByAddress: sale.perIP != nil)
         try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .held, booking: hold.id,
                                              user: hold.user, request: requestID))
         return hold

@@ -89,7 +89,9 @@ public protocol StoreTransaction: StoreReading {
     /// A submission is part of the sale's history too (see `Sale.decisionTime`).
     func raiseHighWater(of sale: SaleID, to now: Instant) throws
 
-    func insertHold(_ hold: Booking) throws
+    /// With `countedByAddress` (in a sale with a per-IP limit, fixed when it is created),
+    /// the hold counts in `activeBookings(fromAddress:)`; without, that is never asked.
+    func insertHold(_ hold: Booking, countedByAddress: Bool) throws
     /// Moves `booking` from its status to `status`, stamping the time the new status
     /// records (confirmed, cancelled at `now`; expired at its `expiresAt`). A booking that
     /// is no longer in the status it was read with is a bug: throw.

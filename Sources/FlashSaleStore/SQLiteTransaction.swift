@@ -118,11 +118,13 @@ final class SQLiteTransaction: StoreTransaction {
                         [":sale": .text(sale.text), ":now": .integer(now.milliseconds)])
     }
 
-    func insertHold(_ hold: Booking) throws {
+    /// The address's one spelling goes in `ip_canonical` only when it is counted: an entry
+    /// in the index `booking_by_ip` costs every hold of a sale without a per-IP limit.
+    func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
         try store.rowStatements.insertHold.run(
             .text(hold.id.text), .text(hold.sale.text), .text(hold.user), .integer(hold.createdAt.milliseconds),
-            .integer(hold.expiresAt.milliseconds), .text(hold.ip), .text(hold.ip.flatMap(IPAddress.init)?.canonical),
-            .text(hold.userAgent), .text(hold.key))
+            .integer(hold.expiresAt.milliseconds), .text(hold.ip),
+            .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key))
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {

@@ -91,7 +91,8 @@ enum Schema {
         [
             "ALTER TABLE sale ADD COLUMN per_ip INTEGER CHECK (per_ip IS NULL OR per_ip > 0)",
             // The address in one spelling (IPAddress.canonical), so that 2001:DB8::1 and
-            // 2001:db8:0::1 count as one address against the per-IP limit.
+            // 2001:db8:0::1 count as one address against the per-IP limit. (Since
+            // version 5 only in sales that have one: see SQLiteTransaction.insertHold.)
             "ALTER TABLE booking ADD COLUMN ip_canonical TEXT",
             "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
             """

@@ -178,3 +178,20 @@ extension HotStatementTests {
         #expect(sqlite3_memory_used() == 0)
     }
 }
+
+extension HotStatementTests {
+    /// The per-IP limit's index takes an entry per hold only in a sale that has the limit.
+    @Test func onlyASaleWithAPerIPLimitIndexesAddresses() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.engine.createSale(SaleDefinition(id: SaleID("s2"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
+                                               perIP: 2, startsAt: T, endsAt: nil), clock: T)
+        for sale in ["s1", "s2"] {
+            _ = try f.engine.book(BookingRequest(sale: SaleID(sale), user: "a", ip: "2001:DB8::1", userAgent: nil, key: nil),
+                                  clock: T)
+        }
+        #expect(try f.store.db.rows("SELECT sale, ip, ip_canonical FROM booking ORDER BY sale") {
+            [$0.text(0), try $0.text("ip"), try $0.optionalText("ip_canonical") ?? "NULL"]
+        } == [["s1", "2001:DB8::1", "NULL"], ["s2", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"]])
+    }
+}
