@@ -195,3 +195,15 @@ extension HotStatementTests {
         } == [["s1", "2001:DB8::1", "NULL"], ["s2", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"]])
     }
 }
+
+extension HotStatementTests {
+    /// `export` and `bookings` hand over a sale's bookings as SQLite reads them: a sort
+    /// would hold them all in memory first.
+    @Test func aSalesBookingsAreReadInOrderWithoutSorting() throws {
+        let f = try StoreFixture()
+        for sql in [selectBookingsOfSale, selectBookingsOfUser] {
+            let plan = try f.store.db.rows("EXPLAIN QUERY PLAN " + sql) { try $0.text("detail") }
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+        }
+    }
+}
