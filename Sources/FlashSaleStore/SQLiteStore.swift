@@ -6,24 +6,16 @@ import FlashSaleEngine
 /// holds no rule of the sale: `Engine` decides, this reads and writes rows.
 public final class SQLiteStore: Store {
     let db: Connection
-    private var prepared: RowStatements?
+    /// The statements run once per request, each prepared on first use.
+    let rowStatements: RowStatements
     /// The one transaction object of this connection, made on first use.
     private lazy var transaction = SQLiteTransaction(store: self)
-
-    /// The statements run once per request, prepared on first use.
-    var rowStatements: RowStatements {
-        get throws {
-            if let prepared { return prepared }
-            let statements = try RowStatements(db)
-            prepared = statements
-            return statements
-        }
-    }
 
     /// Opens (creating with mode 0600, and migrating) the database at `path`.
     public init(path: String, busyTimeout: Span) throws {
         try DatabaseFile.createIfMissing(at: path)
         db = try Connection(path: path, busyTimeout: busyTimeout)
+        rowStatements = RowStatements(db)
         try Schema.migrate(db)
     }
 

@@ -207,3 +207,25 @@ extension HotStatementTests {
         }
     }
 }
+
+extension HotStatementTests {
+    /// A `book` runs in a process of its own, and prepares its statements inside the write
+    /// lock: none of a submit's (a 64-row INSERT took more than half of a book's
+    /// instructions to prepare).
+    @Test func aBookingPreparesOnlyStatementsItRuns() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        // A process of its own, as `book` is.
+        let store = try SQLiteStore(path: f.path, busyTimeout: .seconds(5))
+        _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil),
+                                          clock: T)
+        var prepared: [String] = []
+        var statement = sqlite3_next_stmt(store.db.handle, nil)
+        while let current = statement {
+            prepared.append(String(cString: sqlite3_sql(current)))
+            statement = sqlite3_next_stmt(store.db.handle, current)
+        }
+        #expect(!prepared.isEmpty)
+        #expect(!prepared.contains { $0.contains("INTO request") || $0.contains("ip_canonical = :ip") }, "\(prepared)")
+    }
+}
