@@ -198,7 +198,7 @@ enum Schema {
             """,
             "DROP TABLE booking",
             "ALTER TABLE booking_v5 RENAME TO booking",
-            "CREATE INDEX booking_by_user ON booking (sale, user)",
+            "CREATE INDEX booking_by_user ON booking (user, sale)",
             "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at) WHERE status = 'held'",
             "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
             "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
