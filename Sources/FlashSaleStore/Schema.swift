@@ -235,6 +235,10 @@ enum Schema {
         try refuseForeign(connection, version: found)
         // WAL is a property of the file; it cannot be changed inside a transaction.
         try connection.execute("PRAGMA journal_mode = WAL")
+        // Remaking a table sorts each of its indexes' keys: in temporary files, not in
+        // memory (355 MiB for version 5 of a million bookings).
+        try connection.execute("PRAGMA temp_store = FILE")
+        defer { try? connection.execute("PRAGMA temp_store = MEMORY") }
         try connection.writeTransaction {
             // Another process may have migrated while this one waited for the lock.
             let found = try version(connection)

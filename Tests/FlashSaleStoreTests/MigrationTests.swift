@@ -118,6 +118,8 @@ import FlashSaleTestSupport
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         let engine = Engine(store: store)
         #expect(try store.db.firstRow("PRAGMA user_version") { $0.int64(0) } == Schema.currentVersion)
+        // The migration sorted in temporary files; the connection keeps them in memory again.
+        #expect(try store.db.firstRow("PRAGMA temp_store") { $0.int64(0) } == 2)
         let after = try store.db.rows(
             """
             SELECT id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at, ip, user_agent,
