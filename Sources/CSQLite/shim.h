@@ -5,6 +5,11 @@ static inline sqlite3_destructor_type csqlite_transient(void) {
     return SQLITE_TRANSIENT;
 }
 
+// sqlite3_config is variadic, which Swift cannot call: the one setting flashsale makes.
+static inline int csqlite_config_memstatus(int on) {
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, on);
+}
+
 // sqlite3.h's extended result codes are macros built with | and <<, which Swift does not
 // import either: those flashsale tells apart, with sqlite3.h's own values.
 static const int CSQLITE_IOERR_WRITE = SQLITE_IOERR_WRITE;

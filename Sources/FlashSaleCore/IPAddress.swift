@@ -132,18 +132,49 @@ extension IPAddress {
     }
 
     /// One spelling per address: dotted IPv4 (mapped addresses unmapped), or eight groups
-    /// of four lowercase hex digits. What the per-IP limit counts by.
+    /// of four lowercase hex digits. What the per-IP limit counts by. Written byte by byte
+    /// into one string: every hold with an address stores it.
     public var canonical: String {
-        let address = unmapped
-        if address.bytes.count == 4 {
-            return address.bytes.map(String.init).joined(separator: ".")
+        let bytes = unmapped.bytes
+        if bytes.count == 4 {
+            return String(unsafeUninitializedCapacity: 15) { out in
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index > 0 {
+                        out[at] = UInt8(ascii: ".")
+                        at += 1
+                    }
+                    if byte >= 100 {
+                        out[at] = UInt8(ascii: "0") + byte / 100
+                        at += 1
+                    }
+                    if byte >= 10 {
+                        out[at] = UInt8(ascii: "0") + byte / 10 % 10
+                        at += 1
+                    }
+                    out[at] = UInt8(ascii: "0") + byte % 10
+                    at += 1
+                }
+                return at
+            }
         }
-        return stride(from: 0, to: 16, by: 2).map { index in
-            let hex = String(UInt16(address.bytes[index]) << 8 | UInt16(address.bytes[index + 1]), radix: 16)
-            return String(repeating: "0", count: 4 - hex.count) + hex
-        }.joined(separator: ":")
+        return String(unsafeUninitializedCapacity: 39) { out in
+            var at = 0
+            for (index, byte) in bytes.enumerated() {
+                if index > 0, index % 2 == 0 {
+                    out[at] = UInt8(ascii: ":")
+                    at += 1
+                }
+                out[at] = lowercaseHex[Int(byte >> 4)]
+                out[at + 1] = lowercaseHex[Int(byte & 0xF)]
+                at += 2
+            }
+            return at
+        }
     }
 }
+
+private let lowercaseHex = Array("0123456789abcdef".utf8)
 
 /// An address or a CIDR range (`203.0.113.0/24`, `2001:db8:1:2::/64`, `::/0`) that a block
 /// covers. Ranges of IPv4-mapped IPv6 addresses (`::ffff:0:0/96` and narrower) are their IPv4

@@ -21,13 +21,43 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// RFC 3339 in UTC, always with milliseconds so that the texts sort as the times do.
+    /// Written digit by digit into one string: every hold a stream answers prints one.
     public var description: String {
-        let days = milliseconds / 86_400_000
-        let ofDay = milliseconds % 86_400_000
+        let days = milliseconds >= 0 ? milliseconds / 86_400_000 : (milliseconds + 1) / 86_400_000 - 1
+        let ofDay = milliseconds - days * 86_400_000
         let (year, month, day) = Calendar.civil(fromDays: days)
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
-            + pad(ofDay / 3_600_000, 2) + ":" + pad(ofDay / 60_000 % 60, 2) + ":"
-            + pad(ofDay / 1000 % 60, 2) + "." + pad(ofDay % 1000, 3) + "Z"
+        return String(unsafeUninitializedCapacity: 32) { out in
+            var at = 0
+            /// `value` in decimal, at least `width` digits.
+            func put(_ value: Int64, _ width: Int, then separator: UInt8) {
+                if value < 0 {
+                    out[at] = UInt8(ascii: "-")
+                    at += 1
+                }
+                var digits = 1
+                var rest = value.magnitude
+                while rest >= 10 {
+                    rest /= 10
+                    digits += 1
+                }
+                let count = max(width, digits)
+                rest = value.magnitude
+                for place in stride(from: at + count - 1, through: at, by: -1) {
+                    out[place] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                out[at + count] = separator
+                at += count + 1
+            }
+            put(year, 4, then: UInt8(ascii: "-"))
+            put(month, 2, then: UInt8(ascii: "-"))
+            put(day, 2, then: UInt8(ascii: "T"))
+            put(ofDay / 3_600_000, 2, then: UInt8(ascii: ":"))
+            put(ofDay / 60_000 % 60, 2, then: UInt8(ascii: ":"))
+            put(ofDay / 1000 % 60, 2, then: UInt8(ascii: "."))
+            put(ofDay % 1000, 3, then: UInt8(ascii: "Z"))
+            return at
+        }
     }
 
     /// A time given by a user: RFC 3339 (`2026-11-24T15:00:00Z`, any offset, fractions
@@ -111,11 +141,6 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
         let firstThree = Array(digits.prefix(3)) + Array(repeating: UInt8(ascii: "0"), count: max(0, 3 - digits.count))
         return number(firstThree[...])
     }
-}
-
-private func pad(_ value: Int64, _ width: Int) -> String {
-    let text = String(value)
-    return String(repeating: "0", count: max(0, width - text.count)) + text
 }
 
 /// Proleptic Gregorian calendar arithmetic (Howard Hinnant's civil-days algorithms).

@@ -6,26 +6,26 @@ import FlashSaleCore
 /// loses only unanswered decisions, which roll back.
 public final class BookingStream {
     private let engine: Engine
-    private let saleID: SaleID
-    /// The open transaction and the sale as committed so far in it; nil when none is open.
+    public let sale: SaleID
+    /// The open transaction and the sale as written so far in it; nil when none is open.
     private var open: (transaction: any StoreTransaction, sale: Sale)?
     private var facts = TransactionFacts()
 
     /// Refuses at once (not found) when the sale does not exist.
     public init(engine: Engine, sale: SaleID) throws {
         self.engine = engine
-        self.saleID = sale
+        self.sale = sale
         _ = try engine.sale(sale)
     }
 
     /// Decides one request inside the open transaction, opening one if needed.
     public func decide(_ request: BookingRequest, clock: Instant) throws -> BookingOutcome {
-        let (transaction, sale) = try open ?? begin()
+        var (transaction, written) = try open ?? begin()
         do {
-            switch try engine.decide(request, in: sale, transaction, at: sale.decisionTime(clock: clock),
+            switch try engine.decide(request, in: &written, transaction, at: written.decisionTime(clock: clock),
                                      fromQueue: nil, facts: facts) {
             case .decided(let outcome):
-                if case .held = outcome { open = (transaction, try transaction.requireSale(saleID)) }
+                open = (transaction, written)
                 return outcome
             case .waiting:
                 throw FlashSaleError.internalFailure("a direct booking was told to wait")
@@ -39,7 +39,7 @@ public final class BookingStream {
     private func begin() throws -> (any StoreTransaction, Sale) {
         let transaction = try engine.store.beginWrite()
         do {
-            let opened = (transaction, try transaction.requireSale(saleID))
+            let opened = (transaction, try transaction.requireSale(sale))
             open = opened
             facts = TransactionFacts()
             return opened
@@ -51,9 +51,10 @@ public final class BookingStream {
 
     /// Makes every decision so far durable. On failure all of them are rolled back.
     public func commit() throws {
-        guard let (transaction, _) = open else { return }
+        guard let (transaction, sale) = open else { return }
         open = nil
         do {
+            try facts.writeCounters(of: sale.id, to: transaction)
             try transaction.commit()
         } catch {
             transaction.rollback()

@@ -18,9 +18,12 @@ extension Engine {
     /// A hold or its key's booking comes back; a decline or a refusal is thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
         let outcome = try store.write { transaction in
-            let sale = try transaction.requireSale(request.sale)
-            return try decide(request, in: sale, transaction, at: sale.decisionTime(clock: clock),
-                              fromQueue: nil, facts: TransactionFacts())
+            var sale = try transaction.requireSale(request.sale)
+            let facts = TransactionFacts()
+            let decision = try decide(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
+                                      fromQueue: nil, facts: facts)
+            try facts.writeCounters(of: sale.id, to: transaction)
+            return decision
         }
         switch outcome {
         case .decided(.held(let booking)), .decided(.repeated(let booking)): return booking
@@ -38,11 +41,13 @@ extension Engine {
     }
 
     /// Decides one request inside the caller's write transaction: the one decision that
-    /// `book`, `book --stream` and `process` share. `sale` must be as committed so far in
-    /// this transaction. `requestID` is the queued request being decided, or nil for a
-    /// direct booking. A key makes either idempotent: the booking it already has is the
-    /// answer, whichever path made it.
-    func decide(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
+    /// `book`, `book --stream` and `process` share. `sale` must be as written so far in
+    /// this transaction, and is left so: the next decision needs no read of it. The change
+    /// a hold makes to the sale's counters waits in `facts` (with the bulk paths), which the
+    /// caller writes before it commits. `requestID` is the queued request being decided, or
+    /// nil for a direct booking. A key makes either idempotent: the booking it already has
+    /// is the answer, whichever path made it.
+    func decide(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction, at now: Instant,
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
         if let key = request.key {
             if let first = try transaction.booking(withKey: key, in: sale.id) {
@@ -67,12 +72,20 @@ extension Engine {
         case .wait:
             return .waiting
         case .reclaimOverdueHold:
+            // move() writes the counters at once, on top of the row: the row gets this
+            // transaction's holds first, and is read back after (a reclaim is rare).
+            try facts.writeCounters(of: sale.id, to: transaction)
             try expireOverdueHolds(of: sale, in: transaction, at: now, limit: 1, by: requestID == nil ? .book : .process)
+            sale = try transaction.requireSale(sale.id)
         case .hold:
             break
         }
         facts.holdsChanged()
-        return .decided(.held(try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)))
+        let hold = try insertHold(request, sale: sale, transaction, at: now, requestID: requestID)
+        sale = sale.adjusted(by: Engine.holdChange, at: now)
+        facts.changeCounters(by: Engine.holdChange, at: now)
+        if !bulkPaths { try facts.writeCounters(of: sale.id, to: transaction) }
+        return .decided(.held(hold))
     }
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
@@ -248,11 +261,10 @@ extension Engine {
     private func insertHold(_ request: BookingRequest, sale: Sale, _ transaction: any StoreTransaction, at now: Instant,
                             requestID: RequestID?) throws -> Booking {
         let hold = Booking(
-            id: newBookingID(), sale: sale.id, user: request.user, status: .held, createdAt: now,
+            id: newBookingID(now), sale: sale.id, user: request.user, status: .held, createdAt: now,
             expiresAt: now.adding(sale.hold), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
             ip: request.ip, userAgent: request.userAgent, key: request.key)
-        try transaction.insertHold(hold)
-        try transaction.adjustCounters(of: sale.id, by: CounterChange(available: -1, held: 1), at: now)
+        try transaction.insertHold(hold, countedByAddress: sale.perIP != nil)
         try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .held, booking: hold.id,
                                              user: hold.user, request: requestID))
         return hold
@@ -281,6 +293,23 @@ extension Engine {
         let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
         guard Rules.exceedsIPLimit(sale, activeFromAddress: active) else { return nil }
         return "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+    }
+}
+
+extension Engine {
+    /// What a new hold does to its sale's counters.
+    static let holdChange = CounterChange(available: -1, held: 1)
+}
+
+extension Sale {
+    /// The sale as `StoreTransaction.adjustCounters(of:by:at:)` leaves it.
+    func adjusted(by change: CounterChange, at now: Instant) -> Sale {
+        Sale(id: id, name: name, operatorState: operatorState,
+             counters: Counters(total: counters.total, available: counters.available + change.available,
+                                held: counters.held + change.held, booked: counters.booked + change.booked,
+                                cancelled: counters.cancelled + change.cancelled, expired: counters.expired + change.expired),
+             hold: hold, perUser: perUser, perIP: perIP, waitlist: waitlist, startsAt: startsAt, endsAt: endsAt,
+             createdAt: createdAt, highWater: max(highWater, now))
     }
 }
 
@@ -317,7 +346,9 @@ extension CounterChange {
 
 /// What one write transaction has learnt about a sale, true until this process changes
 /// its holds (others cannot write meanwhile): a run of declines in a sold-out sale then
-/// asks the store once whether a hold is overdue, not once per request.
+/// asks the store once whether a hold is overdue, not once per request. And what its
+/// holds did to the sale's counters that the row does not show yet: one update of the row
+/// per transaction, where one per hold was a tenth of a hold.
 final class TransactionFacts {
     /// The earliest expiry among the sale's holds (.some(nil): none held); nil: not known.
     private var firstHoldExpiry: Instant??
@@ -338,6 +369,28 @@ final class TransactionFacts {
 
     func holdsChanged() {
         firstHoldExpiry = nil
+    }
+
+    /// Counter changes not yet written, and the latest of their decision times.
+    private var unwritten = CounterChange()
+    private var unwrittenAt: Instant?
+
+    func changeCounters(by change: CounterChange, at now: Instant) {
+        unwritten.available += change.available
+        unwritten.held += change.held
+        unwritten.booked += change.booked
+        unwritten.cancelled += change.cancelled
+        unwritten.expired += change.expired
+        unwrittenAt = max(unwrittenAt ?? now, now)
+    }
+
+    /// Writes what is not written yet to the sale's row: before the transaction commits,
+    /// and before anything else reads or changes its counters.
+    func writeCounters(of sale: SaleID, to transaction: any StoreTransaction) throws {
+        guard let at = unwrittenAt else { return }
+        try transaction.adjustCounters(of: sale, by: unwritten, at: at)
+        unwritten = CounterChange()
+        unwrittenAt = nil
     }
 
     func blocks(load: () throws -> [Block]) rethrows -> [Block] {

@@ -134,7 +134,9 @@ extension Engine {
                 report.waiting.append(saleID)
                 return report
             }
-            try decide(&line, batch: batch, at: now, facts: TransactionFacts(), into: &report)
+            let facts = TransactionFacts()
+            try decide(&line, batch: batch, at: now, facts: facts, into: &report)
+            try facts.writeCounters(of: saleID, to: transaction)
             if report.decided > 0 {
                 try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
             }
@@ -162,12 +164,18 @@ extension Engine {
         }
     }
 
+    /// How many requests of the line one read takes, with the bulk paths (without, one).
+    static let lineReadAhead: Int64 = 64
+
     /// Decides up to `batch` requests from the head of the sale's line: one by one while
     /// someone could get an item, then as a run once nobody can, except a request whose key
-    /// already has a booking, which gets that booking.
+    /// already has a booking, which gets that booking. The requests decided one by one are
+    /// read a few at a time: queued requests never change, and nobody else can add to the
+    /// line while this transaction holds the write lock.
     private func decide(_ line: inout Line, batch: Int64, at now: Instant, facts: TransactionFacts,
                         into report: inout ProcessReport) throws {
         let transaction = line.transaction
+        var ahead: ArraySlice<(RequestID, BookingRequest)> = []
         while report.decided < batch {
             if bulkPaths, let reasons = try reasonsIfNobodyCanHold(line.sale, transaction, at: now, facts: facts) {
                 let run = try transaction.rejectableRun(of: line.sale.id, after: line.cursor, limit: batch - report.decided)
@@ -176,16 +184,20 @@ extension Engine {
                         of: line.sale.id, after: line.cursor, through: last, atLimit: reasons.atLimit,
                         otherwise: reasons.otherwise, perUser: line.sale.perUser, at: now)
                     line.cursor = last
+                    ahead = []
                 }
                 if !run.stoppedAtKey { return }
             }
-            guard let (id, request) = try transaction.lineHead(of: line.sale.id, after: line.cursor) else { return }
-            switch try decide(request, in: line.sale, transaction, at: now, fromQueue: id, facts: facts) {
+            if ahead.isEmpty {
+                let limit = bulkPaths ? min(Engine.lineReadAhead, batch - report.decided) : 1
+                ahead = try transaction.lineHeads(of: line.sale.id, after: line.cursor, limit: limit)[...]
+            }
+            guard let (id, request) = ahead.popFirst() else { return }
+            switch try decide(request, in: &line.sale, transaction, at: now, fromQueue: id, facts: facts) {
             case .decided(.held):
                 // The hold's 'held' event names the request: that event is its decision.
                 line.cursor = id
                 report.accepted += 1
-                line.sale = try transaction.requireSale(line.sale.id)
             case .decided(.repeated(let booking)):
                 try transaction.appendEvent(NewEvent(at: now, sale: line.sale.id.text, kind: .accepted, booking: booking.id,
                                                      user: request.user, request: id))

@@ -10,9 +10,10 @@ public struct Engine {
     /// requests enqueued at once). Off, the engine decides and enqueues one request at a
     /// time: the slow path the fast ones are tested against.
     let bulkPaths: Bool
-    /// Where new bookings get their ids: random ones, except in a test that plays the same
-    /// requests on two stores and compares everything that comes out.
-    let newBookingID: () -> BookingID
+    /// Where new bookings get their ids, given the time they are made: a
+    /// `BookingIDGenerator`, except in a test that plays the same requests on two stores and
+    /// compares everything that comes out.
+    let newBookingID: (Instant) -> BookingID
     /// How many holds `sweep` expires per transaction.
     let sweepBatch: Int64
 
@@ -20,11 +21,11 @@ public struct Engine {
     /// held for a few tens of milliseconds at a time (see bench/sweep.sh).
     public static let defaultSweepBatch: Int64 = 5_000
 
-    public init(store: any Store, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random,
+    public init(store: any Store, bulkPaths: Bool = true, bookingIDs: ((Instant) -> BookingID)? = nil,
                 sweepBatch: Int64 = defaultSweepBatch) {
         self.store = store
         self.bulkPaths = bulkPaths
-        newBookingID = bookingIDs
+        newBookingID = bookingIDs ?? BookingIDGenerator().make
         self.sweepBatch = sweepBatch
     }
 

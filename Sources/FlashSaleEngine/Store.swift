@@ -63,8 +63,8 @@ public protocol StoreReading: AnyObject {
 
     /// The last request of the sale's line that was decided (0 before the first).
     func lineCursor(of sale: SaleID) throws -> RequestID
-    /// The first request of the sale's line after `cursor`, if any.
-    func lineHead(of sale: SaleID, after cursor: RequestID) throws -> (RequestID, BookingRequest)?
+    /// The first `limit` requests of the sale's line after `cursor`, in line order.
+    func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)]
     /// How many requests of the sale are still queued.
     func queuedRequests(in sale: SaleID) throws -> Int64
     /// How many requests of the sale are queued up to `last`: for a queued request, its
@@ -93,7 +93,9 @@ public protocol StoreTransaction: StoreReading {
     /// A submission is part of the sale's history too (see `Sale.decisionTime`).
     func raiseHighWater(of sale: SaleID, to now: Instant) throws
 
-    func insertHold(_ hold: Booking) throws
+    /// With `countedByAddress` (in a sale with a per-IP limit, fixed when it is created),
+    /// the hold counts in `activeBookings(fromAddress:)`; without, that is never asked.
+    func insertHold(_ hold: Booking, countedByAddress: Bool) throws
     /// Moves `booking` from its status to `status`, stamping the time the new status
     /// records (confirmed, cancelled at `now`; expired at its `expiresAt`). A booking that
     /// is no longer in the status it was read with is a bug: throw.

@@ -14,9 +14,17 @@ public final class Connection {
     private let busyWait: BusyWait
     private var turns = WriteTurns()
 
+    /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
+    /// times per hold, and nothing here reads them. Settable only before SQLite starts,
+    /// which its first connection does: every connection is opened after this has run.
+    private static let withoutMemoryStatistics: Void = {
+        _ = csqlite_config_memstatus(0)
+    }()
+
     /// Opens the database file at `path`, which must exist: SQLite is never asked to create
     /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
     public init(path: String, busyTimeout: Span) throws(SQLiteError) {
+        Connection.withoutMemoryStatistics
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)

@@ -6,19 +6,10 @@ import FlashSaleEngine
 /// holds no rule of the sale: `Engine` decides, this reads and writes rows.
 public final class SQLiteStore: Store {
     let db: Connection
-    private var prepared: RowStatements?
+    /// The statements run once per request, each prepared on first use.
+    let rowStatements: RowStatements
     /// The one transaction object of this connection, made on first use.
     private lazy var transaction = SQLiteTransaction(store: self)
-
-    /// The statements run once per request, prepared on first use.
-    var rowStatements: RowStatements {
-        get throws {
-            if let prepared { return prepared }
-            let statements = try RowStatements(db)
-            prepared = statements
-            return statements
-        }
-    }
 
     /// Opens and migrates the database at `path`. With `createIfMissing`, a missing file is
     /// created (mode 0600) and given the schema; without, a path with no flashsale database
@@ -26,6 +17,7 @@ public final class SQLiteStore: Store {
     public init(path: String, busyTimeout: Span, createIfMissing: Bool = false) throws {
         try DatabaseFile.prepare(path, create: createIfMissing)
         db = try Connection(path: path, busyTimeout: busyTimeout)
+        rowStatements = RowStatements(db)
         try Schema.migrate(db, create: createIfMissing)
     }
 

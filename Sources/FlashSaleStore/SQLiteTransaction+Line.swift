@@ -12,10 +12,10 @@ extension SQLiteTransaction {
                                   [":sale": .text(sale.text)]) { try $0.int64("decided_through") } ?? 0)
     }
 
-    func lineHead(of sale: SaleID, after cursor: RequestID) throws -> (RequestID, BookingRequest)? {
-        try db.firstRow(
-            "SELECT id, user, ip, user_agent, key FROM request WHERE id = \(lineHeadID)",
-            [":sale": .text(sale.text), ":cursor": .integer(cursor.value)]
+    func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)] {
+        try db.rows(
+            "SELECT request.id, request.user, request.ip, request.user_agent, request.key \(lineFrom) LIMIT :limit",
+            [":sale": .text(sale.text), ":cursor": .integer(cursor.value), ":last": .integer(.max), ":limit": .integer(limit)]
         ) { row in
             try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: row.text("user"), ip: row.optionalText("ip"),
                                                             userAgent: row.optionalText("user_agent"), key: row.optionalText("key")))

@@ -4,13 +4,10 @@ import FlashSaleEngine
 /// The reads of reports: bookings one at a time, requests with their decision, the event log.
 extension SQLiteTransaction {
     func forEachBooking(of sale: SaleID, user: String?, _ body: (Booking) throws -> Void) throws {
-        try db.forEachRow(
-            """
-            SELECT \(bookingColumns) FROM booking
-            WHERE sale = :sale AND (:user IS NULL OR user = :user) ORDER BY rowid
-            """,
-            [":sale": .text(sale.text), ":user": .text(user)]
-        ) { try body(decodeBooking($0)) }
+        guard let user else {
+            return try db.forEachRow(selectBookingsOfSale, [":sale": .text(sale.text)]) { try body(decodeBooking($0)) }
+        }
+        try db.forEachRow(selectBookingsOfUser, [":sale": .text(sale.text), ":user": .text(user)]) { try body(decodeBooking($0)) }
     }
 
     /// A request's decision is the event that names it: none while queued, 'rejected'
@@ -31,8 +28,8 @@ extension SQLiteTransaction {
     ///
     /// Reading in pages by `seq` loses and repeats nothing, because the event table is
     /// written only inside write transactions, which SQLite runs one at a time: `seq`
-    /// (AUTOINCREMENT, never reused) grows in commit order, so once a reader has seen
-    /// `seq` N, no transaction can still commit an event below N.
+    /// (max(seq) + 1, never reused as no event is ever deleted) grows in commit order, so
+    /// once a reader has seen `seq` N, no transaction can still commit an event below N.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         if let sale {
             return try db.rows(

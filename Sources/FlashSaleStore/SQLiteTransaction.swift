@@ -118,16 +118,13 @@ final class SQLiteTransaction: StoreTransaction {
                         [":sale": .text(sale.text), ":now": .integer(now.milliseconds)])
     }
 
-    func insertHold(_ hold: Booking) throws {
-        try db.execute(
-            """
-            INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
-            VALUES (:id, :sale, :user, 'held', :created_at, :expires_at, :ip, :ip_canonical, :user_agent, :key)
-            """,
-            [":id": .text(hold.id.text), ":sale": .text(hold.sale.text), ":user": .text(hold.user),
-             ":created_at": .integer(hold.createdAt.milliseconds), ":expires_at": .integer(hold.expiresAt.milliseconds),
-             ":ip": .text(hold.ip), ":ip_canonical": .text(hold.ip.flatMap(IPAddress.init)?.canonical),
-             ":user_agent": .text(hold.userAgent), ":key": .text(hold.key)])
+    /// The address's one spelling goes in `ip_canonical` only when it is counted: an entry
+    /// in the index `booking_by_ip` costs every hold of a sale without a per-IP limit.
+    func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
+        try store.rowStatements.insertHold.run(
+            .text(hold.id.text), .text(hold.sale.text), .text(hold.user), .integer(hold.createdAt.milliseconds),
+            .integer(hold.expiresAt.milliseconds), .text(hold.ip),
+            .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key))
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {

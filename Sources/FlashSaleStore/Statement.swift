@@ -200,9 +200,9 @@ public struct Row {
 
 /// A statement run once per row of a bulk operation: prepared once, its parameters
 /// resolved to positions once, then bound by position, so a million executions pay for
-/// no statement lookup, no name lookup and no parameter dictionary. Its texts are copied
-/// into one buffer that outlives the step and bound in place (SQLITE_STATIC),
-/// instead of SQLite copying each into a block of its own (three per row of a bulk submit).
+/// no statement lookup, no name lookup and no parameter dictionary. Its texts are bound in
+/// place (SQLITE_STATIC), each from its own string's storage, instead of SQLite copying
+/// each into a block of its own.
 struct RowStatement {
     private let statement: Statement
     private let positions: [Int32]
@@ -224,38 +224,30 @@ struct RowStatement {
     @discardableResult
     func run(_ values: [SQLValue]) throws -> Int64? {
         statement.reset()
-        // Local, not kept between runs: one allocation per run, and no exclusivity checks
-        // at run time, which a stored buffer costs on every access.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(values.count * 64)
-        var spans: [(offset: Int, count: Int)] = []
-        spans.reserveCapacity(values.count)
-        for case .text(var text) in values {
-            text.withUTF8 { utf8 in
-                spans.append((bytes.count, utf8.count))
-                bytes.append(contentsOf: utf8)
-            }
-        }
-        return try bytes.withUnsafeBufferPointer { buffer throws(SQLiteError) -> Int64? in
-            // The bound texts point into `buffer`: no step may run once this closure returns.
+        return try bind(values, from: 0)
+    }
+
+    /// Binds `values` from `index` on, each text inside a closure that holds its storage,
+    /// and steps inside the innermost: the bound texts are valid for the whole step, and
+    /// nothing is copied or allocated. Reset and unbound there too, before any returns.
+    private func bind(_ values: [SQLValue], from index: Int) throws -> Int64? {
+        guard index < values.count else {
             defer {
                 statement.reset()
                 sqlite3_clear_bindings(statement.handle)
             }
-            var text = 0
-            for (position, value) in zip(positions, values) {
-                guard case .text = value else {
-                    try statement.bind(value, at: position)
-                    continue
-                }
-                let (offset, count) = spans[text]
-                text += 1
-                // An empty text needs an address all the same: SQLite takes none for NULL.
-                let start = buffer.baseAddress.map { $0 + offset } ?? ("" as StaticString).utf8Start
-                try statement.bindInPlace(start, count: count, at: position)
-            }
             guard try statement.step() else { return nil }
             return Row(statement: statement).optionalInt64(0)
+        }
+        guard case .text(var text) = values[index] else {
+            try statement.bind(values[index], at: positions[index])
+            return try bind(values, from: index + 1)
+        }
+        return try text.withUTF8 { utf8 in
+            // An empty text needs an address all the same: SQLite takes none for NULL.
+            try statement.bindInPlace(utf8.baseAddress ?? ("" as StaticString).utf8Start, count: utf8.count,
+                                      at: positions[index])
+            return try bind(values, from: index + 1)
         }
     }
 }

@@ -18,7 +18,7 @@ import Testing
     @Test(arguments: [
         "UPDATE block SET reason = 'changed'",
         "UPDATE request_run SET last_id = last_id + 1",
-        "UPDATE sqlite_sequence SET seq = seq + 1",
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('event', 99)",
         "UPDATE sale SET decided_through = decided_through + 1",
         "UPDATE sale SET per_ip = 7",
         "UPDATE booking SET ip_canonical = 'x'",

@@ -53,6 +53,17 @@ import Testing
         #expect(IPAddress("2001:DB8:0::1")?.canonical == IPAddress("2001:db8::1")?.canonical)
         #expect(IPAddress("::ffff:192.0.2.1")?.canonical == "192.0.2.1")
     }
+
+    /// Stored in every booking since version 3 and compared by the per-IP limit: the
+    /// spelling may never change.
+    @Test(arguments: [("0.0.0.0", "0.0.0.0"), ("10.7.161.32", "10.7.161.32"), ("255.255.255.255", "255.255.255.255"),
+                      ("::", "0000:0000:0000:0000:0000:0000:0000:0000"), ("2001:DB8::F:a0", "2001:0db8:0000:0000:0000:0000:000f:00a0"),
+                      ("fe80::1:2:3:4", "fe80:0000:0000:0000:0001:0002:0003:0004"), ("::ffff:10.0.0.9", "10.0.0.9"),
+                      ("::10.0.0.9", "0000:0000:0000:0000:0000:0000:0a00:0009"),
+                      ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")])
+    func canonicalSpellingIsFixed(address: String, canonical: String) {
+        #expect(IPAddress(address)?.canonical == canonical)
+    }
 }
 
 @Suite struct BlockMatchingTests {

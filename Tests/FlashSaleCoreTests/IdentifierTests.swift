@@ -15,15 +15,35 @@ import Testing
 }
 
 @Suite struct BookingIDTests {
-    @Test func randomIDsAreWellFormedAndDistinct() throws {
+    /// Many pools of random bytes' worth, all made in the same millisecond.
+    @Test func newIDsAreWellFormedAndDistinct() throws {
+        let generator = BookingIDGenerator()
         var seen = Set<String>()
-        for _ in 0..<1000 {
-            let id = BookingID.random()
+        for _ in 0..<4000 {
+            let id = generator.make(at: T)
             #expect(try BookingID(id.text) == id)
             #expect(id.text.utf8.count == 25)
             seen.insert(id.text)
         }
-        #expect(seen.count == 1000)
+        #expect(seen.count == 4000)
+        // 16 characters of 6 random bits each: every one of the 64 turns up at every place.
+        for place in 9..<25 {
+            #expect(Set(seen.map { Array($0.utf8)[place] }).count == 64)
+        }
+    }
+
+    /// Ids sort as the times they were made (by text, byte by byte, as SQLite's index does),
+    /// a millisecond apart or a year.
+    @Test func newIDsSortByTheTimeTheyWereMade() {
+        let generator = BookingIDGenerator()
+        let times = (0..<200).map { T.adding(Span(milliseconds: Int64($0 * $0 * $0 * 5))) }
+        let ids = times.map { generator.make(at: $0).text }
+        #expect(ids == ids.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+    }
+
+    /// Ids of earlier versions, 128 random bits in base64's own order, stay valid.
+    @Test func olderIDsStayValid() throws {
+        #expect(try BookingID("bk_N4diA7I30qNF0HJWfCVaKw").text == "bk_N4diA7I30qNF0HJWfCVaKw")
     }
 
     @Test(arguments: ["", "bk_", "bk_short", "xx_7Q2Mabcdefghijklmnopqr", "bk_7Q2Mabcdefghijklmnop+r", "bk_7Q2Mabcdefghijklmnopqrs"])

@@ -10,7 +10,7 @@ func makeSale(state: OperatorState = .open, available: Int64 = 10, perUser: Int6
 }
 
 func makeHold(status: BookingStatus = .held, createdAt: Instant = T) -> Booking {
-    Booking(id: BookingID.random(), sale: SaleID(trusted: "s1"), user: "u1", status: status,
+    Booking(id: BookingIDGenerator().make(at: T), sale: SaleID(trusted: "s1"), user: "u1", status: status,
             createdAt: createdAt, expiresAt: createdAt.adding(.seconds(300)), confirmedAt: nil,
             cancelledAt: nil, expiredAt: nil, ip: nil, userAgent: nil, key: nil)
 }

@@ -54,6 +54,19 @@ import Testing
         #expect(Instant.parse(text, now: now)?.milliseconds == milliseconds)
     }
 
+    @Test(arguments: [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_795_532_400_250, "2026-11-24T15:00:00.250Z"),
+        (1_709_164_800_000, "2024-02-29T00:00:00.000Z"),
+        (1_709_251_199_999, "2024-02-29T23:59:59.999Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+        (253_402_300_800_000, "10000-01-01T00:00:00.000Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+    ] as [(Int64, String)])
+    func printsRFC3339WithMilliseconds(milliseconds: Int64, text: String) {
+        #expect(Instant(milliseconds: milliseconds).description == text)
+    }
+
     @Test func parsesAnOffsetFromNow() {
         #expect(Instant.parse("+5m", now: now) == now.adding(.seconds(300)))
         #expect(Instant.parse("+", now: now) == nil)

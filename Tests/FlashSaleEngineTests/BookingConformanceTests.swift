@@ -184,7 +184,7 @@ import FlashSaleTestSupport
         let hold = try f.book("alice")
         #expect(failure { _ = try f.engine.confirm(hold.id, in: s1, user: "bob", clock: T) }?.exitCode == 3)
         #expect(failure { _ = try f.engine.confirm(hold.id, in: SaleID("s2"), user: nil, clock: T) }?.exitCode == 3)
-        #expect(failure { _ = try f.engine.confirm(BookingID.random(), in: s1, user: nil, clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try f.engine.confirm(BookingIDGenerator().make(at: T), in: s1, user: nil, clock: T) }?.exitCode == 3)
         #expect(try f.engine.confirm(hold.id, in: s1, user: "alice", clock: T).status == .booked)
     }
 

@@ -5,10 +5,11 @@ import FlashSaleEngine
 import FlashSaleTestSupport
 
 /// The bulk fast paths (a run of rejections in one statement, key-less requests enqueued
-/// many at a time) must decide exactly as one request at a time does. Each case is a
-/// random sale day drawn from its seed, played on two new databases of the same store,
-/// one engine with the bulk paths and one without: every outcome, request, booking,
-/// counter and event must come out the same.
+/// many at a time, consecutive bookings decided in one `BookingStream` transaction) must
+/// decide exactly as one request at a time does. Each case is a random sale day drawn from
+/// its seed, played on two new databases of the same store, one engine with the bulk paths
+/// and one without: every outcome, request, booking, counter and event must come out the
+/// same.
 @Suite struct BulkPathTests {
     /// 200 cases, in four shares that run side by side.
     static let shares: [Range<UInt64>] = stride(from: 0, to: 200, by: 50).map { $0..<($0 + 50) }
@@ -178,14 +179,18 @@ struct SaleDay: CustomStringConvertible {
 }
 
 /// Plays a sale day on a new database and writes down everything that can be seen of it.
+/// With the bulk paths, consecutive bookings of one sale go through one `BookingStream`, as
+/// `book --stream` takes them, committed before any other step; without, each is a `book`.
 struct Replay {
     private let f: Fixture
+    private let streams: Bool
 
     /// Booking ids in the order bookings are made, the same on both databases, so that
     /// everything that sorts or names bookings by id comes out comparable.
     init(_ kind: StoreKind, bulkPaths: Bool) throws {
+        streams = bulkPaths
         var made = 0
-        f = try Fixture(kind, bulkPaths: bulkPaths) {
+        f = try Fixture(kind, bulkPaths: bulkPaths) { _ in
             made += 1
             return BookingID(trusted: "bk_\(made)")
         }
@@ -198,10 +203,17 @@ struct Replay {
         var seen: [String] = []
         var lastRequest: Int64 = 0
         var lastClock = T
+        var stream: BookingStream?
         for (index, (at, step)) in day.steps.enumerated() {
             lastClock = max(lastClock, at)
             var outcome = ""
             let error = failure {
+                if case .book(let request) = step, streams {
+                    outcome = try book(request, at: at, in: &stream)
+                    return
+                }
+                try stream?.commit()
+                stream = nil
                 outcome = try perform(step, at: at, lastRequest: &lastRequest)
             }
             if let error {
@@ -210,6 +222,7 @@ struct Replay {
             }
             seen.append("\(index) \(step) -> \(outcome)")
         }
+        try stream?.commit()
         for sale in try f.engine.sales(clock: lastClock) {
             seen.append("\(sale.sale) \(sale.state) overdue \(sale.overdue) queued \(sale.queued)")
             seen += try f.engine.bookings(of: sale.sale.id, status: nil, user: nil, clock: lastClock).map { "\($0)" }
@@ -224,6 +237,22 @@ struct Replay {
         seen += try f.events().map { "\($0)" }
         #expect(try f.violations(at: lastClock) == [], "seed \(day.seed)")
         return seen
+    }
+
+    /// A booking through the open stream of its sale (opening one if needed), written down
+    /// as `book` would answer: the booking, or the refusal it throws.
+    private func book(_ request: BookingRequest, at now: Instant, in stream: inout BookingStream?) throws -> String {
+        if let open = stream, open.sale != request.sale {
+            try open.commit()
+            stream = nil
+        }
+        let open = try stream ?? BookingStream(engine: f.engine, sale: request.sale)
+        stream = open
+        switch try open.decide(request, clock: now) {
+        case .held(let booking), .repeated(let booking): return "\(booking)"
+        case .declined(let decline): throw SaleError.declined(decline)
+        case .refused(let refusal): throw refusal
+        }
     }
 
     private func perform(_ step: SaleDay.Step, at now: Instant, lastRequest: inout Int64) throws -> String {

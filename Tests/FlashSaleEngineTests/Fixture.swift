@@ -10,7 +10,7 @@ final class Fixture {
     let store: any Store
     let engine: Engine
 
-    init(_ kind: StoreKind, bulkPaths: Bool = true, bookingIDs: @escaping () -> BookingID = BookingID.random) throws {
+    init(_ kind: StoreKind, bulkPaths: Bool = true, bookingIDs: ((Instant) -> BookingID)? = nil) throws {
         database = try kind.makeDatabase()
         store = try database.connect()
         engine = Engine(store: store, bulkPaths: bulkPaths, bookingIDs: bookingIDs)

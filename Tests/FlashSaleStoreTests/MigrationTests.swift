@@ -74,4 +74,73 @@ import FlashSaleTestSupport
         #expect(try engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).decided == 0)
         #expect(try store.verify(nil, clock: T) == [])
     }
+
+    /// A version 4 file: its bookings, made in an order their ids do not sort in, one with a
+    /// key, one from an address, one confirmed; its events, whose seq goes on after them.
+    @Test func aVersion4DatabaseKeepsItsBookingsAndEventsInTheirOrder() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v4.db").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<4].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = 4")
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
+                VALUES ('s1', 's1', 'open', 5, 2, 2, 1, 300000, 1, :t, :t, :t)
+                """, [":t": .integer(T.milliseconds)])
+            try db.execute(
+                """
+                INSERT INTO booking (rowid, id, sale, user, status, created_at, expires_at, confirmed_at, ip, ip_canonical, user_agent, key)
+                VALUES (1, 'bk_c', 's1', 'c', 'held', :t, :end, NULL, NULL, NULL, NULL, 'K'),
+                       (2, 'bk_a', 's1', 'a', 'booked', :t, :end, :t, '2001:DB8::1', '2001:db8::1', 'curl/8.0', NULL),
+                       (3, 'bk_b', 's1', 'b', 'held', :t, :end, NULL, NULL, NULL, NULL, NULL)
+                """, [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)])
+            for (user, booking) in [("c", "bk_c"), ("a", "bk_a"), ("b", "bk_b")] {
+                try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'held', :booking, :user)",
+                               [":t": .integer(T.milliseconds), ":booking": .text(booking), ":user": .text(user)])
+            }
+            try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'booked', 'bk_a', 'a')",
+                           [":t": .integer(T.milliseconds)])
+            // A seq the events skip: kept as it is.
+            try db.execute("UPDATE event SET seq = 7 WHERE seq = 4")
+        }
+        let before = try db.rows("SELECT * FROM booking ORDER BY rowid") { row in
+            (0..<13).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|")
+        }
+        let events = "SELECT seq, at, sale, kind, booking, user, request, detail FROM event ORDER BY seq"
+        let eventsBefore = try db.rows(events) { row in (0..<8).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
+
+        let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        let engine = Engine(store: store)
+        #expect(try store.db.firstRow("PRAGMA user_version") { $0.int64(0) } == Schema.currentVersion)
+        // The migration sorted in temporary files; the connection keeps them in memory again.
+        #expect(try store.db.firstRow("PRAGMA temp_store") { $0.int64(0) } == 2)
+        let after = try store.db.rows(
+            """
+            SELECT id, sale, user, status, created_at, expires_at, confirmed_at, cancelled_at, expired_at, ip, user_agent,
+                   key, ip_canonical FROM booking ORDER BY rowid
+            """) { row in (0..<13).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
+        #expect(after == before)
+        #expect(try store.db.rows(events) { row in (0..<8).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|") }
+                == eventsBefore)
+        #expect(try engine.bookings(of: SaleID("s1"), status: nil, user: nil, clock: T).map(\.id.text) == ["bk_c", "bk_a", "bk_b"])
+        #expect(try store.verify(nil, clock: T) == [])
+        // The indexes and constraints are there again.
+        let indexes = try store.db.rows("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'booking' ORDER BY name") {
+            $0.text(0)
+        }
+        #expect(indexes == ["booking_by_ip", "booking_by_key", "booking_by_user", "booking_held_by_expiry", "sqlite_autoindex_booking_1"])
+        #expect(throws: SQLiteError.self) { try store.db.execute("UPDATE booking SET status = 'lost' WHERE id = 'bk_b'") }
+        #expect(throws: SQLiteError.self) { try store.db.execute("UPDATE booking SET key = 'K' WHERE id = 'bk_b'") }
+        #expect(try engine.cancel(BookingID(trusted: "bk_b"), in: SaleID("s1"), user: "b", force: false, clock: T).status == .cancelled)
+        #expect(try engine.events(after: 0, sale: nil, limit: 10).map(\.seq) == [1, 2, 3, 7, 8])
+        #expect(try store.verify(nil, clock: T) == [])
+    }
 }

@@ -15,7 +15,6 @@ import Testing
         "SQLiteTransaction.swift: saleColumns",
         "SQLiteTransaction.swift: bookingColumns",
         "SQLiteTransaction.swift: overdueHold",
-        "SQLiteTransaction+Reads.swift: bookingColumns",
         "SQLiteTransaction+Line.swift: activeBooking",
         "SQLiteStore+Verify.swift: activeBooking",
         // The sweep's order, and a sale's line of overdue holds in it.

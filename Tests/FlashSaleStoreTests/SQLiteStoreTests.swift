@@ -4,6 +4,7 @@ import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleTestSupport
 @testable import FlashSaleStore
+import CSQLite
 
 /// The planted corruptions `verify` must name, each made with SQL behind the engine's back,
 /// and the constraints that make SQLite itself refuse some. (That a busy sale verifies
@@ -181,5 +182,83 @@ import FlashSaleTestSupport
         _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.popFirst() }
         #expect(try f.count("SELECT count(*) FROM request_run") == 1)
         #expect(try f.count("SELECT last_id - first_id + 1 FROM request_run") == 201)
+    }
+}
+
+/// What SQLite does for the rows a busy sale writes per request, as it plans them.
+@Suite struct HotStatementTests {
+    /// SQLite 3.40 checks `x IN (<constants>)` of more than two against a temporary b-tree
+    /// that it builds for the statement, on every run: in a CHECK of the booking table, a
+    /// sixth of the instructions of a hold.
+    @Test func writingABookingBuildsNoTemporaryTable() throws {
+        let f = try StoreFixture()
+        for sql in ["INSERT INTO booking (id, sale, user, status, created_at, expires_at) VALUES ('bk_x', 's1', 'a', 'held', 0, 1)",
+                    "UPDATE booking SET status = 'booked' WHERE id = 'bk_x'"] {
+            let opcodes = try f.store.db.rows("EXPLAIN " + sql) { try $0.text("opcode") }
+            #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+        }
+    }
+}
+
+extension HotStatementTests {
+    /// SQLite keeps memory statistics behind a global mutex: two lock calls per allocation,
+    /// about a hundred per hold. flashsale never reads them, so they are off for the process
+    /// before its first connection.
+    @Test func sqliteKeepsNoMemoryStatistics() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("a")
+        #expect(sqlite3_memory_used() == 0)
+    }
+}
+
+extension HotStatementTests {
+    /// The per-IP limit's index takes an entry per hold only in a sale that has the limit.
+    @Test func onlyASaleWithAPerIPLimitIndexesAddresses() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.engine.createSale(SaleDefinition(id: SaleID("s2"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
+                                               perIP: 2, startsAt: T, endsAt: nil), clock: T)
+        for sale in ["s1", "s2"] {
+            _ = try f.engine.book(BookingRequest(sale: SaleID(sale), user: "a", ip: "2001:DB8::1", userAgent: nil, key: nil),
+                                  clock: T)
+        }
+        #expect(try f.store.db.rows("SELECT sale, ip, ip_canonical FROM booking ORDER BY sale") {
+            [$0.text(0), try $0.text("ip"), try $0.optionalText("ip_canonical") ?? "NULL"]
+        } == [["s1", "2001:DB8::1", "NULL"], ["s2", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"]])
+    }
+}
+
+extension HotStatementTests {
+    /// `export` and `bookings` hand over a sale's bookings as SQLite reads them: a sort
+    /// would hold them all in memory first.
+    @Test func aSalesBookingsAreReadInOrderWithoutSorting() throws {
+        let f = try StoreFixture()
+        for sql in [selectBookingsOfSale, selectBookingsOfUser] {
+            let plan = try f.store.db.rows("EXPLAIN QUERY PLAN " + sql) { try $0.text("detail") }
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+        }
+    }
+}
+
+extension HotStatementTests {
+    /// A `book` runs in a process of its own, and prepares its statements inside the write
+    /// lock: none of a submit's (a 64-row INSERT took more than half of a book's
+    /// instructions to prepare).
+    @Test func aBookingPreparesOnlyStatementsItRuns() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        // A process of its own, as `book` is.
+        let store = try SQLiteStore(path: f.path, busyTimeout: .seconds(5))
+        _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil),
+                                          clock: T)
+        var prepared: [String] = []
+        var statement = sqlite3_next_stmt(store.db.handle, nil)
+        while let current = statement {
+            prepared.append(String(cString: sqlite3_sql(current)))
+            statement = sqlite3_next_stmt(store.db.handle, current)
+        }
+        #expect(!prepared.isEmpty)
+        #expect(!prepared.contains { $0.contains("INTO request") || $0.contains("ip_canonical = :ip") }, "\(prepared)")
     }
 }

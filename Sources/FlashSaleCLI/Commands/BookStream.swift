@@ -20,51 +20,66 @@ enum BookStream {
         let stream = try BookingStream(engine: context.engine(), sale: saleID)
         let input = try context.input("-")
         let output = context.output
-        var answered: [String] = []
+        // The group's answers, one NDJSON line each, in one string: a string per line cost
+        // more than the writing of it.
+        var answers = ""
+        var answered = 0
 
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             try stream.commit()
-            if !output.quiet {
-                for line in answered { output.stdout.write(line) }
-            }
-            answered.removeAll(keepingCapacity: true)
+            if !output.quiet { output.stdout.write(answers) }
+            answers.removeAll(keepingCapacity: true)
+            answered = 0
             output.stdout.flush()
             try context.checkOutput()
         }
-        input.beforeWaiting = { if !answered.isEmpty { try commitAndPrint() } }
+        input.beforeWaiting = { if answered > 0 { try commitAndPrint() } }
 
         var reader = RequestReader(format: format, nextChunk: input.next)
         while let outcome = try reader.next() {
-            answered.append(try answer(outcome, stream: stream, sale: saleID, clock: context))
-            if answered.count >= groupSize { try commitAndPrint() }
+            try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers)
+            answered += 1
+            if answered >= groupSize { try commitAndPrint() }
         }
         try commitAndPrint()
     }
 
-    /// One decision as an NDJSON line, written directly: this runs once per input line.
-    private static func answer(_ outcome: ReadOutcome, stream: BookingStream, sale: SaleID, clock: Context) throws -> String {
+    /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
+    private static func answer(_ outcome: ReadOutcome, stream: BookingStream, sale: SaleID, clock: Context,
+                               into text: inout String) throws {
         switch outcome {
         case .malformed(let line, let reason):
-            var text = "{\"line\":\(line),\"ok\":false,\"error\":\"bad_input\",\"message\":"
+            text += "{\"line\":"
+            text += String(line)
+            text += ",\"ok\":false,\"error\":\"bad_input\",\"message\":"
             JSON.quote(reason, into: &text)
-            return text + "}\n"
+            text += "}\n"
         case .record(let record):
-            var text = "{\"line\":\(record.line),\"user\":"
+            text += "{\"line\":"
+            text += String(record.line)
+            text += ",\"user\":"
             JSON.quote(record.user, into: &text)
             let request = BookingRequest(sale: sale, user: record.user, ip: record.ip, userAgent: record.userAgent, key: record.key)
             switch try stream.decide(request, clock: clock.now()) {
             case .held(let booking), .repeated(let booking):
-                text += ",\"ok\":true,\"booking\":\"\(booking.id)\",\"expires_at\":\"\(booking.expiresAt)\"}\n"
+                text += ",\"ok\":true,\"booking\":\""
+                text += booking.id.text
+                text += "\",\"expires_at\":\""
+                text += booking.expiresAt.description
+                text += "\"}\n"
             case .declined(let decline):
-                text += ",\"ok\":false,\"error\":\"\(decline.reason.rawValue)\"}\n"
+                text += ",\"ok\":false,\"error\":\""
+                text += decline.reason.rawValue
+                text += "\"}\n"
             case .refused(let refusal):
                 let error = refusal.commandLineError
-                text += ",\"ok\":false,\"error\":\"\(error.code)\",\"message\":"
+                text += ",\"ok\":false,\"error\":\""
+                text += error.code
+                text += "\",\"message\":"
                 JSON.quote(error.message, into: &text)
                 text += "}\n"
             }
-            return text
         }
     }
 }
