@@ -51,6 +51,16 @@ extension Invocation {
         try options[option.name].flatMap { value throws(FlashSaleError) in try field.validate(value, required: false) }
     }
 
+    /// The USER argument, checked.
+    func user(argument: String) throws(FlashSaleError) -> UserID {
+        UserID(trusted: try text(.user, argument: argument))
+    }
+
+    /// A `--user` option, checked; nil when absent.
+    func user(option: OptionSpec) throws(FlashSaleError) -> UserID? {
+        try text(.user, option: option).map(UserID.init(trusted:))
+    }
+
     /// A whole number from an option or an argument, within `range`.
     func wholeNumber(_ name: String, in range: ClosedRange<Int64>) throws(FlashSaleError) -> Int64? {
         guard let text = options[name] ?? arguments[name] else { return nil }

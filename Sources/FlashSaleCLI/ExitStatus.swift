@@ -53,7 +53,7 @@ extension SaleError {
         case .saleExists(let sale):
             "sale \(sale) already exists"
         case .bookingNotFound(let booking, let sale, let user):
-            "no booking \(booking) in sale \(sale)" + (user.map { " for user '\(Quoted($0))'" } ?? "")
+            "no booking \(booking) in sale \(sale)" + (user.map { " for user '\(Quoted($0.text))'" } ?? "")
         case .requestNotFound(let request):
             "no request \(request)"
         case .blockNotFound:

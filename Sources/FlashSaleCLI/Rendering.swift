@@ -38,7 +38,7 @@ enum Render {
 
     static func bookings(_ bookings: [Booking]) -> Rendered {
         let columns = ["id", "user", "status", "created_at", "expires_at"]
-        let rows = bookings.map { [$0.id.text, $0.user, $0.status.rawValue, $0.createdAt.description, $0.expiresAt.description] }
+        let rows = bookings.map { [$0.id.text, $0.user.text, $0.status.rawValue, $0.createdAt.description, $0.expiresAt.description] }
         return Rendered(text: table(columns, rows), json: .array(bookings.map { .object(bookingFields($0)) }))
     }
 
@@ -60,7 +60,7 @@ enum Render {
 
     static func bookingFields(_ booking: Booking) -> [(String, JSON)] {
         [
-            ("id", .string(booking.id.text)), ("sale", .string(booking.sale.text)), ("user", .string(booking.user)),
+            ("id", .string(booking.id.text)), ("sale", .string(booking.sale.text)), ("user", .string(booking.user.text)),
             ("status", .string(booking.status.rawValue)), ("created_at", .time(booking.createdAt)),
             ("expires_at", .time(booking.expiresAt)), ("confirmed_at", .time(booking.confirmedAt)),
             ("cancelled_at", .time(booking.cancelledAt)), ("expired_at", .time(booking.expiredAt)),
@@ -70,7 +70,7 @@ enum Render {
 
     static func requestFields(_ request: QueuedRequest) -> [(String, JSON)] {
         [
-            ("id", .integer(request.id.value)), ("sale", .string(request.sale.text)), ("user", .string(request.user)),
+            ("id", .integer(request.id.value)), ("sale", .string(request.sale.text)), ("user", .string(request.user.text)),
             ("status", .string(request.status.rawValue)), ("reason", .string(request.reason)),
             ("booking", .string(request.booking?.text)), ("submitted_at", .time(request.submittedAt)),
             ("decided_at", .time(request.decidedAt)), ("position", request.position.map(JSON.integer) ?? .null),

@@ -40,7 +40,7 @@ public struct Block: Equatable, Sendable {
     public func matches(_ request: BookingRequest) -> Bool {
         switch kind {
         case .user:
-            return request.user.utf8.elementsEqual(value.utf8)
+            return request.user == UserID(trusted: value)
         case .agent:
             guard let agent = request.userAgent else { return false }
             return contains ? agent.utf8.containsSubsequence(value.utf8) : agent.utf8.elementsEqual(value.utf8)

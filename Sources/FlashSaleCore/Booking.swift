@@ -6,7 +6,7 @@ public enum BookingStatus: String, Sendable, CaseIterable {
 public struct Booking: Sendable, Equatable {
     public let id: BookingID
     public let sale: SaleID
-    public let user: String
+    public let user: UserID
     public let status: BookingStatus
     public let createdAt: Instant
     public let expiresAt: Instant
@@ -17,7 +17,7 @@ public struct Booking: Sendable, Equatable {
     public let userAgent: String?
     public let key: String?
 
-    public init(id: BookingID, sale: SaleID, user: String, status: BookingStatus, createdAt: Instant,
+    public init(id: BookingID, sale: SaleID, user: UserID, status: BookingStatus, createdAt: Instant,
                 expiresAt: Instant, confirmedAt: Instant?, cancelledAt: Instant?, expiredAt: Instant?,
                 ip: String?, userAgent: String?, key: String?) {
         self.id = id
@@ -47,12 +47,12 @@ public struct Booking: Sendable, Equatable {
 /// Who asks for an item: the user, and what bot defence and idempotency need.
 public struct BookingRequest: Sendable {
     public let sale: SaleID
-    public let user: String
+    public let user: UserID
     public let ip: String?
     public let userAgent: String?
     public let key: String?
 
-    public init(sale: SaleID, user: String, ip: String?, userAgent: String?, key: String?) {
+    public init(sale: SaleID, user: UserID, ip: String?, userAgent: String?, key: String?) {
         self.sale = sale
         self.user = user
         self.ip = ip

@@ -63,11 +63,11 @@ public struct Event: Sendable, Equatable {
     public let sale: String
     public let kind: EventKind
     public let booking: BookingID?
-    public let user: String?
+    public let user: UserID?
     public let request: RequestID?
     public let detail: String?
 
-    public init(seq: Int64, at: Instant, sale: String, kind: EventKind, booking: BookingID?, user: String?,
+    public init(seq: Int64, at: Instant, sale: String, kind: EventKind, booking: BookingID?, user: UserID?,
                 request: RequestID?, detail: String?) {
         self.seq = seq
         self.at = at

@@ -191,3 +191,34 @@ extension Unicode.Scalar {
     /// A control character: Unicode's general category Cc, U+0000-001F and U+007F-009F.
     public var isControl: Bool { properties.generalCategory == .control }
 }
+
+/// A buyer, as the caller names them: opaque text (checked by `TextField.user`), compared
+/// and hashed byte for byte as the contract says, where `String`'s own `==` would take two
+/// spellings of `é` for one user.
+public struct UserID: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    public let text: String
+
+    /// A user already checked, or read back from the store.
+    public init(trusted text: String) {
+        self.text = text
+    }
+
+    public init(stringLiteral text: String) {
+        self.text = text
+    }
+
+    public init(stringInterpolation: DefaultStringInterpolation) {
+        text = String(stringInterpolation: stringInterpolation)
+    }
+
+    public static func == (a: UserID, b: UserID) -> Bool {
+        a.text.utf8.elementsEqual(b.text.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    public var description: String { text }
+}

@@ -6,7 +6,7 @@ public enum RequestStatus: String, Sendable, CaseIterable {
 public struct QueuedRequest: Sendable, Equatable {
     public let id: RequestID
     public let sale: SaleID
-    public let user: String
+    public let user: UserID
     public let ip: String?
     public let userAgent: String?
     public let key: String?
@@ -19,7 +19,7 @@ public struct QueuedRequest: Sendable, Equatable {
     /// For a queued request, how many requests of its sale are decided before it, plus one.
     public let position: Int64?
 
-    public init(id: RequestID, sale: SaleID, user: String, ip: String?, userAgent: String?, key: String?,
+    public init(id: RequestID, sale: SaleID, user: UserID, ip: String?, userAgent: String?, key: String?,
                 status: RequestStatus, reason: String?, booking: BookingID?, submittedAt: Instant,
                 decidedAt: Instant?, position: Int64?) {
         self.id = id

@@ -5,7 +5,7 @@ public enum SaleError: Error, Equatable, Sendable {
     case saleExists(SaleID)
     /// No such booking in the sale, or (with `user`) not that user's: the same answer
     /// either way, so a wrong user learns nothing about other users' bookings.
-    case bookingNotFound(BookingID, sale: SaleID, user: String?)
+    case bookingNotFound(BookingID, sale: SaleID, user: UserID?)
     case requestNotFound(RequestID)
     case blockNotFound
     /// A key names one user's request in a sale, on every path.

@@ -90,7 +90,7 @@ extension Engine {
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
     /// first, through either (`owner`), and another user's request with it is refused.
-    func refusal(of key: String, ownedBy owner: String?, to request: BookingRequest) -> SaleError? {
+    func refusal(of key: String, ownedBy owner: UserID?, to request: BookingRequest) -> SaleError? {
         guard let owner, owner != request.user else { return nil }
         return .keyUsedByAnotherUser(key: key, sale: request.sale)
     }
@@ -98,7 +98,7 @@ extension Engine {
     /// `confirm`: held → booked. Returns the booking as it is now. A hold found past its
     /// expiry is refused, and written expired for good (committed before the refusal), so
     /// that a clock stepped back cannot make it confirmable again.
-    public func confirm(_ id: BookingID, in saleID: SaleID, user: String?, clock: Instant) throws -> Booking {
+    public func confirm(_ id: BookingID, in saleID: SaleID, user: UserID?, clock: Instant) throws -> Booking {
         try store.write { transaction in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
@@ -107,7 +107,7 @@ extension Engine {
     }
 
     /// `cancel`: the item goes back to stock. Returns the booking as it is now.
-    public func cancel(_ id: BookingID, in saleID: SaleID, user: String?, force: Bool, clock: Instant) throws -> Booking {
+    public func cancel(_ id: BookingID, in saleID: SaleID, user: UserID?, force: Bool, clock: Instant) throws -> Booking {
         try store.write { transaction in
             let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
             let now = sale.decisionTime(clock: clock)
@@ -230,7 +230,7 @@ extension Engine {
 
     /// The booking `id` of sale `saleID`; with `user`, only if it is that user's. Not found,
     /// whichever part is missing, so a wrong user learns nothing about other users' bookings.
-    private func requireBooking(_ id: BookingID, in saleID: SaleID, user: String?,
+    private func requireBooking(_ id: BookingID, in saleID: SaleID, user: UserID?,
                                 _ reading: any StoreReading) throws -> (Sale, Booking) {
         let sale = try reading.requireSale(saleID)
         guard let booking = try reading.booking(id, in: saleID), user == nil || booking.user == user else {

@@ -75,7 +75,7 @@ extension Engine {
                     // One at a time: a key must be looked up, and the rows before it must
                     // be in first.
                     try flush()
-                    let request = BookingRequest(sale: saleID, user: record.user, ip: record.ip,
+                    let request = BookingRequest(sale: saleID, user: UserID(trusted: record.user), ip: record.ip,
                                                  userAgent: record.userAgent, key: record.key)
                     do {
                         switch try enqueue(request, transaction, at: now) {
@@ -157,7 +157,7 @@ extension Engine {
             cursor = try transaction.lineCursor(of: sale.id)
         }
 
-        mutating func reject(_ id: RequestID, user: String, reason: String, at now: Instant) throws {
+        mutating func reject(_ id: RequestID, user: UserID, reason: String, at now: Instant) throws {
             try transaction.appendEvent(NewEvent(at: now, sale: sale.id.text, kind: .rejected, user: user, request: id,
                                                  detail: reason))
             cursor = id

@@ -8,7 +8,7 @@ extension Engine {
     /// status or one user's, handed to `body` one at a time from one consistent snapshot.
     /// Returns how many were handed over.
     @discardableResult
-    public func forEachBooking(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant,
+    public func forEachBooking(of saleID: SaleID, status: BookingStatus?, user: UserID?, clock: Instant,
                                _ body: (Booking) throws -> Void) throws -> Int64 {
         try store.read { reading in
             let now = try reading.requireSale(saleID).decisionTime(clock: clock)
@@ -24,7 +24,7 @@ extension Engine {
         }
     }
 
-    public func bookings(of saleID: SaleID, status: BookingStatus?, user: String?, clock: Instant) throws -> [Booking] {
+    public func bookings(of saleID: SaleID, status: BookingStatus?, user: UserID?, clock: Instant) throws -> [Booking] {
         var result: [Booking] = []
         try forEachBooking(of: saleID, status: status, user: user, clock: clock) { result.append($0) }
         return result

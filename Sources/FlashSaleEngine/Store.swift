@@ -36,7 +36,7 @@ public protocol StoreReading: AnyObject {
     func booking(withKey key: String, in sale: SaleID) throws -> Booking?
     /// Bookings of `user` that count against the per-user limit at `now`: booked, or held
     /// and not expired by `Rules.isExpired`.
-    func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64
+    func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64
     /// Bookings from the address (in `IPAddress.canonical` form) that count at `now`.
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64
     /// When the earliest hold of the sale expires (or expired); nil when none is held.
@@ -52,7 +52,7 @@ public protocol StoreReading: AnyObject {
 
     /// The sale's bookings in the order they were made (only `user`'s, if given), as
     /// stored, handed to `body` one at a time: a million take no more memory than one.
-    func forEachBooking(of sale: SaleID, user: String?, _ body: (Booking) throws -> Void) throws
+    func forEachBooking(of sale: SaleID, user: UserID?, _ body: (Booking) throws -> Void) throws
 
     /// The events with `seq > after` (of one sale, or of all), oldest first, at most `limit`.
     /// A reader that has seen `seq` N must never be shown a later commit below N.
@@ -77,7 +77,7 @@ public protocol StoreReading: AnyObject {
     /// The sales with queued requests, in id order.
     func salesWithQueuedRequests() throws -> [SaleID]
     /// The request a `submit` with `key` made in `sale`, and whose it is.
-    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: String)?
+    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)?
 }
 
 /// The writes a decision is made of. Each is one row's change; the engine calls them in an
@@ -178,11 +178,11 @@ public struct NewEvent: Sendable {
     public let sale: String
     public let kind: EventKind
     public let booking: BookingID?
-    public let user: String?
+    public let user: UserID?
     public let request: RequestID?
     public let detail: String?
 
-    public init(at: Instant, sale: String, kind: EventKind, booking: BookingID? = nil, user: String? = nil,
+    public init(at: Instant, sale: String, kind: EventKind, booking: BookingID? = nil, user: UserID? = nil,
                 request: RequestID? = nil, detail: String? = nil) {
         self.at = at
         self.sale = sale

@@ -139,7 +139,7 @@ func decodeBooking(_ row: Row) throws -> Booking {
         throw StoreFailure.unusable(detail: "booking \(Quoted(try row.text("id"))) has the unknown status '\(Quoted(try row.text("status")))'")
     }
     return try Booking(
-        id: BookingID(trusted: row.text("id")), sale: SaleID(trusted: row.text("sale")), user: row.text("user"), status: status,
+        id: BookingID(trusted: row.text("id")), sale: SaleID(trusted: row.text("sale")), user: UserID(trusted: row.text("user")), status: status,
         createdAt: Instant(milliseconds: row.int64("created_at")), expiresAt: Instant(milliseconds: row.int64("expires_at")),
         confirmedAt: row.optionalInt64("confirmed_at").map(Instant.init),
         cancelledAt: row.optionalInt64("cancelled_at").map(Instant.init),

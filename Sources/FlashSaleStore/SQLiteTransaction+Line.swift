@@ -17,7 +17,7 @@ extension SQLiteTransaction {
             "SELECT request.id, request.user, request.ip, request.user_agent, request.key \(lineFrom) LIMIT :limit",
             [":sale": .text(sale.text), ":cursor": .integer(cursor.value), ":last": .integer(.max), ":limit": .integer(limit)]
         ) { row in
-            try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: row.text("user"), ip: row.optionalText("ip"),
+            try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: UserID(trusted: row.text("user")), ip: row.optionalText("ip"),
                                                             userAgent: row.optionalText("user_agent"), key: row.optionalText("key")))
         }
     }
@@ -55,13 +55,13 @@ extension SQLiteTransaction {
             """) { SaleID(trusted: try $0.text("id")) }
     }
 
-    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: String)? {
+    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)? {
         try db.firstRow("SELECT id, user FROM request WHERE sale = :sale AND key = :key",
-                        [":sale": .text(sale.text), ":key": .text(key)]) { try (RequestID($0.int64("id")), $0.text("user")) }
+                        [":sale": .text(sale.text), ":key": .text(key)]) { try (RequestID($0.int64("id")), UserID(trusted: $0.text("user"))) }
     }
 
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID {
-        try store.rowStatements.insertRequest.run(.text(request.sale.text), .text(request.user), .text(request.ip),
+        try store.rowStatements.insertRequest.run(.text(request.sale.text), .text(request.user.text), .text(request.ip),
                                                   .text(request.userAgent), .text(request.key), .integer(now.milliseconds))
         let id = RequestID(db.lastInsertedRowID)
         try extendLine(of: request.sale, with: id...id)

@@ -3,11 +3,11 @@ import FlashSaleEngine
 
 /// The reads of reports: bookings one at a time, requests with their decision, the event log.
 extension SQLiteTransaction {
-    func forEachBooking(of sale: SaleID, user: String?, _ body: (Booking) throws -> Void) throws {
+    func forEachBooking(of sale: SaleID, user: UserID?, _ body: (Booking) throws -> Void) throws {
         guard let user else {
             return try db.forEachRow(selectBookingsOfSale, [":sale": .text(sale.text)]) { try body(decodeBooking($0)) }
         }
-        try db.forEachRow(selectBookingsOfUser, [":sale": .text(sale.text), ":user": .text(user)]) { try body(decodeBooking($0)) }
+        try db.forEachRow(selectBookingsOfUser, [":sale": .text(sale.text), ":user": .text(user.text)]) { try body(decodeBooking($0)) }
     }
 
     /// A request's decision is the event that names it: none while queued, 'rejected'
@@ -59,7 +59,7 @@ private func decodeRequest(_ row: Row) throws -> QueuedRequest {
         status = .queued
     }
     return try QueuedRequest(
-        id: RequestID(row.int64("id")), sale: SaleID(trusted: row.text("sale")), user: row.text("user"),
+        id: RequestID(row.int64("id")), sale: SaleID(trusted: row.text("sale")), user: UserID(trusted: row.text("user")),
         ip: row.optionalText("ip"), userAgent: row.optionalText("user_agent"), key: row.optionalText("key"), status: status,
         reason: status == .rejected ? row.optionalText("reason") : nil,
         booking: status == .accepted ? row.optionalText("booking").map(BookingID.init(trusted:)) : nil,
@@ -73,6 +73,6 @@ private func decodeEvent(_ row: Row) throws -> Event {
     }
     return try Event(
         seq: row.int64("seq"), at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,
-        booking: row.optionalText("booking").map(BookingID.init(trusted:)), user: row.optionalText("user"),
+        booking: row.optionalText("booking").map(BookingID.init(trusted:)), user: row.optionalText("user").map(UserID.init(trusted:)),
         request: row.optionalInt64("request").map { RequestID($0) }, detail: row.optionalText("detail"))
 }

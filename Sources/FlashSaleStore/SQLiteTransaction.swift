@@ -95,8 +95,8 @@ final class SQLiteTransaction: StoreTransaction {
         try db.firstRow(selectBookingByKey, [":sale": .text(sale.text), ":key": .text(key)], decodeBooking)
     }
 
-    func activeBookings(of user: String, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try store.rowStatements.countActiveBookings.run(.text(sale.text), .text(user), .integer(now.milliseconds)) ?? 0
+    func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try store.rowStatements.countActiveBookings.run(.text(sale.text), .text(user.text), .integer(now.milliseconds)) ?? 0
     }
 
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
@@ -122,7 +122,7 @@ final class SQLiteTransaction: StoreTransaction {
     /// in the index `booking_by_ip` costs every hold of a sale without a per-IP limit.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
         try store.rowStatements.insertHold.run(
-            .text(hold.id.text), .text(hold.sale.text), .text(hold.user), .integer(hold.createdAt.milliseconds),
+            .text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .integer(hold.createdAt.milliseconds),
             .integer(hold.expiresAt.milliseconds), .text(hold.ip),
             .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key))
     }
@@ -149,7 +149,7 @@ final class SQLiteTransaction: StoreTransaction {
     func appendEvent(_ event: NewEvent) throws {
         try store.rowStatements.appendEvent.run(
             .integer(event.at.milliseconds), .text(event.sale), .text(event.kind.rawValue), .text(event.booking?.text),
-            .text(event.user), .integer(event.request?.value), .text(event.detail))
+            .text(event.user?.text), .integer(event.request?.value), .text(event.detail))
     }
 
     // MARK: - Blocks

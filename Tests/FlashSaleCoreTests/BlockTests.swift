@@ -68,7 +68,7 @@ import Testing
 
 @Suite struct BlockMatchingTests {
     func request(user: String = "u", ip: String? = nil, agent: String? = nil) -> BookingRequest {
-        BookingRequest(sale: SaleID(trusted: "s1"), user: user, ip: ip, userAgent: agent, key: nil)
+        BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: user), ip: ip, userAgent: agent, key: nil)
     }
 
     func block(_ kind: BlockKind, _ value: String, contains: Bool = false) throws -> Block {

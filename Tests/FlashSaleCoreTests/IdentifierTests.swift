@@ -130,3 +130,15 @@ import Testing
         }
     }
 }
+
+/// Users are compared byte for byte, as the contract and SQLite compare them: Swift's own
+/// `String ==` would take two spellings of `é` for one user (and one owner of a key).
+@Suite struct UserIDTests {
+    @Test func twoSpellingsOfOneLetterAreTwoUsers() {
+        let composed = UserID(trusted: "\u{E9}")
+        let decomposed = UserID(trusted: "e\u{301}")
+        #expect(composed.text == decomposed.text)  // String's canonical equivalence
+        #expect(composed != decomposed)
+        #expect(Set([composed, decomposed]).count == 2)
+    }
+}

@@ -132,7 +132,7 @@ struct SaleDay: CustomStringConvertible {
                     let line = index + 1
                     if index == malformed { return .malformed(line: line, reason: "user is missing") }
                     let made = request(&random)
-                    return .record(RequestRecord(line: line, user: made.user, ip: made.ip, userAgent: made.userAgent,
+                    return .record(RequestRecord(line: line, user: made.user.text, ip: made.ip, userAgent: made.userAgent,
                                                  key: random.oneIn(6) ? made.key : nil))
                 }
                 step = .submitFile(random.pick(sales), records, skipInvalid: random.oneIn(2))

@@ -30,7 +30,7 @@ final class Fixture {
     }
 
     func book(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> Booking {
-        try engine.book(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: key), clock: clock)
+        try engine.book(BookingRequest(sale: SaleID(sale), user: UserID(trusted: user), ip: nil, userAgent: nil, key: key), clock: clock)
     }
 
     func counters(_ sale: String = "s1", at clock: Instant = T) throws -> Counters {
@@ -43,7 +43,7 @@ final class Fixture {
 
     @discardableResult
     func submit(_ user: String, sale: String = "s1", key: String? = nil, at clock: Instant = T) throws -> RequestID {
-        try engine.submit(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: key), clock: clock).id
+        try engine.submit(BookingRequest(sale: SaleID(sale), user: UserID(trusted: user), ip: nil, userAgent: nil, key: key), clock: clock).id
     }
 
     /// `submit --file`: `outcomes` as a reader would hand them over.

@@ -59,7 +59,7 @@ import FlashSaleTestSupport
         #expect(report.enqueued == 150)
         #expect(report.firstID == 1)
         #expect(report.lastID == 150)
-        #expect(try (1...150).map { try f.request(RequestID($0)).user } == (1...150).map { "u\($0)" })
+        #expect(try (1...150).map { try f.request(RequestID($0)).user } == (1...150).map { UserID("u\($0)") })
         #expect(try (1...150).map { try f.request(RequestID($0)).position } == (1...150).map { Int64($0) })
         #expect(try f.request(70).key == "k70")
         #expect(failure { _ = try f.request(151) }?.exitCode == 3)

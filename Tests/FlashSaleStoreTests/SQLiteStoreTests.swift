@@ -168,7 +168,7 @@ import CSQLite
         try f.sale("s2")
         for user in ["a", "b", "c", "d", "e"] {
             for sale in ["s1", "s2"] {
-                _ = try f.engine.submit(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: nil), clock: T)
+                _ = try f.engine.submit(BookingRequest(sale: SaleID(sale), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil), clock: T)
             }
         }
         #expect(try f.count("SELECT count(*) FROM request_run") == 10)

@@ -33,7 +33,7 @@ final class StoreFixture {
     }
 
     func book(_ user: String, sale: String = "s1", at clock: Instant = T) throws -> Booking {
-        try engine.book(BookingRequest(sale: SaleID(sale), user: user, ip: nil, userAgent: nil, key: nil), clock: clock)
+        try engine.book(BookingRequest(sale: SaleID(sale), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil), clock: clock)
     }
 
     func counters(_ sale: String = "s1", at clock: Instant = T) throws -> Counters {

@@ -106,7 +106,7 @@ import FlashSaleEngine
             var n = 0
             while sweeping.value || n == 0 {
                 n += 1
-                let request = BookingRequest(sale: SaleID(trusted: "s1"), user: "b\(n)", ip: nil, userAgent: nil, key: nil)
+                let request = BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: "b\(n)"), ip: nil, userAgent: nil, key: nil)
                 let start = Date()
                 do { _ = try engine.book(request, clock: minutes(10)) } catch { waits.fail("book \(n): \(error)") }
                 waits.add(Date().timeIntervalSince(start))

@@ -24,7 +24,7 @@ enum BookCommand {
         if invocation.options.has(format.name) { throw FlashSaleError.usage("--format goes with --stream") }
         let request = try BookingRequest(
             sale: invocation.requiredSaleID(),
-            user: invocation.text(.user, argument: "USER"),
+            user: invocation.user(argument: "USER"),
             ip: invocation.text(.ip, option: ip),
             userAgent: invocation.text(.userAgent, option: userAgent),
             key: invocation.text(.key, option: key))

@@ -60,7 +60,7 @@ enum BookStream {
             text += String(record.line)
             text += ",\"user\":"
             JSON.quote(record.user, into: &text)
-            let request = BookingRequest(sale: sale, user: record.user, ip: record.ip, userAgent: record.userAgent, key: record.key)
+            let request = BookingRequest(sale: sale, user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent, key: record.key)
             switch try stream.decide(request, clock: clock.now()) {
             case .held(let booking), .repeated(let booking):
                 text += ",\"ok\":true,\"booking\":\""

@@ -10,7 +10,7 @@ enum BookingsCommand {
     ) { invocation, context in
         let bookings = try context.engine().bookings(
             of: invocation.requiredSaleID(), status: invocation.bookingStatus(status),
-            user: invocation.text(.user, option: user), clock: context.now())
+            user: invocation.user(option: user), clock: context.now())
         context.output.success(Render.bookings(bookings))
     }
 }

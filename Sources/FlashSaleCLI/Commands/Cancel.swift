@@ -10,7 +10,7 @@ enum CancelCommand {
     ) { invocation, context in
         let booking = try context.engine().cancel(
             invocation.bookingID(), in: invocation.requiredSaleID(),
-            user: invocation.text(.user, option: ConfirmCommand.user),
+            user: invocation.user(option: ConfirmCommand.user),
             force: invocation.flag(force), clock: context.now())
         context.output.success(Render.bookingStatus(booking))
     }

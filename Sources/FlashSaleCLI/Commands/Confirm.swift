@@ -10,7 +10,7 @@ enum ConfirmCommand {
     ) { invocation, context in
         let booking = try context.engine().confirm(
             invocation.bookingID(), in: invocation.requiredSaleID(),
-            user: invocation.text(.user, option: user), clock: context.now())
+            user: invocation.user(option: user), clock: context.now())
         context.output.success(Render.bookingStatus(booking))
     }
 }

@@ -65,7 +65,7 @@ enum EventsCommand {
             ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind.rawValue)),
         ]
         if let booking = event.booking { fields.append(("booking", .string(booking.text))) }
-        if let user = event.user { fields.append(("user", .string(user))) }
+        if let user = event.user { fields.append(("user", .string(user.text))) }
         if let request = event.request { fields.append(("request", .integer(request.value))) }
         if let detail = event.detail { fields.append(("detail", .string(detail))) }
         return JSON.object(fields).serialized + "\n"

@@ -33,7 +33,7 @@ enum SubmitCommand {
     private static func submitOne(_ invocation: Invocation, _ context: Context) throws {
         let request = try BookingRequest(
             sale: invocation.requiredSaleID(),
-            user: invocation.text(.user, argument: "USER"),
+            user: invocation.user(argument: "USER"),
             ip: invocation.text(.ip, option: BookCommand.ip),
             userAgent: invocation.text(.userAgent, option: BookCommand.userAgent),
             key: invocation.text(.key, option: BookCommand.key))
