@@ -58,7 +58,8 @@ fresh_copy() { cp "$work/template.db" "$1"; }
 #  - decision time now = max(clock, high_water) in ms, as flashsale does;
 #  - the sale must be open at now, the user under per_user active bookings (held and not
 #    expired, or booked), available > 0: then available -1, held +1 (guarded decrement);
-#  - a booking row with 128 random bits of id, and a 'held' event row.
+#  - a booking row with 128 random bits of id, its second's count in hold_second (as
+#    flashsale keeps it for counting overdue holds), and a 'held' event row.
 # A declined decision writes a NULL sale into booking: NOT NULL fails, -bail exits 1 and
 # the transaction rolls back, so a decline is a failure here as it is a non-zero exit there.
 clock="CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -76,6 +77,9 @@ INSERT INTO booking (id, sale, user, status, created_at, expires_at)
   SELECT 'bk_' || lower(hex(randomblob(16))), CASE changes() WHEN 1 THEN id END, '@USER@', 'held',
          high_water, high_water + hold_ms
     FROM sale WHERE id = '$sale';
+INSERT INTO hold_second (sale, second, held)
+  SELECT sale, expires_at / 1000, 1 FROM booking WHERE rowid = last_insert_rowid()
+  ON CONFLICT DO UPDATE SET held = held + 1;
 INSERT INTO event (at, sale, kind, booking, user)
   SELECT created_at, sale, 'held', id, user FROM booking WHERE rowid = last_insert_rowid();
 COMMIT;

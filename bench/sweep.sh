@@ -97,6 +97,11 @@ BEGIN IMMEDIATE;
 INSERT INTO event (at, sale, kind, booking, user, detail)
     SELECT $swept_ms, sale, 'expired', id, user, 'sweep' FROM booking
     WHERE sale = '$sale' AND status = 'held' AND expires_at <= $swept_ms ORDER BY expires_at, rowid;
+DELETE FROM hold_second WHERE sale = '$sale' AND second <= $swept_ms / 1000;
+INSERT INTO hold_second (sale, second, held)
+    SELECT sale, expires_at / 1000, count(*) FROM booking
+    WHERE sale = '$sale' AND status = 'held' AND expires_at > $swept_ms AND expires_at / 1000 = $swept_ms / 1000
+    GROUP BY 1, 2;
 UPDATE booking SET status = 'expired', expired_at = expires_at
     WHERE sale = '$sale' AND status = 'held' AND expires_at <= $swept_ms;
 UPDATE sale SET held = held - changes(), available = available + changes(), expired = expired + changes(),

@@ -14,6 +14,8 @@ extension SQLiteStore {
             if saleID == nil {
                 let orphans = try count("SELECT count(*) FROM booking WHERE sale NOT IN (SELECT id FROM sale)", [:])
                 if orphans > 0 { violations.append("\(orphans) bookings belong to no sale") }
+                let orphanSeconds = try count("SELECT count(*) FROM hold_second WHERE sale NOT IN (SELECT id FROM sale)", [:])
+                if orphanSeconds > 0 { violations.append("\(orphanSeconds) seconds of expiring holds (hold_second) belong to no sale") }
                 let check = try db.rows("PRAGMA quick_check") { $0.text(0) }
                 if check != ["ok"] { violations.append("database structure: " + check.prefix(3).joined(separator: "; ")) }
             }
@@ -95,6 +97,22 @@ extension SQLiteStore {
             """, [":sale": .text(sale.id.text)])
         if inconsistentRequests > 0 {
             violations.append("\(name): \(inconsistentRequests) requests whose decision does not fit the line, or names no booking or reason")
+        }
+        // hold_second holds, for each second, how many held holds expire within it, and
+        // no row for a second with none.
+        let wrongSeconds = try count(
+            """
+            SELECT count(*) FROM (
+                SELECT sum(counted) AS counted, sum(recorded) AS recorded, sum(rows) AS rows FROM (
+                    SELECT expires_at / 1000 AS second, 1 AS counted, 0 AS recorded, 0 AS rows
+                    FROM booking WHERE sale = :sale AND status = 'held'
+                    UNION ALL
+                    SELECT second, 0, held, 1 FROM hold_second WHERE sale = :sale)
+                GROUP BY second)
+            WHERE counted != recorded OR (rows > 0 AND recorded <= 0)
+            """, [":sale": .text(sale.id.text)])
+        if wrongSeconds > 0 {
+            violations.append("\(name): \(wrongSeconds) seconds whose count of expiring holds (hold_second) is not their held bookings'")
         }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try count("SELECT count(*) FROM event WHERE sale = :sale AND kind = 'held'", [":sale": .text(sale.id.text)])

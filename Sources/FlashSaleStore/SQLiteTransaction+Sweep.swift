@@ -44,14 +44,21 @@ extension SQLiteTransaction {
              ":after": .integer(key?.expiresAt.milliseconds ?? .min), ":limit": .integer(limit - Int64(keys.count))], decode))
     }
 
-    /// Two statements for the whole batch: the events, in line order, then the rows they
-    /// name. Both select the same first `limit` of the line: nothing else writes between them.
+    /// Three statements for the whole batch: the events, in line order, the holds expiring
+    /// in each second, then the rows they name. All select the same first `limit` of the
+    /// line: nothing else writes between them.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
         try db.execute(
             "INSERT INTO event (at, sale, kind, booking, user, detail) SELECT :now, sale, :kind, id, user, :detail \(overdueLine)",
             [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1),
              ":kind": .text(EventKind.expired.rawValue), ":detail": .text(cause.rawValue)])
         let expired = db.changes
+        try db.forEachRow(
+            "SELECT min(expires_at) AS expires_at, count(*) AS holds FROM (SELECT expires_at \(overdueLine)) GROUP BY expires_at / 1000",
+            [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1)]
+        ) { row in
+            countHeld(-(try row.int64("holds")), of: sale, expiringAt: try row.int64("expires_at"))
+        }
         // expired_at is the expiry itself, as `setStatus` records it.
         try db.execute(
             "UPDATE booking SET status = :expired, expired_at = expires_at WHERE rowid IN (SELECT rowid \(overdueLine))",

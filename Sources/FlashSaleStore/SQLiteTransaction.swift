@@ -6,6 +6,14 @@ import FlashSaleEngine
 final class SQLiteTransaction: StoreTransaction {
     unowned let store: SQLiteStore
     var db: Connection { store.db }
+    /// This transaction's changes to `hold_second` not written yet: a stream of holds all
+    /// expiring within one second writes its row once per commit, not once per hold. The
+    /// store reuses this object for every transaction, so a commit writes them and a
+    /// rollback drops them.
+    private var heldBySecond: [HoldSecond: Int64] = [:]
+    /// The second counted last, kept out of `heldBySecond` until another comes: a stream's
+    /// holds fall in one second after another, and hashing a key for each hold was 1% of it.
+    private var lastCounted: (second: HoldSecond, holds: Int64)?
 
     init(store: SQLiteStore) {
         self.store = store
@@ -13,15 +21,54 @@ final class SQLiteTransaction: StoreTransaction {
 
     func commit() throws {
         do {
+            try writeHeldBySecond()
             try db.commit()
         } catch {
-            db.rollback()
+            rollback()
             throw error
         }
     }
 
     func rollback() {
+        heldBySecond.removeAll(keepingCapacity: true)
+        lastCounted = nil
         db.rollback()
+    }
+
+    /// Counts `holds` more (fewer, if negative) held holds of `sale` expiring at `expiresAt`.
+    func countHeld(_ holds: Int64, of sale: SaleID, expiringAt expiresAt: Int64) {
+        let second = HoldSecond(sale: sale.text, second: expiresAt / 1000)
+        if let last = lastCounted, last.second == second {
+            lastCounted = (second, last.holds + holds)
+        } else {
+            settleLastCounted()
+            lastCounted = (second, holds)
+        }
+    }
+
+    private func settleLastCounted() {
+        if let last = lastCounted {
+            heldBySecond[last.second, default: 0] += last.holds
+            lastCounted = nil
+        }
+    }
+
+    /// One UPSERT per second changed; a second left with no held hold loses its row.
+    private func writeHeldBySecond() throws {
+        settleLastCounted()
+        for (key, change) in heldBySecond where change != 0 {
+            let held = try db.firstRow(
+                """
+                INSERT INTO hold_second (sale, second, held) VALUES (:sale, :second, :change)
+                ON CONFLICT DO UPDATE SET held = held + excluded.held RETURNING held
+                """,
+                [":sale": .text(key.sale), ":second": .integer(key.second), ":change": .integer(change)]) { $0.int64(0) }
+            if held == 0 {
+                try db.execute("DELETE FROM hold_second WHERE sale = :sale AND second = :second",
+                               [":sale": .text(key.sale), ":second": .integer(key.second)])
+            }
+        }
+        heldBySecond.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Sales
@@ -113,9 +160,18 @@ final class SQLiteTransaction: StoreTransaction {
                     decodeBooking)
     }
 
+    /// Every hold of the seconds before `now`'s is overdue, counted a row per second; of
+    /// `now`'s own second, the holds up to `now`, through the index. (Instants are never
+    /// before 1970, so `/` rounds down.)
     func overdueHoldCount(in sale: SaleID, at now: Instant) throws -> Int64 {
-        try store.count("SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold)",
-                        [":sale": .text(sale.text), ":now": .integer(now.milliseconds)])
+        try writeHeldBySecond()
+        let second = now.milliseconds / 1000
+        return try store.count(
+            """
+            SELECT coalesce((SELECT sum(held) FROM hold_second WHERE sale = :sale AND second < :second), 0)
+                 + (SELECT count(*) FROM booking WHERE sale = :sale AND \(overdueHold) AND expires_at >= :second * 1000)
+            """,
+            [":sale": .text(sale.text), ":second": .integer(second), ":now": .integer(now.milliseconds)])
     }
 
     /// The address's one spelling goes in `ip_canonical` only when it is counted: an entry
@@ -125,6 +181,7 @@ final class SQLiteTransaction: StoreTransaction {
             .text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .integer(hold.createdAt.milliseconds),
             .integer(hold.expiresAt.milliseconds), .text(hold.ip),
             .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key))
+        countHeld(1, of: hold.sale, expiringAt: hold.expiresAt.milliseconds)
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
@@ -141,6 +198,9 @@ final class SQLiteTransaction: StoreTransaction {
         // The row was read in this same write transaction; anything else is a bug.
         guard db.changes == 1 else {
             throw FlashSaleError.internalFailure("booking \(booking.id) changed under a write lock")
+        }
+        if booking.status == .held, status != .held {
+            countHeld(-1, of: booking.sale, expiringAt: booking.expiresAt.milliseconds)
         }
     }
 
@@ -200,4 +260,10 @@ final class SQLiteTransaction: StoreTransaction {
              ":sale": .text(sale?.text)])
         return db.changes == 1
     }
+}
+
+/// A sale's second in `hold_second`.
+struct HoldSecond: Hashable {
+    let sale: String
+    let second: Int64
 }

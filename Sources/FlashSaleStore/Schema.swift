@@ -223,6 +223,23 @@ enum Schema {
             "CREATE INDEX event_by_sale ON event (sale, seq)",
             "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
         ],
+        // Version 6: how many held holds of a sale expire within each second (expires_at
+        // / 1000), so that counting a sale's overdue holds reads a row per second, not an
+        // index entry per hold (`SQLiteTransaction.overdueHoldCount`). No row holds 0.
+        [
+            """
+            CREATE TABLE hold_second (
+                sale   TEXT NOT NULL,
+                second INTEGER NOT NULL,
+                held   INTEGER NOT NULL,
+                PRIMARY KEY (sale, second)
+            ) WITHOUT ROWID
+            """,
+            """
+            INSERT INTO hold_second (sale, second, held)
+            SELECT sale, expires_at / 1000, count(*) FROM booking WHERE status = 'held' GROUP BY sale, expires_at / 1000
+            """,
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// The dump behind every "changes nothing" assertion must see every table and column,
-/// whatever a migration added (the block, request and request_run tables, sqlite_sequence,
-/// columns added to sale and booking) and the schema itself.
+/// whatever a migration added (the block, request, request_run and hold_second tables,
+/// sqlite_sequence, columns added to sale and booking) and the schema itself.
 @Suite struct DumpTests {
     /// A sale with a hold (with an IP), a queued request and a block.
     private func everyTableInUse() throws -> Sandbox {
@@ -18,6 +18,7 @@ import Testing
     @Test(arguments: [
         "UPDATE block SET reason = 'changed'",
         "UPDATE request_run SET last_id = last_id + 1",
+        "UPDATE hold_second SET held = held + 1",
         "INSERT INTO sqlite_sequence (name, seq) VALUES ('event', 99)",
         "UPDATE sale SET decided_through = decided_through + 1",
         "UPDATE sale SET per_ip = 7",

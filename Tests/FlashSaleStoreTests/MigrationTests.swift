@@ -143,4 +143,51 @@ import FlashSaleTestSupport
         #expect(try engine.events(after: 0, sale: nil, limit: 10).map(\.seq) == [1, 2, 3, 7, 8])
         #expect(try store.verify(nil, clock: T) == [])
     }
+
+    /// A version 5 file, which counted overdue holds through the index alone: its held
+    /// bookings (two expiring in one second, one in the next; a booked one, not counted)
+    /// are counted by second in the migration.
+    @Test func aVersion5DatabaseCountsItsHeldBookingsBySecond() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v5.db").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        let end = minutes(5).milliseconds
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<5].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = 5")
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
+                VALUES ('s1', 's1', 'open', 5, 1, 3, 1, 300000, 1, :t, :t, :t)
+                """, [":t": .integer(T.milliseconds)])
+            try db.execute(
+                """
+                INSERT INTO booking (id, sale, user, status, created_at, expires_at, confirmed_at)
+                VALUES ('bk_a', 's1', 'a', 'held', :t, :end, NULL),
+                       ('bk_b', 's1', 'b', 'held', :t, :end + 999, NULL),
+                       ('bk_c', 's1', 'c', 'held', :t, :end + 1000, NULL),
+                       ('bk_d', 's1', 'd', 'booked', :t, :end, :t)
+                """, [":t": .integer(T.milliseconds), ":end": .integer(end)])
+            for user in ["a", "b", "c", "d"] {
+                try db.execute("INSERT INTO event (at, sale, kind, booking, user) VALUES (:t, 's1', 'held', :booking, :user)",
+                               [":t": .integer(T.milliseconds), ":booking": .text("bk_\(user)"), ":user": .text(user)])
+            }
+        }
+
+        let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        let engine = Engine(store: store)
+        #expect(try store.db.firstRow("PRAGMA user_version") { $0.int64(0) } == Schema.currentVersion)
+        #expect(try store.db.rows("SELECT second, held FROM hold_second ORDER BY second") { [$0.int64(0), $0.int64(1)] }
+                == [[end / 1000, 2], [end / 1000 + 1, 1]])
+        #expect(try store.verify(nil, clock: T) == [])
+        for (offset, expected) in [(-1, 0), (0, 1), (999, 2), (1000, 3)] as [(Int64, Int64)] {
+            #expect(try engine.status(SaleID("s1"), clock: Instant(milliseconds: end + offset)).overdue == expected)
+        }
+    }
 }

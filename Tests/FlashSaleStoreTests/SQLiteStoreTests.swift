@@ -76,6 +76,28 @@ import CSQLite
         #expect(try f.store.verify(nil, clock: T).contains { $0.contains("its line holds 0 requests, but it has 1") })
     }
 
+    @Test(arguments: [
+        "UPDATE hold_second SET held = held + 1",
+        "UPDATE hold_second SET second = second + 1",
+        "DELETE FROM hold_second",
+        "INSERT INTO hold_second (sale, second, held) VALUES ('s1', 1, 0)",
+    ])
+    func verifyCatchesACountOfExpiringHoldsChangedBehindItsBack(change: String) throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("a")
+        try f.store.db.execute(change)
+        #expect(try f.store.verify(nil, clock: T).contains {
+            $0.hasPrefix("sale s1: ") && $0.hasSuffix("seconds whose count of expiring holds (hold_second) is not their held bookings'")
+        })
+    }
+
+    @Test func verifyCatchesACountOfExpiringHoldsOfNoSale() throws {
+        let f = try StoreFixture()
+        try f.store.db.execute("INSERT INTO hold_second (sale, second, held) VALUES ('gone', 1, 1)")
+        #expect(try f.store.verify(nil, clock: T) == ["1 seconds of expiring holds (hold_second) belong to no sale"])
+    }
+
     @Test func theBalanceIsEnforcedBySQLiteItself() throws {
         let f = try StoreFixture()
         try f.sale()

@@ -235,6 +235,11 @@ extension StoreFixture {
                 """, values)
             try store.db.execute(
                 """
+                INSERT INTO hold_second (sale, second, held) VALUES (:sale, :expires / 1000, :count)
+                ON CONFLICT DO UPDATE SET held = held + excluded.held
+                """, [":sale": .text(sale), ":expires": .integer(made.adding(hold).milliseconds), ":count": .integer(count)])
+            try store.db.execute(
+                """
                 INSERT INTO event (at, sale, kind, booking, user)
                 SELECT :made, sale, 'held', id, user FROM booking WHERE rowid > :before ORDER BY rowid
                 """, [":made": .integer(made.milliseconds), ":before": .integer(before)])
