@@ -128,3 +128,18 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[1] .. '|' .. exp); redis.call('ZADD', 
 return 1"
     "${rcli[@]}" script load "$lua"
 }
+
+# timed NAME CMD...: runs CMD under /usr/bin/time -v (stdin and stdout as the caller
+# redirects them); sets secs (wall, from $EPOCHREALTIME) and rss (peak RSS in KiB).
+# Returns CMD's exit status.
+secs= rss=
+timed() {
+    local name=$1 start end status=0
+    shift
+    start=$EPOCHREALTIME
+    /usr/bin/time -v -o "$work/$name.time" "$@" || status=$?
+    end=$EPOCHREALTIME
+    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/$name.time")
+    return "$status"
+}

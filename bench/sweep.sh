@@ -61,18 +61,6 @@ warn_if_tmpfs
 say "note: on a shared, noisy machine compare the ratios, not the absolute times; run 3 times"
 run_start=$EPOCHREALTIME
 
-# timed NAME CMD...: runs CMD under /usr/bin/time -v; sets secs (wall) and rss (peak KiB).
-secs= rss=
-timed() {
-    local name=$1 start end status=0
-    shift
-    start=$EPOCHREALTIME
-    /usr/bin/time -v -o "$work/$name.time" "$@" || status=$?
-    end=$EPOCHREALTIME
-    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/$name.time")
-    return "$status"
-}
 
 # make_holds DB N EXTRA: a sale of N + EXTRA items (1 h holds, 1 per user) whose N holds,
 # made by `book --stream` at $made_at for users u1..uN, are all overdue at $swept_at.

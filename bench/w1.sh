@@ -47,26 +47,14 @@ require_bash_5_1
 
 # ---------------------------------------------------------------------------------------
 section "tools"
-missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-{ command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || missing+=(redis-tools)
-command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
-[[ -x /usr/bin/time ]] || missing+=(time)
-install_packages "${missing[@]}"
-redis_version=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
-say "sqlite3 $(sqlite3 --version | cut -d' ' -f1); redis-server $redis_version; $(redis-benchmark --version 2>&1 | head -1); $(/usr/bin/time --version 2>&1 | head -1); bash $BASH_VERSION"
-[[ "$redis_version" == 7.* ]] || say "WARNING: the anchor is Redis 7, this is Redis $redis_version"
+require_workload_tools
 
 find_flashsale
 
 # ---------------------------------------------------------------------------------------
 make_workdir w1   # sets work; the trap stops Redis and removes it
 
-section "machine"
-say "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); temp dir: $work ($(stat -f -c %T "$work"), $(df -h --output=avail "$work" | tail -1 | tr -d ' ') free)"
-warn_if_tmpfs
-say "note: on a shared, noisy machine compare the ratios, not the absolute rates; run 3 times"
-run_start=$EPOCHREALTIME
+describe_machine
 
 # ---------------------------------------------------------------------------------------
 # W1 (gen_w1 in workload.sh says how it is made).

@@ -59,20 +59,6 @@ check_w1() {
 # A copy of $work/template.db (see make_template_db) at $1, with no -wal or -shm beside it.
 fresh_copy() { rm -f "$1" "$1-wal" "$1-shm"; cp "$work/template.db" "$1"; }
 
-# timed NAME CMD...: runs CMD under /usr/bin/time -v (stdin and stdout as the caller
-# redirects them); sets secs (wall, from $EPOCHREALTIME) and rss (peak RSS in KiB).
-# Returns CMD's exit status.
-secs= rss=
-timed() {
-    local name=$1 start end status=0
-    shift
-    start=$EPOCHREALTIME
-    /usr/bin/time -v -o "$work/$name.time" "$@" || status=$?
-    end=$EPOCHREALTIME
-    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/$name.time")
-    return "$status"
-}
 
 # check_db DB LABEL: flashsale's own verify (counters, invariant, per-user limit, events,
 # quick_check) and exactly $inventory held items, none left.
@@ -148,4 +134,27 @@ redis_run() {
     say "  $(commas "$redis_rate") requests/s (p50 $(tail -1 "$dir/bench.csv" | tr -d '"' | awk -F, '{ print $(NF - 3) }') ms); checked: $(commas "$members") users hold an item, $(commas "$left") left (holds hash $(commas "$("${rcli[@]}" hlen "$sale:holds")"), AOF $(du -sh "$dir" | cut -f1))"
     stop_redis
     rm -rf "$dir"
+}
+
+# The tools W1 and W2 need (Redis with redis-benchmark, sqlite3, GNU time), installed when
+# missing, and their versions; sets redis_version.
+require_workload_tools() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || missing+=(redis-tools)
+    command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+    [[ -x /usr/bin/time ]] || missing+=(time)
+    install_packages "${missing[@]}"
+    redis_version=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+    say "sqlite3 $(sqlite3 --version | cut -d' ' -f1); redis-server $redis_version; $(redis-benchmark --version 2>&1 | head -1); $(/usr/bin/time --version 2>&1 | head -1); bash $BASH_VERSION"
+    [[ "$redis_version" == 7.* ]] || say "WARNING: the anchor is Redis 7, this is Redis $redis_version"
+}
+
+# The "machine" section of a workload run, and the start of its clock (run_start).
+describe_machine() {
+    section "machine"
+    say "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); temp dir: $work ($(stat -f -c %T "$work"), $(df -h --output=avail "$work" | tail -1 | tr -d ' ') free)"
+    warn_if_tmpfs
+    say "note: on a shared, noisy machine compare the ratios, not the absolute rates; run 3 times"
+    run_start=$EPOCHREALTIME
 }
