@@ -102,7 +102,12 @@ extension Decline {
             case .open: "sale \(sale.id) is open"
             }
         case .blocked:
-            detail ?? "the requester is blocked in sale \(sale.id)"
+            switch blocked {
+            case .block(let block)?: block.explanation
+            case .perIPLimit(let address, let active)?:
+                "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+            case nil: "the requester is blocked in sale \(sale.id)"
+            }
         case .userLimit:
             "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
         case .soldOut where lineWaiting:

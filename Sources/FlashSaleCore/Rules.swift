@@ -16,20 +16,28 @@ public struct Decline: Equatable, Sendable {
     public let state: SaleState
     /// Sold out to direct bookings because queued requests of a waitlist go first.
     public let lineWaiting: Bool
-    /// Why a blocked requester is blocked (rare enough to write at once).
-    public let detail: String?
+    /// Why a blocked requester is blocked.
+    public let blocked: BlockedBecause?
 
-    init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false, detail: String? = nil) {
+    init(_ reason: DeclineReason, _ sale: Sale, state: SaleState, lineWaiting: Bool = false,
+         blocked: BlockedBecause? = nil) {
         self.reason = reason
         self.sale = sale
         self.state = state
         self.lineWaiting = lineWaiting
-        self.detail = detail
+        self.blocked = blocked
     }
 
     public static func == (a: Decline, b: Decline) -> Bool {
         a.reason == b.reason && a.sale.id == b.sale.id
     }
+}
+
+/// Why a requester may not hold (check 9): a block that matches it, or its address at the
+/// sale's per-IP limit with that many active bookings.
+public enum BlockedBecause: Equatable, Sendable {
+    case block(Block)
+    case perIPLimit(address: String, active: Int64)
 }
 
 /// The answer to a booking request.
@@ -74,7 +82,7 @@ public enum Rules {
         _ sale: Sale,
         at now: Instant,
         fromQueue: Bool,
-        blockedBecause: () throws -> String?,
+        blockedBecause: () throws -> BlockedBecause?,
         activeBookings: () throws -> Int64,
         hasOverdueHold: () throws -> Bool,
         isLineWaiting: () throws -> Bool
@@ -84,7 +92,7 @@ public enum Rules {
             return .decline(Decline(.notOpen, sale, state: state))
         }
         if let why = try blockedBecause() {
-            return .decline(Decline(.blocked, sale, state: state, detail: why))
+            return .decline(Decline(.blocked, sale, state: state, blocked: why))
         }
         if try activeBookings() >= sale.perUser {
             return .decline(Decline(.userLimit, sale, state: state))

@@ -284,15 +284,15 @@ extension Engine {
     /// Why `request` may not hold in `sale` (check 9), or nil: a matching block, or its
     /// address at the sale's per-IP limit.
     private func blockedBecause(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction,
-                                at now: Instant, facts: TransactionFacts) throws -> String? {
+                                at now: Instant, facts: TransactionFacts) throws -> BlockedBecause? {
         let blocks = try facts.blocks { try transaction.blocks(applyingTo: sale.id) }
         if let block = blocks.first(where: { $0.matches(request) }) {
-            return block.explanation
+            return .block(block)
         }
         guard sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical else { return nil }
         let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
         guard Rules.exceedsIPLimit(sale, activeFromAddress: active) else { return nil }
-        return "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+        return .perIPLimit(address: address, active: active)
     }
 }
 

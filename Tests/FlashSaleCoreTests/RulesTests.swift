@@ -82,7 +82,7 @@ final class FactLog {
 }
 
 @Suite struct CheckOrderTests {
-    func admit(_ sale: Sale, at now: Instant = T, fromQueue: Bool = false, blocked: String? = nil, active: Int64,
+    func admit(_ sale: Sale, at now: Instant = T, fromQueue: Bool = false, blocked: BlockedBecause? = nil, active: Int64,
                overdue: Bool, lineWaiting: Bool = false, log: FactLog) -> Admission {
         Rules.admit(sale, at: now, fromQueue: fromQueue,
                     blockedBecause: { log.asked.append("blocked"); return blocked },
@@ -106,10 +106,10 @@ final class FactLog {
 
     @Test func blockedComesAfterNotOpenAndBeforeTheUserLimit() {
         let log = FactLog()
-        #expect(admit(makeSale(available: 0), blocked: "ip 1.2.3.4 is blocked", active: 1, overdue: false, log: log).declineReason == .blocked)
+        #expect(admit(makeSale(available: 0), blocked: .perIPLimit(address: "1.2.3.4", active: 3), active: 1, overdue: false, log: log).declineReason == .blocked)
         #expect(log.asked == ["blocked"])
         let closed = FactLog()
-        #expect(admit(makeSale(state: .closed), blocked: "x", active: 0, overdue: false, log: closed).declineReason == .notOpen)
+        #expect(admit(makeSale(state: .closed), blocked: .perIPLimit(address: "1.2.3.4", active: 3), active: 0, overdue: false, log: closed).declineReason == .notOpen)
         #expect(closed.asked.isEmpty)
     }
 
