@@ -90,3 +90,14 @@ final class StatusTally: @unchecked Sendable {
         return tally
     }
 }
+
+@Suite struct PerIPMessageTests {
+    @Test func aRequesterOverThePerIPLimitIsToldTheAddressAndTheCount() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--per-ip", "1"])
+        #expect(try box.run(["book", "s1", "u1", "--ip", "203.0.113.7"]).status == 0)
+        let second = try box.run(["book", "s1", "u2", "--ip", "203.0.113.7"])
+        #expect(second.status == 9)
+        #expect(second.stderr == "flashsale: address 203.0.113.7 already has 1 active booking in sale s1, the per-IP limit\n")
+    }
+}
