@@ -167,6 +167,18 @@ public enum Rules {
 }
 
 extension Rules {
+    /// `seed-inventory`: the sale's new total, `count` more items or (`exactly`) `count` in
+    /// all; never below what is held and booked, never above `maximumInventory`.
+    public static func seededTotal(of sale: Sale, count: Int64, exactly: Bool) throws(SaleError) -> Int64 {
+        if exactly {
+            let committed = sale.counters.held + sale.counters.booked
+            guard count >= committed else { throw .totalBelowCommitted(sale.id, committed: committed) }
+            return count
+        }
+        guard count <= maximumInventory - sale.counters.total else { throw .totalOverMaximum(sale.id) }
+        return sale.counters.total + count
+    }
+
     /// The per-IP limit (`create-sale --per-ip`): a requester whose address already has that
     /// many active bookings in the sale is declined like a blocked one (9).
     public static func exceedsIPLimit(_ sale: Sale, activeFromAddress: Int64) -> Bool {

@@ -48,23 +48,11 @@ public struct Engine {
         try store.write { transaction in
             var sale = try transaction.requireSale(id)
             let now = sale.decisionTime(clock: clock)
-            let total: Int64
-            if exactly {
-                // Overdue holds are expired: they must not keep a lower total from being set.
-                if try expireOverdueHolds(of: sale, in: transaction, at: now, limit: nil, by: .seedInventory) > 0 {
-                    sale = try transaction.requireSale(id)
-                }
-                let committed = sale.counters.held + sale.counters.booked
-                guard count >= committed else {
-                    throw SaleError.totalBelowCommitted(id, committed: committed)
-                }
-                total = count
-            } else {
-                guard count <= maximumInventory - sale.counters.total else {
-                    throw SaleError.totalOverMaximum(id)
-                }
-                total = sale.counters.total + count
+            // Overdue holds are expired: they must not keep a lower total from being set.
+            if exactly, try expireOverdueHolds(of: sale, in: transaction, at: now, limit: nil, by: .seedInventory) > 0 {
+                sale = try transaction.requireSale(id)
             }
+            let total = try Rules.seededTotal(of: sale, count: count, exactly: exactly)
             try transaction.setTotal(of: id, to: total, at: now)
             try transaction.appendEvent(NewEvent(at: now, sale: id.text, kind: .inventorySeeded,
                                                  detail: exactly ? "set \(count)" : "add \(count)"))

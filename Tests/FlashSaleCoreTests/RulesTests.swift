@@ -234,3 +234,18 @@ extension Admission {
         }
     }
 }
+
+@Suite struct SeededTotalTests {
+    @Test func aTotalGrowsUpToTheMaximumAndIsSetNoLowerThanWhatIsCommitted() throws {
+        let sale = makeSale(available: 3)
+        #expect(try Rules.seededTotal(of: sale, count: 2, exactly: false) == sale.counters.total + 2)
+        #expect(throws: SaleError.totalOverMaximum(sale.id)) {
+            try Rules.seededTotal(of: sale, count: maximumInventory, exactly: false)
+        }
+        // 7 held, none booked.
+        #expect(try Rules.seededTotal(of: sale, count: 7, exactly: true) == 7)
+        #expect(throws: SaleError.totalBelowCommitted(sale.id, committed: 7)) {
+            try Rules.seededTotal(of: sale, count: 6, exactly: true)
+        }
+    }
+}
