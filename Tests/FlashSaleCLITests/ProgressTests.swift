@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import FlashSaleCLI
 
@@ -26,5 +27,40 @@ private final class CapturedTerminal: TextSink {
         for _ in 0..<5 { progress.tick() }
         progress.finish()
         #expect(captured.text.isEmpty)
+    }
+}
+
+/// The long jobs show the share done where its total is known, as pv does: a file's size,
+/// the queue's length, the sale's bookings.
+@Suite struct ProgressShareTests {
+    @Test func aFilesShareGivesTheRateAndTheTimeLeft() {
+        #expect(Progress.line(label: "read", count: 300_000, share: 0.25, seconds: 3)
+                    == "read 300000 (25%), 100000/s, 9s left")
+        #expect(Progress.line(label: "read", count: 0, share: 0, seconds: 0) == "read 0 (0%)")
+    }
+
+    /// Runs `flashsale --db DB ARGS` in this process with stderr on a terminal.
+    private func runOnATerminal(_ box: Sandbox, _ arguments: [String], input: String = "") throws -> String {
+        let terminal = CapturedTerminal()
+        let path = try box.file("input-\(UUID().uuidString)", input)
+        let stdin = open(path, O_RDONLY)
+        defer { close(stdin) }
+        let status = CLI.run(rawArguments: (["--db", box.database] + arguments).map { Array($0.utf8) },
+                             environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdin: stdin,
+                             stdout: Captured(), stderr: terminal)
+        #expect(status == 0, "\(arguments): \(terminal.text)")
+        return terminal.text
+    }
+
+    @Test func exportProcessAndAStreamFromAFileShowTheirShare() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "200000"])
+        let lines = (1...100_000).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n") + "\n"
+        #expect(try runOnATerminal(box, ["book", "s1", "--stream"], input: lines).contains("decided 100000 (100%)"))
+        #expect(try runOnATerminal(box, ["export", "s1"]).contains("exported 100000 of 100000 (100%)"))
+        let queued = (1...100_000).map { "{\"user\":\"q\($0)\"}" }.joined(separator: "\n") + "\n"
+        let file = try box.file("queue.ndjson", queued)
+        #expect(try runOnATerminal(box, ["submit", "s1", "--file", file]).contains("read 100000 (100%)"))
+        #expect(try runOnATerminal(box, ["process", "s1"]).contains("decided 100000 of 100000 (100%)"))
     }
 }

@@ -36,13 +36,18 @@ enum BookStream {
         }
         input.beforeWaiting = { if answered > 0 { try commitAndPrint() } }
 
+        // From a file (`< requests.ndjson`), the share of it read, on a terminal.
+        let progress = Progress(every: 100_000, label: "decided", sink: output.stderr)
+        progress.follow(input)
         var reader = RequestReader(format: format, nextChunk: input.next)
         while let outcome = try reader.next() {
             try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers)
             answered += 1
+            progress.tick()
             if answered >= groupSize { try commitAndPrint() }
         }
         try commitAndPrint()
+        progress.finish()
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.

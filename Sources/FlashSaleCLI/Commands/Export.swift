@@ -31,11 +31,19 @@ enum ExportCommand {
         let engine = try context.engine()
         let now = try context.now()
         // Before the header, so that a wrong sale prints nothing but the error (exit 3).
-        _ = try engine.sale(saleID)
+        let sale = try engine.sale(saleID)
         guard !context.output.quiet else { return }
+        let progress = Progress(every: 100_000, label: "exported", sink: context.output.stderr)
+        if wanted == nil {
+            // Every booking is in one of the four statuses the counters count.
+            let counters = sale.counters
+            progress.total = counters.held + counters.booked + counters.cancelled + counters.expired
+        }
+        defer { progress.finish() }
         let out = context.output.stdout
         if !ndjson { out.write(CSVWriter.header) }
         try engine.forEachBooking(of: saleID, status: wanted, user: nil, clock: now) { booking in
+            progress.tick()
             let fields = Render.bookingFields(booking)
             out.write(ndjson ? JSON.object(fields).serialized + "\n" : CSVWriter.row(fields.map { CSVWriter.cellText($0.1) }))
             // A full disk: reading on would be for nothing.

@@ -25,6 +25,11 @@ enum ProcessCommand {
         let engine = try context.engine()
         if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
+        if progress.enabled, !invocation.flag(follow) {
+            // The queue's length now; a follower's work has no end to measure against.
+            let queued = try sale.map { [try engine.status($0, clock: context.now())] } ?? engine.sales(clock: context.now())
+            progress.total = min(queued.reduce(0) { $0 + $1.queued }, maximum ?? .max)
+        }
         var total = Engine.ProcessReport()
         let watcher = try CommitWatcher(store: engine.store, follow: invocation.flag(follow),
                                         intervalMilliseconds: idleMilliseconds, log: context.output.stderr)

@@ -50,6 +50,7 @@ enum SubmitCommand {
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
+        progress.follow(input)
         let report = try context.engine().submit(to: sale, clock: context.now(), skipInvalid: invocation.flag(skipInvalid)) {
             let outcome = try records.next()
             if outcome != nil { progress.tick() }
@@ -69,56 +70,5 @@ enum SubmitCommand {
                 ("first_id", report.firstID.map { .integer($0.value) } ?? .null), ("last_id", report.lastID.map { .integer($0.value) } ?? .null),
                 ("skipped", .array(report.skipped.map { .object([("line", .integer(Int64($0.line))), ("reason", .string($0.reason))]) })),
             ])))
-    }
-}
-
-/// A count on standard error for long bulk work, only when a person is watching (a TTY).
-/// With a total, also the share done, the rate and the time left, as pv shows them.
-final class Progress {
-    private let every: Int64
-    private let label: String
-    private let sink: TextSink
-    /// Whether anyone will see it (its sink is a terminal): a total is only worth its cost then.
-    let enabled: Bool
-    private var count: Int64 = 0
-    var total: Int64?
-    private let started = MonotonicClock.nanoseconds()
-
-    init(every: Int64, label: String, sink: TextSink) {
-        self.every = every
-        self.label = label
-        self.sink = sink
-        enabled = sink.isTerminal
-    }
-
-    func tick(_ amount: Int64 = 1) {
-        let before = count
-        count += amount
-        if enabled, before / every != count / every {
-            // Erased to the end of the line: the time left may get shorter.
-            sink.write("\r\(line)\u{1B}[K")
-            sink.flush()
-        }
-    }
-
-    func finish() {
-        // Flushed now, so that the count stands before the command's result on a terminal.
-        if enabled, count >= every {
-            sink.write("\r\(line)\u{1B}[K\n")
-            sink.flush()
-        }
-    }
-
-    private var line: String {
-        return Progress.line(label: label, count: count, total: total,
-                             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
-    }
-
-    static func line(label: String, count: Int64, total: Int64?, seconds: Double) -> String {
-        guard let total, total > 0 else { return "\(label) \(count)" }
-        let done = "\(label) \(count) of \(total) (\(count * 100 / total)%)"
-        guard seconds > 0, count > 0 else { return done }
-        let rate = Double(count) / seconds
-        return done + ", \(Int64(rate))/s, \(Int64((Double(max(0, total - count)) / rate).rounded(.up)))s left"
     }
 }
