@@ -143,3 +143,20 @@ timed() {
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/$name.time")
     return "$status"
 }
+
+# parse_arguments BIG ARGS...: the scripts' own arguments, `--help` (their header comment)
+# and, where BIG is yes, `--big`, which sets big=1; anything else exits 2. Sets big.
+parse_arguments() {
+    local allow_big=$1 script arg
+    shift
+    script=$(basename "$0")
+    big=0
+    for arg in "$@"; do
+        case $arg in
+            --big) [[ $allow_big == yes ]] || { printf '%s: unknown argument %s (try --help)\n' "$script" "$arg" >&2; exit 2; }
+                   big=1 ;;
+            -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            *) printf '%s: unknown argument %s (try --help)\n' "$script" "$arg" >&2; exit 2 ;;
+        esac
+    done
+}

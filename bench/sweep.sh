@@ -17,14 +17,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-big=0
-for arg in "$@"; do
-    case $arg in
-        --big) big=1 ;;
-        -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) printf 'sweep.sh: unknown argument %s (try --help)\n' "$arg" >&2; exit 2 ;;
-    esac
-done
+parse_arguments yes "$@"   # sets big
 
 sale=s1
 holds=100000

@@ -17,14 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/workload.sh"
 
-big=0
-for arg in "$@"; do
-    case $arg in
-        --big) big=1 ;;
-        -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) printf 'w1.sh: unknown argument %s (try --help)\n' "$arg" >&2; exit 2 ;;
-    esac
-done
+parse_arguments yes "$@"   # sets big
 
 sale=s1
 inventory=1000
@@ -74,13 +67,7 @@ say "             $(sed -n 1p "$work/W1.ndjson")"
 make_template_db
 
 # ---------------------------------------------------------------------------------------
-section "book --stream: W1 as NDJSON on stdin, one NDJSON decision per line out (durable)"
-say "flashsale --db fs.db book $sale --stream < W1.ndjson > decisions.ndjson"
-stream_run stream "$work/W1.ndjson" "$requests"
-stream_secs=$secs stream_rss=$rss
-stream_rate=$(rate "$requests" "$stream_secs")
-say "  $(commas $requests) decisions in $stream_secs s = $(commas "$stream_rate") decisions/s; peak RSS $(commas "$stream_rss") KiB ($(mib "$stream_rss") MiB)"
-say "  checked: $(commas $requests) lines, exactly $(commas $inventory) \"ok\":true, verify clean, $(commas $inventory) held"
+stream_section
 
 # ---------------------------------------------------------------------------------------
 section "submit --file W1.csv + process, against sqlite3 .import of the same CSV"

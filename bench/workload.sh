@@ -158,3 +158,15 @@ describe_machine() {
     say "note: on a shared, noisy machine compare the ratios, not the absolute rates; run 3 times"
     run_start=$EPOCHREALTIME
 }
+
+# The W1 request stream through `book --stream` into a fresh copy of the template, timed
+# and checked; sets stream_secs, stream_rss and stream_rate.
+stream_section() {
+    section "book --stream: W1 as NDJSON on stdin, one NDJSON decision per line out (durable)"
+    say "flashsale --db fs.db book $sale --stream < W1.ndjson > decisions.ndjson"
+    stream_run stream "$work/W1.ndjson" "$requests"
+    stream_secs=$secs stream_rss=$rss
+    stream_rate=$(rate "$requests" "$stream_secs")
+    say "  $(commas $requests) decisions in $stream_secs s = $(commas "$stream_rate") decisions/s; peak RSS $(commas "$stream_rss") KiB ($(mib "$stream_rss") MiB)"
+    say "  checked: $(commas $requests) lines, exactly $(commas $inventory) \"ok\":true, verify clean, $(commas $inventory) held"
+}

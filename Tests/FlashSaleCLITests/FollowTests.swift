@@ -27,15 +27,23 @@ import Testing
 /// A follower that another process keeps from the database past `--busy-timeout`: it waits
 /// and goes on, saying so on stderr, and never exits 75.
 @Suite struct FollowBusyTests {
+    /// A sale with one queued request (id 1), and a connection of this process holding the
+    /// write lock until the caller rolls it back.
+    static func queueBehindAHeldLock() throws -> (Sandbox, Connection) {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        #expect(try box.run(["submit", "s1", "alice"]).line == "1")
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        return (box, holder)
+    }
+
     static let waiting = "flashsale: another process has held the database longer than --busy-timeout; waiting for it\n"
     static let resumed = "flashsale: the database is free again; going on\n"
 
     @Test func processFollowWaitsOutAWriteLockAndDecidesAfterIt() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5"])
-        let id = try box.run(["submit", "s1", "alice"]).line
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let (box, holder) = try Self.queueBehindAHeldLock()
+        let id = "1"
         let follower = try box.start(["--busy-timeout", "100ms", "process", "--follow"])
         #expect(follower.waitForStderr(Self.waiting), "stderr: \(follower.stderr)")
         try holder.execute("ROLLBACK")
@@ -46,11 +54,7 @@ import Testing
     }
 
     @Test func aStopSignalEndsTheWaitForALock() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5"])
-        try box.run(["submit", "s1", "alice"])
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let (box, holder) = try Self.queueBehindAHeldLock()
         defer { try? holder.execute("ROLLBACK") }
         let follower = try box.start(["--busy-timeout", "100ms", "process", "--follow"])
         #expect(follower.waitForStderr(Self.waiting), "stderr: \(follower.stderr)")
@@ -60,11 +64,7 @@ import Testing
 
     /// Only a follower waits: a single run is exit 75, as the contract says.
     @Test func processWithoutFollowIsExit75WhenBusy() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5"])
-        try box.run(["submit", "s1", "alice"])
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let (box, holder) = try Self.queueBehindAHeldLock()
         defer { try? holder.execute("ROLLBACK") }
         #expect(try box.run(["--busy-timeout", "100ms", "process"]).status == 75)
     }
