@@ -22,14 +22,10 @@ public final class BookingStream {
     public func decide(_ request: BookingRequest, clock: Instant) throws -> BookingOutcome {
         var (transaction, written) = try open ?? begin()
         do {
-            switch try engine.decide(request, in: &written, transaction, at: written.decisionTime(clock: clock),
-                                     fromQueue: nil, facts: facts) {
-            case .decided(let outcome):
-                open = (transaction, written)
-                return outcome
-            case .waiting:
-                throw FlashSaleError.internalFailure("a direct booking was told to wait")
-            }
+            let outcome = try engine.decideDirect(request, in: &written, transaction,
+                                                  at: written.decisionTime(clock: clock), facts: facts)
+            open = (transaction, written)
+            return outcome
         } catch {
             abandon()
             throw error

@@ -20,15 +20,24 @@ extension Engine {
         let outcome = try store.write { transaction in
             var sale = try transaction.requireSale(request.sale)
             let facts = TransactionFacts()
-            let decision = try decide(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
-                                      fromQueue: nil, facts: facts)
+            let outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
+                                           facts: facts)
             try facts.writeCounters(of: sale.id, to: transaction)
-            return decision
+            return outcome
         }
         switch outcome {
-        case .decided(.held(let booking)), .decided(.repeated(let booking)): return booking
-        case .decided(.declined(let decline)): throw SaleError.declined(decline)
-        case .decided(.refused(let error)): throw error
+        case .held(let booking), .repeated(let booking): return booking
+        case .declined(let decline): throw SaleError.declined(decline)
+        case .refused(let error): throw error
+        }
+    }
+
+    /// `decide` for a direct booking (`book`, `book --stream`), which never waits: only a
+    /// queued request keeps its place in a waitlisted sale.
+    func decideDirect(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction,
+                      at now: Instant, facts: TransactionFacts) throws -> BookingOutcome {
+        switch try decide(request, in: &sale, transaction, at: now, fromQueue: nil, facts: facts) {
+        case .decided(let outcome): return outcome
         case .waiting: throw FlashSaleError.internalFailure("a direct booking was told to wait")
         }
     }
