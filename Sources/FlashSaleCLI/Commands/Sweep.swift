@@ -17,7 +17,9 @@ enum SweepCommand {
         let now = try context.now()
         let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
         if progress.enabled, !dry {
-            progress.total = min(try engine.sweep(sale, limit: nil, dryRun: true, clock: now).total, maximum ?? .max)
+            // The overdue count each sale keeps, not a dry run: that would read every hold.
+            let sales = try sale.map { [try engine.status($0, clock: now)] } ?? engine.sales(clock: now)
+            progress.total = min(sales.reduce(0) { $0 + $1.overdue }, maximum ?? .max)
         }
         let report: Engine.SweepReport
         do {
