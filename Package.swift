@@ -1,15 +1,31 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
     name: "flashsale",
+    // Hummingbird and jwt-kit's floor; the command line itself runs anywhere Swift does.
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "flashsale", targets: ["flashsale"]),
+        // `flashsale serve` execs this from beside itself: the HTTP stack (SwiftNIO,
+        // Foundation) would cost every `book` its start-up if it were linked into `flashsale`.
+        .executable(name: "flashsale-serve", targets: ["flashsale-serve"]),
         // For the fuzz targets in stress/fuzz, a separate package: a package may use another
         // only through its products, and libFuzzer's main cannot link into this one's
         // -static-executable binary.
         .library(name: "FlashSaleCore", targets: ["FlashSaleCore"]),
         .library(name: "FlashSaleCLI", targets: ["FlashSaleCLI"]),
+    ],
+    // Only for `flashsale-serve`; each is named with its reason in the README.
+    dependencies: [
+        // Hummingbird's default traits pull in full Foundation and swift-configuration, which
+        // serve needs neither of.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Hummingbird's own transport; named for the tests' HTTP client.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev), linked through a module map as GRDB does.
@@ -33,6 +49,21 @@ let package = Package(
             dependencies: ["FlashSaleCLI"],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
+        // `flashsale serve`: the buyers' HTTP API (../shared/http.md) on the engine.
+        .target(name: "FlashSaleServer", dependencies: [
+            "FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(
+            name: "flashsale-serve",
+            dependencies: ["FlashSaleServer"],
+            // Static too; FoundationEssentials' own static parts must then be named.
+            linkerSettings: [.unsafeFlags(["-static-executable"]),
+                             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
+        ),
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
         // The tests' clock and helpers, shared by the targets below.
@@ -48,6 +79,12 @@ let package = Package(
         // test bundle, which links Foundation dynamically.)
         .testTarget(name: "FlashSaleCLITests",
                     dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleTestSupport"]),
+        // serve over real sockets, through the flashsale binary, with a real HTTP client.
+        .testTarget(name: "FlashSaleServerTests",
+                    dependencies: ["FlashSaleServer", "FlashSaleTestSupport",
+                                   .product(name: "JWTKit", package: "jwt-kit"),
+                                   .product(name: "NIOHTTP1", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]
 )

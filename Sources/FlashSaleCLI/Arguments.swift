@@ -48,14 +48,14 @@ struct ParsedCommandLine: Sendable {
             if spec.name == GlobalOptions.help.name { wantsHelp = true }
             if spec.isFlag {
                 guard inline == nil else { throw .usage("option \(spec.name) takes no value") }
-                try values.set(spec.name, "")
+                try values.set(spec, "")
                 continue
             }
             if let inline {
-                try values.set(spec.name, inline)
+                try values.set(spec, inline)
             } else {
                 guard index < words.count else { throw .usage("option \(spec.name) needs a value: \(spec.synopsis)") }
-                try values.set(spec.name, words[index])
+                try values.set(spec, words[index])
                 index += 1
             }
         }
@@ -118,17 +118,22 @@ struct ParsedCommandLine: Sendable {
 struct Invocation: Sendable {
     /// Option values by long name; a flag's value is empty.
     struct Values: Sendable {
-        private var storage: [String: String] = [:]
+        /// Every value given, in order: one, unless the option is repeatable.
+        private var storage: [String: [String]] = [:]
 
-        mutating func set(_ name: String, _ value: String) throws(FlashSaleError) {
-            guard storage[name] == nil else { throw .usage("option \(name) is given twice") }
-            storage[name] = value
+        mutating func set(_ option: OptionSpec, _ value: String) throws(FlashSaleError) {
+            guard option.isRepeatable || storage[option.name] == nil else {
+                throw .usage("option \(option.name) is given twice")
+            }
+            storage[option.name, default: []].append(value)
         }
 
         func has(_ name: String) -> Bool { storage[name] != nil }
-        subscript(_ name: String) -> String? { storage[name] }
+        subscript(_ name: String) -> String? { storage[name]?.first }
+        /// A repeatable option's values, in the order given.
+        func all(_ name: String) -> [String] { storage[name] ?? [] }
 
-        func filter(_ isIncluded: ((key: String, value: String)) -> Bool) -> Values {
+        func filter(_ isIncluded: ((key: String, value: [String])) -> Bool) -> Values {
             Values(storage: storage.filter(isIncluded))
         }
     }

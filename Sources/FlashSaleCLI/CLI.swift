@@ -5,7 +5,8 @@ import FlashSaleCore
 /// turned into exit codes.
 public enum CLI {
     /// The process's own arguments, environment and standard streams.
-    public static func main() -> Int32 {
+    /// `serve`: by default, exec the server beside this binary; the server passes itself.
+    package static func main(serve: @escaping ServeHandler = ServeCommand.execServer) -> Int32 {
         // A write past `ulimit -f` then fails with EFBIG, which SQLite reports and the
         // command turns into exit 74 with nothing written, instead of a kill by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -23,13 +24,14 @@ public enum CLI {
             }
         }
         return run(rawArguments: raw, environment: environment, stdin: 0,
-                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2))
+                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), serve: serve)
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
     /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdin: Int32, stdout: TextSink, stderr: TextSink) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink,
+                    serve: @escaping ServeHandler = ServeCommand.execServer) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
@@ -62,7 +64,8 @@ public enum CLI {
                 try output.finish()
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
-                                          output: output, createsDatabase: invocation.command.createsDatabase)
+                                          output: output, createsDatabase: invocation.command.createsDatabase,
+                                          serve: serve)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

@@ -12,6 +12,7 @@ enum CommandTable {
         CancelCommand.spec,
         SweepCommand.spec,
         SubmitCommand.spec,
+        ServeCommand.spec,
         ProcessCommand.spec,
         RequestCommand.spec,
         StatusCommand.spec,

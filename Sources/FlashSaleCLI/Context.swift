@@ -14,6 +14,8 @@ final class Context {
     private let fixedNow: String?
     private var fixedInstant: Instant?
     private var openStore: SQLiteStore?
+    /// What `serve` does: exec the server, or be it.
+    let serve: ServeHandler
 
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
@@ -21,8 +23,9 @@ final class Context {
     /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
     /// is created or refused.
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output, createsDatabase: Bool) throws(FlashSaleError) {
+         output: Output, createsDatabase: Bool, serve: @escaping ServeHandler) throws(FlashSaleError) {
         self.output = output
+        self.serve = serve
         self.standardInput = standardInput
         self.createsDatabase = createsDatabase
         if let option = globals[GlobalOptions.database.name] {
@@ -59,6 +62,13 @@ final class Context {
         return store
     }
 
+    /// Opens a new connection each time it is called, for a server's threads.
+    func storeOpener() -> @Sendable () throws -> SQLiteStore {
+        { [databasePath, busyTimeout] in try SQLiteStore(path: databasePath, busyTimeout: busyTimeout) }
+    }
+
+    var busyTimeoutSpan: Span { busyTimeout }
+
     /// The engine on the store: every state change and every read of a sale.
     func engine() throws -> Engine {
         Engine(store: try store())
@@ -71,6 +81,13 @@ final class Context {
     /// `Output.checkWritten`, for a command that stops at the first failed write.
     func checkOutput() throws(FlashSaleError) {
         try output.checkWritten(databaseChanged: databaseChanged)
+    }
+
+    /// `now()` as a function any thread may call: for a server, which decides on many.
+    func clock() throws(FlashSaleError) -> @Sendable () -> Instant {
+        guard fixedNow != nil else { return { SystemClock().now() } }
+        let fixed = try now()
+        return { fixed }
     }
 
     /// The time for a decision: `FLASHSALE_NOW` (RFC 3339 or Unix seconds) when set, else

@@ -3,8 +3,8 @@ import FlashSaleEngine
 
 /// The one place where any error becomes a contract error (and so an exit code), in the
 /// command line's words.
-enum ExitStatus {
-    static func error(for error: any Error) -> FlashSaleError {
+package enum ExitStatus {
+    package static func error(for error: any Error) -> FlashSaleError {
         switch error {
         case let error as FlashSaleError: error
         case let error as SaleError: error.commandLineError

@@ -2,7 +2,7 @@ import FlashSaleCore
 
 /// A JSON value with its object keys in the order given, so output is stable for diffs
 /// and tests.
-indirect enum JSON {
+package indirect enum JSON {
     case string(String)
     /// A number already spelled as JSON (`12`, `0.25`).
     case number(String)
@@ -11,12 +11,12 @@ indirect enum JSON {
     case object([(String, JSON)])
     case array([JSON])
 
-    static func integer(_ value: Int64) -> JSON { .number(String(value)) }
-    static func string(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
-    static func time(_ value: Instant?) -> JSON { value.map { .string($0.description) } ?? .null }
+    package static func integer(_ value: Int64) -> JSON { .number(String(value)) }
+    package static func string(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
+    package static func time(_ value: Instant?) -> JSON { value.map { .string($0.description) } ?? .null }
 
     /// Compact JSON on one line.
-    var serialized: String {
+    package var serialized: String {
         var out = ""
         write(to: &out)
         return out
@@ -48,7 +48,7 @@ indirect enum JSON {
     }
 
     /// RFC 8259 string escaping: quote, backslash and control characters.
-    static func quote(_ text: String, into out: inout String) {
+    package static func quote(_ text: String, into out: inout String) {
         out += "\""
         // Most values need no escaping: copy them whole.
         guard text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) else {

@@ -10,12 +10,16 @@ struct OptionSpec: Sendable {
     let help: String
     /// The command refuses to run without it (`create-sale --inventory`).
     let isRequired: Bool
+    /// It may be given more than once, each value adding to the others (`serve --listen`).
+    let isRepeatable: Bool
 
-    init(_ name: String, short: String? = nil, value: String? = nil, required: Bool = false, _ help: String) {
+    init(_ name: String, short: String? = nil, value: String? = nil, required: Bool = false, repeatable: Bool = false,
+         _ help: String) {
         self.name = name
         self.short = short
         self.value = value
         self.isRequired = required
+        self.isRepeatable = repeatable
         self.help = help
     }
 

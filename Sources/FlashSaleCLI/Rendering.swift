@@ -1,7 +1,7 @@
 import FlashSaleCore
 
 /// How domain values look: the contract's JSON objects, and short aligned text.
-enum Render {
+package enum Render {
     static func sale(_ status: SaleStatus) -> Rendered {
         let fields = saleFields(status)
         return Rendered(text: block(fields), json: .object(fields))
@@ -58,7 +58,7 @@ enum Render {
         ]
     }
 
-    static func bookingFields(_ booking: Booking) -> [(String, JSON)] {
+    package static func bookingFields(_ booking: Booking) -> [(String, JSON)] {
         [
             ("id", .string(booking.id.text)), ("sale", .string(booking.sale.text)), ("user", .string(booking.user.text)),
             ("status", .string(booking.status.rawValue)), ("created_at", .time(booking.createdAt)),
@@ -68,7 +68,7 @@ enum Render {
         ]
     }
 
-    static func requestFields(_ request: QueuedRequest) -> [(String, JSON)] {
+    package static func requestFields(_ request: QueuedRequest) -> [(String, JSON)] {
         [
             ("id", .integer(request.id.value)), ("sale", .string(request.sale.text)), ("user", .string(request.user.text)),
             ("status", .string(request.status.rawValue)), ("reason", .string(request.reason)),

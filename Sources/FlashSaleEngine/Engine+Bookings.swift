@@ -1,7 +1,7 @@
 import FlashSaleCore
 
 /// What became of one booking request, on every path: `book`, `book --stream`, `process`
-/// and, next, HTTP.
+/// and `serve`.
 public enum BookingOutcome: Sendable {
     /// A new hold.
     case held(Booking)
@@ -108,21 +108,30 @@ extension Engine {
     /// expiry is refused, and written expired for good (committed before the refusal), so
     /// that a clock stepped back cannot make it confirmable again.
     public func confirm(_ id: BookingID, in saleID: SaleID, user: UserID?, clock: Instant) throws -> Booking {
-        try store.write { transaction in
-            let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
-            let now = sale.decisionTime(clock: clock)
-            return try apply(Rules.confirmation(of: booking, at: now), to: booking, in: transaction, at: now, by: .confirm)
-        }.get()
+        try store.write { try confirm(id, in: saleID, user: user, clock: clock, $0) }.get()
+    }
+
+    /// `confirm` inside the caller's write transaction; a refusal comes back, not thrown,
+    /// because what the transaction wrote before it (an overdue hold expired) is to commit.
+    func confirm(_ id: BookingID, in saleID: SaleID, user: UserID?, clock: Instant,
+                 _ transaction: any StoreTransaction) throws -> Result<Booking, SaleError> {
+        let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
+        let now = sale.decisionTime(clock: clock)
+        return try apply(Rules.confirmation(of: booking, at: now), to: booking, in: transaction, at: now, by: .confirm)
     }
 
     /// `cancel`: the item goes back to stock. Returns the booking as it is now.
     public func cancel(_ id: BookingID, in saleID: SaleID, user: UserID?, force: Bool, clock: Instant) throws -> Booking {
-        try store.write { transaction in
-            let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
-            let now = sale.decisionTime(clock: clock)
-            return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, in: transaction, at: now,
-                             by: force && booking.status == .booked ? .forcedCancel : .cancel)
-        }.get()
+        try store.write { try cancel(id, in: saleID, user: user, force: force, clock: clock, $0) }.get()
+    }
+
+    /// `cancel` inside the caller's write transaction, as `confirm` is.
+    func cancel(_ id: BookingID, in saleID: SaleID, user: UserID?, force: Bool, clock: Instant,
+                _ transaction: any StoreTransaction) throws -> Result<Booking, SaleError> {
+        let (sale, booking) = try requireBooking(id, in: saleID, user: user, transaction)
+        let now = sale.decisionTime(clock: clock)
+        return try apply(Rules.cancellation(of: booking, force: force, at: now), to: booking, in: transaction, at: now,
+                         by: force && booking.status == .booked ? .forcedCancel : .cancel)
     }
 
     /// Carries out what the rules said for `booking` inside the caller's write transaction.

@@ -19,13 +19,16 @@ extension Engine {
 
     /// `submit SALE USER`: enqueue one request durably.
     public func submit(_ request: BookingRequest, clock: Instant) throws -> SubmitOutcome {
-        try store.write { transaction in
-            let sale = try transaction.requireSale(request.sale)
-            let now = sale.decisionTime(clock: clock)
-            let outcome = try enqueue(request, transaction, at: now)
-            try transaction.raiseHighWater(of: sale.id, to: now)
-            return outcome
-        }
+        try store.write { try submit(request, clock: clock, $0) }
+    }
+
+    /// `submit` inside the caller's write transaction.
+    func submit(_ request: BookingRequest, clock: Instant, _ transaction: any StoreTransaction) throws -> SubmitOutcome {
+        let sale = try transaction.requireSale(request.sale)
+        let now = sale.decisionTime(clock: clock)
+        let outcome = try enqueue(request, transaction, at: now)
+        try transaction.raiseHighWater(of: sale.id, to: now)
+        return outcome
     }
 
     public struct SubmitReport: Sendable {

@@ -49,6 +49,11 @@ extension Engine {
         }
     }
 
+    /// The highest event `seq` so far (0 for none): a follower that starts now starts there.
+    public func latestEventSeq() throws -> Int64 {
+        try store.read { try $0.latestEventSeq() }
+    }
+
     /// The gauges of one sale for `metrics`.
     public struct SaleMetrics: Sendable {
         public let status: SaleStatus

@@ -57,6 +57,8 @@ public protocol StoreReading: AnyObject {
     /// The events with `seq > after` (of one sale, or of all), oldest first, at most `limit`.
     /// A reader that has seen `seq` N must never be shown a later commit below N.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event]
+    /// The highest `seq` in the log, 0 when it is empty: where a follower from now starts.
+    func latestEventSeq() throws -> Int64
 
     /// The blocks in force; with a sale, those that apply to it (its own and global ones).
     func blocks(applyingTo sale: SaleID?) throws -> [Block]

@@ -30,6 +30,10 @@ extension SQLiteTransaction {
     /// written only inside write transactions, which SQLite runs one at a time: `seq`
     /// (max(seq) + 1, never reused as no event is ever deleted) grows in commit order, so
     /// once a reader has seen `seq` N, no transaction can still commit an event below N.
+    func latestEventSeq() throws -> Int64 {
+        try db.firstRow("SELECT coalesce(max(seq), 0) FROM event") { $0.int64(0) } ?? 0
+    }
+
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         if let sale {
             return try db.rows(

@@ -5,7 +5,7 @@ import FlashSaleEngine
 import FlashSaleTestSupport
 
 /// The bulk fast paths (a run of rejections in one statement, key-less requests enqueued
-/// many at a time, consecutive bookings decided in one `BookingStream` transaction) must
+/// many at a time, consecutive bookings decided in one `DecisionGroup` transaction) must
 /// decide exactly as one request at a time does. Each case is a random sale day drawn from
 /// its seed, played on two new databases of the same store, one engine with the bulk paths
 /// and one without: every outcome, request, booking, counter and event must come out the
@@ -203,7 +203,7 @@ struct Replay {
         var seen: [String] = []
         var lastRequest: Int64 = 0
         var lastClock = T
-        var stream: BookingStream?
+        var stream: DecisionGroup?
         for (index, (at, step)) in day.steps.enumerated() {
             lastClock = max(lastClock, at)
             var outcome = ""
@@ -239,16 +239,12 @@ struct Replay {
         return seen
     }
 
-    /// A booking through the open stream of its sale (opening one if needed), written down
-    /// as `book` would answer: the booking, or the refusal it throws.
-    private func book(_ request: BookingRequest, at now: Instant, in stream: inout BookingStream?) throws -> String {
-        if let open = stream, open.sale != request.sale {
-            try open.commit()
-            stream = nil
-        }
-        let open = try stream ?? BookingStream(engine: f.engine, sale: request.sale)
+    /// A booking through the open group (opening one if needed), written down as `book`
+    /// would answer: the booking, or the refusal it throws.
+    private func book(_ request: BookingRequest, at now: Instant, in stream: inout DecisionGroup?) throws -> String {
+        let open = stream ?? DecisionGroup(engine: f.engine)
         stream = open
-        switch try open.decide(request, clock: now) {
+        switch try open.book(request, clock: now) {
         case .held(let booking), .repeated(let booking): return "\(booking)"
         case .declined(let decline): throw SaleError.declined(decline)
         case .refused(let refusal): throw refusal

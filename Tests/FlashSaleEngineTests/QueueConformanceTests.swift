@@ -293,8 +293,8 @@ import FlashSaleTestSupport
         let f = try Fixture(kind)
         try f.sale(perUser: 5)
         _ = try f.submit("a", key: "order-1")
-        let stream = try BookingStream(engine: f.engine, sale: s1)
-        let decision = try stream.decide(BookingRequest(sale: s1, user: "mallory", ip: nil, userAgent: nil, key: "order-1"), clock: T)
+        let stream = DecisionGroup(engine: f.engine)
+        let decision = try stream.book(BookingRequest(sale: s1, user: "mallory", ip: nil, userAgent: nil, key: "order-1"), clock: T)
         try stream.commit()
         guard case .refused(let refusal) = decision else {
             Issue.record("another user's key was not refused: \(decision)")

@@ -17,7 +17,9 @@ enum BookStream {
         }
         let saleID = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let stream = try BookingStream(engine: context.engine(), sale: saleID)
+        let engine = try context.engine()
+        _ = try engine.sale(saleID)
+        let stream = DecisionGroup(engine: engine)
         let input = try context.input("-")
         let output = context.output
         // The group's answers, one NDJSON line each, in one string: a string per line cost
@@ -51,7 +53,7 @@ enum BookStream {
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
-    private static func answer(_ outcome: ReadOutcome, stream: BookingStream, sale: SaleID, clock: Context,
+    private static func answer(_ outcome: ReadOutcome, stream: DecisionGroup, sale: SaleID, clock: Context,
                                into text: inout String) throws {
         switch outcome {
         case .malformed(let line, let reason):
@@ -66,7 +68,7 @@ enum BookStream {
             text += ",\"user\":"
             JSON.quote(record.user, into: &text)
             let request = BookingRequest(sale: sale, user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent, key: record.key)
-            switch try stream.decide(request, clock: clock.now()) {
+            switch try stream.book(request, clock: clock.now()) {
             case .held(let booking), .repeated(let booking):
                 text += ",\"ok\":true,\"booking\":\""
                 text += booking.id.text

@@ -1,7 +1,7 @@
 import FlashSaleCore
 import FlashSaleEngine
 
-enum EventsCommand {
+package enum EventsCommand {
     static let sale = OptionSpec("--sale", value: "SALE", "only this sale's events")
     static let after = OptionSpec("--after", value: "SEQ", "only events with a seq above SEQ: the last one a consumer saw")
     static let follow = OptionSpec("--follow", "then wait for new events, until SIGINT, SIGTERM or a closed stdout")
@@ -60,7 +60,7 @@ enum EventsCommand {
     }
 
     /// One event as a JSON line; keys that do not apply to its kind are left out.
-    static func line(_ event: Event) -> String {
+    package static func line(_ event: Event) -> String {
         var fields: [(String, JSON)] = [
             ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind.rawValue)),
         ]

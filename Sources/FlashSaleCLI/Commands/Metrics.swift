@@ -1,7 +1,7 @@
 import FlashSaleCore
 import FlashSaleEngine
 
-enum MetricsCommand {
+package enum MetricsCommand {
     static let sale = OptionSpec("--sale", value: "SALE", "only this sale")
 
     /// One gauge: its name, its HELP text and its value for a sale, in the order printed.
@@ -43,7 +43,7 @@ enum MetricsCommand {
     }
 
     /// The text exposition format: HELP and TYPE once per gauge, then a sample per sale.
-    static func exposition(_ sales: [Engine.SaleMetrics]) -> String {
+    package static func exposition(_ sales: [Engine.SaleMetrics]) -> String {
         var text = ""
         for gauge in gauges {
             let name = "flashsale_" + gauge.name
@@ -63,7 +63,7 @@ enum MetricsCommand {
 
     /// Label values escape backslash, double quote and line feed, as the format requires.
     /// (Sale ids cannot contain them today; the format must hold whatever ids become.)
-    static func labelValue(_ text: String) -> String {
+    package static func labelValue(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,0 +1,102 @@
+import FlashSaleCore
+
+/// Requests of many buyers, for any sales, decided one by one in the order they are given,
+/// in one write transaction, and made durable by one commit (one disk sync for all):
+/// `book --stream`, and `serve`'s group commit across connections. The caller answers a
+/// request only after `commit()` returned: what was answered is durable, and a crash loses
+/// only unanswered decisions, which roll back.
+///
+/// A `SaleError` thrown by one request is that request's answer: the group goes on, and
+/// commits what the request wrote before it (a confirm past expiry writes the expiry). Any
+/// other error (busy, disk) means the transaction is lost: `abandon()` and answer every
+/// request of the group with it.
+public final class DecisionGroup {
+    private let engine: Engine
+    private var transaction: (any StoreTransaction)?
+    /// The sales booked in so far, each as written in the transaction, with what the
+    /// transaction has learnt about it. Few: a linear search is the fastest lookup.
+    private var booking: [OpenSale] = []
+
+    private struct OpenSale {
+        var sale: Sale
+        let facts: TransactionFacts
+    }
+
+    public init(engine: Engine) {
+        self.engine = engine
+    }
+
+    /// Whether a transaction is open: there are decisions to commit.
+    public var isOpen: Bool { transaction != nil }
+
+    /// `book`: a hold, the key's first booking, a decline or a refusal.
+    public func book(_ request: BookingRequest, clock: Instant) throws -> BookingOutcome {
+        let transaction = try openTransaction()
+        let index = try openSale(request.sale, in: transaction)
+        let now = booking[index].sale.decisionTime(clock: clock)
+        return try engine.decideDirect(request, in: &booking[index].sale, transaction, at: now,
+                                       facts: booking[index].facts)
+    }
+
+    /// `confirm`, as the engine's own.
+    public func confirm(_ id: BookingID, in sale: SaleID, user: UserID?, clock: Instant) throws -> Booking {
+        try engine.confirm(id, in: sale, user: user, clock: clock, settle(sale)).get()
+    }
+
+    /// `cancel`, as the engine's own.
+    public func cancel(_ id: BookingID, in sale: SaleID, user: UserID?, force: Bool, clock: Instant) throws -> Booking {
+        try engine.cancel(id, in: sale, user: user, force: force, clock: clock, settle(sale)).get()
+    }
+
+    /// `submit`, as the engine's own.
+    public func submit(_ request: BookingRequest, clock: Instant) throws -> Engine.SubmitOutcome {
+        try engine.submit(request, clock: clock, settle(request.sale))
+    }
+
+    /// Makes every decision so far durable. On failure all of them are rolled back.
+    public func commit() throws {
+        guard let transaction else { return }
+        self.transaction = nil
+        defer { booking.removeAll(keepingCapacity: true) }
+        do {
+            for open in booking { try open.facts.writeCounters(of: open.sale.id, to: transaction) }
+            try transaction.commit()
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+    }
+
+    /// Rolls back what is not committed.
+    public func abandon() {
+        transaction?.rollback()
+        transaction = nil
+        booking.removeAll(keepingCapacity: true)
+    }
+
+    private func openTransaction() throws -> any StoreTransaction {
+        if let transaction { return transaction }
+        let opened = try engine.store.beginWrite()
+        transaction = opened
+        return opened
+    }
+
+    /// The sale's place in `booking`, read into it on first use.
+    private func openSale(_ id: SaleID, in transaction: any StoreTransaction) throws -> Int {
+        if let index = booking.firstIndex(where: { $0.sale.id == id }) { return index }
+        booking.append(OpenSale(sale: try transaction.requireSale(id), facts: TransactionFacts()))
+        return booking.count - 1
+    }
+
+    /// The transaction, with the sale's pending counters written and its copy dropped:
+    /// confirm, cancel and submit change the sale's row themselves, and a booking after
+    /// them reads it anew.
+    private func settle(_ sale: SaleID) throws -> any StoreTransaction {
+        let transaction = try openTransaction()
+        if let index = booking.firstIndex(where: { $0.sale.id == sale }) {
+            try booking[index].facts.writeCounters(of: sale, to: transaction)
+            booking.remove(at: index)
+        }
+        return transaction
+    }
+}

@@ -1,0 +1,47 @@
+import FlashSaleCLI
+import FlashSaleCore
+import FlashSaleEngine
+import HTTPTypes
+import Hummingbird
+
+/// The admin listener (http.md, "Admin endpoints"): health, metrics and the OpenAPI
+/// document, without credentials. Keep it off the public network.
+struct AdminAPI: Sendable {
+    let readers: Readers
+    let metrics: HTTPMetrics
+    let clock: @Sendable () -> Instant
+
+    private static let routes: [String: String] = [
+        "/healthz": "health", "/metrics": "metrics", "/openapi.json": "openapi",
+    ]
+
+    func answer(_ request: Request) async -> Response {
+        let path = String((request.head.path ?? "").split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        guard AdminAPI.routes[path] != nil else {
+            return Answer.failure(HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: /healthz, /metrics, /openapi.json"))
+        }
+        guard request.method == .get || request.method == .head else {
+            return Answer.failure(.badInput("only GET here", status: .methodNotAllowed, headers: [.allow: "GET, HEAD"]))
+        }
+        switch path {
+        case "/healthz":
+            // A read that reaches the database: 503 while it cannot answer one.
+            do {
+                _ = try await readers.read { engine in try engine.latestEventSeq() }
+                return Answer.text(.ok, "ok\n")
+            } catch {
+                return Answer.text(.serviceUnavailable, "unavailable: \(HTTPFailure(error).message)\n")
+            }
+        case "/metrics":
+            do {
+                let sales = try await readers.read { [clock] engine in try engine.metrics(of: nil, clock: clock()) }
+                return Answer.text(.ok, MetricsCommand.exposition(sales) + metrics.exposition,
+                                   type: "text/plain; version=0.0.4; charset=utf-8")
+            } catch {
+                return Answer.failure(HTTPFailure(error))
+            }
+        default:
+            return Answer.text(.ok, OpenAPIDocument.json, type: "application/json")
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import FlashSaleCLI
+import FlashSaleCore
+import FoundationEssentials
+import HTTPTypes
+import JWTKit
+
+/// Who the buyer is (http.md, "Keys for JWT"): the `sub` of a bearer JWT checked against
+/// the one key given, or a header set by a gateway in front. Never anyone by default.
+struct Authenticator: Sendable {
+    private enum Scheme: Sendable {
+        case jwt(JWTKeyCollection, algorithm: String, issuer: String?, audience: String?)
+        case header(HTTPField.Name)
+    }
+
+    private let scheme: Scheme
+    /// Clocks of issuers and of this host differ by a little.
+    static let leeway: TimeInterval = 30
+
+    /// Reads and parses the key: a key that cannot be read or parsed is a usage error (2).
+    init(_ settings: ServeSettings.Authentication) async throws {
+        switch settings {
+        case .header(let name):
+            guard let field = HTTPField.Name(name) else { throw FlashSaleError.usage("'\(Quoted(name))' is not a header name") }
+            scheme = .header(field)
+        case .jwt(let path, let issuer, let audience):
+            let (keys, algorithm) = try await Authenticator.keys(from: path)
+            scheme = .jwt(keys, algorithm: algorithm, issuer: issuer, audience: audience)
+        }
+    }
+
+    /// A PEM public key allows its own type's algorithm (ES256 for P-256, RS256 for RSA);
+    /// any other file is an HS256 secret, less one trailing newline.
+    private static func keys(from path: String) async throws -> (JWTKeyCollection, String) {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw FlashSaleError.usage("cannot read --jwt-key '\(Quoted(path))'")
+        }
+        let keys = JWTKeyCollection()
+        if let text = String(data: contents, encoding: .utf8), text.contains("-----BEGIN") {
+            if let key = try? ES256PublicKey(pem: text) {
+                await keys.add(ecdsa: key)
+                return (keys, "ES256")
+            }
+            if let key = try? Insecure.RSA.PublicKey(pem: text) {
+                await keys.add(rsa: key, digestAlgorithm: .sha256)
+                return (keys, "RS256")
+            }
+            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a PEM file but not a P-256 or RSA public key")
+        }
+        var secret = [UInt8](contents)
+        if secret.last == UInt8(ascii: "\n") { secret.removeLast() }
+        guard !secret.isEmpty else { throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is empty") }
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return (keys, "HS256")
+    }
+
+    /// The buyer of a request, or 401.
+    func user(of headers: HTTPFields) async throws -> UserID {
+        switch scheme {
+        case .header(let name):
+            guard let value = headers[name], !value.isEmpty else {
+                throw HTTPFailure.unauthenticated("no \(name) header: the gateway in front names the user")
+            }
+            return try checkedUser(value, from: "the \(name) header")
+        case .jwt(let keys, let algorithm, let issuer, let audience):
+            let claims = try await verified(headers, keys: keys, algorithm: algorithm)
+            let now = Date()
+            guard let expiry = claims.exp?.value else { throw HTTPFailure.unauthenticated("the token has no exp") }
+            guard now < expiry.addingTimeInterval(Authenticator.leeway) else {
+                throw HTTPFailure.unauthenticated("the token expired at \(expiry)")
+            }
+            if let notBefore = claims.nbf?.value, now < notBefore.addingTimeInterval(-Authenticator.leeway) {
+                throw HTTPFailure.unauthenticated("the token is not valid before \(notBefore)")
+            }
+            if let issuer, claims.iss?.value != issuer {
+                throw HTTPFailure.unauthenticated("the token's iss is not \(issuer)")
+            }
+            if let audience, !(claims.aud?.value.contains(audience) ?? false) {
+                throw HTTPFailure.unauthenticated("the token's aud does not name \(audience)")
+            }
+            guard let subject = claims.sub?.value else { throw HTTPFailure.unauthenticated("the token has no sub") }
+            return try checkedUser(subject, from: "the token's sub")
+        }
+    }
+
+    /// The token's claims, once its header names the key's own algorithm (never `none`,
+    /// never another) and its signature holds.
+    private func verified(_ headers: HTTPFields, keys: JWTKeyCollection, algorithm: String) async throws -> BuyerClaims {
+        guard let authorization = headers[.authorization] else {
+            throw HTTPFailure.unauthenticated("no credentials: send Authorization: Bearer <JWT>")
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw HTTPFailure.unauthenticated("Authorization is not Bearer <JWT>")
+        }
+        let token = Array(parts[1].utf8)
+        guard let (header, _, _) = try? DefaultJWTParser().parse(token, as: BuyerClaims.self) else {
+            throw HTTPFailure.unauthenticated("the bearer token is not a JWT")
+        }
+        guard header.alg == algorithm else {
+            throw HTTPFailure.unauthenticated("the token's alg is not \(algorithm), the key's")
+        }
+        do {
+            return try await keys.verify(token, as: BuyerClaims.self)
+        } catch {
+            throw HTTPFailure.unauthenticated("the token's signature does not verify")
+        }
+    }
+
+    /// A user as the command line would take it (1–256 bytes of UTF-8, no NUL), else 401.
+    private func checkedUser(_ text: String, from source: String) throws -> UserID {
+        guard let user = try? TextField.user.validate(text, required: true) else {
+            throw HTTPFailure.unauthenticated("\(source) is not a valid user")
+        }
+        return UserID(trusted: user)
+    }
+}
+
+/// The claims serve reads; their rules are checked by `Authenticator` (with its leeway),
+/// not by jwt-kit's `verify`, which has none.
+private struct BuyerClaims: JWTPayload {
+    let sub: SubjectClaim?
+    let exp: ExpirationClaim?
+    let nbf: NotBeforeClaim?
+    let iss: IssuerClaim?
+    let aud: AudienceClaim?
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

@@ -1,0 +1,227 @@
+import FlashSaleCLI
+import FlashSaleCore
+import FlashSaleEngine
+import HTTPTypes
+import Hummingbird
+
+/// The buyer endpoints of http.md: parsing and rendering only. Every decision is the
+/// engine's, through the committer (changes) or the readers (reads). Checks run in the
+/// contract's order: route and method, then credentials, then the body, then the decision.
+struct BuyerAPI: Sendable {
+    let authenticator: Authenticator
+    let clientAddress: ClientAddress
+    let committer: Committer
+    let readers: Readers
+    let events: EventFeed
+    /// nil: every sale.
+    let sales: Set<SaleID>?
+    let clock: @Sendable () -> Instant
+
+    /// The matched route (nil when none matched) and the answer.
+    func answer(_ request: inout Request, context: ServeContext) async -> (BuyerRoute?, Response) {
+        var matched: BuyerRoute?
+        do {
+            try Limits.checkHeaders(request.headers)
+            let (route, parameters) = try BuyerAPI.route(request.head)
+            matched = route
+            return (route, try await answer(route, parameters, &request, context: context))
+        } catch {
+            return (matched, Answer.failure(HTTPFailure(error)))
+        }
+    }
+
+    private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: inout Request,
+                        context: ServeContext) async throws -> Response {
+        try Limits.checkAccept(request.headers, for: route)
+        if route == .sale { return try await publicSale(sale(parameters[0])) }
+        let user = try await authenticator.user(of: request.headers)
+        let body = route.takesBody ? try await RequestBody.read(&request) : nil
+        switch route {
+        case .book:
+            let outcome = try await committer.perform(.book(try bookingRequest(parameters[0], user, body, request, context: context)))
+            return try booked(outcome)
+        case .confirm:
+            try body?.requireStatus("booked", optional: false)
+            return try await changed(.confirm(BookingID(path: parameters[1]), sale: sale(parameters[0]), user: user))
+        case .cancel:
+            try body?.requireStatus("deleted", optional: true)
+            return try await changed(.cancel(BookingID(path: parameters[1]), sale: sale(parameters[0]), user: user))
+        case .booking:
+            let (sale, id) = (try sale(parameters[0]), BookingID(path: parameters[1]))
+            let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
+            guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
+            return Answer.json(.ok, .object(Render.bookingFields(booking)))
+        case .bookings:
+            let sale = try sale(parameters[0])
+            let bookings = try await readers.read { [clock] engine in
+                try engine.bookings(of: sale, status: nil, user: user, clock: clock())
+            }
+            return Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
+        case .submit:
+            let outcome = try await committer.perform(.submit(try bookingRequest(parameters[0], user, body, request, context: context)))
+            guard case .submitted(let submitted) = outcome else { throw HTTPFailure(.internalServerError, "internal", "submit answered \(outcome)") }
+            let queued = try await readers.read { engine in try engine.request(submitted.id) }
+            let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
+            return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
+        case .request:
+            // Not an integer names no request of the user's: 404, as http.md has it.
+            guard let number = Int64(parameters[0]), number > 0 else { throw SaleError.requestNotFound(RequestID(0)) }
+            let id = RequestID(number)
+            let queued = try await readers.read { engine in try engine.request(id) }
+            guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
+            return Answer.json(.ok, .object(Render.requestFields(queued)))
+        case .events:
+            return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])
+        case .sale:
+            throw HTTPFailure(.internalServerError, "internal", "the public sale needs no user")
+        }
+    }
+
+    private func bookingRequest(_ sale: String, _ user: UserID, _ body: RequestBody?, _ request: Request,
+                                context: ServeContext) throws -> BookingRequest {
+        let agent: String?
+        do {
+            agent = try TextField.userAgent.validate(request.headers[.userAgent] ?? "", required: false)
+        } catch {
+            throw HTTPFailure.badInput("User-Agent: \(error.message)")
+        }
+        return BookingRequest(sale: try self.sale(sale), user: user,
+                              ip: clientAddress.address(peer: context.peer, headers: request.headers),
+                              userAgent: agent, key: try body?.checkedKey())
+    }
+
+    private func booked(_ outcome: Committer.Outcome) throws -> Response {
+        guard case .booking(let decision) = outcome else {
+            throw HTTPFailure(.internalServerError, "internal", "book answered \(outcome)")
+        }
+        switch decision {
+        case .held(let booking):
+            return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
+        case .repeated(let booking):
+            return Answer.json(.ok, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
+        case .declined(let decline):
+            throw SaleError.declined(decline)
+        case .refused(let refusal):
+            throw refusal
+        }
+    }
+
+    private func changed(_ change: Committer.Change) async throws -> Response {
+        guard case .changed(let booking) = try await committer.perform(change) else {
+            throw HTTPFailure(.internalServerError, "internal", "\(change) answered no booking")
+        }
+        return Answer.json(.ok, .object(Render.bookingFields(booking)))
+    }
+
+    private func publicSale(_ sale: SaleID) async throws -> Response {
+        let status = try await readers.read { [clock] engine in try engine.status(sale, clock: clock()) }
+        let fields: [(String, JSON)] = [
+            ("id", .string(status.sale.id.text)), ("name", .string(status.sale.name)), ("state", .string(status.state.rawValue)),
+            ("available", .integer(status.sale.counters.available)), ("starts_at", .time(status.sale.startsAt)),
+            ("ends_at", .time(status.sale.endsAt)),
+        ]
+        var response = Answer.json(.ok, .object(fields))
+        response.headers[.cacheControl] = "public, max-age=1"
+        return response
+    }
+
+    /// A sale this server serves: an invalid id is 400, one it does not serve 404.
+    private func sale(_ text: String) throws -> SaleID {
+        let id: SaleID
+        do {
+            id = try SaleID(text)
+        } catch {
+            throw HTTPFailure.badInput(error.message)
+        }
+        guard sales?.contains(id) ?? true else { throw SaleError.saleNotFound(id) }
+        return id
+    }
+
+    static func location(of booking: Booking) -> String {
+        "/booking-service/book-item/\(booking.sale.text)/\(booking.id.text.percentEncodedSegment)"
+    }
+
+    /// The route a request's path and method name, with its `{...}` segments decoded:
+    /// 404 when no pattern matches the path, 405 (with `Allow`) when one does but not for
+    /// this method.
+    static func route(_ head: HTTPRequest) throws -> (BuyerRoute, [String]) {
+        let path = (head.path ?? "").split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let candidates = BuyerRoute.matching(Array(segments))
+        guard path.hasPrefix("/"), !candidates.isEmpty else {
+            throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: see GET /openapi.json on the admin listener")
+        }
+        guard let route = candidates.first(where: { $0.method == head.method }) else {
+            let allowed = candidates.map(\.method.rawValue).joined(separator: ", ")
+            throw HTTPFailure.badInput("\(head.method.rawValue) is not allowed here; use \(allowed)", status: .methodNotAllowed,
+                                       headers: [.allow: allowed])
+        }
+        let pattern = route.pattern.split(separator: "/")
+        var parameters: [String] = []
+        for (part, segment) in zip(pattern, segments) where part.hasPrefix("{") {
+            // An id that cannot be decoded names nothing.
+            guard let decoded = segment.percentDecoded else {
+                throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: \(Quoted(String(segment)))")
+            }
+            parameters.append(decoded)
+        }
+        return (route, parameters)
+    }
+}
+
+extension BookingID {
+    /// An id from a path: whatever it is, it names none of the user's bookings unless it
+    /// is one, so it is never refused as malformed (404 either way).
+    init(path text: String) {
+        self.init(trusted: text)
+    }
+}
+
+extension Substring {
+    /// `%XX` decoded once, as UTF-8 without NUL; nil for a broken escape or bytes that
+    /// are not such text.
+    var percentDecoded: String? {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        guard !bytes.contains(0) else { return nil }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}
+
+extension String {
+    /// The text as one path segment: RFC 3986's unreserved characters as they are, every
+    /// other byte as `%XX`.
+    var percentEncodedSegment: String {
+        var out = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%"
+                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 0x0F)]))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,43 @@
+import FlashSaleCore
+import HTTPTypes
+import NIOCore
+
+/// The buyer's address, as `--ip` is on the command line (http.md, `--trusted-proxy`): the
+/// peer's, unless the peer is a trusted proxy; then the rightmost address of
+/// `X-Forwarded-For` that is not itself trusted, as nginx's `real_ip_recursive` takes it.
+/// A peer on the Unix socket is a local gateway, trusted as a proxy is.
+struct ClientAddress: Sendable {
+    let trustedProxies: [IPRange]
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
+    /// nil when nothing names an address (a Unix socket peer without `X-Forwarded-For`).
+    func address(peer: SocketAddress?, headers: HTTPFields) -> String? {
+        let peerAddress = peer?.ipAddress.flatMap(IPAddress.init)
+        let peerIsTrusted = peerAddress.map(isTrusted) ?? true
+        guard peerIsTrusted else { return peerAddress?.unmapped.compressedText }
+        // Every X-Forwarded-For line, in order, is one list.
+        let hops = headers[values: ClientAddress.forwardedFor]
+            .flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingSpaces() }
+        var client = peerAddress
+        for hop in hops.reversed() {
+            // A hop that is not an address cannot be followed further: the last one that was is the client.
+            guard let address = IPAddress(hop) else { break }
+            client = address
+            if !isTrusted(address) { break }
+        }
+        return client?.unmapped.compressedText
+    }
+
+    private func isTrusted(_ address: IPAddress) -> Bool {
+        trustedProxies.contains { $0.contains(address) }
+    }
+}
+
+extension Substring {
+    /// Without the spaces and tabs HTTP allows around list items and parameters.
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

@@ -1,0 +1,128 @@
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleStore
+import NIOConcurrencyHelpers
+
+/// The one writer of a `serve` process: the changes every connection asks for, queued in
+/// the order they arrived, decided on one thread by a `DecisionGroup`, and answered once
+/// their group has committed. While a commit (a disk sync) runs, new requests queue; the
+/// next group takes all of them. An idle server commits each request at once: no request
+/// ever waits for others to arrive.
+final class Committer: @unchecked Sendable {
+    enum Change: Sendable {
+        case book(BookingRequest)
+        case confirm(BookingID, sale: SaleID, user: UserID)
+        case cancel(BookingID, sale: SaleID, user: UserID)
+        case submit(BookingRequest)
+    }
+
+    enum Outcome: Sendable {
+        case booking(BookingOutcome)
+        case changed(Booking)
+        case submitted(Engine.SubmitOutcome)
+    }
+
+    private struct Pending {
+        let change: Change
+        let answer: CheckedContinuation<Outcome, any Error>
+    }
+
+    /// Guards `waiting` and `stopping`; its value is whether the thread has work (or must stop).
+    private let lock = ConditionLock(value: false)
+    private var waiting: [Pending] = []
+    private var stopping = false
+    private let engine: Engine
+    private let clock: @Sendable () -> Instant
+    private let finished = ConditionLock(value: false)
+    /// Told after each group commits, with the group's size: metrics and the event feed.
+    private let onCommit: @Sendable (Int) -> Void
+
+    init(store: SQLiteStore, clock: @escaping @Sendable () -> Instant, onCommit: @escaping @Sendable (Int) -> Void) {
+        engine = Engine(store: store)
+        self.clock = clock
+        self.onCommit = onCommit
+    }
+
+    func start() {
+        DedicatedThread.start { [self] in
+            run()
+            finished.lock()
+            finished.unlock(withValue: true)
+        }
+    }
+
+    /// Decides `change` with the next group, and returns once that group is durable.
+    func perform(_ change: Change) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { answer in
+            lock.lock()
+            guard !stopping else {
+                lock.unlock(withValue: true)
+                answer.resume(throwing: StoreFailure.busy)
+                return
+            }
+            waiting.append(Pending(change: change, answer: answer))
+            lock.unlock(withValue: true)
+        }
+    }
+
+    /// Decides and answers what is queued, then lets the thread end; returns when it has.
+    func stop() {
+        lock.lock()
+        stopping = true
+        lock.unlock(withValue: true)
+        finished.lock(whenValue: true)
+        finished.unlock()
+    }
+
+    private func run() {
+        let group = DecisionGroup(engine: engine)
+        var taken: [Pending] = []
+        while true {
+            lock.lock(whenValue: true)
+            swap(&taken, &waiting)
+            let done = stopping && taken.isEmpty
+            lock.unlock(withValue: stopping)
+            if done { return }
+            decide(taken, in: group)
+            taken.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// One group: every change decided in order, one commit, then every answer. A failure
+    /// of the store (busy past the timeout, disk) loses the whole group: each is answered
+    /// with it, and none took effect.
+    private func decide(_ group: [Pending], in decisions: DecisionGroup) {
+        var outcomes: [Result<Outcome, any Error>] = []
+        outcomes.reserveCapacity(group.count)
+        do {
+            let now = clock()
+            for pending in group {
+                do {
+                    outcomes.append(.success(try decide(pending.change, in: decisions, at: now)))
+                } catch let refusal as SaleError {
+                    outcomes.append(.failure(refusal))
+                }
+            }
+            try decisions.commit()
+        } catch {
+            decisions.abandon()
+            for pending in group { pending.answer.resume(throwing: error) }
+            return
+        }
+        onCommit(group.count)
+        for (pending, outcome) in zip(group, outcomes) { pending.answer.resume(with: outcome) }
+    }
+
+    private func decide(_ change: Change, in decisions: DecisionGroup, at now: Instant) throws -> Outcome {
+        switch change {
+        case .book(let request):
+            .booking(try decisions.book(request, clock: now))
+        case .confirm(let id, let sale, let user):
+            .changed(try decisions.confirm(id, in: sale, user: user, clock: now))
+        case .cancel(let id, let sale, let user):
+            .changed(try decisions.cancel(id, in: sale, user: user, force: false, clock: now))
+        case .submit(let request):
+            .submitted(try decisions.submit(request, clock: now))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import FlashSaleCLI
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleStore
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+
+/// `GET /booking-service/events` (the seed's "Redis Pub/Sub"): each user's own events as
+/// server-sent events. One thread follows the event log for every stream (woken by this
+/// process's commits, and by others' through the store's change watcher every few
+/// milliseconds) and hands each event to the streams of its user. A stream that resumes
+/// (`Last-Event-ID`) reads the events it missed from the log first; what it reads there
+/// and what it is handed live meet at the seq it registered at, so each event comes once.
+final class EventFeed: Sendable {
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// How often the follower looks for other processes' commits.
+    static let pollMilliseconds = 10
+    /// An idle stream gets a comment this often, so proxies and clients keep it open.
+    static let heartbeat = Duration.seconds(15)
+    /// Events a stream may have waiting; a client that reads slower loses its stream
+    /// (and resumes with `Last-Event-ID`) rather than the server holding its backlog.
+    static let backlog = 10_000
+
+    private enum Item: Sendable {
+        case event(Event)
+        case heartbeat
+    }
+
+    private struct Subscriber: Sendable {
+        let user: UserID
+        let continuation: AsyncStream<Item>.Continuation
+    }
+
+    private struct State: Sendable {
+        /// The last seq handed out: a new stream's live part starts after it.
+        var last: Int64 = 0
+        var subscribers: [Int: Subscriber] = [:]
+        var nextID = 0
+        var stopped = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let wake = ConditionLock(value: false)
+    private let readers: Readers
+    private let sales: Set<SaleID>?
+
+    init(readers: Readers, sales: Set<SaleID>?) {
+        self.readers = readers
+        self.sales = sales
+    }
+
+    /// Starts following the log from its end, on a thread of its own.
+    func start(store: SQLiteStore) throws {
+        let log = try LogFollower(store: store)
+        let start = try log.engine.latestEventSeq()
+        state.withLockedValue { $0.last = start }
+        DedicatedThread.start { [self] in
+            var lastHeartbeat = ContinuousClock.now
+            while !state.withLockedValue({ $0.stopped }) {
+                // Woken, or the time is up (then the lock is not held).
+                if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
+                if (try? log.watcher.hasChanged()) ?? true { try? deliver(log.engine) }
+                if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
+                    lastHeartbeat = ContinuousClock.now
+                    broadcast(.heartbeat)
+                }
+            }
+        }
+    }
+
+    /// This process committed: look now rather than at the next poll.
+    func committed() {
+        wake.lock()
+        wake.unlock(withValue: true)
+    }
+
+    /// Ends every stream (shutdown): their responses finish, and the server may stop.
+    func stop() {
+        let subscribers = state.withLockedValue { state in
+            state.stopped = true
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.continuation.finish() }
+        committed()
+    }
+
+    /// The response for one stream.
+    func stream(for user: UserID, lastEventID: String?) async throws -> Response {
+        let resumeAfter: Int64?
+        if let lastEventID {
+            guard let seq = Int64(lastEventID), seq >= 0 else {
+                throw HTTPFailure.badInput("Last-Event-ID '\(Quoted(lastEventID))' is not an event id")
+            }
+            resumeAfter = seq
+        } else {
+            resumeAfter = nil
+        }
+        let (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(EventFeed.backlog))
+        let (id, registeredAt) = state.withLockedValue { state in
+            defer { state.nextID += 1 }
+            state.subscribers[state.nextID] = Subscriber(user: user, continuation: continuation)
+            return (state.nextID, state.last)
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
+        }
+        if state.withLockedValue({ $0.stopped }) { continuation.finish() }
+        let missed = if let resumeAfter { try await history(of: user, after: resumeAfter, through: registeredAt) } else { [Event]() }
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            // Sent at once, so a client knows it is following even before the first event.
+            try await writer.write(ByteBuffer(string: ": following\n\n"))
+            for event in missed { try await writer.write(ByteBuffer(string: EventFeed.message(event))) }
+            for await item in items {
+                switch item {
+                case .event(let event): try await writer.write(ByteBuffer(string: EventFeed.message(event)))
+                case .heartbeat: try await writer.write(ByteBuffer(string: ": idle\n\n"))
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One SSE message: the event's seq as its id, the `events` command's JSON as its data.
+    static func message(_ event: Event) -> String {
+        let json = EventsCommand.line(event)
+        return "id: \(event.seq)\ndata: \(json.dropLast())\n\n"
+    }
+
+    /// The user's events in `(after, through]`, read from the log a page at a time.
+    private func history(of user: UserID, after: Int64, through last: Int64) async throws -> [Event] {
+        var found: [Event] = []
+        var cursor = after
+        while cursor < last {
+            let after = cursor
+            let page = try await readers.read { engine in try engine.events(after: after, sale: nil, limit: 1_000) }
+            guard let end = page.last?.seq else { break }
+            found += page.filter { $0.seq <= last && isFor(user, $0) }
+            cursor = end
+        }
+        return found
+    }
+
+    private func isFor(_ user: UserID, _ event: Event) -> Bool {
+        guard event.user == user else { return false }
+        return sales.map { sales in (try? SaleID(event.sale)).map(sales.contains) ?? false } ?? true
+    }
+
+    /// Everything committed since the last look, to the streams of each event's user.
+    private func deliver(_ engine: Engine) throws {
+        while true {
+            let after = state.withLockedValue { $0.last }
+            let page = try engine.events(after: after, sale: nil, limit: 1_000)
+            guard let end = page.last?.seq else { return }
+            state.withLockedValue { state in
+                for event in page {
+                    for subscriber in state.subscribers.values where isFor(subscriber.user, event) {
+                        if case .dropped = subscriber.continuation.yield(.event(event)) { subscriber.continuation.finish() }
+                    }
+                }
+                state.last = end
+            }
+        }
+    }
+
+    private func broadcast(_ item: Item) {
+        for subscriber in state.withLockedValue({ Array($0.subscribers.values) }) { subscriber.continuation.yield(item) }
+    }
+}
+
+/// The follower thread's own connection and its change watcher. Unchecked: only that
+/// thread uses them, after `start` made them.
+private final class LogFollower: @unchecked Sendable {
+    let engine: Engine
+    var watcher: any ChangeWatcher
+
+    init(store: SQLiteStore) throws {
+        engine = Engine(store: store)
+        watcher = try store.changeWatcher()
+    }
+}

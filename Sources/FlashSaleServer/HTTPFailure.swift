@@ -1,0 +1,75 @@
+import FlashSaleCLI
+import FlashSaleCore
+import HTTPTypes
+
+/// The one place where an error becomes an HTTP answer (http.md's error table): a status,
+/// the command line's code and a message, as `{"error": {"code": ..., "message": ...}}`.
+struct HTTPFailure: Error, Sendable {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+    /// `WWW-Authenticate`, `Allow`, `Retry-After`.
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    /// Any error of the engine, the store or the server, in HTTP's words.
+    init(_ error: any Error) {
+        if let failure = error as? HTTPFailure {
+            self = failure
+            return
+        }
+        let refusal = ExitStatus.error(for: error)
+        let status: HTTPResponse.Status = switch refusal.errorCode {
+        case .notFound: .notFound
+        case .conflict, .soldOut, .userLimit, .notOpen: .conflict
+        case .holdExpired: .gone
+        case .blocked: .forbidden
+        case .usage, .badInput: .badRequest
+        // A lock past the busy timeout, a full or failing disk, a database that cannot be
+        // opened: the request did not happen, and may be retried.
+        case .busy, .io, .cantOpen: .serviceUnavailable
+        case .internalFailure, .invariant: .internalServerError
+        }
+        let code = switch refusal.errorCode {
+        case .usage: ErrorCode.badInput.rawValue
+        case .cantOpen: ErrorCode.io.rawValue
+        case let other: other.rawValue
+        }
+        var headers: HTTPFields = [:]
+        if status == .serviceUnavailable { headers[.retryAfter] = "1" }
+        self.init(status, code, HTTPFailure.message(for: error) ?? refusal.message, headers: headers)
+    }
+
+    /// Bad input of the HTTP kind (405, 406, 413, 415, 431 and plain 400), code `bad_input`.
+    static func badInput(_ message: String, status: HTTPResponse.Status = .badRequest,
+                         headers: HTTPFields = [:]) -> HTTPFailure {
+        HTTPFailure(status, ErrorCode.badInput.rawValue, message, headers: headers)
+    }
+
+    static func unauthenticated(_ message: String) -> HTTPFailure {
+        // RFC 6750: a request without credentials gets the bare challenge.
+        HTTPFailure(.unauthorized, "unauthenticated", message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    /// The command line's messages name commands and options; these are a buyer's.
+    private static func message(for error: any Error) -> String? {
+        switch error as? SaleError {
+        case .saleNotFound(let sale)?: "no sale \(sale)"
+        case .bookingNotFound(let booking, let sale, _)?: "no booking \(Quoted(booking.text)) of yours in sale \(sale)"
+        case .requestNotFound(let request)?: "no request \(request) of yours"
+        case .bookingConfirmed(let booking)?: "booking \(booking) is confirmed and cannot be cancelled"
+        case .keyUsedByAnotherUser(let key, let sale)?: "key \(Quoted(key)) was already used by another user in sale \(sale)"
+        default: nil
+        }
+    }
+
+    var body: String {
+        JSON.object([("error", .object([("code", .string(code)), ("message", .string(message))]))]).serialized
+    }
+}

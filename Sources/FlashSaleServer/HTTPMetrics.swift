@@ -1,0 +1,59 @@
+import FlashSaleCLI
+import NIOConcurrencyHelpers
+
+/// `flashsale_http_requests_total{route,status}` and the latency histogram
+/// `flashsale_http_request_duration_seconds{route}`, in Prometheus' text format.
+final class HTTPMetrics: Sendable {
+    /// Upper bounds in seconds: from a decision answered without a sync to a busy wait.
+    static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    private struct Histogram: Sendable {
+        var counts = [Int](repeating: 0, count: HTTPMetrics.buckets.count)
+        var count = 0
+        var sum = 0.0
+    }
+
+    private struct State: Sendable {
+        var requests: [String: Int] = [:]
+        var durations: [String: Histogram] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// `route`: a route's name, or `none` for a path that matched none.
+    func record(route: String, status: Int, seconds: Double) {
+        state.withLockedValue { state in
+            state.requests["route=\"\(route)\",status=\"\(status)\"", default: 0] += 1
+            var histogram = state.durations[route] ?? Histogram()
+            if let bucket = HTTPMetrics.buckets.firstIndex(where: { seconds <= $0 }) { histogram.counts[bucket] += 1 }
+            histogram.count += 1
+            histogram.sum += seconds
+            state.durations[route] = histogram
+        }
+    }
+
+    var exposition: String {
+        let state = state.withLockedValue { $0 }
+        var text = "# HELP flashsale_http_requests_total Buyer API requests answered, by route and status.\n"
+        text += "# TYPE flashsale_http_requests_total counter\n"
+        for labels in state.requests.keys.sorted() {
+            text += "flashsale_http_requests_total{\(labels)} \(state.requests[labels] ?? 0)\n"
+        }
+        text += "# HELP flashsale_http_request_duration_seconds Buyer API answer times, by route.\n"
+        text += "# TYPE flashsale_http_request_duration_seconds histogram\n"
+        for route in state.durations.keys.sorted() {
+            guard let histogram = state.durations[route] else { continue }
+            let name = "flashsale_http_request_duration_seconds"
+            let label = "route=\"\(MetricsCommand.labelValue(route))\""
+            var cumulative = 0
+            for (bound, count) in zip(HTTPMetrics.buckets, histogram.counts) {
+                cumulative += count
+                text += "\(name)_bucket{\(label),le=\"\(bound)\"} \(cumulative)\n"
+            }
+            text += "\(name)_bucket{\(label),le=\"+Inf\"} \(histogram.count)\n"
+            text += "\(name)_sum{\(label)} \(histogram.sum)\n"
+            text += "\(name)_count{\(label)} \(histogram.count)\n"
+        }
+        return text
+    }
+}

@@ -1,0 +1,61 @@
+import FlashSaleCore
+import FoundationEssentials
+import HTTPTypes
+import Hummingbird
+
+/// A buyer request's JSON body (http.md, "Bodies"): at most 4096 bytes after de-chunking,
+/// `application/json` when there is one, none meaning `{}`; unknown fields ignored.
+struct RequestBody: Decodable {
+    let key: String?
+    let status: String?
+
+    static let maximumBytes = 4096
+
+    /// The body of `request`, read and checked: 413, 415 or 400 when it is not one.
+    static func read(_ request: inout Request) async throws -> RequestBody {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBytes {
+            throw HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.collectBody(upTo: maximumBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
+        }
+        guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }
+        guard isJSON(request.headers[.contentType]) else {
+            throw HTTPFailure.badInput("the body must be Content-Type: application/json", status: .unsupportedMediaType)
+        }
+        do {
+            return try JSONDecoder().decode(RequestBody.self, from: Data(bytes.readableBytesView))
+        } catch DecodingError.typeMismatch(_, let context) {
+            throw HTTPFailure.badInput("\(context.codingPath.last?.stringValue ?? "the body") has the wrong type: \(context.debugDescription)")
+        } catch {
+            throw HTTPFailure.badInput("the body is not a JSON object")
+        }
+    }
+
+    /// `application/json`, with parameters (`; charset=utf-8`) or without.
+    private static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let media = contentType.split(separator: ";", maxSplits: 1).first ?? ""
+        return media.trimmingSpaces().lowercased() == "application/json"
+    }
+
+    /// The idempotency key: `""` or `null` is none; otherwise held to the command line's limits.
+    func checkedKey() throws -> String? {
+        do {
+            return try TextField.key.validate(key ?? "", required: false)
+        } catch {
+            throw HTTPFailure.badInput("key: \(error.message)")
+        }
+    }
+
+    /// The `status` a PUT or DELETE must carry (`booked`, `deleted`); a DELETE may carry none.
+    func requireStatus(_ expected: String, optional: Bool) throws {
+        if status == nil, optional { return }
+        guard status == expected else {
+            throw HTTPFailure.badInput("status must be \"\(expected)\"")
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import FlashSaleCLI
+import FlashSaleCore
+import Glibc
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// `flashsale serve` (http.md): the buyer listeners, the admin listener, the committer,
+/// the readers and the event feed, run until SIGINT or SIGTERM; then the listeners stop
+/// accepting, every request already read is answered, the last group commits, and the
+/// process exits 0.
+package enum Server {
+    /// How long idle keep-alive connections stay open (http.md).
+    static let idleTimeout = TimeAmount.seconds(60)
+    /// Reader threads: reads are short, and the committer and the event loops need the cores.
+    static let readerThreads = 2
+    /// Connections the kernel may queue before they are accepted: a sale opens with a burst.
+    static let backlog = 4096
+
+    /// `flashsale-serve`'s `serve`: the server, from start-up to exit. A start-up failure
+    /// (a key that does not parse, a missing database, an address in use) is thrown, and
+    /// the command line turns it into its exit code.
+    package static func run(_ settings: ServeSettings) throws {
+        let outcome = NIOLockedValueBox<Result<Void, any Error>?>(nil)
+        let done = ConditionLock(value: false)
+        Task {
+            let result: Result<Void, any Error>
+            do {
+                try await serve(settings)
+                result = .success(())
+            } catch {
+                result = .failure(error)
+            }
+            outcome.withLockedValue { $0 = result }
+            done.lock()
+            done.unlock(withValue: true)
+        }
+        done.lock(whenValue: true)
+        done.unlock()
+        try outcome.withLockedValue { $0 ?? .success(()) }.get()
+    }
+
+    private static func serve(_ settings: ServeSettings) async throws {
+        let log = LogOutput()
+        log.start()
+        defer { log.stop() }
+        LoggingSystem.bootstrap { _ in JSONLogHandler(output: log) }
+        let logger = Logger(label: "flashsale.serve")
+
+        let authenticator = try await Authenticator(settings.authentication)
+        let readers = Readers(threads: readerThreads, openStore: settings.openStore)
+        let feed = EventFeed(readers: readers, sales: settings.sales)
+        try feed.start(store: settings.openStore())
+        let committer = Committer(store: try settings.openStore(), clock: settings.clock) { _ in feed.committed() }
+        committer.start()
+        let metrics = HTTPMetrics()
+        let buyers = BuyerAPI(authenticator: authenticator, clientAddress: ClientAddress(trustedProxies: settings.trustedProxies),
+                              committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
+        let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock)
+        let limit = ConnectionLimit(maximum: settings.maxConnections)
+
+        var services: [any Service] = []
+        for address in settings.listen {
+            services.append(buyerApplication(buyers, at: .hostname(address.host, port: address.port), limit: limit,
+                                             metrics: metrics, logger: logger))
+        }
+        if let socket = settings.socket {
+            try removeStaleSocket(socket)
+            services.append(buyerApplication(buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics,
+                                             logger: logger) { _ in
+                // Created with the process's umask (0077); a gateway in the group must reach it.
+                chmod(socket, 0o660)
+            })
+        }
+        services.append(Application(
+            responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
+            configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
+            logger: logger))
+        // Shut down first (services stop in reverse order): live streams end, so that the
+        // listeners' graceful shutdown has no endless request to wait for.
+        services.append(StreamsStopper(feed: feed))
+
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.info("serving", metadata: [
+            "database": .string(settings.database),
+            "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),
+            "admin": .string(settings.admin.description),
+        ])
+        defer {
+            committer.stop()
+            feed.stop()
+        }
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped", metadata: ["error": .string("\(error)")])
+            throw FlashSaleError.cantOpen("serve: \(error)")
+        }
+        committer.stop()
+        try await readers.shutdown()
+        logger.info("stopped")
+    }
+
+    /// One buyer listener; every answer is counted, timed and logged.
+    private static func buyerApplication(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
+                                         metrics: HTTPMetrics, logger: Logger,
+                                         onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+        -> some Service {
+        let nextID = NIOLockedValueBox<UInt64>(0)
+        let responder = CallbackResponder<ServeContext> { request, context in
+            let started = ContinuousClock.now
+            var request = request
+            let (route, response) = await buyers.answer(&request, context: context)
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let name = route?.rawValue ?? "none"
+            metrics.record(route: name, status: response.status.code, seconds: seconds)
+            let id = nextID.withLockedValue { id in
+                id += 1
+                return id
+            }
+            let level: Logger.Level = response.status.code >= 500 ? .error : .info
+            logger.log(level: level, "request", metadata: [
+                "request_id": .stringConvertible(id), "method": .string(request.method.rawValue), "route": .string(name),
+                "status": .stringConvertible(response.status.code), "duration_ms": .stringConvertible((seconds * 1_000_000).rounded() / 1000),
+            ])
+            return response
+        }
+        return Application(
+            responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler()], idleTimeout: idleTimeout)),
+            configuration: .init(address: address, backlog: backlog),
+            onServerRunning: onRunning,
+            logger: logger)
+    }
+
+    /// A socket file left by a server that is gone would make the bind fail; anything
+    /// else at the path is the operator's, and the bind refuses it.
+    private static func removeStaleSocket(_ path: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return }
+        unlink(path)
+    }
+}
+
+/// Ends the live event streams when shutdown starts.
+private struct StreamsStopper: Service {
+    let feed: EventFeed
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        feed.stop()
+    }
+}

@@ -1,0 +1,102 @@
+import Testing
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleTestSupport
+
+/// `DecisionGroup`: many requests of many sales in one transaction (`book --stream`,
+/// `serve`) decide exactly as the same requests would one transaction each.
+@Suite struct DecisionGroupConformanceTests {
+    let s1 = SaleID(trusted: "s1")
+
+    private func request(_ user: String, sale: String = "s1", key: String? = nil) throws -> BookingRequest {
+        BookingRequest(sale: try SaleID(sale), user: UserID(trusted: user), ip: nil, userAgent: nil, key: key)
+    }
+
+    @Test(arguments: stores) func bookingsOfTwoSalesInOneGroupCountInBoth(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale("s1", inventory: 2)
+        try f.sale("s2", inventory: 1)
+        let group = DecisionGroup(engine: f.engine)
+        var held = 0
+        for (user, sale) in [("a", "s1"), ("b", "s2"), ("c", "s1"), ("d", "s2"), ("e", "s1")] {
+            if case .held = try group.book(request(user, sale: sale), clock: T) { held += 1 }
+        }
+        try group.commit()
+        #expect(held == 3)
+        #expect(try f.counters("s1").available == 0)
+        #expect(try f.counters("s2").available == 0)
+        #expect(try f.violations() == [])
+    }
+
+    /// A cancel in the group gives its item back to the bookings after it, which must not
+    /// decide on the sale as it was before the cancel.
+    @Test(arguments: stores) func aCancelInTheGroupReturnsItsItemToTheNextBooking(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 1)
+        let group = DecisionGroup(engine: f.engine)
+        guard case .held(let first) = try group.book(request("a"), clock: T) else {
+            Issue.record("the first booking did not hold")
+            return
+        }
+        let cancelled = try group.cancel(first.id, in: s1, user: UserID(trusted: "a"), force: false, clock: T)
+        let second = try group.book(request("b"), clock: T)
+        try group.commit()
+        #expect(cancelled.status == .cancelled)
+        guard case .held = second else {
+            Issue.record("the item the cancel gave back was not held again: \(second)")
+            return
+        }
+        #expect(try f.counters().held == 1)
+        #expect(try f.counters().cancelled == 1)
+        #expect(try f.violations() == [])
+    }
+
+    /// One request's refusal is its own answer: the others of the group still commit.
+    @Test(arguments: stores) func aRefusalInTheGroupKeepsTheOthers(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 5)
+        let group = DecisionGroup(engine: f.engine)
+        _ = try group.book(request("a"), clock: T)
+        #expect(failure { _ = try group.book(request("b", sale: "nope"), clock: T) }?.exitCode == 3)
+        #expect(failure { _ = try group.confirm(BookingID(trusted: "bk_none"), in: s1, user: nil, clock: T) }?.exitCode == 3)
+        let queued = try group.submit(request("c"), clock: T)
+        _ = try group.book(request("d"), clock: T)
+        try group.commit()
+        #expect(try f.counters().held == 2)
+        #expect(try f.request(queued.id).status == .queued)
+        #expect(try f.violations() == [])
+    }
+
+    /// A confirm past the expiry is refused, and the expiry it wrote commits with the group.
+    @Test(arguments: stores) func aConfirmPastExpiryWritesTheExpiryWithTheGroup(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 1, hold: .seconds(60))
+        let hold = try f.book("a")
+        let late = T.adding(.seconds(60))
+        let group = DecisionGroup(engine: f.engine)
+        #expect(failure { _ = try group.confirm(hold.id, in: s1, user: nil, clock: late) }?.exitCode == 5)
+        let next = try group.book(request("b"), clock: late)
+        try group.commit()
+        guard case .held = next else {
+            Issue.record("the expired hold's item was not held again: \(next)")
+            return
+        }
+        #expect(try f.counters(at: late).expired == 1)
+        #expect(try f.violations(at: late) == [])
+    }
+
+    @Test(arguments: stores) func anAbandonedGroupLeavesNothing(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 5)
+        let group = DecisionGroup(engine: f.engine)
+        _ = try group.book(request("a"), clock: T)
+        _ = try group.submit(request("b"), clock: T)
+        group.abandon()
+        #expect(!group.isOpen)
+        #expect(try f.counters().available == 5)
+        #expect(try f.status().queued == 0)
+        _ = try group.book(request("c"), clock: T)
+        try group.commit()
+        #expect(try f.counters().held == 1)
+    }
+}
