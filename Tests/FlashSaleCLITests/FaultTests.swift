@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleStore
+import FlashSaleTestSupport
 
 /// The disk faults of issue 6 that DatabaseFailureTests did not cover yet.
 extension DatabaseFailureTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleStore
+import FlashSaleTestSupport
 
 /// A sale with one hold, to attack.
 func targetSandbox() throws -> (Sandbox, String) {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import FlashSaleTestSupport
 
 /// The launcher every subprocess test uses must give a child what a shell would, whatever
 /// this process has set: an in-process `events` ignores SIGPIPE here, and a child that

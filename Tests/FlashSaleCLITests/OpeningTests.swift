@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleCLI
+import FlashSaleTestSupport
 
 private func mode(of path: String) throws -> Int {
     try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleCLI
+import FlashSaleTestSupport
 
 private let zshPath = installed("zsh")
 private let fishPath = installed("fish")

@@ -3,6 +3,7 @@ import Glibc
 import Testing
 @testable import FlashSaleCLI
 @testable import FlashSaleStore
+import FlashSaleTestSupport
 
 /// 2026-11-24T15:00:00Z, the clock most tests run at.
 let T0 = "2026-11-24T15:00:00Z"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FlashSaleTestSupport
 
 let nmInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/nm")
 

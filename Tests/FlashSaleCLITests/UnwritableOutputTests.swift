@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleCLI
+import FlashSaleTestSupport
 
 /// A standard output on a full disk: the first write fails with ENOSPC, and every one after.
 final class FullDiskSink: TextSink {

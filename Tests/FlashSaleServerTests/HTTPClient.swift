@@ -1,0 +1,54 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// An answer, as a client sees it.
+struct HTTPAnswer: Sendable {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: String
+
+    subscript(header name: String) -> String? { headers.first(name: name) }
+}
+
+/// The tests' HTTP client: SwiftNIO's HTTP/1.1 client codec over a real TCP connection to
+/// 127.0.0.1, one connection per request (`Connection: close`).
+enum HTTPClient {
+    struct ClosedEarly: Error {}
+
+    static func send(_ method: HTTPMethod, _ path: String, port: Int, headers: [(String, String)] = [],
+                     body: String? = nil) async throws -> HTTPAnswer {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+            head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+            head.headers.add(name: "Connection", value: "close")
+            for (name, value) in headers { head.headers.add(name: name, value: value) }
+            if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count)) }
+            try await outbound.write(.head(head))
+            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
+            try await outbound.write(.end(nil))
+            var status = 0
+            var responseHeaders = HTTPHeaders()
+            var bytes = ByteBuffer()
+            for try await part in inbound {
+                switch part {
+                case .head(let head):
+                    status = Int(head.status.code)
+                    responseHeaders = head.headers
+                case .body(var chunk):
+                    bytes.writeBuffer(&chunk)
+                case .end:
+                    return HTTPAnswer(status: status, headers: responseHeaders, body: String(buffer: bytes))
+                }
+            }
+            throw ClosedEarly()
+        }
+    }
+}
