@@ -12,10 +12,7 @@ enum OpenAPIDocument {
     "title": "flashsale buyer API",
     "version": "1",
     "summary": "Book items of a flash sale over HTTP: `flashsale serve`.",
-    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the route and method (404, 405 with `Allow`), then authentication (401), then the body (413, 415, 400), then the decision.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json`; a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener.",
-    "license": {
-      "name": "See the flashsale repository"
-    }
+    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the size of the headers (431), the route and method (404, 405 with `Allow`), `Accept` (406), authentication (401), the body (413, 415, 400), then the decision.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json`; a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener."
   },
   "servers": [
     {
@@ -77,6 +74,17 @@ enum OpenAPIDocument {
               "Location": {
                 "$ref": "#/components/headers/Location"
               }
+            },
+            "links": {
+              "booking": {
+                "$ref": "#/components/links/booking"
+              },
+              "confirm": {
+                "$ref": "#/components/links/confirm"
+              },
+              "cancel": {
+                "$ref": "#/components/links/cancel"
+              }
             }
           },
           "201": {
@@ -91,6 +99,17 @@ enum OpenAPIDocument {
             "headers": {
               "Location": {
                 "$ref": "#/components/headers/Location"
+              }
+            },
+            "links": {
+              "booking": {
+                "$ref": "#/components/links/booking"
+              },
+              "confirm": {
+                "$ref": "#/components/links/confirm"
+              },
+              "cancel": {
+                "$ref": "#/components/links/cancel"
               }
             }
           },
@@ -254,7 +273,7 @@ enum OpenAPIDocument {
           "bookings"
         ],
         "summary": "Cancel a booking",
-        "description": "The command line's `cancel SALE BOOKING --user USER`: the item goes back to the sale. Already cancelled or expired: 200, unchanged; a hold past its expiry answers 200 with status `expired` (it is expired on the spot). A confirmed booking is 409 `conflict`.",
+        "description": "The command line's `cancel SALE BOOKING --user USER`: the item goes back to the sale, and the booking stays, readable with status `cancelled`. Already cancelled or expired: 200, unchanged; a hold past its expiry answers 200 with status `expired` (it is expired on the spot). A confirmed booking is 409 `conflict`.",
         "requestBody": {
           "$ref": "#/components/requestBodies/Cancel"
         },
@@ -385,6 +404,11 @@ enum OpenAPIDocument {
               "Location": {
                 "$ref": "#/components/headers/Location"
               }
+            },
+            "links": {
+              "request": {
+                "$ref": "#/components/links/request"
+              }
             }
           },
           "202": {
@@ -399,6 +423,11 @@ enum OpenAPIDocument {
             "headers": {
               "Location": {
                 "$ref": "#/components/headers/Location"
+              }
+            },
+            "links": {
+              "request": {
+                "$ref": "#/components/links/request"
               }
             }
           },
@@ -519,6 +548,7 @@ enum OpenAPIDocument {
             "headers": {
               "Cache-Control": {
                 "description": "Shared caches may keep it for a second.",
+                "required": true,
                 "schema": {
                   "type": "string",
                   "const": "public, max-age=1"
@@ -575,6 +605,7 @@ enum OpenAPIDocument {
             "description": "The stream; it stays open until the client or the server leaves.",
             "headers": {
               "Cache-Control": {
+                "required": true,
                 "schema": {
                   "type": "string",
                   "const": "no-store"
@@ -584,8 +615,25 @@ enum OpenAPIDocument {
             "content": {
               "text/event-stream": {
                 "schema": {
-                  "type": "string",
-                  "description": "`text/event-stream` messages, each `data:` an Event (see components)."
+                  "type": "object",
+                  "description": "One message of the stream (before OpenAPI 3.2's `itemSchema`, a `text/event-stream` schema describes each event): `id` is the event's `seq`, to resume with as `Last-Event-ID`; `data` is an Event as JSON. Comment lines (`: following` when the stream opens, `: idle` every 15 s) carry no event.",
+                  "required": [
+                    "id",
+                    "data"
+                  ],
+                  "properties": {
+                    "id": {
+                      "type": "string",
+                      "pattern": "^[0-9]+$"
+                    },
+                    "data": {
+                      "type": "string",
+                      "contentMediaType": "application/json",
+                      "contentSchema": {
+                        "$ref": "#/components/schemas/Event"
+                      }
+                    }
+                  }
                 },
                 "example": ": following\n\nid: 2\ndata: {\"seq\":2,\"at\":\"2026-12-01T19:31:00.351Z\",\"sale\":\"s1\",\"kind\":\"held\",\"booking\":\"bk_7n4gOzADtPBIPb8EZeVqx_\",\"user\":\"u1\"}\n\n"
               }
@@ -692,28 +740,65 @@ enum OpenAPIDocument {
     "headers": {
       "Location": {
         "description": "The path of the booking or request.",
+        "required": true,
         "schema": {
           "type": "string"
         }
       },
       "WWW-Authenticate": {
         "description": "The challenge: `Bearer`.",
+        "required": true,
         "schema": {
           "type": "string"
         }
       },
       "Allow": {
         "description": "The methods this path takes, comma-separated.",
+        "required": true,
         "schema": {
           "type": "string"
         }
       },
       "Retry-After": {
         "description": "Seconds to wait before a retry.",
+        "required": true,
         "schema": {
           "type": "string",
           "const": "1"
         }
+      }
+    },
+    "links": {
+      "booking": {
+        "operationId": "booking",
+        "parameters": {
+          "sale": "$request.path.sale",
+          "booking": "$response.body#/id"
+        },
+        "description": "Read it again."
+      },
+      "confirm": {
+        "operationId": "confirm",
+        "parameters": {
+          "sale": "$request.path.sale",
+          "booking": "$response.body#/id"
+        },
+        "description": "Confirm the hold."
+      },
+      "cancel": {
+        "operationId": "cancel",
+        "parameters": {
+          "sale": "$request.path.sale",
+          "booking": "$response.body#/id"
+        },
+        "description": "Cancel it."
+      },
+      "request": {
+        "operationId": "request",
+        "parameters": {
+          "id": "$response.body#/id"
+        },
+        "description": "Follow it until it is decided."
       }
     },
     "responses": {
