@@ -33,7 +33,8 @@ private let generatedSource = packageRoot.appendingPathComponent("Sources/FlashS
         }
     }
 
-    @Test func theGeneratedSourceHoldsAnyTextExactly() {
+    /// A `"#` or `\#` in the document must neither end the literal nor start an escape.
+    @Test func theLiteralsDelimiterHasMoreHashesThanAnyRunInTheText() {
         let text = "{\"a\": \"\\\"#\", \"b\": \"\\\\##(x)\"}\n"
         #expect(OpenAPISource.literal(text) == "###\"\"\"\n\(text)\n\"\"\"###")
     }
