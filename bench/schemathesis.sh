@@ -106,8 +106,9 @@ failed=0
 run_schemathesis() {
     local document=$1
     shift
-    "$st" --config-file "$repo/bench/schemathesis.toml" run "$document" --url "http://127.0.0.1:$port" \
-        --max-examples "$max_examples" --request-timeout 2 --no-color ${exclude:+--exclude-checks "$exclude"} "$@" \
+    # In $work: schemathesis keeps a cache of its crashes in the current directory.
+    (cd "$work" && "$st" --config-file "$repo/bench/schemathesis.toml" run "$document" --url "http://127.0.0.1:$port" \
+        --max-examples "$max_examples" --request-timeout 2 --no-color ${exclude:+--exclude-checks "$exclude"} "$@") \
         || failed=1
 }
 
