@@ -1,7 +1,8 @@
-# Shared by bench/book.sh, bench/w1.sh and bench/sweep.sh, which `source` it right after `set -euo pipefail`
-# (it sets no shell options itself). Functions only: messages, the tool check, the binary,
-# the temp dir and its trap, Redis on 127.0.0.1, the anchors' Lua script. Globals they set
-# or read: bin, work, sale, inventory, redis_pid, redis_port, rcli.
+# Shared by bench/book.sh, w1.sh, w2.sh, sweep.sh and http.sh, which `source` it right after
+# `set -euo pipefail` (it sets no shell options itself). Functions only: messages, the tool
+# check, the binary, the temp dir and its trap, Redis on 127.0.0.1, the anchors' Lua script.
+# Globals they set or read: bin, work, sale, inventory, redis_pid, redis_port, rcli,
+# server_pid (a server a script started in the background, stopped by the trap).
 
 # Prints its arguments as one line.
 say() { printf '%s\n' "$*"; }
@@ -51,18 +52,20 @@ find_flashsale() {
 }
 
 # Sets work to a new temp dir flashsale-NAME.XXXXXX (in $BENCH_TMPDIR, $TMPDIR or /tmp) and
-# traps EXIT/INT/TERM so that Redis is stopped and the dir removed whatever happens.
+# traps EXIT/INT/TERM so that Redis and $server_pid are stopped and the dir removed whatever happens.
 make_workdir() {
     work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/flashsale-$1.XXXXXX")
-    redis_pid=
+    redis_pid= server_pid=
     trap cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
-# The EXIT trap: stops Redis, removes $work, exits with the status the script was exiting with.
+# The EXIT trap: stops Redis and $server_pid, removes $work, exits with the status the script
+# was exiting with.
 cleanup() {
     local status=$?
     stop_redis
+    stop_process "${server_pid:-}"
     rm -rf "$work"
     exit "$status"
 }
@@ -82,17 +85,23 @@ make_template_db() {
     [[ "$(sqlite3 "$work/template.db" 'PRAGMA journal_mode;')" == wal ]] || die "template is not in WAL mode"
 }
 
+# Prints a random TCP port of 127.0.0.1 that nothing listens on (below the kernel's
+# ephemeral range, so that wrk's own connections cannot take it).
+free_port() {
+    local candidate
+    for _ in $(seq 20); do
+        candidate=$(( 20000 + SRANDOM % 12000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then printf '%s\n' "$candidate"; return 0; fi
+    done
+    die "found no free port on 127.0.0.1"
+}
+
 # start_redis DIR APPENDFSYNC: starts redis-server bound to 127.0.0.1 only, on a random free
 # port, AOF on with that fsync mode, no RDB, data and log in DIR (created); waits for PONG and
 # prints its settings. Sets redis_pid, redis_port and rcli (redis-cli for it, as an array).
 start_redis() {
-    local dir=$1 mode=$2 candidate
-    redis_port=
-    for _ in $(seq 20); do
-        candidate=$(( 20000 + SRANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then redis_port=$candidate; break; fi
-    done
-    [[ -n "$redis_port" ]] || die "found no free port for redis"
+    local dir=$1 mode=$2
+    redis_port=$(free_port)
     mkdir "$dir"
     redis-server --bind 127.0.0.1 --port "$redis_port" --protected-mode yes --daemonize no \
         --appendonly yes --appendfsync "$mode" --save '' --dir "$dir" \
@@ -109,11 +118,16 @@ start_redis() {
 }
 # Stops the redis-server started by start_redis, if it is still running, and waits for it.
 stop_redis() {
-    if [[ -n "${redis_pid:-}" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
+    stop_process "${redis_pid:-}"
     redis_pid=
+}
+# stop_process PID: SIGTERM to PID (a child of this shell), if it is still running, and waits
+# for it; does nothing for an empty PID.
+stop_process() {
+    if [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
 }
 
 # Loads the anchors' booking Lua script into the Redis of $rcli and prints its SHA1.
@@ -144,18 +158,20 @@ timed() {
     return "$status"
 }
 
-# parse_arguments BIG ARGS...: the scripts' own arguments, `--help` (their header comment)
-# and, where BIG is yes, `--big`, which sets big=1; anything else exits 2. Sets big.
+# parse_arguments FLAG ARGS...: the scripts' own arguments, `--help` (their header comment)
+# and the one flag the script takes, FLAG (`--big`, `--quick`, or `none`), which sets big=1 or
+# quick=1; anything else exits 2. Sets big and quick.
 parse_arguments() {
-    local allow_big=$1 script arg
+    local flag=$1 script arg
     shift
     script=$(basename "$0")
-    big=0
+    big=0 quick=0
     for arg in "$@"; do
         case $arg in
-            --big) [[ $allow_big == yes ]] || { printf '%s: unknown argument %s (try --help)\n' "$script" "$arg" >&2; exit 2; }
-                   big=1 ;;
             -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            --big | --quick)
+                [[ $arg == "$flag" ]] || { printf '%s: unknown argument %s (try --help)\n' "$script" "$arg" >&2; exit 2; }
+                if [[ $arg == --big ]]; then big=1; else quick=1; fi ;;
             *) printf '%s: unknown argument %s (try --help)\n' "$script" "$arg" >&2; exit 2 ;;
         esac
     done

@@ -17,7 +17,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-parse_arguments yes "$@"   # sets big
+parse_arguments --big "$@"   # sets big
 
 sale=s1
 holds=100000

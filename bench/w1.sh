@@ -17,7 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/workload.sh"
 
-parse_arguments yes "$@"   # sets big
+parse_arguments --big "$@"   # sets big
 
 sale=s1
 inventory=1000

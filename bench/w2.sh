@@ -17,7 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/workload.sh"
 
-parse_arguments no "$@"
+parse_arguments none "$@"
 
 sale=s1
 inventory=1000000                # W2: W1 with a stock for every user

@@ -58,10 +58,15 @@ enum BuyerRoute: String, CaseIterable, Sendable {
 
     /// The routes whose pattern matches these segments, for 405's `Allow`.
     static func matching(_ segments: [Substring]) -> [BuyerRoute] {
-        allCases.filter { route in
-            let parts = route.pattern.split(separator: "/")
-            return parts.count == segments.count
-                && zip(parts, segments).allSatisfy { part, segment in part.hasPrefix("{") || part == segment }
+        patterns.compactMap { route, parts in
+            parts.count == segments.count
+                && zip(parts, segments).allSatisfy { part, segment in part.map { $0.utf8.elementsEqual(segment.utf8) } ?? true }
+                ? route : nil
         }
+    }
+
+    /// Each route's pattern split once, not per request: a fixed segment, or nil for a `{...}` one.
+    private static let patterns: [(BuyerRoute, [String?])] = allCases.map { route in
+        (route, route.pattern.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) })
     }
 }

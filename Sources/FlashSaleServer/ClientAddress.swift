@@ -36,8 +36,14 @@ struct ClientAddress: Sendable {
 }
 
 extension Substring {
-    /// Without the spaces and tabs HTTP allows around list items and parameters.
+    /// Without the spaces and tabs HTTP allows around list items and parameters. Byte by
+    /// byte: every request's headers go through here, and comparing Characters would run
+    /// grapheme breaking over each of them.
     func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(Substring(utf8[first...last]))
     }
 }
