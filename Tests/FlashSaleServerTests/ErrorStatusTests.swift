@@ -125,6 +125,14 @@ import FlashSaleTestSupport
         #expect(declared.status == 413, "\(declared.body)")
         #expect(declared.errorCode == "bad_input")
 
+        let chunked = try await RawConnection.open(port: served.port)
+        let chunk = String(repeating: " ", count: 1024)
+        try await chunked.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                               + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                               + "1\r\n{\r\n" + String(repeating: "400\r\n\(chunk)\r\n", count: 5) + "1\r\n}\r\n0\r\n\r\n")
+        #expect(await chunked.closed(within: .seconds(10)))
+        #expect(chunked.answer.hasPrefix("HTTP/1.1 413"), "\(chunked.answer)")
+
         // Exactly 4096 bytes, chunked too, is a body.
         let exact = "{" + String(repeating: " ", count: 4094) + "}"
         let accepted = try await RawConnection.open(port: served.port)
@@ -198,6 +206,20 @@ import FlashSaleTestSupport
             #expect(raw.answer.contains(#""code":"bad_input""#))
         }
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
+    /// A chunked body the decoder cannot follow is the client's error, not the server's.
+    @Test func aBrokenChunkedBodyIs400() async throws {
+        let served = try Self.served()
+        for chunks in ["2\r\n{}\r\nzz\r\n", "2\r\n{}x\r\n0\r\n\r\n", "-1\r\n{}\r\n0\r\n\r\n"] {
+            let raw = try await RawConnection.open(port: served.port)
+            try await raw.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                               + "Transfer-Encoding: chunked\r\n\r\n" + chunks)
+            #expect(await raw.closed(within: .seconds(10)), "\(chunks.debugDescription)")
+            #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(chunks.debugDescription): \(raw.answer)")
+        }
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+        #expect(!served.log.contains(#""level":"error""#), "\(served.log)")
     }
 
     @Test func noOrBadCredentialsAre401WithABearerChallenge() async throws {
