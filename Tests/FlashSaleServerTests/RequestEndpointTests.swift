@@ -53,7 +53,7 @@ import FlashSaleTestSupport
         #expect(others.errorCode == "not_found")
         #expect(others.body.replacingOccurrences(of: "\(id)", with: "ID") == nobodys.body.replacingOccurrences(of: "\(id + 1000)", with: "ID"))
 
-        for notAnInteger in ["abc", "1.0", "-1", "0", "%201", "1%00", "99999999999999999999999", "1e3", "%2F1"] {
+        for notAnInteger in ["abc", "1.0", "-1", "0", "+1", "%201", "1%00", "99999999999999999999999", "1e3", "%2F1"] {
             let answer = try await served.send(.GET, "/booking-service/requests/\(notAnInteger)", user: "alice")
             #expect(answer.status == 404, "\(notAnInteger): \(answer.status) \(answer.body)")
             #expect(answer.errorCode == "not_found", "\(notAnInteger)")
