@@ -89,4 +89,64 @@ import FlashSaleTestSupport
         #expect(try await served.send(.GET, path).status == 200)
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
     }
+
+    /// Headers trickled a byte a second: the connection closes 10 s after the request
+    /// began, and meanwhile other clients are served as usual.
+    @Test func aClientTricklingItsHeadersIsClosedAfterTenSeconds() async throws {
+        let served = try Self.served()
+        let slow = try await RawConnection.open(port: served.port)
+        let started = ContinuousClock.now
+        try await slow.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
+        let elapsed = try await trickle("X-Slow: " + String(repeating: "a", count: 60), over: slow, since: started) {
+            let other = try await served.send(.GET, "/booking-service/sales/s1")
+            #expect(other.status == 200)
+        }
+        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        #expect(slow.answer.isEmpty || slow.answer.hasPrefix("HTTP/1.1 408"), "\(slow.answer)")
+    }
+
+    /// A body trickled a byte a second after a whole head: closed 10 s after the head,
+    /// and the booking it would have made never happens.
+    @Test func aClientTricklingItsBodyIsClosedAfterTenSeconds() async throws {
+        let served = try Self.served()
+        let slow = try await RawConnection.open(port: served.port)
+        let started = ContinuousClock.now
+        try await slow.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
+                            + "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n")
+        let elapsed = try await trickle("{" + String(repeating: " ", count: 58) + "}", over: slow, since: started) {
+            let other = try await served.send(.POST, "/booking-service/book-item/s1", user: "bob")
+            #expect(other.status == 201)
+        }
+        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        let bookings = try served.flashsale(["bookings", "s1", "--json"]).stdout
+        #expect(bookings.contains("bob") && !bookings.contains("alice"), "\(bookings)")
+    }
+
+    /// The clocks are a request's, not a connection's: a keep-alive connection idle
+    /// between two requests for longer than them is still served.
+    @Test func anIdleKeepAliveConnectionOutlivesTheRequestClocks() async throws {
+        let served = try Self.served()
+        let connection = try await RawConnection.open(port: served.port)
+        let request = "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        try await connection.send(request)
+        #expect(await connection.answer(contains: "HTTP/1.1 200 ", within: .seconds(5)))
+        try await Task.sleep(for: .seconds(12))
+        #expect(connection.isOpen)
+        try await connection.send(request)
+        #expect(await connection.answer(contains: "HTTP/1.1 200 ", times: 2, within: .seconds(5)), "\(connection.answer)")
+    }
+
+    /// Sends `text` a byte a second until the server closes the connection (at most 20 s),
+    /// running `meanwhile` after the second byte; the time from `since` to the close.
+    private func trickle(_ text: String, over connection: RawConnection, since started: ContinuousClock.Instant,
+                         meanwhile: () async throws -> Void) async throws -> Duration {
+        for (index, byte) in text.utf8.enumerated() {
+            guard connection.isOpen, ContinuousClock.now - started < .seconds(20) else { break }
+            try? await connection.send([byte])
+            if index == 1 { try await meanwhile() }
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(await connection.closed(within: .seconds(1)), "the trickling client is still connected")
+        return ContinuousClock.now - started
+    }
 }

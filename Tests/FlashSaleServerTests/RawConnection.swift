@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -53,13 +54,14 @@ final class RawConnection: Sendable {
         return !channel.isActive
     }
 
-    /// Waits until the answer contains `text`, at most `limit`; whether it did.
-    func answer(contains text: String, within limit: Duration) async -> Bool {
+    /// Waits until the answer contains `text` `times` times, at most `limit`; whether it did.
+    func answer(contains text: String, times: Int = 1, within limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
-        while !answer.contains(text), ContinuousClock.now < deadline {
+        func seen() -> Bool { answer.components(separatedBy: text).count > times }
+        while !seen(), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return answer.contains(text)
+        return seen()
     }
 }
 
