@@ -3,7 +3,6 @@ import FoundationEssentials
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import NIOHTTP1
 
 /// A buyer request's JSON body (http.md, "Bodies"): at most 4096 bytes after de-chunking,
 /// `application/json` when there is one, none meaning `{}`; unknown fields ignored.
@@ -25,8 +24,6 @@ struct RequestBody: Decodable {
         } catch is NIOTooManyBytesError {
             // A chunked body, which no Content-Length announced, found too long as it is read.
             throw tooLarge
-        } catch let error as HTTPParserError {
-            throw HTTPFailure.badInput("the body is not valid HTTP/1.1 (\(error))")
         }
         guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }
         guard isJSON(request.headers[.contentType]) else {

@@ -131,7 +131,7 @@ package enum Server {
         }
         return Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler(), RequestDeadlines()],
+            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler(), RequestDeadlines(), MalformedRequests()],
                                                 idleTimeout: idleTimeout)),
             configuration: .init(address: address, backlog: backlog),
             onServerRunning: onRunning,

@@ -85,9 +85,23 @@ import FlashSaleTestSupport
             let shown = request.prefix(60).debugDescription
             #expect(await raw.closed(within: .seconds(10)), "\(shown)")
             #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(shown): \(raw.answer)")
+            #expect(raw.answer.contains(#"{"error":{"code":"bad_input","message":"#), "\(shown): \(raw.answer)")
         }
         #expect(try await served.send(.GET, path).status == 200)
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
+    /// A broken request behind a good one on the same connection: the good one is
+    /// answered whole, then the refusal, then the connection closes.
+    @Test func aBrokenRequestAfterAGoodOneIsRefusedAfterItsAnswer() async throws {
+        let served = try Self.served()
+        let raw = try await RawConnection.open(port: served.port)
+        try await raw.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                           + "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(10)))
+        let statuses = raw.answer.components(separatedBy: "HTTP/1.1 ").compactMap { Int($0.prefix(3)) }
+        #expect(statuses == [200, 400], "\(raw.answer)")
+        #expect(raw.answer.hasSuffix(#"}}"#) && raw.answer.contains(#"{"error":{"code":"bad_input""#), "\(raw.answer)")
     }
 
     /// Headers trickled a byte a second: the connection closes 10 s after the request
