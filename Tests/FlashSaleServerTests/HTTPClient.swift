@@ -44,9 +44,11 @@ enum HTTPClient {
             head.headers.add(name: "Connection", value: "close")
             for (name, value) in headers { head.headers.add(name: name, value: value) }
             if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count)) }
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
-            try await outbound.write(.end(nil))
+            // One write: a server that answers on the head alone (a 401, a 405) may close the
+            // connection before a later write of the end, which would then fail.
+            var parts: [HTTPClientRequestPart] = [.head(head)]
+            if let body { parts.append(.body(.byteBuffer(ByteBuffer(string: body)))) }
+            try await outbound.write(contentsOf: parts + [.end(nil)])
             var status = 0
             var responseHeaders = HTTPHeaders()
             var bytes = ByteBuffer()
