@@ -57,7 +57,13 @@ struct Authenticator: Sendable {
     func user(of headers: HTTPFields) async throws -> UserID {
         switch scheme {
         case .header(let name):
-            guard let value = headers[name], !value.isEmpty else {
+            // Read as one, two fields would be one user "a, b": a gateway that adds its own
+            // without removing the client's must not make a user of both.
+            let values = headers[values: name]
+            guard values.count <= 1 else {
+                throw HTTPFailure.unauthenticated("more than one \(name) header: the gateway in front must send exactly one")
+            }
+            guard let value = values.first, !value.isEmpty else {
                 throw HTTPFailure.unauthenticated("no \(name) header: the gateway in front names the user")
             }
             return try checkedUser(value, from: "the \(name) header")

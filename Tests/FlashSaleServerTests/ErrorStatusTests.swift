@@ -239,6 +239,13 @@ import FlashSaleTestSupport
             #expect(answer.errorCode == "unauthenticated")
             #expect(answer[header: "WWW-Authenticate"] == "Bearer")
         }
+        // Two user headers name nobody (a gateway that adds its own without removing the client's).
+        let two = try await served.send(.POST, Self.book, user: "alice", headers: [("X-User", "bob")])
+        #expect(two.status == 401, "\(two.body)")
+        #expect(two[header: "WWW-Authenticate"] == "Bearer")
+        // One field is one user, whatever it holds.
+        let comma = try await served.send(.POST, Self.book, user: "alice, bob")
+        #expect(comma.status == 201 && comma[field: "user"] == "alice, bob", "\(comma.body)")
         // Credentials come before the body: a bad body without them is 401.
         let both = try await served.send(.POST, Self.book, body: "{")
         #expect(both.status == 401)
