@@ -104,7 +104,8 @@ import FlashSaleTestSupport
     }
 
     @Test func badSignaturesNoneOtherAlgorithmsAndBadSubjectsAre401() async throws {
-        let secret = "sign-secret-sign-secret-sign-001"
+        // Long enough for HS384 too (jwt-kit wants a key as long as the hash).
+        let secret = "sign-secret-sign-secret-sign-secret-sign-secret-1"
         let served = try Self.served(key: secret)
         var long = TestClaims()
         long.sub = SubjectClaim(value: String(repeating: "u", count: 300))
@@ -112,17 +113,21 @@ import FlashSaleTestSupport
         empty.sub = ""
         var none = TestClaims()
         none.sub = nil
+        var nul = TestClaims()
+        nul.sub = "ali\u{0}ce"
         let valid = try await Tokens.hs256(secret: secret)
         let parts = valid.split(separator: ".").map(String.init)
         let cases: [(String, String)] = [
-            (try await Tokens.hs256(secret: "sign-secret-sign-secret-sign-002"), "another secret"),
+            (try await Tokens.hs256(secret: "sign-secret-sign-secret-sign-secret-sign-secret-2"), "another secret"),
             (parts[0] + "." + parts[1] + "." + String(parts[2].reversed()), "a mangled signature"),
             (parts[0] + "." + parts[1] + ".", "no signature"),
             (try await Tokens.unsigned(), "alg none"),
             (try await Tokens.es256(key: ES256PrivateKey()), "ES256 against an HS256 secret"),
+            (try await Tokens.hs384(secret: secret), "HS384 with the secret"),
             (try await Tokens.hs256(long, secret: secret), "a 300-byte sub"),
             (try await Tokens.hs256(empty, secret: secret), "an empty sub"),
             (try await Tokens.hs256(none, secret: secret), "no sub"),
+            (try await Tokens.hs256(nul, secret: secret), "a NUL in sub"),
             ("not-a-jwt", "not a JWT"),
             ("", "nothing"),
         ]
@@ -146,7 +151,9 @@ import FlashSaleTestSupport
         let pem = key.publicKey.pemRepresentation
         let served = try Self.served(key: pem + "\n")
         #expect(try await Self.status(served, Tokens.es256(key: key)) == 200)
+        #expect(try await Self.status(served, Tokens.es256(key: key, kid: "2026-11")) == 200, "a kid is no other key")
         #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey())) == 401)
+        #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey(), kid: "2026-11")) == 401)
         #expect(try await Self.status(served, Tokens.hs256(secret: pem)) == 401)
         #expect(try await Self.status(served, Tokens.hs256(secret: pem + "\n")) == 401)
         #expect(try await Self.status(served, Tokens.unsigned()) == 401)
@@ -175,11 +182,14 @@ import FlashSaleTestSupport
         let empty = probe.directory + "/empty.key"
         try Data("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8).write(to: URL(fileURLWithPath: garbage))
         try Data("\n".utf8).write(to: URL(fileURLWithPath: empty))
+        let short = probe.directory + "/short.key"
+        try Data((String(repeating: "s", count: 31) + "\n").utf8).write(to: URL(fileURLWithPath: short))
         let cases: [([String], String)] = [
             ([], "no --auth"),
             (["--auth", "jwt", "--jwt-key", missing], "a key that cannot be read"),
             (["--auth", "jwt", "--jwt-key", garbage], "a PEM key that does not parse"),
             (["--auth", "jwt", "--jwt-key", empty], "an empty secret"),
+            (["--auth", "jwt", "--jwt-key", short], "a secret shorter than HS256's hash"),
             (["--auth", "jwt"], "no key"),
             (ServedDatabase.headerAuth + ["--listen", "0.0.0.0:\(try freePort())"], "header mode on every address"),
             (ServedDatabase.headerAuth + ["--listen", "[::]:\(try freePort())"], "header mode on every IPv6 address"),

@@ -24,8 +24,15 @@ enum Tokens {
         try await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256).sign(claims)
     }
 
-    static func es256(_ claims: TestClaims = TestClaims(), key: ES256PrivateKey) async throws -> String {
-        try await JWTKeyCollection().add(ecdsa: key).sign(claims)
+    /// HS384: the same secret, another algorithm.
+    static func hs384(_ claims: TestClaims = TestClaims(), secret: String) async throws -> String {
+        try await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha384).sign(claims)
+    }
+
+    /// With `kid`, the header names the key as identity providers' tokens do.
+    static func es256(_ claims: TestClaims = TestClaims(), key: ES256PrivateKey, kid: String? = nil) async throws -> String {
+        let identifier = kid.map { JWKIdentifier(string: $0) }
+        return try await JWTKeyCollection().add(ecdsa: key, kid: identifier).sign(claims, kid: identifier)
     }
 
     static func rs256(_ claims: TestClaims = TestClaims(), key: Insecure.RSA.PrivateKey) async throws -> String {
