@@ -83,6 +83,10 @@ import FlashSaleTestSupport
         let unknown = try await served.send(.GET, "/booking-service/sales/s9")
         #expect(outside.body.replacingOccurrences(of: "s2", with: "S") == unknown.body.replacingOccurrences(of: "s9", with: "S"))
         #expect(try served.flashsale(["status", "s2", "--json"]).stdout.contains(#""held":0"#))
+        // alice's own request, in a sale this server does not serve.
+        let queued = try served.flashsale(["submit", "s2", "alice"]).stdout.trimmingCharacters(in: .newlines)
+        let request = try await served.send(.GET, "/booking-service/requests/\(queued)", user: "alice")
+        #expect(request.status == 404, "\(queued): \(request.body)")
 
         for invalid in ["-s1", "s%201", String(repeating: "s", count: 65), "s%2F1"] {
             let answer = try await served.send(.POST, "/booking-service/book-item/\(invalid)", user: "alice")

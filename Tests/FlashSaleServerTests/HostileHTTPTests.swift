@@ -39,6 +39,7 @@ import FlashSaleTestSupport
         }
         let encoded = id.utf8.map { String(format: "%%%02X", $0) }.joined()
         #expect(try await served.send(.GET, "/booking-service/book-item/s1/\(encoded)", user: "alice").body == held.body)
+        #expect(try await served.send(.GET, "/booking-service/book-item/%73%31/\(id)", user: "alice").body == held.body)
         #expect(try await served.send(.GET, "/booking-service/book-item/s1/\(id)?x=%2F..", user: "alice").body == held.body)
         #expect(try served.flashsale(["events"]).stdout == before)
     }
