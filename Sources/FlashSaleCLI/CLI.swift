@@ -29,9 +29,10 @@ public enum CLI {
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
     /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
+    /// `serve` has no default: a caller in a process that must go on (a test runner) must
+    /// never get the exec of `main`'s.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdin: Int32, stdout: TextSink, stderr: TextSink,
-                    serve: @escaping ServeHandler = ServeCommand.execServer) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink, serve: @escaping ServeHandler) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }

@@ -38,14 +38,15 @@ struct BuyerAPI: Sendable {
         let body = route.takesBody ? try await RequestBody.read(&request) : nil
         switch route {
         case .book:
-            let outcome = try await committer.perform(.book(try bookingRequest(parameters[0], user, body, request, context: context)))
-            return try booked(outcome)
+            return try booked(await committer.book(bookingRequest(parameters[0], user, body, request, context: context)))
         case .confirm:
             try body?.requireStatus("booked", optional: false)
-            return try await changed(.confirm(BookingID(path: parameters[1]), sale: sale(parameters[0]), user: user))
+            let booking = try await committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
+            return Answer.json(.ok, .object(Render.bookingFields(booking)))
         case .cancel:
             try body?.requireStatus("deleted", optional: true)
-            return try await changed(.cancel(BookingID(path: parameters[1]), sale: sale(parameters[0]), user: user))
+            let booking = try await committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
+            return Answer.json(.ok, .object(Render.bookingFields(booking)))
         case .booking:
             let (sale, id) = (try sale(parameters[0]), BookingID(path: parameters[1]))
             let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
@@ -58,8 +59,7 @@ struct BuyerAPI: Sendable {
             }
             return Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
         case .submit:
-            let outcome = try await committer.perform(.submit(try bookingRequest(parameters[0], user, body, request, context: context)))
-            guard case .submitted(let submitted) = outcome else { throw HTTPFailure(.internalServerError, "internal", "submit answered \(outcome)") }
+            let submitted = try await committer.submit(bookingRequest(parameters[0], user, body, request, context: context))
             let queued = try await readers.read { engine in try engine.request(submitted.id) }
             let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
             return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
@@ -72,7 +72,7 @@ struct BuyerAPI: Sendable {
         case .events:
             return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])
         case .sale:
-            throw HTTPFailure(.internalServerError, "internal", "the public sale needs no user")
+            return try await publicSale(sale(parameters[0]))
         }
     }
 
@@ -89,10 +89,7 @@ struct BuyerAPI: Sendable {
                               userAgent: agent, key: try body?.checkedKey())
     }
 
-    private func booked(_ outcome: Committer.Outcome) throws -> Response {
-        guard case .booking(let decision) = outcome else {
-            throw HTTPFailure(.internalServerError, "internal", "book answered \(outcome)")
-        }
+    private func booked(_ decision: BookingOutcome) throws -> Response {
         switch decision {
         case .held(let booking):
             return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
@@ -103,13 +100,6 @@ struct BuyerAPI: Sendable {
         case .refused(let refusal):
             throw refusal
         }
-    }
-
-    private func changed(_ change: Committer.Change) async throws -> Response {
-        guard case .changed(let booking) = try await committer.perform(change) else {
-            throw HTTPFailure(.internalServerError, "internal", "\(change) answered no booking")
-        }
-        return Answer.json(.ok, .object(Render.bookingFields(booking)))
     }
 
     private func publicSale(_ sale: SaleID) async throws -> Response {

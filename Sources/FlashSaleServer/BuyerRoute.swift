@@ -42,16 +42,18 @@ enum BuyerRoute: String, CaseIterable, Sendable {
         let always: [HTTPResponse.Status] = [.methodNotAllowed, .notAcceptable, .requestHeaderFieldsTooLarge,
                                              .internalServerError, .serviceUnavailable]
         let authenticated: [HTTPResponse.Status] = needsUser ? [.unauthorized] : []
-        let body: [HTTPResponse.Status] = takesBody ? [.badRequest, .contentTooLarge, .unsupportedMediaType] : []
+        // A body, a sale id or a `Last-Event-ID` that is not one.
+        let badInput: [HTTPResponse.Status] = takesBody || pattern.contains("{sale}") || self == .events ? [.badRequest] : []
+        let body: [HTTPResponse.Status] = takesBody ? [.contentTooLarge, .unsupportedMediaType] : []
         let own: [HTTPResponse.Status] = switch self {
         case .book: [.created, .ok, .forbidden, .notFound, .conflict]
         case .confirm: [.ok, .notFound, .conflict, .gone]
         case .cancel: [.ok, .notFound, .conflict]
         case .submit: [.accepted, .ok, .notFound, .conflict]
         case .booking, .bookings, .request, .sale: [.ok, .notFound]
-        case .events: [.ok, .badRequest]
+        case .events: [.ok]
         }
-        return own + authenticated + body + always
+        return own + authenticated + badInput + body + always
     }
 
     /// The routes whose pattern matches these segments, for 405's `Allow`.

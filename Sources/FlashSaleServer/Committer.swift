@@ -9,14 +9,14 @@ import NIOConcurrencyHelpers
 /// next group takes all of them. An idle server commits each request at once: no request
 /// ever waits for others to arrive.
 final class Committer: @unchecked Sendable {
-    enum Change: Sendable {
+    private enum Change: Sendable {
         case book(BookingRequest)
         case confirm(BookingID, sale: SaleID, user: UserID)
         case cancel(BookingID, sale: SaleID, user: UserID)
         case submit(BookingRequest)
     }
 
-    enum Outcome: Sendable {
+    private enum Outcome: Sendable {
         case booking(BookingOutcome)
         case changed(Booking)
         case submitted(Engine.SubmitOutcome)
@@ -51,8 +51,33 @@ final class Committer: @unchecked Sendable {
         }
     }
 
+    /// `book` with the next group: the decision, once its group is durable.
+    func book(_ request: BookingRequest) async throws -> BookingOutcome {
+        guard case .booking(let outcome) = try await perform(.book(request)) else { throw unexpected("book") }
+        return outcome
+    }
+
+    func confirm(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Booking {
+        guard case .changed(let booking) = try await perform(.confirm(id, sale: sale, user: user)) else { throw unexpected("confirm") }
+        return booking
+    }
+
+    func cancel(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Booking {
+        guard case .changed(let booking) = try await perform(.cancel(id, sale: sale, user: user)) else { throw unexpected("cancel") }
+        return booking
+    }
+
+    func submit(_ request: BookingRequest) async throws -> Engine.SubmitOutcome {
+        guard case .submitted(let outcome) = try await perform(.submit(request)) else { throw unexpected("submit") }
+        return outcome
+    }
+
+    private func unexpected(_ change: String) -> FlashSaleError {
+        .internalFailure("the committer answered \(change) with another change's outcome")
+    }
+
     /// Decides `change` with the next group, and returns once that group is durable.
-    func perform(_ change: Change) async throws -> Outcome {
+    private func perform(_ change: Change) async throws -> Outcome {
         try await withCheckedThrowingContinuation { answer in
             lock.lock()
             guard !stopping else {

@@ -237,6 +237,38 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "status", "s1", "--js") == ["--json"])
     }
 
+    /// serve's values complete as the others' do: file names for its files, its two schemes
+    /// for --auth. zsh's `_arguments` offers an option once unless its spec starts with `*`,
+    /// so a repeatable option's does (bash and fish offer every option every time).
+    @Test func serveOptionsCompleteAndRepeatableOnesAreOfferedAgain() throws {
+        let box = try Sandbox()
+        let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
+        func offered(_ words: String...) throws -> [String] {
+            let line = words.map { "'\($0)'" }.joined(separator: " ")
+            let result = try run(box, "/bin/bash", ["-c", """
+                cd '\(box.directory.path)'
+                source '\(script)'
+                COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
+                _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
+                """])
+            return result.output.split(separator: "\n").map(String.init)
+        }
+        #expect(try offered("flashsale", "serve", "--auth", "") == ["jwt", "header"])
+        #expect(try offered("flashsale", "serve", "--auth", "jwt", "--jwt-key", "flashsale.b") == ["flashsale.bash"])
+        #expect(try offered("flashsale", "serve", "--socket", "flashsale.b") == ["flashsale.bash"])
+        #expect(try offered("flashsale", "serve", "--listen", "127.0.0.1:1", "--li") == ["--listen"])
+
+        let zsh = try box.run(["completions", "zsh"], database: false).stdout
+        let repeatable = CommandTable.all.flatMap(\.options).filter(\.isRepeatable)
+        #expect(!repeatable.isEmpty)
+        for option in repeatable {
+            #expect(zsh.contains("'*\(option.name)=["), "zsh: \(option.name) is offered once only")
+        }
+        #expect(zsh.contains("'--auth=[") && !zsh.contains("'*--auth"))
+        // A colon in a value's name would end zsh's message there: `PORT` would run as the action.
+        #expect(zsh.contains(#":HOST\:PORT:"#) && !zsh.contains(":HOST:PORT:"))
+    }
+
     @Test(.enabled(if: zshPath != nil, "zsh is not installed"))
     func theZshScriptParses() throws {
         let box = try Sandbox()

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import FlashSaleCLI
+import FlashSaleCore
 @testable import FlashSaleStore
 import FlashSaleTestSupport
 
@@ -91,8 +92,15 @@ final class Sandbox: @unchecked Sendable {
         let err = Captured()
         let status = CLI.run(rawArguments: (database ? [Array("--db".utf8), Array(self.database.utf8)] : []) + arguments,
                              environment: commandEnvironment(now: now, environment).mapValues { Array($0.utf8) },
-                             stdin: stdin, stdout: stdout ?? out, stderr: err)
+                             stdin: stdin, stdout: stdout ?? out, stderr: err, serve: Sandbox.inProcessServe)
         return Result(status: status, stdout: out.text, stderr: err.text)
+    }
+
+    /// `serve` in this process: never the real one, whose exec would replace the test runner
+    /// with the server. A test of serve runs it as a process (`start`, `spawn`).
+    static let inProcessServe: ServeHandler = { _ in
+        Issue.record("serve ran in the test process: run it with start or spawn")
+        throw FlashSaleError.internalFailure("serve does not run in the test process")
     }
 
     /// The variables a command gets: the clock at `now`, then `environment`.

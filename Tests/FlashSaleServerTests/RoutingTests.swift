@@ -36,6 +36,15 @@ import Testing
         }
     }
 
+    /// `BuyerAPI` refuses a path's sale id that is not a sale id (`-x`, 65 characters) with
+    /// 400 before it looks for the sale, on GETs too: their statuses (and so openapi.json)
+    /// must say so.
+    @Test func everyRouteThatTakesASaleIdMayAnswer400() {
+        for route in BuyerRoute.allCases where route.pattern.contains("{sale}") {
+            #expect(route.statuses.contains(.badRequest), "\(route)")
+        }
+    }
+
     private func failure(_ body: () throws -> (BuyerRoute, [String])) -> HTTPFailure? {
         do {
             _ = try body()

@@ -12,8 +12,9 @@ enum CompletionsCommand {
         summary: "print a completion script for bash, zsh or fish, generated from the option table",
         details: """
             Commands complete after flashsale, each command's options after it, global options anywhere, \
-            and the values of fixed sets (--format, --status, block KIND, help COMMAND) and of files \
-            (--db, --file, backup PATH). The script is printed whatever --json or -q say. Install: \
+            and the values of fixed sets (--format, --status, --auth, block KIND, help COMMAND) and of \
+            files (--db, --file, --socket, --jwt-key, backup PATH). The script is printed whatever \
+            --json or -q say. Install: \
             bash: flashsale completions bash > ~/.local/share/bash-completion/completions/flashsale; \
             zsh: flashsale completions zsh > ~/.zfunc/_flashsale with fpath=(~/.zfunc $fpath) before \
             compinit in ~/.zshrc; fish: flashsale completions fish > ~/.config/fish/completions/flashsale.fish. \
@@ -47,15 +48,17 @@ enum CompletionsCommand {
 
     /// Values by the name the tables give them. A placeholder means one thing wherever it
     /// appears (`S` is always a booking status, `FORMAT` always csv or ndjson), so this short
-    /// list, not a copy of each command's options, is all the scripts add to the tables.
+    /// list, not a copy of each command's options, is all the scripts add to the tables. A
+    /// placeholder that lists its values (`jwt|header`) offers them.
     static func values(of placeholder: String) -> Values {
         switch placeholder {
-        case "PATH": .files
+        case "PATH", "FILE": .files
         case "FORMAT": .words(["csv", "ndjson"])
         case "S": .words(BookingStatus.allCases.map(\.rawValue))
         case "KIND": .words(BlockKind.allCases.map(\.rawValue))
         case "SHELL": .words(Shell.allCases.map(\.rawValue))
         case "COMMAND": .words(CommandTable.all.map(\.name))
+        case _ where placeholder.contains("|"): .words(placeholder.split(separator: "|").map(String.init))
         default: .free
         }
     }
@@ -267,16 +270,22 @@ enum CompletionsCommand {
     }
 
     /// One `_arguments` spec: `'--hold=[how long a hold lasts]:DURATION:'' '`, or for an
-    /// option with a short alias both spellings, each excluding the other.
+    /// option with a short alias both spellings, each excluding the other. A repeatable
+    /// option's starts with `*`: offered again once given.
     private static func zshOption(_ option: OptionSpec) -> String {
         let description = "[" + zshDescription(option.help) + "]"
+        let repeatable = option.isRepeatable ? "*" : ""
         guard let short = option.short else {
-            guard let value = option.value else { return zshQuote(option.name + description) }
+            guard let value = option.value else { return zshQuote(repeatable + option.name + description) }
             // `=`: the value may follow as the next word or after an equals sign.
-            return zshQuote(option.name + "=" + description + ":" + value + ":") + zshAction(values(of: value))
+            return zshQuote(repeatable + option.name + "=" + description + ":" + zshDescription(value) + ":")
+                + zshAction(values(of: value))
         }
-        let argument = option.value.map { zshQuote(description + ":" + $0 + ":") + zshAction(values(of: $0)) }
-        return zshQuote("(\(short) \(option.name))") + "{\(short),\(option.name)}" + (argument ?? zshQuote(description))
+        let argument = option.value.map { value in
+            zshQuote(description + ":" + zshDescription(value) + ":") + zshAction(values(of: value))
+        }
+        let exclusion = option.isRepeatable ? "*" : "(\(short) \(option.name))"
+        return zshQuote(exclusion) + "{\(short),\(option.name)}" + (argument ?? zshQuote(description))
     }
 
     /// The action after a spec's message: files, a fixed list, or nothing to complete.
@@ -288,8 +297,8 @@ enum CompletionsCommand {
         }
     }
 
-    /// Help text inside `[...]`: brackets would end the description early, and a colon
-    /// would start the message.
+    /// Help text inside `[...]`, or a value's message (`HOST:PORT`): brackets would end the
+    /// description early, and a colon would end the message and start the action.
     private static func zshDescription(_ text: String) -> String {
         var out = ""
         for character in text {

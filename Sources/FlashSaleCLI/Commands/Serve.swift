@@ -13,7 +13,7 @@ enum ServeCommand {
     static let adminListen = OptionSpec("--admin-listen", value: "HOST:PORT",
                                         "health, metrics and the OpenAPI document (default 127.0.0.1:9090)")
     static let auth = OptionSpec("--auth", value: "jwt|header", required: true,
-                                 "who the buyer is: a bearer JWT, or a header set by a gateway in front")
+                                 "who the buyer is: jwt, a bearer JWT; header, a header set by a gateway in front")
     static let jwtKey = OptionSpec("--jwt-key", value: "FILE",
                                    "with --auth jwt: an HS256 secret, or an ES256 or RS256 PEM public key")
     static let jwtIssuer = OptionSpec("--jwt-issuer", value: "ISSUER", "with --auth jwt: the iss every token must carry")
