@@ -92,6 +92,15 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
         self.value = value
     }
 
+    /// An id as a person or a URL writes it: ASCII digits only (no sign, no spaces), a
+    /// request's, so above zero; nil otherwise.
+    public init?(parsing text: some StringProtocol) {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let value = Int64(text), value > 0
+        else { return nil }
+        self.value = value
+    }
+
     /// Before the first request of every line.
     public static let none = RequestID(0)
 

@@ -15,6 +15,8 @@ struct Authenticator: Sendable {
     private let scheme: Scheme
     /// Clocks of issuers and of this host differ by a little.
     static let leeway: TimeInterval = 30
+    /// An HS256 secret's bytes at least: the hash's length.
+    static let hs256SecretBytes = 32
 
     /// Reads and parses the key: a key that cannot be read or parsed is a usage error (2).
     init(_ settings: ServeSettings.Authentication) async throws {
@@ -49,6 +51,10 @@ struct Authenticator: Sendable {
         var secret = [UInt8](contents)
         if secret.last == UInt8(ascii: "\n") { secret.removeLast() }
         guard !secret.isEmpty else { throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is empty") }
+        // RFC 7518 3.2: a shorter secret is weaker than the hash; jwt-kit asserts it too.
+        guard secret.count >= hs256SecretBytes else {
+            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' holds a secret of \(secret.count) bytes; HS256 needs \(hs256SecretBytes) or more")
+        }
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return (keys, "HS256")
     }
@@ -57,7 +63,13 @@ struct Authenticator: Sendable {
     func user(of headers: HTTPFields) async throws -> UserID {
         switch scheme {
         case .header(let name):
-            guard let value = headers[name], !value.isEmpty else {
+            // Read as one, two fields would be one user "a, b": a gateway that adds its own
+            // without removing the client's must not make a user of both.
+            let values = headers[values: name]
+            guard values.count <= 1 else {
+                throw HTTPFailure.unauthenticated("more than one \(name) header: the gateway in front must send exactly one")
+            }
+            guard let value = values.first, !value.isEmpty else {
                 throw HTTPFailure.unauthenticated("no \(name) header: the gateway in front names the user")
             }
             return try checkedUser(value, from: "the \(name) header")

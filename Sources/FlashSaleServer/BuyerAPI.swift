@@ -64,9 +64,8 @@ struct BuyerAPI: Sendable {
             let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
             return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
         case .request:
-            // Not an integer names no request of the user's: 404, as http.md has it.
-            guard let number = Int64(parameters[0]), number > 0 else { throw SaleError.requestNotFound(RequestID(0)) }
-            let id = RequestID(number)
+            // What the command line would not take as an id names no request of the user's: 404, as http.md has it.
+            guard let id = RequestID(parsing: parameters[0]) else { throw SaleError.requestNotFound(.none) }
             let queued = try await readers.read { engine in try engine.request(id) }
             guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
             return Answer.json(.ok, .object(Render.requestFields(queued)))

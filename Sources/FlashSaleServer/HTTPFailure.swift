@@ -1,6 +1,7 @@
 import FlashSaleCLI
 import FlashSaleCore
 import HTTPTypes
+import NIOHTTP1
 
 /// The one place where an error becomes an HTTP answer (http.md's error table): a status,
 /// the command line's code and a message, as `{"error": {"code": ..., "message": ...}}`.
@@ -22,6 +23,14 @@ struct HTTPFailure: Error, Sendable {
     init(_ error: any Error) {
         if let failure = error as? HTTPFailure {
             self = failure
+            return
+        }
+        // What the HTTP decoder refused: the request line, the headers or a chunked body.
+        if let malformed = error as? HTTPParserError {
+            self = malformed == .headerOverflow
+                ? .badInput("the request line and headers are too long (headers: \(Limits.maximumHeaderBytes) bytes at most)",
+                            status: .requestHeaderFieldsTooLarge)
+                : .badInput("the request is not valid HTTP/1.1 (\(malformed))")
             return
         }
         let refusal = ExitStatus.error(for: error)

@@ -2,6 +2,7 @@ import FlashSaleCore
 import FoundationEssentials
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// A buyer request's JSON body (http.md, "Bodies"): at most 4096 bytes after de-chunking,
 /// `application/json` when there is one, none meaning `{}`; unknown fields ignored.
@@ -13,14 +14,16 @@ struct RequestBody: Decodable {
 
     /// The body of `request`, read and checked: 413, 415 or 400 when it is not one.
     static func read(_ request: inout Request) async throws -> RequestBody {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBytes {
-            throw HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
-        }
+        let tooLarge = HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBytes { throw tooLarge }
         let bytes: ByteBuffer
         do {
             bytes = try await request.collectBody(upTo: maximumBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
+            throw tooLarge
+        } catch is NIOTooManyBytesError {
+            // A chunked body, which no Content-Length announced, found too long as it is read.
+            throw tooLarge
         }
         guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }
         guard isJSON(request.headers[.contentType]) else {

@@ -131,7 +131,8 @@ package enum Server {
         }
         return Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler()], idleTimeout: idleTimeout)),
+            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler(), RequestDeadlines(), MalformedRequests()],
+                                                idleTimeout: idleTimeout)),
             configuration: .init(address: address, backlog: backlog),
             onServerRunning: onRunning,
             logger: logger)

@@ -142,3 +142,16 @@ import Testing
         #expect(Set([composed, decomposed]).count == 2)
     }
 }
+
+/// A request id as the command line and the HTTP API take it: digits only, above zero.
+@Suite struct RequestIDTests {
+    @Test(arguments: [("1", Int64(1)), ("42", 42), ("007", 7), ("9223372036854775807", .max)])
+    func digitsAreAnId(text: String, value: Int64) {
+        #expect(RequestID(parsing: text) == RequestID(value))
+    }
+
+    @Test(arguments: ["", "0", "+1", "-1", " 1", "1 ", "1.0", "1e3", "0x1", "١", "9223372036854775808"])
+    func anythingElseIsNone(text: String) {
+        #expect(RequestID(parsing: text) == nil)
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import Glibc
+import JWTKit
+import Testing
+import FlashSaleTestSupport
+
+/// Who the buyer is (http.md, `--auth` and "Keys for JWT"): tokens signed in the test
+/// with jwt-kit against each kind of key; every token the contract refuses is 401; the
+/// start-up refusals are exit 2 with one line; header mode on a Unix socket.
+@Suite struct AuthenticationTests {
+    static let bookings = "/booking-service/book-item/s1"
+
+    /// A sale and `serve --auth jwt --jwt-key FILE` with `key` written to FILE.
+    static func served(key: String, _ more: [String] = []) throws -> ServedDatabase {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let path = served.directory + "/jwt.key"
+        try Data(key.utf8).write(to: URL(fileURLWithPath: path))
+        try served.start(["--auth", "jwt", "--jwt-key", path] + more)
+        return served
+    }
+
+    /// The status of the user's bookings list with this token.
+    static func status(_ served: ServedDatabase, _ token: String) async throws -> Int {
+        let answer = try await served.send(.GET, bookings, headers: bearer(token))
+        if answer.status == 401 {
+            #expect(answer[header: "WWW-Authenticate"] == "Bearer")
+            #expect(answer.errorCode == "unauthenticated")
+        }
+        return answer.status
+    }
+
+    @Test func anHS256SecretIsTheFilesBytesLessOneTrailingNewline() async throws {
+        for file in ["s3cret-s3cret-s3cret-s3cret-0001\n", "s3cret-s3cret-s3cret-s3cret-0001"] {
+            let served = try Self.served(key: file)
+            let secret = "s3cret-s3cret-s3cret-s3cret-0001"
+            #expect(try await Self.status(served, Tokens.hs256(secret: secret)) == 200, "\(file.count) bytes")
+            #expect(try await Self.status(served, Tokens.hs256(secret: secret + "\n")) == 401)
+        }
+        let twoNewlines = try Self.served(key: "s3cret-s3cret-s3cret-s3cret-0001\n\n")
+        #expect(try await Self.status(twoNewlines, Tokens.hs256(secret: "s3cret-s3cret-s3cret-s3cret-0001\n")) == 200)
+    }
+
+    /// The user is `sub`: alice's token books for alice and sees only her bookings.
+    @Test func theUserIsTheTokensSubject() async throws {
+        let secret = "another-secret-another-secret-01"
+        let served = try Self.served(key: secret)
+        let held = try await served.send(.POST, Self.bookings, headers: bearer(Tokens.hs256(secret: secret)))
+        #expect(held.status == 201, "\(held.body)")
+        #expect(held[field: "user"] == "alice")
+        var bob = TestClaims()
+        bob.sub = "bob"
+        let bobs = try await served.send(.GET, Self.bookings, headers: bearer(Tokens.hs256(bob, secret: secret)))
+        #expect(bobs.body == "[]")
+    }
+
+    @Test func timesAreCheckedWithThirtySecondsOfLeewayAndExpIsRequired() async throws {
+        let secret = "time-secret-time-secret-time-001"
+        let served = try Self.served(key: secret)
+        func claims(exp: TimeInterval?, nbf: TimeInterval? = nil) -> TestClaims {
+            var claims = TestClaims()
+            claims.exp = exp.map { ExpirationClaim(value: TestClaims.at($0)) }
+            claims.nbf = nbf.map { NotBeforeClaim(value: TestClaims.at($0)) }
+            return claims
+        }
+        let cases: [(TestClaims, Int, String)] = [
+            (claims(exp: 300), 200, "valid"),
+            (claims(exp: -10), 200, "expired within the leeway"),
+            (claims(exp: -60), 401, "expired beyond the leeway"),
+            (claims(exp: nil), 401, "no exp"),
+            (claims(exp: 300, nbf: 10), 200, "not before, within the leeway"),
+            (claims(exp: 300, nbf: 60), 401, "not before, in the future"),
+            (claims(exp: 300, nbf: -60), 200, "not before, in the past"),
+        ]
+        for (claims, expected, what) in cases {
+            #expect(try await Self.status(served, Tokens.hs256(claims, secret: secret)) == expected, "\(what)")
+        }
+    }
+
+    @Test func issuerAndAudienceAreCheckedWhenGivenAndRequiredThen() async throws {
+        let secret = "claims-secret-claims-secret-0001"
+        let served = try Self.served(key: secret, ["--jwt-issuer", "https://id.example", "--jwt-audience", "flashsale"])
+        func claims(iss: String?, aud: [String]?) -> TestClaims {
+            var claims = TestClaims()
+            claims.iss = iss.map { IssuerClaim(value: $0) }
+            claims.aud = aud.map { AudienceClaim(value: $0) }
+            return claims
+        }
+        let cases: [(TestClaims, Int, String)] = [
+            (claims(iss: "https://id.example", aud: ["flashsale"]), 200, "both, aud a string"),
+            (claims(iss: "https://id.example", aud: ["shop", "flashsale"]), 200, "aud an array naming it"),
+            (claims(iss: "https://id.example", aud: ["shop", "flashsale-x"]), 401, "aud an array not naming it"),
+            (claims(iss: "https://id.example", aud: nil), 401, "no aud"),
+            (claims(iss: "https://evil.example", aud: ["flashsale"]), 401, "another issuer"),
+            (claims(iss: "https://id.example/", aud: ["flashsale"]), 401, "a near issuer"),
+            (claims(iss: nil, aud: ["flashsale"]), 401, "no iss"),
+        ]
+        for (claims, expected, what) in cases {
+            #expect(try await Self.status(served, Tokens.hs256(claims, secret: secret)) == expected, "\(what)")
+        }
+        // Without the options, neither claim is looked at.
+        let open = try Self.served(key: secret)
+        #expect(try await Self.status(open, Tokens.hs256(claims(iss: "https://evil.example", aud: ["shop"]), secret: secret)) == 200)
+    }
+
+    @Test func badSignaturesNoneOtherAlgorithmsAndBadSubjectsAre401() async throws {
+        // Long enough for HS384 too (jwt-kit wants a key as long as the hash).
+        let secret = "sign-secret-sign-secret-sign-secret-sign-secret-1"
+        let served = try Self.served(key: secret)
+        var long = TestClaims()
+        long.sub = SubjectClaim(value: String(repeating: "u", count: 300))
+        var empty = TestClaims()
+        empty.sub = ""
+        var none = TestClaims()
+        none.sub = nil
+        var nul = TestClaims()
+        nul.sub = "ali\u{0}ce"
+        let valid = try await Tokens.hs256(secret: secret)
+        let parts = valid.split(separator: ".").map(String.init)
+        let cases: [(String, String)] = [
+            (try await Tokens.hs256(secret: "sign-secret-sign-secret-sign-secret-sign-secret-2"), "another secret"),
+            (parts[0] + "." + parts[1] + "." + String(parts[2].reversed()), "a mangled signature"),
+            (parts[0] + "." + parts[1] + ".", "no signature"),
+            (try await Tokens.unsigned(), "alg none"),
+            (try await Tokens.es256(key: ES256PrivateKey()), "ES256 against an HS256 secret"),
+            (try await Tokens.hs384(secret: secret), "HS384 with the secret"),
+            (try await Tokens.hs256(long, secret: secret), "a 300-byte sub"),
+            (try await Tokens.hs256(empty, secret: secret), "an empty sub"),
+            (try await Tokens.hs256(none, secret: secret), "no sub"),
+            (try await Tokens.hs256(nul, secret: secret), "a NUL in sub"),
+            ("not-a-jwt", "not a JWT"),
+            ("", "nothing"),
+        ]
+        for (token, what) in cases {
+            #expect(try await Self.status(served, token) == 401, "\(what)")
+        }
+        for authorization in ["Basic YWxpY2U6eA==", valid, "Bearer", "Bearer  "] {
+            let answer = try await served.send(.GET, Self.bookings, headers: [("Authorization", authorization)])
+            #expect(answer.status == 401, "\(authorization)")
+        }
+        let anonymous = try await served.send(.GET, Self.bookings)
+        #expect(anonymous.status == 401)
+        #expect(anonymous[header: "WWW-Authenticate"] == "Bearer")
+        #expect(try await Self.status(served, valid) == 200)
+    }
+
+    /// An ES256 public key takes ES256 tokens of its private key only: not HS256 signed
+    /// with the PEM text as the secret (the classic confusion), not another key's.
+    @Test func anES256KeyTakesOnlyES256TokensOfItsOwnKey() async throws {
+        let key = ES256PrivateKey()
+        let pem = key.publicKey.pemRepresentation
+        let served = try Self.served(key: pem + "\n")
+        #expect(try await Self.status(served, Tokens.es256(key: key)) == 200)
+        #expect(try await Self.status(served, Tokens.es256(key: key, kid: "2026-11")) == 200, "a kid is no other key")
+        #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey())) == 401)
+        #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey(), kid: "2026-11")) == 401)
+        #expect(try await Self.status(served, Tokens.hs256(secret: pem)) == 401)
+        #expect(try await Self.status(served, Tokens.hs256(secret: pem + "\n")) == 401)
+        #expect(try await Self.status(served, Tokens.unsigned()) == 401)
+        var expired = TestClaims()
+        expired.exp = ExpirationClaim(value: TestClaims.at(-120))
+        #expect(try await Self.status(served, Tokens.es256(expired, key: key)) == 401)
+    }
+
+    @Test(.enabled(if: installed("openssl") != nil, "needs openssl to make an RSA key"))
+    func anRSAKeyTakesOnlyRS256TokensOfItsOwnKey() async throws {
+        let scratch = try ServedDatabase()
+        let key = try Insecure.RSA.PrivateKey(pem: Tokens.rsaPrivateKeyPEM(in: scratch.directory))
+        let pem = key.publicKey.pemRepresentation
+        let served = try Self.served(key: pem)
+        #expect(try await Self.status(served, Tokens.rs256(key: key)) == 200)
+        #expect(try await Self.status(served, Tokens.hs256(secret: pem)) == 401)
+        #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey())) == 401)
+        #expect(try await Self.status(served, Tokens.unsigned()) == 401)
+    }
+
+    /// Each start-up refusal: exit 2 and one line on stderr, before anything listens.
+    @Test func serveRefusesToStartWithoutAuthOrAKeyOrWithAHeaderOnAnOpenListener() throws {
+        let probe = try ServedDatabase()
+        let missing = probe.directory + "/no-such.key"
+        let garbage = probe.directory + "/garbage.pem"
+        let empty = probe.directory + "/empty.key"
+        try Data("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        try Data("\n".utf8).write(to: URL(fileURLWithPath: empty))
+        let short = probe.directory + "/short.key"
+        try Data((String(repeating: "s", count: 31) + "\n").utf8).write(to: URL(fileURLWithPath: short))
+        let cases: [([String], String)] = [
+            ([], "no --auth"),
+            (["--auth", "jwt", "--jwt-key", missing], "a key that cannot be read"),
+            (["--auth", "jwt", "--jwt-key", garbage], "a PEM key that does not parse"),
+            (["--auth", "jwt", "--jwt-key", empty], "an empty secret"),
+            (["--auth", "jwt", "--jwt-key", short], "a secret shorter than HS256's hash"),
+            (["--auth", "jwt"], "no key"),
+            (ServedDatabase.headerAuth + ["--listen", "0.0.0.0:\(try freePort())"], "header mode on every address"),
+            (ServedDatabase.headerAuth + ["--listen", "[::]:\(try freePort())"], "header mode on every IPv6 address"),
+            (["--auth", "basic"], "an unknown mode"),
+        ]
+        for (arguments, what) in cases {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            #expect(throws: Failed.self, "\(what)") { try served.start(arguments) }
+            #expect(served.server?.wait() == .exit(2), "\(what): \(served.log)")
+            #expect(served.log.hasPrefix("flashsale: ") && served.log.filter { $0 == "\n" }.count == 1, "\(what): \(served.log)")
+        }
+    }
+
+    /// `--auth header` on a Unix socket: the socket is 0660, and a gateway on it names the
+    /// user with the header and the buyer's address with `X-Forwarded-For`.
+    @Test func headerModeServesAUnixSocketCreated0660() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let socket = served.directory + "/buyers.sock"
+        try served.start(ServedDatabase.headerAuth + ["--socket", socket])
+        var status = stat()
+        #expect(lstat(socket, &status) == 0)
+        #expect(status.st_mode & S_IFMT == S_IFSOCK)
+        #expect(status.st_mode & 0o777 == 0o660)
+
+        let held = try await HTTPClient.send(.POST, "/booking-service/book-item/s1", unixSocket: socket,
+                                             headers: [("X-User", "alice"), ("X-Forwarded-For", "203.0.113.7")])
+        #expect(held.status == 201, "\(held.body)")
+        #expect(held[field: "user"] == "alice")
+        #expect(held[field: "ip"] == "203.0.113.7")
+        let anonymous = try await HTTPClient.send(.POST, "/booking-service/book-item/s1", unixSocket: socket)
+        #expect(anonymous.status == 401)
+
+    }
+}

@@ -1,0 +1,49 @@
+import Testing
+import FlashSaleTestSupport
+
+/// The buyer's address (http.md, `--trusted-proxy`): the peer's, unless the peer is a
+/// trusted proxy; then the rightmost `X-Forwarded-For` hop that is not itself trusted.
+/// Seen in the booking's `ip`, and by blocks.
+@Suite struct ClientAddressTests {
+    static func address(_ served: ServedDatabase, user: String, forwardedFor: [String]) async throws -> String? {
+        let answer = try await served.send(.POST, "/booking-service/book-item/s1", user: user,
+                                           headers: forwardedFor.map { ("X-Forwarded-For", $0) })
+        #expect(answer.status == 201, "\(forwardedFor): \(answer.body)")
+        return answer[field: "ip"]
+    }
+
+    @Test func withoutTrustedProxiesXForwardedForIsIgnored() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 10)
+        try served.start()
+        #expect(try await Self.address(served, user: "u1", forwardedFor: ["203.0.113.9"]) == "127.0.0.1")
+        #expect(try await Self.address(served, user: "u2", forwardedFor: []) == "127.0.0.1")
+    }
+
+    @Test func behindATrustedProxyTheClientIsTheRightmostUntrustedHop() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 20)
+        try #require(served.flashsale(["block", "ip", "203.0.113.66"]).status == .exit(0))
+        try served.start(ServedDatabase.headerAuth + ["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.0/8"])
+        let cases: [([String], String)] = [
+            (["203.0.113.9"], "203.0.113.9"),
+            (["198.51.100.1, 203.0.113.9"], "203.0.113.9"),
+            (["203.0.113.9, 10.1.2.3"], "203.0.113.9"),
+            (["203.0.113.9,10.1.2.3 , 127.0.0.1"], "203.0.113.9"),
+            (["198.51.100.1", "203.0.113.9"], "203.0.113.9"),
+            (["2001:db8::1"], "2001:db8::1"),
+            (["::ffff:203.0.113.10"], "203.0.113.10"),
+            (["10.0.0.1, 10.0.0.2"], "10.0.0.1"),
+            (["203.0.113.9, not-an-address"], "127.0.0.1"),
+            ([], "127.0.0.1"),
+        ]
+        for (index, (forwardedFor, expected)) in cases.enumerated() {
+            #expect(try await Self.address(served, user: "u\(index)", forwardedFor: forwardedFor) == expected, "\(forwardedFor)")
+        }
+        // Blocks see the client's address, not the proxy's.
+        let blocked = try await served.send(.POST, "/booking-service/book-item/s1", user: "mallory",
+                                            headers: [("X-Forwarded-For", "203.0.113.66, 10.0.0.5")])
+        #expect(blocked.status == 403, "\(blocked.body)")
+        #expect(blocked.errorCode == "blocked")
+    }
+}

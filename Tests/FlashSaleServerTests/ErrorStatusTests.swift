@@ -1,0 +1,315 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import FlashSaleCore
+import FlashSaleStore
+import FlashSaleTestSupport
+
+/// Every error status of http.md's table, each with its code, its headers and its body
+/// `{"error": {"code", "message"}}`; and bad input changes nothing.
+@Suite struct ErrorStatusTests {
+    static let book = "/booking-service/book-item/s1"
+
+    static func served(_ arguments: [String] = ServedDatabase.headerAuth) throws -> ServedDatabase {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start(arguments)
+        return served
+    }
+
+    @Test func blockedUsersAddressesAndAgentsAndTheAddressAtItsPerIPLimitAre403() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.createSale("s2", inventory: 5)
+        try served.createSale("s3", inventory: 5, ["--per-ip", "1"])
+        for block in [["user", "mallory"], ["agent", "evilbot/1.0"], ["ip", "127.0.0.1", "--sale", "s2"]] {
+            try #require(served.flashsale(["block"] + block).status == .exit(0))
+        }
+        try served.start()
+
+        let user = try await served.send(.POST, Self.book, user: "mallory")
+        let agent = try await served.send(.POST, Self.book, user: "alice", headers: [("User-Agent", "evilbot/1.0")])
+        let address = try await served.send(.POST, "/booking-service/book-item/s2", user: "alice")
+        for answer in [user, agent, address] {
+            #expect(answer.status == 403, "\(answer.body)")
+            #expect(answer.errorCode == "blocked")
+        }
+        #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
+
+        #expect(try await served.send(.POST, "/booking-service/book-item/s3", user: "alice").status == 201)
+        let overLimit = try await served.send(.POST, "/booking-service/book-item/s3", user: "bob")
+        #expect(overLimit.status == 403)
+        #expect(overLimit.errorCode == "blocked")
+    }
+
+    @Test func theDeclinesAre409WithTheirCodes() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.createSale("empty", inventory: 0)
+        try served.createSale("paused", inventory: 5)
+        try served.createSale("later", inventory: 5, ["--starts", "+1h"])
+        try #require(served.flashsale(["pause", "paused"]).status == .exit(0))
+        try served.start()
+
+        #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
+        let cases: [(String, String, String)] = [
+            ("s1", "alice", "user_limit"), ("s1", "bob", "sold_out"), ("empty", "bob", "sold_out"),
+            ("paused", "bob", "not_open"), ("later", "bob", "not_open"),
+        ]
+        for (sale, user, code) in cases {
+            let answer = try await served.send(.POST, "/booking-service/book-item/\(sale)", user: user)
+            #expect(answer.status == 409, "\(sale) \(user): \(answer.body)")
+            #expect(answer.errorCode == code, "\(sale) \(user)")
+            #expect((answer.object["error"] as? [String: Any])?["message"] is String)
+        }
+    }
+
+    @Test func anUnknownSaleAndOneOutsideSaleAre404AndAnInvalidSaleIdIs400() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.createSale("s2", inventory: 5)
+        try served.start(ServedDatabase.headerAuth + ["--sale", "s1"])
+        for sale in ["s9", "s2"] {
+            for (method, path) in [(HTTPMethod.POST, "/booking-service/book-item/\(sale)"), (.GET, "/booking-service/book-item/\(sale)"),
+                                   (.POST, "/booking-service/requests/\(sale)"), (.GET, "/booking-service/sales/\(sale)"),
+                                   (.GET, "/booking-service/book-item/\(sale)/bk_x")] {
+                let answer = try await served.send(method, path, user: "alice")
+                #expect(answer.status == 404, "\(method) \(path): \(answer.body)")
+                #expect(answer.errorCode == "not_found")
+            }
+        }
+        // A sale outside --sale is exactly an unknown one.
+        let outside = try await served.send(.GET, "/booking-service/sales/s2")
+        let unknown = try await served.send(.GET, "/booking-service/sales/s9")
+        #expect(outside.body.replacingOccurrences(of: "s2", with: "S") == unknown.body.replacingOccurrences(of: "s9", with: "S"))
+        #expect(try served.flashsale(["status", "s2", "--json"]).stdout.contains(#""held":0"#))
+        // alice's own request, in a sale this server does not serve.
+        let queued = try served.flashsale(["submit", "s2", "alice"]).stdout.trimmingCharacters(in: .newlines)
+        let request = try await served.send(.GET, "/booking-service/requests/\(queued)", user: "alice")
+        #expect(request.status == 404, "\(queued): \(request.body)")
+
+        for invalid in ["-s1", "s%201", String(repeating: "s", count: 65), "s%2F1"] {
+            let answer = try await served.send(.POST, "/booking-service/book-item/\(invalid)", user: "alice")
+            #expect(answer.status == 400, "\(invalid): \(answer.body)")
+            #expect(answer.errorCode == "bad_input")
+        }
+    }
+
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        let served = try Self.served()
+        let cases: [(HTTPMethod, String, String)] = [
+            (.PATCH, Self.book, "POST, GET"), (.DELETE, "/booking-service/sales/s1", "GET"),
+            (.POST, "/booking-service/book-item/s1/bk_x", "PUT, DELETE, GET"), (.PUT, "/booking-service/requests/1", "POST, GET"),
+            (.POST, "/booking-service/events", "GET"),
+        ]
+        for (method, path, allowed) in cases {
+            // Before credentials: no user is named.
+            let answer = try await served.send(method, path)
+            #expect(answer.status == 405, "\(method) \(path): \(answer.body)")
+            #expect(answer.errorCode == "bad_input")
+            #expect(answer[header: "Allow"] == allowed, "\(method) \(path)")
+        }
+    }
+
+    @Test func anAcceptThatRefusesJSONIs406() async throws {
+        let served = try Self.served()
+        let html = try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", "text/html")])
+        #expect(html.status == 406, "\(html.body)")
+        #expect(html.errorCode == "bad_input")
+        #expect(html[header: "Content-Type"] == "application/json")
+        for accept in ["application/json", "application/*", "*/*", "text/html, application/json;q=0.5"] {
+            #expect(try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", accept)]).status == 200, "\(accept)")
+        }
+    }
+
+    @Test func aBodyOver4KiBIs413EvenChunkedAnd4KiBIsAccepted() async throws {
+        let served = try Self.served()
+        let big = #"{"key": "k", "pad": ""# + String(repeating: "x", count: 5 * 1024) + #""}"#
+        let declared = try await served.send(.POST, Self.book, user: "alice", body: big)
+        #expect(declared.status == 413, "\(declared.body)")
+        #expect(declared.errorCode == "bad_input")
+
+        let chunked = try await RawConnection.open(port: served.port)
+        let chunk = String(repeating: " ", count: 1024)
+        try await chunked.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                               + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                               + "1\r\n{\r\n" + String(repeating: "400\r\n\(chunk)\r\n", count: 5) + "1\r\n}\r\n0\r\n\r\n")
+        #expect(await chunked.closed(within: .seconds(10)))
+        #expect(chunked.answer.hasPrefix("HTTP/1.1 413"), "\(chunked.answer)")
+
+        // Exactly 4096 bytes, chunked too, is a body.
+        let exact = "{" + String(repeating: " ", count: 4094) + "}"
+        let accepted = try await RawConnection.open(port: served.port)
+        try await accepted.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: bob\r\nContent-Type: application/json\r\n"
+                                + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                + "800\r\n\(exact.prefix(2048))\r\n800\r\n\(exact.dropFirst(2048))\r\n0\r\n\r\n")
+        #expect(await accepted.closed(within: .seconds(10)))
+        #expect(accepted.answer.hasPrefix("HTTP/1.1 201"), "\(accepted.answer)")
+        let status = try served.flashsale(["status", "s1", "--json"])
+        #expect(status.stdout.contains(#""held":1"#), "\(status.stdout)")
+    }
+
+    @Test func aBodyThatIsNotJSONIs415() async throws {
+        let served = try Self.served()
+        for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+            let answer = try await served.send(.POST, Self.book, user: "alice", headers: [("Content-Type", type)], body: "{}")
+            #expect(answer.status == 415, "\(type): \(answer.body)")
+            #expect(answer.errorCode == "bad_input")
+        }
+        let missing = try await RawConnection.open(port: served.port)
+        try await missing.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        #expect(await missing.closed(within: .seconds(10)))
+        #expect(missing.answer.hasPrefix("HTTP/1.1 415"), "\(missing.answer)")
+        // Parameters are allowed.
+        let charset = try await served.send(.POST, Self.book, user: "alice", headers: [("Content-Type", "Application/JSON; charset=utf-8")],
+                                            body: "{}")
+        #expect(charset.status == 201, "\(charset.body)")
+    }
+
+    @Test func headersOver16KiBAre431() async throws {
+        let served = try Self.served()
+        let padding = (0..<20).map { ("X-Pad-\($0)", String(repeating: "p", count: 1024)) }
+        let answer = try await served.send(.GET, Self.book, user: "alice", headers: padding)
+        #expect(answer.status == 431, "\(answer.body)")
+        #expect(answer.errorCode == "bad_input")
+        let one = try await served.send(.GET, Self.book, user: "alice", headers: [("X-Pad", String(repeating: "p", count: 20 * 1024))])
+        #expect(one.status == 431, "\(one.body)")
+        // Past what the HTTP decoder itself reads, in one field or in many: 431 all the same.
+        for headers in ["X-Pad: " + String(repeating: "p", count: 100 * 1024) + "\r\n",
+                        (0..<5000).map { "X-Pad-\($0): \(String(repeating: "p", count: 20))\r\n" }.joined()] {
+            let raw = try await RawConnection.open(port: served.port)
+            try? await raw.send("GET \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n" + headers + "\r\n")
+            #expect(await raw.closed(within: .seconds(10)))
+            #expect(raw.answer.hasPrefix("HTTP/1.1 431"), "\(raw.answer)")
+            #expect(raw.answer.contains(#""code":"bad_input""#), "\(raw.answer)")
+        }
+    }
+
+    @Test func malformedBodiesWrongTypesUnknownStatusesAre400() async throws {
+        let served = try Self.served()
+        let held = try #require(try await served.send(.POST, Self.book, user: "alice")[field: "id"])
+        let cases: [(HTTPMethod, String, String)] = [
+            (.POST, Self.book, #"{"key": "#), (.POST, Self.book, "[]"), (.POST, Self.book, #""key""#), (.POST, Self.book, "nul"),
+            (.POST, Self.book, #"{"key": 5}"#), (.POST, Self.book, #"{"key": ["a"]}"#), (.POST, Self.book, #"{"key": "a\u0000b"}"#),
+            (.POST, Self.book, #"{"key": ""# + String(repeating: "k", count: 257) + #""}"#),
+            (.POST, "/booking-service/requests/s1", #"{"key": {}}"#),
+            (.PUT, bookingPath("s1", held), #"{"status": "cancelled"}"#), (.PUT, bookingPath("s1", held), #"{"status": 1}"#),
+            (.PUT, bookingPath("s1", held), "{}"), (.DELETE, bookingPath("s1", held), #"{"status": "booked"}"#),
+            (.DELETE, bookingPath("s1", held), #"{"status": null, "x": }"#),
+        ]
+        for (method, path, body) in cases {
+            let answer = try await served.send(method, path, user: "bob", body: body)
+            #expect(answer.status == 400, "\(method) \(body): \(answer.status) \(answer.body)")
+            #expect(answer.errorCode == "bad_input", "\(method) \(body)")
+        }
+        let twin = try served.flashsale(["booking", "s1", held, "--json"])
+        #expect(twin.stdout.contains(#""status":"held""#))
+    }
+
+    @Test func invalidUTF8InTheBodyIs400() async throws {
+        let served = try Self.served()
+        for bytes: [UInt8] in [[0xFF, 0xFE], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
+            let body = Array(#"{"key": ""#.utf8) + bytes + Array(#""}"#.utf8)
+            let raw = try await RawConnection.open(port: served.port)
+            try await raw.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                               + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+            try await raw.send(body)
+            #expect(await raw.closed(within: .seconds(10)))
+            #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(bytes): \(raw.answer)")
+            #expect(raw.answer.contains(#""code":"bad_input""#))
+        }
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
+    /// A chunked body the decoder cannot follow is the client's error, not the server's.
+    @Test func aBrokenChunkedBodyIs400() async throws {
+        let served = try Self.served()
+        for chunks in ["2\r\n{}\r\nzz\r\n", "2\r\n{}x\r\n0\r\n\r\n", "-1\r\n{}\r\n0\r\n\r\n"] {
+            let raw = try await RawConnection.open(port: served.port)
+            try await raw.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                               + "Transfer-Encoding: chunked\r\n\r\n" + chunks)
+            #expect(await raw.closed(within: .seconds(10)), "\(chunks.debugDescription)")
+            #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(chunks.debugDescription): \(raw.answer)")
+        }
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+        #expect(!served.log.contains(#""level":"error""#), "\(served.log)")
+    }
+
+    @Test func noOrBadCredentialsAre401WithABearerChallenge() async throws {
+        let served = try Self.served()
+        for headers in [[], [("X-User", "")], [("X-User", String(repeating: "u", count: 257))]] {
+            let answer = try await served.send(.POST, Self.book, headers: headers)
+            #expect(answer.status == 401, "\(headers.map(\.1.count)): \(answer.body)")
+            #expect(answer.errorCode == "unauthenticated")
+            #expect(answer[header: "WWW-Authenticate"] == "Bearer")
+        }
+        // Two user headers name nobody (a gateway that adds its own without removing the client's).
+        let two = try await served.send(.POST, Self.book, user: "alice", headers: [("X-User", "bob")])
+        #expect(two.status == 401, "\(two.body)")
+        #expect(two[header: "WWW-Authenticate"] == "Bearer")
+        // One field is one user, whatever it holds.
+        let comma = try await served.send(.POST, Self.book, user: "alice, bob")
+        #expect(comma.status == 201 && comma[field: "user"] == "alice, bob", "\(comma.body)")
+        // Credentials come before the body: a bad body without them is 401.
+        let both = try await served.send(.POST, Self.book, body: "{")
+        #expect(both.status == 401)
+    }
+
+    /// Another connection holds the write lock past `--busy-timeout`: 503 `busy`, retry
+    /// after a second; nothing happened; once the lock is gone the server books again.
+    @Test func aWriteLockHeldPastTheBusyTimeoutIs503BusyWithRetryAfter() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "200ms"])
+        let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+
+        let busy = try await served.send(.POST, Self.book, user: "alice")
+        #expect(busy.status == 503, "\(busy.body)")
+        #expect(busy.errorCode == "busy")
+        #expect(busy[header: "Retry-After"] == "1")
+        let queued = try await served.send(.POST, "/booking-service/requests/s1", user: "alice")
+        #expect(queued.status == 503)
+        // Reads do not wait for the writer.
+        #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
+
+        try holder.execute("ROLLBACK")
+        #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
+        let status = try served.flashsale(["status", "s1", "--json"])
+        #expect(status.stdout.contains(#""held":1"#) && status.stdout.contains(#""queued":0"#), "\(status.stdout)")
+    }
+
+    /// Every kind of bad input at once, then the database: the same counters, no new event.
+    @Test func badInputChangesNothing() async throws {
+        let served = try Self.served()
+        let held = try #require(try await served.send(.POST, Self.book, user: "alice")[field: "id"])
+        let before = try snapshot(served)
+        let requests: [(HTTPMethod, String, String?, [(String, String)], String?)] = [
+            (.POST, Self.book, nil, [], "{}"),
+            (.POST, Self.book, "bob", [("Content-Type", "text/plain")], "{}"),
+            (.POST, Self.book, "bob", [], "{"),
+            (.POST, Self.book, "bob", [], #"{"key": 1}"#),
+            (.POST, Self.book, "bob", [], String(repeating: " ", count: 5000)),
+            (.POST, Self.book, "bob", [("Accept", "text/html")], "{}"),
+            (.POST, Self.book, "bob", [("X-Pad", String(repeating: "p", count: 17 * 1024))], "{}"),
+            (.PATCH, Self.book, "bob", [], "{}"),
+            (.POST, "/booking-service/book-item/s1%00", "bob", [], "{}"),
+            (.POST, "/booking-service/requests/s1", "bob", [], #"{"key": false}"#),
+            (.PUT, bookingPath("s1", held), "alice", [], #"{"status": "cancelled"}"#),
+            (.PUT, bookingPath("s1", held), "bob", [], #"{"status": "booked"}"#),
+            (.DELETE, bookingPath("s1", held), "bob", [], nil),
+            (.DELETE, bookingPath("s1", held), "alice", [], #"{"status": "nope"}"#),
+            (.POST, Self.book, "bob", [("User-Agent", String(repeating: "a", count: 1025))], "{}"),
+        ]
+        for (method, path, user, headers, body) in requests {
+            let answer = try await served.send(method, path, user: user, headers: headers, body: body)
+            #expect((400..<500).contains(answer.status), "\(method) \(path): \(answer.status) \(answer.body)")
+        }
+        #expect(try snapshot(served) == before)
+    }
+
+    /// The sale's counters, its bookings and the event log, as the command line reads them.
+    private func snapshot(_ served: ServedDatabase) throws -> [String] {
+        try [["status", "s1", "--json"], ["bookings", "s1", "--json"], ["events"], ["verify"]].map { try served.flashsale($0).stdout }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import FlashSaleTestSupport
+
+/// Requests no well-behaved client sends: tricks in path ids, unknown methods, request
+/// lines and headers the HTTP decoder refuses, clients that trickle their bytes. Each gets
+/// its status (or its connection closed), changes nothing, and the server serves others.
+@Suite struct HostileHTTPTests {
+    static func served() throws -> ServedDatabase {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start()
+        return served
+    }
+
+    /// An id is one path segment, percent-decoded once: `..`, encoded slashes, NUL, broken
+    /// escapes and overlong ids name no booking; the id encoded names it.
+    @Test func pathTricksInIdsNameNothing() async throws {
+        let served = try Self.served()
+        let held = try await served.send(.POST, "/booking-service/book-item/s1", user: "alice")
+        let id = try #require(held[field: "id"])
+        let before = try served.flashsale(["events"]).stdout
+        let tricks = [
+            "..", ".", "%2E%2E", "..%2F..%2Fetc%2Fpasswd", "%2F", "\(id)%2F", "%00", "\(id)%00", "%", "%2", "%zz", "%C0%AF",
+            "\(id)%252F", String(repeating: "A", count: 8 * 1024), "\(id);x", "*", "%2A",
+        ]
+        for trick in tricks {
+            for (method, body) in [(HTTPMethod.GET, nil), (.PUT, #"{"status": "booked"}"#), (.DELETE, nil)] {
+                let answer = try await served.send(method, "/booking-service/book-item/s1/\(trick)", user: "alice", body: body)
+                #expect(answer.status == 404, "\(method) \(trick.prefix(40)): \(answer.status) \(answer.body)")
+                #expect(answer.errorCode == "not_found", "\(method) \(trick.prefix(40))")
+            }
+        }
+        for path in ["/booking-service/book-item/s1/../s1/\(id)", "/booking-service/book-item/../book-item/s1/\(id)",
+                     "/booking-service/book-item/s1/\(id)/..", "/booking-service/book-item/s1/\(id)/x", "/", "/booking-service"] {
+            let answer = try await served.send(.GET, path, user: "alice")
+            #expect(answer.status == 404, "\(path): \(answer.status) \(answer.body)")
+        }
+        let encoded = id.utf8.map { String(format: "%%%02X", $0) }.joined()
+        #expect(try await served.send(.GET, "/booking-service/book-item/s1/\(encoded)", user: "alice").body == held.body)
+        #expect(try await served.send(.GET, "/booking-service/book-item/%73%31/\(id)", user: "alice").body == held.body)
+        #expect(try await served.send(.GET, "/booking-service/book-item/s1/\(id)?x=%2F..", user: "alice").body == held.body)
+        #expect(try served.flashsale(["events"]).stdout == before)
+    }
+
+    /// A method nobody defined: refused, never routed, and the server goes on.
+    @Test func unknownMethodsAreRefused() async throws {
+        let served = try Self.served()
+        for method in ["BREW", "PROPFIND", "get", "G\u{7F}T"] {
+            let raw = try await RawConnection.open(port: served.port)
+            try await raw.send("\(method) /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\n"
+                               + "Content-Type: application/json\r\nConnection: close\r\n\r\n{}")
+            #expect(await raw.closed(within: .seconds(10)), "\(method)")
+            let status = raw.answer.prefix(12)
+            #expect(["HTTP/1.1 400", "HTTP/1.1 405", "HTTP/1.1 501"].contains(status), "\(method): \(raw.answer)")
+        }
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+        #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
+    }
+
+    /// What the HTTP decoder refuses is 400, and the connection closes: after a request
+    /// the server cannot parse, it cannot know where the next one starts.
+    @Test func requestLinesAndHeadersTheDecoderRefusesAre400AndClose() async throws {
+        let served = try Self.served()
+        let path = "/booking-service/sales/s1"
+        let book = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+        let broken: [String] = [
+            "GET \(path) HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+            "GET  HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET \(path) HTTP/9.9\r\nHost: x\r\n\r\n",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\n Folded: x\r\n\r\n",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            // Smuggling: a body whose length two headers tell differently, another request in it.
+            book + "Transfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET \(path) HTTP/1.1\r\nHost: x\r\n\r\n",
+            book + "Transfer-Encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            "\u{16}\u{3}\u{1}\u{0}\u{A5}\u{1}\u{0}\u{0}\u{A1}\u{3}\u{3}\r\n\r\n",
+        ]
+        for request in broken {
+            let raw = try await RawConnection.open(port: served.port)
+            try await raw.send(request)
+            let shown = request.prefix(60).debugDescription
+            #expect(await raw.closed(within: .seconds(10)), "\(shown)")
+            #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(shown): \(raw.answer)")
+            #expect(raw.answer.contains(#"{"error":{"code":"bad_input","message":"#), "\(shown): \(raw.answer)")
+        }
+        #expect(try await served.send(.GET, path).status == 200)
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
+    /// A broken request behind a good one on the same connection: the good one is
+    /// answered whole, then the refusal, then the connection closes.
+    @Test func aBrokenRequestAfterAGoodOneIsRefusedAfterItsAnswer() async throws {
+        let served = try Self.served()
+        let raw = try await RawConnection.open(port: served.port)
+        try await raw.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                           + "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(10)))
+        let statuses = raw.answer.components(separatedBy: "HTTP/1.1 ").compactMap { Int($0.prefix(3)) }
+        #expect(statuses == [200, 400], "\(raw.answer)")
+        #expect(raw.answer.hasSuffix(#"}}"#) && raw.answer.contains(#"{"error":{"code":"bad_input""#), "\(raw.answer)")
+    }
+
+    /// Headers trickled a byte a second: the connection closes 10 s after the request
+    /// began, and meanwhile other clients are served as usual.
+    @Test func aClientTricklingItsHeadersIsClosedAfterTenSeconds() async throws {
+        let served = try Self.served()
+        let slow = try await RawConnection.open(port: served.port)
+        let started = ContinuousClock.now
+        try await slow.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
+        let elapsed = try await trickle("X-Slow: " + String(repeating: "a", count: 60), over: slow, since: started) {
+            let other = try await served.send(.GET, "/booking-service/sales/s1")
+            #expect(other.status == 200)
+        }
+        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        #expect(slow.answer.isEmpty || slow.answer.hasPrefix("HTTP/1.1 408"), "\(slow.answer)")
+    }
+
+    /// A body trickled a byte a second after a whole head: closed 10 s after the head,
+    /// and the booking it would have made never happens.
+    @Test func aClientTricklingItsBodyIsClosedAfterTenSeconds() async throws {
+        let served = try Self.served()
+        let slow = try await RawConnection.open(port: served.port)
+        let started = ContinuousClock.now
+        try await slow.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
+                            + "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n")
+        let elapsed = try await trickle("{" + String(repeating: " ", count: 58) + "}", over: slow, since: started) {
+            let other = try await served.send(.POST, "/booking-service/book-item/s1", user: "bob")
+            #expect(other.status == 201)
+        }
+        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        let bookings = try served.flashsale(["bookings", "s1", "--json"]).stdout
+        #expect(bookings.contains("bob") && !bookings.contains("alice"), "\(bookings)")
+    }
+
+    /// The clocks are a request's, not a connection's: a keep-alive connection idle
+    /// between two requests for longer than them is still served.
+    @Test func anIdleKeepAliveConnectionOutlivesTheRequestClocks() async throws {
+        let served = try Self.served()
+        let connection = try await RawConnection.open(port: served.port)
+        let request = "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        try await connection.send(request)
+        #expect(await connection.answer(contains: "HTTP/1.1 200 ", within: .seconds(5)))
+        try await Task.sleep(for: .seconds(12))
+        #expect(connection.isOpen)
+        try await connection.send(request)
+        #expect(await connection.answer(contains: "HTTP/1.1 200 ", times: 2, within: .seconds(5)), "\(connection.answer)")
+    }
+
+    /// Sends `text` a byte a second until the server closes the connection (at most 20 s),
+    /// running `meanwhile` after the second byte; the time from `since` to the close.
+    private func trickle(_ text: String, over connection: RawConnection, since started: ContinuousClock.Instant,
+                         meanwhile: () async throws -> Void) async throws -> Duration {
+        for (index, byte) in text.utf8.enumerated() {
+            guard connection.isOpen, ContinuousClock.now - started < .seconds(20) else { break }
+            try? await connection.send([byte])
+            if index == 1 { try await meanwhile() }
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(await connection.closed(within: .seconds(1)), "the trickling client is still connected")
+        return ContinuousClock.now - started
+    }
+}
