@@ -30,50 +30,86 @@ struct BuyerAPI: Sendable {
         }
     }
 
+    /// The route's answer: its checks here, its work in a function of its own, so that
+    /// the async frame a connection keeps holds one route's state, not every route's.
     private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: inout Request,
                         context: ServeContext) async throws -> Response {
         try Limits.checkAccept(request.headers, for: route)
-        if route == .sale { return try await publicSale(sale(parameters[0])) }
-        let user = try await authenticator.user(of: request.headers)
+        guard route.needsUser else { return try await publicSale(sale(parameters[0])) }
+        let user: UserID
+        if let fromHeader = try authenticator.userFromHeader(request.headers) {
+            user = fromHeader
+        } else {
+            user = try await authenticator.userFromToken(request.headers)
+        }
         let body = route.takesBody ? try await RequestBody.read(&request) : nil
         switch route {
         case .book:
-            return try booked(await committer.book(bookingRequest(parameters[0], user, body, request, context: context)))
+            return try await book(bookingRequest(parameters[0], user, body, request, context: context))
         case .confirm:
             try body?.requireStatus("booked", optional: false)
-            let booking = try await committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
-            return Answer.json(.ok, .object(Render.bookingFields(booking)))
+            return try await changed(committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user))
         case .cancel:
             try body?.requireStatus("deleted", optional: true)
-            let booking = try await committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
-            return Answer.json(.ok, .object(Render.bookingFields(booking)))
+            return try await changed(committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user))
         case .booking:
-            let (sale, id) = (try sale(parameters[0]), BookingID(path: parameters[1]))
-            let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
-            guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
-            return Answer.json(.ok, .object(Render.bookingFields(booking)))
+            return try await booking(BookingID(path: parameters[1]), in: sale(parameters[0]), of: user)
         case .bookings:
-            let sale = try sale(parameters[0])
-            let bookings = try await readers.read { [clock] engine in
-                try engine.bookings(of: sale, status: nil, user: user, clock: clock())
-            }
-            return Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
+            return try await bookings(in: sale(parameters[0]), of: user)
         case .submit:
-            let submitted = try await committer.submit(bookingRequest(parameters[0], user, body, request, context: context))
-            let queued = try await readers.read { engine in try engine.request(submitted.id) }
-            let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
-            return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
+            return try await submit(bookingRequest(parameters[0], user, body, request, context: context))
         case .request:
             // What the command line would not take as an id names no request of the user's: 404, as http.md has it.
             guard let id = RequestID(parsing: parameters[0]) else { throw SaleError.requestNotFound(.none) }
-            let queued = try await readers.read { engine in try engine.request(id) }
-            guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
-            return Answer.json(.ok, .object(Render.requestFields(queued)))
+            return try await queuedRequest(id, of: user)
         case .events:
             return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])
         case .sale:
             return try await publicSale(sale(parameters[0]))
         }
+    }
+
+    private func book(_ request: BookingRequest) async throws -> Response {
+        switch try await committer.book(request) {
+        case .held(let booking):
+            return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
+        case .repeated(let booking):
+            return Answer.json(.ok, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
+        case .declined(let decline):
+            throw SaleError.declined(decline)
+        case .refused(let refusal):
+            throw refusal
+        }
+    }
+
+    private func changed(_ booking: Booking) -> Response {
+        Answer.json(.ok, .object(Render.bookingFields(booking)))
+    }
+
+    private func booking(_ id: BookingID, in sale: SaleID, of user: UserID) async throws -> Response {
+        let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
+        guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
+        return Answer.json(.ok, .object(Render.bookingFields(booking)))
+    }
+
+    private func bookings(in sale: SaleID, of user: UserID) async throws -> Response {
+        let bookings = try await readers.read { [clock] engine in
+            try engine.bookings(of: sale, status: nil, user: user, clock: clock())
+        }
+        return Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
+    }
+
+    private func submit(_ request: BookingRequest) async throws -> Response {
+        let submitted = try await committer.submit(request)
+        let queued = try await readers.read { engine in try engine.request(submitted.id) }
+        let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
+        return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
+    }
+
+    private func queuedRequest(_ id: FlashSaleCore.RequestID, of user: UserID) async throws -> Response {
+        let queued = try await readers.read { engine in try engine.request(id) }
+        guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
+        return Answer.json(.ok, .object(Render.requestFields(queued)))
     }
 
     private func bookingRequest(_ sale: String, _ user: UserID, _ body: RequestBody?, _ request: Request,
@@ -87,19 +123,6 @@ struct BuyerAPI: Sendable {
         return BookingRequest(sale: try self.sale(sale), user: user,
                               ip: clientAddress.address(peer: context.peer, headers: request.headers),
                               userAgent: agent, key: try body?.checkedKey())
-    }
-
-    private func booked(_ decision: BookingOutcome) throws -> Response {
-        switch decision {
-        case .held(let booking):
-            return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
-        case .repeated(let booking):
-            return Answer.json(.ok, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
-        case .declined(let decline):
-            throw SaleError.declined(decline)
-        case .refused(let refusal):
-            throw refusal
-        }
     }
 
     private func publicSale(_ sale: SaleID) async throws -> Response {

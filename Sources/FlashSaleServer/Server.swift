@@ -56,6 +56,7 @@ package enum Server {
         let committer = Committer(store: try settings.openStore(), clock: settings.clock) { _ in feed.committed() }
         committer.start()
         let metrics = HTTPMetrics()
+        let accessLog = AccessLog(output: log)
         let buyers = BuyerAPI(authenticator: authenticator, clientAddress: ClientAddress(trustedProxies: settings.trustedProxies),
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock)
@@ -64,12 +65,12 @@ package enum Server {
         var services: [any Service] = []
         for address in settings.listen {
             services.append(buyerApplication(buyers, at: .hostname(address.host, port: address.port), limit: limit,
-                                             metrics: metrics, logger: logger))
+                                             metrics: metrics, accessLog: accessLog, logger: logger))
         }
         if let socket = settings.socket {
             try removeStaleSocket(socket)
             services.append(buyerApplication(buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics,
-                                             logger: logger) { _ in
+                                             accessLog: accessLog, logger: logger) { _ in
                 // Created with the process's umask (0077); a gateway in the group must reach it.
                 chmod(socket, 0o660)
             })
@@ -106,10 +107,9 @@ package enum Server {
 
     /// One buyer listener; every answer is counted, timed and logged.
     private static func buyerApplication(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
-                                         metrics: HTTPMetrics, logger: Logger,
+                                         metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
                                          onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some Service {
-        let nextID = NIOLockedValueBox<UInt64>(0)
         let responder = CallbackResponder<ServeContext> { request, context in
             let started = ContinuousClock.now
             var request = request
@@ -118,15 +118,7 @@ package enum Server {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let name = route?.rawValue ?? "none"
             metrics.record(route: name, status: response.status.code, seconds: seconds)
-            let id = nextID.withLockedValue { id in
-                id += 1
-                return id
-            }
-            let level: Logger.Level = response.status.code >= 500 ? .error : .info
-            logger.log(level: level, "request", metadata: [
-                "request_id": .stringConvertible(id), "method": .string(request.method.rawValue), "route": .string(name),
-                "status": .stringConvertible(response.status.code), "duration_ms": .stringConvertible((seconds * 1_000_000).rounded() / 1000),
-            ])
+            accessLog.record(method: request.method.rawValue, route: name, status: response.status.code, seconds: seconds)
             return response
         }
         return Application(
