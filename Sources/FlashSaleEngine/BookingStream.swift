@@ -45,13 +45,14 @@ public final class BookingStream {
         }
     }
 
-    /// Makes every decision so far durable. On failure all of them are rolled back.
+    /// Makes every decision so far durable. On failure all of them are rolled back. A
+    /// group of declines carries only their count, and is committed as telemetry.
     public func commit() throws {
         guard let (transaction, sale) = open else { return }
         open = nil
         do {
             try facts.writeCounters(of: sale.id, to: transaction)
-            try transaction.commit()
+            try transaction.commit(facts.commitContent)
         } catch {
             transaction.rollback()
             throw error

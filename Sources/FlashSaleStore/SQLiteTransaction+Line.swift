@@ -141,9 +141,10 @@ extension SQLiteTransaction {
 
     /// One statement for the whole run, its events in id order. The user's count of active
     /// bookings is the one mirror of `Rules` in SQL (`activeBooking`); which reason comes
-    /// first is the engine's.
-    func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID,
-                   atLimit: DeclineReason, otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> Int64 {
+    /// first is the engine's. The events just appended have consecutive seqs, so those at
+    /// the limit are counted by reading that range of the table back.
+    func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
+                   otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         try db.execute(
             """
             INSERT INTO event (at, sale, kind, user, request, detail)
@@ -158,7 +159,13 @@ extension SQLiteTransaction {
             [":sale": .text(sale.text), ":cursor": .integer(cursor.value), ":last": .integer(last.value),
              ":now": .integer(now.milliseconds), ":at_limit": .text(atLimit.rawValue), ":otherwise": .text(otherwise.rawValue),
              ":per_user": .integer(perUser)])
-        return db.changes
+        let rejected = db.changes
+        guard atLimit != otherwise, rejected > 0 else { return (rejected, 0) }
+        let lastEvent = db.lastInsertedRowID
+        let limited = try store.count(
+            "SELECT count(*) FROM event WHERE seq BETWEEN :first AND :last AND detail = :at_limit",
+            [":first": .integer(lastEvent - rejected + 1), ":last": .integer(lastEvent), ":at_limit": .text(atLimit.rawValue)])
+        return (limited, rejected - limited)
     }
 }
 

@@ -227,6 +227,10 @@ struct Replay {
             seen.append("\(sale.sale) \(sale.state) overdue \(sale.overdue) queued \(sale.queued)")
             seen += try f.engine.bookings(of: sale.sale.id, status: nil, user: nil, clock: lastClock).map { "\($0)" }
         }
+        for sale in try f.engine.metrics(of: nil, clock: lastClock) {
+            let declined = AttemptTotals.declineCodes.map { "\($0.rawValue) \(sale.attempts.declined[$0] ?? 0)" }
+            seen.append("\(sale.status.sale.id) attempts \(sale.attempts.attempts), declined \(declined)")
+        }
         for id in 1..<(lastRequest + 1) {
             var request = ""
             if let error = failure({ request = "\(try f.request(RequestID(id)))" }) {
