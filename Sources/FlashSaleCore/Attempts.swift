@@ -86,6 +86,17 @@ public struct AttemptTally: Sendable {
     private var nextRecentAgent = 0
     /// The buckets the attempts fell in: one or two for any transaction.
     private var buckets: [Int64] = []
+    /// A transaction's first attempt, kept as it came until a second one comes: a lone
+    /// `book` counts one, and making the tables above for it cost more than writing it.
+    private var first: Attempt?
+
+    private struct Attempt {
+        let user: UserID
+        let ip: String?
+        let userAgent: String?
+        let declined: Bool
+        let bucket: Int64
+    }
 
     /// At most this many counters of each kind (requesters, agents, users) per transaction.
     /// A stream of a million buyers, each seen once, would otherwise write a counter per
@@ -110,24 +121,37 @@ public struct AttemptTally: Sendable {
     public mutating func add(user: UserID, ip: String?, userAgent: String?, declined: ErrorCode?, at now: Instant) {
         attempts += 1
         if let declined { addDeclines(declined, count: 1) }
-        let bucket = AttemptBucket.start(of: now).milliseconds
+        let attempt = Attempt(user: user, ip: ip, userAgent: userAgent, declined: declined != nil,
+                              bucket: AttemptBucket.start(of: now).milliseconds)
+        guard attempts > 1 else {
+            first = attempt
+            return
+        }
+        if let first {
+            self.first = nil
+            tally(first)
+        }
+        tally(attempt)
+    }
+
+    private mutating func tally(_ attempt: Attempt) {
+        let bucket = attempt.bucket
         if buckets.last != bucket, !buckets.contains(bucket) { buckets.append(bucket) }
-        let wasDeclined = declined != nil
         var script: String?
         var agentless = true
-        if let agent = userAgent, !agent.isEmpty {
+        if let agent = attempt.userAgent, !agent.isEmpty {
             agentless = false
             let index = agentIndex(of: agent, in: bucket)
-            agentCounts[index].add(declined: wasDeclined)
+            agentCounts[index].add(declined: attempt.declined)
             script = agentCounts[index].script
         }
-        if let ip, let address = AddressKey(text: ip) {
+        if let address = attempt.ip.flatMap(AddressKey.init(text:)) {
             requesters[RequesterKey(bucket: bucket, address: address), default: Count()]
-                .add(declined: wasDeclined, script: script, agentless: agentless)
+                .add(declined: attempt.declined, script: script, agentless: agentless)
             if requesters.count > Self.keysInMemory { Self.reduce(&requesters, to: Self.countersPerKind) }
         }
-        users[TextKey(bucket: bucket, text: ExactText(user.text)), default: Count()]
-            .add(declined: wasDeclined, script: script, agentless: agentless)
+        users[TextKey(bucket: bucket, text: ExactText(attempt.user.text)), default: Count()]
+            .add(declined: attempt.declined, script: script, agentless: agentless)
         if users.count > Self.keysInMemory { Self.reduce(&users, to: Self.countersPerKind) }
     }
 
@@ -170,11 +194,15 @@ public struct AttemptTally: Sendable {
     /// The attempts from `ip`'s requester (its address, or its IPv6 /64) so far in this tally.
     public func attempts(fromRequesterOf ip: String) -> Int64 {
         guard let address = AddressKey(text: ip) else { return 0 }
+        if let first {
+            return first.ip.flatMap(AddressKey.init(text:)) == address ? 1 : 0
+        }
         return buckets.reduce(0) { $0 + (requesters[RequesterKey(bucket: $1, address: address)]?.attempts ?? 0) }
     }
 
     /// The counters to add, at most `countersPerKind` of each kind.
     public func counters() -> [AttemptCounter] {
+        if let first { return Self.counters(of: first) }
         var reduced = self
         Self.reduce(&reduced.requesters, to: Self.countersPerKind)
         Self.reduce(&reduced.users, to: Self.countersPerKind)
@@ -182,6 +210,24 @@ public struct AttemptTally: Sendable {
         return reduced.requesters.map { $1.counter($0.address.kind, $0.address.text, $0.bucket) }
             + zip(reduced.agentKeys, reduced.agentCounts).map { $1.counter(.agent, $0.text.text, $0.bucket, ofAgent: true) }
             + reduced.users.map { $1.counter(.user, $0.text.text, $0.bucket) }
+    }
+
+    /// What `tally` would make of a lone attempt, without its tables.
+    private static func counters(of attempt: Attempt) -> [AttemptCounter] {
+        let agent = attempt.userAgent.flatMap { $0.isEmpty ? nil : $0 }
+        var count = Count()
+        count.add(declined: attempt.declined, script: agent.flatMap(ScriptAgent.name(in:)), agentless: agent == nil)
+        var counters: [AttemptCounter] = []
+        if let address = attempt.ip.flatMap(AddressKey.init(text:)) {
+            counters.append(count.counter(address.kind, address.text, attempt.bucket))
+        }
+        if let agent {
+            var agentCount = Count(script: nil)
+            agentCount.add(declined: attempt.declined)
+            counters.append(agentCount.counter(.agent, agent, attempt.bucket, ofAgent: true))
+        }
+        counters.append(count.counter(.user, attempt.user.text, attempt.bucket))
+        return counters
     }
 
     private mutating func reduceAgents() {

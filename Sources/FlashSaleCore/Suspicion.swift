@@ -124,7 +124,7 @@ public struct SuspicionTally {
     /// `203.0.113.7` (IPv4-mapped IPv6 unmapped), `2001:db8:1:2::/64`; nil for text that
     /// is not an address. Sorting that pass by this text keeps each requester together.
     public static func requester(of ip: String) -> String? {
-        AddressKey(text: ip)?.text
+        AttemptCounter.requester(of: ip)?.value
     }
 
     /// The script name the agent text gives away, nil for a browser: the agent pass needs

@@ -2,8 +2,8 @@ import FlashSaleCore
 import FlashSaleEngine
 
 /// The attempt counters (see Schema, version 7): a transaction's tallies are kept in memory
-/// until it commits, then added to `attempt_counter` and `attempt_total` by upserts, a row
-/// per counter.
+/// until it commits, then added to `attempt_counter` by upserts, a row per counter and per
+/// total.
 extension SQLiteTransaction {
     func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws {
         unwrittenAttempts.append((sale, tally))
@@ -12,42 +12,50 @@ extension SQLiteTransaction {
     func writeAttempts() throws {
         for (sale, tally) in unwrittenAttempts {
             for counter in tally.counters() {
-                try db.execute(
-                    """
-                    INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
-                    VALUES (:sale, :kind, :value, :bucket, :attempts, :declined, :scripted, :agentless, :script)
-                    ON CONFLICT DO UPDATE SET attempts = attempts + excluded.attempts,
-                        declined = declined + excluded.declined, scripted = scripted + excluded.scripted,
-                        agentless = agentless + excluded.agentless, script = coalesce(script, excluded.script)
-                    """,
-                    [":sale": .text(sale.text), ":kind": .text(counter.kind.rawValue), ":value": .text(counter.value),
-                     ":bucket": .integer(counter.bucket.milliseconds), ":attempts": .integer(counter.attempts),
-                     ":declined": .integer(counter.declined), ":scripted": .integer(counter.scripted),
-                     ":agentless": .integer(counter.agentless), ":script": .text(counter.script)])
+                try add(to: sale, kind: counter.kind.rawValue, value: counter.value, bucket: counter.bucket.milliseconds,
+                        attempts: counter.attempts, declined: counter.declined, scripted: counter.scripted,
+                        agentless: counter.agentless, script: counter.script)
             }
-            try addToTotal(of: sale, reason: "", tally.totals.attempts)
-            for (code, count) in tally.totals.declined {
+            let totals = tally.totals
+            try addToTotal(of: sale, reason: "", totals.attempts)
+            for (code, count) in totals.declined {
                 try addToTotal(of: sale, reason: code.rawValue, count)
             }
         }
         unwrittenAttempts.removeAll(keepingCapacity: true)
     }
 
+    /// A sale's total: kind 'sale', bucket 0, counted in `attempts`.
     private func addToTotal(of sale: SaleID, reason: String, _ count: Int64) throws {
         guard count > 0 else { return }
+        try add(to: sale, kind: Self.totalKind, value: reason, bucket: 0, attempts: count, declined: 0, scripted: 0,
+                agentless: 0, script: nil)
+    }
+
+    private static let totalKind = "sale"
+
+    private func add(to sale: SaleID, kind: String, value: String, bucket: Int64, attempts: Int64, declined: Int64,
+                     scripted: Int64, agentless: Int64, script: String?) throws {
         try db.execute(
             """
-            INSERT INTO attempt_total (sale, reason, count) VALUES (:sale, :reason, :count)
-            ON CONFLICT DO UPDATE SET count = count + excluded.count
-            """, [":sale": .text(sale.text), ":reason": .text(reason), ":count": .integer(count)])
+            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
+            VALUES (:sale, :kind, :value, :bucket, :attempts, :declined, :scripted, :agentless, :script)
+            ON CONFLICT DO UPDATE SET attempts = attempts + excluded.attempts,
+                declined = declined + excluded.declined, scripted = scripted + excluded.scripted,
+                agentless = agentless + excluded.agentless, script = coalesce(script, excluded.script)
+            """,
+            [":sale": .text(sale.text), ":kind": .text(kind), ":value": .text(value), ":bucket": .integer(bucket),
+             ":attempts": .integer(attempts), ":declined": .integer(declined), ":scripted": .integer(scripted),
+             ":agentless": .integer(agentless), ":script": .text(script)])
     }
 
     /// As stored, plus what this transaction has counted and not written yet.
     func attemptTotals(of sale: SaleID) throws -> AttemptTotals {
         var totals = AttemptTotals()
-        try db.forEachRow("SELECT reason, count FROM attempt_total WHERE sale = :sale", [":sale": .text(sale.text)]) { row in
-            let reason = try row.text("reason")
-            let count = try row.int64("count")
+        try db.forEachRow("SELECT value, attempts FROM attempt_counter WHERE sale = :sale AND kind = :kind",
+                          [":sale": .text(sale.text), ":kind": .text(Self.totalKind)]) { row in
+            let reason = try row.text("value")
+            let count = try row.int64("attempts")
             if reason.isEmpty {
                 totals.attempts += count
             } else if let code = ErrorCode(rawValue: reason) {
@@ -57,8 +65,9 @@ extension SQLiteTransaction {
             }
         }
         for (unwrittenSale, tally) in unwrittenAttempts where unwrittenSale == sale {
-            totals.attempts += tally.totals.attempts
-            totals.declined.merge(tally.totals.declined, uniquingKeysWith: +)
+            let unwritten = tally.totals
+            totals.attempts += unwritten.attempts
+            totals.declined.merge(unwritten.declined, uniquingKeysWith: +)
         }
         return totals
     }

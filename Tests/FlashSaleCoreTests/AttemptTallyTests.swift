@@ -80,6 +80,20 @@ private extension AttemptTally {
         #expect(tally.counter(.agent, browser).map(\.attempts) == [20_000])
     }
 
+    /// A lone attempt is counted without the tables; as it would be with them.
+    @Test(arguments: [("a", "203.0.113.7", "curl/8.4.0"), ("b", "2001:db8::1", browser), ("c", nil, nil), ("d", "bad", "")])
+    func aLoneAttemptCountsAsInACrowd(user: String, ip: String?, agent: String?) {
+        var lone = AttemptTally()
+        lone.add(user, ip: ip, agent: agent, declined: .soldOut)
+        var crowd = AttemptTally()
+        crowd.add("other", ip: "198.51.100.1", agent: "other/1")
+        crowd.add(user, ip: ip, agent: agent, declined: .soldOut)
+        let others: Set<String> = ["other", "198.51.100.1", "other/1"]
+        let sorted = { (counters: [AttemptCounter]) in counters.sorted { ($0.kind.rawValue, $0.value) < ($1.kind.rawValue, $1.value) } }
+        #expect(sorted(lone.counters()) == sorted(crowd.counters().filter { !others.contains($0.value) }))
+        #expect(lone.attempts(fromRequesterOf: ip ?? "") == crowd.attempts(fromRequesterOf: ip ?? ""))
+    }
+
     @Test func declinesOfQueuedRequestsCountOnlyInTheTotals() {
         var tally = AttemptTally()
         tally.addDeclines(.soldOut, count: 3)

@@ -351,9 +351,9 @@ extension HotStatementTests {
         defer { sqlite3_commit_hook(f.store.db.handle, nil, nil) }
         _ = try f.book("a")
         #expect(commits.count == 1)
-        #expect(try f.store.count("SELECT count FROM attempt_total WHERE reason = ''", [:]) == 1)
+        #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'sale' AND value = ''", [:]) == 1)
         try declinedBook(f.store)
         #expect(commits.count == 3)
-        #expect(try f.store.count("SELECT count FROM attempt_total WHERE reason = ''", [:]) == 2)
+        #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'sale' AND value = ''", [:]) == 2)
     }
 }
