@@ -74,8 +74,8 @@ public struct AttemptTally: Sendable {
     public private(set) var attempts: Int64 = 0
     /// The declines by code, in the order first seen: a handful of codes at most.
     private var declines: [(code: ErrorCode, count: Int64)] = []
-    private var requesters: [RequesterKey: Count] = [:]
-    private var users: [TextKey: Count] = [:]
+    private var requesters = KeyedCounts<RequesterKey>()
+    private var users = KeyedCounts<TextKey>()
     /// Agents in the order first seen, found by `agentIndex`; a few of them are looked at
     /// first (`recentAgents`, replaced in turn): the same few agents come back on most
     /// attempts, and hashing a long agent text cost more than all the rest of a count.
@@ -100,7 +100,7 @@ public struct AttemptTally: Sendable {
 
     /// At most this many counters of each kind (requesters, agents, users) per transaction.
     /// A stream of a million buyers, each seen once, would otherwise write a counter per
-    /// attempt; this way a transaction's counters are its heavy hitters (see `reduce`).
+    /// attempt; this way a transaction's counters are its heavy hitters (see `KeyedCounts.reduce`).
     public static let countersPerKind = 256
     /// Keys kept in memory per kind before they are reduced to `countersPerKind`: a
     /// transaction of a whole `submit --file` must not hold a key per line, and a table
@@ -121,38 +121,33 @@ public struct AttemptTally: Sendable {
     public mutating func add(user: UserID, ip: String?, userAgent: String?, declined: ErrorCode?, at now: Instant) {
         attempts += 1
         if let declined { addDeclines(declined, count: 1) }
-        let attempt = Attempt(user: user, ip: ip, userAgent: userAgent, declined: declined != nil,
-                              bucket: AttemptBucket.start(of: now).milliseconds)
+        let bucket = AttemptBucket.start(of: now).milliseconds
         guard attempts > 1 else {
-            first = attempt
+            first = Attempt(user: user, ip: ip, userAgent: userAgent, declined: declined != nil, bucket: bucket)
             return
         }
         if let first {
             self.first = nil
-            tally(first)
+            tally(user: first.user, ip: first.ip, userAgent: first.userAgent, declined: first.declined, bucket: first.bucket)
         }
-        tally(attempt)
+        tally(user: user, ip: ip, userAgent: userAgent, declined: declined != nil, bucket: bucket)
     }
 
-    private mutating func tally(_ attempt: Attempt) {
-        let bucket = attempt.bucket
+    private mutating func tally(user: UserID, ip: String?, userAgent: String?, declined: Bool, bucket: Int64) {
         if buckets.last != bucket, !buckets.contains(bucket) { buckets.append(bucket) }
         var script: String?
         var agentless = true
-        if let agent = attempt.userAgent, !agent.isEmpty {
+        if let agent = userAgent, !agent.isEmpty {
             agentless = false
             let index = agentIndex(of: agent, in: bucket)
-            agentCounts[index].add(declined: attempt.declined)
+            agentCounts[index].add(declined: declined)
             script = agentCounts[index].script
         }
-        if let address = attempt.ip.flatMap(AddressKey.init(text:)) {
-            requesters[RequesterKey(bucket: bucket, address: address), default: Count()]
-                .add(declined: attempt.declined, script: script, agentless: agentless)
-            if requesters.count > Self.keysInMemory { Self.reduce(&requesters, to: Self.countersPerKind) }
+        if let ip, let address = AddressKey(text: ip) {
+            requesters.add(RequesterKey(bucket: bucket, address: address), declined: declined, script: script,
+                           agentless: agentless)
         }
-        users[TextKey(bucket: bucket, text: ExactText(attempt.user.text)), default: Count()]
-            .add(declined: attempt.declined, script: script, agentless: agentless)
-        if users.count > Self.keysInMemory { Self.reduce(&users, to: Self.countersPerKind) }
+        users.add(TextKey(bucket: bucket, text: ExactText(user.text)), declined: declined, script: script, agentless: agentless)
     }
 
     private mutating func agentIndex(of agent: String, in bucket: Int64) -> Int {
@@ -197,19 +192,19 @@ public struct AttemptTally: Sendable {
         if let first {
             return first.ip.flatMap(AddressKey.init(text:)) == address ? 1 : 0
         }
-        return buckets.reduce(0) { $0 + (requesters[RequesterKey(bucket: $1, address: address)]?.attempts ?? 0) }
+        return buckets.reduce(0) { $0 + (requesters.counts[RequesterKey(bucket: $1, address: address)]?.attempts ?? 0) }
     }
 
     /// The counters to add, at most `countersPerKind` of each kind.
     public func counters() -> [AttemptCounter] {
         if let first { return Self.counters(of: first) }
         var reduced = self
-        Self.reduce(&reduced.requesters, to: Self.countersPerKind)
-        Self.reduce(&reduced.users, to: Self.countersPerKind)
+        reduced.requesters.reduce(to: Self.countersPerKind)
+        reduced.users.reduce(to: Self.countersPerKind)
         reduced.reduceAgents()
-        return reduced.requesters.map { $1.counter($0.address.kind, $0.address.text, $0.bucket) }
+        return reduced.requesters.counts.map { $1.counter($0.address.kind, $0.address.text, $0.bucket) }
             + zip(reduced.agentKeys, reduced.agentCounts).map { $1.counter(.agent, $0.text.text, $0.bucket, ofAgent: true) }
-            + reduced.users.map { $1.counter(.user, $0.text.text, $0.bucket) }
+            + reduced.users.counts.map { $1.counter(.user, $0.text.text, $0.bucket) }
     }
 
     /// What `tally` would make of a lone attempt, without its tables.
@@ -241,31 +236,48 @@ public struct AttemptTally: Sendable {
         nextRecentAgent = 0
     }
 
-    /// Misra–Gries: when there are more than `capacity` keys, every count is lowered by the
-    /// (capacity + 1)-th largest number of attempts, and the keys left with none are
-    /// dropped, so at most `capacity` remain. A count is then never more than the attempts
-    /// it counts, and never less by more than all the attempts / (capacity + 1); a key seen
-    /// once among thousands is dropped, a burst from one key is kept.
-    static func reduce<Key>(_ counts: inout [Key: Count], to capacity: Int) {
-        guard counts.count > capacity else { return }
-        let cut = cut(counts.values.map { $0.attempts }, keeping: capacity)
-        // Mostly a crowd of keys seen once each: none is left.
-        guard counts.values.contains(where: { $0.attempts > cut }) else {
-            counts.removeAll(keepingCapacity: true)
-            return
-        }
-        var kept = [Key: Count](minimumCapacity: counts.capacity)
-        for (key, count) in counts where count.attempts > cut {
-            kept[key] = count.lowered(by: cut)
-        }
-        counts = kept
-    }
-
     /// The (capacity + 1)-th largest of more than `capacity` counts of at least 1. Mostly
     /// 1 (a crowd seen once each), found without sorting the crowd.
     static func cut(_ attempts: [Int64], keeping capacity: Int) -> Int64 {
         let repeated = attempts.filter { $0 > 1 }
         return repeated.count > capacity ? repeated.sorted(by: >)[capacity] : 1
+    }
+}
+
+/// Counts by key, at most `AttemptTally.keysInMemory` of them, and how many keys were seen
+/// more than once: while none was, a reduction drops every key without reading them.
+struct KeyedCounts<Key: Hashable & Sendable>: Sendable {
+    private(set) var counts: [Key: Count] = [:]
+    private var repeated = 0
+
+    mutating func add(_ key: Key, declined: Bool, script: String?, agentless: Bool) {
+        if counts[key, default: Count()].add(declined: declined, script: script, agentless: agentless) == 2 {
+            repeated += 1
+        }
+        if counts.count > AttemptTally.keysInMemory { reduce(to: AttemptTally.countersPerKind) }
+    }
+
+    /// Misra–Gries: when there are more than `capacity` keys, every count is lowered by the
+    /// (capacity + 1)-th largest number of attempts, and the keys left with none are
+    /// dropped, so at most `capacity` remain. A count is then never more than the attempts
+    /// it counts, and never less by more than all the attempts / (capacity + 1); a key seen
+    /// once among thousands is dropped, a burst from one key is kept.
+    mutating func reduce(to capacity: Int) {
+        guard counts.count > capacity else { return }
+        // Mostly a crowd of keys seen once each: none is left.
+        guard repeated > 0 else {
+            counts.removeAll(keepingCapacity: true)
+            return
+        }
+        let cut = AttemptTally.cut(counts.values.map { $0.attempts }, keeping: capacity)
+        var kept = [Key: Count](minimumCapacity: counts.capacity)
+        repeated = 0
+        for (key, count) in counts where count.attempts > cut {
+            let lowered = count.lowered(by: cut)
+            kept[key] = lowered
+            if lowered.attempts > 1 { repeated += 1 }
+        }
+        counts = kept
     }
 }
 
@@ -303,16 +315,19 @@ struct Count: Sendable {
         if declined { self.declined += 1 }
     }
 
-    mutating func add(declined: Bool, script: String?, agentless: Bool) {
+    /// Returns the attempts counted now.
+    @discardableResult
+    mutating func add(declined: Bool, script: String?, agentless: Bool) -> Int64 {
         add(declined: declined)
         if let script {
             scripted += 1
             if self.script == nil { self.script = script }
         }
         if agentless { self.agentless += 1 }
+        return attempts
     }
 
-    /// Every count lowered by `cut` (not below 0), as `AttemptTally.reduce` does.
+    /// Every count lowered by `cut` (not below 0), as `KeyedCounts.reduce` does.
     func lowered(by cut: Int64) -> Count {
         var lowered = self
         lowered.attempts -= cut

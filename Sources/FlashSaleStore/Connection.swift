@@ -17,6 +17,14 @@ public final class Connection {
     private var changesAtBegin: Int64 = 0
     /// Whether this connection has committed a durable transaction that changed a row.
     private var committedChanges = false
+    /// How many times the SQL function `counted(value)` ran (it returns its value): a way
+    /// to count the rows an INSERT ... SELECT gives one value of a CASE, as SQLite writes
+    /// them, without reading them back.
+    let counted = Tally()
+
+    final class Tally {
+        var count: Int64 = 0
+    }
 
     /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
     /// times per hold, and nothing here reads them. Settable only before SQLite starts,
@@ -47,6 +55,20 @@ public final class Connection {
             guard let context else { return 0 }
             return Unmanaged<BusyWait>.fromOpaque(context).takeUnretainedValue().lookAgain(previous: previous) ? 1 : 0
         }, Unmanaged.passUnretained(busyWait).toOpaque())
+        // Not deterministic, so that SQLite runs it for each row it is asked for; direct
+        // only, so that no schema object can. Made before any statement is prepared, since
+        // making a function expires every prepared statement.
+        let counting = sqlite3_create_function_v2(
+            handle, "counted", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, Unmanaged.passUnretained(counted).toOpaque(),
+            { context, _, arguments in
+                sqlite3_user_data(context).map { Unmanaged<Tally>.fromOpaque($0).takeUnretainedValue().count += 1 }
+                sqlite3_result_value(context, arguments?[0])
+            }, nil, nil, nil)
+        guard counting == SQLITE_OK else {
+            let error = SQLiteError(code: counting, connection: handle)
+            sqlite3_close_v2(handle)
+            throw error
+        }
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
         // The statement journal of a multi-row INSERT inside a long transaction (bulk
