@@ -100,7 +100,8 @@ public struct AttemptTally: Sendable {
 
     /// At most this many counters of each kind (requesters, agents, users) per transaction.
     /// A stream of a million buyers, each seen once, would otherwise write a counter per
-    /// attempt; this way a transaction's counters are its heavy hitters (see `KeyedCounts.reduce`).
+    /// attempt; this way a transaction's counters are its heavy hitters
+    /// (`KeyedCounts.reduce`).
     public static let countersPerKind = 256
     /// Keys kept in memory per kind before they are reduced to `countersPerKind`: a
     /// transaction of a whole `submit --file` must not hold a key per line, and a table

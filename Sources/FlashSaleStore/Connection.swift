@@ -206,9 +206,7 @@ public final class Connection {
         sqlite3_wal_autocheckpoint(handle, Self.autocheckpointPages)
         try execute("PRAGMA synchronous = FULL")
         try outcome.get()
-        if !committedChanges, try walIsShort() {
-            csqlite_checkpoint_on_close(handle, 0)
-        }
+        csqlite_checkpoint_on_close(handle, try committedChanges || !walIsShort() ? 1 : 0)
     }
 
     /// Whether the WAL is shorter than SQLite's checkpoint threshold (false if unknown).

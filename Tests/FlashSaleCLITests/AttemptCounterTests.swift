@@ -64,9 +64,9 @@ private let stracePath = installed("strace")
             let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
             return (result.status, lines.filter { $0.contains("sync") }.count)
         }
-        let held = try syncs(["book", "s1", "another", "--ip", "203.0.113.5"])
-        #expect(held.status == 6)
-        #expect(held.syncs == 0)
+        let declined = try syncs(["book", "s1", "another", "--ip", "203.0.113.5"])
+        #expect(declined.status == 6)
+        #expect(declined.syncs == 0)
         // The same command on a sale with stock is durable: the count above is no accident.
         try box.run(["create-sale", "s2", "--inventory", "5"])
         let durable = try syncs(["book", "s2", "another"])
@@ -75,6 +75,22 @@ private let stracePath = installed("strace")
         // Both attempts counted, and the file is sound.
         #expect(try samples(box).contains("flashsale_attempts_total{sale=\"s1\"} 2"))
         #expect(try box.run(["verify"]).status == 0)
+    }
+
+    /// A stream's group of declines commits its counts alone, without a sync, like a
+    /// lone declined book.
+    @Test(.enabled(if: stracePath != nil, "needs strace"))
+    func aStreamOfDeclinesCostsNoDiskSync() throws {
+        let box = try soldOut()
+        let input = try box.file("late.ndjson", (0..<100).map { #"{"user":"late\#($0)"}"# }.joined(separator: "\n") + "\n")
+        let trace = box.directory.appendingPathComponent("trace").path
+        let result = try box.shell("""
+            strace -f -qq -e trace=fsync,fdatasync,sync_file_range,msync -o "\(trace)" "$FLASHSALE" --db "$DB" book s1 --stream < "\(input)"
+            """)
+        #expect(result.status == 0)
+        #expect(result.stdout.components(separatedBy: "sold_out").count - 1 == 100)
+        #expect(try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.contains("sync") }.isEmpty)
+        #expect(try samples(box).contains("flashsale_declined_attempts_total{sale=\"s1\",reason=\"sold_out\"} 100"))
     }
 
     @Test func theQueueCountsItsAttemptsWhenSubmittedAndItsDeclinesWhenProcessed() throws {
