@@ -17,3 +17,8 @@ static const int CSQLITE_IOERR_FSYNC = SQLITE_IOERR_FSYNC;
 static const int CSQLITE_IOERR_DIR_FSYNC = SQLITE_IOERR_DIR_FSYNC;
 static const int CSQLITE_IOERR_TRUNCATE = SQLITE_IOERR_TRUNCATE;
 static const int CSQLITE_IOERR_SHMSIZE = SQLITE_IOERR_SHMSIZE;
+
+// sqlite3_db_config is variadic too: whether closing the last connection checkpoints.
+static inline int csqlite_checkpoint_on_close(sqlite3 *db, int on) {
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, !on, (int *)0);
+}

@@ -104,8 +104,9 @@ extension Decline {
         case .blocked:
             switch blocked {
             case .block(let block)?: block.explanation
-            case .perIPLimit(let address, let active)?:
-                "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), the per-IP limit"
+            case .perIPLimit(let address, let active, let requester, let attempts)?:
+                "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), "
+                    + "the per-IP limit (\(attempts) attempt\(attempts == 1 ? "" : "s") from \(requester) in this sale)"
             case nil: "the requester is blocked in sale \(sale.id)"
             }
         case .userLimit:

@@ -4,6 +4,8 @@ import FlashSaleCore
 /// Somewhere text goes: a file descriptor, or a string in tests.
 protocol TextSink: AnyObject {
     func write(_ text: String)
+    /// Text already in UTF-8, as a stream's answers are built.
+    func write(utf8 bytes: [UInt8])
     func flush()
     /// The `errno` of a write that failed (EPIPE: the reader went away; ENOSPC), else nil.
     var writeError: Int32? { get }
@@ -16,6 +18,10 @@ protocol TextSink: AnyObject {
 
 /// Sinks that cannot fail (strings in tests).
 extension TextSink {
+    func write(utf8 bytes: [UInt8]) {
+        write(String(decoding: bytes, as: UTF8.self))
+    }
+
     var writeError: Int32? { nil }
     var readerClosed: Bool { false }
     var isTerminal: Bool { false }
@@ -39,6 +45,16 @@ final class FileSink: TextSink {
     func write(_ text: String) {
         guard writeError == nil else { return }
         buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func write(utf8 bytes: [UInt8]) {
+        guard writeError == nil else { return }
+        if buffer.isEmpty {
+            buffer = bytes
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
         if buffer.count >= 1 << 16 { flush() }
     }
 

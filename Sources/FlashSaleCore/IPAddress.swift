@@ -17,6 +17,15 @@ public struct IPAddress: Hashable, Sendable {
         bytes = parsed
     }
 
+    /// Whether `text` is an address, found without making one (every request read with an
+    /// address is checked).
+    public static func isValid(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { characters in
+            characters.contains(UInt8(ascii: ":")) ? parseIPv6Groups(characters) != nil : parseIPv4(characters[...]) != nil
+        }
+    }
+
     /// Four decimal parts 0–255 without leading zeros (which some tools read as octal).
     static func parseIPv4(_ text: Slice<UnsafeBufferPointer<UInt8>>) -> UInt32? {
         var address: UInt32 = 0
@@ -41,9 +50,19 @@ public struct IPAddress: Hashable, Sendable {
         return address << 8 | value
     }
 
+    static func parseIPv6(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard let groups = parseIPv6Groups(text) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for group in 0..<8 {
+            bytes[2 * group] = UInt8(groups[group] >> 8)
+            bytes[2 * group + 1] = UInt8(groups[group] & 0xFF)
+        }
+        return bytes
+    }
+
     /// Colon-separated groups of 1–4 hex digits, at most one `::` standing for one or more
     /// zero groups, and optionally a dotted IPv4 tail counting as two groups.
-    static func parseIPv6(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    static func parseIPv6Groups(_ text: UnsafeBufferPointer<UInt8>) -> EightGroups? {
         let colon = UInt8(ascii: ":")
         var groups = EightGroups()
         var count = 0
@@ -89,12 +108,7 @@ public struct IPAddress: Hashable, Sendable {
         } else {
             guard count == 8 else { return nil }
         }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for group in 0..<8 {
-            bytes[2 * group] = UInt8(groups[group] >> 8)
-            bytes[2 * group + 1] = UInt8(groups[group] & 0xFF)
-        }
-        return bytes
+        return groups
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {
@@ -108,7 +122,7 @@ public struct IPAddress: Hashable, Sendable {
 }
 
 /// Eight 16-bit groups on the stack: an array here would be one allocation per address.
-private struct EightGroups {
+struct EightGroups {
     private var storage: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0, 0, 0, 0, 0)
 
     subscript(index: Int) -> UInt16 {

@@ -146,7 +146,7 @@ public enum TextField: String, Sendable {
         // Over the contiguous bytes when the string has them (native strings do): much faster.
         let hasNUL = value.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? value.utf8.contains(0)
         guard !hasNUL else { throw .usage("\(rawValue) contains a NUL byte") }
-        if self == .ip, IPAddress(value) == nil {
+        if self == .ip, !IPAddress.isValid(value) {
             throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address")
         }
         return value

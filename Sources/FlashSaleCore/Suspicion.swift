@@ -1,6 +1,6 @@
-/// Who looks like a bot in a sale (`suspects`), from what is stored about each booking
-/// attempt: pure arithmetic over observations, so that thresholds and scores are tested
-/// without a database. The store feeds the attempts three times, grouped and sorted three
+/// Who looks like a bot in a sale (`suspects`), from what is stored about the sale's
+/// booking attempts: pure arithmetic over observations, so that thresholds and scores are
+/// tested without a database. The store feeds them three times, grouped and sorted three
 /// ways; nothing here reads or writes anything.
 
 /// What a suspect row names, and so what its `block` command blocks.
@@ -55,42 +55,59 @@ public struct SuspicionThresholds: Sendable {
     public init() {}
 }
 
-/// One booking attempt as stored: a direct booking, or a queued request (decided or not).
+/// What the report reads about a group's attempts: a counter (`AttemptCounter`: so many
+/// attempts in a bucket, the only record of a declined direct attempt), or a stored
+/// booking or request, which adds no attempt (the counters counted it when it was made)
+/// but names the user behind it, and for a request rejected by `process`, a decline.
 public struct Observation: Sendable {
     public let at: Instant
-    public let user: String
-    public let ip: String?
-    public let userAgent: String?
-    /// A rejected request. (A declined direct `book` writes nothing, so is not seen.)
-    public let declined: Bool
+    public let attempts: Int
+    public let declines: Int
+    /// Of the attempts, those with a script agent, and those with no agent.
+    public let scripted: Int
+    public let withoutAgent: Int
+    /// A script agent's name seen on the scripted attempts.
+    public let script: String?
+    public let user: String?
 
-    public init(at: Instant, user: String, ip: String?, userAgent: String?, declined: Bool) {
+    /// A counter's attempts, at the start of its bucket.
+    public init(_ counter: AttemptCounter) {
+        at = counter.bucket
+        attempts = Int(counter.attempts)
+        declines = Int(counter.declined)
+        scripted = Int(counter.scripted)
+        withoutAgent = Int(counter.agentless)
+        script = counter.script
+        user = nil
+    }
+
+    public init(at: Instant, attempts: Int = 0, declines: Int = 0, scripted: Int = 0, withoutAgent: Int = 0,
+                script: String? = nil, user: String? = nil) {
         self.at = at
+        self.attempts = attempts
+        self.declines = declines
+        self.scripted = scripted
+        self.withoutAgent = withoutAgent
+        self.script = script
         self.user = user
-        self.ip = ip
-        self.userAgent = userAgent
-        self.declined = declined
     }
 }
 
-/// A sale's attempts, read three times, each time sorted by a group and then by time: by
-/// requester (address or /64, `requester(of:)`), by agent text, by user. One group is
-/// counted at a time and kept only if it is a suspect, so memory grows with the suspects,
-/// not with the attempts, addresses or users (a sale may have millions of each); sorting
-/// is the database's work, which it does in temporary files.
+/// A sale's observations, read three times, each time sorted by a group and then by
+/// time: by requester (address or /64, `requester(of:)`), by script agent text, by user.
+/// One group is counted at a time and kept only if it is a suspect, so memory grows with
+/// the suspects, not with the addresses or users (a sale may have millions of each);
+/// sorting is the database's work, which it does in temporary files.
 public struct SuspicionTally {
     public let thresholds: SuspicionThresholds
     private var listed: [Listed] = []
-    private var requester: (key: AddressKey, tally: Tally)?
+    private var requester: (text: String, tally: Tally)?
     /// The agent being read, with its script name (nil: a browser, not counted).
     private var agent: (text: String, script: String?, tally: Tally)?
     private var user: (text: String, tally: Tally)?
     /// Whether any attempt carried an agent. If none did, the front end does not send
     /// agents, and a missing one says nothing about who sent the request.
     private var agentsSent = false
-    /// The script name found in each agent text seen (nil: a browser), since the same few
-    /// agents come back on most rows.
-    private var scriptNames: [ExactText: String?] = [:]
 
     private struct Listed {
         let kind: SuspectKind
@@ -103,57 +120,58 @@ public struct SuspicionTally {
         self.thresholds = thresholds
     }
 
-    /// The group of an address in the requester pass: `203.0.113.7` (IPv4-mapped IPv6
-    /// unmapped), `2001:db8:1:2::/64`; nil for text that is not an address. Sorting that
-    /// pass by this text keeps each requester's attempts together.
+    /// The group of an address in the requester pass, and the value of its counters:
+    /// `203.0.113.7` (IPv4-mapped IPv6 unmapped), `2001:db8:1:2::/64`; nil for text that
+    /// is not an address. Sorting that pass by this text keeps each requester together.
     public static func requester(of ip: String) -> String? {
-        IPAddress(ip).map { AddressKey($0).text }
+        AttemptCounter.requester(of: ip)?.value
     }
 
-    /// Whether the agent text looks like a script: the agent pass needs only those.
-    public static func looksLikeScript(_ agent: String) -> Bool {
-        ScriptAgent.name(in: agent) != nil
+    /// The script name the agent text gives away, nil for a browser: the agent pass needs
+    /// only script agents.
+    public static func scriptName(of agent: String) -> String? {
+        ScriptAgent.name(in: agent)
     }
 
-    /// Requester pass: the attempts with an address, sorted by `requester(of:)`, then time.
-    public mutating func addByRequester(_ observation: Observation) {
-        guard let address = observation.ip.flatMap(IPAddress.init) else { return }
-        let key = AddressKey(address)
-        if requester?.key != key {
+    /// Requester pass: observations of requesters (`requester(of:)`), sorted by it, then time.
+    public mutating func addByRequester(_ requester: String, _ observation: Observation) {
+        if !(self.requester?.text.utf8.elementsEqual(requester.utf8) ?? false) {
             finishRequester()
-            requester = (key, Tally(countsUsers: true))
+            self.requester = (requester, Tally(countsUsers: true))
         }
-        let (agent, script) = agentAndScript(observation)
-        requester?.tally.add(observation, agent: agent, script: script, window: thresholds.window.milliseconds)
+        noteAgents(observation)
+        self.requester?.tally.add(observation, window: thresholds.window.milliseconds)
     }
 
-    /// Agent pass: the attempts with an agent, sorted by agent (byte order), then time.
-    /// Other attempts, and agents that look like browsers, are passed over.
-    public mutating func addByAgent(_ observation: Observation) {
-        let (text, script) = agentAndScript(observation)
-        guard let text else { return }
-        if !(agent?.text.utf8.elementsEqual(text.utf8) ?? false) {
+    /// Agent pass: observations of script agents, sorted by agent (byte order), then time.
+    public mutating func addByAgent(_ agent: String, _ observation: Observation) {
+        if !(self.agent?.text.utf8.elementsEqual(agent.utf8) ?? false) {
             finishAgent()
-            agent = (text, script, Tally(countsUsers: true))
+            self.agent = (agent, Self.scriptName(of: agent), Tally(countsUsers: true))
         }
-        guard agent?.script != nil else { return }
-        agent?.tally.add(observation, agent: text, script: script, window: thresholds.window.milliseconds)
+        agentsSent = true
+        self.agent?.tally.add(observation, window: thresholds.window.milliseconds)
     }
 
-    /// User pass: every attempt, sorted by user (byte order), then time.
-    public mutating func addByUser(_ observation: Observation) {
-        if !(user?.text.utf8.elementsEqual(observation.user.utf8) ?? false) {
+    /// User pass: observations of users, sorted by user (byte order), then time.
+    public mutating func addByUser(_ user: String, _ observation: Observation) {
+        if !(self.user?.text.utf8.elementsEqual(user.utf8) ?? false) {
             finishUser()
-            user = (observation.user, Tally(countsUsers: false))
+            self.user = (user, Tally(countsUsers: false))
         }
-        let (agent, script) = agentAndScript(observation)
-        user?.tally.add(observation, agent: agent, script: script, window: thresholds.window.milliseconds)
+        noteAgents(observation)
+        self.user?.tally.add(observation, window: thresholds.window.milliseconds)
+    }
+
+    private mutating func noteAgents(_ observation: Observation) {
+        if observation.attempts > observation.withoutAgent { agentsSent = true }
     }
 
     private mutating func finishRequester() {
-        guard let (key, tally) = requester else { return }
+        guard let (text, tally) = requester else { return }
         requester = nil
-        if crossesThreshold(tally) { listed.append(Listed(kind: key.kind, value: key.text, counts: tally.counts, scriptName: nil)) }
+        let kind: SuspectKind = text.utf8.contains(UInt8(ascii: ":")) ? .network : .ip
+        if crossesThreshold(tally) { listed.append(Listed(kind: kind, value: text, counts: tally.counts, scriptName: nil)) }
     }
 
     private mutating func finishAgent() {
@@ -172,18 +190,6 @@ public struct SuspicionTally {
         let counts = tally.counts
         return counts.largestBurst >= thresholds.burst || counts.declines >= thresholds.declines
             || (counts.distinctUsers ?? 0) >= thresholds.distinctUsers
-    }
-
-    /// The agent text (nil when absent or empty) and the script name it gives away.
-    private mutating func agentAndScript(_ observation: Observation) -> (String?, String?) {
-        guard let agent = observation.userAgent, !agent.isEmpty else { return (nil, nil) }
-        agentsSent = true
-        if let known = scriptNames[ExactText(agent)] { return (agent, known) }
-        let script = ScriptAgent.name(in: agent)
-        // Random agents from a hostile client must not grow the cache without end.
-        if scriptNames.count >= 10_000 { scriptNames.removeAll(keepingCapacity: true) }
-        scriptNames[ExactText(agent)] = .some(script)
-        return (agent, script)
     }
 
     /// The suspects, highest score first (then network, ip, agent, user; then by value).
@@ -250,13 +256,13 @@ public struct SuspicionTally {
     }
 }
 
-/// What is counted of one group while its attempts are read.
+/// What is counted of one group while its observations are read.
 private struct Tally {
     private var attempts = 0
     private var declines = 0
     private var scripted = 0
     private var withoutAgent = 0
-    /// Counts per script name, for the reason text.
+    /// Scripted attempts per script name, for the reason text.
     private var scripts: [String: Int] = [:]
     /// Distinct users, for addresses and agents; only one group's at a time.
     private var users: Set<ExactText>?
@@ -267,18 +273,18 @@ private struct Tally {
         users = countsUsers ? [] : nil
     }
 
-    /// An attempt earlier than the one before it counts as if it came with that one.
-    mutating func add(_ observation: Observation, agent: String?, script: String?, window: Int64) {
-        attempts += 1
-        if observation.declined { declines += 1 }
-        if agent == nil { withoutAgent += 1 }
-        if let script {
-            scripted += 1
-            scripts[script, default: 0] += 1
+    /// Attempts earlier than the ones before them count as if they came with those.
+    mutating func add(_ observation: Observation, window: Int64) {
+        attempts += observation.attempts
+        declines += observation.declines
+        scripted += observation.scripted
+        withoutAgent += observation.withoutAgent
+        if let script = observation.script, observation.scripted > 0 { scripts[script, default: 0] += observation.scripted }
+        if let user = observation.user { users?.insert(ExactText(user)) }
+        if observation.attempts > 0 {
+            previous = max(previous, observation.at)
+            burst.add(previous.milliseconds, attempts: observation.attempts, window: window)
         }
-        users?.insert(ExactText(observation.user))
-        previous = max(previous, observation.at)
-        burst.add(previous.milliseconds, window: window)
     }
 
     /// The numbers alone: what a listed group keeps once it has been read.
@@ -301,17 +307,23 @@ private struct Counts {
 }
 
 /// The most attempts within any `window` (a half-open span shorter than the window: two
-/// attempts exactly 10 s apart are not within 10 s), kept as a queue of recent times.
+/// attempts exactly 10 s apart are not within 10 s), kept as a queue of recent times, each
+/// with its number of attempts (a counter's attempts all come at the start of its bucket).
 struct BurstWindow {
-    private var times: [Int64] = []
+    private var times: [(time: Int64, attempts: Int)] = []
     private var head = 0
+    private var inWindow = 0
     private(set) var largest = 0
 
     /// `time` must not be before the previous one.
-    mutating func add(_ time: Int64, window: Int64) {
-        while head < times.count, times[head] <= time - window { head += 1 }
-        times.append(time)
-        largest = max(largest, times.count - head)
+    mutating func add(_ time: Int64, attempts: Int = 1, window: Int64) {
+        while head < times.count, times[head].time <= time - window {
+            inWindow -= times[head].attempts
+            head += 1
+        }
+        times.append((time, attempts))
+        inWindow += attempts
+        largest = max(largest, inWindow)
         // Drop the expired front now and then, so a long sale does not keep every time.
         if head >= 64, head * 2 >= times.count {
             times.removeFirst(head)

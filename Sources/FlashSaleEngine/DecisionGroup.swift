@@ -16,6 +16,9 @@ public final class DecisionGroup {
     /// The sales booked in so far, each as written in the transaction, with what the
     /// transaction has learnt about it. Few: a linear search is the fastest lookup.
     private var booking: [OpenSale] = []
+    /// Whether a confirm, cancel or submit has written: their sales' facts are gone from
+    /// `booking`, and the commit must be durable whatever the others say.
+    private var settledDecisions = false
 
     private struct OpenSale {
         var sale: Sale
@@ -57,10 +60,15 @@ public final class DecisionGroup {
     public func commit() throws {
         guard let transaction else { return }
         self.transaction = nil
-        defer { booking.removeAll(keepingCapacity: true) }
+        defer {
+            booking.removeAll(keepingCapacity: true)
+            settledDecisions = false
+        }
         do {
             for open in booking { try open.facts.writeCounters(of: open.sale.id, to: transaction) }
-            try transaction.commit()
+            // A group of declines carries only their counts: telemetry, committed without a sync.
+            let decided = settledDecisions || booking.contains { $0.facts.commitContent == .decisions }
+            try transaction.commit(decided ? .decisions : .telemetryOnly)
         } catch {
             transaction.rollback()
             throw error
@@ -72,6 +80,7 @@ public final class DecisionGroup {
         transaction?.rollback()
         transaction = nil
         booking.removeAll(keepingCapacity: true)
+        settledDecisions = false
     }
 
     private func openTransaction() throws -> any StoreTransaction {
@@ -93,6 +102,7 @@ public final class DecisionGroup {
     /// them reads it anew.
     private func settle(_ sale: SaleID) throws -> any StoreTransaction {
         let transaction = try openTransaction()
+        settledDecisions = true
         if let index = booking.firstIndex(where: { $0.sale.id == sale }) {
             try booking[index].facts.writeCounters(of: sale, to: transaction)
             booking.remove(at: index)

@@ -14,16 +14,21 @@ public enum BookingOutcome: Sendable {
 }
 
 extension Engine {
-    /// `book`: one transaction decides, and a decline writes nothing (so costs no sync).
-    /// A hold or its key's booking comes back; a decline or a refusal is thrown.
+    /// `book`: one transaction decides. A decline writes nothing but its attempt's count,
+    /// which is committed as telemetry, so costs no sync. A hold or its key's booking comes
+    /// back; a decline or a refusal is thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
-        let outcome = try store.write { transaction in
+        let transaction = try store.beginWrite()
+        let outcome: BookingOutcome
+        do {
             var sale = try transaction.requireSale(request.sale)
             let facts = TransactionFacts()
-            let outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock),
-                                           facts: facts)
+            outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock), facts: facts)
             try facts.writeCounters(of: sale.id, to: transaction)
-            return outcome
+            try transaction.commit(facts.commitContent)
+        } catch {
+            transaction.rollback()
+            throw error
         }
         switch outcome {
         case .held(let booking), .repeated(let booking): return booking
@@ -47,17 +52,36 @@ extension Engine {
         case decided(BookingOutcome)
         /// Leave the request in the queue until an item comes back.
         case waiting
+
+        /// For a decision, the code it declined with (`.some(nil)`: none, an item held).
+        var declineCode: ErrorCode?? {
+            switch self {
+            case .decided(.held), .decided(.repeated): .some(nil)
+            case .decided(.declined(let decline)): decline.reason.code
+            case .decided(.refused(let refusal)): refusal.code
+            case .waiting: nil
+            }
+        }
     }
 
     /// Decides one request inside the caller's write transaction: the one decision that
     /// `book`, `book --stream` and `process` share. `sale` must be as written so far in
     /// this transaction, and is left so: the next decision needs no read of it. The change
     /// a hold makes to the sale's counters waits in `facts` (with the bulk paths), which the
-    /// caller writes before it commits. `requestID` is the queued request being decided, or
-    /// nil for a direct booking. A key makes either idempotent: the booking it already has
-    /// is the answer, whichever path made it.
+    /// caller writes before it commits, and so does the attempt's count. `requestID` is the
+    /// queued request being decided, or nil for a direct booking. A key makes either
+    /// idempotent: the booking it already has is the answer, whichever path made it.
     func decide(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction, at now: Instant,
                 fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
+        let decision = try decideUncounted(request, in: &sale, transaction, at: now, fromQueue: requestID, facts: facts)
+        if let declined = decision.declineCode {
+            facts.count(request, declined: declined, fromQueue: requestID != nil, at: now)
+        }
+        return decision
+    }
+
+    private func decideUncounted(_ request: BookingRequest, in sale: inout Sale, _ transaction: any StoreTransaction,
+                                 at now: Instant, fromQueue requestID: RequestID?, facts: TransactionFacts) throws -> Decision {
         if let key = request.key {
             if let first = try transaction.booking(withKey: key, in: sale.id) {
                 if let refusal = refusal(of: key, ownedBy: first.user, to: request) { return .decided(.refused(refusal)) }
@@ -71,7 +95,8 @@ extension Engine {
         }
         let admission = try Rules.admit(
             sale, at: now, fromQueue: requestID != nil,
-            blockedBecause: { try blockedBecause(request, in: sale, transaction, at: now, facts: facts) },
+            blockedBecause: { try blockedBecause(request, in: sale, transaction, at: now, counted: requestID != nil,
+                                                 facts: facts) },
             activeBookings: { try transaction.activeBookings(of: request.user, in: sale.id, at: now) },
             hasOverdueHold: { try facts.hasOverdueHold(at: now) { try transaction.earliestHoldExpiry(in: sale.id) } },
             isLineWaiting: { try transaction.queuedRequests(in: sale.id) > 0 })
@@ -300,17 +325,22 @@ extension Engine {
     }
 
     /// Why `request` may not hold in `sale` (check 9), or nil: a matching block, or its
-    /// address at the sale's per-IP limit.
+    /// address at the sale's per-IP limit, with the attempts from its requester, this one
+    /// included (`counted`: a queued request was counted when it was submitted).
     private func blockedBecause(_ request: BookingRequest, in sale: Sale, _ transaction: any StoreTransaction,
-                                at now: Instant, facts: TransactionFacts) throws -> BlockedBecause? {
+                                at now: Instant, counted: Bool, facts: TransactionFacts) throws -> BlockedBecause? {
         let blocks = try facts.blocks { try transaction.blocks(applyingTo: sale.id) }
         if let block = blocks.first(where: { $0.matches(request) }) {
             return .block(block)
         }
-        guard sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical else { return nil }
+        guard sale.perIP != nil, let ip = request.ip, let address = IPAddress(ip)?.canonical else { return nil }
         let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
-        guard Rules.exceedsIPLimit(sale, activeFromAddress: active) else { return nil }
-        return .perIPLimit(address: address, active: active)
+        guard Rules.exceedsIPLimit(sale, activeFromAddress: active), let requester = AttemptCounter.requester(of: ip) else {
+            return nil
+        }
+        let attempts = try transaction.attempts(by: requester.kind, requester.value, in: sale.id)
+            + facts.attempts.attempts(fromRequesterOf: ip) + (counted ? 0 : 1)
+        return .perIPLimit(address: address, active: active, requester: requester.value, attempts: attempts)
     }
 }
 
@@ -385,8 +415,35 @@ final class TransactionFacts {
         return expiry.map { Rules.isExpired(expiresAt: $0, at: now) } ?? false
     }
 
+    /// This transaction wrote a decision (a hold, an overdue hold expired), and so must
+    /// commit it durably.
     func holdsChanged() {
         firstHoldExpiry = nil
+        wroteDecisions = true
+    }
+
+    private var wroteDecisions = false
+
+    /// What this transaction's commit carries, as far as this sale's decisions go.
+    var commitContent: CommitContent { wroteDecisions ? .decisions : .telemetryOnly }
+
+    /// The attempts decided in this transaction, not yet handed to the store.
+    private(set) var attempts = AttemptTally()
+
+    /// Counts a decided request, `declined` with that code or not: a direct one as an
+    /// attempt; a queued one, counted as an attempt when it was submitted, only if it was
+    /// declined.
+    func count(_ request: BookingRequest, declined: ErrorCode?, fromQueue: Bool, at now: Instant) {
+        if fromQueue {
+            if let declined { attempts.addDeclines(declined, count: 1) }
+        } else {
+            attempts.add(user: request.user, ip: request.ip, userAgent: request.userAgent, declined: declined, at: now)
+        }
+    }
+
+    /// Queued requests rejected as a run (`StoreTransaction.rejectRun`).
+    func countRejected(_ code: ErrorCode, count: Int64) {
+        attempts.addDeclines(code, count: count)
     }
 
     /// Counter changes not yet written, and the latest of their decision times.
@@ -402,9 +459,14 @@ final class TransactionFacts {
         unwrittenAt = max(unwrittenAt ?? now, now)
     }
 
-    /// Writes what is not written yet to the sale's row: before the transaction commits,
-    /// and before anything else reads or changes its counters.
+    /// Writes what is not written yet to the sale's row, and hands the attempts counted so
+    /// far to the store: before the transaction commits, and before anything else reads or
+    /// changes the sale's counters.
     func writeCounters(of sale: SaleID, to transaction: any StoreTransaction) throws {
+        if !attempts.isEmpty {
+            try transaction.addAttempts(attempts, of: sale)
+            attempts = AttemptTally()
+        }
         guard let at = unwrittenAt else { return }
         try transaction.adjustCounters(of: sale, by: unwritten, at: at)
         unwritten = CounterChange()

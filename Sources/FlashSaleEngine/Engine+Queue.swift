@@ -17,7 +17,9 @@ extension Engine {
         }
     }
 
-    /// `submit SALE USER`: enqueue one request durably.
+    /// `submit SALE USER`: enqueue one request durably. A queued request counts as an
+    /// attempt when it is submitted, the time its requester acted, which is what tells a
+    /// burst; `process` counts its decline, if it declines it.
     public func submit(_ request: BookingRequest, clock: Instant) throws -> SubmitOutcome {
         try store.write { try submit(request, clock: clock, $0) }
     }
@@ -27,6 +29,9 @@ extension Engine {
         let sale = try transaction.requireSale(request.sale)
         let now = sale.decisionTime(clock: clock)
         let outcome = try enqueue(request, transaction, at: now)
+        var attempts = AttemptTally()
+        attempts.add(user: request.user, ip: request.ip, userAgent: request.userAgent, declined: nil, at: now)
+        try transaction.addAttempts(attempts, of: sale.id)
         try transaction.raiseHighWater(of: sale.id, to: now)
         return outcome
     }
@@ -57,6 +62,7 @@ extension Engine {
         try store.write { transaction in
             let now = try transaction.requireSale(saleID).decisionTime(clock: clock)
             var report = SubmitReport()
+            var attempts = AttemptTally()
             var keyless: [RequestRecord] = []
             keyless.reserveCapacity(Engine.keylessBatch)
             func flush() throws {
@@ -72,6 +78,8 @@ extension Engine {
                     }
                     report.skipped.append((line, reason))
                 case .record(let record) where record.key == nil && bulkPaths:
+                    attempts.add(user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent,
+                                 declined: nil, at: now)
                     keyless.append(record)
                     if keyless.count == Engine.keylessBatch { try flush() }
                 case .record(let record):
@@ -88,9 +96,11 @@ extension Engine {
                     } catch let refusal as SaleError {
                         throw SaleError.inRecord(line: record.line, refusal)
                     }
+                    attempts.add(user: request.user, ip: request.ip, userAgent: request.userAgent, declined: nil, at: now)
                 }
             }
             try flush()
+            try transaction.addAttempts(attempts, of: saleID)
             try transaction.raiseHighWater(of: saleID, to: now)
             return report
         }
@@ -183,9 +193,12 @@ extension Engine {
             if bulkPaths, let reasons = try reasonsIfNobodyCanHold(line.sale, transaction, at: now, facts: facts) {
                 let run = try transaction.rejectableRun(of: line.sale.id, after: line.cursor, limit: batch - report.decided)
                 if let last = run.last {
-                    report.rejected += try transaction.rejectRun(
+                    let rejected = try transaction.rejectRun(
                         of: line.sale.id, after: line.cursor, through: last, atLimit: reasons.atLimit,
                         otherwise: reasons.otherwise, perUser: line.sale.perUser, at: now)
+                    facts.countRejected(reasons.atLimit.code, count: rejected.atLimit)
+                    facts.countRejected(reasons.otherwise.code, count: rejected.otherwise)
+                    report.rejected += rejected.atLimit + rejected.otherwise
                     line.cursor = last
                     ahead = []
                 }

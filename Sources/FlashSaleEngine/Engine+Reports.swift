@@ -60,6 +60,8 @@ extension Engine {
         /// How long the head of the sale's queue has waited at the sale's decision time;
         /// zero when nothing is queued.
         public let oldestQueued: Span
+        /// Every booking attempt counted in the sale, and the declined ones by code.
+        public let attempts: AttemptTotals
     }
 
     /// The gauges of one sale, or of every sale in id order (not found for no such sale),
@@ -71,7 +73,8 @@ extension Engine {
                 let status = try status(of: sale, in: reading, clock: clock)
                 let submitted = status.queued == 0 ? nil : try reading.oldestQueuedSubmission(in: sale.id)
                 let waited = submitted.map { max(0, sale.decisionTime(clock: clock).milliseconds - $0.milliseconds) } ?? 0
-                return SaleMetrics(status: status, oldestQueued: Span(milliseconds: waited))
+                return SaleMetrics(status: status, oldestQueued: Span(milliseconds: waited),
+                                   attempts: try reading.attemptTotals(of: sale.id))
             }
         }
     }

@@ -80,6 +80,11 @@ public protocol StoreReading: AnyObject {
     func salesWithQueuedRequests() throws -> [SaleID]
     /// The request a `submit` with `key` made in `sale`, and whose it is.
     func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)?
+
+    /// The sale's attempts in all (`AttemptTotals`), as counted so far.
+    func attemptTotals(of sale: SaleID) throws -> AttemptTotals
+    /// The attempts the sale's counters of `kind` hold for `value`, over every bucket.
+    func attempts(by kind: SuspectKind, _ value: String, in sale: SaleID) throws -> Int64
 }
 
 /// The writes a decision is made of. Each is one row's change; the engine calls them in an
@@ -125,19 +130,38 @@ public protocol StoreTransaction: StoreReading {
     /// A bulk fast path for a run where nobody can hold: rejects every request after
     /// `cursor` through `last`, each with `atLimit` when its user has `perUser` active
     /// bookings at `now`, else `otherwise`, with one 'rejected' event each in line order.
-    /// Returns how many. It must decide exactly as one `reject` per request would.
+    /// Returns how many with each reason. It must decide exactly as one `reject` per
+    /// request would.
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID,
-                   atLimit: DeclineReason, otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> Int64
+                   atLimit: DeclineReason, otherwise: DeclineReason, perUser: Int64,
+                   at now: Instant) throws -> (atLimit: Int64, otherwise: Int64)
 
     /// Adds a block; false when the same block (kind, value, match, sale) is there already.
     func insertBlock(_ block: Block) throws -> Bool
     /// Removes a block; false when there is none such.
     func deleteBlock(kind: BlockKind, value: String, contains: Bool, sale: SaleID?) throws -> Bool
 
-    /// Makes everything durable. A failure rolls everything back, and so does `rollback`.
-    func commit() throws
+    /// Adds a transaction's tally of the sale's attempts to its counters, at the latest
+    /// when the transaction commits; a rollback drops it. Telemetry, not a decision.
+    func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws
+
+    /// Commits. With `.decisions`, everything is durable when it returns; a failure rolls
+    /// everything back, and so does `rollback`.
+    func commit(_ content: CommitContent) throws
     func rollback()
 }
+
+/// What a commit carries, and so what it must survive.
+public enum CommitContent: Sendable {
+    /// Decisions (and anything else): durable before the commit returns.
+    case decisions
+    /// Only attempt counts (`addAttempts`): telemetry, which decides nothing, and which a
+    /// crash may lose. The store may commit it without a disk sync, the cost of a commit
+    /// that a decline, which writes nothing else, never paid. (Should anything else have
+    /// been written, it is committed durably all the same.)
+    case telemetryOnly
+}
+
 
 /// A change of a sale's counters.
 public struct CounterChange: Sendable, Equatable {
@@ -203,7 +227,7 @@ extension Store {
         let result: T
         do {
             result = try body(transaction)
-            try transaction.commit()
+            try transaction.commit(.decisions)
         } catch {
             transaction.rollback()
             throw error

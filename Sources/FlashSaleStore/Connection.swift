@@ -13,6 +13,18 @@ public final class Connection {
     /// The busy handler's state, which SQLite holds a pointer to while the handle lives.
     private let busyWait: BusyWait
     private var turns = WriteTurns()
+    /// `totalChanges` when the open write transaction began.
+    private var changesAtBegin: Int64 = 0
+    /// Whether this connection has committed a durable transaction that changed a row.
+    private var committedChanges = false
+    /// How many times the SQL function `counted(value)` ran (it returns its value): a way
+    /// to count the rows an INSERT ... SELECT gives one value of a CASE, as SQLite writes
+    /// them, without reading them back.
+    let counted = Tally()
+
+    final class Tally {
+        var count: Int64 = 0
+    }
 
     /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
     /// times per hold, and nothing here reads them. Settable only before SQLite starts,
@@ -43,6 +55,20 @@ public final class Connection {
             guard let context else { return 0 }
             return Unmanaged<BusyWait>.fromOpaque(context).takeUnretainedValue().lookAgain(previous: previous) ? 1 : 0
         }, Unmanaged.passUnretained(busyWait).toOpaque())
+        // Not deterministic, so that SQLite runs it for each row it is asked for; direct
+        // only, so that no schema object can. Made before any statement is prepared, since
+        // making a function expires every prepared statement.
+        let counting = sqlite3_create_function_v2(
+            handle, "counted", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, Unmanaged.passUnretained(counted).toOpaque(),
+            { context, _, arguments in
+                sqlite3_user_data(context).map { Unmanaged<Tally>.fromOpaque($0).takeUnretainedValue().count += 1 }
+                sqlite3_result_value(context, arguments?[0])
+            }, nil, nil, nil)
+        guard counting == SQLITE_OK else {
+            let error = SQLiteError(code: counting, connection: handle)
+            sqlite3_close_v2(handle)
+            throw error
+        }
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
         // The statement journal of a multi-row INSERT inside a long transaction (bulk
@@ -132,11 +158,63 @@ public final class Connection {
         try turns.waitForTurn(dataVersion: dataVersion)
         try execute("BEGIN IMMEDIATE")
         turns.took()
+        changesAtBegin = totalChanges
     }
 
     func commit() throws(SQLiteError) {
+        try commit(durable: true)
+    }
+
+    private func commit(durable: Bool) throws(SQLiteError) {
         defer { turns.letGo() }
+        let changed = totalChanges != changesAtBegin
         try execute("COMMIT")
+        if durable, changed, !committedChanges {
+            committedChanges = true
+            csqlite_checkpoint_on_close(handle, 1)
+        }
+    }
+
+    /// SQLite's default: a commit that leaves the WAL this long (in pages) checkpoints it.
+    private static let autocheckpointPages: Int32 = 1000
+
+    /// A write transaction committed without a disk sync, for telemetry: it decides
+    /// nothing, and a crash may lose it. In WAL mode SQLite then loses the transaction
+    /// whole (the frames that did not reach the disk fail their checksums), never a part
+    /// of it, nor anything committed before it.
+    ///
+    /// The safety level cannot change inside a transaction (SQLite refuses), so it changes
+    /// around this one, and is FULL again before this returns. No checkpoint runs without
+    /// syncs: it would copy pages into the database file, and let the WAL be reused, before
+    /// they were on disk. And a connection that committed nothing else leaves the checkpoint
+    /// that closing it would make, with its syncs, to the next connection that closes, as
+    /// long as the WAL is shorter than SQLite's own checkpoint threshold: a lone declined
+    /// `book`, which wrote nothing before it was counted, costs no sync at all.
+    func writeTransactionWithoutSync(_ body: () throws -> Void) throws {
+        try execute("PRAGMA synchronous = OFF")
+        sqlite3_wal_autocheckpoint(handle, 0)
+        let outcome = Result {
+            try beginWrite()
+            do {
+                try body()
+                try commit(durable: false)
+            } catch {
+                rollback()
+                throw error
+            }
+        }
+        sqlite3_wal_autocheckpoint(handle, Self.autocheckpointPages)
+        try execute("PRAGMA synchronous = FULL")
+        try outcome.get()
+        csqlite_checkpoint_on_close(handle, try committedChanges || !walIsShort() ? 1 : 0)
+    }
+
+    /// Whether the WAL is shorter than SQLite's checkpoint threshold (false if unknown).
+    private func walIsShort() throws -> Bool {
+        var info = stat()
+        guard stat(path + "-wal", &info) == 0 else { return false }
+        let pageSize = try firstRow("PRAGMA page_size") { $0.int64(0) } ?? 0
+        return Int64(info.st_size) < Int64(Self.autocheckpointPages) * (pageSize + 24)
     }
 
     /// A read transaction: one consistent snapshot for several queries.

@@ -14,24 +14,35 @@ final class SQLiteTransaction: StoreTransaction {
     /// The second counted last, kept out of `heldBySecond` until another comes: a stream's
     /// holds fall in one second after another, and hashing a key for each hold was 1% of it.
     private var lastCounted: (second: HoldSecond, holds: Int64)?
+    /// The attempt tallies handed over in this transaction, written when it commits: with
+    /// its decisions, or without a sync in a transaction of their own (see `commit`).
+    var unwrittenAttempts: [(sale: SaleID, tally: AttemptTally)] = []
 
     init(store: SQLiteStore) {
         self.store = store
     }
 
-    func commit() throws {
+    /// Telemetry alone is committed in a transaction of its own, after this one (which
+    /// wrote nothing, so costs no sync) has committed: the safety level of a commit can
+    /// only be chosen outside a transaction.
+    func commit(_ content: CommitContent) throws {
         do {
             try writeHeldBySecond()
+            if content == .decisions { try writeAttempts() }
             try db.commit()
         } catch {
             rollback()
             throw error
         }
+        guard !unwrittenAttempts.isEmpty else { return }
+        defer { unwrittenAttempts.removeAll(keepingCapacity: true) }
+        try db.writeTransactionWithoutSync { try writeAttempts() }
     }
 
     func rollback() {
         heldBySecond.removeAll(keepingCapacity: true)
         lastCounted = nil
+        unwrittenAttempts.removeAll(keepingCapacity: true)
         db.rollback()
     }
 

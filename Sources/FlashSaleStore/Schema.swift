@@ -240,7 +240,63 @@ enum Schema {
             SELECT sale, expires_at / 1000, count(*) FROM booking WHERE status = 'held' GROUP BY sale, expires_at / 1000
             """,
         ],
+        // Version 7: booking attempts counted for bot defence and metrics, declined ones
+        // too, which leave no other row (FlashSaleCore's Attempts.swift), added to once per
+        // transaction. Counters by requester ('ip', 'network'), 'agent' and 'user' per 10 s
+        // bucket; and, of kind 'sale' with bucket 0, each sale's totals in `attempts`: value
+        // '' counts every attempt, a code the attempts declined with it (one table, so that
+        // a `book` prepares one statement more, not two). The attempts stored before are
+        // counted as the suspects report counted them: bookings made directly, and
+        // requests, at the time they were made; and requests rejected, by reason.
+        [
+            """
+            CREATE TABLE attempt_counter (
+                sale      TEXT NOT NULL,
+                kind      TEXT NOT NULL
+                          CHECK (kind = 'ip' OR kind = 'network' OR kind = 'agent' OR kind = 'user' OR kind = 'sale'),
+                value     TEXT NOT NULL,
+                bucket    INTEGER NOT NULL,
+                attempts  INTEGER NOT NULL,
+                declined  INTEGER NOT NULL,
+                scripted  INTEGER NOT NULL,
+                agentless INTEGER NOT NULL,
+                script    TEXT,
+                PRIMARY KEY (sale, kind, value, bucket)
+            ) WITHOUT ROWID
+            """,
+            """
+            WITH \(storedAttempts)
+            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
+            SELECT sale, kind, value, bucket, count(*), 0, count(script), sum(agentless), max(script) FROM (
+                SELECT sale, iif(instr(requester, ':'), 'network', 'ip') AS kind, requester AS value, bucket, script, agentless
+                FROM (SELECT *, suspect_requester(ip) AS requester FROM attempt) WHERE requester IS NOT NULL
+                UNION ALL
+                SELECT sale, 'agent', user_agent, bucket, NULL, 0 FROM attempt WHERE coalesce(user_agent, '') != ''
+                UNION ALL
+                SELECT sale, 'user', user, bucket, script, agentless FROM attempt)
+            GROUP BY sale, kind, value, bucket
+            UNION ALL
+            SELECT sale, 'sale', '', 0, count(*), 0, 0, 0, NULL FROM attempt GROUP BY sale
+            UNION ALL
+            SELECT sale, 'sale', detail, 0, count(*), 0, 0, 0, NULL FROM event
+            WHERE kind = 'rejected' AND detail IS NOT NULL GROUP BY sale, detail
+            """,
+        ],
     ]
+
+    /// The attempts a version 6 file stored: bookings made directly (a booking a request
+    /// made has a 'held' event naming the request) and requests, each with its bucket, the
+    /// script name its agent gives away, and whether it had no agent.
+    private static let storedAttempts = """
+        attempt AS (
+            SELECT sale, user, ip, user_agent, at - at % \(AttemptBucket.length.milliseconds) AS bucket,
+                   suspect_script(user_agent) AS script, coalesce(user_agent, '') = '' AS agentless
+            FROM (SELECT sale, user, ip, user_agent, created_at AS at FROM booking
+                  WHERE id NOT IN (SELECT booking FROM event
+                                   WHERE kind = 'held' AND request IS NOT NULL AND booking IS NOT NULL)
+                  UNION ALL
+                  SELECT sale, user, ip, user_agent, submitted_at FROM request))
+        """
 
     static var currentVersion: Int64 { Int64(migrations.count) }
 
@@ -265,6 +321,8 @@ enum Schema {
         // memory (355 MiB for version 5 of a million bookings).
         try connection.execute("PRAGMA temp_store = FILE")
         defer { try? connection.execute("PRAGMA temp_store = MEMORY") }
+        // Version 7 counts the attempts stored before by the report's own groups.
+        try SuspectFunctions.register(on: connection)
         try connection.writeTransaction {
             // Another process may have migrated while this one waited for the lock.
             let found = try checkedVersion(connection)

@@ -98,6 +98,20 @@ final class StatusTally: @unchecked Sendable {
         #expect(try box.run(["book", "s1", "u1", "--ip", "203.0.113.7"]).status == 0)
         let second = try box.run(["book", "s1", "u2", "--ip", "203.0.113.7"])
         #expect(second.status == 9)
-        #expect(second.stderr == "flashsale: address 203.0.113.7 already has 1 active booking in sale s1, the per-IP limit\n")
+        #expect(second.stderr == """
+            flashsale: address 203.0.113.7 already has 1 active booking in sale s1, the per-IP limit \
+            (2 attempts from 203.0.113.7 in this sale)
+
+            """)
+        // An IPv6 address counts its attempts with its /64.
+        try box.run(["create-sale", "s2", "--inventory", "5", "--per-ip", "1"])
+        #expect(try box.run(["book", "s2", "u1", "--ip", "2001:db8:1:2::7"]).status == 0)
+        #expect(try box.run(["book", "s2", "u2", "--ip", "2001:db8:1:2::8"]).status == 0)
+        let third = try box.run(["book", "s2", "u3", "--ip", "2001:DB8:1:2::7"])
+        #expect(third.stderr == """
+            flashsale: address 2001:0db8:0001:0002:0000:0000:0000:0007 already has 1 active booking in sale s2, \
+            the per-IP limit (3 attempts from 2001:db8:1:2::/64 in this sale)
+
+            """)
     }
 }

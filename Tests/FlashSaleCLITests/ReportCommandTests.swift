@@ -355,6 +355,22 @@ private func reportParseCSV(_ text: String) -> [[String]]? {
             # TYPE flashsale_oldest_queued_seconds gauge
             flashsale_oldest_queued_seconds{sale="s1"} 80.25
             flashsale_oldest_queued_seconds{sale="s2"} 0
+            # HELP flashsale_attempts_total Booking attempts: direct ones (book, book --stream) as decided, queued ones as submitted.
+            # TYPE flashsale_attempts_total counter
+            flashsale_attempts_total{sale="s1"} 4
+            flashsale_attempts_total{sale="s2"} 0
+            # HELP flashsale_declined_attempts_total Booking attempts declined, by error code: direct ones as decided, queued ones as process rejects them.
+            # TYPE flashsale_declined_attempts_total counter
+            flashsale_declined_attempts_total{sale="s1",reason="sold_out"} 0
+            flashsale_declined_attempts_total{sale="s1",reason="user_limit"} 0
+            flashsale_declined_attempts_total{sale="s1",reason="not_open"} 0
+            flashsale_declined_attempts_total{sale="s1",reason="blocked"} 0
+            flashsale_declined_attempts_total{sale="s1",reason="conflict"} 0
+            flashsale_declined_attempts_total{sale="s2",reason="sold_out"} 0
+            flashsale_declined_attempts_total{sale="s2",reason="user_limit"} 0
+            flashsale_declined_attempts_total{sale="s2",reason="not_open"} 0
+            flashsale_declined_attempts_total{sale="s2",reason="blocked"} 0
+            flashsale_declined_attempts_total{sale="s2",reason="conflict"} 0
 
             """)
     }
@@ -365,16 +381,20 @@ private func reportParseCSV(_ text: String) -> [[String]]? {
         #expect(lines.filter { !$0.hasPrefix("#") } == [
             "flashsale_total{sale=\"s2\"} 5", "flashsale_available{sale=\"s2\"} 5", "flashsale_held{sale=\"s2\"} 0",
             "flashsale_booked{sale=\"s2\"} 0", "flashsale_overdue{sale=\"s2\"} 0", "flashsale_queued{sale=\"s2\"} 0",
-            "flashsale_oldest_queued_seconds{sale=\"s2\"} 0",
-        ])
+            "flashsale_oldest_queued_seconds{sale=\"s2\"} 0", "flashsale_attempts_total{sale=\"s2\"} 0",
+        ] + ["sold_out", "user_limit", "not_open", "blocked", "conflict"].map {
+            "flashsale_declined_attempts_total{sale=\"s2\",reason=\"\($0)\"} 0"
+        })
         #expect(try box.run(["metrics", "--sale", "nope"]).status == 3)
     }
 
     @Test func metricsJSONHasOneObjectPerSale() throws {
         let box = try twoSales()
         #expect(try box.run(["metrics", "--json"], now: at).stdout == """
-            {"sales":[{"sale":"s1","total":10,"available":8,"held":1,"booked":1,"overdue":1,"queued":2,"oldest_queued_seconds":80.25},\
-            {"sale":"s2","total":5,"available":5,"held":0,"booked":0,"overdue":0,"queued":0,"oldest_queued_seconds":0}]}
+            {"sales":[{"sale":"s1","total":10,"available":8,"held":1,"booked":1,"overdue":1,"queued":2,"oldest_queued_seconds":80.25,\
+            "attempts":4,"declined_attempts":{"sold_out":0,"user_limit":0,"not_open":0,"blocked":0,"conflict":0}},\
+            {"sale":"s2","total":5,"available":5,"held":0,"booked":0,"overdue":0,"queued":0,"oldest_queued_seconds":0,\
+            "attempts":0,"declined_attempts":{"sold_out":0,"user_limit":0,"not_open":0,"blocked":0,"conflict":0}}]}
 
             """)
     }

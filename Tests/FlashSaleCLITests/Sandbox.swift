@@ -159,6 +159,13 @@ final class Sandbox: @unchecked Sendable {
     }
 }
 
+/// A `Sandbox.dump` without the rows of the attempt counters, which a declined booking adds to.
+func withoutAttemptCounts(_ dump: String) -> String {
+    dump.split(separator: "\n", omittingEmptySubsequences: false)
+        .filter { !$0.hasPrefix("attempt_counter: ") }
+        .joined(separator: "\n")
+}
+
 /// Where sandboxes go: $TMPDIR when set, else memory (/dev/shm) where there is one. No test
 /// here can tell a synced write from an unsynced one (a kill -9 loses neither), and on a
 /// disk the fsync of every commit was a third of the suite's time.

@@ -1,28 +1,47 @@
 import Testing
 @testable import FlashSaleCore
 
+/// One booking attempt, as a test writes it.
+private struct Attempt {
+    let at: Instant
+    let user: String
+    let ip: String?
+    let agent: String?
+    let declined: Bool
+
+    /// What the store reads of it: counted when it was made, its user, its agent's kind.
+    var observation: Observation {
+        let script = agent.flatMap(SuspicionTally.scriptName(of:))
+        return Observation(at: at, attempts: 1, declines: declined ? 1 : 0, scripted: script == nil ? 0 : 1,
+                           withoutAgent: (agent ?? "").isEmpty ? 1 : 0, script: script, user: user)
+    }
+}
+
 /// One attempt at `second` seconds (plus `milliseconds`) after a fixed start.
 private func attempt(_ user: String, ip: String? = nil, agent: String? = nil, at second: Int64 = 0,
-                     milliseconds: Int64 = 0, declined: Bool = false) -> Observation {
-    Observation(at: Instant(milliseconds: 1_795_000_000_000 + second * 1000 + milliseconds), user: user, ip: ip,
-                userAgent: agent, declined: declined)
+                     milliseconds: Int64 = 0, declined: Bool = false) -> Attempt {
+    Attempt(at: Instant(milliseconds: 1_795_000_000_000 + second * 1000 + milliseconds), user: user, ip: ip,
+            agent: agent, declined: declined)
 }
 
 private let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
-/// The three passes, as the store makes them: by requester, by agent, by user, each then by time.
-private func ranked(_ observations: [Observation]) -> [Suspect] {
-    func sorted(by key: (Observation) -> String) -> [Observation] {
-        observations.sorted { a, b in
-            let (first, second) = (key(a), key(b))
-            guard first.utf8.elementsEqual(second.utf8) else { return first.utf8.lexicographicallyPrecedes(second.utf8) }
-            return a.at < b.at
+/// The three passes, as the store makes them: by requester, by script agent, by user, each
+/// then by time.
+private func ranked(_ attempts: [Attempt]) -> [Suspect] {
+    func pass(_ group: (Attempt) -> String?, _ add: (String, Observation) -> Void) {
+        let grouped = attempts.compactMap { attempt in group(attempt).map { ($0, attempt) } }
+        for (key, attempt) in grouped.sorted(by: { a, b in
+            guard a.0.utf8.elementsEqual(b.0.utf8) else { return a.0.utf8.lexicographicallyPrecedes(b.0.utf8) }
+            return a.1.at < b.1.at
+        }) {
+            add(key, attempt.observation)
         }
     }
     var tally = SuspicionTally()
-    for observation in sorted(by: { $0.ip.flatMap(SuspicionTally.requester(of:)) ?? "" }) { tally.addByRequester(observation) }
-    for observation in sorted(by: { $0.userAgent ?? "" }) { tally.addByAgent(observation) }
-    for observation in sorted(by: \.user) { tally.addByUser(observation) }
+    pass({ $0.ip.flatMap(SuspicionTally.requester(of:)) }) { tally.addByRequester($0, $1) }
+    pass({ $0.agent.flatMap { SuspicionTally.scriptName(of: $0) == nil ? nil : $0 } }) { tally.addByAgent($0, $1) }
+    pass(\.user) { tally.addByUser($0, $1) }
     return tally.ranked()
 }
 
@@ -142,10 +161,10 @@ private func ranked(_ observations: [Observation]) -> [Suspect] {
         #expect(IPAddress("::")?.compressedText == "::")
         #expect(IPAddress("fe80::")?.compressedText == "fe80::")
         #expect(IPAddress("::1")?.compressedText == "::1")
-        let network = AddressKey(try #require(IPAddress("2001:db8:0:0:ffff::5"))).text
+        let network = try #require(AddressKey(text: "2001:db8:0:0:ffff::5")).text
         #expect(network == "2001:db8::/64")
         // What `block ip` will parse: the same range.
         #expect(IPRange(network) == IPRange("2001:db8:0:0::/64"))
-        #expect(AddressKey(try #require(IPAddress("::ffff:192.0.2.255"))).text == "192.0.2.255")
+        #expect(AddressKey(text: "::ffff:192.0.2.255")?.text == "192.0.2.255")
     }
 }

@@ -179,7 +179,7 @@ struct SaleDay: CustomStringConvertible {
 }
 
 /// Plays a sale day on a new database and writes down everything that can be seen of it.
-/// With the bulk paths, consecutive bookings of one sale go through one `BookingStream`, as
+/// With the bulk paths, consecutive bookings of one sale go through one `DecisionGroup`, as
 /// `book --stream` takes them, committed before any other step; without, each is a `book`.
 struct Replay {
     private let f: Fixture
@@ -226,6 +226,10 @@ struct Replay {
         for sale in try f.engine.sales(clock: lastClock) {
             seen.append("\(sale.sale) \(sale.state) overdue \(sale.overdue) queued \(sale.queued)")
             seen += try f.engine.bookings(of: sale.sale.id, status: nil, user: nil, clock: lastClock).map { "\($0)" }
+        }
+        for sale in try f.engine.metrics(of: nil, clock: lastClock) {
+            let declined = AttemptTotals.declineCodes.map { "\($0.rawValue) \(sale.attempts.declined[$0] ?? 0)" }
+            seen.append("\(sale.status.sale.id) attempts \(sale.attempts.attempts), declined \(declined)")
         }
         for id in 1..<(lastRequest + 1) {
             var request = ""

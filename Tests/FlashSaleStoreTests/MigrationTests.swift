@@ -190,4 +190,79 @@ import FlashSaleTestSupport
             #expect(try engine.status(SaleID("s1"), clock: Instant(milliseconds: end + offset)).overdue == expected)
         }
     }
+
+    /// A version 6 file, which stored no count of attempts: the attempts it did store count
+    /// as the suspects report counted them. A direct hold (b, from a script), a request that
+    /// got a hold (a), a rejected one (c), a queued one (d), all from one /64 within 10 s;
+    /// the request's hold is its request's attempt, not a second one.
+    @Test func aVersion6DatabaseCountsTheAttemptsItStored() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v6.db").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        let times: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)]
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<6].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = 6")
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at,
+                                  high_water, decided_through)
+                VALUES ('s1', 's1', 'open', 2, 0, 2, 0, 300000, 1, :t, :t, :t, 2)
+                """, [":t": .integer(T.milliseconds)])
+            try db.execute(
+                """
+                INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, user_agent)
+                VALUES ('bk_a', 's1', 'a', 'held', :t, :end, '2001:db8:1:2::a', NULL),
+                       ('bk_b', 's1', 'b', 'held', :t, :end, '2001:db8:1:2::b', 'curl/8.4.0')
+                """, times)
+            try db.execute(
+                """
+                INSERT INTO request (id, sale, user, ip, user_agent, submitted_at) VALUES
+                    (1, 's1', 'a', '2001:db8:1:2::a', NULL, :t),
+                    (2, 's1', 'c', '2001:db8:1:2::c', NULL, :t + 5000),
+                    (3, 's1', 'd', '2001:db8:1:2::d', NULL, :t + 9000)
+                """, [":t": .integer(T.milliseconds)])
+            try db.execute("INSERT INTO request_run (sale, first_id, last_id) VALUES ('s1', 1, 3)")
+            try db.execute(
+                """
+                INSERT INTO event (at, sale, kind, booking, user, request, detail) VALUES
+                    (:t, 's1', 'held', 'bk_b', 'b', NULL, NULL),
+                    (:t, 's1', 'held', 'bk_a', 'a', 1, NULL),
+                    (:t, 's1', 'rejected', NULL, 'c', 2, 'sold_out')
+                """, [":t": .integer(T.milliseconds)])
+        }
+
+        let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        #expect(try Schema.version(store.db) == Schema.currentVersion)
+        let metrics = try #require(try Engine(store: store).metrics(of: SaleID("s1"), clock: T).first)
+        #expect(metrics.attempts == AttemptTotals(attempts: 4, declined: [.soldOut: 1]))
+        let counters = try store.db.rows(
+            """
+            SELECT kind, value, bucket, attempts, declined, scripted, agentless, script FROM attempt_counter
+            WHERE kind != 'sale' ORDER BY kind, value
+            """
+        ) { row in
+            try "\(row.text("kind")) \(row.text("value")) \(row.int64("bucket") - T.milliseconds) \(row.int64("attempts")) "
+                + "\(row.int64("declined")) \(row.int64("scripted")) \(row.int64("agentless")) \(row.optionalText("script") ?? "-")"
+        }
+        #expect(counters == [
+            "agent curl/8.4.0 0 1 0 0 0 -",
+            "network 2001:db8:1:2::/64 0 4 0 1 3 curl",
+            "user a 0 1 0 0 1 -", "user b 0 1 0 1 0 curl", "user c 0 1 0 0 1 -", "user d 0 1 0 0 1 -",
+        ])
+        let suspects = try store.suspects(of: SaleID("s1"), thresholds: {
+            var thresholds = SuspicionThresholds()
+            thresholds.distinctUsers = 4
+            return thresholds
+        }())
+        #expect(suspects.first?.value == "2001:db8:1:2::/64")
+        #expect(suspects.first?.reasons.first == "4 distinct users")
+    }
 }
+

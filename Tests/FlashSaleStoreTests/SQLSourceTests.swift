@@ -25,9 +25,12 @@ import Testing
         // The line's FROM clause (its runs, joined to their requests), and its first request.
         "SQLiteTransaction+Line.swift: lineFrom",
         "SQLiteTransaction+Line.swift: lineHeadID",
-        // The suspects report's shared subquery, and the temp_store value it read from SQLite.
-        "SQLiteStore+Suspects.swift: attempts",
+        // The suspects report's stored attempts, and the temp_store value it read from SQLite.
+        "SQLiteStore+Suspects.swift: storedAttempts",
         "SQLiteStore+Suspects.swift: tempStore",
+        // Version 7's attempts stored before it, and their bucket's length, a constant.
+        "Schema.swift: storedAttempts",
+        "Schema.swift: AttemptBucket.length.milliseconds",
         // Numbered placeholders (:u0, :u1, ...) of the multi-row INSERT of a bulk submit.
         "SQLiteTransaction+Line.swift: $0",
         // The schema version, a constant.

@@ -284,3 +284,76 @@ extension HotStatementTests {
         #expect(!prepared.contains { $0.contains("INTO request") || $0.contains("ip_canonical = :ip") }, "\(prepared)")
     }
 }
+
+/// Counts of attempts are telemetry: a commit that carries nothing else is made without a
+/// disk sync, around the transaction, since SQLite fixes a commit's safety level outside it.
+@Suite struct TelemetryCommitTests {
+    private func declinedBook(_ store: SQLiteStore) throws {
+        let refusal = #expect(throws: SaleError.self) {
+            _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: "late", ip: "203.0.113.5",
+                                                             userAgent: nil, key: nil), clock: T)
+        }
+        #expect(refusal?.code == .soldOut)
+    }
+
+    @Test func sqliteRefusesToChangeTheSafetyLevelInsideATransaction() throws {
+        let f = try StoreFixture()
+        try f.store.db.writeTransaction {
+            #expect(throws: SQLiteError.self) { try f.store.db.execute("PRAGMA synchronous = OFF") }
+        }
+    }
+
+    @Test func aDeclineIsCountedAndTheConnectionIsDurableAgainAfter() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 0)
+        try declinedBook(f.store)
+        #expect(try f.store.db.firstRow("PRAGMA synchronous") { $0.int64(0) } == 2)
+        #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'ip' AND value = '203.0.113.5'", [:]) == 1)
+        // The next transaction on the same connection is as durable as ever.
+        _ = try f.engine.seedInventory(SaleID("s1"), count: 1, exactly: false, clock: T)
+        #expect(try f.store.db.firstRow("PRAGMA synchronous") { $0.int64(0) } == 2)
+    }
+
+    /// Closing would checkpoint, with its syncs: a connection that committed only telemetry
+    /// leaves that to the next one to close, which finds the counts in the WAL.
+    @Test func aConnectionThatCommittedOnlyTelemetryLeavesTheCheckpointToTheNext() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-telemetry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("t.db").path
+        let wal = path + "-wal"
+        try {
+            let store = try SQLiteStore(path: path, busyTimeout: .seconds(5), createIfMissing: true)
+            _ = try Engine(store: store).createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 0, hold: .seconds(300),
+                                                                   perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        }()
+        #expect(!FileManager.default.fileExists(atPath: wal))
+        try { try declinedBook(try SQLiteStore(path: path, busyTimeout: .seconds(5))) }()
+        #expect(FileManager.default.fileExists(atPath: wal))
+        try {
+            let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+            #expect(try Engine(store: store).metrics(of: SaleID("s1"), clock: T).first?.attempts.attempts == 1)
+        }()
+        #expect(!FileManager.default.fileExists(atPath: wal))
+    }
+
+    /// A transaction that decided something carries its counts in its own, durable, commit;
+    /// one that decided nothing commits them in a second one.
+    @Test func countsRideWithTheDecisionsOfTheirTransaction() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 1)
+        final class Commits { var count = 0 }
+        let commits = Commits()
+        sqlite3_commit_hook(f.store.db.handle, { context in
+            context.map { Unmanaged<Commits>.fromOpaque($0).takeUnretainedValue().count += 1 }
+            return 0
+        }, Unmanaged.passUnretained(commits).toOpaque())
+        defer { sqlite3_commit_hook(f.store.db.handle, nil, nil) }
+        _ = try f.book("a")
+        #expect(commits.count == 1)
+        #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'sale' AND value = ''", [:]) == 1)
+        try declinedBook(f.store)
+        #expect(commits.count == 3)
+        #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'sale' AND value = ''", [:]) == 2)
+    }
+}

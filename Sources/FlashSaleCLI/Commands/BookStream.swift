@@ -22,16 +22,16 @@ enum BookStream {
         let stream = DecisionGroup(engine: engine)
         let input = try context.input("-")
         let output = context.output
-        // The group's answers, one NDJSON line each, in one string: a string per line cost
+        // The group's answers, one NDJSON line each, in one text: a string per line cost
         // more than the writing of it.
-        var answers = ""
+        var answers = UTF8Text()
         var answered = 0
 
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             try stream.commit()
-            if !output.quiet { output.stdout.write(answers) }
-            answers.removeAll(keepingCapacity: true)
+            if !output.quiet { output.stdout.write(utf8: answers.bytes) }
+            answers.removeAll()
             answered = 0
             output.stdout.flush()
             try context.checkOutput()
@@ -54,38 +54,38 @@ enum BookStream {
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
     private static func answer(_ outcome: ReadOutcome, stream: DecisionGroup, sale: SaleID, clock: Context,
-                               into text: inout String) throws {
+                               into text: inout UTF8Text) throws {
         switch outcome {
         case .malformed(let line, let reason):
-            text += "{\"line\":"
-            text += String(line)
-            text += ",\"ok\":false,\"error\":\"bad_input\",\"message\":"
-            JSON.quote(reason, into: &text)
-            text += "}\n"
+            text.append("{\"line\":")
+            text.append(line)
+            text.append(",\"ok\":false,\"error\":\"bad_input\",\"message\":")
+            text.appendQuoted(reason)
+            text.append("}\n")
         case .record(let record):
-            text += "{\"line\":"
-            text += String(record.line)
-            text += ",\"user\":"
-            JSON.quote(record.user, into: &text)
+            text.append("{\"line\":")
+            text.append(record.line)
+            text.append(",\"user\":")
+            text.appendQuoted(record.user)
             let request = BookingRequest(sale: sale, user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent, key: record.key)
             switch try stream.book(request, clock: clock.now()) {
             case .held(let booking), .repeated(let booking):
-                text += ",\"ok\":true,\"booking\":\""
-                text += booking.id.text
-                text += "\",\"expires_at\":\""
-                text += booking.expiresAt.description
-                text += "\"}\n"
+                text.append(",\"ok\":true,\"booking\":\"")
+                text.append(booking.id.text)
+                text.append("\",\"expires_at\":\"")
+                text.append(booking.expiresAt.description)
+                text.append("\"}\n")
             case .declined(let decline):
-                text += ",\"ok\":false,\"error\":\""
-                text += decline.reason.rawValue
-                text += "\"}\n"
+                text.append(",\"ok\":false,\"error\":\"")
+                text.append(decline.reason.rawValue)
+                text.append("\"}\n")
             case .refused(let refusal):
                 let error = refusal.commandLineError
-                text += ",\"ok\":false,\"error\":\""
-                text += error.code
-                text += "\",\"message\":"
-                JSON.quote(error.message, into: &text)
-                text += "}\n"
+                text.append(",\"ok\":false,\"error\":\"")
+                text.append(error.code)
+                text.append("\",\"message\":")
+                text.appendQuoted(error.message)
+                text.append("}\n")
             }
         }
     }

@@ -25,12 +25,18 @@ package enum MetricsCommand {
         },
     ]
 
+    static let attemptsHelp = "Booking attempts: direct ones (book, book --stream) as decided, queued ones as submitted."
+    static let declinedHelp = "Booking attempts declined, by error code: direct ones as decided, queued ones as process rejects them."
+
     static let spec = CommandSpec(
         "metrics", options: [sale],
-        summary: "counters, queue depth, overdue holds and oldest queued age, for Prometheus",
+        summary: "counters, queue depth, overdue holds, oldest queued age and attempts, for Prometheus",
         details: """
             The Prometheus text format (0.0.4): each gauge named flashsale_NAME with a sale label, one \
-            line per sale in id order. --json prints {"sales": [{"sale": ..., "total": ..., ...}]} instead. \
+            line per sale in id order; then two counters: flashsale_attempts_total, every booking attempt, \
+            and flashsale_declined_attempts_total, with a reason label for each code an attempt can be \
+            declined with (sold_out, user_limit, not_open, blocked, conflict). --json prints \
+            {"sales": [{"sale": ..., "total": ..., ..., "attempts": ..., "declined_attempts": {"sold_out": ..., ...}}]} instead. \
             For node_exporter's textfile collector, write a temporary file beside the .prom file and rename \
             it, so the collector never reads half a file; from cron, every minute: \
             flashsale --db PATH metrics > DIR/flashsale.prom.tmp && mv DIR/flashsale.prom.tmp DIR/flashsale.prom
@@ -42,7 +48,8 @@ package enum MetricsCommand {
         context.output.stdout.write(context.output.json ? json(sales).serialized + "\n" : exposition(sales))
     }
 
-    /// The text exposition format: HELP and TYPE once per gauge, then a sample per sale.
+    /// The text exposition format: HELP and TYPE once per metric, then a sample per sale
+    /// (per sale and code for the declines, every code listed, so that a rate starts at 0).
     package static func exposition(_ sales: [Engine.SaleMetrics]) -> String {
         var text = ""
         for gauge in gauges {
@@ -52,12 +59,26 @@ package enum MetricsCommand {
                 text += "\(name){sale=\"\(labelValue(sale.status.sale.id.text))\"} \(gauge.value(sale))\n"
             }
         }
+        text += "# HELP flashsale_attempts_total \(attemptsHelp)\n# TYPE flashsale_attempts_total counter\n"
+        for sale in sales {
+            text += "flashsale_attempts_total{sale=\"\(labelValue(sale.status.sale.id.text))\"} \(sale.attempts.attempts)\n"
+        }
+        text += "# HELP flashsale_declined_attempts_total \(declinedHelp)\n# TYPE flashsale_declined_attempts_total counter\n"
+        for sale in sales {
+            for code in AttemptTotals.declineCodes {
+                text += "flashsale_declined_attempts_total{sale=\"\(labelValue(sale.status.sale.id.text))\",reason=\"\(code.rawValue)\"} "
+                    + "\(sale.attempts.declined[code] ?? 0)\n"
+            }
+        }
         return text
     }
 
     static func json(_ sales: [Engine.SaleMetrics]) -> JSON {
         .object([("sales", .array(sales.map { sale in
-            .object([("sale", .string(sale.status.sale.id.text))] + gauges.map { ($0.name, .number($0.value(sale))) })
+            .object([("sale", .string(sale.status.sale.id.text))] + gauges.map { ($0.name, .number($0.value(sale))) } + [
+                ("attempts", .integer(sale.attempts.attempts)),
+                ("declined_attempts", .object(AttemptTotals.declineCodes.map { ($0.rawValue, .integer(sale.attempts.declined[$0] ?? 0)) })),
+            ])
         }))])
     }
 

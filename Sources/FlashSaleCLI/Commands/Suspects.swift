@@ -8,11 +8,13 @@ enum SuspectsCommand {
         "suspects", arguments: "SALE", options: [limit],
         summary: "who looks like a bot in a sale, ranked, each with a block command to paste",
         details: """
-            Reads every attempt stored for the sale: direct bookings and queued requests (a declined direct \
-            book stores nothing). IPv4 addresses count one by one (an IPv4-mapped IPv6 address as its IPv4), \
-            IPv6 addresses by /64 network. An address, network or user is a suspect when it has 5 or more \
-            distinct users (not for users), 20 or more requests within 10 s, or 10 or more declines (rejected \
-            requests); each such signal scores 10 points at its threshold and more in proportion, at most 100. \
+            Reads the sale's counts of attempts, declined ones included, on every path (per 10 s, by \
+            requester, agent and user), and what is stored: the users behind an address or agent, from its \
+            bookings and requests, and the declines of queued requests. IPv4 addresses count one by one (an \
+            IPv4-mapped IPv6 address as its IPv4), IPv6 addresses by /64 network. An address, network or user is \
+            a suspect when it has 5 or more distinct users (not for users), 20 or more requests within one 10 s \
+            bucket, or 10 or more declines; each such signal scores 10 points at its threshold and more in \
+            proportion, at most 100. \
             Its agents then add up to 20 points: a script agent or none (no user agent counts only if some \
             requests of the sale carry one). An agent text is a suspect when it looks like a script, \
             containing curl, wget, python, requests, go-http-client, java, okhttp, libwww, scrapy, httpclient, \
