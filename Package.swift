@@ -81,7 +81,7 @@ let package = Package(
                     dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleTestSupport"]),
         // serve over real sockets, through the flashsale binary, with a real HTTP client.
         .testTarget(name: "FlashSaleServerTests",
-                    dependencies: ["FlashSaleServer", "FlashSaleTestSupport",
+                    dependencies: ["FlashSaleServer", "FlashSaleTestSupport", "FlashSaleStore", "FlashSaleCore",
                                    .product(name: "JWTKit", package: "jwt-kit"),
                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio")]),
