@@ -36,6 +36,23 @@ extension LoadTests {
             #expect(try served.verifies())
         }
 
+        @Test func aRequestWhoseBodyArrivesAfterSIGTERMIsAnswered() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let connection = try RawConnection(port: served.port)
+            try connection.write("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await listenerStopped(port: served.port), "the buyer listener still accepts after SIGTERM")
+            try connection.write("{}")
+            let answer = connection.readToEnd(within: 10)
+            #expect(answer.hasPrefix("HTTP/1.1 201 "), "\(answer)")
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 1)
+        }
+
         @Test func sigtermUnderLoadExitsZeroAndEveryAnswerIsCommitted() async throws {
             let served = try ServedDatabase()
             try served.createSale(inventory: 100_000)
