@@ -33,9 +33,10 @@ enum HTTPClient {
             head.headers.add(name: "Connection", value: "close")
             for (name, value) in headers { head.headers.add(name: name, value: value) }
             if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count)) }
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
-            try await outbound.write(.end(nil))
+            // One write: a server that answers as soon as it has the request, and closes
+            // (Connection: close), would otherwise fail a later write of ours.
+            let bodyPart = body.map { [HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: $0)))] } ?? []
+            try await outbound.write(contentsOf: [.head(head)] + bodyPart + [.end(nil)])
             var status = 0
             var responseHeaders = HTTPHeaders()
             var bytes = ByteBuffer()
@@ -187,11 +188,8 @@ final class RawConnection {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard connected else {
-            let error = IOError(errnoCode: errno, reason: "connect")
-            close(descriptor)
-            throw error
-        }
+        // Thrown with every property set: deinit closes the descriptor.
+        guard connected else { throw IOError(errnoCode: errno, reason: "connect") }
     }
 
     deinit {

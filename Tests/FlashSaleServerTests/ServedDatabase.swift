@@ -106,7 +106,7 @@ final class ServedDatabase {
                                   environment: environment, directory: directory, stdin: stdin, stdout: log, stderr: log)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            guard server?.isRunning == true else { throw Failed("serve ended at start-up: \(self.log)") }
+            if let server, !server.isRunning { throw Failed("serve ended at start-up (\(server.wait())): \(self.log)") }
             if healthy() { return }
             usleep(20_000)
         }
