@@ -9,9 +9,12 @@ import NIOConcurrencyHelpers
 /// `GET /booking-service/events` (the seed's "Redis Pub/Sub"): each user's own events as
 /// server-sent events. One thread follows the event log for every stream (woken by this
 /// process's commits, and by others' through the store's change watcher every few
-/// milliseconds) and hands each event to the streams of its user. A stream that resumes
-/// (`Last-Event-ID`) reads the events it missed from the log first; what it reads there
-/// and what it is handed live meet at the seq it registered at, so each event comes once.
+/// milliseconds) and hands each event to the streams of its user. A stream starts after
+/// `Last-Event-ID`, or after the last event in the database when it opens; it reads what
+/// it missed from the log first, and what it reads there and what it is handed live meet
+/// at the seq it registered at. The follower may be behind that start (another process's
+/// commit not yet seen, or a client resuming from another server's stream), so a stream
+/// is handed only events after it: each event comes once.
 final class EventFeed: Sendable {
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
     /// How often the follower looks for other processes' commits.
@@ -29,6 +32,8 @@ final class EventFeed: Sendable {
 
     private struct Subscriber: Sendable {
         let user: UserID
+        /// The seq the stream starts after.
+        let after: Int64
         let continuation: AsyncStream<Item>.Continuation
     }
 
@@ -87,26 +92,26 @@ final class EventFeed: Sendable {
 
     /// The response for one stream.
     func stream(for user: UserID, lastEventID: String?) async throws -> Response {
-        let resumeAfter: Int64?
+        let after: Int64
         if let lastEventID {
             guard let seq = Int64(lastEventID), seq >= 0 else {
                 throw HTTPFailure.badInput("Last-Event-ID '\(Quoted(lastEventID))' is not an event id")
             }
-            resumeAfter = seq
+            after = seq
         } else {
-            resumeAfter = nil
+            after = try await readers.read { engine in try engine.latestEventSeq() }
         }
         let (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(EventFeed.backlog))
         let (id, registeredAt) = state.withLockedValue { state in
             defer { state.nextID += 1 }
-            state.subscribers[state.nextID] = Subscriber(user: user, continuation: continuation)
+            state.subscribers[state.nextID] = Subscriber(user: user, after: after, continuation: continuation)
             return (state.nextID, state.last)
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
         }
         if state.withLockedValue({ $0.stopped }) { continuation.finish() }
-        let missed = if let resumeAfter { try await history(of: user, after: resumeAfter, through: registeredAt) } else { [Event]() }
+        let missed = try await history(of: user, after: after, through: registeredAt)
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // Sent at once, so a client knows it is following even before the first event.
@@ -155,7 +160,7 @@ final class EventFeed: Sendable {
             guard let end = page.last?.seq else { return }
             state.withLockedValue { state in
                 for event in page {
-                    for subscriber in state.subscribers.values where isFor(subscriber.user, event) {
+                    for subscriber in state.subscribers.values where event.seq > subscriber.after && isFor(subscriber.user, event) {
                         if case .dropped = subscriber.continuation.yield(.event(event)) { subscriber.continuation.finish() }
                     }
                 }

@@ -2,7 +2,8 @@ import FlashSaleCLI
 import NIOConcurrencyHelpers
 
 /// `flashsale_http_requests_total{route,status}` and the latency histogram
-/// `flashsale_http_request_duration_seconds{route}`, in Prometheus' text format.
+/// `flashsale_http_request_duration_seconds{route}`, the requests in flight, and the group
+/// commits with the decisions they made durable, in Prometheus' text format.
 final class HTTPMetrics: Sendable {
     /// Upper bounds in seconds: from a decision answered without a sync to a busy wait.
     static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -16,13 +17,30 @@ final class HTTPMetrics: Sendable {
     private struct State: Sendable {
         var requests: [String: Int] = [:]
         var durations: [String: Histogram] = [:]
+        var inFlight = 0
+        var commits = 0
+        var decisions = 0
     }
 
     private let state = NIOLockedValueBox(State())
 
+    /// A request's head was read: it is in flight until `record` counts its answer.
+    func started() {
+        state.withLockedValue { $0.inFlight += 1 }
+    }
+
+    /// The committer made a group of `decisions` durable in one commit.
+    func committed(decisions: Int) {
+        state.withLockedValue { state in
+            state.commits += 1
+            state.decisions += decisions
+        }
+    }
+
     /// `route`: a route's name, or `none` for a path that matched none.
     func record(route: String, status: Int, seconds: Double) {
         state.withLockedValue { state in
+            state.inFlight -= 1
             state.requests["route=\"\(route)\",status=\"\(status)\"", default: 0] += 1
             var histogram = state.durations[route] ?? Histogram()
             if let bucket = HTTPMetrics.buckets.firstIndex(where: { seconds <= $0 }) { histogram.counts[bucket] += 1 }
@@ -54,6 +72,16 @@ final class HTTPMetrics: Sendable {
             text += "\(name)_sum{\(label)} \(histogram.sum)\n"
             text += "\(name)_count{\(label)} \(histogram.count)\n"
         }
+        text += "# HELP flashsale_http_requests_in_flight Buyer API requests read and not yet answered.\n"
+        text += "# TYPE flashsale_http_requests_in_flight gauge\n"
+        text += "flashsale_http_requests_in_flight \(state.inFlight)\n"
+        // Their ratio is the group commit at work: decisions per disk sync.
+        text += "# HELP flashsale_http_group_commits_total Commits of the buyer API's changes, each one disk sync.\n"
+        text += "# TYPE flashsale_http_group_commits_total counter\n"
+        text += "flashsale_http_group_commits_total \(state.commits)\n"
+        text += "# HELP flashsale_http_group_decisions_total Changes decided and made durable by those commits.\n"
+        text += "# TYPE flashsale_http_group_decisions_total counter\n"
+        text += "flashsale_http_group_decisions_total \(state.decisions)\n"
         return text
     }
 }

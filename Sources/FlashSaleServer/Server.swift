@@ -53,10 +53,13 @@ package enum Server {
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)
         let feed = EventFeed(readers: readers, sales: settings.sales)
         try feed.start(store: settings.openStore())
-        let committer = Committer(store: try settings.openStore(), clock: settings.clock) { _ in feed.committed() }
-        committer.start()
         let metrics = HTTPMetrics()
         let accessLog = AccessLog(output: log)
+        let committer = Committer(store: try settings.openStore(), clock: settings.clock) { decisions in
+            feed.committed()
+            metrics.committed(decisions: decisions)
+        }
+        committer.start()
         let buyers = BuyerAPI(authenticator: authenticator, clientAddress: ClientAddress(trustedProxies: settings.trustedProxies),
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock)
@@ -112,6 +115,7 @@ package enum Server {
         -> some Service {
         let responder = CallbackResponder<ServeContext> { request, context in
             let started = ContinuousClock.now
+            metrics.started()
             var request = request
             let (route, response) = await buyers.answer(&request, context: context)
             let elapsed = ContinuousClock.now - started

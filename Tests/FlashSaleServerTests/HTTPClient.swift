@@ -1,3 +1,5 @@
+import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -65,5 +67,120 @@ enum HTTPClient {
             }
             throw ClosedEarly()
         }
+    }
+}
+
+/// An answer whose body is still arriving (server-sent events): its head at once, then the
+/// body's parts as the server writes them, each with the moment it arrived. The parts are
+/// collected on the event loop, so their times do not depend on when a test task runs.
+final class StreamingAnswer: @unchecked Sendable {
+    let status: Int
+    let headers: HTTPHeaders
+    private let channel: any Channel
+    private let collector: StreamCollector
+
+    fileprivate init(head: HTTPResponseHead, channel: any Channel, collector: StreamCollector) {
+        status = Int(head.status.code)
+        headers = head.headers
+        self.channel = channel
+        self.collector = collector
+    }
+
+    /// The body so far, each part with its arrival time.
+    var parts: [(text: String, at: ContinuousClock.Instant)] { collector.parts }
+    /// The body so far.
+    var body: String { parts.map(\.text).joined() }
+    /// Whether the body has ended (or the connection closed).
+    var ended: Bool { collector.ended }
+
+    /// Waits until `condition` holds of the answer, or `limit` has passed: whether it held.
+    func wait(within limit: Duration = .seconds(5), until condition: (StreamingAnswer) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !condition(self) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+
+    /// Drops the connection, as a client that goes away does.
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Collects one answer's parts on the event loop.
+private final class StreamCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let head: EventLoopPromise<HTTPResponseHead>
+    private let lock = NIOLock()
+    private var collected: [(text: String, at: ContinuousClock.Instant)] = []
+    private var done = false
+
+    init(head: EventLoopPromise<HTTPResponseHead>) {
+        self.head = head
+    }
+
+    var parts: [(text: String, at: ContinuousClock.Instant)] { lock.withLock { collected } }
+    var ended: Bool { lock.withLock { done } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let response): head.succeed(response)
+        case .body(let chunk):
+            let now = ContinuousClock.now
+            lock.withLock { collected.append((String(buffer: chunk), now)) }
+        case .end: lock.withLock { done = true }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lock.withLock { done = true }
+        head.fail(HTTPClient.ClosedEarly())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        head.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+extension HTTPClient {
+    /// Sends a request and returns once the answer's head has arrived; its body goes on
+    /// arriving in the answer's `parts` until the server ends it or `close()`.
+    static func stream(_ method: HTTPMethod, _ path: String, port: Int,
+                       headers: [(String, String)] = []) async throws -> StreamingAnswer {
+        try await streamFuture(method, path, port: port, headers: headers).get()
+    }
+
+    /// `stream`, on futures: for callers that must not wait on Swift's cooperative threads
+    /// (a test that blocks one, as ServedDatabase.start does, must not need another).
+    static func streamFuture(_ method: HTTPMethod, _ path: String, port: Int,
+                             headers: [(String, String)] = []) -> EventLoopFuture<StreamingAnswer> {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let head = loop.makePromise(of: HTTPResponseHead.self)
+        let collector = StreamCollector(head: head)
+        return ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .flatMapErrorThrowing { error in
+                head.fail(error)
+                throw error
+            }
+            .flatMap { channel in
+                var request = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+                request.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+                for (name, value) in headers { request.headers.add(name: name, value: value) }
+                channel.write(HTTPClientRequestPart.head(request), promise: nil)
+                return channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+                    .flatMap { head.futureResult }
+                    .map { StreamingAnswer(head: $0, channel: channel, collector: collector) }
+            }
     }
 }

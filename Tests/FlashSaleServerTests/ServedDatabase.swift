@@ -18,11 +18,23 @@ final class ServedDatabase {
     static let headerAuth = ["--auth", "header", "--user-header", "X-User"]
 
     init() throws {
-        var template = Array((FileManager.default.temporaryDirectory.path + "/flashsale-serve-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
-        directory = String(cString: made)
+        directory = try ServedDatabase.temporaryDirectory()
         database = directory + "/sale.db"
         logPath = directory + "/serve.log"
+    }
+
+    /// A second server on `other`'s database (started by `start`), with a directory and a
+    /// log of its own; the database goes when `other` does.
+    init(sharing other: ServedDatabase) throws {
+        directory = try ServedDatabase.temporaryDirectory()
+        database = other.database
+        logPath = directory + "/serve.log"
+    }
+
+    private static func temporaryDirectory() throws -> String {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/flashsale-serve-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        return String(cString: made)
     }
 
     deinit {
@@ -36,6 +48,12 @@ final class ServedDatabase {
     /// `flashsale --db DB ARGUMENTS`, run to its end: its status, stdout and stderr.
     @discardableResult
     func flashsale(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Termination, stdout: String, stderr: String) {
+        try launch(arguments, environment: environment).finish()
+    }
+
+    /// `flashsale --db DB ARGUMENTS`, started and left running (for commands that must run
+    /// at the same time as the server's clients).
+    func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> Command {
         let out = directory + "/cli-\(UUID().uuidString)"
         let stdout = open(out + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let stderr = open(out + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -43,9 +61,31 @@ final class ServedDatabase {
         defer { [stdout, stderr, stdin].forEach { close($0) } }
         let child = try ChildProcess(flashsaleBinary, ["--db", database] + arguments, environment: environment,
                                      directory: directory, stdin: stdin, stdout: stdout, stderr: stderr)
-        let status = child.wait()
-        defer { unlink(out + ".out"); unlink(out + ".err") }
-        return (status, text(out + ".out"), text(out + ".err"))
+        return Command(child: child, output: out)
+    }
+
+    /// A command started by `launch`.
+    final class Command {
+        private let child: ChildProcess
+        private let output: String
+
+        fileprivate init(child: ChildProcess, output: String) {
+            self.child = child
+            self.output = output
+        }
+
+        /// Waits for it to end: its status, stdout and stderr.
+        func finish() -> (status: Termination, stdout: String, stderr: String) {
+            let status = child.wait()
+            defer { unlink(output + ".out"); unlink(output + ".err") }
+            return (status, ServedDatabase.text(output + ".out"), ServedDatabase.text(output + ".err"))
+        }
+
+        /// `finish()`, without holding one of Swift's few cooperative threads while it runs.
+        func finished() async -> (status: Termination, stdout: String, stderr: String) {
+            while child.isRunning { try? await Task.sleep(for: .milliseconds(2)) }
+            return finish()
+        }
     }
 
     /// `create-sale SALE --inventory N ...` at the real clock, checked.
@@ -136,10 +176,38 @@ final class ServedDatabase {
         return server.wait()
     }
 
+    /// Waits for the server to end by itself, for at most `limit`: how it ended, or nil if
+    /// it still runs. Async, so that the test's clients go on running meanwhile.
+    func exit(within limit: Duration) async -> Termination? {
+        guard let server else { return nil }
+        let deadline = ContinuousClock.now + limit
+        while server.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+        return server.isRunning ? nil : server.wait()
+    }
+
+    /// The admin listener's `/metrics`: each sample's value by its name and labels, as
+    /// written (`flashsale_http_group_commits_total`, `flashsale_held{sale="s1"}`).
+    func metrics() async throws -> [String: Double] {
+        let answer = try await HTTPClient.send(.GET, "/metrics", port: adminPort)
+        guard answer.status == 200 else { throw Failed("/metrics: \(answer.status) \(answer.body)") }
+        var samples: [String: Double] = [:]
+        for line in answer.body.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
     /// A buyer request to the buyer listener; a body is `application/json` unless `headers`
     /// name another type.
     func send(_ method: HTTPMethod, _ path: String, user: String? = nil, headers: [(String, String)] = [],
               body: String? = nil) async throws -> HTTPAnswer {
+        try await ServedDatabase.send(method, path, port: port, user: user, headers: headers, body: body)
+    }
+
+    /// `send`, for tasks that have only the port.
+    static func send(_ method: HTTPMethod, _ path: String, port: Int, user: String? = nil, headers: [(String, String)] = [],
+                     body: String? = nil) async throws -> HTTPAnswer {
         let typed = body == nil || headers.contains { $0.0.lowercased() == "content-type" }
         return try await HTTPClient.send(method, path, port: port,
                                          headers: (user.map { [("X-User", $0)] } ?? []) + headers
@@ -148,9 +216,9 @@ final class ServedDatabase {
     }
 
     /// Everything the server has logged so far.
-    var log: String { text(logPath) }
+    var log: String { ServedDatabase.text(logPath) }
 
-    private func text(_ path: String) -> String {
+    fileprivate static func text(_ path: String) -> String {
         String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     }
 }

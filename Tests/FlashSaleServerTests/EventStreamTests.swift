@@ -1,0 +1,222 @@
+import Foundation
+import Glibc
+import Testing
+import FlashSaleTestSupport
+
+/// One server-sent event: its `id:` and its `data:`.
+struct ServerSentEvent: Equatable, CustomStringConvertible {
+    let id: String
+    let data: String
+
+    var description: String { "\(id) \(data)" }
+}
+
+extension StreamingAnswer {
+    /// The events so far (comments left out), each with when its last part arrived.
+    var events: [(event: ServerSentEvent, at: ContinuousClock.Instant)] {
+        var found: [(event: ServerSentEvent, at: ContinuousClock.Instant)] = []
+        var pending = ""
+        for part in parts {
+            pending += part.text
+            while let end = pending.range(of: "\n\n") {
+                var id: String?
+                var data: [Substring] = []
+                for line in pending[..<end.lowerBound].split(separator: "\n") {
+                    if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+                    if line.hasPrefix("data: ") { data.append(line.dropFirst(6)) }
+                }
+                pending = String(pending[end.upperBound...])
+                if let id, !data.isEmpty { found.append((ServerSentEvent(id: id, data: data.joined(separator: "\n")), part.at)) }
+            }
+        }
+        return found
+    }
+}
+
+extension ServedDatabase {
+    /// `GET /booking-service/events` as `user`, answered 200 and left open.
+    func follow(_ user: String, lastEventID: String? = nil) async throws -> StreamingAnswer {
+        let stream = try await HTTPClient.stream(.GET, "/booking-service/events", port: port,
+                                                 headers: [("X-User", user)] + (lastEventID.map { [("Last-Event-ID", $0)] } ?? []))
+        guard stream.status == 200 else { throw Failed("events for \(user): \(stream.status) \(stream.body)") }
+        return stream
+    }
+
+    /// The user's events after `seq`, as the stream should carry them: the `events`
+    /// command's line as the data, its seq as the id.
+    func expectedEvents(of user: String, after seq: Int64) throws -> [ServerSentEvent] {
+        try eventLines(after: seq).compactMap { line in
+            try object(line)["user"] as? String == user ? ServerSentEvent(id: String(try eventSeq(line)), data: line) : nil
+        }
+    }
+
+    /// A hold for `user` over HTTP: its booking id.
+    func hold(_ user: String) async throws -> String {
+        let answer = try await send(.POST, "/booking-service/book-item/s1", user: user)
+        guard answer.status == 201, let id = try object(answer.body)["id"] as? String else {
+            throw Failed("book for \(user): \(answer.status) \(answer.body)")
+        }
+        return id
+    }
+
+    /// The command line, which must exit 0.
+    func succeed(_ arguments: [String], environment: [String: String] = [:]) throws {
+        let result = try flashsale(arguments, environment: environment)
+        guard result.status == .exit(0) else { throw Failed("\(arguments): \(result.status) \(result.stderr)") }
+    }
+}
+
+extension LoadTests {
+    /// `GET /booking-service/events` (http.md, "Live updates"): each change to the user's own
+    /// bookings and requests, whichever process made it, once, in order, resumable.
+    @Suite struct EventStreamTests {
+        @Test func aFollowerSeesEachOfItsChangesOnceInOrderWhicheverProcessMadeThem() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 10, ["--per-user", "5"])
+            try served.start()
+            let start = try served.latestSeq()
+            let alice = try await served.follow("alice")
+            let bob = try await served.follow("bob")
+            // Past every hold's expiry: sweep and process decide there.
+            let later = ["FLASHSALE_NOW": String(Int(Date().timeIntervalSince1970) + 600)]
+
+            var latencies: [String] = []
+            var seen = 0
+            /// Makes one change of alice's, then waits for her stream to carry it (http.md: within
+            /// 100 ms; 5 s here, for a loaded machine, and the latency printed).
+            func change(_ name: String, _ make: () async throws -> Void) async throws {
+                let began = ContinuousClock.now
+                try await make()
+                let made = ContinuousClock.now
+                seen += 1
+                #expect(await alice.wait { $0.events.count >= seen }, "\(name): no event within 5 s")
+                if let arrived = alice.events.dropFirst(seen - 1).first?.at {
+                    let since = (began: milliseconds(arrived - began), made: milliseconds(arrived - made))
+                    latencies.append("\(name): \(since.began.rounded()) ms after it began, \(since.made.rounded()) ms after it returned")
+                }
+            }
+
+            _ = try await served.hold("bob")
+            var booking = ""
+            try await change("held over HTTP") { booking = try await served.hold("alice") }
+            try await change("booked over HTTP") {
+                let confirmed = try await served.send(.PUT, "/booking-service/book-item/s1/\(booking)", user: "alice",
+                                                      body: "{\"status\": \"booked\"}")
+                #expect(confirmed.status == 200)
+            }
+            try await change("cancel --force") { try served.succeed(["cancel", "s1", booking, "--force"]) }
+            try await change("held over HTTP") { booking = try await served.hold("alice") }
+            try await change("sweep") { try served.succeed(["sweep"], environment: later) }
+            let submitted = try await served.send(.POST, "/booking-service/requests/s1", user: "alice")
+            #expect(submitted.status == 202)
+            try await change("process") { try served.succeed(["process"], environment: later) }
+            let accepted = try #require(served.bookings().values.first { $0["user"] as? String == "alice" && $0["status"] as? String == "held" })
+            try await change("cancelled over HTTP") {
+                let cancelled = try await served.send(.DELETE, "/booking-service/book-item/s1/\(accepted["id"] as? String ?? "")",
+                                                      user: "alice")
+                #expect(cancelled.status == 200)
+            }
+            print("SSE latency: " + latencies.joined(separator: "; "))
+
+            let expected = try served.expectedEvents(of: "alice", after: start)
+            #expect(expected.count == 7)
+            #expect(alice.events.map(\.event) == expected)
+            #expect(await bob.wait { $0.events.count >= 2 })
+            #expect(bob.events.map(\.event) == (try served.expectedEvents(of: "bob", after: start)))
+            alice.close()
+            bob.close()
+        }
+
+        @Test func aStreamResumesAfterLastEventIDWithoutGapsOrRepeats() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 10, ["--per-user", "5"])
+            try served.start()
+            let first = try await served.follow("alice")
+            let booking = try await served.hold("alice")
+            #expect(await first.wait { $0.events.count == 1 })
+            let last = try #require(first.events.first?.event.id)
+            first.close()
+
+            // Missed while away: changes over HTTP and from the command line, and someone else's.
+            let confirmed = try await served.send(.PUT, "/booking-service/book-item/s1/\(booking)", user: "alice",
+                                                  body: "{\"status\": \"booked\"}")
+            #expect(confirmed.status == 200)
+            try served.succeed(["cancel", "s1", booking, "--force"])
+            _ = try await served.hold("bob")
+            let second = try await served.hold("alice")
+
+            let resumed = try await served.follow("alice", lastEventID: last)
+            #expect(await resumed.wait { $0.events.count >= 3 })
+            let cancelled = try await served.send(.DELETE, "/booking-service/book-item/s1/\(second)", user: "alice")
+            #expect(cancelled.status == 200)
+            #expect(await resumed.wait { $0.events.count >= 4 })
+            let expected = try served.expectedEvents(of: "alice", after: try #require(Int64(last)))
+            #expect(expected.count == 4)
+            #expect(resumed.events.map(\.event) == expected)
+            resumed.close()
+        }
+
+        @Test(arguments: ["abc", "-1", "1.5", "99999999999999999999", "3 4"])
+        func aLastEventIDThatIsNoEventIDIs400(id: String) async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let answer = try await served.send(.GET, "/booking-service/events", user: "alice", headers: [("Last-Event-ID", id)])
+            #expect(answer.status == 400)
+            #expect(try (object(answer.body)["error"] as? [String: Any])?["code"] as? String == "bad_input")
+        }
+
+        /// A change another process committed just before the stream opened is history:
+        /// the stream starts after it, even if the server has not looked at the log since.
+        @Test func withoutLastEventIDOnlyEventsAfterTheStreamOpened() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 20, ["--per-user", "20"])
+            try served.start()
+            for _ in 0..<5 {
+                try served.succeed(["book", "s1", "alice"])
+                let stream = try await served.follow("alice")
+                let booking = try await served.hold("alice")
+                #expect(await stream.wait { $0.events.count >= 1 })
+                #expect(stream.events.map { $0.event.data.contains(booking) } == [true])
+                stream.close()
+            }
+        }
+
+        /// Two servers on one file, each following the log at its own pace: a client that
+        /// saw an event on the one and resumes on the other does not see it again.
+        @Test func resumingOnAnotherServerRepeatsNothing() async throws {
+            let first = try ServedDatabase()
+            try first.createSale(inventory: 20, ["--per-user", "20"])
+            try first.start()
+            let second = try ServedDatabase(sharing: first)
+            try second.start()
+            for _ in 0..<5 {
+                let onFirst = try await first.follow("alice")
+                _ = try await first.hold("alice")
+                #expect(await onFirst.wait { $0.events.count == 1 })
+                let seen = try #require(onFirst.events.first?.event.id)
+                onFirst.close()
+
+                let onSecond = try await second.follow("alice", lastEventID: seen)
+                let booking = try await second.hold("alice")
+                #expect(await onSecond.wait { $0.events.contains { $0.event.data.contains(booking) } })
+                #expect(onSecond.events.map { $0.event.data.contains(booking) } == [true], "resumed after \(seen)")
+                onSecond.close()
+            }
+        }
+
+        @Test func sigtermEndsOpenStreamsAndExitsZeroPromptly() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 10)
+            try served.start()
+            let streams = [try await served.follow("alice"), try await served.follow("bob"), try await served.follow("alice")]
+            _ = try await served.hold("alice")
+            #expect(await streams[0].wait { $0.events.count == 1 })
+            let signalled = ContinuousClock.now
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            print("SIGTERM with open streams: exited in \(milliseconds(ContinuousClock.now - signalled)) ms")
+            #expect(await streams[0].wait(within: .seconds(1)) { _ in streams.allSatisfy(\.ended) })
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import FlashSaleCore
+import FlashSaleStore
+import Glibc
+import NIOConcurrencyHelpers
+import Testing
+import FlashSaleTestSupport
+
+extension LoadTests {
+    /// SIGTERM (http.md, "Starting it"): serve stops accepting, answers every request already
+    /// read, commits, and exits 0.
+    @Suite struct ShutdownTests {
+        static let inFlight = "flashsale_http_requests_in_flight"
+
+        @Test func everyRequestReadBeforeSIGTERMIsAnsweredAndCommitted() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 100)
+            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
+            // Another process's write lock keeps every request waiting inside the server.
+            let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
+            try holder.execute("BEGIN IMMEDIATE")
+            let port = served.port
+            let requests = Task {
+                await concurrently(40) { index in
+                    try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u\(index)")
+                }
+            }
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 40), "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await listenerStopped(port: port), "the buyer listener still accepts after SIGTERM")
+            try holder.execute("ROLLBACK")
+
+            let answers = await requests.value
+            #expect(answers.map { $0?.status } == Array(repeating: 201, count: 40))
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 40)
+            #expect(try served.verifies())
+        }
+
+        @Test func aRequestWhoseBodyArrivesAfterSIGTERMIsAnswered() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let connection = try await RawConnection.open(port: served.port)
+            try await connection.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await listenerStopped(port: served.port), "the buyer listener still accepts after SIGTERM")
+            try await connection.send("{}")
+            #expect(await connection.closed(within: .seconds(10)))
+            #expect(connection.answer.hasPrefix("HTTP/1.1 201 "), "\(connection.answer)")
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 1)
+        }
+
+        @Test func sigtermUnderLoadExitsZeroAndEveryAnswerIsCommitted() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 100_000)
+            try served.start()
+            let port = served.port
+            // Booking by key, and every status answered.
+            let held = NIOLockedValueBox<[String: String]>([:])
+            let statuses = NIOLockedValueBox<[Int]>([])
+            let clients = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for client in 0..<16 {
+                        group.addTask {
+                            for round in 0... {
+                                let key = "k\(client)-\(round)"
+                                guard let answer = try? await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port,
+                                                                                  user: "c\(client)-\(round)", body: "{\"key\": \"\(key)\"}")
+                                else { return }
+                                statuses.withLockedValue { $0.append(answer.status) }
+                                if answer.status == 201, let booking = try? object(answer.body)["id"] as? String {
+                                    held.withLockedValue { $0[key] = booking }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let loaded = ContinuousClock.now + .seconds(60)
+            while held.withLockedValue({ $0.count }) < 200, ContinuousClock.now < loaded { try await Task.sleep(for: .milliseconds(5)) }
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            await clients.value
+
+            #expect(statuses.withLockedValue { $0 }.allSatisfy { $0 == 201 }, "\(Set(statuses.withLockedValue { $0 }))")
+            let bookings = try served.bookings()
+            for (key, booking) in held.withLockedValue({ $0 }) {
+                #expect(bookings[booking]?["key"] as? String == key, "\(key) answered \(booking)")
+            }
+            #expect(try served.verifies())
+        }
+
+        /// Whether a new connection to the buyer listener fails within 10 s.
+        private func listenerStopped(port: Int) async -> Bool {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                guard (try? await HTTPClient.send(.GET, "/booking-service/sales/s1", port: port)) != nil else { return true }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return false
+        }
+    }
+}
+
+extension ServedDatabase {
+    /// Waits (10 s at most) until the admin listener's `/metrics` shows `value` for `sample`.
+    func waitForMetric(_ sample: String, toBe value: Double) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await metrics()[sample] == value { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+}
