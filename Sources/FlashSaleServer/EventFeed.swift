@@ -158,14 +158,22 @@ final class EventFeed: Sendable {
             let after = state.withLockedValue { $0.last }
             let page = try engine.events(after: after, sale: nil, limit: 1_000)
             guard let end = page.last?.seq else { return }
-            state.withLockedValue { state in
+            let fallenBehind = state.withLockedValue { state in
+                var fallenBehind: [Subscriber] = []
                 for event in page {
-                    for subscriber in state.subscribers.values where event.seq > subscriber.after && isFor(subscriber.user, event) {
-                        if case .dropped = subscriber.continuation.yield(.event(event)) { subscriber.continuation.finish() }
+                    for (id, subscriber) in state.subscribers where event.seq > subscriber.after && isFor(subscriber.user, event) {
+                        guard case .dropped = subscriber.continuation.yield(.event(event)) else { continue }
+                        // Handed nothing more, so that its stream ends at the last event it
+                        // holds, without a gap, and resumes from there.
+                        state.subscribers[id] = nil
+                        fallenBehind.append(subscriber)
                     }
                 }
                 state.last = end
+                return fallenBehind
             }
+            // Not under the lock: ending a stream runs its onTermination, which takes it.
+            for subscriber in fallenBehind { subscriber.continuation.finish() }
         }
     }
 

@@ -13,7 +13,10 @@ struct ServerSentEvent: Equatable, CustomStringConvertible {
 
 extension StreamingAnswer {
     /// The events so far (comments left out), each with when its last part arrived.
-    var events: [(event: ServerSentEvent, at: ContinuousClock.Instant)] {
+    var events: [(event: ServerSentEvent, at: ContinuousClock.Instant)] { StreamingAnswer.events(in: parts) }
+
+    /// The events of a body that arrived in `parts`.
+    static func events(in parts: [(text: String, at: ContinuousClock.Instant)]) -> [(event: ServerSentEvent, at: ContinuousClock.Instant)] {
         var found: [(event: ServerSentEvent, at: ContinuousClock.Instant)] = []
         var pending = ""
         for part in parts {
@@ -31,6 +34,25 @@ extension StreamingAnswer {
         }
         return found
     }
+}
+
+/// The events of a raw HTTP/1.1 answer with a chunked body: its head left out, its chunks
+/// joined, then read as a stream's body. Bytes, not characters: "\r\n" is one Character.
+func events(ofRawAnswer raw: String) -> [ServerSentEvent] {
+    var bytes = Array(raw.utf8)[...]
+    let crlf = Array("\r\n".utf8)
+    func nextLine() -> ArraySlice<UInt8>? {
+        guard let end = bytes.indices.first(where: { bytes[$0...].starts(with: crlf) }) else { return nil }
+        defer { bytes = bytes[(end + 2)...] }
+        return bytes[..<end]
+    }
+    while let line = nextLine(), !line.isEmpty {}
+    var body: [UInt8] = []
+    while let line = nextLine(), let size = Int(String(decoding: line, as: UTF8.self), radix: 16), size > 0, bytes.count >= size + 2 {
+        body += bytes.prefix(size)
+        bytes = bytes.dropFirst(size + 2)
+    }
+    return StreamingAnswer.events(in: [(String(decoding: body, as: UTF8.self), ContinuousClock.now)]).map(\.event)
 }
 
 extension ServedDatabase {
@@ -203,6 +225,53 @@ extension LoadTests {
                 #expect(onSecond.events.map { $0.event.data.contains(booking) } == [true], "resumed after \(seen)")
                 onSecond.close()
             }
+        }
+
+        /// A client that stops reading (a frozen tab) falls behind until its stream's backlog
+        /// is full: that stream ends, and everyone else's go on; nor does SIGTERM wait for it.
+        @Test func aStreamWhoseClientStoppedReadingEndsAloneAndDoesNotHoldUpSIGTERM() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 2)
+            try served.start()
+            let stuck = try BlockingConnection(port: served.port, receiveBuffer: 4096)
+            try stuck.write("GET /booking-service/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n\r\n")
+            let bob = try await served.follow("bob")
+            // A hold and then rejections for alice: more than her stream's backlog and the socket buffers hold.
+            let requests = served.directory + "/requests.ndjson"
+            try String(repeating: "{\"user\": \"alice\"}\n", count: 30_000).write(toFile: requests, atomically: true, encoding: .utf8)
+            try served.succeed(["submit", "s1", "--file", requests])
+            try served.succeed(["process"])
+            // Bob's event comes after all of alice's: once he has it, hers were handed out.
+            _ = try await served.hold("bob")
+            #expect(await bob.wait(within: .seconds(20)) { $0.events.count == 1 }, "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(15)) == .exit(0), "http.md: exit 0 within 10 s of SIGTERM; \(served.log)")
+        }
+
+        /// A stream that fell behind ends at the last event it holds: resumed from there, it
+        /// misses nothing and repeats nothing.
+        @Test func aStreamThatFellBehindResumesWithoutAGap() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let start = try served.latestSeq()
+            let slow = try BlockingConnection(port: served.port, receiveBuffer: 4096)
+            try slow.write("GET /booking-service/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n\r\n")
+            #expect(try await served.waitForMetric("flashsale_http_requests_total{route=\"events\",status=\"200\"}", toBe: 1))
+            let requests = served.directory + "/requests.ndjson"
+            try String(repeating: "{\"user\": \"alice\"}\n", count: 30_000).write(toFile: requests, atomically: true, encoding: .utf8)
+            try served.succeed(["submit", "s1", "--file", requests])
+            try served.succeed(["process"])
+
+            // Read late: what the stream held, to its end.
+            let first = events(ofRawAnswer: slow.readToEnd(within: 20, orThrough: "\r\n0\r\n\r\n"))
+            let expected = try served.expectedEvents(of: "alice", after: start)
+            #expect(first.count >= 1 && first.count < expected.count, "the stream ended after \(first.count) of \(expected.count)")
+            let last = try #require(first.last?.id)
+            let resumed = try await served.follow("alice", lastEventID: last)
+            #expect(await resumed.wait(within: .seconds(20)) { $0.body.contains("id: \(expected.last?.id ?? "")\n") })
+            #expect(first + resumed.events.map(\.event) == expected)
+            resumed.close()
         }
 
         @Test func sigtermEndsOpenStreamsAndExitsZeroPromptly() async throws {

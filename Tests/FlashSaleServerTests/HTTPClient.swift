@@ -184,3 +184,61 @@ extension HTTPClient {
             }
     }
 }
+
+/// A blocking TCP connection to 127.0.0.1 whose receive buffer a test sets: a reader too
+/// slow for what the server sends (`RawConnection` reads whatever arrives).
+final class BlockingConnection {
+    private let descriptor: Int32
+
+    /// `receiveBuffer`: the kernel's buffer for what the server sends, in bytes (set before
+    /// connecting, so that the window the server sees is small too).
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        if var size = receiveBuffer {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        // Thrown with every property set: deinit closes the descriptor.
+        guard connected else { throw IOError(errnoCode: errno, reason: "connect") }
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    func write(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw IOError(errnoCode: errno, reason: "send") }
+    }
+
+    /// Everything the server sends until it closes the connection, or what it has sent
+    /// once it ends with `suffix`, or until `seconds` pass without a byte.
+    func readToEnd(within seconds: Int, orThrough suffix: String? = nil) -> String {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let end = suffix.map { Array($0.utf8) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while end.map({ !received.ends(with: $0) }) ?? true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            received += buffer[..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+}
+
+extension Array where Element: Equatable {
+    func ends(with suffix: [Element]) -> Bool {
+        count >= suffix.count && self[(count - suffix.count)...].elementsEqual(suffix)
+    }
+}
