@@ -76,6 +76,8 @@ final class EventFeed: Sendable {
 
     /// This process committed: look now rather than at the next poll.
     func committed() {
+        // Without streams the follower's next poll is soon enough.
+        guard !state.withLockedValue({ $0.subscribers.isEmpty }) else { return }
         wake.lock()
         wake.unlock(withValue: true)
     }
@@ -154,6 +156,16 @@ final class EventFeed: Sendable {
 
     /// Everything committed since the last look, to the streams of each event's user.
     private func deliver(_ engine: Engine) throws {
+        // Nobody follows: no event to read, only where the log ends, for the next stream
+        // to start after (checked again under the lock, in case one has just begun).
+        if state.withLockedValue({ $0.subscribers.isEmpty }) {
+            let latest = try engine.latestEventSeq()
+            let followed = state.withLockedValue { state in
+                if state.subscribers.isEmpty { state.last = max(state.last, latest) }
+                return !state.subscribers.isEmpty
+            }
+            guard followed else { return }
+        }
         while true {
             let after = state.withLockedValue { $0.last }
             let page = try engine.events(after: after, sale: nil, limit: 1_000)
