@@ -72,16 +72,18 @@ final class HTTPMetrics: Sendable {
             text += "\(name)_sum{\(label)} \(histogram.sum)\n"
             text += "\(name)_count{\(label)} \(histogram.count)\n"
         }
-        text += "# HELP flashsale_http_requests_in_flight Buyer API requests read and not yet answered.\n"
-        text += "# TYPE flashsale_http_requests_in_flight gauge\n"
-        text += "flashsale_http_requests_in_flight \(state.inFlight)\n"
+        text += HTTPMetrics.single("flashsale_http_requests_in_flight", "gauge",
+                                   "Buyer API requests read and not yet answered.", state.inFlight)
         // Their ratio is the group commit at work: decisions per disk sync.
-        text += "# HELP flashsale_http_group_commits_total Commits of the buyer API's changes, each one disk sync.\n"
-        text += "# TYPE flashsale_http_group_commits_total counter\n"
-        text += "flashsale_http_group_commits_total \(state.commits)\n"
-        text += "# HELP flashsale_http_group_decisions_total Changes decided and made durable by those commits.\n"
-        text += "# TYPE flashsale_http_group_decisions_total counter\n"
-        text += "flashsale_http_group_decisions_total \(state.decisions)\n"
+        text += HTTPMetrics.single("flashsale_http_group_commits_total", "counter",
+                                   "Commits of the buyer API's changes, each one disk sync.", state.commits)
+        text += HTTPMetrics.single("flashsale_http_group_decisions_total", "counter",
+                                   "Changes decided and made durable by those commits.", state.decisions)
         return text
+    }
+
+    /// A metric of one sample, without labels: its HELP, its TYPE and its value.
+    private static func single(_ name: String, _ type: String, _ help: String, _ value: Int) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
     }
 }

@@ -212,20 +212,24 @@ private func mode(of path: String) throws -> Int {
         #expect(check.status == 0, "\(check.output)")
     }
 
+    /// What the bash script at `script` offers for `words` (the last one being completed),
+    /// as Tab would.
+    private func bashOffers(_ words: [String], script: String, in box: Sandbox) throws -> [String] {
+        let line = words.map { "'\($0)'" }.joined(separator: " ")
+        let result = try run(box, "/bin/bash", ["-c", """
+            cd '\(box.directory.path)'
+            source '\(script)'
+            COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
+            _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
+            """])
+        return result.output.split(separator: "\n").map(String.init)
+    }
+
     /// Loads the script in bash and asks it what it offers, as Tab would.
     @Test func theBashScriptCompletesCommandsOptionsAndValues() throws {
         let box = try Sandbox()
         let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
-        func offered(_ words: String...) throws -> [String] {
-            let line = words.map { "'\($0)'" }.joined(separator: " ")
-            let result = try run(box, "/bin/bash", ["-c", """
-                cd '\(box.directory.path)'
-                source '\(script)'
-                COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
-                _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
-                """])
-            return result.output.split(separator: "\n").map(String.init)
-        }
+        func offered(_ words: String...) throws -> [String] { try bashOffers(words, script: script, in: box) }
         #expect(try offered("flashsale", "sus") == ["suspects"])
         #expect(try offered("flashsale", "--db", "x.db", "ba") == ["backup"])
         #expect(try offered("flashsale", "export", "s1", "--format", "") == ["csv", "ndjson"])
@@ -243,16 +247,7 @@ private func mode(of path: String) throws -> Int {
     @Test func serveOptionsCompleteAndRepeatableOnesAreOfferedAgain() throws {
         let box = try Sandbox()
         let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
-        func offered(_ words: String...) throws -> [String] {
-            let line = words.map { "'\($0)'" }.joined(separator: " ")
-            let result = try run(box, "/bin/bash", ["-c", """
-                cd '\(box.directory.path)'
-                source '\(script)'
-                COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
-                _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
-                """])
-            return result.output.split(separator: "\n").map(String.init)
-        }
+        func offered(_ words: String...) throws -> [String] { try bashOffers(words, script: script, in: box) }
         #expect(try offered("flashsale", "serve", "--auth", "") == ["jwt", "header"])
         #expect(try offered("flashsale", "serve", "--auth", "jwt", "--jwt-key", "flashsale.b") == ["flashsale.bash"])
         #expect(try offered("flashsale", "serve", "--socket", "flashsale.b") == ["flashsale.bash"])
