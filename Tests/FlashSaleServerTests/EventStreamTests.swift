@@ -21,16 +21,18 @@ extension StreamingAnswer {
         var pending = ""
         for part in parts {
             pending += part.text
-            while let end = pending.range(of: "\n\n") {
+            var start = pending.startIndex
+            while let end = pending[start...].range(of: "\n\n") {
                 var id: String?
                 var data: [Substring] = []
-                for line in pending[..<end.lowerBound].split(separator: "\n") {
+                for line in pending[start..<end.lowerBound].split(separator: "\n") {
                     if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
                     if line.hasPrefix("data: ") { data.append(line.dropFirst(6)) }
                 }
-                pending = String(pending[end.upperBound...])
+                start = end.upperBound
                 if let id, !data.isEmpty { found.append((ServerSentEvent(id: id, data: data.joined(separator: "\n")), part.at)) }
             }
+            pending = String(pending[start...])
         }
         return found
     }
@@ -68,7 +70,9 @@ extension ServedDatabase {
     /// command's line as the data, its seq as the id.
     func expectedEvents(of user: String, after seq: Int64) throws -> [ServerSentEvent] {
         try eventLines(after: seq).compactMap { line in
-            try object(line)["user"] as? String == user ? ServerSentEvent(id: String(try eventSeq(line)), data: line) : nil
+            let event = try object(line)
+            guard event["user"] as? String == user, let seq = event["seq"] as? Int else { return nil }
+            return ServerSentEvent(id: String(seq), data: line)
         }
     }
 
@@ -79,6 +83,26 @@ extension ServedDatabase {
             throw Failed("book for \(user): \(answer.status) \(answer.body)")
         }
         return id
+    }
+
+    /// A stream of `user`'s whose client reads nothing (a small receive buffer, never read
+    /// until the test says), returned once the server has opened it.
+    func unreadStream(of user: String) async throws -> BlockingConnection {
+        let opened = "flashsale_http_requests_total{route=\"events\",status=\"200\"}"
+        let before = try await metrics()[opened] ?? 0
+        let connection = try BlockingConnection(port: port, receiveBuffer: 4096)
+        try connection.write("GET /booking-service/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: \(user)\r\n\r\n")
+        guard try await waitForMetric(opened, toBe: before + 1) else { throw Failed("the stream of \(user) did not open") }
+        return connection
+    }
+
+    /// `count` events for `user` at once, more than a stream's backlog: a hold from the
+    /// queue, then rejections (the user's limit).
+    func burstOfEvents(for user: String, count: Int) throws {
+        let requests = directory + "/requests-\(UUID().uuidString).ndjson"
+        try String(repeating: "{\"user\": \"\(user)\"}\n", count: count).write(toFile: requests, atomically: true, encoding: .utf8)
+        try succeed(["submit", "s1", "--file", requests])
+        try succeed(["process"])
     }
 
     /// The command line, which must exit 0.
@@ -233,19 +257,16 @@ extension LoadTests {
             let served = try ServedDatabase()
             try served.createSale(inventory: 2)
             try served.start()
-            let stuck = try BlockingConnection(port: served.port, receiveBuffer: 4096)
-            try stuck.write("GET /booking-service/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n\r\n")
+            let stuck = try await served.unreadStream(of: "alice")
             let bob = try await served.follow("bob")
-            // A hold and then rejections for alice: more than her stream's backlog and the socket buffers hold.
-            let requests = served.directory + "/requests.ndjson"
-            try String(repeating: "{\"user\": \"alice\"}\n", count: 30_000).write(toFile: requests, atomically: true, encoding: .utf8)
-            try served.succeed(["submit", "s1", "--file", requests])
-            try served.succeed(["process"])
+            try served.burstOfEvents(for: "alice", count: 20_000)
             // Bob's event comes after all of alice's: once he has it, hers were handed out.
             _ = try await served.hold("bob")
             #expect(await bob.wait(within: .seconds(20)) { $0.events.count == 1 }, "\(served.log)")
             served.server?.send(SIGTERM)
             #expect(await served.exit(within: .seconds(15)) == .exit(0), "http.md: exit 0 within 10 s of SIGTERM; \(served.log)")
+            // Connected, reading nothing, until the server is gone.
+            withExtendedLifetime(stuck) {}
         }
 
         /// A stream that fell behind ends at the last event it holds: resumed from there, it
@@ -255,13 +276,8 @@ extension LoadTests {
             try served.createSale(inventory: 1)
             try served.start()
             let start = try served.latestSeq()
-            let slow = try BlockingConnection(port: served.port, receiveBuffer: 4096)
-            try slow.write("GET /booking-service/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n\r\n")
-            #expect(try await served.waitForMetric("flashsale_http_requests_total{route=\"events\",status=\"200\"}", toBe: 1))
-            let requests = served.directory + "/requests.ndjson"
-            try String(repeating: "{\"user\": \"alice\"}\n", count: 30_000).write(toFile: requests, atomically: true, encoding: .utf8)
-            try served.succeed(["submit", "s1", "--file", requests])
-            try served.succeed(["process"])
+            let slow = try await served.unreadStream(of: "alice")
+            try served.burstOfEvents(for: "alice", count: 20_000)
 
             // Read late: what the stream held, to its end.
             let first = events(ofRawAnswer: slow.readToEnd(within: 20, orThrough: "\r\n0\r\n\r\n"))
