@@ -55,9 +55,9 @@ public enum ChangeCause: String, Sendable {
     case seedInventory = "seed-inventory"
 }
 
-/// One row of the event log, as it was appended with its state change.
-public struct Event: Sendable, Equatable {
-    public let seq: Int64
+/// What happened, as the engine appends it with its state change: the store gives it its
+/// `seq`, and it comes back as an `Event`.
+public struct NewEvent: Sendable, Equatable {
     public let at: Instant
     /// Text, not a SaleID: blocks of every sale are logged with sale `*`.
     public let sale: String
@@ -67,9 +67,8 @@ public struct Event: Sendable, Equatable {
     public let request: RequestID?
     public let detail: String?
 
-    public init(seq: Int64, at: Instant, sale: String, kind: EventKind, booking: BookingID?, user: UserID?,
-                request: RequestID?, detail: String?) {
-        self.seq = seq
+    public init(at: Instant, sale: String, kind: EventKind, booking: BookingID? = nil, user: UserID? = nil,
+                request: RequestID? = nil, detail: String? = nil) {
         self.at = at
         self.sale = sale
         self.kind = kind
@@ -77,6 +76,23 @@ public struct Event: Sendable, Equatable {
         self.user = user
         self.request = request
         self.detail = detail
+    }
+}
+
+/// One row of the event log: what was appended, and the `seq` the store gave it. Its
+/// fields are read as the appended event's (`event.user`).
+@dynamicMemberLookup
+public struct Event: Sendable, Equatable {
+    public let seq: Int64
+    public let appended: NewEvent
+
+    public init(seq: Int64, _ appended: NewEvent) {
+        self.seq = seq
+        self.appended = appended
+    }
+
+    public subscript<Value>(dynamicMember field: KeyPath<NewEvent, Value>) -> Value {
+        appended[keyPath: field]
     }
 }
 

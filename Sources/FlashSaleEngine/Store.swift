@@ -197,29 +197,6 @@ public struct HoldKey: Comparable, Hashable, Sendable {
     }
 }
 
-/// An event to append: the store gives it its `seq`.
-public struct NewEvent: Sendable {
-    public let at: Instant
-    /// Text, not a SaleID: blocks of every sale are logged with sale `*`.
-    public let sale: String
-    public let kind: EventKind
-    public let booking: BookingID?
-    public let user: UserID?
-    public let request: RequestID?
-    public let detail: String?
-
-    public init(at: Instant, sale: String, kind: EventKind, booking: BookingID? = nil, user: UserID? = nil,
-                request: RequestID? = nil, detail: String? = nil) {
-        self.at = at
-        self.sale = sale
-        self.kind = kind
-        self.booking = booking
-        self.user = user
-        self.request = request
-        self.detail = detail
-    }
-}
-
 extension Store {
     /// One write transaction: committed when `body` returns, rolled back when it throws.
     public func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {

@@ -75,8 +75,8 @@ private func decodeEvent(_ row: Row) throws -> Event {
     guard let kind = EventKind(rawValue: try row.text("kind")) else {
         throw StoreFailure.unusable(detail: "event \(try row.int64("seq")) has the unknown kind '\(Quoted(try row.text("kind")))'")
     }
-    return try Event(
-        seq: row.int64("seq"), at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,
+    return try Event(seq: row.int64("seq"), NewEvent(
+        at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,
         booking: row.optionalText("booking").map(BookingID.init(trusted:)), user: row.optionalText("user").map(UserID.init(trusted:)),
-        request: row.optionalInt64("request").map { RequestID($0) }, detail: row.optionalText("detail"))
+        request: row.optionalInt64("request").map { RequestID($0) }, detail: row.optionalText("detail")))
 }
