@@ -12,10 +12,24 @@ final class HTTPMetrics: Sendable {
         var counts = [Int](repeating: 0, count: HTTPMetrics.buckets.count)
         var count = 0
         var sum = 0.0
+
+        mutating func add(_ seconds: Double) {
+            if let bucket = HTTPMetrics.buckets.firstIndex(where: { seconds <= $0 }) { counts[bucket] += 1 }
+            count += 1
+            sum += seconds
+        }
+    }
+
+    /// A requests counter's labels, spelled only when the metrics are read.
+    private struct Answered: Hashable, Comparable, Sendable {
+        let route: String
+        let status: Int
+
+        static func < (a: Answered, b: Answered) -> Bool { (a.route, a.status) < (b.route, b.status) }
     }
 
     private struct State: Sendable {
-        var requests: [String: Int] = [:]
+        var requests: [Answered: Int] = [:]
         var durations: [String: Histogram] = [:]
         var inFlight = 0
         var commits = 0
@@ -41,12 +55,9 @@ final class HTTPMetrics: Sendable {
     func record(route: String, status: Int, seconds: Double) {
         state.withLockedValue { state in
             state.inFlight -= 1
-            state.requests["route=\"\(route)\",status=\"\(status)\"", default: 0] += 1
-            var histogram = state.durations[route] ?? Histogram()
-            if let bucket = HTTPMetrics.buckets.firstIndex(where: { seconds <= $0 }) { histogram.counts[bucket] += 1 }
-            histogram.count += 1
-            histogram.sum += seconds
-            state.durations[route] = histogram
+            // In place: a copy of the histogram taken out and put back copied its counts each time.
+            state.requests[Answered(route: route, status: status), default: 0] += 1
+            state.durations[route, default: Histogram()].add(seconds)
         }
     }
 
@@ -54,8 +65,9 @@ final class HTTPMetrics: Sendable {
         let state = state.withLockedValue { $0 }
         var text = "# HELP flashsale_http_requests_total Buyer API requests answered, by route and status.\n"
         text += "# TYPE flashsale_http_requests_total counter\n"
-        for labels in state.requests.keys.sorted() {
-            text += "flashsale_http_requests_total{\(labels)} \(state.requests[labels] ?? 0)\n"
+        for answered in state.requests.keys.sorted() {
+            text += "flashsale_http_requests_total{route=\"\(MetricsCommand.labelValue(answered.route))\","
+                + "status=\"\(answered.status)\"} \(state.requests[answered] ?? 0)\n"
         }
         text += "# HELP flashsale_http_request_duration_seconds Buyer API answer times, by route.\n"
         text += "# TYPE flashsale_http_request_duration_seconds histogram\n"

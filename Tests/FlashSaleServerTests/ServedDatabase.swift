@@ -250,8 +250,3 @@ private func loopback(port: Int) -> sockaddr_in {
     address.sin_port = UInt16(port).bigEndian
     return address
 }
-
-/// A value set by one task and read by another after a semaphore.
-final class Box<Value>: @unchecked Sendable {
-    var value: Value?
-}
