@@ -13,7 +13,7 @@ final class Context {
     private let createsDatabase: Bool
     private let fixedNow: String?
     private var fixedInstant: Instant?
-    private var openStore: SQLiteStore?
+    private var openStore: (any Store)?
     /// What `serve` does: exec the server, or be it.
     let serve: ServeHandler
 
@@ -55,7 +55,7 @@ final class Context {
     }
 
     /// The store, for what only it can do (verify, suspects, backup).
-    func store() throws -> SQLiteStore {
+    func store() throws -> any Store {
         if let openStore { return openStore }
         let store = try SQLiteStore(path: databasePath, busyTimeout: busyTimeout, createIfMissing: createsDatabase)
         openStore = store
@@ -63,7 +63,7 @@ final class Context {
     }
 
     /// Opens a new connection each time it is called, for a server's threads.
-    func storeOpener() -> @Sendable () throws -> SQLiteStore {
+    func storeOpener() -> @Sendable () throws -> any Store {
         { [databasePath, busyTimeout] in try SQLiteStore(path: databasePath, busyTimeout: busyTimeout) }
     }
 

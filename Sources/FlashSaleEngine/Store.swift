@@ -17,6 +17,19 @@ public protocol Store: AnyObject {
     /// has committed since the watcher last looked: followers (`events --follow`, `process
     /// --follow`, live updates) sleep between looks and ask it.
     func changeWatcher() throws -> any ChangeWatcher
+
+    /// Whether this connection has committed a change: a command whose output then fails
+    /// says that its change stands.
+    var hasChanged: Bool { get }
+
+    /// `verify`: the store's own recount of every invariant, done in its own terms and
+    /// independently of the engine, for one sale or all. The violations found, each naming
+    /// what is wrong; none when all is well.
+    func verify(_ sale: SaleID?, clock: Instant) throws -> [String]
+
+    /// `suspects`: the sale's requesters, agents and users that look like bots, highest
+    /// score first, from its attempt counters and stored attempts (one snapshot).
+    func suspects(of sale: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect]
 }
 
 /// Says whether anything was committed since the last call (or since it was made).

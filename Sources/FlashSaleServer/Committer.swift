@@ -37,7 +37,7 @@ final class Committer: @unchecked Sendable {
     /// Told after each group commits, with the group's size: metrics and the event feed.
     private let onCommit: @Sendable (Int) -> Void
 
-    init(store: SQLiteStore, clock: @escaping @Sendable () -> Instant, onCommit: @escaping @Sendable (Int) -> Void) {
+    init(store: any Store, clock: @escaping @Sendable () -> Instant, onCommit: @escaping @Sendable (Int) -> Void) {
         engine = Engine(store: store)
         self.clock = clock
         self.onCommit = onCommit

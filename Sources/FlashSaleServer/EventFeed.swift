@@ -56,7 +56,7 @@ final class EventFeed: Sendable {
     }
 
     /// Starts following the log from its end, on a thread of its own.
-    func start(store: SQLiteStore) throws {
+    func start(store: any Store) throws {
         let log = try LogFollower(store: store)
         let start = try log.engine.latestEventSeq()
         state.withLockedValue { $0.last = start }
@@ -200,7 +200,7 @@ private final class LogFollower: @unchecked Sendable {
     let engine: Engine
     var watcher: any ChangeWatcher
 
-    init(store: SQLiteStore) throws {
+    init(store: any Store) throws {
         engine = Engine(store: store)
         watcher = try store.changeWatcher()
     }

@@ -10,9 +10,9 @@ import NIOPosix
 final class Readers: Sendable {
     private let threads: NIOThreadPool
     private let idle = NIOLockedValueBox<[Connection]>([])
-    private let openStore: @Sendable () throws -> SQLiteStore
+    private let openStore: @Sendable () throws -> any Store
 
-    init(threads count: Int, openStore: @escaping @Sendable () throws -> SQLiteStore) {
+    init(threads count: Int, openStore: @escaping @Sendable () throws -> any Store) {
         threads = NIOThreadPool(numberOfThreads: count)
         threads.start()
         self.openStore = openStore

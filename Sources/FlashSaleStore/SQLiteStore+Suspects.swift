@@ -11,7 +11,7 @@ extension SQLiteStore {
     /// SQLite (in temporary files) by requester, agent or user and then by time, so that
     /// only one group is in memory at a time: a sale of millions of attempts from millions
     /// of addresses takes a few megabytes, where a dictionary of every address took hundreds.
-    public func suspects(of saleID: SaleID, thresholds: SuspicionThresholds = .standard) throws -> [Suspect] {
+    public func suspects(of saleID: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
         try SuspectFunctions.register(on: db)
         // The connection keeps temporary data in memory (for bulk submit's statement
         // journal); here that would hold every stored attempt of the sale while it is

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleStore
 
 enum BackupCommand {
     static let spec = CommandSpec(
@@ -18,7 +19,10 @@ enum BackupCommand {
         // The parser has already refused a missing PATH.
         let path = invocation.arguments["PATH"] ?? ""
         guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
-        let pages = try context.store().backup(to: path)
+        guard let store = try context.store() as? SQLiteStore else {
+            throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
+        }
+        let pages = try store.backup(to: path)
         context.output.success(Rendered(
             text: "backed up to \(path.controlCharactersEscaped) (\(pages) page\(pages == 1 ? "" : "s"))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))

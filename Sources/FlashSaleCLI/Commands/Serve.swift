@@ -1,5 +1,6 @@
 import Glibc
 import FlashSaleCore
+import FlashSaleEngine
 import FlashSaleStore
 
 /// `serve`: the buyers' HTTP API (http.md). Its options are parsed here, with every other
@@ -184,7 +185,7 @@ package struct ServeSettings: Sendable {
     package let database: String
     package let busyTimeout: Span
     /// A new connection to the database, for each thread of the server that needs one.
-    package let openStore: @Sendable () throws -> SQLiteStore
+    package let openStore: @Sendable () throws -> any Store
     /// The time for a decision: `FLASHSALE_NOW`, else the system clock.
     package let clock: @Sendable () -> Instant
 }

@@ -26,7 +26,7 @@ enum SuspectsCommand {
     ) { invocation, context in
         let saleID = try invocation.requiredSaleID()
         let count = try invocation.wholeNumber(limit.name, in: 1...1_000_000) ?? defaultLimit
-        let suspects = try context.store().suspects(of: saleID)
+        let suspects = try context.store().suspects(of: saleID, thresholds: .standard)
         // The paste must reach the same file: name it unless it is the default one.
         let database = context.database == Context.defaultDatabase ? nil : context.database
         context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
