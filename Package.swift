@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // Hummingbird's own transport; named for the tests' HTTP client.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // The PostgreSQL store's client: pure Swift on SwiftNIO (which serve links already),
+        // so the second executable stays static.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev), linked through a module map as GRDB does.
@@ -39,6 +42,11 @@ let package = Package(
         .target(name: "FlashSaleEngine", dependencies: ["FlashSaleCore"]),
         // The SQLite store: the engine's protocols in SQL, and the read-only reports.
         .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore", "FlashSaleEngine"]),
+        // The PostgreSQL store: the same protocols in PostgreSQL's SQL, for `--db postgresql://`.
+        .target(name: "FlashSalePostgres", dependencies: [
+            "FlashSaleCore", "FlashSaleEngine",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         // Argument parsing, commands, output.
         .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSaleStore"]),
         // Fully static: no dynamic loader work at start-up, which is most of a single `book`
@@ -59,7 +67,7 @@ let package = Package(
         ]),
         .executableTarget(
             name: "flashsale-serve",
-            dependencies: ["FlashSaleServer"],
+            dependencies: ["FlashSaleServer", "FlashSalePostgres"],
             // Static too; FoundationEssentials' own static parts must then be named.
             linkerSettings: [.unsafeFlags(["-static-executable"]),
                              .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
@@ -70,7 +78,7 @@ let package = Package(
         .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine"], path: "Tests/FlashSaleTestSupport"),
         // The store conformance suite: every rule, through Engine, against every store.
         .testTarget(name: "FlashSaleEngineTests",
-                    dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSaleTestSupport"]),
+                    dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
