@@ -68,9 +68,12 @@ let package = Package(
         .executableTarget(
             name: "flashsale-serve",
             dependencies: ["FlashSaleServer", "FlashSalePostgres"],
-            // Static too; FoundationEssentials' own static parts must then be named.
+            // Static too. postgres-nio brings full Foundation; a debug build (without
+            // --static-swift-stdlib) must then name its static parts and their C++ runtime.
             linkerSettings: [.unsafeFlags(["-static-executable"]),
-                             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
+                             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
+                             .linkedLibrary("CoreFoundation"), .linkedLibrary("_FoundationICU"),
+                             .linkedLibrary("stdc++")]
         ),
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
