@@ -61,7 +61,7 @@ struct RehearsalReport {
             "  turned away      \(turnedAway) buyers got nothing; declined: " + declined.map { "\($0.1) \($0.0)" }.joined(separator: ", "),
             "  bots             \(botItems) of \(botRequests) bot requests got an item",
         ]
-        lines.append("  suspects         " + (suspects.isEmpty ? "none" : ""))
+        lines.append("  suspects         " + (suspects.isEmpty ? "none" : "the top \(suspects.count), by score:"))
         for suspect in suspects {
             lines.append("    \(suspect.score) \(suspect.kind.rawValue) \(Quoted(suspect.value)): \(suspect.reasons.joined(separator: "; "))")
         }
