@@ -10,7 +10,7 @@ enum RehearseCommand {
     static let buyers = OptionSpec("--buyers", value: "N", "buyers in the crowd, bots included (default 100000)")
     static let inventory = OptionSpec("--inventory", value: "N", "items for sale (default 1000)")
     static let bots = OptionSpec("--bots", value: "SHARE", "the share of the buyers that are bots, 0 to 1 (default 0.05)")
-    static let via = OptionSpec("--via", value: "stream|queue|http", "the path: book --stream, submit + process, or serve (default stream)")
+    static let via = OptionSpec("--via", value: "stream|queue|http", "the path: stream (book --stream), queue (submit + process) or http (serve); default stream")
     static let duration = OptionSpec("--duration", value: "DURATION", "how long the buyers keep arriving, 1s to 24h (default 60s)")
     static let keep = OptionSpec("--keep", "keep the scratch database and print its path")
     static let seed = OptionSpec("--seed", value: "N", "the crowd's seed: the same seed, the same crowd (default 1)")
@@ -38,9 +38,9 @@ enum RehearseCommand {
             The crowd opens the sale; at +4m 60% of the holds are confirmed and 10% cancelled; at +5m sweep \
             expires the rest and one buyer in ten, of those turned away, comes back for what returned. The \
             clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
-            """,
-        createsDatabase: true
+            """
     ) { invocation, context in
+        // Its database is its own (scratch, or --db created if missing), not the context's.
         try run(invocation, context)
     }
 
