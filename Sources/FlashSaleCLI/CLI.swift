@@ -6,7 +6,8 @@ import FlashSaleCore
 public enum CLI {
     /// The process's own arguments, environment and standard streams.
     /// `serve`: by default, exec the server beside this binary; the server passes itself.
-    package static func main(serve: @escaping ServeHandler = ServeCommand.execServer) -> Int32 {
+    /// `httpExchange`: `rehearse --via http`'s client, which only the server's binary has.
+    package static func main(serve: @escaping ServeHandler = ServeCommand.execServer, httpExchange: HTTPExchange? = nil) -> Int32 {
         // A write past `ulimit -f` then fails with EFBIG, which SQLite reports and the
         // command turns into exit 74 with nothing written, instead of a kill by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -24,7 +25,7 @@ public enum CLI {
             }
         }
         return run(rawArguments: raw, environment: environment, stdin: 0,
-                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), serve: serve)
+                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), serve: serve, httpExchange: httpExchange)
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
@@ -32,7 +33,8 @@ public enum CLI {
     /// `serve` has no default: a caller in a process that must go on (a test runner) must
     /// never get the exec of `main`'s.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdin: Int32, stdout: TextSink, stderr: TextSink, serve: @escaping ServeHandler) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink, serve: @escaping ServeHandler,
+                    httpExchange: HTTPExchange? = nil) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
@@ -66,7 +68,7 @@ public enum CLI {
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
                                           output: output, createsDatabase: invocation.command.createsDatabase,
-                                          serve: serve)
+                                          serve: serve, httpExchange: httpExchange)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

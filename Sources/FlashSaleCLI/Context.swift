@@ -16,6 +16,10 @@ final class Context {
     private var openStore: (any Store)?
     /// What `serve` does: exec the server, or be it.
     let serve: ServeHandler
+    /// `rehearse --via http`'s client: nil in `flashsale`, which execs the server's binary for it.
+    let httpExchange: HTTPExchange?
+    /// Whether --db or $FLASHSALE_DB named the database, rather than the default.
+    let databaseGiven: Bool
 
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
@@ -23,18 +27,23 @@ final class Context {
     /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
     /// is created or refused.
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output, createsDatabase: Bool, serve: @escaping ServeHandler) throws(FlashSaleError) {
+         output: Output, createsDatabase: Bool, serve: @escaping ServeHandler,
+         httpExchange: HTTPExchange? = nil) throws(FlashSaleError) {
         self.output = output
         self.serve = serve
+        self.httpExchange = httpExchange
         self.standardInput = standardInput
         self.createsDatabase = createsDatabase
         if let option = globals[GlobalOptions.database.name] {
             guard !option.isEmpty else { throw .usage("--db needs a file name") }
             databasePath = option
+            databaseGiven = true
         } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
             databasePath = variable
+            databaseGiven = true
         } else {
             databasePath = Context.defaultDatabase
+            databaseGiven = false
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {

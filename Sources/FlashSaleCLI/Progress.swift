@@ -10,6 +10,8 @@ final class Progress {
     let enabled: Bool
     private var count: Int64 = 0
     var total: Int64?
+    /// More to say after the count (`rehearse`'s stock left), asked each time the line is drawn.
+    var detail: (() -> String)?
     /// For work read from a file of known size: how far into it the reader is. The share
     /// done and the time left come from it when there is no total.
     private var input: InputChunks?
@@ -47,11 +49,12 @@ final class Progress {
 
     private var line: String {
         let seconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
+        let suffix = detail.map { ", " + $0() } ?? ""
         if total == nil, let input, let size = input.size {
             let read = input.bytesRead.load(ordering: .relaxed)
-            return Progress.line(label: label, count: count, share: Double(read) / Double(size), seconds: seconds)
+            return Progress.line(label: label, count: count, share: Double(read) / Double(size), seconds: seconds) + suffix
         }
-        return Progress.line(label: label, count: count, total: total, seconds: seconds)
+        return Progress.line(label: label, count: count, total: total, seconds: seconds) + suffix
     }
 
     /// `read 250000 (34%), 120000/s, 5s left`: the share from a file's bytes.

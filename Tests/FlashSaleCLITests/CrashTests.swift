@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FlashSaleCore
 import FlashSaleTestSupport
 
 /// Writers killed with SIGKILL at random moments, then run again: SQLite's transactions

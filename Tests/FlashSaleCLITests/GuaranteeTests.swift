@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FlashSaleCore
 import FlashSaleTestSupport
 @testable import FlashSaleStore
 

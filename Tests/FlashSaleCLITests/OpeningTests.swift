@@ -31,6 +31,8 @@ private func exists(_ path: String) -> Bool {
         "serve": ["serve", "--auth", "header", "--user-header", "X-User", "--listen", "127.0.0.1:0",
                   "--admin-listen", "127.0.0.1:0"],
         "process": ["process"],
+        // A database of its own: a scratch one, or --db's, made when missing (RehearseTests).
+        "rehearse": nil,
         "request": ["request", "1"],
         "status": ["status", "s1"],
         "sales": ["sales"],

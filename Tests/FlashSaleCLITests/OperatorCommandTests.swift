@@ -239,6 +239,7 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "suspects", "s1", "--l") == ["--limit"])
         #expect(try offered("flashsale", "backup", "flashsale.b") == ["flashsale.bash"])
         #expect(try offered("flashsale", "status", "s1", "--js") == ["--json"])
+        #expect(try offered("flashsale", "rehearse", "--via", "") == ["stream", "queue", "http"])
     }
 
     /// serve's values complete as the others' do: file names for its files, its two schemes

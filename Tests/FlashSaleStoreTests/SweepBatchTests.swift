@@ -124,7 +124,7 @@ import FlashSaleEngine
     /// the rule picks: overdue at their sale's decision time, the longest overdue first.
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func setBasedSweepDecidesAsOneMoveAtATime(seed: UInt64) throws {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let f = try StoreFixture()
         let sales = ["a", "b", "c"]
         for (sale, seconds) in zip(sales, [60, 300, 90] as [Int64]) {
@@ -261,23 +261,6 @@ extension StoreFixture {
         let path = directory.appendingPathComponent("\(name).db").path
         _ = try store.backup(to: path)
         return try SQLiteStore(path: path, busyTimeout: .seconds(5))
-    }
-}
-
-/// SplitMix64: random but repeatable.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

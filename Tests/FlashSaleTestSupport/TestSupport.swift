@@ -29,21 +29,3 @@ public func counters(_ total: Int64, available: Int64, held: Int64, booked: Int6
                      expired: Int64 = 0) -> Counters {
     Counters(total: total, available: available, held: held, booked: booked, cancelled: cancelled, expired: expired)
 }
-
-/// SplitMix64 (Steele, Lea and Flood): a tiny generator whose every output follows from the
-/// seed, on any machine and any Swift, so a random test's failure can be replayed.
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

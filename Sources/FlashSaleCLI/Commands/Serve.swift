@@ -118,12 +118,23 @@ enum ServeCommand {
     /// `flashsale serve`: this process becomes `flashsale-serve` from the same directory,
     /// with the same arguments and environment, so that users see one command.
     static func execServer(_ settings: ServeSettings) throws {
+        try execServerBinary()
+    }
+
+    /// This process's own executable, from /proc/self/exe.
+    static func ownExecutable() throws(FlashSaleError) -> String {
         var link = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &link, Int(PATH_MAX))
         guard length > 0 else {
             throw FlashSaleError.cantOpen("cannot find flashsale's own path to start \(serverExecutable): \(String(cString: strerror(errno)))")
         }
-        let own = String(decoding: link[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(decoding: link[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// This process becomes `flashsale-serve` with the same arguments (`serve`, and
+    /// `rehearse --via http`, which needs its HTTP client).
+    static func execServerBinary() throws {
+        let own = try ownExecutable()
         let directory = own.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(own[..<$0]) } ?? "."
         let server = directory + "/" + serverExecutable
         let arguments = CommandLine.unsafeArgv

@@ -1,0 +1,223 @@
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleStore
+import Glibc
+
+/// `rehearse`: a whole sale day on a scratch database, through one of the real paths, and
+/// what it showed. The crowd, the clock's moves and what is confirmed, cancelled or left
+/// to expire are the same on every path, so the stock ends the same for one seed.
+enum RehearseCommand {
+    static let buyers = OptionSpec("--buyers", value: "N", "buyers in the crowd, bots included (default 100000)")
+    static let inventory = OptionSpec("--inventory", value: "N", "items for sale (default 1000)")
+    static let bots = OptionSpec("--bots", value: "SHARE", "the share of the buyers that are bots, 0 to 1 (default 0.05)")
+    static let via = OptionSpec("--via", value: "stream|queue|http", "the path: stream (book --stream), queue (submit + process) or http (serve); default stream")
+    static let duration = OptionSpec("--duration", value: "DURATION", "how long the buyers keep arriving, 1s to 24h (default 60s)")
+    static let keep = OptionSpec("--keep", "keep the scratch database and print its path")
+    static let seed = OptionSpec("--seed", value: "N", "the crowd's seed: the same seed, the same crowd (default 1)")
+
+    static let sale = SaleID(trusted: "rehearsal")
+    static let hold = Span.seconds(300)
+    /// When the holds of the opening are settled: inside the hold, a minute before it ends.
+    static let settleAfter = Span.seconds(240)
+    /// Of the opening's holds: confirmed, then cancelled; the rest are left to expire.
+    static let confirmShare = (6, 10)
+    static let cancelShare = (1, 10)
+    /// Returning buyers after the expiry: one in ten of the crowd, from those turned away.
+    static let returnShare = 10
+
+    enum Via: String {
+        case stream, queue, http
+    }
+
+    static let spec = CommandSpec(
+        "rehearse", options: [buyers, inventory, bots, via, duration, seed, keep],
+        summary: "rehearse a sale day: a seeded crowd through book --stream, the queue or serve, and a report",
+        details: """
+            Creates sale 'rehearsal' (hold 5m, 1 per user) on a scratch database in $TMPDIR, removed at the end \
+            unless --keep; with --db or $FLASHSALE_DB, in that database, refused (exit 4) if the sale exists. \
+            The crowd opens the sale; at +4m 60% of the holds are confirmed and 10% cancelled; at +5m sweep \
+            expires the rest and one buyer in ten, of those turned away, comes back for what returned. The \
+            clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
+            """
+    ) { invocation, context in
+        // Its database is its own (scratch, or --db created if missing), not the context's.
+        try run(invocation, context)
+    }
+
+    struct Settings {
+        let buyers: Int
+        let inventory: Int64
+        let botShare: Double
+        let via: Via
+        let duration: Span
+        let seed: UInt64
+        let keep: Bool
+    }
+
+    static func settings(_ invocation: Invocation) throws(FlashSaleError) -> Settings {
+        let path = try invocation.options[via.name].map { text throws(FlashSaleError) in
+            guard let path = Via(rawValue: text) else { throw .usage("\(via.name) '\(Quoted(text))' is not stream, queue or http") }
+            return path
+        } ?? .stream
+        let span = try invocation.span(duration) ?? .seconds(60)
+        guard span >= .seconds(1), span <= .seconds(86_400) else {
+            throw .usage("\(duration.name) must be from 1s to 24h, not '\(Quoted(invocation.options[duration.name] ?? ""))'")
+        }
+        return Settings(
+            buyers: Int(try invocation.wholeNumber(buyers.name, in: 1...10_000_000) ?? 100_000),
+            inventory: try invocation.wholeNumber(inventory.name, in: 1...1_000_000) ?? 1000,
+            botShare: try share(invocation.options[bots.name]) ?? 0.05,
+            via: path, duration: span,
+            seed: UInt64(try invocation.wholeNumber(seed.name, in: 0...999_999_999_999_999_999) ?? 1),
+            keep: invocation.flag(keep))
+    }
+
+    /// `0.05`, `1`, `.5`: plain decimal notation from 0 to 1.
+    private static func share(_ text: String?) throws(FlashSaleError) -> Double? {
+        guard let text else { return nil }
+        let plain = !text.isEmpty && text.utf8.allSatisfy { $0 == UInt8(ascii: ".") || ($0 >= 0x30 && $0 <= 0x39) }
+            && text.utf8.count { $0 == UInt8(ascii: ".") } <= 1
+        guard plain, let value = Double(text), value >= 0, value <= 1 else {
+            throw .usage("\(bots.name) must be a share from 0 to 1 (0.05), not '\(Quoted(text))'")
+        }
+        return value
+    }
+
+    private static func run(_ invocation: Invocation, _ context: Context) throws {
+        let settings = try settings(invocation)
+        let opening = Instant(milliseconds: try context.now().milliseconds / 1000 * 1000)
+        if settings.via == .http, context.httpExchange == nil {
+            // The HTTP client is SwiftNIO's, linked into the server's binary only.
+            try ServeCommand.execServerBinary()
+        }
+        let started = MonotonicClock.nanoseconds()
+        let children = try RehearsalChildren(executable: try ServeCommand.ownExecutable())
+        defer { children.removeScratch() }
+        let database = context.databaseGiven ? context.database : children.directory + "/rehearsal.db"
+        children.removesDirectory = !settings.keep || context.databaseGiven
+        let store = try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
+        let engine = Engine(store: store)
+        if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
+            throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(database)): rehearse makes its own; "
+                                          + "give another --db, or leave --db out for a scratch database")
+        }
+        _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
+                                                 hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
+        let setting = RehearsalSetting(children: children, database: database, sale: sale, engine: engine)
+        let path: RehearsalPath = switch settings.via {
+        case .stream: StreamPath(setting)
+        case .queue: QueuePath(setting)
+        case .http: HTTPPath(setting, exchange: context.httpExchange ?? { _, _, _, _ in [] })
+        }
+        let crowd = Crowd(buyers: settings.buyers, botShare: settings.botShare, duration: settings.duration, seed: settings.seed)
+        let output = context.output
+
+        // The opening: the whole crowd, in arrival order, at the opening instant.
+        let timing = try wave(crowd.requests[...], at: opening, name: "opening", stock: settings.inventory, path: path, output: output)
+        let holds = try engine.bookings(of: sale, status: .held, user: nil, clock: opening)
+        let confirmCount = holds.count * confirmShare.0 / confirmShare.1
+        let cancelCount = holds.count * cancelShare.0 / cancelShare.1
+        try path.settle(confirm: Array(holds.prefix(confirmCount)),
+                        cancel: Array(holds.dropFirst(confirmCount).prefix(cancelCount)), at: opening.adding(settleAfter))
+
+        // The expiry: sweep, as cron would run it, then the buyers who were turned away return.
+        let expiry = opening.adding(hold)
+        let expired = try sweep(setting, at: expiry)
+        let holders = Set(holds.map(\.user.text))
+        var seen: Set<String> = []
+        let turnedAway = crowd.requests.filter { !holders.contains($0.user) && seen.insert($0.user).inserted }
+        let returning = turnedAway.prefix((settings.buyers + returnShare - 1) / returnShare).map {
+            CrowdRequest(user: $0.user, ip: $0.ip, userAgent: $0.userAgent, arrival: expiry.milliseconds - opening.milliseconds, isBot: $0.isBot)
+        }
+        let stock = try engine.status(sale, clock: expiry).sale.counters.available
+        _ = try wave(returning[...], at: expiry, name: "returning", stock: stock, path: path, output: output)
+        let resold = try engine.bookings(of: sale, status: .held, user: nil, clock: expiry)
+        try path.settle(confirm: resold, cancel: [], at: expiry)
+        try path.finish()
+
+        // The report, from the database.
+        let final = try engine.metrics(of: sale, clock: expiry).first
+        let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: expiry)
+        let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
+        let arrivals = firstArrivals(crowd)
+        let taken = holds.compactMap { arrivals[$0.user.text] }.sorted()
+        let soldOut = holds.count == settings.inventory ? taken.last.map { Span(milliseconds: $0) } : nil
+        let report = RehearsalReport(
+            path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
+            inventory: settings.inventory, requests: crowd.requests.count, opening: timing, soldOutAfter: soldOut,
+            holds: holds.count, confirmed: confirmCount, cancelled: cancelCount, expired: expired,
+            returning: returning.count, resold: resold.count, left: final?.status.sale.counters.available ?? 0,
+            turnedAway: crowd.users - Set(everyBooking.map(\.user.text)).count,
+            botRequests: crowd.requests.count { $0.isBot }, botItems: everyBooking.count { botUsers.contains($0.user.text) },
+            declined: AttemptTotals.declineCodes.compactMap { code in
+                (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
+            },
+            suspects: Array(try store.suspects(of: sale).prefix(3)), violations: try store.verify(sale, clock: expiry),
+            database: settings.keep || context.databaseGiven ? database : nil,
+            seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
+        if output.stdout.isTerminal, !output.json, !output.quiet {
+            let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
+            output.stdout.write(SellOutCurve.draw(holds: taken, inventory: settings.inventory, until: until) + "\n\n")
+        }
+        guard report.violations.isEmpty || !output.json else {
+            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations: "
+                                           + report.violations.prefix(3).joined(separator: "; "))
+        }
+        output.success(report.rendered)
+        if !report.violations.isEmpty {
+            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(database))")
+        }
+    }
+
+    /// One wave through the path, with a live line on a terminal.
+    private static func wave(_ requests: ArraySlice<CrowdRequest>, at now: Instant, name: String, stock: Int64,
+                             path: RehearsalPath, output: Output) throws -> WaveTiming {
+        let progress = Progress(every: 1, label: "\(name): decided", sink: output.stderr)
+        progress.total = Int64(requests.count)
+        var held = 0
+        progress.detail = { "\(stock - Int64(held)) of \(stock) items left" }
+        var shown = 0
+        let timing = try path.book(requests, at: now, wave: name) { decided, holds in
+            held = max(held, holds)
+            progress.tick(Int64(decided - shown))
+            shown = decided
+        }
+        progress.finish()
+        return timing
+    }
+
+    /// `sweep SALE` as a child at `now`: how many holds it expired.
+    private static func sweep(_ setting: RehearsalSetting, at now: Instant) throws -> Int64 {
+        let path = setting.children.directory + "/sweep.out"
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw FlashSaleError.io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        do {
+            defer { close(out) }
+            try setting.children.run(["--db", setting.database, "sweep", setting.sale.text], now: now, output: out, log: "sweep")
+        }
+        let text = try contents(of: path)
+        guard let count = Int64(text.filter { $0 != "\n" }) else {
+            throw FlashSaleError.internalFailure("rehearse: sweep printed '\(Quoted(text))', not a count")
+        }
+        return count
+    }
+
+    private static func contents(of path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FlashSaleError.io("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = read(descriptor, &buffer, buffer.count)
+        return String(decoding: buffer[..<max(0, count)], as: UTF8.self)
+    }
+
+    /// Each user's first arrival, in milliseconds after the opening.
+    private static func firstArrivals(_ crowd: Crowd) -> [String: Int64] {
+        var arrivals: [String: Int64] = [:]
+        arrivals.reserveCapacity(crowd.users)
+        for request in crowd.requests where arrivals[request.user] == nil {
+            arrivals[request.user] = request.arrival
+        }
+        return arrivals
+    }
+}

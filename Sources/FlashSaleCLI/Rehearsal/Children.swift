@@ -1,0 +1,204 @@
+import FlashSaleCore
+import Glibc
+
+/// The processes and files of one rehearsal. SIGINT and SIGTERM are blocked in every thread
+/// and waited for by a thread of their own, which ends the children, removes the scratch
+/// files and exits 130, whatever the rehearsal was doing: a rehearsal leaves nothing behind.
+final class RehearsalChildren: @unchecked Sendable {
+    /// This binary, whose commands the children are.
+    let executable: String
+    /// The scratch directory: the database unless --db, the children's logs.
+    let directory: String
+    /// Whether the scratch database goes with the directory.
+    var removesDirectory = true
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var running: Set<pid_t> = []
+    private var interrupted = false
+    private let environment: [String]
+
+    init(executable: String) throws(FlashSaleError) {
+        self.executable = executable
+        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/flashsale-rehearsal-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw .cantOpen("cannot make a scratch directory in \(Quoted(base)): \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: made)
+        pthread_mutex_init(mutex, nil)
+        // The children's clock and database are the rehearsal's, given to each.
+        var inherited: [String] = []
+        var entry = environ
+        while let text = entry.pointee {
+            let variable = String(cString: text)
+            if !variable.hasPrefix("FLASHSALE_NOW="), !variable.hasPrefix("FLASHSALE_DB=") { inherited.append(variable) }
+            entry += 1
+        }
+        environment = inherited
+        watchSignals()
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `executable ARGUMENTS` with the clock at `now`, standard input from `input`
+    /// (nil: /dev/null), standard output to `output` (nil: /dev/null), standard error to a
+    /// log in the scratch directory, and returns its pid.
+    func start(_ arguments: [String], now: Instant, input: Int32? = nil, output: Int32? = nil,
+               log: String) throws(FlashSaleError) -> pid_t {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        let errors = open(logPath(log), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(null); close(errors) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input ?? null, 0)
+        posix_spawn_file_actions_adddup2(&actions, output ?? null, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        var none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = (environment + ["FLASHSALE_NOW=\(now)"]).map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid = pid_t()
+        let status: Int32 = locked {
+            guard !interrupted else { return EINTR }
+            let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+            if status == 0 { running.insert(pid) }
+            return status
+        }
+        guard status == 0 else {
+            throw .cantOpen("cannot run \(Quoted(executable)): \(String(cString: strerror(status)))")
+        }
+        return pid
+    }
+
+    /// Waits for `pid`; nil while it runs when `block` is false. Its exit status, or 128 + its signal.
+    func wait(_ pid: pid_t, block: Bool = true) -> Int32? {
+        var status: Int32 = 0
+        var result: pid_t
+        repeat {
+            result = waitpid(pid, &status, block ? 0 : WNOHANG)
+        } while result < 0 && errno == EINTR
+        guard result == pid else { return result == 0 ? nil : 1 }
+        locked { _ = running.remove(pid) }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+
+    /// Runs a command to its end; a failure is the command's, in its words and exit code.
+    func run(_ arguments: [String], now: Instant, input: Int32? = nil, output: Int32? = nil, log: String) throws(FlashSaleError) {
+        let pid = try start(arguments, now: now, input: input, output: output, log: log)
+        try check(wait(pid) ?? 1, log: log)
+    }
+
+    /// Exit 0, or the child's own last line with its exit code.
+    func check(_ status: Int32, log: String) throws(FlashSaleError) {
+        guard status != 0 else { return }
+        let said = lastLine(of: logPath(log))
+        let words = said.hasPrefix("flashsale: ") ? String(said.dropFirst("flashsale: ".count)) : said
+        let code = RehearsalChildren.codes.first { $0.exitCode == status } ?? .internalFailure
+        throw FlashSaleError(code, "rehearse: \(log) failed (exit \(status))" + (words.isEmpty ? "" : ": \(words)"))
+    }
+
+    /// The contract's codes, to name a child's exit status by.
+    private static let codes: [ErrorCode] = [.usage, .notFound, .conflict, .holdExpired, .soldOut, .userLimit, .notOpen,
+                                             .blocked, .invariant, .badInput, .cantOpen, .io, .busy]
+
+    func send(_ signal: Int32, to pid: pid_t) {
+        locked { if running.contains(pid) { kill(pid, signal) } }
+    }
+
+    func logPath(_ log: String) -> String {
+        directory + "/" + log.split(separator: " ").joined(separator: "-") + ".log"
+    }
+
+    /// Removes the scratch directory (the database too unless it is kept elsewhere).
+    func removeScratch() {
+        let entries = (try? listDirectory(directory)) ?? []
+        for name in entries where removesDirectory || !name.hasPrefix("rehearsal.db") {
+            unlink(directory + "/" + name)
+        }
+        if removesDirectory { rmdir(directory) }
+    }
+
+    private func listDirectory(_ path: String) throws -> [String] {
+        guard let handle = opendir(path) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    private func lastLine(of path: String) -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return "" }
+        defer { close(descriptor) }
+        let size = lseek(descriptor, 0, SEEK_END)
+        let start = max(0, size - 4096)
+        lseek(descriptor, start, SEEK_SET)
+        var buffer = [UInt8](repeating: 0, count: Int(size - start))
+        let count = read(descriptor, &buffer, buffer.count)
+        guard count > 0 else { return "" }
+        let text = String(decoding: buffer[..<count], as: UTF8.self)
+        return text.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    /// Blocks SIGINT and SIGTERM here (threads made later inherit it) and starts their waiter.
+    private func watchSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<RehearsalChildren>.fromOpaque(context).takeRetainedValue().waitForStop()
+            return nil
+        }, context) == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<RehearsalChildren>.fromOpaque(context).release()
+        }
+    }
+
+    private func waitForStop() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var signal: Int32 = 0
+        guard sigwait(&set, &signal) == 0 else { return }
+        let children: Set<pid_t> = locked {
+            interrupted = true
+            return running
+        }
+        for pid in children { kill(pid, SIGKILL) }
+        for pid in children { var status: Int32 = 0; waitpid(pid, &status, 0) }
+        removeScratch()
+        let kept = removesDirectory ? "" : "; the rehearsal's sale stays in the database given"
+        let line = "\rflashsale: rehearse interrupted; its children are stopped and its scratch files removed\(kept)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        _exit(130)
+    }
+}

@@ -1,0 +1,174 @@
+import FlashSaleCore
+import Glibc
+
+/// One HTTP request a rehearsal sends to `serve`.
+package struct HTTPCall: Sendable {
+    package let method: String
+    package let path: String
+    package let headers: [(String, String)]
+    package let body: String?
+}
+
+/// Its answer's status, and the time from sending it to the end of the answer.
+package struct HTTPCallResult: Sendable {
+    package let status: Int
+    package let seconds: Double
+
+    package init(status: Int, seconds: Double) {
+        self.status = status
+        self.seconds = seconds
+    }
+}
+
+/// Sends every call to 127.0.0.1:`port` over `connections` keep-alive connections, each
+/// taking the next call when its last is answered; answers in the calls' order. `watch`
+/// runs on the caller's thread every 100 ms with the count answered. SwiftNIO's client, so
+/// only `flashsale-serve` has one; in `flashsale` this is nil.
+package typealias HTTPExchange = @Sendable (_ port: Int, _ calls: [HTTPCall], _ connections: Int,
+                                            _ watch: (Int) -> Void) throws -> [HTTPCallResult]
+
+/// `serve` on loopback, started anew for each clock the rehearsal moves to (its clock is
+/// FLASHSALE_NOW's, fixed at start-up), driven over HTTP with header authentication and
+/// the crowd's addresses in X-Forwarded-For from a trusted 127.0.0.1.
+final class HTTPPath: RehearsalPath {
+    static let userHeader = "X-Rehearsal-User"
+    static let connections = 64
+    private let setting: RehearsalSetting
+    private let exchange: HTTPExchange
+    private var server: (pid: pid_t, port: Int, now: Instant)?
+    private var starts = 0
+
+    init(_ setting: RehearsalSetting, exchange: @escaping HTTPExchange) {
+        self.setting = setting
+        self.exchange = exchange
+    }
+
+    func book(_ requests: ArraySlice<CrowdRequest>, at now: Instant, wave: String,
+              progress: (Int, Int) -> Void) throws -> WaveTiming {
+        let port = try serve(at: now)
+        let path = "/booking-service/book-item/\(setting.sale.text)"
+        let calls = requests.map { request in
+            HTTPCall(method: "POST", path: path,
+                     headers: [(HTTPPath.userHeader, request.user), ("X-Forwarded-For", request.ip), ("User-Agent", request.userAgent)],
+                     body: nil)
+        }
+        let started = MonotonicClock.nanoseconds()
+        let answers = try exchange(port, calls, HTTPPath.connections) { progress($0, 0) }
+        let seconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
+        try check(answers, allowed: [201, 403, 409, 410])
+        progress(answers.count, answers.count { $0.status == 201 })
+        return WaveTiming(decided: answers.count, seconds: seconds, latencies: answers.map(\.seconds))
+    }
+
+    func settle(confirm: [Booking], cancel: [Booking], at now: Instant) throws {
+        let port = try serve(at: now)
+        let base = "/booking-service/book-item/\(setting.sale.text)/"
+        let json = [("Content-Type", "application/json")]
+        let calls = confirm.map { HTTPCall(method: "PUT", path: base + $0.id.text, headers: [(HTTPPath.userHeader, $0.user.text)] + json,
+                                           body: "{\"status\":\"booked\"}") }
+            + cancel.map { HTTPCall(method: "DELETE", path: base + $0.id.text, headers: [(HTTPPath.userHeader, $0.user.text)], body: nil) }
+        try check(try exchange(port, calls, HTTPPath.connections) { _ in }, allowed: [200])
+    }
+
+    func finish() throws {
+        try stopServer()
+    }
+
+    /// Any answer a buyer's request may get in a sale: a hold, or a decline. Anything else
+    /// is the server failing, which the rehearsal reports rather than counts.
+    private func check(_ answers: [HTTPCallResult], allowed: Set<Int>) throws {
+        if let odd = answers.first(where: { !allowed.contains($0.status) }) {
+            let code: ErrorCode = odd.status == 503 ? .busy : .internalFailure
+            throw FlashSaleError(code, "rehearse: serve answered \(odd.status) to a request; its log is in \(setting.children.logPath(logName))")
+        }
+    }
+
+    private var logName: String { "serve \(starts)" }
+
+    /// The port of a server whose clock is `now`, started if need be.
+    private func serve(at now: Instant) throws -> Int {
+        if let server, server.now == now { return server.port }
+        try stopServer()
+        // A port another process takes between the look and the bind fails the start: try others.
+        for _ in 0..<5 {
+            starts += 1
+            let port = try freePort()
+            let admin = try freePort()
+            let pid = try setting.children.start(
+                ["--db", setting.database, "serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(admin)",
+                 "--auth", "header", "--user-header", HTTPPath.userHeader, "--trusted-proxy", "127.0.0.1",
+                 "--sale", setting.sale.text],
+                now: now, log: logName)
+            let deadline = MonotonicClock.nanoseconds() + 20_000_000_000
+            while MonotonicClock.nanoseconds() < deadline {
+                if let status = setting.children.wait(pid, block: false) {
+                    if status == 73, lastLogMentions("in use") { break }
+                    try setting.children.check(status == 0 ? 1 : status, log: logName)
+                }
+                if accepts(port) {
+                    server = (pid, port, now)
+                    return port
+                }
+                usleep(10_000)
+            }
+            if setting.children.wait(pid, block: false) == nil {
+                setting.children.send(SIGKILL, to: pid)
+                _ = setting.children.wait(pid)
+                throw FlashSaleError.cantOpen("rehearse: serve did not accept connections within 20 s; its log is in \(setting.children.logPath(logName))")
+            }
+        }
+        throw FlashSaleError.cantOpen("rehearse: no free loopback port for serve after 5 tries")
+    }
+
+    private func stopServer() throws {
+        guard let running = server else { return }
+        server = nil
+        setting.children.send(SIGTERM, to: running.pid)
+        try setting.children.check(setting.children.wait(running.pid) ?? 1, log: logName)
+    }
+
+    private func lastLogMentions(_ text: String) -> Bool {
+        let descriptor = open(setting.children.logPath(logName), O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = read(descriptor, &buffer, buffer.count)
+        return count > 0 && String(decoding: buffer[..<count], as: UTF8.self).contains(text)
+    }
+
+    /// A port the kernel had free a moment ago.
+    private func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw FlashSaleError.cantOpen("rehearse: cannot open a socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else { throw FlashSaleError.cantOpen("rehearse: cannot find a free loopback port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private func accepts(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    private func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return address
+    }
+}

@@ -1,0 +1,171 @@
+import FlashSaleCore
+import FlashSaleEngine
+import Glibc
+
+/// How long a wave of booking requests took to decide, and each request's own time where
+/// the path answers requests one by one (HTTP).
+struct WaveTiming {
+    let decided: Int
+    let seconds: Double
+    let latencies: [Double]?
+}
+
+/// What a rehearsal's path does: decide waves of booking requests through its front end,
+/// and settle holds. Every decision is the engine's, in a command or a server this binary
+/// runs, never one of the rehearsal's own.
+protocol RehearsalPath: AnyObject {
+    /// Decides `requests` in order at `now`, telling `progress` how many are decided and
+    /// how many of them hold an item.
+    func book(_ requests: ArraySlice<CrowdRequest>, at now: Instant, wave: String,
+              progress: (_ decided: Int, _ held: Int) -> Void) throws -> WaveTiming
+    func settle(confirm: [Booking], cancel: [Booking], at now: Instant) throws
+    /// Stops whatever it left running.
+    func finish() throws
+}
+
+/// The pieces every path shares: the children, the database, the sale.
+struct RehearsalSetting {
+    let children: RehearsalChildren
+    let database: String
+    let sale: SaleID
+    let engine: Engine
+
+    /// `requests` as NDJSON in a scratch file, opened for reading.
+    func requestFile(_ requests: ArraySlice<CrowdRequest>, name: String) throws(FlashSaleError) -> Int32 {
+        let path = children.directory + "/" + name + ".ndjson"
+        var text = UTF8Text()
+        for request in requests {
+            text.append("{\"user\":")
+            text.appendQuoted(request.user)
+            text.append(",\"ip\":")
+            text.appendQuoted(request.ip)
+            text.append(",\"user_agent\":")
+            text.appendQuoted(request.userAgent)
+            text.append("}\n")
+        }
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw .io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var written = 0
+        let bytes = text.bytes
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(out, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw .io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+            written += count
+        }
+        let input = open(path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw .io("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        return input
+    }
+
+    /// Confirms and cancels in one transaction, through the engine the commands use.
+    func settleInProcess(confirm: [Booking], cancel: [Booking], at now: Instant) throws {
+        let group = DecisionGroup(engine: engine)
+        do {
+            for booking in confirm { _ = try group.confirm(booking.id, in: sale, user: booking.user, clock: now) }
+            for booking in cancel { _ = try group.cancel(booking.id, in: sale, user: booking.user, force: false, clock: now) }
+            try group.commit()
+        } catch {
+            group.abandon()
+            throw error
+        }
+    }
+}
+
+/// `book SALE --stream`, one process per wave, the wave's requests on its standard input.
+final class StreamPath: RehearsalPath {
+    private let setting: RehearsalSetting
+
+    init(_ setting: RehearsalSetting) {
+        self.setting = setting
+    }
+
+    func book(_ requests: ArraySlice<CrowdRequest>, at now: Instant, wave: String,
+              progress: (Int, Int) -> Void) throws -> WaveTiming {
+        let input = try setting.requestFile(requests, name: wave)
+        defer { close(input) }
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw FlashSaleError.io("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        let started = MonotonicClock.nanoseconds()
+        let log = "book --stream \(wave)"
+        let pid: pid_t
+        do {
+            defer { close(ends[1]) }
+            pid = try setting.children.start(["--db", setting.database, "book", setting.sale.text, "--stream"],
+                                             now: now, input: input, output: ends[1], log: log)
+        }
+        defer { close(ends[0]) }
+        // Each line is one decision, printed once committed: count them, and the holds.
+        var decided = 0
+        var held = 0
+        var line: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let mark = Array("\"ok\":true".utf8)
+        while true {
+            let count = read(ends[0], &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            for byte in buffer[..<count] {
+                guard byte == UInt8(ascii: "\n") else { line.append(byte); continue }
+                decided += 1
+                if line.count > mark.count, contains(line, mark) { held += 1 }
+                line.removeAll(keepingCapacity: true)
+            }
+            progress(decided, held)
+        }
+        try setting.children.check(setting.children.wait(pid) ?? 1, log: log)
+        return WaveTiming(decided: decided, seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9, latencies: nil)
+    }
+
+    func settle(confirm: [Booking], cancel: [Booking], at now: Instant) throws {
+        try setting.settleInProcess(confirm: confirm, cancel: cancel, at: now)
+    }
+
+    func finish() {}
+
+    private func contains(_ line: [UInt8], _ mark: [UInt8]) -> Bool {
+        for start in 0...(line.count - mark.count) where line[start] == mark[0] {
+            if line[start..<(start + mark.count)].elementsEqual(mark) { return true }
+        }
+        return false
+    }
+}
+
+/// `submit SALE --file`, then `process SALE`: the durable queue, decided in FIFO order.
+final class QueuePath: RehearsalPath {
+    private let setting: RehearsalSetting
+
+    init(_ setting: RehearsalSetting) {
+        self.setting = setting
+    }
+
+    func book(_ requests: ArraySlice<CrowdRequest>, at now: Instant, wave: String,
+              progress: (Int, Int) -> Void) throws -> WaveTiming {
+        let input = try setting.requestFile(requests, name: wave)
+        defer { close(input) }
+        let children = setting.children
+        try children.run(["--db", setting.database, "submit", setting.sale.text, "--file", "-"], now: now, input: input,
+                         log: "submit \(wave)")
+        let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
+        let started = MonotonicClock.nanoseconds()
+        let log = "process \(wave)"
+        let pid = try children.start(["--db", setting.database, "process", setting.sale.text], now: now, log: log)
+        // The queue's length and the stock, as another process reads them while it works.
+        var status: Int32?
+        repeat {
+            status = children.wait(pid, block: false)
+            if status == nil { usleep(50_000) }
+            let sale = try setting.engine.status(setting.sale, clock: now)
+            progress(requests.count - Int(sale.queued), Int(before - sale.sale.counters.available))
+        } while status == nil
+        try children.check(status ?? 1, log: log)
+        return WaveTiming(decided: requests.count, seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9,
+                          latencies: nil)
+    }
+
+    func settle(confirm: [Booking], cancel: [Booking], at now: Instant) throws {
+        try setting.settleInProcess(confirm: confirm, cancel: cancel, at: now)
+    }
+
+    func finish() {}
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Glibc
+import Testing
+@testable import FlashSaleCLI
+import FlashSaleCore
+import FlashSaleTestSupport
+
+/// `rehearse`: a small crowd through every path, its report held to the database it leaves.
+@Suite struct RehearseTests {
+    static let small = ["rehearse", "--buyers", "200", "--inventory", "20", "--seed", "7", "--duration", "10s", "--json"]
+
+    /// `flashsale-serve`, which `rehearse --via http` execs, beside the flashsale under test.
+    static let serverBuilt = FileManager.default.isExecutableFile(
+        atPath: URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().appendingPathComponent("flashsale-serve").path)
+
+    /// The rehearsal run as a process into `box`'s database (kept there, as --db keeps it).
+    private func rehearse(_ box: Sandbox, via: String) throws -> [String: Any] {
+        let result = try box.spawn(Self.small + ["--via", via])
+        #expect(result.status == 0, "\(via): \(result.stderr)")
+        return try result.json()
+    }
+
+    private func stockOutcome(_ report: [String: Any]) -> [String: Int] {
+        var outcome: [String: Int] = [:]
+        for name in ["holds", "confirmed", "cancelled", "expired", "returning", "resold", "sold", "left", "turned_away", "requests"] {
+            outcome[name] = report[name] as? Int ?? -1
+        }
+        return outcome
+    }
+
+    @Test func everyPathEndsWithTheSameStockForOneSeed() throws {
+        var outcomes: [String: [String: Int]] = [:]
+        for via in ["stream", "queue"] + (Self.serverBuilt ? ["http"] : []) {
+            let box = try Sandbox()
+            let report = try rehearse(box, via: via)
+            outcomes[via] = stockOutcome(report)
+            // verify's verdict, and the database's own, agree with the report.
+            #expect((report["verify"] as? [String: Any])?["ok"] as? Bool == true)
+            #expect(try box.spawn(["verify", "rehearsal"]).status == 0)
+        }
+        let stream = try #require(outcomes["stream"])
+        #expect(stream["holds"] == 20 && stream["sold"] == 20 && stream["resold"]! > 0, "\(stream)")
+        for (via, outcome) in outcomes {
+            #expect(outcome == stream, "\(via) differs from stream")
+        }
+        #expect(Self.serverBuilt, "flashsale-serve is not built beside flashsale: the http path went untested")
+    }
+
+    @Test(arguments: ["stream", "queue"])
+    func theReportIsWhatTheDatabaseHolds(via: String) throws {
+        let box = try Sandbox()
+        let report = try rehearse(box, via: via)
+        let bookings = try box.spawn(["export", "rehearsal", "--format", "ndjson"]).stdout
+            .split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let count = { (status: String) in bookings.count { $0["status"] as? String == status } }
+        #expect(count("booked") == report["sold"] as? Int)
+        #expect(count("cancelled") == report["cancelled"] as? Int)
+        #expect(count("expired") == report["expired"] as? Int)
+        #expect(count("held") == 0)
+        #expect(bookings.count == (report["holds"] as? Int ?? 0) + (report["resold"] as? Int ?? 0))
+        #expect(bookings.count { ($0["user"] as? String)?.hasPrefix("bot-") == true } == report["bot_items"] as? Int)
+        let users = Set(bookings.compactMap { $0["user"] as? String })
+        #expect(report["turned_away"] as? Int == 200 - users.count)
+
+        let metrics = try box.spawn(["metrics", "--sale", "rehearsal", "--json"]).json()
+        let sale = try #require((metrics["sales"] as? [[String: Any]])?.first)
+        #expect(sale["available"] as? Int == report["left"] as? Int)
+        #expect(sale["booked"] as? Int == report["sold"] as? Int)
+        #expect(sale["declined_attempts"] as? [String: Int] == (report["declined"] as? [String: Int]).map { declined in
+            ["sold_out": 0, "user_limit": 0, "not_open": 0, "blocked": 0, "conflict": 0].merging(declined) { $1 }
+        })
+        let suspects = try box.spawn(["suspects", "rehearsal", "--json", "--limit", "3"]).jsonArray()
+        #expect(suspects.map { $0["value"] as? String } == (report["suspects"] as? [[String: Any]])?.map { $0["value"] as? String })
+    }
+
+    @Test func theSameSeedMakesTheSameCrowdAndAnotherSeedAnother() {
+        let one = Crowd(buyers: 500, botShare: 0.1, duration: .seconds(30), seed: 3)
+        let again = Crowd(buyers: 500, botShare: 0.1, duration: .seconds(30), seed: 3)
+        let other = Crowd(buyers: 500, botShare: 0.1, duration: .seconds(30), seed: 4)
+        #expect(one.requests.map(\.user) == again.requests.map(\.user))
+        #expect(one.requests.map(\.arrival) == again.requests.map(\.arrival))
+        #expect(one.requests.map(\.user) != other.requests.map(\.user))
+        #expect(one.bots == 50 && one.requests.filter(\.isBot).count == 150)
+        #expect(one.requests.map(\.arrival) == one.requests.map(\.arrival).sorted())
+        // The opening second's burst: half the humans, give or take.
+        #expect(one.requests.count { !$0.isBot && $0.arrival < 1000 } > 180)
+    }
+
+    @Test func theBotsAgentsAreScriptsAndTheBuyersAreNot() {
+        for agent in Crowd.scripts { #expect(ScriptAgent.name(in: agent) != nil, "\(agent)") }
+        for agent in Crowd.browsers { #expect(ScriptAgent.name(in: agent) == nil, "\(agent)") }
+    }
+
+    @Test(arguments: [
+        (["--buyers", "0"], "--buyers"), (["--bots", "1.5"], "--bots"), (["--bots", "-0.1"], "-0.1"),
+        (["--bots", "1e-2"], "--bots"), (["--via", "carrier-pigeon"], "--via"), (["--inventory", "0"], "--inventory"),
+        (["--duration", "0s"], "--duration"), (["--seed", "x"], "--seed"),
+    ])
+    func badOptionsAreUsageErrorsThatChangeNothing(options: [String], named: String) throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["rehearse"] + options)
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("flashsale: ") && result.stderr.contains(named), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: box.database))
+    }
+
+    @Test func aDatabaseThatHoldsTheSaleIsRefusedAndUnchanged() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "rehearsal", "--inventory", "3"])
+        let before = try box.dump()
+        let result = try box.spawn(["rehearse", "--buyers", "10", "--inventory", "2"])
+        #expect(result.status == 4)
+        #expect(result.stderr.contains("already exists"), "\(result.stderr)")
+        #expect(try box.dump() == before)
+    }
+
+    @Test func keepKeepsTheScratchDatabaseAndOtherwiseNothingStays() throws {
+        let box = try Sandbox()
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let kept = try box.spawn(["rehearse", "--buyers", "50", "--inventory", "5", "--keep", "--json"], database: false,
+                                 environment: ["TMPDIR": scratch])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        let path = try #require(try kept.json()["database"] as? String)
+        #expect(path.hasPrefix(scratch) && FileManager.default.fileExists(atPath: path))
+        let reread = try box.spawn(["--db", path, "verify", "rehearsal"], database: false)
+        #expect(reread.status == 0)
+        try FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+
+        let gone = try box.spawn(["rehearse", "--buyers", "50", "--inventory", "5", "--json"], database: false,
+                                 environment: ["TMPDIR": scratch])
+        #expect(gone.status == 0, "\(gone.stderr)")
+        #expect(try gone.json()["database"] is NSNull)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+    }
+
+    @Test func anInterruptedRehearsalLeavesNoScratchFiles() throws {
+        let box = try Sandbox()
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let running = try box.start(["rehearse", "--buyers", "2000000", "--inventory", "10"], database: false,
+                                    environment: ["TMPDIR": scratch])
+        // Interrupted once it has a scratch directory (while it makes the crowd or decides it).
+        #expect(running.waitUntil { !((try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []).isEmpty })
+        let ended = running.stop(SIGINT)
+        #expect(ended == .exit(130), "\(running.stderr)")
+        #expect(running.stderr.contains("interrupted"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+    }
+
+    @Test func theSellOutCurveFallsAsTheItemsGo() {
+        let curve = SellOutCurve.draw(holds: [10, 20, 30, 40], inventory: 4, until: 40, width: 4, height: 1)
+        let row = curve.split(separator: "\n")[1]
+        #expect(row.hasSuffix("┤▆▄▂ "), "\(curve)")
+    }
+}
