@@ -152,7 +152,7 @@ enum RehearseCommand {
             declined: AttemptTotals.declineCodes.compactMap { code in
                 (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
             },
-            suspects: Array(try store.suspects(of: sale).prefix(3)), violations: try store.verify(sale, clock: expiry),
+            suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: expiry),
             database: settings.keep || context.databaseGiven ? database : nil,
             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
         if output.stdout.isTerminal, !output.json, !output.quiet {
