@@ -82,6 +82,8 @@ let package = Package(
         // The store conformance suite: every rule, through Engine, against every store.
         .testTarget(name: "FlashSaleEngineTests",
                     dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
+        // The PostgreSQL store's own parts: its URLs, read without a server.
+        .testTarget(name: "FlashSalePostgresTests", dependencies: ["FlashSalePostgres", "FlashSaleCore"]),
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
@@ -89,7 +91,7 @@ let package = Package(
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)
         .testTarget(name: "FlashSaleCLITests",
-                    dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleTestSupport"]),
+                    dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
         // serve over real sockets, through the flashsale binary, with a real HTTP client.
         .testTarget(name: "FlashSaleServerTests",
                     dependencies: ["FlashSaleServer", "FlashSaleStore", "FlashSaleCore", "FlashSaleTestSupport",
