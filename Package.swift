@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "FlashSalePostgres", dependencies: [
             "FlashSaleCore", "FlashSaleEngine",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Argument parsing, commands, output.
         .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSaleStore"]),
@@ -87,6 +89,10 @@ let package = Package(
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
+        // What only PostgreSQL's SQL can see: migrations under concurrency, the event log's
+        // order across sales, lock timeouts, connection failures. Skipped without a server.
+        .testTarget(name: "FlashSalePostgresTests",
+                    dependencies: ["FlashSalePostgres", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)

@@ -18,17 +18,19 @@ extension Engine {
     /// which is committed as telemetry, so costs no sync. A hold or its key's booking comes
     /// back; a decline or a refusal is thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
-        let transaction = try store.beginWrite()
-        let outcome: BookingOutcome
-        do {
-            var sale = try transaction.requireSale(request.sale)
-            let facts = TransactionFacts()
-            outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock), facts: facts)
-            try facts.writeCounters(of: sale.id, to: transaction)
-            try transaction.commit(facts.commitContent)
-        } catch {
-            transaction.rollback()
-            throw error
+        let outcome: BookingOutcome = try store.retryingConflicts {
+            let transaction = try store.beginWrite()
+            do {
+                var sale = try transaction.requireSale(request.sale)
+                let facts = TransactionFacts()
+                let outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock), facts: facts)
+                try facts.writeCounters(of: sale.id, to: transaction)
+                try transaction.commit(facts.commitContent)
+                return outcome
+            } catch {
+                transaction.rollback()
+                throw error
+            }
         }
         switch outcome {
         case .held(let booking), .repeated(let booking): return booking

@@ -210,18 +210,39 @@ public struct HoldKey: Comparable, Hashable, Sendable {
     }
 }
 
+/// How many times a transaction that lost a conflict is tried in all.
+private let maxConflictAttempts = 100
+
 extension Store {
     /// One write transaction: committed when `body` returns, rolled back when it throws.
+    /// Run again from the start when it lost to another transaction (`StoreError.isTransient`).
     public func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
-        let transaction = try beginWrite()
-        let result: T
-        do {
-            result = try body(transaction)
-            try transaction.commit(.decisions)
-        } catch {
-            transaction.rollback()
-            throw error
+        try retryingConflicts {
+            let transaction = try beginWrite()
+            let result: T
+            do {
+                result = try body(transaction)
+                try transaction.commit(.decisions)
+            } catch {
+                transaction.rollback()
+                throw error
+            }
+            return result
         }
-        return result
+    }
+
+    /// Runs `attempt`, a whole transaction, again while it fails with a transient conflict
+    /// (a deadlock between two sales' transactions, say), which rolled it back: nothing of
+    /// it stands, and the next attempt reads everything anew. Bounded, so that a store that
+    /// called everything transient could not spin forever.
+    public func retryingConflicts<T>(_ attempt: () throws -> T) throws -> T {
+        var attempts = 1
+        while true {
+            do {
+                return try attempt()
+            } catch let error as any StoreError where error.isTransient && attempts < maxConflictAttempts {
+                attempts += 1
+            }
+        }
     }
 }

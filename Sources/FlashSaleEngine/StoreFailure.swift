@@ -34,4 +34,12 @@ public enum StoreFailure: Error, Equatable, Sendable {
 /// is a bug (an SQL mistake, a misuse of the library).
 public protocol StoreError: Error {
     var failure: StoreFailure? { get }
+    /// Whether the transaction lost to another one (a deadlock, a serialization failure)
+    /// and was rolled back: run again from the start, it may well succeed. The write paths
+    /// retry it (`Store.retryingConflicts`); a command never shows it.
+    var isTransient: Bool { get }
+}
+
+extension StoreError {
+    public var isTransient: Bool { false }
 }

@@ -3,12 +3,22 @@ import Testing
 import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleStore
+@testable import FlashSalePostgres
+import FlashSaleTestSupport
 
 /// Every store the conformance suite runs against. Each test of this target takes each of
 /// them in turn (litestream's `RunWithReplicaClient`): the rules are written once, against
 /// `Engine` on `any Store`, and a new store joins by adding its kind here, passing the
-/// whole suite unchanged.
-let stores: [StoreKind] = [.sqlite]
+/// whole suite unchanged. PostgreSQL joins when a server is given (FLASHSALE_TEST_PG);
+/// `postgresHalf` says when it is not.
+let stores: [StoreKind] = TestPostgres.isConfigured ? [.sqlite, .postgres] : [.sqlite]
+
+/// Reported skipped without a server, so that the PostgreSQL half never passes unseen.
+@Test("The conformance suite's PostgreSQL half", .enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+func postgresHalf() throws {
+    #expect(stores.contains { $0.name == StoreKind.postgres.name })
+    _ = try PostgresTestDatabase().connect()
+}
 
 /// How to make an empty database of one store.
 struct StoreKind: Sendable, CustomTestStringConvertible {
@@ -30,6 +40,7 @@ protocol TestDatabase: AnyObject, Sendable {
 
 extension StoreKind {
     static let sqlite = StoreKind(name: "SQLite") { try SQLiteDatabase() }
+    static let postgres = StoreKind(name: "PostgreSQL") { try PostgresTestDatabase() }
 }
 
 /// A database file in a temporary directory of its own.
@@ -53,5 +64,31 @@ final class SQLiteDatabase: TestDatabase {
 
     func violations(clock: Instant) throws -> [String] {
         try SQLiteStore(path: path, busyTimeout: .seconds(30)).verify(nil, clock: clock)
+    }
+}
+
+/// A schema of its own on the tests' server, dropped when the test lets go of it.
+final class PostgresTestDatabase: TestDatabase {
+    let location: PostgresLocation
+
+    init() throws {
+        guard let server = TestPostgres.server else { throw FlashSaleError.usage("FLASHSALE_TEST_PG is not set") }
+        location = PostgresLocation(endpoint: .tcp(host: server.host, port: server.port), user: server.user,
+                                    password: server.password, database: server.database, tls: .disable,
+                                    schema: TestPostgres.newSchema())
+    }
+
+    deinit {
+        if let store = try? PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true) {
+            _ = try? store.session.execute("DROP SCHEMA \(quotedIdentifier(location.schema)) CASCADE")
+        }
+    }
+
+    func connect() throws -> any Store {
+        try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true)
+    }
+
+    func violations(clock: Instant) throws -> [String] {
+        try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: false).verify(nil, clock: clock)
     }
 }

@@ -1,0 +1,50 @@
+import FlashSaleEngine
+import PostgresNIO
+
+/// A failure of the PostgreSQL server or of the way to it, as the store reports it: one of
+/// the contract's failures (`failure`), a conflict the write paths retry (`isTransient`),
+/// or nil, a bug (an SQL mistake). Its words name the server, never the password.
+struct PostgresError: StoreError, CustomStringConvertible {
+    let failure: StoreFailure?
+    let isTransient: Bool
+    let description: String
+
+    init(failure: StoreFailure?, isTransient: Bool = false, _ description: String) {
+        self.failure = failure
+        self.isTransient = isTransient
+        self.description = description
+    }
+
+    /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.
+    static func from(_ error: any Error, server: String) -> any Error {
+        if error is PostgresError || error is StoreFailure { return error }
+        guard let psql = error as? PSQLError else {
+            return PostgresError(failure: .io(detail: "PostgreSQL at \(server): \(error)"), "\(error)")
+        }
+        guard let state = psql.serverInfo?[.sqlState] else {
+            // No answer from the server: the connection is gone. The transaction with it.
+            let detail = "lost the connection to PostgreSQL at \(server) (\(psql.code))"
+            return PostgresError(failure: .io(detail: detail), detail)
+        }
+        let message = psql.serverInfo?[.message] ?? "error"
+        let detail = "PostgreSQL at \(server): \(message) (SQLSTATE \(state))"
+        switch state {
+        case "55P03", "57014":  // lock_not_available (lock_timeout), query_canceled (statement_timeout)
+            return PostgresError(failure: .busy, detail)
+        case "40001", "40P01":  // serialization_failure, deadlock_detected
+            return PostgresError(failure: .busy, isTransient: true, detail)
+        case "53100":  // disk_full
+            return PostgresError(failure: .full(detail: detail), detail)
+        case "54000":  // program_limit_exceeded
+            return PostgresError(failure: .io(detail: detail), detail)
+        case "3D000", "28000", "28P01", "42501":  // no database, no access, wrong password, no privilege
+            return PostgresError(failure: .cantOpen(detail: detail), detail)
+        default:
+            if state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("58") || state.hasPrefix("53") || state.hasPrefix("XX") {
+                // Connection, operator intervention (a shutdown), system, resources, internal.
+                return PostgresError(failure: .io(detail: detail), detail)
+            }
+            return PostgresError(failure: nil, detail)
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// flashsale's tables in the location's schema, versioned by `schema_version`: SQLite's
+/// (Schema.swift in FlashSaleStore) in PostgreSQL's types, less what only SQLite needed
+/// (a line kept as runs of ids, a count of holds per second).
+enum PostgresSchema {
+    static let migrations: [[String]] = [
+        // Version 1.
+        [
+            """
+            CREATE TABLE sale (
+                id              text PRIMARY KEY,
+                name            text NOT NULL,
+                state           text NOT NULL CHECK (state IN ('open', 'paused', 'closed')),
+                total           bigint NOT NULL CHECK (total >= 0),
+                available       bigint NOT NULL CHECK (available >= 0),
+                held            bigint NOT NULL CHECK (held >= 0),
+                booked          bigint NOT NULL CHECK (booked >= 0),
+                cancelled       bigint NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
+                expired         bigint NOT NULL DEFAULT 0 CHECK (expired >= 0),
+                hold_ms         bigint NOT NULL CHECK (hold_ms > 0),
+                per_user        bigint NOT NULL CHECK (per_user > 0),
+                per_ip          bigint CHECK (per_ip IS NULL OR per_ip > 0),
+                waitlist        boolean NOT NULL DEFAULT false,
+                starts_at       bigint NOT NULL,
+                ends_at         bigint,
+                created_at      bigint NOT NULL,
+                high_water      bigint NOT NULL,
+                -- The line's cursor: the last request decided.
+                decided_through bigint NOT NULL DEFAULT 0,
+                CHECK (total = available + held + booked)
+            )
+            """,
+            // `made`: the order holds were made in (HoldKey.made, and the order of a sale's
+            // bookings); a sale's holds are made under its row lock, so in commit order.
+            """
+            CREATE TABLE booking (
+                made         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+                id           text PRIMARY KEY,
+                sale         text NOT NULL,
+                user_id      text NOT NULL,
+                status       text NOT NULL CHECK (status IN ('held', 'booked', 'cancelled', 'expired')),
+                created_at   bigint NOT NULL,
+                expires_at   bigint NOT NULL,
+                confirmed_at bigint,
+                cancelled_at bigint,
+                expired_at   bigint,
+                ip           text,
+                ip_canonical text,
+                user_agent   text,
+                key          text
+            )
+            """,
+            "CREATE INDEX booking_by_user ON booking (sale, user_id, made)",
+            "CREATE INDEX booking_by_sale ON booking (sale, made)",
+            "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at, made) WHERE status = 'held'",
+            "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
+            "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
+            // An event's seq is given when its transaction commits, from event_counter, whose
+            // row lock is held to the commit: seq order is commit order (`events(after:)`).
+            """
+            CREATE TABLE event (
+                seq     bigint PRIMARY KEY,
+                at      bigint NOT NULL,
+                sale    text NOT NULL,
+                kind    text NOT NULL,
+                booking text,
+                user_id text,
+                request bigint,
+                detail  text
+            )
+            """,
+            "CREATE INDEX event_by_sale ON event (sale, seq)",
+            "CREATE UNIQUE INDEX event_by_request ON event (request) WHERE request IS NOT NULL",
+            "CREATE TABLE event_counter (last bigint NOT NULL)",
+            "INSERT INTO event_counter VALUES (0)",
+            // The queue: a sale's line is its requests after its cursor, in id order.
+            "CREATE SEQUENCE request_id",
+            """
+            CREATE TABLE request (
+                id           bigint PRIMARY KEY,
+                sale         text NOT NULL,
+                user_id      text NOT NULL,
+                ip           text,
+                user_agent   text,
+                key          text,
+                submitted_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX request_line ON request (sale, id)",
+            "CREATE UNIQUE INDEX request_by_key ON request (sale, key) WHERE key IS NOT NULL",
+            // A bulk submit's ids are consecutive: `n` ids taken at once, under a lock of
+            // their own that is let go at once (not held to the commit, which would make
+            // every sale's submits wait for each other).
+            """
+            CREATE FUNCTION reserve_request_ids(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+            DECLARE
+                lock_key bigint := 'request_id'::regclass::oid::bigint;
+                first bigint;
+            BEGIN
+                PERFORM pg_advisory_lock(lock_key);
+                first := nextval('request_id');
+                IF n > 1 THEN PERFORM setval('request_id', first + n - 1); END IF;
+                PERFORM pg_advisory_unlock(lock_key);
+                RETURN first;
+            END $$
+            """,
+            """
+            CREATE TABLE block (
+                id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                kind       text NOT NULL CHECK (kind IN ('ip', 'user', 'agent')),
+                value      text NOT NULL,
+                contains   boolean NOT NULL DEFAULT false,
+                sale       text,
+                reason     text,
+                created_at bigint NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX block_unique ON block (kind, value, contains, coalesce(sale, ''))",
+            """
+            CREATE TABLE attempt_counter (
+                sale      text NOT NULL,
+                kind      text NOT NULL CHECK (kind IN ('ip', 'network', 'agent', 'user', 'sale')),
+                value     text NOT NULL,
+                bucket    bigint NOT NULL,
+                attempts  bigint NOT NULL,
+                declined  bigint NOT NULL,
+                scripted  bigint NOT NULL,
+                agentless bigint NOT NULL,
+                script    text,
+                PRIMARY KEY (sale, kind, value, bucket)
+            )
+            """,
+        ],
+    ]
+
+    static var currentVersion: Int64 { Int64(migrations.count) }
+
+    /// Brings the schema to the current version; a missing one is made only if `create`
+    /// allows. The common case, an up-to-date schema, costs one query and no lock.
+    ///
+    /// Any number of processes may start at once on a new schema: the migration takes a
+    /// transaction-scoped advisory lock of the schema's name and checks again under it, so
+    /// one migrates and the others wait for it and find it done.
+    static func migrate(_ session: PostgresSession, create: Bool) throws {
+        guard try version(session) != currentVersion else { return }
+        try session.execute("BEGIN")
+        do {
+            try session.execute("SELECT pg_advisory_xact_lock(\(lockClass), hashtext($1))", [.text(session.location.schema)])
+            let found = try version(session)
+            if found == 0 {
+                guard create else {
+                    throw StoreFailure.missingDatabase(path: "schema \(session.location.schema) of database "
+                                                       + "\(session.location.database) at \(session.location.server)")
+                }
+                try session.execute("CREATE SCHEMA IF NOT EXISTS \(quotedIdentifier(session.location.schema))")
+            }
+            for migration in migrations[Int(found)...] {
+                for statement in migration { try session.execute(statement) }
+            }
+            if found == 0 {
+                try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+                try session.execute("INSERT INTO schema_version VALUES ($1)", [.int(currentVersion)])
+            } else {
+                try session.execute("UPDATE schema_version SET version = $1", [.int(currentVersion)])
+            }
+            try session.execute("COMMIT")
+        } catch {
+            _ = try? session.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The advisory lock class of migrations (the other key is the schema's name).
+    private static let lockClass = 0x666C_7368  // "flsh"
+
+    /// The schema's version: 0 for none; a schema with tables but no version is another
+    /// program's, and a newer version a newer flashsale's, neither ours to change.
+    private static func version(_ session: PostgresSession) throws -> Int64 {
+        let schema = session.location.schema
+        let (versioned, tables) = try session.firstRow(
+            """
+            SELECT to_regclass(format('%I.schema_version', $1::text)) IS NOT NULL AS versioned,
+                   (SELECT count(*) FROM pg_tables WHERE schemaname = $1::text) AS tables
+            """, [.text(schema)]) { (try $0.bool("versioned"), try $0.int64("tables")) } ?? (false, 0)
+        guard versioned else {
+            if tables > 0 {
+                throw StoreFailure.unusable(detail: "schema \(schema) holds tables of another program, not flashsale's")
+            }
+            return 0
+        }
+        let version = try session.count("SELECT version FROM schema_version")
+        if version > currentVersion {
+            throw StoreFailure.unusable(detail: "schema \(schema) has version \(version), made by a newer flashsale; this one knows \(currentVersion)")
+        }
+        return version
+    }
+}

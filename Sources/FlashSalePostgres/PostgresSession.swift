@@ -1,0 +1,182 @@
+import FlashSaleCore
+import FlashSaleEngine
+import Logging
+import PostgresNIO
+
+/// A value bound to a statement's parameter (`$1`, `$2`, …).
+enum SQLValue {
+    case int(Int64?)
+    case text(String?)
+    case bool(Bool)
+}
+
+/// One row of a result, its columns read by name.
+struct Row {
+    private let cells: PostgresRandomAccessRow
+
+    init(_ row: PostgresRow) {
+        cells = PostgresRandomAccessRow(row)
+    }
+
+    func int64(_ name: String) throws -> Int64 { try decode(name, Int64.self) }
+    func optionalInt64(_ name: String) throws -> Int64? { try decode(name, Int64?.self) }
+    func text(_ name: String) throws -> String { try decode(name, String.self) }
+    func optionalText(_ name: String) throws -> String? { try decode(name, String?.self) }
+    func bool(_ name: String) throws -> Bool { try decode(name, Bool.self) }
+
+    private func decode<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T {
+        guard cells.contains(name) else { throw PostgresError(failure: nil, "no column \(name) in the result") }
+        do {
+            return try cells[name].decode(T.self)
+        } catch {
+            throw PostgresError(failure: nil, "column \(name) is not a \(T.self): \(String(reflecting: error))")
+        }
+    }
+}
+
+/// One connection to the server, on an event loop of its own: the store's protocols are
+/// synchronous and their callers are threads of their own (the command line, serve's
+/// committer and thread pool), never this loop, so each statement waits for its answer.
+final class PostgresSession {
+    let location: PostgresLocation
+    private let group: MultiThreadedEventLoopGroup
+    private let connection: PostgresConnection
+    private let logger = Logger(label: "flashsale.postgres") { _ in SwiftLogNoOpLogHandler() }
+
+    /// Connects, with every setting the store relies on given at start-up (no round trip
+    /// more): the schema as the search path, the busy timeout as the lock and statement
+    /// timeouts, no JIT (which compiled the set-based statements for longer than they ran).
+    init(location: PostgresLocation, busyTimeout: Span) throws {
+        self.location = location
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        do {
+            var configuration = try Self.configuration(of: location)
+            let timeout = String(max(1, busyTimeout.milliseconds))
+            configuration.options.additionalStartupParameters = [
+                ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", timeout),
+                ("statement_timeout", timeout), ("jit", "off"), ("application_name", "flashsale"),
+            ]
+            connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1,
+                                                        logger: logger).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw StoreFailure.cantOpen(detail: "cannot connect to PostgreSQL at \(location.server)"
+                                        + " (user \(location.user), database \(location.database)): \(Self.reason(error))")
+        }
+    }
+
+    deinit {
+        try? connection.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    private static func configuration(of location: PostgresLocation) throws -> PostgresConnection.Configuration {
+        switch location.endpoint {
+        case .unixSocket(let directory, let port):
+            return .init(unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: location.user,
+                         password: location.password, database: location.database)
+        case .tcp(let host, let port):
+            var configuration = PostgresConnection.Configuration(
+                host: host, port: port, username: location.user, password: location.password,
+                database: location.database, tls: try tls(location.tls))
+            if location.tls == .verifyFull { configuration.options.tlsServerName = host }
+            return configuration
+        }
+    }
+
+    /// libpq's modes: `prefer` and `require` encrypt without checking the certificate,
+    /// `verify-full` checks it and the host name against the system's trust roots.
+    private static func tls(_ mode: PostgresLocation.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        var unchecked = TLSConfiguration.makeClientConfiguration()
+        unchecked.certificateVerification = .none
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(try NIOSSLContext(configuration: unchecked))
+        case .require: return .require(try NIOSSLContext(configuration: unchecked))
+        case .verifyFull: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    /// Why a connection failed, in the server's words or the network's; never the
+    /// configuration, which holds the password.
+    private static func reason(_ error: any Error) -> String {
+        guard let psql = error as? PSQLError else { return "\(error)" }
+        if let message = psql.serverInfo?[.message] { return message }
+        if psql.code == .sslUnsupported { return "the server does not offer TLS" }
+        if let underlying = psql.underlying { return "\(underlying)" }
+        return "\(psql.code)"
+    }
+
+    // MARK: - Statements
+
+    /// Runs one statement; the number of rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ values: [SQLValue] = []) throws -> Int64 {
+        Int64(try run(sql, values).metadata.rows ?? 0)
+    }
+
+    func rows<T>(_ sql: String, _ values: [SQLValue] = [], _ decode: (Row) throws -> T) throws -> [T] {
+        try run(sql, values).rows.map { try decode(Row($0)) }
+    }
+
+    func firstRow<T>(_ sql: String, _ values: [SQLValue] = [], _ decode: (Row) throws -> T) throws -> T? {
+        try run(sql, values).rows.first.map { try decode(Row($0)) }
+    }
+
+    /// The first column of the first row, a count.
+    func count(_ sql: String, _ values: [SQLValue] = []) throws -> Int64 {
+        try run(sql, values).rows.first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 0
+    }
+
+    /// Each row of a query inside the open transaction, fetched a page at a time through a
+    /// cursor: a million rows take the memory of one page.
+    func forEachRow(_ sql: String, _ values: [SQLValue], _ body: (Row) throws -> Void) throws {
+        try execute("DECLARE flashsale_rows NO SCROLL CURSOR FOR \(sql)", values)
+        while true {
+            let page = try run("FETCH FORWARD 1000 FROM flashsale_rows", []).rows
+            for row in page { try body(Row(row)) }
+            if page.count < 1000 { break }
+        }
+        try execute("CLOSE flashsale_rows")
+    }
+
+    private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .int(let int): binds.append(int)
+            case .text(let text): binds.append(text)
+            case .bool(let bool): binds.append(bool)
+            }
+        }
+        do {
+            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
+        } catch {
+            throw PostgresError.from(error, server: location.server)
+        }
+    }
+
+    /// Calls `handler` on the loop for each notification on `channel` (LISTEN).
+    func listen(on channel: String, _ handler: @escaping @Sendable () -> Void) -> PostgresListenContext {
+        connection.addListener(channel: channel) { _, _ in handler() }
+    }
+}
+
+/// `name` as an SQL identifier, quoted: a schema may be any name.
+func quotedIdentifier(_ name: String) -> String {
+    "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+}
+
+extension PostgresLocation {
+    /// Where the server is, for messages: `host:port` or the socket's path. No password.
+    var server: String {
+        switch endpoint {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unixSocket(let directory, let port): "\(directory)/.s.PGSQL.\(port)"
+        }
+    }
+
+    /// The channel a commit notifies its schema's followers on.
+    var changeChannel: String { "flashsale." + schema }
+}

@@ -1,0 +1,63 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// The store on a PostgreSQL database, in the location's schema: the engine's protocols in
+/// PostgreSQL's SQL, on postgres-nio. It holds no rule of the sale: `Engine` decides, this
+/// reads and writes rows. One connection, one transaction at a time, as SQLiteStore.
+public final class PostgresStore: Store {
+    let session: PostgresSession
+    private let busyTimeout: Span
+    /// The one transaction object of this connection.
+    private lazy var transaction = PostgresTransaction(store: self)
+    /// Whether a transaction of this connection has committed a change.
+    var committedChanges = false
+
+    /// Connects and migrates the schema. With `createIfMissing`, a missing schema is made;
+    /// without, a location with no flashsale schema is refused (StoreFailure.missingDatabase).
+    public init(location: PostgresLocation, busyTimeout: Span, createIfMissing: Bool) throws {
+        self.busyTimeout = busyTimeout
+        session = try PostgresSession(location: location, busyTimeout: busyTimeout)
+        try PostgresSchema.migrate(session, create: createIfMissing)
+        // This connection's events wait here for their seq until their transaction commits.
+        try session.execute(
+            """
+            CREATE TEMPORARY TABLE pending_event (
+                ord bigint GENERATED ALWAYS AS IDENTITY, at bigint NOT NULL, sale text NOT NULL, kind text NOT NULL,
+                booking text, user_id text, request bigint, detail text)
+            """)
+    }
+
+    public var hasChanged: Bool { committedChanges }
+
+    public func beginWrite() throws -> any StoreTransaction {
+        try transaction.begin(write: true)
+        return transaction
+    }
+
+    public func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
+        try transaction.begin(write: false)
+        let result: T
+        do {
+            result = try body(transaction)
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+        try transaction.endRead()
+        return result
+    }
+
+    /// A connection of its own that LISTENs for the schema's commits.
+    public func changeWatcher() throws -> any ChangeWatcher {
+        try NotificationWatcher(location: session.location, busyTimeout: busyTimeout)
+    }
+
+    /// A read of the reports' own, in one snapshot with no statement timeout: a recount of
+    /// millions of rows may take longer than any lock wait should.
+    func report<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
+        try read { _ in
+            try session.execute("SET LOCAL statement_timeout = 0")
+            return try body(transaction)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// The attempt counters, as in SQLite (its Schema, version 7): a transaction's tallies are
+/// kept in memory until it commits, then added to `attempt_counter` by upserts, one
+/// statement for all of a commit's counters.
+extension PostgresTransaction {
+    func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws {
+        unwrittenAttempts.append((sale, tally))
+    }
+
+    /// Rows in a fixed order (sale, kind, value, bucket), so that two transactions adding
+    /// to the same counters lock them in the same order.
+    func writeAttempts() throws {
+        var rows: [String: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, sale: String)] = [:]
+        func add(_ sale: SaleID, _ kind: String, _ value: String, _ bucket: Int64, _ counts: [Int64], _ script: String?) {
+            let key = "\(sale.text)\u{0}\(kind)\u{0}\(value)\u{0}\(bucket)"
+            if let row = rows[key] {
+                rows[key] = (kind, value, bucket, zip(row.counts, counts).map(+), row.script ?? script, sale.text)
+            } else {
+                rows[key] = (kind, value, bucket, counts, script, sale.text)
+            }
+        }
+        for (sale, tally) in unwrittenAttempts {
+            for counter in tally.counters() {
+                add(sale, counter.kind.rawValue, counter.value, counter.bucket.milliseconds,
+                    [counter.attempts, counter.declined, counter.scripted, counter.agentless], counter.script)
+            }
+            let totals = tally.totals
+            if totals.attempts > 0 { add(sale, Self.totalKind, "", 0, [totals.attempts, 0, 0, 0], nil) }
+            for (code, count) in totals.declined where count > 0 {
+                add(sale, Self.totalKind, code.rawValue, 0, [count, 0, 0, 0], nil)
+            }
+        }
+        unwrittenAttempts.removeAll(keepingCapacity: true)
+        guard !rows.isEmpty else { return }
+        var values: [SQLValue] = []
+        var tuples: [String] = []
+        for key in rows.keys.sorted() {
+            guard let row = rows[key] else { continue }
+            let first = values.count + 1
+            tuples.append("(" + (first..<first + 9).map { "$\($0)" }.joined(separator: ", ") + ")")
+            values += [.text(row.sale), .text(row.kind), .text(row.value), .int(row.bucket)]
+            values += row.counts.map { .int($0) }
+            values.append(.text(row.script))
+        }
+        try session.execute(
+            """
+            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
+            VALUES \(tuples.joined(separator: ", "))
+            ON CONFLICT (sale, kind, value, bucket) DO UPDATE SET
+                attempts = attempt_counter.attempts + excluded.attempts,
+                declined = attempt_counter.declined + excluded.declined,
+                scripted = attempt_counter.scripted + excluded.scripted,
+                agentless = attempt_counter.agentless + excluded.agentless,
+                script = coalesce(attempt_counter.script, excluded.script)
+            """, values)
+    }
+
+    static var totalKind: String { "sale" }
+
+    /// As stored, plus what this transaction has counted and not written yet.
+    func attemptTotals(of sale: SaleID) throws -> AttemptTotals {
+        var totals = AttemptTotals()
+        for (reason, count) in try session.rows("SELECT value, attempts FROM attempt_counter WHERE sale = $1 AND kind = $2",
+                                                [.text(sale.text), .text(Self.totalKind)], { (try $0.text("value"), try $0.int64("attempts")) }) {
+            if reason.isEmpty {
+                totals.attempts += count
+            } else if let code = ErrorCode(rawValue: reason) {
+                totals.declined[code, default: 0] += count
+            } else {
+                throw StoreFailure.unusable(detail: "sale \(Quoted(sale.text)) has attempts declined for the unknown reason '\(Quoted(reason))'")
+            }
+        }
+        for (unwrittenSale, tally) in unwrittenAttempts where unwrittenSale == sale {
+            let unwritten = tally.totals
+            totals.attempts += unwritten.attempts
+            totals.declined.merge(unwritten.declined, uniquingKeysWith: +)
+        }
+        return totals
+    }
+
+    func attempts(by kind: SuspectKind, _ value: String, in sale: SaleID) throws -> Int64 {
+        let stored = try session.count(
+            "SELECT coalesce(sum(attempts), 0)::bigint FROM attempt_counter WHERE sale = $1 AND kind = $2 AND value = $3",
+            [.text(sale.text), .text(kind.rawValue), .text(value)])
+        return unwrittenAttempts.filter { $0.sale == sale }.reduce(stored) { total, unwritten in
+            total + unwritten.tally.counters().filter { $0.kind == kind && $0.value.utf8.elementsEqual(value.utf8) }.reduce(0) { $0 + $1.attempts }
+        }
+    }
+}

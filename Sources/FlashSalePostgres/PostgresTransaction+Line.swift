@@ -1,0 +1,133 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// A sale's line: its requests after its cursor `sale.decided_through`, in id order
+/// (the index `request_line`). A sale's requests are added, and its cursor moved, under
+/// its row lock, so ids grow in commit order within a sale and no request is passed over.
+extension PostgresTransaction {
+    func lineCursor(of sale: SaleID) throws -> RequestID {
+        RequestID(try session.count("SELECT decided_through FROM sale WHERE id = $1", [.text(sale.text)]))
+    }
+
+    func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)] {
+        try session.rows(
+            "SELECT id, user_id, ip, user_agent, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id LIMIT $3",
+            [.text(sale.text), .int(cursor.value), .int(limit)]
+        ) { row in
+            try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: UserID(trusted: row.text("user_id")), ip: row.optionalText("ip"),
+                                                            userAgent: row.optionalText("user_agent"), key: row.optionalText("key")))
+        }
+    }
+
+    func queuedRequests(in sale: SaleID) throws -> Int64 {
+        try queuedRequests(in: sale, through: RequestID(.max))
+    }
+
+    func queuedRequests(in sale: SaleID, through last: RequestID) throws -> Int64 {
+        try session.count(
+            """
+            SELECT count(*) FROM request JOIN sale ON sale.id = request.sale
+            WHERE request.sale = $1 AND request.id > sale.decided_through AND request.id <= $2
+            """, [.text(sale.text), .int(last.value)])
+    }
+
+    func oldestQueuedSubmission(in sale: SaleID) throws -> Instant? {
+        try session.firstRow(
+            """
+            SELECT request.submitted_at FROM request JOIN sale ON sale.id = request.sale
+            WHERE request.sale = $1 AND request.id > sale.decided_through ORDER BY request.id LIMIT 1
+            """, [.text(sale.text)]) { Instant(milliseconds: try $0.int64("submitted_at")) }
+    }
+
+    func salesWithQueuedRequests() throws -> [SaleID] {
+        try session.rows(
+            """
+            SELECT id FROM sale
+            WHERE EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.id > sale.decided_through)
+            ORDER BY id
+            """) { SaleID(trusted: try $0.text("id")) }
+    }
+
+    func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)? {
+        try session.firstRow("SELECT id, user_id FROM request WHERE sale = $1 AND key = $2", [.text(sale.text), .text(key)]) {
+            try (RequestID($0.int64("id")), UserID(trusted: $0.text("user_id")))
+        }
+    }
+
+    func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID {
+        wrote = true
+        return RequestID(try session.count(
+            """
+            INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
+            VALUES (reserve_request_ids(1), $1, $2, $3, $4, $5, $6) RETURNING id
+            """,
+            [.text(request.sale.text), .text(request.user.text), .text(request.ip), .text(request.userAgent),
+             .text(request.key), .int(now.milliseconds)]))
+    }
+
+    /// The ids reserved at once (consecutive), the rows inserted by one multi-row INSERT.
+    func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
+        let count = Int64(records.count)
+        guard count > 0 else { throw FlashSaleError.internalFailure("no requests to enqueue") }
+        let first = try session.count("SELECT reserve_request_ids($1)", [.int(count)])
+        var values: [SQLValue] = [.int(first), .text(sale.text), .int(now.milliseconds)]
+        var rows: [String] = []
+        for (offset, record) in records.enumerated() {
+            let parameter = values.count + 1
+            rows.append("($1 + \(offset), $2, $\(parameter), $\(parameter + 1), $\(parameter + 2), $3)")
+            values += [.text(record.user), .text(record.ip), .text(record.userAgent)]
+        }
+        try write("INSERT INTO request (id, sale, user_id, ip, user_agent, submitted_at) VALUES "
+                  + rows.joined(separator: ", "), values)
+        return RequestID(first)...RequestID(first + count - 1)
+    }
+
+    /// The cursor only moves forward: anything else would decide a request twice.
+    func moveLineCursor(of sale: SaleID, to cursor: RequestID, at now: Instant) throws {
+        let moved = try write(
+            """
+            UPDATE sale SET decided_through = $1, high_water = greatest(high_water, $2)
+            WHERE id = $3 AND decided_through < $1
+            """, [.int(cursor.value), .int(now.milliseconds), .text(sale.text)])
+        guard moved == 1 else {
+            throw FlashSaleError.internalFailure("the line of sale \(sale) would move back to request \(cursor)")
+        }
+    }
+
+    func rejectableRun(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool) {
+        try session.firstRow(
+            """
+            WITH line AS (SELECT id, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id LIMIT $3),
+                 stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
+                          AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = $1 AND booking.key = line.key))
+            SELECT max(id) AS last, (SELECT id FROM stop) IS NOT NULL AS stopped_at_key FROM line
+            WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
+            """, [.text(sale.text), .int(cursor.value), .int(limit)]
+        ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.bool("stopped_at_key")) } ?? (nil, false)
+    }
+
+    /// One statement for the whole run, its events in id order; the user's count of active
+    /// bookings is the one mirror of `Rules` in SQL (`activeBooking`).
+    func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
+                   otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
+        wrote = true
+        let (limited, rejected) = try session.firstRow(
+            """
+            WITH decided AS (
+                INSERT INTO pending_event (at, sale, kind, user_id, request, detail)
+                SELECT $1, $2, 'rejected', request.user_id, request.id, CASE
+                    WHEN $4::text = $5::text THEN $5::text
+                    WHEN (SELECT count(*) FROM booking WHERE booking.sale = $2 AND booking.user_id = request.user_id
+                          AND \(activeBooking(now: "$1"))) >= $6 THEN $4::text
+                    ELSE $5::text END
+                FROM request WHERE request.sale = $2 AND request.id > $3 AND request.id <= $7 ORDER BY request.id
+                RETURNING detail)
+            SELECT count(*) FILTER (WHERE detail = $4::text) AS limited, count(*) AS rejected FROM decided
+            """,
+            [.int(now.milliseconds), .text(sale.text), .int(cursor.value), .text(atLimit.rawValue), .text(otherwise.rawValue),
+             .int(perUser), .int(last.value)]
+        ) { (try $0.int64("limited"), try $0.int64("rejected")) } ?? (0, 0)
+        pendingEvents += rejected
+        return (limited, rejected - limited)
+    }
+}

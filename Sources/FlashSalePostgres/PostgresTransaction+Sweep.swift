@@ -1,0 +1,57 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// A hold's place in line to be expired (`HoldKey`): its expiry, then `made`, the order
+/// holds were made in; the partial index `booking_held_by_expiry (sale, expires_at, made)`
+/// holds a sale's line in exactly this order.
+extension PostgresTransaction {
+    func earliestHoldExpiry(in sale: SaleID) throws -> Instant? {
+        try session.firstRow("SELECT min(expires_at) AS first FROM booking WHERE sale = $1 AND status = 'held'",
+                             [.text(sale.text)]) { try $0.optionalInt64("first").map(Instant.init) } ?? nil
+    }
+
+    /// All of them for a nil `limit` (LIMIT NULL).
+    func overdueHolds(in sale: SaleID, at now: Instant, limit: Int64?) throws -> [Booking] {
+        try session.rows(
+            """
+            SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
+            ORDER BY expires_at, made LIMIT $3
+            """, [.text(sale.text), .int(now.milliseconds), .int(limit)], decodeBooking)
+    }
+
+    func overdueHoldKeys(in sale: SaleID, at now: Instant, after key: HoldKey?, limit: Int64) throws -> [HoldKey] {
+        try session.rows(
+            """
+            SELECT expires_at, made FROM booking
+            WHERE sale = $1 AND \(overdueHold(now: "$2")) AND (expires_at, made) > ($3, $4)
+            ORDER BY expires_at, made LIMIT $5
+            """,
+            [.text(sale.text), .int(now.milliseconds), .int(key?.expiresAt.milliseconds ?? .min), .int(key?.made ?? .min),
+             .int(limit)]
+        ) { HoldKey(expiresAt: Instant(milliseconds: try $0.int64("expires_at")), made: try $0.int64("made")) }
+    }
+
+    func overdueHoldCount(in sale: SaleID, at now: Instant) throws -> Int64 {
+        try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))",
+                          [.text(sale.text), .int(now.milliseconds)])
+    }
+
+    /// One statement: the first `limit` of the line expire (expired_at is the expiry
+    /// itself, as `setStatus` records it), each with its event, in line order.
+    func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
+        wrote = true
+        let expired = try session.count(
+            """
+            WITH line AS (SELECT made FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
+                          ORDER BY expires_at, made LIMIT $3),
+                 expired AS (UPDATE booking SET status = 'expired', expired_at = expires_at FROM line
+                             WHERE booking.made = line.made RETURNING booking.id, booking.user_id, booking.expires_at, booking.made),
+                 logged AS (INSERT INTO pending_event (at, sale, kind, booking, user_id, detail)
+                            SELECT $2, $1, $4, id, user_id, $5 FROM expired ORDER BY expires_at, made RETURNING 1)
+            SELECT count(*) FROM logged
+            """,
+            [.text(sale.text), .int(now.milliseconds), .int(limit), .text(EventKind.expired.rawValue), .text(cause.rawValue)])
+        pendingEvents += expired
+        return expired
+    }
+}

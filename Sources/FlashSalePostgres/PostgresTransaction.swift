@@ -1,0 +1,253 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// The rows a decision reads and writes, on the store's one connection, inside the
+/// transaction the store opened: READ COMMITTED for writes, where the first read of a sale
+/// locks its row (`FOR UPDATE`) to the commit, so one sale's decisions take turns and
+/// different sales' run side by side; REPEATABLE READ, READ ONLY for one snapshot of reads.
+final class PostgresTransaction: StoreTransaction {
+    unowned let store: PostgresStore
+    var session: PostgresSession { store.session }
+    private(set) var isWrite = false
+    /// The sales whose rows this transaction has locked.
+    private var locked: Set<SaleID> = []
+    /// Events appended so far, waiting in `pending_event` for their seq (see `commit`).
+    var pendingEvents: Int64 = 0
+    /// Whether anything but attempt counts was written: a commit of only those may skip
+    /// the flush to disk; one with more notifies the schema's followers.
+    var wrote = false
+    /// The attempt tallies handed over in this transaction, written when it commits.
+    var unwrittenAttempts: [(sale: SaleID, tally: AttemptTally)] = []
+
+    init(store: PostgresStore) {
+        self.store = store
+    }
+
+    func begin(write: Bool) throws {
+        try session.execute(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        isWrite = write
+    }
+
+    /// The events get their seq here, at the end: the counter's row lock, taken by the
+    /// UPDATE, is held to the COMMIT, so a transaction that takes seqs after another one
+    /// commits after it, and seq order is commit order (`events(after:)`'s promise).
+    func commit(_ content: CommitContent) throws {
+        do {
+            let counted = !unwrittenAttempts.isEmpty
+            try writeAttempts()
+            if pendingEvents > 0 {
+                try session.execute(
+                    """
+                    WITH counter AS (UPDATE event_counter SET last = last + $1 RETURNING last),
+                         moved AS (DELETE FROM pending_event RETURNING *)
+                    INSERT INTO event (seq, at, sale, kind, booking, user_id, request, detail)
+                    SELECT (SELECT last FROM counter) - $1 + row_number() OVER (ORDER BY ord),
+                           at, sale, kind, booking, user_id, request, detail
+                    FROM moved ORDER BY ord
+                    """, [.int(pendingEvents)])
+            }
+            if wrote {
+                try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
+            } else if content == .telemetryOnly {
+                // Telemetry alone: a crash may lose it (CommitContent).
+                try session.execute("SET LOCAL synchronous_commit = off")
+            }
+            try session.execute("COMMIT")
+            if wrote || counted { store.committedChanges = true }
+        } catch {
+            rollback()
+            throw error
+        }
+        reset()
+    }
+
+    func rollback() {
+        _ = try? session.execute("ROLLBACK")
+        reset()
+    }
+
+    func endRead() throws {
+        defer { reset() }
+        try session.execute("COMMIT")
+    }
+
+    private func reset() {
+        isWrite = false
+        locked.removeAll(keepingCapacity: true)
+        pendingEvents = 0
+        wrote = false
+        unwrittenAttempts.removeAll(keepingCapacity: true)
+    }
+
+    /// Runs a statement that writes.
+    @discardableResult
+    func write(_ sql: String, _ values: [SQLValue]) throws -> Int64 {
+        wrote = true
+        return try session.execute(sql, values)
+    }
+
+    // MARK: - Sales
+
+    func sale(_ id: SaleID) throws -> Sale? {
+        let lock = isWrite && !locked.contains(id)
+        let sale = try session.firstRow("SELECT \(saleColumns) FROM sale WHERE id = $1" + (lock ? " FOR UPDATE" : ""),
+                                        [.text(id.text)], decodeSale)
+        if lock, sale != nil { locked.insert(id) }
+        return sale
+    }
+
+    /// In a write transaction, every sale's row is locked, in id order.
+    func allSales() throws -> [Sale] {
+        let sales = try session.rows("SELECT \(saleColumns) FROM sale ORDER BY id" + (isWrite ? " FOR UPDATE" : ""), [], decodeSale)
+        if isWrite { locked.formUnion(sales.map(\.id)) }
+        return sales
+    }
+
+    func insertSale(_ definition: SaleDefinition, at now: Instant) throws {
+        try write(
+            """
+            INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
+                              per_ip, waitlist, starts_at, ends_at, created_at, high_water)
+            VALUES ($1, $2, 'open', $3, $3, 0, 0, $4, $5, $6, $7, $8, $9, $10, $10)
+            """,
+            [.text(definition.id.text), .text(definition.name), .int(definition.inventory), .int(definition.hold.milliseconds),
+             .int(definition.perUser), .int(definition.perIP), .bool(definition.waitlist),
+             .int(definition.startsAt.milliseconds), .int(definition.endsAt?.milliseconds), .int(now.milliseconds)])
+        locked.insert(definition.id)
+    }
+
+    func setTotal(of sale: SaleID, to total: Int64, at now: Instant) throws {
+        try write(
+            """
+            UPDATE sale SET total = $1, available = $1 - held - booked, high_water = greatest(high_water, $2)
+            WHERE id = $3
+            """, [.int(total), .int(now.milliseconds), .text(sale.text)])
+    }
+
+    func setOperatorState(of sale: SaleID, to state: OperatorState, at now: Instant) throws {
+        try write("UPDATE sale SET state = $1, high_water = greatest(high_water, $2) WHERE id = $3",
+                  [.text(state.rawValue), .int(now.milliseconds), .text(sale.text)])
+    }
+
+    func adjustCounters(of sale: SaleID, by change: CounterChange, at now: Instant) throws {
+        try write(
+            """
+            UPDATE sale SET available = available + $1, held = held + $2, booked = booked + $3,
+                cancelled = cancelled + $4, expired = expired + $5, high_water = greatest(high_water, $6)
+            WHERE id = $7
+            """,
+            [.int(change.available), .int(change.held), .int(change.booked), .int(change.cancelled), .int(change.expired),
+             .int(now.milliseconds), .text(sale.text)])
+    }
+
+    func raiseHighWater(of sale: SaleID, to now: Instant) throws {
+        try write("UPDATE sale SET high_water = greatest(high_water, $1) WHERE id = $2", [.int(now.milliseconds), .text(sale.text)])
+    }
+
+    // MARK: - Bookings
+
+    func booking(_ id: BookingID, in sale: SaleID) throws -> Booking? {
+        try session.firstRow("SELECT \(bookingColumns) FROM booking WHERE id = $1 AND sale = $2",
+                             [.text(id.text), .text(sale.text)], decodeBooking)
+    }
+
+    func booking(withKey key: String, in sale: SaleID) throws -> Booking? {
+        try session.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = $2",
+                             [.text(sale.text), .text(key)], decodeBooking)
+    }
+
+    func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND user_id = $2 AND \(activeBooking(now: "$3"))",
+                          [.text(sale.text), .text(user.text), .int(now.milliseconds)])
+    }
+
+    func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
+        try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND ip_canonical = $2 AND \(activeBooking(now: "$3"))",
+                          [.text(sale.text), .text(address), .int(now.milliseconds)])
+    }
+
+    /// The address's one spelling goes in `ip_canonical` only when it is counted, as in SQLite.
+    func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
+        try write(
+            """
+            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
+            VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $8, $9)
+            """,
+            [.text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .int(hold.createdAt.milliseconds),
+             .int(hold.expiresAt.milliseconds), .text(hold.ip),
+             .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key)])
+    }
+
+    func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
+        let changed = try write(
+            """
+            UPDATE booking SET status = $1::text,
+                confirmed_at = CASE WHEN $1::text = 'booked' THEN $2 ELSE confirmed_at END,
+                cancelled_at = CASE WHEN $1::text = 'cancelled' THEN $2 ELSE cancelled_at END,
+                expired_at = CASE WHEN $1::text = 'expired' THEN expires_at ELSE expired_at END
+            WHERE id = $3 AND status = $4
+            """,
+            [.text(status.rawValue), .int(now.milliseconds), .text(booking.id.text), .text(booking.status.rawValue)])
+        // The row was read under its sale's lock; anything else is a bug.
+        guard changed == 1 else {
+            throw FlashSaleError.internalFailure("booking \(booking.id) changed under its sale's lock")
+        }
+    }
+
+    // MARK: - Events
+
+    func appendEvent(_ event: NewEvent) throws {
+        try write(
+            """
+            INSERT INTO pending_event (at, sale, kind, booking, user_id, request, detail)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            [.int(event.at.milliseconds), .text(event.sale), .text(event.kind.rawValue), .text(event.booking?.text),
+             .text(event.user?.text), .int(event.request?.value), .text(event.detail)])
+        pendingEvents += 1
+    }
+
+    // MARK: - Blocks
+
+    func blocks(applyingTo sale: SaleID?) throws -> [Block] {
+        try session.rows(
+            """
+            SELECT kind, value, contains, sale, reason, created_at FROM block
+            WHERE $1::text IS NULL OR sale IS NULL OR sale = $1::text ORDER BY id
+            """, [.text(sale?.text)]
+        ) { row in
+            guard let kind = BlockKind(rawValue: try row.text("kind")) else {
+                throw StoreFailure.unusable(detail: "a block has the unknown kind '\(Quoted(try row.text("kind")))'")
+            }
+            let value = try row.text("value")
+            do {
+                return try Block(kind: kind, value: value, contains: row.bool("contains"),
+                                 sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
+                                 createdAt: Instant(milliseconds: row.int64("created_at")))
+            } catch let error as PostgresError {
+                throw error
+            } catch {
+                // A row that was never written through Block: the table was changed by hand.
+                throw StoreFailure.unusable(detail: "the \(kind.rawValue) block '\(Quoted(value))' is not a valid block")
+            }
+        }
+    }
+
+    func insertBlock(_ block: Block) throws -> Bool {
+        try write(
+            """
+            INSERT INTO block (kind, value, contains, sale, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT DO NOTHING
+            """,
+            [.text(block.kind.rawValue), .text(block.value), .bool(block.contains), .text(block.sale?.text),
+             .text(block.reason), .int(block.createdAt.milliseconds)]) == 1
+    }
+
+    func deleteBlock(kind: BlockKind, value: String, contains: Bool, sale: SaleID?) throws -> Bool {
+        try write(
+            """
+            DELETE FROM block WHERE kind = $1 AND value = $2 AND contains = $3
+                AND coalesce(sale, '') = coalesce($4::text, '')
+            """, [.text(kind.rawValue), .text(value), .bool(contains), .text(sale?.text)]) == 1
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+import FlashSaleCore
+import FlashSaleEngine
+@testable import FlashSalePostgres
+import FlashSaleTestSupport
+
+/// What only PostgreSQL's side can show: each test on a schema of its own, dropped after.
+@Suite(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set: no PostgreSQL server to test"))
+struct PostgresStoreTests {
+    let location: PostgresLocation
+
+    init() throws {
+        let server = try #require(TestPostgres.server)
+        location = PostgresLocation(endpoint: .tcp(host: server.host, port: server.port), user: server.user,
+                                    password: server.password, database: server.database, tls: .disable,
+                                    schema: TestPostgres.newSchema())
+    }
+
+    private func open(busyTimeout: Span = .seconds(30), create: Bool = true) throws -> PostgresStore {
+        try PostgresStore(location: location, busyTimeout: busyTimeout, createIfMissing: create)
+    }
+
+    private func dropSchema() {
+        _ = try? open().session.execute("DROP SCHEMA \(quotedIdentifier(location.schema)) CASCADE")
+    }
+
+    private func createSales(_ ids: String..., in store: PostgresStore) throws {
+        for id in ids {
+            try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
+                                                               perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        }
+    }
+
+    @Test func eightStoresMigrateOneNewSchemaAtOnce() throws {
+        defer { dropSchema() }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            results.add(Result { try open() }.map { _ in () })
+        }
+        for result in results.all { try result.get() }
+        let store = try open(create: false)
+        #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
+        #expect(try store.session.count("SELECT count(*) FROM schema_version") == 1)
+    }
+
+    @Test func aMissingSchemaIsNotMadeWithoutCreate() throws {
+        #expect(throws: StoreFailure.self) { try open(create: false) }
+        let error = failure { _ = try open(create: false) }
+        #expect(error?.errorCode == .cantOpen)
+        #expect(error?.message.contains(location.schema) == true)
+    }
+
+    /// The transaction that takes a seq last commits last: a transaction of another sale
+    /// that commits while this one is open gets the lower seq, so a reader who saw it never
+    /// misses this one's event below it.
+    @Test func eventSeqsFollowCommitOrderAcrossSales() throws {
+        defer { dropSchema() }
+        let first = try open()
+        let second = try open()
+        try createSales("s1", "s2", in: first)
+        let open = try first.beginWrite()
+        _ = try open.requireSale(SaleID("s1"))
+        try open.appendEvent(NewEvent(at: T, sale: "s1", kind: .saleClosed))
+        // Another sale decides and commits meanwhile: the sale lock of s1 does not hold it up.
+        _ = try Engine(store: second).book(BookingRequest(sale: SaleID("s2"), user: UserID(trusted: "u"), ip: nil,
+                                                          userAgent: nil, key: nil), clock: T)
+        let seenFirst = try second.read { try $0.latestEventSeq() }
+        try open.commit(.decisions)
+        let events = try second.read { try $0.events(after: 0, sale: nil, limit: 100) }
+        let closed = try #require(events.first { $0.kind == .saleClosed })
+        let held = try #require(events.first { $0.kind == .held })
+        #expect(held.seq < closed.seq)
+        #expect(closed.seq > seenFirst)
+        #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+    }
+
+    @Test func aLockHeldPastTheBusyTimeoutIsBusy() throws {
+        defer { dropSchema() }
+        let holder = try open()
+        try createSales("s1", in: holder)
+        let waiter = try open(busyTimeout: Span(milliseconds: 200))
+        let held = try holder.beginWrite()
+        _ = try held.requireSale(SaleID("s1"))
+        defer { held.rollback() }
+        let error = failure {
+            _ = try Engine(store: waiter).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "u"), ip: nil,
+                                                              userAgent: nil, key: nil), clock: T)
+        }
+        #expect(error?.errorCode == .busy)
+    }
+
+    /// Two transactions that lock two sales in opposite orders deadlock; PostgreSQL rolls
+    /// one back, and the write path runs it again instead of failing.
+    @Test func aDeadlockIsRetriedInsideTheWrite() throws {
+        defer { dropSchema() }
+        let first = try open()
+        let second = Unchecked(try open())
+        let observer = try open()
+        try createSales("s1", "s2", in: first)
+        let started = DispatchSemaphore(value: 0)
+        let attempts = Results()
+        let thread = Thread {
+            attempts.add(Result {
+                try second.value.write { transaction in
+                    _ = try transaction.requireSale(SaleID("s2"))
+                    started.signal()
+                    _ = try transaction.requireSale(SaleID("s1"))
+                    try transaction.raiseHighWater(of: SaleID("s1"), to: T)
+                }
+            })
+        }
+        var runs = 0
+        try first.write { transaction in
+            runs += 1
+            _ = try transaction.requireSale(SaleID("s1"))
+            if runs == 1 {
+                thread.start()
+                started.wait()
+                // The other one waits for s1 first: this one's wait for s2 closes the cycle.
+                while try observer.session.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()") == 0 {
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
+            _ = try transaction.requireSale(SaleID("s2"))
+            try transaction.raiseHighWater(of: SaleID("s2"), to: T)
+        }
+        while attempts.all.isEmpty { Thread.sleep(forTimeInterval: 0.01) }
+        for result in attempts.all { try result.get() }
+    }
+
+    @Test func aWrongPasswordCannotOpenAndIsNotShown() throws {
+        var wrong = location
+        wrong.password = "not-the-password-\(UUID().uuidString)"
+        let error = failure { _ = try PostgresStore(location: wrong, busyTimeout: .seconds(5), createIfMissing: true) }
+        #expect(error?.errorCode == .cantOpen)
+        let message = try #require(error?.message)
+        #expect(!message.contains(wrong.password ?? ""))
+        #expect(message.contains(wrong.server))
+    }
+}
+
+/// Results handed in from other threads.
+private final class Results: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<Void, any Error>] = []
+
+    func add(_ result: Result<Void, any Error>) {
+        lock.lock()
+        defer { lock.unlock() }
+        results.append(result)
+    }
+
+    var all: [Result<Void, any Error>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return results
+    }
+}
+
+/// A store handed to one other thread, which alone uses it.
+private final class Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
