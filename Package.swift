@@ -90,15 +90,16 @@ let package = Package(
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
-        // What only PostgreSQL's SQL can see: migrations under concurrency, the event log's
-        // order across sales, lock timeouts, connection failures. Skipped without a server.
+        // The PostgreSQL store's own parts: its URLs (read without a server), and what only its
+        // SQL can see: migrations under concurrency, the event log's order across sales, lock
+        // timeouts, connection failures (skipped without a server).
         .testTarget(name: "FlashSalePostgresTests",
                     dependencies: ["FlashSalePostgres", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
         // (Depending on the executable target would pass its -static-executable to the
         // test bundle, which links Foundation dynamically.)
         .testTarget(name: "FlashSaleCLITests",
-                    dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleTestSupport"]),
+                    dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
         // serve over real sockets, through the flashsale binary, with a real HTTP client.
         .testTarget(name: "FlashSaleServerTests",
                     dependencies: ["FlashSaleServer", "FlashSaleStore", "FlashSaleCore", "FlashSaleTestSupport",

@@ -5,9 +5,9 @@ import FlashSaleCore
 /// turned into exit codes.
 public enum CLI {
     /// The process's own arguments, environment and standard streams.
-    /// `serve`: by default, exec the server beside this binary; the server passes itself.
-    /// `httpExchange`: `rehearse --via http`'s client, which only the server's binary has.
-    package static func main(serve: @escaping ServeHandler = ServeCommand.execServer, httpExchange: HTTPExchange? = nil) -> Int32 {
+    /// `linked`: by default, hand what needs the server's packages to the server beside
+    /// this binary; the server passes its own.
+    package static func main(linked: Linked = .handOff) -> Int32 {
         // A write past `ulimit -f` then fails with EFBIG, which SQLite reports and the
         // command turns into exit 74 with nothing written, instead of a kill by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -19,22 +19,21 @@ public enum CLI {
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }
         var environment: [String: [UInt8]] = [:]
-        for name in ["FLASHSALE_DB", "FLASHSALE_NOW"] {
+        for name in ["FLASHSALE_DB", "FLASHSALE_NOW"] + DatabaseURL.environmentVariables {
             if let value = getenv(name) {
                 environment[name] = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
             }
         }
         return run(rawArguments: raw, environment: environment, stdin: 0,
-                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), serve: serve, httpExchange: httpExchange)
+                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), linked: linked)
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
     /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
-    /// `serve` has no default: a caller in a process that must go on (a test runner) must
+    /// `linked` has no default: a caller in a process that must go on (a test runner) must
     /// never get the exec of `main`'s.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdin: Int32, stdout: TextSink, stderr: TextSink, serve: @escaping ServeHandler,
-                    httpExchange: HTTPExchange? = nil) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink, linked: Linked) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
@@ -68,7 +67,7 @@ public enum CLI {
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
                                           output: output, createsDatabase: invocation.command.createsDatabase,
-                                          serve: serve, httpExchange: httpExchange)
+                                          linked: linked)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

@@ -8,16 +8,17 @@ import FlashSaleStore
 final class Context {
     let output: Output
     private let standardInput: Int32
-    private let databasePath: String
+    /// What `--db` names, and how to open it.
+    private let opening: StoreOpening
+    /// A database server's rather than a file's.
+    let isDatabaseServer: Bool
     private let busyTimeout: Span
     private let createsDatabase: Bool
     private let fixedNow: String?
     private var fixedInstant: Instant?
     private var openStore: (any Store)?
-    /// What `serve` does: exec the server, or be it.
-    let serve: ServeHandler
-    /// `rehearse --via http`'s client: nil in `flashsale`, which execs the server's binary for it.
-    let httpExchange: HTTPExchange?
+    /// What this executable hands to `flashsale-serve`, or does itself.
+    let linked: Linked
     /// Whether --db or $FLASHSALE_DB named the database, rather than the default.
     let databaseGiven: Bool
 
@@ -25,38 +26,50 @@ final class Context {
     static let defaultBusyTimeout = Span.seconds(5)
 
     /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
-    /// is created or refused.
+    /// is created or refused. A database server's URL goes to `linked` here, before the
+    /// command reads or writes anything: `flashsale` hands the whole command over.
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output, createsDatabase: Bool, serve: @escaping ServeHandler,
-         httpExchange: HTTPExchange? = nil) throws(FlashSaleError) {
+         output: Output, createsDatabase: Bool, linked: Linked) throws {
         self.output = output
-        self.serve = serve
-        self.httpExchange = httpExchange
+        self.linked = linked
         self.standardInput = standardInput
         self.createsDatabase = createsDatabase
+        let database: String
         if let option = globals[GlobalOptions.database.name] {
-            guard !option.isEmpty else { throw .usage("--db needs a file name") }
-            databasePath = option
+            guard !option.isEmpty else { throw FlashSaleError.usage("\(GlobalOptions.database.name) needs a file name or a URL") }
+            database = option
             databaseGiven = true
         } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
-            databasePath = variable
+            database = variable
             databaseGiven = true
         } else {
-            databasePath = Context.defaultDatabase
+            database = Context.defaultDatabase
             databaseGiven = false
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {
-                throw .usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
+                throw FlashSaleError.usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
             }
             busyTimeout = span
         } else {
             busyTimeout = Context.defaultBusyTimeout
         }
         fixedNow = environment["FLASHSALE_NOW"]
+        let schema = globals[GlobalOptions.pgSchema.name]
+        isDatabaseServer = DatabaseURL.scheme(of: database) != nil
+        if isDatabaseServer {
+            opening = try linked.databaseServer(database, schema, environment, busyTimeout)
+        } else if schema != nil {
+            throw FlashSaleError.usage("\(GlobalOptions.pgSchema.name) goes with a postgresql:// database, not a file")
+        } else {
+            opening = StoreOpening(description: database) { [busyTimeout] createIfMissing in
+                try SQLiteStore(path: database, busyTimeout: busyTimeout, createIfMissing: createIfMissing)
+            }
+        }
     }
 
-    var database: String { databasePath }
+    /// The file's path, or the server's URL without its password.
+    var database: String { opening.description }
 
     /// The file at `path`, or standard input for `-`.
     func input(_ path: String) throws(FlashSaleError) -> InputChunks {
@@ -66,14 +79,14 @@ final class Context {
     /// The store, for what only it can do (verify, suspects, backup).
     func store() throws -> any Store {
         if let openStore { return openStore }
-        let store = try SQLiteStore(path: databasePath, busyTimeout: busyTimeout, createIfMissing: createsDatabase)
+        let store = try opening.open(createsDatabase)
         openStore = store
         return store
     }
 
     /// Opens a new connection each time it is called, for a server's threads.
     func storeOpener() -> @Sendable () throws -> any Store {
-        { [databasePath, busyTimeout] in try SQLiteStore(path: databasePath, busyTimeout: busyTimeout) }
+        { [opening] in try opening.open(false) }
     }
 
     var busyTimeoutSpan: Span { busyTimeout }

@@ -143,7 +143,10 @@ struct CommandSpec: Sendable {
 
 /// Options every command takes, before or after the command name.
 enum GlobalOptions {
-    static let database = OptionSpec("--db", value: "PATH", "the database file (else $FLASHSALE_DB, else ./flashsale.db)")
+    static let database = OptionSpec("--db", value: "PATH|URL",
+                                     "the database file, or a postgresql:// URL (else $FLASHSALE_DB, else ./flashsale.db)")
+    static let pgSchema = OptionSpec("--pg-schema", value: "NAME",
+                                     "with a postgresql:// database: the schema of flashsale's tables (default flashsale)")
     static let json = OptionSpec("--json", "machine-readable output on stdout")
     static let quiet = OptionSpec("--quiet", short: "-q", "print nothing on success; the exit code speaks")
     static let busyTimeout = OptionSpec("--busy-timeout", value: "DURATION",
@@ -151,7 +154,7 @@ enum GlobalOptions {
     static let help = OptionSpec("--help", short: "-h", "show help and exit")
     static let version = OptionSpec("--version", "print the version and exit")
 
-    static let all = [database, json, quiet, busyTimeout, help, version]
+    static let all = [database, pgSchema, json, quiet, busyTimeout, help, version]
     /// The ones that stand for the whole command line (`flashsale --version`), which the
     /// man page's SYNOPSIS gives a line each.
     static let standalone = [help, version]

@@ -1,6 +1,9 @@
 import FlashSaleCLI
+import FlashSalePostgres
 import FlashSaleServer
 import Glibc
 
-// flashsale with the HTTP server linked in: `flashsale serve` execs this.
-exit(CLI.main(serve: Server.run, httpExchange: HTTPCrowd.exchange))
+// flashsale with the HTTP server and the PostgreSQL store linked in: `flashsale` execs this
+// for `serve` and for a postgresql:// database.
+exit(CLI.main(linked: Linked(serve: Server.run, databaseServer: PostgresLocation.opening,
+                             httpExchange: HTTPCrowd.exchange)))

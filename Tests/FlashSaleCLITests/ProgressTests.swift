@@ -47,7 +47,7 @@ private final class CapturedTerminal: TextSink {
         defer { close(stdin) }
         let status = CLI.run(rawArguments: (["--db", box.database] + arguments).map { Array($0.utf8) },
                              environment: ["FLASHSALE_NOW": Array(T0.utf8)], stdin: stdin,
-                             stdout: Captured(), stderr: terminal, serve: Sandbox.inProcessServe)
+                             stdout: Captured(), stderr: terminal, linked: Sandbox.inProcess)
         #expect(status == 0, "\(arguments): \(terminal.text)")
         return terminal.text
     }

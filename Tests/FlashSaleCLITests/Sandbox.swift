@@ -3,6 +3,7 @@ import Glibc
 import Testing
 @testable import FlashSaleCLI
 import FlashSaleCore
+import FlashSalePostgres
 @testable import FlashSaleStore
 import FlashSaleTestSupport
 
@@ -92,16 +93,19 @@ final class Sandbox: @unchecked Sendable {
         let err = Captured()
         let status = CLI.run(rawArguments: (database ? [Array("--db".utf8), Array(self.database.utf8)] : []) + arguments,
                              environment: commandEnvironment(now: now, environment).mapValues { Array($0.utf8) },
-                             stdin: stdin, stdout: stdout ?? out, stderr: err, serve: Sandbox.inProcessServe)
+                             stdin: stdin, stdout: stdout ?? out, stderr: err, linked: Sandbox.inProcess)
         return Result(status: status, stdout: out.text, stderr: err.text)
     }
 
-    /// `serve` in this process: never the real one, whose exec would replace the test runner
-    /// with the server. A test of serve runs it as a process (`start`, `spawn`).
-    static let inProcessServe: ServeHandler = { _ in
-        Issue.record("serve ran in the test process: run it with start or spawn")
-        throw FlashSaleError.internalFailure("serve does not run in the test process")
-    }
+    /// What the test process links: the PostgreSQL store as `flashsale-serve` does, and never
+    /// the real hand-off, whose exec would replace the test runner with the server. A test
+    /// of serve runs it as a process (`start`, `spawn`).
+    static let inProcess = Linked(
+        serve: { _ in
+            Issue.record("serve ran in the test process: run it with start or spawn")
+            throw FlashSaleError.internalFailure("serve does not run in the test process")
+        },
+        databaseServer: PostgresLocation.opening)
 
     /// The variables a command gets: the clock at `now`, then `environment`.
     func commandEnvironment(now: String?, _ environment: [String: String]) -> [String: String] {

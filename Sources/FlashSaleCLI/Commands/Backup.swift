@@ -13,13 +13,15 @@ enum BackupCommand {
             one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
             and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
             removes the temporary file, a killed backup leaves it to be deleted. \
-            --json prints {"backup": PATH, "pages": N}.
+            --json prints {"backup": PATH, "pages": N}. A PostgreSQL database is backed up with pg_dump: \
+            on one, backup exits 2.
             """
     ) { invocation, context in
         // The parser has already refused a missing PATH.
         let path = invocation.arguments["PATH"] ?? ""
         guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
-        guard let store = try context.store() as? SQLiteStore else {
+        // Refused before connecting: the answer is the same whether the server is up or not.
+        guard !context.isDatabaseServer, let store = try context.store() as? SQLiteStore else {
             throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
         }
         let pages = try store.backup(to: path)

@@ -86,12 +86,12 @@ enum RehearseCommand {
     private static func run(_ invocation: Invocation, _ context: Context) throws {
         let settings = try settings(invocation)
         let opening = Instant(milliseconds: try context.now().milliseconds / 1000 * 1000)
-        if settings.via == .http, context.httpExchange == nil {
+        if settings.via == .http, context.linked.httpExchange == nil {
             // The HTTP client is SwiftNIO's, linked into the server's binary only.
-            try ServeCommand.execServerBinary()
+            try Linked.handOffToServer()
         }
         let started = MonotonicClock.nanoseconds()
-        let children = try RehearsalChildren(executable: try ServeCommand.ownExecutable())
+        let children = try RehearsalChildren(executable: try Linked.ownExecutable())
         defer { children.removeScratch() }
         let database = context.databaseGiven ? context.database : children.directory + "/rehearsal.db"
         children.removesDirectory = !settings.keep || context.databaseGiven
@@ -107,7 +107,7 @@ enum RehearseCommand {
         let path: RehearsalPath = switch settings.via {
         case .stream: StreamPath(setting)
         case .queue: QueuePath(setting)
-        case .http: HTTPPath(setting, exchange: context.httpExchange ?? { _, _, _, _ in [] })
+        case .http: HTTPPath(setting, exchange: context.linked.httpExchange ?? { _, _, _, _ in [] })
         }
         let crowd = Crowd(buyers: settings.buyers, botShare: settings.botShare, duration: settings.duration, seed: settings.seed)
         let output = context.output

@@ -29,8 +29,6 @@ enum ServeCommand {
     static let defaultListen = "127.0.0.1:8080"
     static let defaultAdmin = "127.0.0.1:9090"
     static let defaultMaxConnections: Int64 = 10_000
-    /// The executable beside `flashsale` that serves.
-    static let serverExecutable = "flashsale-serve"
 
     static let spec = CommandSpec(
         "serve",
@@ -40,10 +38,10 @@ enum ServeCommand {
         details: """
             Decisions of many connections are committed together, one disk sync for all that arrived \
             while the last commit ran. Logs one JSON object per line on stderr. The server is \
-            \(serverExecutable), installed beside flashsale.
+            \(Linked.serverExecutable), installed beside flashsale.
             """
     ) { invocation, context in
-        try context.serve(settings(invocation, context))
+        try context.linked.serve(settings(invocation, context))
     }
 
     static func settings(_ invocation: Invocation, _ context: Context) throws -> ServeSettings {
@@ -114,35 +112,6 @@ enum ServeCommand {
             Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
         }
     }
-
-    /// `flashsale serve`: this process becomes `flashsale-serve` from the same directory,
-    /// with the same arguments and environment, so that users see one command.
-    static func execServer(_ settings: ServeSettings) throws {
-        try execServerBinary()
-    }
-
-    /// This process's own executable, from /proc/self/exe.
-    static func ownExecutable() throws(FlashSaleError) -> String {
-        var link = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &link, Int(PATH_MAX))
-        guard length > 0 else {
-            throw FlashSaleError.cantOpen("cannot find flashsale's own path to start \(serverExecutable): \(String(cString: strerror(errno)))")
-        }
-        return String(decoding: link[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// This process becomes `flashsale-serve` with the same arguments (`serve`, and
-    /// `rehearse --via http`, which needs its HTTP client).
-    static func execServerBinary() throws {
-        let own = try ownExecutable()
-        let directory = own.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(own[..<$0]) } ?? "."
-        let server = directory + "/" + serverExecutable
-        let arguments = CommandLine.unsafeArgv
-        let argv = [strdup(server)] + (1..<Int(CommandLine.argc)).map { arguments[$0] } + [nil]
-        execv(server, argv)
-        throw FlashSaleError.cantOpen("cannot run \(Quoted(server)): \(String(cString: strerror(errno))); "
-                                      + "install \(serverExecutable) beside flashsale")
-    }
 }
 
 /// What `serve` was asked for, checked: everything the server needs from the command line.
@@ -200,7 +169,3 @@ package struct ServeSettings: Sendable {
     /// The time for a decision: `FLASHSALE_NOW`, else the system clock.
     package let clock: @Sendable () -> Instant
 }
-
-/// What `serve` does with its settings: exec the server (`flashsale`), or be it
-/// (`flashsale-serve`).
-package typealias ServeHandler = @Sendable (ServeSettings) throws -> Void

@@ -1,0 +1,23 @@
+import Glibc
+import FlashSaleCore
+import FlashSaleEngine
+
+extension PostgresLocation {
+    /// `--db postgresql://…` as the command line and the server open it: the URL checked
+    /// now (a usage error), a connection each time one is asked for.
+    public static func opening(url: String, schema: String?, environment: [String: String],
+                               busyTimeout: Span) throws -> StoreOpening {
+        let location = try PostgresLocation(url: url, environment: environment,
+                                            operatingSystemUser: operatingSystemUser(), schema: schema)
+        return StoreOpening(description: location.description) { createIfMissing in
+            // The store lands with the pgstore branch.
+            throw StoreFailure.cantOpen(detail: "no PostgreSQL store yet (\(location), \(busyTimeout), \(createIfMissing))")
+        }
+    }
+
+    /// libpq's default user: the effective user's name from the password database.
+    static func operatingSystemUser() -> String? {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
+    }
+}

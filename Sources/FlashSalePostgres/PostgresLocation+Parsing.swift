@@ -1,0 +1,250 @@
+import FlashSaleCore
+
+extension PostgresLocation {
+    /// Where Debian's (and libpq's default build's) server puts its socket.
+    public static let defaultSocketDirectory = "/var/run/postgresql"
+    public static let defaultPort = 5432
+    /// The query parameters understood: libpq's names for the URL's parts, and flashsale's schema.
+    static let parameters = ["host", "port", "user", "password", "dbname", "sslmode", "schema"]
+
+    /// Reads a URL as libpq does: `postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]`
+    /// (or `postgres://`), percent-decoded, a query parameter overriding the part it names,
+    /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and `PGSSLMODE` from
+    /// `environment` for what is still missing, then libpq's defaults: the Unix socket in
+    /// /var/run/postgresql, port 5432, `operatingSystemUser`, a database named as the user,
+    /// sslmode prefer. A host that starts with `/` is a socket directory. `schema`
+    /// (`--pg-schema`) overrides `?schema=`. A URL that does not parse is a usage error whose
+    /// message never holds the password.
+    public init(url text: String, environment: [String: String], operatingSystemUser: String?,
+                schema schemaOverride: String? = nil) throws(FlashSaleError) {
+        guard let scheme = DatabaseURL.scheme(of: text) else {
+            throw .usage("database URL: not a postgresql:// or postgres:// URL")
+        }
+        var parts = try URLParts(Array(text.utf8.dropFirst(scheme.utf8.count))[...])
+        for variable in DatabaseURL.environmentVariables {
+            let name = variable == "PGDATABASE" ? "dbname" : variable.dropFirst(2).lowercased()
+            if parts[name] == nil, let value = environment[variable], !value.isEmpty {
+                parts[name] = value
+                parts.source[name] = variable
+            }
+        }
+        let user = parts["user"] ?? operatingSystemUser
+        guard let user, !user.isEmpty else {
+            throw .usage("database URL: no user name; give one in the URL or in PGUSER")
+        }
+        let port = try parts.port()
+        let host = parts["host"] ?? PostgresLocation.defaultSocketDirectory
+        self.init(
+            endpoint: host.hasPrefix("/") ? .unixSocket(directory: host, port: port) : .tcp(host: host, port: port),
+            user: user,
+            password: parts["password"],
+            database: parts["dbname"] ?? user,
+            tls: try parts.tlsMode(),
+            schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema))
+    }
+
+    /// A schema name that needs no quoting in psql either: lower-case letters, digits and
+    /// `_`, not starting with a digit, at most PostgreSQL's 63 bytes, and not `pg_...`,
+    /// which PostgreSQL keeps for itself.
+    public static func checkedSchema(_ name: String) throws(FlashSaleError) -> String {
+        let bytes = Array(name.utf8)
+        let allowed = bytes.allSatisfy { $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        guard allowed, (1...63).contains(bytes.count), !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[0]),
+              !name.hasPrefix("pg_")
+        else {
+            throw .usage("schema '\(Quoted(name))' is not a schema name: 1 to 63 of a-z, 0-9 and _, "
+                         + "not starting with a digit or pg_")
+        }
+        return name
+    }
+}
+
+extension PostgresLocation: CustomStringConvertible {
+    /// The location as a URL without its password, for messages and logs: given with
+    /// `PGPASSWORD` (or its URL) it reaches the same database.
+    public var description: String {
+        var query: [(String, String)] = []
+        var authority = percentEncoded(user) + "@"
+        switch endpoint {
+        case .tcp(let host, let port):
+            authority += (host.contains(":") ? "[\(host)]" : percentEncoded(host)) + ":\(port)"
+        case .unixSocket(let directory, let port):
+            query += [("host", directory), ("port", String(port))]
+        }
+        if tls != .prefer { query.append(("sslmode", tls.rawValue)) }
+        if schema != PostgresLocation.defaultSchema { query.append(("schema", schema)) }
+        let parameters = query.map { "\($0)=\(percentEncoded($1, keeping: "/"))" }.joined(separator: "&")
+        return "postgresql://\(authority)/\(percentEncoded(database))" + (parameters.isEmpty ? "" : "?" + parameters)
+    }
+}
+
+extension PostgresLocation.Endpoint: CustomStringConvertible {
+    /// `host:port`, or the socket's path: what a message about reaching the server names.
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unixSocket(let directory, let port): "\(directory)/.s.PGSQL.\(port)"
+        }
+    }
+}
+
+/// The URL's parts and parameters, decoded, by libpq's parameter names; `source` says
+/// where each came from, for messages.
+private struct URLParts {
+    private var values: [String: String] = [:]
+    var source: [String: String] = [:]
+
+    subscript(name: String) -> String? {
+        get { values[name] }
+        set { values[name] = newValue }
+    }
+
+    init(_ rest: ArraySlice<UInt8>) throws(FlashSaleError) {
+        let afterQuery = rest.firstIndex(of: UInt8(ascii: "?"))
+        let path = rest[..<(afterQuery ?? rest.endIndex)]
+        let slash = path.firstIndex(of: UInt8(ascii: "/"))
+        var authority = path[..<(slash ?? path.endIndex)]
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) {
+            let userInfo = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            let colon = userInfo.firstIndex(of: UInt8(ascii: ":"))
+            try set("user", userInfo[..<(colon ?? userInfo.endIndex)])
+            if let colon {
+                try set("password", userInfo[userInfo.index(after: colon)...])
+            }
+        }
+        try setHostAndPort(authority)
+        if let slash {
+            try set("dbname", path[path.index(after: slash)...])
+        }
+        if let afterQuery {
+            for parameter in rest[rest.index(after: afterQuery)...].split(separator: UInt8(ascii: "&")) {
+                try setParameter(parameter)
+            }
+        }
+    }
+
+    /// `host`, `host:port`, `[::1]:port`, `:port`, or nothing.
+    private mutating func setHostAndPort(_ authority: ArraySlice<UInt8>) throws(FlashSaleError) {
+        guard !authority.contains(UInt8(ascii: ",")) else {
+            throw .usage("database URL: several hosts are not supported; name one")
+        }
+        var hostEnd = authority.endIndex
+        var host = authority
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else {
+                throw .usage("database URL: an IPv6 host needs its closing ]")
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            hostEnd = authority.index(after: close)
+            guard hostEnd == authority.endIndex || authority[hostEnd] == UInt8(ascii: ":") else {
+                throw .usage("database URL: ']' must end the host or come before ':PORT'")
+            }
+        } else if let colon = authority.firstIndex(of: UInt8(ascii: ":")) {
+            hostEnd = colon
+            host = authority[..<colon]
+        }
+        try set("host", host)
+        if hostEnd < authority.endIndex {
+            try set("port", authority[authority.index(after: hostEnd)...])
+        }
+    }
+
+    private mutating func setParameter(_ parameter: ArraySlice<UInt8>) throws(FlashSaleError) {
+        guard let equals = parameter.firstIndex(of: UInt8(ascii: "=")) else {
+            throw .usage("database URL: parameter '\(Quoted(String(decoding: parameter, as: UTF8.self)))' has no '='")
+        }
+        let name = try URLParts.decoded(parameter[..<equals], part: "a parameter name")
+        guard PostgresLocation.parameters.contains(name) else {
+            throw .usage("database URL: unknown parameter '\(Quoted(name))' (flashsale takes "
+                         + PostgresLocation.parameters.joined(separator: ", ") + ")")
+        }
+        try set(name, parameter[parameter.index(after: equals)...], fromQuery: true)
+    }
+
+    /// Stores a part; an empty one is left out, as libpq leaves it to the environment.
+    private mutating func set<Bytes: Collection<UInt8>>(_ name: String, _ bytes: Bytes, fromQuery: Bool = false) throws(FlashSaleError) {
+        let value = try URLParts.decoded(bytes, part: name == "password" ? "the password" : "the \(name)")
+        guard !value.isEmpty else { return }
+        values[name] = value
+        source[name] = fromQuery ? "the URL's \(name) parameter" : "the URL"
+    }
+
+    /// Percent-decoded, as libpq does: `+` stays `+`, and a malformed escape, `%00` or bytes
+    /// that are not UTF-8 are refused. The message names the part, never its text: it may
+    /// be the password.
+    private static func decoded<Bytes: Collection<UInt8>>(_ bytes: Bytes, part: String) throws(FlashSaleError) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            index = bytes.index(after: index)
+            guard byte == UInt8(ascii: "%") else {
+                out.append(byte)
+                continue
+            }
+            guard index != bytes.endIndex, let high = hexValue(bytes[index]),
+                  bytes.index(after: index) != bytes.endIndex, let low = hexValue(bytes[bytes.index(after: index)])
+            else {
+                throw .usage("database URL: \(part) has a malformed %-escape (use %XX, e.g. %40 for @)")
+            }
+            index = bytes.index(index, offsetBy: 2)
+            out.append(high << 4 | low)
+        }
+        guard !out.contains(0), let text = String(validating: out, as: UTF8.self) else {
+            throw .usage("database URL: \(part) decodes to a NUL byte or to bytes that are not UTF-8")
+        }
+        return text
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    func port() throws(FlashSaleError) -> Int {
+        guard let text = values["port"] else { return PostgresLocation.defaultPort }
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let port = Int(text), (1...65_535).contains(port)
+        else {
+            throw .usage("database URL: port '\(Quoted(text))' from \(source["port"] ?? "the URL") is not a number from 1 to 65535")
+        }
+        return port
+    }
+
+    func tlsMode() throws(FlashSaleError) -> PostgresLocation.TLSMode {
+        guard let text = values["sslmode"] else { return .prefer }
+        guard let mode = PostgresLocation.TLSMode(rawValue: text) else {
+            throw .usage("database URL: sslmode '\(Quoted(text))' from \(source["sslmode"] ?? "the URL") is not one of "
+                         + PostgresLocation.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return mode
+    }
+}
+
+/// `text` with every byte outside RFC 3986's unreserved characters (and `keeping`)
+/// percent-encoded: a URL's part that decodes back to `text`.
+private func percentEncoded(_ text: String, keeping kept: Character? = nil) -> String {
+    var out = ""
+    for byte in text.utf8 {
+        let character = Character(Unicode.Scalar(byte))
+        if byte < 0x80, character.isLetter || character.isNumber || "-._~".contains(character) || character == kept {
+            out.append(character)
+        } else {
+            out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+        }
+    }
+    return out
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
+    }
+}

@@ -1,0 +1,153 @@
+import Testing
+import FlashSaleCore
+import FlashSalePostgres
+
+/// `--db postgresql://…` read as libpq reads it, with no server.
+struct PostgresLocationTests {
+    private func location(_ url: String, _ environment: [String: String] = [:], user: String? = "osuser",
+                          schema: String? = nil) throws -> PostgresLocation {
+        try PostgresLocation(url: url, environment: environment, operatingSystemUser: user, schema: schema)
+    }
+
+    /// The usage error's message, which must never hold `secret`.
+    private func refusal(_ url: String, _ environment: [String: String] = [:], user: String? = "osuser",
+                         schema: String? = nil) -> String? {
+        do {
+            _ = try location(url, environment, user: user, schema: schema)
+            return nil
+        } catch {
+            guard case .usage(let message)? = error as? FlashSaleError else { return "not a usage error: \(error)" }
+            #expect(!message.contains("s3cret"), "the message shows the password: \(message)")
+            return message
+        }
+    }
+
+    @Test func everyPartOfTheURLIsRead() throws {
+        let found = try location("postgresql://ann:s3cret@db.example:6543/shop?sslmode=require&schema=sale1")
+        #expect(found == PostgresLocation(endpoint: .tcp(host: "db.example", port: 6543), user: "ann", password: "s3cret",
+                                          database: "shop", tls: .require, schema: "sale1"))
+    }
+
+    @Test func postgresSchemeIsTheSame() throws {
+        #expect(try location("postgres://ann@h/d") == location("postgresql://ann@h/d"))
+    }
+
+    @Test func anEmptyURLTakesLibpqDefaults() throws {
+        let found = try location("postgresql://")
+        #expect(found == PostgresLocation(endpoint: .unixSocket(directory: "/var/run/postgresql", port: 5432), user: "osuser",
+                                          password: nil, database: "osuser", tls: .prefer, schema: "flashsale"))
+    }
+
+    @Test func environmentFillsWhatTheURLLeavesOut() throws {
+        let environment = ["PGHOST": "10.0.0.5", "PGPORT": "5433", "PGUSER": "bob", "PGPASSWORD": "s3cret",
+                           "PGDATABASE": "sales", "PGSSLMODE": "verify-full"]
+        #expect(try location("postgresql://", environment)
+                == PostgresLocation(endpoint: .tcp(host: "10.0.0.5", port: 5433), user: "bob", password: "s3cret",
+                                    database: "sales", tls: .verifyFull))
+        // What the URL says wins over the environment.
+        #expect(try location("postgresql://ann:pw@h:7000/d?sslmode=disable", environment)
+                == PostgresLocation(endpoint: .tcp(host: "h", port: 7000), user: "ann", password: "pw", database: "d",
+                                    tls: .disable))
+    }
+
+    @Test func databaseDefaultsToTheUser() throws {
+        #expect(try location("postgresql://ann@h").database == "ann")
+        #expect(try location("postgresql://h", ["PGUSER": "bob"]).database == "bob")
+    }
+
+    @Test func anEmptyVariableCountsAsUnset() throws {
+        #expect(try location("postgresql://h", ["PGPORT": "", "PGUSER": ""]).endpoint == .tcp(host: "h", port: 5432))
+        #expect(try location("postgresql://h", ["PGUSER": ""]).user == "osuser")
+    }
+
+    @Test func queryParametersOverrideTheURLsParts() throws {
+        let found = try location("postgresql://ann@h:1/d?host=other&port=2&user=bob&password=s3cret&dbname=e")
+        #expect(found == PostgresLocation(endpoint: .tcp(host: "other", port: 2), user: "bob", password: "s3cret",
+                                          database: "e", tls: .prefer))
+    }
+
+    @Test func aHostStartingWithASlashIsASocketDirectory() throws {
+        #expect(try location("postgresql:///shop?host=/run/pg").endpoint == .unixSocket(directory: "/run/pg", port: 5432))
+        #expect(try location("postgresql://%2Ftmp%2Fpg:5444/shop").endpoint == .unixSocket(directory: "/tmp/pg", port: 5444))
+        #expect(try location("postgresql:///shop", ["PGHOST": "/tmp/sock"]).endpoint == .unixSocket(directory: "/tmp/sock", port: 5432))
+    }
+
+    @Test func anIPv6HostIsBracketed() throws {
+        #expect(try location("postgresql://[::1]:5433/d").endpoint == .tcp(host: "::1", port: 5433))
+        #expect(try location("postgresql://[2001:db8::7]/d").endpoint == .tcp(host: "2001:db8::7", port: 5432))
+    }
+
+    @Test func partsArePercentDecoded() throws {
+        let found = try location("postgresql://an%40n:p%40ss%2Fw%3Ard+x@h/sh%C3%B6p")
+        #expect(found.user == "an@n")
+        #expect(found.password == "p@ss/w:rd+x")
+        #expect(found.database == "shöp")
+    }
+
+    @Test func schemaComesFromTheOptionThenTheURL() throws {
+        #expect(try location("postgresql://h/d?schema=from_url").schema == "from_url")
+        #expect(try location("postgresql://h/d?schema=from_url", schema: "from_option").schema == "from_option")
+        #expect(try location("postgresql://h/d").schema == "flashsale")
+    }
+
+    @Test(arguments: ["Upper", "1abc", "pg_catalog", "has-dash", "", String(repeating: "a", count: 64), "sch\u{e9}ma"])
+    func aSchemaNameThatNeedsQuotingIsRefused(name: String) {
+        #expect(refusal("postgresql://h/d", schema: name)?.contains("is not a schema name") == true)
+    }
+
+    @Test(arguments: [
+        ("postgresql://h:99999/d", "port '99999' from the URL is not a number from 1 to 65535"),
+        ("postgresql://h:5x/d", "port '5x'"),
+        ("postgresql://h/d?sslmode=verify-ca", "sslmode 'verify-ca' from the URL's sslmode parameter is not one of disable, prefer, require, verify-full"),
+        ("postgresql://h/d?application_name=x", "unknown parameter 'application_name'"),
+        ("postgresql://h/d?sslmode", "has no '='"),
+        ("postgresql://h1,h2/d", "several hosts"),
+        ("postgresql://[::1/d", "closing ]"),
+        ("postgresql://u@h/d%2", "the dbname has a malformed %-escape"),
+        ("postgresql://u@h/d%00", "NUL"),
+        ("mysql://h/d", "not a postgresql:// or postgres:// URL"),
+    ])
+    func aMalformedURLIsAUsageError(url: String, expected: String) throws {
+        let message = try #require(refusal(url))
+        #expect(message.contains(expected), "\(message)")
+    }
+
+    @Test func aBadVariableIsNamed() throws {
+        let message = try #require(refusal("postgresql://h/d", ["PGPORT": "none"]))
+        #expect(message.contains("from PGPORT"), "\(message)")
+        #expect(try #require(refusal("postgresql://h/d", ["PGSSLMODE": "allow"])).contains("from PGSSLMODE"))
+    }
+
+    @Test func aMalformedPasswordIsNeverEchoed() throws {
+        let message = try #require(refusal("postgresql://ann:s3cret%zz@h/d"))
+        #expect(message == "database URL: the password has a malformed %-escape (use %XX, e.g. %40 for @)")
+        // In the query as in the authority.
+        #expect(try #require(refusal("postgresql://ann@h/d?password=s3cret%G1")).contains("the password"))
+    }
+
+    @Test func withoutAnyUserNameItSaysWhereToGiveOne() throws {
+        #expect(refusal("postgresql://h/d", user: nil) == "database URL: no user name; give one in the URL or in PGUSER")
+    }
+
+    @Test func descriptionNeverHoldsThePassword() throws {
+        let found = try location("postgresql://ann:s3cret@db.example:6543/shop?sslmode=require&schema=sale1")
+        #expect(found.description == "postgresql://ann@db.example:6543/shop?sslmode=require&schema=sale1")
+        #expect("\(found)" == found.description)
+        #expect(String(reflecting: found) == found.description)
+    }
+
+    @Test func descriptionReadsBackToTheSameLocationButThePassword() throws {
+        for url in ["postgresql://", "postgresql://[::1]:7/d", "postgresql://an%40n:x@h/sh%C3%B6p?sslmode=disable",
+                    "postgresql:///d?host=/run/my%20pg&port=6000&schema=s1"] {
+            var found = try location(url)
+            found.password = nil
+            #expect(try location(found.description) == found, "\(url) → \(found.description)")
+        }
+    }
+
+    @Test func endpointIsNamedAsHostAndPortOrSocket() throws {
+        #expect(try location("postgresql://h:6000").endpoint.description == "h:6000")
+        #expect(try location("postgresql://[::1]").endpoint.description == "[::1]:5432")
+        #expect(try location("postgresql://").endpoint.description == "/var/run/postgresql/.s.PGSQL.5432")
+    }
+}
