@@ -80,17 +80,17 @@ let package = Package(
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
         // The tests' clock and helpers, shared by the targets below.
-        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine"], path: "Tests/FlashSaleTestSupport"),
+        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSalePostgres"],
+                path: "Tests/FlashSaleTestSupport"),
         // The store conformance suite: every rule, through Engine, against every store.
         .testTarget(name: "FlashSaleEngineTests",
                     dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
-        // The PostgreSQL store's own parts: its URLs, read without a server.
-        .testTarget(name: "FlashSalePostgresTests", dependencies: ["FlashSalePostgres", "FlashSaleCore"]),
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // What only PostgreSQL's SQL can see: migrations under concurrency, the event log's
-        // order across sales, lock timeouts, connection failures. Skipped without a server.
+        // order across sales, lock timeouts, connection failures (skipped without a server);
+        // and its URLs, read without one.
         .testTarget(name: "FlashSalePostgresTests",
                     dependencies: ["FlashSalePostgres", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
