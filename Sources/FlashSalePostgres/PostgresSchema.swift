@@ -76,7 +76,11 @@ enum PostgresSchema {
             "CREATE TABLE event_counter (last bigint NOT NULL)",
             "INSERT INTO event_counter VALUES (0)",
             // The queue: a sale's line is its requests after its cursor, in id order.
-            "CREATE SEQUENCE request_id",
+            // Ids come from request_counter, in the transaction: a rollback gives them back,
+            // so they have no gaps and a bulk submit's are consecutive, as in SQLite. (Its row
+            // lock is held to the commit: submits to different sales take turns at it.)
+            "CREATE TABLE request_counter (last bigint NOT NULL)",
+            "INSERT INTO request_counter VALUES (0)",
             """
             CREATE TABLE request (
                 id           bigint PRIMARY KEY,
@@ -90,22 +94,6 @@ enum PostgresSchema {
             """,
             "CREATE INDEX request_line ON request (sale, id)",
             "CREATE UNIQUE INDEX request_by_key ON request (sale, key) WHERE key IS NOT NULL",
-            // A bulk submit's ids are consecutive: `n` ids taken at once, under a lock of
-            // their own that is let go at once (not held to the commit, which would make
-            // every sale's submits wait for each other).
-            """
-            CREATE FUNCTION reserve_request_ids(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
-            DECLARE
-                lock_key bigint := 'request_id'::regclass::oid::bigint;
-                first bigint;
-            BEGIN
-                PERFORM pg_advisory_lock(lock_key);
-                first := nextval('request_id');
-                IF n > 1 THEN PERFORM setval('request_id', first + n - 1); END IF;
-                PERFORM pg_advisory_unlock(lock_key);
-                RETURN first;
-            END $$
-            """,
             """
             CREATE TABLE block (
                 id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -58,18 +58,19 @@ extension PostgresTransaction {
         wrote = true
         return RequestID(try session.count(
             """
+            WITH counter AS (UPDATE request_counter SET last = last + 1 RETURNING last)
             INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
-            VALUES (reserve_request_ids(1), $1, $2, $3, $4, $5, $6) RETURNING id
+            SELECT last, $1, $2, $3, $4, $5, $6 FROM counter RETURNING id
             """,
             [.text(request.sale.text), .text(request.user.text), .text(request.ip), .text(request.userAgent),
              .text(request.key), .int(now.milliseconds)]))
     }
 
-    /// The ids reserved at once (consecutive), the rows inserted by one multi-row INSERT.
+    /// The ids taken at once (consecutive), the rows inserted by one multi-row INSERT.
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
         let count = Int64(records.count)
         guard count > 0 else { throw FlashSaleError.internalFailure("no requests to enqueue") }
-        let first = try session.count("SELECT reserve_request_ids($1)", [.int(count)])
+        let first = try session.count("UPDATE request_counter SET last = last + $1 RETURNING last - $1 + 1", [.int(count)])
         var values: [SQLValue] = [.int(first), .text(sale.text), .int(now.milliseconds)]
         var rows: [String] = []
         for (offset, record) in records.enumerated() {

@@ -35,6 +35,20 @@ import Testing
         "SQLiteTransaction+Line.swift: $0",
         // The schema version, a constant.
         "Schema.swift: currentVersion",
+        // The PostgreSQL store's constant fragments: columns, the expiry boundary with its
+        // parameter's name, the schema's lock class, the parameter lists it numbers itself.
+        "PostgresTransaction.swift: bookingColumns",
+        "PostgresTransaction.swift: saleColumns",
+        "PostgresTransaction.swift: activeBooking(now: \"$3\")",
+        "PostgresTransaction+Reads.swift: bookingColumns",
+        "PostgresTransaction+Reads.swift: columns",
+        "PostgresTransaction+Line.swift: activeBooking(now: \"$1\")",
+        "PostgresTransaction+Sweep.swift: bookingColumns",
+        "PostgresTransaction+Sweep.swift: overdueHold(now: \"$2\")",
+        "PostgresTransaction+Attempts.swift: tuples.joined(separator: \", \")",
+        "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
+        "PostgresStore+Suspects.swift: kinds",
+        "PostgresSchema.swift: lockClass",
     ]
 
     static let sources = URL(fileURLWithPath: #filePath)
