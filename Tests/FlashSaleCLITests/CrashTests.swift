@@ -5,7 +5,7 @@ import FlashSaleTestSupport
 /// Writers killed with SIGKILL at random moments, then run again: each store's transactions
 /// must leave every request decided exactly once, and nothing printed that was not committed.
 @Suite(.serialized) struct CrashTests {
-    @Test(arguments: commandLineStores, [UInt64(1), 2])
+    @Test(arguments: storesAndSeeds([1, 2]))
     func processKilledAnywhereDecidesEveryRequestExactlyOnce(store: TestStore, seed: UInt64) throws {
         var random = SplitMix64(seed: seed)
         let box = try Sandbox(store)
@@ -28,7 +28,7 @@ import FlashSaleTestSupport
         #expect(try box.run(["verify"], now: nil).stdout == "ok\n")
     }
 
-    @Test(arguments: commandLineStores, [UInt64(7), 8])
+    @Test(arguments: storesAndSeeds([7, 8]))
     func streamKilledAnywherePrintedOnlyCommittedDecisions(store: TestStore, seed: UInt64) throws {
         var random = SplitMix64(seed: seed)
         let box = try Sandbox(store)

@@ -21,3 +21,9 @@ enum TestStore: String, Sendable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 }
+
+/// Every seed on SQLite and the first on PostgreSQL: there each process connects first
+/// (about 15 ms of a loaded machine's two cores), and a seeded kill check runs hundreds.
+func storesAndSeeds(_ seeds: [UInt64]) -> [(TestStore, UInt64)] {
+    seeds.map { (.sqlite, $0) } + (commandLineStores.contains(.postgres) ? seeds.prefix(1).map { (.postgres, $0) } : [])
+}
