@@ -90,9 +90,9 @@ let package = Package(
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
-        // The PostgreSQL store's own parts: its URLs (read without a server), and what only its
-        // SQL can see: migrations under concurrency, the event log's order across sales, lock
-        // timeouts, connection failures (skipped without a server).
+        // What only PostgreSQL's SQL can see: migrations under concurrency, the event log's
+        // order across sales, lock timeouts, connection failures (skipped without a server);
+        // and its URLs, read without one.
         .testTarget(name: "FlashSalePostgresTests",
                     dependencies: ["FlashSalePostgres", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.

@@ -38,6 +38,17 @@ import FlashSaleTestSupport
         #expect(!json.stdout.contains("s3cret") && !json.stderr.contains("s3cret"))
     }
 
+    @Test func aServerThatCannotBeReachedIsExit73NamingHostAndPortNotThePassword() throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["--db", unreachable, "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot connect to PostgreSQL at 127.0.0.1:1 (user ann, database shop): "),
+                "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("; check that the server runs and that --db names it\n"), "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cret"))
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test func aURLInTheEnvironmentIsAURLToo() throws {
         let box = try Sandbox()
         let result = try box.spawn(["backup", "copy.db"], database: false, environment: ["FLASHSALE_DB": unreachable])
@@ -68,5 +79,57 @@ import FlashSaleTestSupport
         let result = try box.spawn(["--db", "./postgresql://x", "sales"], database: false)
         #expect(result.status == 73)
         #expect(result.stderr.contains("no flashsale database at ./postgresql://x"), "\(result.stderr)")
+    }
+}
+
+/// Reaching the tests' server (FLASHSALE_TEST_PG) in the ways a URL can say, and failing to.
+@Suite(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+struct DatabaseServerConnectionTests {
+    private let server = ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"] ?? ""
+
+    /// The URL's parts: `postgresql://user:password@host:port/database`.
+    private var parts: URLComponents? { URLComponents(string: server) }
+
+    @Test func aWrongPasswordIsExit73WithoutThePassword() throws {
+        let box = try Sandbox()
+        var url = try #require(parts)
+        url.password = "wrong-s3cret"
+        let result = try box.spawn(["--db", try #require(url.string), "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.contains("password authentication failed"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(url.host ?? ""):\(url.port ?? 0)"), "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cret"))
+    }
+
+    @Test func tlsRequiredButNotOfferedIsExit73() throws {
+        let box = try Sandbox(.postgres)
+        let result = try box.spawn(["--db", box.database + "&sslmode=require", "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.contains("the server does not offer TLS"), "\(result.stderr)")
+        // prefer, the default, goes on without.
+        #expect(try box.spawn(["--db", box.database + "&sslmode=prefer", "init"], database: false).status == 0)
+    }
+
+    /// The server's Unix socket (trust, no password), named by the URL or by PGHOST and the
+    /// other variables, as psql would reach it.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG_SOCKET"] != nil,
+                   "FLASHSALE_TEST_PG_SOCKET is not set"))
+    func aUnixSocketFromTheURLOrFromTheEnvironment() throws {
+        let socket = try #require(ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG_SOCKET"])
+        let url = try #require(parts)
+        let port = try #require(url.port)
+        let user = try #require(url.user)
+        let database = url.path.split(separator: "/").first.map(String.init) ?? user
+        let schema = TestPostgres.newSchema()
+        defer { TestPostgres.dropSchema(schema) }
+        let box = try Sandbox()
+        let socketURL = "postgresql://\(user)@/\(database)?host=\(socket)&port=\(port)&schema=\(schema)"
+        let created = try box.spawn(["--db", socketURL, "create-sale", "s1", "--inventory", "1"], database: false)
+        #expect(created.status == 0, "\(created.stderr)")
+        let environment = ["PGHOST": socket, "PGPORT": String(port), "PGUSER": user, "PGDATABASE": database]
+        let booked = try box.spawn(["--db", "postgresql://", "--pg-schema", schema, "book", "s1", "alice"], database: false,
+                                   environment: environment)
+        #expect(booked.status == 0, "\(booked.stderr)")
+        #expect(try box.run(["--db", socketURL, "status", "s1", "--json"], database: false).json()["held"] as? Int == 1)
     }
 }

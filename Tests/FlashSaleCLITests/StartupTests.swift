@@ -15,4 +15,16 @@ let nmInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/nm")
         #expect(symbols.stdout.contains(" main"), "nm listed no symbols: \(symbols.stderr)")
         #expect(!symbols.stdout.contains("libdispatch_init"))
     }
+
+    /// PostgreSQL's client and SwiftNIO live in flashsale-serve, which flashsale hands a
+    /// postgresql:// database to: a `book` on a file loads neither.
+    @Test(.enabled(if: nmInstalled, "nm (binutils) is not installed"))
+    func theBinaryLinksNeitherNIONorThePostgreSQLClient() throws {
+        let symbols = try Sandbox().execute("/usr/bin/nm", [flashsaleBinary])
+        #expect(symbols.stdout.contains(" main"), "nm listed no symbols: \(symbols.stderr)")
+        for module in ["PostgresNIO", "NIOPosix", "FlashSalePostgres"] {
+            // Swift mangles a module name as its length and its name.
+            #expect(!symbols.stdout.contains("\(module.count)\(module)"), "\(module) is linked")
+        }
+    }
 }
