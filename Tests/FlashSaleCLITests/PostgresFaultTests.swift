@@ -84,7 +84,9 @@ struct PostgresFaultTests {
     /// command succeeds or fails 73/74 in one line, and the database holds exactly what
     /// was answered (a commit whose answer the restart cut may stand: its command said 74
     /// and can be retried with its key), with every invariant kept.
-    @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"))
+    // A command that waits forever on a lost connection would hang the run: fail instead.
+    @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"),
+          .timeLimit(.minutes(2)))
     func aServerRestartMidRunFailsCleanly() throws {
         let cluster = try OwnCluster()
         defer { withExtendedLifetime(cluster) {} }
@@ -253,20 +255,25 @@ func ciScript(_ name: String) -> String {
 /// Runs a tool to its end; its stdout, or an error with its stderr when it failed.
 @discardableResult
 func runTool(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw FlashSaleError.internalFailure("\(executable) \(arguments.joined(separator: " ")): exit \(process.terminationStatus): "
+    // ChildProcess, not Foundation's Process, whose waitUntilExit never returned here once
+    // other tests' children had been reaped; files, not pipes, in case a daemon it starts
+    // keeps its standard streams.
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)").path
+    let out = open(base + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let err = open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    defer {
+        [out, err, input].forEach { close($0) }
+        unlink(base + ".out")
+        unlink(base + ".err")
+    }
+    guard out >= 0, err >= 0, input >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    let status = try ChildProcess(executable, arguments, environment: environment, stdin: input, stdout: out, stderr: err)
+        .wait().status
+    let output = FileManager.default.contents(atPath: base + ".out") ?? Data()
+    let errors = FileManager.default.contents(atPath: base + ".err") ?? Data()
+    guard status == 0 else {
+        throw FlashSaleError.internalFailure("\(executable) \(arguments.joined(separator: " ")): exit \(status): "
                                              + String(decoding: errors, as: UTF8.self))
     }
     return String(decoding: output, as: UTF8.self)
