@@ -9,7 +9,9 @@ import FlashSaleCore
 /// A `SaleError` thrown by one request is that request's answer: the group goes on, and
 /// commits what the request wrote before it (a confirm past expiry writes the expiry). Any
 /// other error (busy, disk) means the transaction is lost: `abandon()` and answer every
-/// request of the group with it.
+/// request of the group with it. A group decided through `commit(deciding:)` is not lost to
+/// a transient conflict (a deadlock with another group that locks the same sales in another
+/// order): it is decided again.
 public final class DecisionGroup {
     private let engine: Engine
     private var transaction: (any StoreTransaction)?
@@ -72,6 +74,23 @@ public final class DecisionGroup {
         } catch {
             transaction.rollback()
             throw error
+        }
+    }
+
+    /// Decides a whole group with `decide` and makes it durable. When the store lost a
+    /// conflict to another transaction (`StoreError.isTransient`), it rolled everything back:
+    /// `decide` runs again, the same requests in the same order, in a new transaction, as
+    /// `Store.write` runs a single decision again. `decide` therefore starts its answers anew
+    /// each time; only those of the run that committed stand.
+    public func commit(deciding decide: () throws -> Void) throws {
+        try engine.store.retryingConflicts {
+            do {
+                try decide()
+                try commit()
+            } catch {
+                abandon()
+                throw error
+            }
         }
     }
 

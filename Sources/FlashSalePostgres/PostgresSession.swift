@@ -42,6 +42,8 @@ final class PostgresSession {
     private let group: MultiThreadedEventLoopGroup
     private let connection: PostgresConnection
     private let logger = Logger(label: "flashsale.postgres") { _ in SwiftLogNoOpLogHandler() }
+    /// Whether a statement found the connection gone: nothing more is sent on it.
+    private var isLost = false
 
     /// Connects, with every setting the store relies on given at start-up (no round trip
     /// more): the schema as the search path, the busy timeout as the lock and statement
@@ -150,10 +152,18 @@ final class PostgresSession {
             case .bool(let bool): binds.append(bool)
             }
         }
+        // A statement sent on a connection already lost (a ROLLBACK after the server went
+        // away) may never be answered: fail it here instead.
+        guard !isLost, !connection.isClosed else {
+            let detail = "lost the connection to PostgreSQL at \(location.server)"
+            throw PostgresError(failure: .io(detail: detail), detail)
+        }
         do {
             return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
         } catch {
-            throw PostgresError.from(error, server: location.server)
+            let failure = PostgresError.from(error, server: location.server)
+            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == nil { isLost = true }
+            throw failure
         }
     }
 

@@ -115,22 +115,24 @@ final class Committer: @unchecked Sendable {
 
     /// One group: every change decided in order, one commit, then every answer. A failure
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
-    /// with it, and none took effect.
+    /// with it, and none took effect. A deadlock with another server's group is not such a
+    /// failure: the group is decided again.
     private func decide(_ group: [Pending], in decisions: DecisionGroup) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)
         do {
             let now = clock()
-            for pending in group {
-                do {
-                    outcomes.append(.success(try decide(pending.change, in: decisions, at: now)))
-                } catch let refusal as SaleError {
-                    outcomes.append(.failure(refusal))
+            try decisions.commit {
+                outcomes.removeAll(keepingCapacity: true)
+                for pending in group {
+                    do {
+                        outcomes.append(.success(try decide(pending.change, in: decisions, at: now)))
+                    } catch let refusal as SaleError {
+                        outcomes.append(.failure(refusal))
+                    }
                 }
             }
-            try decisions.commit()
         } catch {
-            decisions.abandon()
             for pending in group { pending.answer.resume(throwing: error) }
             return
         }

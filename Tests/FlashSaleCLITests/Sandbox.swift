@@ -63,11 +63,16 @@ final class Sandbox: @unchecked Sendable {
     let store: TestStore
     private let schema: String?
 
-    init(_ store: TestStore = .sqlite) throws {
+    /// `url`: a PostgreSQL database of the test's own making instead (another server, another
+    /// database), which the test removes itself.
+    init(_ store: TestStore = .sqlite, url: String? = nil) throws {
         self.store = store
         directory = sandboxRoot.appendingPathComponent("flashsale-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         switch store {
+        case .postgres where url != nil:
+            schema = nil
+            database = url ?? ""
         case .sqlite:
             schema = nil
             database = directory.appendingPathComponent("sale.db").path

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import FlashSaleCore
 import FlashSaleEngine
@@ -99,4 +100,64 @@ import FlashSaleTestSupport
         try group.commit()
         #expect(try f.counters().held == 1)
     }
+
+    /// Two groups (two streams, two servers) that book two sales in opposite orders, each
+    /// holding its first sale's lock when it asks for the other's: PostgreSQL breaks the
+    /// deadlock by rolling one back, and that group is decided again instead of answering
+    /// busy. SQLite takes one writer at a time, so no deadlock can happen there.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aGroupThatLosesADeadlockIsDecidedAgain() throws {
+        let f = try Fixture(.postgres)
+        try f.sale("s1", inventory: 10)
+        try f.sale("s2", inventory: 10)
+        let database = f.database
+        let bothHoldTheirFirstSale = DispatchGroup()
+        let finished = DispatchGroup()
+        let problems = Problems()
+        for (user, sales) in [("a", ["s1", "s2"]), ("b", ["s2", "s1"])] {
+            bothHoldTheirFirstSale.enter()
+            finished.enter()
+            Thread {
+                defer { finished.leave() }
+                var runs = 0
+                do {
+                    let group = DecisionGroup(engine: Engine(store: try database.connect()))
+                    var outcomes: [BookingOutcome] = []
+                    try group.commit {
+                        runs += 1
+                        outcomes = []
+                        for sale in sales {
+                            if sale == sales[1] && runs == 1 {
+                                bothHoldTheirFirstSale.leave()
+                                _ = bothHoldTheirFirstSale.wait(timeout: .now() + 30)
+                            }
+                            let request = BookingRequest(sale: SaleID(trusted: sale), user: UserID(trusted: user + sale),
+                                                         ip: nil, userAgent: nil, key: nil)
+                            outcomes.append(try group.book(request, clock: T))
+                        }
+                    }
+                    for outcome in outcomes {
+                        if case .held = outcome { continue }
+                        problems.add("\(user): \(outcome)")
+                    }
+                } catch {
+                    problems.add("\(user)'s group was answered \(error) after \(runs) run(s)")
+                }
+            }.start()
+        }
+        #expect(finished.wait(timeout: .now() + 120) == .success)
+        #expect(problems.all == [])
+        #expect(try f.counters("s1").held == 2)
+        #expect(try f.counters("s2").held == 2)
+        #expect(try f.violations() == [])
+    }
+}
+
+/// What the threads of a test found wrong.
+private final class Problems: @unchecked Sendable {
+    private let lock = NSLock()
+    private var found: [String] = []
+
+    func add(_ problem: String) { lock.withLock { found.append(problem) } }
+    var all: [String] { lock.withLock { found } }
 }

@@ -2,9 +2,11 @@ import FlashSaleCore
 import FlashSaleEngine
 
 /// `book SALE --stream`: requests on standard input, one NDJSON decision per line on
-/// standard output, in input order. Decisions are committed in groups (one fsync for up to
-/// `groupSize`), and whenever the input pauses; each line is printed only after its group
-/// committed.
+/// standard output, in input order. Requests are decided and committed in groups (one fsync
+/// for up to `groupSize`), and whenever the input pauses; each line is printed only after
+/// its group committed. A group is read whole before it is decided, so that it can be decided
+/// again after a deadlock with another writer (`DecisionGroup.commit(deciding:)`), and so
+/// that its sale stays locked only while it is decided, not while the input trickles in.
 enum BookStream {
     static let groupSize = 8192
 
@@ -22,31 +24,34 @@ enum BookStream {
         let stream = DecisionGroup(engine: engine)
         let input = try context.input("-")
         let output = context.output
+        var group: [ReadOutcome] = []
+        group.reserveCapacity(groupSize)
         // The group's answers, one NDJSON line each, in one text: a string per line cost
         // more than the writing of it.
         var answers = UTF8Text()
-        var answered = 0
 
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
-            try stream.commit()
+            try stream.commit {
+                answers.removeAll()
+                for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+            }
             if !output.quiet { output.stdout.write(utf8: answers.bytes) }
             answers.removeAll()
-            answered = 0
+            group.removeAll(keepingCapacity: true)
             output.stdout.flush()
             try context.checkOutput()
         }
-        input.beforeWaiting = { if answered > 0 { try commitAndPrint() } }
+        input.beforeWaiting = { if !group.isEmpty { try commitAndPrint() } }
 
         // From a file (`< requests.ndjson`), the share of it read, on a terminal.
         let progress = Progress(every: 100_000, label: "decided", sink: output.stderr)
         progress.follow(input)
         var reader = RequestReader(format: format, nextChunk: input.next)
         while let outcome = try reader.next() {
-            try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers)
-            answered += 1
+            group.append(outcome)
             progress.tick()
-            if answered >= groupSize { try commitAndPrint() }
+            if group.count >= groupSize { try commitAndPrint() }
         }
         try commitAndPrint()
         progress.finish()
