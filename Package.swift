@@ -66,9 +66,6 @@ let package = Package(
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
-            // rehearse --via http's client.
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(
             name: "flashsale-serve",
@@ -83,16 +80,17 @@ let package = Package(
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
         // The tests' clock and helpers, shared by the targets below.
-        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine"], path: "Tests/FlashSaleTestSupport"),
+        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSalePostgres"],
+                path: "Tests/FlashSaleTestSupport"),
         // The store conformance suite: every rule, through Engine, against every store.
         .testTarget(name: "FlashSaleEngineTests",
                     dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
         // What only SQL can see: migrations, verify's checks, the file, the line's runs.
         .testTarget(name: "FlashSaleStoreTests",
                     dependencies: ["FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
-        // The PostgreSQL store's own parts: its URLs (read without a server), and what only its
-        // SQL can see: migrations under concurrency, the event log's order across sales, lock
-        // timeouts, connection failures (skipped without a server).
+        // What only PostgreSQL's SQL can see: migrations under concurrency, the event log's
+        // order across sales, lock timeouts, connection failures (skipped without a server);
+        // and its URLs, read without one.
         .testTarget(name: "FlashSalePostgresTests",
                     dependencies: ["FlashSalePostgres", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport"]),
         // `swift test` builds every target, the flashsale binary these tests run included.
