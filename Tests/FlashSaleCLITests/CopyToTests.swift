@@ -38,7 +38,8 @@ import FlashSaleTestSupport
         return box
     }
 
-    /// What the commands answer on a database: the same on a copy.
+    /// What the commands answer on a database: the same on a copy, but for the database
+    /// the suspects report's block commands name.
     private func answers(_ box: Sandbox, now: String) throws -> [String] {
         try [
             ["sales", "--json"], ["status", "s1", "--json"], ["export", "s1", "--format", "ndjson"], ["export", "s2"],
@@ -47,7 +48,8 @@ import FlashSaleTestSupport
             ["bookings", "s1", "--json"], ["metrics"],
         ].map { command in
             let result = try box.run(command, now: now)
-            return "\(command): \(result.status) \(result.stdout)"
+            let stdout = result.stdout.replacing(/--db [^"\n]*/, with: "--db DB")
+            return "\(command): \(result.status) \(stdout)"
         }
     }
 
@@ -65,7 +67,9 @@ import FlashSaleTestSupport
         #expect(copied == tables.mapValues { Int((try? source.count("SELECT count(*) FROM \($0)")) ?? -1) })
         #expect(copied["requests"] == 5 && copied["blocks"] == 2 && copied["bookings"] == 7)
         let now = "2026-11-24T15:08:00Z"
-        #expect(try answers(target, now: now) == answers(source, now: now))
+        for (copy, original) in zip(try answers(target, now: now), try answers(source, now: now)) {
+            #expect(copy == original)
+        }
         // What comes next is numbered after what was copied, as on the source.
         for box in [source, target] {
             #expect(try box.run(["submit", "s1", "gina"], now: now).line == "6")
