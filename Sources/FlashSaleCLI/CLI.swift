@@ -67,6 +67,7 @@ public enum CLI {
             case .run(let invocation):
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
                                           output: output, createsDatabase: invocation.command.createsDatabase,
+                                          namesDatabaseServer: invocation.command.namesDatabaseServer,
                                           linked: linked)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)

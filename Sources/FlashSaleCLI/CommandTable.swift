@@ -28,6 +28,7 @@ enum CommandTable {
         MetricsCommand.spec,
         SuspectsCommand.spec,
         BackupCommand.spec,
+        CopyToCommand.spec,
         RehearseCommand.spec,
         CompletionsCommand.spec,
         HelpCommand.spec,

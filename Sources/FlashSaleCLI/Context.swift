@@ -21,6 +21,10 @@ final class Context {
     let linked: Linked
     /// Whether --db or $FLASHSALE_DB named the database, rather than the default.
     let databaseGiven: Bool
+    /// `--pg-schema`, for a command that names a database server of its own (`copy-to`).
+    let serverSchema: String?
+    /// The variables that fill in what a database server's URL leaves out (`PG*`).
+    let environment: [String: String]
 
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
@@ -28,9 +32,12 @@ final class Context {
     /// `createsDatabase`: the command's own say (CommandSpec) on whether a missing database
     /// is created or refused. A database server's URL goes to `linked` here, before the
     /// command reads or writes anything: `flashsale` hands the whole command over.
+    /// `namesDatabaseServer`: the command takes a server's URL of its own, which
+    /// --pg-schema may describe whatever --db names.
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output, createsDatabase: Bool, linked: Linked) throws {
+         output: Output, createsDatabase: Bool, namesDatabaseServer: Bool = false, linked: Linked) throws {
         self.output = output
+        self.environment = environment
         self.linked = linked
         self.standardInput = standardInput
         self.createsDatabase = createsDatabase
@@ -56,10 +63,11 @@ final class Context {
         }
         fixedNow = environment["FLASHSALE_NOW"]
         let schema = globals[GlobalOptions.pgSchema.name]
+        serverSchema = schema
         isDatabaseServer = DatabaseURL.scheme(of: database) != nil
         if isDatabaseServer {
             opening = try linked.databaseServer(database, schema, environment, busyTimeout)
-        } else if schema != nil {
+        } else if schema != nil, !namesDatabaseServer {
             throw FlashSaleError.usage("\(GlobalOptions.pgSchema.name) goes with a postgresql:// database, not a file")
         } else {
             opening = StoreOpening(description: database) { [busyTimeout] createIfMissing in

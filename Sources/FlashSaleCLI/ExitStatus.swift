@@ -9,6 +9,8 @@ package enum ExitStatus {
         case let error as FlashSaleError: error
         case let error as SaleError: error.commandLineError
         case let error as StoreFailure: error.commandLineError
+        case .targetHoldsData(let detail) as CopyRefusal:
+            .conflict("\(detail); copy into a new schema (\(GlobalOptions.pgSchema.name)) or an empty one")
         case let error as any StoreError: error.failure?.commandLineError ?? .internalFailure("\(error)")
         default: .internalFailure("unexpected error: \(error)")
         }

@@ -91,14 +91,19 @@ struct CommandSpec: Sendable {
     /// Whether the command may create a database that does not exist yet. Only the
     /// commands that start one do; for any other, a missing file is a mistyped path.
     let createsDatabase: Bool
+    /// Whether the command takes a database server's URL of its own (`copy-to`'s target),
+    /// in the schema --pg-schema names even when --db is a file.
+    let namesDatabaseServer: Bool
     /// What the command does, once its arguments have parsed.
     let run: @Sendable (Invocation, Context) throws -> Void
     /// Empty for a command with one usage: its arguments and options.
     private let declaredUsages: [UsageSpec]
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
-         createsDatabase: Bool = false, run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+         createsDatabase: Bool = false, namesDatabaseServer: Bool = false,
+         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
+        self.namesDatabaseServer = namesDatabaseServer
         self.arguments = ArgumentSpec.list(arguments)
         self.options = options
         self.summary = summary
@@ -127,6 +132,7 @@ struct CommandSpec: Sendable {
         self.summary = summary
         self.details = details
         self.createsDatabase = createsDatabase
+        self.namesDatabaseServer = false
         self.run = run
         self.declaredUsages = usages
     }

@@ -47,6 +47,7 @@ private func exists(_ path: String) -> Bool {
         "metrics": ["metrics"],
         "suspects": ["suspects", "s1"],
         "backup": ["backup", "copy.db"],
+        "copy-to": ["copy-to", "postgresql://localhost/flashsale"],
         "completions": nil,
         "help": nil,
     ]

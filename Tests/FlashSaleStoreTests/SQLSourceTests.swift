@@ -49,6 +49,17 @@ import Testing
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
         "PostgresStore+Suspects.swift: kinds",
         "PostgresSchema.swift: lockClass",
+        // copy-to's tables and columns, named by CopiedTable (constants), and the numbered
+        // placeholders of its multi-row INSERTs.
+        "SQLiteStore+Copy.swift: select",
+        "SQLiteStore+Copy.swift: name",
+        "SQLiteStore+Copy.swift: order",
+        "PostgresStore+Copy.swift: table",
+        "PostgresStore+Copy.swift: column",
+        "PostgresStore+Copy.swift: table.target",
+        "PostgresStore+Copy.swift: columns.map(\\.name).joined(separator: \", \")",
+        "PostgresStore+Copy.swift: table.overridesIdentity ? \" OVERRIDING SYSTEM VALUE\" : \"\"",
+        "PostgresStore+Copy.swift: tuples.joined(separator: \", \")",
     ]
 
     static let sources = URL(fileURLWithPath: #filePath)

@@ -1,0 +1,115 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+enum CopyToCommand {
+    static let spec = CommandSpec(
+        "copy-to", arguments: "URL",
+        summary: "copy the SQLite database, everything in it, into a PostgreSQL schema, then verify the copy",
+        details: """
+            Moves a sale day from one machine's file to a database server: every sale (counters, clocks, state, \
+            the queue's cursor), booking, request, event, block and attempt counter, with the same ids and seqs, \
+            so that every command answers the same on the copy; new requests and events are numbered after the \
+            copied ones. The source is read in one snapshot while others keep writing (what they commit after \
+            it is not copied: stop writers first to move a live sale). URL is a postgresql:// URL as for --db; \
+            the schema is its ?schema= or --pg-schema (default flashsale), made if missing. A schema that holds \
+            any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
+            interrupted (SIGINT, kill -9, a lost connection), it leaves the schema as it was, and can be run \
+            again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
+            and each sale's counters and cursor against the source's; a difference exits 10 naming it. Prints \
+            the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
+            ...}, "verified": true}. The target's URL is shown without its password.
+            """,
+        namesDatabaseServer: true
+    ) { invocation, context in
+        // The parser has already refused a missing URL.
+        let url = invocation.arguments["URL"] ?? ""
+        guard DatabaseURL.scheme(of: url) != nil else {
+            throw FlashSaleError.usage("copy-to needs a postgresql:// URL, not '\(Quoted(url))': flashsale \(invocation.command.synopsis)")
+        }
+        guard !context.isDatabaseServer else {
+            throw FlashSaleError.usage("copy-to copies a SQLite file: name it with \(GlobalOptions.database.name) PATH")
+        }
+        // Before the source is opened: flashsale hands the whole command to flashsale-serve here.
+        let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment, context.busyTimeoutSpan)
+        guard let source = try context.store() as? CopySource else {
+            throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")
+        }
+        let target = try opening.open(true)
+        guard let copyTarget = target as? CopyTarget else {
+            throw FlashSaleError.internalFailure("the database at \(opening.description) cannot be copied into")
+        }
+        var sourceSales: [CopiedSale] = []
+        let copied = try copyTarget.takeCopy { write in
+            try source.copyRows { table, row in
+                if table == .sales { sourceSales.append(CopiedSale(row)) }
+                try write(table, row)
+            }
+        }
+        let differences = try differences(copied: copied, sourceSales: sourceSales, target: target, copyTarget: copyTarget)
+            + target.verify(nil, clock: context.now())
+        guard differences.isEmpty else {
+            let shown = differences.prefix(5).joined(separator: "; ")
+            let more = differences.count > 5 ? "; and \(differences.count - 5) more" : ""
+            throw FlashSaleError.invariant("the copy in \(opening.description) was committed but does not match "
+                                           + "\(context.database.controlCharactersEscaped): \(shown)\(more)")
+        }
+        let tables = CopiedTable.allCases
+        context.output.success(Rendered(
+            text: (["copied \(context.database.controlCharactersEscaped) to \(opening.description)"]
+                   + tables.map { "\($0.rawValue) \(copied[$0] ?? 0)" } + ["verified: ok"]).joined(separator: "\n"),
+            json: .object([
+                ("source", .string(context.database)), ("target", .string(opening.description)),
+                ("copied", .object(tables.map { ($0.rawValue, .integer(copied[$0] ?? 0)) })),
+                ("verified", .bool(true)),
+            ])))
+    }
+
+    /// What the committed copy holds otherwise than the source snapshot did: a table's
+    /// rows, a sale's counters or cursor.
+    private static func differences(copied: [CopiedTable: Int64], sourceSales: [CopiedSale], target: any Store,
+                                    copyTarget: any CopyTarget) throws -> [String] {
+        let found = try copyTarget.copiedRowCounts()
+        var differences = CopiedTable.allCases.compactMap { table -> String? in
+            let sent = copied[table] ?? 0, held = found[table] ?? 0
+            return sent == held ? nil : "\(table.rawValue): \(sent) copied, \(held) in the copy"
+        }
+        let targetSales = try target.read { reading in
+            try Dictionary(reading.allSales().map { sale in
+                (sale.id.text, CopiedSale(sale: sale, cursor: try reading.lineCursor(of: sale.id)))
+            }) { first, _ in first }
+        }
+        for sale in sourceSales where targetSales[sale.id] != sale {
+            differences.append("sale \(sale.id): \(sale) in the source, \(targetSales[sale.id].map { "\($0)" } ?? "missing") in the copy")
+        }
+        return differences
+    }
+}
+
+/// A sale's counters and cursor, as the source's row and the copy's store give them.
+private struct CopiedSale: Equatable, CustomStringConvertible {
+    let id: String
+    let counters: [Int64]
+
+    private static let names = ["total", "available", "held", "booked", "cancelled", "expired", "decided_through"]
+
+    init(_ row: [CopiedValue]) {
+        let columns = CopiedTable.sales.columns
+        func value(_ name: String) -> CopiedValue? {
+            columns.firstIndex { $0.name == name }.flatMap { row.indices.contains($0) ? row[$0] : nil }
+        }
+        if case .text(let id)? = value("id") { self.id = id ?? "" } else { id = "" }
+        counters = Self.names.map { name in
+            if case .integer(let number)? = value(name) { number ?? -1 } else { -1 }
+        }
+    }
+
+    init(sale: Sale, cursor: RequestID) {
+        id = sale.id.text
+        let c = sale.counters
+        counters = [c.total, c.available, c.held, c.booked, c.cancelled, c.expired, cursor.value]
+    }
+
+    var description: String {
+        zip(Self.names, counters).map { "\($0) \($1)" }.joined(separator: ", ")
+    }
+}

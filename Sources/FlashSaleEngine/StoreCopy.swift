@@ -1,0 +1,93 @@
+import FlashSaleCore
+
+/// A database's tables as every store reads and writes them, for moving a database from one
+/// store to another (`copy-to`): each store maps its own columns to these, so neither knows
+/// the other's SQL. Everything a command answers from is here, ids, seqs and the order
+/// bookings were made in included; what a store derives from these rows (SQLite's runs of
+/// request ids and holds per second, PostgreSQL's id counters) it makes again.
+public enum CopiedTable: String, CaseIterable, Sendable {
+    // In the order a copy writes them: each row's sale before it.
+    case sales, bookings, requests, events, blocks, attempts
+
+    /// The columns, in the order of a row's values.
+    public var columns: [CopiedColumn] {
+        switch self {
+        case .sales:
+            [.text("id"), .text("name"), .text("state"), .integer("total"), .integer("available"), .integer("held"),
+             .integer("booked"), .integer("cancelled"), .integer("expired"), .integer("hold_ms"), .integer("per_user"),
+             .optionalInteger("per_ip"), .flag("waitlist"), .integer("starts_at"), .optionalInteger("ends_at"),
+             .integer("created_at"), .integer("high_water"), .integer("decided_through")]
+        case .bookings:
+            // `made`: the order the store made them in (HoldKey.made), which the copy keeps.
+            [.integer("made"), .text("id"), .text("sale"), .text("user_id"), .text("status"), .integer("created_at"),
+             .integer("expires_at"), .optionalInteger("confirmed_at"), .optionalInteger("cancelled_at"),
+             .optionalInteger("expired_at"), .optionalText("ip"), .optionalText("ip_canonical"),
+             .optionalText("user_agent"), .optionalText("key")]
+        case .requests:
+            [.integer("id"), .text("sale"), .text("user_id"), .optionalText("ip"), .optionalText("user_agent"),
+             .optionalText("key"), .integer("submitted_at")]
+        case .events:
+            [.integer("seq"), .integer("at"), .text("sale"), .text("kind"), .optionalText("booking"),
+             .optionalText("user_id"), .optionalInteger("request"), .optionalText("detail")]
+        case .blocks:
+            [.integer("id"), .text("kind"), .text("value"), .flag("contains"), .optionalText("sale"),
+             .optionalText("reason"), .integer("created_at")]
+        case .attempts:
+            [.text("sale"), .text("kind"), .text("value"), .integer("bucket"), .integer("attempts"),
+             .integer("declined"), .integer("scripted"), .integer("agentless"), .optionalText("script")]
+        }
+    }
+}
+
+/// A column of a copied table: its name and what its values are.
+public struct CopiedColumn: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case integer, text
+        /// A yes or no, carried as 1 or 0.
+        case flag
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let isOptional: Bool
+
+    static func integer(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .integer, isOptional: false) }
+    static func optionalInteger(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .integer, isOptional: true) }
+    static func text(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .text, isOptional: false) }
+    static func optionalText(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .text, isOptional: true) }
+    static func flag(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .flag, isOptional: false) }
+}
+
+/// One value of a copied row; nil is SQL's NULL.
+public enum CopiedValue: Sendable, Equatable {
+    case integer(Int64?)
+    case text(String?)
+}
+
+/// A store a database can be copied out of.
+public protocol CopySource: AnyObject {
+    /// Every row of every table, from one snapshot while others keep writing, table by
+    /// table in `CopiedTable.allCases` order, each in the order of its key (a sale's id,
+    /// bookings' `made`, ids and seqs), handed to `body` one at a time: a million rows
+    /// take the memory of one.
+    func copyRows(_ body: (CopiedTable, [CopiedValue]) throws -> Void) throws
+}
+
+/// A store a database can be copied into.
+public protocol CopyTarget: AnyObject {
+    /// Writes every row `rows` hands over (as `CopySource.copyRows` does) in one
+    /// transaction: all of them or, whatever fails or kills the process, none. Refuses
+    /// with `CopyRefusal.targetHoldsData`, writing nothing, a database that already holds
+    /// any row. The rows written per table, counted as they were sent.
+    func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void) throws -> [CopiedTable: Int64]
+
+    /// The rows each table holds now, as committed: for checking a copy after it.
+    func copiedRowCounts() throws -> [CopiedTable: Int64]
+}
+
+/// Why a copy was refused before anything was written.
+public enum CopyRefusal: Error, Equatable, Sendable {
+    /// The target already holds flashsale data: a copy only goes into an empty database,
+    /// so that nothing of it mixes with what was there. `detail` says where.
+    case targetHoldsData(detail: String)
+}

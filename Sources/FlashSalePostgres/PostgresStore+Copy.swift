@@ -1,0 +1,133 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+extension PostgresStore: CopyTarget {
+    /// One transaction: a copy killed or cut off half way leaves the schema as it was. The
+    /// tables are locked against writers first (readers see them empty until the commit),
+    /// so that two copies, or a copy and a command, never both find the schema empty.
+    /// Rows go in multi-row INSERTs of a few thousand values: a million bookings take the
+    /// memory of one statement.
+    public func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void) throws -> [CopiedTable: Int64] {
+        try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        do {
+            // A copy of millions of rows runs longer than any lock wait should; the lock
+            // below still waits only the busy timeout (lock_timeout).
+            try session.execute("SET LOCAL statement_timeout = 0")
+            try session.execute("LOCK TABLE \(CopiedTable.allCases.map(\.target).joined(separator: ", ")) IN EXCLUSIVE MODE")
+            for table in CopiedTable.allCases where try session.count("SELECT count(*) FROM (SELECT 1 FROM \(table.target) LIMIT 1) AS one") > 0 {
+                throw CopyRefusal.targetHoldsData(detail: "schema \(session.location.schema) of database \(session.location.database) "
+                                                  + "at \(session.location.server) already holds \(table.rawValue)")
+            }
+            var batch = InsertBatch(session: session)
+            try rows { table, values in try batch.add(values, to: table) }
+            try batch.flush()
+            try continueCounters()
+            try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
+            try session.execute("COMMIT")
+            committedChanges = true
+            return batch.written
+        } catch {
+            _ = try? session.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// New requests, events, bookings and blocks are numbered after the copied ones.
+    private func continueCounters() throws {
+        try session.execute("UPDATE event_counter SET last = (SELECT coalesce(max(seq), 0) FROM event)")
+        try session.execute("UPDATE request_counter SET last = (SELECT coalesce(max(id), 0) FROM request)")
+        for (table, column) in [("booking", "made"), ("block", "id")] {
+            try session.execute("""
+                SELECT setval(pg_get_serial_sequence('\(table)', '\(column)'), max(\(column)))
+                FROM \(table) HAVING count(*) > 0
+                """)
+        }
+    }
+
+    public func copiedRowCounts() throws -> [CopiedTable: Int64] {
+        try report { _ in
+            var counts: [CopiedTable: Int64] = [:]
+            for table in CopiedTable.allCases {
+                counts[table] = try session.count("SELECT count(*) FROM \(table.target)")
+            }
+            return counts
+        }
+    }
+}
+
+/// The rows of one table waiting to be sent as one INSERT.
+private struct InsertBatch {
+    let session: PostgresSession
+    private var table: CopiedTable?
+    private var values: [SQLValue] = []
+    private var rows = 0
+    private(set) var written: [CopiedTable: Int64] = [:]
+
+    init(session: PostgresSession) {
+        self.session = session
+        for table in CopiedTable.allCases { written[table] = 0 }
+    }
+
+    /// Well under PostgreSQL's 65,535 parameters of a statement, and large enough that a
+    /// round trip per statement costs little beside the rows.
+    private static let valuesPerStatement = 16_384
+
+    mutating func add(_ row: [CopiedValue], to table: CopiedTable) throws {
+        if table != self.table {
+            try flush()
+            self.table = table
+        }
+        let columns = table.columns
+        guard row.count == columns.count else {
+            throw PostgresError(failure: nil, "a copied \(table.rawValue) row has \(row.count) values, not \(columns.count)")
+        }
+        for value in row {
+            switch value {
+            case .integer(let integer): values.append(.int(integer))
+            case .text(let text): values.append(.text(text))
+            }
+        }
+        rows += 1
+        written[table, default: 0] += 1
+        if values.count + columns.count > Self.valuesPerStatement { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard let table, rows > 0 else { return }
+        let columns = table.columns
+        var tuples: [String] = []
+        tuples.reserveCapacity(rows)
+        for row in 0..<rows {
+            let placeholders = columns.indices.map { index in
+                let parameter = "$\(row * columns.count + index + 1)"
+                // A flag travels as 0 or 1; the schema's column is a boolean.
+                return columns[index].kind == .flag ? "(\(parameter)::bigint <> 0)" : parameter
+            }
+            tuples.append("(" + placeholders.joined(separator: ", ") + ")")
+        }
+        try session.execute(
+            """
+            INSERT INTO \(table.target) (\(columns.map(\.name).joined(separator: ", ")))\(table.overridesIdentity ? " OVERRIDING SYSTEM VALUE" : "")
+            VALUES \(tuples.joined(separator: ", "))
+            """, values)
+        values.removeAll(keepingCapacity: true)
+        rows = 0
+    }
+}
+
+extension CopiedTable {
+    /// The table of this store that holds the copied table's rows, under the same column names.
+    fileprivate var target: String {
+        switch self {
+        case .sales: "sale"
+        case .bookings: "booking"
+        case .requests: "request"
+        case .events: "event"
+        case .blocks: "block"
+        case .attempts: "attempt_counter"
+        }
+    }
+
+    /// Whether an id the store otherwise gives itself (an identity column) is copied.
+    fileprivate var overridesIdentity: Bool { self == .bookings || self == .blocks }
+}

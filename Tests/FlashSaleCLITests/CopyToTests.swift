@@ -1,0 +1,147 @@
+import Foundation
+import Glibc
+import Testing
+@testable import FlashSalePostgres
+import FlashSaleTestSupport
+
+/// `copy-to`: a SQLite database moved into a PostgreSQL schema, everything in it, all or nothing.
+@Suite struct CopyToTests {
+    /// A SQLite database with every kind of row: holds, confirmed, cancelled and expired
+    /// bookings, decided and queued requests, blocks, events, declined attempts.
+    private func sourceWithEveryKindOfRow() throws -> Sandbox {
+        let box = try Sandbox()
+        for command in [
+            ["create-sale", "s1", "--inventory", "10", "--hold", "5m", "--per-user", "2", "--name", "Launch", "--starts", T0],
+            ["create-sale", "s2", "--inventory", "3", "--per-ip", "1", "--waitlist", "--starts", T0],
+            ["block", "agent", "curl", "--contains", "--reason", "scripts"],
+            ["block", "user", "mallory", "--sale", "s1"],
+            ["book", "s2", "erin", "--ip", "198.51.100.1", "--key", "e1"],
+        ] {
+            #expect(try box.run(command).status == 0, "\(command)")
+        }
+        let alice = try box.run(["book", "s1", "alice", "--ip", "203.0.113.7", "--user-agent", "Mozilla/5.0", "--key", "a1"]).line
+        let bob = try box.run(["book", "s1", "bob"]).line
+        let carol = try box.run(["book", "s1", "carol"]).line
+        #expect(try box.run(["confirm", "s1", alice]).status == 0)
+        #expect(try box.run(["cancel", "s1", bob]).status == 0)
+        #expect(try box.run(["book", "s1", "mallory"]).status == 9)
+        #expect(try box.run(["book", "s1", "bot", "--user-agent", "curl/8.0"]).status == 9)
+        #expect(try box.run(["sweep"], now: "2026-11-24T15:06:00Z").line == "2")
+        #expect(try box.run(["booking", "s1", carol, "--json"]).json()["status"] as? String == "expired")
+        let later = "2026-11-24T15:07:00Z"
+        #expect(try box.run(["book", "s1", "dave"], now: later).status == 0)
+        for user in ["u1", "u2", "u3", "u4"] {
+            #expect(try box.run(["submit", "s1", user, "--key", "k-\(user)"], now: later).status == 0)
+        }
+        #expect(try box.run(["process", "s1", "--limit", "2"], now: later).status == 0)
+        #expect(try box.run(["submit", "s2", "frank", "--ip", "198.51.100.1"], now: later).status == 0)
+        return box
+    }
+
+    /// What the commands answer on a database: the same on a copy, but for the database
+    /// the suspects report's block commands name.
+    private func answers(_ box: Sandbox, now: String) throws -> [String] {
+        try [
+            ["sales", "--json"], ["status", "s1", "--json"], ["export", "s1", "--format", "ndjson"], ["export", "s2"],
+            ["events"], ["events", "--sale", "s2", "--after", "3"], ["verify"], ["suspects", "s1", "--json"],
+            ["blocks", "--json"], ["request", "1", "--json"], ["request", "4", "--json"], ["request", "5", "--json"],
+            ["bookings", "s1", "--json"], ["metrics"],
+        ].map { command in
+            let result = try box.run(command, now: now)
+            let stdout = result.stdout.replacing(/--db [^"\n]*/, with: "--db DB")
+            return "\(command): \(result.status) \(stdout)"
+        }
+    }
+
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func everyRowIsCopiedAndEveryCommandAnswersTheSame() throws {
+        let source = try sourceWithEveryKindOfRow()
+        let target = try Sandbox(.postgres)
+        let copy = try source.run(["copy-to", target.database, "--json"])
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let report = try copy.json()
+        #expect(report["verified"] as? Bool == true)
+        let copied = try #require(report["copied"] as? [String: Int])
+        let tables = ["sales": "sale", "bookings": "booking", "requests": "request", "events": "event",
+                      "blocks": "block", "attempts": "attempt_counter"]
+        #expect(copied == tables.mapValues { Int((try? source.count("SELECT count(*) FROM \($0)")) ?? -1) })
+        #expect(copied["requests"] == 5 && copied["blocks"] == 2 && copied["bookings"] == 7)
+        let now = "2026-11-24T15:08:00Z"
+        for (copy, original) in zip(try answers(target, now: now), try answers(source, now: now)) {
+            #expect(copy == original)
+        }
+        // What comes next is numbered after what was copied, as on the source.
+        for box in [source, target] {
+            #expect(try box.run(["submit", "s1", "gina"], now: now).line == "6")
+        }
+        let next = try [source, target].map { try $0.run(["book", "s1", "hank"], now: now).status }
+        #expect(next == [0, 0])
+        let seqs = try target.run(["events"], now: now).stdout.split(separator: "\n").compactMap { line in
+            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["seq"] as? Int
+        }
+        #expect(seqs == Array(1...Int(try source.count("SELECT max(seq) FROM event"))))
+        #expect(try target.run(["verify"], now: now).status == 0)
+    }
+
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aSchemaHoldingDataIsRefusedAndLeftAsItWas() throws {
+        let source = try sourceWithEveryKindOfRow()
+        let target = try Sandbox(.postgres)
+        #expect(try target.run(["create-sale", "other", "--inventory", "1"]).status == 0)
+        let before = try answers(target, now: T0)
+        let refused = try source.run(["copy-to", target.database])
+        #expect(refused.status == 4)
+        #expect(refused.stderr.hasPrefix("flashsale: ") && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("already holds sales"))
+        #expect(try answers(target, now: T0) == before)
+    }
+
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain() throws {
+        let source = try Sandbox()
+        #expect(try source.run(["create-sale", "s1", "--inventory", "5"]).status == 0)
+        // Enough requests that the copy is still sending them when it is killed.
+        let lines = (0..<300_000).map { "{\"user\": \"u\($0)\"}" }.joined(separator: "\n")
+        let file = try source.file("requests.ndjson", lines + "\n")
+        #expect(try source.run(["submit", "s1", "--file", file]).status == 0)
+        let schema = TestPostgres.newSchema()
+        defer { TestPostgres.dropSchema(schema) }
+        let url = try #require(TestPostgres.url(schema: schema))
+        let copy = try source.start(["copy-to", url])
+        let watcher = try TestPostgres.session(schema: schema)
+        let sendingRequests = try copy.waitUntil {
+            try watcher.count("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = 'flashsale' AND query LIKE 'INSERT INTO request %' AND pid <> pg_backend_pid()
+                """) > 0
+        }
+        _ = copy.stop(SIGKILL)
+        #expect(sendingRequests, "the copy ended before it was seen sending requests: \(copy.stderr)")
+        let empty = try watcher.count("SELECT (SELECT count(*) FROM sale) + (SELECT count(*) FROM request)")
+        #expect(empty == 0)
+        let again = try source.spawn(["copy-to", url, "--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect((try again.json()["copied"] as? [String: Int])?["requests"] == 300_000)
+    }
+
+    @Test func theTargetMustBeADatabaseServersURL() throws {
+        let source = try Sandbox()
+        #expect(try source.run(["init"]).status == 0)
+        let notURL = try source.run(["copy-to", "other.db"])
+        #expect(notURL.status == 2)
+        #expect(notURL.stderr.contains("postgresql://"))
+        let fromServer = try source.run(["copy-to", "postgresql://localhost/x"], database: false,
+                                        environment: ["FLASHSALE_DB": "postgresql://localhost/y"])
+        #expect(fromServer.status == 2)
+        #expect(fromServer.stderr.contains("copies a SQLite file"))
+    }
+}
+
+extension TestPostgres {
+    /// A connection of the test's own to its schema on the tests' server, for what only SQL sees.
+    static func session(schema: String) throws -> PostgresSession {
+        let address = try #require(Self.url(schema: schema))
+        return try PostgresSession(location: PostgresLocation(url: address, environment: [:], operatingSystemUser: nil),
+                                   busyTimeout: .seconds(30))
+    }
+}
