@@ -32,6 +32,8 @@ extension StoreFailure {
             "I/O error, nothing was written: \(detail)"
         case .cantOpen(let detail):
             "cannot use the database: \(detail); check the path and its permissions"
+        case .unreachable(let detail):
+            "\(detail); check that the server runs and that \(GlobalOptions.database.name) names it"
         case .missingDatabase(let path):
             "no flashsale database at \(path); \(creators) creates one"
         case .unusable(let detail):

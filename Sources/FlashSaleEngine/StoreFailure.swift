@@ -14,6 +14,9 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case io(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
+    /// The database server cannot be reached or refuses the connection: nothing listens
+    /// there, a wrong password, TLS required and not offered. `detail` names the server.
+    case unreachable(detail: String)
     /// No database at `path` (no file, or one with no schema yet), and none was to be
     /// created: a mistyped path must not become an empty database.
     case missingDatabase(path: String)
@@ -25,7 +28,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy: .busy
         case .full, .fileSizeLimit, .io: .io
-        case .cantOpen, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .unreachable, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

@@ -10,8 +10,7 @@ extension PostgresLocation {
         let location = try PostgresLocation(url: url, environment: environment,
                                             operatingSystemUser: operatingSystemUser(), schema: schema)
         return StoreOpening(description: location.description) { createIfMissing in
-            // The store lands with the pgstore branch.
-            throw StoreFailure.cantOpen(detail: "no PostgreSQL store yet (\(location), \(busyTimeout), \(createIfMissing))")
+            try PostgresStore(location: location, busyTimeout: busyTimeout, createIfMissing: createIfMissing)
         }
     }
 

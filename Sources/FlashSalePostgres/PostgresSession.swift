@@ -61,7 +61,7 @@ final class PostgresSession {
                                                         logger: logger).wait()
         } catch {
             try? group.syncShutdownGracefully()
-            throw StoreFailure.cantOpen(detail: "cannot connect to PostgreSQL at \(location.server)"
+            throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server)"
                                         + " (user \(location.user), database \(location.database)): \(Self.reason(error))")
         }
     }
@@ -170,12 +170,7 @@ func quotedIdentifier(_ name: String) -> String {
 
 extension PostgresLocation {
     /// Where the server is, for messages: `host:port` or the socket's path. No password.
-    var server: String {
-        switch endpoint {
-        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unixSocket(let directory, let port): "\(directory)/.s.PGSQL.\(port)"
-        }
-    }
+    var server: String { endpoint.description }
 
     /// The channel a commit notifies its schema's followers on.
     var changeChannel: String { "flashsale." + schema }

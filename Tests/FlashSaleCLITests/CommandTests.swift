@@ -19,8 +19,9 @@ func keyOrder(_ json: String) -> [String] {
 }
 
 @Suite struct SaleCommandTests {
-    @Test func createSalePrintsTheSaleWithItsDefaults() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func createSalePrintsTheSaleWithItsDefaults(store: TestStore) throws {
+        let box = try Sandbox(store)
         let result = try box.run(["create-sale", "s1", "--inventory", "1000", "--json"])
         #expect(result.status == 0)
         #expect(keyOrder(result.stdout) == saleFields)
@@ -35,8 +36,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(sale["ends_at"] is NSNull)
     }
 
-    @Test func createSaleTakesEveryOption() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func createSaleTakesEveryOption(store: TestStore) throws {
+        let box = try Sandbox(store)
         let sale = try box.run(["create-sale", "s1", "--inventory", "5", "--name", "Spring drop", "--hold", "90s",
                                 "--per-user", "2", "--starts", "+1h", "--ends", "2026-11-25T00:00:00+01:00", "--json"]).json()
         #expect(sale["name"] as? String == "Spring drop")
@@ -55,8 +57,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["create-sale", "s0", "--inventory", "0"]).status == 0)
     }
 
-    @Test func aSecondCreateSaleIsAConflict() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func aSecondCreateSaleIsAConflict(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1"])
         let result = try box.run(["--json", "create-sale", "s1", "--inventory", "1"])
         #expect(result.status == 4)
@@ -74,8 +77,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(lines.contains("available     3"))
     }
 
-    @Test func seedInventoryAddsOrSets() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func seedInventoryAddsOrSets(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "3"])
         #expect(try box.run(["seed-inventory", "s1", "2", "--json"]).json()["total"] as? Int == 5)
         #expect(try box.run(["seed-inventory", "s1", "1", "--set", "--json"]).json()["available"] as? Int == 1)
@@ -85,8 +89,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(refused.stderr.hasPrefix("flashsale: sale s1 has 1 items held or booked"))
     }
 
-    @Test func pauseResumeCloseAndTheirExitCodes() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func pauseResumeCloseAndTheirExitCodes(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "3"])
         #expect(try box.run(["pause", "s1", "--json"]).json()["state"] as? String == "paused")
         #expect(try box.run(["pause", "s1"]).status == 0)
@@ -97,8 +102,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["pause", "nope"]).status == 3)
     }
 
-    @Test func salesListsEverySale() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func salesListsEverySale(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "b", "--inventory", "1"])
         try box.run(["create-sale", "a", "--inventory", "2", "--name", "First"])
         let json = try box.run(["sales", "--json"]).jsonArray()
@@ -139,8 +145,9 @@ func keyOrder(_ json: String) -> [String] {
 }
 
 @Suite struct BookingCommandTests {
-    @Test func bookPrintsTheBookingIDAlone() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func bookPrintsTheBookingIDAlone(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let result = try box.run(["book", "s1", "alice", "--ip", "2001:db8::1", "--user-agent", "curl/8.0"])
         #expect(result.status == 0)
@@ -154,8 +161,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(fields["expires_at"] as? String == "2026-11-24T15:05:00.000Z")
     }
 
-    @Test func bookJSONIsTheBookingObject() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func bookJSONIsTheBookingObject(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let result = try box.run(["book", "s1", "alice", "--key", "k1", "--json"])
         #expect(keyOrder(result.stdout) == bookingFields)
@@ -163,8 +171,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try result.json()["status"] as? String == "held")
     }
 
-    @Test func declinesExitWithTheirCodesAndOneLine() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func declinesExitWithTheirCodesAndOneLine(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1"])
         try box.run(["book", "s1", "alice"])
         let limit = try box.run(["book", "s1", "alice"])
@@ -180,8 +189,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(noUser.stderr.hasPrefix("flashsale: book needs USER"))
     }
 
-    @Test func theSameKeyReturnsTheSameBookingID() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func theSameKeyReturnsTheSameBookingID(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         let first = try box.run(["book", "s1", "alice", "--key", "req-1"]).line
         let again = try box.run(["book", "s1", "alice", "--key", "req-1"])
@@ -191,8 +201,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1)
     }
 
-    @Test func confirmThenConfirmAgain() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func confirmThenConfirmAgain(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let id = try box.run(["book", "s1", "alice"]).line
         let confirmed = try box.run(["confirm", "s1", id, "--user", "alice"], now: "2026-11-24T15:04:59.999Z")
@@ -205,8 +216,9 @@ func keyOrder(_ json: String) -> [String] {
 
     /// Refused, and the hold written as expired (see ExpiryInstantTests): even the clock
     /// of its booking, T0, then finds it expired.
-    @Test func confirmAtExpiryExitsFiveAndExpiresTheHold() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func confirmAtExpiryExitsFiveAndExpiresTheHold(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let id = try box.run(["book", "s1", "alice"]).line
         let late = try box.run(["confirm", "s1", id], now: "2026-11-24T15:05:00Z")
@@ -215,8 +227,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["booking", "s1", id, "--json"]).json()["status"] as? String == "expired")
     }
 
-    @Test func confirmOfAnotherUsersBookingIsNotFound() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func confirmOfAnotherUsersBookingIsNotFound(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let id = try box.run(["book", "s1", "alice"]).line
         #expect(try box.run(["confirm", "s1", id, "--user", "mallory"]).status == 3)
@@ -224,8 +237,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["confirm", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"]).status == 3)
     }
 
-    @Test func cancelHeldBookedAndForce() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func cancelHeldBookedAndForce(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let held = try box.run(["book", "s1", "alice"]).line
         #expect(try box.run(["cancel", "s1", held]).stdout == "\(held) cancelled\n")
@@ -241,8 +255,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(sale["cancelled"] as? Int == 2)
     }
 
-    @Test func cancelOfAnOverdueHoldExitsZeroAsExpired() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func cancelOfAnOverdueHoldExitsZeroAsExpired(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "2"])
         let id = try box.run(["book", "s1", "alice"]).line
         let result = try box.run(["cancel", "s1", id], now: "2026-11-24T15:06:00Z")
@@ -250,8 +265,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(result.stdout == "\(id) expired\n")
     }
 
-    @Test func bookingsListsAndFilters() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func bookingsListsAndFilters(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         let a = try box.run(["book", "s1", "alice"]).line
         let b = try box.run(["book", "s1", "bob"]).line
@@ -267,8 +283,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["bookings", "s1", "--status", "bogus"]).status == 2)
     }
 
-    @Test func aClockSteppedBackCannotExtendAHold() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func aClockSteppedBackCannotExtendAHold(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["book", "s1", "alice"], now: "2026-11-24T15:10:00Z")
         let late = try box.run(["book", "s1", "bob", "--json"], now: "2026-11-24T15:01:00Z").json()
@@ -280,8 +297,9 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["confirm", "s1", carol], now: "2026-11-24T15:14:00Z").status == 5)
     }
 
-    @Test func statusCountsOverdueHoldsUntilSwept() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func statusCountsOverdueHoldsUntilSwept(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["book", "s1", "alice"])
         try box.run(["book", "s1", "bob"], now: "2026-11-24T15:02:00Z")
@@ -292,8 +310,9 @@ func keyOrder(_ json: String) -> [String] {
 }
 
 @Suite struct SweepAndVerifyCommandTests {
-    @Test func sweepPrintsTheCountAlone() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func sweepPrintsTheCountAlone(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["book", "s1", "alice"])
         try box.run(["book", "s1", "bob"])

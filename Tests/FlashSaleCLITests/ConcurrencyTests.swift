@@ -6,8 +6,9 @@ import Testing
     /// 16 workers, each running `book` processes for its share of 1,000 distinct users
     /// against 100 items, cancelling every fifth hold it gets and running `sweep` every
     /// tenth step: the counts must come out exact, no user twice, no busy failure.
-    @Test func sixteenProcessesNeverOversellOrFail() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func sixteenProcessesNeverOversellOrFail(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "100"], now: nil)
         let log = OutcomeLog()
         DispatchQueue.concurrentPerform(iterations: 16) { worker in

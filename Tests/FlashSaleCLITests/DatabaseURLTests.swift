@@ -38,6 +38,17 @@ import FlashSaleTestSupport
         #expect(!json.stdout.contains("s3cret") && !json.stderr.contains("s3cret"))
     }
 
+    @Test func aServerThatCannotBeReachedIsExit73NamingHostAndPortNotThePassword() throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["--db", unreachable, "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot connect to PostgreSQL at 127.0.0.1:1 (user ann, database shop): "),
+                "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("; check that the server runs and that --db names it\n"), "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cret"))
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test func aURLInTheEnvironmentIsAURLToo() throws {
         let box = try Sandbox()
         let result = try box.spawn(["backup", "copy.db"], database: false, environment: ["FLASHSALE_DB": unreachable])

@@ -5,8 +5,9 @@ import Testing
 @Suite struct FollowTests {
     /// `process --follow` decides requests submitted while it runs, and on SIGTERM finishes
     /// and exits 0 with its summary.
-    @Test func followDecidesNewRequestsUntilTerminated() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func followDecidesNewRequestsUntilTerminated(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
         let follower = try box.start(["process", "--follow"], now: nil)
 

@@ -11,8 +11,9 @@ func ndjson(_ text: String) throws -> [[String: Any]] {
 let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submitted_at", "decided_at", "position"]
 
 @Suite struct SubmitCommandTests {
-    @Test func submitPrintsTheRequestIDAlone() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func submitPrintsTheRequestIDAlone(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1"])
         #expect(try box.run(["submit", "s1", "alice", "--ip", "203.0.113.7"]).stdout == "1\n")
         let json = try box.run(["submit", "s1", "bob", "--json"])
@@ -25,8 +26,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 3)
     }
 
-    @Test func processAndRequestTellWhatBecameOfEachRequest() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func processAndRequestTellWhatBecameOfEachRequest(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1"])
         try box.run(["submit", "s1", "alice"])
         try box.run(["submit", "s1", "bob"])
@@ -45,8 +47,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["process", "--json"]).stdout == #"{"accepted":0,"rejected":0,"decided":0,"waiting":[]}"# + "\n")
     }
 
-    @Test func processLimitDecidesAtMostThatMany() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func processLimitDecidesAtMostThatMany(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "10"])
         for user in ["a", "b", "c"] { try box.run(["submit", "s1", user]) }
         #expect(try box.run(["process", "s1", "--limit", "2", "--batch", "1"]).stdout == "2 accepted, 0 rejected\n")
@@ -72,8 +75,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["request", "2", "--json"]).json()["user"] as? String == "u\"2")
     }
 
-    @Test func standardInputAndEmptyInputs() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func standardInputAndEmptyInputs(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "10"])
         #expect(try box.run(["submit", "s1", "--file", "-"], input: "{\"user\":\"a\"}\n").line == "1 enqueued (ids 1-1), 0 repeated, 0 skipped")
         #expect(try box.run(["submit", "s1", "--file", "-"], input: "").line == "0 enqueued, 0 repeated, 0 skipped")
@@ -115,8 +119,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["submit", "s1", "u", "--file", "-"], input: "").status == 2)
     }
 
-    @Test func keysInAFileAreIdempotentToo() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func keysInAFileAreIdempotentToo(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "10"])
         try box.run(["submit", "s1", "a", "--key", "k1"])
         let file = try box.file("k.ndjson", "{\"user\":\"a\",\"key\":\"k1\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n{\"user\":\"b\",\"key\":\"k2\"}\n")
@@ -140,8 +145,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
     }
 
     /// One key space per sale, for book, book --stream and submit alike.
-    @Test func aKeyIsItsFirstUsersAcrossBookAndSubmit() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func aKeyIsItsFirstUsersAcrossBookAndSubmit(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "10", "--per-user", "5"])
         let id = try box.run(["submit", "s1", "alice", "--key", "k1"]).line
         let refused = try box.run(["book", "s1", "bob", "--key", "k1", "--json"])
@@ -178,8 +184,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
 }
 
 @Suite struct StreamCommandTests {
-    @Test func everyLineGetsOneDecisionInOrder() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func everyLineGetsOneDecisionInOrder(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1"])
         let input = """
             {"user": "u1", "ip": "203.0.113.7"}
@@ -203,8 +210,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["verify"]).stdout == "ok\n")
     }
 
-    @Test func csvWithAHeaderAndKeys() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func csvWithAHeaderAndKeys(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         let input = "user,key\nu1,k1\nu1,k1\nu2,k1\n"
         let lines = try ndjson(try box.run(["book", "s1", "--stream"], input: input).stdout)
@@ -234,8 +242,9 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
 }
 
 @Suite struct WaitlistCommandTests {
-    @Test func aWaitlistedRequestWaitsThenGetsTheCancelledItem() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func aWaitlistedRequestWaitsThenGetsTheCancelledItem(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "1", "--waitlist"])
         try box.run(["submit", "s1", "alice"])
         try box.run(["submit", "s1", "bob"])

@@ -113,9 +113,9 @@ private func reportManyEvents(_ box: Sandbox, count: Int) throws {
 @Suite struct ReportFollowCommandTests {
     /// `events --follow` prints an event that another flashsale process commits while it
     /// waits, and ends with exit 0 on SIGINT or SIGTERM.
-    @Test(arguments: [SIGTERM, SIGINT])
-    func followPrintsAnotherProcesssEventAndExitsOnASignal(signal: Int32) throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores, [SIGTERM, SIGINT])
+    func followPrintsAnotherProcesssEventAndExitsOnASignal(store: TestStore, signal: Int32) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
         let follower = try box.start(["events", "--follow", "--after", "1"], now: nil)
         let booking = try box.run(["book", "s1", "alice"], now: nil).line
@@ -131,8 +131,9 @@ private func reportManyEvents(_ box: Sandbox, count: Int) throws {
     }
 
     /// With `--limit`, a follower stops by itself once it has printed that many events.
-    @Test func followWithLimitExitsAfterThatManyEvents() throws {
-        let box = try Sandbox()
+    @Test(arguments: commandLineStores)
+    func followWithLimitExitsAfterThatManyEvents(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
         let follower = try box.start(["events", "--follow", "--after", "1", "--limit", "2"], now: nil)
         try box.run(["book", "s1", "alice"], now: nil)

@@ -55,18 +55,32 @@ final class Captured: TextSink {
 /// `spawn` as a process of its own (Subprocess.swift), with the same parameters and `Result`.
 /// In this process a relative path is relative to the test runner's directory, not the
 /// sandbox: a command given one runs with `spawn`.
+/// On PostgreSQL, `database` is the tests' server's URL with a schema of the sandbox's own,
+/// dropped with it, so that tests run in parallel on one server.
 final class Sandbox: @unchecked Sendable {
     let directory: URL
     let database: String
+    let store: TestStore
+    private let schema: String?
 
-    init() throws {
+    init(_ store: TestStore = .sqlite) throws {
+        self.store = store
         directory = sandboxRoot.appendingPathComponent("flashsale-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = directory.appendingPathComponent("sale.db").path
+        switch store {
+        case .sqlite:
+            schema = nil
+            database = directory.appendingPathComponent("sale.db").path
+        case .postgres:
+            let schema = TestPostgres.newSchema()
+            database = try #require(TestPostgres.url(schema: schema), "FLASHSALE_TEST_PG is not set")
+            self.schema = schema
+        }
     }
 
     deinit {
         try? FileManager.default.removeItem(at: directory)
+        if let schema { TestPostgres.dropSchema(schema) }
     }
 
     /// Runs `flashsale --db DATABASE ARGS...` in this process with the clock at `now` (nil:

@@ -116,8 +116,9 @@ extension LoadTests {
     /// `GET /booking-service/events` (http.md, "Live updates"): each change to the user's own
     /// bookings and requests, whichever process made it, once, in order, resumable.
     @Suite struct EventStreamTests {
-        @Test func aFollowerSeesEachOfItsChangesOnceInOrderWhicheverProcessMadeThem() async throws {
-            let served = try ServedDatabase()
+        @Test(arguments: ServedStore.all)
+        func aFollowerSeesEachOfItsChangesOnceInOrderWhicheverProcessMadeThem(store: ServedStore) async throws {
+            let served = try ServedDatabase(store)
             try served.createSale(inventory: 10, ["--per-user", "5"])
             try served.start()
             let start = try served.latestSeq()
@@ -173,8 +174,9 @@ extension LoadTests {
             bob.close()
         }
 
-        @Test func aStreamResumesAfterLastEventIDWithoutGapsOrRepeats() async throws {
-            let served = try ServedDatabase()
+        @Test(arguments: ServedStore.all)
+        func aStreamResumesAfterLastEventIDWithoutGapsOrRepeats(store: ServedStore) async throws {
+            let served = try ServedDatabase(store)
             try served.createSale(inventory: 10, ["--per-user", "5"])
             try served.start()
             let first = try await served.follow("alice")

@@ -1,14 +1,17 @@
 import Foundation
+import Testing
 import Glibc
 import NIOHTTP1
 import FlashSaleTestSupport
 
-/// A new database in a temporary directory, and `flashsale serve` on it: the buyer API on a
-/// free loopback port, the admin API on another, its log in a file. Stopped (SIGKILL if it
-/// must) and removed when the test lets go of it.
+/// A new database in a temporary directory (or a schema of its own on the tests'
+/// PostgreSQL server), and `flashsale serve` on it: the buyer API on a free loopback port,
+/// the admin API on another, its log in a file. Stopped (SIGKILL if it must) and removed
+/// when the test lets go of it.
 final class ServedDatabase {
     let directory: String
     let database: String
+    private let schema: String?
     private(set) var port = 0
     private(set) var adminPort = 0
     private(set) var server: ChildProcess?
@@ -17,10 +20,19 @@ final class ServedDatabase {
     /// Header authentication (`X-User`) unless `arguments` says otherwise.
     static let headerAuth = ["--auth", "header", "--user-header", "X-User"]
 
-    init() throws {
+    init(_ store: ServedStore = .sqlite) throws {
         directory = try ServedDatabase.temporaryDirectory()
-        database = directory + "/sale.db"
         logPath = directory + "/serve.log"
+        switch store {
+        case .sqlite:
+            schema = nil
+            database = directory + "/sale.db"
+        case .postgres:
+            let schema = TestPostgres.newSchema()
+            guard let url = TestPostgres.url(schema: schema) else { throw Failed("FLASHSALE_TEST_PG is not set") }
+            self.schema = schema
+            database = url
+        }
     }
 
     /// A second server on `other`'s database (started by `start`), with a directory and a
@@ -28,6 +40,7 @@ final class ServedDatabase {
     init(sharing other: ServedDatabase) throws {
         directory = try ServedDatabase.temporaryDirectory()
         database = other.database
+        schema = nil
         logPath = directory + "/serve.log"
     }
 
@@ -43,6 +56,7 @@ final class ServedDatabase {
             server.wait()
         }
         try? FileManager.default.removeItem(atPath: directory)
+        if let schema { TestPostgres.dropSchema(schema) }
     }
 
     /// `flashsale --db DB ARGUMENTS`, run to its end: its status, stdout and stderr.
@@ -249,4 +263,21 @@ private func loopback(port: Int) -> sockaddr_in {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     return address
+}
+
+/// The stores the server's tests of the rules run on: PostgreSQL joins when a server is
+/// given (FLASHSALE_TEST_PG); `servePostgresHalf` says when it is not.
+enum ServedStore: String, Sendable, CustomTestStringConvertible {
+    case sqlite = "SQLite"
+    case postgres = "PostgreSQL"
+
+    static let all: [ServedStore] = TestPostgres.isConfigured ? [.sqlite, .postgres] : [.sqlite]
+
+    var testDescription: String { rawValue }
+}
+
+/// Reported skipped without a server, so that the PostgreSQL half never passes unseen.
+@Test("serve's PostgreSQL half", .enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+func servePostgresHalf() {
+    #expect(ServedStore.all.contains(.postgres))
 }

@@ -3,8 +3,9 @@ import FlashSaleTestSupport
 
 /// The server starts through `flashsale serve`, books, and stops cleanly on SIGTERM.
 @Suite struct SmokeTests {
-    @Test func aBookingOverHTTPIsHeldAndSIGTERMExitsZero() async throws {
-        let served = try ServedDatabase()
+    @Test(arguments: ServedStore.all)
+    func aBookingOverHTTPIsHeldAndSIGTERMExitsZero(store: ServedStore) async throws {
+        let served = try ServedDatabase(store)
         try served.createSale(inventory: 1)
         try served.start()
         let held = try await served.send(.POST, "/booking-service/book-item/s1", user: "alice")
