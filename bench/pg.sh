@@ -77,7 +77,7 @@ eval "$(FLASHSALE_TEST_PG_PORT=$port bash "$repo/.ci/postgres" start)"
 pg_dir=$FLASHSALE_TEST_PG_DIR
 sock=$FLASHSALE_TEST_PG_SOCKET
 # psql on the Unix socket (trust), as flashsale below: both sides pay the same connection.
-P() { "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres "$@"; }
+P() { PGOPTIONS="-c client_min_messages=warning" "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres "$@"; }
 P -d postgres -c 'CREATE DATABASE anchor' -c 'CREATE DATABASE flashsale' >/dev/null
 P -d anchor -f "$anchors/schema.sql" >/dev/null
 A() { P -d anchor "$@"; }
