@@ -171,12 +171,14 @@ for kind in flashsale psql; do
 done
 r_single=$(ratio "$mean_flashsale" "$mean_psql")
 say "  flashsale / psql: ${r_single}x (medians $(ratio "$median_flashsale" "$median_psql")x)   target <= 1.0x: $(verdict "$r_single" 1.0)"
+fs_new startup 1
 hyperfine -N --style none --warmup 5 --runs 50 --export-csv "$work/startup.csv" \
     -n "flashsale --version" "$bin --version" \
     -n "flashsale-serve --version" "$(dirname "$bin")/flashsale-serve --version" \
     -n "flashsale status (connect + read)" "$bin --db $url --pg-schema startup status" \
     -n "psql -c 'SELECT 1' (connect floor)" "$psql_cmd -c \"SELECT 1\"" \
     2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; die "hyperfine failed"; }
+fs_check startup "start-up" 0
 say "start-up and connection alone, mean ± σ (ms):"
 awk -F, 'NR > 1 { printf "  %-36s %6.2f ± %5.2f   (user %5.2f, sys %5.2f)\n", $1, $2 * 1000, $3 * 1000, $5 * 1000, $6 * 1000 }' \
     "$work/startup.csv"
@@ -257,7 +259,7 @@ rate_kept=$(rate "$pgb_n" "$pgb_secs")
 say "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------
-section "W1 and W2: $(commas $requests) requests (bench/workload.sh), stock 1,000 and 1,000,000"
+section "W1 and W2: $(commas $requests) requests (bench/workload.sh), stock 1,000 and $(commas "$users")"
 gen_w1 "$users" "$work/W1.ndjson" "$work/W1.csv"
 check_w1 "$work/W1.ndjson" "$work/W1.csv" "$requests"
 # The anchor's batches: W1.csv numbered (seq first) in files of $chunk rows, one transaction
@@ -274,10 +276,9 @@ tail -n +2 "$work/W1.csv" | awk '{ print NR "," $0 }' | split -l "$chunk" -d -a 
 say "W1.csv md5 $(md5sum <"$work/W1.csv" | cut -c1-12); $(commas "$(ls "$work/chunks" | wc -l)") anchor batches of $(commas $chunk)"
 say "flashsale: book $sale --stream < W1.ndjson; submit $sale --file W1.csv, then process $sale${batch:+ --batch $batch}"
 say "anchor:    psql -f driver.sql (SET jit = off; per batch: BEGIN; \\copy staging FROM chunk; SELECT decide_batch_set('s1'); COMMIT)"
-# w_run STOCK: the three contenders on that stock; prints their lines and sets w_* for the summary.
+# w_run TAG STOCK: the three contenders on that stock; prints their lines and sets TAG_* for the summary.
 w_run() {
-    local stock=$1 tag out lines ok report
-    tag=w$( (( stock == 1000 )) && echo 1 || echo 2)
+    local tag=$1 stock=$2 out lines ok report
     say ""
     say "$tag: stock $(commas "$stock") (expect $(commas "$stock") holds)   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -325,8 +326,8 @@ w_run() {
     declare -g "${tag}_anchor=$a_rate" "${tag}_stream=$s_rate" "${tag}_stream_rss=$s_rss" \
         "${tag}_e2e=$e_rate" "${tag}_process_rss=$p_rss" "${tag}_submit_rss=$q_rss"
 }
-w_run 1000
-w_run 1000000
+w_run w1 1000
+w_run w2 "$users"   # W2: a stock for every user
 rm -rf "$work/chunks" "$work/driver.sql"
 
 # ---------------------------------------------------------------------------------------
@@ -341,23 +342,29 @@ fs follow events --sale "$sale" --follow >"$work/follow.fifo" 2>"$work/follow.er
 follow_pid=$!
 while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done <"$work/follow.fifo" >"$work/follow.log" &
 stamp_pid=$!
-sleep 1   # the follower's LISTEN, before the first commit
+# f0's line says the follower is past its first read and waiting: the timed bookings follow it.
+fs follow book "$sale" f0 >/dev/null || die "events: book f0 failed"
+for _ in $(seq 200); do [[ -s "$work/follow.log" ]] && break; sleep 0.05; done
+[[ -s "$work/follow.log" ]] || die "events --follow printed nothing in 10 s: $(head -3 "$work/follow.err")"
 for (( i = 1; i <= follow_bookings; i++ )); do
     fs follow book "$sale" "f$i" >/dev/null || die "events: book f$i failed"
     printf 'f%d %s\n' "$i" "$EPOCHREALTIME" >>"$work/follow.exits"
 done
-for _ in $(seq 100); do (( $(wc -l <"$work/follow.log") >= follow_bookings )) && break; sleep 0.05; done
+for _ in $(seq 100); do (( $(wc -l <"$work/follow.log") > follow_bookings )) && break; sleep 0.05; done
 stop_process "$follow_pid"; follow_pid=
 wait "$stamp_pid" 2>/dev/null || true; stamp_pid=
-arrived=$(wc -l <"$work/follow.log")
+arrived=$(( $(wc -l <"$work/follow.log") - 1 ))
 (( arrived == follow_bookings )) || die "events --follow: $arrived lines for $follow_bookings bookings ($(head -3 "$work/follow.err"))"
-fs_check follow "events" "$follow_bookings"
+fs_check follow "events" $(( follow_bookings + 1 ))
+[[ "$(grep -o '"user":"f[0-9]*"' "$work/follow.log" | cut -d'"' -f4 | paste -sd' ')" == "$(seq -f 'f%g' 0 "$follow_bookings" | paste -sd' ')" ]] ||
+    die "events --follow: the lines are not f0..f$follow_bookings in order"
 # latencies KIND: one latency in ms per line (KIND upper: from "at", lower: from the exit).
 # "at" is UTC ISO 8601 with ms; compared within the day (a day's wrap is undone).
 latencies() {
     awk -v kind="$1" 'NR == FNR { exit_at[$1] = $2; next }
         { arrive = $1
           match($0, /"user":"f[0-9]+"/); user = substr($0, RSTART + 8, RLENGTH - 9)
+          if (!(user in exit_at)) next
           if (kind == "lower") { print (arrive - exit_at[user]) * 1000; next }
           match($0, /"at":"[^"]*"/); t = substr($0, RSTART + 6, RLENGTH - 7)
           at = substr(t, 12, 2) * 3600 + substr(t, 15, 2) * 60 + substr(t, 18, 6)
