@@ -125,7 +125,7 @@ anchor_check() {
     got=$(A -At -c "SELECT (SELECT count(*) FROM booking) || ' ' || (SELECT count(*) FROM event) || ' ' ||
         (held = (SELECT count(*) FROM booking WHERE status = 'held') AND total = available + held + booked) FROM sale")
     read -r b e ok <<<"$got"
-    [[ "$ok" == t && "$b" == "$2" ]] || die "$1: the anchor has $b bookings (expected $2), invariant $ok"
+    [[ "$ok" == true && "$b" == "$2" ]] || die "$1: the anchor has $b bookings (expected $2), invariant $ok"
     [[ -z "${3:-}" || "$e" == "$3" ]] || die "$1: the anchor has $e events, expected $3"
 }
 # ms SECONDS: milliseconds, 2 decimals.
@@ -175,7 +175,7 @@ fs_new startup 1
 hyperfine -N --style none --warmup 5 --runs 50 --export-csv "$work/startup.csv" \
     -n "flashsale --version" "$bin --version" \
     -n "flashsale-serve --version" "$(dirname "$bin")/flashsale-serve --version" \
-    -n "flashsale status (connect + read)" "$bin --db $url --pg-schema startup status" \
+    -n "flashsale status (connect + read)" "$bin --db $url --pg-schema startup status $sale" \
     -n "psql -c 'SELECT 1' (connect floor)" "$psql_cmd -c \"SELECT 1\"" \
     2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; die "hyperfine failed"; }
 fs_check startup "start-up" 0
@@ -338,7 +338,9 @@ section "events --follow: from commit to line, $follow_bookings bookings one aft
 # exit comes after the commit, and the line may come first: then it is negative).
 fs_new follow 10000000
 mkfifo "$work/follow.fifo"
-fs follow events --sale "$sale" --follow >"$work/follow.fifo" 2>"$work/follow.err" &
+# Not through fs: $! must be flashsale's own pid (a function's subshell would outlive the kill
+# and keep the fifo open).
+"$bin" --db "$url" --pg-schema follow events --sale "$sale" --follow >"$work/follow.fifo" 2>"$work/follow.err" &
 follow_pid=$!
 while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done <"$work/follow.fifo" >"$work/follow.log" &
 stamp_pid=$!
