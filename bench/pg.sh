@@ -352,10 +352,12 @@ for (( i = 1; i <= follow_bookings; i++ )); do
     fs follow book "$sale" "f$i" >/dev/null || die "events: book f$i failed"
     printf 'f%d %s\n' "$i" "$EPOCHREALTIME" >>"$work/follow.exits"
 done
-for _ in $(seq 100); do (( $(wc -l <"$work/follow.log") > follow_bookings )) && break; sleep 0.05; done
+# Lines of the f users only: the log also has the sale's own events.
+booked_lines() { grep -c '"user":"f[0-9]*"' "$work/follow.log" || true; }
+for _ in $(seq 100); do (( $(booked_lines) > follow_bookings )) && break; sleep 0.05; done
 stop_process "$follow_pid"; follow_pid=
 wait "$stamp_pid" 2>/dev/null || true; stamp_pid=
-arrived=$(( $(wc -l <"$work/follow.log") - 1 ))
+arrived=$(( $(booked_lines) - 1 ))
 (( arrived == follow_bookings )) || die "events --follow: $arrived lines for $follow_bookings bookings ($(head -3 "$work/follow.err"))"
 fs_check follow "events" $(( follow_bookings + 1 ))
 [[ "$(grep -o '"user":"f[0-9]*"' "$work/follow.log" | cut -d'"' -f4 | paste -sd' ')" == "$(seq -f 'f%g' 0 "$follow_bookings" | paste -sd' ')" ]] ||
