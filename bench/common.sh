@@ -1,4 +1,4 @@
-# Shared by bench/book.sh, w1.sh, w2.sh, sweep.sh and http.sh, which `source` it right after
+# Shared by bench/book.sh, w1.sh, w2.sh, sweep.sh, http.sh and pg.sh, which `source` it right after
 # `set -euo pipefail` (it sets no shell options itself). Functions only: messages, the tool
 # check, the binary, the temp dir and its trap, Redis on 127.0.0.1, the anchors' Lua script.
 # Globals they set or read: bin, work, sale, inventory, redis_pid, redis_port, rcli,
@@ -60,12 +60,13 @@ make_workdir() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
-# The EXIT trap: stops Redis and $server_pid, removes $work, exits with the status the script
-# was exiting with.
+# The EXIT trap: stops Redis and $server_pid, runs the script's own extra_cleanup if it
+# defines one, removes $work, exits with the status the script was exiting with.
 cleanup() {
     local status=$?
     stop_redis
     stop_process "${server_pid:-}"
+    if declare -F extra_cleanup >/dev/null; then extra_cleanup || true; fi
     rm -rf "$work"
     exit "$status"
 }
