@@ -19,8 +19,10 @@ final class Context {
     private var openStore: (any Store)?
     /// What this executable hands to `flashsale-serve`, or does itself.
     let linked: Linked
-    /// Whether --db or $FLASHSALE_DB named the database, rather than the default.
-    let databaseGiven: Bool
+    /// The database as --db or $FLASHSALE_DB named it (a URL with its password, if it has
+    /// one), for the children a command starts; nil for the default. Never printed.
+    let givenDatabase: String?
+    var databaseGiven: Bool { givenDatabase != nil }
     /// `--pg-schema`, for a command that names a database server of its own (`copy-to`).
     let serverSchema: String?
     /// The variables that fill in what a database server's URL leaves out (`PG*`).
@@ -45,13 +47,13 @@ final class Context {
         if let option = globals[GlobalOptions.database.name] {
             guard !option.isEmpty else { throw FlashSaleError.usage("\(GlobalOptions.database.name) needs a file name or a URL") }
             database = option
-            databaseGiven = true
+            givenDatabase = option
         } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
             database = variable
-            databaseGiven = true
+            givenDatabase = variable
         } else {
             database = Context.defaultDatabase
-            databaseGiven = false
+            givenDatabase = nil
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {
@@ -86,8 +88,14 @@ final class Context {
 
     /// The store, for what only it can do (verify, suspects, backup).
     func store() throws -> any Store {
+        try store(createIfMissing: createsDatabase)
+    }
+
+    /// The store, made if missing when `createIfMissing`, whatever the command's spec says:
+    /// for `rehearse`, which makes the database it is given as `create-sale` would.
+    func store(createIfMissing: Bool) throws -> any Store {
         if let openStore { return openStore }
-        let store = try opening.open(createsDatabase)
+        let store = try opening.open(createIfMissing)
         openStore = store
         return store
     }

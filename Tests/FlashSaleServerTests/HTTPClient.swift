@@ -33,24 +33,24 @@ enum HTTPClient {
 
     private static func send(_ method: HTTPMethod, _ path: String, to address: SocketAddress, host: String,
                              headers: [(String, String)], body: String?) async throws -> HTTPAnswer {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+        head.headers.add(name: "Host", value: host)
+        head.headers.add(name: "Connection", value: "close")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count)) }
+        var parts: [HTTPClientRequestPart] = [.head(head)]
+        if let body { parts.append(.body(.byteBuffer(ByteBuffer(string: body)))) }
+        parts.append(.end(nil))
+        let request = parts
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(to: address) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(SendOnConnect(request))
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
-        return try await channel.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-            head.headers.add(name: "Host", value: host)
-            head.headers.add(name: "Connection", value: "close")
-            for (name, value) in headers { head.headers.add(name: name, value: value) }
-            if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count)) }
-            // One write: a server that answers on the head alone (a 401, a 405) may close the
-            // connection before a later write of the end, which would then fail.
-            var parts: [HTTPClientRequestPart] = [.head(head)]
-            if let body { parts.append(.body(.byteBuffer(ByteBuffer(string: body)))) }
-            try await outbound.write(contentsOf: parts + [.end(nil)])
+        return try await channel.executeThenClose { inbound, _ in
             var status = 0
             var responseHeaders = HTTPHeaders()
             var bytes = ByteBuffer()
@@ -67,6 +67,27 @@ enum HTTPClient {
             }
             throw ClosedEarly()
         }
+    }
+}
+
+/// Writes the request, whole, the moment the connection is made, on its event loop. Not
+/// later from the test's task: with every test running at once, that task may wait many
+/// seconds for a thread, and the server closes a connection that has sent nothing for 10 s
+/// (http.md). One write: a server that answers on the head alone (a 401, a 405) may close
+/// the connection before a later write of the end, which would then fail.
+private final class SendOnConnect: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+    private let request: [HTTPClientRequestPart]
+
+    init(_ request: [HTTPClientRequestPart]) {
+        self.request = request
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        for part in request { context.write(wrapOutboundOut(part), promise: nil) }
+        context.flush()
+        context.fireChannelActive()
     }
 }
 

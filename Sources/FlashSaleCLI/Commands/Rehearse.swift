@@ -93,9 +93,11 @@ enum RehearseCommand {
         let started = MonotonicClock.nanoseconds()
         let children = try RehearsalChildren(executable: try Linked.ownExecutable())
         defer { children.removeScratch() }
-        let database = context.databaseGiven ? context.database : children.directory + "/rehearsal.db"
+        let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
         children.removesDirectory = !settings.keep || context.databaseGiven
-        let store = try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
+        let store: any Store = context.databaseGiven
+            ? try context.store(createIfMissing: true)
+            : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
         let engine = Engine(store: store)
         if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
             throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(database)): rehearse makes its own; "
@@ -153,7 +155,7 @@ enum RehearseCommand {
                 (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
             },
             suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: expiry),
-            database: settings.keep || context.databaseGiven ? database : nil,
+            database: context.databaseGiven ? context.database : settings.keep ? database : nil,
             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
         if output.stdout.isTerminal, !output.json, !output.quiet {
             let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
