@@ -139,8 +139,7 @@ import FlashSaleTestSupport
 
         // Exactly 4096 bytes, chunked too, is a body.
         let exact = "{" + String(repeating: " ", count: 4094) + "}"
-        let accepted = try await RawConnection.open(port: served.port)
-        try await accepted.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: bob\r\nContent-Type: application/json\r\n"
+        let accepted = try await RawConnection.open(port: served.port, sending: "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: bob\r\nContent-Type: application/json\r\n"
                                 + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                                 + "800\r\n\(exact.prefix(2048))\r\n800\r\n\(exact.dropFirst(2048))\r\n0\r\n\r\n")
         #expect(await accepted.closed(within: .seconds(10)))
@@ -156,8 +155,7 @@ import FlashSaleTestSupport
             #expect(answer.status == 415, "\(type): \(answer.body)")
             #expect(answer.errorCode == "bad_input")
         }
-        let missing = try await RawConnection.open(port: served.port)
-        try await missing.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        let missing = try await RawConnection.open(port: served.port, sending: "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         #expect(await missing.closed(within: .seconds(10)))
         #expect(missing.answer.hasPrefix("HTTP/1.1 415"), "\(missing.answer)")
         // Parameters are allowed.
@@ -177,8 +175,7 @@ import FlashSaleTestSupport
         // Past what the HTTP decoder itself reads, in one field or in many: 431 all the same.
         for headers in ["X-Pad: " + String(repeating: "p", count: 100 * 1024) + "\r\n",
                         (0..<5000).map { "X-Pad-\($0): \(String(repeating: "p", count: 20))\r\n" }.joined()] {
-            let raw = try await RawConnection.open(port: served.port)
-            try? await raw.send("GET \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n" + headers + "\r\n")
+            let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n" + headers + "\r\n")
             #expect(await raw.closed(within: .seconds(10)))
             #expect(raw.answer.hasPrefix("HTTP/1.1 431"), "\(raw.answer)")
             #expect(raw.answer.contains(#""code":"bad_input""#), "\(raw.answer)")
@@ -210,8 +207,7 @@ import FlashSaleTestSupport
         let served = try Self.served()
         for bytes: [UInt8] in [[0xFF, 0xFE], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
             let body = Array(#"{"key": ""#.utf8) + bytes + Array(#""}"#.utf8)
-            let raw = try await RawConnection.open(port: served.port)
-            try await raw.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+            let raw = try await RawConnection.open(port: served.port, sending: "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
                                + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n")
             try await raw.send(body)
             #expect(await raw.closed(within: .seconds(10)))
@@ -225,8 +221,7 @@ import FlashSaleTestSupport
     @Test func aBrokenChunkedBodyIs400() async throws {
         let served = try Self.served()
         for chunks in ["2\r\n{}\r\nzz\r\n", "2\r\n{}x\r\n0\r\n\r\n", "-1\r\n{}\r\n0\r\n\r\n"] {
-            let raw = try await RawConnection.open(port: served.port)
-            try await raw.send("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+            let raw = try await RawConnection.open(port: served.port, sending: "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
                                + "Transfer-Encoding: chunked\r\n\r\n" + chunks)
             #expect(await raw.closed(within: .seconds(10)), "\(chunks.debugDescription)")
             #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(chunks.debugDescription): \(raw.answer)")

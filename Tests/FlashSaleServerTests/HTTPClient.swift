@@ -46,7 +46,7 @@ enum HTTPClient {
             .connect(to: address) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(SendOnConnect(request))
+                    try channel.pipeline.syncOperations.addHandler(SendOnConnect<HTTPClientRequestPart>(request))
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -67,27 +67,6 @@ enum HTTPClient {
             }
             throw ClosedEarly()
         }
-    }
-}
-
-/// Writes the request, whole, the moment the connection is made, on its event loop. Not
-/// later from the test's task: with every test running at once, that task may wait many
-/// seconds for a thread, and the server closes a connection that has sent nothing for 10 s
-/// (http.md). One write: a server that answers on the head alone (a 401, a 405) may close
-/// the connection before a later write of the end, which would then fail.
-private final class SendOnConnect: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-    private let request: [HTTPClientRequestPart]
-
-    init(_ request: [HTTPClientRequestPart]) {
-        self.request = request
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        for part in request { context.write(wrapOutboundOut(part), promise: nil) }
-        context.flush()
-        context.fireChannelActive()
     }
 }
 

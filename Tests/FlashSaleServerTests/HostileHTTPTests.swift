@@ -48,8 +48,7 @@ import FlashSaleTestSupport
     @Test func unknownMethodsAreRefused() async throws {
         let served = try Self.served()
         for method in ["BREW", "PROPFIND", "get", "G\u{7F}T"] {
-            let raw = try await RawConnection.open(port: served.port)
-            try await raw.send("\(method) /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\n"
+            let raw = try await RawConnection.open(port: served.port, sending: "\(method) /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 2\r\n"
                                + "Content-Type: application/json\r\nConnection: close\r\n\r\n{}")
             #expect(await raw.closed(within: .seconds(10)), "\(method)")
             let status = raw.answer.prefix(12)
@@ -81,8 +80,7 @@ import FlashSaleTestSupport
             "\u{16}\u{3}\u{1}\u{0}\u{A5}\u{1}\u{0}\u{0}\u{A1}\u{3}\u{3}\r\n\r\n",
         ]
         for request in broken {
-            let raw = try await RawConnection.open(port: served.port)
-            try await raw.send(request)
+            let raw = try await RawConnection.open(port: served.port, sending: request)
             let shown = request.prefix(60).debugDescription
             #expect(await raw.closed(within: .seconds(10)), "\(shown)")
             #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(shown): \(raw.answer)")
@@ -96,8 +94,7 @@ import FlashSaleTestSupport
     /// answered whole, then the refusal, then the connection closes.
     @Test func aBrokenRequestAfterAGoodOneIsRefusedAfterItsAnswer() async throws {
         let served = try Self.served()
-        let raw = try await RawConnection.open(port: served.port)
-        try await raw.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        let raw = try await RawConnection.open(port: served.port, sending: "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
                            + "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
         #expect(await raw.closed(within: .seconds(10)))
         let statuses = raw.answer.components(separatedBy: "HTTP/1.1 ").compactMap { Int($0.prefix(3)) }
@@ -109,9 +106,8 @@ import FlashSaleTestSupport
     /// began, and meanwhile other clients are served as usual.
     @Test func aClientTricklingItsHeadersIsClosedAfterTenSeconds() async throws {
         let served = try Self.served()
-        let slow = try await RawConnection.open(port: served.port)
         let started = ContinuousClock.now
-        try await slow.send("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
+        let slow = try await RawConnection.open(port: served.port, sending: "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
         let elapsed = try await trickle("X-Slow: " + String(repeating: "a", count: 60), over: slow, since: started) {
             let other = try await served.send(.GET, "/booking-service/sales/s1")
             #expect(other.status == 200)
@@ -124,9 +120,8 @@ import FlashSaleTestSupport
     /// and the booking it would have made never happens.
     @Test func aClientTricklingItsBodyIsClosedAfterTenSeconds() async throws {
         let served = try Self.served()
-        let slow = try await RawConnection.open(port: served.port)
         let started = ContinuousClock.now
-        try await slow.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
+        let slow = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
                             + "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n")
         let elapsed = try await trickle("{" + String(repeating: " ", count: 58) + "}", over: slow, since: started) {
             let other = try await served.send(.POST, "/booking-service/book-item/s1", user: "bob")

@@ -10,11 +10,16 @@ final class RawConnection: Sendable {
     private let channel: any Channel
     private let received: NIOLockedValueBox<ByteBuffer>
 
-    static func open(port: Int) async throws -> RawConnection {
+    /// Connects, and sends `first` the moment the connection is made (see `SendOnConnect`).
+    static func open(port: Int, sending first: String? = nil) async throws -> RawConnection {
         let received = NIOLockedValueBox(ByteBuffer())
+        let opening = first.map { [ByteBuffer(string: $0)] } ?? []
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(into: received)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(into: received))
+                    try channel.pipeline.syncOperations.addHandler(SendOnConnect<ByteBuffer>(opening))
+                }
             }
             .connect(host: "127.0.0.1", port: port).get()
         return RawConnection(channel: channel, received: received)
@@ -76,5 +81,26 @@ private final class Collector: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         received.withLockedValue { $0.writeBuffer(&bytes) }
+    }
+}
+
+/// Writes `parts`, in one flush, the moment the connection is made, on its event loop. Not
+/// later from the test's task: with every test running at once, that task may wait many
+/// seconds for a thread, and the server closes a connection that has sent nothing for 10 s
+/// (http.md). One flush: a server that answers on a request's head alone (a 401, a 405) may
+/// close the connection before a later write, which would then fail.
+final class SendOnConnect<Part>: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = Never
+    typealias OutboundOut = Part
+    private let parts: [Part]
+
+    init(_ parts: [Part]) {
+        self.parts = parts
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
+        if !parts.isEmpty { context.flush() }
+        context.fireChannelActive()
     }
 }
