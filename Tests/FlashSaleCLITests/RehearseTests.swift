@@ -114,6 +114,23 @@ import FlashSaleTestSupport
         #expect(try box.dump() == before)
     }
 
+    /// On PostgreSQL the day ends as on a file, and neither the report nor a refusal shows
+    /// the URL's password (the children rehearse is made of get the URL as given).
+    @Test(.enabled(if: commandLineStores.contains(.postgres), "needs a PostgreSQL server: FLASHSALE_TEST_PG"))
+    func onPostgreSQLTheDayEndsAsOnAFileAndThePasswordNeverShows() throws {
+        let onFile = stockOutcome(try rehearse(try Sandbox(), via: "stream"))
+        let box = try Sandbox(.postgres)
+        let report = try rehearse(box, via: "stream")
+        #expect(stockOutcome(report) == onFile)
+        #expect(try box.spawn(["verify", "rehearsal"]).status == 0, "the rehearsal is not in the PostgreSQL database")
+        let password = try #require(TestPostgres.server?.password)
+        #expect(!(report["database"] as? String ?? "").contains(password), "\(report)")
+        let again = try box.spawn(Self.small)
+        #expect(again.status == 4)
+        let refusal = again.stdout + again.stderr
+        #expect(refusal.contains("already exists") && !refusal.contains(password), "\(refusal)")
+    }
+
     @Test func keepKeepsTheScratchDatabaseAndOtherwiseNothingStays() throws {
         let box = try Sandbox()
         let scratch = box.directory.appendingPathComponent("tmp").path

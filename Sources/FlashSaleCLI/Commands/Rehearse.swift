@@ -100,7 +100,7 @@ enum RehearseCommand {
             : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
         let engine = Engine(store: store)
         if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
-            throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(database)): rehearse makes its own; "
+            throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(context.database)): rehearse makes its own; "
                                           + "give another --db, or leave --db out for a scratch database")
         }
         _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
@@ -167,7 +167,7 @@ enum RehearseCommand {
         }
         output.success(report.rendered)
         if !report.violations.isEmpty {
-            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(database))")
+            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(context.databaseGiven ? context.database : database))")
         }
     }
 
