@@ -207,9 +207,9 @@ import FlashSaleTestSupport
         let served = try Self.served()
         for bytes: [UInt8] in [[0xFF, 0xFE], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
             let body = Array(#"{"key": ""#.utf8) + bytes + Array(#""}"#.utf8)
-            let raw = try await RawConnection.open(port: served.port, sending: "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
-                               + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n")
-            try await raw.send(body)
+            let head = "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            let raw = try await RawConnection.open(port: served.port, sendingBytes: Array(head.utf8) + body)
             #expect(await raw.closed(within: .seconds(10)))
             #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(bytes): \(raw.answer)")
             #expect(raw.answer.contains(#""code":"bad_input""#))

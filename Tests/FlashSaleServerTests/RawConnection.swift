@@ -12,8 +12,13 @@ final class RawConnection: Sendable {
 
     /// Connects, and sends `first` the moment the connection is made (see `SendOnConnect`).
     static func open(port: Int, sending first: String? = nil) async throws -> RawConnection {
+        try await open(port: port, sendingBytes: first.map { Array($0.utf8) } ?? [])
+    }
+
+    /// The same, with bytes that need not be UTF-8.
+    static func open(port: Int, sendingBytes first: [UInt8]) async throws -> RawConnection {
         let received = NIOLockedValueBox(ByteBuffer())
-        let opening = first.map { [ByteBuffer(string: $0)] } ?? []
+        let opening = first.isEmpty ? [] : [ByteBuffer(bytes: first)]
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
