@@ -104,76 +104,48 @@ import FlashSaleTestSupport
 
     /// Headers trickled a byte a second: the connection closes 10 s after the request
     /// began, and meanwhile other clients are served as usual.
-    @Test(.enabled(if: !TestPostgres.isConfigured, timedByTheTestTask))
-    func aClientTricklingItsHeadersIsClosedAfterTenSeconds() async throws {
+    @Test func aClientTricklingItsHeadersIsClosedAfterTenSeconds() async throws {
         let served = try Self.served()
-        let started = ContinuousClock.now
-        let slow = try await RawConnection.open(port: served.port, sending: "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
-        let elapsed = try await trickle("X-Slow: " + String(repeating: "a", count: 60), over: slow, since: started) {
-            let other = try await served.send(.GET, "/booking-service/sales/s1")
-            #expect(other.status == 200)
-        }
-        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        let slow = try await RawConnection.open(port: served.port, script: trickled(
+            "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n", then: "X-Slow: " + String(repeating: "a", count: 60)))
+        let other = try await served.send(.GET, "/booking-service/sales/s1")
+        #expect(other.status == 200)
+        let lifetime = await slow.lifetime(within: .seconds(60))
+        #expect(lifetime.map { $0 > .seconds(9) && $0 < .seconds(16) } == true, "closed after \(String(describing: lifetime))")
         #expect(slow.answer.isEmpty || slow.answer.hasPrefix("HTTP/1.1 408"), "\(slow.answer)")
     }
 
     /// A body trickled a byte a second after a whole head: closed 10 s after the head,
     /// and the booking it would have made never happens.
-    @Test(.enabled(if: !TestPostgres.isConfigured, timedByTheTestTask))
-    func aClientTricklingItsBodyIsClosedAfterTenSeconds() async throws {
+    @Test func aClientTricklingItsBodyIsClosedAfterTenSeconds() async throws {
         let served = try Self.served()
-        let started = ContinuousClock.now
-        let slow = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
-                            + "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n")
-        let elapsed = try await trickle("{" + String(repeating: " ", count: 58) + "}", over: slow, since: started) {
-            let other = try await served.send(.POST, "/booking-service/book-item/s1", user: "bob")
-            #expect(other.status == 201)
-        }
-        #expect(elapsed > .seconds(9) && elapsed < .seconds(16), "closed after \(elapsed)")
+        let slow = try await RawConnection.open(port: served.port, script: trickled(
+            "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n", then: "{" + String(repeating: " ", count: 58) + "}"))
+        let other = try await served.send(.POST, "/booking-service/book-item/s1", user: "bob")
+        #expect(other.status == 201)
+        let lifetime = await slow.lifetime(within: .seconds(60))
+        #expect(lifetime.map { $0 > .seconds(9) && $0 < .seconds(16) } == true, "closed after \(String(describing: lifetime))")
         let bookings = try served.flashsale(["bookings", "s1", "--json"]).stdout
         #expect(bookings.contains("bob") && !bookings.contains("alice"), "\(bookings)")
     }
 
     /// The clocks are a request's, not a connection's: a keep-alive connection idle
     /// between two requests for longer than them is still served.
-    @Test(.enabled(if: !TestPostgres.isConfigured, timedByTheTestTask))
-    func anIdleKeepAliveConnectionOutlivesTheRequestClocks() async throws {
+    @Test func anIdleKeepAliveConnectionOutlivesTheRequestClocks() async throws {
         let served = try Self.served()
-        let connection = try await RawConnection.open(port: served.port)
         let request = "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n\r\n"
-        try await connection.send(request)
-        #expect(await connection.answer(contains: "HTTP/1.1 200 ", within: .seconds(5)))
-        try await Task.sleep(for: .seconds(12))
+        let connection = try await RawConnection.open(port: served.port, script: [
+            Timed(after: .zero, request), Timed(after: .seconds(13), request),
+        ])
+        #expect(await connection.answer(contains: "HTTP/1.1 200 ", times: 2, within: .seconds(60)), "\(connection.answer)")
         #expect(connection.isOpen)
-        try await connection.send(request)
-        #expect(await connection.answer(contains: "HTTP/1.1 200 ", times: 2, within: .seconds(5)), "\(connection.answer)")
     }
 
-    /// Sends `text` a byte a second until the server closes the connection (at most 20 s),
-    /// running `meanwhile` after the second byte (or after the close, if that came first);
-    /// the time from `since` to the close.
-    private func trickle(_ text: String, over connection: RawConnection, since started: ContinuousClock.Instant,
-                         meanwhile: () async throws -> Void) async throws -> Duration {
-        var servedMeanwhile = false
-        for (index, byte) in text.utf8.enumerated() {
-            guard connection.isOpen, ContinuousClock.now - started < .seconds(20) else { break }
-            try? await connection.send([byte])
-            if index == 1 {
-                try await meanwhile()
-                servedMeanwhile = true
-            }
-            try await Task.sleep(for: .seconds(1))
-        }
-        // A test task kept waiting for a thread (every test runs at once) may find the
-        // connection closed before its second byte: the other client is served all the same.
-        if !servedMeanwhile { try await meanwhile() }
-        #expect(await connection.closed(within: .seconds(1)), "the trickling client is still connected")
-        return ContinuousClock.now - started
+    /// `head` as the connection opens, then `rest` a byte a second: all timed on the
+    /// connection's event loop, so that the server's clocks are measured, not the wait of a
+    /// test task that every other test running at once keeps from a thread.
+    private func trickled(_ head: String, then rest: String) -> [Timed] {
+        [Timed(after: .zero, head)] + rest.utf8.enumerated().map { index, byte in Timed(after: .seconds(index + 1), [byte]) }
     }
 }
-
-/// Why the three tests above, which time the server's clocks from the test's own task, are
-/// skipped when the PostgreSQL half runs: its tests block both of the concurrency pool's
-/// threads (two cores) in child processes for minutes, and a task that waits that long
-/// for a thread measures its wait, not the server. They run, and pass, without it.
-let timedByTheTestTask: Comment = "timed from the test task, which the PostgreSQL half's blocking tests starve; run without FLASHSALE_TEST_PG"

@@ -9,6 +9,9 @@ import NIOPosix
 final class RawConnection: Sendable {
     private let channel: any Channel
     private let received: NIOLockedValueBox<ByteBuffer>
+    /// When the connection opened and when it closed, as its event loop saw them.
+    private let opened: NIOLockedValueBox<NIODeadline?>
+    private let closedAt: NIOLockedValueBox<NIODeadline?>
 
     /// Connects, and sends `first` the moment the connection is made (see `SendOnConnect`).
     static func open(port: Int, sending first: String? = nil) async throws -> RawConnection {
@@ -17,22 +20,32 @@ final class RawConnection: Sendable {
 
     /// The same, with bytes that need not be UTF-8.
     static func open(port: Int, sendingBytes first: [UInt8]) async throws -> RawConnection {
+        try await open(port: port, script: first.isEmpty ? [] : [Timed(after: .zero, first)])
+    }
+
+    /// Connects, and sends each part of `script` at its time after the connection opened,
+    /// timed on the connection's event loop (see `Scripted`).
+    static func open(port: Int, script: [Timed]) async throws -> RawConnection {
         let received = NIOLockedValueBox(ByteBuffer())
-        let opening = first.isEmpty ? [] : [ByteBuffer(bytes: first)]
+        let opened = NIOLockedValueBox<NIODeadline?>(nil)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(into: received))
-                    try channel.pipeline.syncOperations.addHandler(SendOnConnect<ByteBuffer>(opening))
+                    try channel.pipeline.syncOperations.addHandler(Scripted(script, opened: opened))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        return RawConnection(channel: channel, received: received)
+        return RawConnection(channel: channel, received: received, opened: opened)
     }
 
-    private init(channel: any Channel, received: NIOLockedValueBox<ByteBuffer>) {
+    private init(channel: any Channel, received: NIOLockedValueBox<ByteBuffer>, opened: NIOLockedValueBox<NIODeadline?>) {
         self.channel = channel
         self.received = received
+        self.opened = opened
+        let closedAt = NIOLockedValueBox<NIODeadline?>(nil)
+        self.closedAt = closedAt
+        channel.closeFuture.whenComplete { _ in closedAt.withLockedValue { $0 = .now() } }
     }
 
     deinit {
@@ -56,12 +69,25 @@ final class RawConnection: Sendable {
     var isOpen: Bool { channel.isActive }
 
     /// Waits until the server closes the connection, at most `limit`; whether it did.
+    /// Decided on the connection's event loop: a test task kept waiting for a thread still
+    /// sees a close that came in time.
     func closed(within limit: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while channel.isActive, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        await lifetime(within: limit) != nil
+    }
+
+    /// Waits until the server closes the connection, at most `limit`; how long it was open,
+    /// from its opening to its close, as its event loop saw them (nil: still open).
+    func lifetime(within limit: Duration) async -> Duration? {
+        let loop = channel.eventLoop
+        let ended = loop.makePromise(of: Void.self)
+        channel.closeFuture.cascade(to: ended)
+        let timeout = loop.scheduleTask(in: TimeAmount(limit)) {
+            ended.fail(ChannelError.ioOnClosedChannel)
         }
-        return !channel.isActive
+        let closed = (try? await ended.futureResult.get()) != nil
+        timeout.cancel()
+        guard closed, let start = opened.withLockedValue({ $0 }), let end = closedAt.withLockedValue({ $0 }) else { return nil }
+        return Duration(end - start)
     }
 
     /// Waits until the answer contains `text` `times` times, at most `limit`; whether it did.
@@ -89,11 +115,55 @@ private final class Collector: ChannelInboundHandler, Sendable {
     }
 }
 
-/// Writes `parts`, in one flush, the moment the connection is made, on its event loop. Not
-/// later from the test's task: with every test running at once, that task may wait many
-/// seconds for a thread, and the server closes a connection that has sent nothing for 10 s
-/// (http.md). One flush: a server that answers on a request's head alone (a 401, a 405) may
-/// close the connection before a later write, which would then fail.
+/// Bytes a scripted connection sends `after` its opening.
+struct Timed: Sendable {
+    let after: Duration
+    let bytes: [UInt8]
+
+    init(after: Duration, _ bytes: [UInt8]) {
+        self.after = after
+        self.bytes = bytes
+    }
+
+    init(after: Duration, _ text: String) {
+        self.init(after: after, Array(text.utf8))
+    }
+}
+
+/// Sends a script's parts at their times after the connection opened, each scheduled on its
+/// event loop. Not from the test's task: with every test running at once, that task may wait
+/// many seconds for a thread, and the server closes a connection that has sent nothing for
+/// 10 s (http.md); a test timing the server's clocks would time its own wait. Parts due at
+/// the same time go in one flush: a server that answers on a request's head alone (a 401, a
+/// 405) may close the connection before a later write, which would then fail.
+private final class Scripted: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Never
+    private let script: [Timed]
+    private let opened: NIOLockedValueBox<NIODeadline?>
+
+    init(_ script: [Timed], opened: NIOLockedValueBox<NIODeadline?>) {
+        self.script = script
+        self.opened = opened
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let start = NIODeadline.now()
+        opened.withLockedValue { $0 = start }
+        let channel = context.channel
+        let pending = Dictionary(grouping: script, by: \.after).map { after, parts in
+            context.eventLoop.scheduleTask(deadline: start + TimeAmount(after)) {
+                guard channel.isActive else { return }
+                for part in parts { channel.write(ByteBuffer(bytes: part.bytes), promise: nil) }
+                channel.flush()
+            }
+        }
+        channel.closeFuture.whenComplete { _ in pending.forEach { $0.cancel() } }
+        context.fireChannelActive()
+    }
+}
+
+/// Writes `parts`, in one flush, the moment the connection is made, on its event loop (see
+/// `Scripted` for why).
 final class SendOnConnect<Part>: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Never
     typealias OutboundOut = Part

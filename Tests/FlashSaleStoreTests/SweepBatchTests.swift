@@ -78,10 +78,10 @@ import FlashSaleEngine
     }
 
     /// A sweep of many holds on one connection, bookings one after another on another:
-    /// once the first is in, each gets the lock between two batches, within 100 ms. (With
-    /// SQLite's own busy handler, which sleeps up to 100 ms between looks, bookings waited
-    /// longer, up to their busy timeout, and the sweep, starved by them in turn, took three
-    /// times longer.)
+    /// once the first is in, each gets the lock between two batches. Alone, the longest
+    /// wait is about 25 ms; with SQLite's own busy handler, which sleeps up to 100 ms between
+    /// looks and so misses the turns between batches, it was 330 to 540 ms. The bound, 250 ms,
+    /// leaves room for the full suite's load on two cores (it has stretched a wait to 111 ms).
     @Test func bookingsBesideALongSweepGetTheirTurnBetweenBatches() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 200_100, perUser: 1)
@@ -114,7 +114,7 @@ import FlashSaleEngine
         }
         #expect(waits.failures.isEmpty, "\(waits.failures.prefix(3))")
         #expect(waits.all.count > 1)
-        #expect(waits.all.dropFirst().max() ?? 0 < 0.1, "the longest waits: \(waits.all.dropFirst().sorted().suffix(5))")
+        #expect(waits.all.dropFirst().max() ?? 0 < 0.25, "the longest waits: \(waits.all.dropFirst().sorted().suffix(5))")
         #expect(try f.store.verify(nil, clock: minutes(10)) == [])
     }
 
@@ -128,8 +128,8 @@ import FlashSaleEngine
         let f = try StoreFixture()
         let sales = ["a", "b", "c"]
         for (sale, seconds) in zip(sales, [60, 300, 90] as [Int64]) {
-            try f.engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 3_000, hold: .seconds(seconds),
-                                                  perUser: 3, startsAt: T, endsAt: nil), clock: T)
+            _ = try f.engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 3_000, hold: .seconds(seconds),
+                                                      perUser: 3, startsAt: T, endsAt: nil), clock: T)
         }
         for _ in 0..<300 {
             let sale = sales[Int.random(in: 0..<3, using: &random)]
