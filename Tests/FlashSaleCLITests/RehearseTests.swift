@@ -73,6 +73,45 @@ import FlashSaleTestSupport
         #expect(suspects.map { $0["value"] as? String } == (report["suspects"] as? [[String: Any]])?.map { $0["value"] as? String })
     }
 
+    /// A day longer than the holds: each slice decided at its own instant, its holds due five
+    /// minutes after it, what the first cancels and sweeps return taken again by later
+    /// slices, and the stock ending the same on both command-line paths.
+    @Test func aLongDayDecidesEachSliceAtItsOwnInstant() throws {
+        var outcomes: [[String: Int]] = []
+        for via in ["stream", "queue"] {
+            let box = try Sandbox()
+            let result = try box.spawn(["rehearse", "--buyers", "300", "--inventory", "20", "--seed", "7", "--duration", "10m",
+                                        "--json", "--via", via], environment: ["FLASHSALE_NOW": "2026-06-01T10:00:00Z"])
+            #expect(result.status == 0, "\(via): \(result.stderr)")
+            let report = try result.json()
+            outcomes.append(stockOutcome(report))
+            let bookings = try box.spawn(["export", "rehearsal", "--format", "ndjson"]).stdout
+                .split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+            let made = Set(bookings.compactMap { $0["created_at"] as? String })
+            // The opening, and slices of 67 s (599 s in nine whole-second parts) from +1 s.
+            let instants = Set(([0] + (0..<9).map { 1 + 67 * $0 }).map { "2026-06-01T10:\(String(format: "%02d:%02d", $0 / 60, $0 % 60)).000Z" })
+            #expect(made.intersection(instants).count > 1, "\(made.sorted())")
+            // Besides the slices', one instant: the returning buyers', at the last sweep.
+            #expect(made.subtracting(instants).count == 1, "\(made.sorted())")
+            #expect((report["holds"] as? Int ?? 0) > 20, "nothing returned was taken again: \(report)")
+            #expect((report["verify"] as? [String: Any])?["ok"] as? Bool == true)
+        }
+        #expect(outcomes.count == 2 && outcomes[0] == outcomes[1], "\(outcomes)")
+    }
+
+    @Test func theCrowdIsCutIntoTheOpeningSecondAndAtMostNineParts() {
+        for duration in [Span.seconds(1), .seconds(10), .seconds(60), .seconds(3_600)] {
+            let crowd = Crowd(buyers: 2_000, botShare: 0.05, duration: duration, seed: 5)
+            let slices = crowd.slices(duration: duration)
+            #expect(slices.count <= 10 && slices.first?.offset == Span(milliseconds: 0), "\(duration)")
+            #expect(slices.flatMap(\.requests).map(\.user) == crowd.requests.map(\.user))
+            for (slice, next) in zip(slices, slices.dropFirst().map(\.offset) + [duration]) {
+                #expect(slice.offset.milliseconds % 1000 == 0)
+                #expect(slice.requests.allSatisfy { $0.arrival >= slice.offset.milliseconds && $0.arrival < next.milliseconds })
+            }
+        }
+    }
+
     @Test func theSameSeedMakesTheSameCrowdAndAnotherSeedAnother() {
         let one = Crowd(buyers: 500, botShare: 0.1, duration: .seconds(30), seed: 3)
         let again = Crowd(buyers: 500, botShare: 0.1, duration: .seconds(30), seed: 3)

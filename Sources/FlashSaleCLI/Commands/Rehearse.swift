@@ -35,9 +35,10 @@ enum RehearseCommand {
         details: """
             Creates sale 'rehearsal' (hold 5m, 1 per user) on a scratch database in $TMPDIR, removed at the end \
             unless --keep; with --db or $FLASHSALE_DB, in that database, refused (exit 4) if the sale exists. \
-            The crowd opens the sale; at +4m 60% of the holds are confirmed and 10% cancelled; at +5m sweep \
-            expires the rest and one buyer in ten, of those turned away, comes back for what returned. The \
-            clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
+            The crowd comes in slices, each decided at its instant: the opening second, then up to nine parts \
+            of --duration. 4m after a slice 60% of its holds are confirmed and 10% cancelled; 5m after it sweep \
+            expires the rest; after the last sweep one buyer in ten, of those turned away, comes back for what \
+            returned. The clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
             """
     ) { invocation, context in
         // Its database is its own (scratch, or --db created if missing), not the context's.
@@ -114,47 +115,44 @@ enum RehearseCommand {
         let crowd = Crowd(buyers: settings.buyers, botShare: settings.botShare, duration: settings.duration, seed: settings.seed)
         let output = context.output
 
-        // The opening: the whole crowd, in arrival order, at the opening instant.
-        let timing = try wave(crowd.requests[...], at: opening, name: "opening", stock: settings.inventory, path: path, output: output)
-        let holds = try engine.bookings(of: sale, status: .held, user: nil, clock: opening)
-        let confirmCount = holds.count * confirmShare.0 / confirmShare.1
-        let cancelCount = holds.count * cancelShare.0 / cancelShare.1
-        try path.settle(confirm: Array(holds.prefix(confirmCount)),
-                        cancel: Array(holds.dropFirst(confirmCount).prefix(cancelCount)), at: opening.adding(settleAfter))
-
-        // The expiry: sweep, as cron would run it, then the buyers who were turned away return.
-        let expiry = opening.adding(hold)
-        let expired = try sweep(setting, at: expiry)
-        let holders = Set(holds.map(\.user.text))
-        var seen: Set<String> = []
-        let turnedAway = crowd.requests.filter { !holders.contains($0.user) && seen.insert($0.user).inserted }
-        let returning = turnedAway.prefix((settings.buyers + returnShare - 1) / returnShare).map {
-            CrowdRequest(user: $0.user, ip: $0.ip, userAgent: $0.userAgent, arrival: expiry.milliseconds - opening.milliseconds, isBot: $0.isBot)
-        }
-        let stock = try engine.status(sale, clock: expiry).sale.counters.available
-        _ = try wave(returning[...], at: expiry, name: "returning", stock: stock, path: path, output: output)
-        let resold = try engine.bookings(of: sale, status: .held, user: nil, clock: expiry)
-        try path.settle(confirm: resold, cancel: [], at: expiry)
+        // The crowd over the duration, then the returning buyers: a live line for each on a terminal.
+        let slices = crowd.slices(duration: settings.duration)
+        let crowdLine = Progress(every: 1, label: "crowd: decided", sink: output.stderr)
+        crowdLine.total = Int64(crowd.requests.count)
+        let day = SaleDay(
+            setting: setting, path: path, opening: opening, hold: hold, settleAfter: settleAfter,
+            confirmShare: confirmShare, cancelShare: cancelShare, returnShare: returnShare,
+            sweep: { try sweep(setting, at: $0) },
+            wave: { requests, now, name in
+                let stock = try engine.status(sale, clock: now).sale.counters.available
+                guard name == SaleDay.returningWave else { return try wave(requests, at: now, name: name, stock: stock, path: path, line: crowdLine) }
+                crowdLine.finish()
+                let line = Progress(every: 1, label: "returning: decided", sink: output.stderr)
+                line.total = Int64(requests.count)
+                defer { line.finish() }
+                return try wave(requests, at: now, name: name, stock: stock, path: path, line: line)
+            })
+        let outcome = try day.run(crowd, buyers: settings.buyers, slices: slices)
         try path.finish()
 
         // The report, from the database.
-        let final = try engine.metrics(of: sale, clock: expiry).first
-        let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: expiry)
+        let end = outcome.end
+        let final = try engine.metrics(of: sale, clock: end).first
+        let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
         let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
-        let arrivals = firstArrivals(crowd)
-        let taken = holds.compactMap { arrivals[$0.user.text] }.sorted()
-        let soldOut = holds.count == settings.inventory ? taken.last.map { Span(milliseconds: $0) } : nil
+        let taken = takings(of: outcome.holds, in: crowd, opening: opening)
+        let soldOut = taken.count >= settings.inventory ? Span(milliseconds: taken[Int(settings.inventory) - 1]) : nil
         let report = RehearsalReport(
             path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
-            inventory: settings.inventory, requests: crowd.requests.count, opening: timing, soldOutAfter: soldOut,
-            holds: holds.count, confirmed: confirmCount, cancelled: cancelCount, expired: expired,
-            returning: returning.count, resold: resold.count, left: final?.status.sale.counters.available ?? 0,
+            inventory: settings.inventory, requests: crowd.requests.count, crowd: outcome.timing, soldOutAfter: soldOut,
+            holds: outcome.holds.count, confirmed: outcome.confirmed, cancelled: outcome.cancelled, expired: outcome.expired,
+            returning: outcome.returning, resold: outcome.resold, left: final?.status.sale.counters.available ?? 0,
             turnedAway: crowd.users - Set(everyBooking.map(\.user.text)).count,
             botRequests: crowd.requests.count { $0.isBot }, botItems: everyBooking.count { botUsers.contains($0.user.text) },
             declined: AttemptTotals.declineCodes.compactMap { code in
                 (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
             },
-            suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: expiry),
+            suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
             database: context.databaseGiven ? context.database : settings.keep ? database : nil,
             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
         if output.stdout.isTerminal, !output.json, !output.quiet {
@@ -171,21 +169,17 @@ enum RehearseCommand {
         }
     }
 
-    /// One wave through the path, with a live line on a terminal.
+    /// One wave through the path, told on `line` with the stock it leaves.
     private static func wave(_ requests: ArraySlice<CrowdRequest>, at now: Instant, name: String, stock: Int64,
-                             path: RehearsalPath, output: Output) throws -> WaveTiming {
-        let progress = Progress(every: 1, label: "\(name): decided", sink: output.stderr)
-        progress.total = Int64(requests.count)
+                             path: RehearsalPath, line: Progress) throws -> WaveTiming {
         var held = 0
-        progress.detail = { "\(stock - Int64(held)) of \(stock) items left" }
+        line.detail = { "\(stock - Int64(held)) of \(stock) items left" }
         var shown = 0
-        let timing = try path.book(requests, at: now, wave: name) { decided, holds in
+        return try path.book(requests, at: now, wave: name) { decided, holds in
             held = max(held, holds)
-            progress.tick(Int64(decided - shown))
+            line.tick(Int64(decided - shown))
             shown = decided
         }
-        progress.finish()
-        return timing
     }
 
     /// `sweep SALE` as a child at `now`: how many holds it expired.
@@ -213,13 +207,15 @@ enum RehearseCommand {
         return String(decoding: buffer[..<max(0, count)], as: UTF8.self)
     }
 
-    /// Each user's first arrival, in milliseconds after the opening.
-    private static func firstArrivals(_ crowd: Crowd) -> [String: Int64] {
-        var arrivals: [String: Int64] = [:]
+    /// When each of the crowd's holds was taken, in milliseconds after the opening, sorted:
+    /// the arrival of its buyer's first request in the slice that decided it.
+    private static func takings(of holds: [Booking], in crowd: Crowd, opening: Instant) -> [Int64] {
+        var arrivals: [String: [Int64]] = [:]
         arrivals.reserveCapacity(crowd.users)
-        for request in crowd.requests where arrivals[request.user] == nil {
-            arrivals[request.user] = request.arrival
-        }
-        return arrivals
+        for request in crowd.requests { arrivals[request.user, default: []].append(request.arrival) }
+        return holds.compactMap { hold in
+            let decided = hold.createdAt.milliseconds - opening.milliseconds
+            return arrivals[hold.user.text]?.first { $0 >= decided }
+        }.sorted()
     }
 }

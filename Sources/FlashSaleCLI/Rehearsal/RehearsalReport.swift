@@ -8,8 +8,8 @@ struct RehearsalReport {
     let bots: Int
     let inventory: Int64
     let requests: Int
-    /// The opening wave's decisions, and how long its path took to make them.
-    let opening: WaveTiming
+    /// The crowd's decisions, and how long its path took to make them.
+    let crowd: WaveTiming
     /// When the last item went, in the sale's time: the arrival of the request that took it.
     let soldOutAfter: Span?
     let holds: Int
@@ -30,12 +30,12 @@ struct RehearsalReport {
     let seconds: Double
 
     var decisionsPerSecond: Int64 {
-        opening.seconds > 0 ? Int64(Double(opening.decided) / opening.seconds) : 0
+        crowd.seconds > 0 ? Int64(Double(crowd.decided) / crowd.seconds) : 0
     }
 
     /// The latency under which `share` of the answers came, in milliseconds.
     func latency(_ share: Double) -> Double? {
-        guard let latencies = opening.latencies, !latencies.isEmpty else { return nil }
+        guard let latencies = crowd.latencies, !latencies.isEmpty else { return nil }
         let sorted = latencies.sorted()
         return sorted[min(sorted.count - 1, Int((Double(sorted.count) * share).rounded(.up)) - 1)] * 1000
     }
@@ -52,7 +52,7 @@ struct RehearsalReport {
         func milliseconds(_ value: Double?) -> String { value.map { format($0, digits: 1) + " ms" } ?? "n/a" }
         var lines = [
             "rehearsal via \(path), seed \(seed): \(buyers) buyers (\(bots) bots), \(inventory) items, \(requests) requests",
-            "  decisions/s      \(decisionsPerSecond) (\(opening.decided) in \(format(opening.seconds, digits: 3)) s)",
+            "  decisions/s      \(decisionsPerSecond) (\(crowd.decided) in \(format(crowd.seconds, digits: 3)) s)",
             "  latency          p50 \(milliseconds(latency(0.5))), p99 \(milliseconds(latency(0.99)))",
             "  sold out         " + (soldOutAfter.map { "\(format(Double($0.milliseconds) / 1000, digits: 3)) s after the opening" } ?? "no: \(inventory - Int64(holds)) items never held"),
             "  holds            \(holds): \(confirmed) confirmed, \(cancelled) cancelled, \(expired) expired",
@@ -75,7 +75,7 @@ struct RehearsalReport {
         .object([
             ("via", .string(path)), ("seed", .number(String(seed))), ("buyers", .integer(Int64(buyers))),
             ("bots", .integer(Int64(bots))), ("inventory", .integer(inventory)), ("requests", .integer(Int64(requests))),
-            ("decisions", .integer(Int64(opening.decided))), ("decision_seconds", .number(format(opening.seconds, digits: 6))),
+            ("decisions", .integer(Int64(crowd.decided))), ("decision_seconds", .number(format(crowd.seconds, digits: 6))),
             ("decisions_per_second", .integer(decisionsPerSecond)),
             ("latency_p50_ms", latency(0.5).map { .number(format($0, digits: 3)) } ?? .null),
             ("latency_p99_ms", latency(0.99).map { .number(format($0, digits: 3)) } ?? .null),
