@@ -43,6 +43,27 @@ public final class DecisionGroup {
                                        facts: booking[index].facts)
     }
 
+    /// Before booking `requests` one by one: lets the store read at once what their
+    /// decisions will ask it (`StoreTransaction.readAhead`). Sales that do not exist are
+    /// left for `book` to refuse.
+    public func expect(_ requests: some Collection<BookingRequest>, clock: Instant) throws {
+        guard !requests.isEmpty else { return }
+        let transaction = try openTransaction()
+        guard transaction.wantsReadAhead else { return }
+        for sale in Set(requests.map(\.sale)) {
+            let index: Int
+            if let open = booking.firstIndex(where: { $0.sale.id == sale }) {
+                index = open
+            } else {
+                guard let read = try transaction.sale(sale) else { continue }
+                booking.append(OpenSale(sale: read, facts: TransactionFacts()))
+                index = booking.count - 1
+            }
+            let open = booking[index].sale
+            try engine.readAhead(for: requests, in: open, transaction, at: open.decisionTime(clock: clock))
+        }
+    }
+
     /// `confirm`, as the engine's own.
     public func confirm(_ id: BookingID, in sale: SaleID, user: UserID?, clock: Instant) throws -> Booking {
         try engine.confirm(id, in: sale, user: user, clock: clock, settle(sale)).get()

@@ -124,6 +124,20 @@ extension Engine {
         return .decided(.held(hold))
     }
 
+    /// Tells the store which counts the decisions of `requests` in `sale` will ask for (see
+    /// `StoreTransaction.readAhead`): their users, and their addresses where the sale limits them.
+    func readAhead(for requests: some Sequence<BookingRequest>, in sale: Sale, _ transaction: any StoreTransaction,
+                   at now: Instant) throws {
+        var users: [UserID] = []
+        var addresses: [String] = []
+        for request in requests where request.sale == sale.id {
+            users.append(request.user)
+            if sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical { addresses.append(address) }
+        }
+        guard !users.isEmpty else { return }
+        try transaction.readAhead(activeBookingsOf: users, fromAddresses: addresses, in: sale.id, at: now)
+    }
+
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it
     /// first, through either (`owner`), and another user's request with it is refused.
     func refusal(of key: String, ownedBy owner: UserID?, to request: BookingRequest) -> SaleError? {

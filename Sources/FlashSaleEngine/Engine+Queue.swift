@@ -50,8 +50,6 @@ extension Engine {
         }
     }
 
-    /// How many key-less requests a bulk submit hands the store at once.
-    static let keylessBatch = 64
 
     /// `submit SALE --file`: every record of the input in one transaction, all or nothing.
     /// A malformed record rolls everything back (bad input, naming its line), unless
@@ -64,7 +62,8 @@ extension Engine {
             var report = SubmitReport()
             var attempts = AttemptTally()
             var keyless: [RequestRecord] = []
-            keyless.reserveCapacity(Engine.keylessBatch)
+            let batch = transaction.keylessBatch
+            keyless.reserveCapacity(batch)
             func flush() throws {
                 guard !keyless.isEmpty else { return }
                 report.add(try transaction.enqueue(keyless: keyless[...], in: saleID, at: now))
@@ -81,7 +80,7 @@ extension Engine {
                     attempts.add(user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent,
                                  declined: nil, at: now)
                     keyless.append(record)
-                    if keyless.count == Engine.keylessBatch { try flush() }
+                    if keyless.count == batch { try flush() }
                 case .record(let record):
                     // One at a time: a key must be looked up, and the rows before it must
                     // be in first.
@@ -207,6 +206,7 @@ extension Engine {
             if ahead.isEmpty {
                 let limit = bulkPaths ? min(Engine.lineReadAhead, batch - report.decided) : 1
                 ahead = try transaction.lineHeads(of: line.sale.id, after: line.cursor, limit: limit)[...]
+                if transaction.wantsReadAhead { try readAhead(for: ahead.lazy.map(\.1), in: line.sale, transaction, at: now) }
             }
             guard let (id, request) = ahead.popFirst() else { return }
             switch try decide(request, in: &line.sale, transaction, at: now, fromQueue: id, facts: facts) {

@@ -131,6 +131,8 @@ public protocol StoreTransaction: StoreReading {
 
     /// Adds one request to the end of the sale's line.
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID
+    /// How many key-less requests `enqueue(keyless:)` takes best at once.
+    var keylessBatch: Int { get }
     /// Adds key-less requests to the end of the sale's line, in order: a bulk fast path
     /// (consecutive ids, one statement for many rows). Returns the ids given.
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID>
@@ -158,10 +160,27 @@ public protocol StoreTransaction: StoreReading {
     /// when the transaction commits; a rollback drops it. Telemetry, not a decision.
     func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws
 
+    /// Whether `readAhead` does anything: false (the default) spares the caller gathering
+    /// what it would be told.
+    var wantsReadAhead: Bool { get }
+    /// A hint before a run of decisions in `sale` at `now` or later, whose sale row this
+    /// transaction has read: the users, and the addresses (canonical), that they will ask
+    /// `activeBookings` about. A store whose every read is a round trip to a server reads
+    /// them all at once; one whose reads cost microseconds ignores it (the default).
+    func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
+                   at now: Instant) throws
+
     /// Commits. With `.decisions`, everything is durable when it returns; a failure rolls
     /// everything back, and so does `rollback`.
     func commit(_ content: CommitContent) throws
     func rollback()
+}
+
+extension StoreTransaction {
+    public var wantsReadAhead: Bool { false }
+
+    public func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
+                          at now: Instant) throws {}
 }
 
 /// What a commit carries, and so what it must survive.

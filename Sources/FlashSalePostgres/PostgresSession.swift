@@ -8,6 +8,9 @@ enum SQLValue {
     case int(Int64?)
     case text(String?)
     case bool(Bool)
+    /// A text[] (for `= ANY($n)` and `unnest`).
+    case texts([String])
+    case bools([Bool])
 }
 
 /// One row of a result, its columns read by name.
@@ -150,6 +153,8 @@ final class PostgresSession {
             case .int(let int): binds.append(int)
             case .text(let text): binds.append(text)
             case .bool(let bool): binds.append(bool)
+            case .texts(let texts): binds.append(texts)
+            case .bools(let bools): binds.append(bools)
             }
         }
         // A statement sent on a connection already lost (a ROLLBACK after the server went

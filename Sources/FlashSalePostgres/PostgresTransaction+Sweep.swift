@@ -39,6 +39,7 @@ extension PostgresTransaction {
     /// One statement: the first `limit` of the line expire (expired_at is the expiry
     /// itself, as `setStatus` records it), each with its event, in line order.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
+        readAheadCounts = nil
         wrote = true
         let expired = try session.count(
             """

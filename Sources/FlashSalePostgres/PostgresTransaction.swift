@@ -18,6 +18,8 @@ final class PostgresTransaction: StoreTransaction {
     var wrote = false
     /// The attempt tallies handed over in this transaction, written when it commits.
     var unwrittenAttempts: [(sale: SaleID, tally: AttemptTally)] = []
+    /// Active bookings read ahead for a run of decisions (see `readAhead`).
+    var readAheadCounts: ActiveBookingsReadAhead?
 
     init(store: PostgresStore) {
         self.store = store
@@ -77,6 +79,7 @@ final class PostgresTransaction: StoreTransaction {
         pendingEvents = 0
         wrote = false
         unwrittenAttempts.removeAll(keepingCapacity: true)
+        readAheadCounts = nil
     }
 
     /// Runs a statement that writes.
@@ -84,6 +87,10 @@ final class PostgresTransaction: StoreTransaction {
     func write(_ sql: String, _ values: [SQLValue]) throws -> Int64 {
         wrote = true
         return try session.execute(sql, values)
+    }
+
+    func hasLocked(_ sale: SaleID) -> Bool {
+        locked.contains(sale)
     }
 
     // MARK: - Sales
@@ -157,17 +164,21 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND user_id = $2 AND \(activeBooking(now: "$3"))",
+        if let known = readAheadCounts?.count(ofUser: user.text, in: sale, at: now) { return known }
+        return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND user_id = $2 AND \(activeBooking(now: "$3"))",
                           [.text(sale.text), .text(user.text), .int(now.milliseconds)])
     }
 
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND ip_canonical = $2 AND \(activeBooking(now: "$3"))",
+        if let known = readAheadCounts?.count(ofAddress: address, in: sale, at: now) { return known }
+        return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND ip_canonical = $2 AND \(activeBooking(now: "$3"))",
                           [.text(sale.text), .text(address), .int(now.milliseconds)])
     }
 
     /// The address's one spelling goes in `ip_canonical` only when it is counted, as in SQLite.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
+        let address = countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil
+        readAheadCounts?.add(hold, address: address)
         try write(
             """
             INSERT INTO booking (id, sale, user_id, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
@@ -175,10 +186,11 @@ final class PostgresTransaction: StoreTransaction {
             """,
             [.text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .int(hold.createdAt.milliseconds),
              .int(hold.expiresAt.milliseconds), .text(hold.ip),
-             .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key)])
+             .text(address), .text(hold.userAgent), .text(hold.key)])
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
+        readAheadCounts = nil
         let changed = try write(
             """
             UPDATE booking SET status = $1::text,

@@ -124,6 +124,7 @@ final class Committer: @unchecked Sendable {
             let now = clock()
             try decisions.commit {
                 outcomes.removeAll(keepingCapacity: true)
+                try decisions.expect(group.lazy.compactMap { if case .book(let request) = $0.change { request } else { nil } }, clock: now)
                 for pending in group {
                     do {
                         outcomes.append(.success(try decide(pending.change, in: decisions, at: now)))

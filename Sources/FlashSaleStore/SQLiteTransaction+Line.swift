@@ -68,6 +68,10 @@ extension SQLiteTransaction {
         return id
     }
 
+    /// 64, what the engine handed every store before each chose its own; the rows go
+    /// `RequestRows.perStatement` to a statement whatever the batch.
+    var keylessBatch: Int { 64 }
+
     /// Key-less requests inserted `RequestRows.perStatement` at a time by one multi-row
     /// INSERT: per-statement work in SQLite, not the row itself, is most of the cost of
     /// inserting a row at a time. The sale and the time, the same for every row, are bound

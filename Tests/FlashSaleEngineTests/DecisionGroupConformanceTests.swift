@@ -29,6 +29,53 @@ import FlashSaleTestSupport
         #expect(try f.violations() == [])
     }
 
+    /// A group told ahead what it will decide (`expect`, which a PostgreSQL store answers
+    /// with counts read at once) decides exactly as one that is not: users and addresses
+    /// that already hold, hold twice in the group or see a hold expire as the clock moves
+    /// on within it, and a cancel in the middle that makes the store forget what it read.
+    @Test(arguments: stores, [UInt64(1), 2, 3])
+    func aGroupToldAheadDecidesAsOneThatIsNot(_ kind: StoreKind, seed: UInt64) throws {
+        var answers: [[String]] = []
+        for toldAhead in [true, false] {
+            var random = SplitMix64(seed: seed)
+            let f = try Fixture(kind)
+            _ = try f.engine.createSale(SaleDefinition(id: s1, name: nil, inventory: 40, hold: .seconds(60), perUser: 2, perIP: 3,
+                                                       waitlist: false, startsAt: T, endsAt: nil), clock: T)
+            let people = (0..<30).map { n in
+                BookingRequest(sale: s1, user: UserID(trusted: "u\(n % 12)"), ip: "10.0.0.\(n % 7)", userAgent: nil, key: nil)
+            }
+            // Before the group: holds some of which expire during it, and a booked item.
+            for (index, request) in people.prefix(8).enumerated() {
+                let at = T.adding(.seconds(Int64(index * 5)))
+                let hold = try f.engine.book(request, clock: at)
+                if index == 0 { _ = try f.engine.confirm(hold.id, in: s1, user: nil, clock: at) }
+            }
+            let group = DecisionGroup(engine: f.engine)
+            var said: [String] = []
+            let requests = (0..<60).map { _ in people[random.below(people.count)] }
+            try group.commit {
+                said.removeAll()
+                let start = T.adding(.seconds(40))
+                if toldAhead { try group.expect(requests, clock: start) }
+                for (index, request) in requests.enumerated() {
+                    let now = start.adding(.seconds(Int64(index)))
+                    switch try group.book(request, clock: now) {
+                    case .held(let hold):
+                        said.append("held \(request.user)")
+                        if index == 30 { _ = try group.cancel(hold.id, in: s1, user: nil, force: false, clock: now) }
+                    case .repeated: said.append("repeated")
+                    case .declined(let decline): said.append("\(decline.reason) \(request.user)")
+                    case .refused(let refusal): said.append("refused \(refusal)")
+                    }
+                }
+            }
+            #expect(try f.violations(at: T.adding(.seconds(100))) == [])
+            answers.append(said)
+        }
+        #expect(answers[0] == answers[1])
+        #expect(answers[0].contains { $0.hasPrefix("held") } && answers[0].contains { !$0.hasPrefix("held") }, "\(answers[0])")
+    }
+
     /// A cancel in the group gives its item back to the bookings after it, which must not
     /// decide on the sale as it was before the cancel.
     @Test(arguments: stores) func aCancelInTheGroupReturnsItsItemToTheNextBooking(_ kind: StoreKind) throws {

@@ -34,6 +34,8 @@ enum BookStream {
         func commitAndPrint() throws {
             try stream.commit {
                 answers.removeAll()
+                try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
+                                  clock: context.now())
                 for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
             }
             if !output.quiet { output.stdout.write(utf8: answers.bytes) }
@@ -72,8 +74,7 @@ enum BookStream {
             text.append(record.line)
             text.append(",\"user\":")
             text.appendQuoted(record.user)
-            let request = BookingRequest(sale: sale, user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent, key: record.key)
-            switch try stream.book(request, clock: clock.now()) {
+            switch try stream.book(record.request(in: sale), clock: clock.now()) {
             case .held(let booking), .repeated(let booking):
                 text.append(",\"ok\":true,\"booking\":\"")
                 text.append(booking.id.text)
@@ -93,5 +94,12 @@ enum BookStream {
                 text.append("}\n")
             }
         }
+    }
+}
+
+extension RequestRecord {
+    /// The booking request this line makes.
+    fileprivate func request(in sale: SaleID) -> BookingRequest {
+        BookingRequest(sale: sale, user: UserID(trusted: user), ip: ip, userAgent: userAgent, key: key)
     }
 }
