@@ -138,8 +138,9 @@ import FlashSaleTestSupport
         let connection = try await RawConnection.open(port: served.port, script: [
             Timed(after: .zero, request), Timed(after: .seconds(13), request),
         ])
+        // Answered twice: open at 13 s. (Whether it is open now depends on how long this
+        // task waited for a thread: the server may have closed it idle since.)
         #expect(await connection.answer(contains: "HTTP/1.1 200 ", times: 2, within: .seconds(60)), "\(connection.answer)")
-        #expect(connection.isOpen)
     }
 
     /// `head` as the connection opens, then `rest` a byte a second: all timed on the

@@ -10,8 +10,7 @@ final class RawConnection: Sendable {
     private let channel: any Channel
     private let received: NIOLockedValueBox<ByteBuffer>
     /// When the connection opened and when it closed, as its event loop saw them.
-    private let opened: NIOLockedValueBox<NIODeadline?>
-    private let closedAt: NIOLockedValueBox<NIODeadline?>
+    private let lifespan: NIOLockedValueBox<Lifespan>
 
     /// Connects, and sends `first` the moment the connection is made (see `SendOnConnect`).
     static func open(port: Int, sending first: String? = nil) async throws -> RawConnection {
@@ -27,25 +26,22 @@ final class RawConnection: Sendable {
     /// timed on the connection's event loop (see `Scripted`).
     static func open(port: Int, script: [Timed]) async throws -> RawConnection {
         let received = NIOLockedValueBox(ByteBuffer())
-        let opened = NIOLockedValueBox<NIODeadline?>(nil)
+        let lifespan = NIOLockedValueBox(Lifespan())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(into: received))
-                    try channel.pipeline.syncOperations.addHandler(Scripted(script, opened: opened))
+                    try channel.pipeline.syncOperations.addHandler(Scripted(script, lifespan: lifespan))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        return RawConnection(channel: channel, received: received, opened: opened)
+        return RawConnection(channel: channel, received: received, lifespan: lifespan)
     }
 
-    private init(channel: any Channel, received: NIOLockedValueBox<ByteBuffer>, opened: NIOLockedValueBox<NIODeadline?>) {
+    private init(channel: any Channel, received: NIOLockedValueBox<ByteBuffer>, lifespan: NIOLockedValueBox<Lifespan>) {
         self.channel = channel
         self.received = received
-        self.opened = opened
-        let closedAt = NIOLockedValueBox<NIODeadline?>(nil)
-        self.closedAt = closedAt
-        channel.closeFuture.whenComplete { _ in closedAt.withLockedValue { $0 = .now() } }
+        self.lifespan = lifespan
     }
 
     deinit {
@@ -86,7 +82,8 @@ final class RawConnection: Sendable {
         }
         let closed = (try? await ended.futureResult.get()) != nil
         timeout.cancel()
-        guard closed, let start = opened.withLockedValue({ $0 }), let end = closedAt.withLockedValue({ $0 }) else { return nil }
+        let span = lifespan.withLockedValue { $0 }
+        guard closed, let start = span.opened, let end = span.closed else { return nil }
         return Duration(end - start)
     }
 
@@ -115,6 +112,13 @@ private final class Collector: ChannelInboundHandler, Sendable {
     }
 }
 
+/// When a connection opened and closed, recorded by its pipeline as it happened: not by
+/// a callback the test's task registers, which may run many seconds after the close.
+private struct Lifespan {
+    var opened: NIODeadline?
+    var closed: NIODeadline?
+}
+
 /// Bytes a scripted connection sends `after` its opening.
 struct Timed: Sendable {
     let after: Duration
@@ -139,16 +143,21 @@ struct Timed: Sendable {
 private final class Scripted: ChannelInboundHandler, Sendable {
     typealias InboundIn = Never
     private let script: [Timed]
-    private let opened: NIOLockedValueBox<NIODeadline?>
+    private let lifespan: NIOLockedValueBox<Lifespan>
 
-    init(_ script: [Timed], opened: NIOLockedValueBox<NIODeadline?>) {
+    init(_ script: [Timed], lifespan: NIOLockedValueBox<Lifespan>) {
         self.script = script
-        self.opened = opened
+        self.lifespan = lifespan
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lifespan.withLockedValue { $0.closed = .now() }
+        context.fireChannelInactive()
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let start = NIODeadline.now()
-        opened.withLockedValue { $0 = start }
+        lifespan.withLockedValue { $0.opened = start }
         let channel = context.channel
         let pending = Dictionary(grouping: script, by: \.after).map { after, parts in
             context.eventLoop.scheduleTask(deadline: start + TimeAmount(after)) {
