@@ -10,6 +10,7 @@ enum SQLValue {
     case bool(Bool)
     /// A text[] (for `= ANY($n)` and `unnest`).
     case texts([String])
+    case ints([Int64])
     case bools([Bool])
 }
 
@@ -154,6 +155,7 @@ final class PostgresSession {
             case .text(let text): binds.append(text)
             case .bool(let bool): binds.append(bool)
             case .texts(let texts): binds.append(texts)
+            case .ints(let ints): binds.append(ints)
             case .bools(let bools): binds.append(bools)
             }
         }

@@ -69,25 +69,17 @@ extension PostgresTransaction {
     /// Thousands: each batch is two round trips, and arrays have no parameter limit.
     var keylessBatch: Int { 8192 }
 
-    /// The ids taken at once (consecutive), the rows inserted by one statement from arrays
-    /// (`unnest`): a multi-row VALUES list costs the server a parse of every row, and stops
-    /// at 65,535 parameters. A text[] has no NULL element here, so absent addresses and
-    /// agents go as flags beside it.
+    /// The ids taken at once (consecutive), the rows inserted by one statement (`ArrayRows`).
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
         let count = Int64(records.count)
         guard count > 0 else { throw FlashSaleError.internalFailure("no requests to enqueue") }
         let first = try session.count("UPDATE request_counter SET last = last + $1 RETURNING last - $1 + 1", [.int(count)])
-        try write(
-            """
-            INSERT INTO request (id, sale, user_id, ip, user_agent, submitted_at)
-            SELECT $1 + ord - 1, $2, user_id, CASE WHEN has_ip THEN ip END, CASE WHEN has_agent THEN agent END, $3
-            FROM unnest($4::text[], $5::text[], $6::bool[], $7::text[], $8::bool[])
-                 WITH ORDINALITY AS given (user_id, ip, has_ip, agent, has_agent, ord)
-            ORDER BY ord
-            """,
-            [.int(first), .text(sale.text), .int(now.milliseconds), .texts(records.map(\.user)),
-             .texts(records.map { $0.ip ?? "" }), .bools(records.map { $0.ip != nil }),
-             .texts(records.map { $0.userAgent ?? "" }), .bools(records.map { $0.userAgent != nil })])
+        var rows = ArrayRows(leading: [.int(first), .text(sale.text), .int(now.milliseconds)])
+        rows.text("user_id", records.map(\.user))
+        rows.optionalText("ip", records.map(\.ip))
+        rows.optionalText("user_agent", records.map(\.userAgent))
+        try write("INSERT INTO request (user_id, ip, user_agent, id, sale, submitted_at) "
+                  + rows.select("$1 + given.ord - 1", "$2", "$3"), rows.values)
         return RequestID(first)...RequestID(first + count - 1)
     }
 

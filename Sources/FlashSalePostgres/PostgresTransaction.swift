@@ -7,7 +7,14 @@ import FlashSaleEngine
 /// different sales' run side by side; REPEATABLE READ, READ ONLY for one snapshot of reads.
 final class PostgresTransaction: StoreTransaction {
     unowned let store: PostgresStore
-    var session: PostgresSession { store.session }
+    /// The connection, once the writes held back are sent (`HeldBackWrites`): every
+    /// statement of the transaction, its commit included, sees them.
+    var session: PostgresSession {
+        get throws {
+            try sendHeldBack()
+            return store.session
+        }
+    }
     private(set) var isWrite = false
     /// The sales whose rows this transaction has locked.
     private var locked: Set<SaleID> = []
@@ -20,6 +27,8 @@ final class PostgresTransaction: StoreTransaction {
     var unwrittenAttempts: [(sale: SaleID, tally: AttemptTally)] = []
     /// Active bookings read ahead for a run of decisions (see `readAhead`).
     var readAheadCounts: ActiveBookingsReadAhead?
+    /// Holds and events not sent yet.
+    var heldBack = HeldBackWrites()
 
     init(store: PostgresStore) {
         self.store = store
@@ -64,7 +73,8 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func rollback() {
-        _ = try? session.execute("ROLLBACK")
+        heldBack = HeldBackWrites()
+        _ = try? store.session.execute("ROLLBACK")
         reset()
     }
 
@@ -80,6 +90,7 @@ final class PostgresTransaction: StoreTransaction {
         wrote = false
         unwrittenAttempts.removeAll(keepingCapacity: true)
         readAheadCounts = nil
+        heldBack = HeldBackWrites()
     }
 
     /// Runs a statement that writes.
@@ -175,18 +186,13 @@ final class PostgresTransaction: StoreTransaction {
                           [.text(sale.text), .text(address), .int(now.milliseconds)])
     }
 
-    /// The address's one spelling goes in `ip_canonical` only when it is counted, as in SQLite.
+    /// Held back (`HeldBackWrites`). The address's one spelling goes in `ip_canonical` only
+    /// when it is counted, as in SQLite.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
         let address = countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil
         readAheadCounts?.add(hold, address: address)
-        try write(
-            """
-            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at, ip, ip_canonical, user_agent, key)
-            VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $8, $9)
-            """,
-            [.text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .int(hold.createdAt.milliseconds),
-             .int(hold.expiresAt.milliseconds), .text(hold.ip),
-             .text(address), .text(hold.userAgent), .text(hold.key)])
+        heldBack.holds.append((hold, address))
+        wrote = true
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
@@ -208,15 +214,11 @@ final class PostgresTransaction: StoreTransaction {
 
     // MARK: - Events
 
+    /// Held back (`HeldBackWrites`).
     func appendEvent(_ event: NewEvent) throws {
-        try write(
-            """
-            INSERT INTO pending_event (at, sale, kind, booking, user_id, request, detail)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            """,
-            [.int(event.at.milliseconds), .text(event.sale), .text(event.kind.rawValue), .text(event.booking?.text),
-             .text(event.user?.text), .int(event.request?.value), .text(event.detail)])
+        heldBack.events.append(event)
         pendingEvents += 1
+        wrote = true
     }
 
     // MARK: - Blocks
