@@ -23,7 +23,15 @@ final class CommitWatcher {
     /// A stop signal is taken from the process when it is seen: remembered here, so that
     /// every later look sees it too.
     private var stopped = false
-    private var waitingForLock = false
+    /// What the follower is waiting out, said once when it began: nil when nothing.
+    private var waitingFor: Obstacle?
+
+    /// Why a follower's step could not run, and waits: another process's lock, or a
+    /// database server that went away (the store connects anew for the next step).
+    private enum Obstacle {
+        case lock
+        case server(String)
+    }
 
     /// Following, starts watching now: create it before the first query, so that a commit
     /// landing after that query still counts as new.
@@ -44,23 +52,32 @@ final class CommitWatcher {
 
     /// Runs one step of the command and returns its result, or nil once a stop signal came.
     /// A follower whose step finds the database held by another process past the busy
-    /// timeout says so once on stderr, waits an interval and runs the step again (a step is
-    /// whole transactions, so running it again is safe), and says so again when it gets
-    /// through. A stop signal ends the waiting, at the latest a busy timeout later.
+    /// timeout, or its server gone (restarted, failed over), says so once on stderr, waits an
+    /// interval and runs the step again (a step is whole transactions, so running it again
+    /// is safe), and says so again when it gets through. A stop signal ends the waiting, at
+    /// the latest a busy timeout (or a connection attempt) later.
     func persisting<T>(_ step: () throws -> T) throws -> T? {
         while !stopRequested() {
             do {
                 let result = try step()
-                if waitingForLock {
-                    waitingForLock = false
-                    say("the database is free again; going on")
+                switch waitingFor {
+                case .lock: say("the database is free again; going on")
+                case .server: say("connected to the database again; going on")
+                case nil: break
                 }
+                waitingFor = nil
                 return result
-            } catch where signals != nil && CommitWatcher.isBusy(error) {
-                if !waitingForLock {
-                    waitingForLock = true
+            } catch {
+                guard signals != nil, let obstacle = CommitWatcher.obstacle(error) else { throw error }
+                switch (waitingFor, obstacle) {
+                case (nil, .lock):
                     say("another process has held the database longer than --busy-timeout; waiting for it")
+                case (nil, .server(let detail)), (.lock, .server(let detail)):
+                    say("\(detail); connecting again until it is back")
+                default:
+                    break
                 }
+                waitingFor = obstacle
                 if pause() { return nil }
             }
         }
@@ -93,8 +110,12 @@ final class CommitWatcher {
         log.flush()
     }
 
-    private static func isBusy(_ error: any Error) -> Bool {
-        if case .busy = ExitStatus.error(for: error) { return true }
-        return false
+    private static func obstacle(_ error: any Error) -> Obstacle? {
+        switch (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
+        case .connectionLost(let detail)?, .unreachable(let detail)?: return .server(detail)
+        default: break
+        }
+        if case .busy = ExitStatus.error(for: error) { return .lock }
+        return nil
     }
 }

@@ -32,6 +32,8 @@ extension StoreFailure {
             "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
+        case .connectionLost(let detail):
+            "\(detail); run the command again once the server is back (with --key, a repeated book is safe)"
         case .cantOpen(let detail):
             "cannot use the database: \(detail); check the path and its permissions"
         case .unreachable(let detail):

@@ -12,6 +12,10 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case fileSizeLimit(detail: String)
     /// Another failure to read or write.
     case io(detail: String)
+    /// The connection to the database server was lost (the server restarted, a failover,
+    /// the network): the transaction is gone with it. The store connects anew for its next
+    /// transaction, so a process that goes on (a follower) runs its step again.
+    case connectionLost(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
     /// The database server cannot be reached or refuses the connection: nothing listens
@@ -27,7 +31,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
     public var code: ErrorCode {
         switch self {
         case .busy: .busy
-        case .full, .fileSizeLimit, .io: .io
+        case .full, .fileSizeLimit, .io, .connectionLost: .io
         case .cantOpen, .unreachable, .missingDatabase, .unusable: .cantOpen
         }
     }

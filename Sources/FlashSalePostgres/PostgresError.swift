@@ -24,7 +24,7 @@ struct PostgresError: StoreError, CustomStringConvertible {
         guard let state = psql.serverInfo?[.sqlState] else {
             // No answer from the server: the connection is gone. The transaction with it.
             let detail = "lost the connection to PostgreSQL at \(server) (\(psql.code))"
-            return PostgresError(failure: .io(detail: detail), detail)
+            return PostgresError(failure: .connectionLost(detail: detail), detail)
         }
         let message = psql.serverInfo?[.message] ?? "error"
         let detail = "PostgreSQL at \(server): \(message) (SQLSTATE \(state))"
@@ -39,6 +39,8 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .io(detail: detail), detail)
         case "3D000", "28000", "28P01", "42501":  // no database, no access, wrong password, no privilege
             return PostgresError(failure: .cantOpen(detail: detail), detail)
+        case "57P01", "57P02", "57P03":  // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away
+            return PostgresError(failure: .connectionLost(detail: detail), detail)
         default:
             if state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("58") || state.hasPrefix("53") || state.hasPrefix("XX") {
                 // Connection, operator intervention (a shutdown), system, resources, internal.

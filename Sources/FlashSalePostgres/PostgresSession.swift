@@ -49,6 +49,9 @@ final class PostgresSession {
     /// Whether a statement found the connection gone: nothing more is sent on it.
     private var isLost = false
 
+    /// Whether statements can still be sent: not lost, and not closed by the server.
+    var isUsable: Bool { !isLost && !connection.isClosed }
+
     /// Connects, with every setting the store relies on given at start-up (no round trip
     /// more): the schema as the search path, the busy timeout as the lock and statement
     /// timeouts, no JIT (which compiled the set-based statements for longer than they ran).
@@ -163,7 +166,7 @@ final class PostgresSession {
         // away) may never be answered: fail it here instead.
         guard !isLost, !connection.isClosed else {
             let detail = "lost the connection to PostgreSQL at \(location.server)"
-            throw PostgresError(failure: .io(detail: detail), detail)
+            throw PostgresError(failure: .connectionLost(detail: detail), detail)
         }
         do {
             return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()

@@ -5,7 +5,8 @@ import FlashSaleEngine
 /// PostgreSQL's SQL, on postgres-nio. It holds no rule of the sale: `Engine` decides, this
 /// reads and writes rows. One connection, one transaction at a time, as SQLiteStore.
 public final class PostgresStore: Store {
-    let session: PostgresSession
+    /// Replaced by a new connection when the last one was lost (see `connected`).
+    private(set) var session: PostgresSession
     private let busyTimeout: Span
     /// The one transaction object of this connection.
     private lazy var transaction = PostgresTransaction(store: self)
@@ -18,7 +19,11 @@ public final class PostgresStore: Store {
         self.busyTimeout = busyTimeout
         session = try PostgresSession(location: location, busyTimeout: busyTimeout)
         try PostgresSchema.migrate(session, create: createIfMissing)
-        // This connection's events wait here for their seq until their transaction commits.
+        try Self.prepare(session)
+    }
+
+    /// This connection's events wait here for their seq until their transaction commits.
+    private static func prepare(_ session: PostgresSession) throws {
         try session.execute(
             """
             CREATE TEMPORARY TABLE pending_event (
@@ -27,14 +32,27 @@ public final class PostgresStore: Store {
             """)
     }
 
+    /// Before a transaction: a connection lost (a server restart, a failover) is made anew,
+    /// so that a process that goes on after a failed transaction (a follower, `serve`) goes
+    /// on with the server once it is back; until then this throws `unreachable`. The
+    /// transaction that was lost with the old connection was rolled back by the server.
+    private func connected() throws {
+        guard !session.isUsable else { return }
+        let fresh = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
+        try Self.prepare(fresh)
+        session = fresh
+    }
+
     public var hasChanged: Bool { committedChanges }
 
     public func beginWrite() throws -> any StoreTransaction {
+        try connected()
         try transaction.begin(write: true)
         return transaction
     }
 
     public func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
+        try connected()
         try transaction.begin(write: false)
         let result: T
         do {

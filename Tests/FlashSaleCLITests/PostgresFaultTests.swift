@@ -124,6 +124,39 @@ struct PostgresFaultTests {
         #expect(counted >= held && counted <= held + cut, "held \(counted), answered \(held), cut \(cut)")
     }
 
+    /// `process --follow` and `events --follow` outlive a restart of the server: each says
+    /// once that it lost the connection and once that it is back, then goes on (the requests
+    /// submitted after the restart decided, their events printed), every event exactly once.
+    @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"),
+          .timeLimit(.minutes(2)))
+    func followersGoOnAfterTheServerRestarts() throws {
+        let cluster = try OwnCluster()
+        defer { withExtendedLifetime(cluster) {} }
+        let box = try Sandbox(.postgres, url: cluster.url(schema: TestPostgres.newSchema()))
+        try #require(try box.run(["create-sale", "s1", "--inventory", "100"]).status == 0)
+        let processing = try box.start(["process", "s1", "--follow"])
+        let following = try box.start(["events", "--follow"])
+        func held() throws -> Int? { try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int }
+        try #require(try box.run(["submit", "s1", "before"]).status == 0)
+        #expect(try processing.waitUntil { try held() == 1 })
+
+        try cluster.restart()
+        try #require(try box.run(["submit", "s1", "after"]).status == 0)
+        #expect(try processing.waitUntil { try held() == 2 }, "\(processing.stderr)")
+        #expect(following.waitUntil { following.stdout.contains("\"after\"") && following.stdout.components(separatedBy: "\"held\"").count == 3 },
+                "\(following.stdout)\n\(following.stderr)")
+
+        #expect(processing.stop() == .exit(0), "\(processing.stderr)")
+        #expect(following.stop() == .exit(0), "\(following.stderr)")
+        for follower in [processing, following] {
+            #expect(follower.stderr.contains("connecting again until it is back"), "\(follower.stderr)")
+            #expect(follower.stderr.contains("connected to the database again; going on"), "\(follower.stderr)")
+            #expect(!follower.stderr.contains(cluster.password))
+        }
+        let seqs = following.stdout.split(separator: "\n").map { $0.split(separator: ",").first ?? "" }
+        #expect(Set(seqs).count == seqs.count, "an event printed twice: \(following.stdout)")
+    }
+
     /// A database in a tablespace on a small tmpfs, filled by `book --stream` until the
     /// server says disk full: exit 74 in one line, the group rolled back, every invariant kept.
     @Test(.enabled(if: runningAsRoot && installed("mount") != nil, "needs root, to mount a tmpfs"))
