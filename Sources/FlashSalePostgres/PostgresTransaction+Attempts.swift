@@ -34,27 +34,30 @@ extension PostgresTransaction {
         }
         unwrittenAttempts.removeAll(keepingCapacity: true)
         guard !rows.isEmpty else { return }
-        var values: [SQLValue] = []
-        var tuples: [String] = []
-        for key in rows.keys.sorted() {
-            guard let row = rows[key] else { continue }
-            let first = values.count + 1
-            tuples.append("(" + (first..<first + 9).map { "$\($0)" }.joined(separator: ", ") + ")")
-            values += [.text(row.sale), .text(row.kind), .text(row.value), .int(row.bucket)]
-            values += row.counts.map { .int($0) }
-            values.append(.text(row.script))
+        // One statement from arrays (`ArrayRows`): a VALUES list of nine parameters a row
+        // stops at 7,281 counters (65,535 parameters), which a group deciding for ten sales
+        // or more (768 counters each at most) could reach.
+        let ordered = rows.keys.sorted().compactMap { rows[$0] }
+        var columns = ArrayRows()
+        columns.text("sale", ordered.map(\.sale))
+        columns.text("kind", ordered.map(\.kind))
+        columns.text("value", ordered.map(\.value))
+        columns.int("bucket", ordered.map(\.bucket))
+        for (index, name) in ["attempts", "declined", "scripted", "agentless"].enumerated() {
+            columns.int(name, ordered.map { $0.counts[index] })
         }
+        columns.optionalText("script", ordered.map(\.script))
         try session.execute(
             """
             INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
-            VALUES \(tuples.joined(separator: ", "))
+            \(columns.select())
             ON CONFLICT (sale, kind, value, bucket) DO UPDATE SET
                 attempts = attempt_counter.attempts + excluded.attempts,
                 declined = attempt_counter.declined + excluded.declined,
                 scripted = attempt_counter.scripted + excluded.scripted,
                 agentless = attempt_counter.agentless + excluded.agentless,
                 script = coalesce(attempt_counter.script, excluded.script)
-            """, values)
+            """, columns.values)
     }
 
     static var totalKind: String { "sale" }
