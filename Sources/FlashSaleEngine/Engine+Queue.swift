@@ -62,7 +62,7 @@ extension Engine {
             var report = SubmitReport()
             var attempts = AttemptTally()
             var keyless: [RequestRecord] = []
-            let batch = transaction.keylessBatch
+            let batch = transaction.rowsAtOnce
             keyless.reserveCapacity(batch)
             func flush() throws {
                 guard !keyless.isEmpty else { return }
@@ -176,13 +176,10 @@ extension Engine {
         }
     }
 
-    /// How many requests of the line one read takes, with the bulk paths (without, one).
-    static let lineReadAhead: Int64 = 64
-
     /// Decides up to `batch` requests from the head of the sale's line: one by one while
     /// someone could get an item, then as a run once nobody can, except a request whose key
     /// already has a booking, which gets that booking. The requests decided one by one are
-    /// read a few at a time: queued requests never change, and nobody else can add to the
+    /// read `rowsAtOnce` at a time (without the bulk paths, one): queued requests never change, and nobody else can add to the
     /// line while this transaction holds the write lock.
     private func decide(_ line: inout Line, batch: Int64, at now: Instant, facts: TransactionFacts,
                         into report: inout ProcessReport) throws {
@@ -204,7 +201,7 @@ extension Engine {
                 if !run.stoppedAtKey { return }
             }
             if ahead.isEmpty {
-                let limit = bulkPaths ? min(Engine.lineReadAhead, batch - report.decided) : 1
+                let limit = bulkPaths ? min(Int64(transaction.rowsAtOnce), batch - report.decided) : 1
                 ahead = try transaction.lineHeads(of: line.sale.id, after: line.cursor, limit: limit)[...]
                 if transaction.wantsReadAhead { try readAhead(for: ahead.lazy.map(\.1), in: line.sale, transaction, at: now) }
             }

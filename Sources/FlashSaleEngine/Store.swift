@@ -131,8 +131,10 @@ public protocol StoreTransaction: StoreReading {
 
     /// Adds one request to the end of the sale's line.
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID
-    /// How many key-less requests `enqueue(keyless:)` takes best at once.
-    var keylessBatch: Int { get }
+    /// How many rows the engine hands the store, or asks it for, at once where it may
+    /// choose (key-less submits, reads of the line ahead): a few dozen for a store whose
+    /// statements cost microseconds, thousands for one that pays a round trip for each.
+    var rowsAtOnce: Int { get }
     /// Adds key-less requests to the end of the sale's line, in order: a bulk fast path
     /// (consecutive ids, one statement for many rows). Returns the ids given.
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID>

@@ -19,17 +19,6 @@ public final class PostgresStore: Store {
         self.busyTimeout = busyTimeout
         session = try PostgresSession(location: location, busyTimeout: busyTimeout)
         try PostgresSchema.migrate(session, create: createIfMissing)
-        try Self.prepare(session)
-    }
-
-    /// This connection's events wait here for their seq until their transaction commits.
-    private static func prepare(_ session: PostgresSession) throws {
-        try session.execute(
-            """
-            CREATE TEMPORARY TABLE pending_event (
-                ord bigint GENERATED ALWAYS AS IDENTITY, at bigint NOT NULL, sale text NOT NULL, kind text NOT NULL,
-                booking text, user_id text, request bigint, detail text)
-            """)
     }
 
     /// Before a transaction: a connection lost (a server restart, a failover) is made anew,
@@ -38,9 +27,7 @@ public final class PostgresStore: Store {
     /// transaction that was lost with the old connection was rolled back by the server.
     private func connected() throws {
         guard !session.isUsable else { return }
-        let fresh = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
-        try Self.prepare(fresh)
-        session = fresh
+        session = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
     }
 
     public var hasChanged: Bool { committedChanges }

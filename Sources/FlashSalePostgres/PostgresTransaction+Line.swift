@@ -66,8 +66,8 @@ extension PostgresTransaction {
              .text(request.key), .int(now.milliseconds)]))
     }
 
-    /// Thousands: each batch is two round trips, and arrays have no parameter limit.
-    var keylessBatch: Int { 8192 }
+    /// Thousands: each is a round trip or two, and arrays have no parameter limit.
+    var rowsAtOnce: Int { 8192 }
 
     /// The ids taken at once (consecutive), the rows inserted by one statement (`ArrayRows`).
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
@@ -112,6 +112,7 @@ extension PostgresTransaction {
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true
+        try moveHeldEventsToTable()
         let (limited, rejected) = try session.firstRow(
             """
             WITH decided AS (

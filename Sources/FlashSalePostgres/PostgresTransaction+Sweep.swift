@@ -41,6 +41,7 @@ extension PostgresTransaction {
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
         readAheadCounts = nil
         wrote = true
+        try moveHeldEventsToTable()
         let expired = try session.count(
             """
             WITH line AS (SELECT made FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))

@@ -18,7 +18,7 @@ final class PostgresTransaction: StoreTransaction {
     private(set) var isWrite = false
     /// The sales whose rows this transaction has locked.
     private var locked: Set<SaleID> = []
-    /// Events appended so far, waiting in `pending_event` for their seq (see `commit`).
+    /// Events in `pending_event`, waiting there for their seq (see `commit`).
     var pendingEvents: Int64 = 0
     /// Whether anything but attempt counts was written: a commit of only those may skip
     /// the flush to disk; one with more notifies the schema's followers.
@@ -47,6 +47,7 @@ final class PostgresTransaction: StoreTransaction {
             let counted = !unwrittenAttempts.isEmpty
             try writeAttempts()
             if pendingEvents > 0 {
+                try moveHeldEventsToTable()
                 try session.execute(
                     """
                     WITH counter AS (UPDATE event_counter SET last = last + $1 RETURNING last),
@@ -56,6 +57,8 @@ final class PostgresTransaction: StoreTransaction {
                            at, sale, kind, booking, user_id, request, detail
                     FROM moved ORDER BY ord
                     """, [.int(pendingEvents)])
+            } else {
+                try writeHeldEvents()
             }
             if wrote {
                 try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
@@ -217,7 +220,6 @@ final class PostgresTransaction: StoreTransaction {
     /// Held back (`HeldBackWrites`).
     func appendEvent(_ event: NewEvent) throws {
         heldBack.events.append(event)
-        pendingEvents += 1
         wrote = true
     }
 

@@ -68,9 +68,9 @@ extension SQLiteTransaction {
         return id
     }
 
-    /// 64, what the engine handed every store before each chose its own; the rows go
-    /// `RequestRows.perStatement` to a statement whatever the batch.
-    var keylessBatch: Int { 64 }
+    /// 64, what the engine used for every store before each chose its own; a submit's rows
+    /// go `RequestRows.perStatement` to a statement whatever the batch.
+    var rowsAtOnce: Int { 64 }
 
     /// Key-less requests inserted `RequestRows.perStatement` at a time by one multi-row
     /// INSERT: per-statement work in SQLite, not the row itself, is most of the cost of
