@@ -45,7 +45,13 @@ import Testing
         "PostgresTransaction+Line.swift: activeBooking(now: \"$1\")",
         "PostgresTransaction+Sweep.swift: bookingColumns",
         "PostgresTransaction+Sweep.swift: overdueHold(now: \"$2\")",
-        "PostgresTransaction+Attempts.swift: tuples.joined(separator: \", \")",
+        "PostgresTransaction+Attempts.swift: columns.select()",
+        // The read-ahead's column (user_id or ip_canonical, named by its caller), and the
+        // columns, arrays and placeholders of a statement from arrays, numbered by ArrayRows.
+        "PostgresTransaction+ReadAhead.swift: column",
+        "PostgresTransaction+ReadAhead.swift: activeBooking(now: \"$3\")",
+        "ArrayRows.swift: (columns + extra).joined(separator: \", \")",
+        "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
         "PostgresStore+Suspects.swift: kinds",
         "PostgresSchema.swift: lockClass",
