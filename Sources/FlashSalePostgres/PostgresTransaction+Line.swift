@@ -66,8 +66,10 @@ extension PostgresTransaction {
              .text(request.key), .int(now.milliseconds)]))
     }
 
-    /// Thousands: each is a round trip or two, and arrays have no parameter limit.
-    var rowsAtOnce: Int { 8192 }
+    /// Thousands: each is a round trip or two, and arrays have no parameter limit. 4,096,
+    /// not more: with 8,192, process's peak RSS on W2 (every request a hold) came to 31 MiB
+    /// of its 32 MiB budget (bench/pg.sh); with 4,096, 29 MiB.
+    var rowsAtOnce: Int { 4096 }
 
     /// The ids taken at once (consecutive), the rows inserted by one statement (`ArrayRows`).
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
