@@ -207,61 +207,6 @@ func isOneLine(_ text: String) -> Bool {
     text.hasPrefix("flashsale: ") && text.hasSuffix("\n") && text.dropLast().allSatisfy { $0 != "\n" }
 }
 
-/// Where Debian keeps PostgreSQL's server programs (the newest version).
-let postgresBinaries: String? = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?
-    .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin" }
-
-func installed(_ name: String, in directory: String?) -> String? {
-    guard let directory else { return nil }
-    let path = directory + "/" + name
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}
-
-/// A throwaway cluster of one test's own (.ci/postgres), for what would disturb the other
-/// tests on the shared one: a restart, another listening address. Stopped when let go.
-final class OwnCluster {
-    let port: Int
-    let password: String
-    let directory: String
-    private let listen: String?
-
-    init(listen: String? = nil, subnet: String? = nil) throws {
-        port = try freePort()
-        self.listen = listen
-        var environment = ["FLASHSALE_TEST_PG_PORT": String(port), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        if let listen { environment["FLASHSALE_TEST_PG_LISTEN"] = listen }
-        if let subnet { environment["FLASHSALE_TEST_PG_HBA_SUBNET"] = subnet }
-        let output = try runTool("/bin/bash", [ciScript("postgres"), "start"], environment: environment)
-        func exported(_ name: String) throws -> String {
-            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("export \(name)='") })
-            return String(line.dropFirst("export \(name)='".count).dropLast())
-        }
-        directory = try exported("FLASHSALE_TEST_PG_DIR")
-        let url = try exported("FLASHSALE_TEST_PG")
-        password = String(try #require(url.split(separator: ":").dropFirst(2).first?.split(separator: "@").first))
-    }
-
-    deinit {
-        _ = try? runTool("/bin/bash", [ciScript("postgres"), "stop", directory], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
-    }
-
-    /// A `--db` URL for `schema`, on `host` (the listening address by default).
-    func url(schema: String, host: String? = nil) -> String {
-        "postgresql://postgres:\(password)@\(host ?? listen ?? "127.0.0.1"):\(port)/postgres?schema=\(schema)"
-    }
-
-    /// `pg_ctl restart -m fast`: every connection is cut, the server comes back.
-    func restart() throws {
-        let pgctl = try #require(installed("pg_ctl", in: postgresBinaries))
-        let command = [pgctl, "-D", directory + "/data", "-l", directory + "/server.log", "-m", "fast", "-w", "restart"]
-        if runningAsRoot {
-            _ = try runTool("/usr/sbin/runuser", ["-u", "postgres", "--"] + command, environment: [:])
-        } else {
-            _ = try runTool(command[0], Array(command.dropFirst()), environment: [:])
-        }
-    }
-}
-
 /// A tmpfs of `megabytes`, owned by `owner`, unmounted and removed when let go.
 final class TmpfsMount {
     let path: String
@@ -277,54 +222,4 @@ final class TmpfsMount {
         _ = try? runTool("/bin/umount", ["-l", path], environment: [:])
         try? FileManager.default.removeItem(atPath: path)
     }
-}
-
-/// The path of a script in the repository's .ci folder.
-func ciScript(_ name: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(".ci").appendingPathComponent(name).path
-}
-
-/// Runs a tool to its end; its stdout, or an error with its stderr when it failed.
-@discardableResult
-func runTool(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> String {
-    // ChildProcess, not Foundation's Process, whose waitUntilExit never returned here once
-    // other tests' children had been reaped; files, not pipes, in case a daemon it starts
-    // keeps its standard streams.
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)").path
-    let out = open(base + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    let err = open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-    defer {
-        [out, err, input].forEach { close($0) }
-        unlink(base + ".out")
-        unlink(base + ".err")
-    }
-    guard out >= 0, err >= 0, input >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    let status = try ChildProcess(executable, arguments, environment: environment, stdin: input, stdout: out, stderr: err)
-        .wait().status
-    let output = FileManager.default.contents(atPath: base + ".out") ?? Data()
-    let errors = FileManager.default.contents(atPath: base + ".err") ?? Data()
-    guard status == 0 else {
-        throw FlashSaleError.internalFailure("\(executable) \(arguments.joined(separator: " ")): exit \(status): "
-                                             + String(decoding: errors, as: UTF8.self))
-    }
-    return String(decoding: output, as: UTF8.self)
-}
-
-/// A TCP port nothing listens on now, as the kernel hands one out.
-func freePort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-        }
-    }
-    guard bound else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

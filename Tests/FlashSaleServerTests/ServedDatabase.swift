@@ -35,6 +35,15 @@ final class ServedDatabase {
         }
     }
 
+    /// A database at `url` that another owns (a test's own PostgreSQL cluster, which goes
+    /// with it), served the same way.
+    init(url: String) throws {
+        directory = try ServedDatabase.temporaryDirectory()
+        database = url
+        schema = nil
+        logPath = directory + "/serve.log"
+    }
+
     /// A second server on `other`'s database (started by `start`), with a directory and a
     /// log of its own; the database goes when `other` does.
     init(sharing other: ServedDatabase) throws {
@@ -240,20 +249,6 @@ final class ServedDatabase {
 struct Failed: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A port nothing listens on now (the kernel's pick), for a server about to bind it.
-func freePort() throws -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw POSIXError(.EIO) }
-    defer { close(socket) }
-    var address = loopback(port: 0)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
-    }
-    guard bound else { throw POSIXError(.EIO) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// 127.0.0.1:`port`, as the socket calls take it.
