@@ -128,6 +128,7 @@ extension Engine {
     /// `StoreTransaction.readAhead`): their users, and their addresses where the sale limits them.
     func readAhead(for requests: some Sequence<BookingRequest>, in sale: Sale, _ transaction: any StoreTransaction,
                    at now: Instant) throws {
+        guard transaction.wantsReadAhead else { return }
         var users: [UserID] = []
         var addresses: [String] = []
         for request in requests where request.sale == sale.id {

@@ -50,7 +50,6 @@ extension Engine {
         }
     }
 
-
     /// `submit SALE --file`: every record of the input in one transaction, all or nothing.
     /// A malformed record rolls everything back (bad input, naming its line), unless
     /// `skipInvalid`, which leaves it out and reports it. A key another user already used
@@ -179,8 +178,8 @@ extension Engine {
     /// Decides up to `batch` requests from the head of the sale's line: one by one while
     /// someone could get an item, then as a run once nobody can, except a request whose key
     /// already has a booking, which gets that booking. The requests decided one by one are
-    /// read `rowsAtOnce` at a time (without the bulk paths, one): queued requests never change, and nobody else can add to the
-    /// line while this transaction holds the write lock.
+    /// read `rowsAtOnce` at a time (without the bulk paths, one): queued requests never
+    /// change, and nobody else can add to the line while this transaction holds the write lock.
     private func decide(_ line: inout Line, batch: Int64, at now: Instant, facts: TransactionFacts,
                         into report: inout ProcessReport) throws {
         let transaction = line.transaction
@@ -203,7 +202,7 @@ extension Engine {
             if ahead.isEmpty {
                 let limit = bulkPaths ? min(Int64(transaction.rowsAtOnce), batch - report.decided) : 1
                 ahead = try transaction.lineHeads(of: line.sale.id, after: line.cursor, limit: limit)[...]
-                if transaction.wantsReadAhead { try readAhead(for: ahead.lazy.map(\.1), in: line.sale, transaction, at: now) }
+                try readAhead(for: ahead.lazy.map(\.1), in: line.sale, transaction, at: now)
             }
             guard let (id, request) = ahead.popFirst() else { return }
             switch try decide(request, in: &line.sale, transaction, at: now, fromQueue: id, facts: facts) {
