@@ -180,13 +180,13 @@ final class PostgresTransaction: StoreTransaction {
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
         if let known = readAheadCounts?.count(ofUser: user.text, in: sale, at: now) { return known }
         return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND user_id = $2 AND \(activeBooking(now: "$3"))",
-                          [.text(sale.text), .text(user.text), .int(now.milliseconds)])
+                                 [.text(sale.text), .text(user.text), .int(now.milliseconds)])
     }
 
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
         if let known = readAheadCounts?.count(ofAddress: address, in: sale, at: now) { return known }
         return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND ip_canonical = $2 AND \(activeBooking(now: "$3"))",
-                          [.text(sale.text), .text(address), .int(now.milliseconds)])
+                                 [.text(sale.text), .text(address), .int(now.milliseconds)])
     }
 
     /// Held back (`HeldBackWrites`). The address's one spelling goes in `ip_canonical` only
