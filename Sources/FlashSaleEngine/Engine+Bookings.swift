@@ -22,8 +22,10 @@ extension Engine {
             let transaction = try store.beginWrite()
             do {
                 var sale = try transaction.requireSale(request.sale)
+                let now = sale.decisionTime(clock: clock)
+                try readAhead(for: CollectionOfOne(request), in: sale, transaction, at: now)
                 let facts = TransactionFacts()
-                let outcome = try decideDirect(request, in: &sale, transaction, at: sale.decisionTime(clock: clock), facts: facts)
+                let outcome = try decideDirect(request, in: &sale, transaction, at: now, facts: facts)
                 try facts.writeCounters(of: sale.id, to: transaction)
                 try transaction.commit(facts.commitContent)
                 return outcome
@@ -125,10 +127,11 @@ extension Engine {
     }
 
     /// Tells the store which counts the decisions of `requests` in `sale` will ask for (see
-    /// `StoreTransaction.readAhead`): their users, and their addresses where the sale limits them.
+    /// `StoreTransaction.readAhead`): their users, and their addresses where the sale limits
+    /// them. Not for a sale that is not open, whose decisions ask for none (`Rules.admit`).
     func readAhead(for requests: some Sequence<BookingRequest>, in sale: Sale, _ transaction: any StoreTransaction,
                    at now: Instant) throws {
-        guard transaction.wantsReadAhead else { return }
+        guard transaction.wantsReadAhead, sale.state(at: now) == .open else { return }
         var users: [UserID] = []
         var addresses: [String] = []
         for request in requests where request.sale == sale.id {

@@ -76,3 +76,20 @@ func decodeRequest(_ row: Row) throws -> QueuedRequest {
         submittedAt: Instant(milliseconds: row.int64("submitted_at")),
         decidedAt: row.optionalInt64("decided_at").map(Instant.init), position: nil)
 }
+
+func decodeBlock(_ row: Row) throws -> Block {
+    guard let kind = BlockKind(rawValue: try row.text("kind")) else {
+        throw StoreFailure.unusable(detail: "a block has the unknown kind '\(Quoted(try row.text("kind")))'")
+    }
+    let value = try row.text("value")
+    do {
+        return try Block(kind: kind, value: value, contains: row.bool("contains"),
+                         sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
+                         createdAt: Instant(milliseconds: row.int64("created_at")))
+    } catch let error as PostgresError {
+        throw error
+    } catch {
+        // A row that was never written through Block: the table was changed by hand.
+        throw StoreFailure.unusable(detail: "the \(kind.rawValue) block '\(Quoted(value))' is not a valid block")
+    }
+}

@@ -2,8 +2,8 @@ import FlashSaleCore
 import FlashSaleEngine
 
 /// The attempt counters, as in SQLite (its Schema, version 7): a transaction's tallies are
-/// kept in memory until it commits, then added to `attempt_counter` by upserts, one
-/// statement for all of a commit's counters.
+/// kept in memory until it commits, then added to `attempt_counter` by upserts, one query
+/// of the commit's statement for all of its counters.
 extension PostgresTransaction {
     func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws {
         unwrittenAttempts.append((sale, tally))
@@ -11,7 +11,7 @@ extension PostgresTransaction {
 
     /// Rows in a fixed order (sale, kind, value, bucket), so that two transactions adding
     /// to the same counters lock them in the same order.
-    func writeAttempts() throws {
+    func addAttemptCounts(to batch: inout WriteBatch) {
         var rows: [String: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, sale: String)] = [:]
         func add(_ sale: SaleID, _ kind: String, _ value: String, _ bucket: Int64, _ counts: [Int64], _ script: String?) {
             let key = "\(sale.text)\u{0}\(kind)\u{0}\(value)\u{0}\(bucket)"
@@ -38,7 +38,7 @@ extension PostgresTransaction {
         // stops at 7,281 counters (65,535 parameters), which a group deciding for ten sales
         // or more (768 counters each at most) could reach.
         let ordered = rows.keys.sorted().compactMap { rows[$0] }
-        var columns = ArrayRows()
+        var columns = batch.rows()
         columns.text("sale", ordered.map(\.sale))
         columns.text("kind", ordered.map(\.kind))
         columns.text("value", ordered.map(\.value))
@@ -47,7 +47,7 @@ extension PostgresTransaction {
             columns.int(name, ordered.map { $0.counts[index] })
         }
         columns.optionalText("script", ordered.map(\.script))
-        try session.execute(
+        batch.add(
             """
             INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
             \(columns.select())
@@ -57,7 +57,7 @@ extension PostgresTransaction {
                 scripted = attempt_counter.scripted + excluded.scripted,
                 agentless = attempt_counter.agentless + excluded.agentless,
                 script = coalesce(attempt_counter.script, excluded.script)
-            """, columns.values)
+            """, rows: columns)
     }
 
     static var totalKind: String { "sale" }

@@ -51,32 +51,54 @@ extension PostgresTransaction {
     var wantsReadAhead: Bool { true }
 
     /// Reads ahead only under the sale's row lock (taken when the sale was read in this
-    /// transaction): without it another writer could change the counts meanwhile.
+    /// transaction): without it another writer could change the counts meanwhile. One
+    /// statement for the users' and addresses' bookings and the sale's blocks: with the
+    /// lock taken and the commit's one statement, a single `book` makes four round trips
+    /// while it holds the lock.
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
                    at now: Instant) throws {
         guard isWrite, hasLocked(sale) else { return }
-        readAheadCounts = ActiveBookingsReadAhead(
-            sale: sale, readAt: now,
-            users: try activeBookingEnds(column: "user_id", of: users.map(\.text), in: sale, at: now),
-            addresses: try activeBookingEnds(column: "ip_canonical", of: addresses, in: sale, at: now))
-    }
-
-    /// For each of `values` (none left out), when each of its active bookings at `now` stops
-    /// counting: a hold's expiry, or nil for booked.
-    private func activeBookingEnds(column: String, of values: [String], in sale: SaleID,
-                                   at now: Instant) throws -> [String: [Instant?]] {
-        var ends: [String: [Instant?]] = [:]
-        guard !values.isEmpty else { return ends }
-        ends.reserveCapacity(values.count)
-        for value in values { ends[value] = [] }
-        let rows = try session.rows(
+        // A run may ask about a user or an address more than once.
+        var users = Dictionary(users.map { ($0.text, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
+        var addresses = Dictionary(addresses.map { ($0, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
+        var blocks: [(id: Int64, block: Block)] = []
+        let active = activeBooking(now: "$4")
+        let ends = "CASE WHEN status = 'held' THEN expires_at END"
+        let found = try session.rows(
             """
-            SELECT \(column) AS value, CASE WHEN status = 'held' THEN expires_at END AS ends_at
-            FROM booking WHERE sale = $1 AND \(column) = ANY($2) AND \(activeBooking(now: "$3"))
-            """, [.text(sale.text), .texts(Array(ends.keys)), .int(now.milliseconds)]) { row in
-            (try row.text("value"), try row.optionalInt64("ends_at").map(Instant.init(milliseconds:)))
+            SELECT 'user' AS what, user_id AS value, \(ends) AS ends_at, NULL::bigint AS id, NULL AS kind,
+                   NULL::boolean AS contains, NULL AS sale, NULL AS reason, NULL::bigint AS created_at
+            FROM booking WHERE sale = $1 AND user_id = ANY($2) AND \(active)
+            UNION ALL
+            SELECT 'address', ip_canonical, \(ends), NULL, NULL, NULL, NULL, NULL, NULL
+            FROM booking WHERE sale = $1 AND ip_canonical = ANY($3) AND \(active)
+            UNION ALL
+            SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
+            FROM block WHERE sale IS NULL OR sale = $1
+            """,
+            [.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)]
+        ) { row -> ReadAheadRow in
+            switch try row.text("what") {
+            case "block": .block(id: try row.int64("id"), try decodeBlock(row))
+            case let what: .booking(ofUser: what == "user", try row.text("value"),
+                                    endsAt: try row.optionalInt64("ends_at").map(Instant.init))
+            }
         }
-        for (value, end) in rows { ends[value, default: []].append(end) }
-        return ends
+        for row in found {
+            switch row {
+            case .booking(ofUser: true, let user, let end): users[user, default: []].append(end)
+            case .booking(ofUser: false, let address, let end): addresses[address, default: []].append(end)
+            case .block(let id, let block): blocks.append((id, block))
+            }
+        }
+        readAheadCounts = ActiveBookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses)
+        readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block))
     }
+}
+
+/// A row of `readAhead`'s one statement: an active booking of a user or an address (when
+/// it stops counting), or a block (in the order of its id, as `blocks(applyingTo:)` gives them).
+private enum ReadAheadRow {
+    case booking(ofUser: Bool, String, endsAt: Instant?)
+    case block(id: Int64, Block)
 }

@@ -46,10 +46,14 @@ import Testing
         "PostgresTransaction+Sweep.swift: bookingColumns",
         "PostgresTransaction+Sweep.swift: overdueHold(now: \"$2\")",
         "PostgresTransaction+Attempts.swift: columns.select()",
-        // The read-ahead's column (user_id or ip_canonical, named by its caller), and the
-        // columns, arrays and placeholders of a statement from arrays, numbered by ArrayRows.
-        "PostgresTransaction+ReadAhead.swift: column",
-        "PostgresTransaction+ReadAhead.swift: activeBooking(now: \"$3\")",
+        // The read-ahead's expiry boundary and a hold's end, constant fragments; the
+        // columns, arrays and placeholders of a statement from arrays, numbered by ArrayRows
+        // and WriteBatch (the events' count, `taken`, is a placeholder's name).
+        "PostgresTransaction+ReadAhead.swift: active",
+        "PostgresTransaction+ReadAhead.swift: ends",
+        "PostgresTransaction+HeldBack.swift: rows.select()",
+        "PostgresTransaction+HeldBack.swift: columns",
+        "PostgresTransaction+HeldBack.swift: taken",
         "ArrayRows.swift: (columns + extra).joined(separator: \", \")",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
