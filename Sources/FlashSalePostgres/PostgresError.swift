@@ -8,12 +8,17 @@ struct PostgresError: StoreError, CustomStringConvertible {
     let failure: StoreFailure?
     let isTransient: Bool
     let description: String
+    /// The server's SQLSTATE, for an error the store expects and handles itself.
+    let sqlState: String?
 
-    init(failure: StoreFailure?, isTransient: Bool = false, _ description: String) {
+    init(failure: StoreFailure?, isTransient: Bool = false, sqlState: String? = nil, _ description: String) {
         self.failure = failure
         self.isTransient = isTransient
+        self.sqlState = sqlState
         self.description = description
     }
+
+    static let undefinedTable = "42P01"
 
     /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.
     static func from(_ error: any Error, server: String) -> any Error {
@@ -46,7 +51,7 @@ struct PostgresError: StoreError, CustomStringConvertible {
                 // Connection, operator intervention (a shutdown), system, resources, internal.
                 return PostgresError(failure: .io(detail: detail), detail)
             }
-            return PostgresError(failure: nil, detail)
+            return PostgresError(failure: nil, sqlState: state, detail)
         }
     }
 }

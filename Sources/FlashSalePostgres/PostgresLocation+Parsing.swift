@@ -11,11 +11,12 @@ extension PostgresLocation {
     /// (or `postgres://`), percent-decoded, a query parameter overriding the part it names,
     /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and `PGSSLMODE` from
     /// `environment` for what is still missing, then libpq's defaults: the Unix socket in
-    /// /var/run/postgresql, port 5432, `operatingSystemUser`, a database named as the user,
+    /// /var/run/postgresql, port 5432, `operatingSystemUser` (asked only then: a look-up in
+    /// the password database costs a static binary a millisecond), a database named as the user,
     /// sslmode prefer. A host that starts with `/` is a socket directory. `schema`
     /// (`--pg-schema`) overrides `?schema=`. A URL that does not parse is a usage error whose
     /// message never holds the password.
-    public init(url text: String, environment: [String: String], operatingSystemUser: String?,
+    public init(url text: String, environment: [String: String], operatingSystemUser: @autoclosure () -> String?,
                 schema schemaOverride: String? = nil) throws(FlashSaleError) {
         guard let scheme = DatabaseURL.scheme(of: text) else {
             throw .usage("database URL: not a postgresql:// or postgres:// URL")
@@ -28,7 +29,7 @@ extension PostgresLocation {
                 parts.source[name] = variable
             }
         }
-        let user = parts["user"] ?? operatingSystemUser
+        let user = parts["user"] ?? operatingSystemUser()
         guard let user, !user.isEmpty else {
             throw .usage("database URL: no user name; give one in the URL or in PGUSER")
         }
