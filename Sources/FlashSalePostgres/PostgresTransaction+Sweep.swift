@@ -44,10 +44,10 @@ extension PostgresTransaction {
         try moveHeldEventsToTable()
         let expired = try session.count(
             """
-            WITH line AS (SELECT made FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
+            WITH line AS (SELECT id FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
                           ORDER BY expires_at, made LIMIT $3),
                  expired AS (UPDATE booking SET status = 'expired', expired_at = expires_at FROM line
-                             WHERE booking.made = line.made RETURNING booking.id, booking.user_id, booking.expires_at, booking.made),
+                             WHERE booking.id = line.id RETURNING booking.id, booking.user_id, booking.expires_at, booking.made),
                  logged AS (INSERT INTO pending_event (at, sale, kind, booking, user_id, detail)
                             SELECT $2, $1, $4, id, user_id, $5 FROM expired ORDER BY expires_at, made RETURNING 1)
             SELECT count(*) FROM logged

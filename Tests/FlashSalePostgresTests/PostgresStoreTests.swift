@@ -44,6 +44,20 @@ struct PostgresStoreTests {
         #expect(try store.session.count("SELECT count(*) FROM schema_version") == 1)
     }
 
+    /// An earlier flashsale's schema, of version 1, is brought up to date when it is opened.
+    @Test func aVersionOneSchemaIsMigrated() throws {
+        defer { dropSchema() }
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
+        for statement in PostgresSchema.migrations[0] { try session.execute(statement) }
+        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+        try session.execute("INSERT INTO schema_version VALUES (1)")
+        let store = try open(create: false)
+        #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
+        #expect(try store.session.count("SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'booking_made_key'",
+                                        [.text(location.schema)]) == 0)
+    }
+
     @Test func aMissingSchemaIsNotMadeWithoutCreate() throws {
         #expect(throws: StoreFailure.self) { try open(create: false) }
         let error = failure { _ = try open(create: false) }
