@@ -48,6 +48,8 @@ final class PostgresSession {
     private let logger = Logger(label: "flashsale.postgres") { _ in SwiftLogNoOpLogHandler() }
     /// Whether a statement found the connection gone: nothing more is sent on it.
     private var isLost = false
+    /// Statements sent whose answers are still to be checked (`send`), in order.
+    private var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
 
     /// Whether statements can still be sent: not lost, and not closed by the server.
     var isUsable: Bool { !isLost && !connection.isClosed }
@@ -150,7 +152,31 @@ final class PostgresSession {
         try execute("CLOSE flashsale_rows")
     }
 
+    /// Sends a statement without waiting for its answer, which comes with the next
+    /// statement's (`run`), and fails that one if it failed: postgres-nio queues the next
+    /// statement on the connection and sends it from its event loop as soon as this one is
+    /// answered, so the caller's thread is woken once for both. For a BEGIN, and for a
+    /// transaction's last writes before its COMMIT (whose answer says nothing of them: a
+    /// failed transaction's COMMIT answers ROLLBACK).
+    func send(_ sql: String, _ values: [SQLValue] = []) throws {
+        unanswered.append(try start(sql, values))
+    }
+
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
+        let answer = try start(sql, values)
+        let earlier = unanswered
+        unanswered.removeAll()
+        do {
+            for statement in earlier { _ = try statement.wait() }
+            return try answer.wait()
+        } catch {
+            let failure = PostgresError.from(error, server: location.server)
+            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == nil { isLost = true }
+            throw failure
+        }
+    }
+
+    private func start(_ sql: String, _ values: [SQLValue]) throws -> EventLoopFuture<PostgresQueryResult> {
         var binds = PostgresBindings(capacity: values.count)
         for value in values {
             switch value {
@@ -165,16 +191,11 @@ final class PostgresSession {
         // A statement sent on a connection already lost (a ROLLBACK after the server went
         // away) may never be answered: fail it here instead.
         guard !isLost, !connection.isClosed else {
+            unanswered.removeAll()
             let detail = "lost the connection to PostgreSQL at \(location.server)"
             throw PostgresError(failure: .connectionLost(detail: detail), detail)
         }
-        do {
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
-        } catch {
-            let failure = PostgresError.from(error, server: location.server)
-            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == nil { isLost = true }
-            throw failure
-        }
+        return connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 
     /// Calls `handler` on the loop for each notification on `channel` (LISTEN).

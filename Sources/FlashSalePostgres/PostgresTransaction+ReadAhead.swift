@@ -52,9 +52,8 @@ extension PostgresTransaction {
 
     /// Reads ahead only under the sale's row lock (taken when the sale was read in this
     /// transaction): without it another writer could change the counts meanwhile. One
-    /// statement for the users' and addresses' bookings and the sale's blocks: with the
-    /// lock taken and the commit's one statement, a single `book` makes four round trips
-    /// while it holds the lock.
+    /// statement for the users' and addresses' bookings and the sale's blocks: a single
+    /// `book` then waits for the server twice while it holds the lock (see `commit`).
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
                    at now: Instant) throws {
         guard isWrite, hasLocked(sale) else { return }

@@ -35,13 +35,15 @@ final class PostgresTransaction: StoreTransaction {
         self.store = store
     }
 
+    /// The BEGIN's answer comes with the transaction's first statement's (`PostgresSession.send`).
     func begin(write: Bool) throws {
-        try session.execute(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try session.send(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         isWrite = write
     }
 
-    /// Everything held back goes in one statement (`WriteBatch`), then COMMIT: a single
-    /// decision holds its sale's row lock for four round trips, not nine. The events get
+    /// Everything held back goes in one statement (`WriteBatch`), then COMMIT, both sent
+    /// before either is waited for: a single decision holds its sale's row lock across two
+    /// answers to its process (the lock's, the read-ahead's), not eight. The events get
     /// their seq here, at the end: the counter's row lock, taken by the UPDATE, is held to
     /// the COMMIT, so a transaction that takes seqs after another one commits after it, and
     /// seq order is commit order (`events(after:)`'s promise).
@@ -53,13 +55,14 @@ final class PostgresTransaction: StoreTransaction {
             addHeldBackRows(to: &batch)
             addAttemptCounts(to: &batch)
             addEvents(to: &batch)
+            // Sent with the COMMIT, which waits for both (`PostgresSession.send`).
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))
-                try store.session.execute(batch.statement(selecting: "pg_notify(\(channel), '')"), batch.values)
+                try store.session.send(batch.statement(selecting: "pg_notify(\(channel), '')"), batch.values)
             } else if !batch.isEmpty {
                 // Telemetry alone: a crash may lose it (CommitContent).
                 let result = content == .telemetryOnly ? "set_config('synchronous_commit', 'off', true)" : "NULL"
-                try store.session.execute(batch.statement(selecting: result), batch.values)
+                try store.session.send(batch.statement(selecting: result), batch.values)
             }
             try store.session.execute("COMMIT")
             if wrote || counted { store.committedChanges = true }
