@@ -3,8 +3,8 @@
 # anchors (/work/shared/anchors/pg: the same decisions written in SQL, run by psql and
 # pgbench), all against one throwaway cluster (.ci/postgres: a private port, fsync on) that
 # the script starts and stops. In one run: one `book` process against `psql -c "SELECT
-# book(…)"`; 32 `book` processes at once against `pgbench -C -c 32` (and `pgbench -c 32`,
-# kept connections); W1 and W2 (stock 1,000 and 1,000,000) through `book --stream` and
+# book(…)"`; 32 `book` processes at once against `pgbench -C -c 32` (and, reported, 32
+# psql processes at once and `pgbench -c 32` with kept connections); W1 and W2 (stock 1,000 and 1,000,000) through `book --stream` and
 # `submit --file` + `process` against the anchors' batched SQL (decide_batch_set, jit off),
 # with peak RSS; `events --follow` latency from commit to line. Run by hand, as root (the
 # cluster runs as the `postgres` user); see bench/README.md:
@@ -190,10 +190,13 @@ section "$workers processes at once on one sale, $per_worker bookings each, agai
 # all started together; a failure is any non-zero exit. pgbench -C: a new connection per
 # transaction, as a process per decision makes; the same number of decisions. Two rounds,
 # flashsale, pgbench, pgbench, flashsale, so drifting load favours neither; stock 10,000,000.
+# Also reported, not targeted: psql processes the same way, a process and a connection per
+# decision as flashsale's (pgbench -C pays the connection but not the process).
 # concurrent_fs ROUND / concurrent_pgbench ROUND: append "decisions failures seconds" to $work/conc-LABEL.
-concurrent_fs() {
-    local round=$1 schema="conc$1" out="$work/conc-fs-$1" w start end pids=()
-    fs_new "$schema" 10000000
+# concurrent_processes LABEL BOOK: $workers workers each run BOOK WORKER I $per_worker times,
+# all started together; prints the line and sets conc_ok, conc_failed, conc_secs.
+concurrent_processes() {
+    local label=$1 book=$2 out="$work/conc-$RANDOM" w start end pids=()
     mkdir "$out"
     start=$EPOCHREALTIME
     for (( w = 0; w < workers; w++ )); do
@@ -201,7 +204,7 @@ concurrent_fs() {
             set +e
             ok=0 failed=0
             for (( i = 0; i < per_worker; i++ )); do
-                if fs "$schema" book "$sale" "c${w}_$i" >/dev/null 2>>"$out/$w.err"; then ok=$(( ok + 1 ))
+                if "$book" "$w" "$i" >/dev/null 2>>"$out/$w.err"; then ok=$(( ok + 1 ))
                 else echo "exit $?" >>"$out/$w.err"; failed=$(( failed + 1 )); fi
             done
             echo "$ok $failed" >"$out/$w.count"
@@ -210,16 +213,22 @@ concurrent_fs() {
     done
     wait "${pids[@]}"
     end=$EPOCHREALTIME
-    local ok failed seconds
-    ok=$(cat "$out"/*.count | awk '{ s += $1 } END { print s + 0 }')
-    failed=$(cat "$out"/*.count | awk '{ s += $2 } END { print s + 0 }')
-    seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    say "  round $round  flashsale  $(commas "$ok") decisions in $seconds s = $(commas "$(rate "$ok" "$seconds")")/s; failures $failed"
-    if (( failed > 0 )); then
+    conc_ok=$(cat "$out"/*.count | awk '{ s += $1 } END { print s + 0 }')
+    conc_failed=$(cat "$out"/*.count | awk '{ s += $2 } END { print s + 0 }')
+    conc_secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    say "  $label  $(commas "$conc_ok") decisions in $conc_secs s = $(commas "$(rate "$conc_ok" "$conc_secs")")/s; failures $conc_failed"
+    if (( conc_failed > 0 )); then
         { cat "$out"/*.err | grep -v '^exit ' | sort | uniq -c | sort -rn | head -3 | sed 's/^/    /'; } || true
     fi
-    fs_check "$schema" "concurrent round $round" "$ok"
-    echo "$ok $failed $seconds" >>"$work/conc-fs"
+}
+fs_book() { fs "$conc_schema" book "$sale" "c${1}_$2"; }
+psql_book() { $psql_cmd -c "SELECT book('$sale', 'p${1}_$2', '127.0.0.1', 'cli')"; }
+concurrent_fs() {
+    conc_schema="conc$1"
+    fs_new "$conc_schema" 10000000
+    concurrent_processes "round $1  flashsale" fs_book
+    fs_check "$conc_schema" "concurrent round $1" "$conc_ok"
+    echo "$conc_ok $conc_failed $conc_secs" >>"$work/conc-fs"
 }
 # pgbench_run LABEL ARGS…: pgbench on the anchor (stock 10,000,000), checked; sets pgb_n, pgb_failed, pgb_secs.
 pgbench_run() {
@@ -253,6 +262,12 @@ r_conc=$(ratio "$rate_cfs" "$rate_cpg")
 say "  flashsale:  $(commas "$n_cfs") decisions in $s_cfs s = $(commas "$rate_cfs")/s, $fail_cfs failures"
 say "  pgbench -C: $(commas "$n_cpg") decisions in $s_cpg s = $(commas "$rate_cpg")/s, $fail_cpg failures"
 say "  flashsale / pgbench -C: ${r_conc}x   target >= 0.8x: $(at_least "$r_conc" 0.8); failures: $( (( fail_cfs == 0 )) && echo PASS || echo MISS)"
+say "a psql process per decision (not targeted: the process flashsale pays and pgbench -C does not):"
+anchor_reset 10000000
+concurrent_processes "psql -c book()" psql_book
+anchor_check "concurrent psql" "$conc_ok"
+rate_cpsql=$(rate "$conc_ok" "$conc_secs")
+say "  flashsale / psql processes: $(ratio "$rate_cfs" "$rate_cpsql")x"
 say "kept connections (the rate serve and process should beat by batching):"
 pgbench_run "pgbench -c $workers -T $pgbench_seconds" -c "$workers" -j 2 -T "$pgbench_seconds"
 rate_kept=$(rate "$pgb_n" "$pgb_secs")
@@ -388,7 +403,7 @@ say "  p99 < 100 ms: $(awk -v a="$p99" 'BEGIN { print (a < 100 ? "PASS" : "MISS"
 section "summary (one run; every check passed)"
 say "single book:      flashsale / psql -c book() ${r_single}x (mean $(ms "$mean_flashsale") against $(ms "$mean_psql") ms)   target <= 1.0x: $(verdict "$r_single" 1.0)"
 say "$workers at once:     flashsale $(commas "$rate_cfs")/s ($fail_cfs failures) / pgbench -C $(commas "$rate_cpg")/s ($fail_cpg failures) = ${r_conc}x   target >= 0.8x, 0 failures: $(at_least "$r_conc" 0.8)"
-say "  (pgbench -c $workers, kept connections: $(commas "$rate_kept")/s)"
+say "  (a psql process per decision: $(commas "$rate_cpsql")/s, flashsale / psql $(ratio "$rate_cfs" "$rate_cpsql")x; pgbench -c $workers, kept connections: $(commas "$rate_kept")/s)"
 for tag in w1 w2; do
     a=${tag}_anchor s=${tag}_stream e=${tag}_e2e
     say "${tag^^} anchor decide_batch_set $(commas "${!a}")/s:"
