@@ -21,9 +21,9 @@ extension Engine {
         let outcome: BookingOutcome = try store.retryingConflicts {
             let transaction = try store.beginWrite()
             do {
+                try readAhead(for: request, transaction, at: clock)
                 var sale = try transaction.requireSale(request.sale)
                 let now = sale.decisionTime(clock: clock)
-                try readAhead(for: CollectionOfOne(request), in: sale, transaction, at: now)
                 let facts = TransactionFacts()
                 let outcome = try decideDirect(request, in: &sale, transaction, at: now, facts: facts)
                 try facts.writeCounters(of: sale.id, to: transaction)
@@ -140,6 +140,16 @@ extension Engine {
         }
         guard !users.isEmpty else { return }
         try transaction.readAhead(activeBookingsOf: users, fromAddresses: addresses, in: sale.id, at: now)
+    }
+
+    /// `book`'s read-ahead, before its sale is read, so that a store may lock and read the
+    /// sale in the same wait: the request's user, and its address (counted only if the sale
+    /// limits addresses, which is not known yet).
+    private func readAhead(for request: BookingRequest, _ transaction: any StoreTransaction, at clock: Instant) throws {
+        guard transaction.wantsReadAhead else { return }
+        let address = request.ip.flatMap(IPAddress.init)?.canonical
+        try transaction.readAhead(activeBookingsOf: [request.user], fromAddresses: address.map { [$0] } ?? [],
+                                  in: request.sale, at: clock)
     }
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it

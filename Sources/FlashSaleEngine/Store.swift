@@ -165,11 +165,12 @@ public protocol StoreTransaction: StoreReading {
     /// Whether `readAhead` does anything: false (the default) spares the caller gathering
     /// what it would be told.
     var wantsReadAhead: Bool { get }
-    /// A hint before a run of decisions in `sale` at `now` or later (one, for `book`), whose
-    /// sale row this transaction has read: the users, and the addresses (canonical), that
-    /// they will ask `activeBookings` about, and the sale's `blocks` they will ask for. A
-    /// store whose every read is a round trip to a server reads them all at once; one whose
-    /// reads cost microseconds ignores it (the default).
+    /// A hint before a run of decisions in `sale` at `now` or later: the users, and the
+    /// addresses (canonical), that they will ask `activeBookings` about, and the sale's
+    /// `blocks` they will ask for. A store whose every read is a round trip to a server
+    /// reads them all at once; one whose reads cost microseconds ignores it (the default).
+    /// For `book`, a run of one, it comes before the sale is read: the store may then lock
+    /// and read the sale's row with it, as the transaction's first read of the sale would.
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
                    at now: Instant) throws
 

@@ -162,13 +162,25 @@ final class PostgresSession {
         unanswered.append(try start(sql, values))
     }
 
+    /// The rows of each of `statements`, run one after another with one wait: each is sent
+    /// before the one before it is answered (as `send`), so the server runs the next as soon
+    /// as it has answered the last, and a statement sees what the ones before it did (a row
+    /// lock taken), from a snapshot taken after them.
+    func rowsOfEach(_ statements: [(sql: String, values: [SQLValue])]) throws -> [[Row]] {
+        try answers(statements).map { $0.rows.map(Row.init) }
+    }
+
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
-        let answer = try start(sql, values)
+        try answers([(sql, values)])[0]
+    }
+
+    private func answers(_ statements: [(sql: String, values: [SQLValue])]) throws -> [PostgresQueryResult] {
+        let started = try statements.map { try start($0.sql, $0.values) }
         let earlier = unanswered
         unanswered.removeAll()
         do {
             for statement in earlier { _ = try statement.wait() }
-            return try answer.wait()
+            return try started.map { try $0.wait() }
         } catch {
             let failure = PostgresError.from(error, server: location.server)
             if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == nil { isLost = true }

@@ -50,21 +50,21 @@ struct ActiveBookingsReadAhead {
 extension PostgresTransaction {
     var wantsReadAhead: Bool { true }
 
-    /// Reads ahead only under the sale's row lock (taken when the sale was read in this
-    /// transaction): without it another writer could change the counts meanwhile. One
-    /// statement for the users' and addresses' bookings and the sale's blocks: a single
-    /// `book` then waits for the server twice while it holds the lock (see `commit`).
+    /// Reads ahead only under the sale's row lock: without it another writer could change
+    /// the counts meanwhile. One statement for the users' and addresses' bookings and the
+    /// sale's blocks. When the transaction has not read the sale yet (`book`), its row is
+    /// locked and read by a statement sent just before, with one wait for both
+    /// (`PostgresSession.rowsOfEach`): the read-ahead's snapshot is taken once the lock is
+    /// held, and a single `book` then waits for the server once while it holds the lock.
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
                    at now: Instant) throws {
-        guard isWrite, hasLocked(sale) else { return }
+        guard isWrite else { return }
         // A run may ask about a user or an address more than once.
         var users = Dictionary(users.map { ($0.text, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
         var addresses = Dictionary(addresses.map { ($0, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
-        var blocks: [(id: Int64, block: Block)] = []
         let active = activeBooking(now: "$4")
         let ends = "CASE WHEN status = 'held' THEN expires_at END"
-        let found = try session.rows(
-            """
+        let readAhead = (sql: """
             SELECT 'user' AS what, user_id AS value, \(ends) AS ends_at, NULL::bigint AS id, NULL AS kind,
                    NULL::boolean AS contains, NULL AS sale, NULL AS reason, NULL::bigint AS created_at
             FROM booking WHERE sale = $1 AND user_id = ANY($2) AND \(active)
@@ -74,30 +74,26 @@ extension PostgresTransaction {
             UNION ALL
             SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
-            """,
-            [.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)]
-        ) { row -> ReadAheadRow in
-            switch try row.text("what") {
-            case "block": .block(id: try row.int64("id"), try decodeBlock(row))
-            case let what: .booking(ofUser: what == "user", try row.text("value"),
-                                    endsAt: try row.optionalInt64("ends_at").map(Instant.init))
-            }
+            """, values: [SQLValue.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)])
+        let found: [Row]
+        if hasLocked(sale) {
+            found = try session.rowsOfEach([readAhead])[0]
+        } else {
+            let answers = try session.rowsOfEach([(Self.lockingSaleRead, [.text(sale.text)]), readAhead])
+            guard let row = answers[0].first else { return }
+            lockedAhead = try decodeSale(row)
+            didLock(sale)
+            found = answers[1]
         }
+        var blocks: [(id: Int64, block: Block)] = []
         for row in found {
-            switch row {
-            case .booking(ofUser: true, let user, let end): users[user, default: []].append(end)
-            case .booking(ofUser: false, let address, let end): addresses[address, default: []].append(end)
-            case .block(let id, let block): blocks.append((id, block))
+            switch try row.text("what") {
+            case "block": blocks.append((try row.int64("id"), try decodeBlock(row)))
+            case "user": users[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
+            default: addresses[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
             }
         }
         readAheadCounts = ActiveBookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses)
         readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block))
     }
-}
-
-/// A row of `readAhead`'s one statement: an active booking of a user or an address (when
-/// it stops counting), or a block (in the order of its id, as `blocks(applyingTo:)` gives them).
-private enum ReadAheadRow {
-    case booking(ofUser: Bool, String, endsAt: Instant?)
-    case block(id: Int64, Block)
 }

@@ -18,6 +18,8 @@ final class PostgresTransaction: StoreTransaction {
     private(set) var isWrite = false
     /// The sales whose rows this transaction has locked.
     private var locked: Set<SaleID> = []
+    /// A sale's row as `readAhead` locked and read it, for the `sale` read that follows.
+    var lockedAhead: Sale?
     /// Events in `pending_event`, waiting there for their seq (see `commit`).
     var pendingEvents: Int64 = 0
     /// Whether anything but attempt counts was written: a commit of only those may skip
@@ -92,6 +94,7 @@ final class PostgresTransaction: StoreTransaction {
         unwrittenAttempts.removeAll(keepingCapacity: true)
         readAheadCounts = nil
         readAheadBlocks = nil
+        lockedAhead = nil
         heldBack = HeldBackWrites()
     }
 
@@ -109,11 +112,22 @@ final class PostgresTransaction: StoreTransaction {
     // MARK: - Sales
 
     func sale(_ id: SaleID) throws -> Sale? {
+        if let sale = lockedAhead, sale.id == id {
+            lockedAhead = nil
+            return sale
+        }
         let lock = isWrite && !locked.contains(id)
-        let sale = try session.firstRow("SELECT \(saleColumns) FROM sale WHERE id = $1" + (lock ? " FOR UPDATE" : ""),
+        let sale = try session.firstRow(lock ? Self.lockingSaleRead : "SELECT \(saleColumns) FROM sale WHERE id = $1",
                                         [.text(id.text)], decodeSale)
         if lock, sale != nil { locked.insert(id) }
         return sale
+    }
+
+    /// The first read of a sale in a write transaction, which locks its row to the commit.
+    static let lockingSaleRead = "SELECT \(saleColumns) FROM sale WHERE id = $1 FOR UPDATE"
+
+    func didLock(_ sale: SaleID) {
+        locked.insert(sale)
     }
 
     /// In a write transaction, every sale's row is locked, in id order.
