@@ -55,7 +55,7 @@ extension PostgresTransaction {
     /// sale's blocks. When the transaction has not read the sale yet (`book`), its row is
     /// locked and read by a statement sent just before, with one wait for both
     /// (`PostgresSession.rowsOfEach`): the read-ahead's snapshot is taken once the lock is
-    /// held, and a single `book` then waits for the server once while it holds the lock.
+    /// held, and `book` waits once for both (see `commit`).
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
                    at now: Instant) throws {
         guard isWrite else { return }

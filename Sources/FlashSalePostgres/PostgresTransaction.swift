@@ -44,11 +44,11 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// Everything held back goes in one statement (`WriteBatch`), then COMMIT, both sent
-    /// before either is waited for: a single decision holds its sale's row lock across two
-    /// answers to its process (the lock's, the read-ahead's), not eight. The events get
-    /// their seq here, at the end: the counter's row lock, taken by the UPDATE, is held to
-    /// the COMMIT, so a transaction that takes seqs after another one commits after it, and
-    /// seq order is commit order (`events(after:)`'s promise).
+    /// before either is waited for: a single `book` holds its sale's row lock across three
+    /// answers from the server (the lock's, the read-ahead's, the writes'), not eight. The
+    /// events get their seq here, at the end: the counter's row lock, taken by the UPDATE, is
+    /// held to the COMMIT, so a transaction that takes seqs after another one commits after
+    /// it, and seq order is commit order (`events(after:)`'s promise).
     func commit(_ content: CommitContent) throws {
         do {
             let counted = !unwrittenAttempts.isEmpty
