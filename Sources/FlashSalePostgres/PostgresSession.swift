@@ -15,20 +15,21 @@ enum SQLValue {
 }
 
 /// One row of a result, its columns read by name.
-struct Row {
+struct Row: StoredRow {
     private let cells: PostgresRandomAccessRow
 
     init(_ row: PostgresRow) {
         cells = PostgresRandomAccessRow(row)
     }
 
-    func int64(_ name: String) throws -> Int64 { try decode(name, Int64.self) }
-    func optionalInt64(_ name: String) throws -> Int64? { try decode(name, Int64?.self) }
-    func text(_ name: String) throws -> String { try decode(name, String.self) }
-    func optionalText(_ name: String) throws -> String? { try decode(name, String?.self) }
-    func bool(_ name: String) throws -> Bool { try decode(name, Bool.self) }
+    func int64(_ column: StaticString) throws -> Int64 { try decode(column, Int64.self) }
+    func optionalInt64(_ column: StaticString) throws -> Int64? { try decode(column, Int64?.self) }
+    func text(_ column: StaticString) throws -> String { try decode(column, String.self) }
+    func optionalText(_ column: StaticString) throws -> String? { try decode(column, String?.self) }
+    func bool(_ column: StaticString) throws -> Bool { try decode(column, Bool.self) }
 
-    private func decode<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T {
+    private func decode<T: PostgresDecodable>(_ column: StaticString, _ type: T.Type) throws -> T {
+        let name = column.description
         guard cells.contains(name) else { throw PostgresError(failure: nil, "no column \(name) in the result") }
         do {
             return try cells[name].decode(T.self)

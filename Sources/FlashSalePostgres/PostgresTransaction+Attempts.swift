@@ -65,21 +65,11 @@ extension PostgresTransaction {
     /// As stored, plus what this transaction has counted and not written yet.
     func attemptTotals(of sale: SaleID) throws -> AttemptTotals {
         var totals = AttemptTotals()
-        for (reason, count) in try session.rows("SELECT value, attempts FROM attempt_counter WHERE sale = $1 AND kind = $2",
-                                                [.text(sale.text), .text(Self.totalKind)], { (try $0.text("value"), try $0.int64("attempts")) }) {
-            if reason.isEmpty {
-                totals.attempts += count
-            } else if let code = ErrorCode(rawValue: reason) {
-                totals.declined[code, default: 0] += count
-            } else {
-                throw StoreFailure.unusable(detail: "sale \(Quoted(sale.text)) has attempts declined for the unknown reason '\(Quoted(reason))'")
-            }
+        for row in try session.rows("SELECT value, attempts FROM attempt_counter WHERE sale = $1 AND kind = $2",
+                                    [.text(sale.text), .text(Self.totalKind)], { $0 }) {
+            try totals.add(storedTotal: row, of: sale)
         }
-        for (unwrittenSale, tally) in unwrittenAttempts where unwrittenSale == sale {
-            let unwritten = tally.totals
-            totals.attempts += unwritten.attempts
-            totals.declined.merge(unwritten.declined, uniquingKeysWith: +)
-        }
+        totals.add(unwritten: unwrittenAttempts, of: sale)
         return totals
     }
 

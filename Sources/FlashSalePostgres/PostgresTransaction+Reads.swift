@@ -17,7 +17,7 @@ extension PostgresTransaction {
     func request(_ id: RequestID) throws -> QueuedRequest? {
         try session.firstRow(
             """
-            SELECT decision.kind AS decision, request.id, request.sale, request.user_id, request.ip, request.user_agent,
+            SELECT decision.kind AS decision, request.id, request.sale, request.user_id AS "user", request.ip, request.user_agent,
                 request.key, decision.detail AS reason, decision.booking AS booking, request.submitted_at,
                 decision.at AS decided_at
             FROM request LEFT JOIN event AS decision ON decision.request = request.id
@@ -32,7 +32,7 @@ extension PostgresTransaction {
     /// Seqs are given in commit order (see `commit`), so reading in pages by seq loses
     /// and repeats nothing.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
-        let columns = "SELECT kind, seq, at, sale, booking, user_id, request, detail FROM event"
+        let columns = "SELECT kind, seq, at, sale, booking, user_id AS \"user\", request, detail FROM event"
         if let sale {
             return try session.rows("\(columns) WHERE sale = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                                     [.text(sale.text), .int(after), .int(limit)], decodeEvent)

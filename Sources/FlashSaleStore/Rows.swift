@@ -117,32 +117,3 @@ let bookingColumns = """
     status, id, sale, user, created_at, expires_at, confirmed_at, cancelled_at, expired_at,
     ip, user_agent, key
     """
-
-// MARK: - Rows
-
-func decodeSale(_ row: Row) throws -> Sale {
-    guard let state = OperatorState(rawValue: try row.text("state")) else {
-        throw StoreFailure.unusable(detail: "sale \(Quoted(try row.text("id"))) has the unknown state '\(Quoted(try row.text("state")))'")
-    }
-    return try Sale(
-        id: SaleID(trusted: row.text("id")), name: row.text("name"), operatorState: state,
-        counters: Counters(total: row.int64("total"), available: row.int64("available"), held: row.int64("held"),
-                           booked: row.int64("booked"), cancelled: row.int64("cancelled"), expired: row.int64("expired")),
-        hold: Span(milliseconds: row.int64("hold_ms")), perUser: row.int64("per_user"), perIP: row.optionalInt64("per_ip"),
-        waitlist: row.int64("waitlist") != 0,
-        startsAt: Instant(milliseconds: row.int64("starts_at")), endsAt: row.optionalInt64("ends_at").map(Instant.init),
-        createdAt: Instant(milliseconds: row.int64("created_at")), highWater: Instant(milliseconds: row.int64("high_water")))
-}
-
-func decodeBooking(_ row: Row) throws -> Booking {
-    guard let status = BookingStatus(rawValue: try row.text("status")) else {
-        throw StoreFailure.unusable(detail: "booking \(Quoted(try row.text("id"))) has the unknown status '\(Quoted(try row.text("status")))'")
-    }
-    return try Booking(
-        id: BookingID(trusted: row.text("id")), sale: SaleID(trusted: row.text("sale")), user: UserID(trusted: row.text("user")), status: status,
-        createdAt: Instant(milliseconds: row.int64("created_at")), expiresAt: Instant(milliseconds: row.int64("expires_at")),
-        confirmedAt: row.optionalInt64("confirmed_at").map(Instant.init),
-        cancelledAt: row.optionalInt64("cancelled_at").map(Instant.init),
-        expiredAt: row.optionalInt64("expired_at").map(Instant.init),
-        ip: row.optionalText("ip"), userAgent: row.optionalText("user_agent"), key: row.optionalText("key"))
-}

@@ -53,22 +53,8 @@ extension SQLiteTransaction {
     func attemptTotals(of sale: SaleID) throws -> AttemptTotals {
         var totals = AttemptTotals()
         try db.forEachRow("SELECT value, attempts FROM attempt_counter WHERE sale = :sale AND kind = :kind",
-                          [":sale": .text(sale.text), ":kind": .text(Self.totalKind)]) { row in
-            let reason = try row.text("value")
-            let count = try row.int64("attempts")
-            if reason.isEmpty {
-                totals.attempts += count
-            } else if let code = ErrorCode(rawValue: reason) {
-                totals.declined[code, default: 0] += count
-            } else {
-                throw StoreFailure.unusable(detail: "sale \(Quoted(sale.text)) has attempts declined for the unknown reason '\(Quoted(reason))'")
-            }
-        }
-        for (unwrittenSale, tally) in unwrittenAttempts where unwrittenSale == sale {
-            let unwritten = tally.totals
-            totals.attempts += unwritten.attempts
-            totals.declined.merge(unwritten.declined, uniquingKeysWith: +)
-        }
+                          [":sale": .text(sale.text), ":kind": .text(Self.totalKind)]) { try totals.add(storedTotal: $0, of: sale) }
+        totals.add(unwritten: unwrittenAttempts, of: sale)
         return totals
     }
 

@@ -51,32 +51,3 @@ extension SQLiteTransaction {
             [":after": .integer(after), ":limit": .integer(limit)], decodeEvent)
     }
 }
-
-private func decodeRequest(_ row: Row) throws -> QueuedRequest {
-    let status: RequestStatus
-    if let text = try row.optionalText("decision") {
-        guard let decision = EventKind(rawValue: text)?.requestStatus else {
-            throw StoreFailure.unusable(detail: "request \(try row.int64("id")) was decided by an event of the kind '\(Quoted(text))'")
-        }
-        status = decision
-    } else {
-        status = .queued
-    }
-    return try QueuedRequest(
-        id: RequestID(row.int64("id")), sale: SaleID(trusted: row.text("sale")), user: UserID(trusted: row.text("user")),
-        ip: row.optionalText("ip"), userAgent: row.optionalText("user_agent"), key: row.optionalText("key"), status: status,
-        reason: status == .rejected ? row.optionalText("reason") : nil,
-        booking: status == .accepted ? row.optionalText("booking").map(BookingID.init(trusted:)) : nil,
-        submittedAt: Instant(milliseconds: row.int64("submitted_at")),
-        decidedAt: row.optionalInt64("decided_at").map(Instant.init), position: nil)
-}
-
-private func decodeEvent(_ row: Row) throws -> Event {
-    guard let kind = EventKind(rawValue: try row.text("kind")) else {
-        throw StoreFailure.unusable(detail: "event \(try row.int64("seq")) has the unknown kind '\(Quoted(try row.text("kind")))'")
-    }
-    return try Event(seq: row.int64("seq"), NewEvent(
-        at: Instant(milliseconds: row.int64("at")), sale: row.text("sale"), kind: kind,
-        booking: row.optionalText("booking").map(BookingID.init(trusted:)), user: row.optionalText("user").map(UserID.init(trusted:)),
-        request: row.optionalInt64("request").map { RequestID($0) }, detail: row.optionalText("detail")))
-}

@@ -230,23 +230,7 @@ final class SQLiteTransaction: StoreTransaction {
             """
             SELECT kind, value, contains, sale, reason, created_at FROM block
             WHERE :sale IS NULL OR sale IS NULL OR sale = :sale ORDER BY id
-            """, [":sale": .text(sale?.text)]
-        ) { row in
-            guard let kind = BlockKind(rawValue: try row.text("kind")) else {
-                throw StoreFailure.unusable(detail: "a block has the unknown kind '\(Quoted(try row.text("kind")))'")
-            }
-            let value = try row.text("value")
-            do {
-                return try Block(kind: kind, value: value, contains: row.int64("contains") != 0,
-                                 sale: row.optionalText("sale").map(SaleID.init(trusted:)), reason: row.optionalText("reason"),
-                                 createdAt: Instant(milliseconds: row.int64("created_at")))
-            } catch let error as SQLiteError {
-                throw error
-            } catch {
-                // A row that was never written through Block: the file was changed by hand.
-                throw StoreFailure.unusable(detail: "the \(kind.rawValue) block '\(Quoted(value))' is not a valid block")
-            }
-        }
+            """, [":sale": .text(sale?.text)], decodeBlock)
     }
 
     func insertBlock(_ block: Block) throws -> Bool {

@@ -1,4 +1,5 @@
 import CSQLite
+import FlashSaleEngine
 import Glibc
 
 /// A value bound to a statement parameter.
@@ -158,7 +159,7 @@ public final class Statement {
 /// it by column name (`row.int64("total")`), so that a SELECT whose columns move, or lack
 /// one, cannot be misread; by position only a query of one value, or of columns unknown
 /// beforehand (a dump).
-public struct Row {
+public struct Row: StoredRow {
     /// Strong: one reference count per row, where `unowned(unsafe)` cost one per column read.
     let statement: Statement
     private var handle: OpaquePointer { statement.handle }
@@ -177,6 +178,11 @@ public struct Row {
 
     public func optionalText(_ name: StaticString) throws(SQLiteError) -> String? {
         optionalText(try statement.column(name))
+    }
+
+    /// SQLite has no boolean: the schema stores 0 and 1.
+    public func bool(_ name: StaticString) throws(SQLiteError) -> Bool {
+        int64(try statement.column(name)) != 0
     }
 
     public func int64(_ column: Int32) -> Int64 {
