@@ -140,7 +140,7 @@ extension SQLiteTransaction {
             WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
             """,
             [":sale": .text(sale.text), ":cursor": .integer(cursor.value), ":last": .integer(.max), ":limit": .integer(limit)]
-        ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.int64("stopped_at_key") != 0) } ?? (nil, false)
+        ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.bool("stopped_at_key")) } ?? (nil, false)
     }
 
     /// One statement for the whole run, its events in id order. The user's count of active
