@@ -1,6 +1,3 @@
-import FlashSaleCore
-import FlashSaleEngine
-
 // MARK: - SQL shared by several statements
 
 /// The expiry boundary of `Rules.isExpired`, mirrored once in SQL: a hold is overdue
