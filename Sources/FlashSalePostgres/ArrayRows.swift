@@ -5,6 +5,8 @@
 /// (a placeholder where absent) and whether each is there.
 struct ArrayRows {
     private(set) var values: [SQLValue]
+    /// How many rows: the length of the columns.
+    private(set) var count = 0
     private var arrays: [String] = []
     private var names: [String] = []
     private var columns: [String] = []
@@ -15,20 +17,24 @@ struct ArrayRows {
     }
 
     mutating func text(_ name: String, _ column: [String]) {
+        count = column.count
         columns.append(add(name, "text", .texts(column)))
     }
 
     mutating func int(_ name: String, _ column: [Int64]) {
+        count = column.count
         columns.append(add(name, "int8", .ints(column)))
     }
 
     mutating func optionalText(_ name: String, _ column: [String?]) {
+        count = column.count
         let value = add(name, "text", .texts(column.map { $0 ?? "" }))
         let present = add("has_" + name, "bool", .bools(column.map { $0 != nil }))
         columns.append("CASE WHEN \(present) THEN \(value) END")
     }
 
     mutating func optionalInt(_ name: String, _ column: [Int64?]) {
+        count = column.count
         let value = add(name, "int8", .ints(column.map { $0 ?? 0 }))
         let present = add("has_" + name, "bool", .bools(column.map { $0 != nil }))
         columns.append("CASE WHEN \(present) THEN \(value) END")

@@ -7,6 +7,8 @@
 struct WriteBatch {
     private(set) var values: [SQLValue] = []
     private var queries: [String] = []
+    /// The rows of the queries from arrays.
+    private(set) var rowCount = 0
 
     var isEmpty: Bool { queries.isEmpty }
 
@@ -24,7 +26,10 @@ struct WriteBatch {
     /// Adds a query, which may name `rows` (made by `rows()` since the last `add`), as `name`
     /// for a later query to read.
     mutating func add(_ sql: String, rows: ArrayRows? = nil, as name: String? = nil) {
-        if let rows { values = rows.values }
+        if let rows {
+            values = rows.values
+            rowCount += rows.count
+        }
         queries.append("\(name ?? "write\(queries.count)") AS (\(sql))")
     }
 
