@@ -7,6 +7,14 @@ import Hummingbird
 /// The buyer endpoints of http.md: parsing and rendering only. Every decision is the
 /// engine's, through the committer (changes) or the readers (reads). Checks run in the
 /// contract's order: route and method, then credentials, then the body, then the decision.
+///
+/// A connection's task keeps, for as long as the connection is open, the memory its
+/// deepest request's async frames took (the task allocator reuses its slabs, never frees
+/// them), and an open connection's request mostly waits for its group's commit. So each
+/// route is an async function of its own that only waits (`@inline(never)`: inlined, every
+/// route's state would sit in one frame), and its answer is rendered by a synchronous
+/// function (`@inline(never)`: inlined, its temporaries would sit in the frame too), whose
+/// values live on the thread's stack while it runs.
 struct BuyerAPI: Sendable {
     let authenticator: Authenticator
     let clientAddress: ClientAddress
@@ -30,8 +38,7 @@ struct BuyerAPI: Sendable {
         }
     }
 
-    /// The route's answer: its checks here, its work in a function of its own, so that
-    /// the async frame a connection keeps holds one route's state, not every route's.
+    /// The route's answer: its checks here, its work in a function of its own.
     private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: inout Request,
                         context: ServeContext) async throws -> Response {
         try Limits.checkAccept(request.headers, for: route)
@@ -48,10 +55,10 @@ struct BuyerAPI: Sendable {
             return try await book(bookingRequest(parameters[0], user, body, request, context: context))
         case .confirm:
             try body?.requireStatus("booked", optional: false)
-            return try await changed(committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user))
+            return try await confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
         case .cancel:
             try body?.requireStatus("deleted", optional: true)
-            return try await changed(committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user))
+            return try await cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
         case .booking:
             return try await booking(BookingID(path: parameters[1]), in: sale(parameters[0]), of: user)
         case .bookings:
@@ -69,8 +76,51 @@ struct BuyerAPI: Sendable {
         }
     }
 
+    @inline(never)
     private func book(_ request: BookingRequest) async throws -> Response {
-        switch try await committer.book(request) {
+        try await BuyerAPI.answer(committer.book(request))
+    }
+
+    @inline(never)
+    private func confirm(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Response {
+        try await BuyerAPI.answer(committer.confirm(id, in: sale, user: user))
+    }
+
+    @inline(never)
+    private func cancel(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Response {
+        try await BuyerAPI.answer(committer.cancel(id, in: sale, user: user))
+    }
+
+    @inline(never)
+    private func booking(_ id: BookingID, in sale: SaleID, of user: UserID) async throws -> Response {
+        let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
+        guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
+        return BuyerAPI.answer(booking)
+    }
+
+    @inline(never)
+    private func bookings(in sale: SaleID, of user: UserID) async throws -> Response {
+        try await BuyerAPI.answer(readers.read { [clock] engine in
+            try engine.bookings(of: sale, status: nil, user: user, clock: clock())
+        })
+    }
+
+    @inline(never)
+    private func submit(_ request: BookingRequest) async throws -> Response {
+        let submitted = try await committer.submit(request)
+        return try await BuyerAPI.answer(submitted, readers.read { engine in try engine.request(submitted.id) })
+    }
+
+    @inline(never)
+    private func queuedRequest(_ id: FlashSaleCore.RequestID, of user: UserID) async throws -> Response {
+        let queued = try await readers.read { engine in try engine.request(id) }
+        guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
+        return BuyerAPI.answer(queued)
+    }
+
+    @inline(never)
+    private static func answer(_ outcome: BookingOutcome) throws -> Response {
+        switch outcome {
         case .held(let booking):
             return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
         case .repeated(let booking):
@@ -82,36 +132,28 @@ struct BuyerAPI: Sendable {
         }
     }
 
-    private func changed(_ booking: Booking) -> Response {
+    @inline(never)
+    private static func answer(_ booking: Booking) -> Response {
         Answer.json(.ok, .object(Render.bookingFields(booking)))
     }
 
-    private func booking(_ id: BookingID, in sale: SaleID, of user: UserID) async throws -> Response {
-        let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
-        guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
-        return Answer.json(.ok, .object(Render.bookingFields(booking)))
+    @inline(never)
+    private static func answer(_ bookings: [Booking]) -> Response {
+        Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
     }
 
-    private func bookings(in sale: SaleID, of user: UserID) async throws -> Response {
-        let bookings = try await readers.read { [clock] engine in
-            try engine.bookings(of: sale, status: nil, user: user, clock: clock())
-        }
-        return Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
-    }
-
-    private func submit(_ request: BookingRequest) async throws -> Response {
-        let submitted = try await committer.submit(request)
-        let queued = try await readers.read { engine in try engine.request(submitted.id) }
+    @inline(never)
+    private static func answer(_ submitted: Engine.SubmitOutcome, _ queued: QueuedRequest) -> Response {
         let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
         return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
     }
 
-    private func queuedRequest(_ id: FlashSaleCore.RequestID, of user: UserID) async throws -> Response {
-        let queued = try await readers.read { engine in try engine.request(id) }
-        guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
-        return Answer.json(.ok, .object(Render.requestFields(queued)))
+    @inline(never)
+    private static func answer(_ queued: QueuedRequest) -> Response {
+        Answer.json(.ok, .object(Render.requestFields(queued)))
     }
 
+    @inline(never)
     private func bookingRequest(_ sale: String, _ user: UserID, _ body: RequestBody?, _ request: Request,
                                 context: ServeContext) throws -> BookingRequest {
         let agent: String?
@@ -125,8 +167,13 @@ struct BuyerAPI: Sendable {
                               userAgent: agent, key: try body?.checkedKey())
     }
 
+    @inline(never)
     private func publicSale(_ sale: SaleID) async throws -> Response {
-        let status = try await readers.read { [clock] engine in try engine.status(sale, clock: clock()) }
+        try await BuyerAPI.answer(readers.read { [clock] engine in try engine.status(sale, clock: clock()) })
+    }
+
+    @inline(never)
+    private static func answer(_ status: SaleStatus) -> Response {
         let fields: [(String, JSON)] = [
             ("id", .string(status.sale.id.text)), ("name", .string(status.sale.name)), ("state", .string(status.state.rawValue)),
             ("available", .integer(status.sale.counters.available)), ("starts_at", .time(status.sale.startsAt)),

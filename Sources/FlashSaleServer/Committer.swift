@@ -9,14 +9,17 @@ import NIOConcurrencyHelpers
 /// next group takes all of them. An idle server commits each request at once: no request
 /// ever waits for others to arrive.
 final class Committer: @unchecked Sendable {
-    private enum Change: Sendable {
+    // Indirect: a request waiting for its group holds a reference to its change and its
+    // outcome in its async frame, not a copy of a booking request and a booking, and that
+    // frame's memory stays with its connection (see `BuyerAPI`).
+    private indirect enum Change: Sendable {
         case book(BookingRequest)
         case confirm(BookingID, sale: SaleID, user: UserID)
         case cancel(BookingID, sale: SaleID, user: UserID)
         case submit(BookingRequest)
     }
 
-    private enum Outcome: Sendable {
+    private indirect enum Outcome: Sendable {
         case booking(BookingOutcome)
         case changed(Booking)
         case submitted(Engine.SubmitOutcome)

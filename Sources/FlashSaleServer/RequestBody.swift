@@ -25,8 +25,16 @@ struct RequestBody: Decodable {
             // A chunked body, which no Content-Length announced, found too long as it is read.
             throw tooLarge
         }
+        return try parse(bytes, contentType: request.headers[.contentType])
+    }
+
+    /// Synchronous and never inlined into `read`: what an async function holds stays in its
+    /// connection's task while the connection is open (see `BuyerAPI`), and a decoder's
+    /// temporaries need not.
+    @inline(never)
+    private static func parse(_ bytes: ByteBuffer, contentType: String?) throws -> RequestBody {
         guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }
-        guard isJSON(request.headers[.contentType]) else {
+        guard isJSON(contentType) else {
             throw HTTPFailure.badInput("the body must be Content-Type: application/json", status: .unsupportedMediaType)
         }
         // Most bookings carry `{}`: no decoder for a body that says nothing.
