@@ -43,12 +43,19 @@ warn_if_tmpfs
 make_template_db
 say "cores: $(nproc); net.core.somaxconn $(cat /proc/sys/net/core/somaxconn); each run: ${warmup} s at 64 connections, then ${seconds} s at $(commas "$crowd")"
 
+# open_descriptors PID: how many descriptors PID has open (0 once it has exited). A glob, not
+# find or ls: a descriptor closed while they list the directory would fail the command.
+open_descriptors() {
+    local fds=("/proc/$1/fd/"*)
+    if [[ -d "/proc/$1/fd" ]]; then printf '%s\n' "${#fds[@]}"; else printf '0\n'; fi
+}
+
 # watch_connections FILE: until serve exits, the most descriptors it has open and the longest
 # accept queue of its listener, as "held queued" in FILE.
 watch_connections() {
     local file=$1 held=0 queued=0 now waiting
     while kill -0 "$server_pid" 2>/dev/null; do
-        now=$(find "/proc/$server_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        now=$(open_descriptors "$server_pid")
         waiting=$(ss -Hltn "( sport = :$port )" | awk '{ print $2; exit }')
         (( now > held )) && held=$now
         (( ${waiting:-0} > queued )) && queued=$waiting
@@ -65,7 +72,7 @@ for run in $(seq "$runs"); do
     warm_2xx=$(( requests - non2xx ))
     wait_until_idle
     before_kib=$(peak_rss "$server_pid")
-    fds_before=$(find "/proc/$server_pid/fd" -mindepth 1 -maxdepth 1 | wc -l)
+    fds_before=$(open_descriptors "$server_pid")
     watch_connections "$work/$name.held" &
     watcher=$!
     load "$name" "$sale" "$crowd" "$seconds" "$repo/bench/http-book.lua"
