@@ -144,6 +144,44 @@ struct PostgresStoreTests {
         for result in attempts.all { try result.get() }
     }
 
+    /// A book that waits for its sale's row lock counts the hold that the lock's holder made
+    /// meanwhile: its read-ahead, sent right behind the locking read, runs once the lock is
+    /// granted, from a snapshot taken after it (one taken before would miss the hold).
+    @Test func aBookWaitingForTheLockCountsTheHoldMadeMeanwhile() throws {
+        defer { dropSchema() }
+        let holder = try open()
+        let waiter = Unchecked(try open())
+        let observer = try open()
+        try createSales("s1", in: holder)
+        let held = try holder.beginWrite()
+        _ = try held.requireSale(SaleID("s1"))
+        let outcome = Results()
+        let thread = Thread {
+            outcome.add(Result {
+                _ = try Engine(store: waiter.value).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "u"), ip: nil,
+                                                                      userAgent: nil, key: nil), clock: T)
+            })
+        }
+        thread.start()
+        while try observer.session.count(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()") == 0 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        // The holder gives the user its one hold, and commits.
+        try holder.session.execute(
+            "INSERT INTO booking (id, sale, user_id, status, created_at, expires_at) VALUES ('bk_first', 's1', 'u', 'held', $1, $2)",
+            [.int(T.milliseconds), .int(T.milliseconds + 300_000)])
+        try holder.session.execute("UPDATE sale SET available = available - 1, held = held + 1 WHERE id = 's1'")
+        try held.commit(.decisions)
+        while outcome.all.isEmpty { Thread.sleep(forTimeInterval: 0.01) }
+        guard case .failure(SaleError.declined(let decline)) = try #require(outcome.all.first) else {
+            Issue.record("the waiting book was not declined: \(outcome.all)")
+            return
+        }
+        #expect(decline.reason == .userLimit)
+        #expect(try observer.session.count("SELECT count(*) FROM booking WHERE user_id = 'u'") == 1)
+    }
+
     @Test func aWrongPasswordCannotOpenAndIsNotShown() throws {
         var wrong = location
         wrong.password = "not-the-password-\(UUID().uuidString)"
