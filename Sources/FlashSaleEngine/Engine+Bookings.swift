@@ -481,11 +481,7 @@ final class TransactionFacts {
     private var unwrittenAt: Instant?
 
     func changeCounters(by change: CounterChange, at now: Instant) {
-        unwritten.available += change.available
-        unwritten.held += change.held
-        unwritten.booked += change.booked
-        unwritten.cancelled += change.cancelled
-        unwritten.expired += change.expired
+        unwritten.add(change)
         unwrittenAt = max(unwrittenAt ?? now, now)
     }
 

@@ -214,6 +214,15 @@ public struct CounterChange: Sendable, Equatable {
         self.cancelled = cancelled
         self.expired = expired
     }
+
+    /// Adds `change` to this one: two changes written as their sum come to the same row.
+    public mutating func add(_ change: CounterChange) {
+        available += change.available
+        held += change.held
+        booked += change.booked
+        cancelled += change.cancelled
+        expired += change.expired
+    }
 }
 
 /// Where an overdue hold stands in line to be expired: the longest overdue first, and of

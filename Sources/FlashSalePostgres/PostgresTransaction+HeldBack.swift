@@ -19,13 +19,9 @@ struct HeldBackWrites {
     var events: [NewEvent] = []
 
     mutating func adjust(_ sale: SaleID, by change: CounterChange, at now: Instant) {
-        guard let (sum, at) = counters[sale] else {
-            counters[sale] = (change, now)
-            return
-        }
-        counters[sale] = (CounterChange(available: sum.available + change.available, held: sum.held + change.held,
-                                        booked: sum.booked + change.booked, cancelled: sum.cancelled + change.cancelled,
-                                        expired: sum.expired + change.expired), max(at, now))
+        var (sum, at) = counters[sale] ?? (CounterChange(), now)
+        sum.add(change)
+        counters[sale] = (sum, max(at, now))
     }
 }
 
