@@ -153,6 +153,22 @@ final class PostgresSession {
         try execute("CLOSE flashsale_rows")
     }
 
+    /// Up to `limit` rows of a query after its first `skipping`, planned for a fast start:
+    /// through a cursor, which the planner plans for its first rows
+    /// (`cursor_tuple_fraction`), as `LIMIT` alone is not. A table filled since it was last
+    /// analyzed (a queue loaded a minute ago) looks nearly empty to the planner, which then
+    /// reads and sorts every row of `WHERE … ORDER BY` to return the first few: 72 ms for
+    /// the first 3,333 of W2's 220,000 queued requests, against 1 ms by the index in order.
+    /// One wait for the cursor's three or four statements.
+    func firstRows<T>(_ sql: String, _ values: [SQLValue], skipping skipped: Int64 = 0, limit: Int64,
+                      _ decode: (Row) throws -> T) throws -> [T] {
+        var statements: [(sql: String, values: [SQLValue])] = [("DECLARE flashsale_first NO SCROLL CURSOR FOR \(sql)", values)]
+        if skipped > 0 { statements.append(("MOVE FORWARD \(skipped) IN flashsale_first", [])) }
+        statements.append(("FETCH FORWARD \(limit) FROM flashsale_first", []))
+        statements.append(("CLOSE flashsale_first", []))
+        return try rowsOfEach(statements)[statements.count - 2].map(decode)
+    }
+
     /// Sends a statement without waiting for its answer, which comes with the next
     /// statement's (`run`), and fails that one if it failed: postgres-nio queues the next
     /// statement on the connection and sends it from its event loop as soon as this one is

@@ -10,9 +10,9 @@ extension PostgresTransaction {
     }
 
     func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)] {
-        try session.rows(
-            "SELECT id, user_id, ip, user_agent, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id LIMIT $3",
-            [.text(sale.text), .int(cursor.value), .int(limit)]
+        try session.firstRows(
+            "SELECT id, user_id, ip, user_agent, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id",
+            [.text(sale.text), .int(cursor.value)], limit: limit
         ) { row in
             try (RequestID(row.int64("id")), BookingRequest(sale: sale, user: UserID(trusted: row.text("user_id")), ip: row.optionalText("ip"),
                                                             userAgent: row.optionalText("user_agent"), key: row.optionalText("key")))
@@ -98,14 +98,20 @@ extension PostgresTransaction {
     }
 
     func rejectableRun(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool) {
-        try session.firstRow(
+        // The run's bound first, through a cursor (`firstRows`: `ORDER BY id LIMIT` may read
+        // and sort the whole line), then the run as a range, which needs no order.
+        let bound = try session.firstRows("SELECT id FROM request WHERE sale = $1 AND id > $2 ORDER BY id",
+                                          [.text(sale.text), .int(cursor.value)], skipping: limit - 1, limit: 1) {
+            try $0.int64("id")
+        }.first ?? .max
+        return try session.firstRow(
             """
-            WITH line AS (SELECT id, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id LIMIT $3),
+            WITH line AS (SELECT id, key FROM request WHERE sale = $1 AND id > $2 AND id <= $3),
                  stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
                           AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = $1 AND booking.key = line.key))
             SELECT max(id) AS last, (SELECT id FROM stop) IS NOT NULL AS stopped_at_key FROM line
             WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
-            """, [.text(sale.text), .int(cursor.value), .int(limit)]
+            """, [.text(sale.text), .int(cursor.value), .int(bound)]
         ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.bool("stopped_at_key")) } ?? (nil, false)
     }
 

@@ -182,6 +182,51 @@ struct PostgresStoreTests {
         #expect(try observer.session.count("SELECT count(*) FROM booking WHERE user_id = 'u'") == 1)
     }
 
+    /// A table filled since it was last analyzed looks nearly empty to the planner, which
+    /// may then read all of it to return a few rows: every batch of a long line would read
+    /// the rest of the line, and every read-ahead every booking of the sale. A batch reads
+    /// about its own requests and its users' bookings, however many others there are (the
+    /// server's own counters of the rows each table gave).
+    @Test func aBatchOfALongLineReadsItsOwnRowsWithoutStatistics() throws {
+        defer { dropSchema() }
+        let observer = try open()
+        try createSales("s1", in: observer)
+        let others: Int64 = 5_000
+        try observer.session.execute("ALTER TABLE request SET (autovacuum_enabled = false)")
+        try observer.session.execute("ALTER TABLE booking SET (autovacuum_enabled = false)")
+        try observer.session.execute(
+            "INSERT INTO request (id, sale, user_id, submitted_at) SELECT n, 's1', 'u' || n, $1 FROM generate_series(1, $2::bigint) AS n",
+            [.int(T.milliseconds), .int(others)])
+        try observer.session.execute("UPDATE request_counter SET last = $1", [.int(others)])
+        try observer.session.execute(
+            """
+            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at)
+            SELECT 'bk_other' || n, 's1', 'other' || n, 'booked', $1, $1 FROM generate_series(1, $2::bigint) AS n
+            """, [.int(T.milliseconds), .int(others)])
+        do {
+            let store = try open()
+            let report = try Engine(store: store).processBatch(of: SaleID("s1"), batch: 100, clock: T)
+            #expect(report.accepted == 10 && report.rejected == 90)
+        }
+        // The processing connection's counters reach the server when it ends.
+        var read: (request: Int64, booking: Int64, inserted: Int64) = (0, 0, 0)
+        let deadline = Date().addingTimeInterval(30)
+        while read.inserted < others + 10 && Date() < deadline {
+            let counts = try observer.session.rows(
+                """
+                SELECT relname, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS read, n_tup_ins AS inserted
+                FROM pg_stat_user_tables WHERE schemaname = $1 AND relname IN ('request', 'booking')
+                """, [.text(location.schema)]) { try ($0.text("relname"), $0.int64("read"), $0.int64("inserted")) }
+            for (table, rows, inserted) in counts {
+                if table == "request" { read.request = rows } else { read.booking = rows; read.inserted = inserted }
+            }
+            if read.inserted < others + 10 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(read.inserted == others + 10, "the counters did not come")
+        #expect(read.request < 1_000, "a batch of 100 read \(read.request) queued requests")
+        #expect(read.booking < 1_000, "a batch of 100 read \(read.booking) bookings")
+    }
+
     @Test func aWrongPasswordCannotOpenAndIsNotShown() throws {
         var wrong = location
         wrong.password = "not-the-password-\(UUID().uuidString)"
