@@ -39,12 +39,18 @@ struct Row: StoredRow {
     }
 }
 
-/// One connection to the server, on an event loop of its own: the store's protocols are
-/// synchronous and their callers are threads of their own (the command line, serve's
-/// committer and thread pool), never this loop, so each statement waits for its answer.
+/// One connection to the server, on the process's PostgreSQL event loop: the store's
+/// protocols are synchronous and their callers are threads of their own (the command line,
+/// serve's committer and thread pool), never this loop, so each statement waits for its
+/// answer.
 final class PostgresSession {
+    /// One thread for every session of the process, made with the first and never shut
+    /// down, as NIO's own singletons: a group's shutdown hands its last callback to
+    /// Dispatch, whose threads it starts, and a `book` spent a millisecond or two of its
+    /// 19 on that on its way out.
+    private static let events = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     let location: PostgresLocation
-    private let group: MultiThreadedEventLoopGroup
     private let connection: PostgresConnection
     private let logger = Logger(label: "flashsale.postgres") { _ in SwiftLogNoOpLogHandler() }
     /// Whether a statement found the connection gone: nothing more is sent on it.
@@ -60,8 +66,6 @@ final class PostgresSession {
     /// timeouts, no JIT (which compiled the set-based statements for longer than they ran).
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.group = group
         do {
             var configuration = try Self.configuration(of: location)
             let timeout = String(max(1, busyTimeout.milliseconds))
@@ -69,10 +73,9 @@ final class PostgresSession {
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", timeout),
                 ("statement_timeout", timeout), ("jit", "off"), ("application_name", "flashsale"),
             ]
-            connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1,
+            connection = try PostgresConnection.connect(on: Self.events.next(), configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
-            try? group.syncShutdownGracefully()
             throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server)"
                                         + " (user \(location.user), database \(location.database)): \(Self.reason(error))")
         }
@@ -80,7 +83,6 @@ final class PostgresSession {
 
     deinit {
         try? connection.close().wait()
-        try? group.syncShutdownGracefully()
     }
 
     private static func configuration(of location: PostgresLocation) throws -> PostgresConnection.Configuration {
