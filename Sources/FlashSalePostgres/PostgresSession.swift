@@ -164,6 +164,8 @@ final class PostgresSession {
     /// One wait for the cursor's three or four statements.
     func firstRows<T>(_ sql: String, _ values: [SQLValue], skipping skipped: Int64 = 0, limit: Int64,
                       _ decode: (Row) throws -> T) throws -> [T] {
+        // FETCH FORWARD 0 would fetch the current row again.
+        guard limit > 0 else { return [] }
         var statements: [(sql: String, values: [SQLValue])] = [("DECLARE flashsale_first NO SCROLL CURSOR FOR \(sql)", values)]
         if skipped > 0 { statements.append(("MOVE FORWARD \(skipped) IN flashsale_first", [])) }
         statements.append(("FETCH FORWARD \(limit) FROM flashsale_first", []))

@@ -98,6 +98,7 @@ extension PostgresTransaction {
     }
 
     func rejectableRun(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool) {
+        guard limit > 0 else { return (nil, false) }
         // The run's bound first, through a cursor (`firstRows`: `ORDER BY id LIMIT` may read
         // and sort the whole line), then the run as a range, which needs no order.
         let bound = try session.firstRows("SELECT id FROM request WHERE sale = $1 AND id > $2 ORDER BY id",
