@@ -46,11 +46,16 @@ import Testing
         "PostgresTransaction+Sweep.swift: bookingColumns",
         "PostgresTransaction+Sweep.swift: overdueHold(now: \"$2\")",
         "PostgresTransaction+Attempts.swift: columns.select()",
-        // The read-ahead's expiry boundary and a hold's end, constant fragments; the
-        // columns, arrays and placeholders of a statement from arrays, numbered by ArrayRows
-        // and WriteBatch (the events' count, `taken`, is a placeholder's name).
-        "PostgresTransaction+ReadAhead.swift: active",
-        "PostgresTransaction+ReadAhead.swift: ends",
+        // The read-ahead's probes: a constant column, a placeholder's name and the expiry
+        // boundary; the columns, arrays and placeholders of a statement from arrays,
+        // numbered by ArrayRows and WriteBatch (the events' count, `taken`, is a
+        // placeholder's name); a cursor's page, a number the program computed.
+        "PostgresTransaction+ReadAhead.swift: column",
+        "PostgresTransaction+ReadAhead.swift: wanted",
+        "PostgresTransaction+ReadAhead.swift: activeBooking(now: \"$4\")",
+        "PostgresTransaction+ReadAhead.swift: probe(\"user_id\", of: \"$2\")",
+        "PostgresTransaction+ReadAhead.swift: probe(\"ip_canonical\", of: \"$3\")",
+        "PostgresSession.swift: limit",
         "PostgresTransaction+HeldBack.swift: rows.select()",
         "PostgresTransaction+HeldBack.swift: columns",
         "PostgresTransaction+HeldBack.swift: taken",
