@@ -199,8 +199,12 @@ enum PostgresSchema {
         return try storedVersion(session)
     }
 
+    /// The version's query, which a store opened for a command that makes nothing sends
+    /// ahead of its first statements (`PostgresSession.askSchemaVersion`).
+    static let versionQuery = "SELECT version FROM schema_version"
+
     private static func storedVersion(_ session: PostgresSession) throws -> Int64 {
-        let version = try session.count("SELECT version FROM schema_version")
+        let version = try session.count(versionQuery)
         if version > currentVersion {
             throw StoreFailure.unusable(detail: "schema \(session.location.schema) has version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }

@@ -57,6 +57,13 @@ final class PostgresSession {
     private var isLost = false
     /// Statements sent whose answers are still to be checked (`send`), in order.
     private var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
+    /// The schema's version, asked for with the connection's first statements rather than
+    /// before them (`askSchemaVersion`), and checked before any of their answers is used.
+    private var versionAsked: EventLoopFuture<PostgresQueryResult>?
+    /// Whether that answer was not this flashsale's version, or no version (no table): the
+    /// store checks the schema as on opening (`PostgresSchema.migrate`) before its next
+    /// transaction, and the transaction that asked is run again.
+    var schemaNeedsCheck = false
 
     /// Whether statements can still be sent: not lost, and not closed by the server.
     var isUsable: Bool { !isLost && !connection.isClosed }
@@ -173,6 +180,30 @@ final class PostgresSession {
         return try rowsOfEach(statements)[statements.count - 2].map(decode)
     }
 
+    /// Asks for the schema's version without waiting for the answer, which comes before
+    /// those of the statements sent after it: a command does not wait a round trip, and a
+    /// server parse of its own, for the answer it nearly always gets, this flashsale's own
+    /// version (a millisecond of a `book`'s 16). Nothing is committed before it is checked:
+    /// every wait checks it first, and so does `settleSchemaVersion` before a COMMIT is sent.
+    func askSchemaVersion() throws {
+        versionAsked = try start(PostgresSchema.versionQuery, [])
+    }
+
+    /// Checks the version asked ahead if it is still to come: when it is not this
+    /// flashsale's, the statements sent after it are left to fail or do nothing (their
+    /// transaction is rolled back), and the caller runs its transaction again after the
+    /// schema's check, as after a conflict (`Store.retryingConflicts`).
+    func settleSchemaVersion(_ sentAfter: [EventLoopFuture<PostgresQueryResult>] = []) throws {
+        guard let asked = versionAsked else { return }
+        versionAsked = nil
+        let version = try? asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
+        guard version != PostgresSchema.currentVersion else { return }
+        for statement in sentAfter { _ = try? statement.wait() }
+        schemaNeedsCheck = true
+        throw PostgresError(failure: .busy, isTransient: true,
+                            "schema \(location.schema) was not of this flashsale's version when asked; checked again, retry")
+    }
+
     /// Sends a statement without waiting for its answer, which comes with the next
     /// statement's (`run`), and fails that one if it failed: postgres-nio queues the next
     /// statement on the connection and sends it from its event loop as soon as this one is
@@ -199,6 +230,7 @@ final class PostgresSession {
         let started = try statements.map { try start($0.sql, $0.values) }
         let earlier = unanswered
         unanswered.removeAll()
+        try settleSchemaVersion(earlier + started)
         do {
             for statement in earlier { _ = try statement.wait() }
             return try started.map { try $0.wait() }

@@ -14,20 +14,33 @@ public final class PostgresStore: Store {
     var committedChanges = false
 
     /// Connects and migrates the schema. With `createIfMissing`, a missing schema is made;
-    /// without, a location with no flashsale schema is refused (StoreFailure.missingDatabase).
+    /// without, a location with no flashsale schema is refused (StoreFailure.missingDatabase)
+    /// by the first transaction: the version is asked for with its statements, and only a
+    /// schema that is not this flashsale's version costs a check of its own, as on opening
+    /// (`PostgresSession.askSchemaVersion`).
     public init(location: PostgresLocation, busyTimeout: Span, createIfMissing: Bool) throws {
         self.busyTimeout = busyTimeout
         session = try PostgresSession(location: location, busyTimeout: busyTimeout)
-        try PostgresSchema.migrate(session, create: createIfMissing)
+        if createIfMissing {
+            try PostgresSchema.migrate(session, create: true)
+        } else {
+            try session.askSchemaVersion()
+        }
     }
 
     /// Before a transaction: a connection lost (a server restart, a failover) is made anew,
     /// so that a process that goes on after a failed transaction (a follower, `serve`) goes
     /// on with the server once it is back; until then this throws `unreachable`. The
-    /// transaction that was lost with the old connection was rolled back by the server.
+    /// transaction that was lost with the old connection was rolled back by the server. A
+    /// schema whose version was not this flashsale's is checked (and brought up to date).
     private func connected() throws {
-        guard !session.isUsable else { return }
-        session = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
+        if !session.isUsable {
+            session = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
+        }
+        if session.schemaNeedsCheck {
+            try PostgresSchema.migrate(session, create: false)
+            session.schemaNeedsCheck = false
+        }
     }
 
     public var hasChanged: Bool { committedChanges }
@@ -38,18 +51,21 @@ public final class PostgresStore: Store {
         return transaction
     }
 
+    /// Run again, as a write is, when its first answer says the schema must be checked.
     public func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
-        try connected()
-        try transaction.begin(write: false)
-        let result: T
-        do {
-            result = try body(transaction)
-        } catch {
-            transaction.rollback()
-            throw error
+        try retryingConflicts {
+            try connected()
+            try transaction.begin(write: false)
+            let result: T
+            do {
+                result = try body(transaction)
+            } catch {
+                transaction.rollback()
+                throw error
+            }
+            try transaction.endRead()
+            return result
         }
-        try transaction.endRead()
-        return result
     }
 
     /// A connection of its own that LISTENs for the schema's commits.

@@ -51,6 +51,7 @@ final class PostgresTransaction: StoreTransaction {
     /// it, and seq order is commit order (`events(after:)`'s promise).
     func commit(_ content: CommitContent) throws {
         do {
+            try session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
             if pendingEvents > 0 { try moveHeldEventsToTable() }
             var batch = WriteBatch()

@@ -52,17 +52,37 @@ struct PostgresStoreTests {
         for statement in PostgresSchema.migrations[0] { try session.execute(statement) }
         try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
         try session.execute("INSERT INTO schema_version VALUES (1)")
+        // A command's first transaction, whose version it asked for with its statements.
         let store = try open(create: false)
+        try Engine(store: store).createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
+                                                           perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
+        #expect(try store.session.count("SELECT count(*) FROM sale") == 1)
         #expect(try store.session.count("SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'booking_made_key'",
                                         [.text(location.schema)]) == 0)
     }
 
+    /// Refused by the first transaction, a read as a write, whose version it asked for with
+    /// its statements; and nothing is made.
     @Test func aMissingSchemaIsNotMadeWithoutCreate() throws {
-        #expect(throws: StoreFailure.self) { try open(create: false) }
-        let error = failure { _ = try open(create: false) }
+        let reading = failure { _ = try open(create: false).read { try $0.sale(SaleID("s1")) } }
+        #expect(reading?.errorCode == .cantOpen)
+        #expect(reading?.message.contains(location.schema) == true)
+        let writing = failure { try createSales("s1", in: open(create: false)) }
+        #expect(writing?.errorCode == .cantOpen)
+        let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        #expect(try observer.count("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(location.schema)]) == 0)
+    }
+
+    /// A schema of a newer flashsale is refused before anything is committed in it.
+    @Test func aNewerSchemaIsRefusedBeforeAnythingIsWritten() throws {
+        defer { dropSchema() }
+        let made = try open()
+        try made.session.execute("UPDATE schema_version SET version = version + 1")
+        let error = failure { try createSales("s1", in: open(create: false)) }
         #expect(error?.errorCode == .cantOpen)
-        #expect(error?.message.contains(location.schema) == true)
+        #expect(error?.message.contains("newer flashsale") == true)
+        #expect(try made.session.count("SELECT count(*) FROM sale") == 0)
     }
 
     /// The transaction that takes a seq last commits last: a transaction of another sale
