@@ -30,13 +30,14 @@ extension PostgresTransaction {
     }
 
     /// Seqs are given in commit order (see `commit`), so reading in pages by seq loses
-    /// and repeats nothing.
+    /// and repeats nothing. A page through a cursor (`firstRows`), or each page of a sale's
+    /// log filled since autovacuum last looked would read and sort the rest of it.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         let columns = "SELECT kind, seq, at, sale, booking, user_id AS \"user\", request, detail FROM event"
         if let sale {
-            return try session.rows("\(columns) WHERE sale = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                                    [.text(sale.text), .int(after), .int(limit)], decodeEvent)
+            return try session.firstRows("\(columns) WHERE sale = $1 AND seq > $2 ORDER BY seq",
+                                         [.text(sale.text), .int(after)], limit: limit, decodeEvent)
         }
-        return try session.rows("\(columns) WHERE seq > $1 ORDER BY seq LIMIT $2", [.int(after), .int(limit)], decodeEvent)
+        return try session.firstRows("\(columns) WHERE seq > $1 ORDER BY seq", [.int(after)], limit: limit, decodeEvent)
     }
 }
