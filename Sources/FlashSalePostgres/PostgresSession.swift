@@ -173,9 +173,11 @@ final class PostgresSession {
                       _ decode: (Row) throws -> T) throws -> [T] {
         // FETCH FORWARD 0 would fetch the current row again.
         guard limit > 0 else { return [] }
+        // A count is a 32-bit integer in SQL's grammar; ALL is every row there is.
+        func count(_ rows: Int64) -> String { rows > Int64(Int32.max) ? "ALL" : "\(rows)" }
         var statements: [(sql: String, values: [SQLValue])] = [("DECLARE flashsale_first NO SCROLL CURSOR FOR \(sql)", values)]
-        if skipped > 0 { statements.append(("MOVE FORWARD \(skipped) IN flashsale_first", [])) }
-        statements.append(("FETCH FORWARD \(limit) FROM flashsale_first", []))
+        if skipped > 0 { statements.append(("MOVE FORWARD \(count(skipped)) IN flashsale_first", [])) }
+        statements.append(("FETCH FORWARD \(count(limit)) FROM flashsale_first", []))
         statements.append(("CLOSE flashsale_first", []))
         return try rowsOfEach(statements)[statements.count - 2].map(decode)
     }
