@@ -51,7 +51,8 @@ final class PostgresTransaction: StoreTransaction {
     /// it, and seq order is commit order (`events(after:)`'s promise).
     func commit(_ content: CommitContent) throws {
         do {
-            try session.settleSchemaVersion()
+            // Not `session`, which would send the held-back writes on their own.
+            try store.session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
             if pendingEvents > 0 { try moveHeldEventsToTable() }
             var batch = WriteBatch()
