@@ -59,7 +59,7 @@ import Testing
         "PostgresTransaction+HeldBack.swift: rows.select()",
         "PostgresTransaction+HeldBack.swift: columns",
         "PostgresTransaction+HeldBack.swift: taken",
-        "ArrayRows.swift: (columns + extra).joined(separator: \", \")",
+        "ArrayRows.swift: selected",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
         "PostgresStore+Suspects.swift: kinds",
