@@ -74,13 +74,18 @@ extension PostgresTransaction {
                 WHERE sale = $1 AND \(column) = wanted.value AND \(activeBooking(now: "$4")) OFFSET 0) AS found
             """
         }
+        // No addresses (a sale with no per-IP limit): no probe for them to plan, which a new
+        // connection's server does from scratch for every statement.
+        let addressProbes = addresses.isEmpty ? "" : """
+            UNION ALL
+            SELECT 'address', wanted.value, found.ends_at, NULL, NULL, NULL, NULL, NULL, NULL
+            \(probe("ip_canonical", of: "$3"))
+            """
         let readAhead = (sql: """
             SELECT 'user' AS what, wanted.value, found.ends_at, NULL::bigint AS id, NULL AS kind,
                    NULL::boolean AS contains, NULL AS sale, NULL AS reason, NULL::bigint AS created_at
             \(probe("user_id", of: "$2"))
-            UNION ALL
-            SELECT 'address', wanted.value, found.ends_at, NULL, NULL, NULL, NULL, NULL, NULL
-            \(probe("ip_canonical", of: "$3"))
+            \(addressProbes)
             UNION ALL
             SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
