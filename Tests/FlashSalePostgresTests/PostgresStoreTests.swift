@@ -209,11 +209,8 @@ struct PostgresStoreTests {
     /// server's own counters of the rows each table gave).
     @Test func aBatchOfALongLineReadsItsOwnRowsWithoutStatistics() throws {
         defer { dropSchema() }
-        let observer = try open()
-        try createSales("s1", in: observer)
+        let observer = try saleWithoutStatistics(on: "request", "booking")
         let others: Int64 = 5_000
-        try observer.session.execute("ALTER TABLE request SET (autovacuum_enabled = false)")
-        try observer.session.execute("ALTER TABLE booking SET (autovacuum_enabled = false)")
         try observer.session.execute(
             "INSERT INTO request (id, sale, user_id, submitted_at) SELECT n, 's1', 'u' || n, $1 FROM generate_series(1, $2::bigint) AS n",
             [.int(T.milliseconds), .int(others)])
@@ -237,11 +234,8 @@ struct PostgresStoreTests {
     /// of overdue holds (whose partial index the planner takes on its own).
     @Test func aPageOfTheLogOrOfOverdueHoldsReadsItsOwnRowsWithoutStatistics() throws {
         defer { dropSchema() }
-        let observer = try open()
-        try createSales("s1", in: observer)
+        let observer = try saleWithoutStatistics(on: "event", "booking")
         let others: Int64 = 5_000
-        try observer.session.execute("ALTER TABLE event SET (autovacuum_enabled = false)")
-        try observer.session.execute("ALTER TABLE booking SET (autovacuum_enabled = false)")
         try observer.session.execute(
             "INSERT INTO event (seq, at, sale, kind, user_id) SELECT 1000 + n, $1, 's1', 'held', 'u' || n FROM generate_series(1, $2::bigint) AS n",
             [.int(T.milliseconds), .int(others)])
@@ -263,6 +257,15 @@ struct PostgresStoreTests {
         let read = try rowsRead(from: ["event", "booking"], by: observer, once: ("block", 1))
         #expect(read["event"] ?? .max < 1_000, "a page of 100 read \(read["event"] ?? -1) events")
         #expect(read["booking"] ?? .max < 1_000, "a page of 100 read \(read["booking"] ?? -1) bookings")
+    }
+
+    /// A store with the sale s1, whose `tables` autovacuum leaves alone: their statistics
+    /// stay those of empty tables, whatever is put in them.
+    private func saleWithoutStatistics(on tables: String...) throws -> PostgresStore {
+        let store = try open()
+        try createSales("s1", in: store)
+        for table in tables { try store.session.execute("ALTER TABLE \(table) SET (autovacuum_enabled = false)") }
+        return store
     }
 
     /// The rows each table gave to reads, by the server's counters, once the rows inserted
