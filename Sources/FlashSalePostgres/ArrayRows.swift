@@ -28,24 +28,16 @@ struct ArrayRows {
     }
 
     mutating func optionalText(_ name: String, _ column: [String?]) {
-        count = column.count
-        if count == 1 { return named(name, bind(.text(column[0]), "text")) }
-        let value = add(name, "text", .texts(column.map { $0 ?? "" }))
-        let present = add("has_" + name, "bool", .bools(column.map { $0 != nil }))
-        named(name, "CASE WHEN \(present) THEN \(value) END")
+        addOptional(name, "text", column, placeholder: "", array: SQLValue.texts, one: SQLValue.text)
     }
 
     mutating func optionalInt(_ name: String, _ column: [Int64?]) {
-        count = column.count
-        if count == 1 { return named(name, bind(.int(column[0]), "int8")) }
-        let value = add(name, "int8", .ints(column.map { $0 ?? 0 }))
-        let present = add("has_" + name, "bool", .bools(column.map { $0 != nil }))
-        named(name, "CASE WHEN \(present) THEN \(value) END")
+        addOptional(name, "int8", column, placeholder: 0, array: SQLValue.ints, one: SQLValue.int)
     }
 
-    /// `SELECT` of the columns in the order they were added, each named as added (then `extra`, expressions of
-    /// the leading parameters and of `given.ord`, the row's number from 1), the rows in
-    /// the arrays' order.
+    /// `SELECT` of the columns in the order they were added, each named as added (then
+    /// `extra`, expressions of the leading parameters and of `given.ord`, the row's number
+    /// from 1), the rows in the arrays' order.
     func select(_ extra: String...) -> String {
         let selected = (columns + extra).joined(separator: ", ")
         if count == 1 { return "SELECT \(selected) FROM (VALUES (1::bigint)) AS given (ord)" }
@@ -57,6 +49,17 @@ struct ArrayRows {
                                      array: ([Value]) -> SQLValue, one: (Value) -> SQLValue) {
         count = column.count
         named(name, count == 1 ? bind(one(column[0]), type) : add(name, type, array(column)))
+    }
+
+    /// An optional column: for a single row, one parameter (NULL where absent); else its
+    /// values (`placeholder` where absent) and whether each is there.
+    private mutating func addOptional<Value>(_ name: String, _ type: String, _ column: [Value?], placeholder: Value,
+                                             array: ([Value]) -> SQLValue, one: (Value?) -> SQLValue) {
+        count = column.count
+        if count == 1 { return named(name, bind(one(column[0]), type)) }
+        let value = add(name, type, array(column.map { $0 ?? placeholder }))
+        let present = add("has_" + name, "bool", .bools(column.map { $0 != nil }))
+        named(name, "CASE WHEN \(present) THEN \(value) END")
     }
 
     /// Each column keeps its name, for a query that reads the rows as a table.
