@@ -216,6 +216,12 @@ final class PostgresSession {
         unanswered.append(try start(sql, values))
     }
 
+    /// Waits for the answers of the statements sent (`send`), and fails if one failed: a
+    /// caller that sends statement after statement bounds what it has in flight.
+    func awaitSent() throws {
+        _ = try answers([])
+    }
+
     /// The rows of each of `statements`, run one after another with one wait: each is sent
     /// before the one before it is answered (as `send`), so the server runs the next as soon
     /// as it has answered the last, and a statement sees what the ones before it did (a row

@@ -56,14 +56,16 @@ extension PostgresTransaction {
 
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID {
         wrote = true
-        return RequestID(try session.count(
+        let id = try session.count(
             """
             WITH counter AS (UPDATE request_counter SET last = last + 1 RETURNING last)
             INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
             SELECT last, $1, $2, $3, $4, $5, $6 FROM counter RETURNING id
             """,
             [.text(request.sale.text), .text(request.user.text), .text(request.ip), .text(request.userAgent),
-             .text(request.key), .int(now.milliseconds)]))
+             .text(request.key), .int(now.milliseconds)])
+        nextRequestID = id + 1
+        return RequestID(id)
     }
 
     /// Thousands: each is a round trip or two, and arrays have no parameter limit. 4,096,
@@ -72,16 +74,34 @@ extension PostgresTransaction {
     var rowsAtOnce: Int { 4096 }
 
     /// The ids taken at once (consecutive), the rows inserted by one statement (`ArrayRows`).
+    /// Only the transaction's first run of ids waits for the counter's answer: its row lock
+    /// is then this transaction's to the commit, so the ids after are known without asking,
+    /// and each later run is sent without waiting for its answer, while the caller reads and
+    /// encodes the next. `submit --file` on W1 spent 1.5 s of its 2.4 s in the server's
+    /// INSERTs and 0.7 s reading the file, one after the other. One run in flight at a time:
+    /// each waits for the answer to the run before it.
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
         let count = Int64(records.count)
         guard count > 0 else { throw FlashSaleError.internalFailure("no requests to enqueue") }
-        let first = try session.count("UPDATE request_counter SET last = last + $1 RETURNING last - $1 + 1", [.int(count)])
-        var rows = ArrayRows(leading: [.int(first), .text(sale.text), .int(now.milliseconds)])
+        wrote = true
+        let first: Int64
+        var counterMoveValues: [SQLValue] = []
+        var counterMove = ""
+        if let next = nextRequestID {
+            try session.awaitSent()
+            first = next
+            counterMoveValues = [.int(count)]
+            counterMove = "WITH counter AS (UPDATE request_counter SET last = last + $4) "
+        } else {
+            first = try session.count("UPDATE request_counter SET last = last + $1 RETURNING last - $1 + 1", [.int(count)])
+        }
+        var rows = ArrayRows(leading: [.int(first), .text(sale.text), .int(now.milliseconds)] + counterMoveValues)
         rows.text("user_id", records.map(\.user))
         rows.optionalText("ip", records.map(\.ip))
         rows.optionalText("user_agent", records.map(\.userAgent))
-        try write("INSERT INTO request (user_id, ip, user_agent, id, sale, submitted_at) "
-                  + rows.select("$1 + given.ord - 1", "$2", "$3"), rows.values)
+        try session.send(counterMove + "INSERT INTO request (user_id, ip, user_agent, id, sale, submitted_at) "
+                         + rows.select("$1 + given.ord - 1", "$2", "$3"), rows.values)
+        nextRequestID = first + count
         return RequestID(first)...RequestID(first + count - 1)
     }
 

@@ -32,6 +32,9 @@ final class PostgresTransaction: StoreTransaction {
     var readAheadBlocks: (sale: SaleID, blocks: [Block])?
     /// Holds and events not sent yet.
     var heldBack = HeldBackWrites()
+    /// The next request id, once this transaction has taken one: the counter's row lock is
+    /// held to the commit, so the ids after are this transaction's (`enqueue(keyless:)`).
+    var nextRequestID: Int64?
 
     init(store: PostgresStore) {
         self.store = store
@@ -110,6 +113,7 @@ final class PostgresTransaction: StoreTransaction {
         readAheadBlocks = nil
         lockedAhead = nil
         heldBack = HeldBackWrites()
+        nextRequestID = nil
     }
 
     /// Runs a statement that writes.

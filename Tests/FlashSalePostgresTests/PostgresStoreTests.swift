@@ -202,6 +202,29 @@ struct PostgresStoreTests {
         #expect(try observer.session.count("SELECT count(*) FROM booking WHERE user_id = 'u'") == 1)
     }
 
+    /// A file's runs of ids after its first are sent without waiting for the counter
+    /// (`enqueue(keyless:)`): around a keyed request, which takes its id alone, and in the
+    /// next file, every id is still taken once, in the file's order, with no gap.
+    @Test func aFileOfManyRunsTakesConsecutiveIdsAroundItsKeyedRequests() throws {
+        defer { dropSchema() }
+        let store = try open()
+        try createSales("s1", in: store)
+        let engine = Engine(store: store)
+        func submit(_ users: Range<Int>, keyedAt keyed: Int? = nil) throws -> Engine.SubmitReport {
+            var records = users.map {
+                ReadOutcome.record(RequestRecord(line: $0, user: "u\($0)", key: $0 == keyed ? "k\($0)" : nil))
+            }[...]
+            return try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        }
+        let runs = PostgresTransaction(store: store).rowsAtOnce
+        let first = try submit(1..<(2 * runs + 10), keyedAt: runs + 5)
+        let second = try submit((2 * runs + 10)..<(3 * runs + 20))
+        #expect(first.firstID == RequestID(1) && first.lastID == RequestID(Int64(2 * runs + 9)))
+        #expect(second.firstID == RequestID(Int64(2 * runs + 10)) && second.lastID == RequestID(Int64(3 * runs + 19)))
+        #expect(try store.session.count("SELECT last FROM request_counter") == Int64(3 * runs + 19))
+        #expect(try store.session.count("SELECT count(*) FROM request WHERE user_id = 'u' || id") == Int64(3 * runs + 19))
+    }
+
     /// A table filled since it was last analyzed looks nearly empty to the planner, which
     /// may then read all of it to return a few rows: every batch of a long line would read
     /// the rest of the line, and every read-ahead every booking of the sale. A batch reads
