@@ -256,9 +256,9 @@ final class PostgresSession {
             case .int(let int): binds.append(int)
             case .text(let text): binds.append(text)
             case .bool(let bool): binds.append(bool)
-            case .texts(let texts): binds.append(texts)
-            case .ints(let ints): binds.append(ints)
-            case .bools(let bools): binds.append(bools)
+            case .texts(let texts): binds.append(TextArray(elements: texts))
+            case .ints(let ints): binds.append(BigintArray(elements: ints))
+            case .bools(let bools): binds.append(BooleanArray(elements: bools))
             }
         }
         // A statement sent on a connection already lost (a ROLLBACK after the server went

@@ -202,6 +202,27 @@ struct PostgresStoreTests {
         #expect(try observer.session.count("SELECT count(*) FROM booking WHERE user_id = 'u'") == 1)
     }
 
+    /// The arrays `ArrayRows` binds, encoded by flashsale (`BinaryArray`), come back from
+    /// the server element for element: empty, at the ends of their range, in any script.
+    @Test func theBoundArraysReachTheServerAsSent() throws {
+        defer { dropSchema() }
+        let session = try open().session
+        let texts = ["", "u1", "é", "日本語", "🛒 flash", String(repeating: "x", count: 70_000)]
+        let ints: [Int64] = [.min, -1, 0, 1, .max]
+        let bools = [true, false, true]
+        #expect(try session.rows("SELECT value FROM unnest($1::text[]) WITH ORDINALITY AS given (value, n) ORDER BY n", [.texts(texts)]) {
+            try $0.text("value")
+        } == texts)
+        #expect(try session.rows("SELECT value FROM unnest($1::int8[]) WITH ORDINALITY AS given (value, n) ORDER BY n", [.ints(ints)]) {
+            try $0.int64("value")
+        } == ints)
+        #expect(try session.rows("SELECT value FROM unnest($1::bool[]) WITH ORDINALITY AS given (value, n) ORDER BY n", [.bools(bools)]) {
+            try $0.bool("value")
+        } == bools)
+        #expect(try session.count("SELECT cardinality($1::text[]) + cardinality($2::int8[]) + cardinality($3::bool[]) + 1",
+                                  [.texts([]), .ints([]), .bools([])]) == 1)
+    }
+
     /// A file's runs of ids after its first are sent without waiting for the counter
     /// (`enqueue(keyless:)`): around a keyed request, which takes its id alone, and in the
     /// next file, every id is still taken once, in the file's order, with no gap.
