@@ -127,6 +127,14 @@ enum PostgresSchema {
         [
             "ALTER TABLE booking DROP CONSTRAINT booking_made_key",
         ],
+        // Version 3: no index of a sale's bookings in the order they were made, which every
+        // hold paid for and one reading used: a sale's bookings listed or exported in that
+        // order, which the server now sorts (a sale's bookings by any other way are found
+        // through `booking_by_user`, whose first column is the sale). W2's `book --stream`
+        // spent 6-18% less in the holds' INSERT without it, in alternating runs.
+        [
+            "DROP INDEX booking_by_sale",
+        ],
     ]
 
     static var currentVersion: Int64 { Int64(migrations.count) }
