@@ -36,10 +36,11 @@ package enum Render {
         return Rendered(text: block(fields), json: .object(fields))
     }
 
-    static func bookings(_ bookings: [Booking]) -> Rendered {
-        let columns = ["id", "user", "status", "created_at", "expires_at"]
-        let rows = bookings.map { [$0.id.text, $0.user.text, $0.status.rawValue, $0.createdAt.description, $0.expiresAt.description] }
-        return Rendered(text: table(columns, rows), json: .array(bookings.map { .object(bookingFields($0)) }))
+    /// `bookings`'s table, printed a page at a time (`BookingPages`).
+    static let bookingColumns = ["id", "user", "status", "created_at", "expires_at"]
+
+    static func bookingCells(_ booking: Booking) -> [String] {
+        [booking.id.text, booking.user.text, booking.status.rawValue, booking.createdAt.description, booking.expiresAt.description]
     }
 
     // MARK: - Fields, in the contract's order

@@ -283,6 +283,28 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["bookings", "s1", "--status", "bogus"]).status == 2)
     }
 
+    /// Past a page (`BookingPages.size`), the table goes on under its one header, each page
+    /// aligned on its own, and the JSON array is one array; nothing is left out or repeated.
+    @Test(arguments: commandLineStores)
+    func aLongListIsPrintedAPageAtATime(store: TestStore) throws {
+        let box = try Sandbox(store)
+        let count = 10_000 + 3
+        try box.run(["create-sale", "s1", "--inventory", "\(count)"])
+        // Names of two lengths, the longer on the last page only: its columns are its own.
+        let users = (0..<count).map { $0 < 10_000 ? "u\($0)" : "a-much-longer-user-\($0)" }
+        let stream = try box.run(["book", "s1", "--stream"], input: users.map { "{\"user\":\"\($0)\"}" }.joined(separator: "\n") + "\n")
+        #expect(stream.status == 0)
+        let json = try box.run(["bookings", "s1", "--json"]).jsonArray()
+        #expect(json.map { $0["user"] as? String } == users)
+        let lines = try box.run(["bookings", "s1"]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == count + 2 && lines.last == "")
+        #expect(lines.filter { $0.hasPrefix("id ") }.count == 1)
+        #expect(lines.dropFirst().dropLast().map { $0.split(separator: " ")[1] } == users.map { Substring($0) })
+        func statusColumn(_ line: Substring) -> Int { line.distance(from: line.startIndex, to: line.firstRange(of: " held")!.upperBound) }
+        #expect(statusColumn(lines[1]) == statusColumn(lines[10_000]))
+        #expect(statusColumn(lines[1]) < statusColumn(lines[10_001]))
+    }
+
     @Test(arguments: commandLineStores)
     func aClockSteppedBackCannotExtendAHold(store: TestStore) throws {
         let box = try Sandbox(store)
