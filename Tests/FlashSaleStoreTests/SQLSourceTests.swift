@@ -63,7 +63,7 @@ import Testing
         "ArrayRows.swift: selected",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
-        "PostgresStore+Suspects.swift: kinds",
+        "PostgresStore+Suspects.swift: storedAttempts",
         "PostgresSchema.swift: lockClass",
         // copy-to's tables and columns, named by CopiedTable (constants), and the numbered
         // placeholders of its multi-row INSERTs.
