@@ -304,6 +304,30 @@ struct PostgresStoreTests {
         #expect(read["booking"] ?? .max < 1_000, "a page of 100 read \(read["booking"] ?? -1) bookings")
     }
 
+    /// A sweep's batch finds its holds by key: as a join, the planner read the whole
+    /// booking table for each batch, once it knew the table was large.
+    @Test func aSweepBatchReadsItsOwnHoldsNotTheSales() throws {
+        defer { dropSchema() }
+        let observer = try saleWithoutStatistics(on: "booking")
+        let holds: Int64 = 5_000
+        try observer.session.execute(
+            """
+            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at)
+            SELECT 'bk_overdue' || n, 's1', 'u' || n, 'held', $1, $1 + n FROM generate_series(1, $2::bigint) AS n
+            """, [.int(T.milliseconds), .int(holds)])
+        try observer.session.execute("UPDATE sale SET total = total + $1, held = held + $1", [.int(holds)])
+        try observer.session.execute("ANALYZE booking")
+        do {
+            let store = try open()
+            let later = Instant(milliseconds: T.milliseconds + holds + 1)
+            let report = try Engine(store: store, sweepBatch: 100).sweep(SaleID("s1"), limit: 100, dryRun: false, clock: later)
+            #expect(report.total == 100)
+            try store.session.execute("INSERT INTO block (kind, value, contains, created_at) VALUES ('user', 'done', false, 0)")
+        }
+        let read = try rowsRead(from: ["booking"], by: observer, once: ("block", 1))
+        #expect(read["booking"] ?? .max < 1_000, "a batch of 100 read \(read["booking"] ?? -1) bookings")
+    }
+
     /// A store with the sale s1, whose `tables` autovacuum leaves alone: their statistics
     /// stay those of empty tables, whatever is put in them.
     private func saleWithoutStatistics(on tables: String...) throws -> PostgresStore {
