@@ -4,12 +4,12 @@ import FlashSaleEngine
 /// `suspects`: a sale's attempt counters and stored attempts, tallied by Core's
 /// `SuspicionTally` in three passes (by requester, agent, user), each sorted by the server
 /// in group and time order (a group's rows together, which is all the tally needs) and
-/// read a page at a time, so that the report takes the memory
-/// of a page, as SQLite's does: holding a pass's rows to sort them here took 170 MiB for
-/// 200,000 bookings. The groups are Core's, which PostgreSQL cannot compute: an address's
-/// requester (`SuspicionTally.requester(of:)`) is looked up here once per distinct address
-/// and handed to the server in `suspect_requester`; a script agent (`scriptName(of:)`) is
-/// picked here as its group is read.
+/// read a page at a time: the report takes the memory of a page, as SQLite's does, where
+/// holding a pass's rows to sort them here took 159 MiB for 200,000 bookings. The groups
+/// are Core's, which PostgreSQL cannot compute: an address's requester
+/// (`SuspicionTally.requester(of:)`) is looked up here once per distinct address and handed
+/// to the server in `suspect_requester`; a script agent (`scriptName(of:)`) is picked here
+/// as its group is read.
 extension PostgresStore {
     public func suspects(of saleID: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
         // Made before the report's transaction, which is read only; emptied by each commit.
@@ -20,28 +20,16 @@ extension PostgresStore {
             let sale = SQLValue.text(saleID.text)
             try mapRequesters(of: sale)
             var tally = SuspicionTally(thresholds: thresholds)
-            try session.forEachRow(
-                """
-                WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id
-                FROM attempt_counter WHERE sale = $1 AND kind IN ('ip', 'network')
-                UNION ALL
+            try session.forEachRow(pass(counting: "'ip', 'network'", stored: """
                 SELECT mapped.requester, stored.at, 0, stored.declined, 0, 0, NULL, stored.user_id
                 FROM stored JOIN suspect_requester AS mapped ON mapped.ip = stored.ip
-                ORDER BY grouped, at
-                """, [sale]) { tally.addByRequester(try $0.text("grouped"), try observation($0)) }
+                """), [sale]) { tally.addByRequester(try $0.text("grouped"), try observation($0)) }
             // Only script agents are suspects: each agent's name is looked at once, as its
             // group begins.
             var agent: (text: String, isScript: Bool)?
-            try session.forEachRow(
-                """
-                WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id
-                FROM attempt_counter WHERE sale = $1 AND kind = 'agent'
-                UNION ALL
+            try session.forEachRow(pass(counting: "'agent'", stored: """
                 SELECT user_agent, at, 0, declined, 0, 0, NULL, user_id FROM stored WHERE user_agent IS NOT NULL
-                ORDER BY grouped, at
-                """, [sale]) { row in
+                """), [sale]) { row in
                 let text = try row.text("grouped")
                 if !(agent?.text.utf8.elementsEqual(text.utf8) ?? false) {
                     agent = (text, SuspicionTally.scriptName(of: text) != nil)
@@ -49,15 +37,9 @@ extension PostgresStore {
                 if agent?.isScript == true { tally.addByAgent(text, try observation(row)) }
             }
             // A user's own stored attempts add only the queue's declines, without a user.
-            try session.forEachRow(
-                """
-                WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id
-                FROM attempt_counter WHERE sale = $1 AND kind = 'user'
-                UNION ALL
+            try session.forEachRow(pass(counting: "'user'", stored: """
                 SELECT user_id, at, 0, declined, 0, 0, NULL, NULL FROM stored WHERE declined > 0
-                ORDER BY grouped, at
-                """, [sale]) { tally.addByUser(try $0.text("grouped"), try observation($0)) }
+                """), [sale]) { tally.addByUser(try $0.text("grouped"), try observation($0)) }
             return tally.ranked()
         }
     }
@@ -100,6 +82,19 @@ private let storedAttempts = """
         FROM request LEFT JOIN event AS decision ON decision.request = request.id
         WHERE request.sale = $1)
     """
+
+/// One pass: the sale's counters of `kinds` and its stored attempts as `stored` selects them
+/// (from `stored`, the same columns), in group and time order. The sale is `$1`.
+private func pass(counting kinds: String, stored: String) -> String {
+    """
+    WITH \(storedAttempts)
+    SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id
+    FROM attempt_counter WHERE sale = $1 AND kind IN (\(kinds))
+    UNION ALL
+    \(stored)
+    ORDER BY grouped, at
+    """
+}
 
 /// Addresses handed to the server in one statement.
 private let rowsAtOnce = 4096

@@ -64,6 +64,8 @@ import Testing
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
         "PostgresStore+Suspects.swift: storedAttempts",
+        "PostgresStore+Suspects.swift: kinds",
+        "PostgresStore+Suspects.swift: stored",
         "PostgresSchema.swift: lockClass",
         // copy-to's tables and columns, named by CopiedTable (constants), and the numbered
         // placeholders of its multi-row INSERTs.
