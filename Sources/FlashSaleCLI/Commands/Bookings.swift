@@ -23,8 +23,8 @@ enum BookingsCommand {
     }
 }
 
-/// `bookings`, printed a page at a time: a sale of a million holds kept them all to align
-/// one table, 313 MiB of peak RSS for 200,000.
+/// `bookings`, printed a page at a time: the whole list was kept to align one table, 313 MiB
+/// of peak RSS for a sale of 200,000 bookings, gigabytes for a million.
 struct BookingPages {
     static let size = 10_000
     private let context: Context
