@@ -119,7 +119,7 @@ extension LoadTests {
         @Test(arguments: ServedStore.all)
         func aFollowerSeesEachOfItsChangesOnceInOrderWhicheverProcessMadeThem(store: ServedStore) async throws {
             let served = try ServedDatabase(store)
-            try served.createSale(inventory: 10, ["--per-user", "5"])
+            try served.createSale(inventory: 10, ["--per-user", "5", "--hold", "5m"])
             try served.start()
             let start = try served.latestSeq()
             let alice = try await served.follow("alice")
