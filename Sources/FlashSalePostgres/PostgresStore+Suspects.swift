@@ -18,7 +18,7 @@ extension PostgresStore {
         return try report { transaction in
             guard try transaction.sale(saleID) != nil else { throw SaleError.saleNotFound(saleID) }
             let sale = SQLValue.text(saleID.text)
-            try mapRequesters(of: sale)
+            try mapRequesters(of: sale, atOnce: transaction.rowsAtOnce)
             var tally = SuspicionTally(thresholds: thresholds)
             try session.forEachRow(pass(counting: "'ip', 'network'", stored: """
                 SELECT mapped.requester, stored.at, 0, stored.declined, 0, 0, NULL, stored.user_id
@@ -45,8 +45,8 @@ extension PostgresStore {
     }
 
     /// Each distinct address of the sale's stored attempts with its requester, into
-    /// `suspect_requester`, a page at a time; an address that is none is left out.
-    private func mapRequesters(of sale: SQLValue) throws {
+    /// `suspect_requester`, `atOnce` rows a statement; an address that is none is left out.
+    private func mapRequesters(of sale: SQLValue, atOnce: Int) throws {
         var addresses: [String] = []
         var requesters: [String] = []
         func flush() throws {
@@ -65,7 +65,7 @@ extension PostgresStore {
             guard let requester = SuspicionTally.requester(of: address) else { return }
             addresses.append(address)
             requesters.append(requester)
-            if addresses.count == rowsAtOnce { try flush() }
+            if addresses.count == atOnce { try flush() }
         }
         try flush()
     }
@@ -95,9 +95,6 @@ private func pass(counting kinds: String, stored: String) -> String {
     ORDER BY grouped, at
     """
 }
-
-/// Addresses handed to the server in one statement.
-private let rowsAtOnce = 4096
 
 private func observation(_ row: Row) throws -> Observation {
     try Observation(at: Instant(milliseconds: row.int64("at")), attempts: Int(row.int64("attempts")),
