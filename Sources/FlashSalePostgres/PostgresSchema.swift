@@ -135,7 +135,27 @@ enum PostgresSchema {
         [
             "DROP INDEX booking_by_sale",
         ],
+        // Version 4: every text column compares byte by byte (`COLLATE "C"`), as SQLite's
+        // BINARY and Swift's String do, whatever the database's collation: on a server made
+        // with an en_US locale, `sales` listed `a1` before `B2` and `c_3` before `c-3`,
+        // where SQLite lists `B2`, `a1`, `c-3`, `c_3`. The rows stay as they are; each
+        // table's indexes on its text columns are made again.
+        textColumnsInByteOrder([
+            "sale": ["id", "name", "state"],
+            "booking": ["id", "sale", "user_id", "status", "ip", "ip_canonical", "user_agent", "key"],
+            "event": ["sale", "kind", "booking", "user_id", "detail"],
+            "request": ["sale", "user_id", "ip", "user_agent", "key"],
+            "block": ["kind", "value", "sale", "reason"],
+            "attempt_counter": ["sale", "kind", "value", "script"],
+        ]),
     ]
+
+    /// One ALTER TABLE a table (its indexes made again once), its columns in byte order.
+    private static func textColumnsInByteOrder(_ columns: KeyValuePairs<String, [String]>) -> [String] {
+        columns.map { table, names in
+            "ALTER TABLE \(table) " + names.map { "ALTER COLUMN \($0) TYPE text COLLATE \"C\"" }.joined(separator: ", ")
+        }
+    }
 
     static var currentVersion: Int64 { Int64(migrations.count) }
 

@@ -13,8 +13,11 @@ import FlashSaleEngine
 extension PostgresStore {
     public func suspects(of saleID: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
         // Made before the report's transaction, which is read only; emptied by each commit.
-        try session.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS suspect_requester (ip text PRIMARY KEY, requester text NOT NULL) ON COMMIT DELETE ROWS")
+        // In byte order, as the tables it is joined with (schema version 4).
+        try session.execute("""
+            CREATE TEMPORARY TABLE IF NOT EXISTS suspect_requester (
+                ip text COLLATE "C" PRIMARY KEY, requester text COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS
+            """)
         return try report { transaction in
             guard try transaction.sale(saleID) != nil else { throw SaleError.saleNotFound(saleID) }
             let sale = SQLValue.text(saleID.text)

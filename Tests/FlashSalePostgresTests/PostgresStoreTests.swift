@@ -61,6 +61,39 @@ struct PostgresStoreTests {
         #expect(try store.session.count(
             "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname IN ('booking_made_key', 'booking_by_sale')",
             [.text(location.schema)]) == 0)
+        #expect(try textColumnsNotInByteOrder(store) == 0)
+    }
+
+    /// The schema's text columns whose collation is not "C" (schema version 4).
+    private func textColumnsNotInByteOrder(_ store: PostgresStore) throws -> Int64 {
+        try store.session.count(
+            """
+            SELECT count(*) FROM information_schema.columns JOIN information_schema.tables USING (table_schema, table_name)
+            WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND data_type = 'text'
+                AND collation_name IS DISTINCT FROM 'C'
+            """, [.text(location.schema)])
+    }
+
+    /// On a database whose text sorts by language (ICU's en-US: `a1` before `B2`, `c_3`
+    /// before `c-3`), flashsale's rows still compare byte by byte, as on SQLite: the sales
+    /// are listed in the same order on both stores.
+    @Test(.enabled(if: TestPostgres.offersICU, "the server has no ICU collations to make a database with"))
+    func salesAreListedInByteOrderWhateverTheDatabasesCollation() throws {
+        let database = TestPostgres.newSchema()
+        let server = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try server.execute("CREATE DATABASE \(database) TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'")
+        defer { _ = try? server.execute("DROP DATABASE \(database) WITH (FORCE)") }
+        var inLanguageOrder = location
+        inLanguageOrder.database = database
+        let store = try PostgresStore(location: inLanguageOrder, busyTimeout: .seconds(30), createIfMissing: true)
+        #expect(try store.session.rows("SELECT id FROM (VALUES ('B2'), ('a1')) AS sale (id) ORDER BY id") { try $0.text("id") }
+                == ["a1", "B2"], "the database does not sort by language: this test shows nothing")
+        let ids = ["c_3", "a1", "C4", "c-3", "B2"]
+        for id in ids {
+            try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
+                                                               perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        }
+        #expect(try Engine(store: store).sales(clock: T).map(\.sale.id.text) == ["B2", "C4", "a1", "c-3", "c_3"])
     }
 
     /// Refused by the first transaction, a read as a write, whose version it asked for with

@@ -12,12 +12,21 @@ extension TestPostgres {
     /// it, so that the tests leave the server as they found it. By the server's own psql:
     /// this target builds in release builds too, where the store's internals are closed.
     public static func dropSchema(_ schema: String) {
-        guard let url = ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"], let psql else { return }
+        _ = runPSQL("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+    }
+
+    /// Whether the tests' server has ICU's collations (PostgreSQL built with ICU, as
+    /// Debian's is): the way to make a database whose text sorts by language, not by byte,
+    /// on a machine with no such locale. (Fails, dividing by zero, when there are none.)
+    public static let offersICU: Bool = runPSQL("SELECT 1 / count(*) FROM pg_collation WHERE collprovider = 'i'") == .exit(0)
+
+    /// Runs `sql` with the server's psql; nil without a server.
+    private static func runPSQL(_ sql: String) -> Termination? {
+        guard let url = ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"], let psql else { return nil }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
-        let drop = try? ChildProcess(psql, ["-X", "-q", "-d", url, "-c", "DROP SCHEMA IF EXISTS \(schema) CASCADE"],
-                                     environment: [:], stdin: null, stdout: null, stderr: null)
-        _ = drop?.wait()
+        let run = try? ChildProcess(psql, ["-X", "-q", "-d", url, "-c", sql], environment: [:], stdin: null, stdout: null, stderr: null)
+        return run?.wait()
     }
 
     /// The server's psql (not Debian's wrapper in /usr/bin, a Perl script that costs 30 ms more).
