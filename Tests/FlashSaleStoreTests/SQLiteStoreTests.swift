@@ -337,6 +337,27 @@ extension HotStatementTests {
         #expect(!FileManager.default.fileExists(atPath: wal))
     }
 
+    /// A process that only declines (a sold-out sale's stream or server) commits only
+    /// telemetry, without syncs: the WAL is still checkpointed, with its syncs, when it
+    /// reaches SQLite's threshold (1,000 pages), and reused, where it grew by a page or two
+    /// a decline without end.
+    @Test func declinesAloneKeepTheWALWithinTheCheckpointThreshold() throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 0)
+        let declines = 2500
+        for user in 0..<declines {
+            #expect(throws: SaleError.self) {
+                _ = try f.engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "u\(user)"), ip: nil,
+                                                     userAgent: nil, key: nil), clock: T)
+            }
+        }
+        let pageSize = try #require(try f.store.db.firstRow("PRAGMA page_size") { $0.int64(0) })
+        let wal = try FileManager.default.attributesOfItem(atPath: f.path + "-wal")[.size] as? Int64 ?? 0
+        #expect(wal <= 1100 * (pageSize + 24), "the WAL holds \(wal / (pageSize + 24)) pages")
+        #expect(try f.engine.metrics(of: SaleID("s1"), clock: T).first?.attempts.attempts == Int64(declines))
+        #expect(try f.store.db.firstRow("PRAGMA synchronous") { $0.int64(0) } == 2)
+    }
+
     /// A transaction that decided something carries its counts in its own, durable, commit;
     /// one that decided nothing commits them in a second one.
     @Test func countsRideWithTheDecisionsOfTheirTransaction() throws {
