@@ -82,6 +82,8 @@ import FlashSaleEngine
     /// wait is about 25 ms; with SQLite's own busy handler, which sleeps up to 100 ms between
     /// looks and so misses the turns between batches, it was 330 to 540 ms. The bound, 250 ms,
     /// leaves room for the full suite's load on two cores (it has stretched a wait to 111 ms).
+    /// The sweep starts once the booker has made its first booking: under that load, the
+    /// booker's thread once started only as the sweep ended, and booked once.
     @Test func bookingsBesideALongSweepGetTheirTurnBetweenBatches() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 200_100, perUser: 1)
@@ -89,19 +91,16 @@ import FlashSaleEngine
         let path = f.path
         let sweeping = Flag()
         let waits = Waits()
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            if worker == 0 {
-                defer { sweeping.set(false) }
-                do {
-                    let engine = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(30)), sweepBatch: 500)
-                    let total = try engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(10))
-                    if total.total != 200_000 { waits.fail("swept \(total.total)") }
-                } catch {
-                    waits.fail("sweep: \(error)")
-                }
-                return
+        // The booker on a thread of its own (not a dispatch worker, which a loaded pool may
+        // not start until the test's own thread is done), the sweep on the test's.
+        let booking = DispatchSemaphore(value: 0)
+        let bookerDone = DispatchSemaphore(value: 0)
+        Thread {
+            defer { bookerDone.signal() }
+            guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(5)) else {
+                booking.signal()
+                return waits.fail("open")
             }
-            guard let store = try? SQLiteStore(path: path, busyTimeout: .seconds(5)) else { return waits.fail("open") }
             let engine = Engine(store: store)
             var n = 0
             while sweeping.value || n == 0 {
@@ -110,8 +109,19 @@ import FlashSaleEngine
                 let start = Date()
                 do { _ = try engine.book(request, clock: minutes(10)) } catch { waits.fail("book \(n): \(error)") }
                 waits.add(Date().timeIntervalSince(start))
+                if n == 1 { booking.signal() }
             }
+        }.start()
+        booking.wait()
+        do {
+            let engine = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(30)), sweepBatch: 500)
+            let total = try engine.sweep(nil, limit: nil, dryRun: false, clock: minutes(10))
+            if total.total != 200_000 { waits.fail("swept \(total.total)") }
+        } catch {
+            waits.fail("sweep: \(error)")
         }
+        sweeping.set(false)
+        bookerDone.wait()
         #expect(waits.failures.isEmpty, "\(waits.failures.prefix(3))")
         #expect(waits.all.count > 1)
         #expect(waits.all.dropFirst().max() ?? 0 < 0.25, "the longest waits: \(waits.all.dropFirst().sorted().suffix(5))")
