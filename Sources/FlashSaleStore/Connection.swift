@@ -218,20 +218,13 @@ public final class Connection {
         sqlite3_wal_autocheckpoint(handle, Self.autocheckpointPages)
         try execute("PRAGMA synchronous = FULL")
         try outcome.get()
-        if walFrames.count >= Self.autocheckpointPages {
+        let walIsLong = walFrames.count >= Self.autocheckpointPages
+        if walIsLong {
             // As SQLite's own: it does not wait for readers, and what it leaves undone (it
             // failed, or another connection was checkpointing) the next commit tries again.
             sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
         }
-        csqlite_checkpoint_on_close(handle, try committedChanges || !walIsShort() ? 1 : 0)
-    }
-
-    /// Whether the WAL is shorter than SQLite's checkpoint threshold (false if unknown).
-    private func walIsShort() throws -> Bool {
-        var info = stat()
-        guard stat(path + "-wal", &info) == 0 else { return false }
-        let pageSize = try firstRow("PRAGMA page_size") { $0.int64(0) } ?? 0
-        return Int64(info.st_size) < Int64(Self.autocheckpointPages) * (pageSize + 24)
+        csqlite_checkpoint_on_close(handle, committedChanges || walIsLong ? 1 : 0)
     }
 
     /// A read transaction: one consistent snapshot for several queries.
