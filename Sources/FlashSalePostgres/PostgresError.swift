@@ -28,7 +28,7 @@ struct PostgresError: StoreError, CustomStringConvertible {
         }
         guard let state = psql.serverInfo?[.sqlState] else {
             // No answer from the server: the connection is gone. The transaction with it.
-            let detail = "lost the connection to PostgreSQL at \(server) (\(psql.code))"
+            let detail = "lost the connection to PostgreSQL at \(server): \(ConnectionFailureWords.reason(psql))"
             return PostgresError(failure: .connectionLost(detail: detail), detail)
         }
         let message = psql.serverInfo?[.message] ?? "error"

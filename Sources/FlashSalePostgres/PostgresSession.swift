@@ -84,7 +84,7 @@ final class PostgresSession {
                                                         logger: logger).wait()
         } catch {
             throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server)"
-                                        + " (user \(location.user), database \(location.database)): \(Self.reason(error))")
+                                        + " (user \(location.user), database \(location.database)): \(ConnectionFailureWords.reason(error))")
         }
     }
 
@@ -117,16 +117,6 @@ final class PostgresSession {
         case .require: return .require(try NIOSSLContext(configuration: unchecked))
         case .verifyFull: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
-    }
-
-    /// Why a connection failed, in the server's words or the network's; never the
-    /// configuration, which holds the password.
-    private static func reason(_ error: any Error) -> String {
-        guard let psql = error as? PSQLError else { return "\(error)" }
-        if let message = psql.serverInfo?[.message] { return message }
-        if psql.code == .sslUnsupported { return "the server does not offer TLS" }
-        if let underlying = psql.underlying { return "\(underlying)" }
-        return "\(psql.code)"
     }
 
     // MARK: - Statements

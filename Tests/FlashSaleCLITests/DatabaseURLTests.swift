@@ -42,11 +42,32 @@ import FlashSaleTestSupport
         let box = try Sandbox()
         let result = try box.spawn(["--db", unreachable, "sales"], database: false)
         #expect(result.status == 73)
-        #expect(result.stderr.hasPrefix("flashsale: cannot connect to PostgreSQL at 127.0.0.1:1 (user ann, database shop): "),
-                "\(result.stderr)")
-        #expect(result.stderr.hasSuffix("; check that the server runs and that --db names it\n"), "\(result.stderr)")
-        #expect(!result.stderr.contains("s3cret"))
+        #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:1 (user ann, database shop): "
+                + "connection refused; check that the server runs and that --db names it\n")
         #expect(result.stdout.isEmpty)
+    }
+
+    /// Each way of not reaching a server in words like psql's, not the client library's
+    /// type names (`Connection errors: SingleConnectionFailure(target: …`).
+    @Test(arguments: [
+        ("postgresql://ann:s3cret@nosuchhost.invalid/shop", "nosuchhost.invalid:5432", "could not resolve host name nosuchhost.invalid: "),
+        ("postgresql://ann:s3cret@/shop?host=/nonexistent", "/nonexistent/.s.PGSQL.5432", "no such file or directory;"),
+    ])
+    func whyAServerCannotBeReachedIsSaidInWords(url: String, server: String, reason: String) throws {
+        let result = try Sandbox().spawn(["--db", url, "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot connect to PostgreSQL at \(server) (user ann, database shop): \(reason)"),
+                "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cret"))
+    }
+
+    @Test func aServerThatHangsUpAtOnceIsSaidSo() throws {
+        let listener = try HangingUpListener()
+        let result = try Sandbox().spawn(["--db", "postgresql://ann:s3cret@127.0.0.1:\(listener.port)/shop", "sales"],
+                                         database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:\(listener.port) (user ann, database shop): "
+                + "the server closed the connection; check that the server runs and that --db names it\n")
     }
 
     @Test func aURLInTheEnvironmentIsAURLToo() throws {
@@ -131,5 +152,43 @@ struct DatabaseServerConnectionTests {
                                    environment: environment)
         #expect(booked.status == 0, "\(booked.stderr)")
         #expect(try box.run(["--db", socketURL, "status", "s1", "--json"], database: false).json()["held"] as? Int == 1)
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts each connection and closes it after the
+/// client's first message, as a server going down (or something else on PostgreSQL's
+/// port) does.
+private final class HangingUpListener: @unchecked Sendable {
+    let port: UInt16
+    private let listening: Int32
+
+    init() throws {
+        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listening, $0, length) == 0 && listen(listening, 8) == 0 && getsockname(listening, $0, &length) == 0
+            }
+        }
+        guard listening >= 0, bound else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        port = UInt16(bigEndian: address.sin_port)
+        self.listening = listening
+        Thread.detachNewThread {
+            var request = [UInt8](repeating: 0, count: 512)
+            while case let connection = accept(listening, nil, nil), connection >= 0 {
+                // The client's first message read, so that closing sends a FIN, not a reset.
+                _ = recv(connection, &request, request.count, 0)
+                close(connection)
+            }
+        }
+    }
+
+    deinit {
+        // Ends the accepting thread too: accept fails on a socket shut down.
+        shutdown(listening, Int32(SHUT_RDWR))
+        close(listening)
     }
 }

@@ -1,0 +1,50 @@
+import Glibc
+import PostgresNIO
+
+/// Why a connection to the server could not be made, or was lost, in words like psql's
+/// ("connection refused", "could not resolve host name …"), never in the client
+/// library's type names, and never the configuration, which holds the password.
+enum ConnectionFailureWords {
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let psql as PSQLError:
+            if let message = psql.serverInfo?[.message] { return message }
+            if psql.code == .sslUnsupported { return "the server does not offer TLS" }
+            if let underlying = psql.underlying { return reason(underlying) }
+            return words(for: psql.code)
+        case let connection as NIOConnectionError:
+            if let lookup = connection.dnsAError ?? connection.dnsAAAAError { return reason(lookup) }
+            // The first address tried: what psql reports when a host has a single address.
+            return connection.connectionErrors.first.map { reason($0.error) } ?? "no address to connect to"
+        case let lookup as SocketAddressError.UnknownHost:
+            return "could not resolve host name \(lookup.host): \(sentence(lookup.errorDescription))"
+        case let io as IOError:
+            return sentence(String(cString: strerror(io.errnoCode)))
+        case ChannelError.connectTimeout:
+            return "the connection timed out"
+        case NIOSSLError.handshakeFailed(let cause):
+            return "the TLS handshake failed: \(cause)"
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func words(for code: PSQLError.Code) -> String {
+        switch code {
+        case .serverClosedConnection: "the server closed the connection"
+        case .clientClosedConnection: "the connection was closed"
+        case .uncleanShutdown: "the connection was cut without a goodbye"
+        case .unsupportedAuthMechanism: "the server asks for an authentication method flashsale does not support"
+        case .authMechanismRequiresPassword: "the server asks for a password and the URL gives none"
+        case .saslError: "SCRAM authentication failed"
+        case .messageDecodingFailure, .unexpectedBackendMessage: "the server's answer could not be understood"
+        case .receivedUnencryptedDataAfterSSLRequest: "the server answered the TLS request unencrypted"
+        default: "\(code)"
+        }
+    }
+
+    /// The C library's "Connection refused" as a clause: "connection refused".
+    private static func sentence(_ text: String) -> String {
+        text.prefix(1).lowercased() + text.dropFirst()
+    }
+}
