@@ -88,8 +88,14 @@ final class PostgresSession {
         }
     }
 
+    /// Closes without waiting: the close runs on the event loop, which keeps the connection
+    /// until it is done. A one-shot command then exits as soon as it has answered, and the
+    /// kernel ends the socket if the process ends first (postgres-nio sends no goodbye
+    /// either way). Waiting for it took a `book` about 5 ms of its 20-25 here, most of it
+    /// system time.
     deinit {
-        try? connection.close().wait()
+        let connection = connection
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     private static func configuration(of location: PostgresLocation) throws -> PostgresConnection.Configuration {
