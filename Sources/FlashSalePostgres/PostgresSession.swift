@@ -282,6 +282,17 @@ extension PostgresLocation {
     /// Where the server is, for messages: `host:port` or the socket's path. No password.
     var server: String { endpoint.description }
 
-    /// The channel a commit notifies its schema's followers on.
-    var changeChannel: String { "flashsale." + schema }
+    /// The channel a commit notifies its schema's followers on: `flashsale.SCHEMA`, or, when
+    /// that is longer than a channel may be (63 bytes, as any identifier; a schema name may
+    /// be 63 itself), the name's first 36 bytes and a hash of all of it. Two long names that
+    /// share a channel only wake each other's followers, who then find nothing new.
+    var changeChannel: String {
+        let channel = "flashsale." + schema
+        guard channel.utf8.count > 63 else { return channel }
+        // FNV-1a: short, stable across processes and versions (Hasher is neither).
+        let hash = schema.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        let digits = String(hash, radix: 16)
+        // Schema names are ASCII (`checkedSchema`): 36 characters are 36 bytes.
+        return "flashsale." + schema.prefix(36) + "." + String(repeating: "0", count: 16 - digits.count) + digits
+    }
 }

@@ -98,6 +98,28 @@ struct PostgresStoreTests {
 
     /// Refused by the first transaction, a read as a write, whose version it asked for with
     /// its statements; and nothing is made.
+    /// A schema name may be 63 bytes, and a channel no more: `flashsale.` and such a name
+    /// failed every commit ("channel name too long").
+    @Test func aSchemaOfTheLongestNameCommitsAndNotifiesItsFollowers() throws {
+        let long = String((TestPostgres.newSchema() + String(repeating: "x", count: 63)).prefix(63))
+        let location = PostgresLocation(endpoint: self.location.endpoint, user: self.location.user,
+                                        password: self.location.password, database: self.location.database,
+                                        tls: .disable, schema: long)
+        #expect(location.changeChannel.utf8.count == 63)
+        let store = try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true)
+        defer { _ = try? store.session.execute("DROP SCHEMA \(quotedIdentifier(long)) CASCADE") }
+        var watcher = try store.changeWatcher()
+        try createSales("s1", in: store)
+        let deadline = Date().addingTimeInterval(5)
+        var changed = try watcher.hasChanged()
+        while !changed, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+            changed = try watcher.hasChanged()
+        }
+        #expect(changed)
+        #expect(try Engine(store: store).sales(clock: T).map(\.sale.id.text) == ["s1"])
+    }
+
     @Test func aMissingSchemaIsNotMadeWithoutCreate() throws {
         let reading = failure { _ = try open(create: false).read { try $0.sale(SaleID("s1")) } }
         #expect(reading?.errorCode == .cantOpen)
