@@ -41,7 +41,7 @@ extension StoreFailure {
         case .missingDatabase(let path):
             "no flashsale database at \(path); \(creators) creates one"
         case .unusable(let detail):
-            "the file is not a usable flashsale database: \(detail); use another \(GlobalOptions.database.name)"
+            "not a usable flashsale database: \(detail); use another \(GlobalOptions.database.name)"
         }
     }
 }

@@ -220,7 +220,8 @@ enum PostgresSchema {
             """, [.text(schema)]) { (try $0.bool("versioned"), try $0.int64("tables")) } ?? (false, 0)
         guard versioned else {
             if tables > 0 {
-                throw StoreFailure.unusable(detail: "schema \(schema) holds tables of another program, not flashsale's")
+                throw StoreFailure.unusable(
+                    detail: "schema \(schema) holds another program's tables, not flashsale's (--pg-schema chooses another schema)")
             }
             return 0
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FlashSalePostgres
 import FlashSaleTestSupport
 
 /// `--db postgresql://…` on the command line, where no server is needed: `flashsale` hands
@@ -120,6 +121,23 @@ struct DatabaseServerConnectionTests {
         #expect(result.stderr.contains("password authentication failed"), "\(result.stderr)")
         #expect(result.stderr.contains("\(url.host ?? ""):\(url.port ?? 0)"), "\(result.stderr)")
         #expect(!result.stderr.contains("s3cret"))
+    }
+
+    /// A schema with tables but no flashsale version is another program's: not migrated,
+    /// not written, and the message says what it is on a server, not "the file".
+    @Test func aSchemaOfAnotherProgramIsExit73AndLeftAsItWas() throws {
+        let box = try Sandbox(.postgres)
+        let session = try PostgresSession(location: PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil),
+                                          busyTimeout: .seconds(30))
+        let schema = session.location.schema
+        try session.execute("CREATE SCHEMA \(schema)")
+        try session.execute("CREATE TABLE \(schema).orders (id int)")
+        let result = try box.spawn(["--db", box.database, "create-sale", "s1", "--inventory", "1"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: not a usable flashsale database: schema \(schema) holds another program's tables, "
+                + "not flashsale's (--pg-schema chooses another schema); use another --db\n")
+        #expect(try session.rows("SELECT tablename FROM pg_tables WHERE schemaname = $1", [.text(schema)]) { try $0.text("tablename") }
+                == ["orders"])
     }
 
     @Test func tlsRequiredButNotOfferedIsExit73() throws {
