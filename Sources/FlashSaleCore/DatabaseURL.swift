@@ -5,6 +5,8 @@ public enum DatabaseURL {
     public static let schemes = ["postgresql://", "postgres://"]
     /// The variables libpq reads for what a URL leaves out: `PG` and its parameter's name.
     public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE"]
+    /// The variables that find libpq's password file: `PGPASSFILE`, else `$HOME/.pgpass`.
+    public static let passwordFileVariables = ["PGPASSFILE", "HOME"]
 
     /// The scheme `text` starts with, nil for a path.
     public static func scheme(of text: String) -> String? {

@@ -35,7 +35,8 @@ enum ConnectionFailureWords {
         case .clientClosedConnection: "the connection was closed"
         case .uncleanShutdown: "the connection was cut without a goodbye"
         case .unsupportedAuthMechanism: "the server asks for an authentication method flashsale does not support"
-        case .authMechanismRequiresPassword: "the server asks for a password and the URL gives none"
+        case .authMechanismRequiresPassword:
+            "the server asks for a password and none was given (in ~/.pgpass or PGPASSFILE's file, mode 0600, PGPASSWORD or the URL)"
         case .saslError: "SCRAM authentication failed"
         case .messageDecodingFailure, .unexpectedBackendMessage: "the server's answer could not be understood"
         case .receivedUnencryptedDataAfterSSLRequest: "the server answered the TLS request unencrypted"

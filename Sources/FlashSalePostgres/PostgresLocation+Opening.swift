@@ -4,11 +4,16 @@ import FlashSaleEngine
 
 extension PostgresLocation {
     /// `--db postgresql://…` as the command line and the server open it: the URL checked
-    /// now (a usage error), a connection each time one is asked for.
+    /// now (a usage error), the password file read when neither the URL nor `PGPASSWORD`
+    /// gives a password, a connection each time one is asked for.
     public static func opening(url: String, schema: String?, environment: [String: String],
                                busyTimeout: Span) throws -> StoreOpening {
-        let location = try PostgresLocation(url: url, environment: environment,
-                                            operatingSystemUser: operatingSystemUser(), schema: schema)
+        var given = try PostgresLocation(url: url, environment: environment,
+                                         operatingSystemUser: operatingSystemUser(), schema: schema)
+        if given.password == nil {
+            given.password = PasswordFile(environment: environment)?.password(for: given)
+        }
+        let location = given
         return StoreOpening(description: location.description) { createIfMissing in
             try PostgresStore(location: location, busyTimeout: busyTimeout, createIfMissing: createIfMissing)
         }

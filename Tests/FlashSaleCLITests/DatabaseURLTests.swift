@@ -140,6 +140,28 @@ struct DatabaseServerConnectionTests {
                 == ["orders"])
     }
 
+    /// A URL without a password takes it from libpq's password file, as psql does; a file
+    /// that others may read is not used, and the message says where a password may come from.
+    @Test func aPasswordFileGivesThePasswordTheURLLeavesOut() throws {
+        let box = try Sandbox(.postgres)
+        var url = try #require(URLComponents(string: box.database))
+        let password = try #require(url.password)
+        url.password = nil
+        let file = box.directory.appendingPathComponent("pgpass")
+        try "# flashsale's tests\n\(url.host ?? ""):\(url.port ?? 0):*:\(url.user ?? ""):\(password)\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        let arguments = ["--db", try #require(url.string), "init"]
+        let read = try box.spawn(arguments, database: false, environment: ["PGPASSFILE": file.path])
+        #expect(read.status == 0, "\(read.stderr)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
+        let ignored = try box.spawn(arguments, database: false, environment: ["PGPASSFILE": file.path])
+        #expect(ignored.status == 73)
+        #expect(ignored.stderr.contains("the server asks for a password and none was given (in ~/.pgpass or PGPASSFILE's file"),
+                "\(ignored.stderr)")
+        #expect(!ignored.stderr.contains(password))
+    }
+
     @Test func tlsRequiredButNotOfferedIsExit73() throws {
         let box = try Sandbox(.postgres)
         let result = try box.spawn(["--db", box.database + "&sslmode=require", "sales"], database: false)

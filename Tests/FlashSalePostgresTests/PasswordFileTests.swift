@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import FlashSaleCore
+@testable import FlashSalePostgres
+
+/// libpq's password file, read as libpq reads it (PostgreSQL's "The Password File"), with no server.
+struct PasswordFileTests {
+    private func location(_ url: String) throws -> PostgresLocation {
+        try PostgresLocation(url: url, environment: [:], operatingSystemUser: "osuser")
+    }
+
+    private func password(_ url: String, in text: String) throws -> String? {
+        PasswordFile(path: "test", text: text).password(for: try location(url))
+    }
+
+    @Test func theFirstLineThatMatchesEveryFieldGivesThePassword() throws {
+        let text = """
+            # host:port:database:user:password
+            db.example:5432:shop:bob:not-ann
+            db.example:5432:shop:ann:first
+            db.example:5432:shop:ann:second
+            """
+        #expect(try password("postgresql://ann@db.example/shop", in: text) == "first")
+        #expect(try password("postgresql://ann@db.example:6543/shop", in: text) == nil)
+        #expect(try password("postgresql://ann@db.example/other", in: text) == nil)
+        #expect(try password("postgresql://ann@other.example/shop", in: text) == nil)
+    }
+
+    @Test func aStarMatchesAnythingButAnEscapedStarOnlyAStar() throws {
+        let text = "\\*:*:*:ann:escaped\n*:*:*:ann:wild\n"
+        #expect(try password("postgresql://ann@db.example:6543/shop", in: text) == "wild")
+    }
+
+    @Test func backslashEscapesColonsAndBackslashesAndAnUnescapedColonEndsThePassword() throws {
+        let text = "db.example:5432:sh\\:op:ann:pa\\:ss\\\\word:rest\r\n"
+        #expect(try password("postgresql://ann@db.example/sh%3Aop", in: text) == "pa:ss\\word")
+    }
+
+    @Test func aSocketInTheDefaultDirectoryIsLocalhostAndAnotherIsItsPath() throws {
+        let text = "/tmp/pg:5433:shop:ann:by-path\nlocalhost:5432:shop:ann:by-localhost\n"
+        #expect(try password("postgresql://ann@/shop", in: text) == "by-localhost")
+        #expect(try password("postgresql://ann@/shop?host=/tmp/pg&port=5433", in: text) == "by-path")
+    }
+
+    @Test func aLineWithFewerFieldsMatchesNothing() throws {
+        #expect(try password("postgresql://ann@db.example/shop", in: "db.example:5432:shop:ann\n") == nil)
+    }
+
+    /// As libpq: PGPASSFILE over $HOME/.pgpass, and a file that group or others may read, or
+    /// that is not a regular file, is not used.
+    @Test func onlyAPrivateRegularFileIsRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgpass-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let home = directory.appendingPathComponent(".pgpass")
+        let named = directory.appendingPathComponent("named")
+        try "*:*:*:*:from-home\n".write(to: home, atomically: true, encoding: .utf8)
+        try "*:*:*:*:from-named\n".write(to: named, atomically: true, encoding: .utf8)
+        let url = try location("postgresql://ann@db.example/shop")
+        func read(_ environment: [String: String]) -> String? {
+            PasswordFile(environment: environment)?.password(for: url)
+        }
+        for file in [home, named] { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path) }
+        #expect(read(["HOME": directory.path]) == "from-home")
+        #expect(read(["HOME": directory.path, "PGPASSFILE": named.path]) == "from-named")
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: named.path)
+        #expect(read(["HOME": directory.path, "PGPASSFILE": named.path]) == nil)
+        #expect(read(["PGPASSFILE": directory.path]) == nil)
+        #expect(read([:]) == nil)
+    }
+}
