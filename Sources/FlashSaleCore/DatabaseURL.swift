@@ -4,9 +4,11 @@
 public enum DatabaseURL {
     public static let schemes = ["postgresql://", "postgres://"]
     /// The variables libpq reads for what a URL leaves out: `PG` and its parameter's name.
-    public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE"]
-    /// The variables that find libpq's password file: `PGPASSFILE`, else `$HOME/.pgpass`.
-    public static let passwordFileVariables = ["PGPASSFILE", "HOME"]
+    public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
+                                              "PGSSLROOTCERT"]
+    /// The variables that find libpq's files in the user's home: the password file
+    /// (`PGPASSFILE`, else `~/.pgpass`) and the root certificate (`~/.postgresql/root.crt`).
+    public static let homeFileVariables = ["PGPASSFILE", "HOME"]
 
     /// The scheme `text` starts with, nil for a path.
     public static func scheme(of text: String) -> String? {

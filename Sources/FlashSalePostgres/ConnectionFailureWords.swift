@@ -22,8 +22,10 @@ enum ConnectionFailureWords {
             return sentence(String(cString: strerror(io.errnoCode)))
         case ChannelError.connectTimeout:
             return "the connection timed out"
-        case NIOSSLError.handshakeFailed(let cause):
-            return "the TLS handshake failed: \(cause)"
+        case NIOSSLError.handshakeFailed(.sslError(let errors)):
+            return "the TLS handshake failed: " + errors.map(tlsWords).joined(separator: "; ")
+        case let tls as NIOSSLExtraError where tls == .failedToValidateHostname:
+            return "the server's certificate is not for that host"
         default:
             return "\(error)"
         }
@@ -42,6 +44,17 @@ enum ConnectionFailureWords {
         case .receivedUnencryptedDataAfterSSLRequest: "the server answered the TLS request unencrypted"
         default: "\(code)"
         }
+    }
+
+    /// BoringSSL's reason, without its error code and source file: `error:1000007d:SSL
+    /// routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …/handshake.cc:320`.
+    private static func tlsWords(_ error: BoringSSLInternalError) -> String {
+        let message = "\(error)".split(separator: " at ").first ?? ""
+        let reason = message.split(separator: ":").last.map(String.init) ?? ""
+        if reason == "CERTIFICATE_VERIFY_FAILED" {
+            return "the server's certificate is not signed by an authority trusted here (sslrootcert names them)"
+        }
+        return String(reason.lowercased().map { $0 == "_" ? " " : $0 })
     }
 
     /// The C library's "Connection refused" as a clause: "connection refused".

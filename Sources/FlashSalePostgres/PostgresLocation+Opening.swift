@@ -5,13 +5,17 @@ import FlashSaleEngine
 extension PostgresLocation {
     /// `--db postgresql://…` as the command line and the server open it: the URL checked
     /// now (a usage error), the password file read when neither the URL nor `PGPASSWORD`
-    /// gives a password, a connection each time one is asked for.
+    /// gives a password, libpq's default root certificate taken when it is there and
+    /// nothing names one, a connection each time one is asked for.
     public static func opening(url: String, schema: String?, environment: [String: String],
                                busyTimeout: Span) throws -> StoreOpening {
         var given = try PostgresLocation(url: url, environment: environment,
                                          operatingSystemUser: operatingSystemUser(), schema: schema)
         if given.password == nil {
             given.password = PasswordFile(environment: environment)?.password(for: given)
+        }
+        if given.rootCertificate == nil, let home = environment["HOME"], access(home + "/.postgresql/root.crt", F_OK) == 0 {
+            given.rootCertificate = home + "/.postgresql/root.crt"
         }
         let location = given
         return StoreOpening(description: location.description) { createIfMissing in

@@ -5,11 +5,11 @@ extension PostgresLocation {
     public static let defaultSocketDirectory = "/var/run/postgresql"
     public static let defaultPort = 5432
     /// The query parameters understood: libpq's names for the URL's parts, and flashsale's schema.
-    static let parameters = ["host", "port", "user", "password", "dbname", "sslmode", "schema"]
+    static let parameters = ["host", "port", "user", "password", "dbname", "sslmode", "sslrootcert", "schema"]
 
     /// Reads a URL as libpq does: `postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]`
     /// (or `postgres://`), percent-decoded, a query parameter overriding the part it names,
-    /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and `PGSSLMODE` from
+    /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE` and `PGSSLROOTCERT` from
     /// `environment` for what is still missing, then libpq's defaults: the Unix socket in
     /// /var/run/postgresql, port 5432, `operatingSystemUser` (asked only then: a look-up in
     /// the password database costs a static binary a millisecond), a database named as the user,
@@ -41,6 +41,7 @@ extension PostgresLocation {
             password: parts["password"],
             database: parts["dbname"] ?? user,
             tls: try parts.tlsMode(),
+            rootCertificate: parts["sslrootcert"],
             schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema))
     }
 
@@ -74,6 +75,7 @@ extension PostgresLocation: CustomStringConvertible {
             query += [("host", directory), ("port", String(port))]
         }
         if tls != .prefer { query.append(("sslmode", tls.rawValue)) }
+        if let rootCertificate { query.append(("sslrootcert", rootCertificate)) }
         if schema != PostgresLocation.defaultSchema { query.append(("schema", schema)) }
         let parameters = query.map { "\($0)=\(percentEncoded($1, keeping: "/"))" }.joined(separator: "&")
         return "postgresql://\(authority)/\(percentEncoded(database))" + (parameters.isEmpty ? "" : "?" + parameters)

@@ -19,6 +19,10 @@ public struct PostgresLocation: Sendable, Equatable {
     public var password: String?
     public var database: String
     public var tls: TLSMode
+    /// libpq's `sslrootcert`: a file of the certificate authorities that sign the server's
+    /// certificate, or `system` for the system's; nil for libpq's default,
+    /// `~/.postgresql/root.crt` if it is there (`PostgresLocation.opening`), else the system's.
+    public var rootCertificate: String?
     /// flashsale's tables live in this schema (`flashsale` unless `?schema=` or
     /// `--pg-schema` says otherwise).
     public var schema: String
@@ -26,12 +30,13 @@ public struct PostgresLocation: Sendable, Equatable {
     public static let defaultSchema = "flashsale"
 
     public init(endpoint: Endpoint, user: String, password: String?, database: String,
-                tls: TLSMode, schema: String = PostgresLocation.defaultSchema) {
+                tls: TLSMode, rootCertificate: String? = nil, schema: String = PostgresLocation.defaultSchema) {
         self.endpoint = endpoint
         self.user = user
         self.password = password
         self.database = database
         self.tls = tls
+        self.rootCertificate = rootCertificate
         self.schema = schema
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 import Logging
@@ -106,23 +107,49 @@ final class PostgresSession {
         case .tcp(let host, let port):
             var configuration = PostgresConnection.Configuration(
                 host: host, port: port, username: location.user, password: location.password,
-                database: location.database, tls: try tls(location.tls))
-            if location.tls == .verifyFull { configuration.options.tlsServerName = host }
+                database: location.database, tls: try tls(location.tls, trusting: location.rootCertificate))
+            // The name the certificate must be for, sent in the handshake (SNI). An address
+            // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against
+            // the address it connected to, as libpq checks an address host.
+            if location.tls == .verifyFull, !isAddress(host) { configuration.options.tlsServerName = host }
             return configuration
         }
     }
 
-    /// libpq's modes: `prefer` and `require` encrypt without checking the certificate,
-    /// `verify-full` checks it and the host name against the system's trust roots.
-    private static func tls(_ mode: PostgresLocation.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+    /// libpq's modes: `prefer` encrypts without checking the certificate; `require` too,
+    /// unless a root certificate is given (or libpq's default file is there), which its
+    /// chain is then checked against, as libpq does (verify-ca); `verify-full` checks the
+    /// chain and the host name, against the root certificate's authorities, or the
+    /// system's with none or `system`.
+    private static func tls(_ mode: PostgresLocation.TLSMode, trusting rootCertificate: String?) throws -> PostgresConnection.Configuration.TLS {
         var unchecked = TLSConfiguration.makeClientConfiguration()
         unchecked.certificateVerification = .none
-        switch mode {
-        case .disable: return .disable
-        case .prefer: return .prefer(try NIOSSLContext(configuration: unchecked))
-        case .require: return .require(try NIOSSLContext(configuration: unchecked))
-        case .verifyFull: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        var checked = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificate, rootCertificate != "system" {
+            guard access(rootCertificate, R_OK) == 0 else {
+                throw PostgresError(failure: nil, "cannot read the root certificate file \(rootCertificate) (sslrootcert): "
+                                    + String(cString: strerror(errno)).lowercased())
+            }
+            checked.trustRoots = .file(rootCertificate)
         }
+        switch mode {
+        case .disable:
+            return .disable
+        case .prefer:
+            return .prefer(try NIOSSLContext(configuration: unchecked))
+        case .require where rootCertificate == nil:
+            return .require(try NIOSSLContext(configuration: unchecked))
+        case .require:
+            checked.certificateVerification = .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: checked))
+        case .verifyFull:
+            return .require(try NIOSSLContext(configuration: checked))
+        }
+    }
+
+    private static func isAddress(_ host: String) -> Bool {
+        var bytes = in6_addr()
+        return inet_pton(AF_INET, host, &bytes) == 1 || inet_pton(AF_INET6, host, &bytes) == 1
     }
 
     // MARK: - Statements

@@ -28,6 +28,17 @@ struct PostgresLocationTests {
                                           database: "shop", tls: .require, schema: "sale1"))
     }
 
+    /// libpq's root certificate: the URL's `sslrootcert`, else `PGSSLROOTCERT`; shown in the
+    /// URL that messages print (a path, no secret).
+    @Test func theRootCertificateComesFromTheURLOrTheEnvironment() throws {
+        let named = try location("postgresql://ann@db.example/shop?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem",
+                                 ["PGSSLROOTCERT": "/ignored.pem"])
+        #expect(named.rootCertificate == "/etc/ca.pem")
+        #expect(named.description == "postgresql://ann@db.example:5432/shop?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(try location("postgresql://ann@db.example/shop", ["PGSSLROOTCERT": "system"]).rootCertificate == "system")
+        #expect(try location("postgresql://ann@db.example/shop").rootCertificate == nil)
+    }
+
     @Test func postgresSchemeIsTheSame() throws {
         #expect(try location("postgres://ann@h/d") == location("postgresql://ann@h/d"))
     }

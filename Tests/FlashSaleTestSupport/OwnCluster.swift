@@ -21,14 +21,18 @@ public final class OwnCluster {
     public let port: Int
     public let password: String
     public let directory: String
+    /// With `tls`: the certificate of the authority that signed the server's (for
+    /// localhost and 127.0.0.1).
+    public let certificateAuthority: String?
     private let listen: String?
 
-    public init(listen: String? = nil, subnet: String? = nil) throws {
+    public init(listen: String? = nil, subnet: String? = nil, tls: Bool = false) throws {
         port = try freePort()
         self.listen = listen
         var environment = ["FLASHSALE_TEST_PG_PORT": String(port), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         if let listen { environment["FLASHSALE_TEST_PG_LISTEN"] = listen }
         if let subnet { environment["FLASHSALE_TEST_PG_HBA_SUBNET"] = subnet }
+        if tls { environment["FLASHSALE_TEST_PG_TLS"] = "1" }
         let output = try runTool("/bin/bash", [ciScript("postgres"), "start"], environment: environment)
         func exported(_ name: String) throws -> String {
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("export \(name)='") }) else {
@@ -37,6 +41,7 @@ public final class OwnCluster {
             return String(line.dropFirst("export \(name)='".count).dropLast())
         }
         directory = try exported("FLASHSALE_TEST_PG_DIR")
+        certificateAuthority = tls ? try exported("FLASHSALE_TEST_PG_CA") : nil
         let url = try exported("FLASHSALE_TEST_PG")
         guard let password = url.split(separator: ":").dropFirst(2).first?.split(separator: "@").first else {
             throw FlashSaleError.internalFailure(".ci/postgres start gave a URL without a password")
