@@ -19,7 +19,8 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
     /// The database server cannot be reached or refuses the connection: nothing listens
-    /// there, a wrong password, TLS required and not offered. `detail` names the server.
+    /// there, a wrong password, TLS required and not offered; or it takes no writes (a
+    /// standby). `detail` names the server.
     case unreachable(detail: String)
     /// No database at `path` (no file, or one with no schema yet), and none was to be
     /// created: a mistyped path must not become an empty database.

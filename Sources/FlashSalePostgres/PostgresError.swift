@@ -42,6 +42,9 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .full(detail: detail), detail)
         case "54000":  // program_limit_exceeded
             return PostgresError(failure: .io(detail: detail), detail)
+        case "25006":  // read_only_sql_transaction: a standby (after a failover, the old primary), or a read-only database
+            let detail = "PostgreSQL at \(server) takes no writes (a standby, or a read-only database): \(message)"
+            return PostgresError(failure: .unreachable(detail: detail), detail)
         case "3D000", "28000", "28P01", "42501":  // no database, no access, wrong password, no privilege
             return PostgresError(failure: .cantOpen(detail: detail), detail)
         case "57P01", "57P02", "57P03":  // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away

@@ -157,6 +157,30 @@ struct PostgresFaultTests {
         #expect(Set(seqs).count == seqs.count, "an event printed twice: \(following.stdout)")
     }
 
+    /// A server that takes no writes, as a standby does (a failover's old primary, or a
+    /// replica named by mistake): exit 73 saying so, as a read-only file is, not an internal
+    /// error; and nothing changed.
+    @Test func aServerThatTakesNoWritesIsExit73() throws {
+        let server = try #require(TestPostgres.server)
+        let name = "t_ro_" + UUID().uuidString.prefix(8).lowercased()
+        let admin = try PostgresSession(location: PostgresLocation(url: try #require(TestPostgres.url(schema: "public")),
+                                                                   environment: [:], operatingSystemUser: nil),
+                                        busyTimeout: .seconds(30))
+        try admin.execute("CREATE DATABASE \(name)")
+        defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        let box = try Sandbox(.postgres, url: "postgresql://\(server.user):\(server.password ?? "")@\(server.host):\(server.port)/\(name)")
+        try #require(try box.run(["create-sale", "s1", "--inventory", "5"]).status == 0)
+        try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = on")
+        for arguments in [["book", "s1", "u1"], ["book", "s1", "--stream"]] {
+            let result = try box.spawn(arguments, input: "{\"user\":\"u2\"}\n")
+            #expect(result.status == 73, "\(arguments): \(result.stderr)")
+            #expect(isOneLine(result.stderr))
+            #expect(result.stderr.hasPrefix("flashsale: PostgreSQL at \(server.host):\(server.port) takes no writes (a standby, "
+                                            + "or a read-only database): cannot execute "), "\(result.stderr)")
+        }
+        #expect(try box.run(["status", "s1", "--json"]).json()["available"] as? Int == 5)
+    }
+
     /// A database in a tablespace on a small tmpfs, filled by `book --stream` until the
     /// server says disk full: exit 74 in one line, the group rolled back, every invariant kept.
     @Test(.enabled(if: runningAsRoot && installed("mount") != nil, "needs root, to mount a tmpfs"))
