@@ -60,7 +60,7 @@ enum BuyerRoute: String, CaseIterable, Sendable {
     static func matching(_ segments: [Substring]) -> [BuyerRoute] {
         patterns.compactMap { route, parts in
             parts.count == segments.count
-                && zip(parts, segments).allSatisfy { part, segment in part.map { $0.utf8.elementsEqual(segment.utf8) } ?? true }
+                && zip(parts, segments).allSatisfy { part, segment in part.map { $0.utf8.elementsEqual(segment.utf8) } ?? !segment.isEmpty }
                 ? route : nil
         }
     }

@@ -41,8 +41,9 @@ struct RequestBody: Decodable {
         if bytes.readableBytesView.elementsEqual("{}".utf8) { return RequestBody(key: nil, status: nil) }
         do {
             return try JSONDecoder().decode(RequestBody.self, from: Data(bytes.readableBytesView))
-        } catch DecodingError.typeMismatch(_, let context) {
-            throw HTTPFailure.badInput("\(context.codingPath.last?.stringValue ?? "the body") has the wrong type: \(context.debugDescription)")
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            // Every field is a string, or null for none.
+            throw HTTPFailure.badInput("\(context.codingPath[0].stringValue) must be a string or null")
         } catch {
             throw HTTPFailure.badInput("the body is not a JSON object")
         }

@@ -16,6 +16,11 @@ extension HTTPAnswer {
         (object["error"] as? [String: Any])?["code"] as? String
     }
 
+    /// `error.message` of an error body.
+    var errorMessage: String? {
+        (object["error"] as? [String: Any])?["message"] as? String
+    }
+
     /// A string field of the body's object.
     subscript(field name: String) -> String? { object[name] as? String }
 }

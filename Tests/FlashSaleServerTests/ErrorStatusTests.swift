@@ -198,7 +198,11 @@ import FlashSaleTestSupport
             let answer = try await served.send(method, path, user: "bob", body: body)
             #expect(answer.status == 400, "\(method) \(body): \(answer.status) \(answer.body)")
             #expect(answer.errorCode == "bad_input", "\(method) \(body)")
+            // In the API's words, not the decoder's Swift types ("Dictionary<String, Any>").
+            #expect(!answer.body.contains("Expected to decode") && !answer.body.contains("Swift"), "\(body): \(answer.body)")
         }
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: "[]").errorMessage == "the body is not a JSON object")
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": 5}"#).errorMessage == "key must be a string or null")
         let twin = try served.flashsale(["booking", "s1", held, "--json"])
         #expect(twin.stdout.contains(#""status":"held""#))
     }
