@@ -26,6 +26,9 @@ extension StoreFailure {
         switch self {
         case .busy:
             "the database is locked by another process; retry, or raise \(GlobalOptions.busyTimeout.name)"
+        case .canceled(let detail):
+            "the server canceled a statement (\(detail)); retry, or raise \(GlobalOptions.busyTimeout.name), "
+                + "which bounds each statement on PostgreSQL"
         case .full(let detail):
             "the disk is full; nothing was written (\(detail))"
         case .fileSizeLimit(let detail):

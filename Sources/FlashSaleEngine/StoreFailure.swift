@@ -6,6 +6,10 @@ import FlashSaleCore
 public enum StoreFailure: Error, Equatable, Sendable {
     /// Another process held the lock past the busy timeout: retry.
     case busy
+    /// The server canceled a statement, one that ran past the busy timeout (PostgreSQL's
+    /// statement_timeout) or at an operator's request: retry, as for `busy`. `detail` is
+    /// the server's words.
+    case canceled(detail: String)
     /// No room left on the disk (or the server's).
     case full(detail: String)
     /// A file reached the process's size limit (`ulimit -f`).
@@ -31,7 +35,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
 
     public var code: ErrorCode {
         switch self {
-        case .busy: .busy
+        case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost: .io
         case .cantOpen, .unreachable, .missingDatabase, .unusable: .cantOpen
         }

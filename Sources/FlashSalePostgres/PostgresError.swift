@@ -34,8 +34,10 @@ struct PostgresError: StoreError, CustomStringConvertible {
         let message = psql.serverInfo?[.message] ?? "error"
         let detail = "PostgreSQL at \(server): \(message) (SQLSTATE \(state))"
         switch state {
-        case "55P03", "57014":  // lock_not_available (lock_timeout), query_canceled (statement_timeout)
+        case "55P03":  // lock_not_available (lock_timeout)
             return PostgresError(failure: .busy, detail)
+        case "57014":  // query_canceled: statement_timeout, or an operator's pg_cancel_backend
+            return PostgresError(failure: .canceled(detail: message), detail)
         case "40001", "40P01":  // serialization_failure, deadlock_detected
             return PostgresError(failure: .busy, isTransient: true, detail)
         case "53100":  // disk_full

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import FlashSaleCLI
 import FlashSaleCore
 @testable import FlashSalePostgres
 import FlashSaleTestSupport
@@ -155,6 +156,18 @@ struct PostgresFaultTests {
         }
         let seqs = following.stdout.split(separator: "\n").map { $0.split(separator: ",").first ?? "" }
         #expect(Set(seqs).count == seqs.count, "an event printed twice: \(following.stdout)")
+    }
+
+    /// A statement past `--busy-timeout` (PostgreSQL's statement_timeout): 75, in words that
+    /// say the server canceled it, not "locked by another process", which nothing was.
+    @Test func aStatementPastTheBusyTimeoutIs75SayingTheServerCanceledIt() throws {
+        let session = try PostgresSession(location: PostgresLocation(url: try #require(TestPostgres.url(schema: "public")),
+                                                                     environment: [:], operatingSystemUser: nil),
+                                          busyTimeout: Span(milliseconds: 50))
+        let error = try #require(throws: (any Error).self) { try session.execute("SELECT pg_sleep(2)") }
+        #expect(ExitStatus.error(for: error) == .busy(
+            "the server canceled a statement (canceling statement due to statement timeout); retry, or raise --busy-timeout, "
+            + "which bounds each statement on PostgreSQL"))
     }
 
     /// A server that takes no writes, as a standby does (a failover's old primary, or a
