@@ -35,7 +35,7 @@ enum ConnectionFailureWords {
         switch code {
         case .serverClosedConnection: "the server closed the connection"
         case .clientClosedConnection: "the connection was closed"
-        case .uncleanShutdown: "the connection was cut without a goodbye"
+        case .uncleanShutdown: "the connection ended without TLS's closing message"
         case .unsupportedAuthMechanism: "the server asks for an authentication method flashsale does not support"
         case .authMechanismRequiresPassword:
             "the server asks for a password and none was given (in ~/.pgpass or PGPASSFILE's file, mode 0600, PGPASSWORD or the URL)"
