@@ -75,13 +75,14 @@ final class PostgresSession {
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
         do {
-            var configuration = try Self.configuration(of: location)
+            let loop = Self.events.next()
+            var configuration = try Self.configuration(of: location, on: loop)
             let timeout = String(max(1, busyTimeout.milliseconds))
             configuration.options.additionalStartupParameters = [
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", timeout),
                 ("statement_timeout", timeout), ("jit", "off"), ("application_name", "flashsale"),
             ]
-            connection = try PostgresConnection.connect(on: Self.events.next(), configuration: configuration, id: 1,
+            connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
             throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server)"
@@ -99,21 +100,70 @@ final class PostgresSession {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
-    private static func configuration(of location: PostgresLocation) throws -> PostgresConnection.Configuration {
+    private static func configuration(of location: PostgresLocation, on loop: any EventLoop) throws -> PostgresConnection.Configuration {
         switch location.endpoint {
         case .unixSocket(let directory, let port):
             return .init(unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: location.user,
                          password: location.password, database: location.database)
         case .tcp(let host, let port):
+            let tls = try tls(location.tls, trusting: location.rootCertificate)
             var configuration = PostgresConnection.Configuration(
-                host: host, port: port, username: location.user, password: location.password,
-                database: location.database, tls: try tls(location.tls, trusting: location.rootCertificate))
+                establishedChannel: try connect(to: host, port: port, on: loop), tls: tls,
+                username: location.user, password: location.password, database: location.database)
             // The name the certificate must be for, sent in the handshake (SNI). An address
             // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against
             // the address it connected to, as libpq checks an address host.
             if location.tls == .verifyFull, !isAddress(host) { configuration.options.tlsServerName = host }
             return configuration
         }
+    }
+
+    /// The host's addresses tried in turn, as libpq tries them, looked up on this thread:
+    /// NIO's look-up runs getaddrinfo on Dispatch's thread pool, which it starts, a few
+    /// milliseconds of a one-shot command. The first address's failure if none answers.
+    private static func connect(to host: String, port: Int, on loop: any EventLoop) throws -> any Channel {
+        let bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(10))
+        var firstFailure: (any Error)?
+        for address in try addresses(of: host, port: port) {
+            do {
+                return try bootstrap.connect(to: address).wait()
+            } catch {
+                firstFailure = firstFailure ?? error
+            }
+        }
+        throw firstFailure ?? PostgresError(failure: nil, "no address for host \(host)")
+    }
+
+    private static func addresses(of host: String, port: Int) throws -> [SocketAddress] {
+        if isAddress(host) { return [try SocketAddress(ipAddress: host, port: port)] }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0 else {
+            throw PostgresError(failure: nil, "could not resolve host name \(host): "
+                                + String(cString: gai_strerror(status)).lowercased())
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [SocketAddress] = []
+        var entry = list
+        while let current = entry {
+            switch current.pointee.ai_family {
+            case AF_INET:
+                current.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    addresses.append(SocketAddress($0.pointee, host: host))
+                }
+            case AF_INET6:
+                current.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    addresses.append(SocketAddress($0.pointee, host: host))
+                }
+            default:
+                break
+            }
+            entry = current.pointee.ai_next
+        }
+        return addresses
     }
 
     /// libpq's modes: `prefer` encrypts without checking the certificate; `require` too,
