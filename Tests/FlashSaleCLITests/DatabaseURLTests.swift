@@ -199,23 +199,13 @@ struct DatabaseServerConnectionTests {
 /// client's first message, as a server going down (or something else on PostgreSQL's
 /// port) does.
 private final class HangingUpListener: @unchecked Sendable {
-    let port: UInt16
+    let port: Int
     private let listening: Int32
 
     init() throws {
-        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listening, $0, length) == 0 && listen(listening, 8) == 0 && getsockname(listening, $0, &length) == 0
-            }
-        }
-        guard listening >= 0, bound else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        port = UInt16(bigEndian: address.sin_port)
+        let (listening, port) = try loopbackSocket(listening: true)
         self.listening = listening
+        self.port = port
         Thread.detachNewThread {
             var request = [UInt8](repeating: 0, count: 512)
             while case let connection = accept(listening, nil, nil), connection >= 0 {

@@ -107,17 +107,29 @@ public func runTool(_ executable: String, _ arguments: [String], environment: [S
 
 /// A TCP port nothing listens on now, as the kernel hands one out.
 public func freePort() throws -> Int {
+    let (descriptor, port) = try loopbackSocket(listening: false)
+    close(descriptor)
+    return port
+}
+
+/// A TCP socket on 127.0.0.1, bound to a port the kernel chose, and listening if asked.
+public func loopbackSocket(listening: Bool) throws -> (descriptor: Int32, port: Int) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
+    guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            bind(descriptor, $0, length) == 0 && (!listening || listen(descriptor, 8) == 0)
+                && getsockname(descriptor, $0, &length) == 0
         }
     }
-    guard bound else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        close(descriptor)
+        throw error
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
