@@ -52,6 +52,8 @@ public enum CLI {
             var environment: [String: String] = [:]
             for (name, bytes) in rawEnvironment {
                 guard let text = String(validating: bytes, as: UTF8.self) else {
+                    // Where libpq's files may be: no reason to refuse a command on a file.
+                    if DatabaseURL.homeFileVariables.contains(name) { continue }
                     throw FlashSaleError.usage("\(name) is not valid UTF-8")
                 }
                 environment[name] = text

@@ -14,7 +14,7 @@ extension PostgresLocation {
         if given.password == nil {
             given.password = PasswordFile(environment: environment)?.password(for: given)
         }
-        if given.rootCertificate == nil, let home = environment["HOME"], access(home + "/.postgresql/root.crt", F_OK) == 0 {
+        if given.rootCertificate == nil, let home = homeDirectory(environment), access(home + "/.postgresql/root.crt", F_OK) == 0 {
             given.rootCertificate = home + "/.postgresql/root.crt"
         }
         let location = given

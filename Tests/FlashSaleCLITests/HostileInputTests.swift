@@ -91,6 +91,14 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(try box.dump() == before)
     }
 
+    /// HOME and PGPASSFILE only say where libpq's files are: one that is not UTF-8 is no
+    /// reason to refuse a command.
+    @Test func aHomeThatIsNotUTF8IsNoReasonToRefuse() throws {
+        let (box, _) = try targetSandbox()
+        let result = try box.shell(#"HOME="$(printf '/tmp/\377')" PGPASSFILE="$(printf '\377')" "$FLASHSALE" --db "$DB" sales"#)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
     @Test func aNULByteIsRefused() throws {
         // argv cannot carry a NUL; a caller embedding flashsale's CLI can, and is refused too.
         let (box, _) = try targetSandbox()

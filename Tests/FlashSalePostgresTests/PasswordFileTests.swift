@@ -10,7 +10,7 @@ struct PasswordFileTests {
     }
 
     private func password(_ url: String, in text: String) throws -> String? {
-        PasswordFile(path: "test", text: text).password(for: try location(url))
+        PasswordFile(Array(text.utf8)).password(for: try location(url))
     }
 
     @Test func theFirstLineThatMatchesEveryFieldGivesThePassword() throws {
@@ -42,6 +42,13 @@ struct PasswordFileTests {
         #expect(try password("postgresql://ann@/shop?host=/tmp/pg&port=5433", in: text) == "by-path")
     }
 
+    /// As libpq: a backslash that ends the line is kept; names compare byte by byte, so a
+    /// user name in another Unicode normal form is another user.
+    @Test func aFinalBackslashIsKeptAndNamesCompareAsBytes() throws {
+        #expect(try password("postgresql://ann@db.example/shop", in: "*:*:*:ann:ends-in\\\n") == "ends-in\\")
+        #expect(try password("postgresql://caf%C3%A9@db.example/shop", in: "*:*:*:cafe\u{301}:decomposed\n") == nil)
+    }
+
     @Test func aLineWithFewerFieldsMatchesNothing() throws {
         #expect(try password("postgresql://ann@db.example/shop", in: "db.example:5432:shop:ann\n") == nil)
     }
@@ -66,6 +73,6 @@ struct PasswordFileTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: named.path)
         #expect(read(["HOME": directory.path, "PGPASSFILE": named.path]) == nil)
         #expect(read(["PGPASSFILE": directory.path]) == nil)
-        #expect(read([:]) == nil)
+        #expect(read(["HOME": directory.appendingPathComponent("nowhere").path]) == nil)
     }
 }
