@@ -26,10 +26,13 @@ final class CommitWatcher {
     /// What the follower is waiting out, said once when it began: nil when nothing.
     private var waitingFor: Obstacle?
 
-    /// Why a follower's step could not run, and waits: another process's lock, or a
-    /// database server that went away (the store connects anew for the next step).
+    /// Why a follower's step could not run, and waits: another process's lock, a statement
+    /// the server canceled (PostgreSQL's statement_timeout, the busy timeout too), or a
+    /// database server that went away or takes no writes (the store connects anew for the
+    /// next step).
     private enum Obstacle {
         case lock
+        case canceled(String)
         case server(String)
     }
 
@@ -61,7 +64,7 @@ final class CommitWatcher {
             do {
                 let result = try step()
                 switch waitingFor {
-                case .lock: say("the database is free again; going on")
+                case .lock, .canceled: say("the database is free again; going on")
                 case .server: say("connected to the database again; going on")
                 case nil: break
                 }
@@ -72,6 +75,8 @@ final class CommitWatcher {
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
                     say("another process has held the database longer than --busy-timeout; waiting for it")
+                case (nil, .canceled(let detail)):
+                    say("the server canceled a statement (\(detail)) past --busy-timeout; trying again")
                 case (nil, .server(let detail)), (.lock, .server(let detail)):
                     say("\(detail); connecting again until it is back")
                 default:
@@ -113,6 +118,7 @@ final class CommitWatcher {
     private static func obstacle(_ error: any Error) -> Obstacle? {
         switch (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
         case .connectionLost(let detail)?, .unreachable(let detail)?: return .server(detail)
+        case .canceled(let detail)?: return .canceled(detail)
         default: break
         }
         if case .busy = ExitStatus.error(for: error) { return .lock }

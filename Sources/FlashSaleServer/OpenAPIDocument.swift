@@ -945,7 +945,7 @@ enum OpenAPIDocument {
         }
       },
       "Unavailable": {
-        "description": "`busy`: the database is locked past the busy timeout; `io`: disk trouble. Nothing happened: retry.",
+        "description": "`busy`: the database is locked past the busy timeout (or, on PostgreSQL, the server canceled a statement that ran past it); `io`: disk trouble. Nothing happened: retry.",
         "headers": {
           "Retry-After": {
             "$ref": "#/components/headers/Retry-After"
