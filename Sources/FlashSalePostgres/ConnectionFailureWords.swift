@@ -2,7 +2,7 @@ import Glibc
 import PostgresNIO
 
 /// Why a connection to the server could not be made, or was lost, in words like psql's
-/// ("connection refused", "could not resolve host name …"), never in the client
+/// ("connection refused", "the server closed the connection"), never in the client
 /// library's type names, and never the configuration, which holds the password.
 enum ConnectionFailureWords {
     static func reason(_ error: any Error) -> String {
@@ -12,12 +12,6 @@ enum ConnectionFailureWords {
             if psql.code == .sslUnsupported { return "the server does not offer TLS" }
             if let underlying = psql.underlying { return reason(underlying) }
             return words(for: psql.code)
-        case let connection as NIOConnectionError:
-            if let lookup = connection.dnsAError ?? connection.dnsAAAAError { return reason(lookup) }
-            // The first address tried: what psql reports when a host has a single address.
-            return connection.connectionErrors.first.map { reason($0.error) } ?? "no address to connect to"
-        case let lookup as SocketAddressError.UnknownHost:
-            return "could not resolve host name \(lookup.host): \(sentence(lookup.errorDescription))"
         case let io as IOError:
             return sentence(String(cString: strerror(io.errnoCode)))
         case ChannelError.connectTimeout:

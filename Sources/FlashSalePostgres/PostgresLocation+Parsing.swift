@@ -40,7 +40,7 @@ extension PostgresLocation {
             user: user,
             password: parts["password"],
             database: parts["dbname"] ?? user,
-            tls: try parts.tlsMode(),
+            tls: try parts.tlsMode(rootCertificate: parts["sslrootcert"]),
             rootCertificate: parts["sslrootcert"],
             schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema))
     }
@@ -221,11 +221,18 @@ private struct URLParts {
         return port
     }
 
-    func tlsMode() throws(FlashSaleError) -> PostgresLocation.TLSMode {
-        guard let text = values["sslmode"] else { return .prefer }
+    /// `prefer` by default, `verify-full` with `sslrootcert=system`, which takes no weaker
+    /// mode: the system's authorities vouch for any public name, so only checking the name
+    /// means anything (libpq's rule).
+    func tlsMode(rootCertificate: String?) throws(FlashSaleError) -> PostgresLocation.TLSMode {
+        let system = rootCertificate == "system"
+        guard let text = values["sslmode"] else { return system ? .verifyFull : .prefer }
         guard let mode = PostgresLocation.TLSMode(rawValue: text) else {
             throw .usage("database URL: sslmode '\(Quoted(text))' from \(source["sslmode"] ?? "the URL") is not one of "
                          + PostgresLocation.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard !system || mode == .verifyFull else {
+            throw .usage("database URL: sslrootcert=system takes sslmode=verify-full, not '\(Quoted(text))'")
         }
         return mode
     }

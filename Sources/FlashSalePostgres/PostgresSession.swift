@@ -110,10 +110,11 @@ final class PostgresSession {
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: try connect(to: host, port: port, on: loop), tls: tls,
                 username: location.user, password: location.password, database: location.database)
-            // The name the certificate must be for, sent in the handshake (SNI). An address
-            // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against
-            // the address it connected to, as libpq checks an address host.
-            if location.tls == .verifyFull, !isAddress(host) { configuration.options.tlsServerName = host }
+            // The host's name in the handshake (SNI), as libpq sends it in every mode (proxies
+            // route by it), and what verify-full checks the certificate against. An address
+            // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against the
+            // address it connected to, as libpq checks an address host.
+            if !isAddress(host) { configuration.options.tlsServerName = host }
             return configuration
         }
     }
@@ -142,7 +143,8 @@ final class PostgresSession {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0 else {
-            throw PostgresError(failure: nil, "could not resolve host name \(host): "
+            // psql's words.
+            throw PostgresError(failure: nil, "could not translate host name \"\(host)\" to address: "
                                 + String(cString: gai_strerror(status)).lowercased())
         }
         defer { freeaddrinfo(list) }
@@ -174,13 +176,17 @@ final class PostgresSession {
     private static func tls(_ mode: PostgresLocation.TLSMode, trusting rootCertificate: String?) throws -> PostgresConnection.Configuration.TLS {
         var unchecked = TLSConfiguration.makeClientConfiguration()
         unchecked.certificateVerification = .none
-        var checked = TLSConfiguration.makeClientConfiguration()
-        if let rootCertificate, rootCertificate != "system" {
-            guard access(rootCertificate, R_OK) == 0 else {
-                throw PostgresError(failure: nil, "cannot read the root certificate file \(rootCertificate) (sslrootcert): "
-                                    + String(cString: strerror(errno)).lowercased())
+        // Read only by the modes that check: libpq ignores the file otherwise.
+        func checked() throws -> TLSConfiguration {
+            var checked = TLSConfiguration.makeClientConfiguration()
+            if let rootCertificate, rootCertificate != "system" {
+                guard access(rootCertificate, R_OK) == 0 else {
+                    throw PostgresError(failure: nil, "cannot read the root certificate file \(rootCertificate) (sslrootcert): "
+                                        + String(cString: strerror(errno)).lowercased())
+                }
+                checked.trustRoots = .file(rootCertificate)
             }
-            checked.trustRoots = .file(rootCertificate)
+            return checked
         }
         switch mode {
         case .disable:
@@ -190,10 +196,11 @@ final class PostgresSession {
         case .require where rootCertificate == nil:
             return .require(try NIOSSLContext(configuration: unchecked))
         case .require:
-            checked.certificateVerification = .noHostnameVerification
-            return .require(try NIOSSLContext(configuration: checked))
+            var chainOnly = try checked()
+            chainOnly.certificateVerification = .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: chainOnly))
         case .verifyFull:
-            return .require(try NIOSSLContext(configuration: checked))
+            return .require(try NIOSSLContext(configuration: try checked()))
         }
     }
 
@@ -317,7 +324,10 @@ final class PostgresSession {
             return try started.map { try $0.wait() }
         } catch {
             let failure = PostgresError.from(error, server: location.server)
-            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == nil { isLost = true }
+            // Gone, or (SQLSTATE 25006) a server that takes no writes, as an old primary after
+            // a failover: either way the next transaction connects anew, to whatever the
+            // host names by then.
+            if let psql = error as? PSQLError, [nil, "25006"].contains(psql.serverInfo?[.sqlState]) { isLost = true }
             throw failure
         }
     }

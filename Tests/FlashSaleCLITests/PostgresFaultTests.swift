@@ -172,8 +172,9 @@ struct PostgresFaultTests {
 
     /// A server that takes no writes, as a standby does (a failover's old primary, or a
     /// replica named by mistake): exit 73 saying so, as a read-only file is, not an internal
-    /// error; and nothing changed.
-    @Test func aServerThatTakesNoWritesIsExit73() throws {
+    /// error; and nothing changed. A follower waits for it.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatTakesNoWritesIsExit73AndAFollowerWaitsForIt() throws {
         let server = try #require(TestPostgres.server)
         let name = "t_ro_" + UUID().uuidString.prefix(8).lowercased()
         let admin = try PostgresSession(location: PostgresLocation(url: try #require(TestPostgres.url(schema: "public")),
@@ -192,6 +193,20 @@ struct PostgresFaultTests {
                                             + "or a read-only database): cannot execute "), "\(result.stderr)")
         }
         #expect(try box.run(["status", "s1", "--json"]).json()["available"] as? Int == 5)
+
+        // A follower waits, connecting anew (the setting, as a failover's new primary, comes
+        // with a new connection), and goes on once the database takes writes again.
+        try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = off")
+        try #require(try box.run(["submit", "s1", "u3"]).status == 0)
+        try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = on")
+        let processing = try box.start(["process", "s1", "--follow"])
+        #expect(processing.waitUntil { processing.stderr.contains("takes no writes") }, "\(processing.stderr)")
+        try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = off")
+        #expect(try processing.waitUntil { try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 1 },
+                "\(processing.stderr)")
+        #expect(processing.stop() == .exit(0), "\(processing.stderr)")
+        #expect(processing.stderr.contains("; connecting again until it is back\n"), "\(processing.stderr)")
+        #expect(processing.stderr.contains("connected to the database again; going on"), "\(processing.stderr)")
     }
 
     /// A database in a tablespace on a small tmpfs, filled by `book --stream` until the

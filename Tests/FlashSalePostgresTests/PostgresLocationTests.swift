@@ -37,6 +37,10 @@ struct PostgresLocationTests {
         #expect(named.description == "postgresql://ann@db.example:5432/shop?sslmode=verify-full&sslrootcert=/etc/ca.pem")
         #expect(try location("postgresql://ann@db.example/shop", ["PGSSLROOTCERT": "system"]).rootCertificate == "system")
         #expect(try location("postgresql://ann@db.example/shop").rootCertificate == nil)
+        // The system's authorities vouch for any public name: only verify-full, as libpq.
+        #expect(try location("postgresql://ann@db.example/shop?sslrootcert=system").tls == .verifyFull)
+        #expect(refusal("postgresql://ann@db.example/shop?sslrootcert=system&sslmode=require")
+                == "database URL: sslrootcert=system takes sslmode=verify-full, not 'require'")
     }
 
     @Test func postgresSchemeIsTheSame() throws {

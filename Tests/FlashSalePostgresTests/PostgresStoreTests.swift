@@ -96,8 +96,6 @@ struct PostgresStoreTests {
         #expect(try Engine(store: store).sales(clock: T).map(\.sale.id.text) == ["B2", "C4", "a1", "c-3", "c_3"])
     }
 
-    /// Refused by the first transaction, a read as a write, whose version it asked for with
-    /// its statements; and nothing is made.
     /// A schema name may be 63 bytes, and a channel no more: `flashsale.` and such a name
     /// failed every commit ("channel name too long").
     @Test func aSchemaOfTheLongestNameCommitsAndNotifiesItsFollowers() throws {
@@ -120,6 +118,8 @@ struct PostgresStoreTests {
         #expect(try Engine(store: store).sales(clock: T).map(\.sale.id.text) == ["s1"])
     }
 
+    /// Refused by the first transaction, a read as a write, whose version it asked for with
+    /// its statements; and nothing is made.
     @Test func aMissingSchemaIsNotMadeWithoutCreate() throws {
         let reading = failure { _ = try open(create: false).read { try $0.sale(SaleID("s1")) } }
         #expect(reading?.errorCode == .cantOpen)
