@@ -11,10 +11,11 @@ import FlashSaleCore
 struct PasswordFile {
     private let lines: [ArraySlice<UInt8>]
 
-    /// The file `environment` names, if it is there, a regular file, and private to its owner.
-    init?(environment: [String: String]) {
+    /// The file `PGPASSFILE` names, else `.pgpass` in `home`, if it is there, a regular
+    /// file, and private to its owner.
+    init?(environment: [String: String], home: @autoclosure () -> String?) {
         guard let path = environment["PGPASSFILE"].flatMap({ $0.isEmpty ? nil : $0 })
-                ?? homeDirectory(environment).map({ $0 + "/.pgpass" }) else { return nil }
+                ?? home().map({ $0 + "/.pgpass" }) else { return nil }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }

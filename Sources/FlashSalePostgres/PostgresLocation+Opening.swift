@@ -11,10 +11,13 @@ extension PostgresLocation {
                                busyTimeout: Span) throws -> StoreOpening {
         var given = try PostgresLocation(url: url, environment: environment,
                                          operatingSystemUser: operatingSystemUser(), schema: schema)
+        // Looked up once, and only if a file in it is wanted: without HOME, it is a look-up
+        // in the password database.
+        lazy var home = homeDirectory(environment)
         if given.password == nil {
-            given.password = PasswordFile(environment: environment)?.password(for: given)
+            given.password = PasswordFile(environment: environment, home: home)?.password(for: given)
         }
-        if given.rootCertificate == nil, let home = homeDirectory(environment), access(home + "/.postgresql/root.crt", F_OK) == 0 {
+        if given.rootCertificate == nil, let home, access(home + "/.postgresql/root.crt", F_OK) == 0 {
             given.rootCertificate = home + "/.postgresql/root.crt"
         }
         let location = given

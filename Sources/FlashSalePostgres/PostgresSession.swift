@@ -324,10 +324,13 @@ final class PostgresSession {
             return try started.map { try $0.wait() }
         } catch {
             let failure = PostgresError.from(error, server: location.server)
-            // Gone, or (SQLSTATE 25006) a server that takes no writes, as an old primary after
-            // a failover: either way the next transaction connects anew, to whatever the
-            // host names by then.
-            if let psql = error as? PSQLError, [nil, "25006"].contains(psql.serverInfo?[.sqlState]) { isLost = true }
+            // A connection lost, or to a server that takes no writes (an old primary after a
+            // failover): either way the next transaction connects anew, to whatever the host
+            // names by then.
+            switch (failure as? PostgresError)?.failure {
+            case .connectionLost?, .unreachable?: isLost = true
+            default: break
+            }
             throw failure
         }
     }

@@ -65,7 +65,7 @@ struct PasswordFileTests {
         try "*:*:*:*:from-named\n".write(to: named, atomically: true, encoding: .utf8)
         let url = try location("postgresql://ann@db.example/shop")
         func read(_ environment: [String: String]) -> String? {
-            PasswordFile(environment: environment)?.password(for: url)
+            PasswordFile(environment: environment, home: homeDirectory(environment))?.password(for: url)
         }
         for file in [home, named] { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path) }
         #expect(read(["HOME": directory.path]) == "from-home")
