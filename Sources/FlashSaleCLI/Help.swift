@@ -4,7 +4,7 @@ enum Help {
 
     static func general() -> String {
         var text = """
-            flashsale: flash sales on one SQLite file, without overselling
+            flashsale: flash sales on a SQLite file or a PostgreSQL database, without overselling
 
             Usage: flashsale [GLOBAL OPTIONS] COMMAND [ARGUMENTS] [OPTIONS]
 
