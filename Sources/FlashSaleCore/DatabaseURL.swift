@@ -5,7 +5,7 @@ public enum DatabaseURL {
     public static let schemes = ["postgresql://", "postgres://"]
     /// The variables libpq reads for what a URL leaves out: `PG` and its parameter's name.
     public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
-                                              "PGSSLROOTCERT"]
+                                              "PGSSLROOTCERT", "PGAPPNAME", "PGCONNECT_TIMEOUT"]
     /// The variables that find libpq's files in the user's home: the password file
     /// (`PGPASSFILE`, else `~/.pgpass`) and the root certificate (`~/.postgresql/root.crt`).
     public static let homeFileVariables = ["PGPASSFILE", "HOME"]

@@ -5,15 +5,17 @@ extension PostgresLocation {
     public static let defaultSocketDirectory = "/var/run/postgresql"
     public static let defaultPort = 5432
     /// The query parameters understood: libpq's names for the URL's parts, and flashsale's schema.
-    static let parameters = ["host", "port", "user", "password", "dbname", "sslmode", "sslrootcert", "schema"]
+    static let parameters = ["host", "port", "user", "password", "dbname", "sslmode", "sslrootcert", "application_name",
+                             "connect_timeout", "schema"]
 
     /// Reads a URL as libpq does: `postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]`
     /// (or `postgres://`), percent-decoded, a query parameter overriding the part it names,
-    /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE` and `PGSSLROOTCERT` from
-    /// `environment` for what is still missing, then libpq's defaults: the Unix socket in
-    /// /var/run/postgresql, port 5432, `operatingSystemUser` (asked only then: a look-up in
-    /// the password database costs a static binary a millisecond), a database named as the user,
-    /// sslmode prefer. A host that starts with `/` is a socket directory. `schema`
+    /// then `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`,
+    /// `PGAPPNAME` and `PGCONNECT_TIMEOUT` from `environment` for what is still missing, then
+    /// libpq's defaults: the Unix socket in /var/run/postgresql, port 5432,
+    /// `operatingSystemUser` (asked only then: a look-up in the password database costs a
+    /// static binary a millisecond), a database named as the user, sslmode prefer; and
+    /// flashsale's: application name `flashsale`, 10 s to connect. A host that starts with `/` is a socket directory. `schema`
     /// (`--pg-schema`) overrides `?schema=`. A URL that does not parse is a usage error whose
     /// message never holds the password.
     public init(url text: String, environment: [String: String], operatingSystemUser: @autoclosure () -> String?,
@@ -23,7 +25,11 @@ extension PostgresLocation {
         }
         var parts = try URLParts(Array(text.utf8.dropFirst(scheme.utf8.count))[...])
         for variable in DatabaseURL.environmentVariables {
-            let name = variable == "PGDATABASE" ? "dbname" : variable.dropFirst(2).lowercased()
+            let name = switch variable {
+            case "PGDATABASE": "dbname"
+            case "PGAPPNAME": "application_name"
+            default: variable.dropFirst(2).lowercased()
+            }
             if parts[name] == nil, let value = environment[variable], !value.isEmpty {
                 parts[name] = value
                 parts.source[name] = variable
@@ -42,7 +48,9 @@ extension PostgresLocation {
             database: parts["dbname"] ?? user,
             tls: try parts.tlsMode(rootCertificate: parts["sslrootcert"]),
             rootCertificate: parts["sslrootcert"],
-            schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema))
+            schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema),
+            applicationName: parts["application_name"] ?? PostgresLocation.defaultApplicationName,
+            connectTimeout: try parts.connectTimeout())
     }
 
     /// A schema name that needs no quoting in psql either: lower-case letters, digits and
@@ -76,6 +84,10 @@ extension PostgresLocation: CustomStringConvertible {
         }
         if tls != .prefer { query.append(("sslmode", tls.rawValue)) }
         if let rootCertificate { query.append(("sslrootcert", rootCertificate)) }
+        if applicationName != PostgresLocation.defaultApplicationName { query.append(("application_name", applicationName)) }
+        if connectTimeout != PostgresLocation.defaultConnectTimeout {
+            query.append(("connect_timeout", String((connectTimeout?.milliseconds ?? 0) / 1000)))
+        }
         if schema != PostgresLocation.defaultSchema { query.append(("schema", schema)) }
         let parameters = query.map { "\($0)=\(percentEncoded($1, keeping: "/"))" }.joined(separator: "&")
         return "postgresql://\(authority)/\(percentEncoded(database))" + (parameters.isEmpty ? "" : "?" + parameters)
@@ -219,6 +231,17 @@ private struct URLParts {
             throw .usage("database URL: port '\(Quoted(text))' from \(source["port"] ?? "the URL") is not a number from 1 to 65535")
         }
         return port
+    }
+
+    /// libpq's `connect_timeout`: whole seconds, at least 2 (libpq's minimum: 1 is 2), and
+    /// 0 or less for no limit; flashsale's 10 s when not given.
+    func connectTimeout() throws(FlashSaleError) -> Span? {
+        guard let text = values["connect_timeout"] else { return PostgresLocation.defaultConnectTimeout }
+        guard let seconds = Int(text), seconds < 1_000_000_000 else {
+            throw .usage("database URL: connect_timeout '\(Quoted(text))' from \(source["connect_timeout"] ?? "the URL") "
+                         + "is not a whole number of seconds")
+        }
+        return seconds <= 0 ? nil : .seconds(Int64(max(2, seconds)))
     }
 
     /// `prefer` by default, `verify-full` with `sslrootcert=system`, which takes no weaker

@@ -80,8 +80,9 @@ final class PostgresSession {
             let timeout = String(max(1, busyTimeout.milliseconds))
             configuration.options.additionalStartupParameters = [
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", timeout),
-                ("statement_timeout", timeout), ("jit", "off"), ("application_name", "flashsale"),
+                ("statement_timeout", timeout), ("jit", "off"), ("application_name", location.applicationName),
             ]
+            configuration.options.connectTimeout = Self.connectTimeout(location)
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
@@ -108,7 +109,7 @@ final class PostgresSession {
         case .tcp(let host, let port):
             let tls = try tls(location.tls, trusting: location.rootCertificate)
             var configuration = PostgresConnection.Configuration(
-                establishedChannel: try connect(to: host, port: port, on: loop), tls: tls,
+                establishedChannel: try connect(to: host, port: port, within: connectTimeout(location), on: loop), tls: tls,
                 username: location.user, password: location.password, database: location.database)
             // The host's name in the handshake (SNI), as libpq sends it in every mode (proxies
             // route by it), and what verify-full checks the certificate against. An address
@@ -119,11 +120,17 @@ final class PostgresSession {
         }
     }
 
+    /// How long connecting to one address, and then logging in, may take (libpq's
+    /// `connect_timeout`). No limit is NIO's longest: it has no "never".
+    private static func connectTimeout(_ location: PostgresLocation) -> TimeAmount {
+        .milliseconds((location.connectTimeout ?? .maximum).milliseconds)
+    }
+
     /// The host's addresses tried in turn, as libpq tries them, looked up on this thread:
     /// NIO's look-up runs getaddrinfo on Dispatch's thread pool, which it starts, a few
     /// milliseconds of a one-shot command. The first address's failure if none answers.
-    private static func connect(to host: String, port: Int, on loop: any EventLoop) throws -> any Channel {
-        let bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(10))
+    private static func connect(to host: String, port: Int, within timeout: TimeAmount, on loop: any EventLoop) throws -> any Channel {
+        let bootstrap = ClientBootstrap(group: loop).connectTimeout(timeout)
         var firstFailure: (any Error)?
         for address in try addresses(of: host, port: port) {
             do {
@@ -170,9 +177,9 @@ final class PostgresSession {
 
     /// libpq's modes: `prefer` encrypts without checking the certificate; `require` too,
     /// unless a root certificate is given (or libpq's default file is there), which its
-    /// chain is then checked against, as libpq does (verify-ca); `verify-full` checks the
-    /// chain and the host name, against the root certificate's authorities, or the
-    /// system's with none or `system`.
+    /// chain is then checked against, as libpq does; `verify-ca` checks the chain,
+    /// `verify-full` the chain and the host name, against the root certificate's
+    /// authorities, or the system's with none or `system`.
     private static func tls(_ mode: PostgresLocation.TLSMode, trusting rootCertificate: String?) throws -> PostgresConnection.Configuration.TLS {
         var unchecked = TLSConfiguration.makeClientConfiguration()
         unchecked.certificateVerification = .none
@@ -195,7 +202,7 @@ final class PostgresSession {
             return .prefer(try NIOSSLContext(configuration: unchecked))
         case .require where rootCertificate == nil:
             return .require(try NIOSSLContext(configuration: unchecked))
-        case .require:
+        case .require, .verifyCA:
             var chainOnly = try checked()
             chainOnly.certificateVerification = .noHostnameVerification
             return .require(try NIOSSLContext(configuration: chainOnly))

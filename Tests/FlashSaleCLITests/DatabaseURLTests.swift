@@ -71,6 +71,20 @@ import FlashSaleTestSupport
                 + "the server closed the connection; check that the server runs and that --db names it\n")
     }
 
+    /// A server that takes the connection and never answers (a wrong port, a hung host):
+    /// libpq's `connect_timeout` bounds the wait, instead of flashsale's 10 s.
+    @Test func connectTimeoutBoundsTheWaitForAServerThatNeverAnswers() throws {
+        let (silent, port) = try loopbackSocket(listening: true)
+        defer { close(silent) }
+        let started = Date()
+        let result = try Sandbox().spawn(["--db", "postgresql://ann:s3cret@127.0.0.1:\(port)/shop?connect_timeout=2", "sales"],
+                                         database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:\(port) (user ann, database shop): "
+                + "the connection timed out; check that the server runs and that --db names it\n")
+        #expect(Date().timeIntervalSince(started) < 8, "waited for the default 10 s, not connect_timeout's 2")
+    }
+
     @Test func aURLInTheEnvironmentIsAURLToo() throws {
         let box = try Sandbox()
         let result = try box.spawn(["backup", "copy.db"], database: false, environment: ["FLASHSALE_DB": unreachable])
@@ -160,6 +174,19 @@ struct DatabaseServerConnectionTests {
         #expect(ignored.stderr.contains("the server asks for a password and none was given (in ~/.pgpass or PGPASSFILE's file"),
                 "\(ignored.stderr)")
         #expect(!ignored.stderr.contains(password))
+    }
+
+    /// libpq's `application_name` (or `PGAPPNAME`) names the connection in the server's
+    /// `pg_stat_activity`, where an operator looks for who holds a lock.
+    @Test func theApplicationNameReachesTheServer() throws {
+        let box = try Sandbox(.postgres)
+        #expect(try box.spawn(["--db", box.database, "init"], database: false).status == 0)
+        let name = "fs_" + UUID().uuidString.prefix(8).lowercased()
+        let follower = try box.start(["--db", box.database, "events", "--follow"], database: false,
+                                     environment: ["PGAPPNAME": name])
+        defer { _ = follower.stop() }
+        #expect(follower.waitUntil { TestPostgres.holds("EXISTS (SELECT FROM pg_stat_activity WHERE application_name = '\(name)')") },
+                "\(follower.stderr)")
     }
 
     @Test func tlsRequiredButNotOfferedIsExit73() throws {

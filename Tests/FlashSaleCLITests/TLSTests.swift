@@ -43,6 +43,8 @@ struct TLSTests {
         // a root certificate is given.
         #expect(try initialize("sslmode=require").status == 0)
         #expect(try initialize("sslmode=require&sslrootcert=\(authority)").status == 0)
+        // verify-ca checks the chain only.
+        #expect(try initialize("sslmode=verify-ca&sslrootcert=\(authority)").status == 0)
     }
 
     @Test func whatIsRefused() throws {
@@ -61,10 +63,12 @@ struct TLSTests {
                                          "-days", "1", "-subj", "/CN=another authority",
                                          "-keyout", directory.appendingPathComponent("other.key").path, "-out", other],
                     environment: [:])
-        let otherAuthority = try initialize("sslmode=require&sslrootcert=\(other)")
-        #expect(otherAuthority.status == 73)
-        #expect(otherAuthority.stderr.contains("the server's certificate is not signed by an authority trusted here"),
-                "\(otherAuthority.stderr)")
+        for mode in ["require", "verify-ca"] {
+            let otherAuthority = try initialize("sslmode=\(mode)&sslrootcert=\(other)")
+            #expect(otherAuthority.status == 73, "\(mode)")
+            #expect(otherAuthority.stderr.contains("the server's certificate is not signed by an authority trusted here"),
+                    "\(mode): \(otherAuthority.stderr)")
+        }
         let missing = try initialize("sslmode=verify-full&sslrootcert=/nonexistent/root.crt")
         #expect(missing.status == 73)
         #expect(missing.stderr.contains(": cannot read the root certificate file /nonexistent/root.crt (sslrootcert): "

@@ -65,6 +65,29 @@ struct PostgresLocationTests {
                                     tls: .disable))
     }
 
+    /// What a URL copied from a hosting console or a libpq program often carries: the
+    /// connection's name on the server, how long to wait for it, and verify-ca.
+    @Test func libpqsApplicationNameConnectTimeoutAndVerifyCA() throws {
+        let defaults = try location("postgresql://h/d")
+        #expect(defaults.applicationName == "flashsale")
+        #expect(defaults.connectTimeout == .seconds(10))
+        let given = try location("postgresql://h/d?application_name=checkout%20web&connect_timeout=30&sslmode=verify-ca")
+        #expect(given.applicationName == "checkout web")
+        #expect(given.connectTimeout == .seconds(30))
+        #expect(given.tls == .verifyCA)
+        #expect(given.description == "postgresql://osuser@h:5432/d?sslmode=verify-ca&application_name=checkout%20web&connect_timeout=30")
+        // From the environment, as libpq's PGAPPNAME and PGCONNECT_TIMEOUT.
+        let environment = try location("postgresql://h/d", ["PGAPPNAME": "worker", "PGCONNECT_TIMEOUT": "7"])
+        #expect(environment.applicationName == "worker")
+        #expect(environment.connectTimeout == .seconds(7))
+        // libpq's rules: 0 or less waits as long as the system does, and 1 is 2.
+        #expect(try location("postgresql://h/d?connect_timeout=0").connectTimeout == nil)
+        #expect(try location("postgresql://h/d?connect_timeout=-3").connectTimeout == nil)
+        #expect(try location("postgresql://h/d?connect_timeout=1").connectTimeout == .seconds(2))
+        #expect(try location("postgresql://h/d?connect_timeout=0").description == "postgresql://osuser@h:5432/d?connect_timeout=0")
+        #expect(try #require(refusal("postgresql://h/d", ["PGCONNECT_TIMEOUT": "soon"])).contains("from PGCONNECT_TIMEOUT"))
+    }
+
     @Test func databaseDefaultsToTheUser() throws {
         #expect(try location("postgresql://ann@h").database == "ann")
         #expect(try location("postgresql://h", ["PGUSER": "bob"]).database == "bob")
@@ -113,8 +136,10 @@ struct PostgresLocationTests {
     @Test(arguments: [
         ("postgresql://h:99999/d", "port '99999' from the URL is not a number from 1 to 65535"),
         ("postgresql://h:5x/d", "port '5x'"),
-        ("postgresql://h/d?sslmode=verify-ca", "sslmode 'verify-ca' from the URL's sslmode parameter is not one of disable, prefer, require, verify-full"),
-        ("postgresql://h/d?application_name=x", "unknown parameter 'application_name'"),
+        ("postgresql://h/d?sslmode=allow", "sslmode 'allow' from the URL's sslmode parameter is not one of disable, prefer, require, verify-ca, verify-full"),
+        ("postgresql://h/d?options=-cwork_mem%3D1MB", "unknown parameter 'options'"),
+        ("postgresql://h/d?connect_timeout=5s", "connect_timeout '5s' from the URL's connect_timeout parameter is not a whole number of seconds"),
+        ("postgresql://h/d?sslmode=verify-ca&sslrootcert=system", "sslrootcert=system takes sslmode=verify-full, not 'verify-ca'"),
         ("postgresql://h/d?sslmode", "has no '='"),
         ("postgresql://h1,h2/d", "several hosts"),
         ("postgresql://[::1/d", "closing ]"),
@@ -153,7 +178,8 @@ struct PostgresLocationTests {
 
     @Test func descriptionReadsBackToTheSameLocationButThePassword() throws {
         for url in ["postgresql://", "postgresql://[::1]:7/d", "postgresql://an%40n:x@h/sh%C3%B6p?sslmode=disable",
-                    "postgresql:///d?host=/run/my%20pg&port=6000&schema=s1"] {
+                    "postgresql:///d?host=/run/my%20pg&port=6000&schema=s1",
+                    "postgresql://h/d?application_name=a%26b&connect_timeout=0&sslmode=verify-ca"] {
             var found = try location(url)
             found.password = nil
             #expect(try location(found.description) == found, "\(url) → \(found.description)")

@@ -20,6 +20,13 @@ extension TestPostgres {
     /// on a machine with no such locale. (Fails, dividing by zero, when there are none.)
     public static let offersICU: Bool = runPSQL("SELECT 1 / count(*) FROM pg_collation WHERE collprovider = 'i'") == .exit(0)
 
+    /// Whether `condition` (an SQL boolean) holds on the tests' server now, asked with its
+    /// psql; false without a server.
+    public static func holds(_ condition: String) -> Bool {
+        // Dividing by zero is psql's failing exit: the condition's answer in its status.
+        runPSQL("SELECT 1 / (\(condition))::int") == .exit(0)
+    }
+
     /// Runs `sql` with the server's psql; nil without a server.
     private static func runPSQL(_ sql: String) -> Termination? {
         guard let url = ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"], let psql else { return nil }
