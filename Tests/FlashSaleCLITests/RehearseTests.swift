@@ -170,6 +170,19 @@ import FlashSaleTestSupport
         #expect(refusal.contains("already exists") && !refusal.contains(password), "\(refusal)")
     }
 
+    /// The schema named by --pg-schema, not by the URL, reaches every child: each of them
+    /// opened schema `flashsale` instead (exit 73, no database there).
+    @Test(.enabled(if: commandLineStores.contains(.postgres), "needs a PostgreSQL server: FLASHSALE_TEST_PG"),
+          arguments: ["stream", "queue"])
+    func theChildrenWorkInTheSchemaPgSchemaNames(via: String) throws {
+        let schema = TestPostgres.newSchema()
+        defer { TestPostgres.dropSchema(schema) }
+        let box = try Sandbox(.postgres, url: try #require(ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"]))
+        let result = try box.spawn(["--pg-schema", schema] + Self.small + ["--via", via])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try box.spawn(["--pg-schema", schema, "verify", "rehearsal"]).status == 0)
+    }
+
     @Test func keepKeepsTheScratchDatabaseAndOtherwiseNothingStays() throws {
         let box = try Sandbox()
         let scratch = box.directory.appendingPathComponent("tmp").path

@@ -106,7 +106,9 @@ enum RehearseCommand {
         }
         _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
                                                  hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
-        let setting = RehearsalSetting(children: children, database: database, sale: sale, engine: engine)
+        let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
+            + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
+        let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
         let path: RehearsalPath = switch settings.via {
         case .stream: StreamPath(setting)
         case .queue: QueuePath(setting)
@@ -189,7 +191,7 @@ enum RehearseCommand {
         guard out >= 0 else { throw FlashSaleError.io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
         do {
             defer { close(out) }
-            try setting.children.run(["--db", setting.database, "sweep", setting.sale.text], now: now, output: out, log: "sweep")
+            try setting.children.run(setting.databaseOptions + ["sweep", setting.sale.text], now: now, output: out, log: "sweep")
         }
         let text = try contents(of: path)
         guard let count = Int64(text.filter { $0 != "\n" }) else {

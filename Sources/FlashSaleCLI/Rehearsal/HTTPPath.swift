@@ -95,7 +95,7 @@ final class HTTPPath: RehearsalPath {
             let port = try freePort()
             let admin = try freePort()
             let pid = try setting.children.start(
-                ["--db", setting.database, "serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(admin)",
+                setting.databaseOptions + ["serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(admin)",
                  "--auth", "header", "--user-header", HTTPPath.userHeader, "--trusted-proxy", "127.0.0.1",
                  "--sale", setting.sale.text],
                 now: now, log: logName)

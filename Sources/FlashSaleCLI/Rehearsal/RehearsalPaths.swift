@@ -26,7 +26,9 @@ protocol RehearsalPath: AnyObject {
 /// The pieces every path shares: the children, the database, the sale.
 struct RehearsalSetting {
     let children: RehearsalChildren
-    let database: String
+    /// The global options that give each child the rehearsal's database: `--db`, and the
+    /// `--pg-schema` and `--busy-timeout` the rehearsal was given.
+    let databaseOptions: [String]
     let sale: SaleID
     let engine: Engine
 
@@ -91,7 +93,7 @@ final class StreamPath: RehearsalPath {
         let pid: pid_t
         do {
             defer { close(ends[1]) }
-            pid = try setting.children.start(["--db", setting.database, "book", setting.sale.text, "--stream"],
+            pid = try setting.children.start(setting.databaseOptions + ["book", setting.sale.text, "--stream"],
                                              now: now, input: input, output: ends[1], log: log)
         }
         defer { close(ends[0]) }
@@ -144,12 +146,12 @@ final class QueuePath: RehearsalPath {
         let input = try setting.requestFile(requests, name: wave)
         defer { close(input) }
         let children = setting.children
-        try children.run(["--db", setting.database, "submit", setting.sale.text, "--file", "-"], now: now, input: input,
+        try children.run(setting.databaseOptions + ["submit", setting.sale.text, "--file", "-"], now: now, input: input,
                          log: "submit \(wave)")
         let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
         let started = MonotonicClock.nanoseconds()
         let log = "process \(wave)"
-        let pid = try children.start(["--db", setting.database, "process", setting.sale.text], now: now, log: log)
+        let pid = try children.start(setting.databaseOptions + ["process", setting.sale.text], now: now, log: log)
         // The queue's length and the stock, as another process reads them while it works.
         var status: Int32?
         repeat {
