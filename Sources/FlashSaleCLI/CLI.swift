@@ -24,20 +24,27 @@ public enum CLI {
                 environment[name] = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
             }
         }
+        // Asked before anything runs: SwiftNIO (flashsale-serve) ignores SIGPIPE for its sockets.
+        var pipeAction = sigaction()
+        sigaction(SIGPIPE, nil, &pipeAction)
+        let brokenPipeKills = pipeAction.__sigaction_handler.sa_handler == nil  // SIG_DFL
         return run(rawArguments: raw, environment: environment, stdin: 0,
-                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), linked: linked)
+                   stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), linked: linked,
+                   brokenPipeKills: brokenPipeKills)
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
     /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
     /// `linked` has no default: a caller in a process that must go on (a test runner) must
-    /// never get the exec of `main`'s.
+    /// never get the exec of `main`'s. `brokenPipeKills`: SIGPIPE's action was the default
+    /// when the process started (`Output.checkWritten`); never in a test runner.
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
-                    stdin: Int32, stdout: TextSink, stderr: TextSink, linked: Linked) -> Int32 {
+                    stdin: Int32, stdout: TextSink, stderr: TextSink, linked: Linked,
+                    brokenPipeKills: Bool = false) -> Int32 {
         // Known before parsing, so that even a usage error prints JSON when asked to.
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
-        let output = Output(json: json, quiet: quiet, stdout: stdout, stderr: stderr)
+        let output = Output(json: json, quiet: quiet, stdout: stdout, stderr: stderr, brokenPipeKills: brokenPipeKills)
         defer {
             stdout.flush()
             stderr.flush()

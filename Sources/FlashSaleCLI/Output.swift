@@ -96,12 +96,17 @@ final class Output {
     let stdout: TextSink
     let stderr: TextSink
     private var readerMayLeave = false
+    /// Whether a reader that goes away kills the process with SIGPIPE, as it kills other
+    /// Unix tools: SIGPIPE's action was the default when the process started. Where it was
+    /// ignored (systemd services) the failed write is exit 74 instead.
+    private let brokenPipeKills: Bool
 
-    init(json: Bool, quiet: Bool, stdout: TextSink, stderr: TextSink) {
+    init(json: Bool, quiet: Bool, stdout: TextSink, stderr: TextSink, brokenPipeKills: Bool = false) {
         self.json = json
         self.quiet = quiet
         self.stdout = stdout
         self.stderr = stderr
+        self.brokenPipeKills = brokenPipeKills
     }
 
     /// For a follower (`events | head`): a reader that goes away ends it with exit 0, not a
@@ -117,6 +122,13 @@ final class Output {
     /// committed, which the message says when it is so.
     func checkWritten(databaseChanged: Bool = false) throws(FlashSaleError) {
         guard let error = stdout.writeError, !(error == EPIPE && readerMayLeave) else { return }
+        if error == EPIPE, brokenPipeKills {
+            // flashsale-serve's SwiftNIO ignores SIGPIPE, which would otherwise kill it on a
+            // socket's write: the kill the write would have been, so that a pipeline sees the
+            // same end (exit 141, nothing said) on a PostgreSQL database as on a file.
+            signal(SIGPIPE, SIG_DFL)
+            raise(SIGPIPE)
+        }
         let committed = databaseChanged ? "; its changes to the database are committed" : ""
         throw .io("cannot write the output: \(String(cString: strerror(error)))\(committed)")
     }
