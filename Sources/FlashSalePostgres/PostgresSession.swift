@@ -70,17 +70,22 @@ final class PostgresSession {
     var isUsable: Bool { !isLost && !connection.isClosed }
 
     /// Connects, with every setting the store relies on given at start-up (no round trip
-    /// more): the schema as the search path, the busy timeout as the lock and statement
-    /// timeouts, no JIT (which compiled the set-based statements for longer than they ran).
+    /// more): the schema as the search path, the busy timeout as the lock timeout (and,
+    /// a second longer, the statement timeout), no JIT (which compiled the set-based
+    /// statements for longer than they ran).
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
         do {
             let loop = Self.events.next()
             var configuration = try Self.configuration(of: location, on: loop)
-            let timeout = String(max(1, busyTimeout.milliseconds))
+            let lockTimeout = max(1, busyTimeout.milliseconds)
+            // A second later than the lock's: a statement's clock starts before its wait for
+            // a lock does, so with the same timeout a wait behind another writer was always
+            // canceled as a slow statement, and said so.
+            let statementTimeout = lockTimeout + 1000
             configuration.options.additionalStartupParameters = [
-                ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", timeout),
-                ("statement_timeout", timeout), ("jit", "off"), ("application_name", location.applicationName),
+                ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockTimeout)),
+                ("statement_timeout", String(statementTimeout)), ("jit", "off"), ("application_name", location.applicationName),
             ]
             configuration.options.connectTimeout = Self.connectTimeout(location)
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
