@@ -65,7 +65,7 @@ extension Invocation {
     func wholeNumber(_ name: String, in range: ClosedRange<Int64>) throws(FlashSaleError) -> Int64? {
         guard let text = options[name] ?? arguments[name] else { return nil }
         let digits = Array(text.utf8)
-        guard digits.count <= 18, !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
               let value = Int64(text), range.contains(value)
         else {
             throw .usage("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(Quoted(text))'")

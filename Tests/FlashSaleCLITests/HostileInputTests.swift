@@ -49,6 +49,7 @@ let tenKB = String(repeating: "x", count: 10_240)
         ["cancel", "s1", "bk_short", "--force"],
         ["sweep", "--limit", "0"],
         ["sweep", "--limit", "-1"],
+        ["events", "--after", "4611686018427387904"],
         ["bookings", "s1", "--status", "held' OR '1'='1"],
         ["--busy-timeout", "forever", "book", "s1", "u1"],
         ["book", "s1", "u1", "--bogus"],
@@ -65,6 +66,18 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(result.stderr.filter { $0 == "\n" }.count == 1)
         #expect(result.stderr.count < 400)
         #expect(try box.dump() == before)
+    }
+
+    /// A range's message names its bounds, and both are taken: 19 digits were refused
+    /// whatever the range said.
+    @Test func theLargestNumberARangeNamesIsTaken() throws {
+        let (box, _) = try targetSandbox()
+        let result = try box.run(["events", "--after", "4611686018427387903"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(try box.run(["events", "--after", "00000000000000000000001", "--limit", "1"]).status == 0)
+        #expect(try box.run(["events", "--after", "4611686018427387904"]).stderr
+                == "flashsale: --after must be a whole number from 0 to 4611686018427387903, not '4611686018427387904'\n")
     }
 
     @Test func aBadClockIsAUsageError() throws {
