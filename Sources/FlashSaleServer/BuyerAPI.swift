@@ -67,7 +67,9 @@ struct BuyerAPI: Sendable {
             return try await submit(bookingRequest(parameters[0], user, body, request, context: context))
         case .request:
             // What the command line would not take as an id names no request of the user's: 404, as http.md has it.
-            guard let id = RequestID(parsing: parameters[0]) else { throw SaleError.requestNotFound(.none) }
+            guard let id = RequestID(parsing: parameters[0]) else {
+                throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no request \(Quoted(parameters[0])) of yours")
+            }
             return try await queuedRequest(id, of: user)
         case .events:
             return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])

@@ -87,6 +87,11 @@ import FlashSaleTestSupport
         let queued = try served.flashsale(["submit", "s2", "alice"]).stdout.trimmingCharacters(in: .newlines)
         let request = try await served.send(.GET, "/booking-service/requests/\(queued)", user: "alice")
         #expect(request.status == 404, "\(queued): \(request.body)")
+        // An id the command line would not take names none either, and is said as given
+        // (it was "no request 0 of yours").
+        let malformed = try await served.send(.GET, "/booking-service/requests/abc", user: "alice")
+        #expect(malformed.status == 404)
+        #expect(malformed.body == #"{"error":{"code":"not_found","message":"no request abc of yours"}}"#, "\(malformed.body)")
 
         for invalid in ["-s1", "s%201", String(repeating: "s", count: 65), "s%2F1"] {
             let answer = try await served.send(.POST, "/booking-service/book-item/\(invalid)", user: "alice")
