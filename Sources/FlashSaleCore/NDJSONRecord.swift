@@ -6,54 +6,23 @@ enum NDJSONRecord {
     /// valid UTF-8 without NUL.
     static func fields(_ line: UnsafeBufferPointer<UInt8>) throws(MalformedRecord) -> RequestFields {
         var cursor = JSONCursor(line)
-        cursor.skipWhitespace()
-        guard cursor.peek == UInt8(ascii: "{") else { throw MalformedRecord("not a JSON object") }
-        cursor.index += 1
-        cursor.skipWhitespace()
         var fields = RequestFields()
-        var seen: UInt8 = 0  // one bit per RequestField, to spare a set per line
-        // Decoded, so that "user" and "\u0075ser" collide as JSON readers see them.
-        var otherKeys: Set<[UInt8]> = []
-        if cursor.peek == UInt8(ascii: "}") {
-            cursor.index += 1
-        } else {
-            members: while true {
-                guard cursor.peek == InputByte.quote else { throw cursor.invalid() }
-                let name = try cursor.string()
-                cursor.skipWhitespace()
-                try cursor.expect(UInt8(ascii: ":"))
-                cursor.skipWhitespace()
-                if let field = cursor.field(named: name) {
-                    guard seen & field.bit == 0 else { throw MalformedRecord("duplicate key \"\(field.name)\"") }
-                    seen |= field.bit
-                    fields[field] = try cursor.stringOrNull(for: field)
-                } else {
-                    let decoded = cursor.decode(name)
-                    guard otherKeys.insert(decoded).inserted else {
-                        throw MalformedRecord("duplicate key \"\(Quoted(String(decoding: decoded, as: UTF8.self)))\"")
-                    }
-                    try cursor.skipValue()
-                }
-                cursor.skipWhitespace()
-                switch cursor.peek {
-                case InputByte.comma:
-                    cursor.index += 1
-                    cursor.skipWhitespace()
-                case UInt8(ascii: "}"):
-                    cursor.index += 1
-                    break members
-                default:
-                    throw cursor.invalid()
-                }
-            }
-        }
-        cursor.skipWhitespace()
-        guard cursor.index == line.count else {
-            throw MalformedRecord("unexpected text after the object at byte \(cursor.index + 1)")
+        try cursor.object(members: { $0.field(named: $1) }) { (cursor, field) throws(MalformedRecord) in
+            fields[field] = try cursor.stringOrNull(for: field)
         }
         return fields
     }
 }
+
+/// A member of a JSON object that a reader takes (`JSONCursor.object`); any other is
+/// skipped. At most eight per object: each has a bit of its own.
+protocol JSONMember {
+    /// Its name, for messages.
+    var name: String { get }
+    var bit: UInt8 { get }
+}
+
+extension RequestField: JSONMember {}
 
 /// A JSON string token: the bytes between its quotes, and whether they need unescaping.
 struct JSONString {
@@ -75,6 +44,60 @@ struct JSONCursor {
 
     func invalid() -> MalformedRecord {
         MalformedRecord("invalid JSON at byte \(index + 1)")
+    }
+
+    /// Reads the JSON object that is all of the bytes (whitespace around it allowed):
+    /// `members` says which member a name token names (nil: one the reader skips), and
+    /// `read` takes each such member at its value; any other is skipped, but
+    /// must be valid JSON, so that a truncated or corrupted object is refused rather than
+    /// half-read. A name given twice is refused, compared decoded ("user" and "\u0075ser"
+    /// are one, as JSON readers see them), rather than one of the two silently taken.
+    mutating func object<Member: JSONMember>(
+        members: (JSONCursor, JSONString) -> Member?, _ read: (inout JSONCursor, Member) throws(MalformedRecord) -> Void
+    ) throws(MalformedRecord) {
+        skipWhitespace()
+        guard peek == UInt8(ascii: "{") else { throw MalformedRecord("not a JSON object") }
+        index += 1
+        skipWhitespace()
+        var seen: UInt8 = 0  // one bit per member read, to spare a set per object
+        var otherNames: Set<[UInt8]> = []
+        if peek == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            members: while true {
+                guard peek == InputByte.quote else { throw invalid() }
+                let name = try string()
+                skipWhitespace()
+                try expect(UInt8(ascii: ":"))
+                skipWhitespace()
+                if let member = members(self, name) {
+                    guard seen & member.bit == 0 else { throw MalformedRecord("duplicate key \"\(member.name)\"") }
+                    seen |= member.bit
+                    try read(&self, member)
+                } else {
+                    let decoded = decode(name)
+                    guard otherNames.insert(decoded).inserted else {
+                        throw MalformedRecord("duplicate key \"\(Quoted(String(decoding: decoded, as: UTF8.self)))\"")
+                    }
+                    try skipValue()
+                }
+                skipWhitespace()
+                switch peek {
+                case InputByte.comma:
+                    index += 1
+                    skipWhitespace()
+                case UInt8(ascii: "}"):
+                    index += 1
+                    break members
+                default:
+                    throw invalid()
+                }
+            }
+        }
+        skipWhitespace()
+        guard index == bytes.count else {
+            throw MalformedRecord("unexpected text after the object at byte \(index + 1)")
+        }
     }
 
     mutating func skipWhitespace() {
@@ -204,7 +227,7 @@ struct JSONCursor {
     }
 
     /// A known member's value: its text, or "" for null (both mean absent when optional).
-    mutating func stringOrNull(for field: RequestField) throws(MalformedRecord) -> String {
+    mutating func stringOrNull(for field: some JSONMember) throws(MalformedRecord) -> String {
         switch peek {
         case InputByte.quote:
             return text(try string())

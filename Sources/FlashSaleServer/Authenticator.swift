@@ -73,7 +73,8 @@ struct Authenticator: Sendable {
         guard let value = values.first, !value.isEmpty else {
             throw HTTPFailure.unauthenticated("no \(name) header: the gateway in front names the user")
         }
-        return try checkedUser(value, from: "the \(name) header")
+        guard let text = Limits.text(value) else { throw HTTPFailure.unauthenticated("the \(name) header is not valid UTF-8") }
+        return try checkedUser(text, from: "the \(name) header")
     }
 
     /// JWT mode's user, or 401.

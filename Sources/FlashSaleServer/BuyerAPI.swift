@@ -160,8 +160,11 @@ struct BuyerAPI: Sendable {
                                 context: ServeContext) throws -> BookingRequest {
         let agent: String?
         do {
-            agent = try TextField.userAgent.validate(request.headers[.userAgent] ?? "", required: false)
-        } catch {
+            guard let text = Limits.text(request.headers[.userAgent] ?? "") else {
+                throw HTTPFailure.badInput("User-Agent: not valid UTF-8")
+            }
+            agent = try TextField.userAgent.validate(text, required: false)
+        } catch let error as FlashSaleError {
             throw HTTPFailure.badInput("User-Agent: \(error.message)")
         }
         return BookingRequest(sale: try self.sale(sale), user: user,

@@ -14,17 +14,32 @@ enum Limits {
         }
     }
 
-    /// 406 when `Accept` names no type the route answers with (an error body is JSON
-    /// whatever it says, as is usual).
+    /// 406 when `Accept` does not allow the type the route answers with (an error body is
+    /// JSON whatever it says, as is usual): the most specific range that matches it decides
+    /// (RFC 9110, 12.5.1), and `q=0` refuses.
     static func checkAccept(_ fields: HTTPFields, for route: BuyerRoute) throws {
         guard let accept = fields[.accept] else { return }
         let produced = route == .events ? "text/event-stream" : "application/json"
         let type = produced.split(separator: "/")[0]
-        let ranges = accept.split(separator: ",").map { range in
-            (range.split(separator: ";").first ?? "").trimmingSpaces().lowercased()
+        var best: (specificity: Int, allowed: Bool)?
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";")
+            let media = (parts.first ?? "").trimmingSpaces().lowercased()
+            let specificity = media == produced ? 3 : media == "\(type)/*" ? 2 : media == "*/*" ? 1 : 0
+            guard specificity > (best?.specificity ?? 0) else { continue }
+            let weight = parts.dropFirst().lazy.map { $0.trimmingSpaces().lowercased() }.first { $0.hasPrefix("q=") }
+            best = (specificity, weight.map { Double($0.dropFirst(2)) ?? 1 } ?? 1 > 0)
         }
-        guard ranges.contains(where: { $0 == "*/*" || $0 == "\(type)/*" || $0 == produced }) else {
+        guard best?.allowed == true else {
             throw HTTPFailure.badInput("this route answers \(produced), which Accept does not allow", status: .notAcceptable)
         }
+    }
+
+    /// A header's value as text, or nil when it was not valid UTF-8. The HTTP decoder has
+    /// turned such bytes into U+FFFD by the time a route sees them, so that character
+    /// stands for them: two users whose names differ only in bytes that are not text would
+    /// otherwise be one ("caf\xE9" and "caf\xFF").
+    static func text(_ value: String) -> String? {
+        value.unicodeScalars.contains("\u{FFFD}") ? nil : value
     }
 }

@@ -1,12 +1,12 @@
 import FlashSaleCore
-import FoundationEssentials
 import HTTPTypes
 import Hummingbird
 import NIOCore
 
 /// A buyer request's JSON body (http.md, "Bodies"): at most 4096 bytes after de-chunking,
-/// `application/json` when there is one, none meaning `{}`; unknown fields ignored.
-struct RequestBody: Decodable {
+/// `application/json` when there is one, none meaning `{}`; unknown fields ignored. Read
+/// as `book --stream` reads a line (`JSONStringObject`).
+struct RequestBody {
     let key: String?
     let status: String?
 
@@ -37,16 +37,13 @@ struct RequestBody: Decodable {
         guard isJSON(contentType) else {
             throw HTTPFailure.badInput("the body must be Content-Type: application/json", status: .unsupportedMediaType)
         }
-        // Most bookings carry `{}`: no decoder for a body that says nothing.
+        // Most bookings carry `{}`: nothing to read in a body that says nothing.
         if bytes.readableBytesView.elementsEqual("{}".utf8) { return RequestBody(key: nil, status: nil) }
-        do {
-            return try JSONDecoder().decode(RequestBody.self, from: Data(bytes.readableBytesView))
-        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
-            // Every field is a string, or null for none.
-            throw HTTPFailure.badInput("\(context.codingPath[0].stringValue) must be a string or null")
-        } catch {
-            throw HTTPFailure.badInput("the body is not a JSON object")
+        let values = try bytes.withUnsafeReadableBytes {
+            try JSONStringObject.strings(in: $0.assumingMemoryBound(to: UInt8.self), named: ["key", "status"])
         }
+        // "" and null are none.
+        return RequestBody(key: values[0].flatMap { $0.isEmpty ? nil : $0 }, status: values[1].flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// `application/json`, with parameters (`; charset=utf-8`) or without.

@@ -122,8 +122,13 @@ import FlashSaleTestSupport
         #expect(html.status == 406, "\(html.body)")
         #expect(html.errorCode == "bad_input")
         #expect(html[header: "Content-Type"] == "application/json")
-        for accept in ["application/json", "application/*", "*/*", "text/html, application/json;q=0.5"] {
+        for accept in ["application/json", "application/*", "*/*", "text/html, application/json;q=0.5", "*/*; q=0.1",
+                       "*/*;q=0, application/json"] {
             #expect(try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", accept)]).status == 200, "\(accept)")
+        }
+        // q=0 is "not acceptable", and the most specific range decides (RFC 9110, 12.5.1).
+        for accept in ["application/json;q=0", "application/json; q=0.0, */*", "text/html, */*;q=0"] {
+            #expect(try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", accept)]).status == 406, "\(accept)")
         }
     }
 
@@ -198,6 +203,9 @@ import FlashSaleTestSupport
             (.PUT, bookingPath("s1", held), #"{"status": "cancelled"}"#), (.PUT, bookingPath("s1", held), #"{"status": 1}"#),
             (.PUT, bookingPath("s1", held), "{}"), (.DELETE, bookingPath("s1", held), #"{"status": "booked"}"#),
             (.DELETE, bookingPath("s1", held), #"{"status": null, "x": }"#),
+            // What a lenient decoder took: a trailing comma, a name twice (first or last?).
+            (.POST, Self.book, #"{"key": "k1",}"#), (.POST, Self.book, #"{"key": "k1", "key": "k2"}"#),
+            (.POST, Self.book, #"{"x": 1, "\u0078": 2}"#),
         ]
         for (method, path, body) in cases {
             let answer = try await served.send(method, path, user: "bob", body: body)
@@ -206,16 +214,38 @@ import FlashSaleTestSupport
             // In the API's words, not the decoder's Swift types ("Dictionary<String, Any>").
             #expect(!answer.body.contains("Expected to decode") && !answer.body.contains("Swift"), "\(body): \(answer.body)")
         }
-        #expect(try await served.send(.POST, Self.book, user: "bob", body: "[]").errorMessage == "the body is not a JSON object")
-        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": 5}"#).errorMessage == "key must be a string or null")
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: "[]").errorMessage == "the body: not a JSON object")
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": 5}"#).errorMessage == "the body: key must be a string")
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": "a", "key": "b"}"#).errorMessage
+                == #"the body: duplicate key "key""#)
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": "k1",}"#).errorMessage
+                == "the body: invalid JSON at byte 14")
         let twin = try served.flashsale(["booking", "s1", held, "--json"])
         #expect(twin.stdout.contains(#""status":"held""#))
     }
 
+    /// Bytes that are not UTF-8 in the user's header (header mode) or in User-Agent: the
+    /// decoder makes U+FFFD of them, which made "caf\xE9" and "caf\xFF" one user.
+    @Test func invalidUTF8InTheUserOrAgentHeaderIsRefused() async throws {
+        let served = try Self.served()
+        for (header, value, status) in [("X-User", [0x63, 0x61, 0x66, 0xE9] as [UInt8], "401"),
+                                        ("User-Agent", [0x62, 0x6F, 0x74, 0xFF], "400")] {
+            let user = header == "X-User" ? "" : "X-User: alice\r\n"
+            let head = Array("POST \(Self.book) HTTP/1.1\r\nHost: x\r\n\(user)Connection: close\r\n\(header): ".utf8)
+            let raw = try await RawConnection.open(port: served.port, sendingBytes: head + value + Array("\r\n\r\n".utf8))
+            #expect(await raw.closed(within: .seconds(10)))
+            #expect(raw.answer.hasPrefix("HTTP/1.1 \(status)"), "\(header): \(raw.answer)")
+            #expect(raw.answer.contains("not valid UTF-8"), "\(header): \(raw.answer)")
+        }
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
     @Test func invalidUTF8InTheBodyIs400() async throws {
         let served = try Self.served()
-        for bytes: [UInt8] in [[0xFF, 0xFE], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
-            let body = Array(#"{"key": ""#.utf8) + bytes + Array(#""}"#.utf8)
+        // In the key, or in a member the server does not read: the body is not text.
+        for (name, bytes): (String, [UInt8]) in [("key", [0xFF, 0xFE]), ("key", [0xC0, 0xAF]), ("key", [0xED, 0xA0, 0x80]),
+                                                 ("note", [0xFF, 0xFE])] {
+            let body = Array("{\"\(name)\": \"".utf8) + bytes + Array(#""}"#.utf8)
             let head = "POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
                 + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
             let raw = try await RawConnection.open(port: served.port, sendingBytes: Array(head.utf8) + body)
