@@ -223,8 +223,12 @@ struct BuyerAPI: Sendable {
         let pattern = route.pattern.split(separator: "/")
         var parameters: [String] = []
         for (part, segment) in zip(pattern, segments) where part.hasPrefix("{") {
-            // An id that cannot be decoded names nothing.
             guard let decoded = segment.percentDecoded else {
+                // A sale id that cannot be decoded is an invalid one (400, as `s%2F1` is); a
+                // booking's or a request's names nothing of the buyer's (404).
+                if part == "{sale}" {
+                    throw HTTPFailure.badInput("sale id '\(Quoted(String(segment)))' is not percent-encoded UTF-8 text")
+                }
                 throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: \(Quoted(String(segment)))")
             }
             parameters.append(decoded)

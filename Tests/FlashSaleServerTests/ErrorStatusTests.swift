@@ -93,7 +93,7 @@ import FlashSaleTestSupport
         #expect(malformed.status == 404)
         #expect(malformed.body == #"{"error":{"code":"not_found","message":"no request abc of yours"}}"#, "\(malformed.body)")
 
-        for invalid in ["-s1", "s%201", String(repeating: "s", count: 65), "s%2F1"] {
+        for invalid in ["-s1", "s%201", String(repeating: "s", count: 65), "s%2F1", "s1%00", "s1%FF", "s1%zz"] {
             let answer = try await served.send(.POST, "/booking-service/book-item/\(invalid)", user: "alice")
             #expect(answer.status == 400, "\(invalid): \(answer.body)")
             #expect(answer.errorCode == "bad_input")
