@@ -30,7 +30,7 @@ struct HTTPFailure: Error, Sendable {
             self = malformed == .headerOverflow
                 ? .badInput("the request line and headers are too long (headers: \(Limits.maximumHeaderBytes) bytes at most)",
                             status: .requestHeaderFieldsTooLarge)
-                : .badInput("the request is not valid HTTP/1.1 (\(malformed))")
+                : .badInput("the request is not valid HTTP/1.1" + (HTTPFailure.words(for: malformed).map { ": " + $0 } ?? ""))
             return
         }
         let refusal = ExitStatus.error(for: error)
@@ -64,6 +64,22 @@ struct HTTPFailure: Error, Sendable {
     static func unauthenticated(_ message: String) -> HTTPFailure {
         // RFC 6750: a request without credentials gets the bare challenge.
         HTTPFailure(.unauthorized, "unauthenticated", message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    /// What the decoder found wrong, in words rather than its case names ("invalidURL",
+    /// "paused (swift-http-parser error)"); nil where its name says nothing to a client.
+    private static func words(for error: HTTPParserError) -> String? {
+        switch error {
+        case .invalidMethod: "the method is not a token"
+        case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort:
+            "the request target is malformed"
+        case .invalidVersion: "the version is neither HTTP/1.0 nor HTTP/1.1"
+        case .invalidHeaderToken, .invalidCharactersUsed, .lfExpected: "a header field is malformed"
+        case .invalidContentLength, .unexpectedContentLength:
+            "Content-Length is malformed, or given with Transfer-Encoding"
+        case .invalidChunkSize: "a chunk of the body is malformed"
+        default: nil
+        }
     }
 
     /// The command line's messages name commands and options; these are a buyer's.

@@ -10,12 +10,21 @@ import NIOHTTPTypes
 ///
 /// An error in the body of a request whose responder may still read it is the
 /// responder's to answer. Any other waits for the answer being written, if one is, so
-/// that it follows it whole.
+/// that it follows it whole. A refusal is counted and logged as the responder's answers
+/// are, with route `none` (and method `-`: the request line may be what was broken).
 final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
+
+    private let metrics: HTTPMetrics
+    private let accessLog: AccessLog
+
+    init(metrics: HTTPMetrics, accessLog: AccessLog) {
+        self.metrics = metrics
+        self.accessLog = accessLog
+    }
 
     /// A head has arrived whose answer has not ended.
     private var answering = false
@@ -47,7 +56,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !(answering && readingBody) else {
+        guard error is HTTPParserError || error is HTTPFailure, !(answering && readingBody) else {
             context.fireErrorCaught(error)
             return
         }
@@ -59,6 +68,9 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func refuse(_ failure: HTTPFailure, context: ChannelHandlerContext) {
+        metrics.started()
+        metrics.record(route: "none", status: failure.status.code, seconds: 0)
+        accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0)
         let body = ByteBuffer(string: failure.body)
         var fields = failure.headers
         fields[.contentType] = "application/json"

@@ -2,6 +2,7 @@ import FlashSaleCLI
 import FlashSaleCore
 import Glibc
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -67,21 +68,23 @@ package enum Server {
 
         var services: [any Service] = []
         for address in settings.listen {
-            services.append(buyerApplication(buyers, at: .hostname(address.host, port: address.port), limit: limit,
-                                             metrics: metrics, accessLog: accessLog, logger: logger))
+            services.append(Listener(address: address.description, service: buyerApplication(
+                buyers, at: .hostname(address.host, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
+                logger: logger)))
         }
         if let socket = settings.socket {
             try removeStaleSocket(socket)
-            services.append(buyerApplication(buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics,
-                                             accessLog: accessLog, logger: logger) { _ in
+            services.append(Listener(address: socket, service: buyerApplication(
+                buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics, accessLog: accessLog, logger: logger
+            ) { _ in
                 // Created with the process's umask (0077); a gateway in the group must reach it.
                 chmod(socket, 0o660)
-            })
+            }))
         }
-        services.append(Application(
+        services.append(Listener(address: settings.admin.description, service: Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
             configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
-            logger: logger))
+            logger: logger)))
         // Shut down first (services stop in reverse order): live streams end, so that the
         // listeners' graceful shutdown has no endless request to wait for.
         services.append(StreamsStopper(feed: feed))
@@ -99,6 +102,9 @@ package enum Server {
         }
         do {
             try await group.run()
+        } catch let failure as FlashSaleError {
+            logger.error("stopped", metadata: ["error": .string(failure.message)])
+            throw failure
         } catch {
             logger.error("stopped", metadata: ["error": .string("\(error)")])
             throw FlashSaleError.cantOpen("serve: \(error)")
@@ -106,6 +112,21 @@ package enum Server {
         committer.stop()
         try await readers.shutdown()
         logger.info("stopped")
+    }
+
+    /// A listener, whose failure to listen names its address: NIO's error names none, and
+    /// serve has several ("bind(descriptor:ptr:bytes:): Address already in use").
+    private struct Listener: Service {
+        let address: String
+        let service: any Service
+
+        func run() async throws {
+            do {
+                try await service.run()
+            } catch let error as IOError {
+                throw FlashSaleError.cantOpen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")
+            }
+        }
     }
 
     /// One buyer listener; every answer is counted, timed and logged.
@@ -127,8 +148,11 @@ package enum Server {
         }
         return Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [limit.handler(), RequestDeadlines(), MalformedRequests()],
-                                                idleTimeout: idleTimeout)),
+            server: HTTPServerBuilder { responder in
+                BuyerChannel(http1: HTTP1Channel(responder: responder, configuration: .init(
+                    additionalChannelHandlers: [limit.handler(), RequestDeadlines(), MalformedRequests(metrics: metrics, accessLog: accessLog)],
+                    idleTimeout: idleTimeout)))
+            },
             configuration: .init(address: address, backlog: backlog),
             onServerRunning: onRunning,
             logger: logger)

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import FlashSaleTestSupport
+
+/// What HTTP/1 asks of a server that Hummingbird's HTTP types, which carry no version, left
+/// undone (`HTTP1Rules`), and what serve says when it cannot listen.
+@Suite struct HTTP1RulesTests {
+    static let sale = "/booking-service/sales/s1"
+
+    /// An HTTP/1.0 client is answered in HTTP/1.0 and its connection closed after the
+    /// answer: it was kept open for the idle timeout, and the live stream came chunked.
+    @Test func anHTTP10RequestIsAnsweredInHTTP10AndItsConnectionClosed() async throws {
+        let served = try HostileHTTPTests.served()
+        let plain = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.0\r\n\r\n")
+        #expect(await plain.closed(within: .seconds(5)), "\(plain.answer)")
+        #expect(plain.answer.hasPrefix("HTTP/1.0 200 OK\r\n"), "\(plain.answer)")
+        #expect(plain.answer.contains("\r\nConnection: close\r\n"), "\(plain.answer)")
+        #expect(plain.answer.hasSuffix("}"), "\(plain.answer)")
+
+        let stream = try await RawConnection.open(port: served.port, sending: "GET /booking-service/events HTTP/1.0\r\nX-User: alice\r\n\r\n")
+        #expect(await stream.answer(contains: ": following", within: .seconds(5)), "\(stream.answer)")
+        #expect(stream.answer.hasPrefix("HTTP/1.0 200 OK\r\n"), "\(stream.answer)")
+        #expect(!stream.answer.lowercased().contains("transfer-encoding"), "\(stream.answer)")
+    }
+
+    /// `Expect: 100-continue` is answered with `100 Continue` before the body is sent
+    /// (RFC 9110, 10.1.1): the client waited for it, curl a second.
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\n"
+            + "X-User: alice\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        #expect(await raw.answer(contains: "HTTP/1.1 100 Continue\r\n\r\n", within: .seconds(5)), "\(raw.answer)")
+        try await raw.send("{}")
+        #expect(await raw.answer(contains: "HTTP/1.1 201 Created", within: .seconds(5)), "\(raw.answer)")
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":1"#))
+    }
+
+    /// RFC 9112, 3.2: an HTTP/1.1 request without Host MUST be 400. Counted and logged as
+    /// every answer is, with route none.
+    @Test func anHTTP11RequestWithoutHostIs400AndCounted() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(5)))
+        #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(raw.answer)")
+        #expect(raw.answer.contains(#""message":"an HTTP/1.1 request needs a Host header""#), "\(raw.answer)")
+        #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 1)
+        #expect(served.log.contains(#""method":"-","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
+                "\(served.log)")
+    }
+
+    /// A request that would take the connection over (CONNECT, Upgrade), which serve does
+    /// not do, is answered and its connection closed: it went silent for 60 s. And the
+    /// answer to `Connection: close` says it closes.
+    @Test func connectUpgradeAndCloseEndTheConnectionAfterTheAnswer() async throws {
+        let served = try HostileHTTPTests.served()
+        for request in ["CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+                        "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                        "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"] {
+            let raw = try await RawConnection.open(port: served.port, sending: request)
+            #expect(await raw.closed(within: .seconds(5)), "\(request.prefix(40).debugDescription): \(raw.answer)")
+            #expect(raw.answer.contains("\r\nConnection: close\r\n"), "\(request.prefix(40).debugDescription): \(raw.answer)")
+        }
+    }
+
+    /// A listener that cannot listen is named, in words: "bind(descriptor:ptr:bytes:):
+    /// Address already in use) (errno: 98)" said neither which of serve's nor why plainly.
+    @Test func anAddressInUseIsNamed() async throws {
+        let (taken, port) = try loopbackSocket(listening: true)
+        defer { close(taken) }
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let result = try served.flashsale(["serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(try freePort())"]
+                                          + ServedDatabase.headerAuth)
+        #expect(result.status == .exit(73))
+        #expect(result.stderr.hasSuffix("flashsale: cannot listen on 127.0.0.1:\(port): address already in use\n"), "\(result.stderr)")
+    }
+}
