@@ -44,6 +44,11 @@ import FlashSaleTestSupport
         #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(raw.answer)")
         #expect(raw.answer.contains(#""message":"an HTTP/1.1 request needs a Host header""#), "\(raw.answer)")
         #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 1)
+        // The log is written by a thread of its own: waited for.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !served.log.contains(#""route":"none","status":400"#), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(served.log.contains(#""method":"-","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
                 "\(served.log)")
     }
