@@ -72,6 +72,7 @@ struct BuyerAPI: Sendable {
             }
             return try await queuedRequest(id, of: user)
         case .events:
+            if request.method == .head { return try EventFeed.head(lastEventID: request.headers[EventFeed.lastEventID]) }
             return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])
         case .sale:
             return try await publicSale(sale(parameters[0]))
@@ -215,8 +216,11 @@ struct BuyerAPI: Sendable {
         guard path.hasPrefix("/"), !candidates.isEmpty else {
             throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: see GET /openapi.json on the admin listener")
         }
-        guard let route = candidates.first(where: { $0.method == head.method }) else {
-            let allowed = candidates.map(\.method.rawValue).joined(separator: ", ")
+        // HEAD is GET without the body (RFC 9110, 9.3.2), which NIO's encoder leaves out.
+        let method = head.method == .head ? .get : head.method
+        guard let route = candidates.first(where: { $0.method == method }) else {
+            let methods = candidates.map(\.method)
+            let allowed = (methods + (methods.contains(.get) ? [.head] : [])).map(\.rawValue).joined(separator: ", ")
             throw HTTPFailure.badInput("\(head.method.rawValue) is not allowed here; use \(allowed)", status: .methodNotAllowed,
                                        headers: [.allow: allowed])
         }

@@ -92,14 +92,27 @@ final class EventFeed: Sendable {
         committed()
     }
 
+    private static let streamHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
+
+    /// The answer to HEAD: a stream's headers, or its 400, and no stream, which would keep
+    /// the connection for an answer whose body is never sent.
+    static func head(lastEventID: String?) throws -> Response {
+        _ = try lastEventID.map(eventID)
+        return Response(status: .ok, headers: streamHeaders)
+    }
+
+    private static func eventID(_ text: String) throws -> Int64 {
+        guard let seq = Int64(text), seq >= 0 else {
+            throw HTTPFailure.badInput("Last-Event-ID '\(Quoted(text))' is not an event id")
+        }
+        return seq
+    }
+
     /// The response for one stream.
     func stream(for user: UserID, lastEventID: String?) async throws -> Response {
         let after: Int64
         if let lastEventID {
-            guard let seq = Int64(lastEventID), seq >= 0 else {
-                throw HTTPFailure.badInput("Last-Event-ID '\(Quoted(lastEventID))' is not an event id")
-            }
-            after = seq
+            after = try EventFeed.eventID(lastEventID)
         } else {
             after = try await readers.read { engine in try engine.latestEventSeq() }
         }
@@ -114,8 +127,7 @@ final class EventFeed: Sendable {
         }
         if state.withLockedValue({ $0.stopped }) { continuation.finish() }
         let missed = try await history(of: user, after: after, through: registeredAt)
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+        return Response(status: .ok, headers: EventFeed.streamHeaders, body: ResponseBody { writer in
             // Sent at once, so a client knows it is following even before the first event.
             try await writer.write(ByteBuffer(string: ": following\n\n"))
             for event in missed { try await writer.write(ByteBuffer(string: EventFeed.message(event))) }

@@ -103,9 +103,9 @@ import FlashSaleTestSupport
     @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
         let served = try Self.served()
         let cases: [(HTTPMethod, String, String)] = [
-            (.PATCH, Self.book, "POST, GET"), (.DELETE, "/booking-service/sales/s1", "GET"),
-            (.POST, "/booking-service/book-item/s1/bk_x", "PUT, DELETE, GET"), (.PUT, "/booking-service/requests/1", "POST, GET"),
-            (.POST, "/booking-service/events", "GET"),
+            (.PATCH, Self.book, "POST, GET, HEAD"), (.DELETE, "/booking-service/sales/s1", "GET, HEAD"),
+            (.POST, "/booking-service/book-item/s1/bk_x", "PUT, DELETE, GET, HEAD"),
+            (.PUT, "/booking-service/requests/1", "POST, GET, HEAD"), (.POST, "/booking-service/events", "GET, HEAD"),
         ]
         for (method, path, allowed) in cases {
             // Before credentials: no user is named.

@@ -67,6 +67,27 @@ import FlashSaleTestSupport
         }
     }
 
+    /// HEAD is GET without its body (RFC 9110: a general-purpose server MUST support
+    /// both): it was 405. The connection goes on after it, the live stream's included,
+    /// which answers its headers and starts no stream.
+    @Test func headIsGetWithoutTheBody() async throws {
+        let served = try HostileHTTPTests.served()
+        let get = try await served.send(.GET, Self.sale)
+        let raw = try await RawConnection.open(port: served.port, sending:
+            "HEAD \(Self.sale) HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "HEAD /booking-service/events HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n"
+            + "HEAD /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n"
+            + "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(5)), "\(raw.answer)")
+        let answers = raw.answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.map { $0.prefix(3) } == ["200", "200", "200", "200"], "\(raw.answer)")
+        #expect(answers.first?.contains("\r\nContent-Length: \(get.body.utf8.count)\r\n") == true, "\(raw.answer)")
+        #expect(answers.dropFirst().first?.contains("text/event-stream") == true, "\(raw.answer)")
+        // Only the last, a GET, has a body.
+        #expect(answers.dropLast().allSatisfy { $0.hasSuffix("\r\n\r\n") }, "\(raw.answer)")
+        #expect(raw.answer.hasSuffix(get.body), "\(raw.answer)")
+    }
+
     /// A listener that cannot listen is named, in words: "bind(descriptor:ptr:bytes:):
     /// Address already in use) (errno: 98)" said neither which of serve's nor why plainly.
     @Test func anAddressInUseIsNamed() async throws {

@@ -144,7 +144,7 @@ final class ServedDatabase {
                 usleep(20_000)
             }
             guard !server.isRunning else { throw Failed("serve did not answer /healthz within 20 s: \(self.log)") }
-            guard String(self.log.utf8.dropFirst(logged))?.contains("Address already in use") == true else { break }
+            guard String(self.log.utf8.dropFirst(logged))?.contains(": address already in use") == true else { break }
         }
         throw Failed("serve ended at start-up: \(self.log)")
     }
