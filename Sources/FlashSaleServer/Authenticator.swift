@@ -120,10 +120,35 @@ struct Authenticator: Sendable {
         guard header.alg == algorithm else {
             throw HTTPFailure.unauthenticated("the token's alg is not \(algorithm), the key's")
         }
+        let claims: BuyerClaims
         do {
-            return try await keys.verify(token, as: BuyerClaims.self)
+            claims = try await keys.verify(token, as: BuyerClaims.self)
         } catch {
             throw HTTPFailure.unauthenticated("the token's signature does not verify")
+        }
+        // RFC 7515, 4.1.11: extensions marked critical that the recipient does not
+        // implement (serve implements none) make the token invalid.
+        guard header[dynamicMember: "crit"] == nil else {
+            throw HTTPFailure.unauthenticated("the token's header names critical extensions (crit), which serve does not implement")
+        }
+        // RFC 7519, 4: a claim named twice must be refused, or the last one taken; the
+        // decoder takes the first, so that a reader of the last would see another token.
+        guard Authenticator.namesEachClaimOnce(token) else {
+            throw HTTPFailure.unauthenticated("the token names a claim twice")
+        }
+        return claims
+    }
+
+    /// Whether the payload of `token` (already verified, so well-formed base64url JSON) is
+    /// an object that names no member twice, read by the strict reader bodies go through.
+    private static func namesEachClaimOnce(_ token: [UInt8]) -> Bool {
+        let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return false }
+        var base64 = String(decoding: parts[1], as: UTF8.self).replacing("-", with: "+").replacing("_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let payload = Data(base64Encoded: base64) else { return false }
+        return payload.withUnsafeBytes { bytes in
+            (try? JSONStringObject.strings(in: bytes.assumingMemoryBound(to: UInt8.self), named: [])) != nil
         }
     }
 

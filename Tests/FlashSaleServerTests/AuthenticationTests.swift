@@ -146,6 +146,28 @@ import FlashSaleTestSupport
         #expect(try await Self.status(served, valid) == 200)
     }
 
+    /// What jwt-kit lets through and the RFCs refuse: a claim named twice (RFC 7519, 4:
+    /// the decoder took the first, `exp` in the future, where a reader of the last sees
+    /// an expired token) and a critical extension serve does not implement (RFC 7515,
+    /// 4.1.11). Both signed with the right key; the same token without them is taken.
+    @Test func aClaimNamedTwiceAndCriticalExtensionsAre401() async throws {
+        let secret = "sign-secret-sign-secret-sign-secret-sign-secret-1"
+        let served = try Self.served(key: secret)
+        let later = Int(Date().timeIntervalSince1970) + 3600
+        let header = #"{"alg":"HS256","typ":"JWT"}"#
+        let plain = Tokens.hs256(header: header, claims: #"{"sub":"alice","exp":\#(later)}"#, secret: secret)
+        #expect(try await Self.status(served, plain) == 200)
+        let twice = Tokens.hs256(header: header, claims: #"{"sub":"alice","exp":\#(later),"exp":1}"#, secret: secret)
+        let critical = Tokens.hs256(header: #"{"alg":"HS256","typ":"JWT","crit":["x-ext"],"x-ext":1}"#,
+                                    claims: #"{"sub":"alice","exp":\#(later)}"#, secret: secret)
+        for (token, expected) in [(twice, "the token names a claim twice"),
+                                  (critical, "the token's header names critical extensions (crit), which serve does not implement")] {
+            let answer = try await served.send(.GET, Self.bookings, headers: bearer(token))
+            #expect(answer.status == 401)
+            #expect(answer.errorMessage == expected, "\(answer.body)")
+        }
+    }
+
     /// An ES256 public key takes ES256 tokens of its private key only: not HS256 signed
     /// with the PEM text as the secret (the classic confusion), not another key's.
     @Test func anES256KeyTakesOnlyES256TokensOfItsOwnKey() async throws {

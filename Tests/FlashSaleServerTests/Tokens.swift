@@ -1,3 +1,6 @@
+import struct Crypto.HMAC
+import struct Crypto.SHA256
+import struct Crypto.SymmetricKey
 import Foundation
 import JWTKit
 import FlashSaleTestSupport
@@ -39,6 +42,17 @@ enum Tokens {
 
     static func rs256(_ claims: TestClaims = TestClaims(), key: Insecure.RSA.PrivateKey) async throws -> String {
         try await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256).sign(claims)
+    }
+
+    /// HS256 over a header and claims written out as given, for what jwt-kit will not
+    /// write: a claim named twice, a `crit` header.
+    static func hs256(header: String, claims: String, secret: String) -> String {
+        func base64URL(_ bytes: some DataProtocol) -> String {
+            Data(bytes).base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
+        }
+        let input = base64URL(Array(header.utf8)) + "." + base64URL(Array(claims.utf8))
+        let signature = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return input + "." + base64URL(Array(signature))
     }
 
     /// `alg: none`, no signature.
