@@ -52,6 +52,7 @@ struct JSONCursor {
     /// must be valid JSON, so that a truncated or corrupted object is refused rather than
     /// half-read. A name given twice is refused, compared decoded ("user" and "\u0075ser"
     /// are one, as JSON readers see them), rather than one of the two silently taken.
+    @inline(__always)
     mutating func object<Member: JSONMember>(
         members: (JSONCursor, JSONString) -> Member?, _ read: (inout JSONCursor, Member) throws(MalformedRecord) -> Void
     ) throws(MalformedRecord) {
