@@ -1,13 +1,12 @@
 /// A JSON object of a few string members, read exactly as `book --stream` reads a line:
-/// the HTTP API's request bodies. Valid UTF-8 without NUL, strict JSON (no trailing
-/// comma), no name twice, other members skipped but held to JSON too: a body a gateway's
-/// parser would read differently is refused, not guessed at.
+/// the HTTP API's request bodies and a token's claims. Valid UTF-8 without NUL, strict
+/// JSON (no trailing comma), no name twice, other members skipped but held to JSON too:
+/// an object another parser would read differently is refused, not guessed at.
 public enum JSONStringObject {
     /// The values of the members `names` names (at most eight), in that order: the text,
-    /// "" for null, nil when absent. `badInput` saying why ("the body: ...") when the bytes
-    /// are no such object.
+    /// or nil when null or absent. `badInput` saying why when the bytes are no such object.
     public static func strings(in bytes: UnsafeBufferPointer<UInt8>, named names: [String]) throws(FlashSaleError) -> [String?] {
-        if let problem = TextCheck.problem(in: bytes) { throw .badInput("the body: \(problem)") }
+        if let problem = TextCheck.problem(in: bytes) { throw .badInput(problem) }
         precondition(names.count <= 8, "a member needs a bit of its own")
         var values = [String?](repeating: nil, count: names.count)
         var cursor = JSONCursor(bytes)
@@ -16,12 +15,17 @@ public enum JSONStringObject {
                 let decoded = cursor.decode(token)
                 return names.firstIndex { $0.utf8.elementsEqual(decoded) }.map { NamedMember(position: $0, name: names[$0]) }
             }) { (cursor, member) throws(MalformedRecord) in
-                values[member.position] = try cursor.stringOrNull(for: member)
+                values[member.position] = try cursor.optionalString(for: member)
             }
         } catch {
-            throw .badInput("the body: \(error.reason)")
+            throw .badInput(error.reason)
         }
         return values
+    }
+
+    /// Whether the bytes are such an object, whatever its members: `badInput` saying why not.
+    public static func check(_ bytes: UnsafeBufferPointer<UInt8>) throws(FlashSaleError) {
+        _ = try strings(in: bytes, named: [])
     }
 
     /// One of the names asked for, by its position among them.

@@ -229,12 +229,17 @@ struct JSONCursor {
 
     /// A known member's value: its text, or "" for null (both mean absent when optional).
     mutating func stringOrNull(for field: some JSONMember) throws(MalformedRecord) -> String {
+        try optionalString(for: field) ?? ""
+    }
+
+    /// A known member's value: its text, or nil for null.
+    mutating func optionalString(for field: some JSONMember) throws(MalformedRecord) -> String? {
         switch peek {
         case InputByte.quote:
             return text(try string())
         case UInt8(ascii: "n"):
             try literal("null")
-            return ""
+            return nil
         case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "-"),
              UInt8(ascii: "0")...UInt8(ascii: "9"):
             throw MalformedRecord("\(field.name) must be a string")

@@ -87,7 +87,6 @@ final class PostgresSession {
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockTimeout)),
                 ("statement_timeout", String(statementTimeout)), ("jit", "off"), ("application_name", location.applicationName),
             ]
-            configuration.options.connectTimeout = Self.connectTimeout(location)
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
@@ -109,13 +108,20 @@ final class PostgresSession {
     private static func configuration(of location: PostgresLocation, on loop: any EventLoop) throws -> PostgresConnection.Configuration {
         switch location.endpoint {
         case .unixSocket(let directory, let port):
-            return .init(unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: location.user,
-                         password: location.password, database: location.database)
+            var configuration = PostgresConnection.Configuration(unixSocketPath: "\(directory)/.s.PGSQL.\(port)",
+                                                                 username: location.user, password: location.password,
+                                                                 database: location.database)
+            configuration.options.connectTimeout = connectTimeout(location)
+            return configuration
         case .tcp(let host, let port):
             let tls = try tls(location.tls, trusting: location.rootCertificate)
+            let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop)
             var configuration = PostgresConnection.Configuration(
-                establishedChannel: try connect(to: host, port: port, within: connectTimeout(location), on: loop), tls: tls,
+                establishedChannel: channel, tls: tls,
                 username: location.user, password: location.password, database: location.database)
+            // Logging in gets what connecting to the address left of its time, as libpq's
+            // connect_timeout bounds both together.
+            configuration.options.connectTimeout = max(.milliseconds(1), deadline - .now())
             // The host's name in the handshake (SNI), as libpq sends it in every mode (proxies
             // route by it), and what verify-full checks the certificate against. An address
             // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against the
@@ -125,7 +131,7 @@ final class PostgresSession {
         }
     }
 
-    /// How long connecting to one address, and then logging in, may take (libpq's
+    /// How long connecting to one address and logging in may take together (libpq's
     /// `connect_timeout`). No limit is NIO's longest: it has no "never".
     private static func connectTimeout(_ location: PostgresLocation) -> TimeAmount {
         .milliseconds((location.connectTimeout ?? .maximum).milliseconds)
@@ -133,13 +139,16 @@ final class PostgresSession {
 
     /// The host's addresses tried in turn, as libpq tries them, looked up on this thread:
     /// NIO's look-up runs getaddrinfo on Dispatch's thread pool, which it starts, a few
-    /// milliseconds of a one-shot command. The first address's failure if none answers.
-    private static func connect(to host: String, port: Int, within timeout: TimeAmount, on loop: any EventLoop) throws -> any Channel {
+    /// milliseconds of a one-shot command. The first address's failure if none answers;
+    /// else the channel, and when the time of the address it reached runs out.
+    private static func connect(to host: String, port: Int, within timeout: TimeAmount,
+                                on loop: any EventLoop) throws -> (any Channel, NIODeadline) {
         let bootstrap = ClientBootstrap(group: loop).connectTimeout(timeout)
         var firstFailure: (any Error)?
         for address in try addresses(of: host, port: port) {
+            let deadline = NIODeadline.now() + timeout
             do {
-                return try bootstrap.connect(to: address).wait()
+                return (try bootstrap.connect(to: address).wait(), deadline)
             } catch {
                 firstFailure = firstFailure ?? error
             }
@@ -182,9 +191,9 @@ final class PostgresSession {
 
     /// libpq's modes: `prefer` encrypts without checking the certificate; `require` too,
     /// unless a root certificate is given (or libpq's default file is there), which its
-    /// chain is then checked against, as libpq does; `verify-ca` checks the chain,
-    /// `verify-full` the chain and the host name, against the root certificate's
-    /// authorities, or the system's with none or `system`.
+    /// chain is then checked against, as libpq does; `verify-ca` checks the chain against
+    /// the root certificate's authorities (one is required), `verify-full` the chain and
+    /// the host name, against them, or the system's with none or `system`.
     private static func tls(_ mode: PostgresLocation.TLSMode, trusting rootCertificate: String?) throws -> PostgresConnection.Configuration.TLS {
         var unchecked = TLSConfiguration.makeClientConfiguration()
         unchecked.certificateVerification = .none
@@ -207,6 +216,11 @@ final class PostgresSession {
             return .prefer(try NIOSSLContext(configuration: unchecked))
         case .require where rootCertificate == nil:
             return .require(try NIOSSLContext(configuration: unchecked))
+        case .verifyCA where rootCertificate == nil:
+            // As libpq: the system's authorities vouch for any public name, and verify-ca
+            // checks none, so it would take anyone's certificate.
+            throw PostgresError(failure: nil, "sslmode=verify-ca needs the authority that signs the server's certificate "
+                                + "(sslrootcert, PGSSLROOTCERT or ~/.postgresql/root.crt); verify-full checks the name against the system's")
         case .require, .verifyCA:
             var chainOnly = try checked()
             chainOnly.certificateVerification = .noHostnameVerification

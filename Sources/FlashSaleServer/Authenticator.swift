@@ -73,7 +73,7 @@ struct Authenticator: Sendable {
         guard let value = values.first, !value.isEmpty else {
             throw HTTPFailure.unauthenticated("no \(name) header: the gateway in front names the user")
         }
-        guard let text = Limits.text(value) else { throw HTTPFailure.unauthenticated("the \(name) header is not valid UTF-8") }
+        guard let text = Limits.text(value) else { throw HTTPFailure.unauthenticated("the \(name) header is not valid UTF-8 \(Limits.replacementNote)") }
         return try checkedUser(text, from: "the \(name) header")
     }
 
@@ -133,22 +133,29 @@ struct Authenticator: Sendable {
         }
         // RFC 7519, 4: a claim named twice must be refused, or the last one taken; the
         // decoder takes the first, so that a reader of the last would see another token.
-        guard Authenticator.namesEachClaimOnce(token) else {
-            throw HTTPFailure.unauthenticated("the token names a claim twice")
+        // Read by the strict reader the bodies go through, which refuses that and any
+        // JSON another reader could take differently.
+        if let problem = Authenticator.claimsProblem(token) {
+            throw HTTPFailure.unauthenticated("the token's claims are not strict JSON: \(problem)")
         }
         return claims
     }
 
-    /// Whether the payload of `token` (already verified, so well-formed base64url JSON) is
-    /// an object that names no member twice, read by the strict reader bodies go through.
-    private static func namesEachClaimOnce(_ token: [UInt8]) -> Bool {
+    /// Why the claims of `token` (verified, so three parts of base64url) are not one strict
+    /// JSON object, or nil.
+    private static func claimsProblem(_ token: [UInt8]) -> String? {
         let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return false }
+        guard parts.count == 3 else { return "not three parts" }
         var base64 = String(decoding: parts[1], as: UTF8.self).replacing("-", with: "+").replacing("_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let payload = Data(base64Encoded: base64) else { return false }
-        return payload.withUnsafeBytes { bytes in
-            (try? JSONStringObject.strings(in: bytes.assumingMemoryBound(to: UInt8.self), named: [])) != nil
+        guard let claims = Data(base64Encoded: base64) else { return "not base64url" }
+        do {
+            try claims.withUnsafeBytes { try JSONStringObject.check($0.assumingMemoryBound(to: UInt8.self)) }
+            return nil
+        } catch let refusal as FlashSaleError {
+            return refusal.message
+        } catch {
+            return "\(error)"
         }
     }
 

@@ -162,7 +162,7 @@ struct BuyerAPI: Sendable {
         let agent: String?
         do {
             guard let text = Limits.text(request.headers[.userAgent] ?? "") else {
-                throw HTTPFailure.badInput("User-Agent: not valid UTF-8")
+                throw HTTPFailure.badInput("User-Agent: not valid UTF-8 \(Limits.replacementNote)")
             }
             agent = try TextField.userAgent.validate(text, required: false)
         } catch let error as FlashSaleError {
@@ -227,15 +227,16 @@ struct BuyerAPI: Sendable {
         let pattern = route.pattern.split(separator: "/")
         var parameters: [String] = []
         for (part, segment) in zip(pattern, segments) where part.hasPrefix("{") {
-            guard let decoded = segment.percentDecoded else {
-                // A sale id that cannot be decoded is an invalid one (400, as `s%2F1` is); a
-                // booking's or a request's names nothing of the buyer's (404).
-                if part == "{sale}" {
-                    throw HTTPFailure.badInput("sale id '\(Quoted(String(segment)))' is not percent-encoded UTF-8 text")
-                }
+            if let decoded = segment.percentDecoded {
+                parameters.append(decoded)
+            } else if part == "{sale}" {
+                // Passed on as sent: its `%` makes it an invalid sale id, refused (400, as
+                // `s%2F1` is) where every sale id is checked, after the credentials.
+                parameters.append(String(segment))
+            } else {
+                // A booking's or a request's id names nothing of the buyer's.
                 throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: \(Quoted(String(segment)))")
             }
-            parameters.append(decoded)
         }
         return (route, parameters)
     }

@@ -95,10 +95,11 @@ final class EventFeed: Sendable {
     private static let streamHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
 
     /// The answer to HEAD: a stream's headers, or its 400, and no stream, which would keep
-    /// the connection for an answer whose body is never sent.
+    /// the connection for an answer whose body is never sent. A body of no stated length,
+    /// as a stream's is (an empty one would say `Content-Length: 0`, which GET never says).
     static func head(lastEventID: String?) throws -> Response {
         _ = try lastEventID.map(eventID)
-        return Response(status: .ok, headers: streamHeaders)
+        return Response(status: .ok, headers: streamHeaders, body: ResponseBody(contentLength: nil) { writer in try await writer.finish(nil) })
     }
 
     private static func eventID(_ text: String) throws -> Int64 {

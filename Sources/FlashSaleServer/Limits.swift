@@ -42,4 +42,7 @@ enum Limits {
     static func text(_ value: String) -> String? {
         value.unicodeScalars.contains("\u{FFFD}") ? nil : value
     }
+
+    /// Said with a refusal of `text`'s, for a client that did send U+FFFD itself.
+    static let replacementNote = "(or holds U+FFFD, which stands for such bytes)"
 }

@@ -39,11 +39,14 @@ struct RequestBody {
         }
         // Most bookings carry `{}`: nothing to read in a body that says nothing.
         if bytes.readableBytesView.elementsEqual("{}".utf8) { return RequestBody(key: nil, status: nil) }
-        let values = try bytes.withUnsafeReadableBytes {
-            try JSONStringObject.strings(in: $0.assumingMemoryBound(to: UInt8.self), named: ["key", "status"])
+        do {
+            let values = try bytes.withUnsafeReadableBytes { bytes throws(FlashSaleError) in
+                try JSONStringObject.strings(in: bytes.assumingMemoryBound(to: UInt8.self), named: ["key", "status"])
+            }
+            return RequestBody(key: values[0], status: values[1])
+        } catch {
+            throw HTTPFailure.badInput("the body: \(error.message)")
         }
-        // "" and null are none.
-        return RequestBody(key: values[0].flatMap { $0.isEmpty ? nil : $0 }, status: values[1].flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// `application/json`, with parameters (`; charset=utf-8`) or without.

@@ -69,6 +69,12 @@ struct TLSTests {
             #expect(otherAuthority.stderr.contains("the server's certificate is not signed by an authority trusted here"),
                     "\(mode): \(otherAuthority.stderr)")
         }
+        // verify-ca checks no name: with the system's authorities it would take anyone's
+        // certificate, so it needs a root certificate, as with libpq.
+        let withoutRoot = try initialize("sslmode=verify-ca")
+        #expect(withoutRoot.status == 73)
+        #expect(withoutRoot.stderr.contains(": sslmode=verify-ca needs the authority that signs the server's certificate"),
+                "\(withoutRoot.stderr)")
         let missing = try initialize("sslmode=verify-full&sslrootcert=/nonexistent/root.crt")
         #expect(missing.status == 73)
         #expect(missing.stderr.contains(": cannot read the root certificate file /nonexistent/root.crt (sslrootcert): "

@@ -160,7 +160,7 @@ import FlashSaleTestSupport
         let twice = Tokens.hs256(header: header, claims: #"{"sub":"alice","exp":\#(later),"exp":1}"#, secret: secret)
         let critical = Tokens.hs256(header: #"{"alg":"HS256","typ":"JWT","crit":["x-ext"],"x-ext":1}"#,
                                     claims: #"{"sub":"alice","exp":\#(later)}"#, secret: secret)
-        for (token, expected) in [(twice, "the token names a claim twice"),
+        for (token, expected) in [(twice, #"the token's claims are not strict JSON: duplicate key "exp""#),
                                   (critical, "the token's header names critical extensions (crit), which serve does not implement")] {
             let answer = try await served.send(.GET, Self.bookings, headers: bearer(token))
             #expect(answer.status == 401)

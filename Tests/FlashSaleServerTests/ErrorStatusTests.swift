@@ -97,6 +97,8 @@ import FlashSaleTestSupport
             let answer = try await served.send(.POST, "/booking-service/book-item/\(invalid)", user: "alice")
             #expect(answer.status == 400, "\(invalid): \(answer.body)")
             #expect(answer.errorCode == "bad_input")
+            // Credentials are checked first (http.md's order), whatever the sale id.
+            #expect(try await served.send(.POST, "/booking-service/book-item/\(invalid)").status == 401, "\(invalid)")
         }
     }
 
@@ -206,6 +208,8 @@ import FlashSaleTestSupport
             // What a lenient decoder took: a trailing comma, a name twice (first or last?).
             (.POST, Self.book, #"{"key": "k1",}"#), (.POST, Self.book, #"{"key": "k1", "key": "k2"}"#),
             (.POST, Self.book, #"{"x": 1, "\u0078": 2}"#),
+            // "" is no status (only a key of "" is none).
+            (.DELETE, bookingPath("s1", held), #"{"status": ""}"#),
         ]
         for (method, path, body) in cases {
             let answer = try await served.send(method, path, user: "bob", body: body)

@@ -35,15 +35,39 @@ import FlashSaleTestSupport
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":1"#))
     }
 
+    /// Behind another request on the same connection, the 100 waits for that request's
+    /// answer to be whole: written at once, it went into the answer being sent (and ended
+    /// the chunking of a live stream).
+    @Test func aPipelinedExpectContinueWaitsForTheAnswerBeforeIt() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+            + "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        #expect(await raw.answer(contains: "HTTP/1.1 100 Continue\r\n\r\n", within: .seconds(5)), "\(raw.answer)")
+        let continued = try #require(raw.answer.range(of: "HTTP/1.1 100 Continue"))
+        let first = try #require(raw.answer.range(of: "HTTP/1.1 200 OK"))
+        #expect(first.lowerBound < continued.lowerBound, "\(raw.answer)")
+        #expect(raw.answer[..<continued.lowerBound].hasSuffix("}"), "the 100 cut the answer before it: \(raw.answer)")
+        try await raw.send("{}")
+        #expect(await raw.answer(contains: "HTTP/1.1 201 Created", within: .seconds(5)), "\(raw.answer)")
+    }
+
     /// RFC 9112, 3.2: an HTTP/1.1 request without Host MUST be 400. Counted and logged as
     /// every answer is, with route none.
     @Test func anHTTP11RequestWithoutHostIs400AndCounted() async throws {
         let served = try HostileHTTPTests.served()
-        let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\n\r\n")
+        // A booking behind it on the same connection is never made: the connection closes.
+        let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\n\r\n"
+            + "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
         #expect(await raw.closed(within: .seconds(5)))
         #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(raw.answer)")
-        #expect(raw.answer.contains(#""message":"an HTTP/1.1 request needs a Host header""#), "\(raw.answer)")
-        #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 1)
+        #expect(raw.answer.contains(#""message":"an HTTP/1.1 request needs exactly one Host header""#), "\(raw.answer)")
+        #expect(!raw.answer.contains("201"), "\(raw.answer)")
+        let twice = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        #expect(await twice.closed(within: .seconds(5)))
+        #expect(twice.answer.hasPrefix("HTTP/1.1 400"), "\(twice.answer)")
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+        #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 2)
         // The log is written by a thread of its own: waited for.
         let deadline = ContinuousClock.now + .seconds(5)
         while !served.log.contains(#""route":"none","status":400"#), ContinuousClock.now < deadline {
@@ -83,6 +107,8 @@ import FlashSaleTestSupport
         #expect(answers.map { $0.prefix(3) } == ["200", "200", "200", "200"], "\(raw.answer)")
         #expect(answers.first?.contains("\r\nContent-Length: \(get.body.utf8.count)\r\n") == true, "\(raw.answer)")
         #expect(answers.dropFirst().first?.contains("text/event-stream") == true, "\(raw.answer)")
+        // A stream's length is not known: not Content-Length: 0, which GET never says.
+        #expect(answers.dropFirst().first?.contains("Content-Length") == false, "\(raw.answer)")
         // Only the last, a GET, has a body.
         #expect(answers.dropLast().allSatisfy { $0.hasSuffix("\r\n\r\n") }, "\(raw.answer)")
         #expect(raw.answer.hasSuffix(get.body), "\(raw.answer)")

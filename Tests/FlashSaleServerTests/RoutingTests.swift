@@ -27,7 +27,7 @@ import Testing
         #expect((failure { try route(.get, "/booking-service//s1") })?.status == .notFound)
         let wrongMethod = failure { try route(.patch, "/booking-service/book-item/s1") }
         #expect(wrongMethod?.status == .methodNotAllowed)
-        #expect(wrongMethod?.headers[.allow] == "POST, GET")
+        #expect(wrongMethod?.headers[.allow] == "POST, GET, HEAD")
     }
 
     @Test func anIdThatIsNotTextNamesNothing() {
