@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// HTTP/1's rules that need the request's version, which Hummingbird's HTTP types do not
-/// carry: this handler sits below them (`BuyerChannel`).
+/// carry: this handler sits below them (`RulesChannel`).
 ///
 /// - `Expect: 100-continue` (HTTP/1.1) is answered with `100 Continue` (RFC 9110, 10.1.1)
 ///   as soon as the answers before it are whole: a client that asks waits for it, a
@@ -17,9 +17,11 @@ import NIOHTTP1
 ///   HTTP the decoder will read, and the connection went silent until the idle timeout.
 /// - The answer to a request whose connection closes after it says so (`Connection:
 ///   close`, RFC 9112, 9.6), as Hummingbird's did not.
-/// - An HTTP/1.1 request without exactly one `Host` is 400 (RFC 9112, 3.2: "MUST"), through
+/// - A request without exactly one well-formed `Host` (none is allowed in HTTP/1.0), or an
+///   HTTP/1.0 one with `Transfer-Encoding`, is 400 (RFC 9112, 3.2 and 6.1), through
 ///   `MalformedRequests` as the decoder's refusals are; that closes the connection, so
-///   nothing read after it is passed on.
+///   nothing read after it is passed on. An answer given without reading a body past the
+///   limit closes the connection too: the body's bytes would be read as the next request.
 final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -47,18 +49,19 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        if head.version == .http1_1, head.headers["host"].count != 1 {
+        if let problem = HTTP1Rules.problem(with: head) {
             refused = true
-            context.fireErrorCaught(HTTPFailure.badInput("an HTTP/1.1 request needs exactly one Host header"))
+            context.fireErrorCaught(HTTPFailure.badInput(problem))
             return
         }
-        let closes = head.version == .http1_0 || head.method == .CONNECT || head.headers.contains(name: "upgrade")
+        // A body past the limit is refused unread, so its bytes are no next request.
+        let readsBody = head.headers["content-length"].first.flatMap(Int.init).map { $0 <= RequestBody.maximumBytes } ?? true
+        let closes = head.version == .http1_0 || head.method == .CONNECT || head.headers.contains(name: "upgrade") || !readsBody
             || head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
         if closes {
             // What Hummingbird reads to close the connection once it has answered.
             head.headers.replaceOrAdd(name: "Connection", value: "close")
         }
-        let readsBody = head.headers["content-length"].first.flatMap(Int.init).map { $0 <= RequestBody.maximumBytes } ?? true
         let expectsContinue = head.version == .http1_1 && readsBody
             && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
         unanswered.append(Unanswered(version: head.version, closes: closes, owesContinue: expectsContinue))
@@ -85,6 +88,21 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
             sendOwedContinue(context: context)
         }
+    }
+
+    /// Why a head is refused (400), or nil: RFC 9112 asks one Host (3.2, none at all in
+    /// HTTP/1.0), which is a host and port, not a list or words; and no Transfer-Encoding
+    /// from HTTP/1.0, which has none (6.1).
+    private static func problem(with head: HTTPRequestHead) -> String? {
+        let hosts = head.headers["host"]
+        if hosts.count > 1 || (hosts.isEmpty && head.version == .http1_1) { return "a request needs exactly one Host header" }
+        if let host = hosts.first, host.contains(where: { $0 == " " || $0 == "," || $0 == "\t" }) {
+            return "the Host header is not a host and port"
+        }
+        if head.version == .http1_0, head.headers.contains(name: "transfer-encoding") {
+            return "an HTTP/1.0 request has no Transfer-Encoding"
+        }
+        return nil
     }
 
     /// `100 Continue` for the next request, if it asked and no answer is being written.

@@ -4,40 +4,53 @@ import NIOHTTP1
 import NIOHTTPTypes
 
 /// What the HTTP decoder refuses (a broken request line or header, headers past its
-/// limits, a broken chunk) is answered as every other error is, with HTTPFailure's status
-/// and JSON body, and the connection closes: after bytes it cannot parse, the server
-/// cannot know where the next request starts. Hummingbird's own answer would be a bare 400.
+/// limits, a broken chunk), and what `HTTP1Rules` refuses, is answered as every other
+/// error is, with HTTPFailure's status and JSON body, and the connection closes: after
+/// bytes it cannot parse, the server cannot know where the next request starts.
+/// Hummingbird's own answer would be a bare 400.
 ///
-/// An error in the body of a request whose responder may still read it is the
-/// responder's to answer. Any other waits for the answer being written, if one is, so
-/// that it follows it whole. A refusal is counted and logged as the responder's answers
-/// are, with route `none` (and method `-`: the request line may be what was broken).
+/// The refusal is the answer to the bytes after the requests passed on, so it waits until
+/// each of those is answered whole: sent after the first, it took a later request's place
+/// (a committed booking read as 400) or went into a live stream. An error in the body of
+/// the last request is that request's: its responder's to answer while it may still read
+/// the body, and once it has answered, the connection just closes (one request, one
+/// answer). Bytes after a request that closes the connection (HTTP/1.0, `Connection:
+/// close`) are no request, and get no answer. A refusal is counted and logged as the
+/// responder's answers are (on a buyer listener), with route `none` (and method `-`: the
+/// request line may be what was broken), unless the client has gone and it cannot be sent.
 final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let metrics: HTTPMetrics
-    private let accessLog: AccessLog
+    /// Where a buyer listener's refusals are counted and logged; nil elsewhere.
+    private let recorder: (metrics: HTTPMetrics, accessLog: AccessLog)?
 
-    init(metrics: HTTPMetrics, accessLog: AccessLog) {
-        self.metrics = metrics
-        self.accessLog = accessLog
+    init(recorder: (metrics: HTTPMetrics, accessLog: AccessLog)?) {
+        self.recorder = recorder
     }
 
-    /// A head has arrived whose answer has not ended.
-    private var answering = false
-    /// A head has arrived whose body has not ended.
+    /// Requests passed on whose answers have not ended.
+    private var unanswered = 0
+    /// The last request passed on: its body has not ended.
     private var readingBody = false
-    /// The refusal to send once the answer being written ends.
+    /// A request passed on closes the connection after its answer.
+    private var closing = false
+    /// The refusal to send once every request passed on is answered.
     private var refusal: HTTPFailure?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: (answering, readingBody) = (true, true)
-        case .body: break
-        case .end: readingBody = false
+        case .head(let head):
+            unanswered += 1
+            readingBody = true
+            // HTTP1Rules has said `close` for every request that closes the connection.
+            if head.headerFields[.connection]?.lowercased() == "close" { closing = true }
+        case .body:
+            break
+        case .end:
+            readingBody = false
         }
         context.fireChannelRead(data)
     }
@@ -47,30 +60,42 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
             return
         }
-        answering = false
+        unanswered = max(0, unanswered - 1)
         context.write(data, promise: promise)
-        if let refusal {
+        if unanswered == 0, let refusal {
             self.refusal = nil
             refuse(refusal, context: context)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError || error is HTTPFailure, !(answering && readingBody) else {
+        guard error is HTTPParserError || error is HTTPFailure else {
             context.fireErrorCaught(error)
             return
         }
-        if answering {
-            refusal = HTTPFailure(error)
+        if readingBody {
+            // Answers end in order, so while any is owed, the last request's is.
+            if unanswered > 0 {
+                context.fireErrorCaught(error)
+            } else {
+                context.close(promise: nil)
+            }
+        } else if closing {
+            if unanswered == 0 { context.close(promise: nil) }
+        } else if unanswered > 0 {
+            refusal = refusal ?? HTTPFailure(error)
         } else {
             refuse(HTTPFailure(error), context: context)
         }
     }
 
     private func refuse(_ failure: HTTPFailure, context: ChannelHandlerContext) {
-        metrics.started()
-        metrics.record(route: "none", status: failure.status.code, seconds: 0)
-        accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0)
+        guard context.channel.isActive else { return }
+        if let (metrics, accessLog) = recorder {
+            metrics.started()
+            metrics.record(route: "none", status: failure.status.code, seconds: 0)
+            accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0)
+        }
         let body = ByteBuffer(string: failure.body)
         var fields = failure.headers
         fields[.contentType] = "application/json"

@@ -83,6 +83,9 @@ package enum Server {
         }
         services.append(Listener(address: settings.admin.description, service: Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
+            // HTTP/1's rules as on the buyers' listeners (a health checker may speak HTTP/1.0);
+            // its refusals are not buyers' answers, so not counted with them.
+            server: RulesChannel.server(handlers: { [MalformedRequests(recorder: nil)] }, idleTimeout: idleTimeout),
             configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
             logger: logger)))
         // Shut down first (services stop in reverse order): live streams end, so that the
@@ -148,11 +151,9 @@ package enum Server {
         }
         return Application(
             responder: responder,
-            server: HTTPServerBuilder { responder in
-                BuyerChannel(http1: HTTP1Channel(responder: responder, configuration: .init(
-                    additionalChannelHandlers: [limit.handler(), RequestDeadlines(), MalformedRequests(metrics: metrics, accessLog: accessLog)],
-                    idleTimeout: idleTimeout)))
-            },
+            server: RulesChannel.server(handlers: {
+                [limit.handler(), RequestDeadlines(), MalformedRequests(recorder: (metrics, accessLog))]
+            }, idleTimeout: idleTimeout),
             configuration: .init(address: address, backlog: backlog),
             onServerRunning: onRunning,
             logger: logger)

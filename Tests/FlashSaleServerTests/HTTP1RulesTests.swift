@@ -23,6 +23,15 @@ import FlashSaleTestSupport
         #expect(!stream.answer.lowercased().contains("transfer-encoding"), "\(stream.answer)")
     }
 
+    /// The admin listener keeps the same rules: an HTTP/1.0 health checker was answered
+    /// in HTTP/1.1 and its connection kept open for the idle timeout.
+    @Test func theAdminListenerAnswersHTTP10AndCloses() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.adminPort, sending: "GET /healthz HTTP/1.0\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(5)), "\(raw.answer)")
+        #expect(raw.answer.hasPrefix("HTTP/1.0 200 OK\r\n") && raw.answer.hasSuffix("ok\n"), "\(raw.answer)")
+    }
+
     /// `Expect: 100-continue` is answered with `100 Continue` before the body is sent
     /// (RFC 9110, 10.1.1): the client waited for it, curl a second.
     @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
@@ -61,13 +70,18 @@ import FlashSaleTestSupport
             + "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
         #expect(await raw.closed(within: .seconds(5)))
         #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(raw.answer)")
-        #expect(raw.answer.contains(#""message":"an HTTP/1.1 request needs exactly one Host header""#), "\(raw.answer)")
+        #expect(raw.answer.contains(#""message":"a request needs exactly one Host header""#), "\(raw.answer)")
         #expect(!raw.answer.contains("201"), "\(raw.answer)")
-        let twice = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
-        #expect(await twice.closed(within: .seconds(5)))
-        #expect(twice.answer.hasPrefix("HTTP/1.1 400"), "\(twice.answer)")
+        // Two, words or a list, in any version; and HTTP/1.0 has no chunked bodies.
+        for request in ["GET \(Self.sale) HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET \(Self.sale) HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+                        "GET \(Self.sale) HTTP/1.1\r\nHost: a b\r\n\r\n", "GET \(Self.sale) HTTP/1.1\r\nHost: a, b\r\n\r\n",
+                        "POST /booking-service/book-item/s1 HTTP/1.0\r\nX-User: bob\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"] {
+            let refused = try await RawConnection.open(port: served.port, sending: request)
+            #expect(await refused.closed(within: .seconds(5)))
+            #expect(refused.answer.hasPrefix("HTTP/1.1 400"), "\(request.debugDescription): \(refused.answer)")
+        }
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
-        #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 2)
+        #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 6)
         // The log is written by a thread of its own: waited for.
         let deadline = ContinuousClock.now + .seconds(5)
         while !served.log.contains(#""route":"none","status":400"#), ContinuousClock.now < deadline {
@@ -75,6 +89,51 @@ import FlashSaleTestSupport
         }
         #expect(served.log.contains(#""method":"-","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
                 "\(served.log)")
+    }
+
+    /// A refusal of what follows pipelined requests waits until each of them is answered
+    /// whole: sent after the first answer, it took the booking's place, so a committed
+    /// hold read as 400.
+    @Test func aRefusalFollowsEveryAnswerBeforeIt() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
+            + "Content-Length: 2\r\n\r\n{}" + "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\nX-Bad\u{1}: y\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(5)))
+        let statuses = raw.answer.components(separatedBy: "HTTP/1.1 ").compactMap { Int($0.prefix(3)) }
+        #expect(statuses == [200, 201, 400], "\(raw.answer)")
+    }
+
+    /// Bytes after a request that closes the connection are no request: one answer, not
+    /// an unasked-for 400 after it. And a request answered before its body, whose client
+    /// then goes, is counted once.
+    @Test func bytesAfterAClosingRequestGetNoAnswer() async throws {
+        let served = try HostileHTTPTests.served()
+        for request in ["GET \(Self.sale) HTTP/1.0\r\n\r\nx", "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n"] {
+            let raw = try await RawConnection.open(port: served.port, sending: request)
+            #expect(await raw.closed(within: .seconds(5)))
+            #expect(raw.answer.components(separatedBy: " 200 OK").count == 2 && !raw.answer.contains("400"),
+                    "\(request.debugDescription): \(raw.answer)")
+        }
+        let gone = try await RawConnection.open(port: served.port, sending: "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        #expect(await gone.answer(contains: "404", within: .seconds(5)))
+        try await gone.close()
+        #expect(try await served.send(.GET, Self.sale).status == 200)
+        let counted = try await served.metrics().filter { $0.key.hasPrefix("flashsale_http_requests_total{") }
+        #expect(counted.values.reduce(0, +) == 4, "\(counted)")
+        #expect(counted[#"flashsale_http_requests_total{route="none",status="404"}"#] == 1, "\(counted)")
+    }
+
+    /// A body past the limit that the client waits to send (`Expect: 100-continue`) is
+    /// refused without the 100, and the connection closed: the server would otherwise
+    /// wait for those bytes and read the next request as them.
+    @Test func aBodyPastTheLimitIsRefusedAndItsConnectionClosed() async throws {
+        let served = try HostileHTTPTests.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\n"
+            + "X-User: alice\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+        #expect(await raw.closed(within: .seconds(5)), "\(raw.answer)")
+        #expect(raw.answer.hasPrefix("HTTP/1.1 413"), "\(raw.answer)")
+        #expect(raw.answer.contains("\r\nConnection: close\r\n") && !raw.answer.contains("100 Continue"), "\(raw.answer)")
     }
 
     /// A request that would take the connection over (CONNECT, Upgrade), which serve does

@@ -57,6 +57,11 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
     }
 
+    /// Closes the connection from the client's side, as a client that goes away does.
+    func close() async throws {
+        try await channel.close()
+    }
+
     /// What the server has sent so far, as text (invalid UTF-8 repaired).
     var answer: String {
         received.withLockedValue { String(buffer: $0) }
