@@ -36,21 +36,27 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The requests passed on whose answers have not begun, in order. (Mostly one: an
-    /// array, which allocates nothing while empty, on each of thousands of open connections.)
+    /// array, which allocates nothing until a request comes, on each of thousands of open
+    /// connections.)
     private var unanswered: [Unanswered] = []
     /// An answer has begun and not ended.
     private var answering = false
-    /// A request was refused here: the connection closes, and nothing more is passed on.
-    private var refused = false
+    /// The last request passed on closes the connection after its answer.
+    private var lastCloses = false
+    /// The connection ends with what was passed on (a refusal, or a request that closes
+    /// it): nothing more is. A request passed on after a closing one would be counted in
+    /// progress by Hummingbird, which then never timed the idle connection out.
+    private var passingNothing = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !refused else { return }
+        guard !passingNothing else { return }
         guard case .head(var head) = unwrapInboundIn(data) else {
+            if case .end = unwrapInboundIn(data), lastCloses { passingNothing = true }
             context.fireChannelRead(data)
             return
         }
         if let problem = HTTP1Rules.problem(with: head) {
-            refused = true
+            passingNothing = true
             context.fireErrorCaught(HTTPFailure.badInput(problem))
             return
         }
@@ -64,6 +70,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let expectsContinue = head.version == .http1_1 && readsBody
             && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+        lastCloses = closes
         unanswered.append(Unanswered(version: head.version, closes: closes, owesContinue: expectsContinue))
         sendOwedContinue(context: context)
         context.fireChannelRead(wrapInboundOut(.head(head)))

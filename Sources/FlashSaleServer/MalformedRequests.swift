@@ -39,6 +39,12 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     /// The refusal to send once every request passed on is answered.
     private var refusal: HTTPFailure?
+    /// An error in a body was passed on to its responder: Hummingbird, meeting it again
+    /// when it drains a body its responder did not read, writes a bare 400 of its own.
+    private var bodyErrorPassedOn = false
+    /// The last answer's end, written: closing before it is sent would cut that answer
+    /// (a full close drops what is still queued).
+    private var lastAnswerWritten: EventLoopFuture<Void>?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -56,12 +62,22 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A second answer to a request already answered (Hummingbird's bare 400, above):
+        // not sent; the connection closes, one request having had one answer.
+        if unanswered == 0, bodyErrorPassedOn {
+            if case .head = unwrapOutboundIn(data) { closeAfterWrites(context) }
+            promise?.succeed()
+            return
+        }
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)
             return
         }
         unanswered = max(0, unanswered - 1)
-        context.write(data, promise: promise)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        if let promise { written.futureResult.cascade(to: promise) }
+        lastAnswerWritten = written.futureResult
+        context.write(data, promise: written)
         if unanswered == 0, let refusal {
             self.refusal = nil
             refuse(refusal, context: context)
@@ -76,12 +92,13 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         if readingBody {
             // Answers end in order, so while any is owed, the last request's is.
             if unanswered > 0 {
+                bodyErrorPassedOn = true
                 context.fireErrorCaught(error)
             } else {
-                context.close(promise: nil)
+                closeAfterWrites(context)
             }
         } else if closing {
-            if unanswered == 0 { context.close(promise: nil) }
+            if unanswered == 0 { closeAfterWrites(context) }
         } else if unanswered > 0 {
             refusal = refusal ?? HTTPFailure(error)
         } else {
@@ -103,7 +120,17 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.connection] = "close"
         context.write(wrapOutboundOut(.head(HTTPResponse(status: failure.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        context.close(promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        lastAnswerWritten = written.futureResult
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        closeAfterWrites(context)
+    }
+
+    /// Closes once the last answer is sent, or at once if none is pending.
+    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        context.flush()
+        guard let pending = lastAnswerWritten else { return context.close(promise: nil) }
+        let channel = context.channel
+        pending.whenComplete { _ in channel.close(promise: nil) }
     }
 }
