@@ -3,7 +3,8 @@
 /// is a path, as it always was (`./postgres://x` is a file).
 public enum DatabaseURL {
     public static let schemes = ["postgresql://", "postgres://"]
-    /// The variables libpq reads for what a URL leaves out: `PG` and its parameter's name.
+    /// The variables libpq reads for what a URL leaves out: `PG` and its parameter's name,
+    /// but for `PGDATABASE` (dbname) and `PGAPPNAME` (application_name).
     public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
                                               "PGSSLROOTCERT", "PGAPPNAME", "PGCONNECT_TIMEOUT"]
     /// The variables that find libpq's files in the user's home: the password file
