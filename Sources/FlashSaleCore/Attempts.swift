@@ -120,35 +120,74 @@ public struct AttemptTally: Sendable {
 
     /// One attempt, declined with `declined` or not, decided (or submitted) at `now`.
     public mutating func add(user: UserID, ip: String?, userAgent: String?, declined: ErrorCode?, at now: Instant) {
-        attempts += 1
         if let declined { addDeclines(declined, count: 1) }
-        let bucket = AttemptBucket.start(of: now).milliseconds
-        guard attempts > 1 else {
-            first = Attempt(user: user, ip: ip, userAgent: userAgent, declined: declined != nil, bucket: bucket)
-            return
-        }
-        if let first {
-            self.first = nil
-            tally(user: first.user, ip: first.ip, userAgent: first.userAgent, declined: first.declined, bucket: first.bucket)
-        }
-        tally(user: user, ip: ip, userAgent: userAgent, declined: declined != nil, bucket: bucket)
+        count(Attempt(user: user, ip: ip, userAgent: userAgent, declined: declined != nil,
+                      bucket: AttemptBucket.start(of: now).milliseconds))
     }
 
-    private mutating func tally(user: UserID, ip: String?, userAgent: String?, declined: Bool, bucket: Int64) {
+    private mutating func count(_ attempt: Attempt) {
+        attempts += 1
+        guard attempts > 1 else {
+            first = attempt
+            return
+        }
+        tallyFirst()
+        tally(attempt)
+    }
+
+    /// The lone first attempt, put in the tables now that another comes.
+    private mutating func tallyFirst() {
+        if let first {
+            self.first = nil
+            tally(first)
+        }
+    }
+
+    /// Adds the attempts of `other`, a tally of later attempts in the same sale: the
+    /// totals exactly, and the counters as a tally of all of them would have them within
+    /// its bound (Misra–Gries summaries add up: the counts are summed, then reduced to
+    /// `countersPerKind` again).
+    public mutating func absorb(_ other: AttemptTally) {
+        for (code, count) in other.declines { addDeclines(code, count: count) }
+        if let attempt = other.first {
+            count(attempt)
+            return
+        }
+        guard other.attempts > 0 else { return }
+        tallyFirst()
+        attempts += other.attempts
+        for bucket in other.buckets where !buckets.contains(bucket) { buckets.append(bucket) }
+        requesters.absorb(other.requesters)
+        users.absorb(other.users)
+        for (key, count) in zip(other.agentKeys, other.agentCounts) {
+            if let index = agentIndex[key] {
+                agentCounts[index].absorb(count)
+            } else {
+                if agentKeys.count >= Self.keysInMemory { reduceAgents() }
+                agentIndex[key] = agentKeys.count
+                agentKeys.append(key)
+                agentCounts.append(count)
+            }
+        }
+    }
+
+    private mutating func tally(_ attempt: Attempt) {
+        let bucket = attempt.bucket
         if buckets.last != bucket, !buckets.contains(bucket) { buckets.append(bucket) }
         var script: String?
         var agentless = true
-        if let agent = userAgent, !agent.isEmpty {
+        if let agent = attempt.userAgent, !agent.isEmpty {
             agentless = false
             let index = agentIndex(of: agent, in: bucket)
-            agentCounts[index].add(declined: declined)
+            agentCounts[index].add(declined: attempt.declined)
             script = agentCounts[index].script
         }
-        if let ip, let address = AddressKey(text: ip) {
-            requesters.add(RequesterKey(bucket: bucket, address: address), declined: declined, script: script,
+        if let ip = attempt.ip, let address = AddressKey(text: ip) {
+            requesters.add(RequesterKey(bucket: bucket, address: address), declined: attempt.declined, script: script,
                            agentless: agentless)
         }
-        users.add(TextKey(bucket: bucket, text: ExactText(user.text)), declined: declined, script: script, agentless: agentless)
+        users.add(TextKey(bucket: bucket, text: ExactText(attempt.user.text)), declined: attempt.declined, script: script,
+                  agentless: agentless)
     }
 
     private mutating func agentIndex(of agent: String, in bucket: Int64) -> Int {
@@ -258,6 +297,16 @@ struct KeyedCounts<Key: Hashable & Sendable>: Sendable {
         if counts.count > AttemptTally.keysInMemory { reduce(to: AttemptTally.countersPerKind) }
     }
 
+    /// Adds the counts of `other`, key by key.
+    mutating func absorb(_ other: KeyedCounts) {
+        for (key, count) in other.counts {
+            let before = counts[key]?.attempts ?? 0
+            counts[key, default: Count()].absorb(count)
+            if before < 2, before + count.attempts >= 2 { repeated += 1 }
+            if counts.count > AttemptTally.keysInMemory { reduce(to: AttemptTally.countersPerKind) }
+        }
+    }
+
     /// Misra–Gries: when there are more than `capacity` keys, every count is lowered by the
     /// (capacity + 1)-th largest number of attempts, and the keys left with none are
     /// dropped, so at most `capacity` remain. A count is then never more than the attempts
@@ -326,6 +375,15 @@ struct Count: Sendable {
         }
         if agentless { self.agentless += 1 }
         return attempts
+    }
+
+    /// Adds the counts of `other`, of the same key; the first script name seen stays.
+    mutating func absorb(_ other: Count) {
+        attempts += other.attempts
+        declined += other.declined
+        scripted += other.scripted
+        agentless += other.agentless
+        if script == nil { script = other.script }
     }
 
     /// Every count lowered by `cut` (not below 0), as `KeyedCounts.reduce` does.

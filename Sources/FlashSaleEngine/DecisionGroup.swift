@@ -22,6 +22,22 @@ public final class DecisionGroup {
     /// `booking`, and the commit must be durable whatever the others say.
     private var settledDecisions = false
 
+    /// Whether the attempts a group counts (`AttemptTally`) are carried over to later groups
+    /// instead of being committed with it, until a commit `withTelemetry` or
+    /// `writeTelemetry()`. False: each group commits its own. `serve` carries them: under
+    /// load its groups are a handful of requests each, and committing the counts of a few
+    /// buyers wrote pages of counters for each group; carried, a burst's counts add up in
+    /// memory and a crowd seen once each writes no counter (the tally's bound). Attempts
+    /// of a confirm's, cancel's or submit's sale are committed with it all the same.
+    public var carriesTelemetry = false
+    /// Attempts of committed groups not handed to the store yet, by sale.
+    private var carried: [SaleID: AttemptTally] = [:]
+    /// This group's attempts, to be carried once it has committed.
+    private var groupAttempts: [(sale: SaleID, tally: AttemptTally)] = []
+
+    /// Whether attempts are carried that the store has not been given yet.
+    public var isCarryingTelemetry: Bool { !carried.isEmpty }
+
     private struct OpenSale {
         var sale: Sale
         let facts: TransactionFacts
@@ -56,7 +72,7 @@ public final class DecisionGroup {
                 index = open
             } else {
                 guard let read = try transaction.sale(sale) else { continue }
-                booking.append(OpenSale(sale: read, facts: TransactionFacts()))
+                booking.append(OpenSale(sale: read, facts: TransactionFacts(carriedAttempts: carried[sale])))
                 index = booking.count - 1
             }
             let open = booking[index].sale
@@ -80,22 +96,53 @@ public final class DecisionGroup {
     }
 
     /// Makes every decision so far durable. On failure all of them are rolled back.
-    public func commit() throws {
+    /// `withTelemetry`: the attempts carried so far (`carriesTelemetry`) are committed too.
+    public func commit(withTelemetry: Bool = true) throws {
         guard let transaction else { return }
         self.transaction = nil
-        defer {
-            booking.removeAll(keepingCapacity: true)
-            settledDecisions = false
-        }
+        let carrying = carriesTelemetry && !withTelemetry
         do {
-            for open in booking { try open.facts.writeCounters(of: open.sale.id, to: transaction) }
+            for open in booking {
+                if carrying { groupAttempts.append((open.sale.id, open.facts.takeAttempts())) }
+                try open.facts.writeCounters(of: open.sale.id, to: transaction)
+            }
+            if !carrying {
+                for (sale, tally) in carried { try transaction.addAttempts(tally, of: sale) }
+            }
             // A group of declines carries only their counts: telemetry, committed without a sync.
             let decided = settledDecisions || booking.contains { $0.facts.commitContent == .decisions }
+            // The facts go before the carried tallies change: they share their storage.
+            clearGroup()
             try transaction.commit(decided ? .decisions : .telemetryOnly)
         } catch {
             transaction.rollback()
+            clearGroup()
+            groupAttempts.removeAll(keepingCapacity: true)
             throw error
         }
+        if carrying {
+            for (sale, tally) in groupAttempts { carried[sale, default: AttemptTally()].absorb(tally) }
+        } else {
+            carried.removeAll()
+        }
+        groupAttempts.removeAll(keepingCapacity: true)
+    }
+
+    /// Commits the attempts carried so far (`carriesTelemetry`) in a transaction of their
+    /// own, which decides nothing and so costs no disk sync. Between groups only.
+    public func writeTelemetry() throws {
+        guard !carried.isEmpty, transaction == nil else { return }
+        try engine.store.retryingConflicts {
+            let transaction = try engine.store.beginWrite()
+            do {
+                for (sale, tally) in carried { try transaction.addAttempts(tally, of: sale) }
+                try transaction.commit(.telemetryOnly)
+            } catch {
+                transaction.rollback()
+                throw error
+            }
+        }
+        carried.removeAll()
     }
 
     /// Decides a whole group with `decide` and makes it durable. When the store lost a
@@ -103,11 +150,11 @@ public final class DecisionGroup {
     /// `decide` runs again, the same requests in the same order, in a new transaction, as
     /// `Store.write` runs a single decision again. `decide` therefore starts its answers anew
     /// each time; only those of the run that committed stand.
-    public func commit(deciding decide: () throws -> Void) throws {
+    public func commit(withTelemetry: Bool = true, deciding decide: () throws -> Void) throws {
         try engine.store.retryingConflicts {
             do {
                 try decide()
-                try commit()
+                try commit(withTelemetry: withTelemetry)
             } catch {
                 abandon()
                 throw error
@@ -119,6 +166,11 @@ public final class DecisionGroup {
     public func abandon() {
         transaction?.rollback()
         transaction = nil
+        clearGroup()
+        groupAttempts.removeAll(keepingCapacity: true)
+    }
+
+    private func clearGroup() {
         booking.removeAll(keepingCapacity: true)
         settledDecisions = false
     }
@@ -133,7 +185,7 @@ public final class DecisionGroup {
     /// The sale's place in `booking`, read into it on first use.
     private func openSale(_ id: SaleID, in transaction: any StoreTransaction) throws -> Int {
         if let index = booking.firstIndex(where: { $0.sale.id == id }) { return index }
-        booking.append(OpenSale(sale: try transaction.requireSale(id), facts: TransactionFacts()))
+        booking.append(OpenSale(sale: try transaction.requireSale(id), facts: TransactionFacts(carriedAttempts: carried[id])))
         return booking.count - 1
     }
 

@@ -369,7 +369,7 @@ extension Engine {
             return nil
         }
         let attempts = try transaction.attempts(by: requester.kind, requester.value, in: sale.id)
-            + facts.attempts.attempts(fromRequesterOf: ip) + (counted ? 0 : 1)
+            + facts.unstoredAttempts(fromRequesterOf: ip) + (counted ? 0 : 1)
         return .perIPLimit(address: address, active: active, requester: requester.value, attempts: attempts)
     }
 }
@@ -430,10 +430,17 @@ extension CounterChange {
 final class TransactionFacts {
     /// The earliest expiry among the sale's holds (.some(nil): none held); nil: not known.
     private var firstHoldExpiry: Instant??
+    /// Attempts in the sale counted by earlier transactions and not in the store yet
+    /// (`DecisionGroup.carriesTelemetry`).
+    private let carriedAttempts: AttemptTally?
     /// The blocks in force for the sale, read once per transaction.
     private var blocks: [Block]?
 
     /// Whether any hold is overdue at `now`, by the one expiry rule of `Rules`.
+    init(carriedAttempts: AttemptTally? = nil) {
+        self.carriedAttempts = carriedAttempts
+    }
+
     func hasOverdueHold(at now: Instant, earliestExpiry: () throws -> Instant?) rethrows -> Bool {
         let expiry: Instant?
         if let known = firstHoldExpiry {
@@ -469,6 +476,17 @@ final class TransactionFacts {
         } else {
             attempts.add(user: request.user, ip: request.ip, userAgent: request.userAgent, declined: declined, at: now)
         }
+    }
+
+    /// The attempts from `ip`'s requester counted and not in the store yet.
+    func unstoredAttempts(fromRequesterOf ip: String) -> Int64 {
+        attempts.attempts(fromRequesterOf: ip) + (carriedAttempts?.attempts(fromRequesterOf: ip) ?? 0)
+    }
+
+    /// The attempts counted so far, taken out for the caller to hand to the store.
+    func takeAttempts() -> AttemptTally {
+        defer { attempts = AttemptTally() }
+        return attempts
     }
 
     /// Queued requests rejected as a run (`StoreTransaction.rejectRun`).

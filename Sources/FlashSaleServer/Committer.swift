@@ -102,16 +102,38 @@ final class Committer: @unchecked Sendable {
         finished.unlock()
     }
 
+    /// How long the attempts counted (`DecisionGroup.carriesTelemetry`) may wait for a
+    /// commit: `suspects` and `metrics` see them at most this much later.
+    static let telemetryDelay = Duration.seconds(1)
+
     private func run() {
         let group = DecisionGroup(engine: engine)
+        group.carriesTelemetry = true
+        var telemetryDue = ContinuousClock.now + Committer.telemetryDelay
         var taken: [Pending] = []
         while true {
-            lock.lock(whenValue: true)
+            if group.isCarryingTelemetry {
+                let wait = ContinuousClock.now.duration(to: telemetryDue).components
+                let seconds = Double(wait.seconds) + Double(wait.attoseconds) / 1e18
+                guard lock.lock(whenValue: true, timeoutSeconds: max(0, seconds)) else {
+                    // Idle: the counts go in a commit of their own (which costs no sync).
+                    try? group.writeTelemetry()
+                    telemetryDue = ContinuousClock.now + Committer.telemetryDelay
+                    continue
+                }
+            } else {
+                lock.lock(whenValue: true)
+            }
             swap(&taken, &waiting)
             let done = stopping && taken.isEmpty
             lock.unlock(withValue: stopping)
-            if done { return }
-            decide(taken, in: group)
+            if done {
+                try? group.writeTelemetry()
+                return
+            }
+            let withTelemetry = ContinuousClock.now >= telemetryDue
+            if withTelemetry { telemetryDue = ContinuousClock.now + Committer.telemetryDelay }
+            decide(taken, in: group, withTelemetry: withTelemetry)
             taken.removeAll(keepingCapacity: true)
         }
     }
@@ -120,12 +142,12 @@ final class Committer: @unchecked Sendable {
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
     /// with it, and none took effect. A deadlock with another server's group is not such a
     /// failure: the group is decided again.
-    private func decide(_ group: [Pending], in decisions: DecisionGroup) {
+    private func decide(_ group: [Pending], in decisions: DecisionGroup, withTelemetry: Bool) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)
         do {
             let now = clock()
-            try decisions.commit {
+            try decisions.commit(withTelemetry: withTelemetry) {
                 outcomes.removeAll(keepingCapacity: true)
                 try decisions.expect(group.lazy.compactMap { if case .book(let request) = $0.change { request } else { nil } }, clock: now)
                 for pending in group {

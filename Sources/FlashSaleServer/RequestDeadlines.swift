@@ -7,6 +7,12 @@ import NIOHTTPTypes
 /// its buffers that long at most. Between requests a keep-alive connection is idle, which
 /// Hummingbird's idle timeout ends.
 ///
+/// A timer scheduled and cancelled for every request would cost each request two updates
+/// of the event loop's timer heap, as much as parsing it. So, as NIO's `IdleStateHandler`
+/// does, the connection keeps one timer, armed when a phase starts and none is armed; when
+/// it fires it looks at the phase then under way: past its limit closes the connection, a
+/// later phase arms the timer for that phase's end, and none leaves the timer unarmed.
+///
 /// Placed after the HTTP decoder, it sees a request's parts; the head's clock starts with
 /// bytes the decoder has not made a part of yet, which a companion before the decoder sees.
 final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
@@ -15,9 +21,9 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
 
     static let limit = TimeAmount.seconds(10)
 
-    private var deadline: Scheduled<Void>?
-    /// No request is being read: the next byte starts a head.
-    private var betweenRequests = true
+    private var timer: Scheduled<Void>?
+    /// When the phase under way (a head, then a body) must end; nil between requests.
+    private var phaseDeadline: NIODeadline?
 
     func handlerAdded(context: ChannelHandlerContext) {
         do {
@@ -28,34 +34,42 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        timer?.cancel()
+        timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            betweenRequests = false
-            start(context)
+            startPhase(context)
         case .body:
             break
         case .end:
-            deadline?.cancel()
-            deadline = nil
-            betweenRequests = true
+            phaseDeadline = nil
         }
         context.fireChannelRead(data)
     }
 
     fileprivate func bytesArrived(context: ChannelHandlerContext) {
-        guard betweenRequests, deadline == nil else { return }
-        start(context)
+        guard phaseDeadline == nil else { return }
+        startPhase(context)
     }
 
-    private func start(_ context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: RequestDeadlines.limit) {
-            context.close(promise: nil)
+    private func startPhase(_ context: ChannelHandlerContext) {
+        let deadline = NIODeadline.now() + RequestDeadlines.limit
+        phaseDeadline = deadline
+        if timer == nil { arm(at: deadline, context) }
+    }
+
+    private func arm(at deadline: NIODeadline, _ context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            guard let phaseDeadline else { return }
+            if phaseDeadline <= .now() {
+                context.close(promise: nil)
+            } else {
+                arm(at: phaseDeadline, context)
+            }
         }
     }
 }

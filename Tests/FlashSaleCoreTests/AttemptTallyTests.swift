@@ -16,6 +16,14 @@ private extension AttemptTally {
     }
 }
 
+private struct Attempt {
+    let user: String
+    let ip: String?
+    let agent: String?
+    let declined: ErrorCode?
+    let at: Int64
+}
+
 @Suite struct AttemptTallyTests {
     @Test func aBucketIsTenSecondsFromAWholeTen() {
         #expect(AttemptBucket.start(of: Instant(milliseconds: 1_795_000_009_999)) == Instant(milliseconds: 1_795_000_000_000))
@@ -92,6 +100,56 @@ private extension AttemptTally {
         let sorted = { (counters: [AttemptCounter]) in counters.sorted { ($0.kind.rawValue, $0.value) < ($1.kind.rawValue, $1.value) } }
         #expect(sorted(lone.counters()) == sorted(crowd.counters().filter { !others.contains($0.value) }))
         #expect(lone.attempts(fromRequesterOf: ip ?? "") == crowd.attempts(fromRequesterOf: ip ?? ""))
+    }
+
+    /// Tallies of consecutive runs of attempts, lone ones included, absorbed one into the
+    /// next, count what one tally of all of them counts.
+    @Test(arguments: [[1], [1, 1, 1], [3, 1, 5], [2, 7], [12]])
+    func absorbedTalliesCountAsOne(runs: [Int]) {
+        let attempts = (0..<runs.reduce(0, +)).map { n -> Attempt in
+            let ip = n % 3 == 0 ? "203.0.113.\(n % 2)" : "2001:db8::\(n)"
+            let agent: String? = n % 5 == 0 ? nil : n % 2 == 0 ? browser : "curl/8.4.0"
+            let declined: ErrorCode? = n % 2 == 0 ? .soldOut : nil
+            return Attempt(user: "u\(n % 4)", ip: ip, agent: agent, declined: declined, at: Int64(n) * 2_000)
+        }
+        var whole = AttemptTally()
+        for a in attempts { whole.add(a.user, ip: a.ip, agent: a.agent, declined: a.declined, at: a.at) }
+        var absorbed = AttemptTally()
+        var next = attempts[...]
+        for run in runs {
+            var part = AttemptTally()
+            for a in next.prefix(run) { part.add(a.user, ip: a.ip, agent: a.agent, declined: a.declined, at: a.at) }
+            next = next.dropFirst(run)
+            absorbed.absorb(part)
+        }
+        absorbed.addDeclines(.userLimit, count: 2)
+        whole.addDeclines(.userLimit, count: 2)
+        let sorted = { (counters: [AttemptCounter]) in
+            counters.sorted { ($0.kind.rawValue, $0.value, $0.bucket.milliseconds) < ($1.kind.rawValue, $1.value, $1.bucket.milliseconds) }
+        }
+        #expect(absorbed.totals == whole.totals)
+        #expect(sorted(absorbed.counters()) == sorted(whole.counters()))
+        #expect(absorbed.attempts(fromRequesterOf: "203.0.113.0") == whole.attempts(fromRequesterOf: "203.0.113.0"))
+    }
+
+    /// Many small tallies of a crowd, each seen once, and of a burst: absorbed, the crowd
+    /// leaves no counter and the burst keeps its own, within the bound of one tally.
+    @Test func absorbedTalliesKeepTheHeavyHittersOfAll() throws {
+        var absorbed = AttemptTally()
+        for group in 0..<1_000 {
+            var part = AttemptTally()
+            for n in 0..<4 { part.add("person\(group * 4 + n)", ip: "10.0.\(group % 256).\(n)", agent: browser) }
+            part.add("bot", ip: "203.0.113.66", agent: "python-requests/2.31", declined: .soldOut)
+            absorbed.absorb(part)
+        }
+        #expect(absorbed.totals == AttemptTotals(attempts: 5_000, declined: [.soldOut: 1_000]))
+        let counters = absorbed.counters()
+        for kind in [SuspectKind.ip, .agent, .user] {
+            #expect(counters.filter { $0.kind == kind }.count <= AttemptTally.countersPerKind)
+        }
+        let bot = try #require(absorbed.counter(.ip, "203.0.113.66").first)
+        #expect(bot.attempts <= 1_000 && bot.attempts >= 1_000 - 5_000 / 257)
+        #expect(!counters.contains { $0.value.hasPrefix("person") })
     }
 
     @Test func declinesOfQueuedRequestsCountOnlyInTheTotals() {

@@ -96,6 +96,39 @@ import FlashSaleTestSupport
         try stream.commit()
     }
 
+    /// A group that carries its counts (`serve`) commits them with a later group or alone,
+    /// counts them meanwhile for the per-IP limit, and loses none to a group rolled back.
+    @Test(arguments: stores) func carriedCountsAreCommittedLaterAndCountedMeanwhile(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        _ = try f.engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
+                                                   perUser: 1, perIP: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        _ = try f.engine.book(try request("a", ip: "203.0.113.7"), clock: T)
+        let group = DecisionGroup(engine: f.engine)
+        group.carriesTelemetry = true
+        func decline(_ user: String) throws -> Int64? {
+            guard case .declined(let decline) = try group.book(try request(user, ip: "203.0.113.7"), clock: T),
+                  case .perIPLimit(_, _, _, let attempts)? = decline.blocked else { return nil }
+            return attempts
+        }
+        #expect(try decline("b") == 2)
+        try group.commit(withTelemetry: false)
+        #expect(try decline("c") == 3)
+        try group.commit(withTelemetry: false)
+        #expect(try attempts(f) == AttemptTotals(attempts: 1))
+        #expect(group.isCarryingTelemetry)
+        _ = try decline("rolled back")
+        group.abandon()
+        #expect(try decline("d") == 4)
+        try group.commit(withTelemetry: true)
+        #expect(try attempts(f) == AttemptTotals(attempts: 4, declined: [.blocked: 3]))
+        #expect(!group.isCarryingTelemetry)
+        #expect(try decline("e") == 5)
+        try group.commit(withTelemetry: false)
+        try group.writeTelemetry()
+        #expect(try attempts(f) == AttemptTotals(attempts: 5, declined: [.blocked: 4]))
+        #expect(!group.isCarryingTelemetry)
+    }
+
     /// A commit of counts alone leaves them where the next transaction, on another
     /// connection, finds them.
     @Test(arguments: stores) func countsCommittedAloneAreSeenByOthers(_ kind: StoreKind) throws {
