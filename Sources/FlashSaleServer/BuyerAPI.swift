@@ -211,8 +211,8 @@ struct BuyerAPI: Sendable {
     /// this method.
     static func route(_ head: HTTPRequest) throws -> (BuyerRoute, [String]) {
         let path = (head.path ?? "").split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        let candidates = BuyerRoute.matching(Array(segments))
+        let segments = Array(path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+        let candidates = BuyerRoute.matching(segments)
         guard path.hasPrefix("/"), !candidates.isEmpty else {
             throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: see GET /openapi.json on the admin listener")
         }
@@ -224,12 +224,12 @@ struct BuyerAPI: Sendable {
             throw HTTPFailure.badInput("\(head.method.rawValue) is not allowed here; use \(allowed)", status: .methodNotAllowed,
                                        headers: [.allow: allowed])
         }
-        let pattern = route.pattern.split(separator: "/")
         var parameters: [String] = []
-        for (part, segment) in zip(pattern, segments) where part.hasPrefix("{") {
+        for (index, name) in route.parameters {
+            let segment = segments[index]
             if let decoded = segment.percentDecoded {
                 parameters.append(decoded)
-            } else if part == "{sale}" {
+            } else if name == "{sale}" {
                 // Passed on as sent: its `%` makes it an invalid sale id, refused (400, as
                 // `s%2F1` is) where every sale id is checked, after the credentials.
                 parameters.append(String(segment))
@@ -254,6 +254,8 @@ extension Substring {
     /// `%XX` decoded once, as UTF-8 without NUL; nil for a broken escape or bytes that
     /// are not such text.
     var percentDecoded: String? {
+        // Mostly an id as it is: no escape to decode, and ids are ASCII.
+        if utf8.allSatisfy({ $0 > 0 && $0 < 0x80 && $0 != UInt8(ascii: "%") }) { return String(self) }
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()
         while let byte = iterator.next() {

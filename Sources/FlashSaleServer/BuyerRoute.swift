@@ -65,8 +65,15 @@ enum BuyerRoute: String, CaseIterable, Sendable {
         }
     }
 
+    /// The pattern's `{...}` segments, in order: where each is, and its name.
+    var parameters: [(index: Int, name: String)] { BuyerRoute.parameters[self] ?? [] }
+
     /// Each route's pattern split once, not per request: a fixed segment, or nil for a `{...}` one.
     private static let patterns: [(BuyerRoute, [String?])] = allCases.map { route in
         (route, route.pattern.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) })
     }
+
+    private static let parameters: [BuyerRoute: [(index: Int, name: String)]] = Dictionary(uniqueKeysWithValues: allCases.map { route in
+        (route, route.pattern.split(separator: "/").enumerated().filter { $1.hasPrefix("{") }.map { ($0, String($1)) })
+    })
 }
