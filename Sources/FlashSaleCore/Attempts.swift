@@ -74,8 +74,8 @@ public struct AttemptTally: Sendable {
     public private(set) var attempts: Int64 = 0
     /// The declines by code, in the order first seen: a handful of codes at most.
     private var declines: [(code: ErrorCode, count: Int64)] = []
-    private var requesters = KeyedCounts<RequesterKey>()
-    private var users = KeyedCounts<TextKey>()
+    private var requesters: KeyedCounts<RequesterKey>
+    private var users: KeyedCounts<TextKey>
     /// Agents in the order first seen, found by `agentIndex`; a few of them are looked at
     /// first (`recentAgents`, replaced in turn): the same few agents come back on most
     /// attempts, and hashing a long agent text cost more than all the rest of a count.
@@ -103,13 +103,21 @@ public struct AttemptTally: Sendable {
     /// attempt; this way a transaction's counters are its heavy hitters
     /// (`KeyedCounts.reduce`).
     public static let countersPerKind = 256
-    /// Keys kept in memory per kind before they are reduced to `countersPerKind`: a
-    /// transaction of a whole `submit --file` must not hold a key per line, and a table
-    /// that stays this small is never made again for more.
-    static let keysInMemory = 4 * countersPerKind
     static let recentAgentsKept = 16
 
-    public init() {}
+    /// The counters of each kind this tally keeps: `countersPerKind` unless it was made
+    /// for more attempts than a transaction's.
+    public let capacity: Int
+    /// Keys kept in memory per kind before they are reduced to `capacity`: a transaction
+    /// of a whole `submit --file` must not hold a key per line, and a table that stays this
+    /// small is never made again for more.
+    private var keysInMemory: Int { 4 * capacity }
+
+    public init(capacity: Int = AttemptTally.countersPerKind) {
+        self.capacity = capacity
+        requesters = KeyedCounts(capacity: capacity)
+        users = KeyedCounts(capacity: capacity)
+    }
 
     public var isEmpty: Bool { attempts == 0 && declines.isEmpty }
 
@@ -146,7 +154,7 @@ public struct AttemptTally: Sendable {
     /// Adds the attempts of `other`, a tally of later attempts in the same sale: the
     /// totals exactly, and the counters as a tally of all of them would have them within
     /// its bound (Misra–Gries summaries add up: the counts are summed, then reduced to
-    /// `countersPerKind` again).
+    /// its capacity again).
     public mutating func absorb(_ other: AttemptTally) {
         for (code, count) in other.declines { addDeclines(code, count: count) }
         if let attempt = other.first {
@@ -163,7 +171,7 @@ public struct AttemptTally: Sendable {
             if let index = agentIndex[key] {
                 agentCounts[index].absorb(count)
             } else {
-                if agentKeys.count >= Self.keysInMemory { reduceAgents() }
+                if agentKeys.count >= keysInMemory { reduceAgents() }
                 agentIndex[key] = agentKeys.count
                 agentKeys.append(key)
                 agentCounts.append(count)
@@ -200,7 +208,7 @@ public struct AttemptTally: Sendable {
         if let found = agentIndex[key] {
             index = found
         } else {
-            if agentKeys.count >= Self.keysInMemory { reduceAgents() }
+            if agentKeys.count >= keysInMemory { reduceAgents() }
             index = agentKeys.count
             agentKeys.append(key)
             // Once per agent and bucket: the script name it gives away, or nil.
@@ -235,12 +243,12 @@ public struct AttemptTally: Sendable {
         return buckets.reduce(0) { $0 + (requesters.counts[RequesterKey(bucket: $1, address: address)]?.attempts ?? 0) }
     }
 
-    /// The counters to add, at most `countersPerKind` of each kind.
+    /// The counters to add, at most `capacity` of each kind.
     public func counters() -> [AttemptCounter] {
         if let first { return Self.counters(of: first) }
         var reduced = self
-        reduced.requesters.reduce(to: Self.countersPerKind)
-        reduced.users.reduce(to: Self.countersPerKind)
+        reduced.requesters.reduce(to: capacity)
+        reduced.users.reduce(to: capacity)
         reduced.reduceAgents()
         return reduced.requesters.counts.map { $1.counter($0.address.kind, $0.address.text, $0.bucket) }
             + zip(reduced.agentKeys, reduced.agentCounts).map { $1.counter(.agent, $0.text.text, $0.bucket, ofAgent: true) }
@@ -266,8 +274,8 @@ public struct AttemptTally: Sendable {
     }
 
     private mutating func reduceAgents() {
-        guard agentKeys.count > Self.countersPerKind else { return }
-        let cut = Self.cut(agentCounts.map { $0.attempts }, keeping: Self.countersPerKind)
+        guard agentKeys.count > capacity else { return }
+        let cut = Self.cut(agentCounts.map { $0.attempts }, keeping: capacity)
         let kept = agentCounts.indices.filter { agentCounts[$0].attempts > cut }
         agentKeys = kept.map { agentKeys[$0] }
         agentCounts = kept.map { agentCounts[$0].lowered(by: cut) }
@@ -284,17 +292,22 @@ public struct AttemptTally: Sendable {
     }
 }
 
-/// Counts by key, at most `AttemptTally.keysInMemory` of them, and how many keys were seen
-/// more than once: while none was, a reduction drops every key without reading them.
+/// Counts by key, at most four times `capacity` of them, and how many keys were seen more
+/// than once: while none was, a reduction drops every key without reading them.
 struct KeyedCounts<Key: Hashable & Sendable>: Sendable {
     private(set) var counts: [Key: Count] = [:]
     private var repeated = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
 
     mutating func add(_ key: Key, declined: Bool, script: String?, agentless: Bool) {
         if counts[key, default: Count()].add(declined: declined, script: script, agentless: agentless) == 2 {
             repeated += 1
         }
-        if counts.count > AttemptTally.keysInMemory { reduce(to: AttemptTally.countersPerKind) }
+        if counts.count > 4 * capacity { reduce(to: capacity) }
     }
 
     /// Adds the counts of `other`, key by key.
@@ -303,7 +316,7 @@ struct KeyedCounts<Key: Hashable & Sendable>: Sendable {
             let before = counts[key]?.attempts ?? 0
             counts[key, default: Count()].absorb(count)
             if before < 2, before + count.attempts >= 2 { repeated += 1 }
-            if counts.count > AttemptTally.keysInMemory { reduce(to: AttemptTally.countersPerKind) }
+            if counts.count > 4 * capacity { reduce(to: capacity) }
         }
     }
 

@@ -32,6 +32,13 @@ public final class DecisionGroup {
     public var carriesTelemetry = false
     /// Attempts of committed groups not handed to the store yet, by sale.
     private var carried: [SaleID: AttemptTally] = [:]
+    /// The counters of each kind a carried tally keeps. It holds the attempts of many
+    /// groups (a second of `serve`'s, 20,000 or so here), and a tally loses up to its
+    /// attempts / (capacity + 1) of each counter: with a transaction's 256, a thousand
+    /// requesters trying 20 times a second each would keep no counter; with this many,
+    /// each requester seen more than about 5 times in 20,000 attempts keeps one. Singles
+    /// in a crowd are still dropped, and what is written stays bounded.
+    public static let carriedCounters = 4_096
     /// This group's attempts, to be carried once it has committed.
     private var groupAttempts: [(sale: SaleID, tally: AttemptTally)] = []
 
@@ -121,7 +128,7 @@ public final class DecisionGroup {
             throw error
         }
         if carrying {
-            for (sale, tally) in groupAttempts { carried[sale, default: AttemptTally()].absorb(tally) }
+            for (sale, tally) in groupAttempts { carried[sale, default: AttemptTally(capacity: Self.carriedCounters)].absorb(tally) }
         } else {
             carried.removeAll()
         }

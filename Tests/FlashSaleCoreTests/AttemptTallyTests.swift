@@ -152,6 +152,31 @@ private struct Attempt {
         #expect(!counters.contains { $0.value.hasPrefix("person") })
     }
 
+    /// A thousand requesters trying 20 times each, in groups of ten attempts absorbed one
+    /// by one (serve's second of groups): a tally of a transaction's capacity keeps none of
+    /// their counters, one of `DecisionGroup.carriedCounters`' keeps each, exact.
+    @Test func aLargerCapacityKeepsManyRepeatedRequesters() {
+        func absorbed(capacity: Int) -> AttemptTally {
+            var whole = AttemptTally(capacity: capacity)
+            for group in 0..<2_000 {
+                var part = AttemptTally()
+                for n in 0..<10 {
+                    let bot = (group * 10 + n) % 1_000
+                    part.add("bot\(bot)", ip: "10.0.\(bot / 256).\(bot % 256)", agent: browser, declined: .soldOut)
+                }
+                whole.absorb(part)
+            }
+            return whole
+        }
+        let small = absorbed(capacity: AttemptTally.countersPerKind).counters()
+        #expect(small.filter { $0.kind == .ip }.count <= AttemptTally.countersPerKind)
+        let large = absorbed(capacity: 4_096)
+        #expect(large.totals == AttemptTotals(attempts: 20_000, declined: [.soldOut: 20_000]))
+        let ips = large.counters().filter { $0.kind == .ip }
+        #expect(ips.count == 1_000)
+        #expect(ips.allSatisfy { $0.attempts == 20 && $0.declined == 20 })
+    }
+
     @Test func declinesOfQueuedRequestsCountOnlyInTheTotals() {
         var tally = AttemptTally()
         tally.addDeclines(.soldOut, count: 3)
