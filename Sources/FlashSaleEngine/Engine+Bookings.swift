@@ -436,11 +436,11 @@ final class TransactionFacts {
     /// The blocks in force for the sale, read once per transaction.
     private var blocks: [Block]?
 
-    /// Whether any hold is overdue at `now`, by the one expiry rule of `Rules`.
     init(carriedAttempts: AttemptTally? = nil) {
         self.carriedAttempts = carriedAttempts
     }
 
+    /// Whether any hold is overdue at `now`, by the one expiry rule of `Rules`.
     func hasOverdueHold(at now: Instant, earliestExpiry: () throws -> Instant?) rethrows -> Bool {
         let expiry: Instant?
         if let known = firstHoldExpiry {
