@@ -57,8 +57,8 @@ enum PostgresSchema {
             "CREATE INDEX booking_held_by_expiry ON booking (sale, expires_at, made) WHERE status = 'held'",
             "CREATE UNIQUE INDEX booking_by_key ON booking (sale, key) WHERE key IS NOT NULL",
             "CREATE INDEX booking_by_ip ON booking (sale, ip_canonical) WHERE ip_canonical IS NOT NULL",
-            // An event's seq is given when its transaction commits, from event_counter, whose
-            // row lock is held to the commit: seq order is commit order (`events(after:)`).
+            // An event's seq is given from event_counter, whose row lock is held to the
+            // commit: seq order is commit order (`events(after:)`).
             """
             CREATE TABLE event (
                 seq     bigint PRIMARY KEY,

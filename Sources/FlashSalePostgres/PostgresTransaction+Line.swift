@@ -141,24 +141,23 @@ extension PostgresTransaction {
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true
-        try moveHeldEventsToTable()
+        try sendHeldEventsNumbered()
         let (limited, rejected) = try session.firstRow(
             """
             WITH decided AS (
-                INSERT INTO pending_event (at, sale, kind, user_id, request, detail)
-                SELECT $1, $2, 'rejected', request.user_id, request.id, CASE
+                SELECT $1::bigint AS at, $2::text AS sale, 'rejected' AS kind, NULL::text AS booking,
+                    request.user_id, request.id AS request, CASE
                     WHEN $4::text = $5::text THEN $5::text
                     WHEN (SELECT count(*) FROM booking WHERE booking.sale = $2 AND booking.user_id = request.user_id
                           AND \(activeBooking(now: "$1"))) >= $6 THEN $4::text
-                    ELSE $5::text END
-                FROM request WHERE request.sale = $2 AND request.id > $3 AND request.id <= $7 ORDER BY request.id
-                RETURNING detail)
-            SELECT count(*) FILTER (WHERE detail = $4::text) AS limited, count(*) AS rejected FROM decided
+                    ELSE $5::text END AS detail
+                FROM request WHERE request.sale = $2 AND request.id > $3 AND request.id <= $7),
+            \(Self.appendNumberedEvents(from: "decided", orderedBy: "request"))
+            SELECT count(*) FILTER (WHERE detail = $4::text) AS limited, count(*) AS rejected FROM appended
             """,
             [.int(now.milliseconds), .text(sale.text), .int(cursor.value), .text(atLimit.rawValue), .text(otherwise.rawValue),
              .int(perUser), .int(last.value)]
         ) { (try $0.int64("limited"), try $0.int64("rejected")) } ?? (0, 0)
-        pendingEvents += rejected
         return (limited, rejected - limited)
     }
 }

@@ -44,7 +44,7 @@ extension PostgresTransaction {
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
         readAheadCounts = nil
         wrote = true
-        try moveHeldEventsToTable()
+        try sendHeldEventsNumbered()
         let expired = try session.count(
             """
             WITH line AS (SELECT id FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
@@ -52,12 +52,12 @@ extension PostgresTransaction {
                  expired AS (UPDATE booking SET status = 'expired', expired_at = expires_at
                              WHERE booking.id = ANY (ARRAY(SELECT id FROM line))
                              RETURNING booking.id, booking.user_id, booking.expires_at, booking.made),
-                 logged AS (INSERT INTO pending_event (at, sale, kind, booking, user_id, detail)
-                            SELECT $2, $1, $4, id, user_id, $5 FROM expired ORDER BY expires_at, made RETURNING 1)
-            SELECT count(*) FROM logged
+                 logged AS (SELECT $2::bigint AS at, $1::text AS sale, $4::text AS kind, id AS booking, user_id,
+                                   NULL::bigint AS request, $5::text AS detail, expires_at, made FROM expired),
+            \(Self.appendNumberedEvents(from: "logged", orderedBy: "expires_at, made"))
+            SELECT count(*) FROM appended
             """,
             [.text(sale.text), .int(now.milliseconds), .int(limit), .text(EventKind.expired.rawValue), .text(cause.rawValue)])
-        pendingEvents += expired
         return expired
     }
 }

@@ -20,8 +20,6 @@ final class PostgresTransaction: StoreTransaction {
     private var locked: Set<SaleID> = []
     /// A sale's row as `readAhead` locked and read it, for the `sale` read that follows.
     var lockedAhead: Sale?
-    /// Events in `pending_event`, waiting there for their seq (see `commit`).
-    var pendingEvents: Int64 = 0
     /// Whether anything but attempt counts was written: a commit of only those may skip
     /// the flush to disk; one with more notifies the schema's followers.
     var wrote = false
@@ -49,15 +47,15 @@ final class PostgresTransaction: StoreTransaction {
     /// Everything held back goes in one statement (`WriteBatch`), then COMMIT, both sent
     /// before either is waited for: a single `book` holds its sale's row lock across three
     /// answers from the server (the lock's, the read-ahead's, the writes'), not eight. The
-    /// events get their seq here, at the end: the counter's row lock, taken by the UPDATE, is
-    /// held to the COMMIT, so a transaction that takes seqs after another one commits after
-    /// it, and seq order is commit order (`events(after:)`'s promise).
+    /// events get their seq here, at the end (or at the first set-based statement that
+    /// appends events, `appendNumberedEvents`): the counter's row lock, taken by the UPDATE,
+    /// is held to the COMMIT, so a transaction that takes seqs after another one commits
+    /// after it, and seq order is commit order (`events(after:)`'s promise).
     func commit(_ content: CommitContent) throws {
         do {
             // Not `session`, which would send the held-back writes on their own.
             try store.session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
-            if pendingEvents > 0 { try moveHeldEventsToTable() }
             var batch = WriteBatch()
             addHeldBackRows(to: &batch)
             try sendIfLarge(&batch)
@@ -106,7 +104,6 @@ final class PostgresTransaction: StoreTransaction {
     private func reset() {
         isWrite = false
         locked.removeAll(keepingCapacity: true)
-        pendingEvents = 0
         wrote = false
         unwrittenAttempts.removeAll(keepingCapacity: true)
         readAheadCounts = nil
