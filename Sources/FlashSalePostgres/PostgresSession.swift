@@ -2,6 +2,7 @@ import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// A value bound to a statement's parameter (`$1`, `$2`, …).
@@ -56,8 +57,8 @@ final class PostgresSession {
     private let logger = Logger(label: "flashsale.postgres") { _ in SwiftLogNoOpLogHandler() }
     /// Whether a statement found the connection gone: nothing more is sent on it.
     private var isLost = false
-    /// Statements sent whose answers are still to be checked (`send`), in order.
-    private var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
+    /// Statements sent whose answers are still to be checked (`send`, `sendCopy`), in order.
+    private var unanswered: [EventLoopFuture<Void>] = []
     /// The schema's version, asked for with the connection's first statements rather than
     /// before them (`askSchemaVersion`), and checked before any of their answers is used.
     private var versionAsked: EventLoopFuture<PostgresQueryResult>?
@@ -301,12 +302,13 @@ final class PostgresSession {
     /// flashsale's, the statements sent after it are left to fail or do nothing (their
     /// transaction is rolled back), and the caller runs its transaction again after the
     /// schema's check, as after a conflict (`Store.retryingConflicts`).
-    func settleSchemaVersion(_ sentAfter: [EventLoopFuture<PostgresQueryResult>] = []) throws {
+    func settleSchemaVersion(sent: [EventLoopFuture<Void>] = [], started: [EventLoopFuture<PostgresQueryResult>] = []) throws {
         guard let asked = versionAsked else { return }
         versionAsked = nil
         let version = try? asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
         guard version != PostgresSchema.currentVersion else { return }
-        for statement in sentAfter { _ = try? statement.wait() }
+        for statement in sent { _ = try? statement.wait() }
+        for statement in started { _ = try? statement.wait() }
         schemaNeedsCheck = true
         throw PostgresError(failure: .busy, isTransient: true,
                             "schema \(location.schema) was not of this flashsale's version when asked; checked again, retry")
@@ -319,7 +321,40 @@ final class PostgresSession {
     /// transaction's last writes before its COMMIT (whose answer says nothing of them: a
     /// failed transaction's COMMIT answers ROLLBACK).
     func send(_ sql: String, _ values: [SQLValue] = []) throws {
-        unanswered.append(try start(sql, values))
+        unanswered.append(try start(sql, values).map { _ in })
+    }
+
+    /// `COPY table (columns) FROM STDIN` of `rows`, sent as `send` sends a statement: its
+    /// answer is checked with the next statement's. Returns once the server is taking the
+    /// rows, and with them the connection, so that what is sent after comes after them.
+    /// Thousands of rows into a table with indexes: the server took 705 ms for W1's 220,000
+    /// requests from COPY, against 929 ms for the same rows from arrays (`ArrayRows`).
+    func sendCopy(into table: String, columns: [String], _ rows: CopyText) throws {
+        try failIfLost()
+        let connection = connection, logger = logger, data = rows.buffer
+        // postgres-nio's COPY is async only: run in a task on the connection's event loop,
+        // whose start on the connection is waited for here (or its end, if it fails first).
+        let taking = ConditionLock(value: false)
+        let copied = connection.eventLoop.makePromise(of: Void.self)
+        Task(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+            do {
+                try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+                    taking.lock()
+                    taking.unlock(withValue: true)
+                    try await writer.write(data)
+                }
+                copied.succeed(())
+            } catch {
+                copied.fail(error)
+            }
+        }
+        copied.futureResult.whenComplete { _ in
+            taking.lock()
+            taking.unlock(withValue: true)
+        }
+        taking.lock(whenValue: true)
+        taking.unlock()
+        unanswered.append(copied.futureResult)
     }
 
     /// Waits for the answers of the statements sent (`send`), and fails if one failed: a
@@ -344,7 +379,7 @@ final class PostgresSession {
         let started = try statements.map { try start($0.sql, $0.values) }
         let earlier = unanswered
         unanswered.removeAll()
-        try settleSchemaVersion(earlier + started)
+        try settleSchemaVersion(sent: earlier, started: started)
         do {
             for statement in earlier { _ = try statement.wait() }
             return try started.map { try $0.wait() }
@@ -373,14 +408,18 @@ final class PostgresSession {
             case .bools(let bools): binds.append(BooleanArray(elements: bools))
             }
         }
-        // A statement sent on a connection already lost (a ROLLBACK after the server went
-        // away) may never be answered: fail it here instead.
+        try failIfLost()
+        return connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
+
+    /// A statement sent on a connection already lost (a ROLLBACK after the server went
+    /// away) may never be answered: it fails here instead.
+    private func failIfLost() throws {
         guard !isLost, !connection.isClosed else {
             unanswered.removeAll()
             let detail = "lost the connection to PostgreSQL at \(location.server)"
             throw PostgresError(failure: .connectionLost(detail: detail), detail)
         }
-        return connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 
     /// Calls `handler` on the loop for each notification on `channel` (LISTEN).

@@ -305,6 +305,25 @@ struct PostgresStoreTests {
         #expect(try store.session.count("SELECT count(*) FROM request WHERE user_id = 'u' || id") == Int64(3 * runs + 19))
     }
 
+    /// `submit --file` copies its runs in COPY's text format (`CopyText`): values holding
+    /// that format's own characters, or spelling its NULL and its end of data, arrive as sent.
+    @Test func aFileRunArrivesAsSentWhateverItsCharacters() throws {
+        defer { dropSchema() }
+        let store = try open()
+        try createSales("s1", in: store)
+        let agents: [String?] = ["tab\there", "new\nline", "carriage\rreturn", "back\\slash", "\\N", "\\.", "ends\\",
+                                 "\\\\", "", nil, "plain é ✓"]
+        let sent = agents.enumerated().map { index, agent in
+            RequestRecord(line: index + 1, user: "u\\\(index)", ip: agent == nil ? nil : "10.0.0.\(index)", userAgent: agent)
+        }
+        var records = sent.map { ReadOutcome.record($0) }[...]
+        _ = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let stored = try store.session.rows("SELECT user_id, ip, user_agent FROM request ORDER BY id") {
+            [try $0.text("user_id"), try $0.optionalText("ip"), try $0.optionalText("user_agent")]
+        }
+        #expect(stored == sent.map { [$0.user, $0.ip, $0.userAgent] })
+    }
+
     /// A table filled since it was last analyzed looks nearly empty to the planner, which
     /// may then read all of it to return a few rows: every batch of a long line would read
     /// the rest of the line, and every read-ahead every booking of the sale. A batch reads
