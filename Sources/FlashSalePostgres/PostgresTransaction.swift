@@ -57,7 +57,7 @@ final class PostgresTransaction: StoreTransaction {
             try store.session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
             var batch = WriteBatch()
-            addHeldBackRows(to: &batch)
+            try addHeldBackRows(to: &batch)
             try sendIfLarge(&batch)
             addAttemptCounts(to: &batch)
             try sendIfLarge(&batch)

@@ -324,6 +324,34 @@ struct PostgresStoreTests {
         #expect(stored == sent.map { [$0.user, $0.ip, $0.userAgent] })
     }
 
+    /// A group's many holds are copied in (`copyHeldHolds`): each arrives as decided, in the
+    /// order made, whatever its characters.
+    @Test func aGroupsHoldsArriveAsDecided() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 1_000, hold: .seconds(300),
+                                             perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        let oddAgents = ["tab\there", "new\nline", "back\\slash", "\\N", "\\."]
+        let sent = (0..<600).map { index in
+            RequestRecord(line: index + 1, user: "u\(index)", ip: index % 3 == 0 ? nil : "10.0.\(index / 256).\(index % 256)",
+                          userAgent: index % 7 == 0 ? nil : oddAgents[index % oddAgents.count])
+        }
+        var records = sent.map { ReadOutcome.record($0) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let report = try engine.processBatch(of: SaleID("s1"), batch: 1_000, clock: T)
+        #expect(report.accepted == 600)
+        let stored = try store.session.rows("SELECT user_id, ip, user_agent, status, created_at, expires_at FROM booking ORDER BY made") {
+            [try $0.text("user_id"), try $0.optionalText("ip"), try $0.optionalText("user_agent"), try $0.text("status"),
+             String(try $0.int64("created_at")), String(try $0.int64("expires_at"))]
+        }
+        let decided = sent.map { [$0.user, $0.ip, $0.userAgent, "held", String(T.milliseconds), String(T.milliseconds + 300_000)] }
+        #expect(stored.count == decided.count)
+        // The first difference, not 600 rows of each.
+        let difference = zip(stored, decided).first { $0 != $1 }.map { "stored \($0), decided \($1)" }
+        #expect(difference == nil)
+    }
+
     /// A table filled since it was last analyzed looks nearly empty to the planner, which
     /// may then read all of it to return a few rows: every batch of a long line would read
     /// the rest of the line, and every read-ahead every booking of the sale. A batch reads
