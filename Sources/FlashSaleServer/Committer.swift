@@ -1,6 +1,8 @@
+import FlashSaleCLI
 import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleStore
+import Logging
 import NIOConcurrencyHelpers
 
 /// The one writer of a `serve` process: the changes every connection asks for, queued in
@@ -39,10 +41,15 @@ final class Committer: @unchecked Sendable {
     private let finished = ConditionLock(value: false)
     /// Told after each group commits, with the group's size: metrics and the event feed.
     private let onCommit: @Sendable (Int) -> Void
+    private let logger: Logger
+    /// Whether the attempts carried failed to be written last time they were due: said once
+    /// a run of failures, not every second of it.
+    private var telemetryFailing = false
 
-    init(store: any Store, clock: @escaping @Sendable () -> Instant, onCommit: @escaping @Sendable (Int) -> Void) {
+    init(store: any Store, clock: @escaping @Sendable () -> Instant, logger: Logger, onCommit: @escaping @Sendable (Int) -> Void) {
         engine = Engine(store: store)
         self.clock = clock
+        self.logger = logger
         self.onCommit = onCommit
     }
 
@@ -117,7 +124,7 @@ final class Committer: @unchecked Sendable {
                 let seconds = Double(wait.seconds) + Double(wait.attoseconds) / 1e18
                 guard lock.lock(whenValue: true, timeoutSeconds: max(0, seconds)) else {
                     // Idle: the counts go in a commit of their own (which costs no sync).
-                    try? group.writeTelemetry()
+                    writeTelemetry(of: group, lastChance: false)
                     telemetryDue = ContinuousClock.now + Committer.telemetryDelay
                     continue
                 }
@@ -128,13 +135,32 @@ final class Committer: @unchecked Sendable {
             let done = stopping && taken.isEmpty
             lock.unlock(withValue: stopping)
             if done {
-                try? group.writeTelemetry()
+                writeTelemetry(of: group, lastChance: true)
                 return
             }
             let withTelemetry = ContinuousClock.now >= telemetryDue
             if withTelemetry { telemetryDue = ContinuousClock.now + Committer.telemetryDelay }
             decide(taken, in: group, withTelemetry: withTelemetry)
             taken.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The attempts carried, in a transaction of their own. When it fails (the database
+    /// locked by another process past the busy timeout, a full disk), they are kept for the
+    /// next try, a second later, unless this is the last chance, the server stopping: then
+    /// they are lost to `suspects` and `metrics`, which the log says.
+    private func writeTelemetry(of group: DecisionGroup, lastChance: Bool) {
+        do {
+            try group.writeTelemetry()
+            telemetryFailing = false
+        } catch {
+            let metadata: Logger.Metadata = ["error": .string(ExitStatus.error(for: error).message)]
+            if lastChance {
+                logger.error("attempt counts lost: not written before stopping", metadata: metadata)
+            } else if !telemetryFailing {
+                logger.warning("attempt counts not written yet; trying again every second", metadata: metadata)
+            }
+            telemetryFailing = true
         }
     }
 
@@ -162,6 +188,7 @@ final class Committer: @unchecked Sendable {
             for pending in group { pending.answer.resume(throwing: error) }
             return
         }
+        if withTelemetry { telemetryFailing = false }
         onCommit(group.count)
         for (pending, outcome) in zip(group, outcomes) { pending.answer.resume(with: outcome) }
     }

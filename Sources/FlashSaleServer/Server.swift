@@ -56,7 +56,7 @@ package enum Server {
         try feed.start(store: settings.openStore())
         let metrics = HTTPMetrics()
         let accessLog = AccessLog(output: log)
-        let committer = Committer(store: try settings.openStore(), clock: settings.clock) { decisions in
+        let committer = Committer(store: try settings.openStore(), clock: settings.clock, logger: logger) { decisions in
             feed.committed()
             metrics.committed(decisions: decisions)
         }
