@@ -140,7 +140,11 @@ extension PostgresTransaction {
     }
 
     /// One statement for the whole run, its events in id order; the user's count of active
-    /// bookings is the one mirror of `Rules` in SQL (`activeBooking`).
+    /// bookings is the one mirror of `Rules` in SQL (`activeBooking`). Its events are
+    /// numbered in it (`appendNumberedEvents`), which takes the seq counter's row lock to the
+    /// commit: `process` decides one sale a transaction, so no sale's row lock is waited for
+    /// after it (one that was could deadlock with a transaction holding that sale and
+    /// waiting for the counter).
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true

@@ -37,27 +37,33 @@ extension PostgresTransaction {
     }
 
     /// One statement: the first `limit` of the line expire (expired_at is the expiry
-    /// itself, as `setStatus` records it), each with its event, in line order. The batch's
-    /// holds are found by key (`= ANY` of the line's ids): as a join, the planner hashed the
-    /// line and read the whole booking table for it, every batch (48 ms of a batch's 186
-    /// for a sale of 200,000; a sweep's time grew with the square of the holds).
+    /// itself, as `setStatus` records it); their events are held back, in line order, and
+    /// numbered at the commit as every other event is. The batch's holds are found by key
+    /// (`= ANY` of the line's ids): as a join, the planner hashed the line and read the
+    /// whole booking table for it, every batch (48 ms of a batch's 186 for a sale of
+    /// 200,000; a sweep's time grew with the square of the holds). Not appended in the
+    /// statement (`appendNumberedEvents`), which would take the seq counter's row lock here:
+    /// a decision expires a hold of its sale before it decides, and a group of `serve`'s
+    /// that then locked another sale's row could deadlock with a group holding that sale
+    /// and waiting for the counter at its commit.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
         readAheadCounts = nil
         wrote = true
-        try sendHeldEventsNumbered()
-        let expired = try session.count(
+        let expired = try session.rows(
             """
             WITH line AS (SELECT id FROM booking WHERE sale = $1 AND \(overdueHold(now: "$2"))
                           ORDER BY expires_at, made LIMIT $3),
                  expired AS (UPDATE booking SET status = 'expired', expired_at = expires_at
                              WHERE booking.id = ANY (ARRAY(SELECT id FROM line))
-                             RETURNING booking.id, booking.user_id, booking.expires_at, booking.made),
-                 logged AS (SELECT $2::bigint AS at, $1::text AS sale, $4::text AS kind, id AS booking, user_id,
-                                   NULL::bigint AS request, $5::text AS detail, expires_at, made FROM expired),
-            \(Self.appendNumberedEvents(from: "logged", orderedBy: "expires_at, made"))
-            SELECT count(*) FROM appended
+                             RETURNING booking.id, booking.user_id, booking.expires_at, booking.made)
+            SELECT id, user_id FROM expired ORDER BY expires_at, made
             """,
-            [.text(sale.text), .int(now.milliseconds), .int(limit), .text(EventKind.expired.rawValue), .text(cause.rawValue)])
-        return expired
+            [.text(sale.text), .int(now.milliseconds), .int(limit)]
+        ) { (BookingID(trusted: try $0.text("id")), UserID(trusted: try $0.text("user_id"))) }
+        for (booking, user) in expired {
+            heldBack.events.append(NewEvent(at: now, sale: sale.text, kind: .expired, booking: booking, user: user,
+                                            detail: cause.rawValue))
+        }
+        return Int64(expired.count)
     }
 }

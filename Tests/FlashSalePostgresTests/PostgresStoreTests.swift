@@ -165,6 +165,30 @@ struct PostgresStoreTests {
         #expect(events.map(\.seq) == Array(1...Int64(events.count)))
     }
 
+    /// A decision expires an overdue hold of its sale before it decides, and a `serve`
+    /// group may go on to lock another sale: the expiry's event must not take the seq
+    /// counter's row lock before the commit, or another sale's commit would wait for it
+    /// (and a group waiting for that other sale's row would deadlock with it).
+    @Test func anExpiryLeavesTheSeqCounterToTheCommit() throws {
+        defer { dropSchema() }
+        let first = try open()
+        let second = try open(busyTimeout: Span(milliseconds: 300))
+        try createSales("s1", "s2", in: first)
+        let engine = Engine(store: first)
+        _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "u1"), ip: nil, userAgent: nil, key: nil),
+                            clock: T)
+        let later = T.adding(.seconds(301))
+        let open = try first.beginWrite()
+        _ = try open.requireSale(SaleID("s1"))
+        #expect(try open.expireOverdueHolds(in: SaleID("s1"), at: later, limit: 1, by: .book) == 1)
+        _ = try Engine(store: second).book(BookingRequest(sale: SaleID("s2"), user: UserID(trusted: "u2"), ip: nil,
+                                                          userAgent: nil, key: nil), clock: later)
+        try open.commit(.decisions)
+        let events = try second.read { try $0.events(after: 0, sale: nil, limit: 100) }.filter { $0.kind != .saleCreated }
+        #expect(events.map(\.kind) == [.held, .held, .expired])
+        #expect(events.map(\.seq) == events.map(\.seq).sorted())
+    }
+
     @Test func aLockHeldPastTheBusyTimeoutIsBusy() throws {
         defer { dropSchema() }
         let holder = try open()
