@@ -210,22 +210,26 @@ struct BuyerAPI: Sendable {
     /// 404 when no pattern matches the path, 405 (with `Allow`) when one does but not for
     /// this method.
     static func route(_ head: HTTPRequest) throws -> (BuyerRoute, [String]) {
-        let path = (head.path ?? "").split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let segments = Array(path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+        // Split as bytes: `?` and `/` are ASCII, and a split by Characters ran grapheme
+        // breaking over every path (routing was 4% of serve's CPU on declines).
+        let target = head.path ?? ""
+        let path = target[..<(target.utf8.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)]
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+            .map { path[$0.startIndex..<$0.endIndex] }
         let candidates = BuyerRoute.matching(segments)
-        guard path.hasPrefix("/"), !candidates.isEmpty else {
+        guard path.utf8.first == UInt8(ascii: "/"), !candidates.isEmpty else {
             throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: see GET /openapi.json on the admin listener")
         }
         // HEAD is GET without the body (RFC 9110, 9.3.2), which NIO's encoder leaves out.
         let method = head.method == .head ? .get : head.method
-        guard let route = candidates.first(where: { $0.method == method }) else {
-            let methods = candidates.map(\.method)
+        guard let matched = candidates.first(where: { $0.route.method == method }) else {
+            let methods = candidates.map(\.route.method)
             let allowed = (methods + (methods.contains(.get) ? [.head] : [])).map(\.rawValue).joined(separator: ", ")
             throw HTTPFailure.badInput("\(head.method.rawValue) is not allowed here; use \(allowed)", status: .methodNotAllowed,
                                        headers: [.allow: allowed])
         }
         var parameters: [String] = []
-        for (index, name) in route.parameters {
+        for (index, name) in matched.parameters {
             let segment = segments[index]
             if let decoded = segment.percentDecoded {
                 parameters.append(decoded)
@@ -238,7 +242,7 @@ struct BuyerAPI: Sendable {
                 throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: \(Quoted(String(segment)))")
             }
         }
-        return (route, parameters)
+        return (matched.route, parameters)
     }
 }
 

@@ -56,24 +56,30 @@ enum BuyerRoute: String, CaseIterable, Sendable {
         return own + authenticated + badInput + body + always
     }
 
-    /// The routes whose pattern matches these segments, for 405's `Allow`.
-    static func matching(_ segments: [Substring]) -> [BuyerRoute] {
-        patterns.compactMap { route, parts in
-            parts.count == segments.count
-                && zip(parts, segments).allSatisfy { part, segment in part.map { $0.utf8.elementsEqual(segment.utf8) } ?? !segment.isEmpty }
-                ? route : nil
+    /// A route's pattern split once, not per request: each segment fixed, or nil for a
+    /// `{...}` one, and where each `{...}` is, with its name.
+    struct Pattern {
+        let route: BuyerRoute
+        let segments: [String?]
+        let parameters: [(index: Int, name: String)]
+
+        init(_ route: BuyerRoute) {
+            let parts = route.pattern.split(separator: "/")
+            self.route = route
+            segments = parts.map { $0.hasPrefix("{") ? nil : String($0) }
+            parameters = parts.enumerated().filter { $1.hasPrefix("{") }.map { ($0, String($1)) }
+        }
+
+        func matches(_ path: [Substring]) -> Bool {
+            segments.count == path.count
+                && zip(segments, path).allSatisfy { fixed, segment in fixed.map { $0.utf8.elementsEqual(segment.utf8) } ?? !segment.isEmpty }
         }
     }
 
-    /// The pattern's `{...}` segments, in order: where each is, and its name.
-    var parameters: [(index: Int, name: String)] { BuyerRoute.parameters[self] ?? [] }
-
-    /// Each route's pattern split once, not per request: a fixed segment, or nil for a `{...}` one.
-    private static let patterns: [(BuyerRoute, [String?])] = allCases.map { route in
-        (route, route.pattern.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) })
+    /// The routes whose pattern matches these segments (several for 405's `Allow`).
+    static func matching(_ segments: [Substring]) -> [Pattern] {
+        patterns.filter { $0.matches(segments) }
     }
 
-    private static let parameters: [BuyerRoute: [(index: Int, name: String)]] = Dictionary(uniqueKeysWithValues: allCases.map { route in
-        (route, route.pattern.split(separator: "/").enumerated().filter { $1.hasPrefix("{") }.map { ($0, String($1)) })
-    })
+    private static let patterns = allCases.map(Pattern.init)
 }
