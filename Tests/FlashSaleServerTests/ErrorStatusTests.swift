@@ -174,6 +174,9 @@ import FlashSaleTestSupport
         let charset = try await served.send(.POST, Self.book, user: "alice", headers: [("Content-Type", "Application/JSON; charset=utf-8")],
                                             body: "{}")
         #expect(charset.status == 201, "\(charset.body)")
+        let spaced = try await served.send(.POST, Self.book, user: "carol", headers: [("Content-Type", "application/JSON ;charset=utf-8")],
+                                           body: "{}")
+        #expect(spaced.status == 201, "\(spaced.body)")
     }
 
     @Test func headersOver16KiBAre431() async throws {
