@@ -23,6 +23,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
     /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.
     static func from(_ error: any Error, server: String) -> any Error {
         if error is PostgresError || error is StoreFailure { return error }
+        // postgres-nio's older error, which its COPY throws once the connection is gone.
+        if case .connectionClosed? = error as? PostgresNIO.PostgresError {
+            let detail = "lost the connection to PostgreSQL at \(server)"
+            return PostgresError(failure: .connectionLost(detail: detail), detail)
+        }
         guard let psql = error as? PSQLError else {
             return PostgresError(failure: .io(detail: "PostgreSQL at \(server): \(error)"), "\(error)")
         }

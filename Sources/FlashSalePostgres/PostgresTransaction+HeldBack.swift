@@ -2,9 +2,10 @@ import FlashSaleCore
 import FlashSaleEngine
 
 /// The holds, counter changes and events a run of decisions writes, held back and sent
-/// together (`WriteBatch`, rows as arrays by `ArrayRows`): a group of thousands of holds
-/// costs a few round trips, not two per hold, and a single `book` writes everything in one
-/// statement while it holds its sale's row lock. The holds and counter changes go just
+/// together (`WriteBatch`, rows as arrays by `ArrayRows`; a group's many holds by COPY,
+/// `copyHeldHolds`): a group of thousands of holds costs a few round trips, not two per
+/// hold, and a single `book` writes everything in one statement while it holds its sale's
+/// row lock. The holds and counter changes go just
 /// before the transaction's next statement, whatever it is, so that every statement sees
 /// them; at the latest with the commit's. The events, which no statement of the transaction
 /// reads, go with the commit, straight into `event` with their seqs, unless a set-based
@@ -80,7 +81,7 @@ extension PostgresTransaction {
     /// before anything is sent after it: a round trip more, nothing to a group of thousands
     /// (W2's `book --stream` groups about 8,000 holds), but a single `book` holds its sale's
     /// row lock across it.
-    private static var holdsCopiedFrom: Int { 256 }
+    static var holdsCopiedFrom: Int { 256 }
 
     private func copyHeldHolds() throws {
         var rows = CopyText(capacity: heldBack.holds.count * 200)

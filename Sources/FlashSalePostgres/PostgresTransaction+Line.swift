@@ -68,16 +68,17 @@ extension PostgresTransaction {
         return RequestID(id)
     }
 
-    /// Thousands: each is a round trip or two, and arrays have no parameter limit. 4,096,
-    /// not more: with 8,192, process's peak RSS on W2 (every request a hold) came to 31 MiB
+    /// Thousands: each is a round trip or two (a run of `submit --file` one COPY, a group's
+    /// read-ahead one statement of arrays, which have no parameter limit). 4,096, not more: with 8,192, process's peak RSS on W2 (every request a hold) came to 31 MiB
     /// of its 32 MiB budget (bench/pg.sh); with 4,096, 29 MiB.
     var rowsAtOnce: Int { 4096 }
 
     /// The ids taken at once (consecutive), the rows copied in by one COPY (`CopyText`).
     /// Only the transaction's first run of ids waits for the counter's answer: its row lock
     /// is then this transaction's to the commit, so the ids after are known without asking,
-    /// and each later run is sent without waiting for its answer, while the caller reads and
-    /// encodes the next. `submit --file` on W1 spent 1.5 s of its 2.4 s in the server's
+    /// and each later run's counter move and rows are sent without waiting for the server to
+    /// store them (only for it to start taking the rows, `sendCopy`), while the caller reads
+    /// and encodes the next. `submit --file` on W1 spent 1.5 s of its 2.4 s in the server's
     /// INSERTs and 0.7 s reading the file, one after the other. One run in flight at a time:
     /// each waits for the answer to the run before it.
     func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID> {
@@ -144,7 +145,9 @@ extension PostgresTransaction {
     /// numbered in it (`appendNumberedEvents`), which takes the seq counter's row lock to the
     /// commit: `process` decides one sale a transaction, so no sale's row lock is waited for
     /// after it (one that was could deadlock with a transaction holding that sale and
-    /// waiting for the counter).
+    /// waiting for the counter). Other writers' commits wait for the counter meanwhile: for
+    /// the rest of the batch when the run stopped at a keyed request, which is decided one
+    /// by one after it.
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true

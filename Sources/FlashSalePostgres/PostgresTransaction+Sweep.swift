@@ -36,17 +36,33 @@ extension PostgresTransaction {
                           [.text(sale.text), .int(now.milliseconds)])
     }
 
-    /// One statement: the first `limit` of the line expire (expired_at is the expiry
-    /// itself, as `setStatus` records it); their events are held back, in line order, and
-    /// numbered at the commit as every other event is. The batch's holds are found by key
-    /// (`= ANY` of the line's ids): as a join, the planner hashed the line and read the
-    /// whole booking table for it, every batch (48 ms of a batch's 186 for a sale of
-    /// 200,000; a sweep's time grew with the square of the holds). Not appended in the
+    /// The first `limit` of the line expire (all of them for nil), their events in line
+    /// order. Held back to the commit, as every other event is, not appended in the
     /// statement (`appendNumberedEvents`), which would take the seq counter's row lock here:
     /// a decision expires a hold of its sale before it decides, and a group of `serve`'s
     /// that then locked another sale's row could deadlock with a group holding that sale
-    /// and waiting for the counter at its commit.
+    /// and waiting for the counter at its commit. With no limit (`seed-inventory --exactly`,
+    /// which may find a million overdue holds, and locks no other sale) a run of
+    /// `rowsAtOnce` at a time, each run's events numbered and sent before the next
+    /// (`sendHeldEventsNumbered`): never all of them in memory at once.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
+        if let limit { return try expireRun(in: sale, at: now, limit: limit, by: cause) }
+        let runLength = Int64(rowsAtOnce)
+        var expired: Int64 = 0
+        while true {
+            let run = try expireRun(in: sale, at: now, limit: runLength, by: cause)
+            expired += run
+            try sendHeldEventsNumbered()
+            if run < runLength { return expired }
+        }
+    }
+
+    /// One statement: the first `limit` of the line expire (expired_at is the expiry
+    /// itself, as `setStatus` records it), their events held back. The holds are found by
+    /// key (`= ANY` of the line's ids): as a join, the planner hashed the line and read the
+    /// whole booking table for it, every batch (48 ms of a batch's 186 for a sale of
+    /// 200,000; a sweep's time grew with the square of the holds).
+    private func expireRun(in sale: SaleID, at now: Instant, limit: Int64, by cause: ChangeCause) throws -> Int64 {
         readAheadCounts = nil
         wrote = true
         let expired = try session.rows(

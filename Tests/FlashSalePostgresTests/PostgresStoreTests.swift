@@ -178,15 +178,15 @@ struct PostgresStoreTests {
         _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "u1"), ip: nil, userAgent: nil, key: nil),
                             clock: T)
         let later = T.adding(.seconds(301))
-        let open = try first.beginWrite()
-        _ = try open.requireSale(SaleID("s1"))
-        #expect(try open.expireOverdueHolds(in: SaleID("s1"), at: later, limit: 1, by: .book) == 1)
+        let expiring = try first.beginWrite()
+        _ = try expiring.requireSale(SaleID("s1"))
+        #expect(try expiring.expireOverdueHolds(in: SaleID("s1"), at: later, limit: 1, by: .book) == 1)
         _ = try Engine(store: second).book(BookingRequest(sale: SaleID("s2"), user: UserID(trusted: "u2"), ip: nil,
                                                           userAgent: nil, key: nil), clock: later)
-        try open.commit(.decisions)
+        try expiring.commit(.decisions)
+        // In seq order: the expiry, committed last, comes after the other sale's hold.
         let events = try second.read { try $0.events(after: 0, sale: nil, limit: 100) }.filter { $0.kind != .saleCreated }
         #expect(events.map(\.kind) == [.held, .held, .expired])
-        #expect(events.map(\.seq) == events.map(\.seq).sorted())
     }
 
     @Test func aLockHeldPastTheBusyTimeoutIsBusy() throws {
@@ -348,32 +348,80 @@ struct PostgresStoreTests {
         #expect(stored == sent.map { [$0.user, $0.ip, $0.userAgent] })
     }
 
-    /// A group's many holds are copied in (`copyHeldHolds`): each arrives as decided, in the
-    /// order made, whatever its characters.
+    /// A COPY the server refuses fails the transaction it went with, as a refused INSERT
+    /// would: here a row already holds an id the counter has not given yet (no flashsale
+    /// writes one: only SQL by hand), and the whole file's requests are rolled back.
+    @Test func aRefusedCopyRollsTheFileBack() throws {
+        defer { dropSchema() }
+        let store = try open()
+        try createSales("s1", in: store)
+        try store.session.execute("INSERT INTO request (id, sale, user_id, submitted_at) VALUES (5000, 's1', 'by hand', 0)")
+        var records = (0..<(PostgresTransaction(store: store).rowsAtOnce * 2)).map {
+            ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)"))
+        }[...]
+        #expect(throws: (any Error).self) {
+            try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        }
+        #expect(try store.session.count("SELECT count(*) FROM request") == 1)
+        #expect(try store.session.count("SELECT last FROM request_counter") == 0)
+    }
+
+    /// A group's many holds are copied in (`copyHeldHolds`): each arrives as decided, every
+    /// column in its place, in the order made, whatever its characters.
     @Test func aGroupsHoldsArriveAsDecided() throws {
         defer { dropSchema() }
         let store = try open()
-        let engine = Engine(store: store)
-        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 1_000, hold: .seconds(300),
-                                             perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        try createSales("s1", in: store)
         let oddAgents = ["tab\there", "new\nline", "back\\slash", "\\N", "\\."]
-        let sent = (0..<600).map { index in
-            RequestRecord(line: index + 1, user: "u\(index)", ip: index % 3 == 0 ? nil : "10.0.\(index / 256).\(index % 256)",
-                          userAgent: index % 7 == 0 ? nil : oddAgents[index % oddAgents.count])
+        // Enough to be copied: the commit's statement carries them otherwise.
+        let holds = (0..<(PostgresTransaction.holdsCopiedFrom + 44)).map { index in
+            Booking(id: BookingID(trusted: "bk_\(index)"), sale: SaleID(trusted: "s1"), user: UserID(trusted: "u\(index)"), status: .held,
+                    createdAt: T, expiresAt: T.adding(.seconds(300)), confirmedAt: nil, cancelledAt: nil, expiredAt: nil,
+                    ip: index % 3 == 0 ? nil : "10.0.\(index / 256).\(index % 256)",
+                    userAgent: index % 7 == 0 ? nil : oddAgents[index % oddAgents.count], key: index % 5 == 0 ? "k\(index)" : nil)
         }
-        var records = sent.map { ReadOutcome.record($0) }[...]
-        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
-        let report = try engine.processBatch(of: SaleID("s1"), batch: 1_000, clock: T)
-        #expect(report.accepted == 600)
-        let stored = try store.session.rows("SELECT user_id, ip, user_agent, status, created_at, expires_at FROM booking ORDER BY made") {
-            [try $0.text("user_id"), try $0.optionalText("ip"), try $0.optionalText("user_agent"), try $0.text("status"),
+        let transaction = try store.beginWrite()
+        _ = try transaction.requireSale(SaleID("s1"))
+        for (index, hold) in holds.enumerated() { try transaction.insertHold(hold, countedByAddress: index % 2 == 0) }
+        try transaction.commit(.decisions)
+        let stored = try store.session.rows(
+            "SELECT id, sale, user_id, ip, ip_canonical, user_agent, key, status, created_at, expires_at FROM booking ORDER BY made"
+        ) {
+            [try $0.text("id"), try $0.text("sale"), try $0.text("user_id"), try $0.optionalText("ip"), try $0.optionalText("ip_canonical"),
+             try $0.optionalText("user_agent"), try $0.optionalText("key"), try $0.text("status"),
              String(try $0.int64("created_at")), String(try $0.int64("expires_at"))]
         }
-        let decided = sent.map { [$0.user, $0.ip, $0.userAgent, "held", String(T.milliseconds), String(T.milliseconds + 300_000)] }
+        let decided = holds.enumerated().map { index, hold in
+            [hold.id.text, "s1", hold.user.text, hold.ip, index % 2 == 0 ? hold.ip : nil, hold.userAgent, hold.key, "held",
+             String(T.milliseconds), String(T.milliseconds + 300_000)]
+        }
         #expect(stored.count == decided.count)
         // The first difference, not 600 rows of each.
         let difference = zip(stored, decided).first { $0 != $1 }.map { "stored \($0), decided \($1)" }
         #expect(difference == nil)
+    }
+
+    /// `seed-inventory --exactly` expires every overdue hold, however many: a run of
+    /// `rowsAtOnce` at a time, each run's events sent before the next, never all of them
+    /// in memory; the events in line order all the same.
+    @Test func anExactSeedExpiresManyOverdueHoldsInRuns() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
+                                             perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
+        let holds = PostgresTransaction(store: store).rowsAtOnce + 10
+        var records = (0..<holds).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: Int64(holds), clock: T).accepted == Int64(holds))
+        let later = T.adding(.seconds(301))
+        let status = try engine.seedInventory(SaleID("s1"), count: 100, exactly: true, clock: later)
+        #expect(status.sale.counters == Counters(total: 100, available: 100, held: 0, booked: 0, cancelled: 0, expired: Int64(holds)))
+        let expired = try store.session.rows("SELECT booking FROM event WHERE kind = 'expired' ORDER BY seq") { try $0.text("booking") }
+        let made = try store.session.rows("SELECT id FROM booking ORDER BY made") { try $0.text("id") }
+        #expect(expired.count == holds)
+        #expect(expired == made)
+        #expect(try store.verify(SaleID("s1"), clock: later) == [])
     }
 
     /// A table filled since it was last analyzed looks nearly empty to the planner, which

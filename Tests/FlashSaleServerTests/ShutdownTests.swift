@@ -51,7 +51,8 @@ extension LoadTests {
                 for user in ["a", "b", "c"] {
                     _ = try await served.send(.POST, "/booking-service/book-item/s1", user: user)
                 }
-                let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
+                // Waits out an idle write of serve's counts that may be under way.
+                let holder = try Connection(path: served.database, busyTimeout: .seconds(5))
                 try holder.execute("BEGIN IMMEDIATE")
                 served.server?.send(SIGTERM)
                 #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
