@@ -20,21 +20,23 @@ struct PostgresError: StoreError, CustomStringConvertible {
 
     static let undefinedTable = "42P01"
 
+    /// The connection to `server` is gone, and the transaction with it.
+    static func lostConnection(to server: String, _ reason: String? = nil) -> PostgresError {
+        let detail = "lost the connection to PostgreSQL at \(server)" + (reason.map { ": " + $0 } ?? "")
+        return PostgresError(failure: .connectionLost(detail: detail), detail)
+    }
+
     /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.
     static func from(_ error: any Error, server: String) -> any Error {
         if error is PostgresError || error is StoreFailure { return error }
         // postgres-nio's older error, which its COPY throws once the connection is gone.
-        if case .connectionClosed? = error as? PostgresNIO.PostgresError {
-            let detail = "lost the connection to PostgreSQL at \(server)"
-            return PostgresError(failure: .connectionLost(detail: detail), detail)
-        }
+        if case .connectionClosed? = error as? PostgresNIO.PostgresError { return lostConnection(to: server) }
         guard let psql = error as? PSQLError else {
             return PostgresError(failure: .io(detail: "PostgreSQL at \(server): \(error)"), "\(error)")
         }
         guard let state = psql.serverInfo?[.sqlState] else {
-            // No answer from the server: the connection is gone. The transaction with it.
-            let detail = "lost the connection to PostgreSQL at \(server): \(ConnectionFailureWords.reason(psql))"
-            return PostgresError(failure: .connectionLost(detail: detail), detail)
+            // No answer from the server: the connection is gone.
+            return lostConnection(to: server, ConnectionFailureWords.reason(psql))
         }
         let message = psql.serverInfo?[.message] ?? "error"
         let detail = "PostgreSQL at \(server): \(message) (SQLSTATE \(state))"

@@ -419,8 +419,7 @@ final class PostgresSession {
     private func failIfLost() throws {
         guard !isLost, !connection.isClosed else {
             unanswered.removeAll()
-            let detail = "lost the connection to PostgreSQL at \(location.server)"
-            throw PostgresError(failure: .connectionLost(detail: detail), detail)
+            throw PostgresError.lostConnection(to: location.server)
         }
     }
 

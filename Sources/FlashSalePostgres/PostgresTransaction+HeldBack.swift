@@ -5,13 +5,13 @@ import FlashSaleEngine
 /// together (`WriteBatch`, rows as arrays by `ArrayRows`; a group's many holds by COPY,
 /// `copyHeldHolds`): a group of thousands of holds costs a few round trips, not two per
 /// hold, and a single `book` writes everything in one statement while it holds its sale's
-/// row lock. The holds and counter changes go just
-/// before the transaction's next statement, whatever it is, so that every statement sees
-/// them; at the latest with the commit's. The events, which no statement of the transaction
-/// reads, go with the commit, straight into `event` with their seqs, unless a set-based
-/// statement appends events of its own after them: then they go just before it, numbered
-/// (`sendHeldEventsNumbered`). A write the server refuses fails the statement it went with,
-/// and with it the transaction, as it would have failed the write.
+/// row lock. The holds and counter changes go just before the transaction's next
+/// statement, whatever it is, so that every statement sees them; at the latest with the
+/// commit's. The events, which no statement of the transaction reads, go with the commit,
+/// straight into `event` with their seqs, unless a set-based statement appends events of
+/// its own after them: then they go just before it, numbered (`sendHeldEventsNumbered`).
+/// A write the server refuses fails the statement it went with, and with it the
+/// transaction, as it would have failed the write.
 struct HeldBackWrites {
     var holds: [(hold: Booking, address: String?)] = []
     /// Each sale's changes, summed, with the latest instant one was made at: one UPDATE of

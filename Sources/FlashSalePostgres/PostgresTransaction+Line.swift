@@ -69,8 +69,9 @@ extension PostgresTransaction {
     }
 
     /// Thousands: each is a round trip or two (a run of `submit --file` one COPY, a group's
-    /// read-ahead one statement of arrays, which have no parameter limit). 4,096, not more: with 8,192, process's peak RSS on W2 (every request a hold) came to 31 MiB
-    /// of its 32 MiB budget (bench/pg.sh); with 4,096, 29 MiB.
+    /// read-ahead one statement of arrays, which have no parameter limit). 4,096, not more:
+    /// with 8,192, process's peak RSS on W2 (every request a hold) came to 31 MiB of its
+    /// 32 MiB budget (bench/pg.sh); with 4,096, 29 MiB.
     var rowsAtOnce: Int { 4096 }
 
     /// The ids taken at once (consecutive), the rows copied in by one COPY (`CopyText`).
