@@ -58,8 +58,15 @@ import Testing
         "PostgresTransaction+ReadAhead.swift: addressProbes",
         "PostgresSession.swift: count(limit)",
         "PostgresTransaction+HeldBack.swift: rows.select()",
-        "PostgresTransaction+HeldBack.swift: columns",
         "PostgresTransaction+HeldBack.swift: taken",
+        // An event's columns (a constant), and the queries that number a set-based
+        // statement's events: the name of one of its queries, and the order of its rows,
+        // both constants where they are called.
+        "PostgresTransaction+HeldBack.swift: eventColumns",
+        "PostgresTransaction+HeldBack.swift: Self.eventColumns",
+        "PostgresTransaction+HeldBack.swift: source",
+        "PostgresTransaction+HeldBack.swift: order",
+        "PostgresTransaction+Line.swift: Self.appendNumberedEvents(from: \"decided\", orderedBy: \"request\")",
         "ArrayRows.swift: selected",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
