@@ -36,13 +36,14 @@ final class CommitWatcher {
         case server(String)
     }
 
-    /// Following, starts watching now: create it before the first query, so that a commit
-    /// landing after that query still counts as new.
-    init(store: any Store, follow: Bool, intervalMilliseconds: Int, log: TextSink) throws {
-        signals = follow ? StopSignals() : nil
+    /// Following (`signals`, made before the store was opened: see `StopSignals`), starts
+    /// watching now: create it before the first query, so that a commit landing after that
+    /// query still counts as new.
+    init(store: any Store, signals: StopSignals?, intervalMilliseconds: Int, log: TextSink) throws {
+        self.signals = signals
         milliseconds = intervalMilliseconds
         self.log = log
-        if follow {
+        if signals != nil {
             changes = try persisting { try store.changeWatcher() }
         }
     }

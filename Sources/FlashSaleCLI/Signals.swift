@@ -1,8 +1,13 @@
 import Glibc
 
-/// SIGINT and SIGTERM for `process --follow`: blocked, so they never interrupt a batch,
-/// and waited for with a timeout, so the idle wait is the signal check too. No handler,
-/// no global state.
+/// SIGINT and SIGTERM for `process --follow` and `events --follow`: blocked, so they never
+/// interrupt a batch, and waited for with a timeout, so the idle wait is the signal check
+/// too. No handler, no global state. Blocked on the thread that makes it and inherited by
+/// the threads started after: make it before the store is opened, whose PostgreSQL
+/// connection starts an event loop thread. A thread started before, with the signals
+/// unblocked, is where the kernel sends them whenever the main thread is not waiting for
+/// them, and their default action ends the process (a CI run saw `process --follow` on
+/// PostgreSQL end by SIGTERM instead of exiting 0).
 struct StopSignals {
     private var set = sigset_t()
 

@@ -23,6 +23,40 @@ import Testing
         #expect(follower.stop(SIGTERM) == .exit(0))
         #expect(follower.stdout == "1 accepted, 0 rejected\n")
     }
+
+    /// A stop signal sent while the main thread is not waiting for it goes to another thread
+    /// that does not block it, where its default action ends the process: every thread of a
+    /// follower but the main one (which takes them with sigtimedwait) blocks SIGINT and
+    /// SIGTERM. On PostgreSQL the connection's event loop thread is one, started when the
+    /// store opens; a CI run saw `process --follow` end by SIGTERM when it did not block it.
+    @Test(arguments: commandLineStores)
+    func everyThreadButTheMainOneBlocksTheStopSignals(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
+        let id = try box.run(["submit", "s1", "alice"], now: nil).line
+        // Each is following once it has done what it was started for: its threads are all
+        // started by then.
+        let following: [(command: [String], done: (Background) throws -> Bool)] = [
+            (["process", "--follow"], { _ in try box.run(["request", id, "--json"], now: nil).json()["status"] as? String == "accepted" }),
+            (["events", "--follow"], { $0.stdout.contains("sale_created") }),
+        ]
+        for (command, done) in following {
+            let follower = try box.start(command, now: nil)
+            let pid = follower.child.pid
+            let stop = UInt64(1) << (SIGINT - 1) | UInt64(1) << (SIGTERM - 1)
+            var unblocked: [String] = []
+            #expect(try follower.waitUntil { try done(follower) }, "\(command): \(follower.stderr)")
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            for task in tasks where task != "\(pid)" {
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+                let blocked = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
+                    .flatMap { UInt64($0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
+                if blocked & stop != stop { unblocked.append(task) }
+            }
+            #expect(unblocked.isEmpty, "\(command): threads \(unblocked) of \(tasks) leave SIGINT or SIGTERM unblocked")
+            #expect(follower.stop(SIGTERM) == .exit(0), "\(command): \(follower.stderr)")
+        }
+    }
 }
 
 /// A follower that another process keeps from the database past `--busy-timeout`: it waits

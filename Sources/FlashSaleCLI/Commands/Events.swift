@@ -29,6 +29,7 @@ package enum EventsCommand {
         let saleID = try invocation.saleOption(sale)
         var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
+        let signals = invocation.flag(follow) ? StopSignals() : nil
         let engine = try context.engine()
         guard !context.output.quiet else {
             _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
@@ -36,7 +37,7 @@ package enum EventsCommand {
         }
         context.output.endWhenReaderLeaves()
         let out = context.output.stdout
-        let watcher = try CommitWatcher(store: engine.store, follow: invocation.flag(follow),
+        let watcher = try CommitWatcher(store: engine.store, signals: signals,
                                         intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
         var printed: Int64 = 0
 

@@ -22,6 +22,7 @@ enum ProcessCommand {
         let sale = try invocation.saleID()
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
+        let signals = invocation.flag(follow) ? StopSignals() : nil
         let engine = try context.engine()
         if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
@@ -31,7 +32,7 @@ enum ProcessCommand {
             progress.total = min(queued.reduce(0) { $0 + $1.queued }, maximum ?? .max)
         }
         var total = Engine.ProcessReport()
-        let watcher = try CommitWatcher(store: engine.store, follow: invocation.flag(follow),
+        let watcher = try CommitWatcher(store: engine.store, signals: signals,
                                         intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
 
         while true {
