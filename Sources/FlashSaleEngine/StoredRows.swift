@@ -4,8 +4,8 @@ import FlashSaleCore
 /// stores turn their rows into values with the one decoder below for each. A store's
 /// SELECT names the columns as the decoder reads them (PostgreSQL's `user_id AS "user"`).
 ///
-/// The names are literals: SQLite's row finds a column by the literal's address once it
-/// has seen it (see its `Statement.column`), a string compare saved on every read.
+/// The names are literals: both stores' rows find a column by the literal's address once
+/// it has been seen (`ColumnFinder`), a string compare saved on every read.
 public protocol StoredRow {
     func text(_ column: StaticString) throws -> String
     func optionalText(_ column: StaticString) throws -> String?

@@ -24,16 +24,8 @@ public final class Statement {
     private let connection: OpaquePointer
     /// Parameter names by index (index 0 unused), looked up once at prepare time.
     private let parameterNames: [String]
-    /// The result's column names, read once at prepare time.
-    private let columnNames: [String]
-    /// For each column, the address of the name literal (`row.int64("total")`) that last
-    /// found it (0: none yet): a decoder's later rows find each column by comparing
-    /// addresses, not text. Its own allocation, not an array property, so that a lookup
-    /// pays no exclusivity check.
-    private let columnKeys: UnsafeMutableBufferPointer<UInt>
-    /// The column found last. A decoder mostly reads in the SELECT's order, so the next
-    /// column it asks for is looked for first right after it.
-    private let lastColumn: UnsafeMutablePointer<Int>
+    /// The result's columns, found by the decoders' name literals.
+    private let columns: ColumnFinder
 
     init(connection: OpaquePointer, sql: String, persistent: Bool) throws(SQLiteError) {
         var handle: OpaquePointer?
@@ -48,49 +40,21 @@ public final class Statement {
         parameterNames = [""] + (1...max(1, sqlite3_bind_parameter_count(handle))).map { index in
             sqlite3_bind_parameter_name(handle, index).map { String(cString: $0) } ?? ""
         }
-        columnNames = (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) }
-        columnKeys = .allocate(capacity: columnNames.count)
-        columnKeys.initialize(repeating: 0)
-        lastColumn = .allocate(capacity: 1)
-        lastColumn.initialize(to: -1)
+        columns = ColumnFinder(names: (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) })
     }
 
     deinit {
-        columnKeys.deallocate()
-        lastColumn.deallocate()
+        columns.deallocate()
         sqlite3_finalize(handle)
     }
 
-    /// The position of the result column called `name`. A name the result lacks, or has
-    /// twice, is a bug in the SQL or its decoder: throw rather than read another column.
+    /// The position of the result column called `name` (`ColumnFinder`).
     func column(_ name: StaticString) throws(SQLiteError) -> Int32 {
-        if name.hasPointerRepresentation {
-            let key = UInt(bitPattern: name.utf8Start)
-            var index = lastColumn.pointee
-            for _ in columnKeys.indices {
-                index = index + 1 < columnKeys.count ? index + 1 : 0
-                if columnKeys[index] == key {
-                    lastColumn.pointee = index
-                    return Int32(index)
-                }
-            }
+        do {
+            return Int32(try columns.position(of: name))
+        } catch {
+            throw SQLiteError(code: SQLITE_RANGE, connection: nil, sql: sql + " (\(error))")
         }
-        return try resolve(name)
-    }
-
-    /// Finds the column by its text, the first time a name literal asks for it.
-    private func resolve(_ name: StaticString) throws(SQLiteError) -> Int32 {
-        let text = name.description
-        let found = columnNames.indices.filter { columnNames[$0] == text }
-        guard found.count == 1 else {
-            let problem = found.isEmpty ? "no column \(text)" : "column \(text) more than once"
-            throw SQLiteError(code: SQLITE_RANGE, connection: nil, sql: sql + " (\(problem))")
-        }
-        if name.hasPointerRepresentation {
-            columnKeys[found[0]] = UInt(bitPattern: name.utf8Start)
-        }
-        lastColumn.pointee = found[0]
-        return Int32(found[0])
     }
 
     /// The position of a named parameter, for statements bound by position in a loop.
