@@ -43,4 +43,26 @@ import FlashSaleTestSupport
         let metrics = try served.flashsale(["metrics", "--sale", "s1"])
         #expect(metrics.stdout.contains("flashsale_attempts_total{sale=\"s1\"} 10020"), "\(metrics.stdout)")
     }
+
+    /// A server that nobody asks anything more still writes the counts it carries, about
+    /// a second after them (the committer's idle commit), while it runs: another process's
+    /// `metrics` sees them without serve stopping.
+    @Test func anIdleServerWritesTheCountsItCarriesWhileItRuns() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.start(ServedDatabase.headerAuth)
+        for user in ["a", "b", "c"] {
+            _ = try await served.send(.POST, "/booking-service/book-item/s1", user: user)
+        }
+        let written = "flashsale_attempts_total{sale=\"s1\"} 3\n"
+        var metrics = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, !metrics.contains(written) {
+            try await Task.sleep(for: .milliseconds(50))
+            metrics = try served.flashsale(["metrics", "--sale", "s1"]).stdout
+        }
+        #expect(metrics.contains(written), "\(metrics)")
+        #expect(served.server?.isRunning == true, "\(served.log)")
+        #expect(served.stop() == .exit(0))
+    }
 }
