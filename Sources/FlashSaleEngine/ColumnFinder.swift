@@ -1,9 +1,10 @@
 /// Finds a result's columns for the name literals a decoder reads them with
 /// (`row.int64("total")`, `StoredRow`): by the literal's text the first time it asks, then
 /// by its address, a string compare (or a hash) saved on every read of every later row.
-/// One per result (SQLite's prepared statement, a PostgreSQL answer), shared by its rows,
-/// on one thread; its owner deallocates it once with the result.
-public struct ColumnFinder {
+/// One per set of result columns: a SQLite prepared statement's (for all its runs), a
+/// PostgreSQL answer's or page's, shared by its rows, on one thread. Not copyable: its one
+/// owner frees it.
+public struct ColumnFinder: ~Copyable {
     private let names: [String]
     /// One allocation, of plain words: for each column, the address of the name literal
     /// that last found it (0: none yet), then the column found last (a decoder mostly reads
@@ -18,7 +19,7 @@ public struct ColumnFinder {
         words[names.count] = UInt(bitPattern: -1)
     }
 
-    public func deallocate() {
+    deinit {
         words.deallocate()
     }
 
@@ -42,20 +43,19 @@ public struct ColumnFinder {
 
     private func resolve(_ name: StaticString) throws(MissingColumn) -> Int {
         let text = name.description
-        let found = names.indices.filter { names[$0] == text }
-        guard found.count == 1 else {
-            throw MissingColumn(description: found.isEmpty ? "no column \(text)" : "column \(text) more than once")
+        guard let found = names.firstIndex(of: text), names.lastIndex(of: text) == found else {
+            throw MissingColumn(description: names.contains(text) ? "column \(text) more than once" : "no column \(text)")
         }
         if name.hasPointerRepresentation {
-            words[found[0]] = UInt(bitPattern: name.utf8Start)
+            words[found] = UInt(bitPattern: name.utf8Start)
         }
-        words[names.count] = UInt(bitPattern: found[0])
-        return found[0]
+        words[names.count] = UInt(bitPattern: found)
+        return found
     }
 }
 
-/// A decoder asked for a column its result lacks, or has twice; each store says it in its
-/// own error, with its statement.
+/// A decoder asked for a column its result lacks, or has twice; each store says so in an
+/// error of its own.
 public struct MissingColumn: Error, CustomStringConvertible {
     public let description: String
 }

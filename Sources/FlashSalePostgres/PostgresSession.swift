@@ -16,9 +16,9 @@ enum SQLValue {
     case bools([Bool])
 }
 
-/// One row of a result, its columns read by name: found once per answer, and by the name
-/// literals' addresses after that (`ColumnFinder`), not hashed twice on every read of
-/// every row (`process` reads each queued request's five columns).
+/// One row of a result, its columns read by name: each name found once per answer, and by
+/// its literal's address in the answer's later rows (`ColumnFinder`), not hashed twice on
+/// every read of every row (`process` reads five columns of each queued request).
 struct Row: StoredRow {
     private let cells: PostgresRandomAccessRow
     private let columns: Columns
@@ -28,7 +28,6 @@ struct Row: StoredRow {
         let finder: ColumnFinder
 
         init(names: [String]) { finder = ColumnFinder(names: names) }
-        deinit { finder.deallocate() }
     }
 
     /// The rows of one answer, with one finder of its columns.

@@ -108,7 +108,7 @@ let selectOverdueHolds = """
     """
 
 // In the order their decoders read them, which makes each read a first guess (see
-// Statement.column); any order decodes the same.
+// ColumnFinder); any order decodes the same.
 let saleColumns = """
     state, id, name, total, available, held, booked, cancelled, expired, hold_ms, per_user, per_ip,
     waitlist, starts_at, ends_at, created_at, high_water

@@ -44,7 +44,6 @@ public final class Statement {
     }
 
     deinit {
-        columns.deallocate()
         sqlite3_finalize(handle)
     }
 
