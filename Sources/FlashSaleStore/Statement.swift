@@ -40,7 +40,10 @@ public final class Statement {
         parameterNames = [""] + (1...max(1, sqlite3_bind_parameter_count(handle))).map { index in
             sqlite3_bind_parameter_name(handle, index).map { String(cString: $0) } ?? ""
         }
-        columns = ColumnFinder(names: (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) })
+        // NULL only when SQLite is out of memory: then no decoder finds that column.
+        columns = ColumnFinder(names: (0..<sqlite3_column_count(handle)).map { index in
+            sqlite3_column_name(handle, index).map { String(cString: $0) } ?? ""
+        })
     }
 
     deinit {
