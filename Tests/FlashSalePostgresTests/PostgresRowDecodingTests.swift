@@ -15,11 +15,8 @@ struct PostgresRowDecodingTests {
     let engine: Engine
 
     init() throws {
-        let server = try #require(TestPostgres.server)
-        let location = PostgresLocation(endpoint: .tcp(host: server.host, port: server.port), user: server.user,
-                                        password: server.password, database: server.database, tls: .disable,
-                                        schema: TestPostgres.newSchema())
-        store = try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true)
+        store = try PostgresStore(location: try #require(TestPostgres.server).newLocation(), busyTimeout: .seconds(30),
+                                  createIfMissing: true)
         engine = Engine(store: store)
         for sale in ["s1", "s2"] {
             try engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 10, hold: .seconds(300),
@@ -35,25 +32,19 @@ struct PostgresRowDecodingTests {
         try engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil), clock: T)
     }
 
-    /// The column list `columns` (saleColumns, bookingColumns) in reverse order, without `leaving`.
-    private func reversed(_ columns: String, leaving: String? = nil) -> String {
-        columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .filter { $0 != leaving }.reversed().joined(separator: ", ")
-    }
-
     @Test func everyRowOfAnAnswerReadsItsOwnCellsInAnyColumnOrder() throws {
         defer { dropSchema() }
         let holds = try ["alice", "bob", "carol"].map { try book($0) }
-        let read = try store.session.rows("SELECT \(reversed(bookingColumns)) FROM booking ORDER BY made", [], decodeBooking)
+        let read = try store.session.rows("SELECT \(reversedColumns(bookingColumns)) FROM booking ORDER BY made", [], decodeBooking)
         #expect(read == holds)
-        let sales = try store.session.rows("SELECT \(reversed(saleColumns)) FROM sale ORDER BY id", [], decodeSale)
+        let sales = try store.session.rows("SELECT \(reversedColumns(saleColumns)) FROM sale ORDER BY id", [], decodeSale)
         #expect(sales.map { "\($0)" } == [try engine.sale(SaleID("s1")), try engine.sale(SaleID("s2"))].map { "\($0)" })
     }
 
     @Test func aDecoderMissingAColumnFailsLoudly() throws {
         defer { dropSchema() }
         _ = try book("alice")
-        let missing = "SELECT \(reversed(bookingColumns, leaving: "expires_at")) FROM booking"
+        let missing = "SELECT \(reversedColumns(bookingColumns, leaving: "expires_at")) FROM booking"
         let error = #expect(throws: PostgresError.self) { try store.session.firstRow(missing, [], decodeBooking) }
         #expect(error?.description.contains("no column expires_at") == true, "\(String(describing: error))")
         #expect(error != nil && error?.failure == nil, "a missing column is a bug, not a failure of the database")

@@ -11,10 +11,7 @@ struct PostgresStoreTests {
     let location: PostgresLocation
 
     init() throws {
-        let server = try #require(TestPostgres.server)
-        location = PostgresLocation(endpoint: .tcp(host: server.host, port: server.port), user: server.user,
-                                    password: server.password, database: server.database, tls: .disable,
-                                    schema: TestPostgres.newSchema())
+        location = try #require(TestPostgres.server).newLocation()
     }
 
     private func open(busyTimeout: Span = .seconds(30), create: Bool = true) throws -> PostgresStore {

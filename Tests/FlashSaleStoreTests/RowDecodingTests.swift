@@ -9,18 +9,12 @@ import FlashSaleTestSupport
 /// reordered still decodes right, and one that lacks a column, or names one twice, fails
 /// loudly instead of reading another column in its place.
 @Suite struct RowDecodingTests {
-    /// The column list `columns` (saleColumns, bookingColumns) in reverse order, without `leaving`.
-    private func reversed(_ columns: String, leaving: String? = nil) -> String {
-        columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .filter { $0 != leaving }.reversed().joined(separator: ", ")
-    }
-
     @Test func aDecoderReadsColumnsByNameNotPosition() throws {
         let f = try StoreFixture()
         try f.sale()
         let hold = try f.book("alice")
-        #expect(try f.store.db.firstRow("SELECT \(reversed(bookingColumns)) FROM booking", [:], decodeBooking) == hold)
-        let sale = try f.store.db.firstRow("SELECT \(reversed(saleColumns)) FROM sale", [:], decodeSale)
+        #expect(try f.store.db.firstRow("SELECT \(reversedColumns(bookingColumns)) FROM booking", [:], decodeBooking) == hold)
+        let sale = try f.store.db.firstRow("SELECT \(reversedColumns(saleColumns)) FROM sale", [:], decodeSale)
         #expect(sale.map { "\($0)" } == "\(try f.engine.sale(SaleID("s1")))")
     }
 
@@ -28,7 +22,7 @@ import FlashSaleTestSupport
         let f = try StoreFixture()
         try f.sale()
         _ = try f.book("alice")
-        let missing = "SELECT \(reversed(bookingColumns, leaving: "expires_at")) FROM booking"
+        let missing = "SELECT \(reversedColumns(bookingColumns, leaving: "expires_at")) FROM booking"
         let error = #expect(throws: SQLiteError.self) { try f.store.db.firstRow(missing, [:], decodeBooking) }
         #expect(error?.description.contains("no column expires_at") == true, "\(String(describing: error))")
         #expect(error != nil && error?.failure == nil, "a missing column is a bug, not a failure of the database")

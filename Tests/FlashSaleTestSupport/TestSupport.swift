@@ -1,3 +1,4 @@
+import Foundation
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -28,4 +29,11 @@ public func failure(_ body: () throws -> Void) -> FlashSaleError? {
 public func counters(_ total: Int64, available: Int64, held: Int64, booked: Int64, cancelled: Int64 = 0,
                      expired: Int64 = 0) -> Counters {
     Counters(total: total, available: available, held: held, booked: booked, cancelled: cancelled, expired: expired)
+}
+
+/// A store's column list (its saleColumns, bookingColumns) in reverse order, without
+/// `leaving`: a SELECT whose decoders must find their columns by name, not position.
+public func reversedColumns(_ columns: String, leaving: String? = nil) -> String {
+    columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        .filter { $0 != leaving }.reversed().joined(separator: ", ")
 }
