@@ -395,6 +395,27 @@ final class PostgresSession {
         try answers(statements).map { Row.all(of: $0.rows) }
     }
 
+    /// A statement asked (`ask`), with the statements sent before it.
+    struct Asked {
+        fileprivate let earlier: [EventLoopFuture<Void>]
+        fileprivate let answer: EventLoopFuture<PostgresQueryResult>
+    }
+
+    /// Sends a query without waiting for its rows (`rows(answering:)`), so that more can be
+    /// sent after it, to run while the caller works on its rows: a group's writes sent after
+    /// the next group's reads are stored while the next group is decided.
+    func ask(_ sql: String, _ values: [SQLValue]) throws -> Asked {
+        let asked = Asked(earlier: unanswered, answer: try start(sql, values))
+        unanswered.removeAll()
+        return asked
+    }
+
+    /// The rows `asked` answered, once it and what was sent before it are answered; what was
+    /// sent after it is checked with the next wait.
+    func rows(answering asked: Asked) throws -> [Row] {
+        try Row.all(of: wait(for: [asked.answer], after: asked.earlier)[0].rows)
+    }
+
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
         try answers([(sql, values)])[0]
     }
@@ -403,6 +424,11 @@ final class PostgresSession {
         let started = try statements.map { try start($0.sql, $0.values) }
         let earlier = unanswered
         unanswered.removeAll()
+        return try wait(for: started, after: earlier)
+    }
+
+    private func wait(for started: [EventLoopFuture<PostgresQueryResult>],
+                      after earlier: [EventLoopFuture<Void>]) throws -> [PostgresQueryResult] {
         try settleSchemaVersion(sent: earlier, started: started)
         do {
             for statement in earlier { _ = try statement.wait() }

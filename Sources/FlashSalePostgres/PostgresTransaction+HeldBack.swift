@@ -6,8 +6,9 @@ import FlashSaleEngine
 /// `copyHeldHolds`): a group of thousands of holds costs a few round trips, not two per
 /// hold, and a single `book` writes everything in one statement while it holds its sale's
 /// row lock. The holds and counter changes go just before the transaction's next
-/// statement, whatever it is, so that every statement sees them; at the latest with the
-/// commit's. The events, which no statement of the transaction reads, go with the commit,
+/// statement, so that every statement sees them (at the latest with the commit's), but for
+/// the reads of a next run of decisions, which go before them: its line's heads, which
+/// they do not change, and its read-ahead, which counts them itself. The events, which no statement of the transaction reads, go with the commit,
 /// straight into `event` with their seqs, unless a set-based statement appends events of
 /// its own after them: then they go just before it, numbered (`sendHeldEventsNumbered`).
 /// A write the server refuses fails the statement it went with, and with it the
@@ -27,12 +28,13 @@ struct HeldBackWrites {
 }
 
 extension PostgresTransaction {
-    /// Before any other statement: the holds and counter changes, in one statement.
+    /// Before any other statement: the holds and counter changes, in one statement, whose
+    /// answer is checked with that statement's.
     func sendHeldBack() throws {
         var batch = WriteBatch()
         try addHeldBackRows(to: &batch)
         guard !batch.isEmpty else { return }
-        try store.session.execute(batch.statement(selecting: "NULL"), batch.values)
+        try store.session.send(batch.statement(selecting: "NULL"), batch.values)
     }
 
     /// Moves the holds and counter changes held back into `batch`; a group's many holds

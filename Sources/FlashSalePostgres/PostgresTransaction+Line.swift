@@ -9,8 +9,10 @@ extension PostgresTransaction {
         RequestID(try session.count("SELECT decided_through FROM sale WHERE id = $1", [.text(sale.text)]))
     }
 
+    /// Read before the writes held back are sent, which change no request: those of the run
+    /// before are sent after the next run's read-ahead (see `readAhead`).
     func lineHeads(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> [(RequestID, BookingRequest)] {
-        try session.firstRows(
+        try store.session.firstRows(
             "SELECT id, user_id, ip, user_agent, key FROM request WHERE sale = $1 AND id > $2 ORDER BY id",
             [.text(sale.text), .int(cursor.value)], limit: limit
         ) { row in

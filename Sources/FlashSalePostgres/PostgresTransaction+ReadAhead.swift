@@ -91,8 +91,15 @@ extension PostgresTransaction {
             FROM block WHERE sale IS NULL OR sale = $1
             """, values: [SQLValue.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)])
         let found: [Row]
+        // This transaction's holds not sent yet: their COPY goes after the read-ahead, to be
+        // stored while the caller decides the run (W2's `process` spent 1.9 s of its 7.0 in
+        // COPYs and 1.2 s deciding, one after the other), and they are counted here instead.
+        var unsent: [(hold: Booking, address: String?)] = []
         if hasLocked(sale) {
-            found = try session.rowsOfEach([readAhead])[0]
+            unsent = heldBack.holds
+            let asked = try store.session.ask(readAhead.sql, readAhead.values)
+            try sendHeldBack()
+            found = try store.session.rows(answering: asked)
         } else {
             let answers = try session.rowsOfEach([(Self.lockingSaleRead, [.text(sale.text)]), readAhead])
             guard let row = answers[0].first else { return }
@@ -108,7 +115,9 @@ extension PostgresTransaction {
             default: addresses[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
             }
         }
-        readAheadCounts = ActiveBookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses)
+        var counts = ActiveBookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses)
+        for (hold, address) in unsent { counts.add(hold, address: address) }
+        readAheadCounts = counts
         readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block))
     }
 }

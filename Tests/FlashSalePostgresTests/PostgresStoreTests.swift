@@ -421,6 +421,38 @@ struct PostgresStoreTests {
         #expect(try store.verify(SaleID("s1"), clock: later) == [])
     }
 
+    /// A run's holds are sent after the next run's read-ahead (to be stored while it is
+    /// decided), so the read-ahead counts them itself: a user or an address held in one run
+    /// is at its limit in the next, whether those holds went by COPY (thousands) or in a
+    /// statement of arrays (a few hundred, the rest of the run declined).
+    @Test(arguments: [4_096, 100])
+    func aRunCountsTheHoldsOfTheRunBeforeNotYetSent(distinctUsersFirst: Int) throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
+                                             perUser: 1, perIP: 1, startsAt: T, endsAt: nil), clock: T)
+        let run = PostgresTransaction(store: store).rowsAtOnce
+        func address(_ user: Int) -> String { "10.0.\(user / 256).\(user % 256)" }
+        // The first run: its users in turn from u0, each request from an address of its own
+        // (the first request of each user holds; the others are at the user limit, which
+        // reads nothing); the next: ten of them again from new addresses (at the user limit),
+        // then ten new users from their addresses (at the per-IP limit: declined as blocked).
+        let first = (0..<run).map { RequestRecord(line: $0 + 1, user: "u\($0 % distinctUsersFirst)", ip: address($0)) }
+        let again = (0..<10).map { RequestRecord(line: run + $0 + 1, user: "u\($0)", ip: "10.9.0.\($0)") }
+        let sharing = (0..<10).map { RequestRecord(line: run + 11 + $0, user: "new\($0)", ip: address(10 + $0)) }
+        var records = (first + again + sharing).map { ReadOutcome.record($0) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(run + 20), clock: T)
+        #expect(report.accepted == Int64(distinctUsersFirst))
+        #expect(report.rejected == Int64(run - distinctUsersFirst + 20))
+        let limited = try store.session.rows("SELECT detail FROM event WHERE kind = 'rejected' AND request > $1 ORDER BY request",
+                                             [.int(Int64(run))]) { try $0.text("detail") }
+        #expect(limited == Array(repeating: DeclineReason.userLimit.rawValue, count: 10)
+                + Array(repeating: DeclineReason.blocked.rawValue, count: 10))
+        #expect(try store.verify(SaleID("s1"), clock: T) == [])
+    }
+
     /// A table filled since it was last analyzed looks nearly empty to the planner, which
     /// may then read all of it to return a few rows: every batch of a long line would read
     /// the rest of the line, and every read-ahead every booking of the sale. A batch reads
