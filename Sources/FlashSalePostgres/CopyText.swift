@@ -39,8 +39,12 @@ struct CopyText {
         }
     }
 
-    mutating func int(_ value: Int64) {
+    mutating func int(_ value: Int64?) {
         separate()
+        guard let value else {
+            buffer.writeStaticString("\\N")
+            return
+        }
         buffer.writeString(String(value))
     }
 

@@ -56,12 +56,17 @@ final class PostgresTransaction: StoreTransaction {
             // Not `session`, which would send the held-back writes on their own.
             try store.session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
+            let eventNumbers = try askEventNumbers()
             var batch = WriteBatch()
             try addHeldBackRows(to: &batch)
             try sendIfLarge(&batch)
             addAttemptCounts(to: &batch)
             try sendIfLarge(&batch)
-            addEvents(to: &batch)
+            if let eventNumbers {
+                try copyHeldEvents(numberedBy: eventNumbers)
+            } else {
+                addEvents(to: &batch)
+            }
             // Sent with the COMMIT, which waits for both (`PostgresSession.send`).
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))

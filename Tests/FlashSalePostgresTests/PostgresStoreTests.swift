@@ -398,6 +398,48 @@ struct PostgresStoreTests {
         #expect(difference == nil)
     }
 
+    /// A commit's many events are copied in (`copyHeldEvents`), numbered from the counter:
+    /// each arrives as appended, every column in its place, whatever its characters, with
+    /// the seqs after the last commit's and the counter at the last of them.
+    @Test func aCommitsManyEventsArriveNumberedAsAppended() throws {
+        defer { dropSchema() }
+        let store = try open()
+        try createSales("s1", in: store)
+        let details = ["tab\there", "new\nline", "back\\slash", "\\N", "\\.", "plain é ✓"]
+        func events(_ count: Int, from first: Int) -> [NewEvent] {
+            (first..<(first + count)).map { (index: Int) -> NewEvent in
+                let held = index % 2 == 0
+                let user: UserID? = index % 9 == 0 ? nil : UserID(trusted: "u\(index)")
+                let request: RequestID? = index % 3 == 0 ? nil : RequestID(Int64(index))
+                let detail: String? = index % 4 == 0 ? nil : details[index % details.count]
+                return NewEvent(at: T.adding(Span(milliseconds: Int64(index))), sale: "s1", kind: held ? .held : .rejected,
+                                booking: held ? BookingID(trusted: "bk_\(index)") : nil, user: user, request: request, detail: detail)
+            }
+        }
+        let before = try store.session.count("SELECT last FROM event_counter")
+        // A few first, by the commit's statement; then enough to be copied.
+        let earlier = events(3, from: 0), copied = events(PostgresTransaction.eventsCopiedFrom + 44, from: 3)
+        for run in [earlier, copied] {
+            let transaction = try store.beginWrite()
+            _ = try transaction.requireSale(SaleID("s1"))
+            for event in run { try transaction.appendEvent(event) }
+            try transaction.commit(.decisions)
+        }
+        let stored = try store.session.rows("SELECT seq, at, sale, kind, booking, user_id, request, detail FROM event WHERE seq > $1 ORDER BY seq",
+                                            [.int(before)]) {
+            [String(try $0.int64("seq")), String(try $0.int64("at")), try $0.text("sale"), try $0.text("kind"), try $0.optionalText("booking"),
+             try $0.optionalText("user_id"), try $0.optionalInt64("request").map(String.init), try $0.optionalText("detail")]
+        }
+        let appended = (earlier + copied).enumerated().map { index, event in
+            [String(before + Int64(index) + 1), String(event.at.milliseconds), event.sale, event.kind.rawValue, event.booking?.text, event.user?.text,
+             event.request.map { String($0.value) }, event.detail]
+        }
+        #expect(stored.count == appended.count)
+        let difference = zip(stored, appended).first { $0 != $1 }.map { "stored \($0), appended \($1)" }
+        #expect(difference == nil)
+        #expect(try store.session.count("SELECT last FROM event_counter") == before + Int64(appended.count))
+    }
+
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of
     /// `rowsAtOnce` at a time, each run's events sent before the next, never all of them
     /// in memory; the events in line order all the same.
