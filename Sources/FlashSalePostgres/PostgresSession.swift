@@ -395,25 +395,31 @@ final class PostgresSession {
         try answers(statements).map { Row.all(of: $0.rows) }
     }
 
-    /// A statement asked (`ask`), with the statements sent before it.
+    /// A query asked (`ask`): its answer, and the check of it among the statements sent.
     struct Asked {
-        fileprivate let earlier: [EventLoopFuture<Void>]
         fileprivate let answer: EventLoopFuture<PostgresQueryResult>
+        fileprivate let checked: EventLoopFuture<Void>
     }
 
-    /// Sends a query without waiting for its rows (`rows(answering:)`), so that more can be
-    /// sent after it, to run while the caller works on its rows: a group's writes sent after
-    /// the next group's reads are stored while the next group is decided.
+    /// Sends a query as `send` sends a statement, but keeps its rows for the caller
+    /// (`rows(answering:)`), so that more can be sent after it, to run while the caller
+    /// works on them: a run's writes sent after the next run's reads are stored while the
+    /// next run is decided. A wait before the rows are asked for checks its answer in turn.
     func ask(_ sql: String, _ values: [SQLValue]) throws -> Asked {
-        let asked = Asked(earlier: unanswered, answer: try start(sql, values))
-        unanswered.removeAll()
-        return asked
+        let answer = try start(sql, values)
+        let checked = answer.map { _ in }
+        unanswered.append(checked)
+        return Asked(answer: answer, checked: checked)
     }
 
-    /// The rows `asked` answered, once it and what was sent before it are answered; what was
-    /// sent after it is checked with the next wait.
+    /// The rows `asked` answered, once it and what was sent before it are answered (and
+    /// checked, unless a wait since checked them); what was sent after it is checked with
+    /// the next wait.
     func rows(answering asked: Asked) throws -> [Row] {
-        try Row.all(of: wait(for: [asked.answer], after: asked.earlier)[0].rows)
+        let through = unanswered.firstIndex { $0 === asked.checked }.map { $0 + 1 } ?? 0
+        let earlier = Array(unanswered[..<through])
+        unanswered.removeFirst(through)
+        return try Row.all(of: wait(for: [asked.answer], after: earlier)[0].rows)
     }
 
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
