@@ -30,7 +30,7 @@ struct HeldBackWrites {
 
 extension PostgresTransaction {
     /// Before any other statement: the holds and counter changes, in one statement, whose
-    /// answer is checked with that statement's.
+    /// answer is checked with the next wait's.
     func sendHeldBack() throws {
         var batch = WriteBatch()
         try addHeldBackRows(to: &batch)
@@ -111,35 +111,48 @@ extension PostgresTransaction {
     /// Before a statement that appends events of its own (`appendNumberedEvents`): the
     /// events held back, numbered, so that they keep their place before its events.
     func sendHeldEventsNumbered() throws {
-        if let numbers = try askEventNumbers() { return try copyHeldEvents(numberedBy: numbers) }
+        try sendHeldBack()
         var batch = WriteBatch()
-        addEvents(to: &batch)
+        try addEvents(to: &batch)
         guard !batch.isEmpty else { return }
-        try session.execute(batch.statement(selecting: "NULL"), batch.values)
+        try store.session.execute(batch.statement(selecting: "NULL"), batch.values)
     }
 
     /// From this many events on, COPY (`copyHeldEvents`): W2's `process` spent 2.2 s of its
-    /// 7.9 in the server's INSERTs of its events from arrays, 10,000 a commit.
+    /// 7.9 in the server's INSERTs of its events and attempt counts from arrays (10,000
+    /// events a commit), 1.3 s with the events by COPY.
     static var eventsCopiedFrom: Int { 256 }
 
-    /// The seqs of the events held back, asked for when there are enough to be copied:
-    /// COPY takes values, not expressions, so they are numbered here, from the counter's
-    /// answer, whose row lock is then held to the commit as it is by `addEvents`. Asked
-    /// before the rest of the commit's writes are sent, the answer comes while the server
-    /// stores them.
-    func askEventNumbers() throws -> PostgresSession.Asked? {
-        guard heldBack.events.count >= Self.eventsCopiedFrom else { return nil }
-        return try store.session.ask("UPDATE event_counter SET last = last + $1 RETURNING last",
-                                     [.int(Int64(heldBack.events.count))])
+    /// At the commit, or before a set-based statement's events: the events held back, with
+    /// their seqs from the counter, whose row lock is held to the commit (see `commit`).
+    /// The counter is taken after every other row the batch writes, as it was when they all
+    /// went in one statement: a transaction that takes it first and then waits for another's
+    /// row (an attempt counter) could deadlock with one that holds that row and waits for it.
+    func addEvents(to batch: inout WriteBatch) throws {
+        guard !heldBack.events.isEmpty else { return }
+        if heldBack.events.count >= Self.eventsCopiedFrom {
+            if !batch.isEmpty {
+                try store.session.send(batch.statement(selecting: "NULL"), batch.values)
+                batch = WriteBatch()
+            }
+            return try copyHeldEvents()
+        }
+        let taken = batch.bind(.int(Int64(heldBack.events.count)))
+        batch.add("UPDATE event_counter SET last = last + \(taken) RETURNING last", as: "counter")
+        var rows = batch.rows()
+        addEventColumns(to: &rows)
+        batch.add("INSERT INTO event (\(Self.eventColumns), seq) " + rows.select("(SELECT last FROM counter) - \(taken) + given.ord"),
+                  rows: rows)
+        heldBack.events.removeAll()
     }
 
-    /// The events held back, by COPY, numbered by the counter's answer (`askEventNumbers`).
-    func copyHeldEvents(numberedBy numbers: PostgresSession.Asked) throws {
+    /// The events held back, by COPY, which takes values, not expressions: numbered here,
+    /// from the counter's answer (one wait more, for thousands of rows). Emptied before the
+    /// wait: should it fail, the transaction is rolled back, events and all.
+    private func copyHeldEvents() throws {
         let events = heldBack.events
         heldBack.events.removeAll()
-        guard let last = try store.session.rows(answering: numbers).first?.int64("last") else {
-            throw FlashSaleError.internalFailure("the event counter has no row")
-        }
+        let last = try store.session.count("UPDATE event_counter SET last = last + $1 RETURNING last", [.int(Int64(events.count))])
         // A W2 event is about 60 bytes.
         var rows = CopyText(capacity: events.count * 96)
         for (offset, event) in events.enumerated() {
@@ -153,21 +166,7 @@ extension PostgresTransaction {
             rows.text(event.detail)
             rows.endRow()
         }
-        try store.session.sendCopy(into: "event", columns: ["seq", "at", "sale", "kind", "booking", "user_id", "request", "detail"],
-                                   rows)
-    }
-
-    /// At the commit, or before a set-based statement's events: the events held back, with
-    /// their seqs from the counter, whose row lock is held to the commit (see `commit`).
-    func addEvents(to batch: inout WriteBatch) {
-        guard !heldBack.events.isEmpty else { return }
-        let taken = batch.bind(.int(Int64(heldBack.events.count)))
-        batch.add("UPDATE event_counter SET last = last + \(taken) RETURNING last", as: "counter")
-        var rows = batch.rows()
-        addEventColumns(to: &rows)
-        batch.add("INSERT INTO event (\(Self.eventColumns), seq) " + rows.select("(SELECT last FROM counter) - \(taken) + given.ord"),
-                  rows: rows)
-        heldBack.events.removeAll()
+        try store.session.sendCopy(into: "event", columns: ["seq"] + Self.eventColumnNames, rows)
     }
 
     /// The queries of a set-based statement that append the rows of `source` (a query named
@@ -186,7 +185,8 @@ extension PostgresTransaction {
         """
     }
 
-    private static var eventColumns: String { "at, sale, kind, booking, user_id, request, detail" }
+    private static var eventColumnNames: [String] { ["at", "sale", "kind", "booking", "user_id", "request", "detail"] }
+    private static var eventColumns: String { eventColumnNames.joined(separator: ", ") }
 
     private func addEventColumns(to rows: inout ArrayRows) {
         let events = heldBack.events

@@ -8,7 +8,8 @@ import FlashSaleEngine
 final class PostgresTransaction: StoreTransaction {
     unowned let store: PostgresStore
     /// The connection, once the writes held back are sent (`HeldBackWrites`): every
-    /// statement of the transaction, its commit included, sees them.
+    /// statement of the transaction, its commit included, sees them. (`store.session` is
+    /// the connection as it is, for the few reads that may go before them.)
     var session: PostgresSession {
         get throws {
             try sendHeldBack()
@@ -56,17 +57,12 @@ final class PostgresTransaction: StoreTransaction {
             // Not `session`, which would send the held-back writes on their own.
             try store.session.settleSchemaVersion()
             let counted = !unwrittenAttempts.isEmpty
-            let eventNumbers = try askEventNumbers()
             var batch = WriteBatch()
             try addHeldBackRows(to: &batch)
             try sendIfLarge(&batch)
             addAttemptCounts(to: &batch)
             try sendIfLarge(&batch)
-            if let eventNumbers {
-                try copyHeldEvents(numberedBy: eventNumbers)
-            } else {
-                addEvents(to: &batch)
-            }
+            try addEvents(to: &batch)
             // Sent with the COMMIT, which waits for both (`PostgresSession.send`).
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))
