@@ -480,6 +480,27 @@ struct PostgresStoreTests {
         #expect(try store.session.count("SELECT last FROM event_counter") == before + Int64(appended.count))
     }
 
+    /// A batch that sells out part way holds its first requests one by one, then rejects
+    /// the rest as a run whose events are numbered in its statement: the holds' events,
+    /// enough to be copied, are numbered before them, so that seq order is the line's.
+    @Test func aRunsEventsComeAfterTheCopiedEventsOfTheHoldsBeforeIt() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        let stock = PostgresTransaction.eventsCopiedFrom + 44, requests = 3 * stock
+        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: Int64(stock), hold: .seconds(300),
+                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        var records = (0..<requests).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
+        let submitted = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(requests), clock: T)
+        #expect(report.accepted == Int64(stock) && report.rejected == Int64(requests - stock))
+        let decided = try store.session.rows("SELECT request FROM event WHERE request IS NOT NULL ORDER BY seq") { try $0.int64("request") }
+        let line = Array(submitted.firstID!.value...submitted.lastID!.value)
+        #expect(decided == line)
+        #expect(try store.session.count("SELECT last FROM event_counter") == store.session.count("SELECT max(seq) FROM event"))
+        #expect(try store.verify(SaleID("s1"), clock: T) == [])
+    }
+
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of
     /// `rowsAtOnce` at a time, each run's events sent before the next, never all of them
     /// in memory; the events in line order all the same.
