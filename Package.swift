@@ -102,7 +102,8 @@ let package = Package(
                     dependencies: ["FlashSaleServer", "FlashSaleStore", "FlashSaleCore", "FlashSaleTestSupport",
                                    .product(name: "JWTKit", package: "jwt-kit"),
                                    .product(name: "NIOHTTP1", package: "swift-nio"),
-                                   .product(name: "NIOPosix", package: "swift-nio")]),
+                                   .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "NIOEmbedded", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -85,7 +85,7 @@ package enum Server {
             responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
             // HTTP/1's rules as on the buyers' listeners (a health checker may speak HTTP/1.0);
             // its refusals are not buyers' answers, so not counted with them.
-            server: RulesChannel.server(handlers: { [MalformedRequests(recorder: nil)] }, idleTimeout: idleTimeout),
+            server: RulesChannel.server(handlers: { [StalledClients(), MalformedRequests(recorder: nil)] }, idleTimeout: idleTimeout),
             configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
             logger: logger)))
         // Shut down first (services stop in reverse order): live streams end, so that the
@@ -152,7 +152,7 @@ package enum Server {
         return Application(
             responder: responder,
             server: RulesChannel.server(handlers: {
-                [limit.handler(), RequestDeadlines(), MalformedRequests(recorder: (metrics, accessLog))]
+                [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))]
             }, idleTimeout: idleTimeout),
             configuration: .init(address: address, backlog: backlog),
             onServerRunning: onRunning,
