@@ -37,3 +37,14 @@ public func reversedColumns(_ columns: String, leaving: String? = nil) -> String
     columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         .filter { $0 != leaving }.reversed().joined(separator: ", ")
 }
+
+/// Runs `body` on a thread of its own and waits for it without holding a thread. For a
+/// test whose work blocks for minutes (a store's synchronous round trips): on one of
+/// Swift's cooperative threads, two on a two-core machine, it would keep every async test
+/// waiting for a thread meanwhile. `body` runs outside the test's task: it reports what
+/// it found by what it returns, not by `Issue.record`.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
