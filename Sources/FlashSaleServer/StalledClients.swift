@@ -6,8 +6,8 @@ import NIOHTTPTypes
 /// everything queued for it until it went away, and hold up SIGTERM too: shutdown waits
 /// for every answer under way to end, and an answer's writes wait for the client. So, as
 /// nginx's `send_timeout` does, a connection whose output stays above NIO's high-water
-/// mark for 10 s closes, and once shutdown has begun, at once. What a stream had not sent
-/// its client gets by resuming with `Last-Event-ID`.
+/// mark for 10 s closes, and once shutdown has begun, at once. The events a stream had
+/// not sent, its client gets by resuming with `Last-Event-ID`.
 ///
 /// The kernel's send buffer (up to 4 MiB by Debian's default) fills first, so only a
 /// client that has read nothing for a long while is ever cut off.
