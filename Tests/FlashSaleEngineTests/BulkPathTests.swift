@@ -226,7 +226,7 @@ struct Replay {
                 outcome = try perform(step, at: at, lastRequest: &lastRequest)
             }
             if let error {
-                guard error.exitCode != 1 else { throw ReplayFailure("seed \(day.seed), step \(index) \(step): \(error)") }
+                guard error.exitCode != 1 else { throw Failed("seed \(day.seed), step \(index) \(step): \(error)") }
                 outcome = "exit \(error.exitCode): \(error.message)"
             }
             seen.append("\(index) \(step) -> \(outcome)")
@@ -249,7 +249,7 @@ struct Replay {
         }
         seen += try f.events().map { "\($0)" }
         let violations = try f.violations(at: lastClock)
-        guard violations.isEmpty else { throw ReplayFailure("seed \(day.seed): verify found \(violations)") }
+        guard violations.isEmpty else { throw Failed("seed \(day.seed): verify found \(violations)") }
         return seen
     }
 
@@ -353,14 +353,5 @@ extension SaleDay.Step: CustomStringConvertible {
     private static func words(_ request: BookingRequest) -> String {
         "\(request.sale) \(request.user)" + (request.ip.map { " --ip \($0)" } ?? "")
             + (request.userAgent.map { " --user-agent \($0)" } ?? "") + (request.key.map { " --key \($0)" } ?? "")
-    }
-}
-
-/// An internal error or a violation in a replay, which fails its test.
-struct ReplayFailure: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) {
-        self.description = description
     }
 }

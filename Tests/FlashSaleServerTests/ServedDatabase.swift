@@ -250,11 +250,6 @@ final class ServedDatabase {
     }
 }
 
-struct Failed: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// 127.0.0.1:`port`, as the socket calls take it.
 private func loopback(port: Int) -> sockaddr_in {
     var address = sockaddr_in()

@@ -48,3 +48,13 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
+
+/// A test's own failure, thrown with what went wrong: from a helper that cannot record an
+/// issue itself, or from work done off the test's task.
+public struct Failed: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
