@@ -127,11 +127,18 @@ final class EventFeed: Sendable {
             _ = self?.state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
         }
         if state.withLockedValue({ $0.stopped }) { continuation.finish() }
-        let missed = try await history(of: user, after: after, through: registeredAt)
-        return Response(status: .ok, headers: EventFeed.streamHeaders, body: ResponseBody { writer in
+        // The first page of what it missed is read before answering, so that a database
+        // that fails is an error status rather than a stream cut short.
+        let firstMissed = try await missedPage(of: user, after: after, through: registeredAt)
+        return Response(status: .ok, headers: EventFeed.streamHeaders, body: ResponseBody { [self] writer in
             // Sent at once, so a client knows it is following even before the first event.
             try await writer.write(ByteBuffer(string: ": following\n\n"))
-            for event in missed { try await writer.write(ByteBuffer(string: EventFeed.message(event))) }
+            var missed = firstMissed
+            while true {
+                for event in missed.events { try await writer.write(ByteBuffer(string: EventFeed.message(event))) }
+                guard let next = missed.next else { break }
+                missed = try await self.missedPage(of: user, after: next, through: registeredAt)
+            }
             for await item in items {
                 switch item {
                 case .event(let event): try await writer.write(ByteBuffer(string: EventFeed.message(event)))
@@ -148,18 +155,14 @@ final class EventFeed: Sendable {
         return "id: \(event.seq)\ndata: \(json.dropLast())\n\n"
     }
 
-    /// The user's events in `(after, through]`, read from the log a page at a time.
-    private func history(of user: UserID, after: Int64, through last: Int64) async throws -> [Event] {
-        var found: [Event] = []
-        var cursor = after
-        while cursor < last {
-            let after = cursor
-            let page = try await readers.read { engine in try engine.events(after: after, sale: nil, limit: 1_000) }
-            guard let end = page.last?.seq else { break }
-            found += page.filter { $0.seq <= last && isFor(user, $0) }
-            cursor = end
-        }
-        return found
+    /// One page of the log in `(after, through]`: the user's events in it, and where the
+    /// next page starts, nil when none is left. A stream writes each page's before reading
+    /// the next: one resuming from a million events back holds a page of them, not all.
+    private func missedPage(of user: UserID, after: Int64, through last: Int64) async throws -> (events: [Event], next: Int64?) {
+        guard after < last else { return ([], nil) }
+        let page = try await readers.read { engine in try engine.events(after: after, sale: nil, limit: 1_000) }
+        guard let end = page.last?.seq else { return ([], nil) }
+        return (page.filter { $0.seq <= last && isFor(user, $0) }, end < last ? end : nil)
     }
 
     private func isFor(_ user: UserID, _ event: Event) -> Bool {
