@@ -99,7 +99,7 @@ let package = Package(
                     dependencies: ["FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),
         // serve over real sockets, through the flashsale binary, with a real HTTP client.
         .testTarget(name: "FlashSaleServerTests",
-                    dependencies: ["FlashSaleServer", "FlashSaleStore", "FlashSaleCore", "FlashSaleTestSupport",
+                    dependencies: ["FlashSaleServer", "FlashSaleStore", "FlashSaleEngine", "FlashSaleCore", "FlashSaleTestSupport",
                                    .product(name: "JWTKit", package: "jwt-kit"),
                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio"),

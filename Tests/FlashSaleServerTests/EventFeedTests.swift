@@ -1,0 +1,61 @@
+@testable import FlashSaleServer
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleStore
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+import Testing
+
+/// The event feed in process, on a database the command line filled: a stream's body
+/// written into memory, as the server would send it, at a moment the test chooses.
+@Suite struct EventFeedTests {
+    /// A stream resuming far back sends its history a page (1,000 log events) at a time,
+    /// and once shutdown has begun it ends after the page under way: SIGTERM's 10 s are
+    /// not spent sending the rest of a long history (a million events took 12 s), which
+    /// the client gets by resuming from the last event it has.
+    @Test func atShutdownAResumedStreamEndsAfterThePageUnderWay() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.burstOfEvents(for: "bot", count: 2_500)
+        let history = try served.expectedEvents(of: "bot", after: 0)
+        #expect(history.count == 2_500)
+
+        let database = served.database
+        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
+        let feed = EventFeed(readers: Readers(threads: 1, openStore: open), sales: nil)
+        try feed.start(store: open())
+        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0")
+        feed.stop()
+        let body = CollectedBody()
+        try await response.body.write(body.writer)
+
+        let sent = StreamingAnswer.events(in: [(body.text, ContinuousClock.now)]).map(\.event)
+        // The log's first page is the sale's creation and the bot's first 999 events.
+        #expect(sent.count == 999, "the stream sent \(sent.count) of the \(history.count) events it missed")
+        #expect(sent == Array(history.prefix(sent.count)), "what it sent is where the history starts, without a gap")
+        #expect(body.finished)
+    }
+}
+
+/// What a response's body wrote, and whether it finished.
+private final class CollectedBody: Sendable {
+    private let state = NIOLockedValueBox((text: "", finished: false))
+
+    var text: String { state.withLockedValue { $0.text } }
+    var finished: Bool { state.withLockedValue { $0.finished } }
+
+    var writer: Writer { Writer(body: self) }
+
+    struct Writer: ResponseBodyWriter {
+        let body: CollectedBody
+
+        mutating func write(_ buffer: ByteBuffer) async throws {
+            body.state.withLockedValue { $0.text += String(buffer: buffer) }
+        }
+
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+            body.state.withLockedValue { $0.finished = true }
+        }
+    }
+}
