@@ -24,6 +24,8 @@ final class EventFeed: Sendable {
     /// Events a stream may have waiting; a client that reads slower loses its stream
     /// (and resumes with `Last-Event-ID`) rather than the server holding its backlog.
     static let backlog = 10_000
+    /// Log events read at a time, by the follower and by a stream sending what it missed.
+    static let page: Int64 = 1_000
 
     private enum Item: Sendable {
         case event(Event)
@@ -163,7 +165,7 @@ final class EventFeed: Sendable {
     /// the next: one resuming from a million events back holds a page of them, not all.
     private func missedPage(of user: UserID, after: Int64, through last: Int64) async throws -> (events: [Event], next: Int64?) {
         guard after < last else { return ([], nil) }
-        let page = try await readers.read { engine in try engine.events(after: after, sale: nil, limit: 1_000) }
+        let page = try await readers.read { engine in try engine.events(after: after, sale: nil, limit: EventFeed.page) }
         guard let end = page.last?.seq else { return ([], nil) }
         return (page.filter { $0.seq <= last && isFor(user, $0) }, end < last ? end : nil)
     }
@@ -187,7 +189,7 @@ final class EventFeed: Sendable {
         }
         while true {
             let after = state.withLockedValue { $0.last }
-            let page = try engine.events(after: after, sale: nil, limit: 1_000)
+            let page = try engine.events(after: after, sale: nil, limit: EventFeed.page)
             guard let end = page.last?.seq else { return }
             let fallenBehind = state.withLockedValue { state in
                 var fallenBehind: [Subscriber] = []

@@ -23,12 +23,14 @@ import Testing
 
         let database = served.database
         let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
-        let feed = EventFeed(readers: Readers(threads: 1, openStore: open), sales: nil)
+        let readers = Readers(threads: 1, openStore: open)
+        let feed = EventFeed(readers: readers, sales: nil)
         try feed.start(store: open())
         let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0")
         feed.stop()
         let body = CollectedBody()
         try await response.body.write(body.writer)
+        try await readers.shutdown()
 
         let sent = StreamingAnswer.events(in: [(body.text, ContinuousClock.now)]).map(\.event)
         // The log's first page is the sale's creation and the bot's first 999 events.
