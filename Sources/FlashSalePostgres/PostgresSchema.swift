@@ -232,8 +232,15 @@ enum PostgresSchema {
     /// ahead of its first statements (`PostgresSession.askSchemaVersion`).
     static let versionQuery = "SELECT version FROM schema_version"
 
+    /// A version no flashsale writes (none, or below 1: the table changed by hand) makes the
+    /// schema unusable, as a newer one does: migrating from it would run what it already has.
     private static func storedVersion(_ session: PostgresSession) throws -> Int64 {
-        let version = try session.count(versionQuery)
+        let stored = try session.firstRow(versionQuery) { try $0.int64("version") }
+        guard let version = stored, version >= 1 else {
+            throw StoreFailure.unusable(detail: "schema \(session.location.schema) has "
+                                        + (stored.map { "version \($0)" } ?? "no version in its schema_version table")
+                                        + ", which no flashsale writes")
+        }
         if version > currentVersion {
             throw StoreFailure.unusable(detail: "schema \(session.location.schema) has version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }

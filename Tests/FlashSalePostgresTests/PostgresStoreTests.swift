@@ -138,6 +138,24 @@ struct PostgresStoreTests {
         #expect(try made.session.count("SELECT count(*) FROM sale") == 0)
     }
 
+    /// A version no flashsale writes, below 1 or none at all (the table changed by hand), is
+    /// refused as unusable, as `init` is: migrating from it trapped on a negative version and
+    /// ran every migration again on an empty table.
+    @Test(arguments: ["UPDATE schema_version SET version = -1", "UPDATE schema_version SET version = 0",
+                      "DELETE FROM schema_version"])
+    func aVersionNoFlashsaleWritesIsRefused(tampering: String) throws {
+        let made = try open()
+        // Through this store: opening another is what is refused.
+        defer { _ = try? made.session.execute("DROP SCHEMA \(quotedIdentifier(location.schema)) CASCADE") }
+        try made.session.execute(tampering)
+        for create in [false, true] {
+            let error = failure { try createSales("s1", in: open(create: create)) }
+            #expect(error?.errorCode == .cantOpen)
+            #expect(error?.message.contains("which no flashsale writes") == true)
+        }
+        #expect(try made.session.count("SELECT count(*) FROM sale") == 0)
+    }
+
     /// The transaction that takes a seq last commits last: a transaction of another sale
     /// that commits while this one is open gets the lower seq, so a reader who saw it never
     /// misses this one's event below it.
