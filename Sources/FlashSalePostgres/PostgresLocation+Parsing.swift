@@ -115,21 +115,24 @@ private struct URLParts {
         set { values[name] = newValue }
     }
 
-    init(_ rest: ArraySlice<UInt8>) throws(FlashSaleError) {
-        let afterQuery = rest.firstIndex(of: UInt8(ascii: "?"))
-        let path = rest[..<(afterQuery ?? rest.endIndex)]
-        let slash = path.firstIndex(of: UInt8(ascii: "/"))
-        var authority = path[..<(slash ?? path.endIndex)]
-        if let at = authority.lastIndex(of: UInt8(ascii: "@")) {
-            let userInfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
+    init(_ url: ArraySlice<UInt8>) throws(FlashSaleError) {
+        var rest = url
+        // The credentials first, as libpq finds them: up to an '@' before the first '/', so
+        // that a password may hold '?' and ':' unencoded. The last such '@', where libpq
+        // takes the first: a password with an '@' is read whole, not half of it as the host.
+        if let at = rest.prefix(while: { $0 != UInt8(ascii: "/") }).lastIndex(of: UInt8(ascii: "@")) {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
             let colon = userInfo.firstIndex(of: UInt8(ascii: ":"))
             try set("user", userInfo[..<(colon ?? userInfo.endIndex)])
             if let colon {
                 try set("password", userInfo[userInfo.index(after: colon)...])
             }
         }
-        try setHostAndPort(authority)
+        let afterQuery = rest.firstIndex(of: UInt8(ascii: "?"))
+        let path = rest[..<(afterQuery ?? rest.endIndex)]
+        let slash = path.firstIndex(of: UInt8(ascii: "/"))
+        try setHostAndPort(path[..<(slash ?? path.endIndex)])
         if let slash {
             try set("dbname", path[path.index(after: slash)...])
         }
@@ -178,10 +181,11 @@ private struct URLParts {
         try set(name, parameter[parameter.index(after: equals)...], fromQuery: true)
     }
 
-    /// Stores a part; an empty one is left out, as libpq leaves it to the environment.
+    /// Stores a part; an empty one is left out, as libpq leaves it to the environment, but
+    /// for flashsale's `schema`, which has none to fall back on (`checkedSchema` refuses it).
     private mutating func set<Bytes: Collection<UInt8>>(_ name: String, _ bytes: Bytes, fromQuery: Bool = false) throws(FlashSaleError) {
         let value = try URLParts.decoded(bytes, part: name == "password" ? "the password" : "the \(name)")
-        guard !value.isEmpty else { return }
+        guard !value.isEmpty || name == "schema" else { return }
         values[name] = value
         source[name] = fromQuery ? "the URL's \(name) parameter" : "the URL"
     }

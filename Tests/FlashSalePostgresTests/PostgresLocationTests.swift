@@ -122,6 +122,17 @@ struct PostgresLocationTests {
         #expect(found.database == "shöp")
     }
 
+    /// The credentials end at the '@' before the host, as libpq finds them: a '?' or ':' in
+    /// the password is the password's (a '?' split it, and the message showed its end).
+    @Test func aPasswordMayHoldWhatEndsOtherParts() throws {
+        let found = try location("postgresql://app:Xy9?k:L2w@127.0.0.1:55991/shop?sslmode=disable")
+        #expect(found == PostgresLocation(endpoint: .tcp(host: "127.0.0.1", port: 55991), user: "app",
+                                          password: "Xy9?k:L2w", database: "shop", tls: .disable, schema: "flashsale"))
+        #expect(try location("postgresql://app:p@ss@h/d").password == "p@ss")
+        // An '@' after the first '/' is not the credentials'.
+        #expect(try location("postgresql:///d?host=/tmp&user=me@corp").user == "me@corp")
+    }
+
     @Test func schemaComesFromTheOptionThenTheURL() throws {
         #expect(try location("postgresql://h/d?schema=from_url").schema == "from_url")
         #expect(try location("postgresql://h/d?schema=from_url", schema: "from_option").schema == "from_option")
@@ -141,6 +152,7 @@ struct PostgresLocationTests {
         ("postgresql://h/d?connect_timeout=5s", "connect_timeout '5s' from the URL's connect_timeout parameter is not a whole number of seconds"),
         ("postgresql://h/d?sslmode=verify-ca&sslrootcert=system", "sslrootcert=system takes sslmode=verify-full, not 'verify-ca'"),
         ("postgresql://h/d?sslmode", "has no '='"),
+        ("postgresql://h/d?schema=", "schema '' is not a schema name"),
         ("postgresql://h1,h2/d", "several hosts"),
         ("postgresql://[::1/d", "closing ]"),
         ("postgresql://u@h/d%2", "the dbname has a malformed %-escape"),
