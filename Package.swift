@@ -38,6 +38,9 @@ let package = Package(
         // The PostgreSQL store's client: pure Swift on SwiftNIO (which serve links already),
         // so the second executable stays static.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // verify-full's host name check as libpq makes it (RFC 6125's server identity);
+        // jwt-kit links it already.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev), linked through a module map as GRDB does.
@@ -58,6 +61,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "X509", package: "swift-certificates"),
         ], swiftSettings: directMetadataAccess),
         // Argument parsing, commands, output.
         .target(name: "FlashSaleCLI", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSaleStore"],

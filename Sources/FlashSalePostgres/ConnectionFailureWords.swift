@@ -10,7 +10,10 @@ enum ConnectionFailureWords {
         case let psql as PSQLError:
             if let message = psql.serverInfo?[.message] { return message }
             if psql.code == .sslUnsupported { return "the server does not offer TLS" }
-            if let underlying = psql.underlying { return reason(underlying) }
+            // A message the decoder could not read comes with its report, in postgres-nio's
+            // type names and the bytes received: the code says it.
+            let undecoded = psql.code == .messageDecodingFailure || psql.code == .unexpectedBackendMessage
+            if let underlying = psql.underlying, !undecoded { return reason(underlying) }
             return words(for: psql.code)
         case let io as IOError:
             return sentence(String(cString: strerror(io.errnoCode)))

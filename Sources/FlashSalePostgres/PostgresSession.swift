@@ -139,6 +139,9 @@ final class PostgresSession {
         case .tcp(let host, let port):
             let tls = try tls(location.tls, trusting: location.rootCertificate)
             let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop)
+            if location.tls == .verifyFull {
+                try channel.pipeline.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress(host))).wait()
+            }
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: tls,
                 username: location.user, password: location.password, database: location.database)
@@ -224,12 +227,10 @@ final class PostgresSession {
         func checked() throws -> TLSConfiguration {
             var checked = TLSConfiguration.makeClientConfiguration()
             if let rootCertificate, rootCertificate != "system" {
-                guard access(rootCertificate, R_OK) == 0 else {
-                    throw PostgresError(failure: nil, "cannot read the root certificate file \(rootCertificate) (sslrootcert): "
-                                        + String(cString: strerror(errno)).lowercased())
-                }
-                checked.trustRoots = .file(rootCertificate)
+                checked.trustRoots = .certificates(try authorities(in: rootCertificate))
             }
+            // The chain only: verify-full's name is `ServerIdentityCheck`'s.
+            checked.certificateVerification = .noHostnameVerification
             return checked
         }
         switch mode {
@@ -244,13 +245,22 @@ final class PostgresSession {
             // checks none, so it would take anyone's certificate.
             throw PostgresError(failure: nil, "sslmode=verify-ca needs the authority that signs the server's certificate "
                                 + "(sslrootcert, PGSSLROOTCERT or ~/.postgresql/root.crt); verify-full checks the name against the system's")
-        case .require, .verifyCA:
-            var chainOnly = try checked()
-            chainOnly.certificateVerification = .noHostnameVerification
-            return .require(try NIOSSLContext(configuration: chainOnly))
-        case .verifyFull:
+        case .require, .verifyCA, .verifyFull:
             return .require(try NIOSSLContext(configuration: try checked()))
         }
+    }
+
+    /// The root certificate file's authorities, read here so that a file that cannot be
+    /// read, or holds no certificate, is said in words rather than in BoringSSL's codes.
+    private static func authorities(in path: String) throws -> [NIOSSLCertificate] {
+        func refusal(_ reason: String) -> PostgresError {
+            PostgresError(failure: nil, "cannot read the root certificate file \(path) (sslrootcert): \(reason)")
+        }
+        guard access(path, R_OK) == 0 else { throw refusal(String(cString: strerror(errno)).lowercased()) }
+        guard let certificates = try? NIOSSLCertificate.fromPEMFile(path), !certificates.isEmpty else {
+            throw refusal("it holds no PEM certificate")
+        }
+        return certificates
     }
 
     private static func isAddress(_ host: String) -> Bool {

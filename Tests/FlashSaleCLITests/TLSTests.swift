@@ -4,8 +4,8 @@ import FlashSaleTestSupport
 
 /// `sslmode` and `sslrootcert` as libpq takes them, against a cluster of the test's own that
 /// offers TLS with a certificate for localhost and 127.0.0.1 signed by an authority of its
-/// own (.ci/postgres, FLASHSALE_TEST_PG_TLS), which no system trusts. Two tests, a cluster
-/// each: every case of one runs on it in turn.
+/// own (.ci/postgres, FLASHSALE_TEST_PG_TLS), which no system trusts. A cluster a test:
+/// every case of one runs on it in turn.
 @Suite(.enabled(if: TestPostgres.isConfigured && installed("pg_ctl", in: postgresBinaries) != nil
                 && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"),
                 "needs PostgreSQL's programs and openssl"))
@@ -47,6 +47,31 @@ struct TLSTests {
         #expect(try initialize("sslmode=verify-ca&sslrootcert=\(authority)").status == 0)
     }
 
+    /// verify-full checks the host as libpq does: a name against the certificate's DNS
+    /// names, an address against its addresses. A certificate for the address connected
+    /// to is not one for a name that led there (NIOSSL's own check took it); and a key
+    /// usage marked critical is understood.
+    @Test func aCertificateForTheAddressIsNotOneForTheName() throws {
+        let tls = cluster.directory + "/tls"
+        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        _ = try runTool("/usr/bin/openssl", ["req"] + key + ["-subj", "/CN=elsewhere.example", "-keyout", tls + "/server.key",
+                                                           "-out", tls + "/server.csr"], environment: [:])
+        try "subjectAltName=IP:127.0.0.1\nkeyUsage=critical,digitalSignature\n".write(toFile: tls + "/server.ext", atomically: true,
+                                                                                       encoding: .utf8)
+        _ = try runTool("/usr/bin/openssl", ["x509", "-req", "-in", tls + "/server.csr", "-CA", authority, "-CAkey", tls + "/ca.key",
+                                             "-CAcreateserial", "-days", "1", "-extfile", tls + "/server.ext",
+                                             "-out", tls + "/server.crt"], environment: [:])
+        if runningAsRoot { _ = try runTool("/bin/chown", ["-R", "postgres:", tls], environment: [:]) }
+        try cluster.restart()
+        let byAddress = try initialize(host: "127.0.0.1", "sslmode=verify-full&sslrootcert=\(authority)")
+        #expect(byAddress.status == 0, "\(byAddress.stderr)")
+        let byName = try initialize(host: "localhost", "sslmode=verify-full&sslrootcert=\(authority)")
+        #expect(byName.status == 73)
+        #expect(byName.stderr.contains(": the server's certificate is not for that host;"), "\(byName.stderr)")
+        // verify-ca checks no name.
+        #expect(try initialize(host: "localhost", "sslmode=verify-ca&sslrootcert=\(authority)").status == 0)
+    }
+
     @Test func whatIsRefused() throws {
         // The system's authorities do not vouch for the server: exit 73, in words, not
         // BoringSSL's codes and source paths.
@@ -75,6 +100,13 @@ struct TLSTests {
         #expect(withoutRoot.status == 73)
         #expect(withoutRoot.stderr.contains(": sslmode=verify-ca needs the authority that signs the server's certificate"),
                 "\(withoutRoot.stderr)")
+        // A root certificate file that holds none: said in words, not BoringSSL's codes.
+        let notACertificate = directory.appendingPathComponent("garbage.crt").path
+        try "garbage\n".write(toFile: notACertificate, atomically: true, encoding: .utf8)
+        let garbage = try initialize("sslmode=verify-full&sslrootcert=\(notACertificate)")
+        #expect(garbage.status == 73)
+        #expect(garbage.stderr.contains(": cannot read the root certificate file \(notACertificate) (sslrootcert): "
+                                        + "it holds no PEM certificate;"), "\(garbage.stderr)")
         let missing = try initialize("sslmode=verify-full&sslrootcert=/nonexistent/root.crt")
         #expect(missing.status == 73)
         #expect(missing.stderr.contains(": cannot read the root certificate file /nonexistent/root.crt (sslrootcert): "
