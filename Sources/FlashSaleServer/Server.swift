@@ -159,12 +159,37 @@ package enum Server {
             logger: logger)
     }
 
-    /// A socket file left by a server that is gone would make the bind fail; anything
-    /// else at the path is the operator's, and the bind refuses it.
+    /// A socket file left by a server that is gone would make the bind fail, and is
+    /// removed. One a server still listens on is refused, as a TCP address in use is:
+    /// removing it left that server running with no way to reach it. Anything else at the
+    /// path is the operator's.
     private static func removeStaleSocket(_ path: String) throws {
         var status = stat()
-        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return }
+        guard lstat(path, &status) == 0 else { return }
+        guard status.st_mode & S_IFMT == S_IFSOCK else {
+            throw FlashSaleError.cantOpen("cannot listen on \(path): it is there and is not a socket")
+        }
+        guard !isListenedOn(path) else {
+            throw FlashSaleError.cantOpen("cannot listen on \(path): a server listens on it already")
+        }
         unlink(path)
+    }
+
+    /// Whether a connection to the socket at `path` is taken.
+    private static func isListenedOn(_ path: String) -> Bool {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
     }
 }
 

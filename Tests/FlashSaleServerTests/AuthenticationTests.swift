@@ -248,5 +248,21 @@ import FlashSaleTestSupport
         let anonymous = try await HTTPClient.send(.POST, "/booking-service/book-item/s1", unixSocket: socket)
         #expect(anonymous.status == 401)
 
+        // A second server on the same path is refused (it removed the socket, and the first
+        // server went on unreachable); a socket left by a server that is gone is replaced.
+        let second = try ServedDatabase(sharing: served)
+        #expect(throws: Failed.self) { try second.start(ServedDatabase.headerAuth + ["--socket", socket]) }
+        #expect(second.server?.wait() == .exit(73), "\(second.log)")
+        #expect(second.log.contains("cannot listen on \(socket): a server listens on it already"), "\(second.log)")
+        let stillServed = try await HTTPClient.send(.GET, "/booking-service/sales/s1", unixSocket: socket,
+                                                    headers: [("X-User", "alice")])
+        #expect(stillServed.status == 200)
+        #expect(served.stop(SIGKILL) != nil)
+        let replacing = try ServedDatabase(sharing: served)
+        try replacing.start(ServedDatabase.headerAuth + ["--socket", socket])
+        let afterRestart = try await HTTPClient.send(.GET, "/booking-service/sales/s1", unixSocket: socket,
+                                                     headers: [("X-User", "alice")])
+        #expect(afterRestart.status == 200)
+
     }
 }
