@@ -170,12 +170,22 @@ public final class Connection {
 
     private func commit(durable: Bool) throws(SQLiteError) {
         defer { turns.letGo() }
+        try checkFileIsInPlace()
         let changed = totalChanges != changesAtBegin
         try execute("COMMIT")
         if durable, changed, !committedChanges {
             committedChanges = true
             csqlite_checkpoint_on_close(handle, 1)
         }
+    }
+
+    /// A database file removed or renamed while open takes commits as ever, into the file
+    /// it was, where nothing will find them (a long-running `serve` answered 201 to
+    /// bookings that went nowhere): refused before the commit, which SQLite does not do.
+    private func checkFileIsInPlace() throws(SQLiteError) {
+        var moved: Int32 = 0
+        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else { return }
+        throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open")
     }
 
     /// SQLite's default: a commit that leaves the WAL this long (in pages) checkpoints it.

@@ -35,6 +35,14 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded) : 0
     }
 
+    /// A failure SQLite itself does not report, in `message`'s words.
+    init(code: Int32, message: String) {
+        extendedCode = code
+        self.message = message
+        sql = nil
+        systemErrno = 0
+    }
+
     public var description: String {
         "SQLite error \(extendedCode): \(message)" + (sql.map { " in \($0)" } ?? "")
     }

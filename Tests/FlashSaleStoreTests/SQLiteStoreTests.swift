@@ -378,3 +378,23 @@ extension HotStatementTests {
         #expect(try f.store.count("SELECT attempts FROM attempt_counter WHERE kind = 'sale' AND value = ''", [:]) == 2)
     }
 }
+
+/// A database file removed or renamed under an open connection (a long-running `serve`):
+/// its writes are refused as I/O errors, where SQLite committed them into the file it was.
+@Suite struct MovedFileTests {
+    @Test(arguments: [false, true])
+    func aWriteToAFileRemovedOrRenamedIsRefused(renamed: Bool) throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("a")
+        if renamed {
+            try FileManager.default.moveItem(atPath: f.path, toPath: f.path + ".moved")
+        } else {
+            try FileManager.default.removeItem(atPath: f.path)
+        }
+        let error = failure { _ = try f.book("b") }
+        #expect(error?.errorCode == .io, "\(String(describing: error))")
+        #expect(error?.message.contains("the database file was removed or renamed while open") == true,
+                "\(String(describing: error))")
+    }
+}
