@@ -105,7 +105,7 @@ final class EventFeed: Sendable {
     }
 
     private static func eventID(_ text: String) throws -> Int64 {
-        guard let seq = Int64(text), seq >= 0 else {
+        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let seq = Int64(text) else {
             throw HTTPFailure.badInput("Last-Event-ID '\(Quoted(text))' is not an event id")
         }
         return seq
@@ -113,11 +113,13 @@ final class EventFeed: Sendable {
 
     /// The response for one stream.
     func stream(for user: UserID, lastEventID: String?) async throws -> Response {
-        let after: Int64
-        if let lastEventID {
-            after = try EventFeed.eventID(lastEventID)
-        } else {
-            after = try await readers.read { engine in try engine.latestEventSeq() }
+        let latest = try await readers.read { engine in try engine.latestEventSeq() }
+        let after = try lastEventID.map(EventFeed.eventID) ?? latest
+        // An id past the log's end is none of its events (another database's, or this one
+        // restored from an older backup): its stream would wait, silent, until the log
+        // passed it.
+        guard after <= latest else {
+            throw HTTPFailure.badInput("Last-Event-ID \(after) is past the last event of the log (\(latest))")
         }
         let (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(EventFeed.backlog))
         let (id, registeredAt) = state.withLockedValue { state in

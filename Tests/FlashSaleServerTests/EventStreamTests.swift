@@ -204,7 +204,7 @@ extension LoadTests {
             resumed.close()
         }
 
-        @Test(arguments: ["abc", "-1", "1.5", "99999999999999999999", "3 4"])
+        @Test(arguments: ["abc", "-1", "+3", "1.5", "99999999999999999999", "3 4", "1000"])
         func aLastEventIDThatIsNoEventIDIs400(id: String) async throws {
             let served = try ServedDatabase()
             try served.createSale(inventory: 1)
