@@ -103,7 +103,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     private static func problem(with head: HTTPRequestHead) -> String? {
         let hosts = head.headers["host"]
         if hosts.count > 1 || (hosts.isEmpty && head.version == .http1_1) { return "a request needs exactly one Host header" }
-        if let host = hosts.first, host.contains(where: { $0 == " " || $0 == "," || $0 == "\t" }) {
+        if let host = hosts.first, !HostHeader.isHostAndPort(host) {
             return "the Host header is not a host and port"
         }
         if head.version == .http1_0, head.headers.contains(name: "transfer-encoding") {
