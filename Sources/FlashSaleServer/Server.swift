@@ -83,9 +83,11 @@ package enum Server {
         }
         services.append(Listener(address: settings.admin.description, service: Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
-            // HTTP/1's rules as on the buyers' listeners (a health checker may speak HTTP/1.0);
+            // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may
+            // speak HTTP/1.0; a trickled request held its connection for the idle timeout);
             // its refusals are not buyers' answers, so not counted with them.
-            server: RulesChannel.server(handlers: { [StalledClients(), MalformedRequests(recorder: nil)] }, idleTimeout: idleTimeout),
+            server: RulesChannel.server(handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
+                                        idleTimeout: idleTimeout),
             configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
             logger: logger)))
         // Shut down first (services stop in reverse order): live streams end, so that the
