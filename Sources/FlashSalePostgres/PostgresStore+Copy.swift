@@ -2,7 +2,7 @@ import FlashSaleCore
 import FlashSaleEngine
 
 extension PostgresStore: CopyTarget {
-    /// One transaction: a copy killed or cut off half way leaves the schema as it was. The
+    /// One transaction: a copy killed or cut off half way leaves the tables empty. The
     /// tables are locked against writers first (readers see them empty until the commit),
     /// so that two copies, or a copy and a command, never both find the schema empty.
     /// Rows go in multi-row INSERTs of a few thousand values: a million bookings take the

@@ -13,8 +13,8 @@ enum CopyToCommand {
             it is not copied: stop writers first to move a live sale). URL is a postgresql:// URL as for --db; \
             the schema is its ?schema= or --pg-schema (default flashsale), made if missing. A schema that holds \
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
-            interrupted (SIGINT, kill -9, a lost connection), it leaves the schema as it was, and can be run \
-            again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
+            interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
+            and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
             and each sale's counters and cursor against the source's; a difference exits 10 naming it. Prints \
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
             ...}, "verified": true}. The target's URL is shown without its password.
