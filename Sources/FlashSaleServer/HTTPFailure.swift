@@ -70,7 +70,9 @@ struct HTTPFailure: Error, Sendable {
     /// "paused (swift-http-parser error)"); nil where its name says nothing to a client.
     private static func words(for error: HTTPParserError) -> String? {
         switch error {
-        case .invalidMethod: "the method is not a token"
+        // The decoder knows a fixed list of methods: a token outside it (BREW) is refused
+        // as a malformed one is, before any route could answer 405.
+        case .invalidMethod: "the method is malformed, or not one this server knows"
         case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort:
             "the request target is malformed"
         case .invalidVersion: "the version is neither HTTP/1.0 nor HTTP/1.1"
