@@ -47,6 +47,8 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     /// it): nothing more is. A request passed on after a closing one would be counted in
     /// progress by Hummingbird, which then never timed the idle connection out.
     private var passingNothing = false
+    /// The version of a request refused here, never passed on: its refusal is its answer.
+    private var refusedVersion: HTTPVersion?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !passingNothing else { return }
@@ -57,6 +59,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if let problem = HTTP1Rules.problem(with: head) {
             passingNothing = true
+            refusedVersion = head.version
             context.fireErrorCaught(HTTPFailure.badInput(problem))
             return
         }
@@ -80,11 +83,13 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(var head):
             // A refusal of a request never passed on (MalformedRequests) has no entry, and
-            // says its own close.
+            // says its own close; it is in HTTP/1.0 if that request was.
             if !unanswered.isEmpty {
                 let request = unanswered.removeFirst()
                 if request.version == .http1_0 { head.version = .http1_0 }
                 if request.closes { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+            } else if refusedVersion == .http1_0 {
+                head.version = .http1_0
             }
             answering = true
             context.write(wrapOutboundOut(.head(head)), promise: promise)
