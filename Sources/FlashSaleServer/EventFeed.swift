@@ -113,8 +113,9 @@ final class EventFeed: Sendable {
 
     /// The response for one stream.
     func stream(for user: UserID, lastEventID: String?) async throws -> Response {
+        let given = try lastEventID.map(EventFeed.eventID)
         let latest = try await readers.read { engine in try engine.latestEventSeq() }
-        let after = try lastEventID.map(EventFeed.eventID) ?? latest
+        let after = given ?? latest
         // An id past the log's end is none of its events (another database's, or this one
         // restored from an older backup): its stream would wait, silent, until the log
         // passed it.
