@@ -140,7 +140,10 @@ final class PostgresSession {
             let tls = try tls(location.tls, trusting: location.rootCertificate)
             let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop)
             if location.tls == .verifyFull {
-                try channel.pipeline.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress(host))).wait()
+                let isAddress = isAddress(host)
+                try channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress))
+                }.wait()
             }
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: tls,
