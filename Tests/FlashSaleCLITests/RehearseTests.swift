@@ -177,7 +177,8 @@ import FlashSaleTestSupport
     func theChildrenWorkInTheSchemaPgSchemaNames(via: String) throws {
         let schema = TestPostgres.newSchema()
         defer { TestPostgres.dropSchema(schema) }
-        let box = try Sandbox(.postgres, url: try #require(ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"]))
+        let url: String = try #require(ProcessInfo.processInfo.environment["FLASHSALE_TEST_PG"])
+        let box = try Sandbox(.postgres, url: url)
         let result = try box.spawn(["--pg-schema", schema] + Self.small + ["--via", via])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try box.spawn(["--pg-schema", schema, "verify", "rehearsal"]).status == 0)

@@ -19,7 +19,7 @@ struct PostgresRowDecodingTests {
                                   createIfMissing: true)
         engine = Engine(store: store)
         for sale in ["s1", "s2"] {
-            try engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 10, hold: .seconds(300),
+            _ = try engine.createSale(SaleDefinition(id: SaleID(sale), name: nil, inventory: 10, hold: .seconds(300),
                                                  perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         }
     }

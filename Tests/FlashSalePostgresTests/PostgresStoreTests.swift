@@ -24,7 +24,7 @@ struct PostgresStoreTests {
 
     private func createSales(_ ids: String..., in store: PostgresStore) throws {
         for id in ids {
-            try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
+            _ = try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
                                                                perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         }
     }
@@ -51,7 +51,7 @@ struct PostgresStoreTests {
         try session.execute("INSERT INTO schema_version VALUES (1)")
         // A command's first transaction, whose version it asked for with its statements.
         let store = try open(create: false)
-        try Engine(store: store).createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
+        _ = try Engine(store: store).createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
                                                            perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
         #expect(try store.session.count("SELECT count(*) FROM sale") == 1)
@@ -87,7 +87,7 @@ struct PostgresStoreTests {
                 == ["a1", "B2"], "the database does not sort by language: this test shows nothing")
         let ids = ["c_3", "a1", "C4", "c-3", "B2"]
         for id in ids {
-            try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
+            _ = try Engine(store: store).createSale(SaleDefinition(id: SaleID(id), name: nil, inventory: 10, hold: .seconds(300),
                                                                perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         }
         #expect(try Engine(store: store).sales(clock: T).map(\.sale.id.text) == ["B2", "C4", "a1", "c-3", "c_3"])
@@ -506,7 +506,7 @@ struct PostgresStoreTests {
         let store = try open()
         let engine = Engine(store: store)
         let stock = PostgresTransaction.eventsCopiedFrom + 44, requests = 3 * stock
-        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: Int64(stock), hold: .seconds(300),
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: Int64(stock), hold: .seconds(300),
                                              perUser: 1, startsAt: T, endsAt: nil), clock: T)
         var records = (0..<requests).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
         let submitted = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
@@ -526,7 +526,7 @@ struct PostgresStoreTests {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
-        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
                                              perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         let holds = PostgresTransaction(store: store).rowsAtOnce + 10
         var records = (0..<holds).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
@@ -552,7 +552,7 @@ struct PostgresStoreTests {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
-        try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
                                              perUser: 2, perIP: 2, startsAt: T, endsAt: nil), clock: T)
         let run = PostgresTransaction(store: store).rowsAtOnce
         func address(_ request: Int) -> String { "10.0.\(request / 256).\(request % 256)" }

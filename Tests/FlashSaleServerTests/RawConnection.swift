@@ -113,7 +113,7 @@ private final class Collector: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        received.withLockedValue { $0.writeBuffer(&bytes) }
+        _ = received.withLockedValue { $0.writeBuffer(&bytes) }
     }
 }
 

@@ -11,7 +11,7 @@ import FlashSaleTestSupport
     /// request was accepted with the booking its key already had (no event then), a's got
     /// a hold, b's was rejected, c's is still queued.
     private func makeVersion3Database(at path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let db = try Connection(path: path, busyTimeout: .seconds(5))
         try db.execute("PRAGMA journal_mode = WAL")
         let now: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds)]
@@ -82,7 +82,7 @@ import FlashSaleTestSupport
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("v4.db").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let db = try Connection(path: path, busyTimeout: .seconds(5))
         try db.execute("PRAGMA journal_mode = WAL")
         try db.writeTransaction {
@@ -152,7 +152,7 @@ import FlashSaleTestSupport
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("v5.db").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let db = try Connection(path: path, busyTimeout: .seconds(5))
         try db.execute("PRAGMA journal_mode = WAL")
         let end = minutes(5).milliseconds
@@ -200,7 +200,7 @@ import FlashSaleTestSupport
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("v6.db").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let db = try Connection(path: path, busyTimeout: .seconds(5))
         try db.execute("PRAGMA journal_mode = WAL")
         let times: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)]

@@ -124,7 +124,7 @@ import CSQLite
     @Test func anotherProgramsDatabaseIsRefused() throws {
         let f = try StoreFixture()
         let other = f.directory.appendingPathComponent("other.db").path
-        FileManager.default.createFile(atPath: other, contents: nil)
+        #expect(FileManager.default.createFile(atPath: other, contents: nil))
         let foreign = try Connection(path: other, busyTimeout: .seconds(1))
         try foreign.execute("CREATE TABLE notes (body TEXT)")
         #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1), createIfMissing: true) }?.exitCode == 73)
@@ -145,7 +145,7 @@ import CSQLite
     @Test func anEmptyFileIsMigratedOnlyWhenCreatingIsAllowed() throws {
         let f = try StoreFixture()
         let path = f.directory.appendingPathComponent("empty.db").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         #expect(throws: StoreFailure.missingDatabase(path: path)) { try SQLiteStore(path: path, busyTimeout: .seconds(1)) }
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0)
         _ = try SQLiteStore(path: path, busyTimeout: .seconds(1), createIfMissing: true)
@@ -239,7 +239,7 @@ extension HotStatementTests {
     @Test func onlyASaleWithAPerIPLimitIndexesAddresses() throws {
         let f = try StoreFixture()
         try f.sale()
-        try f.engine.createSale(SaleDefinition(id: SaleID("s2"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
+        _ = try f.engine.createSale(SaleDefinition(id: SaleID("s2"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
                                                perIP: 2, startsAt: T, endsAt: nil), clock: T)
         for sale in ["s1", "s2"] {
             _ = try f.engine.book(BookingRequest(sale: SaleID(sale), user: "a", ip: "2001:DB8::1", userAgent: nil, key: nil),
@@ -298,7 +298,7 @@ extension HotStatementTests {
 
     @Test func sqliteRefusesToChangeTheSafetyLevelInsideATransaction() throws {
         let f = try StoreFixture()
-        try f.store.db.writeTransaction {
+        _ = try f.store.db.writeTransaction {
             #expect(throws: SQLiteError.self) { try f.store.db.execute("PRAGMA synchronous = OFF") }
         }
     }
