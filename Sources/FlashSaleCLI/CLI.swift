@@ -77,7 +77,7 @@ public enum CLI {
                 let context = try Context(globals: commandLine.globals, environment: environment, standardInput: stdin,
                                           output: output, createsDatabase: invocation.command.createsDatabase,
                                           namesDatabaseServer: invocation.command.namesDatabaseServer,
-                                          linked: linked)
+                                          usesDatabase: invocation.command.usesDatabase, linked: linked)
                 try invocation.command.run(invocation, context)
                 try output.finish(databaseChanged: context.databaseChanged)
             }

@@ -35,9 +35,11 @@ final class Context {
     /// is created or refused. A database server's URL goes to `linked` here, before the
     /// command reads or writes anything: `flashsale` hands the whole command over.
     /// `namesDatabaseServer`: the command takes a server's URL of its own, which
-    /// --pg-schema may describe whatever --db names.
+    /// --pg-schema may describe whatever --db names. `usesDatabase` false: what --db or
+    /// $FLASHSALE_DB names is neither checked nor opened (`help`, `completions`).
     init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
-         output: Output, createsDatabase: Bool, namesDatabaseServer: Bool = false, linked: Linked) throws {
+         output: Output, createsDatabase: Bool, namesDatabaseServer: Bool = false, usesDatabase: Bool = true,
+         linked: Linked) throws {
         self.output = output
         self.environment = environment
         self.linked = linked
@@ -45,7 +47,9 @@ final class Context {
         self.createsDatabase = createsDatabase
         let database: String
         if let option = globals[GlobalOptions.database.name] {
-            guard !option.isEmpty else { throw FlashSaleError.usage("\(GlobalOptions.database.name) needs a file name or a URL") }
+            guard !option.isEmpty || !usesDatabase else {
+                throw FlashSaleError.usage("\(GlobalOptions.database.name) needs a file name or a URL")
+            }
             database = option
             givenDatabase = option
         } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
@@ -66,8 +70,12 @@ final class Context {
         fixedNow = environment["FLASHSALE_NOW"]
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
-        isDatabaseServer = DatabaseURL.scheme(of: database) != nil
-        if isDatabaseServer {
+        isDatabaseServer = usesDatabase && DatabaseURL.scheme(of: database) != nil
+        if !usesDatabase {
+            opening = StoreOpening(description: database) { _ in
+                preconditionFailure("a command that declares it uses no database opened one")
+            }
+        } else if isDatabaseServer {
             opening = try linked.databaseServer(database, schema, environment, busyTimeout)
         } else if schema != nil, !namesDatabaseServer {
             throw FlashSaleError.usage("\(GlobalOptions.pgSchema.name) goes with a postgresql:// database, not a file")

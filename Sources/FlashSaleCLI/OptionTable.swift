@@ -94,16 +94,20 @@ struct CommandSpec: Sendable {
     /// Whether the command takes a database server's URL of its own (`copy-to`'s target),
     /// in the schema --pg-schema names even when --db is a file.
     let namesDatabaseServer: Bool
+    /// Whether the command reads or writes a database. `help` and `completions` print what
+    /// the binary knows, so a --db or $FLASHSALE_DB they cannot use does not stop them.
+    let usesDatabase: Bool
     /// What the command does, once its arguments have parsed.
     let run: @Sendable (Invocation, Context) throws -> Void
     /// Empty for a command with one usage: its arguments and options.
     private let declaredUsages: [UsageSpec]
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
-         createsDatabase: Bool = false, namesDatabaseServer: Bool = false,
+         createsDatabase: Bool = false, namesDatabaseServer: Bool = false, usesDatabase: Bool = true,
          run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
         self.namesDatabaseServer = namesDatabaseServer
+        self.usesDatabase = usesDatabase
         self.arguments = ArgumentSpec.list(arguments)
         self.options = options
         self.summary = summary
@@ -133,6 +137,7 @@ struct CommandSpec: Sendable {
         self.details = details
         self.createsDatabase = createsDatabase
         self.namesDatabaseServer = false
+        self.usesDatabase = true
         self.run = run
         self.declaredUsages = usages
     }

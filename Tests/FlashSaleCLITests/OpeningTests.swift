@@ -87,6 +87,22 @@ private func exists(_ path: String) -> Bool {
         return Result(termination: termination, stdout: server.stdout, stderr: server.stderr)
     }
 
+    /// `help` and `completions` print what the binary knows: a --db or $FLASHSALE_DB that
+    /// no command could use, or a server's URL (which `flashsale` would hand over to
+    /// flashsale-serve), does not stop them, as it does not stop `--help`.
+    @Test func commandsThatUseNoDatabaseIgnoreAnUnusableOne() throws {
+        let box = try Sandbox()
+        #expect(Set(CommandTable.all.filter { !$0.usesDatabase }.map(\.name)) == ["help", "completions"])
+        for arguments in [["help"], ["help", "book"], ["completions", "bash"]] {
+            for database in ["postgresql://u:secret@[unclosed", "", "postgresql://127.0.0.1:1/flashsale"] {
+                let variable = try box.run(arguments, database: false, environment: ["FLASHSALE_DB": database])
+                #expect(variable.status == 0 && variable.stderr.isEmpty, "\(arguments) \(database): \(variable.stderr)")
+                let option = try box.run(["--db", database] + arguments, database: false)
+                #expect(option.status == 0 && option.stdout == variable.stdout, "\(arguments) --db \(database): \(option.stderr)")
+            }
+        }
+    }
+
     @Test(arguments: CommandTable.all.filter(\.createsDatabase).map(\.name))
     func aCommandThatCreatesMakesTheDatabaseOwnerOnly(_ name: String) throws {
         let arguments = try #require(Self.samples[name] ?? nil)

@@ -19,7 +19,8 @@ enum CompletionsCommand {
             zsh: flashsale completions zsh > ~/.zfunc/_flashsale with fpath=(~/.zfunc $fpath) before \
             compinit in ~/.zshrc; fish: flashsale completions fish > ~/.config/fish/completions/flashsale.fish. \
             Or load it for one session: source <(flashsale completions bash) (zsh likewise, after compinit).
-            """
+            """,
+        usesDatabase: false
     ) { invocation, context in
         let name = invocation.arguments["SHELL"] ?? ""
         guard let shell = Shell(rawValue: name) else {

@@ -3,7 +3,8 @@ import FlashSaleCore
 enum HelpCommand {
     static let spec = CommandSpec(
         "help", arguments: "[COMMAND]",
-        summary: "show the commands, or one command's arguments and options"
+        summary: "show the commands, or one command's arguments and options",
+        usesDatabase: false
     ) { invocation, context in
         guard let name = invocation.arguments["COMMAND"] else {
             context.output.help(Help.general())
