@@ -32,6 +32,14 @@ public final class Connection {
     /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
     /// times per hold, and nothing here reads them. Settable only before SQLite starts,
     /// which its first connection does: every connection is opened after this has run.
+    /// `path` as a name SQLite takes for a file and nothing else: it reads `:memory:` as a
+    /// database in memory, and (Debian builds it with SQLITE_USE_URI) `file:x.db?mode=memory`
+    /// as a URI, so a command on either would report success and keep nothing, or write to
+    /// another file than the one flashsale checked and created.
+    static func fileName(_ path: String) -> String {
+        path.hasPrefix("/") ? path : "./" + path
+    }
+
     private static let withoutMemoryStatistics: Void = {
         _ = csqlite_config_memstatus(0)
     }()
@@ -42,7 +50,7 @@ public final class Connection {
         Connection.withoutMemoryStatistics
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
-        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        let code = sqlite3_open_v2(Connection.fileName(path), &handle, flags, nil)
         guard code == SQLITE_OK, let handle else {
             let error = SQLiteError(code: code, connection: handle)
             sqlite3_close_v2(handle)

@@ -103,6 +103,25 @@ private func exists(_ path: String) -> Bool {
         }
     }
 
+    /// Names SQLite reads as something else than a file (`:memory:`, a `file:` URI) are
+    /// paths like any other: the database is the file flashsale made and checked, and what
+    /// a command reports written is in it.
+    @Test func namesSQLiteWouldReadAsSpecialAreFiles() throws {
+        let box = try Sandbox()
+        #expect(try box.spawn(["--db", ":memory:", "create-sale", "s1", "--inventory", "5"], database: false).status == 0)
+        let status = try box.spawn(["--db", ":memory:", "--json", "status", "s1"], database: false)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(try status.json()["total"] as? Int == 5)
+        #expect(try box.spawn(["--db", box.directory.appendingPathComponent(":memory:").path, "verify"], database: false).stdout == "ok\n")
+
+        #expect(try box.run(["init"]).status == 0)
+        let uri = "file:\(URL(fileURLWithPath: box.database).lastPathComponent)?mode=memory"
+        let made = try box.spawn(["--db", uri, "create-sale", "s2", "--inventory", "1"], database: false)
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(try !box.run(["sales"]).stdout.contains("s2"), "a file: URI wrote into the database it names")
+        #expect(try box.spawn(["--db", uri, "sales"], database: false).stdout.contains("\ns2 "))
+    }
+
     @Test(arguments: CommandTable.all.filter(\.createsDatabase).map(\.name))
     func aCommandThatCreatesMakesTheDatabaseOwnerOnly(_ name: String) throws {
         let arguments = try #require(Self.samples[name] ?? nil)
