@@ -32,7 +32,9 @@ public enum ReadOutcome: Equatable, Sendable {
 ///
 /// Memory stays bounded whatever the input: the reader holds at most one record
 /// (`maximumRecordBytes`) plus one chunk. A longer record is reported as malformed and the
-/// rest of its physical line is dropped as it arrives, never buffered.
+/// rest of it is dropped as it arrives, never buffered: to the end of its line, or for CSV
+/// to the end of its record, so that lines inside a quoted field never become records
+/// (an unterminated quote takes the rest of the input, as in any CSV reader).
 ///
 /// `nextChunk` is called only when no complete record is buffered, so a caller that commits
 /// when its input pauses has been handed every record that input contained. It returns nil at
@@ -68,7 +70,8 @@ public struct RequestReader {
     private var line = 1
     private var inputEnded = false
     private var startChecked = false
-    private var discardingLongLine = false
+    /// Dropping the rest of a record too long to read (`overflow`), up to its end.
+    private var discardingLongRecord = false
     private var framing = CSVFraming()
     private var header = CSVHeader.pending
 
@@ -118,16 +121,17 @@ public struct RequestReader {
     private mutating func step() -> Step {
         while true {
             if !startChecked, !skipByteOrderMark() { return .needInput }
-            if discardingLongLine {
-                guard let newline = firstNewline(from: head) else {
+            if discardingLongRecord {
+                guard let end = format == .csv ? recordEnd(.csv) : firstNewline(from: head) else {
                     head = buffer.count
                     scanned = head
                     return .needInput
                 }
-                head = newline + 1
+                line += framing.newlines + 1
+                head = end + 1
                 scanned = head
-                line += 1
-                discardingLongLine = false
+                framing = CSVFraming()
+                discardingLongRecord = false
             }
             guard let format = self.format ?? sniffFormat() else {
                 if buffer.count - head > RequestReader.maximumRecordBytes + 1 { return .outcome(overflow()) }
@@ -148,16 +152,16 @@ public struct RequestReader {
 
             var contentEnd = end
             if contentEnd > head, buffer[contentEnd - 1] == InputByte.cr { contentEnd -= 1 }
-            // Cut as if it were still arriving, so that the outcomes do not depend on how the
-            // input was chunked: a quoted record that is too long loses only its first line.
-            guard contentEnd - head <= RequestReader.maximumRecordBytes else { return .outcome(overflow()) }
-
             let start = head
             let startLine = line
             line += framing.newlines + (end < buffer.count ? 1 : 0)
             head = min(end + 1, buffer.count)
             scanned = head
             framing = CSVFraming()
+            // Skipped whole, as `overflow` skips one still arriving.
+            guard contentEnd - start <= RequestReader.maximumRecordBytes else {
+                return .outcome(.malformed(line: startLine, reason: RequestReader.tooLong))
+            }
             if let outcome = read(start..<contentEnd, line: startLine, format: format) {
                 return .outcome(outcome)
             }
@@ -215,21 +219,17 @@ public struct RequestReader {
 
     static let tooLong = "line is longer than \(maximumRecordBytes) bytes"
 
-    /// Reports the record at the head as too long and drops its first physical line, so that
-    /// an unterminated quote or a missing newline cannot swallow the input: reading goes on at
-    /// the next physical line (lines a quote had swallowed are read again as records). When
-    /// that line has not ended yet, the rest of it is skipped as it arrives, never buffered.
+    /// Reports the record at the head, whose end has not arrived within the limit, as too
+    /// long, and drops it, the rest as it arrives (`discardingLongRecord`): the buffer has been
+    /// searched for the record's end up to `scanned`, and for CSV `framing` is where that
+    /// search stands (inside quotes or not), so it goes on from there. Reading resumes after
+    /// the record's end, as it does after a record too long that arrived whole: how the input
+    /// was chunked changes no outcome.
     private mutating func overflow() -> ReadOutcome {
         let outcome = ReadOutcome.malformed(line: line, reason: RequestReader.tooLong)
-        framing = CSVFraming()
-        if let newline = firstNewline(from: head) {
-            head = newline + 1
-            line += 1
-        } else {
-            head = buffer.count
-            discardingLongLine = true
-        }
+        head = buffer.count
         scanned = head
+        discardingLongRecord = true
         return outcome
     }
 
