@@ -250,6 +250,10 @@ extension Engine {
         var total: Int64 = 0
         do {
             while limit.map({ total < $0 }) ?? true {
+                // Looked for first without the write lock, so that a sweep with nothing (left)
+                // to expire, cron's every minute or after a last full batch, never waits for
+                // another process's lock, nor fails for it after doing everything.
+                guard try store.read({ try !overdueLine(saleID, in: $0, clock: clock).parts.isEmpty }) else { break }
                 let size = min(sweepBatch, (limit ?? .max) - total)
                 let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
                     var line = try overdueLine(saleID, in: transaction, clock: clock)
