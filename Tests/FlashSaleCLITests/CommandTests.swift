@@ -332,6 +332,28 @@ func keyOrder(_ json: String) -> [String] {
 }
 
 @Suite struct SweepAndVerifyCommandTests {
+    /// Found by probing: a file too damaged for verify's recount to read was refused as
+    /// "not a usable flashsale database" (73, as a mistyped path), where finding damage is
+    /// what verify is for: 10, naming SQLite's findings, whole or for one sale.
+    @Test func verifyNamesDamageItCannotReadPast() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "100000"])
+        let lines = (0..<6000).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n")
+        #expect(try box.run(["book", "s1", "--stream", "-q"], input: lines).status == 0)
+        // The last connection closed, so the file holds every page (no -wal).
+        let file = try #require(FileHandle(forUpdatingAtPath: box.database))
+        let pages = try file.seekToEnd() / 4096
+        try file.seek(toOffset: pages / 2 * 4096 + 100)
+        try file.write(contentsOf: Data(repeating: 0, count: 3000))
+        try file.close()
+        for arguments in [["verify"], ["verify", "s1"]] {
+            let result = try box.run(arguments)
+            #expect(result.status == 10, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("flashsale: verify found 1 violation: database structure: On tree page "))
+            #expect(!result.stderr.dropLast().contains("\n"))
+        }
+    }
+
     @Test(arguments: commandLineStores)
     func sweepPrintsTheCountAlone(store: TestStore) throws {
         let box = try Sandbox(store)
