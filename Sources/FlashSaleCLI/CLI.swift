@@ -41,10 +41,12 @@ public enum CLI {
     static func run(rawArguments: [[UInt8]], environment rawEnvironment: [String: [UInt8]],
                     stdin: Int32, stdout: TextSink, stderr: TextSink, linked: Linked,
                     brokenPipeKills: Bool = false) -> Int32 {
-        // Known before parsing, so that even a usage error prints JSON when asked to.
+        // Guessed before parsing, so that even a usage error prints JSON when asked to; the
+        // parse then says for sure (`--key -- --json`: the first `--` is a value, not the
+        // end of the options).
         let json = rawArguments.prefix { $0 != Array("--".utf8) }.contains(Array("--json".utf8))
         let quiet = rawArguments.prefix { $0 != Array("--".utf8) }.contains { $0 == Array("-q".utf8) || $0 == Array("--quiet".utf8) }
-        let output = Output(json: json, quiet: quiet, stdout: stdout, stderr: stderr, brokenPipeKills: brokenPipeKills)
+        var output = Output(json: json, quiet: quiet, stdout: stdout, stderr: stderr, brokenPipeKills: brokenPipeKills)
         defer {
             stdout.flush()
             stderr.flush()
@@ -66,6 +68,10 @@ public enum CLI {
                 environment[name] = text
             }
             let commandLine = try ParsedCommandLine.parse(arguments, commands: CommandTable.all)
+            let parsed = (json: commandLine.globals.has(GlobalOptions.json.name), quiet: commandLine.globals.has(GlobalOptions.quiet.name))
+            if parsed != (json, quiet) {
+                output = Output(json: parsed.json, quiet: parsed.quiet, stdout: stdout, stderr: stderr, brokenPipeKills: brokenPipeKills)
+            }
             switch commandLine.action {
             case .version:
                 output.help(Help.version + "\n")

@@ -331,6 +331,24 @@ func keyOrder(_ json: String) -> [String] {
     }
 }
 
+/// `--json` and `-q` as the parse reads them, not as a glance at the words guesses.
+@Suite struct OutputModeTests {
+    /// Found by probing: a `--` given as an option's value was read as the end of the
+    /// options, so a `--json` after it was ignored (a script passing `--key "$key"`).
+    @Test func aDoubleDashThatIsAValueDoesNotEndTheOptions() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let booked = try box.run(["book", "s1", "u1", "--key", "--", "--json"])
+        #expect(try booked.json()["key"] as? String == "--", "\(booked.stdout)")
+        let listed = try box.run(["bookings", "s1", "--user", "--", "--json"])
+        #expect(listed.stdout.hasPrefix("["), "\(listed.stdout)")
+        #expect(try box.run(["book", "s1", "u2", "--key", "--", "-q"]).stdout.isEmpty)
+        let refused = try box.run(["book", "nosuch", "u1", "--key", "--", "--json"])
+        #expect(refused.status == 3)
+        #expect(try (refused.json()["error"] as? [String: Any])?["code"] as? String == "not_found")
+    }
+}
+
 @Suite struct SweepAndVerifyCommandTests {
     /// Found by probing: a file too damaged for verify's recount to read was refused as
     /// "not a usable flashsale database" (73, as a mistyped path), where finding damage is
