@@ -28,13 +28,17 @@ public enum CLI {
         var pipeAction = sigaction()
         sigaction(SIGPIPE, nil, &pipeAction)
         let brokenPipeKills = pipeAction.__sigaction_handler.sa_handler == nil  // SIG_DFL
-        return run(rawArguments: raw, environment: environment, stdin: 0,
+        // Asked before anything opens a file: SQLite puts /dev/null on a closed descriptor 0
+        // rather than take it for the database, and `-` would then read as an empty input.
+        let stdin: Int32 = fcntl(0, F_GETFD) == -1 ? -1 : 0
+        return run(rawArguments: raw, environment: environment, stdin: stdin,
                    stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), linked: linked,
                    brokenPipeKills: brokenPipeKills)
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need
-    /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads.
+    /// not be UTF-8, and flashsale refuses what is not. `stdin` is the descriptor `-` reads
+    /// (-1: closed).
     /// `linked` has no default: a caller in a process that must go on (a test runner) must
     /// never get the exec of `main`'s. `brokenPipeKills`: SIGPIPE's action was the default
     /// when the process started (`Output.checkWritten`); never in a test runner.

@@ -17,9 +17,11 @@ final class InputChunks {
     /// producer that waits for answers is never kept waiting on a batch still open.
     var beforeWaiting: (() throws -> Void)?
 
-    /// `-` is `standardInput` (the process's is descriptor 0); anything else a file to open.
+    /// `-` is `standardInput` (the process's is descriptor 0, -1 when it was closed, as by
+    /// `<&-`); anything else a file to open.
     init(path: String, standardInput: Int32) throws(FlashSaleError) {
         if path == "-" {
+            guard standardInput >= 0 else { throw .usage("cannot read standard input: it is closed") }
             descriptor = standardInput
             name = "standard input"
             ownsDescriptor = false

@@ -112,6 +112,18 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// Found by probing: with standard input closed, SQLite put /dev/null where it was, and
+    /// `-` read as an empty input: success, nothing done. `cat <&-` fails; so does flashsale.
+    @Test(arguments: ["book s1 --stream", "submit s1 --file -"])
+    func aClosedStandardInputIsRefused(command: String) throws {
+        let (box, _) = try targetSandbox()
+        let before = try box.dump()
+        let result = try box.shell(#""$FLASHSALE" --db "$DB" "# + command + " <&-")
+        #expect(result.status == 2)
+        #expect(result.stderr == "flashsale: cannot read standard input: it is closed\n")
+        #expect(try box.dump() == before)
+    }
+
     @Test func aNULByteIsRefused() throws {
         // argv cannot carry a NUL; a caller embedding flashsale's CLI can, and is refused too.
         let (box, _) = try targetSandbox()
