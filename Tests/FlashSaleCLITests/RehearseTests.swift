@@ -219,8 +219,21 @@ import FlashSaleTestSupport
     }
 
     @Test func theSellOutCurveFallsAsTheItemsGo() {
-        let curve = SellOutCurve.draw(holds: [10, 20, 30, 40], inventory: 4, until: 40, width: 4, height: 1)
+        let taken = [10, 20, 30, 40].map { StockChange(at: $0, items: -1) }
+        let curve = SellOutCurve.draw(changes: taken, inventory: 4, until: 40, width: 4, height: 1)
         let row = curve.split(separator: "\n")[1]
         #expect(row.hasSuffix("┤▆▄▂ "), "\(curve)")
+        #expect(StockChange.soldOut(taken, inventory: 4) == Span(milliseconds: 40))
+    }
+
+    /// Found by probing: the fourth hold of a sale of four was called its selling out, with
+    /// items left, when a hold before it had come back.
+    @Test func itemsBackInStockPutOffTheSellOut() {
+        let changes = [StockChange(at: 10, items: -1), StockChange(at: 20, items: -1), StockChange(at: 25, items: 1),
+                       StockChange(at: 30, items: -1), StockChange(at: 40, items: -1), StockChange(at: 50, items: -1)]
+        #expect(StockChange.soldOut(Array(changes.prefix(5)), inventory: 4) == nil)
+        #expect(StockChange.soldOut(changes, inventory: 4) == Span(milliseconds: 50))
+        let curve = SellOutCurve.draw(changes: changes, inventory: 4, until: 50, width: 5, height: 1)
+        #expect(curve.split(separator: "\n")[1].hasSuffix("┤▆▄▄▂ "), "\(curve)")
     }
 }

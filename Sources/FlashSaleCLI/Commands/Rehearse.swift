@@ -142,8 +142,8 @@ enum RehearseCommand {
         let final = try engine.metrics(of: sale, clock: end).first
         let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
         let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
-        let taken = takings(of: outcome.holds, in: crowd, opening: opening)
-        let soldOut = taken.count >= settings.inventory ? Span(milliseconds: taken[Int(settings.inventory) - 1]) : nil
+        let stock = StockChange.timeline(holds: outcome.holds, bookings: everyBooking, in: crowd, opening: opening)
+        let soldOut = StockChange.soldOut(stock, inventory: settings.inventory)
         let report = RehearsalReport(
             path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
             inventory: settings.inventory, requests: crowd.requests.count, crowd: outcome.timing, soldOutAfter: soldOut,
@@ -159,7 +159,7 @@ enum RehearseCommand {
             seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
         if output.stdout.isTerminal, !output.json, !output.quiet {
             let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
-            output.stdout.write(SellOutCurve.draw(holds: taken, inventory: settings.inventory, until: until) + "\n\n")
+            output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")
         }
         guard report.violations.isEmpty || !output.json else {
             throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations: "
@@ -211,13 +211,4 @@ enum RehearseCommand {
 
     /// When each of the crowd's holds was taken, in milliseconds after the opening, sorted:
     /// the arrival of its buyer's first request in the slice that decided it.
-    private static func takings(of holds: [Booking], in crowd: Crowd, opening: Instant) -> [Int64] {
-        var arrivals: [String: [Int64]] = [:]
-        arrivals.reserveCapacity(crowd.users)
-        for request in crowd.requests { arrivals[request.user, default: []].append(request.arrival) }
-        return holds.compactMap { hold in
-            let decided = hold.createdAt.milliseconds - opening.milliseconds
-            return arrivals[hold.user.text]?.first { $0 >= decided }
-        }.sorted()
-    }
 }

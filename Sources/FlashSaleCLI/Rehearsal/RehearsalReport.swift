@@ -10,7 +10,8 @@ struct RehearsalReport {
     let requests: Int
     /// The crowd's decisions, and how long its path took to make them.
     let crowd: WaveTiming
-    /// When the last item went, in the sale's time: the arrival of the request that took it.
+    /// When the stock first ran out, in the sale's time: the arrival of the request that
+    /// took the last item in stock.
     let soldOutAfter: Span?
     let holds: Int
     let confirmed: Int
@@ -48,17 +49,26 @@ struct RehearsalReport {
         violations.isEmpty ? "ok" : "\(violations.count) violation\(violations.count == 1 ? "" : "s"): " + violations.prefix(3).joined(separator: "; ")
     }
 
+    /// When the stock ran out, and whether items came back after and stayed unsold (a
+    /// sale sold out at its opening may end with items left), or why it never ran out.
+    private var soldOutLine: String {
+        guard let soldOutAfter else { return "no: the stock never ran out" }
+        let after = "\(format(Double(soldOutAfter.milliseconds) / 1000, digits: 3)) s after the opening"
+        return left > 0 ? after + "; \(left) came back later (cancelled or expired) and were left" : after
+    }
+
     private var text: String {
         func milliseconds(_ value: Double?) -> String { value.map { format($0, digits: 1) + " ms" } ?? "n/a" }
         var lines = [
             "rehearsal via \(path), seed \(seed): \(buyers) buyers (\(bots) bots), \(inventory) items, \(requests) requests",
             "  decisions/s      \(decisionsPerSecond) (\(crowd.decided) in \(format(crowd.seconds, digits: 3)) s)",
             "  latency          p50 \(milliseconds(latency(0.5))), p99 \(milliseconds(latency(0.99)))",
-            "  sold out         " + (soldOutAfter.map { "\(format(Double($0.milliseconds) / 1000, digits: 3)) s after the opening" } ?? "no: \(inventory - Int64(holds)) items never held"),
+            "  sold out         " + soldOutLine,
             "  holds            \(holds): \(confirmed) confirmed, \(cancelled) cancelled, \(expired) expired",
             "  re-sold          \(resold) to \(returning) returning buyers, after the cancels and expiries",
             "  items            \(Int64(confirmed + resold)) sold, \(left) left",
-            "  turned away      \(turnedAway) buyers got nothing; declined: " + declined.map { "\($0.1) \($0.0)" }.joined(separator: ", "),
+            "  turned away      \(turnedAway) buyers got nothing; "
+                + (declined.isEmpty ? "none declined" : "declined: " + declined.map { "\($0.1) \($0.0)" }.joined(separator: ", ")),
             "  bots             \(botItems) of \(botRequests) bot requests got an item",
         ]
         lines.append("  suspects         " + (suspects.isEmpty ? "none" : "the top \(suspects.count), by score:"))
