@@ -15,6 +15,14 @@ package enum ExitStatus {
         default: .internalFailure("unexpected error: \(error)")
         }
     }
+
+    /// `error` for a command that commits in batches and failed after some had committed:
+    /// its message ("nothing was written") is about the batch that failed, and `before`
+    /// says what the batches before it did, which stays done.
+    package static func error(for error: any Error, after before: String) -> FlashSaleError {
+        let cause = self.error(for: error)
+        return FlashSaleError(cause.errorCode, "\(cause.message); \(before)")
+    }
 }
 
 extension StoreFailure {

@@ -25,6 +25,23 @@ extension DatabaseFailureTests {
         #expect(try box.run(["verify"]).stdout == "ok\n")
     }
 
+    /// Found by probing: a stream whose later group failed on a full disk said "nothing was
+    /// written" after its earlier groups had committed and been answered. The message now
+    /// says what stays decided.
+    @Test func aStreamStoppedByAFullDiskSaysWhatItDecidedBefore() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "100000"])
+        let lines = (0..<3000).map { "{\"user\":\"u\($0)\",\"user_agent\":\"\(String(repeating: "a", count: 200))\"}" }
+        let first = try box.file("first.ndjson", lines.prefix(300).joined(separator: "\n") + "\n")
+        let rest = try box.file("rest.ndjson", lines.dropFirst(300).joined(separator: "\n") + "\n")
+        // The pause makes the first 300 a group of their own, committed before the rest come.
+        let result = try box.shell("(cat \(first); sleep 0.5; cat \(rest)) | (ulimit -f 400; exec \"$FLASHSALE\" --db \"$DB\" book s1 --stream)")
+        #expect(result.status == 74)
+        #expect(result.stdout.filter { $0 == "\n" }.count == 300)
+        #expect(result.stderr.hasSuffix("; the 300 lines answered before stay decided\n"), "\(result.stderr)")
+        #expect(try box.count("SELECT count(*) FROM booking") == 300)
+    }
+
     /// A directory nobody may write in, around a database its user owns: no -wal can be
     /// made, so 73, and the file as it was.
     @Test(.enabled(if: runningAsRoot && installed("setpriv") != nil, "needs root and setpriv, to hand the files to nobody and run as nobody"))

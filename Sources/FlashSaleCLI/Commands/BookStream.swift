@@ -30,14 +30,21 @@ enum BookStream {
         // more than the writing of it.
         var answers = UTF8Text()
 
+        // Lines answered (each group's once it committed).
+        var answered = 0
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
-            try stream.commit {
-                answers.removeAll()
-                try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
-                                  clock: context.now())
-                for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+            do {
+                try stream.commit {
+                    answers.removeAll()
+                    try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
+                                      clock: context.now())
+                    for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+                }
+            } catch where answered > 0 {
+                throw ExitStatus.error(for: error, after: "the \(answered) lines answered before stay decided")
             }
+            answered += group.count
             if !output.quiet { output.stdout.write(utf8: answers.bytes) }
             answers.removeAll()
             group.removeAll(keepingCapacity: true)

@@ -37,9 +37,15 @@ enum ProcessCommand {
 
         while true {
             // nil when a stop signal came while another process held the database.
-            let drained: Void? = try watcher.persisting {
-                try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
-                          stop: watcher.stopRequested, progress: progress)
+            let drained: Void?
+            do {
+                drained = try watcher.persisting {
+                    try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
+                              stop: watcher.stopRequested, progress: progress)
+                }
+            } catch where total.decided > 0 {
+                throw ExitStatus.error(for: error, after: "the \(total.decided) requests decided before "
+                                           + "(\(total.accepted) accepted, \(total.rejected) rejected) stay decided")
             }
             guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.

@@ -39,9 +39,8 @@ enum SweepCommand {
     /// and says what the batches before did: those holds stay expired, and running sweep
     /// again (cron's next minute) expires the rest.
     static func interruption(_ stopped: Engine.SweepInterrupted) -> FlashSaleError {
-        let cause = ExitStatus.error(for: stopped.cause)
         let done = stopped.done.total
-        return FlashSaleError(cause.errorCode, "\(cause.message); \(done) overdue hold\(done == 1 ? " was" : "s were") "
-                                + "expired before that and stay expired: run sweep again for the rest")
+        return ExitStatus.error(for: stopped.cause, after: "\(done) overdue hold\(done == 1 ? " was" : "s were") "
+                                    + "expired before that and stay expired: run sweep again for the rest")
     }
 }
