@@ -67,7 +67,8 @@ final class Context {
         } else {
             busyTimeout = Context.defaultBusyTimeout
         }
-        fixedNow = environment["FLASHSALE_NOW"]
+        // Empty means unset, as for FLASHSALE_DB and the PG* variables.
+        fixedNow = environment["FLASHSALE_NOW"].flatMap { $0.isEmpty ? nil : $0 }
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
         isDatabaseServer = usesDatabase && DatabaseURL.scheme(of: database) != nil

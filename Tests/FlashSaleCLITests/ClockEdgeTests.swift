@@ -4,6 +4,17 @@ import Testing
 /// The clock's edges: the expiry instant, confirm racing sweep, and a clock stepped
 /// backwards, which the high-water mark must absorb.
 @Suite struct ClockEdgeTests {
+    /// Found by probing: an empty FLASHSALE_NOW was a usage error for every command, where
+    /// an empty FLASHSALE_DB means unset. It means unset too: the real clock.
+    @Test func anEmptyFixedClockIsTheRealOne() throws {
+        let box = try Sandbox()
+        let made = try box.run(["create-sale", "s1", "--inventory", "1", "--json"], now: "")
+        #expect(made.status == 0, "\(made.stderr)")
+        let created = try #require(try made.json()["created_at"] as? String)
+        #expect(created > "2026-12-01" && created != "2026-11-24T15:00:00.000Z")
+        #expect(try box.run(["request", "0"]).stderr == "flashsale: a request id is a whole number from 1, not '0'\n")
+    }
+
     /// A submit commits at its own time: a process whose clock is behind it (read before
     /// it waited for the lock, or a FLASHSALE_NOW stepped back) decides no earlier.
     @Test func aRequestIsNeverDecidedBeforeItWasSubmitted() throws {

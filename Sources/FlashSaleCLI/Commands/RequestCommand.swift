@@ -7,7 +7,7 @@ enum RequestCommand {
     ) { invocation, context in
         let text = invocation.arguments["ID"] ?? ""
         guard let id = RequestID(parsing: text) else {
-            throw FlashSaleError.usage("a request id is a whole number, not '\(Quoted(text))'")
+            throw FlashSaleError.usage("a request id is a whole number from 1, not '\(Quoted(text))'")
         }
         context.output.success(Render.request(try context.engine().request(id)))
     }
