@@ -76,7 +76,7 @@ extension Invocation {
     func span(_ option: OptionSpec) throws(FlashSaleError) -> Span? {
         guard let text = options[option.name] else { return nil }
         guard let span = Span.parse(text) else {
-            throw .usage("\(option.name) '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
+            throw .usage("\(option.name) '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds, up to \(Span.maximumText)")
         }
         return span
     }
@@ -84,7 +84,7 @@ extension Invocation {
     func instant(_ option: OptionSpec, now: Instant) throws(FlashSaleError) -> Instant? {
         guard let text = options[option.name] else { return nil }
         guard let instant = Instant.parse(text, now: now) else {
-            throw .usage("\(option.name) '\(Quoted(text))' is not a time: use RFC 3339 (2026-11-24T15:00:00Z), Unix seconds or +DURATION, from 1970 to 9999-11-30")
+            throw .usage("\(option.name) '\(Quoted(text))' is not a time: use RFC 3339 (2026-11-24T15:00:00Z), Unix seconds or +DURATION (up to \(Span.maximumText)), from 1970 to 9999-11-30")
         }
         return instant
     }

@@ -61,7 +61,7 @@ final class Context {
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {
-                throw FlashSaleError.usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds")
+                throw FlashSaleError.usage("--busy-timeout '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds, up to \(Span.maximumText)")
             }
             busyTimeout = span
         } else {

@@ -15,6 +15,9 @@ public struct Span: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// adding it to any representable instant cannot overflow.
     public static let maximum = Span(milliseconds: 10 * 366 * 86_400_000)
 
+    /// How the refusals of a longer one name the limit: `87840h`.
+    public static let maximumText = "\(maximum.milliseconds / 3_600_000)h"
+
     public static func < (a: Span, b: Span) -> Bool { a.milliseconds < b.milliseconds }
 
     /// `90s`, `5m`, `1h30m`, `250ms`, or plain seconds (`300`). Units may repeat in

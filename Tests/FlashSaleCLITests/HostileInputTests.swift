@@ -124,6 +124,17 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(try box.dump() == before)
     }
 
+    /// Found by probing: `+87841h` was "not a time ... from 1970 to 9999-11-30", a range it
+    /// is well inside; the refusal names the limit it is over.
+    @Test func aDurationOverTenYearsIsRefusedNamingTheLimit() throws {
+        let (box, _) = try targetSandbox()
+        let starts = try box.run(["create-sale", "s2", "--inventory", "1", "--starts", "+87841h"])
+        #expect(starts.status == 2 && starts.stderr.contains("+DURATION (up to 87840h)"), "\(starts.stderr)")
+        let hold = try box.run(["create-sale", "s2", "--inventory", "1", "--hold", "87841h"])
+        #expect(hold.status == 2 && hold.stderr.contains("up to 87840h"), "\(hold.stderr)")
+        #expect(try box.run(["create-sale", "s2", "--inventory", "1", "--starts", "+87840h"]).status == 0)
+    }
+
     @Test func aNULByteIsRefused() throws {
         // argv cannot carry a NUL; a caller embedding flashsale's CLI can, and is refused too.
         let (box, _) = try targetSandbox()
