@@ -24,7 +24,7 @@ extension SQLiteStore {
         let problems = check.flatMap { $0.split(separator: "\n") }.filter { !$0.hasPrefix("*** in database") }
         let rest = problems.count - 3
         return "database structure: " + problems.prefix(3).joined(separator: "; ")
-            + (rest > 0 ? "; and \(rest) more (PRAGMA quick_check lists them)" : "")
+            + (rest > 0 ? "; and \(rest) more, which SQLite's quick_check lists" : "")
     }
 
     private func recount(_ saleID: SaleID?, clock: Instant) throws -> [String] {
