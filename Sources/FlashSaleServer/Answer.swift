@@ -2,10 +2,13 @@ import FlashSaleCLI
 import HTTPTypes
 import Hummingbird
 
-/// Responses as http.md has them: JSON bodies, errors as `{"error": {...}}`.
+/// Responses as http.md has them: JSON bodies, errors as `{"error": {...}}`. JSON answers
+/// are `Cache-Control: no-store` unless their route says otherwise (the public sale): with
+/// `--auth header` a buyer's request carries no `Authorization`, so a cache in front that
+/// keys on the URL would otherwise hand one buyer's bookings to the next.
 enum Answer {
     static func json(_ status: HTTPResponse.Status, _ value: JSON, location: String? = nil) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
+        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
         if let location { headers[.location] = location }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
     }
@@ -13,6 +16,7 @@ enum Answer {
     static func failure(_ failure: HTTPFailure) -> Response {
         var headers = failure.headers
         headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
         return Response(status: failure.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: failure.body)))
     }
 

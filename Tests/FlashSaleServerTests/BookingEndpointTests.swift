@@ -110,6 +110,8 @@ import FlashSaleTestSupport
         let again = try await served.send(.DELETE, bookingPath("s1", alice), user: "alice", body: #"{"status": "deleted"}"#)
         #expect(again.status == 200)
         #expect(again.body == cancelled.body)
+        // A buyer's own booking: no cache in front may keep it for the next buyer.
+        #expect(cancelled[header: "Cache-Control"] == "no-store")
 
         let expired = try await served.send(.DELETE, bookingPath("s1", overdue), user: "olga")
         #expect(expired.status == 200, "\(expired.body)")

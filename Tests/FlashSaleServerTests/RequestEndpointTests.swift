@@ -76,6 +76,6 @@ import FlashSaleTestSupport
         let unknown = try await served.send(.GET, "/booking-service/sales/s9")
         #expect(unknown.status == 404)
         #expect(unknown.errorCode == "not_found")
-        #expect(unknown[header: "Cache-Control"] == nil)
+        #expect(unknown[header: "Cache-Control"] == "no-store")
     }
 }
