@@ -18,7 +18,8 @@ import NIOHTTP1
 /// - The answer to a request whose connection closes after it says so (`Connection:
 ///   close`, RFC 9112, 9.6), as Hummingbird's did not.
 /// - A request without exactly one well-formed `Host` (none is allowed in HTTP/1.0), or an
-///   HTTP/1.0 one with `Transfer-Encoding`, is 400 (RFC 9112, 3.2 and 6.1), through
+///   HTTP/1.0 one with `Transfer-Encoding`, is 400 (RFC 9112, 3.2 and 6.1), and one with a
+///   transfer coding other than `chunked` is 501 (6.1), through
 ///   `MalformedRequests` as the decoder's refusals are; that closes the connection, so
 ///   nothing read after it is passed on. An answer given without reading a body past the
 ///   limit closes the connection too: the body's bytes would be read as the next request.
@@ -57,10 +58,10 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        if let problem = HTTP1Rules.problem(with: head) {
+        if let refusal = HTTP1Rules.refusal(of: head) {
             passingNothing = true
             refusedVersion = head.version
-            context.fireErrorCaught(HTTPFailure.badInput(problem))
+            context.fireErrorCaught(refusal)
             return
         }
         // A body past the limit is refused unread, so its bytes are no next request.
@@ -102,17 +103,25 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Why a head is refused (400), or nil: RFC 9112 asks one Host (3.2, none at all in
-    /// HTTP/1.0), which is a host and port, not a list or words; and no Transfer-Encoding
-    /// from HTTP/1.0, which has none (6.1).
-    private static func problem(with head: HTTPRequestHead) -> String? {
+    /// Why a head is refused, or nil: RFC 9112 asks one Host (3.2, none at all in HTTP/1.0),
+    /// which is a host and port, not a list or words; and no Transfer-Encoding from
+    /// HTTP/1.0, which has none (6.1): 400. A transfer coding other than `chunked` alone,
+    /// which NIO's decoder reads as chunked whatever comes before it, is one serve does
+    /// not understand: 501 (6.1), before its body is read as something it is not.
+    private static func refusal(of head: HTTPRequestHead) -> HTTPFailure? {
         let hosts = head.headers["host"]
-        if hosts.count > 1 || (hosts.isEmpty && head.version == .http1_1) { return "a request needs exactly one Host header" }
-        if let host = hosts.first, !HostHeader.isHostAndPort(host) {
-            return "the Host header is not a host and port"
+        if hosts.count > 1 || (hosts.isEmpty && head.version == .http1_1) {
+            return .badInput("a request needs exactly one Host header")
         }
-        if head.version == .http1_0, head.headers.contains(name: "transfer-encoding") {
-            return "an HTTP/1.0 request has no Transfer-Encoding"
+        if let host = hosts.first, !HostHeader.isHostAndPort(host) {
+            return .badInput("the Host header is not a host and port")
+        }
+        let codings = head.headers[canonicalForm: "transfer-encoding"]
+        if head.version == .http1_0, !codings.isEmpty {
+            return .badInput("an HTTP/1.0 request has no Transfer-Encoding")
+        }
+        if !codings.isEmpty, codings.map({ $0.lowercased() }) != ["chunked"] {
+            return .badInput("the only transfer coding serve reads is chunked", status: .notImplemented)
         }
         return nil
     }

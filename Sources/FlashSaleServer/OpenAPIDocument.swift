@@ -12,7 +12,7 @@ enum OpenAPIDocument {
     "title": "flashsale buyer API",
     "version": "1",
     "summary": "Book items of a flash sale over HTTP: `flashsale serve`.",
-    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the size of the headers (431), the route and method (404, 405 with `Allow`), `Accept` (406), authentication (401), the body (413, 415, 400), then the decision.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json`; a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener."
+    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the size of the headers (431) and a transfer coding other than `chunked` (501), the route and method (404, 405 with `Allow`), `Accept` (406), authentication (401), the body (413, 415, 400), then the decision.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json` and not encoded (`Content-Encoding` other than `identity` is 415); a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener."
   },
   "servers": [
     {
@@ -146,6 +146,9 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/Internal"
           },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
+          },
           "503": {
             "$ref": "#/components/responses/Unavailable"
           }
@@ -192,6 +195,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/Internal"
+          },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -262,6 +268,9 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/Internal"
           },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
+          },
           "503": {
             "$ref": "#/components/responses/Unavailable"
           }
@@ -318,6 +327,9 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/Internal"
           },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
+          },
           "503": {
             "$ref": "#/components/responses/Unavailable"
           }
@@ -361,6 +373,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/Internal"
+          },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -461,6 +476,9 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/Internal"
           },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
+          },
           "503": {
             "$ref": "#/components/responses/Unavailable"
           }
@@ -514,6 +532,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/Internal"
+          },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -573,6 +594,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/Internal"
+          },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -656,6 +680,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/Internal"
+          },
+          "501": {
+            "$ref": "#/components/responses/TransferCodingNotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -951,6 +978,16 @@ enum OpenAPIDocument {
             "$ref": "#/components/headers/Retry-After"
           }
         },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "TransferCodingNotImplemented": {
+        "description": "`bad_input`: the request has a transfer coding other than `chunked` alone, which the server does not read; the connection is closed.",
         "content": {
           "application/json": {
             "schema": {

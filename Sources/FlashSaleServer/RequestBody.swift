@@ -25,17 +25,23 @@ struct RequestBody {
             // A chunked body, which no Content-Length announced, found too long as it is read.
             throw tooLarge
         }
-        return try parse(bytes, contentType: request.headers[.contentType])
+        return try parse(bytes, contentType: request.headers[.contentType], contentEncoding: request.headers[.contentEncoding])
     }
 
     /// Synchronous and never inlined into `read`: what an async function holds stays in its
     /// connection's task while the connection is open (see `BuyerAPI`), and a decoder's
     /// temporaries need not.
     @inline(never)
-    private static func parse(_ bytes: ByteBuffer, contentType: String?) throws -> RequestBody {
+    private static func parse(_ bytes: ByteBuffer, contentType: String?, contentEncoding: String?) throws -> RequestBody {
         guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }
         guard isJSON(contentType) else {
             throw HTTPFailure.badInput("the body must be Content-Type: application/json", status: .unsupportedMediaType)
+        }
+        // A content coding serve would not undo (RFC 9110, 8.4): read as it came, a gzipped
+        // body was "not valid UTF-8", and a plain one that said gzip was taken as plain.
+        if let contentEncoding, contentEncoding.lowercased() != "identity" {
+            throw HTTPFailure.badInput("the body must not be encoded (Content-Encoding: \(Quoted(contentEncoding)))",
+                                       status: .unsupportedMediaType)
         }
         // Most bookings carry `{}`: nothing to read in a body that says nothing.
         if bytes.readableBytesView.elementsEqual("{}".utf8) { return RequestBody(key: nil, status: nil) }
