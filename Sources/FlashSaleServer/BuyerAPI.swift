@@ -73,7 +73,8 @@ struct BuyerAPI: Sendable {
             return try await queuedRequest(id, of: user)
         case .events:
             if request.method == .head { return try EventFeed.head(lastEventID: request.headers[EventFeed.lastEventID]) }
-            return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID])
+            return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID],
+                                           connectionClosed: context.connectionClosed)
         case .sale:
             return try await publicSale(sale(parameters[0]))
         }

@@ -17,6 +17,11 @@ import NIOHTTP1
 ///   HTTP the decoder will read, and the connection went silent until the idle timeout.
 /// - The answer to a request whose connection closes after it says so (`Connection:
 ///   close`, RFC 9112, 9.6), as Hummingbird's did not.
+/// - A connection whose client closes its side while an event stream is being sent to it
+///   is closed: the client has left (a stream is never its request's last word, and half
+///   closing after a request is for answers that end), and the stream, which writes only
+///   when an event or a heartbeat comes, held the connection and its place under
+///   `--max-connections` up to 15 s. Other answers still go to a half-closed client.
 /// - A request without exactly one well-formed `Host` (none is allowed in HTTP/1.0), or an
 ///   HTTP/1.0 one with `Transfer-Encoding`, is 400 (RFC 9112, 3.2 and 6.1), and one with a
 ///   transfer coding other than `chunked` is 501 (6.1), through
@@ -42,6 +47,8 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered: [Unanswered] = []
     /// An answer has begun and not ended.
     private var answering = false
+    /// The answer being written is an event stream.
+    private var streamingEvents = false
     /// The last request passed on closes the connection after its answer.
     private var lastCloses = false
     /// The connection ends with what was passed on (a refusal, or a request that closes
@@ -80,6 +87,13 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if streamingEvents, case ChannelEvent.inputClosed? = event as? ChannelEvent {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
@@ -93,11 +107,13 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
                 head.version = .http1_0
             }
             answering = true
+            streamingEvents = head.headers[canonicalForm: "content-type"].first == "text/event-stream"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .body:
             context.write(data, promise: promise)
         case .end:
             answering = false
+            streamingEvents = false
             context.write(data, promise: promise)
             sendOwedContinue(context: context)
         }

@@ -5,6 +5,8 @@ import FlashSaleStore
 import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
 import Testing
 
 /// The event feed in process, on a database the command line filled: a stream's body
@@ -26,7 +28,9 @@ import Testing
         let readers = Readers(threads: 1, openStore: open)
         let feed = EventFeed(readers: readers, sales: nil)
         try feed.start(store: open())
-        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0")
+        let connection = EmbeddedEventLoop().makePromise(of: Void.self)
+        defer { connection.succeed(()) }
+        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", connectionClosed: connection.futureResult)
         feed.stop()
         let body = CollectedBody()
         try await response.body.write(body.writer)
@@ -36,6 +40,32 @@ import Testing
         // The log's first page is the sale's creation and the bot's first 999 events.
         #expect(sent.count == 999, "the stream sent \(sent.count) of the \(history.count) events it missed")
         #expect(sent == Array(history.prefix(sent.count)), "what it sent is where the history starts, without a gap")
+        #expect(body.finished)
+    }
+}
+
+extension EventFeedTests {
+    /// Found by probing: a client that left a stream resuming far back (or with no events
+    /// of its own in a long log) had the log read to its end for nobody. Its connection's
+    /// end stops it after the page under way, as shutdown does.
+    @Test func aStreamWhoseClientLeftStopsAfterThePageUnderWay() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.burstOfEvents(for: "bot", count: 2_500)
+        let database = served.database
+        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
+        let readers = Readers(threads: 1, openStore: open)
+        let feed = EventFeed(readers: readers, sales: nil)
+        try feed.start(store: open())
+        let connection = EmbeddedEventLoop().makePromise(of: Void.self)
+        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", connectionClosed: connection.futureResult)
+        connection.succeed(())
+        let body = CollectedBody()
+        try await response.body.write(body.writer)
+        feed.stop()
+        try await readers.shutdown()
+        let sent = StreamingAnswer.events(in: [(body.text, ContinuousClock.now)]).map(\.event)
+        #expect(sent.count == 999, "the stream sent \(sent.count) events for a client that had left")
         #expect(body.finished)
     }
 }

@@ -214,6 +214,20 @@ extension LoadTests {
             #expect(try (object(answer.body)["error"] as? [String: Any])?["code"] as? String == "bad_input")
         }
 
+        /// Found by probing: a client that closed its stream was noticed only at the next
+        /// heartbeat (15 s), its connection (a descriptor, a place under --max-connections)
+        /// held until then. Its close now closes the connection at once.
+        @Test func aStreamsClientThatLeavesGivesUpItsConnectionAtOnce() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let stream = try await RawConnection.open(port: served.port,
+                                                      sending: "GET /booking-service/events HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
+            #expect(await stream.answer(contains: ": following", within: .seconds(10)))
+            try await stream.closeOutput()
+            #expect(await stream.closed(within: .seconds(3)))
+        }
+
         /// A change another process committed just before the stream opened is history:
         /// the stream starts after it, even if the server has not looked at the log since.
         @Test func withoutLastEventIDOnlyEventsAfterTheStreamOpened() async throws {

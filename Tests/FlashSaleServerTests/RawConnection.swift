@@ -62,6 +62,11 @@ final class RawConnection: Sendable {
         try await channel.close()
     }
 
+    /// Closes the client's side for writing only (a FIN), reading on.
+    func closeOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
     /// What the server has sent so far, as text (invalid UTF-8 repaired).
     var answer: String {
         received.withLockedValue { String(buffer: $0) }
