@@ -367,14 +367,16 @@ extension Engine {
         if let block = blocks.first(where: { $0.matches(request) }) {
             return .block(block)
         }
-        guard sale.perIP != nil, let ip = request.ip, let address = IPAddress(ip)?.canonical else { return nil }
-        let active = try transaction.activeBookings(fromAddress: address, in: sale.id, at: now)
+        guard sale.perIP != nil, let ip = request.ip, let parsed = IPAddress(ip)?.unmapped else { return nil }
+        let active = try transaction.activeBookings(fromAddress: parsed.canonical, in: sale.id, at: now)
         guard Rules.exceedsIPLimit(sale, activeFromAddress: active), let requester = AttemptCounter.requester(of: ip) else {
             return nil
         }
         let attempts = try transaction.attempts(by: requester.kind, requester.value, in: sale.id)
             + facts.unstoredAttempts(fromRequesterOf: ip) + (counted ? 0 : 1)
-        return .perIPLimit(address: address, active: active, requester: requester.value, attempts: attempts)
+        // Told as people write it (RFC 5952), as the requester's /64 is, not in the
+        // expanded spelling the limit counts by.
+        return .perIPLimit(address: parsed.compressedText, active: active, requester: requester.value, attempts: attempts)
     }
 }
 

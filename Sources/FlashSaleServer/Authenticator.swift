@@ -77,6 +77,11 @@ struct Authenticator: Sendable {
         return try checkedUser(text, from: "the \(name) header")
     }
 
+    /// A claim's time as every other time flashsale writes: RFC 3339 UTC.
+    private static func instant(_ date: Date) -> Instant {
+        Instant(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
     /// JWT mode's user, or 401.
     func userFromToken(_ headers: HTTPFields) async throws -> UserID {
         switch scheme {
@@ -87,10 +92,10 @@ struct Authenticator: Sendable {
             let now = Date()
             guard let expiry = claims.exp?.value else { throw HTTPFailure.unauthenticated("the token has no exp") }
             guard now < expiry.addingTimeInterval(Authenticator.leeway) else {
-                throw HTTPFailure.unauthenticated("the token expired at \(expiry)")
+                throw HTTPFailure.unauthenticated("the token expired at \(Self.instant(expiry))")
             }
             if let notBefore = claims.nbf?.value, now < notBefore.addingTimeInterval(-Authenticator.leeway) {
-                throw HTTPFailure.unauthenticated("the token is not valid before \(notBefore)")
+                throw HTTPFailure.unauthenticated("the token is not valid before \(Self.instant(notBefore))")
             }
             if let issuer, claims.iss?.value != issuer {
                 throw HTTPFailure.unauthenticated("the token's iss is not \(issuer)")
@@ -113,7 +118,8 @@ struct Authenticator: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw HTTPFailure.unauthenticated("Authorization is not Bearer <JWT>")
         }
-        let token = Array(parts[1].utf8)
+        // One or more spaces after the scheme (RFC 9110, 11.4).
+        let token = Array(parts[1].drop { $0 == " " }.utf8)
         guard let (header, _, _) = try? DefaultJWTParser().parse(token, as: BuyerClaims.self) else {
             throw HTTPFailure.unauthenticated("the bearer token is not a JWT")
         }

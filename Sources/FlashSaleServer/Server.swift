@@ -130,6 +130,8 @@ package enum Server {
                 try await service.run()
             } catch let error as IOError {
                 throw FlashSaleError.cantOpen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")
+            } catch let error as SocketAddressError.UnknownHost {
+                throw FlashSaleError.cantOpen("cannot listen on \(address): \(error.errorDescription.lowercased())")
             }
         }
     }

@@ -109,7 +109,7 @@ final class StatusTally: @unchecked Sendable {
         #expect(try box.run(["book", "s2", "u2", "--ip", "2001:db8:1:2::8"]).status == 0)
         let third = try box.run(["book", "s2", "u3", "--ip", "2001:DB8:1:2::7"])
         #expect(third.stderr == """
-            flashsale: address 2001:0db8:0001:0002:0000:0000:0000:0007 already has 1 active booking in sale s2, \
+            flashsale: address 2001:db8:1:2::7 already has 1 active booking in sale s2, \
             the per-IP limit (3 attempts from 2001:db8:1:2::/64 in this sale)
 
             """)

@@ -77,6 +77,12 @@ import FlashSaleTestSupport
         for (claims, expected, what) in cases {
             #expect(try await Self.status(served, Tokens.hs256(claims(), secret: secret)) == expected, "\(what)")
         }
+        // Its time as flashsale writes every time, RFC 3339 UTC (not Foundation's description).
+        let expired = try await served.send(.GET, Self.bookings,
+                                            headers: [("Authorization", "Bearer " + Tokens.hs256(claims(exp: -60), secret: secret))])
+        let message = try #require(expired.errorMessage)
+        #expect(message.range(of: #"^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression) != nil,
+                "\(message)")
     }
 
     @Test func issuerAndAudienceAreCheckedWhenGivenAndRequiredThen() async throws {
@@ -144,6 +150,8 @@ import FlashSaleTestSupport
         #expect(anonymous.status == 401)
         #expect(anonymous[header: "WWW-Authenticate"] == "Bearer")
         #expect(try await Self.status(served, valid) == 200)
+        // Found by probing: one or more spaces may follow the scheme (RFC 9110, 11.4).
+        #expect(try await served.send(.GET, Self.bookings, headers: [("Authorization", "Bearer   " + valid)]).status == 200)
     }
 
     /// What jwt-kit lets through and the RFCs refuse: a claim named twice (RFC 7519, 4:

@@ -212,4 +212,16 @@ import FlashSaleTestSupport
         #expect(result.status == .exit(73))
         #expect(result.stderr.hasSuffix("flashsale: cannot listen on 127.0.0.1:\(port): address already in use\n"), "\(result.stderr)")
     }
+
+    /// Found by probing: a host that does not resolve was NIO's error's Swift text.
+    @Test func aHostThatDoesNotResolveIsNamed() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let result = try served.flashsale(["serve", "--listen", "127.0.0.1:\(try freePort())", "--admin-listen", "no-such-host.invalid:9"]
+                                          + ServedDatabase.headerAuth)
+        #expect(result.status == .exit(73))
+        let last = result.stderr.split(separator: "\n").last ?? ""
+        #expect(last.hasPrefix("flashsale: cannot listen on no-such-host.invalid:9: "), "\(result.stderr)")
+        #expect(!last.contains("SocketAddressError"), "\(result.stderr)")
+    }
 }
