@@ -137,32 +137,40 @@ struct Authenticator: Sendable {
         guard header[dynamicMember: "crit"] == nil else {
             throw HTTPFailure.unauthenticated("the token's header names critical extensions (crit), which serve does not implement")
         }
-        // RFC 7519, 4: a claim named twice must be refused, or the last one taken; the
-        // decoder takes the first, so that a reader of the last would see another token.
-        // Read by the strict reader the bodies go through, which refuses that and any
-        // JSON another reader could take differently.
-        if let problem = Authenticator.claimsProblem(token) {
-            throw HTTPFailure.unauthenticated("the token's claims are not strict JSON: \(problem)")
+        // RFC 7519, 4 and RFC 7515, 4: a claim or header parameter named twice must be
+        // refused, or the last one taken; the decoder takes the first, so that a reader of
+        // the last would see another token. Read by the strict reader the bodies go
+        // through, which refuses that and any JSON another reader could take differently.
+        if let problem = Authenticator.strictnessProblem(token) {
+            throw HTTPFailure.unauthenticated("the token is not strictly encoded: \(problem)")
         }
         return claims
     }
 
-    /// Why the claims of `token` (verified, so three parts of base64url) are not one strict
-    /// JSON object, or nil.
-    private static func claimsProblem(_ token: [UInt8]) -> String? {
+    /// Why `token` (verified, so three parts of base64url) is not strictly encoded, or nil:
+    /// each part in base64url's one spelling of its bytes (no padding, no stray bits: two
+    /// spellings of one signature are two tokens to a cache or a deny list), its header
+    /// and claims each one strict JSON object.
+    private static func strictnessProblem(_ token: [UInt8]) -> String? {
         let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { return "not three parts" }
-        var base64 = String(decoding: parts[1], as: UTF8.self).replacing("-", with: "+").replacing("_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let claims = Data(base64Encoded: base64) else { return "not base64url" }
-        do {
-            try claims.withUnsafeBytes { try JSONStringObject.check($0.assumingMemoryBound(to: UInt8.self)) }
-            return nil
-        } catch let refusal as FlashSaleError {
-            return refusal.message
-        } catch {
-            return "\(error)"
+        for (index, name) in ["header", "claims", "signature"].enumerated() {
+            let text = String(decoding: parts[index], as: UTF8.self)
+            var base64 = text.replacing("-", with: "+").replacing("_", with: "/")
+            base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+            guard !text.contains("="), let bytes = Data(base64Encoded: base64),
+                  bytes.base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "") == text
+            else { return "its \(name) is not base64url in its one spelling" }
+            guard index < 2 else { continue }
+            do {
+                try bytes.withUnsafeBytes { try JSONStringObject.check($0.assumingMemoryBound(to: UInt8.self)) }
+            } catch let refusal as FlashSaleError {
+                return "its \(name): \(refusal.message)"
+            } catch {
+                return "its \(name): \(error)"
+            }
         }
+        return nil
     }
 
     /// A user as the command line would take it (1–256 bytes of UTF-8, no NUL), else 401.

@@ -168,7 +168,20 @@ import FlashSaleTestSupport
         let twice = Tokens.hs256(header: header, claims: #"{"sub":"alice","exp":\#(later),"exp":1}"#, secret: secret)
         let critical = Tokens.hs256(header: #"{"alg":"HS256","typ":"JWT","crit":["x-ext"],"x-ext":1}"#,
                                     claims: #"{"sub":"alice","exp":\#(later)}"#, secret: secret)
-        for (token, expected) in [(twice, #"the token's claims are not strict JSON: duplicate key "exp""#),
+        // Found by probing: a header parameter named twice (jwt-kit took the first alg), and
+        // a signature spelled two ways (padded, or with its last character's unused bits set).
+        let headerTwice = Tokens.hs256(header: #"{"alg":"HS256","alg":"none"}"#, claims: #"{"sub":"alice","exp":\#(later)}"#,
+                                       secret: secret)
+        var respelled = Array(plain.utf8)
+        let last = try #require(respelled.last)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        // An HS256 signature is 32 bytes: 43 characters, the last carrying 2 unused bits.
+        respelled[respelled.count - 1] = alphabet[(try #require(alphabet.firstIndex(of: last))) ^ 1]
+        for (token, expected) in [(twice, #"the token is not strictly encoded: its claims: duplicate key "exp""#),
+                                  (headerTwice, #"the token is not strictly encoded: its header: duplicate key "alg""#),
+                                  (plain + "=", "the token is not strictly encoded: its signature is not base64url in its one spelling"),
+                                  (String(decoding: respelled, as: UTF8.self),
+                                   "the token is not strictly encoded: its signature is not base64url in its one spelling"),
                                   (critical, "the token's header names critical extensions (crit), which serve does not implement")] {
             let answer = try await served.send(.GET, Self.bookings, headers: bearer(token))
             #expect(answer.status == 401)
