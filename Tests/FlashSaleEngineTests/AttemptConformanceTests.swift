@@ -77,7 +77,7 @@ import FlashSaleTestSupport
                 Issue.record("\(user) was not declined: \(String(describing: refusal))")
                 return
             }
-            #expect(decline.blocked == .perIPLimit(address: "2001:0db8:0001:0002:0000:0000:0000:0007", active: 1,
+            #expect(decline.blocked == .perIPLimit(address: "2001:db8:1:2::7", active: 1,
                                                    requester: "2001:db8:1:2::/64", attempts: Int64(n) + 2))
         }
         // Within one transaction, the attempts decided before it in the same transaction too.
