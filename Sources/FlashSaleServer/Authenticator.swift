@@ -158,7 +158,7 @@ struct Authenticator: Sendable {
             let text = String(decoding: parts[index], as: UTF8.self)
             var base64 = text.replacing("-", with: "+").replacing("_", with: "/")
             base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-            guard !text.contains("="), let bytes = Data(base64Encoded: base64),
+            guard let bytes = Data(base64Encoded: base64),
                   bytes.base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "") == text
             else { return "its \(name) is not base64url in its one spelling" }
             guard index < 2 else { continue }
