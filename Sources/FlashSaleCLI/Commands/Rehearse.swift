@@ -94,80 +94,87 @@ enum RehearseCommand {
         let started = MonotonicClock.nanoseconds()
         let children = try RehearsalChildren(executable: try Linked.ownExecutable())
         defer { children.removeScratch() }
-        let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
-        children.removesDirectory = !settings.keep || context.databaseGiven
-        let store: any Store = context.databaseGiven
-            ? try context.store(createIfMissing: true)
-            : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
-        let engine = Engine(store: store)
-        if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
-            throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(context.database)): rehearse makes its own; "
-                                          + "give another --db, or leave --db out for a scratch database")
-        }
-        _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
-                                                 hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
-        let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
-            + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
-        let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
-        let path: RehearsalPath = switch settings.via {
-        case .stream: StreamPath(setting)
-        case .queue: QueuePath(setting)
-        case .http: HTTPPath(setting, exchange: context.linked.httpExchange ?? { _, _, _, _ in [] })
-        }
-        let crowd = Crowd(buyers: settings.buyers, botShare: settings.botShare, duration: settings.duration, seed: settings.seed)
-        let output = context.output
+        do {
+            let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
+            children.removesDirectory = !settings.keep || context.databaseGiven
+            let store: any Store = context.databaseGiven
+                ? try context.store(createIfMissing: true)
+                : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
+            let engine = Engine(store: store)
+            if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
+                throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(context.database)): rehearse makes its own; "
+                                              + "give another --db, or leave --db out for a scratch database")
+            }
+            _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
+                                                     hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
+            let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
+                + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
+            let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
+            let path: RehearsalPath = switch settings.via {
+            case .stream: StreamPath(setting)
+            case .queue: QueuePath(setting)
+            case .http: HTTPPath(setting, exchange: context.linked.httpExchange ?? { _, _, _, _ in [] })
+            }
+            let crowd = Crowd(buyers: settings.buyers, botShare: settings.botShare, duration: settings.duration, seed: settings.seed)
+            let output = context.output
 
-        // The crowd over the duration, then the returning buyers: a live line for each on a terminal.
-        let slices = crowd.slices(duration: settings.duration)
-        let crowdLine = Progress(every: 1, label: "crowd: decided", sink: output.stderr)
-        crowdLine.total = Int64(crowd.requests.count)
-        let day = SaleDay(
-            setting: setting, path: path, opening: opening, hold: hold, settleAfter: settleAfter,
-            confirmShare: confirmShare, cancelShare: cancelShare, returnShare: returnShare,
-            sweep: { try sweep(setting, at: $0) },
-            wave: { requests, now, name in
-                let stock = try engine.status(sale, clock: now).sale.counters.available
-                guard name == SaleDay.returningWave else { return try wave(requests, at: now, name: name, stock: stock, path: path, line: crowdLine) }
-                crowdLine.finish()
-                let line = Progress(every: 1, label: "returning: decided", sink: output.stderr)
-                line.total = Int64(requests.count)
-                defer { line.finish() }
-                return try wave(requests, at: now, name: name, stock: stock, path: path, line: line)
-            })
-        let outcome = try day.run(crowd, buyers: settings.buyers, slices: slices)
-        try path.finish()
+            // The crowd over the duration, then the returning buyers: a live line for each on a terminal.
+            let slices = crowd.slices(duration: settings.duration)
+            let crowdLine = Progress(every: 1, label: "crowd: decided", sink: output.stderr)
+            crowdLine.total = Int64(crowd.requests.count)
+            let day = SaleDay(
+                setting: setting, path: path, opening: opening, hold: hold, settleAfter: settleAfter,
+                confirmShare: confirmShare, cancelShare: cancelShare, returnShare: returnShare,
+                sweep: { try sweep(setting, at: $0) },
+                wave: { requests, now, name in
+                    let stock = try engine.status(sale, clock: now).sale.counters.available
+                    guard name == SaleDay.returningWave else { return try wave(requests, at: now, name: name, stock: stock, path: path, line: crowdLine) }
+                    crowdLine.finish()
+                    let line = Progress(every: 1, label: "returning: decided", sink: output.stderr)
+                    line.total = Int64(requests.count)
+                    defer { line.finish() }
+                    return try wave(requests, at: now, name: name, stock: stock, path: path, line: line)
+                })
+            let outcome = try day.run(crowd, buyers: settings.buyers, slices: slices)
+            try path.finish()
 
-        // The report, from the database.
-        let end = outcome.end
-        let final = try engine.metrics(of: sale, clock: end).first
-        let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
-        let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
-        let stock = StockChange.timeline(holds: outcome.holds, bookings: everyBooking, in: crowd, opening: opening)
-        let soldOut = StockChange.soldOut(stock, inventory: settings.inventory)
-        let report = RehearsalReport(
-            path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
-            inventory: settings.inventory, requests: crowd.requests.count, crowd: outcome.timing, soldOutAfter: soldOut,
-            holds: outcome.holds.count, confirmed: outcome.confirmed, cancelled: outcome.cancelled, expired: outcome.expired,
-            returning: outcome.returning, resold: outcome.resold, left: final?.status.sale.counters.available ?? 0,
-            turnedAway: crowd.users - Set(everyBooking.map(\.user.text)).count,
-            botRequests: crowd.requests.count { $0.isBot }, botItems: everyBooking.count { botUsers.contains($0.user.text) },
-            declined: AttemptTotals.declineCodes.compactMap { code in
-                (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
-            },
-            suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
-            database: context.databaseGiven ? context.database : settings.keep ? database : nil,
-            seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
-        if output.stdout.isTerminal, !output.json, !output.quiet {
-            let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
-            output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")
-        }
-        guard report.violations.isEmpty || !output.json else {
-            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations: "
-                                           + report.violations.prefix(3).joined(separator: "; "))
-        }
-        output.success(report.rendered)
-        if !report.violations.isEmpty {
-            throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(context.databaseGiven ? context.database : database))")
+            // The report, from the database.
+            let end = outcome.end
+            let final = try engine.metrics(of: sale, clock: end).first
+            let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
+            let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
+            let stock = StockChange.timeline(holds: outcome.holds, bookings: everyBooking, in: crowd, opening: opening)
+            let soldOut = StockChange.soldOut(stock, inventory: settings.inventory)
+            let report = RehearsalReport(
+                path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
+                inventory: settings.inventory, requests: crowd.requests.count, crowd: outcome.timing, soldOutAfter: soldOut,
+                holds: outcome.holds.count, confirmed: outcome.confirmed, cancelled: outcome.cancelled, expired: outcome.expired,
+                returning: outcome.returning, resold: outcome.resold, left: final?.status.sale.counters.available ?? 0,
+                turnedAway: crowd.users - Set(everyBooking.map(\.user.text)).count,
+                botRequests: crowd.requests.count { $0.isBot }, botItems: everyBooking.count { botUsers.contains($0.user.text) },
+                declined: AttemptTotals.declineCodes.compactMap { code in
+                    (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
+                },
+                suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
+                database: context.databaseGiven ? context.database : settings.keep ? database : nil,
+                seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
+            if output.stdout.isTerminal, !output.json, !output.quiet {
+                let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
+                output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")
+            }
+            guard report.violations.isEmpty || !output.json else {
+                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations: "
+                                               + report.violations.prefix(3).joined(separator: "; "))
+            }
+            output.success(report.rendered)
+            if !report.violations.isEmpty {
+                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(context.databaseGiven ? context.database : database))")
+            }
+        } catch {
+            // A failure the interruption caused (a child killed, a scratch file removed
+            // under a command) is not this run's to report: the signal's thread exits 130.
+            children.waitIfInterrupted()
+            throw error
         }
     }
 
@@ -208,7 +215,4 @@ enum RehearseCommand {
         let count = read(descriptor, &buffer, buffer.count)
         return String(decoding: buffer[..<max(0, count)], as: UTF8.self)
     }
-
-    /// When each of the crowd's holds was taken, in milliseconds after the opening, sorted:
-    /// the arrival of its buyer's first request in the slice that decided it.
 }

@@ -182,6 +182,14 @@ final class RehearsalChildren: @unchecked Sendable {
         }
     }
 
+    /// Never returns once a stop signal has come: the signal's thread is ending the
+    /// children and the process (130, with its own line), and a failure they cause here
+    /// must not end it first with another status.
+    func waitIfInterrupted() {
+        guard locked({ interrupted }) else { return }
+        while true { pause() }
+    }
+
     private func waitForStop() {
         var set = sigset_t()
         sigemptyset(&set)
