@@ -15,6 +15,7 @@ public enum CLI {
         // included, which it creates with mode 0644 less the umask. (The database it makes
         // with 0600 itself, and SQLite gives the -wal and -shm the database's own mode.)
         umask(0o077)
+        RehearsalChildren.stopWithRehearsal()
         let raw = (1..<Int(Swift.CommandLine.argc)).map { index in
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }

@@ -218,6 +218,50 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
 
+    /// SIGKILL gives a rehearsal no chance to end its children: the kernel sends them
+    /// SIGTERM (`RehearsalChildren.stopWithRehearsal`), so its serve does not listen on.
+    @Test(.enabled(if: serverBuilt, "needs flashsale-serve beside flashsale"))
+    func aKilledRehearsalsServerStopsToo() throws {
+        let box = try Sandbox()
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let running = try box.start(["rehearse", "--via", "http", "--buyers", "300000", "--inventory", "10"], database: false,
+                                    environment: ["TMPDIR": scratch])
+        var server: pid_t?
+        #expect(running.waitUntil {
+            server = Self.processes { $0.parent == running.child.pid && $0.arguments.contains("serve") }.first
+            return server != nil
+        }, "\(running.stderr)")
+        _ = running.stop(SIGKILL)
+        let serve = try #require(server)
+        let deadline = Date().addingTimeInterval(10)
+        while Self.isRunning(serve), Date() < deadline { usleep(10_000) }
+        #expect(!Self.isRunning(serve), "serve outlived the rehearsal that started it")
+        if Self.isRunning(serve) { kill(serve, SIGKILL) }
+    }
+
+    /// Processes of /proc that `matching` takes: their parent's pid and their arguments.
+    private static func processes(_ matching: ((parent: pid_t, arguments: [String])) -> Bool) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { return nil }
+            let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return matching((parent, arguments)) ? pid : nil
+        }
+    }
+
+    /// Whether `pid` runs: a zombie (no one reaps an orphan in some containers) has ended.
+    private static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        let state = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ").first
+        return state != "Z"
+    }
+
     @Test func theSellOutCurveFallsAsTheItemsGo() {
         let taken = [10, 20, 30, 40].map { StockChange(at: $0, items: -1) }
         let curve = SellOutCurve.draw(changes: taken, inventory: 4, until: 40, width: 4, height: 1)

@@ -1,3 +1,4 @@
+import CLinux
 import FlashSaleCore
 import Glibc
 
@@ -30,16 +31,32 @@ final class RehearsalChildren: @unchecked Sendable {
         var entry = environ
         while let text = entry.pointee {
             let variable = String(cString: text)
-            if !variable.hasPrefix("FLASHSALE_NOW="), !variable.hasPrefix("FLASHSALE_DB=") { inherited.append(variable) }
+            if !["FLASHSALE_NOW=", "FLASHSALE_DB=", RehearsalChildren.parentVariable + "="].contains(where: variable.hasPrefix) {
+                inherited.append(variable)
+            }
             entry += 1
         }
-        environment = inherited
+        environment = inherited + ["\(RehearsalChildren.parentVariable)=\(getpid())"]
         watchSignals()
     }
 
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+    }
+
+    /// Names the rehearsal's pid in its children's environment (`stopWithRehearsal`).
+    static let parentVariable = "FLASHSALE_REHEARSAL_PID"
+
+    /// In a rehearsal's child: SIGTERM from the kernel when the rehearsal ends, the signal
+    /// each command stops on as when interrupted. A rehearsal killed by SIGKILL cannot end
+    /// its children itself, and its `serve` would listen forever. Asked of the thread that
+    /// spawns them, the one that runs the rehearsal to its end.
+    static func stopWithRehearsal() {
+        guard let value = getenv(parentVariable), let parent = pid_t(String(cString: value)) else { return }
+        _ = clinux_signal_when_parent_ends(SIGTERM)
+        // The rehearsal ended before the request was made: the kernel will send nothing.
+        if getppid() != parent { kill(getpid(), SIGTERM) }
     }
 
     /// Runs `executable ARGUMENTS` with the clock at `now`, standard input from `input`
