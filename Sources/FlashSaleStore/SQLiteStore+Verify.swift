@@ -12,15 +12,17 @@ extension SQLiteStore {
         do {
             return try recount(saleID, clock: clock)
         } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
-            let check = try db.readTransaction { try db.rows("PRAGMA quick_check") { $0.text(0) } }
-            guard check != ["ok"] else { throw error }
-            return [Self.structureViolation(check)]
+            guard let violation = try db.readTransaction({ try structureViolation() }) else { throw error }
+            return [violation]
         }
     }
 
-    /// `quick_check`'s findings, which may come as one row of many lines (up to 100), as
-    /// the first three and a count of the rest: a violation is one line.
-    private static func structureViolation(_ check: [String]) -> String {
+    /// `quick_check`'s findings, nil when it finds none. They may come as one row of many
+    /// lines (up to 100), and are said as the first three and a count of the rest: a
+    /// violation is one line.
+    private func structureViolation() throws -> String? {
+        let check = try db.rows("PRAGMA quick_check") { $0.text(0) }
+        guard check != ["ok"] else { return nil }
         let problems = check.flatMap { $0.split(separator: "\n") }.filter { !$0.hasPrefix("*** in database") }
         let rest = problems.count - 3
         return "database structure: " + problems.prefix(3).joined(separator: "; ")
@@ -38,8 +40,7 @@ extension SQLiteStore {
                 if orphans > 0 { violations.append("\(orphans) bookings belong to no sale") }
                 let orphanSeconds = try count("SELECT count(*) FROM hold_second WHERE sale NOT IN (SELECT id FROM sale)", [:])
                 if orphanSeconds > 0 { violations.append("\(orphanSeconds) seconds of expiring holds (hold_second) belong to no sale") }
-                let check = try db.rows("PRAGMA quick_check") { $0.text(0) }
-                if check != ["ok"] { violations.append(Self.structureViolation(check)) }
+                if let violation = try structureViolation() { violations.append(violation) }
             }
             return violations
         }
