@@ -58,16 +58,35 @@ extension PostgresTransaction {
 
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID {
         wrote = true
-        let id = try session.count(
-            """
-            WITH counter AS (UPDATE request_counter SET last = last + 1 RETURNING last)
-            INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
-            SELECT last, $1, $2, $3, $4, $5, $6 FROM counter RETURNING id
-            """,
-            [.text(request.sale.text), .text(request.user.text), .text(request.ip), .text(request.userAgent),
-             .text(request.key), .int(now.milliseconds)])
+        let values: [SQLValue] = [.text(request.sale.text), .text(request.user.text), .text(request.ip),
+                                  .text(request.userAgent), .text(request.key), .int(now.milliseconds)]
+        let id: Int64
+        if let next = nextRequestID {
+            // The counter's row lock is this transaction's: the id is known, the counter moves later.
+            id = try session.count(
+                """
+                INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
+                VALUES ($7, $1, $2, $3, $4, $5, $6) RETURNING id
+                """, values + [.int(next)])
+            idsOwedToCounter += 1
+        } else {
+            id = try session.count(
+                """
+                WITH counter AS (UPDATE request_counter SET last = last + 1 RETURNING last)
+                INSERT INTO request (id, sale, user_id, ip, user_agent, key, submitted_at)
+                SELECT last, $1, $2, $3, $4, $5, $6 FROM counter RETURNING id
+                """, values)
+        }
         nextRequestID = id + 1
         return RequestID(id)
+    }
+
+    /// Moves the counter past the ids taken without moving it (`idsOwedToCounter`); sent,
+    /// its answer checked with the next statement's.
+    func settleRequestCounter() throws {
+        guard idsOwedToCounter > 0 else { return }
+        try store.session.send("UPDATE request_counter SET last = last + $1", [.int(idsOwedToCounter)])
+        idsOwedToCounter = 0
     }
 
     /// Thousands: each is a round trip or two (a run of `submit --file` one COPY, a group's
@@ -92,7 +111,8 @@ extension PostgresTransaction {
         if let next = nextRequestID {
             try session.awaitSent()
             first = next
-            try session.send("UPDATE request_counter SET last = last + $1", [.int(count)])
+            try session.send("UPDATE request_counter SET last = last + $1", [.int(count + idsOwedToCounter)])
+            idsOwedToCounter = 0
         } else {
             first = try session.count("UPDATE request_counter SET last = last + $1 RETURNING last - $1 + 1", [.int(count)])
         }
