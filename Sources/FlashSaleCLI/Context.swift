@@ -71,6 +71,9 @@ final class Context {
         fixedNow = environment["FLASHSALE_NOW"].flatMap { $0.isEmpty ? nil : $0 }
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
+        if usesDatabase, let refusal = DatabaseURL.refusal(of: database) {
+            throw FlashSaleError.usage("\(GlobalOptions.database.name) is neither a file path nor a postgresql:// URL: \(refusal)")
+        }
         isDatabaseServer = usesDatabase && DatabaseURL.scheme(of: database) != nil
         if !usesDatabase {
             opening = StoreOpening(description: database) { _ in

@@ -15,4 +15,35 @@ public enum DatabaseURL {
     public static func scheme(of text: String) -> String? {
         schemes.first { text.hasPrefix($0) }
     }
+
+    /// Why `text`, no URL flashsale takes, is taken for no path either (in words that
+    /// follow "neither a path nor a postgresql:// URL: "): a URL of another
+    /// scheme (a typo of postgresql://, its capitals, a space before it), or libpq's
+    /// `keyword=value` form. As a path it would be a database that is not there, named
+    /// with its password, or a new file so named. Said without the rest of the text.
+    public static func refusal(of text: String) -> String? {
+        guard scheme(of: text) == nil else { return nil }
+        let trimmed = text.drop { $0 == " " || $0 == "\t" }
+        let hidden = "(the rest is not shown: it may hold a password)"
+        if scheme(of: String(trimmed)) != nil { return "spaces come before its postgresql:// \(hidden)" }
+        if let end = trimmed.firstRange(of: "://")?.lowerBound, let first = trimmed.first, first.isASCII, first.isLetter,
+           trimmed[..<end].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) {
+            return "it begins '\(trimmed[..<end])://' \(hidden)"
+        }
+        if let equals = trimmed.firstIndex(of: "=") {
+            let word = trimmed[..<equals]
+            let keyword = word.prefix { $0 != " " }
+            guard connectionKeywords.contains(String(keyword)), word.dropFirst(keyword.count).allSatisfy({ $0 == " " }) else {
+                return nil
+            }
+            return "it is in libpq's keyword=value form \(hidden)"
+        }
+        return nil
+    }
+
+    /// libpq's connection keywords that begin a `keyword=value` string.
+    private static let connectionKeywords: Set<String> = [
+        "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "service", "connect_timeout",
+        "application_name", "options",
+    ]
 }

@@ -39,6 +39,34 @@ import FlashSaleTestSupport
         #expect(!json.stdout.contains("s3cret") && !json.stderr.contains("s3cret"))
     }
 
+    /// Taken for paths, these were "no flashsale database at" the whole URL, password and
+    /// all, or a new file named by the password (probe of 2026-12-04).
+    @Test(arguments: [
+        ("postgresq://ann:s3cret@db.example/shop", "it begins 'postgresq://'"),
+        ("POSTGRESQL://ann:s3cret@db.example/shop", "it begins 'POSTGRESQL://'"),
+        (" postgresql://ann:s3cret@db.example/shop", "spaces come before its postgresql://"),
+        ("host=db.example password=s3cret", "it is in libpq's keyword=value form"),
+        ("password = s3cret", "it is in libpq's keyword=value form"),
+    ])
+    func aMistypedURLIsAUsageErrorThatShowsNoneOfIt(url: String, words: String) throws {
+        let box = try Sandbox()
+        for command in [["--db", url, "create-sale", "s1", "--inventory", "1"], ["copy-to", url]] {
+            let result = try box.run(command, database: command[0] == "copy-to")
+            #expect(result.status == 2)
+            #expect(result.stderr.contains(words + " (the rest is not shown: it may hold a password)\n"), "\(result.stderr)")
+            #expect(!result.stderr.contains("s3cret"))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: box.directory.path).filter { $0.contains("s3cret") } == [])
+    }
+
+    @Test func aPathWithAnEqualsSignOrAColonIsStillAPath() throws {
+        let box = try Sandbox()
+        for name in ["a=b.db", "host=x.db", "a:b.db"] {
+            let path = box.directory.appendingPathComponent(name).path
+            #expect(try box.run(["--db", path, "create-sale", "s1", "--inventory", "1"], database: false).status == 0)
+        }
+    }
+
     @Test func aServerThatCannotBeReachedIsExit73NamingHostAndPortNotThePassword() throws {
         let box = try Sandbox()
         let result = try box.spawn(["--db", unreachable, "sales"], database: false)

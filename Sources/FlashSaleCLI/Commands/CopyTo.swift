@@ -23,6 +23,7 @@ enum CopyToCommand {
     ) { invocation, context in
         // The parser has already refused a missing URL.
         let url = invocation.arguments["URL"] ?? ""
+        if let refusal = DatabaseURL.refusal(of: url) { throw FlashSaleError.usage("copy-to needs a postgresql:// URL: \(refusal)") }
         guard DatabaseURL.scheme(of: url) != nil else {
             throw FlashSaleError.usage("copy-to needs a postgresql:// URL, not '\(Quoted(url))': flashsale \(invocation.command.synopsis)")
         }
