@@ -101,14 +101,19 @@ final class PostgresSession {
         do {
             let loop = Self.events.next()
             var configuration = try Self.configuration(of: location, on: loop)
+            // PostgreSQL's timeouts are int milliseconds (24.8 days at most) where a busy
+            // timeout may be ten years: a longer one was refused at connection as "invalid
+            // value for parameter", exit 73. 0 turns a timeout off: as long as waits can be.
+            let longest = Int64(Int32.max)
             let lockTimeout = max(1, busyTimeout.milliseconds)
+            let lockSetting = lockTimeout > longest - 1000 ? 0 : lockTimeout
             // A second later than the lock's: a statement's clock starts before its wait for
             // a lock does, so with the same timeout a wait behind another writer was always
             // canceled as a slow statement, and said so.
-            let statementTimeout = lockTimeout + 1000
+            let statementSetting = lockSetting == 0 ? 0 : lockTimeout + 1000
             configuration.options.additionalStartupParameters = [
-                ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockTimeout)),
-                ("statement_timeout", String(statementTimeout)), ("jit", "off"), ("application_name", location.applicationName),
+                ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockSetting)),
+                ("statement_timeout", String(statementSetting)), ("jit", "off"), ("application_name", location.applicationName),
             ]
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()

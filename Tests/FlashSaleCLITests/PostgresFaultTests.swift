@@ -32,6 +32,15 @@ struct PostgresFaultTests {
         #expect(!result.stdout.contains(secret))
     }
 
+    /// PostgreSQL's timeouts end at 24.8 days: a longer busy timeout (up to ten years, as on
+    /// SQLite) waits without end rather than failing the connection (exit 73, probe).
+    @Test(arguments: ["596h", "597h", "87840h"])
+    func aBusyTimeoutPastPostgreSQLsLongestIsTaken(timeout: String) throws {
+        let box = try saleBox()
+        let result = try box.run(["--busy-timeout", timeout, "book", "s1", "u1"])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
     /// The tests' server offers no TLS (.ci/postgres): a client that requires it stops
     /// before it sends the password.
     @Test func tlsRequiredOfAServerWithoutItIsExit73() throws {
