@@ -39,8 +39,12 @@ extension PostgresLocation {
         guard let user, !user.isEmpty else {
             throw .usage("database URL: no user name; give one in the URL or in PGUSER")
         }
-        let port = try parts.port()
         let host = parts["host"] ?? PostgresLocation.defaultSocketDirectory
+        // libpq's list of hosts to try in turn, however it came (the authority's is refused as it is parsed).
+        if host.contains(",") {
+            throw .usage("database URL: several hosts in \(parts.source["host"] ?? "the URL") are not supported; name one")
+        }
+        let port = try parts.port()
         self.init(
             endpoint: host.hasPrefix("/") ? .unixSocket(directory: host, port: port) : .tcp(host: host, port: port),
             user: user,

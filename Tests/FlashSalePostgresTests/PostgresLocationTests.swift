@@ -154,6 +154,7 @@ struct PostgresLocationTests {
         ("postgresql://h/d?sslmode", "has no '='"),
         ("postgresql://h/d?schema=", "schema '' is not a schema name"),
         ("postgresql://h1,h2/d", "several hosts"),
+        ("postgresql:///d?host=h1,h2", "several hosts in the URL's host parameter are not supported"),
         ("postgresql://[::1/d", "closing ]"),
         ("postgresql://u@h/d%2", "the dbname has a malformed %-escape"),
         ("postgresql://u@h/d%00", "NUL"),
@@ -165,6 +166,7 @@ struct PostgresLocationTests {
     }
 
     @Test func aBadVariableIsNamed() throws {
+        #expect(try #require(refusal("postgresql:///d", ["PGHOST": "h1,h2"])).contains("several hosts in PGHOST"))
         let message = try #require(refusal("postgresql://h/d", ["PGPORT": "none"]))
         #expect(message.contains("from PGPORT"), "\(message)")
         #expect(try #require(refusal("postgresql://h/d", ["PGSSLMODE": "allow"])).contains("from PGSSLMODE"))
