@@ -124,9 +124,11 @@ final class Context {
         Engine(store: try store())
     }
 
-    /// Whether this process has changed the database: a failed write of the output does
-    /// not undo that, and its message says so.
-    var databaseChanged: Bool { openStore?.hasChanged ?? false }
+    /// Whether this process has changed the database, or another (`copy-to`'s target): a
+    /// failed write of the output does not undo that, and its message says so.
+    var databaseChanged: Bool { (openStore?.hasChanged ?? false) || committedElsewhere }
+    /// Set by a command that committed to a database other than --db's.
+    var committedElsewhere = false
 
     /// `Output.checkWritten`, for a command that stops at the first failed write.
     func checkOutput() throws(FlashSaleError) {

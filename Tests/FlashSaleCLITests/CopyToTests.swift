@@ -83,6 +83,22 @@ import FlashSaleTestSupport
         #expect(try target.run(["verify"], now: now).status == 0)
     }
 
+    /// The copy is committed before its report is written: a report that cannot be written
+    /// says so, or a rerun's "already holds sales" would be the first word of it (probe).
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aReportThatCannotBeWrittenSaysTheCopyIsCommitted() throws {
+        let source = try Sandbox()
+        #expect(try source.run(["create-sale", "s1", "--inventory", "3"]).status == 0)
+        let target = try Sandbox(.postgres)
+        let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try #require(full >= 0)
+        defer { close(full) }
+        let copy = try source.spawn(["copy-to", target.database], output: full)
+        #expect(copy.status == 74)
+        #expect(copy.stderr.hasSuffix("; its changes to the database are committed\n"), "\(copy.stderr)")
+        #expect(try target.run(["sales"]).stdout.contains("\ns1 "))
+    }
+
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
     func aSchemaHoldingDataIsRefusedAndLeftAsItWas() throws {
         let source = try sourceWithEveryKindOfRow()
