@@ -25,16 +25,18 @@ struct BuyerAPI: Sendable {
     let sales: Set<SaleID>?
     let clock: @Sendable () -> Instant
 
-    /// The matched route (nil when none matched) and the answer.
-    func answer(_ request: inout Request, context: ServeContext) async -> (BuyerRoute?, Response) {
+    /// The matched route (nil when none matched), the answer, and what the log should say
+    /// of a failure the answer tells the client less of (`HTTPFailure.detail`).
+    func answer(_ request: inout Request, context: ServeContext) async -> (BuyerRoute?, Response, problem: String?) {
         var matched: BuyerRoute?
         do {
             try Limits.checkHeaders(request.headers)
             let (route, parameters) = try BuyerAPI.route(request.head)
             matched = route
-            return (route, try await answer(route, parameters, &request, context: context))
+            return (route, try await answer(route, parameters, &request, context: context), nil)
         } catch {
-            return (matched, Answer.failure(HTTPFailure(error)))
+            let failure = HTTPFailure(error)
+            return (matched, Answer.failure(failure), failure.detail)
         }
     }
 

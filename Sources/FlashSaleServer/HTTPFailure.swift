@@ -11,12 +11,16 @@ struct HTTPFailure: Error, Sendable {
     let message: String
     /// `WWW-Authenticate`, `Allow`, `Retry-After`.
     var headers: HTTPFields = [:]
+    /// The whole story of a failure the client is told less of (`message`): for the
+    /// operator's log.
+    let detail: String?
 
-    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:], detail: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.detail = detail
     }
 
     /// Any error of the engine, the store or the server, in HTTP's words.
@@ -52,7 +56,17 @@ struct HTTPFailure: Error, Sendable {
         }
         var headers: HTTPFields = [:]
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }
-        self.init(status, code, HTTPFailure.message(for: error) ?? refusal.message, headers: headers)
+        let message = HTTPFailure.message(for: error) ?? refusal.message
+        // The server's own trouble is the operator's to read, in the log: its words name the
+        // database's host, port, role and path, and give advice meant for the operator.
+        switch refusal.errorCode {
+        case .io, .cantOpen:
+            self.init(status, code, "the database cannot be reached or written just now; retry", headers: headers, detail: message)
+        case .internalFailure, .invariant:
+            self.init(status, code, "the server failed to answer; its log says why", headers: headers, detail: message)
+        default:
+            self.init(status, code, message, headers: headers)
+        }
     }
 
     /// Bad input of the HTTP kind (405, 406, 413, 415, 431 and plain 400), code `bad_input`.

@@ -111,7 +111,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         if let (metrics, accessLog) = recorder {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
-            accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0)
+            accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0, problem: failure.detail)
         }
         let body = ByteBuffer(string: failure.body)
         var fields = failure.headers

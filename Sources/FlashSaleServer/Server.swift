@@ -145,12 +145,13 @@ package enum Server {
             let started = ContinuousClock.now
             metrics.started()
             var request = request
-            let (route, response) = await buyers.answer(&request, context: context)
+            let (route, response, problem) = await buyers.answer(&request, context: context)
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let name = route?.rawValue ?? "none"
             metrics.record(route: name, status: response.status.code, seconds: seconds)
-            accessLog.record(method: request.method.rawValue, route: name, status: response.status.code, seconds: seconds)
+            accessLog.record(method: request.method.rawValue, route: name, status: response.status.code, seconds: seconds,
+                             problem: problem)
             return response
         }
         return Application(

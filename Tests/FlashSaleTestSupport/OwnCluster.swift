@@ -60,10 +60,23 @@ public final class OwnCluster {
 
     /// `pg_ctl restart -m fast`: every connection is cut, the server comes back.
     public func restart() throws {
+        try control("restart")
+    }
+
+    /// `pg_ctl stop -m fast`, until `start()`.
+    public func stop() throws {
+        try control("stop")
+    }
+
+    public func start() throws {
+        try control("start")
+    }
+
+    private func control(_ action: String) throws {
         guard let pgctl = installed("pg_ctl", in: postgresBinaries) else {
             throw FlashSaleError.internalFailure("no pg_ctl in /usr/lib/postgresql")
         }
-        let command = [pgctl, "-D", directory + "/data", "-l", directory + "/server.log", "-m", "fast", "-w", "restart"]
+        let command = [pgctl, "-D", directory + "/data", "-l", directory + "/server.log", "-m", "fast", "-w", action]
         if runningAsRoot {
             _ = try runTool("/usr/sbin/runuser", ["-u", "postgres", "--"] + command, environment: [:])
         } else {
