@@ -2,7 +2,7 @@ import FlashSaleCore
 import FlashSaleEngine
 
 enum ExportCommand {
-    static let format = OptionSpec("--format", value: "FORMAT", "csv (the default, RFC 4180) or ndjson")
+    static let format = OptionSpec("--format", value: "FORMAT", "csv (the default, RFC 4180) or ndjson (the default with --json)")
     static let status = OptionSpec("--status", value: "S", "only held, booked, cancelled or expired bookings")
 
     static let spec = CommandSpec(
@@ -17,12 +17,15 @@ enum ExportCommand {
             ' itself, is quoted with a ' put before it \
             ("'=1+1"): drop the first ' of a field that starts with one to get the value back. NDJSON \
             (--format ndjson): the booking objects of 'booking --json', unchanged. An overdue hold is \
-            exported as expired. --json does not change the format.
+            exported as expired. --json makes NDJSON the default, as for events and --stream; --format csv \
+            still gives CSV.
             """
     ) { invocation, context in
         let ndjson: Bool
         switch invocation.options[format.name] {
-        case nil, "csv": ndjson = false
+        // The contract: with --json, stdout holds NDJSON for export, as for events.
+        case nil: ndjson = context.output.json
+        case "csv": ndjson = false
         case "ndjson": ndjson = true
         case let other?: throw FlashSaleError.usage("--format must be csv or ndjson, not '\(Quoted(other))'")
         }
