@@ -177,7 +177,20 @@ final class PostgresSession {
     /// else the channel, and when the time of the address it reached runs out.
     private static func connect(to host: String, port: Int, within timeout: TimeAmount,
                                 on loop: any EventLoop) throws -> (any Channel, NIODeadline) {
+        // A server that stops answering (a network cut, a failover that takes its address
+        // away) is found gone within about 45 s, and the command ends as for a lost
+        // connection (exit 74), rather than wait for it for ever when idle (a follower's
+        // LISTEN), or for the kernel's quarter of an hour of retransmissions when sending.
+        // Keepalive probes are answered by a server that is there, however long it works.
+        func tcp(_ name: Int32) -> ChannelOptions.Types.SocketOption {
+            .init(level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_TCP)), name: NIOBSDSocket.Option(rawValue: name))
+        }
         let bootstrap = ClientBootstrap(group: loop).connectTimeout(timeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(tcp(TCP_KEEPIDLE), value: 15)
+            .channelOption(tcp(TCP_KEEPINTVL), value: 5)
+            .channelOption(tcp(TCP_KEEPCNT), value: 3)
+            .channelOption(tcp(TCP_USER_TIMEOUT), value: 30_000)
         var firstFailure: (any Error)?
         for address in try addresses(of: host, port: port) {
             let deadline = NIODeadline.now() + timeout

@@ -47,9 +47,9 @@ final class Background {
         return false
     }
 
-    /// Waits up to 10 s for the process to end by itself; nil (and SIGKILL) if it does not.
-    func waitForExit() -> Termination? {
-        let deadline = Date().addingTimeInterval(10)
+    /// Waits up to `seconds` for the process to end by itself; nil (and SIGKILL) if it does not.
+    func waitForExit(within seconds: TimeInterval = 10) -> Termination? {
+        let deadline = Date().addingTimeInterval(seconds)
         while child.isRunning, Date() < deadline { usleep(10_000) }
         guard !child.isRunning else {
             child.send(SIGKILL)

@@ -1,15 +1,18 @@
 import Foundation
 import Testing
+@testable import FlashSalePostgres
 import FlashSaleTestSupport
 
 /// Two "hosts": `book` processes in two network namespaces, each reaching the server over
 /// its own veth link, book one sale at once, with users shared between the hosts. The sale
 /// gives exactly its stock, no user gets more than the limit, and every invariant holds:
 /// the rules live in the row locks of one server, not in a host.
-@Suite struct TwoHostTests {
-    @Test(.enabled(if: runningAsRoot && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
-                   && installed("pg_ctl", in: postgresBinaries) != nil,
-                   "needs root, iproute2's ip and PostgreSQL's server programs"))
+// Serialized: both tests make the one bridge and its namespaces.
+@Suite(.serialized) struct TwoHostTests {
+    static let canMakeHosts = runningAsRoot && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+        && installed("pg_ctl", in: postgresBinaries) != nil
+
+    @Test(.enabled(if: canMakeHosts, "needs root, iproute2's ip and PostgreSQL's server programs"))
     func booksFromTwoHostsGiveExactlyTheStock() throws {
         let hosts = try TwoHostNetwork()
         defer { withExtendedLifetime(hosts) {} }
@@ -44,6 +47,32 @@ import FlashSaleTestSupport
         #expect(users.count == 30)
         #expect(Dictionary(grouping: users) { $0 }.values.allSatisfy { $0.count <= 2 })
         #expect(try box.spawn(["verify"]).status == 0)
+    }
+
+    /// A server that stops answering mid-command (its link cut, as a failover that takes
+    /// its address away would leave it): TCP keepalive finds it gone, and the command exits
+    /// 74 instead of waiting for ever, here on a row lock, with a busy timeout of 10 minutes.
+    @Test(.enabled(if: canMakeHosts, "needs root, iproute2's ip and PostgreSQL's server programs"),
+          .timeLimit(.minutes(3)))
+    func aCommandWhoseServerStopsAnsweringEndsWith74() throws {
+        let hosts = try TwoHostNetwork()
+        defer { withExtendedLifetime(hosts) {} }
+        let cluster = try OwnCluster(listen: TwoHostNetwork.server, subnet: TwoHostNetwork.subnet)
+        defer { withExtendedLifetime(cluster) {} }
+        let box = try Sandbox(.postgres, url: cluster.url(schema: TestPostgres.newSchema()))
+        try #require(try box.run(["create-sale", "s1", "--inventory", "10"]).status == 0)
+        let holder = try PostgresSession(location: PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil),
+                                         busyTimeout: .seconds(600))
+        try holder.execute("BEGIN")
+        try holder.execute("SELECT id FROM sale WHERE id = 's1' FOR UPDATE")
+        let host = hosts.namespaces[0]
+        let waiting = try box.startShell(#"/usr/sbin/ip netns exec \#(host) "$FLASHSALE" --db "$DB" --busy-timeout 10m book s1 alice"#)
+        #expect(waiting.waitUntil { ((try? holder.count("SELECT count(*) FROM pg_locks WHERE NOT granted")) ?? 0) > 0 })
+        try hosts.cut(host)
+        let ended = waiting.waitForExit(within: 120)
+        _ = try? holder.execute("ROLLBACK")
+        #expect(ended == .exit(74), "\(waiting.stderr)")
+        #expect(isOneLine(waiting.stderr), "\(waiting.stderr)")
     }
 }
 
@@ -88,6 +117,11 @@ final class TwoHostNetwork {
 
     deinit {
         tearDown()
+    }
+
+    /// Takes `namespace`'s link down: what it sends is lost, nothing comes back.
+    func cut(_ namespace: String) throws {
+        try runTool("/usr/sbin/ip", ["link", "set", namespace + "v", "down"], environment: [:])
     }
 
     private func tearDown() {
