@@ -16,11 +16,11 @@ public enum DatabaseURL {
         schemes.first { text.hasPrefix($0) }
     }
 
-    /// Why `text`, no URL flashsale takes, is taken for no path either (in words that
-    /// follow "neither a path nor a postgresql:// URL: "): a URL of another
-    /// scheme (a typo of postgresql://, its capitals, a space before it), or libpq's
-    /// `keyword=value` form. As a path it would be a database that is not there, named
-    /// with its password, or a new file so named. Said without the rest of the text.
+    /// Why `text`, which is no URL flashsale takes, is refused as a path too: it is plainly
+    /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, or a
+    /// space before it) or libpq's `keyword=value` form. Taken for a path, it named a
+    /// database that is not there, password and all, or made a file so named. The words
+    /// (for after a colon) show nothing of the text past its scheme.
     public static func refusal(of text: String) -> String? {
         guard scheme(of: text) == nil else { return nil }
         let trimmed = text.drop { $0 == " " || $0 == "\t" }
