@@ -122,14 +122,15 @@ import FlashSaleTestSupport
         #expect(try source.run(["submit", "s1", "--file", file]).status == 0)
         let schema = TestPostgres.newSchema()
         defer { TestPostgres.dropSchema(schema) }
-        let url = try #require(TestPostgres.url(schema: schema))
+        // Its own application name: other tests' flashsale processes insert requests too.
+        let url = try #require(TestPostgres.url(schema: schema)) + "&application_name=\(schema)"
         let copy = try source.start(["copy-to", url])
         let watcher = try TestPostgres.session(schema: schema)
         let sendingRequests = try copy.waitUntil {
             try watcher.count("""
                 SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = 'flashsale' AND query LIKE 'INSERT INTO request %' AND pid <> pg_backend_pid()
-                """) > 0
+                WHERE application_name = $1 AND query LIKE 'INSERT INTO request %' AND pid <> pg_backend_pid()
+                """, [.text(schema)]) > 0
         }
         _ = copy.stop(SIGKILL)
         #expect(sendingRequests, "the copy ended before it was seen sending requests: \(copy.stderr)")
