@@ -59,12 +59,11 @@ struct HTTPFailure: Error, Sendable {
         let message = HTTPFailure.message(for: error) ?? refusal.message
         // The server's own trouble is the operator's to read, in the log: its words name the
         // database's host, port, role and path, and give advice meant for the operator.
-        switch refusal.errorCode {
-        case .io, .cantOpen:
+        if code == ErrorCode.io.rawValue {
             self.init(status, code, "the database cannot be reached or written just now; retry", headers: headers, detail: message)
-        case .internalFailure, .invariant:
+        } else if status == .internalServerError {
             self.init(status, code, "the server failed to answer; its log says why", headers: headers, detail: message)
-        default:
+        } else {
             self.init(status, code, message, headers: headers)
         }
     }
