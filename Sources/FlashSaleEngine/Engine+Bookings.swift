@@ -126,30 +126,33 @@ extension Engine {
         return .decided(.held(hold))
     }
 
-    /// Tells the store which counts the decisions of `requests` in `sale` will ask for (see
-    /// `StoreTransaction.readAhead`): their users, and their addresses where the sale limits
-    /// them. Not for a sale that is not open, whose decisions ask for none (`Rules.admit`).
+    /// Tells the store what the decisions of `requests` in `sale` will ask it (see
+    /// `StoreTransaction.readAhead`): their users' counts, their addresses' where the sale
+    /// limits them, and their keys. Not for a sale that is not open, whose decisions ask for
+    /// no counts (`Rules.admit`), and few keys.
     func readAhead(for requests: some Sequence<BookingRequest>, in sale: Sale, _ transaction: any StoreTransaction,
                    at now: Instant) throws {
         guard transaction.wantsReadAhead, sale.state(at: now) == .open else { return }
         var users: [UserID] = []
         var addresses: [String] = []
+        var keys: [String] = []
         for request in requests where request.sale == sale.id {
             users.append(request.user)
             if sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical { addresses.append(address) }
+            if let key = request.key { keys.append(key) }
         }
         guard !users.isEmpty else { return }
-        try transaction.readAhead(activeBookingsOf: users, fromAddresses: addresses, in: sale.id, at: now)
+        try transaction.readAhead(activeBookingsOf: users, fromAddresses: addresses, keys: keys, in: sale.id, at: now)
     }
 
     /// `book`'s read-ahead, before its sale is read, so that a store may lock and read the
-    /// sale in the same wait: the request's user, and its address (counted only if the sale
-    /// limits addresses, which is not known yet).
+    /// sale in the same wait: the request's user, its address (counted only if the sale
+    /// limits addresses, which is not known yet) and its key.
     private func readAhead(for request: BookingRequest, _ transaction: any StoreTransaction, at clock: Instant) throws {
         guard transaction.wantsReadAhead else { return }
         let address = request.ip.flatMap(IPAddress.init)?.canonical
         try transaction.readAhead(activeBookingsOf: [request.user], fromAddresses: address.map { [$0] } ?? [],
-                                  in: request.sale, at: clock)
+                                  keys: request.key.map { [$0] } ?? [], in: request.sale, at: clock)
     }
 
     /// A sale has one set of keys for `book` and `submit`: a key is the user's who gave it

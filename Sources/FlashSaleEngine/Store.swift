@@ -166,12 +166,13 @@ public protocol StoreTransaction: StoreReading {
     /// what it would be told.
     var wantsReadAhead: Bool { get }
     /// A hint before a run of decisions in `sale` at `now` or later: the users, and the
-    /// addresses (canonical), that they will ask `activeBookings` about, and the sale's
-    /// `blocks` they will ask for. A store whose every read is a round trip to a server
-    /// reads them all at once; one whose reads cost microseconds ignores it (the default).
-    /// For `book`, a run of one, it comes before the sale is read: the store may then lock
-    /// and read the sale's row with it, as the transaction's first read of the sale would.
-    func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
+    /// addresses (canonical), that they will ask `activeBookings` about, the keys they will
+    /// ask `booking(withKey:)` and `request(withKey:)` about, and the sale's `blocks` they
+    /// will ask for. A store whose every read is a round trip to a server reads them all at
+    /// once; one whose reads cost microseconds ignores it (the default). For `book`, a run
+    /// of one, it comes before the sale is read: the store may then lock and read the sale's
+    /// row with it, as the transaction's first read of the sale would.
+    func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], keys: [String], in sale: SaleID,
                    at now: Instant) throws
 
     /// Commits. With `.decisions`, everything is durable when it returns; a failure rolls
@@ -183,8 +184,8 @@ public protocol StoreTransaction: StoreReading {
 extension StoreTransaction {
     public var wantsReadAhead: Bool { false }
 
-    public func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
-                          at now: Instant) throws {}
+    public func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], keys: [String],
+                          in sale: SaleID, at now: Instant) throws {}
 }
 
 /// What a commit carries, and so what it must survive.

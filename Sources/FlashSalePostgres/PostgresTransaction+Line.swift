@@ -51,7 +51,8 @@ extension PostgresTransaction {
     }
 
     func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)? {
-        try session.firstRow("SELECT id, user_id FROM request WHERE sale = $1 AND key = $2", [.text(sale.text), .text(key)]) {
+        if let known = bookingsReadAhead, known.knows(key: key, in: sale) { return known.request(withKey: key) }
+        return try session.firstRow("SELECT id, user_id FROM request WHERE sale = $1 AND key = $2", [.text(sale.text), .text(key)]) {
             try (RequestID($0.int64("id")), UserID(trusted: $0.text("user_id")))
         }
     }
@@ -78,6 +79,7 @@ extension PostgresTransaction {
                 """, values)
         }
         nextRequestID = id + 1
+        bookingsReadAhead?.addRequest(RequestID(id), request)
         return RequestID(id)
     }
 

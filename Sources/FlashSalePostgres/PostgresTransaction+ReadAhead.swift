@@ -1,27 +1,37 @@
 import FlashSaleCore
 import FlashSaleEngine
 
-/// The active bookings of the users and addresses a run of decisions will ask about, read
-/// in one statement each where one decision at a time costs a round trip each: what turns
+/// What a run of decisions will ask about one sale's bookings, read in one statement or two
+/// where one decision at a time costs a round trip each: the active bookings of its users
+/// and addresses, and the booking and queued request each of its keys already has. It turns
 /// `book --stream`, `process` and `serve` from a round trip per request into a few per group.
 ///
 /// Exact while this transaction holds the sale's row lock, which every writer of the sale's
-/// bookings takes first; kept so by this transaction's own holds (`add`), and forgotten on
-/// any other change to bookings (`setStatus`, `expireOverdueHolds`). Each booking is kept as the instant it
-/// stops counting (a hold's expiry; never, booked), so the counts hold at any later `now`:
-/// a stream's clock moves between its decisions.
-struct ActiveBookingsReadAhead {
+/// bookings and requests takes first; kept so by this transaction's own holds (`add`) and
+/// requests (`addRequest`), and forgotten on any other change to bookings (`setStatus`,
+/// `expireOverdueHolds`). Each booking is counted as the instant it stops counting (a hold's
+/// expiry; never, booked), so the counts hold at any later `now`: a stream's clock moves
+/// between its decisions.
+struct BookingsReadAhead {
     let sale: SaleID
     /// When it was read: a count before then would need the holds that had expired by it.
     let readAt: Instant
     private var users: [String: [Instant?]]
     private var addresses: [String: [Instant?]]
+    /// The keys read, and what each has (none, when absent).
+    private let keys: Set<String>
+    private var bookingsByKey: [String: Booking]
+    private var requestsByKey: [String: (id: RequestID, user: UserID)]
 
-    init(sale: SaleID, readAt: Instant, users: [String: [Instant?]], addresses: [String: [Instant?]]) {
+    init(sale: SaleID, readAt: Instant, users: [String: [Instant?]], addresses: [String: [Instant?]],
+         keys: Set<String>, bookingsByKey: [String: Booking], requestsByKey: [String: (id: RequestID, user: UserID)]) {
         self.sale = sale
         self.readAt = readAt
         self.users = users
         self.addresses = addresses
+        self.keys = keys
+        self.bookingsByKey = bookingsByKey
+        self.requestsByKey = requestsByKey
     }
 
     /// The user's active bookings at `now`, or nil when not read ahead.
@@ -33,11 +43,33 @@ struct ActiveBookingsReadAhead {
         count(addresses, address, in: sale, at: now)
     }
 
+    /// Whether `booking(withKey:)` and `request(withKey:)` know the key's answer.
+    func knows(key: String, in sale: SaleID) -> Bool {
+        sale == self.sale && keys.contains(key)
+    }
+
+    /// The booking a known key has, if any.
+    func booking(withKey key: String) -> Booking? {
+        bookingsByKey[key]
+    }
+
+    /// The queued request a known key has, if any.
+    func request(withKey key: String) -> (id: RequestID, user: UserID)? {
+        requestsByKey[key]
+    }
+
     /// A hold this transaction made.
     mutating func add(_ hold: Booking, address: String?) {
         guard hold.sale == sale else { return }
         users[hold.user.text]?.append(hold.expiresAt)
         if let address { addresses[address]?.append(hold.expiresAt) }
+        if let key = hold.key, keys.contains(key) { bookingsByKey[key] = hold }
+    }
+
+    /// A request this transaction queued.
+    mutating func addRequest(_ id: RequestID, _ request: BookingRequest) {
+        guard request.sale == sale, let key = request.key, keys.contains(key) else { return }
+        requestsByKey[key] = (id, request.user)
     }
 
     private func count(_ known: [String: [Instant?]], _ key: String, in sale: SaleID, at now: Instant) -> Int64? {
@@ -56,9 +88,10 @@ extension PostgresTransaction {
     /// locked and read by a statement sent just before, with one wait for both
     /// (`PostgresSession.rowsOfEach`): the read-ahead's snapshot is taken once the lock is
     /// held, and `book` waits once for both (see `commit`).
-    func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], in sale: SaleID,
+    func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], keys: [String], in sale: SaleID,
                    at now: Instant) throws {
         guard isWrite else { return }
+        let keys = Set(keys)
         // A run may ask about a user or an address more than once.
         var users = Dictionary(users.map { ($0.text, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
         var addresses = Dictionary(addresses.map { ($0, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
@@ -90,22 +123,32 @@ extension PostgresTransaction {
             SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
             """, values: [SQLValue.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)])
+        // Each key's booking and queued request, if any: one row per key.
+        let keysRead = keys.isEmpty ? [] : [(sql: """
+            SELECT wanted.value, found.*, queued.id AS request_id, queued.user_id AS request_user
+            FROM unnest($2::text[]) AS wanted (value)
+            LEFT JOIN LATERAL (SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = wanted.value OFFSET 0) AS found ON true
+            LEFT JOIN LATERAL (SELECT id, user_id FROM request WHERE sale = $1 AND key = wanted.value OFFSET 0) AS queued ON true
+            """, values: [SQLValue.text(sale.text), .texts(Array(keys))])]
         let found: [Row]
+        let foundByKey: [Row]
         // This transaction's holds not sent yet: their COPY goes after the read-ahead, to be
         // stored while the caller decides the run (W2's `process` spent 1.9 s of its 7.0 in
         // COPYs and 1.2 s deciding, one after the other), and they are counted here instead.
         var unsent: [(hold: Booking, address: String?)] = []
         if hasLocked(sale) {
             unsent = heldBack.holds
-            let asked = try store.session.ask(readAhead.sql, readAhead.values)
+            let asked = try ([readAhead] + keysRead).map { try store.session.ask($0.sql, $0.values) }
             try sendHeldBack()
-            found = try store.session.rows(answering: asked)
+            found = try store.session.rows(answering: asked[0])
+            foundByKey = try asked.count > 1 ? store.session.rows(answering: asked[1]) : []
         } else {
-            let answers = try session.rowsOfEach([(Self.lockingSaleRead, [.text(sale.text)]), readAhead])
+            let answers = try session.rowsOfEach([(Self.lockingSaleRead, [.text(sale.text)]), readAhead] + keysRead)
             guard let row = answers[0].first else { return }
             lockedAhead = try decodeSale(row)
             didLock(sale)
             found = answers[1]
+            foundByKey = answers.count > 2 ? answers[2] : []
         }
         var blocks: [(id: Int64, block: Block)] = []
         for row in found {
@@ -115,9 +158,19 @@ extension PostgresTransaction {
             default: addresses[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
             }
         }
-        var counts = ActiveBookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses)
-        for (hold, address) in unsent { counts.add(hold, address: address) }
-        readAheadCounts = counts
+        var bookingsByKey: [String: Booking] = [:]
+        var requestsByKey: [String: (id: RequestID, user: UserID)] = [:]
+        for row in foundByKey {
+            let key = try row.text("value")
+            if try row.optionalText("id") != nil { bookingsByKey[key] = try decodeBooking(row) }
+            if let id = try row.optionalInt64("request_id") {
+                requestsByKey[key] = (RequestID(id), UserID(trusted: try row.text("request_user")))
+            }
+        }
+        var known = BookingsReadAhead(sale: sale, readAt: now, users: users, addresses: addresses, keys: keys,
+                                      bookingsByKey: bookingsByKey, requestsByKey: requestsByKey)
+        for (hold, address) in unsent { known.add(hold, address: address) }
+        bookingsReadAhead = known
         readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block))
     }
 }

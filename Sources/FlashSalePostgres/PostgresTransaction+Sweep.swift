@@ -63,7 +63,7 @@ extension PostgresTransaction {
     /// whole booking table for it, every batch (48 ms of a batch's 186 for a sale of
     /// 200,000; a sweep's time grew with the square of the holds).
     private func expireRun(in sale: SaleID, at now: Instant, limit: Int64, by cause: ChangeCause) throws -> Int64 {
-        readAheadCounts = nil
+        bookingsReadAhead = nil
         wrote = true
         let expired = try session.rows(
             """

@@ -26,8 +26,9 @@ final class PostgresTransaction: StoreTransaction {
     var wrote = false
     /// The attempt tallies handed over in this transaction, written when it commits.
     var unwrittenAttempts: [(sale: SaleID, tally: AttemptTally)] = []
-    /// Active bookings, and the sale's blocks, read ahead for a run of decisions (see `readAhead`).
-    var readAheadCounts: ActiveBookingsReadAhead?
+    /// Active bookings and keys' bookings and requests, and the sale's blocks, read ahead
+    /// for a run of decisions (see `readAhead`).
+    var bookingsReadAhead: BookingsReadAhead?
     var readAheadBlocks: (sale: SaleID, blocks: [Block])?
     /// Holds and events not sent yet.
     var heldBack = HeldBackWrites()
@@ -112,7 +113,7 @@ final class PostgresTransaction: StoreTransaction {
         locked.removeAll(keepingCapacity: true)
         wrote = false
         unwrittenAttempts.removeAll(keepingCapacity: true)
-        readAheadCounts = nil
+        bookingsReadAhead = nil
         readAheadBlocks = nil
         lockedAhead = nil
         heldBack = HeldBackWrites()
@@ -203,18 +204,19 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func booking(withKey key: String, in sale: SaleID) throws -> Booking? {
-        try session.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = $2",
+        if let known = bookingsReadAhead, known.knows(key: key, in: sale) { return known.booking(withKey: key) }
+        return try session.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = $2",
                              [.text(sale.text), .text(key)], decodeBooking)
     }
 
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
-        if let known = readAheadCounts?.count(ofUser: user.text, in: sale, at: now) { return known }
+        if let known = bookingsReadAhead?.count(ofUser: user.text, in: sale, at: now) { return known }
         return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND user_id = $2 AND \(activeBooking(now: "$3"))",
                                  [.text(sale.text), .text(user.text), .int(now.milliseconds)])
     }
 
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
-        if let known = readAheadCounts?.count(ofAddress: address, in: sale, at: now) { return known }
+        if let known = bookingsReadAhead?.count(ofAddress: address, in: sale, at: now) { return known }
         return try session.count("SELECT count(*) FROM booking WHERE sale = $1 AND ip_canonical = $2 AND \(activeBooking(now: "$3"))",
                                  [.text(sale.text), .text(address), .int(now.milliseconds)])
     }
@@ -223,13 +225,13 @@ final class PostgresTransaction: StoreTransaction {
     /// when it is counted, as in SQLite.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
         let address = countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil
-        readAheadCounts?.add(hold, address: address)
+        bookingsReadAhead?.add(hold, address: address)
         heldBack.holds.append((hold, address))
         wrote = true
     }
 
     func setStatus(of booking: Booking, to status: BookingStatus, at now: Instant) throws {
-        readAheadCounts = nil
+        bookingsReadAhead = nil
         let changed = try write(
             """
             UPDATE booking SET status = $1::text,

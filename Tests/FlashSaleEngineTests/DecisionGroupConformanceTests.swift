@@ -30,9 +30,11 @@ import FlashSaleTestSupport
     }
 
     /// A group told ahead what it will decide (`expect`, which a PostgreSQL store answers
-    /// with counts read at once) decides exactly as one that is not: users and addresses
-    /// that already hold, hold twice in the group or see a hold expire as the clock moves
-    /// on within it, and a cancel in the middle that makes the store forget what it read.
+    /// with counts and keys read at once) decides exactly as one that is not: users and
+    /// addresses that already hold, hold twice in the group or see a hold expire as the
+    /// clock moves on within it; keys that already have a booking or a queued request, of
+    /// the same user or another, or get one in the group; and a confirm and a cancel in the
+    /// middle that make the store forget what it read.
     @Test(arguments: stores, [UInt64(1), 2, 3])
     func aGroupToldAheadDecidesAsOneThatIsNot(_ kind: StoreKind, seed: UInt64) throws {
         var answers: [[String]] = []
@@ -41,9 +43,13 @@ import FlashSaleTestSupport
             let f = try Fixture(kind)
             _ = try f.engine.createSale(SaleDefinition(id: s1, name: nil, inventory: 40, hold: .seconds(60), perUser: 2, perIP: 3,
                                                        waitlist: false, startsAt: T, endsAt: nil), clock: T)
+            // Every third person gives a key, some of them another person's.
             let people = (0..<30).map { n in
-                BookingRequest(sale: s1, user: UserID(trusted: "u\(n % 12)"), ip: "10.0.0.\(n % 7)", userAgent: nil, key: nil)
-            }
+                BookingRequest(sale: s1, user: UserID(trusted: "u\(n % 12)"), ip: "10.0.0.\(n % 7)", userAgent: nil,
+                               key: n % 3 == 0 ? "k\(n % 5)" : nil)
+            } + [BookingRequest(sale: s1, user: "u5", ip: nil, userAgent: nil, key: "queued"),
+                 BookingRequest(sale: s1, user: "u6", ip: nil, userAgent: nil, key: "queued")]
+            _ = try f.submit("u5", key: "queued", at: T)
             // Before the group: holds some of which expire during it, and a booked item.
             for (index, request) in people.prefix(8).enumerated() {
                 let at = T.adding(.seconds(Int64(index * 5)))
@@ -52,9 +58,11 @@ import FlashSaleTestSupport
             }
             let group = DecisionGroup(engine: f.engine)
             var said: [String] = []
+            var confirmed = false
             let requests = (0..<60).map { _ in people[random.below(people.count)] }
             try group.commit {
                 said.removeAll()
+                confirmed = false
                 let start = T.adding(.seconds(40))
                 if toldAhead { try group.expect(requests, clock: start) }
                 for (index, request) in requests.enumerated() {
@@ -63,7 +71,11 @@ import FlashSaleTestSupport
                     case .held(let hold):
                         said.append("held \(request.user)")
                         if index == 30 { _ = try group.cancel(hold.id, in: s1, user: nil, force: false, clock: now) }
-                    case .repeated: said.append("repeated")
+                        if index > 40, hold.key != nil, !confirmed {
+                            _ = try group.confirm(hold.id, in: s1, user: nil, clock: now)
+                            confirmed = true
+                        }
+                    case .repeated(let first): said.append("repeated \(first.user) \(first.status)")
                     case .declined(let decline): said.append("\(decline.reason) \(request.user)")
                     case .refused(let refusal): said.append("refused \(refusal)")
                     }
@@ -73,7 +85,10 @@ import FlashSaleTestSupport
             answers.append(said)
         }
         #expect(answers[0] == answers[1])
-        #expect(answers[0].contains { $0.hasPrefix("held") } && answers[0].contains { !$0.hasPrefix("held") }, "\(answers[0])")
+        for outcome in ["held", "repeated", "refused"] {
+            #expect(answers[0].contains { $0.hasPrefix(outcome) }, "\(answers[0])")
+        }
+        #expect(answers[0].contains { !$0.hasPrefix("held") }, "\(answers[0])")
     }
 
     /// A cancel in the group gives its item back to the bookings after it, which must not

@@ -56,6 +56,7 @@ import Testing
         "PostgresTransaction+ReadAhead.swift: probe(\"user_id\", of: \"$2\")",
         "PostgresTransaction+ReadAhead.swift: probe(\"ip_canonical\", of: \"$3\")",
         "PostgresTransaction+ReadAhead.swift: addressProbes",
+        "PostgresTransaction+ReadAhead.swift: bookingColumns",
         "PostgresSession.swift: count(limit)",
         "PostgresTransaction+HeldBack.swift: rows.select()",
         "PostgresTransaction+HeldBack.swift: taken",
