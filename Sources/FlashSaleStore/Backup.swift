@@ -27,12 +27,14 @@ extension SQLiteStore {
 enum BackupFile {
     /// Refuses (exit 4) a name that is taken, before any copying.
     static func refuseTaken(_ path: String) throws(FlashSaleError) {
+        // First: a live database (the one being copied, say) has a -wal of its own, which
+        // must never be called a leftover to remove.
+        if exists(path) { throw taken(path) }
         // A -wal or -journal left by an earlier database of that name would be read back
         // into the copy when SQLite opens it: a copy must start from nothing.
         for suffix in ["-wal", "-journal"] where exists(path + suffix) {
             throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
-        if exists(path) { throw taken(path) }
     }
 
     static func taken(_ path: String) -> FlashSaleError {
