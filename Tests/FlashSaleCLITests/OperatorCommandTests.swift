@@ -242,11 +242,19 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "backup", "flashsale.b") == ["flashsale.bash"])
         #expect(try offered("flashsale", "status", "s1", "--js") == ["--json"])
         #expect(try offered("flashsale", "rehearse", "--via", "") == ["stream", "queue", "http"])
+        // --db is a path or a URL: file names, not the words PATH and URL.
+        #expect(try offered("flashsale", "--db", "flashsale.b") == ["flashsale.bash"])
+        // An option given already is not offered again (the parser would refuse it), in
+        // any spelling, nor a global one after the command.
+        #expect(try offered("flashsale", "events", "--follow", "--f") == [])
+        #expect(try offered("flashsale", "events", "--sale=s1", "--s") == [])
+        #expect(try offered("flashsale", "-q", "events", "--q") == [])
+        #expect(try offered("flashsale", "--json", "events", "--j") == [])
     }
 
     /// serve's values complete as the others' do: file names for its files, its two schemes
-    /// for --auth. zsh's `_arguments` offers an option once unless its spec starts with `*`,
-    /// so a repeatable option's does (bash and fish offer every option every time).
+    /// for --auth. A repeatable option is offered again once given: in bash by its list, in
+    /// zsh because its `_arguments` spec starts with `*` (fish offers every option every time).
     @Test func serveOptionsCompleteAndRepeatableOnesAreOfferedAgain() throws {
         let box = try Sandbox()
         let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
