@@ -64,6 +64,15 @@ private func reportManyEvents(_ box: Sandbox, count: Int) throws {
         #expect(try reportSeqs(box.run(["events", "--limit", "2"]).stdout) == [1, 2])
         #expect(try reportSeqs(box.run(["events", "--sale", "s2", "--after", "2", "--limit", "1"]).stdout) == [4])
         #expect(try box.run(["events", "--after", "5"]).stdout == "")
+        // Past the log's end (another database's seq, or one from before a restore):
+        // --follow would skip every event up to it, so it is refused, as HTTP's
+        // Last-Event-ID is.
+        for command in [["events", "--after", "6"], ["-q", "events", "--after", "6"]] {
+            let past = try box.run(command)
+            #expect(past.status == 3)
+            #expect(past.stdout == "")
+            #expect(past.stderr == "flashsale: no event 6 in this database, whose last is 5: --after takes a seq it printed\n")
+        }
     }
 
     @Test func eventsRefuseAnUnknownSaleAndAMalformedSeq() throws {

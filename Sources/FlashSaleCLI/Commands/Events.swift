@@ -31,6 +31,11 @@ package enum EventsCommand {
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
         let engine = try context.engine()
+        // A seq past the log's end is none of its events (another database's, or this one
+        // restored from an older backup): --follow would skip every event up to it, silent.
+        if last > 0, case let latest = try engine.latestEventSeq(), last > latest {
+            throw FlashSaleError.notFound("no event \(last) in this database, whose last is \(latest): --after takes a seq it printed")
+        }
         guard !context.output.quiet else {
             _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
             return
