@@ -22,7 +22,7 @@ final class RehearsalChildren: @unchecked Sendable {
         let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((base + "/flashsale-rehearsal-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw .cantOpen("cannot make a scratch directory in \(Quoted(base)): \(String(cString: strerror(errno)))")
+            throw .cantOpen("cannot make a scratch directory in '\(base)': \(String(cString: strerror(errno)))")
         }
         directory = String(cString: made)
         pthread_mutex_init(mutex, nil)
@@ -94,7 +94,7 @@ final class RehearsalChildren: @unchecked Sendable {
             return status
         }
         guard status == 0 else {
-            throw .cantOpen("cannot run \(Quoted(executable)): \(String(cString: strerror(status)))")
+            throw .cantOpen("cannot run '\(executable)': \(String(cString: strerror(status)))")
         }
         return pid
     }
@@ -140,15 +140,25 @@ final class RehearsalChildren: @unchecked Sendable {
     }
 
     /// Removes the scratch directory (the database too unless it is kept elsewhere).
+    ///
+    /// On an interruption the rehearsal's own thread goes on until the process exits, and
+    /// may make a file meanwhile (its next child's log, the returning buyers' requests).
+    /// The directory is renamed first, so that any file made after is refused rather than
+    /// left behind; a file made while the name was being taken is caught by the next pass.
     func removeScratch() {
-        let entries = (try? listDirectory(directory)) ?? []
-        for name in entries where removesDirectory || !name.hasPrefix("rehearsal.db") {
-            unlink(directory + "/" + name)
+        guard removesDirectory else {
+            for name in listDirectory(directory) where !name.hasPrefix("rehearsal.db") { unlink(directory + "/" + name) }
+            return
         }
-        if removesDirectory { rmdir(directory) }
+        let removing = directory + ".removing"
+        let path = rename(directory, removing) == 0 ? removing : directory
+        for _ in 0..<3 {
+            for name in listDirectory(path) { unlink(path + "/" + name) }
+            if rmdir(path) == 0 || errno != ENOTEMPTY { return }
+        }
     }
 
-    private func listDirectory(_ path: String) throws -> [String] {
+    private func listDirectory(_ path: String) -> [String] {
         guard let handle = opendir(path) else { return [] }
         defer { closedir(handle) }
         var names: [String] = []
