@@ -204,6 +204,31 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
 
+    /// A day is many commands, each committed, and no command removes a sale: a rehearsal
+    /// that fails after making its sale says where the sale stays (the database given, or
+    /// the scratch one kept), where "cannot write the output" alone left it to be found.
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/full"), "needs /dev/full"))
+    func aRehearsalThatFailsSaysWhereItsSaleStays() throws {
+        let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try #require(full >= 0)
+        defer { close(full) }
+        let box = try Sandbox()
+        let given = try box.spawn(["rehearse", "--buyers", "50", "--inventory", "5"], output: full)
+        #expect(given.status == 74)
+        #expect(given.stderr == "flashsale: cannot write the output: No space left on device; "
+                + "sale rehearsal stays in '\(box.database)' as far as the rehearsal got\n", "\(given.stderr)")
+        #expect(try box.spawn(["verify", "rehearsal"]).status == 0)
+
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let kept = try box.spawn(["rehearse", "--buyers", "50", "--inventory", "5", "--keep"], database: false,
+                                 environment: ["TMPDIR": scratch], output: full)
+        #expect(kept.status == 74)
+        let path = try #require(kept.stderr.split(separator: "'").dropFirst().first.map(String.init), "\(kept.stderr)")
+        #expect(path.hasPrefix(scratch) && path.hasSuffix("/rehearsal.db"), "\(kept.stderr)")
+        #expect(try box.spawn(["--db", path, "verify", "rehearsal"], database: false).status == 0)
+    }
+
     @Test func anInterruptedRehearsalLeavesNoScratchFiles() throws {
         let box = try Sandbox()
         let scratch = box.directory.appendingPathComponent("tmp").path

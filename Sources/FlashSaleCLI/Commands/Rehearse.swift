@@ -94,19 +94,23 @@ enum RehearseCommand {
         let started = MonotonicClock.nanoseconds()
         let children = try RehearsalChildren(executable: try Linked.ownExecutable())
         defer { children.removeScratch() }
+        let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
+        children.removesDirectory = !settings.keep || context.databaseGiven
+        // Where the sale stays once made, whatever happens after: the database given, or
+        // the scratch one kept.
+        var staysIn: String?
         do {
-            let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
-            children.removesDirectory = !settings.keep || context.databaseGiven
             let store: any Store = context.databaseGiven
                 ? try context.store(createIfMissing: true)
                 : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
             let engine = Engine(store: store)
             if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
-                throw FlashSaleError.conflict("sale \(sale) already exists in \(Quoted(context.database)): rehearse makes its own; "
+                throw FlashSaleError.conflict("sale \(sale) already exists in '\(context.database)': rehearse makes its own; "
                                               + "give another --db, or leave --db out for a scratch database")
             }
             _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
                                                      hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
+            staysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
             let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
                 + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
             let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
@@ -167,14 +171,18 @@ enum RehearseCommand {
                                                + report.violations.prefix(3).joined(separator: "; "))
             }
             output.success(report.rendered)
+            try output.finish()
             if !report.violations.isEmpty {
-                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in \(Quoted(context.databaseGiven ? context.database : database))")
+                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations in '\(context.databaseGiven ? context.database : database)'")
             }
         } catch {
             // A failure the interruption caused (a child killed, a scratch file removed
             // under a command) is not this run's to report: the signal's thread exits 130.
             children.waitIfInterrupted()
-            throw error
+            // A day is many commands, each committed: what they did stays (no command
+            // removes a sale), and the operator must know where.
+            guard let staysIn else { throw error }
+            throw ExitStatus.error(for: error, after: "sale \(sale) stays in '\(staysIn)' as far as the rehearsal got")
         }
     }
 
@@ -195,7 +203,7 @@ enum RehearseCommand {
     private static func sweep(_ setting: RehearsalSetting, at now: Instant) throws -> Int64 {
         let path = setting.children.directory + "/sweep.out"
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw FlashSaleError.io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        guard out >= 0 else { throw FlashSaleError.io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
         do {
             defer { close(out) }
             try setting.children.run(setting.databaseOptions + ["sweep", setting.sale.text], now: now, output: out, log: "sweep")
@@ -209,7 +217,7 @@ enum RehearseCommand {
 
     private static func contents(of path: String) throws -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FlashSaleError.io("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw FlashSaleError.io("cannot read '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var buffer = [UInt8](repeating: 0, count: 256)
         let count = read(descriptor, &buffer, buffer.count)

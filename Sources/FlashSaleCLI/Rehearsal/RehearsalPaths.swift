@@ -46,17 +46,17 @@ struct RehearsalSetting {
             text.append("}\n")
         }
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw .io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        guard out >= 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(out) }
         var written = 0
         let bytes = text.bytes
         while written < bytes.count {
             let count = bytes[written...].withUnsafeBytes { write(out, $0.baseAddress, $0.count) }
-            guard count > 0 else { throw .io("cannot write \(Quoted(path)): \(String(cString: strerror(errno)))") }
+            guard count > 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
             written += count
         }
         let input = open(path, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw .io("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))") }
+        guard input >= 0 else { throw .io("cannot read '\(path)': \(String(cString: strerror(errno)))") }
         return input
     }
 
