@@ -132,12 +132,15 @@ enum RehearseCommand {
                 sweep: { try sweep(setting, at: $0) },
                 wave: { requests, now, name in
                     let stock = try engine.status(sale, clock: now).sale.counters.available
-                    guard name == SaleDay.returningWave else { return try wave(requests, at: now, name: name, stock: stock, path: path, line: crowdLine) }
+                    func told(on line: Progress) throws -> WaveTiming {
+                        try wave(requests, at: now, name: name, stock: stock, inventory: settings.inventory, path: path, line: line)
+                    }
+                    guard name == SaleDay.returningWave else { return try told(on: crowdLine) }
                     crowdLine.finish()
                     let line = Progress(every: 1, label: "returning: decided", sink: output.stderr)
                     line.total = Int64(requests.count)
                     defer { line.finish() }
-                    return try wave(requests, at: now, name: name, stock: stock, path: path, line: line)
+                    return try told(on: line)
                 })
             let outcome = try day.run(crowd, buyers: settings.buyers, slices: slices)
             try path.finish()
@@ -186,11 +189,12 @@ enum RehearseCommand {
         }
     }
 
-    /// One wave through the path, told on `line` with the stock it leaves.
+    /// One wave through the path, told on `line` with the stock it leaves of the sale's
+    /// `inventory` (not of the wave's `stock`: a wave after the sell-out would show "0 of 0").
     private static func wave(_ requests: ArraySlice<CrowdRequest>, at now: Instant, name: String, stock: Int64,
-                             path: RehearsalPath, line: Progress) throws -> WaveTiming {
+                             inventory: Int64, path: RehearsalPath, line: Progress) throws -> WaveTiming {
         var held = 0
-        line.detail = { "\(stock - Int64(held)) of \(stock) items left" }
+        line.detail = { "\(stock - Int64(held)) of \(inventory) items left" }
         var shown = 0
         return try path.book(requests, at: now, wave: name) { decided, holds in
             held = max(held, holds)
