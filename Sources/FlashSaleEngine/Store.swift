@@ -132,12 +132,13 @@ public protocol StoreTransaction: StoreReading {
     /// Adds one request to the end of the sale's line.
     func enqueue(_ request: BookingRequest, at now: Instant) throws -> RequestID
     /// How many rows the engine hands the store, or asks it for, at once where it may
-    /// choose (key-less submits, reads of the line ahead): a few dozen for a store whose
+    /// choose (a file's submits, reads of the line ahead): a few dozen for a store whose
     /// statements cost microseconds, thousands for one that pays a round trip for each.
     var rowsAtOnce: Int { get }
-    /// Adds key-less requests to the end of the sale's line, in order: a bulk fast path
-    /// (consecutive ids, one statement for many rows). Returns the ids given.
-    func enqueue(keyless records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID>
+    /// Adds requests new to the sale to the end of its line, in order: a bulk fast path
+    /// (consecutive ids, one statement for many rows). Their keys, where they give one, are
+    /// new to the sale and to each other: the engine has made sure. Returns the ids given.
+    func enqueue(new records: ArraySlice<RequestRecord>, in sale: SaleID, at now: Instant) throws -> ClosedRange<RequestID>
     /// Moves the sale's cursor forward to `cursor` (never back: throw).
     func moveLineCursor(of sale: SaleID, to cursor: RequestID, at now: Instant) throws
     /// How far from the head the line may be rejected as a run: at most `limit` requests

@@ -66,10 +66,10 @@ struct BookingsReadAhead {
         if let key = hold.key, keys.contains(key) { bookingsByKey[key] = hold }
     }
 
-    /// A request this transaction queued.
-    mutating func addRequest(_ id: RequestID, _ request: BookingRequest) {
-        guard request.sale == sale, let key = request.key, keys.contains(key) else { return }
-        requestsByKey[key] = (id, request.user)
+    /// A keyed request this transaction queued.
+    mutating func addRequest(_ id: RequestID, key: String, user: UserID, in sale: SaleID) {
+        guard sale == self.sale, keys.contains(key) else { return }
+        requestsByKey[key] = (id, user)
     }
 
     private func count(_ known: [String: [Instant?]], _ key: String, in sale: SaleID, at now: Instant) -> Int64? {
@@ -136,12 +136,16 @@ extension PostgresTransaction {
         // stored while the caller decides the run (W2's `process` spent 1.9 s of its 7.0 in
         // COPYs and 1.2 s deciding, one after the other), and they are counted here instead.
         var unsent: [(hold: Booking, address: String?)] = []
+        // A file's submits ask for keys only: no counts, nor blocks.
+        let countsWanted = !users.isEmpty || !addresses.isEmpty
         if hasLocked(sale) {
+            guard countsWanted || !keys.isEmpty else { return }
             unsent = heldBack.holds
-            let asked = try ([readAhead] + keysRead).map { try store.session.ask($0.sql, $0.values) }
+            let asked = try ((countsWanted ? [readAhead] : []) + keysRead).map { try store.session.ask($0.sql, $0.values) }
             try sendHeldBack()
-            found = try store.session.rows(answering: asked[0])
-            foundByKey = try asked.count > 1 ? store.session.rows(answering: asked[1]) : []
+            let answers = try asked.map { try store.session.rows(answering: $0) }
+            found = countsWanted ? answers[0] : []
+            foundByKey = keys.isEmpty ? [] : answers[answers.count - 1]
         } else {
             let answers = try session.rowsOfEach([(Self.lockingSaleRead, [.text(sale.text)]), readAhead] + keysRead)
             guard let row = answers[0].first else { return }
@@ -171,6 +175,6 @@ extension PostgresTransaction {
                                       bookingsByKey: bookingsByKey, requestsByKey: requestsByKey)
         for (hold, address) in unsent { known.add(hold, address: address) }
         bookingsReadAhead = known
-        readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block))
+        if countsWanted { readAheadBlocks = (sale, blocks.sorted { $0.id < $1.id }.map(\.block)) }
     }
 }

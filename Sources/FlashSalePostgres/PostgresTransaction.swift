@@ -33,7 +33,7 @@ final class PostgresTransaction: StoreTransaction {
     /// Holds and events not sent yet.
     var heldBack = HeldBackWrites()
     /// The next request id, once this transaction has taken one: the counter's row lock is
-    /// held to the commit, so the ids after are this transaction's (`enqueue(keyless:)`).
+    /// held to the commit, so the ids after are this transaction's (`enqueue(new:)`).
     var nextRequestID: Int64?
     /// Ids taken since the counter last moved, which it moves by before the commit (or the
     /// next run of ids): the same row updated once a keyed request made a chain of row

@@ -13,6 +13,7 @@ final class RowStatements {
     private var appendEventStatement: RowStatement?
     private var insertRequestStatement: RowStatement?
     private var insertRequestsStatement: RowStatement?
+    private var insertKeyedRequestsStatement: RowStatement?
 
     init(_ db: Connection) {
         self.db = db
@@ -70,7 +71,16 @@ final class RowStatements {
     var insertRequests: RowStatement {
         get throws {
             try prepared(&insertRequestsStatement, RowStatement(
-                db, RequestRows.insert(rows: RequestRows.perStatement), parameters: RequestRows.parameters(rows: RequestRows.perStatement)))
+                db, RequestRows.insert(rows: RequestRows.perStatement, keyed: false),
+                parameters: RequestRows.parameters(rows: RequestRows.perStatement, keyed: false)))
+        }
+    }
+
+    var insertKeyedRequests: RowStatement {
+        get throws {
+            try prepared(&insertKeyedRequestsStatement, RowStatement(
+                db, RequestRows.insert(rows: RequestRows.perStatement, keyed: true),
+                parameters: RequestRows.parameters(rows: RequestRows.perStatement, keyed: true)))
         }
     }
 

@@ -362,8 +362,8 @@ struct PostgresStoreTests {
     }
 
     /// A file's runs of ids after its first are sent without waiting for the counter
-    /// (`enqueue(keyless:)`): around a keyed request, which takes its id alone, and in the
-    /// next file, every id is still taken once, in the file's order, with no gap.
+    /// (`enqueue(new:)`): with a keyed request among them, and in the next file, every id
+    /// is still taken once, in the file's order, with no gap.
     @Test func aFileOfManyRunsTakesConsecutiveIdsAroundItsKeyedRequests() throws {
         defer { dropSchema() }
         let store = try open()
@@ -382,6 +382,28 @@ struct PostgresStoreTests {
         #expect(second.firstID == RequestID(Int64(2 * runs + 10)) && second.lastID == RequestID(Int64(3 * runs + 19)))
         #expect(try store.session.count("SELECT last FROM request_counter") == Int64(3 * runs + 19))
         #expect(try store.session.count("SELECT count(*) FROM request WHERE user_id = 'u' || id") == Int64(3 * runs + 19))
+    }
+
+    /// A file's keyed requests go in with its runs (`enqueue(new:)`), their keys read ahead
+    /// a run at a time: a key stored by a run copied in after its read-ahead is a repeat
+    /// when it comes again in that run, not a second request (which the key's unique index
+    /// would refuse, failing the file).
+    @Test func aKeyCopiedInAfterItsRunsReadAheadIsARepeatAfterwards() throws {
+        defer { dropSchema() }
+        let store = try open()
+        try createSales("s1", in: store)
+        let runs = PostgresTransaction(store: store).rowsAtOnce
+        // Run 1 is copied in at its end; run 2 has a repeat, so its copy waits for run 3's
+        // first line, after run 3's keys were read.
+        let keys = [10: "a", runs + 4: "a", runs + 500: "b", 2 * runs + 100: "b"]
+        var records = (1...(2 * runs + 200)).map { line in
+            ReadOutcome.record(RequestRecord(line: line, user: keys[line].map { "owner of \($0)" } ?? "u\(line)", key: keys[line]))
+        }[...]
+        let report = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        #expect(report.repeated == 2)
+        #expect(report.enqueued == Int64(2 * runs + 198))
+        #expect(try store.session.count("SELECT count(*) FROM request WHERE key IS NOT NULL") == 2)
+        #expect(try store.session.count("SELECT max(id) FROM request") == Int64(2 * runs + 198))
     }
 
     /// `submit --file` copies its runs in COPY's text format (`CopyText`): values holding

@@ -31,8 +31,11 @@ import Testing
         // Version 7's attempts stored before it, and their bucket's length, a constant.
         "Schema.swift: storedAttempts",
         "Schema.swift: AttemptBucket.length.milliseconds",
-        // Numbered placeholders (:u0, :u1, ...) of the multi-row INSERT of a bulk submit.
+        // Numbered placeholders (:u0, :u1, ...) of the multi-row INSERT of a bulk submit,
+        // and its key column, there or not (constants).
         "SQLiteTransaction+Line.swift: $0",
+        "SQLiteTransaction+Line.swift: keyed ? \"key, \" : \"\"",
+        "SQLiteTransaction+Line.swift: keyed ? \":k\\($0), \" : \"\"",
         // The schema version, a constant.
         "Schema.swift: currentVersion",
         // The PostgreSQL store's constant fragments: columns, the expiry boundary with its
