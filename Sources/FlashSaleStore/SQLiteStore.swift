@@ -1,3 +1,4 @@
+import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -54,20 +55,43 @@ public final class SQLiteStore: Store {
 
 /// `PRAGMA data_version` changes whenever another connection commits to the file: a look
 /// at shared memory, so a follower may ask often.
+///
+/// A follower of a file removed or replaced under it (`rm`, `mv` of another onto its name)
+/// would wait for ever on a database nobody else can reach: the name is checked too, a
+/// `stat` each look, and no longer naming the file opened is exit 73.
 struct DataVersionWatcher: ChangeWatcher {
     private let db: Connection
     private var seen: Int64
+    private let file: FileIdentity?
 
     /// Reads the version now: make it before the first query, so that a commit landing
     /// after that query still counts as new.
     init(_ db: Connection) throws {
         self.db = db
         seen = try db.dataVersion()
+        file = FileIdentity(of: db.path)
     }
 
     mutating func hasChanged() throws -> Bool {
+        if let file, FileIdentity(of: db.path) != file {
+            throw StoreFailure.cantOpen(detail: "\(db.path) was removed or replaced while it was followed; "
+                                            + "follow the database now there anew, without the --after of the old one")
+        }
         let version = try db.dataVersion()
         defer { seen = version }
         return version != seen
+    }
+}
+
+/// Which file a name leads to: its device and inode.
+struct FileIdentity: Equatable {
+    let device: UInt
+    let inode: UInt
+
+    init?(of path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        device = UInt(status.st_dev)
+        inode = UInt(status.st_ino)
     }
 }

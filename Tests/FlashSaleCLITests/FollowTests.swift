@@ -104,6 +104,32 @@ import Testing
         #expect(try box.run(["--busy-timeout", "100ms", "process"]).status == 75)
     }
 
+    /// A follower whose file is removed, or replaced by another moved onto its name, would
+    /// wait for ever on a database nobody else writes (a probe found it silent): it ends
+    /// with 73, naming the file, and a follower of the new file starts afresh.
+    @Test(arguments: [["events", "--follow"], ["process", "s1", "--follow"]])
+    func aFollowerWhoseFileIsRemovedOrReplacedEndsWith73(_ command: [String]) throws {
+        for replaced in [false, true] {
+            let box = try Sandbox()
+            try box.run(["create-sale", "s1", "--inventory", "5"])
+            try box.run(["submit", "s1", "alice"])
+            let follower = try box.start(command)
+            // Following: it has printed the sale's event, or decided the request.
+            let following = try follower.waitUntil {
+                try follower.stdout.contains("sale_created") || box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1
+            }
+            #expect(following)
+            for suffix in ["", "-wal", "-shm"] { unlink(box.database + suffix) }
+            if replaced {
+                let other = try Sandbox()
+                try other.run(["create-sale", "s1", "--inventory", "1"])
+                #expect(rename(other.database, box.database) == 0)
+            }
+            #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
+            #expect(follower.stderr.contains("was removed or replaced while it was followed"), "\(follower.stderr)")
+        }
+    }
+
     /// In WAL mode a reader waits for nobody but a process that rebuilds the WAL index
     /// (recovery, after a crash): what an events follower must survive all the same.
     @Test func eventsFollowWaitsOutAWALRecoveryAndPrintsAfterIt() throws {
