@@ -50,117 +50,16 @@ extension Engine {
         }
     }
 
-    /// `submit SALE --file`: every record of the input in one transaction, all or nothing.
-    /// A malformed record rolls everything back (bad input, naming its line), unless
-    /// `skipInvalid`, which leaves it out and reports it. A key another user already used
-    /// is not malformed input: it refuses the whole input even then.
-    ///
-    /// The records are read `rowsAtOnce` at a time, and their keys read ahead by a store
-    /// that wants it (`StoreTransaction.readAhead`). The requests new to the sale go to the
-    /// store together (`enqueue(new:)`), keyed or not: a key seen again before they are
-    /// stored is told by `waiting`, and one stored already by the store.
-    public func submit(to saleID: SaleID, clock: Instant, skipInvalid: Bool,
-                       records next: () throws -> ReadOutcome?) throws -> SubmitReport {
-        try store.write { transaction in
-            let now = try transaction.requireSale(saleID).decisionTime(clock: clock)
-            var report = SubmitReport()
-            var attempts = AttemptTally()
-            let batch = transaction.rowsAtOnce
-            var fresh: [RequestRecord] = []
-            fresh.reserveCapacity(batch)
-            /// The users of the keys in `fresh`.
-            var waiting: [String: UserID] = [:]
-            func request(_ record: RequestRecord) -> BookingRequest {
-                BookingRequest(sale: saleID, user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent,
-                               key: record.key)
-            }
-            /// Whether `record` gives again a key its user gave before (another user's is
-            /// refused); a key new to the sale is noted in `waiting`.
-            func isRepeat(_ record: RequestRecord) throws -> Bool {
-                guard let key = record.key else { return false }
-                let keyed = request(record)
-                if let owner = waiting[key] {
-                    if let refusal = refusal(of: key, ownedBy: owner, to: keyed) { throw refusal }
-                    return true
-                }
-                guard try firstRequest(sharingKeyOf: keyed, transaction) == nil else { return true }
-                waiting[key] = keyed.user
-                return false
-            }
-            func flush() throws {
-                guard !fresh.isEmpty else { return }
-                report.add(try transaction.enqueue(new: fresh[...], in: saleID, at: now))
-                fresh.removeAll(keepingCapacity: true)
-                waiting.removeAll(keepingCapacity: true)
-            }
-            func take(_ outcome: ReadOutcome) throws {
-                let record: RequestRecord
-                switch outcome {
-                case .malformed(let line, let reason):
-                    guard skipInvalid else { throw SaleError.malformedRecord(line: line, reason: reason) }
-                    report.skipped.append((line, reason))
-                    return
-                case .record(let read):
-                    record = read
-                }
-                attempts.add(user: UserID(trusted: record.user), ip: record.ip, userAgent: record.userAgent,
-                             declined: nil, at: now)
-                do {
-                    if !bulkPaths {
-                        switch try enqueue(request(record), transaction, at: now) {
-                        case .queued(let id): report.add(id...id)
-                        case .repeated: report.repeated += 1
-                        }
-                    } else if record.key != nil, try isRepeat(record) {
-                        report.repeated += 1
-                    } else {
-                        fresh.append(record)
-                        if fresh.count == batch { try flush() }
-                    }
-                } catch let refusal as SaleError {
-                    throw SaleError.inRecord(line: record.line, refusal)
-                }
-            }
-            if bulkPaths, transaction.wantsReadAhead {
-                // A run's keys read at once, before its records are taken.
-                var run: [ReadOutcome] = []
-                run.reserveCapacity(batch)
-                repeat {
-                    run.removeAll(keepingCapacity: true)
-                    var readError: (any Error)?
-                    do {
-                        while run.count < batch, let outcome = try next() { run.append(outcome) }
-                    } catch {
-                        readError = error
-                    }
-                    let keys = run.compactMap { outcome in if case .record(let record) = outcome { record.key } else { nil } }
-                    if !keys.isEmpty {
-                        try transaction.readAhead(activeBookingsOf: [], fromAddresses: [], keys: keys, in: saleID, at: now)
-                    }
-                    for outcome in run { try take(outcome) }
-                    // After the records before it, as one at a time.
-                    if let readError { throw readError }
-                } while run.count == batch
-            } else {
-                while let outcome = try next() { try take(outcome) }
-            }
-            try flush()
-            try transaction.addAttempts(attempts, of: saleID)
-            try transaction.raiseHighWater(of: saleID, to: now)
-            return report
-        }
-    }
-
     /// One key, one request: the same key again is the first request; another user's is
     /// refused, whether it came by `submit` or by `book`.
-    private func enqueue(_ request: BookingRequest, _ transaction: any StoreTransaction, at now: Instant) throws -> SubmitOutcome {
+    func enqueue(_ request: BookingRequest, _ transaction: any StoreTransaction, at now: Instant) throws -> SubmitOutcome {
         if let first = try firstRequest(sharingKeyOf: request, transaction) { return .repeated(first) }
         return .queued(try transaction.enqueue(request, at: now))
     }
 
     /// The stored request whose key `request` gives again; nil when it gives none, or one
     /// new to the sale. A key another user gave first, to a request or a booking, is refused.
-    private func firstRequest(sharingKeyOf request: BookingRequest, _ transaction: any StoreTransaction) throws -> RequestID? {
+    func firstRequest(sharingKeyOf request: BookingRequest, _ transaction: any StoreTransaction) throws -> RequestID? {
         guard let key = request.key else { return nil }
         if let first = try transaction.request(withKey: key, in: request.sale) {
             if let refusal = refusal(of: key, ownedBy: first.user, to: request) { throw refusal }
