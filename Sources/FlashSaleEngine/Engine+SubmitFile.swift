@@ -66,7 +66,7 @@ struct FileSubmission {
                 case .queued(let id): report.add(id...id)
                 case .repeated: report.repeated += 1
                 }
-            } else if record.key != nil, try isRepeat(record) {
+            } else if let key = record.key, try isRepeat(record, key: key) {
                 report.repeated += 1
             } else {
                 fresh.append(record)
@@ -108,10 +108,9 @@ struct FileSubmission {
         return report
     }
 
-    /// Whether `record` gives again a key its user gave before (another user's is
+    /// Whether `record` gives again the `key` its user gave before (another user's is
     /// refused); a key new to the sale is noted in `waiting`.
-    private mutating func isRepeat(_ record: RequestRecord) throws -> Bool {
-        guard let key = record.key else { return false }
+    private mutating func isRepeat(_ record: RequestRecord, key: String) throws -> Bool {
         let keyed = request(record)
         if let owner = waiting[key] {
             if let refusal = engine.refusal(of: key, ownedBy: owner, to: keyed) { throw refusal }
