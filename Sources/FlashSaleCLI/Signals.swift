@@ -2,7 +2,8 @@ import Glibc
 
 /// SIGINT and SIGTERM for `process --follow` and `events --follow`: blocked, so they never
 /// interrupt a batch, and waited for with a timeout, so the idle wait is the signal check
-/// too. No handler, no global state. Blocked on the thread that makes it and inherited by
+/// too; or, for a command that must clean up whatever it is doing (`rehearse`, `backup`),
+/// waited for by a thread of its own (`whenReceived`). No handler, no global state. Blocked on the thread that makes it and inherited by
 /// the threads started after: make it before the store is opened, whose PostgreSQL
 /// connection starts an event loop thread. A thread started before, with the signals
 /// unblocked, is where the kernel sends them whenever the main thread is not waiting for
@@ -28,5 +29,42 @@ struct StopSignals {
     /// Whether a stop signal is pending, without waiting.
     func received() -> Bool {
         wait(milliseconds: 0)
+    }
+
+    /// Runs `stop` on a thread of its own when a stop signal comes (or has come since
+    /// `init`), whatever the other threads are doing; `stop` ends the process. A signal
+    /// that comes before the thread runs waits for it, blocked.
+    func whenReceived(_ stop: @escaping @Sendable () -> Never) {
+        let waiter = Waiter(set: set, stop: stop)
+        let context = Unmanaged.passRetained(waiter).toOpaque()
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<Waiter>.fromOpaque(context).takeRetainedValue().wait()
+        }, context) == 0 else {
+            // No thread (out of resources): the signals keep their default action, which ends
+            // the process without the clean-up, as before there was one.
+            Unmanaged<Waiter>.fromOpaque(context).release()
+            var mask = set
+            pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+            return
+        }
+        pthread_detach(thread)
+    }
+
+    private final class Waiter: @unchecked Sendable {
+        private var set: sigset_t
+        private let stop: @Sendable () -> Never
+
+        init(set: sigset_t, stop: @escaping @Sendable () -> Never) {
+            self.set = set
+            self.stop = stop
+        }
+
+        func wait() -> Never {
+            var signal: Int32 = 0
+            while sigwait(&set, &signal) != 0 {}
+            stop()
+        }
     }
 }

@@ -9,10 +9,12 @@ extension SQLiteStore {
     ///
     /// The copy is made under a temporary name beside `path` and given the name `path` only
     /// once it is complete and on disk, so `path` is either absent or a whole copy, even
-    /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it.
-    public func backup(to path: String) throws -> Int64 {
+    /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it,
+    /// unless the caller removes it: `willCopy` is told its name before the copy starts.
+    public func backup(to path: String, willCopy: (_ temporaryPath: String) -> Void = { _ in }) throws -> Int64 {
         try BackupFile.refuseTaken(path)
         let partial = try PartialBackup(for: path)
+        willCopy(partial.path)
         do {
             let pages = try BackupFile.copy(from: db, to: partial.path)
             try partial.publish()

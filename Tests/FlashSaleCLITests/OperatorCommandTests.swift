@@ -112,40 +112,58 @@ private func mode(of path: String) throws -> Int {
     /// the same backup then succeeds.
     @Test func aKilledBackupLeavesNothingUnderItsName() throws {
         let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "1"])
-        // About 32 MB, so the copy is still going when the kill comes.
-        try FlashSaleStoreBackdoor.execute(box.database, """
-            INSERT INTO event (at, sale, kind, detail)
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32768)
-            SELECT 0, 's1', 'padding', hex(randomblob(500)) FROM n
-            """)
-        let directory = box.directory.appendingPathComponent("backups")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
-        let copy = directory.appendingPathComponent("copy.db").path
-
-        let backup = Process()
-        backup.executableURL = URL(fileURLWithPath: flashsaleBinary)
-        backup.arguments = ["--db", box.database, "backup", copy]
-        backup.standardOutput = FileHandle.nullDevice
-        backup.standardError = FileHandle.nullDevice
-        try backup.run()
-        // Killed as soon as it has made a file.
-        while backup.isRunning, try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty {
-            usleep(100)
-        }
+        let (backup, directory, copy) = try startBackupOfABigDatabase(in: box)
         kill(backup.processIdentifier, SIGKILL)
         backup.waitUntilExit()
         #expect(backup.terminationReason == .uncaughtSignal, "the backup finished before the kill: make the database bigger")
 
         #expect(!FileManager.default.fileExists(atPath: copy))
-        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory)
         // One file, no journal beside it.
         #expect(left.count == 1 && left.allSatisfy { $0.hasPrefix(".copy.db.partial-") && $0.count == 23 }, "\(left)")
         for name in left {
-            #expect(try mode(of: directory.appendingPathComponent(name).path) == 0o600)
+            #expect(try mode(of: directory + "/" + name) == 0o600)
         }
         #expect(try box.run(["backup", copy]).status == 0)
         #expect(try box.run(["--db", copy, "verify"], database: false).stdout == "ok\n")
+    }
+
+    /// Interrupted, a backup removes its temporary file too: an operator's Ctrl-C leaves
+    /// nothing to clean up.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func anInterruptedBackupLeavesNothing(signal: Int32) throws {
+        let box = try Sandbox()
+        let (backup, directory, copy) = try startBackupOfABigDatabase(in: box, errors: Pipe())
+        kill(backup.processIdentifier, signal)
+        backup.waitUntilExit()
+        let stderr = (backup.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+        #expect(backup.terminationStatus == 130, "the backup finished before the signal: make the database bigger")
+        #expect(String(decoding: stderr, as: UTF8.self) == "flashsale: backup interrupted; its partial copy is removed\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+        #expect(try box.run(["backup", copy]).status == 0)
+    }
+
+    /// A backup of a database of about 32 MB, so that its copy is still going when the test
+    /// acts, into an empty directory of its own; returned once the temporary file is there.
+    private func startBackupOfABigDatabase(in box: Sandbox, errors: Pipe? = nil) throws -> (Process, directory: String, copy: String) {
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        try FlashSaleStoreBackdoor.execute(box.database, """
+            INSERT INTO event (at, sale, kind, detail)
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32768)
+            SELECT 0, 's1', 'padding', hex(randomblob(500)) FROM n
+            """)
+        let directory = box.directory.appendingPathComponent("backups").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let backup = Process()
+        backup.executableURL = URL(fileURLWithPath: flashsaleBinary)
+        backup.arguments = ["--db", box.database, "backup", directory + "/copy.db"]
+        backup.standardOutput = FileHandle.nullDevice
+        backup.standardError = errors ?? FileHandle.nullDevice
+        try backup.run()
+        while backup.isRunning, try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty {
+            usleep(100)
+        }
+        return (backup, directory, directory + "/copy.db")
     }
 
     /// The copy is whole on its own: no -wal or -shm beside it, nor a temporary file.

@@ -1,5 +1,6 @@
 import FlashSaleCore
 import FlashSaleStore
+import Glibc
 
 enum BackupCommand {
     static let spec = CommandSpec(
@@ -12,7 +13,8 @@ enum BackupCommand {
             'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
             one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
             and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
-            removes the temporary file, a killed backup leaves it to be deleted. \
+            removes the temporary file, and so do SIGINT and SIGTERM (exit 130); a backup killed with \
+            SIGKILL, or by a power cut, leaves it to be deleted. \
             --json prints {"backup": PATH, "pages": N}. A PostgreSQL database is backed up with pg_dump: \
             on one, backup exits 2.
             """
@@ -24,7 +26,16 @@ enum BackupCommand {
         guard !context.isDatabaseServer, let store = try context.store() as? SQLiteStore else {
             throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
         }
-        let pages = try store.backup(to: path)
+        // Blocked from before the temporary file is made, so that none is left behind.
+        let signals = StopSignals()
+        let pages = try store.backup(to: path) { temporaryPath in
+            signals.whenReceived {
+                unlink(temporaryPath)
+                let line = "flashsale: backup interrupted; its partial copy is removed\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+                _exit(130)
+            }
+        }
         context.output.success(Rendered(
             text: "backed up to \(path.controlCharactersEscaped) (\(pages) page\(pages == 1 ? "" : "s"))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))

@@ -191,22 +191,7 @@ final class RehearsalChildren: @unchecked Sendable {
 
     /// Blocks SIGINT and SIGTERM here (threads made later inherit it) and starts their waiter.
     private func watchSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        if pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<RehearsalChildren>.fromOpaque(context).takeRetainedValue().waitForStop()
-            return nil
-        }, context) == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<RehearsalChildren>.fromOpaque(context).release()
-        }
+        StopSignals().whenReceived { [self] in stop() }
     }
 
     /// Never returns once a stop signal has come: the signal's thread is ending the
@@ -217,13 +202,7 @@ final class RehearsalChildren: @unchecked Sendable {
         while true { pause() }
     }
 
-    private func waitForStop() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        var signal: Int32 = 0
-        guard sigwait(&set, &signal) == 0 else { return }
+    private func stop() -> Never {
         let children: Set<pid_t> = locked {
             interrupted = true
             return running
