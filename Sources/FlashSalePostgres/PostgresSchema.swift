@@ -148,6 +148,33 @@ enum PostgresSchema {
             "block": ["kind", "value", "sale", "reason"],
             "attempt_counter": ["sale", "kind", "value", "script"],
         ]),
+        // Version 5: a run of queued requests rejected at once (`process` once nobody can
+        // get an item) is one row of its own, not a row of `event` per request: its events
+        // are seqs first_seq...last_seq, the sale's requests first_request...last_request in
+        // line order (each its `users` entry), rejected with `detail`, but `limited_detail`
+        // for those in `limited`. W1's `process` spent 1.1 s of its 1.4 in the events'
+        // INSERT, each a heap row and three index entries; its 22 runs take 0.3 s. The
+        // arrays are stored uncompressed (EXTERNAL): compressing them cost a third of that.
+        [
+            """
+            CREATE TABLE rejected_run (
+                last_seq       bigint PRIMARY KEY,
+                first_seq      bigint NOT NULL,
+                at             bigint NOT NULL,
+                sale           text COLLATE "C" NOT NULL,
+                detail         text COLLATE "C" NOT NULL,
+                limited_detail text COLLATE "C" NOT NULL,
+                first_request  bigint NOT NULL,
+                last_request   bigint NOT NULL,
+                requests       bigint[] NOT NULL,
+                users          text[] COLLATE "C" NOT NULL,
+                limited        bigint[] NOT NULL
+            )
+            """,
+            "ALTER TABLE rejected_run ALTER requests SET STORAGE EXTERNAL, ALTER users SET STORAGE EXTERNAL",
+            "CREATE INDEX rejected_run_by_sale ON rejected_run (sale, last_seq)",
+            "CREATE INDEX rejected_run_by_request ON rejected_run (sale, last_request)",
+        ],
     ]
 
     /// One ALTER TABLE a table (its indexes made again once), its columns in byte order.

@@ -81,8 +81,9 @@ private let storedAttempts = """
         SELECT created_at AS at, user_id, ip, user_agent, 0::bigint AS declined FROM booking WHERE sale = $1
         UNION ALL
         SELECT request.submitted_at, request.user_id, request.ip, request.user_agent,
-               CASE WHEN decision.kind = 'rejected' THEN 1::bigint ELSE 0::bigint END
+               CASE WHEN decision.kind = 'rejected' OR ran.request IS NOT NULL THEN 1::bigint ELSE 0::bigint END
         FROM request LEFT JOIN event AS decision ON decision.request = request.id
+        LEFT JOIN (\(RejectedRuns.ofSale)) AS ran ON ran.request = request.id
         WHERE request.sale = $1)
     """
 

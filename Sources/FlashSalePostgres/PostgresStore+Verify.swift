@@ -21,11 +21,22 @@ extension PostgresStore {
                 let orphanRequests = try session.count("SELECT count(*) FROM request WHERE sale NOT IN (SELECT id FROM sale)")
                 if orphanRequests > 0 { violations.append("\(orphanRequests) requests belong to no sale") }
                 let counter = try session.count(
-                    "SELECT count(*) FROM event_counter WHERE last >= (SELECT coalesce(max(seq), 0) FROM event)")
+                    """
+                    SELECT count(*) FROM event_counter
+                    WHERE last >= greatest((SELECT max(seq) FROM event), (SELECT max(last_seq) FROM rejected_run), 0)
+                    """)
                 let counters = try session.count("SELECT count(*) FROM event_counter")
                 if counter != 1 || counters != 1 {
                     violations.append("the event counter (event_counter) is not one row at or past the last event")
                 }
+                // Each seq is one event's: runs overlap neither each other nor other events.
+                let overlaps = try session.count(
+                    """
+                    SELECT count(*) FROM (SELECT first_seq, lag(last_seq) OVER (ORDER BY last_seq) AS before FROM rejected_run) AS run
+                    WHERE run.first_seq <= run.before
+                    """)
+                    + session.count("SELECT count(*) FROM rejected_run AS run JOIN event ON event.seq BETWEEN run.first_seq AND run.last_seq")
+                if overlaps > 0 { violations.append("\(overlaps) rejected runs share seqs with other events") }
             }
             return violations
         }
@@ -74,14 +85,18 @@ extension PostgresStore {
         if malformed > 0 {
             violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
         }
-        // Every request up to the sale's cursor has exactly one decision, none after it; an
-        // acceptance names a booking of the same user, a rejection a reason.
+        // Every request up to the sale's cursor has exactly one decision (an event that
+        // names it, or a rejected run that holds it), none after it; an acceptance names a
+        // booking of the same user, a rejection a reason.
         let inconsistentRequests = try session.count(
             """
+            WITH ran AS (SELECT request, count(*) AS runs FROM (\(RejectedRuns.ofSale)) AS rejected GROUP BY request)
             SELECT count(*) FROM request JOIN sale ON sale.id = request.sale
             LEFT JOIN event AS decision ON decision.request = request.id
+            LEFT JOIN ran ON ran.request = request.id
             WHERE request.sale = $1 AND (
-                (decision.seq IS NULL) != (request.id > sale.decided_through)
+                (decision.seq IS NULL AND ran.request IS NULL) != (request.id > sale.decided_through)
+                OR (decision.seq IS NOT NULL AND ran.request IS NOT NULL) OR ran.runs > 1
                 OR decision.sale != request.sale
                 OR decision.kind NOT IN ('held', 'accepted', 'rejected')
                 OR (decision.kind = 'rejected') != (decision.detail IS NOT NULL)
@@ -90,6 +105,24 @@ extension PostgresStore {
             """, [id])
         if inconsistentRequests > 0 {
             violations.append("\(name): \(inconsistentRequests) requests whose decision does not fit the line, or names no booking or reason")
+        }
+        // A run holds its sale's requests from its first to its last, in line order, each
+        // with its user, and one seq for each.
+        let malformedRuns = try session.count(
+            """
+            SELECT count(*) FROM rejected_run AS run WHERE run.sale = $1 AND (
+                cardinality(run.requests) != run.last_seq - run.first_seq + 1
+                OR cardinality(run.users) != cardinality(run.requests)
+                OR run.requests[1] != run.first_request OR run.requests[cardinality(run.requests)] != run.last_request
+                OR cardinality(run.requests) != (SELECT count(*) FROM request
+                    WHERE request.sale = run.sale AND request.id BETWEEN run.first_request AND run.last_request)
+                OR EXISTS (SELECT 1 FROM unnest(run.requests, run.users) WITH ORDINALITY AS item(request, user_id, position)
+                    LEFT JOIN request ON request.id = item.request
+                    WHERE request.sale IS DISTINCT FROM run.sale OR request.user_id IS DISTINCT FROM item.user_id
+                    OR item.request <= run.requests[item.position - 1]))
+            """, [id])
+        if malformedRuns > 0 {
+            violations.append("\(name): \(malformedRuns) rejected runs do not hold the line from their first request to their last")
         }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try session.count("SELECT count(*) FROM event WHERE sale = $1 AND kind = 'held'", [id])

@@ -108,8 +108,8 @@ extension PostgresTransaction {
             rows)
     }
 
-    /// Before a statement that appends events of its own (`appendNumberedEvents`): the
-    /// events held back, numbered, so that they keep their place before its events.
+    /// Before a statement that numbers events of its own (`rejectRun`): the events held
+    /// back, numbered, so that they keep their place before its events.
     func sendHeldEventsNumbered() throws {
         try sendHeldBack()
         var batch = WriteBatch()
@@ -167,22 +167,6 @@ extension PostgresTransaction {
             rows.endRow()
         }
         try store.session.sendCopy(into: "event", columns: ["seq"] + Self.eventColumnNames, rows)
-    }
-
-    /// The queries of a set-based statement that append the rows of `source` (a query named
-    /// before them, with the columns of an event) to `event` as `appended`, numbered in the
-    /// order `order` from the counter, whose row lock this transaction then holds to its
-    /// commit: written once, where a table of their own to wait in for their seqs until the
-    /// commit wrote them twice (W1's `process` spent 58 ms of a batch's 93 moving 10,000
-    /// events from there). The events held back must have gone first (`sendHeldEventsNumbered`).
-    static func appendNumberedEvents(from source: String, orderedBy order: String) -> String {
-        """
-        numbered AS (UPDATE event_counter SET last = last + (SELECT count(*) FROM \(source)) RETURNING last),
-        appended AS (INSERT INTO event (seq, \(eventColumns))
-                     SELECT (SELECT last FROM numbered) - (SELECT count(*) FROM \(source)) + row_number() OVER (ORDER BY \(order)),
-                            \(eventColumns)
-                     FROM \(source) RETURNING detail)
-        """
     }
 
     private static var eventColumnNames: [String] { ["at", "sale", "kind", "booking", "user_id", "request", "detail"] }

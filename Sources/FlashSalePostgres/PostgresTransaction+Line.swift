@@ -168,30 +168,37 @@ extension PostgresTransaction {
         ) { try ($0.optionalInt64("last").map { RequestID($0) }, $0.bool("stopped_at_key")) } ?? (nil, false)
     }
 
-    /// One statement for the whole run, its events in id order; the user's count of active
-    /// bookings is the one mirror of `Rules` in SQL (`activeBooking`). Its events are
-    /// numbered in it (`appendNumberedEvents`), which takes the seq counter's row lock to the
-    /// commit: `process` decides one sale a transaction, so no sale's row lock is waited for
-    /// after it (one that was could deadlock with a transaction holding that sale and
-    /// waiting for the counter). Other writers' commits wait for the counter meanwhile: for
-    /// the rest of the batch when the run stopped at a keyed request, which is decided one
-    /// by one after it.
+    /// One statement for the whole run, stored as one `rejected_run` (see the schema's
+    /// version 5), its events numbered there; the user's count of active bookings is the
+    /// one mirror of `Rules` in SQL (`activeBooking`). The numbering takes the seq counter's
+    /// row lock to the commit: `process` decides one sale a transaction, so no sale's row
+    /// lock is waited for after it (one that was could deadlock with a transaction holding
+    /// that sale and waiting for the counter). Other writers' commits wait for the counter
+    /// meanwhile: for the rest of the batch when the run stopped at a keyed request, which
+    /// is decided one by one after it.
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true
         try sendHeldEventsNumbered()
         let (limited, rejected) = try session.firstRow(
             """
-            WITH decided AS (
-                SELECT $1::bigint AS at, $2::text AS sale, 'rejected' AS kind, NULL::text AS booking,
-                    request.user_id, request.id AS request, CASE
-                    WHEN $4::text = $5::text THEN $5::text
-                    WHEN (SELECT count(*) FROM booking WHERE booking.sale = $2 AND booking.user_id = request.user_id
-                          AND \(activeBooking(now: "$1"))) >= $6 THEN $4::text
-                    ELSE $5::text END AS detail
+            WITH line AS (
+                SELECT request.id, request.user_id, $4::text != $5::text AND (
+                    SELECT count(*) FROM booking WHERE booking.sale = $2 AND booking.user_id = request.user_id
+                    AND \(activeBooking(now: "$1"))) >= $6 AS at_limit
                 FROM request WHERE request.sale = $2 AND request.id > $3 AND request.id <= $7),
-            \(Self.appendNumberedEvents(from: "decided", orderedBy: "request"))
-            SELECT count(*) FILTER (WHERE detail = $4::text) AS limited, count(*) AS rejected FROM appended
+            run AS (
+                SELECT count(*) AS events, min(id) AS first_request, max(id) AS last_request,
+                    array_agg(id ORDER BY id) AS requests, array_agg(user_id ORDER BY id) AS users,
+                    coalesce(array_agg(id ORDER BY id) FILTER (WHERE at_limit), '{}') AS limited
+                FROM line),
+            numbered AS (UPDATE event_counter SET last = last + (SELECT events FROM run) RETURNING last)
+            INSERT INTO rejected_run (first_seq, last_seq, at, sale, detail, limited_detail, first_request, last_request,
+                                      requests, users, limited)
+            SELECT numbered.last - run.events + 1, numbered.last, $1, $2, $5, $4, run.first_request, run.last_request,
+                run.requests, run.users, run.limited
+            FROM run, numbered WHERE run.events > 0
+            RETURNING cardinality(limited) AS limited, last_seq - first_seq + 1 AS rejected
             """,
             [.int(now.milliseconds), .text(sale.text), .int(cursor.value), .text(atLimit.rawValue), .text(otherwise.rawValue),
              .int(perUser), .int(last.value)]

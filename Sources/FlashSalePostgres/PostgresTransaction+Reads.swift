@@ -13,31 +13,41 @@ extension PostgresTransaction {
                                [.text(sale.text), .text(user.text)]) { try body(decodeBooking($0)) }
     }
 
-    /// A request's decision is the event that names it, as in SQLite.
+    /// A request's decision is the event that names it, as in SQLite, or the rejected run
+    /// that holds it: the sale's run that ends first at or after it, if it starts at or
+    /// before it (a run holds every request of its sale from its first to its last).
     func request(_ id: RequestID) throws -> QueuedRequest? {
         try session.firstRow(
             """
-            SELECT decision.kind AS decision, request.id, request.sale, request.user_id AS "user", request.ip, request.user_agent,
-                request.key, decision.detail AS reason, decision.booking AS booking, request.submitted_at,
-                decision.at AS decided_at
+            SELECT coalesce(decision.kind, CASE WHEN run.last_seq IS NOT NULL THEN 'rejected' END) AS decision, request.id,
+                request.sale, request.user_id AS "user", request.ip, request.user_agent, request.key,
+                coalesce(decision.detail, \(RejectedRuns.detail(of: "request.id"))) AS reason, decision.booking AS booking,
+                request.submitted_at, coalesce(decision.at, run.at) AS decided_at
             FROM request LEFT JOIN event AS decision ON decision.request = request.id
+            LEFT JOIN LATERAL (SELECT * FROM rejected_run WHERE rejected_run.sale = request.sale AND rejected_run.last_request >= request.id
+                               ORDER BY rejected_run.last_request LIMIT 1) AS run ON run.first_request <= request.id
             WHERE request.id = $1
             """, [.int(id.value)], decodeRequest)
     }
 
     func latestEventSeq() throws -> Int64 {
-        try session.count("SELECT coalesce(max(seq), 0) FROM event")
+        try session.count("SELECT greatest((SELECT max(seq) FROM event), (SELECT max(last_seq) FROM rejected_run), 0)")
     }
 
     /// Seqs are given in commit order (see `commit`), so reading in pages by seq loses
     /// and repeats nothing. A page through a cursor (`firstRows`), or each page of a sale's
-    /// log filled since autovacuum last looked would read and sort the rest of it.
+    /// log filled since autovacuum last looked would read and sort the rest of it. The
+    /// events of rejected runs are read as far as the page's own: a full page of events
+    /// ends at its last one.
     func events(after: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         let columns = "SELECT kind, seq, at, sale, booking, user_id AS \"user\", request, detail FROM event"
-        if let sale {
-            return try session.firstRows("\(columns) WHERE sale = $1 AND seq > $2 ORDER BY seq",
-                                         [.text(sale.text), .int(after)], limit: limit, decodeEvent)
-        }
-        return try session.firstRows("\(columns) WHERE seq > $1 ORDER BY seq", [.int(after)], limit: limit, decodeEvent)
+        let stored = try sale.map { sale in
+            try session.firstRows("\(columns) WHERE sale = $1 AND seq > $2 ORDER BY seq",
+                                  [.text(sale.text), .int(after)], limit: limit, decodeEvent)
+        } ?? session.firstRows("\(columns) WHERE seq > $1 ORDER BY seq", [.int(after)], limit: limit, decodeEvent)
+        let bound = stored.count == limit ? stored.last?.seq ?? .max : .max
+        let rejected = try rejectedRunEvents(after: after, through: bound, sale: sale, limit: limit)
+        guard !rejected.isEmpty else { return stored }
+        return Array((stored + rejected).sorted { $0.seq < $1.seq }.prefix(Int(clamping: limit)))
     }
 }

@@ -37,11 +37,11 @@ extension PostgresTransaction {
     }
 
     /// The first `limit` of the line expire (all of them for nil), their events in line
-    /// order. Held back to the commit, as every other event is, not appended in the
-    /// statement (`appendNumberedEvents`), which would take the seq counter's row lock here:
-    /// a decision expires a hold of its sale before it decides, and a group of `serve`'s
-    /// that then locked another sale's row could deadlock with a group holding that sale
-    /// and waiting for the counter at its commit. With no limit (`seed-inventory --exactly`,
+    /// order. Held back to the commit, as every other event is, not numbered in the
+    /// statement (as `rejectRun` numbers its run's), which would take the seq counter's row
+    /// lock here: a decision expires a hold of its sale before it decides, and a group of
+    /// `serve`'s that then locked another sale's row could deadlock with a group holding
+    /// that sale and waiting for the counter at its commit. With no limit (`seed-inventory --exactly`,
     /// which may find a million overdue holds, and locks no other sale) a run of
     /// `rowsAtOnce` at a time, each run's events numbered and sent before the next
     /// (`sendHeldEventsNumbered`): never all of them in memory at once.

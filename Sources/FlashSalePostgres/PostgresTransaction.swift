@@ -54,7 +54,7 @@ final class PostgresTransaction: StoreTransaction {
     /// before either is waited for: a single `book` holds its sale's row lock across three
     /// answers from the server (the lock's, the read-ahead's, the writes'), not eight. The
     /// events get their seq here, at the end (or at the first set-based statement that
-    /// appends events, `appendNumberedEvents`): the counter's row lock, taken by the UPDATE,
+    /// numbers events, `rejectRun`): the counter's row lock, taken by the UPDATE,
     /// is held to the COMMIT, so a transaction that takes seqs after another one commits
     /// after it, and seq order is commit order (`events(after:)`'s promise).
     func commit(_ content: CommitContent) throws {

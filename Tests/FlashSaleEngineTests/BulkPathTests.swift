@@ -247,10 +247,28 @@ struct Replay {
             }
             seen.append(request)
         }
-        seen += try f.events().map { "\($0)" }
+        let log = try f.events()
+        seen += log.map { "\($0)" }
+        try readInPages(log, seed: day.seed)
         let violations = try f.violations(at: lastClock)
         guard violations.isEmpty else { throw Failed("seed \(day.seed): verify found \(violations)") }
         return seen
+    }
+
+    /// The log read three events at a time, and each sale's alone, is the log: pages start
+    /// and end inside runs of rejections, which a store may keep as one row each.
+    private func readInPages(_ log: [Event], seed: UInt64) throws {
+        var paged: [Event] = []
+        while true {
+            let page = try f.engine.events(after: paged.last?.seq ?? 0, sale: nil, limit: 3)
+            paged += page
+            if page.count < 3 { break }
+        }
+        guard paged == log else { throw Failed("seed \(seed): the log read in pages of 3 is not the log") }
+        for sale in Set(log.map(\.sale)) where sale != "*" {
+            let ofSale = try f.engine.events(after: 0, sale: SaleID(sale), limit: .max)
+            guard ofSale == log.filter({ $0.sale == sale }) else { throw Failed("seed \(seed): sale \(sale)'s log is not its part of the log") }
+        }
     }
 
     /// A booking through the open group (opening one if needed), written down as `book`

@@ -534,11 +534,53 @@ struct PostgresStoreTests {
         let submitted = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
         let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(requests), clock: T)
         #expect(report.accepted == Int64(stock) && report.rejected == Int64(requests - stock))
-        let decided = try store.session.rows("SELECT request FROM event WHERE request IS NOT NULL ORDER BY seq") { try $0.int64("request") }
+        let log = try engine.events(after: 0, sale: nil, limit: .max)
         let line = Array(submitted.firstID!.value...submitted.lastID!.value)
-        #expect(decided == line)
-        #expect(try store.session.count("SELECT last FROM event_counter") == store.session.count("SELECT max(seq) FROM event"))
+        #expect(log.compactMap(\.request?.value) == line)
+        #expect(log.map(\.seq) == Array(1...Int64(log.count)))
+        #expect(try store.session.count("SELECT last FROM event_counter") == Int64(log.count))
         #expect(try store.verify(SaleID("s1"), clock: T) == [])
+    }
+
+    /// A run of rejections is one row, whatever its length, read back as one event per
+    /// request; verify finds a run that no longer holds its stretch of the line, or that
+    /// shares its seqs with another event.
+    @Test func aRunOfRejectionsIsOneRowThatVerifyChecks() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 2, hold: .seconds(300),
+                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        // u0 asks again after the sell-out: rejected at its limit inside the run.
+        var records = ((0..<500).map { "u\($0)" } + ["u0"]).enumerated()
+            .map { ReadOutcome.record(RequestRecord(line: $0.offset + 1, user: $0.element)) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 1_000, clock: T).rejected == 499)
+        #expect(try store.session.count("SELECT count(*) FROM rejected_run") == 1)
+        #expect(try store.session.count("SELECT count(*) FROM event WHERE kind = 'rejected'") == 0)
+        let rejected = try engine.events(after: 0, sale: SaleID("s1"), limit: .max).filter { $0.kind == .rejected }
+        #expect(rejected.map(\.request?.value) == (3...501).map { Optional(Int64($0)) })
+        #expect(rejected.map(\.detail) == Array(repeating: "sold_out", count: 498) + ["user_limit"])
+        let last = try engine.request(RequestID(501))
+        #expect(last.status == .rejected && last.reason == "user_limit")
+        #expect(try store.verify(nil, clock: T) == [])
+
+        let tamperings = [
+            "UPDATE rejected_run SET requests = requests[1:cardinality(requests) - 1], users = users[1:cardinality(users) - 1]",
+            "UPDATE rejected_run SET requests[2] = 3, requests[1] = 4",
+            "UPDATE rejected_run SET users[7] = 'someone else'",
+            "UPDATE event SET seq = (SELECT first_seq FROM rejected_run) + 1 WHERE seq = (SELECT max(seq) FROM event)",
+        ]
+        try store.session.execute("CREATE TABLE saved_run AS SELECT * FROM rejected_run")
+        try store.session.execute("CREATE TABLE saved_event AS SELECT * FROM event")
+        for tampering in tamperings {
+            try store.session.execute(tampering)
+            #expect(try !store.verify(nil, clock: T).isEmpty, "verify missed: \(tampering)")
+            try store.session.execute("TRUNCATE rejected_run, event")
+            try store.session.execute("INSERT INTO rejected_run SELECT * FROM saved_run")
+            try store.session.execute("INSERT INTO event SELECT * FROM saved_event")
+            #expect(try store.verify(nil, clock: T) == [])
+        }
     }
 
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of

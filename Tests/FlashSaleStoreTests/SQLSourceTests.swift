@@ -63,14 +63,14 @@ import Testing
         "PostgresSession.swift: count(limit)",
         "PostgresTransaction+HeldBack.swift: rows.select()",
         "PostgresTransaction+HeldBack.swift: taken",
-        // An event's columns (a constant), and the queries that number a set-based
-        // statement's events: the name of one of its queries, and the order of its rows,
-        // both constants where they are called.
-        "PostgresTransaction+HeldBack.swift: eventColumns",
+        // An event's columns (a constant).
         "PostgresTransaction+HeldBack.swift: Self.eventColumns",
-        "PostgresTransaction+HeldBack.swift: source",
-        "PostgresTransaction+HeldBack.swift: order",
-        "PostgresTransaction+Line.swift: Self.appendNumberedEvents(from: \"decided\", orderedBy: \"request\")",
+        // A rejected run's SQL (constants), and a condition on the sale given as $3.
+        "PostgresTransaction+RejectedRuns.swift: saleCondition",
+        "PostgresTransaction+RejectedRuns.swift: RejectedRuns.detail(of: \"item.request\")",
+        "PostgresTransaction+Reads.swift: RejectedRuns.detail(of: \"request.id\")",
+        "PostgresStore+Suspects.swift: RejectedRuns.ofSale",
+        "PostgresStore+Verify.swift: RejectedRuns.ofSale",
         "ArrayRows.swift: selected",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",

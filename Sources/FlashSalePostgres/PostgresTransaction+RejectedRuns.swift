@@ -1,0 +1,70 @@
+import FlashSaleCore
+import FlashSaleEngine
+
+/// A run of rejections is one row of `rejected_run` (the schema's version 5), read back as
+/// the events it holds: seq `first_seq + n - 1` is the rejection of its `n`th request.
+extension PostgresTransaction {
+    /// Up to `limit` of the runs' events after `after` and up to `bound`, in seq order.
+    /// Only the part of each run that the page takes is sent: a run may hold a million.
+    func rejectedRunEvents(after: Int64, through bound: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
+        let saleCondition = sale.map { _ in " AND sale = $3" } ?? ""
+        let runs = try session.firstRows(
+            "SELECT first_seq, last_seq FROM rejected_run WHERE last_seq > $1 AND first_seq <= $2\(saleCondition) ORDER BY last_seq",
+            [.int(after), .int(bound)] + (sale.map { [.text($0.text)] } ?? []), limit: limit
+        ) { try RunSlice.Run(first: $0.int64("first_seq"), last: $0.int64("last_seq")) }
+        let slices = RunSlice.page(of: runs, after: after, through: bound, limit: limit)
+        guard !slices.isEmpty else { return [] }
+        return try session.rows(
+            """
+            SELECT 'rejected' AS kind, run.first_seq + want.first - 2 + item.position AS seq, run.at, run.sale,
+                NULL::text AS booking, item.user_id AS "user", item.request, \(RejectedRuns.detail(of: "item.request")) AS detail
+            FROM unnest($1::bigint[], $2::int[], $3::int[]) AS want(last_seq, first, last)
+            JOIN rejected_run AS run USING (last_seq)
+            CROSS JOIN LATERAL unnest(run.requests[want.first:want.last], run.users[want.first:want.last])
+                WITH ORDINALITY AS item(request, user_id, position)
+            ORDER BY seq
+            """,
+            [.ints(slices.map(\.lastSeq)), .ints(slices.map(\.first)), .ints(slices.map(\.last))], decodeEvent)
+    }
+}
+
+/// The SQL that reads a run's rows as rejections, shared by the statements that do.
+enum RejectedRuns {
+    /// The reason `request`, one of the run `run`'s, was rejected with.
+    static func detail(of request: String) -> String {
+        "CASE WHEN \(request) = ANY(run.limited) THEN run.limited_detail ELSE run.detail END"
+    }
+
+    /// A query of each request that sale `$1`'s runs rejected (`request`), for a join
+    /// with the sale's requests.
+    static let ofSale = "SELECT unnest(requests) AS request FROM rejected_run WHERE sale = $1"
+}
+
+/// The part of one run that a page of events takes: its requests `first...last` (from 1).
+struct RunSlice: Equatable {
+    /// A run's seqs.
+    struct Run {
+        let first: Int64
+        let last: Int64
+    }
+
+    let lastSeq: Int64
+    let first: Int64
+    let last: Int64
+
+    /// The parts of `runs` (in seq order) that hold the first `limit` of their events
+    /// after `after` and up to `bound`.
+    static func page(of runs: [Run], after: Int64, through bound: Int64, limit: Int64) -> [RunSlice] {
+        var left = limit
+        var slices: [RunSlice] = []
+        for run in runs where left > 0 {
+            let from = max(after + 1, run.first)
+            let to = min(run.last, bound)
+            guard from <= to else { continue }
+            let taken = min(to - from + 1, left)
+            slices.append(RunSlice(lastSeq: run.last, first: from - run.first + 1, last: from - run.first + taken))
+            left -= taken
+        }
+        return slices
+    }
+}
