@@ -148,8 +148,11 @@ extension Engine {
                     report.rejected += rejected.atLimit + rejected.otherwise
                     line.cursor = last
                     ahead = []
+                    // A store may end a run sooner than asked: the next run goes on from it.
+                    if !run.stoppedAtKey { continue }
+                } else if !run.stoppedAtKey {
+                    return
                 }
-                if !run.stoppedAtKey { return }
             }
             if ahead.isEmpty {
                 let limit = bulkPaths ? min(Int64(transaction.rowsAtOnce), batch - report.decided) : 1

@@ -142,8 +142,9 @@ public protocol StoreTransaction: StoreReading {
     /// Moves the sale's cursor forward to `cursor` (never back: throw).
     func moveLineCursor(of sale: SaleID, to cursor: RequestID, at now: Instant) throws
     /// How far from the head the line may be rejected as a run: at most `limit` requests
-    /// after `cursor`, stopping before the first whose key already has a booking (it gets
-    /// that booking). `last` is nil when that leaves none.
+    /// after `cursor` (a store may take fewer: the engine asks again), stopping before the
+    /// first whose key already has a booking (it gets that booking). `last` is nil when that
+    /// leaves none.
     func rejectableRun(of sale: SaleID, after cursor: RequestID, limit: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool)
     /// A bulk fast path for a run where nobody can hold: rejects every request after
     /// `cursor` through `last`, each with `atLimit` when its user has `perUser` active

@@ -21,10 +21,12 @@ extension PostgresTransaction {
             """
             SELECT coalesce(decision.kind, CASE WHEN run.last_seq IS NOT NULL THEN 'rejected' END) AS decision, request.id,
                 request.sale, request.user_id AS "user", request.ip, request.user_agent, request.key,
-                coalesce(decision.detail, \(RejectedRuns.detail(of: "request.id"))) AS reason, decision.booking AS booking,
-                request.submitted_at, coalesce(decision.at, run.at) AS decided_at
+                coalesce(decision.detail, CASE WHEN request.id = ANY(run.limited) THEN run.limited_detail ELSE run.detail END)
+                    AS reason,
+                decision.booking AS booking, request.submitted_at, coalesce(decision.at, run.at) AS decided_at
             FROM request LEFT JOIN event AS decision ON decision.request = request.id
-            LEFT JOIN LATERAL (SELECT * FROM rejected_run WHERE rejected_run.sale = request.sale AND rejected_run.last_request >= request.id
+            LEFT JOIN LATERAL (SELECT last_seq, first_request, at, detail, limited_detail, limited FROM rejected_run
+                               WHERE rejected_run.sale = request.sale AND rejected_run.last_request >= request.id
                                ORDER BY rejected_run.last_request LIMIT 1) AS run ON run.first_request <= request.id
             WHERE request.id = $1
             """, [.int(id.value)], decodeRequest)

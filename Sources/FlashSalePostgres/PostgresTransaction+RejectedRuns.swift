@@ -14,15 +14,23 @@ extension PostgresTransaction {
         ) { try RunSlice.Run(first: $0.int64("first_seq"), last: $0.int64("last_seq")) }
         let slices = RunSlice.page(of: runs, after: after, through: bound, limit: limit)
         guard !slices.isEmpty else { return [] }
+        // The requests at their limit by a join: `= ANY(limited)` for each request would read
+        // a run of a million rejected at their limit (one user asking again and again) a
+        // million times.
         return try session.rows(
             """
-            SELECT 'rejected' AS kind, run.first_seq + want.first - 2 + item.position AS seq, run.at, run.sale,
-                NULL::text AS booking, item.user_id AS "user", item.request, \(RejectedRuns.detail(of: "item.request")) AS detail
-            FROM unnest($1::bigint[], $2::int[], $3::int[]) AS want(last_seq, first, last)
-            JOIN rejected_run AS run USING (last_seq)
-            CROSS JOIN LATERAL unnest(run.requests[want.first:want.last], run.users[want.first:want.last])
-                WITH ORDINALITY AS item(request, user_id, position)
-            ORDER BY seq
+            WITH item AS (
+                SELECT run.last_seq, run.first_seq + want.first - 2 + item.position AS seq, run.at, run.sale, item.user_id,
+                    item.request, run.detail, run.limited_detail
+                FROM unnest($1::bigint[], $2::int[], $3::int[]) AS want(last_seq, first, last)
+                JOIN rejected_run AS run USING (last_seq)
+                CROSS JOIN LATERAL unnest(run.requests[want.first:want.last], run.users[want.first:want.last])
+                    WITH ORDINALITY AS item(request, user_id, position)),
+            limited AS (SELECT last_seq, unnest(limited) AS request FROM rejected_run WHERE last_seq = ANY($1))
+            SELECT 'rejected' AS kind, item.seq, item.at, item.sale, NULL::text AS booking, item.user_id AS "user", item.request,
+                CASE WHEN limited.request IS NULL THEN item.detail ELSE item.limited_detail END AS detail
+            FROM item LEFT JOIN limited USING (last_seq, request)
+            ORDER BY item.seq
             """,
             [.ints(slices.map(\.lastSeq)), .ints(slices.map(\.first)), .ints(slices.map(\.last))], decodeEvent)
     }
@@ -30,11 +38,6 @@ extension PostgresTransaction {
 
 /// The SQL that reads a run's rows as rejections, shared by the statements that do.
 enum RejectedRuns {
-    /// The reason `request`, one of the run `run`'s, was rejected with.
-    static func detail(of request: String) -> String {
-        "CASE WHEN \(request) = ANY(run.limited) THEN run.limited_detail ELSE run.detail END"
-    }
-
     /// A query of each request that sale `$1`'s runs rejected (`request`), for a join
     /// with the sale's requests.
     static let ofSale = "SELECT unnest(requests) AS request FROM rejected_run WHERE sale = $1"

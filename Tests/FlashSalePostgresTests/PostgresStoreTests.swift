@@ -542,6 +542,26 @@ struct PostgresStoreTests {
         #expect(try store.verify(SaleID("s1"), clock: T) == [])
     }
 
+    /// A batch rejects its whole line in runs of `rowsAtOnce` at most (a page of the log
+    /// reads each run it takes from whole), one after the other in the same transaction.
+    @Test func aLongRunIsStoredInRunsOfRowsAtOnce() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 0, hold: .seconds(300),
+                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        let requests = 2 * PostgresTransaction(store: store).rowsAtOnce + 100
+        var records = (0..<requests).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(requests), clock: T)
+        #expect(report.rejected == Int64(requests))
+        #expect(try store.session.rows("SELECT cardinality(requests) AS n FROM rejected_run ORDER BY last_seq") { try $0.int64("n") }
+                == [4_096, 4_096, 100])
+        let log = try engine.events(after: 0, sale: SaleID("s1"), limit: .max)
+        #expect(log.compactMap(\.request?.value) == Array(1...Int64(requests)))
+        #expect(try store.verify(nil, clock: T) == [])
+    }
+
     /// A run of rejections is one row, whatever its length, read back as one event per
     /// request; verify finds a run that no longer holds its stretch of the line, or that
     /// shares its seqs with another event.

@@ -67,8 +67,6 @@ import Testing
         "PostgresTransaction+HeldBack.swift: Self.eventColumns",
         // A rejected run's SQL (constants), and a condition on the sale given as $3.
         "PostgresTransaction+RejectedRuns.swift: saleCondition",
-        "PostgresTransaction+RejectedRuns.swift: RejectedRuns.detail(of: \"item.request\")",
-        "PostgresTransaction+Reads.swift: RejectedRuns.detail(of: \"request.id\")",
         "PostgresStore+Suspects.swift: RejectedRuns.ofSale",
         "PostgresStore+Verify.swift: RejectedRuns.ofSale",
         "ArrayRows.swift: selected",
