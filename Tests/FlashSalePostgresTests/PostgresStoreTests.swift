@@ -29,6 +29,16 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Sale s1 with `inventory` items, a hold of 300 s and one per user, and a line of a
+    /// request from each of `users`, in order.
+    @discardableResult
+    private func saleWithLine(of users: [String], inventory: Int64, on engine: Engine) throws -> Engine.SubmitReport {
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: inventory, hold: .seconds(300),
+                                                 perUser: 1, startsAt: T, endsAt: nil), clock: T)
+        var records = users.enumerated().map { ReadOutcome.record(RequestRecord(line: $0.offset + 1, user: $0.element)) }[...]
+        return try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+    }
+
     @Test func eightStoresMigrateOneNewSchemaAtOnce() throws {
         defer { dropSchema() }
         let results = Results()
@@ -528,10 +538,7 @@ struct PostgresStoreTests {
         let store = try open()
         let engine = Engine(store: store)
         let stock = PostgresTransaction.eventsCopiedFrom + 44, requests = 3 * stock
-        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: Int64(stock), hold: .seconds(300),
-                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
-        var records = (0..<requests).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
-        let submitted = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let submitted = try saleWithLine(of: (0..<requests).map { "u\($0)" }, inventory: Int64(stock), on: engine)
         let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(requests), clock: T)
         #expect(report.accepted == Int64(stock) && report.rejected == Int64(requests - stock))
         let log = try engine.events(after: 0, sale: nil, limit: .max)
@@ -548,11 +555,8 @@ struct PostgresStoreTests {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
-        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 0, hold: .seconds(300),
-                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
         let requests = 2 * PostgresTransaction(store: store).rowsAtOnce + 100
-        var records = (0..<requests).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
-        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        try saleWithLine(of: (0..<requests).map { "u\($0)" }, inventory: 0, on: engine)
         let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(requests), clock: T)
         #expect(report.rejected == Int64(requests))
         #expect(try store.session.rows("SELECT cardinality(requests) AS n FROM rejected_run ORDER BY last_seq") { try $0.int64("n") }
@@ -569,12 +573,8 @@ struct PostgresStoreTests {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
-        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 2, hold: .seconds(300),
-                                             perUser: 1, startsAt: T, endsAt: nil), clock: T)
         // u0 asks again after the sell-out: rejected at its limit inside the run.
-        var records = ((0..<500).map { "u\($0)" } + ["u0"]).enumerated()
-            .map { ReadOutcome.record(RequestRecord(line: $0.offset + 1, user: $0.element)) }[...]
-        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        try saleWithLine(of: (0..<500).map { "u\($0)" } + ["u0"], inventory: 2, on: engine)
         #expect(try engine.processBatch(of: SaleID("s1"), batch: 1_000, clock: T).rejected == 499)
         #expect(try store.session.count("SELECT count(*) FROM rejected_run") == 1)
         #expect(try store.session.count("SELECT count(*) FROM event WHERE kind = 'rejected'") == 0)
@@ -610,11 +610,8 @@ struct PostgresStoreTests {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
-        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10_000, hold: .seconds(300),
-                                             perUser: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         let holds = PostgresTransaction(store: store).rowsAtOnce + 10
-        var records = (0..<holds).map { ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)")) }[...]
-        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        try saleWithLine(of: (0..<holds).map { "u\($0)" }, inventory: 10_000, on: engine)
         #expect(try engine.processBatch(of: SaleID("s1"), batch: Int64(holds), clock: T).accepted == Int64(holds))
         let later = T.adding(.seconds(301))
         let status = try engine.seedInventory(SaleID("s1"), count: 100, exactly: true, clock: later)
