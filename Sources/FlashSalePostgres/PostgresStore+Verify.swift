@@ -117,8 +117,8 @@ extension PostgresStore {
                 OR cardinality(run.requests) != (SELECT count(*) FROM request
                     WHERE request.sale = run.sale AND request.id BETWEEN run.first_request AND run.last_request)
                 OR EXISTS (SELECT 1 FROM unnest(run.requests, run.users) WITH ORDINALITY AS item(request, user_id, position)
-                    LEFT JOIN request ON request.id = item.request
-                    WHERE request.sale IS DISTINCT FROM run.sale OR request.user_id IS DISTINCT FROM item.user_id
+                    LEFT JOIN request ON request.sale = run.sale AND request.id = item.request
+                    WHERE request.id IS NULL OR request.user_id IS DISTINCT FROM item.user_id
                     OR item.request <= run.requests[item.position - 1]))
             """, [id])
         if malformedRuns > 0 {

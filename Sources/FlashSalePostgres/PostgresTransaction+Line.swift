@@ -2,7 +2,7 @@ import FlashSaleCore
 import FlashSaleEngine
 
 /// A sale's line: its requests after its cursor `sale.decided_through`, in id order
-/// (the index `request_line`). A sale's requests are added, and its cursor moved, under
+/// (the primary key, sale and id). A sale's requests are added, and its cursor moved, under
 /// its row lock, so ids grow in commit order within a sale and no request is passed over.
 extension PostgresTransaction {
     func lineCursor(of sale: SaleID) throws -> RequestID {

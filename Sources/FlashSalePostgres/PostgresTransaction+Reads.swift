@@ -15,7 +15,8 @@ extension PostgresTransaction {
 
     /// A request's decision is the event that names it, as in SQLite, or the rejected run
     /// that holds it: the sale's run that ends first at or after it, if it starts at or
-    /// before it (a run holds every request of its sale from its first to its last).
+    /// before it (a run holds every request of its sale from its first to its last). A
+    /// request's key begins with its sale: it is looked for in each sale, a probe each.
     func request(_ id: RequestID) throws -> QueuedRequest? {
         try session.firstRow(
             """
@@ -24,11 +25,11 @@ extension PostgresTransaction {
                 coalesce(decision.detail, CASE WHEN request.id = ANY(run.limited) THEN run.limited_detail ELSE run.detail END)
                     AS reason,
                 decision.booking AS booking, request.submitted_at, coalesce(decision.at, run.at) AS decided_at
-            FROM request LEFT JOIN event AS decision ON decision.request = request.id
+            FROM sale CROSS JOIN LATERAL (SELECT * FROM request WHERE request.sale = sale.id AND request.id = $1) AS request
+            LEFT JOIN event AS decision ON decision.request = request.id
             LEFT JOIN LATERAL (SELECT last_seq, first_request, at, detail, limited_detail, limited FROM rejected_run
                                WHERE rejected_run.sale = request.sale AND rejected_run.last_request >= request.id
                                ORDER BY rejected_run.last_request LIMIT 1) AS run ON run.first_request <= request.id
-            WHERE request.id = $1
             """, [.int(id.value)], decodeRequest)
     }
 
