@@ -566,22 +566,26 @@ struct PostgresStoreTests {
         #expect(try store.verify(nil, clock: T) == [])
     }
 
-    /// A run of rejections is one row, whatever its length, read back as one event per
-    /// request; verify finds a run that no longer holds its stretch of the line, or that
-    /// shares its seqs with another event.
-    @Test func aRunOfRejectionsIsOneRowThatVerifyChecks() throws {
+    /// A run of rejections is one row, read back as one event per request; verify finds a
+    /// run that no longer holds its stretch of the line, or that shares its seqs with
+    /// another event. Its users at their limit are found both ways (`rejectRun`): a sale
+    /// of 2 bookings, and one of more than `rowsAtOnce`.
+    @Test(arguments: [2, 4_097])
+    func aRunOfRejectionsIsOneRowThatVerifyChecks(inventory: Int) throws {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
         // u0 asks again after the sell-out: rejected at its limit inside the run.
-        try saleWithLine(of: (0..<500).map { "u\($0)" } + ["u0"], inventory: 2, on: engine)
-        #expect(try engine.processBatch(of: SaleID("s1"), batch: 1_000, clock: T).rejected == 499)
+        try saleWithLine(of: (0..<(inventory + 498)).map { "u\($0)" } + ["u0"], inventory: Int64(inventory), on: engine)
+        // The holds first, committed: the sale's stored counters count them.
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: Int64(inventory), clock: T).accepted == Int64(inventory))
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 10_000, clock: T).rejected == 499)
         #expect(try store.session.count("SELECT count(*) FROM rejected_run") == 1)
         #expect(try store.session.count("SELECT count(*) FROM event WHERE kind = 'rejected'") == 0)
         let rejected = try engine.events(after: 0, sale: SaleID("s1"), limit: .max).filter { $0.kind == .rejected }
-        #expect(rejected.map(\.request?.value) == (3...501).map { Optional(Int64($0)) })
+        #expect(rejected.map(\.request?.value) == (inventory + 1...inventory + 499).map { Optional(Int64($0)) })
         #expect(rejected.map(\.detail) == Array(repeating: "sold_out", count: 498) + ["user_limit"])
-        let last = try engine.request(RequestID(501))
+        let last = try engine.request(RequestID(Int64(inventory + 499)))
         #expect(last.status == .rejected && last.reason == "user_limit")
         #expect(try store.verify(nil, clock: T) == [])
 
@@ -676,6 +680,9 @@ struct PostgresStoreTests {
             INSERT INTO booking (id, sale, user_id, status, created_at, expires_at)
             SELECT 'bk_other' || n, 's1', 'other' || n, 'booked', $1, $1 FROM generate_series(1, $2::bigint) AS n
             """, [.int(T.milliseconds), .int(others)])
+        // Counted, as flashsale would have: a sale of few bookings is read whole for its
+        // users at their limit (`rejectRun`).
+        try observer.session.execute("UPDATE sale SET total = total + $1, booked = booked + $1", [.int(others)])
         do {
             let store = try open()
             let report = try Engine(store: store).processBatch(of: SaleID("s1"), batch: 100, clock: T)
