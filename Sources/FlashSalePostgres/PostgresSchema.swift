@@ -153,7 +153,7 @@ enum PostgresSchema {
         // are seqs first_seq...last_seq, the sale's requests first_request...last_request in
         // line order (each its `users` entry), rejected with `detail`, but `limited_detail`
         // for those in `limited`. W1's `process` spent 1.1 s of its 1.4 in the events'
-        // INSERT, each a heap row and three index entries; its 22 runs take 0.3 s. The
+        // INSERT, each a heap row and three index entries; its runs take 0.3 s. The
         // arrays are stored uncompressed (EXTERNAL): compressing them cost a third of that.
         [
             """

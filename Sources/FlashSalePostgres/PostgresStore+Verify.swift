@@ -32,10 +32,12 @@ extension PostgresStore {
                 // Each seq is one event's: runs overlap neither each other nor other events.
                 let overlaps = try session.count(
                     """
-                    SELECT count(*) FROM (SELECT first_seq, lag(last_seq) OVER (ORDER BY last_seq) AS before FROM rejected_run) AS run
+                    SELECT count(*) FROM (SELECT first_seq, lag(last_seq) OVER (ORDER BY last_seq) AS before
+                                          FROM rejected_run) AS run
                     WHERE run.first_seq <= run.before
                     """)
-                    + session.count("SELECT count(*) FROM rejected_run AS run JOIN event ON event.seq BETWEEN run.first_seq AND run.last_seq")
+                    + session.count(
+                        "SELECT count(*) FROM rejected_run AS run JOIN event ON event.seq BETWEEN run.first_seq AND run.last_seq")
                 if overlaps > 0 { violations.append("\(overlaps) rejected runs share seqs with other events") }
             }
             return violations

@@ -150,8 +150,8 @@ extension PostgresTransaction {
     }
 
     /// A run of at most `rowsAtOnce`: a page of the log reads the whole of each run it
-    /// takes events from (an array's slice is cut from the whole array), so a run of a
-    /// million made `events` read its arrays again for each page, 5 times as slow as rows.
+    /// takes events from (an array's slice is cut from the whole array): runs of 100,000
+    /// made `events` read their arrays again for each page, five times as slow as rows.
     func rejectableRun(of sale: SaleID, after cursor: RequestID, limit wanted: Int64) throws -> (last: RequestID?, stoppedAtKey: Bool) {
         let limit = min(wanted, Int64(rowsAtOnce))
         guard limit > 0 else { return (nil, false) }
@@ -179,12 +179,13 @@ extension PostgresTransaction {
     /// 3.3 ms each, against 8 ms for an index probe per request); a bigger one, a probe per
     /// request, whose cost does not grow with the sale's bookings. The sale's stored
     /// counters count its bookings (`verify` checks it) but this transaction's own, which
-    /// only the choice depends on: both ways count the same rows. The numbering takes the seq counter's
-    /// row lock to the commit: `process` decides one sale a transaction, so no sale's row
-    /// lock is waited for after it (one that was could deadlock with a transaction holding
-    /// that sale and waiting for the counter). Other writers' commits wait for the counter
-    /// meanwhile: for the rest of the batch when the run stopped at a keyed request, which
-    /// is decided one by one after it.
+    /// only the choice depends on: both ways count the same rows.
+    ///
+    /// The numbering takes the seq counter's row lock to the commit: `process` decides one
+    /// sale a transaction, so no sale's row lock is waited for after it (one that was could
+    /// deadlock with a transaction holding that sale and waiting for the counter). Other
+    /// writers' commits wait for the counter meanwhile: for the rest of the batch when the
+    /// run stopped at a keyed request, which is decided one by one after it.
     func rejectRun(of sale: SaleID, after cursor: RequestID, through last: RequestID, atLimit: DeclineReason,
                    otherwise: DeclineReason, perUser: Int64, at now: Instant) throws -> (atLimit: Int64, otherwise: Int64) {
         wrote = true
