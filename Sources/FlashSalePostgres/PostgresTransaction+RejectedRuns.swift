@@ -5,7 +5,7 @@ import FlashSaleEngine
 /// the events it holds: seq `first_seq + n - 1` is the rejection of its `n`th request.
 extension PostgresTransaction {
     /// Up to `limit` of the runs' events after `after` and up to `bound`, in seq order.
-    /// Only the part of each run that the page takes is sent: a run may hold a million.
+    /// Only the part of each run that the page takes is sent.
     func rejectedRunEvents(after: Int64, through bound: Int64, sale: SaleID?, limit: Int64) throws -> [Event] {
         let saleCondition = sale.map { _ in " AND sale = $3" } ?? ""
         let runs = try session.firstRows(
@@ -15,8 +15,8 @@ extension PostgresTransaction {
         let slices = RunSlice.page(of: runs, after: after, through: bound, limit: limit)
         guard !slices.isEmpty else { return [] }
         // The requests at their limit by a join: `= ANY(limited)` for each request would read
-        // a run of a million rejected at their limit (one user asking again and again) a
-        // million times.
+        // the list of a run rejected at their limit (one user asking again and again), 4,096
+        // long, for each of the page's requests.
         return try session.rows(
             """
             WITH item AS (
