@@ -71,6 +71,46 @@ struct PostgresStoreTests {
         #expect(try textColumnsNotInByteOrder(store) == 0)
     }
 
+    /// A version 4 schema whose line was half decided, its rejections one event each, comes
+    /// through versions 5 (runs of rejections) and 6 (a request's key its sale and id) whole:
+    /// the old decisions read as before, the rest of the line is decided as runs.
+    @Test func aVersionFourSchemaWithAHalfDecidedLineIsMigrated() throws {
+        defer { dropSchema() }
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
+        for migration in PostgresSchema.migrations[..<4] {
+            for statement in migration { try session.execute(statement) }
+        }
+        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+        try session.execute("INSERT INTO schema_version VALUES (4)")
+        try session.execute(
+            """
+            INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at,
+                              high_water, decided_through)
+            VALUES ('s1', 's1', 'open', 0, 0, 0, 0, 300000, 1, $1, $1, $1, 2)
+            """, [.int(T.milliseconds)])
+        try session.execute(
+            "INSERT INTO request (id, sale, user_id, submitted_at) SELECT n, 's1', 'u' || n, $1 FROM generate_series(1, 4) AS n",
+            [.int(T.milliseconds)])
+        try session.execute("UPDATE request_counter SET last = 4")
+        try session.execute(
+            """
+            INSERT INTO event (seq, at, sale, kind, user_id, request, detail)
+            SELECT n, $1, 's1', 'rejected', 'u' || n, n, 'sold_out' FROM generate_series(1, 2) AS n
+            """, [.int(T.milliseconds)])
+        try session.execute("UPDATE event_counter SET last = 2")
+
+        let store = try open(create: false)
+        let engine = Engine(store: store)
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).rejected == 2)
+        #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
+        let log = try engine.events(after: 0, sale: nil, limit: .max)
+        #expect(log.map { "\($0.seq) \($0.kind.rawValue) \($0.request?.value ?? 0)" } == (1...4).map { "\($0) rejected \($0)" })
+        #expect(try (1...4).map { try engine.request(RequestID(Int64($0))).status } == Array(repeating: .rejected, count: 4))
+        #expect(try store.session.count("SELECT count(*) FROM rejected_run") == 1)
+        #expect(try store.verify(nil, clock: T) == [])
+    }
+
     /// The schema's text columns whose collation is not "C" (schema version 4).
     private func textColumnsNotInByteOrder(_ store: PostgresStore) throws -> Int64 {
         try store.session.count(
