@@ -34,7 +34,7 @@ extension PostgresTransaction {
     }
 
     func latestEventSeq() throws -> Int64 {
-        try session.count("SELECT greatest((SELECT max(seq) FROM event), (SELECT max(last_seq) FROM rejected_run), 0)")
+        try session.count("SELECT \(RejectedRuns.lastSeq)")
     }
 
     /// Seqs are given in commit order (see `commit`), so reading in pages by seq loses

@@ -41,6 +41,9 @@ enum RejectedRuns {
     /// A query of each request that sale `$1`'s runs rejected (`request`), for a join
     /// with the sale's requests.
     static let ofSale = "SELECT unnest(requests) AS request FROM rejected_run WHERE sale = $1"
+
+    /// The last event's seq (0 for none), a run's or another's.
+    static let lastSeq = "greatest((SELECT max(seq) FROM event), (SELECT max(last_seq) FROM rejected_run), 0)"
 }
 
 /// The part of one run that a page of events takes: its requests `first...last` (from 1).

@@ -69,6 +69,8 @@ import Testing
         "PostgresTransaction+RejectedRuns.swift: saleCondition",
         "PostgresStore+Suspects.swift: RejectedRuns.ofSale",
         "PostgresStore+Verify.swift: RejectedRuns.ofSale",
+        "PostgresStore+Verify.swift: RejectedRuns.lastSeq",
+        "PostgresTransaction+Reads.swift: RejectedRuns.lastSeq",
         "ArrayRows.swift: selected",
         "ArrayRows.swift: arrays.joined(separator: \", \")",
         "PostgresStore+Verify.swift: activeBooking(now: \"$2\")",
