@@ -136,6 +136,13 @@ private struct URLParts {
         let afterQuery = rest.firstIndex(of: UInt8(ascii: "?"))
         let path = rest[..<(afterQuery ?? rest.endIndex)]
         let slash = path.firstIndex(of: UInt8(ascii: "/"))
+        // An '@' after the host is most likely a password's '/' left unencoded, which ended
+        // the credentials early: libpq would take the password's start for a port and show
+        // it, or try a host named as the user. Refused without echoing any of it.
+        if let slash, path[slash...].contains(UInt8(ascii: "@")) {
+            throw .usage("database URL: an '@' after the host; write a '/' in the user name or password as %2F, "
+                         + "and an '@' in the database name as %40")
+        }
         try setHostAndPort(path[..<(slash ?? path.endIndex)])
         if let slash {
             try set("dbname", path[path.index(after: slash)...])

@@ -179,6 +179,16 @@ struct PostgresLocationTests {
         #expect(try #require(refusal("postgresql://ann@h/d?password=s3cret%G1")).contains("the password"))
     }
 
+    /// A '/' ends the credentials (libpq's rule too), so an unencoded one in a password
+    /// left its start where the port goes; libpq shows it in its error.
+    @Test(arguments: ["postgresql://ann:s3/cret@h/d", "postgresql://ann:s3cret/x@h:5432/d", "postgresql://ann:12/34@h/d"])
+    func aPasswordWithAnUnencodedSlashIsNeverEchoed(url: String) throws {
+        let message = try #require(refusal(url))
+        #expect(message == "database URL: an '@' after the host; write a '/' in the user name or password as %2F, "
+                + "and an '@' in the database name as %40")
+        #expect(try location("postgresql://ann:s3%2Fcret@h/d").password == "s3/cret")
+    }
+
     @Test func withoutAnyUserNameItSaysWhereToGiveOne() throws {
         #expect(refusal("postgresql://h/d", user: nil) == "database URL: no user name; give one in the URL or in PGUSER")
     }
