@@ -645,6 +645,30 @@ struct PostgresStoreTests {
             try store.session.execute("INSERT INTO event SELECT * FROM saved_event")
             #expect(try store.verify(nil, clock: T) == [])
         }
+        // The line counted against its decisions: a request with none, one decided by an
+        // event and a run, one decided past the cursor, one in two runs; and each of the
+        // last three with the first, which the count alone would take for a line that fits.
+        let undecided = (["INSERT INTO request (id, sale, user_id, submitted_at) VALUES (0, 's1', 'nobody', 0)"],
+                         ["DELETE FROM request WHERE id = 0"])
+        let twice = (["INSERT INTO event (seq, at, sale, kind, user_id, request, detail) "
+                      + "SELECT 0, at, sale, 'rejected', users[2], requests[2], detail FROM rejected_run"],
+                     ["DELETE FROM event WHERE seq = 0"])
+        let pastTheCursor = (["UPDATE sale SET decided_through = decided_through - 1"], ["UPDATE sale SET decided_through = decided_through + 1"])
+        let inTwoRuns = (["INSERT INTO rejected_run (last_seq, first_seq, at, sale, detail, limited_detail, first_request, last_request, "
+                          + "requests, users, limited) SELECT -1, -1, at, sale, detail, limited_detail, first_request, first_request, "
+                          + "requests[1:1], users[1:1], '{}' FROM rejected_run"],
+                         ["DELETE FROM rejected_run WHERE last_seq = -1"])
+        let decisionsMisfit = [undecided, twice, pastTheCursor, inTwoRuns,
+                               (undecided.0 + twice.0, undecided.1 + twice.1), (undecided.0 + pastTheCursor.0, undecided.1 + pastTheCursor.1),
+                               (undecided.0 + inTwoRuns.0, undecided.1 + inTwoRuns.1)]
+        for (tampering, undo) in decisionsMisfit {
+            for statement in tampering { try store.session.execute(statement) }
+            let found = try store.verify(nil, clock: T)
+            #expect(found == ["sale s1: 1 requests whose decision does not fit the line, or names no booking or reason"],
+                    "\(tampering): \(found)")
+            for statement in undo { try store.session.execute(statement) }
+            #expect(try store.verify(nil, clock: T) == [])
+        }
     }
 
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of

@@ -68,7 +68,6 @@ import Testing
         // A rejected run's SQL (constants), and a condition on the sale given as $3.
         "PostgresTransaction+RejectedRuns.swift: saleCondition",
         "PostgresStore+Suspects.swift: RejectedRuns.ofSale",
-        "PostgresStore+Verify.swift: RejectedRuns.ofSale",
         "PostgresStore+Verify.swift: RejectedRuns.lastSeq",
         "PostgresTransaction+Reads.swift: RejectedRuns.lastSeq",
         "ArrayRows.swift: selected",
