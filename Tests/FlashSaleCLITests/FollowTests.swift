@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Testing
 @testable import FlashSaleStore
@@ -128,6 +129,28 @@ import Testing
             #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
             #expect(follower.stderr.contains("was removed or replaced while it was followed"), "\(follower.stderr)")
         }
+    }
+
+    /// A database restored in place from an older backup (through SQLite, as
+    /// `sqlite3 live.db ".restore old.db"` does: same name, same file) has a log that ends
+    /// before what its follower printed; waiting for seqs past it would skip the events
+    /// numbered again up to there. The follower ends with 73, saying what to follow from.
+    @Test func anEventsFollowerWhoseLogGoesBackEndsWith73() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let older = box.directory.appendingPathComponent("older.db").path
+        try box.run(["backup", older])
+        try box.run(["book", "s1", "alice"])
+        let follower = try box.start(["events", "--follow"])
+        #expect(follower.waitUntil { follower.stdout.contains("\"held\"") }, "\(follower.stderr)")
+        let live = try Connection(path: box.database, busyTimeout: .seconds(5))
+        let source = try Connection(path: older, busyTimeout: .seconds(5))
+        let restore = try #require(sqlite3_backup_init(live.handle, "main", source.handle, "main"))
+        #expect(sqlite3_backup_step(restore, -1) == SQLITE_DONE)
+        #expect(sqlite3_backup_finish(restore) == SQLITE_OK)
+        #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
+        #expect(follower.stderr == "flashsale: the event log went back while it was followed: its last event is now 1, after 2 was "
+                + "printed (restored from an older backup?); follow it anew with --after 1 or less\n")
     }
 
     /// In WAL mode a reader waits for nobody but a process that rebuilds the WAL index

@@ -49,6 +49,14 @@ package enum EventsCommand {
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
             guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
+            // A commit with nothing after `last` may be the log going back under the
+            // follower (its database restored in place from an older backup): waiting for
+            // seqs past `last` would skip the new events numbered up to it, silent.
+            if page.isEmpty, last > 0, let latest = try watcher.persisting({ try engine.latestEventSeq() }), latest < last {
+                throw FlashSaleError.cantOpen("the event log went back while it was followed: its last event is now \(latest), "
+                                              + "after \(last) was printed (restored from an older backup?); "
+                                              + "follow it anew with --after \(latest) or less")
+            }
             for event in page {
                 out.write(line(event))
             }
