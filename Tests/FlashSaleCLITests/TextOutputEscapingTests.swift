@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FlashSaleCore
 @testable import FlashSaleCLI
 
 /// A line break, a terminal escape sequence (SGR red) and a C1 CSI: what a hostile user
@@ -132,5 +133,29 @@ private func hasRawControls(_ text: String) -> Bool {
         try FlashSaleStoreBackdoor.execute(box.database,
             "INSERT INTO block (kind, value, contains, created_at) VALUES ('ip', 'not-an-ip', 0, 0)")
         #expect(try box.run(["blocks"]).status == 73)
+    }
+}
+
+/// `events` writes its lines as bytes (`EventsCommand.append`): each must be the JSON
+/// object of the event's fields, escaped as `JSON` escapes, whatever the text holds.
+@Suite struct EventLineTests {
+    @Test(arguments: [hostile, "quote \" back\\slash", "naïve 東京 🎟️", "", "\u{0}\u{1F}\u{7F}"])
+    func anEventsLineIsTheJSONObjectOfItsFields(text: String) throws {
+        let at = Instant(milliseconds: 1_796_400_012_570)
+        let events = [
+            Event(seq: 7, NewEvent(at: at, sale: "s1", kind: .held, booking: BookingID(trusted: "bk_1"), user: UserID(trusted: text),
+                                   request: RequestID(42), detail: nil)),
+            Event(seq: Int64.max, NewEvent(at: at, sale: "*", kind: .blocked, user: nil, detail: text)),
+            Event(seq: 1, NewEvent(at: at, sale: text, kind: .rejected, user: UserID(trusted: text), request: RequestID(0), detail: text)),
+        ]
+        for event in events {
+            var fields: [(String, JSON)] = [("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)),
+                                            ("kind", .string(event.kind.rawValue))]
+            if let booking = event.booking { fields.append(("booking", .string(booking.text))) }
+            if let user = event.user { fields.append(("user", .string(user.text))) }
+            if let request = event.request { fields.append(("request", .integer(request.value))) }
+            if let detail = event.detail { fields.append(("detail", .string(detail))) }
+            #expect(EventsCommand.line(event) == JSON.object(fields).serialized + "\n")
+        }
     }
 }

@@ -45,6 +45,7 @@ package enum EventsCommand {
         let watcher = try CommitWatcher(store: engine.store, signals: signals,
                                         intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
         var printed: Int64 = 0
+        var lines = UTF8Text()
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
@@ -58,8 +59,10 @@ package enum EventsCommand {
                                               + "follow it anew with --after \(latest) or less")
             }
             for event in page {
-                out.write(line(event))
+                append(event, to: &lines)
             }
+            out.write(utf8: lines.bytes)
+            lines.removeAll()
             printed += Int64(page.count)
             last = page.last?.seq ?? last
             if maximum.map({ printed >= $0 }) ?? false { break }
@@ -75,13 +78,39 @@ package enum EventsCommand {
 
     /// One event as a JSON line; keys that do not apply to its kind are left out.
     package static func line(_ event: Event) -> String {
-        var fields: [(String, JSON)] = [
-            ("seq", .integer(event.seq)), ("at", .time(event.at)), ("sale", .string(event.sale)), ("kind", .string(event.kind.rawValue)),
-        ]
-        if let booking = event.booking { fields.append(("booking", .string(booking.text))) }
-        if let user = event.user { fields.append(("user", .string(user.text))) }
-        if let request = event.request { fields.append(("request", .integer(request.value))) }
-        if let detail = event.detail { fields.append(("detail", .string(detail))) }
-        return JSON.object(fields).serialized + "\n"
+        var text = UTF8Text()
+        append(event, to: &text)
+        return String(decoding: text.bytes, as: UTF8.self)
+    }
+
+    /// The event's line, written as bytes: a `JSON` value of the event built and then
+    /// serialized took three quarters of a whole log's listing (W1's 220,000 events).
+    static func append(_ event: Event, to text: inout UTF8Text) {
+        text.append("{\"seq\":")
+        text.append(Int(event.seq))
+        text.append(",\"at\":\"")
+        text.append(event.at.description)
+        text.append("\",\"sale\":")
+        text.appendQuoted(event.sale)
+        text.append(",\"kind\":\"")
+        text.append(event.kind.rawValue)
+        text.append("\"")
+        if let booking = event.booking {
+            text.append(",\"booking\":")
+            text.appendQuoted(booking.text)
+        }
+        if let user = event.user {
+            text.append(",\"user\":")
+            text.appendQuoted(user.text)
+        }
+        if let request = event.request {
+            text.append(",\"request\":")
+            text.append(Int(request.value))
+        }
+        if let detail = event.detail {
+            text.append(",\"detail\":")
+            text.appendQuoted(detail)
+        }
+        text.append("}\n")
     }
 }
