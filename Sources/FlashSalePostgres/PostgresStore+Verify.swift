@@ -92,7 +92,8 @@ extension PostgresStore {
         // all of them are at or before the cursor, the requests there are each decided
         // once exactly when their number is the events' plus the runs' lengths. One
         // misfit request fails both the rule it breaks and the count: the greater of the
-        // two is the number said (exact for one fault, at least the misfits' for several).
+        // two is the number said, exact for one fault and at least 1 for any; faults that
+        // cancel in the count (a request undecided, another decided twice) say fewer.
         let inconsistentRequests = try session.count(
             """
             WITH line AS (SELECT decided_through AS cursor FROM sale WHERE id = $1),
