@@ -210,7 +210,7 @@ final class EventFeed: Sendable {
         if state.withLockedValue({ $0.subscribers.isEmpty }) {
             let latest = try engine.latestEventSeq()
             let followed = state.withLockedValue { state in
-                if state.subscribers.isEmpty { state.last = max(state.last, latest) }
+                if state.subscribers.isEmpty { state.last = latest }
                 return !state.subscribers.isEmpty
             }
             guard followed else { return }
@@ -218,7 +218,10 @@ final class EventFeed: Sendable {
         while true {
             let after = state.withLockedValue { $0.last }
             let page = try engine.events(after: after, sale: nil, limit: EventFeed.page)
-            guard let end = page.last?.seq else { return }
+            guard let end = page.last?.seq else {
+                try endStreamsIfTheLogWentBack(before: after, engine)
+                return
+            }
             let fallenBehind = state.withLockedValue { state in
                 var fallenBehind: [Subscriber] = []
                 for event in page {
@@ -238,6 +241,23 @@ final class EventFeed: Sendable {
             // Not under the lock: ending a stream runs its onTermination, which takes it.
             for subscriber in fallenBehind { subscriber.continuation.finish() }
         }
+    }
+
+    /// A commit with nothing after `last` may be the log going back under the server
+    /// (its database restored in place from an older backup): handing out only events past
+    /// `last` would skip the new ones numbered up to it, silent. Every stream ends, and
+    /// each client's resumption, from past the log's end, is refused with why (`stream`).
+    private func endStreamsIfTheLogWentBack(before last: Int64, _ engine: Engine) throws {
+        let latest = try engine.latestEventSeq()
+        guard latest < last else { return }
+        let ended = state.withLockedValue { state in
+            state.last = latest
+            let subscribers = Array(state.subscribers.values)
+            for id in Array(state.subscribers.keys) { state.remove(id) }
+            return subscribers
+        }
+        // Not under the lock: ending a stream runs its onTermination, which takes it.
+        for subscriber in ended { subscriber.continuation.finish() }
     }
 
     private func broadcast(_ item: Item) {

@@ -1,7 +1,8 @@
 @testable import FlashSaleServer
+import CSQLite
 import FlashSaleCore
 import FlashSaleEngine
-import FlashSaleStore
+@testable import FlashSaleStore
 import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
@@ -55,6 +56,60 @@ import Testing
         #expect(sent.count == 999, "the stream sent \(sent.count) of the \(history.count) events it missed")
         #expect(sent == Array(history.prefix(sent.count)), "what it sent is where the history starts, without a gap")
         #expect(body.finished)
+    }
+
+    /// A database restored in place from an older backup (through SQLite, as
+    /// `sqlite3 live.db ".restore old.db"` does) has a log that ends before the events the
+    /// feed handed out; handing out only events past them would skip the new ones numbered
+    /// up to there. Every stream ends, and a client resuming from the last event it got
+    /// is refused (400), saying where the log now ends.
+    @Test func theStreamsEndWhenTheLogGoesBack() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let older = served.directory + "/older.db"
+        try served.succeed(["backup", older])
+        try served.succeed(["book", "s1", "alice"])
+        let held = try #require(served.expectedEvents(of: "alice", after: 0).last)
+
+        let database = served.database
+        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
+        let readers = Readers(threads: 1, openStore: open)
+        let feed = EventFeed(readers: readers, sales: nil)
+        try feed.start(store: open())
+        let connection = EmbeddedEventLoop().makePromise(of: Void.self)
+        let alice = UserID(trusted: "alice")
+        let response = try await feed.stream(for: alice, lastEventID: "0", connectionClosed: connection.futureResult)
+        let body = CollectedBody()
+        let writing = Task { try await response.body.write(body.writer) }
+        #expect(await within(.seconds(10)) { body.text.contains("id: \(held.id)\n") }, "\(body.text)")
+
+        let live = try Connection(path: database, busyTimeout: .seconds(5))
+        let source = try Connection(path: older, busyTimeout: .seconds(5))
+        let restore = try #require(sqlite3_backup_init(live.handle, "main", source.handle, "main"))
+        #expect(sqlite3_backup_step(restore, -1) == SQLITE_DONE)
+        #expect(sqlite3_backup_finish(restore) == SQLITE_OK)
+        #expect(await within(.seconds(10)) { body.finished }, "the stream went on after the log went back")
+
+        await #expect {
+            _ = try await feed.stream(for: alice, lastEventID: held.id, connectionClosed: connection.futureResult)
+        } throws: { error in
+            guard let failure = error as? HTTPFailure else { return false }
+            return failure.status == .badRequest && failure.message == "Last-Event-ID \(held.id) is past the last event of the log (1)"
+        }
+        feed.stop()
+        connection.succeed(())
+        _ = try? await writing.value
+        try await readers.shutdown()
+    }
+
+    /// Whether `condition` held within `limit`, looked at every few milliseconds.
+    private func within(_ limit: Duration, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
 }
 
