@@ -46,18 +46,12 @@ package enum EventsCommand {
                                         intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
         var printed: Int64 = 0
         var lines = UTF8Text()
+        // The event a follower has reached: the last it printed, or the one --after names.
+        var reached = signals == nil || last == 0 ? nil : try engine.events(after: last - 1, sale: nil, limit: 1).first
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
             guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
-            // A commit with nothing after `last` may be the log going back under the
-            // follower (its database restored in place from an older backup): waiting for
-            // seqs past `last` would skip the new events numbered up to it, silent.
-            if page.isEmpty, last > 0, let latest = try watcher.persisting({ try engine.latestEventSeq() }), latest < last {
-                throw FlashSaleError.cantOpen("the event log went back while it was followed: its last event is now \(latest), "
-                                              + "after \(last) was printed (restored from an older backup?); "
-                                              + "follow it anew with --after \(latest) or less")
-            }
             for event in page {
                 append(event, to: &lines)
             }
@@ -65,6 +59,7 @@ package enum EventsCommand {
             lines.removeAll()
             printed += Int64(page.count)
             last = page.last?.seq ?? last
+            if signals != nil, let event = page.last { reached = event }
             if maximum.map({ printed >= $0 }) ?? false { break }
             if Int64(page.count) == room {
                 // More may be there already: no waiting, but a stop still ends it between pages.
@@ -73,7 +68,21 @@ package enum EventsCommand {
             }
             out.flush()
             guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
+            try ensureStill(reached, in: engine, watcher)
         }
+    }
+
+    /// A commit that leaves the event a follower reached gone, or another under its seq, is
+    /// the log gone back under it (its database restored in place from an older backup,
+    /// and maybe written to since): waiting for seqs past it would skip the new events
+    /// numbered up to it, silent. Where the log went back to, the follower cannot know.
+    private static func ensureStill(_ reached: Event?, in engine: Engine, _ watcher: CommitWatcher) throws {
+        guard let reached, let now = try watcher.persisting({ try engine.events(after: reached.seq - 1, sale: nil, limit: 1) }),
+              now.first != reached
+        else { return }
+        throw FlashSaleError.cantOpen("the event log changed under the follower: event \(reached.seq), the last it reached, "
+                                      + "is gone or another (its database restored from an older backup?); "
+                                      + "follow it anew with --after the last event of that backup")
     }
 
     /// One event as a JSON line; keys that do not apply to its kind are left out.
