@@ -74,7 +74,7 @@ struct BuyerAPI: Sendable {
             }
             return try await queuedRequest(id, of: user)
         case .events:
-            if request.method == .head { return try EventFeed.head(lastEventID: request.headers[EventFeed.lastEventID]) }
+            if request.method == .head { return try await events.head(lastEventID: request.headers[EventFeed.lastEventID]) }
             return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID],
                                            connectionClosed: context.connectionClosed)
         case .sale:

@@ -117,9 +117,9 @@ final class EventFeed: Sendable {
     /// The answer to HEAD: a stream's headers, or its 400, and no stream, which would keep
     /// the connection for an answer whose body is never sent. A body of no stated length,
     /// as a stream's is (an empty one would say `Content-Length: 0`, which GET never says).
-    static func head(lastEventID: String?) throws -> Response {
-        _ = try lastEventID.map(eventID)
-        return Response(status: .ok, headers: streamHeaders, body: ResponseBody(contentLength: nil) { writer in try await writer.finish(nil) })
+    func head(lastEventID: String?) async throws -> Response {
+        _ = try await start(after: lastEventID)
+        return Response(status: .ok, headers: EventFeed.streamHeaders, body: ResponseBody(contentLength: nil) { writer in try await writer.finish(nil) })
     }
 
     private static func eventID(_ text: String) throws -> Int64 {
@@ -133,15 +133,7 @@ final class EventFeed: Sendable {
     /// that left is noticed at once (`HTTP1Rules` closes a stream's connection when its
     /// client closes its side), not at the next event or heartbeat written.
     func stream(for user: UserID, lastEventID: String?, connectionClosed: EventLoopFuture<Void>) async throws -> Response {
-        let given = try lastEventID.map(EventFeed.eventID)
-        let latest = try await readers.read { engine in try engine.latestEventSeq() }
-        let after = given ?? latest
-        // An id past the log's end is none of its events (another database's, or this one
-        // restored from an older backup): its stream would wait, silent, until the log
-        // passed it.
-        guard after <= latest else {
-            throw HTTPFailure.badInput("Last-Event-ID \(after) is past the last event of the log (\(latest))")
-        }
+        let after = try await start(after: lastEventID)
         let (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(EventFeed.backlog))
         let (id, registeredAt) = state.withLockedValue { state in
             (state.add(Subscriber(user: user, after: after, continuation: continuation)), state.last)
@@ -180,6 +172,19 @@ final class EventFeed: Sendable {
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// The seq a stream starts after: `Last-Event-ID`'s, or the log's last. An id past the
+    /// log's end is none of its events (another database's, or this one restored from an
+    /// older backup): its stream would wait, silent, until the log passed it.
+    private func start(after lastEventID: String?) async throws -> Int64 {
+        let given = try lastEventID.map(EventFeed.eventID)
+        let latest = try await readers.read { engine in try engine.latestEventSeq() }
+        let after = given ?? latest
+        guard after <= latest else {
+            throw HTTPFailure.badInput("Last-Event-ID \(after) is past the last event of the log (\(latest))")
+        }
+        return after
     }
 
     /// One SSE message: the event's seq as its id, the `events` command's JSON as its data.

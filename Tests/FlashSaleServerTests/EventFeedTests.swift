@@ -90,12 +90,15 @@ import Testing
         #expect(sqlite3_backup_finish(restore) == SQLITE_OK)
         #expect(await within(.seconds(10)) { body.finished }, "the stream went on after the log went back")
 
-        await #expect {
-            _ = try await feed.stream(for: alice, lastEventID: held.id, connectionClosed: connection.futureResult)
-        } throws: { error in
+        let pastTheEnd: @Sendable (any Error) -> Bool = { error in
             guard let failure = error as? HTTPFailure else { return false }
             return failure.status == .badRequest && failure.message == "Last-Event-ID \(held.id) is past the last event of the log (1)"
         }
+        await #expect(performing: {
+            _ = try await feed.stream(for: alice, lastEventID: held.id, connectionClosed: connection.futureResult)
+        }, throws: pastTheEnd)
+        // HEAD says what GET would: a client that asks first is not told its id is fine.
+        await #expect(performing: { _ = try await feed.head(lastEventID: held.id) }, throws: pastTheEnd)
         feed.stop()
         connection.succeed(())
         _ = try? await writing.value
