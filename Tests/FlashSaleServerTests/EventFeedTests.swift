@@ -32,11 +32,7 @@ import Testing
         let history = try served.expectedEvents(of: "bot", after: 0)
         #expect(history.count == 2_500)
 
-        let database = served.database
-        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
-        let readers = Readers(threads: 1, openStore: open)
-        let feed = EventFeed(readers: readers, sales: nil)
-        try feed.start(store: open())
+        let (feed, readers) = try startedFeed(on: served.database)
         let connection = EmbeddedEventLoop().makePromise(of: Void.self)
         let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", connectionClosed: connection.futureResult)
         switch end {
@@ -71,11 +67,7 @@ import Testing
         try served.succeed(["book", "s1", "alice"])
         let held = try #require(served.expectedEvents(of: "alice", after: 0).last)
 
-        let database = served.database
-        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
-        let readers = Readers(threads: 1, openStore: open)
-        let feed = EventFeed(readers: readers, sales: nil)
-        try feed.start(store: open())
+        let (feed, readers) = try startedFeed(on: served.database)
         let connection = EmbeddedEventLoop().makePromise(of: Void.self)
         let alice = UserID(trusted: "alice")
         let response = try await feed.stream(for: alice, lastEventID: "0", connectionClosed: connection.futureResult)
@@ -83,7 +75,7 @@ import Testing
         let writing = Task { try await response.body.write(body.writer) }
         #expect(await within(.seconds(10)) { body.text.contains("id: \(held.id)\n") }, "\(body.text)")
 
-        let live = try Connection(path: database, busyTimeout: .seconds(5))
+        let live = try Connection(path: served.database, busyTimeout: .seconds(5))
         let source = try Connection(path: older, busyTimeout: .seconds(5))
         let restore = try #require(sqlite3_backup_init(live.handle, "main", source.handle, "main"))
         #expect(sqlite3_backup_step(restore, -1) == SQLITE_DONE)
@@ -103,6 +95,15 @@ import Testing
         connection.succeed(())
         _ = try? await writing.value
         try await readers.shutdown()
+    }
+
+    /// A feed following `database`, with its readers (to shut down when done).
+    private func startedFeed(on database: String) throws -> (EventFeed, Readers) {
+        let open: @Sendable () throws -> any Store = { try SQLiteStore(path: database, busyTimeout: .seconds(5)) }
+        let readers = Readers(threads: 1, openStore: open)
+        let feed = EventFeed(readers: readers, sales: nil)
+        try feed.start(store: open())
+        return (feed, readers)
     }
 
     /// Whether `condition` held within `limit`, looked at every few milliseconds.
