@@ -49,6 +49,13 @@ extension Engine {
         }
     }
 
+    /// The event with `seq` (the first after it, were there none): what a follower checks
+    /// is still the one it reached, which a log gone back under it has lost (a database
+    /// restored in place from an older backup).
+    public func event(_ seq: Int64) throws -> Event? {
+        try events(after: seq - 1, sale: nil, limit: 1).first
+    }
+
     /// The highest event `seq` so far (0 for none): a follower that starts now starts there.
     public func latestEventSeq() throws -> Int64 {
         try store.read { try $0.latestEventSeq() }

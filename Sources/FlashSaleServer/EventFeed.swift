@@ -43,6 +43,9 @@ final class EventFeed: Sendable {
     private struct State: Sendable {
         /// The last seq handed out: a new stream's live part starts after it.
         var last: Int64 = 0
+        /// The event at `last` (nil for an empty log): the log gone back shows as it gone,
+        /// or another under its seq (`logWentBack`).
+        var reached: Event?
         var subscribers: [Int: Subscriber] = [:]
         /// The streams of each user: an event is handed to its user's alone, in time that
         /// does not grow with the streams open (each event looked at every stream, under
@@ -78,8 +81,8 @@ final class EventFeed: Sendable {
     /// Starts following the log from its end, on a thread of its own.
     func start(store: any Store) throws {
         let log = try LogFollower(store: store)
-        let start = try log.engine.latestEventSeq()
-        state.withLockedValue { $0.last = start }
+        let end = try EventFeed.logEnd(log.engine)
+        state.withLockedValue { state in (state.last, state.reached) = end }
         DedicatedThread.start { [self] in
             var lastHeartbeat = ContinuousClock.now
             while !state.withLockedValue({ $0.stopped }) {
@@ -213,20 +216,18 @@ final class EventFeed: Sendable {
         // Nobody follows: no event to read, only where the log ends, for the next stream
         // to start after (checked again under the lock, in case one has just begun).
         if state.withLockedValue({ $0.subscribers.isEmpty }) {
-            let latest = try engine.latestEventSeq()
+            let end = try EventFeed.logEnd(engine)
             let followed = state.withLockedValue { state in
-                if state.subscribers.isEmpty { state.last = latest }
+                if state.subscribers.isEmpty { (state.last, state.reached) = end }
                 return !state.subscribers.isEmpty
             }
             guard followed else { return }
         }
+        guard try !logWentBack(engine) else { return }
         while true {
             let after = state.withLockedValue { $0.last }
             let page = try engine.events(after: after, sale: nil, limit: EventFeed.page)
-            guard let end = page.last?.seq else {
-                try endStreamsIfTheLogWentBack(before: after, engine)
-                return
-            }
+            guard let end = page.last?.seq else { return }
             let fallenBehind = state.withLockedValue { state in
                 var fallenBehind: [Subscriber] = []
                 for event in page {
@@ -240,7 +241,7 @@ final class EventFeed: Sendable {
                         fallenBehind.append(subscriber)
                     }
                 }
-                state.last = end
+                (state.last, state.reached) = (end, page.last)
                 return fallenBehind
             }
             // Not under the lock: ending a stream runs its onTermination, which takes it.
@@ -248,21 +249,34 @@ final class EventFeed: Sendable {
         }
     }
 
-    /// A commit with nothing after `last` may be the log going back under the server
-    /// (its database restored in place from an older backup): handing out only events past
-    /// `last` would skip the new ones numbered up to it, silent. Every stream ends, and
-    /// each client's resumption, from past the log's end, is refused with why (`stream`).
-    private func endStreamsIfTheLogWentBack(before last: Int64, _ engine: Engine) throws {
+    /// The event at `last` gone, or another under its seq, is the log gone back under the
+    /// server (its database restored in place from an older backup, and maybe written to
+    /// since): handing out only events past `last` would skip the new ones numbered up to
+    /// it, silent. Then every stream ends (`endStreams`); a client resuming from past the
+    /// log's end is refused with why (`stream`). Returns whether it went back.
+    private func logWentBack(_ engine: Engine) throws -> Bool {
+        guard let reached = state.withLockedValue({ $0.reached }) else { return false }
+        return try engine.event(reached.seq) != reached ? endStreams(engine) : false
+    }
+
+    /// The log's last seq, and its event (nil for an empty log).
+    private static func logEnd(_ engine: Engine) throws -> (Int64, Event?) {
         let latest = try engine.latestEventSeq()
-        guard latest < last else { return }
+        return (latest, latest > 0 ? try engine.event(latest) : nil)
+    }
+
+    /// Ends every stream, and follows on from the log's end; true, for `logWentBack`.
+    private func endStreams(_ engine: Engine) throws -> Bool {
+        let end = try EventFeed.logEnd(engine)
         let ended = state.withLockedValue { state in
-            state.last = latest
+            (state.last, state.reached) = end
             let subscribers = Array(state.subscribers.values)
             for id in Array(state.subscribers.keys) { state.remove(id) }
             return subscribers
         }
         // Not under the lock: ending a stream runs its onTermination, which takes it.
         for subscriber in ended { subscriber.continuation.finish() }
+        return true
     }
 
     private func broadcast(_ item: Item) {

@@ -57,14 +57,19 @@ import Testing
     /// A database restored in place from an older backup (through SQLite, as
     /// `sqlite3 live.db ".restore old.db"` does) has a log that ends before the events the
     /// feed handed out; handing out only events past them would skip the new ones numbered
-    /// up to there. Every stream ends, and a client resuming from the last event it got
-    /// is refused (400), saying where the log now ends.
-    @Test func theStreamsEndWhenTheLogGoesBack() async throws {
+    /// up to there. Every stream ends, whether or not the restored log was written to
+    /// before the feed looked (here the backup is, before it is restored); a client
+    /// resuming from the last event it got, now past the log's end, is refused (400),
+    /// saying where the log now ends.
+    @Test(arguments: [0, 3])
+    func theStreamsEndWhenTheLogGoesBack(booksAfterTheBackup: Int) async throws {
         let served = try ServedDatabase()
         try served.createSale(inventory: 5)
         let older = served.directory + "/older.db"
         try served.succeed(["backup", older])
         try served.succeed(["book", "s1", "alice"])
+        let backup = try ServedDatabase(url: older)
+        for buyer in 0..<booksAfterTheBackup { try backup.succeed(["book", "s1", "buyer\(buyer)"]) }
         let held = try #require(served.expectedEvents(of: "alice", after: 0).last)
 
         let (feed, readers) = try startedFeed(on: served.database)
@@ -82,19 +87,27 @@ import Testing
         #expect(sqlite3_backup_finish(restore) == SQLITE_OK)
         #expect(await within(.seconds(10)) { body.finished }, "the stream went on after the log went back")
 
-        let pastTheEnd: @Sendable (any Error) -> Bool = { error in
-            guard let failure = error as? HTTPFailure else { return false }
-            return failure.status == .badRequest && failure.message == "Last-Event-ID \(held.id) is past the last event of the log (1)"
+        if booksAfterTheBackup == 0 {
+            try await expectResumingIsRefused(feed, alice, after: held.id, connection)
         }
-        await #expect(performing: {
-            _ = try await feed.stream(for: alice, lastEventID: held.id, connectionClosed: connection.futureResult)
-        }, throws: pastTheEnd)
-        // HEAD says what GET would: a client that asks first is not told its id is fine.
-        await #expect(performing: { _ = try await feed.head(lastEventID: held.id) }, throws: pastTheEnd)
         feed.stop()
         connection.succeed(())
         _ = try? await writing.value
         try await readers.shutdown()
+    }
+
+    /// Resuming after `id`, past the log's end (1), is refused: GET, and HEAD, which says
+    /// what GET would, so that a client that asks first is not told its id is fine.
+    private func expectResumingIsRefused(_ feed: EventFeed, _ user: UserID, after id: String,
+                                         _ connection: EventLoopPromise<Void>) async throws {
+        let pastTheEnd: @Sendable (any Error) -> Bool = { error in
+            guard let failure = error as? HTTPFailure else { return false }
+            return failure.status == .badRequest && failure.message == "Last-Event-ID \(id) is past the last event of the log (1)"
+        }
+        await #expect(performing: {
+            _ = try await feed.stream(for: user, lastEventID: id, connectionClosed: connection.futureResult)
+        }, throws: pastTheEnd)
+        await #expect(performing: { _ = try await feed.head(lastEventID: id) }, throws: pastTheEnd)
     }
 
     /// A feed following `database`, with its readers (to shut down when done).

@@ -47,7 +47,7 @@ package enum EventsCommand {
         var printed: Int64 = 0
         var lines = UTF8Text()
         // The event a follower has reached: the last it printed, or the one --after names.
-        var reached = signals == nil || last == 0 ? nil : try engine.events(after: last - 1, sale: nil, limit: 1).first
+        var reached = signals == nil || last == 0 ? nil : try engine.event(last)
 
         reading: while true {
             let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
@@ -77,9 +77,7 @@ package enum EventsCommand {
     /// and maybe written to since): waiting for seqs past it would skip the new events
     /// numbered up to it, silent. Where the log went back to, the follower cannot know.
     private static func ensureStill(_ reached: Event?, in engine: Engine, _ watcher: CommitWatcher) throws {
-        guard let reached, let now = try watcher.persisting({ try engine.events(after: reached.seq - 1, sale: nil, limit: 1) }),
-              now.first != reached
-        else { return }
+        guard let reached, let now = try watcher.persisting({ try engine.event(reached.seq) }), now != reached else { return }
         throw FlashSaleError.cantOpen("the event log changed under the follower: event \(reached.seq), the last it reached, "
                                       + "is gone or another (its database restored from an older backup?); "
                                       + "follow it anew with --after the last event of that backup")
