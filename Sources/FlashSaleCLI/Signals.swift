@@ -5,10 +5,11 @@ import Glibc
 /// too; or, for a command that must clean up whatever it is doing (`rehearse`, `backup`),
 /// waited for by a thread of its own (`whenReceived`). No handler, no global state.
 /// Blocked on the thread that makes it and inherited by the threads started after: make
-/// it before the store is opened, whose PostgreSQL connection starts an event loop thread. A thread started before, with the signals
-/// unblocked, is where the kernel sends them whenever the main thread is not waiting for
-/// them, and their default action ends the process (a CI run saw `process --follow` on
-/// PostgreSQL end by SIGTERM instead of exiting 0).
+/// it before the store is opened, whose PostgreSQL connection starts an event loop thread.
+/// A thread started before, with the signals unblocked, is where the kernel sends them
+/// whenever the main thread is not waiting for them, and their default action ends the
+/// process (a CI run saw `process --follow` on PostgreSQL end by SIGTERM instead of
+/// exiting 0).
 struct StopSignals {
     private var set = sigset_t()
 
