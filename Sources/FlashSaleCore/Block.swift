@@ -50,6 +50,19 @@ public struct Block: Equatable, Sendable {
         }
     }
 
+    /// The block as its `blocked` event names it: its name (`name(kind:value:contains:)`)
+    /// and the reason given.
+    public var eventDetail: String {
+        Self.name(kind: kind, value: value, contains: contains) + (reason.map { ": " + $0 } ?? "")
+    }
+
+    /// A block as the events name it, `agent containing curl`: the value whole and as
+    /// given, where an error message shortens and escapes it (`explanation`). The log keeps
+    /// data; whoever prints it escapes it (`events` writes JSON).
+    public static func name(kind: BlockKind, value: String, contains: Bool) -> String {
+        "\(kind.rawValue) " + (contains ? "containing " : "") + value
+    }
+
     /// Why the request was declined, for its error message.
     public var explanation: String {
         let what = kind == .agent && contains ? "agents containing '\(Quoted(value))' are" : "\(kind.rawValue) \(Quoted(value)) is"

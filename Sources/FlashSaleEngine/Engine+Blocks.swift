@@ -17,7 +17,7 @@ extension Engine {
                 } ?? block
             }
             try transaction.appendEvent(NewEvent(at: clock, sale: block.sale?.text ?? Engine.everySale, kind: .blocked,
-                                                 detail: block.explanation))
+                                                 detail: block.eventDetail))
             return block
         }
     }
@@ -29,7 +29,7 @@ extension Engine {
                 throw SaleError.blockNotFound
             }
             try transaction.appendEvent(NewEvent(at: clock, sale: sale?.text ?? Engine.everySale, kind: .unblocked,
-                                                 detail: "\(kind.rawValue) \(value)"))
+                                                 detail: Block.name(kind: kind, value: value, contains: contains)))
         }
     }
 

@@ -72,4 +72,18 @@ import FlashSaleTestSupport
         #expect(seen.map(\.1) == [.expired, .held])
         #expect(try f.engine.forEachBooking(of: SaleID("s1"), status: .held, user: nil, clock: minutes(5)) { _ in } == 1)
     }
+
+    /// The log keeps a block's value whole and as given, where an error message shortens it
+    /// to 40 characters and escapes it; the unblock names the block in the same words.
+    @Test(arguments: stores) func blockEventsNameTheBlockWholeAndAlike(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale()
+        let agent = "Mozilla/5.0 (X11; Linux x86_64) 'scripted' crawler \u{e9}t\u{e9} 2026 edition"
+        let block = try Block(kind: .agent, value: agent, contains: true, sale: SaleID("s1"), reason: "rule 'bots'", createdAt: T)
+        try f.engine.addBlock(block, clock: T)
+        try f.engine.removeBlock(.agent, value: agent, contains: true, sale: SaleID("s1"), clock: T)
+        try f.engine.addBlock(try Block(kind: .ip, value: "203.0.113.0/24", contains: false, sale: nil, reason: nil, createdAt: T), clock: T)
+        #expect(try f.events(.blocked).map(\.detail) == ["agent containing \(agent): rule 'bots'", "ip 203.0.113.0/24"])
+        #expect(try f.events(.unblocked).map(\.detail) == ["agent containing \(agent)"])
+    }
 }
