@@ -157,14 +157,18 @@ public enum TextField: String, Sendable {
 /// so the message stays one readable line whatever was typed.
 public struct Quoted: CustomStringConvertible, Sendable {
     let text: String
+    let limit: Int
 
-    public init(_ text: String) {
+    /// `limit`: the characters shown before "...": 40 fit a value into a sentence, more a
+    /// path or a name that is seldom that short.
+    public init(_ text: String, keeping limit: Int = 40) {
         self.text = text
+        self.limit = limit
     }
 
     public var description: String {
-        let shown = String(text.unicodeScalars.prefix(40)).controlCharactersEscaped
-        return text.unicodeScalars.count > 40 ? shown + "..." : shown
+        let shown = String(text.unicodeScalars.prefix(limit)).controlCharactersEscaped
+        return text.unicodeScalars.count > limit ? shown + "..." : shown
     }
 }
 

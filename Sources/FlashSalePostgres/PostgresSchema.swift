@@ -209,8 +209,7 @@ enum PostgresSchema {
             let found = try version(session)
             if found == 0 {
                 guard create else {
-                    throw StoreFailure.missingDatabase(path: "schema \(session.location.schema) of database "
-                                                       + "\(session.location.database) at \(session.location.server)")
+                    throw StoreFailure.missingDatabase(path: session.location.place)
                 }
                 try session.execute("CREATE SCHEMA IF NOT EXISTS \(quotedIdentifier(session.location.schema))")
             }

@@ -118,8 +118,8 @@ final class PostgresSession {
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
-            throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server)"
-                                        + " (user \(location.user), database \(location.database)): \(ConnectionFailureWords.reason(error))")
+            throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server) (\(location.login)): "
+                                        + ConnectionFailureWords.reason(error))
         }
     }
 
@@ -212,7 +212,7 @@ final class PostgresSession {
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0 else {
             // psql's words.
-            throw PostgresError(failure: nil, "could not translate host name \"\(host)\" to address: "
+            throw PostgresError(failure: nil, "could not translate host name \"\(Quoted(host, keeping: 120))\" to address: "
                                 + String(cString: gai_strerror(status)).lowercased())
         }
         defer { freeaddrinfo(list) }
@@ -520,8 +520,17 @@ func quotedIdentifier(_ name: String) -> String {
 }
 
 extension PostgresLocation {
-    /// Where the server is, for messages: `host:port` or the socket's path. No password.
-    var server: String { endpoint.description }
+    /// Where the server is, for messages: `host:port` or the socket's path, no password;
+    /// shortened, as any value a message echoes: a socket's path has at most 107 bytes, and
+    /// a host's name 253, where a URL may hold 100 KB.
+    var server: String { Quoted(endpoint.description, keeping: 120).description }
+
+    /// The user and the database, for messages: shortened past PostgreSQL's 63 bytes, which
+    /// is all of a name the server keeps.
+    var login: String { "user \(Quoted(user, keeping: 63)), database \(Quoted(database, keeping: 63))" }
+
+    /// The schema and its database, for messages.
+    var place: String { "schema \(schema) of database \(Quoted(database, keeping: 63)) at \(server)" }
 
     /// The channel a commit notifies its schema's followers on: `flashsale.SCHEMA`, or, when
     /// that is longer than a channel may be (63 bytes, as any identifier; a schema name may

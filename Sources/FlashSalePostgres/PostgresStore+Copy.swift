@@ -15,8 +15,7 @@ extension PostgresStore: CopyTarget {
             try session.execute("SET LOCAL statement_timeout = 0")
             try session.execute("LOCK TABLE \(CopiedTable.allCases.map(\.target).joined(separator: ", ")) IN EXCLUSIVE MODE")
             for table in CopiedTable.allCases where try session.count("SELECT count(*) FROM (SELECT 1 FROM \(table.target) LIMIT 1) AS one") > 0 {
-                throw CopyRefusal.targetHoldsData(detail: "schema \(session.location.schema) of database \(session.location.database) "
-                                                  + "at \(session.location.server) already holds \(table.rawValue)")
+                throw CopyRefusal.targetHoldsData(detail: "\(session.location.place) already holds \(table.rawValue)")
             }
             var batch = InsertBatch(session: session)
             try rows { table, values in try batch.add(values, to: table) }

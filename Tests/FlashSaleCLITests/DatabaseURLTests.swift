@@ -90,6 +90,19 @@ import FlashSaleTestSupport
         #expect(!result.stderr.contains("s3cret"))
     }
 
+    /// A URL may hold 100 KB where no user, database, socket path or host name is that long:
+    /// the message echoes each shortened, on one line.
+    @Test(arguments: ["postgresql://ann@/LONG?host=/nonexistent", "postgresql://LONG@/shop?host=/nonexistent",
+                      "postgresql://ann@/shop?host=/LONG", "postgresql://ann@LONG.invalid/shop"])
+    func aLongPartOfAURLIsShortenedInTheMessage(url: String) throws {
+        let long = String(repeating: "d", count: 100_000)
+        let result = try Sandbox().spawn(["--db", url.replacingOccurrences(of: "LONG", with: long), "sales"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr.hasPrefix("flashsale: cannot connect to PostgreSQL at "), "\(result.stderr.prefix(200))")
+        #expect(result.stderr.contains("ddd..."))
+        #expect(result.stderr.utf8.count < 500, "\(result.stderr.utf8.count) bytes")
+    }
+
     @Test func aServerThatHangsUpAtOnceIsSaidSo() throws {
         let listener = try HangingUpListener()
         let result = try Sandbox().spawn(["--db", "postgresql://ann:s3cret@127.0.0.1:\(listener.port)/shop", "sales"],
