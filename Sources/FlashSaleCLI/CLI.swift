@@ -32,9 +32,25 @@ public enum CLI {
         // Asked before anything opens a file: SQLite puts /dev/null on a closed descriptor 0
         // rather than take it for the database, and `-` would then read as an empty input.
         let stdin: Int32 = fcntl(0, F_GETFD) == -1 ? -1 : 0
+        keepOutputDescriptorsTaken()
         return run(rawArguments: raw, environment: environment, stdin: stdin,
                    stdout: FileSink(descriptor: 1), stderr: FileSink(descriptor: 2), linked: linked,
                    brokenPipeKills: brokenPipeKills)
+    }
+
+    /// A closed stdout or stderr gets /dev/null, read-only: a write to it then fails (EBADF,
+    /// exit 74) rather than go to whatever the process opens next on that number. SQLite does
+    /// the same for the files it opens, but flashsale-serve's event loop took descriptor 1
+    /// first, and a write to its eventfd would succeed and lose the output (`>&-`).
+    private static func keepOutputDescriptorsTaken() {
+        for descriptor: Int32 in [1, 2] where fcntl(descriptor, F_GETFD) == -1 {
+            // The lowest free descriptor: this one, or 0 when stdin is closed too, which is
+            // left closed (`stdin` above).
+            let null = open("/dev/null", O_RDONLY)
+            guard null >= 0, null != descriptor else { continue }
+            dup2(null, descriptor)
+            close(null)
+        }
     }
 
     /// Runs one command line. Arguments and environment arrive as bytes because they need

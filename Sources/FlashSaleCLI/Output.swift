@@ -122,15 +122,19 @@ final class Output {
     /// committed, which the message says when it is so.
     func checkWritten(databaseChanged: Bool = false) throws(FlashSaleError) {
         guard let error = stdout.writeError, !(error == EPIPE && readerMayLeave) else { return }
-        if error == EPIPE, brokenPipeKills {
-            // flashsale-serve's SwiftNIO ignores SIGPIPE, which would otherwise kill it on a
-            // socket's write: the kill the write would have been, so that a pipeline sees the
-            // same end (exit 141, nothing said) on a PostgreSQL database as on a file.
-            signal(SIGPIPE, SIG_DFL)
-            raise(SIGPIPE)
-        }
+        dieIfThePipeWouldHaveKilled(error)
         let committed = databaseChanged ? "; its changes to the database are committed" : ""
         throw .io("cannot write the output: \(String(cString: strerror(error)))\(committed)")
+    }
+
+    /// flashsale-serve's SwiftNIO ignores SIGPIPE, which would otherwise kill it on a
+    /// socket's write: the kill a write to a reader gone away would have been, so that a
+    /// pipeline sees the same end (exit 141, nothing said) on a PostgreSQL database as on a
+    /// file, for an answer and for an error object alike.
+    private func dieIfThePipeWouldHaveKilled(_ error: Int32) {
+        guard error == EPIPE, brokenPipeKills else { return }
+        signal(SIGPIPE, SIG_DFL)
+        raise(SIGPIPE)
     }
 
     /// The last flush, checked.
@@ -161,7 +165,8 @@ final class Output {
             let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
             stdout.write(object.serialized + "\n")
             stdout.flush()
-            guard stdout.writeError != nil else { return }
+            guard let error = stdout.writeError else { return }
+            if !readerMayLeave { dieIfThePipeWouldHaveKilled(error) }
         }
         stderr.write("flashsale: \(error.message.controlCharactersEscaped)\n")
     }
