@@ -86,7 +86,7 @@ extension SaleError {
         case .bookingConfirmed(let booking):
             "booking \(booking) is confirmed; use \(CancelCommand.force.name) to cancel it and return the item to stock"
         case .totalBelowCommitted(let sale, let committed):
-            "sale \(sale) has \(committed) items held or booked; the total cannot go below that"
+            "sale \(sale) has \(committed) \(committed == 1 ? "item" : "items") held or booked; the total cannot go below that"
         case .totalOverMaximum(let sale):
             "sale \(sale) would have more than \(maximumInventory) items"
         case .saleClosed(let sale):

@@ -17,9 +17,16 @@ public final class SQLiteStore: Store {
     /// is refused (StoreFailure.missingDatabase) and nothing is created.
     public init(path: String, busyTimeout: Span, createIfMissing: Bool = false) throws {
         try DatabaseFile.prepare(path, create: createIfMissing)
-        db = try Connection(path: path, busyTimeout: busyTimeout)
-        rowStatements = RowStatements(db)
-        try Schema.migrate(db, create: createIfMissing)
+        do {
+            db = try Connection(path: path, busyTimeout: busyTimeout)
+            rowStatements = RowStatements(db)
+            try Schema.migrate(db, create: createIfMissing)
+        } catch {
+            // A file that is not a flashsale database is named, as a file that cannot be
+            // opened is: SQLite's "file is not a database" does not say which.
+            guard case .unusable(let detail)? = (error as? StoreFailure) ?? (error as? SQLiteError)?.failure else { throw error }
+            throw StoreFailure.unusable(detail: "\(path): \(detail)")
+        }
     }
 
     /// Whether this connection has inserted, updated or deleted a row: once a command has

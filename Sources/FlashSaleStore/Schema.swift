@@ -346,7 +346,7 @@ enum Schema {
         }
         let tables = try connection.firstRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") { $0.int64(0) } ?? 0
         if version == 0, tables > 0 {
-            throw StoreFailure.unusable(detail: "the file is an SQLite database of another program, not flashsale's")
+            throw StoreFailure.unusable(detail: "an SQLite database of another program, not flashsale's")
         }
         return version
     }

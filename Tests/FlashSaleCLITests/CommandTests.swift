@@ -86,7 +86,7 @@ func keyOrder(_ json: String) -> [String] {
         try box.run(["book", "s1", "u1"])
         let refused = try box.run(["seed-inventory", "s1", "0", "--set"])
         #expect(refused.status == 4)
-        #expect(refused.stderr.hasPrefix("flashsale: sale s1 has 1 items held or booked"))
+        #expect(refused.stderr.hasPrefix("flashsale: sale s1 has 1 item held or booked"))
     }
 
     @Test(arguments: commandLineStores)

@@ -147,6 +147,20 @@ private func exists(_ path: String) -> Bool {
         }
     }
 
+    /// A file that is not a flashsale database is named, as one that cannot be opened is
+    /// (found by probing: `--db in/good.csv` said "file is not a database", not which).
+    @Test func aFileThatIsNoDatabaseIsNamed() throws {
+        let box = try Sandbox()
+        let csv = box.directory.appendingPathComponent("good.csv").path
+        #expect(FileManager.default.createFile(atPath: csv, contents: Data("user\nbob\n".utf8)))
+        for arguments in [["sales"], ["init"]] {
+            let result = try box.run(["--db", csv] + arguments, database: false)
+            #expect(result.status == 73)
+            #expect(result.stderr == "flashsale: not a usable flashsale database: \(csv): file is not a database; use another --db\n")
+        }
+        #expect(try String(contentsOfFile: csv, encoding: .utf8) == "user\nbob\n")
+    }
+
     /// A database created through a dangling symbolic link: the file made at its target,
     /// and the -wal and -shm beside it, are readable by their owner only.
     @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {

@@ -127,7 +127,9 @@ import CSQLite
         #expect(FileManager.default.createFile(atPath: other, contents: nil))
         let foreign = try Connection(path: other, busyTimeout: .seconds(1))
         try foreign.execute("CREATE TABLE notes (body TEXT)")
-        #expect(failure { _ = try SQLiteStore(path: other, busyTimeout: .seconds(1), createIfMissing: true) }?.exitCode == 73)
+        #expect(throws: StoreFailure.unusable(detail: "\(other): an SQLite database of another program, not flashsale's")) {
+            try SQLiteStore(path: other, busyTimeout: .seconds(1), createIfMissing: true)
+        }
         #expect(try foreign.firstRow("PRAGMA journal_mode") { $0.text(0) } == "delete")
     }
 
@@ -162,15 +164,12 @@ import CSQLite
         #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o600)
     }
 
-    @Test func aFileThatIsNotADatabaseIsCantOpen() throws {
+    @Test func aFileThatIsNotADatabaseIsUnusableAndNamed() throws {
         let f = try StoreFixture()
         let junk = f.directory.appendingPathComponent("junk.db").path
         try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: junk))
-        do {
-            _ = try SQLiteStore(path: junk, busyTimeout: .seconds(1))
-            Issue.record("a file of junk opened as a database")
-        } catch let error as SQLiteError {
-            #expect(error.failure?.code.exitCode == 73)
+        #expect(throws: StoreFailure.unusable(detail: "\(junk): file is not a database")) {
+            try SQLiteStore(path: junk, busyTimeout: .seconds(1))
         }
     }
 
