@@ -15,4 +15,16 @@ struct HostHeaderTests {
     func anythingElseIsNot(value: String) {
         #expect(!HostHeader.isHostAndPort(value))
     }
+
+    /// Each ASCII byte in a name: RFC 3986's unreserved characters, sub-delims and `%`
+    /// (here before two hex digits), but for `,`.
+    @Test func aNameTakesExactlyTheBytesOfARegisteredName() {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+;=".utf8)
+        for byte in UInt8(1)..<0x80 {
+            let name = "a" + String(UnicodeScalar(byte)) + (byte == UInt8(ascii: "%") ? "41" : "")
+            // `:` starts a port, and "a:" is a name with an empty one.
+            guard byte != UInt8(ascii: ":") else { continue }
+            #expect(HostHeader.isHostAndPort(name) == allowed.contains(byte), "\(byte)")
+        }
+    }
 }
