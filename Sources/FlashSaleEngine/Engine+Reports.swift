@@ -61,6 +61,16 @@ extension Engine {
         try store.read { try $0.latestEventSeq() }
     }
 
+    /// A health check's read: the rows every buyer's request reads, the sales', and the
+    /// log's tail that followers read, counting nothing (a check comes every few seconds,
+    /// and a sale may have a million holds to count).
+    public func checkReadable() throws {
+        try store.read { reading in
+            _ = try reading.allSales()
+            _ = try reading.latestEventSeq()
+        }
+    }
+
     /// The gauges of one sale for `metrics`.
     public struct SaleMetrics: Sendable {
         public let status: SaleStatus

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+@testable import FlashSaleStore
+import FlashSaleTestSupport
+
+/// `GET /healthz` on the admin listener: 200 `ok` when the database answers a read, else
+/// 503 (http.md, "Admin endpoints").
+@Suite struct HealthCheckTests {
+    /// Found by probing: with the sale table's page made unreadable under a running server,
+    /// buyers got 503 while `/healthz`, which read only the log's tail, said `ok`, and a
+    /// load balancer would have kept sending them there.
+    @Test func aSaleTableThatCannotBeReadIs503() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let rootPage = try Connection(path: served.database, busyTimeout: .seconds(5))
+            .firstRow("SELECT rootpage FROM sqlite_schema WHERE name = 'sale'") { $0.int64(0) } ?? 0
+        try #require(rootPage > 1)
+        try served.start()
+        #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
+        // The last writer closed, so the page is in the file, not in a -wal.
+        let file = try #require(FileHandle(forUpdatingAtPath: served.database))
+        try file.seek(toOffset: UInt64(rootPage - 1) * 4096)
+        try file.write(contentsOf: Data(repeating: 0x41, count: 4096))
+        try file.close()
+        // A commit that reads no sale row, after which the server's readers read their
+        // pages from the file again rather than from their caches.
+        #expect(try served.flashsale(["block", "ip", "203.0.113.7"]).status == .exit(0))
+        let sale = try await served.send(.GET, "/booking-service/sales/s1")
+        #expect(sale.status == 503, "\(sale.body)")
+        let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
+        #expect(health.status == 503, "\(health.body)")
+        #expect(health.body.hasPrefix("unavailable: "))
+    }
+}
