@@ -15,6 +15,14 @@ import NIOHTTPTypes
 ///
 /// Placed after the HTTP decoder, it sees a request's parts; the head's clock starts with
 /// bytes the decoder has not made a part of yet, which a companion before the decoder sees.
+///
+/// Shutdown keeps that promise too (the man page: "a request still arriving has the rest of
+/// its 10 seconds"): Hummingbird closes at once a connection with no request in progress,
+/// and one whose head is still arriving has none yet. So the quiesce event that tells it
+/// to waits here while a head is arriving, and goes on behind the head: the request is
+/// then in progress, and the connection closes once it is answered (or at the deadline).
+/// A head whose first bytes came in one read with the request before it (pipelined) is
+/// not seen arriving, for its deadline nor for this: such a connection closes at once.
 final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -24,6 +32,10 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     /// When the phase under way (a head, then a body) must end; nil between requests.
     private var phaseDeadline: NIODeadline?
+    /// Whether the phase under way is a head's: bytes arrived, and the head is not whole.
+    private var readingHead = false
+    /// A shutdown began while a head was arriving: its quiesce event, held until the head.
+    private var quiesceHeld = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         do {
@@ -41,7 +53,14 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
+            readingHead = false
             startPhase(context)
+            context.fireChannelRead(data)
+            if quiesceHeld {
+                quiesceHeld = false
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+            return
         case .body:
             break
         case .end:
@@ -50,8 +69,17 @@ final class RequestDeadlines: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, readingHead {
+            quiesceHeld = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     fileprivate func bytesArrived(context: ChannelHandlerContext) {
         guard phaseDeadline == nil else { return }
+        readingHead = true
         startPhase(context)
     }
 

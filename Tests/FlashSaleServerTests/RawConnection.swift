@@ -48,6 +48,35 @@ final class RawConnection: Sendable {
         channel.close(promise: nil)
     }
 
+    /// Waits (10 s at most) until the server's process has read everything sent so far:
+    /// the kernel's queues of the connection, in /proc/net/tcp, hold none of it, neither
+    /// unacknowledged on this side nor unread on the server's. Its event loop then handles
+    /// the bytes before any task queued after, a shutdown's among them.
+    func serverHasReadAll() async -> Bool {
+        guard let port = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else { return false }
+        func endpoint(_ port: Int) -> String { "0100007F:" + String(format: "%04X", port) }
+        // `sl local rem st tx_queue:rx_queue ...`: a socket's bytes unsent or unacknowledged,
+        // and received but not read.
+        func queues(local: Int, remote: Int) -> (sent: Int, unread: Int)? {
+            // Read to its end: a /proc file says it is empty, which a read by size believes.
+            let table = String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd()) ?? Data(),
+                               as: UTF8.self)
+            for line in table.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                guard fields.count > 4, fields[1] == endpoint(local), fields[2] == endpoint(remote) else { continue }
+                let counts = fields[4].split(separator: ":").compactMap { Int($0, radix: 16) }
+                return counts.count == 2 ? (counts[0], counts[1]) : nil
+            }
+            return nil
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if queues(local: port, remote: serverPort)?.sent == 0, queues(local: serverPort, remote: port)?.unread == 0 { return true }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return false
+    }
+
     /// Sends `text`'s bytes; throws once the server has closed the connection.
     func send(_ text: String) async throws {
         try await send(Array(text.utf8))

@@ -83,6 +83,25 @@ extension LoadTests {
             #expect(try served.counter("held") == 1)
         }
 
+        /// Found by probing: a request whose head was still arriving at SIGTERM had its
+        /// connection closed at once (Hummingbird saw no request in progress), where the man
+        /// page gives it the rest of its 10 seconds.
+        @Test func aRequestWhoseHeadIsArrivingAtSIGTERMIsAnswered() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            let connection = try await RawConnection.open(port: served.port)
+            try await connection.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n")
+            #expect(await connection.serverHasReadAll())
+            served.server?.send(SIGTERM)
+            #expect(await listenerStopped(port: served.port), "the buyer listener still accepts after SIGTERM")
+            try await connection.send("Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            #expect(await connection.closed(within: .seconds(10)))
+            #expect(connection.answer.contains("HTTP/1.1 201 "), "\(connection.answer)")
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 1)
+        }
+
         @Test func sigtermUnderLoadExitsZeroAndEveryAnswerIsCommitted() async throws {
             let served = try ServedDatabase()
             try served.createSale(inventory: 100_000)
