@@ -14,10 +14,16 @@ enum Answer {
     }
 
     static func failure(_ failure: HTTPFailure) -> Response {
+        Response(status: failure.status, headers: fields(of: failure), body: ResponseBody(byteBuffer: ByteBuffer(string: failure.body)))
+    }
+
+    /// An error answer's header fields, the refusals' below Hummingbird (`MalformedRequests`)
+    /// included: the failure's own, and JSON that is never stored.
+    static func fields(of failure: HTTPFailure) -> HTTPFields {
         var headers = failure.headers
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
-        return Response(status: failure.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: failure.body)))
+        return headers
     }
 
     static func text(_ status: HTTPResponse.Status, _ text: String, type: String = "text/plain; charset=utf-8") -> Response {

@@ -114,8 +114,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0, problem: failure.detail)
         }
         let body = ByteBuffer(string: failure.body)
-        var fields = failure.headers
-        fields[.contentType] = "application/json"
+        var fields = Answer.fields(of: failure)
         fields[.contentLength] = String(body.readableBytes)
         fields[.connection] = "close"
         // As on every other answer (Hummingbird's): RFC 9110 6.6.1 asks it of a server with a clock.

@@ -92,6 +92,8 @@ import FlashSaleTestSupport
             let version = request.contains(" HTTP/1.0\r\n") ? "HTTP/1.0" : "HTTP/1.1"
             #expect(refused.answer.hasPrefix("\(version) 400"), "\(request.debugDescription): \(refused.answer)")
             #expect(refused.answer.contains("\r\ndate: ") || refused.answer.contains("\r\nDate: "), "\(refused.answer)")
+            // Never stored, as every other error (found by probing: these had no Cache-Control).
+            #expect(refused.answer.lowercased().contains("\r\ncache-control: no-store\r\n"), "\(refused.answer)")
         }
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
         #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 12)
