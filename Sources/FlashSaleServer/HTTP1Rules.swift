@@ -17,6 +17,7 @@ import NIOHTTP1
 ///   HTTP the decoder will read, and the connection went silent until the idle timeout.
 /// - The answer to a request whose connection closes after it says so (`Connection:
 ///   close`, RFC 9112, 9.6), as Hummingbird's did not.
+/// - Every answer's `Date` is the second it is written in (`HTTPDate`).
 /// - A connection whose client closes its side while an event stream is being sent to it
 ///   is closed: the client has left (a stream is never its request's last word, and half
 ///   closing after a request is for answers that end), and the stream, which writes only
@@ -106,6 +107,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             } else if refusedVersion == .http1_0 {
                 head.version = .http1_0
             }
+            head.headers.replaceOrAdd(name: "Date", value: HTTPDate.now())
             answering = true
             streamingEvents = head.headers.first(name: "content-type") == "text/event-stream"
             context.write(wrapOutboundOut(.head(head)), promise: promise)

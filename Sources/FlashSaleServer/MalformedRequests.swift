@@ -117,8 +117,6 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         var fields = Answer.fields(of: failure)
         fields[.contentLength] = String(body.readableBytes)
         fields[.connection] = "close"
-        // As on every other answer (Hummingbird's): RFC 9110 6.6.1 asks it of a server with a clock.
-        fields[.date] = HTTPDate.now()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: failure.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)

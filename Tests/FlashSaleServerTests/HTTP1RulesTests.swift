@@ -1,5 +1,7 @@
 import Foundation
+import Glibc
 import Testing
+@testable import FlashSaleServer
 import FlashSaleTestSupport
 
 /// What HTTP/1 asks of a server that Hummingbird's HTTP types, which carry no version, left
@@ -176,6 +178,19 @@ import FlashSaleTestSupport
             let raw = try await RawConnection.open(port: served.port, sending: request)
             #expect(await raw.closed(within: .seconds(5)), "\(request.prefix(40).debugDescription): \(raw.answer)")
             #expect(raw.answer.contains("\r\nConnection: close\r\n"), "\(request.prefix(40).debugDescription): \(raw.answer)")
+        }
+    }
+
+    /// Every answer's `Date` is the second it was written in, on both listeners
+    /// (`HTTPDateTests` has the lag this mends).
+    @Test func everyAnswersDateIsTheSecondItIsWrittenIn() async throws {
+        let served = try HostileHTTPTests.served()
+        for (port, path) in Array(repeating: [(served.port, Self.sale), (served.adminPort, "/healthz")], count: 5).joined() {
+            let sent = time(nil)
+            let answer = try await HTTPClient.send(.GET, path, port: port)
+            let received = time(nil)
+            let date = try #require(answer[header: "Date"])
+            #expect((sent...received).map(HTTPDate.format).contains(date), "\(date), sent at \(HTTPDate.format(sent))")
         }
     }
 
