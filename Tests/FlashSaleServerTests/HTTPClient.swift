@@ -221,14 +221,20 @@ final class BlockingConnection {
     }
 
     /// Everything the server sends until it closes the connection, or what it has sent
-    /// once it ends with `suffix`, or until `seconds` pass without a byte.
+    /// once it ends with `suffix`, or what it has sent once `seconds` have passed.
     func readToEnd(within seconds: Int, orThrough suffix: String? = nil) -> String {
-        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // A deadline for the whole read, not for each recv: a stream that never ends sends a
+        // heartbeat every 15 s, and a read that waited 20 s for each piece waited for ever.
+        let deadline = ContinuousClock.now + .seconds(seconds)
         let end = suffix.map { Array($0.utf8) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while end.map({ !received.ends(with: $0) }) ?? true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            var timeout = timeval(tv_sec: Int(left.components.seconds),
+                                  tv_usec: max(1, Int(left.components.attoseconds / 1_000_000_000_000)))
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let count = recv(descriptor, &buffer, buffer.count, 0)
             guard count > 0 else { break }
             received += buffer[..<count]
