@@ -50,6 +50,10 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     private var answering = false
     /// The answer being written is an event stream.
     private var streamingEvents = false
+    /// The client has closed its side: a stream that starts after that is closed at once,
+    /// as one under way is (found by probing: a client that half-closed with its request
+    /// held its stream open, through its heartbeats).
+    private var inputClosed = false
     /// The last request passed on closes the connection after its answer.
     private var lastCloses = false
     /// The connection ends with what was passed on (a refusal, or a request that closes
@@ -89,8 +93,9 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if streamingEvents, case ChannelEvent.inputClosed? = event as? ChannelEvent {
-            context.close(promise: nil)
+        if case ChannelEvent.inputClosed? = event as? ChannelEvent {
+            inputClosed = true
+            if streamingEvents { context.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -111,6 +116,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             answering = true
             streamingEvents = head.headers.first(name: "content-type") == "text/event-stream"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
+            if streamingEvents, inputClosed { context.close(promise: nil) }
         case .body:
             context.write(data, promise: promise)
         case .end:

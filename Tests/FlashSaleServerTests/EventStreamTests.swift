@@ -226,6 +226,12 @@ extension LoadTests {
             #expect(await stream.answer(contains: ": following", within: .seconds(10)))
             try await stream.closeOutput()
             #expect(await stream.closed(within: .seconds(3)))
+            // Or that closes its side with its request, before the stream begins: it was
+            // held open through the heartbeats.
+            let early = try await RawConnection.open(port: served.port)
+            try await early.send("GET /booking-service/events HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
+            try await early.closeOutput()
+            #expect(await early.closed(within: .seconds(3)), "\(early.answer)")
         }
 
         /// A change another process committed just before the stream opened is history:
