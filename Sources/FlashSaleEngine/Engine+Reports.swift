@@ -56,6 +56,15 @@ extension Engine {
         try events(after: seq - 1, sale: nil, limit: 1).first
     }
 
+    /// Whether the log still holds `event` under its seq. A follower's last event gone, or
+    /// another in its place, is the log gone back under it (its database restored in place
+    /// from an older backup, and maybe written to since): waiting for seqs past it would
+    /// skip the new events numbered up to it, silent. `events --follow` and serve's live
+    /// updates both ask this.
+    public func logStillHas(_ event: Event) throws -> Bool {
+        try self.event(event.seq) == event
+    }
+
     /// The highest event `seq` so far (0 for none): a follower that starts now starts there.
     public func latestEventSeq() throws -> Int64 {
         try store.read { try $0.latestEventSeq() }

@@ -250,13 +250,12 @@ final class EventFeed: Sendable {
     }
 
     /// The event at `last` gone, or another under its seq, is the log gone back under the
-    /// server (its database restored in place from an older backup, and maybe written to
-    /// since): handing out only events past `last` would skip the new ones numbered up to
-    /// it, silent. Then every stream ends (`endStreams`); a client resuming from past the
-    /// log's end is refused with why (`stream`). Returns whether it went back.
+    /// server (`Engine.logStillHas`). Then every stream ends (`endStreams`); a client
+    /// resuming from past the log's end is refused with why (`stream`). Returns whether it
+    /// went back.
     private func logWentBack(_ engine: Engine) throws -> Bool {
         guard let reached = state.withLockedValue({ $0.reached }) else { return false }
-        return try engine.event(reached.seq) != reached ? endStreams(engine) : false
+        return try engine.logStillHas(reached) ? false : endStreams(engine)
     }
 
     /// The log's last seq, and its event (nil for an empty log).

@@ -73,11 +73,10 @@ package enum EventsCommand {
     }
 
     /// A commit that leaves the event a follower reached gone, or another under its seq, is
-    /// the log gone back under it (its database restored in place from an older backup,
-    /// and maybe written to since): waiting for seqs past it would skip the new events
-    /// numbered up to it, silent. Where the log went back to, the follower cannot know.
+    /// the log gone back under it (`Engine.logStillHas`). Where the log went back to, the
+    /// follower cannot know.
     private static func ensureStill(_ reached: Event?, in engine: Engine, _ watcher: CommitWatcher) throws {
-        guard let reached, let now = try watcher.persisting({ try engine.event(reached.seq) }), now != reached else { return }
+        guard let reached, let still = try watcher.persisting({ try engine.logStillHas(reached) }), !still else { return }
         throw FlashSaleError.cantOpen("the event log changed under the follower: event \(reached.seq), the last it reached, "
                                       + "is gone or another (its database restored from an older backup?); "
                                       + "follow it anew with --after the last event of that backup")
