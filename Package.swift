@@ -79,7 +79,7 @@ let package = Package(
         // `flashsale serve`: the buyers' HTTP API (../shared/http.md) on the engine.
         .target(name: "FlashSaleServer", dependencies: [
             "FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleCore",
-            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

@@ -2,7 +2,7 @@ import FlashSaleCLI
 import FlashSaleCore
 import FlashSaleEngine
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 
 /// The admin listener (http.md, "Admin endpoints"): health, metrics and the OpenAPI
 /// document, without credentials. Keep it off the public network.

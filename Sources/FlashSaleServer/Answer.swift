@@ -1,6 +1,7 @@
 import FlashSaleCLI
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
+import NIOCore
 
 /// Responses as http.md has them: JSON bodies, errors as `{"error": {...}}`. JSON answers
 /// are `Cache-Control: no-store` unless their route says otherwise (the public sale): with

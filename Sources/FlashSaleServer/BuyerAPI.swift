@@ -2,7 +2,7 @@ import FlashSaleCLI
 import FlashSaleCore
 import FlashSaleEngine
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 
 /// The buyer endpoints of http.md: parsing and rendering only. Every decision is the
 /// engine's, through the committer (changes) or the readers (reads). Checks run in the
@@ -27,13 +27,13 @@ struct BuyerAPI: Sendable {
 
     /// The matched route (nil when none matched), the answer, and what the log should say
     /// of a failure the answer tells the client less of (`HTTPFailure.detail`).
-    func answer(_ request: inout Request, context: ServeContext) async -> (BuyerRoute?, Response, problem: String?) {
+    func answer(_ request: Request, context: ServeContext) async -> (BuyerRoute?, Response, problem: String?) {
         var matched: BuyerRoute?
         do {
             try Limits.checkHeaders(request.headers)
             let (route, parameters) = try BuyerAPI.route(request.head)
             matched = route
-            return (route, try await answer(route, parameters, &request, context: context), nil)
+            return (route, try await answer(route, parameters, request, context: context), nil)
         } catch {
             let failure = HTTPFailure(error)
             return (matched, Answer.failure(failure), failure.detail)
@@ -41,7 +41,7 @@ struct BuyerAPI: Sendable {
     }
 
     /// The route's answer: its checks here, its work in a function of its own.
-    private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: inout Request,
+    private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: Request,
                         context: ServeContext) async throws -> Response {
         try Limits.checkAccept(request.headers, for: route)
         guard route.needsUser else { return try await publicSale(sale(parameters[0])) }
@@ -51,7 +51,7 @@ struct BuyerAPI: Sendable {
         } else {
             user = try await authenticator.userFromToken(request.headers)
         }
-        let body = route.takesBody ? try await RequestBody.read(&request) : nil
+        let body = route.takesBody ? try await RequestBody.read(request) : nil
         switch route {
         case .book:
             return try await book(bookingRequest(parameters[0], user, body, request, context: context))

@@ -3,7 +3,7 @@ import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleStore
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 import NIOConcurrencyHelpers
 import NIOCore
 

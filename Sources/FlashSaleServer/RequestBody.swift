@@ -1,6 +1,6 @@
 import FlashSaleCore
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 import NIOCore
 
 /// A buyer request's JSON body (http.md, "Bodies"): at most 4096 bytes after de-chunking,
@@ -13,14 +13,12 @@ struct RequestBody {
     static let maximumBytes = 4096
 
     /// The body of `request`, read and checked: 413, 415 or 400 when it is not one.
-    static func read(_ request: inout Request) async throws -> RequestBody {
+    static func read(_ request: Request) async throws -> RequestBody {
         let tooLarge = HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBytes { throw tooLarge }
         let bytes: ByteBuffer
         do {
-            bytes = try await request.collectBody(upTo: maximumBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw tooLarge
+            bytes = try await request.body.collect(upTo: maximumBytes)
         } catch is NIOTooManyBytesError {
             // A chunked body, which no Content-Length announced, found too long as it is read.
             throw tooLarge

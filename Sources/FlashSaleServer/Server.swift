@@ -1,7 +1,6 @@
 import FlashSaleCLI
 import FlashSaleCore
 import Glibc
-import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
@@ -68,28 +67,29 @@ package enum Server {
 
         var services: [any Service] = []
         for address in settings.listen {
-            services.append(Listener(address: address.description, service: buyerApplication(
+            services.append(Listener(address: address.description, service: try buyerListener(
                 buyers, at: .hostname(address.host, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
                 logger: logger)))
         }
         if let socket = settings.socket {
             try removeStaleSocket(socket)
-            services.append(Listener(address: socket, service: buyerApplication(
+            services.append(Listener(address: socket, service: try buyerListener(
                 buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics, accessLog: accessLog, logger: logger
             ) { _ in
                 // Created with the process's umask (0077); a gateway in the group must reach it.
                 chmod(socket, 0o660)
             }))
         }
-        services.append(Listener(address: settings.admin.description, service: Application(
-            responder: CallbackResponder<BasicRequestContext> { request, _ in await admin.answer(request) },
-            // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may
-            // speak HTTP/1.0; a trickled request held its connection for the idle timeout);
-            // its refusals are not buyers' answers, so not counted with them.
-            server: RulesChannel.server(handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
-                                        idleTimeout: idleTimeout),
-            configuration: .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
-            logger: logger)))
+        // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may speak
+        // HTTP/1.0; a trickled request held its connection for the idle timeout); its
+        // refusals are not buyers' answers, so not counted with them.
+        services.append(Listener(address: settings.admin.description, service: try RulesChannel.listener(
+            .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
+            handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
+            idleTimeout: idleTimeout, logger: logger
+        ) { request, _ in
+            await admin.answer(request)
+        }))
         // Shut down first (services stop in reverse order): live streams end, so that the
         // listeners' graceful shutdown has no endless request to wait for.
         services.append(StreamsStopper(feed: feed))
@@ -137,15 +137,18 @@ package enum Server {
     }
 
     /// One buyer listener; every answer is counted, timed and logged.
-    private static func buyerApplication(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
-                                         metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
-                                         onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
-        -> some Service {
-        let responder = CallbackResponder<ServeContext> { request, context in
+    private static func buyerListener(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
+                                      metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
+                                      onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+        throws -> any Service {
+        try RulesChannel.listener(
+            .init(address: address, backlog: backlog),
+            handlers: { [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
+            idleTimeout: idleTimeout, logger: logger, onRunning: onRunning
+        ) { request, channel in
             let started = ContinuousClock.now
             metrics.started()
-            var request = request
-            let (route, response, problem) = await buyers.answer(&request, context: context)
+            let (route, response, problem) = await buyers.answer(request, context: ServeContext(channel: channel))
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let name = route?.rawValue ?? "none"
@@ -154,14 +157,6 @@ package enum Server {
                              problem: problem)
             return response
         }
-        return Application(
-            responder: responder,
-            server: RulesChannel.server(handlers: {
-                [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))]
-            }, idleTimeout: idleTimeout),
-            configuration: .init(address: address, backlog: backlog),
-            onServerRunning: onRunning,
-            logger: logger)
     }
 
     /// A socket file left by a server that is gone would make the bind fail, and is

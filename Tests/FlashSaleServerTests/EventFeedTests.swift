@@ -4,7 +4,7 @@ import FlashSaleCore
 import FlashSaleEngine
 @testable import FlashSaleStore
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
