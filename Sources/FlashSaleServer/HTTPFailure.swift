@@ -109,7 +109,14 @@ struct HTTPFailure: Error, Sendable {
         }
     }
 
+    /// Written out rather than built as a `JSON` value: every decline is answered with one,
+    /// and the value's arrays and their serializing were about 1.5% of serve's CPU.
     var body: String {
-        JSON.object([("error", .object([("code", .string(code)), ("message", .string(message))]))]).serialized
+        var body = "{\"error\":{\"code\":"
+        JSON.quote(code, into: &body)
+        body += ",\"message\":"
+        JSON.quote(message, into: &body)
+        body += "}}"
+        return body
     }
 }
