@@ -111,7 +111,7 @@ struct Authenticator: Sendable {
     /// The token's claims, once its header names the key's own algorithm (never `none`,
     /// never another) and its signature holds.
     private func verified(_ headers: HTTPFields, keys: JWTKeyCollection, algorithm: String) async throws -> BuyerClaims {
-        guard let authorization = headers[.authorization] else {
+        guard let authorization = headers.value(.authorization) else {
             throw HTTPFailure.unauthenticated("no credentials: send Authorization: Bearer <JWT>")
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)

@@ -164,7 +164,7 @@ struct BuyerAPI: Sendable {
                                 context: ServeContext) throws -> BookingRequest {
         let agent: String?
         do {
-            guard let text = Limits.text(request.headers[.userAgent] ?? "") else {
+            guard let text = Limits.text(request.headers.value(.userAgent) ?? "") else {
                 throw HTTPFailure.badInput("User-Agent: not valid UTF-8 \(Limits.replacementNote)")
             }
             agent = try TextField.userAgent.validate(text, required: false)

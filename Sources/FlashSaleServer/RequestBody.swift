@@ -15,7 +15,7 @@ struct RequestBody {
     /// The body of `request`, read and checked: 413, 415 or 400 when it is not one.
     static func read(_ request: Request) async throws -> RequestBody {
         let tooLarge = HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBytes { throw tooLarge }
+        if let length = request.headers.value(.contentLength).flatMap(Int.init), length > maximumBytes { throw tooLarge }
         let bytes: ByteBuffer
         do {
             bytes = try await request.body.collect(upTo: maximumBytes)
@@ -23,7 +23,7 @@ struct RequestBody {
             // A chunked body, which no Content-Length announced, found too long as it is read.
             throw tooLarge
         }
-        return try parse(bytes, contentType: request.headers[.contentType], contentEncoding: request.headers[.contentEncoding])
+        return try parse(bytes, contentType: request.headers.value(.contentType), contentEncoding: request.headers.value(.contentEncoding))
     }
 
     /// Synchronous and never inlined into `read`: what an async function holds stays in its
