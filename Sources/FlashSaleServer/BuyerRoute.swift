@@ -61,19 +61,24 @@ enum BuyerRoute: String, CaseIterable, Sendable {
     /// `{...}` one, and where each `{...}` is, with its name.
     struct Pattern {
         let route: BuyerRoute
-        let segments: [String?]
+        /// The fixed segments' bytes; nil for a parameter.
+        let segments: [[UInt8]?]
         let parameters: [(index: Int, name: String)]
 
         init(_ route: BuyerRoute) {
             let parts = route.pattern.split(separator: "/")
             self.route = route
-            segments = parts.map { $0.hasPrefix("{") ? nil : String($0) }
+            segments = parts.map { $0.hasPrefix("{") ? nil : Array($0.utf8) }
             parameters = parts.enumerated().filter { $1.hasPrefix("{") }.map { ($0, String($1)) }
         }
 
+        /// Compared as bytes in one buffer: through `Substring.UTF8View`'s indices, byte by
+        /// byte, the comparisons were 3.5% of a decline's instructions (callgrind).
         func matches(_ path: [Substring]) -> Bool {
-            segments.count == path.count
-                && zip(segments, path).allSatisfy { fixed, segment in fixed.map { $0.utf8.elementsEqual(segment.utf8) } ?? !segment.isEmpty }
+            segments.count == path.count && zip(segments, path).allSatisfy { fixed, segment in
+                guard let fixed else { return !segment.isEmpty }
+                return segment.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(fixed) } ?? segment.utf8.elementsEqual(fixed)
+            }
         }
     }
 
