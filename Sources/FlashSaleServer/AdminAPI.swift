@@ -21,7 +21,8 @@ struct AdminAPI: Sendable {
             return Answer.failure(HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: /healthz, /metrics, /openapi.json"))
         }
         guard request.method == .get || request.method == .head else {
-            return Answer.failure(.badInput("only GET here", status: .methodNotAllowed, headers: [.allow: "GET, HEAD"]))
+            return Answer.failure(.badInput("\(request.method.rawValue) is not allowed here; use GET, HEAD", status: .methodNotAllowed,
+                                            headers: [.allow: "GET, HEAD"]))
         }
         switch path {
         case "/healthz":

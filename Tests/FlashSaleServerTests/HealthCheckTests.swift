@@ -4,7 +4,7 @@ import Testing
 import FlashSaleTestSupport
 
 /// `GET /healthz` on the admin listener: 200 `ok` when the database answers a read, else
-/// 503 (http.md, "Admin endpoints").
+/// 503 (http.md, "Admin endpoints"); any other method there is 405.
 @Suite struct HealthCheckTests {
     /// Found by probing: with the sale table's page made unreadable under a running server,
     /// buyers got 503 while `/healthz`, which read only the log's tail, said `ok`, and a
@@ -30,5 +30,17 @@ import FlashSaleTestSupport
         let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
         #expect(health.status == 503, "\(health.body)")
         #expect(health.body.hasPrefix("unavailable: "))
+    }
+
+    /// Found by probing: a POST to the admin listener was told "only GET here" while its
+    /// `Allow` said `GET, HEAD`; it now says what the buyers' 405 says.
+    @Test func aPOSTToTheAdminListenerIs405NamingWhatIsAllowed() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.start()
+        let answer = try await HTTPClient.send(.POST, "/healthz", port: served.adminPort)
+        #expect(answer.status == 405)
+        #expect(answer.headers["Allow"] == ["GET, HEAD"])
+        #expect(answer.body.contains("POST is not allowed here; use GET, HEAD"), "\(answer.body)")
     }
 }
