@@ -5,8 +5,9 @@ import Synchronization
 /// One log line per answer (`request_id`, `method`, `route`, `status`, `duration_ms`, and
 /// `error` for a failure its answer tells the client less of: `HTTPFailure.detail`), in
 /// the shape of `JSONLogHandler`'s lines, numbered across every buyer listener. Written by
-/// hand: it is the line the server writes most, and through swift-log's metadata it cost
-/// a twentieth of a request.
+/// hand, as bytes: it is the line the server writes most; through swift-log's metadata it
+/// cost a twentieth of a request, and appended to a String piece by piece 340 instructions
+/// a piece (callgrind).
 final class AccessLog: Sendable {
     private let output: LogOutput
     private let lastID = Atomic<UInt64>(0)
@@ -17,24 +18,25 @@ final class AccessLog: Sendable {
 
     func record(method: String, route: String, status: Int, seconds: Double, problem: String? = nil) {
         let id = lastID.add(1, ordering: .relaxed).newValue
-        var line = "{\"time\":\""
-        line += SystemClock().now().description
-        line += status >= 500 ? "\",\"level\":\"error\"" : "\",\"level\":\"info\""
-        line += ",\"message\":\"request\",\"duration_ms\":"
-        line += String((seconds * 1_000_000).rounded() / 1000)
+        var line = UTF8Text()
+        line.append("{\"time\":\"")
+        line.append(SystemClock().now().description)
+        line.append(status >= 500 ? "\",\"level\":\"error\"" : "\",\"level\":\"info\"")
+        line.append(",\"message\":\"request\",\"duration_ms\":")
+        line.append(String((seconds * 1_000_000).rounded() / 1000))
         if let problem {
-            line += ",\"error\":"
-            JSON.quote(problem, into: &line)
+            line.append(",\"error\":")
+            line.appendQuoted(problem)
         }
-        line += ",\"method\":"
-        JSON.quote(method, into: &line)
-        line += ",\"request_id\":"
-        line += String(id)
-        line += ",\"route\":\""
-        line += route
-        line += "\",\"status\":"
-        line += String(status)
-        line += "}\n"
+        line.append(",\"method\":")
+        line.appendQuoted(method)
+        line.append(",\"request_id\":")
+        line.append(Int(id))
+        line.append(",\"route\":\"")
+        line.append(route)
+        line.append("\",\"status\":")
+        line.append(status)
+        line.append("}\n")
         output.append(line)
     }
 }

@@ -44,13 +44,19 @@ struct JSONLogHandler: LogHandler {
 
 /// Log lines waiting for the writer thread; it writes them every few milliseconds.
 final class LogOutput: Sendable {
-    private let pending = NIOLockedValueBox("")
+    private let pending = NIOLockedValueBox<[UInt8]>([])
     private let wake = ConditionLock(value: false)
     private let stopped = NIOLockedValueBox(false)
     private let finished = ConditionLock(value: false)
 
     func append(_ line: String) {
-        pending.withLockedValue { $0 += line }
+        var text = UTF8Text()
+        text.append(line)
+        append(text)
+    }
+
+    func append(_ line: UTF8Text) {
+        pending.withLockedValue { $0 += line.bytes }
     }
 
     func start() {
@@ -76,12 +82,12 @@ final class LogOutput: Sendable {
     }
 
     private func flush() {
-        var text = pending.withLockedValue { pending in
-            defer { pending = "" }
+        let text = pending.withLockedValue { pending in
+            defer { pending = [] }
             return pending
         }
         guard !text.isEmpty else { return }
-        text.withUTF8 { bytes in
+        text.withUnsafeBufferPointer { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
