@@ -48,38 +48,9 @@ package indirect enum JSON {
             out.append("}")
         }
     }
-
-    /// RFC 8259 string escaping: quote, backslash and control characters.
-    package static func quote(_ text: String, into out: inout String) {
-        out += "\""
-        // Most values need no escaping: copy them whole. Looked for in the text's buffer:
-        // through `String.UTF8View`'s indices, byte by byte, the look took most of a
-        // booking's rendering (callgrind).
-        let needsEscaping: (UInt8) -> Bool = { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
-        guard text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: needsEscaping) })
-                ?? text.utf8.contains(where: needsEscaping) else {
-            out += text
-            out += "\""
-            return
-        }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
 }
 
-/// UTF-8 text built piece by piece into bytes: a stream's answers, a line per request.
+/// UTF-8 text built piece by piece into bytes: a stream's answers, JSON values, log lines.
 /// Appending to a String (its capacity and encoding checks on every piece) cost more than
 /// deciding a request.
 package struct UTF8Text {
@@ -119,19 +90,33 @@ package struct UTF8Text {
         }
     }
 
-    /// A JSON string (`JSON.quote`), copied whole when nothing in it needs escaping.
+    /// A JSON string, escaped as RFC 8259 asks (quote, backslash and control characters),
+    /// and copied whole when nothing in it needs escaping, as most values do: looked for in
+    /// the text's buffer, since through `String.UTF8View`'s indices, byte by byte, the look
+    /// took most of a booking's rendering (callgrind).
     package mutating func appendQuoted(_ text: String) {
-        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 in
-            guard !utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) else { return false }
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: utf8)
-            bytes.append(UInt8(ascii: "\""))
-            return true
+        let needsEscaping: (UInt8) -> Bool = { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
+        let plain = !(text.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsEscaping) }
+            ?? text.utf8.contains(where: needsEscaping))
+        append("\"")
+        if plain {
+            append(text)
+        } else {
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": append("\\\"")
+                case "\\": append("\\\\")
+                case "\n": append("\\n")
+                case "\r": append("\\r")
+                case "\t": append("\\t")
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                default: UTF8.encode(scalar) { bytes.append($0) }
+                }
+            }
         }
-        guard plain != true else { return }
-        var quoted = ""
-        JSON.quote(text, into: &quoted)
-        append(quoted)
+        append("\"")
     }
 
     package mutating func removeAll() {

@@ -15,6 +15,13 @@ private func hasRawControls(_ text: String) -> Bool {
 }
 
 @Suite struct TextOutputEscapingTests {
+    /// JSON output escapes what RFC 8259 asks, in keys and values, and passes the rest
+    /// through as UTF-8, whether a text needs escaping or not.
+    @Test func jsonEscapesQuotesBackslashesAndControlsAndKeepsTheRest() {
+        let value = JSON.object([("a\"b", .string("q\"b\\s\nn\rr\tt\u{01}é😀")), ("plain", .string("é😀")), ("n", .null)])
+        #expect(value.serialized == #"{"a\"b":"q\"b\\s\nn\rr\tt\u0001é😀","plain":"é😀","n":null}"#)
+    }
+
     /// A sale named, and booked by a user named, with control characters; the user also
     /// queued a request.
     private func hostileSale() throws -> (Sandbox, String) {
