@@ -5,24 +5,27 @@ import FlashSaleCore
 /// second port or a port past 65535 is not. A server that serves under any name still
 /// refuses what no client could mean as one.
 enum HostHeader {
+    /// Read as bytes, every request's: found by Characters, its `:` and brackets ran
+    /// grapheme breaking over the value, about 2% of a decline's instructions (callgrind).
     static func isHostAndPort(_ value: String) -> Bool {
         var host = Substring(value)
         var port: Substring?
-        if host.first == "[" {
+        if host.utf8.first == UInt8(ascii: "[") {
             // An IP-literal: an IPv6 address in brackets.
-            guard let close = host.firstIndex(of: "]") else { return false }
-            let address = host[host.index(after: host.startIndex)..<close]
-            guard address.contains(":"), IPAddress.isValid(String(address)) else { return false }
-            let rest = host[host.index(after: close)...]
-            guard rest.isEmpty || rest.first == ":" else { return false }
+            guard let close = host.utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let address = host[host.utf8.index(after: host.startIndex)..<close]
+            guard address.utf8.contains(UInt8(ascii: ":")), IPAddress.isValid(String(address)) else { return false }
+            let rest = host[host.utf8.index(after: close)...]
+            guard rest.isEmpty || rest.utf8.first == UInt8(ascii: ":") else { return false }
             port = rest.isEmpty ? nil : rest.dropFirst()
         } else {
-            if let colon = host.firstIndex(of: ":") {
-                port = host[host.index(after: colon)...]
+            if let colon = host.utf8.firstIndex(of: UInt8(ascii: ":")) {
+                port = host[host.utf8.index(after: colon)...]
                 host = host[..<colon]
             }
             // A reg-name, which an IPv4 address is too; its %-escapes whole.
-            guard host.utf8.allSatisfy(isRegisteredNameByte), host.percentDecoded != nil else { return false }
+            guard host.utf8.allSatisfy(isRegisteredNameByte),
+                  !host.utf8.contains(UInt8(ascii: "%")) || host.percentDecoded != nil else { return false }
         }
         return port.map(isPort) ?? true
     }
