@@ -161,6 +161,8 @@ private func ranked(_ attempts: [Attempt]) -> [Suspect] {
         #expect(IPAddress("::")?.compressedText == "::")
         #expect(IPAddress("fe80::")?.compressedText == "fe80::")
         #expect(IPAddress("::1")?.compressedText == "::1")
+        #expect(IPAddress("192.0.2.7")?.compressedText == "192.0.2.7")
+        #expect(IPAddress("10.100.0.255")?.compressedText == "10.100.0.255")
         let network = try #require(AddressKey(text: "2001:db8:0:0:ffff::5")).text
         #expect(network == "2001:db8::/64")
         // What `block ip` will parse: the same range.
