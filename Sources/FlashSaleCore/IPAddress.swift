@@ -145,6 +145,13 @@ extension IPAddress {
         self.bytes = bytes
     }
 
+    /// An address from its bytes in network order, as a socket address holds them: 4 for
+    /// IPv4, 16 for IPv6; nil for any other count.
+    public init?(networkOrder bytes: [UInt8]) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
     /// One spelling per address: dotted IPv4 (mapped addresses unmapped), or eight groups
     /// of four lowercase hex digits. What the per-IP limit counts by. Written byte by byte
     /// into one string: every hold with an address stores it.

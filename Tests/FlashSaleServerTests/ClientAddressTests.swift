@@ -1,10 +1,22 @@
 import Testing
+import FlashSaleCore
+@testable import FlashSaleServer
 import FlashSaleTestSupport
+import NIOCore
 
 /// The buyer's address (http.md, `--trusted-proxy`): the peer's, unless the peer is a
 /// trusted proxy; then the rightmost `X-Forwarded-For` hop that is not itself trusted.
 /// Seen in the booking's `ip`, and by blocks.
 @Suite struct ClientAddressTests {
+    /// The peer's address is read from its socket address's bytes, IPv4 and IPv6 alike.
+    @Test func aPeersAddressIsItsSocketAddresssBytes() throws {
+        #expect(IPAddress(peer: try SocketAddress(ipAddress: "203.0.113.7", port: 1))?.compressedText == "203.0.113.7")
+        #expect(IPAddress(peer: try SocketAddress(ipAddress: "2001:db8::1", port: 1))?.compressedText == "2001:db8::1")
+        #expect(IPAddress(peer: try SocketAddress(ipAddress: "::ffff:203.0.113.7", port: 1))?.unmapped.compressedText
+                    == "203.0.113.7")
+        #expect(IPAddress(peer: try SocketAddress(unixDomainSocketPath: "/tmp/flashsale-peer")) == nil)
+    }
+
     static func address(_ served: ServedDatabase, user: String, forwardedFor: [String]) async throws -> String? {
         let answer = try await served.send(.POST, "/booking-service/book-item/s1", user: user,
                                            headers: forwardedFor.map { ("X-Forwarded-For", $0) })
