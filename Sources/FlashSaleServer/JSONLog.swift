@@ -50,9 +50,7 @@ final class LogOutput: Sendable {
     private let finished = ConditionLock(value: false)
 
     func append(_ line: String) {
-        var text = UTF8Text()
-        text.append(line)
-        append(text)
+        pending.withLockedValue { $0.append(contentsOf: line.utf8) }
     }
 
     func append(_ line: UTF8Text) {
