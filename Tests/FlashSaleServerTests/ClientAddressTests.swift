@@ -9,7 +9,7 @@ import NIOCore
 /// Seen in the booking's `ip`, and by blocks.
 @Suite struct ClientAddressTests {
     /// The peer's address is read from its socket address's bytes, IPv4 and IPv6 alike.
-    @Test func aPeersAddressIsItsSocketAddresssBytes() throws {
+    @Test func aPeerAddressIsReadFromItsSocketAddressBytes() throws {
         #expect(IPAddress(peer: try SocketAddress(ipAddress: "203.0.113.7", port: 1))?.compressedText == "203.0.113.7")
         #expect(IPAddress(peer: try SocketAddress(ipAddress: "2001:db8::1", port: 1))?.compressedText == "2001:db8::1")
         #expect(IPAddress(peer: try SocketAddress(ipAddress: "::ffff:203.0.113.7", port: 1))?.unmapped.compressedText
