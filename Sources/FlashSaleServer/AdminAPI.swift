@@ -16,6 +16,13 @@ struct AdminAPI: Sendable {
     ]
 
     func answer(_ request: Request) async -> Response {
+        // The buyers' limit: what a health checker or a scraper sends is far smaller, and
+        // anything bigger is someone else's request on a port that should not reach them.
+        do {
+            try Limits.checkHeaders(request.headers)
+        } catch {
+            return Answer.failure(HTTPFailure(error))
+        }
         let path = String((request.head.path ?? "").split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         guard AdminAPI.routes[path] != nil else {
             return Answer.failure(HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no such resource: /healthz, /metrics, /openapi.json"))

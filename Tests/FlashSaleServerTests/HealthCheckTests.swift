@@ -43,4 +43,17 @@ import FlashSaleTestSupport
         #expect(answer.headers["Allow"] == ["GET, HEAD"])
         #expect(answer.body.contains("POST is not allowed here; use GET, HEAD"), "\(answer.body)")
     }
+
+    /// Found by probing: the admin listener took headers of any size the HTTP decoder
+    /// reads (80 KiB), where the buyers' listener answers 431 past 16 KiB (http.md).
+    @Test func headersOver16KiBAre431OnTheAdminListenerToo() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.start()
+        let padding = (0..<20).map { ("X-Pad-\($0)", String(repeating: "p", count: 1024)) }
+        let answer = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort, headers: padding)
+        #expect(answer.status == 431, "\(answer.body)")
+        #expect(answer.body.contains("the headers are over 16384 bytes"), "\(answer.body)")
+        #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
+    }
 }
