@@ -57,9 +57,12 @@ let package = Package(
         // The SQLite store: the engine's protocols in SQL, and the read-only reports.
         .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore", "FlashSaleEngine"],
                 swiftSettings: directMetadataAccess),
+        // What the modules on SwiftNIO share: a task executor on an event loop.
+        .target(name: "FlashSaleNIO", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: directMetadataAccess),
         // The PostgreSQL store: the same protocols in PostgreSQL's SQL, for `--db postgresql://`.
         .target(name: "FlashSalePostgres", dependencies: [
-            "FlashSaleCore", "FlashSaleEngine",
+            "FlashSaleCore", "FlashSaleEngine", "FlashSaleNIO",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -78,7 +81,7 @@ let package = Package(
         ),
         // `flashsale serve`: the buyers' HTTP API (../shared/http.md) on the engine.
         .target(name: "FlashSaleServer", dependencies: [
-            "FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleCore",
+            "FlashSaleCLI", "FlashSaleEngine", "FlashSaleStore", "FlashSaleCore", "FlashSaleNIO",
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import Glibc
 import FlashSaleCore
 import FlashSaleEngine
+import FlashSaleNIO
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
