@@ -81,7 +81,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         let closes = head.version == .http1_0 || head.method == .CONNECT || head.headers.contains(name: "upgrade") || !readsBody
             || head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
         if closes {
-            // What Hummingbird reads to close the connection once it has answered.
+            // What `Responder` reads to close the connection once it has answered.
             head.headers.replaceOrAdd(name: "Connection", value: "close")
         }
         let expectsContinue = head.version == .http1_1 && readsBody

@@ -13,8 +13,8 @@ import NIOHTTPTypes
 /// each of those is answered whole: sent after the first, it took a later request's place
 /// (a committed booking read as 400) or went into a live stream. An error in the body of
 /// the last request is that request's: its responder's to answer while it may still read
-/// the body, and once it has answered, the connection just closes (one request, one
-/// answer). Bytes after a request that closes the connection (HTTP/1.0, `Connection:
+/// the body (`Responder` closes the connection after that answer), and once it has
+/// answered, the connection just closes (one request, one answer). Bytes after a request that closes the connection (HTTP/1.0, `Connection:
 /// close`) are no request, and get no answer. A refusal is counted and logged as the
 /// responder's answers are (on a buyer listener), with route `none` (and method `-`: the
 /// request line may be what was broken), unless the client has gone and it cannot be sent.
@@ -39,9 +39,6 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     /// The refusal to send once every request passed on is answered.
     private var refusal: HTTPFailure?
-    /// An error in a body was passed on to its responder: Hummingbird, meeting it again
-    /// when it drains a body its responder did not read, writes a bare 400 of its own.
-    private var bodyErrorPassedOn = false
     /// The last answer's end, written: closing before it is sent would cut that answer
     /// (a full close drops what is still queued).
     private var lastAnswerWritten: EventLoopFuture<Void>?
@@ -62,13 +59,6 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // A second answer to a request already answered (Hummingbird's bare 400, above):
-        // not sent; the connection closes, one request having had one answer.
-        if unanswered == 0, bodyErrorPassedOn {
-            if case .head = unwrapOutboundIn(data) { closeAfterWrites(context) }
-            promise?.succeed()
-            return
-        }
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)
             return
@@ -92,7 +82,6 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         if readingBody {
             // Answers end in order, so while any is owed, the last request's is.
             if unanswered > 0 {
-                bodyErrorPassedOn = true
                 context.fireErrorCaught(error)
             } else {
                 closeAfterWrites(context)

@@ -1,44 +1,74 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// Hummingbird's HTTP/1.1 channel with `HTTP1Rules` put below its HTTP types, where the
-/// request's version is still known: every listener of serve's.
+/// Every listener of serve's: Hummingbird's server (its graceful shutdown, which waits for
+/// every connection to close) with serve's own HTTP/1.1 connections. Each has the pipeline
+/// Hummingbird's HTTP1Channel builds, `HTTP1Rules` below the HTTP types, where the
+/// request's version is still known, and `Responder` last, in place of HTTP1Channel's
+/// async streams and task per connection.
 struct RulesChannel: ServerChildChannel {
-    let http1: HTTP1Channel
+    /// A connection's pipeline is all it needs; its task only waits for its close.
+    struct Connection: ServerChildChannelValue {
+        let channel: any Channel
+    }
+
+    let handlers: @Sendable () -> [any RemovableChannelHandler]
+    let idleTimeout: TimeAmount
+    let respond: @Sendable (Request, any Channel) async -> Response
 
     /// A listener answering each request with `respond`'s response, whose connections also
     /// pass through `handlers` (after the HTTP types), idle ones closed after `idleTimeout`.
     /// Hummingbird's server without its `Application`: serve routes, logs and dates its
     /// answers itself (`HTTP1Rules` writes `Date`), and the application's per-request logger
-    /// and context cost every request about 2% of serve's CPU, and every connection the
-    /// frames they keep in its task.
+    /// and context cost every request about 2% of serve's CPU.
     static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
-                         respond: @escaping @Sendable (Request, any Channel) async -> Response) throws -> any Service {
-        let builder = HTTPServerBuilder { responder in
-            RulesChannel(http1: HTTP1Channel(responder: responder, configuration: .init(
-                additionalChannelHandlers: handlers(), idleTimeout: idleTimeout)))
-        }
-        return try builder.buildServer(configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-                                       logger: logger, responder: { request, writer, channel in
-                                           let response = await respond(request, channel)
-                                           try await writer.write(response: response.head, body: response.body)
-                                       }, onServerRunning: onRunning)
+                         respond: @escaping @Sendable (Request, any Channel) async -> Response) -> any Service {
+        RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond).server(
+            configuration: configuration, onServerRunning: onRunning, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger)
     }
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let types = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
-            try channel.pipeline.syncOperations.addHandler(HTTP1Rules(), position: .before(types))
-            return value
+    /// Hummingbird's decoder limits (HTTP1Channel's defaults).
+    private static var decoderLimits: NIOHTTPDecoderLimitConfiguration {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 80 * 1024
+        limits.maxHeaderListSize = 80 * 1024
+        limits.maxHeaderFieldCount = 1000
+        return limits
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
+        channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            // No pipelining assistance: `Responder` holds what comes behind an answer, after
+            // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
+            // `MalformedRequests` answers the decoder's refusals.
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: RulesChannel.decoderLimits)
+            try pipeline.addHandler(HTTP1Rules())
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandlers(handlers())
+            // The idle timeout, and shutdown's close of a connection once its requests are answered.
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: Duration(idleTimeout), logger: logger))
+            try pipeline.addHandler(Responder(respond: respond, loop: channel.eventLoop))
+            return Connection(channel: channel)
         }
     }
 
-    func handle(value: HTTP1Channel.Value, logger: Logger) async {
-        await http1.handle(value: value, logger: logger)
+    /// Waits for the connection to close: the server's graceful shutdown waits for these.
+    /// Cancelled, its client's side is closed, and it closes once what was read is answered.
+    func handle(value: Connection, logger: Logger) async {
+        await withTaskCancellationHandler {
+            try? await value.channel.closeFuture.get()
+        } onCancel: {
+            value.channel.close(mode: .input, promise: nil)
+        }
     }
 }

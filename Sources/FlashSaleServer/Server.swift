@@ -67,13 +67,13 @@ package enum Server {
 
         var services: [any Service] = []
         for address in settings.listen {
-            services.append(Listener(address: address.description, service: try buyerListener(
+            services.append(Listener(address: address.description, service: buyerListener(
                 buyers, at: .hostname(address.host, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
                 logger: logger)))
         }
         if let socket = settings.socket {
             try removeStaleSocket(socket)
-            services.append(Listener(address: socket, service: try buyerListener(
+            services.append(Listener(address: socket, service: buyerListener(
                 buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics, accessLog: accessLog, logger: logger
             ) { _ in
                 // Created with the process's umask (0077); a gateway in the group must reach it.
@@ -83,7 +83,7 @@ package enum Server {
         // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may speak
         // HTTP/1.0; a trickled request held its connection for the idle timeout); its
         // refusals are not buyers' answers, so not counted with them.
-        services.append(Listener(address: settings.admin.description, service: try RulesChannel.listener(
+        services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
             .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
             handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
             idleTimeout: idleTimeout, logger: logger
@@ -140,8 +140,8 @@ package enum Server {
     private static func buyerListener(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
                                       metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
                                       onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
-        throws -> any Service {
-        try RulesChannel.listener(
+        -> any Service {
+        RulesChannel.listener(
             .init(address: address, backlog: backlog),
             handlers: { [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
             idleTimeout: idleTimeout, logger: logger, onRunning: onRunning

@@ -1,0 +1,48 @@
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+
+/// Writes an answer to its connection, from the request's task on the connection's event
+/// loop (`Responder`): its head, its body as the body writes it, and its end.
+///
+/// A body of stated length is flushed once, with its end, as Hummingbird wrote head, body
+/// and end in one flush: a flush per part cost a second system call per answer. A body
+/// of no stated length is a stream (`EventFeed`), each part flushed as it is written, for
+/// the client is waiting for it. A write that leaves the connection above its high-water
+/// mark waits until it has gone out, so that a client that reads slowly holds back the
+/// stream rather than filling the server's memory (`StalledClients` ends one that stops).
+struct ChannelBodyWriter: ResponseBodyWriter {
+    private let channel: any Channel
+    private let streams: Bool
+
+    /// Writes `response`; a body that fails closes the connection, its answer cut short
+    /// (as Hummingbird's connection loop did).
+    static func send(_ response: Response, on channel: any Channel) async {
+        channel.write(HTTPResponsePart.head(response.head), promise: nil)
+        do {
+            try await response.body.write(ChannelBodyWriter(channel: channel, streams: response.body.contentLength == nil))
+        } catch {
+            channel.close(promise: nil)
+        }
+    }
+
+    private init(channel: any Channel, streams: Bool) {
+        self.channel = channel
+        self.streams = streams
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        let written = channel.write(HTTPResponsePart.body(buffer))
+        if streams { channel.flush() }
+        // On a closed connection the write has failed: waited for, it ends a stream there.
+        guard channel.isWritable, channel.isActive else {
+            channel.flush()
+            return try await written.get()
+        }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil)
+    }
+}

@@ -1,0 +1,238 @@
+import FlashSaleNIO
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+
+/// A connection's last handler (`RulesChannel`): answers its requests one at a time, in
+/// order, each in a task of its own on the connection's event loop, with `respond`'s
+/// response (written by `ChannelBodyWriter`). Hummingbird's HTTP1Channel did this in one
+/// task per connection, through async streams of the request's parts and of the answer's,
+/// two thread hops per request: it cost about 17 µs of CPU more per request (a constant
+/// answer under wrk), and its task's frames stayed with every open connection.
+///
+/// What Hummingbird's loop did, this does:
+/// - A request starts once its body has come whole, or at the end of the read that
+///   brought its head without it: a responder may answer on the head alone (a 404, a 401)
+///   while the client has not sent its body, or waits to (`Expect: 100-continue`); one
+///   that reads it waits for its parts (`ArrivingBody`). A body past
+///   `RequestBody.maximumBytes` is passed on only that far (a reader refuses it, 413), and
+///   the rest dropped as it comes: the connection then goes on with the next request.
+/// - What arrives behind a request being answered (pipelined requests, an error, the
+///   client closing its side) is held until the answer has ended, and the connection
+///   reads no more while it holds any: answers go out in order, and one client cannot
+///   fill the server's memory with requests.
+/// - A request that says `Connection: close` (`HTTP1Rules` says it for every one that
+///   closes) closes the connection's output after its answer; the client then closes.
+/// - An error in a request's body is its responder's to meet; the connection closes
+///   after its answer, as after the client has closed its side and everything read
+///   before is answered.
+final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What the connection brings, in order.
+    private enum Arrival {
+        case part(HTTPRequestPart)
+        case failure(any Error)
+        case inputClosed
+    }
+
+    private let respond: @Sendable (Request, any Channel) async -> Response
+    private let executor: EventLoopTaskExecutor
+
+    /// A request whose head has been read and which has not started: its body so far.
+    private var unstarted: (head: HTTPRequest, body: ByteBuffer?)?
+    /// The bytes of the last request's body read so far.
+    private var bodyBytes = 0
+    /// A request has started and its answer has not ended.
+    private var answering = false
+    /// The started request's body is still arriving: its parts go to `arriving` (nil past
+    /// the limit, when they go nowhere).
+    private var readingBody = false
+    private var arriving: ArrivingBody?
+    /// What arrived behind the answer under way. (An array, which allocates nothing until
+    /// a request is pipelined, on each of thousands of open connections.)
+    private var held: [Arrival] = []
+    /// A read was asked for while arrivals were held: made once they have all been taken.
+    private var readHeld = false
+    /// How the connection closes once the answer under way has ended; nil: it goes on.
+    private var closing: CloseMode?
+    /// The connection's last answer has ended: nothing more is answered.
+    private var ended = false
+
+    init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop) {
+        self.respond = respond
+        executor = EventLoopTaskExecutor(loop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        arrive(.part(unwrapInboundIn(data)), context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        startUnstarted(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        arrive(.failure(error), context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed? = event as? ChannelEvent { arrive(.inputClosed, context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if held.isEmpty {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A responder waiting for the rest of its body would wait forever.
+        arriving?.finish(ChannelError.ioOnClosedChannel)
+        arriving = nil
+        held = []
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        answering = false
+        guard let closing else {
+            context.write(data, promise: promise)
+            return proceed(context: context)
+        }
+        // Closed once the answer has gone out: a close drops what is still queued.
+        ended = true
+        let written = promise ?? context.eventLoop.makePromise()
+        context.write(data, promise: written)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(mode: closing, promise: nil) }
+    }
+
+    private func arrive(_ arrival: Arrival, context: ChannelHandlerContext) {
+        guard !ended else { return }
+        if held.isEmpty, readingBody || !answering {
+            take(arrival, context: context)
+        } else {
+            held.append(arrival)
+        }
+    }
+
+    private func take(_ arrival: Arrival, context: ChannelHandlerContext) {
+        if readingBody {
+            takeForBody(arrival, context: context)
+        } else {
+            takeBetweenAnswers(arrival, context: context)
+        }
+    }
+
+    /// What arrives while no request is being answered.
+    private func takeBetweenAnswers(_ arrival: Arrival, context: ChannelHandlerContext) {
+        switch arrival {
+        case .part(.head(let head)):
+            unstarted = (head, nil)
+            bodyBytes = 0
+        case .part(.body(var part)):
+            guard var request = unstarted else { return }
+            bodyBytes += part.readableBytes
+            if request.body == nil {
+                request.body = part
+            } else {
+                request.body!.writeBuffer(&part)
+            }
+            unstarted = request
+            if bodyBytes > RequestBody.maximumBytes {
+                // What came is passed on; the rest of the body is read and dropped.
+                start(request.head, body: HummingbirdCore.RequestBody(buffer: request.body!), readingBody: true, context: context)
+            }
+        case .part(.end):
+            guard let request = unstarted else { return }
+            start(request.head, body: HummingbirdCore.RequestBody(buffer: request.body ?? ByteBuffer()), context: context)
+        case .failure(let error):
+            closing = .all
+            guard let request = unstarted else { return close(context: context) }
+            let body = ArrivingBody(request.body)
+            body.finish(error)
+            start(request.head, body: HummingbirdCore.RequestBody(asyncSequence: body), context: context)
+        case .inputClosed:
+            closing = .all
+            guard let request = unstarted else { return close(context: context) }
+            start(request.head, body: HummingbirdCore.RequestBody(buffer: request.body ?? ByteBuffer()), context: context)
+        }
+    }
+
+    /// What arrives while the started request's body is still arriving.
+    private func takeForBody(_ arrival: Arrival, context: ChannelHandlerContext) {
+        switch arrival {
+        case .part(.body(let part)):
+            bodyBytes += part.readableBytes
+            arriving?.append(part)
+            if bodyBytes > RequestBody.maximumBytes {
+                arriving?.finish()
+                arriving = nil
+            }
+            return
+        case .part:
+            arriving?.finish()
+        case .failure(let error):
+            arriving?.finish(error)
+            closing = .all
+        case .inputClosed:
+            arriving?.finish()
+            closing = .all
+        }
+        arriving = nil
+        readingBody = false
+        if !answering, closing != nil { close(context: context) }
+    }
+
+    /// A head whose body did not come with it starts at the end of its read, or once
+    /// what was held before it has been taken: its responder may answer on the head alone.
+    private func startUnstarted(context: ChannelHandlerContext) {
+        guard let request = unstarted else { return }
+        let body = ArrivingBody(request.body)
+        start(request.head, body: HummingbirdCore.RequestBody(asyncSequence: body), readingBody: true, into: body, context: context)
+    }
+
+    /// Starts the request `head`: its responder's task reads `body`. While `readingBody`,
+    /// the rest of its body goes `into` that (or nowhere).
+    private func start(_ head: HTTPRequest, body: HummingbirdCore.RequestBody, readingBody: Bool = false, into arriving: ArrivingBody? = nil,
+                       context: ChannelHandlerContext) {
+        unstarted = nil
+        // No one to answer: its work is not done either.
+        guard context.channel.isActive else { return }
+        answering = true
+        self.readingBody = readingBody
+        self.arriving = arriving
+        if head.headerFields[.connection] == "close", closing == nil { closing = .output }
+        let request = Request(head: head, body: body)
+        let channel = context.channel
+        let respond = respond
+        Task(executorPreference: executor) {
+            await ChannelBodyWriter.send(await respond(request, channel), on: channel)
+        }
+    }
+
+    /// Takes what was held behind the answer that has just ended, up to the next answer.
+    private func proceed(context: ChannelHandlerContext) {
+        while !ended, readingBody || !answering, !held.isEmpty {
+            take(held.removeFirst(), context: context)
+        }
+        if !answering { startUnstarted(context: context) }
+        if readHeld, held.isEmpty {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        ended = true
+        context.close(promise: nil)
+    }
+}
