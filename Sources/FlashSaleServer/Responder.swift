@@ -61,6 +61,8 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing: CloseMode?
     /// The connection's last answer has ended: nothing more is answered.
     private var ended = false
+    /// The last answer's end, written: the connection closes after it.
+    private var lastAnswerWritten: EventLoopFuture<Void>?
 
     init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop) {
         self.respond = respond
@@ -103,16 +105,16 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
         answering = false
-        guard let closing else {
-            context.write(data, promise: promise)
-            return proceed(context: context)
-        }
-        // Closed once the answer has gone out: a close drops what is still queued.
-        ended = true
         let written = promise ?? context.eventLoop.makePromise()
+        lastAnswerWritten = written.futureResult
         context.write(data, promise: written)
-        let channel = context.channel
-        written.futureResult.whenComplete { _ in channel.close(mode: closing, promise: nil) }
+        if let closing {
+            ended = true
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(mode: closing, promise: nil) }
+        } else {
+            proceed(context: context)
+        }
     }
 
     private func arrive(_ arrival: Arrival, context: ChannelHandlerContext) {
@@ -231,8 +233,12 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Closes once the last answer has gone out (a close drops what is still queued), or
+    /// at once if there was none.
     private func close(context: ChannelHandlerContext) {
         ended = true
-        context.close(promise: nil)
+        guard let lastAnswerWritten else { return context.close(promise: nil) }
+        let channel = context.channel
+        lastAnswerWritten.whenComplete { _ in channel.close(promise: nil) }
     }
 }
