@@ -8,9 +8,9 @@ import HummingbirdCore
 /// engine's, through the committer (changes) or the readers (reads). Checks run in the
 /// contract's order: route and method, then credentials, then the body, then the decision.
 ///
-/// A connection's task keeps, for as long as the connection is open, the memory its
-/// deepest request's async frames took (the task allocator reuses its slabs, never frees
-/// them), and an open connection's request mostly waits for its group's commit. So each
+/// A request's task keeps, until its answer, the memory its deepest async frames took (the
+/// task allocator reuses its slabs, never frees them), and a request mostly waits for its
+/// group's commit, thousands at once under a sale's burst. So each
 /// route is an async function of its own that only waits (`@inline(never)`: inlined, every
 /// route's state would sit in one frame), and its answer is rendered by a synchronous
 /// function (`@inline(never)`: inlined, its temporaries would sit in the frame too), whose

@@ -2,6 +2,7 @@ import FlashSaleNIO
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// A connection's last handler (`RulesChannel`): answers its requests one at a time, in
@@ -96,8 +97,10 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        // A responder waiting for the rest of its body would wait forever.
-        arriving?.finish(ChannelError.ioOnClosedChannel)
+        // A responder waiting for the rest of its body would wait forever. Cut short, as
+        // the decoder says of a body the client's close cuts: not taken for a whole one
+        // (an empty one would be `{}`, and book).
+        arriving?.finish(HTTPParserError.invalidEOFState)
         arriving = nil
         held = []
     }

@@ -141,6 +141,21 @@ import FlashSaleTestSupport
         #expect(counted[#"flashsale_http_requests_total{route="none",status="404"}"#] == 1, "\(counted)")
     }
 
+    /// Requests that come with their client's close of its side (a FIN in the same flush)
+    /// are each answered before the connection closes: closed at once, with the last
+    /// answer still queued, the connection dropped it (found leaving HTTP1Channel).
+    @Test func requestsSentWithTheClientsCloseAreAllAnswered() async throws {
+        let served = try HostileHTTPTests.served()
+        for count in 1...3 {
+            let raw = try await RawConnection.open(port: served.port, script: [
+                Timed(after: .zero, String(repeating: "GET \(Self.sale) HTTP/1.1\r\nHost: x\r\n\r\n", count: count)),
+                .closingOutput(after: .zero),
+            ])
+            #expect(await raw.closed(within: .seconds(5)), "\(raw.answer)")
+            #expect(raw.answer.components(separatedBy: "HTTP/1.1 200 OK").count == count + 1, "\(count): \(raw.answer)")
+        }
+    }
+
     /// After a request that closes the connection, what follows is not passed on: passed
     /// on, it counted as in progress, and the idle connection was never timed out. And a
     /// request answered without reading its broken body gets no second, bare 400.

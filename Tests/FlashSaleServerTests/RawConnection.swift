@@ -162,6 +162,8 @@ private struct Lifespan {
 struct Timed: Sendable {
     let after: Duration
     let bytes: [UInt8]
+    /// The client closes its side (a FIN) after the bytes due with it.
+    private(set) var closesOutput = false
 
     init(after: Duration, _ bytes: [UInt8]) {
         self.after = after
@@ -170,6 +172,12 @@ struct Timed: Sendable {
 
     init(after: Duration, _ text: String) {
         self.init(after: after, Array(text.utf8))
+    }
+
+    static func closingOutput(after: Duration) -> Timed {
+        var part = Timed(after: after, [])
+        part.closesOutput = true
+        return part
     }
 }
 
@@ -201,8 +209,9 @@ private final class Scripted: ChannelInboundHandler, Sendable {
         let pending = Dictionary(grouping: script, by: \.after).map { after, parts in
             context.eventLoop.scheduleTask(deadline: start + TimeAmount(after)) {
                 guard channel.isActive else { return }
-                for part in parts { channel.write(ByteBuffer(bytes: part.bytes), promise: nil) }
+                for part in parts where !part.closesOutput { channel.write(ByteBuffer(bytes: part.bytes), promise: nil) }
                 channel.flush()
+                if parts.contains(where: \.closesOutput) { channel.close(mode: .output, promise: nil) }
             }
         }
         channel.closeFuture.whenComplete { _ in pending.forEach { $0.cancel() } }
