@@ -21,8 +21,8 @@ import NIOHTTPTypes
 ///   the rest dropped as it comes: the connection then goes on with the next request.
 /// - What arrives behind a request being answered (pipelined requests, an error, the
 ///   client closing its side) is held until the answer has ended, and the connection
-///   reads no more while it holds any: answers go out in order, and one client cannot
-///   fill the server's memory with requests.
+///   reads no more while it holds `holdLimit`: answers go out in order, and one client
+///   cannot fill the server's memory with requests.
 /// - A request that says `Connection: close` (`HTTP1Rules` says it for every one that
 ///   closes) closes the connection's output after its answer; the client then closes.
 /// - An error in a request's body is its responder's to meet; the connection closes
@@ -56,8 +56,12 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// What arrived behind the answer under way. (An array, which allocates nothing until
     /// a request is pipelined, on each of thousands of open connections.)
     private var held: [Arrival] = []
-    /// A read was asked for while arrivals were held: made once they have all been taken.
+    /// A read was asked for while `holdLimit` arrivals were held: made once fewer are.
     private var readHeld = false
+    /// Arrivals held before the connection stops reading, as Hummingbird's async stream of
+    /// request parts stopped (its high-water mark): it still sees its client close its side
+    /// behind a pipelined request while an event stream is sent (`HTTP1Rules` then closes).
+    private static let holdLimit = 10
     /// How the connection closes once the answer under way has ended; nil: it goes on.
     private var closing: CloseMode?
     /// The connection's last answer has ended: nothing more is answered.
@@ -89,7 +93,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if held.isEmpty {
+        if held.count < Responder.holdLimit {
             context.read()
         } else {
             readHeld = true
@@ -211,7 +215,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
                        context: ChannelHandlerContext) {
         unstarted = nil
         // No one to answer: its work is not done either.
-        guard context.channel.isActive else { return }
+        guard !ended, context.channel.isActive else { return }
         answering = true
         self.readingBody = readingBody
         self.arriving = arriving
@@ -230,7 +234,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
             take(held.removeFirst(), context: context)
         }
         if !answering { startUnstarted(context: context) }
-        if readHeld, held.isEmpty {
+        if readHeld, held.count < Responder.holdLimit {
             readHeld = false
             context.read()
         }
