@@ -7,17 +7,18 @@ import NIOHTTPTypes
 /// limits, a broken chunk), and what `HTTP1Rules` refuses, is answered as every other
 /// error is, with HTTPFailure's status and JSON body, and the connection closes: after
 /// bytes it cannot parse, the server cannot know where the next request starts.
-/// Hummingbird's own answer would be a bare 400.
+/// Hummingbird's own answer was a bare 400.
 ///
 /// The refusal is the answer to the bytes after the requests passed on, so it waits until
 /// each of those is answered whole: sent after the first, it took a later request's place
 /// (a committed booking read as 400) or went into a live stream. An error in the body of
 /// the last request is that request's: its responder's to answer while it may still read
 /// the body (`Responder` closes the connection after that answer), and once it has
-/// answered, the connection just closes (one request, one answer). Bytes after a request that closes the connection (HTTP/1.0, `Connection:
-/// close`) are no request, and get no answer. A refusal is counted and logged as the
-/// responder's answers are (on a buyer listener), with route `none` (and method `-`: the
-/// request line may be what was broken), unless the client has gone and it cannot be sent.
+/// answered, the connection just closes (one request, one answer). Bytes after a request
+/// that closes the connection (HTTP/1.0, `Connection: close`) are no request, and get no
+/// answer. A refusal is counted and logged as the responder's answers are (on a buyer
+/// listener), with route `none` (and method `-`: the request line may be what was
+/// broken), unless the client has gone and it cannot be sent.
 final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

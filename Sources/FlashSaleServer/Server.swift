@@ -139,8 +139,7 @@ package enum Server {
     /// One buyer listener; every answer is counted, timed and logged.
     private static func buyerListener(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
                                       metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
-                                      onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
-        -> any Service {
+                                      onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> any Service {
         RulesChannel.listener(
             .init(address: address, backlog: backlog),
             handlers: { [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
