@@ -55,7 +55,7 @@ final class ArrivingBody: AsyncSequence, Sendable {
     }
 
     private func next() async throws -> ByteBuffer? {
-        // Mostly the body has come whole by the time it is read: no suspension.
+        // What came before it is read is taken without a suspension.
         if let taken = try state.withLock({ try $0.take() }) { return taken }
         return try await withCheckedThrowingContinuation { reader in
             do {
