@@ -69,6 +69,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     private var ended = false
     /// The last answer's end, written: the connection closes after it.
     private var lastAnswerWritten: EventLoopFuture<Void>?
+    /// Requests' tasks running: one, or for a moment two (the last ends after writing the
+    /// end that starts the next).
+    private var tasks = 0
+    /// Fulfilled once no request's task is running.
+    private var idle: EventLoopPromise<Void>?
 
     init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop) {
         self.respond = respond
@@ -224,9 +229,31 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         let request = Request(head: head, body: body)
         let channel = context.channel
         let respond = respond
+        let responder = NIOLoopBound(self, eventLoop: context.eventLoop)
+        tasks += 1
         Task(executorPreference: executor) {
             await ChannelBodyWriter.send(await respond(request, channel), on: channel)
+            // On the loop still: the task runs nowhere else.
+            responder.value.taskEnded()
         }
+    }
+
+    private func taskEnded() {
+        tasks -= 1
+        guard tasks == 0, let idle else { return }
+        self.idle = nil
+        idle.succeed()
+    }
+
+    /// Once no request's task is running. The server's graceful shutdown waits for each
+    /// connection's task (`RulesChannel`), which waits for this after the close: a request
+    /// whose client has gone still ends (its change decided, its answer counted and
+    /// logged) before serve stops, as it did in Hummingbird's task per connection.
+    func whenIdle(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard tasks > 0 else { return loop.makeSucceededVoidFuture() }
+        let idle = self.idle ?? loop.makePromise()
+        self.idle = idle
+        return idle.futureResult
     }
 
     /// Takes what was held behind the answer that has just ended, up to the next answer.

@@ -12,9 +12,10 @@ import ServiceLifecycle
 /// request's version is still known, and `Responder` last, in place of HTTP1Channel's
 /// async streams and task per connection.
 struct RulesChannel: ServerChildChannel {
-    /// A connection's pipeline is all it needs; its task only waits for its close.
+    /// A connection's pipeline is all it needs; its task only waits for its end.
     struct Connection: ServerChildChannelValue {
         let channel: any Channel
+        let responder: NIOLoopBound<Responder>
     }
 
     let handlers: @Sendable () -> [any RemovableChannelHandler]
@@ -57,16 +58,20 @@ struct RulesChannel: ServerChildChannel {
             try pipeline.addHandlers(handlers())
             // The idle timeout, and shutdown's close of a connection once its requests are answered.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: Duration(idleTimeout), logger: logger))
-            try pipeline.addHandler(Responder(respond: respond, loop: channel.eventLoop))
-            return Connection(channel: channel)
+            let responder = Responder(respond: respond, loop: channel.eventLoop)
+            try pipeline.addHandler(responder)
+            return Connection(channel: channel, responder: NIOLoopBound(responder, eventLoop: channel.eventLoop))
         }
     }
 
-    /// Waits for the connection to close: the server's graceful shutdown waits for these.
-    /// Cancelled, its client's side is closed, and it closes once what was read is answered.
+    /// Waits for the connection to close, and its last request's task to end: the server's
+    /// graceful shutdown waits for these. Cancelled, its client's side is closed, and it
+    /// closes once what was read is answered.
     func handle(value: Connection, logger: Logger) async {
         await withTaskCancellationHandler {
+            let loop = value.channel.eventLoop
             try? await value.channel.closeFuture.get()
+            try? await loop.flatSubmit { value.responder.value.whenIdle(on: loop) }.get()
         } onCancel: {
             value.channel.close(mode: .input, promise: nil)
         }
