@@ -72,12 +72,17 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests' tasks running: one, or for a moment two (the last ends after writing the
     /// end that starts the next).
     private var tasks = 0
-    /// Fulfilled once no request's task is running.
-    private var idle: EventLoopPromise<Void>?
+    /// The listener's connections, which this one is counted in until it has closed and
+    /// its last request's task has ended.
+    private let connections: OpenConnections
+    /// The connection has closed (its handlers removed).
+    private var removed = false
 
-    init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop) {
+    init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop,
+         connections: OpenConnections) {
         self.respond = respond
         executor = EventLoopTaskExecutor(loop)
+        self.connections = connections
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -106,6 +111,10 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        connections.opened()
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         // A responder waiting for the rest of its body would wait forever. Cut short, as
         // the decoder says of a body the client's close cuts: not taken for a whole one
@@ -113,6 +122,8 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         arriving?.finish(HTTPParserError.invalidEOFState)
         arriving = nil
         held = []
+        removed = true
+        if tasks == 0 { connections.ended() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -238,22 +249,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A request whose client has gone still ends (its change decided, its answer counted
+    /// and logged) before serve stops: its connection is counted open until then.
     private func taskEnded() {
         tasks -= 1
-        guard tasks == 0, let idle else { return }
-        self.idle = nil
-        idle.succeed()
-    }
-
-    /// Once no request's task is running. The server's graceful shutdown waits for each
-    /// connection's task (`RulesChannel`), which waits for this after the close: a request
-    /// whose client has gone still ends (its change decided, its answer counted and
-    /// logged) before serve stops, as it did in Hummingbird's task per connection.
-    func whenIdle(on loop: any EventLoop) -> EventLoopFuture<Void> {
-        guard tasks > 0 else { return loop.makeSucceededVoidFuture() }
-        let idle = self.idle ?? loop.makePromise()
-        self.idle = idle
-        return idle.futureResult
+        if tasks == 0, removed { connections.ended() }
     }
 
     /// Takes what was held behind the answer that has just ended, up to the next answer.

@@ -6,21 +6,22 @@ import NIOHTTPTypesHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// Every listener of serve's: Hummingbird's server (its graceful shutdown, which waits for
-/// every connection to close) with serve's own HTTP/1.1 connections. Each has the pipeline
-/// Hummingbird's HTTP1Channel builds, `HTTP1Rules` below the HTTP types, where the
-/// request's version is still known, and `Responder` last, in place of HTTP1Channel's
-/// async streams and task per connection.
+/// Every listener of serve's: Hummingbird's server (listening, and at shutdown the
+/// quiescing of every connection) with serve's own HTTP/1.1 connections. Each has the
+/// pipeline Hummingbird's HTTP1Channel builds, `HTTP1Rules` below the HTTP types, where
+/// the request's version is still known, and `Responder` last, in place of HTTP1Channel's
+/// async streams and task per connection. A listener stops once its server has and every
+/// connection has ended (`OpenConnections`).
 struct RulesChannel: ServerChildChannel {
-    /// A connection's pipeline is all it needs; its task only waits for its end.
+    /// A connection's pipeline is all it needs: no task waits for it.
     struct Connection: ServerChildChannelValue {
         let channel: any Channel
-        let responder: NIOLoopBound<Responder>
     }
 
     let handlers: @Sendable () -> [any RemovableChannelHandler]
     let idleTimeout: TimeAmount
     let respond: @Sendable (Request, any Channel) async -> Response
+    let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
     /// pass through `handlers` (after the HTTP types), idle ones closed after `idleTimeout`.
@@ -30,9 +31,24 @@ struct RulesChannel: ServerChildChannel {
     static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
                          respond: @escaping @Sendable (Request, any Channel) async -> Response) -> any Service {
-        RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond).server(
+        let connections = OpenConnections()
+        let server = RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond, connections: connections).server(
             configuration: configuration, onServerRunning: onRunning, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
+        return Draining(server: server, connections: connections)
+    }
+
+    /// The server, and then its connections: Hummingbird's server stops once it has
+    /// stopped accepting (its connections' `handle` returns at once), while connections
+    /// it has told to close still answer what they have read.
+    private struct Draining: Service {
+        let server: any Service
+        let connections: OpenConnections
+
+        func run() async throws {
+            try await server.run()
+            await connections.allEnded()
+        }
     }
 
     /// Hummingbird's decoder limits (HTTP1Channel's defaults).
@@ -58,22 +74,12 @@ struct RulesChannel: ServerChildChannel {
             try pipeline.addHandlers(handlers())
             // The idle timeout, and shutdown's close of a connection once its requests are answered.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: Duration(idleTimeout), logger: logger))
-            let responder = Responder(respond: respond, loop: channel.eventLoop)
-            try pipeline.addHandler(responder)
-            return Connection(channel: channel, responder: NIOLoopBound(responder, eventLoop: channel.eventLoop))
+            try pipeline.addHandler(Responder(respond: respond, loop: channel.eventLoop, connections: connections))
+            return Connection(channel: channel)
         }
     }
 
-    /// Waits for the connection to close, and its last request's task to end: the server's
-    /// graceful shutdown waits for these. Cancelled, its client's side is closed, and it
-    /// closes once what was read is answered.
-    func handle(value: Connection, logger: Logger) async {
-        await withTaskCancellationHandler {
-            let loop = value.channel.eventLoop
-            try? await value.channel.closeFuture.get()
-            try? await loop.flatSubmit { value.responder.value.whenIdle(on: loop) }.get()
-        } onCancel: {
-            value.channel.close(mode: .input, promise: nil)
-        }
-    }
+    /// Nothing to wait for here: the pipeline answers, and the listener waits for the
+    /// connection at shutdown (`Draining`).
+    func handle(value: Connection, logger: Logger) async {}
 }
