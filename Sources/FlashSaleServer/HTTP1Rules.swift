@@ -65,8 +65,10 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !passingNothing else { return }
-        guard case .head(var head) = unwrapInboundIn(data) else {
-            if case .end = unwrapInboundIn(data), lastCloses { passingNothing = true }
+        // Unwrapped once: each unwrap is a dynamic cast (about 240 instructions).
+        let part = unwrapInboundIn(data)
+        guard case .head(var head) = part else {
+            if case .end = part, lastCloses { passingNothing = true }
             context.fireChannelRead(data)
             return
         }
