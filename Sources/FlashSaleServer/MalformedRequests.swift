@@ -65,8 +65,9 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         unanswered = max(0, unanswered - 1)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        if let promise { written.futureResult.cascade(to: promise) }
+        // The writer's own promise when it gave one (`Responder` always does): one
+        // promise an answer, not a second cascaded to it.
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
         lastAnswerWritten = written.futureResult
         context.write(data, promise: written)
         if unanswered == 0, let refusal {
