@@ -15,7 +15,7 @@ struct AdminAPI: Sendable {
         "/healthz": "health", "/metrics": "metrics", "/openapi.json": "openapi",
     ]
 
-    func answer(_ request: Request) async -> Response {
+    func answer(_ request: Request) async -> Answer {
         // The buyers' limit: what a health checker or a scraper sends is far smaller, and
         // anything bigger is someone else's request on a port that should not reach them.
         do {

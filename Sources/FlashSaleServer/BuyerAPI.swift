@@ -3,18 +3,19 @@ import FlashSaleCore
 import FlashSaleEngine
 import HTTPTypes
 import HummingbirdCore
+import NIOCore
 
 /// The buyer endpoints of http.md: parsing and rendering only. Every decision is the
 /// engine's, through the committer (changes) or the readers (reads). Checks run in the
 /// contract's order: route and method, then credentials, then the body, then the decision.
 ///
-/// A request's task keeps, until its answer, the memory its deepest async frames took (the
-/// task allocator reuses its slabs, never frees them), and a request mostly waits for its
-/// group's commit, thousands at once under a sale's burst. So each
-/// route is an async function of its own that only waits (`@inline(never)`: inlined, every
-/// route's state would sit in one frame), and its answer is rendered by a synchronous
-/// function (`@inline(never)`: inlined, its temporaries would sit in the frame too), whose
-/// values live on the thread's stack while it runs.
+/// A change's answer is a future (`Reply`): no task waits for a commit. A request's task
+/// keeps, until it ends, the memory its deepest async frames took (the task allocator
+/// reuses its slabs, never frees them). So each route that reads is an async function of
+/// its own that only waits (`@inline(never)`: inlined, every route's state would sit in
+/// one frame), and its answer is rendered by a synchronous function (`@inline(never)`:
+/// inlined, its temporaries would sit in the frame too), whose values live on the
+/// thread's stack while it runs.
 struct BuyerAPI: Sendable {
     let authenticator: Authenticator
     let clientAddress: ClientAddress
@@ -25,26 +26,42 @@ struct BuyerAPI: Sendable {
     let sales: Set<SaleID>?
     let clock: @Sendable () -> Instant
 
-    /// The matched route (nil when none matched), the answer, and what the log should say
-    /// of a failure the answer tells the client less of (`HTTPFailure.detail`).
-    func answer(_ request: Request, context: ServeContext) async -> (BuyerRoute?, Response, problem: String?) {
+    /// The matched route (nil when none matched), and the answer with what the log should
+    /// say of a failure the answer tells the client less of (`HTTPFailure.detail`).
+    func answer(_ request: Request, context: ServeContext) async -> (BuyerRoute?, Reply<(Response, problem: String?), (Answer, problem: String?)>) {
         var matched: BuyerRoute?
         do {
             try Limits.checkHeaders(request.headers)
             let (route, parameters) = try BuyerAPI.route(request.head)
             matched = route
-            return (route, try await answer(route, parameters, request, context: context), nil)
+            switch try await answer(route, parameters, request, context: context) {
+            case .now(let response):
+                return (route, .now((response, nil)))
+            case .later(let answer):
+                return (route, .later(answer.mapResult { result in
+                    do {
+                        return (try result.get(), nil)
+                    } catch {
+                        return BuyerAPI.failure(error)
+                    }
+                }))
+            }
         } catch {
-            let failure = HTTPFailure(error)
-            return (matched, Answer.failure(failure), failure.detail)
+            let (answer, problem) = BuyerAPI.failure(error)
+            return (matched, .now((answer.response, problem)))
         }
+    }
+
+    private static func failure(_ error: any Error) -> (Answer, problem: String?) {
+        let failure = HTTPFailure(error)
+        return (Answer.failure(failure), failure.detail)
     }
 
     /// The route's answer: its checks here, its work in a function of its own.
     private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: Request,
-                        context: ServeContext) async throws -> Response {
+                        context: ServeContext) async throws -> Reply<Response, Answer> {
         try Limits.checkAccept(request.headers, for: route)
-        guard route.needsUser else { return try await publicSale(sale(parameters[0])) }
+        guard route.needsUser else { return .now(try await publicSale(sale(parameters[0])).response) }
         let user: UserID
         if let fromHeader = try authenticator.userFromHeader(request.headers) {
             user = fromHeader
@@ -52,80 +69,72 @@ struct BuyerAPI: Sendable {
             user = try await authenticator.userFromToken(request.headers)
         }
         let body = route.takesBody ? try await RequestBody.read(request) : nil
+        let loop = context.eventLoop
         switch route {
         case .book:
-            return try await book(bookingRequest(parameters[0], user, body, request, context: context))
+            return try .later(committer.book(bookingRequest(parameters[0], user, body, request, context: context), on: loop)
+                .flatMapThrowing(BuyerAPI.answer))
         case .confirm:
             try body?.requireStatus("booked", optional: false)
-            return try await confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
+            return try .later(committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user, on: loop)
+                .map(BuyerAPI.answer))
         case .cancel:
             try body?.requireStatus("deleted", optional: true)
-            return try await cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user)
+            return try .later(committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user, on: loop)
+                .map(BuyerAPI.answer))
         case .booking:
-            return try await booking(BookingID(path: parameters[1]), in: sale(parameters[0]), of: user)
+            return .now(try await booking(BookingID(path: parameters[1]), in: sale(parameters[0]), of: user).response)
         case .bookings:
-            return try await bookings(in: sale(parameters[0]), of: user)
+            return .now(try await bookings(in: sale(parameters[0]), of: user).response)
         case .submit:
-            return try await submit(bookingRequest(parameters[0], user, body, request, context: context))
+            return try .later(submit(bookingRequest(parameters[0], user, body, request, context: context), on: loop))
         case .request:
             // What the command line would not take as an id names no request of the user's: 404, as http.md has it.
             guard let id = RequestID(parsing: parameters[0]) else {
                 throw HTTPFailure(.notFound, ErrorCode.notFound.rawValue, "no request \(Quoted(parameters[0])) of yours")
             }
-            return try await queuedRequest(id, of: user)
+            return .now(try await queuedRequest(id, of: user).response)
         case .events:
-            if request.method == .head { return try await events.head(lastEventID: request.headers[EventFeed.lastEventID]) }
-            return try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID],
-                                           connectionClosed: context.connectionClosed)
+            if request.method == .head { return .now(try await events.head(lastEventID: request.headers[EventFeed.lastEventID])) }
+            return .now(try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID],
+                                                connectionClosed: context.connectionClosed))
         case .sale:
-            return try await publicSale(sale(parameters[0]))
+            return .now(try await publicSale(sale(parameters[0])).response)
         }
     }
 
     @inline(never)
-    private func book(_ request: BookingRequest) async throws -> Response {
-        try await BuyerAPI.answer(committer.book(request))
-    }
-
-    @inline(never)
-    private func confirm(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Response {
-        try await BuyerAPI.answer(committer.confirm(id, in: sale, user: user))
-    }
-
-    @inline(never)
-    private func cancel(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Response {
-        try await BuyerAPI.answer(committer.cancel(id, in: sale, user: user))
-    }
-
-    @inline(never)
-    private func booking(_ id: BookingID, in sale: SaleID, of user: UserID) async throws -> Response {
+    private func booking(_ id: BookingID, in sale: SaleID, of user: UserID) async throws -> Answer {
         let booking = try await readers.read { [clock] engine in try engine.booking(id, in: sale, clock: clock()) }
         guard booking.user == user else { throw SaleError.bookingNotFound(id, sale: sale, user: user) }
         return BuyerAPI.answer(booking)
     }
 
     @inline(never)
-    private func bookings(in sale: SaleID, of user: UserID) async throws -> Response {
+    private func bookings(in sale: SaleID, of user: UserID) async throws -> Answer {
         try await BuyerAPI.answer(readers.read { [clock] engine in
             try engine.bookings(of: sale, status: nil, user: user, clock: clock())
         })
     }
 
-    @inline(never)
-    private func submit(_ request: BookingRequest) async throws -> Response {
-        let submitted = try await committer.submit(request)
-        return try await BuyerAPI.answer(submitted, readers.read { engine in try engine.request(submitted.id) })
+    /// The queued request is read for its answer once its group has committed.
+    private func submit(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<Answer> {
+        committer.submit(request, on: loop).flatMap { [readers] submitted in
+            loop.makeFutureWithTask {
+                try await BuyerAPI.answer(submitted, readers.read { engine in try engine.request(submitted.id) })
+            }
+        }
     }
 
     @inline(never)
-    private func queuedRequest(_ id: FlashSaleCore.RequestID, of user: UserID) async throws -> Response {
+    private func queuedRequest(_ id: FlashSaleCore.RequestID, of user: UserID) async throws -> Answer {
         let queued = try await readers.read { engine in try engine.request(id) }
         guard queued.user == user, sales?.contains(queued.sale) ?? true else { throw SaleError.requestNotFound(id) }
         return BuyerAPI.answer(queued)
     }
 
     @inline(never)
-    private static func answer(_ outcome: BookingOutcome) throws -> Response {
+    private static func answer(_ outcome: BookingOutcome) throws -> Answer {
         switch outcome {
         case .held(let booking):
             return Answer.json(.created, .object(Render.bookingFields(booking)), location: BuyerAPI.location(of: booking))
@@ -139,23 +148,23 @@ struct BuyerAPI: Sendable {
     }
 
     @inline(never)
-    private static func answer(_ booking: Booking) -> Response {
+    private static func answer(_ booking: Booking) -> Answer {
         Answer.json(.ok, .object(Render.bookingFields(booking)))
     }
 
     @inline(never)
-    private static func answer(_ bookings: [Booking]) -> Response {
+    private static func answer(_ bookings: [Booking]) -> Answer {
         Answer.json(.ok, .array(bookings.map { .object(Render.bookingFields($0)) }))
     }
 
     @inline(never)
-    private static func answer(_ submitted: Engine.SubmitOutcome, _ queued: QueuedRequest) -> Response {
+    private static func answer(_ submitted: Engine.SubmitOutcome, _ queued: QueuedRequest) -> Answer {
         let status: HTTPResponse.Status = if case .queued = submitted { .accepted } else { .ok }
         return Answer.json(status, .object(Render.requestFields(queued)), location: "/booking-service/requests/\(queued.id)")
     }
 
     @inline(never)
-    private static func answer(_ queued: QueuedRequest) -> Response {
+    private static func answer(_ queued: QueuedRequest) -> Answer {
         Answer.json(.ok, .object(Render.requestFields(queued)))
     }
 
@@ -177,20 +186,20 @@ struct BuyerAPI: Sendable {
     }
 
     @inline(never)
-    private func publicSale(_ sale: SaleID) async throws -> Response {
+    private func publicSale(_ sale: SaleID) async throws -> Answer {
         try await BuyerAPI.answer(readers.read { [clock] engine in try engine.status(sale, clock: clock()) })
     }
 
     @inline(never)
-    private static func answer(_ status: SaleStatus) -> Response {
+    private static func answer(_ status: SaleStatus) -> Answer {
         let fields: [(String, JSON)] = [
             ("id", .string(status.sale.id.text)), ("name", .string(status.sale.name)), ("state", .string(status.state.rawValue)),
             ("available", .integer(status.sale.counters.available)), ("starts_at", .time(status.sale.startsAt)),
             ("ends_at", .time(status.sale.endsAt)),
         ]
-        var response = Answer.json(.ok, .object(fields))
-        response.headers[.cacheControl] = "public, max-age=1"
-        return response
+        var answer = Answer.json(.ok, .object(fields))
+        answer.head.headerFields[.cacheControl] = "public, max-age=1"
+        return answer
     }
 
     /// A sale this server serves: an invalid id is 400, one it does not serve 404.

@@ -27,6 +27,13 @@ struct ChannelBodyWriter: ResponseBodyWriter {
         }
     }
 
+    /// Writes `answer`, whole, as a body of stated length is: with no task to wait in.
+    static func send(_ answer: Answer, on channel: any Channel) {
+        channel.write(HTTPResponsePart.head(answer.head), promise: nil)
+        channel.write(HTTPResponsePart.body(answer.body), promise: nil)
+        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+    }
+
     private init(channel: any Channel, streams: Bool) {
         self.channel = channel
         self.streams = streams

@@ -3,6 +3,7 @@ import FlashSaleCore
 import FlashSaleEngine
 import FlashSaleStore
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 
 /// The one writer of a `serve` process: the changes every connection asks for, queued in
@@ -11,17 +12,14 @@ import NIOConcurrencyHelpers
 /// next group takes all of them. An idle server commits each request at once: no request
 /// ever waits for others to arrive.
 final class Committer: @unchecked Sendable {
-    // Indirect: a request waiting for its group holds a reference to its change and its
-    // outcome in its async frame, not a copy of a booking request and a booking, and that
-    // frame's memory stays with its connection (see `BuyerAPI`).
-    private indirect enum Change: Sendable {
+    private enum Change: Sendable {
         case book(BookingRequest)
         case confirm(BookingID, sale: SaleID, user: UserID)
         case cancel(BookingID, sale: SaleID, user: UserID)
         case submit(BookingRequest)
     }
 
-    private indirect enum Outcome: Sendable {
+    private enum Outcome: Sendable {
         case booking(BookingOutcome)
         case changed(Booking)
         case submitted(Engine.SubmitOutcome)
@@ -29,7 +27,7 @@ final class Committer: @unchecked Sendable {
 
     private struct Pending {
         let change: Change
-        let answer: CheckedContinuation<Outcome, any Error>
+        let answer: @Sendable (Result<Outcome, any Error>) -> Void
     }
 
     /// Guards `waiting` and `stopping`; its value is whether the thread has work (or must stop).
@@ -61,43 +59,49 @@ final class Committer: @unchecked Sendable {
         }
     }
 
+    // A change's answer is a future, completed on `loop` (its connection's) once its group
+    // has committed: no task waits for it (see `Reply`).
+
     /// `book` with the next group: the decision, once its group is durable.
-    func book(_ request: BookingRequest) async throws -> BookingOutcome {
-        guard case .booking(let outcome) = try await perform(.book(request)) else { throw unexpected("book") }
-        return outcome
+    func book(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<BookingOutcome> {
+        perform(.book(request), on: loop) { if case .booking(let outcome) = $0 { outcome } else { nil } }
     }
 
-    func confirm(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Booking {
-        guard case .changed(let booking) = try await perform(.confirm(id, sale: sale, user: user)) else { throw unexpected("confirm") }
-        return booking
+    func confirm(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> EventLoopFuture<Booking> {
+        perform(.confirm(id, sale: sale, user: user), on: loop) { if case .changed(let booking) = $0 { booking } else { nil } }
     }
 
-    func cancel(_ id: BookingID, in sale: SaleID, user: UserID) async throws -> Booking {
-        guard case .changed(let booking) = try await perform(.cancel(id, sale: sale, user: user)) else { throw unexpected("cancel") }
-        return booking
+    func cancel(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> EventLoopFuture<Booking> {
+        perform(.cancel(id, sale: sale, user: user), on: loop) { if case .changed(let booking) = $0 { booking } else { nil } }
     }
 
-    func submit(_ request: BookingRequest) async throws -> Engine.SubmitOutcome {
-        guard case .submitted(let outcome) = try await perform(.submit(request)) else { throw unexpected("submit") }
-        return outcome
+    func submit(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<Engine.SubmitOutcome> {
+        perform(.submit(request), on: loop) { if case .submitted(let outcome) = $0 { outcome } else { nil } }
     }
 
-    private func unexpected(_ change: String) -> FlashSaleError {
-        .internalFailure("the committer answered \(change) with another change's outcome")
-    }
-
-    /// Decides `change` with the next group, and returns once that group is durable.
-    private func perform(_ change: Change) async throws -> Outcome {
-        try await withCheckedThrowingContinuation { answer in
-            lock.lock()
-            guard !stopping else {
-                lock.unlock(withValue: true)
-                answer.resume(throwing: StoreFailure.busy)
-                return
-            }
-            waiting.append(Pending(change: change, answer: answer))
+    /// Queues `change` for the next group: its future completes, on `loop`, with its
+    /// outcome as the `kind` of outcome it has once that group is durable. (One future, not
+    /// one for the outcome and one for its kind: a future keeps its value, and a request
+    /// waiting for its commit keeps its futures.)
+    private func perform<Value: Sendable>(_ change: Change, on loop: any EventLoop,
+                                          as kind: @escaping @Sendable (Outcome) -> Value?) -> EventLoopFuture<Value> {
+        let promise = loop.makePromise(of: Value.self)
+        lock.lock()
+        guard !stopping else {
             lock.unlock(withValue: true)
+            promise.fail(StoreFailure.busy)
+            return promise.futureResult
         }
+        waiting.append(Pending(change: change) { outcome in
+            promise.completeWith(outcome.flatMap { outcome in
+                guard let value = kind(outcome) else {
+                    return .failure(FlashSaleError.internalFailure("the committer answered a change with another change's outcome"))
+                }
+                return .success(value)
+            })
+        })
+        lock.unlock(withValue: true)
+        return promise.futureResult
     }
 
     /// Decides and answers what is queued, then lets the thread end; returns when it has.
@@ -185,12 +189,12 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
-            for pending in group { pending.answer.resume(throwing: error) }
+            for pending in group { pending.answer(.failure(error)) }
             return
         }
         if withTelemetry { telemetryFailing = false }
         onCommit(group.count)
-        for (pending, outcome) in zip(group, outcomes) { pending.answer.resume(with: outcome) }
+        for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
     }
 
     private func decide(_ change: Change, in decisions: DecisionGroup, at now: Instant) throws -> Outcome {

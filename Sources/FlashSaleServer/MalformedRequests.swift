@@ -104,12 +104,10 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
             accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0, problem: failure.detail)
         }
-        let body = ByteBuffer(string: failure.body)
-        var fields = Answer.fields(of: failure)
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.connection] = "close"
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: failure.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        var answer = Answer.failure(failure)
+        answer.head.headerFields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+        context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
         lastAnswerWritten = written.futureResult
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)

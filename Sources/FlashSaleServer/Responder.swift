@@ -41,7 +41,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         case inputClosed
     }
 
-    private let respond: @Sendable (Request, any Channel) async -> Response
+    private let respond: @Sendable (Request, any Channel) async -> Reply<Response, Answer>
     private let executor: EventLoopTaskExecutor
 
     /// A request whose head has been read and which has not started: its body so far.
@@ -69,16 +69,16 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     private var ended = false
     /// The last answer's end, written: the connection closes after it.
     private var lastAnswerWritten: EventLoopFuture<Void>?
-    /// Requests' tasks running: one, or for a moment two (the last ends after writing the
-    /// end that starts the next).
-    private var tasks = 0
+    /// Requests started and not finished (their answer written, their task ended): one, or
+    /// for a moment two (the last finishes after writing the end that starts the next).
+    private var unfinished = 0
     /// The listener's connections, which this one is counted in until it has closed and
-    /// its last request's task has ended.
+    /// its last request has finished.
     private let connections: OpenConnections
     /// The connection has closed (its handlers removed).
     private var removed = false
 
-    init(respond: @escaping @Sendable (Request, any Channel) async -> Response, loop: any EventLoop,
+    init(respond: @escaping @Sendable (Request, any Channel) async -> Reply<Response, Answer>, loop: any EventLoop,
          connections: OpenConnections) {
         self.respond = respond
         executor = EventLoopTaskExecutor(loop)
@@ -123,7 +123,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         arriving = nil
         held = []
         removed = true
-        if tasks == 0 { connections.ended() }
+        if unfinished == 0 { connections.ended() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -241,19 +241,32 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         let channel = context.channel
         let respond = respond
         let responder = NIOLoopBound(self, eventLoop: context.eventLoop)
-        tasks += 1
+        unfinished += 1
         Task(executorPreference: executor) {
-            await ChannelBodyWriter.send(await respond(request, channel), on: channel)
-            // On the loop still: the task runs nowhere else.
-            responder.value.taskEnded()
+            switch await respond(request, channel) {
+            case .now(let response):
+                await ChannelBodyWriter.send(response, on: channel)
+                // On the loop still: the task runs nowhere else.
+                responder.value.finished()
+            case .later(let answer):
+                // The task ends while the answer waits (see `Reply`). On the loop: the
+                // future's promise is the connection's.
+                answer.whenComplete { result in
+                    switch result {
+                    case .success(let answer): ChannelBodyWriter.send(answer, on: channel)
+                    case .failure(let error): ChannelBodyWriter.send(Answer.failure(HTTPFailure(error)), on: channel)
+                    }
+                    responder.value.finished()
+                }
+            }
         }
     }
 
-    /// A request whose client has gone still ends (its change decided, its answer counted
-    /// and logged) before serve stops: its connection is counted open until then.
-    private func taskEnded() {
-        tasks -= 1
-        if tasks == 0, removed { connections.ended() }
+    /// A request whose client has gone still finishes (its change decided, its answer
+    /// counted and logged) before serve stops: its connection is counted open until then.
+    private func finished() {
+        unfinished -= 1
+        if unfinished == 0, removed { connections.ended() }
     }
 
     /// Takes what was held behind the answer that has just ended, up to the next answer.

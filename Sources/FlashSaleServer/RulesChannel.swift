@@ -20,7 +20,7 @@ struct RulesChannel: ServerChildChannel {
 
     let handlers: @Sendable () -> [any RemovableChannelHandler]
     let idleTimeout: TimeAmount
-    let respond: @Sendable (Request, any Channel) async -> Response
+    let respond: @Sendable (Request, any Channel) async -> Reply<Response, Answer>
     let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
@@ -30,7 +30,7 @@ struct RulesChannel: ServerChildChannel {
     /// and context cost every request about 2% of serve's CPU.
     static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
-                         respond: @escaping @Sendable (Request, any Channel) async -> Response) -> any Service {
+                         respond: @escaping @Sendable (Request, any Channel) async -> Reply<Response, Answer>) -> any Service {
         let connections = OpenConnections()
         let server = RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond, connections: connections).server(
             configuration: configuration, onServerRunning: onRunning, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,

@@ -1,6 +1,7 @@
 import FlashSaleCLI
 import FlashSaleCore
 import Glibc
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
@@ -88,7 +89,7 @@ package enum Server {
             handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
             idleTimeout: idleTimeout, logger: logger
         ) { request, _ in
-            await admin.answer(request)
+            .now(await admin.answer(request).response)
         }))
         // Shut down first (services stop in reverse order): live streams end, so that the
         // listeners' graceful shutdown has no endless request to wait for.
@@ -147,14 +148,22 @@ package enum Server {
         ) { request, channel in
             let started = ContinuousClock.now
             metrics.started()
-            let (route, response, problem) = await buyers.answer(request, context: ServeContext(channel: channel))
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let (route, reply) = await buyers.answer(request, context: ServeContext(channel: channel))
             let name = route?.rawValue ?? "none"
-            metrics.record(route: name, status: response.status.code, seconds: seconds)
-            accessLog.record(method: request.method.rawValue, route: name, status: response.status.code, seconds: seconds,
-                             problem: problem)
-            return response
+            let method = request.method.rawValue
+            let record = { @Sendable (status: HTTPResponse.Status, problem: String?) in
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                metrics.record(route: name, status: status.code, seconds: seconds)
+                accessLog.record(method: method, route: name, status: status.code, seconds: seconds, problem: problem)
+            }
+            return reply.map(now: { response, problem in
+                record(response.status, problem)
+                return response
+            }, later: { answer, problem in
+                record(answer.head.status, problem)
+                return answer
+            })
         }
     }
 
