@@ -38,13 +38,7 @@ struct BuyerAPI: Sendable {
             case .now(let response):
                 return (route, .now((response, nil)))
             case .later(let answer):
-                return (route, .later(answer.mapResult { result in
-                    do {
-                        return (try result.get(), nil)
-                    } catch {
-                        return BuyerAPI.failure(error)
-                    }
-                }))
+                return (route, .later(answer))
             }
         } catch {
             let (answer, problem) = BuyerAPI.failure(error)
@@ -57,9 +51,19 @@ struct BuyerAPI: Sendable {
         return (Answer.failure(failure), failure.detail)
     }
 
+    /// A change's answer once its outcome has come: `render`'s, or its failure's.
+    private static func answered<Outcome>(_ outcome: Result<Outcome, any Error>,
+                                          _ render: (Outcome) throws -> Answer) -> (Answer, problem: String?) {
+        do {
+            return (try render(outcome.get()), nil)
+        } catch {
+            return failure(error)
+        }
+    }
+
     /// The route's answer: its checks here, its work in a function of its own.
     private func answer(_ route: BuyerRoute, _ parameters: [String], _ request: Request,
-                        context: ServeContext) async throws -> Reply<Response, Answer> {
+                        context: ServeContext) async throws -> Reply<Response, (Answer, problem: String?)> {
         try Limits.checkAccept(request.headers, for: route)
         guard route.needsUser else { return .now(try await publicSale(sale(parameters[0])).response) }
         let user: UserID
@@ -73,21 +77,21 @@ struct BuyerAPI: Sendable {
         switch route {
         case .book:
             return try .later(committer.book(bookingRequest(parameters[0], user, body, request, context: context), on: loop)
-                .flatMapThrowing(BuyerAPI.answer))
+                .map { BuyerAPI.answered($0, BuyerAPI.answer) })
         case .confirm:
             try body?.requireStatus("booked", optional: false)
             return try .later(committer.confirm(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user, on: loop)
-                .map(BuyerAPI.answer))
+                .map { BuyerAPI.answered($0, BuyerAPI.answer) })
         case .cancel:
             try body?.requireStatus("deleted", optional: true)
             return try .later(committer.cancel(BookingID(path: parameters[1]), in: sale(parameters[0]), user: user, on: loop)
-                .map(BuyerAPI.answer))
+                .map { BuyerAPI.answered($0, BuyerAPI.answer) })
         case .booking:
             return .now(try await booking(BookingID(path: parameters[1]), in: sale(parameters[0]), of: user).response)
         case .bookings:
             return .now(try await bookings(in: sale(parameters[0]), of: user).response)
         case .submit:
-            return try .later(submit(bookingRequest(parameters[0], user, body, request, context: context), on: loop))
+            return try .now(await submit(bookingRequest(parameters[0], user, body, request, context: context), on: loop).response)
         case .request:
             // What the command line would not take as an id names no request of the user's: 404, as http.md has it.
             guard let id = RequestID(parsing: parameters[0]) else {
@@ -117,13 +121,12 @@ struct BuyerAPI: Sendable {
         })
     }
 
-    /// The queued request is read for its answer once its group has committed.
-    private func submit(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<Answer> {
-        committer.submit(request, on: loop).flatMap { [readers] submitted in
-            loop.makeFutureWithTask {
-                try await BuyerAPI.answer(submitted, readers.read { engine in try engine.request(submitted.id) })
-            }
-        }
+    /// The queued request is read for its answer once its group has committed: its task
+    /// waits for the commit (the queue's path, which a web tier uses far less than booking).
+    @inline(never)
+    private func submit(_ request: BookingRequest, on loop: any EventLoop) async throws -> Answer {
+        let submitted = try await committer.submit(request, on: loop).value.get()
+        return try await BuyerAPI.answer(submitted, readers.read { engine in try engine.request(submitted.id) })
     }
 
     @inline(never)

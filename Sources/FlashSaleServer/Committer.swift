@@ -19,7 +19,8 @@ final class Committer: @unchecked Sendable {
         case submit(BookingRequest)
     }
 
-    private enum Outcome: Sendable {
+    // Indirect: the promise of an outcome has room for it while its change waits.
+    private indirect enum Outcome: Sendable {
         case booking(BookingOutcome)
         case changed(Booking)
         case submitted(Engine.SubmitOutcome)
@@ -27,7 +28,7 @@ final class Committer: @unchecked Sendable {
 
     private struct Pending {
         let change: Change
-        let answer: @Sendable (Result<Outcome, any Error>) -> Void
+        let answer: EventLoopPromise<Outcome>
     }
 
     /// Guards `waiting` and `stopping`; its value is whether the thread has work (or must stop).
@@ -59,49 +60,46 @@ final class Committer: @unchecked Sendable {
         }
     }
 
-    // A change's answer is a future, completed on `loop` (its connection's) once its group
-    // has committed: no task waits for it (see `Reply`).
+    // A change's outcome comes on `loop` (its connection's) once its group has committed:
+    // no task waits for it (see `Reply`).
 
     /// `book` with the next group: the decision, once its group is durable.
-    func book(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<BookingOutcome> {
+    func book(_ request: BookingRequest, on loop: any EventLoop) -> Deferred<Result<BookingOutcome, any Error>> {
         perform(.book(request), on: loop) { if case .booking(let outcome) = $0 { outcome } else { nil } }
     }
 
-    func confirm(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> EventLoopFuture<Booking> {
+    func confirm(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> Deferred<Result<Booking, any Error>> {
         perform(.confirm(id, sale: sale, user: user), on: loop) { if case .changed(let booking) = $0 { booking } else { nil } }
     }
 
-    func cancel(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> EventLoopFuture<Booking> {
+    func cancel(_ id: BookingID, in sale: SaleID, user: UserID, on loop: any EventLoop) -> Deferred<Result<Booking, any Error>> {
         perform(.cancel(id, sale: sale, user: user), on: loop) { if case .changed(let booking) = $0 { booking } else { nil } }
     }
 
-    func submit(_ request: BookingRequest, on loop: any EventLoop) -> EventLoopFuture<Engine.SubmitOutcome> {
+    func submit(_ request: BookingRequest, on loop: any EventLoop) -> Deferred<Result<Engine.SubmitOutcome, any Error>> {
         perform(.submit(request), on: loop) { if case .submitted(let outcome) = $0 { outcome } else { nil } }
     }
 
-    /// Queues `change` for the next group: its future completes, on `loop`, with its
-    /// outcome as the `kind` of outcome it has once that group is durable. (One future, not
-    /// one for the outcome and one for its kind: a future keeps its value, and a request
-    /// waiting for its commit keeps its futures.)
+    /// Queues `change` for the next group: its outcome, as the `kind` of outcome it has,
+    /// once that group is durable.
     private func perform<Value: Sendable>(_ change: Change, on loop: any EventLoop,
-                                          as kind: @escaping @Sendable (Outcome) -> Value?) -> EventLoopFuture<Value> {
-        let promise = loop.makePromise(of: Value.self)
+                                          as kind: @escaping @Sendable (Outcome) -> Value?) -> Deferred<Result<Value, any Error>> {
+        let answer = loop.makePromise(of: Outcome.self)
         lock.lock()
-        guard !stopping else {
-            lock.unlock(withValue: true)
-            promise.fail(StoreFailure.busy)
-            return promise.futureResult
+        if stopping {
+            answer.fail(StoreFailure.busy)
+        } else {
+            waiting.append(Pending(change: change, answer: answer))
         }
-        waiting.append(Pending(change: change) { outcome in
-            promise.completeWith(outcome.flatMap { outcome in
+        lock.unlock(withValue: true)
+        return Deferred(answer.futureResult) { outcome in
+            outcome.flatMap { outcome in
                 guard let value = kind(outcome) else {
                     return .failure(FlashSaleError.internalFailure("the committer answered a change with another change's outcome"))
                 }
                 return .success(value)
-            })
-        })
-        lock.unlock(withValue: true)
-        return promise.futureResult
+            }
+        }
     }
 
     /// Decides and answers what is queued, then lets the thread end; returns when it has.
@@ -189,12 +187,12 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
-            for pending in group { pending.answer(.failure(error)) }
+            for pending in group { pending.answer.fail(error) }
             return
         }
         if withTelemetry { telemetryFailing = false }
         onCommit(group.count)
-        for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
+        for (pending, outcome) in zip(group, outcomes) { pending.answer.completeWith(outcome) }
     }
 
     private func decide(_ change: Change, in decisions: DecisionGroup, at now: Instant) throws -> Outcome {

@@ -253,12 +253,9 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
                 responder.value.finished()
             case .later(let answer):
                 // The task ends while the answer waits (see `Reply`). On the loop: the
-                // future's promise is the connection's.
-                answer.whenComplete { result in
-                    switch result {
-                    case .success(let answer): ChannelBodyWriter.send(answer, on: channel)
-                    case .failure(let error): ChannelBodyWriter.send(Answer.failure(HTTPFailure(error)), on: channel)
-                    }
+                // answer's promise is the connection's.
+                answer.whenComplete { answer in
+                    ChannelBodyWriter.send(answer, on: channel)
                     responder.value.finished()
                 }
             }
