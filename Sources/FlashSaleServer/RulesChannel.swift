@@ -71,9 +71,10 @@ struct RulesChannel: ServerChildChannel {
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: RulesChannel.decoderLimits)
             try pipeline.addHandler(HTTP1Rules())
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            // The request's clocks, the idle timeout, and shutdown's close of a connection
+            // once its requests are answered.
+            try pipeline.addHandler(ConnectionDeadlines(idleTimeout: idleTimeout))
             try pipeline.addHandlers(handlers())
-            // The idle timeout, and shutdown's close of a connection once its requests are answered.
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: Duration(idleTimeout), logger: logger))
             try pipeline.addHandler(Responder(respond: respond, loop: channel.eventLoop, connections: connections))
             return Connection(channel: channel)
         }

@@ -86,7 +86,7 @@ package enum Server {
         // refusals are not buyers' answers, so not counted with them.
         services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
             .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
-            handlers: { [RequestDeadlines(), StalledClients(), MalformedRequests(recorder: nil)] },
+            handlers: { [StalledClients(), MalformedRequests(recorder: nil)] },
             idleTimeout: idleTimeout, logger: logger
         ) { request, _ in
             .now(await admin.answer(request).response)
@@ -143,7 +143,7 @@ package enum Server {
                                       onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> any Service {
         RulesChannel.listener(
             .init(address: address, backlog: backlog),
-            handlers: { [limit.handler(), RequestDeadlines(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
+            handlers: { [limit.handler(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
             idleTimeout: idleTimeout, logger: logger, onRunning: onRunning
         ) { request, channel in
             let started = ContinuousClock.now

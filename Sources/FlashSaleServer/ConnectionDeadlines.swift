@@ -1,0 +1,163 @@
+import NIOCore
+import NIOHTTPTypes
+
+/// A connection's deadlines, on one timer. http.md: "headers must arrive within 10 s, a
+/// body within 10 s", and a keep-alive connection with nothing to do closes after the idle
+/// timeout. So a request's head must be whole 10 s after its first byte, and its body 10 s
+/// after its head; a connection with no request under way closes `idleTimeout` after its
+/// last answer (or its opening); one whose requests are being answered has no deadline.
+/// A client trickling bytes (slowloris) holds a connection and its buffers 10 s at most.
+///
+/// A timer scheduled and cancelled for every request would cost each request two updates
+/// of the event loop's timer heap, as much as parsing it, and a second timer for the idle
+/// timeout (Hummingbird's `HTTPConnectionStateHandler` kept one) cost every one of
+/// thousands of connections its memory. So, as NIO's `IdleStateHandler` does, the
+/// connection keeps one timer, armed when a deadline begins and none is armed; when it
+/// fires it looks at the deadline then: past it closes the connection, a later one arms
+/// the timer for it, and none leaves the timer unarmed. It is never armed further ahead
+/// than a head's 10 s, so a head that starts while it is armed never needs it re-armed
+/// sooner (an idle connection's timer fires every 10 s until its idle timeout).
+///
+/// Placed after the HTTP decoder, it sees a request's parts and its answer's; the head's
+/// clock starts with bytes the decoder has not made a part of yet, which a companion
+/// before the decoder sees.
+///
+/// Shutdown (the quiesce event) closes a connection with no request under way at once,
+/// and one whose requests are being answered after its last answer. A request still
+/// arriving has the rest of its 10 seconds (the man page), and its answer: a head still
+/// arriving makes its connection one with a request under way. A head whose first bytes
+/// came in one read with the request before it (pipelined) is not seen arriving, for its
+/// deadline nor for this: such a connection closes after the request before it.
+final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let limit = TimeAmount.seconds(10)
+
+    private let idleTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// When the phase under way (a head, then a body) must end; nil when none is.
+    private var phaseDeadline: NIODeadline?
+    /// Requests whose head has come and whose answer has not ended.
+    private var answering = 0
+    /// Since when the connection has had nothing to do: no request arriving or answered.
+    private var idleSince: NIODeadline = .distantFuture
+    /// Shutdown has begun: the connection closes once it has nothing to do.
+    private var closing = false
+
+    init(idleTimeout: TimeAmount) {
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        do {
+            try context.pipeline.syncOperations.addHandler(RequestStart(deadlines: self), position: .first)
+        } catch {
+            context.close(promise: nil)
+        }
+        if context.channel.isActive { becomeIdle(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        becomeIdle(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            answering += 1
+            startPhase(context)
+        case .body:
+            break
+        case .end:
+            phaseDeadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A refusal of what the decoder could not read ends an answer with no head before
+        // it (`MalformedRequests`, which then closes the connection).
+        guard case .end = unwrapOutboundIn(data), answering > 0 else { return context.write(data, promise: promise) }
+        answering -= 1
+        guard answering == 0, phaseDeadline == nil else { return context.write(data, promise: promise) }
+        guard closing else {
+            context.write(data, promise: promise)
+            return becomeIdle(context)
+        }
+        // The last answer goes out before the connection closes: a close drops what it
+        // has not written.
+        let written = promise ?? context.eventLoop.makePromise()
+        context.write(data, promise: written)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            closing = true
+            if answering == 0, phaseDeadline == nil { context.close(promise: nil) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    fileprivate func bytesArrived(context: ChannelHandlerContext) {
+        guard phaseDeadline == nil else { return }
+        startPhase(context)
+    }
+
+    private func startPhase(_ context: ChannelHandlerContext) {
+        phaseDeadline = context.eventLoop.now + ConnectionDeadlines.limit
+        arm(context)
+    }
+
+    private func becomeIdle(_ context: ChannelHandlerContext) {
+        idleSince = context.eventLoop.now
+        arm(context)
+    }
+
+    /// The deadline under way: the phase's, the idle timeout's, or none while answering.
+    private var deadline: NIODeadline? {
+        if let phaseDeadline { return phaseDeadline }
+        return answering > 0 ? nil : idleSince + idleTimeout
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        guard timer == nil, let deadline else { return }
+        let wake = min(deadline, context.eventLoop.now + ConnectionDeadlines.limit)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: wake) { [self] in
+            timer = nil
+            guard let deadline = self.deadline else { return }
+            if deadline <= context.eventLoop.now {
+                context.close(promise: nil)
+            } else {
+                arm(context)
+            }
+        }
+    }
+}
+
+/// Before the decoder: tells `ConnectionDeadlines` that bytes arrived.
+private final class RequestStart: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let deadlines: ConnectionDeadlines
+
+    init(deadlines: ConnectionDeadlines) {
+        self.deadlines = deadlines
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deadlines.bytesArrived(context: context)
+        context.fireChannelRead(data)
+    }
+}

@@ -1,0 +1,100 @@
+@testable import FlashSaleServer
+import HTTPTypes
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import Testing
+
+/// A connection's clocks: 10 s for a request's head from its first byte, 10 s for its
+/// body, the idle timeout between requests, none while a request is answered; and
+/// shutdown's close once nothing is under way. On an embedded channel with serve's HTTP
+/// pipeline, whose clock moves only when told.
+@Suite struct ConnectionDeadlinesTests {
+    private let channel = EmbeddedChannel()
+    private let request = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+
+    init() throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+        try pipeline.addHandler(ConnectionDeadlines(idleTimeout: .seconds(60)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+    }
+
+    private func receive(_ text: String) throws {
+        try channel.writeInbound(ByteBuffer(string: text))
+    }
+
+    private func answer() throws {
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        channel.embeddedEventLoop.run()
+    }
+
+    private func advance(seconds: Double) {
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(Int64(seconds * 1000)))
+    }
+
+    @Test func aConnectionWithNothingToDoClosesAfterTheIdleTimeout() throws {
+        advance(seconds: 59.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aRequestBeingAnsweredHasNoDeadlineAndItsAnswerRestartsTheIdleClock() throws {
+        advance(seconds: 30)
+        try receive(request + "{}")
+        advance(seconds: 300)
+        #expect(channel.isActive, "a commit may keep a request waiting: not idle")
+        try answer()
+        advance(seconds: 59.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aHeadStillArriving10SecondsAfterItsFirstByteCloses() throws {
+        // Idle for a while first: the head's 10 s are its own, not what is left of a timer
+        // armed for the idle timeout.
+        advance(seconds: 25)
+        try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
+        advance(seconds: 9.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aBodyStillArriving10SecondsAfterItsHeadCloses() throws {
+        try receive(request + "{")
+        advance(seconds: 9.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
+    @Test func shutdownClosesAConnectionWithNothingToDoAtOnce() throws {
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(!channel.isActive)
+    }
+
+    @Test func shutdownClosesAConnectionAfterTheAnswerUnderWay() throws {
+        try receive(request + "{}")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(channel.isActive)
+        try answer()
+        #expect(!channel.isActive)
+    }
+
+    @Test func aRequestArrivingAtShutdownIsReadAndAnsweredBeforeTheClose() throws {
+        try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(channel.isActive)
+        try receive("Host: x\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(channel.isActive)
+        try answer()
+        #expect(!channel.isActive)
+    }
+}
