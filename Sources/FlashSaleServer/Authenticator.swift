@@ -61,7 +61,8 @@ struct Authenticator: Sendable {
 
     /// Header mode's user (or 401); nil in JWT mode, where `userFromToken` says. Header
     /// mode needs no await: most requests of a server behind a gateway take this path, and
-    /// each async call's frame stays in the request's task until its answer (see `BuyerAPI`).
+    /// each async call's frame stays in the request's task until the task ends (see
+    /// `BuyerAPI`).
     func userFromHeader(_ headers: HTTPFields) throws -> UserID? {
         guard case .header(let name) = scheme else { return nil }
         // Read as one, two fields would be one user "a, b": a gateway that adds its own

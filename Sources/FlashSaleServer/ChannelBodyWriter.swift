@@ -3,8 +3,9 @@ import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
 
-/// Writes an answer to its connection, from the request's task on the connection's event
-/// loop (`Responder`): its head, its body as the body writes it, and its end.
+/// Writes an answer to its connection, on the connection's event loop (`Responder`): its
+/// head, its body as the body writes it, and its end, from the request's task; or a
+/// whole answer (`Answer`) at once, as a change's is when its group has committed.
 ///
 /// A body of stated length is flushed once, with its end, as Hummingbird wrote head, body
 /// and end in one flush: a flush per part cost a second system call per answer. A body

@@ -46,8 +46,12 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleSince: NIODeadline = .distantFuture
     /// Shutdown has begun: the connection closes once it has nothing to do.
     private var closing = false
+    /// The last answer's end, written: a close drops what it has not sent.
+    private var lastAnswerWritten: EventLoopFuture<Void>?
 
     init(idleTimeout: TimeAmount) {
+        // A shorter one could pass while the timer is armed for a head's 10 s.
+        precondition(idleTimeout >= ConnectionDeadlines.limit, "the idle timeout is at least a head's 10 s")
         self.idleTimeout = idleTimeout
     }
 
@@ -79,6 +83,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .end:
             phaseDeadline = nil
+            // Answered before its body ended (on the head alone: a 401, a 413): only now
+            // has the connection nothing to do.
+            settle(context)
         }
         context.fireChannelRead(data)
     }
@@ -88,25 +95,30 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         // it (`MalformedRequests`, which then closes the connection).
         guard case .end = unwrapOutboundIn(data), answering > 0 else { return context.write(data, promise: promise) }
         answering -= 1
-        guard answering == 0, phaseDeadline == nil else { return context.write(data, promise: promise) }
-        guard closing else {
-            context.write(data, promise: promise)
-            return becomeIdle(context)
-        }
-        // The last answer goes out before the connection closes: a close drops what it
-        // has not written.
+        guard answering == 0 else { return context.write(data, promise: promise) }
         let written = promise ?? context.eventLoop.makePromise()
+        lastAnswerWritten = written.futureResult
         context.write(data, promise: written)
-        let channel = context.channel
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        settle(context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             closing = true
-            if answering == 0, phaseDeadline == nil { context.close(promise: nil) }
+            settle(context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Once nothing is under way (no request arriving, none being answered): the idle
+    /// clock starts, or, once shutdown has begun, the connection closes after its last
+    /// answer has gone out.
+    private func settle(_ context: ChannelHandlerContext) {
+        guard answering == 0, phaseDeadline == nil else { return }
+        guard closing else { return becomeIdle(context) }
+        guard let lastAnswerWritten else { return context.close(promise: nil) }
+        let channel = context.channel
+        lastAnswerWritten.whenComplete { _ in channel.close(promise: nil) }
     }
 
     fileprivate func bytesArrived(context: ChannelHandlerContext) {
@@ -157,7 +169,11 @@ private final class RequestStart: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        deadlines.bytesArrived(context: context)
+        // Line ends between requests are no request's bytes (RFC 9112, 2.2: a server
+        // ignores them): they start no head's clock.
+        if !unwrapInboundIn(data).readableBytesView.allSatisfy({ $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
+            deadlines.bytesArrived(context: context)
+        }
         context.fireChannelRead(data)
     }
 }

@@ -58,7 +58,7 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastCloses = false
     /// The connection ends with what was passed on (a refusal, or a request that closes
     /// it): nothing more is. A request passed on after a closing one would be counted in
-    /// progress by Hummingbird, which then never timed the idle connection out.
+    /// progress by `ConnectionDeadlines`, which would then never time the connection out.
     private var passingNothing = false
     /// The version of a request refused here, never passed on: its refusal is its answer.
     private var refusedVersion: HTTPVersion?

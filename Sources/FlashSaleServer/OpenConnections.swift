@@ -19,7 +19,8 @@ final class OpenConnections: Sendable {
         state.withLockedValue { $0.open += 1 }
     }
 
-    /// That connection has closed, and its last request's task has ended.
+    /// That connection has closed, and its last request has finished (its answer written,
+    /// its task ended).
     func ended() {
         let waiters = state.withLockedValue { state in
             state.open -= 1

@@ -27,7 +27,8 @@ struct RequestBody {
     }
 
     /// Synchronous and never inlined into `read`: what an async function holds stays in its
-    /// request's task until the answer (see `BuyerAPI`), and a decoder's temporaries need not.
+    /// request's task until the task ends (see `BuyerAPI`), and a decoder's temporaries
+    /// need not.
     @inline(never)
     private static func parse(_ bytes: ByteBuffer, contentType: String?, contentEncoding: String?) throws -> RequestBody {
         guard bytes.readableBytes > 0 else { return RequestBody(key: nil, status: nil) }

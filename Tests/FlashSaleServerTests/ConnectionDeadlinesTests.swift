@@ -75,6 +75,30 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// Answered on its head alone (a 401, or `Expect: 100-continue` refused), before its
+    /// body ended: the idle clock starts when the body has.
+    @Test func aRequestAnsweredBeforeItsBodyEndedStartsTheIdleClockAtItsEnd() throws {
+        advance(seconds: 55)
+        try receive(request + "{")
+        try answer()
+        advance(seconds: 5)
+        try receive("}")
+        advance(seconds: 59.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
+    @Test func lineEndsBetweenRequestsStartNoHeadClock() throws {
+        try receive(request + "{}")
+        try answer()
+        try receive("\r\n")
+        advance(seconds: 59.999)
+        #expect(channel.isActive)
+        advance(seconds: 0.001)
+        #expect(!channel.isActive)
+    }
+
     @Test func shutdownClosesAConnectionWithNothingToDoAtOnce() throws {
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(!channel.isActive)
@@ -85,6 +109,16 @@ import Testing
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(channel.isActive)
         try answer()
+        #expect(!channel.isActive)
+    }
+
+    @Test func shutdownClosesAConnectionAnsweredBeforeItsBodyEndedOnceItHas() throws {
+        try receive(request + "{")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try answer()
+        #expect(channel.isActive, "the body is still arriving")
+        try receive("}")
+        channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
     }
 
