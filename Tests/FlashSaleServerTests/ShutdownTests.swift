@@ -88,6 +88,27 @@ extension LoadTests {
             #expect(try served.counter("held") == 1)
         }
 
+        /// A booking whose client has gone while it waits for its group's commit is still
+        /// decided, committed, counted and logged before serve exits: its connection is
+        /// counted open until its answer is written (no task waits for the commit to keep
+        /// it counted).
+        @Test func aBookingWhoseClientHasGoneIsCommittedBeforeServeExits() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
+            let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
+            try holder.execute("BEGIN IMMEDIATE")
+            let connection = try await RawConnection.open(port: served.port, sending: Self.booking)
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
+            try await connection.close()
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(1)) == nil, "serve stopped with a booking undecided: \(served.log)")
+            try holder.execute("ROLLBACK")
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 1)
+            #expect(served.log.contains(#""route":"book","status":201"#), "its answer is not logged: \(served.log)")
+        }
+
         private static let booking = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n"
             + "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
 
