@@ -22,6 +22,21 @@ require_bash_5_1() {
     fi
 }
 
+# require_tools TOOL...: dies naming the first one that is not on PATH.
+require_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || die "needs $tool"
+    done
+}
+
+# raise_open_files CONNECTIONS: the soft limit of open files up to the hard one; warns when
+# that is still too low for CONNECTIONS at once.
+raise_open_files() {
+    ulimit -n "$(ulimit -Hn)"
+    (( $(ulimit -n) > $1 + 100 )) || say "WARNING: ulimit -n $(ulimit -n) is too low for $1 connections"
+}
+
 # Installs the named apt packages (with sudo unless root); does nothing when given none.
 install_packages() {
     (( $# > 0 )) || return 0

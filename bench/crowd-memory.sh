@@ -32,11 +32,8 @@ user_header=X-User
 sale=stock100m inventory=100000000
 
 require_bash_5_1   # $SRANDOM, for the ports
-for tool in wrk curl ss sqlite3; do
-    command -v "$tool" >/dev/null 2>&1 || die "needs $tool"
-done
-ulimit -n "$(ulimit -Hn)"
-(( $(ulimit -n) > crowd + 100 )) || say "WARNING: ulimit -n $(ulimit -n) is too low for $crowd connections"
+require_tools wrk curl ss sqlite3
+raise_open_files "$crowd"
 find_flashsale
 make_workdir crowd-memory
 warn_if_tmpfs

@@ -58,9 +58,8 @@ say "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(redis-server --version
 say "anchors: $anchors"
 
 # wrk holds every connection open at once, and serve one descriptor for each.
-ulimit -n "$(ulimit -Hn)"
+raise_open_files "$crowd"
 say "open files (ulimit -n): $(ulimit -n)"
-(( $(ulimit -n) > crowd + 100 )) || say "WARNING: ulimit -n $(ulimit -n) is too low for $crowd connections"
 
 find_flashsale
 serve_bin="$(dirname "$bin")/flashsale-serve"

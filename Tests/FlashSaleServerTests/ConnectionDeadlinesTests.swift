@@ -37,11 +37,16 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(Int64(seconds * 1000)))
     }
 
-    @Test func aConnectionWithNothingToDoClosesAfterTheIdleTimeout() throws {
-        advance(seconds: 59.999)
-        #expect(channel.isActive)
+    /// The connection is open until `seconds` from now, and closed at `seconds`.
+    private func expectClosed(after seconds: Double, sourceLocation: SourceLocation = #_sourceLocation) {
+        advance(seconds: seconds - 0.001)
+        #expect(channel.isActive, sourceLocation: sourceLocation)
         advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        #expect(!channel.isActive, sourceLocation: sourceLocation)
+    }
+
+    @Test func aConnectionWithNothingToDoClosesAfterTheIdleTimeout() throws {
+        expectClosed(after: 60)
     }
 
     @Test func aRequestBeingAnsweredHasNoDeadlineAndItsAnswerRestartsTheIdleClock() throws {
@@ -50,10 +55,7 @@ import Testing
         advance(seconds: 300)
         #expect(channel.isActive, "a commit may keep a request waiting: not idle")
         try answer()
-        advance(seconds: 59.999)
-        #expect(channel.isActive)
-        advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        expectClosed(after: 60)
     }
 
     @Test func aHeadStillArriving10SecondsAfterItsFirstByteCloses() throws {
@@ -61,18 +63,12 @@ import Testing
         // armed for the idle timeout.
         advance(seconds: 25)
         try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
-        advance(seconds: 9.999)
-        #expect(channel.isActive)
-        advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        expectClosed(after: 10)
     }
 
     @Test func aBodyStillArriving10SecondsAfterItsHeadCloses() throws {
         try receive(request + "{")
-        advance(seconds: 9.999)
-        #expect(channel.isActive)
-        advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        expectClosed(after: 10)
     }
 
     /// Answered on its head alone (a 401, or `Expect: 100-continue` refused), before its
@@ -83,20 +79,14 @@ import Testing
         try answer()
         advance(seconds: 5)
         try receive("}")
-        advance(seconds: 59.999)
-        #expect(channel.isActive)
-        advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        expectClosed(after: 60)
     }
 
     @Test func lineEndsBetweenRequestsStartNoHeadClock() throws {
         try receive(request + "{}")
         try answer()
         try receive("\r\n")
-        advance(seconds: 59.999)
-        #expect(channel.isActive)
-        advance(seconds: 0.001)
-        #expect(!channel.isActive)
+        expectClosed(after: 60)
     }
 
     @Test func shutdownClosesAConnectionWithNothingToDoAtOnce() throws {

@@ -323,8 +323,7 @@ import FlashSaleTestSupport
         let served = try ServedDatabase()
         try served.createSale(inventory: 5)
         try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "200ms"])
-        let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let holder = try served.writeLockHeld()
 
         let busy = try await served.send(.POST, Self.book, user: "alice")
         #expect(busy.status == 503, "\(busy.body)")

@@ -3,6 +3,8 @@ import Testing
 import Glibc
 import NIOHTTP1
 import FlashSaleTestSupport
+import FlashSaleCore
+import FlashSaleStore
 
 /// A new database in a temporary directory (or a schema of its own on the tests'
 /// PostgreSQL server), and `flashsale serve` on it: the buyer API on a free loopback port,
@@ -274,4 +276,15 @@ enum ServedStore: String, Sendable, CustomTestStringConvertible {
 @Test("serve's PostgreSQL half", .enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
 func servePostgresHalf() {
     #expect(ServedStore.all.contains(.postgres))
+}
+
+extension ServedDatabase {
+    /// Another process's write lock on the (SQLite) database, taken once it is free or
+    /// `waitingUpTo` has passed, and held until the returned connection rolls back: what
+    /// keeps every change waiting inside the server.
+    func writeLockHeld(waitingUpTo busyTimeout: Span = .seconds(0)) throws -> Connection {
+        let holder = try Connection(path: database, busyTimeout: busyTimeout)
+        try holder.execute("BEGIN IMMEDIATE")
+        return holder
+    }
 }

@@ -16,8 +16,7 @@ extension LoadTests {
             try served.createSale(inventory: 100)
             try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
             // Another process's write lock keeps every request waiting inside the server.
-            let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
-            try holder.execute("BEGIN IMMEDIATE")
+            let holder = try served.writeLockHeld()
             let port = served.port
             let requests = Task {
                 await concurrently(40) { index in
@@ -52,8 +51,7 @@ extension LoadTests {
                     _ = try await served.send(.POST, "/booking-service/book-item/s1", user: user)
                 }
                 // Waits out an idle write of serve's counts that may be under way.
-                let holder = try Connection(path: served.database, busyTimeout: .seconds(5))
-                try holder.execute("BEGIN IMMEDIATE")
+                let holder = try served.writeLockHeld(waitingUpTo: .seconds(5))
                 served.server?.send(SIGTERM)
                 #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
                 try holder.execute("ROLLBACK")
@@ -96,8 +94,7 @@ extension LoadTests {
             let served = try ServedDatabase()
             try served.createSale(inventory: 1)
             try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
-            let holder = try Connection(path: served.database, busyTimeout: .seconds(0))
-            try holder.execute("BEGIN IMMEDIATE")
+            let holder = try served.writeLockHeld()
             let connection = try await RawConnection.open(port: served.port, sending: Self.booking)
             #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
             try await connection.close()
