@@ -47,7 +47,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// Shutdown has begun: the connection closes once it has nothing to do.
     private var closing = false
     /// The last answer's end, written: a close drops what it has not sent.
-    private var lastAnswerWritten: EventLoopFuture<Void>?
+    private var lastAnswer = LastAnswer()
 
     init(idleTimeout: TimeAmount) {
         // A shorter one could pass while the timer is armed for a head's 10 s.
@@ -96,9 +96,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         guard case .end = unwrapOutboundIn(data), answering > 0 else { return context.write(data, promise: promise) }
         answering -= 1
         guard answering == 0 else { return context.write(data, promise: promise) }
-        let written = promise ?? context.eventLoop.makePromise()
-        lastAnswerWritten = written.futureResult
-        context.write(data, promise: written)
+        context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
         settle(context)
     }
 
@@ -116,9 +114,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private func settle(_ context: ChannelHandlerContext) {
         guard answering == 0, phaseDeadline == nil else { return }
         guard closing else { return becomeIdle(context) }
-        guard let lastAnswerWritten else { return context.close(promise: nil) }
-        let channel = context.channel
-        lastAnswerWritten.whenComplete { _ in channel.close(promise: nil) }
+        lastAnswer.close(context.channel)
     }
 
     fileprivate func bytesArrived(context: ChannelHandlerContext) {

@@ -40,9 +40,8 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     /// The refusal to send once every request passed on is answered.
     private var refusal: HTTPFailure?
-    /// The last answer's end, written: closing before it is sent would cut that answer
-    /// (a full close drops what is still queued).
-    private var lastAnswerWritten: EventLoopFuture<Void>?
+    /// The last answer's end, written: closing before it is sent would cut that answer.
+    private var lastAnswer = LastAnswer()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -65,11 +64,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         unanswered = max(0, unanswered - 1)
-        // The writer's own promise when it gave one (`Responder` always does): one
-        // promise an answer, not a second cascaded to it.
-        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
-        lastAnswerWritten = written.futureResult
-        context.write(data, promise: written)
+        context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
         if unanswered == 0, let refusal {
             self.refusal = nil
             refuse(refusal, context: context)
@@ -108,17 +103,13 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         answer.head.headerFields[.connection] = "close"
         context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
         context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        lastAnswerWritten = written.futureResult
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: lastAnswer.end(nil, on: context.eventLoop))
         closeAfterWrites(context)
     }
 
     /// Closes once the last answer is sent, or at once if none is pending.
     private func closeAfterWrites(_ context: ChannelHandlerContext) {
         context.flush()
-        guard let pending = lastAnswerWritten else { return context.close(promise: nil) }
-        let channel = context.channel
-        pending.whenComplete { _ in channel.close(promise: nil) }
+        lastAnswer.close(context.channel)
     }
 }

@@ -71,7 +71,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// The connection's last answer has ended: nothing more is answered.
     private var ended = false
     /// The last answer's end, written: the connection closes after it.
-    private var lastAnswerWritten: EventLoopFuture<Void>?
+    private var lastAnswer = LastAnswer()
     /// Requests started and not finished (their answer written, their task ended): one, or
     /// for a moment two (the last finishes after writing the end that starts the next).
     private var unfinished = 0
@@ -132,13 +132,10 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
         answering = false
-        let written = promise ?? context.eventLoop.makePromise()
-        lastAnswerWritten = written.futureResult
-        context.write(data, promise: written)
+        context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
         if let closing {
             ended = true
-            let channel = context.channel
-            written.futureResult.whenComplete { _ in channel.close(mode: closing, promise: nil) }
+            lastAnswer.close(context.channel, mode: closing)
         } else {
             proceed(context: context)
         }
@@ -285,8 +282,6 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// at once if there was none.
     private func close(context: ChannelHandlerContext) {
         ended = true
-        guard let lastAnswerWritten else { return context.close(promise: nil) }
-        let channel = context.channel
-        lastAnswerWritten.whenComplete { _ in channel.close(promise: nil) }
+        lastAnswer.close(context.channel)
     }
 }
