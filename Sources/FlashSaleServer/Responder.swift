@@ -30,8 +30,8 @@ import NIOHTTPTypes
 /// - A request that says `Connection: close` (`HTTP1Rules` says it for every one that
 ///   closes) closes the connection's output after its answer; the client then closes.
 /// - An error in a request's body is its responder's to meet; the connection closes
-///   after its answer, as after the client has closed its side and everything read
-///   before is answered.
+///   after its answer (which says `Connection: close`), as after the client has closed
+///   its side and everything read before is answered.
 final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -130,7 +130,17 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where closing != nil && head.headerFields[.connection] == nil:
+            // The connection's last answer (its body failed, or the client closed its side)
+            // says so, as RFC 9112, 9.6 asks of a server that is to close.
+            head.headerFields[.connection] = "close"
+            return context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end:
+            break
+        default:
+            return context.write(data, promise: promise)
+        }
         answering = false
         context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
         if let closing {

@@ -94,6 +94,20 @@ import FlashSaleTestSupport
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
     }
 
+    /// A body the decoder refuses part way (a broken chunk) is its request's 400, which
+    /// says that the connection closes (RFC 9112, 9.6), as it then does; nothing is booked.
+    @Test func aBodyBrokenPartWayIsItsRequests400ThatSaysTheConnectionCloses() async throws {
+        let served = try Self.served()
+        let raw = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\n"
+            + "Host: x\r\nX-User: alice\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n")
+        #expect(await raw.closed(within: .seconds(10)))
+        #expect(raw.answer.hasPrefix("HTTP/1.1 400"), "\(raw.answer)")
+        #expect(raw.answer.components(separatedBy: "HTTP/1.1 ").count == 2, "\(raw.answer)")
+        #expect(raw.answer.contains("Connection: close\r\n"), "\(raw.answer)")
+        #expect(raw.answer.contains(#"{"error":{"code":"bad_input","message":"#), "\(raw.answer)")
+        #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
+    }
+
     /// A broken request behind a good one on the same connection: the good one is
     /// answered whole, then the refusal, then the connection closes.
     @Test func aBrokenRequestAfterAGoodOneIsRefusedAfterItsAnswer() async throws {
