@@ -39,8 +39,9 @@ enum BuyerRoute: String, CaseIterable, Sendable {
 
     /// Every status it answers, errors included.
     var statuses: [HTTPResponse.Status] {
-        // 501: a transfer coding other than chunked (HTTP1Rules), on any request.
-        let always: [HTTPResponse.Status] = [.methodNotAllowed, .notAcceptable, .requestHeaderFieldsTooLarge,
+        // 501: a transfer coding other than chunked (HTTP1Rules), on any request; 408: a
+        // request not whole within its 10 s (ConnectionDeadlines).
+        let always: [HTTPResponse.Status] = [.methodNotAllowed, .notAcceptable, .requestTimeout, .requestHeaderFieldsTooLarge,
                                              .internalServerError, .notImplemented, .serviceUnavailable]
         let authenticated: [HTTPResponse.Status] = needsUser ? [.unauthorized] : []
         // A body, a sale id or a `Last-Event-ID` that is not one.

@@ -6,7 +6,12 @@ import NIOHTTPTypes
 /// timeout. So a request's head must be whole 10 s after its first byte, and its body 10 s
 /// after its head; a connection with no request under way closes `idleTimeout` after its
 /// last answer (or its opening); one whose requests are being answered has no deadline.
-/// A client trickling bytes (slowloris) holds a connection and its buffers 10 s at most.
+/// A request not whole by its deadline is refused, 408, as the decoder's refusals are (by
+/// `MalformedRequests`, or by its responder while it reads the body): nginx and Apache
+/// answer so, and a client then knows its request was not taken and may send it again.
+/// What arrives from then on is dropped, and the connection closes after that answer, or
+/// 10 s later if it cannot be sent. A client trickling bytes (slowloris) holds a connection
+/// and its buffers 10 s at most, and 10 s more if it reads nothing either.
 ///
 /// A timer scheduled and cancelled for every request would cost each request two updates
 /// of the event loop's timer heap, as much as parsing it, and a second timer for the idle
@@ -48,6 +53,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     /// The last answer's end, written: a close drops what it has not sent.
     private var lastAnswer = LastAnswer()
+    /// A request passed its deadline and was refused: the connection reads no more.
+    fileprivate private(set) var timedOut = false
 
     init(idleTimeout: TimeAmount) {
         // A shorter one could pass while the timer is armed for a head's 10 s.
@@ -144,12 +151,23 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: wake) { [self] in
             timer = nil
             guard let deadline = self.deadline else { return }
-            if deadline <= context.eventLoop.now {
+            if deadline > context.eventLoop.now {
+                arm(context)
+            } else if phaseDeadline == nil || timedOut {
                 context.close(promise: nil)
             } else {
-                arm(context)
+                refuseLateRequest(context)
             }
         }
+    }
+
+    /// The request under way did not arrive whole in time: 408, and the refusal has one
+    /// more phase's time to go out before the connection closes. The error goes to the
+    /// handlers after this one, which answer what the decoder refuses.
+    private func refuseLateRequest(_ context: ChannelHandlerContext) {
+        timedOut = true
+        startPhase(context)
+        context.fireErrorCaught(HTTPFailure.requestTimeout)
     }
 }
 
@@ -165,6 +183,9 @@ private final class RequestStart: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a refusal for lateness nothing is a request: the rest of a late head or
+        // body would be one, or a booking, behind its 408.
+        guard !deadlines.timedOut else { return }
         // Line ends between requests are no request's bytes (RFC 9112, 2.2: a server
         // ignores them): they start no head's clock.
         if !unwrapInboundIn(data).readableBytesView.allSatisfy({ $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {

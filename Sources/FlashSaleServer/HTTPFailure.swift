@@ -68,11 +68,16 @@ struct HTTPFailure: Error, Sendable {
         }
     }
 
-    /// Bad input of the HTTP kind (405, 406, 413, 415, 431 and plain 400), code `bad_input`.
+    /// Bad input of the HTTP kind (405, 406, 408, 413, 415, 431 and plain 400), code `bad_input`.
     static func badInput(_ message: String, status: HTTPResponse.Status = .badRequest,
                          headers: HTTPFields = [:]) -> HTTPFailure {
         HTTPFailure(status, ErrorCode.badInput.rawValue, message, headers: headers)
     }
+
+    /// A request whose head or body did not arrive within its 10 s (`ConnectionDeadlines`).
+    static let requestTimeout = HTTPFailure.badInput(
+        "the request did not arrive whole within \(ConnectionDeadlines.limit.nanoseconds / 1_000_000_000) seconds",
+        status: .requestTimeout)
 
     static func unauthenticated(_ message: String) -> HTTPFailure {
         // RFC 6750: a request without credentials gets the bare challenge.

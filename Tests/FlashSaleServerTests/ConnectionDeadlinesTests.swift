@@ -14,12 +14,14 @@ import Testing
 @Suite struct ConnectionDeadlinesTests {
     private let channel = EmbeddedChannel()
     private let request = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+    private let passedOn = PassedOn()
 
     init() throws {
         let pipeline = channel.pipeline.syncOperations
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
         try pipeline.addHandler(ConnectionDeadlines(idleTimeout: .seconds(60)))
+        try pipeline.addHandler(passedOn)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
     }
 
@@ -58,16 +60,31 @@ import Testing
         expectClosed(after: 60)
     }
 
-    @Test func aHeadStillArriving10SecondsAfterItsFirstByteCloses() throws {
+    /// Refused (408, by the handlers after it), what comes after dropped, and closed if
+    /// the refusal has not closed it within 10 s more.
+    @Test func aHeadStillArriving10SecondsAfterItsFirstByteIsRefusedThenCloses() throws {
         // Idle for a while first: the head's 10 s are its own, not what is left of a timer
         // armed for the idle timeout.
         advance(seconds: 25)
         try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
+        advance(seconds: 9.999)
+        #expect(passedOn.refusals.isEmpty)
+        advance(seconds: 0.001)
+        #expect(passedOn.refusals == [408])
+        try receive("Host: x\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(passedOn.parts.isEmpty, "the rest of a late head is no request")
         expectClosed(after: 10)
+        #expect(passedOn.refusals == [408])
     }
 
-    @Test func aBodyStillArriving10SecondsAfterItsHeadCloses() throws {
+    @Test func aBodyStillArriving10SecondsAfterItsHeadIsRefusedThenCloses() throws {
         try receive(request + "{")
+        advance(seconds: 9.999)
+        #expect(passedOn.refusals.isEmpty)
+        advance(seconds: 0.001)
+        #expect(passedOn.refusals == [408])
+        try receive("}")
+        #expect(passedOn.parts == ["head", "body"], "the rest of a late body does not end it")
         expectClosed(after: 10)
     }
 
@@ -120,5 +137,27 @@ import Testing
         #expect(channel.isActive)
         try answer()
         #expect(!channel.isActive)
+    }
+}
+
+/// What `ConnectionDeadlines` passes on: the request's parts, and the statuses of the
+/// refusals it asks for.
+private final class PassedOn: ChannelInboundHandler {
+    typealias InboundIn = HTTPRequestPart
+
+    private(set) var parts: [String] = []
+    private(set) var refusals: [Int] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: parts.append("head")
+        case .body: parts.append("body")
+        case .end: parts.append("end")
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // (The decoder's own error for a head cut short by the close is no refusal.)
+        if let refusal = error as? HTTPFailure { refusals.append(refusal.status.code) }
     }
 }
