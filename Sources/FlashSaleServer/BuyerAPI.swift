@@ -175,8 +175,12 @@ struct BuyerAPI: Sendable {
     private func bookingRequest(_ sale: String, _ user: UserID, _ body: RequestBody?, _ request: Request,
                                 context: ServeContext) throws -> BookingRequest {
         let agent: String?
+        // Read as one, two fields would be one agent "a, b", which a block of agent "a"
+        // does not match: a bot would pass its block by sending a second.
+        let agents = request.headers[values: .userAgent]
+        guard agents.count <= 1 else { throw HTTPFailure.badInput("more than one User-Agent header") }
         do {
-            guard let text = Limits.text(request.headers.value(.userAgent) ?? "") else {
+            guard let text = Limits.text(agents.first ?? "") else {
                 throw HTTPFailure.badInput("User-Agent: not valid UTF-8 \(Limits.replacementNote)")
             }
             agent = try TextField.userAgent.validate(text, required: false)

@@ -58,9 +58,12 @@ struct HTTPFailure: Error, Sendable {
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }
         let message = HTTPFailure.message(for: error) ?? refusal.message
         // The server's own trouble is the operator's to read, in the log: its words name the
-        // database's host, port, role and path, and give advice meant for the operator.
+        // database's host, port, role and path, and give advice meant for the operator
+        // (raise --busy-timeout).
         if code == ErrorCode.io.rawValue {
             self.init(status, code, "the database cannot be reached or written just now; retry", headers: headers, detail: message)
+        } else if code == ErrorCode.busy.rawValue {
+            self.init(status, code, "the database is busy just now; retry", headers: headers, detail: message)
         } else if status == .internalServerError {
             self.init(status, code, "the server failed to answer; its log says why", headers: headers, detail: message)
         } else {
@@ -102,9 +105,15 @@ struct HTTPFailure: Error, Sendable {
         }
     }
 
-    /// The command line's messages name commands and options; these are a buyer's.
+    /// The command line's messages name commands and options, and tell the operator what
+    /// a block is about (its value and reason); these are a buyer's. A buyer told which
+    /// substring of agents is blocked, or the operator's reason, learns how to get past it.
     private static func message(for error: any Error) -> String? {
         switch error as? SaleError {
+        case .declined(let decline)? where decline.reason == .blocked:
+            if case .block? = decline.blocked { "this request is blocked in sale \(decline.sale.id)" } else { nil }
+        case .declined(let decline)? where decline.reason == .notOpen && decline.state == .paused:
+            "sale \(decline.sale.id) is paused"
         case .saleNotFound(let sale)?: "no sale \(sale)"
         case .bookingNotFound(let booking, let sale, _)?: "no booking \(Quoted(booking.text)) of yours in sale \(sale)"
         case .requestNotFound(let request)?: "no request \(request) of yours"

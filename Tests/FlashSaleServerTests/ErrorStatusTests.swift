@@ -22,7 +22,8 @@ import FlashSaleTestSupport
         try served.createSale(inventory: 5)
         try served.createSale("s2", inventory: 5)
         try served.createSale("s3", inventory: 5, ["--per-ip", "1"])
-        for block in [["user", "mallory"], ["agent", "evilbot/1.0"], ["ip", "127.0.0.1", "--sale", "s2"]] {
+        for block in [["user", "mallory", "--reason", "fraud ring 42"], ["agent", "evilbot", "--contains"],
+                      ["ip", "127.0.0.1", "--sale", "s2"]] {
             try #require(served.flashsale(["block"] + block).status == .exit(0))
         }
         try served.start()
@@ -34,6 +35,15 @@ import FlashSaleTestSupport
             #expect(answer.status == 403, "\(answer.body)")
             #expect(answer.errorCode == "blocked")
         }
+        // The buyer is not told the operator's reason, nor what of its agent is blocked:
+        // a bot told "agents containing 'evilbot'" knows what to drop.
+        #expect(user.errorMessage == "this request is blocked in sale s1", "\(user.body)")
+        #expect(agent.errorMessage == "this request is blocked in sale s1", "\(agent.body)")
+        // A second User-Agent, which read as one would be "evilbot/1.0, x", is refused
+        // rather than matched as a whole.
+        let twoAgents = try await served.send(.POST, Self.book, user: "alice", headers: [("User-Agent", "x"), ("User-Agent", "y")])
+        #expect(twoAgents.status == 400, "\(twoAgents.body)")
+        #expect(twoAgents.errorMessage == "more than one User-Agent header", "\(twoAgents.body)")
         #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
 
         #expect(try await served.send(.POST, "/booking-service/book-item/s3", user: "alice").status == 201)
@@ -62,6 +72,8 @@ import FlashSaleTestSupport
             #expect(answer.errorCode == code, "\(sale) \(user)")
             #expect((answer.object["error"] as? [String: Any])?["message"] is String)
         }
+        // The command line's "resume it to take bookings" is the operator's to read.
+        #expect(try await served.send(.POST, "/booking-service/book-item/paused", user: "bob").errorMessage == "sale paused is paused")
     }
 
     @Test func anUnknownSaleAndOneOutsideSaleAre404AndAnInvalidSaleIdIs400() async throws {
@@ -329,6 +341,8 @@ import FlashSaleTestSupport
         #expect(busy.status == 503, "\(busy.body)")
         #expect(busy.errorCode == "busy")
         #expect(busy[header: "Retry-After"] == "1")
+        // "raise --busy-timeout" is the operator's to read, in the log.
+        #expect(busy.errorMessage == "the database is busy just now; retry", "\(busy.body)")
         let queued = try await served.send(.POST, "/booking-service/requests/s1", user: "alice")
         #expect(queued.status == 503)
         // Reads do not wait for the writer.
