@@ -1,6 +1,6 @@
 import Glibc
 
-/// SIGINT and SIGTERM for `process --follow` and `events --follow`: blocked, so they never
+/// SIGINT, SIGTERM and SIGHUP (see `hangupIgnored`) for `process --follow` and `events --follow`: blocked, so they never
 /// interrupt a batch, and waited for with a timeout, so the idle wait is the signal check
 /// too; or, for a command that must clean up whatever it is doing (`rehearse`, `backup`),
 /// waited for by a thread of its own (`whenReceived`). No handler, no global state.
@@ -10,14 +10,25 @@ import Glibc
 /// whenever the main thread is not waiting for them, and their default action ends the
 /// process (a CI run saw `process --follow` on PostgreSQL end by SIGTERM instead of
 /// exiting 0).
-struct StopSignals {
+package struct StopSignals {
     private var set = sigset_t()
 
     init() {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        if !StopSignals.hangupIgnored { sigaddset(&set, SIGHUP) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Whether SIGHUP is ignored, as `nohup` asks; if not, it stops a long-running command
+    /// (and `serve`) as SIGTERM does: one started in a terminal gets it when the terminal
+    /// closes, and its default action ended the process at once, as a kill does. Ignored,
+    /// it is left so: a blocked signal is kept pending even when ignored, and would stop it.
+    package static var hangupIgnored: Bool {
+        var hangup = sigaction()
+        sigaction(SIGHUP, nil, &hangup)
+        return unsafeBitCast(hangup.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
     }
 
     /// Waits up to `milliseconds` for a stop signal; true if one came (now or earlier).

@@ -9,9 +9,9 @@ import NIOCore
 import ServiceLifecycle
 
 /// `flashsale serve` (http.md): the buyer listeners, the admin listener, the committer,
-/// the readers and the event feed, run until SIGINT or SIGTERM; then the listeners stop
-/// accepting, every request already read is answered, the last group commits, and the
-/// process exits 0.
+/// the readers and the event feed, run until SIGINT, SIGTERM or SIGHUP (unless ignored:
+/// `StopSignals.hangupIgnored`); then the listeners stop accepting, every
+/// request already read is answered, the last group commits, and the process exits 0.
 package enum Server {
     /// How long idle keep-alive connections stay open (http.md).
     static let idleTimeout = TimeAmount.seconds(60)
@@ -96,7 +96,7 @@ package enum Server {
         services.append(StreamsStopper(feed: feed))
 
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
         logger.info("serving", metadata: [
             "database": .string(settings.database),
             "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),

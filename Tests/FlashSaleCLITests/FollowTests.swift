@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Testing
+import FlashSaleTestSupport
 @testable import FlashSaleStore
 
 @Suite struct FollowTests {
@@ -25,6 +26,31 @@ import Testing
         #expect(follower.stdout == "1 accepted, 0 rejected\n")
     }
 
+    /// SIGHUP (the terminal closed) stops a follower as SIGTERM does, where its default
+    /// action ended it at once; under `nohup`, which ignores it, the follower goes on.
+    @Test(arguments: commandLineStores)
+    func aHangupStopsAFollowerUnlessNohupIgnoresIt(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
+        let decided = { (id: String) in try box.run(["request", id, "--json"], now: nil).json()["status"] as? String == "accepted" }
+
+        let follower = try box.start(["process", "--follow"], now: nil)
+        let first = try box.run(["submit", "s1", "alice"], now: nil).line
+        #expect(try follower.waitUntil { try decided(first) })
+        #expect(follower.stop(SIGHUP) == .exit(0), "\(follower.stderr)")
+        #expect(follower.stdout == "1 accepted, 0 rejected\n")
+
+        let ignoring = try Background(box, "/usr/bin/nohup", [flashsaleBinary, "--db", box.database, "process", "--follow"],
+                                      environment: ["PATH": "/usr/bin:/bin"].merging(box.commandEnvironment(now: nil, [:])) { _, new in new })
+        let second = try box.run(["submit", "s1", "bob"], now: nil).line
+        #expect(try ignoring.waitUntil { try decided(second) })
+        kill(ignoring.child.pid, SIGHUP)
+        let third = try box.run(["submit", "s1", "carol"], now: nil).line
+        #expect(try ignoring.waitUntil { try decided(third) }, "\(ignoring.stderr)")
+        #expect(ignoring.stop(SIGTERM) == .exit(0), "\(ignoring.stderr)")
+        #expect(ignoring.stdout == "2 accepted, 0 rejected\n")
+    }
+
     /// A stop signal sent while the main thread is not waiting for it goes to another thread
     /// that does not block it, where its default action ends the process: every thread of a
     /// follower but the main one (which takes them with sigtimedwait) blocks SIGINT and
@@ -44,7 +70,7 @@ import Testing
         for (command, done) in following {
             let follower = try box.start(command, now: nil)
             let pid = follower.child.pid
-            let stop = UInt64(1) << (SIGINT - 1) | UInt64(1) << (SIGTERM - 1)
+            let stop = UInt64(1) << (SIGINT - 1) | UInt64(1) << (SIGTERM - 1) | UInt64(1) << (SIGHUP - 1)
             var unblocked: [String] = []
             #expect(try follower.waitUntil { try done(follower) }, "\(command): \(follower.stderr)")
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
@@ -54,7 +80,7 @@ import Testing
                     .flatMap { UInt64($0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
                 if blocked & stop != stop { unblocked.append(task) }
             }
-            #expect(unblocked.isEmpty, "\(command): threads \(unblocked) of \(tasks) leave SIGINT or SIGTERM unblocked")
+            #expect(unblocked.isEmpty, "\(command): threads \(unblocked) of \(tasks) leave SIGINT, SIGTERM or SIGHUP unblocked")
             #expect(follower.stop(SIGTERM) == .exit(0), "\(command): \(follower.stderr)")
         }
     }

@@ -35,6 +35,24 @@ extension LoadTests {
             #expect(try served.verifies())
         }
 
+        /// SIGHUP, which a server started in a terminal gets when the terminal closes,
+        /// stops it as SIGTERM does (its default action ended it at once, the attempts
+        /// counted since the last write lost).
+        @Test func sighupStopsServeAsSIGTERMDoes() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            try served.start()
+            for user in ["a", "b"] {
+                _ = try await served.send(.POST, "/booking-service/book-item/s1", user: user)
+            }
+            served.server?.send(SIGHUP)
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(served.log.contains(#""message":"stopped""#), "\(served.log)")
+            #expect(try served.counter("held") == 1)
+            let attempts = try served.flashsale(["metrics"]).stdout
+            #expect(attempts.contains(#"flashsale_attempts_total{sale="s1"} 2"#), "\(attempts)")
+        }
+
         /// Attempts are counted in memory and written about once a second
         /// (`Committer.telemetryDelay`): when serve stops with counts that cannot be written
         /// (another process's write lock past the busy timeout), every attempt is either in
