@@ -35,6 +35,37 @@ extension LoadTests {
             #expect(try served.verifies())
         }
 
+        /// After SIGTERM a connection's last answer says that it closes (RFC 9112, 9.6): a
+        /// client keeping it in a pool would otherwise send its next request into the close,
+        /// not knowing whether it was taken. One read behind it is answered first, and only
+        /// its answer says so.
+        @Test func theLastAnswerAfterSIGTERMSaysTheConnectionCloses() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5)
+            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
+            let holder = try served.writeLockHeld()
+            let book = { (user: String) in
+                "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: \(user)\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 2\r\n\r\n{}"
+            }
+            let alone = try await RawConnection.open(port: served.port, sending: book("alice"))
+            let pipelined = try await RawConnection.open(port: served.port, sending: book("bob") + book("carol"))
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 2), "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await listenerStopped(port: served.port), "the buyer listener still accepts after SIGTERM")
+            try holder.execute("ROLLBACK")
+
+            for (connection, answers) in [(alone, 1), (pipelined, 2)] {
+                #expect(await connection.closed(within: .seconds(10)))
+                let heads = connection.answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+                #expect(heads.map { $0.prefix(3) } == Array(repeating: "201", count: answers), "\(connection.answer)")
+                #expect(heads.map { $0.contains("Connection: close\r\n") } == Array(repeating: false, count: answers - 1) + [true],
+                        "\(connection.answer)")
+            }
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            #expect(try served.counter("held") == 3)
+        }
+
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,
         /// stops it as SIGTERM does (its default action ended it at once, the attempts
         /// counted since the last write lost).
