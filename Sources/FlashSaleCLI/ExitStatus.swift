@@ -47,6 +47,8 @@ extension StoreFailure {
             "\(detail); run the command again once the server is back (with --key, a repeated book is safe)"
         case .cantOpen(let detail):
             "cannot use the database: \(detail); check the path and its permissions"
+        case .moved(let detail):
+            detail
         case .unreachable(let detail):
             "\(detail); check that the server runs and that \(GlobalOptions.database.name) names it"
         case .missingDatabase(let path):

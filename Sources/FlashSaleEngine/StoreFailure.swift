@@ -22,6 +22,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case connectionLost(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
+    /// The database file was removed or replaced (`rm`, `mv` of another onto its name)
+    /// while a long-running process had it open: what it would commit goes where nobody
+    /// finds it, and what others commit to the file now there it never sees. `detail` says
+    /// what to do.
+    case moved(detail: String)
     /// The database server cannot be reached or refuses the connection: nothing listens
     /// there, a wrong password, TLS required and not offered; or it takes no writes (a
     /// standby). `detail` names the server.
@@ -37,7 +42,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost: .io
-        case .cantOpen, .unreachable, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .moved, .unreachable, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

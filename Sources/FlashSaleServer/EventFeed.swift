@@ -72,10 +72,15 @@ final class EventFeed: Sendable {
     private let wake = ConditionLock(value: false)
     private let readers: Readers
     private let sales: Set<SaleID>?
+    /// Says once that the database file was removed or replaced under the server (the
+    /// follower's watcher looks at its name every poll); serve then stops.
+    let databaseMoved: AsyncStream<Void>
+    private let movedContinuation: AsyncStream<Void>.Continuation
 
     init(readers: Readers, sales: Set<SaleID>?) {
         self.readers = readers
         self.sales = sales
+        (databaseMoved, movedContinuation) = AsyncStream.makeStream()
     }
 
     /// Starts following the log from its end, on a thread of its own.
@@ -88,7 +93,15 @@ final class EventFeed: Sendable {
             while !state.withLockedValue({ $0.stopped }) {
                 // Woken, or the time is up (then the lock is not held).
                 if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
-                if (try? log.watcher.hasChanged()) ?? true { try? deliver(log.engine) }
+                do {
+                    if try log.watcher.hasChanged() { try? deliver(log.engine) }
+                } catch StoreFailure.moved {
+                    movedContinuation.yield()
+                    movedContinuation.finish()
+                } catch {
+                    // A look that failed (busy, a lost connection): deliver what can be read.
+                    try? deliver(log.engine)
+                }
                 if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
                     lastHeartbeat = ContinuousClock.now
                     broadcast(.heartbeat)

@@ -95,8 +95,10 @@ package enum Server {
         // listeners' graceful shutdown has no endless request to wait for.
         services.append(StreamsStopper(feed: feed))
 
+        let moved = DatabaseMoved(feed: feed)
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
+            services: [.init(service: moved, successTerminationBehavior: .gracefullyShutdownGroup)] + services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
         logger.info("serving", metadata: [
             "database": .string(settings.database),
             "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),
@@ -117,7 +119,36 @@ package enum Server {
         }
         committer.stop()
         try await readers.shutdown()
+        if moved.happened {
+            let failure = FlashSaleError.cantOpen("\(settings.database) was removed or replaced while serve ran; "
+                                                  + "start serve again to serve the database now there")
+            logger.error("stopped", metadata: ["error": .string(failure.message)])
+            throw failure
+        }
         logger.info("stopped")
+    }
+
+    /// Stops the server, as a stop signal does, once its database file has been removed or
+    /// replaced under it (`EventFeed.databaseMoved`): it would go on answering every change
+    /// 503 and every read from the file it had, its health check 200, for ever. serve then
+    /// exits 73, as `process --follow` does, for a supervisor to start it again on the
+    /// database now there.
+    private final class DatabaseMoved: Service, Sendable {
+        private let feed: EventFeed
+        private let moved = NIOLockedValueBox(false)
+
+        init(feed: EventFeed) {
+            self.feed = feed
+        }
+
+        var happened: Bool { moved.withLockedValue { $0 } }
+
+        func run() async {
+            for await _ in feed.databaseMoved.cancelOnGracefulShutdown() {
+                moved.withLockedValue { $0 = true }
+                return
+            }
+        }
     }
 
     /// A listener, whose failure to listen names its address: NIO's error names none, and

@@ -66,6 +66,25 @@ extension LoadTests {
             #expect(try served.counter("held") == 3)
         }
 
+        /// A database file removed, or replaced by another (a restore done with `mv`), while
+        /// serve runs: it would answer every change 503 and its health check 200 for ever, and
+        /// never see what is committed to the file now there. It stops as on SIGTERM, 73.
+        @Test(arguments: [false, true])
+        func aDatabaseRemovedOrReplacedUnderServeStopsItWith73(replaced: Bool) async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5)
+            try served.start()
+            #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "alice").status == 201)
+            for suffix in ["", "-wal", "-shm"] { unlink(served.database + suffix) }
+            if replaced {
+                let other = try ServedDatabase()
+                try other.createSale(inventory: 1)
+                #expect(rename(other.database, served.database) == 0)
+            }
+            #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
+            #expect(served.log.contains("was removed or replaced while serve ran; start serve again"), "\(served.log)")
+        }
+
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,
         /// stops it as SIGTERM does (its default action ended it at once, the attempts
         /// counted since the last write lost).
