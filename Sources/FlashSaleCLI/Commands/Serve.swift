@@ -29,6 +29,9 @@ enum ServeCommand {
     static let defaultListen = "127.0.0.1:8080"
     static let defaultAdmin = "127.0.0.1:9090"
     static let defaultMaxConnections: Int64 = 10_000
+    /// The longest Unix socket path SwiftNIO takes: macOS's `sockaddr_un` room for it, 104
+    /// bytes with its NUL, on every system (Linux's has 108).
+    static let maximumSocketPathBytes = 103
 
     static let spec = CommandSpec(
         "serve",
@@ -48,10 +51,22 @@ enum ServeCommand {
         let listens = invocation.options.all(listen.name)
         let socketPath = invocation.options[socket.name]
         if socketPath?.isEmpty == true { throw FlashSaleError.usage("\(socket.name) needs a path") }
+        if let socketPath, socketPath.utf8.count > maximumSocketPathBytes {
+            throw FlashSaleError.usage("\(socket.name) '\(Quoted(socketPath))' is \(socketPath.utf8.count) bytes long; "
+                                       + "a Unix socket's path has \(maximumSocketPathBytes) at most")
+        }
         let buyers = try (listens.isEmpty && socketPath == nil ? [defaultListen] : listens).map {
             try ServeSettings.Address(parsing: $0, option: listen)
         }
         let admin = try ServeSettings.Address(parsing: invocation.options[adminListen.name] ?? defaultAdmin, option: adminListen)
+        // Refused here rather than by the second bind, whose "address already in use" would
+        // send the operator looking for another process. (Port 0 is a new port each time.)
+        for (index, address) in buyers.enumerated() where address.port != 0 && buyers[..<index].contains(address) {
+            throw FlashSaleError.usage("\(listen.name) \(address) is given twice")
+        }
+        if admin.port != 0, buyers.contains(admin) {
+            throw FlashSaleError.usage("\(adminListen.name) \(admin) is also a \(listen.name) address; the admin listener needs one of its own")
+        }
         let proxies = try invocation.options.all(trustedProxy.name).map { text in
             guard let range = IPRange(text) else {
                 throw FlashSaleError.usage("\(trustedProxy.name) '\(Quoted(text))' is not an address or CIDR range (10.0.0.0/8, ::1)")
@@ -116,7 +131,7 @@ enum ServeCommand {
 
 /// What `serve` was asked for, checked: everything the server needs from the command line.
 package struct ServeSettings: Sendable {
-    package struct Address: Sendable, CustomStringConvertible {
+    package struct Address: Sendable, Equatable, CustomStringConvertible {
         package let host: String
         package let port: Int
 
