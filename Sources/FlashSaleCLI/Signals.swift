@@ -1,9 +1,10 @@
 import Glibc
 
-/// SIGINT, SIGTERM and SIGHUP (see `hangupIgnored`) for `process --follow` and `events --follow`: blocked, so they never
-/// interrupt a batch, and waited for with a timeout, so the idle wait is the signal check
-/// too; or, for a command that must clean up whatever it is doing (`rehearse`, `backup`),
-/// waited for by a thread of its own (`whenReceived`). No handler, no global state.
+/// SIGINT, SIGTERM and SIGHUP (see `hangupIgnored`) for `process --follow` and `events
+/// --follow`: blocked, so they never interrupt a batch, and waited for with a timeout, so
+/// the idle wait is the signal check too; or, for a command that must clean up whatever
+/// it is doing (`rehearse`, `backup`), waited for by a thread of its own (`whenReceived`).
+/// No handler, no global state.
 /// Blocked on the thread that makes it and inherited by the threads started after: make
 /// it before the store is opened, whose PostgreSQL connection starts an event loop thread.
 /// A thread started before, with the signals unblocked, is where the kernel sends them
