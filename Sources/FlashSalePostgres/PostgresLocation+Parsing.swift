@@ -126,6 +126,14 @@ private struct URLParts {
         // takes the first: a password with an '@' is read whole, not half of it as the host.
         if let at = rest.prefix(while: { $0 != UInt8(ascii: "/") }).lastIndex(of: UInt8(ascii: "@")) {
             let userInfo = rest[..<at]
+            // A '?' then a '=' before it: the '@' is in the query of a URL with no /dbname
+            // (`?user=name@corp&password=...`), and what came before it no user name. libpq
+            // misreads it too, and would show the query, password and all, as the host.
+            // Refused without echoing any of it.
+            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")) {
+                throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
+                             + "(or a '?' in the user name or password as %3F)")
+            }
             rest = rest[rest.index(after: at)...]
             let colon = userInfo.firstIndex(of: UInt8(ascii: ":"))
             try set("user", userInfo[..<(colon ?? userInfo.endIndex)])

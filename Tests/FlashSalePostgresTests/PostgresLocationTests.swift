@@ -189,6 +189,21 @@ struct PostgresLocationTests {
         #expect(try location("postgresql://ann:s3%2Fcret@h/d").password == "s3/cret")
     }
 
+    /// With no /dbname, an '@' in the parameters was taken for the end of the credentials:
+    /// the host became the rest of the query, password and all, and the message showed it
+    /// (found by probing). A '?' in a password, with nothing like a parameter after it, is
+    /// still a password's.
+    @Test(arguments: ["postgresql://127.0.0.1:5432?dbname=d&user=ann@corp&password=s3cret",
+                      "postgresql://127.0.0.1:5432?user=ann@corp/x&password=s3cret&dbname=d"])
+    func anAtInTheParametersOfAURLWithoutADatabaseIsRefusedWithoutEcho(url: String) throws {
+        let message = try #require(refusal(url))
+        #expect(message == "database URL: an '@' in the parameters after '?'; write it as %40 "
+                + "(or a '?' in the user name or password as %3F)")
+        let encoded = try location("postgresql://127.0.0.1:5432?dbname=d&user=ann%40corp&password=s3cret")
+        #expect(encoded.user == "ann@corp" && encoded.password == "s3cret")
+        #expect(try location("postgresql://ann:s3?cret@h").password == "s3?cret")
+    }
+
     @Test func withoutAnyUserNameItSaysWhereToGiveOne() throws {
         #expect(refusal("postgresql://h/d", user: nil) == "database URL: no user name; give one in the URL or in PGUSER")
     }
