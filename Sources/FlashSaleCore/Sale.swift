@@ -78,6 +78,14 @@ public struct Sale: Sendable {
         return .open
     }
 
+    /// When `state(at:)` next changes after `now` by the clock alone (the sale opens, or
+    /// ends); nil if it never will (closed, or no start or end ahead). Pause and resume are
+    /// an operator's commits.
+    public func nextTimedStateChange(after now: Instant) -> Instant? {
+        guard operatorState != .closed else { return nil }
+        return [startsAt, endsAt].compactMap { $0 }.filter { $0 > now }.min()
+    }
+
     /// The instant a decision about this sale is taken at: never before one already committed.
     public func decisionTime(clock: Instant) -> Instant {
         max(clock, highWater)

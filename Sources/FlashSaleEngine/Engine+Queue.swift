@@ -204,6 +204,18 @@ extension Engine {
         try store.read { try $0.salesWithQueuedRequests() }
     }
 
+    /// The earliest time after `clock` at which a sale with queued requests (`sale` alone,
+    /// if given) opens or ends: its queue may then be decided, or must be rejected, though
+    /// nothing was committed to say so. nil if none will.
+    public func nextQueueStateChange(in sale: SaleID?, clock: Instant) throws -> Instant? {
+        try store.read { reading in
+            try (sale.map { [$0] } ?? reading.salesWithQueuedRequests()).compactMap { id in
+                let sale = try reading.requireSale(id)
+                return sale.nextTimedStateChange(after: sale.decisionTime(clock: clock))
+            }.min()
+        }
+    }
+
     /// Whether a hold of the sale is overdue at its decision time: an item may come back
     /// to a line that waits for one.
     public func hasOverdueHold(_ saleID: SaleID, clock: Instant) throws -> Bool {

@@ -193,6 +193,18 @@ extension Admission {
         #expect(makeSale(state: .closed, endsAt: end).state(at: end) == .closed)
     }
 
+    /// When the state next changes by the clock: what a follower of the queue wakes for.
+    @Test func theNextTimedStateChangeIsTheStartOrEndAhead() {
+        let start = T.adding(.seconds(60))
+        let end = T.adding(.seconds(3600))
+        #expect(makeSale(startsAt: start, endsAt: end).nextTimedStateChange(after: T) == start)
+        #expect(makeSale(startsAt: start, endsAt: end).nextTimedStateChange(after: start) == end)
+        #expect(makeSale(startsAt: start, endsAt: end).nextTimedStateChange(after: end) == nil)
+        #expect(makeSale(endsAt: nil).nextTimedStateChange(after: T) == nil)
+        #expect(makeSale(state: .paused, endsAt: end).nextTimedStateChange(after: T) == end)
+        #expect(makeSale(state: .closed, startsAt: start, endsAt: end).nextTimedStateChange(after: T) == nil)
+    }
+
     @Test func theSaleOpensExactlyAtStartsAt() {
         let start = T.adding(.seconds(60))
         #expect(makeSale(startsAt: start).state(at: Instant(milliseconds: start.milliseconds - 1)) == .scheduled)

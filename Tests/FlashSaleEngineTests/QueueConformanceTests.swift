@@ -106,6 +106,22 @@ import FlashSaleTestSupport
         #expect(try f.process(at: minutes(10)).accepted == 1)
     }
 
+    /// What `process --follow` wakes for with no commit to wake it: the first sale with a
+    /// queue to open or end, by the sale's own time.
+    @Test(arguments: stores) func theNextOpeningOrEndIsOfASaleWithAQueue(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale("later", startsAt: minutes(10), endsAt: minutes(30))
+        try f.sale("ending", endsAt: minutes(20))
+        try f.sale("sooner", startsAt: minutes(5))
+        #expect(try f.engine.nextQueueStateChange(in: nil, clock: T) == nil, "no queue")
+        try f.submit("a", sale: "later")
+        try f.submit("b", sale: "ending")
+        #expect(try f.engine.nextQueueStateChange(in: nil, clock: T) == minutes(10), "not the start of a sale with no queue")
+        #expect(try f.engine.nextQueueStateChange(in: nil, clock: minutes(10)) == minutes(20))
+        #expect(try f.engine.nextQueueStateChange(in: SaleID("later"), clock: minutes(10)) == minutes(30))
+        #expect(try f.engine.nextQueueStateChange(in: nil, clock: minutes(30)) == nil)
+    }
+
     @Test(arguments: stores) func anEndedSalesQueueIsRejectedNotOpen(_ kind: StoreKind) throws {
         let f = try Fixture(kind)
         try f.sale(inventory: 5, endsAt: minutes(10))

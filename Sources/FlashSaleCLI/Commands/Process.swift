@@ -48,8 +48,12 @@ enum ProcessCommand {
                                            + "(\(total.accepted) accepted, \(total.rejected) rejected) stay decided")
             }
             guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
-            // Idle: sleep until a stop signal, another process's commit, or a held item's expiry.
-            guard try watcher.wait(alsoWake: { try holdExpired(engine, total.waiting, clock: context) }) == .changed else { break }
+            // Idle: sleep until a stop signal, another process's commit, a held item's expiry,
+            // or a sale with a queue opening or ending (a line that formed before the start).
+            let stateChange = try engine.nextQueueStateChange(in: sale, clock: context.now())
+            guard try watcher.wait(alsoWake: {
+                try holdExpired(engine, total.waiting, clock: context) || stateChange.map { try context.now() >= $0 } == true
+            }) == .changed else { break }
         }
         progress.finish()
         context.output.success(Rendered(
