@@ -16,8 +16,7 @@ extension Engine {
                     $0.kind == block.kind && $0.value == block.value && $0.contains == block.contains && $0.sale == block.sale
                 } ?? block
             }
-            try transaction.appendEvent(NewEvent(at: clock, sale: block.sale?.text ?? Engine.everySale, kind: .blocked,
-                                                 detail: block.eventDetail))
+            try appendBlockEvent(.blocked, of: block.sale, detail: block.eventDetail, in: transaction, clock: clock)
             return block
         }
     }
@@ -28,9 +27,22 @@ extension Engine {
             guard try transaction.deleteBlock(kind: kind, value: value, contains: contains, sale: sale) else {
                 throw SaleError.blockNotFound
             }
-            try transaction.appendEvent(NewEvent(at: clock, sale: sale?.text ?? Engine.everySale, kind: .unblocked,
-                                                 detail: Block.name(kind: kind, value: value, contains: contains)))
+            try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: value, contains: contains),
+                                 in: transaction, clock: clock)
         }
+    }
+
+    /// A block's event. One of a sale's is at the sale's decision time, which the sale then
+    /// keeps, as a pause's is: time never runs backwards for a sale, whatever the clock
+    /// says. One of every sale's is none of theirs: at the clock's time.
+    private func appendBlockEvent(_ kind: EventKind, of sale: SaleID?, detail: String, in transaction: any StoreTransaction,
+                                  clock: Instant) throws {
+        var now = clock
+        if let sale {
+            now = try transaction.requireSale(sale).decisionTime(clock: clock)
+            try transaction.raiseHighWater(of: sale, to: now)
+        }
+        try transaction.appendEvent(NewEvent(at: now, sale: sale?.text ?? Engine.everySale, kind: kind, detail: detail))
     }
 
     /// Every block in force; with a sale, those that apply to it (not found for no such sale).

@@ -86,4 +86,21 @@ import FlashSaleTestSupport
         #expect(try f.events(.blocked).map(\.detail) == ["agent containing \(agent): rule 'bots'", "ip 203.0.113.0/24"])
         #expect(try f.events(.unblocked).map(\.detail) == ["agent containing \(agent)"])
     }
+
+    /// A sale's block and unblock are its events, at its time: with the clock stepped back
+    /// after a decision at 5 minutes, they are not logged before it, and the sale's later
+    /// decisions are not before them (found by probing). A block of every sale is at the
+    /// clock's time.
+    @Test(arguments: stores) func aSalesBlockEventsKeepItsTimeWhenTheClockStepsBack(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale()
+        try f.book("alice", at: minutes(5))
+        let block = try Block(kind: .user, value: "mallory", contains: false, sale: SaleID("s1"), reason: nil, createdAt: T)
+        try f.engine.addBlock(block, clock: T)
+        try f.engine.removeBlock(.user, value: "mallory", contains: false, sale: SaleID("s1"), clock: T)
+        try f.engine.addBlock(try Block(kind: .user, value: "eve", contains: false, sale: nil, reason: nil, createdAt: T), clock: T)
+        #expect(try f.events("s1").map(\.at) == [T, minutes(5), minutes(5), minutes(5)])
+        #expect(try f.events(.blocked).map(\.at) == [minutes(5), T])
+        #expect(try f.engine.sale(SaleID("s1")).highWater == minutes(5))
+    }
 }
