@@ -56,9 +56,15 @@ extension Invocation {
         UserID(trusted: try text(.user, argument: argument))
     }
 
-    /// A `--user` option, checked; nil when absent.
+    /// A `--user` option, checked; nil when absent. Empty is refused, not taken for absent
+    /// as other options' are: it narrows what a command may touch (confirm's and cancel's
+    /// check of whose booking it is, `bookings`' filter), and a script whose variable came
+    /// out empty would have confirmed or cancelled anyone's, or listed everyone's.
     func user(option: OptionSpec) throws(FlashSaleError) -> UserID? {
-        try text(.user, option: option).map(UserID.init(trusted:))
+        guard options[option.name]?.isEmpty != true else {
+            throw .usage("\(option.name) must not be empty: leave it out to allow any user")
+        }
+        return try text(.user, option: option).map(UserID.init(trusted:))
     }
 
     /// A whole number from an option or an argument, within `range`.

@@ -237,6 +237,22 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["confirm", "s1", "bk_AAAAAAAAAAAAAAAAAAAAAA"]).status == 3)
     }
 
+    /// An empty `--user` (a script's variable that came out empty) is refused, where taken
+    /// for absent it confirmed or cancelled anyone's booking and listed everyone's (found
+    /// by probing).
+    @Test(arguments: commandLineStores)
+    func anEmptyUserIsRefusedRatherThanAllowingAnyUser(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "2"])
+        let id = try box.run(["book", "s1", "alice"]).line
+        for arguments in [["confirm", "s1", id], ["cancel", "s1", id, "--force"], ["bookings", "s1"]] {
+            let refused = try box.run(arguments + ["--user", ""])
+            #expect(refused.status == 2, "\(arguments)")
+            #expect(refused.stderr == "flashsale: --user must not be empty: leave it out to allow any user\n", "\(arguments)")
+        }
+        #expect(try box.run(["booking", "s1", id, "--json"]).json()["status"] as? String == "held")
+    }
+
     @Test(arguments: commandLineStores)
     func cancelHeldBookedAndForce(store: TestStore) throws {
         let box = try Sandbox(store)
