@@ -7,6 +7,11 @@ public enum DatabaseURL {
     /// but for `PGDATABASE` (dbname) and `PGAPPNAME` (application_name).
     public static let environmentVariables = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
                                               "PGSSLROOTCERT", "PGAPPNAME", "PGCONNECT_TIMEOUT"]
+    /// The variables by which libpq would connect elsewhere than the URL and the variables
+    /// above say, which flashsale does not follow (a service file's entry; an address
+    /// taken instead of the host's): refused when set, where ignored they would have
+    /// flashsale work on another database than psql does.
+    public static let unfollowedVariables = ["PGSERVICE", "PGHOSTADDR"]
     /// The variables that find libpq's files in the user's home: the password file
     /// (`PGPASSFILE`, else `~/.pgpass`) and the root certificate (`~/.postgresql/root.crt`).
     public static let homeFileVariables = ["PGPASSFILE", "HOME"]

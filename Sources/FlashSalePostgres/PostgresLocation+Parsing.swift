@@ -24,6 +24,10 @@ extension PostgresLocation {
             throw .usage("database URL: not a postgresql:// or postgres:// URL")
         }
         var parts = try URLParts(Array(text.utf8.dropFirst(scheme.utf8.count))[...])
+        if let variable = DatabaseURL.unfollowedVariables.first(where: { !(environment[$0] ?? "").isEmpty }) {
+            throw .usage("database URL: \(variable) is set, which flashsale does not follow (psql would connect where it "
+                         + "says); name the server in the URL or in PGHOST and PGPORT, and unset \(variable)")
+        }
         for variable in DatabaseURL.environmentVariables {
             let name = switch variable {
             case "PGDATABASE": "dbname"

@@ -204,6 +204,16 @@ struct PostgresLocationTests {
         #expect(try location("postgresql://ann:s3?cret@h").password == "s3?cret")
     }
 
+    /// PGSERVICE (a service file's entry) and PGHOSTADDR would have libpq, and psql,
+    /// connect elsewhere than flashsale did when it ignored them (found by probing).
+    @Test(arguments: ["PGSERVICE", "PGHOSTADDR"])
+    func aVariableThatLibpqWouldFollowElsewhereIsRefused(variable: String) throws {
+        #expect(refusal("postgresql://ann@h/d", [variable: "prod"]) == "database URL: \(variable) is set, which flashsale does "
+                + "not follow (psql would connect where it says); name the server in the URL or in PGHOST and PGPORT, "
+                + "and unset \(variable)")
+        #expect(try location("postgresql://ann@h/d", [variable: ""]).user == "ann", "empty is unset")
+    }
+
     @Test func withoutAnyUserNameItSaysWhereToGiveOne() throws {
         #expect(refusal("postgresql://h/d", user: nil) == "database URL: no user name; give one in the URL or in PGUSER")
     }
