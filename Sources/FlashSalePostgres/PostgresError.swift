@@ -58,6 +58,12 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .cantOpen(detail: detail), detail)
         case "57P01", "57P02", "57P03":  // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away
             return PostgresError(failure: .connectionLost(detail: detail), detail)
+        case undefinedTable, "3F000":  // invalid_schema_name
+            // Once the schema is open, its tables are the only ones flashsale names: gone,
+            // the schema was dropped under the command (as a file removed under it). The
+            // state is kept for the opening's own look (`PostgresSchema.quickVersion`).
+            return PostgresError(failure: .moved(detail: "\(detail): the schema was dropped while this command ran"),
+                                 sqlState: state, detail)
         default:
             if state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("58") || state.hasPrefix("53") || state.hasPrefix("XX") {
                 // Connection, operator intervention (a shutdown), system, resources, internal.

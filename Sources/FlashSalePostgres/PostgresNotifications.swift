@@ -7,6 +7,11 @@ import PostgresNIO
 /// commit that writes more than attempt counts sends one (`PostgresTransaction.commit`).
 /// Its own connection LISTENs, from when it is made, so a commit after the follower's
 /// first query still counts as new; looking costs no round trip.
+///
+/// A schema dropped, or dropped and made again, under a follower would leave it waiting
+/// for ever on tables nobody writes: as a SQLite follower looks at its file's name, this
+/// one looks at the schema's identity (its oid) once a second, and its going is
+/// `StoreFailure.moved`, exit 73.
 final class NotificationWatcher: ChangeWatcher {
     private let location: PostgresLocation
     private let busyTimeout: Span
@@ -14,11 +19,20 @@ final class NotificationWatcher: ChangeWatcher {
     private var context: PostgresListenContext
     private let notified = NIOLockedValueBox(Int64(0))
     private var seen: Int64 = 0
+    private let schema: Int64
+    private var schemaCheckDue: ContinuousClock.Instant
+    static let schemaCheckInterval = Duration.seconds(1)
 
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
         self.busyTimeout = busyTimeout
         (session, context) = try Self.listen(location, busyTimeout, notified)
+        guard let schema = try Self.schemaID(location, on: session) else {
+            context.stop()
+            throw StoreFailure.missingDatabase(path: location.description)
+        }
+        self.schema = schema
+        schemaCheckDue = .now + Self.schemaCheckInterval
     }
 
     deinit {
@@ -33,9 +47,23 @@ final class NotificationWatcher: ChangeWatcher {
             (session, context) = try Self.listen(location, busyTimeout, notified)
             return true
         }
+        if ContinuousClock.now >= schemaCheckDue {
+            schemaCheckDue = .now + Self.schemaCheckInterval
+            guard try Self.schemaID(location, on: session) == schema else {
+                throw StoreFailure.moved(detail: "schema \(location.schema) of \(location) was dropped or replaced while it was "
+                                         + "followed; follow the database now there anew, without the --after of the old one")
+            }
+        }
         let count = notified.withLockedValue { $0 }
         defer { seen = count }
         return count != seen
+    }
+
+    /// The schema's oid; nil when there is none by its name.
+    private static func schemaID(_ location: PostgresLocation, on session: PostgresSession) throws -> Int64? {
+        try session.firstRow("SELECT oid::bigint AS id FROM pg_namespace WHERE nspname = $1", [.text(location.schema)]) {
+            try $0.int64("id")
+        }
     }
 
     private static func listen(_ location: PostgresLocation, _ busyTimeout: Span,

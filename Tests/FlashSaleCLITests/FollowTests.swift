@@ -157,6 +157,31 @@ import FlashSaleTestSupport
         }
     }
 
+    /// On PostgreSQL the schema is what the file is on SQLite: dropped, or dropped and made
+    /// again, under a follower, the follower ends with 73 (found by probing: both waited on,
+    /// silent, while every other command said there was no database).
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"),
+          arguments: [["events", "--follow"], ["process", "s1", "--follow"]], [false, true])
+    func aFollowerOfASchemaDroppedUnderItEndsWith73(_ command: [String], remade: Bool) throws {
+        let schema = TestPostgres.newSchema()
+        defer { TestPostgres.dropSchema(schema) }
+        let box = try Sandbox(.postgres, url: try #require(TestPostgres.url(schema: schema)))
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["submit", "s1", "alice"])
+        let follower = try box.start(command)
+        #expect(try follower.waitUntil {
+            try follower.stdout.contains("sale_created") || box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1
+        }, "\(follower.stderr)")
+        TestPostgres.dropSchema(schema)
+        if remade { try box.run(["create-sale", "s1", "--inventory", "5"]) }
+        #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
+        // Seen by the watcher's look at the schema, or by a step that ran after it went (a
+        // notification of the follower's own last commit may wake it for one).
+        #expect(follower.stderr.contains("schema \(schema) of postgresql://") && follower.stderr.contains("was dropped or replaced")
+                || follower.stderr.contains("(SQLSTATE 42P01): the schema was dropped while this command ran"),
+                "\(follower.stderr)")
+    }
+
     /// A database restored in place from an older backup (through SQLite, as
     /// `sqlite3 live.db ".restore old.db"` does: same name, same file) has a log that ends
     /// before the event its follower reached, or, written to since, another event under

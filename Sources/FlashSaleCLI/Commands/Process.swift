@@ -32,6 +32,9 @@ enum ProcessCommand {
             progress.total = min(queued.reduce(0) { $0 + $1.queued }, maximum ?? .max)
         }
         var total = Engine.ProcessReport()
+        // When a sale with a queue next opens or ends, found with each drain: the idle wait
+        // wakes for it too (a line formed before the start is decided as the sale opens).
+        var stateChange: Instant?
         let watcher = try CommitWatcher(store: engine.store, signals: signals,
                                         intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
 
@@ -42,6 +45,7 @@ enum ProcessCommand {
                 drained = try watcher.persisting {
                     try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
                               stop: watcher.stopRequested, progress: progress)
+                    stateChange = try engine.nextQueueStateChange(in: sale, clock: context.now())
                 }
             } catch where total.decided > 0 {
                 throw ExitStatus.error(for: error, after: "the \(total.decided) requests decided before "
@@ -49,8 +53,7 @@ enum ProcessCommand {
             }
             guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, a held item's expiry,
-            // or a sale with a queue opening or ending (a line that formed before the start).
-            let stateChange = try engine.nextQueueStateChange(in: sale, clock: context.now())
+            // or a sale with a queue opening or ending.
             guard try watcher.wait(alsoWake: {
                 try holdExpired(engine, total.waiting, clock: context) || stateChange.map { try context.now() >= $0 } == true
             }) == .changed else { break }
