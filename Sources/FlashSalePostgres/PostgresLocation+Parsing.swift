@@ -34,7 +34,7 @@ extension PostgresLocation {
             case "PGAPPNAME": "application_name"
             default: variable.dropFirst(2).lowercased()
             }
-            if parts[name] == nil, let value = environment[variable], !value.isEmpty {
+            if parts[name] == nil, !parts.emptied.contains(name), let value = environment[variable], !value.isEmpty {
                 parts[name] = value
                 parts.source[name] = variable
             }
@@ -117,6 +117,8 @@ extension PostgresLocation.Endpoint: CustomStringConvertible {
 private struct URLParts {
     private var values: [String: String] = [:]
     var source: [String: String] = [:]
+    /// The parameters given empty, which take libpq's default rather than the environment.
+    private(set) var emptied: Set<String> = []
 
     subscript(name: String) -> String? {
         get { values[name] }
@@ -204,13 +206,25 @@ private struct URLParts {
         try set(name, parameter[parameter.index(after: equals)...], fromQuery: true)
     }
 
-    /// Stores a part; an empty one is left out, as libpq leaves it to the environment, but
-    /// for flashsale's `schema`, which has none to fall back on (`checkedSchema` refuses it).
+    /// Stores a part. An empty one in the authority is left out, as libpq leaves it to the
+    /// environment; an empty parameter (`?host=`) clears what the authority gave, and is
+    /// `emptied`: libpq stores it, so neither the authority nor the environment fills it in,
+    /// and its built-in default applies (`?host=` is the local socket, whatever PGHOST says).
+    /// But for flashsale's `schema`, which has no default to fall back on (`checkedSchema`
+    /// refuses it).
     private mutating func set<Bytes: Collection<UInt8>>(_ name: String, _ bytes: Bytes, fromQuery: Bool = false) throws(FlashSaleError) {
         let value = try URLParts.decoded(bytes, part: name == "password" ? "the password" : "the \(name)")
-        guard !value.isEmpty || name == "schema" else { return }
+        guard !value.isEmpty || name == "schema" else {
+            if fromQuery {
+                values[name] = nil
+                source[name] = nil
+                emptied.insert(name)
+            }
+            return
+        }
         values[name] = value
         source[name] = fromQuery ? "the URL's \(name) parameter" : "the URL"
+        emptied.remove(name)
     }
 
     /// Percent-decoded, as libpq does: `+` stays `+`, and a malformed escape, `%00` or bytes

@@ -104,6 +104,18 @@ struct PostgresLocationTests {
                                           database: "e", tls: .prefer))
     }
 
+    /// An empty parameter clears the authority's part and takes libpq's default, not the
+    /// environment's: psql reads `?host=` as the local socket (found by probing, where
+    /// flashsale kept the authority's host).
+    @Test func anEmptyParameterTakesLibpqsDefaultNotTheAuthorityOrTheEnvironment() throws {
+        let environment = ["PGHOST": "envhost", "PGPORT": "7777", "PGUSER": "envuser", "PGDATABASE": "envdb"]
+        let found = try location("postgresql://ann@h:1/d?host=&port=&user=&dbname=", environment)
+        #expect(found.endpoint == .unixSocket(directory: PostgresLocation.defaultSocketDirectory, port: 5432))
+        #expect(found.user == "osuser" && found.database == "osuser")
+        // Given again, not empty, the last one counts.
+        #expect(try location("postgresql://ann@h:1/d?host=&host=other", environment).endpoint == .tcp(host: "other", port: 1))
+    }
+
     @Test func aHostStartingWithASlashIsASocketDirectory() throws {
         #expect(try location("postgresql:///shop?host=/run/pg").endpoint == .unixSocket(directory: "/run/pg", port: 5432))
         #expect(try location("postgresql://%2Ftmp%2Fpg:5444/shop").endpoint == .unixSocket(directory: "/tmp/pg", port: 5444))
