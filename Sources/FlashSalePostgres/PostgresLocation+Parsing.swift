@@ -119,6 +119,8 @@ private struct URLParts {
     var source: [String: String] = [:]
     /// The parameters given empty, which take libpq's default rather than the environment.
     private(set) var emptied: Set<String> = []
+    /// The parameters libpq takes empty for its default.
+    private static let defaultWhenEmpty: Set = ["host", "port", "user", "password", "dbname", "sslrootcert", "application_name"]
 
     subscript(name: String) -> String? {
         get { values[name] }
@@ -132,11 +134,13 @@ private struct URLParts {
         // takes the first: a password with an '@' is read whole, not half of it as the host.
         if let at = rest.prefix(while: { $0 != UInt8(ascii: "/") }).lastIndex(of: UInt8(ascii: "@")) {
             let userInfo = rest[..<at]
-            // A '?' then a '=' before it: the '@' is in the query of a URL with no /dbname
-            // (`?user=name@corp&password=...`), and what came before it no user name. libpq
-            // misreads it too, and would show the query, password and all, as the host.
-            // Refused without echoing any of it.
-            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")) {
+            // A host (and port) then a '?' and a '=' before it: the '@' is in the query of a
+            // URL with no /dbname (`h:5432?user=name@corp&password=...`), and what came
+            // before it no user name. libpq misreads it too, and would show the query,
+            // password and all, as the host. Refused without echoing any of it. (A password
+            // with a '?' and a '=' after a user name, `ann:pa?s=s@h/d`, is a password's.)
+            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")),
+               URLParts.readsAsHostAndPort(userInfo[..<question]) {
                 throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
                              + "(or a '?' in the user name or password as %3F)")
             }
@@ -166,6 +170,14 @@ private struct URLParts {
                 try setParameter(parameter)
             }
         }
+    }
+
+    /// Whether `text` is shaped as a host and port (`h`, `h:5432`, `[::1]:5432`) rather than
+    /// as credentials with a password (`ann:pa`): no ':', or digits alone after the last.
+    private static func readsAsHostAndPort(_ text: ArraySlice<UInt8>) -> Bool {
+        if text.first == UInt8(ascii: "[") { return true }
+        guard let colon = text.lastIndex(of: UInt8(ascii: ":")) else { return true }
+        return text[text.index(after: colon)...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// `host`, `host:port`, `[::1]:port`, `:port`, or nothing.
@@ -207,19 +219,19 @@ private struct URLParts {
     }
 
     /// Stores a part. An empty one in the authority is left out, as libpq leaves it to the
-    /// environment; an empty parameter (`?host=`) clears what the authority gave, and is
-    /// `emptied`: libpq stores it, so neither the authority nor the environment fills it in,
-    /// and its built-in default applies (`?host=` is the local socket, whatever PGHOST says).
-    /// But for flashsale's `schema`, which has no default to fall back on (`checkedSchema`
-    /// refuses it).
+    /// environment. libpq stores an empty parameter (`?host=`), so neither the authority nor
+    /// the environment fills it in: one of `defaultWhenEmpty` clears what the authority gave
+    /// and is `emptied`, its built-in default applying (`?host=` is the local socket,
+    /// whatever PGHOST says); any other is kept empty for its check to refuse, as libpq
+    /// refuses an empty `sslmode` (where the environment's would have required TLS) or
+    /// `connect_timeout`, and flashsale an empty `schema`.
     private mutating func set<Bytes: Collection<UInt8>>(_ name: String, _ bytes: Bytes, fromQuery: Bool = false) throws(FlashSaleError) {
         let value = try URLParts.decoded(bytes, part: name == "password" ? "the password" : "the \(name)")
-        guard !value.isEmpty || name == "schema" else {
-            if fromQuery {
-                values[name] = nil
-                source[name] = nil
-                emptied.insert(name)
-            }
+        if value.isEmpty, !fromQuery, name != "schema" { return }
+        if value.isEmpty, URLParts.defaultWhenEmpty.contains(name) {
+            values[name] = nil
+            source[name] = nil
+            emptied.insert(name)
             return
         }
         values[name] = value

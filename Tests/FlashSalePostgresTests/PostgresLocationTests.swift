@@ -114,6 +114,12 @@ struct PostgresLocationTests {
         #expect(found.user == "osuser" && found.database == "osuser")
         // Given again, not empty, the last one counts.
         #expect(try location("postgresql://ann@h:1/d?host=&host=other", environment).endpoint == .tcp(host: "other", port: 1))
+        // libpq refuses an empty sslmode or connect_timeout: taken for the default, `?sslmode=`
+        // made PGSSLMODE=verify-full a connection in clear.
+        #expect(refusal("postgresql://ann@h/d?sslmode=", ["PGSSLMODE": "verify-full"])
+                == "database URL: sslmode '' from the URL's sslmode parameter is not one of disable, prefer, require, verify-ca, verify-full")
+        #expect(refusal("postgresql://ann@h/d?connect_timeout=")
+                == "database URL: connect_timeout '' from the URL's connect_timeout parameter is not a whole number of seconds")
     }
 
     @Test func aHostStartingWithASlashIsASocketDirectory() throws {
@@ -214,6 +220,9 @@ struct PostgresLocationTests {
         let encoded = try location("postgresql://127.0.0.1:5432?dbname=d&user=ann%40corp&password=s3cret")
         #expect(encoded.user == "ann@corp" && encoded.password == "s3cret")
         #expect(try location("postgresql://ann:s3?cret@h").password == "s3?cret")
+        // A password with a '?' and a '=' is still a password's after a user name.
+        let found = try location("postgresql://ann:pa?ss=w@127.0.0.1:1/d")
+        #expect(found.user == "ann" && found.password == "pa?ss=w" && found.endpoint == .tcp(host: "127.0.0.1", port: 1))
     }
 
     /// PGSERVICE (a service file's entry) and PGHOSTADDR would have libpq, and psql,
