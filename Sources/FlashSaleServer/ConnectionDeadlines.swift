@@ -28,7 +28,9 @@ import NIOHTTPTypes
 /// before the decoder sees.
 ///
 /// Shutdown (the quiesce event) closes a connection with no request under way at once,
-/// and one whose requests are being answered after its last answer. A request still
+/// and one whose requests are being answered after its last answer, which says so
+/// (`Connection: close`, RFC 9112, 9.6) when nothing else is read or arriving as it
+/// starts; what arrives after it is dropped, as no request (the client was told). A request still
 /// arriving has the rest of its 10 seconds (the man page), and its answer: a head still
 /// arriving makes its connection one with a request under way. A head whose first bytes
 /// came in one read with the request before it (pipelined) is not seen arriving, for its
@@ -54,7 +56,11 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// The last answer's end, written: a close drops what it has not sent.
     private var lastAnswer = LastAnswer()
     /// A request passed its deadline and was refused: the connection reads no more.
-    fileprivate private(set) var timedOut = false
+    private var timedOut = false
+    /// At shutdown, an answer said `Connection: close`: the connection reads no more.
+    private var saidClose = false
+    /// What arrives is no request: dropped before the decoder (`RequestStart`).
+    fileprivate var readsNoMore: Bool { timedOut || saidClose }
 
     init(idleTimeout: TimeAmount) {
         // A shorter one could pass while the timer is armed for a head's 10 s.
@@ -98,9 +104,19 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where closing && answering == 1 && phaseDeadline == nil && head.headerFields[.connection] == nil:
+            // Shutdown, and this is the last answer: nothing read behind it, nothing arriving.
+            head.headerFields[.connection] = "close"
+            saidClose = true
+            return context.write(wrapOutboundOut(.head(head)), promise: promise)
         // A refusal of what the decoder could not read ends an answer with no head before
         // it (`MalformedRequests`, which then closes the connection).
-        guard case .end = unwrapOutboundIn(data), answering > 0 else { return context.write(data, promise: promise) }
+        case .end where answering > 0:
+            break
+        default:
+            return context.write(data, promise: promise)
+        }
         answering -= 1
         guard answering == 0 else { return context.write(data, promise: promise) }
         context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
@@ -183,9 +199,9 @@ private final class RequestStart: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // After a refusal for lateness nothing is a request: the rest of a late head or
-        // body would be one, or a booking, behind its 408.
-        guard !deadlines.timedOut else { return }
+        // After a refusal for lateness, or a last answer that said close, nothing is a
+        // request: the rest of a late head or body would be one, or a booking, behind it.
+        guard !deadlines.readsNoMore else { return }
         // Line ends between requests are no request's bytes (RFC 9112, 2.2: a server
         // ignores them): they start no head's clock.
         if !unwrapInboundIn(data).readableBytesView.allSatisfy({ $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {

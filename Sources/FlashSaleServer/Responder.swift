@@ -31,7 +31,7 @@ import NIOHTTPTypes
 ///   closes) closes the connection's output after its answer; the client then closes.
 /// - An error in a request's body is its responder's to meet; the connection closes
 ///   after its answer (which says `Connection: close`), as after the client has closed
-///   its side and everything read before is answered, and at shutdown.
+///   its side and everything read before is answered.
 final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -68,9 +68,6 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     private static let holdLimit = 10
     /// How the connection closes once the answer under way has ended; nil: it goes on.
     private var closing: CloseMode?
-    /// Shutdown has begun: the connection closes once what it has read is answered
-    /// (`ConnectionDeadlines` closes it).
-    private var quiescing = false
     /// The connection's last answer has ended: nothing more is answered.
     private var ended = false
     /// The last answer's end, written: the connection closes after it.
@@ -105,11 +102,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed? = event as? ChannelEvent {
-            arrive(.inputClosed, context: context)
-        } else if event is ChannelShouldQuiesceEvent {
-            quiescing = true
-        }
+        if case ChannelEvent.inputClosed? = event as? ChannelEvent { arrive(.inputClosed, context: context) }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -138,11 +131,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(var head) where (closing != nil || quiescing && held.isEmpty) && head.headerFields[.connection] == nil:
-            // The connection's last answer (its body failed, the client closed its side, or
-            // shutdown has begun and nothing read waits behind it) says so, as RFC 9112, 9.6
-            // asks of a server that is to close: a client keeping connections in a pool
-            // would send its next request into the close, not knowing whether it was taken.
+        case .head(var head) where closing != nil && head.headerFields[.connection] == nil:
+            // The connection's last answer (its body failed, or the client closed its side)
+            // says so, as RFC 9112, 9.6 asks of a server that is to close: a client keeping
+            // connections in a pool would send its next request into the close, not knowing
+            // whether it was taken. (At shutdown, `ConnectionDeadlines` says it.)
             head.headerFields[.connection] = "close"
             return context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:

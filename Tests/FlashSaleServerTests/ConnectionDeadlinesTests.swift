@@ -129,6 +129,42 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// What the connection has written since the last look, as text.
+    private func written() throws -> String {
+        var text = ""
+        while let bytes = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: bytes) }
+        return text
+    }
+
+    /// At shutdown the last answer says `Connection: close` (RFC 9112, 9.6), and what comes
+    /// after it is no request: the client was told.
+    @Test func atShutdownTheLastAnswerSaysCloseAndWhatComesAfterIsDropped() throws {
+        try receive(request + "{}")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
+        #expect(try written().lowercased().contains("connection: close\r\n"))
+        try receive(request + "{}")
+        #expect(passedOn.parts == ["head", "body", "end"], "a request after the close is no request")
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        channel.embeddedEventLoop.run()
+        #expect(!channel.isActive)
+    }
+
+    /// A request arriving as the answer before it starts is answered too (a review found
+    /// it answered after an answer that said close): only its own answer says close.
+    @Test func atShutdownAnAnswerWithARequestArrivingBehindItDoesNotSayClose() throws {
+        try receive(request + "{}")
+        try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try answer()
+        #expect(try !written().lowercased().contains("connection: close"))
+        try receive("Host: x\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(passedOn.parts == ["head", "body", "end", "head", "body", "end"])
+        try answer()
+        #expect(try written().lowercased().contains("connection: close\r\n"))
+        #expect(!channel.isActive)
+    }
+
     @Test func aRequestArrivingAtShutdownIsReadAndAnsweredBeforeTheClose() throws {
         try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
