@@ -97,8 +97,9 @@ package enum Server {
 
         let moved = DatabaseMoved(feed: feed)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: moved, successTerminationBehavior: .gracefullyShutdownGroup)] + services.map { .init(service: $0) },
+            services: [.init(service: moved)] + services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
+        moved.group.withLockedValue { $0 = group }
         logger.info("serving", metadata: [
             "database": .string(settings.database),
             "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),
@@ -120,7 +121,8 @@ package enum Server {
         committer.stop()
         try await readers.shutdown()
         if moved.happened {
-            let failure = FlashSaleError.cantOpen("\(settings.database) was removed or replaced while serve ran; "
+            let what = DatabaseURL.scheme(of: settings.database) == nil ? "was removed or replaced" : "had its schema dropped or replaced"
+            let failure = FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; "
                                                   + "start serve again to serve the database now there")
             logger.error("stopped", metadata: ["error": .string(failure.message)])
             throw failure
@@ -129,13 +131,17 @@ package enum Server {
     }
 
     /// Stops the server, as a stop signal does, once its database file has been removed or
-    /// replaced under it (`EventFeed.databaseMoved`): it would go on answering every change
-    /// 503 and every read from the file it had, its health check 200, for ever. serve then
-    /// exits 73, as `process --follow` does, for a supervisor to start it again on the
-    /// database now there.
+    /// replaced under it, or its schema dropped (`EventFeed.databaseMoved`): it would go on
+    /// answering every change 503 and every read from what it had, its health check 200,
+    /// for ever. serve then exits 73, as `process --follow` does, for a supervisor to start
+    /// it again on the database now there. It ends only at its own turn of the shutdown:
+    /// a service that ends before is one that failed, and the group would cancel the
+    /// others, cutting the requests they answer.
     private final class DatabaseMoved: Service, Sendable {
         private let feed: EventFeed
         private let moved = NIOLockedValueBox(false)
+        /// The group it stops, once made.
+        let group = NIOLockedValueBox<ServiceGroup?>(nil)
 
         init(feed: EventFeed) {
             self.feed = feed
@@ -146,8 +152,10 @@ package enum Server {
         func run() async {
             for await _ in feed.databaseMoved.cancelOnGracefulShutdown() {
                 moved.withLockedValue { $0 = true }
-                return
+                await group.withLockedValue { $0 }?.triggerGracefulShutdown()
+                break
             }
+            try? await gracefulShutdown()
         }
     }
 

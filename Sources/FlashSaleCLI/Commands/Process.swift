@@ -43,9 +43,12 @@ enum ProcessCommand {
             let drained: Void?
             do {
                 drained = try watcher.persisting {
+                    // From the time before the drain: a sale that opened while it ran wakes
+                    // the wait at once, where a later clock would skip to its end.
+                    let before = try context.now()
                     try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
                               stop: watcher.stopRequested, progress: progress)
-                    stateChange = try engine.nextQueueStateChange(in: sale, clock: context.now())
+                    stateChange = try engine.nextQueueStateChange(in: sale, clock: before)
                 }
             } catch where total.decided > 0 {
                 throw ExitStatus.error(for: error, after: "the \(total.decided) requests decided before "
