@@ -78,9 +78,15 @@ struct Authenticator: Sendable {
         return try checkedUser(text, from: "the \(name) header")
     }
 
-    /// A claim's time as every other time flashsale writes: RFC 3339 UTC.
+    /// A claim's time as every other time flashsale writes: RFC 3339 UTC, within the years
+    /// it writes (1970 to 9999). A signed token may carry any number (an issuer that writes
+    /// nanoseconds): made an `Int64` as it came, a time past its range trapped, and took the
+    /// server down with every connection (found by probing).
     private static func instant(_ date: Date) -> Instant {
-        Instant(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        guard milliseconds > Double(Instant.earliest.milliseconds) else { return .earliest }
+        guard milliseconds < Double(Instant.latest.milliseconds) else { return .latest }
+        return Instant(milliseconds: Int64(milliseconds))
     }
 
     /// JWT mode's user, or 401.

@@ -85,6 +85,27 @@ import FlashSaleTestSupport
                 "\(message)")
     }
 
+    /// Times past what an `Int64` of milliseconds holds (an issuer writing nanoseconds)
+    /// are 401s that name the years' bounds; converting them trapped and took the server
+    /// down (found by probing).
+    @Test func aTokenWithATimeOutOfRangeIs401AndTheServerGoesOn() async throws {
+        let secret = "range-secret-range-secret-range1"
+        let served = try Self.served(key: secret)
+        let now = Int(Date().timeIntervalSince1970)
+        let cases: [(String, String)] = [
+            (#"{"sub":"alice","exp":\#(now + 600),"nbf":1e18}"#, "the token is not valid before 9999-12-31T23:59:59.999Z"),
+            (#"{"sub":"alice","exp":\#(now + 600),"nbf":1e300}"#, "the token is not valid before 9999-12-31T23:59:59.999Z"),
+            (#"{"sub":"alice","exp":-1e300}"#, "the token expired at 1970-01-01T00:00:00.000Z"),
+        ]
+        for (claims, message) in cases {
+            let token = Tokens.hs256(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims, secret: secret)
+            let answer = try await served.send(.GET, Self.bookings, headers: bearer(token))
+            #expect(answer.status == 401, "\(claims): \(answer.body)")
+            #expect(answer.errorMessage == message, "\(claims)")
+        }
+        #expect(try await Self.status(served, Tokens.hs256(secret: secret)) == 200)
+    }
+
     @Test func issuerAndAudienceAreCheckedWhenGivenAndRequiredThen() async throws {
         let secret = "claims-secret-claims-secret-0001"
         let served = try Self.served(key: secret, ["--jwt-issuer", "https://id.example", "--jwt-audience", "flashsale"])
