@@ -250,6 +250,8 @@ import FlashSaleTestSupport
         try Data("\n".utf8).write(to: URL(fileURLWithPath: empty))
         let short = probe.directory + "/short.key"
         try Data((String(repeating: "s", count: 31) + "\n").utf8).write(to: URL(fileURLWithPath: short))
+        let good = probe.directory + "/good.key"
+        try Data((String(repeating: "s", count: 32) + "\n").utf8).write(to: URL(fileURLWithPath: good))
         let cases: [([String], String)] = [
             ([], "no --auth"),
             (["--auth", "jwt", "--jwt-key", missing], "a key that cannot be read"),
@@ -257,6 +259,8 @@ import FlashSaleTestSupport
             (["--auth", "jwt", "--jwt-key", empty], "an empty secret"),
             (["--auth", "jwt", "--jwt-key", short], "a secret shorter than HS256's hash"),
             (["--auth", "jwt"], "no key"),
+            (["--auth", "jwt", "--jwt-key", good, "--jwt-issuer", ""], "an empty issuer"),
+            (["--auth", "jwt", "--jwt-key", good, "--jwt-audience", ""], "an empty audience"),
             (ServedDatabase.headerAuth + ["--listen", "0.0.0.0:\(try freePort())"], "header mode on every address"),
             (ServedDatabase.headerAuth + ["--listen", "[::]:\(try freePort())"], "header mode on every IPv6 address"),
             (["--auth", "basic"], "an unknown mode"),

@@ -93,6 +93,11 @@ enum ServeCommand {
             guard let path = invocation.options[jwtKey.name] else {
                 throw FlashSaleError.usage("\(auth.name) jwt needs \(jwtKey.synopsis)")
             }
+            // Taken for a claim to require, an empty one refused every token ("the token's
+            // iss is not "), where the rule for other options would make it absent.
+            if let option = [jwtIssuer, jwtAudience].first(where: { invocation.options[$0.name]?.isEmpty == true }) {
+                throw FlashSaleError.usage("\(option.name) needs a value: leave it out to accept any")
+            }
             return .jwt(keyFile: path, issuer: invocation.options[jwtIssuer.name], audience: invocation.options[jwtAudience.name])
         case "header":
             if let option = jwtOptions.first(where: { invocation.options.has($0.name) }) {
