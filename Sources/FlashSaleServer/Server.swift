@@ -105,6 +105,12 @@ package enum Server {
             "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),
             "admin": .string(settings.admin.description),
         ])
+        let openFiles = OpenFilesLimit.raise()
+        if openFiles < UInt64(settings.maxConnections) + OpenFilesLimit.reserve {
+            logger.warning("the open files limit is below --max-connections: raise it (LimitNOFILE=, ulimit -Hn)", metadata: [
+                "open_files": .stringConvertible(openFiles), "max_connections": .stringConvertible(settings.maxConnections),
+            ])
+        }
         defer {
             committer.stop()
             feed.stop()

@@ -1,0 +1,25 @@
+import Glibc
+
+/// Each connection is a descriptor. A service manager's soft limit (systemd's 1,024 by
+/// default, with a hard limit of 524,288) is far below `--max-connections` (10,000): past
+/// it, accepting failed over and over while the admin listener could take no connection
+/// either (found by probing). As Go's runtime does at start-up, serve raises its soft limit
+/// to the hard one, which needs no privilege, and says in its log when that is still below
+/// what it may be asked to hold.
+enum OpenFilesLimit {
+    /// Raises the soft limit to the hard one; the limit in force after.
+    static func raise() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// Descriptors serve keeps beside its buyers' connections: the database's files, the
+    /// listeners, the admin's connections, the event loops' own.
+    static let reserve: UInt64 = 64
+}
