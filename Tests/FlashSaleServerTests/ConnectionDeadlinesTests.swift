@@ -88,6 +88,20 @@ import Testing
         expectClosed(after: 10)
     }
 
+    /// A head that is not whole in time behind a request still being answered (a commit
+    /// waiting for a lock) is refused all the same, and the answer under way is not cut:
+    /// the connection closes 10 s after the refusal if nothing closed it before.
+    @Test func aLateHeadBehindAnAnswerUnderWayIsRefusedAndTheAnswerIsNotCut() throws {
+        try receive(request + "{}")
+        try receive("POST /booking-service/book-item/s1 HTTP/1.1\r\n")
+        advance(seconds: 10)
+        #expect(passedOn.refusals == [408])
+        #expect(channel.isActive, "the answer under way still goes out")
+        try answer()
+        #expect(channel.isActive)
+        expectClosed(after: 10)
+    }
+
     /// Answered on its head alone (a 401, or `Expect: 100-continue` refused), before its
     /// body ended: the idle clock starts when the body has.
     @Test func aRequestAnsweredBeforeItsBodyEndedStartsTheIdleClockAtItsEnd() throws {

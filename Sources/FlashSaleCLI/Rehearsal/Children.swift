@@ -189,7 +189,7 @@ final class RehearsalChildren: @unchecked Sendable {
         return body()
     }
 
-    /// Blocks SIGINT and SIGTERM here (threads made later inherit it) and starts their waiter.
+    /// Blocks the stop signals here (`StopSignals`: threads made later inherit it) and starts their waiter.
     private func watchSignals() {
         StopSignals().whenReceived { [self] in stop() }
     }
