@@ -165,7 +165,8 @@ import FlashSaleTestSupport
     func aFollowerOfASchemaDroppedUnderItEndsWith73(_ command: [String], remade: Bool) throws {
         let schema = TestPostgres.newSchema()
         defer { TestPostgres.dropSchema(schema) }
-        let box = try Sandbox(.postgres, url: try #require(TestPostgres.url(schema: schema)))
+        let url: String = try #require(TestPostgres.url(schema: schema))
+        let box = try Sandbox(.postgres, url: url)
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["submit", "s1", "alice"])
         let follower = try box.start(command)
