@@ -56,15 +56,19 @@ extension Invocation {
         UserID(trusted: try text(.user, argument: argument))
     }
 
-    /// A `--user` option, checked; nil when absent. Empty is refused, not taken for absent
-    /// as other options' are: it narrows what a command may touch (confirm's and cancel's
-    /// check of whose booking it is, `bookings`' filter), and a script whose variable came
-    /// out empty would have confirmed or cancelled anyone's, or listed everyone's.
+    /// A `--user` option, checked; nil when absent. It narrows what a command may touch
+    /// (confirm's and cancel's check of whose booking it is, `bookings`' filter): empty, it
+    /// would have confirmed or cancelled anyone's, or listed everyone's.
     func user(option: OptionSpec) throws(FlashSaleError) -> UserID? {
-        guard options[option.name]?.isEmpty != true else {
-            throw .usage("\(option.name) must not be empty: leave it out to allow any user")
-        }
+        try refuseEmpty(option, saying: "must not be empty: leave it out to allow any user")
         return try text(.user, option: option).map(UserID.init(trusted:))
+    }
+
+    /// Refuses `option` given empty (exit 2, "OPTION `advice`"), where other options take
+    /// empty for absent: one that narrows what a command allows, which a script's variable
+    /// that came out empty would widen to anything.
+    func refuseEmpty(_ option: OptionSpec, saying advice: String) throws(FlashSaleError) {
+        guard options[option.name]?.isEmpty != true else { throw .usage("\(option.name) \(advice)") }
     }
 
     /// A whole number from an option or an argument, within `range`.

@@ -94,9 +94,9 @@ enum ServeCommand {
                 throw FlashSaleError.usage("\(auth.name) jwt needs \(jwtKey.synopsis)")
             }
             // Taken for a claim to require, an empty one refused every token ("the token's
-            // iss is not "), where the rule for other options would make it absent.
-            if let option = [jwtIssuer, jwtAudience].first(where: { invocation.options[$0.name]?.isEmpty == true }) {
-                throw FlashSaleError.usage("\(option.name) needs a value: leave it out to accept any")
+            // iss is not ").
+            for option in [jwtIssuer, jwtAudience] {
+                try invocation.refuseEmpty(option, saying: "needs a value: leave it out to accept any")
             }
             return .jwt(keyFile: path, issuer: invocation.options[jwtIssuer.name], audience: invocation.options[jwtAudience.name])
         case "header":
