@@ -10,8 +10,8 @@ import PostgresNIO
 ///
 /// A schema dropped, or dropped and made again, under a follower would leave it waiting
 /// for ever on tables nobody writes: as a SQLite follower looks at its file's name, this
-/// one looks at the schema's identity (its oid) once a second, and its going is
-/// `StoreFailure.moved`, exit 73.
+/// one looks at the schema's identity (its oid) once a second and before each step it
+/// wakes for, and its going is `StoreFailure.moved`, exit 73.
 final class NotificationWatcher: ChangeWatcher {
     private let location: PostgresLocation
     private let busyTimeout: Span
@@ -42,21 +42,26 @@ final class NotificationWatcher: ChangeWatcher {
     /// A lost connection heard nothing while it was gone: it is made anew, and says that
     /// something may have changed. Until the server is back, this throws `unreachable`.
     func hasChanged() throws -> Bool {
-        guard session.isUsable else {
+        let changed: Bool
+        if session.isUsable {
+            let count = notified.withLockedValue { $0 }
+            changed = count != seen
+            seen = count
+        } else {
             context.stop()
             (session, context) = try Self.listen(location, busyTimeout, notified)
-            return true
+            changed = true
         }
-        if ContinuousClock.now >= schemaCheckDue {
+        // Before any step it wakes for, too: a schema made again since would otherwise be
+        // taken for the one followed, its commits' notifications waking the follower first.
+        if changed || ContinuousClock.now >= schemaCheckDue {
             schemaCheckDue = .now + Self.schemaCheckInterval
             guard try Self.schemaID(location, on: session) == schema else {
                 throw StoreFailure.moved(detail: "schema \(location.schema) of \(location) was dropped or replaced while it was "
                                          + "followed; follow the database now there anew, without the --after of the old one")
             }
         }
-        let count = notified.withLockedValue { $0 }
-        defer { seen = count }
-        return count != seen
+        return changed
     }
 
     /// The schema's oid; nil when there is none by its name.
