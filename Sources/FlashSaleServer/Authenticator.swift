@@ -15,6 +15,9 @@ struct Authenticator: Sendable {
     private let scheme: Scheme
     /// Clocks of issuers and of this host differ by a little.
     static let leeway: TimeInterval = 30
+    /// A token's time left, as far as a stream cares: `exp` may be centuries away, past
+    /// what a `Duration` or a timer holds.
+    static let longestHold: TimeInterval = 365 * 24 * 3600
     /// An HS256 secret's bytes at least: the hash's length.
     static let hs256SecretBytes = 32
 
@@ -89,8 +92,9 @@ struct Authenticator: Sendable {
         return Instant(milliseconds: Int64(milliseconds))
     }
 
-    /// JWT mode's user, or 401.
-    func userFromToken(_ headers: HTTPFields) async throws -> UserID {
+    /// JWT mode's user, or 401, and how long the token still holds (with the leeway): a
+    /// stream of the user's events ends then, as a request made then would be refused.
+    func userFromToken(_ headers: HTTPFields) async throws -> (user: UserID, holdsFor: Duration) {
         switch scheme {
         case .header:
             throw FlashSaleError.internalFailure("header mode has no token")
@@ -111,7 +115,8 @@ struct Authenticator: Sendable {
                 throw HTTPFailure.unauthenticated("the token's aud does not name \(audience)")
             }
             guard let subject = claims.sub?.value else { throw HTTPFailure.unauthenticated("the token has no sub") }
-            return try checkedUser(subject, from: "the token's sub")
+            let holdsFor = expiry.addingTimeInterval(Authenticator.leeway).timeIntervalSince(now)
+            return (try checkedUser(subject, from: "the token's sub"), .milliseconds(Int64(min(holdsFor, Authenticator.longestHold) * 1000)))
         }
     }
 

@@ -67,10 +67,12 @@ struct BuyerAPI: Sendable {
         try Limits.checkAccept(request.headers, for: route)
         guard route.needsUser else { return .now(try await publicSale(sale(parameters[0])).response) }
         let user: UserID
+        // How long the credentials hold: a gateway's header, as long as the connection.
+        var credentialsHoldFor: Duration?
         if let fromHeader = try authenticator.userFromHeader(request.headers) {
             user = fromHeader
         } else {
-            user = try await authenticator.userFromToken(request.headers)
+            (user, credentialsHoldFor) = try await authenticator.userFromToken(request.headers)
         }
         let body = route.takesBody ? try await RequestBody.read(request) : nil
         let loop = context.eventLoop
@@ -101,7 +103,7 @@ struct BuyerAPI: Sendable {
         case .events:
             if request.method == .head { return .now(try await events.head(lastEventID: request.headers[EventFeed.lastEventID])) }
             return .now(try await events.stream(for: user, lastEventID: request.headers[EventFeed.lastEventID],
-                                                connectionClosed: context.connectionClosed))
+                                                endingAfter: credentialsHoldFor, on: loop, connectionClosed: context.connectionClosed))
         case .sale:
             return .now(try await publicSale(sale(parameters[0])).response)
         }

@@ -27,6 +27,11 @@ final class EventFeed: Sendable {
     static let backlog = 10_000
     /// Log events read at a time, by the follower and by a stream sending what it missed.
     static let page: Int64 = 1_000
+    /// Streams one user may have open: a new one past it ends the user's oldest (whose
+    /// client has most likely gone without a word, behind a NAT or a sleeping laptop), so
+    /// that one user's token cannot take every place of `--max-connections` (found by
+    /// probing).
+    static let streamsPerUser = 16
 
     private enum Item: Sendable {
         case event(Event)
@@ -54,11 +59,18 @@ final class EventFeed: Sendable {
         var nextID = 0
         var stopped = false
 
-        mutating func add(_ subscriber: Subscriber) -> Int {
+        /// The new stream's id, and the stream of the same user it displaced, if any (to be
+        /// ended outside the lock).
+        mutating func add(_ subscriber: Subscriber) -> (id: Int, displaced: Subscriber?) {
             defer { nextID += 1 }
+            var displaced: Subscriber?
+            if let oldest = streamsOf[subscriber.user]?.first, streamsOf[subscriber.user]?.count ?? 0 >= EventFeed.streamsPerUser {
+                displaced = subscribers[oldest]
+                remove(oldest)
+            }
             subscribers[nextID] = subscriber
             streamsOf[subscriber.user, default: []].append(nextID)
-            return nextID
+            return (nextID, displaced)
         }
 
         mutating func remove(_ id: Int) {
@@ -145,24 +157,37 @@ final class EventFeed: Sendable {
         return seq
     }
 
-    /// The response for one stream, which ends when `connectionClosed` completes: a client
-    /// that left is noticed at once (`HTTP1Rules` closes a stream's connection when its
-    /// client closes its side), not at the next event or heartbeat written.
-    func stream(for user: UserID, lastEventID: String?, connectionClosed: EventLoopFuture<Void>) async throws -> Response {
+    /// The response for one stream, which ends when `connectionClosed` completes (a client
+    /// that left is noticed at once: `HTTP1Rules` closes a stream's connection when its
+    /// client closes its side, not at the next event or heartbeat written), after
+    /// `endingAfter` (its token's time left: a token that no longer holds follows nothing;
+    /// the client resumes with a new one and `Last-Event-ID`), or when the user opens more
+    /// than `streamsPerUser`.
+    func stream(for user: UserID, lastEventID: String?, endingAfter: Duration?, on loop: any EventLoop,
+                connectionClosed: EventLoopFuture<Void>) async throws -> Response {
         let after = try await start(after: lastEventID)
         let (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(EventFeed.backlog))
-        let (id, registeredAt) = state.withLockedValue { state in
-            (state.add(Subscriber(user: user, after: after, continuation: continuation)), state.last)
-        }
-        continuation.onTermination = { [weak self] _ in
-            self?.state.withLockedValue { $0.remove(id) }
-        }
-        if state.withLockedValue({ $0.stopped }) { continuation.finish() }
-        let gone = NIOLockedValueBox(false)
-        connectionClosed.whenComplete { _ in
-            gone.withLockedValue { $0 = true }
+        let ended = NIOLockedValueBox(false)
+        let end: @Sendable () -> Void = {
+            ended.withLockedValue { $0 = true }
             continuation.finish()
         }
+        let expiry = endingAfter.map { loop.scheduleTask(in: .nanoseconds(EventFeed.nanoseconds($0)), end) }
+        let (id, displaced, registeredAt) = state.withLockedValue { state in
+            let (id, displaced) = state.add(Subscriber(user: user, after: after, continuation: continuation))
+            return (id, displaced, state.last)
+        }
+        displaced?.continuation.finish()
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLockedValue { $0.remove(id) }
+            expiry?.cancel()
+        }
+        // Ended before the handler was set, which then never runs.
+        if state.withLockedValue({ $0.stopped }) || ended.withLockedValue({ $0 }) {
+            continuation.finish()
+            state.withLockedValue { $0.remove(id) }
+        }
+        connectionClosed.whenComplete { _ in end() }
         // The first page of what it missed is read before answering, so that a database
         // that fails is an error status rather than a stream cut short.
         let firstMissed = try await missedPage(of: user, after: after, through: registeredAt)
@@ -175,9 +200,9 @@ final class EventFeed: Sendable {
                 // At shutdown the stream ends after this page: sending the rest of a long
                 // history (a million events took 12 s here) would outlast SIGTERM's 10 s.
                 // The client resumes from the last event it got.
-                // A client gone stops it too: a user with no events in a long log is sent
-                // nothing while it is read, so no failed write would.
-                guard let next = missed.next, !state.withLockedValue({ $0.stopped }), !gone.withLockedValue({ $0 }) else { break }
+                // A client gone (or its token expired) stops it too: a user with no events
+                // in a long log is sent nothing while it is read, so no failed write would.
+                guard let next = missed.next, !state.withLockedValue({ $0.stopped }), !ended.withLockedValue({ $0 }) else { break }
                 missed = try await self.missedPage(of: user, after: next, through: registeredAt)
             }
             for await item in items {
@@ -188,6 +213,10 @@ final class EventFeed: Sendable {
             }
             try await writer.finish(nil)
         })
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     /// The seq a stream starts after: `Last-Event-ID`'s, or the log's last. An id past the

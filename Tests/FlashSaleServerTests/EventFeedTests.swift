@@ -34,7 +34,8 @@ import Testing
 
         let (feed, readers) = try startedFeed(on: served.database)
         let connection = EmbeddedEventLoop().makePromise(of: Void.self)
-        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", connectionClosed: connection.futureResult)
+        let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", endingAfter: nil, on: connection.futureResult.eventLoop,
+                                            connectionClosed: connection.futureResult)
         switch end {
         case .shutdown: feed.stop()
         case .clientLeft: connection.succeed(())
@@ -75,7 +76,8 @@ import Testing
         let (feed, readers) = try startedFeed(on: served.database)
         let connection = EmbeddedEventLoop().makePromise(of: Void.self)
         let alice = UserID(trusted: "alice")
-        let response = try await feed.stream(for: alice, lastEventID: "0", connectionClosed: connection.futureResult)
+        let response = try await feed.stream(for: alice, lastEventID: "0", endingAfter: nil, on: connection.futureResult.eventLoop,
+                                            connectionClosed: connection.futureResult)
         let body = CollectedBody()
         let writing = Task { try await response.body.write(body.writer) }
         #expect(await within(.seconds(10)) { body.text.contains("id: \(held.id)\n") }, "\(body.text)")
@@ -105,7 +107,8 @@ import Testing
             return failure.status == .badRequest && failure.message == "Last-Event-ID \(id) is past the last event of the log (1)"
         }
         await #expect(performing: {
-            _ = try await feed.stream(for: user, lastEventID: id, connectionClosed: connection.futureResult)
+            _ = try await feed.stream(for: user, lastEventID: id, endingAfter: nil, on: connection.futureResult.eventLoop,
+                                       connectionClosed: connection.futureResult)
         }, throws: pastTheEnd)
         await #expect(performing: { _ = try await feed.head(lastEventID: id) }, throws: pastTheEnd)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JWTKit
 import Testing
 import FlashSaleTestSupport
 
@@ -314,6 +315,50 @@ extension LoadTests {
             #expect(await resumed.wait(within: .seconds(20)) { $0.body.contains("id: \(expected.last?.id ?? "")\n") })
             #expect(first + resumed.events.map(\.event) == expected)
             resumed.close()
+        }
+
+        /// Found by probing: one user's streams could take every place of --max-connections.
+        /// A user's stream past `streamsPerUser` ends their oldest; nobody else's.
+        @Test func aUsersStreamPastSixteenEndsTheirOldestAlone() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 10)
+            try served.start()
+            let bob = try await served.follow("bob")
+            var alices: [StreamingAnswer] = []
+            for _ in 0..<16 { alices.append(try await served.follow("alice")) }
+            let seventeenth = try await served.follow("alice")
+            #expect(await alices[0].wait { $0.ended }, "the oldest of alice's streams goes on")
+            _ = try await served.hold("alice")
+            _ = try await served.hold("bob")
+            for stream in alices.dropFirst() + [seventeenth] {
+                #expect(await stream.wait { $0.events.count == 1 })
+                #expect(!stream.ended)
+            }
+            #expect(await bob.wait { $0.events.count == 1 })
+            #expect(!bob.ended)
+            for stream in alices + [seventeenth, bob] { stream.close() }
+        }
+
+        /// Found by probing: a stream went on after its token expired, for as long as the
+        /// connection lasted. It ends when a request with the token would be refused (exp
+        /// and the 30 s of leeway), and a stream whose token holds longer goes on.
+        @Test func aStreamEndsWhenItsTokenExpires() async throws {
+            let secret = "stream-secret-stream-secret-0001"
+            let served = try AuthenticationTests.served(key: secret)
+            var expiring = TestClaims()
+            // Signed just before it is sent: 6 s left with the leeway.
+            expiring.exp = ExpirationClaim(value: TestClaims.at(-24))
+            let stream = try await HTTPClient.stream(.GET, "/booking-service/events", port: served.port,
+                                                     headers: bearer(Tokens.hs256(expiring, secret: secret)))
+            #expect(stream.status == 200, "\(stream.body)")
+            let lasting = try await HTTPClient.stream(.GET, "/booking-service/events", port: served.port,
+                                                      headers: bearer(Tokens.hs256(secret: secret)))
+            #expect(await stream.wait(within: .seconds(30)) { $0.ended }, "the stream outlived its token")
+            #expect(!lasting.ended)
+            let held = try await served.send(.POST, AuthenticationTests.bookings, headers: bearer(Tokens.hs256(secret: secret)))
+            #expect(held.status == 201)
+            #expect(await lasting.wait { $0.events.count == 1 })
+            lasting.close()
         }
 
         @Test func sigtermEndsOpenStreamsAndExitsZeroPromptly() async throws {
