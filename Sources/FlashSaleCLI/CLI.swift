@@ -112,7 +112,7 @@ public enum CLI {
             return 0
         } catch {
             let failure = ExitStatus.error(for: error)
-            output.failure(failure)
+            if !(error is LoggedFailure) { output.failure(failure) }
             return failure.exitCode
         }
     }

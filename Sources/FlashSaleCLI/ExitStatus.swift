@@ -7,6 +7,7 @@ package enum ExitStatus {
     package static func error(for error: any Error) -> FlashSaleError {
         switch error {
         case let error as FlashSaleError: error
+        case let error as LoggedFailure: error.failure
         case let error as SaleError: error.commandLineError
         case let error as StoreFailure: error.commandLineError
         case .targetHoldsData(let detail) as CopyRefusal:
@@ -155,5 +156,16 @@ private extension SaleSetting {
         case .perIP:
             "\(CreateSaleCommand.perIP.name) must be a whole number from 1 to \(maximumInventory)"
         }
+    }
+}
+
+/// A failure a command has already said in its own log (serve's JSON lines on stderr): it
+/// exits with the failure's code, and prints no line of its own, which would be the one
+/// line of that log a JSON reader (`jq`, a log shipper) cannot read.
+package struct LoggedFailure: Error {
+    package let failure: FlashSaleError
+
+    package init(_ failure: FlashSaleError) {
+        self.failure = failure
     }
 }

@@ -96,8 +96,11 @@ package enum Server {
         services.append(StreamsStopper(feed: feed))
 
         let moved = DatabaseMoved(feed: feed)
+        // A listener that cannot listen stops the others as a signal does: cancelled,
+        // Hummingbird logs an error of its own ("Waiting on child channel:
+        // CancellationError()") for each, beside the one that says why.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: moved)] + services.map { .init(service: $0) },
+            services: ([moved] + services).map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
         moved.group.withLockedValue { $0 = group }
         logger.info("serving", metadata: [
@@ -117,12 +120,10 @@ package enum Server {
         }
         do {
             try await group.run()
-        } catch let failure as FlashSaleError {
-            logger.error("stopped", metadata: ["error": .string(failure.message)])
-            throw failure
         } catch {
-            logger.error("stopped", metadata: ["error": .string("\(error)")])
-            throw FlashSaleError.cantOpen("serve: \(error)")
+            let failure = error as? FlashSaleError ?? FlashSaleError.cantOpen("serve: \(error)")
+            logger.error("stopped", metadata: ["error": .string(failure.message)])
+            throw LoggedFailure(failure)
         }
         committer.stop()
         try await readers.shutdown()
@@ -131,7 +132,7 @@ package enum Server {
             let failure = FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; "
                                                   + "start serve again to serve the database now there")
             logger.error("stopped", metadata: ["error": .string(failure.message)])
-            throw failure
+            throw LoggedFailure(failure)
         }
         logger.info("stopped")
     }

@@ -63,6 +63,12 @@ func object(_ body: String) throws -> [String: Any] {
     return object
 }
 
+/// The JSON log lines of serve's stderr, each one object: a line that is not one is a
+/// failure (a reader such as `jq` stops at it).
+func logObjects(_ log: String) throws -> [[String: Any]] {
+    try log.split(separator: "\n").map { try object(String($0)) }
+}
+
 /// `count` requests at once, each from its own task and connection; their answers in the
 /// order of `index` (nil where the connection failed).
 func concurrently(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> HTTPAnswer) async -> [HTTPAnswer?] {

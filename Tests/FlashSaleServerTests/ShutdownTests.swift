@@ -82,7 +82,10 @@ extension LoadTests {
                 #expect(rename(other.database, served.database) == 0)
             }
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
-            #expect(served.log.contains("was removed or replaced while serve ran; start serve again"), "\(served.log)")
+            let stopped = try logObjects(served.log).last
+            #expect(stopped?["message"] as? String == "stopped", "\(served.log)")
+            #expect((stopped?["error"] as? String)?.contains("was removed or replaced while serve ran; start serve again") == true,
+                    "\(served.log)")
         }
 
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,
