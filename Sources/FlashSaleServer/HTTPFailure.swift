@@ -56,7 +56,8 @@ struct HTTPFailure: Error, Sendable {
         }
         var headers: HTTPFields = [:]
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }
-        let message = HTTPFailure.message(for: error) ?? refusal.message
+        let withheld = HTTPFailure.buyersWords(for: error)
+        let message = withheld ?? HTTPFailure.message(for: error) ?? refusal.message
         // The server's own trouble is the operator's to read, in the log: its words name the
         // database's host, port, role and path, and give advice meant for the operator
         // (raise --busy-timeout).
@@ -67,7 +68,7 @@ struct HTTPFailure: Error, Sendable {
         } else if status == .internalServerError {
             self.init(status, code, "the server failed to answer; its log says why", headers: headers, detail: message)
         } else {
-            self.init(status, code, message, headers: headers)
+            self.init(status, code, message, headers: headers, detail: withheld.map { _ in refusal.message })
         }
     }
 
@@ -105,15 +106,24 @@ struct HTTPFailure: Error, Sendable {
         }
     }
 
-    /// The command line's messages name commands and options, and tell the operator what
-    /// a block is about (its value and reason); these are a buyer's. A buyer told which
-    /// substring of agents is blocked, or the operator's reason, learns how to get past it.
+    /// A buyer's words for a decline whose command-line words are the operator's business,
+    /// which the log line gets instead (`detail`). A buyer told which substring of agents is
+    /// blocked, or the operator's reason, learns how to get past it; one told its address's
+    /// bookings and the attempts counted from its /64 learns the limit and the tally
+    /// `suspects` ranks it by (found by probing), and what others behind its NAT do.
+    private static func buyersWords(for error: any Error) -> String? {
+        guard case .declined(let decline)? = error as? SaleError else { return nil }
+        switch (decline.reason, decline.blocked) {
+        case (.blocked, .block?): return "this request is blocked in sale \(decline.sale.id)"
+        case (.blocked, .perIPLimit?): return "this address is at the per-IP limit of sale \(decline.sale.id)"
+        case (.notOpen, _) where decline.state == .paused: return "sale \(decline.sale.id) is paused"
+        default: return nil
+        }
+    }
+
+    /// The command line's messages name commands and options; these are a buyer's.
     private static func message(for error: any Error) -> String? {
         switch error as? SaleError {
-        case .declined(let decline)? where decline.reason == .blocked:
-            if case .block? = decline.blocked { "this request is blocked in sale \(decline.sale.id)" } else { nil }
-        case .declined(let decline)? where decline.reason == .notOpen && decline.state == .paused:
-            "sale \(decline.sale.id) is paused"
         case .saleNotFound(let sale)?: "no sale \(sale)"
         case .bookingNotFound(let booking, let sale, _)?: "no booking \(Quoted(booking.text)) of yours in sale \(sale)"
         case .requestNotFound(let request)?: "no request \(request) of yours"

@@ -98,7 +98,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        arrive(.failure(error), context: context)
+        // The connection failing under a request (a client that resets it, as one that
+        // closes before the `100 Continue` it asked for does) cuts its body as a close does:
+        // the decoder's words for that, not a failure of serve's own (found by probing: it
+        // was answered, logged and counted as a 500).
+        arrive(.failure(error is IOError ? HTTPParserError.invalidEOFState : error), context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -188,7 +188,8 @@ extension HTTPClient {
 /// A blocking TCP connection to 127.0.0.1 whose receive buffer a test sets: a reader too
 /// slow for what the server sends (`RawConnection` reads whatever arrives).
 final class BlockingConnection {
-    private let descriptor: Int32
+    /// -1 once `reset`.
+    private var descriptor: Int32
 
     /// `receiveBuffer`: the kernel's buffer for what the server sends, in bytes (set before
     /// connecting, so that the window the server sees is small too).
@@ -212,7 +213,16 @@ final class BlockingConnection {
     }
 
     deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// Closes the connection with a reset (RST) rather than a FIN, as a client whose kernel
+    /// drops it with data unread, or a load balancer cutting it, does.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(descriptor)
+        descriptor = -1
     }
 
     func write(_ text: String) throws {
