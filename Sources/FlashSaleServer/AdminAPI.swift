@@ -3,6 +3,7 @@ import FlashSaleCore
 import FlashSaleEngine
 import HTTPTypes
 import HummingbirdCore
+import Logging
 
 /// The admin listener (http.md, "Admin endpoints"): health, metrics and the OpenAPI
 /// document, without credentials. Keep it off the public network.
@@ -10,6 +11,9 @@ struct AdminAPI: Sendable {
     let readers: Readers
     let metrics: HTTPMetrics
     let clock: @Sendable () -> Instant
+    /// Where a failed read's words go: its answer is read by a load balancer or a scraper,
+    /// not by the operator.
+    let logger: Logger
 
     private static let routes: [String: String] = [
         "/healthz": "health", "/metrics": "metrics", "/openapi.json": "openapi",
@@ -40,18 +44,34 @@ struct AdminAPI: Sendable {
                 try await readers.read { engine in try engine.checkReadable() }
                 return Answer.text(.ok, "ok\n")
             } catch {
-                return Answer.text(.serviceUnavailable, "unavailable: \(HTTPFailure(error).message)\n")
+                return Answer.text(.serviceUnavailable, "unavailable: \(unanswered(path, error))\n")
             }
         case "/metrics":
+            // The HTTP series whether or not the database answers: a scrape that failed
+            // whole lost them when they were most wanted (found by probing).
+            var sales: String?
             do {
-                let sales = try await readers.read { [clock] engine in try engine.metrics(of: nil, clock: clock()) }
-                return Answer.text(.ok, MetricsCommand.exposition(sales) + metrics.exposition,
-                                   type: "text/plain; version=0.0.4; charset=utf-8")
+                sales = try await MetricsCommand.exposition(readers.read { [clock] engine in try engine.metrics(of: nil, clock: clock()) })
             } catch {
-                return Answer.failure(HTTPFailure(error))
+                unanswered(path, error)
             }
+            let up = HTTPMetrics.single("flashsale_database_up", "gauge",
+                                        "Whether the database answered this scrape's read (1), with the sales' series, or not (0).",
+                                        sales == nil ? 0 : 1)
+            return Answer.text(.ok, (sales ?? "") + up + metrics.exposition, type: "text/plain; version=0.0.4; charset=utf-8")
         default:
             return Answer.text(.ok, OpenAPIDocument.json, type: "application/json")
         }
+    }
+
+    /// Logs why the database did not answer `path`'s read (found by probing: a 503 said
+    /// "its log says why", and the log said nothing), and returns those words: the admin
+    /// listener is the operator's.
+    @discardableResult
+    private func unanswered(_ path: String, _ error: any Error) -> String {
+        let failure = HTTPFailure(error)
+        let words = failure.detail ?? failure.message
+        logger.error("the database did not answer", metadata: ["path": .string(path), "error": .string(words)])
+        return words
     }
 }

@@ -95,7 +95,7 @@ final class HTTPMetrics: Sendable {
     }
 
     /// A metric of one sample, without labels: its HELP, its TYPE and its value.
-    private static func single(_ name: String, _ type: String, _ help: String, _ value: Int) -> String {
+    static func single(_ name: String, _ type: String, _ help: String, _ value: Int) -> String {
         "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
     }
 }

@@ -63,7 +63,7 @@ package enum Server {
         committer.start()
         let buyers = BuyerAPI(authenticator: authenticator, clientAddress: ClientAddress(trustedProxies: settings.trustedProxies),
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
-        let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock)
+        let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock, logger: logger)
         let limit = ConnectionLimit(maximum: settings.maxConnections)
 
         var services: [any Service] = []

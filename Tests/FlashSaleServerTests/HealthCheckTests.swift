@@ -17,6 +17,7 @@ import FlashSaleTestSupport
         try #require(rootPage > 1)
         try served.start()
         #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
+        #expect(try await served.metrics()["flashsale_database_up"] == 1)
         // The last writer closed, so the page is in the file, not in a -wal.
         let file = try #require(FileHandle(forUpdatingAtPath: served.database))
         try file.seek(toOffset: UInt64(rootPage - 1) * 4096)
@@ -30,6 +31,16 @@ import FlashSaleTestSupport
         let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
         #expect(health.status == 503, "\(health.body)")
         #expect(health.body.hasPrefix("unavailable: "))
+        // Found by probing: it said "its log says why", and the log said nothing. The
+        // admin listener is the operator's: the answer says why, and so does the log.
+        #expect(!health.body.contains("its log says why"), "\(health.body)")
+        let logged = try logObjects(served.log).filter { $0["message"] as? String == "the database did not answer" }
+        #expect(logged.first?["path"] as? String == "/healthz", "\(served.log)")
+        #expect((logged.first?["error"] as? String).map { health.body.contains($0) } == true, "\(served.log)")
+        // And a scrape still has the HTTP series, with the database down.
+        let metrics = try await served.metrics()
+        #expect(metrics["flashsale_database_up"] == 0, "\(metrics)")
+        #expect(metrics[#"flashsale_http_requests_total{route="sale",status="503"}"#] == 1, "\(metrics)")
     }
 
     /// Found by probing: a POST to the admin listener was told "only GET here" while its
