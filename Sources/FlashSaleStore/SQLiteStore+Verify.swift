@@ -12,7 +12,9 @@ extension SQLiteStore {
         do {
             return try recount(saleID, clock: clock)
         } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
-            guard let violation = try db.readTransaction({ try structureViolation() }) else { throw error }
+            // In a statement's own snapshot: a transaction that met the damage fails its
+            // COMMIT with it too.
+            guard let violation = try structureViolation() else { throw error }
             return [violation]
         }
     }
@@ -21,7 +23,15 @@ extension SQLiteStore {
     /// lines (up to 100), and are said as the first three and a count of the rest: a
     /// violation is one line.
     private func structureViolation() throws -> String? {
-        let check = try db.rows("PRAGMA quick_check") { $0.text(0) }
+        let check: [String]
+        do {
+            check = try db.rows("PRAGMA quick_check") { $0.text(0) }
+        } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
+            // A root page damaged past what quick_check can walk (a table's, or the one of
+            // `sqlite_sequence`) fails the check itself: that failure is the finding (found
+            // by probing: it was refused as an unusable file, 73).
+            return "database structure: \(error.message), which SQLite's quick_check cannot read past"
+        }
         guard check != ["ok"] else { return nil }
         let problems = check.flatMap { $0.split(separator: "\n") }.filter { !$0.hasPrefix("*** in database") }
         let rest = problems.count - 3

@@ -392,6 +392,25 @@ func keyOrder(_ json: String) -> [String] {
         }
     }
 
+    /// Found by probing: with the root page of a table damaged (the sales', or one only the
+    /// whole file's check reads), quick_check itself fails, and verify exited 73, "not a
+    /// usable flashsale database; use another --db", on the file it was run to examine.
+    @Test(arguments: ["sale", "attempt_counter", "hold_second"])
+    func verifyNamesADamagedRootPageThatQuickCheckCannotRead(table: String) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "100"])
+        try box.run(["book", "s1", "alice"])
+        let page = try box.count("SELECT rootpage FROM sqlite_schema WHERE name = '\(table)'")
+        try #require(page > 1)
+        let file = try #require(FileHandle(forUpdatingAtPath: box.database))
+        try file.seek(toOffset: UInt64(page - 1) * 4096)
+        try file.write(contentsOf: Data(repeating: 0xA5, count: 200))
+        try file.close()
+        let result = try box.run(["verify"])
+        #expect(result.status == 10, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("flashsale: verify found 1 violation: database structure: "), "\(result.stderr)")
+    }
+
     @Test(arguments: commandLineStores)
     func sweepPrintsTheCountAlone(store: TestStore) throws {
         let box = try Sandbox(store)
