@@ -10,6 +10,9 @@ package indirect enum JSON {
     case null
     case object([(String, JSON)])
     case array([JSON])
+    /// A value written out as JSON text already, by a command that wrote it as it went (a
+    /// long array whose elements as values would take many times the memory of its text).
+    case serialized(UTF8Text)
 
     package static func integer(_ value: Int64) -> JSON { .number(String(value)) }
     package static func string(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
@@ -30,6 +33,7 @@ package indirect enum JSON {
         case .number(let text): out.append(text)
         case .bool(let value): out.append(value ? "true" : "false")
         case .null: out.append("null")
+        case .serialized(let text): out.append(text)
         case .array(let items):
             out.append("[")
             for (index, item) in items.enumerated() {
@@ -59,6 +63,10 @@ package struct UTF8Text {
     package init() {}
 
     package var isEmpty: Bool { bytes.isEmpty }
+
+    package mutating func append(_ text: UTF8Text) {
+        bytes.append(contentsOf: text.bytes)
+    }
 
     package mutating func append(_ text: String) {
         if text.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) == nil {

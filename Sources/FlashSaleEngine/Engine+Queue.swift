@@ -41,7 +41,8 @@ extension Engine {
         public var repeated: Int64 = 0
         public var firstID: RequestID?
         public var lastID: RequestID?
-        public var skipped: [(line: Int, reason: String)] = []
+        /// Malformed records left out, each told to `submit`'s `skipping` as it was found.
+        public var skipped: Int64 = 0
 
         mutating func add(_ ids: ClosedRange<RequestID>) {
             enqueued += ids.upperBound.value - ids.lowerBound.value + 1

@@ -294,10 +294,13 @@ struct Replay {
             return "\(outcome)"
         case .submitFile(let sale, let records, let skipInvalid):
             var next = records[...]
-            let report = try engine.submit(to: sale, clock: now, skipInvalid: skipInvalid) { next.popFirst() }
+            var skipped: [Int] = []
+            let report = try engine.submit(to: sale, clock: now, skipping: skipInvalid ? { line, _ in skipped.append(line) } : nil) {
+                next.popFirst()
+            }
             lastRequest = max(lastRequest, report.lastID?.value ?? 0)
             return "enqueued \(report.enqueued) repeated \(report.repeated) ids \(String(describing: report.firstID))..."
-                + "\(String(describing: report.lastID)) skipped \(report.skipped.map(\.line))"
+                + "\(String(describing: report.lastID)) skipped \(skipped)"
         case .plant(let request):
             let id = try f.store.write { try $0.enqueue(request, at: now) }
             lastRequest = max(lastRequest, id.value)

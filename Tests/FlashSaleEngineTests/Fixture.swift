@@ -49,9 +49,13 @@ final class Fixture {
     /// `submit --file`: `outcomes` as a reader would hand them over.
     @discardableResult
     func submit(_ outcomes: [ReadOutcome], sale: String = "s1", skipInvalid: Bool = false,
-                at clock: Instant = T) throws -> Engine.SubmitReport {
+                at clock: Instant = T) throws -> (report: Engine.SubmitReport, skipped: [Int]) {
         var next = outcomes[...]
-        return try engine.submit(to: SaleID(sale), clock: clock, skipInvalid: skipInvalid) { next.popFirst() }
+        var skipped: [Int] = []
+        let report = try engine.submit(to: SaleID(sale), clock: clock, skipping: skipInvalid ? { line, _ in skipped.append(line) } : nil) {
+            next.popFirst()
+        }
+        return (report, skipped)
     }
 
     /// Processes until nothing more can be decided now.

@@ -36,7 +36,7 @@ struct PostgresStoreTests {
         _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: inventory, hold: .seconds(300),
                                                  perUser: 1, startsAt: T, endsAt: nil), clock: T)
         var records = users.enumerated().map { ReadOutcome.record(RequestRecord(line: $0.offset + 1, user: $0.element)) }[...]
-        return try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        return try engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
     }
 
     @Test func eightStoresMigrateOneNewSchemaAtOnce() throws {
@@ -423,7 +423,7 @@ struct PostgresStoreTests {
             var records = users.map {
                 ReadOutcome.record(RequestRecord(line: $0, user: "u\($0)", key: $0 == keyed ? "k\($0)" : nil))
             }[...]
-            return try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+            return try engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
         }
         let runs = PostgresTransaction(store: store).rowsAtOnce
         let first = try submit(1..<(2 * runs + 10), keyedAt: runs + 5)
@@ -449,7 +449,7 @@ struct PostgresStoreTests {
         var records = (1...(2 * runs + 200)).map { line in
             ReadOutcome.record(RequestRecord(line: line, user: keys[line].map { "owner of \($0)" } ?? "u\(line)", key: keys[line]))
         }[...]
-        let report = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        let report = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
         #expect(report.repeated == 2)
         #expect(report.enqueued == Int64(2 * runs + 198))
         #expect(try store.session.count("SELECT count(*) FROM request WHERE key IS NOT NULL") == 2)
@@ -468,7 +468,7 @@ struct PostgresStoreTests {
             RequestRecord(line: index + 1, user: "u\\\(index)", ip: agent == nil ? nil : "10.0.0.\(index)", userAgent: agent)
         }
         var records = sent.map { ReadOutcome.record($0) }[...]
-        _ = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        _ = try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
         let stored = try store.session.rows("SELECT user_id, ip, user_agent FROM request ORDER BY id") {
             [try $0.text("user_id"), try $0.optionalText("ip"), try $0.optionalText("user_agent")]
         }
@@ -487,7 +487,7 @@ struct PostgresStoreTests {
             ReadOutcome.record(RequestRecord(line: $0 + 1, user: "u\($0)"))
         }[...]
         #expect(throws: (any Error).self) {
-            try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+            try Engine(store: store).submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
         }
         #expect(try store.session.count("SELECT count(*) FROM request") == 1)
         #expect(try store.session.count("SELECT last FROM request_counter") == 0)
@@ -714,7 +714,7 @@ struct PostgresStoreTests {
         let again = (0..<10).map { RequestRecord(line: run + $0 + 1, user: "u\($0)", ip: "10.9.0.\($0)") }
         let sharing = (0..<20).map { RequestRecord(line: run + 11 + $0, user: "new\($0)", ip: address(10 + $0 % 10)) }
         var records = (first + again + sharing).map { ReadOutcome.record($0) }[...]
-        _ = try engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { records.popFirst() }
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
         let report = try engine.processBatch(of: SaleID("s1"), batch: Int64(run + 30), clock: T)
         let heldFirst = min(run, 2 * distinctUsersFirst), heldAgain = distinctUsersFirst == run ? 10 : 0
         #expect(report.accepted == Int64(heldFirst + heldAgain + 10))

@@ -200,7 +200,7 @@ import CSQLite
         try f.sale()
         _ = try f.engine.submit(BookingRequest(sale: SaleID("s1"), user: "a", ip: nil, userAgent: nil, key: nil), clock: T)
         var outcomes = (1...200).map { ReadOutcome.record(RequestRecord(line: $0, user: "u\($0)")) }[...]
-        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipInvalid: false) { outcomes.popFirst() }
+        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { outcomes.popFirst() }
         #expect(try f.count("SELECT count(*) FROM request_run") == 1)
         #expect(try f.count("SELECT last_id - first_id + 1 FROM request_run") == 201)
     }

@@ -76,7 +76,7 @@ enum CSVWriter {
         case .string(let text), .number(let text): text
         case .bool(let value): value ? "true" : "false"
         case .null: ""
-        case .object, .array: value.serialized
+        case .object, .array, .serialized: value.serialized
         }
     }
 
