@@ -38,7 +38,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
             // No answer from the server: the connection is gone.
             return lostConnection(to: server, ConnectionFailureWords.reason(psql))
         }
-        let message = psql.serverInfo?[.message] ?? "error"
+        return from(state: state, message: psql.serverInfo?[.message] ?? "error", server: server)
+    }
+
+    /// What the server's error `state` (its SQLSTATE) with `message` means.
+    static func from(state: String, message: String, server: String) -> PostgresError {
         let detail = "PostgreSQL at \(server): \(message) (SQLSTATE \(state))"
         switch state {
         case "55P03":  // lock_not_available (lock_timeout)
@@ -56,7 +60,10 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .unreachable(detail: detail), detail)
         case "3D000", "28000", "28P01", "42501":  // no database, no access, wrong password, no privilege
             return PostgresError(failure: .cantOpen(detail: detail), detail)
-        case "57P01", "57P02", "57P03":  // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away
+        // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away. The idle
+        // session and idle-in-transaction timeouts (57P05, 25P03) end the session as surely:
+        // a follower whose next statement met one gave up with 74 (found by probing).
+        case "57P01", "57P02", "57P03", "57P05", "25P03":
             return PostgresError(failure: .connectionLost(detail: detail), detail)
         case undefinedTable, "3F000":  // invalid_schema_name
             // Once the schema is open, its tables are the only ones flashsale names: gone,

@@ -1,0 +1,27 @@
+import Testing
+import FlashSaleEngine
+@testable import FlashSalePostgres
+
+/// What the server's SQLSTATEs mean to the store: a session the server ends, whatever
+/// the reason, is a lost connection (followers connect again; a command says to run it
+/// again), never an I/O error that ends a follower.
+@Suite struct PostgresErrorTests {
+    /// Found by probing: with `idle_session_timeout` set, a follower whose statement met
+    /// the server's FATAL 57P05 exited 74 instead of connecting again.
+    @Test(arguments: ["57P01", "57P02", "57P03", "57P05", "25P03"])
+    func aSessionTheServerEndsIsALostConnection(state: String) {
+        let error = PostgresError.from(state: state, message: "terminating connection", server: "127.0.0.1:5432")
+        guard case .connectionLost(let detail)? = error.failure else {
+            Issue.record("\(state): \(String(describing: error.failure))")
+            return
+        }
+        #expect(detail == "PostgreSQL at 127.0.0.1:5432: terminating connection (SQLSTATE \(state))")
+    }
+
+    @Test func otherOperatorInterventionsAreIOErrors() {
+        guard case .io? = PostgresError.from(state: "57P04", message: "database dropped", server: "h:1").failure else {
+            Issue.record("57P04 is not an I/O error")
+            return
+        }
+    }
+}
