@@ -24,6 +24,15 @@ package enum ExitStatus {
         let cause = self.error(for: error)
         return FlashSaleError(cause.errorCode, "\(cause.message); \(before)")
     }
+
+    /// `error` for a command whose work was committed before it failed: `done` says what
+    /// stays done and what to do, then what failed, without the advice for a failure that
+    /// changed nothing ("nothing was written", "run the command again").
+    package static func error(for error: any Error, afterCommitting done: String) -> FlashSaleError {
+        let cause = self.error(for: error)
+        let failure = error as? StoreFailure ?? (error as? any StoreError)?.failure
+        return FlashSaleError(cause.errorCode, "\(done); what failed: \(failure?.whatFailed ?? cause.message)")
+    }
 }
 
 extension StoreFailure {
@@ -33,29 +42,45 @@ extension StoreFailure {
 
     private var message: String {
         switch self {
-        case .busy:
-            "the database is locked by another process; retry, or raise \(GlobalOptions.busyTimeout.name)"
-        case .canceled(let detail):
-            "the server canceled a statement (\(detail)); retry, or raise \(GlobalOptions.busyTimeout.name), "
-                + "which bounds each statement on PostgreSQL"
+        // What failed wrote nothing: said within, where the disk's trouble is told.
         case .full(let detail):
             "the disk is full; nothing was written (\(detail))"
         case .fileSizeLimit(let detail):
             "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .connectionLost(let detail):
-            "\(detail); run the command again once the server is back (with --key, a repeated book is safe)"
-        case .cantOpen(let detail):
-            "cannot use the database: \(detail); check the path and its permissions"
-        case .moved(let detail):
-            detail
-        case .unreachable(let detail):
-            "\(detail); check that the server runs and that \(GlobalOptions.database.name) names it"
-        case .missingDatabase(let path):
-            "no flashsale database at \(path); \(creators) creates one"
-        case .unusable(let detail):
-            "not a usable flashsale database: \(detail); use another \(GlobalOptions.database.name)"
+        case .busy, .canceled, .connectionLost, .cantOpen, .moved, .unreachable, .missingDatabase, .unusable:
+            advice.map { "\(whatFailed); \($0)" } ?? whatFailed
+        }
+    }
+
+    /// What failed, without what to do about it: for a command whose work was committed
+    /// before it failed, to which "nothing was written" and "run the command again" do
+    /// not apply (`ExitStatus.error(for:afterCommitting:)`).
+    var whatFailed: String {
+        switch self {
+        case .busy: "the database is locked by another process"
+        case .canceled(let detail): "the server canceled a statement (\(detail))"
+        case .full(let detail): "the disk is full (\(detail))"
+        case .fileSizeLimit(let detail): "the database file reached the file size limit of ulimit -f (\(detail))"
+        case .io(let detail): "I/O error: \(detail)"
+        case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
+        case .cantOpen(let detail): "cannot use the database: \(detail)"
+        case .missingDatabase(let path): "no flashsale database at \(path)"
+        case .unusable(let detail): "not a usable flashsale database: \(detail)"
+        }
+    }
+
+    private var advice: String? {
+        switch self {
+        case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
+        case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
+        case .connectionLost: "run the command again once the server is back (with --key, a repeated book is safe)"
+        case .cantOpen: "check the path and its permissions"
+        case .unreachable: "check that the server runs and that \(GlobalOptions.database.name) names it"
+        case .missingDatabase: "\(creators) creates one"
+        case .unusable: "use another \(GlobalOptions.database.name)"
+        case .full, .fileSizeLimit, .io, .moved: nil
         }
     }
 }

@@ -35,10 +35,10 @@ final class Background {
     var stdout: String { String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self) }
     var stderr: String { String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self) }
 
-    /// Polls `condition` for at most 10 s while the process runs; false if it never held
-    /// (checked once more if the process ended first).
-    func waitUntil(_ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(10)
+    /// Polls `condition` for at most `seconds` while the process runs; false if it never
+    /// held (checked once more if the process ended first).
+    func waitUntil(within seconds: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try condition() { return true }
             if !child.isRunning { return try condition() }

@@ -1,5 +1,7 @@
 import FlashSaleCore
 import FlashSaleEngine
+import Glibc
+import Synchronization
 
 enum CopyToCommand {
     static let spec = CommandSpec(
@@ -15,7 +17,8 @@ enum CopyToCommand {
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
             interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
             and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
-            and each sale's counters and cursor against the source's; a difference exits 10 naming it. Prints \
+            and each sale's counters and cursor against the source's; a difference exits 10 naming it; a check \
+            cut short says the copy is committed, to be checked with verify rather than copied again. Prints \
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
             ...}, "verified": true}. The target's URL is shown without its password.
             """,
@@ -32,6 +35,19 @@ enum CopyToCommand {
         }
         // Before the source is opened: flashsale hands the whole command to flashsale-serve here.
         let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment, context.busyTimeoutSpan)
+        // Made before the target's connection starts its thread (see `StopSignals`).
+        let signals = StopSignals()
+        let committed = Committed()
+        let unchecked = "the copy in \(opening.description) was committed and is not checked: "
+            + "do not run copy-to again (it refuses a schema that holds rows), check the copy with verify"
+        signals.whenReceived {
+            // Before the commit, the server rolls the transaction back as the connection goes.
+            if committed.value {
+                let line = "flashsale: copy-to interrupted; \(unchecked.controlCharactersEscaped)\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+            }
+            _exit(130)
+        }
         guard let source = try context.store() as? CopySource else {
             throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")
         }
@@ -47,8 +63,16 @@ enum CopyToCommand {
             }
         }
         context.committedElsewhere = true
-        let differences = try differences(copied: copied, sourceSales: sourceSales, target: target, copyTarget: copyTarget)
-            + target.verify(nil, clock: context.now())
+        committed.value = true
+        // Found by probing: a check cut short (a lost connection, SIGINT) said nothing of
+        // the commit, or said to run the command again, which the copy now refuses.
+        let differences: [String]
+        do {
+            differences = try CopyToCommand.differences(copied: copied, sourceSales: sourceSales, target: target, copyTarget: copyTarget)
+                + target.verify(nil, clock: context.now())
+        } catch {
+            throw ExitStatus.error(for: error, afterCommitting: unchecked)
+        }
         guard differences.isEmpty else {
             let shown = differences.prefix(5).joined(separator: "; ")
             let more = differences.count > 5 ? "; and \(differences.count - 5) more" : ""
@@ -84,6 +108,16 @@ enum CopyToCommand {
             differences.append("sale \(sale.id): \(sale) in the source, \(targetSales[sale.id].map { "\($0)" } ?? "missing") in the copy")
         }
         return differences
+    }
+}
+
+/// Whether the copy has committed, for the thread that meets a stop signal.
+private final class Committed: Sendable {
+    private let flag = Atomic(false)
+
+    var value: Bool {
+        get { flag.load(ordering: .acquiring) }
+        set { flag.store(newValue, ordering: .releasing) }
     }
 }
 
