@@ -48,7 +48,7 @@ final class CommitWatcher {
         }
     }
 
-    /// Whether SIGINT or SIGTERM has come, without waiting.
+    /// Whether a stop signal (SIGINT, SIGTERM, SIGHUP) has come, without waiting.
     func stopRequested() -> Bool {
         if !stopped, signals?.received() == true { stopped = true }
         return stopped

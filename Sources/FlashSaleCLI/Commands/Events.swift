@@ -4,7 +4,7 @@ import FlashSaleEngine
 package enum EventsCommand {
     static let sale = OptionSpec("--sale", value: "SALE", "only this sale's events")
     static let after = OptionSpec("--after", value: "SEQ", "only events with a seq above SEQ: the last one a consumer saw")
-    static let follow = OptionSpec("--follow", "then wait for new events, until SIGINT, SIGTERM or a closed stdout")
+    static let follow = OptionSpec("--follow", "then wait for new events, until SIGINT, SIGTERM, SIGHUP or a closed stdout")
     static let limit = OptionSpec("--limit", value: "N", "stop after N events")
 
     /// Events read per query: enough that a long log streams quickly, few enough that a

@@ -3,7 +3,7 @@ import FlashSaleEngine
 
 enum ProcessCommand {
     static let batch = OptionSpec("--batch", value: "N", "decide up to N requests per transaction (default 10000)")
-    static let follow = OptionSpec("--follow", "keep deciding as requests arrive, until SIGINT or SIGTERM")
+    static let follow = OptionSpec("--follow", "keep deciding as requests arrive, until SIGINT, SIGTERM or SIGHUP")
     static let limit = OptionSpec("--limit", value: "N", "decide at most N requests, then exit")
 
     static let defaultBatch: Int64 = 10_000

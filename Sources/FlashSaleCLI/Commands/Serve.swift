@@ -9,7 +9,7 @@ import FlashSaleStore
 /// `flashsale`, the HTTP stack (SwiftNIO, Foundation) would cost every `book` its start-up.
 enum ServeCommand {
     static let listen = OptionSpec("--listen", value: "HOST:PORT", repeatable: true,
-                                   "a buyer API address, repeatable; [::1]:8080 for IPv6 (default 127.0.0.1:8080)")
+                                   "a buyer API address, repeatable; [::1]:8080 for IPv6 (default 127.0.0.1:8080, unless --socket is given)")
     static let socket = OptionSpec("--socket", value: "PATH", "a buyer API Unix socket (created 0660), also or instead")
     static let adminListen = OptionSpec("--admin-listen", value: "HOST:PORT",
                                         "health, metrics and the OpenAPI document (default 127.0.0.1:9090)")
@@ -37,7 +37,7 @@ enum ServeCommand {
         "serve",
         options: [listen, socket, adminListen, auth, jwtKey, jwtIssuer, jwtAudience, userHeader, trustedProxy, sale,
                   maxConnections],
-        summary: "serve the buyers' HTTP API, in the foreground, until SIGINT or SIGTERM",
+        summary: "serve the buyers' HTTP API, in the foreground, until SIGINT, SIGTERM or SIGHUP",
         details: """
             Decisions of many connections are committed together, one disk sync for all that arrived \
             while the last commit ran. Logs one JSON object per line on stderr. The server is \
