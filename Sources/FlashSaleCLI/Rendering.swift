@@ -109,14 +109,14 @@ package enum Render {
 
     /// `name  value` lines, the values aligned.
     private static func block(_ fields: [(String, JSON)]) -> String {
-        let width = (fields.map(\.0.count).max() ?? 0) + 2
+        let width = (fields.map(\.0.displayWidth).max() ?? 0) + 2
         return fields.map { name, value in name.padding(to: width) + textValue(value).controlCharactersEscaped }.joined(separator: "\n")
     }
 
     /// Columns separated by two spaces, each as wide as its widest cell; the last unpadded.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows.map { $0.map(\.controlCharactersEscaped) }
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        let widths = header.indices.map { column in all.map { $0[column].displayWidth }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in
                 column == row.count - 1 ? cell : cell.padding(to: widths[column] + 2)
@@ -126,7 +126,34 @@ package enum Render {
 }
 
 extension String {
+    /// The text followed by spaces to `width` terminal columns (`displayWidth`).
     func padding(to width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
+        let shown = displayWidth
+        return shown >= width ? self : self + String(repeating: " ", count: width - shown)
     }
+
+    /// The columns the text takes on a terminal, as psql pads its tables: one for each
+    /// character, two for a wide one (found by probing: a Japanese user's row pushed the
+    /// columns after it to the right, counted as half its width).
+    var displayWidth: Int {
+        // Most values are ASCII: a column a byte.
+        guard utf8.contains(where: { $0 >= 0x80 }) else { return utf8.count }
+        return reduce(0) { width, character in width + (character.isWide ? 2 : 1) }
+    }
+}
+
+extension Character {
+    /// Shown two columns wide: an emoji presented as one, or a character of East Asian
+    /// width W or F (the ranges of Markus Kuhn's `wcwidth`, which terminals follow).
+    var isWide: Bool {
+        guard let first = unicodeScalars.first else { return false }
+        if first.properties.isEmojiPresentation || unicodeScalars.contains("\u{FE0F}") && first.properties.isEmoji { return true }
+        return Character.wideRanges.contains { $0.contains(first.value) }
+    }
+
+    private static let wideRanges: [ClosedRange<UInt32>] = [
+        0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x2FFFD,
+        0x30000...0x3FFFD,
+    ]
 }

@@ -177,11 +177,14 @@ extension String {
     /// of terminal escape sequences) written as its Swift escape, `\n` or `\u{1B}`: one line
     /// that a terminal only prints. Error messages and text output show values so.
     public var controlCharactersEscaped: String {
-        // Only these bytes can be, or start (0xC2: C1), a control character; most values have none.
-        guard utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 }) else { return self }
+        // Only these bytes can be, or start, a character escaped here (0xC2: C1 controls;
+        // 0xD8, 0xE2: the bidirectional controls); most values have none.
+        guard utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xD8 || $0 == 0xE2 }) else { return self }
         var out = ""
         for scalar in unicodeScalars {
-            if scalar.isControl {
+            // A bidirectional control (U+202E and the like) in a value reorders what
+            // follows it on the screen, so that a row reads as another (found by probing).
+            if scalar.isControl || scalar.properties.isBidiControl {
                 out += scalar.escaped(asASCII: true)
             } else {
                 out.unicodeScalars.append(scalar)

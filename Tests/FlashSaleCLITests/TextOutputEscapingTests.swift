@@ -98,6 +98,32 @@ private func hasRawControls(_ text: String) -> Bool {
 
     /// CSV is data, not escaped: a control character is kept, in a quoted field, which no
     /// reader or spreadsheet can take for a delimiter.
+    /// Found by probing: a right-to-left override in a value reordered the rest of its row
+    /// on the operator's screen ("Trojan Source"); it is escaped as a control character is.
+    @Test func bidirectionalControlsAreEscaped() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["book", "s1", "mal\u{202E}lory\u{2066}x"])
+        let listed = try box.run(["bookings", "s1"]).stdout
+        #expect(listed.contains("mal\\u{202E}lory\\u{2066}x"), "\(listed)")
+        #expect(!listed.unicodeScalars.contains { $0.properties.isBidiControl }, "\(listed)")
+    }
+
+    /// Found by probing: columns were padded by characters, so that a row with a wide
+    /// user (two terminal columns a character) pushed the columns after it to the right.
+    @Test func columnsArePaddedToTheWidthTheirCellsTakeOnATerminal() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--per-user", "2"])
+        for user in ["日本語ユーザー", "abc", "👨‍👩‍👧", "e\u{301}"] { try box.run(["book", "s1", user]) }
+        let rows = try box.run(["bookings", "s1"]).stdout.split(separator: "\n").dropFirst()
+        // The status column starts at the same terminal column on every row.
+        let starts = Set(rows.map { row in
+            String(row[..<(row.range(of: "held")?.lowerBound ?? row.endIndex)]).displayWidth
+        })
+        #expect(starts.count == 1, "\(rows)")
+        #expect("日本語ユーザー".displayWidth == 14 && "👨‍👩‍👧".displayWidth == 2 && "e\u{301}".displayWidth == 1 && "abc".displayWidth == 3)
+    }
+
     @Test func csvQuotesAFieldWithAnyControlCharacter() {
         #expect(CSVWriter.field("a\u{1B}[31mb") == "\"a\u{1B}[31mb\"")
         #expect(CSVWriter.field("a\tb") == "\"a\tb\"")
