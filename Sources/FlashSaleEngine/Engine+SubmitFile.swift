@@ -7,9 +7,15 @@ extension Engine {
     /// them all grew with the input: 336 MB for a million bad lines, found by probing). A
     /// key another user already used is not malformed input: it refuses the whole input even
     /// then.
+    ///
+    /// Tried once: the records are read as the transaction goes, so a transaction run again
+    /// after a lost conflict (PostgreSQL's deadlocks and serialization failures) would have
+    /// queued the rest of the input without what the first run had read, and reported its
+    /// skipped lines twice (found by review). Such a conflict fails the command (busy):
+    /// nothing is queued, and it can be run again.
     public func submit(to saleID: SaleID, clock: Instant, skipping: ((_ line: Int, _ reason: String) -> Void)?,
                        records next: () throws -> ReadOutcome?) throws -> SubmitReport {
-        try store.write { transaction in
+        try store.writeOnce { transaction in
             let now = try transaction.requireSale(saleID).decisionTime(clock: clock)
             var submission = FileSubmission(engine: self, sale: saleID, transaction: transaction, now: now,
                                             skipping: skipping)

@@ -252,18 +252,23 @@ extension Store {
     /// One write transaction: committed when `body` returns, rolled back when it throws.
     /// Run again from the start when it lost to another transaction (`StoreError.isTransient`).
     public func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
-        try retryingConflicts {
-            let transaction = try beginWrite()
-            let result: T
-            do {
-                result = try body(transaction)
-                try transaction.commit(.decisions)
-            } catch {
-                transaction.rollback()
-                throw error
-            }
-            return result
+        try retryingConflicts { try writeOnce(body) }
+    }
+
+    /// `write`, tried once: for a `body` that cannot be run again, as one that reads its
+    /// input as it goes (run again, it would go on from where the input stood, without
+    /// what the first run read). A lost conflict is the caller's failure (busy: retry).
+    public func writeOnce<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
+        let transaction = try beginWrite()
+        let result: T
+        do {
+            result = try body(transaction)
+            try transaction.commit(.decisions)
+        } catch {
+            transaction.rollback()
+            throw error
         }
+        return result
     }
 
     /// Runs `attempt`, a whole transaction, again while it fails with a transient conflict

@@ -53,7 +53,8 @@ public protocol StoreError: Error {
     var failure: StoreFailure? { get }
     /// Whether the transaction lost to another one (a deadlock, a serialization failure)
     /// and was rolled back: run again from the start, it may well succeed. The write paths
-    /// retry it (`Store.retryingConflicts`); a command never shows it.
+    /// retry it (`Store.retryingConflicts`), but for one that cannot run again
+    /// (`Store.writeOnce`), whose command fails with it (busy: retry).
     var isTransient: Bool { get }
 }
 
