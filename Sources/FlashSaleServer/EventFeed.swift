@@ -43,6 +43,8 @@ final class EventFeed: Sendable {
         /// The seq the stream starts after.
         let after: Int64
         let continuation: AsyncStream<Item>.Continuation
+        /// Ends the stream, whatever it is sending: the history it missed too.
+        let end: @Sendable () -> Void
     }
 
     private struct State: Sendable {
@@ -141,6 +143,16 @@ final class EventFeed: Sendable {
     }
 
     private static let streamHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
+    /// A stream ends only when the server ends it (shutdown, its token's expiry, the
+    /// user's newer streams, a backlog the client did not read): its connection ends with
+    /// it, so that a place of `--max-connections` is not left to a client that kept it and
+    /// asked again (found by review). A client reconnects for a new stream, as EventSource
+    /// does by itself.
+    private static let streamingHeaders: HTTPFields = {
+        var fields = streamHeaders
+        fields[.connection] = "close"
+        return fields
+    }()
 
     /// The answer to HEAD: a stream's headers, or its 400, and no stream, which would keep
     /// the connection for an answer whose body is never sent. A body of no stated length,
@@ -172,26 +184,28 @@ final class EventFeed: Sendable {
             ended.withLockedValue { $0 = true }
             continuation.finish()
         }
-        let expiry = endingAfter.map { loop.scheduleTask(in: .nanoseconds(EventFeed.nanoseconds($0)), end) }
+        let expiry = endingAfter.map { loop.scheduleTask(in: TimeAmount($0), end) }
         let (id, displaced, registeredAt) = state.withLockedValue { state in
-            let (id, displaced) = state.add(Subscriber(user: user, after: after, continuation: continuation))
+            let (id, displaced) = state.add(Subscriber(user: user, after: after, continuation: continuation, end: end))
             return (id, displaced, state.last)
         }
-        displaced?.continuation.finish()
-        continuation.onTermination = { [weak self] _ in
+        // Not under the lock: ending a stream runs its onTermination, which takes it.
+        displaced?.end()
+        let forget: @Sendable () -> Void = { [weak self] in
             self?.state.withLockedValue { $0.remove(id) }
             expiry?.cancel()
         }
-        // Ended before the handler was set, which then never runs.
+        continuation.onTermination = { _ in forget() }
+        // Ended before the handler was set (stopped, displaced, expired), which then never runs.
         if state.withLockedValue({ $0.stopped }) || ended.withLockedValue({ $0 }) {
             continuation.finish()
-            state.withLockedValue { $0.remove(id) }
+            forget()
         }
         connectionClosed.whenComplete { _ in end() }
         // The first page of what it missed is read before answering, so that a database
         // that fails is an error status rather than a stream cut short.
         let firstMissed = try await missedPage(of: user, after: after, through: registeredAt)
-        return Response(status: .ok, headers: EventFeed.streamHeaders, body: ResponseBody { [self] writer in
+        return Response(status: .ok, headers: EventFeed.streamingHeaders, body: ResponseBody { [self] writer in
             // Sent at once, so a client knows it is following even before the first event.
             try await writer.write(ByteBuffer(string: ": following\n\n"))
             var missed = firstMissed
@@ -213,10 +227,6 @@ final class EventFeed: Sendable {
             }
             try await writer.finish(nil)
         })
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     /// The seq a stream starts after: `Last-Event-ID`'s, or the log's last. An id past the

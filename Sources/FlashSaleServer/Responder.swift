@@ -142,6 +142,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
             // whether it was taken. (At shutdown, `ConnectionDeadlines` says it.)
             head.headerFields[.connection] = "close"
             return context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .head(let head) where head.headerFields[.connection] == "close":
+            // An answer that closes its connection itself (an event stream): once it ends,
+            // so does the connection, and what was read after its request goes unanswered.
+            if closing == nil { closing = .all }
+            return context.write(data, promise: promise)
         case .end:
             break
         default:

@@ -92,6 +92,8 @@ final class StreamingAnswer: @unchecked Sendable {
     var body: String { parts.map(\.text).joined() }
     /// Whether the body has ended (or the connection closed).
     var ended: Bool { collector.ended }
+    /// Whether the connection is still open.
+    var isConnected: Bool { channel.isActive }
 
     /// Waits until `condition` holds of the answer, or `limit` has passed: whether it held.
     func wait(within limit: Duration = .seconds(5), until condition: (StreamingAnswer) -> Bool) async -> Bool {
