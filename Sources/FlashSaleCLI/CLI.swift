@@ -112,7 +112,7 @@ public enum CLI {
             return 0
         } catch {
             let failure = ExitStatus.error(for: error)
-            if !(error is LoggedFailure) { output.failure(failure) }
+            output.failure(failure, alreadyLogged: error is LoggedFailure)
             return failure.exitCode
         }
     }

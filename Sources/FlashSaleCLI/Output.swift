@@ -160,7 +160,8 @@ final class Output {
     /// One line on stderr, or the error object on stdout with `--json`; then on stderr too
     /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
     /// once for every message: a path or a value in it must not reach a terminal raw.
-    func failure(_ error: FlashSaleError) {
+    /// `alreadyLogged`: stderr is the command's own log, which has said it (`LoggedFailure`).
+    func failure(_ error: FlashSaleError, alreadyLogged: Bool = false) {
         if json {
             let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
             stdout.write(object.serialized + "\n")
@@ -168,6 +169,7 @@ final class Output {
             guard let error = stdout.writeError else { return }
             if !readerMayLeave { dieIfThePipeWouldHaveKilled(error) }
         }
+        guard !alreadyLogged else { return }
         stderr.write("flashsale: \(error.message.controlCharactersEscaped)\n")
     }
 }

@@ -83,6 +83,11 @@ struct HTTPFailure: Error, Sendable {
         "the request did not arrive whole within \(ConnectionDeadlines.limit.nanoseconds / 1_000_000_000) seconds",
         status: .requestTimeout)
 
+    /// A request whose connection the client reset before it was whole: said in the log
+    /// too, since the client is gone.
+    static let connectionCut = HTTPFailure(.badRequest, ErrorCode.badInput.rawValue, connectionCutWords, detail: connectionCutWords)
+    private static let connectionCutWords = "the client reset the connection before its request was whole"
+
     static func unauthenticated(_ message: String) -> HTTPFailure {
         // RFC 6750: a request without credentials gets the bare challenge.
         HTTPFailure(.unauthorized, "unauthenticated", message, headers: [.wwwAuthenticate: "Bearer"])

@@ -1,4 +1,5 @@
 import FlashSaleNIO
+import Glibc
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
@@ -98,12 +99,16 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // The connection failing under a request (a client that resets it, as one that
-        // closes before the `100 Continue` it asked for does) cuts its body as a close does:
-        // the decoder's words for that, not a failure of serve's own (found by probing: it
-        // was answered, logged and counted as a 500).
-        arrive(.failure(error is IOError ? HTTPParserError.invalidEOFState : error), context: context)
+        // The client's end of the connection failing under a request (a reset, as from a
+        // client that closes before the `100 Continue` it asked for) cuts its body: the
+        // client's doing, a 400, not a failure of serve's own (found by probing: it was
+        // answered, logged and counted as a 500). Any other error stays what it is.
+        let cutByClient = (error as? IOError).map { Responder.clientGone.contains($0.errnoCode) } ?? false
+        arrive(.failure(cutByClient ? HTTPFailure.connectionCut : error), context: context)
     }
+
+    /// What a socket says when its client went away: reset, timed out, or a broken pipe.
+    private static let clientGone: Set<Int32> = [ECONNRESET, ETIMEDOUT, EPIPE]
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed? = event as? ChannelEvent { arrive(.inputClosed, context: context) }

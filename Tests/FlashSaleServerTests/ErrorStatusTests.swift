@@ -80,6 +80,9 @@ import FlashSaleTestSupport
         let answered = metrics.filter { $0.key.hasPrefix("flashsale_http_requests_total") }
         #expect(answered.keys.allSatisfy { $0.hasSuffix(#"status="400"}"#) || $0.hasSuffix(#"status="408"}"#) }, "\(answered)")
         #expect(answered.values.reduce(0, +) == 3, "\(answered)")
+        let cut = try logObjects(served.log).filter { $0["status"] as? Int == 400 }.map { $0["error"] as? String }
+        #expect(cut.count == Int(answered[#"flashsale_http_requests_total{route="book",status="400"}"#] ?? 0), "\(served.log)")
+        #expect(cut.allSatisfy { $0 == "the client reset the connection before its request was whole" }, "\(served.log)")
         #expect(try served.counter("held") == 0)
     }
 

@@ -248,6 +248,12 @@ import FlashSaleTestSupport
         #expect(log.filter { $0["level"] as? String == "error" }.count == 1, "\(result.stderr)")
         #expect(log.last?["message"] as? String == "stopped", "\(result.stderr)")
         #expect(log.last?["error"] as? String == "cannot listen on 127.0.0.1:\(port): address already in use", "\(result.stderr)")
+        // With --json the error object is on stdout still, as for every command.
+        let json = try served.flashsale(["serve", "--json", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(try freePort())"]
+                                        + ServedDatabase.headerAuth)
+        #expect(json.status == .exit(73))
+        #expect((try object(json.stdout)["error"] as? [String: Any])?["code"] as? String == "cant_open", "\(json.stdout)")
+        #expect(try logObjects(json.stderr).last?["message"] as? String == "stopped", "\(json.stderr)")
     }
 
     /// Found by probing: a host that does not resolve was NIO's error's Swift text.
