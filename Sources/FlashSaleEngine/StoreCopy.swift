@@ -78,8 +78,10 @@ public protocol CopyTarget: AnyObject {
     /// Writes every row `rows` hands over (as `CopySource.copyRows` does) in one
     /// transaction: all of them or, whatever fails or kills the process, none. Refuses
     /// with `CopyRefusal.targetHoldsData`, writing nothing, a database that already holds
-    /// any row. The rows written per table, counted as they were sent.
-    func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void) throws -> [CopiedTable: Int64]
+    /// any row. The rows written per table, counted as they were sent. `committing` is
+    /// called as the COMMIT is sent: from then on, a failure may come after the commit.
+    func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
+                  committing: () -> Void) throws -> [CopiedTable: Int64]
 
     /// The rows each table holds now, as committed: for checking a copy after it.
     func copiedRowCounts() throws -> [CopiedTable: Int64]

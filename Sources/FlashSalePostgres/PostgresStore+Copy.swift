@@ -7,7 +7,8 @@ extension PostgresStore: CopyTarget {
     /// so that two copies, or a copy and a command, never both find the schema empty.
     /// Rows go in multi-row INSERTs of a few thousand values: a million bookings take the
     /// memory of one statement.
-    public func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void) throws -> [CopiedTable: Int64] {
+    public func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
+                         committing: () -> Void) throws -> [CopiedTable: Int64] {
         try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         do {
             // A copy of millions of rows runs longer than any lock wait should; the lock
@@ -22,6 +23,7 @@ extension PostgresStore: CopyTarget {
             try batch.flush()
             try continueCounters()
             try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
+            committing()
             try session.execute("COMMIT")
             committedChanges = true
             return batch.written

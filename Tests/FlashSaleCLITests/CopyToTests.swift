@@ -112,8 +112,8 @@ import FlashSaleTestSupport
         #expect(try answers(target, now: T0) == before)
     }
 
-    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
-    func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain() throws {
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: [SIGKILL, SIGINT])
+    func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain(signal: Int32) throws {
         let source = try Sandbox()
         #expect(try source.run(["create-sale", "s1", "--inventory", "5"]).status == 0)
         // Enough requests that the copy is still sending them when it is killed.
@@ -132,8 +132,12 @@ import FlashSaleTestSupport
                 WHERE application_name = $1 AND query LIKE 'INSERT INTO request %' AND pid <> pg_backend_pid()
                 """, [.text(schema)]) > 0
         }
-        _ = copy.stop(SIGKILL)
+        let stopped = copy.stop(signal)
         #expect(sendingRequests, "the copy ended before it was seen sending requests: \(copy.stderr)")
+        if signal == SIGINT {
+            #expect(stopped == .exit(130))
+            #expect(copy.stderr == "flashsale: copy-to interrupted; nothing was copied\n", "\(copy.stderr)")
+        }
         let empty = try watcher.count("SELECT (SELECT count(*) FROM sale) + (SELECT count(*) FROM request)")
         #expect(empty == 0)
         let again = try source.spawn(["copy-to", url, "--json"])
@@ -143,7 +147,8 @@ import FlashSaleTestSupport
 
     /// Found by probing: a check cut short after the commit (its connection lost, or
     /// SIGINT) said to run the command again, or nothing, where the copy was committed and
-    /// a rerun is refused. It says the copy is committed and unchecked, and what to run.
+    /// a rerun is refused. It says the copy is committed and unchecked (or, its COMMIT
+    /// unanswered, that it may be), and what to run.
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
     func aCheckCutShortAfterTheCommitSaysTheCopyIsCommitted() throws {
         let source = try Sandbox()
@@ -152,24 +157,31 @@ import FlashSaleTestSupport
         let lines = (0..<300_000).map { "{\"user\": \"u\($0)\"}" }.joined(separator: "\n")
         let file = try source.file("requests.ndjson", lines + "\n")
         #expect(try source.run(["submit", "s1", "--file", file]).status == 0)
-        let schema = TestPostgres.newSchema()
-        defer { TestPostgres.dropSchema(schema) }
-        let url = try #require(TestPostgres.url(schema: schema)) + "&application_name=\(schema)"
-        let copy = try source.start(["copy-to", url])
-        let watcher = try TestPostgres.session(schema: schema)
-        // Committed: the sale is there (the copy is one transaction). Its check of 300,000
-        // requests takes a second or so after that; the copy before it, seconds.
-        let checking = try copy.waitUntil(within: 60) {
-            try watcher.count("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'sale'") > 0
-                && watcher.count("SELECT count(*) FROM sale") > 0
+        // The check may end before the kill lands on a loaded machine: then again.
+        for attempt in 1...3 {
+            let schema = TestPostgres.newSchema()
+            defer { TestPostgres.dropSchema(schema) }
+            let url = try #require(TestPostgres.url(schema: schema)) + "&application_name=\(schema)"
+            let copy = try source.start(["copy-to", url])
+            let watcher = try TestPostgres.session(schema: schema)
+            // Committed: the sale is there (the copy is one transaction).
+            let committed = try copy.waitUntil(within: 60) {
+                try watcher.count("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'sale'") > 0
+                    && watcher.count("SELECT count(*) FROM sale") > 0
+            }
+            #expect(committed, "the copy was never seen committed: \(copy.stderr)")
+            _ = try watcher.count("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
+                """, [.text(schema)])
+            let ended = copy.child.wait()
+            if ended == .exit(0), attempt < 3 { continue }
+            #expect(ended == .exit(74), "\(copy.stderr)")
+            #expect(copy.stderr.contains("was committed and is not checked: do not run copy-to again")
+                    || copy.stderr.contains("may have been committed as the command stopped"), "\(copy.stderr)")
+            #expect(!copy.stderr.contains("run the command again"), "\(copy.stderr)")
+            #expect(try watcher.count("SELECT count(*) FROM request") == 300_000)
+            return
         }
-        #expect(checking, "the copy ended before it was seen checking: \(copy.stderr)")
-        _ = try watcher.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                              [.text(schema)])
-        #expect(copy.child.wait() == .exit(74), "\(copy.stderr)")
-        #expect(copy.stderr.contains("was committed and is not checked: do not run copy-to again"), "\(copy.stderr)")
-        #expect(!copy.stderr.contains("run the command again"), "\(copy.stderr)")
-        #expect(try watcher.count("SELECT count(*) FROM request") == 300_000)
     }
 
     @Test func theTargetMustBeADatabaseServersURL() throws {

@@ -17,8 +17,9 @@ enum CopyToCommand {
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
             interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
             and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
-            and each sale's counters and cursor against the source's; a difference exits 10 naming it; a check \
-            cut short says the copy is committed, to be checked with verify rather than copied again. Prints \
+            and each sale's counters and cursor against the source's; a difference exits 10 naming it; stopped \
+            (a signal: exit 130), it says what it left: nothing before the commit, after it a copy to check with \
+            verify rather than copy again. Prints \
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
             ...}, "verified": true}. The target's URL is shown without its password.
             """,
@@ -37,15 +38,20 @@ enum CopyToCommand {
         let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment, context.busyTimeoutSpan)
         // Made before the target's connection starts its thread (see `StopSignals`).
         let signals = StopSignals()
-        let committed = Committed()
+        let stage = CopyStage()
         let unchecked = "the copy in \(opening.description) was committed and is not checked: "
             + "do not run copy-to again (it refuses a schema that holds rows), check the copy with verify"
+        let perhaps = "the copy in \(opening.description) may have been committed as the command stopped: "
+            + "check with verify before running copy-to again (it refuses a schema that holds rows)"
         signals.whenReceived {
             // Before the commit, the server rolls the transaction back as the connection goes.
-            if committed.value {
-                let line = "flashsale: copy-to interrupted; \(unchecked.controlCharactersEscaped)\n"
-                _ = line.withCString { write(2, $0, strlen($0)) }
+            let said = switch stage.value {
+            case .copying: "nothing was copied"
+            case .committing: perhaps
+            case .committed: unchecked
             }
+            let line = "flashsale: copy-to interrupted; \(said.controlCharactersEscaped)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
             _exit(130)
         }
         guard let source = try context.store() as? CopySource else {
@@ -56,14 +62,20 @@ enum CopyToCommand {
             throw FlashSaleError.internalFailure("the database at \(opening.description) cannot be copied into")
         }
         var sourceSales: [CopiedSale] = []
-        let copied = try copyTarget.takeCopy { write in
-            try source.copyRows { table, row in
-                if table == .sales { sourceSales.append(CopiedSale(row)) }
-                try write(table, row)
-            }
+        let copied: [CopiedTable: Int64]
+        do {
+            copied = try copyTarget.takeCopy({ write in
+                try source.copyRows { table, row in
+                    if table == .sales { sourceSales.append(CopiedSale(row)) }
+                    try write(table, row)
+                }
+            }, committing: { stage.value = .committing })
+        } catch where stage.value == .committing {
+            // Its COMMIT sent and unanswered (the connection lost): the server may have made it.
+            throw ExitStatus.error(for: error, afterCommitting: perhaps)
         }
         context.committedElsewhere = true
-        committed.value = true
+        stage.value = .committed
         // Found by probing: a check cut short (a lost connection, SIGINT) said nothing of
         // the commit, or said to run the command again, which the copy now refuses.
         let differences: [String]
@@ -111,13 +123,18 @@ enum CopyToCommand {
     }
 }
 
-/// Whether the copy has committed, for the thread that meets a stop signal.
-private final class Committed: Sendable {
-    private let flag = Atomic(false)
+/// How far the copy has gone, for the thread that meets a stop signal and for a failure:
+/// what to say of the copy depends on whether its COMMIT was sent, and answered.
+private final class CopyStage: Sendable {
+    enum Value: UInt8 {
+        case copying, committing, committed
+    }
 
-    var value: Bool {
-        get { flag.load(ordering: .acquiring) }
-        set { flag.store(newValue, ordering: .releasing) }
+    private let raw = Atomic<UInt8>(Value.copying.rawValue)
+
+    var value: Value {
+        get { Value(rawValue: raw.load(ordering: .acquiring)) ?? .copying }
+        set { raw.store(newValue.rawValue, ordering: .releasing) }
     }
 }
 
