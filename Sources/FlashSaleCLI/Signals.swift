@@ -44,6 +44,15 @@ package struct StopSignals {
         wait(milliseconds: 0)
     }
 
+    /// Ends a command a stop signal stopped, from `whenReceived`'s `stop`: `line` (what the
+    /// command leaves) on stderr, over its progress line if it shows one, then exit 130,
+    /// without the exit handlers of a process whose other threads are still at work.
+    package static func exitStopped(saying line: String, overProgress: Bool = false) -> Never {
+        let line = (overProgress ? "\r" : "") + "flashsale: \(line)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        _exit(130)
+    }
+
     /// Runs `stop` on a thread of its own when a stop signal comes (or has come since
     /// `init`), whatever the other threads are doing; `stop` ends the process. A signal
     /// that comes before the thread runs waits for it, blocked.

@@ -31,9 +31,7 @@ enum BackupCommand {
         let pages = try store.backup(to: path) { temporaryPath in
             signals.whenReceived {
                 unlink(temporaryPath)
-                let line = "flashsale: backup interrupted; its partial copy is removed\n"
-                _ = line.withCString { write(2, $0, strlen($0)) }
-                _exit(130)
+                StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed")
             }
         }
         context.output.success(Rendered(

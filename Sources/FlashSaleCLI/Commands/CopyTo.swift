@@ -50,9 +50,7 @@ enum CopyToCommand {
             case .committing: perhaps
             case .committed: unchecked
             }
-            let line = "flashsale: copy-to interrupted; \(said.controlCharactersEscaped)\n"
-            _ = line.withCString { write(2, $0, strlen($0)) }
-            _exit(130)
+            StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)")
         }
         guard let source = try context.store() as? CopySource else {
             throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")

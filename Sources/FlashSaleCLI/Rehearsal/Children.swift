@@ -211,8 +211,7 @@ final class RehearsalChildren: @unchecked Sendable {
         for pid in children { var status: Int32 = 0; waitpid(pid, &status, 0) }
         removeScratch()
         let kept = removesDirectory ? "" : "; the rehearsal's sale stays in the database given"
-        let line = "\rflashsale: rehearse interrupted; its children are stopped and its scratch files removed\(kept)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-        _exit(130)
+        StopSignals.exitStopped(saying: "rehearse interrupted; its children are stopped and its scratch files removed\(kept)",
+                                overProgress: true)
     }
 }
