@@ -1,6 +1,5 @@
 import FlashSaleCore
 import FlashSaleEngine
-import Glibc
 import Synchronization
 
 enum CopyToCommand {
