@@ -635,13 +635,13 @@ enum OpenAPIDocument {
           "events"
         ],
         "summary": "Live updates of the user's bookings and requests",
-        "description": "Server-sent events: each change to one of the user's bookings or requests (held, booked, cancelled, expired, accepted, rejected), whichever process made it, within 100 ms of its commit. Each message is `id: <seq>` and `data: <Event as JSON>`. Without `Last-Event-ID` the stream carries only events committed after it opens; with it, every later event of the user's first, then live ones, each exactly once. An idle stream gets a comment line every 15 s.",
+        "description": "Server-sent events: each change to one of the user's bookings or requests (held, booked, cancelled, expired, accepted, rejected), whichever process made it, within 100 ms of its commit. Each message is `id: <seq>` and `data: <Event as JSON>`. Without `Last-Event-ID` the stream carries only events committed after it opens; with it, every later event of the user's first, then live ones, each exactly once. An idle stream gets a comment line every 15 s. A stream ends, and its connection closes with it, when the client leaves, when the server stops, when the bearer token's `exp` passes (with 30 s of leeway), when the user opens a 17th stream (their oldest ends), or when the client has not read 10,000 events; the client reconnects with `Last-Event-ID` and misses nothing.",
         "parameters": [
           {
             "name": "Last-Event-ID",
             "in": "header",
             "required": false,
-            "description": "Resume after this event's `seq`; not a non-negative integer: 400.",
+            "description": "Resume after this event's `seq`; not a non-negative integer, or past the log's last event: 400.",
             "schema": {
               "type": "string",
               "pattern": "^[0-9]{1,18}$"
@@ -650,13 +650,20 @@ enum OpenAPIDocument {
         ],
         "responses": {
           "200": {
-            "description": "The stream; it stays open until the client or the server leaves.",
+            "description": "The stream, until one of the ends above; its connection closes with it.",
             "headers": {
               "Cache-Control": {
                 "required": true,
                 "schema": {
                   "type": "string",
                   "const": "no-store"
+                }
+              },
+              "Connection": {
+                "required": true,
+                "schema": {
+                  "type": "string",
+                  "const": "close"
                 }
               }
             },
