@@ -158,7 +158,10 @@ enum RehearseCommand {
                 holds: outcome.holds.count, confirmed: outcome.confirmed, cancelled: outcome.cancelled, expired: outcome.expired,
                 returning: outcome.returning, resold: outcome.resold, left: final?.status.sale.counters.available ?? 0,
                 turnedAway: crowd.users - Set(everyBooking.map(\.user.text)).count,
-                botRequests: crowd.requests.count { $0.isBot }, botItems: everyBooking.count { botUsers.contains($0.user.text) },
+                // Items sold: a bot's hold cancelled or expired got it no item (found by
+                // probing: every bot booking was counted, the returning wave's too).
+                botRequests: crowd.requests.count { $0.isBot },
+                botItems: everyBooking.count { $0.status == .booked && botUsers.contains($0.user.text) },
                 declined: AttemptTotals.declineCodes.compactMap { code in
                     (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
                 },

@@ -69,7 +69,7 @@ struct RehearsalReport {
             "  items            \(Int64(confirmed + resold)) sold, \(left) left",
             "  turned away      \(turnedAway) buyers got nothing; "
                 + (declined.isEmpty ? "none declined" : "declined: " + declined.map { "\($0.1) \($0.0)" }.joined(separator: ", ")),
-            "  bots             \(botItems) of \(botRequests) bot requests got an item",
+            "  bots             \(botItems) items sold to bots, who sent \(botRequests) requests in the crowd",
         ]
         lines.append("  suspects         " + (suspects.isEmpty ? "none" : "the top \(suspects.count), by score:"))
         for suspect in suspects {
