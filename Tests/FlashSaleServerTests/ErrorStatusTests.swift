@@ -54,7 +54,7 @@ import FlashSaleTestSupport
         // and the attempts counted from its /64 (what `suspects` ranks it by). The log
         // line has them, as it has which block matched.
         #expect(overLimit.errorMessage == "this address is at the per-IP limit of sale s3", "\(overLimit.body)")
-        let forbidden = try logObjects(served.log).compactMap { $0["status"] as? Int == 403 ? $0["error"] as? String : nil }
+        let forbidden = try await served.logged(4) { $0["status"] as? Int == 403 }.compactMap { $0["error"] as? String }
         #expect(forbidden.count == 4, "\(served.log)")
         #expect(forbidden.contains { $0.contains("per-IP limit") && $0.contains("attempts") }, "\(served.log)")
         #expect(forbidden.contains { $0.contains("fraud ring 42") }, "\(served.log)")
@@ -84,8 +84,9 @@ import FlashSaleTestSupport
         let answered = metrics.filter { $0.key.hasPrefix("flashsale_http_requests_total") }
         #expect(answered.keys.allSatisfy { $0.hasSuffix(#"status="400"}"#) || $0.hasSuffix(#"status="408"}"#) }, "\(answered)")
         // Each reset the server met as the client's: 400, the log saying why.
-        let cut = try logObjects(served.log).filter { $0["status"] as? Int == 400 }.map { $0["error"] as? String }
-        #expect(cut.count == Int(answered[#"flashsale_http_requests_total{route="book",status="400"}"#] ?? 0), "\(served.log)")
+        let refused = Int(answered[#"flashsale_http_requests_total{route="book",status="400"}"#] ?? 0)
+        let cut = try await served.logged(refused) { $0["status"] as? Int == 400 }.map { $0["error"] as? String }
+        #expect(cut.count == refused, "\(served.log)")
         #expect(cut.allSatisfy { $0 == "the client reset the connection before its request was whole" }, "\(served.log)")
         #expect(try served.counter("held") == 0)
     }

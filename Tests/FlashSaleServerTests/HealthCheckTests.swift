@@ -34,7 +34,7 @@ import FlashSaleTestSupport
         // Found by probing: it said "its log says why", and the log said nothing. The
         // admin listener is the operator's: the answer says why, and so does the log.
         #expect(!health.body.contains("its log says why"), "\(health.body)")
-        let logged = try logObjects(served.log).filter { $0["message"] as? String == "the database did not answer" }
+        let logged = try await served.logged(1) { $0["message"] as? String == "the database did not answer" }
         #expect(logged.first?["path"] as? String == "/healthz", "\(served.log)")
         #expect((logged.first?["error"] as? String).map { health.body.contains($0) } == true, "\(served.log)")
         // And a scrape still has the HTTP series, with the database down.

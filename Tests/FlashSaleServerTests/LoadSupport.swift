@@ -69,6 +69,20 @@ func logObjects(_ log: String) throws -> [[String: Any]] {
     try log.split(separator: "\n").map { try object(String($0)) }
 }
 
+extension ServedDatabase {
+    /// serve's log lines that `include` takes, once there are `count` of them (its writer
+    /// thread writes them a few milliseconds after their answers are counted), or as they
+    /// are after 10 s.
+    func logged(_ count: Int, where include: ([String: Any]) -> Bool) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let lines = try logObjects(log).filter(include)
+            if lines.count >= count || ContinuousClock.now >= deadline { return lines }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
 /// `count` requests at once, each from its own task and connection; their answers in the
 /// order of `index` (nil where the connection failed).
 func concurrently(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> HTTPAnswer) async -> [HTTPAnswer?] {
