@@ -243,9 +243,10 @@ extension Engine {
     /// between batches, so that the sale goes on while a million holds expire, and memory
     /// stays that of one batch. Each batch is the next part of one line across the sales
     /// (each sale at its own decision time, the longest overdue first), so `limit` means
-    /// the same for one sale or many. `progress` hears how many each batch expired.
+    /// the same for one sale or many. `progress` hears how many each batch expired, once
+    /// it is committed; what it throws stops the sweep there (`SweepInterrupted`).
     public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant,
-                      progress: (Int64) -> Void = { _ in }) throws -> SweepReport {
+                      progress: (Int64) throws -> Void = { _ in }) throws -> SweepReport {
         if dryRun {
             return try store.read { try overdueCounts(saleID, in: $0, limit: limit, clock: clock) }
         }
@@ -269,7 +270,7 @@ extension Engine {
                 guard expired > 0 else { break }
                 for share in batch where share.expired > 0 { counts[share.sale, default: 0] += share.expired }
                 total += expired
-                progress(expired)
+                try progress(expired)
                 guard expired == size else { break }
             }
         } catch {

@@ -17,6 +17,35 @@ import FlashSaleCore
                     + "10000 overdue holds were expired before that and stay expired: run sweep again for the rest")
     }
 
+    /// Found by probing: a sweep stopped by SIGINT ended silent, its finished batches
+    /// committed. It finishes the batch under way, says how many its batches expired, and
+    /// exits 130; the database holds exactly those expired.
+    @Test func aSweepStoppedBySIGINTSaysWhatItsBatchesExpired() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "200000", "--hold", "1m"])
+        let lines = (0..<200_000).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n")
+        #expect(try box.run(["book", "s1", "--stream", "-q"], input: lines).status == 0)
+        let later = "2026-11-24T16:00:00Z"
+        let sweep = try box.start(["sweep", "--busy-timeout", "60s"], now: later)
+        // Once its first batch is committed, the write lock is taken from it (it sweeps 200,000
+        // in well under a second), and SIGINT sent while it waits for the lock.
+        let started = try sweep.waitUntil(within: 60) { try box.count("SELECT count(*) FROM booking WHERE status = 'expired'") > 0 }
+        try #require(started, "the sweep expired nothing: \(sweep.stderr)")
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(60))
+        try holder.execute("BEGIN IMMEDIATE")
+        let before = try box.count("SELECT count(*) FROM booking WHERE status = 'expired'")
+        try #require(before < 200_000, "the sweep ended before the lock was taken from it")
+        sweep.child.send(SIGINT)
+        try holder.execute("ROLLBACK")
+        let ended = sweep.child.wait()
+        #expect(ended == .exit(130), "\(sweep.stderr)")
+        let expired = try box.count("SELECT count(*) FROM booking WHERE status = 'expired'")
+        #expect(expired < 200_000)
+        #expect(sweep.stderr.hasSuffix("flashsale: sweep interrupted; \(expired) overdue holds were expired before that "
+                                       + "and stay expired: run sweep again for the rest\n"), "\(sweep.stderr)")
+        #expect(try box.run(["sweep"], now: later).stdout == "\(200_000 - expired)\n")
+    }
+
     /// Found by probing: a sweep took the write lock once more after its last full batch,
     /// to find nothing, and so failed busy (75) beside another writer after expiring every
     /// overdue hold; an idle sweep from cron failed the same way. It looks without the lock

@@ -13,6 +13,10 @@ enum SweepCommand {
         let sale = try invocation.saleID()
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let dry = invocation.flag(dryRun)
+        // A stop signal waits for the batch under way: the sweep then stops and says how
+        // many its batches expired (found by probing: it ended silent). Made before the
+        // store is opened (see `StopSignals`).
+        let signals = dry ? nil : StopSignals()
         let engine = try context.engine()
         let now = try context.now()
         let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
@@ -23,9 +27,13 @@ enum SweepCommand {
         }
         let report: Engine.SweepReport
         do {
-            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now, progress: progress.tick)
+            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now) { expired in
+                progress.tick(expired)
+                if signals?.received() == true { throw Stopped() }
+            }
         } catch let stopped as Engine.SweepInterrupted {
             progress.finish()
+            if stopped.cause is Stopped { StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(stopped.done.total)) }
             throw interruption(stopped)
         }
         progress.finish()
@@ -39,8 +47,13 @@ enum SweepCommand {
     /// and says what the batches before did: those holds stay expired, and running sweep
     /// again (cron's next minute) expires the rest.
     static func interruption(_ stopped: Engine.SweepInterrupted) -> FlashSaleError {
-        let done = stopped.done.total
-        return ExitStatus.error(for: stopped.cause, after: "\(done) overdue hold\(done == 1 ? " was" : "s were") "
-                                    + "expired before that and stay expired: run sweep again for the rest")
+        ExitStatus.error(for: stopped.cause, after: staysExpired(stopped.done.total))
     }
+
+    private static func staysExpired(_ done: Int64) -> String {
+        "\(done) overdue hold\(done == 1 ? " was" : "s were") expired before that and stay expired: run sweep again for the rest"
+    }
+
+    /// A stop signal came while a batch was expired.
+    private struct Stopped: Error {}
 }
