@@ -53,6 +53,9 @@ public struct Engine {
                 sale = try transaction.requireSale(id)
             }
             let total = try Rules.seededTotal(of: sale, count: count, exactly: exactly)
+            // Adding none, or setting the total it has, is a no-op, as a repeated `pause` is:
+            // no change, no event (found by probing: an "add 0" event recorded nothing).
+            guard total != sale.counters.total else { return try status(of: sale, in: transaction, clock: now) }
             try transaction.setTotal(of: id, to: total, at: now)
             try transaction.appendEvent(NewEvent(at: now, sale: id.text, kind: .inventorySeeded,
                                                  detail: exactly ? "set \(count)" : "add \(count)"))

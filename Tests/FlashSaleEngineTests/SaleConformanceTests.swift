@@ -15,6 +15,19 @@ import FlashSaleTestSupport
         #expect(status.sale.counters == counters(15, available: 14, held: 1, booked: 0))
     }
 
+    @Test(arguments: stores) func seedingNoChangeIsANoOpWithoutAnEvent(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 10)
+        _ = try f.book("alice")
+        let before = try f.events().count
+        #expect(try f.engine.seedInventory(s1, count: 0, exactly: false, clock: T).sale.counters
+            == counters(10, available: 9, held: 1, booked: 0))
+        #expect(try f.engine.seedInventory(s1, count: 10, exactly: true, clock: T).sale.counters.total == 10)
+        #expect(try f.events().count == before)
+        _ = try f.engine.seedInventory(s1, count: 1, exactly: false, clock: T)
+        #expect(try f.events(.inventorySeeded).count == 1)
+    }
+
     @Test(arguments: stores) func setMakesTheTotalExact(_ kind: StoreKind) throws {
         let f = try Fixture(kind)
         try f.sale(inventory: 10)
