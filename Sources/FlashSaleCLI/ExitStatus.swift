@@ -76,7 +76,8 @@ extension StoreFailure {
         case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
         case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
         case .connectionLost: "run the command again once the server is back (with --key, a repeated book is safe)"
-        case .cantOpen: "check the path and its permissions"
+        // A file's path, or a server's database, role and password.
+        case .cantOpen: "check what \(GlobalOptions.database.name) names and its permissions"
         case .unreachable: "check that the server runs and that \(GlobalOptions.database.name) names it"
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another \(GlobalOptions.database.name)"
