@@ -69,7 +69,7 @@ import FlashSaleTestSupport
         // A reset the server meets with the request started: seen in flight first. On a
         // loaded machine the look may miss it (its 10 s passed first, a 408): then again.
         var reset = 0
-        for _ in 0..<5 where reset < 2 {
+        for _ in 0..<5 where reset == 0 {
             let connection = try BlockingConnection(port: served.port)
             try connection.write("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: application/json\r\n"
                                  + "Content-Length: 10\r\n\r\n{")
@@ -77,7 +77,9 @@ import FlashSaleTestSupport
             connection.reset()
             guard seen else { continue }
             reset += 1
-            #expect(try await served.waitForMetric(inFlight, toBe: 0))
+            // Answered 400 at once, or, if a machine this loaded reads the reset after the
+            // body's 10 s, 408 then: a CI run under load took longer than 10 s to see either.
+            #expect(try await served.waitForMetric(inFlight, toBe: 0, within: .seconds(40)))
         }
         #expect(reset > 0, "no request was seen in flight to be reset")
         let metrics = try await served.metrics()

@@ -234,8 +234,8 @@ extension LoadTests {
 
 extension ServedDatabase {
     /// Waits (10 s at most) until the admin listener's `/metrics` shows `value` for `sample`.
-    func waitForMetric(_ sample: String, toBe value: Double) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
+    func waitForMetric(_ sample: String, toBe value: Double, within limit: Duration = .seconds(10)) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if try await metrics()[sample] == value { return true }
             try await Task.sleep(for: .milliseconds(5))
