@@ -62,7 +62,9 @@ enum SubmitCommand {
             skippedJSON.appendQuoted(reason)
             skippedJSON.append("}")
         } : { line, reason in
+            // Flushed: the sink holds 64 KiB otherwise, and the line would come at the end.
             context.output.stderr.write("flashsale: line \(line) skipped: \(reason)\n")
+            context.output.stderr.flush()
         }
         let report = try context.engine().submit(to: sale, clock: context.now(), skipping: skipping) {
             let outcome = try records.next()
