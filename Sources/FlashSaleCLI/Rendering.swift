@@ -138,17 +138,19 @@ extension String {
     var displayWidth: Int {
         // Most values are ASCII: a column a byte.
         guard utf8.contains(where: { $0 >= 0x80 }) else { return utf8.count }
-        return reduce(0) { width, character in width + (character.isWide ? 2 : 1) }
+        return reduce(0) { width, character in width + character.columns }
     }
 }
 
 extension Character {
-    /// Shown two columns wide: an emoji presented as one, or a character of East Asian
-    /// width W or F (the ranges of Markus Kuhn's `wcwidth`, which terminals follow).
-    var isWide: Bool {
-        guard let first = unicodeScalars.first else { return false }
-        if first.properties.isEmojiPresentation || unicodeScalars.contains("\u{FE0F}") && first.properties.isEmoji { return true }
-        return Character.wideRanges.contains { $0.contains(first.value) }
+    /// The terminal columns it takes: two for an emoji presented as one or a character of
+    /// East Asian width W or F (the ranges of Markus Kuhn's `wcwidth`, which terminals
+    /// follow), none for an invisible format character (a zero-width space), else one.
+    var columns: Int {
+        guard let first = unicodeScalars.first else { return 0 }
+        if first.properties.isEmojiPresentation || unicodeScalars.contains("\u{FE0F}") && first.properties.isEmoji { return 2 }
+        if Character.wideRanges.contains(where: { $0.contains(first.value) }) { return 2 }
+        return first.properties.generalCategory == .format ? 0 : 1
     }
 
     private static let wideRanges: [ClosedRange<UInt32>] = [

@@ -122,6 +122,7 @@ private func hasRawControls(_ text: String) -> Bool {
         })
         #expect(starts.count == 1, "\(rows)")
         #expect("日本語ユーザー".displayWidth == 14 && "👨‍👩‍👧".displayWidth == 2 && "e\u{301}".displayWidth == 1 && "abc".displayWidth == 3)
+        #expect("x\u{200B}y".displayWidth == 2, "a zero-width space takes no column")
     }
 
     @Test func csvQuotesAFieldWithAnyControlCharacter() {
