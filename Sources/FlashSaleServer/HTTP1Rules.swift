@@ -118,7 +118,12 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
             answering = true
             streamingEvents = head.headers.first(name: "content-type") == "text/event-stream"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
-            if streamingEvents, inputClosed { context.close(promise: nil) }
+            if streamingEvents, inputClosed {
+                // Its head first, which a close would drop unsent (found by probing: the
+                // client got no answer at all).
+                context.flush()
+                context.close(promise: nil)
+            }
         case .body:
             context.write(data, promise: promise)
         case .end:
