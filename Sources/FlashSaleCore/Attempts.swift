@@ -32,6 +32,9 @@ public struct AttemptCounter: Equatable, Sendable {
     public var agentless: Int64
     /// The name of a script agent seen on the scripted attempts, for the report's words.
     public var script: String?
+    /// The users the attempts came from, for a requester's or an agent's counter; none for
+    /// a user's own.
+    public var users: UserSample
 
     /// The kind and value of the counter that an attempt from `ip` counts in; nil when
     /// `ip` is not an address.
@@ -40,7 +43,7 @@ public struct AttemptCounter: Equatable, Sendable {
     }
 
     public init(kind: SuspectKind, value: String, bucket: Instant, attempts: Int64, declined: Int64, scripted: Int64,
-                agentless: Int64, script: String?) {
+                agentless: Int64, script: String?, users: UserSample = UserSample()) {
         self.kind = kind
         self.value = value
         self.bucket = bucket
@@ -49,6 +52,7 @@ public struct AttemptCounter: Equatable, Sendable {
         self.scripted = scripted
         self.agentless = agentless
         self.script = script
+        self.users = users
     }
 }
 
@@ -183,19 +187,23 @@ public struct AttemptTally: Sendable {
 
     private mutating func tally(user: UserID, ip: String?, userAgent: String?, declined: Bool, bucket: Int64) {
         if buckets.last != bucket, !buckets.contains(bucket) { buckets.append(bucket) }
+        let userHash = UserSample.hash(of: user.text)
         var script: String?
         var agentless = true
         if let agent = userAgent, !agent.isEmpty {
             agentless = false
             let index = agentIndex(of: agent, in: bucket)
-            agentCounts[index].add(declined: declined)
             script = agentCounts[index].script
+            // Only a script agent is a suspect (`SuspicionTally`): a browser's users are
+            // never read, and sampling them cost a stream 2.5% of its instructions.
+            agentCounts[index].add(declined: declined, userHash: script == nil ? nil : userHash)
         }
         if let ip, let address = AddressKey(text: ip) {
             requesters.add(RequesterKey(bucket: bucket, address: address), declined: declined, script: script,
-                           agentless: agentless)
+                           agentless: agentless, userHash: userHash)
         }
-        users.add(TextKey(bucket: bucket, text: ExactText(user.text)), declined: declined, script: script, agentless: agentless)
+        users.add(TextKey(bucket: bucket, text: ExactText(user.text)), declined: declined, script: script, agentless: agentless,
+                  userHash: nil)
     }
 
     private mutating func agentIndex(of agent: String, in bucket: Int64) -> Int {
@@ -258,15 +266,19 @@ public struct AttemptTally: Sendable {
     /// What `tally` would make of a lone attempt, without its tables.
     private static func counters(of attempt: Attempt) -> [AttemptCounter] {
         let agent = attempt.userAgent.flatMap { $0.isEmpty ? nil : $0 }
+        let script = agent.flatMap(ScriptAgent.name(in:))
+        let userHash = UserSample.hash(of: attempt.user.text)
         var count = Count()
-        count.add(declined: attempt.declined, script: agent.flatMap(ScriptAgent.name(in:)), agentless: agent == nil)
+        count.add(declined: attempt.declined, script: script, agentless: agent == nil, userHash: nil)
         var counters: [AttemptCounter] = []
         if let address = attempt.ip.flatMap(AddressKey.init(text:)) {
-            counters.append(count.counter(address.kind, address.text, attempt.bucket))
+            var requesterCount = count
+            requesterCount.add(userHash: userHash)
+            counters.append(requesterCount.counter(address.kind, address.text, attempt.bucket))
         }
         if let agent {
             var agentCount = Count(script: nil)
-            agentCount.add(declined: attempt.declined)
+            agentCount.add(declined: attempt.declined, userHash: script == nil ? nil : userHash)
             counters.append(agentCount.counter(.agent, agent, attempt.bucket, ofAgent: true))
         }
         counters.append(count.counter(.user, attempt.user.text, attempt.bucket))
@@ -303,8 +315,8 @@ struct KeyedCounts<Key: Hashable & Sendable>: Sendable {
         self.capacity = capacity
     }
 
-    mutating func add(_ key: Key, declined: Bool, script: String?, agentless: Bool) {
-        if counts[key, default: Count()].add(declined: declined, script: script, agentless: agentless) == 2 {
+    mutating func add(_ key: Key, declined: Bool, script: String?, agentless: Bool, userHash: Int64?) {
+        if counts[key, default: Count()].add(declined: declined, script: script, agentless: agentless, userHash: userHash) == 2 {
             repeated += 1
         }
         if counts.count > 4 * capacity { reduce(to: capacity) }
@@ -365,6 +377,8 @@ struct Count: Sendable {
     /// For an agent, its script name (nil: a browser); for a requester or user, the first
     /// script name seen on its attempts.
     private(set) var script: String?
+    /// The users behind a requester's or an agent's attempts.
+    private var users = UserSample()
 
     init() {}
 
@@ -373,15 +387,22 @@ struct Count: Sendable {
         self.script = script
     }
 
-    mutating func add(declined: Bool) {
+    /// An attempt of the user whose hash (`UserSample.hash(of:)`) is `userHash`, if its
+    /// users are counted.
+    mutating func add(declined: Bool, userHash: Int64?) {
         attempts += 1
         if declined { self.declined += 1 }
+        if let userHash { add(userHash: userHash) }
+    }
+
+    mutating func add(userHash: Int64) {
+        users.insert(hash: userHash)
     }
 
     /// Returns the attempts counted now.
     @discardableResult
-    mutating func add(declined: Bool, script: String?, agentless: Bool) -> Int64 {
-        add(declined: declined)
+    mutating func add(declined: Bool, script: String?, agentless: Bool, userHash: Int64?) -> Int64 {
+        add(declined: declined, userHash: userHash)
         if let script {
             scripted += 1
             if self.script == nil { self.script = script }
@@ -397,6 +418,7 @@ struct Count: Sendable {
         scripted += other.scripted
         agentless += other.agentless
         if script == nil { script = other.script }
+        users.formUnion(other.users)
     }
 
     /// Every count lowered by `cut` (not below 0), as `KeyedCounts.reduce` does.
@@ -411,6 +433,7 @@ struct Count: Sendable {
 
     func counter(_ kind: SuspectKind, _ value: String, _ bucket: Int64, ofAgent: Bool = false) -> AttemptCounter {
         AttemptCounter(kind: kind, value: value, bucket: Instant(milliseconds: bucket), attempts: attempts,
-                       declined: declined, scripted: scripted, agentless: agentless, script: ofAgent ? nil : script)
+                       declined: declined, scripted: scripted, agentless: agentless, script: ofAgent ? nil : script,
+                       users: users)
     }
 }

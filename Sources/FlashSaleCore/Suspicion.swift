@@ -68,7 +68,10 @@ public struct Observation: Sendable {
     public let withoutAgent: Int
     /// A script agent's name seen on the scripted attempts.
     public let script: String?
+    /// The user of a stored attempt, by name.
     public let user: String?
+    /// The users of a counter's attempts, as hashes.
+    public let users: UserSample
 
     /// A counter's attempts, at the start of its bucket.
     public init(_ counter: AttemptCounter) {
@@ -79,10 +82,11 @@ public struct Observation: Sendable {
         withoutAgent = Int(counter.agentless)
         script = counter.script
         user = nil
+        users = counter.users
     }
 
     public init(at: Instant, attempts: Int = 0, declines: Int = 0, scripted: Int = 0, withoutAgent: Int = 0,
-                script: String? = nil, user: String? = nil) {
+                script: String? = nil, user: String? = nil, users: UserSample = UserSample()) {
         self.at = at
         self.attempts = attempts
         self.declines = declines
@@ -90,6 +94,7 @@ public struct Observation: Sendable {
         self.withoutAgent = withoutAgent
         self.script = script
         self.user = user
+        self.users = users
     }
 }
 
@@ -189,7 +194,7 @@ public struct SuspicionTally {
     private func crossesThreshold(_ tally: Tally) -> Bool {
         let counts = tally.counts
         return counts.largestBurst >= thresholds.burst || counts.declines >= thresholds.declines
-            || (counts.distinctUsers ?? 0) >= thresholds.distinctUsers
+            || (counts.distinctUsers?.count ?? 0) >= thresholds.distinctUsers
     }
 
     /// The suspects, highest score first (then network, ip, agent, user; then by value).
@@ -215,8 +220,8 @@ public struct SuspicionTally {
             let points = SuspicionThresholds.pointsAtThreshold * count / threshold
             crossed.append((min(SuspicionThresholds.maximumPoints, points), reason))
         }
-        if let distinct = counts.distinctUsers {
-            threshold(distinct, thresholds.distinctUsers, "\(distinct) distinct users")
+        if let (distinct, isEstimate) = counts.distinctUsers {
+            threshold(distinct, thresholds.distinctUsers, "\(isEstimate ? "about " : "")\(distinct) distinct users")
         }
         threshold(counts.largestBurst, thresholds.burst, "\(counts.largestBurst) requests within \(Self.windowText(thresholds.window))")
         threshold(counts.declines, thresholds.declines, "\(counts.declines) declines")
@@ -264,8 +269,12 @@ private struct Tally {
     private var withoutAgent = 0
     /// Scripted attempts per script name, for the reason text.
     private var scripts: [String: Int] = [:]
-    /// Distinct users, for addresses and agents; only one group's at a time.
+    /// Distinct users, for addresses and agents; only one group's at a time: by name from
+    /// stored attempts, and as a sample of hashes (`UserSample`) from counters and those
+    /// names alike, which counts the users of declined attempts too. Past the sample's
+    /// exact range, the names may count more than its estimate: the larger is the report's.
     private var users: Set<ExactText>?
+    private var userSample = UserSample()
     private var burst = BurstWindow()
     private var previous = Instant.earliest
 
@@ -280,7 +289,13 @@ private struct Tally {
         scripted += observation.scripted
         withoutAgent += observation.withoutAgent
         if let script = observation.script, observation.scripted > 0 { scripts[script, default: 0] += observation.scripted }
-        if let user = observation.user { users?.insert(ExactText(user)) }
+        if users != nil {
+            if let user = observation.user {
+                users?.insert(ExactText(user))
+                userSample.insert(user)
+            }
+            userSample.formUnion(observation.users)
+        }
         if observation.attempts > 0 {
             previous = max(previous, observation.at)
             burst.add(previous.milliseconds, attempts: observation.attempts, window: window)
@@ -290,7 +305,10 @@ private struct Tally {
     /// The numbers alone: what a listed group keeps once it has been read.
     var counts: Counts {
         Counts(attempts: attempts, declines: declines, scripted: scripted, withoutAgent: withoutAgent,
-               distinctUsers: users?.count, largestBurst: burst.largest,
+               distinctUsers: users.map { names in
+                   let sampled = userSample.count
+                   return sampled.isEstimate && sampled.users > names.count ? (sampled.users, true) : (max(names.count, sampled.users), false)
+               }, largestBurst: burst.largest,
                // The one used most (the first by name among equals).
                commonestScript: scripts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key)
     }
@@ -301,7 +319,8 @@ private struct Counts {
     let declines: Int
     let scripted: Int
     let withoutAgent: Int
-    let distinctUsers: Int?
+    /// Distinct users, and whether the number is an estimate (past `UserSample.kept`).
+    let distinctUsers: (count: Int, isEstimate: Bool)?
     let largestBurst: Int
     let commonestScript: String?
 }

@@ -34,7 +34,8 @@ public enum CopiedTable: String, CaseIterable, Sendable {
              .optionalText("reason"), .integer("created_at")]
         case .attempts:
             [.text("sale"), .text("kind"), .text("value"), .integer("bucket"), .integer("attempts"),
-             .integer("declined"), .integer("scripted"), .integer("agentless"), .optionalText("script")]
+             .integer("declined"), .integer("scripted"), .integer("agentless"), .optionalText("script"),
+             .optionalText("users")]
         }
     }
 }

@@ -184,6 +184,12 @@ enum PostgresSchema {
             "DROP INDEX request_line",
             "ALTER TABLE request ADD PRIMARY KEY (sale, id)",
         ],
+        // Version 7: a requester's or an agent's counter keeps the users of its attempts as
+        // the smallest hashes of their names (FlashSaleCore's UserSample), a JSON array in
+        // text, as in SQLite (its version 8).
+        [
+            "ALTER TABLE attempt_counter ADD COLUMN users text COLLATE \"C\"",
+        ],
     ]
 
     /// One ALTER TABLE a table (its indexes made again once), its columns in byte order.

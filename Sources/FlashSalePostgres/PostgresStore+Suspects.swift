@@ -24,14 +24,14 @@ extension PostgresStore {
             try mapRequesters(of: sale, atOnce: transaction.rowsAtOnce)
             var tally = SuspicionTally(thresholds: thresholds)
             try session.forEachRow(pass(counting: "'ip', 'network'", stored: """
-                SELECT mapped.requester, stored.at, 0, stored.declined, 0, 0, NULL, stored.user_id
+                SELECT mapped.requester, stored.at, 0, stored.declined, 0, 0, NULL, stored.user_id, NULL
                 FROM stored JOIN suspect_requester AS mapped ON mapped.ip = stored.ip
                 """), [sale]) { tally.addByRequester(try $0.text("grouped"), try observation($0)) }
             // Only script agents are suspects: each agent's name is looked at once, as its
             // group begins.
             var agent: (text: String, isScript: Bool)?
             try session.forEachRow(pass(counting: "'agent'", stored: """
-                SELECT user_agent, at, 0, declined, 0, 0, NULL, user_id FROM stored WHERE user_agent IS NOT NULL
+                SELECT user_agent, at, 0, declined, 0, 0, NULL, user_id, NULL FROM stored WHERE user_agent IS NOT NULL
                 """), [sale]) { row in
                 let text = try row.text("grouped")
                 if !(agent?.text.utf8.elementsEqual(text.utf8) ?? false) {
@@ -41,7 +41,7 @@ extension PostgresStore {
             }
             // A user's own stored attempts add only the queue's declines, without a user.
             try session.forEachRow(pass(counting: "'user'", stored: """
-                SELECT user_id, at, 0, declined, 0, 0, NULL, NULL FROM stored WHERE declined > 0
+                SELECT user_id, at, 0, declined, 0, 0, NULL, NULL, NULL FROM stored WHERE declined > 0
                 """), [sale]) { tally.addByUser(try $0.text("grouped"), try observation($0)) }
             return tally.ranked()
         }
@@ -92,7 +92,8 @@ private let storedAttempts = """
 private func pass(counting kinds: String, stored: String) -> String {
     """
     WITH \(storedAttempts)
-    SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id
+    SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL::text AS user_id,
+           users
     FROM attempt_counter WHERE sale = $1 AND kind IN (\(kinds))
     UNION ALL
     \(stored)
@@ -104,5 +105,6 @@ private func observation(_ row: Row) throws -> Observation {
     try Observation(at: Instant(milliseconds: row.int64("at")), attempts: Int(row.int64("attempts")),
                     declines: Int(row.int64("declined")), scripted: Int(row.int64("scripted")),
                     withoutAgent: Int(row.int64("agentless")), script: row.optionalText("script"),
-                    user: row.optionalText("user_id"))
+                    user: row.optionalText("user_id"),
+                    users: UserSample(json: row.optionalText("users")))
 }

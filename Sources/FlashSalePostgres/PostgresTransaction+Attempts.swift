@@ -12,19 +12,24 @@ extension PostgresTransaction {
     /// Rows in a fixed order (sale, kind, value, bucket), so that two transactions adding
     /// to the same counters lock them in the same order.
     func addAttemptCounts(to batch: inout WriteBatch) {
-        var rows: [String: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, sale: String)] = [:]
-        func add(_ sale: SaleID, _ kind: String, _ value: String, _ bucket: Int64, _ counts: [Int64], _ script: String?) {
+        var rows: [String: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, users: UserSample,
+                            sale: String)] = [:]
+        func add(_ sale: SaleID, _ kind: String, _ value: String, _ bucket: Int64, _ counts: [Int64], _ script: String?,
+                 _ users: UserSample = UserSample()) {
             let key = "\(sale.text)\u{0}\(kind)\u{0}\(value)\u{0}\(bucket)"
-            if let row = rows[key] {
-                rows[key] = (kind, value, bucket, zip(row.counts, counts).map(+), row.script ?? script, sale.text)
+            if var row = rows[key] {
+                row.counts = zip(row.counts, counts).map(+)
+                row.script = row.script ?? script
+                row.users.formUnion(users)
+                rows[key] = row
             } else {
-                rows[key] = (kind, value, bucket, counts, script, sale.text)
+                rows[key] = (kind, value, bucket, counts, script, users, sale.text)
             }
         }
         for (sale, tally) in unwrittenAttempts {
             for counter in tally.counters() {
                 add(sale, counter.kind.rawValue, counter.value, counter.bucket.milliseconds,
-                    [counter.attempts, counter.declined, counter.scripted, counter.agentless], counter.script)
+                    [counter.attempts, counter.declined, counter.scripted, counter.agentless], counter.script, counter.users)
             }
             let totals = tally.totals
             if totals.attempts > 0 { add(sale, Self.totalKind, "", 0, [totals.attempts, 0, 0, 0], nil) }
@@ -47,18 +52,33 @@ extension PostgresTransaction {
             columns.int(name, ordered.map { $0.counts[index] })
         }
         columns.optionalText("script", ordered.map(\.script))
+        columns.optionalText("users", ordered.map(\.users.json))
         batch.add(
             """
-            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
+            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script, users)
             \(columns.select())
             ON CONFLICT (sale, kind, value, bucket) DO UPDATE SET
                 attempts = attempt_counter.attempts + excluded.attempts,
                 declined = attempt_counter.declined + excluded.declined,
                 scripted = attempt_counter.scripted + excluded.scripted,
                 agentless = attempt_counter.agentless + excluded.agentless,
-                script = coalesce(attempt_counter.script, excluded.script)
+                script = coalesce(attempt_counter.script, excluded.script),
+                users = \(Self.usersAdded)
             """, rows: columns)
     }
+
+    /// The users of the stored counter and of the added one, as `UserSample.formUnion` adds
+    /// them: the smallest of both, at most `UserSample.kept`. Merged only when both have
+    /// some and they differ: the same user again from the same address is most upserts.
+    private static let usersAdded = """
+        CASE WHEN excluded.users IS NULL OR excluded.users = attempt_counter.users THEN attempt_counter.users
+             WHEN attempt_counter.users IS NULL THEN excluded.users ELSE (
+            SELECT json_agg(hash ORDER BY hash)::text FROM (
+                SELECT value::bigint AS hash FROM json_array_elements_text(attempt_counter.users::json)
+                UNION SELECT value::bigint FROM json_array_elements_text(excluded.users::json)
+                ORDER BY hash LIMIT \(UserSample.kept)) AS kept
+        ) END
+        """
 
     static var totalKind: String { "sale" }
 

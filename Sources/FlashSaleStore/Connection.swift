@@ -75,8 +75,9 @@ public final class Connection {
                 sqlite3_user_data(context).map { Unmanaged<Tally>.fromOpaque($0).takeUnretainedValue().count += 1 }
                 sqlite3_result_value(context, arguments?[0])
             }, nil, nil, nil)
-        guard counting == SQLITE_OK else {
-            let error = SQLiteError(code: counting, connection: handle)
+        let adding = counting == SQLITE_OK ? UsersAdded.register(on: handle) : counting
+        guard adding == SQLITE_OK else {
+            let error = SQLiteError(code: adding, connection: handle)
             sqlite3_close_v2(handle)
             throw error
         }

@@ -27,10 +27,10 @@ extension SQLiteStore {
             try db.forEachRow(
                 """
                 WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user
+                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user, users
                 FROM attempt_counter WHERE sale = :sale AND (kind = 'ip' OR kind = 'network')
                 UNION ALL
-                SELECT suspect_requester(ip), at, 0, declined, 0, 0, NULL, user FROM stored
+                SELECT suspect_requester(ip), at, 0, declined, 0, 0, NULL, user, NULL FROM stored
                 WHERE suspect_requester(ip) IS NOT NULL
                 ORDER BY grouped, at
                 """, sale
@@ -39,10 +39,10 @@ extension SQLiteStore {
             try db.forEachRow(
                 """
                 WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user
+                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user, users
                 FROM attempt_counter WHERE sale = :sale AND kind = 'agent' AND suspect_script(value) IS NOT NULL
                 UNION ALL
-                SELECT user_agent, at, 0, declined, 0, 0, NULL, user FROM stored WHERE suspect_script(user_agent) IS NOT NULL
+                SELECT user_agent, at, 0, declined, 0, 0, NULL, user, NULL FROM stored WHERE suspect_script(user_agent) IS NOT NULL
                 ORDER BY grouped, at
                 """, sale
             ) { tally.addByAgent(try $0.text("grouped"), try observation($0)) }
@@ -50,10 +50,10 @@ extension SQLiteStore {
             try db.forEachRow(
                 """
                 WITH \(storedAttempts)
-                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user
+                SELECT value AS grouped, bucket AS at, attempts, declined, scripted, agentless, script, NULL AS user, users
                 FROM attempt_counter WHERE sale = :sale AND kind = 'user'
                 UNION ALL
-                SELECT user, at, 0, declined, 0, 0, NULL, NULL FROM stored WHERE declined
+                SELECT user, at, 0, declined, 0, 0, NULL, NULL, NULL FROM stored WHERE declined
                 ORDER BY grouped, at
                 """, sale
             ) { tally.addByUser(try $0.text("grouped"), try observation($0)) }
@@ -71,38 +71,22 @@ enum SuspectFunctions {
         let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY
         var code = sqlite3_create_function_v2(connection.handle, "suspect_requester", 1, flags, nil, { context, _, arguments in
             // suspect_requester(ip): `203.0.113.7`, `2001:db8:1:2::/64`, or NULL.
-            guard let ip = firstArgument(arguments), let requester = SuspicionTally.requester(of: ip) else {
+            guard let ip = SQLFunctionValues.text(of: arguments?[0]), let requester = SuspicionTally.requester(of: ip) else {
                 sqlite3_result_null(context)
                 return
             }
-            result(requester, of: context)
+            SQLFunctionValues.result(requester, of: context)
         }, nil, nil, nil)
         guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection.handle) }
         code = sqlite3_create_function_v2(connection.handle, "suspect_script", 1, flags, nil, { context, _, arguments in
             // suspect_script(user_agent): the script name the agent gives away, or NULL.
-            guard let agent = firstArgument(arguments), let name = SuspicionTally.scriptName(of: agent) else {
+            guard let agent = SQLFunctionValues.text(of: arguments?[0]), let name = SuspicionTally.scriptName(of: agent) else {
                 sqlite3_result_null(context)
                 return
             }
-            result(name, of: context)
+            SQLFunctionValues.result(name, of: context)
         }, nil, nil, nil)
         guard code == SQLITE_OK else { throw SQLiteError(code: code, connection: connection.handle) }
-    }
-}
-
-/// The first argument of a SQL function call as text; nil for NULL.
-private func firstArgument(_ arguments: UnsafeMutablePointer<OpaquePointer?>?) -> String? {
-    guard let value = arguments?[0], let bytes = sqlite3_value_text(value) else { return nil }
-    return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_value_bytes(value))), as: UTF8.self)
-}
-
-/// A text result of a SQL function.
-private func result(_ text: String, of context: OpaquePointer?) {
-    var text = text
-    text.withUTF8 { bytes in
-        bytes.withMemoryRebound(to: CChar.self) {
-            sqlite3_result_text(context, $0.baseAddress, Int32($0.count), csqlite_transient())
-        }
     }
 }
 
@@ -123,5 +107,6 @@ private func observation(_ row: Row) throws -> Observation {
     try Observation(at: Instant(milliseconds: row.int64("at")), attempts: Int(row.int64("attempts")),
                     declines: Int(row.int64("declined")), scripted: Int(row.int64("scripted")),
                     withoutAgent: Int(row.int64("agentless")), script: row.optionalText("script"),
-                    user: row.optionalText("user"))
+                    user: row.optionalText("user"),
+                    users: UserSample(json: row.optionalText("users")))
 }

@@ -14,7 +14,7 @@ extension SQLiteTransaction {
             for counter in tally.counters() {
                 try add(to: sale, kind: counter.kind.rawValue, value: counter.value, bucket: counter.bucket.milliseconds,
                         attempts: counter.attempts, declined: counter.declined, scripted: counter.scripted,
-                        agentless: counter.agentless, script: counter.script)
+                        agentless: counter.agentless, script: counter.script, users: counter.users)
             }
             let totals = tally.totals
             try addToTotal(of: sale, reason: "", totals.attempts)
@@ -29,24 +29,25 @@ extension SQLiteTransaction {
     private func addToTotal(of sale: SaleID, reason: String, _ count: Int64) throws {
         guard count > 0 else { return }
         try add(to: sale, kind: Self.totalKind, value: reason, bucket: 0, attempts: count, declined: 0, scripted: 0,
-                agentless: 0, script: nil)
+                agentless: 0, script: nil, users: UserSample())
     }
 
     private static let totalKind = "sale"
 
     private func add(to sale: SaleID, kind: String, value: String, bucket: Int64, attempts: Int64, declined: Int64,
-                     scripted: Int64, agentless: Int64, script: String?) throws {
+                     scripted: Int64, agentless: Int64, script: String?, users: UserSample) throws {
         try db.execute(
             """
-            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script)
-            VALUES (:sale, :kind, :value, :bucket, :attempts, :declined, :scripted, :agentless, :script)
+            INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script, users)
+            VALUES (:sale, :kind, :value, :bucket, :attempts, :declined, :scripted, :agentless, :script, :users)
             ON CONFLICT DO UPDATE SET attempts = attempts + excluded.attempts,
                 declined = declined + excluded.declined, scripted = scripted + excluded.scripted,
-                agentless = agentless + excluded.agentless, script = coalesce(script, excluded.script)
+                agentless = agentless + excluded.agentless, script = coalesce(script, excluded.script),
+                users = users_added(users, excluded.users)
             """,
             [":sale": .text(sale.text), ":kind": .text(kind), ":value": .text(value), ":bucket": .integer(bucket),
              ":attempts": .integer(attempts), ":declined": .integer(declined), ":scripted": .integer(scripted),
-             ":agentless": .integer(agentless), ":script": .text(script)])
+             ":agentless": .integer(agentless), ":script": .text(script), ":users": .text(users.json)])
     }
 
     /// As stored, plus what this transaction has counted and not written yet.

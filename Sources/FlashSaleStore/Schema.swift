@@ -282,6 +282,14 @@ enum Schema {
             WHERE kind = 'rejected' AND detail IS NOT NULL GROUP BY sale, detail
             """,
         ],
+        // Version 8: a requester's or an agent's counter keeps the users of its attempts as
+        // the smallest hashes of their names (FlashSaleCore's UserSample), a JSON array, so
+        // that `suspects` counts the distinct users behind an address from declined attempts
+        // too. The counters before have none; the report reads those users from bookings and
+        // requests, as it did.
+        [
+            "ALTER TABLE attempt_counter ADD COLUMN users TEXT",
+        ],
     ]
 
     /// The attempts a version 6 file stored: bookings made directly (a booking a request

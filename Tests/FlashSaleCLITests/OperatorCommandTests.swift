@@ -370,6 +370,22 @@ private func mode(of path: String) throws -> Int {
         #expect(try empty.run(["suspects", "s2"]).stdout == "no suspects in sale s2\n")
     }
 
+    /// Six users trying a sold-out sale from one address, each once, each declined: no
+    /// booking or request is left, too few attempts for a burst or a decline count, but
+    /// the address's counters name six users.
+    @Test(arguments: commandLineStores)
+    func usersBehindDeclinedAttemptsAreCounted(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "0"])
+        for n in 1...6 {
+            #expect(try box.run(["book", "s1", "farm\(n)", "--ip", "203.0.113.7"]).status == 6)
+        }
+        #expect(try box.run(["book", "s1", "alone", "--ip", "198.51.100.1"]).status == 6)
+        let rows = try box.run(["suspects", "s1", "--json"]).jsonArray()
+        #expect(rows.map { $0["value"] as? String } == ["203.0.113.7"])
+        #expect(rows.first?["reasons"] as? [String] == ["6 distinct users"])
+    }
+
     /// The printed command, run by a shell as pasted, adds the block, and the farm is declined.
     @Test func theBlockLineRunsAsPasted() throws {
         let box = try seededSale(.sqlite)

@@ -38,13 +38,19 @@ private struct Attempt {
         tally.add("person", ip: "2001:DB8:1:2::6", agent: browser)
         #expect(tally.totals == AttemptTotals(attempts: 4, declined: [.soldOut: 2, .userLimit: 1]))
         let address = try #require(tally.counter(.ip, "203.0.113.7").first)
+        var bot = UserSample()
+        bot.insert("bot")
         #expect(address == AttemptCounter(kind: .ip, value: "203.0.113.7", bucket: start, attempts: 2, declined: 2,
-                                          scripted: 2, agentless: 0, script: "curl"))
+                                          scripted: 2, agentless: 0, script: "curl", users: bot))
         let network = try #require(tally.counter(.network, "2001:db8:1:2::/64").first)
         #expect((network.attempts, network.declined, network.scripted, network.agentless) == (2, 1, 0, 1))
+        #expect(network.users.count == (2, false))
         #expect(tally.counter(.agent, "curl/8.4.0").map(\.attempts) == [2])
+        #expect(tally.counter(.agent, "curl/8.4.0").map(\.users) == [bot])
         let user = try #require(tally.counter(.user, "bot").first)
         #expect((user.attempts, user.declined, user.scripted, user.agentless, user.script) == (3, 3, 2, 1, "curl"))
+        // A user's own counter needs no sample of its users.
+        #expect(user.users.isEmpty)
         // The agent's own counter says nothing of agents.
         #expect(tally.counter(.agent, browser).first?.script == nil)
     }

@@ -75,6 +75,30 @@ private func ranked(_ attempts: [Attempt]) -> [Suspect] {
         #expect(ranked(one).isEmpty)
     }
 
+    /// A declined attempt is stored only in its counters, which name no user but keep a
+    /// sample of them: the users behind an address count from those too, once each
+    /// whether seen by name, in a sample, or both.
+    @Test func theUsersOfCountersCountWithTheUsersOfStoredAttempts() {
+        var farm = UserSample()
+        for n in 1...6 { farm.insert("farm\(n)") }
+        var tally = SuspicionTally()
+        tally.addByRequester("203.0.113.7", Observation(at: Instant(milliseconds: 0), attempts: 6, declines: 6, users: farm))
+        #expect(tally.ranked() == [Suspect(kind: .ip, value: "203.0.113.7", score: 12, reasons: ["6 distinct users"])])
+        var both = SuspicionTally()
+        both.addByRequester("203.0.113.7", Observation(at: Instant(milliseconds: 0), attempts: 6, users: farm))
+        for user in ["farm1", "farm2", "other"] {
+            both.addByRequester("203.0.113.7", Observation(at: Instant(milliseconds: 1), user: user))
+        }
+        #expect(both.ranked().map(\.reasons) == [["7 distinct users"]])
+        // Past the sample's exact range, the report says its number is an estimate.
+        var crowd = UserSample()
+        for n in 1...1_000 { crowd.insert("bot\(n)") }
+        var many = SuspicionTally()
+        many.addByRequester("203.0.113.7", Observation(at: Instant(milliseconds: 0), attempts: 1_000, users: crowd))
+        let reason = many.ranked().first?.reasons.first { $0.hasSuffix("distinct users") }
+        #expect(reason == "about \(crowd.count.users) distinct users")
+    }
+
     @Test func aBurstIsTwentyWithinLessThanTenSeconds() {
         let tight = (0..<20).map { attempt("u", ip: "203.0.113.9", agent: browser, milliseconds: Int64($0) * 499) }
         #expect(ranked(tight).map(\.reasons) == [["20 requests within 10 s"], ["20 requests within 10 s"]])

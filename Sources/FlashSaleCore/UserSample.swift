@@ -1,0 +1,98 @@
+/// Which users a group of attempts came from, kept as the 64 smallest 64-bit hashes of their
+/// names (a bottom-k sketch). A counter cannot keep its users' names (a crowd seen once
+/// each would be a row per attempt), but it can keep these: two samples add up by keeping
+/// the smallest of both, in SQL as in memory, so `suspects` counts the users behind an
+/// address from its declined attempts too, which leave no other row. Up to 64 users the
+/// count is exact; past that it is estimated from how small the 64th hash is, as a count
+/// of at least 64.
+public struct UserSample: Equatable, Sendable {
+    public static let kept = 64
+
+    /// The one hash while there is one: a crowd's address has one user, and an array of
+    /// one for each would cost a stream an allocation an address.
+    private var lone: Int64?
+    /// Sorted, distinct, at most `kept`: the hashes once there are two or more.
+    private var sorted: [Int64] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { lone == nil && sorted.isEmpty }
+
+    /// The hashes, smallest first.
+    var hashes: [Int64] { lone.map { [$0] } ?? sorted }
+
+    /// Users, counted or (past `kept`) estimated, and whether it is an estimate.
+    public var count: (users: Int, isEstimate: Bool) {
+        let hashes = hashes
+        guard hashes.count == Self.kept, let largest = hashes.last else { return (hashes.count, false) }
+        // The 64th smallest of n uniform hashes is near 64/n of their range.
+        let fraction = (Double(UInt64(bitPattern: largest) ^ 1 << 63) + 1) / 0x1p64
+        return (max(Self.kept, Int((Double(Self.kept - 1) / fraction).rounded())), true)
+    }
+
+    public mutating func insert(_ user: String) {
+        insert(hash: Self.hash(of: user))
+    }
+
+    mutating func insert(hash: Int64) {
+        if sorted.isEmpty {
+            guard let lone, lone != hash else {
+                self.lone = hash
+                return
+            }
+            self.lone = nil
+            sorted = lone < hash ? [lone, hash] : [hash, lone]
+            return
+        }
+        // Once full, most hashes are past the largest kept: a crowd of n users has only
+        // `kept` of n below it.
+        if sorted.count == Self.kept, let largest = sorted.last, hash >= largest { return }
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] < hash { low = middle + 1 } else { high = middle }
+        }
+        guard low == sorted.count || sorted[low] != hash else { return }
+        guard low < Self.kept else { return }
+        sorted.insert(hash, at: low)
+        if sorted.count > Self.kept { sorted.removeLast() }
+    }
+
+    public mutating func formUnion(_ other: UserSample) {
+        for hash in other.hashes { insert(hash: hash) }
+    }
+
+    /// FNV-1a of the name's UTF-8 bytes, mixed by SplitMix64's finalizer so that every
+    /// byte moves every bit: the same hash for the same name on every machine and in every
+    /// process (Swift's `Hasher` is seeded anew in each), since counters written by many
+    /// processes are read together.
+    static func hash(of user: String) -> Int64 {
+        var user = user
+        var hash = user.withUTF8 { bytes in
+            bytes.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        }
+        hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int64(bitPattern: hash ^ (hash >> 31))
+    }
+}
+
+/// As the `users` column of `attempt_counter` holds a sample: a JSON array of the hashes
+/// (NULL for none), which the counter's upsert merges, on SQLite by `users_added` (this
+/// type's `formUnion`), on PostgreSQL in SQL.
+extension UserSample {
+    public var json: String? {
+        isEmpty ? nil : "[" + hashes.map(String.init).joined(separator: ",") + "]"
+    }
+
+    /// The sample of a stored array (either server's spelling: `[1,2]`, `[1, 2]`), split
+    /// by bytes, not characters: each upsert that adds users to a counter's reads one. What
+    /// is not a hash is left out, in a column no flashsale wrote.
+    public init(json: String?) {
+        guard let json else { return }
+        let separators: [UInt8] = Array("[], \n".utf8)
+        for word in json.utf8.split(whereSeparator: separators.contains) {
+            if let hash = Int64(Substring(word)) { insert(hash: hash) }
+        }
+    }
+}

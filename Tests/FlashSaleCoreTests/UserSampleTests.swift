@@ -1,0 +1,56 @@
+import Testing
+@testable import FlashSaleCore
+
+@Suite struct UserSampleTests {
+    private func sample(_ users: some Sequence<String>) -> UserSample {
+        var sample = UserSample()
+        for user in users { sample.insert(user) }
+        return sample
+    }
+
+    @Test func upToSixtyFourUsersAreCountedExactly() {
+        #expect(UserSample().count == (0, false))
+        #expect(sample(["a", "a", "a"]).count == (1, false))
+        for n in [2, 5, 6, 63] {
+            #expect(sample((1...n).map { "farm\($0)" }).count == (n, false))
+        }
+    }
+
+    @Test func pastSixtyFourTheCountIsAnEstimateOfAtLeastSixtyFour() {
+        let crowd = sample((1...10_000).map { "buyer\($0)" })
+        let (users, isEstimate) = crowd.count
+        #expect(isEstimate)
+        // A bottom-64 estimate is within about ±25% (1/√62 is one standard error, 13%).
+        #expect(users > 7_000 && users < 13_000, "\(users)")
+        #expect(sample((1...65).map { "u\($0)" }).count.users >= 64)
+    }
+
+    /// Samples add up as one sample of all the users would: in any order, whatever the
+    /// split, which is what lets counters written by many processes be added.
+    @Test func aUnionIsTheSampleOfAllTheUsers() {
+        let users = (1...300).map { "u\($0)" }
+        var halves = sample(users[..<150])
+        halves.formUnion(sample(users[150...]))
+        #expect(halves == sample(users.reversed()))
+        var small = sample(["a"])
+        small.formUnion(sample(["b", "a"]))
+        #expect(small == sample(["a", "b"]))
+    }
+
+    @Test func theStoredArrayReadsBackInEitherServersSpelling() {
+        let users = sample((1...100).map { "u\($0)" })
+        #expect(UserSample(json: users.json) == users)
+        #expect(UserSample(json: users.json?.split(separator: ",").joined(separator: ", ")) == users)
+        #expect(UserSample().json == nil)
+        #expect(UserSample(json: nil).isEmpty)
+        #expect(sample(["x"]).json == "[\(UserSample.hash(of: "x"))]")
+    }
+
+    /// The same name hashes the same in every process: stored samples are compared across
+    /// processes, and a change here would make old counters count their users twice.
+    @Test func theHashIsFixed() {
+        // As an independent FNV-1a and SplitMix64 finalizer (Python) computes it.
+        #expect(UserSample.hash(of: "alice") == -4_192_475_849_746_331_044)
+        #expect(UserSample.hash(of: "caf\u{E9}") != UserSample.hash(of: "cafe\u{301}"))
+    }
+}
