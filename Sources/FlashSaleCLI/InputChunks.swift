@@ -10,6 +10,7 @@ final class InputChunks {
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
     /// The size of a regular file, for a progress display's share done; nil for a pipe.
     let size: Int64?
+    private let isRegularFile: Bool
     /// Bytes handed out so far. Atomic: `submit --file` reads on a second thread while the
     /// progress display asks from the first.
     let bytesRead = Atomic<Int64>(0)
@@ -19,28 +20,71 @@ final class InputChunks {
 
     /// `-` is `standardInput` (the process's is descriptor 0, -1 when it was closed, as by
     /// `<&-`); anything else a file to open.
-    init(path: String, standardInput: Int32) throws(FlashSaleError) {
+    convenience init(path: String, standardInput: Int32) throws(FlashSaleError) {
         if path == "-" {
             guard standardInput >= 0 else { throw .usage("cannot read standard input: it is closed") }
-            descriptor = standardInput
-            name = "standard input"
-            ownsDescriptor = false
+            try self.init(descriptor: standardInput, name: "standard input", owned: false)
         } else {
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else {
                 throw .usage("cannot read \(Quoted(path)): \(String(cString: strerror(errno)))")
             }
-            name = "\(Quoted(path))"
-            ownsDescriptor = true
+            try self.init(descriptor: descriptor, name: "\(Quoted(path))", owned: true)
         }
+    }
+
+    private init(descriptor: Int32, name: String, owned: Bool) throws(FlashSaleError) {
+        self.descriptor = descriptor
+        self.name = name
+        ownsDescriptor = owned
         // A directory opens, and only its first read fails: it is the caller naming the wrong
         // thing, like a missing file (exit 2), not an I/O error of the input (74).
         var status = stat()
         let known = fstat(descriptor, &status) == 0
         if known, status.st_mode & S_IFMT == S_IFDIR {
+            if owned { close(descriptor) }
             throw .usage("cannot read \(name): \(String(cString: strerror(EISDIR)))")
         }
-        size = known && status.st_mode & S_IFMT == S_IFREG && status.st_size > 0 ? Int64(status.st_size) : nil
+        isRegularFile = known && status.st_mode & S_IFMT == S_IFREG
+        size = isRegularFile && status.st_size > 0 ? Int64(status.st_size) : nil
+    }
+
+    /// This input read to its end first, unless it is a regular file: a pipe, FIFO or
+    /// terminal is copied into an unlinked file in `directory` (mode 0600), and that is read
+    /// instead. `submit --file` holds its write transaction while it reads, which keeps
+    /// every other writer waiting: a producer writing slowly into `submit --file -` made
+    /// each `book` meanwhile exit 75 and stopped `process` (found by probing).
+    func whole(spoolingIn directory: String) throws -> InputChunks {
+        guard !isRegularFile else { return self }
+        var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
+        let spool = mkstemp(&template)
+        guard spool >= 0 else { throw FlashSaleError.io(spoolFailure(directory)) }
+        unlink(template)
+        _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
+        do {
+            while let bytes = try next() {
+                try write(bytes, to: spool, in: directory)
+            }
+            guard lseek(spool, 0, SEEK_SET) == 0 else { throw FlashSaleError.io(spoolFailure(directory)) }
+            return try InputChunks(descriptor: spool, name: name, owned: true)
+        } catch {
+            close(spool)
+            throw error
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to spool: Int32, in directory: String) throws(FlashSaleError) {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(spool, $0.baseAddress! + written, $0.count - written) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw .io(spoolFailure(directory)) }
+            written += count
+        }
+    }
+
+    private func spoolFailure(_ directory: String) -> String {
+        "cannot keep \(name) in \(Quoted(directory, keeping: 4096)) while it is read: \(String(cString: strerror(errno)))"
     }
 
     deinit {

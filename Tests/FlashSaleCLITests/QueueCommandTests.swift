@@ -8,6 +8,15 @@ func ndjson(_ text: String) throws -> [[String: Any]] {
     }
 }
 
+/// Whether a thread of process `pid` sleeps in a read of a pipe or FIFO (the kernel's
+/// `pipe_read`, as /proc's wchan names it).
+func isReadingAPipe(_ pid: pid_t) -> Bool {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.contains { task in
+        ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "").hasSuffix("pipe_read")
+    }
+}
+
 let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submitted_at", "decided_at", "position"]
 
 @Suite struct SubmitCommandTests {
@@ -76,24 +85,54 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
     }
 
     /// Found by probing: a skipped line came out only when the command ended, held in
-    /// stderr's buffer. The input here is a FIFO that the test holds open until the
-    /// line has been said: the bad line and a batch of good ones behind it (records are
-    /// read 4,096 at a time).
+    /// stderr's buffer. Here the bad line comes first, before 300,000 good ones (read
+    /// 4,096 at a time): it is said while the submit still has most of them to queue.
     @Test func aSkippedLineIsSaidBeforeTheInputEnds() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "10"])
+        let file = try box.file("requests.ndjson", "{\"nouser\": 1}\n" + (0..<300_000).map { "{\"user\": \"u\($0)\"}\n" }.joined())
+        let submit = try box.start(["submit", "s1", "--file", file, "--skip-invalid"])
+        let said = submit.waitUntil(within: 60) { submit.stderr.contains("flashsale: line 1 skipped: ") }
+        let stillRunning = submit.child.isRunning
+        #expect(said && stillRunning, "the skipped line came only at the end: \(submit.stderr)")
+        #expect(submit.child.wait() == .exit(0))
+        #expect(submit.stdout == "300000 enqueued (ids 1-300000), 0 repeated, 1 skipped\n")
+    }
+
+    /// Found by probing: `submit --file -` read its input inside its write transaction, so
+    /// a producer slow to write kept every other writer waiting (`book` exit 75 after its
+    /// busy timeout, `process` stopped). Here the input is a FIFO this test holds open
+    /// after one line, while the submit waits to read more: a `book` goes through at once.
+    @Test(arguments: commandLineStores)
+    func aSlowInputKeepsNoOtherWriterWaiting(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "10"])
         let fifo = box.directory.appendingPathComponent("requests.fifo").path
         try #require(mkfifo(fifo, 0o600) == 0)
-        let submit = try box.start(["submit", "s1", "--file", fifo, "--skip-invalid"])
+        let submit = try box.start(["submit", "s1", "--file", fifo])
         let writer = open(fifo, O_WRONLY | O_CLOEXEC)
         try #require(writer >= 0)
         func send(_ line: String) { _ = line.withCString { write(writer, $0, strlen($0)) } }
-        send("{\"nouser\": 1}\n" + (0..<5000).map { "{\"user\": \"u\($0)\"}\n" }.joined())
-        let said = submit.waitUntil { submit.stderr.contains("flashsale: line 1 skipped: ") }
+        send("{\"user\":\"early\"}\n")
+        #expect(submit.waitUntil { isReadingAPipe(submit.child.pid) }, "the submit never waited for its input")
+        let book = try box.run(["--busy-timeout", "2s", "book", "s1", "meanwhile"])
+        #expect(book.status == 0, "\(book.stderr)")
+        send("{\"user\":\"late\"}\n")
         close(writer)
-        #expect(said, "the skipped line came only at the end: \(submit.stderr)")
-        #expect(submit.child.wait() == .exit(0))
-        #expect(submit.stdout == "5000 enqueued (ids 1-5000), 0 repeated, 1 skipped\n")
+        #expect(submit.child.wait() == .exit(0), "\(submit.stderr)")
+        #expect(submit.stdout == "2 enqueued (ids 1-2), 0 repeated, 0 skipped\n")
+    }
+
+    /// Standard input is kept in $TMPDIR while it is read: where that cannot be, the
+    /// submit is an I/O error that names it, with nothing queued.
+    @Test func anInputThatCannotBeKeptIsExit74AndQueuesNothing() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let missing = box.directory.appendingPathComponent("no-such-dir").path
+        let result = try box.shell("echo '{\"user\":\"a\"}' | TMPDIR='\(missing)' \"$FLASHSALE\" --db \"$DB\" submit s1 --file -")
+        #expect(result.status == 74)
+        #expect(result.stderr == "flashsale: cannot keep standard input in \(missing) while it is read: No such file or directory\n")
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
     }
 
     /// Skipped lines are said as they are found (stderr) or written into the report as

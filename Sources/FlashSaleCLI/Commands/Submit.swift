@@ -46,7 +46,9 @@ enum SubmitCommand {
     private static func submitFile(_ path: String, _ invocation: Invocation, _ context: Context) throws {
         let sale = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let input = try context.input(path)
+        // Read whole before the transaction begins, which it would otherwise hold while a
+        // pipe is slow to write (InputChunks.whole).
+        let input = try context.input(path).whole(spoolingIn: TemporaryDirectory.path)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)

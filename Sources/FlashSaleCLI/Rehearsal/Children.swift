@@ -19,7 +19,7 @@ final class RehearsalChildren: @unchecked Sendable {
 
     init(executable: String) throws(FlashSaleError) {
         self.executable = executable
-        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let base = TemporaryDirectory.path
         var template = Array((base + "/flashsale-rehearsal-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             throw .cantOpen("cannot make a scratch directory in '\(base)': \(String(cString: strerror(errno)))")
