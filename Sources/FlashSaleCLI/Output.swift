@@ -161,10 +161,14 @@ final class Output {
     /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
     /// once for every message: a path or a value in it must not reach a terminal raw.
     /// `alreadyLogged`: stderr is the command's own log, which has said it (`LoggedFailure`).
+    /// The error as `--json` prints it on stdout: `{"error":{"code":...,"message":...}}`.
+    static func errorObject(_ error: FlashSaleError) -> String {
+        JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))]).serialized
+    }
+
     func failure(_ error: FlashSaleError, alreadyLogged: Bool = false) {
         if json {
-            let object = JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))])
-            stdout.write(object.serialized + "\n")
+            stdout.write(Self.errorObject(error) + "\n")
             stdout.flush()
             guard let error = stdout.writeError else { return }
             if !readerMayLeave { dieIfThePipeWouldHaveKilled(error) }

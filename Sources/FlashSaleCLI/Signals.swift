@@ -1,3 +1,4 @@
+import FlashSaleCore
 import Glibc
 
 /// SIGINT, SIGTERM and SIGHUP (see `hangupIgnored`) for `process --follow` and `events
@@ -45,12 +46,18 @@ package struct StopSignals {
     }
 
     /// Ends a command a stop signal stopped, from `whenReceived`'s `stop`: `line` (what the
-    /// command leaves) on stderr, over its progress line if it shows one, then exit 130,
-    /// without the exit handlers of a process whose other threads are still at work.
-    package static func exitStopped(saying line: String, overProgress: Bool = false) -> Never {
-        let line = (overProgress ? "\r" : "") + "flashsale: \(line)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-        _exit(130)
+    /// command leaves) on stderr, over its progress line if it shows one, and with `json`
+    /// as the error object on stdout too, as every failure is; then exit 130, without the
+    /// exit handlers of a process whose other threads are still at work.
+    package static func exitStopped(saying line: String, overProgress: Bool = false, json: Bool) -> Never {
+        let error = FlashSaleError.interrupted(line)
+        for (descriptor, text) in [(1, json ? Output.errorObject(error) + "\n" : ""),
+                                   (2, (overProgress ? "\r" : "") + "flashsale: \(line)\n")] where !text.isEmpty {
+            let sink = FileSink(descriptor: Int32(descriptor))
+            sink.write(text)
+            sink.flush()
+        }
+        _exit(error.exitCode)
     }
 
     /// Runs `stop` on a thread of its own when a stop signal comes (or has come since

@@ -14,6 +14,8 @@ public enum FlashSaleError: Error, Equatable, Sendable {
     case cantOpen(String)
     case io(String)
     case busy(String)
+    /// Stopped by SIGINT, SIGTERM or SIGHUP, after cleaning up.
+    case interrupted(String)
     case internalFailure(String)
 
     public var exitCode: Int32 { errorCode.exitCode }
@@ -37,6 +39,7 @@ public enum FlashSaleError: Error, Equatable, Sendable {
         case .cantOpen: .cantOpen
         case .io: .io
         case .busy: .busy
+        case .interrupted: .interrupted
         }
     }
 
@@ -56,6 +59,7 @@ public enum FlashSaleError: Error, Equatable, Sendable {
         case .cantOpen: self = .cantOpen(message)
         case .io: self = .io(message)
         case .busy: self = .busy(message)
+        case .interrupted: self = .interrupted(message)
         }
     }
 
@@ -64,7 +68,7 @@ public enum FlashSaleError: Error, Equatable, Sendable {
         case .usage(let m), .notFound(let m), .conflict(let m), .holdExpired(let m),
              .soldOut(let m), .userLimit(let m), .notOpen(let m), .blocked(let m),
              .invariant(let m), .badInput(let m), .cantOpen(let m), .io(let m),
-             .busy(let m), .internalFailure(let m):
+             .busy(let m), .interrupted(let m), .internalFailure(let m):
             m
         }
     }
@@ -87,6 +91,7 @@ public enum ErrorCode: String, Sendable {
     case cantOpen = "cant_open"
     case io
     case busy
+    case interrupted
 
     public var exitCode: Int32 {
         switch self {
@@ -104,6 +109,8 @@ public enum ErrorCode: String, Sendable {
         case .cantOpen: 73
         case .io: 74
         case .busy: 75
+        // 128 + SIGINT, as a shell reports a command a signal stopped.
+        case .interrupted: 130
         }
     }
 }

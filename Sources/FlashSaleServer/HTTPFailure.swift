@@ -45,8 +45,8 @@ struct HTTPFailure: Error, Sendable {
         case .blocked: .forbidden
         case .usage, .badInput: .badRequest
         // A lock past the busy timeout, a full or failing disk, a database that cannot be
-        // opened: the request did not happen, and may be retried.
-        case .busy, .io, .cantOpen: .serviceUnavailable
+        // opened, a server stopping: the request did not happen, and may be retried.
+        case .busy, .io, .cantOpen, .interrupted: .serviceUnavailable
         case .internalFailure, .invariant: .internalServerError
         }
         let code = switch refusal.errorCode {

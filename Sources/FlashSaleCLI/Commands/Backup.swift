@@ -28,10 +28,11 @@ enum BackupCommand {
         }
         // Blocked from before the temporary file is made, so that none is left behind.
         let signals = StopSignals()
+        let json = context.output.json
         let pages = try store.backup(to: path) { temporaryPath in
             signals.whenReceived {
                 unlink(temporaryPath)
-                StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed")
+                StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
             }
         }
         context.output.success(Rendered(

@@ -38,6 +38,7 @@ enum CopyToCommand {
         // Made before the target's connection starts its thread (see `StopSignals`).
         let signals = StopSignals()
         let stage = CopyStage()
+        let json = context.output.json
         let unchecked = "the copy in \(opening.description) was committed and is not checked: "
             + "do not run copy-to again (it refuses a schema that holds rows), check the copy with verify"
         let perhaps = "the copy in \(opening.description) may have been committed as the command stopped: "
@@ -49,7 +50,7 @@ enum CopyToCommand {
             case .committing: perhaps
             case .committed: unchecked
             }
-            StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)")
+            StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json)
         }
         guard let source = try context.store() as? CopySource else {
             throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")

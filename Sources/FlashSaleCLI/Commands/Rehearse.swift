@@ -96,6 +96,7 @@ enum RehearseCommand {
         defer { children.removeScratch() }
         let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
         children.removesDirectory = !settings.keep || context.databaseGiven
+        children.reportsJSON = context.output.json
         // Where the sale stays once made, whatever happens after: the database given, or
         // the scratch one kept.
         var staysIn: String?

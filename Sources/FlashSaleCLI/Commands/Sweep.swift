@@ -33,7 +33,7 @@ enum SweepCommand {
             }
         } catch let stopped as Engine.SweepInterrupted {
             progress.finish()
-            if stopped.cause is Stopped { StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(stopped.done.total)) }
+            if stopped.cause is Stopped { StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(stopped.done.total), json: context.output.json) }
             throw interruption(stopped)
         }
         progress.finish()

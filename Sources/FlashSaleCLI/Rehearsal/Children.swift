@@ -12,6 +12,8 @@ final class RehearsalChildren: @unchecked Sendable {
     let directory: String
     /// Whether the scratch database goes with the directory.
     var removesDirectory = true
+    /// Whether the rehearsal reports in JSON (`--json`): so does its interruption.
+    var reportsJSON = false
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var running: Set<pid_t> = []
     private var interrupted = false
@@ -212,6 +214,6 @@ final class RehearsalChildren: @unchecked Sendable {
         removeScratch()
         let kept = removesDirectory ? "" : "; the rehearsal's sale stays in the database given"
         StopSignals.exitStopped(saying: "rehearse interrupted; its children are stopped and its scratch files removed\(kept)",
-                                overProgress: true)
+                                overProgress: true, json: reportsJSON)
     }
 }
