@@ -19,10 +19,7 @@ public struct Block: Equatable, Sendable {
     public init(kind: BlockKind, value: String, contains: Bool, sale: SaleID?, reason: String?, createdAt: Instant) throws {
         switch kind {
         case .ip:
-            guard let range = IPRange(value) else {
-                throw FlashSaleError.usage("'\(Quoted(value))' is not an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)")
-            }
-            self.range = range
+            self.range = try Self.range(value)
         case .user, .agent:
             _ = try (kind == .user ? TextField.user : TextField.userAgent).validate(value, required: true)
             range = nil
@@ -34,6 +31,33 @@ public struct Block: Equatable, Sendable {
         self.sale = sale
         self.reason = reason
         self.createdAt = createdAt
+    }
+
+    /// The block as a new one is stored: an `ip` block's range in one spelling
+    /// (`IPRange.description`: `2001:DB8::1` and `2001:db8:0::1` are `2001:db8::1`), so that
+    /// the same block again is a no-op and `unblock` finds it whatever the spelling (they
+    /// were stored as typed, and unblocking one spelling left the others: found by
+    /// probing). A range with bits set past its prefix (`10.1.2.3/16`) is refused, as
+    /// Python's ipaddress and `ip route` refuse it: it may be a typo of a narrower one.
+    public func asStored() throws -> Block {
+        guard let range else { return self }
+        guard !range.hadHostBits else {
+            throw FlashSaleError.usage("'\(Quoted(value))' has bits set past its prefix: the range is \(range)")
+        }
+        return try Block(kind: kind, value: range.description, contains: contains, sale: sale, reason: reason,
+                         createdAt: createdAt)
+    }
+
+    /// The value of a stored `ip` block that `text` names, in any spelling (`asStored`).
+    public static func storedIPValue(of text: String) throws -> String {
+        try range(text).description
+    }
+
+    private static func range(_ text: String) throws -> IPRange {
+        guard let range = IPRange(text) else {
+            throw FlashSaleError.usage("'\(Quoted(text))' is not an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)")
+        }
+        return range
     }
 
     /// Whether this block stops `request`. Text is compared byte for byte.

@@ -200,9 +200,11 @@ private let lowercaseHex = Array("0123456789abcdef".utf8)
 /// An address or a CIDR range (`203.0.113.0/24`, `2001:db8:1:2::/64`, `::/0`) that a block
 /// covers. Ranges of IPv4-mapped IPv6 addresses (`::ffff:0:0/96` and narrower) are their IPv4
 /// ranges, so they match IPv4 clients however those are written.
-public struct IPRange: Equatable, Sendable {
+public struct IPRange: Equatable, Sendable, CustomStringConvertible {
     public let network: IPAddress
     public let prefixLength: Int
+    /// Whether the text had bits set past its prefix (`10.1.2.3/16`), which the range drops.
+    public let hadHostBits: Bool
 
     public init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
@@ -216,13 +218,14 @@ public struct IPRange: Equatable, Sendable {
             length = given
         }
         // A mapped range narrower than the mapping prefix is an IPv4 range.
-        if address.bytes.count == 16, length >= 96, address.unmapped.bytes.count == 4 {
-            network = address.unmapped.masked(to: length - 96)
-            prefixLength = length - 96
-        } else {
-            network = address.masked(to: length)
-            prefixLength = length
-        }
+        let given = address.bytes.count == 16 && length >= 96 && address.unmapped.bytes.count == 4 ? address.unmapped : address
+        prefixLength = length - (address.bytes.count - given.bytes.count) * 8
+        network = given.masked(to: prefixLength)
+        hadHostBits = network != given
+    }
+
+    public static func == (a: IPRange, b: IPRange) -> Bool {
+        a.network == b.network && a.prefixLength == b.prefixLength
     }
 
     public func contains(_ address: IPAddress) -> Bool {
@@ -231,10 +234,11 @@ public struct IPRange: Equatable, Sendable {
         return candidate.masked(to: prefixLength) == network
     }
 
-    /// `203.0.113.0/24`; a single address without `/32` or `/128`.
+    /// `203.0.113.0/24`, `2001:db8:1:2::/64` (RFC 5952); a single address without `/32` or
+    /// `/128`. One spelling per range: how a block stores it.
     public var description: String {
         let whole = network.bytes.count * 8
-        return network.canonical + (prefixLength == whole ? "" : "/\(prefixLength)")
+        return network.compressedText + (prefixLength == whole ? "" : "/\(prefixLength)")
     }
 }
 

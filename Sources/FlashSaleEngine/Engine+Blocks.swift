@@ -8,8 +8,9 @@ extension Engine {
     /// `block`: adds a block and returns it; the same block again is a no-op that returns
     /// the block as it stands (with its first reason).
     @discardableResult
-    public func addBlock(_ block: Block, clock: Instant) throws -> Block {
-        try store.write { transaction in
+    public func addBlock(_ given: Block, clock: Instant) throws -> Block {
+        let block = try given.asStored()
+        return try store.write { transaction in
             if let sale = block.sale { _ = try transaction.requireSale(sale) }
             guard try transaction.insertBlock(block) else {
                 return try transaction.blocks(applyingTo: block.sale).first {
@@ -22,12 +23,17 @@ extension Engine {
     }
 
     /// `unblock`: removes the block with that kind, value, match and sale (not found if none).
-    public func removeBlock(_ kind: BlockKind, value: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
+    /// An `ip` value names its range in any spelling, or, for a block stored before ranges
+    /// were stored in one (`Block.asStored`), as it was typed.
+    public func removeBlock(_ kind: BlockKind, value given: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
+        let value = kind == .ip ? try Block.storedIPValue(of: given) : given
         try store.write { transaction in
-            guard try transaction.deleteBlock(kind: kind, value: value, contains: contains, sale: sale) else {
-                throw SaleError.blockNotFound
+            var removed: String?
+            for candidate in value == given ? [value] : [value, given] where removed == nil {
+                if try transaction.deleteBlock(kind: kind, value: candidate, contains: contains, sale: sale) { removed = candidate }
             }
-            try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: value, contains: contains),
+            guard let removed else { throw SaleError.blockNotFound }
+            try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: removed, contains: contains),
                                  in: transaction, clock: clock)
         }
     }

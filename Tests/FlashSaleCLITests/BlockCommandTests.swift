@@ -55,6 +55,36 @@ import Testing
         #expect(try box.dump() == before)
     }
 
+    /// Found by probing: ip blocks were stored as typed, so three spellings of one address
+    /// were three blocks, and `unblock` of one said "unblocked" while the others still
+    /// declined the address. A range is stored in one spelling; one with bits set past its
+    /// prefix is refused, naming the range.
+    @Test(arguments: commandLineStores)
+    func anAddressIsOneBlockInAnySpelling(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "10", "--per-user", "10"])
+        for spelling in ["2001:DB8::1", "2001:db8::1", "2001:0db8:0:0::1/128"] {
+            #expect(try box.run(["block", "ip", spelling]).status == 0)
+        }
+        #expect(try box.run(["blocks", "--json"]).jsonArray().map { $0["value"] as? String } == ["2001:db8::1"])
+        #expect(try box.run(["book", "s1", "u1", "--ip", "2001:db8:0::1"]).status == 9)
+        #expect(try box.run(["unblock", "ip", "2001:0DB8::0001"]).line == "unblocked")
+        #expect(try box.run(["book", "s1", "u1", "--ip", "2001:db8::1"]).status == 0)
+        let hostBits = try box.run(["block", "ip", "10.1.2.3/16"])
+        #expect(hostBits.status == 2)
+        #expect(hostBits.stderr == "flashsale: '10.1.2.3/16' has bits set past its prefix: the range is 10.1.0.0/16\n")
+        #expect(try box.run(["blocks", "--json"]).jsonArray().isEmpty)
+        #expect(try box.run(["block", "ip", "::ffff:10.1.0.0/112"]).status == 0)
+        #expect(try box.run(["blocks", "--json"]).jsonArray().map { $0["value"] as? String } == ["10.1.0.0/16"])
+        // A block stored as typed by an earlier flashsale is still found as typed.
+        guard store == .sqlite else { return }
+        try FlashSaleStoreBackdoor.execute(
+            box.database, "INSERT INTO block (kind, value, contains, sale, reason, created_at) VALUES ('ip', '10.9.2.3/16', 0, NULL, NULL, 0)")
+        #expect(try box.run(["book", "s1", "u2", "--ip", "10.9.9.9"]).status == 9)
+        #expect(try box.run(["unblock", "ip", "10.9.2.3/16"]).line == "unblocked")
+        #expect(try box.run(["book", "s1", "u2", "--ip", "10.9.9.9"]).status == 0)
+    }
+
     /// Sixteen processes book from one address at once; the per-IP limit of 3 holds.
     @Test func thePerIPLimitHoldsAcrossProcesses() throws {
         let box = try Sandbox()

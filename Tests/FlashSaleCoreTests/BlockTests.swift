@@ -44,9 +44,14 @@ import Testing
         #expect(IPRange(text) == nil)
     }
 
-    @Test func theNetworkIsMaskedAndPrintedCanonically() {
+    @Test func theNetworkIsMaskedAndPrintedInRFC5952() {
         #expect(IPRange("203.0.113.77/24")?.description == "203.0.113.0/24")
-        #expect(IPRange("2001:DB8::1/32")?.description == "2001:0db8:0000:0000:0000:0000:0000:0000/32")
+        #expect(IPRange("2001:DB8::1/32")?.description == "2001:db8::/32")
+        #expect(IPRange("2001:0db8:0:0::1/128")?.description == "2001:db8::1")
+        #expect(IPRange("::ffff:10.1.0.0/112")?.description == "10.1.0.0/16")
+        #expect(IPRange("203.0.113.77/24")?.hadHostBits == true)
+        #expect(IPRange("203.0.113.0/24")?.hadHostBits == false)
+        #expect(IPRange("::ffff:10.1.2.3/112")?.hadHostBits == true)
     }
 
     @Test func canonicalSpellingIsOnePerAddress() {
