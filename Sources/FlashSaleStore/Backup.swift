@@ -37,6 +37,13 @@ enum BackupFile {
         for suffix in ["-wal", "-journal"] where exists(path + suffix) {
             throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
+        // The other way round: named as a database's journal, the copy would be taken for
+        // one, and removed or replayed, the next time that database is opened (a backup to
+        // sale.db-journal vanished with the next command: found by probing).
+        for suffix in ["-wal", "-journal", "-shm"] where path.hasSuffix(suffix) && exists(String(path.dropLast(suffix.count))) {
+            throw .conflict("\(path) would be taken for the \(suffix.dropFirst()) file of \(path.dropLast(suffix.count)), "
+                            + "and removed when that is opened: choose another name")
+        }
     }
 
     static func taken(_ path: String) -> FlashSaleError {
@@ -100,7 +107,10 @@ final class PartialBackup {
         let slash = target.lastIndex(of: "/")
         let prefix = slash.map { String(target[...$0]) } ?? ""
         let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
-        var template = Array("\(prefix).\(name).partial-XXXXXX".utf8CString)
+        // A name near the file system's 255 bytes has no room for the suffixes: a name of
+        // its own then (240 bytes and more failed "File name too long": found by probing).
+        let partialName = name.utf8.count + 16 <= 255 ? ".\(name).partial-XXXXXX" : ".flashsale-backup.partial-XXXXXX"
+        var template = Array("\(prefix)\(partialName)".utf8CString)
         descriptor = mkstemp(&template)
         guard descriptor >= 0 else {
             throw .cantOpen("cannot create the backup \(target): \(String(cString: strerror(errno)))")

@@ -88,6 +88,27 @@ private func mode(of path: String) throws -> Int {
         _ = try box.file("stale.db-wal", "old")
         #expect(try box.run(["backup", stale]).status == 4)
         #expect(!FileManager.default.fileExists(atPath: stale))
+        // Found by probing: a copy named as a database's journal was removed when the
+        // database was next opened. Refused, for any database's.
+        let other = try box.file("other.db", "")
+        for (database, suffix) in [(box.database, "-journal"), (other, "-wal"), (other, "-shm")] {
+            let sidecar = try box.run(["backup", database + suffix])
+            #expect(sidecar.status == 4)
+            #expect(sidecar.stderr == "flashsale: \(database)\(suffix) would be taken for the \(suffix.dropFirst()) file of "
+                    + "\(database), and removed when that is opened: choose another name\n")
+        }
+        #expect(try box.run(["backup", box.directory.appendingPathComponent("none.db-journal").path]).status == 0)
+    }
+
+    /// Found by probing: a backup's name of 240 to 255 bytes failed, "File name too long",
+    /// for the temporary name beside it.
+    @Test func aBackupNameOfUpTo255BytesIsTaken() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let path = box.directory.appendingPathComponent(String(repeating: "z", count: 251)).path
+        let result = try box.run(["backup", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try box.run(["--db", path, "verify"], database: false).status == 0)
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
