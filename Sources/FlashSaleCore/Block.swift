@@ -33,18 +33,17 @@ public struct Block: Equatable, Sendable {
         self.createdAt = createdAt
     }
 
-    /// The block as a new one is stored: an `ip` block's range in one spelling
+    /// The block as a new one is stored, made at `createdAt`: an `ip` block's range in one spelling
     /// (`IPRange.description`: `2001:DB8::1` and `2001:db8:0::1` are `2001:db8::1`), so that
     /// the same block again is a no-op and `unblock` finds it whatever the spelling (they
     /// were stored as typed, and unblocking one spelling left the others: found by
     /// probing). A range with bits set past its prefix (`10.1.2.3/16`) is refused, as
     /// Python's ipaddress and `ip route` refuse it: it may be a typo of a narrower one.
-    public func asStored() throws -> Block {
-        guard let range else { return self }
-        guard !range.hadHostBits else {
+    public func asStored(at createdAt: Instant) throws -> Block {
+        if let range, range.hadHostBits {
             throw FlashSaleError.usage("'\(Quoted(value))' has bits set past its prefix: the range is \(range)")
         }
-        return try Block(kind: kind, value: range.description, contains: contains, sale: sale, reason: reason,
+        return try Block(kind: kind, value: range?.description ?? value, contains: contains, sale: sale, reason: reason,
                          createdAt: createdAt)
     }
 

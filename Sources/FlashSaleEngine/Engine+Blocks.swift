@@ -9,9 +9,11 @@ extension Engine {
     /// the block as it stands (with its first reason).
     @discardableResult
     public func addBlock(_ given: Block, clock: Instant) throws -> Block {
-        let block = try given.asStored()
-        return try store.write { transaction in
-            if let sale = block.sale { _ = try transaction.requireSale(sale) }
+        try store.write { transaction in
+            // A sale's block is made at the sale's decision time, as its event is: the
+            // block said 10:00 and its event 12:00 after a pause at 12:00 (found by probing).
+            let at = try given.sale.map { try transaction.requireSale($0).decisionTime(clock: clock) } ?? clock
+            let block = try given.asStored(at: at)
             guard try transaction.insertBlock(block) else {
                 return try transaction.blocks(applyingTo: block.sale).first {
                     $0.kind == block.kind && $0.value == block.value && $0.contains == block.contains && $0.sale == block.sale

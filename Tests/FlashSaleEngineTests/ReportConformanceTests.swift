@@ -96,7 +96,9 @@ import FlashSaleTestSupport
         try f.sale()
         _ = try f.book("alice", at: minutes(5))
         let block = try Block(kind: .user, value: "mallory", contains: false, sale: SaleID("s1"), reason: nil, createdAt: T)
-        try f.engine.addBlock(block, clock: T)
+        // The block says the time its event says (it said the clock's: found by probing).
+        #expect(try f.engine.addBlock(block, clock: T).createdAt == minutes(5))
+        #expect(try f.engine.blocks(in: SaleID("s1")).map(\.createdAt) == [minutes(5)])
         try f.engine.removeBlock(.user, value: "mallory", contains: false, sale: SaleID("s1"), clock: T)
         try f.engine.addBlock(try Block(kind: .user, value: "eve", contains: false, sale: nil, reason: nil, createdAt: T), clock: T)
         #expect(try f.events("s1").map(\.at) == [T, minutes(5), minutes(5), minutes(5)])
