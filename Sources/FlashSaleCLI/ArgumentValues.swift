@@ -83,10 +83,12 @@ extension Invocation {
         return value
     }
 
-    func span(_ option: OptionSpec) throws(FlashSaleError) -> Span? {
+    /// The duration `option` gives; the refusal names `limit`, the option's own when it has
+    /// one (--hold said "up to 87840h", and then, for 721h, "at most 720h": found by probing).
+    func span(_ option: OptionSpec, limit: Span = .maximum) throws(FlashSaleError) -> Span? {
         guard let text = options[option.name] else { return nil }
         guard let span = Span.parse(text) else {
-            throw .usage("\(option.name) '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds, up to \(Span.maximumText)")
+            throw .usage("\(option.name) '\(Quoted(text))' is not a duration: use 90s, 5m, 1h30m, 250ms or seconds, up to \(limit.hoursText)")
         }
         return span
     }

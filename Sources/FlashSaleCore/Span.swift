@@ -16,7 +16,10 @@ public struct Span: Comparable, Hashable, Sendable, CustomStringConvertible {
     public static let maximum = Span(milliseconds: 10 * 366 * 86_400_000)
 
     /// How the refusals of a longer one name the limit: `87840h`.
-    public static let maximumText = "\(maximum.milliseconds / 3_600_000)h"
+    public static let maximumText = maximum.hoursText
+
+    /// Whole hours, as a limit is named: `720h`.
+    public var hoursText: String { "\(milliseconds / 3_600_000)h" }
 
     public static func < (a: Span, b: Span) -> Bool { a.milliseconds < b.milliseconds }
 

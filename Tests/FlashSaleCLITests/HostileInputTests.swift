@@ -55,6 +55,16 @@ let tenKB = String(repeating: "x", count: 10_240)
         ["book", "s1", "u1", "--bogus"],
     ]
 
+    /// Found by probing: a hold past every duration's limit was refused naming that
+    /// limit (87840h), one past the hold's own (721h) naming 720h.
+    @Test(arguments: ["100000h", "721h"])
+    func aHoldTooLongIsRefusedNamingTheHoldsLimit(hold: String) throws {
+        let box = try Sandbox()
+        let result = try box.run(["create-sale", "s1", "--inventory", "5", "--hold", hold])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("720h") && !result.stderr.contains("87840h"), "\(result.stderr)")
+    }
+
     @Test(arguments: refused)
     func isRefusedWithUsageAndChangesNothing(words: [String]) throws {
         let (box, _) = try targetSandbox()
@@ -130,8 +140,8 @@ let tenKB = String(repeating: "x", count: 10_240)
         let (box, _) = try targetSandbox()
         let starts = try box.run(["create-sale", "s2", "--inventory", "1", "--starts", "+87841h"])
         #expect(starts.status == 2 && starts.stderr.contains("+DURATION (up to 87840h)"), "\(starts.stderr)")
-        let hold = try box.run(["create-sale", "s2", "--inventory", "1", "--hold", "87841h"])
-        #expect(hold.status == 2 && hold.stderr.contains("up to 87840h"), "\(hold.stderr)")
+        let timeout = try box.run(["--busy-timeout", "87841h", "status", "s1"])
+        #expect(timeout.status == 2 && timeout.stderr.contains("up to 87840h"), "\(timeout.stderr)")
         #expect(try box.run(["create-sale", "s2", "--inventory", "1", "--starts", "+87840h"]).status == 0)
     }
 

@@ -25,7 +25,7 @@ enum CreateSaleCommand {
             id: invocation.requiredSaleID(),
             name: invocation.text(.name, option: name),
             inventory: stock,
-            hold: invocation.span(hold) ?? SaleDefinition.defaultHold,
+            hold: invocation.span(hold, limit: SaleDefinition.maximumHold) ?? SaleDefinition.defaultHold,
             perUser: invocation.wholeNumber(perUser.name, in: SaleDefinition.limitRange) ?? SaleDefinition.defaultPerUser,
             perIP: invocation.wholeNumber(perIP.name, in: SaleDefinition.limitRange),
             waitlist: invocation.flag(waitlist),
