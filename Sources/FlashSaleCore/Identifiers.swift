@@ -175,16 +175,16 @@ public struct Quoted: CustomStringConvertible, Sendable {
 extension String {
     /// The text with each control character (C0, DEL and C1: line breaks, tabs, the starts
     /// of terminal escape sequences) written as its Swift escape, `\n` or `\u{1B}`: one line
-    /// that a terminal only prints. Error messages and text output show values so.
+    /// that a terminal only prints. Error messages and text output show values so. So are
+    /// Unicode's own line and paragraph separators, which split a line for readers that
+    /// honour them, and the invisible format characters (`Unicode.Scalar.isInvisibleFormat`).
     public var controlCharactersEscaped: String {
-        // Only these bytes can be, or start, a character escaped here (0xC2: C1 controls;
-        // 0xD8, 0xE2: the bidirectional controls); most values have none.
-        guard utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xD8 || $0 == 0xE2 }) else { return self }
+        // Only ASCII controls and characters past ASCII can be escaped here; most values
+        // are plain ASCII.
+        guard utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return self }
         var out = ""
         for scalar in unicodeScalars {
-            // A bidirectional control (U+202E and the like) in a value reorders what
-            // follows it on the screen, so that a row reads as another (found by probing).
-            if scalar.isControl || scalar.properties.isBidiControl {
+            if scalar.isControl || scalar.isInvisibleFormat || scalar.isLineOrParagraphSeparator {
                 out += scalar.escaped(asASCII: true)
             } else {
                 out.unicodeScalars.append(scalar)
@@ -197,6 +197,19 @@ extension String {
 extension Unicode.Scalar {
     /// A control character: Unicode's general category Cc, U+0000-001F and U+007F-009F.
     public var isControl: Bool { properties.generalCategory == .control }
+
+    /// A format character (general category Cf) other than the zero-width joiner, which
+    /// joins emoji into one (👨‍👩‍👧): the bidirectional controls (U+202E reorders what follows
+    /// it on the screen, so that a row reads as another), and the zero-width ones (U+200B,
+    /// U+FEFF, U+00AD), which make two users look the same (both found by probing).
+    public var isInvisibleFormat: Bool {
+        properties.generalCategory == .format && value != 0x200D
+    }
+
+    /// U+2028 and U+2029, which end a line for Python's `splitlines` and JavaScript.
+    public var isLineOrParagraphSeparator: Bool {
+        properties.generalCategory == .lineSeparator || properties.generalCategory == .paragraphSeparator
+    }
 }
 
 /// A buyer, as the caller names them: opaque text (checked by `TextField.user`), compared

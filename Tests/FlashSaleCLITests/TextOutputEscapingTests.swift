@@ -109,6 +109,22 @@ private func hasRawControls(_ text: String) -> Bool {
         #expect(!listed.unicodeScalars.contains { $0.properties.isBidiControl }, "\(listed)")
     }
 
+    /// Found by probing: U+2028 and U+2029 split a row for readers that honour them, and
+    /// zero-width characters made `u1` and `u1` + U+200B look like one user; they are
+    /// escaped, where a zero-width joiner inside an emoji is kept.
+    @Test func separatorsAndInvisibleFormatCharactersAreEscaped() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "9", "--per-user", "9"])
+        for user in ["u1\u{2028}", "u1\u{2029}", "u1\u{200B}", "u1\u{FEFF}", "u1\u{AD}", "u1\u{E0001}", "👨‍👩‍👧"] {
+            #expect(try box.run(["book", "s1", user]).status == 0)
+        }
+        let listed = try box.run(["bookings", "s1"]).stdout
+        for escaped in ["u1\\u{2028}", "u1\\u{2029}", "u1\\u{200B}", "u1\\u{FEFF}", "u1\\u{00AD}", "u1\\u{000E0001}", "👨‍👩‍👧"] {
+            #expect(listed.contains(escaped), "\(escaped) in \(listed)")
+        }
+        #expect(listed.split(whereSeparator: \.isNewline).count == 8, "\(listed)")
+    }
+
     /// Found by probing: columns were padded by characters, so that a row with a wide
     /// user (two terminal columns a character) pushed the columns after it to the right.
     @Test func columnsArePaddedToTheWidthTheirCellsTakeOnATerminal() throws {
