@@ -75,7 +75,7 @@ extension StoreFailure {
         switch self {
         case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
         case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
-        case .connectionLost: "run the command again once the server is back (with --key, a repeated book is safe)"
+        case .connectionLost: "run the command again once the server answers (with --key, a repeated book is safe)"
         // A file's path, or a server's database, role and password.
         case .cantOpen: "check what \(GlobalOptions.database.name) names and its permissions"
         case .unreachable: "check that the server runs and that \(GlobalOptions.database.name) names it"
