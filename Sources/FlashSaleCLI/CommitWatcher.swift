@@ -65,7 +65,7 @@ final class CommitWatcher {
             do {
                 let result = try step()
                 switch waitingFor {
-                case .lock, .canceled: say("the database is free again; going on")
+                case .lock, .canceled: say(Self.lockFree)
                 case .server: say("connected to the database again; going on")
                 case nil: break
                 }
@@ -75,7 +75,7 @@ final class CommitWatcher {
                 guard signals != nil, let obstacle = CommitWatcher.obstacle(error) else { throw error }
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
-                    say("another process has held the database longer than --busy-timeout; waiting for it")
+                    say(Self.waitingForLock)
                 case (nil, .canceled(let detail)):
                     say("the server canceled a statement (\(detail)) past --busy-timeout; trying again")
                 case (nil, .server(let detail)), (.lock, .server(let detail)):
@@ -111,7 +111,17 @@ final class CommitWatcher {
         return stopped
     }
 
+    /// What a long-running command says when another process's lock outlasts its busy
+    /// timeout, and when it gets through again (`BookStream` says them too).
+    static let waitingForLock = "another process has held the database longer than --busy-timeout; waiting for it"
+    static let lockFree = "the database is free again; going on"
+
     private func say(_ message: String) {
+        Self.say(message, to: log)
+    }
+
+    /// One line on stderr, at once: what a waiting command says.
+    static func say(_ message: String, to log: TextSink) {
         log.write("flashsale: \(message)\n")
         log.flush()
     }

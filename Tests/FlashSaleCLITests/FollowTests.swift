@@ -124,7 +124,22 @@ import FlashSaleTestSupport
         #expect(follower.stdout == "0 accepted, 0 rejected\n")
     }
 
-    /// Only a follower waits: a single run is exit 75, as the contract says.
+    /// Found by probing: a stream whose commit met a lock held past --busy-timeout exited
+    /// 75, its producer's later lines unread. It waits out the lock as a follower does,
+    /// saying so, and answers every line after it.
+    @Test func aStreamWaitsOutAWriteLockAndAnswersAfterIt() throws {
+        let (box, holder) = try Self.queueBehindAHeldLock()
+        let stream = try box.start(["--busy-timeout", "100ms", "book", "s1", "--stream"],
+                                   input: "{\"user\":\"bob\"}\n{\"user\":\"carol\"}\n")
+        #expect(stream.waitForStderr(Self.waiting), "stderr: \(stream.stderr)")
+        #expect(stream.stdout == "")
+        try holder.execute("ROLLBACK")
+        #expect(stream.child.wait() == .exit(0), "\(stream.stderr)")
+        #expect(stream.stderr == Self.waiting + Self.resumed)
+        #expect(stream.stdout.split(separator: "\n").filter { $0.contains("\"ok\":true") }.count == 2)
+    }
+
+    /// Only a follower (or a stream) waits: a single run is exit 75, as the contract says.
     @Test func processWithoutFollowIsExit75WhenBusy() throws {
         let (box, holder) = try Self.queueBehindAHeldLock()
         defer { try? holder.execute("ROLLBACK") }

@@ -71,12 +71,26 @@ struct PostgresFaultTests {
             let single = try box.spawn(["--busy-timeout", "300ms", "book", "s1", "alice"])
             #expect(single.status == 75)
             #expect(isOneLine(single.stderr))
-            let stream = try box.spawn(["--busy-timeout", "300ms", "book", "s1", "--stream"],
-                                       input: "{\"user\":\"bob\"}\n{\"user\":\"carol\"}\n")
-            #expect(stream.status == 75)
-            #expect(stream.stdout == "")
         }
         #expect(try box.run(["--json", "status", "s1"]).stdout == before)
+        #expect(try box.run(["verify"]).status == 0)
+    }
+
+    /// A stream waits out the lock, as a follower does, and answers after it.
+    @Test func aStreamWaitsOutARowLockAndAnswersAfterIt() throws {
+        let box = try saleBox()
+        var stream: Background?
+        try holding(box, "SELECT id FROM sale WHERE id = 's1' FOR UPDATE") {
+            let started = try box.start(["--busy-timeout", "300ms", "book", "s1", "--stream"],
+                                        input: "{\"user\":\"bob\"}\n{\"user\":\"carol\"}\n")
+            stream = started
+            #expect(started.waitForStderr(FollowBusyTests.waiting), "stderr: \(started.stderr)")
+            #expect(started.stdout == "")
+        }
+        let result = try #require(stream).result()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == FollowBusyTests.waiting + FollowBusyTests.resumed)
+        #expect(result.stdout.split(separator: "\n").filter { $0.contains("\"ok\":true") }.count == 2)
         #expect(try box.run(["verify"]).status == 0)
     }
 

@@ -35,11 +35,13 @@ enum BookStream {
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             do {
-                try stream.commit {
-                    answers.removeAll()
-                    try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
-                                      clock: context.now())
-                    for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+                try waitingOutLocks(log: output.stderr) {
+                    try stream.commit {
+                        answers.removeAll()
+                        try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
+                                          clock: context.now())
+                        for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+                    }
                 }
             } catch where answered > 0 {
                 throw ExitStatus.error(for: error, after: "the \(answered) lines answered before stay decided")
@@ -64,6 +66,25 @@ enum BookStream {
         }
         try commitAndPrint()
         progress.finish()
+    }
+
+    /// Runs `commit` (a group decided whole in one transaction, so run again from the
+    /// start) until no other process's lock outlasts the busy timeout: the stream of a web
+    /// tier or a producer runs as long as a follower does, and, as one, waits out a lock
+    /// instead of exiting 75 with the rest of its input unread (found by probing). Each try
+    /// waits the busy timeout itself; the wait is said once, and its end.
+    private static func waitingOutLocks(log: TextSink, _ commit: () throws -> Void) throws {
+        var waited = false
+        while true {
+            do {
+                try commit()
+                break
+            } catch where ExitStatus.error(for: error).errorCode == .busy {
+                if !waited { CommitWatcher.say(CommitWatcher.waitingForLock, to: log) }
+                waited = true
+            }
+        }
+        if waited { CommitWatcher.say(CommitWatcher.lockFree, to: log) }
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
