@@ -126,6 +126,11 @@ final class CommitWatcher {
         log.flush()
     }
 
+    /// Whether `error` is another process's lock held past the busy timeout, and only that.
+    static func isLock(_ error: any Error) -> Bool {
+        if case .lock? = obstacle(error) { true } else { false }
+    }
+
     private static func obstacle(_ error: any Error) -> Obstacle? {
         switch (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
         case .connectionLost(let detail)?, .unreachable(let detail)?: return .server(detail)

@@ -1,3 +1,4 @@
+import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -72,16 +73,19 @@ enum BookStream {
     /// start) until no other process's lock outlasts the busy timeout: the stream of a web
     /// tier or a producer runs as long as a follower does, and, as one, waits out a lock
     /// instead of exiting 75 with the rest of its input unread (found by probing). Each try
-    /// waits the busy timeout itself; the wait is said once, and its end.
+    /// waits the busy timeout itself, then a pause (with `--busy-timeout 0`, no spinning);
+    /// the wait is said once, and its end. Only a lock is waited out: a statement the
+    /// server canceled would be canceled again, and is exit 75 as before.
     private static func waitingOutLocks(log: TextSink, _ commit: () throws -> Void) throws {
         var waited = false
         while true {
             do {
                 try commit()
                 break
-            } catch where ExitStatus.error(for: error).errorCode == .busy {
+            } catch where CommitWatcher.isLock(error) {
                 if !waited { CommitWatcher.say(CommitWatcher.waitingForLock, to: log) }
                 waited = true
+                usleep(100_000)
             }
         }
         if waited { CommitWatcher.say(CommitWatcher.lockFree, to: log) }
