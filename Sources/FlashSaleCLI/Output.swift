@@ -157,15 +157,15 @@ final class Output {
         stdout.write(text)
     }
 
-    /// One line on stderr, or the error object on stdout with `--json`; then on stderr too
-    /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
-    /// once for every message: a path or a value in it must not reach a terminal raw.
-    /// `alreadyLogged`: stderr is the command's own log, which has said it (`LoggedFailure`).
     /// The error as `--json` prints it on stdout: `{"error":{"code":...,"message":...}}`.
     static func errorObject(_ error: FlashSaleError) -> String {
         JSON.object([("error", .object([("code", .string(error.code)), ("message", .string(error.message))]))]).serialized
     }
 
+    /// One line on stderr, or the error object on stdout with `--json`; then on stderr too
+    /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
+    /// once for every message: a path or a value in it must not reach a terminal raw.
+    /// `alreadyLogged`: stderr is the command's own log, which has said it (`LoggedFailure`).
     func failure(_ error: FlashSaleError, alreadyLogged: Bool = false) {
         if json {
             stdout.write(Self.errorObject(error) + "\n")

@@ -51,8 +51,10 @@ package struct StopSignals {
     /// exit handlers of a process whose other threads are still at work.
     package static func exitStopped(saying line: String, overProgress: Bool = false, json: Bool) -> Never {
         let error = FlashSaleError.interrupted(line)
-        for (descriptor, text) in [(1, json ? Output.errorObject(error) + "\n" : ""),
-                                   (2, (overProgress ? "\r" : "") + "flashsale: \(line)\n")] where !text.isEmpty {
+        // stderr first: a reader of stdout that has gone would end the process (SIGPIPE)
+        // before the line.
+        for (descriptor, text) in [(2, (overProgress ? "\r" : "") + "flashsale: \(line)\n"),
+                                   (1, json ? Output.errorObject(error) + "\n" : "")] where !text.isEmpty {
             let sink = FileSink(descriptor: Int32(descriptor))
             sink.write(text)
             sink.flush()

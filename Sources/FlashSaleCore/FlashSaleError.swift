@@ -76,7 +76,7 @@ public enum FlashSaleError: Error, Equatable, Sendable {
 
 /// The contract's error codes (the command line's `error.code` and HTTP's), each with its
 /// exit code.
-public enum ErrorCode: String, Sendable {
+public enum ErrorCode: String, Sendable, CaseIterable {
     case internalFailure = "internal"
     case usage
     case notFound = "not_found"

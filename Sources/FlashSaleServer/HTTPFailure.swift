@@ -52,6 +52,8 @@ struct HTTPFailure: Error, Sendable {
         let code = switch refusal.errorCode {
         case .usage: ErrorCode.badInput.rawValue
         case .cantOpen: ErrorCode.io.rawValue
+        // Not a code of the HTTP contract: a server stopping is busy to a buyer, who retries.
+        case .interrupted: ErrorCode.busy.rawValue
         case let other: other.rawValue
         }
         var headers: HTTPFields = [:]

@@ -125,13 +125,9 @@ final class RehearsalChildren: @unchecked Sendable {
         guard status != 0 else { return }
         let said = lastLine(of: logPath(log))
         let words = said.hasPrefix("flashsale: ") ? String(said.dropFirst("flashsale: ".count)) : said
-        let code = RehearsalChildren.codes.first { $0.exitCode == status } ?? .internalFailure
+        let code = ErrorCode.allCases.first { $0.exitCode == status } ?? .internalFailure
         throw FlashSaleError(code, "rehearse: \(log) failed (exit \(status))" + (words.isEmpty ? "" : ": \(words)"))
     }
-
-    /// The contract's codes, to name a child's exit status by.
-    private static let codes: [ErrorCode] = [.usage, .notFound, .conflict, .holdExpired, .soldOut, .userLimit, .notOpen,
-                                             .blocked, .invariant, .badInput, .cantOpen, .io, .busy]
 
     func send(_ signal: Int32, to pid: pid_t) {
         locked { if running.contains(pid) { kill(pid, signal) } }
