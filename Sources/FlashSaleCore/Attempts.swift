@@ -187,7 +187,14 @@ public struct AttemptTally: Sendable {
 
     private mutating func tally(user: UserID, ip: String?, userAgent: String?, declined: Bool, bucket: Int64) {
         if buckets.last != bucket, !buckets.contains(bucket) { buckets.append(bucket) }
-        let userHash = UserSample.hash(of: user.text)
+        // Made once, and only for a counter that samples its users.
+        var hashed: Int64?
+        func userHash() -> Int64 {
+            if let hashed { return hashed }
+            let hash = UserSample.hash(of: user.text)
+            hashed = hash
+            return hash
+        }
         var script: String?
         var agentless = true
         if let agent = userAgent, !agent.isEmpty {
@@ -196,11 +203,11 @@ public struct AttemptTally: Sendable {
             script = agentCounts[index].script
             // Only a script agent is a suspect (`SuspicionTally`): a browser's users are
             // never read, and sampling them cost a stream 2.5% of its instructions.
-            agentCounts[index].add(declined: declined, userHash: script == nil ? nil : userHash)
+            agentCounts[index].add(declined: declined, userHash: script == nil ? nil : userHash())
         }
         if let ip, let address = AddressKey(text: ip) {
             requesters.add(RequesterKey(bucket: bucket, address: address), declined: declined, script: script,
-                           agentless: agentless, userHash: userHash)
+                           agentless: agentless, userHash: userHash())
         }
         users.add(TextKey(bucket: bucket, text: ExactText(user.text)), declined: declined, script: script, agentless: agentless,
                   userHash: nil)

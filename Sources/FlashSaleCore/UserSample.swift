@@ -1,12 +1,14 @@
-/// Which users a group of attempts came from, kept as the 64 smallest 64-bit hashes of their
+/// Which users a group of attempts came from, kept as the 65 smallest 64-bit hashes of their
 /// names (a bottom-k sketch). A counter cannot keep its users' names (a crowd seen once
 /// each would be a row per attempt), but it can keep these: two samples add up by keeping
 /// the smallest of both, in SQL as in memory, so `suspects` counts the users behind an
 /// address from its declined attempts too, which leave no other row. Up to 64 users the
-/// count is exact; past that it is estimated from how small the 64th hash is, as a count
-/// of at least 64.
+/// count is exact; past that it is estimated from how small the 65th hash is, as a count
+/// of at least 65.
 public struct UserSample: Equatable, Sendable {
-    public static let kept = 64
+    /// The users counted exactly; one hash more is kept, which says whether there are more.
+    public static let exactUpTo = 64
+    public static let kept = exactUpTo + 1
 
     /// The one hash while there is one: a crowd's address has one user, and an array of
     /// one for each would cost a stream an allocation an address.
@@ -21,13 +23,14 @@ public struct UserSample: Equatable, Sendable {
     /// The hashes, smallest first.
     var hashes: [Int64] { lone.map { [$0] } ?? sorted }
 
-    /// Users, counted or (past `kept`) estimated, and whether it is an estimate.
+    /// Users, counted or (past `exactUpTo`) estimated, and whether it is an estimate.
     public var count: (users: Int, isEstimate: Bool) {
-        let hashes = hashes
-        guard hashes.count == Self.kept, let largest = hashes.last else { return (hashes.count, false) }
-        // The 64th smallest of n uniform hashes is near 64/n of their range.
+        guard sorted.count == Self.kept, let largest = sorted.last else { return (lone == nil ? sorted.count : 1, false) }
+        // The k-th smallest of n uniform hashes is near k/n of their range; (k - 1) over it
+        // is the unbiased estimate. At most a billion: a stored sample that is no sample
+        // (hashes crowded at the bottom) must not overflow.
         let fraction = (Double(UInt64(bitPattern: largest) ^ 1 << 63) + 1) / 0x1p64
-        return (max(Self.kept, Int((Double(Self.kept - 1) / fraction).rounded())), true)
+        return (Int(min(1e9, max(Double(Self.kept), (Double(Self.kept - 1) / fraction).rounded()))), true)
     }
 
     public mutating func insert(_ user: String) {
@@ -53,13 +56,13 @@ public struct UserSample: Equatable, Sendable {
             if sorted[middle] < hash { low = middle + 1 } else { high = middle }
         }
         guard low == sorted.count || sorted[low] != hash else { return }
-        guard low < Self.kept else { return }
         sorted.insert(hash, at: low)
         if sorted.count > Self.kept { sorted.removeLast() }
     }
 
     public mutating func formUnion(_ other: UserSample) {
-        for hash in other.hashes { insert(hash: hash) }
+        if let hash = other.lone { return insert(hash: hash) }
+        for hash in other.sorted { insert(hash: hash) }
     }
 
     /// FNV-1a of the name's UTF-8 bytes, mixed by SplitMix64's finalizer so that every

@@ -73,7 +73,7 @@ extension PostgresTransaction {
     private static let usersAdded = """
         CASE WHEN excluded.users IS NULL OR excluded.users = attempt_counter.users THEN attempt_counter.users
              WHEN attempt_counter.users IS NULL THEN excluded.users ELSE (
-            SELECT json_agg(hash ORDER BY hash)::text FROM (
+            SELECT '[' || string_agg(hash::text, ',' ORDER BY hash) || ']' FROM (
                 SELECT value::bigint AS hash FROM json_array_elements_text(attempt_counter.users::json)
                 UNION SELECT value::bigint FROM json_array_elements_text(excluded.users::json)
                 ORDER BY hash LIMIT \(UserSample.kept)) AS kept

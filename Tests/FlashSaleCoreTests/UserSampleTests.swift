@@ -11,18 +11,23 @@ import Testing
     @Test func upToSixtyFourUsersAreCountedExactly() {
         #expect(UserSample().count == (0, false))
         #expect(sample(["a", "a", "a"]).count == (1, false))
-        for n in [2, 5, 6, 63] {
+        for n in [2, 5, 6, 63, 64] {
             #expect(sample((1...n).map { "farm\($0)" }).count == (n, false))
         }
     }
 
-    @Test func pastSixtyFourTheCountIsAnEstimateOfAtLeastSixtyFour() {
+    @Test func pastSixtyFourTheCountIsAnEstimateOfAtLeastSixtyFive() {
         let crowd = sample((1...10_000).map { "buyer\($0)" })
         let (users, isEstimate) = crowd.count
         #expect(isEstimate)
         // A bottom-64 estimate is within about ±25% (1/√62 is one standard error, 13%).
         #expect(users > 7_000 && users < 13_000, "\(users)")
-        #expect(sample((1...65).map { "u\($0)" }).count.users >= 64)
+        #expect(sample((1...65).map { "u\($0)" }).count.users >= 65)
+        #expect(sample((1...65).map { "u\($0)" }).count.isEstimate)
+        // A stored column that is no sample (hashes crowded at the bottom) counts a
+        // billion at most, and does not overflow.
+        let crowded = UserSample(json: "[" + (0..<65).map { String(Int64.min + Int64($0)) }.joined(separator: ",") + "]")
+        #expect(crowded.count == (1_000_000_000, true))
     }
 
     /// Samples add up as one sample of all the users would: in any order, whatever the

@@ -51,6 +51,29 @@ import FlashSaleTestSupport
         #expect(try attempts(f) == AttemptTotals(attempts: 5, declined: [.soldOut: 2, .userLimit: 1]))
     }
 
+    /// The users of one address's declined attempts, committed in two groups of 50: each
+    /// store merges the two samples as `UserSample.formUnion` does, so both report the same
+    /// estimate of 100 users.
+    @Test(arguments: stores) func theUsersOfAnAddressAddUpAcrossCommitsAlike(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 0)
+        var expected = UserSample()
+        for group in 0..<2 {
+            let stream = DecisionGroup(engine: f.engine)
+            for n in 0..<50 {
+                let user = "farm\(group * 50 + n)"
+                expected.insert(user)
+                _ = try stream.book(try request(user, ip: "203.0.113.7"), clock: T)
+            }
+            try stream.commit()
+        }
+        let (users, isEstimate) = expected.count
+        #expect(isEstimate)
+        let suspect = try #require(try f.store.suspects(of: SaleID("s1"), thresholds: .standard).first)
+        #expect(suspect.value == "203.0.113.7")
+        #expect(suspect.reasons.first == "about \(users) distinct users")
+    }
+
     @Test(arguments: stores, [true, false])
     func theQueueCountsAttemptsWhenSubmittedAndDeclinesWhenProcessed(_ kind: StoreKind, bulkPaths: Bool) throws {
         let f = try Fixture(kind, bulkPaths: bulkPaths)
