@@ -14,6 +14,7 @@ public struct Block: Equatable, Sendable {
     public let reason: String?
     public let createdAt: Instant
     /// The parsed range of an `ip` block.
+    public var ipRange: IPRange? { range }
     private let range: IPRange?
 
     public init(kind: BlockKind, value: String, contains: Bool, sale: SaleID?, reason: String?, createdAt: Instant) throws {
@@ -45,11 +46,6 @@ public struct Block: Equatable, Sendable {
         }
         return try Block(kind: kind, value: range?.description ?? value, contains: contains, sale: sale, reason: reason,
                          createdAt: createdAt)
-    }
-
-    /// The value of a stored `ip` block that `text` names, in any spelling (`asStored`).
-    public static func storedIPValue(of text: String) throws -> String {
-        try range(text).description
     }
 
     private static func range(_ text: String) throws -> IPRange {

@@ -6,7 +6,8 @@ extension Engine {
     public static let everySale = "*"
 
     /// `block`: adds a block and returns it; the same block again is a no-op that returns
-    /// the block as it stands (with its first reason).
+    /// the block as it stands (with its first reason). An `ip` block is the same block in
+    /// any spelling (`Block.asStored`), one stored as typed by an earlier flashsale too.
     @discardableResult
     public func addBlock(_ given: Block, clock: Instant) throws -> Block {
         try store.write { transaction in
@@ -14,29 +15,37 @@ extension Engine {
             // block said 10:00 and its event 12:00 after a pause at 12:00 (found by probing).
             let at = try given.sale.map { try transaction.requireSale($0).decisionTime(clock: clock) } ?? clock
             let block = try given.asStored(at: at)
+            if let existing = try Self.stored(like: block, in: transaction).first { return existing }
             guard try transaction.insertBlock(block) else {
-                return try transaction.blocks(applyingTo: block.sale).first {
-                    $0.kind == block.kind && $0.value == block.value && $0.contains == block.contains && $0.sale == block.sale
-                } ?? block
+                return try Self.stored(like: block, in: transaction).first ?? block
             }
             try appendBlockEvent(.blocked, of: block.sale, detail: block.eventDetail, in: transaction, clock: clock)
             return block
         }
     }
 
-    /// `unblock`: removes the block with that kind, value, match and sale (not found if none).
-    /// An `ip` value names its range in any spelling, or, for a block stored before ranges
-    /// were stored in one (`Block.asStored`), as it was typed.
-    public func removeBlock(_ kind: BlockKind, value given: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
-        let value = kind == .ip ? try Block.storedIPValue(of: given) : given
+    /// `unblock`: removes the block with that kind, value, match and sale (not found if none);
+    /// an `ip` value names its range in any spelling, and every spelling of it is removed.
+    public func removeBlock(_ kind: BlockKind, value: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
+        let named = try Block(kind: kind, value: value, contains: contains, sale: sale, reason: nil, createdAt: clock)
         try store.write { transaction in
-            var removed: String?
-            for candidate in value == given ? [value] : [value, given] where removed == nil {
-                if try transaction.deleteBlock(kind: kind, value: candidate, contains: contains, sale: sale) { removed = candidate }
+            let blocks = try Self.stored(like: named, in: transaction)
+            guard !blocks.isEmpty else { throw SaleError.blockNotFound }
+            for block in blocks {
+                _ = try transaction.deleteBlock(kind: kind, value: block.value, contains: contains, sale: sale)
+                try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: block.value, contains: contains),
+                                     in: transaction, clock: clock)
             }
-            guard let removed else { throw SaleError.blockNotFound }
-            try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: removed, contains: contains),
-                                 in: transaction, clock: clock)
+        }
+    }
+
+    /// The stored blocks that are `block`: of its kind, match and sale, with its value, or
+    /// for `ip`, its range, in whatever spelling it was stored (an earlier flashsale stored
+    /// ranges as typed, and unblocking one spelling left the others: found by probing).
+    private static func stored(like block: Block, in transaction: any StoreTransaction) throws -> [Block] {
+        try transaction.blocks(applyingTo: block.sale).filter { stored in
+            stored.kind == block.kind && stored.contains == block.contains && stored.sale == block.sale
+                && (block.kind == .ip ? stored.ipRange == block.ipRange : stored.value == block.value)
         }
     }
 
