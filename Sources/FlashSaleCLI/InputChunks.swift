@@ -50,27 +50,32 @@ final class InputChunks {
     }
 
     /// This input read to its end first, unless it is a regular file: a pipe, FIFO or
-    /// terminal is copied into an unlinked file in `directory` (mode 0600), and that is read
-    /// instead. `submit --file` holds its write transaction while it reads, which keeps
+    /// terminal is copied into an unlinked file in `directory` (mode 0600; as much room as
+    /// the input), and that is read instead. `submit --file` holds its write transaction while it reads, which keeps
     /// every other writer waiting: a producer writing slowly into `submit --file -` made
     /// each `book` meanwhile exit 75 and stopped `process` (found by probing).
     func whole(spoolingIn directory: String) throws -> InputChunks {
         guard !isRegularFile else { return self }
         var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
         let spool = mkstemp(&template)
-        guard spool >= 0 else { throw FlashSaleError.io(spoolFailure(directory)) }
-        unlink(template)
+        guard spool >= 0 else { throw FlashSaleError.io(spoolFailure(directory, errno)) }
+        // Unnamed at once: buyers' data must not stay behind, whatever ends the process.
+        guard unlink(template) == 0 else {
+            let failure = spoolFailure(directory, errno)
+            close(spool)
+            throw FlashSaleError.io(failure)
+        }
         _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
         do {
             while let bytes = try next() {
                 try write(bytes, to: spool, in: directory)
             }
-            guard lseek(spool, 0, SEEK_SET) == 0 else { throw FlashSaleError.io(spoolFailure(directory)) }
-            return try InputChunks(descriptor: spool, name: name, owned: true)
+            guard lseek(spool, 0, SEEK_SET) == 0 else { throw FlashSaleError.io(spoolFailure(directory, errno)) }
         } catch {
             close(spool)
             throw error
         }
+        return try InputChunks(descriptor: spool, name: name, owned: true)
     }
 
     private func write(_ bytes: [UInt8], to spool: Int32, in directory: String) throws(FlashSaleError) {
@@ -78,13 +83,13 @@ final class InputChunks {
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { Glibc.write(spool, $0.baseAddress! + written, $0.count - written) }
             if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw .io(spoolFailure(directory)) }
+            guard count > 0 else { throw .io(spoolFailure(directory, count < 0 ? errno : EIO)) }
             written += count
         }
     }
 
-    private func spoolFailure(_ directory: String) -> String {
-        "cannot keep \(name) in \(Quoted(directory, keeping: 4096)) while it is read: \(String(cString: strerror(errno)))"
+    private func spoolFailure(_ directory: String, _ code: Int32) -> String {
+        "cannot keep \(name) in \(Quoted(directory, keeping: 4096)) while it is read: \(String(cString: strerror(code)))"
     }
 
     deinit {
