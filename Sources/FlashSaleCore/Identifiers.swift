@@ -198,12 +198,14 @@ extension Unicode.Scalar {
     /// A control character: Unicode's general category Cc, U+0000-001F and U+007F-009F.
     public var isControl: Bool { properties.generalCategory == .control }
 
-    /// A format character (general category Cf) other than the zero-width joiner, which
-    /// joins emoji into one (👨‍👩‍👧): the bidirectional controls (U+202E reorders what follows
-    /// it on the screen, so that a row reads as another), and the zero-width ones (U+200B,
-    /// U+FEFF, U+00AD), which make two users look the same (both found by probing).
+    /// A format character (general category Cf) that no writing needs: the bidirectional
+    /// controls (U+202E reorders what follows it on the screen, so that a row reads as
+    /// another), and the zero-width ones (U+200B, U+FEFF, U+00AD), which make two users look
+    /// the same (both found by probing). Not the joiners, which join emoji into one
+    /// (U+200D: 👨‍👩‍👧) and keep Persian and Indic letters apart (U+200C), nor the tag
+    /// characters that spell a subdivision's flag (U+E0020-E007F: 🏴󠁧󠁢󠁳󠁣󠁴󠁿).
     public var isInvisibleFormat: Bool {
-        properties.generalCategory == .format && value != 0x200D
+        properties.generalCategory == .format && value != 0x200C && value != 0x200D && !(0xE0020...0xE007F).contains(value)
     }
 
     /// U+2028 and U+2029, which end a line for Python's `splitlines` and JavaScript.
