@@ -49,13 +49,19 @@ import Testing
         #expect(UserSample().json == nil)
         #expect(UserSample(json: nil).isEmpty)
         #expect(sample(["x"]).json == "[\(UserSample.hash(of: "x"))]")
+        // The extremes of 64 bits, and what does not fit or is no number, left out.
+        #expect(UserSample(json: "[-9223372036854775808, 9223372036854775807]").json == "[-9223372036854775808,9223372036854775807]")
+        #expect(UserSample(json: "[9223372036854775808,-9223372036854775809,99999999999999999999999,-,\"x\",7]").json == "[7]")
     }
 
     /// The same name hashes the same in every process: stored samples are compared across
     /// processes, and a change here would make old counters count their users twice.
     @Test func theHashIsFixed() {
-        // As an independent FNV-1a and SplitMix64 finalizer (Python) computes it.
-        #expect(UserSample.hash(of: "alice") == -4_192_475_849_746_331_044)
+        // As an independent implementation (Python) computes it: a name of under 8 bytes,
+        // one of several words, and none.
+        #expect(UserSample.hash(of: "alice") == 3_016_862_501_683_063_438)
+        #expect(UserSample.hash(of: "a-user-name-longer-than-8") == 4_651_429_866_946_057_281)
+        #expect(UserSample.hash(of: "") == -2_152_535_657_050_944_081)
         #expect(UserSample.hash(of: "caf\u{E9}") != UserSample.hash(of: "cafe\u{301}"))
     }
 }
