@@ -307,7 +307,10 @@ private struct Tally {
         Counts(attempts: attempts, declines: declines, scripted: scripted, withoutAgent: withoutAgent,
                distinctUsers: users.map { names in
                    let sampled = userSample.count
-                   return sampled.isEstimate && sampled.users > names.count ? (sampled.users, true) : (max(names.count, sampled.users), false)
+                   guard sampled.isEstimate, sampled.users > names.count else { return (max(names.count, sampled.users), false) }
+                   // An estimate never says more users than the attempts they made (80 users
+                   // were "about 81": found by probing), nor fewer than the sample holds.
+                   return (min(sampled.users, max(attempts, UserSample.kept)), true)
                }, largestBurst: burst.largest,
                // The one used most (the first by name among equals).
                commonestScript: scripts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key)

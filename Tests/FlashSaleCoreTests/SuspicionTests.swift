@@ -96,7 +96,15 @@ private func ranked(_ attempts: [Attempt]) -> [Suspect] {
         var many = SuspicionTally()
         many.addByRequester("203.0.113.7", Observation(at: Instant(milliseconds: 0), attempts: 1_000, users: crowd))
         let reason = many.ranked().first?.reasons.first { $0.hasSuffix("distinct users") }
-        #expect(reason == "about \(crowd.count.users) distinct users")
+        #expect(reason == "about \(min(crowd.count.users, 1_000)) distinct users")
+        // Found by probing: 80 users, one attempt each, were "about 81": an estimate says no
+        // more users than attempts.
+        var eighty = UserSample()
+        for n in 1...80 { eighty.insert("u\(n)") }
+        var few = SuspicionTally()
+        few.addByRequester("198.51.100.7", Observation(at: Instant(milliseconds: 0), attempts: 80, users: eighty))
+        #expect(eighty.count.users > 80, "the sample no longer overestimates these 80: pick others")
+        #expect(few.ranked().first?.reasons.first == "about 80 distinct users")
     }
 
     @Test func aBurstIsTwentyWithinLessThanTenSeconds() {
