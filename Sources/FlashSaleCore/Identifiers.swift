@@ -177,18 +177,23 @@ extension String {
     /// of terminal escape sequences) written as its Swift escape, `\n` or `\u{1B}`: one line
     /// that a terminal only prints. Error messages and text output show values so. So are
     /// Unicode's own line and paragraph separators, which split a line for readers that
-    /// honour them, and the invisible format characters (`Unicode.Scalar.isInvisibleFormat`).
+    /// honour them, and the characters that show nothing (`Unicode.Scalar.isInvisible`).
     public var controlCharactersEscaped: String {
         // Only ASCII controls and characters past ASCII can be escaped here; most values
         // are plain ASCII.
         guard utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return self }
         var out = ""
+        // Tag characters spell a flag only after U+1F3F4, up to the cancel tag U+E007F;
+        // anywhere else they hide text (found by probing).
+        var inFlag = false
         for scalar in unicodeScalars {
-            if scalar.isControl || scalar.isInvisibleFormat || scalar.isLineOrParagraphSeparator {
+            let isFlagTag = inFlag && (0xE0020...0xE007F).contains(scalar.value)
+            if scalar.isControl || scalar.isLineOrParagraphSeparator || (scalar.isInvisible && !isFlagTag) {
                 out += scalar.escaped(asASCII: true)
             } else {
                 out.unicodeScalars.append(scalar)
             }
+            inFlag = scalar.value == 0x1F3F4 || (isFlagTag && scalar.value != 0xE007F)
         }
         return out
     }
@@ -198,14 +203,21 @@ extension Unicode.Scalar {
     /// A control character: Unicode's general category Cc, U+0000-001F and U+007F-009F.
     public var isControl: Bool { properties.generalCategory == .control }
 
-    /// A format character (general category Cf) that no writing needs: the bidirectional
-    /// controls (U+202E reorders what follows it on the screen, so that a row reads as
-    /// another), and the zero-width ones (U+200B, U+FEFF, U+00AD), which make two users look
-    /// the same (both found by probing). Not the joiners, which join emoji into one
-    /// (U+200D: 👨‍👩‍👧) and keep Persian and Indic letters apart (U+200C), nor the tag
-    /// characters that spell a subdivision's flag (U+E0020-E007F: 🏴󠁧󠁢󠁳󠁣󠁴󠁿).
-    public var isInvisibleFormat: Bool {
-        properties.generalCategory == .format && value != 0x200C && value != 0x200D && !(0xE0020...0xE007F).contains(value)
+    /// A character that shows nothing and that no writing needs: a format character
+    /// (general category Cf) or one Unicode says to ignore in display, such as the
+    /// bidirectional controls (U+202E reorders what follows it on the screen, so that a row
+    /// reads as another), the zero-width ones (U+200B, U+FEFF, U+00AD) and the Hangul fillers
+    /// (U+3164), which make two users look the same (both found by probing). Not the
+    /// joiners, which join emoji into one (U+200D: 👨‍👩‍👧) and keep Persian and Indic
+    /// letters apart (U+200C), nor the variation selectors, which choose how the character
+    /// before them looks (U+FE0F: ❤️; Mongolian's U+180B-180F). Tag characters are
+    /// invisible too, except in a flag (`controlCharactersEscaped`).
+    public var isInvisible: Bool {
+        guard properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint else { return false }
+        switch value {
+        case 0x200C, 0x200D, 0x180B...0x180D, 0x180F, 0xFE00...0xFE0F, 0xE0100...0xE01EF: return false
+        default: return true
+        }
     }
 
     /// U+2028 and U+2029, which end a line for Python's `splitlines` and JavaScript.

@@ -114,15 +114,17 @@ private func hasRawControls(_ text: String) -> Bool {
     /// escaped, where the joiners and a flag's tag characters are kept.
     @Test func separatorsAndInvisibleFormatCharactersAreEscaped() throws {
         let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "9", "--per-user", "9"])
-        for user in ["u1\u{2028}", "u1\u{2029}", "u1\u{200B}", "u1\u{FEFF}", "u1\u{AD}", "u1\u{E0001}", "👨‍👩‍👧", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "می\u{200C}خواهم"] {
+        try box.run(["create-sale", "s1", "--inventory", "12", "--per-user", "9"])
+        for user in ["u1\u{2028}", "u1\u{2029}", "u1\u{200B}", "u1\u{FEFF}", "u1\u{AD}", "u1\u{E0001}", "👨‍👩‍👧", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "می\u{200C}خواهم",
+                     "ab\u{E0068}\u{E0069}c", "u1\u{3164}", "❤\u{FE0F}"] {
             #expect(try box.run(["book", "s1", user]).status == 0)
         }
         let listed = try box.run(["bookings", "s1"]).stdout
-        for escaped in ["u1\\u{2028}", "u1\\u{2029}", "u1\\u{200B}", "u1\\u{FEFF}", "u1\\u{00AD}", "u1\\u{000E0001}", "👨‍👩‍👧", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "می\u{200C}خواهم"] {
+        for escaped in ["u1\\u{2028}", "u1\\u{2029}", "u1\\u{200B}", "u1\\u{FEFF}", "u1\\u{00AD}", "u1\\u{000E0001}", "👨‍👩‍👧", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "می\u{200C}خواهم",
+                        "ab\\u{000E0068}\\u{000E0069}c", "u1\\u{3164}", "❤\u{FE0F}"] {
             #expect(listed.contains(escaped), "\(escaped) in \(listed)")
         }
-        #expect(listed.split(whereSeparator: \.isNewline).count == 10, "\(listed)")
+        #expect(listed.split(whereSeparator: \.isNewline).count == 13, "\(listed)")
     }
 
     /// Found by probing: columns were padded by characters, so that a row with a wide
