@@ -29,6 +29,13 @@ extension SQLiteStore {
 enum BackupFile {
     /// Refuses (exit 4) a name that is taken, before any copying.
     static func refuseTaken(_ path: String) throws(FlashSaleError) {
+        // SQLite opens a WAL database with NAME-wal and NAME-shm beside it: a longer name
+        // made a copy that no command could open (found by probing).
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard name.utf8.count <= maximumNameBytes else {
+            throw .usage("a backup's name takes at most \(maximumNameBytes) bytes, room for the -wal and -shm SQLite opens "
+                         + "beside it; this one has \(name.utf8.count)")
+        }
         // First: a live database (the one being copied, say) has a -wal of its own, which
         // must never be called a leftover to remove.
         if exists(path) { throw taken(path) }
@@ -45,6 +52,9 @@ enum BackupFile {
                             + "and removed when that is opened: choose another name")
         }
     }
+
+    /// A file name's 255 bytes, less `-wal`.
+    static let maximumNameBytes = 251
 
     static func taken(_ path: String) -> FlashSaleError {
         .conflict("\(path) already exists; backup never overwrites a file: choose a new name")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlashSaleCLI
 import FlashSaleTestSupport
+import FlashSaleStore
 
 private let zshPath = installed("zsh")
 private let fishPath = installed("fish")
@@ -100,15 +101,22 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["backup", box.directory.appendingPathComponent("none.db-journal").path]).status == 0)
     }
 
-    /// Found by probing: a backup's name of 240 to 255 bytes failed, "File name too long",
-    /// for the temporary name beside it.
-    @Test func aBackupNameOfUpTo255BytesIsTaken() throws {
+    /// Found by probing: a backup's name of 240 to 251 bytes failed, "File name too long",
+    /// for the temporary name beside it; one of 252 to 255 was made and could not be
+    /// opened, its -wal too long a name. The first are taken, the second refused.
+    @Test func aBackupNameOfUpTo251BytesIsTakenAndALongerOneRefused() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "3"])
         let path = box.directory.appendingPathComponent(String(repeating: "z", count: 251)).path
         let result = try box.run(["backup", path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try box.run(["--db", path, "verify"], database: false).status == 0)
+        let longer = box.directory.appendingPathComponent(String(repeating: "y", count: 252)).path
+        let refused = try box.run(["backup", longer])
+        #expect(refused.status == 2)
+        #expect(refused.stderr == "flashsale: a backup's name takes at most 251 bytes, room for the -wal and -shm SQLite opens "
+                + "beside it; this one has 252\n")
+        #expect(!FileManager.default.fileExists(atPath: longer))
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
@@ -162,6 +170,32 @@ private func mode(of path: String) throws -> Int {
         #expect(String(decoding: stderr, as: UTF8.self) == "flashsale: backup interrupted; its partial copy is removed\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
         #expect(try box.run(["backup", copy]).status == 0)
+    }
+
+    /// Found by probing: a backup stopped while it waited to open the database (another
+    /// process held it) died by the signal, 143, saying nothing. It says it wrote nothing,
+    /// 130, and with --json prints the error object.
+    @Test func aBackupStoppedWhileItWaitsToOpenSaysSo() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        // Exclusive locking mode keeps every other connection from even reading.
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(5))
+        try holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        try holder.execute("BEGIN IMMEDIATE")
+        try holder.execute("COMMIT")
+        let copy = box.directory.appendingPathComponent("b.db").path
+        let backup = try box.start(["--json", "--busy-timeout", "60s", "backup", copy])
+        let waiting = backup.waitUntil {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(backup.child.pid)/fd")) ?? []).contains { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(backup.child.pid)/fd/\(fd)")) == box.database
+            }
+        }
+        #expect(waiting, "the backup never opened the database: \(backup.stderr)")
+        #expect(backup.stop(SIGTERM) == .exit(130), "\(backup.stderr)")
+        #expect(backup.stderr == "flashsale: backup interrupted; nothing was written\n")
+        #expect(backup.stdout == "{\"error\":{\"code\":\"interrupted\",\"message\":\"backup interrupted; nothing was written\"}}\n")
+        #expect(!FileManager.default.fileExists(atPath: copy))
+        withExtendedLifetime(holder) {}
     }
 
     /// A backup of a database of about 32 MB, so that its copy is still going when the test

@@ -1,6 +1,7 @@
 import FlashSaleCore
 import FlashSaleStore
 import Glibc
+import Synchronization
 
 enum BackupCommand {
     static let spec = CommandSpec(
@@ -23,20 +24,42 @@ enum BackupCommand {
         let path = invocation.arguments["PATH"] ?? ""
         guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
         // Refused before connecting: the answer is the same whether the server is up or not.
-        guard !context.isDatabaseServer, let store = try context.store() as? SQLiteStore else {
+        guard !context.isDatabaseServer else {
             throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
         }
-        // Blocked from before the temporary file is made, so that none is left behind.
+        // Taken from before the database is opened, which may wait out another process's
+        // lock (a backup stopped there died silently, 143: found by probing), and so from
+        // before the temporary file is made, so that none is left behind.
         let signals = StopSignals()
         let json = context.output.json
-        let pages = try store.backup(to: path) { temporaryPath in
-            signals.whenReceived {
-                unlink(temporaryPath)
-                StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
+        let stage = Mutex(BackupStage.opening)
+        signals.whenReceived {
+            while true {
+                switch stage.withLock({ $0 }) {
+                case .opening: StopSignals.exitStopped(saying: "backup interrupted; nothing was written", json: json)
+                // Made, its name not told yet: a moment.
+                case .making: usleep(1000)
+                case .copying(let temporaryPath):
+                    unlink(temporaryPath)
+                    StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
+                }
             }
+        }
+        guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }
+        stage.withLock { $0 = .making }
+        let pages = try store.backup(to: path) { temporaryPath in
+            stage.withLock { $0 = .copying(temporaryPath) }
         }
         context.output.success(Rendered(
             text: "backed up to \(path.controlCharactersEscaped) (\(pages) page\(pages == 1 ? "" : "s"))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))
     }
+}
+
+/// Where a backup stands, for what a stop signal leaves: nothing yet, a temporary file that
+/// may have been made (its name to come), or the copy under way in it.
+private enum BackupStage: Sendable {
+    case opening
+    case making
+    case copying(String)
 }
