@@ -67,25 +67,18 @@ final class InputChunks {
         }
         _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
         do {
-            while let bytes = try next() {
-                try write(bytes, to: spool, in: directory)
+            let copy = FileSink(descriptor: spool)
+            while copy.writeError == nil, let bytes = try next() {
+                copy.write(utf8: bytes)
             }
+            copy.flush()
+            if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }
             guard lseek(spool, 0, SEEK_SET) == 0 else { throw FlashSaleError.io(spoolFailure(directory, errno)) }
         } catch {
             close(spool)
             throw error
         }
         return try InputChunks(descriptor: spool, name: name, owned: true)
-    }
-
-    private func write(_ bytes: [UInt8], to spool: Int32, in directory: String) throws(FlashSaleError) {
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.write(spool, $0.baseAddress! + written, $0.count - written) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw .io(spoolFailure(directory, count < 0 ? errno : EIO)) }
-            written += count
-        }
     }
 
     private func spoolFailure(_ directory: String, _ code: Int32) -> String {

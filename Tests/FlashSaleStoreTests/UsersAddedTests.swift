@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 import FlashSaleCore
 @testable import FlashSaleStore
@@ -7,13 +6,8 @@ import FlashSaleCore
 /// counters' upsert: as `UserSample.formUnion` does, with NULL for none.
 @Suite struct UsersAddedTests {
     private func added(_ stored: String?, _ added: String?) throws -> String? {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-users-added-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("f.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        return try db.firstRow("SELECT users_added(:stored, :added)", [":stored": .text(stored), ":added": .text(added)]) {
+        let fixture = try StoreFixture()
+        return try fixture.store.db.firstRow("SELECT users_added(:stored, :added)", [":stored": .text(stored), ":added": .text(added)]) {
             $0.optionalText(0)
         } ?? nil
     }
