@@ -54,7 +54,11 @@ final class InputChunks {
     /// the input), and that is read instead. `submit --file` holds its write transaction while it reads, which keeps
     /// every other writer waiting: a producer writing slowly into `submit --file -` made
     /// each `book` meanwhile exit 75 and stopped `process` (found by probing).
-    func whole(spoolingIn directory: String) throws -> InputChunks {
+    ///
+    /// With `stoppingPastLine`, the copy ends at a line longer than that: the reader refuses
+    /// it there, as it did before the copy, where an endless one (`/dev/zero`) was copied
+    /// until the directory was full (found by probing).
+    func whole(spoolingIn directory: String, stoppingPastLine longestLine: Int?) throws -> InputChunks {
         guard !isRegularFile else { return self }
         var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
         let spool = mkstemp(&template)
@@ -68,8 +72,16 @@ final class InputChunks {
         _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
         do {
             let copy = FileSink(descriptor: spool)
+            var lineSoFar = 0
             while copy.writeError == nil, let bytes = try next() {
                 copy.write(utf8: bytes)
+                guard let longestLine else { continue }
+                if let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
+                    lineSoFar = bytes.count - lastNewline - 1
+                } else {
+                    lineSoFar += bytes.count
+                }
+                if lineSoFar > longestLine { break }
             }
             copy.flush()
             if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }

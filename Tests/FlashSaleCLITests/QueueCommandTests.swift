@@ -135,6 +135,20 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
     }
 
+    /// Found by probing: an endless line (`/dev/zero`) was kept in $TMPDIR until it was
+    /// full, then exit 74. The copy stops past the longest line a request may be, which
+    /// the submit refuses as it did before the copy: exit 65, nothing queued, nothing kept.
+    @Test func anEndlessLineIsRefusedWithoutFillingTheTemporaryDirectory() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let scratch = box.directory.appendingPathComponent("scratch").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        let result = try box.shell("TMPDIR='\(scratch)' \"$FLASHSALE\" --db \"$DB\" submit s1 --file - < /dev/zero")
+        #expect(result.status == 65)
+        #expect(result.stderr.hasPrefix("flashsale: line 1: line is longer than 65536 bytes; nothing was enqueued"), "\(result.stderr)")
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
+    }
+
     /// Skipped lines are said as they are found (stderr) or written into the report as
     /// they are (--json), not kept as values: a million of them took 336 MB (443 with
     /// --json), found by probing. Each is still listed, in order, with its reason.

@@ -47,8 +47,10 @@ enum SubmitCommand {
         let sale = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
         // Read whole before the transaction begins, which it would otherwise hold while a
-        // pipe is slow to write (InputChunks.whole).
-        let input = try context.input(path).whole(spoolingIn: TemporaryDirectory.path)
+        // pipe is slow to write (InputChunks.whole); up to a line too long, unless skipped.
+        let input = try context.input(path).whole(
+            spoolingIn: TemporaryDirectory.path,
+            stoppingPastLine: invocation.flag(skipInvalid) ? nil : RequestReader.maximumRecordBytes)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
