@@ -143,8 +143,10 @@ public enum TextField: String, Sendable {
         guard count <= maximumBytes else {
             throw .usage("\(rawValue) is \(count) bytes; the limit is \(maximumBytes)")
         }
-        // Over the contiguous bytes when the string has them (native strings do): much faster.
-        let hasNUL = value.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? value.utf8.contains(0)
+        // Over the contiguous bytes when the string has them (native strings do), eight at a
+        // time: a user agent's hundred bytes a byte at a time were 4% of a `submit --file`.
+        let hasNUL = value.utf8.withContiguousStorageIfAvailable { InputByte.firstIndex(of: 0, in: $0, from: 0) != nil }
+            ?? value.utf8.contains(0)
         guard !hasNUL else { throw .usage("\(rawValue) contains a NUL byte") }
         if self == .ip, !IPAddress.isValid(value) {
             throw .usage("'\(Quoted(value))' is not an IPv4 or IPv6 address")

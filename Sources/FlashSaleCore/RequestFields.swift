@@ -176,4 +176,15 @@ extension InputByte {
         }
         return nil
     }
+
+    /// How many `target`s there are at or after `start`.
+    static func count(of target: UInt8, in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var count = 0
+        var index = start
+        while let found = firstIndex(of: target, in: bytes, from: index) {
+            count += 1
+            index = found + 1
+        }
+        return count
+    }
 }
