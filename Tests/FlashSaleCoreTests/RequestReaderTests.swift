@@ -117,6 +117,22 @@ private let tooLong = "line is longer than 65536 bytes"
         #expect(try reason("{\"user\":\"a\tb\"}") == "invalid JSON at byte 11")
     }
 
+    /// A quote, an escape or a control character is found at any place of a long value.
+    @Test func aSpecialByteIsFoundAtEveryPlaceOfALongString() throws {
+        let plain = Array("abcdefghijklmnopqrs\u{E9}tuvwxyz~".utf8)
+        for place in 0...plain.count where place == plain.count || plain[place] & 0xC0 != 0x80 {
+            func line(inserting special: String) -> String {
+                String(decoding: plain[..<place], as: UTF8.self) + special + String(decoding: plain[place...], as: UTF8.self)
+            }
+            let value = String(decoding: plain, as: UTF8.self)
+            #expect(try readAll("{\"user\":\"\(line(inserting: "\\\""))\"}") == [record(1, line(inserting: "\""))])
+            #expect(try readAll("{\"user\":\"\(line(inserting: "\\\\"))\"}") == [record(1, line(inserting: "\\"))])
+            #expect(try reason("{\"user\":\"\(line(inserting: "\u{1F}"))\"}") == "invalid JSON at byte \(10 + place)")
+            #expect(try readAll("{\"user\":\"\(line(inserting: "\u{7F}"))\"}") == [record(1, line(inserting: "\u{7F}"))])
+            #expect(try readAll("{\"user\":\"\(value)\",\"key\":\"k\"}") == [record(1, value, key: "k")])
+        }
+    }
+
     @Test func unknownKeysAreSkippedWhateverTheyHold() throws {
         let line = #"{"a": {"b": [1, {"c": "}]\""}, [], {}], "d": -1.5e+3}, "e": [true, false, null, 0, 2E-2], "user": "u1", "f\u0041": "x"}"#
         #expect(try readAll(line) == [record(1, "u1")])
