@@ -14,6 +14,9 @@ protocol TextSink: AnyObject {
     var readerClosed: Bool { get }
     /// Whether a person watches it (a TTY), for output only a person needs.
     var isTerminal: Bool { get }
+    /// Whether the last text written ended mid-line, as a JSON array printed an element at
+    /// a time does until its end.
+    var endsMidLine: Bool { get }
 }
 
 /// Sinks that cannot fail (strings in tests).
@@ -35,6 +38,7 @@ final class FileSink: TextSink {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
     private(set) var writeError: Int32?
+    private(set) var endsMidLine = false
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -45,6 +49,7 @@ final class FileSink: TextSink {
     func write(_ text: String) {
         guard writeError == nil else { return }
         buffer.append(contentsOf: text.utf8)
+        if let last = text.utf8.last { endsMidLine = last != UInt8(ascii: "\n") }
         if buffer.count >= 1 << 16 { flush() }
     }
 
@@ -55,6 +60,7 @@ final class FileSink: TextSink {
         } else {
             buffer.append(contentsOf: bytes)
         }
+        if let last = bytes.last { endsMidLine = last != UInt8(ascii: "\n") }
         if buffer.count >= 1 << 16 { flush() }
     }
 
@@ -166,9 +172,12 @@ final class Output {
     /// if stdout cannot take it, or nobody would see the error. The line is escaped here,
     /// once for every message: a path or a value in it must not reach a terminal raw.
     /// `alreadyLogged`: stderr is the command's own log, which has said it (`LoggedFailure`).
+    /// After part of a document (a read failing half-way through `bookings`) the object
+    /// goes on a line of its own, the document left unclosed so that it is not taken for
+    /// whole: it was glued to the last element (found by probing).
     func failure(_ error: FlashSaleError, alreadyLogged: Bool = false) {
         if json {
-            stdout.write(Self.errorObject(error) + "\n")
+            stdout.write((stdout.endsMidLine ? "\n" : "") + Self.errorObject(error) + "\n")
             stdout.flush()
             guard let error = stdout.writeError else { return }
             if !readerMayLeave { dieIfThePipeWouldHaveKilled(error) }

@@ -2,19 +2,11 @@ import Foundation
 import Testing
 @testable import FlashSaleCLI
 
-/// A captured stream that says it is a terminal.
-private final class CapturedTerminal: TextSink {
-    var text = ""
-    var isTerminal: Bool { true }
-    func write(_ text: String) { self.text += text }
-    func flush() {}
-}
-
 /// The count shows only where a person watches: the stream it goes to decides, not
 /// descriptor 2, which an embedding caller (or an in-process test) does not write to.
 @Suite struct ProgressTests {
     @Test func aCountShowsOnATerminal() {
-        let terminal = CapturedTerminal()
+        let terminal = Captured(isTerminal: true)
         let progress = Progress(every: 2, label: "read", sink: terminal)
         for _ in 0..<5 { progress.tick() }
         progress.finish()
@@ -41,7 +33,7 @@ private final class CapturedTerminal: TextSink {
 
     /// Runs `flashsale --db DB ARGS` in this process with stderr on a terminal.
     private func runOnATerminal(_ box: Sandbox, _ arguments: [String], input: String = "") throws -> String {
-        let terminal = CapturedTerminal()
+        let terminal = Captured(isTerminal: true)
         let path = try box.file("input-\(UUID().uuidString)", input)
         let stdin = open(path, O_RDONLY)
         defer { close(stdin) }

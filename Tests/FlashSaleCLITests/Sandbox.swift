@@ -43,11 +43,16 @@ struct Result {
     var line: String { stdout.trimmingCharacters(in: .newlines) }
 }
 
-/// What a stream received, as text.
+/// What a stream received, as text; `isTerminal` for one that says it is a terminal.
 final class Captured: TextSink {
     var text = ""
+    let isTerminal: Bool
+    init(isTerminal: Bool = false) {
+        self.isTerminal = isTerminal
+    }
     func write(_ text: String) { self.text += text }
     func flush() {}
+    var endsMidLine: Bool { text.utf8.last.map { $0 != UInt8(ascii: "\n") } ?? false }
 }
 
 /// A temporary directory with a database path, where commands run as a user would run them:

@@ -8,6 +8,7 @@ final class FullDiskSink: TextSink {
     private(set) var writeError: Int32?
     func write(_ text: String) { writeError = ENOSPC }
     func flush() {}
+    var endsMidLine: Bool { false }
 }
 
 /// Runs a command line in this process with stdout on a full disk; returns its exit
