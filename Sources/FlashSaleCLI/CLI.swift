@@ -80,15 +80,7 @@ public enum CLI {
                 }
                 return text
             }
-            var environment: [String: String] = [:]
-            for (name, bytes) in rawEnvironment {
-                guard let text = String(validating: bytes, as: UTF8.self) else {
-                    // Where libpq's files may be: no reason to refuse a command on a file.
-                    if DatabaseURL.homeFileVariables.contains(name) { continue }
-                    throw FlashSaleError.usage("\(name) is not valid UTF-8")
-                }
-                environment[name] = text
-            }
+            let environment = Environment(rawEnvironment)
             let commandLine = try ParsedCommandLine.parse(arguments, commands: CommandTable.all)
             let parsed = (json: commandLine.globals.has(GlobalOptions.json.name), quiet: commandLine.globals.has(GlobalOptions.quiet.name))
             if parsed != (json, quiet) {

@@ -25,8 +25,8 @@ final class Context {
     var databaseGiven: Bool { givenDatabase != nil }
     /// `--pg-schema`, for a command that names a database server of its own (`copy-to`).
     let serverSchema: String?
-    /// The variables that fill in what a database server's URL leaves out (`PG*`).
-    let environment: [String: String]
+    /// The variables flashsale reads: the `PG*` ones fill in what a server's URL leaves out.
+    let environment: Environment
 
     static let defaultDatabase = "flashsale.db"
     static let defaultBusyTimeout = Span.seconds(5)
@@ -37,7 +37,7 @@ final class Context {
     /// `namesDatabaseServer`: the command takes a server's URL of its own, which
     /// --pg-schema may describe whatever --db names. `usesDatabase` false: what --db or
     /// $FLASHSALE_DB names is neither checked nor opened (`help`, `completions`).
-    init(globals: Invocation.Values, environment: [String: String], standardInput: Int32,
+    init(globals: Invocation.Values, environment: Environment, standardInput: Int32,
          output: Output, createsDatabase: Bool, namesDatabaseServer: Bool = false, usesDatabase: Bool = true,
          linked: Linked) throws {
         self.output = output
@@ -52,7 +52,7 @@ final class Context {
             }
             database = option
             givenDatabase = option
-        } else if let variable = environment["FLASHSALE_DB"], !variable.isEmpty {
+        } else if usesDatabase, let variable = try environment.value("FLASHSALE_DB"), !variable.isEmpty {
             database = variable
             givenDatabase = variable
         } else {
@@ -68,7 +68,7 @@ final class Context {
             busyTimeout = Context.defaultBusyTimeout
         }
         // Empty means unset, as for FLASHSALE_DB and the PG* variables.
-        fixedNow = environment["FLASHSALE_NOW"].flatMap { $0.isEmpty ? nil : $0 }
+        fixedNow = usesDatabase ? try environment.value("FLASHSALE_NOW").flatMap { $0.isEmpty ? nil : $0 } : nil
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
         if usesDatabase, let refusal = DatabaseURL.refusal(of: database) {
@@ -80,7 +80,7 @@ final class Context {
                 preconditionFailure("a command that declares it uses no database opened one")
             }
         } else if isDatabaseServer {
-            opening = try linked.databaseServer(database, schema, environment, busyTimeout)
+            opening = try linked.databaseServer(database, schema, environment.databaseServerVariables(), busyTimeout)
         } else if schema != nil, !namesDatabaseServer {
             throw FlashSaleError.usage("\(GlobalOptions.pgSchema.name) goes with a postgresql:// database, not a file")
         } else {

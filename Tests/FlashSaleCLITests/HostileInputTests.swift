@@ -122,6 +122,33 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// Found by probing: a variable that is not UTF-8 was refused before anything ran, so
+    /// that `help`, `--version`, `completions`, a command given --db, and one on a SQLite
+    /// file with a stray PGHOST all exited 2. It is refused where it is read, naming it.
+    @Test func aVariableThatIsNotUTF8IsRefusedOnlyWhereItIsRead() throws {
+        let (box, _) = try targetSandbox()
+        let unread = [
+            #"FLASHSALE_DB="$(printf '\377')" "$FLASHSALE" --version"#,
+            #"FLASHSALE_DB="$(printf '\377')" "$FLASHSALE" help"#,
+            #"FLASHSALE_DB="$(printf '\377')" FLASHSALE_NOW="$(printf '\377')" "$FLASHSALE" completions bash"#,
+            #"FLASHSALE_DB="$(printf '/tmp/\377')" "$FLASHSALE" --db "$DB" sales"#,
+            #"PGHOST="$(printf '\377')" "$FLASHSALE" --db "$DB" sales"#,
+        ]
+        for command in unread {
+            let result = try box.shell(command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+        let read = [
+            (#"FLASHSALE_DB="$(printf '\377')" "$FLASHSALE" sales"#, "FLASHSALE_DB"),
+            (#"FLASHSALE_NOW="$(printf '\377')" "$FLASHSALE" --db "$DB" sales"#, "FLASHSALE_NOW"),
+            (#"PGHOST="$(printf '\377')" "$FLASHSALE" --db postgresql://localhost:1/x sales"#, "PGHOST"),
+        ]
+        for (command, name) in read {
+            let result = try box.shell(command)
+            #expect(result.status == 2 && result.stderr == "flashsale: \(name) is not valid UTF-8\n", "\(command): \(result.stderr)")
+        }
+    }
+
     /// Found by probing: with standard input closed, SQLite put /dev/null where it was, and
     /// `-` read as an empty input: success, nothing done. `cat <&-` fails; so does flashsale.
     @Test(arguments: ["book s1 --stream", "submit s1 --file -"])

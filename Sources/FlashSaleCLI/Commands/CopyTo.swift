@@ -34,7 +34,7 @@ enum CopyToCommand {
             throw FlashSaleError.usage("copy-to copies a SQLite file: name it with \(GlobalOptions.database.name) PATH")
         }
         // Before the source is opened: flashsale hands the whole command to flashsale-serve here.
-        let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment, context.busyTimeoutSpan)
+        let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment.databaseServerVariables(), context.busyTimeoutSpan)
         // Made before the target's connection starts its thread (see `StopSignals`).
         let signals = StopSignals()
         let stage = CopyStage()
