@@ -41,12 +41,14 @@ private let devFull = "/dev/full"
 
 /// Runs `env SIGNAL_OPTION flashsale --db DB ARGS...` with stdout a pipe whose reader has
 /// already gone away.
-private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ arguments: [String]) throws -> Result {
+private func runIntoClosedPipe(_ box: Sandbox, _ signalOption: String, _ arguments: [String],
+                               environment: [String: String] = [:]) throws -> Result {
     let ends = try closeOnExecPipe()
     close(ends.read)
     defer { close(ends.write) }
     return try box.execute(try #require(envPath), [signalOption, flashsaleBinary, "--db", box.database] + arguments,
-                           environment: ["PATH": "/usr/bin:/bin", "FLASHSALE_NOW": T0], output: ends.write)
+                           environment: ["PATH": "/usr/bin:/bin", "FLASHSALE_NOW": T0].merging(environment) { $1 },
+                           output: ends.write)
 }
 
 /// A descriptor writing to /dev/full.
@@ -187,5 +189,18 @@ private func openDevFull() throws -> Int32 {
         #expect(result.stderr.isEmpty)
         // bob's hold was made; alice, at her limit, keeps the one she had.
         #expect(try box.run(["bookings", "s1", "--user", arguments[arguments.count - 1], "--json"]).jsonArray().count == 1)
+    }
+
+    /// Found by probing: `rehearse | true` died of SIGPIPE at its report, before it removed
+    /// its scratch directory (its children's logs), which stayed in $TMPDIR.
+    @Test(.enabled(if: envSetsSignals, "needs GNU env 8.31 or later, to set SIGPIPE's disposition"))
+    func aRehearsalKilledBySIGPIPELeavesNoScratchFiles() throws {
+        let box = try Sandbox()
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let result = try runIntoClosedPipe(box, "--default-signal=PIPE", ["rehearse", "--buyers", "50", "--inventory", "5"],
+                                           environment: ["TMPDIR": scratch])
+        #expect(result.termination == .signal(SIGPIPE), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
 }

@@ -169,6 +169,9 @@ enum RehearseCommand {
                 suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
                 database: context.databaseGiven ? context.database : settings.keep ? database : nil,
                 seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
+            // Removed before the report is written, which SIGPIPE ends where its reader has
+            // gone (`| true`), before any defer runs (found by probing: the directory stayed).
+            children.removeScratch()
             if output.stdout.isTerminal, !output.json, !output.quiet {
                 let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
                 output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")
