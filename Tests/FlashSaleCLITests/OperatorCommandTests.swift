@@ -325,6 +325,23 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "--json", "events", "--j") == [])
     }
 
+    /// Found by probing: bash splits `--opt=value` at the '=' into three words, and the
+    /// script took the value for the command, and offered nothing for a value after '='.
+    /// The words here are the ones bash gives. After `--` every word is an argument.
+    @Test func theBashScriptReadsOptionEqualsValueAsBashSplitsIt() throws {
+        let box = try Sandbox()
+        let script = try box.file("flashsale.bash", try box.run(["completions", "bash"], database: false).stdout)
+        func offered(_ words: String...) throws -> [String] { try bashOffers(words, script: script, in: box) }
+        #expect(try offered("flashsale", "--db", "=", "a.db", "sta") == ["status"])
+        #expect(try offered("flashsale", "--db", "=", "a.db", "export", "s1", "--st") == ["--status"])
+        #expect(try offered("flashsale", "export", "s1", "--format", "=") == ["csv", "ndjson"])
+        #expect(try offered("flashsale", "export", "s1", "--status", "=", "he") == ["held"])
+        #expect(try offered("flashsale", "--db", "=", "flashsale.b") == ["flashsale.bash"])
+        #expect(try offered("flashsale", "events", "--sale", "=", "s1", "--s") == [])
+        #expect(try offered("flashsale", "book", "s1", "--", "-") == [])
+        #expect(try offered("flashsale", "block", "--", "") == ["ip", "user", "agent"])
+    }
+
     /// serve's values complete as the others' do: file names for its files, its two schemes
     /// for --auth. A repeatable option is offered again once given: in bash by its list, in
     /// zsh because its `_arguments` spec starts with `*` (fish offers every option every time).

@@ -123,7 +123,7 @@ enum CompletionsCommand {
                     given=
                     case "$global_repeatable$repeatable" in *" $option "*) ;; *)
                         for spelling in $(_flashsale_spellings "$option"); do
-                            for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+                            for word in "${words[@]:1:cword-1}"; do
                                 [ "${word%%=*}" = "$spelling" ] && given=1
                             done
                         done ;;
@@ -133,17 +133,43 @@ enum CompletionsCommand {
                 printf '%s\\n' "$unused"
             }
 
+            # bash splits --opt=value at the '=' (COMP_WORDBREAKS) into three words: joined
+            # again into $words, as the parser reads them, $cword the one being completed.
+            _flashsale_join_words() {
+                local k=0
+                words=() cword=0
+                while [ "$k" -lt "${#COMP_WORDS[@]}" ]; do
+                    if [[ ${COMP_WORDS[k]} == = && ${#words[@]} -gt 1 && ${words[-1]} == -* && ${words[-1]} != *=* ]]; then
+                        words[-1]+==
+                        [ "$k" -eq "$COMP_CWORD" ] && cword=$((${#words[@]} - 1))
+                        if [ "$k" -lt "$COMP_CWORD" ]; then
+                            k=$((k + 1))
+                            words[-1]+=${COMP_WORDS[k]}
+                            [ "$k" -eq "$COMP_CWORD" ] && cword=$((${#words[@]} - 1))
+                        fi
+                    else
+                        words+=("${COMP_WORDS[k]}")
+                        [ "$k" -eq "$COMP_CWORD" ] && cword=$((${#words[@]} - 1))
+                    fi
+                    k=$((k + 1))
+                done
+            }
+
             _flashsale() {
-                local cur=${COMP_WORDS[COMP_CWORD]} prev=
-                [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD-1]}
+                local words cword
+                _flashsale_join_words
+                local cur=${words[cword]} prev=
+                [ "$cword" -gt 0 ] && prev=${words[cword-1]}
+                # --opt=value: the value is completed, after the '=' (what Tab replaces).
+                case $cur in -*=*) prev=${cur%%=*}; cur=${cur#*=} ;; esac
                 local globals='\(globals.flatMap(spellings).joined(separator: " "))'
                 local global_values='\(valued(globals))'
                 local global_repeatable='\(repeatable(globals))'
                 local commands='\(commands.map(\.name).joined(separator: " "))'
                 local command= options= values=' ' repeatable=' ' i=1 word
                 # The command is the first word that is neither an option nor an option's value.
-                while [ "$i" -lt "$COMP_CWORD" ]; do
-                    word=${COMP_WORDS[i]}
+                while [ "$i" -lt "$cword" ]; do
+                    word=${words[i]}
                     case $global_values in *" $word "*) i=$((i + 2)); continue ;; esac
                     case $word in -*) ;; *) command=$word; break ;; esac
                     i=$((i + 1))
@@ -175,15 +201,22 @@ enum CompletionsCommand {
                     case $cur in -*) _flashsale_words "$(_flashsale_unused "$globals")" ;; *) _flashsale_words "$commands" ;; esac
                     return
                 fi
-                case $cur in -*) _flashsale_words "$(_flashsale_unused "$options $globals")"; return ;; esac
-                # Which argument of the command this is, options and their values left out.
-                local position=0 j=$((i + 1))
-                while [ "$j" -lt "$COMP_CWORD" ]; do
-                    word=${COMP_WORDS[j]}
-                    case "$global_values$values" in *" $word "*) j=$((j + 2)); continue ;; esac
-                    case $word in -*) ;; *) position=$((position + 1)) ;; esac
+                # Which argument of the command this is, options and their values left out;
+                # after '--' every word is an argument, as the parser reads it.
+                local position=0 j=$((i + 1)) arguments_only=
+                while [ "$j" -lt "$cword" ]; do
+                    word=${words[j]}
+                    if [ -z "$arguments_only" ]; then
+                        [ "$word" = -- ] && { arguments_only=1; j=$((j + 1)); continue; }
+                        case "$global_values$values" in *" $word "*) j=$((j + 2)); continue ;; esac
+                        case $word in -*) j=$((j + 1)); continue ;; esac
+                    fi
+                    position=$((position + 1))
                     j=$((j + 1))
                 done
+                if [ -z "$arguments_only" ]; then
+                    case $cur in -*) _flashsale_words "$(_flashsale_unused "$options $globals")"; return ;; esac
+                fi
                 COMPREPLY=()
                 case "$command:$position" in
 
