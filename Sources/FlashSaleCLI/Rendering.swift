@@ -79,15 +79,26 @@ package enum Render {
     }
 
     static func blocks(_ blocks: [Block]) -> Rendered {
+        Rendered(text: blockTable(blocks), json: .array(blocks.map(blockObject)))
+    }
+
+    /// One block (`block`'s answer): in text the table's row, in JSON an object, as one
+    /// booking is (it was an array of one, found by probing).
+    static func block(_ block: Block) -> Rendered {
+        Rendered(text: blockTable([block]), json: blockObject(block))
+    }
+
+    private static func blockTable(_ blocks: [Block]) -> String {
         let columns = ["kind", "value", "match", "sale", "reason", "created_at"]
-        let rows = blocks.map { block in
+        return table(columns, blocks.map { block in
             [block.kind.rawValue, block.value, block.contains ? "contains" : "whole", block.sale?.text ?? "*",
              block.reason ?? "-", block.createdAt.description]
-        }
-        return Rendered(text: table(columns, rows), json: .array(blocks.map { block in
-            .object([("kind", .string(block.kind.rawValue)), ("value", .string(block.value)), ("contains", .bool(block.contains)),
-                     ("sale", .string(block.sale?.text)), ("reason", .string(block.reason)), ("created_at", .time(block.createdAt))])
-        }))
+        })
+    }
+
+    private static func blockObject(_ block: Block) -> JSON {
+        .object([("kind", .string(block.kind.rawValue)), ("value", .string(block.value)), ("contains", .bool(block.contains)),
+                 ("sale", .string(block.sale?.text)), ("reason", .string(block.reason)), ("created_at", .time(block.createdAt))])
     }
 
     // MARK: - Text

@@ -50,8 +50,8 @@ import Testing
         // The same block again changes nothing, and shows the block as it stands.
         try box.run(["block", "ip", "198.51.100.0/24", "--reason", "scrapers"])
         let before = try box.dump()
-        let again = try box.run(["block", "ip", "198.51.100.0/24", "--json"]).jsonArray()
-        #expect(again.first?["reason"] as? String == "scrapers")
+        let again = try box.run(["block", "ip", "198.51.100.0/24", "--json"]).json()
+        #expect(again["reason"] as? String == "scrapers")
         #expect(try box.dump() == before)
     }
 

@@ -18,7 +18,7 @@ enum BlockCommands {
         let new = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "",
                             contains: invocation.flag(contains), sale: invocation.saleOption(sale),
                             reason: invocation.text(.reason, option: reason), createdAt: now)
-        context.output.success(Render.blocks([try context.engine().addBlock(new, clock: now)]))
+        context.output.success(Render.block(try context.engine().addBlock(new, clock: now)))
     }
 
     static let unblock = CommandSpec(
