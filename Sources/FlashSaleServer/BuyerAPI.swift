@@ -74,7 +74,8 @@ struct BuyerAPI: Sendable {
         } else {
             (user, credentialsHoldFor) = try await authenticator.userFromToken(request.headers)
         }
-        let body = route.takesBody ? try await RequestBody.read(request) : nil
+        var body: RequestBody?
+        if let field = route.bodyField { body = try await RequestBody.read(request, reading: field) }
         let loop = context.eventLoop
         switch route {
         case .book:

@@ -29,13 +29,17 @@ enum BuyerRoute: String, CaseIterable, Sendable {
     /// Whether the buyer must be authenticated: all but the public sale.
     var needsUser: Bool { self != .sale }
 
-    /// Whether it reads a JSON body.
-    var takesBody: Bool {
+    /// The member of its JSON body it reads; nil when it reads no body.
+    var bodyField: RequestBody.Field? {
         switch self {
-        case .book, .confirm, .cancel, .submit: true
-        case .booking, .bookings, .request, .sale, .events: false
+        case .book, .submit: .key
+        case .confirm, .cancel: .status
+        case .booking, .bookings, .request, .sale, .events: nil
         }
     }
+
+    /// Whether it reads a JSON body.
+    var takesBody: Bool { bodyField != nil }
 
     /// Every status it answers, errors included.
     var statuses: [HTTPResponse.Status] {

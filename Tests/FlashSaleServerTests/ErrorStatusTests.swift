@@ -305,6 +305,20 @@ import FlashSaleTestSupport
         #expect(twin.stdout.contains(#""status":"held""#))
     }
 
+    /// Found by probing: a field an endpoint does not read was held to its type elsewhere,
+    /// `{"status": 5}` a 400 for a booking. http.md: unknown fields are ignored; what one
+    /// endpoint reads is unknown to another, whatever it holds.
+    @Test func aFieldTheEndpointDoesNotReadIsIgnoredWhateverItHolds() async throws {
+        let served = try Self.served()
+        let booked = try await served.send(.POST, Self.book, user: "alice", body: #"{"status": 5, "key": "k1"}"#)
+        #expect(booked.status == 201, "\(booked.body)")
+        let held = try #require(booked[field: "id"])
+        let queued = try await served.send(.POST, "/booking-service/requests/s1", user: "bob", body: #"{"status": {"a": [1]}}"#)
+        #expect(queued.status == 202, "\(queued.body)")
+        let cancelled = try await served.send(.DELETE, bookingPath("s1", held), user: "alice", body: #"{"key": 5}"#)
+        #expect(cancelled.status == 200, "\(cancelled.body)")
+    }
+
     /// Bytes that are not UTF-8 in the user's header (header mode) or in User-Agent: the
     /// decoder makes U+FFFD of them, which made "caf\xE9" and "caf\xFF" one user.
     @Test func invalidUTF8InTheUserOrAgentHeaderIsRefused() async throws {
