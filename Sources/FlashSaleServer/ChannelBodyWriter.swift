@@ -17,12 +17,23 @@ struct ChannelBodyWriter: ResponseBodyWriter {
     private let channel: any Channel
     private let streams: Bool
 
+    /// A stream's connection is above its high-water mark as soon as anything waits in the
+    /// server for the kernel to take it: a client that has stopped reading then holds its
+    /// stream back once the kernel's buffer is full, and `StalledClients` sees it. Below
+    /// NIO's default mark (64 KiB) what waited made nothing wait: a client that read
+    /// nothing held its stream for ever, and SIGTERM for 60 s (found by probing).
+    private static let streamWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
+
     /// Writes `response`; a body that fails closes the connection, its answer cut short
     /// (as Hummingbird's connection loop did).
     static func send(_ response: Response, on channel: any Channel) async {
+        let streams = response.body.contentLength == nil
+        // On the connection's loop (`Responder`); a connection closed already fails it, and
+        // its stream's first write then ends it.
+        if streams { try? channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: streamWaterMark) }
         channel.write(HTTPResponsePart.head(response.head), promise: nil)
         do {
-            try await response.body.write(ChannelBodyWriter(channel: channel, streams: response.body.contentLength == nil))
+            try await response.body.write(ChannelBodyWriter(channel: channel, streams: streams))
         } catch {
             channel.close(promise: nil)
         }

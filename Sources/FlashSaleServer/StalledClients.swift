@@ -10,7 +10,11 @@ import NIOHTTPTypes
 /// not sent, its client gets by resuming with `Last-Event-ID`.
 ///
 /// The kernel's send buffer (up to 4 MiB by Debian's default) fills first, so only a
-/// client that has read nothing for a long while is ever cut off.
+/// client that has read nothing for a long while is ever cut off. A stream's connection
+/// is above its high-water mark as soon as anything waits in the server for the kernel
+/// (`ChannelBodyWriter`), and for a moment while each write waits for its flush: so the
+/// connection is looked at again once the loop has flushed, and only one still unable to
+/// take more is stalled.
 final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -29,7 +33,15 @@ final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
         if context.channel.isWritable {
             timer?.cancel()
             timer = nil
-        } else if shuttingDown {
+        } else {
+            context.eventLoop.assumeIsolated().execute { [self] in stallIfStillUnwritable(context) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func stallIfStillUnwritable(_ context: ChannelHandlerContext) {
+        guard !context.channel.isWritable, context.channel.isActive else { return }
+        if shuttingDown {
             context.close(promise: nil)
         } else if timer == nil {
             timer = context.eventLoop.assumeIsolated().scheduleTask(in: StalledClients.limit) { [self] in
@@ -37,7 +49,6 @@ final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
                 context.close(promise: nil)
             }
         }
-        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

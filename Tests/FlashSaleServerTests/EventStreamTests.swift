@@ -298,6 +298,37 @@ extension LoadTests {
             withExtendedLifetime(stuck) {}
         }
 
+        /// Found by probing: a client that read nothing kept its stream, and SIGTERM waited 60
+        /// s for it, when what waited for it in the server was under NIO's high-water mark
+        /// (64 KiB): the kernel's buffer full, a few hundred events behind. Events come a
+        /// hundred at a time until the kernel takes no more (most at once, less than the 2
+        /// MB it took here); the connection then ends within its 10 s.
+        @Test func aStreamEndsOnceItsClientHasReadNothingFor10sWhateverWaitsForIt() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 2)
+            try served.start()
+            let stuck = try await served.unreadStream(of: "heavy")
+            let (server, client) = (served.port, stuck.localPort)
+            try served.burstOfEvents(for: "heavy", count: 8_000)
+            var queued = -1
+            for _ in 0..<400 {
+                try await Task.sleep(for: .milliseconds(300))
+                let socket = try #require(KernelSocket(local: server, remote: client), "the connection ended before the kernel's buffer filled")
+                if socket.sent == queued { break }
+                queued = socket.sent
+                try served.burstOfEvents(for: "heavy", count: 100)
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while KernelSocket(local: server, remote: client)?.established == true, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(KernelSocket(local: server, remote: client)?.established != true,
+                    "still open with \(queued) bytes in the kernel: \(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            withExtendedLifetime(stuck) {}
+        }
+
         /// A stream that fell behind ends at the last event it holds: resumed from there, it
         /// misses nothing and repeats nothing.
         @Test func aStreamThatFellBehindResumesWithoutAGap() async throws {

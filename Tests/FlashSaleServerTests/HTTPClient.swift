@@ -232,6 +232,16 @@ final class BlockingConnection {
         guard send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw IOError(errnoCode: errno, reason: "send") }
     }
 
+    /// The connection's port on this side.
+    var localPort: Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// Everything the server sends until it closes the connection, or what it has sent
     /// once it ends with `suffix`, or what it has sent once `seconds` have passed.
     func readToEnd(within seconds: Int, orThrough suffix: String? = nil) -> String {

@@ -54,24 +54,11 @@ final class RawConnection: Sendable {
     /// the bytes before any task queued after, a shutdown's among them.
     func serverHasReadAll() async -> Bool {
         guard let port = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else { return false }
-        func endpoint(_ port: Int) -> String { "0100007F:" + String(format: "%04X", port) }
-        // `sl local rem st tx_queue:rx_queue ...`: a socket's bytes unsent or unacknowledged,
-        // and received but not read.
-        func queues(local: Int, remote: Int) -> (sent: Int, unread: Int)? {
-            // Read to its end: a /proc file says it is empty, which a read by size believes.
-            let table = String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd()) ?? Data(),
-                               as: UTF8.self)
-            for line in table.split(separator: "\n") {
-                let fields = line.split(separator: " ")
-                guard fields.count > 4, fields[1] == endpoint(local), fields[2] == endpoint(remote) else { continue }
-                let counts = fields[4].split(separator: ":").compactMap { Int($0, radix: 16) }
-                return counts.count == 2 ? (counts[0], counts[1]) : nil
-            }
-            return nil
-        }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if queues(local: port, remote: serverPort)?.sent == 0, queues(local: serverPort, remote: port)?.unread == 0 { return true }
+            if KernelSocket(local: port, remote: serverPort)?.sent == 0, KernelSocket(local: serverPort, remote: port)?.unread == 0 {
+                return true
+            }
             try? await Task.sleep(for: .milliseconds(2))
         }
         return false
@@ -234,5 +221,33 @@ final class SendOnConnect<Part>: ChannelInboundHandler, @unchecked Sendable {
         for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
         if !parts.isEmpty { context.flush() }
         context.fireChannelActive()
+    }
+}
+
+/// One end of a TCP connection on 127.0.0.1 as the kernel has it (/proc/net/tcp); nil when
+/// it has none.
+struct KernelSocket {
+    /// Still established (not closed or closing by either side).
+    let established: Bool
+    /// Bytes unsent or unacknowledged.
+    let sent: Int
+    /// Bytes received and not read.
+    let unread: Int
+
+    init?(local: Int, remote: Int) {
+        func endpoint(_ port: Int) -> String { "0100007F:" + String(format: "%04X", port) }
+        // Read to its end: a /proc file says it is empty, which a read by size believes.
+        let table = String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd()) ?? Data(),
+                           as: UTF8.self)
+        // `sl local rem st tx_queue:rx_queue ...`, st 01 being ESTABLISHED.
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[1] == endpoint(local), fields[2] == endpoint(remote) else { continue }
+            let counts = fields[4].split(separator: ":").compactMap { Int($0, radix: 16) }
+            guard counts.count == 2 else { return nil }
+            (established, sent, unread) = (fields[3] == "01", counts[0], counts[1])
+            return
+        }
+        return nil
     }
 }

@@ -48,6 +48,20 @@ import Testing
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(channel.isActive, "a connection whose answer drains finishes it")
         setWritable(false)
+        channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
+    }
+
+    /// A stream's connection is above its high-water mark from each write to its flush
+    /// (`ChannelBodyWriter`): that is no stall, at shutdown (where a stream's last event
+    /// and its end are written) nor before.
+    @Test(arguments: [false, true])
+    func aMomentUnwritableUntilTheFlushIsNoStall(shuttingDown: Bool) {
+        if shuttingDown { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        setWritable(false)
+        setWritable(true)
+        channel.embeddedEventLoop.run()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        #expect(channel.isActive)
     }
 }
