@@ -49,7 +49,7 @@ extension StoreFailure {
             "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .busy, .canceled, .connectionLost, .cantOpen, .moved, .unreachable, .missingDatabase, .unusable:
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .moved, .unreachable, .missingDatabase, .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -65,6 +65,7 @@ extension StoreFailure {
         case .fileSizeLimit(let detail): "the database file reached the file size limit of ulimit -f (\(detail))"
         case .io(let detail): "I/O error: \(detail)"
         case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
+        case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
         case .cantOpen(let detail): "cannot use the database: \(detail)"
         case .missingDatabase(let path): "no flashsale database at \(path)"
         case .unusable(let detail): "not a usable flashsale database: \(detail)"
@@ -76,6 +77,8 @@ extension StoreFailure {
         case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
         case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
         case .connectionLost: "run the command again once the server answers (with --key, a repeated book is safe)"
+        case .commitUnanswered:
+            "once the server answers, look (bookings, status, request) before running the command again (with --key, a repeated book is safe)"
         // A file's path, or a server's database, role and password.
         case .cantOpen: "check what \(GlobalOptions.database.name) names and its permissions"
         case .unreachable: "check that the server runs and that \(GlobalOptions.database.name) names it"

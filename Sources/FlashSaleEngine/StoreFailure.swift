@@ -2,7 +2,8 @@ import FlashSaleCore
 
 /// A failure of the database itself, as each store reports its own errors and each front
 /// end words them: the contract's busy (75), I/O (74) and cannot-open (73) cases. Whatever
-/// failed, the transaction was rolled back.
+/// failed, the transaction was rolled back, but for `commitUnanswered`, of which nobody can
+/// tell.
 public enum StoreFailure: Error, Equatable, Sendable {
     /// Another process held the lock past the busy timeout: retry.
     case busy
@@ -20,6 +21,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// the network): the transaction is gone with it. The store connects anew for its next
     /// transaction, so a process that goes on (a follower) runs its step again.
     case connectionLost(detail: String)
+    /// The connection to the server was lost once the transaction's COMMIT had been sent,
+    /// before its answer: the server may have committed it or not (found by probing: the
+    /// command said 74 and to run it again, and a repeated `submit` queued its request
+    /// twice). The store connects anew for its next transaction, as after `connectionLost`.
+    case commitUnanswered(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
     /// The database file was removed or replaced (`rm`, `mv` of another onto its name)
@@ -41,7 +47,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
     public var code: ErrorCode {
         switch self {
         case .busy, .canceled: .busy
-        case .full, .fileSizeLimit, .io, .connectionLost: .io
+        case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
         case .cantOpen, .moved, .unreachable, .missingDatabase, .unusable: .cantOpen
         }
     }

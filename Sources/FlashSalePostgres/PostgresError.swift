@@ -26,6 +26,13 @@ struct PostgresError: StoreError, CustomStringConvertible {
         return PostgresError(failure: .connectionLost(detail: detail), detail)
     }
 
+    /// `error` met while a COMMIT sent was unanswered: a lost connection leaves the
+    /// transaction's fate unknown (`StoreFailure.commitUnanswered`); anything else is itself.
+    static func awaitingCommit(_ error: any Error) -> any Error {
+        guard case .connectionLost(let detail)? = (error as? PostgresError)?.failure else { return error }
+        return PostgresError(failure: .commitUnanswered(detail: detail), "\(detail), after COMMIT was sent")
+    }
+
     /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.
     static func from(_ error: any Error, server: String) -> any Error {
         if error is PostgresError || error is StoreFailure { return error }

@@ -78,7 +78,12 @@ final class PostgresTransaction: StoreTransaction {
                 let result = content == .telemetryOnly ? "set_config('synchronous_commit', 'off', true)" : "NULL"
                 try store.session.send(batch.statement(selecting: result), batch.values)
             }
-            try store.session.execute("COMMIT")
+            // Everything above was sent with it: lost now, the transaction may stand.
+            do {
+                try store.session.execute("COMMIT")
+            } catch {
+                throw PostgresError.awaitingCommit(error)
+            }
             if wrote || counted { store.committedChanges = true }
         } catch {
             rollback()

@@ -94,6 +94,31 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: a connection lost once COMMIT had been sent said 74 and "run the
+    /// command again", though the server may have committed (a repeated `submit` queued
+    /// its request twice). Here the server's session ends at the commit itself (a deferred
+    /// trigger that ends its own backend): the command must say it cannot tell.
+    @Test func aConnectionLostOnceTheCommitWasSentSaysTheChangeMayHaveBeenMade() throws {
+        let box = try saleBox()
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try session.execute("""
+            CREATE FUNCTION end_own_session() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$
+            """)
+        try session.execute("""
+            CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON request DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW EXECUTE FUNCTION end_own_session()
+            """)
+        let result = try box.spawn(["submit", "s1", "bob"])
+        try session.execute("DROP TRIGGER at_commit ON request")
+        #expect(result.status == 74)
+        #expect(isOneLine(result.stderr))
+        #expect(result.stderr.contains(", after the commit was sent: the change may have been made; once the server answers, look "),
+                "\(result.stderr)")
+        #expect(try box.run(["verify"]).status == 0)
+    }
+
     /// Runs `body` while another connection holds what `lock` takes, in the sandbox's schema.
     private func holding(_ box: Sandbox, _ lock: String, _ body: () throws -> Void) throws {
         let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
