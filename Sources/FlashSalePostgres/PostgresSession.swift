@@ -89,6 +89,10 @@ final class PostgresSession {
     /// store checks the schema as on opening (`PostgresSchema.migrate`) before its next
     /// transaction, and the transaction that asked is run again.
     var schemaNeedsCheck = false
+    /// The schema's oid as this store's first transaction found it, carried to the
+    /// connections made after a lost one (`askSchemaIdentity`).
+    var schemaIdentity: Int64?
+    private var identityAsked: EventLoopFuture<PostgresQueryResult>?
 
     /// Whether statements can still be sent: not lost, and not closed by the server.
     var isUsable: Bool { !isLost && !connection.isClosed }
@@ -347,25 +351,53 @@ final class PostgresSession {
     /// those of the statements sent after it: a command does not wait a round trip, and a
     /// server parse of its own, for the answer it nearly always gets, this flashsale's own
     /// version (a millisecond of a `book`'s 16). Nothing is committed before it is checked:
-    /// every wait checks it first, and so does `settleSchemaVersion` before a COMMIT is sent.
+    /// every wait checks it first, and so does `settleAskedAhead` before a COMMIT is sent.
     func askSchemaVersion() throws {
         versionAsked = try start(PostgresSchema.versionQuery, [])
     }
 
-    /// Checks the version asked ahead if it is still to come: when it is not this
-    /// flashsale's, the statements sent after it are left to fail or do nothing (their
+    /// Asks for the schema's oid with a transaction's first statements, as the version is
+    /// asked (no round trip of its own). A schema dropped, or dropped and made again, under
+    /// a command that goes on (`book --stream`, `serve`, `process`) took its commits where
+    /// nobody looks, as a SQLite file removed while open would (found by probing): checked
+    /// before any answer is used, another oid, or none, is `StoreFailure.moved`.
+    func askSchemaIdentity() throws {
+        identityAsked = try start("SELECT oid::bigint FROM pg_namespace WHERE nspname = $1", [.text(location.schema)])
+    }
+
+    /// Checks what was asked ahead and is still to come. A version that is not this
+    /// flashsale's leaves the statements sent after it to fail or do nothing (their
     /// transaction is rolled back), and the caller runs its transaction again after the
-    /// schema's check, as after a conflict (`Store.retryingConflicts`).
-    func settleSchemaVersion(sent: [EventLoopFuture<Void>] = [], started: [EventLoopFuture<PostgresQueryResult>] = []) throws {
-        guard let asked = versionAsked else { return }
-        versionAsked = nil
-        let version = try? asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
-        guard version != PostgresSchema.currentVersion else { return }
-        for statement in sent { _ = try? statement.wait() }
-        for statement in started { _ = try? statement.wait() }
-        schemaNeedsCheck = true
-        throw PostgresError(failure: .busy, isTransient: true,
-                            "schema \(location.schema) was not of this flashsale's version when asked; checked again, retry")
+    /// schema's check, as after a conflict (`Store.retryingConflicts`). A schema that is
+    /// not the one first found ends the command.
+    func settleAskedAhead(sent: [EventLoopFuture<Void>] = [], started: [EventLoopFuture<PostgresQueryResult>] = []) throws {
+        func awaitTheRest() {
+            for statement in sent { _ = try? statement.wait() }
+            for statement in started { _ = try? statement.wait() }
+        }
+        if let asked = versionAsked {
+            versionAsked = nil
+            let version = try? asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
+            if version != PostgresSchema.currentVersion {
+                identityAsked = nil
+                awaitTheRest()
+                schemaNeedsCheck = true
+                throw PostgresError(failure: .busy, isTransient: true,
+                                    "schema \(location.schema) was not of this flashsale's version when asked; checked again, retry")
+            }
+        }
+        // Unanswered (a lost connection), it says nothing: the statements' own failures will.
+        guard let asked = identityAsked, let answer = try? asked.wait() else { return }
+        identityAsked = nil
+        let identity = try? answer.rows.first?.makeRandomAccess()[0].decode(Int64.self)
+        guard let known = schemaIdentity else {
+            schemaIdentity = identity
+            return
+        }
+        guard identity != known else { return }
+        awaitTheRest()
+        throw StoreFailure.moved(detail: "schema \(location.schema) of \(location) was dropped or replaced while this command ran; "
+                                 + "what it did before stays in the schema that was there")
     }
 
     /// Sends a statement without waiting for its answer, which comes with the next
@@ -467,7 +499,7 @@ final class PostgresSession {
 
     private func wait(for started: [EventLoopFuture<PostgresQueryResult>],
                       after earlier: [EventLoopFuture<Void>]) throws -> [PostgresQueryResult] {
-        try settleSchemaVersion(sent: earlier, started: started)
+        try settleAskedAhead(sent: earlier, started: started)
         do {
             for statement in earlier { _ = try statement.wait() }
             return try started.map { try $0.wait() }

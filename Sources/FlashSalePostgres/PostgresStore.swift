@@ -35,7 +35,9 @@ public final class PostgresStore: Store {
     /// schema whose version was not this flashsale's is checked (and brought up to date).
     private func connected() throws {
         if !session.isUsable {
+            let identity = session.schemaIdentity
             session = try PostgresSession(location: session.location, busyTimeout: busyTimeout)
+            session.schemaIdentity = identity
         }
         if session.schemaNeedsCheck {
             try PostgresSchema.migrate(session, create: false)

@@ -47,6 +47,7 @@ final class PostgresTransaction: StoreTransaction {
     /// The BEGIN's answer comes with the transaction's first statement's (`PostgresSession.send`).
     func begin(write: Bool) throws {
         try session.send(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try store.session.askSchemaIdentity()
         isWrite = write
     }
 
@@ -60,7 +61,7 @@ final class PostgresTransaction: StoreTransaction {
     func commit(_ content: CommitContent) throws {
         do {
             // Not `session`, which would send the held-back writes on their own.
-            try store.session.settleSchemaVersion()
+            try store.session.settleAskedAhead()
             try settleRequestCounter()
             let counted = !unwrittenAttempts.isEmpty
             var batch = WriteBatch()
