@@ -377,7 +377,20 @@ final class PostgresSession {
         }
         if let asked = versionAsked {
             versionAsked = nil
-            let version = try? asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
+            let version: Int64?
+            do {
+                version = try asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
+            } catch {
+                // A lock held on the version's table past the busy timeout is the answer: the
+                // check would wait as long again (found by probing: 75 after twice the timeout).
+                let failure = PostgresError.from(error, server: location.server)
+                if let failure = failure as? PostgresError, failure.failure == .busy, !failure.isTransient {
+                    identityAsked = nil
+                    awaitTheRest()
+                    throw failure
+                }
+                version = nil
+            }
             if version != PostgresSchema.currentVersion {
                 identityAsked = nil
                 awaitTheRest()

@@ -76,6 +76,21 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: a lock on the schema's version table made a command wait twice its
+    /// busy timeout (the version asked ahead, then the schema's check) before its 75.
+    @Test func aLockOnTheVersionTableIsExit75AfterOneBusyTimeout() throws {
+        let box = try saleBox()
+        try holding(box, "LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE") {
+            for arguments in [["sales"], ["book", "s1", "alice"]] {
+                let started = ContinuousClock.now
+                let result = try box.spawn(["--busy-timeout", "3s"] + arguments)
+                let waited = ContinuousClock.now - started
+                #expect(result.status == 75, "\(arguments): \(result.stderr)")
+                #expect(waited < .milliseconds(5_500), "\(arguments) waited \(waited)")
+            }
+        }
+    }
+
     /// A stream waits out the lock, as a follower does, and answers after it.
     @Test func aStreamWaitsOutARowLockAndAnswersAfterIt() throws {
         let box = try saleBox()
