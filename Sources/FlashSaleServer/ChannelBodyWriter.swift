@@ -17,20 +17,27 @@ struct ChannelBodyWriter: ResponseBodyWriter {
     private let channel: any Channel
     private let streams: Bool
 
-    /// A stream's connection is above its high-water mark as soon as anything waits in the
-    /// server for the kernel to take it: a client that has stopped reading then holds its
-    /// stream back once the kernel's buffer is full, and `StalledClients` sees it. Below
-    /// NIO's default mark (64 KiB) what waited made nothing wait: a client that read
-    /// nothing held its stream for ever, and SIGTERM for 60 s (found by probing).
+    /// While a stream is written, its connection is above its high-water mark as soon as
+    /// anything waits in the server for the kernel to take it: a client that has stopped
+    /// reading then holds its stream back once the kernel's buffer is full, and
+    /// `StalledClients` sees it. Below NIO's default mark (64 KiB) what waited made nothing
+    /// wait: a client that read nothing held its stream for ever, and SIGTERM for 60 s
+    /// (found by probing). The mark before is put back after the stream, for the answers
+    /// after a HEAD's, whose stream is its headers alone.
     private static let streamWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
 
     /// Writes `response`; a body that fails closes the connection, its answer cut short
     /// (as Hummingbird's connection loop did).
     static func send(_ response: Response, on channel: any Channel) async {
         let streams = response.body.contentLength == nil
-        // On the connection's loop (`Responder`); a connection closed already fails it, and
-        // its stream's first write then ends it.
-        if streams { try? channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: streamWaterMark) }
+        // On the connection's loop (`Responder`); a connection closed already fails these,
+        // and its stream's first write then ends it.
+        let options = channel.syncOptions
+        let markBefore = streams ? try? options?.getOption(ChannelOptions.writeBufferWaterMark) : nil
+        if markBefore != nil { try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: streamWaterMark) }
+        defer {
+            if let markBefore { try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: markBefore) }
+        }
         channel.write(HTTPResponsePart.head(response.head), promise: nil)
         do {
             try await response.body.write(ChannelBodyWriter(channel: channel, streams: streams))
