@@ -72,6 +72,11 @@ final class CommitWatcher {
                 waitingFor = nil
                 return result
             } catch {
+                // A database file removed or replaced under the step fails its commit as an
+                // I/O error (74); a follower says what its watcher says of it, 73, as when it
+                // finds it between steps (found by a test under load, whose follower met it
+                // at a commit first).
+                if signals != nil, let moved = movedDatabase() { throw moved }
                 guard signals != nil, let obstacle = CommitWatcher.obstacle(error) else { throw error }
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
@@ -99,6 +104,17 @@ final class CommitWatcher {
             guard let changed = try persisting({ try hasChanged(alsoWake) }) else { return .stop }
             if changed { return .changed }
         }
+    }
+
+    /// The watcher's word that the database it watches is no longer there, if it says so.
+    /// Whether another process committed meanwhile is forgotten: the step runs again.
+    private func movedDatabase() -> StoreFailure? {
+        do {
+            _ = try changes?.hasChanged()
+        } catch let failure as StoreFailure {
+            if case .moved = failure { return failure }
+        } catch {}
+        return nil
     }
 
     private func hasChanged(_ alsoWake: () throws -> Bool) throws -> Bool {
