@@ -57,7 +57,11 @@ final class InputChunks {
     ///
     /// With `stoppingPastLine`, the copy ends at a line longer than that: the reader refuses
     /// it there, as it did before the copy, where an endless one (`/dev/zero`) was copied
-    /// until the directory was full (found by probing).
+    /// until the directory was full (found by probing). A line's bytes are its record's and
+    /// up to four more, which the reader does not count: the CR of a CRLF, and a byte order
+    /// mark before the first line. (Cut at the record's own limit, a line of exactly that
+    /// many bytes whose LF had not come yet was taken for the input's last, whole, and the
+    /// lines after it were dropped: found by review.)
     func whole(spoolingIn directory: String, stoppingPastLine longestLine: Int?) throws -> InputChunks {
         guard !isRegularFile else { return self }
         var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
@@ -81,7 +85,7 @@ final class InputChunks {
                 } else {
                     lineSoFar += bytes.count
                 }
-                if lineSoFar > longestLine { break }
+                if lineSoFar > longestLine + 4 { break }
             }
             copy.flush()
             if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }

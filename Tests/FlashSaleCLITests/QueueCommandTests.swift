@@ -147,6 +147,24 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(result.status == 65)
         #expect(result.stderr.hasPrefix("flashsale: line 1: line is longer than 65536 bytes; nothing was enqueued"), "\(result.stderr)")
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+    }
+
+    /// Found by review: the copy stopped as soon as a line passed the longest a record may
+    /// be, so a line of exactly that many bytes whose CRLF's LF had not come yet was read
+    /// as the last, whole, and the lines after it were dropped: a submit of part of its
+    /// input. The copy keeps room for the CR and a byte order mark; all of it is queued.
+    @Test func aLongestLineEndingInCRLFAtAReadsEndKeepsTheLinesAfterIt() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let longest = "{\"user\":\"u1\",\"x\":\"" + String(repeating: "x", count: 65_536 - 20) + "\"}"
+        try #require(longest.utf8.count == 65_536)
+        let head = try box.file("head", "\u{FEFF}" + longest + "\r")
+        let tail = try box.file("tail", "\n{\"user\":\"u2\"}\n")
+        // Two writes into the pipe, the first ending with the CR: the copy reads them apart.
+        let result = try box.shell("(cat '\(head)'; sleep 0.2; cat '\(tail)') | \"$FLASHSALE\" --db \"$DB\" submit s1 --file -")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "2 enqueued (ids 1-2), 0 repeated, 0 skipped\n")
     }
 
     /// Skipped lines are said as they are found (stderr) or written into the report as
