@@ -1,5 +1,6 @@
 import FlashSaleCLI
 import FlashSaleCore
+import FlashSaleEngine
 import HTTPTypes
 import NIOHTTP1
 
@@ -45,7 +46,8 @@ struct HTTPFailure: Error, Sendable {
         case .blocked: .forbidden
         case .usage, .badInput: .badRequest
         // A lock past the busy timeout, a full or failing disk, a database that cannot be
-        // opened, a server stopping: the request did not happen, and may be retried.
+        // opened, a server stopping: the request did not happen, and may be retried; but
+        // for a commit whose answer was lost with the connection (`commitUnanswered`).
         case .busy, .io, .cantOpen, .interrupted: .serviceUnavailable
         case .internalFailure, .invariant: .internalServerError
         }
@@ -63,7 +65,12 @@ struct HTTPFailure: Error, Sendable {
         // The server's own trouble is the operator's to read, in the log: its words name the
         // database's host, port, role and path, and give advice meant for the operator
         // (raise --busy-timeout).
-        if code == ErrorCode.io.rawValue {
+        if case .commitUnanswered? = (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
+            // Made or not, nobody can tell: a retry without the request's key may make it twice.
+            self.init(status, code, "the database's answer to the commit was lost: the change may have been made; "
+                      + "look at your bookings and requests before you retry, or retry with the same key",
+                      headers: headers, detail: message)
+        } else if code == ErrorCode.io.rawValue {
             self.init(status, code, "the database cannot be reached or written just now; retry", headers: headers, detail: message)
         } else if code == ErrorCode.busy.rawValue {
             self.init(status, code, "the database is busy just now; retry", headers: headers, detail: message)
