@@ -66,9 +66,7 @@ final class NotificationWatcher: ChangeWatcher {
 
     /// The schema's oid; nil when there is none by its name.
     private static func schemaID(_ location: PostgresLocation, on session: PostgresSession) throws -> Int64? {
-        try session.firstRow("SELECT oid::bigint AS id FROM pg_namespace WHERE nspname = $1", [.text(location.schema)]) {
-            try $0.int64("id")
-        }
+        try session.firstRow(PostgresSchema.identityQuery, [.text(location.schema)]) { try $0.int64("id") }
     }
 
     private static func listen(_ location: PostgresLocation, _ busyTimeout: Span,

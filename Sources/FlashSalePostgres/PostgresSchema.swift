@@ -273,6 +273,10 @@ enum PostgresSchema {
     /// ahead of its first statements (`PostgresSession.askSchemaVersion`).
     static let versionQuery = "SELECT version FROM schema_version"
 
+    /// The schema's identity, its oid (`id`), by its name (`$1`): no row when there is none.
+    /// A schema dropped and made again has another.
+    static let identityQuery = "SELECT oid::bigint AS id FROM pg_namespace WHERE nspname = $1"
+
     /// A version no flashsale writes (none, or below 1: the table changed by hand) makes the
     /// schema unusable, as a newer one does: migrating from it would run what it already has.
     private static func storedVersion(_ session: PostgresSession) throws -> Int64 {

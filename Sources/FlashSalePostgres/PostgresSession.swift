@@ -362,7 +362,7 @@ final class PostgresSession {
     /// nobody looks, as a SQLite file removed while open would (found by probing): checked
     /// before any answer is used, another oid, or none, is `StoreFailure.moved`.
     func askSchemaIdentity() throws {
-        identityAsked = try start("SELECT oid::bigint FROM pg_namespace WHERE nspname = $1", [.text(location.schema)])
+        identityAsked = try start(PostgresSchema.identityQuery, [.text(location.schema)])
     }
 
     /// Checks what was asked ahead and is still to come. A version that is not this
@@ -399,11 +399,13 @@ final class PostgresSession {
                                     "schema \(location.schema) was not of this flashsale's version when asked; checked again, retry")
             }
         }
-        // Unanswered (a lost connection), it says nothing: the statements' own failures will.
-        guard let asked = identityAsked, let answer = try? asked.wait() else { return }
+        guard let asked = identityAsked else { return }
         identityAsked = nil
+        // Unanswered (a lost connection), it says nothing: the statements' own failures will.
+        guard let answer = try? asked.wait() else { return }
         let identity = try? answer.rows.first?.makeRandomAccess()[0].decode(Int64.self)
         guard let known = schemaIdentity else {
+            // None yet (no schema by the name): the first there is becomes the one.
             schemaIdentity = identity
             return
         }
