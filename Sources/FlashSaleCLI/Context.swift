@@ -14,7 +14,11 @@ final class Context {
     let isDatabaseServer: Bool
     private let busyTimeout: Span
     private let createsDatabase: Bool
-    private let fixedNow: String?
+    /// `FLASHSALE_NOW`, empty meaning unset: read when the time is first asked for, so
+    /// that one that is not UTF-8 is refused by a command that asks, not by `init`.
+    private var fixedNow: String? {
+        get throws(FlashSaleError) { try environment.value("FLASHSALE_NOW").flatMap { $0.isEmpty ? nil : $0 } }
+    }
     private var fixedInstant: Instant?
     private var openStore: (any Store)?
     /// What this executable hands to `flashsale-serve`, or does itself.
@@ -68,7 +72,6 @@ final class Context {
             busyTimeout = Context.defaultBusyTimeout
         }
         // Empty means unset, as for FLASHSALE_DB and the PG* variables.
-        fixedNow = usesDatabase ? try environment.value("FLASHSALE_NOW").flatMap { $0.isEmpty ? nil : $0 } : nil
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
         if usesDatabase, let refusal = DatabaseURL.refusal(of: database) {
@@ -137,7 +140,7 @@ final class Context {
 
     /// `now()` as a function any thread may call: for a server, which decides on many.
     func clock() throws(FlashSaleError) -> @Sendable () -> Instant {
-        guard fixedNow != nil else { return { SystemClock().now() } }
+        guard try fixedNow != nil else { return { SystemClock().now() } }
         let fixed = try now()
         return { fixed }
     }
@@ -145,8 +148,8 @@ final class Context {
     /// The time for a decision: `FLASHSALE_NOW` (RFC 3339 or Unix seconds) when set, else
     /// the system clock. A stream asks once per request, so the variable is parsed once.
     func now() throws(FlashSaleError) -> Instant {
-        guard let fixedNow else { return SystemClock().now() }
         if let fixedInstant { return fixedInstant }
+        guard let fixedNow = try fixedNow else { return SystemClock().now() }
         guard !fixedNow.hasPrefix("+"), let instant = Instant.parse(fixedNow, now: .earliest) else {
             throw .usage("FLASHSALE_NOW '\(Quoted(fixedNow))' is not a time: use RFC 3339 or Unix seconds, from 1970 to 9999-11-30")
         }

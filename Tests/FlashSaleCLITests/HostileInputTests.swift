@@ -133,6 +133,7 @@ let tenKB = String(repeating: "x", count: 10_240)
             #"FLASHSALE_DB="$(printf '\377')" FLASHSALE_NOW="$(printf '\377')" "$FLASHSALE" completions bash"#,
             #"FLASHSALE_DB="$(printf '/tmp/\377')" "$FLASHSALE" --db "$DB" sales"#,
             #"PGHOST="$(printf '\377')" "$FLASHSALE" --db "$DB" sales"#,
+            #"FLASHSALE_NOW="$(printf '\377')" "$FLASHSALE" --db "$DB" init"#,
         ]
         for command in unread {
             let result = try box.shell(command)
