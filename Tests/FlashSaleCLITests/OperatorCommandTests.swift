@@ -287,14 +287,14 @@ private func mode(of path: String) throws -> Int {
         #expect(check.status == 0, "\(check.output)")
     }
 
-    /// What the bash script at `script` offers for `words` (the last one being completed),
-    /// as Tab would.
-    private func bashOffers(_ words: [String], script: String, in box: Sandbox) throws -> [String] {
+    /// What the bash script at `script` offers for `words` (the one at `cursor` being
+    /// completed, the last by default), as Tab would.
+    private func bashOffers(_ words: [String], cursor: Int? = nil, script: String, in box: Sandbox) throws -> [String] {
         let line = words.map { "'\($0)'" }.joined(separator: " ")
         let result = try run(box, "/bin/bash", ["-c", """
             cd '\(box.directory.path)'
             source '\(script)'
-            COMP_WORDS=(\(line)); COMP_CWORD=\(words.count - 1)
+            COMP_WORDS=(\(line)); COMP_CWORD=\(cursor ?? words.count - 1)
             _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
             """])
         return result.output.split(separator: "\n").map(String.init)
@@ -340,6 +340,11 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "events", "--sale", "=", "s1", "--s") == [])
         #expect(try offered("flashsale", "book", "s1", "--", "-") == [])
         #expect(try offered("flashsale", "block", "--", "") == ["ip", "user", "agent"])
+        // From the review: after `--` no option's value either; and an '=' after the word
+        // being completed is not its own.
+        #expect(try offered("flashsale", "block", "--", "--db", "flashsale.b") == [])
+        #expect(try offered("flashsale", "book", "s1", "--", "--format", "=") == [])
+        #expect(try bashOffers(["flashsale", "--d", "=", "a.db", "sales"], cursor: 1, script: script, in: box) == ["--db"])
     }
 
     /// serve's values complete as the others' do: file names for its files, its two schemes

@@ -134,11 +134,12 @@ enum CompletionsCommand {
             }
 
             # bash splits --opt=value at the '=' (COMP_WORDBREAKS) into three words: joined
-            # again into $words, as the parser reads them, $cword the one being completed.
+            # again into $words, as the parser reads them, up to $cword, the one being
+            # completed (an '=' after it is not its own).
             _flashsale_join_words() {
                 local k=0
                 words=() cword=0
-                while [ "$k" -lt "${#COMP_WORDS[@]}" ]; do
+                while [ "$k" -le "$COMP_CWORD" ]; do
                     if [[ ${COMP_WORDS[k]} == = && ${#words[@]} -gt 1 && ${words[-1]} == -* && ${words[-1]} != *=* ]]; then
                         words[-1]+==
                         [ "$k" -eq "$COMP_CWORD" ] && cword=$((${#words[@]} - 1))
@@ -160,8 +161,6 @@ enum CompletionsCommand {
                 _flashsale_join_words
                 local cur=${words[cword]} prev=
                 [ "$cword" -gt 0 ] && prev=${words[cword-1]}
-                # --opt=value: the value is completed, after the '=' (what Tab replaces).
-                case $cur in -*=*) prev=${cur%%=*}; cur=${cur#*=} ;; esac
                 local globals='\(globals.flatMap(spellings).joined(separator: " "))'
                 local global_values='\(valued(globals))'
                 local global_repeatable='\(repeatable(globals))'
@@ -183,26 +182,9 @@ enum CompletionsCommand {
         }
         text += """
                 esac
-                # The value of an option.
-                case "$global_values$values" in
-                    *" ${prev:-none} "*)
-                        COMPREPLY=()
-                        case "$command:$prev" in
-
-            """
-        for (values, patterns) in valuePatterns(commands, globals) {
-            text += "                \(patterns.joined(separator: "|"))) \(bashAction(values)) ;;\n"
-        }
-        text += """
-                        esac
-                        return ;;
-                esac
-                if [ -z "$command" ]; then
-                    case $cur in -*) _flashsale_words "$(_flashsale_unused "$globals")" ;; *) _flashsale_words "$commands" ;; esac
-                    return
-                fi
                 # Which argument of the command this is, options and their values left out;
-                # after '--' every word is an argument, as the parser reads it.
+                # after '--' every word is an argument, as the parser reads it: no option
+                # nor option's value is offered there.
                 local position=0 j=$((i + 1)) arguments_only=
                 while [ "$j" -lt "$cword" ]; do
                     word=${words[j]}
@@ -214,10 +196,29 @@ enum CompletionsCommand {
                     position=$((position + 1))
                     j=$((j + 1))
                 done
+                COMPREPLY=()
                 if [ -z "$arguments_only" ]; then
+                    # --opt=value: the value is completed, after the '=' (what Tab replaces).
+                    case $cur in -*=*) prev=${cur%%=*}; cur=${cur#*=} ;; esac
+                    # The value of an option.
+                    case "$global_values$values" in
+                        *" ${prev:-none} "*)
+                            case "$command:$prev" in
+
+            """
+        for (values, patterns) in valuePatterns(commands, globals) {
+            text += "                    \(patterns.joined(separator: "|"))) \(bashAction(values)) ;;\n"
+        }
+        text += """
+                            esac
+                            return ;;
+                    esac
+                    if [ -z "$command" ]; then
+                        case $cur in -*) _flashsale_words "$(_flashsale_unused "$globals")" ;; *) _flashsale_words "$commands" ;; esac
+                        return
+                    fi
                     case $cur in -*) _flashsale_words "$(_flashsale_unused "$options $globals")"; return ;; esac
                 fi
-                COMPREPLY=()
                 case "$command:$position" in
 
             """
