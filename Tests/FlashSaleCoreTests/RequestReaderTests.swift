@@ -270,6 +270,23 @@ private let tooLong = "line is longer than 65536 bytes"
         #expect(try readAll(input) == [record(2, "u,1", userAgent: "say \"hi\"", key: "a\r\nb\nc")])
     }
 
+    /// Quoted fields are read eight bytes at a time: a doubled quote, a comma or a line
+    /// break at any place of a long one is still found there, whole or cut into chunks.
+    @Test func aSpecialByteIsFoundAtEveryPlaceOfALongQuotedField() throws {
+        let plain = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101"
+        for place in 0...plain.count {
+            let index = plain.index(plain.startIndex, offsetBy: place)
+            for (written, read) in [("\"\"", "\""), (",", ","), ("\n", "\n"), ("\r\n", "\r\n")] {
+                let field = plain[..<index] + written + plain[index...]
+                let value = plain[..<index] + read + plain[index...]
+                let input = "user,user_agent\nu1,\"\(field)\"\nu2,x\n"
+                let expected = [record(2, "u1", userAgent: String(value)), record(read.utf8.contains(UInt8(ascii: "\n")) ? 4 : 3, "u2", userAgent: "x")]
+                #expect(try readAll(input) == expected, "\(written.debugDescription) at \(place)")
+                #expect(try readAll(input, chunkSize: 7) == expected, "\(written.debugDescription) at \(place), in chunks")
+            }
+        }
+    }
+
     @Test func lineNumbersCountTheLineBreaksInsideQuotes() throws {
         let input = "user,key\nu1,\"one\ntwo\nthree\"\nu2,k2\n\nu3,\"\n\"\nu4\n"
         #expect(try readAll(input) == [
