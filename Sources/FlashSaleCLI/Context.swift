@@ -14,8 +14,9 @@ final class Context {
     let isDatabaseServer: Bool
     private let busyTimeout: Span
     private let createsDatabase: Bool
-    /// `FLASHSALE_NOW`, empty meaning unset: read when the time is first asked for, so
-    /// that one that is not UTF-8 is refused by a command that asks, not by `init`.
+    /// `FLASHSALE_NOW`, empty meaning unset (as FLASHSALE_DB and the PG* variables): read
+    /// when the time is first asked for, so that one that is not UTF-8 is refused by a
+    /// command that asks, not by `init`.
     private var fixedNow: String? {
         get throws(FlashSaleError) { try environment.value("FLASHSALE_NOW").flatMap { $0.isEmpty ? nil : $0 } }
     }
@@ -71,7 +72,6 @@ final class Context {
         } else {
             busyTimeout = Context.defaultBusyTimeout
         }
-        // Empty means unset, as for FLASHSALE_DB and the PG* variables.
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
         if usesDatabase, let refusal = DatabaseURL.refusal(of: database) {
