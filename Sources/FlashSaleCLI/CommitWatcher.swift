@@ -148,7 +148,7 @@ final class CommitWatcher {
     }
 
     private static func obstacle(_ error: any Error) -> Obstacle? {
-        switch (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
+        switch StoreFailure.of(error) {
         case .connectionLost(let detail)?, .commitUnanswered(let detail)?, .unreachable(let detail)?: return .server(detail)
         case .canceled(let detail)?: return .canceled(detail)
         default: break

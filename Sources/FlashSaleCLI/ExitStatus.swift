@@ -30,7 +30,7 @@ package enum ExitStatus {
     /// changed nothing ("nothing was written", "run the command again").
     package static func error(for error: any Error, afterCommitting done: String) -> FlashSaleError {
         let cause = self.error(for: error)
-        let failure = error as? StoreFailure ?? (error as? any StoreError)?.failure
+        let failure = StoreFailure.of(error)
         return FlashSaleError(cause.errorCode, "\(done); what failed: \(failure?.whatFailed ?? cause.message)")
     }
 }

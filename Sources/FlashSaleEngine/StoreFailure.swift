@@ -44,6 +44,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// newer flashsale's.
     case unusable(detail: String)
 
+    /// The failure `error` is or carries (a store's own error); nil for any other error.
+    public static func of(_ error: any Error) -> StoreFailure? {
+        (error as? StoreFailure) ?? (error as? any StoreError)?.failure
+    }
+
     public var code: ErrorCode {
         switch self {
         case .busy, .canceled: .busy

@@ -29,7 +29,7 @@ struct PostgresError: StoreError, CustomStringConvertible {
     /// `error` met while a COMMIT sent was unanswered: a lost connection leaves the
     /// transaction's fate unknown (`StoreFailure.commitUnanswered`); anything else is itself.
     static func awaitingCommit(_ error: any Error) -> any Error {
-        guard case .connectionLost(let detail)? = (error as? PostgresError)?.failure else { return error }
+        guard case .connectionLost(let detail)? = StoreFailure.of(error) else { return error }
         return PostgresError(failure: .commitUnanswered(detail: detail), "\(detail), after COMMIT was sent")
     }
 

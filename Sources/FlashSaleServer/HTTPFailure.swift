@@ -65,7 +65,7 @@ struct HTTPFailure: Error, Sendable {
         // The server's own trouble is the operator's to read, in the log: its words name the
         // database's host, port, role and path, and give advice meant for the operator
         // (raise --busy-timeout).
-        if case .commitUnanswered? = (error as? StoreFailure) ?? (error as? any StoreError)?.failure {
+        if case .commitUnanswered? = StoreFailure.of(error) {
             // Made or not, nobody can tell: a retry without the request's key may make it twice.
             self.init(status, code, "the database's answer to the commit was lost: the change may have been made; "
                       + "look at your bookings and requests before you retry, or retry with the same key",
