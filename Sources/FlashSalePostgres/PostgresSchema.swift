@@ -270,8 +270,10 @@ enum PostgresSchema {
     }
 
     /// The version's query, which a store opened for a command that makes nothing sends
-    /// ahead of its first statements (`PostgresSession.askSchemaVersion`).
-    static let versionQuery = "SELECT version FROM schema_version"
+    /// ahead of its first statements (`PostgresSession.askSchemaVersion`), with the
+    /// schema's identity beside it (see `identityQuery`), which the store's first
+    /// transaction then need not ask for.
+    static let versionQuery = "SELECT version, (SELECT oid::bigint FROM pg_namespace WHERE nspname = current_schema()) FROM schema_version"
 
     /// The schema's identity, its oid (`id`), by its name (`$1`): no row when there is none.
     /// A schema dropped and made again has another.

@@ -361,7 +361,10 @@ final class PostgresSession {
     /// a command that goes on (`book --stream`, `serve`, `process`) took its commits where
     /// nobody looks, as a SQLite file removed while open would (found by probing): checked
     /// before any answer is used, another oid, or none, is `StoreFailure.moved`.
+    /// The version asked ahead answers it for the first: a single `book` sends nothing
+    /// more (0.35 ms of its 17 on PostgreSQL, in alternating runs).
     func askSchemaIdentity() throws {
+        guard versionAsked == nil else { return }
         identityAsked = try start(PostgresSchema.identityQuery, [.text(location.schema)])
     }
 
@@ -379,7 +382,10 @@ final class PostgresSession {
             versionAsked = nil
             let version: Int64?
             do {
-                version = try asked.wait().rows.first?.makeRandomAccess()[0].decode(Int64.self)
+                let row = try asked.wait().rows.first?.makeRandomAccess()
+                let (stored, identity) = (try row?[0].decode(Int64.self), try row?[1].decode(Int64?.self))
+                if schemaIdentity == nil { schemaIdentity = identity ?? nil }
+                version = stored
             } catch {
                 // A lock held on the version's table past the busy timeout is the answer: the
                 // check would wait as long again (found by probing: 75 after twice the timeout).
