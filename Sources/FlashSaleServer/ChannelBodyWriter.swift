@@ -1,3 +1,4 @@
+import Glibc
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
@@ -26,6 +27,14 @@ struct ChannelBodyWriter: ResponseBodyWriter {
     /// after a HEAD's, whose stream is its headers alone.
     private static let streamWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
 
+    /// And the kernel holds at most this of a stream unsent (TCP_NOTSENT_LOWAT), so that the
+    /// connection can take more as soon as its client has read a little: with the kernel's
+    /// whole send buffer (up to 4 MiB) it could take more only once a third of it was free,
+    /// and a client reading slowly but steadily looked stalled for 10 s and was cut (found
+    /// by probing). A client that reads nothing still fills it and then stalls. It stays
+    /// for the answers after a HEAD's stream, which are small.
+    private static let streamUnsentBytes: SocketOptionValue = 64 * 1024
+
     /// Writes `response`; a body that fails closes the connection, its answer cut short
     /// (as Hummingbird's connection loop did).
     static func send(_ response: Response, on channel: any Channel) async {
@@ -34,7 +43,10 @@ struct ChannelBodyWriter: ResponseBodyWriter {
         // and its stream's first write then ends it.
         let options = channel.syncOptions
         let markBefore = streams ? try? options?.getOption(ChannelOptions.writeBufferWaterMark) : nil
-        if markBefore != nil { try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: streamWaterMark) }
+        if markBefore != nil {
+            try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: streamWaterMark)
+            try? options?.setOption(ChannelOptions.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: streamUnsentBytes)
+        }
         defer {
             if let markBefore { try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: markBefore) }
         }
