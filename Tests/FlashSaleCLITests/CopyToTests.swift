@@ -99,6 +99,22 @@ import FlashSaleTestSupport
         #expect(try target.run(["sales"]).stdout.contains("\ns1 "))
     }
 
+    /// Found by probing: a FLASHSALE_NOW that is no time was read by the check after the
+    /// copy, so the copy was committed and then refused as a usage error, and its rerun
+    /// refused for the rows it had left. It is refused first, with nothing copied.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: ["next tuesday", "\u{FF}"])
+    func aClockThatIsNoTimeIsRefusedBeforeAnythingIsCopied(now: String) throws {
+        let source = try Sandbox()
+        #expect(try source.run(["create-sale", "s1", "--inventory", "3"]).status == 0)
+        let target = try Sandbox(.postgres)
+        let refused = now == "\u{FF}"
+            ? try source.shell(#"FLASHSALE_NOW="$(printf '\377')" "$FLASHSALE" --db "$DB" copy-to '"# + target.database + "'")
+            : try source.spawn(["copy-to", target.database], now: now)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("FLASHSALE_NOW") && !refused.stderr.contains("committed"), "\(refused.stderr)")
+        #expect(try target.run(["sales"]).status == 73, "the target holds no schema")
+    }
+
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
     func aSchemaHoldingDataIsRefusedAndLeftAsItWas() throws {
         let source = try sourceWithEveryKindOfRow()

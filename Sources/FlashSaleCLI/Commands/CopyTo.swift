@@ -35,6 +35,9 @@ enum CopyToCommand {
         }
         // Before the source is opened: flashsale hands the whole command to flashsale-serve here.
         let opening = try context.linked.databaseServer(url, context.serverSchema, context.environment.databaseServerVariables(), context.busyTimeoutSpan)
+        // The clock the check after the copy reads: a FLASHSALE_NOW that is no time is refused
+        // now, before anything is copied, not after the commit (found by probing).
+        _ = try context.now()
         // Made before the target's connection starts its thread (see `StopSignals`).
         let signals = StopSignals()
         let stage = CopyStage()
