@@ -289,11 +289,15 @@ private func mode(of path: String) throws -> Int {
 
     /// What the bash script at `script` offers for `words` (the one at `cursor` being
     /// completed, the last by default), as Tab would.
-    private func bashOffers(_ words: [String], cursor: Int? = nil, script: String, in box: Sandbox) throws -> [String] {
+    /// `typed`: the line as typed, and where the cursor is in it (COMP_LINE, COMP_POINT).
+    private func bashOffers(_ words: [String], cursor: Int? = nil, typed: (line: String, point: Int)? = nil,
+                            script: String, in box: Sandbox) throws -> [String] {
         let line = words.map { "'\($0)'" }.joined(separator: " ")
+        let typing = typed.map { "COMP_LINE='\($0.line)'; COMP_POINT=\($0.point)" } ?? ""
         let result = try run(box, "/bin/bash", ["-c", """
             cd '\(box.directory.path)'
             source '\(script)'
+            \(typing)
             COMP_WORDS=(\(line)); COMP_CWORD=\(cursor ?? words.count - 1)
             _flashsale; printf '%s\\n' "${COMPREPLY[@]}"
             """])
@@ -345,6 +349,12 @@ private func mode(of path: String) throws -> Int {
         #expect(try offered("flashsale", "block", "--", "--db", "flashsale.b") == [])
         #expect(try offered("flashsale", "book", "s1", "--", "--format", "=") == [])
         #expect(try bashOffers(["flashsale", "--d", "=", "a.db", "sales"], cursor: 1, script: script, in: box) == ["--db"])
+        // From the probe: with the cursor just before the '=', bash names the '=' as the word
+        // being completed; only what is before the cursor is completed, an option here.
+        #expect(try bashOffers(["flashsale", "--db", "=", "a.db", "sales"], cursor: 2,
+                               typed: ("flashsale --db=a.db sales", 14), script: script, in: box) == ["--db"])
+        #expect(try bashOffers(["flashsale", "export", "s1", "--status", "=", "held"],
+                               typed: ("flashsale export s1 --status=held", 31), script: script, in: box) == ["held"])
     }
 
     /// serve's values complete as the others' do: file names for its files, its two schemes

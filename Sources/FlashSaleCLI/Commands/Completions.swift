@@ -161,6 +161,13 @@ enum CompletionsCommand {
                 _flashsale_join_words
                 local cur=${words[cword]} prev=
                 [ "$cword" -gt 0 ] && prev=${words[cword-1]}
+                # Only what is before the cursor is completed, as readline replaces only that:
+                # the word as bash gives it runs past the cursor (`--db|=x.db` as `--db=`).
+                if [ -n "${COMP_LINE+set}" ]; then
+                    local before=${COMP_LINE:0:COMP_POINT}
+                    before=${before##*[[:space:]]}
+                    [ "${#before}" -lt "${#cur}" ] && cur=$before
+                fi
                 local globals='\(globals.flatMap(spellings).joined(separator: " "))'
                 local global_values='\(valued(globals))'
                 local global_repeatable='\(repeatable(globals))'
