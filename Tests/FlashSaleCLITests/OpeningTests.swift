@@ -161,6 +161,19 @@ private func exists(_ path: String) -> Bool {
         #expect(try String(contentsOfFile: csv, encoding: .utf8) == "user\nbob\n")
     }
 
+    /// Found by probing: a table of the schema dropped by hand (with sqlite3) was an
+    /// internal error, exit 1, where PostgreSQL says 73. It is not a usable flashsale
+    /// database, named as the others are, and nothing is changed.
+    @Test func aTableDroppedByHandIsAnUnusableDatabase() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        try FlashSaleStoreBackdoor.execute(box.database, "DROP TABLE block")
+        let result = try box.run(["book", "s1", "alice"])
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: not a usable flashsale database: no such table: block; use another --db\n", "\(result.stderr)")
+        #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 0)
+    }
+
     /// A database created through a dangling symbolic link: the file made at its target,
     /// and the -wal and -shm beside it, are readable by their owner only.
     @Test func aDatabaseCreatedThroughADanglingLinkIsOwnerOnly() throws {
