@@ -74,9 +74,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .connectionLost(detail: detail), detail)
         case undefinedTable, "3F000":  // invalid_schema_name
             // Once the schema is open, its tables are the only ones flashsale names: gone,
-            // the schema was dropped under the command (as a file removed under it). The
-            // state is kept for the opening's own look (`PostgresSchema.quickVersion`).
-            return PostgresError(failure: .moved(detail: "\(detail): the schema was dropped while this command ran"),
+            // the schema was dropped under the command (as a file removed under it), or a
+            // table of it by hand (the probe's case, which "the schema was dropped" misnamed).
+            // The state is kept for the opening's own look (`PostgresSchema.quickVersion`).
+            return PostgresError(failure: .moved(detail: "\(detail): a table of the schema is gone (the schema dropped while this "
+                                                 + "command ran, or the table dropped by hand)"),
                                  sqlState: state, detail)
         default:
             if state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("58") || state.hasPrefix("53") || state.hasPrefix("XX") {

@@ -194,7 +194,7 @@ import FlashSaleTestSupport
         // Seen by the watcher's look at the schema, or by a step that ran after it went (a
         // notification of the follower's own last commit may wake it for one).
         #expect(follower.stderr.contains("schema \(schema) of postgresql://") && follower.stderr.contains("was dropped or replaced")
-                || follower.stderr.contains("(SQLSTATE 42P01): the schema was dropped while this command ran"),
+                || follower.stderr.contains("(SQLSTATE 42P01): a table of the schema is gone (the schema dropped while this command ran"),
                 "\(follower.stderr)")
     }
 
