@@ -21,7 +21,7 @@ enum Help {
             Environment: FLASHSALE_DB (the database, if no --db), FLASHSALE_NOW (a fixed clock: RFC 3339 or Unix seconds).
             Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 conflict, 5 hold expired, 6 sold out,
             7 user limit, 8 not open, 9 blocked, 10 invariant, 65 bad input, 73 cannot open, 74 I/O,
-            75 busy. 'man flashsale' has the rest.
+            75 busy, 130 interrupted. 'man flashsale' has the rest.
             Run 'flashsale help COMMAND' for a command's arguments and options.
 
             """

@@ -3,6 +3,8 @@ import FlashSaleCore
 /// `block`, `unblock` and `blocks`: the operator's bot defence.
 enum BlockCommands {
     static let sale = OptionSpec("--sale", value: "SALE", "only in this sale (default: every sale)")
+    static let blockedSale = OptionSpec("--sale", value: "SALE", "the block made with --sale SALE (default: the one made without)")
+    static let appliesToSale = OptionSpec("--sale", value: "SALE", "only those that apply to this sale: its own and every sale's")
     static let reason = OptionSpec("--reason", value: "TEXT", "why, shown to the operator and in the decline message")
     static let contains = OptionSpec("--contains", "agent blocks: match agents containing VALUE, not only the whole text")
 
@@ -22,21 +24,21 @@ enum BlockCommands {
     }
 
     static let unblock = CommandSpec(
-        "unblock", arguments: "KIND VALUE", options: [sale, contains],
+        "unblock", arguments: "KIND VALUE", options: [blockedSale, contains],
         summary: "remove a block (exit 3 if there is no such block)"
     ) { invocation, context in
         let now = try context.now()
         let value = invocation.arguments["VALUE"] ?? ""
         try context.engine().removeBlock(kind(invocation), value: value, contains: invocation.flag(contains),
-                                        sale: invocation.saleOption(sale), clock: now)
+                                        sale: invocation.saleOption(blockedSale), clock: now)
         context.output.success(Rendered(text: "unblocked", json: .object([("unblocked", .bool(true))])))
     }
 
     static let blocks = CommandSpec(
-        "blocks", options: [sale],
+        "blocks", options: [appliesToSale],
         summary: "the blocks in force (with --sale, those that apply to that sale)"
     ) { invocation, context in
-        context.output.success(Render.blocks(try context.engine().blocks(in: invocation.saleOption(sale))))
+        context.output.success(Render.blocks(try context.engine().blocks(in: invocation.saleOption(appliesToSale))))
     }
 
     private static func kind(_ invocation: Invocation) throws(FlashSaleError) -> BlockKind {

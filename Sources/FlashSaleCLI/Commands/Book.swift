@@ -5,7 +5,7 @@ enum BookCommand {
     static let userAgent = OptionSpec("--user-agent", value: "UA", "the buyer's user agent, kept for bot defence")
     static let key = OptionSpec("--key", value: "KEY", "idempotency key: the same key again returns the same booking")
     static let stream = OptionSpec("--stream", "read requests from standard input, one per line, and answer each in NDJSON")
-    static let format = OptionSpec("--format", value: "FORMAT", "with --stream or --file: ndjson or csv (default: sniffed from the first character)")
+    static let format = OptionSpec("--format", value: "FORMAT", "with --stream: ndjson or csv (default: sniffed from the first character)")
 
     static let spec = CommandSpec(
         "book", usages: [UsageSpec("SALE USER", options: [ip, userAgent, key]),

@@ -3,11 +3,13 @@ import FlashSaleEngine
 
 enum SubmitCommand {
     static let file = OptionSpec("--file", value: "PATH", "enqueue every request of a file (- for standard input), all or nothing")
+    static let key = OptionSpec("--key", value: "KEY", "idempotency key: the same key again returns the same request")
+    static let format = OptionSpec("--format", value: "FORMAT", "with --file: ndjson or csv (default: sniffed from the first character)")
     static let skipInvalid = OptionSpec("--skip-invalid", "with --file: leave malformed lines out and report them, instead of enqueuing nothing")
 
     static let spec = CommandSpec(
-        "submit", usages: [UsageSpec("SALE USER", options: [BookCommand.ip, BookCommand.userAgent, BookCommand.key]),
-                           UsageSpec("SALE", mode: file, options: [BookCommand.format, skipInvalid])],
+        "submit", usages: [UsageSpec("SALE USER", options: [BookCommand.ip, BookCommand.userAgent, key]),
+                           UsageSpec("SALE", mode: file, options: [format, skipInvalid])],
         summary: "enqueue a booking request durably; prints its request id (FIFO order)",
         details: """
             'flashsale process' decides queued requests; 'flashsale request ID' tells what became of one.
@@ -15,13 +17,13 @@ enum SubmitCommand {
             """
     ) { invocation, context in
         guard let path = invocation.options[file.name] else {
-            for option in [BookCommand.format, skipInvalid] where invocation.options.has(option.name) {
+            for option in [format, skipInvalid] where invocation.options.has(option.name) {
                 throw FlashSaleError.usage("\(option.name) goes with --file")
             }
             try submitOne(invocation, context)
             return
         }
-        for option in [BookCommand.ip, BookCommand.userAgent, BookCommand.key] where invocation.options.has(option.name) {
+        for option in [BookCommand.ip, BookCommand.userAgent, key] where invocation.options.has(option.name) {
             throw FlashSaleError.usage("\(option.name) is per request: with --file it comes from each line")
         }
         if invocation.arguments["USER"] != nil {
@@ -36,7 +38,7 @@ enum SubmitCommand {
             user: invocation.user(argument: "USER"),
             ip: invocation.text(.ip, option: BookCommand.ip),
             userAgent: invocation.text(.userAgent, option: BookCommand.userAgent),
-            key: invocation.text(.key, option: BookCommand.key))
+            key: invocation.text(.key, option: key))
         let engine = try context.engine()
         let id = try engine.submit(request, clock: context.now()).id
         let queued = context.output.json ? try engine.request(id) : nil
