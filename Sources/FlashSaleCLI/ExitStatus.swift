@@ -118,7 +118,7 @@ extension SaleError {
         case .bookingConfirmed(let booking):
             "booking \(booking) is confirmed; use \(CancelCommand.force.name) to cancel it and return the item to stock"
         case .totalBelowCommitted(let sale, let committed):
-            "sale \(sale) has \(committed) \(committed == 1 ? "item" : "items") held or booked; the total cannot go below that"
+            "sale \(sale) has \(String.counted(committed, "item")) held or booked; the total cannot go below that"
         case .totalOverMaximum(let sale):
             "sale \(sale) would have more than \(maximumInventory) items"
         case .saleClosed(let sale):
@@ -154,12 +154,12 @@ extension Decline {
             switch blocked {
             case .block(let block)?: block.explanation
             case .perIPLimit(let address, let active, let requester, let attempts)?:
-                "address \(address) already has \(active) active booking\(active == 1 ? "" : "s") in sale \(sale.id), "
-                    + "the per-IP limit (\(attempts) attempt\(attempts == 1 ? "" : "s") from \(requester) in this sale)"
+                "address \(address) already has \(String.counted(active, "active booking")) in sale \(sale.id), "
+                    + "the per-IP limit (\(String.counted(attempts, "attempt")) from \(requester) in this sale)"
             case nil: "the requester is blocked in sale \(sale.id)"
             }
         case .userLimit:
-            "the user already has \(sale.perUser) active booking\(sale.perUser == 1 ? "" : "s") in sale \(sale.id), the limit"
+            "the user already has \(String.counted(sale.perUser, "active booking")) in sale \(sale.id), the limit"
         case .soldOut where lineWaiting:
             "sale \(sale.id) is sold out to direct bookings: its waitlist goes first; submit to join it"
         case .soldOut:

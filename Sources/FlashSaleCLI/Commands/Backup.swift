@@ -51,7 +51,7 @@ enum BackupCommand {
             stage.withLock { $0 = .copying(temporaryPath) }
         }
         context.output.success(Rendered(
-            text: "backed up to \(path.controlCharactersEscaped) (\(pages) page\(pages == 1 ? "" : "s"))",
+            text: "backed up to \(path.controlCharactersEscaped) (\(String.counted(pages, "page")))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))
     }
 }

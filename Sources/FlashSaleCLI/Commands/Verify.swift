@@ -11,7 +11,7 @@ enum VerifyCommand {
         guard violations.isEmpty else {
             let shown = violations.prefix(5).joined(separator: "; ")
             let more = violations.count > 5 ? "; and \(violations.count - 5) more" : ""
-            throw FlashSaleError.invariant("verify found \(violations.count) violation\(violations.count == 1 ? "" : "s"): \(shown)\(more)")
+            throw FlashSaleError.invariant("verify found \(String.counted(violations.count, "violation")): \(shown)\(more)")
         }
         context.output.success(Rendered(
             text: "ok",

@@ -46,7 +46,7 @@ struct RehearsalReport {
     }
 
     private var verdict: String {
-        violations.isEmpty ? "ok" : "\(violations.count) violation\(violations.count == 1 ? "" : "s"): " + violations.prefix(3).joined(separator: "; ")
+        violations.isEmpty ? "ok" : String.counted(violations.count, "violation") + ": " + violations.prefix(3).joined(separator: "; ")
     }
 
     /// When the stock ran out, and whether items came back after and stayed unsold (a
@@ -54,24 +54,25 @@ struct RehearsalReport {
     private var soldOutLine: String {
         guard let soldOutAfter else { return "no: the stock never ran out" }
         let after = "\(format(Double(soldOutAfter.milliseconds) / 1000, digits: 3)) s after the opening"
-        return left > 0 ? after + "; \(left) came back later (cancelled or expired) and were left" : after
+        return left > 0 ? after + "; \(String.counted(left, "item")) came back later (cancelled or expired) and \(left == 1 ? "was" : "were") left" : after
     }
 
     private var text: String {
         func milliseconds(_ value: Double?) -> String { value.map { format($0, digits: 1) + " ms" } ?? "n/a" }
         var lines = [
-            "rehearsal via \(path), seed \(seed): \(buyers) buyers (\(bots) bots), \(inventory) items, \(requests) requests",
+            "rehearsal via \(path), seed \(seed): \(String.counted(buyers, "buyer")) (\(String.counted(bots, "bot"))), "
+                + "\(String.counted(inventory, "item")), \(String.counted(requests, "request"))",
             "  decisions/s      \(decisionsPerSecond) (\(crowd.decided) in \(format(crowd.seconds, digits: 3)) s)",
             "  latency          p50 \(milliseconds(latency(0.5))), p99 \(milliseconds(latency(0.99)))",
             "  sold out         " + soldOutLine,
             "  holds            \(holds): \(confirmed) confirmed, \(cancelled) cancelled, \(expired) expired",
-            "  re-sold          \(resold) to \(returning) returning buyers, after the cancels and expiries",
+            "  re-sold          \(resold) to \(String.counted(returning, "returning buyer")), after the cancels and expiries",
             "  items            \(Int64(confirmed + resold)) sold, \(left) left",
-            "  turned away      \(turnedAway) buyers got nothing; "
+            "  turned away      \(String.counted(turnedAway, "buyer")) got nothing; "
                 + (declined.isEmpty ? "none declined" : "declined: " + declined.map { "\($0.1) \($0.0)" }.joined(separator: ", ")),
-            "  bots             \(botItems) items sold to bots, who sent \(botRequests) requests in the crowd",
+            "  bots             \(String.counted(botItems, "item")) sold to bots, who sent \(String.counted(botRequests, "request")) in the crowd",
         ]
-        lines.append("  suspects         " + (suspects.isEmpty ? "none" : "the top \(suspects.count), by score:"))
+        lines.append("  suspects         " + (suspects.isEmpty ? "none" : suspects.count == 1 ? "one, with its score:" : "the top \(suspects.count), by score:"))
         for suspect in suspects {
             lines.append("    \(suspect.score) \(suspect.kind.rawValue) \(Quoted(suspect.value)): \(suspect.reasons.joined(separator: "; "))")
         }
