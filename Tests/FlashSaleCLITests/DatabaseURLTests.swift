@@ -72,7 +72,7 @@ import FlashSaleTestSupport
         let result = try box.spawn(["--db", unreachable, "sales"], database: false)
         #expect(result.status == 73)
         #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:1 (user ann, database shop): "
-                + "connection refused; check that the server runs and that --db names it\n")
+                + "connection refused; check that the server runs and that the URL names it\n")
         #expect(result.stdout.isEmpty)
     }
 
@@ -109,7 +109,7 @@ import FlashSaleTestSupport
                                          database: false)
         #expect(result.status == 73)
         #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:\(listener.port) (user ann, database shop): "
-                + "the server closed the connection; check that the server runs and that --db names it\n")
+                + "the server closed the connection; check that the server runs and that the URL names it\n")
     }
 
     /// A server that takes the connection and never answers (a wrong port, a hung host):
@@ -122,7 +122,7 @@ import FlashSaleTestSupport
                                          database: false)
         #expect(result.status == 73)
         #expect(result.stderr == "flashsale: cannot connect to PostgreSQL at 127.0.0.1:\(port) (user ann, database shop): "
-                + "the connection timed out; check that the server runs and that --db names it\n")
+                + "the connection timed out; check that the server runs and that the URL names it\n")
         #expect(Date().timeIntervalSince(started) < 8, "waited for the default 10 s, not connect_timeout's 2")
     }
 
