@@ -306,4 +306,15 @@ import FlashSaleTestSupport
         let curve = SellOutCurve.draw(changes: changes, inventory: 4, until: 50, width: 5, height: 1)
         #expect(curve.split(separator: "\n")[1].hasSuffix("┤▆▄▄▂ "), "\(curve)")
     }
+
+    /// Found by probing: a small rehearsal's report said "(1 bots)" and "1 items sold to bots".
+    @Test func aReportOfOneSaysItInTheSingular() throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["rehearse", "--buyers", "10", "--inventory", "5", "--seed", "1"], database: false)
+        #expect(result.status == 0, "\(result.stderr)")
+        let first = try #require(result.stdout.split(separator: "\n").first)
+        #expect(first == "rehearsal via stream, seed 1: 10 buyers (1 bot), 5 items, 12 requests")
+        #expect(result.stdout.contains("1 item sold to bots"), "\(result.stdout)")
+        #expect(String.counted(1, "item") == "1 item" && String.counted(Int64(0), "item") == "0 items")
+    }
 }
