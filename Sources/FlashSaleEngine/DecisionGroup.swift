@@ -104,10 +104,14 @@ public final class DecisionGroup {
 
     /// Makes every decision so far durable. On failure all of them are rolled back.
     /// `withTelemetry`: the attempts carried so far (`carriesTelemetry`) are committed too.
+    /// A group of declines writes only their counts: telemetry, committed without a sync,
+    /// and not written rather than failing the declines when the database cannot take it
+    /// (a full disk, a read-only file), as for a single `book`.
     public func commit(withTelemetry: Bool = true) throws {
         guard let transaction else { return }
         self.transaction = nil
         let carrying = carriesTelemetry && !withTelemetry
+        let decided = settledDecisions || booking.contains { $0.facts.commitContent == .decisions }
         do {
             for open in booking {
                 if carrying { groupAttempts.append((open.sale.id, open.facts.takeAttempts())) }
@@ -116,16 +120,17 @@ public final class DecisionGroup {
             if !carrying {
                 for (sale, tally) in carried { try transaction.addAttempts(tally, of: sale) }
             }
-            // A group of declines carries only their counts: telemetry, committed without a sync.
-            let decided = settledDecisions || booking.contains { $0.facts.commitContent == .decisions }
             // The facts go before the carried tallies change: they share their storage.
             clearGroup()
             try transaction.commit(decided ? .decisions : .telemetryOnly)
         } catch {
             transaction.rollback()
             clearGroup()
-            groupAttempts.removeAll(keepingCapacity: true)
-            throw error
+            // Declines stand, and their counts go as a commit's would: carried on, or lost.
+            guard !decided, StoreFailure.of(error)?.refusedTheWrite == true else {
+                groupAttempts.removeAll(keepingCapacity: true)
+                throw error
+            }
         }
         if carrying {
             for (sale, tally) in groupAttempts { carried[sale, default: AttemptTally(capacity: Self.carriedCounters)].absorb(tally) }

@@ -15,8 +15,10 @@ public enum BookingOutcome: Sendable {
 
 extension Engine {
     /// `book`: one transaction decides. A decline writes nothing but its attempt's count,
-    /// which is committed as telemetry, so costs no sync. A hold or its key's booking comes
-    /// back; a decline or a refusal is thrown.
+    /// which is committed as telemetry, so costs no sync, and is lost rather than the
+    /// decline when the database cannot take it (found by probing: on a full disk, sold
+    /// out was exit 74). A hold or its key's booking comes back; a decline or a refusal is
+    /// thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
         let outcome: BookingOutcome = try store.retryingConflicts {
             let transaction = try store.beginWrite()
@@ -26,8 +28,12 @@ extension Engine {
                 let now = sale.decisionTime(clock: clock)
                 let facts = TransactionFacts()
                 let outcome = try decideDirect(request, in: &sale, transaction, at: now, facts: facts)
-                try facts.writeCounters(of: sale.id, to: transaction)
-                try transaction.commit(facts.commitContent)
+                do {
+                    try facts.writeCounters(of: sale.id, to: transaction)
+                    try transaction.commit(facts.commitContent)
+                } catch where facts.commitContent == .telemetryOnly && StoreFailure.of(error)?.refusedTheWrite == true {
+                    transaction.rollback()
+                }
                 return outcome
             } catch {
                 transaction.rollback()

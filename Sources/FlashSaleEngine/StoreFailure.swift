@@ -49,6 +49,16 @@ public enum StoreFailure: Error, Equatable, Sendable {
         (error as? StoreFailure) ?? (error as? any StoreError)?.failure
     }
 
+    /// Whether the database could not take a write (no room, a size limit, a read-only
+    /// file, an I/O error), rather than being busy, gone or unreachable: what a decline
+    /// writes, its attempt's count, is then lost rather than the decline.
+    public var refusedTheWrite: Bool {
+        switch self {
+        case .full, .fileSizeLimit, .io, .cantOpen: true
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .unreachable, .missingDatabase, .unusable: false
+        }
+    }
+
     public var code: ErrorCode {
         switch self {
         case .busy, .canceled: .busy

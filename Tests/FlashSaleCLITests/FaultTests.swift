@@ -45,6 +45,34 @@ extension DatabaseFailureTests {
         #expect(try box.count("SELECT count(*) FROM booking") == 250)
     }
 
+    /// Found by probing: on a full disk a declined `book` (sold out) was exit 74, and a
+    /// stream of declines answered nothing. A decline writes only its attempt's count,
+    /// telemetry, which is what is lost; a hold still fails whole. The full disk is a WAL
+    /// that cannot grow past 4 KiB (`ulimit -f`), kept from being reset by a reader.
+    @Test func aDeclineOnAFullDiskIsStillItsDecline() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        try box.run(["create-sale", "s2", "--inventory", "1"])
+        try box.run(["book", "s1", "u1"])
+        let before = try box.dump()
+        let reader = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try reader.execute("BEGIN")
+        try reader.execute("SELECT count(*) FROM sale")
+        let full = "ulimit -f 4; exec \"$FLASHSALE\" --db \"$DB\""
+        let declined = try box.shell("\(full) book s1 u2")
+        #expect(declined.status == 6)
+        #expect(declined.stderr == "flashsale: sale s1 is sold out\n")
+        let stream = try box.shell(#"printf '{"user":"u2"}\n{"user":"u1"}\n' | (\#(full) book s1 --stream)"#)
+        #expect(stream.status == 0, "\(stream.stderr)")
+        #expect(stream.stdout == #"{"line":1,"user":"u2","ok":false,"error":"sold_out"}"# + "\n"
+                + #"{"line":2,"user":"u1","ok":false,"error":"user_limit"}"# + "\n")
+        let held = try box.shell("\(full) book s2 u3")
+        #expect(held.status == 74)
+        #expect(held.stderr.contains("file size limit"), "\(held.stderr)")
+        try reader.execute("ROLLBACK")
+        #expect(try box.dump() == before)
+    }
+
     /// A directory nobody may write in, around a database its user owns: no -wal can be
     /// made, so 73, and the file as it was.
     @Test(.enabled(if: runningAsRoot && installed("setpriv") != nil, "needs root and setpriv, to hand the files to nobody and run as nobody"))
