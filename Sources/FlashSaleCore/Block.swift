@@ -38,12 +38,10 @@ public struct Block: Equatable, Sendable {
     /// (`IPRange.description`: `2001:DB8::1` and `2001:db8:0::1` are `2001:db8::1`), so that
     /// the same block again is a no-op and `unblock` finds it whatever the spelling (they
     /// were stored as typed, and unblocking one spelling left the others: found by
-    /// probing). A range with bits set past its prefix (`10.1.2.3/16`) is refused, as
-    /// Python's ipaddress and `ip route` refuse it: it may be a typo of a narrower one.
+    /// probing). A range with bits set past its prefix (`10.1.2.3/16`) is refused
+    /// (`IPRange.refusingHostBits`).
     public func asStored(at createdAt: Instant) throws -> Block {
-        if let range, range.hadHostBits {
-            throw FlashSaleError.usage("'\(Quoted(value))' has bits set past its prefix: the range is \(range)")
-        }
+        _ = try range?.refusingHostBits(typed: value)
         return try Block(kind: kind, value: range?.description ?? value, contains: contains, sale: sale, reason: reason,
                          createdAt: createdAt)
     }

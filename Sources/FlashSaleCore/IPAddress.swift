@@ -224,6 +224,15 @@ public struct IPRange: Equatable, Sendable, CustomStringConvertible {
         hadHostBits = network != given
     }
 
+    /// The range, unless `text`, the way it was typed, had bits set past its prefix
+    /// (`10.1.2.3/16`), which is refused as Python's ipaddress and `ip route` refuse it: it
+    /// may be a typo of a narrower one, and taken as the wider one it would block, or
+    /// trust, too much. `option` names where it was given, if anywhere.
+    public func refusingHostBits(typed text: String, option: String? = nil) throws(FlashSaleError) -> IPRange {
+        guard hadHostBits else { return self }
+        throw .usage("\(option.map { $0 + " " } ?? "")'\(Quoted(text))' has bits set past its prefix: the range is \(self)")
+    }
+
     public static func == (a: IPRange, b: IPRange) -> Bool {
         a.network == b.network && a.prefixLength == b.prefixLength
     }

@@ -32,6 +32,16 @@ import NIOCore
         #expect(try await Self.address(served, user: "u2", forwardedFor: []) == "127.0.0.1")
     }
 
+    /// Found by probing: `127.0.0.9/24` trusted all of 127.0.0.0/24, so that a peer that is
+    /// no proxy could name any client address; refused as `block ip` refuses it.
+    @Test func aTrustedProxyRangeWithBitsPastItsPrefixIsRefused() throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        #expect(throws: Failed.self) { try served.start(ServedDatabase.headerAuth + ["--trusted-proxy", "127.0.0.9/24"]) }
+        #expect(served.server?.wait() == .exit(2))
+        #expect(served.log == "flashsale: --trusted-proxy '127.0.0.9/24' has bits set past its prefix: the range is 127.0.0.0/24\n")
+    }
+
     @Test func behindATrustedProxyTheClientIsTheRightmostUntrustedHop() async throws {
         let served = try ServedDatabase()
         try served.createSale(inventory: 20)

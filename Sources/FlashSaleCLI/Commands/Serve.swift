@@ -71,7 +71,8 @@ enum ServeCommand {
             guard let range = IPRange(text) else {
                 throw FlashSaleError.usage("\(trustedProxy.name) '\(Quoted(text))' is not an address or CIDR range (10.0.0.0/8, ::1)")
             }
-            return range
+            // Taken as the wider range, a typo would trust addresses that are no proxy (probe).
+            return try range.refusingHostBits(typed: text, option: trustedProxy.name)
         }
         let sales = try invocation.options.all(sale.name).map { try SaleID($0) }
         return ServeSettings(
