@@ -50,7 +50,7 @@ enum BuyerRoute: String, CaseIterable, Sendable {
         let authenticated: [HTTPResponse.Status] = needsUser ? [.unauthorized] : []
         // A body, a sale id or a `Last-Event-ID` that is not one.
         let badInput: [HTTPResponse.Status] = takesBody || pattern.contains("{sale}") || self == .events ? [.badRequest] : []
-        let body: [HTTPResponse.Status] = takesBody ? [.contentTooLarge, .unsupportedMediaType] : []
+        let body: [HTTPResponse.Status] = takesBody ? [.lengthRequired, .contentTooLarge, .unsupportedMediaType] : []
         let own: [HTTPResponse.Status] = switch self {
         case .book: [.created, .ok, .forbidden, .notFound, .conflict]
         case .confirm: [.ok, .notFound, .conflict, .gone]

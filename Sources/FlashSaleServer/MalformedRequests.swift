@@ -36,7 +36,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered = 0
     /// The last request passed on: its body has not ended.
     private var readingBody = false
-    /// A request passed on closes the connection after its answer.
+    /// A request passed on, or an answer, closes the connection after that answer.
     private var closing = false
     /// The refusal to send once every request passed on is answered.
     private var refusal: HTTPFailure?
@@ -59,15 +59,22 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else {
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            // An answer that closes the connection itself (a 411, whose request's body had no
+            // length to be read by) is its last: the bytes after that request are no request
+            // either (found by testing: the body was answered 400 after the 411).
+            if head.headerFields.value(.connection) == "close" { closing = true }
             context.write(data, promise: promise)
-            return
-        }
-        unanswered = max(0, unanswered - 1)
-        context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
-        if unanswered == 0, let refusal {
-            self.refusal = nil
-            refuse(refusal, context: context)
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            unanswered = max(0, unanswered - 1)
+            context.write(data, promise: lastAnswer.end(promise, on: context.eventLoop))
+            if unanswered == 0, let refusal {
+                self.refusal = nil
+                if !closing { refuse(refusal, context: context) }
+            }
         }
     }
 

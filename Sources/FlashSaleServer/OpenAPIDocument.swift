@@ -12,7 +12,7 @@ enum OpenAPIDocument {
     "title": "flashsale buyer API",
     "version": "1",
     "summary": "Book items of a flash sale over HTTP: `flashsale serve`.",
-    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the size of the headers (431) and a transfer coding other than `chunked` (501), the route and method (404, 405 with `Allow`), `Accept` (406), authentication (401), the body (413, 415, 400), then the decision. A request whose headers or body do not arrive within 10 seconds is 408, and its connection closes.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json` and not encoded (`Content-Encoding` other than `identity` is 415); a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener."
+    "description": "The buyers' API of `flashsale serve`, on the same database and rules as the command line: every decision is the command line's, and a 2xx answer means the change is committed durably. A user sees and changes only their own bookings and requests: anyone else's is 404, exactly as if it did not exist.\n\nChecks run in this order: the size of the headers (431) and a transfer coding other than `chunked` (501), the route and method (404, 405 with `Allow`), `Accept` (406), authentication (401), the body (411, 413, 415, 400), then the decision. A request whose headers or body do not arrive within 10 seconds is 408, and its connection closes.\n\nAuthentication: `Authorization: Bearer <JWT>` (HS256, ES256 or RS256, whichever the server's key is; `exp` required, the user is `sub`). A server started with `--auth header` instead takes the user from a header that an authenticating gateway in front sets, named by `--user-header`.\n\nErrors are `{\"error\": {\"code\": ..., \"message\": ...}}`, the code from the command line's table. Bodies are at most 4096 bytes, `Content-Type: application/json` and not encoded (`Content-Encoding` other than `identity` is 415); a POST without a body is `{}`; unknown fields are ignored. Request headers are at most 16 KiB. Ids in paths are percent-decoded once and are then the whole id (`%2F` is part of the id).\n\nThis document is served at `GET /openapi.json` on the server's admin listener."
   },
   "servers": [
     {
@@ -136,6 +136,9 @@ enum OpenAPIDocument {
           },
           "409": {
             "$ref": "#/components/responses/Conflict"
+          },
+          "411": {
+            "$ref": "#/components/responses/LengthRequired"
           },
           "413": {
             "$ref": "#/components/responses/ContentTooLarge"
@@ -265,6 +268,9 @@ enum OpenAPIDocument {
           "410": {
             "$ref": "#/components/responses/HoldExpired"
           },
+          "411": {
+            "$ref": "#/components/responses/LengthRequired"
+          },
           "413": {
             "$ref": "#/components/responses/ContentTooLarge"
           },
@@ -326,6 +332,9 @@ enum OpenAPIDocument {
           },
           "409": {
             "$ref": "#/components/responses/Conflict"
+          },
+          "411": {
+            "$ref": "#/components/responses/LengthRequired"
           },
           "413": {
             "$ref": "#/components/responses/ContentTooLarge"
@@ -481,6 +490,9 @@ enum OpenAPIDocument {
           },
           "409": {
             "$ref": "#/components/responses/Conflict"
+          },
+          "411": {
+            "$ref": "#/components/responses/LengthRequired"
           },
           "413": {
             "$ref": "#/components/responses/ContentTooLarge"
@@ -967,6 +979,16 @@ enum OpenAPIDocument {
       },
       "HoldExpired": {
         "description": "`hold_expired`: confirm at or after `expires_at`.",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "LengthRequired": {
+        "description": "`bad_input`: a body's `Content-Type` came without a `Content-Length` (or `Transfer-Encoding: chunked`) to read the body by; the connection closes after the answer.",
         "content": {
           "application/json": {
             "schema": {
