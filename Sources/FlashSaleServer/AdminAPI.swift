@@ -15,6 +15,13 @@ struct AdminAPI: Sendable {
     /// not by the operator.
     let logger: Logger
 
+    /// Connections the admin listener holds at once; one more is closed as soon as it opens.
+    /// A health checker and a scraper need a few. Unbounded, idle ones (the admin listener
+    /// may face a monitoring network) took every descriptor the buyers' listeners needed,
+    /// which then answered nobody (found by probing); this many fit in the descriptors
+    /// kept beside the buyers' (`OpenFilesLimit.reserve`).
+    static let maximumConnections = 16
+
     private static let routes: [String: String] = [
         "/healthz": "health", "/metrics": "metrics", "/openapi.json": "openapi",
     ]

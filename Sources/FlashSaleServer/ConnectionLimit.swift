@@ -1,10 +1,11 @@
 import NIOCore
 import Synchronization
 
-/// `--max-connections`: buyer connections open at once, across every buyer listener;
-/// one past the limit is closed as soon as it opens (http.md), so that a flood of idle
-/// connections cannot take the memory and descriptors the sale needs. Its handler, each
-/// connection's first, also sets what every connection's receive buffer costs.
+/// Connections open at once on some listeners: `--max-connections` across every buyer
+/// listener, `AdminAPI.maximumConnections` on the admin's. One past the limit is closed as
+/// soon as it opens (http.md), so that a flood of idle connections cannot take the memory
+/// and descriptors the sale needs. Its handler, each connection's first, also sets what
+/// every connection's receive buffer costs.
 final class ConnectionLimit: Sendable {
     let maximum: Int
     private let open = Atomic<Int>(0)

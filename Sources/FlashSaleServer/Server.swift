@@ -65,6 +65,7 @@ package enum Server {
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let admin = AdminAPI(readers: readers, metrics: metrics, clock: settings.clock, logger: logger)
         let limit = ConnectionLimit(maximum: settings.maxConnections)
+        let adminLimit = ConnectionLimit(maximum: AdminAPI.maximumConnections)
 
         var services: [any Service] = []
         for address in settings.listen {
@@ -86,7 +87,7 @@ package enum Server {
         // refusals are not buyers' answers, so not counted with them.
         services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
             .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
-            handlers: { [StalledClients(), MalformedRequests(recorder: nil)] },
+            handlers: { [adminLimit.handler(), StalledClients(), MalformedRequests(recorder: nil)] },
             idleTimeout: idleTimeout, logger: logger
         ) { request, _ in
             .now(await admin.answer(request).response)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FlashSaleServer
 @testable import FlashSaleStore
 import FlashSaleTestSupport
 
@@ -66,5 +67,32 @@ import FlashSaleTestSupport
         #expect(answer.status == 431, "\(answer.body)")
         #expect(answer.body.contains("the headers are over 16384 bytes"), "\(answer.body)")
         #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
+    }
+
+    /// Found by probing: idle connections to the admin listener, unbounded, took every
+    /// descriptor, and the buyers' listener answered nobody. One past its limit is closed
+    /// as soon as it opens, and the buyers and a place freed are served.
+    @Test func theAdminListenerHoldsAFewConnectionsAtOnce() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        try served.start()
+        var open: [RawConnection] = []
+        for _ in 0...AdminAPI.maximumConnections {
+            open.append(try await RawConnection.open(port: served.adminPort))
+        }
+        // Which one is past the limit depends on the order their event loops counted them.
+        var closed: [Int] = []
+        for (index, connection) in open.enumerated() where await connection.closed(within: .milliseconds(500)) {
+            closed.append(index)
+        }
+        #expect(closed.count == 1, "closed: \(closed)")
+        #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
+        try await open[closed.first == 0 ? 1 : 0].close()
+        // A place freed is taken again, once the server has seen the close.
+        var answered = false
+        for _ in 0..<50 where !answered {
+            answered = (try? await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status) == 200
+        }
+        #expect(answered)
     }
 }
