@@ -49,7 +49,13 @@ struct Authenticator: Sendable {
                 await keys.add(rsa: key, digestAlgorithm: .sha256)
                 return (keys, "RS256")
             }
-            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a PEM file but not a P-256 or RSA public key")
+            // A private key is the issuer's to keep: serve verifies with the public half.
+            if text.contains("PRIVATE KEY-----") {
+                throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a private key; give serve its public half "
+                                           + "(openssl pkey -in KEY -pubout)")
+            }
+            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a PEM file but not a P-256 public key "
+                                       + "or an RSA public key of 2048 bits or more")
         }
         var secret = [UInt8](contents)
         if secret.last == UInt8(ascii: "\n") { secret.removeLast() }

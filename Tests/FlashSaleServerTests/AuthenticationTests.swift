@@ -274,6 +274,18 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: a private key was "not a P-256 or RSA public key", which it is;
+    /// the refusal says to give its public half.
+    @Test func aPrivateKeyIsRefusedSayingToGiveItsPublicHalf() throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let path = served.directory + "/issuer.pem"
+        try Data(ES256PrivateKey().pemRepresentation.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: Failed.self) { try served.start(["--auth", "jwt", "--jwt-key", path]) }
+        #expect(served.server?.wait() == .exit(2))
+        #expect(served.log.contains("is a private key; give serve its public half (openssl pkey -in KEY -pubout)\n"), "\(served.log)")
+    }
+
     /// `--auth header` on a Unix socket: the socket is 0660, and a gateway on it names the
     /// user with the header and the buyer's address with `X-Forwarded-For`.
     @Test func headerModeServesAUnixSocketCreated0660() async throws {
