@@ -104,11 +104,20 @@ package enum Server {
             services: ([moved] + services).map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
         moved.group.withLockedValue { $0 = group }
-        logger.info("serving", metadata: [
+        var serving: Logger.Metadata = [
             "database": .string(settings.database),
             "listen": .array(settings.listen.map { .string($0.description) } + (settings.socket.map { [.string($0)] } ?? [])),
             "admin": .string(settings.admin.description),
-        ])
+        ]
+        // What narrows or widens whom serve believes and serves, for the operator to see.
+        if !settings.trustedProxies.isEmpty {
+            serving["trusted_proxies"] = .array(settings.trustedProxies.map { .string($0.description) })
+        }
+        if let sales = settings.sales {
+            serving["sales"] = .array(sales.map(\.text).sorted().map { .string($0) })
+        }
+        logger.info("serving", metadata: serving)
+        await warnOfMissingSales(settings.sales, readers: readers, logger: logger)
         let openFiles = OpenFilesLimit.raise()
         if openFiles < UInt64(settings.maxConnections) + OpenFilesLimit.reserve {
             logger.warning("the open files limit is below --max-connections: raise it (LimitNOFILE=, ulimit -Hn)", metadata: [
@@ -185,6 +194,25 @@ package enum Server {
     }
 
     /// One buyer listener; every answer is counted, timed and logged.
+    /// A `--sale` that names no sale is served as 404 until it is made, which a typo would
+    /// be for ever: said once at the start (found by probing: nothing said it).
+    /// A read that fails says nothing here: the requests will say why.
+    private static func warnOfMissingSales(_ sales: Set<SaleID>?, readers: Readers, logger: Logger) async {
+        guard let sales, let missing = try? await readers.read({ engine in
+            try sales.filter { sale in
+                do {
+                    _ = try engine.sale(sale)
+                    return false
+                } catch SaleError.saleNotFound {
+                    return true
+                }
+            }
+        }) else { return }
+        for sale in missing.sorted(by: { $0.text < $1.text }) {
+            logger.warning("no such sale yet: its requests are 404 until it is created", metadata: ["sale": .string(sale.text)])
+        }
+    }
+
     private static func buyerListener(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
                                       metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
                                       onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> any Service {

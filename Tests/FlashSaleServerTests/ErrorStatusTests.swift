@@ -117,6 +117,18 @@ import FlashSaleTestSupport
         #expect(try await served.send(.POST, "/booking-service/book-item/paused", user: "bob").errorMessage == "sale paused is paused")
     }
 
+    /// Found by probing: a `--sale` naming no sale (a typo) served 404 for ever without a
+    /// word, and the start-up line said neither the sales nor the trusted proxies.
+    @Test func aSaleToServeThatIsNotThereIsSaidAtTheStart() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start(ServedDatabase.headerAuth + ["--sale", "s1", "--sale", "s9", "--trusted-proxy", "10.0.0.0/8"])
+        let serving = try #require(try await served.logged(1) { $0["message"] as? String == "serving" }.first, "\(served.log)")
+        #expect(serving["sales"] as? [String] == ["s1", "s9"] && serving["trusted_proxies"] as? [String] == ["10.0.0.0/8"], "\(serving)")
+        let warnings = try await served.logged(1) { ($0["message"] as? String)?.hasPrefix("no such sale") == true }
+        #expect(warnings.count == 1 && warnings.first?["sale"] as? String == "s9", "\(served.log)")
+    }
+
     @Test func anUnknownSaleAndOneOutsideSaleAre404AndAnInvalidSaleIdIs400() async throws {
         let served = try ServedDatabase()
         try served.createSale(inventory: 5)
