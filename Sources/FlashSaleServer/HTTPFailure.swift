@@ -97,9 +97,11 @@ struct HTTPFailure: Error, Sendable {
     static let connectionCut = HTTPFailure(.badRequest, ErrorCode.badInput.rawValue, connectionCutWords, detail: connectionCutWords)
     private static let connectionCutWords = "the client reset the connection before its request was whole"
 
+    /// Its reason is the log's too: a rise of 401s is an issuer signing with another key,
+    /// or a clock, and only the reason tells which (found by probing).
     static func unauthenticated(_ message: String) -> HTTPFailure {
         // RFC 6750: a request without credentials gets the bare challenge.
-        HTTPFailure(.unauthorized, "unauthenticated", message, headers: [.wwwAuthenticate: "Bearer"])
+        HTTPFailure(.unauthorized, "unauthenticated", message, headers: [.wwwAuthenticate: "Bearer"], detail: message)
     }
 
     /// What the decoder found wrong, in words rather than its case names ("invalidURL",

@@ -83,6 +83,9 @@ import FlashSaleTestSupport
         let message = try #require(expired.errorMessage)
         #expect(message.range(of: #"^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression) != nil,
                 "\(message)")
+        // And the log says it too (found by probing: a 401's line gave no reason).
+        let logged = try await served.logged(1) { $0["status"] as? Int == 401 && $0["error"] as? String == message }
+        #expect(logged.count == 1, "\(served.log)")
     }
 
     /// Times past what an `Int64` of milliseconds holds (an issuer writing nanoseconds)
