@@ -103,7 +103,19 @@ enum CSVRecord {
             guard names.insert(name).inserted else {
                 throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\" twice")
             }
-            columns.append(name.withUnsafeBufferPointer { RequestField(name: $0) }.map(CSVColumn.field) ?? .ignored)
+            if let field = name.withUnsafeBufferPointer({ RequestField(name: $0) }) {
+                columns.append(.field(field))
+                continue
+            }
+            // `Key` for `key`, as a spreadsheet capitalizes it: ignored like any other column,
+            // every key of the file was dropped unseen, and the file queued twice when run
+            // again (found by probing).
+            let lowercase = name.map { UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0 ? $0 + 32 : $0 }
+            if let meant = lowercase.withUnsafeBufferPointer({ RequestField(name: $0) }) {
+                throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\": "
+                                      + "column names are lowercase (\(meant.name))")
+            }
+            columns.append(.ignored)
         }
         guard columns.contains(.field(.user)) else { throw MalformedRecord("the header has no user column") }
         return columns

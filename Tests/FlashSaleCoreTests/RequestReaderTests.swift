@@ -253,6 +253,16 @@ private let tooLong = "line is longer than 65536 bytes"
         #expect(try reason("user,ip,user\n") == #"the header names "user" twice"#)
     }
 
+    /// Found by probing: `user,Key` ignored its key column as any unknown one, and every
+    /// key of the file was dropped unseen. A known name in other letters is malformed; an
+    /// unknown one is still ignored.
+    @Test func aKnownColumnNameInCapitalsIsMalformed() throws {
+        #expect(try reason("user,Key\n") == #"the header names "Key": column names are lowercase (key)"#)
+        #expect(try reason("USER_AGENT,user\n") == #"the header names "USER_AGENT": column names are lowercase (user_agent)"#)
+        #expect(try reason("User\n") == #"the header names "User": column names are lowercase (user)"#)
+        #expect(try readAll("user,Order\nu1,7\n") == [record(2, "u1")])
+    }
+
     /// Spreadsheets export empty header cells after the last named column (`user,ip,,`):
     /// columns without a name, whose values must be empty too, so nothing is dropped unseen.
     @Test func emptyHeaderCellsAreColumnsThatMustStayEmpty() throws {
