@@ -153,8 +153,8 @@ extension Decline {
         case .blocked:
             switch blocked {
             case .block(let block)?: block.explanation
-            case .perIPLimit(let address, let active, let requester, let attempts)?:
-                "address \(address) already has \(String.counted(active, "active booking")) in sale \(sale.id), "
+            case .perIPLimit(let requester, let kind, let active, let attempts)?:
+                "\(kind == .network ? "network" : "address") \(requester) already has \(String.counted(active, "active booking")) in sale \(sale.id), "
                     + "the per-IP limit (\(String.counted(attempts, "attempt")) from \(requester) in this sale)"
             case nil: "the requester is blocked in sale \(sale.id)"
             }

@@ -152,9 +152,21 @@ extension IPAddress {
         self.bytes = bytes
     }
 
+    /// What the per-IP limit counts an address's bookings by: its one spelling
+    /// (`canonical`) for IPv4; for IPv6, its /64 network's (`2001:0db8:0001:0002::/64`),
+    /// which one host may use whole, as the attempt counters and `suspects` count it
+    /// (`SuspectKind.network`). Counted by address, one IPv6 host held as many items as
+    /// it took addresses (found by probing).
+    public var perIPKey: String {
+        let text = canonical
+        guard unmapped.bytes.count == 16 else { return text }
+        // Four groups of four hex digits and their three colons.
+        return text.prefix(19) + "::/64"
+    }
+
     /// One spelling per address: dotted IPv4 (mapped addresses unmapped), or eight groups
-    /// of four lowercase hex digits. What the per-IP limit counts by. Written byte by byte
-    /// into one string: every hold with an address stores it.
+    /// of four lowercase hex digits. Written byte by byte into one string: every hold with
+    /// an address counted stores it (`perIPKey`).
     public var canonical: String {
         let bytes = unmapped.bytes
         if bytes.count == 4 {

@@ -33,13 +33,13 @@ public struct Decline: Equatable, Sendable {
     }
 }
 
-/// Why a requester may not hold (check 9): a block that matches it, or its address at the
-/// sale's per-IP limit with that many active bookings; with the attempts counted in the
-/// sale from its requester (the address, or its IPv6 /64: `SuspicionTally.requester(of:)`),
-/// this one included.
+/// Why a requester may not hold (check 9): a block that matches it, or its requester (an
+/// IPv4 address, or an IPv6 address's /64: `AttemptCounter.requester(of:)`, `kind` .ip or
+/// .network) at the sale's per-IP limit with that many active bookings, and the attempts
+/// counted in the sale from it, this one included.
 public enum BlockedBecause: Equatable, Sendable {
     case block(Block)
-    case perIPLimit(address: String, active: Int64, requester: String, attempts: Int64)
+    case perIPLimit(requester: String, kind: SuspectKind, active: Int64, attempts: Int64)
 }
 
 /// The answer to a booking request.

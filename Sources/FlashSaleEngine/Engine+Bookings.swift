@@ -144,7 +144,7 @@ extension Engine {
         var keys: [String] = []
         for request in requests where request.sale == sale.id {
             users.append(request.user)
-            if sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.canonical { addresses.append(address) }
+            if sale.perIP != nil, let address = request.ip.flatMap(IPAddress.init)?.perIPKey { addresses.append(address) }
             if let key = request.key { keys.append(key) }
         }
         guard !users.isEmpty else { return }
@@ -156,7 +156,7 @@ extension Engine {
     /// limits addresses, which is not known yet) and its key.
     private func readAhead(for request: BookingRequest, _ transaction: any StoreTransaction, at clock: Instant) throws {
         guard transaction.wantsReadAhead else { return }
-        let address = request.ip.flatMap(IPAddress.init)?.canonical
+        let address = request.ip.flatMap(IPAddress.init)?.perIPKey
         try transaction.readAhead(activeBookingsOf: [request.user], fromAddresses: address.map { [$0] } ?? [],
                                   keys: request.key.map { [$0] } ?? [], in: request.sale, at: clock)
     }
@@ -378,15 +378,14 @@ extension Engine {
             return .block(block)
         }
         guard sale.perIP != nil, let ip = request.ip, let parsed = IPAddress(ip)?.unmapped else { return nil }
-        let active = try transaction.activeBookings(fromAddress: parsed.canonical, in: sale.id, at: now)
+        let active = try transaction.activeBookings(fromAddress: parsed.perIPKey, in: sale.id, at: now)
         guard Rules.exceedsIPLimit(sale, activeFromAddress: active), let requester = AttemptCounter.requester(of: ip) else {
             return nil
         }
         let attempts = try transaction.attempts(by: requester.kind, requester.value, in: sale.id)
             + facts.unstoredAttempts(fromRequesterOf: ip) + (counted ? 0 : 1)
-        // Told as people write it (RFC 5952), as the requester's /64 is, not in the
-        // expanded spelling the limit counts by.
-        return .perIPLimit(address: parsed.compressedText, active: active, requester: requester.value, attempts: attempts)
+        // Told as people write it (RFC 5952), not in the expanded spelling the limit counts by.
+        return .perIPLimit(requester: requester.value, kind: requester.kind, active: active, attempts: attempts)
     }
 }
 

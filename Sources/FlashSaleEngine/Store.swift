@@ -50,7 +50,8 @@ public protocol StoreReading: AnyObject {
     /// Bookings of `user` that count against the per-user limit at `now`: booked, or held
     /// and not expired by `Rules.isExpired`.
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64
-    /// Bookings from the address (in `IPAddress.canonical` form) that count at `now`.
+    /// Bookings from the address (by its `IPAddress.perIPKey`: an IPv6 address's /64) that
+    /// count at `now`.
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64
     /// When the earliest hold of the sale expires (or expired); nil when none is held.
     func earliestHoldExpiry(in sale: SaleID) throws -> Instant?
@@ -114,7 +115,8 @@ public protocol StoreTransaction: StoreReading {
     func raiseHighWater(of sale: SaleID, to now: Instant) throws
 
     /// With `countedByAddress` (in a sale with a per-IP limit, fixed when it is created),
-    /// the hold counts in `activeBookings(fromAddress:)`; without, that is never asked.
+    /// the hold counts in `activeBookings(fromAddress:)` by its address's
+    /// `IPAddress.perIPKey`; without, that is never asked.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws
     /// Moves `booking` from its status to `status`, stamping the time the new status
     /// records (confirmed, cancelled at `now`; expired at its `expiresAt`). A booking that

@@ -190,6 +190,14 @@ enum PostgresSchema {
         [
             "ALTER TABLE attempt_counter ADD COLUMN users text COLLATE \"C\"",
         ],
+        // Version 8: the per-IP limit counts an IPv6 address's bookings by its /64, as in
+        // SQLite (its version 9).
+        [
+            """
+            UPDATE booking SET ip_canonical = substr(ip_canonical, 1, 19) || '::/64'
+            WHERE strpos(ip_canonical, ':') > 0 AND length(ip_canonical) = 39
+            """,
+        ],
     ]
 
     /// One ALTER TABLE a table (its indexes made again once), its columns in byte order.

@@ -230,7 +230,7 @@ final class PostgresTransaction: StoreTransaction {
     /// Held back (`HeldBackWrites`). The address's one spelling goes in `ip_canonical` only
     /// when it is counted, as in SQLite.
     func insertHold(_ hold: Booking, countedByAddress: Bool) throws {
-        let address = countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil
+        let address = countedByAddress ? hold.ip.flatMap(IPAddress.init)?.perIPKey : nil
         bookingsReadAhead?.add(hold, address: address)
         heldBack.holds.append((hold, address))
         wrote = true

@@ -191,7 +191,7 @@ final class SQLiteTransaction: StoreTransaction {
         try store.rowStatements.insertHold.run(
             .text(hold.id.text), .text(hold.sale.text), .text(hold.user.text), .integer(hold.createdAt.milliseconds),
             .integer(hold.expiresAt.milliseconds), .text(hold.ip),
-            .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.canonical : nil), .text(hold.userAgent), .text(hold.key))
+            .text(countedByAddress ? hold.ip.flatMap(IPAddress.init)?.perIPKey : nil), .text(hold.userAgent), .text(hold.key))
         countHeld(1, of: hold.sale, expiringAt: hold.expiresAt.milliseconds)
     }
 

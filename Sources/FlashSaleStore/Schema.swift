@@ -290,6 +290,15 @@ enum Schema {
         [
             "ALTER TABLE attempt_counter ADD COLUMN users TEXT",
         ],
+        // Version 9: the per-IP limit counts an IPv6 address's bookings by its /64
+        // (`IPAddress.perIPKey`), as the attempt counters count it: the expanded addresses
+        // stored before become their networks' keys.
+        [
+            """
+            UPDATE booking SET ip_canonical = substr(ip_canonical, 1, 19) || '::/64'
+            WHERE instr(ip_canonical, ':') > 0 AND length(ip_canonical) = 39
+            """,
+        ],
     ]
 
     /// The attempts a version 6 file stored: bookings made directly (a booking a request

@@ -106,10 +106,10 @@ final class FactLog {
 
     @Test func blockedComesAfterNotOpenAndBeforeTheUserLimit() {
         let log = FactLog()
-        #expect(admit(makeSale(available: 0), blocked: .perIPLimit(address: "1.2.3.4", active: 3, requester: "1.2.3.4", attempts: 4), active: 1, overdue: false, log: log).declineReason == .blocked)
+        #expect(admit(makeSale(available: 0), blocked: .perIPLimit(requester: "1.2.3.4", kind: .ip, active: 3, attempts: 4), active: 1, overdue: false, log: log).declineReason == .blocked)
         #expect(log.asked == ["blocked"])
         let closed = FactLog()
-        #expect(admit(makeSale(state: .closed), blocked: .perIPLimit(address: "1.2.3.4", active: 3, requester: "1.2.3.4", attempts: 4), active: 0, overdue: false, log: closed).declineReason == .notOpen)
+        #expect(admit(makeSale(state: .closed), blocked: .perIPLimit(requester: "1.2.3.4", kind: .ip, active: 3, attempts: 4), active: 0, overdue: false, log: closed).declineReason == .notOpen)
         #expect(closed.asked.isEmpty)
     }
 

@@ -94,15 +94,20 @@ import FlashSaleTestSupport
                                                    perUser: 1, perIP: 1, waitlist: false, startsAt: T, endsAt: nil), clock: T)
         _ = try f.engine.book(try request("a", ip: "2001:db8:1:2::7"), clock: T)
         try f.submit("q")
+        // Another address of the same /64 is the same requester (found by probing: each
+        // address of a host's /64 had a limit of its own); another /64 is not.
         for (n, user) in ["b", "c"].enumerated() {
-            let refusal = #expect(throws: SaleError.self) { _ = try f.engine.book(try request(user, ip: "2001:db8:1:2::7"), clock: T) }
+            let refusal = #expect(throws: SaleError.self) {
+                _ = try f.engine.book(try request(user, ip: "2001:db8:1:2::\(n + 8)"), clock: T)
+            }
             guard case .declined(let decline)? = refusal else {
                 Issue.record("\(user) was not declined: \(String(describing: refusal))")
                 return
             }
-            #expect(decline.blocked == .perIPLimit(address: "2001:db8:1:2::7", active: 1,
-                                                   requester: "2001:db8:1:2::/64", attempts: Int64(n) + 2))
+            #expect(decline.blocked == .perIPLimit(requester: "2001:db8:1:2::/64", kind: .network, active: 1,
+                                                   attempts: Int64(n) + 2))
         }
+        _ = try f.engine.book(try request("z", ip: "2001:db8:1:3::7"), clock: T)
         // Within one transaction, the attempts decided before it in the same transaction too.
         let stream = DecisionGroup(engine: f.engine)
         for user in ["d", "e"] {

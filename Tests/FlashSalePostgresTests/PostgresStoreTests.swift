@@ -111,6 +111,41 @@ struct PostgresStoreTests {
         #expect(try store.verify(nil, clock: T) == [])
     }
 
+    /// Version 8: the IPv6 addresses a version 7 schema counted for the per-IP limit, each
+    /// in full, become their /64's key, as in SQLite; IPv4 addresses stay.
+    @Test func aVersionSevenSchemaCountsItsIPv6BookingsByNetwork() throws {
+        defer { dropSchema() }
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
+        for migration in PostgresSchema.migrations[..<7] {
+            for statement in migration { try session.execute(statement) }
+        }
+        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+        try session.execute("INSERT INTO schema_version VALUES (7)")
+        try session.execute(
+            """
+            INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, per_ip, starts_at,
+                              created_at, high_water, decided_through)
+            VALUES ('s1', 's1', 'open', 5, 3, 1, 1, 300000, 1, 1, $1, $1, $1, 0)
+            """, [.int(T.milliseconds)])
+        try session.execute(
+            """
+            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at, ip, ip_canonical)
+            VALUES ('bk_a', 's1', 'a', 'booked', $1, $2, '2001:db8:1:2::a', '2001:0db8:0001:0002:0000:0000:0000:000a'),
+                   ('bk_b', 's1', 'b', 'held', $1, $2, '203.0.113.7', '203.0.113.7')
+            """, [.int(T.milliseconds), .int(T.milliseconds + 300_000)])
+
+        let store = try open(create: false)
+        let engine = Engine(store: store)
+        #expect(throws: SaleError.self) {
+            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "c", ip: "2001:db8:1:2::c", userAgent: nil, key: nil), clock: T)
+        }
+        #expect(try store.session.count("SELECT version FROM schema_version") == PostgresSchema.currentVersion)
+        #expect(try store.session.count("SELECT count(*) FROM booking WHERE ip_canonical = '2001:0db8:0001:0002::/64'") == 1)
+        #expect(try store.session.count("SELECT count(*) FROM booking WHERE ip_canonical = '203.0.113.7'") == 1)
+        _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "d", ip: "2001:db8:1:3::d", userAgent: nil, key: nil), clock: T)
+    }
+
     /// The schema's text columns whose collation is not "C" (schema version 4).
     private func textColumnsNotInByteOrder(_ store: PostgresStore) throws -> Int64 {
         try store.session.count(

@@ -264,5 +264,47 @@ import FlashSaleTestSupport
         #expect(suspects.first?.value == "2001:db8:1:2::/64")
         #expect(suspects.first?.reasons.first == "4 distinct users")
     }
-}
 
+    /// Version 9: the IPv6 addresses a version 8 file counted for the per-IP limit, each in
+    /// full, become their /64's key, so that the holds and bookings made before count for
+    /// their network; IPv4 addresses stay.
+    @Test func aVersion8DatabaseCountsItsIPv6BookingsByNetwork() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v8.db").path
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        // Version 7's count of the attempts stored before calls the report's functions.
+        try SuspectFunctions.register(on: db)
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<8].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = 8")
+            try db.execute(
+                """
+                INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, per_ip, starts_at,
+                                  created_at, high_water, decided_through)
+                VALUES ('s1', 's1', 'open', 5, 3, 1, 1, 300000, 1, 1, :t, :t, :t, 0)
+                """, [":t": .integer(T.milliseconds)])
+            try db.execute(
+                """
+                INSERT INTO booking (id, sale, user, status, created_at, expires_at, ip, ip_canonical)
+                VALUES ('bk_a', 's1', 'a', 'booked', :t, :end, '2001:db8:1:2::a', '2001:0db8:0001:0002:0000:0000:0000:000a'),
+                       ('bk_b', 's1', 'b', 'held', :t, :end, '203.0.113.7', '203.0.113.7')
+                """, [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)])
+        }
+
+        let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+        #expect(try Schema.version(store.db) == Schema.currentVersion)
+        #expect(try store.db.rows("SELECT ip_canonical FROM booking ORDER BY id") { try $0.text("ip_canonical") }
+                    == ["2001:0db8:0001:0002::/64", "203.0.113.7"])
+        let engine = Engine(store: store)
+        #expect(throws: SaleError.self) {
+            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "c", ip: "2001:db8:1:2::c", userAgent: nil, key: nil), clock: T)
+        }
+        _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "d", ip: "2001:db8:1:3::d", userAgent: nil, key: nil), clock: T)
+    }
+}

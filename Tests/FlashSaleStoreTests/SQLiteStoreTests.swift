@@ -246,7 +246,7 @@ extension HotStatementTests {
         }
         #expect(try f.store.db.rows("SELECT sale, ip, ip_canonical FROM booking ORDER BY sale") {
             [$0.text(0), try $0.text("ip"), try $0.optionalText("ip_canonical") ?? "NULL"]
-        } == [["s1", "2001:DB8::1", "NULL"], ["s2", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"]])
+        } == [["s1", "2001:DB8::1", "NULL"], ["s2", "2001:DB8::1", "2001:0db8:0000:0000::/64"]])
     }
 }
 
