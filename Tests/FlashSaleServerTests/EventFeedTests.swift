@@ -7,7 +7,7 @@ import HTTPTypes
 import HummingbirdCore
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOEmbedded
+import NIOPosix
 import Testing
 
 /// The event feed in process, on a database the command line filled: a stream's body
@@ -33,7 +33,7 @@ import Testing
         #expect(history.count == 2_500)
 
         let (feed, readers) = try startedFeed(on: served.database)
-        let connection = EmbeddedEventLoop().makePromise(of: Void.self)
+        let connection = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         let response = try await feed.stream(for: UserID(trusted: "bot"), lastEventID: "0", endingAfter: nil, on: connection.futureResult.eventLoop,
                                             connectionClosed: connection.futureResult)
         switch end {
@@ -74,7 +74,7 @@ import Testing
         let held = try #require(served.expectedEvents(of: "alice", after: 0).last)
 
         let (feed, readers) = try startedFeed(on: served.database)
-        let connection = EmbeddedEventLoop().makePromise(of: Void.self)
+        let connection = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         let alice = UserID(trusted: "alice")
         let response = try await feed.stream(for: alice, lastEventID: "0", endingAfter: nil, on: connection.futureResult.eventLoop,
                                             connectionClosed: connection.futureResult)
