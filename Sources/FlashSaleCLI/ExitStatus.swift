@@ -76,7 +76,8 @@ extension StoreFailure {
         switch self {
         case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
         case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
-        case .connectionLost: "run the command again once the server answers (with --key, a repeated book is safe)"
+        // Lost before its commit was sent: rolled back, so any command may run again as it is.
+        case .connectionLost: "run the command again once the server answers"
         case .commitUnanswered:
             "once the server answers, look (bookings, status, request) before running the command again (with --key, a repeated book is safe)"
         // A file's path, or a server's database, role and password.

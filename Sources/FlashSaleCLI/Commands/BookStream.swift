@@ -45,7 +45,8 @@ enum BookStream {
                     }
                 }
             } catch where answered > 0 {
-                throw ExitStatus.error(for: error, after: "the \(answered) lines answered before stay decided")
+                throw ExitStatus.error(for: error, after: "the \(String.counted(answered, "line")) answered before "
+                                           + (answered == 1 ? "stays decided" : "stay decided"))
             }
             answered += group.count
             if !output.quiet { output.stdout.write(utf8: answers.bytes) }

@@ -51,8 +51,9 @@ enum ProcessCommand {
                     stateChange = try engine.nextQueueStateChange(in: sale, clock: before)
                 }
             } catch where total.decided > 0 {
-                throw ExitStatus.error(for: error, after: "the \(total.decided) requests decided before "
-                                           + "(\(total.accepted) accepted, \(total.rejected) rejected) stay decided")
+                throw ExitStatus.error(for: error, after: "the \(String.counted(total.decided, "request")) decided before "
+                                           + "(\(total.accepted) accepted, \(total.rejected) rejected) "
+                                           + (total.decided == 1 ? "stays decided" : "stay decided"))
             }
             guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
             // Idle: sleep until a stop signal, another process's commit, a held item's expiry,
