@@ -9,7 +9,9 @@ import FlashSaleCore
 /// A `SaleError` thrown by one request is that request's answer: the group goes on, and
 /// commits what the request wrote before it (a confirm past expiry writes the expiry). Any
 /// other error (busy, disk) means the transaction is lost: `abandon()` and answer every
-/// request of the group with it. A group decided through `commit(deciding:)` is not lost to
+/// request of the group with it; but for a group that decided nothing, only declined, whose
+/// attempt counts a database that cannot take the write loses instead (`commit`). A group
+/// decided through `commit(deciding:)` is not lost to
 /// a transient conflict (a deadlock with another group that locks the same sales in another
 /// order): it is decided again.
 public final class DecisionGroup {
@@ -106,12 +108,16 @@ public final class DecisionGroup {
     /// `withTelemetry`: the attempts carried so far (`carriesTelemetry`) are committed too.
     /// A group of declines writes only their counts: telemetry, committed without a sync,
     /// and not written rather than failing the declines when the database cannot take it
-    /// (a full disk, a read-only file), as for a single `book`.
-    public func commit(withTelemetry: Bool = true) throws {
-        guard let transaction else { return }
+    /// (a full disk, a read-only file), as for a single `book`; the group's own counts are
+    /// then lost, and the carried ones kept for a later commit. Returns whether the counts
+    /// were written.
+    @discardableResult
+    public func commit(withTelemetry: Bool = true) throws -> Bool {
+        guard let transaction else { return true }
         self.transaction = nil
         let carrying = carriesTelemetry && !withTelemetry
         let decided = settledDecisions || booking.contains { $0.facts.commitContent == .decisions }
+        var countsWritten = true
         do {
             for open in booking {
                 if carrying { groupAttempts.append((open.sale.id, open.facts.takeAttempts())) }
@@ -126,18 +132,19 @@ public final class DecisionGroup {
         } catch {
             transaction.rollback()
             clearGroup()
-            // Declines stand, and their counts go as a commit's would: carried on, or lost.
             guard !decided, StoreFailure.of(error)?.refusedTheWrite == true else {
                 groupAttempts.removeAll(keepingCapacity: true)
                 throw error
             }
+            countsWritten = false
         }
         if carrying {
             for (sale, tally) in groupAttempts { carried[sale, default: AttemptTally(capacity: Self.carriedCounters)].absorb(tally) }
-        } else {
+        } else if countsWritten {
             carried.removeAll()
         }
         groupAttempts.removeAll(keepingCapacity: true)
+        return countsWritten
     }
 
     /// Commits the attempts carried so far (`carriesTelemetry`) in a transaction of their
@@ -162,11 +169,12 @@ public final class DecisionGroup {
     /// `decide` runs again, the same requests in the same order, in a new transaction, as
     /// `Store.write` runs a single decision again. `decide` therefore starts its answers anew
     /// each time; only those of the run that committed stand.
-    public func commit(withTelemetry: Bool = true, deciding decide: () throws -> Void) throws {
+    @discardableResult
+    public func commit(withTelemetry: Bool = true, deciding decide: () throws -> Void) throws -> Bool {
         try engine.store.retryingConflicts {
             do {
                 try decide()
-                try commit(withTelemetry: withTelemetry)
+                return try commit(withTelemetry: withTelemetry)
             } catch {
                 abandon()
                 throw error

@@ -49,9 +49,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
         (error as? StoreFailure) ?? (error as? any StoreError)?.failure
     }
 
-    /// Whether the database could not take a write (no room, a size limit, a read-only
-    /// file, an I/O error), rather than being busy, gone or unreachable: what a decline
-    /// writes, its attempt's count, is then lost rather than the decline.
+    /// Whether the database could not take a write: no room, a size limit, a read-only
+    /// file or no privilege, an I/O error (on PostgreSQL also a server error of its own),
+    /// rather than being busy, moved or unreachable, or the connection lost. What a decline
+    /// writes, its attempt's count, is then lost rather than the decline, which needs no
+    /// write to stand.
     public var refusedTheWrite: Bool {
         switch self {
         case .full, .fileSizeLimit, .io, .cantOpen: true

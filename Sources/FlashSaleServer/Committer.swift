@@ -147,6 +147,8 @@ final class Committer: @unchecked Sendable {
         }
     }
 
+    private static let countsNotWrittenYet: Logger.Message = "attempt counts not written yet; trying again every second"
+
     /// The attempts carried, in a transaction of their own. When it fails (the database
     /// locked by another process past the busy timeout, a full disk), they are kept for the
     /// next try, a second later, unless this is the last chance, the server stopping: then
@@ -160,7 +162,7 @@ final class Committer: @unchecked Sendable {
             if lastChance {
                 logger.error("attempt counts lost: not written before stopping", metadata: metadata)
             } else if !telemetryFailing {
-                logger.warning("attempt counts not written yet; trying again every second", metadata: metadata)
+                logger.warning(Self.countsNotWrittenYet, metadata: metadata)
             }
             telemetryFailing = true
         }
@@ -168,14 +170,16 @@ final class Committer: @unchecked Sendable {
 
     /// One group: every change decided in order, one commit, then every answer. A failure
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
-    /// with it, and none took effect. A deadlock with another server's group is not such a
+    /// with it, and none took effect; but a group that only declined is answered, its
+    /// counts not written (`DecisionGroup.commit`). A deadlock with another server's group is not such a
     /// failure: the group is decided again.
     private func decide(_ group: [Pending], in decisions: DecisionGroup, withTelemetry: Bool) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)
+        let countsWritten: Bool
         do {
             let now = clock()
-            try decisions.commit(withTelemetry: withTelemetry) {
+            countsWritten = try decisions.commit(withTelemetry: withTelemetry) {
                 outcomes.removeAll(keepingCapacity: true)
                 try decisions.expect(group.lazy.compactMap { if case .book(let request) = $0.change { request } else { nil } }, clock: now)
                 for pending in group {
@@ -190,7 +194,17 @@ final class Committer: @unchecked Sendable {
             for pending in group { pending.answer.fail(error) }
             return
         }
-        if withTelemetry { telemetryFailing = false }
+        if withTelemetry {
+            // A group of declines whose counts the database could not take (a full disk) is
+            // answered all the same; the counts carried wait for the next try, as after
+            // `writeTelemetry`.
+            if countsWritten {
+                telemetryFailing = false
+            } else {
+                if !telemetryFailing { logger.warning(Self.countsNotWrittenYet) }
+                telemetryFailing = true
+            }
+        }
         onCommit(group.count)
         for (pending, outcome) in zip(group, outcomes) { pending.answer.completeWith(outcome) }
     }

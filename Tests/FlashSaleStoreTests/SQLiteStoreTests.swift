@@ -397,3 +397,40 @@ extension HotStatementTests {
                 "\(String(describing: error))")
     }
 }
+
+/// A group of declines on a database that cannot take its attempt counts (SQLITE_FULL,
+/// through `max_page_count`, as a full disk): `DecisionGroup.commit`.
+@Suite struct FullDatabaseTelemetryTests {
+    private func decline(_ group: DecisionGroup, _ user: String) throws {
+        let request = BookingRequest(sale: try SaleID("s1"), user: UserID(trusted: user), ip: "203.0.113.7",
+                                     userAgent: String(repeating: "a", count: 200) + user, key: nil)
+        guard case .declined = try group.book(request, clock: T) else {
+            Issue.record("\(user) was not declined")
+            return
+        }
+    }
+
+    /// Found by review: serve's commit of its carried counts with a group of declines, on a
+    /// full disk, answered the declines (as it should) and dropped the counts carried,
+    /// logging nothing; they are now kept for the next try, and only the group's own lost.
+    @Test func theCountsCarriedAreKeptWhenACommitOfDeclinesCannotWriteThem() throws {
+        let f = try StoreFixture()
+        _ = try f.sale(inventory: 0)
+        let group = DecisionGroup(engine: f.engine)
+        group.carriesTelemetry = true
+        for n in 0..<300 { try decline(group, "u\(n)") }
+        #expect(try group.commit(withTelemetry: false))
+        #expect(group.isCarryingTelemetry)
+
+        let pages = try #require(try f.store.db.firstRow("PRAGMA page_count") { $0.int64(0) })
+        try f.store.db.execute("PRAGMA max_page_count = \(pages)")
+        try decline(group, "late")
+        #expect(try group.commit(withTelemetry: true) == false)
+        #expect(group.isCarryingTelemetry)
+
+        try f.store.db.execute("PRAGMA max_page_count = 1073741823")
+        try group.writeTelemetry()
+        #expect(!group.isCarryingTelemetry)
+        #expect(try f.engine.metrics(of: try SaleID("s1"), clock: T).first?.attempts.attempts == 300)
+    }
+}
