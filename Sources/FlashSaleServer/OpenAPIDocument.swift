@@ -988,7 +988,7 @@ enum OpenAPIDocument {
         }
       },
       "LengthRequired": {
-        "description": "`bad_input`: a body's `Content-Type` came without a `Content-Length` (or `Transfer-Encoding: chunked`) to read the body by; the connection closes after the answer.",
+        "description": "`bad_input`: an HTTP/1.0 POST, PUT or DELETE with a `Content-Type` and no `Content-Length`, whose body cannot be read; the connection closes after the answer.",
         "content": {
           "application/json": {
             "schema": {

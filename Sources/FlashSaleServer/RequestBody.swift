@@ -19,12 +19,9 @@ struct RequestBody {
 
     static let maximumBytes = 4096
 
-    /// The body of `request`, read and checked: 411, 413, 415 or 400 when it is not one.
+    /// The body of `request`, read and checked: 413, 415 or 400 when it is not one (411,
+    /// an HTTP/1.0 body without a length, is `HTTP1Rules`'s).
     static func read(_ request: Request, reading field: Field) async throws -> RequestBody {
-        if !request.headers.contains(.contentLength), !request.headers.contains(.transferEncoding),
-           request.headers.contains(.contentType) {
-            throw lengthRequired
-        }
         let tooLarge = HTTPFailure.badInput("the body is over \(maximumBytes) bytes", status: .contentTooLarge)
         if let length = request.headers.value(.contentLength).flatMap(Int.init), length > maximumBytes { throw tooLarge }
         let bytes: ByteBuffer
@@ -37,13 +34,6 @@ struct RequestBody {
         return try parse(bytes, reading: field, contentType: request.headers.value(.contentType),
                          contentEncoding: request.headers.value(.contentEncoding))
     }
-
-    /// A body's type with no length to read the body by: RFC 9112 (6.3) reads no body then,
-    /// and the bytes sent as one were dropped (HTTP/1.0) or taken for the next request, so a
-    /// key in them was lost and a retry held twice (found by probing). The connection
-    /// closes after the answer: what follows it is no request.
-    private static let lengthRequired = HTTPFailure.badInput(
-        "a body needs a Content-Length (or Transfer-Encoding: chunked)", status: .lengthRequired, headers: [.connection: "close"])
 
     /// Synchronous and never inlined into `read`: what an async function holds stays in its
     /// request's task until the task ends (see `BuyerAPI`), and a decoder's temporaries
