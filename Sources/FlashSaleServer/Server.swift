@@ -15,6 +15,11 @@ import ServiceLifecycle
 package enum Server {
     /// How long idle keep-alive connections stay open (http.md).
     static let idleTimeout = TimeAmount.seconds(60)
+    /// The same on the admin listener, whose few places (`AdminAPI.maximumConnections`)
+    /// idle connections held for a minute, and a health checker was refused (review): as
+    /// short as a request's own 10 s allow (`ConnectionDeadlines`). A scraper that keeps
+    /// its connection between scrapes makes another.
+    static let adminIdleTimeout = TimeAmount.seconds(10)
     /// Reader threads: reads are short, and the committer and the event loops need the cores.
     static let readerThreads = 2
     /// Connections the kernel may queue before they are accepted: a sale opens with a burst.
@@ -88,7 +93,7 @@ package enum Server {
         services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
             .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
             handlers: { [adminLimit.handler(), StalledClients(), MalformedRequests(recorder: nil)] },
-            idleTimeout: idleTimeout, logger: logger
+            idleTimeout: adminIdleTimeout, logger: logger
         ) { request, _ in
             .now(await admin.answer(request).response)
         }))
