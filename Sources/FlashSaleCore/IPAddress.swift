@@ -133,13 +133,21 @@ struct EightGroups {
 
 extension IPAddress {
     /// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address: a client may
-    /// reach a dual-stack server either way, and a block or a limit must not care.
+    /// reach a dual-stack server either way, and a block or a limit must not care. So is
+    /// one of the NAT64 well-known prefix (`64:ff9b::192.0.2.1`, RFC 6052), as an IPv6-only
+    /// server sees IPv4 clients through a NAT64 gateway: counted by its /64, every such
+    /// client was one requester for the per-IP limit (found by probing).
     public var unmapped: IPAddress {
-        guard bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else {
+        guard bytes.count == 16, bytes[0..<12].elementsEqual(Self.mappedPrefix) || bytes[0..<12].elementsEqual(Self.nat64Prefix) else {
             return self
         }
         return IPAddress(bytes: Array(bytes[12...]))
     }
+
+    /// `::ffff:0:0/96` and `64:ff9b::/96`: the first 12 bytes of IPv6 addresses that embed
+    /// an IPv4 address in their last 4.
+    static let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
+    static let nat64Prefix: [UInt8] = [0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]
 
     init(bytes: [UInt8]) {
         self.bytes = bytes

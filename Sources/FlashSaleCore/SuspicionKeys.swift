@@ -15,8 +15,11 @@ struct AddressKey: Hashable {
                 return IPAddress.parseIPv4(characters[...]).map { AddressKey(bits: UInt64($0), isNetwork: false) }
             }
             guard let groups = IPAddress.parseIPv6Groups(characters) else { return nil }
-            // An IPv4-mapped address (::ffff:a.b.c.d) is its IPv4 address, as `unmapped` says.
-            if (0..<5).allSatisfy({ groups[$0] == 0 }), groups[5] == 0xFFFF {
+            // An IPv4-mapped address (::ffff:a.b.c.d), or a NAT64 one (64:ff9b::a.b.c.d), is
+            // its IPv4 address, as `unmapped` says.
+            let mapped = (0..<5).allSatisfy { groups[$0] == 0 } && groups[5] == 0xFFFF
+            let nat64 = groups[0] == 0x64 && groups[1] == 0xFF9B && (2..<6).allSatisfy { groups[$0] == 0 }
+            if mapped || nat64 {
                 return AddressKey(bits: UInt64(groups[6]) << 16 | UInt64(groups[7]), isNetwork: false)
             }
             return AddressKey(bits: (0..<4).reduce(0) { $0 << 16 | UInt64(groups[$1]) }, isNetwork: true)

@@ -71,6 +71,33 @@ import Testing
     }
 }
 
+/// What the per-IP limit counts an address by (`IPAddress.perIPKey`) and what the attempt
+/// counters and `suspects` count it by (`AttemptCounter.requester`) are one requester.
+@Suite struct RequesterTests {
+    @Test(arguments: [
+        ("203.0.113.7", "203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7", "203.0.113.7"),
+        // NAT64's well-known prefix: an IPv4 client of an IPv6-only server (found by probing:
+        // counted by its /64, every such client was one requester).
+        ("64:ff9b::203.0.113.7", "203.0.113.7", "203.0.113.7"),
+        ("64:FF9B::CB00:7107", "203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2::7", "2001:0db8:0001:0002::/64", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2:ffff:ffff:ffff:ffff", "2001:0db8:0001:0002::/64", "2001:db8:1:2::/64"),
+        ("64:ff9b:1::203.0.113.7", "0064:ff9b:0001:0000::/64", "64:ff9b:1::/64"),
+    ])
+    func anAddressIsOneRequesterForTheLimitAndTheCounters(address: String, key: String, requester: String) throws {
+        let parsed = try #require(IPAddress(address))
+        #expect(parsed.perIPKey == key)
+        let counted = try #require(AttemptCounter.requester(of: address))
+        #expect(counted.value == requester)
+        #expect((counted.kind == .network) == key.hasSuffix("::/64"))
+    }
+
+    @Test func aNAT64AddressMatchesItsIPv4Block() throws {
+        #expect(try #require(IPRange("203.0.113.0/24")).contains(try #require(IPAddress("64:ff9b::203.0.113.9"))))
+    }
+}
+
 @Suite struct BlockMatchingTests {
     func request(user: String = "u", ip: String? = nil, agent: String? = nil) -> BookingRequest {
         BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: user), ip: ip, userAgent: agent, key: nil)
