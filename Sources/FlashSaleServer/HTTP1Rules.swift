@@ -25,9 +25,10 @@ import NIOHTTP1
 ///   `--max-connections` up to 15 s. Other answers still go to a half-closed client.
 /// - A request without exactly one well-formed `Host` (none is allowed in HTTP/1.0), or an
 ///   HTTP/1.0 one with `Transfer-Encoding`, is 400 (RFC 9112, 3.2 and 6.1); an HTTP/1.0
-///   POST, PUT, DELETE or PATCH with a `Content-Type` and no `Content-Length` is 411 (RFC
-///   1945, 7.2.2: the decoder reads no body there, and a key in it was lost, so a retry
-///   held twice: found by probing; HTTP/1.1 reads no body as none, RFC 9112, 6.3); and one
+///   POST or PUT without `Content-Length`, or DELETE or PATCH with a `Content-Type` and
+///   none, is 411 (RFC 1945, 7.2.2 and 8.3: the decoder reads no body there, and a key in
+///   it was lost, so a retry held twice: found by probing; HTTP/1.1 reads no body as none,
+///   RFC 9112, 6.3); and one
 ///   with a transfer coding other than `chunked` is 501 (6.1), through
 ///   `MalformedRequests` as the decoder's refusals are; that closes the connection, so
 ///   nothing read after it is passed on. An answer given without reading a body past the
@@ -150,17 +151,22 @@ final class HTTP1Rules: ChannelDuplexHandler, RemovableChannelHandler {
         if let host = hosts.first, !HostHeader.isHostAndPort(host) {
             return .badInput("the Host header is not a host and port")
         }
-        if head.version == .http1_0, [.POST, .PUT, .DELETE, .PATCH].contains(head.method),
-           head.headers.contains(name: "content-type"), !head.headers.contains(name: "content-length") {
-            return .badInput("an HTTP/1.0 request's body needs a Content-Length", status: .lengthRequired)
-        }
         // Most requests have none: looked for before its values are split into a list.
-        guard head.headers.contains(name: "transfer-encoding") else { return nil }
-        if head.version == .http1_0 {
-            return .badInput("an HTTP/1.0 request has no Transfer-Encoding")
+        if head.headers.contains(name: "transfer-encoding") {
+            if head.version == .http1_0 {
+                return .badInput("an HTTP/1.0 request has no Transfer-Encoding")
+            }
+            if head.headers[canonicalForm: "transfer-encoding"].map({ $0.lowercased() }) != ["chunked"] {
+                return .badInput("the only transfer coding serve reads is chunked", status: .notImplemented)
+            }
+            return nil
         }
-        if head.headers[canonicalForm: "transfer-encoding"].map({ $0.lowercased() }) != ["chunked"] {
-            return .badInput("the only transfer coding serve reads is chunked", status: .notImplemented)
+        // HTTP/1.0 asks a length of every POST (and PUT); a DELETE's body is optional, and
+        // one is announced by its type.
+        if head.version == .http1_0, !head.headers.contains(name: "content-length"),
+           [.POST, .PUT].contains(head.method)
+            || ([.DELETE, .PATCH].contains(head.method) && head.headers.contains(name: "content-type")) {
+            return .badInput("an HTTP/1.0 request's body needs a Content-Length", status: .lengthRequired)
         }
         return nil
     }

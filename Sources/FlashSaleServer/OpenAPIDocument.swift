@@ -988,7 +988,7 @@ enum OpenAPIDocument {
         }
       },
       "LengthRequired": {
-        "description": "`bad_input`: an HTTP/1.0 POST, PUT or DELETE with a `Content-Type` and no `Content-Length`, whose body cannot be read; the connection closes after the answer.",
+        "description": "`bad_input`: an HTTP/1.0 POST or PUT without `Content-Length` (which HTTP/1.0 asks of them), or DELETE with a `Content-Type` and none, whose body cannot be read; the connection closes after the answer.",
         "content": {
           "application/json": {
             "schema": {

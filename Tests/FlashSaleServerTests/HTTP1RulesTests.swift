@@ -37,6 +37,11 @@ import FlashSaleTestSupport
         #expect(raw.answer.hasPrefix("HTTP/1.0 411 Length Required\r\n"), "\(raw.answer)")
         #expect(raw.answer.contains("\"code\":\"bad_input\""), "\(raw.answer)")
         #expect(raw.answer.components(separatedBy: "\r\n\r\n").count == 2, "one answer only: \(raw.answer)")
+        // Nor without a type (probe of the change).
+        let untyped = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.0\r\n"
+            + "X-User: alice\r\n\r\n{\"key\":\"k1\"}")
+        #expect(await untyped.closed(within: .seconds(5)), "\(untyped.answer)")
+        #expect(untyped.answer.hasPrefix("HTTP/1.0 411 Length Required\r\n"), "\(untyped.answer)")
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
 
         let bodiless = try await RawConnection.open(port: served.port, sending: "POST /booking-service/book-item/s1 HTTP/1.1\r\n"
