@@ -107,13 +107,9 @@ enum CSVRecord {
                 columns.append(.field(field))
                 continue
             }
-            // `Key` for `key`, as a spreadsheet capitalizes it: ignored like any other column,
-            // every key of the file was dropped unseen, and the file queued twice when run
-            // again (found by probing).
-            let lowercase = name.map { UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0 ? $0 + 32 : $0 }
-            if let meant = lowercase.withUnsafeBufferPointer({ RequestField(name: $0) }) {
+            if let meant = FieldNameSpelling.meant(by: name, among: RequestField.allCases.lazy.map(\.name)) {
                 throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\": "
-                                      + "column names are lowercase (\(meant.name))")
+                                      + "column names are lowercase, with _ (\(meant))")
             }
             columns.append(.ignored)
         }

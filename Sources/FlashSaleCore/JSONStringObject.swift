@@ -11,7 +11,7 @@ public enum JSONStringObject {
         var values = [String?](repeating: nil, count: names.count)
         var cursor = JSONCursor(bytes)
         do {
-            try cursor.object(members: { cursor, token in
+            try cursor.object(names: names, members: { cursor, token in
                 let decoded = cursor.decode(token)
                 return names.firstIndex { $0.utf8.elementsEqual(decoded) }.map { NamedMember(position: $0, name: names[$0]) }
             }) { (cursor, member) throws(MalformedRecord) in

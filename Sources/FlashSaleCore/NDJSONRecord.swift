@@ -7,7 +7,8 @@ enum NDJSONRecord {
     static func fields(_ line: UnsafeBufferPointer<UInt8>) throws(MalformedRecord) -> RequestFields {
         var cursor = JSONCursor(line)
         var fields = RequestFields()
-        try cursor.object(members: { $0.field(named: $1) }) { (cursor, field) throws(MalformedRecord) in
+        try cursor.object(names: RequestField.allCases.lazy.map(\.name), members: { $0.field(named: $1) }) {
+            (cursor, field) throws(MalformedRecord) in
             fields[field] = try cursor.stringOrNull(for: field)
         }
         return fields
@@ -51,9 +52,11 @@ struct JSONCursor {
     /// `read` takes each such member at its value; any other is skipped, but
     /// must be valid JSON, so that a truncated or corrupted object is refused rather than
     /// half-read. A name given twice is refused, compared decoded ("user" and "\u0075ser"
-    /// are one, as JSON readers see them), rather than one of the two silently taken.
+    /// are one, as JSON readers see them), rather than one of the two silently taken; and so
+    /// is one of `names` written otherwise (`FieldNameSpelling`).
     @inline(__always)
     mutating func object<Member: JSONMember>(
+        names: some Sequence<String>,
         members: (JSONCursor, JSONString) -> Member?, _ read: (inout JSONCursor, Member) throws(MalformedRecord) -> Void
     ) throws(MalformedRecord) {
         skipWhitespace()
@@ -77,6 +80,10 @@ struct JSONCursor {
                     try read(&self, member)
                 } else {
                     let decoded = decode(name)
+                    if let meant = FieldNameSpelling.meant(by: decoded, among: names) {
+                        throw MalformedRecord("key \"\(Quoted(String(decoding: decoded, as: UTF8.self)))\" is not read: "
+                                              + "keys are lowercase, with _ (\(meant))")
+                    }
                     guard otherNames.insert(decoded).inserted else {
                         throw MalformedRecord("duplicate key \"\(Quoted(String(decoding: decoded, as: UTF8.self)))\"")
                     }

@@ -49,6 +49,29 @@ enum RequestField: CaseIterable {
     }
 }
 
+/// A name that is not one a reader takes but is one written otherwise, in capitals or with
+/// `-`, a space or nothing for `_` (`Key`, `User-Agent`, `useragent`): `meant` says which,
+/// so that the reader refuses it rather than ignore it as an unknown name and drop its
+/// values unseen (found by probing: `user,Key` lost every key of a file, which ran again
+/// queued twice). Only called for names that are not read, so it costs a record nothing.
+enum FieldNameSpelling {
+    static func meant(by name: some Collection<UInt8>, among names: some Sequence<String>) -> String? {
+        let written = folded(name)
+        return names.first { folded($0.utf8) == written }
+    }
+
+    /// ASCII letters in lower case, without `_`, `-` and spaces.
+    private static func folded(_ name: some Collection<UInt8>) -> [UInt8] {
+        name.compactMap { byte in
+            switch byte {
+            case UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: " "): nil
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+            default: byte
+            }
+        }
+    }
+}
+
 /// The raw values of one record, before `TextField` checks them. Empty means absent.
 struct RequestFields {
     var user: String?

@@ -254,13 +254,18 @@ private let tooLong = "line is longer than 65536 bytes"
     }
 
     /// Found by probing: `user,Key` ignored its key column as any unknown one, and every
-    /// key of the file was dropped unseen. A known name in other letters is malformed; an
-    /// unknown one is still ignored.
-    @Test func aKnownColumnNameInCapitalsIsMalformed() throws {
-        #expect(try reason("user,Key\n") == #"the header names "Key": column names are lowercase (key)"#)
-        #expect(try reason("USER_AGENT,user\n") == #"the header names "USER_AGENT": column names are lowercase (user_agent)"#)
-        #expect(try reason("User\n") == #"the header names "User": column names are lowercase (user)"#)
+    /// key of the file was dropped unseen; so did NDJSON's `"Key"` and CSV's `User-Agent`.
+    /// A known name written otherwise is malformed; an unknown one is still ignored.
+    @Test func aKnownNameWrittenOtherwiseIsMalformed() throws {
+        #expect(try reason("user,Key\n") == #"the header names "Key": column names are lowercase, with _ (key)"#)
+        #expect(try reason("USER_AGENT,user\n") == #"the header names "USER_AGENT": column names are lowercase, with _ (user_agent)"#)
+        #expect(try reason("user,User-Agent\n") == #"the header names "User-Agent": column names are lowercase, with _ (user_agent)"#)
+        #expect(try reason("user,useragent\n") == #"the header names "useragent": column names are lowercase, with _ (user_agent)"#)
+        #expect(try reason("User\n") == #"the header names "User": column names are lowercase, with _ (user)"#)
         #expect(try readAll("user,Order\nu1,7\n") == [record(2, "u1")])
+        #expect(try reason(#"{"user":"u1","Key":"k1"}"# + "\n") == #"key "Key" is not read: keys are lowercase, with _ (key)"#)
+        #expect(try reason(#"{"user":"u1","user-agent":"x"}"# + "\n") == #"key "user-agent" is not read: keys are lowercase, with _ (user_agent)"#)
+        #expect(try readAll(#"{"user":"u1","order":7}"# + "\n") == [record(1, "u1")])
     }
 
     /// Spreadsheets export empty header cells after the last named column (`user,ip,,`):
