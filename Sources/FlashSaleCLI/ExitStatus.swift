@@ -81,10 +81,10 @@ extension StoreFailure {
         case .commitUnanswered:
             "once the server answers, look (bookings, status, request) before running the command again (with --key, a repeated book is safe)"
         // A file's path, or a server's database, role and password.
-        case .cantOpen: "check what \(GlobalOptions.database.name) names and its permissions"
+        case .cantOpen: "check the database's path or URL and its permissions"
         case .unreachable: "check that the server runs and that the URL names it"
         case .missingDatabase: "\(creators) creates one"
-        case .unusable: "use another \(GlobalOptions.database.name)"
+        case .unusable: "use another database"
         case .full, .fileSizeLimit, .io, .moved: nil
         }
     }

@@ -131,7 +131,8 @@ struct HTTPFailure: Error, Sendable {
         guard case .declined(let decline)? = error as? SaleError else { return nil }
         switch (decline.reason, decline.blocked) {
         case (.blocked, .block?): return "this request is blocked in sale \(decline.sale.id)"
-        case (.blocked, .perIPLimit?): return "this address is at the per-IP limit of sale \(decline.sale.id)"
+        case (.blocked, .perIPLimit(_, let kind, _, _)?):
+            return "this \(kind == .network ? "address's /64" : "address") is at the per-IP limit of sale \(decline.sale.id)"
         case (.notOpen, _) where decline.state == .paused: return "sale \(decline.sale.id) is paused"
         default: return nil
         }

@@ -198,7 +198,6 @@ package enum Server {
         }
     }
 
-    /// One buyer listener; every answer is counted, timed and logged.
     /// A `--sale` that names no sale is served as 404 until it is made, which a typo would
     /// be for ever: said once at the start (found by probing: nothing said it).
     /// A read that fails says nothing here: the requests will say why.
@@ -218,6 +217,7 @@ package enum Server {
         }
     }
 
+    /// One buyer listener; every answer is counted, timed and logged.
     private static func buyerListener(_ buyers: BuyerAPI, at address: BindAddress, limit: ConnectionLimit,
                                       metrics: HTTPMetrics, accessLog: AccessLog, logger: Logger,
                                       onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> any Service {

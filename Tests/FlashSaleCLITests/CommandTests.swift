@@ -394,7 +394,7 @@ func keyOrder(_ json: String) -> [String] {
 
     /// Found by probing: with the root page of a table damaged (the sales', or one only the
     /// whole file's check reads), quick_check itself fails, and verify exited 73, "not a
-    /// usable flashsale database; use another --db", on the file it was run to examine.
+    /// usable flashsale database; use another database", on the file it was run to examine.
     @Test(arguments: ["sale", "attempt_counter", "hold_second"])
     func verifyNamesADamagedRootPageThatQuickCheckCannotRead(table: String) throws {
         let box = try Sandbox()

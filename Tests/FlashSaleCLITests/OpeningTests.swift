@@ -156,7 +156,7 @@ private func exists(_ path: String) -> Bool {
         for arguments in [["sales"], ["init"]] {
             let result = try box.run(["--db", csv] + arguments, database: false)
             #expect(result.status == 73)
-            #expect(result.stderr == "flashsale: not a usable flashsale database: \(csv): file is not a database; use another --db\n")
+            #expect(result.stderr == "flashsale: not a usable flashsale database: \(csv): file is not a database; use another database\n")
         }
         #expect(try String(contentsOfFile: csv, encoding: .utf8) == "user\nbob\n")
     }
@@ -170,7 +170,7 @@ private func exists(_ path: String) -> Bool {
         try FlashSaleStoreBackdoor.execute(box.database, "DROP TABLE block")
         let result = try box.run(["book", "s1", "alice"])
         #expect(result.status == 73)
-        #expect(result.stderr == "flashsale: not a usable flashsale database: no such table: block; use another --db\n", "\(result.stderr)")
+        #expect(result.stderr == "flashsale: not a usable flashsale database: no such table: block; use another database\n", "\(result.stderr)")
         #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 0)
     }
 

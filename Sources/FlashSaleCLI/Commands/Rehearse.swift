@@ -202,7 +202,7 @@ enum RehearseCommand {
     private static func wave(_ requests: ArraySlice<CrowdRequest>, at now: Instant, name: String, stock: Int64,
                              inventory: Int64, path: RehearsalPath, line: Progress) throws -> WaveTiming {
         var held = 0
-        line.detail = { "\(stock - Int64(held)) of \(inventory) items left" }
+        line.detail = { "\(stock - Int64(held)) of \(String.counted(inventory, "item")) left" }
         var shown = 0
         return try path.book(requests, at: now, wave: name) { decided, holds in
             held = max(held, holds)

@@ -51,7 +51,8 @@ enum SweepCommand {
     }
 
     private static func staysExpired(_ done: Int64) -> String {
-        "\(done) overdue hold\(done == 1 ? " was" : "s were") expired before that and stay expired: run sweep again for the rest"
+        "\(String.counted(done, "overdue hold")) \(done == 1 ? "was" : "were") expired before that and "
+            + "\(done == 1 ? "stays" : "stay") expired: run sweep again for the rest"
     }
 
     /// A stop signal came while a batch was expired.
