@@ -54,11 +54,7 @@ struct PostgresStoreTests {
     /// An earlier flashsale's schema, of version 1, is brought up to date when it is opened.
     @Test func aVersionOneSchemaIsMigrated() throws {
         defer { dropSchema() }
-        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
-        for statement in PostgresSchema.migrations[0] { try session.execute(statement) }
-        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
-        try session.execute("INSERT INTO schema_version VALUES (1)")
+        _ = try olderSchema(version: 1)
         // A command's first transaction, whose version it asked for with its statements.
         let store = try open(create: false)
         _ = try Engine(store: store).createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
@@ -76,13 +72,7 @@ struct PostgresStoreTests {
     /// the old decisions read as before, the rest of the line is decided as runs.
     @Test func aVersionFourSchemaWithAHalfDecidedLineIsMigrated() throws {
         defer { dropSchema() }
-        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
-        for migration in PostgresSchema.migrations[..<4] {
-            for statement in migration { try session.execute(statement) }
-        }
-        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
-        try session.execute("INSERT INTO schema_version VALUES (4)")
+        let session = try olderSchema(version: 4)
         try session.execute(
             """
             INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at,
@@ -115,13 +105,7 @@ struct PostgresStoreTests {
     /// in full, become their /64's key, as in SQLite; IPv4 addresses stay.
     @Test func aVersionSevenSchemaCountsItsIPv6BookingsByNetwork() throws {
         defer { dropSchema() }
-        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
-        for migration in PostgresSchema.migrations[..<7] {
-            for statement in migration { try session.execute(statement) }
-        }
-        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
-        try session.execute("INSERT INTO schema_version VALUES (7)")
+        let session = try olderSchema(version: 7)
         try session.execute(
             """
             INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, per_ip, starts_at,
@@ -144,6 +128,18 @@ struct PostgresStoreTests {
         #expect(try store.session.count("SELECT count(*) FROM booking WHERE ip_canonical = '2001:0db8:0001:0002::/64'") == 1)
         #expect(try store.session.count("SELECT count(*) FROM booking WHERE ip_canonical = '203.0.113.7'") == 1)
         _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "d", ip: "2001:db8:1:3::d", userAgent: nil, key: nil), clock: T)
+    }
+
+    /// The schema as an older flashsale left it, at `version`, on a session of its own.
+    private func olderSchema(version: Int) throws -> PostgresSession {
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try session.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
+        for migration in PostgresSchema.migrations[..<version] {
+            for statement in migration { try session.execute(statement) }
+        }
+        try session.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+        try session.execute("INSERT INTO schema_version VALUES (\(version))")
+        return session
     }
 
     /// The schema's text columns whose collation is not "C" (schema version 4).

@@ -10,16 +10,9 @@ import FlashSaleTestSupport
     /// A version 3 file, where each request carried its decision in its own row: k's
     /// request was accepted with the booking its key already had (no event then), a's got
     /// a hold, b's was rejected, c's is still queued.
-    private func makeVersion3Database(at path: String) throws {
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        try db.execute("PRAGMA journal_mode = WAL")
+    private func makeVersion3Database() throws -> OlderDatabase {
         let now: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds)]
-        try db.writeTransaction {
-            for statement in Schema.migrations[0..<3].joined() {
-                try db.execute(statement)
-            }
-            try db.execute("PRAGMA user_version = 3")
+        return try OlderDatabase(version: 3) { db in
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
@@ -49,11 +42,9 @@ import FlashSaleTestSupport
     }
 
     @Test func aVersion3QueueKeepsEveryDecisionAndItsLine() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v3.db").path
-        try makeVersion3Database(at: path)
+        let older = try makeVersion3Database()
+        defer { older.remove() }
+        let path = older.path
 
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         let engine = Engine(store: store)
@@ -78,18 +69,7 @@ import FlashSaleTestSupport
     /// A version 4 file: its bookings, made in an order their ids do not sort in, one with a
     /// key, one from an address, one confirmed; its events, whose seq goes on after them.
     @Test func aVersion4DatabaseKeepsItsBookingsAndEventsInTheirOrder() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v4.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        try db.execute("PRAGMA journal_mode = WAL")
-        try db.writeTransaction {
-            for statement in Schema.migrations[0..<4].joined() {
-                try db.execute(statement)
-            }
-            try db.execute("PRAGMA user_version = 4")
+        let older = try OlderDatabase(version: 4) { db in
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
@@ -111,6 +91,9 @@ import FlashSaleTestSupport
             // A seq the events skip: kept as it is.
             try db.execute("UPDATE event SET seq = 7 WHERE seq = 4")
         }
+        defer { older.remove() }
+        let path = older.path
+        let db = older.db
         let before = try db.rows("SELECT * FROM booking ORDER BY rowid") { row in
             (0..<13).map { row.optionalText(Int32($0)) ?? "NULL" }.joined(separator: "|")
         }
@@ -148,19 +131,8 @@ import FlashSaleTestSupport
     /// bookings (two expiring in one second, one in the next; a booked one, not counted)
     /// are counted by second in the migration.
     @Test func aVersion5DatabaseCountsItsHeldBookingsBySecond() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v5.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        try db.execute("PRAGMA journal_mode = WAL")
         let end = minutes(5).milliseconds
-        try db.writeTransaction {
-            for statement in Schema.migrations[0..<5].joined() {
-                try db.execute(statement)
-            }
-            try db.execute("PRAGMA user_version = 5")
+        let older = try OlderDatabase(version: 5) { db in
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at, high_water)
@@ -179,6 +151,8 @@ import FlashSaleTestSupport
                                [":t": .integer(T.milliseconds), ":booking": .text("bk_\(user)"), ":user": .text(user)])
             }
         }
+        defer { older.remove() }
+        let path = older.path
 
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         let engine = Engine(store: store)
@@ -196,19 +170,8 @@ import FlashSaleTestSupport
     /// got a hold (a), a rejected one (c), a queued one (d), all from one /64 within 10 s;
     /// the request's hold is its request's attempt, not a second one.
     @Test func aVersion6DatabaseCountsTheAttemptsItStored() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v6.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        try db.execute("PRAGMA journal_mode = WAL")
         let times: KeyValuePairs<String, SQLValue> = [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)]
-        try db.writeTransaction {
-            for statement in Schema.migrations[0..<6].joined() {
-                try db.execute(statement)
-            }
-            try db.execute("PRAGMA user_version = 6")
+        let older = try OlderDatabase(version: 6) { db in
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, starts_at, created_at,
@@ -237,6 +200,8 @@ import FlashSaleTestSupport
                     (:t, 's1', 'rejected', NULL, 'c', 2, 'sold_out')
                 """, [":t": .integer(T.milliseconds)])
         }
+        defer { older.remove() }
+        let path = older.path
 
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         #expect(try Schema.version(store.db) == Schema.currentVersion)
@@ -269,20 +234,7 @@ import FlashSaleTestSupport
     /// full, become their /64's key, so that the holds and bookings made before count for
     /// their network; IPv4 addresses stay.
     @Test func aVersion8DatabaseCountsItsIPv6BookingsByNetwork() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v8.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let db = try Connection(path: path, busyTimeout: .seconds(5))
-        try db.execute("PRAGMA journal_mode = WAL")
-        // Version 7's count of the attempts stored before calls the report's functions.
-        try SuspectFunctions.register(on: db)
-        try db.writeTransaction {
-            for statement in Schema.migrations[0..<8].joined() {
-                try db.execute(statement)
-            }
-            try db.execute("PRAGMA user_version = 8")
+        let older = try OlderDatabase(version: 8) { db in
             try db.execute(
                 """
                 INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user, per_ip, starts_at,
@@ -296,6 +248,8 @@ import FlashSaleTestSupport
                        ('bk_b', 's1', 'b', 'held', :t, :end, '203.0.113.7', '203.0.113.7')
                 """, [":t": .integer(T.milliseconds), ":end": .integer(minutes(5).milliseconds)])
         }
+        defer { older.remove() }
+        let path = older.path
 
         let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
         #expect(try Schema.version(store.db) == Schema.currentVersion)
@@ -306,5 +260,37 @@ import FlashSaleTestSupport
             _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "c", ip: "2001:db8:1:2::c", userAgent: nil, key: nil), clock: T)
         }
         _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "d", ip: "2001:db8:1:3::d", userAgent: nil, key: nil), clock: T)
+    }
+}
+
+/// A file an older flashsale made: schema `version`, filled by `fill` in the transaction
+/// that made it, in a directory of its own (`remove()`); `db` stays open, to read it as it
+/// was.
+final class OlderDatabase {
+    let directory: URL
+    let path: String
+    let db: Connection
+
+    init(version: Int, _ fill: (Connection) throws -> Void) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        path = directory.appendingPathComponent("v\(version).db").path
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        db = try Connection(path: path, busyTimeout: .seconds(5))
+        try db.execute("PRAGMA journal_mode = WAL")
+        // Version 7's count of the attempts stored before calls the report's functions.
+        try SuspectFunctions.register(on: db)
+        try db.writeTransaction {
+            for statement in Schema.migrations[0..<version].joined() {
+                try db.execute(statement)
+            }
+            try db.execute("PRAGMA user_version = \(version)")
+            try fill(db)
+        }
+    }
+
+    /// Removes its directory; deferred by the test, so that the file outlives its last use.
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
     }
 }
