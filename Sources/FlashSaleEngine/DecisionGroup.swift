@@ -11,9 +11,8 @@ import FlashSaleCore
 /// other error (busy, disk) means the transaction is lost: `abandon()` and answer every
 /// request of the group with it; but for a group that decided nothing, only declined, whose
 /// attempt counts a database that cannot take the write loses instead (`commit`). A group
-/// decided through `commit(deciding:)` is not lost to
-/// a transient conflict (a deadlock with another group that locks the same sales in another
-/// order): it is decided again.
+/// decided through `commit(deciding:)` is not lost to a transient conflict (a deadlock with
+/// another group that locks the same sales in another order): it is decided again.
 public final class DecisionGroup {
     private let engine: Engine
     private var transaction: (any StoreTransaction)?

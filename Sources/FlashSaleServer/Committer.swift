@@ -171,8 +171,8 @@ final class Committer: @unchecked Sendable {
     /// One group: every change decided in order, one commit, then every answer. A failure
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
     /// with it, and none took effect; but a group that only declined is answered, its
-    /// counts not written (`DecisionGroup.commit`). A deadlock with another server's group is not such a
-    /// failure: the group is decided again.
+    /// counts not written (`DecisionGroup.commit`). A deadlock with another server's group
+    /// is not such a failure: the group is decided again.
     private func decide(_ group: [Pending], in decisions: DecisionGroup, withTelemetry: Bool) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)

@@ -28,8 +28,8 @@ import NIOHTTP1
 ///   POST or PUT without `Content-Length`, or DELETE or PATCH with a `Content-Type` and
 ///   none, is 411 (RFC 1945, 7.2.2 and 8.3: the decoder reads no body there, and a key in
 ///   it was lost, so a retry held twice: found by probing; HTTP/1.1 reads no body as none,
-///   RFC 9112, 6.3); and one
-///   with a transfer coding other than `chunked` is 501 (6.1), through
+///   RFC 9112, 6.3); and one with a transfer coding other than `chunked` is 501 (6.1),
+///   through
 ///   `MalformedRequests` as the decoder's refusals are; that closes the connection, so
 ///   nothing read after it is passed on. An answer given without reading a body past the
 ///   limit closes the connection too: the body's bytes would be read as the next request.

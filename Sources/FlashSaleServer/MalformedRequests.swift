@@ -61,9 +61,9 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            // An answer that closes the connection itself (a 411, whose request's body had no
-            // length to be read by) is its last: the bytes after that request are no request
-            // either (found by testing: the body was answered 400 after the 411).
+            // An answer that closes the connection itself is its last: the bytes after its
+            // request are no request either (found by testing: a body sent without a length
+            // was answered 400 after the answer that refused it).
             if head.headerFields.value(.connection) == "close" { closing = true }
             context.write(data, promise: promise)
         case .body:
