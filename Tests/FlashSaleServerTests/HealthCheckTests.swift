@@ -85,8 +85,15 @@ import FlashSaleTestSupport
             held.append(connection)
         }
         let past = try await RawConnection.open(port: served.adminPort, sending: check)
-        #expect(await past.closed(within: .seconds(30)))
-        #expect(past.answer.isEmpty, "\(past.answer)")
+        // Refused, it closes at once; answered, it would stay open for its 10 s idle.
+        let refused = await past.closed(within: .seconds(5))
+        // On a loaded machine the first may have been idle for its 10 s by then, and closed,
+        // and the last taken its place: the sixteen must all be open still to tell.
+        var stillOpen = 0
+        for connection in held where !(await connection.closed(within: .milliseconds(1))) { stillOpen += 1 }
+        if stillOpen == AdminAPI.maximumConnections {
+            #expect(refused && past.answer.isEmpty, "\(past.answer)")
+        }
         #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
     }
 
