@@ -105,8 +105,9 @@ import FlashSaleTestSupport
         try served.start()
         let idle = try await RawConnection.open(port: served.adminPort)
         let lifetime = try #require(await idle.lifetime(within: .seconds(60)))
-        // Timed from the client's connect, a few milliseconds either side of the server's.
-        #expect(lifetime >= .seconds(9) && lifetime < .seconds(30), "\(lifetime)")
+        // Timed from the client's connect as its event loop saw it, which a loaded machine
+        // may see late: told apart from at once and from the buyers' 60 s, not to the second.
+        #expect(lifetime >= .seconds(5) && lifetime < .seconds(50), "\(lifetime)")
         #expect(Server.adminIdleTimeout == .seconds(10))
     }
 }
