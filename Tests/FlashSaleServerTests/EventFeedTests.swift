@@ -38,7 +38,11 @@ import Testing
                                             connectionClosed: connection.futureResult)
         switch end {
         case .shutdown: feed.stop()
-        case .clientLeft: connection.succeed(())
+        case .clientLeft:
+            // Completed from here, the promise's callbacks run on its loop: the feed's, made
+            // with the stream, have run once this one's has.
+            connection.succeed(())
+            try await connection.futureResult.get()
         }
         let body = CollectedBody()
         try await response.body.write(body.writer)
