@@ -167,7 +167,8 @@ extension IPAddress {
     /// it took addresses (found by probing).
     public var perIPKey: String {
         let text = canonical
-        guard unmapped.bytes.count == 16 else { return text }
+        // Dotted for IPv4 (mapped or NAT64 ones too); eight groups of four hex digits else.
+        guard text.utf8.contains(UInt8(ascii: ":")) else { return text }
         // Four groups of four hex digits and their three colons.
         return text.prefix(19) + "::/64"
     }
