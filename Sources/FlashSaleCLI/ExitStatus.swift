@@ -134,6 +134,8 @@ extension SaleError {
             "\(BlockCommands.contains.name) goes with agent blocks only"
         case .malformedRecord(let line, let reason):
             "line \(line): \(reason); nothing was enqueued (\(SubmitCommand.skipInvalid.name) leaves such lines out)"
+        case .malformedHeader(let line, let reason):
+            "line \(line): \(reason); nothing was enqueued"
         case .inRecord(let line, let refusal):
             "line \(line): \(refusal.message); nothing was enqueued"
         }

@@ -26,6 +26,10 @@ public enum ReadOutcome: Equatable, Sendable {
     case record(RequestRecord)
     /// `line` is where the record starts; `reason` is one short phrase for the operator.
     case malformed(line: Int, reason: String)
+    /// A CSV header that cannot be read. Each record after it is `malformed` too (nothing
+    /// can be read without columns), so a reader that skips malformed records must stop
+    /// here instead, or it would skip the whole input and call that done.
+    case malformedHeader(line: Int, reason: String)
 }
 
 /// Reads requests from a byte stream, one outcome per non-blank record, in input order.
@@ -196,7 +200,7 @@ public struct RequestReader {
                 return nil
             case .failure(let failure):
                 header = .unusable(line: line)
-                return .malformed(line: line, reason: failure.reason)
+                return .malformedHeader(line: line, reason: failure.reason)
             }
         }
         return buffer.withUnsafeBufferPointer { all -> ReadOutcome? in

@@ -30,6 +30,9 @@ public enum SaleError: Error, Equatable, Sendable {
     case substringBlockOfNoAgent
     /// A record of bulk input that is not a request; nothing of the input was taken.
     case malformedRecord(line: Int, reason: String)
+    /// A CSV header that cannot be read, so that no record can be; nothing was taken, even
+    /// where malformed records are skipped.
+    case malformedHeader(line: Int, reason: String)
     /// A refusal of one record of bulk input; nothing of the input was taken.
     indirect case inRecord(line: Int, SaleError)
 }
@@ -45,7 +48,7 @@ extension SaleError {
         case .declined(let decline): decline.reason.code
         case .holdExpired: .holdExpired
         case .settingOutOfRange, .endsBeforeStarts, .substringBlockOfNoAgent: .usage
-        case .malformedRecord: .badInput
+        case .malformedRecord, .malformedHeader: .badInput
         case .inRecord(_, let refusal): refusal.code
         }
     }

@@ -66,6 +66,8 @@ struct FileSubmission {
             skipping(line, reason)
             report.skipped += 1
             return
+        case .malformedHeader(let line, let reason):
+            throw SaleError.malformedHeader(line: line, reason: reason)
         case .record(let read):
             record = read
         }

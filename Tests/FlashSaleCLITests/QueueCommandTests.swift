@@ -257,6 +257,23 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 1)
     }
 
+    /// Found by probing: a header without a user column was a malformed line like any
+    /// other, so --skip-invalid, which its message advised, skipped the header and then every
+    /// line after it, and exited 0 having enqueued nothing. No line can be read without the
+    /// header: the file is refused, with or without --skip-invalid, and no advice to skip.
+    @Test(arguments: [[], ["--skip-invalid"]])
+    func aMalformedHeaderRefusesTheWholeFile(options: [String]) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let file = try box.file("no-user.csv", "usr,ip\nu1,192.0.2.1\nu2,192.0.2.2\n")
+        let before = try box.dump()
+        let refused = try box.run(["submit", "s1", "--file", file] + options)
+        #expect(refused.status == 65)
+        #expect(refused.stderr == "flashsale: line 1: the header has no user column; nothing was enqueued\n")
+        #expect(refused.stdout.isEmpty)
+        #expect(try box.dump() == before)
+    }
+
     /// One key space per sale, for book, book --stream and submit alike.
     @Test(arguments: commandLineStores)
     func aKeyIsItsFirstUsersAcrossBookAndSubmit(store: TestStore) throws {

@@ -25,11 +25,15 @@ private func record(_ line: Int, _ user: String, ip: String? = nil, userAgent: S
     .record(RequestRecord(line: line, user: user, ip: ip, userAgent: userAgent, key: key))
 }
 
-/// The reason of a single malformed outcome, or nil if the input read otherwise.
+/// The reason of a single malformed outcome (a record or a header), or nil if the input
+/// read otherwise.
 private func reason(_ input: String, format: RequestFormat? = nil) throws -> String? {
     let outcomes = try readAll(input, format: format)
-    guard outcomes.count == 1, case .malformed(_, let reason) = outcomes[0] else { return nil }
-    return reason
+    guard outcomes.count == 1 else { return nil }
+    switch outcomes[0] {
+    case .malformed(_, let reason), .malformedHeader(_, let reason): return reason
+    case .record: return nil
+    }
 }
 
 private let tooLong = "line is longer than 65536 bytes"
@@ -243,7 +247,7 @@ private let tooLong = "line is longer than 65536 bytes"
 
     @Test func headerWithoutUserIsMalformedAndSoIsEveryRecordAfterIt() throws {
         #expect(try readAll("ip,key\n::1,k1\n\n::2,k2\n") == [
-            .malformed(line: 1, reason: "the header has no user column"),
+            .malformedHeader(line: 1, reason: "the header has no user column"),
             .malformed(line: 2, reason: "the CSV header on line 1 is malformed"),
             .malformed(line: 4, reason: "the CSV header on line 1 is malformed"),
         ])

@@ -351,6 +351,7 @@ extension SaleDay.Step: CustomStringConvertible {
                 switch outcome {
                 case .record(let r): [r.user, r.ip, r.userAgent, r.key].map { $0 ?? "" }.joined(separator: ",")
                 case .malformed(let line, _): "(line \(line) malformed)"
+                case .malformedHeader(let line, _): "(header on line \(line) malformed)"
                 }
             }
             return "submit \(sale) --file [\(lines.joined(separator: " "))]" + (skipInvalid ? " --skip-invalid" : "")

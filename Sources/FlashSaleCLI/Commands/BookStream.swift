@@ -96,7 +96,7 @@ enum BookStream {
     private static func answer(_ outcome: ReadOutcome, stream: DecisionGroup, sale: SaleID, clock: Context,
                                into text: inout UTF8Text) throws {
         switch outcome {
-        case .malformed(let line, let reason):
+        case .malformed(let line, let reason), .malformedHeader(let line, let reason):
             text.append("{\"line\":")
             text.append(line)
             text.append(",\"ok\":false,\"error\":\"bad_input\",\"message\":")
