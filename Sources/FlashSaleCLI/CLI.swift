@@ -99,7 +99,7 @@ public enum CLI {
                                           namesDatabaseServer: invocation.command.namesDatabaseServer,
                                           usesDatabase: invocation.command.usesDatabase, linked: linked)
                 try invocation.command.run(invocation, context)
-                try output.finish(databaseChanged: context.databaseChanged)
+                try output.finish(lastingWork: context.lastingWork)
             }
             return 0
         } catch {

@@ -127,15 +127,19 @@ final class Context {
         Engine(store: try store())
     }
 
-    /// Whether this process has changed the database, or another (`copy-to`'s target): a
-    /// failed write of the output does not undo that, and its message says so.
-    var databaseChanged: Bool { (openStore?.hasChanged ?? false) || committedElsewhere }
-    /// Set by a command that committed to a database other than --db's.
-    var committedElsewhere = false
+    /// What this process has done that a failed write of its output does not undo, which
+    /// that failure's message then says: a change to the database, or what a command made
+    /// elsewhere (`doneElsewhere`).
+    var lastingWork: String? {
+        doneElsewhere ?? ((openStore?.hasChanged ?? false) ? "its changes to the database are committed" : nil)
+    }
+    /// Set by a command whose work lies outside --db's changes: copy-to's commit to its
+    /// target, a backup's file, a database made or migrated by init.
+    var doneElsewhere: String?
 
     /// `Output.checkWritten`, for a command that stops at the first failed write.
     func checkOutput() throws(FlashSaleError) {
-        try output.checkWritten(databaseChanged: databaseChanged)
+        try output.checkWritten(lastingWork: lastingWork)
     }
 
     /// `now()` as a function any thread may call: for a server, which decides on many.

@@ -124,13 +124,12 @@ final class Output {
 
     /// Throws once a write to stdout has failed (a full disk, a closed pipe or descriptor):
     /// exit 74, since a script must not take the output for whole. A stream calls it to stop
-    /// at the first failed write, `finish` after the last. What the command committed stays
-    /// committed, which the message says when it is so.
-    func checkWritten(databaseChanged: Bool = false) throws(FlashSaleError) {
+    /// at the first failed write, `finish` after the last. What the command did stays done
+    /// (`Context.lastingWork`), which the message says when there is any.
+    func checkWritten(lastingWork: String? = nil) throws(FlashSaleError) {
         guard let error = stdout.writeError, !(error == EPIPE && readerMayLeave) else { return }
         dieIfThePipeWouldHaveKilled(error)
-        let committed = databaseChanged ? "; its changes to the database are committed" : ""
-        throw .io("cannot write the output: \(String(cString: strerror(error)))\(committed)")
+        throw .io("cannot write the output: \(String(cString: strerror(error)))\(lastingWork.map { "; \($0)" } ?? "")")
     }
 
     /// flashsale-serve's SwiftNIO ignores SIGPIPE, which would otherwise kill it on a
@@ -144,9 +143,9 @@ final class Output {
     }
 
     /// The last flush, checked.
-    func finish(databaseChanged: Bool = false) throws(FlashSaleError) {
+    func finish(lastingWork: String? = nil) throws(FlashSaleError) {
         stdout.flush()
-        try checkWritten(databaseChanged: databaseChanged)
+        try checkWritten(lastingWork: lastingWork)
     }
 
     func success(_ rendered: Rendered) {

@@ -96,6 +96,19 @@ private func openDevFull() throws -> Int32 {
         #expect(try runOnFullDisk(box, ["bookings", "s1"]).stderr == fullDiskMessage + "\n")
     }
 
+    /// Found by probing: a backup or an init whose output could not be written said nothing
+    /// of the file it had made, and a script trying again got "already exists" (exit 4).
+    @Test func aBackupOrInitWhoseOutputIsLostSaysWhatItMade() throws {
+        let box = try saleWithAHold()
+        let copy = box.directory.appendingPathComponent("copy.db").path
+        #expect(try runOnFullDisk(box, ["backup", copy]).stderr == fullDiskMessage + "; the backup \(copy) is whole\n")
+        #expect(try box.run(["--db", copy, "verify"], database: false).status == 0)
+        let made = box.directory.appendingPathComponent("new.db").path
+        let initialized = try box.run(["--db", made, "init"], database: false, stdout: FullDiskSink())
+        #expect(initialized.stderr == fullDiskMessage + "; the database is ready\n")
+        #expect(try box.run(["--db", made, "verify"], database: false).status == 0)
+    }
+
     /// A failure that came first keeps its exit code; with --json its message, which stdout
     /// could not take, goes to stderr.
     @Test func anEarlierErrorKeepsItsExitCode() throws {

@@ -8,6 +8,7 @@ enum InitCommand {
         createsDatabase: true
     ) { _, context in
         _ = try context.store()
+        context.doneElsewhere = "the database is ready"
         context.output.success(Rendered(
             text: "\(context.database.controlCharactersEscaped): flashsale database ready",
             json: .object([("database", .string(context.database))])))
