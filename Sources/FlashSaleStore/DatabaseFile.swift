@@ -20,6 +20,14 @@ enum DatabaseFile {
             throw FlashSaleError.cantOpen("cannot open the database \(path): \(String(cString: strerror(code)))")
         }
         guard create else { throw StoreFailure.missingDatabase(path: path) }
+        // SQLite makes the schema with NAME-journal beside the file, and a name without room
+        // for it failed with "unable to open database file" and left an empty file behind,
+        // which later commands then took for a database that was never made (probe).
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard name.utf8.count <= maximumNewNameBytes else {
+            throw FlashSaleError.usage("a new database's file name takes at most \(maximumNewNameBytes) bytes, room for the "
+                                       + "-journal SQLite makes beside it; this one has \(name.utf8.count)")
+        }
         // 0600: it holds buyers' data, and SQLite gives the -wal and -shm it makes the
         // database's own mode. No O_EXCL, which refuses a dangling symbolic link instead of
         // creating its target; a file another process made meanwhile is simply opened.
@@ -29,4 +37,7 @@ enum DatabaseFile {
         }
         close(descriptor)
     }
+
+    /// A file name's 255 bytes, less `-journal`.
+    static let maximumNewNameBytes = 247
 }

@@ -119,6 +119,23 @@ private func mode(of path: String) throws -> Int {
         #expect(!FileManager.default.fileExists(atPath: longer))
     }
 
+    /// Found by probing: a new database's name of 248 to 255 bytes failed "unable to open
+    /// database file", SQLite's -journal beside it too long a name, and left an empty file
+    /// that later commands took for a database never made. Refused before anything is made.
+    @Test(arguments: [["init"], ["create-sale", "s1", "--inventory", "3"]])
+    func aNewDatabaseNameOfUpTo247BytesIsTakenAndALongerOneRefused(command: [String]) throws {
+        let box = try Sandbox()
+        let path = box.directory.appendingPathComponent(String(repeating: "z", count: 247)).path
+        #expect(try box.run(["--db", path] + command, database: false).status == 0)
+        #expect(try box.run(["--db", path, "verify"], database: false).status == 0)
+        let longer = box.directory.appendingPathComponent(String(repeating: "y", count: 248)).path
+        let refused = try box.run(["--db", longer] + command, database: false)
+        #expect(refused.status == 2)
+        #expect(refused.stderr == "flashsale: a new database's file name takes at most 247 bytes, room for the -journal "
+                + "SQLite makes beside it; this one has 248\n")
+        #expect(!FileManager.default.fileExists(atPath: longer))
+    }
+
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "3"])
