@@ -39,17 +39,22 @@ enum BackupFile {
         // First: a live database (the one being copied, say) has a -wal of its own, which
         // must never be called a leftover to remove.
         if exists(path) { throw taken(path) }
-        // A -wal or -journal left by an earlier database of that name would be read back
-        // into the copy when SQLite opens it: a copy must start from nothing.
-        for suffix in ["-wal", "-journal"] where exists(path + suffix) {
-            throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
-        }
+        try refuseLeftovers(path)
         // The other way round: named as a database's journal, the copy would be taken for
         // one, and removed or replayed, the next time that database is opened (a backup to
         // sale.db-journal vanished with the next command: found by probing).
         for suffix in ["-wal", "-journal", "-shm"] where path.hasSuffix(suffix) && exists(String(path.dropLast(suffix.count))) {
             throw .conflict("\(path) would be taken for the \(suffix.dropFirst()) file of \(path.dropLast(suffix.count)), "
                             + "and removed when that is opened: choose another name")
+        }
+    }
+
+    /// A -wal or -journal left by an earlier database of that name would be read back into
+    /// the copy when SQLite opens it: a copy must start from nothing. Checked again just
+    /// before the copy takes the name, for one that appeared while it was made (probe).
+    static func refuseLeftovers(_ path: String) throws(FlashSaleError) {
+        for suffix in ["-wal", "-journal"] where exists(path + suffix) {
+            throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
     }
 
@@ -140,6 +145,7 @@ final class PartialBackup {
         guard fsync(descriptor) == 0 else { throw .io(failure("cannot write the backup")) }
         close(descriptor)
         descriptor = -1
+        try BackupFile.refuseLeftovers(target)
         guard link(path, target) == 0 else {
             throw errno == EEXIST ? BackupFile.taken(target) : .cantOpen(failure("cannot create the backup"))
         }

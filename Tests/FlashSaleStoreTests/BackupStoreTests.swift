@@ -19,4 +19,22 @@ import FlashSaleTestSupport
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "someone else's")
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory.path).filter { $0.hasPrefix(".copy.db") }.isEmpty)
     }
+
+    /// Found by probing: a -wal that appeared beside the name while the copy was made was
+    /// read into the copy once it had the name, and the backup said it was made. It is
+    /// refused, as one there before the copy is, and the name stays free.
+    @Test(arguments: ["-wal", "-journal"])
+    func aLeftoverThatAppearsDuringTheCopyIsRefused(suffix: String) throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let target = f.directory.appendingPathComponent("copy.db").path
+        let partial = try PartialBackup(for: target)
+        _ = try BackupFile.copy(from: f.store.db, to: partial.path)
+        try Data("another database's".utf8).write(to: URL(fileURLWithPath: target + suffix))
+        #expect(failure { try partial.publish() }
+                == .conflict("\(target)\(suffix) exists (left by an earlier database of that name); remove it or choose another name"))
+        partial.discard()
+        #expect(!FileManager.default.fileExists(atPath: target))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory.path).filter { $0.hasPrefix(".copy.db") }.isEmpty)
+    }
 }
