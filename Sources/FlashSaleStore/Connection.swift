@@ -46,11 +46,21 @@ public final class Connection {
 
     /// Opens the database file at `path`, which must exist: SQLite is never asked to create
     /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
-    public init(path: String, busyTimeout: Span) throws(SQLiteError) {
+    public convenience init(path: String, busyTimeout: Span) throws(SQLiteError) {
+        try self.init(opening: Connection.fileName(path), path: path, busyTimeout: busyTimeout)
+    }
+
+    /// A database of its own in memory, gone when it is closed: for the schema that a file
+    /// is compared with (`Schema.objects`).
+    static func inMemory() throws(SQLiteError) -> Connection {
+        try Connection(opening: ":memory:", path: ":memory:", busyTimeout: .seconds(0))
+    }
+
+    private init(opening name: String, path: String, busyTimeout: Span) throws(SQLiteError) {
         Connection.withoutMemoryStatistics
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
-        let code = sqlite3_open_v2(Connection.fileName(path), &handle, flags, nil)
+        let code = sqlite3_open_v2(name, &handle, flags, nil)
         guard code == SQLITE_OK, let handle else {
             let error = SQLiteError(code: code, connection: handle)
             sqlite3_close_v2(handle)

@@ -353,6 +353,20 @@ enum Schema {
         }
     }
 
+    /// The tables and indexes of this version's schema, as `sqlite_master` names them
+    /// (`table block`, `index booking_by_key`): made in a database in memory by the
+    /// migrations themselves, so that the list is never out of step with them.
+    static func objects() throws -> Set<String> {
+        let connection = try Connection.inMemory()
+        try migrate(connection, create: true)
+        return try objects(in: connection)
+    }
+
+    /// The tables and indexes `connection`'s database has, SQLite's own left out.
+    static func objects(in connection: Connection) throws -> Set<String> {
+        Set(try connection.rows("SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") { $0.text(0) })
+    }
+
     /// The schema version, refusing a newer flashsale's file or some other program's SQLite
     /// database, which are not ours to change. Read in a transaction: a concurrent first
     /// start commits its tables and its version together.
