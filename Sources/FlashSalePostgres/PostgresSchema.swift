@@ -209,6 +209,25 @@ enum PostgresSchema {
 
     static var currentVersion: Int64 { Int64(migrations.count) }
 
+    /// The tables, indexes and sequences of this version's schema, as `objectsQuery` names
+    /// them: what `verify` looks for. A test holds the list to a new schema's catalog.
+    static let objects: Set<String> = [
+        "table sale", "index sale_pkey", "table booking", "index booking_pkey", "sequence booking_made_seq",
+        "index booking_by_user", "index booking_held_by_expiry", "index booking_by_key", "index booking_by_ip",
+        "table event", "index event_pkey", "index event_by_sale", "index event_by_request", "table event_counter",
+        "table request_counter", "table request", "index request_pkey", "index request_by_key",
+        "table block", "index block_pkey", "sequence block_id_seq", "index block_unique",
+        "table attempt_counter", "index attempt_counter_pkey",
+        "table rejected_run", "index rejected_run_pkey", "index rejected_run_by_sale", "index rejected_run_by_request",
+        "table schema_version",
+    ]
+
+    /// The tables, indexes and sequences the session's schema has, one `object` a row.
+    static let objectsQuery = """
+        SELECT CASE relkind WHEN 'r' THEN 'table' WHEN 'i' THEN 'index' ELSE 'sequence' END || ' ' || relname AS object
+        FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'i', 'S')
+        """
+
     /// Brings the schema to the current version; a missing one is made only if `create`
     /// allows. The common case, an up-to-date schema, costs one cheap query and no lock.
     ///

@@ -51,6 +51,16 @@ struct PostgresStoreTests {
         #expect(try store.session.count("SELECT count(*) FROM schema_version") == 1)
     }
 
+    /// What verify looks for is what the migrations make, no more and no less.
+    @Test func theSchemasObjectsAreTheListVerifyLooksFor() throws {
+        defer { dropSchema() }
+        let store = try open()
+        #expect(Set(try store.session.rows(PostgresSchema.objectsQuery) { try $0.text("object") }) == PostgresSchema.objects)
+        try store.session.execute("DROP TABLE block")
+        #expect(try store.verify(nil, clock: T)
+                == ["database structure: missing index block_pkey, index block_unique, sequence block_id_seq, table block"])
+    }
+
     /// An earlier flashsale's schema, of version 1, is brought up to date when it is opened.
     @Test func aVersionOneSchemaIsMigrated() throws {
         defer { dropSchema() }
