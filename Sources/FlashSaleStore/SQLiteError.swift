@@ -56,6 +56,11 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_IOERR where systemErrno == ENOSPC: .full(detail: message)
         case SQLITE_IOERR where systemErrno == EFBIG: .fileSizeLimit(detail: message)
         case SQLITE_IOERR: .io(detail: message)
+        // "attempt to write a readonly database", said to a command that only reads (found
+        // by probing): a WAL database is read through the -shm file beside it, which SQLite
+        // could not make.
+        case SQLITE_READONLY where extendedCode == CSQLITE_READONLY_DIRECTORY:
+            .cantOpen(detail: "its directory cannot be written, and SQLite makes the -shm and -wal files there even to read it")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,

@@ -434,3 +434,15 @@ extension HotStatementTests {
         #expect(try f.engine.metrics(of: try SaleID("s1"), clock: T).first?.attempts.attempts == 300)
     }
 }
+
+@Suite struct SQLiteErrorTests {
+    /// Found by probing: a command that only reads, on a WAL database in a directory its
+    /// user cannot write, said "attempt to write a readonly database". It says why.
+    @Test func aDirectoryThatCannotBeWrittenIsNamed() {
+        let error = SQLiteError(code: CSQLITE_READONLY_DIRECTORY, message: "attempt to write a readonly database")
+        #expect(error.failure == .cantOpen(
+            detail: "its directory cannot be written, and SQLite makes the -shm and -wal files there even to read it"))
+        #expect(SQLiteError(code: SQLITE_READONLY, message: "attempt to write a readonly database").failure
+                == .cantOpen(detail: "attempt to write a readonly database"))
+    }
+}
