@@ -135,9 +135,10 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// 1 to 9 digits after the point, truncated to milliseconds.
+    /// Digits after the point, at least one, truncated to milliseconds: RFC 3339 sets no
+    /// limit, and a clock's nanoseconds and more were refused (found by an audit).
     private static func fractionMilliseconds(_ digits: ArraySlice<UInt8>) -> Int64? {
-        guard (1...9).contains(digits.count), digits.allSatisfy(isDigit) else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy(isDigit) else { return nil }
         let firstThree = Array(digits.prefix(3)) + Array(repeating: UInt8(ascii: "0"), count: max(0, 3 - digits.count))
         return number(firstThree[...])
     }
