@@ -123,12 +123,20 @@ extension PostgresTransaction {
             SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
             """, values: [SQLValue.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)])
-        // Each key's booking and queued request, if any: one row per key.
+        // Each key's booking and queued request, if any: one row per key. The sale's keyed
+        // rows are read once for the run (`= ANY`), not probed key by key: statistics of
+        // the table from before the sale (a trial sale's, analyzed) put the sale's rows at
+        // one, and the planner took the primary key's (sale, id) for each probe, reading
+        // every request of the sale once per key (found by probing: 20,000 keyed requests
+        // took 11 s, 100,000 nine minutes, against 0.15 and 0.7 s). Planned so, the run
+        // reads the sale's rows once at worst.
         let keysRead = keys.isEmpty ? [] : [(sql: """
             SELECT wanted.value, found.*, queued.id AS request_id, queued.user_id AS request_user
             FROM unnest($2::text[]) AS wanted (value)
-            LEFT JOIN LATERAL (SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = wanted.value OFFSET 0) AS found ON true
-            LEFT JOIN LATERAL (SELECT id, user_id FROM request WHERE sale = $1 AND key = wanted.value OFFSET 0) AS queued ON true
+            LEFT JOIN (SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = ANY($2) OFFSET 0) AS found
+                ON found.key = wanted.value
+            LEFT JOIN (SELECT id, user_id, key FROM request WHERE sale = $1 AND key = ANY($2) OFFSET 0) AS queued
+                ON queued.key = wanted.value
             """, values: [SQLValue.text(sale.text), .texts(Array(keys))])]
         let found: [Row]
         let foundByKey: [Row]
