@@ -14,7 +14,7 @@ extension PostgresStore {
     public func suspects(of saleID: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
         // Made before the report's transaction, which is read only; emptied by each commit.
         // In byte order, as the tables it is joined with (schema version 4).
-        try session.execute("""
+        try executeOutsideTransaction("""
             CREATE TEMPORARY TABLE IF NOT EXISTS suspect_requester (
                 ip text COLLATE "C" PRIMARY KEY, requester text COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS
             """)

@@ -75,6 +75,17 @@ public final class PostgresStore: Store {
         try NotificationWatcher(location: session.location, busyTimeout: busyTimeout)
     }
 
+    /// A statement outside any transaction (a report's temporary table), run again, as a
+    /// transaction is, when its first answer says the schema must be checked: so that a
+    /// missing schema is said as such, not as a lock (found by probing: `suspects` on one
+    /// exited 75, "locked by another process").
+    func executeOutsideTransaction(_ sql: String) throws {
+        try retryingConflicts {
+            try connected()
+            try session.execute(sql)
+        }
+    }
+
     /// A read of the reports' own, in one snapshot with no statement timeout: a recount of
     /// millions of rows may take longer than any lock wait should.
     func report<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {

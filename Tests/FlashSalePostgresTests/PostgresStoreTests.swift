@@ -214,6 +214,9 @@ struct PostgresStoreTests {
         #expect(reading?.message.contains(location.schema) == true)
         let writing = failure { try createSales("s1", in: open(create: false)) }
         #expect(writing?.errorCode == .cantOpen)
+        // Found by probing: suspects, which makes a temporary table first, said "locked" (75).
+        let suspects = failure { _ = try open(create: false).suspects(of: SaleID("s1"), thresholds: SuspicionThresholds()) }
+        #expect(suspects?.errorCode == .cantOpen, "\(suspects?.message ?? "")")
         let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
         #expect(try observer.count("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(location.schema)]) == 0)
     }
