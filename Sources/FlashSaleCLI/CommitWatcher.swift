@@ -82,7 +82,8 @@ final class CommitWatcher {
                 case (nil, .lock):
                     say(Self.waitingForLock)
                 case (nil, .canceled(let detail)):
-                    say("the server canceled a statement (\(detail)) past --busy-timeout; trying again")
+                    // The server's words say why: a statement timeout, or an operator's cancel.
+                    say("the server canceled a statement (\(detail)); trying again")
                 case (nil, .server(let detail)), (.lock, .server(let detail)):
                     say("\(detail); connecting again until it is back")
                 default:
