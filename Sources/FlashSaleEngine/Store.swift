@@ -27,6 +27,11 @@ public protocol Store: AnyObject {
     /// what is wrong; none when all is well.
     func verify(_ sale: SaleID?, clock: Instant) throws -> [String]
 
+    /// The tables and indexes (on PostgreSQL, sequences too) of the schema that the
+    /// database lacks, each as `table block`, sorted; none when it has them all. One dropped
+    /// by hand leaves a database that `book` cannot use, which `verify` and `init` say.
+    func missingSchemaObjects() throws -> [String]
+
     /// `suspects`: the sale's requesters, agents and users that look like bots, highest
     /// score first, from its attempt counters and stored attempts (one snapshot).
     func suspects(of sale: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect]

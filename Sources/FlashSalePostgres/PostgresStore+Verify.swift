@@ -42,14 +42,16 @@ extension PostgresStore {
         }
     }
 
-    /// The tables, indexes and sequences of the schema that it lacks, nil when it has them
-    /// all, as SQLiteStore's verify says them: a schema with one dropped by hand is not
+    public func missingSchemaObjects() throws -> [String] {
+        PostgresSchema.objects.subtracting(try session.rows(PostgresSchema.objectsQuery) { try $0.text("object") }).sorted()
+    }
+
+    /// The violation of a schema that lacks tables, indexes or sequences, nil when it has
+    /// them all, as SQLiteStore's verify says it: a schema with one dropped by hand is not
     /// recounted, since what is left of it is for a backup to replace.
     private func missingObjects() throws -> String? {
-        let found = Set(try session.rows(PostgresSchema.objectsQuery) { try $0.text("object") })
-        let missing = PostgresSchema.objects.subtracting(found)
-        guard !missing.isEmpty else { return nil }
-        return "database structure: missing " + missing.sorted().joined(separator: ", ")
+        let missing = try missingSchemaObjects()
+        return missing.isEmpty ? nil : "database structure: missing " + missing.joined(separator: ", ")
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {

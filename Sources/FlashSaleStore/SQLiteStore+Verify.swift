@@ -20,14 +20,17 @@ extension SQLiteStore {
         }
     }
 
-    /// The tables and indexes of the schema that the file lacks, nil when it has them all.
-    /// Found by probing: with a table dropped by hand (`block`, `attempt_counter`) the
-    /// recount read the rest whole and said ok, of a database `book` could not use. Such a
-    /// database is not recounted: what is left of it is a backup's to replace.
+    public func missingSchemaObjects() throws -> [String] {
+        try Schema.objects().subtracting(Schema.objects(in: db)).sorted()
+    }
+
+    /// The violation of a file that lacks tables or indexes of the schema, nil when it has
+    /// them all. Found by probing: with a table dropped by hand (`block`, `attempt_counter`)
+    /// the recount read the rest whole and said ok, of a database `book` could not use.
+    /// Such a database is not recounted: what is left of it is a backup's to replace.
     private func missingObjects() throws -> String? {
-        let missing = try Schema.objects().subtracting(Schema.objects(in: db))
-        guard !missing.isEmpty else { return nil }
-        return "database structure: missing " + missing.sorted().joined(separator: ", ")
+        let missing = try missingSchemaObjects()
+        return missing.isEmpty ? nil : "database structure: missing " + missing.joined(separator: ", ")
     }
 
     /// `quick_check`'s findings, nil when it finds none. They may come as one row of many

@@ -412,8 +412,9 @@ func keyOrder(_ json: String) -> [String] {
     }
 
     /// Found by probing: with a table dropped by hand, verify's recount read the rest whole
-    /// and said ok, and so of a backup of it, while `book` and `block` exited 73 on it.
-    @Test func verifyNamesATableOrIndexTheFileLacks() throws {
+    /// and said ok, and so of a backup of it, and init called the database ready, while
+    /// `book` and `block` exited 73 on it.
+    @Test func verifyAndInitNameATableOrIndexTheFileLacks() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["book", "s1", "alice"])
@@ -423,6 +424,10 @@ func keyOrder(_ json: String) -> [String] {
         #expect(result.status == 10)
         #expect(result.stderr == "flashsale: verify found 1 violation: database structure: missing index block_unique, "
                 + "index booking_by_key, table block\n")
+        let initialized = try box.run(["init"])
+        #expect(initialized.status == 73)
+        #expect(initialized.stderr == "flashsale: not a usable flashsale database: missing index block_unique, index booking_by_key, "
+                + "table block, which init does not make again; use another database\n")
     }
 
     @Test(arguments: commandLineStores)

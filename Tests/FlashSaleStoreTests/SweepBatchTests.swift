@@ -229,6 +229,7 @@ final class ScriptedStore: Store {
     func changeWatcher() throws -> any ChangeWatcher { try inner.changeWatcher() }
     var hasChanged: Bool { inner.hasChanged }
     func verify(_ sale: SaleID?, clock: Instant) throws -> [String] { try inner.verify(sale, clock: clock) }
+    func missingSchemaObjects() throws -> [String] { try inner.missingSchemaObjects() }
     func suspects(of sale: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
         try inner.suspects(of: sale, thresholds: thresholds)
     }

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 enum InitCommand {
     static let spec = CommandSpec(
@@ -7,7 +8,12 @@ enum InitCommand {
         details: "Only init, create-sale and rehearse --db create a missing database (mode 0600); other commands exit 73 on a path with no flashsale database. Every command migrates the database on first use; init only does that.",
         createsDatabase: true
     ) { _, context in
-        _ = try context.store()
+        // Found by probing: a table dropped by hand was called ready, and `book` then
+        // exited 73 on it. Migrations make nothing of an up-to-date schema again.
+        let missing = try context.store().missingSchemaObjects()
+        guard missing.isEmpty else {
+            throw StoreFailure.unusable(detail: "missing \(missing.joined(separator: ", ")), which init does not make again")
+        }
         context.doneElsewhere = "the database is ready"
         context.output.success(Rendered(
             text: "\(context.database.controlCharactersEscaped): flashsale database ready",
