@@ -45,7 +45,7 @@ struct FileSubmission {
     /// Requests new to the sale, not handed to the store yet.
     private var fresh: [RequestRecord] = []
     /// The users of the keys in `fresh`.
-    private var waiting: [String: UserID] = [:]
+    private var waiting: [ExactText: UserID] = [:]
 
     init(engine: Engine, sale: SaleID, transaction: any StoreTransaction, now: Instant,
          skipping: ((_ line: Int, _ reason: String) -> Void)?) {
@@ -124,12 +124,12 @@ struct FileSubmission {
     /// refused); a key new to the sale is noted in `waiting`.
     private mutating func isRepeat(_ record: RequestRecord, key: String) throws -> Bool {
         let keyed = request(record)
-        if let owner = waiting[key] {
+        if let owner = waiting[ExactText(key)] {
             if let refusal = engine.refusal(of: key, ownedBy: owner, to: keyed) { throw refusal }
             return true
         }
         guard try engine.firstRequest(sharingKeyOf: keyed, transaction) == nil else { return true }
-        waiting[key] = keyed.user
+        waiting[ExactText(key)] = keyed.user
         return false
     }
 

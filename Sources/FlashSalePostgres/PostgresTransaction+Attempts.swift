@@ -9,14 +9,14 @@ extension PostgresTransaction {
         unwrittenAttempts.append((sale, tally))
     }
 
-    /// Rows in a fixed order (sale, kind, value, bucket), so that two transactions adding
-    /// to the same counters lock them in the same order.
+    /// Rows in a fixed order (sale, kind, value, bucket, by their bytes), so that two
+    /// transactions adding to the same counters lock them in the same order.
     func addAttemptCounts(to batch: inout WriteBatch) {
-        var rows: [String: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, users: UserSample,
+        var rows: [ExactText: (kind: String, value: String, bucket: Int64, counts: [Int64], script: String?, users: UserSample,
                             sale: String)] = [:]
         func add(_ sale: SaleID, _ kind: String, _ value: String, _ bucket: Int64, _ counts: [Int64], _ script: String?,
                  _ users: UserSample = UserSample()) {
-            let key = "\(sale.text)\u{0}\(kind)\u{0}\(value)\u{0}\(bucket)"
+            let key = ExactText("\(sale.text)\u{0}\(kind)\u{0}\(value)\u{0}\(bucket)")
             if var row = rows[key] {
                 row.counts = zip(row.counts, counts).map(+)
                 row.script = row.script ?? script
@@ -42,7 +42,7 @@ extension PostgresTransaction {
         // One statement from arrays (`ArrayRows`): a VALUES list of nine parameters a row
         // stops at 7,281 counters (65,535 parameters), which a group deciding for ten sales
         // or more (768 counters each at most) could reach.
-        let ordered = rows.keys.sorted().compactMap { rows[$0] }
+        let ordered = rows.keys.sorted { $0.text.utf8.lexicographicallyPrecedes($1.text.utf8) }.compactMap { rows[$0] }
         var columns = batch.rows()
         columns.text("sale", ordered.map(\.sale))
         columns.text("kind", ordered.map(\.kind))
