@@ -52,7 +52,8 @@ extension PostgresTransaction {
 
     func request(withKey key: String, in sale: SaleID) throws -> (id: RequestID, user: UserID)? {
         if let known = bookingsReadAhead, known.knows(key: key, in: sale) { return known.request(withKey: key) }
-        return try session.firstRow("SELECT id, user_id FROM request WHERE sale = $1 AND key = $2", [.text(sale.text), .text(key)]) {
+        return try session.firstRow(PostgresKeys.lookup("id, user_id", in: "request", key: "$2", sale: "$1"),
+                                    [.text(sale.text), .text(key)]) {
             try (RequestID($0.int64("id")), UserID(trusted: $0.text("user_id")))
         }
     }

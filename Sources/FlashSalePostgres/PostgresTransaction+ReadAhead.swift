@@ -16,15 +16,16 @@ struct BookingsReadAhead {
     let sale: SaleID
     /// When it was read: a count before then would need the holds that had expired by it.
     let readAt: Instant
-    private var users: [String: [Instant?]]
-    private var addresses: [String: [Instant?]]
+    /// Users and keys by their bytes (`ExactText`), as the tables compare them.
+    private var users: [ExactText: [Instant?]]
+    private var addresses: [ExactText: [Instant?]]
     /// The keys read, and what each has (none, when absent).
-    private let keys: Set<String>
-    private var bookingsByKey: [String: Booking]
-    private var requestsByKey: [String: (id: RequestID, user: UserID)]
+    private let keys: Set<ExactText>
+    private var bookingsByKey: [ExactText: Booking]
+    private var requestsByKey: [ExactText: (id: RequestID, user: UserID)]
 
-    init(sale: SaleID, readAt: Instant, users: [String: [Instant?]], addresses: [String: [Instant?]],
-         keys: Set<String>, bookingsByKey: [String: Booking], requestsByKey: [String: (id: RequestID, user: UserID)]) {
+    init(sale: SaleID, readAt: Instant, users: [ExactText: [Instant?]], addresses: [ExactText: [Instant?]],
+         keys: Set<ExactText>, bookingsByKey: [ExactText: Booking], requestsByKey: [ExactText: (id: RequestID, user: UserID)]) {
         self.sale = sale
         self.readAt = readAt
         self.users = users
@@ -45,35 +46,36 @@ struct BookingsReadAhead {
 
     /// Whether `booking(withKey:)` and `request(withKey:)` know the key's answer.
     func knows(key: String, in sale: SaleID) -> Bool {
-        sale == self.sale && keys.contains(key)
+        sale == self.sale && keys.contains(ExactText(key))
     }
 
     /// The booking a known key has, if any.
     func booking(withKey key: String) -> Booking? {
-        bookingsByKey[key]
+        bookingsByKey[ExactText(key)]
     }
 
     /// The queued request a known key has, if any.
     func request(withKey key: String) -> (id: RequestID, user: UserID)? {
-        requestsByKey[key]
+        requestsByKey[ExactText(key)]
     }
 
     /// A hold this transaction made.
     mutating func add(_ hold: Booking, address: String?) {
         guard hold.sale == sale else { return }
-        users[hold.user.text]?.append(hold.expiresAt)
-        if let address { addresses[address]?.append(hold.expiresAt) }
-        if let key = hold.key, keys.contains(key) { bookingsByKey[key] = hold }
+        users[ExactText(hold.user.text)]?.append(hold.expiresAt)
+        if let address { addresses[ExactText(address)]?.append(hold.expiresAt) }
+        if let key = hold.key.map(ExactText.init), keys.contains(key) { bookingsByKey[key] = hold }
     }
 
     /// A keyed request this transaction queued.
     mutating func addRequest(_ id: RequestID, key: String, user: UserID, in sale: SaleID) {
+        let key = ExactText(key)
         guard sale == self.sale, keys.contains(key) else { return }
         requestsByKey[key] = (id, user)
     }
 
-    private func count(_ known: [String: [Instant?]], _ key: String, in sale: SaleID, at now: Instant) -> Int64? {
-        guard sale == self.sale, now >= readAt, let ends = known[key] else { return nil }
+    private func count(_ known: [ExactText: [Instant?]], _ key: String, in sale: SaleID, at now: Instant) -> Int64? {
+        guard sale == self.sale, now >= readAt, let ends = known[ExactText(key)] else { return nil }
         // `Rules.isExpired`: a hold stops counting from its expiry on.
         return Int64(ends.count { $0.map { now < $0 } ?? true })
     }
@@ -91,10 +93,10 @@ extension PostgresTransaction {
     func readAhead(activeBookingsOf users: [UserID], fromAddresses addresses: [String], keys: [String], in sale: SaleID,
                    at now: Instant) throws {
         guard isWrite else { return }
-        let keys = Set(keys)
+        let keys = Set(keys.map(ExactText.init))
         // A run may ask about a user or an address more than once.
-        var users = Dictionary(users.map { ($0.text, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
-        var addresses = Dictionary(addresses.map { ($0, [Instant?]()) }, uniquingKeysWith: { first, _ in first })
+        var users = Dictionary(users.map { (ExactText($0.text), [Instant?]()) }, uniquingKeysWith: { first, _ in first })
+        var addresses = Dictionary(addresses.map { (ExactText($0), [Instant?]()) }, uniquingKeysWith: { first, _ in first })
         // A probe of its index for each user and each address (`OFFSET 0` keeps each probe
         // a subquery of its own, which the planner cannot turn into a join): `= ANY($2)`
         // leaves the planner free to read every booking of the sale instead, which it does
@@ -122,22 +124,15 @@ extension PostgresTransaction {
             UNION ALL
             SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
-            """, values: [SQLValue.text(sale.text), .texts(Array(users.keys)), .texts(Array(addresses.keys)), .int(now.milliseconds)])
-        // Each key's booking and queued request, if any: one row per key. The sale's keyed
-        // rows are read once for the run (`= ANY`), not probed key by key: statistics of
-        // the table from before the sale (a trial sale's, analyzed) put the sale's rows at
-        // one, and the planner took the primary key's (sale, id) for each probe, reading
-        // every request of the sale once per key (found by probing: 20,000 keyed requests
-        // took 11 s, 100,000 nine minutes, against 0.15 and 0.7 s). Planned so, the run
-        // reads the sale's rows once at worst.
+            """, values: [SQLValue.text(sale.text), .texts(users.keys.map(\.text)), .texts(addresses.keys.map(\.text)), .int(now.milliseconds)])
+        // Each key's booking and queued request, if any: one row per key, a probe of each
+        // key's index (`PostgresKeys`).
         let keysRead = keys.isEmpty ? [] : [(sql: """
             SELECT wanted.value, found.*, queued.id AS request_id, queued.user_id AS request_user
             FROM unnest($2::text[]) AS wanted (value)
-            LEFT JOIN (SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = ANY($2) OFFSET 0) AS found
-                ON found.key = wanted.value
-            LEFT JOIN (SELECT id, user_id, key FROM request WHERE sale = $1 AND key = ANY($2) OFFSET 0) AS queued
-                ON queued.key = wanted.value
-            """, values: [SQLValue.text(sale.text), .texts(Array(keys))])]
+            LEFT JOIN LATERAL (\(PostgresKeys.lookup(bookingColumns, in: "booking", key: "wanted.value", sale: "$1"))) AS found ON true
+            LEFT JOIN LATERAL (\(PostgresKeys.lookup("id, user_id", in: "request", key: "wanted.value", sale: "$1"))) AS queued ON true
+            """, values: [SQLValue.text(sale.text), .texts(keys.map(\.text))])]
         let found: [Row]
         let foundByKey: [Row]
         // This transaction's holds not sent yet: their COPY goes after the read-ahead, to be
@@ -166,14 +161,14 @@ extension PostgresTransaction {
         for row in found {
             switch try row.text("what") {
             case "block": blocks.append((try row.int64("id"), try decodeBlock(row)))
-            case "user": users[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
-            default: addresses[try row.text("value"), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
+            case "user": users[ExactText(try row.text("value")), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
+            default: addresses[ExactText(try row.text("value")), default: []].append(try row.optionalInt64("ends_at").map(Instant.init))
             }
         }
-        var bookingsByKey: [String: Booking] = [:]
-        var requestsByKey: [String: (id: RequestID, user: UserID)] = [:]
+        var bookingsByKey: [ExactText: Booking] = [:]
+        var requestsByKey: [ExactText: (id: RequestID, user: UserID)] = [:]
         for row in foundByKey {
-            let key = try row.text("value")
+            let key = ExactText(try row.text("value"))
             if try row.optionalText("id") != nil { bookingsByKey[key] = try decodeBooking(row) }
             if let id = try row.optionalInt64("request_id") {
                 requestsByKey[key] = (RequestID(id), UserID(trusted: try row.text("request_user")))

@@ -211,8 +211,8 @@ final class PostgresTransaction: StoreTransaction {
 
     func booking(withKey key: String, in sale: SaleID) throws -> Booking? {
         if let known = bookingsReadAhead, known.knows(key: key, in: sale) { return known.booking(withKey: key) }
-        return try session.firstRow("SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND key = $2",
-                             [.text(sale.text), .text(key)], decodeBooking)
+        return try session.firstRow(PostgresKeys.lookup(bookingColumns, in: "booking", key: "$2", sale: "$1"),
+                                    [.text(sale.text), .text(key)], decodeBooking)
     }
 
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
