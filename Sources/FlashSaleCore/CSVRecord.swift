@@ -100,6 +100,12 @@ enum CSVRecord {
                 columns.append(.unnamed)
                 continue
             }
+            // Lines ended by CR alone (classic Mac files) are one line: its names, ignored as
+            // unknown, left no user column to say so, or took the first records for columns
+            // (found by probing: a file queued nothing and exited 0).
+            guard !name.contains(InputByte.cr) else {
+                throw MalformedRecord("the header has a carriage return inside a name: lines end with LF or CRLF, not CR alone")
+            }
             guard names.insert(name).inserted else {
                 throw MalformedRecord("the header names \"\(Quoted(String(decoding: name, as: UTF8.self)))\" twice")
             }

@@ -164,7 +164,7 @@ public struct RequestReader {
             framing = CSVFraming()
             // Skipped whole, as `overflow` skips one still arriving.
             guard contentEnd - start <= RequestReader.maximumRecordBytes else {
-                return .outcome(.malformed(line: startLine, reason: RequestReader.tooLong))
+                return .outcome(tooLong(at: startLine))
             }
             if let outcome = read(start..<contentEnd, line: startLine, format: format) {
                 return .outcome(outcome)
@@ -230,11 +230,22 @@ public struct RequestReader {
     /// the record's end, as it does after a record too long that arrived whole: how the input
     /// was chunked changes no outcome.
     private mutating func overflow() -> ReadOutcome {
-        let outcome = ReadOutcome.malformed(line: line, reason: RequestReader.tooLong)
+        let outcome = tooLong(at: line)
         head = buffer.count
         scanned = head
         discardingLongRecord = true
         return outcome
+    }
+
+    /// A record too long at `line`: a CSV header, when the header is still to come, which
+    /// leaves the columns unknown (found by probing: skipped as a line, the next line was
+    /// taken for the header, and the first record after it dropped unseen).
+    private mutating func tooLong(at line: Int) -> ReadOutcome {
+        guard format == .csv, case .pending = header else {
+            return .malformed(line: line, reason: RequestReader.tooLong)
+        }
+        header = .unusable(line: line)
+        return .malformedHeader(line: line, reason: RequestReader.tooLong)
     }
 
     /// The index of the LF that ends the record at the head, if it has arrived.

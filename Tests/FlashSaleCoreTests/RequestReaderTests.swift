@@ -253,6 +253,26 @@ private let tooLong = "line is longer than 65536 bytes"
         ])
     }
 
+    /// Found by probing: a header too long was a malformed line like any other, so that
+    /// the next line was taken for the header, and with --skip-invalid a file exited 0
+    /// having dropped its first record; and a file of CR line endings was one header line
+    /// of unknown names, and queued nothing without a word.
+    @Test func aHeaderTooLongOrEndedByCRAloneIsAMalformedHeader() throws {
+        let long = "user," + String(repeating: "x", count: RequestReader.maximumRecordBytes) + "\nuser\nalice\n"
+        for chunkSize in [.max, 4096] {
+            #expect(try readAll(long, chunkSize: chunkSize) == [
+                .malformedHeader(line: 1, reason: RequestReader.tooLong),
+                .malformed(line: 2, reason: "the CSV header on line 1 is malformed"),
+                .malformed(line: 3, reason: "the CSV header on line 1 is malformed"),
+            ])
+        }
+        #expect(try readAll("user,ip\ralice,192.0.2.1\rbob,192.0.2.2\r") == [
+            .malformedHeader(line: 1, reason: "the header has a carriage return inside a name: lines end with LF or CRLF, not CR alone"),
+        ])
+        let longRecord = "user\n" + String(repeating: "y", count: RequestReader.maximumRecordBytes + 1) + "\nbob\n"
+        #expect(try readAll(longRecord) == [.malformed(line: 2, reason: RequestReader.tooLong), record(3, "bob")])
+    }
+
     @Test func headerNamingAColumnTwiceIsMalformed() throws {
         #expect(try reason("user,ip,user\n") == #"the header names "user" twice"#)
     }
@@ -566,7 +586,8 @@ private func chunks(_ pieces: [String]) -> () -> [UInt8]? {
             sent += 1
             return sent <= 256 ? chunk : nil  // 16 MiB, no newline
         }
-        #expect(try reader.next() == .malformed(line: 1, reason: tooLong))
+        // The first line of a CSV file: its header.
+        #expect(try reader.next() == .malformedHeader(line: 1, reason: tooLong))
         #expect(try reader.next() == nil)
         #expect(sent == 257)
         #expect(reader.bufferCapacity < 300_000)
