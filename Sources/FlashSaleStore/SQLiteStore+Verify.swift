@@ -8,10 +8,9 @@ extension SQLiteStore {
     /// Returns the violations found, each naming what is wrong; empty means all is well.
     /// A file too damaged for the recount to read is a violation too, in `quick_check`'s
     /// words: what verify is run to find, not a database to refuse.
-    public func verify(_ saleID: SaleID?, clock: Instant) throws -> [String] {
+    public func recount(_ saleID: SaleID?, clock: Instant) throws -> [String] {
         do {
-            if saleID == nil, let missing = try missingObjects() { return [missing] }
-            return try recount(saleID, clock: clock)
+            return try recountSales(saleID, clock: clock)
         } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
             // In a statement's own snapshot: a transaction that met the damage fails its
             // COMMIT with it too.
@@ -20,17 +19,14 @@ extension SQLiteStore {
         }
     }
 
+    /// None for a file whose schema is too damaged to list: the recount says what
+    /// `quick_check` finds of it.
     public func missingSchemaObjects() throws -> [String] {
-        try Schema.objects().subtracting(Schema.objects(in: db)).sorted()
-    }
-
-    /// The violation of a file that lacks tables or indexes of the schema, nil when it has
-    /// them all. Found by probing: with a table dropped by hand (`block`, `attempt_counter`)
-    /// the recount read the rest whole and said ok, of a database `book` could not use.
-    /// Such a database is not recounted: what is left of it is a backup's to replace.
-    private func missingObjects() throws -> String? {
-        let missing = try missingSchemaObjects()
-        return missing.isEmpty ? nil : "database structure: missing " + missing.joined(separator: ", ")
+        do {
+            return try Schema.objects().subtracting(Schema.objects(in: db)).sorted()
+        } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
+            return []
+        }
     }
 
     /// `quick_check`'s findings, nil when it finds none. They may come as one row of many
@@ -53,7 +49,7 @@ extension SQLiteStore {
             + (rest > 0 ? "; and \(rest) more, which SQLite's quick_check lists" : "")
     }
 
-    private func recount(_ saleID: SaleID?, clock: Instant) throws -> [String] {
+    private func recountSales(_ saleID: SaleID?, clock: Instant) throws -> [String] {
         try db.readTransaction {
             var violations: [String] = []
             for sale in try saleID.map({ [try requireSale($0)] }) ?? allSales() {
