@@ -80,6 +80,8 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .moved(detail: "\(detail): a table of the schema is gone (the schema dropped while this "
                                                  + "command ran, or the table dropped by hand)"),
                                  sqlState: state, detail)
+        case "42703":  // undefined_column: one of flashsale's tables changed by hand (probe: exit 1, a bug)
+            return PostgresError(failure: .unusable(detail: "\(detail): a table of the schema was changed by hand"), detail)
         default:
             if state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("58") || state.hasPrefix("53") || state.hasPrefix("XX") {
                 // Connection, operator intervention (a shutdown), system, resources, internal.

@@ -65,7 +65,8 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,
         // not this program's failure (found by probing: an internal error, exit 1).
-        case SQLITE_ERROR where message.hasPrefix("no such table: ") || message.hasPrefix("no such column: "):
+        case SQLITE_ERROR where message.hasPrefix("no such table: ") || message.hasPrefix("no such column: ")
+                                || message.contains(" has no column named "):
             .unusable(detail: message)
         default: nil
         }

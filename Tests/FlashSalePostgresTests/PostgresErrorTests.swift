@@ -18,6 +18,13 @@ import FlashSaleEngine
         #expect(detail == "PostgreSQL at 127.0.0.1:5432: terminating connection (SQLSTATE \(state))")
     }
 
+    /// Found by probing: a column dropped by hand was an internal error (exit 1).
+    @Test func aColumnOfTheSchemaGoneIsAnUnusableDatabase() {
+        let error = PostgresError.from(state: "42703", message: "column \"user_agent\" does not exist", server: "h:1")
+        #expect(error.failure == .unusable(detail: "PostgreSQL at h:1: column \"user_agent\" does not exist (SQLSTATE 42703): "
+                                           + "a table of the schema was changed by hand"))
+    }
+
     @Test func otherOperatorInterventionsAreIOErrors() {
         guard case .io? = PostgresError.from(state: "57P04", message: "database dropped", server: "h:1").failure else {
             Issue.record("57P04 is not an I/O error")

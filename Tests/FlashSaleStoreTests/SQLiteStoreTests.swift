@@ -445,4 +445,12 @@ extension HotStatementTests {
         #expect(SQLiteError(code: SQLITE_READONLY, message: "attempt to write a readonly database").failure
                 == .cantOpen(detail: "attempt to write a readonly database"))
     }
+
+    /// Found by probing: a table made again by hand without flashsale's columns was an
+    /// internal error (exit 1) on an INSERT, where a missing table or a read's missing
+    /// column was an unusable database (73).
+    @Test func aTableChangedByHandIsAnUnusableDatabase() {
+        let message = "table attempt_counter has no column named sale"
+        #expect(SQLiteError(code: SQLITE_ERROR, message: message).failure == .unusable(detail: message))
+    }
 }
