@@ -75,7 +75,11 @@ extension StoreFailure {
     private var advice: String? {
         switch self {
         case .busy: "retry, or raise \(GlobalOptions.busyTimeout.name)"
-        case .canceled: "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
+        // The server's words tell its statement timeout from an operator's cancel, which no
+        // timeout would have prevented (review).
+        case .canceled(let detail) where detail.contains("statement timeout"):
+            "retry, or raise \(GlobalOptions.busyTimeout.name), which bounds each statement on PostgreSQL"
+        case .canceled: "retry"
         // Lost before its commit was sent: rolled back, so any command may run again as it is.
         case .connectionLost: "run the command again once the server answers"
         case .commitUnanswered:

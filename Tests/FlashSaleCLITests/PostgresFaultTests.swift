@@ -3,6 +3,7 @@ import Glibc
 import Testing
 import FlashSaleCLI
 import FlashSaleCore
+import FlashSaleEngine
 @testable import FlashSalePostgres
 import FlashSaleTestSupport
 
@@ -268,6 +269,9 @@ struct PostgresFaultTests {
         #expect(ExitStatus.error(for: error) == .busy(
             "the server canceled a statement (canceling statement due to statement timeout); retry, or raise --busy-timeout, "
             + "which bounds each statement on PostgreSQL"))
+        // An operator's cancel, which no timeout would have prevented, is not blamed on it.
+        #expect(ExitStatus.error(for: StoreFailure.canceled(detail: "canceling statement due to user request"))
+                == .busy("the server canceled a statement (canceling statement due to user request); retry"))
     }
 
     /// A server that takes no writes, as a standby does (a failover's old primary, or a
