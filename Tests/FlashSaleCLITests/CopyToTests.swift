@@ -128,6 +128,22 @@ import FlashSaleTestSupport
         #expect(try answers(target, now: T0) == before)
     }
 
+    /// Found by probing: a schema without an index of its own took the copy, committed,
+    /// which its check then refused as not matching the source; and nothing could be done
+    /// again. It is refused first.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aSchemaMissingAnIndexIsRefusedBeforeAnythingIsCopied() throws {
+        let source = try sourceWithEveryKindOfRow()
+        let target = try Sandbox(.postgres)
+        #expect(try target.run(["init"]).status == 0)
+        let location = try PostgresLocation(url: target.database, environment: [:], operatingSystemUser: nil)
+        try PostgresSession(location: location, busyTimeout: .seconds(30)).execute("DROP INDEX booking_by_key")
+        let refused = try source.run(["copy-to", target.database])
+        #expect(refused.status == 73)
+        #expect(refused.stderr.contains("is missing index booking_by_key; nothing was copied"), "\(refused.stderr)")
+        #expect(try target.run(["sales", "--json"]).stdout == "[]\n")
+    }
+
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: [SIGKILL, SIGINT])
     func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain(signal: Int32) throws {
         let source = try Sandbox()

@@ -62,6 +62,12 @@ enum CopyToCommand {
         guard let copyTarget = target as? CopyTarget else {
             throw FlashSaleError.internalFailure("the database at \(opening.description) cannot be copied into")
         }
+        // Before anything is written: a target that lacks an index took the copy, and
+        // verify then refused it, committed, as not matching the source (found by probing).
+        let missing = try target.missingSchemaObjects()
+        guard missing.isEmpty else {
+            throw StoreFailure.unusable(detail: "\(opening.description) is missing \(missing.joined(separator: ", ")); nothing was copied")
+        }
         var sourceSales: [CopiedSale] = []
         let copied: [CopiedTable: Int64]
         do {
