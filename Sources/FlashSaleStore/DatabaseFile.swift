@@ -28,6 +28,12 @@ enum DatabaseFile {
             throw FlashSaleError.usage("a new database's file name takes at most \(maximumNewNameBytes) bytes, room for the "
                                        + "-journal SQLite makes beside it; this one has \(name.utf8.count)")
         }
+        // So does the whole path, from the root, within SQLite's 512 bytes (probe).
+        let absolute = path.hasPrefix("/") ? path.utf8.count : workingDirectoryBytes() + 1 + path.utf8.count
+        guard absolute <= maximumNewPathBytes else {
+            throw FlashSaleError.usage("a new database's path takes at most \(maximumNewPathBytes) bytes from the root, room for "
+                                       + "the -journal SQLite makes beside it; this one has \(absolute)")
+        }
         // 0600: it holds buyers' data, and SQLite gives the -wal and -shm it makes the
         // database's own mode. No O_EXCL, which refuses a dangling symbolic link instead of
         // creating its target; a file another process made meanwhile is simply opened.
@@ -40,4 +46,12 @@ enum DatabaseFile {
 
     /// A file name's 255 bytes, less `-journal`.
     static let maximumNewNameBytes = 247
+    /// SQLite's longest path (512 bytes), less `-journal`.
+    static let maximumNewPathBytes = 504
+
+    private static func workingDirectoryBytes() -> Int {
+        guard let directory = getcwd(nil, 0) else { return 0 }
+        defer { free(directory) }
+        return strlen(directory)
+    }
 }

@@ -136,6 +136,23 @@ private func mode(of path: String) throws -> Int {
         #expect(!FileManager.default.fileExists(atPath: longer))
     }
 
+    /// Found by probing: so did a short name deep in directories, the whole path past
+    /// SQLite's 512 bytes with its -journal.
+    @Test func aNewDatabasePathOfMoreThan504BytesIsRefused() throws {
+        let box = try Sandbox()
+        var directory = box.directory
+        while directory.path.utf8.count < 440 { directory.appendPathComponent(String(repeating: "d", count: 60)) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(String(repeating: "h", count: 503 - directory.path.utf8.count)).path
+        #expect(try box.run(["--db", path, "init"], database: false).status == 0)
+        let longer = path + "x"
+        let refused = try box.run(["--db", longer, "init"], database: false)
+        #expect(refused.status == 2)
+        #expect(refused.stderr == "flashsale: a new database's path takes at most 504 bytes from the root, room for the -journal "
+                + "SQLite makes beside it; this one has 505\n")
+        #expect(!FileManager.default.fileExists(atPath: longer))
+    }
+
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "3"])
