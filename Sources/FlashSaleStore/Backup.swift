@@ -149,6 +149,14 @@ final class PartialBackup {
         guard link(path, target) == 0 else {
             throw errno == EEXIST ? BackupFile.taken(target) : .cantOpen(failure("cannot create the backup"))
         }
+        // And once more after it, for one that came between the look and the link (review):
+        // the name is given up again, the copy kept under its temporary name to be removed.
+        do {
+            try BackupFile.refuseLeftovers(target)
+        } catch {
+            unlink(target)
+            throw error
+        }
         // The copy has both names now; the temporary one goes before the directory is synced.
         unlink(path)
         // A directory its owner may write but not read cannot be opened to be synced.
