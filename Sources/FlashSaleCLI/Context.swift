@@ -127,15 +127,14 @@ final class Context {
         Engine(store: try store())
     }
 
-    /// What this process has done that a failed write of its output does not undo, which
-    /// that failure's message then says: a change to the database, or what a command made
-    /// elsewhere (`doneElsewhere`).
-    var lastingWork: String? {
-        doneElsewhere ?? ((openStore?.hasChanged ?? false) ? "its changes to the database are committed" : nil)
+    /// What this process has done that a failed write of its output does not undo: what the
+    /// command said it did (`workDone`), or else a change its store committed.
+    var lastingWork: LastingWork? {
+        workDone ?? ((openStore?.hasChanged ?? false) ? .committed : nil)
     }
-    /// Set by a command whose work lies outside --db's changes: copy-to's commit to its
-    /// target, a backup's file, a database made or migrated by init.
-    var doneElsewhere: String?
+    /// Said by a command whose work its store does not count as a change: copy-to's commit
+    /// to its target, a backup's file, a database made or migrated by init.
+    var workDone: LastingWork?
 
     /// `Output.checkWritten`, for a command that stops at the first failed write.
     func checkOutput() throws(FlashSaleError) {

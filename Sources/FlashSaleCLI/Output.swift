@@ -126,7 +126,7 @@ final class Output {
     /// exit 74, since a script must not take the output for whole. A stream calls it to stop
     /// at the first failed write, `finish` after the last. What the command did stays done
     /// (`Context.lastingWork`), which the message says when there is any.
-    func checkWritten(lastingWork: String? = nil) throws(FlashSaleError) {
+    func checkWritten(lastingWork: LastingWork? = nil) throws(FlashSaleError) {
         guard let error = stdout.writeError, !(error == EPIPE && readerMayLeave) else { return }
         dieIfThePipeWouldHaveKilled(error)
         throw .io("cannot write the output: \(String(cString: strerror(error)))\(lastingWork.map { "; \($0)" } ?? "")")
@@ -143,7 +143,7 @@ final class Output {
     }
 
     /// The last flush, checked.
-    func finish(lastingWork: String? = nil) throws(FlashSaleError) {
+    func finish(lastingWork: LastingWork? = nil) throws(FlashSaleError) {
         stdout.flush()
         try checkWritten(lastingWork: lastingWork)
     }

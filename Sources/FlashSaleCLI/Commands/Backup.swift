@@ -50,7 +50,7 @@ enum BackupCommand {
         let pages = try store.backup(to: path) { temporaryPath in
             stage.withLock { $0 = .copying(temporaryPath) }
         }
-        context.doneElsewhere = "the backup \(path.controlCharactersEscaped) is whole"
+        context.workDone = .backup(path: path)
         context.output.success(Rendered(
             text: "backed up to \(path.controlCharactersEscaped) (\(String.counted(pages, "page")))",
             json: .object([("backup", .string(path)), ("pages", .integer(pages))])))

@@ -81,7 +81,7 @@ enum CopyToCommand {
             // Its COMMIT sent and unanswered (the connection lost): the server may have made it.
             throw ExitStatus.error(for: error, afterCommitting: perhaps)
         }
-        context.doneElsewhere = "its changes to the database are committed"
+        context.workDone = .committed
         stage.value = .committed
         // Found by probing: a check cut short (a lost connection, SIGINT) said nothing of
         // the commit, or said to run the command again, which the copy now refuses.

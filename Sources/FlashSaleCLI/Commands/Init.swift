@@ -14,7 +14,7 @@ enum InitCommand {
         guard missing.isEmpty else {
             throw StoreFailure.unusable(detail: "missing \(missing.joined(separator: ", ")), which init does not make again")
         }
-        context.doneElsewhere = "the database is ready"
+        context.workDone = .databaseReady
         context.output.success(Rendered(
             text: "\(context.database.controlCharactersEscaped): flashsale database ready",
             json: .object([("database", .string(context.database))])))
