@@ -57,10 +57,11 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_IOERR where systemErrno == EFBIG: .fileSizeLimit(detail: message)
         case SQLITE_IOERR: .io(detail: message)
         // "attempt to write a readonly database", said to a command that only reads (found
-        // by probing): a WAL database is read through the -shm file beside it, which SQLite
-        // could not make.
+        // by probing): SQLite could not make the -wal file beside a WAL database, which it
+        // opens even to read, or a rollback journal's -journal.
         case SQLITE_READONLY where extendedCode == CSQLITE_READONLY_DIRECTORY:
-            .cantOpen(detail: "its directory cannot be written, and SQLite makes the -shm and -wal files there even to read it")
+            .cantOpen(detail: "its directory cannot be written, where SQLite makes its -wal or -journal file (a WAL database's "
+                      + "even to read it)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,
