@@ -162,11 +162,14 @@ extension PostgresTransaction {
                                           [.text(sale.text), .int(cursor.value)], skipping: limit - 1, limit: 1) {
             try $0.int64("id")
         }.first ?? .max
+        // A key's booking looked up by the key (`PostgresKeys`): by (sale, key), stale
+        // statistics had the planner read all the sale's bookings for each request of the
+        // run (found by probing: 20,000 keyed rejections 54 s, or exit 75).
         return try session.firstRow(
             """
             WITH line AS (SELECT id, key FROM request WHERE sale = $1 AND id > $2 AND id <= $3),
                  stop AS (SELECT min(id) AS id FROM line WHERE key IS NOT NULL
-                          AND EXISTS (SELECT 1 FROM booking WHERE booking.sale = $1 AND booking.key = line.key))
+                          AND EXISTS (\(PostgresKeys.lookup("1", in: "booking", key: "line.key", sale: "$1"))))
             SELECT max(id) AS last, (SELECT id FROM stop) IS NOT NULL AS stopped_at_key FROM line
             WHERE (SELECT id FROM stop) IS NULL OR id < (SELECT id FROM stop)
             """, [.text(sale.text), .int(cursor.value), .int(bound)]

@@ -859,6 +859,43 @@ struct PostgresStoreTests {
         #expect(group < 1_000, "a group of 64 keys read \(group) requests")
     }
 
+    /// Found by probing: a sold-out sale's run of keyed requests, rejected at once, looked
+    /// for each request's key among the sale's bookings by (sale, key), which stale
+    /// statistics had the planner read through an index by sale: every booking of the sale
+    /// for each request (20,000 rejections 54 s, or exit 75).
+    @Test func aRejectedRunOfKeysReadsABookingAKeyWithStaleStatistics() throws {
+        defer { dropSchema() }
+        let observer = try open()
+        try createSales("trial", in: observer)
+        _ = try Engine(store: observer).book(BookingRequest(sale: SaleID("trial"), user: "t", ip: nil, userAgent: nil, key: "tk"), clock: T)
+        for table in ["request", "booking"] {
+            try observer.session.execute("ALTER TABLE \(table) SET (autovacuum_enabled = false)")
+            try observer.session.execute("ANALYZE \(table)")
+        }
+        try createSales("s1", in: observer)
+        let engine = Engine(store: observer)
+        for user in 1...10 {
+            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "b\(user)"), ip: nil, userAgent: nil, key: nil), clock: T)
+        }
+        let others: Int64 = 5_000
+        try observer.session.execute(
+            """
+            INSERT INTO booking (id, sale, user_id, status, created_at, expires_at, cancelled_at, key)
+            SELECT 'bk_gone' || n, 's1', 'gone' || n, 'cancelled', $1, $1 + 1, $1, 'gone' || n FROM generate_series(1, $2::bigint) AS n
+            """, [.int(T.milliseconds), .int(others)])
+        let queued = 2_000
+        var records = (1...queued).map { ReadOutcome.record(RequestRecord(line: $0, user: "q\($0)", key: "q\($0)")) }[...]
+        _ = try engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
+        let before = try rowsRead(from: ["booking"], by: observer, once: ("booking", others + 11))
+        do {
+            let report = try Engine(store: try open()).processBatch(of: SaleID("s1"), batch: Int64(queued), clock: T)
+            #expect(report.rejected == queued)
+        }
+        let after = try rowsRead(from: ["booking"], by: observer, once: ("rejected_run", 1))
+        let read = (after["booking"] ?? .max) - (before["booking"] ?? 0)
+        #expect(read < 100_000, "a run of \(queued) keyed rejections read \(read) bookings")
+    }
+
     /// The same for a page of a sale's event log (5,001 events read before), and of its line
     /// of overdue holds (whose partial index the planner takes on its own).
     @Test func aPageOfTheLogOrOfOverdueHoldsReadsItsOwnRowsWithoutStatistics() throws {

@@ -64,6 +64,7 @@ import Testing
         "PostgresTransaction+ReadAhead.swift: addressProbes",
         "PostgresTransaction+ReadAhead.swift: PostgresKeys.lookup(bookingColumns, in: \"booking\", key: \"wanted.value\", sale: \"$1\")",
         "PostgresTransaction+ReadAhead.swift: PostgresKeys.lookup(\"id, user_id\", in: \"request\", key: \"wanted.value\", sale: \"$1\")",
+        "PostgresTransaction+Line.swift: PostgresKeys.lookup(\"1\", in: \"booking\", key: \"line.key\", sale: \"$1\")",
         // A lookup by key: its columns, table and SQL names of the key and sale, never values.
         "PostgresKeys.swift: columns",
         "PostgresKeys.swift: table",
