@@ -96,7 +96,7 @@ extension StoreFailure {
 
 extension SaleError {
     /// The refusal as the command line tells it: its code, and what to do next.
-    var commandLineError: FlashSaleError {
+    package var commandLineError: FlashSaleError {
         FlashSaleError(code, message)
     }
 
