@@ -191,7 +191,7 @@ struct BuyerAPI: Sendable {
             throw HTTPFailure.badInput("User-Agent: \(error.message)")
         }
         return BookingRequest(sale: try self.sale(sale), user: user,
-                              ip: clientAddress.address(peer: context.peer, headers: request.headers),
+                              ip: context.client,
                               userAgent: agent, key: try body?.checkedKey())
     }
 

@@ -30,6 +30,11 @@ struct ClientAddress: Sendable {
         return client?.unmapped.compressedText
     }
 
+    /// The peer's own address, for a request whose headers could not be read.
+    static func peer(_ peer: SocketAddress?) -> String? {
+        peer.flatMap(IPAddress.init(peer:))?.unmapped.compressedText
+    }
+
     private func isTrusted(_ address: IPAddress) -> Bool {
         trustedProxies.contains { $0.contains(address) }
     }

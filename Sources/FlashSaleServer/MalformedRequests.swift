@@ -104,7 +104,9 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         if let (metrics, accessLog) = recorder {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
-            accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0, problem: failure.detail)
+            accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0,
+                             client: ClientAddress.peer(context.channel.remoteAddress),
+                             problem: failure.detail)
         }
         var answer = Answer.failure(failure)
         answer.head.headerFields[.connection] = "close"

@@ -1,15 +1,17 @@
+import HTTPTypes
 import NIOCore
 
-/// What a buyer's request knows of its connection: the peer's address, which the client
-/// address and the per-IP limit start from, the connection's end, which ends an event
-/// stream, and its event loop, where a change's answer comes (`Reply`).
+/// What a buyer's request knows of its connection: the client's address (`ClientAddress`),
+/// which the per-IP limit counts and the access log names, the connection's end, which
+/// ends an event stream, and its event loop, where a change's answer comes (`Reply`).
 struct ServeContext {
-    let peer: SocketAddress?
+    /// nil when nothing names an address (a Unix socket peer without `X-Forwarded-For`).
+    let client: String?
     let connectionClosed: EventLoopFuture<Void>
     let eventLoop: any EventLoop
 
-    init(channel: any Channel) {
-        peer = channel.remoteAddress
+    init(channel: any Channel, headers: HTTPFields, clientAddress: ClientAddress) {
+        client = clientAddress.address(peer: channel.remoteAddress, headers: headers)
         connectionClosed = channel.closeFuture
         eventLoop = channel.eventLoop
     }

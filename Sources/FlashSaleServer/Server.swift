@@ -228,14 +228,16 @@ package enum Server {
         ) { request, channel in
             let started = ContinuousClock.now
             metrics.started()
-            let (route, reply) = await buyers.answer(request, context: ServeContext(channel: channel))
+            let context = ServeContext(channel: channel, headers: request.headers, clientAddress: buyers.clientAddress)
+            let (route, reply) = await buyers.answer(request, context: context)
             let name = route?.rawValue ?? "none"
             let method = request.method.rawValue
             let record = { @Sendable (status: HTTPResponse.Status, problem: String?) in
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 metrics.record(route: name, status: status.code, seconds: seconds)
-                accessLog.record(method: method, route: name, status: status.code, seconds: seconds, problem: problem)
+                accessLog.record(method: method, route: name, status: status.code, seconds: seconds, client: context.client,
+                                 problem: problem)
             }
             return reply.map(now: { response, problem in
                 record(response.status, problem)

@@ -68,4 +68,24 @@ import NIOCore
         #expect(blocked.status == 403, "\(blocked.body)")
         #expect(blocked.errorCode == "blocked")
     }
+
+    /// The access log names the client as the per-IP limit counts it, reads as well as
+    /// changes, and the peer for a request that could not be read (an operator reading the
+    /// journal had no address to block; found by probing).
+    @Test func theAccessLogNamesTheClient() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start(ServedDatabase.headerAuth + ["--trusted-proxy", "127.0.0.1"])
+        let booked = try await served.send(.POST, "/booking-service/book-item/s1", user: "alice",
+                                           headers: [("X-Forwarded-For", "203.0.113.9")])
+        #expect(booked.status == 201, "\(booked.body)")
+        let read = try await served.send(.GET, "/booking-service/book-item/s1", user: "alice",
+                                         headers: [("X-Forwarded-For", "2001:db8::7")])
+        #expect(read.status == 200, "\(read.body)")
+        let malformed = try await RawConnection.open(port: served.port, sending: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        #expect(await malformed.closed(within: .seconds(5)))
+        let lines = try await served.logged(3) { $0["request_id"] != nil }
+        let clients = lines.map { "\($0["route"] ?? "") \($0["client"] ?? "none")" }
+        #expect(Set(clients) == ["book 203.0.113.9", "bookings 2001:db8::7", "none 127.0.0.1"], "\(served.log)")
+    }
 }
