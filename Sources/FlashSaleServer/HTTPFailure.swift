@@ -46,7 +46,7 @@ struct HTTPFailure: Error, Sendable {
 
     /// A refusal of the engine's, in a buyer's words where the command line's are the
     /// operator's (`buyersWords`, `message`).
-    init(_ refusal: SaleError) {
+    private init(_ refusal: SaleError) {
         self.init(refusal.commandLineError, withheld: HTTPFailure.buyersWords(for: refusal), message: HTTPFailure.message(for: refusal))
     }
 
