@@ -1,6 +1,7 @@
 import FlashSaleCLI
 import FlashSaleCore
 import FoundationEssentials
+import Glibc
 import HTTPTypes
 import JWTKit
 
@@ -37,7 +38,7 @@ struct Authenticator: Sendable {
     /// any other file is an HS256 secret, less one trailing newline.
     private static func keys(from path: String) async throws -> (JWTKeyCollection, String) {
         guard let contents = FileManager.default.contents(atPath: path) else {
-            throw FlashSaleError.usage("cannot read --jwt-key '\(Quoted(path))'")
+            throw FlashSaleError.usage("cannot read --jwt-key '\(Quoted(path))': \(reason(cannotRead: path))")
         }
         let keys = JWTKeyCollection()
         if let text = String(data: contents, encoding: .utf8), text.contains("-----BEGIN") {
@@ -96,6 +97,16 @@ struct Authenticator: Sendable {
         guard milliseconds > Double(Instant.earliest.milliseconds) else { return .earliest }
         guard milliseconds < Double(Instant.latest.milliseconds) else { return .latest }
         return Instant(milliseconds: Int64(milliseconds))
+    }
+
+    /// Why `path` could not be read, in the system's words (found by probing: a missing
+    /// file was "cannot read" and no more).
+    private static func reason(cannotRead path: String) -> String {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return String(cString: strerror(errno)) }
+        if status.st_mode & S_IFMT == S_IFDIR { return String(cString: strerror(EISDIR)) }
+        guard access(path, R_OK) == 0 else { return String(cString: strerror(errno)) }
+        return "it could not be read"
     }
 
     /// JWT mode's user, or 401, and how long the token still holds (with the leeway): a

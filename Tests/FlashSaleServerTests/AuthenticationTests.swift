@@ -277,6 +277,17 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: a key that cannot be read was refused without the reason.
+    @Test func aKeyThatCannotBeReadIsRefusedWithTheReason() throws {
+        for (path, reason) in [("/no-such.key", "No such file or directory"), ("", "Is a directory")] {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1)
+            #expect(throws: Failed.self) { try served.start(["--auth", "jwt", "--jwt-key", served.directory + path]) }
+            #expect(served.server?.wait() == .exit(2))
+            #expect(served.log == "flashsale: cannot read --jwt-key '\(served.directory + path)': \(reason)\n", "\(served.log)")
+        }
+    }
+
     /// Found by probing: a private key was "not a P-256 or RSA public key", which it is;
     /// the refusal says to give its public half.
     @Test func aPrivateKeyIsRefusedSayingToGiveItsPublicHalf() throws {
