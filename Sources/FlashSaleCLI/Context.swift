@@ -141,10 +141,14 @@ final class Context {
         try output.checkWritten(lastingWork: lastingWork)
     }
 
+    /// `FLASHSALE_NOW`'s time; nil when the system clock decides.
+    func fixedTime() throws(FlashSaleError) -> Instant? {
+        try fixedNow != nil ? now() : nil
+    }
+
     /// `now()` as a function any thread may call: for a server, which decides on many.
     func clock() throws(FlashSaleError) -> @Sendable () -> Instant {
-        guard try fixedNow != nil else { return { SystemClock().now() } }
-        let fixed = try now()
+        guard let fixed = try fixedTime() else { return { SystemClock().now() } }
         return { fixed }
     }
 

@@ -122,6 +122,14 @@ package enum Server {
             serving["sales"] = .array(sales.map(\.text).sorted().map { .string($0) })
         }
         logger.info("serving", metadata: serving)
+        // Left exported after the README's walk-through, it made a server whose holds never
+        // expired and whose times were a week old, and nothing said why (new-user try).
+        if let fixedNow = settings.fixedNow {
+            logger.warning("""
+                FLASHSALE_NOW fixes the clock: every decision is made at this time and no hold expires by the real clock; \
+                unset it to serve a sale
+                """, metadata: ["now": .string(fixedNow.description)])
+        }
         await warnOfMissingSales(settings.sales, readers: readers, logger: logger)
         let openFiles = OpenFilesLimit.raise()
         if openFiles < UInt64(settings.maxConnections) + OpenFilesLimit.reserve {

@@ -24,6 +24,21 @@ import FlashSaleTestSupport
 
     static let book = "/booking-service/book-item/s1"
 
+    /// A fixed clock is said in the log at the start, and only then (new-user try: left
+    /// exported after the README's walk-through, it went unnoticed).
+    @Test func aFixedClockIsSaidInTheLogAtTheStart() async throws {
+        let served = try ServedDatabase()
+        _ = try Self.servedLater(served)
+        let warning = try await served.logged(1) { $0["message"] as? String == "FLASHSALE_NOW fixes the clock: every decision is "
+            + "made at this time and no hold expires by the real clock; unset it to serve a sale" }
+        #expect(warning.first?["now"] as? String == "2030-01-01T00:10:00.000Z", "\(served.log)")
+        #expect(warning.first?["level"] as? String == "warning", "\(served.log)")
+        let unfixed = try ServedDatabase()
+        try unfixed.createSale(inventory: 1)
+        try unfixed.start()
+        #expect(!unfixed.log.contains("FLASHSALE_NOW"), "\(unfixed.log)")
+    }
+
     @Test func bookIs201WithLocationAndTheSameKeyAgainIs200WithTheSameBooking() async throws {
         let served = try ServedDatabase()
         _ = try Self.servedLater(served)

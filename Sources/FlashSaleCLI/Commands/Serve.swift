@@ -81,7 +81,8 @@ enum ServeCommand {
             trustedProxies: proxies, sales: sales.isEmpty ? nil : Set(sales),
             maxConnections: Int(try invocation.wholeNumber(maxConnections.name, in: 1...1_000_000) ?? defaultMaxConnections),
             database: context.database, busyTimeout: context.busyTimeoutSpan,
-            openStore: context.storeOpener(), clock: try context.clock())
+            openStore: context.storeOpener(), clock: try context.clock(),
+            fixedNow: try context.fixedTime())
     }
 
     private static func authentication(_ invocation: Invocation, buyers: [ServeSettings.Address]) throws -> ServeSettings.Authentication {
@@ -189,4 +190,6 @@ package struct ServeSettings: Sendable {
     package let openStore: @Sendable () throws -> any Store
     /// The time for a decision: `FLASHSALE_NOW`, else the system clock.
     package let clock: @Sendable () -> Instant
+    /// `FLASHSALE_NOW`'s time, when it fixes the clock: said in the log at the start.
+    package let fixedNow: Instant?
 }
