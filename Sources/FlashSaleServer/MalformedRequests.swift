@@ -105,7 +105,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
             accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0,
-                             client: ClientAddress.peer(context.channel.remoteAddress),
+                             from: .peer(ClientAddress.peer(context.channel.remoteAddress)),
                              problem: failure.detail)
         }
         var answer = Answer.failure(failure)

@@ -2,7 +2,7 @@ import HTTPTypes
 import NIOCore
 
 /// What a buyer's request knows of its connection: the client's address (`ClientAddress`),
-/// which the per-IP limit counts and the access log names, the connection's end, which
+/// which blocks and the per-IP limit see and the access log names, the connection's end, which
 /// ends an event stream, and its event loop, where a change's answer comes (`Reply`).
 struct ServeContext {
     /// nil when nothing names an address (a Unix socket peer without `X-Forwarded-For`).

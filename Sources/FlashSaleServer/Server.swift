@@ -244,7 +244,7 @@ package enum Server {
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 metrics.record(route: name, status: status.code, seconds: seconds)
-                accessLog.record(method: method, route: name, status: status.code, seconds: seconds, client: context.client,
+                accessLog.record(method: method, route: name, status: status.code, seconds: seconds, from: .client(context.client),
                                  problem: problem)
             }
             return reply.map(now: { response, problem in

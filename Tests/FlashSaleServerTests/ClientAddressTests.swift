@@ -69,9 +69,10 @@ import NIOCore
         #expect(blocked.errorCode == "blocked")
     }
 
-    /// The access log names the client as the per-IP limit counts it, reads as well as
-    /// changes, and the peer for a request that could not be read (an operator reading the
-    /// journal had no address to block; found by probing).
+    /// The access log names the client as blocks and the per-IP limit see it, reads as well
+    /// as changes, and, under a key of its own, the peer (here the proxy) for a request that
+    /// could not be read (an operator reading the journal had no address to block; found by
+    /// probing).
     @Test func theAccessLogNamesTheClient() async throws {
         let served = try ServedDatabase()
         try served.createSale(inventory: 5)
@@ -85,7 +86,7 @@ import NIOCore
         let malformed = try await RawConnection.open(port: served.port, sending: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
         #expect(await malformed.closed(within: .seconds(5)))
         let lines = try await served.logged(3) { $0["request_id"] != nil }
-        let clients = lines.map { "\($0["route"] ?? "") \($0["client"] ?? "none")" }
-        #expect(Set(clients) == ["book 203.0.113.9", "bookings 2001:db8::7", "none 127.0.0.1"], "\(served.log)")
+        let origins = lines.map { "\($0["route"] ?? "") \($0["client"] ?? "-") \($0["peer"] ?? "-")" }
+        #expect(Set(origins) == ["book 203.0.113.9 -", "bookings 2001:db8::7 -", "none - 127.0.0.1"], "\(served.log)")
     }
 }

@@ -129,7 +129,7 @@ import FlashSaleTestSupport
         while !served.log.contains(#""route":"none","status":400"#), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(served.log.contains(#""method":"-","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
+        #expect(served.log.contains(#""method":"-","peer":"127.0.0.1","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
                 "\(served.log)")
     }
 
