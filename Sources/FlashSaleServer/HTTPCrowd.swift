@@ -1,4 +1,5 @@
 import FlashSaleCLI
+import FoundationEssentials
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -95,6 +96,8 @@ private final class CallSender: ChannelInboundHandler, @unchecked Sendable {
     private let state: ExchangeState
     private let host: String
     private var current: (index: Int, sent: NIODeadline, status: Int)?
+    /// A 5xx answer's body, for the rehearsal's message.
+    private var failureBody = ByteBuffer()
 
     init(state: ExchangeState, port: Int) {
         self.state = state
@@ -110,13 +113,17 @@ private final class CallSender: ChannelInboundHandler, @unchecked Sendable {
         switch unwrapInboundIn(data) {
         case .head(let head):
             current?.status = Int(head.status.code)
-        case .body:
-            break
+        case .body(var part):
+            if let status = current?.status, status >= 500, failureBody.readableBytes < 4096 { failureBody.writeBuffer(&part) }
         case .end:
             if let done = current {
                 let seconds = Double((NIODeadline.now() - done.sent).nanoseconds) / 1e9
-                state.answer(done.index, HTTPCallResult(status: done.status, seconds: seconds))
+                let failure = failureBody.readableBytes > 0
+                    ? (try? JSONDecoder().decode(ErrorBody.self, from: Data(failureBody.readableBytesView))).map { ($0.error.code, $0.error.message) }
+                    : nil
+                state.answer(done.index, HTTPCallResult(status: done.status, seconds: seconds, failure: failure))
             }
+            failureBody.clear()
             current = nil
             sendNext(context: context)
         }
@@ -153,4 +160,14 @@ private final class CallSender: ChannelInboundHandler, @unchecked Sendable {
     private struct ClosedEarly: Error, CustomStringConvertible {
         var description: String { "serve closed a connection before it answered" }
     }
+}
+
+/// http.md's error body.
+private struct ErrorBody: Decodable {
+    struct Error: Decodable {
+        let code: String
+        let message: String
+    }
+
+    let error: Error
 }

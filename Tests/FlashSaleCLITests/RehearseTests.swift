@@ -244,6 +244,67 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
 
+    /// Found by probing: an interrupted rehearsal into --db left its sale unsaid (a second
+    /// run was then refused, the sale existing).
+    @Test func anInterruptedRehearsalSaysWhereItsSaleStays() throws {
+        let box = try Sandbox()
+        let running = try box.start(["rehearse", "--buyers", "2000000", "--inventory", "10"])
+        // Interrupted once its sale is made (while it makes the crowd or decides it).
+        #expect(running.waitUntil { (try? box.spawn(["sales"]).stdout.contains("rehearsal")) == true })
+        #expect(running.stop(SIGINT) == .exit(130), "\(running.stderr)")
+        #expect(running.stderr.contains("interrupted; its children are stopped and its scratch files removed; "
+                                        + "sale rehearsal stays in '\(box.database)'\n"), "\(running.stderr)")
+    }
+
+    /// Found by probing: a FLASHSALE_NOW the children could not be given for the day's last
+    /// steps failed the rehearsal half way (exit 2), its sale made.
+    @Test func aClockTooLateForTheDayIsRefusedBeforeAnythingIsMade() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let before = try box.dump()
+        let result = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"], now: "9999-11-30T23:58:00Z")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("leaves no room for the rehearsal's day"), "\(result.stderr)")
+        #expect(try box.dump() == before)
+    }
+
+    /// Found by probing: the report wrote a path's newline and escape raw.
+    @Test func theReportWritesAPathsControlCharactersEscaped() throws {
+        let box = try Sandbox()
+        let path = box.directory.appendingPathComponent("x\ny\u{1B}.db").path
+        let result = try box.spawn(["--db", path, "rehearse", "--buyers", "20", "--inventory", "2"], database: false)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasSuffix("  database         \(path.controlCharactersEscaped)\n"), "\(result.stdout)")
+        #expect(!result.stdout.contains("\u{1B}"))
+    }
+
+    /// Whether this process may mount a tmpfs (root, with the capability): a full disk made
+    /// of one.
+    static let tmpfsMountable: Bool = {
+        guard geteuid() == 0 else { return false }
+        var template = Array((NSTemporaryDirectory() + "/flashsale-mount-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { return false }
+        let path = String(cString: made)
+        defer { rmdir(path) }
+        guard mount("tmpfs", path, "tmpfs", 0, "size=64k") == 0 else { return false }
+        umount(path)
+        return true
+    }()
+
+    /// Found by probing: over HTTP a full disk was exit 75 ("busy, retry"), every 503 taken
+    /// for a lock; serve's code says which (io here: 74, as on the other paths).
+    @Test(.enabled(if: serverBuilt && tmpfsMountable, "needs flashsale-serve and root to mount a tmpfs"))
+    func aFullDiskOverHTTPIsAnIOFailure() throws {
+        let box = try Sandbox()
+        let tiny = box.directory.appendingPathComponent("tiny").path
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        try #require(mount("tmpfs", tiny, "tmpfs", 0, "size=2m") == 0)
+        defer { umount2(tiny, Int32(MNT_DETACH)) }
+        let result = try box.spawn(["--db", tiny + "/r.db", "rehearse", "--via", "http", "--buyers", "100000"], database: false)
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(result.stderr.contains("rehearse: serve answered 503 to a request (io): "), "\(result.stderr)")
+    }
+
     /// SIGKILL gives a rehearsal no chance to end its children: the kernel sends them
     /// SIGTERM (`RehearsalChildren.stopWithRehearsal`), so its serve does not listen on.
     @Test(.enabled(if: serverBuilt, "needs flashsale-serve beside flashsale"))

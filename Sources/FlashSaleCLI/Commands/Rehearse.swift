@@ -60,7 +60,7 @@ enum RehearseCommand {
             guard let path = Via(rawValue: text) else { throw .usage("\(via.name) '\(Quoted(text))' is not stream, queue or http") }
             return path
         } ?? .stream
-        let span = try invocation.span(duration) ?? .seconds(60)
+        let span = try invocation.span(duration, limit: .seconds(86_400)) ?? .seconds(60)
         guard span >= .seconds(1), span <= .seconds(86_400) else {
             throw .usage("\(duration.name) must be from 1s to 24h, not '\(Quoted(invocation.options[duration.name] ?? ""))'")
         }
@@ -87,6 +87,12 @@ enum RehearseCommand {
     private static func run(_ invocation: Invocation, _ context: Context) throws {
         let settings = try settings(invocation)
         let opening = Instant(milliseconds: try context.now().milliseconds / 1000 * 1000)
+        // Each child is handed its step's time, up to the last sweep a hold after the crowd:
+        // a clock too late for them failed half way, the sale made (found by probing).
+        guard opening.adding(settings.duration).adding(hold) <= Instant.latestInput else {
+            throw FlashSaleError.usage("FLASHSALE_NOW \(opening) leaves no room for the rehearsal's day (\(duration.name) and a "
+                                       + "hold of \(hold)) before \(Instant.latestInput): give an earlier time")
+        }
         if settings.via == .http, context.linked.httpExchange == nil {
             // The HTTP client is SwiftNIO's, linked into the server's binary only.
             try Linked.handOffToServer()
@@ -112,6 +118,7 @@ enum RehearseCommand {
             _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
                                                      hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
             staysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
+            children.saleStaysIn = staysIn
             let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
                 + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
             let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
@@ -193,7 +200,7 @@ enum RehearseCommand {
             // A day is many commands, each committed: what they did stays (no command
             // removes a sale), and the operator must know where.
             guard let staysIn else { throw error }
-            throw ExitStatus.error(for: error, after: "sale \(sale) stays in '\(staysIn)' as far as the rehearsal got")
+            throw ExitStatus.error(for: error, after: "sale \(sale) stays in '\(staysIn.controlCharactersEscaped)' as far as the rehearsal got")
         }
     }
 

@@ -14,6 +14,13 @@ final class RehearsalChildren: @unchecked Sendable {
     var removesDirectory = true
     /// Whether the rehearsal reports in JSON (`--json`): so does its interruption.
     var reportsJSON = false
+    /// Where the rehearsal's sale stays once made (the database given, or the scratch one
+    /// kept): an interruption names it, as a failure does.
+    var saleStaysIn: String? {
+        get { locked { staysIn } }
+        set { locked { staysIn = newValue } }
+    }
+    private var staysIn: String?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var running: Set<pid_t> = []
     private var interrupted = false
@@ -201,14 +208,16 @@ final class RehearsalChildren: @unchecked Sendable {
     }
 
     private func stop() -> Never {
-        let children: Set<pid_t> = locked {
+        let (children, staysIn): (Set<pid_t>, String?) = locked {
             interrupted = true
-            return running
+            return (running, self.staysIn)
         }
         for pid in children { kill(pid, SIGKILL) }
         for pid in children { var status: Int32 = 0; waitpid(pid, &status, 0) }
         removeScratch()
-        let kept = removesDirectory ? "" : "; the rehearsal's sale stays in the database given"
+        // Found by probing: a rehearsal into --db left its sale unsaid (and a second run
+        // was refused, the sale existing), and --keep named a "database given" it had not.
+        let kept = staysIn.map { "; sale \(RehearseCommand.sale) stays in '\($0.controlCharactersEscaped)'" } ?? ""
         StopSignals.exitStopped(saying: "rehearse interrupted; its children are stopped and its scratch files removed\(kept)",
                                 overProgress: true, json: reportsJSON)
     }

@@ -13,10 +13,13 @@ package struct HTTPCall: Sendable {
 package struct HTTPCallResult: Sendable {
     package let status: Int
     package let seconds: Double
+    /// A 5xx answer's error (http.md's `{"error": {"code": ..., "message": ...}}`).
+    package let failure: (code: String, message: String)?
 
-    package init(status: Int, seconds: Double) {
+    package init(status: Int, seconds: Double, failure: (code: String, message: String)? = nil) {
         self.status = status
         self.seconds = seconds
+        self.failure = failure
     }
 }
 
@@ -78,8 +81,12 @@ final class HTTPPath: RehearsalPath {
     /// is the server failing, which the rehearsal reports rather than counts.
     private func check(_ answers: [HTTPCallResult], allowed: Set<Int>) throws {
         if let odd = answers.first(where: { !allowed.contains($0.status) }) {
-            let code: ErrorCode = odd.status == 503 ? .busy : .internalFailure
-            throw FlashSaleError(code, "rehearse: serve answered \(odd.status) to a request; its log is in \(setting.children.logPath(logName))")
+            // serve's code says which: a database busy past the timeout (75), or one that
+            // could not be written, a full disk (74; found by probing: every 503 was 75). Its
+            // log goes with the scratch files, so its words are quoted here.
+            let code = odd.failure.flatMap { ErrorCode(rawValue: $0.code) }.flatMap { [.io, .busy].contains($0) ? $0 : nil }
+            throw FlashSaleError(code ?? .internalFailure,
+                                 "rehearse: serve answered \(odd.status) to a request" + (odd.failure.map { " (\($0.code)): \($0.message)" } ?? ""))
         }
     }
 

@@ -78,7 +78,7 @@ struct RehearsalReport {
         }
         lines.append("  verify           \(verdict)")
         lines.append("  wall time        \(format(seconds, digits: 2)) s")
-        if let database { lines.append("  database         \(database)") }
+        if let database { lines.append("  database         \(database.controlCharactersEscaped)") }
         return lines.joined(separator: "\n")
     }
 
