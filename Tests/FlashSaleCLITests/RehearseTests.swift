@@ -3,6 +3,7 @@ import Glibc
 import Testing
 @testable import FlashSaleCLI
 import FlashSaleCore
+@testable import FlashSaleStore
 import FlashSaleTestSupport
 
 /// `rehearse`: a small crowd through every path, its report held to the database it leaves.
@@ -254,6 +255,38 @@ import FlashSaleTestSupport
         #expect(running.stop(SIGINT) == .exit(130), "\(running.stderr)")
         #expect(running.stderr.contains("interrupted; its children are stopped and its scratch files removed; "
                                         + "sale rehearsal stays in '\(box.database)'\n"), "\(running.stderr)")
+    }
+
+    /// Found by probing: the queue's path ended with exit 75 at a lock held past
+    /// --busy-timeout, where the stream's waited it out. Its children are run again until
+    /// the lock goes: the lock is taken once the sale is made, kept until a child has met
+    /// it (its log, in the scratch directory, says so), then let go.
+    @Test func theQueuesPathWaitsOutAWriteLock() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let scratch = box.directory.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let running = try box.start(["--busy-timeout", "100ms", "rehearse", "--via", "queue", "--buyers", "20000", "--inventory", "20"],
+                                    environment: ["TMPDIR": scratch])
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(20))
+        #expect(try running.waitUntil { try holder.firstRow("SELECT 1 FROM sale WHERE id = 'rehearsal'") { $0.int64(0) } != nil })
+        try holder.execute("BEGIN IMMEDIATE")
+        let met = running.waitUntil(within: 30) { Self.childLogs(in: scratch).contains("the database is locked by another process") }
+        try holder.execute("ROLLBACK")
+        #expect(met, "no child met the lock: \(running.stderr)")
+        let ended = running.result()
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stdout.contains("verify           ok"), "\(ended.stdout)")
+    }
+
+    /// Every child's log of the rehearsals in `scratch`, as one text.
+    private static func childLogs(in scratch: String) -> String {
+        let directories = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
+        return directories.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: scratch + "/" + directory)) ?? [])
+                .filter { $0.hasSuffix(".log") }
+                .compactMap { try? String(contentsOfFile: scratch + "/" + directory + "/" + $0, encoding: .utf8) }
+        }.joined(separator: "\n")
     }
 
     /// Found by probing: a FLASHSALE_NOW the children could not be given for the day's last

@@ -127,6 +127,18 @@ final class RehearsalChildren: @unchecked Sendable {
         try check(wait(pid) ?? 1, log: log)
     }
 
+    /// Whether a child's exit says it found the database locked past its busy timeout, and
+    /// so may be run again: the queue's commands change nothing when they exit so (`submit`
+    /// is one transaction; `process` keeps what it decided and resumes the line).
+    static func foundBusy(_ status: Int32) -> Bool {
+        status == ErrorCode.busy.exitCode
+    }
+
+    /// A pause before a child that found the database busy is run again.
+    static func pauseAfterBusy() {
+        usleep(100_000)
+    }
+
     /// Exit 0, or the child's own last line with its exit code.
     func check(_ status: Int32, log: String) throws(FlashSaleError) {
         guard status != 0 else { return }

@@ -146,20 +146,35 @@ final class QueuePath: RehearsalPath {
         let input = try setting.requestFile(requests, name: wave)
         defer { close(input) }
         let children = setting.children
-        try children.run(setting.databaseOptions + ["submit", setting.sale.text, "--file", "-"], now: now, input: input,
-                         log: "submit \(wave)")
+        // A lock held past the busy timeout is waited out, as `book --stream` waits it out
+        // (found by probing: the queue's path ended with exit 75 where the stream's went on).
+        let submitLog = "submit \(wave)"
+        var submitted: Int32
+        while true {
+            lseek(input, 0, SEEK_SET)
+            let pid = try children.start(setting.databaseOptions + ["submit", setting.sale.text, "--file", "-"], now: now,
+                                         input: input, log: submitLog)
+            submitted = children.wait(pid) ?? 1
+            guard RehearsalChildren.foundBusy(submitted) else { break }
+            RehearsalChildren.pauseAfterBusy()
+        }
+        try children.check(submitted, log: submitLog)
         let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
         let started = MonotonicClock.nanoseconds()
         let log = "process \(wave)"
-        let pid = try children.start(setting.databaseOptions + ["process", setting.sale.text], now: now, log: log)
-        // The queue's length and the stock, as another process reads them while it works.
         var status: Int32?
         repeat {
-            status = children.wait(pid, block: false)
-            if status == nil { usleep(50_000) }
-            let sale = try setting.engine.status(setting.sale, clock: now)
-            progress(requests.count - Int(sale.queued), Int(before - sale.sale.counters.available))
-        } while status == nil
+            if status != nil { RehearsalChildren.pauseAfterBusy() }
+            let pid = try children.start(setting.databaseOptions + ["process", setting.sale.text], now: now, log: log)
+            // The queue's length and the stock, as another process reads them while it works.
+            status = nil
+            repeat {
+                status = children.wait(pid, block: false)
+                if status == nil { usleep(50_000) }
+                let sale = try setting.engine.status(setting.sale, clock: now)
+                progress(requests.count - Int(sale.queued), Int(before - sale.sale.counters.available))
+            } while status == nil
+        } while RehearsalChildren.foundBusy(status ?? 1)
         try children.check(status ?? 1, log: log)
         return WaveTiming(decided: requests.count, seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9,
                           latencies: nil)
