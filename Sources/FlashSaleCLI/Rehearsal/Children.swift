@@ -28,6 +28,9 @@ final class RehearsalChildren: @unchecked Sendable {
 
     init(executable: String) throws(FlashSaleError) {
         self.executable = executable
+        // Blocked before the scratch directory is made: a signal between the two ended the
+        // process by its default action, the directory left behind (found by probing).
+        let signals = StopSignals()
         let base = TemporaryDirectory.path
         var template = Array((base + "/flashsale-rehearsal-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
@@ -46,7 +49,8 @@ final class RehearsalChildren: @unchecked Sendable {
             entry += 1
         }
         environment = inherited + ["\(RehearsalChildren.parentVariable)=\(getpid())"]
-        watchSignals()
+        // Threads made later inherit the block; this one waits for them.
+        signals.whenReceived { [self] in stop() }
     }
 
     deinit {
@@ -204,11 +208,6 @@ final class RehearsalChildren: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return body()
-    }
-
-    /// Blocks the stop signals here (`StopSignals`: threads made later inherit it) and starts their waiter.
-    private func watchSignals() {
-        StopSignals().whenReceived { [self] in stop() }
     }
 
     /// Never returns once a stop signal has come: the signal's thread is ending the
