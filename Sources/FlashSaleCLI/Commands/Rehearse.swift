@@ -103,9 +103,6 @@ enum RehearseCommand {
         let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
         children.removesDirectory = !settings.keep || context.databaseGiven
         children.reportsJSON = context.output.json
-        // Where the sale stays once made, whatever happens after: the database given, or
-        // the scratch one kept.
-        var staysIn: String?
         do {
             let store: any Store = context.databaseGiven
                 ? try context.store(createIfMissing: true)
@@ -117,8 +114,9 @@ enum RehearseCommand {
             }
             _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
                                                      hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
-            staysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
-            children.saleStaysIn = staysIn
+            // Where the sale stays once made, whatever happens after: the database given, or
+            // the scratch one kept (a failure and an interruption name it).
+            children.saleStaysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
             let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
                 + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
             let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
@@ -174,7 +172,7 @@ enum RehearseCommand {
                     (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
                 },
                 suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
-                database: context.databaseGiven ? context.database : settings.keep ? database : nil,
+                database: children.saleStaysIn,
                 seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
             // Removed before the report is written, which SIGPIPE ends where its reader has
             // gone (`| true`), before any defer runs (found by probing: the directory stayed).
@@ -199,7 +197,7 @@ enum RehearseCommand {
             children.waitIfInterrupted()
             // A day is many commands, each committed: what they did stays (no command
             // removes a sale), and the operator must know where.
-            guard let staysIn else { throw error }
+            guard let staysIn = children.saleStaysIn else { throw error }
             throw ExitStatus.error(for: error, after: "sale \(sale) stays in '\(staysIn.controlCharactersEscaped)' as far as the rehearsal got")
         }
     }
