@@ -164,10 +164,10 @@ private final class CallSender: ChannelInboundHandler, @unchecked Sendable {
 
 /// http.md's error body.
 private struct ErrorBody: Decodable {
-    struct Error: Decodable {
+    struct Detail: Decodable {
         let code: String
         let message: String
     }
 
-    let error: Error
+    let error: Detail
 }

@@ -131,16 +131,16 @@ final class RehearsalChildren: @unchecked Sendable {
         try check(wait(pid) ?? 1, log: log)
     }
 
-    /// Whether a child's exit says it found the database locked past its busy timeout, and
-    /// so may be run again: the queue's commands change nothing when they exit so (`submit`
-    /// is one transaction; `process` keeps what it decided and resumes the line).
-    static func foundBusy(_ status: Int32) -> Bool {
-        status == ErrorCode.busy.exitCode
-    }
-
-    /// A pause before a child that found the database busy is run again.
-    static func pauseAfterBusy() {
-        usleep(100_000)
+    /// `attempt`'s exit status, `attempt` run again (after a pause) while the child it runs
+    /// exits finding the database locked past its busy timeout: for the queue's commands,
+    /// which lose nothing so (`submit` is one transaction; `process` keeps what it decided
+    /// and resumes the line), so that a lock is waited out as `book --stream` waits it out.
+    func againWhileBusy(_ attempt: () throws -> Int32) rethrows -> Int32 {
+        while true {
+            let status = try attempt()
+            guard status == ErrorCode.busy.exitCode else { return status }
+            usleep(100_000)
+        }
     }
 
     /// Exit 0, or the child's own last line with its exit code.

@@ -149,33 +149,28 @@ final class QueuePath: RehearsalPath {
         // A lock held past the busy timeout is waited out, as `book --stream` waits it out
         // (found by probing: the queue's path ended with exit 75 where the stream's went on).
         let submitLog = "submit \(wave)"
-        var submitted: Int32
-        while true {
+        let submitted = try children.againWhileBusy {
             lseek(input, 0, SEEK_SET)
             let pid = try children.start(setting.databaseOptions + ["submit", setting.sale.text, "--file", "-"], now: now,
                                          input: input, log: submitLog)
-            submitted = children.wait(pid) ?? 1
-            guard RehearsalChildren.foundBusy(submitted) else { break }
-            RehearsalChildren.pauseAfterBusy()
+            return children.wait(pid) ?? 1
         }
         try children.check(submitted, log: submitLog)
         let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
         let started = MonotonicClock.nanoseconds()
         let log = "process \(wave)"
-        var status: Int32?
-        repeat {
-            if status != nil { RehearsalChildren.pauseAfterBusy() }
+        let processed = try children.againWhileBusy {
             let pid = try children.start(setting.databaseOptions + ["process", setting.sale.text], now: now, log: log)
             // The queue's length and the stock, as another process reads them while it works.
-            status = nil
-            repeat {
-                status = children.wait(pid, block: false)
+            while true {
+                let status = children.wait(pid, block: false)
                 if status == nil { usleep(50_000) }
                 let sale = try setting.engine.status(setting.sale, clock: now)
                 progress(requests.count - Int(sale.queued), Int(before - sale.sale.counters.available))
-            } while status == nil
-        } while RehearsalChildren.foundBusy(status ?? 1)
-        try children.check(status ?? 1, log: log)
+                if let status { return status }
+            }
+        }
+        try children.check(processed, log: log)
         return WaveTiming(decided: requests.count, seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9,
                           latencies: nil)
     }
