@@ -35,7 +35,9 @@ final class Committer: @unchecked Sendable {
     private let lock = ConditionLock(value: false)
     private var waiting: [Pending] = []
     private var stopping = false
-    private let engine: Engine
+    /// Let go of when the thread ends, so that its connection closes before `stop` returns,
+    /// not whenever the process exits: closing settles a moved file's WAL (`Connection`).
+    private var engine: Engine?
     private let clock: @Sendable () -> Instant
     private let finished = ConditionLock(value: false)
     /// Told after each group commits, with the group's size: metrics and the event feed.
@@ -54,7 +56,8 @@ final class Committer: @unchecked Sendable {
 
     func start() {
         DedicatedThread.start { [self] in
-            run()
+            if let engine { run(engine) }
+            engine = nil
             finished.lock()
             finished.unlock(withValue: true)
         }
@@ -115,7 +118,7 @@ final class Committer: @unchecked Sendable {
     /// commit: `suspects` and `metrics` see them at most this much later.
     static let telemetryDelay = Duration.seconds(1)
 
-    private func run() {
+    private func run(_ engine: Engine) {
         let group = DecisionGroup(engine: engine)
         group.carriesTelemetry = true
         var telemetryDue = ContinuousClock.now + Committer.telemetryDelay

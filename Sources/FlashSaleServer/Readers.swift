@@ -27,8 +27,11 @@ final class Readers: Sendable {
         }
     }
 
+    /// Once the threads have ended, closes the connections: closing settles a moved
+    /// file's WAL (`Connection`), which must not wait for the process to exit.
     func shutdown() async throws {
         try await threads.shutdownGracefully()
+        idle.withLockedValue { $0.removeAll() }
     }
 }
 

@@ -100,7 +100,24 @@ public final class Connection {
 
     deinit {
         statements.removeAll()
+        settleTheWALOfAMovedFile()
         sqlite3_close_v2(handle)
+    }
+
+    /// SQLite will not checkpoint a database whose file was removed or renamed when it
+    /// closes it (it cannot tell where the file went), and leaves the WAL under the old
+    /// name: its commits never reach the file that was renamed (bookings `serve` answered
+    /// 201 to before a `mv` were missing from it), and the next database put at that name
+    /// takes them for its own pages (a restore done with `mv` while `serve` ran was
+    /// corrupt once served again). So the WAL is copied into the file this connection has
+    /// open, wherever that is now, and emptied, through the connection's own descriptors:
+    /// an empty WAL is nothing to a database that comes to it. Not removed by name, which
+    /// may be another database's WAL by now. Left as it is while another connection reads
+    /// from it (the checkpoint then fails busy): the last to close empties it.
+    private func settleTheWALOfAMovedFile() {
+        var moved: Int32 = 0
+        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else { return }
+        sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
 
     /// A cached prepared statement for `sql` (which never contains input: values are bound).

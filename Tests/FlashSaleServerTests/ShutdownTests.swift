@@ -66,26 +66,53 @@ extension LoadTests {
             #expect(try served.counter("held") == 3)
         }
 
-        /// A database file removed, or replaced by another (a restore done with `mv`), while
-        /// serve runs: it would answer every change 503 and its health check 200 for ever, and
-        /// never see what is committed to the file now there. It stops as on SIGTERM, 73.
-        @Test(arguments: [false, true])
-        func aDatabaseRemovedOrReplacedUnderServeStopsItWith73(replaced: Bool) async throws {
+        /// What happens to the database file under a running serve.
+        enum Move: CaseIterable {
+            /// Removed with its WAL and shared memory.
+            case removed
+            /// Replaced by another, moved over it (a restore done with `mv`).
+            case replaced
+            /// Moved away to another name.
+            case renamedAway
+        }
+
+        /// A database file removed, replaced or moved away while serve runs: it would answer
+        /// every change 503 and its health check 200 for ever, and never see what is
+        /// committed to the file now there. It stops as on SIGTERM, 73. And what it leaves
+        /// under the old name is nothing to the file there (SQLite leaves the old file's
+        /// WAL, which a restored file took for its own pages), while the file moved away
+        /// has everything answered 201.
+        @Test(arguments: Move.allCases)
+        func aDatabaseRemovedOrReplacedUnderServeStopsItWith73(move: Move) async throws {
             let served = try ServedDatabase()
             try served.createSale(inventory: 5)
             try served.start()
             #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "alice").status == 201)
-            for suffix in ["", "-wal", "-shm"] { unlink(served.database + suffix) }
-            if replaced {
-                let other = try ServedDatabase()
+            let other = try ServedDatabase()
+            switch move {
+            case .removed:
+                for suffix in ["", "-wal", "-shm"] { unlink(served.database + suffix) }
+            case .replaced:
                 try other.createSale(inventory: 1)
                 #expect(rename(other.database, served.database) == 0)
+            case .renamedAway:
+                #expect(rename(served.database, other.database) == 0)
             }
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
             let stopped = try logObjects(served.log).last
             #expect(stopped?["message"] as? String == "stopped", "\(served.log)")
             #expect((stopped?["error"] as? String)?.contains("was removed or replaced while serve ran; start serve again") == true,
                     "\(served.log)")
+            switch move {
+            case .removed:
+                break
+            case .replaced:
+                #expect(try served.verifies())
+                #expect(try served.counter("available") == 1)
+            case .renamedAway:
+                #expect(try other.verifies())
+                #expect(try other.counter("held") == 1)
+            }
         }
 
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,

@@ -455,3 +455,38 @@ extension HotStatementTests {
         #expect(SQLiteError(code: SQLITE_ERROR, message: message).failure == .unusable(detail: message))
     }
 }
+
+/// What closing leaves of a database file removed or renamed while open: SQLite keeps its
+/// WAL under the old name, where the renamed file does not find it and a new file at that
+/// name takes it for its own (`Connection.settleTheWALOfAMovedFile`).
+@Suite struct MovedFileClosingTests {
+    @Test(arguments: [false, true])
+    func closingEmptiesTheWALIntoTheFileWhereverItIs(renamed: Bool) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-moved-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("test.db").path
+        let movedPath = path + ".moved"
+        let held: BookingID
+        do {
+            let engine = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(5), createIfMissing: true))
+            _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300),
+                                                     perUser: 1, startsAt: T, endsAt: nil), clock: T)
+            held = try engine.book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "a"), ip: nil,
+                                                  userAgent: nil, key: nil), clock: T).id
+            if renamed {
+                try FileManager.default.moveItem(atPath: path, toPath: movedPath)
+            } else {
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int == 0)
+        // A new database at the old name is itself, not the old one's last pages.
+        let newcomer = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(5), createIfMissing: true))
+        #expect(try newcomer.sales(clock: T).isEmpty)
+        if renamed {
+            let engine = Engine(store: try SQLiteStore(path: movedPath, busyTimeout: .seconds(5), createIfMissing: false))
+            #expect(try engine.booking(held, in: SaleID("s1"), clock: T).status == .held)
+        }
+    }
+}
