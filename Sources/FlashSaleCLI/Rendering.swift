@@ -137,12 +137,6 @@ package enum Render {
 }
 
 extension String {
-    /// A count and its noun, singular for one: `counted(1, "item")` is "1 item",
-    /// `counted(2, "item")` "2 items".
-    static func counted(_ count: some BinaryInteger, _ noun: String) -> String {
-        "\(count) \(noun)\(count == 1 ? "" : "s")"
-    }
-
     /// The text followed by spaces to `width` terminal columns (`displayWidth`).
     func padding(to width: Int) -> String {
         let shown = displayWidth

@@ -17,13 +17,13 @@ extension PostgresStore {
             }
             if saleID == nil {
                 let orphans = try session.count("SELECT count(*) FROM booking WHERE sale NOT IN (SELECT id FROM sale)")
-                if orphans > 0 { violations.append("\(orphans) bookings belong to no sale") }
+                if orphans > 0 { violations.append(Violation.bookingsOfNoSale(orphans).text) }
                 let orphanRequests = try session.count("SELECT count(*) FROM request WHERE sale NOT IN (SELECT id FROM sale)")
-                if orphanRequests > 0 { violations.append("\(orphanRequests) requests belong to no sale") }
+                if orphanRequests > 0 { violations.append(Violation.requestsOfNoSale(orphanRequests).text) }
                 let counter = try session.count("SELECT count(*) FROM event_counter WHERE last >= \(RejectedRuns.lastSeq)")
                 let counters = try session.count("SELECT count(*) FROM event_counter")
                 if counter != 1 || counters != 1 {
-                    violations.append("the event counter (event_counter) is not one row at or past the last event")
+                    violations.append(Violation.eventCounterMisplaced.text)
                 }
                 // Each seq is one event's: runs overlap neither each other nor other events.
                 let overlaps = try session.count(
@@ -34,7 +34,7 @@ extension PostgresStore {
                     """)
                     + session.count(
                         "SELECT count(*) FROM rejected_run AS run JOIN event ON event.seq BETWEEN run.first_seq AND run.last_seq")
-                if overlaps > 0 { violations.append("\(overlaps) rejected runs share seqs with other events") }
+                if overlaps > 0 { violations.append(Violation.runsOverlap(overlaps).text) }
             }
             return violations
         }
@@ -47,29 +47,22 @@ extension PostgresStore {
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
-        var violations: [String] = []
-        let c = sale.counters
-        let name = "sale \(sale.id)"
+        var violations = Violation.ofCounters(of: sale)
         let id = SQLValue.text(sale.id.text)
-        if !c.balances {
-            violations.append("\(name): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)")
-        }
-        for (counter, value) in [("available", c.available), ("held", c.held), ("booked", c.booked)] where value < 0 {
-            violations.append("\(name): \(counter) is negative (\(value))")
-        }
         var counted: [BookingStatus: Int64] = [:]
         for (status, bookings) in try session.rows("SELECT status, count(*) AS bookings FROM booking WHERE sale = $1 GROUP BY status",
                                                    [id], { (try $0.text("status"), try $0.int64("bookings")) }) {
             if let known = BookingStatus(rawValue: status) {
                 counted[known] = bookings
             } else {
-                violations.append("\(name): \(bookings) bookings have the unknown status '\(Quoted(status))'")
+                violations.append(.unknownStatus(sale.id, status: status, bookings: bookings))
             }
         }
+        let c = sale.counters
         for (status, counter) in [(BookingStatus.held, c.held), (.booked, c.booked), (.cancelled, c.cancelled), (.expired, c.expired)] {
             let found = counted[status] ?? 0
             if found != counter {
-                violations.append("\(name): counter \(status.rawValue) is \(counter) but \(found) bookings are \(status.rawValue)")
+                violations.append(.counterDiffers(sale.id, status, counter: counter, bookings: found))
             }
         }
         for (user, bookings) in try session.rows(
@@ -77,7 +70,7 @@ extension PostgresStore {
             SELECT user_id, count(*) AS bookings FROM booking WHERE sale = $1 AND \(activeBooking(now: "$2"))
             GROUP BY user_id HAVING count(*) > $3 ORDER BY user_id LIMIT 5
             """, [id, .int(now.milliseconds), .int(sale.perUser)], { (try $0.text("user_id"), try $0.int64("bookings")) }) {
-            violations.append("\(name): user '\(Quoted(user))' has \(bookings) active bookings, over the limit of \(sale.perUser)")
+            violations.append(.overTheLimit(sale.id, user: user, bookings: bookings, limit: sale.perUser))
         }
         let malformed = try session.count(
             """
@@ -87,7 +80,7 @@ extension PostgresStore {
                 OR (status = 'expired' AND expired_at IS NULL))
             """, [id])
         if malformed > 0 {
-            violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
+            violations.append(.malformedBookings(sale.id, malformed))
         }
         // Every request up to the sale's cursor has exactly one decision (an event that
         // names it, or a rejected run that holds it), none after it; an acceptance names a
@@ -122,7 +115,7 @@ extension PostgresStore {
                     - (SELECT coalesce(sum(requests), 0)::bigint FROM run)))
             """, [id])
         if inconsistentRequests > 0 {
-            violations.append("\(name): \(inconsistentRequests) requests whose decision does not fit the line, or names no booking or reason")
+            violations.append(.misfitRequests(sale.id, inconsistentRequests))
         }
         // A run holds its sale's requests from its first to its last, in line order, each
         // with its user, and one seq for each: its arrays are compared whole with the
@@ -143,13 +136,13 @@ extension PostgresStore {
                 OR line.requests[cardinality(line.requests)] IS DISTINCT FROM run.last_request)
             """, [id])
         if malformedRuns > 0 {
-            violations.append("\(name): \(malformedRuns) rejected runs do not hold the line from their first request to their last")
+            violations.append(.malformedRuns(sale.id, malformedRuns))
         }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try session.count("SELECT count(*) FROM event WHERE sale = $1 AND kind = 'held'", [id])
         if holdEvents != bookings {
-            violations.append("\(name): \(bookings) bookings but \(holdEvents) 'held' events")
+            violations.append(.bookingsWithoutHeldEvents(sale.id, bookings: bookings, events: holdEvents))
         }
-        return violations
+        return violations.map(\.text)
     }
 }

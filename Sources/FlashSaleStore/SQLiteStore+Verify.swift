@@ -1,5 +1,6 @@
 import CSQLite
 import FlashSaleCore
+import FlashSaleEngine
 
 /// `verify`: the store's rows checked against each other and against every invariant,
 /// independently of the code that wrote them.
@@ -57,9 +58,9 @@ extension SQLiteStore {
             }
             if saleID == nil {
                 let orphans = try count("SELECT count(*) FROM booking WHERE sale NOT IN (SELECT id FROM sale)", [:])
-                if orphans > 0 { violations.append("\(orphans) bookings belong to no sale") }
+                if orphans > 0 { violations.append(Violation.bookingsOfNoSale(orphans).text) }
                 let orphanSeconds = try count("SELECT count(*) FROM hold_second WHERE sale NOT IN (SELECT id FROM sale)", [:])
-                if orphanSeconds > 0 { violations.append("\(orphanSeconds) seconds of expiring holds (hold_second) belong to no sale") }
+                if orphanSeconds > 0 { violations.append(Violation.secondsOfNoSale(orphanSeconds).text) }
                 if let violation = try structureViolation() { violations.append(violation) }
             }
             return violations
@@ -67,28 +68,21 @@ extension SQLiteStore {
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
-        var violations: [String] = []
-        let c = sale.counters
-        let name = "sale \(sale.id)"
-        if !c.balances {
-            violations.append("\(name): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)")
-        }
-        for (counter, value) in [("available", c.available), ("held", c.held), ("booked", c.booked)] where value < 0 {
-            violations.append("\(name): \(counter) is negative (\(value))")
-        }
+        var violations = Violation.ofCounters(of: sale)
         var counted: [BookingStatus: Int64] = [:]
         try db.forEachRow("SELECT status, count(*) AS bookings FROM booking WHERE sale = :sale GROUP BY status",
                           [":sale": .text(sale.id.text)]) { row in
             if let status = BookingStatus(rawValue: try row.text("status")) {
                 counted[status] = try row.int64("bookings")
             } else {
-                violations.append("\(name): \(try row.int64("bookings")) bookings have the unknown status '\(Quoted(try row.text("status")))'")
+                violations.append(.unknownStatus(sale.id, status: try row.text("status"), bookings: try row.int64("bookings")))
             }
         }
+        let c = sale.counters
         for (status, counter) in [(BookingStatus.held, c.held), (.booked, c.booked), (.cancelled, c.cancelled), (.expired, c.expired)] {
             let found = counted[status] ?? 0
             if found != counter {
-                violations.append("\(name): counter \(status.rawValue) is \(counter) but \(found) bookings are \(status.rawValue)")
+                violations.append(.counterDiffers(sale.id, status, counter: counter, bookings: found))
             }
         }
         try db.forEachRow(
@@ -98,7 +92,7 @@ extension SQLiteStore {
             """,
             [":sale": .text(sale.id.text), ":now": .integer(now.milliseconds), ":per_user": .integer(sale.perUser)]
         ) { row in
-            violations.append("\(name): user '\(Quoted(try row.text("user")))' has \(try row.int64("bookings")) active bookings, over the limit of \(sale.perUser)")
+            violations.append(.overTheLimit(sale.id, user: try row.text("user"), bookings: try row.int64("bookings"), limit: sale.perUser))
         }
         let malformed = try count(
             """
@@ -108,7 +102,7 @@ extension SQLiteStore {
                 OR (status = 'expired' AND expired_at IS NULL))
             """, [":sale": .text(sale.id.text)])
         if malformed > 0 {
-            violations.append("\(name): \(malformed) bookings lack the time of their status, or expire before they were made")
+            violations.append(.malformedBookings(sale.id, malformed))
         }
         // The runs of the line hold exactly the sale's requests: each request lies in a run
         // of its sale, and the runs are no longer than the requests are many.
@@ -122,7 +116,7 @@ extension SQLiteStore {
                                [":sale": .text(sale.id.text)])
         let requests = try count("SELECT count(*) FROM request WHERE sale = :sale", [":sale": .text(sale.id.text)])
         if outsideTheLine > 0 || inRuns != requests {
-            violations.append("\(name): its line holds \(inRuns) requests, but it has \(requests), \(outsideTheLine) of them outside the line")
+            violations.append(.lineDiffers(sale.id, inRuns: inRuns, requests: requests, outside: outsideTheLine))
         }
         // Every request up to the sale's cursor has exactly one decision, none after it; an
         // acceptance names a booking of the same user, a rejection a reason.
@@ -139,7 +133,7 @@ extension SQLiteStore {
                     WHERE booking.id = decision.booking AND booking.sale = request.sale AND booking.user = request.user)))
             """, [":sale": .text(sale.id.text)])
         if inconsistentRequests > 0 {
-            violations.append("\(name): \(inconsistentRequests) requests whose decision does not fit the line, or names no booking or reason")
+            violations.append(.misfitRequests(sale.id, inconsistentRequests))
         }
         // hold_second holds, for each second, how many held holds expire within it, and
         // no row for a second with none.
@@ -155,13 +149,13 @@ extension SQLiteStore {
             WHERE counted != recorded OR (rows > 0 AND recorded <= 0)
             """, [":sale": .text(sale.id.text)])
         if wrongSeconds > 0 {
-            violations.append("\(name): \(wrongSeconds) seconds whose count of expiring holds (hold_second) is not their held bookings'")
+            violations.append(.secondsMiscounted(sale.id, wrongSeconds))
         }
         let bookings = counted.values.reduce(0, +)
         let holdEvents = try count("SELECT count(*) FROM event WHERE sale = :sale AND kind = 'held'", [":sale": .text(sale.id.text)])
         if holdEvents != bookings {
-            violations.append("\(name): \(bookings) bookings but \(holdEvents) 'held' events")
+            violations.append(.bookingsWithoutHeldEvents(sale.id, bookings: bookings, events: holdEvents))
         }
-        return violations
+        return violations.map(\.text)
     }
 }

@@ -458,7 +458,7 @@ func keyOrder(_ json: String) -> [String] {
         try FlashSaleStoreBackdoor.execute(box.database, "UPDATE sale SET held = 0, available = available + 1")
         let broken = try box.run(["verify"])
         #expect(broken.status == 10)
-        #expect(broken.stderr == "flashsale: verify found 1 violation: sale s1: counter held is 0 but 1 bookings are held\n")
+        #expect(broken.stderr == "flashsale: verify found 1 violation: sale s1: counter held is 0 but 1 booking is held\n")
         #expect(try box.run(["verify", "--json"]).json()["error"] != nil)
     }
 }

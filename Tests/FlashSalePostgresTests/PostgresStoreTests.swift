@@ -733,7 +733,7 @@ struct PostgresStoreTests {
         for (tampering, undo) in decisionsMisfit {
             for statement in tampering { try store.session.execute(statement) }
             let found = try store.verify(nil, clock: T)
-            #expect(found == ["sale s1: 1 requests whose decision does not fit the line, or names no booking or reason"],
+            #expect(found == ["sale s1: 1 request whose decision does not fit the line, or names no booking or reason"],
                     "\(tampering): \(found)")
             for statement in undo { try store.session.execute(statement) }
             #expect(try store.verify(nil, clock: T) == [])

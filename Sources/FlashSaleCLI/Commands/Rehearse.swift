@@ -182,14 +182,14 @@ enum RehearseCommand {
                 output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")
             }
             guard report.violations.isEmpty || !output.json else {
-                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations: "
+                throw FlashSaleError.invariant("rehearse: verify found \(String.counted(report.violations.count, "violation")): "
                                                + report.violations.prefix(3).joined(separator: "; "))
             }
             output.success(report.rendered)
             try output.finish()
             if !report.violations.isEmpty {
                 // The database is named once, by the catch below, where the sale stays.
-                throw FlashSaleError.invariant("rehearse: verify found \(report.violations.count) violations")
+                throw FlashSaleError.invariant("rehearse: verify found \(String.counted(report.violations.count, "violation"))")
             }
         } catch {
             // A failure the interruption caused (a child killed, a scratch file removed

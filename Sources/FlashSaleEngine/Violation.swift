@@ -1,0 +1,78 @@
+import FlashSaleCore
+
+/// What `verify` finds, in the words every store says it: one line each, its counts with
+/// their nouns, singular for one.
+public enum Violation {
+    case unbalanced(SaleID, Counters)
+    case negative(SaleID, counter: String, value: Int64)
+    case unknownStatus(SaleID, status: String, bookings: Int64)
+    case counterDiffers(SaleID, BookingStatus, counter: Int64, bookings: Int64)
+    case overTheLimit(SaleID, user: String, bookings: Int64, limit: Int64)
+    case malformedBookings(SaleID, Int64)
+    case misfitRequests(SaleID, Int64)
+    case bookingsWithoutHeldEvents(SaleID, bookings: Int64, events: Int64)
+    case bookingsOfNoSale(Int64)
+    /// SQLite's line of requests, in runs.
+    case lineDiffers(SaleID, inRuns: Int64, requests: Int64, outside: Int64)
+    /// SQLite's count of held holds by the second they expire in (hold_second).
+    case secondsMiscounted(SaleID, Int64)
+    case secondsOfNoSale(Int64)
+    /// PostgreSQL's rejected runs and event counter.
+    case malformedRuns(SaleID, Int64)
+    case runsOverlap(Int64)
+    case eventCounterMisplaced
+    case requestsOfNoSale(Int64)
+
+    /// The sale's counters against each other: what needs no row but the sale's.
+    public static func ofCounters(of sale: Sale) -> [Violation] {
+        let c = sale.counters
+        var found = c.balances ? [] : [Violation.unbalanced(sale.id, c)]
+        for (counter, value) in [("available", c.available), ("held", c.held), ("booked", c.booked)] where value < 0 {
+            found.append(.negative(sale.id, counter: counter, value: value))
+        }
+        return found
+    }
+
+    public var text: String {
+        switch self {
+        case .unbalanced(let sale, let c):
+            "sale \(sale): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)"
+        case .negative(let sale, let counter, let value):
+            "sale \(sale): \(counter) is negative (\(value))"
+        case .unknownStatus(let sale, let status, let bookings):
+            "sale \(sale): \(String.counted(bookings, "booking")) \(bookings == 1 ? "has" : "have") the unknown status '\(Quoted(status))'"
+        case .counterDiffers(let sale, let status, let counter, let bookings):
+            "sale \(sale): counter \(status.rawValue) is \(counter) but \(String.counted(bookings, "booking")) "
+                + "\(bookings == 1 ? "is" : "are") \(status.rawValue)"
+        case .overTheLimit(let sale, let user, let bookings, let limit):
+            "sale \(sale): user '\(Quoted(user))' has \(String.counted(bookings, "active booking")), over the limit of \(limit)"
+        case .malformedBookings(let sale, let bookings):
+            bookings == 1
+                ? "sale \(sale): 1 booking lacks the time of its status, or expires before it was made"
+                : "sale \(sale): \(bookings) bookings lack the time of their status, or expire before they were made"
+        case .misfitRequests(let sale, let requests):
+            "sale \(sale): \(String.counted(requests, "request")) whose decision does not fit the line, or names no booking or reason"
+        case .bookingsWithoutHeldEvents(let sale, let bookings, let events):
+            "sale \(sale): \(String.counted(bookings, "booking")) but \(String.counted(events, "'held' event"))"
+        case .bookingsOfNoSale(let bookings):
+            "\(String.counted(bookings, "booking")) \(bookings == 1 ? "belongs" : "belong") to no sale"
+        case .lineDiffers(let sale, let inRuns, let requests, let outside):
+            "sale \(sale): its line holds \(String.counted(inRuns, "request")), but it has \(requests), \(outside) of them outside the line"
+        case .secondsMiscounted(let sale, let seconds):
+            seconds == 1
+                ? "sale \(sale): 1 second whose count of expiring holds (hold_second) is not its held bookings'"
+                : "sale \(sale): \(seconds) seconds whose count of expiring holds (hold_second) is not their held bookings'"
+        case .secondsOfNoSale(let seconds):
+            "\(String.counted(seconds, "second")) of expiring holds (hold_second) \(seconds == 1 ? "belongs" : "belong") to no sale"
+        case .malformedRuns(let sale, let runs):
+            "sale \(sale): \(String.counted(runs, "rejected run")) \(runs == 1 ? "does" : "do") not hold the line from "
+                + "\(runs == 1 ? "its" : "their") first request to \(runs == 1 ? "its" : "their") last"
+        case .runsOverlap(let runs):
+            "\(String.counted(runs, "rejected run")) \(runs == 1 ? "shares" : "share") seqs with other events"
+        case .eventCounterMisplaced:
+            "the event counter (event_counter) is not one row at or past the last event"
+        case .requestsOfNoSale(let requests):
+            "\(String.counted(requests, "request")) \(requests == 1 ? "belongs" : "belong") to no sale"
+        }
+    }
+}
