@@ -10,13 +10,16 @@ extension SQLiteStore {
     /// The copy is made under a temporary name beside `path` and given the name `path` only
     /// once it is complete and on disk, so `path` is either absent or a whole copy, even
     /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it,
-    /// unless the caller removes it: `willCopy` is told its name before the copy starts.
-    public func backup(to path: String, willCopy: (_ temporaryPath: String) -> Void = { _ in }) throws -> Int64 {
+    /// unless the caller removes it: `stage` is told its name before the copy starts, and
+    /// when the copy is whole and about to take `path`, from when the caller must leave
+    /// the file alone (it has both names for a moment, then only `path`).
+    public func backup(to path: String, stage: (BackupStage) -> Void = { _ in }) throws -> Int64 {
         try BackupFile.refuseTaken(path)
         let partial = try PartialBackup(for: path)
-        willCopy(partial.path)
+        stage(.copying(temporaryPath: partial.path))
         do {
             let pages = try BackupFile.copy(from: db, to: partial.path)
+            stage(.naming)
             try partial.publish()
             return pages
         } catch {
@@ -24,6 +27,14 @@ extension SQLiteStore {
             throw error
         }
     }
+}
+
+/// Where a backup's file stands, for a caller that would remove it on a stop signal.
+public enum BackupStage: Sendable {
+    /// The copy is being made in the file at `temporaryPath`, which may be removed.
+    case copying(temporaryPath: String)
+    /// The copy is whole and taking its name: too late to stop.
+    case naming
 }
 
 enum BackupFile {
@@ -159,9 +170,14 @@ final class PartialBackup {
         }
         // The copy has both names now; the temporary one goes before the directory is synced.
         unlink(path)
-        // A directory its owner may write but not read cannot be opened to be synced.
+        // A directory its owner may write but not read cannot be opened to be synced: the
+        // whole system is, which takes longer but keeps the promise (found by probing: the
+        // sync was skipped).
         let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { return }
+        guard directoryDescriptor >= 0 else {
+            sync()
+            return
+        }
         defer { close(directoryDescriptor) }
         guard fsync(directoryDescriptor) == 0 else {
             let message = failure("cannot write the directory entry of the backup")

@@ -6,6 +6,7 @@ import FlashSaleStore
 
 private let zshPath = installed("zsh")
 private let fishPath = installed("fish")
+private let stracePath = installed("strace")
 
 /// Runs `executable arguments...` in `box` with `input` on stdin; returns the exit status
 /// and what it printed (stdout, then stderr unless `withErrors` is false).
@@ -204,6 +205,46 @@ private func mode(of path: String) throws -> Int {
         #expect(String(decoding: stderr, as: UTF8.self) == "flashsale: backup interrupted; its partial copy is removed\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
         #expect(try box.run(["backup", copy]).status == 0)
+    }
+
+    /// Found by probing: a stop signal that came as the finished copy took its name was
+    /// taken for one during the copy, the file removed from its temporary name (it stayed
+    /// whole under its own) and the backup said "its partial copy is removed", 130. Once
+    /// whole, a copy is too late to stop: the backup ends as it would have. The moment is
+    /// made 3 s long by strace, which holds back the link(2) that names the copy.
+    @Test(.enabled(if: stracePath != nil, "strace is not installed"))
+    func aStopSignalAsTheCopyTakesItsNameIsTooLate() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let directory = box.directory.appendingPathComponent("backups").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let copy = directory + "/copy.db"
+        let tracer = try Background(box, try #require(stracePath),
+                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=link", "-e", "inject=link:delay_enter=3000000",
+                                     flashsaleBinary, "--db", box.database, "backup", copy],
+                                    environment: ["PATH": "/usr/bin:/bin"])
+        // The copy of three items takes a few milliseconds once its file is there; the
+        // link then waits its 3 s.
+        #expect(tracer.waitUntil { (try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty == false })
+        usleep(1_000_000)
+        let backup = try #require(Self.child(of: tracer.child.pid), "strace started no flashsale: \(tracer.stderr)")
+        kill(backup, SIGTERM)
+        let ended = tracer.result()
+        #expect(ended.termination == .exit(0), "\(ended.stderr)")
+        #expect(ended.stdout.hasPrefix("backed up to \(copy) ("), "\(ended.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["copy.db"])
+        #expect(try box.run(["--db", copy, "verify"], database: false).stdout == "ok\n")
+    }
+
+    /// The pid of a process whose parent is `parent`, if there is one.
+    private static func child(of parent: pid_t) -> pid_t? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(pid_t.init).first { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == parent
+        }
     }
 
     /// Found by probing: a backup stopped while it waited to open the database (another

@@ -14,7 +14,8 @@ enum BackupCommand {
             'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
             one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
             and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
-            removes the temporary file, and so do SIGINT and SIGTERM (exit 130); a backup killed with \
+            removes the temporary file, and so do SIGINT and SIGTERM (exit 130) until the copy is whole and \
+            taking its name, when they are too late to stop it; a backup killed with \
             SIGKILL, or by a power cut, leaves it to be deleted. \
             --json prints {"backup": PATH, "pages": N}. A PostgreSQL database is backed up with pg_dump: \
             on one, backup exits 2.
@@ -32,23 +33,31 @@ enum BackupCommand {
         // before the temporary file is made, so that none is left behind.
         let signals = StopSignals()
         let json = context.output.json
-        let stage = Mutex(BackupStage.opening)
+        let stage = Mutex(Stage.opening)
         signals.whenReceived {
             while true {
-                switch stage.withLock({ $0 }) {
-                case .opening: StopSignals.exitStopped(saying: "backup interrupted; nothing was written", json: json)
-                // Made, its name not told yet: a moment.
-                case .making: usleep(1000)
-                case .copying(let temporaryPath):
-                    unlink(temporaryPath)
-                    StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
+                // Decided and done under the lock, so that the copy cannot take its name
+                // meanwhile (found by probing: a copy that took it then was reported removed).
+                stage.withLock { stage in
+                    switch stage {
+                    case .opening:
+                        StopSignals.exitStopped(saying: "backup interrupted; nothing was written", json: json)
+                    case .file(.copying(let temporaryPath)):
+                        unlink(temporaryPath)
+                        StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
+                    // Made, its name not told yet: a moment. Or whole and being named, too
+                    // late to stop: the backup ends as it would have, and says so.
+                    case .making, .file(.naming):
+                        break
+                    }
                 }
+                usleep(1000)
             }
         }
         guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }
         stage.withLock { $0 = .making }
-        let pages = try store.backup(to: path) { temporaryPath in
-            stage.withLock { $0 = .copying(temporaryPath) }
+        let pages = try store.backup(to: path) { now in
+            stage.withLock { $0 = .file(now) }
         }
         context.workDone = .backup(path: path)
         context.output.success(Rendered(
@@ -58,9 +67,9 @@ enum BackupCommand {
 }
 
 /// Where a backup stands, for what a stop signal leaves: nothing yet, a temporary file that
-/// may have been made (its name to come), or the copy under way in it.
-private enum BackupStage: Sendable {
+/// may have been made (its name to come), or the file's own stage.
+private enum Stage: Sendable {
     case opening
     case making
-    case copying(String)
+    case file(BackupStage)
 }
