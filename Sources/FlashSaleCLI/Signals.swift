@@ -1,7 +1,7 @@
 import FlashSaleCore
 import Glibc
 
-/// SIGINT, SIGTERM and SIGHUP (see `hangupIgnored`) for `process --follow` and `events
+/// SIGINT, SIGTERM and SIGHUP (those not ignored: `heeded`) for `process --follow` and `events
 /// --follow`: blocked, so they never interrupt a batch, and waited for with a timeout, so
 /// the idle wait is the signal check too; or, for a command that must clean up whatever
 /// it is doing (`rehearse`, `backup`), waited for by a thread of its own (`whenReceived`).
@@ -17,20 +17,21 @@ package struct StopSignals {
 
     init() {
         sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        if !StopSignals.hangupIgnored { sigaddset(&set, SIGHUP) }
+        for signal in StopSignals.heeded { sigaddset(&set, signal) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Whether SIGHUP is ignored, as `nohup` asks; if not, it stops a long-running command
-    /// (and `serve`) as SIGTERM does: one started in a terminal gets it when the terminal
-    /// closes, and its default action ended the process at once, as a kill does. Ignored,
-    /// it is left so: a blocked signal is kept pending even when ignored, and would stop it.
-    package static var hangupIgnored: Bool {
-        var hangup = sigaction()
-        sigaction(SIGHUP, nil, &hangup)
-        return unsafeBitCast(hangup.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    /// The stop signals a long-running command (and `serve`) heeds: SIGINT, SIGTERM and
+    /// SIGHUP, less those ignored when it started. SIGHUP stops it as SIGTERM does (one
+    /// started in a terminal gets it when the terminal closes, and its default action
+    /// ended the process at once, as a kill does), unless `nohup` ignores it; a shell
+    /// starts a script's background job (`cmd &`) with SIGINT ignored, so that the Ctrl-C
+    /// meant for the script does not stop it (found by probing: it did). An ignored one
+    /// is left so: a blocked signal is kept pending even when ignored, and would stop it.
+    package static let heeded: [Int32] = [SIGINT, SIGTERM, SIGHUP].filter { signal in
+        var action = sigaction()
+        sigaction(signal, nil, &action)
+        return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self)
     }
 
     /// Waits up to `milliseconds` for a stop signal; true if one came (now or earlier).

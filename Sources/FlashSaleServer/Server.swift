@@ -9,8 +9,8 @@ import NIOCore
 import ServiceLifecycle
 
 /// `flashsale serve` (http.md): the buyer listeners, the admin listener, the committer,
-/// the readers and the event feed, run until SIGINT, SIGTERM or SIGHUP (unless ignored:
-/// `StopSignals.hangupIgnored`); then the listeners stop accepting, every
+/// the readers and the event feed, run until SIGINT, SIGTERM or SIGHUP (those not ignored:
+/// `StopSignals.heeded`); then the listeners stop accepting, every
 /// request already read is answered, the last group commits, and the process exits 0.
 package enum Server {
     /// How long idle keep-alive connections stay open (http.md).
@@ -107,7 +107,8 @@ package enum Server {
         // CancellationError()") for each, beside the one that says why.
         let group = ServiceGroup(configuration: .init(
             services: ([moved] + services).map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm, .sigint] + (StopSignals.hangupIgnored ? [] : [.sighup]), logger: logger))
+            gracefulShutdownSignals: StopSignals.heeded.map { $0 == SIGINT ? .sigint : $0 == SIGTERM ? .sigterm : .sighup },
+            logger: logger))
         moved.group.withLockedValue { $0 = group }
         var serving: Logger.Metadata = [
             "database": .string(settings.database),

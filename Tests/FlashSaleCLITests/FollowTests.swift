@@ -51,6 +51,26 @@ import FlashSaleTestSupport
         #expect(ignoring.stdout == "2 accepted, 0 rejected\n")
     }
 
+    /// A script's background job (`cmd &`) starts with SIGINT ignored, so that the Ctrl-C
+    /// meant for the script does not stop it: a follower leaves it so, where it took it as
+    /// a stop signal (found by probing). SIGTERM still stops it.
+    @Test(arguments: commandLineStores)
+    func anIgnoredSIGINTIsLeftIgnored(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
+        let decided = { (id: String) in try box.run(["request", id, "--json"], now: nil).json()["status"] as? String == "accepted" }
+        let follower = try Background(box, "/bin/sh", ["-c", #"trap '' INT; exec "$0" "$@""#, flashsaleBinary,
+                                                       "--db", box.database, "process", "--follow"],
+                                      environment: ["PATH": "/usr/bin:/bin"].merging(box.commandEnvironment(now: nil, [:])) { _, new in new })
+        let first = try box.run(["submit", "s1", "alice"], now: nil).line
+        #expect(try follower.waitUntil { try decided(first) })
+        kill(follower.child.pid, SIGINT)
+        let second = try box.run(["submit", "s1", "bob"], now: nil).line
+        #expect(try follower.waitUntil { try decided(second) }, "\(follower.stderr)")
+        #expect(follower.stop(SIGTERM) == .exit(0), "\(follower.stderr)")
+        #expect(follower.stdout == "2 accepted, 0 rejected\n")
+    }
+
     /// A stop signal sent while the main thread is not waiting for it goes to another thread
     /// that does not block it, where its default action ends the process: every thread of a
     /// follower but the main one (which takes them with sigtimedwait) blocks SIGINT and
