@@ -27,44 +27,50 @@ import FlashSaleTestSupport
     }
 
     /// SIGHUP (the terminal closed) stops a follower as SIGTERM does, where its default
-    /// action ended it at once; under `nohup`, which ignores it, the follower goes on.
+    /// action ended it at once.
     @Test(arguments: commandLineStores)
-    func aHangupStopsAFollowerUnlessNohupIgnoresIt(store: TestStore) throws {
+    func aHangupStopsAFollower(store: TestStore) throws {
         let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
         let decided = { (id: String) in try box.run(["request", id, "--json"], now: nil).json()["status"] as? String == "accepted" }
-
         let follower = try box.start(["process", "--follow"], now: nil)
         let first = try box.run(["submit", "s1", "alice"], now: nil).line
         #expect(try follower.waitUntil { try decided(first) })
         #expect(follower.stop(SIGHUP) == .exit(0), "\(follower.stderr)")
         #expect(follower.stdout == "1 accepted, 0 rejected\n")
-
-        let ignoring = try Background(box, "/usr/bin/nohup", [flashsaleBinary, "--db", box.database, "process", "--follow"],
-                                      environment: ["PATH": "/usr/bin:/bin"].merging(box.commandEnvironment(now: nil, [:])) { _, new in new })
-        let second = try box.run(["submit", "s1", "bob"], now: nil).line
-        #expect(try ignoring.waitUntil { try decided(second) })
-        kill(ignoring.child.pid, SIGHUP)
-        let third = try box.run(["submit", "s1", "carol"], now: nil).line
-        #expect(try ignoring.waitUntil { try decided(third) }, "\(ignoring.stderr)")
-        #expect(ignoring.stop(SIGTERM) == .exit(0), "\(ignoring.stderr)")
-        #expect(ignoring.stdout == "2 accepted, 0 rejected\n")
     }
 
-    /// A script's background job (`cmd &`) starts with SIGINT ignored, so that the Ctrl-C
-    /// meant for the script does not stop it: a follower leaves it so, where it took it as
-    /// a stop signal (found by probing). SIGTERM still stops it.
-    @Test(arguments: commandLineStores)
-    func anIgnoredSIGINTIsLeftIgnored(store: TestStore) throws {
+    /// How a follower may be started with a stop signal ignored, and which.
+    enum IgnoringStart: CaseIterable {
+        /// `nohup`: SIGHUP.
+        case nohup
+        /// A script's background job (`cmd &`): SIGINT, so that the Ctrl-C meant for the
+        /// script does not stop it (found by probing: it did).
+        case backgroundJob
+
+        var signal: Int32 { self == .nohup ? SIGHUP : SIGINT }
+
+        func command(_ arguments: [String]) -> (String, [String]) {
+            switch self {
+            case .nohup: ("/usr/bin/nohup", arguments)
+            case .backgroundJob: ("/bin/sh", ["-c", #"trap '' INT; exec "$0" "$@""#] + arguments)
+            }
+        }
+    }
+
+    /// A stop signal ignored when a follower started is left ignored: the follower goes
+    /// on. SIGTERM still stops it.
+    @Test(arguments: commandLineStores, IgnoringStart.allCases)
+    func aStopSignalIgnoredAtTheStartIsLeftIgnored(store: TestStore, start: IgnoringStart) throws {
         let box = try Sandbox(store)
         try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
         let decided = { (id: String) in try box.run(["request", id, "--json"], now: nil).json()["status"] as? String == "accepted" }
-        let follower = try Background(box, "/bin/sh", ["-c", #"trap '' INT; exec "$0" "$@""#, flashsaleBinary,
-                                                       "--db", box.database, "process", "--follow"],
+        let (executable, arguments) = start.command([flashsaleBinary, "--db", box.database, "process", "--follow"])
+        let follower = try Background(box, executable, arguments,
                                       environment: ["PATH": "/usr/bin:/bin"].merging(box.commandEnvironment(now: nil, [:])) { _, new in new })
         let first = try box.run(["submit", "s1", "alice"], now: nil).line
         #expect(try follower.waitUntil { try decided(first) })
-        kill(follower.child.pid, SIGINT)
+        kill(follower.child.pid, start.signal)
         let second = try box.run(["submit", "s1", "bob"], now: nil).line
         #expect(try follower.waitUntil { try decided(second) }, "\(follower.stderr)")
         #expect(follower.stop(SIGTERM) == .exit(0), "\(follower.stderr)")

@@ -279,44 +279,34 @@ import FlashSaleTestSupport
 
     /// Found by probing: the queue's path ended with exit 75 at a lock held past
     /// --busy-timeout, where the stream's waited it out. Its children are run again until
-    /// the lock goes: the lock is taken once the sale is made, kept until a child has met
-    /// it (its log, in the scratch directory, says so), then let go.
+    /// the lock goes.
     @Test func theQueuesPathWaitsOutAWriteLock() throws {
-        let box = try Sandbox()
-        try box.run(["init"])
-        let scratch = box.directory.appendingPathComponent("tmp").path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        let running = try box.start(["--busy-timeout", "100ms", "rehearse", "--via", "queue", "--buyers", "20000", "--inventory", "20"],
-                                    environment: ["TMPDIR": scratch])
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(20))
-        #expect(try running.waitUntil { try holder.firstRow("SELECT 1 FROM sale WHERE id = 'rehearsal'") { $0.int64(0) } != nil })
-        try holder.execute("BEGIN IMMEDIATE")
-        let met = running.waitUntil(within: 30) { Self.childLogs(in: scratch).contains("the database is locked by another process") }
-        try holder.execute("ROLLBACK")
-        #expect(met, "no child met the lock: \(running.stderr)")
-        let ended = running.result()
-        #expect(ended.status == 0, "\(ended.stderr)")
-        #expect(ended.stdout.contains("verify           ok"), "\(ended.stdout)")
+        try waitsOutAWriteLock(via: "queue", metWhenALogSays: "the database is locked by another process")
     }
 
-    /// Found by probing: over HTTP a lock held past --busy-timeout ended the rehearsal
-    /// with exit 75, serve's 503 busy taken as the end. The calls answered so are sent
-    /// again until the lock goes: held once the sale is made, until serve has answered 503
-    /// (its log, in the scratch directory, says so), then let go.
+    /// Found by probing: over HTTP the same lock ended the rehearsal with exit 75, serve's
+    /// 503 busy taken as the end. The calls answered so are sent again until the lock goes.
     @Test(.enabled(if: serverBuilt, "needs flashsale-serve beside flashsale"))
     func theHTTPPathWaitsOutAWriteLock() throws {
+        try waitsOutAWriteLock(via: "http", metWhenALogSays: #""status":503"#)
+    }
+
+    /// A rehearsal through `path` whose database is locked once its sale is made, until a
+    /// child has met the lock (its log, in the scratch directory, says `sign`), then let go:
+    /// it ends as if there had been none.
+    private func waitsOutAWriteLock(via path: String, metWhenALogSays sign: String) throws {
         let box = try Sandbox()
         try box.run(["init"])
         let scratch = box.directory.appendingPathComponent("tmp").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        let running = try box.start(["--busy-timeout", "100ms", "rehearse", "--via", "http", "--buyers", "20000", "--inventory", "20"],
+        let running = try box.start(["--busy-timeout", "100ms", "rehearse", "--via", path, "--buyers", "20000", "--inventory", "20"],
                                     environment: ["TMPDIR": scratch])
         let holder = try Connection(path: box.database, busyTimeout: .seconds(20))
         #expect(try running.waitUntil { try holder.firstRow("SELECT 1 FROM sale WHERE id = 'rehearsal'") { $0.int64(0) } != nil })
         try holder.execute("BEGIN IMMEDIATE")
-        let met = running.waitUntil(within: 30) { Self.childLogs(in: scratch).contains(#""status":503"#) }
+        let met = running.waitUntil(within: 30) { Self.childLogs(in: scratch).contains(sign) }
         try holder.execute("ROLLBACK")
-        #expect(met, "serve answered no request 503: \(running.stderr)")
+        #expect(met, "no child met the lock: \(running.stderr)")
         let ended = running.result()
         #expect(ended.status == 0, "\(ended.stderr)")
         #expect(ended.stdout.contains("verify           ok"), "\(ended.stdout)")
