@@ -29,6 +29,29 @@ import FlashSaleTestSupport
         #expect(try f.violations() == [])
     }
 
+    /// In a waitlisted sale a direct booking may not take an item while requests wait in
+    /// line. Whether they do is asked once a group (found by probing: once a request, a
+    /// query each on PostgreSQL), so a request the group itself queues must count from
+    /// then on: the bookings before it hold, those after it are declined.
+    @Test(arguments: stores) func aRequestQueuedInAGroupStopsTheDirectBookingsAfterIt(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        _ = try f.engine.createSale(SaleDefinition(id: s1, name: nil, inventory: 10, hold: .seconds(60), perUser: 1,
+                                                   waitlist: true, startsAt: T, endsAt: nil), clock: T)
+        let group = DecisionGroup(engine: f.engine)
+        var said: [String] = []
+        for user in ["a", "b"] {
+            if case .held = try group.book(request(user), clock: T) { said.append("\(user) held") }
+        }
+        _ = try group.submit(request("queued"), clock: T)
+        for user in ["c", "d"] {
+            if case .declined(let decline) = try group.book(request(user), clock: T) { said.append("\(user) \(decline.reason.code.rawValue)") }
+        }
+        try group.commit()
+        #expect(said == ["a held", "b held", "c sold_out", "d sold_out"])
+        #expect(try f.counters("s1").held == 2)
+        #expect(try f.violations() == [])
+    }
+
     /// A group told ahead what it will decide (`expect`, which a PostgreSQL store answers
     /// with counts and keys read at once) decides exactly as one that is not: users and
     /// addresses that already hold, hold twice in the group or see a hold expire as the

@@ -490,3 +490,32 @@ extension HotStatementTests {
         }
     }
 }
+
+/// What a group of decisions asks SQLite, counted by its statements as SQLite runs them.
+@Suite struct GroupQueryTests {
+    /// A group of direct bookings in a waitlisted sale asks once whether requests wait in
+    /// line, not once a booking (found by probing: on PostgreSQL a query each, and every
+    /// hold written by itself before it, held the sale's lock for seconds).
+    @Test func aGroupAsksOnceWhetherTheLineWaits() throws {
+        let f = try StoreFixture()
+        _ = try f.engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 100, hold: .seconds(300), perUser: 1,
+                                                   waitlist: true, startsAt: T, endsAt: nil), clock: T)
+        final class Asked { var count = 0 }
+        let asked = Asked()
+        sqlite3_trace_v2(f.store.db.handle, UInt32(SQLITE_TRACE_STMT), { _, context, statement, _ in
+            if let context, let statement, let sql = sqlite3_sql(OpaquePointer(statement)),
+               String(cString: sql).contains("FROM request_run JOIN sale") {
+                Unmanaged<Asked>.fromOpaque(context).takeUnretainedValue().count += 1
+            }
+            return 0
+        }, Unmanaged.passUnretained(asked).toOpaque())
+        defer { sqlite3_trace_v2(f.store.db.handle, 0, nil, nil) }
+        let group = DecisionGroup(engine: f.engine)
+        for user in 0..<50 {
+            let request = BookingRequest(sale: try SaleID("s1"), user: UserID(trusted: "u\(user)"), ip: nil, userAgent: nil, key: nil)
+            guard case .held = try group.book(request, clock: T) else { Issue.record("u\(user) was not held"); return }
+        }
+        try group.commit()
+        #expect(asked.count == 1)
+    }
+}
