@@ -145,6 +145,8 @@ package enum Server {
         do {
             try await group.run()
         } catch {
+            // Their connections closed before the process exits, as below (`Readers.shutdown`).
+            try? await readers.shutdown()
             let failure = error as? FlashSaleError ?? FlashSaleError.cantOpen("serve: \(error)")
             logger.error("stopped", metadata: ["error": .string(failure.message)])
             throw LoggedFailure(failure)

@@ -11,14 +11,15 @@ extension SQLiteStore {
     /// once it is complete and on disk, so `path` is either absent or a whole copy, even
     /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it,
     /// unless the caller removes it: `stage` is told its name before the copy starts, and
-    /// when the copy is whole and about to take `path`, from when the caller must leave
-    /// the file alone (it has both names for a moment, then only `path`).
+    /// when the copy is whole, on disk and about to take `path`, from when the caller must
+    /// leave the file alone (it has both names for a moment, then only `path`).
     public func backup(to path: String, stage: (BackupStage) -> Void = { _ in }) throws -> Int64 {
         try BackupFile.refuseTaken(path)
         let partial = try PartialBackup(for: path)
         stage(.copying(temporaryPath: partial.path))
         do {
             let pages = try BackupFile.copy(from: db, to: partial.path)
+            try partial.sync()
             stage(.naming)
             try partial.publish()
             return pages
@@ -31,9 +32,10 @@ extension SQLiteStore {
 
 /// Where a backup's file stands, for a caller that would remove it on a stop signal.
 public enum BackupStage: Sendable {
-    /// The copy is being made in the file at `temporaryPath`, which may be removed.
+    /// The copy is being made (and synced) in the file at `temporaryPath`, which may be
+    /// removed.
     case copying(temporaryPath: String)
-    /// The copy is whole and taking its name: too late to stop.
+    /// The copy is whole, on disk, and taking its name: too late to stop.
     case naming
 }
 
@@ -146,16 +148,20 @@ final class PartialBackup {
         self.target = target
     }
 
-    /// Gives the finished copy its name: its contents on disk first, then the name, which
-    /// link() gives only if nothing has it (a file that appeared meanwhile is never replaced,
-    /// as rename() would), then the directory on disk, so that a reported backup survives a
-    /// power cut. (renameat2 with RENAME_NOREPLACE would link and unlink in one call, but
-    /// Swift's Glibc module, built without _GNU_SOURCE, does not import it, and NFS does not
-    /// support that flag. link() is POSIX; FAT, which has no hard links, refuses it.)
-    func publish() throws(FlashSaleError) {
+    /// Puts the finished copy's contents on disk, before it takes its name.
+    func sync() throws(FlashSaleError) {
         guard fsync(descriptor) == 0 else { throw .io(failure("cannot write the backup")) }
         close(descriptor)
         descriptor = -1
+    }
+
+    /// Gives the synced copy its name, which link() gives only if nothing has it (a file
+    /// that appeared meanwhile is never replaced, as rename() would), then puts the
+    /// directory on disk, so that a reported backup survives a power cut. (renameat2 with
+    /// RENAME_NOREPLACE would link and unlink in one call, but Swift's Glibc module, built
+    /// without _GNU_SOURCE, does not import it, and NFS does not support that flag. link()
+    /// is POSIX; FAT, which has no hard links, refuses it.)
+    func publish() throws(FlashSaleError) {
         try BackupFile.refuseLeftovers(target)
         guard link(path, target) == 0 else {
             throw errno == EEXIST ? BackupFile.taken(target) : .cantOpen(failure("cannot create the backup"))
@@ -175,7 +181,7 @@ final class PartialBackup {
         // sync was skipped).
         let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directoryDescriptor >= 0 else {
-            sync()
+            Glibc.sync()
             return
         }
         defer { close(directoryDescriptor) }

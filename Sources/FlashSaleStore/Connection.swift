@@ -106,17 +106,19 @@ public final class Connection {
 
     /// SQLite will not checkpoint a database whose file was removed or renamed when it
     /// closes it (it cannot tell where the file went), and leaves the WAL under the old
-    /// name: its commits never reach the file that was renamed (bookings `serve` answered
-    /// 201 to before a `mv` were missing from it), and the next database put at that name
-    /// takes them for its own pages (a restore done with `mv` while `serve` ran was
-    /// corrupt once served again). So the WAL is copied into the file this connection has
-    /// open, wherever that is now, and emptied, through the connection's own descriptors:
-    /// an empty WAL is nothing to a database that comes to it. Not removed by name, which
-    /// may be another database's WAL by now. Left as it is while another connection reads
-    /// from it (the checkpoint then fails busy): the last to close empties it.
+    /// name: its commits never reached the renamed file (bookings `serve` answered 201 to
+    /// before a `mv` were missing from it), and the next database put at that name would
+    /// take them for its own pages. So while nothing has taken the name, the WAL is copied
+    /// into the file this connection has open, wherever that is now, and emptied, through
+    /// the connection's own descriptors. Left as SQLite leaves it when another file has
+    /// the name: that file's connections may share the WAL by now, and emptying it would
+    /// take their commits (review); and while another connection still reads from it
+    /// (the checkpoint fails busy; the last to close empties it).
     private func settleTheWALOfAMovedFile() {
         var moved: Int32 = 0
-        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else { return }
+        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0,
+              let name = sqlite3_db_filename(handle, "main"), access(name, F_OK) != 0, errno == ENOENT
+        else { return }
         sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
 

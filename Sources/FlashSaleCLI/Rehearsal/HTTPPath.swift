@@ -82,15 +82,21 @@ final class HTTPPath: RehearsalPath {
     /// The exchange, with the calls serve answered 503 busy (a lock another process held
     /// past --busy-timeout: nothing of them was done) sent again until none is, as the
     /// queue's path runs its children again (found by probing: it ended the rehearsal, 75).
-    /// A call's time is its attempts' and the pauses between them together.
+    /// A call's time is its attempts' and the pauses between them together; the count
+    /// `watch` is told never goes back (the first round counted the busy answers too).
     private func exchangeWaitingOutLocks(_ port: Int, _ calls: [HTTPCall], watch: (Int) -> Void) throws -> [HTTPCallResult] {
         let pause = 0.1
-        var answers = try exchange(port, calls, HTTPPath.connections, watch)
+        var shown = 0
+        func watchForward(_ answered: Int) {
+            shown = max(shown, answered)
+            watch(shown)
+        }
+        var answers = try exchange(port, calls, HTTPPath.connections, watchForward)
         while true {
             let busy = answers.indices.filter { answers[$0].status == 503 && answers[$0].failure?.code == ErrorCode.busy.rawValue }
             guard !busy.isEmpty else { return answers }
             usleep(UInt32(pause * 1_000_000))
-            let again = try exchange(port, busy.map { calls[$0] }, HTTPPath.connections) { watch(calls.count - busy.count + $0) }
+            let again = try exchange(port, busy.map { calls[$0] }, HTTPPath.connections) { watchForward(calls.count - busy.count + $0) }
             for (index, answer) in zip(busy, again) {
                 answers[index] = HTTPCallResult(status: answer.status, seconds: answers[index].seconds + pause + answer.seconds,
                                                 failure: answer.failure)
