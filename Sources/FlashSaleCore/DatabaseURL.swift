@@ -22,8 +22,8 @@ public enum DatabaseURL {
     }
 
     /// Why `text`, which is no URL flashsale takes, is refused as a path too: it is plainly
-    /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, or a
-    /// space before it) or libpq's `keyword=value` form. Taken for a path, it named a
+    /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, its
+    /// slashes short, or a space before it) or libpq's `keyword=value` form. Taken for a path, it named a
     /// database that is not there, password and all, or made a file so named. The words
     /// (for after a colon) show nothing of the text past its scheme.
     public static func refusal(of text: String) -> String? {
@@ -34,6 +34,10 @@ public enum DatabaseURL {
         if let end = trimmed.firstRange(of: "://")?.lowerBound, let first = trimmed.first, first.isASCII, first.isLetter,
            trimmed[..<end].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) {
             return "it begins '\(trimmed[..<end])://' \(hidden)"
+        }
+        // Its scheme with a slash short or none (found by probing: `postgresql:/ann:pw@h/db`).
+        if let scheme = ["postgresql:", "postgres:"].first(where: { trimmed.lowercased().hasPrefix($0) }) {
+            return "it begins '\(trimmed.prefix(scheme.count))' without the // of \(scheme)// \(hidden)"
         }
         if let equals = trimmed.firstIndex(of: "=") {
             let word = trimmed[..<equals]

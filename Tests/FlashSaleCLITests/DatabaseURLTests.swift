@@ -45,6 +45,8 @@ import FlashSaleTestSupport
         ("postgresq://ann:s3cret@db.example/shop", "it begins 'postgresq://'"),
         ("POSTGRESQL://ann:s3cret@db.example/shop", "it begins 'POSTGRESQL://'"),
         (" postgresql://ann:s3cret@db.example/shop", "spaces come before its postgresql://"),
+        ("postgresql:/ann:s3cret@db.example/shop", "it begins 'postgresql:' without the // of postgresql://"),
+        ("postgres:s3cret@db.example/shop", "it begins 'postgres:' without the // of postgres://"),
         ("host=db.example password=s3cret", "it is in libpq's keyword=value form"),
         ("password = s3cret", "it is in libpq's keyword=value form"),
     ])
