@@ -23,9 +23,9 @@ public enum DatabaseURL {
 
     /// Why `text`, which is no URL flashsale takes, is refused as a path too: it is plainly
     /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, its
-    /// slashes short, or a space before it) or libpq's `keyword=value` form. Taken for a path, it named a
-    /// database that is not there, password and all, or made a file so named. The words
-    /// (for after a colon) show nothing of the text past its scheme.
+    /// slashes short, or a space before it) or libpq's `keyword=value` form. Taken for a
+    /// path, it named a database that is not there, password and all, or made a file so
+    /// named. The words (for after a colon) show nothing of the text past its scheme.
     public static func refusal(of text: String) -> String? {
         guard scheme(of: text) == nil else { return nil }
         let trimmed = text.drop { $0 == " " || $0 == "\t" }

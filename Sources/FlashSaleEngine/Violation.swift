@@ -40,10 +40,10 @@ public enum Violation {
         case .negative(let sale, let counter, let value):
             "sale \(sale): \(counter) is negative (\(value))"
         case .unknownStatus(let sale, let status, let bookings):
-            "sale \(sale): \(String.counted(bookings, "booking")) \(bookings == 1 ? "has" : "have") the unknown status '\(Quoted(status))'"
+            "sale \(sale): \(String.counted(bookings, "booking")) \(agreeing(bookings, "has", "have")) the unknown status '\(Quoted(status))'"
         case .counterDiffers(let sale, let status, let counter, let bookings):
             "sale \(sale): counter \(status.rawValue) is \(counter) but \(String.counted(bookings, "booking")) "
-                + "\(bookings == 1 ? "is" : "are") \(status.rawValue)"
+                + "\(agreeing(bookings, "is", "are")) \(status.rawValue)"
         case .overTheLimit(let sale, let user, let bookings, let limit):
             "sale \(sale): user '\(Quoted(user))' has \(String.counted(bookings, "active booking")), over the limit of \(limit)"
         case .malformedBookings(let sale, let bookings):
@@ -55,7 +55,7 @@ public enum Violation {
         case .bookingsWithoutHeldEvents(let sale, let bookings, let events):
             "sale \(sale): \(String.counted(bookings, "booking")) but \(String.counted(events, "'held' event"))"
         case .bookingsOfNoSale(let bookings):
-            "\(String.counted(bookings, "booking")) \(bookings == 1 ? "belongs" : "belong") to no sale"
+            "\(String.counted(bookings, "booking")) \(agreeing(bookings, "belongs", "belong")) to no sale"
         case .lineDiffers(let sale, let inRuns, let requests, let outside):
             "sale \(sale): its line holds \(String.counted(inRuns, "request")), but it has \(requests), \(outside) of them outside the line"
         case .secondsMiscounted(let sale, let seconds):
@@ -63,16 +63,21 @@ public enum Violation {
                 ? "sale \(sale): 1 second whose count of expiring holds (hold_second) is not its held bookings'"
                 : "sale \(sale): \(seconds) seconds whose count of expiring holds (hold_second) is not their held bookings'"
         case .secondsOfNoSale(let seconds):
-            "\(String.counted(seconds, "second")) of expiring holds (hold_second) \(seconds == 1 ? "belongs" : "belong") to no sale"
+            "\(String.counted(seconds, "second")) of expiring holds (hold_second) \(agreeing(seconds, "belongs", "belong")) to no sale"
         case .malformedRuns(let sale, let runs):
-            "sale \(sale): \(String.counted(runs, "rejected run")) \(runs == 1 ? "does" : "do") not hold the line from "
-                + "\(runs == 1 ? "its" : "their") first request to \(runs == 1 ? "its" : "their") last"
+            "sale \(sale): \(String.counted(runs, "rejected run")) \(agreeing(runs, "does", "do")) not hold the line from "
+                + "\(agreeing(runs, "its", "their")) first request to \(agreeing(runs, "its", "their")) last"
         case .runsOverlap(let runs):
-            "\(String.counted(runs, "rejected run")) \(runs == 1 ? "shares" : "share") seqs with other events"
+            "\(String.counted(runs, "rejected run")) \(agreeing(runs, "shares", "share")) seqs with other events"
         case .eventCounterMisplaced:
             "the event counter (event_counter) is not one row at or past the last event"
         case .requestsOfNoSale(let requests):
-            "\(String.counted(requests, "request")) \(requests == 1 ? "belongs" : "belong") to no sale"
+            "\(String.counted(requests, "request")) \(agreeing(requests, "belongs", "belong")) to no sale"
         }
     }
+}
+
+/// `singular` for a count of one, `plural` for any other: the word that agrees with it.
+private func agreeing(_ count: Int64, _ singular: String, _ plural: String) -> String {
+    count == 1 ? singular : plural
 }

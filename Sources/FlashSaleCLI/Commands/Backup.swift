@@ -56,8 +56,8 @@ enum BackupCommand {
         }
         guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }
         stage.withLock { $0 = .making }
-        let pages = try store.backup(to: path) { now in
-            stage.withLock { $0 = .file(now) }
+        let pages = try store.backup(to: path) { reached in
+            stage.withLock { $0 = .file(reached) }
         }
         context.workDone = .backup(path: path)
         context.output.success(Rendered(
