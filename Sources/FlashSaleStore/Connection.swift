@@ -115,9 +115,7 @@ public final class Connection {
     /// take their commits (review); and while another connection still reads from it
     /// (the checkpoint fails busy; the last to close empties it).
     private func settleTheWALOfAMovedFile() {
-        var moved: Int32 = 0
-        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0,
-              let name = sqlite3_db_filename(handle, "main"), access(name, F_OK) != 0, errno == ENOENT
+        guard fileHasMoved, let name = sqlite3_db_filename(handle, "main"), access(name, F_OK) != 0, errno == ENOENT
         else { return }
         sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
@@ -221,9 +219,15 @@ public final class Connection {
     /// it was, where nothing will find them (a long-running `serve` answered 201 to
     /// bookings that went nowhere): refused before the commit, which SQLite does not do.
     private func checkFileIsInPlace() throws(SQLiteError) {
-        var moved: Int32 = 0
-        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else { return }
+        guard fileHasMoved else { return }
         throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open")
+    }
+
+    /// Whether the file this connection has open is no longer at its path (removed, renamed,
+    /// or another put there), as SQLite tells.
+    private var fileHasMoved: Bool {
+        var moved: Int32 = 0
+        return sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0
     }
 
     /// SQLite's default: a commit that leaves the WAL this long (in pages) checkpoints it.

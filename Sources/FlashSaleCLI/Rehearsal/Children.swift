@@ -139,8 +139,16 @@ final class RehearsalChildren: @unchecked Sendable {
         while true {
             let status = try attempt()
             guard status == ErrorCode.busy.exitCode else { return status }
-            usleep(100_000)
+            RehearsalChildren.pauseWhileBusy()
         }
+    }
+
+    /// How long a rehearsal waits before it tries again what found the database locked:
+    /// a child (`againWhileBusy`), or serve's requests answered 503 busy (`HTTPPath`).
+    static let busyPause = 0.1
+
+    static func pauseWhileBusy() {
+        usleep(UInt32(busyPause * 1_000_000))
     }
 
     /// Exit 0, or the child's own last line with its exit code.

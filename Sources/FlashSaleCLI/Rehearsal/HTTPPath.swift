@@ -85,7 +85,6 @@ final class HTTPPath: RehearsalPath {
     /// A call's time is its attempts' and the pauses between them together; the count
     /// `watch` is told never goes back (the first round counted the busy answers too).
     private func exchangeWaitingOutLocks(_ port: Int, _ calls: [HTTPCall], watch: (Int) -> Void) throws -> [HTTPCallResult] {
-        let pause = 0.1
         var shown = 0
         func watchForward(_ answered: Int) {
             shown = max(shown, answered)
@@ -95,10 +94,10 @@ final class HTTPPath: RehearsalPath {
         while true {
             let busy = answers.indices.filter { answers[$0].status == 503 && answers[$0].failure?.code == ErrorCode.busy.rawValue }
             guard !busy.isEmpty else { return answers }
-            usleep(UInt32(pause * 1_000_000))
+            RehearsalChildren.pauseWhileBusy()
             let again = try exchange(port, busy.map { calls[$0] }, HTTPPath.connections) { watchForward(calls.count - busy.count + $0) }
             for (index, answer) in zip(busy, again) {
-                answers[index] = HTTPCallResult(status: answer.status, seconds: answers[index].seconds + pause + answer.seconds,
+                answers[index] = HTTPCallResult(status: answer.status, seconds: answers[index].seconds + RehearsalChildren.busyPause + answer.seconds,
                                                 failure: answer.failure)
             }
         }
