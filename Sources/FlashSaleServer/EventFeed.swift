@@ -104,18 +104,23 @@ final class EventFeed: Sendable {
         state.withLockedValue { state in (state.last, state.reached) = end }
         DedicatedThread.start { [self] in
             var lastHeartbeat = ContinuousClock.now
+            // A change seen and not delivered (its read failed: busy, a lost connection) is
+            // owed until a delivery succeeds: the watcher tells of a change once, and the
+            // streams waited for another (a stream whose log went back never ended; a CI run).
+            var owed = false
             while !state.withLockedValue({ $0.stopped }) {
                 // Woken, or the time is up (then the lock is not held).
                 if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
                 do {
-                    if try log.watcher.hasChanged() { try? deliver(log.engine) }
+                    if try log.watcher.hasChanged() { owed = true }
                 } catch StoreFailure.moved {
                     movedContinuation.yield()
                     movedContinuation.finish()
                 } catch {
                     // A look that failed (busy, a lost connection): deliver what can be read.
-                    try? deliver(log.engine)
+                    owed = true
                 }
+                if owed { owed = (try? deliver(log.engine)) == nil }
                 if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
                     lastHeartbeat = ContinuousClock.now
                     broadcast(.heartbeat)
