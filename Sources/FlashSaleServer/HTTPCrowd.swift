@@ -12,7 +12,7 @@ import NIOPosix
 package enum HTTPCrowd {
     package static let exchange: HTTPExchange = { port, calls, connections, watch in
         let state = ExchangeState(calls: calls)
-        guard !calls.isEmpty else { return [] }
+        guard calls.count > 0 else { return [] }
         let group = MultiThreadedEventLoopGroup.singleton
         for _ in 0..<min(connections, calls.count) {
             ClientBootstrap(group: group)
@@ -34,14 +34,14 @@ package enum HTTPCrowd {
 
 /// The calls, who takes which next, and the answers; shared by every connection.
 private final class ExchangeState: @unchecked Sendable {
-    let calls: [HTTPCall]
+    let calls: HTTPCalls
     private let lock = ConditionLock(value: 0)
     private var next = 0
     private var answers: [HTTPCallResult?]
     private var answered = 0
     private var failure: (any Error)?
 
-    init(calls: [HTTPCall]) {
+    init(calls: HTTPCalls) {
         self.calls = calls
         answers = Array(repeating: nil, count: calls.count)
     }

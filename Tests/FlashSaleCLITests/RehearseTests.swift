@@ -127,6 +127,20 @@ import FlashSaleTestSupport
         #expect(one.requests.count { !$0.isBot && $0.arrival < 1000 } > 180)
     }
 
+    /// A seed names a crowd from version to version: a rehearsal's figures can be compared
+    /// with last month's. The checksum is of every request, in order, as the paths send it.
+    @Test func aSeedMakesTheCrowdItMadeBefore() {
+        let crowd = Crowd(buyers: 3_000, botShare: 0.2, duration: .seconds(90), seed: 11)
+        var checksum: UInt64 = 0xcbf2_9ce4_8422_2325
+        for request in crowd.requests {
+            for byte in "\(request.user) \(request.ip) \(request.userAgent) \(request.arrival) \(request.isBot)\n".utf8 {
+                checksum = (checksum ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+        }
+        #expect(crowd.requests.count == 4_688)
+        #expect(String(checksum, radix: 16) == "f7fa16308f94b4b2")
+    }
+
     @Test func theBotsAgentsAreScriptsAndTheBuyersAreNot() {
         for agent in Crowd.scripts { #expect(ScriptAgent.name(in: agent) != nil, "\(agent)") }
         for agent in Crowd.browsers { #expect(ScriptAgent.name(in: agent) == nil, "\(agent)") }

@@ -155,7 +155,6 @@ enum RehearseCommand {
             let end = outcome.end
             let final = try engine.metrics(of: sale, clock: end).first
             let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
-            let botUsers = Set(crowd.requests.lazy.filter(\.isBot).map(\.user))
             let stock = StockChange.timeline(holds: outcome.holds, bookings: everyBooking, in: crowd, opening: opening)
             let soldOut = StockChange.soldOut(stock, inventory: settings.inventory)
             let report = RehearsalReport(
@@ -167,7 +166,7 @@ enum RehearseCommand {
                 // Items sold: a bot's hold cancelled or expired got it no item (found by
                 // probing: every bot booking was counted, the returning wave's too).
                 botRequests: crowd.requests.count { $0.isBot },
-                botItems: everyBooking.count { $0.status == .booked && botUsers.contains($0.user.text) },
+                botItems: everyBooking.count { $0.status == .booked && Crowd.isBot($0.user.text) },
                 declined: AttemptTotals.declineCodes.compactMap { code in
                     (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
                 },

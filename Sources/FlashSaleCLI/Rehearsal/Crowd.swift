@@ -1,13 +1,50 @@
 import FlashSaleCore
 
-/// One booking attempt of the crowd: who, from where, and when after the opening.
-struct CrowdRequest: Sendable {
-    let user: String
-    let ip: String
-    let userAgent: String
-    /// Milliseconds after the sale opens.
-    let arrival: Int64
+/// One booking attempt of the crowd: who, from where, and when after the opening. Twelve
+/// bytes, its strings made when asked for: a crowd of millions stays in memory for the
+/// whole rehearsal, in arrival order.
+struct CrowdRequest: Sendable, Equatable {
+    /// The buyer's number among the humans or among the bots, from 1.
+    let number: UInt32
+    /// Milliseconds after the sale opens: within the duration (at most 24 h) and a hold
+    /// after it, far from Int32's 24 days.
+    private let arrivalMilliseconds: Int32
     let isBot: Bool
+    /// The agent's index in `Crowd.browsers` or `Crowd.scripts`.
+    private let agent: UInt8
+    /// A bot's address: the last byte of `Crowd.botNetwork`'s.
+    private let botHost: UInt8
+
+    fileprivate init(number: Int, arrival: Int64, isBot: Bool, agent: Int, botHost: Int = 0) {
+        self.number = UInt32(number)
+        arrivalMilliseconds = Int32(arrival)
+        self.isBot = isBot
+        self.agent = UInt8(agent)
+        self.botHost = UInt8(botHost)
+    }
+
+    /// The same buyer, arriving at another time.
+    func arriving(at arrival: Int64) -> CrowdRequest {
+        CrowdRequest(number: Int(number), arrival: arrival, isBot: isBot, agent: Int(agent), botHost: Int(botHost))
+    }
+
+    var arrival: Int64 { Int64(arrivalMilliseconds) }
+    var user: String { (isBot ? Crowd.botPrefix : Crowd.humanPrefix) + String(number) }
+    var userAgent: String { isBot ? Crowd.scripts[Int(agent)] : Crowd.browsers[Int(agent)] }
+
+    /// A human's own address in 10.0.0.0/8; a bot's one of a few in 203.0.113.0/24.
+    var ip: String {
+        guard !isBot else { return Crowd.botNetwork + String(botHost) }
+        let n = Int(number)
+        return "10.\((n >> 16) & 255).\((n >> 8) & 255).\(n & 255)"
+    }
+
+    /// The crowd's order: by arrival, and of one millisecond the humans before the bots,
+    /// each by number, the order they are made in (`Crowd.init`). Requests equal in all
+    /// three are the same buyer's, alike but for nothing.
+    fileprivate static func arrivesBefore(_ one: CrowdRequest, _ other: CrowdRequest) -> Bool {
+        (one.arrivalMilliseconds, one.isBot ? 1 : 0, one.number) < (other.arrivalMilliseconds, other.isBot ? 1 : 0, other.number)
+    }
 }
 
 /// The buyers of a rehearsal, made from a seed: the same seed, the same requests in the
@@ -18,6 +55,10 @@ struct Crowd: Sendable {
     /// Distinct users, humans and bot accounts.
     let users: Int
     let bots: Int
+
+    static let humanPrefix = "buyer-"
+    static let botPrefix = "bot-"
+    static let botNetwork = "203.0.113."
 
     /// Half the buyers come in the opening second; the rest over the duration, more of them
     /// early than late. One buyer in five who came presses again a few seconds later. Bots
@@ -34,35 +75,47 @@ struct Crowd: Sendable {
             let first: Int64 = random.unit() < 0.5
                 ? Int64(random.unit() * Double(min(1000, span)))
                 : Int64(Double(span) * random.unit() * random.unit())
-            let request = CrowdRequest(user: "buyer-\(index + 1)", ip: Crowd.humanAddress(index),
-                                       userAgent: Crowd.browsers[random.below(Crowd.browsers.count)], arrival: first, isBot: false)
+            let request = CrowdRequest(number: index + 1, arrival: first, isBot: false, agent: random.below(Crowd.browsers.count))
             requests.append(request)
             if random.unit() < 0.2 {
                 let again = min(span - 1, first + 1000 + Int64(random.below(9000)))
-                requests.append(CrowdRequest(user: request.user, ip: request.ip, userAgent: request.userAgent,
-                                             arrival: max(again, first), isBot: false))
+                requests.append(request.arriving(at: max(again, first)))
             }
         }
         let addresses = min(16, 1 + botCount / 250)
         for index in 0..<botCount {
-            let ip = "203.0.113.\(1 + index % addresses)"
-            let agent = Crowd.scripts[index % Crowd.scripts.count]
             let start = Int64(random.below(Int(min(200, span))))
             for attempt in 0..<3 {
-                requests.append(CrowdRequest(user: "bot-\(index + 1)", ip: ip, userAgent: agent,
-                                             arrival: min(span - 1, start + Int64(attempt * 20)), isBot: true))
+                requests.append(CrowdRequest(number: index + 1, arrival: min(span - 1, start + Int64(attempt * 20)), isBot: true,
+                                             agent: index % Crowd.scripts.count, botHost: 1 + index % addresses))
             }
         }
-        // Stable: of one millisecond, the order they were made in, so the order is the seed's.
-        self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }.map(\.element)
+        // In place: a copy of millions of requests to sort would double the crowd's memory.
+        requests.sort(by: CrowdRequest.arrivesBefore)
+        self.requests = requests
         users = buyers
         bots = botCount
     }
 
-    /// A distinct address per human buyer, in 10.0.0.0/8.
-    private static func humanAddress(_ index: Int) -> String {
-        let n = index + 1
-        return "10.\((n >> 16) & 255).\((n >> 8) & 255).\(n & 255)"
+    /// The first `count` buyers to come, by their first requests, leaving out the users
+    /// `left`. Who has come is a bit a buyer, humans first: a set of their names would
+    /// take as much memory again as the crowd.
+    func firstBuyers(_ count: Int, except left: Set<String>) -> [CrowdRequest] {
+        var seen = [Bool](repeating: false, count: users)
+        var found: [CrowdRequest] = []
+        for request in requests {
+            guard found.count < count else { break }
+            let place = Int(request.number) - 1 + (request.isBot ? users - bots : 0)
+            guard !seen[place] else { continue }
+            seen[place] = true
+            if !left.contains(request.user) { found.append(request) }
+        }
+        return found
+    }
+
+    /// Whether `user` is one of the crowd's bot accounts.
+    static func isBot(_ user: String) -> Bool {
+        user.hasPrefix(botPrefix)
     }
 
     static let browsers = [

@@ -9,6 +9,23 @@ package struct HTTPCall: Sendable {
     package let body: String?
 }
 
+/// A wave's calls, each made when it is sent: a wave can be half the crowd.
+package struct HTTPCalls: Sendable {
+    package let count: Int
+    private let make: @Sendable (Int) -> HTTPCall
+
+    init(count: Int, _ make: @escaping @Sendable (Int) -> HTTPCall) {
+        self.count = count
+        self.make = make
+    }
+
+    init(_ calls: [HTTPCall]) {
+        self.init(count: calls.count) { calls[$0] }
+    }
+
+    package subscript(index: Int) -> HTTPCall { make(index) }
+}
+
 /// Its answer's status, and the time from sending it to the end of the answer.
 package struct HTTPCallResult: Sendable {
     package let status: Int
@@ -27,7 +44,7 @@ package struct HTTPCallResult: Sendable {
 /// taking the next call when its last is answered; answers in the calls' order. `watch`
 /// runs on the caller's thread every 100 ms with the count answered. SwiftNIO's client, so
 /// only `flashsale-serve` has one; in `flashsale` this is nil.
-package typealias HTTPExchange = @Sendable (_ port: Int, _ calls: [HTTPCall], _ connections: Int,
+package typealias HTTPExchange = @Sendable (_ port: Int, _ calls: HTTPCalls, _ connections: Int,
                                             _ watch: (Int) -> Void) throws -> [HTTPCallResult]
 
 /// `serve` on loopback, started anew for each clock the rehearsal moves to (its clock is
@@ -50,10 +67,11 @@ final class HTTPPath: RehearsalPath {
               progress: (Int, Int) -> Void) throws -> WaveTiming {
         let port = try serve(at: now)
         let path = "/booking-service/book-item/\(setting.sale.text)"
-        let calls = requests.map { request in
-            HTTPCall(method: "POST", path: path,
-                     headers: [(HTTPPath.userHeader, request.user), ("X-Forwarded-For", request.ip), ("User-Agent", request.userAgent)],
-                     body: nil)
+        let calls = HTTPCalls(count: requests.count) { index in
+            let request = requests[requests.startIndex + index]
+            return HTTPCall(method: "POST", path: path,
+                            headers: [(HTTPPath.userHeader, request.user), ("X-Forwarded-For", request.ip), ("User-Agent", request.userAgent)],
+                            body: nil)
         }
         let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
         let started = MonotonicClock.nanoseconds()
@@ -76,7 +94,7 @@ final class HTTPPath: RehearsalPath {
         let calls = confirm.map { HTTPCall(method: "PUT", path: base + $0.id.text, headers: [(HTTPPath.userHeader, $0.user.text)] + json,
                                            body: "{\"status\":\"booked\"}") }
             + cancel.map { HTTPCall(method: "DELETE", path: base + $0.id.text, headers: [(HTTPPath.userHeader, $0.user.text)], body: nil) }
-        try check(try exchangeWaitingOutLocks(port, calls) { _ in }, allowed: [200])
+        try check(try exchangeWaitingOutLocks(port, HTTPCalls(calls)) { _ in }, allowed: [200])
     }
 
     /// The exchange, with the calls serve answered 503 busy (a lock another process held
@@ -84,7 +102,7 @@ final class HTTPPath: RehearsalPath {
     /// queue's path runs its children again (found by probing: it ended the rehearsal, 75).
     /// A call's time is its attempts' and the pauses between them together; the count
     /// `watch` is told never goes back (the first round counted the busy answers too).
-    private func exchangeWaitingOutLocks(_ port: Int, _ calls: [HTTPCall], watch: (Int) -> Void) throws -> [HTTPCallResult] {
+    private func exchangeWaitingOutLocks(_ port: Int, _ calls: HTTPCalls, watch: (Int) -> Void) throws -> [HTTPCallResult] {
         var shown = 0
         func watchForward(_ answered: Int) {
             shown = max(shown, answered)
@@ -95,7 +113,7 @@ final class HTTPPath: RehearsalPath {
             let busy = answers.indices.filter { answers[$0].status == 503 && answers[$0].failure?.code == ErrorCode.busy.rawValue }
             guard !busy.isEmpty else { return answers }
             RehearsalChildren.pauseWhileBusy()
-            let again = try exchange(port, busy.map { calls[$0] }, HTTPPath.connections) { watchForward(calls.count - busy.count + $0) }
+            let again = try exchange(port, HTTPCalls(count: busy.count) { calls[busy[$0]] }, HTTPPath.connections) { watchForward(calls.count - busy.count + $0) }
             for (index, answer) in zip(busy, again) {
                 answers[index] = HTTPCallResult(status: answer.status, seconds: answers[index].seconds + RehearsalChildren.busyPause + answer.seconds,
                                                 failure: answer.failure)

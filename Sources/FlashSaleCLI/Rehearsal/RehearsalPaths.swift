@@ -32,10 +32,14 @@ struct RehearsalSetting {
     let sale: SaleID
     let engine: Engine
 
-    /// `requests` as NDJSON in a scratch file, opened for reading.
+    /// `requests` as NDJSON in a scratch file, opened for reading. Written a piece at a
+    /// time: the opening second's slice is half the crowd.
     func requestFile(_ requests: ArraySlice<CrowdRequest>, name: String) throws(FlashSaleError) -> Int32 {
         let path = children.directory + "/" + name + ".ndjson"
-        var text = UTF8Text()
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var text = UTF8Text(capacity: RehearsalSetting.pieceBytes + 1024)
         for request in requests {
             text.append("{\"user\":")
             text.appendQuoted(request.user)
@@ -44,20 +48,25 @@ struct RehearsalSetting {
             text.append(",\"user_agent\":")
             text.appendQuoted(request.userAgent)
             text.append("}\n")
+            if text.bytes.count >= RehearsalSetting.pieceBytes { try write(&text, to: out, path: path) }
         }
-        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(out) }
-        var written = 0
-        let bytes = text.bytes
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { write(out, $0.baseAddress, $0.count) }
-            guard count > 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
-            written += count
-        }
+        try write(&text, to: out, path: path)
         let input = open(path, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw .io("cannot read '\(path)': \(String(cString: strerror(errno)))") }
         return input
+    }
+
+    private static let pieceBytes = 1 << 16
+
+    /// Writes `text` whole to `out`, and empties it.
+    private func write(_ text: inout UTF8Text, to out: Int32, path: String) throws(FlashSaleError) {
+        var written = 0
+        while written < text.bytes.count {
+            let count = text.bytes.withUnsafeBytes { Glibc.write(out, $0.baseAddress! + written, $0.count - written) }
+            guard count > 0 else { throw .io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+            written += count
+        }
+        text.removeAll()
     }
 
     /// Confirms and cancels in one transaction, through the engine the commands use.

@@ -112,12 +112,8 @@ struct SaleDay {
         // The buyers turned away come back once the last holds have returned.
         let end = lastSweep ?? opening.adding(hold)
         outcome.end = end
-        let holders = Set(outcome.holds.map(\.user.text))
-        var seen: Set<String> = []
-        let turnedAway = crowd.requests.filter { !holders.contains($0.user) && seen.insert($0.user).inserted }
-        let returning = turnedAway.prefix((buyers + returnShare - 1) / returnShare).map {
-            CrowdRequest(user: $0.user, ip: $0.ip, userAgent: $0.userAgent, arrival: end.milliseconds - opening.milliseconds, isBot: $0.isBot)
-        }
+        let returning = crowd.firstBuyers((buyers + returnShare - 1) / returnShare, except: Set(outcome.holds.map(\.user.text)))
+            .map { $0.arriving(at: end.milliseconds - opening.milliseconds) }
         outcome.returning = returning.count
         _ = try wave(returning[...], end, SaleDay.returningWave)
         let resold = try engine.bookings(of: sale, status: .held, user: nil, clock: end)

@@ -54,9 +54,9 @@ struct StockChange: Equatable {
     /// back at the instant another is taken counts first: stock that ran out for no time
     /// did not run out.
     static func timeline(holds: [Booking], bookings: [Booking], in crowd: Crowd, opening: Instant) -> [StockChange] {
-        var arrivals: [String: [Int64]] = [:]
-        arrivals.reserveCapacity(crowd.users)
-        for request in crowd.requests { arrivals[request.user, default: []].append(request.arrival) }
+        // The holders' arrivals only: every buyer's would take as much memory again as the crowd.
+        var arrivals = Dictionary(holds.map { ($0.user.text, [Int64]()) }, uniquingKeysWith: { first, _ in first })
+        for request in crowd.requests { arrivals[request.user]?.append(request.arrival) }
         var changes = holds.map { hold in
             let decided = hold.createdAt.milliseconds - opening.milliseconds
             return StockChange(at: arrivals[hold.user.text]?.first { $0 >= decided } ?? decided, items: -1)
