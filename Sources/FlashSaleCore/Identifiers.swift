@@ -185,19 +185,24 @@ extension String {
         // are plain ASCII.
         guard utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return self }
         var out = ""
+        forEachScalar { scalar, hidden in
+            if hidden { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    /// Calls `body` with each scalar and whether text output must escape it: a control
+    /// character, a line or paragraph separator, or one that shows nothing. The one rule
+    /// for `controlCharactersEscaped` and for the shell words commands print to paste.
+    public func forEachScalar(_ body: (Unicode.Scalar, _ hidden: Bool) -> Void) {
         // Tag characters spell a flag only after U+1F3F4, up to the cancel tag U+E007F;
         // anywhere else they hide text (found by probing).
         var inFlag = false
         for scalar in unicodeScalars {
             let isFlagTag = inFlag && (0xE0020...0xE007F).contains(scalar.value)
-            if scalar.isControl || scalar.isLineOrParagraphSeparator || (scalar.isInvisible && !isFlagTag) {
-                out += scalar.escaped(asASCII: true)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
+            body(scalar, scalar.isControl || scalar.isLineOrParagraphSeparator || (scalar.isInvisible && !isFlagTag))
             inFlag = scalar.value == 0x1F3F4 || (isFlagTag && scalar.value != 0xE007F)
         }
-        return out
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlashSaleCLI
+import FlashSaleCore
 import FlashSaleTestSupport
 import FlashSaleStore
 
@@ -569,8 +570,11 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["book", "s1", "bot99", "--ip", "2001:db8:1:2:abcd::1"]).status == 9)
     }
 
-    /// Users are opaque text: a quote, a leading dash and a newline survive the paste.
-    @Test(arguments: ["it's me", "-rf", "two\nlines", "csi\u{9B}2J"])
+    /// Users are opaque text: a quote, a leading dash and a newline survive the paste, and
+    /// the line shows what text output escapes as escapes (found by probing: a right-to-left
+    /// override and a zero-width space were printed as they are, so that the line read as
+    /// another command, or blocked a user who looked like another).
+    @Test(arguments: ["it's me", "-rf", "two\nlines", "csi\u{9B}2J", "x\u{202E}live", "zw\u{200B}x"])
     func hostileUserNamesAreQuotedForTheShell(_ user: String) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "0"])
@@ -582,6 +586,9 @@ private func mode(of path: String) throws -> Int {
         let row = try #require(rows.first { $0["kind"] as? String == "user" })
         #expect(row["reasons"] as? [String] == ["10 declines"])
         let line = try #require(row["block"] as? String)
+        var hidden = false
+        line.forEachScalar { _, isHidden in hidden = hidden || isHidden }
+        #expect(!hidden, "\(line.unicodeScalars.map { String($0.value, radix: 16) })")
         let bin = URL(fileURLWithPath: flashsaleBinary).deletingLastPathComponent().path
         let pasted = try run(box, "/bin/bash", ["-c", line], environment: ["PATH": "\(bin):/usr/bin:/bin", "FLASHSALE_NOW": T0])
         #expect(pasted.status == 0, "\(line): \(pasted.output)")

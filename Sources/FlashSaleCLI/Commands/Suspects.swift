@@ -74,24 +74,27 @@ enum SuspectsCommand {
 /// Words for a shell command line that an operator pastes.
 enum ShellQuoting {
     /// Bare when only characters no shell treats specially; else in single quotes (an
-    /// embedded quote as `'\''`); control characters, which single quotes would carry
-    /// across lines and to the terminal, as `$'...'` escapes of their UTF-8 bytes (bash,
-    /// zsh, ksh and POSIX.1-2024 sh).
+    /// embedded quote as `'\''`); the characters text output escapes (`forEachScalar`:
+    /// controls, which single quotes would carry across lines and to the terminal, and
+    /// those that show nothing or reorder the line, so that the command pasted is the one
+    /// read) as `$'...'` escapes of their UTF-8 bytes (bash, zsh, ksh and POSIX.1-2024 sh).
     static func word(_ text: String) -> String {
         let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-".utf8)
         if !text.isEmpty, text.utf8.allSatisfy(safe.contains), !text.hasPrefix("=") {
             return text
         }
-        guard text.unicodeScalars.contains(where: \.isControl) else { return singleQuoted(text) }
+        var escapes = false
+        text.forEachScalar { _, hidden in escapes = escapes || hidden }
+        guard escapes else { return singleQuoted(text) }
         var out = "$'"
-        for scalar in text.unicodeScalars {
+        text.forEachScalar { scalar, hidden in
             switch scalar {
             case "\\": out += "\\\\"
             case "'": out += "\\'"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             case "\r": out += "\\r"
-            case _ where scalar.isControl:
+            case _ where hidden:
                 for byte in String(scalar).utf8 {
                     let hex = String(byte, radix: 16)
                     out += "\\x" + (hex.count == 1 ? "0" : "") + hex
