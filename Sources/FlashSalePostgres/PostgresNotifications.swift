@@ -58,7 +58,7 @@ final class NotificationWatcher: ChangeWatcher {
             schemaCheckDue = .now + Self.schemaCheckInterval
             guard try Self.schemaID(location, on: session) == schema else {
                 throw StoreFailure.moved(detail: "schema \(location.schema) of \(location) was dropped or replaced while it was "
-                                         + "followed; start again on the one now there (events --follow without the --after of the old one)")
+                                         + "followed; start again on the one now there")
             }
         }
         return changed

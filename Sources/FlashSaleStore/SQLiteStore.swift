@@ -82,7 +82,7 @@ struct DataVersionWatcher: ChangeWatcher {
     mutating func hasChanged() throws -> Bool {
         if let file, FileIdentity(of: db.path) != file {
             throw StoreFailure.moved(detail: "\(db.path) was removed or replaced while it was followed; "
-                                         + "start again on the one now there (events --follow without the --after of the old one)")
+                                         + "start again on the one now there")
         }
         let version = try db.dataVersion()
         defer { seen = version }

@@ -195,6 +195,8 @@ import FlashSaleTestSupport
             }
             #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
             #expect(follower.stderr.contains("was removed or replaced while it was followed"), "\(follower.stderr)")
+            // The advice is the command's own (found by probing: process was told of --after).
+            #expect(follower.stderr.contains("--after") == (command[0] == "events"), "\(follower.stderr)")
         }
     }
 

@@ -49,26 +49,32 @@ package enum EventsCommand {
         // The event a follower has reached: the last it printed, or the one --after names.
         var reached = signals == nil || last == 0 ? nil : try engine.event(last)
 
-        reading: while true {
-            let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
-            guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
-            for event in page {
-                append(event, to: &lines)
+        do {
+            reading: while true {
+                let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
+                guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
+                for event in page {
+                    append(event, to: &lines)
+                }
+                out.write(utf8: lines.bytes)
+                lines.removeAll()
+                printed += Int64(page.count)
+                last = page.last?.seq ?? last
+                if signals != nil, let event = page.last { reached = event }
+                if maximum.map({ printed >= $0 }) ?? false { break }
+                if Int64(page.count) == room {
+                    // More may be there already: no waiting, but a stop still ends it between pages.
+                    if out.writeError != nil || watcher.stopRequested() { break }
+                    continue
+                }
+                out.flush()
+                guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
+                try ensureStill(reached, in: engine, watcher)
             }
-            out.write(utf8: lines.bytes)
-            lines.removeAll()
-            printed += Int64(page.count)
-            last = page.last?.seq ?? last
-            if signals != nil, let event = page.last { reached = event }
-            if maximum.map({ printed >= $0 }) ?? false { break }
-            if Int64(page.count) == room {
-                // More may be there already: no waiting, but a stop still ends it between pages.
-                if out.writeError != nil || watcher.stopRequested() { break }
-                continue
-            }
-            out.flush()
-            guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
-            try ensureStill(reached, in: engine, watcher)
+        } catch StoreFailure.moved(let detail) {
+            // Its seqs are the old file's (or schema's): a follower that starts again on the
+            // one now there must not skip that many of the new one's.
+            throw StoreFailure.moved(detail: detail + " (without the --after of the old one)")
         }
     }
 
