@@ -77,6 +77,16 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["verify"], now: nil).status == 0)
     }
 
+    /// Found by probing: `backup -` made a file named - in the working directory.
+    @Test func backupToStandardOutputIsRefused() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "3"])
+        let result = try box.spawn(["backup", "-"])
+        #expect(result.status == 2)
+        #expect(result.stderr == "flashsale: backup makes a file, not standard output: give ./- for a file named -\n")
+        #expect(!FileManager.default.fileExists(atPath: box.directory.appendingPathComponent("-").path))
+    }
+
     @Test func backupRefusesAnExistingFileAndLeavesItAlone() throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "3"])

@@ -24,6 +24,11 @@ enum BackupCommand {
         // The parser has already refused a missing PATH.
         let path = invocation.arguments["PATH"] ?? ""
         guard !path.isEmpty else { throw FlashSaleError.usage("backup needs a file name: flashsale \(invocation.command.synopsis)") }
+        // `-` is standard input or output to every other command that reads a path (probe:
+        // a file named - appeared in the working directory); the copy needs a file.
+        guard path != "-" else {
+            throw FlashSaleError.usage("backup makes a file, not standard output: give ./- for a file named -")
+        }
         // Refused before connecting: the answer is the same whether the server is up or not.
         guard !context.isDatabaseServer else {
             throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
