@@ -55,6 +55,11 @@ struct ParsedCommandLine: Sendable {
                 try values.set(spec, inline)
             } else {
                 guard index < words.count else { throw .usage("option \(spec.name) needs a value: \(spec.synopsis)") }
+                // `--limit -- -1` meant -1 (found by probing: '--' was taken for the value,
+                // and -1 then called an unknown option that belongs after '--').
+                guard words[index] != "--" else {
+                    throw .usage("option \(spec.name) needs a value before '--' (\(spec.name)=VALUE takes any): \(spec.synopsis)")
+                }
                 try values.set(spec, words[index])
                 index += 1
             }

@@ -24,6 +24,9 @@ final class InputChunks {
         if path == "-" {
             guard standardInput >= 0 else { throw .usage("cannot read standard input: it is closed") }
             try self.init(descriptor: standardInput, name: "standard input", owned: false)
+        } else if path.isEmpty {
+            // Found by probing: "cannot read : No such file or directory".
+            throw .usage("cannot read an empty path: give a file, or - for standard input")
         } else {
             let descriptor = open(path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else {

@@ -223,6 +223,10 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         let stream = try box.shell("\"$FLASHSALE\" --db \"$DB\" book s1 --stream < .")
         #expect(stream.status == 2)
         #expect(stream.stderr == "flashsale: cannot read standard input: Is a directory\n")
+        // Found by probing: "cannot read : No such file or directory".
+        let empty = try box.spawn(["submit", "s1", "--file", ""])
+        #expect(empty.status == 2)
+        #expect(empty.stderr == "flashsale: cannot read an empty path: give a file, or - for standard input\n")
     }
 
     @Test func badFormatsAndArgumentsAreUsageErrors() throws {
