@@ -197,6 +197,10 @@ import FlashSaleTestSupport
             #expect(follower.stderr.contains("was removed or replaced while it was followed"), "\(follower.stderr)")
             // The advice is the command's own (found by probing: process was told of --after).
             #expect(follower.stderr.contains("--after") == (command[0] == "events"), "\(follower.stderr)")
+            // What it decided before is said, as for a failure in a batch (found by probing).
+            if command[0] == "process" {
+                #expect(follower.stderr.contains("the 1 request decided before (1 accepted, 0 rejected) stays decided"), "\(follower.stderr)")
+            }
         }
     }
 

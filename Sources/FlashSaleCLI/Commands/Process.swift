@@ -39,10 +39,9 @@ enum ProcessCommand {
                                         intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
 
         while true {
-            // nil when a stop signal came while another process held the database.
-            let drained: Void?
             do {
-                drained = try watcher.persisting {
+                // nil when a stop signal came while another process held the database.
+                let drained: Void? = try watcher.persisting {
                     // From the time before the drain: a sale that opened while it ran wakes
                     // the wait at once, where a later clock would skip to its end.
                     let before = try context.now()
@@ -50,17 +49,18 @@ enum ProcessCommand {
                               stop: watcher.stopRequested, progress: progress)
                     stateChange = try engine.nextQueueStateChange(in: sale, clock: before)
                 }
+                guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
+                // Idle: sleep until a stop signal, another process's commit, a held item's expiry,
+                // or a sale with a queue opening or ending.
+                guard try watcher.wait(alsoWake: {
+                    try holdExpired(engine, total.waiting, clock: context) || stateChange.map { try context.now() >= $0 } == true
+                }) == .changed else { break }
             } catch where total.decided > 0 {
+                // A failure while idle too (the file removed under a follower, found by probing)
                 throw ExitStatus.error(for: error, after: "the \(String.counted(total.decided, "request")) decided before "
                                            + "(\(total.accepted) accepted, \(total.rejected) rejected) "
                                            + (total.decided == 1 ? "stays decided" : "stay decided"))
             }
-            guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
-            // Idle: sleep until a stop signal, another process's commit, a held item's expiry,
-            // or a sale with a queue opening or ending.
-            guard try watcher.wait(alsoWake: {
-                try holdExpired(engine, total.waiting, clock: context) || stateChange.map { try context.now() >= $0 } == true
-            }) == .changed else { break }
         }
         progress.finish()
         context.output.success(Rendered(
