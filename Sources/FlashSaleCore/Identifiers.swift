@@ -156,7 +156,7 @@ public enum TextField: String, Sendable {
 }
 
 /// A value echoed in an error message: shortened, and with control characters escaped,
-/// so the message stays one readable line whatever was typed.
+/// so the message stays one readable line whatever was typed; a database URL not at all.
 public struct Quoted: CustomStringConvertible, Sendable {
     let text: String
     let limit: Int
@@ -169,6 +169,11 @@ public struct Quoted: CustomStringConvertible, Sendable {
     }
 
     public var description: String {
+        // A database URL given where another value goes (found by probing: `copy-to URL URL`
+        // showed the second one's password as an unexpected argument).
+        if DatabaseURL.scheme(of: text) != nil || DatabaseURL.refusal(of: text) != nil {
+            return "<a database URL, not shown: it may hold a password>"
+        }
         let shown = String(text.unicodeScalars.prefix(limit)).controlCharactersEscaped
         return text.unicodeScalars.count > limit ? shown + "..." : shown
     }

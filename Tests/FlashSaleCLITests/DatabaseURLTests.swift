@@ -61,6 +61,22 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.directory.path).filter { $0.contains("s3cret") } == [])
     }
 
+    /// Found by probing: a URL in another value's place was echoed, password and all, by
+    /// the error that refused it (40 characters of it: most of a generated password).
+    @Test(arguments: [
+        ["copy-to", "postgresql://ann:s3cret@db.example/shop", "postgresql://ann:s3cret@db.example/shop"],
+        ["rehearse", "postgresql://ann:s3cret@db.example/shop"],
+        ["create-sale", "s1", "--inventory", "1", "--per-user", "postgres:s3cret@db.example/shop"],
+        ["postgresql://ann:s3cret@db.example/shop"],
+    ])
+    func aURLInAnotherValuesPlaceIsNotShown(arguments: [String]) throws {
+        let box = try Sandbox()
+        let result = try box.run(arguments + ["--json"])
+        #expect(result.status == 2, "\(result.stdout)")
+        #expect(result.stdout.contains("<a database URL, not shown: it may hold a password>"), "\(result.stdout)")
+        #expect(!result.stdout.contains("s3cret") && !result.stderr.contains("s3cret"))
+    }
+
     @Test func aPathWithAnEqualsSignOrAColonIsStillAPath() throws {
         let box = try Sandbox()
         for name in ["a=b.db", "host=x.db", "a:b.db"] {
