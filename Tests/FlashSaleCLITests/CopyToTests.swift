@@ -144,6 +144,19 @@ import FlashSaleTestSupport
         #expect(try target.run(["sales", "--json"]).stdout == "[]\n")
     }
 
+    /// Found by probing: a source without a table (dropped by hand) was copied without its
+    /// rows and the copy called checked, or refused once the target's schema was made.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: ["hold_second", "attempt_counter"])
+    func aSourceMissingATableIsRefusedBeforeTheTargetIsMade(table: String) throws {
+        let source = try sourceWithEveryKindOfRow()
+        try FlashSaleStoreBackdoor.execute(source.database, "DROP TABLE \(table)")
+        let target = try Sandbox(.postgres)
+        let refused = try source.run(["copy-to", target.database])
+        #expect(refused.status == 73)
+        #expect(refused.stderr.contains("is missing table \(table); nothing was copied"), "\(refused.stderr)")
+        #expect(try target.run(["sales"]).status == 73, "the target holds no schema")
+    }
+
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: [SIGKILL, SIGINT])
     func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain(signal: Int32) throws {
         let source = try Sandbox()

@@ -55,8 +55,16 @@ enum CopyToCommand {
             }
             StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json)
         }
-        guard let source = try context.store() as? CopySource else {
+        let sourceStore = try context.store()
+        guard let source = sourceStore as? CopySource else {
             throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")
+        }
+        // Before the target is made: a source with a table dropped by hand was copied without
+        // it and its copy called checked, or refused with the target's schema made (probe).
+        let lacking = try sourceStore.missingSchemaObjects()
+        guard lacking.isEmpty else {
+            throw StoreFailure.unusable(detail: "\(context.database.controlCharactersEscaped) is missing "
+                                        + "\(lacking.joined(separator: ", ")); nothing was copied")
         }
         let target = try opening.open(true)
         guard let copyTarget = target as? CopyTarget else {
