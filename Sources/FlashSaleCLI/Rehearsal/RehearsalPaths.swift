@@ -155,6 +155,9 @@ final class QueuePath: RehearsalPath {
         let input = try setting.requestFile(requests, name: wave)
         defer { close(input) }
         let children = setting.children
+        // From before the submit, as the stream's from before its child: the queue's path is
+        // both (found by probing: its rate was process's alone, ten times the stream's).
+        let started = MonotonicClock.nanoseconds()
         // A lock held past the busy timeout is waited out, as `book --stream` waits it out
         // (found by probing: the queue's path ended with exit 75 where the stream's went on).
         let submitLog = "submit \(wave)"
@@ -166,7 +169,6 @@ final class QueuePath: RehearsalPath {
         }
         try children.check(submitted, log: submitLog)
         let before = try setting.engine.status(setting.sale, clock: now).sale.counters.available
-        let started = MonotonicClock.nanoseconds()
         let log = "process \(wave)"
         let processed = try children.againWhileBusy {
             let pid = try children.start(setting.databaseOptions + ["process", setting.sale.text], now: now, log: log)
