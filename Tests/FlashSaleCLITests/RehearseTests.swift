@@ -305,6 +305,33 @@ import FlashSaleTestSupport
         try waitsOutAWriteLock(via: "http", metWhenALogSays: #""status":503"#)
     }
 
+    /// Found by probing: on a --db that another process kept locking, the rehearsal's own
+    /// confirms and cancels, and its sweeps, gave up at the busy timeout (exit 75, the sale
+    /// left half run, "retry" refused) where its other steps waited. Every step waits now.
+    @Test func everyStepWaitsOutALockTakenAgainAndAgain() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let running = try box.start(["--busy-timeout", "20ms", "rehearse", "--buyers", "2000", "--inventory", "50",
+                                     "--duration", "10s", "--json"])
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(20))
+        // From once its sale is made: a lock before that is 75 with nothing made, as for any command.
+        #expect(try running.waitUntil { try holder.firstRow("SELECT 1 FROM sale WHERE id = 'rehearsal'") { $0.int64(0) } != nil })
+        _ = try running.waitUntil(within: 300) {
+            try holder.execute("BEGIN IMMEDIATE")
+            usleep(200_000)
+            try holder.execute("ROLLBACK")
+            usleep(5_000)
+            return false
+        }
+        let ended = running.result()
+        #expect(ended.status == 0, "\(ended.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(ended.stdout.utf8)) as? [String: Any]
+        #expect((report?["verify"] as? [String: Any])?["ok"] as? Bool == true, "\(ended.stdout)")
+        // The sweeps' count is the database's.
+        let sale = try box.run(["status", "rehearsal", "--json"]).json()
+        #expect(report?["expired"] as? Int == sale["expired"] as? Int, "\(ended.stdout)")
+    }
+
     /// A rehearsal through `path` whose database is locked once its sale is made, until a
     /// child has met the lock (its log, in the scratch directory, says `sign`), then let go:
     /// it ends as if there had been none.

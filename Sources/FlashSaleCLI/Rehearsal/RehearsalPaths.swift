@@ -69,16 +69,23 @@ struct RehearsalSetting {
         text.removeAll()
     }
 
-    /// Confirms and cancels in one transaction, through the engine the commands use.
+    /// Confirms and cancels in one transaction, through the engine the commands use. A lock
+    /// held past the busy timeout is waited out, as the children wait it out (found by
+    /// probing: a rehearsal on a busy --db ended 75 half way, its sale left, where the
+    /// advice to retry could only be refused).
     func settleInProcess(confirm: [Booking], cancel: [Booking], at now: Instant) throws {
-        let group = DecisionGroup(engine: engine)
-        do {
-            for booking in confirm { _ = try group.confirm(booking.id, in: sale, user: booking.user, clock: now) }
-            for booking in cancel { _ = try group.cancel(booking.id, in: sale, user: booking.user, force: false, clock: now) }
-            try group.commit()
-        } catch {
-            group.abandon()
-            throw error
+        while true {
+            let group = DecisionGroup(engine: engine)
+            do {
+                for booking in confirm { _ = try group.confirm(booking.id, in: sale, user: booking.user, clock: now) }
+                for booking in cancel { _ = try group.cancel(booking.id, in: sale, user: booking.user, force: false, clock: now) }
+                try group.commit()
+                return
+            } catch {
+                group.abandon()
+                guard case .busy? = StoreFailure.of(error) else { throw error }
+                RehearsalChildren.pauseWhileBusy()
+            }
         }
     }
 }
