@@ -412,6 +412,21 @@ import FlashSaleTestSupport
         #expect(result.stderr.contains("rehearse: serve answered 503 to a request (io): "), "\(result.stderr)")
     }
 
+    /// Found by probing: a full TMPDIR failed the queue's submit (74), whose log, in the
+    /// same full directory, kept none of its words; the rehearsal said nothing of why.
+    @Test(.enabled(if: tmpfsMountable, "needs root to mount a tmpfs"))
+    func aChildWhoseWordsAreLostToAFullDiskIsSaidToBe() throws {
+        let box = try Sandbox()
+        let tiny = box.directory.appendingPathComponent("tiny").path
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        try #require(mount("tmpfs", tiny, "tmpfs", 0, "size=12m") == 0)
+        defer { umount2(tiny, Int32(MNT_DETACH)) }
+        let result = try box.spawn(["rehearse", "--via", "queue", "--buyers", "100000"], database: false, environment: ["TMPDIR": tiny])
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(result.stderr.contains("(exit 74): its words are lost: the disk of the scratch directory \(tiny)/flashsale-rehearsal-"),
+                "\(result.stderr)")
+    }
+
     /// SIGKILL gives a rehearsal no chance to end its children: the kernel sends them
     /// SIGTERM (`RehearsalChildren.stopWithRehearsal`), so its serve does not listen on.
     @Test(.enabled(if: serverBuilt, "needs flashsale-serve beside flashsale"))

@@ -155,9 +155,18 @@ final class RehearsalChildren: @unchecked Sendable {
     func check(_ status: Int32, log: String) throws(FlashSaleError) {
         guard status != 0 else { return }
         let said = lastLine(of: logPath(log))
-        let words = said.hasPrefix("flashsale: ") ? String(said.dropFirst("flashsale: ".count)) : said
+        let words = said.hasPrefix("flashsale: ") ? String(said.dropFirst("flashsale: ".count)) : said.isEmpty ? lostWords() : said
         let code = ErrorCode.allCases.first { $0.exitCode == status } ?? .internalFailure
         throw FlashSaleError(code, "rehearse: \(log) failed (exit \(status))" + (words.isEmpty ? "" : ": \(words)"))
+    }
+
+    /// Why a failed child's log says nothing, when it is known: the scratch directory's
+    /// disk is full, so the child could not write its words there either (found by
+    /// probing: a full TMPDIR failed `submit` 74, and the rehearsal did not say why).
+    private func lostWords() -> String {
+        var disk = statvfs()
+        guard statvfs(directory, &disk) == 0, disk.f_bavail == 0 else { return "" }
+        return "its words are lost: the disk of the scratch directory \(directory.controlCharactersEscaped) (TMPDIR) is full"
     }
 
     func send(_ signal: Int32, to pid: pid_t) {
