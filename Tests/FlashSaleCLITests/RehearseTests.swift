@@ -412,6 +412,21 @@ import FlashSaleTestSupport
         #expect(result.stderr.contains("rehearse: serve answered 503 to a request (io): "), "\(result.stderr)")
     }
 
+    /// Found by probing: a TMPDIR too deep for the scratch database was refused in words
+    /// that named no path, nor anything the user had given.
+    @Test func aTMPDIRTooDeepForTheScratchDatabaseIsNamed() throws {
+        let box = try Sandbox()
+        var deep = box.directory.path
+        while deep.utf8.count < 480 { deep += "/" + String(repeating: "d", count: min(200, 480 - deep.utf8.count)) }
+        try FileManager.default.createDirectory(atPath: deep, withIntermediateDirectories: true)
+        let result = try box.spawn(["rehearse", "--buyers", "100"], database: false, environment: ["TMPDIR": deep])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("flashsale: the scratch database in TMPDIR: a new database's path takes at most 504 bytes"),
+                "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("; set TMPDIR to a shorter path\n"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deep).isEmpty)
+    }
+
     /// Found by probing: a full TMPDIR failed the queue's submit (74), whose log, in the
     /// same full directory, kept none of its words; the rehearsal said nothing of why.
     @Test(.enabled(if: tmpfsMountable, "needs root to mount a tmpfs"))

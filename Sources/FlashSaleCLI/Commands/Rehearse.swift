@@ -106,7 +106,7 @@ enum RehearseCommand {
         do {
             let store: any Store = context.databaseGiven
                 ? try context.store(createIfMissing: true)
-                : try SQLiteStore(path: database, busyTimeout: context.busyTimeoutSpan, createIfMissing: true)
+                : try scratchStore(at: database, busyTimeout: context.busyTimeoutSpan)
             let engine = Engine(store: store)
             if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
                 throw FlashSaleError.conflict("sale \(sale) already exists in '\(context.database)': rehearse makes its own; "
@@ -212,6 +212,16 @@ enum RehearseCommand {
             held = max(held, holds)
             line.tick(Int64(decided - shown))
             shown = decided
+        }
+    }
+
+    /// The scratch database, whose path is TMPDIR's: one too long for a new database is
+    /// said to be (found by probing: the message named no path, nor anything given).
+    private static func scratchStore(at path: String, busyTimeout: Span) throws -> any Store {
+        do {
+            return try SQLiteStore(path: path, busyTimeout: busyTimeout, createIfMissing: true)
+        } catch FlashSaleError.usage(let message) {
+            throw FlashSaleError.usage("the scratch database in TMPDIR: \(message); set TMPDIR to a shorter path")
         }
     }
 
