@@ -30,6 +30,33 @@ extension Engine {
         return result
     }
 
+    /// At most `limit` of `user`'s bookings of a sale, in the order they were made, from
+    /// the one after `after` (from the first without); and whether more follow. A page for
+    /// a client that pages through a history which may be thousands long. An `after` that
+    /// names none of the user's bookings of the sale is `bookingNotFound`.
+    public func bookingPage(of saleID: SaleID, user: UserID, after: BookingID?, limit: Int, clock: Instant) throws -> BookingPage {
+        var page = BookingPage(bookings: [], more: false)
+        var reached = after == nil
+        do {
+            try forEachBooking(of: saleID, status: nil, user: user, clock: clock) { booking in
+                guard reached else {
+                    reached = booking.id == after
+                    return
+                }
+                guard page.bookings.count < limit else {
+                    page.more = true
+                    throw PageFull()
+                }
+                page.bookings.append(booking)
+            }
+        } catch is PageFull {}
+        if let after, !reached { throw SaleError.bookingNotFound(after, sale: saleID, user: user) }
+        return page
+    }
+
+    /// `bookingPage`'s end of the snapshot's walk.
+    private struct PageFull: Error {}
+
     /// `request ID`: a queued request with its place in line, or its decision.
     public func request(_ id: RequestID) throws -> QueuedRequest {
         try store.read { reading in
@@ -112,4 +139,11 @@ private extension QueuedRequest {
         QueuedRequest(id: id, sale: sale, user: user, ip: ip, userAgent: userAgent, key: key, status: status,
                       reason: reason, booking: booking, submittedAt: submittedAt, decidedAt: decidedAt, position: position)
     }
+}
+
+/// A page of a user's bookings (`Engine.bookingPage`).
+public struct BookingPage: Sendable {
+    public var bookings: [Booking]
+    /// Whether bookings follow the page's last.
+    public var more: Bool
 }

@@ -166,10 +166,10 @@ enum OpenAPIDocument {
           "bookings"
         ],
         "summary": "The user's bookings in a sale",
-        "description": "The command line's `bookings SALE --user USER`: every booking of the user's in the sale, in any status.",
+        "description": "The command line's `bookings SALE --user USER`, a page at a time: the user's bookings in the sale, in any status, oldest first, at most `limit` of them (100 unless it says otherwise, at most 1000), from the one after `after`. When more follow, `Link` names the next page (RFC 8288, `rel=\"next\"`), as GitHub's lists do; the last page has no `Link`.",
         "responses": {
           "200": {
-            "description": "The user's bookings, oldest first.",
+            "description": "A page of the user's bookings, oldest first.",
             "content": {
               "application/json": {
                 "schema": {
@@ -178,6 +178,11 @@ enum OpenAPIDocument {
                     "$ref": "#/components/schemas/Booking"
                   }
                 }
+              }
+            },
+            "headers": {
+              "Link": {
+                "$ref": "#/components/headers/Link"
               }
             }
           },
@@ -211,7 +216,31 @@ enum OpenAPIDocument {
           "503": {
             "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "parameters": [
+          {
+            "name": "after",
+            "in": "query",
+            "required": false,
+            "description": "The id of a booking of the user's in the sale, as the last page's `Link` gives it: the page starts after it. One that is not the user's, well-formed or not, is 404.",
+            "schema": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "description": "Bookings a page holds at most; a whole number of decimal digits. Outside 1 to 1000, or given twice, it is 400.",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000,
+              "default": 100
+            }
+          }
+        ]
       }
     },
     "/booking-service/book-item/{sale}/{booking}": {
@@ -814,6 +843,13 @@ enum OpenAPIDocument {
       "Location": {
         "description": "The path of the booking or request.",
         "required": true,
+        "schema": {
+          "type": "string"
+        }
+      },
+      "Link": {
+        "description": "The next page: `</booking-service/book-item/{sale}?after=BOOKING&limit=N>; rel=\"next\"`. Absent on the last page.",
+        "required": false,
         "schema": {
           "type": "string"
         }

@@ -73,6 +73,35 @@ import FlashSaleTestSupport
         #expect(try f.engine.forEachBooking(of: SaleID("s1"), status: .held, user: nil, clock: minutes(5)) { _ in } == 1)
     }
 
+    /// serve's list of a user's bookings, a page at a time: through the pages every one of
+    /// the user's once, in order, and no one else's; a page that holds the last says no
+    /// more follow; a page after another user's booking is none of this user's business.
+    @Test(arguments: stores) func aUsersBookingsComeAPageAtATime(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale(inventory: 20, perUser: 20)
+        var made: [BookingID] = []
+        for n in 0..<7 {
+            made.append(try f.book("alice").id)
+            if n == 3 { _ = try f.book("bob") }
+        }
+        let bob = try #require(try f.engine.bookings(of: SaleID("s1"), status: nil, user: "bob", clock: T).first)
+        var seen: [BookingID] = []
+        var after: BookingID?
+        var pages = 0
+        while pages < 10 {
+            let page = try f.engine.bookingPage(of: SaleID("s1"), user: "alice", after: after, limit: 3, clock: T)
+            seen += page.bookings.map(\.id)
+            pages += 1
+            guard page.more else { break }
+            after = page.bookings.last?.id
+        }
+        #expect(seen == made)
+        #expect(pages == 3)
+        let whole = try f.engine.bookingPage(of: SaleID("s1"), user: "alice", after: nil, limit: 7, clock: T)
+        #expect(whole.bookings.map(\.id) == made && !whole.more)
+        #expect(failure { _ = try f.engine.bookingPage(of: SaleID("s1"), user: "alice", after: bob.id, limit: 3, clock: T) }?.exitCode == 3)
+    }
+
     /// The log keeps a block's value whole and as given, where an error message shortens it
     /// to 40 characters and escapes it; the unblock names the block in the same words.
     @Test(arguments: stores) func blockEventsNameTheBlockWholeAndAlike(_ kind: StoreKind) throws {

@@ -165,6 +165,43 @@ import FlashSaleTestSupport
         #expect(none.body == "[]")
     }
 
+    /// Found by probing: the list was a user's whole history, megabytes of JSON made on an
+    /// event loop for a buyer who had booked and cancelled thousands of times, which held
+    /// up everyone else. It comes a page at a time, `Link` naming the next, as GitHub's.
+    @Test func theListComesAPageAtATimeWithALinkToTheNext() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 300, ["--per-user", "300"])
+        let file = served.directory + "/requests.csv"
+        try ("user\n" + String(repeating: "alice\n", count: 250) + "bob\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try #require(served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
+        try #require(served.flashsale(["process"]).status == .exit(0))
+        try served.start()
+        var path = Self.book
+        var seen: [String] = []
+        var sizes: [Int] = []
+        while sizes.count < 10 {
+            let page = try await served.send(.GET, path, user: "alice")
+            #expect(page.status == 200, "\(page.body)")
+            seen += page.array.compactMap { $0["id"] as? String }
+            sizes.append(page.array.count)
+            guard let link = page[header: "Link"] else { break }
+            #expect(link.hasPrefix("</booking-service/book-item/s1?after=bk_") && link.hasSuffix("&limit=100>; rel=\"next\""), "\(link)")
+            path = String(link.dropFirst().prefix { $0 != ">" })
+        }
+        #expect(sizes == [100, 100, 50])
+        let all = try served.flashsale(["bookings", "s1", "--user", "alice", "--json"]).stdout
+        #expect(seen == (try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [[String: Any]])?.compactMap { $0["id"] as? String })
+        let whole = try await served.send(.GET, Self.book + "?limit=1000", user: "alice")
+        #expect(whole.array.count == 250 && whole[header: "Link"] == nil)
+        for query in ["limit=0", "limit=1001", "limit=abc", "limit=%2B5", "limit=5&limit=6", "after=x&after=y"] {
+            let refused = try await served.send(.GET, Self.book + "?" + query, user: "alice")
+            #expect(refused.status == 400, "\(query): \(refused.body)")
+        }
+        // After a booking that is not the user's: none of their business, as any other id.
+        let bob = try #require(try await served.send(.GET, Self.book, user: "bob").array.first?["id"] as? String)
+        #expect(try await served.send(.GET, Self.book + "?after=" + bob, user: "alice").status == 404)
+    }
+
     /// Another user's booking is 404 exactly as one that does not exist: same status, same
     /// body but for the id, on every route that names one.
     @Test func anotherUsersBookingIsExactlyAsIfItDidNotExist() async throws {
