@@ -44,6 +44,30 @@ import FlashSaleTestSupport
         #expect(metrics[#"flashsale_http_requests_total{route="sale",status="503"}"#] == 1, "\(metrics)")
     }
 
+    /// Found by probing: the health check read through the buyers' readers, queued behind
+    /// their reads (50 requests for a long history kept it waiting 1.9 s): a busy server
+    /// looked dead to a load balancer. The admin listener reads through a reader of its
+    /// own, so it answers while the buyers' reads are still being answered.
+    @Test func theHealthCheckIsNotQueuedBehindBuyersReads() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1000, ["--per-user", "1000"])
+        let file = served.directory + "/requests.csv"
+        try ("user\n" + String(repeating: "alice\n", count: 1000)).write(toFile: file, atomically: true, encoding: .utf8)
+        try #require(served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
+        try #require(served.flashsale(["process"]).status == .exit(0))
+        try served.start()
+        let request = "GET /booking-service/book-item/s1?limit=1000 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n"
+        var lists: [RawConnection] = []
+        for _ in 0..<40 { lists.append(try await RawConnection.open(port: served.port, sending: request)) }
+        // The buyers' reads under way, then the check.
+        #expect(await lists[0].answer(contains: "\r\n\r\n[", within: .seconds(30)))
+        let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
+        let answered = lists.count { $0.answer.hasSuffix("]") }
+        #expect(health.status == 200)
+        #expect(answered < lists.count / 2, "the check waited for \(answered) of the \(lists.count) lists")
+        for list in lists { #expect(await list.answer(contains: "}]", within: .seconds(60))) }
+    }
+
     /// Found by probing: a POST to the admin listener was told "only GET here" while its
     /// `Allow` said `GET, HEAD`; it now says what the buyers' 405 says.
     @Test func aPOSTToTheAdminListenerIs405NamingWhatIsAllowed() async throws {
