@@ -31,31 +31,20 @@ extension Engine {
     }
 
     /// At most `limit` of `user`'s bookings of a sale, in the order they were made, from
-    /// the one after `after` (from the first without); and whether more follow. A page for
-    /// a client that pages through a history which may be thousands long. An `after` that
-    /// names none of the user's bookings of the sale is `bookingNotFound`.
+    /// the one after `after` (from the first without), as they look now; and whether more
+    /// follow. A page for a client that pages through a history which may be thousands
+    /// long, each page read from where the last ended. An `after` that names none of the
+    /// user's bookings of the sale is `bookingNotFound`.
     public func bookingPage(of saleID: SaleID, user: UserID, after: BookingID?, limit: Int, clock: Instant) throws -> BookingPage {
-        var page = BookingPage(bookings: [], more: false)
-        var reached = after == nil
-        do {
-            try forEachBooking(of: saleID, status: nil, user: user, clock: clock) { booking in
-                guard reached else {
-                    reached = booking.id == after
-                    return
-                }
-                guard page.bookings.count < limit else {
-                    page.more = true
-                    throw PageFull()
-                }
-                page.bookings.append(booking)
-            }
-        } catch is PageFull {}
-        if let after, !reached { throw SaleError.bookingNotFound(after, sale: saleID, user: user) }
-        return page
+        try store.read { reading in
+            let now = try reading.requireSale(saleID).decisionTime(clock: clock)
+            // One more than the page: whether any follow.
+            let stored = try reading.bookings(of: user, in: saleID, after: after, limit: limit + 1)
+            if let after, stored == nil { throw SaleError.bookingNotFound(after, sale: saleID, user: user) }
+            let rows = stored ?? []
+            return BookingPage(bookings: rows.prefix(limit).map { $0.seen(at: now) }, more: rows.count > limit)
+        }
     }
-
-    /// `bookingPage`'s end of the snapshot's walk.
-    private struct PageFull: Error {}
 
     /// `request ID`: a queued request with its place in line, or its decision.
     public func request(_ id: RequestID) throws -> QueuedRequest {

@@ -84,6 +84,11 @@ public protocol StoreReading: AnyObject {
     /// The sale's bookings in the order they were made (only `user`'s, if given), as
     /// stored, handed to `body` one at a time: a million take no more memory than one.
     func forEachBooking(of sale: SaleID, user: UserID?, _ body: (Booking) throws -> Void) throws
+    /// At most `limit` of `user`'s bookings of the sale in the order they were made, from
+    /// the one after `after` (from the first without), as stored; nil when `after` is none
+    /// of the user's bookings of the sale. Read by the user's index from that booking on:
+    /// a page costs its own rows, however long the history before it.
+    func bookings(of user: UserID, in sale: SaleID, after: BookingID?, limit: Int) throws -> [Booking]?
 
     /// The events with `seq > after` (of one sale, or of all), oldest first, at most `limit`.
     /// A reader that has seen `seq` N must never be shown a later commit below N.

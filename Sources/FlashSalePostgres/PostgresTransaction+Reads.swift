@@ -13,6 +13,18 @@ extension PostgresTransaction {
                                [.text(sale.text), .text(user.text)]) { try body(decodeBooking($0)) }
     }
 
+    func bookings(of user: UserID, in sale: SaleID, after: BookingID?, limit: Int) throws -> [Booking]? {
+        var from: Int64 = 0
+        if let after {
+            let found = try session.firstRow("SELECT made FROM booking WHERE id = $1 AND sale = $2 AND user_id = $3",
+                                             [.text(after.text), .text(sale.text), .text(user.text)]) { try $0.int64("made") }
+            guard let found else { return nil }
+            from = found
+        }
+        return try session.rows("SELECT \(bookingColumns) FROM booking WHERE sale = $1 AND user_id = $2 AND made > $3 ORDER BY made LIMIT $4",
+                                [.text(sale.text), .text(user.text), .int(from), .int(Int64(limit))], decodeBooking)
+    }
+
     /// A request's decision is the event that names it, as in SQLite, or the rejected run
     /// that holds it: the sale's run that ends first at or after it, if it starts at or
     /// before it (a run holds every request of its sale from its first to its last). A

@@ -112,6 +112,9 @@ let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AN
 // of a million); one user's through that index, whose entries for a user are in rowid order.
 let selectBookingsOfSale = "SELECT \(bookingColumns) FROM booking NOT INDEXED WHERE sale = :sale ORDER BY rowid"
 let selectBookingsOfUser = "SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND user = :user ORDER BY rowid"
+let selectBookingPageOfUser = """
+    SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND user = :user AND rowid > :after ORDER BY rowid LIMIT :limit
+    """
 let selectOverdueHolds = """
     SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND \(overdueHold)
     ORDER BY \(holdOrder) LIMIT :limit

@@ -10,6 +10,18 @@ extension SQLiteTransaction {
         try db.forEachRow(selectBookingsOfUser, [":sale": .text(sale.text), ":user": .text(user.text)]) { try body(decodeBooking($0)) }
     }
 
+    func bookings(of user: UserID, in sale: SaleID, after: BookingID?, limit: Int) throws -> [Booking]? {
+        var from: Int64 = 0
+        if let after {
+            let found = try db.firstRow("SELECT rowid FROM booking WHERE id = :id AND sale = :sale AND user = :user",
+                                        [":id": .text(after.text), ":sale": .text(sale.text), ":user": .text(user.text)]) { $0.int64(0) }
+            guard let found else { return nil }
+            from = found
+        }
+        return try db.rows(selectBookingPageOfUser, [":sale": .text(sale.text), ":user": .text(user.text), ":after": .integer(from),
+                                                     ":limit": .integer(Int64(limit))], decodeBooking)
+    }
+
     /// A request's decision is the event that names it: none while queued, 'rejected'
     /// with its reason, 'held' or 'accepted' with its booking.
     func request(_ id: RequestID) throws -> QueuedRequest? {
