@@ -50,6 +50,15 @@ public enum DatabaseURL {
         return nil
     }
 
+    /// Whether `text` may be a PostgreSQL URL or connection string, password and all: one
+    /// flashsale takes, its scheme mistyped (capitals, a letter or slashes short, spaces
+    /// before it), or libpq's `password=`. An error that echoes a value never shows such
+    /// a one (`Quoted`); anything else, `http://…` or a user `user=bob`, it shows.
+    public static func mayHoldPassword(_ text: String) -> Bool {
+        let trimmed = text.drop { $0 == " " || $0 == "\t" }.lowercased()
+        return trimmed.hasPrefix("postgres") && trimmed.contains(":") || trimmed.contains("password=")
+    }
+
     /// libpq's connection keywords that begin a `keyword=value` string.
     private static let connectionKeywords: Set<String> = [
         "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "service", "connect_timeout",

@@ -171,7 +171,7 @@ public struct Quoted: CustomStringConvertible, Sendable {
     public var description: String {
         // A database URL given where another value goes (found by probing: `copy-to URL URL`
         // showed the second one's password as an unexpected argument).
-        if DatabaseURL.scheme(of: text) != nil || DatabaseURL.refusal(of: text) != nil {
+        if DatabaseURL.mayHoldPassword(text) {
             return "<a database URL, not shown: it may hold a password>"
         }
         let shown = String(text.unicodeScalars.prefix(limit)).controlCharactersEscaped

@@ -66,6 +66,7 @@ import FlashSaleTestSupport
     @Test(arguments: [
         ["copy-to", "postgresql://ann:s3cret@db.example/shop", "postgresql://ann:s3cret@db.example/shop"],
         ["rehearse", "postgresql://ann:s3cret@db.example/shop"],
+        ["backup", "postgresql://ann:s3cret@db.example/shop"],
         ["create-sale", "s1", "--inventory", "1", "--per-user", "postgres:s3cret@db.example/shop"],
         ["postgresql://ann:s3cret@db.example/shop"],
     ])
@@ -73,7 +74,8 @@ import FlashSaleTestSupport
         let box = try Sandbox()
         let result = try box.run(arguments + ["--json"])
         #expect(result.status == 2, "\(result.stdout)")
-        #expect(result.stdout.contains("<a database URL, not shown: it may hold a password>"), "\(result.stdout)")
+        #expect(result.stdout.contains("<a database URL, not shown: it may hold a password>")
+                || result.stdout.contains("PATH is a database URL (not shown: it may hold a password)"), "\(result.stdout)")
         #expect(!result.stdout.contains("s3cret") && !result.stderr.contains("s3cret"))
     }
 

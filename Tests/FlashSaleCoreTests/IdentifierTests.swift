@@ -81,6 +81,20 @@ import Testing
         #expect(Quoted(String(repeating: "x", count: 100)).description.count == 43)
     }
 
+    /// A PostgreSQL URL or connection string is never echoed (a password may be in it);
+    /// other values that only look like URLs or keywords are (found by a review: a bot's
+    /// agent `http://…` was hidden from the suspects table).
+    @Test func quotedValuesNeverShowAPostgreSQLURL() {
+        let hidden = "<a database URL, not shown: it may hold a password>"
+        for text in ["postgresql://a:pw@h/db", "POSTGRES://a:pw@h", " postgresql:/a:pw@h", "postgres:pw@h", "postgresq://a:pw@h",
+                     "host=h password=pw"] {
+            #expect(Quoted(text).description == hidden, "\(text)")
+        }
+        for text in ["http://bot.example/ua", "user=bob", "postgres", "postgresfan"] {
+            #expect(Quoted(text).description == text)
+        }
+    }
+
     /// C1 controls too: U+009B is a terminal's CSI, U+0085 a line break to some programs.
     @Test func everyControlCharacterIsEscapedAndNothingElse() {
         #expect(Quoted("a\u{9B}2J\u{85}b").description == #"a\u{009B}2J\u{0085}b"#)

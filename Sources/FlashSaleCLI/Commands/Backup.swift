@@ -29,6 +29,11 @@ enum BackupCommand {
         guard path != "-" else {
             throw FlashSaleError.usage("backup makes a file, not standard output: give ./- for a file named -")
         }
+        // Named in every message after this, password and all (found by a review).
+        guard DatabaseURL.scheme(of: path) == nil, DatabaseURL.refusal(of: path) == nil else {
+            throw FlashSaleError.usage("backup makes a file, and PATH is a database URL (not shown: it may hold a password); "
+                                       + "back up a PostgreSQL database with pg_dump")
+        }
         // Refused before connecting: the answer is the same whether the server is up or not.
         guard !context.isDatabaseServer else {
             throw FlashSaleError.usage("backup copies a SQLite file: back up a PostgreSQL database with pg_dump")
