@@ -23,6 +23,8 @@ struct ParsedCommandLine: Sendable {
         var wantsHelp = false
         var index = 0
         var optionsEnded = false
+        /// The option that took a `--` for its value, which then ended no options.
+        var dashesTakenBy: String?
 
         while index < words.count {
             let word = words[index]
@@ -43,7 +45,7 @@ struct ParsedCommandLine: Sendable {
             }
             let (name, inline) = split(word)
             guard let spec = lookup(name, in: GlobalOptions.all + (command?.options ?? [])) else {
-                throw unknownOption(name, command: command, commands: commands)
+                throw unknownOption(name, command: command, commands: commands, dashesTakenBy: dashesTakenBy)
             }
             if spec.name == GlobalOptions.help.name { wantsHelp = true }
             if spec.isFlag {
@@ -55,11 +57,8 @@ struct ParsedCommandLine: Sendable {
                 try values.set(spec, inline)
             } else {
                 guard index < words.count else { throw .usage("option \(spec.name) needs a value: \(spec.synopsis)") }
-                // `--limit -- -1` meant -1 (found by probing: '--' was taken for the value,
-                // and -1 then called an unknown option that belongs after '--').
-                guard words[index] != "--" else {
-                    throw .usage("option \(spec.name) needs a value before '--' (\(spec.name)=VALUE takes any): \(spec.synopsis)")
-                }
+                // A value, even `--`, as getopt takes one (`--key --` is the key "--").
+                if words[index] == "--" { dashesTakenBy = spec.name }
                 try values.set(spec, words[index])
                 index += 1
             }
@@ -108,12 +107,17 @@ struct ParsedCommandLine: Sendable {
         options.first { $0.name == name || $0.short == name }
     }
 
-    private static func unknownOption(_ name: String, command: CommandSpec?, commands: [CommandSpec]) -> FlashSaleError {
+    private static func unknownOption(_ name: String, command: CommandSpec?, commands: [CommandSpec],
+                                      dashesTakenBy: String?) -> FlashSaleError {
         if command == nil, let owner = commands.first(where: { lookup(name, in: $0.options) != nil }) {
             return .usage("option \(name) belongs after the command name: flashsale \(owner.synopsis)")
         }
         let context = command.map { " for \($0.name); 'flashsale \($0.name) --help' lists its options" } ?? ""
-        let dashHint = name.hasPrefix("--") ? "" : " (a value starting with '-' goes after '--')"
+        // `--limit -- -1` is --limit "--" and an option -1 (found by probing: the hint said
+        // to put -1 after '--', where it was).
+        let dashHint = name.hasPrefix("--") ? ""
+            : dashesTakenBy.map { " ('--' after \($0) is its value: write \($0)=\(name) for a value starting with '-')" }
+            ?? " (a value starting with '-' goes after '--')"
         return .usage("unknown option '\(Quoted(name))'\(context)\(dashHint)")
     }
 }
