@@ -71,10 +71,11 @@ package enum EventsCommand {
                 guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
                 try ensureStill(reached, in: engine, watcher)
             }
-        } catch StoreFailure.moved(let detail) {
+        } catch {
             // Its seqs are the old file's (or schema's): a follower that starts again on the
             // one now there must not skip that many of the new one's.
-            throw StoreFailure.moved(detail: detail + " (without the --after of the old one)")
+            guard case .moved(let detail)? = StoreFailure.of(error) else { throw error }
+            throw StoreFailure.moved(detail: detail + "; a follower of the one now there starts without the --after of the old one")
         }
     }
 
