@@ -222,7 +222,7 @@ enum OpenAPIDocument {
             "name": "after",
             "in": "query",
             "required": false,
-            "description": "The id of a booking of the user's in the sale, as the last page's `Link` gives it: the page starts after it. One that is not the user's, well-formed or not, is 404.",
+            "description": "The id of a booking of the user's in the sale, as the last page's `Link` gives it: the page starts after it. One that is not the user's, well-formed or not, is 404; given twice, 400.",
             "schema": {
               "type": "string",
               "minLength": 1

@@ -157,6 +157,18 @@ import FlashSaleTestSupport
         #expect(try target.run(["sales"]).status == 73, "the target holds no schema")
     }
 
+    /// An index is not copied (the target's schema has its own): a source without one
+    /// loses nothing, and copy-to is how to move off such a file (found by a review).
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func aSourceMissingOnlyAnIndexIsCopied() throws {
+        let source = try sourceWithEveryKindOfRow()
+        try FlashSaleStoreBackdoor.execute(source.database, "DROP INDEX booking_by_key")
+        let target = try Sandbox(.postgres)
+        let copied = try source.run(["copy-to", target.database])
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect(try target.run(["verify"], now: T0).status == 0)
+    }
+
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: [SIGKILL, SIGINT])
     func aCopyKilledHalfWayLeavesTheSchemaEmptyAndCanBeRunAgain(signal: Int32) throws {
         let source = try Sandbox()

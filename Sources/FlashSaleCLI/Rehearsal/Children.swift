@@ -125,12 +125,6 @@ final class RehearsalChildren: @unchecked Sendable {
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
 
-    /// Runs a command to its end; a failure is the command's, in its words and exit code.
-    func run(_ arguments: [String], now: Instant, input: Int32? = nil, output: Int32? = nil, log: String) throws(FlashSaleError) {
-        let pid = try start(arguments, now: now, input: input, output: output, log: log)
-        try check(wait(pid) ?? 1, log: log)
-    }
-
     /// `attempt`'s exit status, `attempt` run again (after a pause) while the child it runs
     /// exits finding the database locked past its busy timeout: for the queue's commands,
     /// which lose nothing so (`submit` is one transaction; `process` keeps what it decided

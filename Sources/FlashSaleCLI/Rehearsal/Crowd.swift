@@ -98,7 +98,7 @@ struct Crowd: Sendable {
     }
 
     /// The first `count` buyers to come, by their first requests, leaving out the users
-    /// `left`. Who has come is a bit a buyer, humans first: a set of their names would
+    /// `left`. Who has come is a byte a buyer, humans first: a set of their names would
     /// take as much memory again as the crowd.
     func firstBuyers(_ count: Int, except left: Set<String>) -> [CrowdRequest] {
         var seen = [Bool](repeating: false, count: users)
