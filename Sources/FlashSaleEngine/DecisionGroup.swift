@@ -74,7 +74,11 @@ public final class DecisionGroup {
         guard !requests.isEmpty else { return }
         let transaction = try openTransaction()
         guard transaction.wantsReadAhead else { return }
-        for sale in Set(requests.map(\.sale)) {
+        // In id order, the same in every process: a store that locks a sale's row as it is
+        // read (PostgreSQL) would otherwise lock a group's sales in the order of a Set,
+        // which Swift seeds per process, and two servers' groups deadlocked (found by
+        // probing: 10 in a run, each retried after PostgreSQL's deadlock_timeout, a second).
+        for sale in Set(requests.map(\.sale)).sorted(by: { $0.text.utf8.lexicographicallyPrecedes($1.text.utf8) }) {
             let index: Int
             if let open = booking.firstIndex(where: { $0.sale.id == sale }) {
                 index = open
