@@ -62,13 +62,16 @@ import FlashSaleTestSupport
         // by one under the whole suite's load, the first lists were answered before the
         // last was asked for.
         var lists: [RawConnection] = []
-        for _ in 0..<40 { lists.append(try await RawConnection.open(port: served.port)) }
+        for _ in 0..<80 { lists.append(try await RawConnection.open(port: served.port)) }
         let request = "GET /booking-service/book-item/s1?limit=1000 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n"
         for list in lists { try await list.send(request) }
         let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
         let answered = lists.count { $0.answer.hasSuffix("]") }
         #expect(health.status == 200)
-        #expect(answered < lists.count / 2, "the check waited for \(answered) of the \(lists.count) lists")
+        // Queued behind them, it waits for every list but the last one or two (2 readers);
+        // beside them, for those the buyers' readers finish meanwhile: under the whole
+        // suite's load, 23 of 40 once.
+        #expect(answered < lists.count - 8, "the check waited for \(answered) of the \(lists.count) lists")
         for list in lists { #expect(await list.answer(contains: "}]", within: .seconds(60))) }
     }
 
