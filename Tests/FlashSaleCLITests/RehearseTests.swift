@@ -403,11 +403,8 @@ import FlashSaleTestSupport
     @Test(.enabled(if: serverBuilt && tmpfsMountable, "needs flashsale-serve and root to mount a tmpfs"))
     func aFullDiskOverHTTPIsAnIOFailure() throws {
         let box = try Sandbox()
-        let tiny = box.directory.appendingPathComponent("tiny").path
-        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
-        try #require(mount("tmpfs", tiny, "tmpfs", 0, "size=2m") == 0)
-        defer { umount2(tiny, Int32(MNT_DETACH)) }
-        let result = try box.spawn(["--db", tiny + "/r.db", "rehearse", "--via", "http", "--buyers", "100000"], database: false)
+        let tiny = try TmpfsMount(megabytes: 2, owner: "root")
+        let result = try box.spawn(["--db", tiny.path + "/r.db", "rehearse", "--via", "http", "--buyers", "100000"], database: false)
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("rehearse: serve answered 503 to a request (io): "), "\(result.stderr)")
     }
@@ -432,13 +429,10 @@ import FlashSaleTestSupport
     @Test(.enabled(if: tmpfsMountable, "needs root to mount a tmpfs"))
     func aChildWhoseWordsAreLostToAFullDiskIsSaidToBe() throws {
         let box = try Sandbox()
-        let tiny = box.directory.appendingPathComponent("tiny").path
-        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
-        try #require(mount("tmpfs", tiny, "tmpfs", 0, "size=12m") == 0)
-        defer { umount2(tiny, Int32(MNT_DETACH)) }
-        let result = try box.spawn(["rehearse", "--via", "queue", "--buyers", "100000"], database: false, environment: ["TMPDIR": tiny])
+        let tiny = try TmpfsMount(megabytes: 12, owner: "root")
+        let result = try box.spawn(["rehearse", "--via", "queue", "--buyers", "100000"], database: false, environment: ["TMPDIR": tiny.path])
         #expect(result.status == 74, "\(result.stderr)")
-        #expect(result.stderr.contains("(exit 74): its words are lost: the disk of the scratch directory \(tiny)/flashsale-rehearsal-"),
+        #expect(result.stderr.contains("(exit 74): its words are lost: the disk of the scratch directory \(tiny.path)/flashsale-rehearsal-"),
                 "\(result.stderr)")
     }
 
