@@ -100,7 +100,8 @@ let package = Package(
 
         .testTarget(name: "FlashSaleCoreTests", dependencies: ["FlashSaleCore"]),
         // The tests' clock and helpers, shared by the targets below.
-        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine"], path: "Tests/FlashSaleTestSupport"),
+        .target(name: "FlashSaleTestSupport", dependencies: ["FlashSaleCore", "FlashSaleEngine", "FlashSaleStore"],
+                path: "Tests/FlashSaleTestSupport"),
         // The store conformance suite: every rule, through Engine, against every store.
         .testTarget(name: "FlashSaleEngineTests",
                     dependencies: ["FlashSaleEngine", "FlashSaleCore", "FlashSaleStore", "FlashSalePostgres", "FlashSaleTestSupport"]),

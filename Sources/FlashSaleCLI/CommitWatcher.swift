@@ -7,7 +7,7 @@ import FlashSaleEngine
 /// another process's lock, without giving up: it runs until told to stop, so busy is only a
 /// reason to wait. Not following, it runs each step once and never waits, and a busy
 /// database is exit 75 as for any command.
-final class CommitWatcher {
+package final class CommitWatcher {
     enum Wake: Equatable {
         /// Another process committed, or `alsoWake` said so: look again.
         case changed
@@ -36,16 +36,22 @@ final class CommitWatcher {
         case server(String)
     }
 
-    /// Following (`signals`, made before the store was opened: see `StopSignals`), starts
-    /// watching now: create it before the first query, so that a commit landing after that
-    /// query still counts as new.
-    init(store: any Store, signals: StopSignals?, intervalMilliseconds: Int, log: TextSink) throws {
+    /// Following when `signals` (made before the store is opened: see `StopSignals`) is
+    /// given. Made before the store is opened, so that a follower waits out another
+    /// process's lock from its start (`persisting`), as it does later: it ran as long as
+    /// one, and exited 75 when the lock was there first (found by probing).
+    init(signals: StopSignals?, intervalMilliseconds: Int, log: TextSink) {
         self.signals = signals
         milliseconds = intervalMilliseconds
         self.log = log
-        if signals != nil {
-            changes = try persisting { try store.changeWatcher() }
-        }
+    }
+
+    /// Following, starts watching `store` for other processes' commits: call it before the
+    /// first query of what to follow, so that a commit landing after that query still
+    /// counts as new.
+    func watch(_ store: any Store) throws {
+        guard signals != nil else { return }
+        changes = try persisting { try store.changeWatcher() }
     }
 
     /// Whether a stop signal (SIGINT, SIGTERM, SIGHUP) has come, without waiting.
@@ -61,6 +67,17 @@ final class CommitWatcher {
     /// is safe), and says so again when it gets through. A stop signal ends the waiting, at
     /// the latest a busy timeout (or a connection attempt) later.
     func persisting<T>(_ step: () throws -> T) throws -> T? {
+        try persisting(waitingForServer: true, step)
+    }
+
+    /// `persisting` for the follower's start (opening the store, reading where to begin):
+    /// another process's lock is waited out, but a server not reached fails the command at
+    /// once, as any command's, since that is more often a wrong URL than a restart.
+    func startingUp<T>(_ step: () throws -> T) throws -> T? {
+        try persisting(waitingForServer: false, step)
+    }
+
+    private func persisting<T>(waitingForServer: Bool, _ step: () throws -> T) throws -> T? {
         while !stopRequested() {
             do {
                 let result = try step()
@@ -78,6 +95,7 @@ final class CommitWatcher {
                 // at a commit first).
                 if signals != nil, let moved = movedDatabase() { throw moved }
                 guard signals != nil, let obstacle = CommitWatcher.obstacle(error) else { throw error }
+                if case .server = obstacle, !waitingForServer { throw error }
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
                     say(Self.waitingForLock)
@@ -130,8 +148,8 @@ final class CommitWatcher {
 
     /// What a long-running command says when another process's lock outlasts its busy
     /// timeout, and when it gets through again (`BookStream` says them too).
-    static let waitingForLock = "another process has held the database longer than --busy-timeout; waiting for it"
-    static let lockFree = "the database is free again; going on"
+    package static let waitingForLock = "another process has held the database longer than --busy-timeout; waiting for it"
+    package static let lockFree = "the database is free again; going on"
 
     private func say(_ message: String) {
         Self.say(message, to: log)
@@ -144,7 +162,7 @@ final class CommitWatcher {
     }
 
     /// Whether `error` is another process's lock held past the busy timeout, and only that.
-    static func isLock(_ error: any Error) -> Bool {
+    package static func isLock(_ error: any Error) -> Bool {
         if case .lock? = obstacle(error) { true } else { false }
     }
 

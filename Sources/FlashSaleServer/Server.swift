@@ -52,6 +52,25 @@ package enum Server {
         try outcome.withLockedValue { $0 ?? .success(()) }.get()
     }
 
+    /// Runs `step` of the start until no other process's lock outlasts the busy timeout:
+    /// serve runs as long as a follower does and, as one, waits out a lock that was there
+    /// first rather than exit 75 (found by probing), said once in the log, and its end. A
+    /// stop signal meanwhile ends the process as before the server runs.
+    private static func waitingOutLocks<T>(_ logger: Logger, _ step: () throws -> T) async throws -> T {
+        var waited = false
+        while true {
+            do {
+                let result = try step()
+                if waited { logger.notice("\(CommitWatcher.lockFree)") }
+                return result
+            } catch where CommitWatcher.isLock(error) {
+                if !waited { logger.warning("\(CommitWatcher.waitingForLock)") }
+                waited = true
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
     private static func serve(_ settings: ServeSettings) async throws {
         let log = LogOutput()
         log.start()
@@ -62,10 +81,11 @@ package enum Server {
         let authenticator = try await Authenticator(settings.authentication)
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)
         let feed = EventFeed(readers: readers, sales: settings.sales)
-        try feed.start(store: settings.openStore())
+        try await waitingOutLocks(logger) { try feed.start(store: settings.openStore()) }
         let metrics = HTTPMetrics()
         let accessLog = AccessLog(output: log)
-        let committer = Committer(store: try settings.openStore(), clock: settings.clock, logger: logger) { decisions in
+        let committerStore = try await waitingOutLocks(logger) { try settings.openStore() }
+        let committer = Committer(store: committerStore, clock: settings.clock, logger: logger) { decisions in
             feed.committed()
             metrics.committed(decisions: decisions)
         }

@@ -118,12 +118,18 @@ import FlashSaleTestSupport
     /// A sale with one queued request (id 1), and a connection of this process holding the
     /// write lock until the caller rolls it back.
     static func queueBehindAHeldLock() throws -> (Sandbox, Connection) {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5"])
-        #expect(try box.run(["submit", "s1", "alice"]).line == "1")
+        let box = try queueOfOne()
         let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
         try holder.execute("BEGIN IMMEDIATE")
         return (box, holder)
+    }
+
+    /// A sale with one queued request (id 1).
+    static func queueOfOne() throws -> Sandbox {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        #expect(try box.run(["submit", "s1", "alice"]).line == "1")
+        return box
     }
 
     static let waiting = "flashsale: another process has held the database longer than --busy-timeout; waiting for it\n"
@@ -163,6 +169,45 @@ import FlashSaleTestSupport
         #expect(stream.child.wait() == .exit(0), "\(stream.stderr)")
         #expect(stream.stderr == Self.waiting + Self.resumed)
         #expect(stream.stdout.split(separator: "\n").filter { $0.contains("\"ok\":true") }.count == 2)
+    }
+
+    /// Found by probing: a follower or a stream that met the lock at its start (opening the
+    /// database, reading the sale) exited 75, where it waits out the same lock later. It
+    /// waits it out, says so, and then does its work.
+    @Test(arguments: [["events", "--follow"], ["process", "--follow"], ["book", "s1", "--stream"]])
+    func aLongRunningCommandWaitsOutALockThatWasThereFirst(_ command: [String]) throws {
+        let box = try Self.queueOfOne()
+        // Let go once the command waits.
+        let running = try withExtendedLifetime(try lockingEveryoneOut(of: box.database)) {
+            let running = try box.start(["--busy-timeout", "100ms"] + command, input: "{\"user\":\"bob\"}\n")
+            #expect(running.waitForStderr(Self.waiting), "stderr: \(running.stderr)")
+            return running
+        }
+        switch command[0] {
+        case "events":
+            #expect(running.waitUntil { running.stdout.contains("sale_created") }, "\(running.stderr)")
+            #expect(running.stop() == .exit(0))
+        case "process":
+            #expect(try running.waitUntil { try box.run(["request", "1", "--json"]).json()["status"] as? String == "accepted" })
+            #expect(running.stop() == .exit(0))
+            #expect(running.stdout == "1 accepted, 0 rejected\n")
+        default:
+            #expect(running.child.wait() == .exit(0), "\(running.stderr)")
+            #expect(running.stdout.split(separator: "\n").filter { $0.contains("\"ok\":true") }.count == 1, "\(running.stdout)")
+        }
+        #expect(running.stderr == Self.waiting + Self.resumed)
+    }
+
+    /// A stop signal while a follower waits at its start ends it as it would later: exit 0,
+    /// with what it did, nothing.
+    @Test func aStopSignalEndsTheWaitForALockAtTheStart() throws {
+        let box = try Self.queueOfOne()
+        try withExtendedLifetime(try lockingEveryoneOut(of: box.database)) {
+            let follower = try box.start(["--busy-timeout", "100ms", "process", "--follow"])
+            #expect(follower.waitForStderr(Self.waiting), "stderr: \(follower.stderr)")
+            #expect(follower.stop() == .exit(0))
+            #expect(follower.stdout == "0 accepted, 0 rejected\n")
+        }
     }
 
     /// Only a follower (or a stream) waits: a single run is exit 75, as the contract says.

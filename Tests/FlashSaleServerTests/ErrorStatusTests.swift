@@ -433,6 +433,27 @@ import FlashSaleTestSupport
         #expect(status.stdout.contains(#""held":1"#) && status.stdout.contains(#""queued":0"#), "\(status.stdout)")
     }
 
+    /// Found by probing: serve started while another process kept everyone out of the
+    /// database (an operator's `sqlite3` in exclusive locking mode) exited 75 at once, where
+    /// it waits out the same lock later. It waits, says so in its log, and serves after.
+    @Test func serveStartedWhileTheDatabaseIsLockedWaitsForIt() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        var holder: Connection? = try lockingEveryoneOut(of: served.database)
+        try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "100ms"]) {
+            if served.log.contains("waiting for it") { holder = nil }
+        }
+        #expect(holder == nil, "serve answered while the database was locked: \(served.log)")
+        #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
+        // The log's lines are written by a thread of their own, in order.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !served.log.contains(#""route":"book","status":201"#), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(served.log.contains("longer than --busy-timeout; waiting for it") && served.log.contains("the database is free again"),
+                "\(served.log)")
+    }
+
     /// Every kind of bad input at once, then the database: the same counters, no new event.
     @Test func badInputChangesNothing() async throws {
         let served = try Self.served()

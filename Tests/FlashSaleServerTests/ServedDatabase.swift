@@ -126,8 +126,10 @@ final class ServedDatabase {
     /// Starts `flashsale serve` and waits until its admin listener says the database answers
     /// and its buyer listener accepts connections. A port another process took between
     /// `freePort` and the server's bind (an outgoing connection's, as likely as not) is
-    /// not the test's failure: the server starts again on others.
-    func start(_ arguments: [String] = ServedDatabase.headerAuth, environment: [String: String] = [:]) throws {
+    /// not the test's failure: the server starts again on others. `meanwhile` runs each
+    /// time it looks.
+    func start(_ arguments: [String] = ServedDatabase.headerAuth, environment: [String: String] = [:],
+               meanwhile: () throws -> Void = {}) throws {
         for _ in 0..<5 {
             let logged = log.utf8.count
             port = try freePort()
@@ -142,6 +144,7 @@ final class ServedDatabase {
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline {
                 guard server.isRunning else { break }
+                try meanwhile()
                 if (try? healthy()) == true, (try? connect(to: port)).map({ close($0) }) != nil { return }
                 usleep(20_000)
             }

@@ -20,8 +20,11 @@ enum BookStream {
         }
         let saleID = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let engine = try context.engine()
-        _ = try engine.sale(saleID)
+        let engine = try waitingOutLocks(log: context.output.stderr) {
+            let engine = try context.engine()
+            _ = try engine.sale(saleID)
+            return engine
+        }
         let stream = DecisionGroup(engine: engine)
         let input = try context.input("-")
         let output = context.output
@@ -70,26 +73,28 @@ enum BookStream {
         progress.finish()
     }
 
-    /// Runs `commit` (a group decided whole in one transaction, so run again from the
-    /// start) until no other process's lock outlasts the busy timeout: the stream of a web
-    /// tier or a producer runs as long as a follower does, and, as one, waits out a lock
-    /// instead of exiting 75 with the rest of its input unread (found by probing). Each try
-    /// waits the busy timeout itself, then a pause (with `--busy-timeout 0`, no spinning);
-    /// the wait is said once, and its end. Only a lock is waited out: a statement the
-    /// server canceled would be canceled again, and is exit 75 as before.
-    private static func waitingOutLocks(log: TextSink, _ commit: () throws -> Void) throws {
+    /// Runs `step` (the start, or a group decided whole in one transaction, so run again
+    /// from the start) until no other process's lock outlasts the busy timeout: the stream
+    /// of a web tier or a producer runs as long as a follower does, and, as one, waits out a
+    /// lock instead of exiting 75 with the rest of its input unread, or all of it when the
+    /// lock was there first (found by probing). Each try waits the busy timeout itself, then
+    /// a pause (with `--busy-timeout 0`, no spinning); the wait is said once, and its end.
+    /// Only a lock is waited out: a statement the server canceled would be canceled again,
+    /// and is exit 75 as before.
+    @discardableResult
+    private static func waitingOutLocks<T>(log: TextSink, _ step: () throws -> T) throws -> T {
         var waited = false
         while true {
             do {
-                try commit()
-                break
+                let result = try step()
+                if waited { CommitWatcher.say(CommitWatcher.lockFree, to: log) }
+                return result
             } catch where CommitWatcher.isLock(error) {
                 if !waited { CommitWatcher.say(CommitWatcher.waitingForLock, to: log) }
                 waited = true
                 usleep(100_000)
             }
         }
-        if waited { CommitWatcher.say(CommitWatcher.lockFree, to: log) }
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.

@@ -30,24 +30,29 @@ package enum EventsCommand {
         var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        let engine = try context.engine()
-        // A seq past the log's end is none of its events (another database's, or this one
-        // restored from an older backup): --follow would skip every event up to it, silent.
-        if last > 0, case let latest = try engine.latestEventSeq(), last > latest {
-            throw FlashSaleError.notFound("no event \(last) in this database, whose last is \(latest): --after takes a seq it printed")
-        }
+        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
+        // nil: stopped while another process held the database.
+        guard let start = try watcher.startingUp({ () throws -> (engine: Engine, reached: Event?) in
+            let engine = try context.engine()
+            // A seq past the log's end is none of its events (another database's, or this one
+            // restored from an older backup): --follow would skip every event up to it, silent.
+            if last > 0, case let latest = try engine.latestEventSeq(), last > latest {
+                throw FlashSaleError.notFound("no event \(last) in this database, whose last is \(latest): --after takes a seq it printed")
+            }
+            return (engine, signals == nil || last == 0 ? nil : try engine.event(last))
+        }) else { return }
+        let engine = start.engine
         guard !context.output.quiet else {
             _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
             return
         }
         context.output.endWhenReaderLeaves()
         let out = context.output.stdout
-        let watcher = try CommitWatcher(store: engine.store, signals: signals,
-                                        intervalMilliseconds: pollMilliseconds, log: context.output.stderr)
+        try watcher.watch(engine.store)
         var printed: Int64 = 0
         var lines = UTF8Text()
         // The event a follower has reached: the last it printed, or the one --after names.
-        var reached = signals == nil || last == 0 ? nil : try engine.event(last)
+        var reached = start.reached
 
         do {
             reading: while true {

@@ -23,8 +23,16 @@ enum ProcessCommand {
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        let engine = try context.engine()
-        if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
+        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
+        // nil: stopped while another process held the database.
+        guard let engine = try watcher.startingUp({ () throws -> Engine in
+            let engine = try context.engine()
+            if let sale { _ = try engine.sale(sale) }  // exit 3 for no such sale
+            return engine
+        }) else {
+            report(Engine.ProcessReport(), to: context.output)
+            return
+        }
         let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
         if progress.enabled, !invocation.flag(follow) {
             // The queue's length now; a follower's work has no end to measure against.
@@ -35,8 +43,7 @@ enum ProcessCommand {
         // When a sale with a queue next opens or ends, found with each drain: the idle wait
         // wakes for it too (a line formed before the start is decided as the sale opens).
         var stateChange: Instant?
-        let watcher = try CommitWatcher(store: engine.store, signals: signals,
-                                        intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
+        try watcher.watch(engine.store)
 
         while true {
             do {
@@ -63,7 +70,12 @@ enum ProcessCommand {
             }
         }
         progress.finish()
-        context.output.success(Rendered(
+        report(total, to: context.output)
+    }
+
+    /// What a run decided in all, and the sales whose line waits.
+    private static func report(_ total: Engine.ProcessReport, to output: Output) {
+        output.success(Rendered(
             text: "\(total.accepted) accepted, \(total.rejected) rejected" + (total.waiting.isEmpty ? "" : ", waiting: \(total.waiting.map(\.text).joined(separator: " "))"),
             json: .object([("accepted", .integer(total.accepted)), ("rejected", .integer(total.rejected)),
                            ("decided", .integer(total.decided)), ("waiting", .array(total.waiting.map { .string($0.text) }))])))
