@@ -221,12 +221,16 @@ import FlashSaleTestSupport
             let url = try #require(TestPostgres.url(schema: schema)) + "&application_name=\(schema)"
             let copy = try source.start(["copy-to", url])
             let watcher = try TestPostgres.session(schema: schema)
-            // Committed: the sale is there (the copy is one transaction).
-            let committed = try copy.waitUntil(within: 60) {
+            // Committed: the sale is there (the copy is one transaction). Under the whole
+            // suite's load a copy of 300,000 requests has taken over a minute (CI).
+            let committed = try copy.waitUntil(within: 300) {
                 try watcher.count("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'sale'") > 0
                     && watcher.count("SELECT count(*) FROM sale") > 0
             }
-            #expect(committed, "the copy was never seen committed: \(copy.stderr)")
+            guard committed else {
+                Issue.record("the copy was never seen committed: \(copy.stderr)")
+                return
+            }
             _ = try watcher.count("""
                 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
                 """, [.text(schema)])
