@@ -68,17 +68,22 @@ public final class DecisionGroup {
     }
 
     /// Before booking `requests` one by one: lets the store read at once what their
-    /// decisions will ask it (`StoreTransaction.readAhead`). Sales that do not exist are
-    /// left for `book` to refuse.
-    public func expect(_ requests: some Collection<BookingRequest>, clock: Instant) throws {
-        guard !requests.isEmpty else { return }
+    /// decisions will ask it (`StoreTransaction.readAhead`). `others` are the sales of the
+    /// group's other changes (confirms, cancels, submits), read (and so locked) with the
+    /// bookings' sales. Sales that do not exist are left for each change to refuse.
+    public func expect(_ requests: some Collection<BookingRequest>, alsoLocking others: some Sequence<SaleID> = [],
+                       clock: Instant) throws {
+        let booked = Set(requests.map(\.sale))
+        let all = booked.union(others)
+        guard !all.isEmpty else { return }
         let transaction = try openTransaction()
         guard transaction.wantsReadAhead else { return }
         // In id order, the same in every process: a store that locks a sale's row as it is
         // read (PostgreSQL) would otherwise lock a group's sales in the order of a Set,
         // which Swift seeds per process, and two servers' groups deadlocked (found by
         // probing: 10 in a run, each retried after PostgreSQL's deadlock_timeout, a second).
-        for sale in Set(requests.map(\.sale)).sorted(by: { $0.text.utf8.lexicographicallyPrecedes($1.text.utf8) }) {
+        // A confirm's sale too, which it locked when it came, after the bookings' sales.
+        for sale in all.sorted(by: { $0.text.utf8.lexicographicallyPrecedes($1.text.utf8) }) {
             let index: Int
             if let open = booking.firstIndex(where: { $0.sale.id == sale }) {
                 index = open
@@ -87,6 +92,7 @@ public final class DecisionGroup {
                 booking.append(OpenSale(sale: read, facts: TransactionFacts(carriedAttempts: carried[sale])))
                 index = booking.count - 1
             }
+            guard booked.contains(sale) else { continue }
             let open = booking[index].sale
             try engine.readAhead(for: requests, in: open, transaction, at: open.decisionTime(clock: clock))
         }

@@ -17,6 +17,16 @@ final class Committer: @unchecked Sendable {
         case confirm(BookingID, sale: SaleID, user: UserID)
         case cancel(BookingID, sale: SaleID, user: UserID)
         case submit(BookingRequest)
+
+        /// The sale a change other than a booking changes itself (`DecisionGroup.expect`
+        /// locks it with the bookings' sales).
+        var saleChangedDirectly: SaleID? {
+            switch self {
+            case .book: nil
+            case .confirm(_, let sale, _), .cancel(_, let sale, _): sale
+            case .submit(let request): request.sale
+            }
+        }
     }
 
     // Indirect: the promise of an outcome has room for it while its change waits.
@@ -184,7 +194,8 @@ final class Committer: @unchecked Sendable {
             let now = clock()
             countsWritten = try decisions.commit(withTelemetry: withTelemetry) {
                 outcomes.removeAll(keepingCapacity: true)
-                try decisions.expect(group.lazy.compactMap { if case .book(let request) = $0.change { request } else { nil } }, clock: now)
+                try decisions.expect(group.lazy.compactMap { if case .book(let request) = $0.change { request } else { nil } },
+                                     alsoLocking: group.lazy.compactMap(\.change.saleChangedDirectly), clock: now)
                 for pending in group {
                     do {
                         outcomes.append(.success(try decide(pending.change, in: decisions, at: now)))

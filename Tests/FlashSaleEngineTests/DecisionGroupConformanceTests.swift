@@ -237,45 +237,44 @@ import FlashSaleTestSupport
         #expect(try f.counters("s2").held == 2)
         #expect(try f.violations() == [])
     }
-}
-
-/// What the threads of a test found wrong.
-private final class Problems: @unchecked Sendable {
-    private let lock = NSLock()
-    private var found: [String] = []
-
-    func add(_ problem: String) { lock.withLock { found.append(problem) } }
-    var all: [String] { lock.withLock { found } }
 
     /// A group that expects requests for several sales takes their rows' locks in id
     /// order, whatever order they came in, the same in every process: two servers' groups
     /// then never hold one sale each while waiting for the other's (found by probing:
-    /// taken in a Set's order, seeded per process, they deadlocked). With the first sale
-    /// held elsewhere, the group waits for it holding nothing, so every other sale is free.
-    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
-    func aGroupLocksItsSalesInIdOrder() throws {
+    /// taken in a Set's order, seeded per process, they deadlocked). The sales of its
+    /// confirms, cancels and submits too (`alsoLocking`), which each locked when it came,
+    /// after the bookings'. With the first sale held elsewhere, the group waits for it
+    /// holding nothing, so every other sale is free.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), arguments: [false, true])
+    func aGroupLocksItsSalesInIdOrder(othersAmongThem: Bool) throws {
         let f = try Fixture(.postgres)
         let sales = (1...8).map { "s\($0)" }
         for sale in sales { try f.sale(sale, inventory: 10, perUser: 10) }
         let database = try #require(f.database as? PostgresTestDatabase)
-        let holder = DecisionGroup(engine: Engine(store: try database.connect()))
+        let holderStore = try PostgresStore(location: database.location, busyTimeout: .seconds(30), createIfMissing: false)
+        let holderBackend = try #require(try holderStore.session.firstRow("SELECT pg_backend_pid() AS pid") { try $0.int64("pid") })
+        let holder = DecisionGroup(engine: Engine(store: holderStore))
         _ = try holder.book(BookingRequest(sale: SaleID("s1"), user: "holder", ip: nil, userAgent: nil, key: nil), clock: T)
         let waiting = DispatchSemaphore(value: 0)
         // Used by that thread alone once it starts.
         nonisolated(unsafe) let group = DecisionGroup(engine: Engine(store: try database.connect()))
         DispatchQueue.global().async {
-            let requests = sales.reversed().map { BookingRequest(sale: SaleID(trusted: $0), user: "u", ip: nil, userAgent: nil, key: nil) }
-            _ = try? group.expect(requests, clock: T)
+            let reversed = sales.reversed().map { SaleID(trusted: $0) }
+            // The first four sales as those of other changes, when among them.
+            let others = othersAmongThem ? Array(reversed.suffix(4)) : []
+            let requests = reversed.dropLast(others.count).map { BookingRequest(sale: $0, user: "u", ip: nil, userAgent: nil, key: nil) }
+            _ = try? group.expect(requests, alsoLocking: others, clock: T)
             group.abandon()
             waiting.signal()
         }
         let otherStore = try PostgresStore(location: database.location, busyTimeout: Span(milliseconds: 500), createIfMissing: false)
-        // Until the group waits for the held row (a backend waiting for a lock).
+        // Until the group waits for the held row (a backend the holder's blocks: the
+        // cluster's other tests' waits are not this one's).
         var waits: Int64 = 0
         for _ in 0..<1000 where waits == 0 {
-            waits = try otherStore.session.firstRow("SELECT count(*) AS waits FROM pg_stat_activity WHERE wait_event_type = 'Lock'") {
-                try $0.int64("waits")
-            } ?? 0
+            waits = try otherStore.session.firstRow(
+                "SELECT count(*) AS waits FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))", [.int(holderBackend)]
+            ) { try $0.int64("waits") } ?? 0
             if waits == 0 { usleep(10_000) }
         }
         #expect(waits > 0, "the group never waited for the held sale")
@@ -290,4 +289,13 @@ private final class Problems: @unchecked Sendable {
         holder.abandon()
         waiting.wait()
     }
+}
+
+/// What the threads of a test found wrong.
+private final class Problems: @unchecked Sendable {
+    private let lock = NSLock()
+    private var found: [String] = []
+
+    func add(_ problem: String) { lock.withLock { found.append(problem) } }
+    var all: [String] { lock.withLock { found } }
 }
