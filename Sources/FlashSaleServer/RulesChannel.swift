@@ -28,13 +28,25 @@ struct RulesChannel: ServerChildChannel {
     /// Hummingbird's server without its `Application`: serve routes, logs and dates its
     /// answers itself (`HTTP1Rules` writes `Date`), and the application's per-request logger
     /// and context cost every request about 2% of serve's CPU.
+    /// Connections a listener accepts each time its socket is ready, where NIO's default
+    /// is 4: a crowd that connects at once (1,000 connections, each sending at once) then
+    /// waited in the kernel's queue, their first requests with it, while the connections
+    /// accepted kept the event loop busy. That was wrk's p99 at 1,000 connections: 891 and
+    /// 906 ms against 79 and 96 ms with 256 (bench/README.md); libuv (Node) accepts until
+    /// the queue is empty.
+    static let acceptsPerWake: UInt = 256
+
     static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
                          respond: @escaping @Sendable (Request, any Channel) async -> Reply<Response, Answer>) -> any Service {
         let connections = OpenConnections()
         let server = RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond, connections: connections).server(
-            configuration: configuration, onServerRunning: onRunning, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            logger: logger)
+            configuration: configuration,
+            onServerRunning: { channel in
+                try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: acceptsPerWake).get()
+                await onRunning(channel)
+            },
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
         return Draining(server: server, connections: connections)
     }
 
