@@ -32,7 +32,10 @@ extension Engine {
         var attempts = AttemptTally()
         attempts.add(user: request.user, ip: request.ip, userAgent: request.userAgent, declined: nil, at: now)
         try transaction.addAttempts(attempts, of: sale.id)
-        try transaction.raiseHighWater(of: sale.id, to: now)
+        // A repeated key queues nothing, and moves the sale's time no more than a decline
+        // does: from a host whose clock ran an hour ahead, a safe retry expired every live
+        // hold of the sale (found by probing).
+        if case .queued = outcome { try transaction.raiseHighWater(of: sale.id, to: now) }
         return outcome
     }
 

@@ -116,7 +116,8 @@ struct FileSubmission {
     mutating func finish() throws -> Engine.SubmitReport {
         try flush()
         try transaction.addAttempts(attempts, of: sale)
-        try transaction.raiseHighWater(of: sale, to: now)
+        // As for one `submit`: a file that queues nothing leaves the sale's time alone.
+        if report.enqueued > 0 { try transaction.raiseHighWater(of: sale, to: now) }
         return report
     }
 

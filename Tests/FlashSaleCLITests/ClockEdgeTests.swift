@@ -27,6 +27,26 @@ import Testing
         let decidedAt = try #require(decision["at"] as? String)
         #expect(decidedAt >= submitted, "request \(id) decided at \(decidedAt), submitted at \(submitted)")
     }
+
+    /// Found by probing: a submit that queued nothing (its key repeated, an empty file)
+    /// moved the sale's time to its clock all the same, so that one retry from a host an
+    /// hour ahead expired every live hold of the sale. Like a decline, it leaves the time.
+    @Test func aSubmitThatQueuesNothingLeavesTheSalesTime() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--hold", "5m"])
+        let hold = try box.run(["book", "s1", "alice"]).line
+        #expect(try box.run(["submit", "s1", "bob", "--key", "k1"]).line == "1")
+        let anHourAhead = "2026-11-24T16:00:00Z"
+        let empty = try box.file("empty.csv", "")
+        #expect(try box.run(["submit", "s1", "bob", "--key", "k1"], now: anHourAhead).line == "1")
+        #expect(try box.run(["submit", "s1", "--file", empty], now: anHourAhead).status == 0)
+        let confirmed = try box.run(["confirm", "s1", hold])
+        #expect(confirmed.status == 0, "\(confirmed.stderr)")
+        // What queues something moves it, as the man page says: another hold is overdue.
+        #expect(try box.run(["book", "s1", "dave"]).status == 0)
+        #expect(try box.run(["submit", "s1", "carol"], now: anHourAhead).line == "2")
+        #expect(try box.run(["status", "s1", "--json"]).json()["overdue"] as? Int == 1)
+    }
 }
 
 /// One hold made at T0 with a 5 m hold, looked at 1 ms before its expiry and at it.
