@@ -1,3 +1,4 @@
+import Glibc
 import CSQLite
 import FlashSaleCore
 
@@ -20,7 +21,19 @@ extension SQLiteStore {
         let tempStore = try db.firstRow("PRAGMA temp_store") { $0.int64(0) } ?? 0
         try db.execute("PRAGMA temp_store = FILE")
         defer { try? db.execute("PRAGMA temp_store = \(tempStore)") }
-        return try db.readTransaction {
+        do {
+            return try ranked(saleID, thresholds: thresholds)
+        } catch let error as SQLiteError {
+            // Full, a report writes nothing but its sorts: "the disk is full; nothing was
+            // written" blamed the database's disk, with room to spare (found by probing).
+            guard case .full? = error.failure else { throw error }
+            throw FlashSaleError.io("no room to sort the sale's attempts in \(SQLiteTemporaryDirectory.path ?? "SQLite's temporary directory") "
+                                    + "(SQLITE_TMPDIR, else TMPDIR, else /var/tmp): point TMPDIR at a disk with room")
+        }
+    }
+
+    private func ranked(_ saleID: SaleID, thresholds: SuspicionThresholds) throws -> [Suspect] {
+        try db.readTransaction {
             _ = try requireSale(saleID)
             var tally = SuspicionTally(thresholds: thresholds)
             let sale: KeyValuePairs<String, SQLValue> = [":sale": .text(saleID.text)]
@@ -58,6 +71,20 @@ extension SQLiteStore {
                 """, sale
             ) { tally.addByUser(try $0.text("grouped"), try observation($0)) }
             return tally.ranked()
+        }
+    }
+}
+
+/// Where SQLite puts a connection's temporary files (its sorts, with `temp_store = FILE`):
+/// the first writable directory of `$SQLITE_TMPDIR`, `$TMPDIR`, /var/tmp, /usr/tmp, /tmp
+/// and `.`, as its Unix VFS chooses (`unixTempFileDir`); nil when none is.
+enum SQLiteTemporaryDirectory {
+    static var path: String? {
+        let candidates = [getenv("SQLITE_TMPDIR").map { String(cString: $0) }, getenv("TMPDIR").map { String(cString: $0) },
+                          "/var/tmp", "/usr/tmp", "/tmp", "."]
+        return candidates.lazy.compactMap { $0 }.first { directory in
+            var status = stat()
+            return stat(directory, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR && access(directory, W_OK | X_OK) == 0
         }
     }
 }
