@@ -49,17 +49,19 @@ enum BackupFile {
             throw .usage("a backup's name takes at most \(maximumNameBytes) bytes, room for the -wal and -shm SQLite opens "
                          + "beside it; this one has \(name.utf8.count)")
         }
-        // First: a live database (the one being copied, say) has a -wal of its own, which
-        // must never be called a leftover to remove.
-        if exists(path) { throw taken(path) }
-        try refuseLeftovers(path)
-        // The other way round: named as a database's journal, the copy would be taken for
-        // one, and removed or replayed, the next time that database is opened (a backup to
-        // sale.db-journal vanished with the next command: found by probing).
+        // Named as a database's journal, the copy would be taken for one, and removed or
+        // replayed, the next time that database is opened (a backup to sale.db-journal
+        // vanished with the next command: found by probing). Said first: the source's own
+        // -wal and -shm, which the backup's connection makes, were said to exist already
+        // when none was there before the command (probe).
         for suffix in ["-wal", "-journal", "-shm"] where path.hasSuffix(suffix) && exists(String(path.dropLast(suffix.count))) {
             throw .conflict("\(path) would be taken for the \(suffix.dropFirst()) file of \(path.dropLast(suffix.count)), "
                             + "and removed when that is opened: choose another name")
         }
+        // A live database (the one being copied, say) has a -wal of its own, which must
+        // never be called a leftover to remove.
+        if exists(path) { throw taken(path) }
+        try refuseLeftovers(path)
     }
 
     /// A -wal or -journal left by an earlier database of that name would be read back into

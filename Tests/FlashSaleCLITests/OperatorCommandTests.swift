@@ -107,9 +107,11 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["backup", stale]).status == 4)
         #expect(!FileManager.default.fileExists(atPath: stale))
         // Found by probing: a copy named as a database's journal was removed when the
-        // database was next opened. Refused, for any database's.
+        // database was next opened. Refused, for any database's; the source's own -wal and
+        // -shm too, which the backup's connection makes (they were said to exist already).
         let other = try box.file("other.db", "")
-        for (database, suffix) in [(box.database, "-journal"), (other, "-wal"), (other, "-shm")] {
+        for (database, suffix) in [(box.database, "-journal"), (box.database, "-wal"), (box.database, "-shm"), (other, "-wal"),
+                                   (other, "-shm")] {
             let sidecar = try box.run(["backup", database + suffix])
             #expect(sidecar.status == 4)
             #expect(sidecar.stderr == "flashsale: \(database)\(suffix) would be taken for the \(suffix.dropFirst()) file of "
