@@ -10,19 +10,29 @@ import NIOHTTPTypes
 /// not sent, its client gets by resuming with `Last-Event-ID`.
 ///
 /// The kernel's send buffer (up to 4 MiB by Debian's default) fills first, so only a
-/// client that has read nothing for a long while is ever cut off. A stream's connection
-/// is above its high-water mark as soon as anything waits in the server for the kernel
-/// (`ChannelBodyWriter`), and for a moment while each write waits for its flush: so the
-/// connection is looked at again once the loop has flushed, and only one still unable to
-/// take more is stalled.
+/// client that has read nothing for a long while is ever cut off. A connection is above
+/// its high-water mark as soon as anything waits in the server for the kernel (the mark
+/// is one byte), and for a moment while each write waits for its flush: so the connection
+/// is looked at again once the loop has flushed, and only one still unable to take more
+/// is stalled. Under NIO's default mark (64 KiB) what waited made nothing stall: a client
+/// that pipelined requests for pages and read none held its connection, and SIGTERM, for
+/// as long as it stayed, whenever less than 64 KiB of its answers was left unsent
+/// (found by probing; a stream's connection, the same before its mark was lowered).
 final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
     static let limit = TimeAmount.seconds(10)
 
+    /// Unwritable while anything waits in the server for the kernel to take it.
+    static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
+
     private var timer: Scheduled<Void>?
     private var shuttingDown = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: StalledClients.waterMark)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()

@@ -1,3 +1,4 @@
+import Foundation
 import FlashSaleCore
 import FlashSaleStore
 import Glibc
@@ -195,6 +196,40 @@ extension LoadTests {
             #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
             #expect(try served.counter("held") == 1)
             #expect(served.log.contains(#""route":"book","status":201"#), "its answer is not logged: \(served.log)")
+        }
+
+        /// Found by probing: a buyer who pipelined requests for pages and read none held
+        /// its connection, and serve's shutdown, for as long as it stayed, whenever less
+        /// than NIO's 64 KiB high-water mark of its answers was left unsent behind the
+        /// kernel's full buffers (its own, and the client's, which reads nothing): no stall
+        /// was seen. Any byte left unsent is one now. Pages of twelve sizes, a connection
+        /// each: which leave so little depends on the kernel's buffers, and some did in
+        /// each run.
+        @Test func pipelinedPagesNeverReadHoldUpNoShutdown() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5_000, ["--per-user", "5000"])
+            let file = served.directory + "/alice.csv"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(("user\n" + String(repeating: "alice\n", count: 1_000)).utf8)))
+            #expect(try served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
+            #expect(try served.flashsale(["process"]).status == .exit(0))
+            try served.start()
+            var connections: [BlockingConnection] = []
+            for limit in stride(from: 945, through: 1_000, by: 5) {
+                let connection = try BlockingConnection(port: served.port)
+                try connection.write(String(repeating: "GET /booking-service/book-item/s1?limit=\(limit) HTTP/1.1\r\n"
+                                                       + "Host: 127.0.0.1\r\nX-User: alice\r\n\r\n", count: 30))
+                connections.append(connection)
+            }
+            // Until serve has written all it can: its log's answers stop coming for 3 s.
+            var answered = -1
+            while case let now = served.log.components(separatedBy: #""route":"bookings""#).count, now != answered {
+                answered = now
+                try await Task.sleep(for: .seconds(3))
+            }
+            let signalled = ContinuousClock.now
+            #expect(served.stop() == .exit(0), "\(served.log)")
+            #expect(ContinuousClock.now - signalled < .seconds(5), "serve waited for clients that read nothing")
+            withExtendedLifetime(connections) {}
         }
 
         private static let booking = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n"
