@@ -16,11 +16,16 @@ struct BookingsPageQuery: Sendable {
     let limit: Int
 
     init(_ parameters: FlatDictionary<Substring, Substring>) throws {
-        for name in ["after", "limit"] where parameters[values: name[...]].count > 1 {
-            throw HTTPFailure.badInput("\(name) is given more than once in the query")
+        // Names are decoded as values are (Hummingbird decodes values only): `l%69mit` was
+        // ignored, where `limit=%32` was 2 (found by probing).
+        let given = parameters.map { (name: $0.key.percentDecoded ?? String($0.key), value: $0.value) }
+        func value(of name: String) throws -> Substring? {
+            let found = given.filter { $0.name == name }
+            guard found.count <= 1 else { throw HTTPFailure.badInput("\(name) is given more than once in the query") }
+            return found.first?.value
         }
-        after = parameters["after"].map { BookingID(path: String($0)) }
-        guard let text = parameters["limit"] else {
+        after = try value(of: "after").map { BookingID(path: String($0)) }
+        guard let text = try value(of: "limit") else {
             limit = Self.defaultLimit
             return
         }
