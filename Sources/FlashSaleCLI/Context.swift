@@ -28,6 +28,8 @@ final class Context {
     /// one), for the children a command starts; nil for the default. Never printed.
     let givenDatabase: String?
     var databaseGiven: Bool { givenDatabase != nil }
+    /// Whether $FLASHSALE_DB named it, not --db: advice names the one the user gave.
+    let databaseFromEnvironment: Bool
     /// `--pg-schema`, for a command that names a database server of its own (`copy-to`).
     let serverSchema: String?
     /// The variables flashsale reads: the `PG*` ones fill in what a server's URL leaves out.
@@ -57,12 +59,15 @@ final class Context {
             }
             database = option
             givenDatabase = option
+            databaseFromEnvironment = false
         } else if usesDatabase, let variable = try environment.value("FLASHSALE_DB"), !variable.isEmpty {
             database = variable
             givenDatabase = variable
+            databaseFromEnvironment = true
         } else {
             database = Context.defaultDatabase
             givenDatabase = nil
+            databaseFromEnvironment = false
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {

@@ -159,13 +159,20 @@ import FlashSaleTestSupport
         #expect(!FileManager.default.fileExists(atPath: box.database))
     }
 
-    @Test func aDatabaseThatHoldsTheSaleIsRefusedAndUnchanged() throws {
+    /// The advice names what gave the database: "leave --db out" could not help one that
+    /// $FLASHSALE_DB named (found by a walk-through of the README).
+    @Test(arguments: [false, true])
+    func aDatabaseThatHoldsTheSaleIsRefusedAndUnchanged(namedByEnvironment: Bool) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "rehearsal", "--inventory", "3"])
         let before = try box.dump()
-        let result = try box.spawn(["rehearse", "--buyers", "10", "--inventory", "2"])
+        let result = try box.spawn(["rehearse", "--buyers", "10", "--inventory", "2"], database: !namedByEnvironment,
+                                   environment: namedByEnvironment ? ["FLASHSALE_DB": box.database] : [:])
         #expect(result.status == 4)
         #expect(result.stderr.contains("already exists"), "\(result.stderr)")
+        #expect(result.stderr.hasSuffix(namedByEnvironment ? "; set FLASHSALE_DB to another database, or unset it for a scratch database\n"
+                                                           : "; give another --db, or leave --db out for a scratch database\n"),
+                "\(result.stderr)")
         #expect(try box.dump() == before)
     }
 

@@ -109,8 +109,11 @@ enum RehearseCommand {
                 : try scratchStore(at: database, busyTimeout: context.busyTimeoutSpan)
             let engine = Engine(store: store)
             if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
+                // Named by $FLASHSALE_DB, "leave --db out" could not help (found by a walk-through).
                 throw FlashSaleError.conflict("sale \(sale) already exists in '\(context.database)': rehearse makes its own; "
-                                              + "give another --db, or leave --db out for a scratch database")
+                                              + (context.databaseFromEnvironment
+                                                 ? "set FLASHSALE_DB to another database, or unset it for a scratch database"
+                                                 : "give another --db, or leave --db out for a scratch database"))
             }
             _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
                                                      hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
