@@ -38,7 +38,9 @@ package struct Linked: Sendable {
         let arguments = CommandLine.unsafeArgv
         let argv = [strdup(server)] + (1..<Int(CommandLine.argc)).map { arguments[$0] } + [nil]
         execv(server, argv)
-        throw FlashSaleError.cantOpen("cannot run \(Quoted(server)): \(String(cString: strerror(errno))); "
+        // Whole: cut at Quoted's 40 characters, the path lost the very name that is missing
+        // (found by a walk-through).
+        throw FlashSaleError.cantOpen("cannot run \(Quoted(server, keeping: .max)): \(String(cString: strerror(errno))); "
                                       + "install \(serverExecutable) beside flashsale")
     }
 }

@@ -16,6 +16,20 @@ let nmInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/nm")
         #expect(!symbols.stdout.contains("libdispatch_init"))
     }
 
+    /// Without flashsale-serve beside it, a command that needs it says so, naming the
+    /// whole path: cut at 40 characters, it lost the very name that was missing (found by
+    /// a walk-through of the README).
+    @Test func aMissingServerExecutableIsNamedWhole() throws {
+        let box = try Sandbox()
+        let lone = box.directory.appendingPathComponent("a-directory-long-enough-to-cut-the-name/flashsale").path
+        try FileManager.default.createDirectory(atPath: (lone as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: flashsaleBinary, toPath: lone)
+        let result = try box.execute(lone, ["--db", box.database, "serve", "--auth", "header", "--user-header", "X-User"])
+        #expect(result.status == 73)
+        let server = (lone as NSString).deletingLastPathComponent + "/flashsale-serve"
+        #expect(result.stderr == "flashsale: cannot run \(server): No such file or directory; install flashsale-serve beside flashsale\n")
+    }
+
     /// PostgreSQL's client and SwiftNIO live in flashsale-serve, which flashsale hands a
     /// postgresql:// database to: a `book` on a file loads neither.
     @Test(.enabled(if: nmInstalled, "nm (binutils) is not installed"))

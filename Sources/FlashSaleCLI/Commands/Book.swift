@@ -10,7 +10,7 @@ enum BookCommand {
     static let spec = CommandSpec(
         "book", usages: [UsageSpec("SALE USER", options: [ip, userAgent, key]),
                          UsageSpec("SALE", mode: stream, options: [format])],
-        summary: "hold one item for USER, or decline (exit 6 sold out, 7 user limit, 8 not open)",
+        summary: "hold one item for USER, or decline (exit 6 sold out, 7 user limit, 8 not open, 9 blocked)",
         details: """
             Prints the booking id. The hold lasts the sale's hold time; confirm or cancel it before then.
             With --stream, USER is not given: each input line is a request, and each gets one NDJSON decision, \
