@@ -1,3 +1,4 @@
+import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -159,6 +160,27 @@ package final class CommitWatcher {
     static func say(_ message: String, to log: TextSink) {
         log.write("flashsale: \(message)\n")
         log.flush()
+    }
+
+    /// Runs `step` until no other process's lock outlasts the busy timeout, for a
+    /// long-running command that has no stop signals of its own to wait on (`book
+    /// --stream`, serve's start): each try waits the busy timeout itself, then a pause (with
+    /// `--busy-timeout 0`, no spinning). `waiting` is told once when the wait begins, `free`
+    /// when it ends. Only a lock is waited out: a statement the server canceled would be
+    /// canceled again, and is exit 75 as before.
+    package static func waitingOutLocks<T>(waiting: () -> Void, free: () -> Void, _ step: () throws -> T) throws -> T {
+        var waited = false
+        while true {
+            do {
+                let result = try step()
+                if waited { free() }
+                return result
+            } catch where isLock(error) {
+                if !waited { waiting() }
+                waited = true
+                usleep(100_000)
+            }
+        }
     }
 
     /// Whether `error` is another process's lock held past the busy timeout, and only that.

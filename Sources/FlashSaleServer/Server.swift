@@ -56,19 +56,9 @@ package enum Server {
     /// serve runs as long as a follower does and, as one, waits out a lock that was there
     /// first rather than exit 75 (found by probing), said once in the log, and its end. A
     /// stop signal meanwhile ends the process as before the server runs.
-    private static func waitingOutLocks<T>(_ logger: Logger, _ step: () throws -> T) async throws -> T {
-        var waited = false
-        while true {
-            do {
-                let result = try step()
-                if waited { logger.notice("\(CommitWatcher.lockFree)") }
-                return result
-            } catch where CommitWatcher.isLock(error) {
-                if !waited { logger.warning("\(CommitWatcher.waitingForLock)") }
-                waited = true
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
+    private static func waitingOutLocks<T>(_ logger: Logger, _ step: () throws -> T) throws -> T {
+        try CommitWatcher.waitingOutLocks(waiting: { logger.warning("\(CommitWatcher.waitingForLock)") },
+                                          free: { logger.notice("\(CommitWatcher.lockFree)") }, step)
     }
 
     private static func serve(_ settings: ServeSettings) async throws {
@@ -81,10 +71,10 @@ package enum Server {
         let authenticator = try await Authenticator(settings.authentication)
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)
         let feed = EventFeed(readers: readers, sales: settings.sales)
-        try await waitingOutLocks(logger) { try feed.start(store: settings.openStore()) }
+        try waitingOutLocks(logger) { try feed.start(store: settings.openStore()) }
         let metrics = HTTPMetrics()
         let accessLog = AccessLog(output: log)
-        let committerStore = try await waitingOutLocks(logger) { try settings.openStore() }
+        let committerStore = try waitingOutLocks(logger) { try settings.openStore() }
         let committer = Committer(store: committerStore, clock: settings.clock, logger: logger) { decisions in
             feed.committed()
             metrics.committed(decisions: decisions)

@@ -77,24 +77,11 @@ enum BookStream {
     /// from the start) until no other process's lock outlasts the busy timeout: the stream
     /// of a web tier or a producer runs as long as a follower does, and, as one, waits out a
     /// lock instead of exiting 75 with the rest of its input unread, or all of it when the
-    /// lock was there first (found by probing). Each try waits the busy timeout itself, then
-    /// a pause (with `--busy-timeout 0`, no spinning); the wait is said once, and its end.
-    /// Only a lock is waited out: a statement the server canceled would be canceled again,
-    /// and is exit 75 as before.
+    /// lock was there first (found by probing); the wait is said once, and its end.
     @discardableResult
     private static func waitingOutLocks<T>(log: TextSink, _ step: () throws -> T) throws -> T {
-        var waited = false
-        while true {
-            do {
-                let result = try step()
-                if waited { CommitWatcher.say(CommitWatcher.lockFree, to: log) }
-                return result
-            } catch where CommitWatcher.isLock(error) {
-                if !waited { CommitWatcher.say(CommitWatcher.waitingForLock, to: log) }
-                waited = true
-                usleep(100_000)
-            }
-        }
+        try CommitWatcher.waitingOutLocks(waiting: { CommitWatcher.say(CommitWatcher.waitingForLock, to: log) },
+                                          free: { CommitWatcher.say(CommitWatcher.lockFree, to: log) }, step)
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
