@@ -53,6 +53,10 @@ extension PostgresTransaction {
         }
         columns.optionalText("script", ordered.map(\.script))
         columns.optionalText("users", ordered.map(\.users.json))
+        // No row brings users (a `book` without --ip or --agent): the stored ones stay, and
+        // the merge is left out of the statement, which a new connection's server parses and
+        // plans from scratch: 0.7 ms of a single `book`'s 17 on PostgreSQL.
+        let users = ordered.contains { !$0.users.isEmpty } ? Self.usersAdded : "attempt_counter.users"
         batch.add(
             """
             INSERT INTO attempt_counter (sale, kind, value, bucket, attempts, declined, scripted, agentless, script, users)
@@ -63,7 +67,7 @@ extension PostgresTransaction {
                 scripted = attempt_counter.scripted + excluded.scripted,
                 agentless = attempt_counter.agentless + excluded.agentless,
                 script = coalesce(attempt_counter.script, excluded.script),
-                users = \(Self.usersAdded)
+                users = \(users)
             """, rows: columns)
     }
 

@@ -39,7 +39,7 @@ import Testing
         // The schema version, a constant.
         "Schema.swift: currentVersion",
         // The upsert's merge of a counter's sample of users, and the sample's bound, constants.
-        "PostgresTransaction+Attempts.swift: Self.usersAdded",
+        "PostgresTransaction+Attempts.swift: users",
         "PostgresTransaction+Attempts.swift: UserSample.kept",
         // The PostgreSQL store's constant fragments: columns, the expiry boundary with its
         // parameter's name, the schema's lock class, the parameter lists it numbers itself.
