@@ -102,28 +102,37 @@ extension PostgresTransaction {
         // leaves the planner free to read every booking of the sale instead, which it does
         // while the table has no statistics (filled since autovacuum last analyzed it,
         // as on a sale's first minute), so that each group read more than the one before.
-        func probe(_ column: String, of wanted: String) -> String {
-            """
-            FROM unnest(\(wanted)::text[]) AS wanted (value) CROSS JOIN LATERAL (
-                SELECT CASE WHEN status = 'held' THEN expires_at END AS ends_at FROM booking
-                WHERE sale = $1 AND \(column) = wanted.value AND \(activeBooking(now: "$4")) OFFSET 0) AS found
-            """
+        // One value (a single `book`) is looked up directly: a new connection's server,
+        // which plans every statement from scratch, planned the join in about twice the
+        // time (0.5 ms of a single `book`'s 17). None (a sale with no per-IP limit): no
+        // probe at all.
+        func probe(_ what: String, _ column: String, of wanted: String, count: Int) -> String {
+            let endsAt = "CASE WHEN status = 'held' THEN expires_at END"
+            switch count {
+            case 0:
+                return ""
+            case 1:
+                return """
+                    UNION ALL
+                    SELECT '\(what)', \(column), \(endsAt), NULL, NULL, NULL, NULL, NULL, NULL FROM booking
+                    WHERE sale = $1 AND \(column) = (\(wanted)::text[])[1] AND \(activeBooking(now: "$4"))
+                    """
+            default:
+                return """
+                    UNION ALL
+                    SELECT '\(what)', wanted.value, found.ends_at, NULL, NULL, NULL, NULL, NULL, NULL
+                    FROM unnest(\(wanted)::text[]) AS wanted (value) CROSS JOIN LATERAL (
+                        SELECT \(endsAt) AS ends_at FROM booking
+                        WHERE sale = $1 AND \(column) = wanted.value AND \(activeBooking(now: "$4")) OFFSET 0) AS found
+                    """
+            }
         }
-        // No addresses (a sale with no per-IP limit): no probe for them to plan, which a new
-        // connection's server does from scratch for every statement.
-        let addressProbes = addresses.isEmpty ? "" : """
-            UNION ALL
-            SELECT 'address', wanted.value, found.ends_at, NULL, NULL, NULL, NULL, NULL, NULL
-            \(probe("ip_canonical", of: "$3"))
-            """
+        // The sale's blocks first, where the columns get their names and types.
         let readAhead = (sql: """
-            SELECT 'user' AS what, wanted.value, found.ends_at, NULL::bigint AS id, NULL AS kind,
-                   NULL::boolean AS contains, NULL AS sale, NULL AS reason, NULL::bigint AS created_at
-            \(probe("user_id", of: "$2"))
-            \(addressProbes)
-            UNION ALL
-            SELECT 'block', value, NULL, id, kind, contains, sale, reason, created_at
+            SELECT 'block' AS what, value, NULL::bigint AS ends_at, id, kind, contains, sale, reason, created_at
             FROM block WHERE sale IS NULL OR sale = $1
+            \(probe("user", "user_id", of: "$2", count: users.count))
+            \(probe("address", "ip_canonical", of: "$3", count: addresses.count))
             """, values: [SQLValue.text(sale.text), .texts(users.keys.map(\.text)), .texts(addresses.keys.map(\.text)), .int(now.milliseconds)])
         // Each key's booking and queued request, if any: one row per key, a probe of each
         // key's index (`PostgresKeys`).

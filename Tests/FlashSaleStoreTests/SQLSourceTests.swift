@@ -52,16 +52,17 @@ import Testing
         "PostgresTransaction+Sweep.swift: bookingColumns",
         "PostgresTransaction+Sweep.swift: overdueHold(now: \"$2\")",
         "PostgresTransaction+Attempts.swift: columns.select()",
-        // The read-ahead's probes: a constant column, a placeholder's name and the expiry
-        // boundary; the columns, arrays and placeholders of a statement from arrays,
-        // numbered by ArrayRows and WriteBatch (the events' count, `taken`, is a
-        // placeholder's name); a cursor's page, a number the program computed.
+        // The read-ahead's probes: a constant kind and column, a placeholder's name, the
+        // expiry boundary and a hold's end; the columns, arrays and placeholders of a
+        // statement from arrays, numbered by ArrayRows and WriteBatch (the events' count,
+        // `taken`, is a placeholder's name); a cursor's page, a number the program computed.
+        "PostgresTransaction+ReadAhead.swift: what",
         "PostgresTransaction+ReadAhead.swift: column",
         "PostgresTransaction+ReadAhead.swift: wanted",
+        "PostgresTransaction+ReadAhead.swift: endsAt",
         "PostgresTransaction+ReadAhead.swift: activeBooking(now: \"$4\")",
-        "PostgresTransaction+ReadAhead.swift: probe(\"user_id\", of: \"$2\")",
-        "PostgresTransaction+ReadAhead.swift: probe(\"ip_canonical\", of: \"$3\")",
-        "PostgresTransaction+ReadAhead.swift: addressProbes",
+        "PostgresTransaction+ReadAhead.swift: probe(\"user\", \"user_id\", of: \"$2\", count: users.count)",
+        "PostgresTransaction+ReadAhead.swift: probe(\"address\", \"ip_canonical\", of: \"$3\", count: addresses.count)",
         "PostgresTransaction+ReadAhead.swift: PostgresKeys.lookup(bookingColumns, in: \"booking\", key: \"wanted.value\", sale: \"$1\")",
         "PostgresTransaction+ReadAhead.swift: PostgresKeys.lookup(\"id, user_id\", in: \"request\", key: \"wanted.value\", sale: \"$1\")",
         "PostgresTransaction+Line.swift: PostgresKeys.lookup(\"1\", in: \"booking\", key: \"line.key\", sale: \"$1\")",
