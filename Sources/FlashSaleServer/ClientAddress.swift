@@ -16,18 +16,38 @@ struct ClientAddress: Sendable {
         let peerAddress = peer.flatMap(IPAddress.init(peer:))
         let peerIsTrusted = peerAddress.map(isTrusted) ?? true
         guard peerIsTrusted else { return peerAddress?.unmapped.compressedText }
-        // Every X-Forwarded-For line, in order, is one list.
-        let hops = headers[values: ClientAddress.forwardedFor]
-            .flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingSpaces() }
+        // Every X-Forwarded-For line, in order, is one list, its hops parted by commas or
+        // spaces, as nginx parts them; an empty element (`a, , b`) is none (RFC 9110, 5.6.1).
+        let hops = headers[values: ClientAddress.forwardedFor].flatMap {
+            $0.utf8.split(whereSeparator: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+        }
         var client = peerAddress
         for hop in hops.reversed() {
             // A hop that is not an address cannot be followed further: the last one that was is the client.
-            guard let address = IPAddress(hop) else { break }
+            guard let address = Self.address(hop: Substring(hop)) else { break }
             client = address
             if !isTrusted(address) { break }
         }
         return client?.unmapped.compressedText
+    }
+
+    /// A hop's address, with a port or not, as nginx reads one (`ngx_parse_addr_port`):
+    /// `203.0.113.5:1234` and `[2001:db8::1]:443` are appended by some proxies (Azure's
+    /// Application Gateway), and read as no address they left every buyer behind the proxy
+    /// with its address, one address for the per-IP limit (found by probing).
+    static func address(hop: Substring) -> IPAddress? {
+        if let address = IPAddress(String(hop)) { return address }
+        func isPort(_ digits: Substring) -> Bool {
+            (1...5).contains(digits.utf8.count) && digits.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        }
+        if hop.hasPrefix("["), let close = hop.firstIndex(of: "]") {
+            let after = hop[hop.index(after: close)...]
+            guard after.isEmpty || (after.first == ":" && isPort(after.dropFirst())) else { return nil }
+            return IPAddress(String(hop[hop.index(after: hop.startIndex)..<close]))
+        }
+        // One colon: IPv4 and a port (IPv6 without brackets has more, and parsed above).
+        guard let colon = hop.firstIndex(of: ":"), isPort(hop[hop.index(after: colon)...]) else { return nil }
+        return IPAddress(String(hop[..<colon])).flatMap { $0.bytes.count == 4 ? $0 : nil }
     }
 
     /// The peer's own address, for a request whose headers could not be read.

@@ -58,6 +58,17 @@ import NIOCore
             (["10.0.0.1, 10.0.0.2"], "10.0.0.1"),
             (["203.0.113.9, not-an-address"], "127.0.0.1"),
             ([], "127.0.0.1"),
+            // Found by probing: a hop with a port, hops parted by spaces, and an element of
+            // spaces were each taken for no address, so that the client was the proxy.
+            (["198.51.100.7:51231"], "198.51.100.7"),
+            (["[2001:db8::2]:443"], "2001:db8::2"),
+            (["[2001:db8::3]"], "2001:db8::3"),
+            (["198.51.100.1 203.0.113.9"], "203.0.113.9"),
+            (["203.0.113.9, ,10.0.0.1"], "203.0.113.9"),
+            (["203.0.113.9,\t,10.0.0.1"], "203.0.113.9"),
+            (["203.0.113.9,,10.0.0.1"], "203.0.113.9"),
+            (["2001:db8::1:80"], "2001:db8::1:80"),
+            (["198.51.100.1:123456", "203.0.113.9:80x"], "127.0.0.1"),
         ]
         for (index, (forwardedFor, expected)) in cases.enumerated() {
             #expect(try await Self.address(served, user: "u\(index)", forwardedFor: forwardedFor) == expected, "\(forwardedFor)")
