@@ -67,7 +67,8 @@ extension StoreFailure {
         case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
         case .cantOpen(let detail): "cannot use the database: \(detail)"
-        case .missingDatabase(let path): "no flashsale database at \(path)"
+        // A path that holds a URL's password is not shown (`Quoted`).
+        case .missingDatabase(let path): "no flashsale database at \(Quoted(path, keeping: .max))"
         case .unusable(let detail): "not a usable flashsale database: \(detail)"
         }
     }

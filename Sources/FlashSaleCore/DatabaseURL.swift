@@ -22,22 +22,32 @@ public enum DatabaseURL {
     }
 
     /// Why `text`, which is no URL flashsale takes, is refused as a path too: it is plainly
-    /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, its
-    /// slashes short, or a space before it) or libpq's `keyword=value` form. Taken for a
-    /// path, it named a database that is not there, password and all, or made a file so
-    /// named. The words (for after a colon) show nothing of the text past its scheme.
+    /// a mistyped URL (another scheme, as a typo of postgresql:// or its capitals, or one
+    /// before it (`jdbc:postgresql://`), its colon or slashes short, or spaces or quotes
+    /// before it) or libpq's `keyword=value` form. Taken for a path, it named a database
+    /// that is not there, password and all, or made a file so named. The words (for after
+    /// a colon) show nothing of the text past its scheme.
     public static func refusal(of text: String) -> String? {
         guard scheme(of: text) == nil else { return nil }
-        let trimmed = text.drop { $0 == " " || $0 == "\t" }
+        // Quotes kept in the value by an env file's reader (`docker --env-file`) or a shell
+        // script's doubled quoting (found by probing).
+        let before = text.prefix { " \t\"'`".contains($0) }
+        let trimmed = text.dropFirst(before.count)
         let hidden = "(the rest is not shown: it may hold a password)"
-        if scheme(of: String(trimmed)) != nil { return "spaces come before its postgresql:// \(hidden)" }
+        if scheme(of: String(trimmed)) != nil {
+            return before.contains { " \t".contains($0) } && !before.contains { "\"'`".contains($0) }
+                ? "spaces come before its postgresql:// \(hidden)" : "quotes come before its postgresql:// \(hidden)"
+        }
         if let end = trimmed.firstRange(of: "://")?.lowerBound, let first = trimmed.first, first.isASCII, first.isLetter,
-           trimmed[..<end].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) {
+           trimmed[..<end].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-:".contains($0)) }) {
             return "it begins '\(trimmed[..<end])://' \(hidden)"
         }
-        // Its scheme with a slash short or none (found by probing: `postgresql:/ann:pw@h/db`).
-        if let scheme = ["postgresql:", "postgres:"].first(where: { trimmed.lowercased().hasPrefix($0) }) {
-            return "it begins '\(trimmed.prefix(scheme.count))' without the // of \(scheme)// \(hidden)"
+        // Its scheme with a slash short or none (found by probing: `postgresql:/ann:pw@h/db`),
+        // or its colon (`postgres//ann:pw@h/db`).
+        if let scheme = ["postgresql:", "postgres:", "postgresql//", "postgres//"].first(where: { trimmed.lowercased().hasPrefix($0) }) {
+            let missing = scheme.hasSuffix(":") ? "the //" : "the colon"
+            let name = scheme.prefix { $0.isLetter }
+            return "it begins '\(trimmed.prefix(scheme.count))' without \(missing) of \(name)://" + " \(hidden)"
         }
         if let equals = trimmed.firstIndex(of: "=") {
             let word = trimmed[..<equals]
@@ -52,11 +62,14 @@ public enum DatabaseURL {
 
     /// Whether `text` may be a PostgreSQL URL or connection string, password and all: one
     /// flashsale takes, its scheme mistyped (capitals, a letter or slashes short, spaces
-    /// before it), or libpq's `password=`. An error that echoes a value never shows such
-    /// a one (`Quoted`); anything else, `http://…` or a user `user=bob`, it shows.
+    /// or quotes before it), another scheme before it (`jdbc:`), any URL with a user
+    /// (`scheme://user:password@`), or libpq's `password=`. An error that echoes a value
+    /// never shows such a one (`Quoted`); anything else, `http://…` or a user `user=bob`,
+    /// it shows.
     public static func mayHoldPassword(_ text: String) -> Bool {
-        let trimmed = text.drop { $0 == " " || $0 == "\t" }.lowercased()
+        let trimmed = text.drop { " \t\"'`".contains($0) }.lowercased()
         return trimmed.hasPrefix("postgres") && trimmed.contains(":") || trimmed.contains("password=")
+            || trimmed.firstRange(of: "://").map { trimmed[$0.upperBound...].contains("@") } == true
     }
 
     /// libpq's connection keywords that begin a `keyword=value` string.

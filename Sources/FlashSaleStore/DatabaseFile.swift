@@ -39,7 +39,7 @@ enum DatabaseFile {
         // creating its target; a file another process made meanwhile is simply opened.
         let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw FlashSaleError.cantOpen("cannot create the database \(path): \(String(cString: strerror(errno)))")
+            throw FlashSaleError.cantOpen("cannot create the database \(Quoted(path, keeping: .max)): \(String(cString: strerror(errno)))")
         }
         close(descriptor)
     }

@@ -49,6 +49,12 @@ import FlashSaleTestSupport
         ("postgres:s3cret@db.example/shop", "it begins 'postgres:' without the // of postgres://"),
         ("host=db.example password=s3cret", "it is in libpq's keyword=value form"),
         ("password = s3cret", "it is in libpq's keyword=value form"),
+        // Found by probing: quotes an env file's reader kept, another scheme before it, its
+        // colon missing.
+        ("\"postgresql://ann:s3cret@db.example/shop\"", "quotes come before its postgresql://"),
+        ("'postgres://ann:s3cret@db.example/shop'", "quotes come before its postgresql://"),
+        ("jdbc:postgresql://db.example/shop?password=s3cret", "it begins 'jdbc:postgresql://'"),
+        ("postgres//ann:s3cret@db.example/shop", "it begins 'postgres//' without the colon of postgres://"),
     ])
     func aMistypedURLIsAUsageErrorThatShowsNoneOfIt(url: String, words: String) throws {
         let box = try Sandbox()
@@ -77,6 +83,23 @@ import FlashSaleTestSupport
         #expect(result.stdout.contains("<a database URL, not shown: it may hold a password>")
                 || result.stdout.contains("PATH is a database URL (not shown: it may hold a password)"), "\(result.stdout)")
         #expect(!result.stdout.contains("s3cret") && !result.stderr.contains("s3cret"))
+    }
+
+    /// A path that holds a URL with a password is a path (`./` before a scheme), but the
+    /// errors that name it do not show it (found by probing: "no flashsale database at"
+    /// showed a wrapped URL whole).
+    @Test func aPathHoldingAURLIsNotShownByTheErrorsThatNameIt() throws {
+        let box = try Sandbox()
+        let missing = try box.run(["--db", "./postgresql://ann:s3cret@db.example/shop", "status", "s1"], database: false)
+        #expect(missing.status == 73)
+        #expect(missing.stderr.hasPrefix("flashsale: no flashsale database at <a database URL, not shown: it may hold a password>"),
+                "\(missing.stderr)")
+        let made = try box.run(["--db", "./postgresql://ann:s3cret@db.example/shop", "create-sale", "s1", "--inventory", "1"],
+                               database: false)
+        #expect(made.status == 73)
+        #expect(made.stderr.hasPrefix("flashsale: cannot create the database <a database URL, not shown: it may hold a password>"),
+                "\(made.stderr)")
+        #expect(!missing.stderr.contains("s3cret") && !made.stderr.contains("s3cret"))
     }
 
     @Test func aPathWithAnEqualsSignOrAColonIsStillAPath() throws {
