@@ -47,39 +47,51 @@ struct PasswordFile {
         case .unixSocket(let directory, let number):
             (host, port) = (directory == PostgresLocation.defaultSocketDirectory ? "localhost" : directory, number)
         }
-        let wanted = [host, String(port), location.database, location.user]
+        let wanted = [host, String(port), location.database, location.user].map { Array($0.utf8) }
         for line in lines where line.first != UInt8(ascii: "#") {
-            let fields = Self.fields(of: line)
-            guard fields.count == 5, zip(fields, wanted).allSatisfy({ field, value in
-                field.bytes.elementsEqual(value.utf8) || (field.bytes == Array("*".utf8) && !field.escaped)
-            }) else { continue }
-            return String(decoding: fields[4].bytes, as: UTF8.self)
+            var start: Int? = line.startIndex
+            for value in wanted { start = start.flatMap { Self.field(of: line, from: $0, matching: value) } }
+            if let start { return Self.password(in: line[start...]) }
         }
         return nil
     }
 
-    /// The line's five fields, split at unescaped colons and unescaped; the password ends
-    /// at the first unescaped colon after it, and a backslash that ends the line is kept,
-    /// as libpq reads them.
-    private static func fields(of line: ArraySlice<UInt8>) -> [(bytes: [UInt8], escaped: Bool)] {
-        var fields: [(bytes: [UInt8], escaped: Bool)] = [([], false)]
-        var escaping = false
-        for byte in line {
-            if escaping {
-                fields[fields.count - 1].bytes.append(byte)
-                fields[fields.count - 1].escaped = true
-                escaping = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaping = true
-            } else if byte == UInt8(ascii: ":") {
-                if fields.count == 5 { return fields }
-                fields.append(([], false))
-            } else {
-                fields[fields.count - 1].bytes.append(byte)
+    /// Where the next field begins when the one at `start` matches `value`, as libpq
+    /// matches it (`pwdfMatchesString`): `*` alone is anything; else the field is read
+    /// against the value byte by byte, `\` escaping the next one, and ends at a colon
+    /// met once the value is all matched. So an unescaped `::1` or `us:er` matches, as it
+    /// does for psql (found by probing: `::1:5432:…` lines matched nothing).
+    private static func field(of line: ArraySlice<UInt8>, from start: Int, matching value: [UInt8]) -> Int? {
+        let (colon, backslash) = (UInt8(ascii: ":"), UInt8(ascii: "\\"))
+        if line[start...].starts(with: [UInt8(ascii: "*"), colon]) { return start + 2 }
+        var index = start
+        var matched = 0
+        while index < line.endIndex {
+            var escaped = false
+            if line[index] == backslash {
+                index += 1
+                escaped = true
+                guard index < line.endIndex else { return nil }
             }
+            if line[index] == colon && !escaped && matched == value.count { return index + 1 }
+            guard matched < value.count, line[index] == value[matched] else { return nil }
+            index += 1
+            matched += 1
         }
-        if escaping { fields[fields.count - 1].bytes.append(UInt8(ascii: "\\")) }
-        return fields
+        return nil
+    }
+
+    /// The password: up to its first unescaped colon, unescaped; a backslash that ends the
+    /// line is kept, as libpq reads it.
+    private static func password(in rest: ArraySlice<UInt8>) -> String {
+        var bytes: [UInt8] = []
+        var index = rest.startIndex
+        while index < rest.endIndex, rest[index] != UInt8(ascii: ":") {
+            if rest[index] == UInt8(ascii: "\\"), index + 1 < rest.endIndex { index += 1 }
+            bytes.append(rest[index])
+            index += 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -49,6 +49,16 @@ struct PasswordFileTests {
         #expect(try password("postgresql://caf%C3%A9@db.example/shop", in: "*:*:*:cafe\u{301}:decomposed\n") == nil)
     }
 
+    /// As libpq matches a field: a colon in it needs no escape where the value has one
+    /// (found by probing: an IPv6 host's line, or a user's with a colon, matched for psql
+    /// and not here).
+    @Test func aColonWhereTheValueHasOneMatchesUnescaped() throws {
+        #expect(try password("postgresql://ann@[::1]/shop", in: "::1:5432:shop:ann:by-address\n") == "by-address")
+        #expect(try password("postgresql://we%3Aird@db.example/shop", in: "db.example:5432:shop:we:ird:by-user\n") == "by-user")
+        #expect(try password("postgresql://ann@[::1]/shop", in: "\\:\\:1:5432:shop:ann:escaped\n") == "escaped")
+        #expect(try password("postgresql://ann@[::1]:6543/shop", in: "::1:5432:shop:ann:other-port\n") == nil)
+    }
+
     @Test func aLineWithFewerFieldsMatchesNothing() throws {
         #expect(try password("postgresql://ann@db.example/shop", in: "db.example:5432:shop:ann\n") == nil)
     }
