@@ -82,15 +82,34 @@ private struct InsertBatch {
         guard row.count == columns.count else {
             throw PostgresError(failure: nil, "a copied \(table.rawValue) row has \(row.count) values, not \(columns.count)")
         }
-        for value in row {
+        for (index, value) in row.enumerated() {
             switch value {
             case .integer(let integer): values.append(.int(integer))
-            case .text(let text): values.append(.text(text))
+            case .text(let text):
+                // PostgreSQL's text holds no NUL, which a SQLite file's may (written by
+                // hand): said as the source's data, not as the server's failure (found
+                // by probing: "invalid byte sequence for encoding", exit 1).
+                if let text, text.utf8.contains(0) {
+                    throw FlashSaleError.badInput("\(table.rawValue) \(Quoted(Self.key(of: row))) has a NUL character in its "
+                                                  + "\(columns[index].name), which PostgreSQL's text cannot hold: remove it from "
+                                                  + "the source; nothing was copied")
+                }
+                values.append(.text(text))
             }
         }
         rows += 1
         written[table, default: 0] += 1
         if values.count + columns.count > Self.valuesPerStatement { try flush() }
+    }
+
+    /// The row's first column, its key (a sale's id, a booking's, a request's number),
+    /// shown as `Quoted` shows a value (a NUL as `\u{0}`).
+    private static func key(of row: [CopiedValue]) -> String {
+        switch row.first {
+        case .integer(let integer?): String(integer)
+        case .text(let text?): text
+        default: "?"
+        }
     }
 
     mutating func flush() throws {
