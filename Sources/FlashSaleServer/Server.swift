@@ -94,13 +94,12 @@ package enum Server {
                 logger: logger)))
         }
         if let socket = settings.socket {
-            try removeStaleSocket(socket)
             services.append(Listener(address: socket, service: buyerListener(
                 buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics, accessLog: accessLog, logger: logger
             ) { _ in
                 // Created with the process's umask (0077); a gateway in the group must reach it.
                 chmod(socket, 0o660)
-            }))
+            }, prepare: { try removeStaleSocket(socket) }))
         }
         // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may speak
         // HTTP/1.0; a trickled request held its connection for the idle timeout); its
@@ -214,9 +213,14 @@ package enum Server {
     private struct Listener: Service {
         let address: String
         let service: any Service
+        /// What must hold before it listens, checked as it starts: a path that cannot be
+        /// listened on is then said as an address in use is, in the JSON log (found by
+        /// probing: said before the log began, in a plain line).
+        var prepare: @Sendable () throws -> Void = {}
 
         func run() async throws {
             do {
+                try prepare()
                 try await service.run()
             } catch let error as IOError {
                 throw FlashSaleError.cantOpen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")

@@ -281,6 +281,22 @@ import FlashSaleTestSupport
         #expect(try logObjects(json.stderr).last?["message"] as? String == "stopped", "\(json.stderr)")
     }
 
+    /// A socket path that cannot be listened on is said as an address in use is, in the
+    /// JSON log (found by probing: a plain line, before the log began).
+    @Test func aSocketPathThatCannotBeListenedOnIsSaidInTheLog() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let path = served.directory + "/not-a-socket"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
+        let result = try served.flashsale(["serve", "--socket", path, "--admin-listen", "127.0.0.1:\(try freePort())"]
+                                          + ServedDatabase.headerAuth)
+        #expect(result.status == .exit(73))
+        let log = try logObjects(result.stderr)
+        #expect(log.filter { $0["level"] as? String == "error" }.count == 1, "\(result.stderr)")
+        #expect(log.last?["error"] as? String == "cannot listen on \(path): it is there and is not a socket", "\(result.stderr)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "x")
+    }
+
     /// Found by probing: a host that does not resolve was NIO's error's Swift text.
     @Test func aHostThatDoesNotResolveIsNamed() async throws {
         let served = try ServedDatabase()
