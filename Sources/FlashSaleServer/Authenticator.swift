@@ -41,7 +41,8 @@ struct Authenticator: Sendable {
             throw FlashSaleError.usage("cannot read --jwt-key '\(Quoted(path))': \(reason(cannotRead: path))")
         }
         let keys = JWTKeyCollection()
-        if let text = String(data: contents, encoding: .utf8), text.contains("-----BEGIN") {
+        if let file = String(data: contents, encoding: .utf8), file.contains("-----BEGIN") {
+            let text = firstPEMBlock(of: file)
             if let key = try? ES256PublicKey(pem: text) {
                 await keys.add(ecdsa: key)
                 return (keys, "ES256")
@@ -67,6 +68,17 @@ struct Authenticator: Sendable {
         }
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return (keys, "HS256")
+    }
+
+    /// The file's first PEM block, without the explanatory text RFC 7468 (section 2)
+    /// allows around it, which the key parsers refused (found by probing: the output of
+    /// `openssl pkey -pubin -text`, a key with its dump after it, was "not a P-256 public
+    /// key").
+    static func firstPEMBlock(of text: String) -> String {
+        guard let begin = text.firstRange(of: "-----BEGIN "),
+              let end = text[begin.upperBound...].firstRange(of: "-----END "),
+              let close = text[end.upperBound...].firstRange(of: "-----") else { return text }
+        return String(text[begin.lowerBound..<close.upperBound]) + "\n"
     }
 
     /// Header mode's user (or 401); nil in JWT mode, where `userFromToken` says. Header

@@ -231,6 +231,16 @@ import FlashSaleTestSupport
         #expect(try await Self.status(served, Tokens.es256(expired, key: key)) == 401)
     }
 
+    /// RFC 7468 allows text around a PEM block, as `openssl pkey -text` writes after it
+    /// (found by probing: such a key was refused as no public key).
+    @Test func aPEMKeyWithTextAroundItIsTheKey() async throws {
+        let key = ES256PrivateKey()
+        let served = try Self.served(key: "# the issuer's key, 2026-12\n" + key.publicKey.pemRepresentation
+                                     + "\nPublic-Key: (256 bit)\npub:\n    04:8e:...\nASN1 OID: prime256v1\n")
+        #expect(try await Self.status(served, Tokens.es256(key: key)) == 200)
+        #expect(try await Self.status(served, Tokens.es256(key: ES256PrivateKey())) == 401)
+    }
+
     @Test(.enabled(if: installed("openssl") != nil, "needs openssl to make an RSA key"))
     func anRSAKeyTakesOnlyRS256TokensOfItsOwnKey() async throws {
         let scratch = try ServedDatabase()
