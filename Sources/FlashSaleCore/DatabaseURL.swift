@@ -62,14 +62,15 @@ public enum DatabaseURL {
 
     /// Whether `text` may be a PostgreSQL URL or connection string, password and all: one
     /// flashsale takes, its scheme mistyped (capitals, a letter or slashes short, spaces
-    /// or quotes before it), another scheme before it (`jdbc:`), any URL with a user
-    /// (`scheme://user:password@`), or libpq's `password=`. An error that echoes a value
-    /// never shows such a one (`Quoted`); anything else, `http://…` or a user `user=bob`,
-    /// it shows.
+    /// or quotes before it), another scheme before it (`jdbc:`), anything with a user and
+    /// password before a host (`user:password@host`, with a scheme or without, as a URL
+    /// missing or misspelling its scheme has them), or libpq's `password=`. An error that
+    /// echoes a value never shows such a one (`Quoted`); anything else, `http://…` or a
+    /// user `user=bob`, it shows.
     public static func mayHoldPassword(_ text: String) -> Bool {
         let trimmed = text.drop { " \t\"'`".contains($0) }.lowercased()
         return trimmed.hasPrefix("postgres") && trimmed.contains(":") || trimmed.contains("password=")
-            || trimmed.firstRange(of: "://").map { trimmed[$0.upperBound...].contains("@") } == true
+            || trimmed.lastIndex(of: "@").map { trimmed[..<$0].contains(":") } == true
     }
 
     /// libpq's connection keywords that begin a `keyword=value` string.

@@ -74,6 +74,9 @@ import FlashSaleTestSupport
         ["rehearse", "postgresql://ann:s3cret@db.example/shop"],
         ["backup", "postgresql://ann:s3cret@db.example/shop"],
         ["create-sale", "s1", "--inventory", "1", "--per-user", "postgres:s3cret@db.example/shop"],
+        // Found by probing: a URL without its scheme, or with it misspelt and a slash short.
+        ["copy-to", "ann:s3cret@db.example:5432/shop"],
+        ["copy-to", "postgersql:/ann:s3cret@db.example/shop"],
         ["postgresql://ann:s3cret@db.example/shop"],
     ])
     func aURLInAnotherValuesPlaceIsNotShown(arguments: [String]) throws {
@@ -90,6 +93,9 @@ import FlashSaleTestSupport
     /// showed a wrapped URL whole).
     @Test func aPathHoldingAURLIsNotShownByTheErrorsThatNameIt() throws {
         let box = try Sandbox()
+        let misspelt = try box.run(["--db", "postgersql:/ann:s3cret@db.example/shop", "status", "s1"], database: false)
+        #expect(misspelt.status == 73)
+        #expect(!misspelt.stderr.contains("s3cret"), "\(misspelt.stderr)")
         let missing = try box.run(["--db", "./postgresql://ann:s3cret@db.example/shop", "status", "s1"], database: false)
         #expect(missing.status == 73)
         #expect(missing.stderr.hasPrefix("flashsale: no flashsale database at <a database URL, not shown: it may hold a password>"),

@@ -87,10 +87,11 @@ import Testing
     @Test func quotedValuesNeverShowAPostgreSQLURL() {
         let hidden = "<a database URL, not shown: it may hold a password>"
         for text in ["postgresql://a:pw@h/db", "POSTGRES://a:pw@h", " postgresql:/a:pw@h", "postgres:pw@h", "postgresq://a:pw@h",
-                     "host=h password=pw"] {
+                     "host=h password=pw", "\"postgresql://a:pw@h\"", "jdbc:postgresql://h/db?password=pw", "a:pw@h:5432/db",
+                     "mysql://a:pw@h/db"] {
             #expect(Quoted(text).description == hidden, "\(text)")
         }
-        for text in ["http://bot.example/ua", "user=bob", "postgres", "postgresfan"] {
+        for text in ["http://bot.example/ua", "user=bob", "postgres", "postgresfan", "bob@example.com", "./postgresql://h/db"] {
             #expect(Quoted(text).description == text)
         }
     }
