@@ -24,16 +24,17 @@ extension Engine {
         }
     }
 
-    /// `unblock`: removes the block with that kind, value, match and sale (not found if none);
-    /// an `ip` value names its range in any spelling, and every spelling of it is removed.
-    public func removeBlock(_ kind: BlockKind, value: String, contains: Bool, sale: SaleID?, clock: Instant) throws {
-        let named = try Block(kind: kind, value: value, contains: contains, sale: sale, reason: nil, createdAt: clock)
+    /// `unblock`: removes the block with `named`'s kind, value, match and sale (not found if
+    /// none); an `ip` value names its range in any spelling, and every spelling of it is
+    /// removed. Named by a `Block`, checked by whoever makes it before the store is opened.
+    public func removeBlock(_ named: Block, clock: Instant) throws {
         try store.write { transaction in
             let blocks = try Self.stored(like: named, in: transaction)
             guard !blocks.isEmpty else { throw SaleError.blockNotFound }
             for block in blocks {
-                _ = try transaction.deleteBlock(kind: kind, value: block.value, contains: contains, sale: sale)
-                try appendBlockEvent(.unblocked, of: sale, detail: Block.name(kind: kind, value: block.value, contains: contains),
+                _ = try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale)
+                try appendBlockEvent(.unblocked, of: named.sale,
+                                     detail: Block.name(kind: named.kind, value: block.value, contains: named.contains),
                                      in: transaction, clock: clock)
             }
         }

@@ -78,6 +78,28 @@ private func exists(_ path: String) -> Bool {
         #expect(!exists(box.directory.appendingPathComponent("copy.db").path))
     }
 
+    /// A malformed argument is a usage error (2) before the database is opened, in every
+    /// command alike (found by probing: `status`, `pause`, `booking`, `confirm`, `cancel`,
+    /// `block`, `unblock` and `blocks` opened it first, and a missing one was exit 73; on
+    /// PostgreSQL they connected first).
+    @Test(arguments: [
+        ["seed-inventory", "bad id", "5"], ["pause", "bad id"], ["resume", "bad id"], ["close", "bad id"],
+        ["book", "bad id", "u1"], ["confirm", "s1", "nope"], ["cancel", "s1", "nope"], ["sweep", "bad id"],
+        ["submit", "bad id", "u1"], ["process", "bad id"], ["request", "0"], ["status", "bad id"], ["bookings", "bad id"],
+        ["booking", "s1", "nope"], ["booking", "bad id", "bk_AAAAAAAAAAAAAAAAAAAAAA"], ["verify", "bad id"],
+        ["block", "ip", "10.1.2.3/8"], ["block", "ip", "nope"], ["unblock", "ip", "nope"], ["unblock", "user", "u1", "--sale", "bad id"],
+        ["blocks", "--sale", "bad id"], ["events", "--sale", "bad id"], ["export", "bad id"], ["suspects", "bad id"],
+    ])
+    func aMalformedArgumentIsAUsageErrorBeforeTheDatabaseIsOpened(_ arguments: [String]) throws {
+        let box = try Sandbox()
+        let result = try box.run(arguments)
+        #expect(result.status == 2, "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("no flashsale database"), "\(arguments): \(result.stderr)")
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            #expect(!exists(box.database + suffix), "\(arguments) created \(box.database)\(suffix)")
+        }
+    }
+
     /// `serve` runs as a process, the real one: `flashsale` execs `flashsale-serve`, which must
     /// refuse the database before it listens. (In this process the runner refuses to exec.)
     private func outcome(of arguments: [String], in box: Sandbox, command: String) throws -> Result {

@@ -322,7 +322,7 @@ struct Replay {
         case .block(let block):
             return "\(try engine.addBlock(block, clock: now))"
         case .unblock(let block):
-            try engine.removeBlock(block.kind, value: block.value, contains: block.contains, sale: block.sale, clock: now)
+            try engine.removeBlock(block, clock: now)
             return "removed"
         case .process(let sale, let batch):
             let report = try engine.processBatch(of: sale, batch: batch, clock: now)

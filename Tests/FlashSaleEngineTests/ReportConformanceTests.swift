@@ -110,7 +110,7 @@ import FlashSaleTestSupport
         let agent = "Mozilla/5.0 (X11; Linux x86_64) 'scripted' crawler \u{e9}t\u{e9} 2026 edition"
         let block = try Block(kind: .agent, value: agent, contains: true, sale: SaleID("s1"), reason: "rule 'bots'", createdAt: T)
         try f.engine.addBlock(block, clock: T)
-        try f.engine.removeBlock(.agent, value: agent, contains: true, sale: SaleID("s1"), clock: T)
+        try f.engine.removeBlock(Block(kind: .agent, value: agent, contains: true, sale: SaleID("s1"), reason: nil, createdAt: T), clock: T)
         try f.engine.addBlock(try Block(kind: .ip, value: "203.0.113.0/24", contains: false, sale: nil, reason: nil, createdAt: T), clock: T)
         #expect(try f.events(.blocked).map(\.detail) == ["agent containing \(agent): rule 'bots'", "ip 203.0.113.0/24"])
         #expect(try f.events(.unblocked).map(\.detail) == ["agent containing \(agent)"])
@@ -128,7 +128,7 @@ import FlashSaleTestSupport
         // The block says the time its event says (it said the clock's: found by probing).
         #expect(try f.engine.addBlock(block, clock: T).createdAt == minutes(5))
         #expect(try f.engine.blocks(in: SaleID("s1")).map(\.createdAt) == [minutes(5)])
-        try f.engine.removeBlock(.user, value: "mallory", contains: false, sale: SaleID("s1"), clock: T)
+        try f.engine.removeBlock(Block(kind: .user, value: "mallory", contains: false, sale: SaleID("s1"), reason: nil, createdAt: T), clock: T)
         try f.engine.addBlock(try Block(kind: .user, value: "eve", contains: false, sale: nil, reason: nil, createdAt: T), clock: T)
         #expect(try f.events("s1").map(\.at) == [T, minutes(5), minutes(5), minutes(5)])
         #expect(try f.events(.blocked).map(\.at) == [minutes(5), T])

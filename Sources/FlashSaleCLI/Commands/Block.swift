@@ -20,6 +20,9 @@ enum BlockCommands {
         let new = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "",
                             contains: invocation.flag(contains), sale: invocation.saleOption(sale),
                             reason: invocation.text(.reason, option: reason), createdAt: now)
+        // A range with bits past its prefix is a usage error before the database is opened,
+        // as any malformed argument is (found by probing: a missing database said first).
+        _ = try new.asStored(at: now)
         context.output.success(Render.block(try context.engine().addBlock(new, clock: now)))
     }
 
@@ -28,9 +31,9 @@ enum BlockCommands {
         summary: "remove a block (exit 3 if there is no such block)"
     ) { invocation, context in
         let now = try context.now()
-        let value = invocation.arguments["VALUE"] ?? ""
-        try context.engine().removeBlock(kind(invocation), value: value, contains: invocation.flag(contains),
-                                        sale: invocation.saleOption(blockedSale), clock: now)
+        let named = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "", contains: invocation.flag(contains),
+                              sale: invocation.saleOption(blockedSale), reason: nil, createdAt: now)
+        try context.engine().removeBlock(named, clock: now)
         context.output.success(Rendered(text: "unblocked", json: .object([("unblocked", .bool(true))])))
     }
 
@@ -38,7 +41,8 @@ enum BlockCommands {
         "blocks", options: [appliesToSale],
         summary: "the blocks in force (with --sale, those that apply to that sale)"
     ) { invocation, context in
-        context.output.success(Render.blocks(try context.engine().blocks(in: invocation.saleOption(appliesToSale))))
+        let sale = try invocation.saleOption(appliesToSale)
+        context.output.success(Render.blocks(try context.engine().blocks(in: sale)))
     }
 
     private static func kind(_ invocation: Invocation) throws(FlashSaleError) -> BlockKind {

@@ -72,7 +72,8 @@ struct BookingPages {
 
 enum BookingCommand {
     static let spec = CommandSpec("booking", arguments: "SALE BOOKING", summary: "one booking, every field") { invocation, context in
-        let booking = try context.engine().booking(invocation.bookingID(), in: invocation.requiredSaleID(), clock: context.now())
+        let (id, sale) = (try invocation.bookingID(), try invocation.requiredSaleID())
+        let booking = try context.engine().booking(id, in: sale, clock: context.now())
         context.output.success(Render.booking(booking))
     }
 }

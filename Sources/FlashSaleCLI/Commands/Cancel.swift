@@ -8,10 +8,9 @@ enum CancelCommand {
         summary: "give a held item back to stock (held -> cancelled)",
         details: "Confirmed: exit 4 unless --force. Already cancelled or expired: exit 0, unchanged."
     ) { invocation, context in
-        let booking = try context.engine().cancel(
-            invocation.bookingID(), in: invocation.requiredSaleID(),
-            user: invocation.user(option: ConfirmCommand.user),
-            force: invocation.flag(force), clock: context.now())
+        let (id, sale, owner) = (try invocation.bookingID(), try invocation.requiredSaleID(),
+                                 try invocation.user(option: ConfirmCommand.user))
+        let booking = try context.engine().cancel(id, in: sale, user: owner, force: invocation.flag(force), clock: context.now())
         context.output.success(Render.bookingStatus(booking))
     }
 }

@@ -8,9 +8,8 @@ enum ConfirmCommand {
         summary: "turn a hold into a booking (held -> booked) before it expires",
         details: "Already booked: exit 0, unchanged. At or after expires_at: exit 5. Cancelled: exit 4."
     ) { invocation, context in
-        let booking = try context.engine().confirm(
-            invocation.bookingID(), in: invocation.requiredSaleID(),
-            user: invocation.user(option: user), clock: context.now())
+        let (id, sale, owner) = (try invocation.bookingID(), try invocation.requiredSaleID(), try invocation.user(option: user))
+        let booking = try context.engine().confirm(id, in: sale, user: owner, clock: context.now())
         context.output.success(Render.bookingStatus(booking))
     }
 }

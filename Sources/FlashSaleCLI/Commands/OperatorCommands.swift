@@ -9,7 +9,8 @@ enum OperatorCommands {
     private static func spec(_ command: OperatorCommand, summary: String) -> CommandSpec {
         CommandSpec(command.rawValue, arguments: "SALE", summary: summary,
                     details: "Already in that state: exit 0, unchanged.") { invocation, context in
-            let status = try context.engine().change(invocation.requiredSaleID(), by: command, clock: context.now())
+            let sale = try invocation.requiredSaleID()
+            let status = try context.engine().change(sale, by: command, clock: context.now())
             context.output.success(Render.sale(status))
         }
     }

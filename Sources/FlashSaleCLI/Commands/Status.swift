@@ -3,7 +3,8 @@ enum StatusCommand {
         "status", arguments: "SALE",
         summary: "a sale's state and counters, with overdue holds and queued requests"
     ) { invocation, context in
-        context.output.success(Render.sale(try context.engine().status(invocation.requiredSaleID(), clock: context.now())))
+        let sale = try invocation.requiredSaleID()
+        context.output.success(Render.sale(try context.engine().status(sale, clock: context.now())))
     }
 }
 
