@@ -45,7 +45,7 @@ struct ParsedCommandLine: Sendable {
             }
             let (name, inline) = split(word)
             guard let spec = lookup(name, in: GlobalOptions.all + (command?.options ?? [])) else {
-                throw unknownOption(name, command: command, commands: commands, dashesTakenBy: dashesTakenBy)
+                throw unknownOption(name, command: command, commands: commands, dashesTakenBy: dashesTakenBy, later: words[index...])
             }
             if spec.name == GlobalOptions.help.name { wantsHelp = true }
             if spec.isFlag {
@@ -107,12 +107,17 @@ struct ParsedCommandLine: Sendable {
         options.first { $0.name == name || $0.short == name }
     }
 
+    /// `later`: the words after the option, where a command's name may come (`--sale s1
+    /// events`), whose usage the hint shows rather than the first command's that has the
+    /// option (found by probing: `--sale s1 events` was shown serve's).
     private static func unknownOption(_ name: String, command: CommandSpec?, commands: [CommandSpec],
-                                      dashesTakenBy: String?) -> FlashSaleError {
-        if command == nil, let owner = commands.first(where: { lookup(name, in: $0.options) != nil }) {
+                                      dashesTakenBy: String?, later: ArraySlice<String>) -> FlashSaleError {
+        let named = command ?? later.lazy.compactMap { commandName($0, commands) }.first
+        if command == nil, let owner = named ?? commands.first(where: { lookup(name, in: $0.options) != nil }),
+           lookup(name, in: owner.options) != nil {
             return .usage("option \(name) belongs after the command name: flashsale \(owner.synopsis)")
         }
-        let context = command.map { " for \($0.name); 'flashsale \($0.name) --help' lists its options" } ?? ""
+        let context = named.map { " for \($0.name); 'flashsale \($0.name) --help' lists its options" } ?? ""
         // `--limit -- -1` is --limit "--" and an option -1 (found by probing: the hint said
         // to put -1 after '--', where it was).
         let dashHint = name.hasPrefix("--") ? ""

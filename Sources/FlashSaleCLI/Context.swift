@@ -80,7 +80,10 @@ final class Context {
         let schema = globals[GlobalOptions.pgSchema.name]
         serverSchema = schema
         if usesDatabase, let refusal = DatabaseURL.refusal(of: database) {
-            throw FlashSaleError.usage("\(GlobalOptions.database.name) is neither a file path nor a postgresql:// URL: \(refusal)")
+            // Named as given: a value from the environment, with no --db typed, was said as
+            // --db's (found by probing).
+            let source = databaseFromEnvironment ? "FLASHSALE_DB" : GlobalOptions.database.name
+            throw FlashSaleError.usage("\(source) is neither a file path nor a postgresql:// URL: \(refusal)")
         }
         isDatabaseServer = usesDatabase && DatabaseURL.scheme(of: database) != nil
         if !usesDatabase {

@@ -67,6 +67,16 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.directory.path).filter { $0.contains("s3cret") } == [])
     }
 
+    /// A mistyped URL from FLASHSALE_DB is said as FLASHSALE_DB's, not --db's, which was
+    /// not typed (found by probing).
+    @Test func aMistypedURLFromTheEnvironmentIsNamedSo() throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["status", "s1"], database: false, environment: ["FLASHSALE_DB": "postgresq://ann:s3cret@db.example/shop"])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("flashsale: FLASHSALE_DB is neither a file path nor a postgresql:// URL: "), "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cret"))
+    }
+
     /// Found by probing: a URL in another value's place was echoed, password and all, by
     /// the error that refused it (40 characters of it: most of a generated password).
     @Test(arguments: [

@@ -70,6 +70,12 @@ import FlashSaleCore
 
     @Test func aCommandsOptionBeforeTheCommandSaysWhereItBelongs() {
         #expect(usageError(["--inventory", "5", "create-sale", "s1"])?.contains("belongs after the command name") == true)
+        // Found by probing: the usage shown was the first command's that has the option
+        // (serve's for --sale), not the one named after it.
+        #expect(usageError(["--sale", "s1", "events"])?.hasPrefix("option --sale belongs after the command name: flashsale events ") == true)
+        #expect(usageError(["--limit", "5", "suspects", "s1"])?.hasPrefix("option --limit belongs after the command name: flashsale suspects ") == true)
+        // An option the named command does not take is unknown to it.
+        #expect(usageError(["--inventory", "5", "status", "s1"])?.hasPrefix("unknown option '--inventory' for status") == true)
     }
 
     @Test func missingValuesAndArgumentsAreUsageErrors() {
