@@ -355,7 +355,7 @@ private func mode(of path: String) throws -> Int {
         }
         for command in CommandTable.all {
             #expect(script.contains(command.name), "\(shell): command \(command.name)")
-            let section = shell == .fish ? "__fish_seen_subcommand_from \(command.name)\"" : "\(command.name))"
+            let section = shell == .fish ? "__flashsale_using_command \(command.name)\"" : "\(command.name))"
             #expect(command.options.isEmpty || script.contains(section), "\(shell): no section for \(command.name)")
             for option in command.options {
                 for spelling in spelled(option) { #expect(script.contains(spelling), "\(shell): \(command.name) \(spelling)") }
@@ -492,6 +492,16 @@ private func mode(of path: String) throws -> Int {
         #expect(try run(box, fish, ["-n", script]).status == 0)
         let offered = try run(box, fish, ["-c", "source '\(script)'; complete -C 'flashsale export s1 --format '"], environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
         #expect(offered.output.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") } == ["csv", "ndjson"])
+        // The command is the first word that is no option, nor --db's value: a sale named
+        // book, or `help book`, is no `book` (found by probing: book's options were offered).
+        for line in ["flashsale help book --", "flashsale status book --", "flashsale --db book status s1 --"] {
+            let options = try run(box, fish, ["-c", "source '\(script)'; complete -C '\(line)'"],
+                                  environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
+            #expect(!options.output.contains("--ip") && !options.output.contains("--stream"), "\(line): \(options.output)")
+        }
+        let bookOptions = try run(box, fish, ["-c", "source '\(script)'; complete -C 'flashsale --db x.db book s1 u1 --'"],
+                                  environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
+        #expect(bookOptions.output.contains("--ip"), "\(bookOptions.output)")
     }
 
     @Test func completionsRefuseAnUnknownShell() throws {
