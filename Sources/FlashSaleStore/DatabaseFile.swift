@@ -13,6 +13,15 @@ enum DatabaseFile {
             guard status.st_mode & S_IFMT == S_IFREG else {
                 throw FlashSaleError.cantOpen("cannot open the database \(path): it is not a regular file")
             }
+            // SQLite keeps the WAL and its index beside the name it opens: through two hard
+            // links, two processes each had a WAL of their own, so that one item was sold
+            // twice and one's commits were later lost (found by probing; SQLite's "How To
+            // Corrupt", 2.4). A symbolic link is followed to the one name, and is fine.
+            guard status.st_nlink <= 1 else {
+                throw FlashSaleError.cantOpen("cannot open the database \(Quoted(path, keeping: .max)): the file has \(status.st_nlink) "
+                                              + "names (hard links), and SQLite would keep a log beside each as if they were "
+                                              + "different databases; remove the other names, or use a symbolic link")
+            }
             return
         }
         let code = errno

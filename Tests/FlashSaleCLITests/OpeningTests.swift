@@ -183,6 +183,46 @@ private func exists(_ path: String) -> Bool {
         #expect(try String(contentsOfFile: csv, encoding: .utf8) == "user\nbob\n")
     }
 
+    /// Found by probing: another program's file with a version of its own (`PRAGMA
+    /// user_version = 7`) was taken for an old flashsale one, switched to WAL for good, and
+    /// said "no such table". It is named, and left as it was.
+    @Test func anotherProgramsFileWithAVersionIsNamedAndLeftAlone() throws {
+        let box = try Sandbox()
+        let path = box.directory.appendingPathComponent("app.db").path
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        try FlashSaleStoreBackdoor.execute(path, "PRAGMA user_version = 7")
+        try FlashSaleStoreBackdoor.execute(path, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        for arguments in [["status", "s1"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
+            let result = try box.run(["--db", path] + arguments, database: false)
+            #expect(result.status == 73, "\(arguments): \(result.stderr)")
+            #expect(result.stderr == "flashsale: not a usable flashsale database: \(path): an SQLite database of another program, "
+                    + "not flashsale's; use another database\n", "\(arguments)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(!exists(path + "-wal"))
+    }
+
+    /// Found by probing: through two hard links to one file, two processes each kept a WAL
+    /// of their own (SQLite keeps it beside the name it opens): one item was sold twice,
+    /// and one's commits were later lost. A file with more than one name is refused.
+    @Test func aFileWithAnotherHardLinkIsRefused() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "s1", "--inventory", "1"]).status == 0)
+        let other = box.directory.appendingPathComponent("other-name.db").path
+        #expect(link(box.database, other) == 0)
+        for path in [box.database, other] {
+            let result = try box.run(["--db", path, "book", "s1", "alice"], database: false)
+            #expect(result.status == 73, "\(result.stderr)")
+            #expect(result.stderr.contains("the file has 2 names (hard links)"), "\(result.stderr)")
+        }
+        #expect(unlink(other) == 0)
+        #expect(try box.run(["book", "s1", "alice"]).status == 0)
+        let linked = box.directory.appendingPathComponent("symbolic.db").path
+        #expect(symlink(box.database, linked) == 0)
+        #expect(try box.run(["--db", linked, "status", "s1", "--json"], database: false).json()["held"] as? Int == 1)
+    }
+
     /// Found by probing: a table of the schema dropped by hand (with sqlite3) was an
     /// internal error, exit 1, where PostgreSQL says 73. It is not a usable flashsale
     /// database, named as the others are, and nothing is changed.
