@@ -16,6 +16,17 @@ public enum CLI {
         // with 0600 itself, and SQLite gives the -wal and -shm the database's own mode.)
         umask(0o077)
         RehearsalChildren.stopWithRehearsal()
+        // A static binary's runtime finds the command line through /proc/self/maps, which
+        // it cannot open with no descriptor free (`ulimit -n 3`): it then has no arguments
+        // at all, not even the program's name (found by probing: a crash, SIGILL, and
+        // nothing said).
+        guard Swift.CommandLine.argc > 0 else {
+            let failure = FlashSaleError.io("cannot read the command line: no file descriptor is free? (raise ulimit -n)")
+            let stderr = FileSink(descriptor: 2)
+            stderr.write("flashsale: \(failure.message)\n")
+            stderr.flush()
+            return failure.exitCode
+        }
         let raw = (1..<Int(Swift.CommandLine.argc)).map { index in
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }

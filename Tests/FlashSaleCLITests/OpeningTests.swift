@@ -203,6 +203,17 @@ private func exists(_ path: String) -> Bool {
         #expect(!exists(path + "-wal"))
     }
 
+    /// Found by probing: with no file descriptor free, the runtime could not read the
+    /// command line, and every command crashed (SIGILL) saying nothing.
+    @Test func noFreeFileDescriptorIsSaidNotACrash() throws {
+        let box = try Sandbox()
+        for arguments in ["--version", "--db \"$DB\" status s1"] {
+            let result = try box.shell("ulimit -n 3; exec \"$FLASHSALE\" \(arguments)")
+            #expect(result.status == 74, "\(arguments): \(result.stderr)")
+            #expect(result.stderr == "flashsale: cannot read the command line: no file descriptor is free? (raise ulimit -n)\n")
+        }
+    }
+
     /// Found by probing: through two hard links to one file, two processes each kept a WAL
     /// of their own (SQLite keeps it beside the name it opens): one item was sold twice,
     /// and one's commits were later lost. A file with more than one name is refused.
