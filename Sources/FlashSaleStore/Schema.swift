@@ -375,14 +375,13 @@ enum Schema {
         if version > currentVersion {
             throw StoreFailure.unusable(detail: "the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }
-        let tables = try connection.firstRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") { $0.int64(0) } ?? 0
         // Every version has had `sale`: another program's file with a version of its own
         // was taken for an old flashsale one, switched to WAL and failed its migration as
         // "no such table" (found by probing).
-        let hasSales = try connection.firstRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sale'") {
-            $0.int64(0)
-        } ?? 0
-        if version == 0 && tables > 0 || version > 0 && hasSales == 0 {
+        let (tables, hasSales) = try connection.firstRow(
+            "SELECT count(*) AS tables, coalesce(sum(name = 'sale'), 0) AS sales FROM sqlite_schema WHERE type = 'table'"
+        ) { (try $0.int64("tables"), try $0.int64("sales") > 0) } ?? (0, false)
+        if version == 0 && tables > 0 || version > 0 && !hasSales {
             throw StoreFailure.unusable(detail: "an SQLite database of another program, not flashsale's")
         }
         return version
