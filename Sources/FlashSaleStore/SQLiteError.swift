@@ -8,8 +8,9 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     public let extendedCode: Int32
     public let message: String
     public let sql: String?
-    /// The operating system's errno behind a failed write (0 for anything else): SQLite
-    /// reports a full disk during a WAL write or a checkpoint as an I/O error, not SQLITE_FULL.
+    /// The operating system's errno behind a failed write or open (0 for anything else):
+    /// SQLite reports a full disk during a WAL write or a checkpoint as an I/O error, not
+    /// SQLITE_FULL, and a process out of file descriptors as a file it cannot open.
     public let systemErrno: Int32
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
@@ -31,8 +32,10 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         // corrupt file) have no errno of their own, and an old one would mislead. SQLite
         // records the errno of some failures only (not of a failed COMMIT's WAL write), so
         // the thread's own comes first: Statement.step clears it before each step.
+        // A failed open's is always recorded, and is the open's own.
         let recorded = connection.map { sqlite3_system_errno($0) } ?? 0
-        systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded) : 0
+        systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded)
+            : extendedCode & 0xFF == SQLITE_CANTOPEN ? recorded : 0
     }
 
     /// A failure SQLite itself does not report, in `message`'s words.
@@ -62,6 +65,11 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_READONLY where extendedCode == CSQLITE_READONLY_DIRECTORY:
             .cantOpen(detail: "its directory cannot be written, where SQLite makes its -wal or -journal file (a WAL database's "
                       + "even to read it)")
+        // Not the file's fault, and nothing about it to check (found by probing: `ulimit -n 5`
+        // said to check the database's path and permissions).
+        case SQLITE_CANTOPEN where systemErrno == EMFILE || systemErrno == ENFILE:
+            .io(detail: "no file descriptor is free to open the database (\(String(cString: strerror(systemErrno)).lowercased())); "
+                + "raise ulimit -n")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,

@@ -214,6 +214,18 @@ private func exists(_ path: String) -> Bool {
         }
     }
 
+    /// Found by probing: with the command line read but no descriptor free for the
+    /// database, SQLite's "unable to open database file" came with advice to check the
+    /// database's path and permissions, neither at fault.
+    @Test func noDescriptorFreeForTheDatabaseIsSaidAsSuch() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "s1", "--inventory", "1"]).status == 0)
+        let result = try box.shell("ulimit -n 5; exec \"$FLASHSALE\" --db \"$DB\" status s1")
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(result.stderr == "flashsale: I/O error, nothing was written: no file descriptor is free to open the database "
+                + "(too many open files); raise ulimit -n\n")
+    }
+
     /// Found by probing: through two hard links to one file, two processes each kept a WAL
     /// of their own (SQLite keeps it beside the name it opens): one item was sold twice,
     /// and one's commits were later lost. A file with more than one name is refused.
