@@ -16,7 +16,9 @@ enum Limits {
 
     /// 406 when `Accept` does not allow the type the route answers with (an error body is
     /// JSON whatever it says, as is usual): the most specific range that matches it decides
-    /// (RFC 9110, 12.5.1), and `q=0` refuses.
+    /// (RFC 9110, 12.5.1), and `q=0` refuses. A range with a parameter the answer lacks
+    /// (`application/json;level=1`) does not match it; a UTF-8 charset, which every answer
+    /// is in, does. What follows `q` is an extension of the range's, not a parameter.
     static func checkAccept(_ fields: HTTPFields, for route: BuyerRoute) throws {
         guard let accept = fields[.accept] else { return }
         let produced = route == .events ? "text/event-stream" : "application/json"
@@ -27,12 +29,19 @@ enum Limits {
             let media = (parts.first ?? "").trimmingSpaces().lowercased()
             let specificity = media == produced ? 3 : media == "\(type)/*" ? 2 : media == "*/*" ? 1 : 0
             guard specificity > (best?.specificity ?? 0) else { continue }
-            let weight = parts.dropFirst().lazy.map { $0.trimmingSpaces().lowercased() }.first { $0.hasPrefix("q=") }
-            best = (specificity, weight.map { Double($0.dropFirst(2)) ?? 1 } ?? 1 > 0)
+            let parameters = parts.dropFirst().map { $0.trimmingSpaces().lowercased() }
+            let weight = parameters.firstIndex { $0.hasPrefix("q=") }
+            guard parameters[..<(weight ?? parameters.endIndex)].allSatisfy(isUTF8Charset) else { continue }
+            best = (specificity, weight.map { Double(parameters[$0].dropFirst(2)) ?? 1 } ?? 1 > 0)
         }
         guard best?.allowed == true else {
             throw HTTPFailure.badInput("this route answers \(produced), which Accept does not allow", status: .notAcceptable)
         }
+    }
+
+    /// `charset=utf-8`, its value quoted or not (a parameter, lowercased).
+    private static func isUTF8Charset(_ parameter: String) -> Bool {
+        parameter == "charset=utf-8" || parameter == "charset=\"utf-8\""
     }
 
     /// A header's value as text, or nil when it was not valid UTF-8. The HTTP decoder has

@@ -190,11 +190,15 @@ import FlashSaleTestSupport
         #expect(html.errorCode == "bad_input")
         #expect(html[header: "Content-Type"] == "application/json")
         for accept in ["application/json", "application/*", "*/*", "text/html, application/json;q=0.5", "*/*; q=0.1",
-                       "*/*;q=0, application/json"] {
+                       "*/*;q=0, application/json", "application/json; charset=UTF-8", "application/json;charset=\"utf-8\";q=1",
+                       // Found by probing: a range with a parameter this answer lacks does
+                       // not speak of it; the plain type's does.
+                       "application/json;level=1;q=0, application/json", "application/json;q=0.5;level=1"] {
             #expect(try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", accept)]).status == 200, "\(accept)")
         }
         // q=0 is "not acceptable", and the most specific range decides (RFC 9110, 12.5.1).
-        for accept in ["application/json;q=0", "application/json; q=0.0, */*", "text/html, */*;q=0"] {
+        for accept in ["application/json;q=0", "application/json; q=0.0, */*", "text/html, */*;q=0",
+                       "application/json;level=1", "application/json;charset=latin1, */*;q=0"] {
             #expect(try await served.send(.GET, Self.book, user: "alice", headers: [("Accept", accept)]).status == 406, "\(accept)")
         }
     }
