@@ -93,13 +93,11 @@ package enum Server {
                 buyers, at: .hostname(address.host, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
                 logger: logger)))
         }
-        if let socket = settings.socket {
-            services.append(Listener(address: socket, service: buyerListener(
-                buyers, at: .unixDomainSocket(path: socket), limit: limit, metrics: metrics, accessLog: accessLog, logger: logger
-            ) { _ in
-                // Created with the process's umask (0077); a gateway in the group must reach it.
-                chmod(socket, 0o660)
-            }, prepare: { try removeStaleSocket(socket) }))
+        if let socket = settings.socket.map(SocketFile.init) {
+            services.append(Listener(address: socket.path, service: buyerListener(
+                buyers, at: .unixDomainSocket(path: socket.boundPath), limit: limit, metrics: metrics, accessLog: accessLog,
+                logger: logger
+            ) { _ in socket.publish() }, prepare: socket.removeStale, finish: socket.remove))
         }
         // HTTP/1's rules and deadlines as on the buyers' listeners (a health checker may speak
         // HTTP/1.0; a trickled request held its connection for the idle timeout); its
@@ -217,8 +215,11 @@ package enum Server {
         /// listened on is then said as an address in use is, in the JSON log (found by
         /// probing: said before the log began, in a plain line).
         var prepare: @Sendable () throws -> Void = {}
+        /// What it leaves behind, undone once it has stopped listening.
+        var finish: @Sendable () -> Void = {}
 
         func run() async throws {
+            defer { finish() }
             do {
                 try prepare()
                 try await service.run()
@@ -278,40 +279,6 @@ package enum Server {
                 record(answer.head.status, problem)
                 return answer
             })
-        }
-    }
-
-    /// A socket file left by a server that is gone would make the bind fail, and is
-    /// removed. One a server still listens on is refused, as a TCP address in use is:
-    /// removing it left that server running with no way to reach it. Anything else at the
-    /// path is the operator's.
-    private static func removeStaleSocket(_ path: String) throws {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return }
-        guard status.st_mode & S_IFMT == S_IFSOCK else {
-            throw FlashSaleError.cantOpen("cannot listen on \(path): it is there and is not a socket")
-        }
-        guard !isListenedOn(path) else {
-            throw FlashSaleError.cantOpen("cannot listen on \(path): a server listens on it already")
-        }
-        unlink(path)
-    }
-
-    /// Whether a server takes connections on the socket at `path`: one is accepted, or its
-    /// queue is full (without waiting for room in it).
-    private static func isListenedOn(_ path: String) -> Bool {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 || errno == EAGAIN
-            }
         }
     }
 }

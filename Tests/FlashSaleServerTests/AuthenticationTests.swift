@@ -347,4 +347,24 @@ import FlashSaleTestSupport
         #expect(afterRestart.status == 200)
 
     }
+
+    /// Found by probing: a server whose socket file was deleted while it ran removed, on
+    /// stopping, the socket a second server had made at the same path since. It removes
+    /// only its own, and its own when it stops.
+    @Test func aServerStoppingLeavesAnotherServersSocketAtItsPath() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let socket = served.directory + "/buyers.sock"
+        try served.start(ServedDatabase.headerAuth + ["--socket", socket])
+        #expect(unlink(socket) == 0)
+        let second = try ServedDatabase(sharing: served)
+        try second.start(ServedDatabase.headerAuth + ["--socket", socket])
+        #expect(served.stop() == .exit(0), "\(served.log)")
+        let answer = try await HTTPClient.send(.GET, "/booking-service/sales/s1", unixSocket: socket, headers: [("X-User", "alice")])
+        #expect(answer.status == 200)
+        #expect(second.stop() == .exit(0), "\(second.log)")
+        var status = stat()
+        #expect(lstat(socket, &status) == -1 && errno == ENOENT)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: served.directory).filter { $0.contains("buyers.sock") } == [])
+    }
 }
