@@ -14,7 +14,17 @@ extension SQLiteStore: CopySource {
                         let column = Int32(index)
                         switch columns[index].kind {
                         case .integer, .flag: return .integer(row.optionalInt64(column))
-                        case .text: return .text(row.optionalText(column))
+                        case .text:
+                            let text = row.optionalText(column)
+                            // Found by probing: copied as repaired (U+FFFD), the copy said
+                            // verified, and answered otherwise (a user's bookings).
+                            if let text, text.unicodeScalars.contains("\u{FFFD}"), !row.isUTF8(column) {
+                                let name = expressions[columns[index].name] ?? columns[index].name
+                                throw FlashSaleError.badInput("\(table.rawValue) \(Quoted(row.text(0))) has bytes that are not UTF-8 in "
+                                                              + "its \(name), which PostgreSQL's text cannot hold: mend it in the "
+                                                              + "source; nothing was copied")
+                            }
+                            return .text(text)
                         }
                     })
                 }

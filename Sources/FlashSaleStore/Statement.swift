@@ -168,6 +168,14 @@ public struct Row: StoredRow {
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
+
+    /// Whether the column's text is UTF-8 (or NULL): SQLite keeps whatever bytes it was
+    /// given, which `optionalText` repairs, each bad one as U+FFFD.
+    public func isUTF8(_ column: Int32) -> Bool {
+        guard let bytes = sqlite3_column_text(handle, column) else { return true }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(validating: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self) != nil
+    }
 }
 
 /// A statement run once per row of a bulk operation: prepared once, its parameters

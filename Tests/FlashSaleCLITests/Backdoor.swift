@@ -4,6 +4,12 @@
 /// so tests can prove that verify notices.
 enum FlashSaleStoreBackdoor {
     static func execute(_ database: String, _ sql: String) throws {
-        try Connection(path: database, busyTimeout: .seconds(5)).execute(sql)
+        try execute(database, [sql])
+    }
+
+    /// Runs `statements` in turn on one connection (a PRAGMA holds for those after it).
+    static func execute(_ database: String, _ statements: [String]) throws {
+        let connection = try Connection(path: database, busyTimeout: .seconds(5))
+        for sql in statements { try connection.execute(sql) }
     }
 }

@@ -172,6 +172,43 @@ import FlashSaleTestSupport
         #expect(try target.run(["sales", "--json"]).stdout == "[]\n")
     }
 
+    /// Found by probing: bytes that are not UTF-8 in a text value (written into the file by
+    /// hand) were copied repaired, as U+FFFD, and the copy said verified; the user's
+    /// bookings then answered otherwise. Refused as a NUL is, naming the source's column.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))
+    func textThatIsNotUTF8IsBadInputNamingItsRow() throws {
+        let source = try sourceWithEveryKindOfRow()
+        try FlashSaleStoreBackdoor.execute(source.database, "UPDATE booking SET user = CAST(X'626FFF62' AS TEXT) WHERE user = 'bob'")
+        let target = try Sandbox(.postgres)
+        let refused = try source.run(["copy-to", target.database])
+        #expect(refused.status == 65, "\(refused.stderr)")
+        #expect(refused.stderr == "flashsale: bookings 3 has bytes that are not UTF-8 in its user, which PostgreSQL's text cannot "
+                + "hold: mend it in the source; nothing was copied\n")
+        #expect(try target.run(["sales", "--json"]).stdout == "[]\n")
+    }
+
+    /// Found by probing: a source that fails verify was copied and committed, and the copy
+    /// then said not to match it (exit 10, and a schema copy-to refuses from then on); one
+    /// that broke a rule of the target's schema failed as a bug (exit 1), in the server's
+    /// words. Refused before the target is made, with what verify finds.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"),
+          arguments: [
+            (["UPDATE sale SET held = held + 1, available = available - 1 WHERE id = 's1'"],
+             "sale s1: counter held is 4 but 3 bookings are held"),
+            (["PRAGMA ignore_check_constraints = ON", "UPDATE booking SET status = 'lost' WHERE user = 'dave'"],
+             "sale s1: 1 booking has the unknown status 'lost'; "),
+          ])
+    func aSourceThatFailsVerifyIsRefusedBeforeTheTargetIsMade(change: [String], finding: String) throws {
+        let source = try sourceWithEveryKindOfRow()
+        try FlashSaleStoreBackdoor.execute(source.database, change)
+        let target = try Sandbox(.postgres)
+        let refused = try source.run(["copy-to", target.database])
+        #expect(refused.status == 10, "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("flashsale: \(source.database) fails verify, so nothing was copied: \(finding)"),
+                "\(refused.stderr)")
+        #expect(try target.run(["sales"]).status == 73, "the target holds no schema")
+    }
+
     /// An index is not copied (the target's schema has its own): a source without one
     /// loses nothing, and copy-to is how to move off such a file (found by a review).
     @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"))

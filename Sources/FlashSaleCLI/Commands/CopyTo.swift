@@ -12,7 +12,9 @@ enum CopyToCommand {
             so that every command answers the same on the copy; new requests and events are numbered after the \
             copied ones. The source is read in one snapshot while others keep writing (what they commit after \
             it is not copied: stop writers first to move a live sale). URL is a postgresql:// URL as for --db; \
-            the schema is its ?schema= or --pg-schema (default flashsale), made if missing. A schema that holds \
+            the schema is its ?schema= or --pg-schema (default flashsale), made if missing. A source that fails \
+            verify is refused (exit 10, naming what verify finds), as is a text value that is not UTF-8 or holds \
+            a NUL (exit 65), with nothing made. A schema that holds \
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
             interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
             and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
@@ -67,6 +69,14 @@ enum CopyToCommand {
             throw StoreFailure.unusable(detail: "\(context.database.controlCharactersEscaped) is missing "
                                         + "\(lacking.joined(separator: ", ")); nothing was copied")
         }
+        // Found by probing: a source that fails verify was copied, committed, and then the
+        // copy was said not to match it; one that broke a rule of the target's schema was
+        // a bug (exit 1), in the server's words.
+        let findings = try sourceStore.recount(nil, clock: context.now())
+        guard findings.isEmpty else {
+            throw FlashSaleError.invariant("\(context.database.controlCharactersEscaped) fails verify, so nothing was copied: "
+                                           + CopyToCommand.summary(of: findings))
+        }
         let target = try opening.open(true)
         guard let copyTarget = target as? CopyTarget else {
             throw FlashSaleError.internalFailure("the database at \(opening.description) cannot be copied into")
@@ -102,10 +112,8 @@ enum CopyToCommand {
             throw ExitStatus.error(for: error, afterCommitting: unchecked)
         }
         guard differences.isEmpty else {
-            let shown = differences.prefix(5).joined(separator: "; ")
-            let more = differences.count > 5 ? "; and \(differences.count - 5) more" : ""
             throw FlashSaleError.invariant("the copy in \(opening.description) was committed but does not match "
-                                           + "\(context.database.controlCharactersEscaped): \(shown)\(more)")
+                                           + "\(context.database.controlCharactersEscaped): \(CopyToCommand.summary(of: differences))")
         }
         let tables = CopiedTable.allCases
         context.output.success(Rendered(
@@ -116,6 +124,11 @@ enum CopyToCommand {
                 ("copied", .object(tables.map { ($0.rawValue, .integer(copied[$0] ?? 0)) })),
                 ("verified", .bool(true)),
             ])))
+    }
+
+    /// The first five of `findings`, and how many more.
+    private static func summary(of findings: [String]) -> String {
+        findings.prefix(5).joined(separator: "; ") + (findings.count > 5 ? "; and \(findings.count - 5) more" : "")
     }
 
     /// What the committed copy holds otherwise than the source snapshot did: a table's
