@@ -502,6 +502,14 @@ private func mode(of path: String) throws -> Int {
         let bookOptions = try run(box, fish, ["-c", "source '\(script)'; complete -C 'flashsale --db x.db book s1 u1 --'"],
                                   environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], withErrors: false)
         #expect(bookOptions.output.contains("--ip"), "\(bookOptions.output)")
+        // Found by probing: before a command is typed, each of the commands' conditions ran
+        // `test` with an argument missing, and fish printed its error on every TAB.
+        for line in ["flashsale ", "flashsale --db a.db "] {
+            let commands = try box.execute(fish, ["-c", "source '\(script)'; complete -C '\(line)'"],
+                                           environment: ["PATH": "/usr/bin:/bin", "HOME": box.directory.path], input: "")
+            #expect(commands.stderr == "", "\(line): \(commands.stderr)")
+            #expect(commands.stdout.split(separator: "\n").contains { $0.hasPrefix("book\t") }, "\(line): \(commands.stdout)")
+        }
     }
 
     @Test func completionsRefuseAnUnknownShell() throws {

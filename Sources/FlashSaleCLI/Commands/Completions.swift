@@ -440,8 +440,10 @@ enum CompletionsCommand {
                 return 1
             end
 
+            # None before a command is typed (then `test` would lack an argument, and say so).
             function __flashsale_using_command
-                test (__flashsale_command) = $argv[1]
+                set -l command (__flashsale_command)
+                and test "$command" = $argv[1]
             end
 
             # Commands, until one is given.
