@@ -27,7 +27,8 @@ enum Limits {
         for range in accept.split(separator: ",") {
             let parts = range.split(separator: ";")
             let media = (parts.first ?? "").trimmingSpaces().lowercased()
-            let specificity = media == produced ? 3 : media == "\(type)/*" ? 2 : media == "*/*" ? 1 : 0
+            // A lone `*`, which older clients send (Java's default header), for `*/*`.
+            let specificity = media == produced ? 3 : media == "\(type)/*" ? 2 : media == "*/*" || media == "*" ? 1 : 0
             guard specificity > (best?.specificity ?? 0) else { continue }
             let parameters = parts.dropFirst().map { $0.trimmingSpaces().lowercased() }
             let weight = parameters.firstIndex { $0.hasPrefix("q=") }
