@@ -162,7 +162,12 @@ struct Authenticator: Sendable {
         // One or more spaces after the scheme (RFC 9110, 11.4).
         let token = Array(parts[1].drop { $0 == " " }.utf8)
         guard let (header, _, _) = try? DefaultJWTParser().parse(token, as: BuyerClaims.self) else {
-            throw HTTPFailure.unauthenticated("the bearer token is not a JWT")
+            // Found by probing: a token whose exp was a string was "not a JWT".
+            guard (try? DefaultJWTParser().parse(token, as: AnyClaims.self)) != nil else {
+                throw HTTPFailure.unauthenticated("the bearer token is not a JWT")
+            }
+            throw HTTPFailure.unauthenticated("the token's claims are not of their types: exp and nbf are NumericDates, "
+                                              + "sub and iss strings, aud a string or an array of strings")
         }
         guard header.alg == algorithm else {
             throw HTTPFailure.unauthenticated("the token's alg is not \(algorithm), the key's")
@@ -232,5 +237,10 @@ private struct BuyerClaims: JWTPayload {
     let iss: IssuerClaim?
     let aud: AudienceClaim?
 
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Claims of any types: a token that is a JWT whatever its claims hold.
+private struct AnyClaims: JWTPayload {
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

@@ -206,7 +206,14 @@ import FlashSaleTestSupport
                                   (plain + "=", "the token is not strictly encoded: its signature is not base64url in its one spelling"),
                                   (String(decoding: respelled, as: UTF8.self),
                                    "the token is not strictly encoded: its signature is not base64url in its one spelling"),
-                                  (critical, "the token's header names critical extensions (crit), which serve does not implement")] {
+                                  (critical, "the token's header names critical extensions (crit), which serve does not implement"),
+                                  // Found by probing: said to be no JWT.
+                                  (Tokens.hs256(header: header, claims: #"{"sub":"alice","exp":"\#(later)"}"#, secret: secret),
+                                   "the token's claims are not of their types: exp and nbf are NumericDates, sub and iss strings, "
+                                   + "aud a string or an array of strings"),
+                                  (Tokens.hs256(header: header, claims: #"{"sub":7,"exp":\#(later)}"#, secret: secret),
+                                   "the token's claims are not of their types: exp and nbf are NumericDates, sub and iss strings, "
+                                   + "aud a string or an array of strings")] {
             let answer = try await served.send(.GET, Self.bookings, headers: bearer(token))
             #expect(answer.status == 401)
             #expect(answer.errorMessage == expected, "\(answer.body)")
