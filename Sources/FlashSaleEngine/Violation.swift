@@ -9,6 +9,9 @@ public enum Violation {
     case counterDiffers(SaleID, BookingStatus, counter: Int64, bookings: Int64)
     case overTheLimit(SaleID, user: String, bookings: Int64, limit: Int64)
     case malformedBookings(SaleID, Int64)
+    /// Events of the sale's bookings dated after its time (`Sale.highWater`), which a
+    /// decision made now would be dated before.
+    case eventsAfterTheSalesTime(SaleID, Int64)
     case misfitRequests(SaleID, Int64)
     case bookingsWithoutHeldEvents(SaleID, bookings: Int64, events: Int64)
     case bookingsOfNoSale(Int64)
@@ -48,8 +51,12 @@ public enum Violation {
             "sale \(sale): user '\(Quoted(user))' has \(String.counted(bookings, "active booking")), over the limit of \(limit)"
         case .malformedBookings(let sale, let bookings):
             bookings == 1
-                ? "sale \(sale): 1 booking lacks the time of its status, or expires before it was made"
-                : "sale \(sale): \(bookings) bookings lack the time of their status, or expire before they were made"
+                ? "sale \(sale): 1 booking lacks the time of its status, has a time of a later one, or expires before it was made"
+                : "sale \(sale): \(bookings) bookings lack the time of their status, have a time of a later one, "
+                    + "or expire before they were made"
+        case .eventsAfterTheSalesTime(let sale, let events):
+            "sale \(sale): \(String.counted(events, "event")) of its bookings \(agreeing(events, "is", "are")) dated after "
+                + "its time (high_water), which the next decision would be dated before"
         case .misfitRequests(let sale, let requests):
             "sale \(sale): \(String.counted(requests, "request")) whose decision does not fit the line, or names no booking or reason"
         case .bookingsWithoutHeldEvents(let sale, let bookings, let events):

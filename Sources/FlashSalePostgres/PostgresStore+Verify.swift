@@ -75,12 +75,19 @@ extension PostgresStore {
         let malformed = try session.count(
             """
             SELECT count(*) FROM booking WHERE sale = $1 AND (expires_at <= created_at
+                OR (status = 'held' AND coalesce(confirmed_at, cancelled_at, expired_at) IS NOT NULL)
                 OR (status = 'booked' AND confirmed_at IS NULL)
                 OR (status = 'cancelled' AND cancelled_at IS NULL)
                 OR (status = 'expired' AND expired_at IS NULL))
             """, [id])
         if malformed > 0 {
             violations.append(.malformedBookings(sale.id, malformed))
+        }
+        // Every change to a booking moves the sale's time to its own.
+        let eventsAfter = try session.count(
+            "SELECT count(*) FROM event WHERE sale = $1 AND kind IN ('held', 'booked', 'cancelled', 'expired') AND at > $2", [id, .int(sale.highWater.milliseconds)])
+        if eventsAfter > 0 {
+            violations.append(.eventsAfterTheSalesTime(sale.id, eventsAfter))
         }
         // Every request up to the sale's cursor has exactly one decision (an event that
         // names it, or a rejected run that holds it), none after it; an acceptance names a

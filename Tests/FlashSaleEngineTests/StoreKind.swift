@@ -36,6 +36,9 @@ protocol TestDatabase: AnyObject, Sendable {
     /// The store's own recount of every invariant (`verify`), done in its own terms and
     /// independently of the engine: the violations found, none when all is well.
     func violations(clock: Instant) throws -> [String]
+    /// Runs `sql` behind the engine's back, as an operator with the store's own client
+    /// would: a change `verify` must notice.
+    func tamper(_ sql: String) throws
 }
 
 extension StoreKind {
@@ -65,6 +68,10 @@ final class SQLiteDatabase: TestDatabase {
     func violations(clock: Instant) throws -> [String] {
         try SQLiteStore(path: path, busyTimeout: .seconds(30)).verify(nil, clock: clock)
     }
+
+    func tamper(_ sql: String) throws {
+        try Connection(path: path, busyTimeout: .seconds(30)).execute(sql)
+    }
 }
 
 /// A schema of its own on the tests' server, dropped when the test lets go of it.
@@ -90,5 +97,9 @@ final class PostgresTestDatabase: TestDatabase {
 
     func violations(clock: Instant) throws -> [String] {
         try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: false).verify(nil, clock: clock)
+    }
+
+    func tamper(_ sql: String) throws {
+        try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: false).session.execute(sql)
     }
 }
