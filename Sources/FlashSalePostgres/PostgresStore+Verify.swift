@@ -85,7 +85,8 @@ extension PostgresStore {
         }
         // Every change to a booking moves the sale's time to its own.
         let eventsAfter = try session.count(
-            "SELECT count(*) FROM event WHERE sale = $1 AND kind IN ('held', 'booked', 'cancelled', 'expired') AND at > $2", [id, .int(sale.highWater.milliseconds)])
+            "SELECT count(*) FROM event WHERE sale = $1 AND kind IN ('held', 'booked', 'cancelled', 'expired') AND at > $2",
+            [id, .int(sale.highWater.milliseconds)])
         if eventsAfter > 0 {
             violations.append(.eventsAfterTheSalesTime(sale.id, eventsAfter))
         }

@@ -145,13 +145,20 @@ final class ServedDatabase {
             while Date() < deadline {
                 guard server.isRunning else { break }
                 try meanwhile()
-                if (try? healthy()) == true, (try? connect(to: port)).map({ close($0) }) != nil { return }
+                if (try? healthy()) == true, (try? connect(to: port)).map({ close($0) }) != nil, socketIsThere(arguments) { return }
                 usleep(20_000)
             }
             guard !server.isRunning else { throw Failed("serve did not answer /healthz within 20 s: \(self.log)") }
             guard String(self.log.utf8.dropFirst(logged))?.contains(": address already in use") == true else { break }
         }
         throw Failed("serve ended at start-up: \(self.log)")
+    }
+
+    /// Whether the `--socket` among `arguments`, if any, is at its path: serve puts it there
+    /// once it listens, which may be after the other listeners.
+    private func socketIsThere(_ arguments: [String]) -> Bool {
+        guard let option = arguments.firstIndex(of: "--socket"), arguments.indices.contains(option + 1) else { return true }
+        return access(arguments[option + 1], F_OK) == 0
     }
 
     /// Whether `GET /healthz` answers 200. Through a blocking socket, not the async client:
