@@ -59,6 +59,17 @@ public struct CopiedColumn: Sendable, Equatable {
     static func flag(_ name: String) -> CopiedColumn { CopiedColumn(name: name, kind: .flag, isOptional: false) }
 }
 
+extension CopiedTable {
+    /// The refusal of a row whose `column` holds text PostgreSQL's text cannot (`what`: a
+    /// NUL character, bytes that are not UTF-8), which a SQLite file may (written there by
+    /// hand): the source's data, named by the row's key, not the server's failure. `fix`
+    /// is what to do, before "the source".
+    public func refusal(of what: String, key: String, column: String, fix: String) -> FlashSaleError {
+        .badInput("\(rawValue) \(Quoted(key)) has \(what) in its \(column), which PostgreSQL's text cannot hold: \(fix) the "
+                  + "source; nothing was copied")
+    }
+}
+
 /// One value of a copied row; nil is SQL's NULL.
 public enum CopiedValue: Sendable, Equatable {
     case integer(Int64?)

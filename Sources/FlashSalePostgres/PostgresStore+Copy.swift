@@ -86,13 +86,9 @@ private struct InsertBatch {
             switch value {
             case .integer(let integer): values.append(.int(integer))
             case .text(let text):
-                // PostgreSQL's text holds no NUL, which a SQLite file's may (written by
-                // hand): said as the source's data, not as the server's failure (found
-                // by probing: "invalid byte sequence for encoding", exit 1).
+                // Found by probing: "invalid byte sequence for encoding", exit 1.
                 if let text, text.utf8.contains(0) {
-                    throw FlashSaleError.badInput("\(table.rawValue) \(Quoted(Self.key(of: row))) has a NUL character in its "
-                                                  + "\(columns[index].name), which PostgreSQL's text cannot hold: remove it from "
-                                                  + "the source; nothing was copied")
+                    throw table.refusal(of: "a NUL character", key: Self.key(of: row), column: columns[index].name, fix: "remove it from")
                 }
                 values.append(.text(text))
             }

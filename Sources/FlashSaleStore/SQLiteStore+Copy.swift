@@ -19,10 +19,8 @@ extension SQLiteStore: CopySource {
                             // Found by probing: copied as repaired (U+FFFD), the copy said
                             // verified, and answered otherwise (a user's bookings).
                             if let text, text.unicodeScalars.contains("\u{FFFD}"), !row.isUTF8(column) {
-                                let name = expressions[columns[index].name] ?? columns[index].name
-                                throw FlashSaleError.badInput("\(table.rawValue) \(Quoted(row.text(0))) has bytes that are not UTF-8 in "
-                                                              + "its \(name), which PostgreSQL's text cannot hold: mend it in the "
-                                                              + "source; nothing was copied")
+                                throw table.refusal(of: "bytes that are not UTF-8", key: row.text(0),
+                                                    column: expressions[columns[index].name] ?? columns[index].name, fix: "mend it in")
                             }
                             return .text(text)
                         }
