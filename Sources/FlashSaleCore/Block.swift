@@ -38,12 +38,18 @@ public struct Block: Equatable, Sendable {
     /// (`IPRange.description`: `2001:DB8::1` and `2001:db8:0::1` are `2001:db8::1`), so that
     /// the same block again is a no-op and `unblock` finds it whatever the spelling (they
     /// were stored as typed, and unblocking one spelling left the others: found by
-    /// probing). A range with bits set past its prefix (`10.1.2.3/16`) is refused
-    /// (`IPRange.refusingHostBits`).
+    /// probing). A range with bits set past its prefix is refused (`refuseHostBits`).
     public func asStored(at createdAt: Instant) throws -> Block {
-        _ = try range?.refusingHostBits(typed: value)
+        try refuseHostBits()
         return try Block(kind: kind, value: range?.description ?? value, contains: contains, sale: sale, reason: reason,
                          createdAt: createdAt)
+    }
+
+    /// Refuses an `ip` block whose range has bits set past its prefix (`10.1.2.3/16`:
+    /// `IPRange.refusingHostBits`) as a new block. Not part of `init`, which also reads
+    /// the stored blocks, some stored as typed by an earlier flashsale.
+    public func refuseHostBits() throws {
+        _ = try range?.refusingHostBits(typed: value)
     }
 
     private static func range(_ text: String) throws -> IPRange {

@@ -22,7 +22,7 @@ enum BlockCommands {
                             reason: invocation.text(.reason, option: reason), createdAt: now)
         // A range with bits past its prefix is a usage error before the database is opened,
         // as any malformed argument is (found by probing: a missing database said first).
-        _ = try new.asStored(at: now)
+        try new.refuseHostBits()
         context.output.success(Render.block(try context.engine().addBlock(new, clock: now)))
     }
 
