@@ -14,7 +14,7 @@ enum BackupCommand {
             'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
             one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
             and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
-            removes the temporary file, and so do SIGINT and SIGTERM (exit 130) until the copy is whole and \
+            removes the temporary file, and so do SIGINT, SIGTERM and SIGHUP (exit 130) until the copy is whole and \
             taking its name, when they are too late to stop it; a backup killed with \
             SIGKILL, or by a power cut, leaves it to be deleted. \
             --json prints {"backup": PATH, "pages": N}. A PostgreSQL database is backed up with pg_dump: \

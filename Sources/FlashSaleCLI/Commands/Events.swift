@@ -23,7 +23,7 @@ package enum EventsCommand {
             detail where they apply. seq grows in commit order and is never reused, so a consumer that \
             restarts with --after LAST_SEQ_SEEN gets every event exactly once. Blocks of every sale are \
             logged with sale "*", which --sale does not match. With --follow, events are printed within \
-            about 100 ms of their commit; SIGINT, SIGTERM or a reader that goes away (| head) end it, exit 0.
+            about 100 ms of their commit; SIGINT, SIGTERM, SIGHUP or a reader that goes away (| head) end it, exit 0.
             """
     ) { invocation, context in
         let saleID = try invocation.saleOption(sale)

@@ -14,7 +14,7 @@ enum SuspectsCommand {
             IPv4-mapped IPv6 address as its IPv4), IPv6 addresses by /64 network. An address, network or user is \
             a suspect when it has 5 or more distinct users (not for users), 20 or more requests within one 10 s \
             bucket, or 10 or more declines; each such signal scores 10 points at its threshold and more in \
-            proportion, at most 100. \
+            proportion, at most 100 a signal, summed into the score. \
             Its agents then add up to 20 points: a script agent or none (no user agent counts only if some \
             requests of the sale carry one). An agent text is a suspect when it looks like a script, \
             containing curl, wget, python, requests, go-http-client, java, okhttp, libwww, scrapy, httpclient, \
