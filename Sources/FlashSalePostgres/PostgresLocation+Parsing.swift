@@ -121,6 +121,11 @@ private struct URLParts {
     private(set) var emptied: Set<String> = []
     /// The parameters libpq takes empty for its default.
     private static let defaultWhenEmpty: Set = ["host", "port", "user", "password", "dbname", "sslrootcert", "application_name"]
+    /// `source` of a part before the '/' (host, port, user, password) or the database's.
+    private static let sourceInAuthority = "the URL"
+    /// Whether an '@' ended the credentials, so that the port after the host is not a
+    /// password whose '@' was left out.
+    private var credentialsEnded = false
 
     subscript(name: String) -> String? {
         get { values[name] }
@@ -145,6 +150,7 @@ private struct URLParts {
                              + "(or a '?' in the user name or password as %3F)")
             }
             rest = rest[rest.index(after: at)...]
+            credentialsEnded = true
             let colon = userInfo.firstIndex(of: UInt8(ascii: ":"))
             try set("user", userInfo[..<(colon ?? userInfo.endIndex)])
             if let colon {
@@ -166,8 +172,8 @@ private struct URLParts {
             try set("dbname", path[path.index(after: slash)...])
         }
         if let afterQuery {
-            for parameter in rest[rest.index(after: afterQuery)...].split(separator: UInt8(ascii: "&")) {
-                try setParameter(parameter)
+            for (index, parameter) in rest[rest.index(after: afterQuery)...].split(separator: UInt8(ascii: "&")).enumerated() {
+                try setParameter(parameter, number: index + 1)
             }
         }
     }
@@ -206,17 +212,25 @@ private struct URLParts {
         }
     }
 
-    private mutating func setParameter(_ parameter: ArraySlice<UInt8>) throws(FlashSaleError) {
+    /// The `number`th parameter after '?'. One that is not a known `name=value` is named by
+    /// its number, not its text, which may be a password's: `password:s3cret` mistyped, or
+    /// the rest of `password=s3&cret` after an unencoded '&' (found by probing). An unknown
+    /// name is shown only when no password came before it in the query.
+    private mutating func setParameter(_ parameter: ArraySlice<UInt8>, number: Int) throws(FlashSaleError) {
         guard let equals = parameter.firstIndex(of: UInt8(ascii: "=")) else {
-            throw .usage("database URL: parameter '\(Quoted(String(decoding: parameter, as: UTF8.self)))' has no '='")
+            throw .usage("database URL: parameter \(number) after '?' has no '='; write an '&' in a value, a password's "
+                         + "too, as %26")
         }
         let name = try URLParts.decoded(parameter[..<equals], part: "a parameter name")
         guard PostgresLocation.parameters.contains(name) else {
-            throw .usage("database URL: unknown parameter '\(Quoted(name))' (flashsale takes "
-                         + PostgresLocation.parameters.joined(separator: ", ") + ")")
+            let shown = source["password"] == URLParts.sourceInQuery("password") ? "\(number) after '?'" : "'\(Quoted(name))'"
+            throw .usage("database URL: unknown parameter \(shown) (flashsale takes "
+                         + PostgresLocation.parameters.joined(separator: ", ") + "; an '&' in a value is written %26)")
         }
         try set(name, parameter[parameter.index(after: equals)...], fromQuery: true)
     }
+
+    private static func sourceInQuery(_ name: String) -> String { "the URL's \(name) parameter" }
 
     /// Stores a part. An empty one in the authority is left out, as libpq leaves it to the
     /// environment. libpq stores an empty parameter (`?host=`), so neither the authority nor
@@ -235,7 +249,7 @@ private struct URLParts {
             return
         }
         values[name] = value
-        source[name] = fromQuery ? "the URL's \(name) parameter" : "the URL"
+        source[name] = fromQuery ? URLParts.sourceInQuery(name) : URLParts.sourceInAuthority
         emptied.remove(name)
     }
 
@@ -281,6 +295,12 @@ private struct URLParts {
         guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
               let port = Int(text), (1...65_535).contains(port)
         else {
+            // A port after the host may be a password whose user name and '@' are missing
+            // (`postgresql://ann:s3cret/db`: found by probing), so it is not shown.
+            guard source["port"] != URLParts.sourceInAuthority || credentialsEnded else {
+                throw .usage("database URL: the port after the host is not a number from 1 to 65535 (a user name and "
+                             + "password go before an '@': postgresql://USER:PASSWORD@HOST:PORT/DBNAME)")
+            }
             throw .usage("database URL: port '\(Quoted(text))' from \(source["port"] ?? "the URL") is not a number from 1 to 65535")
         }
         return port

@@ -163,8 +163,9 @@ struct PostgresLocationTests {
     }
 
     @Test(arguments: [
-        ("postgresql://h:99999/d", "port '99999' from the URL is not a number from 1 to 65535"),
-        ("postgresql://h:5x/d", "port '5x'"),
+        ("postgresql://u@h:99999/d", "port '99999' from the URL is not a number from 1 to 65535"),
+        ("postgresql://u:p@h:5x/d", "port '5x'"),
+        ("postgresql://h:99999/d", "the port after the host is not a number from 1 to 65535 (a user name and password go before"),
         ("postgresql://h/d?sslmode=allow", "sslmode 'allow' from the URL's sslmode parameter is not one of disable, prefer, require, verify-ca, verify-full"),
         ("postgresql://h/d?options=-cwork_mem%3D1MB", "unknown parameter 'options'"),
         ("postgresql://h/d?connect_timeout=5s", "connect_timeout '5s' from the URL's connect_timeout parameter is not a whole number of seconds"),
@@ -188,6 +189,20 @@ struct PostgresLocationTests {
         let message = try #require(refusal("postgresql://h/d", ["PGPORT": "none"]))
         #expect(message.contains("from PGPORT"), "\(message)")
         #expect(try #require(refusal("postgresql://h/d", ["PGSSLMODE": "allow"])).contains("from PGSSLMODE"))
+    }
+
+    /// Found by probing: what reads as a port, a parameter with no '=' or an unknown
+    /// parameter may be a password's text, and was shown.
+    @Test(arguments: [
+        "postgresql://ann:s3cret/shop",
+        "postgresql://ann@h/shop?password:s3cret",
+        "postgresql://ann@h/shop?password%3Ds3cret",
+        "postgresql://ann@h/shop?password=hun&s3cret",
+        "postgresql://ann@h/shop?password=hun&s3cret=2",
+    ])
+    func aPasswordMistypedIsNeverEchoed(url: String) throws {
+        let message = try #require(refusal(url))
+        #expect(!message.contains("s3cret"), "\(message)")
     }
 
     @Test func aMalformedPasswordIsNeverEchoed() throws {
