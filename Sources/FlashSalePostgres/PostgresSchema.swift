@@ -249,7 +249,11 @@ enum PostgresSchema {
     /// one migrates and the others wait for it and find it done.
     static func migrate(_ session: PostgresSession, create: Bool) throws {
         guard try quickVersion(session) != currentVersion else { return }
-        try session.execute("BEGIN")
+        // Read committed whatever the role's or database's default: a process that waited
+        // for another's migration must see its version row, which a snapshot taken before
+        // the wait (repeatable read, serializable) hides (found by probing: "no version",
+        // 73, for all but the first of six processes at once).
+        try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         do {
             try session.execute("SELECT pg_advisory_xact_lock(\(lockClass), hashtext($1))", [.text(session.location.schema)])
             let found = try version(session)
@@ -271,12 +275,24 @@ enum PostgresSchema {
             try session.execute("COMMIT")
         } catch {
             _ = try? session.execute("ROLLBACK")
-            throw error
+            throw unlikeItsVersion(error, in: session.location.schema)
         }
     }
 
+    /// A migration that meets what it makes already there, or misses what it changes: the
+    /// schema is not what its version says, set back by hand, or another program's objects
+    /// have flashsale's names (found by probing: exit 1, "relation already exists", as if
+    /// a bug).
+    private static func unlikeItsVersion(_ error: any Error, in schema: String) -> any Error {
+        // duplicate_table, _object, _column, _function; undefined_object, _column, _table
+        let states: Set = ["42P07", "42710", "42701", "42723", "42704", "42703", PostgresError.undefinedTable]
+        guard let state = (error as? PostgresError)?.sqlState, states.contains(state) else { return error }
+        return StoreFailure.unusable(detail: "schema \(schema) is not what its version says, so its migration failed (\(error)): "
+                                     + "the version was changed by hand, or another program's objects have flashsale's names")
+    }
+
     /// The advisory lock class of migrations (the other key is the schema's name).
-    private static let lockClass = 0x666C_7368  // "flsh"
+    static let lockClass = 0x666C_7368  // "flsh"
 
     /// The schema's version, from its table (the search path is the schema) where it has
     /// one: a process's first query, which on a new connection costs a few catalog look-ups,
@@ -290,19 +306,25 @@ enum PostgresSchema {
         }
     }
 
-    /// The schema's version: 0 for none; a schema with tables but no version is another
-    /// program's, and a newer version a newer flashsale's, neither ours to change.
+    /// The schema's version: 0 for none; a schema with objects but no version is another
+    /// program's, and a newer version a newer flashsale's, neither ours to change. Any
+    /// object: a view, a sequence or a type under one of flashsale's names failed the
+    /// migration as a bug (exit 1), and one under another name was used beside it (found
+    /// by probing).
     private static func version(_ session: PostgresSession) throws -> Int64 {
         let schema = session.location.schema
-        let (versioned, tables) = try session.firstRow(
+        let (versioned, objects) = try session.firstRow(
             """
             SELECT to_regclass(format('%I.schema_version', $1::text)) IS NOT NULL AS versioned,
-                   (SELECT count(*) FROM pg_tables WHERE schemaname = $1::text) AS tables
-            """, [.text(schema)]) { (try $0.bool("versioned"), try $0.int64("tables")) } ?? (false, 0)
+                   (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid)
+                   + (SELECT count(*) FROM pg_type WHERE typnamespace = n.oid AND typrelid = 0)
+                   + (SELECT count(*) FROM pg_proc WHERE pronamespace = n.oid) AS objects
+            FROM pg_namespace n WHERE nspname = $1::text
+            """, [.text(schema)]) { (try $0.bool("versioned"), try $0.int64("objects")) } ?? (false, 0)
         guard versioned else {
-            if tables > 0 {
+            if objects > 0 {
                 throw StoreFailure.unusable(
-                    detail: "schema \(schema) holds another program's tables, not flashsale's (--pg-schema chooses another schema)")
+                    detail: "schema \(schema) holds another program's objects, not flashsale's (--pg-schema chooses another schema)")
             }
             return 0
         }

@@ -248,7 +248,7 @@ struct DatabaseServerConnectionTests {
         try session.execute("CREATE TABLE \(schema).orders (id int)")
         let result = try box.spawn(["--db", box.database, "create-sale", "s1", "--inventory", "1"], database: false)
         #expect(result.status == 73)
-        #expect(result.stderr == "flashsale: not a usable flashsale database: schema \(schema) holds another program's tables, "
+        #expect(result.stderr == "flashsale: not a usable flashsale database: schema \(schema) holds another program's objects, "
                 + "not flashsale's (--pg-schema chooses another schema); use another database\n")
         #expect(try session.rows("SELECT tablename FROM pg_tables WHERE schemaname = $1", [.text(schema)]) { try $0.text("tablename") }
                 == ["orders"])
