@@ -84,6 +84,9 @@ final class EventFeed: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let wake = ConditionLock(value: false)
+    /// Whether no follower thread runs: none started, or the one started has ended and its
+    /// connection is closed.
+    private let followerEnded = ConditionLock(value: true)
     private let readers: Readers
     private let sales: Set<SaleID>?
     /// Says once that the database file was removed or replaced under the server (the
@@ -102,29 +105,41 @@ final class EventFeed: Sendable {
         let log = try LogFollower(store: store)
         let end = try EventFeed.logEnd(log.engine)
         state.withLockedValue { state in (state.last, state.reached) = end }
+        // Handed to the thread, which alone then holds the follower: its connection closes
+        // when `follow` returns, before `stop` does.
+        let handedOver = NIOLockedValueBox<LogFollower?>(log)
+        followerEnded.lock()
+        followerEnded.unlock(withValue: false)
         DedicatedThread.start { [self] in
-            var lastHeartbeat = ContinuousClock.now
-            // A change seen and not delivered (its read failed: busy, a lost connection) is
-            // owed until a delivery succeeds: the watcher tells of a change once, and the
-            // streams waited for another (a stream whose log went back never ended; a CI run).
-            var owed = false
-            while !state.withLockedValue({ $0.stopped }) {
-                // Woken, or the time is up (then the lock is not held).
-                if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
-                do {
-                    if try log.watcher.hasChanged() { owed = true }
-                } catch StoreFailure.moved {
-                    movedContinuation.yield()
-                    movedContinuation.finish()
-                } catch {
-                    // A look that failed (busy, a lost connection): deliver what can be read.
-                    owed = true
-                }
-                if owed { owed = (try? deliver(log.engine)) == nil }
-                if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
-                    lastHeartbeat = ContinuousClock.now
-                    broadcast(.heartbeat)
-                }
+            if let log = handedOver.withLockedValue({ box in defer { box = nil }; return box }) { follow(log) }
+            followerEnded.lock()
+            followerEnded.unlock(withValue: true)
+        }
+    }
+
+    /// Follows the log until `stop`.
+    private func follow(_ log: LogFollower) {
+        var lastHeartbeat = ContinuousClock.now
+        // A change seen and not delivered (its read failed: busy, a lost connection) is
+        // owed until a delivery succeeds: the watcher tells of a change once, and the
+        // streams waited for another (a stream whose log went back never ended; a CI run).
+        var owed = false
+        while !state.withLockedValue({ $0.stopped }) {
+            // Woken, or the time is up (then the lock is not held).
+            if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
+            do {
+                if try log.watcher.hasChanged() { owed = true }
+            } catch StoreFailure.moved {
+                movedContinuation.yield()
+                movedContinuation.finish()
+            } catch {
+                // A look that failed (busy, a lost connection): deliver what can be read.
+                owed = true
+            }
+            if owed { owed = (try? deliver(log.engine)) == nil }
+            if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
+                lastHeartbeat = ContinuousClock.now
+                broadcast(.heartbeat)
             }
         }
     }
@@ -137,14 +152,26 @@ final class EventFeed: Sendable {
         wake.unlock(withValue: true)
     }
 
-    /// Ends every stream (shutdown): their responses finish, and the server may stop.
-    func stop() {
+    /// Ends every stream (shutdown begins): their responses finish, and the listeners'
+    /// graceful shutdown need not wait for them.
+    func endStreams() {
         let subscribers = state.withLockedValue { state in
             state.stopped = true
             return Array(state.subscribers.values)
         }
         for subscriber in subscribers { subscriber.continuation.finish() }
-        committed()
+    }
+
+    /// Ends the streams and the follower; returns once the follower's connection is closed.
+    /// On SQLite the last connection of the last process to close folds the WAL into the
+    /// database file and removes it: found by probing, the follower was still open when
+    /// serve exited, and its last commits stayed in `-wal` after a clean stop.
+    func stop() {
+        endStreams()
+        wake.lock()
+        wake.unlock(withValue: true)
+        followerEnded.lock(whenValue: true)
+        followerEnded.unlock()
     }
 
     private static let streamHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]

@@ -289,6 +289,6 @@ private struct StreamsStopper: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        feed.stop()
+        feed.endStreams()
     }
 }

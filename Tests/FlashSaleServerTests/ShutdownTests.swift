@@ -36,6 +36,25 @@ extension LoadTests {
             #expect(try served.verifies())
         }
 
+        /// Found by probing: serve exited before its log follower's connection closed, so
+        /// no connection was the last to close, and its commits stayed in `-wal`, not in the
+        /// file a copy takes.
+        @Test func aStoppedServerLeavesItsCommitsInTheDatabaseFileAlone() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5)
+            try served.start(ServedDatabase.headerAuth)
+            let booked = try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: served.port, user: "alice")
+            #expect(booked.status == 201)
+            let sale = try await ServedDatabase.send(.GET, "/booking-service/sales/s1", port: served.port)
+            #expect(sale.status == 200)
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
+            for suffix in ["-wal", "-shm"] {
+                #expect(!FileManager.default.fileExists(atPath: served.database + suffix), "\(suffix) is left")
+            }
+            #expect(try served.counter("held") == 1)
+        }
+
         /// After SIGTERM a connection's last answer says that it closes (RFC 9112, 9.6): a
         /// client keeping it in a pool would otherwise send its next request into the close,
         /// not knowing whether it was taken. One read behind it is answered first, and only
