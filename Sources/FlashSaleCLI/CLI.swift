@@ -31,7 +31,7 @@ public enum CLI {
             Swift.CommandLine.unsafeArgv[index].map { Array(UnsafeBufferPointer(start: $0, count: strlen($0))).map { UInt8(bitPattern: $0) } } ?? []
         }
         var environment: [String: [UInt8]] = [:]
-        for name in ["FLASHSALE_DB", "FLASHSALE_NOW"] + DatabaseURL.environmentVariables + DatabaseURL.unfollowedVariables
+        for name in ["FLASHSALE_DB", "FLASHSALE_NOW", "TMPDIR"] + DatabaseURL.environmentVariables + DatabaseURL.unfollowedVariables
             + DatabaseURL.homeFileVariables {
             if let value = getenv(name) {
                 environment[name] = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }

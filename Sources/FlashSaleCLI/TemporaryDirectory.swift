@@ -1,11 +1,10 @@
-import Glibc
+import FlashSaleCore
 
 /// Where scratch files go: `$TMPDIR`, as sort(1) and the C library take it, else /tmp.
-/// Read from the process's environment, not the command's, which refuses a variable that
-/// is not UTF-8: a path need not be (its bad bytes are read as U+FFFD, and such a
-/// directory then fails to open, saying so).
+/// Read as every variable is (`Environment`): one that is not UTF-8 is a usage error
+/// (found by probing: such a directory was said not to exist, exit 74).
 enum TemporaryDirectory {
-    static var path: String {
-        getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    static func path(in environment: Environment) throws(FlashSaleError) -> String {
+        try environment.value("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
 }

@@ -135,6 +135,22 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
     }
 
+    /// Found by probing: a TMPDIR that is not UTF-8 was said not to exist (74); it is
+    /// refused as every such variable is, and the rehearsal's scratch too.
+    @Test func aTMPDIRThatIsNotUTF8IsAUsageError() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        // A directory there, whose name's last byte is 0xFF.
+        let scratch = "\"$(printf '\(box.directory.path)/tmp\\377')\""
+        let result = try box.shell("mkdir \(scratch) && echo '{\"user\":\"a\"}' | TMPDIR=\(scratch) \"$FLASHSALE\" --db \"$DB\" submit s1 --file -")
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr == "flashsale: TMPDIR is not valid UTF-8\n")
+        #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
+        let rehearsal = try box.shell("TMPDIR=\(scratch) \"$FLASHSALE\" rehearse --buyers 10")
+        #expect(rehearsal.status == 2, "\(rehearsal.stderr)")
+        #expect(rehearsal.stderr == "flashsale: TMPDIR is not valid UTF-8\n")
+    }
+
     /// Found by probing: an endless line (`/dev/zero`) was kept in $TMPDIR until it was
     /// full, then exit 74. The copy stops past the longest line a request may be, which
     /// the submit refuses as it did before the copy: exit 65, nothing queued, nothing kept.

@@ -98,7 +98,8 @@ enum RehearseCommand {
             try Linked.handOffToServer()
         }
         let started = MonotonicClock.nanoseconds()
-        let children = try RehearsalChildren(executable: try Linked.ownExecutable())
+        let children = try RehearsalChildren(executable: try Linked.ownExecutable(),
+                                             scratchIn: TemporaryDirectory.path(in: context.environment))
         defer { children.removeScratch() }
         let database = context.givenDatabase ?? children.directory + "/rehearsal.db"
         children.removesDirectory = !settings.keep || context.databaseGiven

@@ -51,7 +51,7 @@ enum SubmitCommand {
         // Read whole before the transaction begins, which it would otherwise hold while a
         // pipe is slow to write (InputChunks.whole); up to a line too long, unless skipped.
         let input = try context.input(path).whole(
-            spoolingIn: TemporaryDirectory.path,
+            spoolingIn: TemporaryDirectory.path(in: context.environment),
             stoppingPastLine: invocation.flag(skipInvalid) ? nil : RequestReader.maximumRecordBytes)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }

@@ -26,12 +26,12 @@ final class RehearsalChildren: @unchecked Sendable {
     private var interrupted = false
     private let environment: [String]
 
-    init(executable: String) throws(FlashSaleError) {
+    /// Its scratch directory made in `base`.
+    init(executable: String, scratchIn base: String) throws(FlashSaleError) {
         self.executable = executable
         // Blocked before the scratch directory is made: a signal between the two ended the
         // process by its default action, the directory left behind (found by probing).
         let signals = StopSignals()
-        let base = TemporaryDirectory.path
         var template = Array((base + "/flashsale-rehearsal-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             throw .cantOpen("cannot make a scratch directory in '\(base)': \(String(cString: strerror(errno)))")
