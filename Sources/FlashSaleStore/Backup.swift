@@ -143,7 +143,12 @@ final class PartialBackup {
         var template = Array("\(prefix)\(partialName)".utf8CString)
         descriptor = mkstemp(&template)
         guard descriptor >= 0 else {
-            throw .cantOpen("cannot create the backup \(target): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            // Not the target's fault (found by probing: `ulimit -n 6` was 73, nothing said of the limit).
+            guard errno != EMFILE, errno != ENFILE else {
+                throw .io("cannot create the backup \(target): no file descriptor is free (\(reason.lowercased())); raise ulimit -n")
+            }
+            throw .cantOpen("cannot create the backup \(target): \(reason)")
         }
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         directory = prefix.isEmpty ? "." : prefix

@@ -226,6 +226,23 @@ private func exists(_ path: String) -> Bool {
                 + "(too many open files); raise ulimit -n\n")
     }
 
+    /// Found by probing: a backup with no descriptor left for its copy was 73 ("Too many
+    /// open files"), saying nothing of the limit. Each limit from 4 to 8 runs out somewhere
+    /// (the command line, the database, the copy) or leaves room for the whole backup.
+    @Test func aBackupWithNoDescriptorFreeSaysToRaiseTheLimit() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "s1", "--inventory", "1"]).status == 0)
+        var copyRanOut = false
+        for limit in 4...8 {
+            let result = try box.shell("ulimit -n \(limit); exec \"$FLASHSALE\" --db \"$DB\" backup copy\(limit).db")
+            guard result.status != 0 else { continue }
+            #expect(result.status == 74, "\(result.stderr)")
+            #expect(result.stderr.hasSuffix("raise ulimit -n)\n") || result.stderr.hasSuffix("; raise ulimit -n\n"), "\(result.stderr)")
+            copyRanOut = copyRanOut || result.stderr.hasPrefix("flashsale: cannot create the backup copy\(limit).db: no file descriptor")
+        }
+        #expect(copyRanOut)
+    }
+
     /// Found by probing: through two hard links to one file, two processes each kept a WAL
     /// of their own (SQLite keeps it beside the name it opens): one item was sold twice,
     /// and one's commits were later lost. A file with more than one name is refused.
