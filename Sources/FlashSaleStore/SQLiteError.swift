@@ -12,6 +12,9 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// SQLite reports a full disk during a WAL write or a checkpoint as an I/O error, not
     /// SQLITE_FULL, and a process out of file descriptors as a file it cannot open.
     public let systemErrno: Int32
+    /// For "attempt to write a readonly database": the database's shared-memory (-shm)
+    /// file, when it is the one that cannot be written and the database can.
+    let unwritableSharedMemory: String?
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
 
@@ -36,6 +39,19 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         let recorded = connection.map { sqlite3_system_errno($0) } ?? 0
         systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded)
             : extendedCode & 0xFF == SQLITE_CANTOPEN ? recorded : 0
+        unwritableSharedMemory = extendedCode == SQLITE_READONLY ? connection.flatMap(SQLiteError.unwritableSharedMemory) : nil
+    }
+
+    /// A process that could only read a WAL database makes its -shm with the database's
+    /// mode, read-only, and cannot remove it when it closes; made writable again, the
+    /// database then stays read-only through it (found by probing: "check the database's
+    /// permissions", which were right).
+    private static func unwritableSharedMemory(_ connection: OpaquePointer) -> String? {
+        guard let name = sqlite3_db_filename(connection, "main"), name.pointee != 0 else { return nil }
+        let database = String(cString: name)
+        let sharedMemory = database + "-shm"
+        guard access(database, W_OK) == 0, access(sharedMemory, F_OK) == 0, access(sharedMemory, W_OK) != 0 else { return nil }
+        return sharedMemory
     }
 
     /// A failure SQLite itself does not report, in `message`'s words.
@@ -44,6 +60,7 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         self.message = message
         sql = nil
         systemErrno = 0
+        unwritableSharedMemory = nil
     }
 
     public var description: String {
@@ -62,6 +79,10 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         // "attempt to write a readonly database", said to a command that only reads (found
         // by probing): SQLite could not make the -wal file beside a WAL database, which it
         // opens even to read, or a rollback journal's -journal.
+        case SQLITE_READONLY where unwritableSharedMemory != nil:
+            .cantOpen(detail: "its shared-memory file \(unwritableSharedMemory ?? "") cannot be written, though the database can "
+                      + "(a process that could only read the database left it): remove it while no process has the database "
+                      + "open, or make it writable")
         case SQLITE_READONLY where extendedCode == CSQLITE_READONLY_DIRECTORY:
             .cantOpen(detail: "its directory cannot be written, where SQLite makes its -wal or -journal file (a WAL database's "
                       + "even to read it)")

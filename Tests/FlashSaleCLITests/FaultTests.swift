@@ -91,6 +91,28 @@ extension DatabaseFailureTests {
         #expect(try box.dump() == before)
     }
 
+    /// Found by probing: a read-only database read by its owner leaves a read-only -shm
+    /// beside it, and once the database is made writable again, writes failed through it
+    /// with advice to check the database's permissions, which were right. The message
+    /// names the -shm, and removing it (no process has the database open) mends it.
+    @Test(.enabled(if: runningAsRoot && installed("setpriv") != nil, "needs root and setpriv, to hand the files to nobody and run as nobody"))
+    func aReadOnlySharedMemoryFileLeftByAReaderIsNamed() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        chown(box.database, 65534, 65534)
+        chown(box.directory.path, 65534, 65534)
+        let asNobody = #"setpriv --reuid=65534 --regid=65534 --clear-groups "$FLASHSALE" --db "$DB" "#
+        chmod(box.database, 0o400)
+        #expect(try box.shell(asNobody + "status s1").status == 0)
+        chmod(box.database, 0o600)
+        let refused = try box.shell(asNobody + "book s1 u1")
+        #expect(refused.status == 73)
+        #expect(refused.stderr.contains("its shared-memory file \(box.database)-shm cannot be written, though the database can"),
+                "\(refused.stderr)")
+        unlink(box.database + "-shm")
+        #expect(try box.shell(asNobody + "book s1 u1").status == 0)
+    }
+
     /// A WAL cut in the middle of its last frame, as a crash during a write leaves it: the
     /// cut transaction is lost, every one before it is there, and flashsale carries on.
     @Test func aTruncatedWALLosesOnlyItsLastTransaction() throws {
