@@ -249,9 +249,11 @@ extension Engine {
     /// between batches, so that the sale goes on while a million holds expire, and memory
     /// stays that of one batch. Each batch is the next part of one line across the sales
     /// (each sale at its own decision time, the longest overdue first), so `limit` means
-    /// the same for one sale or many. `progress` hears how many each batch expired, once
-    /// it is committed; what it throws stops the sweep there (`SweepInterrupted`).
-    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant,
+    /// the same for one sale or many. `batchBegins` hears that a batch has the write lock
+    /// (before it, the sweep waits for the lock or looks, and has nothing under way);
+    /// `progress` how many each batch expired, once it is committed; what it throws stops
+    /// the sweep there (`SweepInterrupted`).
+    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant, batchBegins: () -> Void = {},
                       progress: (Int64) throws -> Void = { _ in }) throws -> SweepReport {
         if dryRun {
             return try store.read { try overdueCounts(saleID, in: $0, limit: limit, clock: clock) }
@@ -266,6 +268,7 @@ extension Engine {
                 guard try store.read({ try !overdueLine(saleID, in: $0, clock: clock).parts.isEmpty }) else { break }
                 let size = min(sweepBatch, (limit ?? .max) - total)
                 let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
+                    batchBegins()
                     var line = try overdueLine(saleID, in: transaction, clock: clock)
                     return try line.take(size).map { share in
                         (share.sale.id, try expireOverdueHolds(of: share.sale, in: transaction, at: share.now,

@@ -49,6 +49,31 @@ import FlashSaleCore
         #expect(try box.run(["sweep"], now: later).stdout == "\(200_000 - expired)\n")
     }
 
+    /// Found by probing: a stop signal while sweep waited for another process's write lock
+    /// was heeded only once the lock came, or the busy timeout ran out (75). With no batch
+    /// under way it stops at once, having expired nothing.
+    @Test func aSweepWaitingForALockStopsAtOnce() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--hold", "1m"])
+        #expect(try box.run(["book", "s1", "u1"]).status == 0)
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        defer { try? holder.execute("ROLLBACK") }
+        let sweep = try box.start(["sweep", "--busy-timeout", "1h"], now: "2026-11-24T16:00:00Z")
+        // Its stop signals are taken before it opens the database.
+        let opened = sweep.waitUntil(within: 30) {
+            let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(sweep.child.pid)/fd")) ?? []
+            return descriptors.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sweep.child.pid)/fd/\($0)"))
+                == box.database }
+        }
+        try #require(opened, "\(sweep.stderr)")
+        sweep.child.send(SIGTERM)
+        #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
+        #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")
+        try holder.execute("ROLLBACK")
+        #expect(try box.count("SELECT count(*) FROM booking WHERE status = 'held'") == 1)
+    }
+
     /// Found by probing: a sweep took the write lock once more after its last full batch,
     /// to find nothing, and so failed busy (75) beside another writer after expiring every
     /// overdue hold; an idle sweep from cron failed the same way. It looks without the lock

@@ -1,5 +1,7 @@
 import FlashSaleCore
 import FlashSaleEngine
+import Glibc
+import Synchronization
 
 enum SweepCommand {
     static let dryRun = OptionSpec("--dry-run", "count what would expire, change nothing")
@@ -14,12 +16,29 @@ enum SweepCommand {
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let dry = invocation.flag(dryRun)
         // A stop signal waits for the batch under way: the sweep then stops and says how
-        // many its batches expired (found by probing: it ended silent). Made before the
-        // store is opened (see `StopSignals`).
-        let signals = dry ? nil : StopSignals()
+        // many its batches expired (found by probing: it ended silent). With none under
+        // way, waiting for another process's lock, it stops at once (found by probing: it
+        // waited out the busy timeout and ended 75). Made before the store is opened (see
+        // `StopSignals`), which may wait for a lock too.
+        let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
+        let sweeping = Mutex(Sweeping())
+        if !dry {
+            let json = context.output.json
+            let overProgress = progress.enabled
+            StopSignals().whenReceived {
+                while true {
+                    sweeping.withLock { sweeping in
+                        if !sweeping.batchUnderWay {
+                            StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(sweeping.expired),
+                                                    overProgress: overProgress, json: json)
+                        }
+                    }
+                    usleep(1000)
+                }
+            }
+        }
         let engine = try context.engine()
         let now = try context.now()
-        let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
         if progress.enabled, !dry {
             // The overdue count each sale keeps, not a dry run: that would read every hold.
             let sales = try sale.map { [try engine.status($0, clock: now)] } ?? engine.sales(clock: now)
@@ -27,13 +46,16 @@ enum SweepCommand {
         }
         let report: Engine.SweepReport
         do {
-            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now) { expired in
+            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now,
+                                      batchBegins: { sweeping.withLock { $0.batchUnderWay = true } }) { expired in
                 progress.tick(expired)
-                if signals?.received() == true { throw Stopped() }
+                sweeping.withLock { sweeping in
+                    sweeping.expired += expired
+                    sweeping.batchUnderWay = false
+                }
             }
         } catch let stopped as Engine.SweepInterrupted {
             progress.finish()
-            if stopped.cause is Stopped { StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(stopped.done.total), json: context.output.json) }
             throw interruption(stopped)
         }
         progress.finish()
@@ -51,10 +73,15 @@ enum SweepCommand {
     }
 
     private static func staysExpired(_ done: Int64) -> String {
-        "\(String.counted(done, "overdue hold")) \(done == 1 ? "was" : "were") expired before that and "
+        guard done > 0 else { return "no overdue hold was expired: run sweep again" }
+        return "\(String.counted(done, "overdue hold")) \(done == 1 ? "was" : "were") expired before that and "
             + "\(done == 1 ? "stays" : "stay") expired: run sweep again for the rest"
     }
 
-    /// A stop signal came while a batch was expired.
-    private struct Stopped: Error {}
+    /// What a stop signal finds: a batch under way (holding the write lock), which it lets
+    /// commit, or none; and how many the batches committed expired.
+    private struct Sweeping {
+        var batchUnderWay = false
+        var expired: Int64 = 0
+    }
 }
