@@ -70,7 +70,12 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// What SQLite reported, as the contract sees it: busy, disk trouble, a file that cannot
     /// be opened, written or read as a database; nil for anything else, a bug.
     public var failure: StoreFailure? {
-        switch primaryCode {
+        if let sharedMemory = unwritableSharedMemory {
+            return .cantOpen(detail: "its shared-memory file \(sharedMemory) cannot be written, though the database can (a "
+                             + "process that could only read the database left it): remove it while no process has the "
+                             + "database open, or make it writable")
+        }
+        return switch primaryCode {
         case SQLITE_BUSY, SQLITE_LOCKED: .busy
         case SQLITE_FULL: .full(detail: message)
         case SQLITE_IOERR where systemErrno == ENOSPC: .full(detail: message)
@@ -79,10 +84,6 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         // "attempt to write a readonly database", said to a command that only reads (found
         // by probing): SQLite could not make the -wal file beside a WAL database, which it
         // opens even to read, or a rollback journal's -journal.
-        case SQLITE_READONLY where unwritableSharedMemory != nil:
-            .cantOpen(detail: "its shared-memory file \(unwritableSharedMemory ?? "") cannot be written, though the database can "
-                      + "(a process that could only read the database left it): remove it while no process has the database "
-                      + "open, or make it writable")
         case SQLITE_READONLY where extendedCode == CSQLITE_READONLY_DIRECTORY:
             .cantOpen(detail: "its directory cannot be written, where SQLite makes its -wal or -journal file (a WAL database's "
                       + "even to read it)")

@@ -281,11 +281,7 @@ private func mode(of path: String) throws -> Int {
         try holder.execute("COMMIT")
         let copy = box.directory.appendingPathComponent("b.db").path
         let backup = try box.start(["--json", "--busy-timeout", "60s", "backup", copy])
-        let waiting = backup.waitUntil {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(backup.child.pid)/fd")) ?? []).contains { fd in
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(backup.child.pid)/fd/\(fd)")) == box.database
-            }
-        }
+        let waiting = backup.waitUntil { backup.hasOpen(box.database) }
         #expect(waiting, "the backup never opened the database: \(backup.stderr)")
         #expect(backup.stop(SIGTERM) == .exit(130), "\(backup.stderr)")
         #expect(backup.stderr == "flashsale: backup interrupted; nothing was written\n")

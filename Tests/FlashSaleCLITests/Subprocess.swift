@@ -35,6 +35,14 @@ final class Background {
     var stdout: String { String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self) }
     var stderr: String { String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self) }
 
+    /// Whether the process has `path` open (its descriptors in /proc).
+    func hasOpen(_ path: String) -> Bool {
+        let descriptors = "/proc/\(child.pid)/fd"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []).contains { descriptor in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\(descriptor)")) == path
+        }
+    }
+
     /// Polls `condition` for at most `seconds` while the process runs; false if it never
     /// held (checked once more if the process ended first).
     func waitUntil(within seconds: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {

@@ -53,20 +53,11 @@ import FlashSaleCore
     /// was heeded only once the lock came, or the busy timeout ran out (75). With no batch
     /// under way it stops at once, having expired nothing.
     @Test func aSweepWaitingForALockStopsAtOnce() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5", "--hold", "1m"])
-        #expect(try box.run(["book", "s1", "u1"]).status == 0)
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let (box, holder) = try oneHoldUnderAnotherProcesssWriteLock()
         defer { try? holder.execute("ROLLBACK") }
         let sweep = try box.start(["sweep", "--busy-timeout", "1h"], now: "2026-11-24T16:00:00Z")
         // Its stop signals are taken before it opens the database.
-        let opened = sweep.waitUntil(within: 30) {
-            let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(sweep.child.pid)/fd")) ?? []
-            return descriptors.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sweep.child.pid)/fd/\($0)"))
-                == box.database }
-        }
-        try #require(opened, "\(sweep.stderr)")
+        try #require(sweep.waitUntil(within: 30) { sweep.hasOpen(box.database) }, "\(sweep.stderr)")
         sweep.child.send(SIGTERM)
         #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
         #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")
@@ -79,16 +70,23 @@ import FlashSaleCore
     /// overdue hold; an idle sweep from cron failed the same way. It looks without the lock
     /// first: nothing overdue, no lock asked for.
     @Test func aSweepWithNothingOverdueAsksForNoWriteLock() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "5", "--hold", "1m"])
-        #expect(try box.run(["book", "s1", "u1"]).status == 0)
-        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
-        try holder.execute("BEGIN IMMEDIATE")
+        let (box, holder) = try oneHoldUnderAnotherProcesssWriteLock()
         defer { try? holder.execute("ROLLBACK") }
         let idle = try box.run(["--busy-timeout", "50ms", "sweep"])
         #expect(idle.status == 0 && idle.stdout == "0\n", "\(idle.stderr)")
         // An overdue hold is work, which waits for the lock as before.
         #expect(try box.run(["--busy-timeout", "50ms", "sweep"], now: "2026-11-24T15:05:00Z").status == 75)
+    }
+
+    /// A sale with one hold of 1 minute, made at T0, and a connection that holds the
+    /// database's write lock (roll it back when done).
+    private func oneHoldUnderAnotherProcesssWriteLock() throws -> (Sandbox, Connection) {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5", "--hold", "1m"])
+        #expect(try box.run(["book", "s1", "u1"]).status == 0)
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        return (box, holder)
     }
 
     @Test func progressWithATotalShowsTheShareTheRateAndTheTimeLeft() {
