@@ -239,6 +239,12 @@ extension Engine {
 
     /// A sweep stopped by `cause` (the database busy past the timeout, a full disk) after
     /// some of its batches had committed: what they expired, `done`, stays expired.
+    /// What a sweep does: looks for overdue holds (reading), waits for the write lock to
+    /// expire the next batch of them (nothing under way), or expires them under the lock.
+    public enum SweepPhase: Sendable {
+        case looking, waitingForTheLock, expiring
+    }
+
     public struct SweepInterrupted: Error {
         public let done: SweepReport
         public let cause: any Error
@@ -249,11 +255,11 @@ extension Engine {
     /// between batches, so that the sale goes on while a million holds expire, and memory
     /// stays that of one batch. Each batch is the next part of one line across the sales
     /// (each sale at its own decision time, the longest overdue first), so `limit` means
-    /// the same for one sale or many. `batchBegins` hears that a batch has the write lock
-    /// (before it, the sweep waits for the lock or looks, and has nothing under way);
-    /// `progress` how many each batch expired, once it is committed; what it throws stops
-    /// the sweep there (`SweepInterrupted`).
-    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant, batchBegins: () -> Void = {},
+    /// the same for one sale or many. `phase` hears what the sweep does next (a command
+    /// stopped by a signal may stop at once while it waits for the lock); `progress` how
+    /// many each batch expired, once it is committed; what it throws stops the sweep there
+    /// (`SweepInterrupted`).
+    public func sweep(_ saleID: SaleID?, limit: Int64?, dryRun: Bool, clock: Instant, phase: (SweepPhase) -> Void = { _ in },
                       progress: (Int64) throws -> Void = { _ in }) throws -> SweepReport {
         if dryRun {
             return try store.read { try overdueCounts(saleID, in: $0, limit: limit, clock: clock) }
@@ -265,10 +271,12 @@ extension Engine {
                 // Looked for first without the write lock, so that a sweep with nothing (left)
                 // to expire, cron's every minute or after a last full batch, never waits for
                 // another process's lock, nor fails for it after doing everything.
+                phase(.looking)
                 guard try store.read({ try !overdueLine(saleID, in: $0, clock: clock).parts.isEmpty }) else { break }
                 let size = min(sweepBatch, (limit ?? .max) - total)
+                phase(.waitingForTheLock)
                 let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
-                    batchBegins()
+                    phase(.expiring)
                     var line = try overdueLine(saleID, in: transaction, clock: clock)
                     return try line.take(size).map { share in
                         (share.sale.id, try expireOverdueHolds(of: share.sale, in: transaction, at: share.now,

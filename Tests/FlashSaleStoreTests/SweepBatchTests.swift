@@ -21,6 +21,23 @@ import FlashSaleEngine
         #expect(order == holds.map(\.id.text))
     }
 
+    /// What a stop signal may cut short (`SweepPhase`): only the waits for the lock. A
+    /// sweep whose last batch came out full looks once more, and finds nothing.
+    @Test(arguments: [(15, 2), (20, 3)])
+    func aSweepSaysWhenItWaitsForTheLock(holds: Int, looks: Int) throws {
+        let f = try StoreFixture()
+        try f.sale(inventory: 40)
+        for n in 0..<holds { _ = try f.book("u\(n)") }
+        var phases: [Engine.SweepPhase] = []
+        var committed: [Int64] = []
+        let report = try Engine(store: f.store, sweepBatch: 10).sweep(nil, limit: nil, dryRun: false, clock: minutes(10),
+                                                                     phase: { phases.append($0) }) { committed.append($0) }
+        #expect(report.total == Int64(holds))
+        #expect(committed == [10, Int64(holds - 10)])
+        let batch: [Engine.SweepPhase] = [.looking, .waitingForTheLock, .expiring]
+        #expect(phases == batch + batch + (looks == 3 ? [.looking] : []))
+    }
+
     @Test func aSweepCommitsABatchAtATime() throws {
         let f = try StoreFixture()
         try f.sale(inventory: 40)

@@ -15,11 +15,12 @@ enum SweepCommand {
         let sale = try invocation.saleID()
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let dry = invocation.flag(dryRun)
-        // A stop signal waits for the batch under way: the sweep then stops and says how
-        // many its batches expired (found by probing: it ended silent). With none under
-        // way, waiting for another process's lock, it stops at once (found by probing: it
-        // waited out the busy timeout and ended 75). Made before the store is opened (see
-        // `StopSignals`), which may wait for a lock too.
+        // A stop signal waits for the batch under way, and for the look after it: the sweep
+        // then stops and says how many its batches expired (found by probing: it ended
+        // silent), or ends as it would have when the look finds nothing left (it said to
+        // run sweep again for the rest). Waiting for another process's lock, it stops at
+        // once (found by probing: it waited out the busy timeout and ended 75). Made before
+        // the store is opened (see `StopSignals`), which may wait for a lock too.
         let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
         let sweeping = Mutex(Sweeping())
         if !dry {
@@ -28,7 +29,7 @@ enum SweepCommand {
             StopSignals().whenReceived {
                 while true {
                     sweeping.withLock { sweeping in
-                        if !sweeping.batchUnderWay {
+                        if sweeping.mayStopAtOnce {
                             StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(sweeping.expired),
                                                     overProgress: overProgress, json: json)
                         }
@@ -47,12 +48,9 @@ enum SweepCommand {
         let report: Engine.SweepReport
         do {
             report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now,
-                                      batchBegins: { sweeping.withLock { $0.batchUnderWay = true } }) { expired in
+                                      phase: { phase in sweeping.withLock { $0.mayStopAtOnce = phase == .waitingForTheLock } }) { expired in
                 progress.tick(expired)
-                sweeping.withLock { sweeping in
-                    sweeping.expired += expired
-                    sweeping.batchUnderWay = false
-                }
+                sweeping.withLock { $0.expired += expired }
             }
         } catch let stopped as Engine.SweepInterrupted {
             progress.finish()
@@ -78,10 +76,11 @@ enum SweepCommand {
             + "\(done == 1 ? "stays" : "stay") expired: run sweep again for the rest"
     }
 
-    /// What a stop signal finds: a batch under way (holding the write lock), which it lets
-    /// commit, or none; and how many the batches committed expired.
+    /// What a stop signal finds: a sweep that may stop at once (opening the store, or
+    /// waiting for the write lock: nothing under way), or one whose batch or look it lets
+    /// finish; and how many the batches committed expired.
     private struct Sweeping {
-        var batchUnderWay = false
+        var mayStopAtOnce = true
         var expired: Int64 = 0
     }
 }
