@@ -239,8 +239,9 @@ extension Engine {
 
     /// A sweep stopped by `cause` (the database busy past the timeout, a full disk) after
     /// some of its batches had committed: what they expired, `done`, stays expired.
-    /// What a sweep does: looks for overdue holds (reading), waits for the write lock to
-    /// expire the next batch of them (nothing under way), or expires them under the lock.
+    /// What a sweep does: looks for overdue holds (reading), waits for the write lock (and
+    /// on PostgreSQL its sales' rows) to expire the next batch of them, nothing under way,
+    /// or expires them under the lock.
     public enum SweepPhase: Sendable {
         case looking, waitingForTheLock, expiring
     }
@@ -276,8 +277,10 @@ extension Engine {
                 let size = min(sweepBatch, (limit ?? .max) - total)
                 phase(.waitingForTheLock)
                 let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
-                    phase(.expiring)
+                    // Its sales read for writing: their locks held (PostgreSQL's rows; SQLite's
+                    // whole database since the transaction began).
                     var line = try overdueLine(saleID, in: transaction, clock: clock)
+                    phase(.expiring)
                     return try line.take(size).map { share in
                         (share.sale.id, try expireOverdueHolds(of: share.sale, in: transaction, at: share.now,
                                                                limit: share.count, by: .sweep))

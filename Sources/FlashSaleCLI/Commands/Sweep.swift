@@ -45,13 +45,19 @@ enum SweepCommand {
             let sales = try sale.map { [try engine.status($0, clock: now)] } ?? engine.sales(clock: now)
             progress.total = min(sales.reduce(0) { $0 + $1.overdue }, maximum ?? .max)
         }
-        let report: Engine.SweepReport
-        do {
-            report = try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now,
-                                      phase: { phase in sweeping.withLock { $0.mayStopAtOnce = phase == .waitingForTheLock } }) { expired in
+        let outcome = Result {
+            try engine.sweep(sale, limit: maximum, dryRun: dry, clock: now,
+                             phase: { phase in sweeping.withLock { $0.mayStopAtOnce = phase == .waitingForTheLock } }) { expired in
                 progress.tick(expired)
                 sweeping.withLock { $0.expired += expired }
             }
+        }
+        // Done: a signal now is too late to stop anything, and would add a second answer
+        // to this one (found by probing: exit 130 after the result was printed).
+        sweeping.withLock { $0.mayStopAtOnce = false }
+        let report: Engine.SweepReport
+        do {
+            report = try outcome.get()
         } catch let stopped as Engine.SweepInterrupted {
             progress.finish()
             throw interruption(stopped)
