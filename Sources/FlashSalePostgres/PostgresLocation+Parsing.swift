@@ -232,6 +232,14 @@ private struct URLParts {
 
     private static func sourceInQuery(_ name: String) -> String { "the URL's \(name) parameter" }
 
+    /// `name`'s value `text` as a message shows it, ` 'text'`; nothing when it came from the
+    /// query, as a password did: an unencoded '&' in the password may have cut its rest
+    /// into this parameter (`password=s3&port=cret`: found by probing).
+    private func shown(_ name: String, _ text: String) -> String {
+        let mayBePassword = source[name] == URLParts.sourceInQuery(name) && source["password"] == URLParts.sourceInQuery("password")
+        return mayBePassword ? "" : " '\(Quoted(text))'"
+    }
+
     /// Stores a part. An empty one in the authority is left out, as libpq leaves it to the
     /// environment. libpq stores an empty parameter (`?host=`), so neither the authority nor
     /// the environment fills it in: one of `defaultWhenEmpty` clears what the authority gave
@@ -301,7 +309,7 @@ private struct URLParts {
                 throw .usage("database URL: the port after the host is not a number from 1 to 65535 (a user name and "
                              + "password go before an '@': postgresql://USER:PASSWORD@HOST:PORT/DBNAME)")
             }
-            throw .usage("database URL: port '\(Quoted(text))' from \(source["port"] ?? "the URL") is not a number from 1 to 65535")
+            throw .usage("database URL: port\(shown("port", text)) from \(source["port"] ?? "the URL") is not a number from 1 to 65535")
         }
         return port
     }
@@ -311,7 +319,7 @@ private struct URLParts {
     func connectTimeout() throws(FlashSaleError) -> Span? {
         guard let text = values["connect_timeout"] else { return PostgresLocation.defaultConnectTimeout }
         guard let seconds = Int(text), seconds < 1_000_000_000 else {
-            throw .usage("database URL: connect_timeout '\(Quoted(text))' from \(source["connect_timeout"] ?? "the URL") "
+            throw .usage("database URL: connect_timeout\(shown("connect_timeout", text)) from \(source["connect_timeout"] ?? "the URL") "
                          + "is not a whole number of seconds")
         }
         return seconds <= 0 ? nil : .seconds(Int64(max(2, seconds)))
@@ -324,10 +332,11 @@ private struct URLParts {
         let system = rootCertificate == "system"
         guard let text = values["sslmode"] else { return system ? .verifyFull : .prefer }
         guard let mode = PostgresLocation.TLSMode(rawValue: text) else {
-            throw .usage("database URL: sslmode '\(Quoted(text))' from \(source["sslmode"] ?? "the URL") is not one of "
+            throw .usage("database URL: sslmode\(shown("sslmode", text)) from \(source["sslmode"] ?? "the URL") is not one of "
                          + PostgresLocation.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard !system || mode == .verifyFull else {
+            // `text` is one of the modes here, never another's text.
             throw .usage("database URL: sslrootcert=system takes sslmode=verify-full, not '\(Quoted(text))'")
         }
         return mode

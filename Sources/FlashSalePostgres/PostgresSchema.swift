@@ -308,17 +308,29 @@ enum PostgresSchema {
 
     /// The schema's version: 0 for none; a schema with objects but no version is another
     /// program's, and a newer version a newer flashsale's, neither ours to change. Any
-    /// object: a view, a sequence or a type under one of flashsale's names failed the
-    /// migration as a bug (exit 1), and one under another name was used beside it (found
-    /// by probing).
+    /// object a schema holds (every catalog with a namespace): a view, a sequence or a
+    /// type under one of flashsale's names failed the migration as a bug (exit 1), and
+    /// one under another name, or a collation, was used beside it (found by probing).
     private static func version(_ session: PostgresSession) throws -> Int64 {
         let schema = session.location.schema
         let (versioned, objects) = try session.firstRow(
             """
             SELECT to_regclass(format('%I.schema_version', $1::text)) IS NOT NULL AS versioned,
-                   (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid)
-                   + (SELECT count(*) FROM pg_type WHERE typnamespace = n.oid AND typrelid = 0)
-                   + (SELECT count(*) FROM pg_proc WHERE pronamespace = n.oid) AS objects
+                   (SELECT count(*) FROM (
+                       SELECT relnamespace AS schema FROM pg_class
+                       UNION ALL SELECT typnamespace FROM pg_type WHERE typrelid = 0
+                       UNION ALL SELECT pronamespace FROM pg_proc
+                       UNION ALL SELECT collnamespace FROM pg_collation
+                       UNION ALL SELECT oprnamespace FROM pg_operator
+                       UNION ALL SELECT opcnamespace FROM pg_opclass
+                       UNION ALL SELECT opfnamespace FROM pg_opfamily
+                       UNION ALL SELECT connamespace FROM pg_conversion
+                       UNION ALL SELECT stxnamespace FROM pg_statistic_ext
+                       UNION ALL SELECT cfgnamespace FROM pg_ts_config
+                       UNION ALL SELECT dictnamespace FROM pg_ts_dict
+                       UNION ALL SELECT prsnamespace FROM pg_ts_parser
+                       UNION ALL SELECT tmplnamespace FROM pg_ts_template
+                   ) AS named WHERE schema = n.oid) AS objects
             FROM pg_namespace n WHERE nspname = $1::text
             """, [.text(schema)]) { (try $0.bool("versioned"), try $0.int64("objects")) } ?? (false, 0)
         guard versioned else {

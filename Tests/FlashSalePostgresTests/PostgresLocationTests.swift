@@ -199,6 +199,9 @@ struct PostgresLocationTests {
         "postgresql://ann@h/shop?password%3Ds3cret",
         "postgresql://ann@h/shop?password=hun&s3cret",
         "postgresql://ann@h/shop?password=hun&s3cret=2",
+        "postgresql://ann@h/shop?password=hun&port=s3cret",
+        "postgresql://ann@h/shop?password=hun&sslmode=s3cret",
+        "postgresql://ann@h/shop?password=hun&connect_timeout=s3cret",
     ])
     func aPasswordMistypedIsNeverEchoed(url: String) throws {
         let message = try #require(refusal(url))

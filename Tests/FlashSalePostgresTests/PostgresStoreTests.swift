@@ -87,7 +87,8 @@ struct PostgresStoreTests {
     /// Found by probing: a view, a type, a sequence or a function in the schema, and no
     /// version, failed the migration as a bug (exit 1) or was used beside flashsale's.
     @Test(arguments: ["CREATE VIEW sale AS SELECT 1 AS x", "CREATE TYPE event AS (a int)", "CREATE SEQUENCE booking_made_seq",
-                      "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'"])
+                      "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'", "CREATE COLLATION bytes FROM \"C\"",
+                      "CREATE TEXT SEARCH CONFIGURATION words (COPY = simple)"])
     func aSchemaOfAnotherProgramsObjectsIsRefusedAndLeftAsItWas(making: String) throws {
         let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
         defer { _ = try? session.execute("DROP SCHEMA \(quotedIdentifier(location.schema)) CASCADE") }
