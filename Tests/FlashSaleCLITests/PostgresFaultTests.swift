@@ -77,6 +77,30 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: a sweep stopped while it waited for another session's row lock
+    /// waited out its busy timeout and ended 75. With no batch under way (its sales'
+    /// locks not yet held) it stops at once, having expired nothing.
+    @Test func aSweepWaitingForARowLockStopsAtOnce() throws {
+        let box = try saleBox()
+        #expect(try box.run(["book", "s1", "alice"]).status == 0)
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let holder = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try holder.execute("BEGIN")
+        defer { _ = try? holder.execute("ROLLBACK") }
+        try holder.execute("SELECT id FROM sale WHERE id = 's1' FOR UPDATE")
+        let holderID = try holder.count("SELECT pg_backend_pid() AS count")
+        // Asked on a session of its own: a transaction sees pg_stat_activity as it first read it.
+        let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
+        let sweep = try box.start(["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z")
+        try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
+        sweep.child.send(SIGTERM)
+        #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
+        #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")
+        try holder.execute("ROLLBACK")
+        #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
+    }
+
     /// Found by probing: a lock on the schema's version table made a command wait twice its
     /// busy timeout (the version asked ahead, then the schema's check) before its 75.
     @Test func aLockOnTheVersionTableIsExit75AfterOneBusyTimeout() throws {
