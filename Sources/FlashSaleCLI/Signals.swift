@@ -84,6 +84,18 @@ package struct StopSignals {
         pthread_detach(thread)
     }
 
+    /// `whenReceived`, for a command that may stop at some moments only: once a stop signal
+    /// came, `stopIfItMay` is asked every millisecond, and ends the process at the first
+    /// moment it may (deciding under the lock that keeps the command from moving on).
+    func stopAtFirstChance(_ stopIfItMay: @escaping @Sendable () -> Void) {
+        whenReceived {
+            while true {
+                stopIfItMay()
+                usleep(1000)
+            }
+        }
+    }
+
     private final class Waiter: @unchecked Sendable {
         private var set: sigset_t
         private let stop: @Sendable () -> Never

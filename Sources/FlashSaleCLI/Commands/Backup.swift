@@ -44,24 +44,21 @@ enum BackupCommand {
         let signals = StopSignals()
         let json = context.output.json
         let stage = Mutex(Stage.opening)
-        signals.whenReceived {
-            while true {
-                // Decided and done under the lock, so that the copy cannot take its name
-                // meanwhile (found by probing: a copy that took it then was reported removed).
-                stage.withLock { stage in
-                    switch stage {
-                    case .opening:
-                        StopSignals.exitStopped(saying: "backup interrupted; nothing was written", json: json)
-                    case .file(.copying(let temporaryPath)):
-                        unlink(temporaryPath)
-                        StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
-                    // Made, its name not told yet: a moment. Or whole and being named, too
-                    // late to stop: the backup ends as it would have, and says so.
-                    case .making, .file(.naming):
-                        break
-                    }
+        signals.stopAtFirstChance {
+            // Decided and done under the lock, so that the copy cannot take its name
+            // meanwhile (found by probing: a copy that took it then was reported removed).
+            stage.withLock { stage in
+                switch stage {
+                case .opening:
+                    StopSignals.exitStopped(saying: "backup interrupted; nothing was written", json: json)
+                case .file(.copying(let temporaryPath)):
+                    unlink(temporaryPath)
+                    StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
+                // Made, its name not told yet: a moment. Or whole and being named, too
+                // late to stop: the backup ends as it would have, and says so.
+                case .making, .file(.naming):
+                    break
                 }
-                usleep(1000)
             }
         }
         guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }

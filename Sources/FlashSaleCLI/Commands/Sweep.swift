@@ -1,6 +1,5 @@
 import FlashSaleCore
 import FlashSaleEngine
-import Glibc
 import Synchronization
 
 enum SweepCommand {
@@ -26,15 +25,12 @@ enum SweepCommand {
         if !dry {
             let json = context.output.json
             let overProgress = progress.enabled
-            StopSignals().whenReceived {
-                while true {
-                    sweeping.withLock { sweeping in
-                        if sweeping.mayStopAtOnce {
-                            StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(sweeping.expired),
-                                                    overProgress: overProgress, json: json)
-                        }
+            StopSignals().stopAtFirstChance {
+                sweeping.withLock { sweeping in
+                    if sweeping.mayStopAtOnce {
+                        StopSignals.exitStopped(saying: "sweep interrupted; " + staysExpired(sweeping.expired),
+                                                overProgress: overProgress, json: json)
                     }
-                    usleep(1000)
                 }
             }
         }
