@@ -237,8 +237,6 @@ extension Engine {
         }
     }
 
-    /// A sweep stopped by `cause` (the database busy past the timeout, a full disk) after
-    /// some of its batches had committed: what they expired, `done`, stays expired.
     /// What a sweep does: looks for overdue holds (reading), waits for the write lock (and
     /// on PostgreSQL its sales' rows) to expire the next batch of them, nothing under way,
     /// or expires them under the lock.
@@ -246,6 +244,8 @@ extension Engine {
         case looking, waitingForTheLock, expiring
     }
 
+    /// A sweep stopped by `cause` (the database busy past the timeout, a full disk) after
+    /// some of its batches had committed: what they expired, `done`, stays expired.
     public struct SweepInterrupted: Error {
         public let done: SweepReport
         public let cause: any Error
