@@ -5,6 +5,7 @@ import FlashSaleStore
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// The one writer of a `serve` process: the changes every connection asks for, queued in
 /// the order they arrived, decided on one thread by a `DecisionGroup`, and answered once
@@ -56,6 +57,13 @@ final class Committer: @unchecked Sendable {
     /// Whether the attempts carried failed to be written last time they were due: said once
     /// a run of failures, not every second of it.
     private var telemetryFailing = false
+    /// Whether the server has begun to stop (`shutdownStarted`).
+    private let shuttingDown = Atomic(false)
+    /// The database found locked past the busy timeout since the server began to stop:
+    /// every later group, and the last counts, fail with it at once, so that another
+    /// process's lock delays the exit by one busy timeout, not one for each group still
+    /// to come and another for the counts (found by probing: four).
+    private var lockOutlastedTheStop: (any Error)?
 
     init(store: any Store, clock: @escaping @Sendable () -> Instant, logger: Logger, onCommit: @escaping @Sendable (Int) -> Void) {
         engine = Engine(store: store)
@@ -115,6 +123,12 @@ final class Committer: @unchecked Sendable {
         }
     }
 
+    /// The server has begun to stop: it still decides what it has read (`stop` comes once
+    /// all is answered), but no longer waits for a write lock twice.
+    func shutdownStarted() {
+        shuttingDown.store(true, ordering: .relaxed)
+    }
+
     /// Decides and answers what is queued, then lets the thread end; returns when it has.
     func stop() {
         lock.lock()
@@ -168,9 +182,11 @@ final class Committer: @unchecked Sendable {
     /// they are lost to `suspects` and `metrics`, which the log says.
     private func writeTelemetry(of group: DecisionGroup, lastChance: Bool) {
         do {
+            if let lockOutlastedTheStop { throw lockOutlastedTheStop }
             try group.writeTelemetry()
             telemetryFailing = false
         } catch {
+            noteLockOutlastingTheStop(error)
             let metadata: Logger.Metadata = ["error": .string(ExitStatus.error(for: error).message)]
             if lastChance {
                 logger.error("attempt counts lost: not written before stopping", metadata: metadata)
@@ -191,6 +207,7 @@ final class Committer: @unchecked Sendable {
         outcomes.reserveCapacity(group.count)
         let countsWritten: Bool
         do {
+            if let lockOutlastedTheStop { throw lockOutlastedTheStop }
             let now = clock()
             countsWritten = try decisions.commit(withTelemetry: withTelemetry) {
                 outcomes.removeAll(keepingCapacity: true)
@@ -205,6 +222,7 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
+            noteLockOutlastingTheStop(error)
             for pending in group { pending.answer.fail(error) }
             return
         }
@@ -221,6 +239,11 @@ final class Committer: @unchecked Sendable {
         }
         onCommit(group.count)
         for (pending, outcome) in zip(group, outcomes) { pending.answer.completeWith(outcome) }
+    }
+
+    private func noteLockOutlastingTheStop(_ error: any Error) {
+        guard shuttingDown.load(ordering: .relaxed), case .busy = StoreFailure.of(error) else { return }
+        lockOutlastedTheStop = error
     }
 
     private func decide(_ change: Change, in decisions: DecisionGroup, at now: Instant) throws -> Outcome {

@@ -111,7 +111,7 @@ package enum Server {
         }))
         // Shut down first (services stop in reverse order): live streams end, so that the
         // listeners' graceful shutdown has no endless request to wait for.
-        services.append(StreamsStopper(feed: feed))
+        services.append(ShutdownStart(feed: feed, committer: committer))
 
         let moved = DatabaseMoved(feed: feed)
         // A listener that cannot listen stops the others as a signal does: cancelled,
@@ -283,12 +283,14 @@ package enum Server {
     }
 }
 
-/// Ends the live event streams when shutdown starts.
-private struct StreamsStopper: Service {
+/// Tells the live event streams, which end, and the committer when shutdown starts.
+private struct ShutdownStart: Service {
     let feed: EventFeed
+    let committer: Committer
 
     func run() async throws {
         try? await gracefulShutdown()
         feed.endStreams()
+        committer.shutdownStarted()
     }
 }

@@ -175,6 +175,34 @@ extension LoadTests {
             #expect(metLostCounts, "no stop met counts still carried in 3 tries")
         }
 
+        /// Found by probing: another process's write lock held through SIGTERM delayed the
+        /// exit by a busy timeout for each group still to decide (and one more for the last
+        /// attempt counts), where the man page says one. Here the first booking's group
+        /// waits for the lock as the signal comes, and ten more, read meanwhile, make the
+        /// next group: 10 s before, 5 now.
+        @Test func aWriteLockHeldThroughTheStopDelaysItByOneBusyTimeout() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 100)
+            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "5s"])
+            let holder = try served.writeLockHeld()
+            let port = served.port
+            let first = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u0") }
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
+            let others = Task {
+                await concurrently(10) { index in
+                    try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u\(index + 1)")
+                }
+            }
+            #expect(try await served.waitForMetric(Self.inFlight, toBe: 11), "\(served.log)")
+            served.server?.send(SIGTERM)
+            #expect(await served.exit(within: .milliseconds(7_500)) == .exit(0), "\(served.log)")
+            try holder.execute("ROLLBACK")
+
+            let answers = try await [first.value] + others.value
+            #expect(answers.map { $0?.status } == Array(repeating: 503, count: 11))
+            #expect(try served.counter("held") == 0)
+        }
+
         /// A request still arriving at SIGTERM has the rest of its time (the man page): its
         /// body, or the rest of its head. The second closed its connection at once (found by
         /// probing: Hummingbird saw no request in progress). The test waits, through the
