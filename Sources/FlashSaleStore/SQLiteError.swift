@@ -15,6 +15,9 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// For "attempt to write a readonly database": the database's shared-memory (-shm)
     /// file, when it is the one that cannot be written and the database can.
     let unwritableSharedMemory: String?
+    /// For a file SQLite cannot open: whether the database is on a read-only file system.
+    /// Its errno says nothing of it: SQLite tries the -wal again read-only, and finds none.
+    let onReadOnlyFileSystem: Bool
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
 
@@ -40,6 +43,13 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded)
             : extendedCode & 0xFF == SQLITE_CANTOPEN ? recorded : 0
         unwritableSharedMemory = extendedCode == SQLITE_READONLY ? connection.flatMap(SQLiteError.unwritableSharedMemory) : nil
+        onReadOnlyFileSystem = extendedCode & 0xFF == SQLITE_CANTOPEN && connection.map(SQLiteError.isOnReadOnlyFileSystem) == true
+    }
+
+    private static func isOnReadOnlyFileSystem(_ connection: OpaquePointer) -> Bool {
+        guard let name = sqlite3_db_filename(connection, "main"), name.pointee != 0 else { return false }
+        var fileSystem = statvfs()
+        return statvfs(name, &fileSystem) == 0 && fileSystem.f_flag & UInt(ST_RDONLY) != 0
     }
 
     /// A process that could only read a WAL database makes its -shm with the database's
@@ -61,6 +71,7 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         sql = nil
         systemErrno = 0
         unwritableSharedMemory = nil
+        onReadOnlyFileSystem = false
     }
 
     public var description: String {
@@ -92,6 +103,11 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_CANTOPEN where systemErrno == EMFILE || systemErrno == ENFILE:
             .io(detail: "no file descriptor is free to open the database (\(String(cString: strerror(systemErrno)).lowercased())); "
                 + "raise ulimit -n")
+        // Found by probing: a database on a read-only mount was said to need its path and
+        // permissions checked, which were right.
+        case SQLITE_CANTOPEN where onReadOnlyFileSystem:
+            .cantOpen(detail: "it is on a read-only file system, where SQLite cannot make the -wal file it needs beside a WAL "
+                      + "database even to read it (remount it read-write, or copy the database elsewhere)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,

@@ -113,6 +113,27 @@ extension DatabaseFailureTests {
         #expect(try box.shell(asNobody + "book s1 u1").status == 0)
     }
 
+    /// Found by probing: a database on a read-only file system, which SQLite cannot open
+    /// even to read (it makes the -wal beside a WAL database), was said to need its path
+    /// and permissions checked, which were right. A read-only bind mount of the
+    /// database's directory is that file system.
+    @Test(.enabled(if: readOnlyViewsCanBeMounted, "needs root and mount(8), to mount a read-only view of a directory"))
+    func aDatabaseOnAReadOnlyFileSystemIsSaidToBe() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let before = try box.dump()
+        let view = try ReadOnlyView(of: box.directory.path)
+        defer { view.unmount() }
+        let onView = view.path + "/" + box.database.split(separator: "/").last!
+        for command in [["status", "s1"], ["book", "s1", "u1"]] {
+            let refused = try box.run(["--db", onView] + command, database: false)
+            #expect(refused.status == 73)
+            #expect(refused.stderr.hasPrefix("flashsale: cannot use the database: it is on a read-only file system")
+                    && refused.stderr.filter { $0 == "\n" }.count == 1, "\(refused.stderr)")
+        }
+        #expect(try box.dump() == before)
+    }
+
     /// A WAL cut in the middle of its last frame, as a crash during a write leaves it: the
     /// cut transaction is lost, every one before it is there, and flashsale carries on.
     @Test func aTruncatedWALLosesOnlyItsLastTransaction() throws {
