@@ -55,24 +55,27 @@ enum BackupCommand {
                     unlink(temporaryPath)
                     StopSignals.exitStopped(saying: "backup interrupted; its partial copy is removed", json: json)
                 // Made, its name not told yet: a moment. Or whole and being named, too
-                // late to stop: the backup ends as it would have, and says so.
-                case .making, .file(.naming):
+                // late to stop: the backup ends as it would have, and says so. Or failed,
+                // its file removed: the failure is the answer.
+                case .making, .file(.naming), .failed:
                     break
                 }
             }
         }
-        guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }
-        stage.withLock { $0 = .making }
         let pages: Int64
         do {
+            guard let store = try context.store() as? SQLiteStore else { throw FlashSaleError.internalFailure("no SQLite store") }
+            stage.withLock { $0 = .making }
             pages = try store.backup(to: path) { reached in
                 stage.withLock { $0 = .file(reached) }
             }
         } catch {
             // A stop under way keeps the stage until it exits, and the partial copy it
             // removed is no failure of this backup's to report (found by CI: opening the
-            // removed copy failed, and its error followed the stop's line).
-            stage.withLock { _ in }
+            // removed copy failed, and its error followed the stop's line). Otherwise the
+            // failure is the answer, and a stop after it adds none (found by probing: a
+            // full disk's line, then the stop's; and so for a database that cannot be opened).
+            stage.withLock { $0 = .failed }
             throw error
         }
         context.workDone = .backup(path: path)
@@ -83,9 +86,10 @@ enum BackupCommand {
 }
 
 /// Where a backup stands, for what a stop signal leaves: nothing yet, a temporary file that
-/// may have been made (its name to come), or the file's own stage.
+/// may have been made (its name to come), the file's own stage, or a failure being told.
 private enum Stage: Sendable {
     case opening
     case making
     case file(BackupStage)
+    case failed
 }
