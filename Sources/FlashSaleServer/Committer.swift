@@ -62,7 +62,9 @@ final class Committer: @unchecked Sendable {
     /// The database found locked past the busy timeout since the server began to stop:
     /// every later group, and the last counts, fail with it at once, so that another
     /// process's lock delays the exit by one busy timeout, not one for each group still
-    /// to come and another for the counts (found by probing: four).
+    /// to come and another for the counts (found by probing: four). A group read before
+    /// the signal that has not waited yet fails with it too: the lock has outlasted a
+    /// whole busy timeout, and the server is going.
     private var lockOutlastedTheStop: (any Error)?
 
     init(store: any Store, clock: @escaping @Sendable () -> Instant, logger: Logger, onCommit: @escaping @Sendable (Int) -> Void) {
@@ -181,6 +183,8 @@ final class Committer: @unchecked Sendable {
     /// next try, a second later, unless this is the last chance, the server stopping: then
     /// they are lost to `suspects` and `metrics`, which the log says.
     private func writeTelemetry(of group: DecisionGroup, lastChance: Bool) {
+        // Nothing carried is nothing lost (a second probe: the log said counts were lost).
+        guard group.isCarryingTelemetry else { return }
         do {
             if let lockOutlastedTheStop { throw lockOutlastedTheStop }
             try group.writeTelemetry()
