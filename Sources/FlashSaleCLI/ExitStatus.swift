@@ -49,7 +49,8 @@ extension StoreFailure {
             "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .moved, .unreachable, .missingDatabase, .unusable:
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .unreachable, .missingDatabase,
+             .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -66,7 +67,7 @@ extension StoreFailure {
         case .io(let detail): "I/O error: \(detail)"
         case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
-        case .cantOpen(let detail): "cannot use the database: \(detail)"
+        case .cantOpen(let detail), .unwritable(let detail): "cannot use the database: \(detail)"
         // A path that holds a URL's password is not shown (`Quoted`).
         case .missingDatabase(let path): "no flashsale database at \(Quoted(path, keeping: .max))"
         case .unusable(let detail): "not a usable flashsale database: \(detail)"
@@ -90,7 +91,8 @@ extension StoreFailure {
         case .unreachable: "check that the server runs and that the URL names it"
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
-        case .full, .fileSizeLimit, .io, .moved: nil
+        // Its detail says what mends it; the path and permissions are right.
+        case .full, .fileSizeLimit, .io, .moved, .unwritable: nil
         }
     }
 }

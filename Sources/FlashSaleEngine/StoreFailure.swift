@@ -28,6 +28,10 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case commitUnanswered(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
+    /// The database, or a file SQLite needs beside it, cannot be written where it is, for a
+    /// reason that is not the path or its permissions: `detail` says which, and what mends
+    /// it (a read-only file system; a -shm a reader left read-only).
+    case unwritable(detail: String)
     /// The database file was removed or replaced (`rm`, `mv` of another onto its name)
     /// while a long-running process had it open: what it would commit goes where nobody
     /// finds it, and what others commit to the file now there it never sees. `detail` says
@@ -56,7 +60,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// write to stand.
     public var refusedTheWrite: Bool {
         switch self {
-        case .full, .fileSizeLimit, .io, .cantOpen: true
+        case .full, .fileSizeLimit, .io, .cantOpen, .unwritable: true
         case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .unreachable, .missingDatabase, .unusable: false
         }
     }
@@ -65,7 +69,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
-        case .cantOpen, .moved, .unreachable, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .unwritable, .moved, .unreachable, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

@@ -15,8 +15,9 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// For "attempt to write a readonly database": the database's shared-memory (-shm)
     /// file, when it is the one that cannot be written and the database can.
     let unwritableSharedMemory: String?
-    /// For a file SQLite cannot open: whether the database is on a read-only file system.
-    /// Its errno says nothing of it: SQLite tries the -wal again read-only, and finds none.
+    /// For a file SQLite cannot open or write: whether the database is on a read-only file
+    /// system. The errno says nothing of it: SQLite tries the -wal again read-only, and
+    /// finds none.
     let onReadOnlyFileSystem: Bool
 
     public var primaryCode: Int32 { extendedCode & 0xFF }
@@ -43,7 +44,8 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         systemErrno = SQLiteError.failedWrites.contains(extendedCode) ? (lastErrno != 0 ? lastErrno : recorded)
             : extendedCode & 0xFF == SQLITE_CANTOPEN ? recorded : 0
         unwritableSharedMemory = extendedCode == SQLITE_READONLY ? connection.flatMap(SQLiteError.unwritableSharedMemory) : nil
-        onReadOnlyFileSystem = extendedCode & 0xFF == SQLITE_CANTOPEN && connection.map(SQLiteError.isOnReadOnlyFileSystem) == true
+        onReadOnlyFileSystem = [SQLITE_CANTOPEN, SQLITE_READONLY].contains(extendedCode & 0xFF)
+            && connection.map(SQLiteError.isOnReadOnlyFileSystem) == true
     }
 
     private static func isOnReadOnlyFileSystem(_ connection: OpaquePointer) -> Bool {
@@ -82,9 +84,9 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// be opened, written or read as a database; nil for anything else, a bug.
     public var failure: StoreFailure? {
         if let sharedMemory = unwritableSharedMemory {
-            return .cantOpen(detail: "its shared-memory file \(sharedMemory) cannot be written, though the database can (a "
-                             + "process that could only read the database left it): remove it while no process has the "
-                             + "database open, or make it writable")
+            return .unwritable(detail: "its shared-memory file \(sharedMemory) cannot be written, though the database can (a "
+                               + "process that could only read the database left it): remove it while no process has the "
+                               + "database open, or make it writable")
         }
         return switch primaryCode {
         case SQLITE_BUSY, SQLITE_LOCKED: .busy
@@ -92,6 +94,15 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_IOERR where systemErrno == ENOSPC: .full(detail: message)
         case SQLITE_IOERR where systemErrno == EFBIG: .fileSizeLimit(detail: message)
         case SQLITE_IOERR: .io(detail: message)
+        // Found by probing: a database on a read-only mount was said to need its path and
+        // permissions checked, which were right. Without its -wal and -shm there, SQLite
+        // cannot even read it; with them, it reads and cannot write.
+        case SQLITE_CANTOPEN where onReadOnlyFileSystem:
+            .unwritable(detail: "it is on a read-only file system, where SQLite cannot make the -wal and -shm files it needs "
+                        + "beside a WAL database even to read it: remount it read-write, or copy the database elsewhere")
+        case SQLITE_READONLY where onReadOnlyFileSystem:
+            .unwritable(detail: "it is on a read-only file system, where it can be read and not written: remount it "
+                        + "read-write, or copy the database elsewhere")
         // "attempt to write a readonly database", said to a command that only reads (found
         // by probing): SQLite could not make the -wal file beside a WAL database, which it
         // opens even to read, or a rollback journal's -journal.
@@ -103,11 +114,6 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         case SQLITE_CANTOPEN where systemErrno == EMFILE || systemErrno == ENFILE:
             .io(detail: "no file descriptor is free to open the database (\(String(cString: strerror(systemErrno)).lowercased())); "
                 + "raise ulimit -n")
-        // Found by probing: a database on a read-only mount was said to need its path and
-        // permissions checked, which were right.
-        case SQLITE_CANTOPEN where onReadOnlyFileSystem:
-            .cantOpen(detail: "it is on a read-only file system, where SQLite cannot make the -wal file it needs beside a WAL "
-                      + "database even to read it (remount it read-write, or copy the database elsewhere)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,
