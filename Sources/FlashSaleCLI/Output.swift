@@ -30,6 +30,13 @@ extension TextSink {
     var isTerminal: Bool { false }
 }
 
+/// Where the notes of a quiet command go: nowhere.
+final class DiscardingSink: TextSink {
+    var endsMidLine: Bool { false }
+    func write(_ text: String) {}
+    func flush() {}
+}
+
 /// A buffered writer on a file descriptor. A failed write (a closed pipe, a full disk) is
 /// not thrown but kept, as stdio's error flag is: `Output.checkWritten` turns it into the
 /// command's error. After one, everything is dropped, so that output that resumes (space
@@ -101,6 +108,11 @@ final class Output {
     let quiet: Bool
     let stdout: TextSink
     let stderr: TextSink
+    /// What a command says on stderr as it goes, none of it an error: its progress, a wait
+    /// for another process's lock and its end, the input lines it skips. Nowhere with -q,
+    /// which prints nothing on success (found by probing: the waits and skipped lines were
+    /// printed).
+    let notes: TextSink
     private var readerMayLeave = false
     /// Whether a reader that goes away kills the process with SIGPIPE, as it kills other
     /// Unix tools: SIGPIPE's action was the default when the process started. Where it was
@@ -112,6 +124,7 @@ final class Output {
         self.quiet = quiet
         self.stdout = stdout
         self.stderr = stderr
+        notes = quiet ? DiscardingSink() : stderr
         self.brokenPipeKills = brokenPipeKills
     }
 

@@ -1,3 +1,4 @@
+import FlashSaleStore
 import Foundation
 import Testing
 
@@ -499,5 +500,30 @@ func keyOrder(_ json: String) -> [String] {
         let declined = try box.run(["book", "s1", "b", "-q"])
         #expect(declined.status == 6)
         #expect(!declined.stderr.isEmpty)
+    }
+
+    /// Found by probing: with -q, a submit that skipped bad lines named them on stderr, and
+    /// a stream that waited out another process's lock said so and said when it went on,
+    /// each exiting 0. What a command says as it goes is not an error: -q silences it.
+    @Test func quietSilencesWhatACommandSaysAsItGoes() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let file = box.directory.appendingPathComponent("bad.csv").path
+        try "user\n,\nok1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let submitted = try box.run(["-q", "submit", "s1", "--file", file, "--skip-invalid"])
+        #expect(submitted.status == 0)
+        #expect(submitted.stdout.isEmpty && submitted.stderr.isEmpty, "\(submitted.stderr)")
+
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        let stream = try box.start(["-q", "--busy-timeout", "100ms", "book", "s1", "--stream"], input: "{\"user\":\"q\"}\n")
+        // Held for five busy timeouts once the stream has the database open: it has met
+        // the lock and waits it out, which it would say on stderr without -q (FollowTests).
+        #expect(stream.waitUntil { stream.hasOpen(box.database) })
+        usleep(500_000)
+        try holder.execute("ROLLBACK")
+        #expect(stream.result().termination == .exit(0))
+        #expect(stream.stdout.isEmpty && stream.stderr.isEmpty, "\(stream.stderr)")
+        #expect(try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1)
     }
 }

@@ -20,7 +20,7 @@ enum BookStream {
         }
         let saleID = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
-        let engine = try waitingOutLocks(log: context.output.stderr) {
+        let engine = try waitingOutLocks(log: context.output.notes) {
             let engine = try context.engine()
             _ = try engine.sale(saleID)
             return engine
@@ -39,7 +39,7 @@ enum BookStream {
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             do {
-                try waitingOutLocks(log: output.stderr) {
+                try waitingOutLocks(log: output.notes) {
                     try stream.commit {
                         answers.removeAll()
                         try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
@@ -61,7 +61,7 @@ enum BookStream {
         input.beforeWaiting = { if !group.isEmpty { try commitAndPrint() } }
 
         // From a file (`< requests.ndjson`), the share of it read, on a terminal.
-        let progress = Progress(every: 100_000, label: "decided", sink: output.stderr)
+        let progress = Progress(every: 100_000, label: "decided", sink: output.notes)
         progress.follow(input)
         var reader = RequestReader(format: format, nextChunk: input.next)
         while let outcome = try reader.next() {

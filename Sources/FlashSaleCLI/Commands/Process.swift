@@ -23,7 +23,7 @@ enum ProcessCommand {
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: idleMilliseconds, log: context.output.stderr)
+        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: idleMilliseconds, log: context.output.notes)
         // nil: stopped while another process held the database.
         guard let engine = try watcher.startingUp({ () throws -> Engine in
             let engine = try context.engine()
@@ -33,7 +33,7 @@ enum ProcessCommand {
             report(Engine.ProcessReport(), to: context.output)
             return
         }
-        let progress = Progress(every: 100_000, label: "decided", sink: context.output.stderr)
+        let progress = Progress(every: 100_000, label: "decided", sink: context.output.notes)
         if progress.enabled, !invocation.flag(follow) {
             // The queue's length now; a follower's work has no end to measure against.
             let queued = try sale.map { [try engine.status($0, clock: context.now())] } ?? engine.sales(clock: context.now())

@@ -134,7 +134,7 @@ enum RehearseCommand {
 
             // The crowd over the duration, then the returning buyers: a live line for each on a terminal.
             let slices = crowd.slices(duration: settings.duration)
-            let crowdLine = Progress(every: 1, label: "crowd: decided", sink: output.stderr)
+            let crowdLine = Progress(every: 1, label: "crowd: decided", sink: output.notes)
             crowdLine.total = Int64(crowd.requests.count)
             let day = SaleDay(
                 setting: setting, path: path, opening: opening, hold: hold, settleAfter: settleAfter,
@@ -147,7 +147,7 @@ enum RehearseCommand {
                     }
                     guard name == SaleDay.returningWave else { return try told(on: crowdLine) }
                     crowdLine.finish()
-                    let line = Progress(every: 1, label: "returning: decided", sink: output.stderr)
+                    let line = Progress(every: 1, label: "returning: decided", sink: output.notes)
                     line.total = Int64(requests.count)
                     defer { line.finish() }
                     return try told(on: line)

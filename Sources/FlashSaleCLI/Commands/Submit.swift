@@ -55,7 +55,7 @@ enum SubmitCommand {
             stoppingPastLine: invocation.flag(skipInvalid) ? nil : RequestReader.maximumRecordBytes)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
-        let progress = Progress(every: 100_000, label: "read", sink: context.output.stderr)
+        let progress = Progress(every: 100_000, label: "read", sink: context.output.notes)
         progress.follow(input)
         // Each skipped line is said as it is found, on stderr, or written into the JSON
         // report's array: kept as values for the report, a million bad lines took 336 MB
@@ -69,8 +69,8 @@ enum SubmitCommand {
             skippedJSON.append("}")
         } : { line, reason in
             // Flushed: the sink holds 64 KiB otherwise, and the line would come at the end.
-            context.output.stderr.write("flashsale: line \(line) skipped: \(reason)\n")
-            context.output.stderr.flush()
+            context.output.notes.write("flashsale: line \(line) skipped: \(reason)\n")
+            context.output.notes.flush()
         }
         let report = try context.engine().submit(to: sale, clock: context.now(), skipping: skipping) {
             let outcome = try records.next()

@@ -20,7 +20,7 @@ enum SweepCommand {
         // run sweep again for the rest). Waiting for another process's lock, it stops at
         // once (found by probing: it waited out the busy timeout and ended 75). Made before
         // the store is opened (see `StopSignals`), which may wait for a lock too.
-        let progress = Progress(every: 10_000, label: "expired", sink: context.output.stderr)
+        let progress = Progress(every: 10_000, label: "expired", sink: context.output.notes)
         let sweeping = Mutex(Sweeping())
         if !dry {
             let json = context.output.json
