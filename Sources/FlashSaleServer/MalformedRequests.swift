@@ -18,7 +18,8 @@ import NIOHTTPTypes
 /// that closes the connection (HTTP/1.0, `Connection: close`) are no request, and get no
 /// answer. A refusal is counted and logged as the responder's answers are (on a buyer
 /// listener), with route `none` (and method `-`: the request line may be what was
-/// broken), unless the client has gone and it cannot be sent.
+/// broken); that of a head the client cut short by resetting the connection too, though
+/// it cannot be sent, as for a body cut short (`HTTPFailure.connectionCut`).
 final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -99,8 +100,13 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func refuse(_ failure: HTTPFailure, context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
+    private func refuse(_ refusal: HTTPFailure, context: ChannelHandlerContext) {
+        // Found by probing: a reset before the head was whole was neither logged nor
+        // counted, where a FIN, or a reset during the body, is a 400.
+        let gone = !context.channel.isActive
+        let failure = gone ? HTTPFailure.connectionCut : refusal
+        // Whatever the decoder says after this is about the same bytes.
+        closing = true
         if let (metrics, accessLog) = recorder {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
@@ -108,6 +114,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
                              from: .peer(ClientAddress.peer(context.channel.remoteAddress)),
                              problem: failure.detail)
         }
+        guard !gone else { return }
         var answer = Answer.failure(failure)
         answer.head.headerFields[.connection] = "close"
         context.write(wrapOutboundOut(.head(answer.head)), promise: nil)

@@ -93,6 +93,27 @@ import FlashSaleTestSupport
         #expect(try served.counter("held") == 0)
     }
 
+    /// Found by probing: a client that reset its connection while its head was arriving
+    /// was neither logged nor counted, where one that closes it then, or resets it during
+    /// its body, is a 400.
+    @Test func aClientThatResetsItsConnectionMidHeadIsLoggedAndCounted() async throws {
+        let served = try Self.served()
+        let connection = try BlockingConnection(port: served.port)
+        try connection.write("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
+        // Reset once the server has read the head's start, so that it meets the reset mid-head.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while KernelSocket(local: served.port, remote: connection.localPort).map({ $0.unread > 0 }) ?? true,
+              ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        connection.reset()
+        let cut = try await served.logged(1) { $0["status"] as? Int == 400 }
+        #expect(cut.map { $0["error"] as? String } == ["the client reset the connection before its request was whole"],
+                "\(served.log)")
+        let metrics = try await served.metrics()
+        #expect(metrics[#"flashsale_http_requests_total{route="none",status="400"}"#] == 1, "\(metrics)")
+    }
+
     @Test func theDeclinesAre409WithTheirCodes() async throws {
         let served = try ServedDatabase()
         try served.createSale(inventory: 1)
