@@ -41,7 +41,7 @@ enum Limits {
     }
 
     /// `charset=utf-8`, its value quoted or not (a parameter, lowercased).
-    private static func isUTF8Charset(_ parameter: String) -> Bool {
+    static func isUTF8Charset(_ parameter: String) -> Bool {
         parameter == "charset=utf-8" || parameter == "charset=\"utf-8\""
     }
 

@@ -1044,7 +1044,7 @@ enum OpenAPIDocument {
         }
       },
       "UnsupportedMediaType": {
-        "description": "`bad_input`: a body that is not `Content-Type: application/json`.",
+        "description": "`bad_input`: a body that is not `Content-Type: application/json` in UTF-8 (a `charset` other than `utf-8`), or that is encoded.",
         "content": {
           "application/json": {
             "schema": {

@@ -254,7 +254,10 @@ import FlashSaleTestSupport
 
     @Test func aBodyThatIsNotJSONIs415() async throws {
         let served = try Self.served()
-        for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+        // A charset other than UTF-8 too (found by probing: refused as a body not valid
+        // UTF-8, 400, for the same rule as Accept's 406).
+        for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/json; charset=iso-8859-1",
+                     "application/json;charset=\"UTF-16\""] {
             let answer = try await served.send(.POST, Self.book, user: "alice", headers: [("Content-Type", type)], body: "{}")
             #expect(answer.status == 415, "\(type): \(answer.body)")
             #expect(answer.errorCode == "bad_input")
@@ -269,6 +272,9 @@ import FlashSaleTestSupport
         let spaced = try await served.send(.POST, Self.book, user: "carol", headers: [("Content-Type", "application/JSON ;charset=utf-8")],
                                            body: "{}")
         #expect(spaced.status == 201, "\(spaced.body)")
+        let quoted = try await served.send(.POST, Self.book, user: "dave", headers: [("Content-Type", "application/json; CHARSET=\"UTF-8\"")],
+                                           body: "{}")
+        #expect(quoted.status == 201, "\(quoted.body)")
     }
 
     /// Found by probing: NIO reads any Transfer-Encoding ending in chunked as chunked, and
