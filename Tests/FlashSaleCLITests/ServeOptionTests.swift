@@ -21,4 +21,14 @@ import Testing
             #expect(result.stderr == "flashsale: \(message)\n", "\(arguments)")
         }
     }
+
+    /// Host names are not case-sensitive: LOCALHOST is loopback, as localhost is, for the
+    /// header mode (found by probing: refused as not loopback). The options pass, and serve
+    /// goes on to find no database there (73), where a refusal of them is 2.
+    @Test(arguments: ["localhost", "LOCALHOST", "LocalHost"])
+    func theHeaderModeTakesLocalhostInAnyCase(_ host: String) throws {
+        let result = try Sandbox().spawn(["serve", "--auth", "header", "--user-header", "X-User", "--listen", "\(host):18080"])
+        #expect(result.status == 73, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("flashsale: no flashsale database at "), "\(result.stderr)")
+    }
 }

@@ -163,7 +163,8 @@ package struct ServeSettings: Sendable {
 
         /// Reachable from this host only.
         package var isLoopback: Bool {
-            if host == "localhost" { return true }
+            // Host names are not case-sensitive (found by probing: LOCALHOST was refused).
+            if host.lowercased() == "localhost" { return true }
             guard let address = IPAddress(host)?.unmapped else { return false }
             return address.bytes.count == 4 ? address.bytes[0] == 127 : address.bytes == [UInt8](repeating: 0, count: 15) + [1]
         }
