@@ -1,9 +1,9 @@
 import FlashSaleCore
 
-/// The overdue holds of several sales as one line, in `HoldKey` order, each sale at its own
-/// decision time: what `sweep` takes a batch at a time, and `--limit` counts along. Only
-/// keys are read, a page per sale at a time, so memory is a page per sale whatever the
-/// number of holds.
+/// The overdue holds of several sales as one line, the longest overdue first, each sale at
+/// its own decision time (`Place`): what `sweep` takes a batch at a time, and `--limit`
+/// counts along. Only keys are read, a page per sale at a time, so memory is a page per
+/// sale whatever the number of holds.
 struct OverdueLine {
     /// A sale with overdue holds, and the keys of its line read and not yet taken.
     struct Part {
@@ -25,6 +25,24 @@ struct OverdueLine {
         let sale: Sale
         let now: Instant
         let count: Int64
+    }
+
+    /// Where a hold stands in the line: how long before its sale's time it expired (the
+    /// longest overdue first), then the order holds were made. Within a sale, `HoldKey`'s
+    /// order; across sales, not (found by probing: a paused sale's time stays ahead of the
+    /// clock, and its holds, longer overdue by it, went after another's).
+    private struct Place: Comparable {
+        let expiredAhead: Int64
+        let made: Int64
+
+        init(_ key: HoldKey, of part: Part) {
+            expiredAhead = key.expiresAt.milliseconds - part.now.milliseconds
+            made = key.made
+        }
+
+        static func < (a: Place, b: Place) -> Bool {
+            (a.expiredAhead, a.made) < (b.expiredAhead, b.made)
+        }
     }
 
     static let page: Int64 = 1_024
@@ -51,13 +69,14 @@ struct OverdueLine {
             }
             // A key not read yet comes after its sale's last read one, so every key read up
             // to the first of those last keys is ahead of everything unread.
-            let bound = parts.filter { !$0.exhausted }.compactMap(\.keys.last).min()
-            var ahead: [(key: HoldKey, part: Int)] = []
+            let bound = parts.filter { !$0.exhausted }.compactMap { part in part.keys.last.map { Place($0, of: part) } }.min()
+            var ahead: [(place: Place, part: Int)] = []
             for (index, part) in parts.enumerated() {
-                ahead += part.keys.prefix { key in bound.map { key <= $0 } ?? true }.map { ($0, index) }
+                ahead += part.keys.lazy.map { Place($0, of: part) }.prefix { place in bound.map { place <= $0 } ?? true }
+                    .map { ($0, index) }
             }
             guard !ahead.isEmpty else { break }
-            ahead.sort { $0.key < $1.key }
+            ahead.sort { $0.place < $1.place }
             for (_, index) in ahead.prefix(Int(left)) {
                 parts[index].keys.removeFirst()
                 taken[index] += 1

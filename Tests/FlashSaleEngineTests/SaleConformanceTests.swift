@@ -120,6 +120,21 @@ import FlashSaleTestSupport
         #expect(try f.counters("a", at: minutes(120)).held == 1)
     }
 
+    /// Found by probing: the line across sales went by expiry alone, so a hold overdue by
+    /// an hour at its sale's time (a sale paused at 2:00 keeps that time) went after one
+    /// overdue by half as long at the clock's.
+    @Test(arguments: stores) func limitTakesTheLongestOverdueEachSaleAtItsOwnTime(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        try f.sale("x", inventory: 1, hold: .seconds(3600))
+        try f.sale("y", inventory: 1, hold: .seconds(60))
+        _ = try f.book("u", sale: "x")
+        _ = try f.book("u", sale: "y")
+        _ = try f.engine.change(SaleID("x"), by: .pause, clock: minutes(120))
+        let report = try f.engine.sweep(nil, limit: 1, dryRun: false, clock: minutes(30))
+        #expect(report.expired.map(\.sale.text) == ["x"])
+        #expect(try f.counters("y", at: minutes(30)).held == 1)
+    }
+
     @Test(arguments: stores) func sweepOfAnUnknownSaleIsNotFound(_ kind: StoreKind) throws {
         let f = try Fixture(kind)
         #expect(failure { _ = try f.engine.sweep(SaleID("nope"), limit: nil, dryRun: false, clock: T) }?.exitCode == 3)

@@ -199,8 +199,9 @@ import FlashSaleEngine
         #expect(try setBased.verify(nil, clock: clock) == [], "\(context)")
     }
 
-    /// The holds overdue at each sale's decision time, in (expiry, rowid) order across sales,
-    /// the first `limit`: read from the tables, by the rule as the contract states it.
+    /// The holds overdue at each sale's decision time, the longest overdue first (by how
+    /// long before that time they expired, then rowid) across sales, the first `limit`:
+    /// read from the tables, by the rule as the man page states it.
     private func firstOverdue(in store: SQLiteStore, clock: Instant, limit: Int64?) throws -> [(sale: String, key: HoldKey)] {
         let decisionTimes = Dictionary(uniqueKeysWithValues: try store.db.rows("SELECT id, high_water FROM sale") {
             ($0.text(0), max(clock.milliseconds, $0.int64(1)))
@@ -209,7 +210,10 @@ import FlashSaleEngine
             (sale: $0.text(0), key: HoldKey(expiresAt: Instant(milliseconds: $0.int64(1)), made: $0.int64(2)))
         }
         let overdue = held.filter { $0.key.expiresAt.milliseconds <= decisionTimes[$0.sale, default: .max] }
-            .sorted { $0.key < $1.key }
+            .sorted { a, b in
+                (a.key.expiresAt.milliseconds - decisionTimes[a.sale, default: 0], a.key.made)
+                    < (b.key.expiresAt.milliseconds - decisionTimes[b.sale, default: 0], b.key.made)
+            }
         return Array(overdue.prefix(limit.map { Int($0) } ?? overdue.count))
     }
 
