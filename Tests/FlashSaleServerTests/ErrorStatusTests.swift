@@ -98,20 +98,29 @@ import FlashSaleTestSupport
     /// its body, is a 400.
     @Test func aClientThatResetsItsConnectionMidHeadIsLoggedAndCounted() async throws {
         let served = try Self.served()
-        let connection = try BlockingConnection(port: served.port)
-        try connection.write("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
-        // Reset once the server has read the head's start, so that it meets the reset mid-head.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while KernelSocket(local: served.port, remote: connection.localPort).map({ $0.unread > 0 }) ?? true,
-              ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
+        // Reset once the server has read the head's start (all of it sent, none of it
+        // unread), so that it meets the reset mid-head: a reset of bytes not read yet
+        // discards them. A full suite's load once kept that from being seen within the
+        // head's 10 s (a 408): then again, on a new connection.
+        var reset = false
+        for _ in 0..<3 where !reset {
+            let connection = try BlockingConnection(port: served.port)
+            try connection.write("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !reset, ContinuousClock.now < deadline {
+                reset = KernelSocket(local: connection.localPort, remote: served.port)?.sent == 0
+                    && KernelSocket(local: served.port, remote: connection.localPort)?.unread == 0
+                if !reset { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            connection.reset()
         }
-        connection.reset()
-        let cut = try await served.logged(1) { $0["status"] as? Int == 400 }
-        #expect(cut.map { $0["error"] as? String } == ["the client reset the connection before its request was whole"],
+        #expect(reset, "the server never read the head's start")
+        // One 400 for each reset the server met mid-head: an earlier try's may count too.
+        let cut = try await served.logged(1) { $0["status"] as? Int == 400 }.map { $0["error"] as? String }
+        #expect(!cut.isEmpty && cut.allSatisfy { $0 == "the client reset the connection before its request was whole" },
                 "\(served.log)")
         let metrics = try await served.metrics()
-        #expect(metrics[#"flashsale_http_requests_total{route="none",status="400"}"#] == 1, "\(metrics)")
+        #expect(metrics[#"flashsale_http_requests_total{route="none",status="400"}"#] == Double(cut.count), "\(metrics)")
     }
 
     @Test func theDeclinesAre409WithTheirCodes() async throws {
