@@ -242,15 +242,7 @@ private func mode(of path: String) throws -> Int {
                                      flashsaleBinary, "--db", box.database, "backup", copy],
                                     environment: ["PATH": "/usr/bin:/bin"])
         // Signalled once its main thread is held in link(2) (x86-64's system call 86).
-        var backup: pid_t?
-        let held = tracer.waitUntil(within: 30) {
-            backup = backup ?? Self.child(of: tracer.child.pid)
-            return backup.flatMap { try? String(contentsOfFile: "/proc/\($0)/syscall", encoding: .utf8) }?.hasPrefix("86 ") == true
-        }
-        let pid = try #require(backup, "strace started no flashsale: \(tracer.stderr)")
-        #expect(held, "the backup was never seen in link(2)")
-        kill(pid, SIGTERM)
-        let ended = tracer.result()
+        let ended = try Self.stopOnceHeld(in: (86, "link"), tracedBy: tracer)
         #expect(ended.termination == .exit(0), "\(ended.stderr)")
         #expect(ended.stdout.hasPrefix("backed up to \(copy) ("), "\(ended.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["copy.db"])
@@ -279,19 +271,26 @@ private func mode(of path: String) throws -> Int {
                 \(flashsaleBinary) --db \(box.database) backup \(directory)/copy.db
             """], environment: ["PATH": "/usr/bin:/bin"])
         // Signalled once its main thread is held in exit_group(2) (x86-64's system call 231).
-        var backup: pid_t?
-        let held = tracer.waitUntil(within: 30) {
-            backup = backup ?? Self.child(of: tracer.child.pid)
-            return backup.flatMap { try? String(contentsOfFile: "/proc/\($0)/syscall", encoding: .utf8) }?.hasPrefix("231 ") == true
-        }
-        let pid = try #require(backup, "strace started no flashsale: \(tracer.stderr)")
-        #expect(held, "the backup was never seen in exit_group(2)")
-        kill(pid, SIGTERM)
-        let ended = tracer.result()
+        let ended = try Self.stopOnceHeld(in: (231, "exit_group"), tracedBy: tracer)
         #expect(ended.termination == .exit(74), "\(ended.stderr)")
         #expect(ended.stderr.hasPrefix("flashsale: ") && ended.stderr.filter { $0 == "\n" }.count == 1
                 && !ended.stderr.contains("interrupted"), "\(ended.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+
+    /// Sends SIGTERM to the backup `tracer` (strace) runs once its main thread is held in
+    /// the system `call` (x86-64's number, and name); what the tracer then ended with.
+    private static func stopOnceHeld(in call: (number: Int, name: String), tracedBy tracer: Background) throws -> Result {
+        var backup: pid_t?
+        let held = tracer.waitUntil(within: 30) {
+            backup = backup ?? child(of: tracer.child.pid)
+            return backup.flatMap { try? String(contentsOfFile: "/proc/\($0)/syscall", encoding: .utf8) }?
+                .hasPrefix("\(call.number) ") == true
+        }
+        let pid = try #require(backup, "strace started no flashsale: \(tracer.stderr)")
+        #expect(held, "the backup was never seen in \(call.name)(2)")
+        kill(pid, SIGTERM)
+        return tracer.result()
     }
 
     /// The pid of a process whose parent is `parent`, if there is one.

@@ -13,11 +13,8 @@ extension LoadTests {
         static let inFlight = "flashsale_http_requests_in_flight"
 
         @Test func everyRequestReadBeforeSIGTERMIsAnsweredAndCommitted() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 100)
-            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
             // Another process's write lock keeps every request waiting inside the server.
-            let holder = try served.writeLockHeld()
+            let (served, holder) = try Self.servedBehindAWriteLock(inventory: 100, busyTimeout: "60s")
             let port = served.port
             let requests = Task {
                 await concurrently(40) { index in
@@ -60,10 +57,7 @@ extension LoadTests {
         /// not knowing whether it was taken. One read behind it is answered first, and only
         /// its answer says so.
         @Test func theLastAnswerAfterSIGTERMSaysTheConnectionCloses() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 5)
-            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
-            let holder = try served.writeLockHeld()
+            let (served, holder) = try Self.servedBehindAWriteLock(inventory: 5, busyTimeout: "60s")
             let book = { (user: String) in
                 "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: \(user)\r\nContent-Type: application/json\r\n"
                     + "Content-Length: 2\r\n\r\n{}"
@@ -181,10 +175,7 @@ extension LoadTests {
         /// waits for the lock as the signal comes, and ten more, read meanwhile, make the
         /// next group, which then fails at once: 10 s before, 5 now.
         @Test func aWriteLockHeldThroughTheStopDelaysItByOneBusyTimeout() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 100)
-            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "5s"])
-            let holder = try served.writeLockHeld()
+            let (served, holder) = try Self.servedBehindAWriteLock(inventory: 100, busyTimeout: "5s")
             let port = served.port
             let first = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u0") }
             #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
@@ -233,10 +224,7 @@ extension LoadTests {
         /// counted open until its answer is written (no task waits for the commit to keep
         /// it counted).
         @Test func aBookingWhoseClientHasGoneIsCommittedBeforeServeExits() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 1)
-            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "60s"])
-            let holder = try served.writeLockHeld()
+            let (served, holder) = try Self.servedBehindAWriteLock(inventory: 1, busyTimeout: "60s")
             let connection = try await RawConnection.open(port: served.port, sending: Self.booking)
             #expect(try await served.waitForMetric(Self.inFlight, toBe: 1), "\(served.log)")
             try await connection.close()
@@ -323,6 +311,15 @@ extension LoadTests {
                 #expect(bookings[booking]?["key"] as? String == key, "\(key) answered \(booking)")
             }
             #expect(try served.verifies())
+        }
+
+        /// A server of a sale of `inventory` items (header mode) whose requests wait for the
+        /// write lock that another process (the connection returned) holds.
+        private static func servedBehindAWriteLock(inventory: Int64, busyTimeout: String) throws -> (ServedDatabase, Connection) {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: inventory)
+            try served.start(ServedDatabase.headerAuth + ["--busy-timeout", busyTimeout])
+            return (served, try served.writeLockHeld())
         }
 
         /// Whether a new connection to the buyer listener fails within 10 s.
