@@ -257,14 +257,7 @@ private func mode(of path: String) throws -> Int {
     @Test(.enabled(if: stracePath != nil && isX86_64, "needs strace, and x86-64's system call numbers"))
     func aStopSignalAfterABackupFailedAddsNothing() throws {
         let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "1"])
-        try FlashSaleStoreBackdoor.execute(box.database, """
-            INSERT INTO event (at, sale, kind, detail)
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
-            SELECT 0, 's1', 'padding', hex(randomblob(500)) FROM n
-            """)
-        let directory = box.directory.appendingPathComponent("backups").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.databaseToBackUp(in: box, events: 1_000)
         let strace = try #require(stracePath)
         let tracer = try Background(box, "/bin/sh", ["-c", """
             ulimit -f 64; exec \(strace) -f -qq -o /dev/null -e trace=exit_group -e inject=exit_group:delay_enter=3000000 \
@@ -326,17 +319,24 @@ private func mode(of path: String) throws -> Int {
         withExtendedLifetime(holder) {}
     }
 
-    /// A backup of a database of about 32 MB, so that its copy is still going when the test
-    /// acts, into an empty directory of its own; returned once the temporary file is there.
-    private func startBackupOfABigDatabase(in box: Sandbox, errors: Pipe? = nil) throws -> (Process, directory: String, copy: String) {
+    /// A sale padded with `events` events of 1 KB each, and an empty directory for its
+    /// backups (returned).
+    private static func databaseToBackUp(in box: Sandbox, events: Int) throws -> String {
         try box.run(["create-sale", "s1", "--inventory", "1"])
         try FlashSaleStoreBackdoor.execute(box.database, """
             INSERT INTO event (at, sale, kind, detail)
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32768)
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(events))
             SELECT 0, 's1', 'padding', hex(randomblob(500)) FROM n
             """)
         let directory = box.directory.appendingPathComponent("backups").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        return directory
+    }
+
+    /// A backup of a database of about 32 MB, so that its copy is still going when the test
+    /// acts, into an empty directory of its own; returned once the temporary file is there.
+    private func startBackupOfABigDatabase(in box: Sandbox, errors: Pipe? = nil) throws -> (Process, directory: String, copy: String) {
+        let directory = try Self.databaseToBackUp(in: box, events: 32_768)
         let backup = Process()
         backup.executableURL = URL(fileURLWithPath: flashsaleBinary)
         backup.arguments = ["--db", box.database, "backup", directory + "/copy.db"]
