@@ -20,6 +20,11 @@ package final class CommitWatcher {
     /// nil when not following.
     private let signals: StopSignals?
     private let milliseconds: Int
+    /// Where a wait for another process's lock is said (`Output.notes`: not with -q).
+    private let notes: TextSink
+    /// Where trouble is said, a server gone or a statement canceled, and its end: stderr,
+    /// with -q too (found by probing: a quiet follower cut off from its server said
+    /// nothing).
     private let log: TextSink
     /// A stop signal is taken from the process when it is seen: remembered here, so that
     /// every later look sees it too.
@@ -41,9 +46,10 @@ package final class CommitWatcher {
     /// given. Made before the store is opened, so that a follower waits out another
     /// process's lock from its start (`persisting`), as it does later: it ran as long as
     /// one, and exited 75 when the lock was there first (found by probing).
-    init(signals: StopSignals?, intervalMilliseconds: Int, log: TextSink) {
+    init(signals: StopSignals?, intervalMilliseconds: Int, notes: TextSink, log: TextSink) {
         self.signals = signals
         milliseconds = intervalMilliseconds
+        self.notes = notes
         self.log = log
     }
 
@@ -83,7 +89,8 @@ package final class CommitWatcher {
             do {
                 let result = try step()
                 switch waitingFor {
-                case .lock, .canceled: say(Self.lockFree)
+                case .lock: Self.say(Self.lockFree, to: notes)
+                case .canceled: say(Self.lockFree)
                 case .server: say("connected to the database again; going on")
                 case nil: break
                 }
@@ -99,7 +106,7 @@ package final class CommitWatcher {
                 if case .server = obstacle, !waitingForServer { throw error }
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
-                    say(Self.waitingForLock)
+                    Self.say(Self.waitingForLock, to: notes)
                 case (nil, .canceled(let detail)):
                     // The server's words say why: a statement timeout, or an operator's cancel.
                     say("the server canceled a statement (\(detail)); trying again")

@@ -323,11 +323,12 @@ struct PostgresFaultTests {
         #expect(try box.run(["status", "s1", "--json"]).json()["available"] as? Int == 5)
 
         // A follower waits, connecting anew (the setting, as a failover's new primary, comes
-        // with a new connection), and goes on once the database takes writes again.
+        // with a new connection), and goes on once the database takes writes again. It says
+        // so with -q too: trouble, not a note (found by probing: a quiet follower said nothing).
         try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = off")
         try #require(try box.run(["submit", "s1", "u3"]).status == 0)
         try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = on")
-        let processing = try box.start(["process", "s1", "--follow"])
+        let processing = try box.start(["-q", "process", "s1", "--follow"])
         #expect(processing.waitUntil { processing.stderr.contains("takes no writes") }, "\(processing.stderr)")
         try admin.execute("ALTER DATABASE \(name) SET default_transaction_read_only = off")
         #expect(try processing.waitUntil { try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 1 },

@@ -30,7 +30,8 @@ package enum EventsCommand {
         var last = try invocation.wholeNumber(after.name, in: 0...Int64.max / 2) ?? 0
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: pollMilliseconds, log: context.output.notes)
+        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: pollMilliseconds, notes: context.output.notes,
+                                    log: context.output.stderr)
         // nil: stopped while another process held the database.
         guard let start = try watcher.startingUp({ () throws -> (engine: Engine, reached: Event?) in
             let engine = try context.engine()

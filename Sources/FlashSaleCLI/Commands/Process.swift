@@ -23,7 +23,8 @@ enum ProcessCommand {
         let batchSize = try invocation.wholeNumber(batch.name, in: 1...1_000_000) ?? defaultBatch
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
         let signals = invocation.flag(follow) ? StopSignals() : nil
-        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: idleMilliseconds, log: context.output.notes)
+        let watcher = CommitWatcher(signals: signals, intervalMilliseconds: idleMilliseconds, notes: context.output.notes,
+                                    log: context.output.stderr)
         // nil: stopped while another process held the database.
         guard let engine = try watcher.startingUp({ () throws -> Engine in
             let engine = try context.engine()
