@@ -30,19 +30,32 @@ enum Limits {
             // A lone `*`, which older clients send (Java's default header), for `*/*`.
             let specificity = media == produced ? 3 : media == "\(type)/*" ? 2 : media == "*/*" || media == "*" ? 1 : 0
             guard specificity > (best?.specificity ?? 0) else { continue }
-            let parameters = parts.dropFirst().map { $0.trimmingSpaces().lowercased() }
-            let weight = parameters.firstIndex { $0.hasPrefix("q=") }
+            let parameters = parts.dropFirst().compactMap(parameter)
+            let weight = parameters.firstIndex { $0.name == "q" }
             guard parameters[..<(weight ?? parameters.endIndex)].allSatisfy(isUTF8Charset) else { continue }
-            best = (specificity, weight.map { Double(parameters[$0].dropFirst(2)) ?? 1 } ?? 1 > 0)
+            best = (specificity, weight.map { Double(parameters[$0].value) ?? 1 } ?? 1 > 0)
         }
         guard best?.allowed == true else {
             throw HTTPFailure.badInput("this route answers \(produced), which Accept does not allow", status: .notAcceptable)
         }
     }
 
-    /// `charset=utf-8`, its value quoted or not (a parameter, lowercased).
-    static func isUTF8Charset(_ parameter: String) -> Bool {
-        parameter == "charset=utf-8" || parameter == "charset=\"utf-8\""
+    /// A media type's parameter, its name and its value (unquoted) lowercased, with spaces
+    /// around either; nil for an empty one (`;;`). Found by probing: `charset = latin1`
+    /// passed for a parameter that was no charset, and `; ;charset=utf-8` was refused by
+    /// Accept where `;;charset=utf-8` was not.
+    static func parameter(_ text: Substring) -> (name: String, value: String)? {
+        let trimmed = text.trimmingSpaces()
+        guard !trimmed.isEmpty else { return nil }
+        guard let equals = trimmed.firstIndex(of: "=") else { return (trimmed.lowercased(), "") }
+        var value = trimmed[trimmed.index(after: equals)...].trimmingSpaces()
+        if value.count >= 2, value.first == "\"", value.last == "\"" { value = String(value.dropFirst().dropLast()) }
+        return (trimmed[..<equals].trimmingSpaces().lowercased(), value.lowercased())
+    }
+
+    /// `charset=utf-8`, its value quoted or not.
+    static func isUTF8Charset(_ parameter: (name: String, value: String)) -> Bool {
+        parameter.name == "charset" && parameter.value == "utf-8"
     }
 
     /// A header's value as text, or nil when it was not valid UTF-8. The HTTP decoder has

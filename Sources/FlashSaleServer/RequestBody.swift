@@ -73,8 +73,8 @@ struct RequestBody {
         let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var media = contentType.utf8[...]
         if let semicolon = media.firstIndex(of: UInt8(ascii: ";")) {
-            let parameters = contentType.split(separator: ";").dropFirst().map { $0.trimmingSpaces().lowercased() }
-            guard parameters.allSatisfy({ !$0.hasPrefix("charset=") || Limits.isUTF8Charset($0) }) else { return false }
+            let parameters = contentType.split(separator: ";").dropFirst().compactMap(Limits.parameter)
+            guard parameters.allSatisfy({ $0.name != "charset" || Limits.isUTF8Charset($0) }) else { return false }
             media = media[..<semicolon]
         }
         while let first = media.first, isSpace(first) { media = media.dropFirst() }
