@@ -90,7 +90,7 @@ package enum Server {
         var services: [any Service] = []
         for address in settings.listen {
             services.append(Listener(address: address.description, service: buyerListener(
-                buyers, at: .hostname(address.host, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
+                buyers, at: .hostname(address.bindHost, port: address.port), limit: limit, metrics: metrics, accessLog: accessLog,
                 logger: logger)))
         }
         if let socket = settings.socket.map(SocketFile.init) {
@@ -103,7 +103,7 @@ package enum Server {
         // HTTP/1.0; a trickled request held its connection for the idle timeout); its
         // refusals are not buyers' answers, so not counted with them.
         services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
-            .init(address: .hostname(settings.admin.host, port: settings.admin.port)),
+            .init(address: .hostname(settings.admin.bindHost, port: settings.admin.port)),
             handlers: { [adminLimit.handler(), StalledClients(), MalformedRequests(recorder: nil)] },
             idleTimeout: adminIdleTimeout, logger: logger
         ) { request, _ in

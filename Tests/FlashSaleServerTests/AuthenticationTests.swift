@@ -294,6 +294,38 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: localhost was trusted as loopback by its name, and bound wherever
+    /// /etc/hosts put it: one naming another address for it made the header mode listen
+    /// there, believing anyone's user header. serve binds localhost as 127.0.0.1 (RFC 6761)
+    /// whatever the file says: here a mount namespace's /etc/hosts names a documentation
+    /// address for it.
+    @Test(.enabled(if: runningAsRoot && installed("unshare") != nil && installed("mount") != nil,
+                   "needs root, unshare(1) and mount(8), to give serve an /etc/hosts of its own"))
+    func localhostIsBoundAsLoopbackWhateverEtcHostsSays() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let hosts = served.directory + "/hosts"
+        try "192.0.2.2 localhost\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let (port, admin) = (try freePort(), try freePort())
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        let server = try ChildProcess(try #require(installed("unshare")), ["-m", "/bin/sh", "-c", """
+            mount --bind \(hosts) /etc/hosts && exec \(flashsaleBinary) --db \(served.database) serve --auth header \
+                --user-header X-User --listen LOCALHOST:\(port) --admin-listen 127.0.0.1:\(admin)
+            """], environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"], stdin: null, stdout: null, stderr: null)
+        defer {
+            server.send(SIGTERM)
+            _ = server.wait()
+        }
+        var answer: HTTPAnswer?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while answer == nil, server.isRunning, ContinuousClock.now < deadline {
+            answer = try? await ServedDatabase.send(.GET, "/booking-service/sales/s1", port: port)
+            if answer == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(answer?.status == 200, "serve did not answer on 127.0.0.1:\(port)")
+    }
+
     /// Found by probing: a key that cannot be read was refused without the reason.
     @Test func aKeyThatCannotBeReadIsRefusedWithTheReason() throws {
         for (path, reason) in [("/no-such.key", "No such file or directory"), ("", "Is a directory")] {

@@ -161,11 +161,18 @@ package struct ServeSettings: Sendable {
             self.port = port
         }
 
+        /// What the listener binds: the host, but for `localhost` (in any case: found by
+        /// probing, LOCALHOST was refused as not loopback), which is 127.0.0.1 whatever the
+        /// resolver says (RFC 6761, 6.3, as curl does): the header mode trusts it as
+        /// loopback, and an /etc/hosts that named another address for it made a listener
+        /// there (a follow-up probe).
+        package var bindHost: String {
+            host.lowercased() == "localhost" ? "127.0.0.1" : host
+        }
+
         /// Reachable from this host only.
         package var isLoopback: Bool {
-            // Host names are not case-sensitive (found by probing: LOCALHOST was refused).
-            if host.lowercased() == "localhost" { return true }
-            guard let address = IPAddress(host)?.unmapped else { return false }
+            guard let address = IPAddress(bindHost)?.unmapped else { return false }
             return address.bytes.count == 4 ? address.bytes[0] == 127 : address.bytes == [UInt8](repeating: 0, count: 15) + [1]
         }
 
