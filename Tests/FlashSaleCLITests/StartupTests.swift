@@ -23,7 +23,15 @@ let nmInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/nm")
         let box = try Sandbox()
         let lone = box.directory.appendingPathComponent("a-directory-long-enough-to-cut-the-name/flashsale").path
         try FileManager.default.createDirectory(atPath: (lone as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: flashsaleBinary, toPath: lone)
+        // Written through a descriptor closed on exec: a server another test starts
+        // meanwhile would otherwise keep it open for writing as long as it runs, and the
+        // copy could not run until then (ETXTBSY; a local full run).
+        let copy = open(lone, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        try #require(copy >= 0)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: flashsaleBinary))
+        let written = bytes.withUnsafeBytes { write(copy, $0.baseAddress, $0.count) }
+        close(copy)
+        try #require(written == bytes.count)
         let result = try Self.retryingBusyText {
             try box.execute(lone, ["--db", box.database, "serve", "--auth", "header", "--user-header", "X-User"])
         }
@@ -39,7 +47,7 @@ let nmInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/nm")
         for _ in 0..<50 {
             do {
                 return try run()
-            } catch let error as NSError where error.domain == NSPOSIXErrorDomain && error.code == Int(ETXTBSY) {
+            } catch let error as POSIXError where error.code == .ETXTBSY {
                 usleep(20_000)
             }
         }

@@ -257,7 +257,7 @@ final class ServedDatabase {
     /// Everything the server has logged so far.
     var log: String { ServedDatabase.text(logPath) }
 
-    fileprivate static func text(_ path: String) -> String {
+    static func text(_ path: String) -> String {
         String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     }
 }
