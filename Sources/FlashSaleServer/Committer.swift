@@ -126,7 +126,7 @@ final class Committer: @unchecked Sendable {
     }
 
     /// The server has begun to stop: it still decides what it has read (`stop` comes once
-    /// all is answered), but no longer waits for a write lock twice.
+    /// all is answered), until a wait for the write lock runs out (`lockOutlastedTheStop`).
     func shutdownStarted() {
         shuttingDown.store(true, ordering: .relaxed)
     }
