@@ -133,7 +133,8 @@ final class ServedDatabase {
         for _ in 0..<5 {
             let logged = log.utf8.count
             port = try freePort()
-            adminPort = try freePort()
+            // Two draws may give one port (CI: "--admin-listen … is also a --listen address").
+            repeat { adminPort = try freePort() } while adminPort == port
             let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             let stdin = open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { close(log); close(stdin) }
