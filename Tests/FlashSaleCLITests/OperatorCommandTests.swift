@@ -229,7 +229,7 @@ private func mode(of path: String) throws -> Int {
     /// taken for one during the copy, the file removed from its temporary name (it stayed
     /// whole under its own) and the backup said "its partial copy is removed", 130. Once
     /// whole, a copy is too late to stop: the backup ends as it would have. The moment is
-    /// made 3 s long by strace, which holds back the link(2) that names the copy.
+    /// made 6 s long by strace, which holds back the link(2) that names the copy.
     @Test(.enabled(if: stracePath != nil && isX86_64, "needs strace, and x86-64's system call numbers"))
     func aStopSignalAsTheCopyTakesItsNameIsTooLate() throws {
         let box = try Sandbox()
@@ -238,7 +238,7 @@ private func mode(of path: String) throws -> Int {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let copy = directory + "/copy.db"
         let tracer = try Background(box, try #require(stracePath),
-                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=link", "-e", "inject=link:delay_enter=3000000",
+                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=link", "-e", "inject=link:delay_enter=6000000",
                                      flashsaleBinary, "--db", box.database, "backup", copy],
                                     environment: ["PATH": "/usr/bin:/bin"])
         // Signalled once its main thread is held in link(2) (x86-64's system call 86).
@@ -252,7 +252,7 @@ private func mode(of path: String) throws -> Int {
     /// Found by probing: a stop signal that came after a backup had failed (a full disk),
     /// while it was ending, was taken for one during the copy: a second line, "its partial
     /// copy is removed", after the failure's, and exit 130. The failure is the answer. The
-    /// moment is made 3 s long by strace, which holds back the exit_group(2) that ends the
+    /// moment is made 6 s long by strace, which holds back the exit_group(2) that ends the
     /// failed backup; its copy fails at `ulimit -f`.
     @Test(.enabled(if: stracePath != nil && isX86_64, "needs strace, and x86-64's system call numbers"))
     func aStopSignalAfterABackupFailedAddsNothing() throws {
@@ -260,7 +260,7 @@ private func mode(of path: String) throws -> Int {
         let directory = try Self.databaseToBackUp(in: box, events: 1_000)
         let strace = try #require(stracePath)
         let tracer = try Background(box, "/bin/sh", ["-c", """
-            ulimit -f 64; exec \(strace) -f -qq -o /dev/null -e trace=exit_group -e inject=exit_group:delay_enter=3000000 \
+            ulimit -f 64; exec \(strace) -f -qq -o /dev/null -e trace=exit_group -e inject=exit_group:delay_enter=6000000 \
                 \(flashsaleBinary) --db \(box.database) backup \(directory)/copy.db
             """], environment: ["PATH": "/usr/bin:/bin"])
         // Signalled once its main thread is held in exit_group(2) (x86-64's system call 231).
