@@ -20,7 +20,7 @@ extension Engine {
     /// out was exit 74). A hold or its key's booking comes back; a decline or a refusal is
     /// thrown.
     public func book(_ request: BookingRequest, clock: Instant) throws -> Booking {
-        let outcome: BookingOutcome = try store.retryingConflicts {
+        let outcome: BookingOutcome = try namingMissingSale(request.sale) { try store.retryingConflicts {
             let transaction = try store.beginWrite()
             do {
                 try readAhead(for: request, transaction, at: clock)
@@ -39,7 +39,7 @@ extension Engine {
                 transaction.rollback()
                 throw error
             }
-        }
+        } }
         switch outcome {
         case .held(let booking), .repeated(let booking): return booking
         case .declined(let decline): throw SaleError.declined(decline)

@@ -21,7 +21,7 @@ extension Engine {
     /// attempt when it is submitted, the time its requester acted, which is what tells a
     /// burst; `process` counts its decline, if it declines it.
     public func submit(_ request: BookingRequest, clock: Instant) throws -> SubmitOutcome {
-        try store.write { try submit(request, clock: clock, $0) }
+        try write(inSale: request.sale) { try submit(request, clock: clock, $0) }
     }
 
     /// `submit` inside the caller's write transaction.

@@ -45,7 +45,7 @@ public struct Engine {
 
     /// `seed-inventory`: add `count` items, or with `exactly` make the total `count`.
     public func seedInventory(_ id: SaleID, count: Int64, exactly: Bool, clock: Instant) throws -> SaleStatus {
-        try store.write { transaction in
+        try write(inSale: id) { transaction in
             var sale = try transaction.requireSale(id)
             let now = sale.decisionTime(clock: clock)
             // Overdue holds are expired: they must not keep a lower total from being set.
@@ -65,7 +65,7 @@ public struct Engine {
 
     /// `pause`, `resume`, `close`.
     public func change(_ id: SaleID, by command: OperatorCommand, clock: Instant) throws -> SaleStatus {
-        try store.write { transaction in
+        try write(inSale: id) { transaction in
             let sale = try transaction.requireSale(id)
             let now = sale.decisionTime(clock: clock)
             guard let next = try Rules.change(sale, by: command, at: now) else {
@@ -74,6 +74,26 @@ public struct Engine {
             try transaction.setOperatorState(of: id, to: next, at: now)
             try transaction.appendEvent(NewEvent(at: now, sale: id.text, kind: EventKind(command)))
             return try status(of: transaction.requireSale(id), in: transaction, clock: now)
+        }
+    }
+
+    /// `store.write` in sale `id`, naming the sale when it does not exist (`namingMissingSale`).
+    func write<T>(inSale id: SaleID, _ body: (any StoreTransaction) throws -> T) throws -> T {
+        try namingMissingSale(id) { try store.write(body) }
+    }
+
+    /// `write`, a write in sale `id`, or not found when it waited out another process's
+    /// write lock in a sale that does not exist: busy says retry, which could never succeed,
+    /// and a sale's existence is the first check (exit 3 before any other). Read only after
+    /// the wait, so that a write that gets the lock pays nothing for it.
+    func namingMissingSale<T>(_ id: SaleID, _ write: () throws -> T) throws -> T {
+        do {
+            return try write()
+        } catch where StoreFailure.of(error) == .busy {
+            // A read that fails too leaves the wait's failure to say.
+            let exists = (try? store.read { try $0.sale(id) != nil }) ?? true
+            if !exists { throw SaleError.saleNotFound(id) }
+            throw error
         }
     }
 

@@ -222,6 +222,24 @@ let tenKB = String(repeating: "x", count: 10_240)
         #expect(try box.run(["book", "s1", "u1"]).status == 0)
     }
 
+    /// Found by probing: a request in a sale that does not exist, made while another
+    /// process held the write lock, was busy (75, "retry"), where a retry can never succeed
+    /// and the sale's existence is the first check.
+    @Test(arguments: [["book", "nosuch", "u1"], ["submit", "nosuch", "u1"], ["pause", "nosuch"],
+                      ["seed-inventory", "nosuch", "5"]])
+    func aMissingSaleBehindAWriteLockIsExit3(command: [String]) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "1"])
+        let before = try box.dump()
+        let holder = try Connection(path: box.database, busyTimeout: .seconds(0))
+        try holder.execute("BEGIN IMMEDIATE")
+        let result = try box.run(["--busy-timeout", "100ms"] + command)
+        try holder.execute("ROLLBACK")
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr == "flashsale: no sale nosuch; 'flashsale sales' lists them\n")
+        #expect(try box.dump() == before)
+    }
+
     @Test func aMissingDirectoryIsCantOpen() throws {
         let box = try Sandbox()
         let path = box.directory.appendingPathComponent("no/such/x.db").path
