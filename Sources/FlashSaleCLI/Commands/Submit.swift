@@ -79,7 +79,10 @@ enum SubmitCommand {
         }
         progress.finish()
         skippedJSON.append(skippedJSON.isEmpty ? "[]" : "]")
-        let ids = report.firstID.map { first in " (ids \(first)-\(report.lastID ?? first))" } ?? ""
+        let ids = report.firstID.map { first in
+            let last = report.lastID ?? first
+            return first == last ? " (id \(first))" : " (ids \(first)-\(last))"
+        } ?? ""
         context.output.success(Rendered(
             text: "\(report.enqueued) enqueued\(ids), \(report.repeated) repeated, \(report.skipped) skipped",
             json: .object([
