@@ -108,15 +108,18 @@ public final class Connection {
     /// closes it (it cannot tell where the file went), and leaves the WAL under the old
     /// name: its commits never reached the renamed file (bookings `serve` answered 201 to
     /// before a `mv` were missing from it), and the next database put at that name would
-    /// take them for its own pages. So while nothing has taken the name, the WAL is copied
-    /// into the file this connection has open, wherever that is now, and emptied, through
-    /// the connection's own descriptors. Left as SQLite leaves it when another file has
-    /// the name: that file's connections may share the WAL by now, and emptying it would
-    /// take their commits (review); and while another connection still reads from it
-    /// (the checkpoint fails busy; the last to close empties it).
+    /// take them for its own pages (a restore by `mv` under a follower came out corrupt:
+    /// found by probing). So the WAL is copied into the file this connection has open,
+    /// wherever that is now, and emptied, through the connection's own descriptors, when
+    /// nothing has taken the name, or another file has but no other process has opened
+    /// it yet. Left as SQLite leaves it while another process has the WAL index open:
+    /// connections of a file moved onto the name share the WAL then, and emptying it
+    /// would take their commits (review); and while another connection still reads from
+    /// it (the checkpoint fails busy; the last to close empties it).
     private func settleTheWALOfAMovedFile() {
-        guard fileHasMoved, let name = sqlite3_db_filename(handle, "main"), access(name, F_OK) != 0, errno == ENOENT
-        else { return }
+        guard fileHasMoved, let name = sqlite3_db_filename(handle, "main") else { return }
+        let nameIsFree = access(name, F_OK) != 0 && errno == ENOENT
+        guard nameIsFree || !WALIndex.isOpenElsewhere(database: String(cString: name)) else { return }
         sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
 

@@ -1,0 +1,37 @@
+import Glibc
+
+/// The WAL index (`FILE-shm`) that every SQLite connection to a database shares, whatever
+/// its process, seen through its locks: each connection holds a read lock on the index's
+/// "dead man's switch" byte for as long as it has the database open (its offset, 128, is
+/// part of the file format: https://sqlite.org/walformat.html).
+enum WALIndex {
+    private static let deadMansSwitch: off_t = 128
+
+    /// Whether a process other than this one has the WAL index of the database at `path`
+    /// open: one that opened the file now at that name, say, which shares the WAL left
+    /// there. Asked through this process's own descriptor of the index (SQLite's): one
+    /// opened and closed here would drop every lock this process holds on the file
+    /// (POSIX), SQLite's among them. True when this process has none: not known, so not
+    /// assumed free.
+    static func isOpenElsewhere(database path: String) -> Bool {
+        var index = stat()
+        guard stat(path + "-shm", &index) == 0, let descriptor = descriptor(of: index) else { return true }
+        var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: deadMansSwitch, l_len: 1, l_pid: 0)
+        guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
+        return probe.l_type != Int16(F_UNLCK)
+    }
+
+    /// A descriptor this process has open on `file`.
+    private static func descriptor(of file: stat) -> Int32? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            var open = stat()
+            if let descriptor = Int32(name), fstat(descriptor, &open) == 0, open.st_dev == file.st_dev, open.st_ino == file.st_ino {
+                return descriptor
+            }
+        }
+        return nil
+    }
+}
