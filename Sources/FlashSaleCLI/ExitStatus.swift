@@ -46,13 +46,19 @@ extension StoreFailure {
         case .full(let detail):
             "the disk is full; nothing was written (\(detail))"
         case .fileSizeLimit(let detail):
-            "the database file reached the file size limit (ulimit -f); nothing was written (\(detail))"
+            "\(fileSizeLimitReached); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
         case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .unreachable, .missingDatabase,
              .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
+    }
+
+    /// Not "the database file": a command that only reads grows its -shm (found by
+    /// probing: `export` under `ulimit -f` blamed a file it had not written).
+    private var fileSizeLimitReached: String {
+        "a file of the database (the file, its -wal or its -shm) reached the file size limit (ulimit -f)"
     }
 
     /// What failed, without what to do about it: for a command whose work was committed
@@ -63,7 +69,7 @@ extension StoreFailure {
         case .busy: "the database is locked by another process"
         case .canceled(let detail): "the server canceled a statement (\(detail))"
         case .full(let detail): "the disk is full (\(detail))"
-        case .fileSizeLimit(let detail): "the database file reached the file size limit of ulimit -f (\(detail))"
+        case .fileSizeLimit(let detail): "\(fileSizeLimitReached) (\(detail))"
         case .io(let detail): "I/O error: \(detail)"
         case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"

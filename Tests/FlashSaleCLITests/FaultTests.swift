@@ -25,6 +25,19 @@ extension DatabaseFailureTests {
         #expect(try box.run(["verify"]).stdout == "ok\n")
     }
 
+    /// Found by probing: a command that only reads, whose -shm could not grow past the
+    /// limit, blamed the database file, which it had not written.
+    @Test func aReaderStoppedByTheFileSizeLimitDoesNotBlameTheDatabaseFile() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let before = try box.dump()
+        let result = try box.shell("ulimit -f 10; exec \"$FLASHSALE\" --db \"$DB\" export s1")
+        #expect(result.status == 74)
+        #expect(result.stderr.hasPrefix("flashsale: a file of the database (the file, its -wal or its -shm) reached the file size limit (ulimit -f)"),
+                "\(result.stderr)")
+        #expect(try box.dump() == before)
+    }
+
     /// Found by probing: a stream whose later group failed on a full disk said "nothing was
     /// written" after its earlier groups had committed and been answered. The message now
     /// says what stays decided.
