@@ -84,6 +84,62 @@ struct PostgresStoreTests {
         #expect(try admin.rows(versions) { try $0.int64("version") } == [PostgresSchema.currentVersion])
     }
 
+    /// Found by probing: a role's (or database's) settings reached flashsale's sessions:
+    /// `synchronous_commit = off` lost in a crash a booking `book` had reported, and
+    /// `client_encoding = 'SJIS'` stored users' names as other characters, or failed a
+    /// valid one as a bug (exit 1). Both are set at start-up, above the role's.
+    @Test func aRolesSettingsChangeNeitherDurabilityNorText() throws {
+        var location = location
+        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        location.user = TestPostgres.newSchema()
+        try admin.execute("CREATE ROLE \(location.user) LOGIN SUPERUSER PASSWORD '\(location.password ?? "")'")
+        defer {
+            _ = try? admin.execute("DROP SCHEMA IF EXISTS \(quotedIdentifier(location.schema)) CASCADE")
+            _ = try? admin.execute("DROP ROLE \(location.user)")
+        }
+        try admin.execute("ALTER ROLE \(location.user) SET synchronous_commit = off")
+        try admin.execute("ALTER ROLE \(location.user) SET client_encoding = 'SJIS'")
+        let store = try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true)
+        let settings = "SELECT current_setting('synchronous_commit') AS durable, current_setting('client_encoding') AS text"
+        #expect(try store.session.firstRow(settings) { [try $0.text("durable"), try $0.text("text")] } == ["on", "UTF8"])
+        let engine = Engine(store: store)
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: "Télé", inventory: 10, hold: .seconds(300), perUser: 1,
+                                                 startsAt: T, endsAt: nil), clock: T)
+        for user: UserID in ["ā x", "Zoë", "😀", "힣"] {
+            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: user, ip: nil, userAgent: nil, key: nil), clock: T)
+        }
+        let stored = "SELECT user_id FROM \(quotedIdentifier(location.schema)).booking ORDER BY made"
+        #expect(try admin.rows(stored) { try $0.text("user_id") } == ["ā x", "Zoë", "😀", "힣"])
+        #expect(try engine.sale(SaleID("s1")).name == "Télé")
+    }
+
+    /// Found by probing: in a database whose encoding is not UTF-8 (LATIN1), text it
+    /// cannot hold failed as a bug (exit 1). The database is unusable for it (73), which
+    /// says why, and changes nothing; text it can hold is kept as given.
+    @Test func textALatin1DatabaseCannotHoldMakesItUnusable() throws {
+        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        var location = location
+        location.database = TestPostgres.newSchema()
+        try admin.execute("CREATE DATABASE \(location.database) ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+        defer { _ = try? admin.execute("DROP DATABASE \(location.database) WITH (FORCE)") }
+        let engine = Engine(store: try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true))
+        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
+                                                 startsAt: T, endsAt: nil), clock: T)
+        _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "Zoë", ip: nil, userAgent: nil, key: nil), clock: T)
+        do {
+            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "😀", ip: nil, userAgent: nil, key: nil), clock: T)
+            Issue.record("booked")
+        } catch {
+            guard case .unusable(let detail)? = StoreFailure.of(error) else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(detail.hasSuffix("the database's encoding cannot hold this text (flashsale's is UTF-8: make the database with "
+                                     + "ENCODING 'UTF8')"), "\(detail)")
+        }
+        #expect(try engine.bookings(of: SaleID("s1"), status: nil, user: nil, clock: T).map(\.user) == ["Zoë"])
+    }
+
     /// Found by probing: a view, a type, a sequence or a function in the schema, and no
     /// version, failed the migration as a bug (exit 1) or was used beside flashsale's.
     @Test(arguments: ["CREATE VIEW sale AS SELECT 1 AS x", "CREATE TYPE event AS (a int)", "CREATE SEQUENCE booking_made_seq",
