@@ -92,23 +92,43 @@ extension Engine {
     /// Decides up to `batch` queued requests of one sale, oldest first, in one transaction:
     /// each exactly once, as if one at a time. Stops early at a request that must wait
     /// (waitlist), and decides nothing while the sale is scheduled or paused.
+    /// Its COMMIT unanswered (`UnansweredBatch`), a batch may stand or not.
     public func processBatch(of saleID: SaleID, batch: Int64, clock: Instant) throws -> ProcessReport {
-        try store.write { transaction in
-            var line = try Line(sale: transaction.requireSale(saleID), transaction: transaction)
-            let now = line.sale.decisionTime(clock: clock)
-            var report = ProcessReport()
-            if Rules.queueWaits(line.sale, at: now) {
-                report.waiting.append(saleID)
+        var decided = ProcessReport()
+        do {
+            return try store.write { transaction in
+                var line = try Line(sale: transaction.requireSale(saleID), transaction: transaction)
+                let now = line.sale.decisionTime(clock: clock)
+                var report = ProcessReport()
+                if Rules.queueWaits(line.sale, at: now) {
+                    report.waiting.append(saleID)
+                    return report
+                }
+                let facts = TransactionFacts()
+                try decide(&line, batch: batch, at: now, facts: facts, into: &report)
+                try facts.writeCounters(of: saleID, to: transaction)
+                if report.decided > 0 {
+                    try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
+                }
+                decided = report
                 return report
             }
-            let facts = TransactionFacts()
-            try decide(&line, batch: batch, at: now, facts: facts, into: &report)
-            try facts.writeCounters(of: saleID, to: transaction)
-            if report.decided > 0 {
-                try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
-            }
-            return report
+        } catch {
+            guard case .commitUnanswered? = StoreFailure.of(error) else { throw error }
+            throw UnansweredBatch(report: decided, cause: error)
         }
+    }
+
+    /// A batch whose COMMIT went unanswered (the connection lost once it was sent), and
+    /// what it decided, had it committed: a follower that goes on counts that once the
+    /// store says it stands (`Store.committed(unanswered:)`), where before the batch was
+    /// neither counted nor decided again, and `--limit` was passed by it (found by
+    /// probing). It fails a command as its cause does.
+    public struct UnansweredBatch: StoreError {
+        public let report: ProcessReport
+        public let cause: any Error
+
+        public var failure: StoreFailure? { StoreFailure.of(cause) }
     }
 
     /// One sale's line inside a write transaction: the sale as committed so far, and the

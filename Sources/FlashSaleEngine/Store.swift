@@ -22,6 +22,12 @@ public protocol Store: AnyObject {
     /// says that its change stands.
     var hasChanged: Bool { get }
 
+    /// Whether the transaction whose COMMIT went unanswered (`error`, a `commitUnanswered`
+    /// failure: the connection lost once the COMMIT was sent) committed after all, asked
+    /// once the database answers again; nil when that cannot be told. A follower that
+    /// goes on after such a loss counts what that transaction decided only if it stands.
+    func committed(unanswered error: any Error) throws -> Bool?
+
     /// `verify`'s part in the store's own terms: every invariant recounted independently of
     /// the engine, for one sale or all, in a database that has every table and index of its
     /// schema. The violations found, each naming what is wrong; none when all is well.

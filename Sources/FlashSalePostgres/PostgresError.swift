@@ -10,11 +10,16 @@ struct PostgresError: StoreError, CustomStringConvertible {
     let description: String
     /// The server's SQLSTATE, for an error the store expects and handles itself.
     let sqlState: String?
+    /// For a COMMIT left unanswered, its transaction's id, when the server told it before
+    /// the connection was lost: what `PostgresStore.committed(unanswered:)` asks about.
+    let transactionID: String?
 
-    init(failure: StoreFailure?, isTransient: Bool = false, sqlState: String? = nil, _ description: String) {
+    init(failure: StoreFailure?, isTransient: Bool = false, sqlState: String? = nil, transactionID: String? = nil,
+         _ description: String) {
         self.failure = failure
         self.isTransient = isTransient
         self.sqlState = sqlState
+        self.transactionID = transactionID
         self.description = description
     }
 
@@ -26,11 +31,13 @@ struct PostgresError: StoreError, CustomStringConvertible {
         return PostgresError(failure: .connectionLost(detail: detail), detail)
     }
 
-    /// `error` met while a COMMIT sent was unanswered: a lost connection leaves the
-    /// transaction's fate unknown (`StoreFailure.commitUnanswered`); anything else is itself.
-    static func awaitingCommit(_ error: any Error) -> any Error {
+    /// `error` met while a COMMIT sent was unanswered: a lost connection leaves the fate of
+    /// the transaction (`transactionID`, if known) unknown (`StoreFailure.commitUnanswered`);
+    /// anything else is itself.
+    static func awaitingCommit(_ error: any Error, transactionID: String?) -> any Error {
         guard case .connectionLost(let detail)? = StoreFailure.of(error) else { return error }
-        return PostgresError(failure: .commitUnanswered(detail: detail), "\(detail), after COMMIT was sent")
+        return PostgresError(failure: .commitUnanswered(detail: detail), transactionID: transactionID,
+                             "\(detail), after COMMIT was sent")
     }
 
     /// What `error`, thrown by postgres-nio for a statement on the server `server`, means.

@@ -512,6 +512,14 @@ final class PostgresSession {
         return try Row.all(of: wait(for: [asked.answer], after: earlier)[0].rows)
     }
 
+    /// The last column of the first row `asked` answered, if it was answered (with the
+    /// connection lost, every query still unanswered fails at once), else nil. For a
+    /// transaction's last statement, after its COMMIT failed.
+    func text(ifAnswered asked: Asked) -> String? {
+        guard let row = (try? asked.answer.wait())?.rows.first?.makeRandomAccess(), row.count > 0 else { return nil }
+        return try? row[row.count - 1].decode(String.self)
+    }
+
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
         try answers([(sql, values)])[0]
     }

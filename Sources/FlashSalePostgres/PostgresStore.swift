@@ -1,3 +1,4 @@
+import Glibc
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -46,6 +47,27 @@ public final class PostgresStore: Store {
     }
 
     public var hasChanged: Bool { committedChanges }
+
+    /// Asks the server for the transaction's status by its id (`pg_xact_status`), on a new
+    /// connection if the last one was lost. The lost connection's backend may still be
+    /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
+    /// most. nil for an id the error does not carry (lost before it was answered), or one
+    /// the server no longer knows.
+    public func committed(unanswered error: any Error) throws -> Bool? {
+        guard let transactionID = (error as? PostgresError)?.transactionID else { return nil }
+        let deadline = ContinuousClock.now + .milliseconds(max(1, busyTimeout.milliseconds))
+        while true {
+            try connected()
+            let status = try session.firstRow("SELECT coalesce(pg_xact_status($1::xid8), 'unknown') AS status",
+                                              [.text(transactionID)]) { try $0.text("status") }
+            switch status {
+            case "committed": return true
+            case "aborted": return false
+            case "in progress" where ContinuousClock.now < deadline: usleep(10_000)
+            default: return nil
+            }
+        }
+    }
 
     public func beginWrite() throws -> any StoreTransaction {
         try connected()

@@ -70,10 +70,14 @@ final class PostgresTransaction: StoreTransaction {
             addAttemptCounts(to: &batch)
             try sendIfLarge(&batch)
             try addEvents(to: &batch)
-            // Sent with the COMMIT, which waits for both (`PostgresSession.send`).
+            // Sent with the COMMIT, which waits for both (`PostgresSession.send`). A change
+            // asks for its transaction's id there too: should the COMMIT go unanswered, a
+            // follower asks the server later whether it stands (`committed(unanswered:)`).
+            var transactionAsked: PostgresSession.Asked?
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))
-                try store.session.send(batch.statement(selecting: "pg_notify(\(channel), '')"), batch.values)
+                transactionAsked = try store.session.ask(batch.statement(selecting: "pg_notify(\(channel), ''), pg_current_xact_id()::text"),
+                                                         batch.values)
             } else if !batch.isEmpty {
                 // Telemetry alone: a crash may lose it (CommitContent).
                 let result = content == .telemetryOnly ? "set_config('synchronous_commit', 'off', true)" : "NULL"
@@ -83,7 +87,7 @@ final class PostgresTransaction: StoreTransaction {
             do {
                 try store.session.execute("COMMIT")
             } catch {
-                throw PostgresError.awaitingCommit(error)
+                throw PostgresError.awaitingCommit(error, transactionID: transactionAsked.flatMap(store.session.text(ifAnswered:)))
             }
             if wrote || counted { store.committedChanges = true }
         } catch {

@@ -159,6 +159,28 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: `process --follow` whose connection was lost once a batch's COMMIT
+    /// was sent went on, connected again, and neither counted that batch (which stood) nor
+    /// decided it again, so `--limit 60` decided 80 and said 60. It asks the server whether
+    /// the batch stands (its transaction's status), and counts it when it does.
+    @Test func aFollowerCountsABatchWhoseCommitWentUnansweredWhenItStands() throws {
+        let box = try saleBox()
+        let users = (1...100).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n") + "\n"
+        try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: users).status == 0)
+        let server = try #require(TestPostgres.server)
+        // The first batch's COMMIT: the one after its line's cursor moves.
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through")
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let result = try box.spawn(["--db", proxied, "--json", "process", "--follow", "--batch", "20", "--limit", "60"],
+                                   database: false)
+        #expect(proxy.cut)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("connecting again until it is back"), "\(result.stderr)")
+        #expect(result.stdout == #"{"accepted":10,"rejected":50,"decided":60,"waiting":[]}"# + "\n", "\(result.stderr)")
+        #expect(try box.run(["--json", "status", "s1"]).json()["queued"] as? Int == 40)
+        #expect(try box.run(["verify"]).status == 0)
+    }
+
     /// Found by probing: a `book --stream` went on into a schema dropped and made again
     /// under it (the new schema's sale took its holds), where on SQLite a file removed under
     /// it stops it. Its next group finds another schema: exit 73, nothing of it in the new.

@@ -44,17 +44,34 @@ enum ProcessCommand {
         // When a sale with a queue next opens or ends, found with each drain: the idle wait
         // wakes for it too (a line formed before the start is decided as the sale opens).
         var stateChange: Instant?
+        // A batch whose COMMIT went unanswered, counted once the server, back, says it stands.
+        var unanswered: Engine.UnansweredBatch?
         try watcher.watch(engine.store)
 
         while true {
             do {
                 // nil when a stop signal came while another process held the database.
                 let drained: Void? = try watcher.persisting {
+                    if let batch = unanswered {
+                        switch try engine.store.committed(unanswered: batch.cause) {
+                        case true?: count(batch.report, into: &total, progress: progress)
+                        case false?: break
+                        case nil:
+                            context.output.stderr.write("flashsale: whether the batch of \(String.counted(batch.report.decided, "request")) "
+                                                        + "whose commit went unanswered stands cannot be told; the totals leave it out\n")
+                        }
+                        unanswered = nil
+                    }
                     // From the time before the drain: a sale that opened while it ran wakes
                     // the wait at once, where a later clock would skip to its end.
                     let before = try context.now()
-                    try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
-                              stop: watcher.stopRequested, progress: progress)
+                    do {
+                        try drain(engine, sale: sale, batch: batchSize, limit: maximum, into: &total, clock: context,
+                                  stop: watcher.stopRequested, progress: progress)
+                    } catch let batch as Engine.UnansweredBatch {
+                        unanswered = batch
+                        throw batch
+                    }
                     stateChange = try engine.nextQueueStateChange(in: sale, clock: before)
                 }
                 guard drained != nil, maximum.map({ total.decided < $0 }) ?? true else { break }
@@ -96,13 +113,18 @@ enum ProcessCommand {
                 let room = limit.map { $0 - total.decided } ?? batch
                 guard room > 0 else { return }
                 let one = try engine.processBatch(of: id, batch: min(batch, room), clock: clock.now())
-                total.accepted += one.accepted
-                total.rejected += one.rejected
-                total.waiting += one.waiting
-                progress.tick(one.decided)
+                count(one, into: &total, progress: progress)
                 progressed = progressed || one.decided > 0
             }
         }
+    }
+
+    /// Adds a committed batch's decisions to the run's.
+    private static func count(_ batch: Engine.ProcessReport, into total: inout Engine.ProcessReport, progress: Progress) {
+        total.accepted += batch.accepted
+        total.rejected += batch.rejected
+        total.waiting += batch.waiting
+        progress.tick(batch.decided)
     }
 
     /// Whether a waiting sale's earliest hold has expired since: its item may come back.

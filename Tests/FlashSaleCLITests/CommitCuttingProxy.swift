@@ -1,0 +1,192 @@
+import Foundation
+import Glibc
+
+/// A TCP proxy on 127.0.0.1 to a PostgreSQL server (without TLS) that loses the answer to
+/// one COMMIT, the first sent after a statement holding `marker`: it passes the COMMIT on,
+/// waits for the server's answer (so that the transaction stands), and instead of passing
+/// that on closes the connection on both sides, as a network that fails at that moment
+/// would. Every other connection and message passes through as it came.
+final class CommitCuttingProxy: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let marker: [UInt8]
+    private let state = NSLock()
+    private var cutDone = false
+
+    /// Whether a COMMIT's answer has been lost.
+    var cut: Bool { state.withLock { cutDone } }
+
+    init(to serverPort: Int, cuttingTheCommitAfter marker: String) throws {
+        self.marker = Array(marker.utf8)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = Self.loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(listener)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        self.listener = listener
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread { [self] in accepting(serverPort: serverPort) }.start()
+    }
+
+    deinit {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private func accepting(serverPort: Int) {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = Self.loopback(port: serverPort)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            guard connected else {
+                close(client)
+                close(server)
+                continue
+            }
+            let connection = Connection(client: client, server: server)
+            Thread { [self] in forwardRequests(connection) }.start()
+            Thread { [self] in forwardAnswers(connection) }.start()
+        }
+    }
+
+    /// One proxied connection: whether its COMMIT to cut has been sent.
+    private final class Connection: @unchecked Sendable {
+        let client: Int32
+        let server: Int32
+        private let lock = NSLock()
+        private var sent = false
+
+        init(client: Int32, server: Int32) {
+            self.client = client
+            self.server = server
+        }
+
+        var commitSent: Bool {
+            get { lock.withLock { sent } }
+            set { lock.withLock { sent = newValue } }
+        }
+
+        private var pumpsEnded = 0
+
+        /// Ends both sides; the second of the two directions to end closes them.
+        func end() {
+            shutdown(client, Int32(SHUT_RDWR))
+            shutdown(server, Int32(SHUT_RDWR))
+            let last = lock.withLock {
+                pumpsEnded += 1
+                return pumpsEnded == 2
+            }
+            if last {
+                close(client)
+                close(server)
+            }
+        }
+    }
+
+    /// Client to server, message by message (the start-up message has no type byte): a
+    /// query (`Parse` or `Query`) holding the marker arms the cut, and the next COMMIT is
+    /// the one whose answer is lost.
+    private func forwardRequests(_ connection: Connection) {
+        var messages = Messages(typed: false)
+        var armed = false
+        while let chunk = receive(connection.client) {
+            for message in messages.add(chunk) {
+                if let query = Self.query(of: message) {
+                    if query.firstRange(of: marker) != nil, !cut { armed = true }
+                    if armed, query == Array("COMMIT".utf8) {
+                        armed = false
+                        if state.withLock({ defer { cutDone = true }; return !cutDone }) { connection.commitSent = true }
+                    }
+                }
+            }
+            guard sendAll(chunk, to: connection.server) else { break }
+        }
+        connection.end()
+    }
+
+    /// Server to client, message by message: once the COMMIT to cut was sent, its answer
+    /// (`CommandComplete` "COMMIT") ends the connection instead of passing on.
+    private func forwardAnswers(_ connection: Connection) {
+        var messages = Messages(typed: true)
+        while let chunk = receive(connection.server) {
+            for message in messages.add(chunk) {
+                if connection.commitSent, message.first == UInt8(ascii: "C"), message.dropFirst(5).starts(with: Array("COMMIT".utf8)) {
+                    return connection.end()
+                }
+                guard sendAll(message, to: connection.client) else { return connection.end() }
+            }
+        }
+        connection.end()
+    }
+
+    /// The SQL of a `Parse` (name, then query) or a `Query` message.
+    private static func query(of message: [UInt8]) -> [UInt8]? {
+        switch message.first {
+        case UInt8(ascii: "P"):
+            let body = message.dropFirst(5)
+            guard let nameEnd = body.firstIndex(of: 0) else { return nil }
+            return Array(body[(nameEnd + 1)...].prefix { $0 != 0 })
+        case UInt8(ascii: "Q"):
+            return Array(message.dropFirst(5).prefix { $0 != 0 })
+        default:
+            return nil
+        }
+    }
+
+    /// The protocol's framing: a type byte (but for the start-up message) and a length
+    /// that counts itself.
+    private struct Messages {
+        var typed: Bool
+        var buffer: [UInt8] = []
+
+        mutating func add(_ bytes: [UInt8]) -> [[UInt8]] {
+            buffer += bytes
+            var whole: [[UInt8]] = []
+            while true {
+                let head = typed ? 1 : 0
+                guard buffer.count >= head + 4 else { break }
+                let length = buffer[head..<head + 4].reduce(0) { $0 << 8 | Int($1) }
+                guard buffer.count >= head + length else { break }
+                whole.append(Array(buffer[..<(head + length)]))
+                buffer.removeFirst(head + length)
+                typed = true
+            }
+            return whole
+        }
+    }
+
+    private func receive(_ descriptor: Int32) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(descriptor, &bytes, bytes.count, 0)
+        return count > 0 ? Array(bytes[..<count]) : nil
+    }
+
+    private func sendAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { return false }
+            offset += count
+        }
+        return true
+    }
+}
