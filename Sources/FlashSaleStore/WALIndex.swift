@@ -11,11 +11,14 @@ enum WALIndex {
     /// open: one that opened the file now at that name, say, which shares the WAL left
     /// there. Asked through this process's own descriptor of the index (SQLite's): one
     /// opened and closed here would drop every lock this process holds on the file
-    /// (POSIX), SQLite's among them. True when this process has none: not known, so not
-    /// assumed free.
+    /// (POSIX), SQLite's among them. False when there is no index by that name (removed
+    /// with the file: nobody shares the WAL through it, and the next to open the name
+    /// would make one and replay the WAL, found by probing); true when this process has
+    /// no descriptor of the one there: not known, so not assumed free.
     static func isOpenElsewhere(database path: String) -> Bool {
         var index = stat()
-        guard stat(path + "-shm", &index) == 0, let descriptor = descriptor(of: index) else { return true }
+        guard stat(path + "-shm", &index) == 0 else { return errno != ENOENT }
+        guard let descriptor = descriptor(of: index) else { return true }
         var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: deadMansSwitch, l_len: 1, l_pid: 0)
         guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
         return probe.l_type != Int16(F_UNLCK)
