@@ -22,6 +22,11 @@ public protocol Store: AnyObject {
     /// says that its change stands.
     var hasChanged: Bool { get }
 
+    /// Whether a lock that keeps a write waiting may keep a read waiting as long: not in
+    /// SQLite's WAL, where readers never wait for the writer; on PostgreSQL a table's lock
+    /// (`LOCK TABLE`, `VACUUM FULL`) does.
+    var readsWaitForWriters: Bool { get }
+
     /// Whether the transaction whose COMMIT went unanswered (`error`, a `commitUnanswered`
     /// failure: the connection lost once the COMMIT was sent) committed after all, asked
     /// once the database answers again; nil when that cannot be told. A follower that

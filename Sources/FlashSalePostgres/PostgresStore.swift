@@ -48,6 +48,8 @@ public final class PostgresStore: Store {
 
     public var hasChanged: Bool { committedChanges }
 
+    public var readsWaitForWriters: Bool { true }
+
     /// Asks the server for the transaction's status by its id (`pg_xact_status`), on a new
     /// connection if the last one was lost. The lost connection's backend may still be
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at

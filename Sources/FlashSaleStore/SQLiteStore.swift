@@ -33,6 +33,8 @@ public final class SQLiteStore: Store {
     /// succeeded, committed changes (every failure rolls its transaction back).
     public var hasChanged: Bool { db.totalChanges > 0 }
 
+    public var readsWaitForWriters: Bool { false }
+
     /// Never asked: a file's COMMIT is answered, whatever becomes of the process after.
     public func committed(unanswered error: any Error) throws -> Bool? { nil }
 

@@ -65,6 +65,19 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by the follow-up probe: a `book` in a missing sale behind a table lock waited
+    /// a second busy timeout, for a read that would name the sale as missing, which the
+    /// same lock kept waiting. On PostgreSQL only the lock's wait is waited.
+    @Test func aMissingSaleBehindATableLockWaitsOneBusyTimeout() throws {
+        let box = try saleBox()
+        try holding(box, "LOCK TABLE sale IN ACCESS EXCLUSIVE MODE") {
+            let started = ContinuousClock.now
+            let result = try box.spawn(["--busy-timeout", "1s", "book", "nosuch", "alice"])
+            #expect(result.status == 75, "\(result.stderr)")
+            #expect(ContinuousClock.now - started < .milliseconds(1900))
+        }
+    }
+
     @Test func aRowLockHeldPastTheBusyTimeoutIsExit75AndChangesNothing() throws {
         let box = try saleBox()
         let before = try box.run(["--json", "status", "s1"]).stdout

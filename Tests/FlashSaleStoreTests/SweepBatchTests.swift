@@ -249,6 +249,7 @@ final class ScriptedStore: Store {
     func read<T>(_ body: (any StoreReading) throws -> T) throws -> T { try inner.read(body) }
     func changeWatcher() throws -> any ChangeWatcher { try inner.changeWatcher() }
     var hasChanged: Bool { inner.hasChanged }
+    var readsWaitForWriters: Bool { inner.readsWaitForWriters }
     func committed(unanswered error: any Error) throws -> Bool? { try inner.committed(unanswered: error) }
     func recount(_ sale: SaleID?, clock: Instant) throws -> [String] { try inner.recount(sale, clock: clock) }
     func missingSchemaObjects() throws -> [String] { try inner.missingSchemaObjects() }
