@@ -87,12 +87,6 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .moved(detail: "\(detail): a table of the schema is gone (the schema dropped while this "
                                                  + "command ran, or the table dropped by hand)"),
                                  sqlState: state, detail)
-        // untranslatable_character, character_not_in_repertoire: text of flashsale's (UTF-8)
-        // that the database's encoding (LATIN1, say) cannot hold; a bug (exit 1) before.
-        case "22P05", "22021":
-            return PostgresError(failure: .unusable(detail: "\(detail): the database's encoding cannot hold this text "
-                                                    + "(flashsale's is UTF-8: make the database with ENCODING 'UTF8')"),
-                                 detail)
         case "42703":  // undefined_column: one of flashsale's tables changed by hand (probe: exit 1, a bug)
             return PostgresError(failure: .unusable(detail: "\(detail): a table of the schema was changed by hand"), detail)
         default:

@@ -261,6 +261,9 @@ enum PostgresSchema {
                 guard create else {
                     throw StoreFailure.missingDatabase(path: session.location.place)
                 }
+                if let encoding = try session.firstRow("SELECT current_setting('server_encoding') AS encoding", [], { try $0.text("encoding") }) {
+                    try requireEncoding(encoding, of: session.location)
+                }
                 try session.execute("CREATE SCHEMA IF NOT EXISTS \(quotedIdentifier(session.location.schema))")
             }
             for migration in migrations[Int(found)...] {
@@ -347,7 +350,20 @@ enum PostgresSchema {
     /// ahead of its first statements (`PostgresSession.askSchemaVersion`), with the
     /// schema's identity beside it (see `identityQuery`), which the store's first
     /// transaction then need not ask for.
-    static let versionQuery = "SELECT version, (SELECT oid::bigint FROM pg_namespace WHERE nspname = current_schema()) FROM schema_version"
+    static let versionQuery = """
+        SELECT version, (SELECT oid::bigint FROM pg_namespace WHERE nspname = current_schema()),
+               current_setting('server_encoding') AS encoding FROM schema_version
+        """
+
+    /// A database whose encoding cannot hold every text (UTF-8) is refused when it is
+    /// opened, before anything is made in it: text it cannot hold failed each group it
+    /// was in (a whole stream, every request of a server's group), and read filters on
+    /// such text failed too (found by probing). SQL_ASCII keeps bytes as given.
+    static func requireEncoding(_ encoding: String, of location: PostgresLocation) throws {
+        guard encoding != "UTF8", encoding != "SQL_ASCII" else { return }
+        throw StoreFailure.unusable(detail: "database \(location.database) on \(location.server) is encoded in \(encoding), which "
+                                    + "cannot hold every text flashsale keeps (UTF-8); make it with ENCODING 'UTF8'")
+    }
 
     /// The schema's identity, its oid (`id`), by its name (`$1`): no row when there is none.
     /// A schema dropped and made again has another.
@@ -356,7 +372,9 @@ enum PostgresSchema {
     /// A version no flashsale writes (none, or below 1: the table changed by hand) makes the
     /// schema unusable, as a newer one does: migrating from it would run what it already has.
     private static func storedVersion(_ session: PostgresSession) throws -> Int64 {
-        let stored = try session.firstRow(versionQuery) { try $0.int64("version") }
+        let row = try session.firstRow(versionQuery) { (try $0.int64("version"), try $0.text("encoding")) }
+        if let encoding = row?.1 { try requireEncoding(encoding, of: session.location) }
+        let stored = row?.0
         guard let version = stored, version >= 1 else {
             throw StoreFailure.unusable(detail: "schema \(session.location.schema) has "
                                         + (stored.map { "version \($0)" } ?? "no version in its schema_version table")

@@ -386,9 +386,11 @@ final class PostgresSession {
         if let asked = versionAsked {
             versionAsked = nil
             let version: Int64?
+            var encoding: String?
             do {
                 let row = try asked.wait().rows.first?.makeRandomAccess()
                 let (stored, identity) = (try row?[0].decode(Int64.self), try row?[1].decode(Int64?.self))
+                encoding = try row?[2].decode(String.self)
                 if schemaIdentity == nil { schemaIdentity = identity ?? nil }
                 version = stored
             } catch {
@@ -401,6 +403,15 @@ final class PostgresSession {
                     throw failure
                 }
                 version = nil
+            }
+            if let encoding {
+                do {
+                    try PostgresSchema.requireEncoding(encoding, of: location)
+                } catch {
+                    identityAsked = nil
+                    awaitTheRest()
+                    throw error
+                }
             }
             if version != PostgresSchema.currentVersion {
                 identityAsked = nil

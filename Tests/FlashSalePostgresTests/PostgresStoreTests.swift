@@ -114,30 +114,45 @@ struct PostgresStoreTests {
     }
 
     /// Found by probing: in a database whose encoding is not UTF-8 (LATIN1), text it
-    /// cannot hold failed as a bug (exit 1). The database is unusable for it (73), which
-    /// says why, and changes nothing; text it can hold is kept as given.
-    @Test func textALatin1DatabaseCannotHoldMakesItUnusable() throws {
+    /// cannot hold failed as a bug (exit 1), and then (follow-up probe) every request of
+    /// the group it was in, a whole stream. Such a database is refused when it is opened
+    /// (73), before anything is made in it.
+    @Test func aDatabaseNotInUTF8IsRefusedBeforeAnythingIsMadeInIt() throws {
         let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
         var location = location
         location.database = TestPostgres.newSchema()
         try admin.execute("CREATE DATABASE \(location.database) ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
         defer { _ = try? admin.execute("DROP DATABASE \(location.database) WITH (FORCE)") }
-        let engine = Engine(store: try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: true))
-        _ = try engine.createSale(SaleDefinition(id: SaleID("s1"), name: nil, inventory: 10, hold: .seconds(300), perUser: 1,
-                                                 startsAt: T, endsAt: nil), clock: T)
-        _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "Zoë", ip: nil, userAgent: nil, key: nil), clock: T)
-        do {
-            _ = try engine.book(BookingRequest(sale: SaleID("s1"), user: "😀", ip: nil, userAgent: nil, key: nil), clock: T)
-            Issue.record("booked")
-        } catch {
-            guard case .unusable(let detail)? = StoreFailure.of(error) else {
-                Issue.record("\(error)")
-                return
+        for create in [true, false] {
+            do {
+                // Without `create`, the first statement's answer says what opening found.
+                let store = try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: create)
+                _ = try Engine(store: store).sales(clock: T)
+                Issue.record("opened")
+            } catch {
+                let expected: StoreFailure = create
+                    ? .unusable(detail: "database \(location.database) on \(location.server) is encoded in LATIN1, which cannot hold "
+                                + "every text flashsale keeps (UTF-8); make it with ENCODING 'UTF8'")
+                    : .missingDatabase(path: location.place)
+                #expect(StoreFailure.of(error) == expected, "\(error)")
             }
-            #expect(detail.hasSuffix("the database's encoding cannot hold this text (flashsale's is UTF-8: make the database with "
-                                     + "ENCODING 'UTF8')"), "\(detail)")
         }
-        #expect(try engine.bookings(of: SaleID("s1"), status: nil, user: nil, clock: T).map(\.user) == ["Zoë"])
+        let inDatabase = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        #expect(try inDatabase.count("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(location.schema)]) == 0)
+        // A schema made there before (by hand here, as a flashsale that did not look would
+        // have): refused too, when opened for a command that makes nothing, or for one that may.
+        try inDatabase.execute("CREATE SCHEMA \(quotedIdentifier(location.schema))")
+        for statement in PostgresSchema.migrations.joined() { try inDatabase.execute(statement) }
+        try inDatabase.execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+        try inDatabase.execute("INSERT INTO schema_version VALUES ($1)", [.int(PostgresSchema.currentVersion)])
+        for create in [false, true] {
+            let refused = failure {
+                let store = try PostgresStore(location: location, busyTimeout: .seconds(30), createIfMissing: create)
+                _ = try Engine(store: store).sales(clock: T)
+            }
+            #expect(refused?.errorCode == .cantOpen && refused?.message.contains("is encoded in LATIN1") == true,
+                    "\(String(describing: refused))")
+        }
     }
 
     /// Found by probing: a view, a type, a sequence or a function in the schema, and no
