@@ -10,7 +10,7 @@ extension Engine {
     /// any spelling (`Block.asStored`), one stored as typed by an earlier flashsale too.
     @discardableResult
     public func addBlock(_ given: Block, clock: Instant) throws -> Block {
-        try store.write { transaction in
+        try write(inSale: given.sale) { transaction in
             // A sale's block is made at the sale's decision time, as its event is: the
             // block said 10:00 and its event 12:00 after a pause at 12:00 (found by probing).
             let at = try given.sale.map { try transaction.requireSale($0).decisionTime(clock: clock) } ?? clock
@@ -28,7 +28,7 @@ extension Engine {
     /// none); an `ip` value names its range in any spelling, and every spelling of it is
     /// removed. Named by a `Block`, checked by whoever makes it before the store is opened.
     public func removeBlock(_ named: Block, clock: Instant) throws {
-        try store.write { transaction in
+        try write(inSale: named.sale) { transaction in
             let blocks = try Self.stored(like: named, in: transaction)
             guard !blocks.isEmpty else { throw SaleError.blockNotFound }
             for block in blocks {

@@ -172,7 +172,7 @@ extension Engine {
     /// expiry is refused, and written expired for good (committed before the refusal), so
     /// that a clock stepped back cannot make it confirmable again.
     public func confirm(_ id: BookingID, in saleID: SaleID, user: UserID?, clock: Instant) throws -> Booking {
-        try store.write { try confirm(id, in: saleID, user: user, clock: clock, $0) }.get()
+        try write(inSale: saleID) { try confirm(id, in: saleID, user: user, clock: clock, $0) }.get()
     }
 
     /// `confirm` inside the caller's write transaction; a refusal comes back, not thrown,
@@ -186,7 +186,7 @@ extension Engine {
 
     /// `cancel`: the item goes back to stock. Returns the booking as it is now.
     public func cancel(_ id: BookingID, in saleID: SaleID, user: UserID?, force: Bool, clock: Instant) throws -> Booking {
-        try store.write { try cancel(id, in: saleID, user: user, force: force, clock: clock, $0) }.get()
+        try write(inSale: saleID) { try cancel(id, in: saleID, user: user, force: force, clock: clock, $0) }.get()
     }
 
     /// `cancel` inside the caller's write transaction, as `confirm` is.

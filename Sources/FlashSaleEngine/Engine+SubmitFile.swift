@@ -15,7 +15,7 @@ extension Engine {
     /// nothing is queued, and it can be run again.
     public func submit(to saleID: SaleID, clock: Instant, skipping: ((_ line: Int, _ reason: String) -> Void)?,
                        records next: () throws -> ReadOutcome?) throws -> SubmitReport {
-        try store.writeOnce { transaction in
+        try namingMissingSale(saleID) { try store.writeOnce { transaction in
             let now = try transaction.requireSale(saleID).decisionTime(clock: clock)
             var submission = FileSubmission(engine: self, sale: saleID, transaction: transaction, now: now,
                                             skipping: skipping)
@@ -25,7 +25,7 @@ extension Engine {
                 while let outcome = try next() { try submission.take(outcome) }
             }
             return try submission.finish()
-        }
+        } }
     }
 }
 

@@ -78,7 +78,7 @@ public struct Engine {
     }
 
     /// `store.write` in sale `id`, naming the sale when it does not exist (`namingMissingSale`).
-    func write<T>(inSale id: SaleID, _ body: (any StoreTransaction) throws -> T) throws -> T {
+    func write<T>(inSale id: SaleID?, _ body: (any StoreTransaction) throws -> T) throws -> T {
         try namingMissingSale(id) { try store.write(body) }
     }
 
@@ -89,10 +89,11 @@ public struct Engine {
     /// reads do not wait for writers: on PostgreSQL a missing sale's row keeps no write
     /// waiting, and the lock that did (a table's) would keep the read waiting as long
     /// again (found by probing: 75 after twice the busy timeout).
-    func namingMissingSale<T>(_ id: SaleID, _ write: () throws -> T) throws -> T {
+    func namingMissingSale<T>(_ id: SaleID?, _ write: () throws -> T) throws -> T {
         do {
             return try write()
         } catch where StoreFailure.of(error) == .busy && !store.readsWaitForWriters {
+            guard let id else { throw error }
             // A read that fails too leaves the wait's failure to say.
             let exists = (try? store.read { try $0.sale(id) != nil }) ?? true
             if !exists { throw SaleError.saleNotFound(id) }

@@ -224,9 +224,12 @@ let tenKB = String(repeating: "x", count: 10_240)
 
     /// Found by probing: a request in a sale that does not exist, made while another
     /// process held the write lock, was busy (75, "retry"), where a retry can never succeed
-    /// and the sale's existence is the first check.
+    /// and the sale's existence is the first check (the follow-up probe found the commands
+    /// after `seed-inventory` still 75).
     @Test(arguments: [["book", "nosuch", "u1"], ["submit", "nosuch", "u1"], ["pause", "nosuch"],
-                      ["seed-inventory", "nosuch", "5"]])
+                      ["seed-inventory", "nosuch", "5"], ["confirm", "nosuch", "bk_0123456789abcdefghijkl"], ["cancel", "nosuch", "bk_0123456789abcdefghijkl"],
+                      ["block", "user", "x", "--sale", "nosuch"], ["unblock", "user", "x", "--sale", "nosuch"],
+                      ["submit", "nosuch", "--file", "-"]])
     func aMissingSaleBehindAWriteLockIsExit3(command: [String]) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "1"])
