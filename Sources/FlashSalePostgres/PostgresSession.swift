@@ -93,6 +93,14 @@ final class PostgresSession {
     /// connections made after a lost one (`askSchemaIdentity`).
     var schemaIdentity: Int64?
     private var identityAsked: EventLoopFuture<PostgresQueryResult>?
+    /// How long an answer is waited for, in seconds: the statement timeout, after which the
+    /// server cancels the statement and says so, and `answerGrace` more. nil when there is no
+    /// statement timeout. A server that keeps the connection but answers nothing (a stuck
+    /// proxy, a hung disk) then counts as lost: keepalive cannot see it, and a follower
+    /// waited on it for good, stop signals unheeded (found by probing).
+    private var answerLimit: Double?
+    /// What a server may take past its statement timeout to say it canceled a statement.
+    private static let answerGrace = Span.seconds(5)
 
     /// Whether statements can still be sent: not lost, and not closed by the server.
     var isUsable: Bool { !isLost && !connection.isClosed }
@@ -120,6 +128,7 @@ final class PostgresSession {
             // a lock does, so with the same timeout a wait behind another writer was always
             // canceled as a slow statement, and said so.
             let statementSetting = lockSetting == 0 ? 0 : lockTimeout + 1000
+            answerLimit = statementSetting == 0 ? nil : Double(statementSetting + Self.answerGrace.milliseconds) / 1000
             configuration.options.additionalStartupParameters = [
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockSetting)),
                 ("statement_timeout", String(statementSetting)), ("jit", "off"), ("application_name", location.applicationName),
@@ -320,6 +329,18 @@ final class PostgresSession {
         try run(sql, values).rows.first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 0
     }
 
+    /// Runs `body` in the open transaction with no statement timeout to its end (`SET
+    /// LOCAL`), and no limit on the answers waited for meanwhile: a copy or a recount of
+    /// millions of rows runs longer than any lock wait should. A lock still waits only the
+    /// busy timeout (lock_timeout).
+    func withoutStatementTimeout<T>(_ body: () throws -> T) throws -> T {
+        try execute("SET LOCAL statement_timeout = 0")
+        let limit = answerLimit
+        answerLimit = nil
+        defer { answerLimit = limit }
+        return try body()
+    }
+
     /// Each row of a query inside the open transaction, fetched a page at a time through a
     /// cursor: a million rows take the memory of one page.
     func forEachRow(_ sql: String, _ values: [SQLValue], _ body: (Row) throws -> Void) throws {
@@ -380,15 +401,15 @@ final class PostgresSession {
     /// not the one first found ends the command.
     func settleAskedAhead(sent: [EventLoopFuture<Void>] = [], started: [EventLoopFuture<PostgresQueryResult>] = []) throws {
         func awaitTheRest() {
-            for statement in sent { _ = try? statement.wait() }
-            for statement in started { _ = try? statement.wait() }
+            for statement in sent { _ = try? answer(statement) }
+            for statement in started { _ = try? answer(statement) }
         }
         if let asked = versionAsked {
             versionAsked = nil
             let version: Int64?
             var encoding: String?
             do {
-                let row = try asked.wait().rows.first?.makeRandomAccess()
+                let row = try answer(asked).rows.first?.makeRandomAccess()
                 let (stored, identity) = (try row?[0].decode(Int64.self), try row?[1].decode(Int64?.self))
                 encoding = try row?[2].decode(String.self)
                 if schemaIdentity == nil { schemaIdentity = identity ?? nil }
@@ -424,8 +445,8 @@ final class PostgresSession {
         guard let asked = identityAsked else { return }
         identityAsked = nil
         // Unanswered (a lost connection), it says nothing: the statements' own failures will.
-        guard let answer = try? asked.wait() else { return }
-        let identity = try? answer.rows.first?.makeRandomAccess()[0].decode(Int64.self)
+        guard let identityAnswer = try? answer(asked) else { return }
+        let identity = try? identityAnswer.rows.first?.makeRandomAccess()[0].decode(Int64.self)
         guard let known = schemaIdentity else {
             // None yet (no schema by the name): the first there is becomes the one.
             schemaIdentity = identity
@@ -477,7 +498,11 @@ final class PostgresSession {
             taking.lock()
             taking.unlock(withValue: true)
         }
-        taking.lock(whenValue: true)
+        if let answerLimit {
+            guard taking.lock(whenValue: true, timeoutSeconds: answerLimit) else { throw giveUp() }
+        } else {
+            taking.lock(whenValue: true)
+        }
         taking.unlock()
         unanswered.append(copied.futureResult)
     }
@@ -527,7 +552,7 @@ final class PostgresSession {
     /// connection lost, every query still unanswered fails at once), else nil. For a
     /// transaction's last statement, after its COMMIT failed.
     func text(ifAnswered asked: Asked) -> String? {
-        guard let row = (try? asked.answer.wait())?.rows.first?.makeRandomAccess(), row.count > 0 else { return nil }
+        guard let row = (try? answer(asked.answer))?.rows.first?.makeRandomAccess(), row.count > 0 else { return nil }
         return try? row[row.count - 1].decode(String.self)
     }
 
@@ -546,8 +571,8 @@ final class PostgresSession {
                       after earlier: [EventLoopFuture<Void>]) throws -> [PostgresQueryResult] {
         try settleAskedAhead(sent: earlier, started: started)
         do {
-            for statement in earlier { _ = try statement.wait() }
-            return try started.map { try $0.wait() }
+            for statement in earlier { _ = try answer(statement) }
+            return try started.map { try answer($0) }
         } catch {
             let failure = PostgresError.from(error, server: location.server)
             // A connection lost, or to a server that takes no writes (an old primary after a
@@ -575,6 +600,23 @@ final class PostgresSession {
         }
         try failIfLost()
         return connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
+
+    /// The answer `future` brings, waited for at most `answerLimit`; past it, the
+    /// connection is closed as lost.
+    private func answer<Value: Sendable>(_ future: EventLoopFuture<Value>) throws -> Value {
+        guard let value = try future.wait(atMost: answerLimit) else { throw giveUp() }
+        return value
+    }
+
+    /// Closes a connection whose server has answered nothing for `answerLimit`: what waits
+    /// on it fails at once, and the next transaction connects anew.
+    private func giveUp() -> PostgresError {
+        isLost = true
+        connection.close().whenComplete { _ in }
+        let seconds = (answerLimit ?? 0).rounded(.up)
+        return PostgresError.lostConnection(to: location.server, "no answer in \(Int(seconds)) s, "
+                                            + "\(Int(Self.answerGrace.milliseconds / 1000)) s past its statement timeout")
     }
 
     /// A statement sent on a connection already lost (a ROLLBACK after the server went

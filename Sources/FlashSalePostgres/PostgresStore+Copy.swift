@@ -11,22 +11,22 @@ extension PostgresStore: CopyTarget {
                          committing: () -> Void) throws -> [CopiedTable: Int64] {
         try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         do {
-            // A copy of millions of rows runs longer than any lock wait should; the lock
-            // below still waits only the busy timeout (lock_timeout).
-            try session.execute("SET LOCAL statement_timeout = 0")
-            try session.execute("LOCK TABLE \(CopiedTable.allCases.map(\.target).joined(separator: ", ")) IN EXCLUSIVE MODE")
-            for table in CopiedTable.allCases where try session.count("SELECT count(*) FROM (SELECT 1 FROM \(table.target) LIMIT 1) AS one") > 0 {
-                throw CopyRefusal.targetHoldsData(detail: "\(session.location.place) already holds \(table.rawValue)")
+            return try session.withoutStatementTimeout {
+                try session.execute("LOCK TABLE \(CopiedTable.allCases.map(\.target).joined(separator: ", ")) IN EXCLUSIVE MODE")
+                for table in CopiedTable.allCases
+                    where try session.count("SELECT count(*) FROM (SELECT 1 FROM \(table.target) LIMIT 1) AS one") > 0 {
+                    throw CopyRefusal.targetHoldsData(detail: "\(session.location.place) already holds \(table.rawValue)")
+                }
+                var batch = InsertBatch(session: session)
+                try rows { table, values in try batch.add(values, to: table) }
+                try batch.flush()
+                try continueCounters()
+                try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
+                committing()
+                try session.execute("COMMIT")
+                committedChanges = true
+                return batch.written
             }
-            var batch = InsertBatch(session: session)
-            try rows { table, values in try batch.add(values, to: table) }
-            try batch.flush()
-            try continueCounters()
-            try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
-            committing()
-            try session.execute("COMMIT")
-            committedChanges = true
-            return batch.written
         } catch {
             _ = try? session.execute("ROLLBACK")
             throw error

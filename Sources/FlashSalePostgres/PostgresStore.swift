@@ -113,9 +113,6 @@ public final class PostgresStore: Store {
     /// A read of the reports' own, in one snapshot with no statement timeout: a recount of
     /// millions of rows may take longer than any lock wait should.
     func report<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
-        try read { _ in
-            try session.execute("SET LOCAL statement_timeout = 0")
-            return try body(transaction)
-        }
+        try read { _ in try session.withoutStatementTimeout { try body(transaction) } }
     }
 }

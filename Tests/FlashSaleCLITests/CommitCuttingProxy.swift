@@ -5,19 +5,22 @@ import Glibc
 /// one COMMIT, the first sent after a statement holding `marker`: it passes the COMMIT on,
 /// waits for the server's answer (so that the transaction stands), and instead of passing
 /// that on closes the connection on both sides, as a network that fails at that moment
-/// would. Every other connection and message passes through as it came.
+/// would; or, `keepingTheConnection`, keeps it open and passes nothing more on, as a stuck
+/// proxy would. Every other connection and message passes through as it came.
 final class CommitCuttingProxy: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let marker: [UInt8]
+    private let keepsTheConnection: Bool
     private let state = NSLock()
     private var cutDone = false
 
     /// Whether a COMMIT's answer has been lost.
     var cut: Bool { state.withLock { cutDone } }
 
-    init(to serverPort: Int, cuttingTheCommitAfter marker: String) throws {
+    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false) throws {
         self.marker = Array(marker.utf8)
+        keepsTheConnection = keepingTheConnection
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -124,13 +127,17 @@ final class CommitCuttingProxy: @unchecked Sendable {
     }
 
     /// Server to client, message by message: once the COMMIT to cut was sent, its answer
-    /// (`CommandComplete` "COMMIT") ends the connection instead of passing on.
+    /// (`CommandComplete` "COMMIT") ends the connection instead of passing on, or is the
+    /// first of the answers dropped from then on.
     private func forwardAnswers(_ connection: Connection) {
         var messages = Messages(typed: true)
+        var muted = false
         while let chunk = receive(connection.server) {
-            for message in messages.add(chunk) {
+            for message in messages.add(chunk) where !muted {
                 if connection.commitSent, message.first == UInt8(ascii: "C"), message.dropFirst(5).starts(with: Array("COMMIT".utf8)) {
-                    return connection.end()
+                    guard keepsTheConnection else { return connection.end() }
+                    muted = true
+                    continue
                 }
                 guard sendAll(message, to: connection.client) else { return connection.end() }
             }

@@ -194,6 +194,44 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: a server that kept the connection but answered nothing more (a
+    /// proxy stuck after passing a COMMIT on) held `process --follow` for good, stop
+    /// signals unheeded. Past its statement timeout and 5 s more, the connection counts as
+    /// lost: the follower connects again, counts the batch that stood, and goes on.
+    @Test func aFollowerWhoseServerStopsAnsweringConnectsAgain() throws {
+        let box = try saleBox()
+        let users = (1...100).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n") + "\n"
+        try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: users).status == 0)
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through", keepingTheConnection: true)
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let follower = try box.start(["--db", proxied, "--json", "--busy-timeout", "1s", "process", "--follow", "--batch", "20",
+                                      "--limit", "60"], database: false)
+        let ended = follower.waitForExit(within: 60)
+        #expect(proxy.cut)
+        #expect(ended == .exit(0), "\(follower.stderr)")
+        #expect(follower.stderr.contains("no answer in 7 s, 5 s past its statement timeout; connecting again until it is back"),
+                "\(follower.stderr)")
+        #expect(follower.stdout == #"{"accepted":10,"rejected":50,"decided":60,"waiting":[]}"# + "\n", "\(follower.stderr)")
+        #expect(try box.run(["verify"]).status == 0)
+    }
+
+    /// A single `book` whose COMMIT goes unanswered on a connection kept open ends as for a
+    /// connection lost then (74, the change may have been made), not never.
+    @Test func aBookWhoseServerStopsAnsweringAtItsCommitIsExit74() throws {
+        let box = try saleBox()
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", keepingTheConnection: true)
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let book = try box.start(["--db", proxied, "--busy-timeout", "1s", "book", "s1", "alice"], database: false)
+        let ended = book.waitForExit(within: 30)
+        #expect(proxy.cut)
+        #expect(ended == .exit(74), "\(book.stderr)")
+        #expect(isOneLine(book.stderr) && book.stderr.contains("no answer in 7 s"), "\(book.stderr)")
+        #expect(book.stderr.contains("after the commit was sent: the change may have been made"), "\(book.stderr)")
+        #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
+    }
+
     /// Found by probing: a `book --stream` went on into a schema dropped and made again
     /// under it (the new schema's sale took its holds), where on SQLite a file removed under
     /// it stops it. Its next group finds another schema: exit 73, nothing of it in the new.
