@@ -92,13 +92,19 @@ public struct Engine {
     func namingMissingSale<T>(_ id: SaleID?, _ write: () throws -> T) throws -> T {
         do {
             return try write()
-        } catch where StoreFailure.of(error) == .busy && !store.readsWaitForWriters {
-            guard let id else { throw error }
-            // A read that fails too leaves the wait's failure to say.
-            let exists = (try? store.read { try $0.sale(id) != nil }) ?? true
-            if !exists { throw SaleError.saleNotFound(id) }
+        } catch where StoreFailure.of(error) == .busy {
+            if let id, !missingAfterBusyWait([id]).isEmpty { throw SaleError.saleNotFound(id) }
             throw error
         }
+    }
+
+    /// Which of `sales` do not exist, asked once a write in them waited out another
+    /// process's write lock and failed busy (`namingMissingSale`; serve's group, each of
+    /// whose requests in such a sale is not found). None where reads wait for writers, and
+    /// none when the read fails too: the wait's failure says it.
+    public func missingAfterBusyWait(_ sales: Set<SaleID>) -> Set<SaleID> {
+        guard !store.readsWaitForWriters, !sales.isEmpty else { return [] }
+        return (try? store.read { reading in try sales.filter { try reading.sale($0) == nil } }) ?? []
     }
 
     /// The sale's row (not found if there is none), without the counts `status` adds.

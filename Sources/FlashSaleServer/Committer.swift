@@ -19,6 +19,13 @@ final class Committer: @unchecked Sendable {
         case cancel(BookingID, sale: SaleID, user: UserID)
         case submit(BookingRequest)
 
+        var sale: SaleID {
+            switch self {
+            case .book(let request), .submit(let request): request.sale
+            case .confirm(_, let sale, _), .cancel(_, let sale, _): sale
+            }
+        }
+
         /// The sale a change other than a booking changes itself (`DecisionGroup.expect`
         /// locks it with the bookings' sales).
         var saleChangedDirectly: SaleID? {
@@ -227,7 +234,12 @@ final class Committer: @unchecked Sendable {
             }
         } catch {
             noteLockOutlastingTheStop(error)
-            for pending in group { pending.answer.fail(error) }
+            // A request in a sale that is not there is not found, as without the lock: busy
+            // says retry, which could never succeed (found by probing: 503, and 404 without).
+            let missing = StoreFailure.of(error) == .busy ? engine?.missingAfterBusyWait(Set(group.map(\.change.sale))) ?? [] : []
+            for pending in group {
+                pending.answer.fail(missing.contains(pending.change.sale) ? SaleError.saleNotFound(pending.change.sale) : error)
+            }
             return
         }
         if withTelemetry {

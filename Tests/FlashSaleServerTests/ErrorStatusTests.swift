@@ -478,6 +478,12 @@ import FlashSaleTestSupport
         #expect(busy.errorMessage == "the database is busy just now; retry", "\(busy.body)")
         let queued = try await served.send(.POST, "/booking-service/requests/s1", user: "alice")
         #expect(queued.status == 503)
+        // A sale that is not there is not found, after the wait as without it (found by
+        // probing: 503, retry, which could never succeed).
+        for path in ["/booking-service/book-item/s9", "/booking-service/requests/s9"] {
+            let missing = try await served.send(.POST, path, user: "alice")
+            #expect(missing.status == 404 && missing.errorCode == "not_found", "\(path): \(missing.body)")
+        }
         // Reads do not wait for the writer.
         #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
 
