@@ -65,22 +65,51 @@ struct RequestBody {
     /// `application/json`, in any case, with parameters (`; charset=utf-8`) or without,
     /// but for a charset other than UTF-8 (found by probing: a body declared ISO-8859-1 was
     /// read as UTF-8 and refused as not valid, 400, where the request's Accept is held to
-    /// the same rule, 406). Compared as bytes: a media type is ASCII, and splitting,
-    /// trimming and lowercasing it as Strings, on every request with a body, was about 1%
-    /// of serve's CPU.
+    /// the same rule, 406). Compared as bytes, parameters too: a media type is ASCII, and
+    /// splitting, trimming and lowercasing it as Strings, on every request with a body,
+    /// was about 1% of serve's CPU.
     private static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var media = contentType.utf8[...]
         if let semicolon = media.firstIndex(of: UInt8(ascii: ";")) {
-            let parameters = contentType.split(separator: ";").dropFirst().compactMap(Limits.parameter)
-            guard parameters.allSatisfy({ $0.name != "charset" || Limits.isUTF8Charset($0) }) else { return false }
+            guard namesNoOtherCharset(media[media.index(after: semicolon)...]) else { return false }
             media = media[..<semicolon]
         }
-        while let first = media.first, isSpace(first) { media = media.dropFirst() }
-        while let last = media.last, isSpace(last) { media = media.dropLast() }
-        let lowercase = { (byte: UInt8) in UInt8(ascii: "A")...UInt8(ascii: "Z") ~= byte ? byte + 32 : byte }
-        return media.lazy.map(lowercase).elementsEqual("application/json".utf8)
+        return equalsIgnoringCase(trimmed(media), "application/json")
+    }
+
+    /// Whether a media type's parameters (`charset=utf-8; q=1`, each read as
+    /// `Limits.parameter` reads it) name no charset but UTF-8, its value quoted or not.
+    private static func namesNoOtherCharset(_ parameters: Substring.UTF8View.SubSequence) -> Bool {
+        var rest = parameters
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
+            let parameter = rest[..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            let equals = parameter.firstIndex(of: UInt8(ascii: "="))
+            guard equalsIgnoringCase(trimmed(parameter[..<(equals ?? parameter.endIndex)]), "charset") else { continue }
+            guard let equals else { return false }
+            var value = trimmed(parameter[parameter.index(after: equals)...])
+            let quote = UInt8(ascii: "\"")
+            if value.count >= 2, value.first == quote, value.last == quote { value = value.dropFirst().dropLast() }
+            guard equalsIgnoringCase(value, "utf-8") else { return false }
+        }
+        return true
+    }
+
+    /// `bytes` without the spaces and tabs around them.
+    private static func trimmed(_ bytes: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var bytes = bytes
+        while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
+        while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+        return bytes
+    }
+
+    /// Whether `bytes` are `lowercase` (ASCII) in any case.
+    private static func equalsIgnoringCase(_ bytes: Substring.UTF8View.SubSequence, _ lowercase: StaticString) -> Bool {
+        let lower = { (byte: UInt8) in UInt8(ascii: "A")...UInt8(ascii: "Z") ~= byte ? byte + 32 : byte }
+        return lowercase.withUTF8Buffer { bytes.lazy.map(lower).elementsEqual($0) }
     }
 
     /// The idempotency key: `""` or `null` is none; otherwise held to the command line's limits.

@@ -273,11 +273,14 @@ import FlashSaleTestSupport
     }
 
     @Test func aBodyThatIsNotJSONIs415() async throws {
-        let served = try Self.served()
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 10)
+        try served.start(ServedDatabase.headerAuth)
         // A charset other than UTF-8 too (found by probing: refused as a body not valid
         // UTF-8, 400, for the same rule as Accept's 406).
         for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/json; charset=iso-8859-1",
-                     "application/json;charset=\"UTF-16\"", "application/json; charset = latin1"] {
+                     "application/json;charset=\"UTF-16\"", "application/json; charset = latin1", "application/json; charset",
+                     "application/json;;charset=latin1", "application/json; q=1; Charset=\"Latin1\"", "application/json; charset=utf-8x"] {
             let answer = try await served.send(.POST, Self.book, user: "alice", headers: [("Content-Type", type)], body: "{}")
             #expect(answer.status == 415, "\(type): \(answer.body)")
             #expect(answer.errorCode == "bad_input")
@@ -292,7 +295,8 @@ import FlashSaleTestSupport
         let spaced = try await served.send(.POST, Self.book, user: "carol", headers: [("Content-Type", "application/JSON ;charset=utf-8")],
                                            body: "{}")
         #expect(spaced.status == 201, "\(spaced.body)")
-        for (user, type) in [("dave", "application/json; CHARSET=\"UTF-8\""), ("erin", "application/json; ; charset = utf-8")] {
+        for (user, type) in [("dave", "application/json; CHARSET=\"UTF-8\""), ("erin", "application/json; ; charset = utf-8"),
+                                 ("frank", "application/json; boundary=x;charset=\t\"utf-8\""), ("grace", "application/json;")] {
             let spelled = try await served.send(.POST, Self.book, user: user, headers: [("Content-Type", type)], body: "{}")
             #expect(spelled.status == 201, "\(type): \(spelled.body)")
         }
