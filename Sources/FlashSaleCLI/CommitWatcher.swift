@@ -197,7 +197,8 @@ package final class CommitWatcher {
 
     private static func obstacle(_ error: any Error) -> Obstacle? {
         switch StoreFailure.of(error) {
-        case .connectionLost(let detail)?, .commitUnanswered(let detail)?, .unreachable(let detail)?: return .server(detail)
+        case .connectionLost(let detail)?, .commitUnanswered(let detail)?, .unreachable(let detail)?, .noConnectionFree(let detail)?:
+            return .server(detail)
         case .canceled(let detail)?: return .canceled(detail)
         default: break
         }

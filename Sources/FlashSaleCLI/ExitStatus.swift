@@ -49,8 +49,8 @@ extension StoreFailure {
             "\(fileSizeLimitReached); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .unreachable, .missingDatabase,
-             .unusable:
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .unreachable, .noConnectionFree,
+             .missingDatabase, .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -71,7 +71,7 @@ extension StoreFailure {
         case .full(let detail): "the disk is full (\(detail))"
         case .fileSizeLimit(let detail): "\(fileSizeLimitReached) (\(detail))"
         case .io(let detail): "I/O error: \(detail)"
-        case .connectionLost(let detail), .moved(let detail), .unreachable(let detail): detail
+        case .connectionLost(let detail), .moved(let detail), .unreachable(let detail), .noConnectionFree(let detail): detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
         case .cantOpen(let detail), .unwritable(let detail): "cannot use the database: \(detail)"
         // A path that holds a URL's password is not shown (`Quoted`).
@@ -95,6 +95,9 @@ extension StoreFailure {
         // A file's path, or a server's database, role and password.
         case .cantOpen: "check the database's path or URL and its permissions"
         case .unreachable: "check that the server runs and that the URL names it"
+        // Found by probing: a full server was told to check that it runs.
+        case .noConnectionFree:
+            "retry once fewer connections are open, or raise the server's max_connections or the role's CONNECTION LIMIT"
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
         // Its detail says what mends it; the path and permissions are right.

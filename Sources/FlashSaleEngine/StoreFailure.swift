@@ -41,6 +41,9 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// there, a wrong password, TLS required and not offered; or it takes no writes (a
     /// standby). `detail` names the server.
     case unreachable(detail: String)
+    /// The database server refused the connection for want of one free: all its
+    /// connections (max_connections), or all the role's (CONNECTION LIMIT), are taken.
+    case noConnectionFree(detail: String)
     /// No database at `path` (no file, or one with no schema yet), and none was to be
     /// created: a mistyped path must not become an empty database.
     case missingDatabase(path: String)
@@ -61,7 +64,8 @@ public enum StoreFailure: Error, Equatable, Sendable {
     public var refusedTheWrite: Bool {
         switch self {
         case .full, .fileSizeLimit, .io, .cantOpen, .unwritable: true
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .unreachable, .missingDatabase, .unusable: false
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .unreachable, .noConnectionFree, .missingDatabase,
+             .unusable: false
         }
     }
 
@@ -69,7 +73,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
-        case .cantOpen, .unwritable, .moved, .unreachable, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .unwritable, .moved, .unreachable, .noConnectionFree, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

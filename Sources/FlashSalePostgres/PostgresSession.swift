@@ -137,8 +137,10 @@ final class PostgresSession {
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
-            throw StoreFailure.unreachable(detail: "cannot connect to PostgreSQL at \(location.server) (\(location.login)): "
-                                        + ConnectionFailureWords.reason(error))
+            let detail = "cannot connect to PostgreSQL at \(location.server) (\(location.login)): " + ConnectionFailureWords.reason(error)
+            // too_many_connections: for everyone (max_connections) or for the role.
+            if (error as? PSQLError)?.serverInfo?[.sqlState] == "53300" { throw StoreFailure.noConnectionFree(detail: detail) }
+            throw StoreFailure.unreachable(detail: detail)
         }
     }
 

@@ -33,6 +33,25 @@ struct PostgresFaultTests {
         #expect(!result.stdout.contains(secret))
     }
 
+    /// Found by probing: a role at its CONNECTION LIMIT was told to "check that the server
+    /// runs and that the URL names it". Still 73 (no connection could be made), saying what
+    /// is full and what to raise.
+    @Test func aRoleAtItsConnectionLimitIs73SayingSo() throws {
+        let server = try #require(TestPostgres.server)
+        let box = try saleBox()
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        let role = TestPostgres.newSchema()
+        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD 'secret' CONNECTION LIMIT 0")
+        defer { _ = try? admin.execute("DROP ROLE \(role)") }
+        let url = "postgresql://\(role):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
+        let result = try box.spawn(["--db", url, "book", "s1", "alice"], database: false)
+        #expect(result.status == 73)
+        #expect(isOneLine(result.stderr) && result.stderr.contains("too many connections for role"), "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("; retry once fewer connections are open, or raise the server's max_connections "
+                                        + "or the role's CONNECTION LIMIT\n"), "\(result.stderr)")
+    }
+
     /// PostgreSQL's timeouts end at 24.8 days: a longer busy timeout (up to ten years, as on
     /// SQLite) waits without end rather than failing the connection (exit 73, probe).
     @Test(arguments: ["596h", "597h", "87840h"])
