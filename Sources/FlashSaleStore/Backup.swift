@@ -18,7 +18,7 @@ extension SQLiteStore {
         let partial = try PartialBackup(for: path)
         stage(.copying(temporaryPath: partial.path))
         do {
-            let pages = try BackupFile.copy(from: db, to: partial.path)
+            let pages = try BackupFile.copy(from: db, into: partial)
             try partial.sync()
             stage(.naming)
             try partial.publish()
@@ -86,7 +86,7 @@ enum BackupFile {
         return lstat(path, &status) == 0
     }
 
-    /// Copies every page of `source`'s main database into the empty file at `path`.
+    /// Copies every page of `source`'s main database into the empty file of `partial`.
     ///
     /// The copy is one step over all pages (`sqlite3_backup_step(-1)`) inside one read
     /// transaction on the source, so it is the database as of one commit. In WAL mode a
@@ -101,8 +101,8 @@ enum BackupFile {
     /// with page 1, so a copy of a flashsale database is a WAL database like its source.
     /// It is written without a journal, and so never has a -wal or -shm: the file alone is
     /// the whole database once the destination connection is closed, on return.
-    static func copy(from source: Connection, to path: String) throws -> Int64 {
-        let destination = try Connection(path: path, busyTimeout: .seconds(5))
+    static func copy(from source: Connection, into partial: PartialBackup) throws -> Int64 {
+        let destination = try Connection(path: partial.path, busyTimeout: .seconds(5))
         // A scratch file until it is published, synced once then: a journal or a sync per
         // write would only slow the copy and leave more behind after a kill.
         try destination.execute("PRAGMA journal_mode = OFF")
@@ -117,9 +117,22 @@ enum BackupFile {
             // finish releases the backup whatever happened; its code repeats a step's error.
             let finished = sqlite3_backup_finish(backup)
             guard code == SQLITE_DONE, finished == SQLITE_OK else {
-                throw SQLiteError(code: code == SQLITE_DONE ? finished : code, connection: destination.handle)
+                throw copyFailure(SQLiteError(code: code == SQLITE_DONE ? finished : code, connection: destination.handle),
+                                  naming: partial.target)
             }
             return pages
+        }
+    }
+
+    /// A copy's failure, which SQLite reports on the copy's connection whichever side it
+    /// met: no room, or the file size limit, can only be the copy's, whose file grows
+    /// (the source is only read), and is said so (found by probing: a backup past
+    /// `ulimit -f` said the database had reached it).
+    private static func copyFailure(_ error: SQLiteError, naming target: String) -> any Error {
+        switch error.failure {
+        case .fileSizeLimit?: FlashSaleError.io("cannot write the backup \(target): it reached the file size limit (ulimit -f)")
+        case .full?: FlashSaleError.io("cannot write the backup \(target): the disk is full")
+        default: error
         }
     }
 }
@@ -129,8 +142,9 @@ enum BackupFile {
 /// a finished copy. Created with mode 0600 and O_EXCL (mkstemp).
 final class PartialBackup {
     let path: String
+    /// The name the copy takes once whole (`publish`).
+    let target: String
     private let directory: String
-    private let target: String
     private var descriptor: Int32
 
     init(for target: String) throws(FlashSaleError) {

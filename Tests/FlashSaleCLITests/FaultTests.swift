@@ -38,6 +38,22 @@ extension DatabaseFailureTests {
         #expect(try box.dump() == before)
     }
 
+    /// Found by probing: a backup stopped by the file size limit said the database had
+    /// reached it. The copy is the file that grows, and is named; nothing is left of it.
+    @Test func aBackupStoppedByTheFileSizeLimitNamesTheBackup() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10"])
+        let lines = (0..<2000).map { "{\"user\":\"u\($0)\",\"user_agent\":\"\(String(repeating: "a", count: 200))\"}" }
+        try #require(try box.run(["-q", "submit", "s1", "--file", box.file("big.ndjson", lines.joined(separator: "\n"))]).status == 0)
+        let directory = box.directory.appendingPathComponent("copies").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        // Room for the source's -shm (32 KiB), not for the copy.
+        let result = try box.shell("ulimit -f 64; exec \"$FLASHSALE\" --db \"$DB\" backup \(directory)/copy.db")
+        #expect(result.status == 74)
+        #expect(result.stderr == "flashsale: cannot write the backup \(directory)/copy.db: it reached the file size limit (ulimit -f)\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+
     /// Found by probing: a stream whose later group failed on a full disk said "nothing was
     /// written" after its earlier groups had committed and been answered. The message now
     /// says what stays decided.

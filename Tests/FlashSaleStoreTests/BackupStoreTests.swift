@@ -12,7 +12,7 @@ import FlashSaleTestSupport
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
         let partial = try PartialBackup(for: target)
-        _ = try BackupFile.copy(from: f.store.db, to: partial.path)
+        _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: target))
         #expect(failure { try partial.publish() } == BackupFile.taken(target))
         partial.discard()
@@ -29,7 +29,7 @@ import FlashSaleTestSupport
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
         let partial = try PartialBackup(for: target)
-        _ = try BackupFile.copy(from: f.store.db, to: partial.path)
+        _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("another database's".utf8).write(to: URL(fileURLWithPath: target + suffix))
         #expect(failure { try partial.publish() }
                 == .conflict("\(target)\(suffix) exists (left by an earlier database of that name); remove it or choose another name"))
