@@ -139,7 +139,10 @@ package final class CommitWatcher {
         do {
             _ = try changes?.hasChanged()
         } catch let failure as StoreFailure {
-            if case .moved = failure { return failure }
+            switch failure {
+            case .moved, .split: return failure
+            default: break
+            }
         } catch {}
         return nil
     }

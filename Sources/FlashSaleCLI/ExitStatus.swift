@@ -20,8 +20,10 @@ package enum ExitStatus {
     /// `error` for a command that commits in batches and failed after some had committed:
     /// its message ("nothing was written") is about the batch that failed, and `before`
     /// says what the batches before it did, which stays done.
+    /// Not said after a split database, which lost them (`StoreFailure.split`).
     package static func error(for error: any Error, after before: String) -> FlashSaleError {
         let cause = self.error(for: error)
+        if case .split? = StoreFailure.of(error) { return cause }
         return FlashSaleError(cause.errorCode, "\(cause.message); \(before)")
     }
 
@@ -49,8 +51,8 @@ extension StoreFailure {
             "\(fileSizeLimitReached); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .unreachable, .noConnectionFree,
-             .missingDatabase, .unusable:
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .split, .unreachable,
+             .noConnectionFree, .missingDatabase, .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -71,7 +73,8 @@ extension StoreFailure {
         case .full(let detail): "the disk is full (\(detail))"
         case .fileSizeLimit(let detail): "\(fileSizeLimitReached) (\(detail))"
         case .io(let detail): "I/O error: \(detail)"
-        case .connectionLost(let detail), .moved(let detail), .unreachable(let detail), .noConnectionFree(let detail): detail
+        case .connectionLost(let detail), .moved(let detail), .split(let detail), .unreachable(let detail), .noConnectionFree(let detail):
+            detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
         case .cantOpen(let detail), .unwritable(let detail): "cannot use the database: \(detail)"
         // A path that holds a URL's password is not shown (`Quoted`).
@@ -101,7 +104,7 @@ extension StoreFailure {
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
         // Its detail says what mends it; the path and permissions are right.
-        case .full, .fileSizeLimit, .io, .moved, .unwritable: nil
+        case .full, .fileSizeLimit, .io, .moved, .split, .unwritable: nil
         }
     }
 }

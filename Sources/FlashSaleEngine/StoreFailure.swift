@@ -37,6 +37,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// finds it, and what others commit to the file now there it never sees. `detail` says
     /// what to do.
     case moved(detail: String)
+    /// The database's WAL or its index was removed or replaced while a long-running process
+    /// had them open, and another process has made new ones, which the others commit to:
+    /// the process stops, keeping theirs, and its own commits since SQLite last copied its
+    /// log into the file are lost (two histories cannot be merged).
+    case split(detail: String)
     /// The database server cannot be reached or refuses the connection: nothing listens
     /// there, a wrong password, TLS required and not offered; or it takes no writes (a
     /// standby). `detail` names the server.
@@ -64,8 +69,8 @@ public enum StoreFailure: Error, Equatable, Sendable {
     public var refusedTheWrite: Bool {
         switch self {
         case .full, .fileSizeLimit, .io, .cantOpen, .unwritable: true
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .unreachable, .noConnectionFree, .missingDatabase,
-             .unusable: false
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .split, .unreachable, .noConnectionFree,
+             .missingDatabase, .unusable: false
         }
     }
 
@@ -73,7 +78,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
-        case .cantOpen, .unwritable, .moved, .unreachable, .noConnectionFree, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .unwritable, .moved, .split, .unreachable, .noConnectionFree, .missingDatabase, .unusable: .cantOpen
         }
     }
 }

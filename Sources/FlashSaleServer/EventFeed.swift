@@ -129,7 +129,7 @@ final class EventFeed: Sendable {
             if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
             do {
                 if try log.watcher.hasChanged() { owed = true }
-            } catch StoreFailure.moved {
+            } catch StoreFailure.moved, StoreFailure.split {
                 movedContinuation.yield()
                 movedContinuation.finish()
             } catch {

@@ -101,7 +101,19 @@ public final class Connection {
     deinit {
         statements.removeAll()
         settleTheWALOfAMovedFile()
+        keepTheLogOfASplitDatabase()
         sqlite3_close_v2(handle)
+    }
+
+    /// A database whose WAL or index was removed or replaced while open (`SplitDatabases`)
+    /// is not checkpointed on close when new ones have its names: SQLite would copy this
+    /// connection's log, of another history, over the pages the new log's commits rest on,
+    /// and remove the new log by name. The others' commits are kept, this process's since
+    /// its last checkpoint lost: the names are the database. With the names free (nobody
+    /// opened it since), the log is copied in as ever, and nothing is lost.
+    private func keepTheLogOfASplitDatabase() {
+        guard SplitDatabases.contains(path), JournalFiles.namesAreTaken(database: path) else { return }
+        csqlite_checkpoint_on_close(handle, 0)
     }
 
     /// SQLite will not checkpoint a database whose file was removed or renamed when it
@@ -222,8 +234,10 @@ public final class Connection {
     /// it was, where nothing will find them (a long-running `serve` answered 201 to
     /// bookings that went nowhere): refused before the commit, which SQLite does not do.
     private func checkFileIsInPlace() throws(SQLiteError) {
-        guard fileHasMoved else { return }
-        throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open")
+        if fileHasMoved { throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open") }
+        if SplitDatabases.contains(path) {
+            throw SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
+        }
     }
 
     /// Whether the file this connection has open is no longer at its path (removed, renamed,

@@ -75,6 +75,7 @@ struct DataVersionWatcher: ChangeWatcher {
     private let db: Connection
     private var seen: Int64
     private let file: FileIdentity?
+    private let journal: JournalFiles?
 
     /// Reads the version now: make it before the first query, so that a commit landing
     /// after that query still counts as new.
@@ -82,12 +83,23 @@ struct DataVersionWatcher: ChangeWatcher {
         self.db = db
         seen = try db.dataVersion()
         file = FileIdentity(of: db.path)
+        journal = JournalFiles(database: db.path)
     }
 
     mutating func hasChanged() throws -> Bool {
         if let file, FileIdentity(of: db.path) != file {
             throw StoreFailure.moved(detail: "\(db.path) was removed or replaced while it was followed; "
                                          + "start again on the one now there")
+        }
+        if let journal, !journal.areInPlace() {
+            let what = "the -wal or -shm of \(db.path) was removed or replaced while it was followed"
+            let never = "(never remove them while a process has the database open)"
+            guard JournalFiles.namesAreTaken(database: db.path) else {
+                throw StoreFailure.moved(detail: "\(what); stopped, its log going into the file, so that the database is not "
+                                             + "split in two \(never)")
+            }
+            throw StoreFailure.split(detail: "\(what), and another process has made new ones; stopped, keeping its commits: "
+                                         + "this process's since SQLite last copied its log into the file are lost \(never)")
         }
         let version = try db.dataVersion()
         defer { seen = version }

@@ -25,7 +25,7 @@ enum WALIndex {
     }
 
     /// A descriptor this process has open on `file`.
-    private static func descriptor(of file: stat) -> Int32? {
+    static func descriptor(of file: stat) -> Int32? {
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {

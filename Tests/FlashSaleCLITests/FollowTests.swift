@@ -249,6 +249,33 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: with the -wal and -shm removed under `process --follow`, the next
+    /// command made new ones and committed there while the follower went on in its own;
+    /// as it ended it copied its log into the file and removed the new one by name, and
+    /// the command's booking was gone. It stops at its next look (73), and does not copy
+    /// its log in when another process has made new ones: theirs are kept, its own since
+    /// SQLite last copied its log into the file are lost, and it says so. With the names
+    /// still free, its log goes into the file and nothing is lost.
+    @Test(arguments: [false, true])
+    func aFollowerWhoseLogIsRemovedStopsWithoutTakingOthersCommits(anotherOpensIt: Bool) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try box.run(["submit", "s1", "alice"])
+        let follower = try box.start(["process", "s1", "--follow"], now: nil)
+        #expect(try follower.waitUntil { try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1 })
+        for suffix in ["-wal", "-shm"] { unlink(box.database + suffix) }
+        if anotherOpensIt { #expect(try box.run(["book", "s1", "bob"], now: nil).status == 0) }
+        #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
+        #expect(follower.stderr.contains("the -wal or -shm of \(box.database) was removed or replaced while it was followed"),
+                "\(follower.stderr)")
+        #expect(follower.stderr.contains("stays decided") != anotherOpensIt, "\(follower.stderr)")
+        #expect(follower.stderr.contains("this process's since SQLite last copied its log into the file are lost") == anotherOpensIt,
+                "\(follower.stderr)")
+        let users = try box.run(["bookings", "s1", "--json"]).jsonArray().compactMap { $0["user"] as? String }
+        #expect(users == (anotherOpensIt ? ["bob"] : ["alice"]))
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
     /// Found by probing: a restore by `mv` under a follower (another file moved onto the
     /// name, the old file's WAL left beside it) came out corrupt: SQLite does not
     /// checkpoint a moved file when it closes it, and the next command took the WAL the

@@ -129,6 +129,23 @@ extension LoadTests {
             }
         }
 
+        /// Found by probing: with the database's -wal and -shm removed, serve went on in its
+        /// own log, answering 201, while commands committed to new ones; when it stopped, it
+        /// copied its log into the file and removed theirs, with their bookings. It stops
+        /// (73) once it sees them gone, and keeps the others' commits.
+        @Test func aLogRemovedUnderServeStopsItWithoutTakingOthersCommits() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5)
+            try served.start()
+            #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "alice").status == 201)
+            for suffix in ["-wal", "-shm"] { unlink(served.database + suffix) }
+            #expect(try served.flashsale(["book", "s1", "bob"]).status == .exit(0))
+            #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
+            let bookings = try served.flashsale(["bookings", "s1", "--json"])
+            #expect(bookings.stdout.contains(#""user":"bob""#) && !bookings.stdout.contains(#""user":"alice""#), "\(bookings.stdout)")
+            #expect(try served.verifies())
+        }
+
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,
         /// stops it as SIGTERM does (its default action ended it at once, the attempts
         /// counted since the last write lost).

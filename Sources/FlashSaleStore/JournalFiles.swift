@@ -1,0 +1,67 @@
+import Glibc
+import Synchronization
+
+/// The WAL and its index (`FILE-wal`, `FILE-shm`) this process has open for a database,
+/// watched by a long-running process for being removed or replaced under it. SQLite cannot
+/// see that: with them removed (an operator's `rm`, a clean-up script), the next process
+/// to open the file makes new ones and commits there, while this one goes on in its own,
+/// which no other process reads; and when this one closes, it copies its log into the
+/// file and removes the new one by name, with every commit the others made (found by
+/// probing: `book`s a `serve` or `process --follow` outlived were gone).
+struct JournalFiles {
+    private let database: String
+    private let log: Int32
+    private let index: Int32
+
+    /// nil when this process has not both open (the database not read yet, or not in WAL
+    /// mode): nothing to watch.
+    init?(database path: String) {
+        var log = stat(), index = stat()
+        guard stat(path + "-wal", &log) == 0, stat(path + "-shm", &index) == 0,
+              let logDescriptor = WALIndex.descriptor(of: log), let indexDescriptor = WALIndex.descriptor(of: index) else {
+            return nil
+        }
+        database = path
+        self.log = logDescriptor
+        self.index = indexDescriptor
+    }
+
+    /// Whether the names still lead to the files this process has open. Once they do not,
+    /// the database is marked split (`SplitDatabases`) for every connection of the process.
+    func areInPlace() -> Bool {
+        let inPlace = Self.leadsTo(database + "-wal", log) && Self.leadsTo(database + "-shm", index)
+        if !inPlace { SplitDatabases.mark(database) }
+        return inPlace
+    }
+
+    /// Whether a WAL or an index has the names of `path`'s: once this process's are removed
+    /// or replaced, another process opened the database since, and this process's log
+    /// must not go into the file.
+    static func namesAreTaken(database path: String) -> Bool {
+        access(path + "-wal", F_OK) == 0 || access(path + "-shm", F_OK) == 0
+    }
+
+    private static func leadsTo(_ name: String, _ descriptor: Int32) -> Bool {
+        var named = stat(), open = stat()
+        return stat(name, &named) == 0 && fstat(descriptor, &open) == 0 && named.st_dev == open.st_dev && named.st_ino == open.st_ino
+    }
+}
+
+/// The databases of this process whose WAL or index was found removed or replaced
+/// (`JournalFiles`): their connections commit nothing more, and do not copy their log into
+/// the file when they close if others have made new ones (which would mix two histories,
+/// and remove the others' log by name).
+enum SplitDatabases {
+    private static let marked = Mutex<Set<String>>([])
+    /// Whether any is marked: a commit asks without taking the lock.
+    private static let any = Atomic(false)
+
+    static func mark(_ path: String) {
+        marked.withLock { _ = $0.insert(path) }
+        any.store(true, ordering: .releasing)
+    }
+
+    static func contains(_ path: String) -> Bool {
+        any.load(ordering: .acquiring) && marked.withLock { $0.contains(path) }
+    }
+}
