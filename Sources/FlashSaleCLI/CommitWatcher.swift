@@ -31,6 +31,9 @@ package final class CommitWatcher {
     private var stopped = false
     /// What the follower is waiting out, said once when it began: nil when nothing.
     private var waitingFor: Obstacle?
+    /// A change the watcher told of while it was asked only whether the database is still
+    /// there (`movedDatabase`), owed to the next look.
+    private var changeSeenAside = false
 
     /// Why a follower's step could not run, and waits: another process's lock, a statement
     /// the server canceled (PostgreSQL's statement_timeout, the busy timeout too), or a
@@ -40,6 +43,10 @@ package final class CommitWatcher {
         case lock
         case canceled(String)
         case server(String)
+
+        var isServer: Bool {
+            if case .server = self { true } else { false }
+        }
     }
 
     /// Following when `signals` (made before the store is opened: see `StopSignals`) is
@@ -101,8 +108,11 @@ package final class CommitWatcher {
                 // I/O error (74); a follower says what its watcher says of it, 73, as when it
                 // finds it between steps (found by a test under load, whose follower met it
                 // at a commit first).
-                if signals != nil, let moved = movedDatabase() { throw moved }
-                guard signals != nil, let obstacle = CommitWatcher.obstacle(error) else { throw error }
+                // Not asked of a server gone: the watcher would connect again first, and the
+                // follower say so only once that had failed, connect_timeout later (probe).
+                let obstacle = CommitWatcher.obstacle(error)
+                if signals != nil, obstacle?.isServer != true, let moved = movedDatabase() { throw moved }
+                guard signals != nil, let obstacle else { throw error }
                 if case .server = obstacle, !waitingForServer { throw error }
                 switch (waitingFor, obstacle) {
                 case (nil, .lock):
@@ -134,10 +144,12 @@ package final class CommitWatcher {
     }
 
     /// The watcher's word that the database it watches is no longer there, if it says so.
-    /// Whether another process committed meanwhile is forgotten: the step runs again.
+    /// Whether another process committed meanwhile is kept for the next look: when the
+    /// step was that look, forgotten, it left a request committed while the follower's
+    /// server was gone queued until the next commit (found by probing).
     private func movedDatabase() -> StoreFailure? {
         do {
-            _ = try changes?.hasChanged()
+            if try changes?.hasChanged() == true { changeSeenAside = true }
         } catch let failure as StoreFailure {
             switch failure {
             case .moved, .split: return failure
@@ -148,7 +160,9 @@ package final class CommitWatcher {
     }
 
     private func hasChanged(_ alsoWake: () throws -> Bool) throws -> Bool {
-        try changes?.hasChanged() == true || alsoWake()
+        let changed = try changes?.hasChanged() == true || changeSeenAside
+        changeSeenAside = false
+        return try changed || alsoWake()
     }
 
     /// Sleeps one interval on the stop signals; true if one came.

@@ -93,12 +93,17 @@ final class PostgresSession {
     /// connections made after a lost one (`askSchemaIdentity`).
     var schemaIdentity: Int64?
     private var identityAsked: EventLoopFuture<PostgresQueryResult>?
-    /// How long an answer is waited for, in seconds: the statement timeout, after which the
-    /// server cancels the statement and says so, and `answerGrace` more. nil when there is no
-    /// statement timeout. A server that keeps the connection but answers nothing (a stuck
-    /// proxy, a hung disk) then counts as lost: keepalive cannot see it, and a follower
-    /// waited on it for good, stop signals unheeded (found by probing).
-    private var answerLimit: Double?
+    /// How long an answer is waited for while the server sends nothing (`activity`): the
+    /// statement timeout, after which the server cancels the statement and says so, and
+    /// `answerGrace` more. nil when there is no statement timeout. A server that keeps the
+    /// connection but answers nothing (a stuck proxy, a hung disk) then counts as lost:
+    /// keepalive cannot see it, and a follower waited on it for good, stop signals
+    /// unheeded (found by probing).
+    private var answerLimit: TimeAmount?
+    private let activity = ServerActivity()
+    /// Why the connection was given up (`giveUp`): what every statement on it fails with
+    /// since, rather than the close that followed.
+    private var silence: PostgresError?
     /// What a server may take past its statement timeout to say it canceled a statement.
     private static let answerGrace = Span.seconds(5)
 
@@ -117,7 +122,7 @@ final class PostgresSession {
         self.location = location
         do {
             let loop = Self.events.next()
-            var configuration = try Self.configuration(of: location, on: loop)
+            var configuration = try Self.configuration(of: location, watchedBy: activity, on: loop)
             // PostgreSQL's timeouts are int milliseconds (24.8 days at most) where a busy
             // timeout may be ten years: a longer one was refused at connection as "invalid
             // value for parameter", exit 73. 0 turns a timeout off: as long as waits can be.
@@ -128,7 +133,7 @@ final class PostgresSession {
             // a lock does, so with the same timeout a wait behind another writer was always
             // canceled as a slow statement, and said so.
             let statementSetting = lockSetting == 0 ? 0 : lockTimeout + 1000
-            answerLimit = statementSetting == 0 ? nil : Double(statementSetting + Self.answerGrace.milliseconds) / 1000
+            answerLimit = statementSetting == 0 ? nil : .milliseconds(statementSetting + Self.answerGrace.milliseconds)
             configuration.options.additionalStartupParameters = [
                 ("search_path", quotedIdentifier(location.schema)), ("lock_timeout", String(lockSetting)),
                 ("statement_timeout", String(statementSetting)), ("jit", "off"), ("application_name", location.applicationName),
@@ -154,23 +159,30 @@ final class PostgresSession {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
-    private static func configuration(of location: PostgresLocation, on loop: any EventLoop) throws -> PostgresConnection.Configuration {
+    /// The connection's configuration, on a channel made here, whose reads `activity` sees.
+    private static func configuration(of location: PostgresLocation, watchedBy activity: ServerActivity,
+                                      on loop: any EventLoop) throws -> PostgresConnection.Configuration {
         switch location.endpoint {
         case .unixSocket(let directory, let port):
-            var configuration = PostgresConnection.Configuration(unixSocketPath: "\(directory)/.s.PGSQL.\(port)",
-                                                                 username: location.user, password: location.password,
-                                                                 database: location.database)
-            configuration.options.connectTimeout = connectTimeout(location)
+            let deadline = NIODeadline.now() + connectTimeout(location)
+            let channel = try ClientBootstrap(group: loop).connectTimeout(connectTimeout(location))
+                .connect(unixDomainSocketPath: "\(directory)/.s.PGSQL.\(port)").wait()
+            try channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(activity, position: .first) }.wait()
+            var configuration = PostgresConnection.Configuration(
+                establishedChannel: channel, tls: .disable,
+                username: location.user, password: location.password, database: location.database)
+            configuration.options.connectTimeout = max(.milliseconds(1), deadline - .now())
             return configuration
         case .tcp(let host, let port):
             let tls = try tls(location.tls, trusting: location.rootCertificate)
             let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop)
-            if location.tls == .verifyFull {
-                let isAddress = isAddress(host)
-                try channel.eventLoop.submit {
+            let isAddress = isAddress(host)
+            try channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(activity, position: .first)
+                if location.tls == .verifyFull {
                     try channel.pipeline.syncOperations.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress))
-                }.wait()
-            }
+                }
+            }.wait()
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: tls,
                 username: location.user, password: location.password, database: location.database)
@@ -181,7 +193,7 @@ final class PostgresSession {
             // route by it), and what verify-full checks the certificate against. An address
             // cannot be sent there (RFC 6066): NIOSSL then checks the certificate against the
             // address it connected to, as libpq checks an address host.
-            if !isAddress(host) { configuration.options.tlsServerName = host }
+            if !isAddress { configuration.options.tlsServerName = host }
             return configuration
         }
     }
@@ -501,7 +513,7 @@ final class PostgresSession {
             taking.unlock(withValue: true)
         }
         if let answerLimit {
-            guard taking.lock(whenValue: true, timeoutSeconds: answerLimit) else { throw giveUp() }
+            guard taking.lock(whenValue: true, timeoutSeconds: Double(answerLimit.nanoseconds) / 1e9) else { throw giveUp() }
         } else {
             taking.lock(whenValue: true)
         }
@@ -576,7 +588,7 @@ final class PostgresSession {
             for statement in earlier { _ = try answer(statement) }
             return try started.map { try answer($0) }
         } catch {
-            let failure = PostgresError.from(error, server: location.server)
+            let failure = silence ?? PostgresError.from(error, server: location.server)
             // A connection lost, or to a server that takes no writes (an old primary after a
             // failover): either way the next transaction connects anew, to whatever the host
             // names by then.
@@ -604,21 +616,30 @@ final class PostgresSession {
         return connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 
-    /// The answer `future` brings, waited for at most `answerLimit`; past it, the
-    /// connection is closed as lost.
+    /// The answer `future` brings, waited for while the server sends something at least
+    /// every `answerLimit`; past that without a byte, the connection is closed as lost.
     private func answer<Value: Sendable>(_ future: EventLoopFuture<Value>) throws -> Value {
-        guard let value = try future.wait(atMost: answerLimit) else { throw giveUp() }
-        return value
+        guard let limit = answerLimit else { return try future.wait() }
+        let waitingSince = NIODeadline.now()
+        while true {
+            let quietSince = max(waitingSince, activity.lastHeard)
+            let left = quietSince + limit - .now()
+            guard left > .zero else { throw giveUp() }
+            if let value = try future.wait(atMost: Double(left.nanoseconds) / 1e9) { return value }
+        }
     }
 
-    /// Closes a connection whose server has answered nothing for `answerLimit`: what waits
-    /// on it fails at once, and the next transaction connects anew.
+    /// Closes a connection whose server has sent nothing for `answerLimit`: what waits on
+    /// it fails at once, with this, and the next transaction connects anew.
     private func giveUp() -> PostgresError {
         isLost = true
         connection.close().whenComplete { _ in }
-        let seconds = (answerLimit ?? 0).rounded(.up)
-        return PostgresError.lostConnection(to: location.server, "no answer in \(Int(seconds)) s, "
-                                            + "\(Int(Self.answerGrace.milliseconds / 1000)) s past its statement timeout")
+        let tenths = (answerLimit?.nanoseconds ?? 0) / 100_000_000
+        let failure = PostgresError.lostConnection(
+            to: location.server, "it sent nothing for \(tenths / 10)\(tenths % 10 == 0 ? "" : ".\(tenths % 10)") s, "
+                + "\(Self.answerGrace.milliseconds / 1000) s past its statement timeout")
+        silence = failure
+        return failure
     }
 
     /// A statement sent on a connection already lost (a ROLLBACK after the server went
@@ -626,7 +647,7 @@ final class PostgresSession {
     private func failIfLost() throws {
         guard !isLost, !connection.isClosed else {
             unanswered.removeAll()
-            throw PostgresError.lostConnection(to: location.server)
+            throw silence ?? PostgresError.lostConnection(to: location.server)
         }
     }
 

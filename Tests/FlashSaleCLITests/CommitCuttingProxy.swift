@@ -6,21 +6,35 @@ import Glibc
 /// waits for the server's answer (so that the transaction stands), and instead of passing
 /// that on closes the connection on both sides, as a network that fails at that moment
 /// would; or, `keepingTheConnection`, keeps it open and passes nothing more on, as a stuck
-/// proxy would. Every other connection and message passes through as it came.
+/// proxy would. Every other connection and message passes through as it came: at once,
+/// or `trickling` (16 KiB every 100 ms, a slow link), or not while `stalled` (a server
+/// gone quiet), which holds the server's answers back until it is unset.
 final class CommitCuttingProxy: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let marker: [UInt8]
     private let keepsTheConnection: Bool
+    private let trickles: Bool
+    private var stalledNow = false
+    private var accepted = 0
     private let state = NSLock()
     private var cutDone = false
 
     /// Whether a COMMIT's answer has been lost.
     var cut: Bool { state.withLock { cutDone } }
 
-    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false) throws {
+    /// Connections accepted so far.
+    var connections: Int { state.withLock { accepted } }
+
+    var stalled: Bool {
+        get { state.withLock { stalledNow } }
+        set { state.withLock { stalledNow = newValue } }
+    }
+
+    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false, trickling: Bool = false) throws {
         self.marker = Array(marker.utf8)
         keepsTheConnection = keepingTheConnection
+        trickles = trickling
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -55,6 +69,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
+            state.withLock { accepted += 1 }
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = Self.loopback(port: serverPort)
             let connected = withUnsafePointer(to: &address) {
@@ -132,6 +147,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
     private func forwardAnswers(_ connection: Connection) {
         var messages = Messages(typed: true)
         var muted = false
+        var sentSincePause = 0
         while let chunk = receive(connection.server) {
             for message in messages.add(chunk) where !muted {
                 if connection.commitSent, message.first == UInt8(ascii: "C"), message.dropFirst(5).starts(with: Array("COMMIT".utf8)) {
@@ -139,11 +155,18 @@ final class CommitCuttingProxy: @unchecked Sendable {
                     muted = true
                     continue
                 }
+                while stalled { usleep(10_000) }
                 guard sendAll(message, to: connection.client) else { return connection.end() }
+                sentSincePause += message.count
+                if trickles, sentSincePause >= 16_384 {
+                    usleep(100_000)
+                    sentSincePause = 0
+                }
             }
         }
         connection.end()
     }
+
 
     /// The SQL of a `Parse` (name, then query) or a `Query` message.
     private static func query(of message: [UInt8]) -> [UInt8]? {

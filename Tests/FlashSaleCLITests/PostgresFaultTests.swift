@@ -229,7 +229,7 @@ struct PostgresFaultTests {
         let ended = follower.waitForExit(within: 60)
         #expect(proxy.cut)
         #expect(ended == .exit(0), "\(follower.stderr)")
-        #expect(follower.stderr.contains("no answer in 7 s, 5 s past its statement timeout; connecting again until it is back"),
+        #expect(follower.stderr.contains("it sent nothing for 7 s, 5 s past its statement timeout; connecting again until it is back"),
                 "\(follower.stderr)")
         #expect(follower.stdout == #"{"accepted":10,"rejected":50,"decided":60,"waiting":[]}"# + "\n", "\(follower.stderr)")
         #expect(try box.run(["verify"]).status == 0)
@@ -246,9 +246,52 @@ struct PostgresFaultTests {
         let ended = book.waitForExit(within: 30)
         #expect(proxy.cut)
         #expect(ended == .exit(74), "\(book.stderr)")
-        #expect(isOneLine(book.stderr) && book.stderr.contains("no answer in 7 s"), "\(book.stderr)")
+        #expect(isOneLine(book.stderr) && book.stderr.contains("it sent nothing for 7 s"), "\(book.stderr)")
         #expect(book.stderr.contains("after the commit was sent: the change may have been made"), "\(book.stderr)")
         #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
+    }
+
+    /// Found by probing: the answer's limit counted the whole answer, so a page of rows
+    /// over a slow link (longer than the limit, the server sending all the while) failed
+    /// `export` as a connection lost. Only a server that sends nothing is given up.
+    @Test func aSlowLinkThatKeepsSendingIsNoServerGoneQuiet() throws {
+        let box = try saleBox(inventory: 2_000)
+        let agent = String(repeating: "a", count: 1_000)
+        let lines = (1...1_200).map { "{\"user\":\"u\($0)\",\"user_agent\":\"\(agent)\"}" }.joined(separator: "\n") + "\n"
+        try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: lines).status == 0)
+        try #require(try box.run(["-q", "process", "s1"]).status == 0)
+        let server = try #require(TestPostgres.server)
+        // A page of a thousand rows, over a megabyte, takes the link 7 s; the limit is 6 s.
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this", trickling: true)
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let export = try box.spawn(["--db", proxied, "--busy-timeout", "1ms", "export", "s1"], database: false)
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.split(separator: "\r\n").count == 1_201)
+    }
+
+    /// Found by probing: a follower whose server went quiet gave it up, connected again
+    /// once it was back, and went to sleep: a request submitted meanwhile stayed queued
+    /// until the next commit, the change its watcher saw on connecting again forgotten
+    /// (when the server came back during the look that asked only whether the database
+    /// was still there: the server here comes back as the follower connects again).
+    @Test func aFollowerBackFromAQuietServerDecidesWhatCameMeanwhile() throws {
+        let box = try saleBox()
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this")
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/")
+            + "&sslmode=disable&connect_timeout=2"
+        let follower = try box.start(["--db", proxied, "--busy-timeout", "1ms", "process", "s1", "--follow"], database: false)
+        func held() throws -> Int? { try box.run(["--json", "status", "s1"]).json()["held"] as? Int }
+        try box.run(["submit", "s1", "alice"])
+        #expect(try follower.waitUntil { try held() == 1 }, "\(follower.stderr)")
+        let connections = proxy.connections
+        proxy.stalled = true
+        try box.run(["submit", "s1", "bob"])
+        #expect(follower.waitUntil(within: 20) { proxy.connections > connections }, "\(follower.stderr)")
+        proxy.stalled = false
+        #expect(try follower.waitUntil(within: 20) { try held() == 2 }, "\(follower.stderr)")
+        #expect(follower.stderr.contains("it sent nothing for 6 s"), "\(follower.stderr)")
+        #expect(follower.stop() == .exit(0), "\(follower.stderr)")
     }
 
     /// Found by probing: a `book --stream` went on into a schema dropped and made again
