@@ -166,8 +166,8 @@ final class PostgresSession {
         case .unixSocket(let directory, let port):
             let deadline = NIODeadline.now() + connectTimeout(location)
             let channel = try ClientBootstrap(group: loop).connectTimeout(connectTimeout(location))
+                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(activity) } }
                 .connect(unixDomainSocketPath: "\(directory)/.s.PGSQL.\(port)").wait()
-            try channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(activity, position: .first) }.wait()
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: .disable,
                 username: location.user, password: location.password, database: location.database)
@@ -175,14 +175,12 @@ final class PostgresSession {
             return configuration
         case .tcp(let host, let port):
             let tls = try tls(location.tls, trusting: location.rootCertificate)
-            let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop)
             let isAddress = isAddress(host)
-            try channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandler(activity, position: .first)
-                if location.tls == .verifyFull {
-                    try channel.pipeline.syncOperations.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress))
-                }
-            }.wait()
+            let checksIdentity = location.tls == .verifyFull
+            let (channel, deadline) = try connect(to: host, port: port, within: connectTimeout(location), on: loop) { pipeline in
+                try pipeline.addHandler(activity)
+                if checksIdentity { try pipeline.addHandler(ServerIdentityCheck(host: host, isAddress: isAddress)) }
+            }
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: tls,
                 username: location.user, password: location.password, database: location.database)
@@ -208,8 +206,9 @@ final class PostgresSession {
     /// NIO's look-up runs getaddrinfo on Dispatch's thread pool, which it starts, a few
     /// milliseconds of a one-shot command. The first address's failure if none answers;
     /// else the channel, and when the time of the address it reached runs out.
-    private static func connect(to host: String, port: Int, within timeout: TimeAmount,
-                                on loop: any EventLoop) throws -> (any Channel, NIODeadline) {
+    private static func connect(to host: String, port: Int, within timeout: TimeAmount, on loop: any EventLoop,
+                                handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)
+        throws -> (any Channel, NIODeadline) {
         // A server that stops answering (a network cut, a failover that takes its address
         // away) is found gone within about 45 s, and the command ends as for a lost
         // connection (exit 74), rather than wait for it for ever when idle (a follower's
@@ -224,6 +223,7 @@ final class PostgresSession {
             .channelOption(tcp(TCP_KEEPINTVL), value: 5)
             .channelOption(tcp(TCP_KEEPCNT), value: 3)
             .channelOption(tcp(TCP_USER_TIMEOUT), value: 30_000)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try handlers(channel.pipeline.syncOperations) } }
         var firstFailure: (any Error)?
         for address in try addresses(of: host, port: port) {
             let deadline = NIODeadline.now() + timeout
