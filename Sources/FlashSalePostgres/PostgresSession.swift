@@ -142,7 +142,8 @@ final class PostgresSession {
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
-            let detail = "cannot connect to PostgreSQL at \(location.server) (\(location.login)): " + ConnectionFailureWords.reason(error)
+            let detail = "cannot connect to PostgreSQL at \(location.server) (\(location.login)): "
+                + ConnectionFailureWords.reason(error)
             // too_many_connections: for everyone (max_connections) or for the role.
             if (error as? PSQLError)?.serverInfo?[.sqlState] == "53300" { throw StoreFailure.noConnectionFree(detail: detail) }
             throw StoreFailure.unreachable(detail: detail)
@@ -166,7 +167,9 @@ final class PostgresSession {
         case .unixSocket(let directory, let port):
             let deadline = NIODeadline.now() + connectTimeout(location)
             let channel = try ClientBootstrap(group: loop).connectTimeout(connectTimeout(location))
-                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(activity) } }
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(activity) }
+                }
                 .connect(unixDomainSocketPath: "\(directory)/.s.PGSQL.\(port)").wait()
             var configuration = PostgresConnection.Configuration(
                 establishedChannel: channel, tls: .disable,
