@@ -136,7 +136,9 @@ final class EventFeed: Sendable {
                 // A look that failed (busy, a lost connection): deliver what can be read.
                 owed = true
             }
-            if owed { owed = (try? deliver(log.engine)) == nil }
+            // Not once stopping: a server gone quiet would hold the exit for a connection
+            // attempt more (found by probing: 22 s after "stopped").
+            if owed, !state.withLockedValue({ $0.stopped }) { owed = (try? deliver(log.engine)) == nil }
             if ContinuousClock.now - lastHeartbeat >= EventFeed.heartbeat {
                 lastHeartbeat = ContinuousClock.now
                 broadcast(.heartbeat)

@@ -294,6 +294,28 @@ struct PostgresFaultTests {
         #expect(follower.stop() == .exit(0), "\(follower.stderr)")
     }
 
+    /// Found by probing: serve stopped by SIGTERM while its server had gone quiet logged
+    /// "stopped", then waited a connection attempt more (22 s) for its live updates'
+    /// follower, which tried to read what it owed once the quiet connection was given up.
+    @Test func serveStopsWithinTheAnswersLimitWhenItsServerGoesQuiet() throws {
+        let box = try saleBox()
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this")
+        // A connection attempt as long as can be told from the answer's limit (6 s).
+        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/")
+            + "&sslmode=disable&connect_timeout=20"
+        let serve = try box.start(["--db", proxied, "--busy-timeout", "1ms", "serve", "--auth", "header", "--user-header", "X-User",
+                                   "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], database: false)
+        #expect(serve.waitUntil(within: 20) { serve.stderr.contains(#""message":"serving""#) }, "\(serve.stderr)")
+        proxy.stalled = true
+        // The follower's look at the schema, once a second, meets the quiet server.
+        usleep(1_500_000)
+        serve.child.send(SIGTERM)
+        let started = Date()
+        #expect(serve.waitForExit(within: 30) == .exit(0), "\(serve.stderr)")
+        #expect(Date().timeIntervalSince(started) < 14, "\(serve.stderr)")
+    }
+
     /// Found by probing: a `book --stream` went on into a schema dropped and made again
     /// under it (the new schema's sale took its holds), where on SQLite a file removed under
     /// it stops it. Its next group finds another schema: exit 73, nothing of it in the new.
