@@ -151,10 +151,7 @@ package final class CommitWatcher {
         do {
             if try changes?.hasChanged() == true { changeSeenAside = true }
         } catch let failure as StoreFailure {
-            switch failure {
-            case .moved, .split: return failure
-            default: break
-            }
+            if failure.endsTheDatabaseFollowed { return failure }
         } catch {}
         return nil
     }

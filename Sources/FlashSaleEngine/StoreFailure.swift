@@ -74,6 +74,15 @@ public enum StoreFailure: Error, Equatable, Sendable {
         }
     }
 
+    /// Whether the database a long-running process follows is gone from under it (`moved`,
+    /// `split`): it stops, for good.
+    public var endsTheDatabaseFollowed: Bool {
+        switch self {
+        case .moved, .split: true
+        default: false
+        }
+    }
+
     public var code: ErrorCode {
         switch self {
         case .busy, .canceled: .busy

@@ -89,10 +89,11 @@ final class EventFeed: Sendable {
     private let followerEnded = ConditionLock(value: true)
     private let readers: Readers
     private let sales: Set<SaleID>?
-    /// Says once that the database file was removed or replaced under the server (the
-    /// follower's watcher looks at its name every poll); serve then stops.
-    let databaseMoved: AsyncStream<Void>
-    private let movedContinuation: AsyncStream<Void>.Continuation
+    /// Says once that the database file was removed or replaced under the server, or its
+    /// -wal and -shm (the follower's watcher looks at their names every poll), and how;
+    /// serve then stops.
+    let databaseMoved: AsyncStream<StoreFailure>
+    private let movedContinuation: AsyncStream<StoreFailure>.Continuation
 
     init(readers: Readers, sales: Set<SaleID>?) {
         self.readers = readers
@@ -129,8 +130,8 @@ final class EventFeed: Sendable {
             if wake.lock(whenValue: true, timeoutSeconds: Double(EventFeed.pollMilliseconds) / 1000) { wake.unlock(withValue: false) }
             do {
                 if try log.watcher.hasChanged() { owed = true }
-            } catch StoreFailure.moved, StoreFailure.split {
-                movedContinuation.yield()
+            } catch let failure as StoreFailure where failure.endsTheDatabaseFollowed {
+                movedContinuation.yield(failure)
                 movedContinuation.finish()
             } catch {
                 // A look that failed (busy, a lost connection): deliver what can be read.

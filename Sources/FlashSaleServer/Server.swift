@@ -1,5 +1,6 @@
 import FlashSaleCLI
 import FlashSaleCore
+import FlashSaleEngine
 import Glibc
 import HTTPTypes
 import HummingbirdCore
@@ -167,10 +168,12 @@ package enum Server {
         committer.stop()
         try await readers.shutdown()
         try await adminReaders.shutdown()
-        if moved.happened {
+        if let how = moved.failure {
             let what = DatabaseURL.scheme(of: settings.database) == nil ? "was removed or replaced" : "had its schema dropped or replaced"
-            let failure = FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; "
-                                                  + "start serve again to serve the database now there")
+            // A split says what was lost; the file itself is where it was (probe).
+            let failure = if case .split(let detail) = how { FlashSaleError.cantOpen(detail) } else {
+                FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; start serve again to serve the database now there")
+            }
             logger.error("stopped", metadata: ["error": .string(failure.message)])
             throw LoggedFailure(failure)
         }
@@ -186,7 +189,7 @@ package enum Server {
     /// others, cutting the requests they answer.
     private final class DatabaseMoved: Service, Sendable {
         private let feed: EventFeed
-        private let moved = NIOLockedValueBox(false)
+        private let moved = NIOLockedValueBox<StoreFailure?>(nil)
         /// The group it stops, once made.
         let group = NIOLockedValueBox<ServiceGroup?>(nil)
 
@@ -194,11 +197,12 @@ package enum Server {
             self.feed = feed
         }
 
-        var happened: Bool { moved.withLockedValue { $0 } }
+        /// How it went, once it has.
+        var failure: StoreFailure? { moved.withLockedValue { $0 } }
 
         func run() async {
-            for await _ in feed.databaseMoved.cancelOnGracefulShutdown() {
-                moved.withLockedValue { $0 = true }
+            for await failure in feed.databaseMoved.cancelOnGracefulShutdown() {
+                moved.withLockedValue { $0 = failure }
                 await group.withLockedValue { $0 }?.triggerGracefulShutdown()
                 break
             }

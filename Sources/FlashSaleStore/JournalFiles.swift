@@ -34,11 +34,17 @@ struct JournalFiles {
         return inPlace
     }
 
-    /// Whether a WAL or an index has the names of `path`'s: once this process's are removed
-    /// or replaced, another process opened the database since, and this process's log
-    /// must not go into the file.
+    /// Whether a WAL or an index that is not this process's has the names of `path`'s:
+    /// once this process's are removed or replaced, another process opened the database
+    /// since, and this process's log must not go into the file. This process's own, left
+    /// at its name (only the other removed), takes nothing (found by the follow-up probe:
+    /// with only the -wal removed, the -shm left counted, and every commit since the last
+    /// checkpoint was lost, nobody else having opened the database).
     static func namesAreTaken(database path: String) -> Bool {
-        access(path + "-wal", F_OK) == 0 || access(path + "-shm", F_OK) == 0
+        ["-wal", "-shm"].contains { suffix in
+            var file = stat()
+            return stat(path + suffix, &file) == 0 && WALIndex.descriptor(of: file) == nil
+        }
     }
 
     private static func leadsTo(_ name: String, _ descriptor: Int32) -> Bool {

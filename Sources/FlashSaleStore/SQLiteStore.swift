@@ -92,7 +92,7 @@ struct DataVersionWatcher: ChangeWatcher {
                                          + "start again on the one now there")
         }
         if let journal, !journal.areInPlace() {
-            let what = "the -wal or -shm of \(db.path) was removed or replaced while it was followed"
+            let what = "the -wal or -shm of \(db.path) was removed or replaced while this process had it open"
             let never = "(never remove them while a process has the database open)"
             guard JournalFiles.namesAreTaken(database: db.path) else {
                 throw StoreFailure.moved(detail: "\(what); stopped, its log going into the file, so that the database is not "

@@ -255,24 +255,48 @@ import FlashSaleTestSupport
     /// the command's booking was gone. It stops at its next look (73), and does not copy
     /// its log in when another process has made new ones: theirs are kept, its own since
     /// SQLite last copied its log into the file are lost, and it says so. With the names
-    /// still free, its log goes into the file and nothing is lost.
-    @Test(arguments: [false, true])
-    func aFollowerWhoseLogIsRemovedStopsWithoutTakingOthersCommits(anotherOpensIt: Bool) throws {
+    /// still free, its log goes into the file and nothing is lost; so too with only the
+    /// -wal removed, its own -shm left at its name (found by the follow-up probe: all lost).
+    @Test(arguments: [(false, ["-wal", "-shm"]), (true, ["-wal", "-shm"]), (false, ["-wal"])])
+    func aFollowerWhoseLogIsRemovedStopsWithoutTakingOthersCommits(anotherOpensIt: Bool, removed: [String]) throws {
         let box = try Sandbox()
         try box.run(["create-sale", "s1", "--inventory", "5"])
         try box.run(["submit", "s1", "alice"])
         let follower = try box.start(["process", "s1", "--follow"], now: nil)
         #expect(try follower.waitUntil { try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1 })
-        for suffix in ["-wal", "-shm"] { unlink(box.database + suffix) }
+        for suffix in removed { unlink(box.database + suffix) }
         if anotherOpensIt { #expect(try box.run(["book", "s1", "bob"], now: nil).status == 0) }
         #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
-        #expect(follower.stderr.contains("the -wal or -shm of \(box.database) was removed or replaced while it was followed"),
+        #expect(follower.stderr.contains("the -wal or -shm of \(box.database) was removed or replaced while this process had it open"),
                 "\(follower.stderr)")
         #expect(follower.stderr.contains("stays decided") != anotherOpensIt, "\(follower.stderr)")
         #expect(follower.stderr.contains("this process's since SQLite last copied its log into the file are lost") == anotherOpensIt,
                 "\(follower.stderr)")
         let users = try box.run(["bookings", "s1", "--json"]).jsonArray().compactMap { $0["user"] as? String }
         #expect(users == (anotherOpensIt ? ["bob"] : ["alice"]))
+        #expect(try box.run(["verify"]).stdout == "ok\n")
+    }
+
+    /// Found by the follow-up probe: `book --stream` was not watched, and its close took
+    /// the booking another command made once the -wal and -shm were removed. It looks
+    /// before each group, as a follower does, and stops (73), keeping that booking.
+    @Test func aStreamWhoseLogIsRemovedStopsWithoutTakingOthersCommits() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        let go = box.directory.appendingPathComponent("go").path
+        let stream = try box.startShell("""
+            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \
+                | "$FLASHSALE" --db "$DB" book s1 --stream
+            """, now: nil)
+        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        for suffix in ["-wal", "-shm"] { unlink(box.database + suffix) }
+        #expect(try box.run(["book", "s1", "bob"], now: nil).status == 0)
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        let result = stream.result()
+        #expect(result.status == 73)
+        #expect(result.stderr.contains("another process has made new ones"), "\(result.stderr)")
+        let users = try box.run(["bookings", "s1", "--json"]).jsonArray().compactMap { $0["user"] as? String }
+        #expect(users == ["bob"])
         #expect(try box.run(["verify"]).stdout == "ok\n")
     }
 

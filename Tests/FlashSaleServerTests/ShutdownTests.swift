@@ -141,6 +141,10 @@ extension LoadTests {
             for suffix in ["-wal", "-shm"] { unlink(served.database + suffix) }
             #expect(try served.flashsale(["book", "s1", "bob"]).status == .exit(0))
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
+            // What it lost is said, not a file removed (found by the follow-up probe).
+            let stopped = try logObjects(served.log).last?["error"] as? String
+            #expect(stopped?.contains("was removed or replaced while this process had it open, and another process has made new ones") == true,
+                    "\(served.log)")
             let bookings = try served.flashsale(["bookings", "s1", "--json"])
             #expect(bookings.stdout.contains(#""user":"bob""#) && !bookings.stdout.contains(#""user":"alice""#), "\(bookings.stdout)")
             #expect(try served.verifies())

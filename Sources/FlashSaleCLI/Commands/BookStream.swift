@@ -1,6 +1,7 @@
 import Glibc
 import FlashSaleCore
 import FlashSaleEngine
+import FlashSaleStore
 
 /// `book SALE --stream`: requests on standard input, one NDJSON decision per line on
 /// standard output, in input order. Requests are decided and committed in groups (one fsync
@@ -26,6 +27,10 @@ enum BookStream {
             return engine
         }
         let stream = DecisionGroup(engine: engine)
+        // A file's -wal and -shm removed under a stream split the database in two, as under
+        // a follower: looked at before each group, as a follower looks (found by probing:
+        // the stream's close took another command's booking). A server has no such files.
+        var split = engine.store is SQLiteStore ? try engine.store.changeWatcher() : nil
         let input = try context.input("-")
         let output = context.output
         var group: [ReadOutcome] = []
@@ -39,6 +44,7 @@ enum BookStream {
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             do {
+                _ = try split?.hasChanged()
                 try waitingOutLocks(log: output.notes) {
                     try stream.commit {
                         answers.removeAll()
