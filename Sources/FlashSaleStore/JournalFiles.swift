@@ -27,29 +27,27 @@ struct JournalFiles {
     }
 
     /// Whether the names still lead to the files this process has open. Once they do not,
-    /// the database is marked split (`SplitDatabases`) for every connection of the process.
+    /// the database is marked split (`SplitDatabases`) for every connection of the process,
+    /// with the files it had.
     func areInPlace() -> Bool {
-        let inPlace = Self.leadsTo(database + "-wal", log) && Self.leadsTo(database + "-shm", index)
-        if !inPlace { SplitDatabases.mark(database) }
+        let had = [log, index].map { descriptor in
+            var open = stat()
+            return fstat(descriptor, &open) == 0 ? FileIdentity(open) : nil
+        }
+        let inPlace = zip(["-wal", "-shm"], had).allSatisfy { suffix, file in file != nil && FileIdentity(of: database + suffix) == file }
+        if !inPlace { SplitDatabases.mark(database, had: had.compactMap { $0 }) }
         return inPlace
     }
 
-    /// Whether a WAL or an index that is not this process's has the names of `path`'s:
-    /// once this process's are removed or replaced, another process opened the database
-    /// since, and this process's log must not go into the file. This process's own, left
-    /// at its name (only the other removed), takes nothing (found by the follow-up probe:
-    /// with only the -wal removed, the -shm left counted, and every commit since the last
-    /// checkpoint was lost, nobody else having opened the database).
+    /// Whether a WAL or an index other than the ones this process had has the names of a
+    /// split database's: another process opened it since, and this process's log must not
+    /// go into the file. This process's own, left at its name (only the other removed),
+    /// takes nothing (found by the follow-up probe: with only the -wal removed, the -shm
+    /// left counted, and every commit since the last checkpoint was lost, nobody else
+    /// having opened the database).
     static func namesAreTaken(database path: String) -> Bool {
-        ["-wal", "-shm"].contains { suffix in
-            var file = stat()
-            return stat(path + suffix, &file) == 0 && WALIndex.descriptor(of: file) == nil
-        }
-    }
-
-    private static func leadsTo(_ name: String, _ descriptor: Int32) -> Bool {
-        var named = stat(), open = stat()
-        return stat(name, &named) == 0 && fstat(descriptor, &open) == 0 && named.st_dev == open.st_dev && named.st_ino == open.st_ino
+        let had = SplitDatabases.files(of: path)
+        return ["-wal", "-shm"].contains { suffix in FileIdentity(of: path + suffix).map { !had.contains($0) } ?? false }
     }
 }
 
@@ -58,16 +56,22 @@ struct JournalFiles {
 /// the file when they close if others have made new ones (which would mix two histories,
 /// and remove the others' log by name).
 enum SplitDatabases {
-    private static let marked = Mutex<Set<String>>([])
+    /// Each database marked, with the WAL and index this process had open for it.
+    private static let marked = Mutex<[String: [FileIdentity]]>([:])
     /// Whether any is marked: a commit asks without taking the lock.
     private static let any = Atomic(false)
 
-    static func mark(_ path: String) {
-        marked.withLock { _ = $0.insert(path) }
+    static func mark(_ path: String, had files: [FileIdentity]) {
+        marked.withLock { $0[path] = files }
         any.store(true, ordering: .releasing)
     }
 
     static func contains(_ path: String) -> Bool {
-        any.load(ordering: .acquiring) && marked.withLock { $0.contains(path) }
+        any.load(ordering: .acquiring) && marked.withLock { $0[path] != nil }
+    }
+
+    /// The WAL and index this process had for `path` when it was marked.
+    static func files(of path: String) -> [FileIdentity] {
+        marked.withLock { $0[path] ?? [] }
     }
 }

@@ -108,13 +108,17 @@ struct DataVersionWatcher: ChangeWatcher {
 }
 
 /// Which file a name leads to: its device and inode.
-struct FileIdentity: Equatable {
+struct FileIdentity: Equatable, Sendable {
     let device: UInt
     let inode: UInt
 
     init?(of path: String) {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
+        self.init(status)
+    }
+
+    init(_ status: stat) {
         device = UInt(status.st_dev)
         inode = UInt(status.st_ino)
     }
