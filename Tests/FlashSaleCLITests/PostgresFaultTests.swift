@@ -21,6 +21,12 @@ struct PostgresFaultTests {
         return box
     }
 
+    /// `box`'s database URL through `proxy` (which speaks no TLS), with `parameters` more.
+    private func url(of box: Sandbox, through proxy: CommitCuttingProxy, _ parameters: String = "") throws -> String {
+        let server = try #require(TestPostgres.server)
+        return box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable" + parameters
+    }
+
     @Test func aWrongPasswordIsExit73AndNotShown() throws {
         let server = try #require(TestPostgres.server)
         let secret = "not-the-password-\(UUID().uuidString.prefix(8))"
@@ -202,7 +208,7 @@ struct PostgresFaultTests {
         let server = try #require(TestPostgres.server)
         // The first batch's COMMIT: the one after its line's cursor moves.
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through")
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let proxied = try url(of: box, through: proxy)
         let result = try box.spawn(["--db", proxied, "--json", "process", "--follow", "--batch", "20", "--limit", "60"],
                                    database: false)
         #expect(proxy.cut)
@@ -223,7 +229,7 @@ struct PostgresFaultTests {
         try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: users).status == 0)
         let server = try #require(TestPostgres.server)
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through", keepingTheConnection: true)
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let proxied = try url(of: box, through: proxy)
         let follower = try box.start(["--db", proxied, "--json", "--busy-timeout", "1s", "process", "--follow", "--batch", "20",
                                       "--limit", "60"], database: false)
         let ended = follower.waitForExit(within: 60)
@@ -241,7 +247,7 @@ struct PostgresFaultTests {
         let box = try saleBox()
         let server = try #require(TestPostgres.server)
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", keepingTheConnection: true)
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let proxied = try url(of: box, through: proxy)
         let book = try box.start(["--db", proxied, "--busy-timeout", "1s", "book", "s1", "alice"], database: false)
         let ended = book.waitForExit(within: 30)
         #expect(proxy.cut)
@@ -263,7 +269,7 @@ struct PostgresFaultTests {
         let server = try #require(TestPostgres.server)
         // A page of a thousand rows, over a megabyte, takes the link 7 s; the limit is 6 s.
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this", trickling: true)
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let proxied = try url(of: box, through: proxy)
         let export = try box.spawn(["--db", proxied, "--busy-timeout", "1ms", "export", "s1"], database: false)
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.split(separator: "\r\n").count == 1_201)
@@ -278,8 +284,7 @@ struct PostgresFaultTests {
         let box = try saleBox()
         let server = try #require(TestPostgres.server)
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this")
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/")
-            + "&sslmode=disable&connect_timeout=2"
+        let proxied = try url(of: box, through: proxy, "&connect_timeout=2")
         let follower = try box.start(["--db", proxied, "--busy-timeout", "1ms", "process", "s1", "--follow"], database: false)
         func held() throws -> Int? { try box.run(["--json", "status", "s1"]).json()["held"] as? Int }
         try box.run(["submit", "s1", "alice"])
@@ -302,8 +307,7 @@ struct PostgresFaultTests {
         let server = try #require(TestPostgres.server)
         let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "no statement holds this")
         // A connection attempt as long as can be told from the answer's limit (6 s).
-        let proxied = box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/")
-            + "&sslmode=disable&connect_timeout=20"
+        let proxied = try url(of: box, through: proxy, "&connect_timeout=20")
         let serve = try box.start(["--db", proxied, "--busy-timeout", "1ms", "serve", "--auth", "header", "--user-header", "X-User",
                                    "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], database: false)
         #expect(serve.waitUntil(within: 20) { serve.stderr.contains(#""message":"serving""#) }, "\(serve.stderr)")
