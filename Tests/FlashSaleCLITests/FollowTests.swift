@@ -264,8 +264,12 @@ import FlashSaleTestSupport
         try box.run(["submit", "s1", "alice"])
         let follower = try box.start(["process", "s1", "--follow"], now: nil)
         #expect(try follower.waitUntil { try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1 })
+        // Held still meanwhile, so that it looks only once the files are gone and, if so,
+        // another has made new ones.
+        follower.child.send(SIGSTOP)
         for suffix in removed { unlink(box.database + suffix) }
         if anotherOpensIt { #expect(try box.run(["book", "s1", "bob"], now: nil).status == 0) }
+        follower.child.send(SIGCONT)
         #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
         #expect(follower.stderr.contains("the -wal or -shm of \(box.database) was removed or replaced while this process had it open"),
                 "\(follower.stderr)")

@@ -138,8 +138,12 @@ extension LoadTests {
             try served.createSale(inventory: 5)
             try served.start()
             #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "alice").status == 201)
+            // Held still meanwhile, so that the files are gone and new ones made before it
+            // looks (a CI run saw it look between the two, find the names free, and say so).
+            served.server?.send(SIGSTOP)
             for suffix in ["-wal", "-shm"] { unlink(served.database + suffix) }
             #expect(try served.flashsale(["book", "s1", "bob"]).status == .exit(0))
+            served.server?.send(SIGCONT)
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
             // What it lost is said, not a file removed (found by the follow-up probe).
             let stopped = try logObjects(served.log).last?["error"] as? String
