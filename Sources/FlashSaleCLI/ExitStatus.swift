@@ -51,8 +51,8 @@ extension StoreFailure {
             "\(fileSizeLimitReached); nothing was written (\(detail))"
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .split, .unreachable,
-             .noConnectionFree, .missingDatabase, .unusable:
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .logRemoved, .split,
+             .unreachable, .noConnectionFree, .missingDatabase, .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -73,7 +73,8 @@ extension StoreFailure {
         case .full(let detail): "the disk is full (\(detail))"
         case .fileSizeLimit(let detail): "\(fileSizeLimitReached) (\(detail))"
         case .io(let detail): "I/O error: \(detail)"
-        case .connectionLost(let detail), .moved(let detail), .split(let detail), .unreachable(let detail), .noConnectionFree(let detail):
+        case .connectionLost(let detail), .moved(let detail), .logRemoved(let detail), .split(let detail), .unreachable(let detail),
+             .noConnectionFree(let detail):
             detail
         case .commitUnanswered(let detail): "\(detail), after the commit was sent: the change may have been made"
         case .cantOpen(let detail), .unwritable(let detail): "cannot use the database: \(detail)"
@@ -104,7 +105,7 @@ extension StoreFailure {
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
         // Its detail says what mends it; the path and permissions are right.
-        case .full, .fileSizeLimit, .io, .moved, .split, .unwritable: nil
+        case .full, .fileSizeLimit, .io, .moved, .logRemoved, .split, .unwritable: nil
         }
     }
 }

@@ -38,6 +38,11 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// what to do.
     case moved(detail: String)
     /// The database's WAL or its index was removed or replaced while a long-running process
+    /// had them open, before any other process made new ones: the process copies its log
+    /// into the file and stops, since its commits would go where nobody else looks.
+    /// `detail` says whether the copy was made.
+    case logRemoved(detail: String)
+    /// The database's WAL or its index was removed or replaced while a long-running process
     /// had them open, and another process has made new ones, which the others commit to:
     /// the process stops, keeping theirs, and its own commits since SQLite last copied its
     /// log into the file are lost (two histories cannot be merged).
@@ -69,16 +74,16 @@ public enum StoreFailure: Error, Equatable, Sendable {
     public var refusedTheWrite: Bool {
         switch self {
         case .full, .fileSizeLimit, .io, .cantOpen, .unwritable: true
-        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .split, .unreachable, .noConnectionFree,
-             .missingDatabase, .unusable: false
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .logRemoved, .split, .unreachable,
+             .noConnectionFree, .missingDatabase, .unusable: false
         }
     }
 
     /// Whether the database a long-running process follows is gone from under it (`moved`,
-    /// `split`): it stops, for good.
+    /// `logRemoved`, `split`): it stops, for good.
     public var endsTheDatabaseFollowed: Bool {
         switch self {
-        case .moved, .split: true
+        case .moved, .logRemoved, .split: true
         default: false
         }
     }
@@ -87,7 +92,8 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .busy, .canceled: .busy
         case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
-        case .cantOpen, .unwritable, .moved, .split, .unreachable, .noConnectionFree, .missingDatabase, .unusable: .cantOpen
+        case .cantOpen, .unwritable, .moved, .logRemoved, .split, .unreachable, .noConnectionFree, .missingDatabase, .unusable:
+            .cantOpen
         }
     }
 }

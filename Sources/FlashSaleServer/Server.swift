@@ -170,9 +170,10 @@ package enum Server {
         try await adminReaders.shutdown()
         if let how = moved.failure {
             let what = DatabaseURL.scheme(of: settings.database) == nil ? "was removed or replaced" : "had its schema dropped or replaced"
-            // A split says what was lost; the file itself is where it was (probe).
-            let failure = if case .split(let detail) = how { FlashSaleError.cantOpen(detail) } else {
-                FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; start serve again to serve the database now there")
+            // A removed log says what became of it; the file itself is where it was (probe).
+            let failure = switch how {
+            case .logRemoved(let detail), .split(let detail): FlashSaleError.cantOpen(detail)
+            default: FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; start serve again to serve the database now there")
             }
             logger.error("stopped", metadata: ["error": .string(failure.message)])
             throw LoggedFailure(failure)

@@ -8,7 +8,7 @@ import Glibc
 public final class Connection {
     let handle: OpaquePointer
     let path: String
-    private let busyTimeout: Span
+    let busyTimeout: Span
     private var statements: [String: Statement] = [:]
     /// The busy handler's state, which SQLite holds a pointer to while the handle lives.
     private let busyWait: BusyWait
@@ -114,6 +114,14 @@ public final class Connection {
     private func keepTheLogOfASplitDatabase() {
         guard SplitDatabases.contains(path), JournalFiles.namesAreTaken(database: path) else { return }
         csqlite_checkpoint_on_close(handle, 0)
+    }
+
+    /// Copies every commit in the WAL into the database file, waiting (as for the busy
+    /// timeout) for this process's other connections to finish their transactions. Whether
+    /// it could.
+    func copyLogIntoFile() -> Bool {
+        var logged: Int32 = 0, copied: Int32 = 0
+        return sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_FULL, &logged, &copied) == SQLITE_OK && logged == copied
     }
 
     /// SQLite will not checkpoint a database whose file was removed or renamed when it

@@ -1,4 +1,5 @@
 import Glibc
+import FlashSaleCore
 import Synchronization
 
 /// The WAL and its index (`FILE-wal`, `FILE-shm`) this process has open for a database,
@@ -37,6 +38,42 @@ struct JournalFiles {
         let inPlace = zip(["-wal", "-shm"], had).allSatisfy { suffix, file in file != nil && FileIdentity(of: database + suffix) == file }
         if !inPlace { SplitDatabases.mark(database, had: had.compactMap { $0 }) }
         return inPlace
+    }
+
+    /// What became of this process's log once its names were found free or taken
+    /// (`settle(through:)`).
+    enum Settling {
+        /// Copied into the file: nothing is lost, whoever opens the database next.
+        case copied
+        /// Left for the close to copy in, if the names are still free then: another
+        /// process had the database open (one from before, which shares this log, or one
+        /// that began to open it in that instant) past the busy timeout.
+        case leftToClose
+        /// Another process has made new ones: this process's log must not go into the file.
+        case split
+    }
+
+    /// Copies this process's log into the file at once, while no other process can begin
+    /// to open the database (`DatabaseFileLocks`), once every other has closed it, if
+    /// nobody has made new files at the names yet. Left to the close, it was lost when
+    /// another process opened the database before that: the close must then keep the new
+    /// files, which the other's commits are in (found by a CI run).
+    func settle(through db: Connection) -> Settling {
+        guard !Self.namesAreTaken(database: database) else { return .split }
+        var file = stat()
+        guard stat(database, &file) == 0, let descriptor = WALIndex.descriptor(of: file),
+              DatabaseFileLocks.holdOpenersOff(descriptor) else {
+            return .leftToClose
+        }
+        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
+        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, db.busyTimeout.milliseconds)) * 1_000_000
+        while DatabaseFileLocks.isOpenElsewhere(descriptor) {
+            guard MonotonicClock.nanoseconds() < deadline else { return .leftToClose }
+            usleep(1_000)
+        }
+        // One that opened it before the hold has made its files by now, and closed it.
+        guard !Self.namesAreTaken(database: database) else { return .split }
+        return db.copyLogIntoFile() ? .copied : .leftToClose
     }
 
     /// Whether a WAL or an index other than the ones this process had has the names of a

@@ -94,12 +94,16 @@ struct DataVersionWatcher: ChangeWatcher {
         if let journal, !journal.areInPlace() {
             let what = "the -wal or -shm of \(db.path) was removed or replaced while this process had it open"
             let never = "(never remove them while a process has the database open)"
-            guard JournalFiles.namesAreTaken(database: db.path) else {
-                throw StoreFailure.moved(detail: "\(what); stopped, its log going into the file, so that the database is not "
-                                             + "split in two \(never)")
+            switch journal.settle(through: db) {
+            case .copied:
+                throw StoreFailure.logRemoved(detail: "\(what); stopped, its log copied into the file first: nothing is lost \(never)")
+            case .leftToClose:
+                throw StoreFailure.logRemoved(detail: "\(what); stopped: its log goes into the file as the database is closed, "
+                                                  + "unless another process opens it first \(never)")
+            case .split:
+                throw StoreFailure.split(detail: "\(what), and another process has made new ones; stopped, keeping its commits: "
+                                             + "this process's since SQLite last copied its log into the file are lost \(never)")
             }
-            throw StoreFailure.split(detail: "\(what), and another process has made new ones; stopped, keeping its commits: "
-                                         + "this process's since SQLite last copied its log into the file are lost \(never)")
         }
         let version = try db.dataVersion()
         defer { seen = version }

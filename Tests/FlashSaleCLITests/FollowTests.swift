@@ -256,7 +256,8 @@ import FlashSaleTestSupport
     /// its log in when another process has made new ones: theirs are kept, its own since
     /// SQLite last copied its log into the file are lost, and it says so. With the names
     /// still free, its log goes into the file and nothing is lost; so too with only the
-    /// -wal removed, its own -shm left at its name (found by the follow-up probe: all lost).
+    /// -wal removed, its own -shm left at its name (found by the follow-up probe: all lost);
+    /// it copies its log in as it finds them gone (`JournalFilesTests`).
     @Test(arguments: [(false, ["-wal", "-shm"]), (true, ["-wal", "-shm"]), (false, ["-wal"])])
     func aFollowerWhoseLogIsRemovedStopsWithoutTakingOthersCommits(anotherOpensIt: Bool, removed: [String]) throws {
         let box = try Sandbox()
@@ -274,6 +275,7 @@ import FlashSaleTestSupport
         #expect(follower.stderr.contains("the -wal or -shm of \(box.database) was removed or replaced while this process had it open"),
                 "\(follower.stderr)")
         #expect(follower.stderr.contains("stays decided") != anotherOpensIt, "\(follower.stderr)")
+        #expect(follower.stderr.contains("its log copied into the file first: nothing is lost") != anotherOpensIt, "\(follower.stderr)")
         #expect(follower.stderr.contains("this process's since SQLite last copied its log into the file are lost") == anotherOpensIt,
                 "\(follower.stderr)")
         let users = try box.run(["bookings", "s1", "--json"]).jsonArray().compactMap { $0["user"] as? String }
