@@ -44,8 +44,9 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case logRemoved(detail: String)
     /// The database's WAL or its index was removed or replaced while a long-running process
     /// had them open, and another process has made new ones, which the others commit to:
-    /// the process stops, keeping theirs, and its own commits since SQLite last copied its
-    /// log into the file are lost (two histories cannot be merged).
+    /// the process stops, keeping theirs, and the commits in the removed log since SQLite
+    /// last copied it into the file, its own and those of any process that shared it, are
+    /// lost (two histories cannot be merged).
     case split(detail: String)
     /// The database server cannot be reached or refuses the connection: nothing listens
     /// there, a wrong password, TLS required and not offered; or it takes no writes (a

@@ -112,16 +112,17 @@ public final class Connection {
     /// its last checkpoint lost: the names are the database. With the names free (nobody
     /// opened it since), the log is copied in as ever, and nothing is lost.
     private func keepTheLogOfASplitDatabase() {
-        guard SplitDatabases.contains(path), JournalFiles.namesAreTaken(database: path) else { return }
+        guard SplitDatabases.containsOnClosing(path), JournalFiles.namesAreTaken(database: path) else { return }
         csqlite_checkpoint_on_close(handle, 0)
     }
 
     /// Copies every commit in the WAL into the database file, waiting (as for the busy
-    /// timeout) for this process's other connections to finish their transactions. Whether
-    /// it could.
-    func copyLogIntoFile() -> Bool {
+    /// timeout) for the transactions of those who share it: SQLite's result code, OK once
+    /// everything is copied.
+    func copyLogIntoFile() -> Int32 {
         var logged: Int32 = 0, copied: Int32 = 0
-        return sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_FULL, &logged, &copied) == SQLITE_OK && logged == copied
+        let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_FULL, &logged, &copied)
+        return code == SQLITE_OK && logged != copied ? SQLITE_BUSY : code
     }
 
     /// SQLite will not checkpoint a database whose file was removed or renamed when it

@@ -1,3 +1,4 @@
+import CSQLite
 import Glibc
 import FlashSaleCore
 import Synchronization
@@ -9,10 +10,12 @@ import Synchronization
 /// which no other process reads; and when this one closes, it copies its log into the
 /// file and removes the new one by name, with every commit the others made (found by
 /// probing: `book`s a `serve` or `process --follow` outlived were gone).
-struct JournalFiles {
-    private let database: String
+struct JournalFiles: Sendable {
+    fileprivate let database: String
     private let log: Int32
     private let index: Int32
+    /// The files `log` and `index` are: what the names must lead to.
+    private let files: [FileIdentity]
 
     /// nil when this process has not both open (the database not read yet, or not in WAL
     /// mode): nothing to watch.
@@ -25,19 +28,28 @@ struct JournalFiles {
         database = path
         self.log = logDescriptor
         self.index = indexDescriptor
+        files = [FileIdentity(log), FileIdentity(index)]
+        SplitDatabases.watch(self)
     }
 
     /// Whether the names still lead to the files this process has open. Once they do not,
     /// the database is marked split (`SplitDatabases`) for every connection of the process,
     /// with the files it had.
     func areInPlace() -> Bool {
-        let had = [log, index].map { descriptor in
-            var open = stat()
-            return fstat(descriptor, &open) == 0 ? FileIdentity(open) : nil
-        }
-        let inPlace = zip(["-wal", "-shm"], had).allSatisfy { suffix, file in file != nil && FileIdentity(of: database + suffix) == file }
-        if !inPlace { SplitDatabases.mark(database, had: had.compactMap { $0 }) }
+        let inPlace = zip(["-wal", "-shm"], files).allSatisfy { suffix, file in FileIdentity(of: database + suffix) == file }
+        if !inPlace { SplitDatabases.mark(database, had: files) }
         return inPlace
+    }
+
+    /// `areInPlace`, as the database is closed: asked only while the descriptors still
+    /// lead to the files (a connection closed before may have taken its WAL's with it, and
+    /// the number gone to another file).
+    fileprivate func lastLook() {
+        let stillOpen = zip([log, index], files).allSatisfy { descriptor, file in
+            var open = stat()
+            return fstat(descriptor, &open) == 0 && FileIdentity(open) == file
+        }
+        if stillOpen { _ = areInPlace() }
     }
 
     /// What became of this process's log once its names were found free or taken
@@ -46,34 +58,77 @@ struct JournalFiles {
         /// Copied into the file: nothing is lost, whoever opens the database next.
         case copied
         /// Left for the close to copy in, if the names are still free then: another
-        /// process had the database open (one from before, which shares this log, or one
-        /// that began to open it in that instant) past the busy timeout.
+        /// process kept the database open past the busy timeout without sharing this log,
+        /// or kept it from being copied (a transaction left open).
         case leftToClose
-        /// Another process has made new ones: this process's log must not go into the file.
+        /// Another process has made new ones and used them: the log must not go into the file.
         case split
     }
 
-    /// Copies this process's log into the file at once, while no other process can begin
-    /// to open the database (`DatabaseFileLocks`), once every other has closed it, if
-    /// nobody has made new files at the names yet. Left to the close, it was lost when
-    /// another process opened the database before that: the close must then keep the new
-    /// files, which the other's commits are in (found by a CI run).
+    /// Copies the log into the file at once, while no other process can begin to open the
+    /// database (`DatabaseFileLocks`), unless another has made new files at the names and
+    /// used them. Left to the close, it was lost when another process opened the database
+    /// before that: the close must then keep the new files, which the other's commits are
+    /// in (found by a CI run).
+    ///
+    /// Others that have the database open are waited for (up to the busy timeout) unless
+    /// they share this log, which they have open too: one that began to open it just
+    /// before the hold has made its files within the grace below. The copy goes through
+    /// the log's index, which those others heed, as SQLite's own checkpoints do.
     func settle(through db: Connection) -> Settling {
-        guard !Self.namesAreTaken(database: database) else { return .split }
         var file = stat()
-        guard stat(database, &file) == 0, let descriptor = WALIndex.descriptor(of: file),
-              DatabaseFileLocks.holdOpenersOff(descriptor) else {
-            return .leftToClose
+        guard stat(database, &file) == 0, let descriptor = WALIndex.descriptor(of: file) else {
+            return Self.namesAreTaken(database: database) ? .split : .leftToClose
         }
-        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
-        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, db.busyTimeout.milliseconds)) * 1_000_000
-        while DatabaseFileLocks.isOpenElsewhere(descriptor) {
-            guard MonotonicClock.nanoseconds() < deadline else { return .leftToClose }
+        let start = MonotonicClock.nanoseconds()
+        let patience = UInt64(max(0, db.busyTimeout.milliseconds)) * 1_000_000
+        let waited = { (nanoseconds: UInt64) in MonotonicClock.nanoseconds() - start >= nanoseconds }
+        // Held, for an instant, by a process opening the database, or by another of this
+        // log's processes settling it.
+        while !DatabaseFileLocks.holdOpenersOff(descriptor) {
+            guard !waited(patience) else { return Self.namesAreTaken(database: database) ? .split : .leftToClose }
             usleep(1_000)
         }
-        // One that opened it before the hold has made its files by now, and closed it.
-        guard !Self.namesAreTaken(database: database) else { return .split }
-        return db.copyLogIntoFile() ? .copied : .leftToClose
+        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
+        while true {
+            if Self.namesAreTaken(database: database) {
+                guard removeUnusedNewFiles() else { return .split }
+            } else if !DatabaseFileLocks.isOpenElsewhere(descriptor)
+                        || (WALIndex.isOpenElsewhere(index: index) && waited(Self.openingGrace)) {
+                break
+            }
+            guard !waited(patience) else { return .leftToClose }
+            usleep(1_000)
+        }
+        // On a full disk the copy stops part way, the file holding some of the log's pages
+        // and the log, which nobody else can reach, the rest: given up, the database was
+        // left corrupt (probe). Tried again until the disk has room.
+        while true {
+            let code = db.copyLogIntoFile()
+            if code == SQLITE_OK { return .copied }
+            guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
+            usleep(100_000)
+        }
+    }
+
+    /// How long a process that took its shared lock just before the hold has to make its
+    /// files (it makes them before it reads a page past the first).
+    private static let openingGrace: UInt64 = 50_000_000
+
+    /// Removes the files another process made at the names if they hold nothing and nobody
+    /// has them open: a command that only reads (`status`, run to see what the removal
+    /// did) makes both, empty, and leaves them as it closes while this process has the
+    /// database open. Taken for another's commits, they cost every commit in this log
+    /// (probe). Not this process's own WAL under a new index, nor a new WAL beside its
+    /// index: another may have written to the one through the other.
+    private func removeUnusedNewFiles() -> Bool {
+        let had = SplitDatabases.files(of: database)
+        let names = [database + "-wal", database + "-shm"]
+        guard !names.contains(where: { FileIdentity(of: $0).map(had.contains) ?? false }) else { return false }
+        var log = stat()
+        let logIsEmpty = stat(names[0], &log) == 0 ? log.st_size == 0 : errno == ENOENT
+        guard logIsEmpty, !WALIndex.isOpen(names[1]) else { return false }
+        return names.allSatisfy { unlink($0) == 0 || errno == ENOENT }
     }
 
     /// Whether a WAL or an index other than the ones this process had has the names of a
@@ -97,6 +152,25 @@ enum SplitDatabases {
     private static let marked = Mutex<[String: [FileIdentity]]>([:])
     /// Whether any is marked: a commit asks without taking the lock.
     private static let any = Atomic(false)
+
+    /// The journal files being watched, by database: looked at once more as the database
+    /// is closed (`Connection`), so that a process that had not looked since they were
+    /// removed (a stream waiting for input) does not copy its log over another's, nor
+    /// remove the other's by name.
+    private static let watched = Mutex<[String: JournalFiles]>([:])
+    private static let anyWatched = Atomic(false)
+
+    static func watch(_ files: JournalFiles) {
+        watched.withLock { $0[files.database] = files }
+        anyWatched.store(true, ordering: .releasing)
+    }
+
+    /// Whether `path` is marked, after a last look at its watched files (marking it if they
+    /// are not in place).
+    static func containsOnClosing(_ path: String) -> Bool {
+        if anyWatched.load(ordering: .acquiring), !contains(path) { watched.withLock { $0[path] }?.lastLook() }
+        return contains(path)
+    }
 
     static func mark(_ path: String, had files: [FileIdentity]) {
         marked.withLock { $0[path] = files }

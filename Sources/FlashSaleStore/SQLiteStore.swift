@@ -98,11 +98,12 @@ struct DataVersionWatcher: ChangeWatcher {
             case .copied:
                 throw StoreFailure.logRemoved(detail: "\(what); stopped, its log copied into the file first: nothing is lost \(never)")
             case .leftToClose:
-                throw StoreFailure.logRemoved(detail: "\(what); stopped: its log goes into the file as the database is closed, "
-                                                  + "unless another process opens it first \(never)")
+                throw StoreFailure.logRemoved(detail: "\(what); stopped: its log goes into the file as the last process that "
+                                                  + "has it closes the database, unless another process opens it first \(never)")
             case .split:
-                throw StoreFailure.split(detail: "\(what), and another process has made new ones; stopped, keeping its commits: "
-                                             + "this process's since SQLite last copied its log into the file are lost \(never)")
+                throw StoreFailure.split(detail: "\(what), and another process has made new ones; stopped, keeping what is in "
+                                             + "them: the commits in the removed log since SQLite last copied it into the file "
+                                             + "(this process's and any other's) are lost \(never)")
             }
         }
         let version = try db.dataVersion()

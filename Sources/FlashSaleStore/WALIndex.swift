@@ -19,9 +19,25 @@ enum WALIndex {
         var index = stat()
         guard stat(path + "-shm", &index) == 0 else { return errno != ENOENT }
         guard let descriptor = descriptor(of: index) else { return true }
+        return isOpenElsewhere(index: descriptor)
+    }
+
+    /// Whether a process other than this one has open the WAL index this process has open
+    /// through `descriptor` (true when that cannot be told: not assumed free).
+    static func isOpenElsewhere(index descriptor: Int32) -> Bool {
         var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: deadMansSwitch, l_len: 1, l_pid: 0)
         guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
         return probe.l_type != Int16(F_UNLCK)
+    }
+
+    /// Whether any process has open the WAL index at `path`, one this process never opened:
+    /// opened here to look, and closed, which drops no lock of this process's (it holds none
+    /// on that file). False when there is none.
+    static func isOpen(_ path: String) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else { return errno != ENOENT }
+        defer { close(descriptor) }
+        return isOpenElsewhere(index: descriptor)
     }
 
     /// A descriptor this process has open on `file`.

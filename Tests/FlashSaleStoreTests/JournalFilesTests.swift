@@ -32,6 +32,59 @@ import FlashSaleTestSupport
         #expect(try flashsale(["verify"], database: f.path) == "ok\n")
     }
 
+    /// Found by probing: `status`, run to see what the removal did, made new files, empty,
+    /// which were then taken for another's commits, and every commit in the log was lost.
+    @Test func emptyFilesACommandThatReadMadeAreRemovedAndTheLogCopied() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.store.db.execute("PRAGMA wal_checkpoint")
+        _ = try f.book("alice")
+        let watcher = try DataVersionWatcher(f.store.db)
+        for suffix in ["-wal", "-shm"] { unlink(f.path + suffix) }
+        try flashsale(["status", "s1"], database: f.path)
+        #expect(FileManager.default.fileExists(atPath: f.path + "-wal"))
+        #expect(Self.copied(by: watcher))
+        try flashsale(["book", "s1", "bob"], database: f.path)
+        #expect(try Self.users(of: f.path) == ["alice", "bob"])
+    }
+
+    /// Found by probing: another process that shared the log (a stream waiting for input)
+    /// held the copy back for the busy timeout, then left it to the close; and as that
+    /// process closed later, having not looked since, it removed by name the log of a
+    /// command that had committed meanwhile. The copy goes through the shared index at
+    /// once, and the other looks once more as it closes (here a follower, stopped by
+    /// SIGTERM before its next look).
+    @Test func aProcessSharingTheLogNeitherHoldsTheCopyBackNorRemovesANewLog() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("test.db").path
+        try flashsale(["create-sale", "s1", "--inventory", "5"], database: path)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null) }
+        let follower = try ChildProcess(flashsaleBinary, ["--db", path, "process", "s1", "--follow"], environment: [:],
+                                        stdin: null, stdout: null, stderr: null)
+        var waits = 0
+        while !WALIndex.isOpen(path + "-shm"), waits < 2_000 {
+            usleep(5_000)
+            waits += 1
+        }
+        do {
+            let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+            _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil, userAgent: nil,
+                                                             key: nil), clock: SystemClock().now())
+            let watcher = try DataVersionWatcher(store.db)
+            follower.send(SIGSTOP)
+            for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
+            #expect(Self.copied(by: watcher))
+        }
+        try flashsale(["book", "s1", "bob"], database: path)
+        follower.send(SIGTERM)
+        follower.send(SIGCONT)
+        #expect(follower.wait() == .exit(0))
+        #expect(try Self.users(of: path) == ["alice", "bob"])
+    }
+
     /// The lock that keeps others from opening the database while the log is copied is
     /// the one SQLite's processes wait for: a command waits its busy timeout, then is told
     /// to retry (75).
@@ -49,6 +102,24 @@ import FlashSaleTestSupport
         DatabaseFileLocks.letOpenersIn(descriptor)
         try flashsale(["book", "s1", "bob"], database: f.path)
         #expect(try f.counters().held == 1)
+    }
+
+    private static func copied(by watcher: DataVersionWatcher) -> Bool {
+        var watcher = watcher
+        do {
+            _ = try watcher.hasChanged()
+        } catch .logRemoved(let detail) as StoreFailure {
+            return detail.contains("its log copied into the file first")
+        } catch {}
+        return false
+    }
+
+    /// The users booked in s1, sorted, once `verify` finds the database whole.
+    private static func users(of path: String) throws -> [String] {
+        #expect(try runTool(flashsaleBinary, ["--db", path, "verify"], environment: [:]) == "ok\n")
+        let listed = try runTool(flashsaleBinary, ["--db", path, "bookings", "s1", "--json"], environment: [:])
+        let rows = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
+        return rows.compactMap { $0["user"] as? String }.sorted()
     }
 
     @discardableResult
