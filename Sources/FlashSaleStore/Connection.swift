@@ -112,7 +112,7 @@ public final class Connection {
     /// its last checkpoint lost: the names are the database. With the names free (nobody
     /// opened it since), the log is copied in as ever, and nothing is lost.
     private func keepTheLogOfASplitDatabase() {
-        guard SplitDatabases.containsOnClosing(path), JournalFiles.namesAreTaken(database: path) else { return }
+        guard SplitDatabases.containsAfterLooking(path), JournalFiles.namesAreTaken(database: path) else { return }
         csqlite_checkpoint_on_close(handle, 0)
     }
 
@@ -244,7 +244,10 @@ public final class Connection {
     /// bookings that went nowhere): refused before the commit, which SQLite does not do.
     private func checkFileIsInPlace() throws(SQLiteError) {
         if fileHasMoved { throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open") }
-        if SplitDatabases.contains(path) {
+        // Looked at before each commit, not only at the watcher's looks: with the -shm alone
+        // removed, a command that made a new one shared the WAL through it, and a commit
+        // made here before the next look wrote over the command's (found by probing).
+        if SplitDatabases.containsAfterLooking(path) {
             throw SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
         }
     }

@@ -41,10 +41,10 @@ struct JournalFiles: Sendable {
         return inPlace
     }
 
-    /// `areInPlace`, as the database is closed: asked only while the descriptors still
-    /// lead to the files (a connection closed before may have taken its WAL's with it, and
-    /// the number gone to another file).
-    fileprivate func lastLook() {
+    /// `areInPlace`, before a commit or as the database is closed: asked only while the
+    /// descriptors still lead to the files (a connection closed before may have taken its
+    /// WAL's with it, and the number gone to another file, or the WAL made anew).
+    fileprivate func look() {
         let stillOpen = zip([log, index], files).allSatisfy { descriptor, file in
             var open = stat()
             return fstat(descriptor, &open) == 0 && FileIdentity(open) == file
@@ -153,10 +153,10 @@ enum SplitDatabases {
     /// Whether any is marked: a commit asks without taking the lock.
     private static let any = Atomic(false)
 
-    /// The journal files being watched, by database: looked at once more as the database
-    /// is closed (`Connection`), so that a process that had not looked since they were
-    /// removed (a stream waiting for input) does not copy its log over another's, nor
-    /// remove the other's by name.
+    /// The journal files being watched, by database: looked at before each commit and as
+    /// the database is closed (`Connection`), so that a process that has not looked since
+    /// they were removed neither writes over another's log nor, closing (a stream waiting
+    /// for input), copies its log over another's and removes the other's by name.
     private static let watched = Mutex<[String: JournalFiles]>([:])
     private static let anyWatched = Atomic(false)
 
@@ -165,10 +165,10 @@ enum SplitDatabases {
         anyWatched.store(true, ordering: .releasing)
     }
 
-    /// Whether `path` is marked, after a last look at its watched files (marking it if they
-    /// are not in place).
-    static func containsOnClosing(_ path: String) -> Bool {
-        if anyWatched.load(ordering: .acquiring), !contains(path) { watched.withLock { $0[path] }?.lastLook() }
+    /// Whether `path` is marked, after a look at its watched files (marking it if they are
+    /// not in place).
+    static func containsAfterLooking(_ path: String) -> Bool {
+        if anyWatched.load(ordering: .acquiring), !contains(path) { watched.withLock { $0[path] }?.look() }
         return contains(path)
     }
 

@@ -85,6 +85,21 @@ import FlashSaleTestSupport
         #expect(try Self.users(of: path) == ["alice", "bob"])
     }
 
+    /// Found by probing: with the -shm alone removed, a command made a new one and shared
+    /// the WAL through it; a commit the long-running process made before its next look
+    /// went where its own index said the WAL ended, over the command's booking. Each
+    /// commit of a watched database looks first, and is refused.
+    @Test func aCommitAfterTheIndexWasReplacedIsRefused() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        _ = try f.book("alice")
+        _ = try DataVersionWatcher(f.store.db)
+        unlink(f.path + "-shm")
+        try flashsale(["book", "s1", "bob"], database: f.path)
+        #expect(throws: (any Error).self) { _ = try f.book("carol") }
+        #expect(try Self.users(of: f.path) == ["alice", "bob"])
+    }
+
     /// The lock that keeps others from opening the database while the log is copied is
     /// the one SQLite's processes wait for: a command waits its busy timeout, then is told
     /// to retry (75).
