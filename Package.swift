@@ -48,14 +48,15 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Linux calls Swift cannot import (variadic): for rehearse's children.
+        // Linux calls Swift cannot import (variadic, or GNU only): for rehearse's children,
+        // and the store's reservation of disk space.
         .systemLibrary(name: "CLinux"),
         // The rules: pure Swift, no SQLite, no I/O.
         .target(name: "FlashSaleCore", swiftSettings: directMetadataAccess),
         // Every state change, written once, on the store protocols it defines; no SQL, no I/O.
         .target(name: "FlashSaleEngine", dependencies: ["FlashSaleCore"], swiftSettings: directMetadataAccess),
         // The SQLite store: the engine's protocols in SQL, and the read-only reports.
-        .target(name: "FlashSaleStore", dependencies: ["CSQLite", "FlashSaleCore", "FlashSaleEngine"],
+        .target(name: "FlashSaleStore", dependencies: ["CSQLite", "CLinux", "FlashSaleCore", "FlashSaleEngine"],
                 swiftSettings: directMetadataAccess),
         // What the modules on SwiftNIO share: a task executor on an event loop.
         .target(name: "FlashSaleNIO", dependencies: [.product(name: "NIOCore", package: "swift-nio")],

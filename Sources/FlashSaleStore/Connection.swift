@@ -116,6 +116,13 @@ public final class Connection {
         csqlite_checkpoint_on_close(handle, 0)
     }
 
+    /// How long the database file is once every commit in the WAL is copied into it.
+    func bytesOnceCopied() throws -> Int64 {
+        let pages = try firstRow("PRAGMA page_count") { $0.int64(0) } ?? 0
+        let pageSize = try firstRow("PRAGMA page_size") { $0.int64(0) } ?? 0
+        return pages * pageSize
+    }
+
     /// Copies every commit in the WAL into the database file, waiting (as for the busy
     /// timeout) for the transactions of those who share it: SQLite's result code, OK once
     /// everything is copied.

@@ -1,3 +1,4 @@
+import CLinux
 import CSQLite
 import Glibc
 import FlashSaleCore
@@ -100,15 +101,26 @@ struct JournalFiles: Sendable {
             guard !waited(patience) else { return .leftToClose }
             usleep(1_000)
         }
-        // On a full disk the copy stops part way, the file holding some of the log's pages
-        // and the log, which nobody else can reach, the rest: given up, the database was
-        // left corrupt (probe). Tried again until the disk has room.
+        // On a full disk the copy stopped part way, the file holding some of the log's pages
+        // and the log, which nobody else can reach, the rest: given up, or the process
+        // killed while it waited, the database was left corrupt (probe). The room is
+        // reserved first, and the copy tried again until the disk has it.
         while true {
-            let code = db.copyLogIntoFile()
-            if code == SQLITE_OK { return .copied }
-            guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
+            if Self.reserve(descriptor, for: db) {
+                let code = db.copyLogIntoFile()
+                if code == SQLITE_OK { return .copied }
+                guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
+            }
             usleep(100_000)
         }
+    }
+
+    /// Reserves the blocks the database file takes once the log is copied in; false when
+    /// the disk has no room for them. True too when the file system cannot reserve, or the
+    /// size cannot be read: the copy is then tried as it is.
+    private static func reserve(_ descriptor: Int32, for db: Connection) -> Bool {
+        guard let bytes = try? db.bytesOnceCopied(), bytes > 0 else { return true }
+        return clinux_reserve(descriptor, bytes) == 0 || ![ENOSPC, EDQUOT, EFBIG].contains(errno)
     }
 
     /// How long a process that took its shared lock just before the hold has to make its
