@@ -60,6 +60,8 @@ final class EventFeed: Sendable {
         var streamsOf: [UserID: [Int]] = [:]
         var nextID = 0
         var stopped = false
+        /// What ended the database followed (`databaseMoved`), once something has.
+        var databaseEnded: StoreFailure?
 
         /// The new stream's id, and the stream of the same user it displaced, if any (to be
         /// ended outside the lock).
@@ -131,8 +133,10 @@ final class EventFeed: Sendable {
             do {
                 if try log.watcher.hasChanged() { owed = true }
             } catch let failure as StoreFailure where failure.endsTheDatabaseFollowed {
+                state.withLockedValue { $0.databaseEnded = failure }
                 movedContinuation.yield(failure)
                 movedContinuation.finish()
+                return
             } catch {
                 // A look that failed (busy, a lost connection): deliver what can be read.
                 owed = true
@@ -146,6 +150,12 @@ final class EventFeed: Sendable {
             }
         }
     }
+
+    /// What ended the database followed, if anything has: asked once the follower has
+    /// ended (`stop`), since its last look may end after shutdown began (copying a
+    /// removed log into the file, waiting for room on a full disk: found by probing,
+    /// serve stopped by SIGTERM meanwhile exited 0 without a word of it).
+    var databaseEnded: StoreFailure? { state.withLockedValue { $0.databaseEnded } }
 
     /// This process committed: look now rather than at the next poll.
     func committed() {

@@ -166,9 +166,10 @@ package enum Server {
             throw LoggedFailure(failure)
         }
         committer.stop()
+        feed.stop()
         try await readers.shutdown()
         try await adminReaders.shutdown()
-        if let how = moved.failure {
+        if let how = moved.failure ?? feed.databaseEnded {
             let what = DatabaseURL.scheme(of: settings.database) == nil ? "was removed or replaced" : "had its schema dropped or replaced"
             // A removed log says what became of it; the file itself is where it was (probe).
             let failure = switch how {

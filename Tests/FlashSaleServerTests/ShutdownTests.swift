@@ -158,6 +158,46 @@ extension LoadTests {
             #expect(try served.verifies())
         }
 
+        /// Found by probing: serve stopped by SIGTERM while it waited for room on a full
+        /// disk to copy a removed log into the file exited 0 once it had, without a word
+        /// of the removal. The follower's last look decides the exit (73, and what became
+        /// of the log).
+        @Test(.enabled(if: geteuid() == 0, "needs root to mount a tmpfs"))
+        func serveStoppedWhileItWaitsToCopyARemovedLogSaysWhatBecameOfIt() async throws {
+            let disk = FileManager.default.temporaryDirectory.path + "/flashsale-tmpfs-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: false)
+            try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], environment: [:])
+            defer {
+                _ = try? runTool("/bin/umount", ["-l", disk], environment: [:])
+                try? FileManager.default.removeItem(atPath: disk)
+            }
+            let served = try ServedDatabase(url: disk + "/sale.db")
+            try served.createSale(inventory: 5000)
+            try served.start()
+            // Pages the file must grow by to take the log.
+            for user in 0..<300 {
+                #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "u\(user)").status == 201)
+            }
+            let filler = open(disk + "/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            let zeros = [UInt8](repeating: 0, count: 65_536)
+            while write(filler, zeros, zeros.count) > 0 {}
+            close(filler)
+            for suffix in ["-wal", "-shm"] { unlink(served.database + suffix) }
+            // Seen once its commits are refused.
+            var refused = false
+            for _ in 0..<500 where !refused {
+                refused = try await served.send(.POST, "/booking-service/book-item/s1", user: "late").status == 503
+            }
+            #expect(refused)
+            served.server?.send(SIGTERM)
+            unlink(disk + "/filler")
+            #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
+            let stopped = try logObjects(served.log).last?["error"] as? String
+            #expect(stopped?.contains("its log copied into the file first: nothing is lost") == true, "\(served.log)")
+            let status = try served.flashsale(["status", "s1", "--json"])
+            #expect(status.stdout.contains(#""held":300"#), "\(status.stdout)")
+        }
+
         /// SIGHUP, which a server started in a terminal gets when the terminal closes,
         /// stops it as SIGTERM does (its default action ended it at once, the attempts
         /// counted since the last write lost).
