@@ -93,7 +93,12 @@ struct JournalFiles: Sendable {
         defer { DatabaseFileLocks.letOpenersIn(descriptor) }
         while true {
             if Self.namesAreTaken(database: database) {
-                guard removeUnusedNewFiles() else { return .split }
+                switch removeEmptyNewFiles(database: descriptor) {
+                case .removed: continue
+                case .inUse: break
+                case .written: return .split
+                }
+                guard !waited(patience) else { return .split }
             } else if !DatabaseFileLocks.isOpenElsewhere(descriptor)
                         || (WALIndex.isOpenElsewhere(index: index) && waited(Self.openingGrace)) {
                 break
@@ -127,20 +132,35 @@ struct JournalFiles: Sendable {
     /// files (it makes them before it reads a page past the first).
     private static let openingGrace: UInt64 = 50_000_000
 
-    /// Removes the files another process made at the names if they hold nothing and nobody
-    /// has them open: a command that only reads (`status`, run to see what the removal
-    /// did) makes both, empty, and leaves them as it closes while this process has the
-    /// database open. Taken for another's commits, they cost every commit in this log
-    /// (probe). Not this process's own WAL under a new index, nor a new WAL beside its
-    /// index: another may have written to the one through the other.
-    private func removeUnusedNewFiles() -> Bool {
-        let had = SplitDatabases.files(of: database)
-        let names = [database + "-wal", database + "-shm"]
-        guard !names.contains(where: { FileIdentity(of: $0).map(had.contains) ?? false }) else { return false }
+    /// What another process's files at the names hold, as `removeEmptyNewFiles` found them.
+    private enum NewFiles {
+        /// They held no commit, and nobody had them open: they are gone.
+        case removed
+        /// They hold no commit, but another process has them (or the database) open.
+        case inUse
+        /// They may hold commits: another process wrote to them, or may have.
+        case written
+    }
+
+    /// Removes the files another process made at the names if they hold no commit and
+    /// nobody has them open: a command that only reads (`status`, run to see what the
+    /// removal did) makes them, empty, and leaves them as it closes while this process has
+    /// the database open. Taken for another's commits, they cost every commit in this log
+    /// (probe). A WAL that holds a commit is not empty; nor this process's own WAL under a
+    /// new index, which another may have written to through it. A new, empty WAL beside
+    /// this process's index (only the -wal removed) goes once no other process has the
+    /// database open, since those share that index. Asked under the hold
+    /// (`DatabaseFileLocks`), so that nobody opens them meanwhile.
+    private func removeEmptyNewFiles(database descriptor: Int32) -> NewFiles {
+        let (walName, shmName) = (database + "-wal", database + "-shm")
+        let (wal, shm) = (FileIdentity(of: walName), FileIdentity(of: shmName))
         var log = stat()
-        let logIsEmpty = stat(names[0], &log) == 0 ? log.st_size == 0 : errno == ENOENT
-        guard logIsEmpty, !WALIndex.isOpen(names[1]) else { return false }
-        return names.allSatisfy { unlink($0) == 0 || errno == ENOENT }
+        guard !(wal.map(files.contains) ?? false), stat(walName, &log) != 0 || log.st_size == 0 else { return .written }
+        let inUse = shm.map(files.contains) ?? false ? DatabaseFileLocks.isOpenElsewhere(descriptor) : WALIndex.isOpen(shmName)
+        guard !inUse else { return .inUse }
+        unlink(walName)
+        if let shm, !files.contains(shm) { unlink(shmName) }
+        return .removed
     }
 
     /// Whether a WAL or an index other than the ones this process had has the names of a

@@ -48,6 +48,24 @@ import FlashSaleTestSupport
         #expect(try Self.users(of: f.path) == ["alice", "bob"])
     }
 
+    /// Found by the follow-up probe: with only the -wal removed, a command that then ran
+    /// (and failed, 74, on the index that named frames its new WAL lacked) left an empty
+    /// WAL beside this process's index, which was taken for another's commits.
+    @Test func anEmptyWALMadeBesideTheIndexIsRemovedAndTheLogCopied() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.store.db.execute("PRAGMA wal_checkpoint")
+        _ = try f.book("alice")
+        let watcher = try DataVersionWatcher(f.store.db)
+        unlink(f.path + "-wal")
+        _ = try? flashsale(["status", "s1"], database: f.path)
+        var log = stat()
+        #expect(stat(f.path + "-wal", &log) == 0 && log.st_size == 0)
+        #expect(Self.copied(by: watcher))
+        try flashsale(["book", "s1", "bob"], database: f.path)
+        #expect(try Self.users(of: f.path) == ["alice", "bob"])
+    }
+
     /// Found by probing: another process that shared the log (a stream waiting for input)
     /// held the copy back for the busy timeout, then left it to the close; and as that
     /// process closed later, having not looked since, it removed by name the log of a
