@@ -8,6 +8,9 @@ import Glibc
 public final class Connection {
     let handle: OpaquePointer
     let path: String
+    /// The file SQLite opened, symbolic links followed: its WAL and index are beside it
+    /// (found by probing: watched through a link's name, their removal went unseen).
+    let openedFile: String
     let busyTimeout: Span
     private var statements: [String: Statement] = [:]
     /// The busy handler's state, which SQLite holds a pointer to while the handle lives.
@@ -68,6 +71,8 @@ public final class Connection {
         }
         self.handle = handle
         self.path = path
+        // SQLite keeps the WAL and its index beside the file a symbolic link leads to.
+        openedFile = sqlite3_db_filename(handle, "main").map { String(cString: $0) } ?? path
         self.busyTimeout = busyTimeout
         busyWait = BusyWait(timeoutMilliseconds: busyTimeout.milliseconds)
         sqlite3_extended_result_codes(handle, 1)
@@ -112,7 +117,7 @@ public final class Connection {
     /// its last checkpoint lost: the names are the database. With the names free (nobody
     /// opened it since), the log is copied in as ever, and nothing is lost.
     private func keepTheLogOfASplitDatabase() {
-        guard SplitDatabases.containsAfterLooking(path), JournalFiles.namesAreTaken(database: path) else { return }
+        guard SplitDatabases.containsAfterLooking(openedFile), JournalFiles.namesAreTaken(database: openedFile) else { return }
         csqlite_checkpoint_on_close(handle, 0)
     }
 
@@ -254,7 +259,7 @@ public final class Connection {
         // Looked at before each commit, not only at the watcher's looks: with the -shm alone
         // removed, a command that made a new one shared the WAL through it, and a commit
         // made here before the next look wrote over the command's (found by probing).
-        if SplitDatabases.containsAfterLooking(path) {
+        if SplitDatabases.containsAfterLooking(openedFile) {
             throw SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
         }
     }

@@ -83,7 +83,7 @@ struct DataVersionWatcher: ChangeWatcher {
         self.db = db
         seen = try db.dataVersion()
         file = FileIdentity(of: db.path)
-        journal = JournalFiles(database: db.path)
+        journal = JournalFiles(database: db.openedFile)
     }
 
     mutating func hasChanged() throws -> Bool {

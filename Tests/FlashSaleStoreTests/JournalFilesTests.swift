@@ -46,6 +46,24 @@ import FlashSaleTestSupport
         #expect(try Self.users(of: f.path) == ["alice", "bob"])
     }
 
+    /// Found by probing: through a symbolic link, the removal went unseen (the names
+    /// looked at were the link's, SQLite's files are beside its target), and a command's
+    /// booking made meanwhile was lost.
+    @Test func aLogRemovedBesideALinksTargetIsSeen() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        let link = f.directory.appendingPathComponent("link.db").path
+        #expect(symlink(f.path, link) == 0)
+        let store = try SQLiteStore(path: link, busyTimeout: .seconds(5))
+        _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil, userAgent: nil,
+                                                         key: nil), clock: T)
+        let watcher = try DataVersionWatcher(store.db)
+        for suffix in ["-wal", "-shm"] { unlink(f.path + suffix) }
+        #expect(Self.copied(by: watcher))
+        try flashsale(["book", "s1", "bob"], database: link)
+        #expect(try Self.users(of: link) == ["alice", "bob"])
+    }
+
     /// Found by probing: another process that shared the log (a stream waiting for input)
     /// held the copy back for the busy timeout, then left it to the close; and as that
     /// process closed later, having not looked since, it removed by name the log of a
