@@ -121,11 +121,25 @@ struct JournalFiles: Sendable {
     }
 
     /// Reserves the blocks the database file takes once the log is copied in; false when
-    /// the disk has no room for them. True too when the file system cannot reserve, or the
-    /// size cannot be read: the copy is then tried as it is.
+    /// the disk has no room for them. True when the size cannot be read: the copy is then
+    /// tried as it is.
     private static func reserve(_ descriptor: Int32, for db: Connection) -> Bool {
         guard let bytes = try? db.bytesOnceCopied(), bytes > 0 else { return true }
-        return clinux_reserve(descriptor, bytes) == 0 || ![ENOSPC, EDQUOT, EFBIG].contains(errno)
+        if clinux_reserve(descriptor, bytes) == 0 { return true }
+        switch errno {
+        case ENOSPC, EDQUOT, EFBIG: return false
+        // A file system that cannot reserve (ext2, some overlays): its free space is asked
+        // instead, so that a copy that would run out is not begun (found by probing: on
+        // ext2 the file was still left corrupt by a kill during the wait).
+        case EOPNOTSUPP, ENOSYS: return hasRoom(descriptor, toGrowTo: bytes)
+        default: return true
+        }
+    }
+
+    private static func hasRoom(_ descriptor: Int32, toGrowTo bytes: Int64) -> Bool {
+        var file = stat(), disk = statvfs()
+        guard fstat(descriptor, &file) == 0, fstatvfs(descriptor, &disk) == 0 else { return true }
+        return Int64(disk.f_bavail) * Int64(disk.f_frsize) >= bytes - Int64(file.st_size)
     }
 
     /// How long a process that took its shared lock just before the hold has to make its
