@@ -1,7 +1,4 @@
-import CLinux
-import CSQLite
 import Glibc
-import FlashSaleCore
 import Synchronization
 
 /// The WAL and its index (`FILE-wal`, `FILE-shm`) this process has open for a database,
@@ -12,11 +9,11 @@ import Synchronization
 /// file and removes the new one by name, with every commit the others made (found by
 /// probing: `book`s a `serve` or `process --follow` outlived were gone).
 struct JournalFiles: Sendable {
-    fileprivate let database: String
+    let database: String
     private let log: Int32
-    private let index: Int32
+    let index: Int32
     /// The files `log` and `index` are: what the names must lead to.
-    private let files: [FileIdentity]
+    let files: [FileIdentity]
 
     /// nil when this process has not both open (the database not read yet, or not in WAL
     /// mode): nothing to watch.
@@ -51,130 +48,6 @@ struct JournalFiles: Sendable {
             return fstat(descriptor, &open) == 0 && FileIdentity(open) == file
         }
         if stillOpen { _ = areInPlace() }
-    }
-
-    /// What became of this process's log once its names were found free or taken
-    /// (`settle(through:)`).
-    enum Settling {
-        /// Copied into the file: nothing is lost, whoever opens the database next.
-        case copied
-        /// Left for the close to copy in, if the names are still free then: another
-        /// process kept the database open past the busy timeout without sharing this log,
-        /// or kept it from being copied (a transaction left open).
-        case leftToClose
-        /// Another process has made new ones and used them: the log must not go into the file.
-        case split
-    }
-
-    /// Copies the log into the file at once, while no other process can begin to open the
-    /// database (`DatabaseFileLocks`), unless another has made new files at the names and
-    /// used them. Left to the close, it was lost when another process opened the database
-    /// before that: the close must then keep the new files, which the other's commits are
-    /// in (found by a CI run).
-    ///
-    /// Others that have the database open are waited for (up to the busy timeout) unless
-    /// they share this log, which they have open too: one that began to open it just
-    /// before the hold has made its files within the grace below. The copy goes through
-    /// the log's index, which those others heed, as SQLite's own checkpoints do.
-    func settle(through db: Connection) -> Settling {
-        var file = stat()
-        guard stat(database, &file) == 0, let descriptor = WALIndex.descriptor(of: file) else {
-            return Self.namesAreTaken(database: database) ? .split : .leftToClose
-        }
-        let start = MonotonicClock.nanoseconds()
-        let patience = UInt64(max(0, db.busyTimeout.milliseconds)) * 1_000_000
-        let waited = { (nanoseconds: UInt64) in MonotonicClock.nanoseconds() - start >= nanoseconds }
-        // Held, for an instant, by a process opening the database, or by another of this
-        // log's processes settling it.
-        while !DatabaseFileLocks.holdOpenersOff(descriptor) {
-            guard !waited(patience) else { return Self.namesAreTaken(database: database) ? .split : .leftToClose }
-            usleep(1_000)
-        }
-        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
-        while true {
-            if Self.namesAreTaken(database: database) {
-                switch removeEmptyNewFiles(database: descriptor) {
-                case .removed: continue
-                case .inUse: break
-                case .written: return .split
-                }
-                guard !waited(patience) else { return .split }
-            } else if !DatabaseFileLocks.isOpenElsewhere(descriptor)
-                        || (WALIndex.isOpenElsewhere(index: index) && waited(Self.openingGrace)) {
-                break
-            }
-            guard !waited(patience) else { return .leftToClose }
-            usleep(1_000)
-        }
-        // On a full disk the copy stopped part way, the file holding some of the log's pages
-        // and the log, which nobody else can reach, the rest: given up, or the process
-        // killed while it waited, the database was left corrupt (probe). The room is
-        // reserved first, and the copy tried again until the disk has it.
-        while true {
-            if Self.reserve(descriptor, for: db) {
-                let code = db.copyLogIntoFile()
-                if code == SQLITE_OK { return .copied }
-                guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
-            }
-            usleep(100_000)
-        }
-    }
-
-    /// Reserves the blocks the database file takes once the log is copied in; false when
-    /// the disk has no room for them. True when the size cannot be read: the copy is then
-    /// tried as it is.
-    private static func reserve(_ descriptor: Int32, for db: Connection) -> Bool {
-        guard let bytes = try? db.bytesOnceCopied(), bytes > 0 else { return true }
-        if clinux_reserve(descriptor, bytes) == 0 { return true }
-        switch errno {
-        case ENOSPC, EDQUOT, EFBIG: return false
-        // A file system that cannot reserve (ext2, some overlays): its free space is asked
-        // instead, so that a copy that would run out is not begun (found by probing: on
-        // ext2 the file was still left corrupt by a kill during the wait).
-        case EOPNOTSUPP, ENOSYS: return hasRoom(descriptor, toGrowTo: bytes)
-        default: return true
-        }
-    }
-
-    private static func hasRoom(_ descriptor: Int32, toGrowTo bytes: Int64) -> Bool {
-        var file = stat(), disk = statvfs()
-        guard fstat(descriptor, &file) == 0, fstatvfs(descriptor, &disk) == 0 else { return true }
-        return Int64(disk.f_bavail) * Int64(disk.f_frsize) >= bytes - Int64(file.st_size)
-    }
-
-    /// How long a process that took its shared lock just before the hold has to make its
-    /// files (it makes them before it reads a page past the first).
-    private static let openingGrace: UInt64 = 50_000_000
-
-    /// What another process's files at the names hold, as `removeEmptyNewFiles` found them.
-    private enum NewFiles {
-        /// They held no commit, and nobody had them open: they are gone.
-        case removed
-        /// They hold no commit, but another process has them (or the database) open.
-        case inUse
-        /// They may hold commits: another process wrote to them, or may have.
-        case written
-    }
-
-    /// Removes the files another process made at the names if they hold no commit and
-    /// nobody has them open: a command that only reads (`status`, run to see what the
-    /// removal did) makes them, empty, and leaves them as it closes while this process has
-    /// the database open. Taken for another's commits, they cost every commit in this log
-    /// (probe). A WAL that holds a commit is not empty; nor this process's own WAL under a
-    /// new index, which another may have written to through it. A new, empty WAL beside
-    /// this process's index (only the -wal removed) goes once no other process has the
-    /// database open, since those share that index. Asked under the hold
-    /// (`DatabaseFileLocks`), so that nobody opens them meanwhile.
-    private func removeEmptyNewFiles(database descriptor: Int32) -> NewFiles {
-        let (walName, shmName) = (database + "-wal", database + "-shm")
-        let (wal, shm) = (FileIdentity(of: walName), FileIdentity(of: shmName))
-        var log = stat()
-        guard !(wal.map(files.contains) ?? false), stat(walName, &log) != 0 || log.st_size == 0 else { return .written }
-        let inUse = shm.map(files.contains) ?? false ? DatabaseFileLocks.isOpenElsewhere(descriptor) : WALIndex.isOpen(shmName)
-        guard !inUse else { return .inUse }
-        unlink(walName)
-        if let shm, !files.contains(shm) { unlink(shmName) }
-        return .removed
     }
 
     /// Whether a WAL or an index other than the ones this process had has the names of a
