@@ -536,6 +536,38 @@ func isOneLine(_ text: String) -> Bool {
 }
 
 /// A tmpfs of `megabytes`, owned by `owner`, unmounted and removed when let go.
+/// An ext2 file system in an image of its own, mounted through a loop device: a file system
+/// on which `fallocate` cannot reserve room (EOPNOTSUPP).
+final class Ext2ImageMount {
+    let path: String
+    private let image: String
+
+    init(megabytes: Int) throws {
+        let base = "/tmp/flashsale-ext2-\(UUID().uuidString)"
+        (path, image) = (base, base + ".img")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        guard FileManager.default.createFile(atPath: image, contents: nil), truncate(image, off_t(megabytes) << 20) == 0 else {
+            throw POSIXError(.EIO)
+        }
+        try runTool(Self.mkfs ?? "/sbin/mkfs.ext2", ["-q", "-F", image], environment: [:])
+        try runTool("/bin/mount", ["-o", "loop", image, path], environment: [:])
+    }
+
+    deinit {
+        _ = try? runTool("/bin/umount", [path], environment: [:])
+        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: image)
+    }
+
+    private static let mkfs = installed("mkfs.ext2")
+
+    /// Whether one can be made here: root, `mkfs.ext2`, and loop devices.
+    static let available: Bool = {
+        guard geteuid() == 0, mkfs != nil else { return false }
+        return (try? Ext2ImageMount(megabytes: 1)) != nil
+    }()
+}
+
 final class TmpfsMount {
     let path: String
 
