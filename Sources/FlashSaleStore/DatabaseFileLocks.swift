@@ -15,21 +15,30 @@ enum DatabaseFileLocks {
     /// other process can begin to open the database meanwhile (each waits, for as long as
     /// its busy timeout). False when another process holds it or begins to open it now.
     static func holdOpenersOff(_ descriptor: Int32) -> Bool {
-        var lock = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: pendingByte, l_len: 1, l_pid: 0)
-        return fcntl(descriptor, F_SETLK, &lock) == 0
+        setPendingByte(descriptor, to: F_WRLCK)
     }
 
     static func letOpenersIn(_ descriptor: Int32) {
-        var lock = flock(l_type: Int16(F_UNLCK), l_whence: Int16(SEEK_SET), l_start: pendingByte, l_len: 1, l_pid: 0)
-        _ = fcntl(descriptor, F_SETLK, &lock)
+        _ = setPendingByte(descriptor, to: F_UNLCK)
+    }
+
+    private static func setPendingByte(_ descriptor: Int32, to type: Int32) -> Bool {
+        var lock = flock(l_type: Int16(type), l_whence: Int16(SEEK_SET), l_start: pendingByte, l_len: 1, l_pid: 0)
+        return fcntl(descriptor, F_SETLK, &lock) == 0
     }
 
     /// Whether a process other than this one has the database open (true when that cannot
     /// be told: not assumed free).
     static func isOpenElsewhere(_ descriptor: Int32) -> Bool {
-        var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: sharedRange.start,
-                          l_len: sharedRange.length, l_pid: 0)
-        guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
-        return probe.l_type != Int16(F_UNLCK)
+        isLockedElsewhere(descriptor, from: sharedRange.start, length: sharedRange.length)
     }
+}
+
+/// Whether a process other than this one holds a lock on any of `length` bytes from `start`
+/// of the file open through `descriptor` (true when that cannot be told: not assumed free).
+/// This process's own locks never conflict with it (POSIX), so they do not count.
+func isLockedElsewhere(_ descriptor: Int32, from start: off_t, length: off_t) -> Bool {
+    var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: start, l_len: length, l_pid: 0)
+    guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
+    return probe.l_type != Int16(F_UNLCK)
 }

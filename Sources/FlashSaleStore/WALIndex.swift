@@ -25,9 +25,7 @@ enum WALIndex {
     /// Whether a process other than this one has open the WAL index this process has open
     /// through `descriptor` (true when that cannot be told: not assumed free).
     static func isOpenElsewhere(index descriptor: Int32) -> Bool {
-        var probe = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: deadMansSwitch, l_len: 1, l_pid: 0)
-        guard fcntl(descriptor, F_GETLK, &probe) == 0 else { return true }
-        return probe.l_type != Int16(F_UNLCK)
+        isLockedElsewhere(descriptor, from: deadMansSwitch, length: 1)
     }
 
     /// Whether any process has open the WAL index at `path`, one this process never opened:
