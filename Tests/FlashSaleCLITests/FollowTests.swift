@@ -267,7 +267,7 @@ import FlashSaleTestSupport
         #expect(try follower.waitUntil { try box.run(["status", "s1", "--json"]).json()["held"] as? Int == 1 })
         // Held still meanwhile, so that it looks only once the files are gone and, if so,
         // another has made new ones.
-        follower.child.send(SIGSTOP)
+        follower.child.holdStill()
         for suffix in removed { unlink(box.database + suffix) }
         if anotherOpensIt { #expect(try box.run(["book", "s1", "bob"], now: nil).status == 0) }
         follower.child.send(SIGCONT)

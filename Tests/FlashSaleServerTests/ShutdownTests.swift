@@ -142,7 +142,7 @@ extension LoadTests {
             #expect(try await served.send(.POST, "/booking-service/book-item/s1", user: "alice").status == 201)
             // Held still meanwhile, so that the files are gone and new ones made before it
             // looks (a CI run saw it look between the two, find the names free, and say so).
-            served.server?.send(SIGSTOP)
+            served.server?.holdStill()
             for suffix in ["-wal", "-shm"] { unlink(served.database + suffix) }
             if anotherOpensIt { #expect(try served.flashsale(["book", "s1", "bob"]).status == .exit(0)) }
             served.server?.send(SIGCONT)

@@ -90,7 +90,7 @@ import FlashSaleTestSupport
             _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil, userAgent: nil,
                                                              key: nil), clock: SystemClock().now())
             let watcher = try DataVersionWatcher(store.db)
-            follower.send(SIGSTOP)
+            follower.holdStill()
             for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
             #expect(Self.copied(by: watcher))
         }

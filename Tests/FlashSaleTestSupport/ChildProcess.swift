@@ -122,6 +122,19 @@ public final class ChildProcess {
         if isRunning { kill(pid, signal) }
     }
 
+    /// Stops it (SIGSTOP) and returns once it is stopped: the signal is delivered when its
+    /// threads next run, and a CI run saw a server look at its files once more after
+    /// `kill` had returned.
+    public func holdStill() {
+        send(SIGSTOP)
+        for _ in 0..<2_000 where isRunning {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return }
+            let state = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ").first
+            if state == "T" || state == "t" { return }
+            usleep(1_000)
+        }
+    }
+
     /// wait(2)'s status, decoded (WIFEXITED and friends are macros Swift cannot import).
     private func termination(_ status: Int32) -> Termination {
         status & 0x7F == 0 ? .exit((status >> 8) & 0xFF) : .signal(status & 0x7F)
