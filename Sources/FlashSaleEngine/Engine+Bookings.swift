@@ -277,6 +277,10 @@ extension Engine {
                 let size = min(sweepBatch, (limit ?? .max) - total)
                 phase(.waitingForTheLock)
                 let batch: [(sale: SaleID, expired: Int64)] = try store.write { transaction in
+                    // Said again in each attempt: one run again after a conflict (PostgreSQL's
+                    // deadlock or serialization failure) waits for its sales' rows anew, and a
+                    // stop signal waited for that wait to end (found by review).
+                    phase(.waitingForTheLock)
                     // Its sales read for writing: their locks held (PostgreSQL's rows; SQLite's
                     // whole database since the transaction began).
                     var line = try overdueLine(saleID, in: transaction, clock: clock)

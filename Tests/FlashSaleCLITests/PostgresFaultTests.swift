@@ -139,6 +139,38 @@ struct PostgresFaultTests {
         #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
     }
 
+    /// Found by review: a sweep whose batch lost a deadlock is run again from the start, and
+    /// its second wait for the sale's row was taken for a batch under way, so a stop signal
+    /// waited for the other session. The deadlock here: the sweep holds the sale's row and
+    /// waits for the hold's, which another session holds, and which then asks to lock the
+    /// sale table (as a migration might); the server ends the sweep's transaction, grants
+    /// that lock, and the sweep's second attempt waits for it.
+    @Test func aSweepRetriedAfterADeadlockStillStopsAtOnceWhileItWaits() throws {
+        let box = try saleBox()
+        #expect(try box.run(["book", "s1", "alice"]).status == 0)
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let holder = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try holder.execute("BEGIN")
+        defer { _ = try? holder.execute("ROLLBACK") }
+        try holder.execute("SELECT id FROM booking WHERE sale = 's1' FOR UPDATE")
+        let holderID = try holder.count("SELECT pg_backend_pid() AS count")
+        let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
+        let sweep = try box.start(["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z")
+        try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
+        // Returns once the server has found the deadlock (deadlock_timeout after the sweep
+        // began to wait, a second by default), ended the sweep's transaction and granted
+        // the lock, before the sweep could begin again: a wait seen after it is the sweep's
+        // second attempt. (A row's lock would be a race: the sweep may take it first.)
+        try holder.execute("LOCK TABLE sale IN EXCLUSIVE MODE")
+        try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
+        sweep.child.send(SIGTERM)
+        #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
+        #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")
+        try holder.execute("ROLLBACK")
+        #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
+    }
+
     /// Found by probing: a lock on the schema's version table made a command wait twice its
     /// busy timeout (the version asked ahead, then the schema's check) before its 75.
     @Test func aLockOnTheVersionTableIsExit75AfterOneBusyTimeout() throws {

@@ -21,8 +21,10 @@ import FlashSaleEngine
         #expect(order == holds.map(\.id.text))
     }
 
-    /// What a stop signal may cut short (`SweepPhase`): only the waits for the lock. A
-    /// sweep whose last batch came out full looks once more, and finds nothing.
+    /// What a stop signal may cut short (`SweepPhase`): only the waits for the lock, said
+    /// before the transaction begins (SQLite's lock) and as it begins (PostgreSQL's rows, in
+    /// every attempt). A sweep whose last batch came out full looks once more, and finds
+    /// nothing.
     @Test(arguments: [(15, 2), (20, 3)])
     func aSweepSaysWhenItWaitsForTheLock(holds: Int, looks: Int) throws {
         let f = try StoreFixture()
@@ -34,7 +36,7 @@ import FlashSaleEngine
                                                                      phase: { phases.append($0) }) { committed.append($0) }
         #expect(report.total == Int64(holds))
         #expect(committed == [10, Int64(holds - 10)])
-        let batch: [Engine.SweepPhase] = [.looking, .waitingForTheLock, .expiring]
+        let batch: [Engine.SweepPhase] = [.looking, .waitingForTheLock, .waitingForTheLock, .expiring]
         #expect(phases == batch + batch + (looks == 3 ? [.looking] : []))
     }
 
