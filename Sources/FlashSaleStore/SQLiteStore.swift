@@ -96,7 +96,7 @@ struct DataVersionWatcher: ChangeWatcher {
             let never = "(never remove them while a process has the database open)"
             switch journal.settle(through: db) {
             case .copied:
-                throw StoreFailure.logRemoved(detail: "\(what); stopped, its log copied into the file first: nothing is lost \(never)")
+                throw StoreFailure.logRemoved(detail: "\(what); stopped, its log copied into the file first: no commit is lost \(never)")
             case .leftToClose:
                 throw StoreFailure.logRemoved(detail: "\(what); stopped: its log goes into the file as the last process that "
                                                   + "has it closes the database, unless another process opens it first \(never)")

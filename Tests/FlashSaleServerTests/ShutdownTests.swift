@@ -150,7 +150,7 @@ extension LoadTests {
             // What became of its log is said, not a file removed (found by the follow-up probe).
             let stopped = try logObjects(served.log).last?["error"] as? String
             let said = anotherOpensIt ? "while this process had it open, and another process has made new ones"
-                                      : "while this process had it open; stopped, its log copied into the file first: nothing is lost"
+                                      : "while this process had it open; stopped, its log copied into the file first: no commit is lost"
             #expect(stopped?.contains(said) == true, "\(served.log)")
             let bookings = try served.flashsale(["bookings", "s1", "--json"])
             #expect(bookings.stdout.contains(#""user":"bob""#) == anotherOpensIt, "\(bookings.stdout)")
@@ -193,7 +193,7 @@ extension LoadTests {
             unlink(disk + "/filler")
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
             let stopped = try logObjects(served.log).last?["error"] as? String
-            #expect(stopped?.contains("its log copied into the file first: nothing is lost") == true, "\(served.log)")
+            #expect(stopped?.contains("its log copied into the file first: no commit is lost") == true, "\(served.log)")
             let status = try served.flashsale(["status", "s1", "--json"])
             #expect(status.stdout.contains(#""held":300"#), "\(status.stdout)")
         }

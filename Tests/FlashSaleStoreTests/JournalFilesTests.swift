@@ -140,7 +140,7 @@ import FlashSaleTestSupport
         do {
             _ = try watcher.hasChanged()
         } catch .logRemoved(let detail) as StoreFailure {
-            return detail.contains("its log copied into the file first: nothing is lost")
+            return detail.contains("its log copied into the file first: no commit is lost")
         } catch {}
         return false
     }
