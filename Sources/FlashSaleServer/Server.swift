@@ -68,6 +68,7 @@ package enum Server {
         defer { log.stop() }
         LoggingSystem.bootstrap { _ in JSONLogHandler(output: log) }
         let logger = Logger(label: "flashsale.serve")
+        StoreNotices.send { logger.warning("\($0)") }
 
         let authenticator = try await Authenticator(settings.authentication)
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)

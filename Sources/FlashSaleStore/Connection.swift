@@ -259,10 +259,10 @@ public final class Connection {
         // Looked at before each commit, not only at the watcher's looks: with the -shm alone
         // removed, a command that made a new one shared the WAL through it, and a commit
         // made here before the next look wrote over the command's (found by probing).
-        if SplitDatabases.containsAfterLooking(openedFile) {
-            throw SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
-        }
+        if SplitDatabases.containsAfterLooking(openedFile) { throw Connection.logRemoved }
     }
+
+    private static let logRemoved = SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
 
     /// Whether the file this connection has open is no longer at its path (removed, renamed,
     /// or another put there), as SQLite tells.
@@ -322,6 +322,10 @@ public final class Connection {
 
     /// A read transaction: one consistent snapshot for several queries.
     public func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        // Refused as commits are, once this process has found the database's log removed and
+        // is stopping: `serve`'s /healthz read well while every booking was refused (found
+        // by probing), and a read may miss what others have committed to new files.
+        if SplitDatabases.contains(openedFile) { throw Connection.logRemoved }
         try execute("BEGIN DEFERRED")
         do {
             let result = try body()

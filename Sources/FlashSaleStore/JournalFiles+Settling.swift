@@ -1,6 +1,7 @@
 import CLinux
 import CSQLite
 import FlashSaleCore
+import FlashSaleEngine
 import Glibc
 
 /// What a process does with its log once it finds the names of its WAL and index
@@ -63,15 +64,30 @@ extension JournalFiles {
         // On a full disk the copy stopped part way, the file holding some of the log's pages
         // and the log, which nobody else can reach, the rest: given up, or the process
         // killed while it waited, the database was left corrupt (probe). The room is
-        // reserved first, and the copy tried again until the disk has it.
+        // reserved first, and the copy tried again until the disk has it. The wait is said
+        // as it begins: it may last until an operator frees space (found by probing: it said
+        // nothing until it ended).
+        var saidWhy = false
         while true {
             if Self.reserve(descriptor, for: db) {
                 let code = db.copyLogIntoFile()
                 if code == SQLITE_OK { return .copied }
                 guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
             }
+            if !saidWhy {
+                saidWhy = true
+                StoreNotices.say(waitingForRoom(descriptor, db))
+            }
             usleep(100_000)
         }
+    }
+
+    private func waitingForRoom(_ descriptor: Int32, _ db: Connection) -> String {
+        var file = stat()
+        let needed = (try? db.bytesOnceCopied()).flatMap { fstat(descriptor, &file) == 0 ? $0 - Int64(file.st_size) : nil }
+        return "the -wal or -shm of \(database) was removed while this process had it open, and the disk has no room to "
+            + "copy its log into the file\(needed.map { " (\($0) bytes more)" } ?? ""): waiting for room, then stopping; "
+            + "free some space on that disk (a stop signal waits too; killing the process loses the log's commits)"
     }
 
     /// Reserves the blocks the database file takes once the log is copied in; false when

@@ -321,7 +321,9 @@ import FlashSaleTestSupport
         while write(descriptor, zeros, zeros.count) > 0 {}
         close(descriptor)
         for suffix in ["-wal", "-shm"] { unlink(database + suffix) }
-        // Still waiting for room, its log the only copy of those bookings.
+        // Still waiting for room, its log the only copy of those bookings, and saying so.
+        #expect(follower.waitUntil { follower.stderr.contains("the disk has no room to copy its log into the file (") },
+                "\(follower.stderr)")
         #expect(!follower.waitUntil(within: 2) { !follower.child.isRunning }, "\(follower.stderr)")
         if killedWhileWaiting { follower.child.send(SIGKILL) }
         unlink(filler)

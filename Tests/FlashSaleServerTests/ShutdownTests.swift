@@ -161,7 +161,7 @@ extension LoadTests {
         /// Found by probing: serve stopped by SIGTERM while it waited for room on a full
         /// disk to copy a removed log into the file exited 0 once it had, without a word
         /// of the removal. The follower's last look decides the exit (73, and what became
-        /// of the log).
+        /// of the log). The wait itself is logged, and /healthz is 503 meanwhile.
         @Test(.enabled(if: geteuid() == 0, "needs root to mount a tmpfs"))
         func serveStoppedWhileItWaitsToCopyARemovedLogSaysWhatBecameOfIt() async throws {
             let disk = FileManager.default.temporaryDirectory.path + "/flashsale-tmpfs-\(UUID().uuidString)"
@@ -189,6 +189,10 @@ extension LoadTests {
                 refused = try await served.send(.POST, "/booking-service/book-item/s1", user: "late").status == 503
             }
             #expect(refused)
+            // Meanwhile it says why it neither serves nor stops (found by probing: nothing
+            // until the wait ended, and /healthz answered 200).
+            #expect(try await served.waitForLog("the disk has no room to copy its log into the file"), "\(served.log)")
+            #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 503)
             served.server?.send(SIGTERM)
             unlink(disk + "/filler")
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
@@ -416,6 +420,16 @@ extension ServedDatabase {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if try await metrics()[sample] == value { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+
+    /// Waits (10 s at most) until serve's log says `text`.
+    func waitForLog(_ text: String, within limit: Duration = .seconds(10)) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if log.contains(text) { return true }
             try await Task.sleep(for: .milliseconds(5))
         }
         return false
