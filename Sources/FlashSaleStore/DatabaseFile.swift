@@ -6,7 +6,10 @@ import FlashSaleEngine
 /// SQLite never creates it (Connection opens without SQLITE_OPEN_CREATE), so a command that
 /// may not create a database cannot turn a mistyped path into an empty one.
 enum DatabaseFile {
-    static func prepare(_ path: String, create: Bool) throws {
+    /// The file made here, if `create` made one (and it was not there before): what
+    /// `removeUnfinished` may remove.
+    @discardableResult
+    static func prepare(_ path: String, create: Bool) throws -> FileIdentity? {
         var status = stat()
         if stat(path, &status) == 0 {
             // SQLite would open /dev/null and make /dev/null-journal beside it, or wait on a FIFO.
@@ -22,7 +25,7 @@ enum DatabaseFile {
                                               + "names (hard links), and SQLite would keep a log beside each as if they were "
                                               + "different databases; remove the other names, or use a symbolic link")
             }
-            return
+            return nil
         }
         let code = errno
         guard code == ENOENT else {
@@ -44,13 +47,34 @@ enum DatabaseFile {
                                        + "the -journal SQLite makes beside it; this one has \(absolute)")
         }
         // 0600: it holds buyers' data, and SQLite gives the -wal and -shm it makes the
-        // database's own mode. No O_EXCL, which refuses a dangling symbolic link instead of
-        // creating its target; a file another process made meanwhile is simply opened.
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        // database's own mode. O_EXCL tells a file made here from one another process made
+        // meanwhile, which is simply opened; it also refuses a dangling symbolic link, whose
+        // target is then created without it (and is not known to be this process's).
+        var descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let madeHere = descriptor >= 0
+        if !madeHere, errno == EEXIST { descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
         guard descriptor >= 0 else {
             throw FlashSaleError.cantOpen("cannot create the database \(Quoted(path, keeping: .max)): \(String(cString: strerror(errno)))")
         }
-        close(descriptor)
+        defer { close(descriptor) }
+        var made = stat()
+        return madeHere && fstat(descriptor, &made) == 0 ? FileIdentity(made) : nil
+    }
+
+    /// Removes the file `prepare` made, with what SQLite left beside it, once it could not
+    /// be given its schema (a full disk): found by probing, `init` said "nothing was
+    /// written" and left an empty database at the name. Not if another process has opened
+    /// it meanwhile (which may have made it a database), nor while one begins to.
+    static func removeUnfinished(_ path: String, made: FileIdentity) {
+        // Read and write: the lock below is a write lock.
+        let descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, FileIdentity(status) == made, DatabaseFileLocks.holdOpenersOff(descriptor) else { return }
+        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
+        guard !DatabaseFileLocks.isOpenElsewhere(descriptor) else { return }
+        for suffix in ["-wal", "-shm", "-journal", ""] { unlink(path + suffix) }
     }
 
     /// A file name's 255 bytes, less `-journal`.

@@ -16,17 +16,25 @@ public final class SQLiteStore: Store {
     /// created (mode 0600) and given the schema; without, a path with no flashsale database
     /// is refused (StoreFailure.missingDatabase) and nothing is created.
     public init(path: String, busyTimeout: Span, createIfMissing: Bool = false) throws {
-        try DatabaseFile.prepare(path, create: createIfMissing)
+        let made = try DatabaseFile.prepare(path, create: createIfMissing)
         do {
-            db = try Connection(path: path, busyTimeout: busyTimeout)
-            rowStatements = RowStatements(db)
-            try Schema.migrate(db, create: createIfMissing)
+            db = try SQLiteStore.migrated(path, busyTimeout: busyTimeout, create: createIfMissing)
         } catch {
+            if let made { DatabaseFile.removeUnfinished(path, made: made) }
             // A file that is not a flashsale database is named, as a file that cannot be
             // opened is: SQLite's "file is not a database" does not say which.
             guard case .unusable(let detail)? = (error as? StoreFailure) ?? (error as? SQLiteError)?.failure else { throw error }
             throw StoreFailure.unusable(detail: "\(path): \(detail)")
         }
+        rowStatements = RowStatements(db)
+    }
+
+    /// A connection to the database at `path`, its schema made or brought up to date;
+    /// closed again when that fails, before the caller sees the failure.
+    private static func migrated(_ path: String, busyTimeout: Span, create: Bool) throws -> Connection {
+        let db = try Connection(path: path, busyTimeout: busyTimeout)
+        try Schema.migrate(db, create: create)
+        return db
     }
 
     /// Whether this connection has inserted, updated or deleted a row: once a command has

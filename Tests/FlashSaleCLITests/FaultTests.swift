@@ -25,6 +25,25 @@ extension DatabaseFailureTests {
         #expect(try box.run(["verify"]).stdout == "ok\n")
     }
 
+    /// Found by probing: `init` on a full disk said "nothing was written" and left an empty
+    /// file at the name (later commands called it no flashsale database). The file it made
+    /// goes again, with what SQLite made beside it; a file that was there stays.
+    @Test func anInitStoppedByAFullDiskLeavesNoFileBehind() throws {
+        let box = try Sandbox()
+        let directory = box.directory.appendingPathComponent("new").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        for command in ["init", "create-sale s1 --inventory 10"] {
+            let result = try box.shell("ulimit -f 1; exec \"$FLASHSALE\" --db \(directory)/sale.db \(command)")
+            #expect(result.status == 74, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("file size limit"), "\(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "\(command)")
+        }
+        let empty = directory + "/empty.db"
+        #expect(FileManager.default.createFile(atPath: empty, contents: nil))
+        #expect(try box.shell("ulimit -f 1; exec \"$FLASHSALE\" --db \(empty) init").status == 74)
+        #expect(FileManager.default.fileExists(atPath: empty))
+    }
+
     /// Found by probing: a command that only reads, whose -shm could not grow past the
     /// limit, blamed the database file, which it had not written.
     @Test func aReaderStoppedByTheFileSizeLimitDoesNotBlameTheDatabaseFile() throws {
