@@ -38,7 +38,7 @@ extension Invocation {
     /// A required text argument (USER): non-empty, within its byte limit.
     func text(_ field: TextField, argument: String) throws(FlashSaleError) -> String {
         guard let given = arguments[argument] else {
-            throw .usage("\(command.name) needs \(argument): flashsale \(command.synopsis)")
+            throw .usage("\(command.name) needs \(argument): flashsale \(command.synopsis(requiring: argument))")
         }
         guard let value = try field.validate(given, required: true) else {
             throw .usage("\(field.rawValue) must not be empty")

@@ -150,6 +150,16 @@ struct CommandSpec: Sendable {
         let words = [name] + arguments.map(\.synopsis) + options.map { $0.isRequired ? $0.synopsis : "[\($0.synopsis)]" }
         return words.joined(separator: " ")
     }
+
+    /// The synopsis of the usage that requires `argument` (`book SALE USER ...`, not the
+    /// merged `book SALE [USER] ... [--stream]`, which called USER optional in the message
+    /// that said it was missing: found by a new user's walk-through).
+    func synopsis(requiring argument: String) -> String {
+        guard let usage = declaredUsages.first(where: { $0.arguments.contains { $0.name == argument && !$0.isOptional } }) else {
+            return synopsis
+        }
+        return "\(name) \(usage.synopsis)"
+    }
 }
 
 /// Options every command takes, before or after the command name.
