@@ -27,6 +27,10 @@ public final class Connection {
     /// The frames in the WAL after this connection's last commit without a disk sync, as
     /// SQLite's WAL hook tells it (`writeTransactionWithoutSync`).
     private let walFrames = Tally()
+    /// The WAL and index at the database's names once this connection had opened them
+    /// (`noteJournalFiles`): what the names must still lead to at each commit and as it
+    /// closes.
+    private var journalFiles: [FileIdentity]?
 
     final class Tally {
         var count: Int64 = 0
@@ -106,6 +110,7 @@ public final class Connection {
     deinit {
         statements.removeAll()
         settleTheWALOfAMovedFile()
+        lookAtTheJournalNames()
         keepTheLogOfASplitDatabase()
         sqlite3_close_v2(handle)
     }
@@ -119,6 +124,23 @@ public final class Connection {
     private func keepTheLogOfASplitDatabase() {
         guard SplitDatabases.containsAfterLooking(openedFile), JournalFiles.namesAreTaken(database: openedFile) else { return }
         csqlite_checkpoint_on_close(handle, 0)
+    }
+
+    /// Notes the WAL and index this connection has opened (by their names, just after its
+    /// first read opened them). A command that is not watched (`JournalFiles`) looks at
+    /// the names again before each commit and as it closes: found by probing, a `book`
+    /// that waited for the lock while the -wal and -shm were removed committed into the
+    /// removed log, exit 0, its booking lost; and a command closing last copied that log
+    /// into the file and removed by name the new log of a command that had committed
+    /// since. Four `stat`s a `book`, against its milliseconds.
+    func noteJournalFiles() {
+        journalFiles = JournalFiles.atNames(of: openedFile)
+    }
+
+    /// Marks the database split once the names no longer lead to the noted files.
+    private func lookAtTheJournalNames() {
+        guard let journalFiles, !SplitDatabases.contains(openedFile) else { return }
+        _ = JournalFiles.areInPlace(journalFiles, of: openedFile)
     }
 
     /// How long the database file is once every commit in the WAL is copied into it.
@@ -256,6 +278,7 @@ public final class Connection {
     /// bookings that went nowhere): refused before the commit, which SQLite does not do.
     private func checkFileIsInPlace() throws(SQLiteError) {
         if fileHasMoved { throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open") }
+        lookAtTheJournalNames()
         // Looked at before each commit, not only at the watcher's looks: with the -shm alone
         // removed, a command that made a new one shared the WAL through it, and a commit
         // made here before the next look wrote over the command's (found by probing).

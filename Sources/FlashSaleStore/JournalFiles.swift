@@ -34,9 +34,21 @@ struct JournalFiles: Sendable {
     /// the database is marked split (`SplitDatabases`) for every connection of the process,
     /// with the files it had.
     func areInPlace() -> Bool {
-        let inPlace = zip(["-wal", "-shm"], files).allSatisfy { suffix, file in FileIdentity(of: database + suffix) == file }
-        if !inPlace { SplitDatabases.mark(database, had: files) }
+        JournalFiles.areInPlace(files, of: database)
+    }
+
+    /// Whether the names of `path`'s WAL and index still lead to `files` (its WAL's and its
+    /// index's, in that order). Once they do not, `path` is marked split.
+    static func areInPlace(_ files: [FileIdentity], of path: String) -> Bool {
+        let inPlace = zip(["-wal", "-shm"], files).allSatisfy { suffix, file in FileIdentity(of: path + suffix) == file }
+        if !inPlace { SplitDatabases.mark(path, had: files) }
         return inPlace
+    }
+
+    /// The WAL and index at `path`'s names now, in that order; nil unless both are there.
+    static func atNames(of path: String) -> [FileIdentity]? {
+        let found = ["-wal", "-shm"].compactMap { FileIdentity(of: path + $0) }
+        return found.count == 2 ? found : nil
     }
 
     /// `areInPlace`, before a commit or as the database is closed: asked only while the

@@ -34,6 +34,7 @@ public final class SQLiteStore: Store {
     private static func migrated(_ path: String, busyTimeout: Span, create: Bool) throws -> Connection {
         let db = try Connection(path: path, busyTimeout: busyTimeout)
         try Schema.migrate(db, create: create)
+        db.noteJournalFiles()
         return db
     }
 

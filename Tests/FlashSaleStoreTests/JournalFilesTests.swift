@@ -116,6 +116,30 @@ import FlashSaleTestSupport
         #expect(try Self.users(of: f.path) == ["alice", "bob"])
     }
 
+    /// Found by probing: a command that is not watched (a `book` that waited for the lock,
+    /// a `backup`) committed into the removed log, exit 0, its booking lost; and, closing
+    /// last, copied that log into the file and removed by name the new log of a command
+    /// that had committed since. It looks at the names before each commit and as it
+    /// closes: the commit is refused, and the new log kept.
+    @Test func aConnectionNotWatchedNeitherCommitsIntoARemovedLogNorRemovesTheNewOne() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("test.db").path
+        try flashsale(["create-sale", "s1", "--inventory", "5"], database: path)
+        // The only connection to the database in this process, so that its close is the last.
+        var engine: Engine? = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(5)))
+        let request = { (user: String) in
+            BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil)
+        }
+        _ = try engine?.book(request("alice"), clock: T)
+        for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
+        try flashsale(["book", "s1", "bob"], database: path)
+        #expect(throws: (any Error).self) { _ = try engine?.book(request("carol"), clock: T) }
+        engine = nil
+        #expect(try Self.users(of: path) == ["bob"])
+    }
+
     /// The lock that keeps others from opening the database while the log is copied is
     /// the one SQLite's processes wait for: a command waits its busy timeout, then is told
     /// to retry (75).
