@@ -18,8 +18,26 @@ public enum StoreNotices {
         if let handle = handler.withLock({ $0 }) {
             handle(message)
         } else {
-            var line = "flashsale: \(message)\n"
-            line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            writeToStderr("flashsale: \(message)\n")
         }
+    }
+
+    /// Written with SIGPIPE held back from this thread: a notice is said while the process
+    /// waits with something only it has (a removed log), and a reader of stderr gone away
+    /// killed it there (found by probing: `process --follow` lost the log's commits).
+    private static func writeToStderr(_ text: String) {
+        var pipe = sigset_t(), previous = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, &previous)
+        var line = text
+        let written = line.withUTF8 { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if written < 0, errno == EPIPE {
+            // The write's SIGPIPE waits for this thread: taken here, or it would come as the
+            // mask is restored.
+            var now = timespec(tv_sec: 0, tv_nsec: 0)
+            _ = sigtimedwait(&pipe, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 }

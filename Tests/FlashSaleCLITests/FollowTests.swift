@@ -296,6 +296,14 @@ import FlashSaleTestSupport
         try removeTheLogOfAFollowerOnAFullDisk(disk.path, killedWhileWaiting: killedWhileWaiting)
     }
 
+    /// Found by probing: the wait's notice, written to a stderr whose reader had gone, killed
+    /// the follower (SIGPIPE) before the copy, and the log's commits were lost.
+    @Test(.enabled(if: RehearseTests.tmpfsMountable, "needs root to mount a tmpfs"))
+    func aFollowerWhoseStderrReaderHasGoneStillCopiesARemovedLogOnAFullDisk() throws {
+        let disk = try TmpfsMount(megabytes: 8, owner: "root")
+        try removeTheLogOfAFollowerOnAFullDisk(disk.path, killedWhileWaiting: false, stderrReaderGone: true)
+    }
+
     /// The same where the file system cannot reserve room (ext2: `fallocate` answers
     /// EOPNOTSUPP, as on /dev/shm and some overlays): found by probing, a kill while it
     /// waited still left the file corrupt. Its free space is asked instead.
@@ -305,11 +313,15 @@ import FlashSaleTestSupport
         try removeTheLogOfAFollowerOnAFullDisk(disk.path, killedWhileWaiting: killedWhileWaiting)
     }
 
-    private func removeTheLogOfAFollowerOnAFullDisk(_ disk: String, killedWhileWaiting: Bool) throws {
+    private func removeTheLogOfAFollowerOnAFullDisk(_ disk: String, killedWhileWaiting: Bool, stderrReaderGone: Bool = false) throws {
         let box = try Sandbox()
         let database = disk + "/sale.db"
         #expect(try box.spawn(["--db", database, "create-sale", "s1", "--inventory", "5000"], database: false).status == 0)
-        let follower = try box.start(["--db", database, "process", "s1", "--follow"], now: nil, database: false)
+        let goneReader = try closeOnExecPipe()
+        close(goneReader.read)
+        defer { close(goneReader.write) }
+        let follower = try box.start(["--db", database, "process", "s1", "--follow"], now: nil, database: false,
+                                     errors: stderrReaderGone ? goneReader.write : nil)
         #expect(follower.waitUntil { follower.hasOpen(database + "-shm") })
         // Left in the log (the follower keeps others from copying it in), and pages the
         // file must grow by to take them.
@@ -322,12 +334,17 @@ import FlashSaleTestSupport
         close(descriptor)
         for suffix in ["-wal", "-shm"] { unlink(database + suffix) }
         // Still waiting for room, its log the only copy of those bookings, and saying so.
-        #expect(follower.waitUntil { follower.stderr.contains("the disk has no room to copy its log into the file (") },
-                "\(follower.stderr)")
+        if !stderrReaderGone {
+            #expect(follower.waitUntil { follower.stderr.contains("the disk has no room to copy its log into the file (") },
+                    "\(follower.stderr)")
+        }
         #expect(!follower.waitUntil(within: 2) { !follower.child.isRunning }, "\(follower.stderr)")
         if killedWhileWaiting { follower.child.send(SIGKILL) }
         unlink(filler)
-        if !killedWhileWaiting {
+        if stderrReaderGone {
+            // Its last word, the 73's, meets the same pipe: a kill as any Unix tool's.
+            #expect(follower.waitForExit() == .signal(SIGPIPE), "\(follower.stderr)")
+        } else if !killedWhileWaiting {
             #expect(follower.waitForExit() == .exit(73), "\(follower.stderr)")
             #expect(follower.stderr.contains("its log copied into the file first: no commit is lost"), "\(follower.stderr)")
         }

@@ -10,9 +10,10 @@ final class Background {
     private let errPath: String
 
     /// Starts `executable` in `box`'s directory with `input` on its standard input (nil:
-    /// /dev/null) and stdout on `output` when given (then `stdout` stays empty).
+    /// /dev/null), stdout on `output` and stderr on `errors` when given (then `stdout` or
+    /// `stderr` stays empty).
     init(_ box: Sandbox, _ executable: String, _ arguments: [String], environment: [String: String],
-         input: String? = nil, output: Int32? = nil) throws {
+         input: String? = nil, output: Int32? = nil, errors: Int32? = nil) throws {
         let name = box.directory.appendingPathComponent("process-\(UUID().uuidString)").path
         outPath = name + ".out"
         errPath = name + ".err"
@@ -23,7 +24,7 @@ final class Background {
         let stdin = try box.openInput(input)
         defer { close(stdin) }
         child = try ChildProcess(executable, arguments, environment: environment, directory: box.directory.path,
-                                 stdin: stdin, stdout: output ?? out, stderr: err)
+                                 stdin: stdin, stdout: output ?? out, stderr: errors ?? err)
     }
 
     deinit {
@@ -97,10 +98,10 @@ extension Sandbox {
 
     /// Starts `flashsale --db DATABASE ARGS...` and leaves it running.
     func start(_ arguments: [String], now: String? = T0, database: Bool = true, environment: [String: String] = [:],
-               input: String? = nil, output: Int32? = nil) throws -> Background {
+               input: String? = nil, output: Int32? = nil, errors: Int32? = nil) throws -> Background {
         try Background(self, flashsaleBinary, (database ? ["--db", self.database] : []) + arguments,
                        environment: ["PATH": "/usr/bin:/bin"].merging(commandEnvironment(now: now, environment)) { _, new in new },
-                       input: input, output: output)
+                       input: input, output: output, errors: errors)
     }
 
     /// Runs any program in the sandbox to its end.
