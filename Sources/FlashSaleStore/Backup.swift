@@ -15,13 +15,17 @@ extension SQLiteStore {
     /// leave the file alone (it has both names for a moment, then only `path`).
     public func backup(to path: String, stage: (BackupStage) -> Void = { _ in }) throws -> Int64 {
         try BackupFile.refuseTaken(path)
-        let partial = try PartialBackup(for: path)
+        // A name near the file system's 255 bytes has no room for the suffixes: a name of
+        // its own then (240 bytes and more failed "File name too long": found by probing).
+        let usual = PartialFile.usualName(for: path)
+        let partial = try PartialFile(for: path, named: usual.utf8.count <= 255 ? usual : ".flashsale-backup.partial-XXXXXX",
+                                      what: "backup")
         stage(.copying(temporaryPath: partial.path))
         do {
             let pages = try BackupFile.copy(from: db, into: partial)
             try partial.sync()
             stage(.naming)
-            try partial.publish()
+            guard try partial.publish(lookingAgain: true) else { throw BackupFile.taken(path) }
             return pages
         } catch {
             partial.discard()
@@ -101,7 +105,7 @@ enum BackupFile {
     /// with page 1, so a copy of a flashsale database is a WAL database like its source.
     /// It is written without a journal, and so never has a -wal or -shm: the file alone is
     /// the whole database once the destination connection is closed, on return.
-    static func copy(from source: Connection, into partial: PartialBackup) throws -> Int64 {
+    static func copy(from source: Connection, into partial: PartialFile) throws -> Int64 {
         let destination = try Connection(path: partial.path, busyTimeout: .seconds(5))
         // A scratch file until it is published, synced once then: a journal or a sync per
         // write would only slow the copy and leave more behind after a kill.
@@ -134,96 +138,5 @@ enum BackupFile {
         case .full?: FlashSaleError.io("cannot write the backup \(target): the disk is full")
         default: error
         }
-    }
-}
-
-/// The file a backup is written to, `.NAME.partial-XXXXXX` beside the backup's name, so
-/// that it is in the same file system (a link, not a copy, publishes it) and plainly not
-/// a finished copy. Created with mode 0600 and O_EXCL (mkstemp).
-final class PartialBackup {
-    let path: String
-    /// The name the copy takes once whole (`publish`).
-    let target: String
-    private let directory: String
-    private var descriptor: Int32
-
-    init(for target: String) throws(FlashSaleError) {
-        let slash = target.lastIndex(of: "/")
-        let prefix = slash.map { String(target[...$0]) } ?? ""
-        let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
-        // A name near the file system's 255 bytes has no room for the suffixes: a name of
-        // its own then (240 bytes and more failed "File name too long": found by probing).
-        let partialName = name.utf8.count + 16 <= 255 ? ".\(name).partial-XXXXXX" : ".flashsale-backup.partial-XXXXXX"
-        var template = Array("\(prefix)\(partialName)".utf8CString)
-        descriptor = mkstemp(&template)
-        guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            // Not the target's fault (found by probing: `ulimit -n 6` was 73, nothing said of the limit).
-            guard errno != EMFILE, errno != ENFILE else {
-                throw .io("cannot create the backup \(target): no file descriptor is free (\(reason.lowercased())); raise ulimit -n")
-            }
-            throw .cantOpen("cannot create the backup \(target): \(reason)")
-        }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        directory = prefix.isEmpty ? "." : prefix
-        self.target = target
-    }
-
-    /// Puts the finished copy's contents on disk, before it takes its name.
-    func sync() throws(FlashSaleError) {
-        guard fsync(descriptor) == 0 else { throw .io(failure("cannot write the backup")) }
-        close(descriptor)
-        descriptor = -1
-    }
-
-    /// Gives the synced copy its name, which link() gives only if nothing has it (a file
-    /// that appeared meanwhile is never replaced, as rename() would), then puts the
-    /// directory on disk, so that a reported backup survives a power cut. (renameat2 with
-    /// RENAME_NOREPLACE would link and unlink in one call, but Swift's Glibc module, built
-    /// without _GNU_SOURCE, does not import it, and NFS does not support that flag. link()
-    /// is POSIX; FAT, which has no hard links, refuses it.)
-    func publish() throws(FlashSaleError) {
-        try BackupFile.refuseLeftovers(target)
-        guard link(path, target) == 0 else {
-            throw errno == EEXIST ? BackupFile.taken(target) : .cantOpen(failure("cannot create the backup"))
-        }
-        // And once more after it, for one that came between the look and the link (review):
-        // the name is given up again, the copy kept under its temporary name to be removed.
-        do {
-            try BackupFile.refuseLeftovers(target)
-        } catch {
-            unlink(target)
-            throw error
-        }
-        // The copy has both names now; the temporary one goes before the directory is synced.
-        unlink(path)
-        // A directory its owner may write but not read cannot be opened to be synced: the
-        // whole system is, which takes longer but keeps the promise (found by probing: the
-        // sync was skipped).
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else {
-            Glibc.sync()
-            return
-        }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else {
-            let message = failure("cannot write the directory entry of the backup")
-            unlink(target)
-            throw .io(message)
-        }
-    }
-
-    /// Removes the temporary file of a failed backup.
-    func discard() {
-        if descriptor >= 0 {
-            close(descriptor)
-            descriptor = -1
-        }
-        unlink(path)
-    }
-
-    /// What failed, with the errno of the call that just failed.
-    private func failure(_ what: String) -> String {
-        "\(what) \(target): \(String(cString: strerror(errno)))"
     }
 }

@@ -1,3 +1,4 @@
+import CSQLite
 import Glibc
 import FlashSaleCore
 import FlashSaleEngine
@@ -6,10 +7,7 @@ import FlashSaleEngine
 /// SQLite never creates it (Connection opens without SQLITE_OPEN_CREATE), so a command that
 /// may not create a database cannot turn a mistyped path into an empty one.
 enum DatabaseFile {
-    /// The file made here, if `create` made one (and it was not there before): what
-    /// `removeUnfinished` may remove.
-    @discardableResult
-    static func prepare(_ path: String, create: Bool) throws -> FileIdentity? {
+    static func prepare(_ path: String, create: Bool) throws {
         var status = stat()
         if stat(path, &status) == 0 {
             // SQLite would open /dev/null and make /dev/null-journal beside it, or wait on a FIFO.
@@ -25,7 +23,7 @@ enum DatabaseFile {
                                               + "names (hard links), and SQLite would keep a log beside each as if they were "
                                               + "different databases; remove the other names, or use a symbolic link")
             }
-            return nil
+            return
         }
         let code = errno
         guard code == ENOENT else {
@@ -46,35 +44,58 @@ enum DatabaseFile {
             throw FlashSaleError.usage("a new database's path takes at most \(maximumNewPathBytes) bytes from the root, room for "
                                        + "the -journal SQLite makes beside it; this one has \(absolute)")
         }
-        // 0600: it holds buyers' data, and SQLite gives the -wal and -shm it makes the
-        // database's own mode. O_EXCL tells a file made here from one another process made
-        // meanwhile, which is simply opened; it also refuses a dangling symbolic link, whose
-        // target is then created without it (and is not known to be this process's).
-        var descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        let madeHere = descriptor >= 0
-        if !madeHere, errno == EEXIST { descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
-        guard descriptor >= 0 else {
-            throw FlashSaleError.cantOpen("cannot create the database \(Quoted(path, keeping: .max)): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var made = stat()
-        return madeHere && fstat(descriptor, &made) == 0 ? FileIdentity(made) : nil
+        let target = creationTarget(of: path)
+        // The temporary name needs room for SQLite's -journal too, and within SQLite's path
+        // limit: a name of its own otherwise.
+        let usual = PartialFile.usualName(for: target)
+        let fits = usual.utf8.count <= maximumNewNameBytes && absolute - name.utf8.count + usual.utf8.count <= maximumNewPathBytes
+        try make(target, partialName: fits ? usual : ".partial-XXXXXX")
     }
 
-    /// Removes the file `prepare` made, with what SQLite left beside it, once it could not
-    /// be given its schema (a full disk): found by probing, `init` said "nothing was
-    /// written" and left an empty database at the name. Not if another process has opened
-    /// it meanwhile (which may have made it a database), nor while one begins to.
-    static func removeUnfinished(_ path: String, made: FileIdentity) {
-        // Read and write: the lock below is a write lock.
-        let descriptor = open(path, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, FileIdentity(status) == made, DatabaseFileLocks.holdOpenersOff(descriptor) else { return }
-        defer { DatabaseFileLocks.letOpenersIn(descriptor) }
-        guard !DatabaseFileLocks.isOpenElsewhere(descriptor) else { return }
-        for suffix in ["-wal", "-shm", "-journal", ""] { unlink(path + suffix) }
+    /// Makes a new database at `path` whole before it has the name: its schema made under a
+    /// temporary name beside it (`PartialFile`, mode 0600: it holds buyers' data, and
+    /// SQLite gives the -wal and -shm it makes the database's own mode), copied into the
+    /// file from its log, synced, then linked to the name. Found by probing: `init` on a
+    /// full disk said "nothing was written" and left an empty file at the name, which later
+    /// commands called no flashsale database; and removing it again afterwards raced other
+    /// processes making the same database. One that another process named first is theirs,
+    /// made the same way, and this one goes.
+    private static func make(_ path: String, partialName: String) throws {
+        let partial = try PartialFile(for: path, named: partialName, what: "database")
+        do {
+            try makeSchema(in: partial.path)
+            try partial.sync()
+            if try !partial.publish(lookingAgain: false) { partial.discard() }
+        } catch {
+            partial.discard()
+            throw error
+        }
+    }
+
+    /// The schema, made in the empty file at `path`, whole in the file (not in a log left
+    /// behind under that name), the connection closed again.
+    private static func makeSchema(in path: String) throws {
+        let db = try Connection(path: path, busyTimeout: .seconds(5))
+        try Schema.migrate(db, create: true)
+        let copied = db.copyLogIntoFile()
+        guard copied == SQLITE_OK else { throw SQLiteError(code: copied, connection: db.handle) }
+    }
+
+    /// The name a new database takes: `path`, or, for a symbolic link to nothing, the file
+    /// it leads to (made there, as opening it would; SQLite keeps the log beside that file).
+    private static func creationTarget(of path: String) -> String {
+        var target = path
+        // As the kernel, up to 40 links in a row.
+        for _ in 0..<40 {
+            var link = stat()
+            guard lstat(target, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return target }
+            var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(target, &bytes, bytes.count - 1)
+            guard count > 0 else { return target }
+            let leadsTo = String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            target = leadsTo.hasPrefix("/") ? leadsTo : (target.lastIndex(of: "/").map { String(target[...$0]) } ?? "") + leadsTo
+        }
+        return target
     }
 
     /// A file name's 255 bytes, less `-journal`.

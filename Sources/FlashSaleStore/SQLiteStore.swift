@@ -16,11 +16,10 @@ public final class SQLiteStore: Store {
     /// created (mode 0600) and given the schema; without, a path with no flashsale database
     /// is refused (StoreFailure.missingDatabase) and nothing is created.
     public init(path: String, busyTimeout: Span, createIfMissing: Bool = false) throws {
-        let made = try DatabaseFile.prepare(path, create: createIfMissing)
+        try DatabaseFile.prepare(path, create: createIfMissing)
         do {
             db = try SQLiteStore.migrated(path, busyTimeout: busyTimeout, create: createIfMissing)
         } catch {
-            if let made { DatabaseFile.removeUnfinished(path, made: made) }
             // A file that is not a flashsale database is named, as a file that cannot be
             // opened is: SQLite's "file is not a database" does not say which.
             guard case .unusable(let detail)? = (error as? StoreFailure) ?? (error as? SQLiteError)?.failure else { throw error }
@@ -29,8 +28,8 @@ public final class SQLiteStore: Store {
         rowStatements = RowStatements(db)
     }
 
-    /// A connection to the database at `path`, its schema made or brought up to date;
-    /// closed again when that fails, before the caller sees the failure.
+    /// A connection to the database at `path`, its schema made or brought up to date, its
+    /// WAL and index noted.
     private static func migrated(_ path: String, busyTimeout: Span, create: Bool) throws -> Connection {
         let db = try Connection(path: path, busyTimeout: busyTimeout)
         try Schema.migrate(db, create: create)

@@ -26,18 +26,30 @@ extension DatabaseFailureTests {
     }
 
     /// Found by probing: `init` on a full disk said "nothing was written" and left an empty
-    /// file at the name (later commands called it no flashsale database). The file it made
-    /// goes again, with what SQLite made beside it; a file that was there stays.
-    @Test func anInitStoppedByAFullDiskLeavesNoFileBehind() throws {
+    /// file at the name (later commands called it no flashsale database); removing it
+    /// again raced other processes making the same database (the follow-up probe). A new
+    /// database is made whole under a temporary name, which goes when that fails; nothing
+    /// has the name, nor a dangling link's target. A file that was there stays.
+    @Test func aNewDatabaseStoppedByAFullDiskLeavesNoFileBehind() throws {
         let box = try Sandbox()
         let directory = box.directory.appendingPathComponent("new").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        for command in ["init", "create-sale s1 --inventory 10"] {
-            let result = try box.shell("ulimit -f 1; exec \"$FLASHSALE\" --db \(directory)/sale.db \(command)")
+        #expect(symlink("target.db", directory + "/link.db") == 0)
+        for (command, name) in [("init", "sale.db"), ("create-sale s1 --inventory 10", "sale.db"), ("init", "link.db")] {
+            let result = try box.shell("ulimit -f 1; exec \"$FLASHSALE\" --db \(directory)/\(name) \(command)")
             #expect(result.status == 74, "\(command): \(result.stderr)")
             #expect(result.stderr.contains("file size limit"), "\(result.stderr)")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "\(command)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["link.db"], "\(command)")
         }
+        #expect(try box.shell("exec \"$FLASHSALE\" --db \(directory)/link.db init").status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["link.db", "target.db"])
+        // A log an earlier database left at the name would be read into the new one.
+        #expect(FileManager.default.createFile(atPath: directory + "/old.db-wal", contents: Data("old".utf8)))
+        let refused = try box.shell("exec \"$FLASHSALE\" --db \(directory)/old.db init")
+        #expect(refused.status == 4)
+        #expect(refused.stderr == "flashsale: \(directory)/old.db-wal exists (left by an earlier database of that name); "
+                + "remove it or choose another name\n")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/old.db"))
         let empty = directory + "/empty.db"
         #expect(FileManager.default.createFile(atPath: empty, contents: nil))
         #expect(try box.shell("ulimit -f 1; exec \"$FLASHSALE\" --db \(empty) init").status == 74)

@@ -11,10 +11,10 @@ import FlashSaleTestSupport
         let f = try StoreFixture()
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
-        let partial = try PartialBackup(for: target)
+        let partial = try PartialFile(for: target, named: PartialFile.usualName(for: target), what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: target))
-        #expect(failure { try partial.publish() } == BackupFile.taken(target))
+        #expect(try partial.publish(lookingAgain: true) == false)
         partial.discard()
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "someone else's")
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory.path).filter { $0.hasPrefix(".copy.db") }.isEmpty)
@@ -28,10 +28,10 @@ import FlashSaleTestSupport
         let f = try StoreFixture()
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
-        let partial = try PartialBackup(for: target)
+        let partial = try PartialFile(for: target, named: PartialFile.usualName(for: target), what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("another database's".utf8).write(to: URL(fileURLWithPath: target + suffix))
-        #expect(failure { try partial.publish() }
+        #expect(failure { _ = try partial.publish(lookingAgain: true) }
                 == .conflict("\(target)\(suffix) exists (left by an earlier database of that name); remove it or choose another name"))
         partial.discard()
         #expect(!FileManager.default.fileExists(atPath: target))

@@ -1,0 +1,118 @@
+import Glibc
+import FlashSaleCore
+
+/// A file made whole under a temporary name beside the name it is for, and given that name
+/// only once it is on disk, so that the name is either absent or whole, even after a kill
+/// or a power cut: a backup's copy, and a new database. In the same file system (a link,
+/// not a copy, names it) and plainly not a finished file. Created with mode 0600 and
+/// O_EXCL (mkstemp).
+final class PartialFile {
+    let path: String
+    /// The name the file takes once whole (`publish`).
+    let target: String
+    /// What it is, for the messages: "backup", "database".
+    private let what: String
+    private let directory: String
+    private var descriptor: Int32
+
+    /// `partialName`: the temporary file's name in `target`'s directory, a mkstemp template
+    /// (`.NAME.partial-XXXXXX`, or a name of its own where that would be too long).
+    init(for target: String, named partialName: String, what: String) throws(FlashSaleError) {
+        let prefix = PartialFile.directoryPrefix(of: target)
+        var template = Array("\(prefix)\(partialName)".utf8CString)
+        descriptor = mkstemp(&template)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            // Not the target's fault (found by probing: `ulimit -n 6` was 73, nothing said of the limit).
+            guard errno != EMFILE, errno != ENFILE else {
+                throw .io("cannot create the \(what) \(target): no file descriptor is free (\(reason.lowercased())); raise ulimit -n")
+            }
+            throw .cantOpen("cannot create the \(what) \(target): \(reason)")
+        }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        directory = prefix.isEmpty ? "." : prefix
+        self.target = target
+        self.what = what
+    }
+
+    /// `.NAME.partial-XXXXXX` for `target`'s NAME.
+    static func usualName(for target: String) -> String {
+        ".\(target.split(separator: "/").last.map(String.init) ?? target).partial-XXXXXX"
+    }
+
+    /// `target`'s directory with its trailing slash, or "" for a name alone.
+    private static func directoryPrefix(of target: String) -> String {
+        target.lastIndex(of: "/").map { String(target[...$0]) } ?? ""
+    }
+
+    /// Puts the finished file's contents on disk, before it takes its name.
+    func sync() throws(FlashSaleError) {
+        guard fsync(descriptor) == 0 else { throw .io(failure("cannot write the \(what)")) }
+        close(descriptor)
+        descriptor = -1
+    }
+
+    /// Gives the synced file its name, which link() gives only if nothing has it (a file
+    /// that appeared meanwhile is never replaced, as rename() would: then false), then puts
+    /// the directory on disk, so that a reported file survives a power cut. (renameat2 with
+    /// RENAME_NOREPLACE would link and unlink in one call, but Swift's Glibc module, built
+    /// without _GNU_SOURCE, does not import it, and NFS does not support that flag. link()
+    /// is POSIX; FAT, which has no hard links, refuses it.)
+    ///
+    /// A -wal or -journal beside the name, left by an earlier database of that name, is
+    /// refused (SQLite would read it into this file); `lookingAgain`, once more after the
+    /// link, for one that came between the look and the link (review). Not for a new
+    /// database: another process may open it at once, and its -wal is not a leftover.
+    func publish(lookingAgain: Bool) throws(FlashSaleError) -> Bool {
+        var taken = stat()
+        do {
+            try BackupFile.refuseLeftovers(target)
+        } catch {
+            // Not a leftover: the -wal of a file that took the name meanwhile, opened already.
+            if lstat(target, &taken) == 0 { return false }
+            throw error
+        }
+        guard link(path, target) == 0 else {
+            if errno == EEXIST { return false }
+            throw .cantOpen(failure("cannot create the \(what)"))
+        }
+        // The name is given up again, the file kept under its temporary name to be removed.
+        do {
+            if lookingAgain { try BackupFile.refuseLeftovers(target) }
+        } catch {
+            unlink(target)
+            throw error
+        }
+        // The file has both names now; the temporary one goes before the directory is synced.
+        unlink(path)
+        // A directory its owner may write but not read cannot be opened to be synced: the
+        // whole system is, which takes longer but keeps the promise (found by probing: the
+        // sync was skipped).
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryDescriptor >= 0 else {
+            Glibc.sync()
+            return true
+        }
+        defer { close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else {
+            let message = failure("cannot write the directory entry of the \(what)")
+            unlink(target)
+            throw .io(message)
+        }
+        return true
+    }
+
+    /// Removes the temporary file of a failed one, with what SQLite made beside it.
+    func discard() {
+        if descriptor >= 0 {
+            close(descriptor)
+            descriptor = -1
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    /// What failed, with the errno of the call that just failed.
+    private func failure(_ what: String) -> String {
+        "\(what) \(target): \(String(cString: strerror(errno)))"
+    }
+}
