@@ -71,8 +71,10 @@ enum BackupFile {
     /// A -wal or -journal left by an earlier database of that name would be read back into
     /// the copy when SQLite opens it: a copy must start from nothing. Checked again just
     /// before the copy takes the name, for one that appeared while it was made (probe).
+    /// An empty one holds nothing to read back (SQLite leaves the -wal of a file moved
+    /// away empty under the old name), and is no reason to refuse the name.
     static func refuseLeftovers(_ path: String) throws(FlashSaleError) {
-        for suffix in ["-wal", "-journal"] where exists(path + suffix) {
+        for suffix in ["-wal", "-journal"] where holdsBytes(path + suffix) {
             throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
         }
     }
@@ -88,6 +90,12 @@ enum BackupFile {
     private static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0
+    }
+
+    /// Whether something with bytes in it has the name (what cannot be looked at counts).
+    private static func holdsBytes(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 ? status.st_size > 0 : exists(path)
     }
 
     /// Copies every page of `source`'s main database into the empty file of `partial`.

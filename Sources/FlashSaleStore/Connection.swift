@@ -1,5 +1,6 @@
 import CSQLite
 import FlashSaleCore
+import FlashSaleEngine
 import Glibc
 
 /// One SQLite connection, set up the way every flashsale process needs it: WAL with
@@ -347,8 +348,11 @@ public final class Connection {
     public func readTransaction<T>(_ body: () throws -> T) throws -> T {
         // Refused as commits are, once this process has found the database's log removed and
         // is stopping: `serve`'s /healthz read well while every booking was refused (found
-        // by probing), and a read may miss what others have committed to new files.
-        if SplitDatabases.contains(openedFile) { throw Connection.logRemoved }
+        // by probing), and a read may miss what others have committed to new files. Said as
+        // what it is, not as an I/O error that wrote nothing (the follow-up probe).
+        if SplitDatabases.contains(openedFile) {
+            throw StoreFailure.logRemoved(detail: "the -wal or -shm of \(path) was removed or replaced while this process had it open")
+        }
         try execute("BEGIN DEFERRED")
         do {
             let result = try body()

@@ -25,9 +25,10 @@ final class PartialFile {
             let reason = String(cString: strerror(errno))
             // Not the target's fault (found by probing: `ulimit -n 6` was 73, nothing said of the limit).
             guard errno != EMFILE, errno != ENFILE else {
-                throw .io("cannot create the \(what) \(target): no file descriptor is free (\(reason.lowercased())); raise ulimit -n")
+                throw .io("cannot create the \(what) \(Quoted(target, keeping: .max)): no file descriptor is free "
+                          + "(\(reason.lowercased())); raise ulimit -n")
             }
-            throw .cantOpen("cannot create the \(what) \(target): \(reason)")
+            throw .cantOpen("cannot create the \(what) \(Quoted(target, keeping: .max)): \(reason)")
         }
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         directory = prefix.isEmpty ? "." : prefix
@@ -111,8 +112,9 @@ final class PartialFile {
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
     }
 
-    /// What failed, with the errno of the call that just failed.
+    /// What failed, with the errno of the call that just failed. A path that holds a URL's
+    /// password is not shown (`Quoted`).
     private func failure(_ what: String) -> String {
-        "\(what) \(target): \(String(cString: strerror(errno)))"
+        "\(what) \(Quoted(target, keeping: .max)): \(String(cString: strerror(errno)))"
     }
 }
