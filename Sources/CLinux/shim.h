@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -14,4 +15,11 @@ static inline int clinux_signal_when_parent_ends(int signal) {
 // them later cannot fail for want of room. 0, or -1 with errno.
 static inline int clinux_reserve(int descriptor, long long length) {
     return (int)syscall(SYS_fallocate, descriptor, 1 /* FALLOC_FL_KEEP_SIZE */, 0LL, length);
+}
+
+// renameat2(2) is GNU only too: gives `from` the name `to` only if nothing has it
+// (RENAME_NOREPLACE), in one step, so the file never has both names. 0, or -1 with errno
+// (EINVAL where the file system cannot, ENOSYS where the kernel cannot).
+static inline int clinux_rename_noreplace(const char *from, const char *to) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
 }

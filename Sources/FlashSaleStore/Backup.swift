@@ -12,7 +12,7 @@ extension SQLiteStore {
     /// after a kill or a power cut. A failure removes the temporary file; a kill leaves it,
     /// unless the caller removes it: `stage` is told its name before the copy starts, and
     /// when the copy is whole, on disk and about to take `path`, from when the caller must
-    /// leave the file alone (it has both names for a moment, then only `path`).
+    /// leave the file alone (`PartialFile.publish`).
     public func backup(to path: String, stage: (BackupStage) -> Void = { _ in }) throws -> Int64 {
         try BackupFile.refuseTaken(path)
         // A name near the file system's 255 bytes has no room for the suffixes: a name of
@@ -25,7 +25,7 @@ extension SQLiteStore {
             let pages = try BackupFile.copy(from: db, into: partial)
             try partial.sync()
             stage(.naming)
-            guard try partial.publish(lookingAgain: true) else { throw BackupFile.taken(path) }
+            guard try partial.publish(othersMayOpenIt: false) else { throw BackupFile.taken(path) }
             return pages
         } catch {
             partial.discard()

@@ -30,32 +30,46 @@ enum DatabaseFile {
             throw FlashSaleError.cantOpen("cannot open the database \(path): \(String(cString: strerror(code)))")
         }
         guard create else { throw StoreFailure.missingDatabase(path: path) }
+        // Checked where it is made: a dangling link's target (found by probing: a long
+        // target's name was not).
+        let target = creationTarget(of: path)
         // SQLite makes the schema with NAME-journal beside the file, and a name without room
         // for it failed with "unable to open database file" and left an empty file behind,
         // which later commands then took for a database that was never made (probe).
-        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let name = target.split(separator: "/").last.map(String.init) ?? target
         guard name.utf8.count <= maximumNewNameBytes else {
             throw FlashSaleError.usage("a new database's file name takes at most \(maximumNewNameBytes) bytes, room for the "
                                        + "-journal SQLite makes beside it; this one has \(name.utf8.count)")
         }
         // So does the whole path, from the root, within SQLite's 512 bytes (probe).
-        let absolute = path.hasPrefix("/") ? path.utf8.count : workingDirectoryBytes() + 1 + path.utf8.count
+        let absolute = target.hasPrefix("/") ? target.utf8.count : workingDirectoryBytes() + 1 + target.utf8.count
         guard absolute <= maximumNewPathBytes else {
             throw FlashSaleError.usage("a new database's path takes at most \(maximumNewPathBytes) bytes from the root, room for "
                                        + "the -journal SQLite makes beside it; this one has \(absolute)")
         }
-        let target = creationTarget(of: path)
-        // The temporary name needs room for SQLite's -journal too, and within SQLite's path
-        // limit: a name of its own otherwise.
+        // So does the temporary file it is made under: `.NAME.partial-XXXXXX`, or where that
+        // is too long, `.XXXXXX` (found by probing: a longer fallback failed a short name
+        // deep in directories).
+        let directoryBytes = absolute - name.utf8.count
+        let fits = { (partial: String) in
+            partial.utf8.count <= maximumNewNameBytes && directoryBytes + partial.utf8.count <= maximumNewPathBytes
+        }
         let usual = PartialFile.usualName(for: target)
-        let fits = usual.utf8.count <= maximumNewNameBytes && absolute - name.utf8.count + usual.utf8.count <= maximumNewPathBytes
-        try make(target, partialName: fits ? usual : ".partial-XXXXXX")
+        guard fits(usual) || fits(shortestPartialName) else {
+            throw FlashSaleError.usage("a new database's directory takes at most \(maximumNewPathBytes - shortestPartialName.utf8.count) "
+                                       + "bytes from the root, room for the temporary file it is made under; this one has "
+                                       + "\(directoryBytes)")
+        }
+        try make(target, partialName: fits(usual) ? usual : shortestPartialName)
     }
+
+    /// mkstemp's template with nothing but its six random characters, hidden.
+    private static let shortestPartialName = ".XXXXXX"
 
     /// Makes a new database at `path` whole before it has the name: its schema made under a
     /// temporary name beside it (`PartialFile`, mode 0600: it holds buyers' data, and
     /// SQLite gives the -wal and -shm it makes the database's own mode), copied into the
-    /// file from its log, synced, then linked to the name. Found by probing: `init` on a
+    /// file from its log, synced, then given the name. Found by probing: `init` on a
     /// full disk said "nothing was written" and left an empty file at the name, which later
     /// commands called no flashsale database; and removing it again afterwards raced other
     /// processes making the same database. One that another process named first is theirs,
@@ -65,7 +79,7 @@ enum DatabaseFile {
         do {
             try makeSchema(in: partial.path)
             try partial.sync()
-            if try !partial.publish(lookingAgain: false) { partial.discard() }
+            if try !partial.publish(othersMayOpenIt: true) { partial.discard() }
         } catch {
             partial.discard()
             throw error

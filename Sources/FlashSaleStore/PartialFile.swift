@@ -1,5 +1,6 @@
-import Glibc
+import CLinux
 import FlashSaleCore
+import Glibc
 
 /// A file made whole under a temporary name beside the name it is for, and given that name
 /// only once it is on disk, so that the name is either absent or whole, even after a kill
@@ -53,18 +54,18 @@ final class PartialFile {
         descriptor = -1
     }
 
-    /// Gives the synced file its name, which link() gives only if nothing has it (a file
-    /// that appeared meanwhile is never replaced, as rename() would: then false), then puts
-    /// the directory on disk, so that a reported file survives a power cut. (renameat2 with
-    /// RENAME_NOREPLACE would link and unlink in one call, but Swift's Glibc module, built
-    /// without _GNU_SOURCE, does not import it, and NFS does not support that flag. link()
-    /// is POSIX; FAT, which has no hard links, refuses it.)
+    /// Gives the synced file its name, only if nothing has it (a file that appeared
+    /// meanwhile is never replaced, as rename() would: then false), then puts the directory
+    /// on disk, so that a reported file survives a power cut.
     ///
     /// A -wal or -journal beside the name, left by an earlier database of that name, is
-    /// refused (SQLite would read it into this file); `lookingAgain`, once more after the
-    /// link, for one that came between the look and the link (review). Not for a new
-    /// database: another process may open it at once, and its -wal is not a leftover.
-    func publish(lookingAgain: Bool) throws(FlashSaleError) -> Bool {
+    /// refused (SQLite would read it into this file). `othersMayOpenIt`: a new database,
+    /// which another process may open as soon as it has the name. Otherwise (a backup)
+    /// leftovers are looked for once more once it has the name, for one that came between
+    /// the look and the naming (review), and the name is given up again when the directory
+    /// cannot be synced; never a new database's, which others may have written to by then
+    /// (found by probing).
+    func publish(othersMayOpenIt: Bool) throws(FlashSaleError) -> Bool {
         var taken = stat()
         do {
             try BackupFile.refuseLeftovers(target)
@@ -73,19 +74,13 @@ final class PartialFile {
             if lstat(target, &taken) == 0 { return false }
             throw error
         }
-        guard link(path, target) == 0 else {
-            if errno == EEXIST { return false }
-            throw .cantOpen(failure("cannot create the \(what)"))
-        }
-        // The name is given up again, the file kept under its temporary name to be removed.
+        guard try takeTheName() else { return false }
         do {
-            if lookingAgain { try BackupFile.refuseLeftovers(target) }
+            if !othersMayOpenIt { try BackupFile.refuseLeftovers(target) }
         } catch {
             unlink(target)
             throw error
         }
-        // The file has both names now; the temporary one goes before the directory is synced.
-        unlink(path)
         // A directory its owner may write but not read cannot be opened to be synced: the
         // whole system is, which takes longer but keeps the promise (found by probing: the
         // sync was skipped).
@@ -97,9 +92,29 @@ final class PartialFile {
         defer { close(directoryDescriptor) }
         guard fsync(directoryDescriptor) == 0 else {
             let message = failure("cannot write the directory entry of the \(what)")
-            unlink(target)
+            if !othersMayOpenIt { unlink(target) }
             throw .io(message)
         }
+        return true
+    }
+
+    /// renameat2 with RENAME_NOREPLACE, which names the file in one step. Where the file
+    /// system cannot (or the kernel), link() and then unlink() of the temporary name, with
+    /// both names for a moment, which another process that looks then refuses (a file with
+    /// two names: found by probing). link() is POSIX; FAT, which has no hard links,
+    /// refuses it. False when the name is taken.
+    private func takeTheName() throws(FlashSaleError) -> Bool {
+        if clinux_rename_noreplace(path, target) == 0 { return true }
+        switch errno {
+        case EEXIST: return false
+        case EINVAL, ENOSYS, EOPNOTSUPP: break
+        default: throw .cantOpen(failure("cannot create the \(what)"))
+        }
+        guard link(path, target) == 0 else {
+            if errno == EEXIST { return false }
+            throw .cantOpen(failure("cannot create the \(what)"))
+        }
+        unlink(path)
         return true
     }
 

@@ -170,6 +170,19 @@ private func mode(of path: String) throws -> Int {
         #expect(refused.stderr == "flashsale: a new database's path takes at most 504 bytes from the root, room for the -journal "
                 + "SQLite makes beside it; this one has 505\n")
         #expect(!FileManager.default.fileExists(atPath: longer))
+        // A short name there: the temporary file it is made under needs 7 bytes (found by
+        // probing: a longer one failed, "unable to open database file").
+        let deeper = directory.appendingPathComponent(String(repeating: "e", count: 495 - directory.path.utf8.count))
+        try FileManager.default.createDirectory(at: deeper, withIntermediateDirectories: true)
+        let short = deeper.appendingPathComponent("a.db").path
+        #expect(short.utf8.count == 501)
+        #expect(try box.run(["--db", short, "init"], database: false).status == 0)
+        let evenDeeper = deeper.appendingPathComponent("f")
+        try FileManager.default.createDirectory(at: evenDeeper, withIntermediateDirectories: true)
+        let tooDeep = try box.run(["--db", evenDeeper.appendingPathComponent("a.db").path, "init"], database: false)
+        #expect(tooDeep.status == 2)
+        #expect(tooDeep.stderr == "flashsale: a new database's directory takes at most 497 bytes from the root, room for the "
+                + "temporary file it is made under; this one has 499\n")
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
@@ -229,7 +242,7 @@ private func mode(of path: String) throws -> Int {
     /// taken for one during the copy, the file removed from its temporary name (it stayed
     /// whole under its own) and the backup said "its partial copy is removed", 130. Once
     /// whole, a copy is too late to stop: the backup ends as it would have. The moment is
-    /// made 6 s long by strace, which holds back the link(2) that names the copy.
+    /// made 6 s long by strace, which holds back the renameat2(2) that names the copy.
     @Test(.enabled(if: stracePath != nil && isX86_64, "needs strace, and x86-64's system call numbers"))
     func aStopSignalAsTheCopyTakesItsNameIsTooLate() throws {
         let box = try Sandbox()
@@ -238,11 +251,11 @@ private func mode(of path: String) throws -> Int {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let copy = directory + "/copy.db"
         let tracer = try Background(box, try #require(stracePath),
-                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=link", "-e", "inject=link:delay_enter=6000000",
+                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2", "-e", "inject=renameat2:delay_enter=6000000",
                                      flashsaleBinary, "--db", box.database, "backup", copy],
                                     environment: ["PATH": "/usr/bin:/bin"])
-        // Signalled once its main thread is held in link(2) (x86-64's system call 86).
-        let ended = try Self.stopOnceHeld(in: (86, "link"), tracedBy: tracer)
+        // Signalled once its main thread is held in renameat2(2) (x86-64's system call 316).
+        let ended = try Self.stopOnceHeld(in: (316, "renameat2"), tracedBy: tracer)
         #expect(ended.termination == .exit(0), "\(ended.stderr)")
         #expect(ended.stdout.hasPrefix("backed up to \(copy) ("), "\(ended.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["copy.db"])

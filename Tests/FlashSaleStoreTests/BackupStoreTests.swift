@@ -14,7 +14,7 @@ import FlashSaleTestSupport
         let partial = try PartialFile(for: target, named: PartialFile.usualName(for: target), what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: target))
-        #expect(try partial.publish(lookingAgain: true) == false)
+        #expect(try partial.publish(othersMayOpenIt: false) == false)
         partial.discard()
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "someone else's")
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory.path).filter { $0.hasPrefix(".copy.db") }.isEmpty)
@@ -31,7 +31,7 @@ import FlashSaleTestSupport
         let partial = try PartialFile(for: target, named: PartialFile.usualName(for: target), what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("another database's".utf8).write(to: URL(fileURLWithPath: target + suffix))
-        #expect(failure { _ = try partial.publish(lookingAgain: true) }
+        #expect(failure { _ = try partial.publish(othersMayOpenIt: false) }
                 == .conflict("\(target)\(suffix) exists (left by an earlier database of that name); remove it or choose another name"))
         partial.discard()
         #expect(!FileManager.default.fileExists(atPath: target))
