@@ -119,24 +119,7 @@ struct PostgresFaultTests {
     /// waited out its busy timeout and ended 75. With no batch under way (its sales'
     /// locks not yet held) it stops at once, having expired nothing.
     @Test func aSweepWaitingForARowLockStopsAtOnce() throws {
-        let box = try saleBox()
-        #expect(try box.run(["book", "s1", "alice"]).status == 0)
-        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
-        let holder = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        try holder.execute("BEGIN")
-        defer { _ = try? holder.execute("ROLLBACK") }
-        try holder.execute("SELECT id FROM sale WHERE id = 's1' FOR UPDATE")
-        let holderID = try holder.count("SELECT pg_backend_pid() AS count")
-        // Asked on a session of its own: a transaction sees pg_stat_activity as it first read it.
-        let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
-        let sweep = try box.start(["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z")
-        try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
-        sweep.child.send(SIGTERM)
-        #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
-        #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")
-        try holder.execute("ROLLBACK")
-        #expect(try box.run(["--json", "status", "s1"]).json()["held"] as? Int == 1)
+        try sweepStopsAtOnce(whileAnotherSessionHolds: "SELECT id FROM sale WHERE id = 's1' FOR UPDATE")
     }
 
     /// Found by review: a sweep whose batch lost a deadlock is run again from the start, and
@@ -144,26 +127,37 @@ struct PostgresFaultTests {
     /// waited for the other session. The deadlock here: the sweep holds the sale's row and
     /// waits for the hold's, which another session holds, and which then asks to lock the
     /// sale table (as a migration might); the server ends the sweep's transaction, grants
-    /// that lock, and the sweep's second attempt waits for it.
+    /// that lock, and the sweep's second attempt waits for it. (A row's lock would be a
+    /// race: the sweep may take it first.)
     @Test func aSweepRetriedAfterADeadlockStillStopsAtOnceWhileItWaits() throws {
+        try sweepStopsAtOnce(whileAnotherSessionHolds: "SELECT id FROM booking WHERE sale = 's1' FOR UPDATE",
+                             thenTakes: "LOCK TABLE sale IN EXCLUSIVE MODE")
+    }
+
+    /// A sweep of s1's one overdue hold, stopped by SIGTERM while it waits for another
+    /// session that holds `lock` (and, once the sweep waits, takes `second` too, then waits
+    /// for the sweep to wait again): it stops at once (130), having expired nothing.
+    private func sweepStopsAtOnce(whileAnotherSessionHolds lock: String, thenTakes second: String? = nil) throws {
         let box = try saleBox()
         #expect(try box.run(["book", "s1", "alice"]).status == 0)
         let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
         let holder = try PostgresSession(location: location, busyTimeout: .seconds(30))
         try holder.execute("BEGIN")
         defer { _ = try? holder.execute("ROLLBACK") }
-        try holder.execute("SELECT id FROM booking WHERE sale = 's1' FOR UPDATE")
+        try holder.execute(lock)
         let holderID = try holder.count("SELECT pg_backend_pid() AS count")
+        // Asked on a session of its own: a transaction sees pg_stat_activity as it first read it.
         let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
         let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
         let sweep = try box.start(["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z")
         try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
-        // Returns once the server has found the deadlock (deadlock_timeout after the sweep
-        // began to wait, a second by default), ended the sweep's transaction and granted
-        // the lock, before the sweep could begin again: a wait seen after it is the sweep's
-        // second attempt. (A row's lock would be a race: the sweep may take it first.)
-        try holder.execute("LOCK TABLE sale IN EXCLUSIVE MODE")
-        try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
+        if let second {
+            // Returns once the server has ended the sweep's transaction (a deadlock, found
+            // deadlock_timeout after the sweep began to wait) and granted it: a wait seen
+            // after it is the sweep's next attempt.
+            try holder.execute(second)
+            try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
+        }
         sweep.child.send(SIGTERM)
         #expect(sweep.waitForExit(within: 20) == .exit(130), "\(sweep.stderr)")
         #expect(sweep.stderr == "flashsale: sweep interrupted; no overdue hold was expired: run sweep again\n")

@@ -71,34 +71,31 @@ import FlashSaleTestSupport
     /// once, and the other looks once more as it closes (here a follower, stopped by
     /// SIGTERM before its next look).
     @Test func aProcessSharingTheLogNeitherHoldsTheCopyBackNorRemovesANewLog() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("test.db").path
-        try flashsale(["create-sale", "s1", "--inventory", "5"], database: path)
-        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        defer { close(null) }
-        let follower = try ChildProcess(flashsaleBinary, ["--db", path, "process", "s1", "--follow"], environment: [:],
-                                        stdin: null, stdout: null, stderr: null)
-        var waits = 0
-        while !WALIndex.isOpen(path + "-shm"), waits < 2_000 {
-            usleep(5_000)
-            waits += 1
+        try withSaleDatabase { path in
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(null) }
+            let follower = try ChildProcess(flashsaleBinary, ["--db", path, "process", "s1", "--follow"], environment: [:],
+                                            stdin: null, stdout: null, stderr: null)
+            var waits = 0
+            while !WALIndex.isOpen(path + "-shm"), waits < 2_000 {
+                usleep(5_000)
+                waits += 1
+            }
+            do {
+                let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
+                _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil,
+                                                                 userAgent: nil, key: nil), clock: SystemClock().now())
+                let watcher = try DataVersionWatcher(store.db)
+                follower.holdStill()
+                for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
+                #expect(Self.copied(by: watcher))
+            }
+            try flashsale(["book", "s1", "bob"], database: path)
+            follower.send(SIGTERM)
+            follower.send(SIGCONT)
+            #expect(follower.wait() == .exit(0))
+            #expect(try Self.users(of: path) == ["alice", "bob"])
         }
-        do {
-            let store = try SQLiteStore(path: path, busyTimeout: .seconds(5))
-            _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil, userAgent: nil,
-                                                             key: nil), clock: SystemClock().now())
-            let watcher = try DataVersionWatcher(store.db)
-            follower.holdStill()
-            for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
-            #expect(Self.copied(by: watcher))
-        }
-        try flashsale(["book", "s1", "bob"], database: path)
-        follower.send(SIGTERM)
-        follower.send(SIGCONT)
-        #expect(follower.wait() == .exit(0))
-        #expect(try Self.users(of: path) == ["alice", "bob"])
     }
 
     /// Found by probing: with the -shm alone removed, a command made a new one and shared
@@ -122,22 +119,19 @@ import FlashSaleTestSupport
     /// that had committed since. It looks at the names before each commit and as it
     /// closes: the commit is refused, and the new log kept.
     @Test func aConnectionNotWatchedNeitherCommitsIntoARemovedLogNorRemovesTheNewOne() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("test.db").path
-        try flashsale(["create-sale", "s1", "--inventory", "5"], database: path)
-        // The only connection to the database in this process, so that its close is the last.
-        var engine: Engine? = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(5)))
-        let request = { (user: String) in
-            BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil)
+        try withSaleDatabase { path in
+            // The only connection to the database in this process, so that its close is the last.
+            var engine: Engine? = Engine(store: try SQLiteStore(path: path, busyTimeout: .seconds(5)))
+            let request = { (user: String) in
+                BookingRequest(sale: SaleID(trusted: "s1"), user: UserID(trusted: user), ip: nil, userAgent: nil, key: nil)
+            }
+            _ = try engine?.book(request("alice"), clock: T)
+            for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
+            try flashsale(["book", "s1", "bob"], database: path)
+            #expect(throws: (any Error).self) { _ = try engine?.book(request("carol"), clock: T) }
+            engine = nil
+            #expect(try Self.users(of: path) == ["bob"])
         }
-        _ = try engine?.book(request("alice"), clock: T)
-        for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
-        try flashsale(["book", "s1", "bob"], database: path)
-        #expect(throws: (any Error).self) { _ = try engine?.book(request("carol"), clock: T) }
-        engine = nil
-        #expect(try Self.users(of: path) == ["bob"])
     }
 
     /// The lock that keeps others from opening the database while the log is copied is
@@ -175,6 +169,17 @@ import FlashSaleTestSupport
         let listed = try runTool(flashsaleBinary, ["--db", path, "bookings", "s1", "--json"], environment: [:])
         let rows = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
         return rows.compactMap { $0["user"] as? String }.sorted()
+    }
+
+    /// Runs `body` with a database in a temporary directory (removed after) whose sale s1
+    /// has 5 items, made by another process: nothing of this one has it open.
+    private func withSaleDatabase(_ body: (String) throws -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("test.db").path
+        try flashsale(["create-sale", "s1", "--inventory", "5"], database: path)
+        try body(path)
     }
 
     @discardableResult
