@@ -17,8 +17,8 @@ extension SQLiteStore {
         try BackupFile.refuseTaken(path)
         // A name near the file system's 255 bytes has no room for the suffixes: a name of
         // its own then (240 bytes and more failed "File name too long": found by probing).
-        let usual = PartialFile.usualName(for: path)
-        let partial = try PartialFile(for: path, named: usual.utf8.count <= 255 ? usual : ".flashsale-backup.partial-XXXXXX",
+        let partial = try PartialFile(for: path, named: PartialFile.name(for: path, what: "backup",
+                                                                         fallbacks: [".flashsale-backup.partial-XXXXXX"]),
                                       what: "backup")
         stage(.copying(temporaryPath: partial.path))
         do {

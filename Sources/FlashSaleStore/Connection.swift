@@ -351,7 +351,8 @@ public final class Connection {
         // by probing), and a read may miss what others have committed to new files. Said as
         // what it is, not as an I/O error that wrote nothing (the follow-up probe).
         if SplitDatabases.contains(openedFile) {
-            throw StoreFailure.logRemoved(detail: "the -wal or -shm of \(path) was removed or replaced while this process had it open")
+            throw StoreFailure.logRemoved(detail: "the -wal or -shm of \(Quoted(path, keeping: .max)) was removed or replaced "
+                                              + "while this process had it open")
         }
         try execute("BEGIN DEFERRED")
         do {

@@ -18,7 +18,7 @@ enum DatabaseFile {
             // links, two processes each had a WAL of their own, so that one item was sold
             // twice and one's commits were later lost (found by probing; SQLite's "How To
             // Corrupt", 2.4). A symbolic link is followed to the one name, and is fine.
-            guard status.st_nlink <= 1 else {
+            guard status.st_nlink <= 1 || (status.st_nlink == 2 && PartialFile.dropTheTemporaryName(of: path, file: status)) else {
                 throw FlashSaleError.cantOpen("cannot open the database \(Quoted(path, keeping: .max)): the file has \(status.st_nlink) "
                                               + "names (hard links), and SQLite would keep a log beside each as if they were "
                                               + "different databases; remove the other names, or use a symbolic link")
@@ -37,34 +37,18 @@ enum DatabaseFile {
         // for it failed with "unable to open database file" and left an empty file behind,
         // which later commands then took for a database that was never made (probe).
         let name = target.split(separator: "/").last.map(String.init) ?? target
-        guard name.utf8.count <= maximumNewNameBytes else {
-            throw FlashSaleError.usage("a new database's file name takes at most \(maximumNewNameBytes) bytes, room for the "
+        guard name.utf8.count <= PartialFile.maximumNameBytes else {
+            throw FlashSaleError.usage("a new database's file name takes at most \(PartialFile.maximumNameBytes) bytes, room for the "
                                        + "-journal SQLite makes beside it; this one has \(name.utf8.count)")
         }
         // So does the whole path, from the root, within SQLite's 512 bytes (probe).
-        let absolute = target.hasPrefix("/") ? target.utf8.count : workingDirectoryBytes() + 1 + target.utf8.count
-        guard absolute <= maximumNewPathBytes else {
-            throw FlashSaleError.usage("a new database's path takes at most \(maximumNewPathBytes) bytes from the root, room for "
+        let absolute = PartialFile.resolvedDirectoryBytes(of: target) + name.utf8.count
+        guard absolute <= PartialFile.maximumPathBytes else {
+            throw FlashSaleError.usage("a new database's path takes at most \(PartialFile.maximumPathBytes) bytes from the root, room for "
                                        + "the -journal SQLite makes beside it; this one has \(absolute)")
         }
-        // So does the temporary file it is made under: `.NAME.partial-XXXXXX`, or where that
-        // is too long, `.XXXXXX` (found by probing: a longer fallback failed a short name
-        // deep in directories).
-        let directoryBytes = absolute - name.utf8.count
-        let fits = { (partial: String) in
-            partial.utf8.count <= maximumNewNameBytes && directoryBytes + partial.utf8.count <= maximumNewPathBytes
-        }
-        let usual = PartialFile.usualName(for: target)
-        guard fits(usual) || fits(shortestPartialName) else {
-            throw FlashSaleError.usage("a new database's directory takes at most \(maximumNewPathBytes - shortestPartialName.utf8.count) "
-                                       + "bytes from the root, room for the temporary file it is made under; this one has "
-                                       + "\(directoryBytes)")
-        }
-        try make(target, partialName: fits(usual) ? usual : shortestPartialName)
+        try make(target, partialName: PartialFile.name(for: target, what: "database"))
     }
-
-    /// mkstemp's template with nothing but its six random characters, hidden.
-    private static let shortestPartialName = ".XXXXXX"
 
     /// Makes a new database at `path` whole before it has the name: its schema made under a
     /// temporary name beside it (`PartialFile`, mode 0600: it holds buyers' data, and
@@ -75,6 +59,13 @@ enum DatabaseFile {
     /// processes making the same database. One that another process named first is theirs,
     /// made the same way, and this one goes.
     private static func make(_ path: String, partialName: String) throws {
+        // A stop signal waits for these milliseconds: it left the temporary files behind
+        // (found by probing). It comes once the name is taken or the files are gone.
+        var stops = sigset_t(), previous = sigset_t()
+        sigemptyset(&stops)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stops, signal) }
+        pthread_sigmask(SIG_BLOCK, &stops, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         let partial = try PartialFile(for: path, named: partialName, what: "database")
         do {
             try makeSchema(in: partial.path)
@@ -110,16 +101,5 @@ enum DatabaseFile {
             target = leadsTo.hasPrefix("/") ? leadsTo : (target.lastIndex(of: "/").map { String(target[...$0]) } ?? "") + leadsTo
         }
         return target
-    }
-
-    /// A file name's 255 bytes, less `-journal`.
-    static let maximumNewNameBytes = 247
-    /// SQLite's longest path (512 bytes), less `-journal`.
-    static let maximumNewPathBytes = 504
-
-    private static func workingDirectoryBytes() -> Int {
-        guard let directory = getcwd(nil, 0) else { return 0 }
-        defer { free(directory) }
-        return strlen(directory)
     }
 }

@@ -37,9 +37,45 @@ final class PartialFile {
         self.what = what
     }
 
-    /// `.NAME.partial-XXXXXX` for `target`'s NAME.
-    static func usualName(for target: String) -> String {
-        ".\(target.split(separator: "/").last.map(String.init) ?? target).partial-XXXXXX"
+    /// The temporary file's name for `target` (`what`: "backup", "database"): the first of
+    /// `.NAME.partial-XXXXXX`, `fallbacks` and `.XXXXXX` that leaves room in its name for
+    /// SQLite's -journal and whose whole path, its directory's links followed as SQLite
+    /// follows them, is within SQLite's limit (found by probing: a longer name failed
+    /// a short one deep in directories, "unable to open database file", and so did a
+    /// symbolic link to a deep directory). Refused (exit 2) when none fits.
+    static func name(for target: String, what: String, fallbacks: [String] = []) throws(FlashSaleError) -> String {
+        let directoryBytes = resolvedDirectoryBytes(of: target)
+        let candidates = [".\(target.split(separator: "/").last.map(String.init) ?? target).partial-XXXXXX"] + fallbacks + [shortest]
+        let fitting = candidates.first { name in
+            name.utf8.count <= maximumNameBytes && directoryBytes + name.utf8.count <= maximumPathBytes
+        }
+        guard let fitting else {
+            throw .usage("a new \(what)'s directory takes at most \(maximumPathBytes - shortest.utf8.count) bytes from the root, room "
+                         + "for the temporary file it is made under; this one has \(directoryBytes)")
+        }
+        return fitting
+    }
+
+    /// mkstemp's template with nothing but its six random characters, hidden.
+    private static let shortest = ".XXXXXX"
+    /// A file name's 255 bytes, less `-journal`.
+    static let maximumNameBytes = 247
+    /// SQLite's longest path (512 bytes), less `-journal`.
+    static let maximumPathBytes = 504
+
+    /// The bytes of `target`'s directory from the root, its trailing slash included, with
+    /// symbolic links and `..` resolved as the kernel resolves them (for one that does not
+    /// exist, as written from the working directory).
+    static func resolvedDirectoryBytes(of target: String) -> Int {
+        let directory = target.lastIndex(of: "/").map { String(target[...$0]) } ?? "./"
+        if let resolved = realpath(directory, nil) {
+            defer { free(resolved) }
+            return strlen(resolved) + (strlen(resolved) == 1 ? 0 : 1)
+        }
+        guard !directory.hasPrefix("/") else { return directory.utf8.count }
+        guard let working = getcwd(nil, 0) else { return directory.utf8.count }
+        defer { free(working) }
+        return strlen(working) + 1 + directory.utf8.count
     }
 
     /// `target`'s directory with its trailing slash, or "" for a name alone.
@@ -116,6 +152,42 @@ final class PartialFile {
         }
         unlink(path)
         return true
+    }
+
+    /// Where the file system cannot rename without replacing, a file made here has two
+    /// names between its link and the temporary name's removal, and keeps both if the
+    /// process is killed then: another process that opened it then was refused it as a
+    /// hard-linked database, and for good after a kill (found by probing, on FUSE). The
+    /// temporary name, beside the file `path` leads to, is removed here instead: the file
+    /// was whole before it was linked. True when it was.
+    static func dropTheTemporaryName(of path: String, file: stat) -> Bool {
+        guard let resolved = realpath(path, nil) else { return false }
+        let real = String(cString: resolved)
+        free(resolved)
+        let slash = real.lastIndex(of: "/") ?? real.startIndex
+        let directory = slash == real.startIndex ? "/" : String(real[..<slash])
+        let name = String(real[real.index(after: slash)...])
+        guard let entries = opendir(directory) else { return false }
+        defer { closedir(entries) }
+        while let entry = readdir(entries) {
+            let candidate = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard isTemporaryName(candidate, for: name) else { continue }
+            var other = stat()
+            let candidatePath = directory + "/" + candidate
+            if lstat(candidatePath, &other) == 0, other.st_dev == file.st_dev, other.st_ino == file.st_ino {
+                return unlink(candidatePath) == 0 || errno == ENOENT
+            }
+        }
+        return false
+    }
+
+    /// Whether `candidate` has the shape of a temporary name `name` is made under.
+    private static func isTemporaryName(_ candidate: String, for name: String) -> Bool {
+        let random = 6
+        let bytes = candidate.utf8.count
+        return [".\(name).partial-", ".flashsale-backup.partial-", "."].contains { prefix in
+            candidate.hasPrefix(prefix) && bytes == prefix.utf8.count + random
+        }
     }
 
     /// Removes the temporary file of a failed one, with what SQLite made beside it.

@@ -9,11 +9,12 @@ enum BackupCommand {
         summary: "copy the database to a new file, consistently, while other processes keep writing",
         details: """
             Uses SQLite's online backup API: the copy is the database as of one commit, taken under a read \
-            lock that, in WAL mode, holds up no writer. PATH must not exist (exit 4; nor PATH-wal or \
-            PATH-journal); it has mode 0600 and keeps the source's journal mode (WAL), so \
+            lock that, in WAL mode, holds up no writer. PATH must not exist (exit 4; nor a PATH-wal or \
+            PATH-journal with bytes in it); it has mode 0600 and keeps the source's journal mode (WAL), so \
             'flashsale --db PATH verify' checks it and any command can use it. A missing directory or \
             one without write permission exits 73. The copy is made in .NAME.partial-XXXXXX beside PATH \
-            and linked to PATH once complete and synced, so PATH is never a partial copy; a failure \
+            and renamed to PATH, never replacing a file, once complete and synced, so PATH is never a \
+            partial copy; a failure \
             removes the temporary file, and so do SIGINT, SIGTERM and SIGHUP (exit 130) until the copy is whole and \
             taking its name, when they are too late to stop it; a backup killed with \
             SIGKILL, or by a power cut, leaves it to be deleted. \
