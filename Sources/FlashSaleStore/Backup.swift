@@ -53,6 +53,13 @@ enum BackupFile {
             throw .usage("a backup's name takes at most \(maximumNameBytes) bytes, room for the -wal and -shm SQLite opens "
                          + "beside it; this one has \(name.utf8.count)")
         }
+        // And SQLite opens no path longer than 504 bytes (its 512, less -journal): a longer
+        // copy was made and called whole, and no command could open it (found by probing).
+        let absolute = PartialFile.resolvedDirectoryBytes(of: path) + name.utf8.count
+        guard absolute <= PartialFile.maximumPathBytes else {
+            throw .usage("a backup's path takes at most \(PartialFile.maximumPathBytes) bytes from the root, the longest SQLite "
+                         + "opens; this one has \(absolute)")
+        }
         // Named as a database's journal, the copy would be taken for one, and removed or
         // replayed, the next time that database is opened (a backup to sale.db-journal
         // vanished with the next command: found by probing). Said first: the source's own

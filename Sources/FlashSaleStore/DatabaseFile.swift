@@ -18,10 +18,11 @@ enum DatabaseFile {
             // links, two processes each had a WAL of their own, so that one item was sold
             // twice and one's commits were later lost (found by probing; SQLite's "How To
             // Corrupt", 2.4). A symbolic link is followed to the one name, and is fine.
-            guard status.st_nlink <= 1 || (status.st_nlink == 2 && PartialFile.dropTheTemporaryName(of: path, file: status)) else {
+            guard status.st_nlink <= 1 else {
                 throw FlashSaleError.cantOpen("cannot open the database \(Quoted(path, keeping: .max)): the file has \(status.st_nlink) "
                                               + "names (hard links), and SQLite would keep a log beside each as if they were "
-                                              + "different databases; remove the other names, or use a symbolic link")
+                                              + "different databases; remove the other names (a .NAME.partial-XXXXXX beside it "
+                                              + "is one a flashsale killed as it named a new database left), or use a symbolic link")
             }
             return
         }

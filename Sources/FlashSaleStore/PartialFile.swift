@@ -49,9 +49,10 @@ final class PartialFile {
         let fitting = candidates.first { name in
             name.utf8.count <= maximumNameBytes && directoryBytes + name.utf8.count <= maximumPathBytes
         }
+        // Said without the directory's trailing slash, as its users count it.
         guard let fitting else {
-            throw .usage("a new \(what)'s directory takes at most \(maximumPathBytes - shortest.utf8.count) bytes from the root, room "
-                         + "for the temporary file it is made under; this one has \(directoryBytes)")
+            throw .usage("a new \(what)'s directory takes at most \(maximumPathBytes - shortest.utf8.count - 1) bytes from the "
+                         + "root, room for the temporary file it is made under; this one has \(directoryBytes - 1)")
         }
         return fitting
     }
@@ -152,42 +153,6 @@ final class PartialFile {
         }
         unlink(path)
         return true
-    }
-
-    /// Where the file system cannot rename without replacing, a file made here has two
-    /// names between its link and the temporary name's removal, and keeps both if the
-    /// process is killed then: another process that opened it then was refused it as a
-    /// hard-linked database, and for good after a kill (found by probing, on FUSE). The
-    /// temporary name, beside the file `path` leads to, is removed here instead: the file
-    /// was whole before it was linked. True when it was.
-    static func dropTheTemporaryName(of path: String, file: stat) -> Bool {
-        guard let resolved = realpath(path, nil) else { return false }
-        let real = String(cString: resolved)
-        free(resolved)
-        let slash = real.lastIndex(of: "/") ?? real.startIndex
-        let directory = slash == real.startIndex ? "/" : String(real[..<slash])
-        let name = String(real[real.index(after: slash)...])
-        guard let entries = opendir(directory) else { return false }
-        defer { closedir(entries) }
-        while let entry = readdir(entries) {
-            let candidate = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard isTemporaryName(candidate, for: name) else { continue }
-            var other = stat()
-            let candidatePath = directory + "/" + candidate
-            if lstat(candidatePath, &other) == 0, other.st_dev == file.st_dev, other.st_ino == file.st_ino {
-                return unlink(candidatePath) == 0 || errno == ENOENT
-            }
-        }
-        return false
-    }
-
-    /// Whether `candidate` has the shape of a temporary name `name` is made under.
-    private static func isTemporaryName(_ candidate: String, for name: String) -> Bool {
-        let random = 6
-        let bytes = candidate.utf8.count
-        return [".\(name).partial-", ".flashsale-backup.partial-", "."].contains { prefix in
-            candidate.hasPrefix(prefix) && bytes == prefix.utf8.count + random
-        }
     }
 
     /// Removes the temporary file of a failed one, with what SQLite made beside it.

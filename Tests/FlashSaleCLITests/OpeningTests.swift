@@ -263,26 +263,6 @@ private func exists(_ path: String) -> Bool {
         #expect(try box.run(["--db", linked, "status", "s1", "--json"], database: false).json()["held"] as? Int == 1)
     }
 
-    /// Found by probing (FUSE, where rename cannot refuse to replace): a new database
-    /// named by a hard link has its temporary name too for a moment, and keeps it if the
-    /// process is killed then; it was refused as hard-linked, for good after a kill. The
-    /// temporary name goes instead, through a symbolic link too; other names still refuse.
-    @Test(arguments: [".sale.db.partial-Ab3dE9", ".Xy7_q2"])
-    func aNewDatabasesTemporaryNameIsRemovedNotRefused(temporary: String) throws {
-        let box = try Sandbox()
-        let database = box.directory.appendingPathComponent("sale.db").path
-        #expect(try box.run(["--db", database, "create-sale", "s1", "--inventory", "2"], database: false).status == 0)
-        let partial = box.directory.appendingPathComponent(temporary).path
-        #expect(link(database, partial) == 0)
-        let linked = box.directory.appendingPathComponent("symbolic.db").path
-        #expect(symlink(database, linked) == 0)
-        #expect(try box.run(["--db", linked, "book", "s1", "alice"], database: false).status == 0)
-        #expect(!FileManager.default.fileExists(atPath: partial))
-        let other = box.directory.appendingPathComponent("other-name.db").path
-        #expect(link(database, other) == 0)
-        #expect(try box.run(["--db", database, "book", "s1", "bob"], database: false).status == 73)
-    }
-
     /// Found by probing: a table of the schema dropped by hand (with sqlite3) was an
     /// internal error, exit 1, where PostgreSQL says 73. It is not a usable flashsale
     /// database, named as the others are, and nothing is changed.

@@ -181,8 +181,13 @@ private func mode(of path: String) throws -> Int {
         try FileManager.default.createDirectory(at: evenDeeper, withIntermediateDirectories: true)
         let tooDeep = try box.run(["--db", evenDeeper.appendingPathComponent("a.db").path, "init"], database: false)
         #expect(tooDeep.status == 2)
-        #expect(tooDeep.stderr == "flashsale: a new database's directory takes at most 497 bytes from the root, room for the "
-                + "temporary file it is made under; this one has 499\n")
+        #expect(tooDeep.stderr == "flashsale: a new database's directory takes at most 496 bytes from the root, room for the "
+                + "temporary file it is made under; this one has 498\n")
+        // Nor is a backup made that no command could open.
+        let copy = try box.run(["--db", short, "backup", evenDeeper.appendingPathComponent("copy.db").path], database: false)
+        #expect(copy.status == 2)
+        #expect(copy.stderr == "flashsale: a backup's path takes at most 504 bytes from the root, the longest SQLite opens; "
+                + "this one has 506\n")
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
