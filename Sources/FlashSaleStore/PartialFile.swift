@@ -4,7 +4,7 @@ import Glibc
 
 /// A file made whole under a temporary name beside the name it is for, and given that name
 /// only once it is on disk, so that the name is either absent or whole, even after a kill
-/// or a power cut: a backup's copy, and a new database. In the same file system (a link,
+/// or a power cut: a backup's copy, and a new database. In the same file system (a rename,
 /// not a copy, names it) and plainly not a finished file. Created with mode 0600 and
 /// O_EXCL (mkstemp).
 final class PartialFile {
@@ -68,7 +68,8 @@ final class PartialFile {
     /// symbolic links and `..` resolved as the kernel resolves them (for one that does not
     /// exist, as written from the working directory).
     static func resolvedDirectoryBytes(of target: String) -> Int {
-        let directory = target.lastIndex(of: "/").map { String(target[...$0]) } ?? "./"
+        let prefix = directoryPrefix(of: target)
+        let directory = prefix.isEmpty ? "./" : prefix
         if let resolved = realpath(directory, nil) {
             defer { free(resolved) }
             return strlen(resolved) + (strlen(resolved) == 1 ? 0 : 1)
