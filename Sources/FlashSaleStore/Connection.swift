@@ -279,14 +279,16 @@ public final class Connection {
     /// bookings that went nowhere): refused before the commit, which SQLite does not do.
     private func checkFileIsInPlace() throws(SQLiteError) {
         if fileHasMoved { throw SQLiteError(code: SQLITE_IOERR, message: "the database file was removed or renamed while open") }
-        lookAtTheJournalNames()
         // Looked at before each commit, not only at the watcher's looks: with the -shm alone
         // removed, a command that made a new one shared the WAL through it, and a commit
-        // made here before the next look wrote over the command's (found by probing).
-        if SplitDatabases.containsAfterLooking(openedFile) { throw Connection.logRemoved }
+        // made here before the next look wrote over the command's (found by probing). This
+        // connection's own look, then the watcher's, which also sees a connection opened
+        // after the removal (it noted the new files as its own).
+        lookAtTheJournalNames()
+        if SplitDatabases.containsAfterLooking(openedFile) {
+            throw SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
+        }
     }
-
-    private static let logRemoved = SQLiteError(code: SQLITE_IOERR, message: "the database's -wal or -shm was removed or replaced while open")
 
     /// Whether the file this connection has open is no longer at its path (removed, renamed,
     /// or another put there), as SQLite tells.
