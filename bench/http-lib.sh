@@ -25,6 +25,7 @@ start_serve() {
     local name=$1
     fresh_copy "$work/$name.db"
     port=$(free_port) admin=$(free_port)
+    while [[ $admin == "$port" ]]; do admin=$(free_port); done
     "$bin" --db "$work/$name.db" serve --auth header --user-header "$user_header" \
         --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" 2>"$work/$name.log" &
     server_pid=$!

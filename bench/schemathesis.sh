@@ -59,24 +59,11 @@ find_schemathesis() {
     say "$("$st" --version) ($st)"
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-    local candidate
-    for _ in $(seq 20); do
-        candidate=$(( 20000 + SRANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-            say "$candidate"
-            return
-        fi
-    done
-    die "found no free port"
-}
-
 # start_server AUTH-OPTIONS...: `flashsale serve` on the scratch database, buyers on
 # $port and admin on $admin_port (both loopback); waits until /healthz answers.
 start_server() {
-    port=$(free_port)
-    admin_port=$(free_port)
+    port=$(free_port) admin_port=$(free_port)
+    while [[ $admin_port == "$port" ]]; do admin_port=$(free_port); done
     "$bin" --db "$work/st.db" serve "$@" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin_port" \
         2>>"$work/serve.log" &
     server_pid=$!

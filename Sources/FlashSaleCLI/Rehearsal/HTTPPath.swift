@@ -147,8 +147,7 @@ final class HTTPPath: RehearsalPath {
         // A port another process takes between the look and the bind fails the start: try others.
         for _ in 0..<5 {
             starts += 1
-            let port = try freePort()
-            let admin = try freePort()
+            let (port, admin) = try twoFreePorts()
             let pid = try setting.children.start(
                 setting.databaseOptions + ["serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(admin)",
                  "--auth", "header", "--user-header", HTTPPath.userHeader, "--trusted-proxy", "127.0.0.1",
@@ -191,11 +190,22 @@ final class HTTPPath: RehearsalPath {
         return count > 0 && String(decoding: buffer[..<count], as: UTF8.self).contains(text)
     }
 
-    /// A port the kernel had free a moment ago.
-    private func freePort() throws -> Int {
+    /// Two ports the kernel had free a moment ago, for the buyers' and the admin listener:
+    /// both held at once while they are chosen, so that they differ. One after the other,
+    /// the kernel may give the same port twice (about once in 28,000 here), and serve
+    /// refuses an admin listener on its buyers' address: the rehearsal ended with 2.
+    private func twoFreePorts() throws -> (Int, Int) {
+        let first = try boundSocket()
+        defer { close(first.descriptor) }
+        let second = try boundSocket()
+        defer { close(second.descriptor) }
+        return (first.port, second.port)
+    }
+
+    /// A socket bound to a port of 127.0.0.1 that the kernel chose.
+    private func boundSocket() throws -> (descriptor: Int32, port: Int) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw FlashSaleError.cantOpen("rehearse: cannot open a socket: \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
         var address = loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
@@ -203,8 +213,12 @@ final class HTTPPath: RehearsalPath {
                 bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
             }
         }
-        guard bound else { throw FlashSaleError.cantOpen("rehearse: cannot find a free loopback port: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw FlashSaleError.cantOpen("rehearse: cannot find a free loopback port: \(reason)")
+        }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     private func accepts(_ port: Int) -> Bool {
