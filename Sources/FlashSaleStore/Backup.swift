@@ -131,6 +131,7 @@ enum BackupFile {
             guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
                 throw SQLiteError(code: sqlite3_errcode(destination.handle), connection: destination.handle)
             }
+            errno = 0 // so that a failure's errno is its own (see SQLiteError.systemErrno)
             let code = sqlite3_backup_step(backup, -1)
             let pages = Int64(sqlite3_backup_pagecount(backup))
             // finish releases the backup whatever happened; its code repeats a step's error.

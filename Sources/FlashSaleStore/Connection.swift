@@ -3,9 +3,9 @@ import FlashSaleCore
 import FlashSaleEngine
 import Glibc
 
-/// One SQLite connection, set up the way every flashsale process needs it: WAL with
-/// `synchronous=FULL` (a reported success is on disk), a busy timeout, and prepared
-/// statements cached for the life of the connection.
+/// One SQLite connection, set up the way every flashsale process needs it:
+/// `synchronous=FULL` (a reported success is on disk; the file's WAL mode is its schema's),
+/// a busy timeout, and prepared statements cached for the life of the connection.
 public final class Connection {
     let handle: OpaquePointer
     let path: String
@@ -37,9 +37,6 @@ public final class Connection {
         var count: Int64 = 0
     }
 
-    /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
-    /// times per hold, and nothing here reads them. Settable only before SQLite starts,
-    /// which its first connection does: every connection is opened after this has run.
     /// `path` as a name SQLite takes for a file and nothing else: it reads `:memory:` as a
     /// database in memory, and (Debian builds it with SQLITE_USE_URI) `file:x.db?mode=memory`
     /// as a URI, so a command on either would report success and keep nothing, or write to
@@ -48,6 +45,9 @@ public final class Connection {
         path.hasPrefix("/") ? path : "./" + path
     }
 
+    /// SQLite's memory statistics take a global mutex twice per allocation, about a hundred
+    /// times per hold, and nothing here reads them. Settable only before SQLite starts,
+    /// which its first connection does: every connection is opened after this has run.
     private static let withoutMemoryStatistics: Void = {
         _ = csqlite_config_memstatus(0)
     }()
@@ -96,11 +96,9 @@ public final class Connection {
                 sqlite3_result_value(context, arguments?[0])
             }, nil, nil, nil)
         let adding = counting == SQLITE_OK ? UsersAdded.register(on: handle) : counting
-        guard adding == SQLITE_OK else {
-            let error = SQLiteError(code: adding, connection: handle)
-            sqlite3_close_v2(handle)
-            throw error
-        }
+        // Every stored property is set by now, so a throw from here on runs `deinit`,
+        // which closes the handle.
+        guard adding == SQLITE_OK else { throw SQLiteError(code: adding, connection: handle) }
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
         // The statement journal of a multi-row INSERT inside a long transaction (bulk
@@ -133,7 +131,7 @@ public final class Connection {
     /// that waited for the lock while the -wal and -shm were removed committed into the
     /// removed log, exit 0, its booking lost; and a command closing last copied that log
     /// into the file and removed by name the new log of a command that had committed
-    /// since. Four `stat`s a `book`, against its milliseconds.
+    /// since. Two `stat`s at each of a `book`'s three looks, against its milliseconds.
     func noteJournalFiles() {
         journalFiles = JournalFiles.atNames(of: openedFile)
     }
@@ -155,6 +153,7 @@ public final class Connection {
     /// timeout) for the transactions of those who share it: SQLite's result code, OK once
     /// everything is copied.
     func copyLogIntoFile() -> Int32 {
+        errno = 0 // so that a failure's errno is its own (see SQLiteError.systemErrno)
         var logged: Int32 = 0, copied: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_FULL, &logged, &copied)
         return code == SQLITE_OK && logged != copied ? SQLITE_BUSY : code
@@ -173,16 +172,16 @@ public final class Connection {
     /// would take their commits (review); and while another connection still reads from
     /// it (the checkpoint fails busy; the last to close empties it).
     private func settleTheWALOfAMovedFile() {
-        guard fileHasMoved, let name = sqlite3_db_filename(handle, "main") else { return }
-        let nameIsFree = access(name, F_OK) != 0 && errno == ENOENT
-        guard nameIsFree || !WALIndex.isOpenElsewhere(database: String(cString: name)) else { return }
+        guard fileHasMoved else { return }
+        let nameIsFree = access(openedFile, F_OK) != 0 && errno == ENOENT
+        guard nameIsFree || !WALIndex.isOpenElsewhere(database: openedFile) else { return }
         sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
 
     /// A cached prepared statement for `sql` (which never contains input: values are bound).
     func statement(_ sql: String) throws(SQLiteError) -> Statement {
         if let cached = statements[sql] { return cached }
-        let statement = try Statement(connection: handle, sql: sql, persistent: true)
+        let statement = try Statement(connection: handle, sql: sql)
         statements[sql] = statement
         return statement
     }

@@ -72,7 +72,9 @@ extension JournalFiles {
             if Self.reserve(descriptor, for: db) {
                 let code = db.copyLogIntoFile()
                 if code == SQLITE_OK { return .copied }
-                guard [SQLITE_FULL, SQLITE_IOERR].contains(code & 0xFF) else { return .leftToClose }
+                // Only the disk's want of room is waited out: another I/O error (EIO) would
+                // never pass, and be called a full disk.
+                guard Self.isOutOfRoom(code, db) else { return .leftToClose }
             }
             if !saidWhy {
                 saidWhy = true
@@ -80,6 +82,13 @@ extension JournalFiles {
             }
             usleep(100_000)
         }
+    }
+
+    /// Whether a failed copy ran out of room: SQLite says so itself (SQLITE_FULL), or its
+    /// failed write or sync does (ENOSPC, EDQUOT).
+    private static func isOutOfRoom(_ code: Int32, _ db: Connection) -> Bool {
+        code & 0xFF == SQLITE_FULL
+            || (code & 0xFF == SQLITE_IOERR && [ENOSPC, EDQUOT].contains(SQLiteError(code: code, connection: db.handle).systemErrno))
     }
 
     private func waitingForRoom(_ descriptor: Int32, _ db: Connection) -> String {

@@ -23,9 +23,10 @@ final class PartialFile {
         var template = Array("\(prefix)\(partialName)".utf8CString)
         descriptor = mkstemp(&template)
         guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
+            let reason = String(cString: strerror(code))
             // Not the target's fault (found by probing: `ulimit -n 6` was 73, nothing said of the limit).
-            guard errno != EMFILE, errno != ENFILE else {
+            guard code != EMFILE, code != ENFILE else {
                 throw .io("cannot create the \(what) \(Quoted(target, keeping: .max)): no file descriptor is free "
                           + "(\(reason.lowercased())); raise ulimit -n")
             }
@@ -168,6 +169,7 @@ final class PartialFile {
     /// What failed, with the errno of the call that just failed. A path that holds a URL's
     /// password is not shown (`Quoted`).
     private func failure(_ what: String) -> String {
-        "\(what) \(Quoted(target, keeping: .max)): \(String(cString: strerror(errno)))"
+        let reason = String(cString: strerror(errno))
+        return "\(what) \(Quoted(target, keeping: .max)): \(reason)"
     }
 }

@@ -27,10 +27,11 @@ public final class Statement {
     /// The result's columns, found by the decoders' name literals.
     private let columns: ColumnFinder
 
-    init(connection: OpaquePointer, sql: String, persistent: Bool) throws(SQLiteError) {
+    /// Prepared as SQLite's long-lived kind (`SQLITE_PREPARE_PERSISTENT`): every statement
+    /// is cached for its connection's life (`Connection.statement`).
+    init(connection: OpaquePointer, sql: String) throws(SQLiteError) {
         var handle: OpaquePointer?
-        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
-        let code = sqlite3_prepare_v3(connection, sql, -1, flags, &handle, nil)
+        let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, nil)
         guard code == SQLITE_OK, let handle else {
             throw SQLiteError(code: code, connection: connection, sql: sql)
         }
