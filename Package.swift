@@ -49,7 +49,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         // Linux calls Swift cannot import (variadic, or GNU only): for rehearse's children,
-        // and the store's reservation of disk space.
+        // and the store's reservation of disk space and naming of new files.
         .systemLibrary(name: "CLinux"),
         // The rules: pure Swift, no SQLite, no I/O.
         .target(name: "FlashSaleCore", swiftSettings: directMetadataAccess),

@@ -17,9 +17,7 @@ extension SQLiteStore {
         try BackupFile.refuseTaken(path)
         // A name near the file system's 255 bytes has no room for the suffixes: a name of
         // its own then (240 bytes and more failed "File name too long": found by probing).
-        let partial = try PartialFile(for: path, named: PartialFile.name(for: path, what: "backup",
-                                                                         fallbacks: [".flashsale-backup.partial-XXXXXX"]),
-                                      what: "backup")
+        let partial = try PartialFile(for: path, what: "backup", fallbacks: [".flashsale-backup.partial-XXXXXX"])
         stage(.copying(temporaryPath: partial.path))
         do {
             let pages = try BackupFile.copy(from: db, into: partial)
@@ -46,20 +44,11 @@ public enum BackupStage: Sendable {
 enum BackupFile {
     /// Refuses (exit 4) a name that is taken, before any copying.
     static func refuseTaken(_ path: String) throws(FlashSaleError) {
-        // SQLite opens a WAL database with NAME-wal and NAME-shm beside it: a longer name
-        // made a copy that no command could open (found by probing).
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        guard name.utf8.count <= maximumNameBytes else {
-            throw .usage("a backup's name takes at most \(maximumNameBytes) bytes, room for the -wal and -shm SQLite opens "
-                         + "beside it; this one has \(name.utf8.count)")
-        }
-        // And SQLite opens no path longer than 504 bytes (its 512, less -journal): a longer
-        // copy was made and called whole, and no command could open it (found by probing).
-        let absolute = PartialFile.resolvedDirectoryBytes(of: path) + name.utf8.count
-        guard absolute <= PartialFile.maximumPathBytes else {
-            throw .usage("a backup's path takes at most \(PartialFile.maximumPathBytes) bytes from the root, the longest SQLite "
-                         + "opens; this one has \(absolute)")
-        }
+        // SQLite opens a WAL database with NAME-wal and NAME-shm beside it, and no path
+        // longer than 504 bytes (its 512, less -journal).
+        try PartialFile.refuseTooLong(path, "a backup", nameBytes: maximumNameBytes,
+                                      nameRoom: "room for the -wal and -shm SQLite opens beside it",
+                                      pathRoom: "the longest SQLite opens")
         // Named as a database's journal, the copy would be taken for one, and removed or
         // replayed, the next time that database is opened (a backup to sale.db-journal
         // vanished with the next command: found by probing). Said first: the source's own
@@ -72,18 +61,7 @@ enum BackupFile {
         // A live database (the one being copied, say) has a -wal of its own, which must
         // never be called a leftover to remove.
         if exists(path) { throw taken(path) }
-        try refuseLeftovers(path)
-    }
-
-    /// A -wal or -journal left by an earlier database of that name would be read back into
-    /// the copy when SQLite opens it: a copy must start from nothing. Checked again just
-    /// before the copy takes the name, for one that appeared while it was made (probe).
-    /// An empty one holds nothing to read back (SQLite leaves the -wal of a file moved
-    /// away empty under the old name), and is no reason to refuse the name.
-    static func refuseLeftovers(_ path: String) throws(FlashSaleError) {
-        for suffix in ["-wal", "-journal"] where holdsBytes(path + suffix) {
-            throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
-        }
+        try PartialFile.refuseLeftovers(path)
     }
 
     /// A file name's 255 bytes, less `-wal`.
@@ -97,12 +75,6 @@ enum BackupFile {
     private static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0
-    }
-
-    /// Whether something with bytes in it has the name (what cannot be looked at counts).
-    private static func holdsBytes(_ path: String) -> Bool {
-        var status = stat()
-        return stat(path, &status) == 0 ? status.st_size > 0 : exists(path)
     }
 
     /// Copies every page of `source`'s main database into the empty file of `partial`.

@@ -34,21 +34,11 @@ enum DatabaseFile {
         // Checked where it is made: a dangling link's target (found by probing: a long
         // target's name was not).
         let target = creationTarget(of: path)
-        // SQLite makes the schema with NAME-journal beside the file, and a name without room
-        // for it failed with "unable to open database file" and left an empty file behind,
-        // which later commands then took for a database that was never made (probe).
-        let name = target.split(separator: "/").last.map(String.init) ?? target
-        guard name.utf8.count <= PartialFile.maximumNameBytes else {
-            throw FlashSaleError.usage("a new database's file name takes at most \(PartialFile.maximumNameBytes) bytes, room for the "
-                                       + "-journal SQLite makes beside it; this one has \(name.utf8.count)")
-        }
-        // So does the whole path, from the root, within SQLite's 512 bytes (probe).
-        let absolute = PartialFile.resolvedDirectoryBytes(of: target) + name.utf8.count
-        guard absolute <= PartialFile.maximumPathBytes else {
-            throw FlashSaleError.usage("a new database's path takes at most \(PartialFile.maximumPathBytes) bytes from the root, room for "
-                                       + "the -journal SQLite makes beside it; this one has \(absolute)")
-        }
-        try make(target, partialName: PartialFile.name(for: target, what: "database"))
+        // SQLite makes the schema with NAME-journal beside the file.
+        try PartialFile.refuseTooLong(target, "a new database", nameBytes: PartialFile.maximumNameBytes,
+                                      nameRoom: "room for the -journal SQLite makes beside it",
+                                      pathRoom: "room for the -journal SQLite makes beside it")
+        try make(target)
     }
 
     /// Makes a new database at `path` whole before it has the name: its schema made under a
@@ -59,7 +49,7 @@ enum DatabaseFile {
     /// commands called no flashsale database; and removing it again afterwards raced other
     /// processes making the same database. One that another process named first is theirs,
     /// made the same way, and this one goes.
-    private static func make(_ path: String, partialName: String) throws {
+    private static func make(_ path: String) throws {
         // A stop signal waits for these milliseconds: it left the temporary files behind
         // (found by probing). It comes once the name is taken or the files are gone.
         var stops = sigset_t(), previous = sigset_t()
@@ -67,7 +57,7 @@ enum DatabaseFile {
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stops, signal) }
         pthread_sigmask(SIG_BLOCK, &stops, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        let partial = try PartialFile(for: path, named: partialName, what: "database")
+        let partial = try PartialFile(for: path, what: "database")
         do {
             try makeSchema(in: partial.path)
             try partial.sync()
@@ -99,7 +89,7 @@ enum DatabaseFile {
             let count = readlink(target, &bytes, bytes.count - 1)
             guard count > 0 else { return target }
             let leadsTo = String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            target = leadsTo.hasPrefix("/") ? leadsTo : (target.lastIndex(of: "/").map { String(target[...$0]) } ?? "") + leadsTo
+            target = leadsTo.hasPrefix("/") ? leadsTo : PartialFile.directoryPrefix(of: target) + leadsTo
         }
         return target
     }

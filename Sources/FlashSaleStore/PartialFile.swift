@@ -16,11 +16,11 @@ final class PartialFile {
     private let directory: String
     private var descriptor: Int32
 
-    /// `partialName`: the temporary file's name in `target`'s directory, a mkstemp template
-    /// (`.NAME.partial-XXXXXX`, or a name of its own where that would be too long).
-    init(for target: String, named partialName: String, what: String) throws(FlashSaleError) {
+    /// The temporary file for `target` (`what`: "backup", "database"), created under the
+    /// first name of `name(for:what:fallbacks:)` that fits.
+    init(for target: String, what: String, fallbacks: [String] = []) throws(FlashSaleError) {
         let prefix = PartialFile.directoryPrefix(of: target)
-        var template = Array("\(prefix)\(partialName)".utf8CString)
+        var template = Array("\(prefix)\(try PartialFile.name(for: target, what: what, fallbacks: fallbacks))".utf8CString)
         descriptor = mkstemp(&template)
         guard descriptor >= 0 else {
             let code = errno
@@ -44,9 +44,9 @@ final class PartialFile {
     /// follows them, is within SQLite's limit (found by probing: a longer name failed
     /// a short one deep in directories, "unable to open database file", and so did a
     /// symbolic link to a deep directory). Refused (exit 2) when none fits.
-    static func name(for target: String, what: String, fallbacks: [String] = []) throws(FlashSaleError) -> String {
+    private static func name(for target: String, what: String, fallbacks: [String]) throws(FlashSaleError) -> String {
         let directoryBytes = resolvedDirectoryBytes(of: target)
-        let candidates = [".\(target.split(separator: "/").last.map(String.init) ?? target).partial-XXXXXX"] + fallbacks + [shortest]
+        let candidates = [".\(baseName(of: target)).partial-XXXXXX"] + fallbacks + [shortest]
         let fitting = candidates.first { name in
             name.utf8.count <= maximumNameBytes && directoryBytes + name.utf8.count <= maximumPathBytes
         }
@@ -65,6 +65,29 @@ final class PartialFile {
     /// SQLite's longest path (512 bytes), less `-journal`.
     static let maximumPathBytes = 504
 
+    /// Refuses (a usage error) a `target` SQLite could not open, with the files it makes
+    /// beside it: a name over `nameBytes` (`nameRoom` says for what), or a path from the
+    /// root over SQLite's limit (`pathRoom` says why). Checked before anything is made: a
+    /// name without room for its -journal failed with "unable to open database file" and
+    /// left an empty file behind, and a backup's path longer than SQLite opens was made and
+    /// called whole, and no command could open it (found by probing).
+    static func refuseTooLong(_ target: String, _ what: String, nameBytes: Int, nameRoom: String,
+                              pathRoom: String) throws(FlashSaleError) {
+        let name = baseName(of: target)
+        guard name.utf8.count <= nameBytes else {
+            throw .usage("\(what)'s file name takes at most \(nameBytes) bytes, \(nameRoom); this one has \(name.utf8.count)")
+        }
+        let absolute = resolvedDirectoryBytes(of: target) + name.utf8.count
+        guard absolute <= maximumPathBytes else {
+            throw .usage("\(what)'s path takes at most \(maximumPathBytes) bytes from the root, \(pathRoom); this one has \(absolute)")
+        }
+    }
+
+    /// The last component of `path`.
+    private static func baseName(of path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
     /// The bytes of `target`'s directory from the root, its trailing slash included, with
     /// symbolic links and `..` resolved as the kernel resolves them (for one that does not
     /// exist, as written from the working directory).
@@ -81,9 +104,30 @@ final class PartialFile {
         return strlen(working) + 1 + directory.utf8.count
     }
 
+    /// A -wal or -journal left by an earlier database of that name would be read back into
+    /// the file when SQLite opens it: a new one must start from nothing. Checked again just
+    /// before it takes the name, for one that appeared while it was made (probe). An empty
+    /// one holds nothing to read back (SQLite leaves the -wal of a file moved away empty
+    /// under the old name), and is no reason to refuse the name.
+    static func refuseLeftovers(_ path: String) throws(FlashSaleError) {
+        for suffix in ["-wal", "-journal"] where holdsBytes(path + suffix) {
+            throw .conflict("\(path)\(suffix) exists (left by an earlier database of that name); remove it or choose another name")
+        }
+    }
+
+    /// Whether something with bytes in it has the name (what cannot be looked at counts).
+    private static func holdsBytes(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 ? status.st_size > 0 : lstat(path, &status) == 0
+    }
+
     /// `target`'s directory with its trailing slash, or "" for a name alone.
-    private static func directoryPrefix(of target: String) -> String {
+    static func directoryPrefix(of target: String) -> String {
         target.lastIndex(of: "/").map { String(target[...$0]) } ?? ""
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// Puts the finished file's contents on disk, before it takes its name.
@@ -107,7 +151,7 @@ final class PartialFile {
     func publish(othersMayOpenIt: Bool) throws(FlashSaleError) -> Bool {
         var taken = stat()
         do {
-            try BackupFile.refuseLeftovers(target)
+            try PartialFile.refuseLeftovers(target)
         } catch {
             // Not a leftover: the -wal of a file that took the name meanwhile, opened already.
             if lstat(target, &taken) == 0 { return false }
@@ -115,7 +159,7 @@ final class PartialFile {
         }
         guard try takeTheName() else { return false }
         do {
-            if !othersMayOpenIt { try BackupFile.refuseLeftovers(target) }
+            if !othersMayOpenIt { try PartialFile.refuseLeftovers(target) }
         } catch {
             unlink(target)
             throw error

@@ -133,7 +133,7 @@ private func mode(of path: String) throws -> Int {
         let longer = box.directory.appendingPathComponent(String(repeating: "y", count: 252)).path
         let refused = try box.run(["backup", longer])
         #expect(refused.status == 2)
-        #expect(refused.stderr == "flashsale: a backup's name takes at most 251 bytes, room for the -wal and -shm SQLite opens "
+        #expect(refused.stderr == "flashsale: a backup's file name takes at most 251 bytes, room for the -wal and -shm SQLite opens "
                 + "beside it; this one has 252\n")
         #expect(!FileManager.default.fileExists(atPath: longer))
     }

@@ -11,7 +11,7 @@ import FlashSaleTestSupport
         let f = try StoreFixture()
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
-        let partial = try PartialFile(for: target, named: PartialFile.name(for: target, what: "backup"), what: "backup")
+        let partial = try PartialFile(for: target, what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: target))
         #expect(try partial.publish(othersMayOpenIt: false) == false)
@@ -28,7 +28,7 @@ import FlashSaleTestSupport
         let f = try StoreFixture()
         try f.sale()
         let target = f.directory.appendingPathComponent("copy.db").path
-        let partial = try PartialFile(for: target, named: PartialFile.name(for: target, what: "backup"), what: "backup")
+        let partial = try PartialFile(for: target, what: "backup")
         _ = try BackupFile.copy(from: f.store.db, into: partial)
         try Data("another database's".utf8).write(to: URL(fileURLWithPath: target + suffix))
         #expect(failure { _ = try partial.publish(othersMayOpenIt: false) }
