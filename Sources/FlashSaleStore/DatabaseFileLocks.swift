@@ -14,6 +14,9 @@ enum DatabaseFileLocks {
     /// Holds the pending byte, as SQLite's own writer does before an exclusive lock: no
     /// other process can begin to open the database meanwhile (each waits, for as long as
     /// its busy timeout). False when another process holds it or begins to open it now.
+    /// POSIX locks are the process's: this one's other connections are not held off, and
+    /// `letOpenersIn` would let go of the byte for one of them opening at that instant.
+    /// It is held only while a process settles a log it found removed (`JournalFiles.settle`).
     static func holdOpenersOff(_ descriptor: Int32) -> Bool {
         setPendingByte(descriptor, to: F_WRLCK)
     }
