@@ -18,6 +18,10 @@ public struct Span: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// How the refusals of a longer one name the limit: `87840h`.
     public static let maximumText = maximum.hoursText
 
+    /// In nanoseconds, for a deadline on a monotonic clock: none below zero, and none past
+    /// `maximum`, which cannot overflow.
+    public var nanoseconds: UInt64 { UInt64(max(0, min(milliseconds, Span.maximum.milliseconds))) * 1_000_000 }
+
     /// Whole hours, as a limit is named: `720h`.
     public var hoursText: String { "\(milliseconds / 3_600_000)h" }
 

@@ -31,7 +31,10 @@ public final class Connection {
     /// The WAL and index at the database's names once this connection had opened them
     /// (`noteJournalFiles`): what the names must still lead to at each commit and as it
     /// closes.
-    private var journalFiles: [FileIdentity]?
+    private(set) var journalFiles: [FileIdentity]?
+    /// The database file, noted with them: what is settled once its name leads elsewhere
+    /// (`settleMovedFile`).
+    private(set) var fileIdentity: FileIdentity?
 
     final class Tally {
         var count: Int64 = 0
@@ -108,7 +111,7 @@ public final class Connection {
 
     deinit {
         statements.removeAll()
-        settleTheWALOfAMovedFile()
+        settleMovedFile()
         lookAtTheJournalNames()
         keepTheLogOfASplitDatabase()
         sqlite3_close_v2(handle)
@@ -131,9 +134,11 @@ public final class Connection {
     /// that waited for the lock while the -wal and -shm were removed committed into the
     /// removed log, exit 0, its booking lost; and a command closing last copied that log
     /// into the file and removed by name the new log of a command that had committed
-    /// since. Two `stat`s at each of a `book`'s three looks, against its milliseconds.
+    /// since. The database file is noted too (`settleMovedFile`). Seven `stat`s a `book`,
+    /// against its milliseconds.
     func noteJournalFiles() {
         journalFiles = JournalFiles.atNames(of: openedFile)
+        fileIdentity = FileIdentity(of: openedFile)
     }
 
     /// Marks the database split once the names no longer lead to the noted files.
@@ -157,25 +162,6 @@ public final class Connection {
         var logged: Int32 = 0, copied: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_FULL, &logged, &copied)
         return code == SQLITE_OK && logged != copied ? SQLITE_BUSY : code
-    }
-
-    /// SQLite will not checkpoint a database whose file was removed or renamed when it
-    /// closes it (it cannot tell where the file went), and leaves the WAL under the old
-    /// name: its commits never reached the renamed file (bookings `serve` answered 201 to
-    /// before a `mv` were missing from it), and the next database put at that name would
-    /// take them for its own pages (a restore by `mv` under a follower came out corrupt:
-    /// found by probing). So the WAL is copied into the file this connection has open,
-    /// wherever that is now, and emptied, through the connection's own descriptors, when
-    /// nothing has taken the name, or another file has but no other process has opened
-    /// it yet. Left as SQLite leaves it while another process has the WAL index open:
-    /// connections of a file moved onto the name share the WAL then, and emptying it
-    /// would take their commits (review); and while another connection still reads from
-    /// it (the checkpoint fails busy; the last to close empties it).
-    private func settleTheWALOfAMovedFile() {
-        guard fileHasMoved else { return }
-        let nameIsFree = access(openedFile, F_OK) != 0 && errno == ENOENT
-        guard nameIsFree || !WALIndex.isOpenElsewhere(database: openedFile) else { return }
-        sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     }
 
     /// A cached prepared statement for `sql` (which never contains input: values are bound).
@@ -289,13 +275,6 @@ public final class Connection {
         }
     }
 
-    /// Whether the file this connection has open is no longer at its path (removed, renamed,
-    /// or another put there), as SQLite tells.
-    private var fileHasMoved: Bool {
-        var moved: Int32 = 0
-        return sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0
-    }
-
     /// SQLite's default: a commit that leaves the WAL this long (in pages) checkpoints it.
     private static let autocheckpointPages: Int32 = 1000
 
@@ -369,7 +348,7 @@ public final class Connection {
     /// Runs `body` again while it fails with SQLITE_BUSY, until the busy timeout has passed:
     /// for the locks SQLite reports busy at once instead of waiting for them itself.
     func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
-        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, busyTimeout.milliseconds)) * 1_000_000
+        let deadline = MonotonicClock.nanoseconds() + busyTimeout.nanoseconds
         var pause: UInt32 = 1_000
         while true {
             do {

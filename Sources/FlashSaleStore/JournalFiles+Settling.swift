@@ -37,7 +37,7 @@ extension JournalFiles {
             return notCopied
         }
         let start = MonotonicClock.nanoseconds()
-        let patience = UInt64(max(0, db.busyTimeout.milliseconds)) * 1_000_000
+        let patience = db.busyTimeout.nanoseconds
         let waited = { (nanoseconds: UInt64) in MonotonicClock.nanoseconds() - start >= nanoseconds }
         // Held, for an instant, by a process opening the database, or by another of this
         // log's processes settling it.

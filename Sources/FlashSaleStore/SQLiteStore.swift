@@ -96,8 +96,7 @@ struct DataVersionWatcher: ChangeWatcher {
 
     mutating func hasChanged() throws -> Bool {
         if let file, FileIdentity(of: db.path) != file {
-            throw StoreFailure.moved(detail: "\(db.path) was removed or replaced while it was followed; "
-                                         + "start again on the one now there")
+            throw movedFailure(db.settleMovedFile() ?? .removed)
         }
         if let journal, !journal.areInPlace() {
             let what = "the -wal or -shm of \(db.path) was removed or replaced while this process had it open"
@@ -117,6 +116,28 @@ struct DataVersionWatcher: ChangeWatcher {
         let version = try db.dataVersion()
         defer { seen = version }
         return version != seen
+    }
+}
+
+extension DataVersionWatcher {
+    /// The file followed is no longer at its path: what became of it, and of this
+    /// process's log (`Connection.settleMovedFile`).
+    private func movedFailure(_ settling: MovedFileSettling) -> StoreFailure {
+        let never = "(never move a database while a process has it open)"
+        return switch settling {
+        case .copied(let path):
+            .moved(detail: "\(db.path) was moved\(path.map { " to \($0)" } ?? "") while it was followed; stopped, its log "
+                   + "copied into it first: no commit is lost; start again on it where it is now")
+        case .split:
+            .split(detail: "\(db.path) was moved while it was followed, and another process has opened it where it is now, or "
+                   + "written to it; stopped: this process's log does not go into it, and the commits in that log since SQLite "
+                   + "last copied it into the file are lost \(never)")
+        case .left:
+            .moved(detail: "\(db.path) was moved while it was followed; stopped: its log goes into it as the last process that "
+                   + "has the log closes the database, unless another process opens it where it is now first \(never)")
+        case .removed:
+            .moved(detail: "\(db.path) was removed or replaced while it was followed; start again on the one now there")
+        }
     }
 }
 

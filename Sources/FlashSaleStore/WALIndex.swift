@@ -40,12 +40,17 @@ enum WALIndex {
 
     /// A descriptor this process has open on `file`.
     static func descriptor(of file: stat) -> Int32? {
+        descriptor(of: FileIdentity(file))
+    }
+
+    /// A descriptor this process has open on the file `identity` names.
+    static func descriptor(of identity: FileIdentity) -> Int32? {
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             var open = stat()
-            if let descriptor = Int32(name), fstat(descriptor, &open) == 0, open.st_dev == file.st_dev, open.st_ino == file.st_ino {
+            if let descriptor = Int32(name), fstat(descriptor, &open) == 0, FileIdentity(open) == identity {
                 return descriptor
             }
         }

@@ -249,6 +249,50 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: a stream whose database file alone was moved (`mv db db2`, its
+    /// -wal left behind) stopped at its next line and, as it closed, copied its log into
+    /// the file where it now was; when another process had booked there meanwhile, in a
+    /// log of its own beside it, the copy wrote over the pages that log's commits rest on,
+    /// and the database was corrupt. The log goes in only while nobody else has used the
+    /// file since it was moved: then nothing is lost, and the stream says where it went.
+    /// Otherwise the other's commits are kept, the stream's since SQLite last copied its
+    /// log in are lost, and it says so.
+    @Test(arguments: [false, true])
+    func aStreamWhoseFileIsMovedNeverCopiesItsLogOverAnother(anotherBooksThere: Bool) throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "10000", "--per-user", "10000"])
+        let moved = box.database + ".moved"
+        // The stream's lines with keys, the other's without: found corrupt that way.
+        let lines = { (user: String, keyed: Bool) in
+            "i=0; while [ $i -lt 2000 ]; do printf '{\"user\":\"\(user)%d\"\(keyed ? ",\"key\":\"k%d\"" : "")}\\n' $i\(keyed ? " $i" : ""); "
+                + "i=$((i+1)); done"
+        }
+        let result = try box.shell("""
+            mkfifo in; ("$FLASHSALE" --db "$DB" book s1 --stream < in > out 2> err; echo $? > status) & exec 3> in
+            (\(lines("a", true))) >&3
+            until [ "$(wc -l < out)" -ge 2000 ]; do sleep 0.01; done
+            mv "$DB" "\(moved)"
+            \(anotherBooksThere ? "(\(lines("b", false))) | \"$FLASHSALE\" --db \"\(moved)\" book s1 --stream > /dev/null" : "")
+            echo '{"user":"x"}' >&3; exec 3>&-; wait
+            cat status err
+            """)
+        let stream = result.stdout
+        #expect(stream.hasPrefix("73\n"), "\(stream)")
+        if anotherBooksThere {
+            #expect(stream.contains("was moved while it was followed, and another process has opened it where it is now, or written to it; "
+                                    + "stopped: this process's log does not go into it"), "\(stream)")
+            #expect(!stream.contains("stay decided"), "\(stream)")
+        } else {
+            #expect(stream.contains("/\(URL(fileURLWithPath: moved).lastPathComponent) while it was followed; stopped, its log copied "
+                                    + "into it first: no commit is lost"), "\(stream)")
+        }
+        #expect(try box.run(["--db", moved, "verify"], database: false).stdout == "ok\n")
+        let bookings = try box.run(["--db", moved, "--json", "bookings", "s1"], database: false).stdout
+        let users = try #require(try JSONSerialization.jsonObject(with: Data(bookings.utf8)) as? [[String: Any]]).compactMap { $0["user"] as? String }
+        #expect(users.count { $0.hasPrefix("a") } == (anotherBooksThere ? 0 : 2000))
+        #expect(users.count { $0.hasPrefix("b") } == (anotherBooksThere ? 2000 : 0))
+    }
+
     /// Found by probing: with the -wal and -shm removed under `process --follow`, the next
     /// command made new ones and committed there while the follower went on in its own;
     /// as it ended it copied its log into the file and removed the new one by name, and

@@ -458,7 +458,7 @@ extension HotStatementTests {
 
 /// What closing leaves of a database file removed or renamed while open: SQLite keeps its
 /// WAL under the old name, where the renamed file does not find it and a new file at that
-/// name takes it for its own (`Connection.settleTheWALOfAMovedFile`).
+/// name takes it for its own (`Connection.settleMovedFile`).
 @Suite struct MovedFileClosingTests {
     @Test(arguments: [false, true])
     func closingEmptiesTheWALIntoTheFileWhereverItIs(renamed: Bool) throws {
