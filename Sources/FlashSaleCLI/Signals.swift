@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleStore
 import Glibc
 
 /// SIGINT, SIGTERM and SIGHUP (those not ignored: `heeded`) for `process --follow` and `events
@@ -51,6 +52,7 @@ package struct StopSignals {
     /// as the error object on stdout too, as every failure is; then exit 130, without the
     /// exit handlers of a process whose other threads are still at work.
     package static func exitStopped(saying line: String, overProgress: Bool = false, json: Bool) -> Never {
+        DatabaseCreations.waitForThoseUnderWay()
         let error = FlashSaleError.interrupted(line)
         // stderr first: a reader of stdout that has gone would end the process (SIGPIPE)
         // before the line.

@@ -2,6 +2,7 @@ import CSQLite
 import Glibc
 import FlashSaleCore
 import FlashSaleEngine
+import Synchronization
 
 /// The file at the database path, checked (and, if asked, created) before SQLite opens it.
 /// SQLite never creates it (Connection opens without SQLITE_OPEN_CREATE), so a command that
@@ -57,14 +58,16 @@ enum DatabaseFile {
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stops, signal) }
         pthread_sigmask(SIG_BLOCK, &stops, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        let partial = try PartialFile(for: path, what: "database")
-        do {
-            try makeSchema(in: partial.path)
-            try partial.sync()
-            if try !partial.publish(othersMayOpenIt: true) { partial.discard() }
-        } catch {
-            partial.discard()
-            throw error
+        try DatabaseCreations.underWay {
+            let partial = try PartialFile(for: path, what: "database")
+            do {
+                try makeSchema(in: partial.path)
+                try partial.sync()
+                if try !partial.publish(othersMayOpenIt: true) { partial.discard() }
+            } catch {
+                partial.discard()
+                throw error
+            }
         }
     }
 
@@ -92,5 +95,22 @@ enum DatabaseFile {
             target = leadsTo.hasPrefix("/") ? leadsTo : PartialFile.directoryPrefix(of: target) + leadsTo
         }
         return target
+    }
+}
+
+/// The new databases this process is making (`DatabaseFile.make`). Their own thread's stop
+/// signals wait for them, blocked; a command whose signals another thread waits for
+/// (`rehearse`) ended the process meanwhile, and left the temporary files (found by
+/// probing): that thread waits for them too before the process exits.
+public enum DatabaseCreations {
+    private static let lock = Mutex(())
+
+    static func underWay(_ body: () throws -> Void) throws {
+        try lock.withLock { _ in try body() }
+    }
+
+    /// Returns once no new database is being made (each takes milliseconds).
+    public static func waitForThoseUnderWay() {
+        lock.withLock { _ in }
     }
 }

@@ -267,6 +267,26 @@ private func mode(of path: String) throws -> Int {
         #expect(try box.run(["--db", copy, "verify"], database: false).stdout == "ok\n")
     }
 
+    /// Found by probing: `rehearse --db NEW` stopped while it made the new database ended
+    /// from its signal thread, and left the temporary files (`.NEW.partial-XXXXXX` and its
+    /// -wal and -shm). The signal waits for the milliseconds the database takes to make, as
+    /// `init`'s does. The moment is made 6 s long by strace, which holds back the
+    /// renameat2(2) that names the database.
+    @Test(.enabled(if: stracePath != nil && isX86_64, "needs strace, and x86-64's system call numbers"))
+    func aRehearsalStoppedAsItMakesItsDatabaseLeavesNoTemporaryFile() throws {
+        let box = try Sandbox()
+        let directory = box.directory.appendingPathComponent("rehearsal").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let tracer = try Background(box, try #require(stracePath),
+                                    ["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2", "-e", "inject=renameat2:delay_enter=6000000",
+                                     flashsaleBinary, "--db", directory + "/r.db", "rehearse", "--buyers", "100"],
+                                    environment: ["PATH": "/usr/bin:/bin", "TMPDIR": box.directory.path])
+        let ended = try Self.stopOnceHeld(in: (316, "renameat2"), tracedBy: tracer)
+        #expect(ended.termination == .exit(130), "\(ended.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(left.allSatisfy { !$0.contains("partial") }, "\(left)")
+    }
+
     /// Found by probing: a stop signal that came after a backup had failed (a full disk),
     /// while it was ending, was taken for one during the copy: a second line, "its partial
     /// copy is removed", after the failure's, and exit 130. The failure is the answer. The
