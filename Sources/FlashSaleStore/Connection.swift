@@ -58,7 +58,14 @@ public final class Connection {
     /// Opens the database file at `path`, which must exist: SQLite is never asked to create
     /// it (DatabaseFile does, for the commands that may). A failure closes the handle.
     public convenience init(path: String, busyTimeout: Span) throws(SQLiteError) {
-        try self.init(opening: Connection.fileName(path), path: path, busyTimeout: busyTimeout)
+        do {
+            try self.init(opening: Connection.fileName(path), path: path, busyTimeout: busyTimeout)
+        } catch where error.primaryCode == SQLITE_CANTOPEN && PartialFile.pathBytes(of: path) > PartialFile.maximumPathBytes {
+            // SQLite says only "unable to open database file" (found by probing: a database
+            // copied to a deeper directory could no longer be opened, and nothing said why).
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "its path takes \(PartialFile.pathBytes(of: path)) bytes from the "
+                                  + "root, more than the \(PartialFile.maximumPathBytes) SQLite opens; move it nearer the root")
+        }
     }
 
     /// A database of its own in memory, gone when it is closed: for the schema that a file

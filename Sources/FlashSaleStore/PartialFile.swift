@@ -77,10 +77,15 @@ final class PartialFile {
         guard name.utf8.count <= nameBytes else {
             throw .usage("\(what)'s file name takes at most \(nameBytes) bytes, \(nameRoom); this one has \(name.utf8.count)")
         }
-        let absolute = resolvedDirectoryBytes(of: target) + name.utf8.count
+        let absolute = pathBytes(of: target)
         guard absolute <= maximumPathBytes else {
             throw .usage("\(what)'s path takes at most \(maximumPathBytes) bytes from the root, \(pathRoom); this one has \(absolute)")
         }
+    }
+
+    /// The bytes of `target`'s whole path from the root, as SQLite counts them.
+    static func pathBytes(of target: String) -> Int {
+        resolvedDirectoryBytes(of: target) + baseName(of: target).utf8.count
     }
 
     /// The last component of `path`.

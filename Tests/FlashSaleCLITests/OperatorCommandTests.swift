@@ -188,6 +188,14 @@ private func mode(of path: String) throws -> Int {
         #expect(copy.status == 2)
         #expect(copy.stderr == "flashsale: a backup's path takes at most 504 bytes from the root, the longest SQLite opens; "
                 + "this one has 506\n")
+        // A database moved there (cp, mv) cannot be opened, and is said to be too deep
+        // (found by probing: "unable to open database file", nothing said of the length).
+        let moved = evenDeeper.appendingPathComponent("copy.db").path
+        try FileManager.default.copyItem(atPath: short, toPath: moved)
+        let opened = try box.run(["--db", moved, "sales"], database: false)
+        #expect(opened.status == 73)
+        #expect(opened.stderr.hasPrefix("flashsale: cannot use the database: its path takes 506 bytes from the root, more than "
+                                        + "the 504 SQLite opens; move it nearer the root"), "\(opened.stderr)")
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
