@@ -201,7 +201,10 @@ enum RehearseCommand {
             // A day is many commands, each committed: what they did stays (no command
             // removes a sale), and the operator must know where.
             guard let staysIn = children.saleStaysIn else { throw error }
-            throw ExitStatus.error(for: error, after: "sale \(sale) stays in '\(staysIn.controlCharactersEscaped)' as far as the rehearsal got")
+            // What stays first: "nothing was written" is of the step that failed (found by
+            // probing: said of a full disk, after the day's commits).
+            throw ExitStatus.error(for: error, afterCommitting: "sale \(sale) stays in '\(staysIn.controlCharactersEscaped)' as far as "
+                                       + "the rehearsal got")
         }
     }
 
