@@ -171,12 +171,9 @@ package enum Server {
         try await readers.shutdown()
         try await adminReaders.shutdown()
         if let how = moved.failure ?? feed.databaseEnded {
-            let what = DatabaseURL.scheme(of: settings.database) == nil ? "was removed or replaced" : "had its schema dropped or replaced"
-            // A removed log says what became of it; the file itself is where it was (probe).
-            let failure = switch how {
-            case .logRemoved(let detail), .split(let detail): FlashSaleError.cantOpen(detail)
-            default: FlashSaleError.cantOpen("\(settings.database) \(what) while serve ran; start serve again to serve the database now there")
-            }
+            // As the followers say it: what became of the log, and where the file went (found
+            // by probing: "the database now there" of a file moved away and copied into).
+            let failure = ExitStatus.error(for: how)
             logger.error("stopped", metadata: ["error": .string(failure.message)])
             throw LoggedFailure(failure)
         }

@@ -1,23 +1,30 @@
 import CSQLite
 import FlashSaleCore
+import FlashSaleEngine
 import Glibc
 
 /// What became of a connection's log once its database file was found no longer at its
 /// path (`Connection.settleMovedFile`).
 enum MovedFileSettling: Equatable, Sendable {
-    /// Renamed, and the log copied into it at its new path (`at`, when it can be told):
-    /// nothing is lost.
+    /// Renamed, and the log copied into it at its new path (`at`, when the kernel can
+    /// tell it): nothing is lost.
     case copied(at: String?)
-    /// Renamed, and another process has opened it at its new path, or has written to it
-    /// since: the log, of another history now, is not copied in but emptied, and the
-    /// commits in it since SQLite last copied it into the file are lost.
+    /// Renamed with its log (its directory renamed): the log is beside it still, and goes
+    /// in as SQLite's logs do. Nothing is lost.
+    case movedWithItsLog(to: String)
+    /// Renamed, and another process has opened it at its new path with a log of its own
+    /// and committed there, or kept it open past the busy timeout; or the kernel cannot
+    /// tell where it is now. This log, of another history then, is not copied in but
+    /// emptied, and the commits in it since SQLite last copied it into the file are lost.
     case split
     /// Renamed, and the log left: other processes share it (the last of them settles it),
-    /// or the file could not be held against new openers within the busy timeout.
+    /// the file could not be held against new openers within the busy timeout, or the copy
+    /// failed.
     case left
     /// Removed, or replaced by another file at its name: the log goes into the file that
     /// nobody else can open any more, when no other process shares it, so that the file
-    /// now at the name does not take it for its own.
+    /// now at the name does not take it for its own. What it held that was not in the file
+    /// yet is in no file now.
     case removed
 }
 
@@ -27,6 +34,27 @@ extension Connection {
     var fileHasMoved: Bool {
         var moved: Int32 = 0
         return sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0
+    }
+
+    /// Refuses a log at this database's name that another process has open for another
+    /// file: one moved away (or removed) while that process had it open, and this one put
+    /// at the name since (a restore by `mv` under an idle `book --stream`). A command that
+    /// went on would read that file's pages as this one's, and its commits and checkpoints
+    /// would mix the two (found by probing: `sales` printed a mix of both databases, and
+    /// `verify` found them corrupt). Told by the locks: others hold the log's index, and
+    /// none holds this file, which every process holds (before its log, and after it, as
+    /// it closes) for as long as it has the database open. Looked at once the first read
+    /// has opened the log, before anything is written; the log is not copied in as this
+    /// connection closes.
+    func refuseAnotherFilesLog() throws {
+        guard let files = journalFiles, let file = fileIdentity else { return }
+        let descriptors = WALIndex.descriptors(of: [file, files[1]])
+        guard let database = descriptors[0], let index = descriptors[1],
+              WALIndex.isOpenElsewhere(index: index), !DatabaseFileLocks.isOpenElsewhere(database) else { return }
+        csqlite_checkpoint_on_close(handle, 0)
+        throw StoreFailure.cantOpen(detail: "the -wal and -shm at its name are another process's, of another file (one moved away or "
+                                        + "removed while that process had it open): stop that process first, and this file is left "
+                                        + "as it is")
     }
 
     /// SQLite will not checkpoint a database whose file was removed or renamed when it
@@ -63,71 +91,59 @@ extension Connection {
         return .removed
     }
 
-    /// A file renamed (`mv`) while this connection had it open: another process may open it
-    /// at its new path, and then makes a WAL of its own there, which it commits to. Copied
-    /// into the file after that, this connection's log wrote its pages over the pages the
-    /// other's commits rest on, and the database was corrupt (found by probing: `book
-    /// --stream` stopping after another had booked at the new path). So the log is copied
-    /// in only while nobody else can begin to open the file (`DatabaseFileLocks`), nobody
-    /// outside the processes that share this log has it open, and nobody has written to
-    /// it since it was renamed, or left commits in a log of their own beside it; else it is
-    /// emptied, so that no file later put at the old name takes it for its own, and its
-    /// commits since SQLite last copied it in are lost.
+    /// A file renamed (`mv`) while this connection had it open: copied in where it is now,
+    /// with the room reserved first (`JournalFiles.copyLog`), while new openers are held off
+    /// (`DatabaseFileLocks`). Unless another process has opened it there, with a log of its
+    /// own beside it, and committed: copied in over the pages that log's commits rest on,
+    /// the log left the database corrupt (found by probing). That log keeps its commits
+    /// while this process has the file open (SQLite copies a log into its file as the last
+    /// process closes it), so it is looked for; and one that has it open is waited for,
+    /// within the busy timeout, in case it only reads. Then the log is emptied rather than
+    /// copied, so that no file later put at the old name takes it for its own, and its
+    /// commits since SQLite last copied it in are lost. So too when the kernel cannot tell
+    /// where the file is now (its name removed after another was made: `ln`, then `rm`).
+    /// Another program's checkpoint of its log (an `sqlite3` shell) goes unseen.
     private func settleRenamedFile(_ descriptor: Int32, journal: [FileIdentity]) -> MovedFileSettling {
         let start = MonotonicClock.nanoseconds()
+        let waited = { MonotonicClock.nanoseconds() - start >= self.busyTimeout.nanoseconds }
         while !DatabaseFileLocks.holdOpenersOff(descriptor) {
-            guard MonotonicClock.nanoseconds() - start < busyTimeout.nanoseconds else { return .left }
+            guard !waited() else { return .left }
             usleep(1_000)
         }
         defer { DatabaseFileLocks.letOpenersIn(descriptor) }
         let path = Connection.path(of: descriptor)
+        // Its directory renamed: the log is beside it still (found by probing: emptied).
+        if let path, FileIdentity(of: path + "-wal") == journal[0] { return .movedWithItsLog(to: path) }
         // Settled already, by this process's first look: emptied, copied or not.
         guard let log = WALIndex.descriptor(of: journal[0]), Connection.size(log) > 0 else { return .copied(at: path) }
         // Others that share the log decide when the last of them closes.
         guard let index = WALIndex.descriptor(of: journal[1]), !WALIndex.isOpenElsewhere(index: index) else { return .left }
-        var file = stat()
-        guard fstat(descriptor, &file) == 0 else { return .left }
-        guard !DatabaseFileLocks.isOpenElsewhere(descriptor), !Connection.writtenSinceRenamed(file),
-              let path, !Connection.hasCommits(inLogOf: path, otherThan: journal[0]) else {
-            _ = ftruncate(log, 0)
-            return .split
+        while true {
+            guard let path, !Connection.hasCommits(inLogOf: path) else {
+                _ = ftruncate(log, 0)
+                return .split
+            }
+            if !DatabaseFileLocks.isOpenElsewhere(descriptor) { break }
+            guard !waited() else {
+                _ = ftruncate(log, 0)
+                return .split
+            }
+            usleep(1_000)
         }
-        guard sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil) == SQLITE_OK else {
-            Connection.disownWrites(descriptor)
-            return .left
-        }
+        let why = "\(Quoted(self.path, keeping: .max)) was moved while this process had it open"
+        guard JournalFiles.copyLog(through: self, into: descriptor, why: why) else { return .left }
+        // Copied: emptied too, so that no file later put at the old name takes it for its own.
+        sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
         return .copied(at: path)
     }
 
-    /// After a copy that stopped part way (another connection of this process still read an
-    /// older snapshot): its writes are this process's, and a later look must not take them
-    /// for another's (`writtenSinceRenamed`), nor empty the rest of the log for it. The
-    /// inode's change time is moved past them, as the rename moved it, by a chmod to its
-    /// own mode, tried again until the clock has moved on. Nobody else can write to the
-    /// file meanwhile: new openers are held off, and nobody else has it open.
-    private static func disownWrites(_ descriptor: Int32) {
-        var file = stat()
-        for _ in 0..<20 {
-            guard fstat(descriptor, &file) == 0, writtenSinceRenamed(file) else { return }
-            _ = fchmod(descriptor, file.st_mode & 0o7777)
-            usleep(1_000)
-        }
-    }
-
-    /// Whether a WAL other than `log` beside the database at `path` holds anything: another
-    /// process opened it there and committed, and closed without copying its log into the
-    /// file (this process's lock kept it from it), so the file is still unwritten (found
-    /// by probing: the log replayed later over this one's copy, and the file was corrupt).
-    private static func hasCommits(inLogOf path: String, otherThan log: FileIdentity) -> Bool {
+    /// Whether a WAL beside the database at `path` holds anything: another program opened
+    /// it there with a log of its own and committed (this log's is not there: renamed
+    /// without it).
+    private static func hasCommits(inLogOf path: String) -> Bool {
         var found = stat()
         guard stat(path + "-wal", &found) == 0 else { return errno != ENOENT }
-        return FileIdentity(found) != log && found.st_size > 0
-    }
-
-    /// Whether a write changed the file last, not its rename: a rename changes the inode
-    /// (its ctime) and not the content (its mtime), and a write sets both to one instant.
-    private static func writtenSinceRenamed(_ file: stat) -> Bool {
-        file.st_mtim.tv_sec == file.st_ctim.tv_sec && file.st_mtim.tv_nsec == file.st_ctim.tv_nsec
+        return found.st_size > 0
     }
 
     private static func linkCount(_ descriptor: Int32) -> UInt {
@@ -140,11 +156,14 @@ extension Connection {
         return fstat(descriptor, &file) == 0 ? Int64(file.st_size) : 0
     }
 
-    /// The path the file open through `descriptor` has now, as the kernel tells.
+    /// The path the file open through `descriptor` has now, as the kernel tells; nil when
+    /// it cannot: the name it was opened by was removed since (another name made first),
+    /// which the kernel reports as that name and " (deleted)".
     private static func path(of descriptor: Int32) -> String? {
         var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/fd/\(descriptor)", &bytes, bytes.count - 1)
         guard count > 0 else { return nil }
-        return String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let path = String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.hasSuffix(" (deleted)") ? nil : path
     }
 }

@@ -61,24 +61,31 @@ extension JournalFiles {
             guard !waited(patience) else { return .leftToClose }
             usleep(1_000)
         }
-        // On a full disk the copy stopped part way, the file holding some of the log's pages
-        // and the log, which nobody else can reach, the rest: given up, or the process
-        // killed while it waited, the database was left corrupt (probe). The room is
-        // reserved first, and the copy tried again until the disk has it. The wait is said
-        // as it begins: it may last until an operator frees space (found by probing: it said
-        // nothing until it ended).
+        let why = "the -wal or -shm of \(database) was removed while this process had it open"
+        return Self.copyLog(through: db, into: descriptor, why: why) ? .copied : .leftToClose
+    }
+
+    /// Copies `db`'s log into its file, open through `descriptor`, once the disk has room
+    /// for it; false when the copy failed otherwise. On a full disk the copy stopped part
+    /// way, the file holding some of the log's pages and the log, which nobody else can
+    /// reach, the rest: given up, or the process killed while it waited, the database was
+    /// left corrupt (probe). The room is reserved first, and the copy tried again until
+    /// the disk has it. The wait is said as it begins, with `why` the log must go in now:
+    /// it may last until an operator frees space (found by probing: it said nothing until
+    /// it ended).
+    static func copyLog(through db: Connection, into descriptor: Int32, why: String) -> Bool {
         var saidWhy = false
         while true {
-            if Self.reserve(descriptor, for: db) {
+            if reserve(descriptor, for: db) {
                 let code = db.copyLogIntoFile()
-                if code == SQLITE_OK { return .copied }
+                if code == SQLITE_OK { return true }
                 // Only the disk's want of room is waited out: another I/O error (EIO) would
                 // never pass, and be called a full disk.
-                guard Self.isOutOfRoom(code, db) else { return .leftToClose }
+                guard isOutOfRoom(code, db) else { return false }
             }
             if !saidWhy {
                 saidWhy = true
-                StoreNotices.say(waitingForRoom(descriptor, db))
+                StoreNotices.say(waitingForRoom(descriptor, db, why: why))
             }
             usleep(100_000)
         }
@@ -91,11 +98,10 @@ extension JournalFiles {
             || (code & 0xFF == SQLITE_IOERR && [ENOSPC, EDQUOT].contains(SQLiteError(code: code, connection: db.handle).systemErrno))
     }
 
-    private func waitingForRoom(_ descriptor: Int32, _ db: Connection) -> String {
+    private static func waitingForRoom(_ descriptor: Int32, _ db: Connection, why: String) -> String {
         var file = stat()
         let needed = (try? db.bytesOnceCopied()).flatMap { fstat(descriptor, &file) == 0 ? $0 - Int64(file.st_size) : nil }
-        return "the -wal or -shm of \(database) was removed while this process had it open, and the disk has no room to "
-            + "copy its log into the file\(needed.map { " (\($0) bytes more)" } ?? ""): waiting for room, then stopping; "
+        return "\(why), and the disk has no room to copy its log into the file\(needed.map { " (\($0) bytes more)" } ?? ""): waiting for room, then stopping; "
             + "free some space on that disk (a stop signal waits too; killing the process loses the log's commits)"
     }
 

@@ -29,11 +29,13 @@ public final class SQLiteStore: Store {
     }
 
     /// A connection to the database at `path`, its schema made or brought up to date, its
-    /// WAL and index noted.
+    /// WAL and index noted, and found to be this file's (`refuseAnotherFilesLog`: a
+    /// migration that writes comes first, once, from an older version).
     private static func migrated(_ path: String, busyTimeout: Span, create: Bool) throws -> Connection {
         let db = try Connection(path: path, busyTimeout: busyTimeout)
         try Schema.migrate(db, create: create)
         db.noteJournalFiles()
+        try db.refuseAnotherFilesLog()
         return db
     }
 
@@ -128,15 +130,22 @@ extension DataVersionWatcher {
         case .copied(let path):
             .moved(detail: "\(db.path) was moved\(path.map { " to \($0)" } ?? "") while it was followed; stopped, its log "
                    + "copied into it first: no commit is lost; start again on it where it is now")
+        case .movedWithItsLog(let path):
+            .moved(detail: "\(db.path) was moved to \(path) with its log while it was followed; stopped: no commit is lost; "
+                   + "start again on it where it is now")
         case .split:
-            .split(detail: "\(db.path) was moved while it was followed, and another process has opened it where it is now, or "
-                   + "written to it; stopped: this process's log does not go into it, and the commits in that log since SQLite "
-                   + "last copied it into the file are lost \(never)")
+            .split(detail: "\(db.path) was moved while it was followed, and another process has opened it where it is now "
+                   + "with a log of its own (or where it is cannot be told); stopped: this process's log does not go into it, "
+                   + "and the commits in that log since SQLite last copied it into the file are lost \(never)")
         case .left:
             .moved(detail: "\(db.path) was moved while it was followed; stopped: its log goes into it as the last process that "
-                   + "has the log closes the database, unless another process opens it where it is now first \(never)")
+                   + "has the log closes the database \(never)")
+        // The commits not yet copied into the file went with it: not said to stay (found by
+        // probing: a move to another file system, which removes the file, said so).
         case .removed:
-            .moved(detail: "\(db.path) was removed or replaced while it was followed; start again on the one now there")
+            .split(detail: "\(db.path) was removed or replaced while it was followed (a move to another file system removes "
+                   + "it): the commits in its log since SQLite last copied it into the file went with it; start again on the "
+                   + "one now there")
         }
     }
 }

@@ -114,8 +114,11 @@ extension LoadTests {
             #expect(await served.exit(within: .seconds(10)) == .exit(73), "\(served.log)")
             let stopped = try logObjects(served.log).last
             #expect(stopped?["message"] as? String == "stopped", "\(served.log)")
-            #expect((stopped?["error"] as? String)?.contains("was removed or replaced while serve ran; start serve again") == true,
-                    "\(served.log)")
+            // As the followers say what became of the file and its log (found by probing:
+            // "the database now there" of a file moved away and copied into).
+            let said = move == .renamedAway ? "was moved to \(other.database) while it was followed; stopped, its log copied into "
+                + "it first: no commit is lost" : "was removed or replaced while it was followed"
+            #expect((stopped?["error"] as? String)?.contains(said) == true, "\(served.log)")
             switch move {
             case .removed: break
             case .replaced:

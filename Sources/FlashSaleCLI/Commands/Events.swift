@@ -78,10 +78,14 @@ package enum EventsCommand {
                 try ensureStill(reached, in: engine, watcher)
             }
         } catch {
-            // Its seqs are the old file's (or schema's): a follower that starts again on the
-            // one now there must not skip that many of the new one's.
-            guard case .moved(let detail)? = StoreFailure.of(error) else { throw error }
-            throw StoreFailure.moved(detail: detail + "; a follower of the one now there starts without the --after of the old one")
+            // Its seqs are the old file's (or schema's), or went back with the commits lost: a
+            // follower that starts again on the one now there must not skip that many of its.
+            let advice = "; a follower of the one now there starts without the --after of the old one"
+            switch StoreFailure.of(error) {
+            case .moved(let detail)?: throw StoreFailure.moved(detail: detail + advice)
+            case .split(let detail)?: throw StoreFailure.split(detail: detail + advice)
+            default: throw error
+            }
         }
     }
 
