@@ -196,6 +196,10 @@ private func mode(of path: String) throws -> Int {
         #expect(opened.status == 73)
         #expect(opened.stderr.hasPrefix("flashsale: cannot use the database: its path takes 506 bytes from the root, more than "
                                         + "the 504 SQLite opens; move it nearer the root"), "\(opened.stderr)")
+        // So is one reached through a short symbolic link.
+        let link = box.directory.appendingPathComponent("link.db").path
+        #expect(symlink(moved, link) == 0)
+        #expect(try box.run(["--db", link, "sales"], database: false).stderr.contains("its path takes 506 bytes from the root"))
     }
 
     @Test func backupIsOwnerOnlyAndSaysWhatItWrote() throws {
