@@ -75,6 +75,12 @@ extension JournalFiles {
     /// it ended).
     static func copyLog(through db: Connection, into descriptor: Int32, why: String) -> Bool {
         var saidWhy = false
+        // The wait says that a stop signal waits too: ignored meanwhile, whatever the
+        // process does with one otherwise (`book --stream` leaves them their default
+        // action, which ended it mid-wait and lost the log: found by probing). The
+        // process stops once the copy is made all the same.
+        var stopActions: [(signal: Int32, action: sigaction)] = []
+        defer { for (signal, action) in stopActions { var action = action; sigaction(signal, &action, nil) } }
         while true {
             if reserve(descriptor, for: db) {
                 let code = db.copyLogIntoFile()
@@ -85,6 +91,12 @@ extension JournalFiles {
             }
             if !saidWhy {
                 saidWhy = true
+                stopActions = [SIGINT, SIGTERM, SIGHUP].map { signal in
+                    var ignore = sigaction(), previous = sigaction()
+                    ignore.__sigaction_handler.sa_handler = SIG_IGN
+                    sigaction(signal, &ignore, &previous)
+                    return (signal, previous)
+                }
                 StoreNotices.say(waitingForRoom(descriptor, db, why: why))
             }
             usleep(100_000)
