@@ -60,20 +60,12 @@ public final class Connection {
     public convenience init(path: String, busyTimeout: Span) throws(SQLiteError) {
         do {
             try self.init(opening: Connection.fileName(path), path: path, busyTimeout: busyTimeout)
-        } catch where error.primaryCode == SQLITE_CANTOPEN && Connection.pathBytes(of: path) > PartialFile.maximumPathBytes {
+        } catch where error.primaryCode == SQLITE_CANTOPEN && PartialFile.pathBytes(of: path) > PartialFile.maximumPathBytes {
             // SQLite says only "unable to open database file" (found by probing: a database
             // copied to a deeper directory could no longer be opened, and nothing said why).
-            throw SQLiteError(code: SQLITE_CANTOPEN, message: "its path takes \(Connection.pathBytes(of: path)) bytes from the "
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "its path takes \(PartialFile.pathBytes(of: path)) bytes from the "
                                   + "root, more than the \(PartialFile.maximumPathBytes) SQLite opens; move it nearer the root")
         }
-    }
-
-    /// The bytes of the path SQLite opens for `path`: a symbolic link's target's (found by
-    /// the follow-up probe: a short link to a deep file was not said to be too deep).
-    private static func pathBytes(of path: String) -> Int {
-        guard let resolved = realpath(path, nil) else { return PartialFile.pathBytes(of: path) }
-        defer { free(resolved) }
-        return strlen(resolved)
     }
 
     /// A database of its own in memory, gone when it is closed: for the schema that a file

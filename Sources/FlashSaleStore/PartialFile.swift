@@ -84,8 +84,14 @@ final class PartialFile {
     }
 
     /// The bytes of `target`'s whole path from the root, as SQLite counts them.
+    /// For one that exists, its own links followed too, as SQLite opens it (found by the
+    /// follow-up probe: a short link to a deep database was not said to be too deep).
     static func pathBytes(of target: String) -> Int {
-        resolvedDirectoryBytes(of: target) + baseName(of: target).utf8.count
+        if let resolved = realpath(target, nil) {
+            defer { free(resolved) }
+            return strlen(resolved)
+        }
+        return resolvedDirectoryBytes(of: target) + baseName(of: target).utf8.count
     }
 
     /// The last component of `path`.
