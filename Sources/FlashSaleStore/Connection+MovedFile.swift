@@ -36,27 +36,6 @@ extension Connection {
         return sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0
     }
 
-    /// Refuses a log at this database's name that another process has open for another
-    /// file: one moved away (or removed) while that process had it open, and this one put
-    /// at the name since (a restore by `mv` under an idle `book --stream`). A command that
-    /// went on would read that file's pages as this one's, and its commits and checkpoints
-    /// would mix the two (found by probing: `sales` printed a mix of both databases, and
-    /// `verify` found them corrupt). Told by the locks: others hold the log's index, and
-    /// none holds this file, which every process holds (before its log, and after it, as
-    /// it closes) for as long as it has the database open. Looked at once the first read
-    /// has opened the log, before anything is written; the log is not copied in as this
-    /// connection closes.
-    func refuseAnotherFilesLog() throws {
-        guard let files = journalFiles, let file = fileIdentity else { return }
-        let descriptors = WALIndex.descriptors(of: [file, files[1]])
-        guard let database = descriptors[0], let index = descriptors[1],
-              WALIndex.isOpenElsewhere(index: index), !DatabaseFileLocks.isOpenElsewhere(database) else { return }
-        csqlite_checkpoint_on_close(handle, 0)
-        throw StoreFailure.cantOpen(detail: "the -wal and -shm at its name are another process's, of another file (one moved away or "
-                                        + "removed while that process had it open): stop that process first, and this file is left "
-                                        + "as it is")
-    }
-
     /// SQLite will not checkpoint a database whose file was removed or renamed when it
     /// closes it (it cannot tell where the file went), and leaves the WAL under the old
     /// name: its commits never reached the renamed file (bookings `serve` answered 201 to

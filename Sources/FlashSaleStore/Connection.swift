@@ -141,8 +141,8 @@ public final class Connection {
     /// that waited for the lock while the -wal and -shm were removed committed into the
     /// removed log, exit 0, its booking lost; and a command closing last copied that log
     /// into the file and removed by name the new log of a command that had committed
-    /// since. The database file is noted too (`settleMovedFile`, `refuseAnotherFilesLog`).
-    /// Seven `stat`s a `book`, and a look through /proc/self/fd, against its milliseconds.
+    /// since. The database file is noted too (`settleMovedFile`). Seven `stat`s a `book`,
+    /// against its milliseconds.
     func noteJournalFiles() {
         journalFiles = JournalFiles.atNames(of: openedFile)
         fileIdentity = FileIdentity(of: openedFile)

@@ -29,13 +29,11 @@ public final class SQLiteStore: Store {
     }
 
     /// A connection to the database at `path`, its schema made or brought up to date, its
-    /// WAL and index noted, and found to be this file's (`refuseAnotherFilesLog`: a
-    /// migration that writes comes first, once, from an older version).
+    /// WAL and index noted.
     private static func migrated(_ path: String, busyTimeout: Span, create: Bool) throws -> Connection {
         let db = try Connection(path: path, busyTimeout: busyTimeout)
         try Schema.migrate(db, create: create)
         db.noteJournalFiles()
-        try db.refuseAnotherFilesLog()
         return db
     }
 

@@ -45,22 +45,15 @@ enum WALIndex {
 
     /// A descriptor this process has open on the file `identity` names.
     static func descriptor(of identity: FileIdentity) -> Int32? {
-        descriptors(of: [identity])[0]
-    }
-
-    /// A descriptor this process has open on each file of `identities`, in one look.
-    static func descriptors(of identities: [FileIdentity]) -> [Int32?] {
-        var found = [Int32?](repeating: nil, count: identities.count)
-        guard let directory = opendir("/proc/self/fd") else { return found }
+        guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
-        while found.contains(nil), let entry = readdir(directory) {
+        while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             var open = stat()
-            if let descriptor = Int32(name), fstat(descriptor, &open) == 0,
-               let position = identities.firstIndex(of: FileIdentity(open)), found[position] == nil {
-                found[position] = descriptor
+            if let descriptor = Int32(name), fstat(descriptor, &open) == 0, FileIdentity(open) == identity {
+                return descriptor
             }
         }
-        return found
+        return nil
     }
 }
