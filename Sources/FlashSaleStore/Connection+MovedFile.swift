@@ -1,6 +1,5 @@
 import CSQLite
 import FlashSaleCore
-import FlashSaleEngine
 import Glibc
 
 /// What became of a connection's log once its database file was found no longer at its
@@ -139,10 +138,7 @@ extension Connection {
     /// it cannot: the name it was opened by was removed since (another name made first),
     /// which the kernel reports as that name and " (deleted)".
     private static func path(of descriptor: Int32) -> String? {
-        var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/self/fd/\(descriptor)", &bytes, bytes.count - 1)
-        guard count > 0 else { return nil }
-        let path = String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let path = DatabaseFile.linkTarget("/proc/self/fd/\(descriptor)") else { return nil }
         return path.hasSuffix(" (deleted)") ? nil : path
     }
 }

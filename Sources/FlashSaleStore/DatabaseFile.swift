@@ -88,13 +88,18 @@ enum DatabaseFile {
         for _ in 0..<40 {
             var link = stat()
             guard lstat(target, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return target }
-            var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let count = readlink(target, &bytes, bytes.count - 1)
-            guard count > 0 else { return target }
-            let leadsTo = String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let leadsTo = linkTarget(target) else { return target }
             target = leadsTo.hasPrefix("/") ? leadsTo : PartialFile.directoryPrefix(of: target) + leadsTo
         }
         return target
+    }
+
+    /// What the symbolic link at `path` holds, as written; nil when it cannot be read.
+    static func linkTarget(_ path: String) -> String? {
+        var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &bytes, bytes.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
