@@ -52,7 +52,7 @@ extension Connection {
               Connection.linkCount(descriptor) > 0 else {
             return settleRemovedFile()
         }
-        return settleRenamedFile(descriptor, journal: journal)
+        return settleRenamedFile(descriptor, file: file, journal: journal)
     }
 
     /// A file removed, or replaced at its name: its log is copied into it and emptied, when
@@ -79,9 +79,10 @@ extension Connection {
     /// within the busy timeout, in case it only reads. Then the log is emptied rather than
     /// copied, so that no file later put at the old name takes it for its own, and its
     /// commits since SQLite last copied it in are lost. So too when the kernel cannot tell
-    /// where the file is now (its name removed after another was made: `ln`, then `rm`).
-    /// Another program's checkpoint of its log (an `sqlite3` shell) goes unseen.
-    private func settleRenamedFile(_ descriptor: Int32, journal: [FileIdentity]) -> MovedFileSettling {
+    /// where the file is now (its name removed after another was made: `ln`, then `rm`; its
+    /// file system unmounted). Another program's checkpoint of its log (an `sqlite3` shell)
+    /// goes unseen.
+    private func settleRenamedFile(_ descriptor: Int32, file: FileIdentity, journal: [FileIdentity]) -> MovedFileSettling {
         let start = MonotonicClock.nanoseconds()
         let waited = { MonotonicClock.nanoseconds() - start >= self.busyTimeout.nanoseconds }
         while !DatabaseFileLocks.holdOpenersOff(descriptor) {
@@ -89,7 +90,7 @@ extension Connection {
             usleep(1_000)
         }
         defer { DatabaseFileLocks.letOpenersIn(descriptor) }
-        let path = Connection.path(of: descriptor)
+        let path = Connection.path(of: descriptor, leadingTo: file)
         // Its directory renamed: the log is beside it still (found by probing: emptied).
         if let path, FileIdentity(of: path + "-wal") == journal[0] { return .movedWithItsLog(to: path) }
         // Settled already, by this process's first look: emptied, copied or not.
@@ -135,10 +136,13 @@ extension Connection {
     }
 
     /// The path the file open through `descriptor` has now, as the kernel tells; nil when
-    /// it cannot: the name it was opened by was removed since (another name made first),
-    /// which the kernel reports as that name and " (deleted)".
-    private static func path(of descriptor: Int32) -> String? {
-        guard let path = DatabaseFile.linkTarget("/proc/self/fd/\(descriptor)") else { return nil }
-        return path.hasSuffix(" (deleted)") ? nil : path
+    /// it cannot. The name it was opened by removed since (another name made first), the
+    /// kernel reports that name and " (deleted)". Its file system unmounted (`umount -l`),
+    /// the kernel reports its path inside that file system ("/sale.db"), which leads to
+    /// another file or none: taken for a rename there, `serve` on a full disk waited for
+    /// room to copy its log in, forever (found in CI: a rehearsal's serve outlived each run).
+    private static func path(of descriptor: Int32, leadingTo file: FileIdentity) -> String? {
+        guard let path = DatabaseFile.linkTarget("/proc/self/fd/\(descriptor)"), !path.hasSuffix(" (deleted)") else { return nil }
+        return FileIdentity(of: path) == file ? path : nil
     }
 }
