@@ -198,6 +198,7 @@ enum RehearseCommand {
             // A failure the interruption caused (a child killed, a scratch file removed
             // under a command) is not this run's to report: the signal's thread exits 130.
             children.waitIfInterrupted()
+            children.stopRunning()
             // A day is many commands, each committed: what they did stays (no command
             // removes a sale), and the operator must know where.
             guard let staysIn = children.saleStaysIn else { throw error }

@@ -163,6 +163,15 @@ final class RehearsalChildren: @unchecked Sendable {
         return "its words are lost: the disk of the scratch directory \(directory.controlCharactersEscaped) (TMPDIR) is full"
     }
 
+    /// Stops the children still running (SIGTERM, as when interrupted) and waits for them:
+    /// a rehearsal that fails leaves no process on its database (found in CI: its serve,
+    /// stopped by the kernel only as the rehearsal exited, had the database open after it).
+    func stopRunning() {
+        let children = locked { running }
+        for pid in children { send(SIGTERM, to: pid) }
+        for pid in children { _ = wait(pid) }
+    }
+
     func send(_ signal: Int32, to pid: pid_t) {
         locked { if running.contains(pid) { kill(pid, signal) } }
     }
