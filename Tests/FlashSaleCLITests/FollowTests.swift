@@ -367,12 +367,7 @@ import FlashSaleTestSupport
         let disk = try TmpfsMount(megabytes: 4, owner: "root")
         let box = try Sandbox()
         let database = disk.path + "/sale.db"
-        try box.run(["--db", database, "create-sale", "s1", "--inventory", "100000", "--per-user", "100"], database: false)
-        let result = try box.shell("""
-            mkfifo in; "$FLASHSALE" --db '\(database)' book s1 --stream < in > out 2> err & stream=$!; exec 3> in
-            i=0; while [ $i -lt 3000 ]; do printf '{"user":"user-with-a-longish-name-%06d"}\\n' $i; i=$((i+1)); done >&3
-            until [ "$(wc -l < out)" -ge 3000 ]; do sleep 0.01; done
-            dd if=/dev/zero of='\(disk.path)/filler' bs=4k 2> /dev/null
+        let result = try box.shell(try streamOfThousandsOnAFullDisk(disk.path, in: box) + """
             mv '\(database)' '\(database).moved'
             echo '{"user":"last"}' >&3
             until grep -q "waiting for room" err; do sleep 0.01; done
@@ -395,13 +390,7 @@ import FlashSaleTestSupport
     func aStreamWhoseFileSystemIsUnmountedStopsAtOnce() throws {
         let disk = try TmpfsMount(megabytes: 4, owner: "root")
         let box = try Sandbox()
-        let database = disk.path + "/sale.db"
-        try box.run(["--db", database, "create-sale", "s1", "--inventory", "100000", "--per-user", "100"], database: false)
-        let result = try box.shell("""
-            mkfifo in; "$FLASHSALE" --db '\(database)' book s1 --stream < in > out 2> err & stream=$!; exec 3> in
-            i=0; while [ $i -lt 3000 ]; do printf '{"user":"user-with-a-longish-name-%06d"}\\n' $i; i=$((i+1)); done >&3
-            until [ "$(wc -l < out)" -ge 3000 ]; do sleep 0.01; done
-            dd if=/dev/zero of='\(disk.path)/filler' bs=4k 2> /dev/null
+        let result = try box.shell(try streamOfThousandsOnAFullDisk(disk.path, in: box) + """
             umount -l '\(disk.path)'
             echo '{"user":"last"}' >&3; exec 3>&-
             i=0; while kill -0 $stream 2> /dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
@@ -411,6 +400,21 @@ import FlashSaleTestSupport
         #expect(result.stdout.hasPrefix("73\n"), "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("(or where it is cannot be told); stopped: this process's log does not go into it"),
                 "\(result.stdout)")
+    }
+
+    /// The first lines of a shell script: `book --stream` on `disk`/sale.db, a new sale's,
+    /// with `$stream` its pid and descriptor 3 its input, has answered 3,000 holds, all in
+    /// its log, and `disk` (a small tmpfs) is filled to the last block.
+    private func streamOfThousandsOnAFullDisk(_ disk: String, in box: Sandbox) throws -> String {
+        let database = disk + "/sale.db"
+        try box.run(["--db", database, "create-sale", "s1", "--inventory", "100000", "--per-user", "100"], database: false)
+        return """
+            mkfifo in; "$FLASHSALE" --db '\(database)' book s1 --stream < in > out 2> err & stream=$!; exec 3> in
+            i=0; while [ $i -lt 3000 ]; do printf '{"user":"user-with-a-longish-name-%06d"}\\n' $i; i=$((i+1)); done >&3
+            until [ "$(wc -l < out)" -ge 3000 ]; do sleep 0.01; done
+            dd if=/dev/zero of='\(disk)/filler' bs=4k 2> /dev/null
+
+            """
     }
 
     /// Found by probing: the wait's notice, written to a stderr whose reader had gone, killed
