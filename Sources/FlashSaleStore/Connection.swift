@@ -109,6 +109,7 @@ public final class Connection {
         // Every stored property is set by now, so a throw from here on runs `deinit`,
         // which closes the handle.
         guard adding == SQLITE_OK else { throw SQLiteError(code: adding, connection: handle) }
+        try refuseAnotherFilesLog()
         // Per connection, not stored in the file: every process must ask for FULL itself.
         try execute("PRAGMA synchronous = FULL")
         // The statement journal of a multi-row INSERT inside a long transaction (bulk

@@ -15,6 +15,8 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// For "attempt to write a readonly database": the database's shared-memory (-shm)
     /// file, when it is the one that cannot be written and the database can.
     let unwritableSharedMemory: String?
+    /// Whether the log at the database's name is another file's (`anotherFilesLog`).
+    let isAnotherFilesLog: Bool
     /// For a file SQLite cannot open or write: whether the database is on a read-only file
     /// system. The errno says nothing of it: SQLite tries the -wal again read-only, and
     /// finds none.
@@ -46,6 +48,7 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
         unwritableSharedMemory = extendedCode == SQLITE_READONLY ? connection.flatMap(SQLiteError.unwritableSharedMemory) : nil
         onReadOnlyFileSystem = [SQLITE_CANTOPEN, SQLITE_READONLY].contains(extendedCode & 0xFF)
             && connection.map(SQLiteError.isOnReadOnlyFileSystem) == true
+        isAnotherFilesLog = false
     }
 
     private static func isOnReadOnlyFileSystem(_ connection: OpaquePointer) -> Bool {
@@ -68,12 +71,23 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
 
     /// A failure SQLite itself does not report, in `message`'s words.
     init(code: Int32, message: String) {
+        self.init(code: code, message: message, isAnotherFilesLog: false)
+    }
+
+    private init(code: Int32, message: String, isAnotherFilesLog: Bool) {
         extendedCode = code
         self.message = message
         sql = nil
         systemErrno = 0
         unwritableSharedMemory = nil
         onReadOnlyFileSystem = false
+        self.isAnotherFilesLog = isAnotherFilesLog
+    }
+
+    /// The log at a database's name is another file's (`Connection.refuseAnotherFilesLog`):
+    /// a split database, not a path or permission to check.
+    static func anotherFilesLog(_ message: String) -> SQLiteError {
+        SQLiteError(code: SQLITE_CANTOPEN, message: message, isAnotherFilesLog: true)
     }
 
     public var description: String {
@@ -83,6 +97,7 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// What SQLite reported, as the contract sees it: busy, disk trouble, a file that cannot
     /// be opened, written or read as a database; nil for anything else, a bug.
     public var failure: StoreFailure? {
+        if isAnotherFilesLog { return .split(detail: "cannot use the database: \(message)") }
         if let sharedMemory = unwritableSharedMemory {
             return .unwritable(detail: "its shared-memory file \(sharedMemory) cannot be written, though the database can (a "
                                + "process that could only read the database left it): remove it while no process has the "

@@ -160,7 +160,11 @@ struct FileIdentity: Equatable, Sendable {
     }
 
     init(_ status: stat) {
-        device = UInt(status.st_dev)
-        inode = UInt(status.st_ino)
+        self.init(device: UInt(status.st_dev), inode: UInt(status.st_ino))
+    }
+
+    init(device: UInt, inode: UInt) {
+        self.device = device
+        self.inode = inode
     }
 }

@@ -5,7 +5,8 @@ import Glibc
 /// "dead man's switch" byte for as long as it has the database open (its offset, 128, is
 /// part of the file format: https://sqlite.org/walformat.html).
 enum WALIndex {
-    private static let deadMansSwitch: off_t = 128
+    /// The byte of the index every process that has it open holds a read lock on.
+    static let deadMansSwitch: off_t = 128
 
     /// Whether a process other than this one has the WAL index of the database at `path`
     /// open: one that opened the file now at that name, say, which shares the WAL left
