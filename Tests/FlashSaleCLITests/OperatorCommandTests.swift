@@ -326,7 +326,7 @@ private func mode(of path: String) throws -> Int {
     private static func stopOnceHeld(in call: (number: Int, name: String), tracedBy tracer: Background) throws -> Result {
         var backup: pid_t?
         let held = tracer.waitUntil(within: 30) {
-            backup = backup ?? child(of: tracer.child.pid)
+            backup = backup ?? flashsale(childOf: tracer.child.pid)
             return backup.flatMap { try? String(contentsOfFile: "/proc/\($0)/syscall", encoding: .utf8) }?
                 .hasPrefix("\(call.number) ") == true
         }
@@ -336,14 +336,16 @@ private func mode(of path: String) throws -> Int {
         return tracer.result()
     }
 
-    /// The pid of a process whose parent is `parent`, if there is one.
-    private static func child(of parent: pid_t) -> pid_t? {
+    /// The pid of a `flashsale` whose parent is `parent`, if there is one. The name matters:
+    /// strace forks short-lived children of its own to test the kernel before it starts the
+    /// traced command, and taking one of those for the backup made the wait miss it.
+    private static func flashsale(childOf parent: pid_t) -> pid_t? {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(pid_t.init).first { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
             // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
             let fields = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == parent
+            return fields.count > 1 && pid_t(fields[1]) == parent && stat.contains(" (flashsale) ")
         }
     }
 
