@@ -89,7 +89,7 @@ public final class Connection {
         // SQLite keeps the WAL and its index beside the file a symbolic link leads to.
         openedFile = sqlite3_db_filename(handle, "main").map { String(cString: $0) } ?? path
         self.busyTimeout = busyTimeout
-        busyWait = BusyWait(timeoutMilliseconds: busyTimeout.milliseconds)
+        busyWait = BusyWait(timeout: busyTimeout)
         sqlite3_extended_result_codes(handle, 1)
         // Looks every millisecond, where SQLite's own busy timeout backs off to 100 ms (see WriteTurns).
         sqlite3_busy_handler(handle, { context, previous in

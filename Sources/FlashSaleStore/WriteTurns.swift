@@ -16,8 +16,8 @@ final class BusyWait {
     private let timeout: UInt64
     private var startedAt: UInt64 = 0
 
-    init(timeoutMilliseconds: Int64) {
-        timeout = UInt64(max(0, timeoutMilliseconds)) * 1_000_000
+    init(timeout: Span) {
+        self.timeout = timeout.nanoseconds
     }
 
     /// Whether SQLite should try the lock again (after a sleep); `previous` is how many
