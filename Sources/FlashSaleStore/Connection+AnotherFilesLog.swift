@@ -20,28 +20,59 @@ extension Connection {
     /// in the order of their descriptors, the database's first: for a moment it holds the
     /// index alone (found by a run of `book` processes with `--busy-timeout 0ms`, one
     /// refused). So only a process seen so all along is waited for, for at least
-    /// `leastWait`, whatever the busy timeout.
+    /// `leastWait`, whatever the busy timeout. And one that has this file open is no
+    /// stranger, lock or none: a program that closes another descriptor of the file (a
+    /// script copying it while connected) loses its locks on it, as POSIX has it, and
+    /// keeps its index's (found by review: every command was then refused).
     func refuseAnotherFilesLog() throws(SQLiteError) {
         let patience = max(busyTimeout.nanoseconds, Connection.leastWait.nanoseconds)
-        var since = MonotonicClock.nanoseconds()
+        let firstLook = MonotonicClock.nanoseconds()
+        var since = firstLook
         var seen: Set<pid_t> = []
-        while let file = FileIdentity(of: openedFile), let index = FileIdentity(of: openedFile + "-shm"),
-              let holders = LockHolders.now() {
-            let strangers = holders.others(holding: index, byte: WALIndex.deadMansSwitch).subtracting(holders.others(holding: file))
+        var hasThisFileOpen: [pid_t: Bool] = [:]
+        while let file = FileIdentity(of: openedFile), let index = FileIdentity(of: openedFile + "-shm") {
+            let looked = MonotonicClock.nanoseconds()
+            guard let holders = LockHolders.now(on: [file, index]) else { return }
+            let lockless = holders.others(holding: index, byte: WALIndex.deadMansSwitch).subtracting(holders.others(holding: file))
+            let strangers = lockless.filter { process in
+                if let known = hasThisFileOpen[process] { return !known }
+                let opened = Connection.process(process, hasOpen: file)
+                hasThisFileOpen[process] = opened
+                return !opened
+            }
             guard !strangers.isEmpty else { return }
+            let now = MonotonicClock.nanoseconds()
             let stayed = seen.intersection(strangers)
             if stayed.isEmpty {
-                since = MonotonicClock.nanoseconds()
+                // Strangers that come and go (processes closing, one after another) are
+                // no other file's: looked at for twice the patience, they let this one in.
+                guard now - firstLook < 2 * patience else { return }
+                since = now
                 seen = strangers
-            } else if MonotonicClock.nanoseconds() - since >= patience, let stranger = stayed.min() {
+            } else if now - since >= patience, let stranger = stayed.min() {
                 throw SQLiteError.anotherFilesLog(
                     "the -wal and -shm at its name are held by process \(stranger) for another file (one moved away or removed "
                         + "while that process had it open): stop that process first; this file is left as it is")
             } else {
                 seen = stayed
             }
-            usleep(1_000)
+            // At least as long as the look took: a machine with thousands of locks takes
+            // milliseconds to list them, and the wait must not take a core.
+            sleep(nanoseconds: max(1_000_000, now - looked))
         }
+    }
+
+    /// Whether `process` has `file` open, as its descriptors in /proc say; false when they
+    /// cannot be read (another user's process), which leaves the locks to decide.
+    private static func process(_ process: pid_t, hasOpen file: FileIdentity) -> Bool {
+        let directory = "/proc/\(process)/fd"
+        guard let entries = opendir(directory) else { return false }
+        defer { closedir(entries) }
+        while let entry = readdir(entries) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.first?.isNumber == true, FileIdentity(of: "\(directory)/\(name)") == file { return true }
+        }
+        return false
     }
 
     /// How long a process seen holding the index at this name without this file is waited

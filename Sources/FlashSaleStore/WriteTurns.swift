@@ -78,8 +78,8 @@ struct WriteTurns {
     }
 }
 
-
-private func sleep(nanoseconds: UInt64) {
+/// Sleeps that long, signals or not (the waits of this module are measured, not woken).
+func sleep(nanoseconds: UInt64) {
     var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
     var left = timespec()
     while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlashSaleCLI
 import FlashSaleTestSupport
+import FlashSaleStore
 
 private func mode(of path: String) throws -> Int {
     try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
@@ -261,6 +262,23 @@ private func exists(_ path: String) -> Bool {
         let linked = box.directory.appendingPathComponent("symbolic.db").path
         #expect(symlink(box.database, linked) == 0)
         #expect(try box.run(["--db", linked, "status", "s1", "--json"], database: false).json()["held"] as? Int == 1)
+    }
+
+    /// Found by review: a program that has the database open and closes another
+    /// descriptor of the file (a script that copies it with `shutil.copy` while connected)
+    /// loses its POSIX locks on the file, as POSIX has it, and keeps its index's. It held
+    /// the index at the name without the file, and every command waited out its busy
+    /// timeout and was refused as if that process had another file open. It has this one.
+    @Test func aProcessThatLostItsLockOnTheFileIsNotTakenForAnotherFilesLog() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "s1", "--inventory", "3"]).status == 0)
+        let program = try Connection(path: box.database, busyTimeout: .seconds(5))
+        #expect(try program.firstRow("SELECT count(*) FROM sale") { $0.int64(0) } == 1)
+        close(open(box.database, O_RDONLY))
+        // A process of its own: the check leaves out its own process, which this test's is.
+        let booked = try box.spawn(["--busy-timeout", "200ms", "book", "s1", "alice"])
+        #expect(booked.status == 0, "\(booked.stderr)")
+        #expect(try program.firstRow("SELECT held FROM sale") { $0.int64(0) } == 1)
     }
 
     /// Found by probing: a table of the schema dropped by hand (with sqlite3) was an
