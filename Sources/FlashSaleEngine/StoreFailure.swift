@@ -28,9 +28,10 @@ public enum StoreFailure: Error, Equatable, Sendable {
     case commitUnanswered(detail: String)
     /// The database cannot be opened or written: its path, permissions, a read-only file.
     case cantOpen(detail: String)
-    /// The database, or a file SQLite needs beside it, cannot be written where it is, for a
-    /// reason that is not the path or its permissions: `detail` says which, and what mends
-    /// it (a read-only file system; a -shm a reader left read-only).
+    /// The database, or a file SQLite needs beside it, cannot be written (or used) where it
+    /// is, for a reason that is not the path or its permissions: `detail` says which, and
+    /// what mends it (a read-only file system; a -shm a reader left read-only; a -wal and
+    /// -shm another process holds for another file).
     case unwritable(detail: String)
     /// The database file was removed or replaced (`rm`, `mv` of another onto its name)
     /// while a long-running process had it open: what it would commit goes where nobody

@@ -85,7 +85,8 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     }
 
     /// The log at a database's name is another file's (`Connection.refuseAnotherFilesLog`):
-    /// a split database, not a path or permission to check.
+    /// nothing is lost and nothing to check in the path or permissions; the message says
+    /// what mends it.
     static func anotherFilesLog(_ message: String) -> SQLiteError {
         SQLiteError(code: SQLITE_CANTOPEN, message: message, isAnotherFilesLog: true)
     }
@@ -97,7 +98,7 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
     /// What SQLite reported, as the contract sees it: busy, disk trouble, a file that cannot
     /// be opened, written or read as a database; nil for anything else, a bug.
     public var failure: StoreFailure? {
-        if isAnotherFilesLog { return .split(detail: "cannot use the database: \(message)") }
+        if isAnotherFilesLog { return .unwritable(detail: message) }
         if let sharedMemory = unwritableSharedMemory {
             return .unwritable(detail: "its shared-memory file \(sharedMemory) cannot be written, though the database can (a "
                                + "process that could only read the database left it): remove it while no process has the "
