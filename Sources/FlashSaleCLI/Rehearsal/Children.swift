@@ -163,14 +163,27 @@ final class RehearsalChildren: @unchecked Sendable {
         return "its words are lost: the disk of the scratch directory \(directory.controlCharactersEscaped) (TMPDIR) is full"
     }
 
-    /// Stops the children still running (SIGTERM, as when interrupted) and waits for them:
-    /// a rehearsal that fails leaves no process on its database (found in CI: its serve,
-    /// stopped by the kernel only as the rehearsal exited, had the database open after it).
+    /// Stops the children still running and waits for them: a rehearsal that fails leaves no
+    /// process on its database (found in CI: its serve, stopped by the kernel only as the
+    /// rehearsal exited, had the database open after it). SIGTERM first, so that serve
+    /// answers and commits what it has read; SIGKILL for any child still running after
+    /// `stopGrace`, since one waiting for room on a full disk takes no stop signal (found
+    /// by review).
     func stopRunning() {
         let children = locked { running }
         for pid in children { send(SIGTERM, to: pid) }
-        for pid in children { _ = wait(pid) }
+        let deadline = MonotonicClock.nanoseconds() + RehearsalChildren.stopGrace.nanoseconds
+        var left = children
+        while !left.isEmpty, MonotonicClock.nanoseconds() < deadline {
+            left = left.filter { wait($0, block: false) == nil }
+            if !left.isEmpty { usleep(10_000) }
+        }
+        for pid in left { send(SIGKILL, to: pid) }
+        for pid in left { _ = wait(pid) }
     }
+
+    /// How long a failed rehearsal's children have to stop before they are killed.
+    static let stopGrace = Span.seconds(10)
 
     func send(_ signal: Int32, to pid: pid_t) {
         locked { if running.contains(pid) { kill(pid, signal) } }
