@@ -41,15 +41,16 @@ extension Connection {
                 return !opened
             }
             guard !strangers.isEmpty else { return }
-            let now = MonotonicClock.nanoseconds()
+            // Timed from before the look, so that a pause after it (this process descheduled)
+            // does not count as time the strangers were seen.
             let stayed = seen.intersection(strangers)
             if stayed.isEmpty {
                 // Strangers that come and go (processes closing, one after another) are
                 // no other file's: looked at for twice the patience, they let this one in.
-                guard now - firstLook < 2 * patience else { return }
-                since = now
+                guard looked - firstLook < 2 * patience else { return }
+                since = looked
                 seen = strangers
-            } else if now - since >= patience, let stranger = stayed.min() {
+            } else if looked - since >= patience, let stranger = stayed.min() {
                 throw SQLiteError.anotherFilesLog(
                     "the -wal and -shm at its name are held by process \(stranger) for another file (one moved away or removed "
                         + "while that process had it open): stop that process first; this file is left as it is")
@@ -58,7 +59,7 @@ extension Connection {
             }
             // At least as long as the look took: a machine with thousands of locks takes
             // milliseconds to list them, and the wait must not take a core.
-            sleep(nanoseconds: max(1_000_000, now - looked))
+            sleep(nanoseconds: max(1_000_000, MonotonicClock.nanoseconds() - looked))
         }
     }
 
