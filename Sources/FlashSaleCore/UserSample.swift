@@ -131,7 +131,7 @@ extension UserSample {
                     index += 1
                     continue
                 }
-                if let magnitude = Self.magnitude(of: bytes[digitsStart..<digitsEnd]),
+                if let magnitude = UInt64(ascii: bytes[digitsStart..<digitsEnd]),
                    magnitude <= (negative ? UInt64(1) << 63 : UInt64(Int64.max)) {
                     hashes.append(Int64(bitPattern: negative ? 0 &- magnitude : magnitude))
                 }
@@ -139,17 +139,5 @@ extension UserSample {
             }
         }
         for hash in hashes { insert(hash: hash) }
-    }
-
-    /// The decimal digits' value, or nil past 64 bits.
-    private static func magnitude(of digits: Slice<UnsafeBufferPointer<UInt8>>) -> UInt64? {
-        var value: UInt64 = 0
-        for digit in digits {
-            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, carry) = times10.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
-            guard !overflow, !carry else { return nil }
-            value = sum
-        }
-        return value
     }
 }
