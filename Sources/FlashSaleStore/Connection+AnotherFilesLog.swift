@@ -36,7 +36,8 @@ extension Connection {
             let lockless = holders.others(holding: index, byte: WALIndex.deadMansSwitch).subtracting(holders.others(holding: file))
             let strangers = lockless.filter { process in
                 if let known = hasThisFileOpen[process] { return !known }
-                let opened = Connection.process(process, hasOpen: file)
+                // Its descriptors unreadable (another user's process), the locks decide.
+                let opened = WALIndex.descriptor(of: file, in: process) != nil
                 hasThisFileOpen[process] = opened
                 return !opened
             }
@@ -61,19 +62,6 @@ extension Connection {
             // milliseconds to list them, and the wait must not take a core.
             sleep(nanoseconds: max(1_000_000, MonotonicClock.nanoseconds() - looked))
         }
-    }
-
-    /// Whether `process` has `file` open, as its descriptors in /proc say; false when they
-    /// cannot be read (another user's process), which leaves the locks to decide.
-    private static func process(_ process: pid_t, hasOpen file: FileIdentity) -> Bool {
-        let directory = "/proc/\(process)/fd"
-        guard let entries = opendir(directory) else { return false }
-        defer { closedir(entries) }
-        while let entry = readdir(entries) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.first?.isNumber == true, FileIdentity(of: "\(directory)/\(name)") == file { return true }
-        }
-        return false
     }
 
     /// How long a process seen holding the index at this name without this file is waited

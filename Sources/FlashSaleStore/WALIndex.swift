@@ -44,16 +44,15 @@ enum WALIndex {
         descriptor(of: FileIdentity(file))
     }
 
-    /// A descriptor this process has open on the file `identity` names.
-    static func descriptor(of identity: FileIdentity) -> Int32? {
-        guard let directory = opendir("/proc/self/fd") else { return nil }
+    /// A descriptor `process` (this one when nil) has open on the file `identity` names;
+    /// nil when it has none, or its descriptors cannot be read (another user's process).
+    static func descriptor(of identity: FileIdentity, in process: pid_t? = nil) -> Int32? {
+        let path = "/proc/\(process.map(String.init) ?? "self")/fd"
+        guard let directory = opendir(path) else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            var open = stat()
-            if let descriptor = Int32(name), fstat(descriptor, &open) == 0, FileIdentity(open) == identity {
-                return descriptor
-            }
+            if let descriptor = Int32(name), FileIdentity(of: "\(path)/\(name)") == identity { return descriptor }
         }
         return nil
     }
