@@ -46,10 +46,7 @@ extension LoadTests {
                     }
                 }
             }
-            let loaded = ContinuousClock.now + .seconds(60)
-            while ledger.withLockedValue({ $0.held.count }) < 300, ContinuousClock.now < loaded {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            _ = await eventually(within: .seconds(60)) { ledger.withLockedValue { $0.held.count } >= 300 }
             served.server?.send(SIGKILL)
             #expect(await served.exit(within: .seconds(10)) == .signal(SIGKILL))
             await clients.value

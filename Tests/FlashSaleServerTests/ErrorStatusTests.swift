@@ -104,24 +104,16 @@ import FlashSaleTestSupport
         // within the head's 10 s, and twice was not told of the reset (no 400, and a 408
         // when the head's 10 s ran out, though its socket was gone): then again, on a new
         // connection.
-        func within(_ duration: Duration, _ condition: () throws -> Bool) async rethrows -> Bool {
-            let deadline = ContinuousClock.now + duration
-            while try !condition() {
-                guard ContinuousClock.now < deadline else { return false }
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            return true
-        }
         func refused() throws -> Bool { try logObjects(served.log).contains { $0["status"] as? Int == 400 } }
         for _ in 0..<3 where try !refused() {
             let connection = try BlockingConnection(port: served.port)
             try connection.write("GET /booking-service/sales/s1 HTTP/1.1\r\nHost: x\r\n")
             let (client, server) = (connection.localPort, served.port)
-            _ = await within(.seconds(5)) {
+            _ = await eventually(within: .seconds(5)) {
                 KernelSocket(local: client, remote: server)?.sent == 0 && KernelSocket(local: server, remote: client)?.unread == 0
             }
             connection.reset()
-            _ = try await within(.seconds(3), refused)
+            _ = try await eventually(within: .seconds(3), refused)
         }
         // One 400 for each reset the server met mid-head: an earlier try's may count too.
         let cut = try await served.logged(1) { $0["status"] as? Int == 400 }.map { $0["error"] as? String }
@@ -510,10 +502,7 @@ import FlashSaleTestSupport
         #expect(holder == nil, "serve answered while the database was locked: \(served.log)")
         #expect(try await served.send(.POST, Self.book, user: "alice").status == 201)
         // The log's lines are written by a thread of their own, in order.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !served.log.contains(#""route":"book","status":201"#), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = await eventually(within: .seconds(10)) { served.log.contains(#""route":"book","status":201"#) }
         #expect(served.log.contains("longer than --busy-timeout; waiting for it") && served.log.contains("the database is free again"),
                 "\(served.log)")
     }

@@ -84,14 +84,14 @@ import Testing
                                             connectionClosed: connection.futureResult)
         let body = CollectedBody()
         let writing = Task { try await response.body.write(body.writer) }
-        #expect(await within(.seconds(10)) { body.text.contains("id: \(held.id)\n") }, "\(body.text)")
+        #expect(await eventually(within: .seconds(10)) { body.text.contains("id: \(held.id)\n") }, "\(body.text)")
 
         let live = try Connection(path: served.database, busyTimeout: .seconds(5))
         let source = try Connection(path: older, busyTimeout: .seconds(5))
         let restore = try #require(sqlite3_backup_init(live.handle, "main", source.handle, "main"))
         #expect(sqlite3_backup_step(restore, -1) == SQLITE_DONE)
         #expect(sqlite3_backup_finish(restore) == SQLITE_OK)
-        #expect(await within(.seconds(10)) { body.finished }, "the stream went on after the log went back")
+        #expect(await eventually(within: .seconds(10)) { body.finished }, "the stream went on after the log went back")
 
         if booksAfterTheBackup == 0 {
             try await expectResumingIsRefused(feed, alice, after: held.id, connection)
@@ -124,16 +124,6 @@ import Testing
         let feed = EventFeed(readers: readers, sales: nil)
         try feed.start(store: open())
         return (feed, readers)
-    }
-
-    /// Whether `condition` held within `limit`, looked at every few milliseconds.
-    private func within(_ limit: Duration, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return true
     }
 }
 

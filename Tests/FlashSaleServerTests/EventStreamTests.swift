@@ -318,9 +318,8 @@ extension LoadTests {
                 queued = socket.sent
                 try served.burstOfEvents(for: "heavy", count: 100)
             }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while KernelSocket(local: server, remote: client)?.established == true, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            _ = await eventually(within: .seconds(20), every: .milliseconds(200)) {
+                KernelSocket(local: server, remote: client)?.established != true
             }
             #expect(KernelSocket(local: server, remote: client)?.established != true,
                     "still open with \(queued) bytes in the kernel: \(served.log)")

@@ -125,10 +125,7 @@ import FlashSaleTestSupport
         #expect(try served.flashsale(["status", "s1", "--json"]).stdout.contains(#""held":0"#))
         #expect(try await served.metrics()[#"flashsale_http_requests_total{route="none",status="400"}"#] == 12)
         // The log is written by a thread of its own: waited for.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !served.log.contains(#""route":"none","status":400"#), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = await eventually(within: .seconds(5)) { served.log.contains(#""route":"none","status":400"#) }
         #expect(served.log.contains(#""method":"-","peer":"127.0.0.1","request_id":"#) && served.log.contains(#""route":"none","status":400"#),
                 "\(served.log)")
     }

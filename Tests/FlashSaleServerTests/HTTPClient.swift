@@ -97,12 +97,7 @@ final class StreamingAnswer: @unchecked Sendable {
 
     /// Waits until `condition` holds of the answer, or `limit` has passed: whether it held.
     func wait(within limit: Duration = .seconds(5), until condition: (StreamingAnswer) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while !condition(self) {
-            guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return true
+        await eventually(within: limit, every: .milliseconds(1)) { condition(self) }
     }
 
     /// Drops the connection, as a client that goes away does.

@@ -74,12 +74,12 @@ extension ServedDatabase {
     /// thread writes them a few milliseconds after their answers are counted), or as they
     /// are after 10 s.
     func logged(_ count: Int, where include: ([String: Any]) -> Bool) async throws -> [[String: Any]] {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            let lines = try logObjects(log).filter(include)
-            if lines.count >= count || ContinuousClock.now >= deadline { return lines }
-            try await Task.sleep(for: .milliseconds(10))
+        var lines: [[String: Any]] = []
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) {
+            lines = try logObjects(log).filter(include)
+            return lines.count >= count
         }
+        return lines
     }
 }
 

@@ -54,14 +54,9 @@ final class RawConnection: Sendable {
     /// the bytes before any task queued after, a shutdown's among them.
     func serverHasReadAll() async -> Bool {
         guard let port = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else { return false }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if KernelSocket(local: port, remote: serverPort)?.sent == 0, KernelSocket(local: serverPort, remote: port)?.unread == 0 {
-                return true
-            }
-            try? await Task.sleep(for: .milliseconds(2))
+        return await eventually(within: .seconds(10), every: .milliseconds(2)) {
+            KernelSocket(local: port, remote: serverPort)?.sent == 0 && KernelSocket(local: serverPort, remote: port)?.unread == 0
         }
-        return false
     }
 
     /// Sends `text`'s bytes; throws once the server has closed the connection.
@@ -115,12 +110,7 @@ final class RawConnection: Sendable {
 
     /// Waits until the answer contains `text` `times` times, at most `limit`; whether it did.
     func answer(contains text: String, times: Int = 1, within limit: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        func seen() -> Bool { answer.components(separatedBy: text).count > times }
-        while !seen(), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return seen()
+        await eventually(within: limit, every: .milliseconds(20)) { answer.components(separatedBy: text).count > times }
     }
 }
 

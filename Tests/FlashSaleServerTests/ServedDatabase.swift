@@ -220,9 +220,7 @@ final class ServedDatabase {
     /// it still runs. Async, so that the test's clients go on running meanwhile.
     func exit(within limit: Duration) async -> Termination? {
         guard let server else { return nil }
-        let deadline = ContinuousClock.now + limit
-        while server.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-        return server.isRunning ? nil : server.wait()
+        return await eventually(within: limit) { !server.isRunning } ? server.wait() : nil
     }
 
     /// The admin listener's `/metrics`: each sample's value by its name and labels, as

@@ -382,8 +382,7 @@ extension LoadTests {
                     }
                 }
             }
-            let loaded = ContinuousClock.now + .seconds(60)
-            while held.withLockedValue({ $0.count }) < 200, ContinuousClock.now < loaded { try await Task.sleep(for: .milliseconds(5)) }
+            _ = await eventually(within: .seconds(60)) { held.withLockedValue { $0.count } >= 200 }
             served.server?.send(SIGTERM)
             #expect(await served.exit(within: .seconds(10)) == .exit(0), "\(served.log)")
             await clients.value
@@ -407,34 +406,19 @@ extension LoadTests {
 
         /// Whether a new connection to the buyer listener fails within 10 s.
         private func listenerStopped(port: Int) async -> Bool {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                guard (try? await HTTPClient.send(.GET, "/booking-service/sales/s1", port: port)) != nil else { return true }
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            return false
+            await eventually(within: .seconds(10)) { (try? await HTTPClient.send(.GET, "/booking-service/sales/s1", port: port)) == nil }
         }
     }
 }
 
 extension ServedDatabase {
-    /// Waits (10 s at most) until the admin listener's `/metrics` shows `value` for `sample`.
+    /// Waits (10 s of looks, `eventually`) until the admin listener's `/metrics` shows `value` for `sample`.
     func waitForMetric(_ sample: String, toBe value: Double, within limit: Duration = .seconds(10)) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if try await metrics()[sample] == value { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return false
+        try await eventually(within: limit) { try await metrics()[sample] == value }
     }
 
-    /// Waits (10 s at most) until serve's log says `text`.
+    /// Waits (10 s of looks, `eventually`) until serve's log says `text`.
     func waitForLog(_ text: String, within limit: Duration = .seconds(10)) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if log.contains(text) { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return false
+        await eventually(within: limit) { log.contains(text) }
     }
 }

@@ -56,10 +56,9 @@ import FlashSaleTestSupport
         }
         let written = "flashsale_attempts_total{sale=\"s1\"} 3\n"
         var metrics = ""
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline, !metrics.contains(written) {
-            try await Task.sleep(for: .milliseconds(50))
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(50)) {
             metrics = try served.flashsale(["metrics", "--sale", "s1"]).stdout
+            return metrics.contains(written)
         }
         #expect(metrics.contains(written), "\(metrics)")
         #expect(served.server?.isRunning == true, "\(served.log)")
