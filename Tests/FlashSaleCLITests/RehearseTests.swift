@@ -176,6 +176,18 @@ import FlashSaleTestSupport
         #expect(try box.dump() == before)
     }
 
+    /// Found by probing: of two rehearsals started at once on one --db, the one that lost
+    /// the race to make the sale was told only "sale rehearsal already exists".
+    @Test func ofTwoRehearsalsAtOnceOnOneDatabaseTheSecondIsToldWhatToDo() throws {
+        let box = try Sandbox()
+        try box.run(["init"])
+        let both = try (0..<2).map { _ in try box.start(["rehearse", "--buyers", "20", "--inventory", "2"]) }.map { $0.result() }
+        #expect(both.map(\.status).sorted() == [0, 4], "\(both.map(\.stderr))")
+        let refused = try #require(both.first { $0.status == 4 })
+        #expect(refused.stderr == "flashsale: sale rehearsal already exists in '\(box.database)': rehearse makes its own; "
+                + "give another --db, or leave --db out for a scratch database\n")
+    }
+
     /// On PostgreSQL the day ends as on a file, and neither the report nor a refusal shows
     /// the URL's password (the children rehearse is made of get the URL as given).
     @Test(.enabled(if: commandLineStores.contains(.postgres), "needs a PostgreSQL server: FLASHSALE_TEST_PG"))
@@ -376,10 +388,20 @@ import FlashSaleTestSupport
         let box = try Sandbox()
         try box.run(["init"])
         let before = try box.dump()
-        let result = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"], now: "9999-11-30T23:58:00Z")
+        let result = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"], now: "9999-11-30T23:58:00.250Z")
         #expect(result.status == 2)
-        #expect(result.stderr.contains("leaves no room for the rehearsal's day"), "\(result.stderr)")
+        #expect(result.stderr.contains("FLASHSALE_NOW 9999-11-30T23:58:00.250Z leaves no room for the rehearsal's day"), "\(result.stderr)")
         #expect(try box.dump() == before)
+    }
+
+    /// Found by probing: the sale opened at FLASHSALE_NOW's whole second, up to 999 ms
+    /// before the clock given.
+    @Test func theSaleOpensAtTheClockGivenToTheMillisecond() throws {
+        let box = try Sandbox()
+        let result = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"], now: "2026-06-01T10:00:00.750Z")
+        #expect(result.status == 0, "\(result.stderr)")
+        let status = try box.spawn(["status", "rehearsal", "--json"])
+        #expect(status.stdout.contains(#""starts_at":"2026-06-01T10:00:00.750Z""#), "\(status.stdout)")
     }
 
     /// Found by probing: the report wrote a path's newline and escape raw.

@@ -86,7 +86,7 @@ enum RehearseCommand {
 
     private static func run(_ invocation: Invocation, _ context: Context) throws {
         let settings = try settings(invocation)
-        let opening = Instant(milliseconds: try context.now().milliseconds / 1000 * 1000)
+        let opening = try context.now()
         // Each child is handed its step's time, up to the last sweep a hold after the crowd:
         // a clock too late for them failed half way, the sale made (found by probing).
         guard opening.adding(settings.duration).adding(hold) <= Instant.latestInput else {
@@ -109,15 +109,19 @@ enum RehearseCommand {
                 ? try context.store(createIfMissing: true)
                 : try scratchStore(at: database, busyTimeout: context.busyTimeoutSpan)
             let engine = Engine(store: store)
-            if try engine.sales(clock: opening).contains(where: { $0.sale.id == sale }) {
-                // Named by $FLASHSALE_DB, "leave --db out" could not help (found by a walk-through).
+            do {
+                _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
+                                                         hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
+            } catch SaleError.saleExists {
+                // Told where and what to do whether the sale was there before or another
+                // rehearsal on the same --db made it first (found by probing: two at once, the
+                // second was told only "already exists"). Named by $FLASHSALE_DB, "leave --db
+                // out" could not help (found by a walk-through).
                 throw FlashSaleError.conflict("sale \(sale) already exists in '\(context.database)': rehearse makes its own; "
                                               + (context.databaseFromEnvironment
                                                  ? "set FLASHSALE_DB to another database, or unset it for a scratch database"
                                                  : "give another --db, or leave --db out for a scratch database"))
             }
-            _ = try engine.createSale(SaleDefinition(id: sale, name: "rehearsal, seed \(settings.seed)", inventory: settings.inventory,
-                                                     hold: hold, perUser: 1, startsAt: opening, endsAt: nil), clock: opening)
             // Where the sale stays once made, whatever happens after: the database given, or
             // the scratch one kept (a failure and an interruption name it).
             children.saleStaysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
