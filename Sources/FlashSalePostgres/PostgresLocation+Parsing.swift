@@ -142,12 +142,18 @@ private struct URLParts {
             // A host (and port) then a '?' and a '=' before it: the '@' is in the query of a
             // URL with no /dbname (`h:5432?user=name@corp&password=...`), and what came
             // before it no user name. libpq misreads it too, and would show the query,
-            // password and all, as the host. Refused without echoing any of it. (A password
-            // with a '?' and a '=' after a user name, `ann:pa?s=s@h/d`, is a password's.)
-            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")),
-               URLParts.readsAsHostAndPort(userInfo[..<question]) {
-                throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
-                             + "(or a '?' in the user name or password as %3F)")
+            // password and all, as the host. With credentials before the host
+            // (`ann:pw@h?application_name=x@y`), libpq takes the first '@' and connects to
+            // `h`; read from the last, the host was `y`, sent a password made of the real one
+            // and the query (found by probing). Refused without echoing any of it. (A
+            // password with a '?' and a '=' after a user name, `ann:pa?s=s@h/d`, is a password's.)
+            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")) {
+                let beforeQuery = userInfo[..<question]
+                let host = beforeQuery.lastIndex(of: UInt8(ascii: "@")).map { beforeQuery[beforeQuery.index(after: $0)...] } ?? beforeQuery
+                if URLParts.readsAsHostAndPort(host) {
+                    throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
+                                 + "(or a '?' in the user name or password as %3F)")
+                }
             }
             rest = rest[rest.index(after: at)...]
             credentialsEnded = true

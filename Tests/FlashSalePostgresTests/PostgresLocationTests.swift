@@ -227,10 +227,15 @@ struct PostgresLocationTests {
 
     /// With no /dbname, an '@' in the parameters was taken for the end of the credentials:
     /// the host became the rest of the query, password and all, and the message showed it
-    /// (found by probing). A '?' in a password, with nothing like a parameter after it, is
-    /// still a password's.
+    /// (found by probing). After credentials and a host without a port, too: the host was
+    /// taken from after the query's '@', and the password from the host and the query
+    /// (found by probing again). A '?' in a password, with nothing like a parameter after
+    /// it, is still a password's.
     @Test(arguments: ["postgresql://127.0.0.1:5432?dbname=d&user=ann@corp&password=s3cret",
-                      "postgresql://127.0.0.1:5432?user=ann@corp/x&password=s3cret&dbname=d"])
+                      "postgresql://127.0.0.1:5432?user=ann@corp/x&password=s3cret&dbname=d",
+                      "postgresql://ann:s3cret@db.example?application_name=x@127.0.0.1",
+                      "postgresql://ann:s3cret@127.0.0.1?application_name=x@127.0.0.1:1",
+                      "postgresql://ann:s3cret@[::1]?x=@y"])
     func anAtInTheParametersOfAURLWithoutADatabaseIsRefusedWithoutEcho(url: String) throws {
         let message = try #require(refusal(url))
         #expect(message == "database URL: an '@' in the parameters after '?'; write it as %40 "
