@@ -62,10 +62,12 @@ package final class CommitWatcher {
 
     /// Following, starts watching `store` for other processes' commits: call it before the
     /// first query of what to follow, so that a commit landing after that query still
-    /// counts as new.
+    /// counts as new. Part of the start: a watcher whose connection cannot be made fails
+    /// the command, as the store's first did (found by probing: a role allowed one
+    /// connection, the store's, waited for a second for ever, saying it would connect again).
     func watch(_ store: any Store) throws {
         guard signals != nil else { return }
-        changes = try persisting { try store.changeWatcher() }
+        changes = try startingUp { try store.changeWatcher() }
     }
 
     /// Whether a stop signal (SIGINT, SIGTERM, SIGHUP) has come, without waiting.

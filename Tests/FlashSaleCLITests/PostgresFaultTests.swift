@@ -58,6 +58,31 @@ struct PostgresFaultTests {
                                         + "or the role's CONNECTION LIMIT\n"), "\(result.stderr)")
     }
 
+    /// A follower takes two connections, the store's and its listener's. Found by probing:
+    /// a role allowed only one waited for the second for ever, saying it would connect
+    /// again, though the connection it waited for was its own. It is the start failing, 73.
+    @Test(arguments: [["process", "--follow"], ["events", "--follow"]])
+    func aFollowerWhoseRoleHasRoomForOneConnectionIs73SayingSo(command: [String]) throws {
+        let server = try #require(TestPostgres.server)
+        let box = try saleBox()
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        let role = TestPostgres.newSchema()
+        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD 'secret' CONNECTION LIMIT 1")
+        defer {
+            _ = try? admin.execute("DROP OWNED BY \(role)")
+            _ = try? admin.execute("DROP ROLE \(role)")
+        }
+        try admin.execute("GRANT USAGE ON SCHEMA \(location.schema) TO \(role)")
+        try admin.execute("GRANT ALL ON ALL TABLES IN SCHEMA \(location.schema) TO \(role)")
+        try admin.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA \(location.schema) TO \(role)")
+        let url = "postgresql://\(role):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
+        let follower = try box.start(["--db", url] + command, database: false)
+        let ended = follower.waitForExit(within: 30)
+        #expect(ended == .exit(73), "\(follower.stderr)")
+        #expect(isOneLine(follower.stderr) && follower.stderr.contains("too many connections for role"), "\(follower.stderr)")
+    }
+
     /// PostgreSQL's timeouts end at 24.8 days: a longer busy timeout (up to ten years, as on
     /// SQLite) waits without end rather than failing the connection (exit 73, probe).
     @Test(arguments: ["596h", "597h", "87840h"])
