@@ -23,6 +23,10 @@ enum ConnectionFailureWords {
             return "the TLS handshake failed: " + errors.map(tlsWords).joined(separator: "; ")
         case let tls as NIOSSLExtraError where tls == .failedToValidateHostname:
             return "the server's certificate is not for that host"
+        // What postgres-nio's own code says (found by probing: a server restarted with
+        // `-m immediate` under a follower on TLS was "uncleanShutdown").
+        case NIOSSLError.uncleanShutdown:
+            return words(for: .uncleanShutdown)
         default:
             return "\(error)"
         }

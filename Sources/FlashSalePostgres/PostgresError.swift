@@ -76,9 +76,10 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .cantOpen(detail: detail), detail)
         // admin_shutdown, crash_shutdown, cannot_connect_now: the server goes away. The idle
         // session and idle-in-transaction timeouts (57P05, 25P03) end the session as surely:
-        // a follower whose next statement met one gave up with 74 (found by probing).
+        // a follower whose next statement met one gave up with 74 (found by probing). Said
+        // as any lost connection is, the server's words after.
         case "57P01", "57P02", "57P03", "57P05", "25P03":
-            return PostgresError(failure: .connectionLost(detail: detail), detail)
+            return lostConnection(to: server, "\(message) (SQLSTATE \(state))")
         case undefinedTable, "3F000":  // invalid_schema_name
             // Once the schema is open, its tables are the only ones flashsale names: gone,
             // the schema was dropped under the command (as a file removed under it), or a

@@ -1,6 +1,7 @@
 import Testing
 import FlashSaleEngine
 @testable import FlashSalePostgres
+import PostgresNIO  // NIOSSLError, which it exports
 
 /// What the server's SQLSTATEs mean to the store: a session the server ends, whatever
 /// the reason, is a lost connection (followers connect again; a command says to run it
@@ -15,7 +16,13 @@ import FlashSaleEngine
             Issue.record("\(state): \(String(describing: error.failure))")
             return
         }
-        #expect(detail == "PostgreSQL at 127.0.0.1:5432: terminating connection (SQLSTATE \(state))")
+        #expect(detail == "lost the connection to PostgreSQL at 127.0.0.1:5432: terminating connection (SQLSTATE \(state))")
+    }
+
+    /// Found by probing: a server restarted with `-m immediate` under a follower on TLS
+    /// was "lost the connection ...: uncleanShutdown", postgres-nio's name for it.
+    @Test func aTLSConnectionCutWithoutItsClosingMessageIsSaidInWords() {
+        #expect(ConnectionFailureWords.reason(NIOSSLError.uncleanShutdown) == "the connection ended without TLS's closing message")
     }
 
     /// Found by probing: a column dropped by hand was an internal error (exit 1).
