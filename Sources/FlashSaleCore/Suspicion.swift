@@ -3,6 +3,8 @@
 /// tested without a database. The store feeds them three times, grouped and sorted three
 /// ways; nothing here reads or writes anything.
 
+import Glibc
+
 /// What a suspect row names, and so what its `block` command blocks.
 public enum SuspectKind: String, Sendable, CaseIterable {
     /// One IPv4 address; an IPv4-mapped IPv6 address counts as its IPv4 address.
@@ -34,8 +36,12 @@ public struct Suspect: Equatable, Sendable {
     public let reasons: [String]
 }
 
-/// When a signal counts. A signal at its threshold is worth `pointsAtThreshold`, more in
-/// proportion, at most `maximumPoints`, so one huge number cannot hide every other row.
+/// When a signal counts. A signal at its threshold is worth `pointsAtThreshold`, and as
+/// much again each time it doubles, at most `maximumPoints` (at 512 times its threshold):
+/// one huge number cannot hide every other row, yet thousands of attempts outscore
+/// hundreds. In proportion, every signal reached its most at ten times its threshold, and
+/// a carrier's NAT of 200 buyers trying once each tied with an address making 10,000
+/// declined attempts, listed first by its address (found by probing).
 public struct SuspicionThresholds: Sendable {
     /// Distinct users behind one address, network or script agent.
     public var distinctUsers = 5
@@ -217,7 +223,8 @@ public struct SuspicionTally {
         var crossed: [(points: Int, reason: String)] = []
         func threshold(_ count: Int, _ threshold: Int, _ reason: String) {
             guard count >= threshold, threshold > 0 else { return }
-            let points = SuspicionThresholds.pointsAtThreshold * count / threshold
+            let doublings = log2(Double(count) / Double(threshold))
+            let points = Int(Double(SuspicionThresholds.pointsAtThreshold) * (1 + doublings))
             crossed.append((min(SuspicionThresholds.maximumPoints, points), reason))
         }
         if let (distinct, isEstimate) = counts.distinctUsers {

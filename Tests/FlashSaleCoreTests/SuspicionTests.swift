@@ -54,7 +54,8 @@ private func ranked(_ attempts: [Attempt]) -> [Suspect] {
         #expect(top.kind == .network)
         #expect(top.value == "2001:db8:1:2::/64")
         #expect(top.reasons == ["40 distinct users", "40 requests within 10 s", "agent looks like a script (python-requests)"])
-        #expect(top.score == 80 + 20 + 20)
+        // 40 users, eight times the threshold: 10 points, doubled three times.
+        #expect(top.score == 40 + 20 + 20)
         #expect(suspects.contains { $0.kind == .agent && $0.value == "python-requests/2.31" })
         // Nobody of the normal traffic is listed.
         #expect(!suspects.contains { $0.value.hasPrefix("198.51.100.") || $0.value.hasPrefix("person") })
@@ -130,12 +131,26 @@ private func ranked(_ attempts: [Attempt]) -> [Suspect] {
         let thirtyFive = (0..<35).map { attempt("m", ip: "203.0.113.9", agent: browser, at: Int64($0) * 60, declined: true) }
         let suspects = ranked(thirtyFive)
         #expect(suspects.map(\.kind) == [.ip, .user])
-        #expect(suspects.allSatisfy { $0.reasons == ["35 declines"] && $0.score == 35 })
+        #expect(suspects.allSatisfy { $0.reasons == ["35 declines"] && $0.score == 28 })
     }
 
     @Test func signalsAreCappedSoNoneHidesTheOthers() {
-        let huge = (0..<1000).map { attempt("u\($0)", ip: "203.0.113.9", agent: browser, at: Int64($0) * 60) }
+        let huge = (0..<3000).map { attempt("u\($0)", ip: "203.0.113.9", agent: browser, at: Int64($0) * 60) }
         #expect(ranked(huge).first?.score == 100)
+    }
+
+    /// Found by probing: each signal reached its 100 points at ten times its threshold, so
+    /// a carrier's NAT (200 buyers, one try each, all declined at once) tied with a bot
+    /// making 10,000 declined attempts from one address, and was listed first, by its
+    /// address; one user hammering 10,000 times ranked below it. Each doubling now adds
+    /// as much as the threshold gave.
+    @Test func thousandsOfAttemptsOutscoreACrowdBehindOneAddress() {
+        let crowd = (0..<200).map { attempt("buyer\($0)", ip: "198.51.100.200", agent: browser, milliseconds: Int64($0), declined: true) }
+        let bot = (0..<10_000).map { attempt("u\($0)", ip: "203.0.113.66", agent: browser, milliseconds: Int64($0 % 9_000), declined: true) }
+        let hammer = (0..<10_000).map { attempt("solo", ip: "192.0.2.1", agent: browser, milliseconds: Int64($0 % 9_000), declined: true) }
+        let suspects = ranked(crowd + bot + hammer)
+        #expect(suspects.map(\.value) == ["203.0.113.66", "192.0.2.1", "solo", "198.51.100.200"], "\(suspects)")
+        #expect(suspects.map(\.score) == [299, 199, 199, 159], "\(suspects)")
     }
 
     @Test func ipv6CountsBySlash64AndMappedIPv4AsIPv4() {
