@@ -637,6 +637,24 @@ private func mode(of path: String) throws -> Int {
         #expect(!result.stdout.contains("198.51.100.") && !result.stdout.contains("person"))
     }
 
+    /// The block line reaches the database the report read. Found by probing: run on
+    /// ./flashsale.db with $FLASHSALE_DB set, it had no --db, and pasted in that shell went
+    /// to $FLASHSALE_DB's database.
+    @Test func aSuspectsBlockLineNamesTheDefaultDatabaseWhenFlashsaleDBIsSet() throws {
+        let box = try seededSale(.sqlite)
+        let named = box.directory.appendingPathComponent("flashsale.db").path
+        try FileManager.default.moveItem(atPath: box.database, toPath: named)
+        let elsewhere = box.directory.appendingPathComponent("other.db").path
+        func blockLine(_ environment: [String: String]) throws -> String? {
+            let result = try box.spawn(["--db", "flashsale.db", "suspects", "s1", "--json", "--limit", "1"], database: false,
+                                       environment: environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try result.jsonArray().first?["block"] as? String
+        }
+        #expect(try blockLine(["FLASHSALE_DB": elsewhere])?.hasSuffix(" --db flashsale.db") == true)
+        #expect(try blockLine([:])?.contains("--db") == false)
+    }
+
     @Test(arguments: commandLineStores)
     func suspectsJSONHasTheSameRows(store: TestStore) throws {
         let box = try seededSale(store)

@@ -13,22 +13,26 @@ enum SuspectsCommand {
             bookings and requests, and the declines of queued requests. IPv4 addresses count one by one (an \
             IPv4-mapped IPv6 address as its IPv4), IPv6 addresses by /64 network. An address, network or user is \
             a suspect when it has 5 or more distinct users (not for users), 20 or more requests within one 10 s \
-            bucket, or 10 or more declines; each such signal scores 10 points at its threshold and more in \
-            proportion, at most 100 a signal, summed into the score. \
+            bucket, or 10 or more declines; each such signal scores 10 points at its threshold and 10 more each \
+            time it doubles, at most 100 a signal (at 512 times), summed into the score. \
             Its agents then add up to 20 points: a script agent or none (no user agent counts only if some \
             requests of the sale carry one). An agent text is a suspect when it looks like a script, \
             containing curl, wget, python, requests, go-http-client, java, okhttp, libwww, scrapy, httpclient, \
             bot, spider or headless (any case); it scores 20 plus its signals. Rows come highest score first, \
-            each with its reasons and a 'flashsale block' command, quoted for the shell, with --db when the \
-            database is not ./flashsale.db. --json: an array of {"kind", "value", "score", "reasons", "block"}, \
+            each with its reasons and a 'flashsale block' command, quoted for the shell, with --db unless the \
+            database is ./flashsale.db and $FLASHSALE_DB is unset. --json: an array of {"kind", "value", "score", \
+            "reasons", "block"}, \
             kind being ip, network, agent or user.
             """
     ) { invocation, context in
         let saleID = try invocation.requiredSaleID()
         let count = try invocation.wholeNumber(limit.name, in: 1...1_000_000) ?? defaultLimit
         let suspects = try context.store().suspects(of: saleID, thresholds: .standard)
-        // The paste must reach the same file: name it unless it is the default one.
-        let database = context.database == Context.defaultDatabase ? nil : context.database
+        // The paste must reach the same file: named unless it is the default one and no
+        // $FLASHSALE_DB would be taken for it (found by probing: `--db flashsale.db` with it
+        // set printed no --db, and the block pasted went into $FLASHSALE_DB's database).
+        let variableNamesOne = try !(context.environment.value("FLASHSALE_DB") ?? "").isEmpty
+        let database = context.database == Context.defaultDatabase && !variableNamesOne ? nil : context.database
         context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
     }
 
