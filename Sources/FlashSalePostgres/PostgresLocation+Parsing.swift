@@ -145,15 +145,12 @@ private struct URLParts {
             // password and all, as the host. With credentials before the host
             // (`ann:pw@h?application_name=x@y`), libpq takes the first '@' and connects to
             // `h`; read from the last, the host was `y`, sent a password made of the real one
-            // and the query (found by probing). Refused without echoing any of it. (A
+            // and the query (found by probing), whatever '?' the password holds itself
+            // (`ann:p?w@h?...`, found by review). Refused without echoing any of it. (A
             // password with a '?' and a '=' after a user name, `ann:pa?s=s@h/d`, is a password's.)
-            if let question = userInfo.firstIndex(of: UInt8(ascii: "?")), userInfo[question...].contains(UInt8(ascii: "=")) {
-                let beforeQuery = userInfo[..<question]
-                let host = beforeQuery.lastIndex(of: UInt8(ascii: "@")).map { beforeQuery[beforeQuery.index(after: $0)...] } ?? beforeQuery
-                if URLParts.readsAsHostAndPort(host) {
-                    throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
-                                 + "(or a '?' in the user name or password as %3F)")
-                }
+            if URLParts.hasAHostBeforeAQuery(userInfo) {
+                throw .usage("database URL: an '@' in the parameters after '?'; write it as %40 "
+                             + "(or a '?' in the user name or password as %3F)")
             }
             rest = rest[rest.index(after: at)...]
             credentialsEnded = true
@@ -181,6 +178,17 @@ private struct URLParts {
             for (index, parameter) in rest[rest.index(after: afterQuery)...].split(separator: UInt8(ascii: "&")).enumerated() {
                 try setParameter(parameter, number: index + 1)
             }
+        }
+    }
+
+    /// Whether some '?' in `userInfo`, with a '=' after it, follows what reads as a host and
+    /// port, after the last '@' before it if there is one: a query, its '@' taken for the
+    /// credentials' end.
+    private static func hasAHostBeforeAQuery(_ userInfo: ArraySlice<UInt8>) -> Bool {
+        userInfo.indices.contains { question in
+            guard userInfo[question] == UInt8(ascii: "?"), userInfo[question...].contains(UInt8(ascii: "=")) else { return false }
+            let before = userInfo[..<question]
+            return readsAsHostAndPort(before.lastIndex(of: UInt8(ascii: "@")).map { before[before.index(after: $0)...] } ?? before)
         }
     }
 

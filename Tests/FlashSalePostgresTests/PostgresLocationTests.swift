@@ -235,7 +235,9 @@ struct PostgresLocationTests {
                       "postgresql://127.0.0.1:5432?user=ann@corp/x&password=s3cret&dbname=d",
                       "postgresql://ann:s3cret@db.example?application_name=x@127.0.0.1",
                       "postgresql://ann:s3cret@127.0.0.1?application_name=x@127.0.0.1:1",
-                      "postgresql://ann:s3cret@[::1]?x=@y"])
+                      "postgresql://ann:s3cret@[::1]?x=@y",
+                      "postgresql://ann:s3?cret@127.0.0.1?application_name=x@127.0.0.1:1",
+                      "postgresql://ann:s3?cret@127.0.0.1:5432?application_name=x@127.0.0.1"])
     func anAtInTheParametersOfAURLWithoutADatabaseIsRefusedWithoutEcho(url: String) throws {
         let message = try #require(refusal(url))
         #expect(message == "database URL: an '@' in the parameters after '?'; write it as %40 "
