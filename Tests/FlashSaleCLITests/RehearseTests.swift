@@ -177,15 +177,19 @@ import FlashSaleTestSupport
     }
 
     /// Found by probing: of two rehearsals started at once on one --db, the one that lost
-    /// the race to make the sale was told only "sale rehearsal already exists".
-    @Test func ofTwoRehearsalsAtOnceOnOneDatabaseTheSecondIsToldWhatToDo() throws {
-        let box = try Sandbox()
+    /// the race to make the sale was told only "sale rehearsal already exists"; on
+    /// PostgreSQL (found by review), it was exit 1 with the server's duplicate key error.
+    /// A race: the loser met it about half the time.
+    @Test(arguments: commandLineStores)
+    func ofTwoRehearsalsAtOnceOnOneDatabaseTheSecondIsToldWhatToDo(store: TestStore) throws {
+        let box = try Sandbox(store)
         try box.run(["init"])
         let both = try (0..<2).map { _ in try box.start(["rehearse", "--buyers", "20", "--inventory", "2"]) }.map { $0.result() }
         #expect(both.map(\.status).sorted() == [0, 4], "\(both.map(\.stderr))")
         let refused = try #require(both.first { $0.status == 4 })
-        #expect(refused.stderr == "flashsale: sale rehearsal already exists in '\(box.database)': rehearse makes its own; "
-                + "give another --db, or leave --db out for a scratch database\n")
+        #expect(refused.stderr.hasPrefix("flashsale: sale rehearsal already exists in '"), "\(refused.stderr)")
+        #expect(refused.stderr.hasSuffix("': rehearse makes its own; give another --db, or leave --db out for a scratch database\n"),
+                "\(refused.stderr)")
     }
 
     /// On PostgreSQL the day ends as on a file, and neither the report nor a refusal shows
