@@ -86,7 +86,8 @@ package final class CommitWatcher {
         try persisting(waitingForServer: true, step)
     }
 
-    /// `persisting` for the follower's start (opening the store, reading where to begin):
+    /// `persisting` for the follower's start (opening the store, reading where to begin,
+    /// making its change watcher):
     /// another process's lock is waited out, but a server not reached fails the command at
     /// once, as any command's, since that is more often a wrong URL than a restart.
     func startingUp<T>(_ step: () throws -> T) throws -> T? {

@@ -31,8 +31,7 @@ enum SuspectsCommand {
         // The paste must reach the same file: named unless it is the default one and no
         // $FLASHSALE_DB would be taken for it (found by probing: `--db flashsale.db` with it
         // set printed no --db, and the block pasted went into $FLASHSALE_DB's database).
-        let variableNamesOne = try !(context.environment.value("FLASHSALE_DB") ?? "").isEmpty
-        let database = context.database == Context.defaultDatabase && !variableNamesOne ? nil : context.database
+        let database = context.database == Context.defaultDatabase && !context.variableNamesADatabase ? nil : context.database
         context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
     }
 
