@@ -412,12 +412,12 @@ extension LoadTests {
 }
 
 extension ServedDatabase {
-    /// Waits (10 s of looks, `eventually`) until the admin listener's `/metrics` shows `value` for `sample`.
+    /// Waits (about 10 s) until the admin listener's `/metrics` shows `value` for `sample`.
     func waitForMetric(_ sample: String, toBe value: Double, within limit: Duration = .seconds(10)) async throws -> Bool {
         try await eventually(within: limit) { try await metrics()[sample] == value }
     }
 
-    /// Waits (10 s of looks, `eventually`) until serve's log says `text`.
+    /// Waits (about 10 s) until serve's log says `text`.
     func waitForLog(_ text: String, within limit: Duration = .seconds(10)) async throws -> Bool {
         await eventually(within: limit) { log.contains(text) }
     }
