@@ -43,15 +43,9 @@ struct PostgresFaultTests {
     /// runs and that the URL names it". Still 73 (no connection could be made), saying what
     /// is full and what to raise.
     @Test func aRoleAtItsConnectionLimitIs73SayingSo() throws {
-        let server = try #require(TestPostgres.server)
         let box = try saleBox()
-        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
-        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        let role = TestPostgres.newSchema()
-        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD 'secret' CONNECTION LIMIT 0")
-        defer { _ = try? admin.execute("DROP ROLE \(role)") }
-        let url = "postgresql://\(role):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
-        let result = try box.spawn(["--db", url, "book", "s1", "alice"], database: false)
+        let role = try LimitedRole(connections: 0, on: box)
+        let result = try box.spawn(["--db", role.url, "book", "s1", "alice"], database: false)
         #expect(result.status == 73)
         #expect(isOneLine(result.stderr) && result.stderr.contains("too many connections for role"), "\(result.stderr)")
         #expect(result.stderr.hasSuffix("; retry once fewer connections are open, or raise the server's max_connections "
@@ -63,21 +57,9 @@ struct PostgresFaultTests {
     /// again, though the connection it waited for was its own. It is the start failing, 73.
     @Test(arguments: [["process", "--follow"], ["events", "--follow"]])
     func aFollowerWhoseRoleHasRoomForOneConnectionIs73SayingSo(command: [String]) throws {
-        let server = try #require(TestPostgres.server)
         let box = try saleBox()
-        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
-        let admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        let role = TestPostgres.newSchema()
-        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD 'secret' CONNECTION LIMIT 1")
-        defer {
-            _ = try? admin.execute("DROP OWNED BY \(role)")
-            _ = try? admin.execute("DROP ROLE \(role)")
-        }
-        try admin.execute("GRANT USAGE ON SCHEMA \(location.schema) TO \(role)")
-        try admin.execute("GRANT ALL ON ALL TABLES IN SCHEMA \(location.schema) TO \(role)")
-        try admin.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA \(location.schema) TO \(role)")
-        let url = "postgresql://\(role):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
-        let follower = try box.start(["--db", url] + command, database: false)
+        let role = try LimitedRole(connections: 1, on: box)
+        let follower = try box.start(["--db", role.url] + command, database: false)
         let ended = follower.waitForExit(within: 30)
         #expect(ended == .exit(73), "\(follower.stderr)")
         #expect(isOneLine(follower.stderr) && follower.stderr.contains("too many connections for role"), "\(follower.stderr)")
@@ -632,5 +614,29 @@ final class TmpfsMount {
     deinit {
         _ = try? runTool("/bin/umount", ["-l", path], environment: [:])
         try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A role of a test's own, allowed `connections` connections at once and every right on
+/// `box`'s schema; dropped with this value.
+private final class LimitedRole {
+    let url: String
+    private let name = TestPostgres.newSchema()
+    private let admin: PostgresSession
+
+    init(connections: Int, on box: Sandbox) throws {
+        let server = try #require(TestPostgres.server)
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        url = "postgresql://\(name):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
+        admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        try admin.execute("CREATE ROLE \(name) LOGIN PASSWORD 'secret' CONNECTION LIMIT \(connections)")
+        for grant in ["USAGE ON SCHEMA", "ALL ON ALL TABLES IN SCHEMA", "ALL ON ALL SEQUENCES IN SCHEMA"] {
+            try admin.execute("GRANT \(grant) \(location.schema) TO \(name)")
+        }
+    }
+
+    deinit {
+        _ = try? admin.execute("DROP OWNED BY \(name)")
+        _ = try? admin.execute("DROP ROLE \(name)")
     }
 }
