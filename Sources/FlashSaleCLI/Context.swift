@@ -31,8 +31,11 @@ final class Context {
     /// Whether $FLASHSALE_DB named it, not --db: advice names the one the user gave.
     let databaseFromEnvironment: Bool
     /// Whether $FLASHSALE_DB names a database, whatever named this one: a command line
-    /// printed to paste must then name its database, even the default one.
-    let variableNamesADatabase: Bool
+    /// printed to paste must then name its database, even the default one. Asked only by
+    /// what prints one; a malformed value, read to open nothing, names none.
+    var variableNamesADatabase: Bool {
+        !(((try? environment.value("FLASHSALE_DB")) ?? nil) ?? "").isEmpty
+    }
     /// `--pg-schema`, for a command that names a database server of its own (`copy-to`).
     let serverSchema: String?
     /// The variables flashsale reads: the `PG*` ones fill in what a server's URL leaves out.
@@ -63,18 +66,14 @@ final class Context {
             database = option
             givenDatabase = option
             databaseFromEnvironment = false
-            // Not read to open anything: a malformed one is no reason to fail.
-            variableNamesADatabase = !((try? environment.value("FLASHSALE_DB")) ?? nil ?? "").isEmpty
         } else if usesDatabase, let variable = try environment.value("FLASHSALE_DB"), !variable.isEmpty {
             database = variable
             givenDatabase = variable
             databaseFromEnvironment = true
-            variableNamesADatabase = true
         } else {
             database = Context.defaultDatabase
             givenDatabase = nil
             databaseFromEnvironment = false
-            variableNamesADatabase = false
         }
         if let text = globals[GlobalOptions.busyTimeout.name] {
             guard let span = Span.parse(text) else {
