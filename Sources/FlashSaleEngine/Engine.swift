@@ -33,10 +33,10 @@ public struct Engine {
 
     public func createSale(_ definition: SaleDefinition, clock: Instant) throws -> SaleStatus {
         try store.write { transaction in
-            if try transaction.sale(definition.id) != nil {
-                throw SaleError.saleExists(definition.id)
-            }
-            try transaction.insertSale(definition, at: clock)
+            // Asked of the insert, not of a look before it: on PostgreSQL another process's
+            // create may commit between the two (found by review: of two rehearsals at once,
+            // the second exited 1 with the server's duplicate key error).
+            guard try transaction.insertSale(definition, at: clock) else { throw SaleError.saleExists(definition.id) }
             try transaction.appendEvent(NewEvent(at: clock, sale: definition.id.text, kind: .saleCreated,
                                                  detail: "inventory \(definition.inventory)"))
             return try status(of: transaction.requireSale(definition.id), in: transaction, clock: clock)

@@ -137,7 +137,10 @@ public protocol StoreReading: AnyObject {
 /// The writes a decision is made of. Each is one row's change; the engine calls them in an
 /// order that keeps `total = available + held + booked` at every commit.
 public protocol StoreTransaction: StoreReading {
-    func insertSale(_ definition: SaleDefinition, at now: Instant) throws
+    /// Inserts the sale; false, writing nothing, when a sale of its id exists, another
+    /// process's included: on PostgreSQL under READ COMMITTED it may commit after this
+    /// transaction began, and the insert waits for it.
+    func insertSale(_ definition: SaleDefinition, at now: Instant) throws -> Bool
     /// Sets the sale's total, its available items following (`total - held - booked`).
     func setTotal(of sale: SaleID, to total: Int64, at now: Instant) throws
     func setOperatorState(of sale: SaleID, to state: OperatorState, at now: Instant) throws

@@ -92,13 +92,14 @@ final class SQLiteTransaction: StoreTransaction {
         try db.rows("SELECT \(saleColumns) FROM sale ORDER BY id", [:], decodeSale)
     }
 
-    func insertSale(_ definition: SaleDefinition, at now: Instant) throws {
+    func insertSale(_ definition: SaleDefinition, at now: Instant) throws -> Bool {
         try db.execute(
             """
             INSERT INTO sale (id, name, state, total, available, held, booked, hold_ms, per_user,
                               per_ip, waitlist, starts_at, ends_at, created_at, high_water)
             VALUES (:id, :name, 'open', :inventory, :inventory, 0, 0, :hold_ms, :per_user,
                     :per_ip, :waitlist, :starts_at, :ends_at, :now, :now)
+            ON CONFLICT (id) DO NOTHING
             """,
             [":id": .text(definition.id.text), ":name": .text(definition.name),
              ":inventory": .integer(definition.inventory), ":hold_ms": .integer(definition.hold.milliseconds),
@@ -106,6 +107,7 @@ final class SQLiteTransaction: StoreTransaction {
              ":per_ip": .integer(definition.perIP),
              ":starts_at": .integer(definition.startsAt.milliseconds),
              ":ends_at": .integer(definition.endsAt?.milliseconds), ":now": .integer(now.milliseconds)])
+        return db.changes == 1
     }
 
     func setTotal(of sale: SaleID, to total: Int64, at now: Instant) throws {
