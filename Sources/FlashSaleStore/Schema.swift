@@ -1,3 +1,4 @@
+import CSQLite
 import FlashSaleCore
 import FlashSaleEngine
 
@@ -344,13 +345,26 @@ enum Schema {
             // Another process may have migrated while this one waited for the lock.
             let found = try checkedVersion(connection)
             guard found < currentVersion else { return }
-            for migration in migrations[Int(found)...] {
-                for statement in migration {
-                    try connection.execute(statement)
+            do {
+                for migration in migrations[Int(found)...] {
+                    for statement in migration {
+                        try connection.execute(statement)
+                    }
                 }
+            } catch let error as SQLiteError where error.isUnlikeItsVersion {
+                throw unlikeItsVersion(error, version: found)
             }
             try connection.execute("PRAGMA user_version = \(currentVersion)")
         }
+    }
+
+    /// A migration that meets what it makes already there, or misses what it changes: the
+    /// file is not what its version says, set back by hand, or another program's objects
+    /// have flashsale's names (found by probing: exit 1, "duplicate column name", as if a
+    /// bug). In the PostgreSQL store's words.
+    private static func unlikeItsVersion(_ error: SQLiteError, version: Int64) -> StoreFailure {
+        .unusable(detail: "the database is not what its schema version (\(version)) says, so its migration failed "
+                  + "(\(error.message)): the version was changed by hand, or another program's objects have flashsale's names")
     }
 
     /// The tables and indexes of this version's schema, as `sqlite_master` names them
@@ -375,6 +389,11 @@ enum Schema {
         if version > currentVersion {
             throw StoreFailure.unusable(detail: "the database has schema version \(version), made by a newer flashsale; this one knows \(currentVersion)")
         }
+        // Set by hand (or a damaged header): migrating from it would index the migrations
+        // below their first (found by probing: a crash, the file switched to WAL first).
+        if version < 0 {
+            throw StoreFailure.unusable(detail: "the database has schema version \(version), which no flashsale writes")
+        }
         // Every version has had `sale`: another program's file with a version of its own
         // was taken for an old flashsale one, switched to WAL and failed its migration as
         // "no such table" (found by probing).
@@ -392,3 +411,10 @@ enum Schema {
     }
 }
 
+private extension SQLiteError {
+    /// A statement of a migration that found its object there already, or missing.
+    var isUnlikeItsVersion: Bool {
+        primaryCode == SQLITE_ERROR
+            && (message.hasPrefix("duplicate column name") || message.hasSuffix(" already exists") || message.hasPrefix("no such "))
+    }
+}

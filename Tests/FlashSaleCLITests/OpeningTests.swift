@@ -204,6 +204,48 @@ private func exists(_ path: String) -> Bool {
         #expect(!exists(path + "-wal"))
     }
 
+    /// Found by probing: a version below zero (`PRAGMA user_version = -1`, or a damaged
+    /// header) crashed `init` and `create-sale` (SIGILL) once they had switched the file
+    /// to WAL; every other command said to run them. It is named, and left as it was.
+    @Test func aVersionBelowZeroIsNamedAndLeftAlone() throws {
+        let box = try Sandbox()
+        let path = box.directory.appendingPathComponent("minus.db").path
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        try FlashSaleStoreBackdoor.execute(path, "CREATE TABLE sale (id TEXT)")
+        try FlashSaleStoreBackdoor.execute(path, "PRAGMA user_version = -1")
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        for arguments in [["status", "s1"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
+            let result = try box.run(["--db", path] + arguments, database: false)
+            #expect(result.status == 73, "\(arguments): \(result.stderr)")
+            #expect(result.stderr == "flashsale: not a usable flashsale database: \(path): the database has schema version -1, "
+                    + "which no flashsale writes; use another database\n", "\(arguments)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(!exists(path + "-wal"))
+    }
+
+    /// Found by probing: a flashsale database whose version was set back by hand failed
+    /// its migration again on every command, `verify` too, as an internal error (exit 1,
+    /// "duplicate column name"). It is 73, saying why, as on PostgreSQL, and unchanged.
+    @Test func aVersionSetBackByHandIsNamedNotAnInternalError() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "s1", "--inventory", "1"]).status == 0)
+        for version in [1, 5] {
+            try FlashSaleStoreBackdoor.execute(box.database, "PRAGMA user_version = \(version)")
+            for arguments in [["init"], ["verify"], ["book", "s1", "u1"]] {
+                let result = try box.run(arguments)
+                #expect(result.status == 73, "\(version) \(arguments): \(result.stderr)")
+                #expect(result.stderr.hasPrefix("flashsale: not a usable flashsale database: \(box.database): the database is not "
+                                                + "what its schema version (\(version)) says, so its migration failed ("),
+                        "\(result.stderr)")
+                #expect(result.stderr.hasSuffix("): the version was changed by hand, or another program's objects have flashsale's "
+                                                + "names; use another database\n"))
+            }
+        }
+        try FlashSaleStoreBackdoor.execute(box.database, "PRAGMA user_version = \(FlashSaleStoreBackdoor.schemaVersion)")
+        #expect(try box.run(["status", "s1", "--json"]).stdout.contains(#""available":1"#))
+    }
+
     /// Found by probing: with no file descriptor free, the runtime could not read the
     /// command line, and every command crashed (SIGILL) saying nothing.
     @Test func noFreeFileDescriptorIsSaidNotACrash() throws {
