@@ -23,8 +23,13 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// RFC 3339 in UTC, always with milliseconds so that the texts sort as the times do.
     /// Written digit by digit into one string: every hold a stream answers prints one.
     public var description: String {
-        let days = milliseconds >= 0 ? milliseconds / 86_400_000 : (milliseconds + 1) / 86_400_000 - 1
-        let ofDay = milliseconds - days * 86_400_000
+        // Floored, without a product that overflows at the far ends of Int64: a time set
+        // there by hand is written (as a year of many digits) for `verify` to name.
+        var (days, ofDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        if ofDay < 0 {
+            days -= 1
+            ofDay += 86_400_000
+        }
         let (year, month, day) = Calendar.civil(fromDays: days)
         return String(unsafeUninitializedCapacity: 32) { out in
             var at = 0

@@ -5,6 +5,8 @@ import FlashSaleCore
 public enum Violation {
     case unbalanced(SaleID, Counters)
     case negative(SaleID, counter: String, value: Int64)
+    /// A time of the sale's own row no flashsale writes (set by hand).
+    case outOfTime(SaleID, column: String, Instant)
     case unknownStatus(SaleID, status: String, bookings: Int64)
     case counterDiffers(SaleID, BookingStatus, counter: Int64, bookings: Int64)
     case overTheLimit(SaleID, user: String, bookings: Int64, limit: Int64)
@@ -26,12 +28,16 @@ public enum Violation {
     case eventCounterMisplaced
     case requestsOfNoSale(Int64)
 
-    /// The sale's counters against each other: what needs no row but the sale's.
-    public static func ofCounters(of sale: Sale) -> [Violation] {
+    /// The sale's counters against each other, and its times: what needs no row but the sale's.
+    public static func ofSale(_ sale: Sale) -> [Violation] {
         let c = sale.counters
         var found = c.balances ? [] : [Violation.unbalanced(sale.id, c)]
         for (counter, value) in [("available", c.available), ("held", c.held), ("booked", c.booked)] where value < 0 {
             found.append(.negative(sale.id, counter: counter, value: value))
+        }
+        let times = [("starts_at", sale.startsAt), ("ends_at", sale.endsAt), ("created_at", sale.createdAt), ("high_water", sale.highWater)]
+        for case let (column, time?) in times where !(Instant.earliest...Instant.latest).contains(time) {
+            found.append(.outOfTime(sale.id, column: column, time))
         }
         return found
     }
@@ -42,6 +48,8 @@ public enum Violation {
             "sale \(sale): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)"
         case .negative(let sale, let counter, let value):
             "sale \(sale): \(counter) is negative (\(value))"
+        case .outOfTime(let sale, let column, let time):
+            "sale \(sale): \(column) is \(time), outside the times flashsale writes (\(Instant.earliest) to \(Instant.latest))"
         case .unknownStatus(let sale, let status, let bookings):
             "sale \(sale): \(String.counted(bookings, "booking")) \(agreeing(bookings, "has", "have")) the unknown status '\(Quoted(status))'"
         case .counterDiffers(let sale, let status, let counter, let bookings):

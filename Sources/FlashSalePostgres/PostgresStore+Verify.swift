@@ -47,7 +47,7 @@ extension PostgresStore {
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
-        var violations = Violation.ofCounters(of: sale)
+        var violations = Violation.ofSale(sale)
         let id = SQLValue.text(sale.id.text)
         var counted: [BookingStatus: Int64] = [:]
         for (status, bookings) in try session.rows("SELECT status, count(*) AS bookings FROM booking WHERE sale = $1 GROUP BY status",

@@ -68,7 +68,7 @@ extension SQLiteStore {
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
-        var violations = Violation.ofCounters(of: sale)
+        var violations = Violation.ofSale(sale)
         var counted: [BookingStatus: Int64] = [:]
         try db.forEachRow("SELECT status, count(*) AS bookings FROM booking WHERE sale = :sale GROUP BY status",
                           [":sale": .text(sale.id.text)]) { row in

@@ -64,6 +64,9 @@ import Testing
         (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
         (253_402_300_800_000, "10000-01-01T00:00:00.000Z"),
         (-1, "1969-12-31T23:59:59.999Z"),
+        // The far ends, which only a time set by hand reaches (found by probing: a crash).
+        (.min, "-292275055-05-16T16:47:04.192Z"),
+        (.max, "292278994-08-17T07:12:55.807Z"),
     ] as [(Int64, String)])
     func printsRFC3339WithMilliseconds(milliseconds: Int64, text: String) {
         #expect(Instant(milliseconds: milliseconds).description == text)

@@ -28,6 +28,31 @@ import CSQLite
         #expect(try f.store.verify(SaleID("s1"), clock: T).contains { $0.contains("total 11 != available 10") })
     }
 
+    /// Found by probing: counters set by hand past any stock crashed `verify` (an overflow
+    /// in the balance's sum), and the next write to them was an internal error.
+    @Test func countersSetPastAnyStockAreAViolationNotACrash() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.store.db.execute("PRAGMA ignore_check_constraints = ON")
+        try f.store.db.execute("UPDATE sale SET available = 9223372036854775807, held = 1, total = 0")
+        #expect(try f.store.verify(SaleID("s1"), clock: T).contains("sale s1: total 0 != available 9223372036854775807 + held 1 + booked 0"))
+        try f.store.db.execute("PRAGMA ignore_check_constraints = OFF")
+        let error = #expect(throws: (any Error).self) { _ = try f.book("a") }
+        #expect(error.flatMap(StoreFailure.of) == .brokenInvariant(detail: "CHECK constraint failed: total = available + held + booked"))
+    }
+
+    /// Found by probing: a sale's time set by hand to the far end of a 64-bit integer crashed
+    /// `status` and `sales` (an overflow writing it), and `verify` said ok.
+    @Test(arguments: ["starts_at", "ends_at", "created_at", "high_water"])
+    func verifyNamesASaleTimeNoFlashsaleWrites(column: String) throws {
+        let f = try StoreFixture()
+        try f.sale()
+        try f.store.db.execute("UPDATE sale SET \(column) = -9223372036854775808")
+        #expect(try f.store.verify(SaleID("s1"), clock: T).contains(
+            "sale s1: \(column) is -292275055-05-16T16:47:04.192Z, outside the times flashsale writes "
+                + "(1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z)"))
+    }
+
     @Test func verifyCatchesAUserOverTheLimit() throws {
         let f = try StoreFixture()
         try f.sale()
