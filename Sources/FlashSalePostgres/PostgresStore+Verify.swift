@@ -43,7 +43,7 @@ extension PostgresStore {
     /// In a read of its own, which checks the schema first (its version, that it exists).
     public func missingSchemaObjects() throws -> [String] {
         let found = try read { _ in try session.rows(PostgresSchema.objectsQuery) { try $0.text("object") } }
-        return PostgresSchema.objects.subtracting(found).sorted()
+        return SchemaObjects.missing(PostgresSchema.objects, from: Set(found))
     }
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {

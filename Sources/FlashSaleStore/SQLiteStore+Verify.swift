@@ -24,7 +24,7 @@ extension SQLiteStore {
     /// `quick_check` finds of it.
     public func missingSchemaObjects() throws -> [String] {
         do {
-            return try Schema.objects().subtracting(Schema.objects(in: db)).sorted()
+            return SchemaObjects.missing(try Schema.objects(), from: try Schema.objects(in: db))
         } catch let error as SQLiteError where error.primaryCode == SQLITE_CORRUPT {
             return []
         }

@@ -434,6 +434,23 @@ func keyOrder(_ json: String) -> [String] {
                 + "table block, which init does not make again; use another database\n")
     }
 
+    /// Found by probing: with a column dropped by hand, verify said ok of a database whose
+    /// next `book` exited 73 ("no column named users"). A dropped table's columns are not
+    /// listed again.
+    @Test func verifyAndInitNameAColumnTheFileLacks() throws {
+        let box = try Sandbox()
+        try box.run(["create-sale", "s1", "--inventory", "5"])
+        try FlashSaleStoreBackdoor.execute(box.database, "ALTER TABLE attempt_counter DROP COLUMN users")
+        try FlashSaleStoreBackdoor.execute(box.database, "DROP TABLE block")
+        let verified = try box.run(["verify"])
+        #expect(verified.status == 10)
+        #expect(verified.stderr == "flashsale: verify found 1 violation: database structure: missing column attempt_counter.users, "
+                + "index block_unique, table block\n")
+        let initialized = try box.run(["init"])
+        #expect(initialized.status == 73)
+        #expect(initialized.stderr.hasPrefix("flashsale: not a usable flashsale database: missing column attempt_counter.users, "))
+    }
+
     @Test(arguments: commandLineStores)
     func sweepPrintsTheCountAlone(store: TestStore) throws {
         let box = try Sandbox(store)

@@ -195,6 +195,10 @@ struct PostgresStoreTests {
         #expect(try store.verify(nil, clock: T)
                 == ["database structure: missing index block_pkey, index block_unique, sequence block_id_seq, table block"])
         #expect(try store.missingSchemaObjects() == ["index block_pkey", "index block_unique", "sequence block_id_seq", "table block"])
+        // Found by probing: a column dropped by hand, and verify said ok.
+        try store.session.execute("ALTER TABLE attempt_counter DROP COLUMN users")
+        #expect(try store.missingSchemaObjects()
+                == ["column attempt_counter.users", "index block_pkey", "index block_unique", "sequence block_id_seq", "table block"])
     }
 
     /// An earlier flashsale's schema, of version 1, is brought up to date when it is opened.

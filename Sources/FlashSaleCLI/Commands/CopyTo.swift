@@ -64,7 +64,7 @@ enum CopyToCommand {
         // Before the target is made: a source with a table dropped by hand was copied without
         // it and its copy called checked, or refused with the target's schema made (probe).
         // An index is not copied (the target's schema has its own): one missing is no loss.
-        let lacking = try sourceStore.missingSchemaObjects().filter { $0.hasPrefix("table ") }
+        let lacking = try sourceStore.missingSchemaObjects().filter { !$0.hasPrefix("index ") }
         guard lacking.isEmpty else {
             throw StoreFailure.unusable(detail: "\(context.database.controlCharactersEscaped) is missing "
                                         + "\(lacking.joined(separator: ", ")); nothing was copied")
