@@ -60,6 +60,17 @@ public struct CopiedColumn: Sendable, Equatable {
 }
 
 extension CopiedTable {
+    /// The columns that name a row to a person, by their place in a row: its id (a
+    /// booking's `bk_…`, not the order it was made in: found by probing, "bookings 5"), an
+    /// attempt counter's sale, kind, value and bucket.
+    public var namingColumns: [Int] {
+        switch self {
+        case .bookings: [1]
+        case .attempts: [0, 1, 2, 3]
+        case .sales, .requests, .events, .blocks: [0]
+        }
+    }
+
     /// The refusal of a row whose `column` holds text PostgreSQL's text cannot (`what`: a
     /// NUL character, bytes that are not UTF-8), which a SQLite file may (written there by
     /// hand): the source's data, named by the row's key, not the server's failure. `fix`

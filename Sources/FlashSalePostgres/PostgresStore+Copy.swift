@@ -88,7 +88,8 @@ private struct InsertBatch {
             case .text(let text):
                 // Found by probing: "invalid byte sequence for encoding", exit 1.
                 if let text, text.utf8.contains(0) {
-                    throw table.refusal(of: "a NUL character", key: Self.key(of: row), column: columns[index].name, fix: "remove it from")
+                    throw table.refusal(of: "a NUL character", key: Self.key(of: row, in: table), column: columns[index].name,
+                                        fix: "remove it from")
                 }
                 values.append(.text(text))
             }
@@ -98,14 +99,16 @@ private struct InsertBatch {
         if values.count + columns.count > Self.valuesPerStatement { try flush() }
     }
 
-    /// The row's first column, its key (a sale's id, a booking's, a request's number),
+    /// The values of the row's naming columns (a sale's id, a booking's, a request's number),
     /// shown as `Quoted` shows a value (a NUL as `\u{0}`).
-    private static func key(of row: [CopiedValue]) -> String {
-        switch row.first {
-        case .integer(let integer?): String(integer)
-        case .text(let text?): text
-        default: "?"
-        }
+    private static func key(of row: [CopiedValue], in table: CopiedTable) -> String {
+        table.namingColumns.map { column in
+            switch row[column] {
+            case .integer(let integer?): String(integer)
+            case .text(let text?): text
+            default: "?"
+            }
+        }.joined(separator: " ")
     }
 
     mutating func flush() throws {

@@ -19,7 +19,8 @@ extension SQLiteStore: CopySource {
                             // Found by probing: copied as repaired (U+FFFD), the copy said
                             // verified, and answered otherwise (a user's bookings).
                             if let text, text.unicodeScalars.contains("\u{FFFD}"), !row.isUTF8(column) {
-                                throw table.refusal(of: "bytes that are not UTF-8", key: row.text(0),
+                                throw table.refusal(of: "bytes that are not UTF-8",
+                                                    key: table.namingColumns.map { row.text(Int32($0)) }.joined(separator: " "),
                                                     column: expressions[columns[index].name] ?? columns[index].name, fix: "mend it in")
                             }
                             return .text(text)

@@ -185,6 +185,11 @@ final class Sandbox: @unchecked Sendable {
     func count(_ sql: String) throws -> Int64 {
         try Connection(path: database, busyTimeout: .seconds(5)).firstRow(sql) { $0.int64(0) } ?? -1
     }
+
+    /// The first column of the first row of `sql`, as text (empty for no row).
+    func text(_ sql: String) throws -> String {
+        try Connection(path: database, busyTimeout: .seconds(5)).firstRow(sql) { $0.text(0) } ?? ""
+    }
 }
 
 /// A `Sandbox.dump` without the rows of the attempt counters, which a declined booking adds to.
