@@ -26,7 +26,12 @@ public enum Violation {
     case malformedRuns(SaleID, Int64)
     case runsOverlap(Int64)
     case eventCounterMisplaced
+    /// PostgreSQL's request counter, from which `submit` numbers the next request.
+    case requestCounterMisplaced
     case requestsOfNoSale(Int64)
+    /// The queue's cursor, the last request decided, naming none of the sale's requests:
+    /// set by hand, it skips the requests submitted up to it, never decided.
+    case cursorNamesNoRequest(SaleID, cursor: Int64)
 
     /// The sale's counters against each other, and its times: what needs no row but the sale's.
     public static func ofSale(_ sale: Sale) -> [Violation] {
@@ -86,6 +91,11 @@ public enum Violation {
             "\(String.counted(runs, "rejected run")) \(agreeing(runs, "shares", "share")) seqs with other events"
         case .eventCounterMisplaced:
             "the event counter (event_counter) is not one row at or past the last event"
+        case .requestCounterMisplaced:
+            "the request counter (request_counter) is not one row at or past the last request"
+        case .cursorNamesNoRequest(let sale, let cursor):
+            "sale \(sale): its queue's cursor (decided_through \(cursor)) names none of its requests, so those submitted up to it "
+                + "would never be decided"
         case .requestsOfNoSale(let requests):
             "\(String.counted(requests, "request")) \(agreeing(requests, "belongs", "belong")) to no sale"
         }

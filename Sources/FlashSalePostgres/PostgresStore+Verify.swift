@@ -25,6 +25,14 @@ extension PostgresStore {
                 if counter != 1 || counters != 1 {
                     violations.append(Violation.eventCounterMisplaced.text)
                 }
+                // Found by probing: set back by hand, `submit` numbered a request as one of
+                // another sale's, and verify named only the event counter.
+                let requestCounter = try session.count(
+                    "SELECT count(*) FROM request_counter WHERE last >= (SELECT coalesce(max(id), 0) FROM request)")
+                let requestCounters = try session.count("SELECT count(*) FROM request_counter")
+                if requestCounter != 1 || requestCounters != 1 {
+                    violations.append(Violation.requestCounterMisplaced.text)
+                }
                 // Each seq is one event's: runs overlap neither each other nor other events.
                 let overlaps = try session.count(
                     """
@@ -45,6 +53,13 @@ extension PostgresStore {
         let found = try read { _ in try session.rows(PostgresSchema.objectsQuery) { try $0.text("object") } }
         return SchemaObjects.missing(PostgresSchema.objects, from: Set(found))
     }
+
+    /// The sale's cursor, when it names none of its requests: it is the last one decided,
+    /// or 0 before the first.
+    private static let cursorNamingNoRequest = """
+        SELECT decided_through FROM sale WHERE id = $1 AND decided_through != 0
+            AND NOT EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.id = sale.decided_through)
+        """
 
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
         var violations = Violation.ofSale(sale)
@@ -124,6 +139,9 @@ extension PostgresStore {
             """, [id])
         if inconsistentRequests > 0 {
             violations.append(.misfitRequests(sale.id, inconsistentRequests))
+        }
+        if let cursor = try session.firstRow(Self.cursorNamingNoRequest, [id], { try $0.int64("decided_through") }) {
+            violations.append(.cursorNamesNoRequest(sale.id, cursor: cursor))
         }
         // A run holds its sale's requests from its first to its last, in line order, each
         // with its user, and one seq for each: its arrays are compared whole with the

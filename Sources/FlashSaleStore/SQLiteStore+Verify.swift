@@ -67,6 +67,13 @@ extension SQLiteStore {
         }
     }
 
+    /// The sale's cursor, when it names none of its requests: it is the last one decided,
+    /// or 0 before the first.
+    private static let cursorNamingNoRequest = """
+        SELECT decided_through FROM sale WHERE id = :sale AND decided_through != 0
+            AND NOT EXISTS (SELECT 1 FROM request WHERE request.sale = sale.id AND request.id = sale.decided_through)
+        """
+
     private func violationsOf(_ sale: Sale, at now: Instant) throws -> [String] {
         var violations = Violation.ofSale(sale)
         var counted: [BookingStatus: Int64] = [:]
@@ -143,6 +150,9 @@ extension SQLiteStore {
             """, [":sale": .text(sale.id.text)])
         if inconsistentRequests > 0 {
             violations.append(.misfitRequests(sale.id, inconsistentRequests))
+        }
+        if let cursor = try db.firstRow(Self.cursorNamingNoRequest, [":sale": .text(sale.id.text)], { try $0.int64("decided_through") }) {
+            violations.append(.cursorNamesNoRequest(sale.id, cursor: cursor))
         }
         // hold_second holds, for each second, how many held holds expire within it, and
         // no row for a second with none.

@@ -879,6 +879,24 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Found by probing: a queue's cursor set by hand past its line passed verify, and
+    /// `submit` then queued requests no `process` would decide; the request counter set
+    /// back passed it too, and `submit` numbered a request as one of another sale's.
+    @Test func aCursorNamingNoRequestAndARequestCounterSetBackAreViolations() throws {
+        defer { dropSchema() }
+        let store = try open()
+        let engine = Engine(store: store)
+        try saleWithLine(of: ["a", "b"], inventory: 5, on: engine)
+        #expect(try engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).accepted == 2)
+        #expect(try store.verify(nil, clock: T) == [])
+        try store.session.execute("UPDATE sale SET decided_through = 100")
+        #expect(try store.verify(nil, clock: T) == ["sale s1: its queue's cursor (decided_through 100) names none of its requests, "
+                                                    + "so those submitted up to it would never be decided"])
+        try store.session.execute("UPDATE sale SET decided_through = 2")
+        try store.session.execute("UPDATE request_counter SET last = 1")
+        #expect(try store.verify(nil, clock: T) == ["the request counter (request_counter) is not one row at or past the last request"])
+    }
+
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of
     /// `rowsAtOnce` at a time, each run's events sent before the next, never all of them
     /// in memory; the events in line order all the same.

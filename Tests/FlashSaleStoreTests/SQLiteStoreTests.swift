@@ -53,6 +53,20 @@ import CSQLite
                 + "(1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z)"))
     }
 
+    /// Found by probing: a queue's cursor set by hand past its line passed verify, and
+    /// `submit` then queued requests no `process` would decide.
+    @Test func verifyCatchesACursorNamingNoRequest() throws {
+        let f = try StoreFixture()
+        try f.sale()
+        var records = ["a", "b"].enumerated().map { ReadOutcome.record(RequestRecord(line: $0.offset + 1, user: $0.element)) }[...]
+        _ = try f.engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
+        #expect(try f.engine.processBatch(of: SaleID("s1"), batch: 10, clock: T).accepted == 2)
+        #expect(try f.store.verify(nil, clock: T) == [])
+        try f.store.db.execute("UPDATE sale SET decided_through = 100")
+        #expect(try f.store.verify(nil, clock: T) == ["sale s1: its queue's cursor (decided_through 100) names none of its requests, "
+                                                      + "so those submitted up to it would never be decided"])
+    }
+
     @Test func verifyCatchesAUserOverTheLimit() throws {
         let f = try StoreFixture()
         try f.sale()

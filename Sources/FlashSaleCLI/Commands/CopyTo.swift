@@ -17,7 +17,7 @@ enum CopyToCommand {
             UTF-8 or holds a NUL is refused as the copy reads it (exit 65), with nothing copied. A schema that holds \
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
             interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
-            and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's rows, \
+            and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's count of rows, \
             and each sale's counters and cursor against the source's; a difference exits 10 naming it; stopped \
             (a signal: exit 130), it says what it left: nothing before the commit, after it a copy to check with \
             verify rather than copy again. Prints \
