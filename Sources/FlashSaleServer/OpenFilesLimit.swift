@@ -22,4 +22,13 @@ enum OpenFilesLimit {
     /// Descriptors serve keeps beside its buyers' connections: the database's files, the
     /// listeners, the admin's connections, the event loops' own.
     static let reserve: UInt64 = 64
+
+    /// The buyer connections serve holds at once under a limit of `openFiles`: `asked`, or
+    /// what the limit leaves beside the reserve. One past it is closed as it is accepted,
+    /// which takes a descriptor for a moment; with none left, accepting failed over and
+    /// over, a core spinning on it, and the connections past the limit waited unserved and
+    /// unclosed (found by probing), since the kernel keeps them queued for the next try.
+    static func connections(asked: Int, openFiles: UInt64) -> Int {
+        openFiles > reserve ? Int(min(UInt64(asked), openFiles - reserve)) : 0
+    }
 }

@@ -86,7 +86,13 @@ package enum Server {
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let adminReaders = Readers(threads: adminReaderThreads, openStore: settings.openStore)
         let admin = AdminAPI(readers: adminReaders, metrics: metrics, clock: settings.clock, logger: logger)
-        let limit = ConnectionLimit(maximum: settings.maxConnections)
+        let openFiles = OpenFilesLimit.raise()
+        let connections = OpenFilesLimit.connections(asked: settings.maxConnections, openFiles: openFiles)
+        guard connections > 0 else {
+            throw FlashSaleError.cantOpen("serve: the open files limit (\(openFiles)) leaves no descriptor for a buyer's connection "
+                                          + "beside the \(OpenFilesLimit.reserve) serve keeps: raise it (ulimit -Hn, LimitNOFILE=)")
+        }
+        let limit = ConnectionLimit(maximum: connections)
         let adminLimit = ConnectionLimit(maximum: AdminAPI.maximumConnections)
 
         var services: [any Service] = []
@@ -146,11 +152,14 @@ package enum Server {
                 """, metadata: ["now": .string(fixedNow.description)])
         }
         await warnOfMissingSales(settings.sales, readers: readers, logger: logger)
-        let openFiles = OpenFilesLimit.raise()
-        if openFiles < UInt64(settings.maxConnections) + OpenFilesLimit.reserve {
-            logger.warning("the open files limit is below --max-connections: raise it (LimitNOFILE=, ulimit -Hn)", metadata: [
-                "open_files": .stringConvertible(openFiles), "max_connections": .stringConvertible(settings.maxConnections),
-            ])
+        if connections < settings.maxConnections {
+            logger.warning("""
+                the open files limit holds fewer connections than --max-connections: serve holds this many at once and closes \
+                any more as it accepts them; raise it (LimitNOFILE=, ulimit -Hn)
+                """, metadata: [
+                    "open_files": .stringConvertible(openFiles), "max_connections": .stringConvertible(settings.maxConnections),
+                    "connections": .stringConvertible(connections),
+                ])
         }
         defer {
             committer.stop()

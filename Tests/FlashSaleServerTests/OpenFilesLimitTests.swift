@@ -19,4 +19,47 @@ import Testing
         try #require(getrlimit(resource, &after) == 0)
         #expect(after.rlim_cur == limit.rlim_max)
     }
+
+    /// Found by probing: under an open files limit below --max-connections, the connections
+    /// took every descriptor; accepting then failed over and over (a core spinning on
+    /// EMFILE), and those past the limit waited in the kernel's queue, unserved and never
+    /// closed. serve holds what the limit leaves beside its reserve, closes each one more as
+    /// soon as it is accepted, and serves on.
+    @Test func pastWhatTheOpenFilesLimitHoldsAConnectionIsClosedAtOnce() async throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        try served.start(openFiles: 128)
+        let room = OpenFilesLimit.connections(asked: 10_000, openFiles: 128)
+        #expect(room == 64)
+        // Said in the log, which its writer thread may not have written yet.
+        #expect(await eventually(within: .seconds(30), every: .milliseconds(20)) { served.log.contains(#""connections":64"#) },
+                "\(served.log)")
+        var connections: [RawConnection] = []
+        for _ in 0..<150 { connections.append(try await RawConnection.open(port: served.port)) }
+        let closed = await eventually(within: .seconds(30), every: .milliseconds(50)) {
+            connections.filter { !$0.isOpen }.count >= 150 - room
+        }
+        #expect(closed, "\(connections.filter { !$0.isOpen }.count) of 150 closed")
+        // At once: not by the idle timeout (60 s), which closes any connection in the end.
+        var closedAtOnce = 0
+        for connection in connections where !connection.isOpen {
+            if let lifetime = await connection.lifetime(within: .zero), lifetime < .seconds(30) { closedAtOnce += 1 }
+        }
+        #expect(closedAtOnce == 150 - room)
+        let open = try #require(connections.first { $0.isOpen })
+        try await open.send("POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n"
+                            + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(await open.answer(contains: "HTTP/1.1 201", within: .seconds(30)), "\(open.answer)")
+        #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
+    }
+
+    /// With no descriptor left beside the reserve, serve would hold no connection: it says
+    /// so and does not start.
+    @Test func aLimitThatLeavesNoRoomIsRefusedAtStart() throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        #expect(throws: (any Error).self) { try served.start(openFiles: 64) }
+        #expect(served.log.contains("serve: the open files limit (64) leaves no descriptor for a buyer's connection beside the 64 "
+                                    + "serve keeps: raise it (ulimit -Hn, LimitNOFILE=)"), "\(served.log)")
+    }
 }

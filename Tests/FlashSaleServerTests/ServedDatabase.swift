@@ -128,7 +128,8 @@ final class ServedDatabase {
     /// `freePort` and the server's bind (an outgoing connection's, as likely as not) is
     /// not the test's failure: the server starts again on others. `meanwhile` runs each
     /// time it looks.
-    func start(_ arguments: [String] = ServedDatabase.headerAuth, environment: [String: String] = [:],
+    /// `openFiles`: the server's limit of descriptors, soft and hard (through prlimit(1)).
+    func start(_ arguments: [String] = ServedDatabase.headerAuth, environment: [String: String] = [:], openFiles: Int? = nil,
                meanwhile: () throws -> Void = {}) throws {
         for _ in 0..<5 {
             let logged = log.utf8.count
@@ -138,8 +139,10 @@ final class ServedDatabase {
             let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             let stdin = open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { close(log); close(stdin) }
-            let server = try ChildProcess(flashsaleBinary, ["--db", database, "serve", "--listen", "127.0.0.1:\(port)",
-                                                            "--admin-listen", "127.0.0.1:\(adminPort)"] + arguments,
+            let command = [flashsaleBinary, "--db", database, "serve", "--listen", "127.0.0.1:\(port)",
+                           "--admin-listen", "127.0.0.1:\(adminPort)"] + arguments
+            let limited = openFiles.map { ["/usr/bin/prlimit", "--nofile=\($0):\($0)"] + command } ?? command
+            let server = try ChildProcess(limited[0], Array(limited.dropFirst()),
                                           environment: environment, directory: directory, stdin: stdin, stdout: log, stderr: log)
             self.server = server
             let deadline = Date().addingTimeInterval(20)
