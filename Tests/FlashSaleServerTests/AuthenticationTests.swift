@@ -351,6 +351,23 @@ import FlashSaleTestSupport
         }
     }
 
+    /// Found by probing: only a file's first PEM block was read, so a second public key
+    /// was ignored, and a private key after a public one went unseen.
+    @Test(arguments: [false, true])
+    func aFileOfTwoPEMBlocksIsRefused(secondIsPrivate: Bool) throws {
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 1)
+        let path = served.directory + "/keys.pem"
+        let key = ES256PrivateKey()
+        let second = secondIsPrivate ? key.pemRepresentation : ES256PrivateKey().publicKey.pemRepresentation
+        try Data((key.publicKey.pemRepresentation + "\n" + second).utf8).write(to: URL(fileURLWithPath: path))
+        // Started, the server would serve until the test's end: waited for only if refused.
+        let refused = (try? served.start(["--auth", "jwt", "--jwt-key", path])) == nil
+        #expect(refused)
+        #expect(!refused || served.server?.wait() == .exit(2))
+        #expect(served.log.contains("holds 2 PEM blocks; give serve one, the public key its tokens are signed for\n"), "\(served.log)")
+    }
+
     /// Found by probing: a private key was "not a P-256 or RSA public key", which it is;
     /// the refusal says to give its public half.
     @Test func aPrivateKeyIsRefusedSayingToGiveItsPublicHalf() throws {
