@@ -34,10 +34,12 @@ struct HTTPFailure: Error, Sendable {
         case let refusal as SaleError:
             self.init(refusal)
         // What the HTTP decoder refused: the request line, the headers or a chunked body.
+        // Its overflow is of its bytes or of its fields' count, which it does not tell
+        // apart (found by probing: 1,000 short fields were said to be too many bytes).
         case let malformed as HTTPParserError:
             self = malformed == .headerOverflow
-                ? .badInput("the request line and headers are too long (headers: \(Limits.maximumHeaderBytes) bytes at most)",
-                            status: .requestHeaderFieldsTooLarge)
+                ? .badInput("the request line and headers are too long (headers: \(Limits.maximumHeaderBytes) bytes and "
+                            + "\(Limits.maximumHeaderFields) fields at most)", status: .requestHeaderFieldsTooLarge)
                 : .badInput("the request is not valid HTTP/1.1" + (HTTPFailure.words(for: malformed).map { ": " + $0 } ?? ""))
         default:
             self.init(ExitStatus.error(for: error), storeFailure: StoreFailure.of(error))

@@ -4,6 +4,9 @@ import HTTPTypes
 enum Limits {
     /// The request's header fields, names and values, at most.
     static let maximumHeaderBytes = 16 * 1024
+    /// The request's header fields at most, however short: the HTTP decoder's own limit
+    /// (Hummingbird's default).
+    static let maximumHeaderFields = 1000
 
     /// 431 for headers over 16 KiB: counted as they travel, `name: value\r\n` each.
     static func checkHeaders(_ fields: HTTPFields) throws {

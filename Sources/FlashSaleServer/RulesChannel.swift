@@ -68,7 +68,7 @@ struct RulesChannel: ServerChildChannel {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderFieldSize = 80 * 1024
         limits.maxHeaderListSize = 80 * 1024
-        limits.maxHeaderFieldCount = 1000
+        limits.maxHeaderFieldCount = Limits.maximumHeaderFields
         return limits
     }
 
