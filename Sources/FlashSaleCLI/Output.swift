@@ -46,6 +46,11 @@ final class FileSink: TextSink {
     private var buffer: [UInt8] = []
     private(set) var writeError: Int32?
     private(set) var endsMidLine = false
+    /// Whether the last text was a status line (`Progress`'s: a carriage return, the line,
+    /// no newline), which the next other text erases before it is written: a message after
+    /// it was glued to its end on the terminal (found by probing: "… 1s leftflashsale:
+    /// line 100000 skipped"). The next tick draws it again below.
+    private var statusShown = false
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -55,8 +60,13 @@ final class FileSink: TextSink {
 
     func write(_ text: String) {
         guard writeError == nil else { return }
+        let isStatus = text.utf8.first == UInt8(ascii: "\r")
+        if statusShown, !isStatus { buffer.append(contentsOf: "\r\u{1B}[K".utf8) }
         buffer.append(contentsOf: text.utf8)
-        if let last = text.utf8.last { endsMidLine = last != UInt8(ascii: "\n") }
+        if let last = text.utf8.last {
+            endsMidLine = last != UInt8(ascii: "\n")
+            statusShown = isStatus && endsMidLine
+        }
         if buffer.count >= 1 << 16 { flush() }
     }
 
