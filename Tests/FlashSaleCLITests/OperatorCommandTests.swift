@@ -568,6 +568,36 @@ private func mode(of path: String) throws -> Int {
         #expect(check.status == 0, "\(check.output)")
     }
 
+    /// Found by probing: after the command, zsh offered the global options already given
+    /// before it (`--db`, which the parser then refuses as given twice), and options after
+    /// `--`, where every word is an argument. Its specs for `book`, with `--json` and `-q`
+    /// given before the command, read through stand-ins for `_arguments` and `compdef`.
+    @Test(.enabled(if: zshPath != nil, "zsh is not installed"))
+    func zshOffersNoGlobalOptionGivenAlreadyNorOptionsAfterDashDash() throws {
+        let box = try Sandbox()
+        let script = try box.file("_flashsale", try box.run(["completions", "zsh"], database: false).stdout)
+        let harness = """
+            compdef() { : }
+            _describe() { : }
+            typeset -A opt_args
+            integer calls=0
+            _arguments() {
+                (( calls++ ))
+                if (( calls == 1 )); then
+                    state=argument words=(book s1 --) opt_args=(--json '' -q '')
+                    return 1
+                fi
+                print -rl -- "$@"
+            }
+            source \(script)
+            _flashsale
+            """
+        let specs = try run(box, try #require(zshPath), ["-f", "-c", harness]).output.split(separator: "\n").map(String.init)
+        #expect(specs.starts(with: ["-s", "-S"]), "\(specs)")
+        #expect(specs.contains { $0.hasPrefix("--db=[") } && specs.contains { $0.hasPrefix("--ip=[") }, "\(specs)")
+        #expect(!specs.contains { $0.hasPrefix("--json") || $0.contains("--quiet") }, "\(specs)")
+    }
+
     @Test(.enabled(if: fishPath != nil, "fish is not installed"))
     func theFishScriptParsesAndCompletes() throws {
         let box = try Sandbox()

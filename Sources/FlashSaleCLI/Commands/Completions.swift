@@ -329,6 +329,21 @@ enum CompletionsCommand {
                         ;;
                     argument)
                         curcontext=${curcontext%:*:*}:flashsale-$words[1]:
+                        # A global option given before the command is not offered after it,
+                        # unless it may be given again (found by probing: --db offered twice).
+                        local spec group name
+                        local -a left
+                        for spec in $globals; do
+                            if [[ $spec != \\** ]]; then
+                                group=${${(M)spec#\\(*\\)}[2,-2]}
+                                name=${${${spec#\\(*\\)}%%\\[*}%%=*}
+                                for name in $name ${=group}; do
+                                    (( ${+opt_args[$name]} )) && continue 2
+                                done
+                            fi
+                            left+=($spec)
+                        done
+                        globals=($left)
                         case $words[1] in
 
             """
@@ -338,7 +353,8 @@ enum CompletionsCommand {
                 let colons = argument.isOptional ? "::" : ":"
                 specs.append(zshQuote("\(colons)\(argument.name):") + zshAction(values(of: argument.name)))
             }
-            text += "                \(command.name))\n                    _arguments -s \\\n"
+            // -S: after `--` every word is an argument, no option (found by probing).
+            text += "                \(command.name))\n                    _arguments -s -S \\\n"
             text += specs.map { "                        \($0)" }.joined(separator: " \\\n") + " && ret=0\n"
             text += "                    ;;\n"
         }
