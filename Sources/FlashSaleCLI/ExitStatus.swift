@@ -1,5 +1,6 @@
 import FlashSaleCore
 import FlashSaleEngine
+import Glibc
 
 /// The one place where any error becomes a contract error (and so an exit code), in the
 /// command line's words.
@@ -103,6 +104,10 @@ extension StoreFailure {
         // Found by probing: a full server was told to check that it runs.
         case .noConnectionFree:
             "retry once fewer connections are open, or raise the server's max_connections or the role's CONNECTION LIMIT"
+        // Found by probing: said of a path whose directory is missing, where create-sale
+        // then failed too ("No such file or directory").
+        case .missingDatabase(let path) where DatabaseURL.scheme(of: path) == nil && !directoryExists(of: path):
+            "its directory does not exist: make it, and then \(creators) creates one"
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
         case .brokenInvariant: "'flashsale verify' names what was changed by hand"
@@ -191,6 +196,14 @@ extension Decline {
             "sale \(sale.id) is sold out"
         }
     }
+}
+
+/// Whether the directory `path` would be made in is there (for a bare name, the current one).
+private func directoryExists(of path: String) -> Bool {
+    guard let slash = path.lastIndex(of: "/") else { return true }
+    var info = stat()
+    let directory = slash == path.startIndex ? "/" : String(path[..<slash])
+    return stat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
 }
 
 /// The commands that may create a database: "init or create-sale".

@@ -128,6 +128,17 @@ func keyOrder(_ json: String) -> [String] {
         #expect(try box.run(["init"]).status == 0)
     }
 
+    /// Found by probing: a path whose directory is missing was told that create-sale would
+    /// make it, and create-sale then failed ("No such file or directory").
+    @Test func aDatabaseInADirectoryThatIsNotThereSaysSo() throws {
+        let box = try Sandbox()
+        let missing = box.directory.appendingPathComponent("nodir/x.db").path
+        let result = try box.run(["--db", missing, "status", "s1"], database: false)
+        #expect(result.status == 73)
+        #expect(result.stderr == "flashsale: no flashsale database at \(missing); its directory does not exist: make it, and "
+                + "then init or create-sale creates one\n")
+    }
+
     /// A process's environment and working directory: main reads the variable itself.
     @Test func theDatabaseComesFromTheEnvironmentWithoutDb() throws {
         let box = try Sandbox()
