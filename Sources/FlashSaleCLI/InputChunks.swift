@@ -58,16 +58,14 @@ final class InputChunks {
     /// every other writer waiting: a producer writing slowly into `submit --file -` made
     /// each `book` meanwhile exit 75 and stopped `process` (found by probing).
     ///
-    /// A line longer than `longestLine` is refused by the reader whatever follows its first
-    /// bytes, so the copy keeps no more of it than shows it too long: it ends there, where
-    /// the reader stops, or with `skippingLongLines` goes on at the next line. Either way an
-    /// endless one (`/dev/zero`) no longer fills the directory (found by probing, for each
-    /// in turn). A line's bytes are its record's and up to four more, which the reader does
-    /// not count: the CR of a CRLF, and a byte order mark before the first line. (Cut at the
-    /// record's own limit, a line of exactly that many bytes whose LF had not come yet was
-    /// taken for the input's last, whole, and the lines after it were dropped: found by
-    /// review.)
-    func whole(spoolingIn directory: String, longestLine: Int, skippingLongLines: Bool) throws -> InputChunks {
+    /// With `stoppingPastLine`, the copy ends at a line longer than that: the reader refuses
+    /// it there, as it did before the copy, where an endless one (`/dev/zero`) was copied
+    /// until the directory was full (found by probing). A line's bytes are its record's and
+    /// up to four more, which the reader does not count: the CR of a CRLF, and a byte order
+    /// mark before the first line. (Cut at the record's own limit, a line of exactly that
+    /// many bytes whose LF had not come yet was taken for the input's last, whole, and the
+    /// lines after it were dropped: found by review.)
+    func whole(spoolingIn directory: String, stoppingPastLine longestLine: Int?) throws -> InputChunks {
         guard !isRegularFile else { return self }
         var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
         let spool = mkstemp(&template)
@@ -81,11 +79,16 @@ final class InputChunks {
         _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
         do {
             let copy = FileSink(descriptor: spool)
-            var lines = LineCap(keeping: longestLine + 5)
+            var lineSoFar = 0
             while copy.writeError == nil, let bytes = try next() {
-                let kept = lines.kept(of: bytes)
-                copy.write(utf8: kept)
-                if lines.cut, !skippingLongLines { break }
+                copy.write(utf8: bytes)
+                guard let longestLine else { continue }
+                if let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
+                    lineSoFar = bytes.count - lastNewline - 1
+                } else {
+                    lineSoFar += bytes.count
+                }
+                if lineSoFar > longestLine + 4 { break }
             }
             copy.flush()
             if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }
@@ -125,45 +128,5 @@ final class InputChunks {
     private func isReadable() -> Bool {
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return poll(&request, 1, 0) > 0
-    }
-}
-
-/// What the copy of an input keeps of its lines: each whole, but for the first `keeping`
-/// bytes of a longer one.
-struct LineCap {
-    let keeping: Int
-    /// Bytes of the line under way so far, those dropped included.
-    private var lineSoFar = 0
-    /// Whether a line has been cut.
-    private(set) var cut = false
-
-    init(keeping: Int) {
-        self.keeping = keeping
-    }
-
-    /// `bytes`, the next of the input, less what lies past the cap of each line. The
-    /// common chunk, with no line over it, is returned as it is.
-    mutating func kept(of bytes: [UInt8]) -> [UInt8] {
-        var kept: [UInt8] = []
-        var start = bytes.startIndex
-        var copiedThrough = start
-        while start < bytes.endIndex {
-            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
-            let end = newline ?? bytes.endIndex
-            let room = max(0, keeping - lineSoFar)
-            if end - start > room {
-                // Past the cap: the bytes before it go, then the rest of this line's do not.
-                if kept.isEmpty { kept.reserveCapacity(bytes.count) }
-                kept += bytes[copiedThrough..<(start + room)]
-                copiedThrough = end
-                cut = true
-            }
-            lineSoFar += end - start
-            guard let newline else { break }
-            lineSoFar = 0
-            start = newline + 1
-        }
-        guard copiedThrough > bytes.startIndex else { return bytes }
-        return kept + bytes[copiedThrough...]
     }
 }

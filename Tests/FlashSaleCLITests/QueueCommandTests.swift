@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import FlashSaleCLI
 
 /// Each NDJSON line of stdout as an object.
 func ndjson(_ text: String) throws -> [[String: Any]] {
@@ -165,32 +164,6 @@ let requestFields = ["id", "sale", "user", "status", "reason", "booking", "submi
         #expect(result.stderr.hasPrefix("flashsale: line 1: line is longer than 65536 bytes; nothing was enqueued"), "\(result.stderr)")
         #expect(try box.run(["status", "s1", "--json"]).json()["queued"] as? Int == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
-    }
-
-    /// Found by probing: with --skip-invalid the copy kept an endless line whole, 7 GB in
-    /// 5 s. It keeps only enough of a line too long to show it so (under a file size limit
-    /// of 2 MiB here, which 5 MB of one line passed), skips it, and queues the lines after.
-    @Test func withSkipInvalidALineTooLongIsNotKeptWhole() throws {
-        let box = try Sandbox()
-        try box.run(["create-sale", "s1", "--inventory", "10"])
-        let result = try box.shell(#"""
-            (printf '{"user":"zed"}\n'; head -c 5000000 /dev/zero | tr '\0' a; printf '\n{"user":"alice"}\n{"user":"bob"}\n') |
-                (ulimit -f 2048; exec "$FLASHSALE" --db "$DB" submit s1 --file - --skip-invalid)
-            """#)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout == "3 enqueued (ids 1-3), 0 repeated, 1 skipped\n")
-        #expect(result.stderr == "flashsale: line 2 skipped: line is longer than 65536 bytes\n")
-    }
-
-    /// The cap of each line of a chunk, across chunks, and a chunk with none over it
-    /// returned as it came.
-    @Test func theCopyKeepsEachLineUpToItsCap() {
-        var cap = LineCap(keeping: 3)
-        #expect(cap.kept(of: Array("ab\ncd\n".utf8)) == Array("ab\ncd\n".utf8))
-        #expect(!cap.cut)
-        #expect(cap.kept(of: Array("abcdef\nx\nlon".utf8)) == Array("abc\nx\nlon".utf8))
-        #expect(cap.kept(of: Array("ger\ny".utf8)) == Array("\ny".utf8))
-        #expect(cap.cut)
     }
 
     /// Found by review: the copy stopped as soon as a line passed the longest a record may

@@ -52,7 +52,7 @@ enum SubmitCommand {
         // pipe is slow to write (InputChunks.whole); up to a line too long, unless skipped.
         let input = try context.input(path).whole(
             spoolingIn: TemporaryDirectory.path(in: context.environment),
-            longestLine: RequestReader.maximumRecordBytes, skippingLongLines: invocation.flag(skipInvalid))
+            stoppingPastLine: invocation.flag(skipInvalid) ? nil : RequestReader.maximumRecordBytes)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.notes)
