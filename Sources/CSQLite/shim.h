@@ -18,7 +18,6 @@ static const int CSQLITE_IOERR_DIR_FSYNC = SQLITE_IOERR_DIR_FSYNC;
 static const int CSQLITE_IOERR_TRUNCATE = SQLITE_IOERR_TRUNCATE;
 static const int CSQLITE_IOERR_SHMSIZE = SQLITE_IOERR_SHMSIZE;
 static const int CSQLITE_READONLY_DIRECTORY = SQLITE_READONLY_DIRECTORY;
-static const int CSQLITE_CONSTRAINT_CHECK = SQLITE_CONSTRAINT_CHECK;
 
 // sqlite3_db_config is variadic too: whether closing the last connection checkpoints.
 static inline int csqlite_checkpoint_on_close(sqlite3 *db, int on) {

@@ -53,7 +53,7 @@ extension StoreFailure {
         case .io(let detail):
             "I/O error, nothing was written: \(detail)"
         case .busy, .canceled, .connectionLost, .commitUnanswered, .cantOpen, .unwritable, .moved, .logRemoved, .split,
-             .unreachable, .noConnectionFree, .missingDatabase, .unusable, .brokenInvariant:
+             .unreachable, .noConnectionFree, .missingDatabase, .unusable:
             advice.map { "\(whatFailed); \($0)" } ?? whatFailed
         }
     }
@@ -82,7 +82,6 @@ extension StoreFailure {
         // A path that holds a URL's password is not shown (`Quoted`).
         case .missingDatabase(let path): "no flashsale database at \(Quoted(path, keeping: .max))"
         case .unusable(let detail): "not a usable flashsale database: \(detail)"
-        case .brokenInvariant(let detail): "the database breaks an invariant, so nothing was written (\(detail))"
         }
     }
 
@@ -110,7 +109,6 @@ extension StoreFailure {
             "its directory does not exist: make it, and then \(creators) creates one"
         case .missingDatabase: "\(creators) creates one"
         case .unusable: "use another database"
-        case .brokenInvariant: "'flashsale verify' names what was changed by hand"
         // Its detail says what mends it; the path and permissions are right.
         case .full, .fileSizeLimit, .io, .moved, .logRemoved, .split, .unwritable: nil
         }

@@ -15,9 +15,12 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
 
     public static func < (a: Instant, b: Instant) -> Bool { a.milliseconds < b.milliseconds }
 
-    /// Saturates at `latest`, so `+10y` on the last day of 9999 cannot overflow.
+    /// Saturates at `latest`, so `+10y` on the last day of 9999 cannot overflow, nor a time
+    /// or a hold set by hand to the far end of Int64 (found by review: `book` crashed).
     public func adding(_ span: Span) -> Instant {
-        Instant(milliseconds: min(milliseconds + span.milliseconds, Instant.latest.milliseconds))
+        let (sum, overflowed) = milliseconds.addingReportingOverflow(span.milliseconds)
+        guard !overflowed else { return span.milliseconds > 0 ? Instant.latest : Instant(milliseconds: .min) }
+        return Instant(milliseconds: min(sum, Instant.latest.milliseconds))
     }
 
     /// RFC 3339 in UTC, always with milliseconds so that the texts sort as the times do.

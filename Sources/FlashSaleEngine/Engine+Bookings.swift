@@ -413,12 +413,14 @@ extension Engine {
 }
 
 extension Sale {
-    /// The sale as `StoreTransaction.adjustCounters(of:by:at:)` leaves it.
+    /// The sale as `StoreTransaction.adjustCounters(of:by:at:)` leaves it. Wrapping rather
+    /// than trapping on counters set by hand past any stock (found by review: `book`
+    /// crashed): the store's write of them refuses what no check of the schema allows.
     func adjusted(by change: CounterChange, at now: Instant) -> Sale {
         Sale(id: id, name: name, operatorState: operatorState,
-             counters: Counters(total: counters.total, available: counters.available + change.available,
-                                held: counters.held + change.held, booked: counters.booked + change.booked,
-                                cancelled: counters.cancelled + change.cancelled, expired: counters.expired + change.expired),
+             counters: Counters(total: counters.total, available: counters.available &+ change.available,
+                                held: counters.held &+ change.held, booked: counters.booked &+ change.booked,
+                                cancelled: counters.cancelled &+ change.cancelled, expired: counters.expired &+ change.expired),
              hold: hold, perUser: perUser, perIP: perIP, waitlist: waitlist, startsAt: startsAt, endsAt: endsAt,
              createdAt: createdAt, highWater: max(highWater, now))
     }

@@ -38,9 +38,10 @@ public protocol Store: AnyObject {
     /// schema. The violations found, each naming what is wrong; none when all is well.
     func recount(_ sale: SaleID?, clock: Instant) throws -> [String]
 
-    /// The tables and indexes (on PostgreSQL, sequences too) of the schema that the
-    /// database lacks, each as `table block`, sorted; none when it has them all. One dropped
-    /// by hand leaves a database that `book` cannot use, which `verify` and `init` say.
+    /// The tables, columns and indexes (on PostgreSQL, sequences too) of the schema that the
+    /// database lacks, each as `table block` or `column block.reason`, sorted; none when it
+    /// has them all. One dropped by hand leaves a database that `book` cannot use, which
+    /// `verify` and `init` say.
     func missingSchemaObjects() throws -> [String]
 
     /// `suspects`: the sale's requesters, agents and users that look like bots, highest

@@ -62,10 +62,6 @@ public enum StoreFailure: Error, Equatable, Sendable {
     /// What is there is not a usable flashsale database: another program's, corrupt, or a
     /// newer flashsale's.
     case unusable(detail: String)
-    /// A write met a constraint of the schema that the rules always keep (a sale's counters
-    /// balance, none below zero): the rows it changes were set by hand past the rules, which
-    /// `verify` names. `detail` is the database's words.
-    case brokenInvariant(detail: String)
 
     /// The failure `error` is or carries (a store's own error); nil for any other error.
     public static func of(_ error: any Error) -> StoreFailure? {
@@ -81,7 +77,7 @@ public enum StoreFailure: Error, Equatable, Sendable {
         switch self {
         case .full, .fileSizeLimit, .io, .cantOpen, .unwritable: true
         case .busy, .canceled, .connectionLost, .commitUnanswered, .moved, .logRemoved, .split, .unreachable,
-             .noConnectionFree, .missingDatabase, .unusable, .brokenInvariant: false
+             .noConnectionFree, .missingDatabase, .unusable: false
         }
     }
 
@@ -100,7 +96,6 @@ public enum StoreFailure: Error, Equatable, Sendable {
         case .full, .fileSizeLimit, .io, .connectionLost, .commitUnanswered: .io
         case .cantOpen, .unwritable, .moved, .logRemoved, .split, .unreachable, .noConnectionFree, .missingDatabase, .unusable:
             .cantOpen
-        case .brokenInvariant: .invariant
         }
     }
 }

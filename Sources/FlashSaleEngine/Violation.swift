@@ -7,6 +7,8 @@ public enum Violation {
     case negative(SaleID, counter: String, value: Int64)
     /// A time of the sale's own row no flashsale writes (set by hand).
     case outOfTime(SaleID, column: String, Instant)
+    /// A setting or the stock of the sale's own row outside what flashsale writes (set by hand).
+    case outOfRange(SaleID, column: String, value: Int64, range: ClosedRange<Int64>)
     case unknownStatus(SaleID, status: String, bookings: Int64)
     case counterDiffers(SaleID, BookingStatus, counter: Int64, bookings: Int64)
     case overTheLimit(SaleID, user: String, bookings: Int64, limit: Int64)
@@ -33,7 +35,8 @@ public enum Violation {
     /// set by hand, it skips the requests submitted up to it, never decided.
     case cursorNamesNoRequest(SaleID, cursor: Int64)
 
-    /// The sale's counters against each other, and its times: what needs no row but the sale's.
+    /// The sale's counters against each other, its times and its settings: what needs no
+    /// row but the sale's.
     public static func ofSale(_ sale: Sale) -> [Violation] {
         let c = sale.counters
         var found = c.balances ? [] : [Violation.unbalanced(sale.id, c)]
@@ -44,6 +47,13 @@ public enum Violation {
         for case let (column, time?) in times where !(Instant.earliest...Instant.latest).contains(time) {
             found.append(.outOfTime(sale.id, column: column, time))
         }
+        let settings: [(String, Int64?, ClosedRange<Int64>)] = [
+            ("total", c.total, 0...maximumInventory), ("hold_ms", sale.hold.milliseconds, 1...SaleDefinition.maximumHold.milliseconds),
+            ("per_user", sale.perUser, 1...maximumInventory), ("per_ip", sale.perIP, 1...maximumInventory),
+        ]
+        for case let (column, value?, range) in settings where !range.contains(value) {
+            found.append(.outOfRange(sale.id, column: column, value: value, range: range))
+        }
         return found
     }
 
@@ -53,6 +63,8 @@ public enum Violation {
             "sale \(sale): total \(c.total) != available \(c.available) + held \(c.held) + booked \(c.booked)"
         case .negative(let sale, let counter, let value):
             "sale \(sale): \(counter) is negative (\(value))"
+        case .outOfRange(let sale, let column, let value, let range):
+            "sale \(sale): \(column) is \(value), outside what flashsale writes (\(range.lowerBound) to \(range.upperBound))"
         case .outOfTime(let sale, let column, let time):
             "sale \(sale): \(column) is \(time), outside the times flashsale writes (\(Instant.earliest) to \(Instant.latest))"
         case .unknownStatus(let sale, let status, let bookings):

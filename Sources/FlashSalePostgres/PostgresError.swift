@@ -88,8 +88,6 @@ struct PostgresError: StoreError, CustomStringConvertible {
             return PostgresError(failure: .moved(detail: "\(detail): a table of the schema is gone (the schema dropped while this "
                                                  + "command ran, or the table dropped by hand)"),
                                  sqlState: state, detail)
-        case "23514":  // check_violation: a sale's counters set by hand past a check added back NOT VALID
-            return PostgresError(failure: .brokenInvariant(detail: detail), detail)
         case "42703":  // undefined_column: one of flashsale's tables changed by hand (probe: exit 1, a bug)
             return PostgresError(failure: .unusable(detail: "\(detail): a table of the schema was changed by hand"), detail)
         default:

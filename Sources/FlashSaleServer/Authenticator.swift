@@ -45,7 +45,7 @@ struct Authenticator: Sendable {
             // Found by probing: only the first block was read, so a second key (two put in
             // one file to rotate them) was ignored, and a private key after a public one
             // went unseen. serve verifies with one key.
-            let blocks = file.ranges(of: "-----BEGIN ").count
+            let blocks = file.ranges(of: "-----BEGIN").count
             guard blocks == 1 else {
                 throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' holds \(blocks) PEM blocks; give serve one, the public key "
                                            + "its tokens are signed for")

@@ -1,4 +1,5 @@
 import Glibc
+import NIOCore
 
 /// Each connection is a descriptor. A service manager's soft limit (systemd's 1,024 by
 /// default, with a hard limit of 524,288) is far below `--max-connections` (10,000): past
@@ -20,8 +21,10 @@ enum OpenFilesLimit {
     }
 
     /// Descriptors serve keeps beside its buyers' connections: the database's files, the
-    /// listeners, the admin's connections, the event loops' own.
-    static let reserve: UInt64 = 64
+    /// listeners, the admin's connections, and the event loops' own, three for each core's
+    /// loop (its epoll, eventfd and timerfd: found by review, a fixed 64 left too few on a
+    /// host of many cores).
+    static var reserve: UInt64 { 64 + 3 * UInt64(System.coreCount) }
 
     /// The buyer connections serve holds at once under a limit of `openFiles`: `asked`, or
     /// what the limit leaves beside the reserve. One past it is closed as it is accepted,

@@ -70,6 +70,13 @@ package enum Server {
         let logger = Logger(label: "flashsale.serve")
         StoreNotices.send { logger.warning("\($0)") }
 
+        // First: nothing started yet that a refusal would leave running (review).
+        let openFiles = OpenFilesLimit.raise()
+        let connections = OpenFilesLimit.connections(asked: settings.maxConnections, openFiles: openFiles)
+        guard connections > 0 else {
+            throw FlashSaleError.cantOpen("serve: the open files limit (\(openFiles)) leaves no descriptor for a buyer's connection "
+                                          + "beside the \(OpenFilesLimit.reserve) serve keeps: raise it (ulimit -Hn, LimitNOFILE=)")
+        }
         let authenticator = try await Authenticator(settings.authentication)
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)
         let feed = EventFeed(readers: readers, sales: settings.sales)
@@ -86,12 +93,6 @@ package enum Server {
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let adminReaders = Readers(threads: adminReaderThreads, openStore: settings.openStore)
         let admin = AdminAPI(readers: adminReaders, metrics: metrics, clock: settings.clock, logger: logger)
-        let openFiles = OpenFilesLimit.raise()
-        let connections = OpenFilesLimit.connections(asked: settings.maxConnections, openFiles: openFiles)
-        guard connections > 0 else {
-            throw FlashSaleError.cantOpen("serve: the open files limit (\(openFiles)) leaves no descriptor for a buyer's connection "
-                                          + "beside the \(OpenFilesLimit.reserve) serve keeps: raise it (ulimit -Hn, LimitNOFILE=)")
-        }
         let limit = ConnectionLimit(maximum: connections)
         let adminLimit = ConnectionLimit(maximum: AdminAPI.maximumConnections)
 

@@ -132,9 +132,6 @@ public struct SQLiteError: StoreError, CustomStringConvertible, Sendable {
                 + "raise ulimit -n")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH: .cantOpen(detail: message)
         case SQLITE_NOTADB, SQLITE_CORRUPT: .unusable(detail: message)
-        // Counters set by hand past the schema's own checks (`PRAGMA ignore_check_constraints`),
-        // met by the next write to them (found by probing: an internal error, exit 1).
-        case SQLITE_CONSTRAINT where extendedCode == CSQLITE_CONSTRAINT_CHECK: .brokenInvariant(detail: message)
         // A table or column of flashsale's schema gone (changed by hand): as on PostgreSQL,
         // not this program's failure (found by probing: an internal error, exit 1).
         case SQLITE_ERROR where message.hasPrefix("no such table: ") || message.hasPrefix("no such column: ")

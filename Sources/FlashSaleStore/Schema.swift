@@ -423,6 +423,7 @@ private extension SQLiteError {
     /// A statement of a migration that found its object there already, or missing.
     var isUnlikeItsVersion: Bool {
         primaryCode == SQLITE_ERROR
-            && (message.hasPrefix("duplicate column name") || message.hasSuffix(" already exists") || message.hasPrefix("no such "))
+            && (message.hasPrefix("duplicate column name") || message.hasSuffix(" already exists")
+                || ["no such table: ", "no such column: ", "no such index: "].contains(where: message.hasPrefix))
     }
 }

@@ -111,5 +111,8 @@ import Testing
 
     @Test func addingSaturatesAtTheLastRepresentableInstant() {
         #expect(Instant.latest.adding(.seconds(60)) == Instant.latest)
+        // Past Int64 itself, from a time or a hold set there by hand (found by review: a crash).
+        #expect(Instant(milliseconds: .max).adding(.seconds(60)) == Instant.latest)
+        #expect(Instant.earliest.adding(Span(milliseconds: .max)) == Instant.latest)
     }
 }
