@@ -23,20 +23,15 @@ import FlashSaleCore
     /// The same through the sink that writes a descriptor, which keeps its own account of
     /// where its last text ended.
     @Test func aFileSinkKnowsItEndsMidLine() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("error-object-\(UUID().uuidString)").path
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        try #require(descriptor >= 0)
-        defer { unlink(path) }
-        let stdout = FileSink(descriptor: descriptor)
-        let output = Output(json: true, quiet: false, stdout: stdout, stderr: Captured())
-        stdout.write("[{\"id\":\"bk_1\"}\n")
-        #expect(!stdout.endsMidLine)
-        stdout.write(utf8: Array(",{\"id\":\"bk_2\"}".utf8))
-        #expect(stdout.endsMidLine)
-        output.failure(error)
-        stdout.flush()
-        close(descriptor)
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "[{\"id\":\"bk_1\"}\n,{\"id\":\"bk_2\"}\n" + object + "\n")
+        let written = try writtenThroughFileSink { stdout in
+            let output = Output(json: true, quiet: false, stdout: stdout, stderr: Captured())
+            stdout.write("[{\"id\":\"bk_1\"}\n")
+            #expect(!stdout.endsMidLine)
+            stdout.write(utf8: Array(",{\"id\":\"bk_2\"}".utf8))
+            #expect(stdout.endsMidLine)
+            output.failure(error)
+        }
+        #expect(written == "[{\"id\":\"bk_1\"}\n,{\"id\":\"bk_2\"}\n" + object + "\n")
     }
 
     @Test(arguments: ["", "{\"line\":1,\"ok\":true}\n"])

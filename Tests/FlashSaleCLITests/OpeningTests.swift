@@ -184,41 +184,28 @@ private func exists(_ path: String) -> Bool {
         #expect(try String(contentsOfFile: csv, encoding: .utf8) == "user\nbob\n")
     }
 
-    /// Found by probing: another program's file with a version of its own (`PRAGMA
-    /// user_version = 7`) was taken for an old flashsale one, switched to WAL for good, and
-    /// said "no such table". It is named, and left as it was.
-    @Test func anotherProgramsFileWithAVersionIsNamedAndLeftAlone() throws {
+    /// Files no flashsale made or would write, each named and left as it was:
+    /// - found by probing, another program's file with a version of its own (`PRAGMA
+    ///   user_version = 7`) was taken for an old flashsale one, switched to WAL for good,
+    ///   and said "no such table";
+    /// - found by probing, a version below zero (set by hand, or a damaged header) crashed
+    ///   `init` and `create-sale` (SIGILL) once they had switched the file to WAL; every
+    ///   other command said to run them.
+    @Test(arguments: [
+        (["PRAGMA user_version = 7", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"],
+         "an SQLite database of another program, not flashsale's"),
+        (["CREATE TABLE sale (id TEXT)", "PRAGMA user_version = -1"], "the database has schema version -1, which no flashsale writes"),
+    ])
+    func aFileNoFlashsaleWouldWriteIsNamedAndLeftAlone(making statements: [String], words: String) throws {
         let box = try Sandbox()
         let path = box.directory.appendingPathComponent("app.db").path
         #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        try FlashSaleStoreBackdoor.execute(path, "PRAGMA user_version = 7")
-        try FlashSaleStoreBackdoor.execute(path, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        try FlashSaleStoreBackdoor.execute(path, statements)
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
         for arguments in [["status", "s1"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
             let result = try box.run(["--db", path] + arguments, database: false)
             #expect(result.status == 73, "\(arguments): \(result.stderr)")
-            #expect(result.stderr == "flashsale: not a usable flashsale database: \(path): an SQLite database of another program, "
-                    + "not flashsale's; use another database\n", "\(arguments)")
-        }
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
-        #expect(!exists(path + "-wal"))
-    }
-
-    /// Found by probing: a version below zero (`PRAGMA user_version = -1`, or a damaged
-    /// header) crashed `init` and `create-sale` (SIGILL) once they had switched the file
-    /// to WAL; every other command said to run them. It is named, and left as it was.
-    @Test func aVersionBelowZeroIsNamedAndLeftAlone() throws {
-        let box = try Sandbox()
-        let path = box.directory.appendingPathComponent("minus.db").path
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        try FlashSaleStoreBackdoor.execute(path, "CREATE TABLE sale (id TEXT)")
-        try FlashSaleStoreBackdoor.execute(path, "PRAGMA user_version = -1")
-        let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        for arguments in [["status", "s1"], ["init"], ["create-sale", "s1", "--inventory", "1"]] {
-            let result = try box.run(["--db", path] + arguments, database: false)
-            #expect(result.status == 73, "\(arguments): \(result.stderr)")
-            #expect(result.stderr == "flashsale: not a usable flashsale database: \(path): the database has schema version -1, "
-                    + "which no flashsale writes; use another database\n", "\(arguments)")
+            #expect(result.stderr == "flashsale: not a usable flashsale database: \(path): \(words); use another database\n", "\(arguments)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect(!exists(path + "-wal"))

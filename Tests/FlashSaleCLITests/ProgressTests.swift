@@ -17,18 +17,12 @@ import Testing
     /// wait for a lock) was glued to its end on the terminal. The sink that writes a
     /// descriptor erases the count first; the next tick draws it again.
     @Test func aMessageAfterTheCountErasesItFirst() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("progress-\(UUID().uuidString)").path
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        try #require(descriptor >= 0)
-        defer { unlink(path) }
-        let stderr = FileSink(descriptor: descriptor)
-        for text in ["\rread 1\u{1B}[K", "flashsale: line 2 skipped\n", "\rread 2\u{1B}[K", "\rread 3\u{1B}[K\n", "done\n"] {
-            stderr.write(text)
+        let written = try writtenThroughFileSink { stderr in
+            for text in ["\rread 1\u{1B}[K", "flashsale: line 2 skipped\n", "\rread 2\u{1B}[K", "\rread 3\u{1B}[K\n", "done\n"] {
+                stderr.write(text)
+            }
         }
-        stderr.flush()
-        close(descriptor)
-        #expect(try String(contentsOfFile: path, encoding: .utf8)
-                == "\rread 1\u{1B}[K\r\u{1B}[Kflashsale: line 2 skipped\n\rread 2\u{1B}[K\rread 3\u{1B}[K\ndone\n")
+        #expect(written == "\rread 1\u{1B}[K\r\u{1B}[Kflashsale: line 2 skipped\n\rread 2\u{1B}[K\rread 3\u{1B}[K\ndone\n")
     }
 
     @Test func noCountElsewhere() {
