@@ -20,17 +20,12 @@ extension PostgresStore {
                 if orphans > 0 { violations.append(Violation.bookingsOfNoSale(orphans).text) }
                 let orphanRequests = try session.count("SELECT count(*) FROM request WHERE sale NOT IN (SELECT id FROM sale)")
                 if orphanRequests > 0 { violations.append(Violation.requestsOfNoSale(orphanRequests).text) }
-                let counter = try session.count("SELECT count(*) FROM event_counter WHERE last >= \(RejectedRuns.lastSeq)")
-                let counters = try session.count("SELECT count(*) FROM event_counter")
-                if counter != 1 || counters != 1 {
+                if try !isOneRow("event_counter", atOrPast: RejectedRuns.lastSeq) {
                     violations.append(Violation.eventCounterMisplaced.text)
                 }
                 // Found by probing: set back by hand, `submit` numbered a request as one of
                 // another sale's, and verify named only the event counter.
-                let requestCounter = try session.count(
-                    "SELECT count(*) FROM request_counter WHERE last >= (SELECT coalesce(max(id), 0) FROM request)")
-                let requestCounters = try session.count("SELECT count(*) FROM request_counter")
-                if requestCounter != 1 || requestCounters != 1 {
+                if try !isOneRow("request_counter", atOrPast: "(SELECT coalesce(max(id), 0) FROM request)") {
                     violations.append(Violation.requestCounterMisplaced.text)
                 }
                 // Each seq is one event's: runs overlap neither each other nor other events.
@@ -52,6 +47,13 @@ extension PostgresStore {
     public func missingSchemaObjects() throws -> [String] {
         let found = try read { _ in try session.rows(PostgresSchema.objectsQuery) { try $0.text("object") } }
         return SchemaObjects.missing(PostgresSchema.objects, from: Set(found))
+    }
+
+    /// Whether the counter `table`, from which new rows are numbered, is one row whose
+    /// `last` is at or past `numbered`, the last number taken.
+    private func isOneRow(_ table: String, atOrPast numbered: String) throws -> Bool {
+        try session.count("SELECT count(*) FROM \(table)") == 1
+            && session.count("SELECT count(*) FROM \(table) WHERE last >= \(numbered)") == 1
     }
 
     /// The sale's cursor, when it names none of its requests: it is the last one decided,

@@ -882,7 +882,7 @@ struct PostgresStoreTests {
     /// Found by probing: a queue's cursor set by hand past its line passed verify, and
     /// `submit` then queued requests no `process` would decide; the request counter set
     /// back passed it too, and `submit` numbered a request as one of another sale's.
-    @Test func aCursorNamingNoRequestAndARequestCounterSetBackAreViolations() throws {
+    @Test func aCursorNamingNoRequestAndCountersSetBackAreViolations() throws {
         defer { dropSchema() }
         let store = try open()
         let engine = Engine(store: store)
@@ -895,6 +895,9 @@ struct PostgresStoreTests {
         try store.session.execute("UPDATE sale SET decided_through = 2")
         try store.session.execute("UPDATE request_counter SET last = 1")
         #expect(try store.verify(nil, clock: T) == ["the request counter (request_counter) is not one row at or past the last request"])
+        try store.session.execute("UPDATE request_counter SET last = 2")
+        try store.session.execute("UPDATE event_counter SET last = 0")
+        #expect(try store.verify(nil, clock: T) == ["the event counter (event_counter) is not one row at or past the last event"])
     }
 
     /// `seed-inventory --exactly` expires every overdue hold, however many: a run of
