@@ -11,7 +11,8 @@ extension JournalFiles {
     /// What became of this process's log once its names were found free or taken
     /// (`settle(through:)`).
     enum Settling {
-        /// Copied into the file: nothing is lost, whoever opens the database next.
+        /// Copied into the file (by this process, or by another that shared the log):
+        /// nothing is lost, whoever opens the database next.
         case copied
         /// Left for the close to copy in, if the names are still free then: another
         /// process kept the database open past the busy timeout without sharing this log,
@@ -51,9 +52,9 @@ extension JournalFiles {
                 switch removeEmptyNewFiles(database: descriptor) {
                 case .removed: continue
                 case .inUse: break
-                case .written: return .split
+                case .written: return splitUnlessCopied
                 }
-                guard !waited(patience) else { return .split }
+                guard !waited(patience) else { return splitUnlessCopied }
             } else if !DatabaseFileLocks.isOpenElsewhere(descriptor)
                         || (WALIndex.isOpenElsewhere(index: index) && waited(Self.openingGrace)) {
                 break
@@ -142,7 +143,14 @@ extension JournalFiles {
     /// What became of the log when it could not be copied: split if another process has
     /// made new files at the names, else left to the close.
     private var notCopied: Settling {
-        Self.namesAreTaken(database: database) ? .split : .leftToClose
+        Self.namesAreTaken(database: database) ? splitUnlessCopied : .leftToClose
+    }
+
+    /// Split, unless another process that shared this log copied all of it into the file
+    /// before new files were made: then nothing in it is lost (found by a CI run under load:
+    /// a follower that looked just after another copied its log said its commits were lost).
+    private var splitUnlessCopied: Settling {
+        WALIndex.isCopiedIntoFile(index: index) ? .copied : .split
     }
 
     /// How long a process that took its shared lock just before the hold has to make its

@@ -39,6 +39,20 @@ enum WALIndex {
         return isOpenElsewhere(index: descriptor)
     }
 
+    /// Whether every frame of the WAL that the index open through `descriptor` describes
+    /// has been copied into the database file: its checkpoint's backfill has reached its
+    /// last frame. Read from the index's header, which is in the machine's byte order
+    /// (https://sqlite.org/walformat.html): the header's first copy holds `mxFrame` at byte
+    /// 16, and `nBackfill` follows the two copies, at byte 96. False when the header cannot
+    /// be read, or its two copies differ (a commit under way): not assumed copied.
+    static func isCopiedIntoFile(index descriptor: Int32) -> Bool {
+        var header = [UInt8](repeating: 0, count: 100)
+        guard pread(descriptor, &header, header.count, 0) == header.count, header[0..<48] == header[48..<96],
+              header[12] == 1 else { return false }
+        let word = { (offset: Int) in header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) } }
+        return word(96) >= word(16)
+    }
+
     /// A descriptor this process has open on `file`.
     static func descriptor(of file: stat) -> Int32? {
         descriptor(of: FileIdentity(file))

@@ -135,6 +135,30 @@ public final class ChildProcess {
         }
     }
 
+    /// Stops it while its main thread waits for a stop signal (in `sigtimedwait`, x86-64's
+    /// system call 128), not between two waits: a stop signal sent then is the first thing
+    /// it sees once continued. Found by a CI run under load: a follower stopped just after
+    /// its wait had timed out looked at its files first.
+    public func holdStillWhileItWaitsForASignal() {
+        for _ in 0..<2_000 where isRunning {
+            holdStill()
+            if isWaitingForASignal { return }
+            send(SIGCONT)
+            usleep(1_000)
+        }
+    }
+
+    /// Returns once its main thread waits for a stop signal: a long-running command has
+    /// then made what it watches the database with (a CI run under load removed a
+    /// follower's files after it had opened them and before it watched them).
+    public func waitUntilItWaitsForASignal() {
+        for _ in 0..<10_000 where isRunning && !isWaitingForASignal { usleep(1_000) }
+    }
+
+    private var isWaitingForASignal: Bool {
+        (try? String(contentsOfFile: "/proc/\(pid)/syscall", encoding: .utf8))?.split(separator: " ").first == "128"
+    }
+
     /// wait(2)'s status, decoded (WIFEXITED and friends are macros Swift cannot import).
     private func termination(_ status: Int32) -> Termination {
         status & 0x7F == 0 ? .exit((status >> 8) & 0xFF) : .signal(status & 0x7F)
