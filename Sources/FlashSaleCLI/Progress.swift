@@ -17,11 +17,15 @@ final class Progress {
     private var input: InputChunks?
     private let started = MonotonicClock.nanoseconds()
 
-    init(every: Int64, label: String, sink: TextSink) {
+    /// `data`: where the command prints what it produces as it goes (an export's rows, a
+    /// stream's answers), if anywhere. On the same terminal, the line would be drawn between
+    /// two pieces of it and glued to them (found by probing): not shown then, as curl shows
+    /// no progress meter when its output goes to the terminal.
+    init(every: Int64, label: String, sink: TextSink, besideData data: TextSink? = nil) {
         self.every = every
         self.label = label
         self.sink = sink
-        enabled = sink.isTerminal
+        enabled = sink.isTerminal && !(data?.isTerminal ?? false)
     }
 
     func tick(_ amount: Int64 = 1) {

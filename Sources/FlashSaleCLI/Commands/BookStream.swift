@@ -67,7 +67,7 @@ enum BookStream {
         input.beforeWaiting = { if !group.isEmpty { try commitAndPrint() } }
 
         // From a file (`< requests.ndjson`), the share of it read, on a terminal.
-        let progress = Progress(every: 100_000, label: "decided", sink: output.notes)
+        let progress = Progress(every: 100_000, label: "decided", sink: output.notes, besideData: output.stdout)
         progress.follow(input)
         var reader = RequestReader(format: format, nextChunk: input.next)
         while let outcome = try reader.next() {

@@ -36,7 +36,7 @@ enum ExportCommand {
         // Before the header, so that a wrong sale prints nothing but the error (exit 3).
         let sale = try engine.sale(saleID)
         guard !context.output.quiet else { return }
-        let progress = Progress(every: 100_000, label: "exported", sink: context.output.notes)
+        let progress = Progress(every: 100_000, label: "exported", sink: context.output.notes, besideData: context.output.stdout)
         if wanted == nil {
             // Every booking is in one of the four statuses the counters count.
             let counters = sale.counters
