@@ -29,14 +29,17 @@ extension Engine {
     /// removed. Named by a `Block`, checked by whoever makes it before the store is opened.
     public func removeBlock(_ named: Block, clock: Instant) throws {
         try write(inSale: named.sale) { transaction in
-            let blocks = try Self.stored(like: named, in: transaction)
-            guard !blocks.isEmpty else { throw SaleError.blockNotFound }
-            for block in blocks {
-                _ = try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale)
+            var removed = false
+            for block in try Self.stored(like: named, in: transaction)
+            where try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale) {
+                removed = true
                 try appendBlockEvent(.unblocked, of: named.sale,
                                      detail: Block.name(kind: named.kind, value: block.value, contains: named.contains),
                                      in: transaction, clock: clock)
             }
+            // Read, but deleted first by another unblock that committed meanwhile (PostgreSQL
+            // reads before it waits for the row: found by probing, each logged its event).
+            guard removed else { throw SaleError.blockNotFound }
         }
     }
 

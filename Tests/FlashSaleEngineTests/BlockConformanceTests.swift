@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import FlashSaleCore
+import FlashSaleEngine
+import FlashSaleTestSupport
+
+@Suite struct BlockConformanceTests {
+    /// Found by probing: on PostgreSQL, unblocks of one block at once each read it, then
+    /// waited for the first's delete; the others deleted nothing, and still succeeded and
+    /// logged their `unblocked` event. One removes it; the rest find no such block.
+    @Test(arguments: stores, [nil, "s1"]) func unblocksOfOneBlockAtOnceRemoveItOnce(_ kind: StoreKind, sale: String?) throws {
+        let f = try Fixture(kind)
+        try f.sale()
+        let block = try Block(kind: .user, value: "evil", contains: false, sale: sale.map { SaleID(trusted: $0) }, reason: nil,
+                              createdAt: T)
+        try f.engine.addBlock(block, clock: T)
+        let removed = Counter(), notFound = Counter(), connected = Counter()
+        let database = f.database, workers = 8
+        let done = DispatchGroup()
+        for _ in 0..<workers {
+            done.enter()
+            // A thread each, connected first, so that the unblocks meet (a connection to
+            // PostgreSQL takes longer than an unblock).
+            Thread {
+                defer { done.leave() }
+                let store = try? database.connect()
+                connected.increment()
+                while connected.value < workers { usleep(100) }
+                guard let store else { return }
+                do {
+                    try Engine(store: store).removeBlock(block, clock: T)
+                    removed.increment()
+                } catch SaleError.blockNotFound {
+                    notFound.increment()
+                } catch {}
+            }.start()
+        }
+        done.wait()
+        #expect(removed.value == 1)
+        #expect(notFound.value == 7)
+        #expect(try f.events().filter { $0.kind == .unblocked }.count == 1)
+        #expect(try f.engine.blocks(in: nil).isEmpty)
+    }
+}
