@@ -171,7 +171,8 @@ enum GlobalOptions {
     static let json = OptionSpec("--json", "machine-readable output on stdout")
     static let quiet = OptionSpec("--quiet", short: "-q", "print nothing on success; the exit code speaks")
     static let busyTimeout = OptionSpec("--busy-timeout", value: "DURATION",
-                                        "wait this long for another process's write lock (default 5s), then exit 75")
+                                        "wait this long for another process's write lock (default 5s), then exit 75; "
+                                        + "on PostgreSQL, a statement's limit too")
     static let help = OptionSpec("--help", short: "-h", "show help and exit")
     static let version = OptionSpec("--version", "print the version and exit")
 
