@@ -81,6 +81,16 @@ public enum StoreFailure: Error, Equatable, Sendable {
         }
     }
 
+    /// Whether the database kept the process waiting until it gave up: another's lock held
+    /// past the busy timeout, a statement canceled at its timeout, or a server that went
+    /// away, went quiet or had no connection free. Trying again waits again.
+    public var endedAWait: Bool {
+        switch self {
+        case .busy, .canceled, .connectionLost, .commitUnanswered, .unreachable, .noConnectionFree: true
+        case .full, .fileSizeLimit, .io, .cantOpen, .unwritable, .moved, .logRemoved, .split, .missingDatabase, .unusable: false
+        }
+    }
+
     /// Whether the database a long-running process follows is gone from under it (`moved`,
     /// `logRemoved`, `split`): it stops, for good.
     public var endsTheDatabaseFollowed: Bool {

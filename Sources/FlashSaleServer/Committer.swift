@@ -66,13 +66,15 @@ final class Committer: @unchecked Sendable {
     private var telemetryFailing = false
     /// Whether the server has begun to stop (`shutdownStarted`).
     private let shuttingDown = Atomic(false)
-    /// The database found locked past the busy timeout since the server began to stop:
-    /// every later group, and the last counts, fail with it at once, so that another
-    /// process's lock delays the exit by one busy timeout, not one for each group still
-    /// to come and another for the counts (found by probing: four). A group read before
-    /// the signal that has not waited yet fails with it too: the lock has outlasted a
-    /// whole busy timeout, and the server is going.
-    private var lockOutlastedTheStop: (any Error)?
+    /// A wait for the database that ran out since the server began to stop (another
+    /// process's lock past the busy timeout; on PostgreSQL, a server gone or gone quiet):
+    /// every later group, and the last counts, fail with it at once, so that the exit is
+    /// delayed by one such wait, not one for each group still to come and another for the
+    /// counts (found by probing: four busy timeouts; and, with PostgreSQL stopped
+    /// answering, 38 s of waits for its answer and for new connections). A group read
+    /// before the signal that has not waited yet fails with it too: the database has
+    /// kept the server waiting a whole wait, and the server is going.
+    private var waitOutlastedTheStop: (any Error)?
 
     init(store: any Store, clock: @escaping @Sendable () -> Instant, logger: Logger, onCommit: @escaping @Sendable (Int) -> Void) {
         engine = Engine(store: store)
@@ -133,7 +135,7 @@ final class Committer: @unchecked Sendable {
     }
 
     /// The server has begun to stop: it still decides what it has read (`stop` comes once
-    /// all is answered), until a wait for the write lock runs out (`lockOutlastedTheStop`).
+    /// all is answered), until a wait for the database runs out (`waitOutlastedTheStop`).
     func shutdownStarted() {
         shuttingDown.store(true, ordering: .relaxed)
     }
@@ -193,11 +195,11 @@ final class Committer: @unchecked Sendable {
         // Nothing carried is nothing lost (a second probe: the log said counts were lost).
         guard group.isCarryingTelemetry else { return }
         do {
-            if let lockOutlastedTheStop { throw lockOutlastedTheStop }
+            if let waitOutlastedTheStop { throw waitOutlastedTheStop }
             try group.writeTelemetry()
             telemetryFailing = false
         } catch {
-            noteLockOutlastingTheStop(error)
+            noteWaitOutlastingTheStop(error)
             let metadata: Logger.Metadata = ["error": .string(ExitStatus.error(for: error).message)]
             if lastChance {
                 logger.error("attempt counts lost: not written before stopping", metadata: metadata)
@@ -218,7 +220,7 @@ final class Committer: @unchecked Sendable {
         outcomes.reserveCapacity(group.count)
         let countsWritten: Bool
         do {
-            if let lockOutlastedTheStop { throw lockOutlastedTheStop }
+            if let waitOutlastedTheStop { throw waitOutlastedTheStop }
             let now = clock()
             countsWritten = try decisions.commit(withTelemetry: withTelemetry) {
                 outcomes.removeAll(keepingCapacity: true)
@@ -233,7 +235,7 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
-            noteLockOutlastingTheStop(error)
+            noteWaitOutlastingTheStop(error)
             // A request in a sale that is not there is not found, as without the lock: busy
             // says retry, which could never succeed (found by probing: 503, and 404 without).
             let missing = StoreFailure.of(error) == .busy ? engine?.missingAfterBusyWait(Set(group.map(\.change.sale))) ?? [] : []
@@ -257,9 +259,9 @@ final class Committer: @unchecked Sendable {
         for (pending, outcome) in zip(group, outcomes) { pending.answer.completeWith(outcome) }
     }
 
-    private func noteLockOutlastingTheStop(_ error: any Error) {
-        guard shuttingDown.load(ordering: .relaxed), case .busy = StoreFailure.of(error) else { return }
-        lockOutlastedTheStop = error
+    private func noteWaitOutlastingTheStop(_ error: any Error) {
+        guard shuttingDown.load(ordering: .relaxed), StoreFailure.of(error)?.endedAWait == true else { return }
+        waitOutlastedTheStop = error
     }
 
     private func decide(_ change: Change, in decisions: DecisionGroup, at now: Instant) throws -> Outcome {

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import FlashSaleTestSupport
 
@@ -44,5 +45,45 @@ import FlashSaleTestSupport
         #expect(answer.body == #"{"error":{"code":"io","message":"the database cannot be reached or written just now; retry"}}"#)
         #expect(served.log.contains(#""error":"cannot connect to PostgreSQL at 127.0.0.1:\#(cluster.port)"#), "\(served.log)")
         withExtendedLifetime(cluster) {}
+    }
+
+    /// Found by probing: with PostgreSQL gone quiet through SIGTERM (a hung disk, a stuck
+    /// proxy), serve took 19 to 38 s to stop: after the group under way gave up waiting for
+    /// its answer, the next group and the last attempt counts each waited for a connection
+    /// anew. As behind another's lock, one wait that runs out after the signal is the
+    /// last: here a booking waits for a lock psql holds as the server goes quiet, and is
+    /// given up 5 s past its statement timeout (4 s); the three read meanwhile then fail at
+    /// once, where each group would wait 20 s for a connection.
+    @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"),
+          .timeLimit(.minutes(2)))
+    func aServerGoneQuietThroughTheStopDelaysItByOneWait() async throws {
+        let cluster = try OwnCluster()
+        defer { cluster.thaw() }
+        let served = try ServedDatabase(url: cluster.url(schema: "flashsale") + "&connect_timeout=20")
+        try served.createSale(inventory: 10)
+        try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "3s"])
+        let psql = try #require(installed("psql", in: postgresBinaries))
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null) }
+        let holder = try ChildProcess(psql, [cluster.serverURL, "-c", "BEGIN", "-c", "LOCK TABLE flashsale.sale IN EXCLUSIVE MODE",
+                                             "-c", "SELECT pg_sleep(120)"], environment: [:], stdin: null, stdout: null, stderr: null)
+        defer { holder.send(SIGKILL) }
+        let locked = "SELECT count(*) FROM pg_locks WHERE relation = 'flashsale.sale'::regclass AND mode = 'ExclusiveLock' AND granted"
+        #expect(try await eventually(within: .seconds(10), every: .milliseconds(100)) { try runTool(psql, [cluster.serverURL, "-tAc", locked], environment: [:]) == "1\n" })
+        let port = served.port
+        let first = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u0") }
+        #expect(try await served.waitForMetric(LoadTests.ShutdownTests.inFlight, toBe: 1), "\(served.log)")
+        // The next group, read meanwhile.
+        let others = Task {
+            await concurrently(3) { index in
+                try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u\(index + 1)")
+            }
+        }
+        #expect(try await served.waitForMetric(LoadTests.ShutdownTests.inFlight, toBe: 4), "\(served.log)")
+        cluster.freeze()
+        served.server?.send(SIGTERM)
+        #expect(await served.exit(within: .seconds(14)) == .exit(0), "\(served.log)")
+        let answers = try await [first.value] + others.value
+        #expect(answers.map { $0?.status } == Array(repeating: 503, count: 4))
     }
 }

@@ -53,6 +53,11 @@ public final class OwnCluster {
         _ = try? runTool("/bin/bash", [ciScript("postgres"), "stop", directory], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
     }
 
+    /// The server's URL as psql takes it.
+    public var serverURL: String {
+        "postgresql://postgres:\(password)@\(listen ?? "127.0.0.1"):\(port)/postgres"
+    }
+
     /// A `--db` URL for `schema`, on `host` (the listening address by default).
     public func url(schema: String, host: String? = nil) -> String {
         "postgresql://postgres:\(password)@\(host ?? listen ?? "127.0.0.1"):\(port)/postgres?schema=\(schema)"
@@ -70,6 +75,30 @@ public final class OwnCluster {
 
     public func start() throws {
         try control("start")
+    }
+
+    /// Stops every process of the server (SIGSTOP) until `thaw`: it keeps its connections
+    /// and sends nothing, as a hung disk or a stuck proxy would have it.
+    public func freeze() {
+        processes().forEach { kill($0, SIGSTOP) }
+    }
+
+    public func thaw() {
+        processes().forEach { kill($0, SIGCONT) }
+    }
+
+    /// The postmaster (its pid the first line of `postmaster.pid`) and its children.
+    private func processes() -> [pid_t] {
+        guard let file = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+              let postmaster = file.split(separator: "\n").first.flatMap({ pid_t($0) }) else { return [] }
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> pid_t? in
+            guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { return nil }
+            // After the command's name: its state, then its parent.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == postmaster ? pid : nil
+        }
+        return [postmaster] + children
     }
 
     private func control(_ action: String) throws {
