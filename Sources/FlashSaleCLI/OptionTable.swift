@@ -172,7 +172,7 @@ enum GlobalOptions {
     static let quiet = OptionSpec("--quiet", short: "-q", "print nothing on success; the exit code speaks")
     static let busyTimeout = OptionSpec("--busy-timeout", value: "DURATION",
                                         "wait this long for another process's write lock (default 5s), then exit 75; "
-                                        + "on PostgreSQL, a statement's limit too")
+                                        + "on PostgreSQL, also sets the statement timeout (a second longer)")
     static let help = OptionSpec("--help", short: "-h", "show help and exit")
     static let version = OptionSpec("--version", "print the version and exit")
 

@@ -18,9 +18,10 @@ final class Progress {
     private let started = MonotonicClock.nanoseconds()
 
     /// `data`: where the command prints what it produces as it goes (an export's rows, a
-    /// stream's answers), if anywhere. On the same terminal, the line would be drawn between
-    /// two pieces of it and glued to them (found by probing): not shown then, as curl shows
-    /// no progress meter when its output goes to the terminal.
+    /// stream's answers), if anywhere. When that is a terminal too (as a rule the one the
+    /// line is drawn on), the line would be drawn between two pieces of it and glued to them
+    /// (found by probing): not shown then, as curl shows no meter when its output goes to a
+    /// terminal.
     init(every: Int64, label: String, sink: TextSink, besideData data: TextSink? = nil) {
         self.every = every
         self.label = label

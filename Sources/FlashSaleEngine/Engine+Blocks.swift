@@ -30,8 +30,10 @@ extension Engine {
     public func removeBlock(_ named: Block, clock: Instant) throws {
         try write(inSale: named.sale) { transaction in
             var removed = false
-            for block in try Self.stored(like: named, in: transaction)
-            where try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale) {
+            for block in try Self.stored(like: named, in: transaction) {
+                guard try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale) else {
+                    continue
+                }
                 removed = true
                 try appendBlockEvent(.unblocked, of: named.sale,
                                      detail: Block.name(kind: named.kind, value: block.value, contains: named.contains),

@@ -147,10 +147,14 @@ extension JournalFiles {
     }
 
     /// Split, unless another process that shared this log copied all of it into the file
-    /// before new files were made: then nothing in it is lost (found by a CI run under load:
-    /// a follower that looked just after another copied its log said its commits were lost).
+    /// (settling it, as this one would): then nothing in it is lost (found by a CI run under
+    /// load: a follower that looked just after another copied its log said its commits were
+    /// lost). Asked of the index only once it is gone from its name, so that only the
+    /// processes that shared this log can have written to it: an index still at its name
+    /// (only the -wal removed) describes the new WAL of whoever opened the database since,
+    /// whose checkpoint says nothing of this log (review).
     private var splitUnlessCopied: Settling {
-        WALIndex.isCopiedIntoFile(index: index) ? .copied : .split
+        FileIdentity(of: database + "-shm") != files[1] && WALIndex.isCopiedIntoFile(index: index) ? .copied : .split
     }
 
     /// How long a process that took its shared lock just before the hold has to make its

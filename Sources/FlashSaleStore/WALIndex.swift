@@ -1,12 +1,22 @@
 import Glibc
 
 /// The WAL index (`FILE-shm`) that every SQLite connection to a database shares, whatever
-/// its process, seen through its locks: each connection holds a read lock on the index's
-/// "dead man's switch" byte for as long as it has the database open (its offset, 128, is
-/// part of the file format: https://sqlite.org/walformat.html).
+/// its process, seen through its locks and its header (both part of the file format:
+/// https://sqlite.org/walformat.html): each connection holds a read lock on the index's
+/// "dead man's switch" byte for as long as it has the database open.
 enum WALIndex {
     /// The byte of the index every process that has it open holds a read lock on.
     static let deadMansSwitch: off_t = 128
+
+    /// Where the header's fields are: its first copy (48 bytes), and in it whether it was
+    /// made and the WAL's last valid frame; then the second copy, then the checkpoint's
+    /// frames copied into the file.
+    private enum Header {
+        static let copySize = 48
+        static let isInit = 12
+        static let lastFrame = 16
+        static let framesCopied = 96
+    }
 
     /// Whether a process other than this one has the WAL index of the database at `path`
     /// open: one that opened the file now at that name, say, which shares the WAL left
@@ -40,17 +50,19 @@ enum WALIndex {
     }
 
     /// Whether every frame of the WAL that the index open through `descriptor` describes
-    /// has been copied into the database file: its checkpoint's backfill has reached its
-    /// last frame. Read from the index's header, which is in the machine's byte order
-    /// (https://sqlite.org/walformat.html): the header's first copy holds `mxFrame` at byte
-    /// 16, and `nBackfill` follows the two copies, at byte 96. False when the header cannot
-    /// be read, or its two copies differ (a commit under way): not assumed copied.
+    /// has been copied into the database file: the checkpoint's count of frames copied
+    /// (`nBackfill`, stored only once the file is synced) has reached the last frame
+    /// (`mxFrame`), both in the machine's byte order. False when the header cannot be read
+    /// or its two copies differ (a commit under way): not assumed copied. Unlike SQLite,
+    /// this does not check the header's checksum: two equal copies are taken as written
+    /// whole, since a writer changes them one after the other.
     static func isCopiedIntoFile(index descriptor: Int32) -> Bool {
-        var header = [UInt8](repeating: 0, count: 100)
-        guard pread(descriptor, &header, header.count, 0) == header.count, header[0..<48] == header[48..<96],
-              header[12] == 1 else { return false }
+        var header = [UInt8](repeating: 0, count: Header.framesCopied + 4)
+        let copy = Header.copySize
+        guard pread(descriptor, &header, header.count, 0) == header.count, header[0..<copy] == header[copy..<2 * copy],
+              header[Header.isInit] == 1 else { return false }
         let word = { (offset: Int) in header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) } }
-        return word(96) >= word(16)
+        return word(Header.framesCopied) >= word(Header.lastFrame)
     }
 
     /// A descriptor this process has open on `file`.

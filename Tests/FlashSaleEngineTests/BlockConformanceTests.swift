@@ -15,27 +15,30 @@ import FlashSaleTestSupport
                               createdAt: T)
         try f.engine.addBlock(block, clock: T)
         let removed = Counter(), notFound = Counter(), connected = Counter()
+        let problems = Problems()
         let database = f.database, workers = 8
-        let done = DispatchGroup()
-        for _ in 0..<workers {
-            done.enter()
+        let finished = DispatchGroup()
+        for worker in 0..<workers {
+            finished.enter()
             // A thread each, connected first, so that the unblocks meet (a connection to
             // PostgreSQL takes longer than an unblock).
             Thread {
-                defer { done.leave() }
-                let store = try? database.connect()
+                defer { finished.leave() }
+                let store = Result { try database.connect() }
                 connected.increment()
-                while connected.value < workers { usleep(100) }
-                guard let store else { return }
+                for _ in 0..<30_000 where connected.value < workers { usleep(1_000) }
                 do {
-                    try Engine(store: store).removeBlock(block, clock: T)
+                    try Engine(store: try store.get()).removeBlock(block, clock: T)
                     removed.increment()
                 } catch SaleError.blockNotFound {
                     notFound.increment()
-                } catch {}
+                } catch {
+                    problems.add("worker \(worker): \(error)")
+                }
             }.start()
         }
-        done.wait()
+        #expect(finished.wait(timeout: .now() + 60) == .success)
+        #expect(problems.all == [])
         #expect(removed.value == 1)
         #expect(notFound.value == 7)
         #expect(try f.events().filter { $0.kind == .unblocked }.count == 1)

@@ -292,7 +292,7 @@ import FlashSaleTestSupport
 }
 
 /// What the threads of a test found wrong.
-private final class Problems: @unchecked Sendable {
+final class Problems: @unchecked Sendable {
     private let lock = NSLock()
     private var found: [String] = []
 

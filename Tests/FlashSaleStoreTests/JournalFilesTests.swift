@@ -86,14 +86,14 @@ import FlashSaleTestSupport
                 _ = try Engine(store: store).book(BookingRequest(sale: SaleID("s1"), user: UserID(trusted: "alice"), ip: nil,
                                                                  userAgent: nil, key: nil), clock: SystemClock().now())
                 let watcher = try DataVersionWatcher(store.db)
-                follower.holdStillWhileItWaitsForASignal()
+                try #require(follower.holdStillWhileItWaitsForASignal())
                 for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
                 #expect(Self.copied(by: watcher))
             }
             try flashsale(["book", "s1", "bob"], database: path)
             follower.send(SIGTERM)
             follower.send(SIGCONT)
-            #expect(follower.wait() == .exit(0))
+            #expect(follower.wait(within: 20) == .exit(0))
             #expect(try Self.users(of: path) == ["alice", "bob"])
         }
     }
@@ -112,9 +112,9 @@ import FlashSaleTestSupport
             defer { close(null) }
             let follower = try ChildProcess(flashsaleBinary, ["--db", path, "process", "s1", "--follow"], environment: [:],
                                             stdin: null, stdout: null, stderr: null)
-            follower.waitUntilItWaitsForASignal()
+            try #require(follower.waitUntilItWaitsForASignal())
             for suffix in ["-wal", "-shm"] { unlink(path + suffix) }
-            #expect(follower.wait() == .exit(73))
+            #expect(follower.wait(within: 20) == .exit(73))
             try flashsale(["book", "s1", "bob"], database: path)
             #expect(Self.copied(by: watcher))
             #expect(try Self.users(of: path) == ["alice", "bob"])

@@ -103,6 +103,17 @@ public final class ChildProcess {
         return ended ?? .exit(-1)
     }
 
+    /// Waits up to `seconds` for it to end: nil, once it is killed, if it has not, so that
+    /// a test waiting for an end that never comes fails rather than hangs the run.
+    public func wait(within seconds: Double) -> Termination? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning, Date() < deadline { usleep(5_000) }
+        guard isRunning else { return wait() }
+        send(SIGKILL)
+        wait()
+        return nil
+    }
+
     /// Whether it still runs (reaping it if it has ended).
     public var isRunning: Bool {
         if ended == nil { reap(blocking: false) }
@@ -135,29 +146,58 @@ public final class ChildProcess {
         }
     }
 
-    /// Stops it while its main thread waits for a stop signal (in `sigtimedwait`, x86-64's
-    /// system call 128), not between two waits: a stop signal sent then is the first thing
-    /// it sees once continued. Found by a CI run under load: a follower stopped just after
-    /// its wait had timed out looked at its files first.
-    public func holdStillWhileItWaitsForASignal() {
+    /// Stops it while its main thread waits for a stop signal for a while (a long-running
+    /// command at rest), not between two such waits: a stop signal sent then is the first
+    /// thing it sees once continued, as it polls for one before it goes on. Found by a CI
+    /// run under load: a follower stopped just after its wait had timed out looked at its
+    /// files first. False if it never was (it ended, or this machine cannot tell).
+    public func holdStillWhileItWaitsForASignal() -> Bool {
         for _ in 0..<2_000 where isRunning {
             holdStill()
-            if isWaitingForASignal { return }
+            if isWaitingForASignal { return true }
             send(SIGCONT)
             usleep(1_000)
         }
+        return false
     }
 
-    /// Returns once its main thread waits for a stop signal: a long-running command has
-    /// then made what it watches the database with (a CI run under load removed a
-    /// follower's files after it had opened them and before it watched them).
-    public func waitUntilItWaitsForASignal() {
-        for _ in 0..<10_000 where isRunning && !isWaitingForASignal { usleep(1_000) }
+    /// Returns once its main thread waits for a stop signal for a while: a long-running
+    /// command has then made what it watches the database with (a CI run under load
+    /// removed a follower's files after it had opened them and before it watched them).
+    /// False if it never did within 10 s.
+    public func waitUntilItWaitsForASignal() -> Bool {
+        for _ in 0..<10_000 where isRunning {
+            if isWaitingForASignal { return true }
+            usleep(1_000)
+        }
+        return false
     }
 
+    /// Whether its main thread is in `sigtimedwait` with a timeout: not the zero one with
+    /// which it polls for a pending signal, after which it goes on to what the poll guards
+    /// (a review: stopped there, it looked at its files before it took the signal). The
+    /// timeout is read from its memory, at the address of the call's third argument.
     private var isWaitingForASignal: Bool {
-        (try? String(contentsOfFile: "/proc/\(pid)/syscall", encoding: .utf8))?.split(separator: " ").first == "128"
+        guard let call = try? String(contentsOfFile: "/proc/\(pid)/syscall", encoding: .utf8) else { return false }
+        let fields = call.split(separator: " ")
+        guard fields.count > 3, fields[0] == Self.sigtimedwait, fields[3].hasPrefix("0x"),
+              let address = Int64(fields[3].dropFirst(2), radix: 16), address != 0 else { return false }
+        let memory = open("/proc/\(pid)/mem", O_RDONLY | O_CLOEXEC)
+        guard memory >= 0 else { return false }
+        defer { close(memory) }
+        var timeout = timespec()
+        guard pread(memory, &timeout, MemoryLayout<timespec>.size, off_t(address)) == MemoryLayout<timespec>.size else { return false }
+        return timeout.tv_sec != 0 || timeout.tv_nsec != 0
     }
+
+    /// `rt_sigtimedwait`'s number, as `/proc/PID/syscall` gives it.
+    #if arch(x86_64)
+    private static let sigtimedwait = "128"
+    #elseif arch(arm64)
+    private static let sigtimedwait = "137"
+    #else
+    private static let sigtimedwait = "unknown on this machine"
+    #endif
 
     /// wait(2)'s status, decoded (WIFEXITED and friends are macros Swift cannot import).
     private func termination(_ status: Int32) -> Termination {

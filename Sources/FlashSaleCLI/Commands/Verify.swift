@@ -4,7 +4,7 @@ enum VerifyCommand {
     static let spec = CommandSpec(
         "verify", arguments: "[SALE]",
         summary: "recount bookings against the counters and check every invariant (exit 10 on a violation)",
-        details: "Checks total = available + held + booked, each counter against the bookings, the per-user limit, booking timestamps, events, and (for the whole database) SQLite's quick_check, or on PostgreSQL that every request belongs to a sale and that the request and event counters are past the last of each."
+        details: "Checks total = available + held + booked, each counter against the bookings, the per-user limit, booking timestamps, events, and (for the whole database) SQLite's quick_check, or on PostgreSQL that every request belongs to a sale and that the request and event counters are not behind the last of each."
     ) { invocation, context in
         let sale = try invocation.saleID()
         let violations = try context.store().verify(sale, clock: context.now())
