@@ -340,13 +340,7 @@ private func mode(of path: String) throws -> Int {
     /// strace forks short-lived children of its own to test the kernel before it starts the
     /// traced command, and taking one of those for the backup made the wait miss it.
     private static func flashsale(childOf parent: pid_t) -> pid_t? {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(pid_t.init).first { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            let fields = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == parent && stat.contains(" (flashsale) ")
-        }
+        ProcessStatus.all().first { $0.parent == parent && $0.name == "flashsale" }?.pid
     }
 
     /// Found by probing: a backup stopped while it waited to open the database (another

@@ -499,24 +499,11 @@ import FlashSaleTestSupport
 
     /// Processes of /proc that `matching` takes: their parent's pid and their arguments.
     private static func processes(_ matching: ((parent: pid_t, arguments: [String])) -> Bool) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
-            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            let fields = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
-            guard fields.count > 1, let parent = pid_t(fields[1]) else { return nil }
-            let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return matching((parent, arguments)) ? pid : nil
-        }
+        ProcessStatus.all().filter { matching(($0.parent, $0.arguments)) }.map(\.pid)
     }
 
-    /// Whether `pid` runs: a zombie (no one reaps an orphan in some containers) has ended.
     private static func isRunning(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-        let state = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ").first
-        return state != "Z"
+        ProcessStatus(of: pid)?.isRunning ?? false
     }
 
     @Test func theSellOutCurveFallsAsTheItemsGo() {

@@ -139,9 +139,8 @@ public final class ChildProcess {
     public func holdStill() {
         send(SIGSTOP)
         for _ in 0..<2_000 where isRunning {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return }
-            let state = stat[stat.index(after: stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ").first
-            if state == "T" || state == "t" { return }
+            guard let status = ProcessStatus(of: pid) else { return }
+            if status.isStopped { return }
             usleep(1_000)
         }
     }

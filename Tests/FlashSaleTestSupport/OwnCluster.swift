@@ -91,14 +91,7 @@ public final class OwnCluster {
     private func processes() -> [pid_t] {
         guard let file = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
               let postmaster = file.split(separator: "\n").first.flatMap({ pid_t($0) }) else { return [] }
-        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> pid_t? in
-            guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
-                  let end = stat.lastIndex(of: ")") else { return nil }
-            // After the command's name: its state, then its parent.
-            let fields = stat[stat.index(after: end)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == postmaster ? pid : nil
-        }
-        return [postmaster] + children
+        return [postmaster] + ProcessStatus.all().filter { $0.parent == postmaster }.map(\.pid)
     }
 
     private func control(_ action: String) throws {
