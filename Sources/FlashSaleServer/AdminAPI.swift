@@ -8,7 +8,10 @@ import Logging
 /// The admin listener (http.md, "Admin endpoints"): health, metrics and the OpenAPI
 /// document, without credentials. Keep it off the public network.
 struct AdminAPI: Sendable {
+    /// The admin's own reader, so that its reads are not queued behind the buyers'.
     let readers: Readers
+    /// The buyers' reader, for when the database has no connection free for the admin's.
+    let buyersReaders: Readers
     let metrics: HTTPMetrics
     let clock: @Sendable () -> Instant
     /// Where a failed read's words go: its answer is read by a load balancer or a scraper,
@@ -48,7 +51,7 @@ struct AdminAPI: Sendable {
             // rows, which every buyer's request reads: the log's tail alone read well from
             // a file whose sale rows could no longer be read.
             do {
-                try await readers.read { engine in try engine.checkReadable() }
+                try await read { engine in try engine.checkReadable() }
                 return Answer.text(.ok, "ok\n")
             } catch {
                 return Answer.text(.serviceUnavailable, "unavailable: \(unanswered(path, error))\n")
@@ -58,7 +61,7 @@ struct AdminAPI: Sendable {
             // whole lost them when they were most wanted (found by probing).
             var sales: String?
             do {
-                sales = try await MetricsCommand.exposition(readers.read { [clock] engine in try engine.metrics(of: nil, clock: clock()) })
+                sales = try await MetricsCommand.exposition(read { [clock] engine in try engine.metrics(of: nil, clock: clock()) })
             } catch {
                 unanswered(path, error)
             }
@@ -68,6 +71,20 @@ struct AdminAPI: Sendable {
             return Answer.text(.ok, (sales ?? "") + up + metrics.exposition, type: "text/plain; version=0.0.4; charset=utf-8")
         default:
             return Answer.text(.ok, OpenAPIDocument.json, type: "application/json")
+        }
+    }
+
+    /// `body` on the admin's reader, or on the buyers' when the database server has no
+    /// connection free for the admin's own: the buyers' are served, and so this server is
+    /// up. Found by probing: after PostgreSQL restarted, other clients took the connections
+    /// left before a health check made its own anew, and /healthz said 503 for as long as
+    /// they held them, while the buyers' reads and bookings went on.
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Engine) throws -> T) async throws -> T {
+        do {
+            return try await readers.read(body)
+        } catch {
+            guard case .noConnectionFree? = StoreFailure.of(error) else { throw error }
+            return try await buyersReaders.read(body)
         }
     }
 

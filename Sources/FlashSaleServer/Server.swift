@@ -92,7 +92,7 @@ package enum Server {
         let buyers = BuyerAPI(authenticator: authenticator, clientAddress: ClientAddress(trustedProxies: settings.trustedProxies),
                               committer: committer, readers: readers, events: feed, sales: settings.sales, clock: settings.clock)
         let adminReaders = Readers(threads: adminReaderThreads, openStore: settings.openStore)
-        let admin = AdminAPI(readers: adminReaders, metrics: metrics, clock: settings.clock, logger: logger)
+        let admin = AdminAPI(readers: adminReaders, buyersReaders: readers, metrics: metrics, clock: settings.clock, logger: logger)
         let limit = ConnectionLimit(maximum: connections)
         let adminLimit = ConnectionLimit(maximum: AdminAPI.maximumConnections)
 

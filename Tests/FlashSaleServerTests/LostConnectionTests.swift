@@ -90,4 +90,45 @@ import FlashSaleTestSupport
             #expect(await connection.answer(contains: "HTTP/1.1 503", within: .seconds(5)), "\(connection.answer)")
         }
     }
+
+    /// Found by probing: after PostgreSQL restarted, other clients took the connections
+    /// left before the health check made its own anew, and /healthz said 503 while the
+    /// buyers were served. The admin's read then goes through a buyers' connection. Here
+    /// the role's CONNECTION LIMIT (which a superuser would not be held to) is set to the
+    /// connections serve has made anew, the buyers' reader's among them.
+    @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"),
+          .timeLimit(.minutes(2)))
+    func aServerWithNoConnectionFreeForTheHealthCheckIsUpWhileBuyersAreServed() async throws {
+        let cluster = try OwnCluster()
+        let psql = try #require(installed("psql", in: postgresBinaries))
+        let sql = { (statement: String) in try runTool(psql, [cluster.serverURL, "-tAc", statement], environment: [:]) }
+        _ = try sql("CREATE ROLE buyers LOGIN PASSWORD 'buyers'")
+        _ = try sql("GRANT CREATE ON DATABASE postgres TO buyers")
+        let served = try ServedDatabase(url: "postgresql://buyers:buyers@127.0.0.1:\(cluster.port)/postgres?schema=flashsale")
+        try served.createSale(inventory: 10)
+        try served.start()
+        #expect(try await served.send(.GET, "/booking-service/sales/s1").status == 200)
+
+        try cluster.restart()
+        var statuses: [Int] = []
+        for _ in 0..<20 {
+            statuses.append(try await served.send(.GET, "/booking-service/sales/s1").status)
+            if statuses.last == 200 { break }
+        }
+        try #require(statuses.last == 200, "\(statuses)")
+        let made = try sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'buyers'").trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try sql("ALTER ROLE buyers CONNECTION LIMIT \(made)")
+        // The first may find its connection cut by the restart; the next makes one anew.
+        var health: [Int] = []
+        for _ in 0..<3 {
+            health.append(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status)
+            if health.last == 200 { break }
+        }
+        #expect(health.last == 200, "\(health) \(served.log)")
+        // And the role has no connection free: the admin's own could not be made.
+        #expect(throws: (any Error).self) { try runTool(psql, [served.database.replacingOccurrences(of: "?schema=flashsale", with: ""),
+                                                             "-c", "SELECT 1"], environment: [:]) }
+        #expect(try await served.metrics()["flashsale_database_up"] == 1)
+        withExtendedLifetime(cluster) {}
+    }
 }
