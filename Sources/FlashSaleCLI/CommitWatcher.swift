@@ -101,7 +101,7 @@ package final class CommitWatcher {
                 switch waitingFor {
                 case .lock: Self.say(Self.lockFree, to: notes)
                 case .canceled: say(Self.lockFree)
-                case .server: say("connected to the database again; going on")
+                case .server: say(Self.serverBack)
                 case nil: break
                 }
                 waitingFor = nil
@@ -124,7 +124,7 @@ package final class CommitWatcher {
                     // The server's words say why: a statement timeout, or an operator's cancel.
                     say("the server canceled a statement (\(detail)); trying again")
                 case (nil, .server(let detail)), (.lock, .server(let detail)):
-                    say("\(detail); connecting again until it is back")
+                    say(Self.serverGone(detail))
                 default:
                     break
                 }
@@ -175,6 +175,9 @@ package final class CommitWatcher {
     /// timeout, and when it gets through again (`BookStream` says them too).
     package static let waitingForLock = "another process has held the database longer than --busy-timeout; waiting for it"
     package static let lockFree = "the database is free again; going on"
+    /// The same for a database server gone (restarted, failed over), and back.
+    static func serverGone(_ detail: String) -> String { "\(detail); connecting again until it is back" }
+    static let serverBack = "connected to the database again; going on"
 
     private func say(_ message: String) {
         Self.say(message, to: log)
@@ -201,6 +204,27 @@ package final class CommitWatcher {
                 return result
             } catch where isLock(error) {
                 if !waited { waiting() }
+                waited = true
+                usleep(100_000)
+            }
+        }
+    }
+
+    /// Runs `step` until the database server answers it, for `book --stream`, which has no
+    /// stop signals of its own to wait on: a server gone (restarted, failed over, taking no
+    /// writes) or with no connection free is said once on `log` with why, connected to again
+    /// ten times a second, and its return said, as a follower does. A commit whose answer
+    /// was lost with the connection is waited out too: whether it stands is `step`'s to ask.
+    static func waitingOutServer<T>(log: TextSink, _ step: () throws -> T) throws -> T {
+        var waited = false
+        while true {
+            do {
+                let result = try step()
+                if waited { say(serverBack, to: log) }
+                return result
+            } catch {
+                guard case .server(let detail)? = obstacle(error) else { throw error }
+                if !waited { say(serverGone(detail), to: log) }
                 waited = true
                 usleep(100_000)
             }

@@ -41,18 +41,52 @@ enum BookStream {
 
         // Lines answered (each group's once it committed).
         var answered = 0
+        // The group's commit whose answer was lost with the connection (PostgreSQL):
+        // whether it stands is asked once the server is back.
+        var unanswered: (any Error)?
+        // The group decided and committed, waiting out another's lock and, once a group has
+        // committed, a server gone (a restart, a failover) as a follower does: found by
+        // probing, the stream exited 73 between two groups, its producer's next lines
+        // unread. Before that, a server that takes no writes is more often a standby named
+        // by mistake: exit 73 at once, as at the start. A commit the loss cut stands, and
+        // its answers are printed; or it does not, and the group is decided again; or that
+        // cannot be told, and the stream fails (74), as it did.
+        func commitGroup() throws {
+            func attempt() throws -> (any Error)? {
+                if let cause = unanswered {
+                    let stands = try engine.store.committed(unanswered: cause)
+                    unanswered = nil
+                    switch stands {
+                    case true?: return nil
+                    case nil: return cause
+                    case false?: break
+                    }
+                }
+                do {
+                    try waitingOutLocks(log: output.notes) {
+                        try stream.commit {
+                            answers.removeAll()
+                            try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
+                                              clock: context.now())
+                            for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+                        }
+                    }
+                } catch {
+                    if case .commitUnanswered? = StoreFailure.of(error) { unanswered = error }
+                    throw error
+                }
+                return nil
+            }
+            if let untold = try answered > 0 ? CommitWatcher.waitingOutServer(log: output.stderr, attempt) : attempt() {
+                throw untold
+            }
+        }
+
         // Durable first, printed second: a decision on stdout is a committed decision.
         func commitAndPrint() throws {
             do {
                 _ = try split?.hasChanged()
-                try waitingOutLocks(log: output.notes) {
-                    try stream.commit {
-                        answers.removeAll()
-                        try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
-                                          clock: context.now())
-                        for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
-                    }
-                }
+                try commitGroup()
             } catch where answered > 0 {
                 throw ExitStatus.error(for: error, after: "the \(String.counted(answered, "line")) answered before "
                                            + (answered == 1 ? "stays decided" : "stay decided"))
