@@ -9,6 +9,14 @@ public enum CopiedTable: String, CaseIterable, Sendable {
     // In the order a copy writes them: each row's sale before it.
     case sales, bookings, requests, events, blocks, attempts
 
+    /// What one of its rows is called in a message ("booking bk_…").
+    public var rowName: String {
+        switch self {
+        case .attempts: "attempt counter"
+        default: String(rawValue.dropLast())
+        }
+    }
+
     /// The columns, in the order of a row's values.
     public var columns: [CopiedColumn] {
         switch self {
@@ -76,7 +84,7 @@ extension CopiedTable {
     /// hand): the source's data, named by the row's key, not the server's failure. `fix`
     /// is what to do, before "the source".
     public func refusal(of what: String, key: String, column: String, fix: String) -> FlashSaleError {
-        .badInput("\(rawValue) \(Quoted(key)) has \(what) in its \(column), which PostgreSQL's text cannot hold: \(fix) the "
+        .badInput("\(rowName) \(Quoted(key)) has \(what) in its \(column), which PostgreSQL's text cannot hold: \(fix) the "
                   + "source; nothing was copied")
     }
 }
@@ -101,13 +109,13 @@ public protocol CopyTarget: AnyObject {
     /// Writes every row `rows` hands over (as `CopySource.copyRows` does) in one
     /// transaction: all of them or, whatever fails or kills the process, none. Refuses
     /// with `CopyRefusal.targetHoldsData`, writing nothing, a database that already holds
-    /// any row. The rows written per table, counted as they were sent. `committing` is
-    /// called as the COMMIT is sent: from then on, a failure may come after the commit.
+    /// any row. The rows written per table, counted as they were sent. `check` is given,
+    /// before the commit and in the same transaction, the rows each table then holds and
+    /// the transaction to read: what it throws rolls the copy back. `committing` is called
+    /// as the COMMIT is sent: from then on, a failure may come after the commit.
     func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
+                  check: (_ held: [CopiedTable: Int64], _ copy: any StoreReading) throws -> Void,
                   committing: () -> Void) throws -> [CopiedTable: Int64]
-
-    /// The rows each table holds now, as committed: for checking a copy after it.
-    func copiedRowCounts() throws -> [CopiedTable: Int64]
 }
 
 /// Why a copy was refused before anything was written.

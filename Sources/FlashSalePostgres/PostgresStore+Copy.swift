@@ -6,8 +6,11 @@ extension PostgresStore: CopyTarget {
     /// tables are locked against writers first (readers see them empty until the commit),
     /// so that two copies, or a copy and a command, never both find the schema empty.
     /// Rows go in multi-row INSERTs of a few thousand values: a million bookings take the
-    /// memory of one statement.
+    /// memory of one statement. Checked while the tables are still locked: after the
+    /// commit, a command waiting for the lock wrote before the check read, and the copy
+    /// was said not to match its source (found by probing).
     public func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
+                         check: (_ held: [CopiedTable: Int64], _ copy: any StoreReading) throws -> Void,
                          committing: () -> Void) throws -> [CopiedTable: Int64] {
         try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         do {
@@ -21,6 +24,11 @@ extension PostgresStore: CopyTarget {
                 try rows { table, values in try batch.add(values, to: table) }
                 try batch.flush()
                 try continueCounters()
+                var held: [CopiedTable: Int64] = [:]
+                for table in CopiedTable.allCases {
+                    held[table] = try session.count("SELECT count(*) FROM \(table.target)")
+                }
+                try check(held, transaction)
                 try session.execute("SELECT pg_notify($1, '')", [.text(session.location.changeChannel)])
                 committing()
                 try session.execute("COMMIT")
@@ -45,15 +53,6 @@ extension PostgresStore: CopyTarget {
         }
     }
 
-    public func copiedRowCounts() throws -> [CopiedTable: Int64] {
-        try report { _ in
-            var counts: [CopiedTable: Int64] = [:]
-            for table in CopiedTable.allCases {
-                counts[table] = try session.count("SELECT count(*) FROM \(table.target)")
-            }
-            return counts
-        }
-    }
 }
 
 /// The rows of one table waiting to be sent as one INSERT.
@@ -80,7 +79,7 @@ private struct InsertBatch {
         }
         let columns = table.columns
         guard row.count == columns.count else {
-            throw PostgresError(failure: nil, "a copied \(table.rawValue) row has \(row.count) values, not \(columns.count)")
+            throw PostgresError(failure: nil, "a copied \(table.rowName) has \(row.count) values, not \(columns.count)")
         }
         for (index, value) in row.enumerated() {
             switch value {

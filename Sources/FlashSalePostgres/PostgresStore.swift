@@ -10,7 +10,7 @@ public final class PostgresStore: Store {
     private(set) var session: PostgresSession
     private let busyTimeout: Span
     /// The one transaction object of this connection.
-    private lazy var transaction = PostgresTransaction(store: self)
+    lazy var transaction = PostgresTransaction(store: self)
     /// Whether a transaction of this connection has committed a change.
     var committedChanges = false
 

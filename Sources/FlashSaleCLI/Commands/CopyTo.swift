@@ -17,8 +17,9 @@ enum CopyToCommand {
             UTF-8 or holds a NUL is refused as the copy reads it (exit 65), with nothing copied. A schema that holds \
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
             interrupted (SIGINT, kill -9, a lost connection), it leaves the schema's tables empty, as they were, \
-            and can be run again. After the commit the copy is checked: the PostgreSQL store's verify, each table's count of rows, \
-            and each sale's counters and cursor against the source's; a difference exits 10 naming it; stopped \
+            and can be run again. Before the commit each table's count of rows and each sale's counters and cursor \
+            are checked against the source's (a difference exits 10 naming it, with nothing copied); after it, the \
+            PostgreSQL store's verify (exit 10 naming what it finds); stopped \
             (a signal: exit 130), it says what it left: nothing before the commit, after it a copy to check with \
             verify rather than copy again. Prints \
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
@@ -87,13 +88,23 @@ enum CopyToCommand {
         guard missing.isEmpty else {
             throw StoreFailure.unusable(detail: "\(opening.description) is missing \(missing.joined(separator: ", ")); nothing was copied")
         }
+        // What the source's snapshot held: its rows per table, its sales.
+        var read: [CopiedTable: Int64] = [:]
         var sourceSales: [CopiedSale] = []
         let copied: [CopiedTable: Int64]
         do {
             copied = try copyTarget.takeCopy({ write in
                 try source.copyRows { table, row in
+                    read[table, default: 0] += 1
                     if table == .sales { sourceSales.append(CopiedSale(row)) }
                     try write(table, row)
+                }
+            }, check: { held, copy in
+                let differences = try CopyToCommand.differences(read: read, held: held, sourceSales: sourceSales, copy: copy)
+                guard differences.isEmpty else {
+                    throw FlashSaleError.invariant("the copy in \(opening.description) does not match "
+                                                   + "\(context.database.controlCharactersEscaped), so nothing was copied: "
+                                                   + CopyToCommand.summary(of: differences))
                 }
             }, committing: { stage.value = .committing })
         } catch where stage.value == .committing {
@@ -104,16 +115,16 @@ enum CopyToCommand {
         stage.value = .committed
         // Found by probing: a check cut short (a lost connection, SIGINT) said nothing of
         // the commit, or said to run the command again, which the copy now refuses.
-        let differences: [String]
+        // Its invariants only: they hold whatever commands write to the copy once committed.
+        let violations: [String]
         do {
-            differences = try CopyToCommand.differences(copied: copied, sourceSales: sourceSales, target: target, copyTarget: copyTarget)
-                + target.verify(nil, clock: context.now())
+            violations = try target.verify(nil, clock: context.now())
         } catch {
             throw ExitStatus.error(for: error, afterCommitting: unchecked)
         }
-        guard differences.isEmpty else {
-            throw FlashSaleError.invariant("the copy in \(opening.description) was committed but does not match "
-                                           + "\(context.database.controlCharactersEscaped): \(CopyToCommand.summary(of: differences))")
+        guard violations.isEmpty else {
+            throw FlashSaleError.invariant("the copy in \(opening.description) was committed but fails verify: "
+                                           + CopyToCommand.summary(of: violations))
         }
         let tables = CopiedTable.allCases
         context.output.success(Rendered(
@@ -131,20 +142,18 @@ enum CopyToCommand {
         findings.prefix(5).joined(separator: "; ") + (findings.count > 5 ? "; and \(findings.count - 5) more" : "")
     }
 
-    /// What the committed copy holds otherwise than the source snapshot did: a table's
-    /// rows, a sale's counters or cursor.
-    private static func differences(copied: [CopiedTable: Int64], sourceSales: [CopiedSale], target: any Store,
-                                    copyTarget: any CopyTarget) throws -> [String] {
-        let found = try copyTarget.copiedRowCounts()
+    /// What the copy, about to be committed, holds otherwise than the source snapshot did:
+    /// a table's rows (`held`, against those `read` from the snapshot), a sale's counters
+    /// or cursor.
+    private static func differences(read: [CopiedTable: Int64], held: [CopiedTable: Int64], sourceSales: [CopiedSale],
+                                    copy: any StoreReading) throws -> [String] {
         var differences = CopiedTable.allCases.compactMap { table -> String? in
-            let sent = copied[table] ?? 0, held = found[table] ?? 0
-            return sent == held ? nil : "\(table.rawValue): \(sent) copied, \(held) in the copy"
+            let sent = read[table] ?? 0, found = held[table] ?? 0
+            return sent == found ? nil : "\(table.rawValue): \(sent) copied, \(found) in the copy"
         }
-        let targetSales = try target.read { reading in
-            try Dictionary(reading.allSales().map { sale in
-                (sale.id.text, CopiedSale(sale: sale, cursor: try reading.lineCursor(of: sale.id)))
-            }) { first, _ in first }
-        }
+        let targetSales = try Dictionary(copy.allSales().map { sale in
+            (sale.id.text, CopiedSale(sale: sale, cursor: try copy.lineCursor(of: sale.id)))
+        }) { first, _ in first }
         for sale in sourceSales where targetSales[sale.id] != sale {
             differences.append("sale \(sale.id): \(sale) in the source, \(targetSales[sale.id].map { "\($0)" } ?? "missing") in the copy")
         }
