@@ -241,6 +241,12 @@ import FlashSaleTestSupport
         #expect(gone.status == 0, "\(gone.stderr)")
         #expect(try gone.json()["database"] is NSNull)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+
+        // Found by probing: with -q the scratch database was kept, and where was never said.
+        let quiet = try box.spawn(["-q", "rehearse", "--buyers", "50", "--keep"], database: false, environment: ["TMPDIR": scratch])
+        #expect(quiet.status == 2)
+        #expect(quiet.stderr.contains("--keep prints where the scratch database stays, which -q would not"), "\(quiet.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
 
     /// A day is many commands, each committed, and no command removes a sale: a rehearsal
@@ -416,6 +422,19 @@ import FlashSaleTestSupport
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasSuffix("  database         \(path.controlCharactersEscaped)\n"), "\(result.stdout)")
         #expect(!result.stdout.contains("\u{1B}"))
+    }
+
+    /// Found by probing: in a database given with --db, the report said "verify ok" of
+    /// a database whose other sale verify refused; only the rehearsal's sale is the
+    /// rehearsal's to check, and its line says so.
+    @Test func inAGivenDatabaseVerifySaysItCheckedTheRehearsalsSaleAlone() throws {
+        let box = try Sandbox()
+        #expect(try box.run(["create-sale", "tv", "--inventory", "10"]).status == 0)
+        let result = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\n  verify           ok (sale rehearsal only)\n"), "\(result.stdout)")
+        let scratch = try box.spawn(["rehearse", "--buyers", "20", "--inventory", "2"], database: false)
+        #expect(scratch.stdout.contains("\n  verify           ok\n"), "\(scratch.stdout)")
     }
 
     /// Whether this process may mount a tmpfs (root, with the capability): a full disk made

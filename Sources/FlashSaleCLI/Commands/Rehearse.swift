@@ -37,8 +37,8 @@ enum RehearseCommand {
             unless --keep; with --db or $FLASHSALE_DB, in that database, refused (exit 4) if the sale exists. \
             The crowd comes in slices, each decided at its instant: the opening second, then up to nine parts \
             of --duration. 4m after a slice 60% of its holds are confirmed and 10% cancelled; 5m after it sweep \
-            expires the rest; after the last sweep one buyer in ten, of those turned away, comes back for what \
-            returned. The clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
+            expires the rest; after the last sweep one buyer in ten of the crowd, taken from those who got \
+            nothing, comes back for what returned. The clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
             """
     ) { invocation, context in
         // Its database is its own (scratch, or --db created if missing), not the context's.
@@ -86,6 +86,11 @@ enum RehearseCommand {
 
     private static func run(_ invocation: Invocation, _ context: Context) throws {
         let settings = try settings(invocation)
+        // Found by probing: the scratch database was kept, and where was never said.
+        if settings.keep, context.output.quiet, !context.output.json, !context.databaseGiven {
+            throw FlashSaleError.usage("\(keep.name) prints where the scratch database stays, which -q would not: drop one, "
+                                       + "or read it from --json's database")
+        }
         let opening = try context.now()
         // Each child is handed its step's time, up to the last sweep a hold after the crowd:
         // a clock too late for them failed half way, the sale made (found by probing).
@@ -178,7 +183,8 @@ enum RehearseCommand {
                 declined: AttemptTotals.declineCodes.compactMap { code in
                     (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
                 },
-                suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(sale, clock: end),
+                suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(context.databaseGiven ? sale : nil, clock: end),
+                verifiedSale: context.databaseGiven ? sale : nil,
                 database: children.saleStaysIn,
                 seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
             // Removed before the report is written, which SIGPIPE ends where its reader has

@@ -26,6 +26,9 @@ struct RehearsalReport {
     let declined: [(String, Int64)]
     let suspects: [Suspect]
     let violations: [String]
+    /// The sale `verify` checked alone, in a database given with --db (whose other sales
+    /// are not the rehearsal's); nil when it checked the whole scratch database.
+    let verifiedSale: SaleID?
     /// Where the database stays (kept, or given), nil when it was removed.
     let database: String?
     let seconds: Double
@@ -46,7 +49,8 @@ struct RehearsalReport {
     }
 
     private var verdict: String {
-        violations.isEmpty ? "ok" : String.counted(violations.count, "violation") + ": " + violations.prefix(3).joined(separator: "; ")
+        (violations.isEmpty ? "ok" : String.counted(violations.count, "violation") + ": " + violations.prefix(3).joined(separator: "; "))
+            + (verifiedSale.map { " (sale \($0.text) only)" } ?? "")
     }
 
     /// When the stock ran out, and whether items came back after and stayed unsold (a
