@@ -7,6 +7,8 @@ enum BlockCommands {
     static let appliesToSale = OptionSpec("--sale", value: "SALE", "only those that apply to this sale: its own and every sale's")
     static let reason = OptionSpec("--reason", value: "TEXT", "why, shown to the operator and in the decline message")
     static let contains = OptionSpec("--contains", "agent blocks: match agents containing VALUE, not only the whole text")
+    /// `unblock`'s: which block it names, not how to match.
+    static let containsBlock = OptionSpec("--contains", "agent blocks: the one made with --contains, not the whole-text one")
 
     static let block = CommandSpec(
         "block", arguments: "KIND VALUE", options: [sale, reason, contains],
@@ -27,11 +29,11 @@ enum BlockCommands {
     }
 
     static let unblock = CommandSpec(
-        "unblock", arguments: "KIND VALUE", options: [blockedSale, contains],
+        "unblock", arguments: "KIND VALUE", options: [blockedSale, containsBlock],
         summary: "remove a block (exit 3 if there is no such block)"
     ) { invocation, context in
         let now = try context.now()
-        let named = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "", contains: invocation.flag(contains),
+        let named = try Block(kind: kind(invocation), value: invocation.arguments["VALUE"] ?? "", contains: invocation.flag(containsBlock),
                               sale: invocation.saleOption(blockedSale), reason: nil, createdAt: now)
         try context.engine().removeBlock(named, clock: now)
         context.output.success(Rendered(text: "unblocked", json: .object([("unblocked", .bool(true))])))

@@ -38,8 +38,9 @@ package enum MetricsCommand {
             declined with (sold_out, user_limit, not_open, blocked, conflict). --json prints \
             {"sales": [{"sale": ..., "total": ..., ..., "attempts": ..., "declined_attempts": {"sold_out": ..., ...}}]} instead. \
             For node_exporter's textfile collector, write a temporary file beside the .prom file and rename \
-            it, so the collector never reads half a file; from cron, every minute: \
-            flashsale --db PATH metrics > DIR/flashsale.prom.tmp && mv DIR/flashsale.prom.tmp DIR/flashsale.prom
+            it, so the collector never reads half a file; from cron, every minute (full paths: cron's PATH is \
+            /usr/bin:/bin and its directory the home): /usr/local/bin/flashsale --db /ABSOLUTE/PATH metrics \
+            > DIR/flashsale.prom.tmp && mv DIR/flashsale.prom.tmp DIR/flashsale.prom
             """
     ) { invocation, context in
         let saleID = try invocation.saleOption(sale)

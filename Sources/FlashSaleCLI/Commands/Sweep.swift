@@ -9,7 +9,8 @@ enum SweepCommand {
     static let spec = CommandSpec(
         "sweep", arguments: "[SALE]", options: [dryRun, limit],
         summary: "expire holds past their expiry, items back to stock; prints how many",
-        details: "Safe from cron every minute, beside everything else: * * * * * flashsale --db PATH -q sweep"
+        details: "Safe from cron every minute, beside everything else; cron's PATH is /usr/bin:/bin, so name the binary by its full path: "
+            + "* * * * * /usr/local/bin/flashsale --db /ABSOLUTE/PATH -q sweep"
     ) { invocation, context in
         let sale = try invocation.saleID()
         let maximum = try invocation.wholeNumber(limit.name, in: 1...Int64.max / 2)
