@@ -58,14 +58,15 @@ enum CopyToCommand {
             }
             StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json)
         }
-        let sourceStore = try context.store()
+        let sourceName = context.database.controlCharactersEscaped
+        let sourceStore = try holdingUp(sourceName) { try context.store() }
         guard let source = sourceStore as? CopySource else {
             throw FlashSaleError.internalFailure("the database at \(context.database) cannot be copied from")
         }
         // Before the target is made: a source with a table dropped by hand was copied without
         // it and its copy called checked, or refused with the target's schema made (probe).
         // An index is not copied (the target's schema has its own): one missing is no loss.
-        let lacking = try sourceStore.missingSchemaObjects().filter { !$0.hasPrefix("index ") }
+        let lacking = try holdingUp(sourceName) { try sourceStore.missingSchemaObjects() }.filter { !$0.hasPrefix("index ") }
         guard lacking.isEmpty else {
             throw StoreFailure.unusable(detail: "\(context.database.controlCharactersEscaped) is missing "
                                         + "\(lacking.joined(separator: ", ")); nothing was copied")
@@ -73,18 +74,18 @@ enum CopyToCommand {
         // Found by probing: a source that fails verify was copied, committed, and then the
         // copy was said not to match it; one that broke a rule of the target's schema was
         // a bug (exit 1), in the server's words.
-        let findings = try sourceStore.recount(nil, clock: context.now())
+        let findings = try holdingUp(sourceName) { try sourceStore.recount(nil, clock: context.now()) }
         guard findings.isEmpty else {
             throw FlashSaleError.invariant("\(context.database.controlCharactersEscaped) fails verify, so nothing was copied: "
                                            + CopyToCommand.summary(of: findings))
         }
-        let target = try opening.open(true)
+        let target = try holdingUp(opening.description) { try opening.open(true) }
         guard let copyTarget = target as? CopyTarget else {
             throw FlashSaleError.internalFailure("the database at \(opening.description) cannot be copied into")
         }
         // Before anything is written: a target that lacks an index took the copy, and
         // verify then refused it, committed, as not matching the source (found by probing).
-        let missing = try target.missingSchemaObjects()
+        let missing = try holdingUp(opening.description) { try target.missingSchemaObjects() }
         guard missing.isEmpty else {
             throw StoreFailure.unusable(detail: "\(opening.description) is missing \(missing.joined(separator: ", ")); nothing was copied")
         }
@@ -93,11 +94,13 @@ enum CopyToCommand {
         var sourceSales: [CopiedSale] = []
         let copied: [CopiedTable: Int64]
         do {
-            copied = try copyTarget.takeCopy({ write in
-                try source.copyRows { table, row in
-                    read[table, default: 0] += 1
-                    if table == .sales { sourceSales.append(CopiedSale(row)) }
-                    try write(table, row)
+            copied = try holdingUp(opening.description) { try copyTarget.takeCopy({ write in
+                try holdingUp(sourceName) {
+                    try source.copyRows { table, row in
+                        read[table, default: 0] += 1
+                        if table == .sales { sourceSales.append(CopiedSale(row)) }
+                        try write(table, row)
+                    }
                 }
             }, check: { held, copy in
                 let differences = try CopyToCommand.differences(read: read, held: held, sourceSales: sourceSales, copy: copy)
@@ -106,7 +109,7 @@ enum CopyToCommand {
                                                    + "\(context.database.controlCharactersEscaped), so nothing was copied: "
                                                    + CopyToCommand.summary(of: differences))
                 }
-            }, committing: { stage.value = .committing })
+            }, committing: { stage.value = .committing }) }
         } catch where stage.value == .committing {
             // Its COMMIT sent and unanswered (the connection lost): the server may have made it.
             throw ExitStatus.error(for: error, afterCommitting: perhaps)
@@ -135,6 +138,19 @@ enum CopyToCommand {
                 ("copied", .object(tables.map { ($0.rawValue, .integer(copied[$0] ?? 0)) })),
                 ("verified", .bool(true)),
             ])))
+    }
+
+    /// `step` on one of the copy's two databases, `place`: another process's lock held past
+    /// --busy-timeout, or a statement the server canceled, is said of it (found by probing:
+    /// a source held up and a target held up both said "the database is locked by another
+    /// process"). A failure already said of one is left as it is.
+    private static func holdingUp<T>(_ place: String, _ step: () throws -> T) throws -> T {
+        do {
+            return try step()
+        } catch where StoreFailure.of(error)?.code == .busy {
+            let cause = ExitStatus.error(for: error)
+            throw FlashSaleError(cause.errorCode, "\(place): \(cause.message)")
+        }
     }
 
     /// The first five of `findings`, and how many more.
