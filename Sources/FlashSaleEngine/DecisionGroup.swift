@@ -141,7 +141,12 @@ public final class DecisionGroup {
         } catch {
             transaction.rollback()
             clearGroup()
-            guard !decided, StoreFailure.of(error)?.refusedTheWrite == true else {
+            // A COMMIT whose answer was lost with the connection may or may not have stood:
+            // for counts, no matter (found by review: a sold-out stream's groups of
+            // declines could not be told, and it stopped).
+            let failure = StoreFailure.of(error)
+            let countsAlone: Bool = if case .commitUnanswered? = failure { true } else { failure?.refusedTheWrite == true }
+            guard !decided, countsAlone else {
                 groupAttempts.removeAll(keepingCapacity: true)
                 throw error
             }
