@@ -196,18 +196,7 @@ package final class CommitWatcher {
     /// when it ends. Only a lock is waited out: a statement the server canceled would be
     /// canceled again, and is exit 75 as before.
     package static func waitingOutLocks<T>(waiting: () -> Void, free: () -> Void, _ step: () throws -> T) throws -> T {
-        var waited = false
-        while true {
-            do {
-                let result = try step()
-                if waited { free() }
-                return result
-            } catch where isLock(error) {
-                if !waited { waiting() }
-                waited = true
-                usleep(100_000)
-            }
-        }
+        try retrying(step, while: { isLock($0) ? waitingForLock : nil }, waiting: { _ in waiting() }, over: free)
     }
 
     /// Runs `step` until the database server answers it, for `book --stream`, which has no
@@ -216,15 +205,24 @@ package final class CommitWatcher {
     /// ten times a second, and its return said, as a follower does. A commit whose answer
     /// was lost with the connection is waited out too: whether it stands is `step`'s to ask.
     static func waitingOutServer<T>(log: TextSink, _ step: () throws -> T) throws -> T {
+        try retrying(step, while: { if case .server(let detail)? = obstacle($0) { detail } else { nil } },
+                     waiting: { say(serverGone($0), to: log) }, over: { say(serverBack, to: log) })
+    }
+
+    /// Runs `step` again, a tenth of a second apart, for as long as it fails for a reason
+    /// `reason` finds (nil: the failure is thrown): `waiting` is told the first reason, once,
+    /// and `over` when a step gets through after it.
+    private static func retrying<T>(_ step: () throws -> T, while reason: (any Error) -> String?,
+                                    waiting: (String) -> Void, over: () -> Void) throws -> T {
         var waited = false
         while true {
             do {
                 let result = try step()
-                if waited { say(serverBack, to: log) }
+                if waited { over() }
                 return result
             } catch {
-                guard case .server(let detail)? = obstacle(error) else { throw error }
-                if !waited { say(serverGone(detail), to: log) }
+                guard let why = reason(error) else { throw error }
+                if !waited { waiting(why) }
                 waited = true
                 usleep(100_000)
             }

@@ -41,24 +41,27 @@ enum BookStream {
 
         // Lines answered (each group's once it committed).
         var answered = 0
+        // Whether a group of requests has committed: the server took this stream's writes.
+        // Not one of malformed lines alone, which reached no server (found by review).
+        var serverTookAGroup = false
         // The group's commit whose answer was lost with the connection (PostgreSQL):
         // whether it stands is asked once the server is back.
         var unanswered: (any Error)?
-        // The group decided and committed, waiting out another's lock and, once a group has
-        // committed, a server gone (a restart, a failover) as a follower does: found by
+        // The group decided and committed, waiting out another's lock and, once the server
+        // took a group, a server gone (a restart, a failover) as a follower does: found by
         // probing, the stream exited 73 between two groups, its producer's next lines
         // unread. Before that, a server that takes no writes is more often a standby named
         // by mistake: exit 73 at once, as at the start. A commit the loss cut stands, and
         // its answers are printed; or it does not, and the group is decided again; or that
         // cannot be told, and the stream fails (74), as it did.
         func commitGroup() throws {
-            func attempt() throws -> (any Error)? {
+            func attempt() throws {
                 if let cause = unanswered {
                     let stands = try engine.store.committed(unanswered: cause)
                     unanswered = nil
                     switch stands {
-                    case true?: return nil
-                    case nil: return cause
+                    case true?: return
+                    case nil: throw UntoldCommit(cause: cause)
                     case false?: break
                     }
                 }
@@ -75,11 +78,13 @@ enum BookStream {
                     if case .commitUnanswered? = StoreFailure.of(error) { unanswered = error }
                     throw error
                 }
-                return nil
             }
-            if let untold = try answered > 0 ? CommitWatcher.waitingOutServer(log: output.stderr, attempt) : attempt() {
-                throw untold
+            do {
+                try serverTookAGroup ? CommitWatcher.waitingOutServer(log: output.stderr, attempt) : attempt()
+            } catch let untold as UntoldCommit {
+                throw untold.cause
             }
+            if group.contains(where: { if case .record = $0 { true } else { false } }) { serverTookAGroup = true }
         }
 
         // Durable first, printed second: a decision on stdout is a committed decision.
@@ -160,6 +165,12 @@ enum BookStream {
             }
         }
     }
+}
+
+/// A group's COMMIT that went unanswered, and whose fate the server, back, cannot tell:
+/// the stream fails with `cause`, rather than wait for a server that is there.
+private struct UntoldCommit: Error {
+    let cause: any Error
 }
 
 extension RequestRecord {
