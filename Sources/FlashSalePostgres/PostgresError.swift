@@ -24,6 +24,7 @@ struct PostgresError: StoreError, CustomStringConvertible {
     }
 
     static let undefinedTable = "42P01"
+    static let invalidParameterValue = "22023"
 
     /// The connection to `server` is gone, and the transaction with it.
     static func lostConnection(to server: String, _ reason: String? = nil) -> PostgresError {

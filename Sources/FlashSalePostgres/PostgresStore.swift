@@ -9,7 +9,8 @@ public final class PostgresStore: Store {
     /// Replaced by a new connection when the last one was lost (see `connected`).
     private(set) var session: PostgresSession
     private let busyTimeout: Span
-    /// The one transaction object of this connection.
+    /// The one transaction object of this connection. Not private: a copy (`takeCopy`)
+    /// reads its rows through it inside the copy's own transaction, which it began itself.
     lazy var transaction = PostgresTransaction(store: self)
     /// Whether a transaction of this connection has committed a change.
     var committedChanges = false
@@ -54,14 +55,21 @@ public final class PostgresStore: Store {
     /// connection if the last one was lost. The lost connection's backend may still be
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
     /// most. nil for an id the error does not carry (lost before it was answered), or one
-    /// the server no longer knows.
+    /// the server no longer knows. False for one it has never seen: a standby promoted
+    /// before the transaction reached it ("transaction ID … is in the future", found by
+    /// review) never committed it.
     public func committed(unanswered error: any Error) throws -> Bool? {
         guard let transactionID = (error as? PostgresError)?.transactionID else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(max(1, busyTimeout.milliseconds))
         while true {
             try connected()
-            let status = try session.firstRow("SELECT coalesce(pg_xact_status($1::xid8), 'unknown') AS status",
+            let status: String?
+            do {
+                status = try session.firstRow("SELECT coalesce(pg_xact_status($1::xid8), 'unknown') AS status",
                                               [.text(transactionID)]) { try $0.text("status") }
+            } catch let refusal as PostgresError where refusal.sqlState == PostgresError.invalidParameterValue {
+                return false
+            }
             switch status {
             case "committed": return true
             case "aborted": return false
