@@ -243,10 +243,15 @@ import FlashSaleTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
 
         // Found by probing: with -q the scratch database was kept, and where was never said.
-        let quiet = try box.spawn(["-q", "rehearse", "--buyers", "50", "--keep"], database: false, environment: ["TMPDIR": scratch])
-        #expect(quiet.status == 2)
-        #expect(quiet.stderr.contains("--keep prints where the scratch database stays, which -q would not"), "\(quiet.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+        for json in [[], ["--json"]] {
+            let quiet = try box.spawn(["-q"] + json + ["rehearse", "--buyers", "50", "--keep"], database: false,
+                                      environment: ["TMPDIR": scratch])
+            #expect(quiet.status == 2)
+            // With --json, the error object on stdout.
+            #expect((quiet.stderr + quiet.stdout).contains("--keep prints where the scratch database stays, which -q would not"),
+                    "\(quiet.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+        }
     }
 
     /// A day is many commands, each committed, and no command removes a sale: a rehearsal

@@ -87,9 +87,8 @@ enum RehearseCommand {
     private static func run(_ invocation: Invocation, _ context: Context) throws {
         let settings = try settings(invocation)
         // Found by probing: the scratch database was kept, and where was never said.
-        if settings.keep, context.output.quiet, !context.output.json, !context.databaseGiven {
-            throw FlashSaleError.usage("\(keep.name) prints where the scratch database stays, which -q would not: drop one, "
-                                       + "or read it from --json's database")
+        if settings.keep, context.output.quiet, !context.databaseGiven {
+            throw FlashSaleError.usage("\(keep.name) prints where the scratch database stays, which -q would not: drop one")
         }
         let opening = try context.now()
         // Each child is handed its step's time, up to the last sweep a hold after the crowd:
