@@ -47,6 +47,9 @@ enum BookStream {
         // The group's commit whose answer was lost with the connection (PostgreSQL):
         // whether it stands is asked once the server is back.
         var unanswered: (any Error)?
+        // The last hold the group made: whether it is in the database tells whether the group
+        // committed (one transaction).
+        var lastHold: BookingID?
         // The group decided and committed, waiting out another's lock and, once the server
         // took a group, a server gone (a restart, a failover) as a follower does: found by
         // probing, the stream exited 73 between two groups, its producer's next lines
@@ -57,7 +60,17 @@ enum BookStream {
         func commitGroup() throws {
             func attempt() throws {
                 if let cause = unanswered {
-                    let stands = try engine.store.committed(unanswered: cause)
+                    // The server tells of a transaction id, which a crash that lost the
+                    // transaction hands out again (found by probing: another client's
+                    // committed, and a hold that was not there was printed). Once the
+                    // server says the id is done, the group's last hold tells.
+                    let told = try engine.store.committed(unanswered: cause)
+                    let stands: Bool?
+                    if told != nil, let hold = lastHold {
+                        stands = try engine.store.read { try $0.booking(hold, in: saleID) } != nil
+                    } else {
+                        stands = told
+                    }
                     unanswered = nil
                     switch stands {
                     case true?: return
@@ -69,9 +82,14 @@ enum BookStream {
                     try waitingOutLocks(log: output.notes) {
                         try stream.commit {
                             answers.removeAll()
+                            lastHold = nil
                             try stream.expect(group.lazy.compactMap { if case .record(let record) = $0 { record.request(in: saleID) } else { nil } },
                                               clock: context.now())
-                            for outcome in group { try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) }
+                            for outcome in group {
+                                if let hold = try answer(outcome, stream: stream, sale: saleID, clock: context, into: &answers) {
+                                    lastHold = hold
+                                }
+                            }
                         }
                     }
                 } catch {
@@ -130,8 +148,9 @@ enum BookStream {
     }
 
     /// One decision as an NDJSON line, written piece by piece: this runs once per input line.
+    /// The hold it made, if it made one.
     private static func answer(_ outcome: ReadOutcome, stream: DecisionGroup, sale: SaleID, clock: Context,
-                               into text: inout UTF8Text) throws {
+                               into text: inout UTF8Text) throws -> BookingID? {
         switch outcome {
         case .malformed(let line, let reason), .malformedHeader(let line, let reason):
             text.append("{\"line\":")
@@ -144,13 +163,15 @@ enum BookStream {
             text.append(record.line)
             text.append(",\"user\":")
             text.appendQuoted(record.user)
-            switch try stream.book(record.request(in: sale), clock: clock.now()) {
+            let decided = try stream.book(record.request(in: sale), clock: clock.now())
+            switch decided {
             case .held(let booking), .repeated(let booking):
                 text.append(",\"ok\":true,\"booking\":\"")
                 text.append(booking.id.text)
                 text.append("\",\"expires_at\":\"")
                 text.append(booking.expiresAt.description)
                 text.append("\"}\n")
+                if case .held = decided { return booking.id }
             case .declined(let decline):
                 text.append(",\"ok\":false,\"error\":\"")
                 text.append(decline.reason.rawValue)
@@ -164,6 +185,7 @@ enum BookStream {
                 text.append("}\n")
             }
         }
+        return nil
     }
 }
 
