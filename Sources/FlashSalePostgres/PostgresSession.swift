@@ -573,6 +573,18 @@ final class PostgresSession {
         return try? row[row.count - 1].decode(String.self)
     }
 
+    /// Whether the server answered `asked` with an error of its own (a statement refused,
+    /// or the session ended under it by `pg_terminate_backend` or a shutdown): the
+    /// transaction it was part of then never reached the COMMIT sent after it.
+    func refused(_ asked: Asked) -> Bool {
+        do {
+            _ = try answer(asked.answer)
+            return false
+        } catch {
+            return (error as? PSQLError)?.serverInfo?[.sqlState] != nil
+        }
+    }
+
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
         try answers([(sql, values)])[0]
     }

@@ -87,6 +87,10 @@ final class PostgresTransaction: StoreTransaction {
             do {
                 try store.session.execute("COMMIT")
             } catch {
+                // The server refused the last write, or ended the session as it ran (found by
+                // probing: pg_terminate_backend then, and the group was said to be perhaps
+                // committed): the COMMIT never ran.
+                if let asked = transactionAsked, store.session.refused(asked) { throw error }
                 throw PostgresError.awaitingCommit(error, transactionID: transactionAsked.flatMap(store.session.text(ifAnswered:)))
             }
             if wrote || counted { store.committedChanges = true }

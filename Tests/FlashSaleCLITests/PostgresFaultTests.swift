@@ -464,6 +464,48 @@ struct PostgresFaultTests {
         #expect(try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 2)
     }
 
+    /// Found by probing: a stream whose session the server ended (`pg_terminate_backend`)
+    /// while a group's writes ran, before their COMMIT, exited 74 "the change may have been
+    /// made": the server's own answer to the writes says the COMMIT never ran, and the
+    /// group is decided again once connected.
+    @Test(.timeLimit(.minutes(2)))
+    func aGroupWhoseSessionEndsBeforeItsCommitIsDecidedAgain() throws {
+        let box = try Sandbox(.postgres)
+        try #require(try box.run(["create-sale", "s1", "--inventory", "10", "--per-user", "3"]).status == 0)
+        let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
+        let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
+        // Writes of a booking that take seconds while `pause` says so: time to end them.
+        try session.execute("CREATE TABLE pause (seconds float8 NOT NULL)")
+        try session.execute("INSERT INTO pause VALUES (0)")
+        try session.execute("""
+            CREATE FUNCTION slow_booking() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM pause)); RETURN NULL; END $$
+            """)
+        try session.execute("CREATE TRIGGER slow AFTER INSERT ON booking FOR EACH STATEMENT EXECUTE FUNCTION slow_booking()")
+        let name = "stream_" + UUID().uuidString.prefix(8).lowercased()
+        let go = box.directory.appendingPathComponent("go").path
+        let stream = try box.startShell("""
+            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \\
+                | timeout -s KILL 100 "$FLASHSALE" --db "$DB&application_name=\(name)" book s1 --stream
+            """)
+        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        try session.execute("UPDATE pause SET seconds = 30")
+        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        let writing = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE application_name = $1 AND state = 'active' AND query LIKE '%INSERT INTO booking%'
+            """
+        #expect(try stream.waitUntil(within: 30) { try session.count(writing, [.text(name)]) == 1 }, "\(stream.stderr)")
+        try session.execute("UPDATE pause SET seconds = 0")
+        _ = try session.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                              [.text(name)])
+        let result = stream.result()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#"{"line":2,"user":"b","ok":true"#), "\(result.stdout)")
+        #expect(result.stderr.contains("connected to the database again; going on"), "\(result.stderr)")
+        #expect(try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 2)
+    }
+
     /// `process --follow` and `events --follow` outlive a restart of the server: each says
     /// once that it lost the connection and once that it is back, then goes on (the requests
     /// submitted after the restart decided, their events printed), every event exactly once.
