@@ -57,16 +57,27 @@ public final class PostgresStore: Store {
     /// most. nil for an id the error does not carry (lost before it was answered), or one
     /// the server no longer knows. False for one it has never seen: a standby promoted
     /// before the transaction reached it ("transaction ID … is in the future", found by
-    /// review) never committed it.
+    /// review) never committed it. A standby still following its primary cannot tell:
+    /// asked there, this fails as a server that takes no writes, to be asked again.
     public func committed(unanswered error: any Error) throws -> Bool? {
         guard let transactionID = (error as? PostgresError)?.transactionID else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(max(1, busyTimeout.milliseconds))
         while true {
             try connected()
+            let standby = try session.firstRow("SELECT pg_is_in_recovery() AS standby", []) { try $0.bool("standby") }
+            if standby == true {
+                throw StoreFailure.unreachable(detail: "PostgreSQL at \(session.location.server) takes no writes (a standby): "
+                                               + "whether the last commit stands is asked of the primary")
+            }
             let status: String?
             do {
-                status = try session.firstRow("SELECT coalesce(pg_xact_status($1::xid8), 'unknown') AS status",
-                                              [.text(transactionID)]) { try $0.text("status") }
+                // Committed in the commit log, a transaction may still be running (waiting
+                // for a synchronous standby), and older releases said "committed" then:
+                // done only once a snapshot taken now sees it finished (review).
+                status = try session.firstRow("""
+                    SELECT CASE WHEN pg_visible_in_snapshot($1::xid8, pg_current_snapshot())
+                                THEN coalesce(pg_xact_status($1::xid8), 'unknown') ELSE 'in progress' END AS status
+                    """, [.text(transactionID)]) { try $0.text("status") }
             } catch let refusal as PostgresError where refusal.sqlState == PostgresError.invalidParameterValue {
                 return false
             }
