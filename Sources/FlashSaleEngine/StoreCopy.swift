@@ -109,13 +109,13 @@ public protocol CopyTarget: AnyObject {
     /// Writes every row `rows` hands over (as `CopySource.copyRows` does) in one
     /// transaction: all of them or, whatever fails or kills the process, none. Refuses
     /// with `CopyRefusal.targetHoldsData`, writing nothing, a database that already holds
-    /// any row. The rows written per table, counted as they were sent. `check` is given,
+    /// any row. `check` is given,
     /// before the commit and in the same transaction, the rows each table then holds and
     /// the transaction to read: what it throws rolls the copy back. `committing` is called
     /// as the COMMIT is sent: from then on, a failure may come after the commit.
     func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
                   check: (_ held: [CopiedTable: Int64], _ copy: any StoreReading) throws -> Void,
-                  committing: () -> Void) throws -> [CopiedTable: Int64]
+                  committing: () -> Void) throws
 }
 
 /// Why a copy was refused before anything was written.

@@ -11,10 +11,10 @@ extension PostgresStore: CopyTarget {
     /// was said not to match its source (found by probing).
     public func takeCopy(_ rows: ((CopiedTable, [CopiedValue]) throws -> Void) throws -> Void,
                          check: (_ held: [CopiedTable: Int64], _ copy: any StoreReading) throws -> Void,
-                         committing: () -> Void) throws -> [CopiedTable: Int64] {
+                         committing: () -> Void) throws {
         try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         do {
-            return try session.withoutStatementTimeout {
+            try session.withoutStatementTimeout {
                 try session.execute("LOCK TABLE \(CopiedTable.allCases.map(\.target).joined(separator: ", ")) IN EXCLUSIVE MODE")
                 for table in CopiedTable.allCases
                     where try session.count("SELECT count(*) FROM (SELECT 1 FROM \(table.target) LIMIT 1) AS one") > 0 {
@@ -33,7 +33,6 @@ extension PostgresStore: CopyTarget {
                 committing()
                 try session.execute("COMMIT")
                 committedChanges = true
-                return batch.written
             }
         } catch {
             _ = try? session.execute("ROLLBACK")
@@ -61,11 +60,9 @@ private struct InsertBatch {
     private var table: CopiedTable?
     private var values: [SQLValue] = []
     private var rows = 0
-    private(set) var written: [CopiedTable: Int64] = [:]
 
     init(session: PostgresSession) {
         self.session = session
-        for table in CopiedTable.allCases { written[table] = 0 }
     }
 
     /// Well under PostgreSQL's 65,535 parameters of a statement, and large enough that a
@@ -94,7 +91,6 @@ private struct InsertBatch {
             }
         }
         rows += 1
-        written[table, default: 0] += 1
         if values.count + columns.count > Self.valuesPerStatement { try flush() }
     }
 

@@ -89,12 +89,11 @@ enum CopyToCommand {
         guard missing.isEmpty else {
             throw StoreFailure.unusable(detail: "\(opening.description) is missing \(missing.joined(separator: ", ")); nothing was copied")
         }
-        // What the source's snapshot held: its rows per table, its sales.
+        // What the source's snapshot held, and so what was copied: its rows per table, its sales.
         var read: [CopiedTable: Int64] = [:]
         var sourceSales: [CopiedSale] = []
-        let copied: [CopiedTable: Int64]
         do {
-            copied = try holdingUp(opening.description) { try copyTarget.takeCopy({ write in
+            try holdingUp(opening.description) { try copyTarget.takeCopy({ write in
                 try holdingUp(sourceName) {
                     try source.copyRows { table, row in
                         read[table, default: 0] += 1
@@ -132,10 +131,10 @@ enum CopyToCommand {
         let tables = CopiedTable.allCases
         context.output.success(Rendered(
             text: (["copied \(context.database.controlCharactersEscaped) to \(opening.description)"]
-                   + tables.map { "\($0.rawValue) \(copied[$0] ?? 0)" } + ["verified: ok"]).joined(separator: "\n"),
+                   + tables.map { "\($0.rawValue) \(read[$0] ?? 0)" } + ["verified: ok"]).joined(separator: "\n"),
             json: .object([
                 ("source", .string(context.database)), ("target", .string(opening.description)),
-                ("copied", .object(tables.map { ($0.rawValue, .integer(copied[$0] ?? 0)) })),
+                ("copied", .object(tables.map { ($0.rawValue, .integer(read[$0] ?? 0)) })),
                 ("verified", .bool(true)),
             ])))
     }
