@@ -169,6 +169,8 @@ enum RehearseCommand {
             let everyBooking = try engine.bookings(of: sale, status: nil, user: nil, clock: end)
             let stock = StockChange.timeline(holds: outcome.holds, bookings: everyBooking, in: crowd, opening: opening)
             let soldOut = StockChange.soldOut(stock, inventory: settings.inventory)
+            // In a database given, the rehearsal's sale alone: the others are not its own.
+            let verifiedSale = context.databaseGiven ? sale : nil
             let report = RehearsalReport(
                 path: settings.via.rawValue, seed: settings.seed, buyers: settings.buyers, bots: crowd.bots,
                 inventory: settings.inventory, requests: crowd.requests.count, crowd: outcome.timing, soldOutAfter: soldOut,
@@ -182,8 +184,8 @@ enum RehearseCommand {
                 declined: AttemptTotals.declineCodes.compactMap { code in
                     (final?.attempts.declined[code]).flatMap { $0 > 0 ? (code.rawValue, $0) : nil }
                 },
-                suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(context.databaseGiven ? sale : nil, clock: end),
-                verifiedSale: context.databaseGiven ? sale : nil,
+                suspects: Array(try store.suspects(of: sale, thresholds: .standard).prefix(3)), violations: try store.verify(verifiedSale, clock: end),
+                verifiedSale: verifiedSale,
                 database: children.saleStaysIn,
                 seconds: Double(MonotonicClock.nanoseconds() - started) / 1e9)
             // Removed before the report is written, which SIGPIPE ends where its reader has
