@@ -10,17 +10,24 @@ struct PostgresError: StoreError, CustomStringConvertible {
     let description: String
     /// The server's SQLSTATE, for an error the store expects and handles itself.
     let sqlState: String?
-    /// For a COMMIT left unanswered, its transaction's id, when the server told it before
-    /// the connection was lost: what `PostgresStore.committed(unanswered:)` asks about.
-    let transactionID: String?
+    /// For a COMMIT left unanswered, its transaction, when the server told it before the
+    /// connection was lost: what `PostgresStore.committed(unanswered:)` asks about.
+    let unansweredTransaction: UnansweredTransaction?
 
-    init(failure: StoreFailure?, isTransient: Bool = false, sqlState: String? = nil, transactionID: String? = nil,
-         _ description: String) {
+    init(failure: StoreFailure?, isTransient: Bool = false, sqlState: String? = nil,
+         unansweredTransaction: UnansweredTransaction? = nil, _ description: String) {
         self.failure = failure
         self.isTransient = isTransient
         self.sqlState = sqlState
-        self.transactionID = transactionID
+        self.unansweredTransaction = unansweredTransaction
         self.description = description
+    }
+
+    /// A transaction whose COMMIT went unanswered: its id (`pg_current_xact_id`), and the
+    /// server process that ran it (`pg_backend_pid`), which may still hold it open.
+    struct UnansweredTransaction {
+        let id: String
+        let backend: Int32
     }
 
     static let undefinedTable = "42P01"
@@ -33,11 +40,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
     }
 
     /// `error` met while a COMMIT sent was unanswered: a lost connection leaves the fate of
-    /// the transaction (`transactionID`, if known) unknown (`StoreFailure.commitUnanswered`);
+    /// the transaction (`transaction`, if known) unknown (`StoreFailure.commitUnanswered`);
     /// anything else is itself.
-    static func awaitingCommit(_ error: any Error, transactionID: String?) -> any Error {
+    static func awaitingCommit(_ error: any Error, transaction: UnansweredTransaction?) -> any Error {
         guard case .connectionLost(let detail)? = StoreFailure.of(error) else { return error }
-        return PostgresError(failure: .commitUnanswered(detail: detail), transactionID: transactionID,
+        return PostgresError(failure: .commitUnanswered(detail: detail), unansweredTransaction: transaction,
                              "\(detail), after COMMIT was sent")
     }
 

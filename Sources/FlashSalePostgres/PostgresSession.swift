@@ -565,12 +565,15 @@ final class PostgresSession {
         return try Row.all(of: wait(for: [asked.answer], after: earlier)[0].rows)
     }
 
-    /// The last column of the first row `asked` answered, if it was answered (with the
-    /// connection lost, every query still unanswered fails at once), else nil. For a
-    /// transaction's last statement, after its COMMIT failed.
-    func text(ifAnswered asked: Asked) -> String? {
-        guard let row = (try? answer(asked.answer))?.rows.first?.makeRandomAccess(), row.count > 0 else { return nil }
-        return try? row[row.count - 1].decode(String.self)
+    /// The transaction's id and server process, the last two columns of the first row
+    /// `asked` answered, if it was answered (with the connection lost, every query still
+    /// unanswered fails at once), else nil. For a transaction's last statement, after its
+    /// COMMIT failed.
+    func transaction(ifAnswered asked: Asked) -> PostgresError.UnansweredTransaction? {
+        guard let row = (try? answer(asked.answer))?.rows.first?.makeRandomAccess(), row.count >= 2,
+              let id = try? row[row.count - 2].decode(String.self),
+              let backend = try? row[row.count - 1].decode(Int32.self) else { return nil }
+        return PostgresError.UnansweredTransaction(id: id, backend: backend)
     }
 
     /// Whether the server answered `asked` with an error of its own (a statement refused,

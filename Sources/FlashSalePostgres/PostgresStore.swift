@@ -54,14 +54,23 @@ public final class PostgresStore: Store {
     /// Asks the server for the transaction's status by its id (`pg_xact_status`), on a new
     /// connection if the last one was lost. The lost connection's backend may still be
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
-    /// most. nil for an id the error does not carry (lost before it was answered), or one
-    /// the server no longer knows. False for one it has never seen: a standby promoted
-    /// before the transaction reached it ("transaction ID … is in the future", found by
-    /// review) never committed it. A standby still following its primary cannot tell:
-    /// asked there, this fails as a server that takes no writes, to be asked again.
+    /// most. Or the COMMIT never reached it, and it holds the transaction open until it
+    /// sees its client gone, which over a failed network can take hours (found by probing:
+    /// the stream gave up with 74). Still open past the busy timeout, that backend is ended
+    /// (`pg_terminate_backend`, which its own role may do): what it had not committed is
+    /// rolled back, and a COMMIT waiting for a synchronous standby stays committed here;
+    /// then asked again, a busy timeout more.
+    /// nil for an id the error does not carry (lost before it was answered), one the server
+    /// no longer knows, or one still open after all that. False for one it has never seen:
+    /// a standby promoted before the transaction reached it ("transaction ID … is in the
+    /// future", found by review) never committed it. A standby still following its primary
+    /// cannot tell: asked there, this fails as a server that takes no writes, to be asked
+    /// again.
     public func committed(unanswered error: any Error) throws -> Bool? {
-        guard let transactionID = (error as? PostgresError)?.transactionID else { return nil }
-        let deadline = ContinuousClock.now + .milliseconds(max(1, busyTimeout.milliseconds))
+        guard let transaction = (error as? PostgresError)?.unansweredTransaction else { return nil }
+        let wait = Duration.milliseconds(max(1, busyTimeout.milliseconds))
+        var deadline = ContinuousClock.now + wait
+        var backendEnded = false
         while true {
             try connected()
             let standby = try session.firstRow("SELECT pg_is_in_recovery() AS standby", []) { try $0.bool("standby") }
@@ -77,7 +86,7 @@ public final class PostgresStore: Store {
                 status = try session.firstRow("""
                     SELECT CASE WHEN pg_visible_in_snapshot($1::xid8, pg_current_snapshot())
                                 THEN coalesce(pg_xact_status($1::xid8), 'unknown') ELSE 'in progress' END AS status
-                    """, [.text(transactionID)]) { try $0.text("status") }
+                    """, [.text(transaction.id)]) { try $0.text("status") }
             } catch let refusal as PostgresError where refusal.sqlState == PostgresError.invalidParameterValue {
                 return false
             }
@@ -85,9 +94,29 @@ public final class PostgresStore: Store {
             case "committed": return true
             case "aborted": return false
             case "in progress" where ContinuousClock.now < deadline: usleep(10_000)
+            case "in progress" where !backendEnded:
+                backendEnded = true
+                guard try end(transaction) else { return nil }
+                deadline = ContinuousClock.now + wait
             default: return nil
             }
         }
+    }
+
+    /// Ends the server process that still runs `transaction`, if it is this role's:
+    /// whether it did. Matched by its transaction as well as its process id, which a
+    /// process started since may have been given.
+    private func end(_ transaction: PostgresError.UnansweredTransaction) throws -> Bool {
+        let ended = try session.firstRow("""
+            SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+            WHERE pid = $1 AND usename = current_user AND backend_xid::text = ($2::numeric % 4294967296)::text
+            """, [.int(Int64(transaction.backend)), .text(transaction.id)]) { try $0.bool("ended") } ?? false
+        if ended {
+            StoreNotices.say("the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
+                             + "after \(busyTimeout.milliseconds) ms; ended its server process \(transaction.backend) "
+                             + "(pg_terminate_backend) to tell whether it committed")
+        }
+        return ended
     }
 
     public func beginWrite() throws -> any StoreTransaction {

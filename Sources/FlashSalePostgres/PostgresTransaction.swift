@@ -71,12 +71,13 @@ final class PostgresTransaction: StoreTransaction {
             try sendIfLarge(&batch)
             try addEvents(to: &batch)
             // Sent with the COMMIT, which waits for both (`PostgresSession.send`). A change
-            // asks for its transaction's id there too: should the COMMIT go unanswered, a
-            // follower asks the server later whether it stands (`committed(unanswered:)`).
+            // asks for its transaction's id and server process there too: should the COMMIT
+            // go unanswered, a follower asks the server later whether it stands
+            // (`committed(unanswered:)`).
             var transactionAsked: PostgresSession.Asked?
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))
-                transactionAsked = try store.session.ask(batch.statement(selecting: "pg_notify(\(channel), ''), pg_current_xact_id()::text"),
+                transactionAsked = try store.session.ask(batch.statement(selecting: "pg_notify(\(channel), ''), pg_current_xact_id()::text, pg_backend_pid()"),
                                                          batch.values)
             } else if !batch.isEmpty {
                 // Telemetry alone: a crash may lose it (CommitContent).
@@ -91,7 +92,7 @@ final class PostgresTransaction: StoreTransaction {
                 // probing: pg_terminate_backend then, and the group was said to be perhaps
                 // committed): the COMMIT never ran.
                 if let asked = transactionAsked, store.session.refused(asked) { throw error }
-                throw PostgresError.awaitingCommit(error, transactionID: transactionAsked.flatMap(store.session.text(ifAnswered:)))
+                throw PostgresError.awaitingCommit(error, transaction: transactionAsked.flatMap(store.session.transaction(ifAnswered:)))
             }
             if wrote || counted { store.committedChanges = true }
         } catch {

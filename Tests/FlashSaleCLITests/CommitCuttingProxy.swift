@@ -6,7 +6,10 @@ import Glibc
 /// waits for the server's answer (so that the transaction stands), and instead of passing
 /// that on closes the connection on both sides, as a network that fails at that moment
 /// would; or, `keepingTheConnection`, keeps it open and passes nothing more on, as a stuck
-/// proxy would. Every other connection and message passes through as it came: at once,
+/// proxy would; or, `withholdingTheCommit`, never passes the COMMIT on, and closes the
+/// client's side once the rest is answered, keeping the server's open, as a network that
+/// failed on the way would: the transaction stays open on the server. No COMMIT is cut
+/// while `disarmed`. Every other connection and message passes through as it came: at once,
 /// or `trickling` (16 KiB every 100 ms, a slow link), or not while `stalled` (a server
 /// gone quiet), which holds the server's answers back until it is unset.
 final class CommitCuttingProxy: @unchecked Sendable {
@@ -14,11 +17,14 @@ final class CommitCuttingProxy: @unchecked Sendable {
     private let listener: Int32
     private let marker: [UInt8]
     private let keepsTheConnection: Bool
+    private let withholdsTheCommit: Bool
     private let trickles: Bool
     private var stalledNow = false
+    private var disarmedNow = false
     private var accepted = 0
     private let state = NSLock()
     private var cutDone = false
+    private var withheld: [Connection] = []
 
     /// Whether a COMMIT's answer has been lost.
     var cut: Bool { state.withLock { cutDone } }
@@ -31,9 +37,16 @@ final class CommitCuttingProxy: @unchecked Sendable {
         set { state.withLock { stalledNow = newValue } }
     }
 
-    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false, trickling: Bool = false) throws {
+    var disarmed: Bool {
+        get { state.withLock { disarmedNow } }
+        set { state.withLock { disarmedNow = newValue } }
+    }
+
+    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false,
+         withholdingTheCommit: Bool = false, trickling: Bool = false) throws {
         self.marker = Array(marker.utf8)
         keepsTheConnection = keepingTheConnection
+        withholdsTheCommit = withholdingTheCommit
         trickles = trickling
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
@@ -50,6 +63,13 @@ final class CommitCuttingProxy: @unchecked Sendable {
         self.listener = listener
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread { [self] in accepting(serverPort: serverPort) }.start()
+    }
+
+    /// Closes the server's side of a connection whose COMMIT was withheld: its transaction,
+    /// if still open, rolls back and lets go of its locks (the sandbox's schema is dropped
+    /// after the test).
+    func endWithheldTransactions() {
+        for connection in state.withLock({ withheld }) { shutdown(connection.server, Int32(SHUT_RDWR)) }
     }
 
     deinit {
@@ -86,12 +106,17 @@ final class CommitCuttingProxy: @unchecked Sendable {
         }
     }
 
-    /// One proxied connection: whether its COMMIT to cut has been sent.
+    /// One proxied connection: whether its COMMIT to cut has been sent, or withheld.
     private final class Connection: @unchecked Sendable {
         let client: Int32
         let server: Int32
         private let lock = NSLock()
         private var sent = false
+        private var withheld = false
+        // Messages passed on that the server answers with a ReadyForQuery (Sync, Query),
+        // and those answers: the start-up has one more.
+        private var asked = 0
+        private var readied = 0
 
         init(client: Int32, server: Int32) {
             self.client = client
@@ -103,12 +128,37 @@ final class CommitCuttingProxy: @unchecked Sendable {
             set { lock.withLock { sent = newValue } }
         }
 
+        func passedOn(_ message: [UInt8]) {
+            guard message.first == UInt8(ascii: "S") || message.first == UInt8(ascii: "Q") else { return }
+            lock.withLock { asked += 1 }
+        }
+
+        func ready() {
+            lock.withLock { readied += 1 }
+            closeClientIfAnswered()
+        }
+
+        /// The COMMIT is not passed on, and nothing after it: the client's side closes once
+        /// all before it is answered. The end of the requests' direction.
+        func withhold() {
+            lock.withLock {
+                withheld = true
+                pumpsEnded += 1
+            }
+            closeClientIfAnswered()
+        }
+
+        private func closeClientIfAnswered() {
+            if lock.withLock({ withheld && readied == asked + 1 }) { shutdown(client, Int32(SHUT_RDWR)) }
+        }
+
         private var pumpsEnded = 0
 
-        /// Ends both sides; the second of the two directions to end closes them.
+        /// Ends both sides (the client's alone once a COMMIT was withheld); the second of
+        /// the two directions to end closes them.
         func end() {
             shutdown(client, Int32(SHUT_RDWR))
-            shutdown(server, Int32(SHUT_RDWR))
+            if !lock.withLock({ withheld }) { shutdown(server, Int32(SHUT_RDWR)) }
             let last = lock.withLock {
                 pumpsEnded += 1
                 return pumpsEnded == 2
@@ -122,21 +172,31 @@ final class CommitCuttingProxy: @unchecked Sendable {
 
     /// Client to server, message by message (the start-up message has no type byte): a
     /// query (`Parse` or `Query`) holding the marker arms the cut, and the next COMMIT is
-    /// the one whose answer is lost.
+    /// the one whose answer is lost, or that is withheld with all after it.
     private func forwardRequests(_ connection: Connection) {
         var messages = Messages(typed: false)
         var armed = false
-        while let chunk = receive(connection.client) {
+        reading: while let chunk = receive(connection.client) {
+            var passing: [UInt8] = []
             for message in messages.add(chunk) {
                 if let query = Self.query(of: message) {
-                    if query.firstRange(of: marker) != nil, !cut { armed = true }
+                    if query.firstRange(of: marker) != nil, !cut, !disarmed { armed = true }
                     if armed, query == Array("COMMIT".utf8) {
                         armed = false
-                        if state.withLock({ defer { cutDone = true }; return !cutDone }) { connection.commitSent = true }
+                        if state.withLock({ defer { cutDone = true }; return !cutDone }) {
+                            if withholdsTheCommit {
+                                guard sendAll(passing, to: connection.server) else { break reading }
+                                state.withLock { withheld.append(connection) }
+                                return connection.withhold()
+                            }
+                            connection.commitSent = true
+                        }
                     }
                 }
+                connection.passedOn(message)
+                passing += message
             }
-            guard sendAll(chunk, to: connection.server) else { break }
+            guard sendAll(passing, to: connection.server) else { break }
         }
         connection.end()
     }
@@ -157,6 +217,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
                 }
                 while stalled { usleep(10_000) }
                 guard sendAll(message, to: connection.client) else { return connection.end() }
+                if message.first == UInt8(ascii: "Z") { connection.ready() }
                 sentSincePause += message.count
                 if trickles, sentSincePause >= 16_384 {
                     usleep(100_000)

@@ -506,6 +506,37 @@ struct PostgresFaultTests {
         #expect(try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 2)
     }
 
+    /// Found by probing: a stream whose connection was lost after a group's writes, its
+    /// COMMIT never reaching the server, found the group's transaction still open there
+    /// ("in progress") and gave up with 74 after its busy timeout, as it would for hours
+    /// over a network that failed. The server process that keeps it open is ended, and the
+    /// group, never committed, is decided again.
+    @Test(.timeLimit(.minutes(2)))
+    func aGroupWhoseCommitNeverReachedTheServerIsDecidedAgain() throws {
+        let box = try saleBox()
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", withholdingTheCommit: true)
+        defer { proxy.endWithheldTransactions() }
+        proxy.disarmed = true
+        let proxied = try url(of: box, through: proxy)
+        let go = box.directory.appendingPathComponent("go").path
+        let stream = try box.startShell("""
+            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \\
+                | timeout -s KILL 100 "$FLASHSALE" --db '\(proxied)' --busy-timeout 1s book s1 --stream
+            """)
+        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        // The second group's COMMIT, its first after a statement on bookings.
+        proxy.disarmed = false
+        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        let result = stream.result()
+        #expect(proxy.cut)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#"{"line":2,"user":"b","ok":true"#), "\(result.stdout)")
+        #expect(result.stderr.contains("was still open on PostgreSQL"), "\(result.stderr)")
+        #expect(try box.spawn(["--json", "status", "s1"]).json()["held"] as? Int == 2)
+        #expect(try box.spawn(["verify"]).status == 0)
+    }
+
     /// `process --follow` and `events --follow` outlive a restart of the server: each says
     /// once that it lost the connection and once that it is back, then goes on (the requests
     /// submitted after the restart decided, their events printed), every event exactly once.
