@@ -95,6 +95,7 @@ extension Engine {
     /// Its COMMIT unanswered (`UnansweredBatch`), a batch may stand or not.
     public func processBatch(of saleID: SaleID, batch: Int64, clock: Instant) throws -> ProcessReport {
         var decided = ProcessReport()
+        var lastHold: BookingID?
         do {
             return try store.write { transaction in
                 var line = try Line(sale: transaction.requireSale(saleID), transaction: transaction)
@@ -105,7 +106,7 @@ extension Engine {
                     return report
                 }
                 let facts = TransactionFacts()
-                try decide(&line, batch: batch, at: now, facts: facts, into: &report)
+                try decide(&line, batch: batch, at: now, facts: facts, into: &report, lastHold: &lastHold)
                 try facts.writeCounters(of: saleID, to: transaction)
                 if report.decided > 0 {
                     try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
@@ -115,17 +116,20 @@ extension Engine {
             }
         } catch {
             guard case .commitUnanswered? = StoreFailure.of(error) else { throw error }
-            throw UnansweredBatch(report: decided, cause: error)
+            throw UnansweredBatch(report: decided, sale: saleID, lastHold: lastHold, cause: error)
         }
     }
 
     /// A batch whose COMMIT went unanswered (the connection lost once it was sent), and
     /// what it decided, had it committed: a follower that goes on counts that once the
-    /// store says it stands (`Store.committed(unanswered:)`), where before the batch was
-    /// neither counted nor decided again, and `--limit` was passed by it (found by
-    /// probing). It fails a command as its cause does.
+    /// engine says it stands (`stands(_:)`), where before the batch was neither counted
+    /// nor decided again, and `--limit` was passed by it (found by probing). It fails a
+    /// command as its cause does.
     public struct UnansweredBatch: StoreError {
         public let report: ProcessReport
+        let sale: SaleID
+        /// The last hold the batch made, whose presence tells whether it stands.
+        let lastHold: BookingID?
         public let cause: any Error
 
         public var failure: StoreFailure? { StoreFailure.of(cause) }
@@ -157,7 +161,7 @@ extension Engine {
     /// read `rowsAtOnce` at a time (without the bulk paths, one): queued requests never
     /// change, and nobody else can add to the line while this transaction holds the write lock.
     private func decide(_ line: inout Line, batch: Int64, at now: Instant, facts: TransactionFacts,
-                        into report: inout ProcessReport) throws {
+                        into report: inout ProcessReport, lastHold: inout BookingID?) throws {
         let transaction = line.transaction
         var ahead: ArraySlice<(RequestID, BookingRequest)> = []
         while report.decided < batch {
@@ -185,8 +189,9 @@ extension Engine {
             }
             guard let (id, request) = ahead.popFirst() else { return }
             switch try decide(request, in: &line.sale, transaction, at: now, fromQueue: id, facts: facts) {
-            case .decided(.held):
+            case .decided(.held(let booking)):
                 // The hold's 'held' event names the request: that event is its decision.
+                lastHold = booking.id
                 line.cursor = id
                 report.accepted += 1
             case .decided(.repeated(let booking)):

@@ -60,17 +60,7 @@ enum BookStream {
         func commitGroup() throws {
             func attempt() throws {
                 if let cause = unanswered {
-                    // The server tells of a transaction id, which a crash that lost the
-                    // transaction hands out again (found by probing: another client's
-                    // committed, and a hold that was not there was printed). Once the
-                    // server says the id is done, the group's last hold tells.
-                    let told = try engine.store.committed(unanswered: cause)
-                    let stands: Bool?
-                    if told != nil, let hold = lastHold {
-                        stands = try engine.store.read { try $0.booking(hold, in: saleID) } != nil
-                    } else {
-                        stands = told
-                    }
+                    let stands = try engine.stands(unanswered: cause, lastHold: lastHold, in: saleID)
                     unanswered = nil
                     switch stands {
                     case true?: return

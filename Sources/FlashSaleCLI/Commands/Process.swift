@@ -53,7 +53,7 @@ enum ProcessCommand {
                 // nil when a stop signal came while another process held the database.
                 let drained: Void? = try watcher.persisting {
                     if let batch = unanswered {
-                        switch try engine.store.committed(unanswered: batch.cause) {
+                        switch try engine.stands(batch) {
                         case true?: count(batch.report, into: &total, progress: progress)
                         case false?: break
                         case nil:
