@@ -133,7 +133,7 @@ exclude=ignored_auth run_schemathesis "$work/header.json" -H "X-User: schemathes
 stop_server
 
 section "2. --auth jwt (HS256)"
-head -c 32 /dev/urandom | base64 >"$work/jwt.key"
+(umask 077 && head -c 32 /dev/urandom | base64 >"$work/jwt.key")
 token=$(python3 - "$work/jwt.key" <<'EOF'
 import base64, hashlib, hmac, json, sys, time
 key = open(sys.argv[1], "rb").read().removesuffix(b"\n")

@@ -14,6 +14,11 @@ struct Authenticator: Sendable {
     }
 
     private let scheme: Scheme
+    /// What serve's log warns of as it starts: an HS256 secret that every user of this host
+    /// can read, and so sign any buyer's tokens with (found by probing: nothing was said).
+    /// A warning, not a refusal, as libpq's for a readable password file: a public key is
+    /// no secret, and a file shared with a group may be meant.
+    let warning: String?
     /// Clocks of issuers and of this host differ by a little.
     static let leeway: TimeInterval = 30
     /// A token's time left, as far as a stream cares: `exp` may be centuries away, past
@@ -28,10 +33,21 @@ struct Authenticator: Sendable {
         case .header(let name):
             guard let field = HTTPField.Name(name) else { throw FlashSaleError.usage("'\(Quoted(name))' is not a header name") }
             scheme = .header(field)
+            warning = nil
         case .jwt(let path, let issuer, let audience):
             let (keys, algorithm) = try await Authenticator.keys(from: path)
             scheme = .jwt(keys, algorithm: algorithm, issuer: issuer, audience: audience)
+            warning = algorithm == "HS256" ? Authenticator.exposure(of: path) : nil
         }
+    }
+
+    /// The warning for a secret file that others may read (`o+r`), if it is one.
+    private static func exposure(of path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IROTH != 0 else { return nil }
+        let mode = String(info.st_mode & 0o777, radix: 8)
+        return "--jwt-key '\(Quoted(path))' holds an HS256 secret that every user of this host can read (mode 0\(mode)), "
+            + "and so sign tokens for any buyer with: chmod o-r '\(Quoted(path))'"
     }
 
     /// A PEM public key allows its own type's algorithm (ES256 for P-256, RS256 for RSA);

@@ -78,6 +78,7 @@ package enum Server {
                                           + "beside the \(OpenFilesLimit.reserve) serve keeps: raise it (ulimit -Hn, LimitNOFILE=)")
         }
         let authenticator = try await Authenticator(settings.authentication)
+        if let warning = authenticator.warning { logger.warning("\(warning)") }
         let readers = Readers(threads: readerThreads, openStore: settings.openStore)
         let feed = EventFeed(readers: readers, sales: settings.sales)
         try waitingOutLocks(logger) { try feed.start(store: settings.openStore()) }

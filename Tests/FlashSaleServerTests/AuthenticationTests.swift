@@ -20,6 +20,34 @@ import FlashSaleTestSupport
         return served
     }
 
+    /// Found by probing: an HS256 secret that every user of the host could read, and so
+    /// sign any buyer's tokens with, was taken without a word. The log warns of it as serve
+    /// starts; a secret only its owner (and group) reads, or a public key, is not warned of.
+    @Test func aSecretOthersCanReadIsWarnedOf() async throws {
+        let secret = "s3cret-s3cret-s3cret-s3cret-0001"
+        for (mode, warned): (mode_t, Bool) in [(0o644, true), (0o640, false), (0o600, false)] {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 5)
+            let path = served.directory + "/jwt.key"
+            try Data(secret.utf8).write(to: URL(fileURLWithPath: path))
+            try #require(chmod(path, mode) == 0)
+            try served.start(["--auth", "jwt", "--jwt-key", path])
+            #expect(try await Self.status(served, Tokens.hs256(secret: secret)) == 200)
+            // Logged before the listener opened, so before the request's own line.
+            _ = try await served.logged(1) { $0["status"] as? Int == 200 }
+            #expect(served.log.contains("every user of this host can read (mode 0\(String(mode, radix: 8)))") == warned, "\(served.log)")
+        }
+        let served = try ServedDatabase()
+        try served.createSale(inventory: 5)
+        let path = served.directory + "/jwt.pub"
+        try Data(ES256PrivateKey().publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: path))
+        try #require(chmod(path, 0o644) == 0)
+        try served.start(["--auth", "jwt", "--jwt-key", path])
+        #expect(try await Self.status(served, Tokens.unsigned()) == 401)
+        _ = try await served.logged(1) { $0["status"] as? Int == 401 }
+        #expect(!served.log.contains("can read"), "\(served.log)")
+    }
+
     /// The status of the user's bookings list with this token.
     static func status(_ served: ServedDatabase, _ token: String) async throws -> Int {
         let answer = try await served.send(.GET, bookings, headers: bearer(token))
