@@ -58,14 +58,16 @@ final class InputChunks {
     /// every other writer waiting: a producer writing slowly into `submit --file -` made
     /// each `book` meanwhile exit 75 and stopped `process` (found by probing).
     ///
-    /// With `stoppingPastLine`, the copy ends at a line longer than that: the reader refuses
+    /// A line longer than `longestLine` ends the copy (`.stopsTheCopy`): the reader refuses
     /// it there, as it did before the copy, where an endless one (`/dev/zero`) was copied
-    /// until the directory was full (found by probing). A line's bytes are its record's and
+    /// until the directory was full (found by probing). Or it is copied cut short
+    /// (`.isCut`), still too long, for a reader that skips it and goes on: copied whole, an
+    /// endless one filled the directory all the same. A line's bytes are its record's and
     /// up to four more, which the reader does not count: the CR of a CRLF, and a byte order
     /// mark before the first line. (Cut at the record's own limit, a line of exactly that
     /// many bytes whose LF had not come yet was taken for the input's last, whole, and the
     /// lines after it were dropped: found by review.)
-    func whole(spoolingIn directory: String, stoppingPastLine longestLine: Int?) throws -> InputChunks {
+    func whole(spoolingIn directory: String, longestLine: Int, pastIt longLine: LongLine) throws -> InputChunks {
         guard !isRegularFile else { return self }
         var template = Array((directory + "/flashsale-input-XXXXXX").utf8CString)
         let spool = mkstemp(&template)
@@ -79,16 +81,21 @@ final class InputChunks {
         _ = fcntl(spool, F_SETFD, FD_CLOEXEC)
         do {
             let copy = FileSink(descriptor: spool)
+            // Past this many bytes, a line is too long whatever it holds.
+            let tooLong = longestLine + 5
             var lineSoFar = 0
             while copy.writeError == nil, let bytes = try next() {
+                if longLine == .isCut {
+                    copy.write(utf8: Self.cut(bytes, to: tooLong, lineSoFar: &lineSoFar))
+                    continue
+                }
                 copy.write(utf8: bytes)
-                guard let longestLine else { continue }
                 if let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
                     lineSoFar = bytes.count - lastNewline - 1
                 } else {
                     lineSoFar += bytes.count
                 }
-                if lineSoFar > longestLine + 4 { break }
+                if lineSoFar >= tooLong { break }
             }
             copy.flush()
             if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }
@@ -98,6 +105,39 @@ final class InputChunks {
             throw error
         }
         return try InputChunks(descriptor: spool, name: name, owned: true)
+    }
+
+    /// What a line past `longestLine` does to the copy.
+    enum LongLine {
+        case stopsTheCopy
+        case isCut
+    }
+
+    /// `bytes` with every line past `keep` bytes cut there (its LF kept), `lineSoFar` the
+    /// bytes of the line they start in that came before them. The chunk itself when no line
+    /// is cut, as nearly every chunk is.
+    private static func cut(_ bytes: [UInt8], to keep: Int, lineSoFar: inout Int) -> [UInt8] {
+        var kept: [UInt8]?
+        var keptThrough = 0
+        var start = 0
+        while start < bytes.count {
+            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
+            let end = newline ?? bytes.count
+            if lineSoFar + (end - start) > keep {
+                let cutAt = start + max(0, keep - lineSoFar)
+                kept = (kept ?? []) + bytes[keptThrough..<cutAt]
+                keptThrough = end
+            }
+            if let newline {
+                lineSoFar = 0
+                start = newline + 1
+            } else {
+                lineSoFar += end - start
+                start = end
+            }
+        }
+        guard let kept else { return bytes }
+        return kept + bytes[keptThrough...]
     }
 
     private func spoolFailure(_ directory: String, _ code: Int32) -> String {

@@ -49,10 +49,11 @@ enum SubmitCommand {
         let sale = try invocation.requiredSaleID()
         let format = try BookCommand.requestFormat(invocation)
         // Read whole before the transaction begins, which it would otherwise hold while a
-        // pipe is slow to write (InputChunks.whole); up to a line too long, unless skipped.
+        // pipe is slow to write (InputChunks.whole); up to a line too long, or with each such
+        // line cut short when they are skipped.
         let input = try context.input(path).whole(
-            spoolingIn: TemporaryDirectory.path(in: context.environment),
-            stoppingPastLine: invocation.flag(skipInvalid) ? nil : RequestReader.maximumRecordBytes)
+            spoolingIn: TemporaryDirectory.path(in: context.environment), longestLine: RequestReader.maximumRecordBytes,
+            pastIt: invocation.flag(skipInvalid) ? .isCut : .stopsTheCopy)
         let records = ReadAhead(RequestReader(format: format, nextChunk: input.next))
         defer { records.stop() }
         let progress = Progress(every: 100_000, label: "read", sink: context.output.notes)
