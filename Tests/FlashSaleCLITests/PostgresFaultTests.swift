@@ -44,7 +44,7 @@ struct PostgresFaultTests {
     /// is full and what to raise.
     @Test func aRoleAtItsConnectionLimitIs73SayingSo() throws {
         let box = try saleBox()
-        let role = try LimitedRole(connections: 0, on: box)
+        let role = try TestRole(connections: 0, on: box)
         let result = try box.spawn(["--db", role.url, "book", "s1", "alice"], database: false)
         #expect(result.status == 73)
         #expect(isOneLine(result.stderr) && result.stderr.contains("too many connections for role"), "\(result.stderr)")
@@ -58,7 +58,7 @@ struct PostgresFaultTests {
     @Test(arguments: [["process", "--follow"], ["events", "--follow"]])
     func aFollowerWhoseRoleHasRoomForOneConnectionIs73SayingSo(command: [String]) throws {
         let box = try saleBox()
-        let role = try LimitedRole(connections: 1, on: box)
+        let role = try TestRole(connections: 1, on: box)
         let follower = try box.start(["--db", role.url] + command, database: false)
         let ended = follower.waitForExit(within: 30)
         #expect(ended == .exit(73), "\(follower.stderr)")
@@ -135,7 +135,12 @@ struct PostgresFaultTests {
     /// waits for the hold's, which another session holds, and which then asks to lock the
     /// sale table (as a migration might); the server ends the sweep's transaction, grants
     /// that lock, and the sweep's second attempt waits for it. (A row's lock would be a
-    /// race: the sweep may take it first.)
+    /// race: the sweep may take it first.) The server ends the transaction of the one
+    /// that looks for a deadlock first, a look made once, `deadlock_timeout` into a wait:
+    /// the sweep's is 5 s, and the other session's an hour, so that the sweep looks once
+    /// both wait, unless the test takes 5 s to lock the table (once it was 1 s, the
+    /// default for both, and on a loaded machine the sweep looked too early, the other
+    /// session found the deadlock, and lost it).
     @Test func aSweepRetriedAfterADeadlockStillStopsAtOnceWhileItWaits() throws {
         try sweepStopsAtOnce(whileAnotherSessionHolds: "SELECT id FROM booking WHERE sale = 's1' FOR UPDATE",
                              thenTakes: "LOCK TABLE sale IN EXCLUSIVE MODE")
@@ -156,7 +161,14 @@ struct PostgresFaultTests {
         // Asked on a session of its own: a transaction sees pg_stat_activity as it first read it.
         let observer = try PostgresSession(location: location, busyTimeout: .seconds(30))
         let blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))"
-        let sweep = try box.start(["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z")
+        var role: TestRole?
+        if second != nil {
+            try holder.execute("SET deadlock_timeout = '1h'")
+            role = try TestRole(settings: [("deadlock_timeout", "5s")], on: box)
+        }
+        defer { withExtendedLifetime(role) {} }
+        let sweep = try box.start((role.map { ["--db", $0.url] } ?? []) + ["--busy-timeout", "1h", "sweep"], now: "2026-11-24T16:00:00Z",
+                                  database: role == nil)
         try #require(sweep.waitUntil(within: 30) { try observer.count(blocked, [.int(holderID)]) == 1 }, "\(sweep.stderr)")
         if let second {
             // Returns once the server has ended the sweep's transaction (a deadlock, found
@@ -734,19 +746,23 @@ final class TmpfsMount {
     }
 }
 
-/// A role of a test's own, allowed `connections` connections at once and every right on
-/// `box`'s schema; dropped with this value.
-private final class LimitedRole {
+/// A role of a test's own, allowed `connections` connections at once (without limit if
+/// nil), its sessions started with `settings`, and every right on `box`'s schema; dropped
+/// with this value.
+private final class TestRole {
     let url: String
     private let name = TestPostgres.newSchema()
     private let admin: PostgresSession
 
-    init(connections: Int, on box: Sandbox) throws {
+    init(connections: Int? = nil, settings: [(name: String, value: String)] = [], on box: Sandbox) throws {
         let server = try #require(TestPostgres.server)
         let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
         url = "postgresql://\(name):secret@\(server.host):\(server.port)/\(server.database)?schema=\(location.schema)"
         admin = try PostgresSession(location: location, busyTimeout: .seconds(30))
-        try admin.execute("CREATE ROLE \(name) LOGIN PASSWORD 'secret' CONNECTION LIMIT \(connections)")
+        try admin.execute("CREATE ROLE \(name) LOGIN PASSWORD 'secret' CONNECTION LIMIT \(connections ?? -1)")
+        for setting in settings {
+            try admin.execute("ALTER ROLE \(name) SET \(setting.name) = '\(setting.value)'")
+        }
         for grant in ["USAGE ON SCHEMA", "ALL ON ALL TABLES IN SCHEMA", "ALL ON ALL SEQUENCES IN SCHEMA"] {
             try admin.execute("GRANT \(grant) \(location.schema) TO \(name)")
         }
