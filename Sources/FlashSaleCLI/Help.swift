@@ -37,7 +37,7 @@ enum Help {
         var text = "Usage: " + usages.joined(separator: "\n       ") + "\n\n\(command.summary)\n"
         if !command.details.isEmpty { text += "\n\(command.details)\n" }
         if !command.options.isEmpty { text += "\n" + optionList("Options", command.options) }
-        text += "\n" + optionList("Global options", GlobalOptions.all)
+        text += "\n" + optionList("Global options", command.globalOptions)
         return text
     }
 

@@ -25,6 +25,11 @@ struct OptionSpec: Sendable {
 
     var isFlag: Bool { value == nil }
 
+    /// The same option, described as one command reads it.
+    func described(as help: String) -> OptionSpec {
+        OptionSpec(name, short: short, value: value, required: isRequired, repeatable: isRepeatable, help)
+    }
+
     /// `--hold DURATION`, `-q, --quiet`.
     var synopsis: String {
         (short.map { "\($0), " } ?? "") + name + (value.map { " \($0)" } ?? "")
@@ -101,11 +106,20 @@ struct CommandSpec: Sendable {
     let run: @Sendable (Invocation, Context) throws -> Void
     /// Empty for a command with one usage: its arguments and options.
     private let declaredUsages: [UsageSpec]
+    /// Global options this command reads otherwise than most (`rehearse`'s --db, which is
+    /// no default file), by name: what its help says of them instead.
+    private let globalOptionHelp: [String: String]
+
+    /// The global options as this command reads them, for its help.
+    var globalOptions: [OptionSpec] {
+        GlobalOptions.all.map { option in globalOptionHelp[option.name].map(option.described(as:)) ?? option }
+    }
 
     init(_ name: String, arguments: String = "", options: [OptionSpec] = [], summary: String, details: String = "",
          createsDatabase: Bool = false, namesDatabaseServer: Bool = false, usesDatabase: Bool = true,
-         run: @escaping @Sendable (Invocation, Context) throws -> Void) {
+         globalOptionHelp: [String: String] = [:], run: @escaping @Sendable (Invocation, Context) throws -> Void) {
         self.name = name
+        self.globalOptionHelp = globalOptionHelp
         self.namesDatabaseServer = namesDatabaseServer
         self.usesDatabase = usesDatabase
         self.arguments = ArgumentSpec.list(arguments)
@@ -138,6 +152,7 @@ struct CommandSpec: Sendable {
         self.createsDatabase = createsDatabase
         self.namesDatabaseServer = false
         self.usesDatabase = true
+        self.globalOptionHelp = [:]
         self.run = run
         self.declaredUsages = usages
     }

@@ -510,6 +510,20 @@ func keyOrder(_ json: String) -> [String] {
         #expect(!FileManager.default.fileExists(atPath: box.database))
     }
 
+    /// Found by probing: `help rehearse` said --db defaults to ./flashsale.db, where
+    /// rehearse makes a scratch database, and `help copy-to` that --db may be a URL and
+    /// --pg-schema goes with it, where copy-to reads a file and writes the schema.
+    @Test func aCommandsHelpSaysHowItReadsTheGlobalOptions() throws {
+        let box = try Sandbox()
+        let rehearse = try box.run(["help", "rehearse"], database: false).stdout
+        #expect(rehearse.contains("  --db PATH|URL            rehearse in this database (made if missing), not a scratch one"), "\(rehearse)")
+        let copy = try box.run(["help", "copy-to"], database: false).stdout
+        #expect(copy.contains("  --db PATH|URL            the SQLite database to copy"), "\(copy)")
+        #expect(copy.contains("  --pg-schema NAME         the schema to copy into, over the URL's ?schema="), "\(copy)")
+        let book = try box.run(["help", "book"], database: false).stdout
+        #expect(book.contains("  --db PATH|URL            the database file, or a postgresql:// URL"), "\(book)")
+    }
+
     @Test func helpOfAnUnknownCommandIsAUsageError() throws {
         #expect(try Sandbox().run(["help", "bogus"]).status == 2)
     }

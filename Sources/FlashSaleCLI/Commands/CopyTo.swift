@@ -25,7 +25,11 @@ enum CopyToCommand {
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
             ...}, "verified": true}. The target's URL is shown without its password.
             """,
-        namesDatabaseServer: true
+        namesDatabaseServer: true,
+        globalOptionHelp: [
+            GlobalOptions.database.name: "the SQLite database to copy (else $FLASHSALE_DB, else ./flashsale.db)",
+            GlobalOptions.pgSchema.name: "the schema to copy into, over the URL's ?schema= (default flashsale)",
+        ]
     ) { invocation, context in
         // The parser has already refused a missing URL.
         let url = invocation.arguments["URL"] ?? ""

@@ -39,7 +39,10 @@ enum RehearseCommand {
             of --duration. 4m after a slice 60% of its holds are confirmed and 10% cancelled; 5m after it sweep \
             expires the rest; after the last sweep one buyer in ten of the crowd, taken from those who got \
             nothing, comes back for what returned. The clock moves by FLASHSALE_NOW, never by waiting. --via http runs flashsale-serve.
-            """
+            """,
+        globalOptionHelp: [
+            GlobalOptions.database.name: "rehearse in this database (made if missing), not a scratch one; else $FLASHSALE_DB",
+        ]
     ) { invocation, context in
         // Its database is its own (scratch, or --db created if missing), not the context's.
         try run(invocation, context)
