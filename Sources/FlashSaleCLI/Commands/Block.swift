@@ -6,7 +6,7 @@ enum BlockCommands {
     static let blockedSale = OptionSpec("--sale", value: "SALE", "the block made with --sale SALE (default: the one made without)")
     static let appliesToSale = OptionSpec("--sale", value: "SALE", "only those that apply to this sale: its own and every sale's")
     static let reason = OptionSpec("--reason", value: "TEXT", "why, shown to the operator and in the decline message")
-    static let contains = OptionSpec("--contains", "agent blocks: match agents containing VALUE, not only the whole text")
+    static let contains = OptionSpec("--contains", "agent blocks: match agents containing VALUE (case matters), not only the whole text")
     /// `unblock`'s: which block it names, not how to match.
     static let containsBlock = OptionSpec("--contains", "agent blocks: the one made with --contains, not the whole-text one")
 
