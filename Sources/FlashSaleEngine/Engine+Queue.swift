@@ -96,8 +96,12 @@ extension Engine {
     public func processBatch(of saleID: SaleID, batch: Int64, clock: Instant) throws -> ProcessReport {
         var decided = ProcessReport()
         var lastHold: BookingID?
+        var cursor: RequestID?
         do {
             return try store.write { transaction in
+                // Run again after a conflict: what an attempt rolled back is no witness
+                // (review).
+                (decided, lastHold, cursor) = (ProcessReport(), nil, nil)
                 var line = try Line(sale: transaction.requireSale(saleID), transaction: transaction)
                 let now = line.sale.decisionTime(clock: clock)
                 var report = ProcessReport()
@@ -110,13 +114,16 @@ extension Engine {
                 try facts.writeCounters(of: saleID, to: transaction)
                 if report.decided > 0 {
                     try transaction.moveLineCursor(of: saleID, to: line.cursor, at: now)
+                    cursor = line.cursor
                 }
                 decided = report
                 return report
             }
         } catch {
             guard case .commitUnanswered? = StoreFailure.of(error) else { throw error }
-            throw UnansweredBatch(report: decided, sale: saleID, lastHold: lastHold, cause: error)
+            let witness: CommitWitness = if let lastHold { .hold(lastHold, in: saleID) }
+                else if let cursor { .lineCursor(cursor, of: saleID) } else { .none }
+            throw UnansweredBatch(report: decided, witness: witness, cause: error)
         }
     }
 
@@ -127,9 +134,8 @@ extension Engine {
     /// command as its cause does.
     public struct UnansweredBatch: StoreError {
         public let report: ProcessReport
-        let sale: SaleID
-        /// The last hold the batch made, whose presence tells whether it stands.
-        let lastHold: BookingID?
+        /// What shows that it stands: its last hold, else its line cursor.
+        let witness: CommitWitness
         public let cause: any Error
 
         public var failure: StoreFailure? { StoreFailure.of(cause) }

@@ -1,21 +1,42 @@
 import FlashSaleCore
 
 extension Engine {
+    /// What in the database shows that a write committed, found once it answers again.
+    public enum CommitWitness: Sendable {
+        /// A hold the write made: its id is random, so the booking there proves the commit,
+        /// and its absence disproves it.
+        case hold(BookingID, in: SaleID)
+        /// The line cursor the write moved to (`process`): short of it, the write did not
+        /// commit. Past it, it did, or another worker decided the same requests since.
+        case lineCursor(RequestID, of: SaleID)
+        /// Nothing to look at: the store's word alone (a group that only declined).
+        case none
+    }
+
     /// Whether a write whose COMMIT went unanswered (`cause`, the connection lost once it
     /// was sent) stands, asked once the database answers again; nil when that cannot be
     /// told. The store tells of its transaction by id, which a crash or a failover that lost
     /// the transaction hands out again (found by probing: another client's had committed,
-    /// and `book --stream` printed a hold that was not there). So once the store says the
-    /// transaction is done, the write's last new hold, present or not, tells, when it made
-    /// one.
-    public func stands(unanswered cause: any Error, lastHold: BookingID?, in sale: SaleID) throws -> Bool? {
+    /// and `book --stream` printed a hold that was not there). So, but for a store sure
+    /// that it did not commit, the write's `witness` tells when there is one: a hold
+    /// present stands even when the store cannot tell (review).
+    public func stands(unanswered cause: any Error, witness: CommitWitness) throws -> Bool? {
         let told = try store.committed(unanswered: cause)
-        guard told != nil, let lastHold else { return told }
-        return try store.read { try $0.booking(lastHold, in: sale) } != nil
+        if told == false { return false }
+        let seen: Bool
+        switch witness {
+        case .none:
+            return told
+        case .hold(let id, let sale):
+            seen = try store.read { try $0.booking(id, in: sale) } != nil
+        case .lineCursor(let cursor, let sale):
+            seen = try store.read { try $0.lineCursor(of: sale) } >= cursor
+        }
+        return seen ? true : told.map { _ in false }
     }
 
     /// Whether a batch of `processBatch` whose COMMIT went unanswered stands, as above.
     public func stands(_ batch: UnansweredBatch) throws -> Bool? {
-        try stands(unanswered: batch.cause, lastHold: batch.lastHold, in: batch.sale)
+        try stands(unanswered: batch.cause, witness: batch.witness)
     }
 }

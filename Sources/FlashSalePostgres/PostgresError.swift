@@ -33,9 +33,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
     static let undefinedTable = "42P01"
     static let invalidParameterValue = "22023"
 
-    /// The connection to `server` is gone, and the transaction with it.
-    static func lostConnection(to server: String, _ reason: String? = nil) -> PostgresError {
-        let detail = "lost the connection to PostgreSQL at \(server)" + (reason.map { ": " + $0 } ?? "")
+    /// The connection to `server` is gone, and the transaction with it, for `reason`: said
+    /// always, as a follower's wait line says why it waits (found by probing: some lines
+    /// said nothing more than the loss).
+    static func lostConnection(to server: String, _ reason: String) -> PostgresError {
+        let detail = "lost the connection to PostgreSQL at \(server): \(reason)"
         return PostgresError(failure: .connectionLost(detail: detail), detail)
     }
 
@@ -52,7 +54,9 @@ struct PostgresError: StoreError, CustomStringConvertible {
     static func from(_ error: any Error, server: String) -> any Error {
         if error is PostgresError || error is StoreFailure { return error }
         // postgres-nio's older error, which its COPY throws once the connection is gone.
-        if case .connectionClosed? = error as? PostgresNIO.PostgresError { return lostConnection(to: server) }
+        if case .connectionClosed? = error as? PostgresNIO.PostgresError {
+            return lostConnection(to: server, "the connection closed")
+        }
         guard let psql = error as? PSQLError else {
             return PostgresError(failure: .io(detail: "PostgreSQL at \(server): \(error)"), "\(error)")
         }

@@ -665,7 +665,7 @@ final class PostgresSession {
     private func failIfLost() throws {
         guard !isLost, !connection.isClosed else {
             unanswered.removeAll()
-            throw silence ?? PostgresError.lostConnection(to: location.server)
+            throw silence ?? PostgresError.lostConnection(to: location.server, "the connection had closed")
         }
     }
 

@@ -54,12 +54,11 @@ public final class PostgresStore: Store {
     /// Asks the server for the transaction's status by its id (`pg_xact_status`), on a new
     /// connection if the last one was lost. The lost connection's backend may still be
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
-    /// most. Or the COMMIT never reached it, and it holds the transaction open until it
-    /// sees its client gone, which over a failed network can take hours (found by probing:
-    /// the stream gave up with 74). Still open past the busy timeout, that backend is ended
-    /// (`pg_terminate_backend`, which its own role may do): what it had not committed is
-    /// rolled back, and a COMMIT waiting for a synchronous standby stays committed here;
-    /// then asked again, a busy timeout more.
+    /// most. Or the COMMIT never reached it, and it holds the transaction open, idle, until
+    /// it sees its client gone, which over a failed network can take hours (found by
+    /// probing: the stream gave up with 74). Still open past the busy timeout, that backend
+    /// is ended if it is idle and this role may (`terminateBackend(of:)`), rolling the
+    /// transaction back; then asked again, a busy timeout more.
     /// nil for an id the error does not carry (lost before it was answered), one the server
     /// no longer knows, or one still open after all that. False for one it has never seen:
     /// a standby promoted before the transaction reached it ("transaction ID … is in the
@@ -70,7 +69,7 @@ public final class PostgresStore: Store {
         guard let transaction = (error as? PostgresError)?.unansweredTransaction else { return nil }
         let wait = Duration.milliseconds(max(1, busyTimeout.milliseconds))
         var deadline = ContinuousClock.now + wait
-        var backendEnded = false
+        var endingTried = false
         while true {
             try connected()
             let standby = try session.firstRow("SELECT pg_is_in_recovery() AS standby", []) { try $0.bool("standby") }
@@ -94,29 +93,44 @@ public final class PostgresStore: Store {
             case "committed": return true
             case "aborted": return false
             case "in progress" where ContinuousClock.now < deadline: usleep(10_000)
-            case "in progress" where !backendEnded:
-                backendEnded = true
-                guard try end(transaction) else { return nil }
+            case "in progress" where !endingTried:
+                // Asked again whatever came of it: the process may have ended meanwhile (review).
+                endingTried = true
+                try terminateBackend(of: transaction)
                 deadline = ContinuousClock.now + wait
             default: return nil
             }
         }
     }
 
-    /// Ends the server process that still runs `transaction`, if it is this role's:
-    /// whether it did. Matched by its transaction as well as its process id, which a
-    /// process started since may have been given.
-    private func end(_ transaction: PostgresError.UnansweredTransaction) throws -> Bool {
-        let ended = try session.firstRow("""
-            SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
-            WHERE pid = $1 AND usename = current_user AND backend_xid::text = ($2::numeric % 4294967296)::text
-            """, [.int(Int64(transaction.backend)), .text(transaction.id)]) { try $0.bool("ended") } ?? false
-        if ended {
-            StoreNotices.say("the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
-                             + "after \(busyTimeout.milliseconds) ms; ended its server process \(transaction.backend) "
-                             + "(pg_terminate_backend) to tell whether it committed")
+    /// Ends the server process that holds `transaction` open, idle since its last write
+    /// (the COMMIT never reached it), if this role may end it (`pg_terminate_backend`, its
+    /// own role's or one it has the privileges of), and waits up to 5 s for it to be gone;
+    /// says on stderr what it did, or why not. Matched by its transaction as well as its
+    /// process id, which a process started since may have been given. Not one that runs a
+    /// statement: a COMMIT that waits for a synchronous standby waits as the server's
+    /// settings say, and ended it would stand without the standby's copy. A failure to end
+    /// it is said and left: only a lost connection is thrown, for the caller to wait out.
+    private func terminateBackend(of transaction: PostgresError.UnansweredTransaction) throws {
+        let still = "the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
+            + "after \(busyTimeout.milliseconds) ms"
+        do {
+            let ended = try session.firstRow("""
+                SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
+                WHERE pid = $1 AND backend_xid::text = ($2::numeric % 4294967296)::text
+                  AND state IN ('idle in transaction', 'idle in transaction (aborted)') AND pg_has_role(usesysid, 'USAGE')
+                """, [.int(Int64(transaction.backend)), .text(transaction.id)]) { try $0.bool("ended") }
+            StoreNotices.say(ended == true
+                ? "\(still), its COMMIT never received; ended its server process \(transaction.backend) (pg_terminate_backend) "
+                    + "to tell whether it committed"
+                : "\(still); its server process \(transaction.backend) runs a statement, or is not this role's to end: "
+                    + "waiting \(busyTimeout.milliseconds) ms more")
+        } catch {
+            switch StoreFailure.of(error) {
+            case .connectionLost?, .unreachable?, .noConnectionFree?: throw error
+            default: StoreNotices.say("\(still); could not end its server process \(transaction.backend): \(error)")
+            }
         }
-        return ended
     }
 
     public func beginWrite() throws -> any StoreTransaction {

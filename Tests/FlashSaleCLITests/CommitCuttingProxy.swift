@@ -69,7 +69,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
     /// if still open, rolls back and lets go of its locks (the sandbox's schema is dropped
     /// after the test).
     func endWithheldTransactions() {
-        for connection in state.withLock({ withheld }) { shutdown(connection.server, Int32(SHUT_RDWR)) }
+        for connection in state.withLock({ withheld }) { connection.endServerSide() }
     }
 
     deinit {
@@ -153,19 +153,27 @@ final class CommitCuttingProxy: @unchecked Sendable {
         }
 
         private var pumpsEnded = 0
+        private var closed = false
 
         /// Ends both sides (the client's alone once a COMMIT was withheld); the second of
         /// the two directions to end closes them.
         func end() {
             shutdown(client, Int32(SHUT_RDWR))
             if !lock.withLock({ withheld }) { shutdown(server, Int32(SHUT_RDWR)) }
-            let last = lock.withLock {
+            lock.withLock {
                 pumpsEnded += 1
-                return pumpsEnded == 2
-            }
-            if last {
+                guard pumpsEnded == 2 else { return }
                 close(client)
                 close(server)
+                closed = true
+            }
+        }
+
+        /// Shuts the server's side, unless both are closed already: their descriptors'
+        /// numbers may be another connection's by now (found by review).
+        func endServerSide() {
+            lock.withLock {
+                if !closed { shutdown(server, Int32(SHUT_RDWR)) }
             }
         }
     }

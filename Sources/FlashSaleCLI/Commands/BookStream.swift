@@ -60,7 +60,7 @@ enum BookStream {
         func commitGroup() throws {
             func attempt() throws {
                 if let cause = unanswered {
-                    let stands = try engine.stands(unanswered: cause, lastHold: lastHold, in: saleID)
+                    let stands = try engine.stands(unanswered: cause, witness: lastHold.map { .hold($0, in: saleID) } ?? .none)
                     unanswered = nil
                     switch stands {
                     case true?: return
