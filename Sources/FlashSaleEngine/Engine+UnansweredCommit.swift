@@ -7,7 +7,8 @@ extension Engine {
         /// and its absence disproves it.
         case hold(BookingID, in: SaleID)
         /// The line cursor the write moved to (`process`): short of it, the write did not
-        /// commit. Past it, it did, or another worker decided the same requests since.
+        /// commit. At or past it, it did, or another worker decided the same requests
+        /// since: that proves nothing.
         case lineCursor(RequestID, of: SaleID)
         /// Nothing to look at: the store's word alone (a group that only declined).
         case none
@@ -23,16 +24,16 @@ extension Engine {
     public func stands(unanswered cause: any Error, witness: CommitWitness) throws -> Bool? {
         let told = try store.committed(unanswered: cause)
         if told == false { return false }
-        let seen: Bool
         switch witness {
         case .none:
             return told
         case .hold(let id, let sale):
-            seen = try store.read { try $0.booking(id, in: sale) } != nil
+            if try store.read({ try $0.booking(id, in: sale) }) != nil { return true }
+            return told.map { _ in false }
         case .lineCursor(let cursor, let sale):
-            seen = try store.read { try $0.lineCursor(of: sale) } >= cursor
+            if try store.read({ try $0.lineCursor(of: sale) }) < cursor { return false }
+            return told
         }
-        return seen ? true : told.map { _ in false }
     }
 
     /// Whether a batch of `processBatch` whose COMMIT went unanswered stands, as above.
