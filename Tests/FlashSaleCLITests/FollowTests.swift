@@ -26,6 +26,20 @@ import FlashSaleTestSupport
         #expect(follower.stdout == "1 accepted, 0 rejected\n")
     }
 
+    /// Found by probing: `-q events --follow` exited 0 at once, as `-q events` does. Quiet,
+    /// it follows and prints nothing: with `--limit 1` it waits for the next event.
+    @Test(arguments: commandLineStores)
+    func aQuietEventFollowerWaitsForItsEvents(store: TestStore) throws {
+        let box = try Sandbox(store)
+        try box.run(["create-sale", "s1", "--inventory", "5"], now: nil)
+        let latest = try #require(try box.run(["--json", "events"], now: nil).stdout.split(separator: "\n").count)
+        let follower = try box.start(["-q", "events", "--follow", "--after", String(latest), "--limit", "1"], now: nil)
+        #expect(try !follower.waitUntil(within: 1) { !follower.child.isRunning }, "\(follower.stderr)")
+        try box.run(["book", "s1", "alice"], now: nil)
+        #expect(follower.waitForExit(within: 30) == .exit(0), "\(follower.stderr)")
+        #expect(follower.stdout.isEmpty && follower.stderr.isEmpty, "\(follower.stdout)\(follower.stderr)")
+    }
+
     /// SIGHUP (the terminal closed) stops a follower as SIGTERM does, where its default
     /// action ended it at once.
     @Test(arguments: commandLineStores)

@@ -43,7 +43,10 @@ package enum EventsCommand {
             return (engine, signals == nil || last == 0 ? nil : try engine.event(last))
         }) else { return }
         let engine = start.engine
-        guard !context.output.quiet else {
+        // Quiet, a follower still follows, printing nothing: `-q events --follow --limit 1`
+        // waits for the next event (found by probing: it exited 0 at once).
+        let quiet = context.output.quiet
+        guard !quiet || signals != nil else {
             _ = try engine.events(after: last, sale: saleID, limit: 0)  // exit 3 for no such sale
             return
         }
@@ -59,11 +62,13 @@ package enum EventsCommand {
             reading: while true {
                 let room = maximum.map { min(pageSize, $0 - printed) } ?? pageSize
                 guard let page = try watcher.persisting({ try engine.events(after: last, sale: saleID, limit: room) }) else { break }
-                for event in page {
-                    append(event, to: &lines)
+                if !quiet {
+                    for event in page {
+                        append(event, to: &lines)
+                    }
+                    out.write(utf8: lines.bytes)
+                    lines.removeAll()
                 }
-                out.write(utf8: lines.bytes)
-                lines.removeAll()
                 printed += Int64(page.count)
                 last = page.last?.seq ?? last
                 if signals != nil, let event = page.last { reached = event }
