@@ -669,14 +669,16 @@ private func mode(of path: String) throws -> Int {
         let named = box.directory.appendingPathComponent("flashsale.db").path
         try FileManager.default.moveItem(atPath: box.database, toPath: named)
         let elsewhere = box.directory.appendingPathComponent("other.db").path
-        func blockLine(_ environment: [String: String]) throws -> String? {
-            let result = try box.spawn(["--db", "flashsale.db", "suspects", "s1", "--json", "--limit", "1"], database: false,
+        func blockLine(_ environment: [String: String], database: String = "flashsale.db") throws -> String? {
+            let result = try box.spawn(["--db", database, "suspects", "s1", "--json", "--limit", "1"], database: false,
                                        environment: environment)
             #expect(result.status == 0, "\(result.stderr)")
             return try result.jsonArray().first?["block"] as? String
         }
         #expect(try blockLine(["FLASHSALE_DB": elsewhere])?.hasSuffix(" --db flashsale.db") == true)
         #expect(try blockLine([:])?.contains("--db") == false)
+        // Found by probing: `./flashsale.db` is the default file too.
+        #expect(try blockLine([:], database: "./flashsale.db")?.contains("--db") == false)
     }
 
     @Test(arguments: commandLineStores)

@@ -31,7 +31,11 @@ enum SuspectsCommand {
         // The paste must reach the same file: named unless it is the default one and no
         // $FLASHSALE_DB would be taken for it (found by probing: `--db flashsale.db` with it
         // set printed no --db, and the block pasted went into $FLASHSALE_DB's database).
-        let database = context.database == Context.defaultDatabase && !context.variableNamesADatabase ? nil : context.database
+        // `./flashsale.db` is that file too (probe 154).
+        var named = Substring(context.database)
+        while named.hasPrefix("./") { named = named.dropFirst(2) }
+        let isDefault = named == Context.defaultDatabase && !context.variableNamesADatabase
+        let database = isDefault ? nil : context.database
         context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
     }
 
