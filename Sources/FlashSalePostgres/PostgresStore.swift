@@ -54,7 +54,9 @@ public final class PostgresStore: Store {
     /// Asks the server for the transaction's status by its id (`pg_xact_status`), on a new
     /// connection if the last one was lost. The lost connection's backend may still be
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
-    /// most. Or the COMMIT never reached it, and it holds the transaction open, idle, until
+    /// most, and 5 s at most, since no stop signal is heeded meanwhile (review: with a busy
+    /// timeout of hours, `process --follow` could not be stopped for hours). Or the COMMIT
+    /// never reached it, and it holds the transaction open, idle, until
     /// it sees its client gone, which over a failed network can take hours (found by
     /// probing: the stream gave up with 74). Still open past the busy timeout, that backend
     /// is ended if it is idle and this role may (`terminateBackend(of:)`), rolling the
@@ -67,7 +69,7 @@ public final class PostgresStore: Store {
     /// again.
     public func committed(unanswered error: any Error) throws -> Bool? {
         guard let transaction = (error as? PostgresError)?.unansweredTransaction else { return nil }
-        let wait = Duration.milliseconds(max(1, busyTimeout.milliseconds))
+        let wait = Duration.milliseconds(min(max(1, busyTimeout.milliseconds), 5_000))
         var deadline = ContinuousClock.now + wait
         var endingTried = false
         while true {
@@ -112,8 +114,9 @@ public final class PostgresStore: Store {
     /// settings say, and ended it would stand without the standby's copy. A failure to end
     /// it is said and left: only a lost connection is thrown, for the caller to wait out.
     private func terminateBackend(of transaction: PostgresError.UnansweredTransaction) throws {
+        let waited = min(busyTimeout.milliseconds, 5_000)
         let still = "the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
-            + "after \(busyTimeout.milliseconds) ms"
+            + "after \(waited) ms"
         do {
             let ended = try session.firstRow("""
                 SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
@@ -124,7 +127,7 @@ public final class PostgresStore: Store {
                 ? "\(still), its COMMIT never received; ended its server process \(transaction.backend) (pg_terminate_backend) "
                     + "to tell whether it committed"
                 : "\(still); its server process \(transaction.backend) runs a statement, or is not this role's to end: "
-                    + "waiting \(busyTimeout.milliseconds) ms more")
+                    + "waiting \(waited) ms more")
         } catch {
             switch StoreFailure.of(error) {
             case .connectionLost?, .unreachable?, .noConnectionFree?: throw error
