@@ -1,23 +1,16 @@
 import Foundation
 import Glibc
 
-/// A TCP proxy on 127.0.0.1 to a PostgreSQL server (without TLS) that loses the answer to
-/// one COMMIT, the first sent after a statement holding `marker`: it passes the COMMIT on,
-/// waits for the server's answer (so that the transaction stands), and instead of passing
-/// that on closes the connection on both sides, as a network that fails at that moment
-/// would; or, `keepingTheConnection`, keeps it open and passes nothing more on, as a stuck
-/// proxy would; or, `withholdingTheCommit`, never passes the COMMIT on, and closes the
-/// client's side once the rest is answered, keeping the server's open, as a network that
-/// failed on the way would: the transaction stays open on the server. No COMMIT is cut
-/// while `disarmed`. Every other connection and message passes through as it came: at once,
+/// A TCP proxy on 127.0.0.1 to a PostgreSQL server (without TLS) that loses one COMMIT, the
+/// first sent after a statement holding `marker`, as `Cut` says. No COMMIT is cut while
+/// `disarmed`. Every other connection and message passes through as it came: at once,
 /// or `trickling` (16 KiB every 100 ms, a slow link), or not while `stalled` (a server
 /// gone quiet), which holds the server's answers back until it is unset.
 final class CommitCuttingProxy: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let marker: [UInt8]
-    private let keepsTheConnection: Bool
-    private let withholdsTheCommit: Bool
+    private let cutting: Cut
     private let trickles: Bool
     private var stalledNow = false
     private var disarmedNow = false
@@ -42,11 +35,25 @@ final class CommitCuttingProxy: @unchecked Sendable {
         set { state.withLock { disarmedNow = newValue } }
     }
 
-    init(to serverPort: Int, cuttingTheCommitAfter marker: String, keepingTheConnection: Bool = false,
-         withholdingTheCommit: Bool = false, trickling: Bool = false) throws {
+    /// How the COMMIT is lost.
+    enum Cut: CaseIterable {
+        /// It is passed on, and the server's answer waited for (so that the transaction
+        /// stands); instead of passing that on, the connection closes on both sides, as a
+        /// network that fails at that moment would.
+        case closingTheConnection
+        /// As above, but the connection is kept open and nothing more passed on, as a
+        /// stuck proxy would.
+        case keepingTheConnection
+        /// It is never passed on: the client's side closes once the rest is answered, and
+        /// the server's is kept open, as a network that failed on the way would; the
+        /// transaction stays open on the server.
+        case withholdingTheCommit
+    }
+
+    init(to serverPort: Int, cuttingTheCommitAfter marker: String, _ cutting: Cut = .closingTheConnection,
+         trickling: Bool = false) throws {
         self.marker = Array(marker.utf8)
-        keepsTheConnection = keepingTheConnection
-        withholdsTheCommit = withholdingTheCommit
+        self.cutting = cutting
         trickles = trickling
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
@@ -192,7 +199,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
                     if armed, query == Array("COMMIT".utf8) {
                         armed = false
                         if state.withLock({ defer { cutDone = true }; return !cutDone }) {
-                            if withholdsTheCommit {
+                            if cutting == .withholdingTheCommit {
                                 guard sendAll(passing, to: connection.server) else { break reading }
                                 state.withLock { withheld.append(connection) }
                                 return connection.withhold()
@@ -219,7 +226,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
         while let chunk = receive(connection.server) {
             for message in messages.add(chunk) where !muted {
                 if connection.commitSent, message.first == UInt8(ascii: "C"), message.dropFirst(5).starts(with: Array("COMMIT".utf8)) {
-                    guard keepsTheConnection else { return connection.end() }
+                    guard cutting == .keepingTheConnection else { return connection.end() }
                     muted = true
                     continue
                 }

@@ -250,39 +250,18 @@ struct PostgresFaultTests {
     /// (a proxy stuck after passing the COMMIT on, `keepingTheConnection`) held the
     /// follower for good, stop signals unheeded. Past its statement timeout and 5 s more
     /// without a byte, the connection counts as lost, and it goes on as above.
-    @Test(arguments: [false, true])
-    func aFollowerCountsABatchWhoseCommitWentUnansweredWhenItStands(keepingTheConnection: Bool) throws {
+    /// And a batch whose COMMIT never reached the server (`withholdingTheCommit`) stayed
+    /// open there, holding the sale's row (as the stream's did, found by probing): its
+    /// server process is ended, and the batch, rolled back, is decided again.
+    /// Either way, each request is counted once.
+    @Test(.timeLimit(.minutes(2)), arguments: CommitCuttingProxy.Cut.allCases)
+    func aFollowerCountsABatchWhoseCommitWentUnansweredOnce(cut: CommitCuttingProxy.Cut) throws {
         let box = try saleBox()
         let users = (1...100).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n") + "\n"
         try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: users).status == 0)
         let server = try #require(TestPostgres.server)
         // The first batch's COMMIT: the one after its line's cursor moves.
-        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through",
-                                           keepingTheConnection: keepingTheConnection)
-        let proxied = try url(of: box, through: proxy)
-        let follower = try box.start(["--db", proxied, "--json", "--busy-timeout", "1s", "process", "--follow", "--batch", "20",
-                                      "--limit", "60"], database: false)
-        let ended = follower.waitForExit(within: 60)
-        #expect(proxy.cut)
-        #expect(ended == .exit(0), "\(follower.stderr)")
-        let lost = keepingTheConnection ? "it sent nothing for 7 s, 5 s past its statement timeout" : ""
-        #expect(follower.stderr.contains("\(lost); connecting again until it is back"), "\(follower.stderr)")
-        #expect(follower.stdout == #"{"accepted":10,"rejected":50,"decided":60,"waiting":[]}"# + "\n", "\(follower.stderr)")
-        #expect(try box.run(["--json", "status", "s1"]).json()["queued"] as? Int == 40)
-        #expect(try box.run(["verify"]).status == 0)
-    }
-
-    /// A follower whose batch's COMMIT never reached the server found the batch's
-    /// transaction still open there, holding the sale's row (as the stream did, found by
-    /// probing): its server process is ended, and the batch, rolled back, is decided again
-    /// and counted once.
-    @Test(.timeLimit(.minutes(2)))
-    func aFollowerDecidesAgainABatchWhoseCommitNeverReachedTheServer() throws {
-        let box = try saleBox()
-        let users = (1...100).map { "{\"user\":\"u\($0)\"}" }.joined(separator: "\n") + "\n"
-        try #require(try box.run(["-q", "submit", "s1", "--file", "-"], input: users).status == 0)
-        let server = try #require(TestPostgres.server)
-        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through", withholdingTheCommit: true)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "SET decided_through", cut)
         defer { proxy.endWithheldTransactions() }
         let proxied = try url(of: box, through: proxy)
         let follower = try box.start(["--db", proxied, "--json", "--busy-timeout", "1s", "process", "--follow", "--batch", "20",
@@ -290,7 +269,12 @@ struct PostgresFaultTests {
         let ended = follower.waitForExit(within: 60)
         #expect(proxy.cut)
         #expect(ended == .exit(0), "\(follower.stderr)")
-        #expect(follower.stderr.contains("its COMMIT never received; ended its server process"), "\(follower.stderr)")
+        let said = switch cut {
+        case .closingTheConnection: "; connecting again until it is back"
+        case .keepingTheConnection: "it sent nothing for 7 s, 5 s past its statement timeout; connecting again until it is back"
+        case .withholdingTheCommit: "its COMMIT never received; ended its server process"
+        }
+        #expect(follower.stderr.contains(said), "\(follower.stderr)")
         #expect(follower.stdout == #"{"accepted":10,"rejected":50,"decided":60,"waiting":[]}"# + "\n", "\(follower.stderr)")
         #expect(try box.run(["--json", "status", "s1"]).json()["queued"] as? Int == 40)
         #expect(try box.run(["verify"]).status == 0)
@@ -301,7 +285,7 @@ struct PostgresFaultTests {
     @Test func aBookWhoseServerStopsAnsweringAtItsCommitIsExit74() throws {
         let box = try saleBox()
         let server = try #require(TestPostgres.server)
-        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", keepingTheConnection: true)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", .keepingTheConnection)
         let proxied = try url(of: box, through: proxy)
         let book = try box.start(["--db", proxied, "--busy-timeout", "1s", "book", "s1", "alice"], database: false)
         let ended = book.waitForExit(within: 30)
@@ -551,7 +535,7 @@ struct PostgresFaultTests {
     func aGroupWhoseCommitNeverReachedTheServerIsDecidedAgain() throws {
         let box = try saleBox()
         let server = try #require(TestPostgres.server)
-        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", withholdingTheCommit: true)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", .withholdingTheCommit)
         defer { proxy.endWithheldTransactions() }
         proxy.disarmed = true
         let proxied = try url(of: box, through: proxy)
