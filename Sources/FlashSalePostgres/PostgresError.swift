@@ -23,10 +23,11 @@ struct PostgresError: StoreError, CustomStringConvertible {
         self.description = description
     }
 
-    /// A transaction whose COMMIT went unanswered: its id (`pg_current_xact_id`), and the
-    /// server process that ran it (`pg_backend_pid`), which may still hold it open.
+    /// A transaction whose COMMIT went unanswered: its id (`pg_current_xact_id`), unless
+    /// its answer was lost too, and the server process that ran it (`pg_backend_pid`),
+    /// which may still hold it open.
     struct UnansweredTransaction {
-        let id: String
+        let id: String?
         let backend: Int32
     }
 

@@ -66,7 +66,7 @@ final class NotificationWatcher: ChangeWatcher {
 
     /// The schema's oid; nil when there is none by its name.
     private static func schemaID(_ location: PostgresLocation, on session: PostgresSession) throws -> Int64? {
-        try session.firstRow(PostgresSchema.identityQuery, [.text(location.schema)]) { try $0.int64("id") }
+        try session.firstRow(PostgresSchema.identityQuery, [.text(location.schema)]) { try $0.optionalInt64("id") } ?? nil
     }
 
     private static func listen(_ location: PostgresLocation, _ busyTimeout: Span,

@@ -373,7 +373,7 @@ enum PostgresSchema {
     /// transaction then need not ask for.
     static let versionQuery = """
         SELECT version, (SELECT oid::bigint FROM pg_namespace WHERE nspname = current_schema()),
-               current_setting('server_encoding') AS encoding FROM schema_version
+               current_setting('server_encoding') AS encoding, pg_backend_pid() AS backend FROM schema_version
         """
 
     /// A database whose encoding cannot hold every text (UTF-8) is refused when it is
@@ -388,7 +388,7 @@ enum PostgresSchema {
 
     /// The schema's identity, its oid (`id`), by its name (`$1`): no row when there is none.
     /// A schema dropped and made again has another.
-    static let identityQuery = "SELECT oid::bigint AS id FROM pg_namespace WHERE nspname = $1"
+    static let identityQuery = "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = $1) AS id, pg_backend_pid() AS backend"
 
     /// A version no flashsale writes (none, or below 1: the table changed by hand) makes the
     /// schema unusable, as a newer one does: migrating from it would run what it already has.

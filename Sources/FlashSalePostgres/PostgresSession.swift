@@ -93,6 +93,11 @@ final class PostgresSession {
     /// connections made after a lost one (`askSchemaIdentity`).
     var schemaIdentity: Int64?
     private var identityAsked: EventLoopFuture<PostgresQueryResult>?
+    /// The server process of this connection (`pg_backend_pid`), answered with the
+    /// version or the identity asked ahead: what to look for when a COMMIT and the answer
+    /// that named its transaction were both lost (found by probing: the transaction was
+    /// left open, holding its sales' rows, and could not be found).
+    private(set) var backend: Int32?
     /// How long an answer is waited for while the server sends nothing (`activity`): the
     /// statement timeout, after which the server cancels the statement and says so, and
     /// `answerGrace` more. nil when there is no statement timeout. A server that keeps the
@@ -429,6 +434,7 @@ final class PostgresSession {
                 let row = try answer(asked).rows.first?.makeRandomAccess()
                 let (stored, identity) = (try row?[0].decode(Int64.self), try row?[1].decode(Int64?.self))
                 encoding = try row?[2].decode(String.self)
+                backend = try row?[3].decode(Int32.self)
                 if schemaIdentity == nil { schemaIdentity = identity ?? nil }
                 version = stored
             } catch {
@@ -463,7 +469,9 @@ final class PostgresSession {
         identityAsked = nil
         // Unanswered (a lost connection), it says nothing: the statements' own failures will.
         guard let identityAnswer = try? answer(asked) else { return }
-        let identity = try? identityAnswer.rows.first?.makeRandomAccess()[0].decode(Int64.self)
+        let row = identityAnswer.rows.first?.makeRandomAccess()
+        let identity = (try? row?[0].decode(Int64?.self)) ?? nil
+        backend = (try? row?[1].decode(Int32.self)) ?? backend
         guard let known = schemaIdentity else {
             // None yet (no schema by the name): the first there is becomes the one.
             schemaIdentity = identity
@@ -567,12 +575,13 @@ final class PostgresSession {
 
     /// The transaction's id and server process, the last two columns of the first row
     /// `asked` answered, if it was answered (with the connection lost, every query still
-    /// unanswered fails at once), else nil. For a transaction's last statement, after its
-    /// COMMIT failed.
+    /// unanswered fails at once), else the server process alone, if known. For a
+    /// transaction's last statement, after its COMMIT failed.
     func transaction(ifAnswered asked: Asked) -> PostgresError.UnansweredTransaction? {
         guard let row = (try? answer(asked.answer))?.rows.first?.makeRandomAccess(), row.count >= 2,
               let id = try? row[row.count - 2].decode(String.self),
-              let backend = try? row[row.count - 1].decode(Int32.self) else { return nil }
+              let backend = try? row[row.count - 1].decode(Int32.self)
+        else { return self.backend.map { PostgresError.UnansweredTransaction(id: nil, backend: $0) } }
         return PostgresError.UnansweredTransaction(id: id, backend: backend)
     }
 

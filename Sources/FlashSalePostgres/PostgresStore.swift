@@ -56,29 +56,24 @@ public final class PostgresStore: Store {
     /// finishing the COMMIT it was sent ("in progress"): asked again, a busy timeout at
     /// most, and 5 s at most, since no stop signal is heeded meanwhile (review: with a busy
     /// timeout of hours, `process --follow` could not be stopped for hours). Or the COMMIT
-    /// never reached it, and it holds the transaction open, idle, until
-    /// it sees its client gone, which over a failed network can take hours (found by
-    /// probing: the stream gave up with 74). Still open past the busy timeout, that backend
-    /// is ended if it is idle and this role may (`terminateBackend(of:)`), rolling the
-    /// transaction back; then asked again, a busy timeout more.
-    /// nil for an id the error does not carry (lost before it was answered), one the server
-    /// no longer knows, or one still open after all that. False for one it has never seen:
-    /// a standby promoted before the transaction reached it ("transaction ID … is in the
-    /// future", found by review) never committed it. A standby still following its primary
-    /// cannot tell: asked there, this fails as a server that takes no writes, to be asked
-    /// again.
+    /// never reached it, and it holds the transaction open, idle, until it sees its client
+    /// gone, which over a failed network can take hours (found by probing: the stream gave
+    /// up with 74, and every other writer waited). Still open past that wait, that backend
+    /// is ended if it is idle and this role may (`terminateBackend`), rolling the
+    /// transaction back; then asked again, as long again.
+    /// nil for one the server no longer knows, or one still open after all that. False for
+    /// one it has never seen: a standby promoted before the transaction reached it
+    /// ("transaction ID … is in the future", found by review) never committed it. A
+    /// standby still following its primary cannot tell: asked there, this fails as a server
+    /// that takes no writes, to be asked again. Without the id (its answer lost with the
+    /// COMMIT), the transaction's server process tells what it can (`committed(byProcess:)`).
     public func committed(unanswered error: any Error) throws -> Bool? {
         guard let transaction = (error as? PostgresError)?.unansweredTransaction else { return nil }
-        let wait = Duration.milliseconds(min(max(1, busyTimeout.milliseconds), 5_000))
-        var deadline = ContinuousClock.now + wait
+        guard let id = transaction.id else { return try committed(byProcess: transaction.backend) }
+        var deadline = ContinuousClock.now + unansweredWait
         var endingTried = false
         while true {
-            try connected()
-            let standby = try session.firstRow("SELECT pg_is_in_recovery() AS standby", []) { try $0.bool("standby") }
-            if standby == true {
-                throw StoreFailure.unreachable(detail: "PostgreSQL at \(session.location.server) takes no writes (a standby): "
-                                               + "whether the last commit stands is asked of the primary")
-            }
+            try connectedToThePrimary()
             let status: String?
             do {
                 // Committed in the commit log, a transaction may still be running (waiting
@@ -87,7 +82,7 @@ public final class PostgresStore: Store {
                 status = try session.firstRow("""
                     SELECT CASE WHEN pg_visible_in_snapshot($1::xid8, pg_current_snapshot())
                                 THEN coalesce(pg_xact_status($1::xid8), 'unknown') ELSE 'in progress' END AS status
-                    """, [.text(transaction.id)]) { try $0.text("status") }
+                    """, [.text(id)]) { try $0.text("status") }
             } catch let refusal as PostgresError where refusal.sqlState == PostgresError.invalidParameterValue {
                 return false
             }
@@ -98,40 +93,92 @@ public final class PostgresStore: Store {
             case "in progress" where !endingTried:
                 // Asked again whatever came of it: the process may have ended meanwhile (review).
                 endingTried = true
-                try terminateBackend(of: transaction)
-                deadline = ContinuousClock.now + wait
+                _ = try terminateBackend(transaction)
+                deadline = ContinuousClock.now + unansweredWait
             default: return nil
             }
+        }
+    }
+
+    /// How long a transaction whose COMMIT went unanswered is waited for, each time.
+    private var unansweredWait: Duration { .milliseconds(min(max(1, busyTimeout.milliseconds), 5_000)) }
+
+    /// Whether the transaction of server process `backend` committed, its id unknown (the
+    /// answer that named it lost with the COMMIT, sent together, found by probing): still
+    /// idle in its transaction past the wait, the COMMIT never reached it, and it did not
+    /// commit once the process is ended. Running a statement (the COMMIT) past it, or gone,
+    /// or idle outside a transaction (it ended one way or the other), nil: what the
+    /// transaction wrote may tell the caller.
+    private func committed(byProcess backend: Int32) throws -> Bool? {
+        let deadline = ContinuousClock.now + unansweredWait
+        while true {
+            try connectedToThePrimary()
+            let state = try session.firstRow("""
+                SELECT coalesce(state, 'unknown') AS state FROM pg_stat_activity WHERE pid = $1 AND pg_has_role(usesysid, 'USAGE')
+                """, [.int(Int64(backend))]) { try $0.text("state") }
+            switch state {
+            case "idle in transaction"?, "idle in transaction (aborted)"?, "active"?:
+                if ContinuousClock.now < deadline {
+                    usleep(10_000)
+                } else {
+                    guard state != "active" else { return nil }
+                    return try terminateBackend(PostgresError.UnansweredTransaction(id: nil, backend: backend)) ? false : nil
+                }
+            default: return nil
+            }
+        }
+    }
+
+    /// Connects, if the last connection was lost, to a server that takes writes: a standby
+    /// cannot tell of the primary's transactions, and its processes are not the primary's.
+    private func connectedToThePrimary() throws {
+        try connected()
+        let standby = try session.firstRow("SELECT pg_is_in_recovery() AS standby", []) { try $0.bool("standby") }
+        if standby == true {
+            throw StoreFailure.unreachable(detail: "PostgreSQL at \(session.location.server) takes no writes (a standby): "
+                                           + "whether the last commit stands is asked of the primary")
         }
     }
 
     /// Ends the server process that holds `transaction` open, idle since its last write
     /// (the COMMIT never reached it), if this role may end it (`pg_terminate_backend`, its
     /// own role's or one it has the privileges of), and waits up to 5 s for it to be gone;
-    /// says on stderr what it did, or why not. Matched by its transaction as well as its
-    /// process id, which a process started since may have been given. Not one that runs a
-    /// statement: a COMMIT that waits for a synchronous standby waits as the server's
-    /// settings say, and ended it would stand without the standby's copy. A failure to end
-    /// it is said and left: only a lost connection is thrown, for the caller to wait out.
-    private func terminateBackend(of transaction: PostgresError.UnansweredTransaction) throws {
+    /// whether it did, said on stderr, or why not. Matched by its transaction, when known,
+    /// as well as its process id, which a process started since may have been given. Not
+    /// one that runs a statement: a COMMIT that waits for a synchronous standby waits as
+    /// the server's settings say, and ended it would stand without the standby's copy. A
+    /// failure to end it is said and left: only a lost connection is thrown, for the
+    /// caller to wait out.
+    private func terminateBackend(_ transaction: PostgresError.UnansweredTransaction) throws -> Bool {
         let waited = min(busyTimeout.milliseconds, 5_000)
         let still = "the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
             + "after \(waited) ms"
         do {
-            let ended = try session.firstRow("""
-                SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
-                WHERE pid = $1 AND backend_xid::text = ($2::numeric % 4294967296)::text
-                  AND state IN ('idle in transaction', 'idle in transaction (aborted)') AND pg_has_role(usesysid, 'USAGE')
-                """, [.int(Int64(transaction.backend)), .text(transaction.id)]) { try $0.bool("ended") }
+            let ended: Bool?
+            if let id = transaction.id {
+                ended = try session.firstRow("""
+                    SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
+                    WHERE pid = $1 AND backend_xid::text = ($2::numeric % 4294967296)::text
+                      AND state IN ('idle in transaction', 'idle in transaction (aborted)') AND pg_has_role(usesysid, 'USAGE')
+                    """, [.int(Int64(transaction.backend)), .text(id)]) { try $0.bool("ended") }
+            } else {
+                ended = try session.firstRow("""
+                    SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
+                    WHERE pid = $1 AND state IN ('idle in transaction', 'idle in transaction (aborted)')
+                      AND pg_has_role(usesysid, 'USAGE')
+                    """, [.int(Int64(transaction.backend))]) { try $0.bool("ended") }
+            }
             StoreNotices.say(ended == true
                 ? "\(still), its COMMIT never received; ended its server process \(transaction.backend) (pg_terminate_backend) "
                     + "to tell whether it committed"
-                : "\(still); its server process \(transaction.backend) runs a statement, or is not this role's to end: "
-                    + "waiting \(waited) ms more")
+                : "\(still); its server process \(transaction.backend) runs a statement, or is not this role's to end")
+            return ended == true
         } catch {
             switch StoreFailure.of(error) {
             case .connectionLost?, .unreachable?, .noConnectionFree?: throw error
-            default: StoreNotices.say("\(still); could not end its server process \(transaction.backend): \(error)")
+            default:
+                StoreNotices.say("\(still); could not end its server process \(transaction.backend): \(error)")
+                return false
             }
         }
     }

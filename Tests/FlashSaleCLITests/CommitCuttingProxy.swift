@@ -48,6 +48,9 @@ final class CommitCuttingProxy: @unchecked Sendable {
         /// the server's is kept open, as a network that failed on the way would; the
         /// transaction stays open on the server.
         case withholdingTheCommit
+        /// As above, from the transaction's last write, which asks for its id (found by
+        /// probing: both are sent together, and a failed network loses both).
+        case withholdingTheLastWrite
     }
 
     init(to serverPort: Int, cuttingTheCommitAfter marker: String, _ cutting: Cut = .closingTheConnection,
@@ -196,10 +199,13 @@ final class CommitCuttingProxy: @unchecked Sendable {
             for message in messages.add(chunk) {
                 if let query = Self.query(of: message) {
                     if query.firstRange(of: marker) != nil, !cut, !disarmed { armed = true }
-                    if armed, query == Array("COMMIT".utf8) {
+                    let withheldFromHere = cutting == .withholdingTheLastWrite
+                        ? query.firstRange(of: Array("pg_current_xact_id".utf8)) != nil
+                        : query == Array("COMMIT".utf8)
+                    if armed, withheldFromHere || query == Array("COMMIT".utf8) {
                         armed = false
                         if state.withLock({ defer { cutDone = true }; return !cutDone }) {
-                            if cutting == .withholdingTheCommit {
+                            if cutting == .withholdingTheCommit || cutting == .withholdingTheLastWrite {
                                 guard sendAll(passing, to: connection.server) else { break reading }
                                 state.withLock { withheld.append(connection) }
                                 return connection.withhold()
