@@ -242,6 +242,7 @@ final class Committer: @unchecked Sendable {
             for pending in group {
                 pending.answer.fail(missing.contains(pending.change.sale) ? SaleError.saleNotFound(pending.change.sale) : error)
             }
+            if case .commitUnanswered? = StoreFailure.of(error) { settle(unanswered: error, lastHold: Self.lastHold(in: outcomes)) }
             return
         }
         if withTelemetry {
@@ -257,6 +258,33 @@ final class Committer: @unchecked Sendable {
         }
         onCommit(group.count)
         for (pending, outcome) in zip(group, outcomes) { pending.answer.completeWith(outcome) }
+    }
+
+    /// A group whose COMMIT's answer was lost, answered so ("the change may have been
+    /// made"), is asked about once the database answers: its transaction, left open on the
+    /// server when the COMMIT never reached it, is ended there (`Store.committed`), where it
+    /// held its sales' rows and every later group was busy, 503, until the server saw the
+    /// connection gone, hours over a failed network (found by probing). The log says what
+    /// became of it.
+    private func settle(unanswered error: any Error, lastHold: Booking?) {
+        guard let engine else { return }
+        let witness: Engine.CommitWitness = lastHold.map { .hold($0.id, in: $0.sale) } ?? .none
+        do {
+            switch try engine.stands(unanswered: error, witness: witness) {
+            case true?: logger.warning("the group whose commit's answer was lost stands: its changes were made")
+            case false?: logger.warning("the group whose commit's answer was lost did not commit: none of its changes was made")
+            case nil: logger.warning("whether the group whose commit's answer was lost stands cannot be told")
+            }
+        } catch {
+            logger.warning("whether the group whose commit's answer was lost stands cannot be asked",
+                           metadata: ["error": .string(ExitStatus.error(for: error).message)])
+        }
+    }
+
+    /// The last hold a group decided, had it committed.
+    private static func lastHold(in outcomes: [Result<Outcome, any Error>]) -> Booking? {
+        for case .success(.booking(.held(let booking))) in outcomes.reversed() { return booking }
+        return nil
     }
 
     private func noteWaitOutlastingTheStop(_ error: any Error) {

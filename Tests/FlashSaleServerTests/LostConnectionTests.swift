@@ -29,6 +29,32 @@ import FlashSaleTestSupport
         withExtendedLifetime(cluster) {}
     }
 
+    /// Found by probing: a group whose COMMIT never reached PostgreSQL (lost on the way, the
+    /// server's side of the connection still open) left its transaction open there,
+    /// holding the sale's row, and every later booking was 503 busy until the server saw
+    /// the connection gone, hours over a failed network. The group is answered 503 ("may
+    /// have been made"), then asked about, its transaction ended: the next booking is made.
+    @Test(.enabled(if: TestPostgres.isConfigured, "FLASHSALE_TEST_PG is not set"), .timeLimit(.minutes(2)))
+    func aGroupWhoseCommitNeverReachedTheServerHoldsNothingUp() async throws {
+        let owner = try ServedDatabase(.postgres)
+        try owner.createSale(inventory: 10)
+        let server = try #require(TestPostgres.server)
+        let proxy = try CommitCuttingProxy(to: server.port, cuttingTheCommitAfter: "booking", .withholdingTheCommit)
+        defer { proxy.endWithheldTransactions() }
+        proxy.disarmed = true
+        let proxied = owner.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable"
+        let served = try ServedDatabase(url: proxied)
+        try served.start(ServedDatabase.headerAuth + ["--busy-timeout", "1s"])
+        proxy.disarmed = false
+        let lost = try await served.send(.POST, "/booking-service/book-item/s1", user: "first")
+        #expect(proxy.cut)
+        #expect(lost.status == 503, "\(lost.body)")
+        let next = try await served.send(.POST, "/booking-service/book-item/s1", user: "next")
+        #expect(next.status == 201, "\(next.body) \(served.log)")
+        #expect(served.log.contains("the group whose commit's answer was lost did not commit"), "\(served.log)")
+        #expect(try owner.flashsale(["verify"]).status == .exit(0))
+    }
+
     /// The database's trouble is the operator's: the buyer's 503 names no host, port, role
     /// or advice, and the log line of the answer says what it was (probe of 2026-12-04).
     @Test(.enabled(if: installed("pg_ctl", in: postgresBinaries) != nil, "needs PostgreSQL's pg_ctl"),

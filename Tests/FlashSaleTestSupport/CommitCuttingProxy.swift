@@ -6,8 +6,8 @@ import Glibc
 /// `disarmed`. Every other connection and message passes through as it came: at once,
 /// or `trickling` (16 KiB every 100 ms, a slow link), or not while `stalled` (a server
 /// gone quiet), which holds the server's answers back until it is unset.
-final class CommitCuttingProxy: @unchecked Sendable {
-    let port: Int
+public final class CommitCuttingProxy: @unchecked Sendable {
+    public let port: Int
     private let listener: Int32
     private let marker: [UInt8]
     private let cutting: Cut
@@ -20,23 +20,23 @@ final class CommitCuttingProxy: @unchecked Sendable {
     private var withheld: [Connection] = []
 
     /// Whether a COMMIT's answer has been lost.
-    var cut: Bool { state.withLock { cutDone } }
+    public var cut: Bool { state.withLock { cutDone } }
 
     /// Connections accepted so far.
-    var connections: Int { state.withLock { accepted } }
+    public var connections: Int { state.withLock { accepted } }
 
-    var stalled: Bool {
+    public var stalled: Bool {
         get { state.withLock { stalledNow } }
         set { state.withLock { stalledNow = newValue } }
     }
 
-    var disarmed: Bool {
+    public var disarmed: Bool {
         get { state.withLock { disarmedNow } }
         set { state.withLock { disarmedNow = newValue } }
     }
 
     /// How the COMMIT is lost.
-    enum Cut: CaseIterable {
+    public enum Cut: CaseIterable, Sendable {
         /// It is passed on, and the server's answer waited for (so that the transaction
         /// stands); instead of passing that on, the connection closes on both sides, as a
         /// network that fails at that moment would.
@@ -53,7 +53,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
         case withholdingTheLastWrite
     }
 
-    init(to serverPort: Int, cuttingTheCommitAfter marker: String, _ cutting: Cut = .closingTheConnection,
+    public init(to serverPort: Int, cuttingTheCommitAfter marker: String, _ cutting: Cut = .closingTheConnection,
          trickling: Bool = false) throws {
         self.marker = Array(marker.utf8)
         self.cutting = cutting
@@ -78,7 +78,7 @@ final class CommitCuttingProxy: @unchecked Sendable {
     /// Closes the server's side of a connection whose COMMIT was withheld: its transaction,
     /// if still open, rolls back and lets go of its locks (the sandbox's schema is dropped
     /// after the test).
-    func endWithheldTransactions() {
+    public func endWithheldTransactions() {
         for connection in state.withLock({ withheld }) { connection.endServerSide() }
     }
 
