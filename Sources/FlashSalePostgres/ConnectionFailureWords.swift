@@ -19,6 +19,10 @@ enum ConnectionFailureWords {
             return sentence(String(cString: strerror(io.errnoCode)))
         case ChannelError.connectTimeout:
             return "the connection timed out"
+        // A server (or a proxy before it) that accepts the connection and closes it at once
+        // (found by probing: "Already closed", NIO's words).
+        case ChannelError.alreadyClosed, ChannelError.ioOnClosedChannel, ChannelError.eof:
+            return words(for: .serverClosedConnection)
         case NIOSSLError.handshakeFailed(.sslError(let errors)):
             return "the TLS handshake failed: " + errors.map(tlsWords).joined(separator: "; ")
         case let tls as NIOSSLExtraError where tls == .failedToValidateHostname:
