@@ -25,6 +25,13 @@ import PostgresNIO  // NIOSSLError, which it exports
         #expect(ConnectionFailureWords.reason(NIOSSLError.uncleanShutdown) == "the connection ended without TLS's closing message")
     }
 
+    /// Found by probing: a server (or a proxy) that accepted the connection and closed it
+    /// before the client's first message was "Already closed", NIO's words.
+    @Test(arguments: [ChannelError.alreadyClosed, .ioOnClosedChannel, .eof])
+    func aConnectionClosedBeforeItsFirstMessageIsSaidInPsqlsWords(error: ChannelError) {
+        #expect(ConnectionFailureWords.reason(error) == "the server closed the connection")
+    }
+
     /// Found by probing: a column dropped by hand was an internal error (exit 1).
     @Test func aColumnOfTheSchemaGoneIsAnUnusableDatabase() {
         let error = PostgresError.from(state: "42703", message: "column \"user_agent\" does not exist", server: "h:1")
