@@ -45,8 +45,15 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// The BEGIN's answer comes with the transaction's first statement's (`PostgresSession.send`).
+    /// A write transaction left idle for a minute is ended by the server: one whose client
+    /// is gone (a COMMIT lost on a failed network) holds its sales' rows, and every other
+    /// writer waits, until the server sees the connection gone, hours later, or until it
+    /// is ended (`PostgresStore.committed(unanswered:)`), which a role not allowed
+    /// `pg_terminate_backend` cannot do (found by probing). flashsale's own never wait a
+    /// second between two statements; a read may, on a reader of `export` that pauses.
     func begin(write: Bool) throws {
         try session.send(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if write { try session.send("SET LOCAL idle_in_transaction_session_timeout = '1min'") }
         try store.session.askSchemaIdentity()
         isWrite = write
     }

@@ -39,6 +39,21 @@ struct PostgresStoreTests {
         return try engine.submit(to: SaleID("s1"), clock: T, skipping: nil) { records.popFirst() }
     }
 
+    /// Found by probing: a write transaction whose client was gone (its COMMIT lost on
+    /// the way), and whose server process the role may not end, held its sales' rows for
+    /// as long as the server took to see the connection gone: the server ends one left
+    /// idle for a minute. A read is not ended, whatever its reader takes.
+    @Test func aWriteTransactionLeftIdleForAMinuteIsEndedByTheServer() throws {
+        let store = try open()
+        defer { dropSchema() }
+        let setting = "SELECT current_setting('idle_in_transaction_session_timeout') AS setting"
+        let transaction = try store.beginWrite()
+        #expect(try store.session.firstRow(setting, []) { try $0.text("setting") } == "1min")
+        transaction.rollback()
+        let read = try store.read { _ in try store.session.firstRow(setting, []) { try $0.text("setting") } }
+        #expect(read == "0")
+    }
+
     /// Under any default isolation of the role: found by probing, the processes that
     /// waited for the first one's migration under repeatable read or serializable read
     /// the version table through a snapshot older than its row ("no version", 73). The
