@@ -24,11 +24,12 @@ struct PostgresError: StoreError, CustomStringConvertible {
     }
 
     /// A transaction whose COMMIT went unanswered: its id (`pg_current_xact_id`), unless
-    /// its answer was lost too, and the server process that ran it (`pg_backend_pid`),
-    /// which may still hold it open.
+    /// its answer was lost too, the server process that ran it (`pg_backend_pid`), which
+    /// may still hold it open, and when it began, in microseconds (`xact_start`), if known.
     struct UnansweredTransaction {
         let id: String?
         let backend: Int32
+        let started: Int64?
     }
 
     static let undefinedTable = "42P01"

@@ -373,7 +373,7 @@ enum PostgresSchema {
     /// transaction then need not ask for.
     static let versionQuery = """
         SELECT version, (SELECT oid::bigint FROM pg_namespace WHERE nspname = current_schema()),
-               current_setting('server_encoding') AS encoding, pg_backend_pid() AS backend FROM schema_version
+               current_setting('server_encoding') AS encoding FROM schema_version
         """
 
     /// A database whose encoding cannot hold every text (UTF-8) is refused when it is
@@ -386,9 +386,14 @@ enum PostgresSchema {
                                     + "cannot hold every text flashsale keeps (UTF-8); make it with ENCODING 'UTF8'")
     }
 
-    /// The schema's identity, its oid (`id`), by its name (`$1`): no row when there is none.
-    /// A schema dropped and made again has another.
-    static let identityQuery = "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = $1) AS id, pg_backend_pid() AS backend"
+    /// The schema's identity, its oid (`id`), by its name (`$1`): NULL when there is none.
+    /// A schema dropped and made again has another. With it, asked inside a transaction,
+    /// the server process that runs the transaction and when the transaction began (in
+    /// microseconds), which together name it in `pg_stat_activity`.
+    static let identityQuery = """
+        SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = $1) AS id, pg_backend_pid() AS backend,
+               (extract(epoch FROM now()) * 1000000)::bigint AS started
+        """
 
     /// A version no flashsale writes (none, or below 1: the table changed by hand) makes the
     /// schema unusable, as a newer one does: migrating from it would run what it already has.

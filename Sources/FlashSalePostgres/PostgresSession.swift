@@ -93,11 +93,13 @@ final class PostgresSession {
     /// connections made after a lost one (`askSchemaIdentity`).
     var schemaIdentity: Int64?
     private var identityAsked: EventLoopFuture<PostgresQueryResult>?
-    /// The server process of this connection (`pg_backend_pid`), answered with the
-    /// version or the identity asked ahead: what to look for when a COMMIT and the answer
-    /// that named its transaction were both lost (found by probing: the transaction was
-    /// left open, holding its sales' rows, and could not be found).
-    private(set) var backend: Int32?
+    /// The transaction under way as the server names it in `pg_stat_activity`, its process
+    /// and start, answered with the identity asked ahead: what to look for when a COMMIT
+    /// and the answer that named its transaction were both lost (found by probing: the
+    /// transaction was left open, holding its sales' rows, and could not be found). nil
+    /// until answered in this transaction (never in a store's first, which asks the version
+    /// instead, before its BEGIN): another's process would be a stranger's (review).
+    private(set) var transactionUnderWay: PostgresError.UnansweredTransaction?
     /// How long an answer is waited for while the server sends nothing (`activity`): the
     /// statement timeout, after which the server cancels the statement and says so, and
     /// `answerGrace` more. nil when there is no statement timeout. A server that keeps the
@@ -412,6 +414,7 @@ final class PostgresSession {
     /// The version asked ahead answers it for the first: a single `book` sends nothing
     /// more (0.35 ms of its 17 on PostgreSQL, in alternating runs).
     func askSchemaIdentity() throws {
+        transactionUnderWay = nil
         guard versionAsked == nil else { return }
         identityAsked = try start(PostgresSchema.identityQuery, [.text(location.schema)])
     }
@@ -434,7 +437,6 @@ final class PostgresSession {
                 let row = try answer(asked).rows.first?.makeRandomAccess()
                 let (stored, identity) = (try row?[0].decode(Int64.self), try row?[1].decode(Int64?.self))
                 encoding = try row?[2].decode(String.self)
-                backend = try row?[3].decode(Int32.self)
                 if schemaIdentity == nil { schemaIdentity = identity ?? nil }
                 version = stored
             } catch {
@@ -471,7 +473,9 @@ final class PostgresSession {
         guard let identityAnswer = try? answer(asked) else { return }
         let row = identityAnswer.rows.first?.makeRandomAccess()
         let identity = (try? row?[0].decode(Int64?.self)) ?? nil
-        backend = (try? row?[1].decode(Int32.self)) ?? backend
+        if let backend = try? row?[1].decode(Int32.self), let started = try? row?[2].decode(Int64.self) {
+            transactionUnderWay = PostgresError.UnansweredTransaction(id: nil, backend: backend, started: started)
+        }
         guard let known = schemaIdentity else {
             // None yet (no schema by the name): the first there is becomes the one.
             schemaIdentity = identity
@@ -581,8 +585,8 @@ final class PostgresSession {
         guard let row = (try? answer(asked.answer))?.rows.first?.makeRandomAccess(), row.count >= 2,
               let id = try? row[row.count - 2].decode(String.self),
               let backend = try? row[row.count - 1].decode(Int32.self)
-        else { return self.backend.map { PostgresError.UnansweredTransaction(id: nil, backend: $0) } }
-        return PostgresError.UnansweredTransaction(id: id, backend: backend)
+        else { return transactionUnderWay }
+        return PostgresError.UnansweredTransaction(id: id, backend: backend, started: transactionUnderWay?.started)
     }
 
     /// Whether the server answered `asked` with an error of its own (a statement refused,

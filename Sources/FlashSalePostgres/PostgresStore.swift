@@ -69,7 +69,11 @@ public final class PostgresStore: Store {
     /// COMMIT), the transaction's server process tells what it can (`committed(byProcess:)`).
     public func committed(unanswered error: any Error) throws -> Bool? {
         guard let transaction = (error as? PostgresError)?.unansweredTransaction else { return nil }
-        guard let id = transaction.id else { return try committed(byProcess: transaction.backend) }
+        guard let id = transaction.id else { return try committed(byProcess: transaction) }
+        return try committed(id: id, of: transaction)
+    }
+
+    private func committed(id: String, of transaction: PostgresError.UnansweredTransaction) throws -> Bool? {
         var deadline = ContinuousClock.now + unansweredWait
         var endingTried = false
         while true {
@@ -91,9 +95,10 @@ public final class PostgresStore: Store {
             case "aborted": return false
             case "in progress" where ContinuousClock.now < deadline: usleep(10_000)
             case "in progress" where !endingTried:
-                // Asked again whatever came of it: the process may have ended meanwhile (review).
+                // Asked again whatever came of it: the process may have ended meanwhile, or
+                // taken a COMMIT that came late (review).
                 endingTried = true
-                _ = try terminateBackend(transaction)
+                _ = try terminateBackend(transaction, id: id)
                 deadline = ContinuousClock.now + unansweredWait
             default: return nil
             }
@@ -103,28 +108,38 @@ public final class PostgresStore: Store {
     /// How long a transaction whose COMMIT went unanswered is waited for, each time.
     private var unansweredWait: Duration { .milliseconds(min(max(1, busyTimeout.milliseconds), 5_000)) }
 
-    /// Whether the transaction of server process `backend` committed, its id unknown (the
-    /// answer that named it lost with the COMMIT, sent together, found by probing): still
-    /// idle in its transaction past the wait, the COMMIT never reached it, and it did not
-    /// commit once the process is ended. Running a statement (the COMMIT) past it, or gone,
-    /// or idle outside a transaction (it ended one way or the other), nil: what the
-    /// transaction wrote may tell the caller.
-    private func committed(byProcess backend: Int32) throws -> Bool? {
+    /// Whether the transaction of `transaction`'s server process committed, its id
+    /// unknown (the answer that named it lost with the COMMIT, sent together, found by
+    /// probing), found by that process and the transaction's start. Once it has an id
+    /// (it wrote, or locked a row), asked about by it, as above. Without one, it has
+    /// written nothing: still open past the wait, idle, it is ended, and nothing it did
+    /// stands (but for a write and its COMMIT come late in the instant before the end).
+    /// Gone, or still running a statement past the wait, nil: what it wrote may tell the
+    /// caller.
+    private func committed(byProcess transaction: PostgresError.UnansweredTransaction) throws -> Bool? {
+        guard let started = transaction.started else { return nil }
         let deadline = ContinuousClock.now + unansweredWait
         while true {
             try connectedToThePrimary()
-            let state = try session.firstRow("""
-                SELECT coalesce(state, 'unknown') AS state FROM pg_stat_activity WHERE pid = $1 AND pg_has_role(usesysid, 'USAGE')
-                """, [.int(Int64(backend))]) { try $0.text("state") }
-            switch state {
-            case "idle in transaction"?, "idle in transaction (aborted)"?, "active"?:
-                if ContinuousClock.now < deadline {
-                    usleep(10_000)
-                } else {
-                    guard state != "active" else { return nil }
-                    return try terminateBackend(PostgresError.UnansweredTransaction(id: nil, backend: backend)) ? false : nil
-                }
-            default: return nil
+            let found = try session.firstRow("""
+                SELECT coalesce(state, 'unknown') AS state, backend_xid::text AS xid,
+                       pg_snapshot_xmax(pg_current_snapshot())::text AS horizon
+                FROM pg_stat_activity
+                WHERE pid = $1 AND (extract(epoch FROM xact_start) * 1000000)::bigint = $2 AND pg_has_role(usesysid, 'USAGE')
+                """, [.int(Int64(transaction.backend)), .int(started)]) {
+                (state: try $0.text("state"), xid: try $0.optionalText("xid"), horizon: try $0.text("horizon"))
+            }
+            guard let found else { return nil }
+            if let xid = found.xid.flatMap(UInt64.init), let horizon = UInt64(found.horizon) {
+                // The 32-bit id in the epoch of the ids handed out now, or the one before.
+                let epoch = (horizon >> 32) - (xid > horizon & 0xFFFF_FFFF && horizon >> 32 > 0 ? 1 : 0)
+                return try committed(id: String(epoch << 32 | xid), of: transaction)
+            }
+            if ContinuousClock.now < deadline {
+                usleep(10_000)
+            } else {
+                guard found.state.hasPrefix("idle in transaction") else { return nil }
+                return try terminateBackend(transaction, id: nil) ? false : nil
             }
         }
     }
@@ -149,13 +164,13 @@ public final class PostgresStore: Store {
     /// the server's settings say, and ended it would stand without the standby's copy. A
     /// failure to end it is said and left: only a lost connection is thrown, for the
     /// caller to wait out.
-    private func terminateBackend(_ transaction: PostgresError.UnansweredTransaction) throws -> Bool {
-        let waited = min(busyTimeout.milliseconds, 5_000)
+    private func terminateBackend(_ transaction: PostgresError.UnansweredTransaction, id: String?) throws -> Bool {
+        let waited = min(max(1, busyTimeout.milliseconds), 5_000)
         let still = "the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
             + "after \(waited) ms"
         do {
             let ended: Bool?
-            if let id = transaction.id {
+            if let id {
                 ended = try session.firstRow("""
                     SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
                     WHERE pid = $1 AND backend_xid::text = ($2::numeric % 4294967296)::text
@@ -164,9 +179,9 @@ public final class PostgresStore: Store {
             } else {
                 ended = try session.firstRow("""
                     SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
-                    WHERE pid = $1 AND state IN ('idle in transaction', 'idle in transaction (aborted)')
-                      AND pg_has_role(usesysid, 'USAGE')
-                    """, [.int(Int64(transaction.backend))]) { try $0.bool("ended") }
+                    WHERE pid = $1 AND (extract(epoch FROM xact_start) * 1000000)::bigint = $2 AND backend_xid IS NULL
+                      AND state IN ('idle in transaction', 'idle in transaction (aborted)') AND pg_has_role(usesysid, 'USAGE')
+                    """, [.int(Int64(transaction.backend)), .int(transaction.started ?? -1)]) { try $0.bool("ended") }
             }
             StoreNotices.say(ended == true
                 ? "\(still), its COMMIT never received; ended its server process \(transaction.backend) (pg_terminate_backend) "
