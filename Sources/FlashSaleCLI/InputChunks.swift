@@ -84,9 +84,10 @@ final class InputChunks {
             // Past this many bytes, a line is too long whatever it holds.
             let tooLong = longestLine + 5
             var lineSoFar = 0
+            var cutter = LineCutter(keep: tooLong)
             while copy.writeError == nil, let bytes = try next() {
                 if longLine == .isCut {
-                    copy.write(utf8: Self.cut(bytes, to: tooLong, lineSoFar: &lineSoFar))
+                    copy.write(utf8: cutter.cut(bytes))
                     continue
                 }
                 copy.write(utf8: bytes)
@@ -97,6 +98,7 @@ final class InputChunks {
                 }
                 if lineSoFar >= tooLong { break }
             }
+            copy.write(utf8: cutter.finish())
             copy.flush()
             if let code = copy.writeError { throw FlashSaleError.io(spoolFailure(directory, code)) }
             guard lseek(spool, 0, SEEK_SET) == 0 else { throw FlashSaleError.io(spoolFailure(directory, errno)) }
@@ -113,31 +115,56 @@ final class InputChunks {
         case isCut
     }
 
-    /// `bytes` with every line past `keep` bytes cut there (its LF kept), `lineSoFar` the
-    /// bytes of the line they start in that came before them. The chunk itself when no line
-    /// is cut, as nearly every chunk is.
-    private static func cut(_ bytes: [UInt8], to keep: Int, lineSoFar: inout Int) -> [UInt8] {
-        var kept: [UInt8]?
-        var keptThrough = 0
-        var start = 0
-        while start < bytes.count {
-            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
-            let end = newline ?? bytes.count
-            if lineSoFar + (end - start) > keep {
-                let cutAt = start + max(0, keep - lineSoFar)
-                kept = (kept ?? []) + bytes[keptThrough..<cutAt]
-                keptThrough = end
-            }
-            if let newline {
-                lineSoFar = 0
-                start = newline + 1
-            } else {
-                lineSoFar += end - start
-                start = end
-            }
+    /// Cuts every line of an input past `keep` bytes there, keeping its LF, and a `"` at
+    /// the cut when the bytes dropped held an odd number of them: a CSV line cut inside a
+    /// quoted field would leave it open, and the lines after it would be read into it as
+    /// the same record (found by review).
+    private struct LineCutter {
+        let keep: Int
+        /// The bytes of the line under way so far, kept or not.
+        private var soFar = 0
+        /// Whether the bytes dropped from it hold an odd number of quotes.
+        private var oddQuotesDropped = false
+        private static let newline = UInt8(ascii: "\n")
+        private static let quote = UInt8(ascii: "\"")
+
+        init(keep: Int) {
+            self.keep = keep
         }
-        guard let kept else { return bytes }
-        return kept + bytes[keptThrough...]
+
+        /// The chunk as kept: itself when no line is cut, as nearly every chunk is.
+        mutating func cut(_ bytes: [UInt8]) -> [UInt8] {
+            var kept: [UInt8]?
+            var keptThrough = 0
+            var start = 0
+            while start < bytes.count {
+                let newline = bytes[start...].firstIndex(of: Self.newline)
+                let end = newline ?? bytes.count
+                if soFar + (end - start) > keep {
+                    let cutAt = start + max(0, keep - soFar)
+                    kept = (kept ?? []) + bytes[keptThrough..<cutAt]
+                    for byte in bytes[cutAt..<end] where byte == Self.quote { oddQuotesDropped.toggle() }
+                    keptThrough = end
+                }
+                if let newline {
+                    // A line with bytes dropped went through the cut above, in this chunk too.
+                    if oddQuotesDropped { kept?.append(Self.quote) }
+                    oddQuotesDropped = false
+                    soFar = 0
+                    start = newline + 1
+                } else {
+                    soFar += end - start
+                    start = end
+                }
+            }
+            guard let kept else { return bytes }
+            return kept + bytes[keptThrough...]
+        }
+
+        /// What the input's last line, without an LF, still needs.
+        func finish() -> [UInt8] {
+            oddQuotesDropped ? [Self.quote] : []
+        }
     }
 
     private func spoolFailure(_ directory: String, _ code: Int32) -> String {

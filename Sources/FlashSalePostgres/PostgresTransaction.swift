@@ -49,11 +49,18 @@ final class PostgresTransaction: StoreTransaction {
     /// is gone (a COMMIT lost on a failed network) holds its sales' rows, and every other
     /// writer waits, until the server sees the connection gone, hours later, or until it
     /// is ended (`PostgresStore.committed(unanswered:)`), which a role not allowed
-    /// `pg_terminate_backend` cannot do (found by probing). flashsale's own never wait a
-    /// second between two statements; a read may, on a reader of `export` that pauses.
+    /// `pg_terminate_backend` cannot do (found by probing). A shorter one the role or the
+    /// database sets is kept (review). flashsale's own wait between two statements only
+    /// when the process is stopped (Ctrl-Z) or its stderr unread; a read may wait on a
+    /// reader of `export` that pauses, and is left alone.
     func begin(write: Bool) throws {
         try session.send(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if write { try session.send("SET LOCAL idle_in_transaction_session_timeout = '1min'") }
+        if write {
+            try session.send("""
+                SELECT set_config('idle_in_transaction_session_timeout', '1min', true)
+                WHERE current_setting('idle_in_transaction_session_timeout')::interval NOT BETWEEN '1 millisecond' AND '1 minute'
+                """)
+        }
         try store.session.askSchemaIdentity()
         isWrite = write
     }

@@ -242,7 +242,12 @@ final class Committer: @unchecked Sendable {
             for pending in group {
                 pending.answer.fail(missing.contains(pending.change.sale) ? SaleError.saleNotFound(pending.change.sale) : error)
             }
-            if case .commitUnanswered? = StoreFailure.of(error) { settle(unanswered: error, lastHold: Self.lastHold(in: outcomes)) }
+            // Not while stopping, when a stop re-throws the lost commit for every group after
+            // it, and each would ask again (review): the server ends the transaction once a
+            // minute idle (`PostgresTransaction.begin`).
+            if case .commitUnanswered? = StoreFailure.of(error), !shuttingDown.load(ordering: .relaxed) {
+                settle(unanswered: error, lastHold: Self.lastHold(in: outcomes))
+            }
             return
         }
         if withTelemetry {

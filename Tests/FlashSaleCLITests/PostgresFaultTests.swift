@@ -27,17 +27,6 @@ struct PostgresFaultTests {
         return box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable" + parameters
     }
 
-    /// Found by probing: a server (or a proxy before it) that accepted the connection and
-    /// closed it was "Already closed", in NIO's words rather than psql's. (The proxy, its
-    /// server not there, closes each connection it accepts.)
-    @Test func aConnectionClosedAtOnceIsSaidInPsqlsWords() throws {
-        let box = try saleBox()
-        let proxy = try CommitCuttingProxy(to: 1, cuttingTheCommitAfter: "no statement holds this")
-        let result = try box.spawn(["--db", try url(of: box, through: proxy), "status", "s1"], database: false)
-        #expect(result.status == 73)
-        #expect(isOneLine(result.stderr) && result.stderr.contains(": the server closed the connection; "), "\(result.stderr)")
-    }
-
     @Test func aWrongPasswordIsExit73AndNotShown() throws {
         let server = try #require(TestPostgres.server)
         let secret = "not-the-password-\(UUID().uuidString.prefix(8))"

@@ -52,6 +52,11 @@ struct PostgresStoreTests {
         transaction.rollback()
         let read = try store.read { _ in try store.session.firstRow(setting, []) { try $0.text("setting") } }
         #expect(read == "0")
+        // A shorter one the role or the database sets is kept.
+        try store.session.execute("SET idle_in_transaction_session_timeout = '10s'")
+        let stricter = try store.beginWrite()
+        #expect(try store.session.firstRow(setting, []) { try $0.text("setting") } == "10s")
+        stricter.rollback()
     }
 
     /// Under any default isolation of the role: found by probing, the processes that

@@ -79,7 +79,7 @@ package enum EventsCommand {
                     continue
                 }
                 out.flush()
-                guard out.writeError == nil, try watcher.wait(alsoStop: { out.readerClosed }) == .changed else { break }
+                guard out.writeError == nil, try watcher.wait(alsoStop: { !quiet && out.readerClosed }) == .changed else { break }
                 try ensureStill(reached, in: engine, watcher)
             }
         } catch {
