@@ -45,22 +45,8 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// The BEGIN's answer comes with the transaction's first statement's (`PostgresSession.send`).
-    /// A write transaction left idle for a minute is ended by the server: one whose client
-    /// is gone (a COMMIT lost on a failed network) holds its sales' rows, and every other
-    /// writer waits, until the server sees the connection gone, hours later, or until it
-    /// is ended (`PostgresStore.committed(unanswered:)`), which a role not allowed
-    /// `pg_terminate_backend` cannot do (found by probing). A shorter one the role or the
-    /// database sets is kept (review). flashsale's own wait between two statements only
-    /// when the process is stopped (Ctrl-Z) or its stderr unread; a read may wait on a
-    /// reader of `export` that pauses, and is left alone.
     func begin(write: Bool) throws {
         try session.send(write ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if write {
-            try session.send("""
-                SELECT set_config('idle_in_transaction_session_timeout', '1min', true)
-                WHERE current_setting('idle_in_transaction_session_timeout')::interval NOT BETWEEN '1 millisecond' AND '1 minute'
-                """)
-        }
         try store.session.askSchemaIdentity()
         isWrite = write
     }
@@ -88,11 +74,14 @@ final class PostgresTransaction: StoreTransaction {
             // asks for its transaction's id and server process there too: should the COMMIT
             // go unanswered, a follower asks the server later whether it stands
             // (`committed(unanswered:)`).
+            // And its writes done, the transaction is ended by the server if left idle
+            // (`idleTimeout`).
             var transactionAsked: PostgresSession.Asked?
             if wrote {
                 let channel = batch.bind(.text(store.session.location.changeChannel))
-                transactionAsked = try store.session.ask(batch.statement(selecting: "pg_notify(\(channel), ''), pg_current_xact_id()::text, pg_backend_pid()"),
-                                                         batch.values)
+                transactionAsked = try store.session.ask(
+                    batch.statement(selecting: "\(Self.idleTimeout), pg_notify(\(channel), ''), pg_current_xact_id()::text, pg_backend_pid()"),
+                    batch.values)
             } else if !batch.isEmpty {
                 // Telemetry alone: a crash may lose it (CommitContent).
                 let result = content == .telemetryOnly ? "set_config('synchronous_commit', 'off', true)" : "NULL"
@@ -115,6 +104,19 @@ final class PostgresTransaction: StoreTransaction {
         }
         reset()
     }
+
+    /// A write transaction left idle for a minute is ended by the server (unless the role
+    /// or the database sets a shorter time, kept: review): one whose COMMIT was lost on the
+    /// way held its sales' rows, every other writer waiting, until the server saw the
+    /// connection gone, hours later, or until it was ended
+    /// (`PostgresStore.committed(unanswered:)`), which a role not allowed
+    /// `pg_terminate_backend` cannot do (found by probing). Set by the last write, not in a
+    /// statement of its own: that one cost a single `book` 2–4% (bench/pg.sh, alternating
+    /// runs).
+    static let idleTimeout = """
+        CASE WHEN current_setting('idle_in_transaction_session_timeout')::interval NOT BETWEEN '1 millisecond' AND '1 minute'
+             THEN set_config('idle_in_transaction_session_timeout', '1min', true) END
+        """
 
     /// A group's thousands of rows go a table at a time, each statement answered before the
     /// next is encoded: all of a large group's writes encoded at once came to 32.2 MiB of

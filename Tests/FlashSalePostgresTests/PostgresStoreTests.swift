@@ -41,22 +41,20 @@ struct PostgresStoreTests {
 
     /// Found by probing: a write transaction whose client was gone (its COMMIT lost on
     /// the way), and whose server process the role may not end, held its sales' rows for
-    /// as long as the server took to see the connection gone: the server ends one left
-    /// idle for a minute. A read is not ended, whatever its reader takes.
-    @Test func aWriteTransactionLeftIdleForAMinuteIsEndedByTheServer() throws {
+    /// as long as the server took to see the connection gone: its last write sets the
+    /// server to end it once idle for a minute, unless a shorter time is set.
+    @Test(arguments: [("0", "1min"), ("2min", "1min"), ("10s", "10s"), ("1min", "1min")])
+    func aWriteTransactionsLastWriteSetsItToEndOnceIdleForAMinute(before: String, after: String) throws {
         let store = try open()
         defer { dropSchema() }
-        let setting = "SELECT current_setting('idle_in_transaction_session_timeout') AS setting"
-        let transaction = try store.beginWrite()
-        #expect(try store.session.firstRow(setting, []) { try $0.text("setting") } == "1min")
-        transaction.rollback()
-        let read = try store.read { _ in try store.session.firstRow(setting, []) { try $0.text("setting") } }
-        #expect(read == "0")
-        // A shorter one the role or the database sets is kept.
-        try store.session.execute("SET idle_in_transaction_session_timeout = '10s'")
-        let stricter = try store.beginWrite()
-        #expect(try store.session.firstRow(setting, []) { try $0.text("setting") } == "10s")
-        stricter.rollback()
+        try store.session.execute("BEGIN")
+        try store.session.execute("SET LOCAL idle_in_transaction_session_timeout = '\(before)'")
+        _ = try store.session.firstRow("SELECT \(PostgresTransaction.idleTimeout) AS set", []) { _ in () }
+        let setting = try store.session.firstRow("SELECT current_setting('idle_in_transaction_session_timeout') AS setting", []) {
+            try $0.text("setting")
+        }
+        try store.session.execute("ROLLBACK")
+        #expect(setting == after)
     }
 
     /// Under any default isolation of the role: found by probing, the processes that
