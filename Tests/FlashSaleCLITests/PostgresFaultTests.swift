@@ -27,6 +27,21 @@ struct PostgresFaultTests {
         return box.database.replacingOccurrences(of: ":\(server.port)/", with: ":\(proxy.port)/") + "&sslmode=disable" + parameters
     }
 
+    /// `book s1 --stream` of two groups, on `database` (a shell word; the sandbox's own by
+    /// default) with `options`: line 1, answered before this returns, then line 2 once
+    /// `nextGroup` is called. Under timeout(1): killing the shell alone would leave a
+    /// stream that waits for a server gone for good running after a failed test.
+    private func twoGroupStream(in box: Sandbox, database: String = #""$DB""#,
+                                _ options: String = "") throws -> (stream: Background, nextGroup: () throws -> Void) {
+        let go = box.directory.appendingPathComponent("go").path
+        let stream = try box.startShell("""
+            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \\
+                | timeout -s KILL 100 "$FLASHSALE" --db \(database) \(options) book s1 --stream
+            """)
+        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        return (stream, { try #require(FileManager.default.createFile(atPath: go, contents: nil)) })
+    }
+
     @Test func aWrongPasswordIsExit73AndNotShown() throws {
         let server = try #require(TestPostgres.server)
         let secret = "not-the-password-\(UUID().uuidString.prefix(8))"
@@ -367,17 +382,12 @@ struct PostgresFaultTests {
     /// it stops it. Its next group finds another schema: exit 73, nothing of it in the new.
     @Test func aStreamWhoseSchemaIsReplacedUnderItStopsWith73() throws {
         let box = try saleBox()
-        let go = box.directory.appendingPathComponent("go").path
-        let stream = try box.startShell("""
-            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \
-                | "$FLASHSALE" --db "$DB" book s1 --stream
-            """)
-        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        let (stream, nextGroup) = try twoGroupStream(in: box)
         let location = try PostgresLocation(url: box.database, environment: [:], operatingSystemUser: nil)
         let session = try PostgresSession(location: location, busyTimeout: .seconds(30))
         try session.execute("DROP SCHEMA \"\(location.schema)\" CASCADE")
         try #require(try box.run(["create-sale", "s1", "--inventory", "10"]).status == 0)
-        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        try nextGroup()
         let result = stream.result()
         #expect(result.status == 73)
         #expect(isOneLine(result.stderr) && result.stderr.contains("was dropped or replaced while this command ran"), "\(result.stderr)")
@@ -464,16 +474,9 @@ struct PostgresFaultTests {
         defer { withExtendedLifetime(cluster) {} }
         let box = try Sandbox(.postgres, url: cluster.url(schema: TestPostgres.newSchema()))
         try #require(try box.run(["create-sale", "s1", "--inventory", "10"]).status == 0)
-        let go = box.directory.appendingPathComponent("go").path
-        // Under timeout(1): killing the shell alone would leave a stream that waits for a
-        // server gone for good running after a failed test.
-        let stream = try box.startShell("""
-            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \
-                | timeout -s KILL 100 "$FLASHSALE" --db "$DB" book s1 --stream
-            """)
-        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        let (stream, nextGroup) = try twoGroupStream(in: box)
         try cluster.stop()
-        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        try nextGroup()
         #expect(stream.waitUntil { stream.stderr.contains("connecting again until it is back") }, "\(stream.stderr)")
         try cluster.start()
         let result = stream.result()
@@ -503,14 +506,9 @@ struct PostgresFaultTests {
             """)
         try session.execute("CREATE TRIGGER slow AFTER INSERT ON booking FOR EACH STATEMENT EXECUTE FUNCTION slow_booking()")
         let name = "stream_" + UUID().uuidString.prefix(8).lowercased()
-        let go = box.directory.appendingPathComponent("go").path
-        let stream = try box.startShell("""
-            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \\
-                | timeout -s KILL 100 "$FLASHSALE" --db "$DB&application_name=\(name)" book s1 --stream
-            """)
-        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        let (stream, nextGroup) = try twoGroupStream(in: box, database: #""$DB&application_name=\#(name)""#)
         try session.execute("UPDATE pause SET seconds = 30")
-        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        try nextGroup()
         let writing = """
             SELECT count(*) FROM pg_stat_activity
             WHERE application_name = $1 AND state = 'active' AND query LIKE '%INSERT INTO booking%'
@@ -541,15 +539,10 @@ struct PostgresFaultTests {
         defer { proxy.endWithheldTransactions() }
         proxy.disarmed = true
         let proxied = try url(of: box, through: proxy)
-        let go = box.directory.appendingPathComponent("go").path
-        let stream = try box.startShell("""
-            (echo '{"user":"a"}'; while [ ! -e '\(go)' ]; do sleep 0.05; done; echo '{"user":"b"}') \\
-                | timeout -s KILL 100 "$FLASHSALE" --db '\(proxied)' --busy-timeout 1s book s1 --stream
-            """)
-        #expect(stream.waitUntil { stream.stdout.contains(#""line":1"#) }, "\(stream.stderr)")
+        let (stream, nextGroup) = try twoGroupStream(in: box, database: "'\(proxied)'", "--busy-timeout 1s")
         // The second group's COMMIT, its first after a statement on bookings.
         proxy.disarmed = false
-        try #require(FileManager.default.createFile(atPath: go, contents: nil))
+        try nextGroup()
         let result = stream.result()
         #expect(proxy.cut)
         #expect(result.status == 0, "\(result.stderr)")
