@@ -51,7 +51,6 @@ extension PostgresStore: CopyTarget {
                 """)
         }
     }
-
 }
 
 /// The rows of one table waiting to be sent as one INSERT.

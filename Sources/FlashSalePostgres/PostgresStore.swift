@@ -74,7 +74,7 @@ public final class PostgresStore: Store {
     }
 
     private func committed(id: String, of transaction: PostgresError.UnansweredTransaction) throws -> Bool? {
-        var deadline = ContinuousClock.now + unansweredWait
+        var deadline = ContinuousClock.now + .milliseconds(unansweredWait)
         var endingTried = false
         while true {
             try connectedToThePrimary()
@@ -99,14 +99,15 @@ public final class PostgresStore: Store {
                 // taken a COMMIT that came late (review).
                 endingTried = true
                 _ = try terminateBackend(transaction, id: id)
-                deadline = ContinuousClock.now + unansweredWait
+                deadline = ContinuousClock.now + .milliseconds(unansweredWait)
             default: return nil
             }
         }
     }
 
-    /// How long a transaction whose COMMIT went unanswered is waited for, each time.
-    private var unansweredWait: Duration { .milliseconds(min(max(1, busyTimeout.milliseconds), 5_000)) }
+    /// How long a transaction whose COMMIT went unanswered is waited for, each time, in
+    /// milliseconds.
+    private var unansweredWait: Int64 { min(max(1, busyTimeout.milliseconds), 5_000) }
 
     /// Whether the transaction of `transaction`'s server process committed, its id
     /// unknown (the answer that named it lost with the COMMIT, sent together, found by
@@ -118,7 +119,7 @@ public final class PostgresStore: Store {
     /// caller.
     private func committed(byProcess transaction: PostgresError.UnansweredTransaction) throws -> Bool? {
         guard let started = transaction.started else { return nil }
-        let deadline = ContinuousClock.now + unansweredWait
+        let deadline = ContinuousClock.now + .milliseconds(unansweredWait)
         while true {
             try connectedToThePrimary()
             let found = try session.firstRow("""
@@ -165,9 +166,8 @@ public final class PostgresStore: Store {
     /// failure to end it is said and left: only a lost connection is thrown, for the
     /// caller to wait out.
     private func terminateBackend(_ transaction: PostgresError.UnansweredTransaction, id: String?) throws -> Bool {
-        let waited = min(max(1, busyTimeout.milliseconds), 5_000)
         let still = "the transaction whose COMMIT went unanswered was still open on PostgreSQL at \(session.location.server) "
-            + "after \(waited) ms"
+            + "after \(unansweredWait) ms"
         do {
             let ended: Bool?
             if let id {

@@ -244,7 +244,7 @@ final class Committer: @unchecked Sendable {
             }
             // Not while stopping, when a stop re-throws the lost commit for every group after
             // it, and each would ask again (review): the server ends the transaction once a
-            // minute idle (`PostgresTransaction.begin`).
+            // minute idle (`PostgresTransaction.idleTimeout`).
             if case .commitUnanswered? = StoreFailure.of(error), !shuttingDown.load(ordering: .relaxed) {
                 settle(unanswered: error, lastHold: Self.lastHold(in: outcomes))
             }
