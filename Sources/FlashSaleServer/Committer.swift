@@ -214,7 +214,8 @@ final class Committer: @unchecked Sendable {
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
     /// with it, and none took effect; but a group that only declined is answered, its
     /// counts not written (`DecisionGroup.commit`). A deadlock with another server's group
-    /// is not such a failure: the group is decided again.
+    /// is not such a failure: the group is decided again. Nor is one of a sale's own rows
+    /// (`salesApart`): the group is decided again a sale at a time.
     private func decide(_ group: [Pending], in decisions: DecisionGroup, withTelemetry: Bool) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)
@@ -235,6 +236,10 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
+            if let sales = Self.salesApart(group, after: error) {
+                for part in sales { decide(part, in: decisions, withTelemetry: withTelemetry) }
+                return
+            }
             noteWaitOutlastingTheStop(error)
             // A request in a sale that is not there is not found, as without the lock: busy
             // says retry, which could never succeed (found by probing: 503, and 404 without).
@@ -284,6 +289,23 @@ final class Committer: @unchecked Sendable {
             logger.warning("whether the group whose commit's answer was lost stands cannot be asked",
                            metadata: ["error": .string(ExitStatus.error(for: error).message)])
         }
+    }
+
+    /// A group of several sales that failed for a reason of no store's (neither a wait, nor
+    /// the disk, nor the connection: a constraint that rows edited by hand break, say), split
+    /// into one group a sale, each in arrival order: decided apart, only the broken sale's
+    /// changes fail with it, where every sale's in the group did (found by probing). Nil for
+    /// a failure of the store, which any group would meet, and for a group of one sale.
+    private static func salesApart(_ group: [Pending], after error: any Error) -> [[Pending]]? {
+        guard StoreFailure.of(error) == nil else { return nil }
+        var parts: [SaleID: [Pending]] = [:]
+        var order: [SaleID] = []
+        for pending in group {
+            let sale = pending.change.sale
+            if parts[sale] == nil { order.append(sale) }
+            parts[sale, default: []].append(pending)
+        }
+        return order.count > 1 ? order.map { parts[$0]! } : nil
     }
 
     /// The last hold a group decided, had it committed.

@@ -1,5 +1,6 @@
 import Testing
 import FlashSaleTestSupport
+import FlashSaleStore
 
 extension LoadTests {
     /// Group commit across connections (issue 13): requests that arrive while a commit runs
@@ -38,6 +39,38 @@ extension LoadTests {
             let after = try await served.metrics()
             #expect((after[Self.commits] ?? 0) - (before[Self.commits] ?? 0) == 1)
             #expect((after[Self.decisions] ?? 0) - (before[Self.decisions] ?? 0) == 1)
+        }
+
+        /// Found by probing: a sale whose rows were broken by hand (here a trigger refuses
+        /// its bookings, as a CHECK refuses a counter edited out of balance) failed every
+        /// change of the group it was decided in, the other sales' too. Only its own fail.
+        @Test func aSaleBrokenByHandFailsOnlyItsOwnChangesInAGroup() async throws {
+            let served = try ServedDatabase()
+            try served.createSale("s1", inventory: 10)
+            try served.createSale("s2", inventory: 10)
+            try Connection(path: served.database, busyTimeout: .seconds(5)).execute("""
+                CREATE TRIGGER broken BEFORE INSERT ON booking WHEN NEW.sale = 's2'
+                BEGIN SELECT RAISE(ABORT, 'edited by hand'); END
+                """)
+            try served.start()
+            let port = served.port
+            // The first booking's group waits for another's lock; the next two, read
+            // meanwhile, make the next group.
+            let holder = try served.writeLockHeld()
+            let first = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u0") }
+            #expect(try await served.waitForMetric(ShutdownTests.inFlight, toBe: 1), "\(served.log)")
+            let broken = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s2", port: port, user: "u1") }
+            let sound = Task { try await ServedDatabase.send(.POST, "/booking-service/book-item/s1", port: port, user: "u2") }
+            #expect(try await served.waitForMetric(ShutdownTests.inFlight, toBe: 3), "\(served.log)")
+            try holder.execute("ROLLBACK")
+
+            #expect(try await first.value.status == 201)
+            let refused = try await broken.value
+            #expect(refused.status == 500 && refused.errorCode == "internal", "\(refused.body)")
+            let held = try await sound.value
+            #expect(held.status == 201, "\(held.body)")
+            #expect(try served.counter("held", of: "s1") == 2)
+            #expect(try served.verifies())
         }
     }
 }
