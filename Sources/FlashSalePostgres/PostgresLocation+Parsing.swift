@@ -49,6 +49,7 @@ extension PostgresLocation {
             throw .usage("database URL: several hosts in \(parts.source["host"] ?? "the URL") are not supported; name one")
         }
         let port = try parts.port()
+        let schema = if let schemaOverride { try PostgresLocation.checkedSchema(schemaOverride) } else { try parts.checkedSchema() }
         self.init(
             endpoint: host.hasPrefix("/") ? .unixSocket(directory: host, port: port) : .tcp(host: host, port: port),
             user: user,
@@ -56,7 +57,7 @@ extension PostgresLocation {
             database: parts["dbname"] ?? user,
             tls: try parts.tlsMode(rootCertificate: parts["sslrootcert"]),
             rootCertificate: parts["sslrootcert"],
-            schema: try PostgresLocation.checkedSchema(schemaOverride ?? parts["schema"] ?? PostgresLocation.defaultSchema),
+            schema: schema,
             applicationName: parts["application_name"] ?? PostgresLocation.defaultApplicationName,
             connectTimeout: try parts.connectTimeout())
     }
@@ -65,13 +66,18 @@ extension PostgresLocation {
     /// `_`, not starting with a digit, at most PostgreSQL's 63 bytes, and not `pg_...`,
     /// which PostgreSQL keeps for itself.
     public static func checkedSchema(_ name: String) throws(FlashSaleError) -> String {
+        try checkedSchema(name, named: "schema '\(Quoted(name))'")
+    }
+
+    /// `checkedSchema(_:)`, its message naming the schema as `named` says.
+    fileprivate static func checkedSchema(_ name: String, named: String) throws(FlashSaleError) -> String {
         let bytes = Array(name.utf8)
         let allowed = bytes.allSatisfy { $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
         guard allowed, (1...63).contains(bytes.count), !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[0]),
               !name.hasPrefix("pg_")
         else {
-            throw .usage("schema '\(Quoted(name))' is not a schema name: 1 to 63 of a-z, 0-9 and _, "
+            throw .usage("\(named) is not a schema name: 1 to 63 of a-z, 0-9 and _, "
                          + "not starting with a digit or pg_")
         }
         return name
@@ -245,6 +251,16 @@ private struct URLParts {
     }
 
     private static func sourceInQuery(_ name: String) -> String { "the URL's \(name) parameter" }
+
+    /// The schema the URL names (flashsale's default if none), checked; not shown when it
+    /// may hold the rest of a password (`shown`: found by probing).
+    func checkedSchema() throws(FlashSaleError) -> String {
+        guard let name = self["schema"] else { return PostgresLocation.defaultSchema }
+        let shown = shown("schema", name)
+        return try PostgresLocation.checkedSchema(
+            name, named: shown.isEmpty ? "database URL: the schema parameter (not shown: it may be the rest of a password "
+                + "whose '&' was not written %26)" : "schema\(shown)")
+    }
 
     /// `name`'s value `text` as a message shows it, ` 'text'`; nothing when it came from the
     /// query, as a password did: an unencoded '&' in the password may have cut its rest

@@ -202,6 +202,7 @@ struct PostgresLocationTests {
         "postgresql://ann@h/shop?password=hun&port=s3cret",
         "postgresql://ann@h/shop?password=hun&sslmode=s3cret",
         "postgresql://ann@h/shop?password=hun&connect_timeout=s3cret",
+        "postgresql://ann@h/shop?password=hun&schema=s3cret!",
     ])
     func aPasswordMistypedIsNeverEchoed(url: String) throws {
         let message = try #require(refusal(url))
