@@ -132,7 +132,8 @@ enum RehearseCommand {
             // Where the sale stays once made, whatever happens after: the database given, or
             // the scratch one kept (a failure and an interruption name it).
             children.saleStaysIn = context.databaseGiven ? context.database : settings.keep ? database : nil
-            let databaseOptions = ["--db", database] + (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
+            children.database = database
+            let databaseOptions = (context.serverSchema.map { ["--pg-schema", $0] } ?? [])
                 + ["--busy-timeout", "\(context.busyTimeoutSpan.milliseconds)ms"]
             let setting = RehearsalSetting(children: children, databaseOptions: databaseOptions, sale: sale, engine: engine)
             let path: RehearsalPath = switch settings.via {

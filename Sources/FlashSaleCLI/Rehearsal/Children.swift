@@ -14,6 +14,10 @@ final class RehearsalChildren: @unchecked Sendable {
     var removesDirectory = true
     /// Whether the rehearsal reports in JSON (`--json`): so does its interruption.
     var reportsJSON = false
+    /// The rehearsal's database, given to each child in its environment as `FLASHSALE_DB`,
+    /// which only the user (and root) can read, rather than as `--db`, which every user of
+    /// the host reads in ps(1): a URL's password too (found by probing).
+    var database: String?
     /// Where the rehearsal's sale stays once made (the database given, or the scratch one
     /// kept): an interruption names it, as a failure does.
     var saleStaysIn: String? {
@@ -97,7 +101,8 @@ final class RehearsalChildren: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = (environment + ["FLASHSALE_NOW=\(now)"]).map { strdup($0) } + [nil]
+        let variables = environment + ["FLASHSALE_NOW=\(now)"] + (database.map { ["FLASHSALE_DB=\($0)"] } ?? [])
+        let envp = variables.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid = pid_t()
         let status: Int32 = locked {

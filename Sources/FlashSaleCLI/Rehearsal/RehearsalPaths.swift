@@ -26,8 +26,9 @@ protocol RehearsalPath: AnyObject {
 /// The pieces every path shares: the children, the database, the sale.
 struct RehearsalSetting {
     let children: RehearsalChildren
-    /// The global options that give each child the rehearsal's database: `--db`, and the
-    /// `--pg-schema` and `--busy-timeout` the rehearsal was given.
+    /// The global options each child takes from the rehearsal: the `--pg-schema` and
+    /// `--busy-timeout` it was given (its database goes in the children's environment,
+    /// `RehearsalChildren.database`).
     let databaseOptions: [String]
     let sale: SaleID
     let engine: Engine
