@@ -21,7 +21,7 @@ enum CopyToCommand {
             are checked against the source's (a difference exits 10 naming it, with nothing copied); after it, the \
             PostgreSQL store's verify (exit 10 naming what it finds); stopped \
             (a signal: exit 130), it says what it left: nothing before the commit, after it a copy to check with \
-            verify rather than copy again. Prints \
+            verify rather than copy again; once the copy is checked, a signal is too late to stop it. Prints \
             the rows copied per table; --json prints {"source": PATH, "target": URL, "copied": {"sales": N, \
             ...}, "verified": true}. The target's URL is shown without its password.
             """,
@@ -53,14 +53,18 @@ enum CopyToCommand {
             + "do not run copy-to again (it refuses a schema that holds rows), check the copy with verify"
         let perhaps = "the copy in \(opening.description) may have been committed as the command stopped: "
             + "check with verify before running copy-to again (it refuses a schema that holds rows)"
-        signals.whenReceived {
+        signals.stopAtFirstChance {
             // Before the commit, the server rolls the transaction back as the connection goes.
             let said = switch stage.value {
             case .copying: "nothing was copied"
             case .committing: perhaps
             case .committed: unchecked
+            // Checked: too late to stop; the copy-to ends as it would have, its report whole
+            // (found by probing: "is not checked" after "verified: ok", or, with --json, an
+            // error object after the report's).
+            case .verified: nil as String?
             }
-            StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json)
+            if let said { StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json) }
         }
         let sourceName = context.database.controlCharactersEscaped
         let sourceStore = try holdingUp(sourceName) { try context.store() }
@@ -132,6 +136,7 @@ enum CopyToCommand {
             throw FlashSaleError.invariant("the copy in \(opening.description) was committed but fails verify: "
                                            + CopyToCommand.summary(of: violations))
         }
+        stage.value = .verified
         let tables = CopiedTable.allCases
         context.output.success(Rendered(
             text: (["copied \(context.database.controlCharactersEscaped) to \(opening.description)"]
@@ -184,7 +189,7 @@ enum CopyToCommand {
 /// what to say of the copy depends on whether its COMMIT was sent, and answered.
 private final class CopyStage: Sendable {
     enum Value: UInt8 {
-        case copying, committing, committed
+        case copying, committing, committed, verified
     }
 
     private let raw = Atomic<UInt8>(Value.copying.rawValue)
