@@ -264,26 +264,13 @@ import FlashSaleTestSupport
         let source = try sourceWithEveryKindOfRow()
         let target = try Sandbox(.postgres)
         // stdout a pipe already full, so that the report's write waits for the reader.
-        var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
-        let flags = fcntl(ends[1], F_GETFL)
-        _ = fcntl(ends[1], F_SETFL, flags | O_NONBLOCK)
-        var filled = 0
-        while case let count = write(ends[1], [UInt8](repeating: UInt8(ascii: "x"), count: 4096), 4096), count > 0 { filled += count }
-        _ = fcntl(ends[1], F_SETFL, flags)
-        let copy = try source.start(["copy-to", target.database, "--json"], output: ends[1])
-        close(ends[1])
-        defer { close(ends[0]) }
-        let writingItsReport = copy.waitUntil(within: 60) {
-            (try? String(contentsOfFile: "/proc/\(copy.child.pid)/wchan", encoding: .utf8))?.hasSuffix("pipe_write") == true
-        }
-        #expect(writingItsReport, "\(copy.stderr)")
+        let stdout = try FullPipe()
+        let copy = try source.start(["copy-to", target.database, "--json"], output: stdout.writeEnd)
+        stdout.processStarted()
+        #expect(copy.waitUntil(within: 60) { FullPipe.isWriting(copy.child.pid) }, "\(copy.stderr)")
         copy.child.send(SIGTERM)
-        var read: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while case let count = Glibc.read(ends[0], &buffer, buffer.count), count > 0 { read += buffer[..<count] }
+        let report = stdout.drained()
         #expect(copy.child.wait() == .exit(0), "\(copy.stderr)")
-        let report = String(decoding: read.dropFirst(filled), as: UTF8.self)
         #expect(report.hasPrefix("{\"source\":") && report.hasSuffix("\"verified\":true}\n")
                 && report.components(separatedBy: "\n").count == 2, "\(report)")
         #expect(copy.stderr.isEmpty, "\(copy.stderr)")

@@ -540,6 +540,22 @@ import FlashSaleTestSupport
         #expect(try box.spawn(["verify", "rehearsal"]).status == 0, "the stream did not work in the rehearsal's database")
     }
 
+    /// Found by probing: a signal while the report was being written (its reader slow)
+    /// stopped the rehearsal after its day was done, and with --json wrote an error object
+    /// after the report's. Too late to stop: the report is whole, the exit 0.
+    @Test func aSignalOnceTheReportIsBeingWrittenIsTooLateToStopIt() throws {
+        let box = try Sandbox()
+        let stdout = try FullPipe()
+        let running = try box.start(Self.small, database: false, output: stdout.writeEnd)
+        stdout.processStarted()
+        #expect(running.waitUntil(within: 60) { FullPipe.isWriting(running.child.pid) }, "\(running.stderr)")
+        running.child.send(SIGTERM)
+        let report = stdout.drained()
+        #expect(running.child.wait() == .exit(0), "\(running.stderr)")
+        #expect(report.hasPrefix("{") && report.hasSuffix("}\n") && report.components(separatedBy: "\n").count == 2, "\(report)")
+        #expect(!running.stderr.contains("interrupted"), "\(running.stderr)")
+    }
+
     /// Processes of /proc that `matching` takes: their parent's pid and their arguments.
     private static func processes(_ matching: ((parent: pid_t, arguments: [String])) -> Bool) -> [pid_t] {
         ProcessStatus.all().filter { matching(($0.parent, $0.arguments)) }.map(\.pid)

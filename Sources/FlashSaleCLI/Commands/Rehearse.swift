@@ -195,6 +195,7 @@ enum RehearseCommand {
             // Removed before the report is written, which SIGPIPE ends where its reader has
             // gone (`| true`), before any defer runs (found by probing: the directory stayed).
             children.removeScratch()
+            children.reportBegins()
             if output.stdout.isTerminal, !output.json, !output.quiet {
                 let until = soldOut.map { max(10, $0.milliseconds * 5 / 4) } ?? settings.duration.milliseconds
                 output.stdout.write(SellOutCurve.draw(changes: stock, inventory: settings.inventory, until: until) + "\n\n")

@@ -28,6 +28,7 @@ final class RehearsalChildren: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var running: Set<pid_t> = []
     private var interrupted = false
+    private var reporting = false
     private let environment: [String]
 
     /// Its scratch directory made in `base`.
@@ -54,7 +55,7 @@ final class RehearsalChildren: @unchecked Sendable {
         }
         environment = inherited + ["\(RehearsalChildren.parentVariable)=\(getpid())"]
         // Threads made later inherit the block; this one waits for them.
-        signals.whenReceived { [self] in stop() }
+        signals.stopAtFirstChance { [self] in stopUnlessReporting() }
     }
 
     deinit {
@@ -256,11 +257,19 @@ final class RehearsalChildren: @unchecked Sendable {
         while true { pause() }
     }
 
-    private func stop() -> Never {
-        let (children, staysIn): (Set<pid_t>, String?) = locked {
+    /// From now on a stop signal is too late: the day is done, and its report is written
+    /// whole (found by probing: with --json, an error object after the report's).
+    func reportBegins() {
+        locked { reporting = true }
+    }
+
+    private func stopUnlessReporting() {
+        let stopping: (children: Set<pid_t>, staysIn: String?)? = locked {
+            guard !reporting else { return nil }
             interrupted = true
             return (running, self.staysIn)
         }
+        guard let (children, staysIn) = stopping else { return }
         for pid in children { kill(pid, SIGKILL) }
         for pid in children { var status: Int32 = 0; waitpid(pid, &status, 0) }
         removeScratch()
