@@ -73,6 +73,21 @@ public struct Block: Equatable, Sendable {
         }
     }
 
+    /// Whether this block already stops every request `suspect` names: its user, its agent
+    /// text, its address or the whole of its /64 (a block of one address in it does not).
+    public func covers(_ suspect: Suspect) -> Bool {
+        guard kind == suspect.kind.blockKind else { return false }
+        switch kind {
+        case .user:
+            return UserID(trusted: suspect.value) == UserID(trusted: value)
+        case .agent:
+            return contains ? suspect.value.utf8.containsSubsequence(value.utf8) : suspect.value.utf8.elementsEqual(value.utf8)
+        case .ip:
+            guard let range, let named = IPRange(suspect.value) else { return false }
+            return range.prefixLength <= named.prefixLength && range.contains(named.network)
+        }
+    }
+
     /// The block as its `blocked` event names it: its name (`name(kind:value:contains:)`)
     /// and the reason given.
     public var eventDetail: String {

@@ -661,6 +661,29 @@ private func mode(of path: String) throws -> Int {
         #expect(!result.stdout.contains("198.51.100.") && !result.stdout.contains("person"))
     }
 
+    /// Found by probing: a suspect already blocked was given a block line to paste, which
+    /// would change nothing. The block that covers it is named instead, and in the JSON's
+    /// "blocked"; a block of one address of a /64, or of another sale, covers nothing.
+    @Test(arguments: commandLineStores)
+    func aSuspectAlreadyBlockedIsSaidToBe(store: TestStore) throws {
+        let box = try seededSale(store)
+        try box.run(["create-sale", "s2", "--inventory", "1"])
+        func blocked() throws -> [String?] {
+            try box.run(["suspects", "s1", "--json"]).jsonArray().map { $0["blocked"] as? String }
+        }
+        for block in [["ip", "2001:db8:1:2::1"], ["agent", "python-requests/2.31", "--sale", "s2"]] {
+            #expect(try box.run(["block"] + block).status == 0)
+        }
+        #expect(try blocked() == [nil, nil])
+        for block in [["ip", "2001:db8::/32"], ["agent", "requests/", "--contains", "--sale", "s1"]] {
+            #expect(try box.run(["block"] + block).status == 0)
+        }
+        #expect(try blocked() == ["ip 2001:db8::/32 in every sale", "agent containing requests/ in sale s1"])
+        let lines = try box.run(["suspects", "s1"]).stdout.split(separator: "\n")
+        #expect(lines.count == 5 && lines[2] == "       already blocked: ip 2001:db8::/32 in every sale"
+                && lines[4] == "       already blocked: agent containing requests/ in sale s1", "\(lines)")
+    }
+
     /// The block line reaches the database the report read. Found by probing: run on
     /// ./flashsale.db with $FLASHSALE_DB set, it had no --db, and pasted in that shell went
     /// to $FLASHSALE_DB's database.
@@ -685,7 +708,7 @@ private func mode(of path: String) throws -> Int {
     func suspectsJSONHasTheSameRows(store: TestStore) throws {
         let box = try seededSale(store)
         let result = try box.run(["suspects", "s1", "--json", "--limit", "1"])
-        #expect(keyOrder(result.stdout) == ["kind", "value", "score", "reasons", "block"])
+        #expect(keyOrder(result.stdout) == ["kind", "value", "score", "reasons", "block", "blocked"])
         let rows = try result.jsonArray()
         #expect(rows.count == 1)
         #expect(rows.first?["kind"] as? String == "network")

@@ -1,4 +1,5 @@
 import FlashSaleCore
+import FlashSaleEngine
 
 enum SuspectsCommand {
     static let limit = OptionSpec("--limit", value: "N", "show at most N suspects, the highest scores (default 20)")
@@ -20,14 +21,16 @@ enum SuspectsCommand {
             containing curl, wget, python, requests, go-http-client, java, okhttp, libwww, scrapy, httpclient, \
             bot, spider or headless (any case); it scores 20 plus its signals. Rows come highest score first, \
             each with its reasons and a 'flashsale block' command, quoted for the shell, with --db unless the \
-            database is ./flashsale.db and $FLASHSALE_DB is unset. --json: an array of {"kind", "value", "score", \
-            "reasons", "block"}, \
-            kind being ip, network, agent or user.
+            database is ./flashsale.db and $FLASHSALE_DB is unset; or, for one a block in force already covers, \
+            that block. --json: an array of {"kind", "value", "score", "reasons", "block", "blocked"}, \
+            kind being ip, network, agent or user, blocked the block that covers it or null.
             """
     ) { invocation, context in
         let saleID = try invocation.requiredSaleID()
         let count = try invocation.wholeNumber(limit.name, in: 1...1_000_000) ?? defaultLimit
-        let suspects = try context.store().suspects(of: saleID, thresholds: .standard)
+        let store = try context.store()
+        let suspects = try store.suspects(of: saleID, thresholds: .standard)
+        let blocks = try Engine(store: store).blocks(in: saleID)
         // The paste must reach the same file: named unless it is the default one and no
         // $FLASHSALE_DB would be taken for it (found by probing: `--db flashsale.db` with it
         // set printed no --db, and the block pasted went into $FLASHSALE_DB's database).
@@ -36,16 +39,20 @@ enum SuspectsCommand {
         while named.hasPrefix("./") { named = named.dropFirst(2) }
         let isDefault = named == Context.defaultDatabase && !context.variableNamesADatabase
         let database = isDefault ? nil : context.database
-        context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database))
+        context.output.success(render(suspects, limit: Int(count), sale: saleID, database: database, blocks: blocks))
     }
 
-    static func render(_ suspects: [Suspect], limit: Int, sale: SaleID, database: String?) -> Rendered {
-        let shown = suspects.prefix(limit)
-        let blocks = shown.map { blockCommand(for: $0, sale: sale, database: database) }
-        let json = JSON.array(zip(shown, blocks).map { suspect, block in
-            .object([("kind", .string(suspect.kind.rawValue)), ("value", .string(suspect.value)),
-                     ("score", .integer(Int64(suspect.score))), ("reasons", .array(suspect.reasons.map { .string($0) })),
-                     ("block", .string(block))])
+    /// `blocks`: those in force in the sale; a suspect one of them covers is said to be
+    /// blocked, where its block command to paste would change nothing (found by probing).
+    static func render(_ suspects: [Suspect], limit: Int, sale: SaleID, database: String?, blocks: [Block]) -> Rendered {
+        let shown = Array(suspects.prefix(limit))
+        let commands = shown.map { blockCommand(for: $0, sale: sale, database: database) }
+        let blockedBy = shown.map { suspect in blocks.first { $0.covers(suspect) } }
+        let json = JSON.array(shown.indices.map { index in
+            let suspect = shown[index]
+            return .object([("kind", .string(suspect.kind.rawValue)), ("value", .string(suspect.value)),
+                            ("score", .integer(Int64(suspect.score))), ("reasons", .array(suspect.reasons.map { .string($0) })),
+                            ("block", .string(commands[index])), ("blocked", blockedBy[index].map { .string(blockName($0)) } ?? .null)])
         })
         guard !shown.isEmpty else { return Rendered(text: "no suspects in sale \(sale)", json: json) }
         // Each row, then its block command under it, indented past the score column.
@@ -53,13 +60,18 @@ enum SuspectsCommand {
         let lines = Render.table(["score", "kind", "value", "reasons"], rows).split(separator: "\n", omittingEmptySubsequences: false)
         let indent = String(repeating: " ", count: max(rows.map(\.[0].count).max() ?? 0, "score".count) + 2)
         var text = lines.first.map(String.init) ?? ""
-        for (line, block) in zip(lines.dropFirst(), blocks) {
-            text += "\n" + line + "\n" + indent + block
+        for (line, (command, block)) in zip(lines.dropFirst(), zip(commands, blockedBy)) {
+            text += "\n" + line + "\n" + indent + (block.map { "already blocked: " + Quoted(blockName($0), keeping: 80).description } ?? command)
         }
         if suspects.count > shown.count {
             text += "\n(\(suspects.count - shown.count) more: --limit \(suspects.count) shows them all)"
         }
         return Rendered(text: text, json: json)
+    }
+
+    /// `ip 10.0.0.0/8 in every sale`, `agent containing curl in sale s1`: the block that covers a suspect.
+    static func blockName(_ block: Block) -> String {
+        Block.name(kind: block.kind, value: block.value, contains: block.contains) + (block.sale.map { " in sale \($0)" } ?? " in every sale")
     }
 
     /// `flashsale block ip 2001:db8:1:2::/64 --sale s1 --reason 'suspects: 40 distinct users'`:
