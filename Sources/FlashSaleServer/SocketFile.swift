@@ -1,3 +1,4 @@
+import FlashSaleCLI
 import FlashSaleCore
 import Glibc
 import NIOConcurrencyHelpers
@@ -14,8 +15,10 @@ import NIOConcurrencyHelpers
 final class SocketFile: Sendable {
     let path: String
     /// Where the socket is bound: a name of the process's own in the same directory, or
-    /// `path` itself when that name would be too long for a socket's address (`path` has
-    /// 103 bytes at most, which `--socket` checks), where NIO's removal stays.
+    /// `path` itself when that name would be longer than NIO takes (103 bytes, which
+    /// `--socket` checks of `path`), where NIO's removal stays. Not `sun_path`'s 108: a
+    /// name of 104 to 107 bytes failed the start, for paths whose length with the pid's
+    /// digits came to that (found by probing).
     let boundPath: String
     /// The file renamed to `path` (device and inode), once it is there.
     private let published = NIOLockedValueBox<(dev_t, ino_t)?>(nil)
@@ -24,7 +27,7 @@ final class SocketFile: Sendable {
         self.path = path
         let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
         let own = path[..<slash] + "." + path[slash...] + ".\(getpid())"
-        boundPath = own.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) ? String(own) : path
+        boundPath = own.utf8.count <= ServeCommand.maximumSocketPathBytes ? String(own) : path
     }
 
     /// A socket file left by a server that is gone would make the bind fail, and is

@@ -7,7 +7,7 @@ import FlashSaleStore
 /// command's, into `ServeSettings`; the server itself lives in `flashsale-serve`, which
 /// `flashsale serve` execs from its own directory with the same arguments. Linked into
 /// `flashsale`, the HTTP stack (SwiftNIO, Foundation) would cost every `book` its start-up.
-enum ServeCommand {
+package enum ServeCommand {
     static let listen = OptionSpec("--listen", value: "HOST:PORT", repeatable: true,
                                    "a buyer API address, repeatable; [::1]:8080 for IPv6 (default 127.0.0.1:8080, unless --socket is given)")
     static let socket = OptionSpec("--socket", value: "PATH", "a buyer API Unix socket (created 0660), also or instead")
@@ -31,7 +31,7 @@ enum ServeCommand {
     static let defaultMaxConnections: Int64 = 10_000
     /// The longest Unix socket path SwiftNIO takes: macOS's `sockaddr_un` room for it, 104
     /// bytes with its NUL, on every system (Linux's has 108).
-    static let maximumSocketPathBytes = 103
+    package static let maximumSocketPathBytes = 103
 
     static let spec = CommandSpec(
         "serve",
