@@ -43,6 +43,13 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var refusal: HTTPFailure?
     /// The last answer's end, written: closing before it is sent would cut that answer.
     private var lastAnswer = LastAnswer()
+    /// The peer's address, read as the connection was accepted (`ClientConnection`): a
+    /// refusal of a request cut short by a reset was logged without it (found by probing).
+    private var peer: SocketAddress?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        peer = context.channel.remoteAddress
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -111,7 +118,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)
             accessLog.record(method: "-", route: "none", status: failure.status.code, seconds: 0,
-                             from: .peer(ClientAddress.peer(context.channel.remoteAddress)),
+                             from: .peer(ClientAddress.peer(peer)),
                              problem: failure.detail)
         }
         guard !gone else { return }

@@ -45,7 +45,8 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         case inputClosed
     }
 
-    private let respond: @Sendable (Request, any Channel) async -> Reply<Response, Answer>
+    private let respond: @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>
+    private let connection: ClientConnection
     private let executor: EventLoopTaskExecutor
 
     /// A request whose head has been read and which has not started: its body so far.
@@ -82,10 +83,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// The connection has closed (its handlers removed).
     private var removed = false
 
-    init(respond: @escaping @Sendable (Request, any Channel) async -> Reply<Response, Answer>, loop: any EventLoop,
+    init(respond: @escaping @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>, connection: ClientConnection,
          connections: OpenConnections) {
         self.respond = respond
-        executor = EventLoopTaskExecutor(loop)
+        self.connection = connection
+        executor = EventLoopTaskExecutor(connection.channel.eventLoop)
         self.connections = connections
     }
 
@@ -266,10 +268,11 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         let request = Request(head: head, body: body)
         let channel = context.channel
         let respond = respond
+        let connection = connection
         let responder = NIOLoopBound(self, eventLoop: context.eventLoop)
         unfinished += 1
         Task(executorPreference: executor) {
-            switch await respond(request, channel) {
+            switch await respond(request, connection) {
             case .now(let response):
                 await ChannelBodyWriter.send(response, on: channel)
                 // On the loop still: the task runs nowhere else.

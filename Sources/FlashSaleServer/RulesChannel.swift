@@ -20,7 +20,7 @@ struct RulesChannel: ServerChildChannel {
 
     let handlers: @Sendable () -> [any RemovableChannelHandler]
     let idleTimeout: TimeAmount
-    let respond: @Sendable (Request, any Channel) async -> Reply<Response, Answer>
+    let respond: @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>
     let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
@@ -38,7 +38,7 @@ struct RulesChannel: ServerChildChannel {
 
     static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
-                         respond: @escaping @Sendable (Request, any Channel) async -> Reply<Response, Answer>) -> any Service {
+                         respond: @escaping @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>) -> any Service {
         let connections = OpenConnections()
         let server = RulesChannel(handlers: handlers, idleTimeout: idleTimeout, respond: respond, connections: connections).server(
             configuration: configuration,
@@ -74,6 +74,16 @@ struct RulesChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
+            // Reset before it was accepted: NIO reads the peer's address from the socket,
+            // which no longer has it, so nothing sent on it could be judged by its address
+            // (its blocks, its per-IP limit, whether it is a trusted proxy: taken for one,
+            // its X-Forwarded-For was believed). Closed unread: no one is left to answer
+            // (found by probing: requests sent whole and reset at once were decided, past
+            // their address's block).
+            if channel.remoteAddress == nil, let local = channel.localAddress, local.protocol != .unix {
+                channel.close(promise: nil)
+                return Connection(channel: channel)
+            }
             let pipeline = channel.pipeline.syncOperations
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
@@ -87,7 +97,8 @@ struct RulesChannel: ServerChildChannel {
             // once its requests are answered.
             try pipeline.addHandler(ConnectionDeadlines(idleTimeout: idleTimeout))
             try pipeline.addHandlers(handlers())
-            try pipeline.addHandler(Responder(respond: respond, loop: channel.eventLoop, connections: connections))
+            let connection = ClientConnection(channel: channel, peer: channel.remoteAddress)
+            try pipeline.addHandler(Responder(respond: respond, connection: connection, connections: connections))
             return Connection(channel: channel)
         }
     }
@@ -95,4 +106,13 @@ struct RulesChannel: ServerChildChannel {
     /// Nothing to wait for here: the pipeline answers, and the listener waits for the
     /// connection at shutdown (`Draining`).
     func handle(value: Connection, logger: Logger) async {}
+}
+
+/// A request's connection: its channel, and its peer's address as the connection was
+/// accepted. NIO forgets the address once the connection closes: a request sent whole
+/// and its connection reset at once was decided with no address, past its address's
+/// block and per-IP limit (found by probing).
+struct ClientConnection: Sendable {
+    let channel: any Channel
+    let peer: SocketAddress?
 }

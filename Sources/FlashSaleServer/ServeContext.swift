@@ -10,9 +10,9 @@ struct ServeContext {
     let connectionClosed: EventLoopFuture<Void>
     let eventLoop: any EventLoop
 
-    init(channel: any Channel, headers: HTTPFields, clientAddress: ClientAddress) {
-        client = clientAddress.address(peer: channel.remoteAddress, headers: headers)
-        connectionClosed = channel.closeFuture
-        eventLoop = channel.eventLoop
+    init(connection: ClientConnection, headers: HTTPFields, clientAddress: ClientAddress) {
+        client = clientAddress.address(peer: connection.peer, headers: headers)
+        connectionClosed = connection.channel.closeFuture
+        eventLoop = connection.channel.eventLoop
     }
 }

@@ -273,10 +273,10 @@ package enum Server {
             .init(address: address, backlog: backlog),
             handlers: { [limit.handler(), StalledClients(), MalformedRequests(recorder: (metrics, accessLog))] },
             idleTimeout: idleTimeout, logger: logger, onRunning: onRunning
-        ) { request, channel in
+        ) { request, connection in
             let started = ContinuousClock.now
             metrics.started()
-            let context = ServeContext(channel: channel, headers: request.headers, clientAddress: buyers.clientAddress)
+            let context = ServeContext(connection: connection, headers: request.headers, clientAddress: buyers.clientAddress)
             let (route, reply) = await buyers.answer(request, context: context)
             let name = route?.rawValue ?? "none"
             let method = request.method.rawValue
