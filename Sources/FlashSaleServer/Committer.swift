@@ -214,8 +214,8 @@ final class Committer: @unchecked Sendable {
     /// of the store (busy past the timeout, disk) loses the whole group: each is answered
     /// with it, and none took effect; but a group that only declined is answered, its
     /// counts not written (`DecisionGroup.commit`). A deadlock with another server's group
-    /// is not such a failure: the group is decided again. Nor is one of a sale's own rows
-    /// (`salesApart`): the group is decided again a sale at a time.
+    /// is not such a failure: the group is decided again. Nor is one of a sale's own rows:
+    /// the group is decided again without its counts, then a sale at a time (`salesApart`).
     private func decide(_ group: [Pending], in decisions: DecisionGroup, withTelemetry: Bool) {
         var outcomes: [Result<Outcome, any Error>] = []
         outcomes.reserveCapacity(group.count)
@@ -236,9 +236,24 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
-            if let sales = Self.salesApart(group, after: error) {
-                for part in sales { decide(part, in: decisions, withTelemetry: withTelemetry) }
-                return
+            // A failure of no store's, which any group would meet (neither a wait, nor the
+            // disk, nor the connection): rows of one sale's broken by hand, its counts' or
+            // its decisions' (found by probing: every sale's requests in the group failed).
+            // Decided again without the counts, which then wait for the next second's write
+            // (`writeTelemetry`), and then a sale at a time.
+            if StoreFailure.of(error) == nil {
+                let metadata: Logger.Metadata = ["error": .string(ExitStatus.error(for: error).message)]
+                if withTelemetry {
+                    if !telemetryFailing { logger.warning(Self.countsNotWrittenYet, metadata: metadata) }
+                    telemetryFailing = true
+                    decide(group, in: decisions, withTelemetry: false)
+                    return
+                }
+                if let sales = Self.salesApart(group) {
+                    logger.warning("a group failed; deciding it again a sale at a time", metadata: metadata)
+                    for part in sales { decide(part, in: decisions, withTelemetry: false) }
+                    return
+                }
             }
             noteWaitOutlastingTheStop(error)
             // A request in a sale that is not there is not found, as without the lock: busy
@@ -291,21 +306,20 @@ final class Committer: @unchecked Sendable {
         }
     }
 
-    /// A group of several sales that failed for a reason of no store's (neither a wait, nor
-    /// the disk, nor the connection: a constraint that rows edited by hand break, say), split
-    /// into one group a sale, each in arrival order: decided apart, only the broken sale's
-    /// changes fail with it, where every sale's in the group did (found by probing). Nil for
-    /// a failure of the store, which any group would meet, and for a group of one sale.
-    private static func salesApart(_ group: [Pending], after error: any Error) -> [[Pending]]? {
-        guard StoreFailure.of(error) == nil else { return nil }
-        var parts: [SaleID: [Pending]] = [:]
-        var order: [SaleID] = []
+    /// A group of several sales split into one group a sale, each in arrival order:
+    /// decided apart, only a broken sale's changes fail with it. Nil for a group of one sale.
+    private static func salesApart(_ group: [Pending]) -> [[Pending]]? {
+        var parts: [[Pending]] = []
+        var partOf: [SaleID: Int] = [:]
         for pending in group {
-            let sale = pending.change.sale
-            if parts[sale] == nil { order.append(sale) }
-            parts[sale, default: []].append(pending)
+            if let part = partOf[pending.change.sale] {
+                parts[part].append(pending)
+            } else {
+                partOf[pending.change.sale] = parts.count
+                parts.append([pending])
+            }
         }
-        return order.count > 1 ? order.map { parts[$0]! } : nil
+        return parts.count > 1 ? parts : nil
     }
 
     /// The last hold a group decided, had it committed.

@@ -1,5 +1,6 @@
 import FlashSaleCore
 import FlashSaleEngine
+import Glibc
 import Synchronization
 
 enum CopyToCommand {
@@ -55,14 +56,14 @@ enum CopyToCommand {
             + "check with verify before running copy-to again (it refuses a schema that holds rows)"
         signals.stopAtFirstChance {
             // Before the commit, the server rolls the transaction back as the connection goes.
-            let said = switch stage.value {
-            case .copying: "nothing was copied"
-            case .committing: perhaps
-            case .committed: unchecked
             // Checked: too late to stop; the copy-to ends as it would have, its report whole
             // (found by probing: "is not checked" after "verified: ok", or, with --json, an
             // error object after the report's).
-            case .verified: nil as String?
+            let said = switch stage.stop() {
+            case .copying?: "nothing was copied"
+            case .committing?: perhaps
+            case .committed?: unchecked
+            case .verified?, .stopping?, nil: nil as String?
             }
             if let said { StopSignals.exitStopped(saying: "copy-to interrupted; \(said.controlCharactersEscaped)", json: json) }
         }
@@ -116,13 +117,13 @@ enum CopyToCommand {
                                                    + "\(context.database.controlCharactersEscaped), so nothing was copied: "
                                                    + CopyToCommand.summary(of: differences))
                 }
-            }, committing: { stage.value = .committing }) }
+            }, committing: { stage.advance(to: .committing) }) }
         } catch where stage.value == .committing {
             // Its COMMIT sent and unanswered (the connection lost): the server may have made it.
             throw ExitStatus.error(for: error, afterCommitting: perhaps)
         }
         context.workDone = .committed
-        stage.value = .committed
+        stage.advance(to: .committed)
         // Found by probing: a check cut short (a lost connection, SIGINT) said nothing of
         // the commit, or said to run the command again, which the copy now refuses.
         // Its invariants only: they hold whatever commands write to the copy once committed.
@@ -136,7 +137,7 @@ enum CopyToCommand {
             throw FlashSaleError.invariant("the copy in \(opening.description) was committed but fails verify: "
                                            + CopyToCommand.summary(of: violations))
         }
-        stage.value = .verified
+        stage.advance(to: .verified)
         let tables = CopiedTable.allCases
         context.output.success(Rendered(
             text: (["copied \(context.database.controlCharactersEscaped) to \(opening.description)"]
@@ -186,17 +187,44 @@ enum CopyToCommand {
 }
 
 /// How far the copy has gone, for the thread that meets a stop signal and for a failure:
-/// what to say of the copy depends on whether its COMMIT was sent, and answered.
+/// what to say of the copy depends on whether its COMMIT was sent, and answered. The two
+/// threads take turns: once a stop has taken the stage, the copy goes no further, so that
+/// what the stop says stays true (review: a COMMIT sent as "nothing was copied" was said,
+/// a report printed as "not checked" was).
 private final class CopyStage: Sendable {
     enum Value: UInt8 {
-        case copying, committing, committed, verified
+        case copying, committing, committed, verified, stopping
     }
 
     private let raw = Atomic<UInt8>(Value.copying.rawValue)
 
     var value: Value {
-        get { Value(rawValue: raw.load(ordering: .acquiring)) ?? .copying }
-        set { raw.store(newValue.rawValue, ordering: .releasing) }
+        Value(rawValue: raw.load(ordering: .acquiring)) ?? .copying
+    }
+
+    /// Moves the copy on to `next`; once a stop has taken the stage, waits for it to end
+    /// the process instead.
+    func advance(to next: Value) {
+        var current = raw.load(ordering: .acquiring)
+        while current != Value.stopping.rawValue {
+            let (exchanged, found) = raw.compareExchange(expected: current, desired: next.rawValue, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = found
+        }
+        while true { pause() }
+    }
+
+    /// The stage a stop signal met, taken so that the copy goes no further; nil once it is
+    /// checked, when it is too late to stop.
+    func stop() -> Value? {
+        var current = raw.load(ordering: .acquiring)
+        while current != Value.verified.rawValue, current != Value.stopping.rawValue {
+            let (exchanged, found) = raw.compareExchange(expected: current, desired: Value.stopping.rawValue,
+                                                         ordering: .acquiringAndReleasing)
+            if exchanged { return Value(rawValue: current) }
+            current = found
+        }
+        return nil
     }
 }
 

@@ -258,9 +258,12 @@ final class RehearsalChildren: @unchecked Sendable {
     }
 
     /// From now on a stop signal is too late: the day is done, and its report is written
-    /// whole (found by probing: with --json, an error object after the report's).
+    /// whole (found by probing: with --json, an error object after the report's). One
+    /// that came first is stopping the rehearsal: its thread ends the process, and no
+    /// report follows its line (review).
     func reportBegins() {
-        locked { reporting = true }
+        locked { reporting = !interrupted }
+        waitIfInterrupted()
     }
 
     private func stopUnlessReporting() {
