@@ -117,7 +117,9 @@ struct RequestBody {
         do {
             return try TextField.key.validate(key ?? "", required: false)
         } catch {
-            throw HTTPFailure.badInput("key: \(error.message)")
+            // The message names the key itself: "the body: key is 257 bytes; ..." (found by
+            // probing: "key: key is ...").
+            throw HTTPFailure.badInput("the body: \(error.message)")
         }
     }
 

@@ -364,6 +364,8 @@ import FlashSaleTestSupport
         }
         #expect(try await served.send(.POST, Self.book, user: "bob", body: "[]").errorMessage == "the body: not a JSON object")
         #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": 5}"#).errorMessage == "the body: key must be a string")
+        #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": ""# + String(repeating: "k", count: 257) + #""}"#)
+                    .errorMessage == "the body: key is 257 bytes; the limit is 256")
         #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": "a", "key": "b"}"#).errorMessage
                 == #"the body: duplicate key "key""#)
         #expect(try await served.send(.POST, Self.book, user: "bob", body: #"{"key": "k1",}"#).errorMessage
