@@ -80,7 +80,9 @@ struct Authenticator: Sendable {
                 throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a private key; give serve its public half "
                                            + "(openssl pkey -in KEY -pubout)")
             }
-            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a PEM file but not a P-256 public key "
+            // Found by probing: a P-256 key with its point compressed was said to be none.
+            throw FlashSaleError.usage("--jwt-key '\(Quoted(path))' is a PEM file but not a P-256 public key with its point "
+                                       + "uncompressed (openssl ec -pubin -in KEY -pubout -conv_form uncompressed) "
                                        + "or an RSA public key of 2048 bits or more")
         }
         var secret = [UInt8](contents)
