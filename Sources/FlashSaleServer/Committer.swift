@@ -236,10 +236,10 @@ final class Committer: @unchecked Sendable {
                 }
             }
         } catch {
-            // A failure of no store's, which any group would meet (neither a wait, nor the
-            // disk, nor the connection): rows of one sale's broken by hand, its counts' or
-            // its decisions' (found by probing: every sale's requests in the group failed).
-            // Decided again without the counts, which then wait for the next second's write
+            // Not a failure of the store's, which any group would meet (a wait, the disk, the
+            // connection), but of one sale's rows broken by hand, its counts or its bookings
+            // (found by probing: every sale's requests in the group failed). Decided again
+            // without the counts, which then wait for the next second's write
             // (`writeTelemetry`), and then a sale at a time.
             if StoreFailure.of(error) == nil {
                 let metadata: Logger.Metadata = ["error": .string(ExitStatus.error(for: error).message)]

@@ -52,7 +52,8 @@ enum SuspectsCommand {
             let suspect = shown[index]
             return .object([("kind", .string(suspect.kind.rawValue)), ("value", .string(suspect.value)),
                             ("score", .integer(Int64(suspect.score))), ("reasons", .array(suspect.reasons.map { .string($0) })),
-                            ("block", .string(commands[index])), ("blocked", blockedBy[index].map { .string(blockName($0)) } ?? .null)])
+                            ("block", .string(commands[index])),
+                            ("blocked", blockedBy[index].map { .string(blockName($0)) } ?? .null)])
         })
         guard !shown.isEmpty else { return Rendered(text: "no suspects in sale \(sale)", json: json) }
         // Each row, then its block command under it, indented past the score column.
@@ -61,7 +62,8 @@ enum SuspectsCommand {
         let indent = String(repeating: " ", count: max(rows.map(\.[0].count).max() ?? 0, "score".count) + 2)
         var text = lines.first.map(String.init) ?? ""
         for (line, (command, block)) in zip(lines.dropFirst(), zip(commands, blockedBy)) {
-            text += "\n" + line + "\n" + indent + (block.map { "already blocked: " + Quoted(blockName($0), keeping: 80).description } ?? command)
+            let under = block.map { "already blocked: \(Quoted(blockName($0), keeping: 80))" } ?? command
+            text += "\n" + line + "\n" + indent + under
         }
         if suspects.count > shown.count {
             text += "\n(\(suspects.count - shown.count) more: --limit \(suspects.count) shows them all)"
@@ -71,7 +73,8 @@ enum SuspectsCommand {
 
     /// `ip 10.0.0.0/8 in every sale`, `agent containing curl in sale s1`: the block that covers a suspect.
     static func blockName(_ block: Block) -> String {
-        Block.name(kind: block.kind, value: block.value, contains: block.contains) + (block.sale.map { " in sale \($0)" } ?? " in every sale")
+        Block.name(kind: block.kind, value: block.value, contains: block.contains)
+            + (block.sale.map { " in sale \($0)" } ?? " in every sale")
     }
 
     /// `flashsale block ip 2001:db8:1:2::/64 --sale s1 --reason 'suspects: 40 distinct users'`:
