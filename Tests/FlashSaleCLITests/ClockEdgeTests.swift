@@ -12,7 +12,7 @@ import Testing
         #expect(made.status == 0, "\(made.stderr)")
         let created = try #require(try made.json()["created_at"] as? String)
         #expect(created > "2026-12-01" && created != "2026-11-24T15:00:00.000Z")
-        #expect(try box.run(["request", "0"]).stderr == "flashsale: a request id is a whole number from 1, not '0'\n")
+        #expect(try box.run(["request", "0"]).stderr == "flashsale: a request id is a whole number from 1 to 9223372036854775807, not '0'\n")
     }
 
     /// A submit commits at its own time: a process whose clock is behind it (read before

@@ -7,7 +7,8 @@ enum RequestCommand {
     ) { invocation, context in
         let text = invocation.arguments["ID"] ?? ""
         guard let id = RequestID(parsing: text) else {
-            throw FlashSaleError.usage("a request id is a whole number from 1, not '\(Quoted(text))'")
+            // Found by probing: a number too large was said to be none.
+            throw FlashSaleError.usage("a request id is a whole number from 1 to \(Int64.max), not '\(Quoted(text))'")
         }
         context.output.success(Render.request(try context.engine().request(id)))
     }
