@@ -14,7 +14,10 @@ struct ClientAddress: Sendable {
     /// nil when nothing names an address (a Unix socket peer without `X-Forwarded-For`).
     func address(peer: SocketAddress?, headers: HTTPFields) -> String? {
         let peerAddress = peer.flatMap(IPAddress.init(peer:))
-        let peerIsTrusted = peerAddress.map(isTrusted) ?? true
+        // No peer at all (a connection reset before it was accepted, whose address the
+        // kernel no longer has) is no proxy: its X-Forwarded-For was believed (found by
+        // probing). A Unix socket's peer, which has no IP address, is the local gateway.
+        let peerIsTrusted = peer == nil ? false : peerAddress.map(isTrusted) ?? true
         guard peerIsTrusted else { return peerAddress?.unmapped.compressedText }
         // Every X-Forwarded-For line, in order, is one list, its hops parted by commas or
         // spaces, as nginx parts them; an empty element (`a, , b`) is none (RFC 9110, 5.6.1).

@@ -74,16 +74,6 @@ struct RulesChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            // Reset before it was accepted: NIO reads the peer's address from the socket,
-            // which no longer has it, so nothing sent on it could be judged by its address
-            // (its blocks, its per-IP limit, whether it is a trusted proxy: taken for one,
-            // its X-Forwarded-For was believed). Closed unread: no one is left to answer
-            // (found by probing: requests sent whole and reset at once were decided, past
-            // their address's block).
-            if channel.remoteAddress == nil, let local = channel.localAddress, local.protocol != .unix {
-                channel.close(promise: nil)
-                return Connection(channel: channel)
-            }
             let pipeline = channel.pipeline.syncOperations
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
@@ -111,7 +101,8 @@ struct RulesChannel: ServerChildChannel {
 /// A request's connection: its channel, and its peer's address as the connection was
 /// accepted. NIO forgets the address once the connection closes: a request sent whole
 /// and its connection reset at once was decided with no address, past its address's
-/// block and per-IP limit (found by probing).
+/// block and per-IP limit (found by probing). One reset before serve accepted it has
+/// none to begin with (see `ClientAddress`).
 struct ClientConnection: Sendable {
     let channel: any Channel
     let peer: SocketAddress?
