@@ -34,6 +34,7 @@ struct BuyerAPI: Sendable {
             try Limits.checkHeaders(request.headers)
             let (route, parameters) = try BuyerAPI.route(request.head)
             matched = route
+            guard context.peerIsKnown else { throw HTTPFailure.peerUnknown }
             switch try await answer(route, parameters, request, context: context) {
             case .now(let response):
                 return (route, .now((response, nil)))

@@ -102,7 +102,7 @@ struct RulesChannel: ServerChildChannel {
 /// accepted. NIO forgets the address once the connection closes: a request sent whole
 /// and its connection reset at once was decided with no address, past its address's
 /// block and per-IP limit (found by probing). One reset before serve accepted it has
-/// none to begin with (see `ClientAddress`).
+/// none to begin with, and nothing sent on it is decided (`HTTPFailure.peerUnknown`).
 struct ClientConnection: Sendable {
     let channel: any Channel
     let peer: SocketAddress?

@@ -7,11 +7,15 @@ import NIOCore
 struct ServeContext {
     /// nil when nothing names an address (a Unix socket peer without `X-Forwarded-For`).
     let client: String?
+    /// The connection has a peer address, as every connection has but one reset before it
+    /// was accepted (`HTTPFailure.peerUnknown`).
+    let peerIsKnown: Bool
     let connectionClosed: EventLoopFuture<Void>
     let eventLoop: any EventLoop
 
     init(connection: ClientConnection, headers: HTTPFields, clientAddress: ClientAddress) {
         client = clientAddress.address(peer: connection.peer, headers: headers)
+        peerIsKnown = connection.peer != nil
         connectionClosed = connection.channel.closeFuture
         eventLoop = connection.channel.eventLoop
     }
