@@ -9,17 +9,13 @@ import FlashSaleEngine
 /// Exact while this transaction holds the sale's row lock, which every writer of the sale's
 /// bookings and requests takes first; kept so by this transaction's own holds (`add`) and
 /// requests (`addRequest`), and forgotten on any other change to bookings (`setStatus`,
-/// `expireOverdueHolds`). Each booking is counted as the instant it stops counting (a hold's
-/// expiry; never, booked), so the counts hold at any later `now`: a stream's clock moves
-/// between its decisions.
+/// `expireOverdueHolds`).
 struct BookingsReadAhead {
     let sale: SaleID
-    /// When it was read: a count before then would need the holds that had expired by it.
-    let readAt: Instant
-    /// Users and keys by their bytes (`ExactText`), as the tables compare them.
-    private var users: [ExactText: [Instant?]]
-    private var addresses: [ExactText: [Instant?]]
-    /// The keys read, and what each has (none, when absent).
+    private var users: ActiveBookingEnds
+    private var addresses: ActiveBookingEnds
+    /// The keys read, by their bytes (`ExactText`), as the tables compare them, and what
+    /// each has (none, when absent).
     private let keys: Set<ExactText>
     private var bookingsByKey: [ExactText: Booking]
     private var requestsByKey: [ExactText: (id: RequestID, user: UserID)]
@@ -27,9 +23,8 @@ struct BookingsReadAhead {
     init(sale: SaleID, readAt: Instant, users: [ExactText: [Instant?]], addresses: [ExactText: [Instant?]],
          keys: Set<ExactText>, bookingsByKey: [ExactText: Booking], requestsByKey: [ExactText: (id: RequestID, user: UserID)]) {
         self.sale = sale
-        self.readAt = readAt
-        self.users = users
-        self.addresses = addresses
+        self.users = ActiveBookingEnds(sale: sale, readAt: readAt, ends: users)
+        self.addresses = ActiveBookingEnds(sale: sale, readAt: readAt, ends: addresses)
         self.keys = keys
         self.bookingsByKey = bookingsByKey
         self.requestsByKey = requestsByKey
@@ -37,11 +32,11 @@ struct BookingsReadAhead {
 
     /// The user's active bookings at `now`, or nil when not read ahead.
     func count(ofUser user: String, in sale: SaleID, at now: Instant) -> Int64? {
-        count(users, user, in: sale, at: now)
+        users.count(of: user, in: sale, at: now)
     }
 
     func count(ofAddress address: String, in sale: SaleID, at now: Instant) -> Int64? {
-        count(addresses, address, in: sale, at: now)
+        addresses.count(of: address, in: sale, at: now)
     }
 
     /// Whether `booking(withKey:)` and `request(withKey:)` know the key's answer.
@@ -62,8 +57,8 @@ struct BookingsReadAhead {
     /// A hold this transaction made.
     mutating func add(_ hold: Booking, address: String?) {
         guard hold.sale == sale else { return }
-        users[ExactText(hold.user.text)]?.append(hold.expiresAt)
-        if let address { addresses[ExactText(address)]?.append(hold.expiresAt) }
+        users.add(hold, owner: hold.user.text)
+        if let address { addresses.add(hold, owner: address) }
         if let key = hold.key.map(ExactText.init), keys.contains(key) { bookingsByKey[key] = hold }
     }
 
@@ -72,12 +67,6 @@ struct BookingsReadAhead {
         let key = ExactText(key)
         guard sale == self.sale, keys.contains(key) else { return }
         requestsByKey[key] = (id, user)
-    }
-
-    private func count(_ known: [ExactText: [Instant?]], _ key: String, in sale: SaleID, at now: Instant) -> Int64? {
-        guard sale == self.sale, now >= readAt, let ends = known[ExactText(key)] else { return nil }
-        // `Rules.isExpired`: a hold stops counting from its expiry on.
-        return Int64(ends.count { $0.map { now < $0 } ?? true })
     }
 }
 

@@ -48,11 +48,15 @@ public final class SQLiteStore: Store {
 
     public func beginWrite() throws -> any StoreTransaction {
         try db.beginWrite()
+        transaction.forgetKnownBookings()
         return transaction
     }
 
     public func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
-        try db.readTransaction { try body(transaction) }
+        try db.readTransaction {
+            transaction.forgetKnownBookings()
+            return try body(transaction)
+        }
     }
 
     public func changeWatcher() throws -> any ChangeWatcher {

@@ -48,6 +48,7 @@ extension SQLiteTransaction {
     /// in each second, then the rows they name. All select the same first `limit` of the
     /// line: nothing else writes between them.
     func expireOverdueHolds(in sale: SaleID, at now: Instant, limit: Int64?, by cause: ChangeCause) throws -> Int64 {
+        forgetKnownBookings()
         try db.execute(
             "INSERT INTO event (at, sale, kind, booking, user, detail) SELECT :now, sale, :kind, id, user, :detail \(overdueLine)",
             [":sale": .text(sale.text), ":now": .integer(now.milliseconds), ":limit": .integer(limit ?? -1),

@@ -115,6 +115,51 @@ import FlashSaleTestSupport
         #expect(answers[0].contains { !$0.hasPrefix("held") }, "\(answers[0])")
     }
 
+    /// A user or an address with many active bookings is counted from what the transaction
+    /// read of them once (a count at each decision made a stream of one user's holds
+    /// quadratic): a group decides as a transaction per request would, up to the limits,
+    /// with holds that expire as the clock moves on, a clock set back, and a cancel.
+    @Test(arguments: stores) func manyBookingsOfOneUserAndAddressCountAsInATransactionEach(_ kind: StoreKind) throws {
+        var answers: [[String]] = []
+        for grouped in [true, false] {
+            let f = try Fixture(kind)
+            _ = try f.engine.createSale(SaleDefinition(id: s1, name: nil, inventory: 500, hold: .seconds(60), perUser: 40, perIP: 55,
+                                                       waitlist: false, startsAt: T, endsAt: nil), clock: T)
+            func request(_ n: Int) -> BookingRequest {
+                BookingRequest(sale: s1, user: UserID(trusted: n % 4 == 3 ? "bob" : "alice"), ip: "10.0.0.1", userAgent: nil, key: nil)
+            }
+            // Before: 36 holds, one a second, the first of which expire during the run.
+            for n in 0..<36 { _ = try f.engine.book(request(0), clock: T.adding(.seconds(Int64(n)))) }
+            let group = DecisionGroup(engine: f.engine)
+            var said: [String] = []
+            func decide(_ n: Int) throws {
+                // Half a second apart from 50 s on; the 60th set back 20 s.
+                let now = T.adding(Span(milliseconds: 50_000 + Int64(n) * 500 - (n == 60 ? 20_000 : 0)))
+                switch try group.book(request(n), clock: now) {
+                case .held(let hold):
+                    said.append("held \(hold.user)")
+                    if n == 70 { _ = try group.cancel(hold.id, in: s1, user: nil, force: false, clock: now) }
+                case .declined(let decline): said.append("\(decline.reason) \(request(n).user)")
+                case let other: said.append("\(other)")
+                }
+            }
+            if grouped {
+                try group.commit {
+                    said.removeAll()
+                    for n in 0..<100 { try decide(n) }
+                }
+            } else {
+                for n in 0..<100 { try group.commit { try decide(n) } }
+            }
+            #expect(try f.violations(at: T.adding(.seconds(200))) == [])
+            answers.append(said)
+        }
+        #expect(answers[0] == answers[1])
+        for outcome in ["held alice", "held bob", "userLimit alice", "blocked"] {
+            #expect(answers[0].contains { $0.hasPrefix(outcome) }, "\(answers[0])")
+        }
+    }
+
     /// A cancel in the group gives its item back to the bookings after it, which must not
     /// decide on the sale as it was before the cancel.
     @Test(arguments: stores) func aCancelInTheGroupReturnsItsItemToTheNextBooking(_ kind: StoreKind) throws {
