@@ -1,4 +1,3 @@
-import Glibc
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
@@ -20,23 +19,11 @@ struct ChannelBodyWriter: ResponseBodyWriter {
     private let channel: any Channel
     private let streams: Bool
 
-    /// The kernel holds at most this of a stream unsent (TCP_NOTSENT_LOWAT), so that the
-    /// connection can take more as soon as its client has read a little: with the kernel's
-    /// whole send buffer (up to 4 MiB) it could take more only once a third of it was free,
-    /// and a client reading slowly but steadily looked stalled for 10 s and was cut (found
-    /// by probing). A client that reads nothing still fills it and then stalls. It stays
-    /// for the answers after a HEAD's stream, which are small.
-    private static let streamUnsentBytes: SocketOptionValue = 64 * 1024
-
     /// Writes `response`; a body that fails closes the connection, its answer cut short
     /// (as Hummingbird's connection loop did).
     static func send(_ response: Response, on channel: any Channel) async {
         let streams = response.body.contentLength == nil
-        // On the connection's loop (`Responder`); a connection closed already fails these,
-        // and its stream's first write then ends it.
-        if streams {
-            try? channel.syncOptions?.setOption(ChannelOptions.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: streamUnsentBytes)
-        }
+        // A connection closed already fails this, and its stream's first write then ends it.
         channel.write(HTTPResponsePart.head(response.head), promise: nil)
         do {
             try await response.body.write(ChannelBodyWriter(channel: channel, streams: streams))

@@ -24,7 +24,8 @@ struct RulesChannel: ServerChildChannel {
     let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
-    /// pass through `handlers` (after the HTTP types), idle ones closed after `idleTimeout`.
+    /// pass through `handlers` (after the HTTP types), idle ones closed after `idleTimeout`
+    /// and stalled ones as `StalledClients` says.
     /// Hummingbird's server without its `Application`: serve routes, logs and dates its
     /// answers itself (`HTTP1Rules` writes `Date`), and the application's per-request logger
     /// and context cost every request about 2% of serve's CPU.
@@ -75,6 +76,8 @@ struct RulesChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            // First: it counts the answers' bytes.
+            try pipeline.addHandler(StalledClients())
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
             // `MalformedRequests` answers the decoder's refusals.

@@ -1,37 +1,55 @@
+import Glibc
 import NIOCore
-import NIOHTTPTypes
 
 /// http.md: "a slow or idle client cannot hold resources". A client that stops reading
 /// its answer (a frozen tab on its event stream) would otherwise hold its connection and
 /// everything queued for it until it went away, and hold up SIGTERM too: shutdown waits
 /// for every answer under way to end, and an answer's writes wait for the client. So, as
-/// nginx's `send_timeout` does, a connection whose output stays above NIO's high-water
-/// mark for 10 s closes, and once shutdown has begun, at once. The events a stream had
-/// not sent, its client gets by resuming with `Last-Event-ID`.
+/// nginx's `send_timeout` does, a connection whose output waits and whose client takes
+/// none of it for 10 s closes; once shutdown has begun, after 1 s of taking none, and 9 s
+/// after shutdown began at the latest (`ConnectionDeadlines.shutdownGrace`), so that serve
+/// exits within http.md's 10 s. The events a stream had not sent, its client gets by
+/// resuming with `Last-Event-ID`.
 ///
-/// The kernel's send buffer (up to 4 MiB by Debian's default) fills first, so only a
-/// client that has read nothing for a long while is ever cut off. A connection is above
-/// its high-water mark as soon as anything waits in the server for the kernel (the mark
-/// is one byte), and for a moment while each write waits for its flush: so the connection
-/// is looked at again once the loop has flushed, and only one still unable to take more
-/// is stalled. Under NIO's default mark (64 KiB) what waited made nothing stall: a client
-/// that pipelined requests for pages and read none held its connection, and SIGTERM, for
-/// as long as it stayed, whenever less than 64 KiB of its answers was left unsent
-/// (found by probing; a stream's connection, the same before its mark was lowered).
-final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
+/// Waiting output is whatever waits in the server for the kernel: the connection's
+/// high-water mark is one byte. It is looked at again once the loop has flushed (a write
+/// waits for its flush a moment), and only one still unable to take more is stalled; under
+/// NIO's default mark (64 KiB) a client that pipelined requests for pages and read none
+/// held its connection, and SIGTERM, whenever less than 64 KiB of its answers was left
+/// unsent (found by probing). Whether the client took any is whether the kernel has taken
+/// more since last looked: every byte written, less those waiting, which is why this is
+/// the connection's first handler, where the answers are bytes. A client reading a large
+/// answer (or many pipelined ones) slowly but steadily was cut 10 s in, however steadily
+/// it read, and at once at shutdown, answers already logged 200 lost (found by probing).
+/// For the kernel to take some as the client reads, it holds at most `unsentBytes` unsent:
+/// with its whole send buffer (up to 4 MiB) it could take more only once a third of that
+/// was free.
+final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = IOData
 
     static let limit = TimeAmount.seconds(10)
+    /// Once shutdown has begun.
+    static let shutdownLimit = TimeAmount.seconds(1)
 
     /// Unwritable while anything waits in the server for the kernel to take it.
     static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
+    /// TCP_NOTSENT_LOWAT (a Unix socket's connection has no such option, and keeps its own,
+    /// smaller, buffer).
+    static let unsentBytes: SocketOptionValue = 64 * 1024
 
     private var timer: Scheduled<Void>?
-    private var shuttingDown = false
+    /// Every byte written to the connection.
+    private var written = 0
+    /// What the kernel had taken when last looked at.
+    private var takenWhenLooked = 0
+    /// Once shutdown has begun: when a connection still sending must have ended.
+    private var shutdownDeadline: NIODeadline?
 
     func handlerAdded(context: ChannelHandlerContext) {
-        try? context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: StalledClients.waterMark)
+        let options = context.channel.syncOptions
+        try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: StalledClients.waterMark)
+        try? options?.setOption(ChannelOptions.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: StalledClients.unsentBytes)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -39,33 +57,59 @@ final class StalledClients: ChannelInboundHandler, RemovableChannelHandler {
         timer = nil
     }
 
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        written += unwrapOutboundIn(data).readableBytes
+        context.write(data, promise: promise)
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             timer?.cancel()
             timer = nil
         } else {
-            context.eventLoop.assumeIsolated().execute { [self] in stallIfStillUnwritable(context) }
+            context.eventLoop.assumeIsolated().execute { [self] in watchIfStillUnwritable(context) }
         }
         context.fireChannelWritabilityChanged()
     }
 
-    private func stallIfStillUnwritable(_ context: ChannelHandlerContext) {
-        guard !context.channel.isWritable, context.channel.isActive else { return }
-        if shuttingDown {
-            context.close(promise: nil)
-        } else if timer == nil {
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: StalledClients.limit) { [self] in
-                timer = nil
-                context.close(promise: nil)
-            }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            shutdownDeadline = context.eventLoop.now + ConnectionDeadlines.shutdownGrace
+            // Looked at again sooner.
+            timer?.cancel()
+            timer = nil
+            watchIfStillUnwritable(context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func watchIfStillUnwritable(_ context: ChannelHandlerContext) {
+        guard timer == nil, !context.channel.isWritable, context.channel.isActive else { return }
+        takenWhenLooked = taken(context)
+        arm(context)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        let limit = shutdownDeadline == nil ? StalledClients.limit : StalledClients.shutdownLimit
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
+            timer = nil
+            look(context)
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
-            shuttingDown = true
-            if !context.channel.isWritable { context.close(promise: nil) }
+    private func look(_ context: ChannelHandlerContext) {
+        guard !context.channel.isWritable, context.channel.isActive else { return }
+        let taken = taken(context)
+        if taken > takenWhenLooked, shutdownDeadline.map({ context.eventLoop.now < $0 }) ?? true {
+            takenWhenLooked = taken
+            arm(context)
+        } else {
+            context.close(promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The bytes written that the kernel has taken: all but those waiting in the server.
+    private func taken(_ context: ChannelHandlerContext) -> Int {
+        written - ((try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0)
     }
 }

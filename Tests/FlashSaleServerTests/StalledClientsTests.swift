@@ -3,9 +3,10 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-/// A connection whose client reads nothing of its answer closes after 10 s, and at once
-/// once shutdown has begun; one whose client keeps reading stays open. On an embedded
-/// channel, whose clock moves only when told.
+/// A connection whose client takes nothing of its answer closes after 10 s, and after 1 s
+/// once shutdown has begun; one whose client keeps taking some stays open, until 9 s after
+/// shutdown began. On an embedded channel, whose clock moves only when told, and whose
+/// unflushed writes are what waits in the server.
 @Suite struct StalledClientsTests {
     private let channel = EmbeddedChannel(handler: StalledClients())
 
@@ -38,18 +39,60 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    @Test func shutdownDisconnectsAClientThatIsNotReadingAtOnce() {
+    /// The client takes some of what waits: as many bytes as were left gone out, and fewer
+    /// left.
+    private func clientTakesSome(leaving left: Int) {
+        channel.flush()
+        channel.write(ByteBuffer(repeating: 0, count: left), promise: nil)
+    }
+
+    /// Found by probing: a client reading a large answer slowly but steadily was cut 10 s
+    /// into it.
+    @Test func aClientThatKeepsTakingSomeKeepsItsConnection() {
+        channel.write(ByteBuffer(repeating: 0, count: 1_000), promise: nil)
+        setWritable(false)
+        for left in stride(from: 900, through: 100, by: -100) {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+            clientTakesSome(leaving: left)
+        }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        // Looked at every 10 s: one that took nothing since the last look closes.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!channel.isActive, "a client that took nothing more for 10 s")
+    }
+
+    @Test func shutdownDisconnectsAClientThatTakesNothingWithinASecond() {
         setWritable(false)
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive)
     }
 
-    @Test func afterShutdownBeganAClientThatStopsReadingIsDisconnectedAtOnce() {
+    @Test func afterShutdownBeganAClientThatStopsReadingIsDisconnectedWithinASecond() {
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(channel.isActive, "a connection whose answer drains finishes it")
         setWritable(false)
-        channel.embeddedEventLoop.run()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!channel.isActive)
+    }
+
+    /// Found by probing: at shutdown, a client reading at 1 MB/s pipelined answers larger
+    /// than the kernel's buffers was cut at once, answers logged 200 lost.
+    @Test func atShutdownAClientStillTakingSomeHasUntil9Seconds() {
+        channel.write(ByteBuffer(repeating: 0, count: 1_000), promise: nil)
+        setWritable(false)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        for left in stride(from: 900, through: 100, by: -100) {
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(900))
+            clientTakesSome(leaving: left)
+        }
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(800))
+        #expect(channel.isActive, "8.9 s after shutdown began")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1_100))
+        #expect(!channel.isActive, "9 s after shutdown began, and then some")
     }
 
     /// A stream's connection is above its high-water mark from each write to its flush
