@@ -46,9 +46,17 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     /// The peer's address, read as the connection was accepted (`ClientConnection`): a
     /// refusal of a request cut short by a reset was logged without it (found by probing).
     private var peer: SocketAddress?
+    /// The server closes the connection (`StalledClients`): a head cut short by that is no
+    /// client's reset, and not logged as one (found by probing: at shutdown, now and then).
+    private var closedByServer = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         peer = context.channel.remoteAddress
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is StalledClients.Closing { closedByServer = true }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -111,6 +119,7 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
         // Found by probing: a reset before the head was whole was neither logged nor
         // counted, where a FIN, or a reset during the body, is a 400.
         let gone = !context.channel.isActive
+        if gone && closedByServer { return }
         let failure = gone ? HTTPFailure.connectionCut : refusal
         // Whatever the decoder says after this is about the same bytes.
         closing = true

@@ -28,6 +28,10 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = IOData
 
+    /// Told to the handlers after it as it closes a stalled connection: a request the
+    /// decoder had begun is no client's reset then (`MalformedRequests`).
+    struct Closing {}
+
     static let limit = TimeAmount.seconds(10)
     /// Once shutdown has begun.
     static let shutdownLimit = TimeAmount.seconds(1)
@@ -104,6 +108,7 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
             takenWhenLooked = taken
             arm(context)
         } else {
+            context.fireUserInboundEventTriggered(Closing())
             context.close(promise: nil)
         }
     }

@@ -353,6 +353,33 @@ extension LoadTests {
             withExtendedLifetime(connections) {}
         }
 
+        /// Found by probing: a connection closed at shutdown for its client reading none of
+        /// its answers, with a request's head half read, was logged and counted as a client
+        /// that reset its connection before its request was whole: 400, though the client
+        /// had reset nothing.
+        @Test func aStalledClientClosedByTheServerIsNoClientReset() async throws {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1_000, ["--per-user", "1000"])
+            let file = served.directory + "/alice.csv"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(("user\n" + String(repeating: "alice\n", count: 1_000)).utf8)))
+            #expect(try served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
+            #expect(try served.flashsale(["process"]).status == .exit(0))
+            try served.start()
+            let connection = try BlockingConnection(port: served.port, receiveBuffer: 4096)
+            try connection.write(String(repeating: "GET /booking-service/book-item/s1?limit=1000 HTTP/1.1\r\n"
+                                                   + "Host: 127.0.0.1\r\nX-User: alice\r\n\r\n", count: 30)
+                                 + "GET /booking-service/sales/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            // Until serve has read all of it, and answered what it could.
+            let (client, server) = (connection.localPort, served.port)
+            #expect(await eventually(within: .seconds(20)) {
+                KernelSocket(local: server, remote: client)?.unread == 0
+                    && served.log.components(separatedBy: #""route":"bookings""#).count > 1
+            }, "\(served.log)")
+            #expect(served.stop() == .exit(0), "\(served.log)")
+            #expect(!served.log.contains("the client reset the connection"), "\(served.log)")
+            withExtendedLifetime(connection) {}
+        }
+
         private static let booking = "POST /booking-service/book-item/s1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: alice\r\n"
             + "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
 
