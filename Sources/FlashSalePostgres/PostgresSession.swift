@@ -73,7 +73,13 @@ final class PostgresSession {
     /// down, as NIO's own singletons: a group's shutdown hands its last callback to
     /// Dispatch, whose threads it starts, and a `book` spent a millisecond or two of its
     /// 19 on that on its way out.
-    private static let events = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// nil when too few descriptors were free to make it (`descriptorsNeeded`).
+    private static let events = descriptorsFree(descriptorsNeeded) ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+
+    /// NIO's event loop takes three (epoll's, an eventfd and a timerfd), and traps when it
+    /// cannot have them (found by probing: under `ulimit -n 5` every command crashed, exit
+    /// 132); a connection takes one more.
+    private static let descriptorsNeeded = 4
 
     let location: PostgresLocation
     private let connection: PostgresConnection
@@ -127,8 +133,12 @@ final class PostgresSession {
     /// failed a valid one as a bug (found by probing).
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
+        let outOfDescriptors = "no file descriptor is free to connect to PostgreSQL"
+        guard let events = Self.events else {
+            throw StoreFailure.io(detail: "\(outOfDescriptors) (it takes \(Self.descriptorsNeeded)); raise ulimit -n")
+        }
         do {
-            let loop = Self.events.next()
+            let loop = events.next()
             var configuration = try Self.configuration(of: location, watchedBy: activity, on: loop)
             // PostgreSQL's timeouts are int milliseconds (24.8 days at most) where a busy
             // timeout may be ten years: a longer one was refused at connection as "invalid
@@ -149,6 +159,10 @@ final class PostgresSession {
             connection = try PostgresConnection.connect(on: loop, configuration: configuration, id: 1,
                                                         logger: logger).wait()
         } catch {
+            // Not the server's fault, nor the URL's: said as SQLite says it, exit 74.
+            if let io = error as? IOError, io.errnoCode == EMFILE || io.errnoCode == ENFILE {
+                throw StoreFailure.io(detail: "\(outOfDescriptors) (\(ConnectionFailureWords.reason(error))); raise ulimit -n")
+            }
             let detail = "cannot connect to PostgreSQL at \(location.server) (\(location.login)): "
                 + ConnectionFailureWords.reason(error)
             // too_many_connections: for everyone (max_connections) or for the role.
@@ -165,6 +179,13 @@ final class PostgresSession {
     deinit {
         let connection = connection
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// Whether `count` descriptors can be opened, tried by opening them.
+    private static func descriptorsFree(_ count: Int) -> Bool {
+        let opened = (0..<count).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        for descriptor in opened where descriptor >= 0 { close(descriptor) }
+        return opened.allSatisfy { $0 >= 0 }
     }
 
     /// The connection's configuration, on a channel made here, whose reads `activity` sees.

@@ -21,6 +21,24 @@ struct PostgresFaultTests {
         return box
     }
 
+    /// Found by probing: with 4 or 5 descriptors free, every command crashed (SIGILL, exit
+    /// 132: NIO traps when its event loop cannot have its descriptors), and with 6 was 73,
+    /// told to check the server and the URL. Each limit from 4 to 6 now says what SQLite
+    /// says; from 7 on, there is room.
+    @Test func noDescriptorFreeForTheConnectionIsSaidAsSuch() throws {
+        let box = try saleBox()
+        for limit in 4...7 {
+            let result = try box.shell("ulimit -n \(limit); exec \"$FLASHSALE\" --db \"$DB\" status s1 --json")
+            if limit < 7 {
+                #expect(result.status == 74, "ulimit -n \(limit): \(result.stderr)")
+                #expect(result.stdout == #"{"error":{"code":"io","message":"I/O error, nothing was written: no file descriptor is "#
+                        + #"free to connect to PostgreSQL (it takes 4); raise ulimit -n"}}"# + "\n", "ulimit -n \(limit)")
+            } else {
+                #expect(result.status == 0, "ulimit -n \(limit): \(result.stdout)")
+            }
+        }
+    }
+
     /// `box`'s database URL through `proxy` (which speaks no TLS), with `parameters` more.
     private func url(of box: Sandbox, through proxy: CommitCuttingProxy, _ parameters: String = "") throws -> String {
         let server = try #require(TestPostgres.server)
