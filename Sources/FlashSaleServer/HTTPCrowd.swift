@@ -1,4 +1,5 @@
 import FlashSaleCLI
+import FlashSaleCore
 import FoundationEssentials
 import Glibc
 import NIOConcurrencyHelpers
@@ -13,6 +14,7 @@ package enum HTTPCrowd {
     package static let exchange: HTTPExchange = { port, calls, connections, watch in
         let state = ExchangeState(calls: calls)
         guard calls.count > 0 else { return [] }
+        try checkOpenFiles(for: connections)
         let group = MultiThreadedEventLoopGroup.singleton
         for _ in 0..<min(connections, calls.count) {
             ClientBootstrap(group: group)
@@ -29,6 +31,22 @@ package enum HTTPCrowd {
             watch(answered)
         }
         return try state.results()
+    }
+}
+
+extension HTTPCrowd {
+    /// Each connection is a descriptor here and one in serve, which keeps its reserve
+    /// beside its buyers' (`OpenFilesLimit`, the same limit as this process's). Under a
+    /// lower limit the crowd's connections failed, or serve closed those past its own,
+    /// and the rehearsal ended as a bug, exit 1 (found by probing).
+    static func checkOpenFiles(for connections: Int) throws {
+        let limit = OpenFilesLimit.raise()
+        let needed = OpenFilesLimit.reserve + UInt64(connections)
+        guard limit >= needed else {
+            throw FlashSaleError.io("the open files limit (\(limit)) leaves too few descriptors for the rehearsal's \(connections) "
+                                    + "connections to serve, beside the \(OpenFilesLimit.reserve) serve keeps: raise it to \(needed) "
+                                    + "or more (ulimit -n)")
+        }
     }
 }
 

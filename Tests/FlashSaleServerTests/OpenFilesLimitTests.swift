@@ -60,4 +60,18 @@ import Testing
         #expect(served.log.contains("serve: the open files limit (\(limit)) leaves no descriptor for a buyer's connection beside the "
                                     + "\(limit) serve keeps: raise it (ulimit -Hn, LimitNOFILE=)"), "\(served.log)")
     }
+
+    /// Found by probing: under a limit that leaves serve fewer descriptors than the
+    /// rehearsal's connections beside its reserve, serve closed those past its own, and
+    /// `rehearse --via http` ended as a bug (exit 1, "serve closed a connection before it
+    /// answered"). It is said as the other limits are, exit 74.
+    @Test func aRehearsalOverHTTPUnderTooLowALimitSaysSo() throws {
+        let served = try ServedDatabase()
+        let limit = Int(OpenFilesLimit.reserve) + 20
+        let result = try served.flashsale(["rehearse", "--via", "http", "--buyers", "200", "--inventory", "20"], openFiles: limit)
+        #expect(result.status == .exit(74), "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("what failed: the open files limit (\(limit)) leaves too few descriptors for the rehearsal's 64 "
+                                        + "connections to serve, beside the \(OpenFilesLimit.reserve) serve keeps: raise it to "
+                                        + "\(OpenFilesLimit.reserve + 64) or more (ulimit -n)\n"), "\(result.stderr)")
+    }
 }

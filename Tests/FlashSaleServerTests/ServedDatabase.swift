@@ -72,19 +72,27 @@ final class ServedDatabase {
 
     /// `flashsale --db DB ARGUMENTS`, run to its end: its status, stdout and stderr.
     @discardableResult
-    func flashsale(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Termination, stdout: String, stderr: String) {
-        try launch(arguments, environment: environment).finish()
+    /// `openFiles`: its limit of descriptors, soft and hard (through prlimit(1)).
+    func flashsale(_ arguments: [String], environment: [String: String] = [:],
+                   openFiles: Int? = nil) throws -> (status: Termination, stdout: String, stderr: String) {
+        try launch(arguments, environment: environment, openFiles: openFiles).finish()
+    }
+
+    /// `command` run under a limit of `openFiles` descriptors, soft and hard, if given.
+    private static func limited(_ command: [String], openFiles: Int?) -> [String] {
+        openFiles.map { ["/usr/bin/prlimit", "--nofile=\($0):\($0)"] + command } ?? command
     }
 
     /// `flashsale --db DB ARGUMENTS`, started and left running (for commands that must run
     /// at the same time as the server's clients).
-    func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> Command {
+    func launch(_ arguments: [String], environment: [String: String] = [:], openFiles: Int? = nil) throws -> Command {
         let out = directory + "/cli-\(UUID().uuidString)"
         let stdout = open(out + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let stderr = open(out + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let stdin = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { [stdout, stderr, stdin].forEach { close($0) } }
-        let child = try ChildProcess(flashsaleBinary, ["--db", database] + arguments, environment: environment,
+        let command = ServedDatabase.limited([flashsaleBinary, "--db", database] + arguments, openFiles: openFiles)
+        let child = try ChildProcess(command[0], Array(command.dropFirst()), environment: environment,
                                      directory: directory, stdin: stdin, stdout: stdout, stderr: stderr)
         return Command(child: child, output: out)
     }
@@ -141,7 +149,7 @@ final class ServedDatabase {
             defer { close(log); close(stdin) }
             let command = [flashsaleBinary, "--db", database, "serve", "--listen", "127.0.0.1:\(port)",
                            "--admin-listen", "127.0.0.1:\(adminPort)"] + arguments
-            let limited = openFiles.map { ["/usr/bin/prlimit", "--nofile=\($0):\($0)"] + command } ?? command
+            let limited = ServedDatabase.limited(command, openFiles: openFiles)
             let server = try ChildProcess(limited[0], Array(limited.dropFirst()),
                                           environment: environment, directory: directory, stdin: stdin, stdout: log, stderr: log)
             self.server = server
