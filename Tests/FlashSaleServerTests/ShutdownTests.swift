@@ -319,6 +319,19 @@ extension LoadTests {
             #expect(served.log.contains(#""route":"book","status":201"#), "its answer is not logged: \(served.log)")
         }
 
+        /// serve on sale s1, where alice holds 1,000 items: pages of her bookings of up to
+        /// 280 KB each.
+        private static func servedWithAThousandHoldsOfAlice() throws -> ServedDatabase {
+            let served = try ServedDatabase()
+            try served.createSale(inventory: 1_000, ["--per-user", "1000"])
+            let file = served.directory + "/alice.csv"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(("user\n" + String(repeating: "alice\n", count: 1_000)).utf8)))
+            #expect(try served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
+            #expect(try served.flashsale(["process"]).status == .exit(0))
+            try served.start()
+            return served
+        }
+
         /// Found by probing: a buyer who pipelined requests for pages and read none held
         /// its connection, and serve's shutdown, for as long as it stayed, whenever less
         /// than NIO's 64 KiB high-water mark of its answers was left unsent behind the
@@ -327,13 +340,7 @@ extension LoadTests {
         /// each: which leave so little depends on the kernel's buffers, and some did in
         /// each run.
         @Test func pipelinedPagesNeverReadHoldUpNoShutdown() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 5_000, ["--per-user", "5000"])
-            let file = served.directory + "/alice.csv"
-            #expect(FileManager.default.createFile(atPath: file, contents: Data(("user\n" + String(repeating: "alice\n", count: 1_000)).utf8)))
-            #expect(try served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
-            #expect(try served.flashsale(["process"]).status == .exit(0))
-            try served.start()
+            let served = try Self.servedWithAThousandHoldsOfAlice()
             var connections: [BlockingConnection] = []
             for limit in stride(from: 945, through: 1_000, by: 5) {
                 let connection = try BlockingConnection(port: served.port)
@@ -358,13 +365,7 @@ extension LoadTests {
         /// that reset its connection before its request was whole: 400, though the client
         /// had reset nothing.
         @Test func aStalledClientClosedByTheServerIsNoClientReset() async throws {
-            let served = try ServedDatabase()
-            try served.createSale(inventory: 1_000, ["--per-user", "1000"])
-            let file = served.directory + "/alice.csv"
-            #expect(FileManager.default.createFile(atPath: file, contents: Data(("user\n" + String(repeating: "alice\n", count: 1_000)).utf8)))
-            #expect(try served.flashsale(["submit", "s1", "--file", file]).status == .exit(0))
-            #expect(try served.flashsale(["process"]).status == .exit(0))
-            try served.start()
+            let served = try Self.servedWithAThousandHoldsOfAlice()
             let connection = try BlockingConnection(port: served.port, receiveBuffer: 4096)
             try connection.write(String(repeating: "GET /booking-service/book-item/s1?limit=1000 HTTP/1.1\r\n"
                                                    + "Host: 127.0.0.1\r\nX-User: alice\r\n\r\n", count: 30)
