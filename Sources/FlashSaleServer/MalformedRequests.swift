@@ -118,11 +118,11 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(_ refusal: HTTPFailure, context: ChannelHandlerContext) {
         // Found by probing: a reset before the head was whole was neither logged nor
         // counted, where a FIN, or a reset during the body, is a 400.
+        // Whatever the decoder says after this is about the same bytes.
+        closing = true
         let gone = !context.channel.isActive
         if gone && closedByServer { return }
         let failure = gone ? HTTPFailure.connectionCut : refusal
-        // Whatever the decoder says after this is about the same bytes.
-        closing = true
         if let (metrics, accessLog) = recorder {
             metrics.started()
             metrics.record(route: "none", status: failure.status.code, seconds: 0)

@@ -76,7 +76,7 @@ struct RulesChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            // First: it counts the answers' bytes.
+            // Before the HTTP codec: it counts the answers' bytes.
             try pipeline.addHandler(StalledClients())
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:

@@ -18,7 +18,7 @@ import NIOCore
 /// held its connection, and SIGTERM, whenever less than 64 KiB of its answers was left
 /// unsent (found by probing). Whether the client took any is whether the kernel has taken
 /// more since last looked: every byte written, less those waiting, which is why this is
-/// the connection's first handler, where the answers are bytes. A client reading a large
+/// before the connection's HTTP codec, where the answers are bytes. A client reading a large
 /// answer (or many pipelined ones) slowly but steadily was cut 10 s in, however steadily
 /// it read, and at once at shutdown, answers already logged 200 lost (found by probing).
 /// For the kernel to take some as the client reads, it holds at most `unsentBytes` unsent:
@@ -77,7 +77,7 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
+        if event is ChannelShouldQuiesceEvent, shutdownDeadline == nil {
             shutdownDeadline = context.eventLoop.now + ConnectionDeadlines.shutdownGrace
             // Looked at again sooner.
             timer?.cancel()
@@ -93,9 +93,11 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
         arm(context)
     }
 
+    /// The next look: after the limit, or at the shutdown's deadline if that comes first.
     private func arm(_ context: ChannelHandlerContext) {
-        let limit = shutdownDeadline == nil ? StalledClients.limit : StalledClients.shutdownLimit
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
+        let now = context.eventLoop.now
+        let next = shutdownDeadline.map { min(now + StalledClients.shutdownLimit, $0) } ?? now + StalledClients.limit
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) { [self] in
             timer = nil
             look(context)
         }
