@@ -36,7 +36,9 @@ public struct ActiveBookingEnds: Sendable {
         }
 
         mutating func add(holdExpiringAt expiry: Instant) {
-            // A stream's holds come in their expiries' order: appended, but for a clock set back.
+            // A sale's holds are made in their expiries' order (its time never goes back,
+            // `Sale.highWater`, and its hold time is fixed): appended. One out of order, which
+            // only rows edited by hand could give, is put in its place all the same.
             if let last = holdExpiries.last, expiry < last {
                 holdExpiries.insert(expiry, at: holdExpiries.partitioningIndex { $0 > expiry })
             } else {

@@ -21,7 +21,9 @@ final class SQLiteTransaction: StoreTransaction {
     /// once in this transaction: counted by SQLite at each decision, one user's holds made
     /// `book --stream` quadratic (10,000 lines of one user took 5.8 s, of 10,000 users 0.2).
     private var manyBookings: KnownBookings?
-    /// From this many, an owner's bookings are read and kept; below, a count is as quick.
+    /// From this many, an owner counted a second time in a transaction has its bookings
+    /// read and kept; below, a count is as quick, and an owner counted once (a single
+    /// `book`, a serve group's one request of a user) would pay the read for nothing.
     static let manyBookingsFrom: Int64 = 32
 
     init(store: SQLiteStore) {
@@ -38,6 +40,7 @@ final class SQLiteTransaction: StoreTransaction {
     /// wrote nothing, so costs no sync) has committed: the safety level of a commit can
     /// only be chosen outside a transaction.
     func commit(_ content: CommitContent) throws {
+        forgetKnownBookings()
         do {
             try writeHeldBySecond()
             if content == .decisions { try writeAttempts() }
@@ -52,6 +55,7 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func rollback() {
+        forgetKnownBookings()
         heldBySecond.removeAll(keepingCapacity: true)
         lastCounted = nil
         unwrittenAttempts.removeAll(keepingCapacity: true)
@@ -178,20 +182,21 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     /// Counted by `counting`, unless the owner's bookings are known; from
-    /// `manyBookingsFrom` on, read and kept.
+    /// `manyBookingsFrom` on, read and kept at the owner's second count.
     private func activeBookings(of owner: String, known: WritableKeyPath<KnownBookings, ActiveBookingEnds>, column: String,
                                 counting: RowStatement, in sale: SaleID, at now: Instant) throws -> Int64 {
         if let count = manyBookings?[keyPath: known].count(of: owner, in: sale, at: now) { return count }
         let count = try counting.run(.text(sale.text), .text(owner), .integer(now.milliseconds)) ?? 0
         guard count >= Self.manyBookingsFrom else { return count }
+        var kept = manyBookings.flatMap { $0.users.sale == sale ? $0 : nil } ?? KnownBookings(sale: sale, readAt: now)
+        manyBookings = nil
+        defer { manyBookings = kept }
+        guard !kept.countedOnce.insert(ExactText(column + " " + owner)).inserted else { return count }
         let ends = try db.rows(
             "SELECT CASE status WHEN 'held' THEN expires_at END FROM booking WHERE sale = :sale AND \(column) = :owner AND \(activeBooking)",
             [":sale": .text(sale.text), ":owner": .text(owner), ":now": .integer(now.milliseconds)]
         ) { $0.optionalInt64(0).map(Instant.init) }
-        var kept = manyBookings.flatMap { $0.users.sale == sale ? $0 : nil } ?? KnownBookings(sale: sale, readAt: now)
-        manyBookings = nil
         kept[keyPath: known].learn(owner, ends: ends, at: now)
-        manyBookings = kept
         return count
     }
 
@@ -304,6 +309,8 @@ struct HoldSecond: Hashable {
 struct KnownBookings {
     var users: ActiveBookingEnds
     var addresses: ActiveBookingEnds
+    /// Owners counted with many, by column and value: read at their next count.
+    var countedOnce: Set<ExactText> = []
 
     init(sale: SaleID, readAt: Instant) {
         users = ActiveBookingEnds(sale: sale, readAt: readAt)
