@@ -73,8 +73,9 @@ final class PostgresSession {
     /// down, as NIO's own singletons: a group's shutdown hands its last callback to
     /// Dispatch, whose threads it starts, and a `book` spent a millisecond or two of its
     /// 19 on that on its way out.
-    /// nil when too few descriptors were free to make it (`descriptorsNeeded`).
-    private static let events = descriptorsFree(descriptorsNeeded) ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+    /// Made with the first session that finds the descriptors it needs free
+    /// (`descriptorsNeeded`).
+    private static let events = NIOLockedValueBox<MultiThreadedEventLoopGroup?>(nil)
 
     /// NIO's event loop takes three (epoll's, an eventfd and a timerfd), and traps when it
     /// cannot have them (found by probing: under `ulimit -n 5` every command crashed, exit
@@ -134,7 +135,11 @@ final class PostgresSession {
     init(location: PostgresLocation, busyTimeout: Span) throws {
         self.location = location
         let outOfDescriptors = "no file descriptor is free to connect to PostgreSQL"
-        guard let events = Self.events else {
+        let events = Self.events.withLockedValue { events in
+            if events == nil, Self.descriptorsFree(Self.descriptorsNeeded) { events = MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+            return events
+        }
+        guard let events else {
             throw StoreFailure.io(detail: "\(outOfDescriptors) (it takes \(Self.descriptorsNeeded)); raise ulimit -n")
         }
         do {
@@ -181,9 +186,10 @@ final class PostgresSession {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
-    /// Whether `count` descriptors can be opened, tried by opening them.
+    /// Whether `count` descriptors can be had, tried by making them (sockets: no file
+    /// need be there).
     private static func descriptorsFree(_ count: Int) -> Bool {
-        let opened = (0..<count).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        let opened = (0..<count).map { _ in socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         for descriptor in opened where descriptor >= 0 { close(descriptor) }
         return opened.allSatisfy { $0 >= 0 }
     }

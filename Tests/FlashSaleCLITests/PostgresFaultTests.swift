@@ -24,10 +24,11 @@ struct PostgresFaultTests {
     /// Found by probing: with 4 or 5 descriptors free, every command crashed (SIGILL, exit
     /// 132: NIO traps when its event loop cannot have its descriptors), and with 6 was 73,
     /// told to check the server and the URL. Each limit from 4 to 6 now says what SQLite
-    /// says; from 7 on, there is room.
+    /// says; 7 leaves room, unless the test runner's child inherits a descriptor meant for
+    /// another's (found in a run beside other suites): 16 does.
     @Test func noDescriptorFreeForTheConnectionIsSaidAsSuch() throws {
         let box = try saleBox()
-        for limit in 4...7 {
+        for limit in [4, 5, 6, 16] {
             let result = try box.shell("ulimit -n \(limit); exec \"$FLASHSALE\" --db \"$DB\" status s1 --json")
             if limit < 7 {
                 #expect(result.status == 74, "ulimit -n \(limit): \(result.stderr)")
