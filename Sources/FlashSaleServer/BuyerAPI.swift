@@ -31,10 +31,10 @@ struct BuyerAPI: Sendable {
     func answer(_ request: Request, context: ServeContext) async -> (BuyerRoute?, Reply<(Response, problem: String?), (Answer, problem: String?)>) {
         var matched: BuyerRoute?
         do {
+            guard context.peerIsKnown else { throw HTTPFailure.peerUnknown }
             try Limits.checkHeaders(request.headers)
             let (route, parameters) = try BuyerAPI.route(request.head)
             matched = route
-            guard context.peerIsKnown else { throw HTTPFailure.peerUnknown }
             switch try await answer(route, parameters, request, context: context) {
             case .now(let response):
                 return (route, .now((response, nil)))

@@ -14,9 +14,10 @@ package enum HTTPCrowd {
     package static let exchange: HTTPExchange = { port, calls, connections, watch in
         let state = ExchangeState(calls: calls)
         guard calls.count > 0 else { return [] }
+        let connections = min(connections, calls.count)
         try checkOpenFiles(for: connections)
         let group = MultiThreadedEventLoopGroup.singleton
-        for _ in 0..<min(connections, calls.count) {
+        for _ in 0..<connections {
             ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -45,7 +46,7 @@ extension HTTPCrowd {
         guard limit >= needed else {
             throw FlashSaleError.io("the open files limit (\(limit)) leaves too few descriptors for the rehearsal's \(connections) "
                                     + "connections to serve, beside the \(OpenFilesLimit.reserve) serve keeps: raise it to \(needed) "
-                                    + "or more (ulimit -n)")
+                                    + "or more (ulimit -Hn)")
         }
     }
 }

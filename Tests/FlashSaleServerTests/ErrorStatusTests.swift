@@ -134,20 +134,24 @@ import FlashSaleTestSupport
         try served.createSale(inventory: 5)
         try #require(served.flashsale(["block", "ip", "127.0.0.1"]).status == .exit(0))
         try served.start()
-        let tries = 50
-        for _ in 0..<tries {
-            let connection = try BlockingConnection(port: served.port)
-            try connection.write("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n")
-            connection.reset()
+        let unknown = "the client reset the connection before it was accepted: its address is unknown, so nothing it sent is decided"
+        // Almost every reset comes before serve accepts its connection, the client being
+        // that much quicker; rounds of 50 until one has.
+        var answered: [[String: Any]] = []
+        for round in 1...5 where !answered.contains(where: { $0["error"] as? String == unknown }) {
+            for _ in 0..<50 {
+                let connection = try BlockingConnection(port: served.port)
+                try connection.write("POST \(Self.book) HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n")
+                connection.reset()
+            }
+            // Each booking serve reads is logged: blocked (403) if its connection was
+            // accepted before its reset, not decided (400, before any route) if after.
+            answered = try await served.logged(50 * round) { ["book", "none"].contains($0["route"] as? String) }
         }
-        // Each booking serve reads is logged: blocked (403) if its connection was accepted
-        // before its reset, not decided (400) if after.
-        let answered = try await served.logged(tries) { $0["route"] as? String == "book" }
         #expect(try await served.waitForMetric("flashsale_http_requests_in_flight", toBe: 0))
         #expect(try served.counter("held") == 0, "\(served.log)")
         #expect(answered.allSatisfy { [400, 403].contains($0["status"] as? Int) }, "\(served.log)")
-        #expect(answered.contains { $0["error"] as? String == "the client reset the connection before it was accepted: "
-                    + "its address is unknown, so nothing it sent is decided" }, "no reset came before its accept: \(served.log)")
+        #expect(answered.contains { $0["error"] as? String == unknown }, "no reset came before its accept: \(served.log)")
     }
 
     @Test func theDeclinesAre409WithTheirCodes() async throws {

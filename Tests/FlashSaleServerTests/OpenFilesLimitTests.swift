@@ -72,6 +72,6 @@ import Testing
         #expect(result.status == .exit(74), "\(result.stderr)")
         #expect(result.stderr.hasSuffix("what failed: the open files limit (\(limit)) leaves too few descriptors for the rehearsal's 64 "
                                         + "connections to serve, beside the \(OpenFilesLimit.reserve) serve keeps: raise it to "
-                                        + "\(OpenFilesLimit.reserve + 64) or more (ulimit -n)\n"), "\(result.stderr)")
+                                        + "\(OpenFilesLimit.reserve + 64) or more (ulimit -Hn)\n"), "\(result.stderr)")
     }
 }

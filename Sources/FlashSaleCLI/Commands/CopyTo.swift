@@ -13,7 +13,7 @@ enum CopyToCommand {
             so that every command answers the same on the copy; new requests and events are numbered after the \
             copied ones. The source is read in one snapshot while others keep writing (what they commit after \
             it is not copied: stop writers first to move a live sale). URL is a postgresql:// URL as for --db; \
-            the schema is its ?schema= or --pg-schema (default flashsale), made if missing. A source that fails \
+            the schema is --pg-schema, else its ?schema=, else flashsale, made if missing. A source that fails \
             verify is refused (exit 10, naming what verify finds), with nothing made; a text value that is not \
             UTF-8 or holds a NUL is refused as the copy reads it (exit 65), with nothing copied. A schema that holds \
             any flashsale row is refused (exit 4) and left as it was. The copy is one PostgreSQL transaction: \
