@@ -106,6 +106,12 @@ let activeBooking = "(status IN ('held', 'booked') AND NOT \(overdueHold))"
 let selectSale = "SELECT \(saleColumns) FROM sale WHERE id = :id"
 let selectBookingByKey = "SELECT \(bookingColumns) FROM booking WHERE sale = :sale AND key = :key"
 let firstHoldExpiry = "SELECT min(expires_at) FROM booking WHERE sale = :sale AND status = 'held'"
+// An owner's active bookings, each as the instant it stops counting: a hold's expiry, or
+// NULL for one booked (`ActiveBookingEnds`).
+let activeBookingEndsOfUser = "SELECT CASE status WHEN 'held' THEN expires_at END FROM booking "
+    + "WHERE sale = :sale AND user = :owner AND \(activeBooking)"
+let activeBookingEndsFromAddress = "SELECT CASE status WHEN 'held' THEN expires_at END FROM booking "
+    + "WHERE sale = :sale AND ip_canonical = :owner AND \(activeBooking)"
 // A sale's bookings in the order they were made (rowid), without sorting, so in constant
 // memory: a whole sale by reading the table in order, where the index (sale, user) would
 // find them in user order and SQLite would sort them all in memory (224 MiB for an export

@@ -172,31 +172,30 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func activeBookings(of user: UserID, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try activeBookings(of: user.text, known: \.users, column: "user", counting: store.rowStatements.countActiveBookings,
-                           in: sale, at: now)
+        try activeBookings(of: user.text, known: \.users, counting: store.rowStatements.countActiveBookings,
+                           ends: activeBookingEndsOfUser, in: sale, at: now)
     }
 
     func activeBookings(fromAddress address: String, in sale: SaleID, at now: Instant) throws -> Int64 {
-        try activeBookings(of: address, known: \.addresses, column: "ip_canonical",
-                           counting: store.rowStatements.countActiveFromAddress, in: sale, at: now)
+        try activeBookings(of: address, known: \.addresses, counting: store.rowStatements.countActiveFromAddress,
+                           ends: activeBookingEndsFromAddress, in: sale, at: now)
     }
 
     /// Counted by `counting`, unless the owner's bookings are known; from
-    /// `manyBookingsFrom` on, read and kept at the owner's second count.
-    private func activeBookings(of owner: String, known: WritableKeyPath<KnownBookings, ActiveBookingEnds>, column: String,
-                                counting: RowStatement, in sale: SaleID, at now: Instant) throws -> Int64 {
+    /// `manyBookingsFrom` on, read by `ends` and kept at the owner's second count.
+    private func activeBookings(of owner: String, known: WritableKeyPath<KnownBookings, ActiveBookingEnds>,
+                                counting: RowStatement, ends: String, in sale: SaleID, at now: Instant) throws -> Int64 {
         if let count = manyBookings?[keyPath: known].count(of: owner, in: sale, at: now) { return count }
         let count = try counting.run(.text(sale.text), .text(owner), .integer(now.milliseconds)) ?? 0
         guard count >= Self.manyBookingsFrom else { return count }
         var kept = manyBookings.flatMap { $0.users.sale == sale ? $0 : nil } ?? KnownBookings(sale: sale, readAt: now)
         manyBookings = nil
         defer { manyBookings = kept }
-        guard !kept.countedOnce.insert(ExactText(column + " " + owner)).inserted else { return count }
-        let ends = try db.rows(
-            "SELECT CASE status WHEN 'held' THEN expires_at END FROM booking WHERE sale = :sale AND \(column) = :owner AND \(activeBooking)",
-            [":sale": .text(sale.text), ":owner": .text(owner), ":now": .integer(now.milliseconds)]
-        ) { $0.optionalInt64(0).map(Instant.init) }
-        kept[keyPath: known].learn(owner, ends: ends, at: now)
+        guard !kept.countedOnce.insert(ExactText((known == \.users ? "user " : "address ") + owner)).inserted else { return count }
+        let read = try db.rows(ends, [":sale": .text(sale.text), ":owner": .text(owner), ":now": .integer(now.milliseconds)]) {
+            $0.optionalInt64(0).map(Instant.init)
+        }
+        kept[keyPath: known].learn(owner, ends: read, at: now)
         return count
     }
 
@@ -309,7 +308,7 @@ struct HoldSecond: Hashable {
 struct KnownBookings {
     var users: ActiveBookingEnds
     var addresses: ActiveBookingEnds
-    /// Owners counted with many, by column and value: read at their next count.
+    /// Owners counted with many, by kind and value: read at their next count.
     var countedOnce: Set<ExactText> = []
 
     init(sale: SaleID, readAt: Instant) {
