@@ -46,15 +46,21 @@ import Testing
         channel.write(ByteBuffer(repeating: 0, count: left), promise: nil)
     }
 
+    /// 1,000 bytes wait for the client, which takes `step` of them every `interval`,
+    /// `times` times.
+    private func answerTaken(every interval: TimeAmount, times: Int, step: Int) {
+        channel.write(ByteBuffer(repeating: 0, count: 1_000), promise: nil)
+        setWritable(false)
+        for time in 1...times {
+            channel.embeddedEventLoop.advanceTime(by: interval)
+            clientTakesSome(leaving: 1_000 - time * step)
+        }
+    }
+
     /// Found by probing: a client reading a large answer slowly but steadily was cut 10 s
     /// into it.
     @Test func aClientThatKeepsTakingSomeKeepsItsConnection() {
-        channel.write(ByteBuffer(repeating: 0, count: 1_000), promise: nil)
-        setWritable(false)
-        for left in stride(from: 900, through: 100, by: -100) {
-            channel.embeddedEventLoop.advanceTime(by: .seconds(9))
-            clientTakesSome(leaving: left)
-        }
+        answerTaken(every: .seconds(9), times: 9, step: 100)
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         #expect(channel.isActive)
         // Looked at every 10 s: one that took nothing since the last look closes.
@@ -85,12 +91,7 @@ import Testing
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         // Looked at from 0.5 s on, a second apart, and at 9 s, not 9.5.
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
-        channel.write(ByteBuffer(repeating: 0, count: 1_000), promise: nil)
-        setWritable(false)
-        for left in stride(from: 990, through: 910, by: -10) {
-            channel.embeddedEventLoop.advanceTime(by: .milliseconds(850))
-            clientTakesSome(leaving: left)
-        }
+        answerTaken(every: .milliseconds(850), times: 9, step: 10)
         // 8.15 s.
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(849))
         #expect(channel.isActive, "8.999 s after shutdown began")
