@@ -30,8 +30,8 @@ final class SQLiteTransaction: StoreTransaction {
         self.store = store
     }
 
-    /// At each transaction's start (what an earlier one knew may have changed since), and
-    /// at any change to bookings but this transaction's holds.
+    /// At each transaction's start and end (what one knew may have changed before the
+    /// next), and at any change to bookings but this transaction's holds.
     func forgetKnownBookings() {
         manyBookings = nil
     }
