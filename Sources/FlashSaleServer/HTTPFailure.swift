@@ -107,17 +107,21 @@ struct HTTPFailure: Error, Sendable {
         "the request did not arrive whole within \(ConnectionDeadlines.limit.nanoseconds / 1_000_000_000) seconds",
         status: .requestTimeout)
 
-    /// A request whose connection the client reset before it was whole: said in the log
-    /// too, since the client is gone.
-    static let connectionCut = HTTPFailure(.badRequest, ErrorCode.badInput.rawValue, connectionCutWords, detail: connectionCutWords)
-    private static let connectionCutWords = "the client reset the connection before its request was whole"
+    /// A request whose connection the client reset before it was whole.
+    static let connectionCut = clientGone("the client reset the connection before its request was whole")
 
     /// A request on a connection the client reset before serve accepted it: the kernel no
     /// longer has the peer's address, so nothing can judge it by its address (its blocks,
     /// its per-IP limit, whether it is a trusted proxy). Decided, a booking went past its
-    /// address's block (found by probing); no one is left to read this answer.
-    static let peerUnknown = HTTPFailure(.badRequest, ErrorCode.badInput.rawValue, peerUnknownWords, detail: peerUnknownWords)
-    private static let peerUnknownWords = "the client reset the connection before it was accepted: its address is unknown, so nothing it sent is decided"
+    /// address's block (found by probing).
+    static let peerUnknown = clientGone("the client reset the connection before it was accepted: its address is unknown, "
+                                        + "so nothing it sent is decided")
+
+    /// A refusal of a client that has gone: said in the log too, since no one is left to
+    /// read the answer.
+    private static func clientGone(_ words: String) -> HTTPFailure {
+        HTTPFailure(.badRequest, ErrorCode.badInput.rawValue, words, detail: words)
+    }
 
     /// Its reason is the log's too: a rise of 401s is an issuer signing with another key,
     /// or a clock, and only the reason tells which (found by probing).
