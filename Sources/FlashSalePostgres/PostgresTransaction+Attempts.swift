@@ -5,7 +5,10 @@ import FlashSaleEngine
 /// kept in memory until it commits, then added to `attempt_counter` by upserts, one query
 /// of the commit's statement for all of its counters.
 extension PostgresTransaction {
+    /// An empty tally is no write: kept, it made the commit say it had changed the
+    /// database (an empty `submit --file`, found by probing).
     func addAttempts(_ tally: AttemptTally, of sale: SaleID) throws {
+        guard !tally.isEmpty else { return }
         unwrittenAttempts.append((sale, tally))
     }
 

@@ -96,6 +96,18 @@ private func openDevFull() throws -> Int32 {
         #expect(try runOnFullDisk(box, ["bookings", "s1"]).stderr == fullDiskMessage + "\n")
     }
 
+    /// Found by probing: on PostgreSQL an empty `submit --file` said its changes were
+    /// committed, its empty tally of attempts taken for a write. It changed nothing.
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: devFull), "needs /dev/full"), arguments: commandLineStores)
+    func anEmptySubmitFileWhoseReportIsLostSaysNoChange(on store: TestStore) throws {
+        let box = try saleWithAHold(on: store)
+        let full = try openDevFull()
+        defer { close(full) }
+        let result = try box.spawn(["submit", "s1", "--file", "-"], input: "", output: full)
+        #expect(result.status == 74)
+        #expect(result.stderr == fullDiskMessage + "\n")
+    }
+
     /// Found by probing: a backup or an init whose output could not be written said nothing
     /// of the file it had made, and a script trying again got "already exists" (exit 4).
     @Test func aBackupOrInitWhoseOutputIsLostSaysWhatItMade() throws {
