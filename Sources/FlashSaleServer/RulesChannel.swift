@@ -77,7 +77,7 @@ struct RulesChannel: ServerChildChannel {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
             // Before the HTTP codec: it counts the answers' bytes.
-            try pipeline.addHandler(StalledClients())
+            try pipeline.addHandler(StalledClients(logger: logger))
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
             // `MalformedRequests` answers the decoder's refusals.

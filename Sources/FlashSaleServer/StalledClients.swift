@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import NIOCore
 
 /// http.md: "a slow or idle client cannot hold resources". A client that stops reading
@@ -23,7 +24,9 @@ import NIOCore
 /// it read, and at once at shutdown, answers already logged 200 lost (found by probing).
 /// For the kernel to take some as the client reads, it holds at most `unsentBytes` unsent:
 /// with its whole send buffer (up to 4 MiB) it could take more only once a third of that
-/// was free.
+/// was free. Each such close is logged, with the peer and why, as nginx logs its
+/// `send_timeout`'s: a client whose answers never arrived whole is the server's doing, and
+/// the operator must be able to see it.
 final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = IOData
@@ -42,6 +45,10 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     /// smaller, buffer).
     static let unsentBytes: SocketOptionValue = 64 * 1024
 
+    private let logger: Logger
+    /// The peer's address, read as the connection was accepted: NIO forgets it once the
+    /// connection closes. nil for a Unix socket's peer.
+    private var peer: String?
     private var timer: Scheduled<Void>?
     /// Every byte written to the connection.
     private var written = 0
@@ -50,7 +57,12 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     /// Once shutdown has begun: when a connection still sending must have ended.
     private var shutdownDeadline: NIODeadline?
 
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
+        peer = ClientAddress.peer(context.channel.remoteAddress)
         let options = context.channel.syncOptions
         try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: StalledClients.waterMark)
         try? options?.setOption(ChannelOptions.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: StalledClients.unsentBytes)
@@ -106,13 +118,25 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     private func look(_ context: ChannelHandlerContext) {
         guard !context.channel.isWritable, context.channel.isActive else { return }
         let taken = taken(context)
-        if taken > takenWhenLooked, shutdownDeadline.map({ context.eventLoop.now < $0 }) ?? true {
+        let pastDeadline = shutdownDeadline.map { context.eventLoop.now >= $0 } ?? false
+        if taken > takenWhenLooked, !pastDeadline {
             takenWhenLooked = taken
             arm(context)
         } else {
+            var metadata: Logger.Metadata = ["reason": .string(reason(pastDeadline: pastDeadline))]
+            if let peer { metadata["peer"] = .string(peer) }
+            logger.notice("closed a stalled client's connection", metadata: metadata)
             context.fireUserInboundEventTriggered(Closing())
             context.close(promise: nil)
         }
+    }
+
+    /// Why the connection closes, for the log.
+    private func reason(pastDeadline: Bool) -> String {
+        func seconds(_ amount: TimeAmount) -> Int64 { amount.nanoseconds / 1_000_000_000 }
+        if pastDeadline { return "its answers were still waiting \(seconds(ConnectionDeadlines.shutdownGrace)) s after the stop signal" }
+        guard shutdownDeadline != nil else { return "it took none of its answers for \(seconds(StalledClients.limit)) s" }
+        return "it took none of its answers for \(seconds(StalledClients.shutdownLimit)) s after the stop signal"
     }
 
     /// The bytes written that the kernel has taken: all but those waiting in the server.

@@ -1,4 +1,6 @@
 @testable import FlashSaleServer
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -6,12 +8,21 @@ import Testing
 /// A connection whose client takes nothing of its answer closes after 10 s, and after 1 s
 /// once shutdown has begun; one whose client keeps taking some stays open, until 9 s after
 /// shutdown began. On an embedded channel, whose clock moves only when told, and whose
-/// unflushed writes are what waits in the server.
+/// unflushed writes are what waits in the server. Each close is logged with its peer and
+/// its reason.
 @Suite struct StalledClientsTests {
-    private let channel = EmbeddedChannel(handler: StalledClients())
+    private let log = RecordedLog()
+    private let channel: EmbeddedChannel
 
     init() throws {
+        channel = EmbeddedChannel()
+        // Connected first, as an accepted connection is when its handlers are added.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        try channel.pipeline.syncOperations.addHandler(StalledClients(logger: log.logger))
+    }
+
+    private func expectLoggedClose(_ reason: String) {
+        #expect(log.lines == ["notice closed a stalled client's connection peer=127.0.0.1 reason=\(reason)"])
     }
 
     private func setWritable(_ writable: Bool) {
@@ -25,6 +36,7 @@ import Testing
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive)
+        expectLoggedClose("it took none of its answers for 10 s")
     }
 
     @Test func aClientThatReadsAgainInTimeKeepsItsConnectionAndAFreshLimit() {
@@ -75,6 +87,7 @@ import Testing
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive)
+        expectLoggedClose("it took none of its answers for 1 s after the stop signal")
     }
 
     @Test func afterShutdownBeganAClientThatStopsReadingIsDisconnectedWithinASecond() {
@@ -97,6 +110,7 @@ import Testing
         #expect(channel.isActive, "8.999 s after shutdown began")
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive, "9 s after shutdown began")
+        expectLoggedClose("its answers were still waiting 9 s after the stop signal")
     }
 
     /// A stream's connection is above its high-water mark from each write to its flush
@@ -110,5 +124,35 @@ import Testing
         channel.embeddedEventLoop.run()
         channel.embeddedEventLoop.advanceTime(by: .seconds(20))
         #expect(channel.isActive)
+        #expect(log.lines.isEmpty)
+    }
+}
+
+/// What a logger was told, a line each: level, message, then metadata sorted by key.
+final class RecordedLog: Sendable {
+    private let recorded = NIOLockedValueBox<[String]>([])
+
+    var lines: [String] { recorded.withLockedValue { $0 } }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    private struct Handler: LogHandler {
+        let log: RecordedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            let fields = all.keys.sorted().map { "\($0)=\(all[$0]!)" }
+            let line = (["\(event.level) \(event.message)"] + fields).joined(separator: " ")
+            log.recorded.withLockedValue { $0.append(line) }
+        }
     }
 }
