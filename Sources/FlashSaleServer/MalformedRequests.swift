@@ -29,8 +29,13 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     /// Where a buyer listener's refusals are counted and logged; nil elsewhere.
     private let recorder: (metrics: HTTPMetrics, accessLog: AccessLog)?
 
-    init(recorder: (metrics: HTTPMetrics, accessLog: AccessLog)?) {
+    /// The peer's address, read as the connection was accepted (`ClientConnection`): a
+    /// refusal of a request cut short by a reset was logged without it (found by probing).
+    private let peer: SocketAddress?
+
+    init(recorder: (metrics: HTTPMetrics, accessLog: AccessLog)?, peer: SocketAddress?) {
         self.recorder = recorder
+        self.peer = peer
     }
 
     /// Requests passed on whose answers have not ended.
@@ -43,16 +48,9 @@ final class MalformedRequests: ChannelDuplexHandler, RemovableChannelHandler {
     private var refusal: HTTPFailure?
     /// The last answer's end, written: closing before it is sent would cut that answer.
     private var lastAnswer = LastAnswer()
-    /// The peer's address, read as the connection was accepted (`ClientConnection`): a
-    /// refusal of a request cut short by a reset was logged without it (found by probing).
-    private var peer: SocketAddress?
     /// The server closes the connection (`StalledClients`): a head cut short by that is no
     /// client's reset, and not logged as one (found by probing: at shutdown, now and then).
     private var closedByServer = false
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        peer = context.channel.remoteAddress
-    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is StalledClients.Closing { closedByServer = true }

@@ -18,13 +18,13 @@ struct RulesChannel: ServerChildChannel {
         let channel: any Channel
     }
 
-    let handlers: @Sendable () -> [any RemovableChannelHandler]
+    let handlers: @Sendable (_ peer: SocketAddress?) -> [any RemovableChannelHandler]
     let idleTimeout: TimeAmount
     let respond: @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>
     let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
-    /// pass through `handlers` (after the HTTP types), idle ones closed after `idleTimeout`
+    /// pass through `handlers` (after the HTTP types, made for each connection's peer), idle ones closed after `idleTimeout`
     /// and stalled ones as `StalledClients` says.
     /// Hummingbird's server without its `Application`: serve routes, logs and dates its
     /// answers itself (`HTTP1Rules` writes `Date`), and the application's per-request logger
@@ -37,7 +37,7 @@ struct RulesChannel: ServerChildChannel {
     /// the queue is empty.
     static let acceptsPerWake: UInt = 256
 
-    static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable () -> [any RemovableChannelHandler],
+    static func listener(_ configuration: ServerConfiguration, handlers: @escaping @Sendable (_ peer: SocketAddress?) -> [any RemovableChannelHandler],
                          idleTimeout: TimeAmount, logger: Logger, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
                          respond: @escaping @Sendable (Request, ClientConnection) async -> Reply<Response, Answer>) -> any Service {
         let connections = OpenConnections()
@@ -76,8 +76,10 @@ struct RulesChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            // Read once, as the connection is accepted (`ClientConnection`).
+            let peer = channel.remoteAddress
             // Before the HTTP codec: it counts the answers' bytes.
-            try pipeline.addHandler(StalledClients(logger: logger))
+            try pipeline.addHandler(StalledClients(logger: logger, peer: peer))
             // No pipelining assistance: `Responder` holds what comes behind an answer, after
             // `HTTP1Rules` and `MalformedRequests` have seen it arrive. No error handling:
             // `MalformedRequests` answers the decoder's refusals.
@@ -89,8 +91,8 @@ struct RulesChannel: ServerChildChannel {
             // The request's clocks, the idle timeout, and shutdown's close of a connection
             // once its requests are answered.
             try pipeline.addHandler(ConnectionDeadlines(idleTimeout: idleTimeout))
-            try pipeline.addHandlers(handlers())
-            let connection = ClientConnection(channel: channel, peer: channel.remoteAddress)
+            try pipeline.addHandlers(handlers(peer))
+            let connection = ClientConnection(channel: channel, peer: peer)
             try pipeline.addHandler(Responder(respond: respond, connection: connection, connections: connections))
             return Connection(channel: channel)
         }

@@ -114,7 +114,7 @@ package enum Server {
         // refusals are not buyers' answers, so not counted with them.
         services.append(Listener(address: settings.admin.description, service: RulesChannel.listener(
             .init(address: .hostname(settings.admin.bindHost, port: settings.admin.port)),
-            handlers: { [adminLimit.handler(), MalformedRequests(recorder: nil)] },
+            handlers: { peer in [adminLimit.handler(), MalformedRequests(recorder: nil, peer: peer)] },
             idleTimeout: adminIdleTimeout, logger: logger
         ) { request, _ in
             .now(await admin.answer(request).response)
@@ -271,7 +271,7 @@ package enum Server {
                                       onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> any Service {
         RulesChannel.listener(
             .init(address: address, backlog: backlog),
-            handlers: { [limit.handler(), MalformedRequests(recorder: (metrics, accessLog))] },
+            handlers: { peer in [limit.handler(), MalformedRequests(recorder: (metrics, accessLog), peer: peer)] },
             idleTimeout: idleTimeout, logger: logger, onRunning: onRunning
         ) { request, connection in
             let started = ContinuousClock.now

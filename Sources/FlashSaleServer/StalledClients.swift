@@ -46,9 +46,8 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     static let unsentBytes: SocketOptionValue = 64 * 1024
 
     private let logger: Logger
-    /// The peer's address, read as the connection was accepted: NIO forgets it once the
-    /// connection closes. nil for a Unix socket's peer.
-    private var peer: String?
+    /// The peer's address, for the log (`ClientConnection`); nil for a Unix socket's peer.
+    private let peer: String?
     private var timer: Scheduled<Void>?
     /// Every byte written to the connection.
     private var written = 0
@@ -57,12 +56,12 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     /// Once shutdown has begun: when a connection still sending must have ended.
     private var shutdownDeadline: NIODeadline?
 
-    init(logger: Logger) {
+    init(logger: Logger, peer: SocketAddress?) {
         self.logger = logger
+        self.peer = ClientAddress.peer(peer)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        peer = ClientAddress.peer(context.channel.remoteAddress)
         let options = context.channel.syncOptions
         try? options?.setOption(ChannelOptions.writeBufferWaterMark, value: StalledClients.waterMark)
         try? options?.setOption(ChannelOptions.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: StalledClients.unsentBytes)

@@ -15,10 +15,9 @@ import Testing
     private let channel: EmbeddedChannel
 
     init() throws {
-        channel = EmbeddedChannel()
-        // Connected first, as an accepted connection is when its handlers are added.
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-        try channel.pipeline.syncOperations.addHandler(StalledClients(logger: log.logger))
+        let peer = try SocketAddress(ipAddress: "127.0.0.1", port: 8080)
+        channel = EmbeddedChannel(handler: StalledClients(logger: log.logger, peer: peer))
+        try channel.connect(to: peer).wait()
     }
 
     private func expectLoggedClose(_ reason: String) {
