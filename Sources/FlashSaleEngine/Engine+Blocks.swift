@@ -11,6 +11,7 @@ extension Engine {
     @discardableResult
     public func addBlock(_ given: Block, clock: Instant) throws -> Block {
         try write(inSale: given.sale) { transaction in
+            try Self.waitForDeciders(ofEverySaleUnless: given.sale, in: transaction)
             // A sale's block is made at the sale's decision time, as its event is: the
             // block said 10:00 and its event 12:00 after a pause at 12:00 (found by probing).
             let at = try given.sale.map { try transaction.requireSale($0).decisionTime(clock: clock) } ?? clock
@@ -29,6 +30,7 @@ extension Engine {
     /// removed. Named by a `Block`, checked by whoever makes it before the store is opened.
     public func removeBlock(_ named: Block, clock: Instant) throws {
         try write(inSale: named.sale) { transaction in
+            try Self.waitForDeciders(ofEverySaleUnless: named.sale, in: transaction)
             var removed = false
             for block in try Self.stored(like: named, in: transaction) {
                 guard try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale) else {
@@ -43,6 +45,16 @@ extension Engine {
             // reads before it waits for the row: found by probing, each logged its event).
             guard removed else { throw SaleError.blockNotFound }
         }
+    }
+
+    /// A change to the blocks of every sale waits for each sale's decider, as one of a sale
+    /// waits for that sale's (`requireSale`): a decider reads the blocks once per transaction
+    /// (`TransactionFacts`), under its sale's lock. On PostgreSQL a block of every sale took
+    /// no sale's lock, and a `book --stream` group went on under the blocks it had read,
+    /// granting the blocked user thousands of holds after `block` had exited 0 (found by
+    /// probing). On SQLite the write lock already waits for every decider.
+    private static func waitForDeciders(ofEverySaleUnless sale: SaleID?, in transaction: any StoreTransaction) throws {
+        if sale == nil { _ = try transaction.allSales() }
     }
 
     /// The stored blocks that are `block`: of its kind, match and sale, with its value, or

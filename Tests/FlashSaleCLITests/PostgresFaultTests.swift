@@ -156,6 +156,27 @@ struct PostgresFaultTests {
         #expect(try box.run(["verify"]).status == 0)
     }
 
+    /// Found by probing: a block of every sale, taking no sale's lock, committed while a
+    /// `book --stream` group decided under the blocks it had read, which granted the
+    /// blocked user 2,677 holds after `block` had exited 0. A block or unblock of every
+    /// sale waits for each sale's decider, as SQLite's write lock has it wait, and one of
+    /// a sale for that sale's.
+    @Test func aBlockOfEverySaleWaitsForEachSalesDecider() throws {
+        let box = try saleBox()
+        try #require(try box.run(["create-sale", "s2", "--inventory", "10"]).status == 0)
+        try #require(try box.run(["block", "user", "bob"]).status == 0)
+        let before = try box.run(["blocks", "--json"]).stdout
+        try holding(box, "SELECT id FROM sale WHERE id = 's2' FOR UPDATE") {
+            for change in [["block", "user", "alice"], ["unblock", "user", "bob"], ["block", "user", "alice", "--sale", "s2"]] {
+                let result = try box.spawn(["--busy-timeout", "300ms"] + change)
+                #expect(result.status == 75, "\(change): \(result.stderr)")
+            }
+        }
+        #expect(try box.run(["blocks", "--json"]).stdout == before)
+        #expect(try box.run(["block", "user", "alice"]).status == 0)
+        #expect(try box.run(["book", "s2", "alice"]).status == 9)
+    }
+
     /// Found by probing: a sweep stopped while it waited for another session's row lock
     /// waited out its busy timeout and ended 75. With no batch under way (its sales'
     /// locks not yet held) it stops at once, having expired nothing.
