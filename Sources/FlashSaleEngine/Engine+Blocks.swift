@@ -52,9 +52,9 @@ extension Engine {
     /// (`TransactionFacts`), under its sale's lock. On PostgreSQL a block of every sale took
     /// no sale's lock, and a `book --stream` group went on under the blocks it had read,
     /// granting the blocked user thousands of holds after `block` had exited 0 (found by
-    /// probing). On SQLite the write lock already waits for every decider.
+    /// probing).
     private static func waitForDeciders(ofEverySaleUnless sale: SaleID?, in transaction: any StoreTransaction) throws {
-        if sale == nil { _ = try transaction.allSales() }
+        if sale == nil { try transaction.lockEverySale() }
     }
 
     /// The stored blocks that are `block`: of its kind, match and sale, with its value, or

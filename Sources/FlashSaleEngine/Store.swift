@@ -150,6 +150,11 @@ public protocol StoreTransaction: StoreReading {
     func adjustCounters(of sale: SaleID, by change: CounterChange, at now: Instant) throws
     /// A submission is part of the sale's history too (see `Sale.decisionTime`).
     func raiseHighWater(of sale: SaleID, to now: Instant) throws
+    /// Takes every sale's write lock, waiting for each sale's writers, as a change that
+    /// every sale's decisions read (a block of every sale) must: those read it once per
+    /// transaction, under their sale's lock. Nothing more where the write lock is the
+    /// whole database's.
+    func lockEverySale() throws
 
     /// With `countedByAddress` (in a sale with a per-IP limit, fixed when it is created),
     /// the hold counts in `activeBookings(fromAddress:)` by its address's

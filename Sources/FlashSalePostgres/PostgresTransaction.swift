@@ -225,6 +225,11 @@ final class PostgresTransaction: StoreTransaction {
         wrote = true
     }
 
+    /// Each sale's row, in id order (`allSales`).
+    func lockEverySale() throws {
+        _ = try allSales()
+    }
+
     func raiseHighWater(of sale: SaleID, to now: Instant) throws {
         try write("UPDATE sale SET high_water = greatest(high_water, $1) WHERE id = $2", [.int(now.milliseconds), .text(sale.text)])
     }

@@ -155,6 +155,9 @@ final class SQLiteTransaction: StoreTransaction {
              ":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
     }
 
+    /// The write lock, taken at the transaction's start, is the database's.
+    func lockEverySale() throws {}
+
     func raiseHighWater(of sale: SaleID, to now: Instant) throws {
         try db.execute("UPDATE sale SET high_water = max(high_water, :now) WHERE id = :sale",
                        [":now": .integer(now.milliseconds), ":sale": .text(sale.text)])
