@@ -11,10 +11,10 @@ extension Engine {
     @discardableResult
     public func addBlock(_ given: Block, clock: Instant) throws -> Block {
         try write(inSale: given.sale) { transaction in
-            try Self.waitForDeciders(ofEverySaleUnless: given.sale, in: transaction)
+            let sale = try Self.lockOutDeciders(of: given.sale, in: transaction)
             // A sale's block is made at the sale's decision time, as its event is: the
             // block said 10:00 and its event 12:00 after a pause at 12:00 (found by probing).
-            let at = try given.sale.map { try transaction.requireSale($0).decisionTime(clock: clock) } ?? clock
+            let at = sale?.decisionTime(clock: clock) ?? clock
             let block = try given.asStored(at: at)
             if let existing = try Self.stored(like: block, in: transaction).first { return existing }
             guard try transaction.insertBlock(block) else {
@@ -30,7 +30,7 @@ extension Engine {
     /// removed. Named by a `Block`, checked by whoever makes it before the store is opened.
     public func removeBlock(_ named: Block, clock: Instant) throws {
         try write(inSale: named.sale) { transaction in
-            try Self.waitForDeciders(ofEverySaleUnless: named.sale, in: transaction)
+            _ = try Self.lockOutDeciders(of: named.sale, in: transaction)
             var removed = false
             for block in try Self.stored(like: named, in: transaction) {
                 guard try transaction.deleteBlock(kind: named.kind, value: block.value, contains: named.contains, sale: named.sale) else {
@@ -47,14 +47,20 @@ extension Engine {
         }
     }
 
-    /// A change to the blocks of every sale waits for each sale's decider, as one of a sale
-    /// waits for that sale's (`requireSale`): a decider reads the blocks once per transaction
-    /// (`TransactionFacts`), under its sale's lock. On PostgreSQL a block of every sale took
-    /// no sale's lock, and a `book --stream` group went on under the blocks it had read,
-    /// granting the blocked user thousands of holds after `block` had exited 0 (found by
-    /// probing).
-    private static func waitForDeciders(ofEverySaleUnless sale: SaleID?, in transaction: any StoreTransaction) throws {
-        if sale == nil { try transaction.lockEverySale() }
+    /// Waits for the deciders of the sales a change to blocks applies to, `sale` (which it
+    /// returns) or every one, and keeps them waiting until it commits, before it reads a
+    /// block: a decider reads the blocks once per transaction (`TransactionFacts`), under its
+    /// sale's lock. On PostgreSQL a block of every sale took no sale's lock, and a `book
+    /// --stream` group went on under the blocks it had read, granting the blocked user
+    /// thousands of holds after `block` had exited 0 (found by probing); and an unblock of
+    /// a sale deleted its block before it locked the sale, the other order to a block's,
+    /// so that the two deadlocked (review).
+    private static func lockOutDeciders(of sale: SaleID?, in transaction: any StoreTransaction) throws -> Sale? {
+        guard let sale else {
+            try transaction.lockEverySale()
+            return nil
+        }
+        return try transaction.requireSale(sale)
     }
 
     /// The stored blocks that are `block`: of its kind, match and sale, with its value, or

@@ -24,8 +24,8 @@ struct RulesChannel: ServerChildChannel {
     let connections: OpenConnections
 
     /// A listener answering each request with `respond`'s response, whose connections also
-    /// pass through `handlers` (after the HTTP types, made for each connection's peer), idle ones closed after `idleTimeout`
-    /// and stalled ones as `StalledClients` says.
+    /// pass through `handlers` (after the HTTP types, made for each connection's peer),
+    /// idle ones closed after `idleTimeout` and stalled ones as `StalledClients` says.
     /// Hummingbird's server without its `Application`: serve routes, logs and dates its
     /// answers itself (`HTTP1Rules` writes `Date`), and the application's per-request logger
     /// and context cost every request about 2% of serve's CPU.

@@ -46,7 +46,8 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
     static let unsentBytes: SocketOptionValue = 64 * 1024
 
     private let logger: Logger
-    /// The peer's address, for the log (`ClientConnection`); nil for a Unix socket's peer.
+    /// The peer's address, for the log (`ClientConnection`); nil for a Unix socket's peer,
+    /// and for one reset before it was accepted.
     private let peer: String?
     private var timer: Scheduled<Void>?
     /// Every byte written to the connection.
