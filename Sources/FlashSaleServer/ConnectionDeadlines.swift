@@ -198,8 +198,11 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// handlers after this one, which answer what the decoder refuses.
     private func refuseLateRequest(_ context: ChannelHandlerContext) {
         timedOut = true
+        // Its time cut short by the shutdown's, it is told so: "within 10 seconds" was
+        // said of a request refused 3 s after its first byte (found by probing).
+        let cutByShutdown = closing && phaseDeadline == shutdownDeadline
         startPhase(context)
-        context.fireErrorCaught(HTTPFailure.requestTimeout)
+        context.fireErrorCaught(cutByShutdown ? HTTPFailure.requestTimeoutAtShutdown : HTTPFailure.requestTimeout)
     }
 }
 

@@ -107,6 +107,12 @@ struct HTTPFailure: Error, Sendable {
         "the request did not arrive whole within \(ConnectionDeadlines.limit.nanoseconds / 1_000_000_000) seconds",
         status: .requestTimeout)
 
+    /// One still arriving when the server stopped, at the shutdown's deadline.
+    static let requestTimeoutAtShutdown = HTTPFailure.badInput(
+        "the server is stopping, and the request did not arrive whole within "
+            + "\(ConnectionDeadlines.shutdownGrace.nanoseconds / 1_000_000_000) seconds of its stop signal",
+        status: .requestTimeout)
+
     /// A request whose connection the client reset before it was whole.
     static let connectionCut = clientGone("the client reset the connection before its request was whole")
 

@@ -85,6 +85,7 @@ import Testing
         #expect(passedOn.refusals == [408])
         try receive("}")
         #expect(passedOn.parts == ["head", "body"], "the rest of a late body does not end it")
+        #expect(passedOn.refusalMessages == ["the request did not arrive whole within 10 seconds"])
         expectClosed(after: 10)
     }
 
@@ -193,6 +194,8 @@ import Testing
         #expect(passedOn.refusals.isEmpty)
         advance(seconds: 0.001)
         #expect(passedOn.refusals == [408], "the body is not whole 9 s after shutdown")
+        // Found by probing: it said "within 10 seconds", 3 s after the request's first byte.
+        #expect(passedOn.refusalMessages == ["the server is stopping, and the request did not arrive whole within 9 seconds of its stop signal"])
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
     }
@@ -215,6 +218,7 @@ private final class PassedOn: ChannelInboundHandler {
 
     private(set) var parts: [String] = []
     private(set) var refusals: [Int] = []
+    private(set) var refusalMessages: [String] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -226,6 +230,9 @@ private final class PassedOn: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // (The decoder's own error for a head cut short by the close is no refusal.)
-        if let refusal = error as? HTTPFailure { refusals.append(refusal.status.code) }
+        if let refusal = error as? HTTPFailure {
+            refusals.append(refusal.status.code)
+            refusalMessages.append(refusal.message)
+        }
     }
 }
