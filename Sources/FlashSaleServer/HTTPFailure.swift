@@ -145,7 +145,9 @@ struct HTTPFailure: Error, Sendable {
         case .invalidMethod: "the method is malformed, or not one this server knows"
         case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort:
             "the request target is malformed"
-        case .invalidVersion: "the version is neither HTTP/1.0 nor HTTP/1.1"
+        // Also what the decoder says of a request line ended by a bare LF (found by
+        // probing: the version was blamed alone).
+        case .invalidVersion: "the version is neither HTTP/1.0 nor HTTP/1.1, or the request line does not end in CR LF"
         case .invalidHeaderToken, .invalidCharactersUsed, .lfExpected: "a header field is malformed"
         case .invalidContentLength, .unexpectedContentLength:
             "Content-Length is malformed, or given with Transfer-Encoding"
