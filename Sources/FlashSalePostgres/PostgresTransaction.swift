@@ -228,7 +228,9 @@ final class PostgresTransaction: StoreTransaction {
     /// One lock for the whole table, waited for once, up to the busy timeout: it conflicts
     /// with every decider's row lock and with a new sale's insert. Each row in turn
     /// (`allSales`) held the sales before while it waited for the next, each wait up to
-    /// the busy timeout, and missed a sale created meanwhile (review). Reads go on.
+    /// the busy timeout, and missed a sale created meanwhile (review). Reads go on; while
+    /// it waits, every sale's new deciders wait behind it (PostgreSQL queues a lock behind
+    /// a conflicting one waiting), at most the busy timeout.
     func lockEverySale() throws {
         try session.execute("LOCK TABLE sale IN EXCLUSIVE MODE")
     }

@@ -110,7 +110,7 @@ struct HTTPFailure: Error, Sendable {
     /// One still arriving when the server stopped, at the shutdown's deadline.
     static let requestTimeoutAtShutdown = HTTPFailure.badInput(
         "the server is stopping, and the request did not arrive whole within "
-            + "\(ConnectionDeadlines.shutdownGrace.nanoseconds / 1_000_000_000) seconds of its stop signal",
+            + "\(ConnectionDeadlines.shutdownGrace.nanoseconds / 1_000_000_000) seconds of the stop signal",
         status: .requestTimeout)
 
     /// A request whose connection the client reset before it was whole.

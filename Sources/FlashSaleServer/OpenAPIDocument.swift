@@ -988,7 +988,7 @@ enum OpenAPIDocument {
         }
       },
       "RequestTimeout": {
-        "description": "`bad_input`: the request's headers did not arrive whole within 10 seconds of its first byte, or its body within 10 seconds of its headers (once the server is stopping, both within 9 seconds of its stop signal). Nothing was done, and the request may be sent again; the connection closes after this answer.",
+        "description": "`bad_input`: the request's headers did not arrive whole within 10 seconds of its first byte, or its body within 10 seconds of its headers (once the server is stopping, both within 9 seconds of the stop signal). Nothing was done, and the request may be sent again; the connection closes after this answer.",
         "content": {
           "application/json": {
             "schema": {

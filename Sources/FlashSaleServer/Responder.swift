@@ -176,7 +176,7 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
     /// The answers before have all gone to the kernel (`StalledClients`' high-water mark
     /// is a byte), and the connection is open: the next request may start.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, !answering { proceed(context: context) }
+        if context.channel.isWritable { proceed(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -312,12 +312,15 @@ final class Responder: ChannelDuplexHandler, RemovableChannelHandler {
         if unfinished == 0, removed { connections.ended() }
     }
 
-    /// Takes what was held behind the answer that has just ended, up to the next answer.
+    /// Takes what was held behind the answer that has just ended, up to the next answer,
+    /// and the body parts held behind a request that has just started.
     private func proceed(context: ChannelHandlerContext) {
-        while !ended, takesNow(context), !held.isEmpty {
-            take(held.removeFirst(), context: context)
-        }
-        if !answering { startUnstarted(context: context) }
+        repeat {
+            while !ended, takesNow(context), !held.isEmpty {
+                take(held.removeFirst(), context: context)
+            }
+            if !answering { startUnstarted(context: context) }
+        } while !ended && takesNow(context) && !held.isEmpty
         if readHeld, held.count < Responder.holdLimit {
             readHeld = false
             context.read()

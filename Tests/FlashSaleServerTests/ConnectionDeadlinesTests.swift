@@ -195,7 +195,7 @@ import Testing
         advance(seconds: 0.001)
         #expect(passedOn.refusals == [408], "the body is not whole 9 s after shutdown")
         // Found by probing: it said "within 10 seconds", 3 s after the request's first byte.
-        #expect(passedOn.refusalMessages == ["the server is stopping, and the request did not arrive whole within 9 seconds of its stop signal"])
+        #expect(passedOn.refusalMessages == ["the server is stopping, and the request did not arrive whole within 9 seconds of the stop signal"])
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
     }
