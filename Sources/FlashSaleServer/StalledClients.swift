@@ -47,8 +47,9 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let logger: Logger
     /// The peer's address, for the log (`ClientConnection`); nil for a Unix socket's peer,
-    /// and for one reset before it was accepted.
-    private let peer: String?
+    /// and for one reset before it was accepted. Put in words only for a close: every
+    /// connection has one, and few stall.
+    private let peer: SocketAddress?
     private var timer: Scheduled<Void>?
     /// Every byte written to the connection.
     private var written = 0
@@ -59,7 +60,7 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(logger: Logger, peer: SocketAddress?) {
         self.logger = logger
-        self.peer = ClientAddress.peer(peer)
+        self.peer = peer
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -124,7 +125,7 @@ final class StalledClients: ChannelDuplexHandler, RemovableChannelHandler {
             arm(context)
         } else {
             var metadata: Logger.Metadata = ["reason": .string(reason(pastDeadline: pastDeadline))]
-            if let peer { metadata["peer"] = .string(peer) }
+            if let peer = ClientAddress.peer(peer) { metadata["peer"] = .string(peer) }
             logger.notice("closed a stalled client's connection", metadata: metadata)
             context.fireUserInboundEventTriggered(Closing())
             context.close(promise: nil)
