@@ -60,9 +60,10 @@ import FlashSaleTestSupport
         #expect(try await HTTPClient.send(.GET, "/healthz", port: served.adminPort).status == 200)
         // Every connection open first, then the requests sent one after another: opened one
         // by one under the whole suite's load, the first lists were answered before the
-        // last was asked for.
+        // last was asked for. 120 of them: with 80, under the whole suite's load in a clean
+        // clone's CI, the check answered after 73, one more than the test allows.
         var lists: [RawConnection] = []
-        for _ in 0..<80 { lists.append(try await RawConnection.open(port: served.port)) }
+        for _ in 0..<120 { lists.append(try await RawConnection.open(port: served.port)) }
         let request = "GET /booking-service/book-item/s1?limit=1000 HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n"
         for list in lists { try await list.send(request) }
         let health = try await HTTPClient.send(.GET, "/healthz", port: served.adminPort)
